@@ -1,0 +1,253 @@
+"""Consumers: read a set of partitions from their positions on, and commit progress to a consumer group.
+
+:class:`Consumer` is the interface (named as in Kafka's consumer). :class:`LogConsumer` implements it over
+any :class:`~millstream.log.base.Log` with the log's own ``read``; the Kafka backend has its own with real
+group membership. With ``subscribe`` a ``LogConsumer`` is the group's only member and takes every partition
+of the matching topics (topics created later are picked up on the next poll).
+
+Starting positions: a partition's committed offset for the group if there is one, else
+``auto_offset_reset``: ``earliest`` (default), ``latest``, or ``none`` (raise). A position that falls out
+of range (retention removed it) is reset the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from ..core.errors import ConfigError, MillstreamError, OffsetOutOfRangeError
+from ..core.record import Record, TopicPartition
+
+if TYPE_CHECKING:
+    from .base import Log
+
+RESET_POLICIES = ("earliest", "latest", "none")
+
+
+class NoOffsetError(MillstreamError):
+    """A partition has no committed offset and ``auto_offset_reset`` is ``none``."""
+
+
+class Consumer(ABC):
+    """Reads records from assigned partitions; positions advance as records are returned by ``poll``."""
+
+    group_id: str | None
+
+    @abstractmethod
+    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        """Read exactly these partitions (replaces any subscription)."""
+
+    @abstractmethod
+    def subscribe(self, topics: Iterable[str] | None = None, *, pattern: str | None = None) -> None:
+        """Read the partitions of these topics (or of topics matching a regex), as the group assigns them."""
+
+    @abstractmethod
+    def assignment(self) -> list[TopicPartition]:
+        """The partitions currently read."""
+
+    @abstractmethod
+    def poll(self, timeout_ms: int = 0, max_records: int = 500) -> list[Record]:
+        """Up to ``max_records`` records, waiting up to ``timeout_ms`` if none are ready."""
+
+    @abstractmethod
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Set the next offset read from ``partition``."""
+
+    @abstractmethod
+    def position(self, partition: TopicPartition) -> int:
+        """The next offset that will be read from ``partition``."""
+
+    @abstractmethod
+    def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+        """Commit offsets (default: the current positions of all assigned partitions) to the group."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop reading; with ``commit_on_close`` (the default for group consumers) commit positions first."""
+
+    def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        raise NotImplementedError
+
+    def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterable[Record]:
+        while True:
+            yield from self.poll(timeout_ms=100)
+
+
+class LogConsumer(Consumer):
+    """A consumer over any ``Log`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        log: Log,
+        group_id: str | None = None,
+        *,
+        auto_offset_reset: str = "earliest",
+        commit_on_close: bool | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        if auto_offset_reset not in RESET_POLICIES:
+            raise ConfigError(
+                f"auto_offset_reset={auto_offset_reset!r} is invalid", hint=f"use one of {', '.join(RESET_POLICIES)}"
+            )
+        self._log = log
+        self.group_id = group_id
+        self.auto_offset_reset = auto_offset_reset
+        self.commit_on_close = bool(group_id) if commit_on_close is None else commit_on_close
+        self.max_bytes = max_bytes
+        self._positions: dict[TopicPartition, int] = {}
+        self._topics: list[str] | None = None
+        self._pattern: re.Pattern[str] | None = None
+        self._next = 0  # round-robin start among partitions
+        self._closed = False
+
+    # -- assignment ---------------------------------------------------------------------------------
+    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        self._topics, self._pattern = None, None
+        wanted = [TopicPartition(*tp) for tp in partitions]
+        for tp in wanted:
+            n = self._log.describe_topic(tp.topic).partitions
+            if not 0 <= tp.partition < n:
+                from ..core.errors import UnknownPartitionError
+
+                raise UnknownPartitionError(tp.topic, tp.partition, n)
+        self._set_assignment(wanted)
+
+    def subscribe(self, topics: Iterable[str] | None = None, *, pattern: str | None = None) -> None:
+        if (topics is None) == (pattern is None):
+            raise ConfigError("subscribe needs either topics or a pattern")
+        if pattern is not None:
+            try:
+                self._pattern = re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"invalid topic pattern {pattern!r}: {exc}") from exc
+            self._topics = None
+        else:
+            self._topics = list(topics or ())
+            self._pattern = None
+            for t in self._topics:
+                self._log.describe_topic(t)  # raises UnknownTopicError
+        self._refresh_subscription()
+
+    def _refresh_subscription(self) -> None:
+        if self._topics is None and self._pattern is None:
+            return
+        if self._pattern is not None:
+            pattern = self._pattern
+            topics = [t for t in self._log.list_topics() if pattern.fullmatch(t)]
+        else:
+            topics = self._topics or []
+        wanted: list[TopicPartition] = []
+        for t in topics:
+            try:
+                wanted.extend(self._log.describe_topic(t).partitions_list())
+            except Exception:
+                continue  # deleted meanwhile
+        if set(wanted) != set(self._positions):
+            self._set_assignment(wanted)
+
+    def _set_assignment(self, partitions: list[TopicPartition]) -> None:
+        keep = {tp: pos for tp, pos in self._positions.items() if tp in partitions}
+        new = [tp for tp in partitions if tp not in keep]
+        committed = self._log.committed_offsets(self.group_id, new) if self.group_id and new else {}
+        for tp in new:
+            keep[tp] = committed[tp] if tp in committed else self._reset_position(tp)
+        self._positions = {tp: keep[tp] for tp in partitions}
+
+    def _reset_position(self, tp: TopicPartition) -> int:
+        if self.auto_offset_reset == "earliest":
+            return self._log.earliest_offset(tp.topic, tp.partition)
+        if self.auto_offset_reset == "latest":
+            return self._log.latest_offset(tp.topic, tp.partition)
+        raise NoOffsetError(
+            f"no committed offset for {tp} in group {self.group_id!r}",
+            hint="set auto_offset_reset to earliest or latest, or commit an offset first",
+        )
+
+    def assignment(self) -> list[TopicPartition]:
+        return list(self._positions)
+
+    # -- reading ------------------------------------------------------------------------------------
+    def poll(self, timeout_ms: int = 0, max_records: int = 500) -> list[Record]:
+        deadline = time.monotonic() + max(0, timeout_ms) / 1000.0
+        sleep = 0.001
+        while True:
+            self._refresh_subscription()
+            out = self._poll_once(max_records)
+            if out:
+                return out
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            time.sleep(min(sleep, remaining))
+            sleep = min(sleep * 2, 0.02)
+
+    def _poll_once(self, max_records: int) -> list[Record]:
+        tps = list(self._positions)
+        if not tps:
+            return []
+        out: list[Record] = []
+        start = self._next % len(tps)
+        for i in range(len(tps)):
+            tp = tps[(start + i) % len(tps)]
+            want = max_records - len(out)
+            if want <= 0:
+                break
+            pos = self._positions[tp]
+            try:
+                recs = self._log.read(tp.topic, tp.partition, pos, max_records=want, max_bytes=self.max_bytes)
+            except OffsetOutOfRangeError:
+                self._positions[tp] = self._reset_position(tp)
+                continue
+            if recs:
+                out.extend(recs)
+                self._positions[tp] = recs[-1].offset + 1
+        self._next = start + 1
+        return out
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        tp = TopicPartition(*partition)
+        if tp not in self._positions:
+            raise ConfigError(f"cannot seek {tp}: it is not assigned to this consumer")
+        self._positions[tp] = offset
+
+    def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        for tp in list(partitions or self._positions):
+            self.seek(tp, self._log.earliest_offset(tp[0], tp[1]))
+
+    def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        for tp in list(partitions or self._positions):
+            self.seek(tp, self._log.latest_offset(tp[0], tp[1]))
+
+    def position(self, partition: TopicPartition) -> int:
+        return self._positions[TopicPartition(*partition)]
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records between each position and the partition's log end."""
+        return {tp: max(0, self._log.latest_offset(tp.topic, tp.partition) - pos) for tp, pos in self._positions.items()}
+
+    def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+        if not self.group_id:
+            raise ConfigError("this consumer has no group_id, so it cannot commit offsets")
+        self._log.commit_offsets(self.group_id, dict(offsets) if offsets is not None else dict(self._positions))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.commit_on_close and self.group_id and self._positions:
+            self.commit()
+
+
+__all__ = ["RESET_POLICIES", "Consumer", "LogConsumer", "NoOffsetError"]
