@@ -81,7 +81,8 @@ def open_log(url: str | Log | None = None, **options: Any) -> Log:
     opener = BACKENDS.get(scheme.lower())
     if opener is None:
         raise ConfigError(
-            f"unknown log URL scheme {scheme!r} in {url!r}", hint=f"use one of: {', '.join(s + '://' for s in BACKENDS)}"
+            f"unknown log URL scheme {scheme!r} in {url!r}",
+            hint=f"use one of: {', '.join(s + '://' for s in BACKENDS)}",
         )
     return opener(rest, options)
 

@@ -96,7 +96,8 @@ def validate_topic_config(config: Mapping[str, Any] | None) -> dict[str, str]:
             parts = [p.strip() for p in text.split(",") if p.strip()]
             if not parts or any(p not in ("delete", "compact") for p in parts):
                 raise ConfigError(
-                    f"topic config cleanup.policy={text!r} is invalid", hint="use delete, compact or compact,delete"
+                    f"topic config cleanup.policy={text!r} is invalid",
+                    hint="use delete, compact or compact,delete",
                 )
             text = ",".join(sorted(set(parts)))
         out[key] = text

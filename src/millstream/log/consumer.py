@@ -99,7 +99,8 @@ class LogConsumer(Consumer):
     ) -> None:
         if auto_offset_reset not in RESET_POLICIES:
             raise ConfigError(
-                f"auto_offset_reset={auto_offset_reset!r} is invalid", hint=f"use one of {', '.join(RESET_POLICIES)}"
+                f"auto_offset_reset={auto_offset_reset!r} is invalid",
+                hint=f"use one of {', '.join(RESET_POLICIES)}",
             )
         self._log = log
         self.group_id = group_id
@@ -235,7 +236,9 @@ class LogConsumer(Consumer):
 
     def lag(self) -> dict[TopicPartition, int]:
         """Records between each position and the partition's log end."""
-        return {tp: max(0, self._log.latest_offset(tp.topic, tp.partition) - pos) for tp, pos in self._positions.items()}
+        return {
+            tp: max(0, self._log.latest_offset(tp.topic, tp.partition) - pos) for tp, pos in self._positions.items()
+        }
 
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         if not self.group_id:

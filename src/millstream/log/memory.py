@@ -30,7 +30,7 @@ _new = tuple.__new__
 
 
 class _Partition:
-    __slots__ = ("offsets", "records", "next_offset", "start")
+    __slots__ = ("next_offset", "offsets", "records", "start")
 
     def __init__(self) -> None:
         self.records: list[Record] = []
@@ -132,11 +132,17 @@ class MemoryLog(Log):
         base = p.next_offset
         off = base
         for rec in records:
-            value, key, ts, headers = rec[0], rec[1] if len(rec) > 1 else None, rec[2] if len(rec) > 2 else None, (
-                rec[3] if len(rec) > 3 else ()
+            value, key, ts, headers = (
+                rec[0],
+                rec[1] if len(rec) > 1 else None,
+                rec[2] if len(rec) > 2 else None,
+                (rec[3] if len(rec) > 3 else ()),
             )
             p.records.append(
-                _new(Record, (topic, partition, off, now if ts is None else int(ts), key, value, tuple(headers or ())))
+                _new(
+                    Record,
+                    (topic, partition, off, now if ts is None else int(ts), key, value, tuple(headers or ())),
+                )
             )
             p.offsets.append(off)
             off += 1

@@ -1,0 +1,88 @@
+"""Shared CLI plumbing: the ``--log`` option, opening the log, and turning errors into one clear line.
+
+Exit codes follow shell conventions: 0 success, 1 a runtime error (unknown topic, broker down, bad data),
+2 a usage/config error (bad flag or URL), 130 interrupted (Ctrl-C). A :class:`MillstreamError` is printed as
+``error: <message>`` plus ``hint: <what to do>`` on stderr without a traceback; anything else is a bug and
+shows its traceback. ``--verbose`` shows tracebacks for all errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..core.errors import MillstreamError
+from ..log import ENV_VAR, Log, open_log
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def log_option(func: F) -> F:
+    """Add ``--log URL`` (env ``MILLSTREAM_LOG``, default ``file://./.millstream``) and ``--property k=v``."""
+    func = click.option(
+        "--property",
+        "-X",
+        "properties",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Client property passed to the log backend (e.g. Kafka's security.protocol=SASL_SSL). Repeatable.",
+    )(func)
+    func = click.option(
+        "--log",
+        "log_url",
+        envvar=ENV_VAR,
+        metavar="URL",
+        help="Log to use: file://PATH (embedded, default file://./.millstream), memory://, kafka://HOST:PORT. "
+        f"Env: {ENV_VAR}.",
+    )(func)
+    return func
+
+
+def parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` arguments; a malformed one is a usage error naming it."""
+    out: dict[str, str] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=what)
+        out[key.strip()] = value
+    return out
+
+
+def get_log(log_url: str | None, properties: tuple[str, ...] = ()) -> Log:
+    """Open the log named by ``--log`` / ``$MILLSTREAM_LOG`` / the embedded default."""
+    props = parse_pairs(properties, "--property")
+    if props:
+        return open_log(log_url, properties=props)
+    return open_log(log_url)
+
+
+def handle_errors(func: F) -> F:
+    """Run a command, printing millstream errors as one clear line and mapping them to exit codes."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        verbose = bool(ctx.find_root().params.get("verbose"))
+        try:
+            return func(*args, **kwargs)
+        except MillstreamError as exc:
+            if verbose:
+                traceback.print_exc()
+            click.echo(f"error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"hint: {exc.hint}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:  # e.g. `millstream consume ... | head`
+            sys.stderr.close()
+            ctx.exit(0)
+
+    return wrapper  # type: ignore[return-value]

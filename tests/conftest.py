@@ -1,0 +1,5 @@
+"""Root test configuration: shared fixtures are loaded from tests/fixtures as plugins."""
+
+from __future__ import annotations
+
+pytest_plugins: list[str] = []
