@@ -36,10 +36,8 @@ import sqlite3
 import threading
 import time
 import weakref
-from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +66,18 @@ from .base import (
     validate_topic_config,
     validate_topic_name,
 )
-from .batch_codec import CHUNK_BYTES, CHUNK_RECORDS, decode_batch, encode_batches, record_size
+from .batch_codec import (
+    CHUNK_BYTES,
+    CHUNK_RECORDS,
+    build_records,
+    encode_batches,
+    first_at_or_after_timestamp,
+    gc_paused,
+)
 from .embedded_retention import enforce_partition
 from .sqlite_store import connect, open_database, translate_error
 
 _new = tuple.__new__
-_offset_of = itemgetter(0)
 
 _INSERT_BATCH = (
     "INSERT INTO batches(topic_id, partition, base_offset, last_offset, max_timestamp, record_count, "
@@ -416,42 +420,31 @@ class EmbeddedLog(Log):
         limit: int,
         max_bytes: int | None,
     ) -> list[Record]:
-        prefix = (topic, partition)
         out: list[Record] = []
         size = 0
         cur = conn.execute(_SELECT_BATCHES, (tid, partition, offset))
         try:
-            for base, last, count, nbytes, blob in cur:
-                if last < offset:
-                    continue
-                rows = decode_batch(blob)
-                whole = True
-                if base < offset:
-                    i = (
-                        offset - base
-                        if count == last - base + 1
-                        else bisect_left(rows, offset, key=_offset_of)
-                    )
-                    rows = rows[i:]
-                    whole = False
-                room = limit - len(out)
-                if len(rows) > room:
-                    rows = rows[:room]
-                    whole = False
-                done = len(rows) == room
-                if max_bytes is not None:
-                    if whole and size + nbytes < max_bytes:
-                        size += nbytes
-                    else:
-                        for j, row in enumerate(rows):
-                            size += record_size(row)
-                            if size >= max_bytes:
-                                rows = rows[: j + 1]
-                                done = True
-                                break
-                out += [_new(Record, prefix + row) for row in rows]
-                if done:
-                    break
+            with gc_paused():
+                for base, last, count, nbytes, blob in cur:
+                    if last < offset:
+                        continue
+                    room = limit - len(out)
+                    batch = build_records(topic, partition, blob, base, offset, room)
+                    done = len(batch) >= room
+                    if max_bytes is not None:
+                        if len(batch) == count and size + nbytes < max_bytes:
+                            size += nbytes
+                        else:
+                            for j, rec in enumerate(batch):
+                                key, value = rec[4], rec[5]
+                                size += (len(key) if key is not None else 0) + (len(value) if value else 0)
+                                if size >= max_bytes:
+                                    del batch[j + 1 :]
+                                    done = True
+                                    break
+                    out += batch
+                    if done:
+                        break
         finally:
             cur.close()
         return out
@@ -488,16 +481,11 @@ class EmbeddedLog(Log):
         with self._snapshot(f"looking up a timestamp in {topic}[{partition}]") as conn:
             tid = self._partition_row(conn, topic, partition)[0]
             row = conn.execute(
-                "SELECT records FROM batches WHERE topic_id=? AND partition=? AND max_timestamp >= ? "
-                "ORDER BY base_offset LIMIT 1",
+                "SELECT base_offset, records FROM batches "
+                "WHERE topic_id=? AND partition=? AND max_timestamp >= ? ORDER BY base_offset LIMIT 1",
                 (tid, partition, timestamp),
             ).fetchone()
-        if row is None:
-            return None
-        for stored in decode_batch(row[0]):
-            if stored[1] >= timestamp:
-                return int(stored[0])
-        return None  # pragma: no cover - max_timestamp guarantees a match
+        return None if row is None else first_at_or_after_timestamp(row[1], row[0], timestamp)
 
     # -- consumer groups ----------------------------------------------------------------------------
     def commit_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from .batch_codec import decode_batch, encode_stored, record_size
+from .batch_codec import StoredRecord, decode_rows, encode_stored, record_size
 
 _INSERT = (
     "INSERT INTO batches(topic_id, partition, base_offset, last_offset, max_timestamp, record_count, "
@@ -31,7 +30,7 @@ _INSERT = (
 
 
 def _replace(
-    conn: sqlite3.Connection, tid: int, partition: int, base: int, kept: Sequence[tuple[Any, ...]]
+    conn: sqlite3.Connection, tid: int, partition: int, base: int, kept: Sequence[StoredRecord]
 ) -> None:
     conn.execute(
         "DELETE FROM batches WHERE topic_id=? AND partition=? AND base_offset=?", (tid, partition, base)
@@ -42,7 +41,7 @@ def _replace(
 
 def _compact(conn: sqlite3.Connection, tid: int, partition: int) -> int:
     batches = [
-        (base, decode_batch(blob))
+        (base, decode_rows(blob, base))
         for base, blob in conn.execute(
             "SELECT base_offset, records FROM batches WHERE topic_id=? AND partition=? ORDER BY base_offset",
             (tid, partition),
@@ -81,7 +80,7 @@ def _delete_by_time(conn: sqlite3.Connection, tid: int, partition: int, cut: int
             "SELECT records FROM batches WHERE topic_id=? AND partition=? AND base_offset=?",
             (tid, partition, base),
         ).fetchone()
-        rows = decode_batch(blob)
+        rows = decode_rows(blob, base)
         i = 0
         while i < len(rows) and rows[i][1] < cut:
             i += 1
@@ -112,7 +111,7 @@ def _delete_by_size(conn: sqlite3.Connection, tid: int, partition: int, limit: i
             "SELECT records FROM batches WHERE topic_id=? AND partition=? AND base_offset=?",
             (tid, partition, base),
         ).fetchone()
-        rows = decode_batch(blob)
+        rows = decode_rows(blob, base)
         i = 0
         while i < len(rows) and total > limit:
             total -= record_size(rows[i])
