@@ -84,7 +84,8 @@ def bench_raw(path: Path, batches: list[list[ProducerRecord]], n: int) -> tuple[
     started = time.perf_counter()
     while True:
         rows = conn.execute(
-            "SELECT offset, timestamp, key, value, headers FROM records WHERE offset >= ? ORDER BY offset LIMIT ?",
+            "SELECT offset, timestamp, key, value, headers FROM records "
+            "WHERE offset >= ? ORDER BY offset LIMIT ?",
             (offset, size),
         ).fetchall()
         if not rows:
