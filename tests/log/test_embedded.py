@@ -188,7 +188,7 @@ def test_damaged_pages(tmp_path: Path) -> None:
     size = db.stat().st_size
     with open(db, "r+b") as f:  # keep the header and schema page, scribble over the rest
         f.seek(4096)
-        f.write(bytes(random.Random(7).randrange(256) for _ in range(size - 4096)))
+        f.write(random.Random(7).randbytes(size - 4096))
     with pytest.raises(CorruptLogError) as info, EmbeddedLog(path) as log:
         read_all(log, "t")
     assert str(db) in str(info.value) and info.value.hint
@@ -403,3 +403,28 @@ def test_retention_matches_memory_backend(tmp_path: Path, seed: int) -> None:
             assert getattr(memory, what)("t", 0) == getattr(embedded, what)("t", 0)
         assert read_all(memory, "t") == read_all(embedded, "t")
     embedded.close()
+
+
+def test_background_retention(tmp_path: Path) -> None:
+    clock = ManualClock(100_000)
+    with EmbeddedLog(tmp_path / "log", clock=clock, retention_check_interval_ms=20) as log:
+        log.create_topic("t", 1, {"retention.ms": 1000})
+        log.append("t", 0, [ProducerRecord(b"old", None, 1_000), ProducerRecord(b"new", None, 99_500)])
+        deadline = time.monotonic() + 5
+        while log.earliest_offset("t", 0) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert values(read_all(log, "t")) == [b"new"]
+        assert log.last_retention_error is None
+        thread = log._retention_thread
+        assert thread is not None and thread.is_alive()
+    thread.join(1)
+    assert not thread.is_alive()  # close() stops it
+
+
+def test_no_background_retention_when_disabled(tmp_path: Path) -> None:
+    with EmbeddedLog(tmp_path / "log", retention_check_interval_ms=0) as log:
+        log.create_topic("t", 1, {"retention.ms": 1})
+        log.append("t", 0, [ProducerRecord(b"old", None, 0)])
+        time.sleep(0.1)
+        assert log._retention_thread is None
+        assert log.earliest_offset("t", 0) == 0

@@ -26,11 +26,14 @@ Guarantees
       signal, and checks ``PRAGMA data_version`` every ``poll_interval_ms`` for commits by other processes.
 
 Threads: one ``EmbeddedLog`` may be shared by threads; each thread gets its own SQLite connection.
-Retention and compaction run when :meth:`EmbeddedLog.enforce_retention` is called.
+Retention and compaction run when :meth:`EmbeddedLog.enforce_retention` is called, and by a background
+thread every ``retention_check_interval_ms`` (Kafka's ``log.retention.check.interval.ms``, 5 minutes)
+once the log object has written something.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -78,6 +81,7 @@ from .embedded_retention import enforce_partition
 from .sqlite_store import connect, open_database, translate_error
 
 _new = tuple.__new__
+_logger = logging.getLogger("millstream.log")
 
 _INSERT_BATCH = (
     "INSERT INTO batches(topic_id, partition, base_offset, last_offset, max_timestamp, record_count, "
@@ -136,8 +140,11 @@ class EmbeddedLog(Log):
     ``path`` is a directory (created with its parents if missing) holding ``log.db``. Options:
     ``synchronous`` ``"normal"`` (survives process crashes) or ``"full"`` (survives power loss),
     ``busy_timeout_ms`` how long a write waits for another process's write lock, ``poll_interval_ms`` how
-    often a blocking read checks for commits by other processes. Opening a path that holds something other
-    than a millstream log raises :class:`CorruptLogError` naming it.
+    often a blocking read checks for commits by other processes, ``retention_check_interval_ms`` how often
+    a background thread applies retention and compaction (``0`` or ``None``: only when
+    :meth:`enforce_retention` is called), ``chunk_records`` / ``chunk_bytes`` the size of stored batches.
+    Opening a path that holds something other than a millstream log raises :class:`CorruptLogError`
+    naming it.
     """
 
     def __init__(
@@ -148,6 +155,7 @@ class EmbeddedLog(Log):
         synchronous: str = "normal",
         busy_timeout_ms: int = 30_000,
         poll_interval_ms: int = 5,
+        retention_check_interval_ms: int | None = 300_000,
         chunk_records: int = CHUNK_RECORDS,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
@@ -173,6 +181,10 @@ class EmbeddedLog(Log):
         self._pid = os.getpid()
         self._closed = False
         self._topics: dict[str, tuple[int, int]] = {}  # name -> (topic_id, partitions); ids are never reused
+        self._retention_interval_s = (retention_check_interval_ms or 0) / 1000.0
+        self._retention_thread: threading.Thread | None = None
+        self._retention_stop = threading.Event()
+        self.last_retention_error: BaseException | None = None
 
     # -- connections and transactions ---------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -189,6 +201,8 @@ class EmbeddedLog(Log):
             self._local = threading.local()
             self._conns = []
             self._conns_lock = threading.Lock()
+            self._retention_thread = None
+            self._retention_stop = threading.Event()
         try:
             conn = connect(self._db, synchronous=self.synchronous, busy_timeout_ms=self.busy_timeout_ms)
         except sqlite3.Error as exc:
@@ -242,6 +256,10 @@ class EmbeddedLog(Log):
         if self._closed:
             return
         self._closed = True
+        self._retention_stop.set()
+        thread = self._retention_thread
+        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+            thread.join(timeout=10)
         with self._conns_lock:
             conns, self._conns = self._conns, []
         if self._pid == os.getpid():
@@ -352,6 +370,8 @@ class EmbeddedLog(Log):
         """Append a batch atomically; once this returns it survives a process crash (see ``synchronous``)."""
         if not isinstance(records, Sequence):
             records = list(records)
+        if self._retention_thread is None and self._retention_interval_s:
+            self._start_retention_thread()
         now = self.clock.now_ms()
         with self._write(f"appending to {topic}[{partition}]") as conn:
             return self._append_in(conn, topic, partition, records, now)
@@ -576,6 +596,26 @@ class EmbeddedLog(Log):
                     removed += enforce_partition(conn, tid, p, config, now)
         return removed
 
+    def _start_retention_thread(self) -> None:
+        if self._closed:
+            return
+        thread = threading.Thread(
+            target=self._retention_loop, name=f"millstream-retention:{self.path}", daemon=True
+        )
+        self._retention_thread = thread
+        thread.start()
+
+    def _retention_loop(self) -> None:
+        """Apply retention every interval until :meth:`close`; errors are logged and kept, not raised."""
+        while not self._retention_stop.wait(self._retention_interval_s):
+            try:
+                self.enforce_retention()
+            except Exception as exc:
+                if self._closed:
+                    return
+                self.last_retention_error = exc
+                _logger.warning("retention on the log at %s failed: %s", self.path, exc)
+
     def __repr__(self) -> str:
         return f"EmbeddedLog({str(self.path)!r})"
 
@@ -626,6 +666,8 @@ class EmbeddedTransaction(Transaction):
 
     def _commit(self) -> list[int]:
         log = self._log
+        if log._retention_thread is None and log._retention_interval_s:
+            log._start_retention_thread()
         now = log.clock.now_ms()
         try:
             with log._write("committing a transaction") as conn:
