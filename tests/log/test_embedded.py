@@ -428,3 +428,35 @@ def test_no_background_retention_when_disabled(tmp_path: Path) -> None:
         time.sleep(0.1)
         assert log._retention_thread is None
         assert log.earliest_offset("t", 0) == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_read_only_directory(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    path.mkdir()
+    path.chmod(0o500)
+    try:
+        with pytest.raises(LogError, match="cannot open the log") as info:
+            EmbeddedLog(path)
+        assert "write" in (info.value.hint or "")
+    finally:
+        path.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "kind"),
+    [
+        (sqlite3.OperationalError("unable to open database file"), "cannot open the log", LogError),
+        (sqlite3.OperationalError("attempt to write a readonly database"), "cannot open the log", LogError),
+        (sqlite3.OperationalError("database is locked"), "stayed locked by another process", LogError),
+        (sqlite3.DatabaseError("database disk image is malformed"), "is damaged", CorruptLogError),
+        (sqlite3.DatabaseError("file is not a database"), "is damaged", CorruptLogError),
+    ],
+)
+def test_sqlite_errors_are_explained(tmp_path: Path, error: sqlite3.Error, expected: str, kind: type) -> None:
+    from millstream.log.sqlite_store import translate_error
+
+    translated = translate_error(error, tmp_path / DB_FILE, "appending to t[0]")
+    assert isinstance(translated, kind)
+    assert expected in str(translated) and str(tmp_path / DB_FILE) in str(translated)
+    assert "appending to t[0]" in str(translated)

@@ -94,6 +94,11 @@ def translate_error(exc: sqlite3.Error, path: Path, doing: str) -> LogError:
         "malformed" in text or "not a database" in text or "disk image" in text
     ):
         return corrupt(path, f"is damaged ({text}) while {doing}")
+    if "unable to open" in text or "readonly" in text or "read-only" in text:
+        return LogError(
+            f"cannot open the log at {path} for writing while {doing} ({text})",
+            hint="check that the directory exists and that this user may write to it and to its files",
+        )
     if "locked" in text or "busy" in text:
         return LogError(
             f"the log at {path} stayed locked by another process while {doing} ({text})",
@@ -144,6 +149,9 @@ def _check_header(db_file: Path) -> None:
 
 
 def _initialise(conn: sqlite3.Connection, db_file: Path) -> None:
+    """Create the schema in a new database (under the write lock, so two processes cannot both do it)."""
+    if conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
+        return  # an existing log: no need for the write lock
     conn.execute("BEGIN IMMEDIATE")
     try:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
