@@ -6,6 +6,7 @@ Modes:
     cwriter PATH WID N  append N batches of 10 records, alternating partitions 0/1 of topic ``c``
     reader PATH TOTAL   read topic ``c`` (2 partitions) with blocking reads until TOTAL records; print JSON
     racer PATH          append to ``doomed`` and ``keep`` until ``doomed`` is deleted; print the outcome
+    opener PATH WID     open (creating) the log, create topic ``c`` if missing, append one record
 """
 
 from __future__ import annotations
@@ -93,6 +94,13 @@ def racer(path: str) -> None:
         print(f"unknown-topic {kept} {exc}", flush=True)
 
 
+def opener(path: str, wid: str) -> None:
+    log = EmbeddedLog(path)
+    log.create_topic("c", 2, exist_ok=True)
+    base = log.append("c", 0, [ProducerRecord(wid.encode())])
+    print(f"ok {base}", flush=True)
+
+
 def main() -> None:
     mode, path, *args = sys.argv[1:]
     if mode == "writer":
@@ -101,6 +109,8 @@ def main() -> None:
         cwriter(path, args[0], int(args[1]))
     elif mode == "reader":
         reader(path, int(args[0]))
+    elif mode == "opener":
+        opener(path, args[0])
     elif mode == "racer":
         racer(path)
     else:

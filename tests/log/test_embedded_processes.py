@@ -174,3 +174,17 @@ def test_writer_racing_topic_deletion_in_another_process(tmp_path: Path) -> None
         assert log.committed_offsets("g") == {TopicPartition("keep", 0): 0}
         log.create_topic("doomed")
         assert log.read("doomed", 0, 0) == [] and log.latest_offset("doomed", 0) == 0
+
+
+def test_processes_creating_one_log_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "fresh" / "log")
+    procs = [spawn("opener", path, f"p{i}") for i in range(4)]
+    bases = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        bases.append(int(out.split()[1]))
+    assert sorted(bases) == [0, 1, 2, 3]
+    with EmbeddedLog(path) as log:
+        assert log.describe_topic("c").partitions == 2
+        assert sorted((r.value or b"").decode() for r in read_all(log, "c", 0)) == ["p0", "p1", "p2", "p3"]
