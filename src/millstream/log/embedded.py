@@ -69,10 +69,12 @@ from .base import (
     validate_topic_config,
     validate_topic_name,
 )
+from .batch_cache import BatchCache
 from .batch_codec import (
     CHUNK_BYTES,
     CHUNK_RECORDS,
     build_records,
+    decode_columns,
     encode_batches,
     first_at_or_after_timestamp,
     gc_paused,
@@ -88,10 +90,12 @@ _INSERT_BATCH = (
     "byte_size, records) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SELECT_PARTITION = "SELECT start_offset, next_offset FROM partitions WHERE topic_id=? AND partition=?"
+_SELECT_BLOB = "SELECT records FROM batches WHERE batch_id=?"
 _SELECT_BATCHES = (
-    "SELECT base_offset, last_offset, record_count, byte_size, records FROM batches "
+    "SELECT base_offset, last_offset, record_count, byte_size, batch_id FROM batches "
     "WHERE topic_id=?1 AND partition=?2 AND base_offset >= coalesce("
-    "(SELECT max(base_offset) FROM batches WHERE topic_id=?1 AND partition=?2 AND base_offset <= ?3), ?3) "
+    "(SELECT base_offset FROM batches WHERE topic_id=?1 AND partition=?2 AND base_offset <= ?3 "
+    "ORDER BY base_offset DESC LIMIT 1), ?3) "
     "ORDER BY base_offset"
 )
 _DELETED_HINT = "it was deleted (perhaps by another process); create it again before writing to it"
@@ -218,6 +222,7 @@ class EmbeddedLog(Log):
             alive.append((weakref.ref(threading.current_thread()), conn))
             self._conns = alive
         self._local.conn = conn
+        self._local.cache = BatchCache()
         return conn
 
     @contextmanager
@@ -442,28 +447,36 @@ class EmbeddedLog(Log):
     ) -> list[Record]:
         out: list[Record] = []
         size = 0
+        cache: BatchCache = self._local.cache
         cur = conn.execute(_SELECT_BATCHES, (tid, partition, offset))
         try:
             with gc_paused():
-                for base, last, count, nbytes, blob in cur:
+                for base, last, count, nbytes, batch_id in cur:
                     if last < offset:
                         continue
+                    key = (tid, partition, base, last, count)
+                    columns = cache.get(key)
+                    if columns is None:
+                        (blob,) = conn.execute(_SELECT_BLOB, (batch_id,)).fetchone()
+                        columns = decode_columns(blob, base)
                     room = limit - len(out)
-                    batch = build_records(topic, partition, blob, base, offset, room)
+                    batch = build_records(topic, partition, columns, offset, room)
                     done = len(batch) >= room
                     if max_bytes is not None:
                         if len(batch) == count and size + nbytes < max_bytes:
                             size += nbytes
                         else:
                             for j, rec in enumerate(batch):
-                                key, value = rec[4], rec[5]
-                                size += (len(key) if key is not None else 0) + (len(value) if value else 0)
+                                k, v = rec[4], rec[5]
+                                size += (len(k) if k is not None else 0) + (len(v) if v else 0)
                                 if size >= max_bytes:
                                     del batch[j + 1 :]
                                     done = True
                                     break
                     out += batch
                     if done:
+                        if batch and batch[-1].offset < last:  # stopped inside: the next read starts here
+                            cache.put(key, columns)
                         break
         finally:
             cur.close()

@@ -6,10 +6,15 @@ is open). The schema (format version :data:`FORMAT_VERSION`)::
     meta(key, value)                       'format' = FORMAT_VERSION, 'created_by'
     topics(topic_id AUTOINCREMENT, name, partitions, config JSON, replication_factor)
     partitions(topic_id, partition, start_offset, next_offset)            -- log start / log end
-    batches(topic_id, partition, base_offset, last_offset, max_timestamp,
+    batches(batch_id, topic_id, partition, base_offset, last_offset, max_timestamp,
             record_count, byte_size, records BLOB)                        -- one row per stored batch
+    batches_by_offset(topic_id, partition, base_offset, ...)              -- covering index of the above
     group_offsets(group_id, topic_id, partition, committed_offset)
     state(key, value BLOB)                                                -- transactional state blobs
+
+Batches live in a rowid table with a small covering index on their position rather than in a ``WITHOUT
+ROWID`` table keyed by it: an index b-tree compares whole rows while it searches, and a row holding a
+large blob would be read in full (overflow pages and all) at every step of every seek.
 
 Topic ids come from ``AUTOINCREMENT`` and are never reused, so a topic deleted and created again never
 sees the old topic's batches or group offsets, and a writer holding a stale id finds no partition row.
@@ -55,6 +60,7 @@ CREATE TABLE partitions (
     PRIMARY KEY (topic_id, partition)
 ) WITHOUT ROWID;
 CREATE TABLE batches (
+    batch_id INTEGER PRIMARY KEY,
     topic_id INTEGER NOT NULL,
     partition INTEGER NOT NULL,
     base_offset INTEGER NOT NULL,
@@ -62,9 +68,11 @@ CREATE TABLE batches (
     max_timestamp INTEGER NOT NULL,
     record_count INTEGER NOT NULL,
     byte_size INTEGER NOT NULL,
-    records BLOB NOT NULL,
-    PRIMARY KEY (topic_id, partition, base_offset)
-) WITHOUT ROWID;
+    records BLOB NOT NULL
+);
+CREATE UNIQUE INDEX batches_by_offset ON batches (
+    topic_id, partition, base_offset, last_offset, record_count, byte_size, max_timestamp
+);
 CREATE TABLE group_offsets (
     group_id TEXT NOT NULL,
     topic_id INTEGER NOT NULL,
