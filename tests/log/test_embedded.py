@@ -475,7 +475,7 @@ def test_small_reads_see_compaction_of_a_batch_they_are_inside(tmp_path: Path) -
 
 
 def test_seeks_do_not_slow_down_with_partition_size(tmp_path: Path) -> None:
-    """Reading one record near the end costs about as much as near the start (an index seek, not a scan)."""
+    """A read finds its first batch by seeking the small covering index, never by scanning batch rows."""
     with EmbeddedLog(tmp_path / "log", chunk_records=10) as log:
         log.create_topic("t")
         for _ in range(100):
