@@ -487,3 +487,17 @@ def test_seeks_do_not_slow_down_with_partition_size(tmp_path: Path) -> None:
             str(row) for row in conn.execute("EXPLAIN QUERY PLAN " + _SELECT_BATCHES, (1, 0, 4000))
         )
         assert "SCAN" not in plan and "COVERING INDEX" in plan
+
+
+def test_dropped_log_ends_its_retention_thread(tmp_path: Path) -> None:
+    import gc
+
+    log = EmbeddedLog(tmp_path / "log", retention_check_interval_ms=10)
+    log.create_topic("t")
+    log.append("t", 0, recs(b"x"))
+    thread = log._retention_thread
+    assert thread is not None
+    del log
+    gc.collect()
+    thread.join(2)
+    assert not thread.is_alive()

@@ -613,24 +613,36 @@ class EmbeddedLog(Log):
         if self._closed:
             return
         thread = threading.Thread(
-            target=self._retention_loop, name=f"millstream-retention:{self.path}", daemon=True
+            target=_retention_loop,
+            args=(weakref.ref(self), self._retention_stop, self._retention_interval_s),
+            name=f"millstream-retention:{self.path}",
+            daemon=True,
         )
         self._retention_thread = thread
         thread.start()
 
-    def _retention_loop(self) -> None:
-        """Apply retention every interval until :meth:`close`; errors are logged and kept, not raised."""
-        while not self._retention_stop.wait(self._retention_interval_s):
-            try:
-                self.enforce_retention()
-            except Exception as exc:
-                if self._closed:
-                    return
-                self.last_retention_error = exc
-                _logger.warning("retention on the log at %s failed: %s", self.path, exc)
-
     def __repr__(self) -> str:
         return f"EmbeddedLog({str(self.path)!r})"
+
+
+def _retention_loop(ref: weakref.ref[EmbeddedLog], stop: threading.Event, interval_s: float) -> None:
+    """Apply retention every interval until the log is closed or collected; errors are logged and kept.
+
+    The thread holds the log only weakly between runs, so a log that is dropped without ``close()`` is
+    still garbage-collected (and its thread ends).
+    """
+    while not stop.wait(interval_s):
+        log = ref()
+        if log is None or log._closed:
+            return
+        try:
+            log.enforce_retention()
+        except Exception as exc:
+            if log._closed:
+                return
+            log.last_retention_error = exc
+            _logger.warning("retention on the log at %s failed: %s", log.path, exc)
+        del log
 
 
 def _check_group(group: str) -> None:
