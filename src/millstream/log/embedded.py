@@ -1,9 +1,13 @@
 """``file://PATH``: the embedded log, the default backend. One SQLite database in WAL mode under ``PATH``.
 
 Layout and format: :mod:`millstream.log.sqlite_store` (schema, format version, corruption checks) and
-:mod:`millstream.log.batch_codec` (one msgpack blob per stored batch). Each ``append`` stores its records as
-one row of ``batches`` (large appends as a few chunks), so writing and reading cost one SQLite row per batch
-rather than per record.
+:mod:`millstream.log.batch_codec` (one columnar msgpack blob per stored batch). Each ``append`` stores its
+records as one row of ``batches`` (large appends as a few chunks), so writing and reading cost one SQLite
+row per batch rather than per record; ``Record`` objects are built by C code alone, with the cyclic GC
+paused for the length of one read (see :func:`~millstream.log.batch_codec.gc_paused`), and a read that
+stops inside a stored batch leaves it decoded in a small per-thread cache
+(:mod:`millstream.log.batch_cache`) for the next read. ``benchmarks/log_bench.py`` compares appends and
+reads with raw SQLite.
 
 Guarantees
     * **Atomic, gap-free appends.** Offsets are taken from the partition's ``next_offset`` row inside
