@@ -501,3 +501,19 @@ def test_dropped_log_ends_its_retention_thread(tmp_path: Path) -> None:
     gc.collect()
     thread.join(2)
     assert not thread.is_alive()
+
+
+def test_log_object_survives_fork(tmp_path: Path) -> None:
+    """A forked child may keep using the parent's log object: it opens its own connections."""
+    import multiprocessing
+
+    with EmbeddedLog(tmp_path / "log") as log:
+        log.create_topic("t")
+        log.append("t", 0, recs(b"parent-1"))
+        ctx = multiprocessing.get_context("fork")
+        child = ctx.Process(target=lambda: log.append("t", 0, recs(b"child")))
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        log.append("t", 0, recs(b"parent-2"))
+        assert values(read_all(log, "t")) == [b"parent-1", b"child", b"parent-2"]

@@ -120,6 +120,7 @@ class _Waker:
             self.cond.notify_all()
 
 
+_inherited: list[sqlite3.Connection] = []  # connections a forked child got from its parent; never touched
 _wakers: dict[str, _Waker] = {}
 _wakers_lock = threading.Lock()
 
@@ -205,12 +206,14 @@ class EmbeddedLog(Log):
         if self._closed:
             raise LogError(f"the log at {self.path} is closed", hint="open it again with open_log(...)")
         if self._pid != os.getpid():  # forked: the parent's connections must not be used (nor closed) here
+            _inherited.extend(c for _, c in self._conns)  # kept, so that garbage collection never closes them
             self._pid = os.getpid()
             self._local = threading.local()
             self._conns = []
             self._conns_lock = threading.Lock()
             self._retention_thread = None
             self._retention_stop = threading.Event()
+            self._waker = _waker_for(self._db)
         try:
             conn = connect(self._db, synchronous=self.synchronous, busy_timeout_ms=self.busy_timeout_ms)
         except sqlite3.Error as exc:
