@@ -517,3 +517,18 @@ def test_log_object_survives_fork(tmp_path: Path) -> None:
         assert child.exitcode == 0
         log.append("t", 0, recs(b"parent-2"))
         assert values(read_all(log, "t")) == [b"parent-1", b"child", b"parent-2"]
+
+
+def test_url_options(tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'log'}?synchronous=full&busy_timeout_ms=1234&retention_check_interval_ms=0"
+    with open_log(url) as log:
+        assert isinstance(log, EmbeddedLog)
+        assert (log.synchronous, log.busy_timeout_ms) == ("full", 1234)
+        assert log.path == tmp_path / "log" and log.url == f"file://{tmp_path / 'log'}"
+        sync = log._conn().execute("PRAGMA synchronous").fetchone()[0]
+        assert sync == 2  # FULL
+    with pytest.raises(ConfigError, match="unknown option 'fsync'") as info:
+        open_log(f"file://{tmp_path / 'log'}?fsync=1")
+    assert "synchronous" in (info.value.hint or "")
+    with pytest.raises(ConfigError, match="must be an integer"):
+        open_log(f"file://{tmp_path / 'log'}?busy_timeout_ms=soon")

@@ -47,6 +47,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -146,7 +147,9 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 class EmbeddedLog(Log):
     """The embedded ``file://PATH`` log (see the module docstring for its guarantees).
 
-    ``path`` is a directory (created with its parents if missing) holding ``log.db``. Options:
+    ``path`` is a directory (created with its parents if missing) holding ``log.db``; a ``?key=value``
+    query on it sets the options named in :data:`URL_OPTIONS` (so ``MILLSTREAM_LOG`` can carry them).
+    Options:
     ``synchronous`` ``"normal"`` (survives process crashes) or ``"full"`` (survives power loss),
     ``busy_timeout_ms`` how long a write waits for another process's write lock, ``poll_interval_ms`` how
     often a blocking read checks for commits by other processes, ``retention_check_interval_ms`` how often
@@ -168,6 +171,15 @@ class EmbeddedLog(Log):
         chunk_records: int = CHUNK_RECORDS,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
+        if isinstance(path, str) and "?" in path:  # file://PATH?synchronous=full&busy_timeout_ms=5000
+            path, query = path.split("?", 1)
+            options = _url_options(query)
+            synchronous = str(options.pop("synchronous", synchronous))
+            busy_timeout_ms = int(options.pop("busy_timeout_ms", busy_timeout_ms))
+            poll_interval_ms = int(options.pop("poll_interval_ms", poll_interval_ms))
+            retention_check_interval_ms = int(
+                options.pop("retention_check_interval_ms", retention_check_interval_ms or 0)
+            )
         if not isinstance(busy_timeout_ms, int) or busy_timeout_ms < 0:
             raise ConfigError(f"busy_timeout_ms={busy_timeout_ms!r} must be a non-negative integer")
         if not isinstance(poll_interval_ms, int | float) or poll_interval_ms <= 0:
@@ -652,6 +664,27 @@ def _retention_loop(ref: weakref.ref[EmbeddedLog], stop: threading.Event, interv
         del log
 
 
+URL_OPTIONS = ("synchronous", "busy_timeout_ms", "poll_interval_ms", "retention_check_interval_ms")
+"""Options a ``file://`` URL may carry as a query string, e.g. ``file:///data/log?synchronous=full``."""
+
+
+def _url_options(query: str) -> dict[str, str | int]:
+    options: dict[str, str | int] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in URL_OPTIONS:
+            raise ConfigError(
+                f"unknown option {key!r} in the file:// log URL", hint=f"use one of: {', '.join(URL_OPTIONS)}"
+            )
+        if key == "synchronous":
+            options[key] = value
+            continue
+        try:
+            options[key] = int(value)
+        except ValueError:
+            raise ConfigError(f"option {key}={value!r} in the file:// log URL must be an integer") from None
+    return options
+
+
 def _check_group(group: str) -> None:
     if not isinstance(group, str) or not group:
         raise ConfigError(f"a consumer group id must be a non-empty string, got {group!r}")
@@ -731,4 +764,4 @@ class EmbeddedTransaction(Transaction):
         self._state = {}
 
 
-__all__ = ["EmbeddedLog", "EmbeddedTransaction"]
+__all__ = ["URL_OPTIONS", "EmbeddedLog", "EmbeddedTransaction"]
