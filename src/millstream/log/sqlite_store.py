@@ -5,7 +5,8 @@ is open). The schema (format version :data:`FORMAT_VERSION`)::
 
     meta(key, value)                       'format' = FORMAT_VERSION, 'created_by'
     topics(topic_id AUTOINCREMENT, name, partitions, config JSON, replication_factor)
-    partitions(topic_id, partition, start_offset, next_offset)            -- log start / log end
+    partitions(topic_id, partition, start_offset, next_offset,           -- log start / log end
+               compacted_end)                                         -- log end at the last compaction
     batches(batch_id, topic_id, partition, base_offset, last_offset, max_timestamp,
             record_count, byte_size, records BLOB)                        -- one row per stored batch
     batches_by_offset(topic_id, partition, base_offset, ...)              -- covering index of the above
@@ -57,6 +58,7 @@ CREATE TABLE partitions (
     partition INTEGER NOT NULL,
     start_offset INTEGER NOT NULL,
     next_offset INTEGER NOT NULL,
+    compacted_end INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (topic_id, partition)
 ) WITHOUT ROWID;
 CREATE TABLE batches (
