@@ -30,9 +30,7 @@ BAR = 0.60
 
 def make_batches(n: int, batch: int) -> list[list[ProducerRecord]]:
     base_ts = 1_700_000_000_000
-    rows = [
-        ProducerRecord(b"v%09d" % i + b"x" * 90, b"key-%06d" % (i % 1_000_000), base_ts + i) for i in range(n)
-    ]
+    rows = [ProducerRecord(b"v%09d" % i + b"x" * 90, b"key-%06d" % (i % 1_000_000), base_ts + i) for i in range(n)]
     return [rows[i : i + batch] for i in range(0, n, batch)]
 
 
@@ -95,8 +93,7 @@ def raw_read(path: Path, size: int, n: int) -> float:
     started = time.perf_counter()
     while True:
         rows = conn.execute(
-            "SELECT offset, timestamp, key, value, headers FROM records "
-            "WHERE offset >= ? ORDER BY offset LIMIT ?",
+            "SELECT offset, timestamp, key, value, headers FROM records WHERE offset >= ? ORDER BY offset LIMIT ?",
             (offset, size),
         ).fetchall()
         if not rows:
@@ -111,9 +108,7 @@ def raw_read(path: Path, size: int, n: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000, help="records to append and read")
     parser.add_argument("--batch", type=int, default=10_000, help="records per append / read")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best rate counts")

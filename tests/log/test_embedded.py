@@ -487,9 +487,7 @@ def test_seeks_do_not_slow_down_with_partition_size(tmp_path: Path) -> None:
         conn = log._conn()
         from millstream.log.embedded import _SELECT_BATCHES
 
-        plan = " ".join(
-            str(row) for row in conn.execute("EXPLAIN QUERY PLAN " + _SELECT_BATCHES, (1, 0, 4000))
-        )
+        plan = " ".join(str(row) for row in conn.execute("EXPLAIN QUERY PLAN " + _SELECT_BATCHES, (1, 0, 4000)))
         assert "SCAN" not in plan and "COVERING INDEX" in plan
 
 

@@ -112,9 +112,7 @@ def test_kill_9_never_loses_acknowledged_batches(tmp_path: Path) -> None:
         bases0, bases1 = check_whole_batches(tx0), check_whole_batches(tx1)
         assert list(bases0) == list(bases1), "a transaction is in one partition but not the other"
         for tag, b0, _, b1, _ in acked_txns:
-            assert bases0.get(tag) == b0 and bases1.get(tag) == b1, (
-                f"acknowledged transaction {tag} is missing"
-            )
+            assert bases0.get(tag) == b0 and bases1.get(tag) == b1, f"acknowledged transaction {tag} is missing"
         # the offset commit and state blob went in with the last committed transaction, never without it
         assert log.committed_offsets("g") == {TopicPartition("tx", 0): len(tx0)}
         assert log.get_state("last") == list(bases0)[-1].encode()
@@ -138,9 +136,7 @@ def test_concurrent_writers_and_reader(tmp_path: Path) -> None:
         for p in (0, 1):
             got = seen[p]
             assert [off for off, _ in got] == list(range(len(got))), "reader saw a gap or a repeat"
-            assert [(r.offset, (r.value or b"").decode()) for r in read_all(log, "c", p)] == [
-                tuple(x) for x in got
-            ]
+            assert [(r.offset, (r.value or b"").decode()) for r in read_all(log, "c", p)] == [tuple(x) for x in got]
             per_writer: dict[str, list[int]] = defaultdict(list)
             for k, (_, v) in enumerate(got):
                 wid, vp, s = v.split(":")
@@ -149,9 +145,7 @@ def test_concurrent_writers_and_reader(tmp_path: Path) -> None:
                 if int(s) % 10 == 0:  # first record of a batch: the batch's ten records follow it
                     assert [x[1] for x in got[k : k + 10]] == [f"{wid}:{p}:{int(s) + j}" for j in range(10)]
             for wid in ("w1", "w2"):
-                assert per_writer[wid] == list(range(batches * 10 // 2)), (
-                    f"{wid} out of order on partition {p}"
-                )
+                assert per_writer[wid] == list(range(batches * 10 // 2)), f"{wid} out of order on partition {p}"
     assert sum(len(x) for x in seen) == total
 
 

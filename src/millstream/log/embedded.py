@@ -298,9 +298,7 @@ class EmbeddedLog(Log):
     def _resolve(self, conn: sqlite3.Connection, topic: str, partition: int | None = None) -> int:
         """The topic id of ``topic`` (checking ``partition`` against its partition count)."""
         hit = self._topics.get(topic)
-        if hit is None or (
-            partition is not None and not (type(partition) is int and 0 <= partition < hit[1])
-        ):
+        if hit is None or (partition is not None and not (type(partition) is int and 0 <= partition < hit[1])):
             row = conn.execute("SELECT topic_id, partitions FROM topics WHERE name=?", (topic,)).fetchone()
             if row is None:
                 self._topics.pop(topic, None)
@@ -400,9 +398,7 @@ class EmbeddedLog(Log):
         with self._write(f"appending to {topic}[{partition}]") as conn:
             return self._append_in(conn, topic, partition, records, now)
 
-    def _append_in(
-        self, conn: sqlite3.Connection, topic: str, partition: int, records: Sequence[Any], now: int
-    ) -> int:
+    def _append_in(self, conn: sqlite3.Connection, topic: str, partition: int, records: Sequence[Any], now: int) -> int:
         tid, _, base = self._partition_row(conn, topic, partition)
         if not records:
             return base
@@ -413,9 +409,7 @@ class EmbeddedLog(Log):
             conn.execute(_INSERT_BATCH, (tid, partition, *batches[0]))
         else:
             conn.executemany(_INSERT_BATCH, [(tid, partition, *b) for b in batches])
-        conn.execute(
-            "UPDATE partitions SET next_offset=? WHERE topic_id=? AND partition=?", (end, tid, partition)
-        )
+        conn.execute("UPDATE partitions SET next_offset=? WHERE topic_id=? AND partition=?", (end, tid, partition))
         return base
 
     # -- reads --------------------------------------------------------------------------------------
@@ -442,11 +436,7 @@ class EmbeddedLog(Log):
                 tid, start, end = self._partition_row(conn, topic, partition)
                 if offset < start or offset > end:
                     raise OffsetOutOfRangeError(topic, partition, offset, start, end)
-                out = (
-                    self._read_in(conn, tid, topic, partition, offset, limit, max_bytes)
-                    if offset < end
-                    else []
-                )
+                out = self._read_in(conn, tid, topic, partition, offset, limit, max_bytes) if offset < end else []
             if out or timeout_ms <= 0:
                 return out
             if deadline is None:
@@ -577,9 +567,7 @@ class EmbeddedLog(Log):
 
     def list_groups(self) -> list[str]:
         with self._snapshot("listing groups") as conn:
-            return [
-                r[0] for r in conn.execute("SELECT DISTINCT group_id FROM group_offsets ORDER BY group_id")
-            ]
+            return [r[0] for r in conn.execute("SELECT DISTINCT group_id FROM group_offsets ORDER BY group_id")]
 
     def delete_group(self, group: str) -> None:
         with self._write(f"deleting group {group!r}") as conn:

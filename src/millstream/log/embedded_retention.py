@@ -30,12 +30,8 @@ _INSERT = (
 )
 
 
-def _replace(
-    conn: sqlite3.Connection, tid: int, partition: int, base: int, kept: Sequence[StoredRecord]
-) -> None:
-    conn.execute(
-        "DELETE FROM batches WHERE topic_id=? AND partition=? AND base_offset=?", (tid, partition, base)
-    )
+def _replace(conn: sqlite3.Connection, tid: int, partition: int, base: int, kept: Sequence[StoredRecord]) -> None:
+    conn.execute("DELETE FROM batches WHERE topic_id=? AND partition=? AND base_offset=?", (tid, partition, base))
     if kept:
         conn.execute(_INSERT, (tid, partition, *encode_stored(kept)))
 
@@ -96,9 +92,7 @@ def _compact(conn: sqlite3.Connection, tid: int, partition: int) -> int:
             if len(kept) != len(rows):
                 removed += len(rows) - len(kept)
                 _replace(conn, tid, partition, base, kept)
-    conn.execute(
-        "UPDATE partitions SET compacted_end=? WHERE topic_id=? AND partition=?", (end, tid, partition)
-    )
+    conn.execute("UPDATE partitions SET compacted_end=? WHERE topic_id=? AND partition=?", (end, tid, partition))
     return removed
 
 

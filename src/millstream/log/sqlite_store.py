@@ -153,9 +153,7 @@ def _check_header(db_file: Path) -> None:
     # The in-header page count is only trustworthy when no WAL is pending (a checkpoint interrupted by a
     # crash may have grown the header before the file; the WAL then repairs it).
     if not wal_in_use and pages and change_counter == valid_for and size < pages * page_size:
-        raise corrupt(
-            db_file, f"is truncated: it has {size} bytes but its header says {pages * page_size} bytes"
-        )
+        raise corrupt(db_file, f"is truncated: it has {size} bytes but its header says {pages * page_size} bytes")
 
 
 def _initialise(conn: sqlite3.Connection, db_file: Path) -> None:
@@ -229,8 +227,7 @@ def open_database(path: str | os.PathLike[str], *, synchronous: str, busy_timeou
         raise corrupt(
             directory,
             "is a file, not a millstream log directory",
-            hint="file://PATH names a directory that holds the log; point it at a directory (it is created "
-            "if missing)",
+            hint="file://PATH names a directory that holds the log; point it at a directory (it is created if missing)",
         )
     try:
         directory.mkdir(parents=True, exist_ok=True)
