@@ -1,0 +1,82 @@
+"""The CLI as a shell user runs it: real ``python -m millstream`` processes on an embedded ``file://`` log."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def sh(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "millstream", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"file://{tmp_path / 'log'}"
+
+
+def test_produce_then_consume_across_processes(url: str) -> None:
+    assert sh("topics", "create", "events", "-p", "3", "--log", url).returncode == 0
+    lines = "".join(json.dumps({"id": i, "user": f"u{i % 5}"}) + "\n" for i in range(300))
+    res = sh("produce", "events", "--key-field", "user", "--log", url, input=lines)
+    assert res.returncode == 0, res.stderr
+    out = sh("consume", "events", "--from-beginning", "--group", "g", "--log", url)
+    assert out.returncode == 0, out.stderr
+    ids = sorted(json.loads(line)["value"]["id"] for line in out.stdout.splitlines())
+    assert ids == list(range(300))
+    # the group committed its offsets: a second run prints nothing new
+    assert sh("consume", "events", "--group", "g", "--log", url).stdout == ""
+    described = json.loads(sh("topics", "describe", "events", "--json", "--log", url).stdout)
+    assert sum(p["latest"] for p in described["partitions"]) == 300
+
+
+def test_default_log_is_dot_millstream_in_cwd(tmp_path: Path) -> None:
+    env = {"MILLSTREAM_LOG": ""}
+    res = subprocess.run(
+        [sys.executable, "-m", "millstream", "topics", "create", "t"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC, **env},
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / ".millstream").is_dir()
+
+
+def test_foreign_file_at_log_path_is_one_clear_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "notalog"
+    bogus.write_text("hello, I am not a log\n")
+    res = sh("topics", "list", "--log", f"file://{bogus}")
+    assert res.returncode == 1
+    assert res.stderr.startswith("error: ")
+    assert str(bogus) in res.stderr
+    assert "Traceback" not in res.stderr
+    assert bogus.read_text() == "hello, I am not a log\n"  # untouched
+
+
+def test_verbose_shows_traceback(url: str) -> None:
+    res = sh("--verbose", "consume", "missing", "--log", url)
+    assert res.returncode == 1
+    assert "Traceback" in res.stderr and "unknown topic 'missing'" in res.stderr
+
+
+def test_demo_on_embedded_log() -> None:
+    res = sh("demo", "--events", "2000")
+    assert res.returncode == 0, res.stderr
+    assert "produced and consumed 2000 page views" in res.stdout
