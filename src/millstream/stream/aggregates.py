@@ -130,6 +130,10 @@ class Aggregates(AggregateFunction):
             raise JobConfigError("Aggregates(...) needs at least one named aggregate, e.g. count=Count()")
         self.names = list(aggregates)
         self.aggs = list(aggregates.values())
+        fused = _fused_add(self.aggs)
+        if fused is not None:
+            self.add = fused  # type: ignore[method-assign]
+            return
         adds = [a.add for a in self.aggs]
         n = len(adds)
         if n == 2:
@@ -156,6 +160,32 @@ class Aggregates(AggregateFunction):
 
     def merge(self, acc_a: list[Any], acc_b: list[Any]) -> list[Any]:
         return [a.merge(x, y) for a, x, y in zip(self.aggs, acc_a, acc_b, strict=True)]
+
+
+def _fused_add(aggs: list[AggregateFunction]) -> Callable[[Any, list[Any]], list[Any]] | None:
+    """One generated ``add`` for a combination of built-in aggregates over constant fields (one Python
+    call per element instead of one per aggregate)."""
+    lines = ["def add(v, acc):"]
+    env: dict[str, Any] = {}
+    for j, a in enumerate(aggs):
+        field = getattr(a, "field", None)
+        if type(a) is not Count and (callable(field) or type(a) not in (Sum, Min, Max, Mean)):
+            return None
+        env[f"F{j}"] = field
+        x = "v" if field is None else f"v[F{j}]"
+        if type(a) is Count:
+            lines.append(f"    acc[{j}] += 1")
+        elif type(a) is Sum:
+            lines.append(f"    acc[{j}] += {x}")
+        elif type(a) is Mean:
+            lines.append(f"    m = acc[{j}]; m[0] += 1; m[1] += {x}")
+        else:
+            op = "<" if type(a) is Min else ">"
+            lines.append(f"    x = {x}; a = acc[{j}]")
+            lines.append(f"    if a is None or x {op} a: acc[{j}] = x")
+    lines.append("    return acc")
+    exec("\n".join(lines), env)  # code built only from the fixed templates above
+    return env["add"]  # type: ignore[no-any-return]
 
 
 __all__ = ["Aggregates", "Count", "Max", "Mean", "Min", "Sum"]
