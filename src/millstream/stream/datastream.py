@@ -276,7 +276,8 @@ class WindowedStream:
 
     def _build(self, fn: WindowFunctionSpec, name: str) -> DataStream:
         if self._evictor is not None and fn.kind != "list":
-            fn = WindowFunctionSpec("list", fn.user, fn.window_fn, non_keyed=fn.non_keyed, list_then=fn.kind)
+            fn = WindowFunctionSpec("list", fn.user, fn.window_fn, non_keyed=fn.non_keyed, list_then=fn.kind,
+                                    style=fn.style)
         params = {
             "key_fn": self._key_fn(),
             "assigner": self._assigner,
@@ -305,7 +306,7 @@ class WindowedStream:
         return self._build(spec, "Window(Process)")
 
     def apply(self, window_function: Any, output_type: Any = None) -> DataStream:
-        spec = WindowFunctionSpec("list", window_function, None, non_keyed=self.non_keyed)
+        spec = WindowFunctionSpec("list", window_function, None, non_keyed=self.non_keyed, style="apply")
         return self._build(spec, "Window(Apply)")
 
     def _field(self, kind: str, field: Any) -> DataStream:

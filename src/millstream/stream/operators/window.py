@@ -40,7 +40,8 @@ class WindowFunctionSpec:
     """
 
     def __init__(self, kind: str, user: Any = None, window_fn: Any = None, *, non_keyed: bool = False,
-                 list_then: str | None = None) -> None:
+                 list_then: str | None = None, style: str = "process") -> None:
+        self.style = style  # how a plain callable is called: "process" (key, ctx, elements) or "apply" (key, window, elements)
         self.kind = kind
         self.user = user
         self.window_fn = window_fn
@@ -323,7 +324,8 @@ class WindowOperator(Operator):
         app = getattr(wf, "apply", None)
         if app is not None:
             return app(window, values) if non_keyed else app(key, window, values)
-        return wf(self.wctx, values) if non_keyed else wf(key, self.wctx, values)
+        first = window if self.fn.style == "apply" else self.wctx
+        return wf(first, values) if non_keyed else wf(key, first, values)
 
     def _state_window(self, key: Any, window: Any) -> Any:
         if not self.merging:
