@@ -65,10 +65,12 @@ class SourceDriver:
         """Read one batch per partition; return how many elements were pushed."""
         n = 0
         parts = self.reader.partitions()
+        for pid in parts:  # every partition takes part in the minimum before any element moves it
+            self._gen(pid)
         for pid in parts:
             if pid in self.finished_parts:
                 continue
-            gen = self._gen(pid)
+            gen = self.gens[pid]
             vals, rtss = self.reader.read(pid, batch_size)
             if vals:
                 tss = gen.timestamps(vals, rtss, self.seen)
