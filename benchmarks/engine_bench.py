@@ -70,9 +70,9 @@ def run_job(url: str, batch: int) -> tuple[float, int]:
         .set_value_format("json")
         .build()
     )
-    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(100)).with_timestamp_assigner(
-        lambda e, ts: e["ts"]
-    )
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(
+        Duration.of_millis(100)
+    ).with_timestamp_assigner(lambda e, ts: e["ts"])
     (
         env.from_source(source, strategy, "events")
         .key_by(lambda e: e["key"])
@@ -112,7 +112,7 @@ def main() -> None:
         log = open_log(url)
         produce(log, args.events)
         bare_s, bare_n = bare_loop(log, args.batch)
-        job_s, written = run_job(url, args.batch)
+        job_s, _written = run_job(url, args.batch)
         out_n = log.latest_offset("counts", 0)
         log.close()
     bare_rate = bare_n / bare_s
@@ -120,7 +120,9 @@ def main() -> None:
     ratio = job_rate / bare_rate
     print(f"log: {args.log}://  events: {args.events:,}  batch: {args.batch}")
     print(f"bare read+parse loop: {bare_rate:12,.0f} events/s  ({bare_s:.2f} s)")
-    print(f"engine end to end:    {job_rate:12,.0f} events/s  ({job_s:.2f} s, {out_n:,} window results written)")
+    print(
+        f"engine end to end:    {job_rate:12,.0f} events/s  ({job_s:.2f} s, {out_n:,} window results written)"
+    )
     print(f"ratio engine/bare:    {ratio:12.1%}")
     ok = job_rate >= RATE_BAR and ratio >= RATIO_BAR
     print(f"bars: >= {RATE_BAR:,} events/s and >= {RATIO_BAR:.0%} of bare: {'PASS' if ok else 'FAIL'}")

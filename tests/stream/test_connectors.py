@@ -77,9 +77,9 @@ def test_sink_writes_json_with_timestamps_and_keys(log_url: str) -> None:
     log.create_topic("out", 3)
     env = env_()
     sink = LogSink.builder().set_log(log_url).set_topic("out").set_key_selector(lambda e: e["k"]).build()
-    env.from_source(bounded(log_url), WatermarkStrategy.no_watermarks()).map(lambda e: {**e, "v2": e["v"] * 2}).sink_to(
-        sink
-    )
+    env.from_source(bounded(log_url), WatermarkStrategy.no_watermarks()).map(
+        lambda e: {**e, "v2": e["v"] * 2}
+    ).sink_to(sink)
     result = env.execute("copy")
     assert result.records_written == {"LogSink": 10}
     parts = [log.read("out", p, 0) for p in range(3)]
@@ -105,7 +105,12 @@ def test_starting_offsets_committed_group_and_bounded_modes(log_url: str) -> Non
     assert run(bounded(log_url, set_starting_offsets=OffsetsInitializer.timestamp(550))) == [6, 7, 8, 9]
     assert run(bounded(log_url, set_starting_offsets=OffsetsInitializer.latest())) == []
     assert run(bounded(log_url, set_starting_offsets=OffsetsInitializer.offsets({("in", 0): 8}))) == [8, 9]
-    b = LogSource.builder().set_log(log_url).set_topics("in").set_bounded(OffsetsInitializer.offsets({("in", 0): 3}))
+    b = (
+        LogSource.builder()
+        .set_log(log_url)
+        .set_topics("in")
+        .set_bounded(OffsetsInitializer.offsets({("in", 0): 3}))
+    )
     assert run(b.build()) == [0, 1, 2]
     # committed offsets: the first run commits its end position for the group, the second resumes there
     grp = (
@@ -120,7 +125,9 @@ def test_starting_offsets_committed_group_and_bounded_modes(log_url: str) -> Non
     put(log_url, "in", 0, [({"n": 10}, 1000)])
     assert run(grp.build()) == [10]
     with pytest.raises(JobConfigError, match="needs a group id"):
-        LogSource.builder().set_topics("in").set_starting_offsets(OffsetsInitializer.committed_offsets()).build()
+        LogSource.builder().set_topics("in").set_starting_offsets(
+            OffsetsInitializer.committed_offsets()
+        ).build()
 
 
 def test_topic_pattern_and_kafka_names(log_url: str) -> None:
@@ -130,14 +137,22 @@ def test_topic_pattern_and_kafka_names(log_url: str) -> None:
     env = env_()
     sink = CollectingSink()
     src = (
-        LogSource.builder().set_log(log_url).set_topic_pattern("orders-.*").set_bounded(OffsetsInitializer.latest()).build()
+        LogSource.builder()
+        .set_log(log_url)
+        .set_topic_pattern("orders-.*")
+        .set_bounded(OffsetsInitializer.latest())
+        .build()
     )
     env.from_source(src, WatermarkStrategy.no_watermarks()).map(lambda e: e["n"]).sink_to(sink)
     env.execute()
     assert sorted(sink.values) == [1, 2]
-    k = KafkaSource.builder().set_bootstrap_servers("localhost:9092").set_topics("t").set_property(
-        "security.protocol", "SASL_SSL"
-    ).build()
+    k = (
+        KafkaSource.builder()
+        .set_bootstrap_servers("localhost:9092")
+        .set_topics("t")
+        .set_property("security.protocol", "SASL_SSL")
+        .build()
+    )
     assert k.log_url == "kafka://localhost:9092"
     assert k.properties == {"security.protocol": "SASL_SSL"}
 
@@ -149,7 +164,9 @@ def test_string_format_and_custom_deserializer(log_url: str) -> None:
     log.close()
     env = env_()
     s1, s2 = CollectingSink(), CollectingSink()
-    env.from_source(bounded(log_url, "txt", set_value_format="string"), WatermarkStrategy.no_watermarks()).sink_to(s1)
+    env.from_source(
+        bounded(log_url, "txt", set_value_format="string"), WatermarkStrategy.no_watermarks()
+    ).sink_to(s1)
     b = LogSource.builder().set_log(log_url).set_topics("txt").set_bounded(OffsetsInitializer.latest())
     b.set_deserializer(lambda r: (r.key, r.value, r.offset))
     env.from_source(b.build(), WatermarkStrategy.no_watermarks()).sink_to(s2)
@@ -202,21 +219,25 @@ def test_idle_partition_is_left_out_of_the_watermark(log_url: str) -> None:
     clock = ManualClock(0)
     env = env_().set_clock(clock)
     fired: list[Any] = []
+    read: list[Any] = []
     src = LogSource.builder().set_log(log_url).set_topics("in").build()
     strategy = WatermarkStrategy.for_monotonous_timestamps().with_idleness(Duration.of_seconds(1))
     (
         env.from_source(src, strategy)
+        .map(lambda e: (read.append(e), e)[1])
         .key_by(lambda e: 0)
         .window(TumblingEventTimeWindows.of(1000))
         .apply(lambda k, w, es: [(w.start, [e["v"] for e in es])])
         .add_sink(fired.append)
     )
     client = env.execute_async()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while len(read) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
     assert fired == []  # partition 1 has no watermark yet: nothing fires
     clock.advance(1_500)  # partition 1 has seen nothing for 1.5 s of processing time: idle
     put(log_url, "in", 0, [({"v": 3}, 5_500)])  # partition 0 stays active; the minimum is its watermark
-    deadline = time.monotonic() + 10
     while not fired and time.monotonic() < deadline:
         time.sleep(0.01)
     client.cancel()

@@ -30,11 +30,15 @@ def test_processing_time_tumbling_and_session_windows_with_manual_clock() -> Non
 
     def build(env: Any) -> Any:
         s = env.from_source(CollectionSource(items))
-        tumbling = s.key_by(lambda e: 0).window(TumblingProcessingTimeWindows.of(100)).apply(
-            lambda k, w, es: [(w.start, w.end, list(es))]
+        tumbling = (
+            s.key_by(lambda e: 0)
+            .window(TumblingProcessingTimeWindows.of(100))
+            .apply(lambda k, w, es: [(w.start, w.end, list(es))])
         )
-        sessions = s.key_by(lambda e: e).window(ProcessingTimeSessionWindows.with_gap(50)).apply(
-            lambda k, w, es: [(k, w.start, w.end, len(es))]
+        sessions = (
+            s.key_by(lambda e: e)
+            .window(ProcessingTimeSessionWindows.with_gap(50))
+            .apply(lambda k, w, es: [(k, w.start, w.end, len(es))])
         )
         return {"tumbling": tumbling, "sessions": sessions}
 
@@ -47,7 +51,12 @@ def test_processing_time_tumbling_and_session_windows_with_manual_clock() -> Non
             ((100, 200, ["c"]), 199),
             ((200, 300, ["d", "d", "d"]), 299),
         ]
-        assert values(out["sessions"]) == [("a", 0, 50, 1), ("b", 0, 50, 1), ("c", 150, 200, 1), ("d", 250, 330, 3)]
+        assert values(out["sessions"]) == [
+            ("a", 0, 50, 1),
+            ("b", 0, 50, 1),
+            ("c", 150, 200, 1),
+            ("d", 250, 330, 3),
+        ]
 
 
 def test_global_windows_with_count_and_custom_triggers(collect: Any) -> None:
@@ -65,14 +74,23 @@ def test_global_windows_with_count_and_custom_triggers(collect: Any) -> None:
 
     def build(env: Any) -> Any:
         s = env.from_collection(data)
-        acc = s.key_by(lambda e: e[0]).window(GlobalWindows.create()).trigger(CountTrigger.of(2)).apply(
-            lambda k, w, es: [(k, [e[1] for e in es])]
+        acc = (
+            s.key_by(lambda e: e[0])
+            .window(GlobalWindows.create())
+            .trigger(CountTrigger.of(2))
+            .apply(lambda k, w, es: [(k, [e[1] for e in es])])
         )
-        purging = s.key_by(lambda e: e[0]).window(GlobalWindows.create()).trigger(
-            PurgingTrigger.of(CountTrigger.of(2))
-        ).aggregate(Count())
-        custom = s.key_by(lambda e: e[0]).window(GlobalWindows.create()).trigger(FlushTrigger()).apply(
-            lambda k, w, es: [[e[1] for e in es]]
+        purging = (
+            s.key_by(lambda e: e[0])
+            .window(GlobalWindows.create())
+            .trigger(PurgingTrigger.of(CountTrigger.of(2)))
+            .aggregate(Count())
+        )
+        custom = (
+            s.key_by(lambda e: e[0])
+            .window(GlobalWindows.create())
+            .trigger(FlushTrigger())
+            .apply(lambda k, w, es: [[e[1] for e in es]])
         )
         return {"acc": acc, "purging": purging, "custom": custom}
 
@@ -99,7 +117,9 @@ def test_random_job_is_independent_of_batch_size(collect: Any) -> None:
         tumbling = k.window(TumblingEventTimeWindows.of(100)).side_output_late_data(late).aggregate(Sum(1))
         sliding = k.window(SlidingEventTimeWindows.of(300, 100)).allowed_lateness(40).aggregate(Count())
         sessions = k.window(EventTimeSessionWindows.with_gap(30)).allowed_lateness(60).aggregate(Count())
-        chained = tumbling.key_by(lambda v: v % 3).window(TumblingEventTimeWindows.of(1000)).aggregate(Count())
+        chained = (
+            tumbling.key_by(lambda v: v % 3).window(TumblingEventTimeWindows.of(1000)).aggregate(Count())
+        )
         return {
             "tumbling": tumbling,
             "late": tumbling.get_side_output(late),

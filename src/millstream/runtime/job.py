@@ -84,10 +84,8 @@ class SourceDriver:
             if self.reader.done(pid):
                 self.finished_parts.add(pid)
                 self._emit_tail(self.pw.finish(pid))
-        if parts and len(self.finished_parts) == len(parts) and self.reader.bounded:
-            self.finished = True
-            self._emit_tail(MAX_WATERMARK)
-        elif not parts and self.reader.bounded:
+        all_done = len(self.finished_parts) == len(parts)  # also true for a source without partitions
+        if all_done and self.reader.bounded:
             self.finished = True
             self._emit_tail(MAX_WATERMARK)
         if self.strategy.idleness is not None:
@@ -126,8 +124,13 @@ class JobExecutionResult:
 class JobRunner:
     """Runs one job graph in the calling thread (see the module docstring)."""
 
-    def __init__(self, env: Any, sinks: list[Transformation], job_name: str,
-                 collect: list[Transformation] | None = None) -> None:
+    def __init__(
+        self,
+        env: Any,
+        sinks: list[Transformation],
+        job_name: str,
+        collect: list[Transformation] | None = None,
+    ) -> None:
         self.env = env
         self.job_name = job_name
         self.config = env.config
@@ -146,7 +149,7 @@ class JobRunner:
                 self.drivers.append(d)
                 outputs[t.id] = d.out
             elif t.kind == "sink":
-                op = make_sink(t.name, t.uid, t.params["sink"])
+                op: Operator = make_sink(t.name, t.uid, t.params["sink"])
                 self.ops[t.id] = op
                 outputs[t.id] = op.out
             else:
@@ -225,7 +228,9 @@ class JobRunner:
     def _loop(self) -> None:
         batch = self.config.batch_size
         drivers = self.drivers
-        timed = [op for op in self.order if type(op).next_processing_time is not Operator.next_processing_time]
+        timed = [
+            op for op in self.order if type(op).next_processing_time is not Operator.next_processing_time
+        ]
         idle_s = self.config.idle_poll_ms / 1000
         while not self.cancelled.is_set():
             active = [d for d in drivers if not d.finished]
@@ -299,8 +304,9 @@ class JobClient:
         return self._result
 
 
-def execute(env: Any, sinks: list[Transformation], job_name: str, mode: str,
-            collect: list[Transformation] | None) -> Any:
+def execute(
+    env: Any, sinks: list[Transformation], job_name: str, mode: str, collect: list[Transformation] | None
+) -> Any:
     """The executor registered with the stream layer (see ``StreamExecutionEnvironment.execute``)."""
     runner = JobRunner(env, sinks, job_name, collect)
     if mode == "async":

@@ -32,14 +32,17 @@ class LogSinkOperator(SinkOperator):
         super().__init__(name, uid)
         if sink.delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE:
             raise JobConfigError(
-                f"sink {name!r}: exactly-once delivery needs checkpointing, which this runtime does not provide yet",
+                f"sink {name!r}: exactly-once delivery needs checkpointing, which this runtime does not "
+                "provide yet",
                 hint="use set_delivery_guarantee('at-least-once')",
             )
         self.sink = sink
         self._log = log
         self._own = log is None
         fmt = sink.value_format
-        self._ser = sink.serializer or (orjson.dumps if fmt == "json" else get_serde(fmt, schema=sink.avro_schema).serialize)
+        self._ser = sink.serializer or (
+            orjson.dumps if fmt == "json" else get_serde(fmt, schema=sink.avro_schema).serialize
+        )
         self._key_ser = get_serde(sink.key_format).serialize if sink.key_selector else None
 
     def open(self) -> None:
@@ -51,7 +54,9 @@ class LogSinkOperator(SinkOperator):
         if self.sink.topic:
             self._log.describe_topic(self.sink.topic)  # fail fast on a missing topic
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         if not vals:
             return
         assert self._log is not None
@@ -96,7 +101,9 @@ class FileSinkOperator(SinkOperator):
     def open(self) -> None:
         self._fh = open(self.sink.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         if not vals:
             return
         if self.sink.format == "json":
@@ -119,7 +126,9 @@ class PrintSinkOperator(SinkOperator):
         super().__init__(name, uid)
         self.sink = sink
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         if not vals:
             return
         prefix = f"{self.sink.identifier}> " if self.sink.identifier else ""
@@ -151,13 +160,15 @@ class FunctionSinkOperator(SinkOperator):
         self.user_fn = sink.function if hasattr(sink.function, "invoke") else None
         self._ctx = _SinkContext()
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         invoke = getattr(self.fn, "invoke", None)
         i = 0
         try:
             if invoke is not None:
                 ctx = self._ctx
-                for i, v in enumerate(vals):  # noqa: B007
+                for i, v in enumerate(vals):
                     ctx._ts, ctx._wm = tss[i], wmb[i]
                     invoke(v, ctx)
             else:
@@ -174,13 +185,20 @@ class FunctionSinkOperator(SinkOperator):
 class CollectOperator(SinkOperator):
     """Appends elements (and their timestamps) to in-memory lists (``execute_and_collect``, testing)."""
 
-    def __init__(self, name: str, uid: str | None, results: list[Any] | None = None,
-                 timestamps: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        uid: str | None,
+        results: list[Any] | None = None,
+        timestamps: list[Any] | None = None,
+    ) -> None:
         super().__init__(name, uid)
         self.results: list[Any] = results if results is not None else []
         self.timestamps = timestamps
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         self.results.extend(vals)
         if self.timestamps is not None:
             self.timestamps.extend(tss)
@@ -199,7 +217,7 @@ def make_sink(name: str, uid: str | None, descriptor: Any) -> SinkOperator:
         return FunctionSinkOperator(name, uid, descriptor)
     factory = getattr(descriptor, "create_operator", None)
     if factory is not None:
-        return factory(name, uid)  # type: ignore[no-any-return]
+        return factory(name, uid)
     raise JobConfigError(f"don't know how to write to {type(descriptor).__name__}")
 
 

@@ -1,6 +1,6 @@
-"""Sources and sinks as descriptions (no I/O here: :mod:`millstream.runtime` binds them).
+"""Sources and sinks as descriptions (no I/O here; :mod:`millstream.runtime` binds them).
 
-- :class:`LogSource` / :class:`LogSink` — any millstream ``Log`` URL, built like Flink's KafkaSource/KafkaSink.
+- :class:`LogSource` / :class:`LogSink` — any millstream ``Log`` URL, built like Flink's Kafka source/sink.
 - :class:`KafkaSource` / :class:`KafkaSink` — the same, with ``set_bootstrap_servers("h:p")`` → ``kafka://h:p``.
 - :class:`FileSource` / :class:`FileSink` — text or JSON lines files.
 - :class:`CollectionSource` — a Python collection (``env.from_collection``).
@@ -24,13 +24,13 @@ class OffsetsInitializer:
 
     ``kind``: ``earliest`` | ``latest`` | ``committed`` (with ``reset`` = earliest/latest/none) |
     ``timestamp`` (first record with timestamp >= ``timestamp``) | ``offsets`` (explicit map
-    ``{(topic, partition): offset}``).
+    ``{(topic, partition): offset}``). Fields ``ts_ms`` / ``offset_map`` hold the arguments.
     """
 
     kind: str
     reset: str | None = None
-    timestamp: int | None = None
-    offsets: Mapping[tuple[str, int], int] | None = None
+    ts_ms: int | None = None
+    offset_map: Mapping[tuple[str, int], int] | None = None
 
     @staticmethod
     def earliest() -> OffsetsInitializer:
@@ -44,12 +44,14 @@ class OffsetsInitializer:
     def committed_offsets(offset_reset_strategy: Any = "earliest") -> OffsetsInitializer:
         reset = str(getattr(offset_reset_strategy, "name", offset_reset_strategy)).lower()
         if reset not in ("earliest", "latest", "none"):
-            raise JobConfigError(f"offset reset strategy {reset!r} is invalid", hint="use earliest, latest or none")
+            raise JobConfigError(
+                f"offset reset strategy {reset!r} is invalid", hint="use earliest, latest or none"
+            )
         return OffsetsInitializer("committed", reset=reset)
 
     @staticmethod
     def timestamp(timestamp: int) -> OffsetsInitializer:
-        return OffsetsInitializer("timestamp", timestamp=int(timestamp))
+        return OffsetsInitializer("timestamp", ts_ms=int(timestamp))
 
     @staticmethod
     def offsets(offsets: Mapping[Any, int], reset: str = "earliest") -> OffsetsInitializer:
@@ -57,7 +59,7 @@ class OffsetsInitializer:
         for tp, off in offsets.items():
             topic, part = (tp.topic, tp.partition) if hasattr(tp, "topic") else tp
             norm[(str(topic), int(part))] = int(off)
-        return OffsetsInitializer("offsets", reset=reset, offsets=norm)
+        return OffsetsInitializer("offsets", reset=reset, offset_map=norm)
 
 
 class OffsetResetStrategy:
@@ -142,7 +144,9 @@ class LogSourceBuilder:
 
     def set_bounded(self, stopping: OffsetsInitializer) -> LogSourceBuilder:
         if stopping.kind not in ("latest", "offsets", "timestamp"):
-            raise JobConfigError(f"set_bounded needs latest(), offsets() or timestamp(), got {stopping.kind}()")
+            raise JobConfigError(
+                f"set_bounded needs latest(), offsets() or timestamp(), got {stopping.kind}()"
+            )
         self._kw["bounded"] = stopping
         return self
 
@@ -151,9 +155,13 @@ class LogSourceBuilder:
 
     def set_value_format(self, fmt: str, schema: Any = None) -> LogSourceBuilder:
         if fmt not in VALUE_FORMATS:
-            raise JobConfigError(f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}")
+            raise JobConfigError(
+                f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}"
+            )
         if fmt == "avro" and schema is None and "avro_schema" not in self._kw:
-            raise JobConfigError("value format 'avro' needs a schema", hint="set_value_format('avro', schema)")
+            raise JobConfigError(
+                "value format 'avro' needs a schema", hint="set_value_format('avro', schema)"
+            )
         self._kw["value_format"] = fmt
         if schema is not None:
             self._kw["avro_schema"] = schema
@@ -193,7 +201,9 @@ class LogSourceBuilder:
     def build(self) -> LogSource:
         kw = self._kw
         if not kw.get("topics") and not kw.get("topic_pattern") and not kw.get("partitions"):
-            raise JobConfigError("a log source needs topics", hint="call set_topics(...) or set_topic_pattern(...)")
+            raise JobConfigError(
+                "a log source needs topics", hint="call set_topics(...) or set_topic_pattern(...)"
+            )
         so = kw.get("starting_offsets")
         if so is not None and so.kind == "committed" and not kw.get("group_id"):
             raise JobConfigError("committed_offsets() needs a group id", hint="call set_group_id(...)")
@@ -278,7 +288,9 @@ class LogSinkBuilder:
 
     def set_value_format(self, fmt: str, schema: Any = None) -> LogSinkBuilder:
         if fmt not in VALUE_FORMATS:
-            raise JobConfigError(f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}")
+            raise JobConfigError(
+                f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}"
+            )
         self._kw["value_format"] = fmt
         if schema is not None:
             self._kw["avro_schema"] = schema
@@ -291,8 +303,9 @@ class LogSinkBuilder:
     def set_delivery_guarantee(self, guarantee: str) -> LogSinkBuilder:
         g = str(getattr(guarantee, "value", guarantee)).lower().replace("_", "-")
         if g not in ("none", "at-least-once", "exactly-once"):
-            raise JobConfigError(f"unknown delivery guarantee {guarantee!r}",
-                                 hint="use none, at-least-once or exactly-once")
+            raise JobConfigError(
+                f"unknown delivery guarantee {guarantee!r}", hint="use none, at-least-once or exactly-once"
+            )
         self._kw["delivery_guarantee"] = g
         return self
 
@@ -309,7 +322,9 @@ class LogSinkBuilder:
     def build(self) -> LogSink:
         kw = self._kw
         if not kw.get("topic") and not kw.get("topic_selector"):
-            raise JobConfigError("a log sink needs a topic", hint="call set_topic(...) or set_topic_selector(...)")
+            raise JobConfigError(
+                "a log sink needs a topic", hint="call set_topic(...) or set_topic_selector(...)"
+            )
         return self._cls(**kw)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..functions import OutputTag, RuntimeContext, TimeDomain
-from ..state import KeyedStateBackend, StateDescriptor
+from ..state import KeyedStateBackend
 from ..time import MAX_WATERMARK
 from .base import Operator, compute_keys, split_outputs
 from .basic import annotate
@@ -28,7 +28,7 @@ class StreamRuntimeContext(RuntimeContext):
     def get_job_parameter(self, key: str, default_value: str | None = None) -> str | None:
         return self._op.ctx.params.get(key, default_value)
 
-    def _state(self, descriptor: StateDescriptor) -> Any:
+    def _state(self, state_descriptor: Any) -> Any:
         if self._backend is None:
             from ..errors import JobConfigError
 
@@ -36,7 +36,7 @@ class StreamRuntimeContext(RuntimeContext):
                 f"operator {self._op.name!r} is not keyed, so it has no keyed state",
                 hint="call key_by(...) before process(...) to use state",
             )
-        return self._backend.get_state(descriptor)
+        return self._backend.get_state(state_descriptor)
 
     get_state = _state
     get_list_state = _state
@@ -159,7 +159,9 @@ class KeyedProcessOperator(Operator):
             self._fire_timer(t[0], t[1], TimeDomain.EVENT_TIME)
         self.emit_wm = wm
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         if self.n_inputs > 1:
             wmb, tail = self.combine_watermarks(wmb, tail, input_index)
         fn = self.fns[input_index]
@@ -168,7 +170,7 @@ class KeyedProcessOperator(Operator):
         ov, ot, ow = self._ov, self._ot, self._ow
         i = 0
         try:
-            for i, v in enumerate(vals):  # noqa: B007
+            for i, v in enumerate(vals):
                 w = wmb[i]
                 if w > self.wm:
                     self._advance(w)
@@ -275,7 +277,9 @@ def rolling_reducer(kind: str, field: Any) -> Callable[[Any, Any], Any]:
 class RollingReduceOperator(Operator):
     """``KeyedStream.reduce(f)`` and field aggregations: emits the updated aggregate for every element."""
 
-    def __init__(self, name: str, uid: str | None, key_fn: Callable[[Any], Any], fn: Callable[[Any, Any], Any]) -> None:
+    def __init__(
+        self, name: str, uid: str | None, key_fn: Callable[[Any], Any], fn: Callable[[Any, Any], Any]
+    ) -> None:
         super().__init__(name, uid)
         self.key_fn = key_fn
         self.fn = fn
@@ -283,13 +287,15 @@ class RollingReduceOperator(Operator):
         self.values = self.backend.table("reduce")
         self.known_keys: set[Any] = set()
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         keys = compute_keys(self, self.key_fn, vals, self.known_keys)
         fn, state = self.fn, self.values
         out = []
         i = 0
         try:
-            for i, v in enumerate(vals):  # noqa: B007
+            for i, v in enumerate(vals):
                 k = keys[i]
                 if k in state:
                     v = fn(state[k], v)
@@ -310,4 +316,11 @@ class RollingReduceOperator(Operator):
         self.values = self.backend.table("reduce")
 
 
-__all__ = ["MAX_WATERMARK", "KeyedContext", "KeyedProcessOperator", "RollingReduceOperator", "StreamRuntimeContext", "rolling_reducer"]
+__all__ = [
+    "MAX_WATERMARK",
+    "KeyedContext",
+    "KeyedProcessOperator",
+    "RollingReduceOperator",
+    "StreamRuntimeContext",
+    "rolling_reducer",
+]

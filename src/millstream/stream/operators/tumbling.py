@@ -21,7 +21,9 @@ from .window import WindowFunctionSpec, WindowOperator
 _NONE: Any = object()
 
 
-def fast_path_applies(assigner: Any, trigger: Any, evictor: Any, lateness: int, fn: WindowFunctionSpec) -> bool:
+def fast_path_applies(
+    assigner: Any, trigger: Any, evictor: Any, lateness: int, fn: WindowFunctionSpec
+) -> bool:
     return (
         type(assigner) is TumblingEventTimeWindows
         and (trigger is None or type(trigger) is EventTimeTrigger)
@@ -49,8 +51,12 @@ class TumblingWindowOperator(WindowOperator):
         self.buckets: dict[int, dict[Any, Any]] = {}
         self.next_fire: int | float = float("inf")
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
-        keys = compute_keys(self, self.key_fns[0], vals, self.known_keys) if self.keyed else [None] * len(vals)
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
+        keys = (
+            compute_keys(self, self.key_fns[0], vals, self.known_keys) if self.keyed else [None] * len(vals)
+        )
         size, offset = self.size, self.offset
         buckets = self.buckets
         cur = self.wm
@@ -89,7 +95,7 @@ class TumblingWindowOperator(WindowOperator):
                         next_fire = self.next_fire = end - 1
                 if is_reduce:
                     acc = b.get(k, _NONE)
-                    b[k] = v if acc is _NONE else red(acc, v)  # type: ignore[misc]
+                    b[k] = v if acc is _NONE else red(acc, v)
                 else:
                     acc = b.get(k, _NONE)
                     if acc is _NONE:
@@ -101,7 +107,8 @@ class TumblingWindowOperator(WindowOperator):
             if i >= 0 and tss[i] is None:
                 raise self.fail(
                     "the element has no timestamp, so it cannot be put into an event-time window",
-                    self.seen + i, vals[i],
+                    self.seen + i,
+                    vals[i],
                     hint="use from_source/assign_timestamps_and_watermarks with a timestamp assigner",
                 ) from exc
             annotate(exc, self, self.seen + i, vals[i])
@@ -140,7 +147,9 @@ class TumblingWindowOperator(WindowOperator):
             bucket = buckets.pop(end)
             ts = end - 1
             if window_fn is None:
-                results = list(bucket.values()) if get_result is None else [get_result(a) for a in bucket.values()]
+                results = (
+                    list(bucket.values()) if get_result is None else [get_result(a) for a in bucket.values()]
+                )
                 ov.extend(results)
                 ot.extend([ts] * len(results))
                 ow.extend([emit_wm] * len(results))
