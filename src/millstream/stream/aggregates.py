@@ -130,6 +130,9 @@ class Aggregates(AggregateFunction):
             raise JobConfigError("Aggregates(...) needs at least one named aggregate, e.g. count=Count()")
         self.names = list(aggregates)
         self.aggs = list(aggregates.values())
+        if all(type(a) in (Count, Sum, Min, Max) for a in self.aggs):
+            names = tuple(self.names)
+            self.get_result = lambda acc: dict(zip(names, acc))  # type: ignore[method-assign,assignment]  # noqa: B905
         fused = _fused_add(self.aggs)
         if fused is not None:
             self.add = fused  # type: ignore[method-assign,assignment]

@@ -9,6 +9,7 @@ is one loop without timers, and a window fires when the watermark reaches ``end 
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import length_hint
 from typing import Any
 
 from ..errors import OperatorError
@@ -70,10 +71,12 @@ class TumblingWindowOperator(WindowOperator):
             red = None
             create, add = fn.user.create_accumulator, fn.user.add
         late_vals: list[Any] | None = None
-        i = -1
+        none = _NONE
+        last_end: int | None = None
+        b: dict[Any, Any] = {}
+        vit = iter(vals)  # its remaining length tells the position of a failing element
         try:
-            for v, k, t, w in zip(vals, keys, tss, wmb, strict=True):
-                i += 1
+            for v, k, t, w in zip(vit, keys, tss, wmb):  # noqa: B905 - same lengths by construction
                 if w > cur:
                     if w >= next_fire:
                         self.emit_wm = cur
@@ -81,30 +84,32 @@ class TumblingWindowOperator(WindowOperator):
                         cur = w
                         self._fire_upto(w)
                         next_fire = self.next_fire
+                        last_end = None
                     cur = w
                 end = t - (t - offset) % size + size
-                if end <= cur + 1:
-                    if late_vals is None:
-                        late_vals = []
-                    late_vals.append((v, t, cur))
-                    continue
-                b = buckets.get(end)
-                if b is None:
-                    b = buckets[end] = {}
-                    if end - 1 < next_fire:
-                        next_fire = self.next_fire = end - 1
+                if end != last_end:
+                    if end <= cur + 1:
+                        if late_vals is None:
+                            late_vals = []
+                        late_vals.append((v, t, cur))
+                        continue
+                    got = buckets.get(end)
+                    if got is None:
+                        got = buckets[end] = {}
+                        if end - 1 < next_fire:
+                            next_fire = self.next_fire = end - 1
+                    b = got
+                    last_end = end
+                acc = b.get(k, none)
                 if is_reduce:
-                    acc = b.get(k, _NONE)
-                    b[k] = v if acc is _NONE else red(acc, v)
+                    b[k] = v if acc is none else red(acc, v)  # type: ignore[misc]
                 else:
-                    acc = b.get(k, _NONE)
-                    if acc is _NONE:
-                        acc = create()  # type: ignore[misc]
-                    b[k] = add(v, acc)  # type: ignore[misc]
+                    b[k] = add(v, create() if acc is none else acc)  # type: ignore[misc]
         except OperatorError:
             raise
         except TypeError as exc:
-            if i >= 0 and tss[i] is None:
+            i = len(vals) - length_hint(vit) - 1
+            if tss[i] is None:
                 raise self.fail(
                     "the element has no timestamp, so it cannot be put into an event-time window",
                     self.seen + i,
@@ -114,7 +119,8 @@ class TumblingWindowOperator(WindowOperator):
             annotate(exc, self, self.seen + i, vals[i])
             raise
         except Exception as exc:
-            annotate(exc, self, self.seen + max(i, 0), vals[i] if vals else None)
+            i = len(vals) - length_hint(vit) - 1
+            annotate(exc, self, self.seen + i, vals[i] if vals else None)
             raise
         self.wm = cur
         self.seen += len(vals)
@@ -155,11 +161,13 @@ class TumblingWindowOperator(WindowOperator):
                 ow.extend([emit_wm] * len(results))
             else:
                 window = TimeWindow(end - self.size, end)
+                wctx = self.wctx
+                wctx._window = window
+                call = self._window_call(window_fn, window)
                 for key, acc in bucket.items():
-                    value = acc if get_result is None else get_result(acc)
+                    wctx._key = key
                     try:
-                        self.wctx._window, self.wctx._key = window, key
-                        res = self._apply_window_fn(window_fn, key, window, [value])
+                        res = call(key, [acc if get_result is None else get_result(acc)])
                     except Exception as exc:
                         annotate(exc, self, None, f"window {window!r} of key {key!r}")
                         raise
@@ -167,10 +175,29 @@ class TumblingWindowOperator(WindowOperator):
                 clear = getattr(window_fn, "clear", None)
                 if clear is not None and not isinstance(window_fn, type):
                     for key in bucket:
-                        self.wctx._window, self.wctx._key = window, key
-                        clear(self.wctx)
+                        wctx._key = key
+                        clear(wctx)
         self.next_fire = min(buckets) - 1 if buckets else float("inf")
         self.emit_wm = wm
+
+    def _window_call(self, wf: Any, window: TimeWindow) -> Callable[[Any, list[Any]], Any]:
+        """``(key, values) -> results`` for the window function, resolved once per fired window end."""
+        wctx = self.wctx
+        non_keyed = self.fn.non_keyed
+        proc = getattr(wf, "process", None)
+        if proc is not None:
+            if non_keyed:
+                return lambda key, values: proc(wctx, values)
+            return lambda key, values: proc(key, wctx, values)
+        app = getattr(wf, "apply", None)
+        if app is not None:
+            if non_keyed:
+                return lambda key, values: app(window, values)
+            return lambda key, values: app(key, window, values)
+        first = window if self.fn.style == "apply" else wctx
+        if non_keyed:
+            return lambda key, values: wf(first, values)
+        return lambda key, values: wf(key, first, values)
 
     def snapshot(self) -> Any:
         return {"buckets": {e: dict(b) for e, b in self.buckets.items()}, "wm": self.wm}
