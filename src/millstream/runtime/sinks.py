@@ -28,7 +28,7 @@ class SinkOperator(Operator):
 
 class LogSinkOperator(SinkOperator):
     """Appends elements to the log, one ``append`` per partition and batch (keyed records are placed by
-    murmur2 as in Kafka). Record timestamps are the elements' timestamps (``None`` → the log's append time)."""
+    murmur2 as in Kafka). Record timestamps are the elements' timestamps (``None``: the log's append time)."""
 
     def __init__(self, name: str, uid: str | None, sink: LogSink, log: Log | None = None) -> None:
         super().__init__(name, uid)

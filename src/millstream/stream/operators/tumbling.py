@@ -102,7 +102,7 @@ class TumblingWindowOperator(WindowOperator):
                     last_end = end
                 acc = b.get(k, none)
                 if is_reduce:
-                    b[k] = v if acc is none else red(acc, v)  # type: ignore[misc]
+                    b[k] = v if acc is none else red(acc, v)
                 else:
                     b[k] = add(v, create() if acc is none else acc)  # type: ignore[misc]
         except OperatorError:
