@@ -136,3 +136,45 @@ def test_benchmark_job_results_on_the_embedded_log(tmp_path: Path) -> None:
     assert sum(r["sum"] for r in rows) == sum(i % 1000 for i in range(20_000))
     assert all(r["start"] % 1000 == 0 for r in rows)
     assert all(rec.timestamp == orjson.loads(rec.value)["start"] + 999 for rec in recs)
+
+
+def test_metrics_reach_installed_sensors() -> None:
+    from millstream import StreamExecutionEnvironment, WatermarkStrategy
+    from millstream.core import sensors
+    from millstream.testing import timestamped
+    from millstream.windows import TumblingEventTimeWindows
+
+    got: dict[tuple[str, str], float] = {}
+
+    class S:
+        def __init__(self, key: tuple[str, str]) -> None:
+            self.key = key
+
+        def inc(self, n: float = 1) -> None:
+            got[self.key] = got.get(self.key, 0) + n
+
+        def set(self, value: float) -> None:
+            got[self.key] = value
+
+        def observe(self, value: float) -> None:
+            got[self.key] = value
+
+    sensors.install(lambda name, scope, tags: S((scope, name)))
+    try:
+        env = StreamExecutionEnvironment.get_execution_environment()
+        s = env.from_source(
+            timestamped([(i, i * 10) for i in range(10)] + [(99, 1)]),
+            WatermarkStrategy.for_monotonous_timestamps(),
+            "nums",
+        )
+        s.map(lambda x: x).name("ident").key_by(lambda x: 0).window(TumblingEventTimeWindows.of(50)).reduce(
+            lambda a, b: a + b
+        ).name("sums").add_sink(lambda v: None)
+        env.execute("metered")
+    finally:
+        sensors.install(None)
+    assert got[("metered.nums", "numRecordsOut")] == 11
+    assert got[("metered.ident", "numRecordsOut")] == 11
+    assert got[("metered.sums", "numRecordsOut")] == 2
+    assert got[("metered.sums", "numLateRecordsDropped")] == 1
+    assert got[("metered.sums", "currentInputWatermark")] == 2**63 - 1

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import sensors
 from ..core.clock import Clock
 from ..stream.errors import JobConfigError, JobFailedError
 from ..stream.graph import Transformation, build_operator, topological
@@ -102,6 +103,37 @@ class SourceDriver:
             self.out.emit([], [], [], tail)
 
 
+class JobMetrics:
+    """Reports Flink-named metrics through :mod:`millstream.core.sensors` about once a second: per source
+    and operator ``numRecordsOut`` and ``currentOutputWatermark``, per operator ``currentInputWatermark`` and
+    ``numLateRecordsDropped``. Scope is ``<job>.<operator name>``."""
+
+    def __init__(self, runner: JobRunner) -> None:
+        self.parts: list[tuple[str, Output, Any]] = [(d.name, d.out, None) for d in runner.drivers]
+        self.parts += [(op.name, op.out, op) for op in runner.order]
+        self.job = runner.job_name
+        self.sent: dict[int, int] = {}
+        self.last = 0.0
+
+    def report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 1.0:
+            return
+        self.last = now
+        for i, (name, out, op) in enumerate(self.parts):
+            scope = f"{self.job}.{name}"
+            delta = out.records_out - self.sent.get(i, 0)
+            self.sent[i] = out.records_out
+            if delta:
+                sensors.sensor("numRecordsOut", scope).inc(delta)
+            sensors.sensor("currentOutputWatermark", scope).set(out.watermark)
+            if op is not None:
+                sensors.sensor("currentInputWatermark", scope).set(max(op.wm, out.watermark))
+                late = getattr(op, "num_late_records_dropped", None)
+                if late is not None:
+                    sensors.sensor("numLateRecordsDropped", scope).set(late)
+
+
 @dataclass
 class JobExecutionResult:
     """What ``execute()`` returns: job name, net runtime and per-sink element counts."""
@@ -176,6 +208,8 @@ class JobRunner:
         ]
         if not self.drivers:
             raise JobConfigError("the job has no sources")
+
+        self.metrics = JobMetrics(self) if sensors.installed() else None
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -253,8 +287,18 @@ class JobRunner:
                     nxt = op.next_processing_time()
                     if nxt is not None and nxt <= now:
                         op.on_processing_time(now)
+            if self.metrics is not None:
+                self.metrics.report()
             if not progress and any(not d.reader.bounded for d in drivers if not d.finished):
-                self.cancelled.wait(idle_s)
+                wait = idle_s
+                if timed:
+                    now = self.clock.now_ms()
+                    due = [t for op in timed if (t := op.next_processing_time()) is not None]
+                    if due:
+                        wait = max(0.0, min(wait, (min(due) - now) / 1000))
+                self.cancelled.wait(wait)
+        if self.metrics is not None:
+            self.metrics.report(force=True)
 
 
 class JobClient:

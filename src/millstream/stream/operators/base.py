@@ -29,13 +29,17 @@ class Output:
     """Fans an operator's batches out to its consumers: ``targets`` on the main output and
     ``side_targets[tag]`` per side output. Each target is ``(operator, input_index)``."""
 
-    __slots__ = ("side_targets", "targets")
+    __slots__ = ("records_out", "side_targets", "targets", "watermark")
 
     def __init__(self) -> None:
         self.targets: list[tuple[Operator, int]] = []
         self.side_targets: dict[OutputTag, list[tuple[Operator, int]]] = {}
+        self.records_out = 0  # elements emitted on the main output (read by the runtime's metrics)
+        self.watermark = MIN_WATERMARK  # the last watermark emitted
 
     def emit(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int) -> None:
+        self.records_out += len(vals)
+        self.watermark = tail
         for op, idx in self.targets:
             op.process(vals, tss, wmb, tail, idx)
 
