@@ -271,3 +271,41 @@ def test_print_and_execute_and_collect(capsys: Any) -> None:
     env.from_collection([3, 1, 2]).key_by(lambda x: x % 2).sum()
     assert env.execute_and_collect() == [3, 4, 2]
     assert env_().from_collection(range(5)).execute_and_collect(limit=2) == [0, 1]
+
+
+def test_add_source_with_generator_and_custom_reader() -> None:
+    from millstream.runtime.sources import SourceReader
+
+    class TwoPartitions(SourceReader):
+        """A connector-style reader: partitions 'a' and 'b', bounded."""
+
+        def __init__(self) -> None:
+            self.data = {"a": [(1, 10), (2, 20)], "b": [(3, 15)]}
+
+        def partitions(self) -> list[Any]:
+            return ["a", "b"]
+
+        def read(self, pid: Any, max_records: int) -> tuple[list[Any], list[Any]]:
+            rows, self.data[pid] = self.data[pid][:max_records], self.data[pid][max_records:]
+            return [v for v, _ in rows], [t for _, t in rows]
+
+        def done(self, pid: Any) -> bool:
+            return not self.data[pid]
+
+    class Connector:
+        def create_reader(self, clock: Any) -> SourceReader:
+            return TwoPartitions()
+
+    env = env_()
+    env.get_config().set_auto_watermark_interval(0)
+    gen = CollectingSink()
+    custom = CollectingSink()
+
+    def numbers() -> Any:
+        yield from range(3)
+
+    env.add_source(numbers).sink_to(gen)
+    env.add_source(Connector()).rebalance().sink_to(custom)
+    env.execute()
+    assert gen.values == [0, 1, 2]
+    assert sorted(zip(custom.values, custom.timestamps, strict=True)) == [(1, 10), (2, 20), (3, 15)]

@@ -81,6 +81,29 @@ class DataStream:
     def get_execution_environment(self) -> StreamExecutionEnvironment:
         return self._env
 
+    # -- physical partitioning: the local runtime runs one task per operator, so these keep the stream
+    # -- as it is (they exist so that Flink jobs read the same; a scaled-out runtime honours them)
+    def rebalance(self) -> DataStream:
+        return self
+
+    def rescale(self) -> DataStream:
+        return self
+
+    def shuffle(self) -> DataStream:
+        return self
+
+    def forward(self) -> DataStream:
+        return self
+
+    def broadcast(self) -> DataStream:
+        return self
+
+    def global_(self) -> DataStream:
+        return self
+
+    def partition_custom(self, partitioner: Any, key_selector: Any) -> DataStream:
+        return self
+
     @property
     def transformation(self) -> Transformation:
         return self._t

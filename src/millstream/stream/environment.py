@@ -63,6 +63,34 @@ class CheckpointConfig:
         return self
 
 
+class ExecutionConfig:
+    """PyFlink-shaped ``env.get_config()``: job parameters; watermark intervals are accepted and ignored
+    (millstream advances the watermark after every element)."""
+
+    def __init__(self, config: JobConfig) -> None:
+        self._c = config
+
+    def set_auto_watermark_interval(self, interval: int) -> ExecutionConfig:
+        return self
+
+    def get_auto_watermark_interval(self) -> int:
+        return 0
+
+    def set_global_job_parameters(self, params: Any) -> ExecutionConfig:
+        self._c.params.update({str(k): str(v) for k, v in dict(params).items()})
+        return self
+
+    def get_global_job_parameters(self) -> dict[str, str]:
+        return dict(self._c.params)
+
+    def set_parallelism(self, parallelism: int) -> ExecutionConfig:
+        self._c.parallelism = parallelism
+        return self
+
+    def get_parallelism(self) -> int:
+        return self._c.parallelism
+
+
 class CheckpointingMode:
     EXACTLY_ONCE = "EXACTLY_ONCE"
     AT_LEAST_ONCE = "AT_LEAST_ONCE"
@@ -139,6 +167,9 @@ class StreamExecutionEnvironment:
     def get_checkpoint_config(self) -> CheckpointConfig:
         return CheckpointConfig(self.config)
 
+    def get_config(self) -> ExecutionConfig:
+        return ExecutionConfig(self.config)
+
     def set_buffer_timeout(self, timeout_millis: int) -> StreamExecutionEnvironment:
         return self
 
@@ -188,8 +219,11 @@ class StreamExecutionEnvironment:
     def add_source(
         self, source_func: Any, source_name: str = "Custom Source", type_info: Any = None
     ) -> DataStream:
+        """A legacy ``SourceFunction``, a generator function, a source descriptor, or any object with
+        ``create_reader(clock)`` returning a :class:`millstream.runtime.sources.SourceReader` (connectors)."""
         if (
-            hasattr(source_func, "elements")
+            hasattr(source_func, "create_reader")
+            or hasattr(source_func, "elements")
             or hasattr(source_func, "topics")
             or isinstance(source_func, FileSource)
         ):
