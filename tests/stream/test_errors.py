@@ -179,3 +179,19 @@ def test_bad_build_time_arguments() -> None:
         env_().execute()
     with pytest.raises(JobConfigError, match="positive"):
         env_().from_collection([1]).key_by(lambda e: e).count_window(0)
+
+
+def test_bad_dynamic_gap_fails_job_naming_the_operator() -> None:
+    from millstream.windows import EventTimeSessionWindows
+
+    env = env_()
+    s = env.from_source(timestamped([(1, 1), (2, 2)]), WatermarkStrategy.for_monotonous_timestamps())
+    w = (
+        s.key_by(lambda e: 0)
+        .window(EventTimeSessionWindows.with_dynamic_gap(lambda e: 10 - 10 * e))
+        .reduce(lambda a, b: a)
+        .name("sessions")
+    )
+    with pytest.raises(JobFailedError, match="dynamic session gap must be positive") as info:
+        run(env, w)
+    assert info.value.operator == "sessions" and info.value.position == 0

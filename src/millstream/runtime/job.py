@@ -249,7 +249,7 @@ class JobRunner:
                     if error is None:
                         error = exc
         if error is not None:
-            if isinstance(error, JobConfigError | KeyboardInterrupt):
+            if isinstance(error, KeyboardInterrupt):
                 raise error
             where = getattr(error, "_millstream_where", None) or (None, None, None, None)
             raise JobFailedError(
