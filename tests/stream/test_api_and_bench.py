@@ -119,7 +119,7 @@ def test_benchmark_job_results_on_the_embedded_log(tmp_path: Path) -> None:
 
     log = open_log(url)
     bench.produce(log, 20_000)
-    _, written = bench.run_job(url, 333)
+    _, _, written = bench.run_job(url, 333)
     recs = log.read("counts", 0, 0, max_records=100_000)
     log.close()
     rows = [orjson.loads(r.value) for r in recs]
