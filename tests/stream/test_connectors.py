@@ -309,3 +309,35 @@ def test_add_source_with_generator_and_custom_reader() -> None:
     env.execute()
     assert gen.values == [0, 1, 2]
     assert sorted(zip(custom.values, custom.timestamps, strict=True)) == [(1, 10), (2, 20), (3, 15)]
+
+
+def test_avro_values_round_trip(log_url: str) -> None:
+    schema = {
+        "type": "record",
+        "name": "E",
+        "fields": [{"name": "k", "type": "string"}, {"name": "n", "type": "int"}],
+    }
+    log = open_log(log_url)
+    log.create_topic("avro-in", 1)
+    log.create_topic("avro-out", 1)
+    log.close()
+    env = env_()
+    env.from_collection([{"k": "a", "n": 1}, {"k": "b", "n": 2}]).sink_to(
+        LogSink.builder().set_log(log_url).set_topic("avro-in").set_value_format("avro", schema).build()
+    )
+    env.execute()
+    env = env_()
+    sink = CollectingSink()
+    src = (
+        LogSource.builder()
+        .set_log(log_url)
+        .set_topics("avro-in")
+        .set_bounded(OffsetsInitializer.latest())
+        .set_value_format("avro", schema)
+        .build()
+    )
+    env.from_source(src, WatermarkStrategy.no_watermarks()).map(lambda e: e["n"] * 10).sink_to(sink)
+    env.execute()
+    assert sink.values == [10, 20]
+    with pytest.raises(JobConfigError, match="needs a schema"):
+        LogSource.builder().set_topics("t").set_value_format("avro")
