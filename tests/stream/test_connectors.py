@@ -341,3 +341,46 @@ def test_avro_values_round_trip(log_url: str) -> None:
     assert sink.values == [10, 20]
     with pytest.raises(JobConfigError, match="needs a schema"):
         LogSource.builder().set_topics("t").set_value_format("avro")
+
+
+def test_flink_style_serialization_schemas(log_url: str) -> None:
+    from millstream.connectors import KafkaRecordSerializationSchema, SimpleStringSchema
+
+    log = open_log(log_url)
+    log.create_topic("words", 2)
+    log.close()
+    env = env_()
+    serializer = (
+        KafkaRecordSerializationSchema.builder()
+        .set_topic("words")
+        .set_value_serialization_schema(SimpleStringSchema())
+        .set_key_serialization_schema(SimpleStringSchema())
+        .build()
+    )
+    env.from_collection(["x", "y", "x"]).sink_to(
+        LogSink.builder().set_log(log_url).set_record_serializer(serializer).build()
+    )
+    env.execute()
+    env = env_()
+    sink = CollectingSink()
+    src = (
+        LogSource.builder()
+        .set_log(log_url)
+        .set_topics("words")
+        .set_bounded(OffsetsInitializer.latest())
+        .set_value_only_deserializer(SimpleStringSchema())
+        .build()
+    )
+    env.from_source(src, WatermarkStrategy.no_watermarks()).sink_to(sink)
+    env.execute()
+    assert sorted(sink.values) == ["x", "x", "y"]
+
+
+def test_missing_sink_topic_fails_naming_the_sink(log_url: str) -> None:
+    from millstream.stream.errors import JobFailedError
+
+    env = env_()
+    env.from_collection([1]).sink_to(LogSink.builder().set_log(log_url).set_topic("nope").build()).name("out")
+    with pytest.raises(JobFailedError, match="unknown topic 'nope'") as info:
+        env.execute()
+    assert info.value.operator == "out"

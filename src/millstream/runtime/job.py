@@ -21,6 +21,8 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,20 @@ from ..stream.operators.watermarks import PartitionWatermarks, WatermarkGenerato
 from ..stream.time import MAX_WATERMARK, WatermarkStrategy
 from .sinks import CollectOperator, make_sink
 from .sources import SourceReader, make_reader
+
+
+@contextmanager
+def _where(name: str, uid: str | None) -> Iterator[None]:
+    """Mark an exception raised inside as coming from the named operator (unless it already says where)."""
+    try:
+        yield
+    except Exception as exc:
+        if getattr(exc, "_millstream_where", None) is None and not hasattr(exc, "operator"):
+            try:
+                exc._millstream_where = (name, uid, None, None)  # type: ignore[attr-defined]
+            except Exception:
+                pass
+        raise
 
 
 class SourceDriver:
@@ -234,10 +250,12 @@ class JobRunner:
                 op.setup(ctx)
             for op in self.order:
                 opened.append(op)
-                op.open()
+                with _where(op.name, op.uid):
+                    op.open()
             for d in self.drivers:
                 opened.append(d.reader)
-                d.reader.open()
+                with _where(d.name, d.uid):
+                    d.reader.open()
             self._loop()
         except BaseException as exc:
             error = exc
@@ -272,15 +290,8 @@ class JobRunner:
                 break
             progress = 0
             for d in active:
-                try:
+                with _where(d.name, d.uid):
                     progress += d.step(batch)
-                except Exception as exc:
-                    if getattr(exc, "_millstream_where", None) is None and not hasattr(exc, "operator"):
-                        try:
-                            exc._millstream_where = (d.name, d.uid, None, None)  # type: ignore[attr-defined]
-                        except Exception:
-                            pass
-                    raise
             if timed:
                 now = self.clock.now_ms()
                 for op in timed:

@@ -45,7 +45,9 @@ class LogSinkOperator(SinkOperator):
         self._ser = sink.serializer or (
             orjson.dumps if fmt == "json" else get_serde(fmt, schema=sink.avro_schema).serialize
         )
-        self._key_ser = get_serde(sink.key_format).serialize if sink.key_selector else None
+        self._key_ser = (
+            (sink.key_serializer or get_serde(sink.key_format).serialize) if sink.key_selector else None
+        )
         self._nparts: dict[str, int] = {}
         self._rr = 0
 

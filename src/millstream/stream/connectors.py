@@ -70,6 +70,79 @@ class OffsetResetStrategy:
     NONE = "none"
 
 
+class SimpleStringSchema:
+    """PyFlink's ``SimpleStringSchema``: UTF-8 text in both directions (``serialize``/``deserialize``)."""
+
+    def __init__(self, charset: str = "utf-8") -> None:
+        self.charset = charset
+
+    def serialize(self, value: Any) -> bytes:
+        return str(value).encode(self.charset)
+
+    def deserialize(self, message: bytes | None) -> str | None:
+        return None if message is None else bytes(message).decode(self.charset)
+
+
+class JsonSchema:
+    """JSON values in both directions (a stand-in for Flink's JSON (de)serialization schemas)."""
+
+    def serialize(self, value: Any) -> bytes:
+        import orjson
+
+        return orjson.dumps(value)
+
+    def deserialize(self, message: bytes | None) -> Any:
+        import orjson
+
+        return None if message is None else orjson.loads(message)
+
+
+@dataclass(frozen=True)
+class KafkaRecordSerializationSchema:
+    """Flink's record serializer for sinks: ``KafkaRecordSerializationSchema.builder().set_topic(t)
+    .set_value_serialization_schema(SimpleStringSchema())[.set_key_serialization_schema(s)].build()``."""
+
+    topic: str | None = None
+    topic_selector: Callable[[Any], str] | None = None
+    value_schema: Any = None
+    key_schema: Any = None
+
+    @staticmethod
+    def builder() -> _RecordSerializerBuilder:
+        return _RecordSerializerBuilder()
+
+
+class _RecordSerializerBuilder:
+    def __init__(self) -> None:
+        self._kw: dict[str, Any] = {}
+
+    def set_topic(self, topic: str) -> _RecordSerializerBuilder:
+        self._kw["topic"] = topic
+        return self
+
+    def set_topic_selector(self, selector: Callable[[Any], str]) -> _RecordSerializerBuilder:
+        self._kw["topic_selector"] = getattr(selector, "apply", selector)
+        return self
+
+    def set_value_serialization_schema(self, schema: Any) -> _RecordSerializerBuilder:
+        self._kw["value_schema"] = schema
+        return self
+
+    def set_key_serialization_schema(self, schema: Any) -> _RecordSerializerBuilder:
+        self._kw["key_schema"] = schema
+        return self
+
+    def build(self) -> KafkaRecordSerializationSchema:
+        if not self._kw.get("topic") and not self._kw.get("topic_selector"):
+            raise JobConfigError("a record serializer needs a topic", hint="call set_topic(...)")
+        if self._kw.get("value_schema") is None:
+            raise JobConfigError(
+                "a record serializer needs a value schema",
+                hint="call set_value_serialization_schema(SimpleStringSchema())",
+            )
+        return KafkaRecordSerializationSchema(**self._kw)
+
+
 @dataclass(frozen=True)
 class LogSource:
     """Reads topics of a millstream log. Build with ``LogSource.builder()``.
@@ -245,6 +318,7 @@ class LogSink:
     topic_selector: Callable[[Any], str] | None = None
     key_selector: Callable[[Any], Any] | None = None
     key_format: str = "string"
+    key_serializer: Callable[[Any], bytes] | None = None
     value_format: str = "json"
     avro_schema: Any = None
     serializer: Callable[[Any], bytes] | None = None
@@ -307,6 +381,19 @@ class LogSinkBuilder:
                 f"unknown delivery guarantee {guarantee!r}", hint="use none, at-least-once or exactly-once"
             )
         self._kw["delivery_guarantee"] = g
+        return self
+
+    def set_record_serializer(self, serializer: KafkaRecordSerializationSchema) -> LogSinkBuilder:
+        """Flink's way to set topic, value and key serialization at once."""
+        if serializer.topic:
+            self._kw["topic"] = serializer.topic
+        if serializer.topic_selector:
+            self._kw["topic_selector"] = serializer.topic_selector
+        self._kw["serializer"] = serializer.value_schema.serialize
+        if serializer.key_schema is not None:
+            key_ser = serializer.key_schema.serialize
+            self._kw["key_selector"] = lambda v: v
+            self._kw["key_serializer"] = key_ser
         return self
 
     def set_transactional_id_prefix(self, prefix: str) -> LogSinkBuilder:
@@ -425,6 +512,8 @@ __all__ = [
     "FileSource",
     "FunctionSink",
     "FunctionSource",
+    "JsonSchema",
+    "KafkaRecordSerializationSchema",
     "KafkaSink",
     "KafkaSource",
     "LogSink",
@@ -434,4 +523,5 @@ __all__ = [
     "OffsetResetStrategy",
     "OffsetsInitializer",
     "PrintSink",
+    "SimpleStringSchema",
 ]
