@@ -13,6 +13,7 @@ from millstream import Duration, StreamExecutionEnvironment, WatermarkStrategy
 from millstream.connectors import (
     FileSink,
     FileSource,
+    KafkaSink,
     KafkaSource,
     LogSink,
     LogSource,
@@ -384,3 +385,57 @@ def test_missing_sink_topic_fails_naming_the_sink(log_url: str) -> None:
     with pytest.raises(JobFailedError, match="unknown topic 'nope'") as info:
         env.execute()
     assert info.value.operator == "out"
+
+
+def test_design_example_runs_on_the_default_log(tmp_path: Path, monkeypatch: Any) -> None:
+    """DESIGN.md's example: Kafka-named connectors without servers use $MILLSTREAM_LOG (here file://)."""
+    from millstream.functions import AggregateFunction
+
+    monkeypatch.setenv("MILLSTREAM_LOG", f"file://{tmp_path}/default")
+    log = open_log()
+    log.create_topic("clicks", 1)
+    log.create_topic("page-views", 1)
+    log.append(
+        "clicks",
+        0,
+        [
+            ProducerRecord(orjson.dumps({"page": p, "ts": ts}), None, ts)
+            for p, ts in [("a", 1), ("b", 2), ("a", 70_000)]
+        ],
+    )
+
+    class CountPerWindow(AggregateFunction):
+        def create_accumulator(self) -> int:
+            return 0
+
+        def add(self, value: Any, accumulator: int) -> int:
+            return accumulator + 1
+
+        def get_result(self, accumulator: int) -> int:
+            return accumulator
+
+        def merge(self, a: int, b: int) -> int:
+            return a + b
+
+    env = env_()
+    clicks = env.from_source(
+        KafkaSource.builder()
+        .set_topics("clicks")
+        .set_value_format("json")
+        .set_bounded(OffsetsInitializer.latest())
+        .build(),
+        WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(5)).with_timestamp_assigner(
+            lambda e, ts: e["ts"]
+        ),
+        "clicks",
+    )
+    (
+        clicks.key_by(lambda e: e["page"])
+        .window(TumblingEventTimeWindows.of(Duration.of_minutes(1)))
+        .aggregate(CountPerWindow())
+        .sink_to(KafkaSink.builder().set_topic("page-views").build())
+    )
+    env.execute("page views")
+    out = [(orjson.loads(r.value), r.timestamp) for r in log.read("page-views", 0, 0)]
+    log.close()
+    assert out == [(1, 59_999), (1, 59_999), (1, 119_999)]  # a and b in the first minute, a again

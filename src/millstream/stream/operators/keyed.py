@@ -140,11 +140,13 @@ class KeyedProcessOperator(Operator):
     def _fire_timer(self, ts: int, key: Any, domain: str) -> None:
         ctx = self.pctx
         self.backend.current_key = key
-        ctx._ts = ts if domain == TimeDomain.EVENT_TIME else None
+        ctx._ts = ts  # ctx.timestamp() is the timer's time in both domains, as in Flink
         ctx._domain = domain
+        # outputs of an event-time timer carry its time; those of a processing-time timer none
+        out_ts = ts if domain == TimeDomain.EVENT_TIME else None
         try:
             res = self.on_timer(ts, ctx) if self.on_timer is not None else None
-            split_outputs(res, self._ov, self, ctx._ts, self._ot, self._ow, self.emit_wm)
+            split_outputs(res, self._ov, self, out_ts, self._ot, self._ow, self.emit_wm)
         except Exception as exc:
             annotate(exc, self, None, f"timer {ts} for key {key!r}")
             raise
