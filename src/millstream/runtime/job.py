@@ -38,6 +38,19 @@ from .sources import SourceReader, make_reader
 
 
 @contextmanager
+def batch_gc() -> Iterator[None]:
+    """Run the block with fewer garbage collections: parsed records are many small dicts, and with
+    CPython's default thresholds a young-generation collection would run every few hundred records.
+    Jobs run inside it; benchmarks run their baselines inside it too, so comparisons stay fair."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], 50_000), max(old[1], 20), max(old[2], 100))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+@contextmanager
 def _where(name: str, uid: str | None) -> Iterator[None]:
     """Mark an exception raised inside as coming from the named operator (unless it already says where)."""
     try:
@@ -231,14 +244,8 @@ class JobRunner:
         self.cancelled.set()
 
     def run(self) -> JobExecutionResult:
-        # Parsed records are many small dicts: with CPython's default GC thresholds a young-generation
-        # collection would run every few hundred records. Collect far less often while the job runs.
-        old_threshold = gc.get_threshold()
-        gc.set_threshold(max(old_threshold[0], 50_000), max(old_threshold[1], 20), max(old_threshold[2], 100))
-        try:
+        with batch_gc():
             return self._run()
-        finally:
-            gc.set_threshold(*old_threshold)
 
     def _run(self) -> JobExecutionResult:
         start = time.monotonic()

@@ -51,6 +51,7 @@ class TumblingWindowOperator(WindowOperator):
         self.offset = assigner.offset
         self.buckets: dict[int, dict[Any, Any]] = {}
         self.next_fire: int | float = float("inf")
+        self._loop = _make_loop(assigner.size, assigner.offset, fn)
 
     def process(
         self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
@@ -58,53 +59,9 @@ class TumblingWindowOperator(WindowOperator):
         keys = (
             compute_keys(self, self.key_fns[0], vals, self.known_keys) if self.keyed else [None] * len(vals)
         )
-        size, offset = self.size, self.offset
-        buckets = self.buckets
-        cur = self.wm
-        next_fire = self.next_fire
-        fn = self.fn
-        is_reduce = fn.kind == "reduce"
-        if is_reduce:
-            red = fn.user
-            create = add = None
-        else:
-            red = None
-            create, add = fn.user.create_accumulator, fn.user.add
-        late_vals: list[Any] | None = None
-        none = _NONE
-        last_end: int | None = None
-        b: dict[Any, Any] = {}
         vit = iter(vals)  # its remaining length tells the position of a failing element
         try:
-            for v, k, t, w in zip(vit, keys, tss, wmb):  # noqa: B905 - same lengths by construction
-                if w > cur:
-                    if w >= next_fire:
-                        self.emit_wm = cur
-                        self.wm = w
-                        cur = w
-                        self._fire_upto(w)
-                        next_fire = self.next_fire
-                        last_end = None
-                    cur = w
-                end = t - (t - offset) % size + size
-                if end != last_end:
-                    if end <= cur + 1:
-                        if late_vals is None:
-                            late_vals = []
-                        late_vals.append((v, t, cur))
-                        continue
-                    got = buckets.get(end)
-                    if got is None:
-                        got = buckets[end] = {}
-                        if end - 1 < next_fire:
-                            next_fire = self.next_fire = end - 1
-                    b = got
-                    last_end = end
-                acc = b.get(k, none)
-                if is_reduce:
-                    b[k] = v if acc is none else red(acc, v)
-                else:
-                    b[k] = add(v, create() if acc is none else acc)  # type: ignore[misc]
+            cur, late_vals = self._loop(self, vit, keys, tss, wmb, self.wm, self.next_fire, self.buckets)
         except OperatorError:
             raise
         except TypeError as exc:
@@ -205,6 +162,92 @@ class TumblingWindowOperator(WindowOperator):
     def restore(self, state: Any) -> None:
         self.buckets = {e: dict(b) for e, b in state["buckets"].items()}
         self.next_fire = min(self.buckets) - 1 if self.buckets else float("inf")
+
+
+_LOOP = """
+def loop(self, vit, keys, tss, wmb, cur, next_fire, buckets, size=size, offset=offset, none=none{params}):
+    late_vals = None
+    last_end = None
+    b = None
+    for v, k, t, w in zip(vit, keys, tss, wmb):
+        if w > cur:
+            if w >= next_fire:
+                self.emit_wm = cur
+                self.wm = w
+                cur = w
+                self._fire_upto(w)
+                next_fire = self.next_fire
+                last_end = None
+            cur = w
+        end = t - (t - offset) % size + size
+        if end != last_end:
+            if end <= cur + 1:
+                if late_vals is None:
+                    late_vals = []
+                late_vals.append((v, t, cur))
+                continue
+            b = buckets.get(end)
+            if b is None:
+                b = buckets[end] = {{}}
+                if end - 1 < next_fire:
+                    next_fire = self.next_fire = end - 1
+            last_end = end
+{update}
+    return cur, late_vals
+"""
+
+
+def _make_loop(size: int, offset: int, fn: WindowFunctionSpec) -> Callable[..., tuple[int, list[Any] | None]]:
+    """The per-batch loop of the tumbling operator, generated for the window's function so the
+    accumulator update is inline (built-in aggregates) or a single call (reduce / AggregateFunction).
+    Only fixed templates and constants bound as default arguments go into the generated code."""
+    from ..aggregates import Aggregates, Count, Max, Mean, Min, Sum
+
+    env: dict[str, Any] = {"size": size, "offset": offset, "none": _NONE}
+    user = fn.user
+    members = user.aggs if type(user) is Aggregates else None
+    fusable = members is not None and all(
+        type(a) in (Count, Sum, Min, Max, Mean) and not callable(getattr(a, "field", None)) for a in members
+    )
+    pad = " " * 8
+    if fn.kind == "reduce":
+        env["red"] = user
+        update = f"{pad}acc = b.get(k, none)\n{pad}b[k] = v if acc is none else red(acc, v)"
+    elif fusable and members is not None:
+        inits, steps = [], []
+        for j, a in enumerate(members):
+            field = getattr(a, "field", None)
+            env[f"f{j}"] = field
+            x = "v" if field is None else f"v[f{j}]"
+            if type(a) is Count:
+                inits.append("1")
+                steps.append(f"acc[{j}] += 1")
+            elif type(a) is Sum:
+                inits.append(f"0 + {x}")
+                steps.append(f"acc[{j}] += {x}")
+            elif type(a) is Mean:
+                inits.append(f"[1, 0 + {x}]")
+                steps.append(f"m = acc[{j}]; m[0] += 1; m[1] += {x}")
+            else:
+                op = "<" if type(a) is Min else ">"
+                inits.append(x)
+                steps.append(f"x = {x}\n{pad}    if x {op} acc[{j}]: acc[{j}] = x")
+        body = "\n".join(f"{pad}    {st}" for st in steps)
+        first = f"{pad}    b[k] = [{', '.join(inits)}]"
+        update = f"{pad}acc = b.get(k)\n{pad}if acc is None:\n{first}\n{pad}else:\n{body}"
+    elif type(user) is Count:
+        update = f"{pad}b[k] = b.get(k, 0) + 1"
+    elif type(user) is Sum and not callable(user.field):
+        env["f0"] = user.field
+        x = "v" if user.field is None else "v[f0]"
+        update = f"{pad}b[k] = b.get(k, 0) + {x}"
+    else:
+        env["create"], env["add"] = user.create_accumulator, user.add
+        update = f"{pad}acc = b.get(k, none)\n{pad}b[k] = add(v, create() if acc is none else acc)"
+    params = "".join(f", {name}={name}" for name in env if name not in ("size", "offset", "none"))
+    namespace = dict(env)
+    exec(_LOOP.format(params=params, update=update), namespace)  # fixed templates only
+    return namespace["loop"]
 
 
 __all__ = ["TumblingWindowOperator", "fast_path_applies"]
