@@ -99,7 +99,7 @@ class LogSinkOperator(SinkOperator):
                 # orjson returns bytes with a large spare capacity; copying each into an exact-size object
                 # is ~4x cheaper than keeping thousands of those oversized buffers alive until the append
                 mv = memoryview
-                values = [mv(ser(v)).tobytes() for v in it]
+                values: list[bytes | None] = [mv(ser(v)).tobytes() for v in it]
             else:
                 values = [ser(v) for v in it]
             keys = None
