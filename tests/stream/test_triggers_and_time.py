@@ -130,3 +130,46 @@ def test_random_job_is_independent_of_batch_size(collect: Any) -> None:
 
     out = collect(build)
     assert all(out[k] for k in out), {k: len(v) for k, v in out.items()}
+
+
+def test_count_windows_with_reduce_and_aggregate_and_all_windows(collect: Any) -> None:
+    from millstream.functions import CoFlatMapFunction, CoProcessFunction, ProcessAllWindowFunction
+
+    data = [("a", i) for i in range(1, 8)]
+
+    class Both(CoFlatMapFunction):
+        def flat_map1(self, value: Any) -> Any:
+            yield from (value, value)
+
+        def flat_map2(self, value: Any) -> Any:
+            return [value.upper()]
+
+    class Tagger(CoProcessFunction):
+        def process_element1(self, value: Any, ctx: Any) -> Any:
+            yield ("one", value, ctx.timestamp())
+
+        def process_element2(self, value: Any, ctx: Any) -> Any:
+            yield ("two", value, ctx.timestamp())
+
+    class Total(ProcessAllWindowFunction):
+        def process(self, context: Any, elements: Any) -> Any:
+            yield (context.window().max_timestamp() == 2**63 - 1, sum(e[1] for e in elements))
+
+    def build(env: Any) -> Any:
+        s = env.from_collection(data)
+        k = s.key_by(lambda e: e[0])
+        return {
+            "reduce": k.count_window(3, 2).reduce(lambda a, b: (a[0], a[1] + b[1])),
+            "count": k.count_window(3).aggregate(Count()),
+            "all": s.count_window_all(4).process(Total()),
+            "coflat": env.from_collection([1]).connect(env.from_collection(["x"])).flat_map(Both()),
+            "coproc": env.from_collection([1]).connect(env.from_collection(["x"])).process(Tagger()),
+        }
+
+    out = collect(build)
+    assert values(out["reduce"]) == [("a", 3), ("a", 9), ("a", 15)]  # last 3 of [1,2], [1..4], [1..6]
+    assert values(out["count"]) == [3, 3]
+    assert values(out["all"]) == [(True, 10)]
+    assert sorted(values(out["coflat"]), key=str) == [1, 1, "X"]
+    assert sorted(values(out["coproc"]), key=str) == [("one", 1, None), ("two", "x", None)]
+    assert {ts for _, ts in out["reduce"]} == {2**63 - 1}  # count windows stamp GlobalWindow.max_timestamp()
