@@ -48,11 +48,12 @@ class StreamRuntimeContext(RuntimeContext):
 class KeyedContext:
     """``ctx`` of keyed process functions (also the timer service and the on_timer context)."""
 
-    __slots__ = ("_domain", "_op", "_ts")
+    __slots__ = ("_domain", "_op", "_out_ts", "_ts")
 
     def __init__(self, op: KeyedProcessOperator) -> None:
         self._op = op
         self._ts: Any = None
+        self._out_ts: Any = None  # timestamp of what is emitted now (None from processing-time timers)
         self._domain: str | None = None
 
     def timestamp(self) -> int | None:
@@ -93,7 +94,7 @@ class KeyedContext:
     def output(self, output_tag: OutputTag, value: Any) -> None:
         sv, st, sw = self._op.side(output_tag)
         sv.append(value)
-        st.append(self._ts)
+        st.append(self._out_ts)
         sw.append(self._op.emit_wm)
 
 
@@ -143,7 +144,7 @@ class KeyedProcessOperator(Operator):
         ctx._ts = ts  # ctx.timestamp() is the timer's time in both domains, as in Flink
         ctx._domain = domain
         # outputs of an event-time timer carry its time; those of a processing-time timer none
-        out_ts = ts if domain == TimeDomain.EVENT_TIME else None
+        out_ts = ctx._out_ts = ts if domain == TimeDomain.EVENT_TIME else None
         try:
             res = self.on_timer(ts, ctx) if self.on_timer is not None else None
             split_outputs(res, self._ov, self, out_ts, self._ot, self._ow, self.emit_wm)
@@ -178,7 +179,7 @@ class KeyedProcessOperator(Operator):
                     self._advance(w)
                 if keys is not None:
                     backend.current_key = keys[i]
-                t = ctx._ts = tss[i]
+                t = ctx._ts = ctx._out_ts = tss[i]
                 split_outputs(fn(v, ctx), ov, self, t, ot, ow, self.wm)
         except Exception as exc:
             annotate(exc, self, self.seen + i, vals[i] if vals else None)
