@@ -173,3 +173,27 @@ def test_count_windows_with_reduce_and_aggregate_and_all_windows(collect: Any) -
     assert sorted(values(out["coflat"]), key=str) == [1, 1, "X"]
     assert sorted(values(out["coproc"]), key=str) == [("one", 1, None), ("two", "x", None)]
     assert {ts for _, ts in out["reduce"]} == {2**63 - 1}  # count windows stamp GlobalWindow.max_timestamp()
+
+
+def test_continuous_event_time_trigger_fires_early_and_at_the_end(collect: Any) -> None:
+    from millstream.windows import ContinuousEventTimeTrigger
+
+    pairs = [(v, v) for v in (5, 20, 40, 70, 150)]
+
+    def build(env: Any) -> Any:
+        s = env.from_source(timestamped(pairs), WatermarkStrategy.for_monotonous_timestamps())
+        return (
+            s.key_by(lambda e: 0)
+            .window(TumblingEventTimeWindows.of(100))
+            .trigger(ContinuousEventTimeTrigger.of(30))
+            .apply(lambda k, w, es: [(w.start, list(es))])
+        )
+
+    assert values(collect(build)["out"]) == [
+        (0, [5, 20, 40]),  # timer 30: the watermark (39) passes it before the element at 70
+        (0, [5, 20, 40, 70]),  # timer 60
+        (0, [5, 20, 40, 70]),  # timer 90 (end of input)
+        (0, [5, 20, 40, 70]),  # the window's end
+        (100, [150]),  # timer 180
+        (100, [150]),  # the window's end
+    ]
