@@ -126,6 +126,16 @@ class SourceDriver:
                     self._emit_tail(self.pw.set_idle(pid, idle))
         return n
 
+    def snapshot(self) -> dict[str, Any]:
+        """Watermark state per partition and the reader's position (if it has ``snapshot``)."""
+        reader_snap = getattr(self.reader, "snapshot", None)
+        return {
+            "gens": {pid: (g.max_ts, g.wm) for pid, g in self.gens.items()},
+            "combined": self.pw.combined,
+            "seen": self.seen,
+            "reader": reader_snap() if reader_snap is not None else None,
+        }
+
     def _emit_tail(self, tail: int) -> None:
         if tail > self.last_tail:
             self.last_tail = tail

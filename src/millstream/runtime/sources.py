@@ -275,6 +275,15 @@ class LogReader(SourceReader):
             vals = [des(r[5]) for r in recs]
         return vals, [r[3] for r in recs]
 
+    def snapshot(self) -> dict[tuple[str, int], int]:
+        """The next offset to read per partition (for checkpoints)."""
+        return {(tp.topic, tp.partition): off for tp, off in self.positions.items()}
+
+    def restore(self, positions: dict[tuple[str, int], int]) -> None:
+        """Continue from ``snapshot()`` positions (call after ``open``)."""
+        for (topic, partition), off in positions.items():
+            self.positions[TopicPartition(topic, partition)] = off
+
     def commit(self) -> None:
         if self.source.group_id and self.source.commit_offsets and self.positions and self._log is not None:
             self.log.commit_offsets(self.source.group_id, dict(self.positions))

@@ -522,6 +522,9 @@ class WindowOperator(Operator):
             "trigger_states": dict(self.trigger_states),
             "event_timers": self.event_timers.snapshot(),
             "proc_timers": self.proc_timers.snapshot(),
+            "trigger_state": self.trigger_backend.snapshot(),
+            "window_state": self.window_state_backend.snapshot(),
+            "global_state": self.global_state_backend.snapshot(),
             "wm": self.wm,
         }
 
@@ -529,6 +532,9 @@ class WindowOperator(Operator):
         self.contents = dict(state["contents"])
         self.merging_sets = {k: dict(v) for k, v in state["merging"].items()}
         self.trigger_states = dict(state["trigger_states"])
+        self.trigger_backend.restore(state["trigger_state"])
+        self.window_state_backend.restore(state["window_state"])
+        self.global_state_backend.restore(state["global_state"])
         self.event_timers.restore(state["event_timers"])
         self.proc_timers.restore(state["proc_timers"])
 
