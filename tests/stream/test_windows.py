@@ -366,3 +366,25 @@ def test_window_all_and_apply(collect: Any) -> None:
         )
 
     assert values(collect(build)["out"]) == [(0, 3), (10, 3)]
+
+
+def test_session_late_element_with_expired_own_window_counts_when_merged(collect: Any) -> None:
+    late = OutputTag("late")
+    # gap 10, lateness 5: session [20, 46) after 20, 28, 36 (wm 35). The element at 12 alone would be
+    # [12, 22), expired (21 + 5 <= 35), but it merges into the live session → [12, 46), not late.
+    pairs = [(("k", 20), 20), (("k", 28), 28), (("k", 36), 36), (("k", 12), 12), (("k", 1), 1)]
+
+    def build(env: Any) -> Any:
+        w = (
+            src(env, pairs)
+            .key_by(lambda e: e[0])
+            .window(EventTimeSessionWindows.with_gap(10))
+            .allowed_lateness(5)
+            .side_output_late_data(late)
+            .process(Window())
+        )
+        return {"main": w, "late": w.get_side_output(late)}
+
+    out = collect(build)
+    assert values(out["main"]) == [("k", 12, 46, [12, 20, 28, 36])]
+    assert values(out["late"]) == [("k", 1)]  # [1, 11) touches nothing live and is expired
