@@ -1,0 +1,39 @@
+"""Public façade: sources and sinks (see :mod:`millstream.stream.connectors`)."""
+
+from .stream.connectors import (
+    CollectionSource,
+    DeliveryGuarantee,
+    FileSink,
+    FileSource,
+    JsonSchema,
+    KafkaRecordSerializationSchema,
+    KafkaSink,
+    KafkaSource,
+    LogSink,
+    LogSource,
+    OffsetResetStrategy,
+    OffsetsInitializer,
+    PrintSink,
+    SimpleStringSchema,
+)
+
+KafkaOffsetsInitializer = OffsetsInitializer
+"""PyFlink's name for :class:`OffsetsInitializer`."""
+
+__all__ = [
+    "CollectionSource",
+    "DeliveryGuarantee",
+    "FileSink",
+    "FileSource",
+    "JsonSchema",
+    "KafkaOffsetsInitializer",
+    "KafkaRecordSerializationSchema",
+    "KafkaSink",
+    "KafkaSource",
+    "LogSink",
+    "LogSource",
+    "OffsetResetStrategy",
+    "OffsetsInitializer",
+    "PrintSink",
+    "SimpleStringSchema",
+]
