@@ -74,9 +74,9 @@ def run_job(url: str, batch: int) -> tuple[float, float, int]:
         .set_value_format("json")
         .build()
     )
-    strategy = WatermarkStrategy.for_bounded_out_of_orderness(
-        Duration.of_millis(100)
-    ).with_timestamp_assigner(lambda e, ts: e["ts"])
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(100)).with_timestamp_assigner(
+        lambda e, ts: e["ts"]
+    )
     (
         env.from_source(source, strategy, "events")
         .key_by(lambda e: e["key"])

@@ -58,9 +58,7 @@ class _Sink(Operator):
         super().__init__("sink")
         self.got: list[Any] = []
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         self.got.extend(zip(vals, tss, strict=True))
 
 

@@ -78,9 +78,9 @@ def test_sink_writes_json_with_timestamps_and_keys(log_url: str) -> None:
     log.create_topic("out", 3)
     env = env_()
     sink = LogSink.builder().set_log(log_url).set_topic("out").set_key_selector(lambda e: e["k"]).build()
-    env.from_source(bounded(log_url), WatermarkStrategy.no_watermarks()).map(
-        lambda e: {**e, "v2": e["v"] * 2}
-    ).sink_to(sink)
+    env.from_source(bounded(log_url), WatermarkStrategy.no_watermarks()).map(lambda e: {**e, "v2": e["v"] * 2}).sink_to(
+        sink
+    )
     result = env.execute("copy")
     assert result.records_written == {"LogSink": 10}
     parts = [log.read("out", p, 0) for p in range(3)]
@@ -106,12 +106,7 @@ def test_starting_offsets_committed_group_and_bounded_modes(log_url: str) -> Non
     assert run(bounded(log_url, set_starting_offsets=OffsetsInitializer.timestamp(550))) == [6, 7, 8, 9]
     assert run(bounded(log_url, set_starting_offsets=OffsetsInitializer.latest())) == []
     assert run(bounded(log_url, set_starting_offsets=OffsetsInitializer.offsets({("in", 0): 8}))) == [8, 9]
-    b = (
-        LogSource.builder()
-        .set_log(log_url)
-        .set_topics("in")
-        .set_bounded(OffsetsInitializer.offsets({("in", 0): 3}))
-    )
+    b = LogSource.builder().set_log(log_url).set_topics("in").set_bounded(OffsetsInitializer.offsets({("in", 0): 3}))
     assert run(b.build()) == [0, 1, 2]
     # committed offsets: the first run commits its end position for the group, the second resumes there
     grp = (
@@ -126,9 +121,7 @@ def test_starting_offsets_committed_group_and_bounded_modes(log_url: str) -> Non
     put(log_url, "in", 0, [({"n": 10}, 1000)])
     assert run(grp.build()) == [10]
     with pytest.raises(JobConfigError, match="needs a group id"):
-        LogSource.builder().set_topics("in").set_starting_offsets(
-            OffsetsInitializer.committed_offsets()
-        ).build()
+        LogSource.builder().set_topics("in").set_starting_offsets(OffsetsInitializer.committed_offsets()).build()
 
 
 def test_topic_pattern_and_kafka_names(log_url: str) -> None:
@@ -165,9 +158,7 @@ def test_string_format_and_custom_deserializer(log_url: str) -> None:
     log.close()
     env = env_()
     s1, s2 = CollectingSink(), CollectingSink()
-    env.from_source(
-        bounded(log_url, "txt", set_value_format="string"), WatermarkStrategy.no_watermarks()
-    ).sink_to(s1)
+    env.from_source(bounded(log_url, "txt", set_value_format="string"), WatermarkStrategy.no_watermarks()).sink_to(s1)
     b = LogSource.builder().set_log(log_url).set_topics("txt").set_bounded(OffsetsInitializer.latest())
     b.set_deserializer(lambda r: (r.key, r.value, r.offset))
     env.from_source(b.build(), WatermarkStrategy.no_watermarks()).sink_to(s2)

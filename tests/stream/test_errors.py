@@ -52,16 +52,8 @@ def test_bad_timestamp_assigner_names_source_and_position(assigner: Any, problem
 
 
 def window_job(env: StreamExecutionEnvironment, key: Any) -> Any:
-    s = env.from_source(
-        timestamped([(i, i) for i in range(5)]), WatermarkStrategy.for_monotonous_timestamps()
-    )
-    return (
-        s.key_by(key)
-        .window(TumblingEventTimeWindows.of(10))
-        .reduce(lambda a, b: a + b)
-        .name("sums")
-        .uid("w1")
-    )
+    s = env.from_source(timestamped([(i, i) for i in range(5)]), WatermarkStrategy.for_monotonous_timestamps())
+    return s.key_by(key).window(TumblingEventTimeWindows.of(10)).reduce(lambda a, b: a + b).name("sums").uid("w1")
 
 
 @pytest.mark.parametrize(
@@ -160,12 +152,7 @@ def test_unbounded_log_job_with_failing_function_does_not_hang() -> None:
 
 def test_event_time_window_without_timestamps_explains() -> None:
     env = env_()
-    w = (
-        env.from_collection([1, 2])
-        .key_by(lambda e: e)
-        .window(TumblingEventTimeWindows.of(10))
-        .reduce(lambda a, b: a)
-    )
+    w = env.from_collection([1, 2]).key_by(lambda e: e).window(TumblingEventTimeWindows.of(10)).reduce(lambda a, b: a)
     with pytest.raises(JobFailedError, match="has no timestamp"):
         run(env, w)
 

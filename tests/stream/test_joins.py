@@ -33,9 +33,7 @@ class Pair(ProcessJoinFunction):
 
 def sides(env: Any, d: int = 5) -> tuple[Any, Any]:
     # one source split in two keeps both sides on the same watermark, independent of batch size
-    s = env.from_source(
-        timestamped(EVENTS), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(d))
-    )
+    s = env.from_source(timestamped(EVENTS), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(d)))
     return s.filter(lambda e: e[0] == "L"), s.filter(lambda e: e[0] == "R")
 
 
@@ -54,11 +52,7 @@ def test_interval_join_bounds_inclusivity_and_timestamps(
 
     def build(env: Any) -> Any:
         left, right = sides(env)
-        j = (
-            left.key_by(lambda e: e[1])
-            .interval_join(right.key_by(lambda e: e[1]))
-            .between(Duration.of_millis(-2), 3)
-        )
+        j = left.key_by(lambda e: e[1]).interval_join(right.key_by(lambda e: e[1])).between(Duration.of_millis(-2), 3)
         if lower_exclusive:
             j = j.lower_bound_exclusive()
         if upper_exclusive:
@@ -106,9 +100,7 @@ def test_window_join_pairs_per_key_and_window(collect: Any) -> None:
             return (a[2], b[2])
 
     def build(env: Any) -> Any:
-        s = env.from_source(
-            timestamped(events), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(20))
-        )
+        s = env.from_source(timestamped(events), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(20)))
         left, right = s.filter(lambda e: e[0] == "L"), s.filter(lambda e: e[0] == "R")
         return (
             left.join(right)

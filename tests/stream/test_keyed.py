@@ -29,9 +29,7 @@ from .conftest import run_collect, values
 
 
 def wm_src(env: Any, pairs: list[tuple[Any, int]], d: int = 0) -> Any:
-    return env.from_source(
-        timestamped(pairs), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(d))
-    )
+    return env.from_source(timestamped(pairs), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(d)))
 
 
 class CountWithTimeout(KeyedProcessFunction):
@@ -96,9 +94,7 @@ def test_keyed_process_state_and_event_timers(collect: Any) -> None:
 
 class ProcTimer(KeyedProcessFunction):
     def process_element(self, value: Any, ctx: Any) -> Any:
-        ctx.timer_service().register_processing_time_timer(
-            ctx.timer_service().current_processing_time() + 100
-        )
+        ctx.timer_service().register_processing_time_timer(ctx.timer_service().current_processing_time() + 100)
         return None
 
     def on_timer(self, timestamp: int, ctx: Any) -> Any:

@@ -147,12 +147,7 @@ def test_window_and_global_state_in_process_window_function(collect: Any) -> Non
 
     def build(env: Any) -> Any:
         s = env.from_source(timestamped(pairs), WatermarkStrategy.for_monotonous_timestamps())
-        return (
-            s.key_by(lambda e: e[0])
-            .window(TumblingEventTimeWindows.of(10))
-            .allowed_lateness(100)
-            .process(Firings())
-        )
+        return s.key_by(lambda e: e[0]).window(TumblingEventTimeWindows.of(10)).allowed_lateness(100).process(Firings())
 
     # [0,10) fires, then fires again for the late element (its window state counts 2); global state counts all
     assert values(collect(build)["out"]) == [("k", 0, 1, 1), ("k", 0, 2, 2), ("k", 10, 1, 3), ("k", 30, 1, 4)]

@@ -117,9 +117,7 @@ def test_random_job_is_independent_of_batch_size(collect: Any) -> None:
         tumbling = k.window(TumblingEventTimeWindows.of(100)).side_output_late_data(late).aggregate(Sum(1))
         sliding = k.window(SlidingEventTimeWindows.of(300, 100)).allowed_lateness(40).aggregate(Count())
         sessions = k.window(EventTimeSessionWindows.with_gap(30)).allowed_lateness(60).aggregate(Count())
-        chained = (
-            tumbling.key_by(lambda v: v % 3).window(TumblingEventTimeWindows.of(1000)).aggregate(Count())
-        )
+        chained = tumbling.key_by(lambda v: v % 3).window(TumblingEventTimeWindows.of(1000)).aggregate(Count())
         return {
             "tumbling": tumbling,
             "late": tumbling.get_side_output(late),

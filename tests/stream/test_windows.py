@@ -21,9 +21,7 @@ from .conftest import values
 
 def src(env: Any, pairs: list[tuple[Any, int]], d: int = 0) -> Any:
     """A source of (value, ts) with bounded out-of-orderness d (event time from the record timestamp)."""
-    return env.from_source(
-        timestamped(pairs), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(d))
-    )
+    return env.from_source(timestamped(pairs), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(d)))
 
 
 class Window(ProcessWindowFunction):
@@ -92,9 +90,7 @@ def test_tumbling_fires_on_watermark_with_end_minus_one_timestamps(collect: Any)
     pairs = [(("a", 1), 1), (("a", 2), 5), (("b", 3), 9), (("a", 4), 10), (("a", 5), 25)]
 
     def build(env: Any) -> Any:
-        return (
-            src(env, pairs).key_by(lambda e: e[0]).window(TumblingEventTimeWindows.of(10)).process(Window())
-        )
+        return src(env, pairs).key_by(lambda e: e[0]).window(TumblingEventTimeWindows.of(10)).process(Window())
 
     out = collect(build)["out"]
     assert out == [
@@ -171,12 +167,7 @@ def test_out_of_orderness_delays_firing(collect: Any) -> None:
     pairs = [(("k", 1), 1), (("k", 2), 12), (("k", 3), 3), (("k", 4), 15)]
 
     def build(env: Any) -> Any:
-        return (
-            src(env, pairs, d=5)
-            .key_by(lambda e: e[0])
-            .window(TumblingEventTimeWindows.of(10))
-            .process(Window())
-        )
+        return src(env, pairs, d=5).key_by(lambda e: e[0]).window(TumblingEventTimeWindows.of(10)).process(Window())
 
     assert values(collect(build)["out"]) == [("k", 0, 10, [1, 3]), ("k", 10, 20, [2, 4])]
 
@@ -205,9 +196,7 @@ def test_sliding_windows_overlap(collect: Any) -> None:
     pairs = [(("k", 1), 1), (("k", 2), 6), (("k", 3), 11)]
 
     def build(env: Any) -> Any:
-        return (
-            src(env, pairs).key_by(lambda e: e[0]).window(SlidingEventTimeWindows.of(10, 5)).process(Window())
-        )
+        return src(env, pairs).key_by(lambda e: e[0]).window(SlidingEventTimeWindows.of(10, 5)).process(Window())
 
     assert values(collect(build)["out"]) == [
         ("k", -5, 5, [1]),
@@ -284,12 +273,8 @@ def test_count_windows_follow_java_flink(collect: Any) -> None:
 
     def build(env: Any) -> Any:
         src_ = env.from_collection(data)
-        tumbling = (
-            src_.key_by(lambda e: e[0]).count_window(3).apply(lambda k, w, es: [(k, [e[1] for e in es])])
-        )
-        sliding = (
-            src_.key_by(lambda e: e[0]).count_window(3, 2).apply(lambda k, w, es: [(k, [e[1] for e in es])])
-        )
+        tumbling = src_.key_by(lambda e: e[0]).count_window(3).apply(lambda k, w, es: [(k, [e[1] for e in es])])
+        sliding = src_.key_by(lambda e: e[0]).count_window(3, 2).apply(lambda k, w, es: [(k, [e[1] for e in es])])
         return {"tumbling": tumbling, "sliding": sliding}
 
     out = collect(build)
@@ -326,9 +311,7 @@ def test_generic_and_fast_path_give_identical_results(collect: Any) -> None:
     import random
 
     rnd = random.Random(7)
-    pairs = [
-        ((f"k{rnd.randrange(5)}", rnd.randrange(100)), 1000 + i * 3 - rnd.randrange(40)) for i in range(400)
-    ]
+    pairs = [((f"k{rnd.randrange(5)}", rnd.randrange(100)), 1000 + i * 3 - rnd.randrange(40)) for i in range(400)]
     late = OutputTag("late")
 
     def build(env: Any) -> Any:
@@ -359,11 +342,7 @@ def test_window_all_and_apply(collect: Any) -> None:
     pairs = [(1, 1), (2, 2), (3, 11)]
 
     def build(env: Any) -> Any:
-        return (
-            src(env, pairs)
-            .window_all(TumblingEventTimeWindows.of(10))
-            .apply(lambda w, es: [(w.start, sum(es))])
-        )
+        return src(env, pairs).window_all(TumblingEventTimeWindows.of(10)).apply(lambda w, es: [(w.start, sum(es))])
 
     assert values(collect(build)["out"]) == [(0, 3), (10, 3)]
 

@@ -242,9 +242,7 @@ class JobRunner:
                     out.targets.append((target, idx))
                 else:
                     out.side_targets.setdefault(tag, []).append((target, idx))
-        self.order = [self.ops[t.id] for t in nodes if t.id in self.ops] + [
-            op for k, op in self.ops.items() if k < 0
-        ]
+        self.order = [self.ops[t.id] for t in nodes if t.id in self.ops] + [op for k, op in self.ops.items() if k < 0]
         if not self.drivers:
             raise JobConfigError("the job has no sources")
 
@@ -297,9 +295,7 @@ class JobRunner:
     def _loop(self) -> None:
         batch = self.config.batch_size
         drivers = self.drivers
-        timed = [
-            op for op in self.order if type(op).next_processing_time is not Operator.next_processing_time
-        ]
+        timed = [op for op in self.order if type(op).next_processing_time is not Operator.next_processing_time]
         idle_s = self.config.idle_poll_ms / 1000
         while not self.cancelled.is_set():
             active = [d for d in drivers if not d.finished]

@@ -34,8 +34,7 @@ class LogSinkOperator(SinkOperator):
         super().__init__(name, uid)
         if sink.delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE:
             raise JobConfigError(
-                f"sink {name!r}: exactly-once delivery needs checkpointing, which this runtime does not "
-                "provide yet",
+                f"sink {name!r}: exactly-once delivery needs checkpointing, which this runtime does not provide yet",
                 hint="use set_delivery_guarantee('at-least-once')",
             )
         self.sink = sink
@@ -45,9 +44,7 @@ class LogSinkOperator(SinkOperator):
         self._ser = sink.serializer or (
             orjson.dumps if fmt == "json" else get_serde(fmt, schema=sink.avro_schema).serialize
         )
-        self._key_ser = (
-            (sink.key_serializer or get_serde(sink.key_format).serialize) if sink.key_selector else None
-        )
+        self._key_ser = (sink.key_serializer or get_serde(sink.key_format).serialize) if sink.key_selector else None
         self._nparts: dict[str, int] = {}
         self._rr = 0
 
@@ -87,9 +84,7 @@ class LogSinkOperator(SinkOperator):
         for p, recs in groups.items():
             self._log.append(topic, p, recs)
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         if not vals:
             return
         ser, s = self._ser, self.sink
@@ -141,9 +136,7 @@ class FileSinkOperator(SinkOperator):
     def open(self) -> None:
         self._fh = open(self.sink.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         if not vals:
             return
         if self.sink.format == "json":
@@ -166,9 +159,7 @@ class PrintSinkOperator(SinkOperator):
         super().__init__(name, uid)
         self.sink = sink
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         if not vals:
             return
         prefix = f"{self.sink.identifier}> " if self.sink.identifier else ""
@@ -200,9 +191,7 @@ class FunctionSinkOperator(SinkOperator):
         self.user_fn = sink.function if hasattr(sink.function, "invoke") else None
         self._ctx = _SinkContext()
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         invoke = getattr(self.fn, "invoke", None)
         i = 0
         try:
@@ -236,9 +225,7 @@ class CollectOperator(SinkOperator):
         self.results: list[Any] = results if results is not None else []
         self.timestamps = timestamps
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         self.results.extend(vals)
         if self.timestamps is not None:
             self.timestamps.extend(tss)

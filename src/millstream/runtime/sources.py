@@ -128,8 +128,7 @@ def _json_loads_all(recs: list[Any], where: str) -> list[Any]:
                 out.append(loads(r[5]))
             except orjson.JSONDecodeError as exc:
                 raise SerdeError(
-                    f"{where}: record at {r[0]}[{r[1]}] offset {r[2]} is not valid JSON ({exc}): "
-                    f"{bytes(r[5])[:60]!r}",
+                    f"{where}: record at {r[0]}[{r[1]}] offset {r[2]} is not valid JSON ({exc}): {bytes(r[5])[:60]!r}",
                     hint="fix the producer, or read the topic with set_value_format('string' or 'bytes')",
                 ) from exc
         return out
@@ -150,9 +149,7 @@ class LogReader(SourceReader):
         self.bounded = source.is_bounded
         self._last_discovery = 0.0
         fmt = source.value_format
-        self._serde = (
-            None if fmt == "json" or source.deserializer else get_serde(fmt, schema=source.avro_schema)
-        )
+        self._serde = None if fmt == "json" or source.deserializer else get_serde(fmt, schema=source.avro_schema)
 
     def open(self) -> None:
         if self._log is None:

@@ -44,9 +44,7 @@ class OffsetsInitializer:
     def committed_offsets(offset_reset_strategy: Any = "earliest") -> OffsetsInitializer:
         reset = str(getattr(offset_reset_strategy, "name", offset_reset_strategy)).lower()
         if reset not in ("earliest", "latest", "none"):
-            raise JobConfigError(
-                f"offset reset strategy {reset!r} is invalid", hint="use earliest, latest or none"
-            )
+            raise JobConfigError(f"offset reset strategy {reset!r} is invalid", hint="use earliest, latest or none")
         return OffsetsInitializer("committed", reset=reset)
 
     @staticmethod
@@ -217,9 +215,7 @@ class LogSourceBuilder:
 
     def set_bounded(self, stopping: OffsetsInitializer) -> LogSourceBuilder:
         if stopping.kind not in ("latest", "offsets", "timestamp"):
-            raise JobConfigError(
-                f"set_bounded needs latest(), offsets() or timestamp(), got {stopping.kind}()"
-            )
+            raise JobConfigError(f"set_bounded needs latest(), offsets() or timestamp(), got {stopping.kind}()")
         self._kw["bounded"] = stopping
         return self
 
@@ -228,13 +224,9 @@ class LogSourceBuilder:
 
     def set_value_format(self, fmt: str, schema: Any = None) -> LogSourceBuilder:
         if fmt not in VALUE_FORMATS:
-            raise JobConfigError(
-                f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}"
-            )
+            raise JobConfigError(f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}")
         if fmt == "avro" and schema is None and "avro_schema" not in self._kw:
-            raise JobConfigError(
-                "value format 'avro' needs a schema", hint="set_value_format('avro', schema)"
-            )
+            raise JobConfigError("value format 'avro' needs a schema", hint="set_value_format('avro', schema)")
         self._kw["value_format"] = fmt
         if schema is not None:
             self._kw["avro_schema"] = schema
@@ -274,9 +266,7 @@ class LogSourceBuilder:
     def build(self) -> LogSource:
         kw = self._kw
         if not kw.get("topics") and not kw.get("topic_pattern") and not kw.get("partitions"):
-            raise JobConfigError(
-                "a log source needs topics", hint="call set_topics(...) or set_topic_pattern(...)"
-            )
+            raise JobConfigError("a log source needs topics", hint="call set_topics(...) or set_topic_pattern(...)")
         so = kw.get("starting_offsets")
         if so is not None and so.kind == "committed" and not kw.get("group_id"):
             raise JobConfigError("committed_offsets() needs a group id", hint="call set_group_id(...)")
@@ -362,9 +352,7 @@ class LogSinkBuilder:
 
     def set_value_format(self, fmt: str, schema: Any = None) -> LogSinkBuilder:
         if fmt not in VALUE_FORMATS:
-            raise JobConfigError(
-                f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}"
-            )
+            raise JobConfigError(f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}")
         self._kw["value_format"] = fmt
         if schema is not None:
             self._kw["avro_schema"] = schema
@@ -409,9 +397,7 @@ class LogSinkBuilder:
     def build(self) -> LogSink:
         kw = self._kw
         if not kw.get("topic") and not kw.get("topic_selector"):
-            raise JobConfigError(
-                "a log sink needs a topic", hint="call set_topic(...) or set_topic_selector(...)"
-            )
+            raise JobConfigError("a log sink needs a topic", hint="call set_topic(...) or set_topic_selector(...)")
         return self._cls(**kw)
 
 

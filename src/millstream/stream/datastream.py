@@ -162,9 +162,7 @@ class DataStream:
     def get_side_output(self, output_tag: OutputTag) -> DataStream:
         if not isinstance(output_tag, OutputTag):
             raise JobConfigError("get_side_output needs an OutputTag")
-        t = Transformation(
-            "side", f"SideOutput({output_tag.tag_id})", [(self._t, output_tag)], {"tag": output_tag}
-        )
+        t = Transformation("side", f"SideOutput({output_tag.tag_id})", [(self._t, output_tag)], {"tag": output_tag})
         self._env._register(t)
         return DataStream(self._env, t)
 
@@ -213,9 +211,7 @@ class KeyedStream(DataStream):
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         pe = getattr(func, "process_element", func)
         if not callable(pe):
-            raise JobConfigError(
-                "process() needs a KeyedProcessFunction or a callable (value, ctx) -> iterable"
-            )
+            raise JobConfigError("process() needs a KeyedProcessFunction or a callable (value, ctx) -> iterable")
         on_timer = getattr(func, "on_timer", None)
         return self._add(
             "keyed_process",
@@ -227,9 +223,7 @@ class KeyedStream(DataStream):
         return self._add("rolling", "Keyed Reduce", {"key_fn": self.key_selector, "fn": as_reduce(func)})
 
     def _rolling(self, kind: str, field: Any) -> DataStream:
-        return self._add(
-            "rolling", f"Keyed {kind}", {"key_fn": self.key_selector, "fn": rolling_reducer(kind, field)}
-        )
+        return self._add("rolling", f"Keyed {kind}", {"key_fn": self.key_selector, "fn": rolling_reducer(kind, field)})
 
     def sum(self, position_to_sum: Any = None) -> DataStream:
         return self._rolling("sum", position_to_sum)
@@ -334,12 +328,8 @@ class WindowedStream:
         }
         return self._stream._add("window", name, params)
 
-    def reduce(
-        self, reduce_function: Any, window_function: Any = None, output_type: Any = None
-    ) -> DataStream:
-        spec = WindowFunctionSpec(
-            "reduce", as_reduce(reduce_function), window_function, non_keyed=self.non_keyed
-        )
+    def reduce(self, reduce_function: Any, window_function: Any = None, output_type: Any = None) -> DataStream:
+        spec = WindowFunctionSpec("reduce", as_reduce(reduce_function), window_function, non_keyed=self.non_keyed)
         return self._build(spec, "Window(Reduce)")
 
     def aggregate(
@@ -402,9 +392,7 @@ class ConnectedStreams:
         cs.key_fns = [as_key_selector(key_selector1), as_key_selector(key_selector2)]
         return cs
 
-    def _co(
-        self, fns: list[Callable[[Any, Any], Any]], name: str, user_fn: Any, on_timer: Any = None
-    ) -> DataStream:
+    def _co(self, fns: list[Callable[[Any, Any], Any]], name: str, user_fn: Any, on_timer: Any = None) -> DataStream:
         params = {"fns": fns, "key_fns": self.key_fns, "on_timer": on_timer, "user_fn": user_fn}
         return self.first._add("co_process", name, params, [self.first, self.second])
 

@@ -114,9 +114,7 @@ def register_executor(executor: Executor | None) -> None:
 
 def _get_executor() -> Executor:
     if _executor is None:
-        raise JobConfigError(
-            "no job executor is registered", hint="import millstream (or millstream.runtime) first"
-        )
+        raise JobConfigError("no job executor is registered", hint="import millstream (or millstream.runtime) first")
     return _executor
 
 
@@ -216,9 +214,7 @@ class StreamExecutionEnvironment:
     ) -> DataStream:
         return self._source(source, watermark_strategy, str(source_name or getattr(source, "name", "Source")))
 
-    def add_source(
-        self, source_func: Any, source_name: str = "Custom Source", type_info: Any = None
-    ) -> DataStream:
+    def add_source(self, source_func: Any, source_name: str = "Custom Source", type_info: Any = None) -> DataStream:
         """A legacy ``SourceFunction``, a generator function, a source descriptor, or any object with
         ``create_reader(clock)`` returning a :class:`millstream.runtime.sources.SourceReader` (connectors)."""
         if (
@@ -229,9 +225,7 @@ class StreamExecutionEnvironment:
         ):
             return self._source(source_func, None, source_name)
         if not (callable(source_func) or hasattr(source_func, "run")):
-            raise JobConfigError(
-                "add_source needs a SourceFunction, a source descriptor or a generator function"
-            )
+            raise JobConfigError("add_source needs a SourceFunction, a source descriptor or a generator function")
         return self._source(FunctionSource(source_func), None, source_name)
 
     def read_text_file(self, file_path: str, charset_name: str = "UTF-8") -> DataStream:
@@ -259,9 +253,7 @@ class StreamExecutionEnvironment:
 
     def _take_sinks(self) -> list[Transformation]:
         if not self._sinks:
-            raise JobConfigError(
-                "the job has no sinks", hint="add one with sink_to(...), add_sink(...) or print()"
-            )
+            raise JobConfigError("the job has no sinks", hint="add one with sink_to(...), add_sink(...) or print()")
         sinks, self._sinks = self._sinks, []
         return sinks
 

@@ -193,8 +193,7 @@ class KeyedStateBackend:
         if existing is not None:
             if existing.kind != descriptor.kind:
                 raise JobConfigError(
-                    f"state {descriptor.name!r} is already registered as {existing.kind} state, "
-                    f"not {descriptor.kind}",
+                    f"state {descriptor.name!r} is already registered as {existing.kind} state, not {descriptor.kind}",
                     hint="use a different name for each piece of state",
                 )
             return existing
@@ -228,9 +227,7 @@ class State:
         ttl = descriptor.ttl_config
         self.ttl = ttl.ttl if ttl else 0
         self.touch_on_read = bool(ttl and ttl.update_type == StateTtlConfig.UpdateType.OnReadAndWrite)
-        self.return_expired = bool(
-            ttl and ttl.visibility == StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp
-        )
+        self.return_expired = bool(ttl and ttl.visibility == StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp)
 
     def clear(self) -> None:
         self.table.pop(self.backend.current_key, None)

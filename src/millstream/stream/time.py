@@ -118,9 +118,7 @@ def as_timestamp_fn(assigner: Any) -> Callable[[Any, Any], Any]:
         return fn
     if callable(assigner):
         return assigner
-    raise JobConfigError(
-        f"a timestamp assigner must be callable or a TimestampAssigner, got {type(assigner).__name__}"
-    )
+    raise JobConfigError(f"a timestamp assigner must be callable or a TimestampAssigner, got {type(assigner).__name__}")
 
 
 @dataclass(frozen=True)

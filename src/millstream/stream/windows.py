@@ -412,9 +412,7 @@ class CountEvictor(Evictor):
 def _positive(value: Any, what: str) -> int:
     ms = to_millis(value, what)
     if ms <= 0:
-        raise JobConfigError(
-            f"window {what} must be positive, got {ms} ms", hint="use a size/gap of at least 1 ms"
-        )
+        raise JobConfigError(f"window {what} must be positive, got {ms} ms", hint="use a size/gap of at least 1 ms")
     return ms
 
 
@@ -506,9 +504,7 @@ class EventTimeSessionWindows(WindowAssigner):
     def with_dynamic_gap(extractor: Any) -> EventTimeSessionWindows:
         fn = getattr(extractor, "extract", extractor)
         if not callable(fn):
-            raise JobConfigError(
-                "a session gap extractor must be callable or have an extract(element) method"
-            )
+            raise JobConfigError("a session gap extractor must be callable or have an extract(element) method")
         return EventTimeSessionWindows(0, fn)
 
     def gap_for(self, element: Any) -> int:
@@ -587,9 +583,7 @@ class ProcessingTimeSessionWindows(WindowAssigner):
         return ProcessingTimeSessionWindows(0, getattr(extractor, "extract", extractor))
 
     def assign_windows(self, element: Any, timestamp: Any, now: int) -> list[Any]:
-        gap = (
-            self.gap if self.gap_extractor is None else to_millis(self.gap_extractor(element), "session gap")
-        )
+        gap = self.gap if self.gap_extractor is None else to_millis(self.gap_extractor(element), "session gap")
         if gap <= 0:
             raise JobConfigError(f"the dynamic session gap must be positive, got {gap} ms for {element!r}")
         return [TimeWindow(now, now + gap)]

@@ -54,9 +54,7 @@ class Output:
 class OperatorContext:
     """What the runtime gives an operator: processing time, job name and parameters."""
 
-    def __init__(
-        self, now: Callable[[], int], job_name: str = "job", params: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, now: Callable[[], int], job_name: str = "job", params: dict[str, str] | None = None) -> None:
         self.now = now
         self.job_name = job_name
         self.params = params or {}
@@ -98,9 +96,7 @@ class Operator:
         if hook is not None and not isinstance(self.user_fn, type):
             hook()
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         raise NotImplementedError
 
     def on_processing_time(self, now: int) -> None:
@@ -136,9 +132,7 @@ class Operator:
         cls: type[OperatorError] = OperatorError,
         hint: str | None = None,
     ) -> OperatorError:
-        return cls(
-            str(problem), operator=self.name, uid=self.uid, position=position, element=element, hint=hint
-        )
+        return cls(str(problem), operator=self.name, uid=self.uid, position=position, element=element, hint=hint)
 
     def side(self, tag: OutputTag) -> tuple[list[Any], list[Any], list[int]]:
         buf = self._sides.get(tag)
@@ -210,9 +204,7 @@ def compute_keys(op: Operator, key_fn: Callable[[Any], Any], vals: list[Any], kn
     return keys
 
 
-def split_outputs(
-    results: Any, ov: list[Any], op: Operator, ts: Any, ot: list[Any], ow: list[int], wm: int
-) -> None:
+def split_outputs(results: Any, ov: list[Any], op: Operator, ts: Any, ot: list[Any], ow: list[int], wm: int) -> None:
     """Append a user function's yielded results to the output lists; ``(OutputTag, value)`` goes to a side."""
     if results is None:
         return

@@ -29,9 +29,7 @@ class MapOperator(Operator):
         super().__init__(name, uid)
         self.fn = fn
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         fn = self.fn
         it = iter(vals)
         try:
@@ -52,9 +50,7 @@ class FilterOperator(Operator):
         super().__init__(name, uid)
         self.fn = fn
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         fn = self.fn
         it = iter(vals)
         try:
@@ -80,9 +76,7 @@ class FlatMapOperator(Operator):
         super().__init__(name, uid)
         self.fn = fn
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         fn = self.fn
         ov: list[Any] = []
         ot: list[Any] = []
@@ -129,9 +123,7 @@ class ProcessContext:
         sw.append(self._op.wm)
 
     def register_event_time_timer(self, t: int) -> None:
-        raise TypeError(
-            "timers are only available on keyed streams: use key_by(...).process(KeyedProcessFunction)"
-        )
+        raise TypeError("timers are only available on keyed streams: use key_by(...).process(KeyedProcessFunction)")
 
     register_processing_time_timer = register_event_time_timer
 
@@ -144,9 +136,7 @@ class ProcessOperator(Operator):
         self.fn = fn
         self.pctx = ProcessContext(self)
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         fn, ctx = self.fn, self.pctx
         ov: list[Any] = []
         ot: list[Any] = []
@@ -172,9 +162,7 @@ class UnionOperator(Operator):
         self.n_inputs = n_inputs
         super().__init__(name, uid)
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         eff, t = self.combine_watermarks(wmb, tail, input_index)
         if vals or t != self._last_tail:
             self._last_tail = t
@@ -184,9 +172,7 @@ class UnionOperator(Operator):
 class PassthroughOperator(Operator):
     """Forwards its input unchanged (the node behind ``get_side_output``)."""
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         self.out.emit(vals, tss, wmb, tail)
 
 
@@ -198,9 +184,7 @@ class AssignTimestampsOperator(Operator):
         super().__init__(name, uid)
         self.gen = WatermarkGenerator(strategy, self)
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         ntss = self.gen.timestamps(vals, tss, self.seen)
         out_wmb = self.gen.advance(ntss)
         self.seen += len(vals)

@@ -107,9 +107,7 @@ class IntervalJoinOperator(Operator):
                 if not buf:
                     del self.buffers[side][key]
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         wmb, tail = self.combine_watermarks(wmb, tail, input_index)
         keys = compute_keys(self, self.key_fns[input_index], vals, self.known_keys)
         side = input_index

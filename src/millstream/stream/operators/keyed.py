@@ -162,9 +162,7 @@ class KeyedProcessOperator(Operator):
             self._fire_timer(t[0], t[1], TimeDomain.EVENT_TIME)
         self.emit_wm = wm
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         if self.n_inputs > 1:
             wmb, tail = self.combine_watermarks(wmb, tail, input_index)
         fn = self.fns[input_index]
@@ -280,9 +278,7 @@ def rolling_reducer(kind: str, field: Any) -> Callable[[Any, Any], Any]:
 class RollingReduceOperator(Operator):
     """``KeyedStream.reduce(f)`` and field aggregations: emits the updated aggregate for every element."""
 
-    def __init__(
-        self, name: str, uid: str | None, key_fn: Callable[[Any], Any], fn: Callable[[Any, Any], Any]
-    ) -> None:
+    def __init__(self, name: str, uid: str | None, key_fn: Callable[[Any], Any], fn: Callable[[Any, Any], Any]) -> None:
         super().__init__(name, uid)
         self.key_fn = key_fn
         self.fn = fn
@@ -290,9 +286,7 @@ class RollingReduceOperator(Operator):
         self.values = self.backend.table("reduce")
         self.known_keys: set[Any] = set()
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         keys = compute_keys(self, self.key_fn, vals, self.known_keys)
         fn, state = self.fn, self.values
         out = []

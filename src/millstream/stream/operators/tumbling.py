@@ -22,9 +22,7 @@ from .window import WindowFunctionSpec, WindowOperator
 _NONE: Any = object()
 
 
-def fast_path_applies(
-    assigner: Any, trigger: Any, evictor: Any, lateness: int, fn: WindowFunctionSpec
-) -> bool:
+def fast_path_applies(assigner: Any, trigger: Any, evictor: Any, lateness: int, fn: WindowFunctionSpec) -> bool:
     return (
         type(assigner) is TumblingEventTimeWindows
         and (trigger is None or type(trigger) is EventTimeTrigger)
@@ -53,12 +51,8 @@ class TumblingWindowOperator(WindowOperator):
         self.next_fire: int | float = float("inf")
         self._loop = _make_loop(assigner.size, assigner.offset, fn)
 
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
-        keys = (
-            compute_keys(self, self.key_fns[0], vals, self.known_keys) if self.keyed else [None] * len(vals)
-        )
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        keys = compute_keys(self, self.key_fns[0], vals, self.known_keys) if self.keyed else [None] * len(vals)
         vit = iter(vals)  # its remaining length tells the position of a failing element
         try:
             cur, late_vals = self._loop(self, vit, keys, tss, wmb, self.wm, self.next_fire, self.buckets)
@@ -110,9 +104,7 @@ class TumblingWindowOperator(WindowOperator):
             bucket = buckets.pop(end)
             ts = end - 1
             if window_fn is None:
-                results = (
-                    list(bucket.values()) if get_result is None else [get_result(a) for a in bucket.values()]
-                )
+                results = list(bucket.values()) if get_result is None else [get_result(a) for a in bucket.values()]
                 ov.extend(results)
                 ot.extend([ts] * len(results))
                 ow.extend([emit_wm] * len(results))

@@ -57,11 +57,7 @@ class WatermarkGenerator:
                 for i, t in enumerate(tss):
                     if type(t) is not int:
                         what = "no timestamp" if t is None else f"{type(t).__name__} {t!r}"
-                        hint = (
-                            ""
-                            if fn is not None
-                            else " (the element has no timestamp; add with_timestamp_assigner)"
-                        )
+                        hint = "" if fn is not None else " (the element has no timestamp; add with_timestamp_assigner)"
                         raise self._fail(
                             f"timestamp is {what}, not an int of epoch milliseconds{hint}",
                             base_pos + i,

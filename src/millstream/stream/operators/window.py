@@ -385,9 +385,7 @@ class WindowOperator(Operator):
         return cover
 
     # -- element and timer processing -----------------------------------------------------------------
-    def process(
-        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
-    ) -> None:
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         if self.n_inputs > 1:
             wmb, tail = self.combine_watermarks(wmb, tail, input_index)
         keys = compute_keys(self, self.key_fns[input_index], vals, self.known_keys) if self.keyed else None
