@@ -22,6 +22,9 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "consume": ("millstream.cli.consume", "consume", "Print records of a topic as JSON lines."),
     "demo": ("millstream.cli.demo", "demo", "Run the demo pipeline on the embedded log."),
     "connect": ("millstream.cli.connect", "connect", "Run Kafka-Connect-style connectors."),
+    "run": ("millstream.cli.run", "run", "Run a pipeline file."),
+    "checkpoints": ("millstream.cli.checkpoints", "checkpoints", "List, describe and take checkpoints/savepoints."),
+    "bench": ("millstream.cli.bench", "bench", "Run a benchmark and print its figures."),
 }
 
 
