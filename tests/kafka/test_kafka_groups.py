@@ -72,12 +72,17 @@ def test_auto_offset_reset(kafka_log, kafka_topic):
         c.assign([TopicPartition(name, 0)])
         assert c.poll(timeout_ms=500) == []
         assert c.position(TopicPartition(name, 0)) == 3
-    with kafka_log.consumer(kafka_topic("group"), auto_offset_reset="none") as c:
-        c.assign([TopicPartition(name, 0)])
-        with pytest.raises(NoOffsetError):
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                c.poll(timeout_ms=200)
+    with kafka_log.consumer(kafka_topic("group"), auto_offset_reset="none") as c, pytest.raises(NoOffsetError):
+        c.assign([TopicPartition(name, 0)])  # no commit and no reset policy: refused at once
+    group = kafka_topic("group")
+    with kafka_log.consumer(group, auto_offset_reset="none") as c, pytest.raises(NoOffsetError):
+        c.subscribe([name])  # the same when the group assigns the partition
+    kafka_log.commit_offsets(group, {TopicPartition(name, 0): 2})
+    with kafka_log.consumer(group, auto_offset_reset="none") as c:
+        c.subscribe([name])
+        assert c.assignment() == [TopicPartition(name, 0)]  # subscribe returns once the group assigned
+        assert c.position(TopicPartition(name, 0)) == 2
+        assert [r.offset for r in c.poll(timeout_ms=5_000)] == [2]
     with pytest.raises(ConfigError):
         kafka_log.consumer("g", auto_offset_reset="sometimes")
 

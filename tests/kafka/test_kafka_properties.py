@@ -56,7 +56,7 @@ def test_isolation_level_passes_through(kafka_bootstrap, kafka_properties, kafka
         name = committed.create_topic(kafka_topic("iso")).name
         txn = committed.transaction()
         txn.append(name, 0, [ProducerRecord(b"pending")])
-        txn._producer.flush(10)
+        txn.flush()
         props = {**kafka_properties, "consumer.isolation.level": "read_uncommitted"}
         with KafkaLog(kafka_bootstrap, properties=props) as dirty:
             assert [r.value for r in dirty.read(name, 0, 0, timeout_ms=5_000)] == [b"pending"]

@@ -25,6 +25,7 @@ def test_commit_makes_records_and_offsets_visible_together(kafka_log, kafka_topi
     txn.append(out, 0, [ProducerRecord(b"a", b"k"), ProducerRecord(b"b", b"k")])
     txn.append(out, 1, [ProducerRecord(b"c", None, 1234, (("h", b"1"),))])
     txn.commit_offsets(group, {TopicPartition(src, 0): 1})
+    txn.flush()  # the records are on the broker, inside the open Kafka transaction
     # nothing is visible to read_committed readers before the commit
     assert kafka_log.read(out, 0, 0, timeout_ms=200) == []
     assert kafka_log.committed_offsets(group) == {}
@@ -48,6 +49,28 @@ def test_context_manager_commits_and_the_id_is_reused(kafka_log, kafka_topic):
     assert values == [b"0", b"1", b"2"]
 
 
+def test_abort_before_sending_leaves_no_trace(kafka_log, kafka_topic):
+    out = kafka_log.create_topic(kafka_topic("out")).name
+    txn = kafka_log.transaction()
+    txn.append(out, 0, [ProducerRecord(b"buffered")])
+    txn.abort()
+    assert kafka_log.latest_offset(out, 0) == 0
+    with kafka_log.transaction() as txn:
+        txn.append(out, 0, [ProducerRecord(b"first")])
+    assert [(r.offset, r.value) for r in kafka_log.read(out, 0, 0)] == [(0, b"first")]
+
+
+def test_deleted_target_fails_the_commit_and_sends_nothing(kafka_log, kafka_topic):
+    keep, doomed = kafka_log.create_topic(kafka_topic("keep")).name, kafka_log.create_topic(kafka_topic("doomed")).name
+    txn = kafka_log.transaction()
+    txn.append(keep, 0, [ProducerRecord(b"a")])
+    txn.append(doomed, 0, [ProducerRecord(b"b")])
+    kafka_log.delete_topic(doomed)
+    with pytest.raises(TransactionError, match=doomed):
+        txn.commit()
+    assert kafka_log.latest_offset(keep, 0) == 0
+
+
 def test_exception_in_block_aborts_unsent_records(kafka_log, kafka_topic):
     out = kafka_log.create_topic(kafka_topic("out")).name
     with pytest.raises(RuntimeError), kafka_log.transaction() as txn:
@@ -63,7 +86,7 @@ def test_aborted_records_stay_invisible(kafka_log, kafka_topic, kafka_on_tansu):
     out = kafka_log.create_topic(kafka_topic("out")).name
     txn = kafka_log.transaction()
     txn.append(out, 0, [ProducerRecord(b"aborted")])
-    txn._producer.flush(10)  # delivered to the broker, then aborted
+    txn.flush()  # delivered to the broker, then aborted
     txn.abort()
     with kafka_log.transaction() as txn:
         txn.append(out, 0, [ProducerRecord(b"committed")])

@@ -72,17 +72,23 @@ class KafkaLog(Log):
         self._appender: KafkaAppender | None = None
         self._readers = ReaderPool(self.settings, size=readers)
         self._txn_producers = TransactionalProducers(self.settings, clock)
-        self._consumers: dict[str, weakref.ref[KafkaConsumer]] = {}
+        self._consumers: dict[str, weakref.ref[KafkaConsumer]] = {}  # the live member of each group
+        self._all_consumers: weakref.WeakSet[KafkaConsumer] = weakref.WeakSet()
         self._group_metadata: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def close(self) -> None:
-        """Deliver queued records, close readers and producers. Idempotent."""
+        """Close this log's consumers, readers and producers (delivering queued records). Idempotent."""
         if self._closed:
             return
         self._closed = True
+        for consumer in list(self._all_consumers):
+            try:
+                consumer.close()
+            except Exception:  # a consumer that failed (e.g. NoOffsetError) still gets closed
+                pass
         self._readers.close()
         self._txn_producers.close()
         if self._appender is not None:
@@ -274,13 +280,16 @@ class KafkaLog(Log):
         """A :class:`KafkaConsumer` with real group membership (options: see its constructor)."""
         return KafkaConsumer(self, group_id, **options)
 
-    def _register_consumer(self, group: str, consumer: KafkaConsumer) -> None:
-        self._consumers[group] = weakref.ref(consumer)
+    def _register_consumer(self, group: str | None, consumer: KafkaConsumer) -> None:
+        self._all_consumers.add(consumer)
+        if group:
+            self._consumers[group] = weakref.ref(consumer)
 
-    def _unregister_consumer(self, group: str, consumer: KafkaConsumer) -> None:
-        ref = self._consumers.get(group)
+    def _unregister_consumer(self, group: str | None, consumer: KafkaConsumer) -> None:
+        self._all_consumers.discard(consumer)
+        ref = self._consumers.get(group) if group else None
         if ref is not None and ref() is consumer:
-            del self._consumers[group]
+            del self._consumers[group]  # type: ignore[arg-type]
 
     def _member(self, group: str) -> KafkaConsumer | None:
         ref = self._consumers.get(group)

@@ -26,19 +26,20 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import Consumer as RdKafkaConsumer
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka import TopicPartition as KafkaTopicPartition
+from confluent_kafka.admin import OffsetSpec
 
 from ..core.errors import ConfigError, OffsetOutOfRangeError
 from ..core.record import Record, TopicPartition
 from .consumer import RESET_POLICIES, Consumer, NoOffsetError
 from .kafka_config import LOGGER
-from .kafka_errors import make_client, translate
+from .kafka_errors import make_client, translate, unreachable
 
 if TYPE_CHECKING:
     from .kafka import KafkaLog
 
 RebalanceCallback = Callable[[list[TopicPartition]], None]
 _new = tuple.__new__
-_INVALID = -1001  # librdkafka's OFFSET_INVALID
+_TOP_UP_S = 0.01  # after the first record of a wait, collect the rest of the fetch for up to this long
 
 
 class KafkaConsumer(Consumer):
@@ -84,8 +85,13 @@ class KafkaConsumer(Consumer):
         conf.setdefault("partition.assignment.strategy", "cooperative-sticky")
         for key, value in (properties or {}).items():
             conf[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        self._cooperative = "cooperative" in str(conf["partition.assignment.strategy"])
+        self._read_committed = isolation_level == "read_committed"
         self._c = make_client(RdKafkaConsumer, conf, f"consumer of group {group_id!r}")
         self._assigned: set[TopicPartition] = set()
+        self._start: dict[TopicPartition, int] = {}  # where each partition started at its assignment
+        self._early: list[Any] = []  # messages polled while subscribe waited for the first assignment
+        self._joined = False
         self._subscribed = False
         self._pattern: re.Pattern[str] | None = None
         self._pattern_topics: list[str] = []
@@ -95,8 +101,7 @@ class KafkaConsumer(Consumer):
         self._on_revoke: RebalanceCallback | None = None
         self._on_lost: RebalanceCallback | None = None
         self._closed = False
-        if group_id:
-            log._register_consumer(group_id, self)
+        log._register_consumer(group_id, self)
 
     # -- assignment ---------------------------------------------------------------------------------
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
@@ -108,8 +113,10 @@ class KafkaConsumer(Consumer):
             self._c.unsubscribe()
             self._subscribed = False
         self._pattern = None
-        self._c.assign([KafkaTopicPartition(tp.topic, tp.partition) for tp in wanted])
+        starts = self._starting_offsets(wanted)
+        self._c.assign([KafkaTopicPartition(tp.topic, tp.partition, starts[tp]) for tp in wanted])
         self._assigned = set(wanted)
+        self._start = dict(starts)
 
     def subscribe(
         self,
@@ -157,6 +164,18 @@ class KafkaConsumer(Consumer):
             return
         self._c.subscribe(names, on_assign=self._assigned_cb, on_revoke=self._revoked_cb, on_lost=self._lost_cb)
         self._subscribed = True
+        self._wait_for_assignment()
+
+    def _wait_for_assignment(self) -> None:
+        """Poll until the group gave this member its first assignment (maybe empty), as Kafka's poll would."""
+        self._joined = False
+        deadline = time.monotonic() + self._s.timeout_s
+        while not self._joined:
+            if time.monotonic() > deadline:
+                raise unreachable(self._s.bootstrap, f"joining consumer group {self.group_id!r}", self._s.timeout_s)
+            m = self._c.poll(0.05)
+            if m is not None:
+                self._early.append(m)
 
     def _refresh_pattern(self) -> None:
         if self._pattern is None or time.monotonic() - self._pattern_checked < self._pattern_refresh_s:
@@ -168,6 +187,19 @@ class KafkaConsumer(Consumer):
     # rebalance callbacks (run inside poll) -----------------------------------------------------------
     def _assigned_cb(self, _c: Any, partitions: list[KafkaTopicPartition]) -> None:
         tps = [TopicPartition(p.topic, p.partition) for p in partitions]
+        self._joined = True
+        try:
+            starts = self._starting_offsets(tps)
+        except Exception:
+            self._c.unsubscribe()  # leave the group rather than hold partitions nobody reads
+            self._subscribed = False
+            raise
+        placed = [KafkaTopicPartition(tp.topic, tp.partition, starts[tp]) for tp in tps]
+        if self._cooperative:
+            self._c.incremental_assign(placed)
+        else:
+            self._c.assign(placed)
+        self._start.update(starts)
         self._assigned.update(tps)
         if self._on_assign is not None and tps:
             self._on_assign(tps)
@@ -191,6 +223,23 @@ class KafkaConsumer(Consumer):
             self._on_revoke(tps)
         self._assigned.difference_update(tps)
 
+    def _starting_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Each partition's start: the group's committed offset, else ``auto_offset_reset`` (resolved now)."""
+        if not tps:
+            return {}
+        committed = self._log.committed_offsets(self.group_id, tps) if self.group_id else {}
+        missing = [tp for tp in tps if tp not in committed]
+        if missing and self.auto_offset_reset == "none":
+            raise NoOffsetError(
+                f"no committed offset for {', '.join(map(str, missing))} in group {self.group_id!r}",
+                hint="set auto_offset_reset to earliest or latest, or commit an offset first",
+            )
+        if missing:
+            spec = OffsetSpec.earliest() if self.auto_offset_reset == "earliest" else OffsetSpec.latest()
+            found = self._log._admin.list_offsets(dict.fromkeys(missing, spec), committed_only=self._read_committed)
+            committed.update({tp: max(0, found[tp][0]) for tp in missing})
+        return committed
+
     def assignment(self) -> list[TopicPartition]:
         """The partitions this member reads now."""
         return sorted(TopicPartition(p.topic, p.partition) for p in self._c.assignment())
@@ -201,7 +250,12 @@ class KafkaConsumer(Consumer):
         self._refresh_pattern()
         max_records = max(1, max_records)
         c = self._c
-        msgs = c.consume(max_records, 0)
+        if self._early:
+            msgs, self._early = self._early[:max_records], self._early[max_records:]
+            if len(msgs) < max_records:
+                msgs += c.consume(max_records - len(msgs), 0)
+        else:
+            msgs = c.consume(max_records, 0)
         deadline = time.monotonic() + max(0, timeout_ms) / 1000.0
         while True:
             out = self._convert(msgs)
@@ -214,7 +268,8 @@ class KafkaConsumer(Consumer):
             if m is None:
                 msgs = []
             elif max_records > 1:
-                msgs = [m, *c.consume(max_records - 1, 0)]
+                # records just arrived: take what the same fetch brings for the other partitions too
+                msgs = [m, *c.consume(max_records - 1, min(_TOP_UP_S, max(0.0, deadline - time.monotonic())))]
             else:
                 msgs = [m]
 
@@ -289,15 +344,21 @@ class KafkaConsumer(Consumer):
                 self._c.incremental_unassign([KafkaTopicPartition(topic, partition)])
                 self._c.incremental_assign([ktp])
             else:
-                current = [p for p in self._c.assignment() if (p.topic, p.partition) != (topic, partition)]
-                self._c.assign([*current, ktp])
+                others = [p for p in self._c.assignment() if (p.topic, p.partition) != (topic, partition)]
+                placed = [
+                    KafkaTopicPartition(p.topic, p.partition, self.position(TopicPartition(p.topic, p.partition)))
+                    for p in others
+                ]
+                self._c.assign([*placed, ktp])
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         """Set the next offset read from an assigned ``partition``."""
         tp = TopicPartition(*partition)
         if tp not in set(self.assignment()):
             raise ConfigError(f"cannot seek {tp}: it is not assigned to this consumer")
+        self._early = [m for m in self._early if (m.topic(), m.partition()) != tp]
         self._seek_raw(tp.topic, tp.partition, int(offset))
+        self._start[tp] = int(offset)
 
     def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         """Seek partitions (default: all assigned) to their log start."""
@@ -313,12 +374,22 @@ class KafkaConsumer(Consumer):
         for tp in tps:
             self.seek(tp, marks[tp][1])
 
-    def position(self, partition: TopicPartition) -> int:
-        """The next offset this consumer returns from ``partition``."""
-        tp = TopicPartition(*partition)
+    def _known_position(self, tp: TopicPartition) -> int | None:
+        """The next offset to return from ``tp`` if this consumer knows it without asking the cluster."""
+        for m in self._early:  # polled while subscribe waited, not yet returned
+            if m.error() is None and (m.topic(), m.partition()) == tp:
+                return int(m.offset())
         (kp,) = self._c.position([KafkaTopicPartition(tp.topic, tp.partition)])
         if kp.offset >= 0:
             return int(kp.offset)
+        return self._start.get(tp)
+
+    def position(self, partition: TopicPartition) -> int:
+        """The next offset this consumer returns from ``partition``."""
+        tp = TopicPartition(*partition)
+        known = self._known_position(tp)
+        if known is not None:
+            return known
         committed = self._log.committed_offsets(self.group_id, [tp]) if self.group_id else {}
         if tp in committed:
             return committed[tp]
@@ -328,8 +399,11 @@ class KafkaConsumer(Consumer):
         return lo if self.auto_offset_reset == "earliest" else hi
 
     def _commit_positions(self, tps: Iterable[TopicPartition]) -> None:
-        positions = self._c.position([KafkaTopicPartition(tp.topic, tp.partition) for tp in tps])
-        offsets = [p for p in positions if p.offset >= 0]
+        offsets = []
+        for tp in tps:
+            pos = self._known_position(TopicPartition(*tp))
+            if pos is not None:
+                offsets.append(KafkaTopicPartition(tp[0], tp[1], pos))
         if offsets:
             self._c.commit(offsets=offsets, asynchronous=False)
 
@@ -365,8 +439,7 @@ class KafkaConsumer(Consumer):
                 self._commit_positions(self.assignment())
         finally:
             self._c.close()  # a subscribed member commits revoked partitions in _revoked_cb
-            if self.group_id:
-                self._log._unregister_consumer(self.group_id, self)
+            self._log._unregister_consumer(self.group_id, self)
 
 
 __all__ = ["KafkaConsumer", "RebalanceCallback"]

@@ -23,7 +23,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.errors import BrokerError, UnknownPartitionError, UnknownTopicError
+from ..core.errors import BrokerError, ConfigError, UnknownPartitionError, UnknownTopicError
 from ..core.record import ProducerRecord, TopicPartition
 from .kafka_admin import KafkaAdmin
 from .kafka_config import KafkaSettings
@@ -80,6 +80,23 @@ def record_fields(rec: Any) -> tuple[Any, Any, Any, Any, Any]:
     return ProducerRecord(*rec)
 
 
+def prepare(records: Iterable[Any]) -> list[ProducerRecord]:
+    """The records as ``ProducerRecord`` tuples, checked before any is sent (so a bad one sends nothing).
+
+    librdkafka reads a timestamp of 0 as "now", so a record stamped 0 (or negative) cannot be written as
+    it is; it is rejected rather than silently re-stamped.
+    """
+    out = [record_fields(r) for r in records]
+    for rec in out:
+        ts = rec[2]
+        if ts is not None and ts <= 0:
+            raise ConfigError(
+                f"record timestamp {ts} cannot be written to Kafka through librdkafka, which reads 0 as 'now'",
+                hint="use timestamps >= 1 (epoch milliseconds), or None for the append time",
+            )
+    return out  # type: ignore[return-value]
+
+
 class ProduceQueue:
     """Queues records on a librdkafka producer with headers, timestamps and back-pressure handling."""
 
@@ -87,16 +104,15 @@ class ProduceQueue:
         self.producer = producer
         self.clock = clock
 
-    def put(self, topic: str, partition: int, records: Iterable[Any], callback: Any) -> int:
-        """Queue ``records`` (``partition`` -1: librdkafka's partitioner); return how many were queued."""
+    def put(self, topic: str, partition: int, records: Iterable[ProducerRecord], callback: Any) -> int:
+        """Queue prepared ``records`` (see :func:`prepare`) to ``topic[partition]``; return how many."""
         produce = self.producer.produce
         system = self.clock is SYSTEM_CLOCK
         now = 0 if system else self.clock.now_ms()
         n = 0
-        for rec in records:
-            value, key, ts, headers, _ = record_fields(rec)
+        for value, key, ts, headers, _ in records:
             ts = now if ts is None else int(ts)
-            hdrs = list(headers) if headers else None
+            hdrs: Any = list(headers) if headers else None
             while True:
                 try:
                     produce(topic, value, key, partition, on_delivery=callback, timestamp=ts, headers=hdrs)
@@ -155,10 +171,11 @@ class KafkaAppender:
     def append(self, topic: str, partition: int, records: Sequence[ProducerRecord]) -> int:
         """Write ``records`` to ``topic[partition]`` and wait for them; return the first record's offset."""
         self._admin.check_partition(topic, partition)
+        batch = prepare(records)
         delivery = Delivery()
         what = f"appending to {topic}[{partition}]"
         try:
-            n = self._queue.put(topic, partition, records, delivery)
+            n = self._queue.put(topic, partition, batch, delivery)
         except KafkaException as exc:
             self._producer.flush(self._s.timeout_s)
             raise translate(exc, self._s.bootstrap, what, topic=topic) from exc
@@ -172,7 +189,7 @@ class KafkaAppender:
     def produce(self, topic: str, records: Iterable[ProducerRecord]) -> list[tuple[int, int]]:
         """Write records partitioned as a Kafka producer would; return ``(partition, offset)`` per record."""
         n = self._admin.partition_count(topic)
-        recs = [record_fields(r) for r in records]
+        recs = prepare(records)
         rr = self._rr.get(topic)
         if rr is None:
             rr = self._rr[topic] = itertools.cycle(range(n))
@@ -217,4 +234,4 @@ class KafkaAppender:
         return out
 
 
-__all__ = ["Delivery", "KafkaAppender", "Placements", "ProduceQueue", "record_fields"]
+__all__ = ["Delivery", "KafkaAppender", "Placements", "ProduceQueue", "prepare", "record_fields"]
