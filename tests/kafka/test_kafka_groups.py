@@ -10,6 +10,7 @@ from millstream.core.errors import ConfigError, UnknownTopicError
 from millstream.core.record import ProducerRecord, TopicPartition
 from millstream.log.consumer import NoOffsetError
 from millstream.log.kafka_consumer import KafkaConsumer
+from tests.fixtures.kafka_broker import skip_on_tansu
 
 pytestmark = pytest.mark.kafka
 
@@ -169,3 +170,14 @@ def test_pattern_subscription_matches_whole_names(kafka_log, kafka_topic):
         got = _poll_until([c], 2, seconds=20)
         assert sorted(r.topic for r in got[0]) == [f"{base}-a", f"{base}-b"]
         assert c.poll(timeout_ms=300) == []
+
+
+def test_group_members_show_assignments(kafka_log, kafka_topic, kafka_on_tansu):
+    skip_on_tansu(kafka_on_tansu, "group_members")
+    name, group = kafka_topic("members"), kafka_topic("group")
+    kafka_log.create_topic(name, 2)
+    with kafka_log.consumer(group) as c:
+        c.subscribe([name])
+        members = kafka_log.group_members(group)
+        assert len(members) == 1
+        assert sorted(members[0][1]) == [TopicPartition(name, 0), TopicPartition(name, 1)]

@@ -244,6 +244,10 @@ class KafkaLog(Log):
         self._admin.delete_group(group)
         self._group_metadata.pop(group, None)
 
+    def group_members(self, group: str) -> list[tuple[str, list[TopicPartition]]]:
+        """The group's active members as ``(member id, assigned partitions)`` (``DescribeGroups``)."""
+        return self._admin.describe_group_members(group)
+
     def describe_group(self, group: str) -> GroupDescription:
         """Committed offsets, log start/end and lag per partition, with two ListOffsets requests in all."""
         committed = self.committed_offsets(group)
