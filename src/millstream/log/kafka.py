@@ -251,7 +251,8 @@ class KafkaLog(Log):
     def describe_group(self, group: str) -> GroupDescription:
         """Committed offsets, log start/end and lag per partition, with two ListOffsets requests in all."""
         committed = self.committed_offsets(group)
-        tps = [tp for tp in sorted(committed) if tp.topic in set(self._admin.list_topics())]
+        topics = set(self._admin.list_topics())
+        tps = [tp for tp in sorted(committed) if tp.topic in topics]
         marks = self._admin.watermarks(tps)
         rows = [PartitionOffsets(tp.topic, tp.partition, committed[tp], *marks[tp]) for tp in tps]
         return GroupDescription(group, tuple(rows))

@@ -31,6 +31,8 @@ from .base import TOPIC_CONFIG_DEFAULTS, TopicDescription
 from .kafka_config import KafkaSettings
 from .kafka_errors import kafka_error_of, make_client, translate, unreachable
 
+_DYNAMIC_TOPIC_CONFIG = 1  # ConfigSource.DYNAMIC_TOPIC_CONFIG: set on the topic itself
+
 
 def is_internal_topic(name: str) -> bool:
     """Kafka's internal topics (``__consumer_offsets``, ``__transaction_state``, ...) start with ``__``."""
@@ -146,7 +148,7 @@ class KafkaAdmin:
         raise unreachable(self._s.bootstrap, f"{what} (waiting for it to disappear)", self._s.timeout_s)
 
     def describe_topic(self, name: str) -> TopicDescription:
-        """Partition count, replication factor and effective config (Kafka's defaults under explicit settings)."""
+        """Partition count, replication factor and config: the topic's own settings over Kafka's defaults."""
         md = self.metadata()
         t = md.topics.get(name)
         if t is None:
@@ -160,9 +162,14 @@ class KafkaAdmin:
         )
         (future,) = futures.values()
         entries = self._result(future, f"describing topic {name!r}", topic=name)
+        # like kafka-topics --describe: the topic's own settings, plus the effective values of the configs
+        # every millstream backend knows (retention and cleanup policy)
         config = dict(TOPIC_CONFIG_DEFAULTS)
         for key, entry in entries.items():
-            if entry.value is not None and not entry.is_sensitive:
+            if entry.value is None or entry.is_sensitive:
+                continue
+            source = getattr(entry.source, "value", entry.source)
+            if key in TOPIC_CONFIG_DEFAULTS or source == _DYNAMIC_TOPIC_CONFIG or not entry.is_default:
                 config[key] = entry.value
         return TopicDescription(name, len(parts), config, replication)
 
