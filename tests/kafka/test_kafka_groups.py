@@ -54,6 +54,7 @@ def test_assigned_consumer_reads_from_committed_offsets_and_commits(kafka_log, k
             got.extend(c.poll(timeout_ms=200))
         assert sorted((r.partition, r.offset) for r in got) == [(0, 3), (0, 4)] + [(1, i) for i in range(5)]
         assert c.position(TopicPartition(name, 0)) == 5
+        assert c.lag() == {TopicPartition(name, 0): 0, TopicPartition(name, 1): 0}
         c.seek(TopicPartition(name, 1), 2)
         again = []
         deadline = time.monotonic() + 10

@@ -398,6 +398,14 @@ class KafkaConsumer(Consumer):
         lo, hi = self._log._admin.watermarks([tp])[tp]
         return lo if self.auto_offset_reset == "earliest" else hi
 
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records between each assigned partition's position and its log end (last stable offset)."""
+        tps = self.assignment()
+        ends = self._log._admin.list_offsets(
+            dict.fromkeys(tps, OffsetSpec.latest()), committed_only=self._read_committed
+        )
+        return {tp: max(0, max(0, ends[tp][0]) - self.position(tp)) for tp in tps}
+
     def _commit_positions(self, tps: Iterable[TopicPartition]) -> None:
         offsets = []
         for tp in tps:
