@@ -1,0 +1,304 @@
+"""``kafka://host:port[,host:port]``: the ``Log`` contract on any Kafka-compatible cluster via librdkafka.
+
+:class:`KafkaLog` puts together the parts, one module each:
+
+- :mod:`~millstream.log.kafka_config` — bootstrap servers, property pass-through (SASL/TLS work unchanged),
+  millstream's client defaults;
+- :mod:`~millstream.log.kafka_admin` — topics, offsets and consumer groups through the AdminClient;
+- :mod:`~millstream.log.kafka_producer` — synchronous idempotent ``append`` / ``produce``;
+- :mod:`~millstream.log.kafka_reader` — random-access ``read`` on cached assigned consumers;
+- :mod:`~millstream.log.kafka_transaction` — ``transaction(transactional_id)`` on Kafka transactions;
+- :mod:`~millstream.log.kafka_consumer` — ``consumer(group_id)`` with real group membership.
+
+Kafka semantics where they differ from the embedded log: ``latest_offset`` is the high watermark (a
+transaction's commit marker takes an offset too); ``list_groups`` lists every group the cluster knows;
+``commit_offsets`` from outside a group needs the group to have no active members; retention and compaction
+are the brokers' job (``enforce_retention`` does nothing); a transaction cannot store state blobs.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from confluent_kafka.admin import OffsetSpec
+
+from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.errors import ConfigError, TopicExistsError
+from ..core.record import ProducerRecord, Record, TopicPartition
+from .base import (
+    TOPIC_CONFIG_DEFAULTS,
+    GroupDescription,
+    Log,
+    PartitionOffsets,
+    TopicDescription,
+    Transaction,
+    check_offset_arg,
+    validate_topic_config,
+    validate_topic_name,
+)
+from .kafka_admin import KafkaAdmin, validate_partitions_arg
+from .kafka_config import DEFAULT_TIMEOUT_MS, KafkaSettings
+from .kafka_consumer import KafkaConsumer
+from .kafka_producer import KafkaAppender
+from .kafka_reader import ReaderPool
+from .kafka_transaction import KafkaTransaction, TransactionalProducers, standalone_group_metadata
+
+
+class KafkaLog(Log):
+    """The ``Log`` contract on a Kafka cluster (see the module docstring).
+
+    ``bootstrap`` is ``host:port[,host:port]``; ``properties`` are librdkafka properties for every client
+    (``producer.`` / ``consumer.`` / ``admin.`` prefixes scope one to one kind of client);
+    ``timeout_ms`` bounds every wait for the cluster; ``readers`` is how many partitions keep a cached
+    random-access consumer.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        properties: Mapping[str, Any] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        timeout_ms: int = DEFAULT_TIMEOUT_MS,
+        readers: int = 16,
+    ) -> None:
+        self.settings = KafkaSettings(bootstrap, properties, timeout_ms)
+        self.url = f"kafka://{self.settings.bootstrap}"
+        self.clock = clock
+        self._admin = KafkaAdmin(self.settings)
+        self._appender: KafkaAppender | None = None
+        self._readers = ReaderPool(self.settings, size=readers)
+        self._txn_producers = TransactionalProducers(self.settings, clock)
+        self._consumers: dict[str, weakref.ref[KafkaConsumer]] = {}  # the live member of each group
+        self._all_consumers: weakref.WeakSet[KafkaConsumer] = weakref.WeakSet()
+        self._group_metadata: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close this log's consumers, readers and producers (delivering queued records). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for consumer in list(self._all_consumers):
+            try:
+                consumer.close()
+            except Exception:  # a consumer that failed (e.g. NoOffsetError) still gets closed
+                pass
+        self._readers.close()
+        self._txn_producers.close()
+        if self._appender is not None:
+            self._appender.close()
+
+    @property
+    def _writer(self) -> KafkaAppender:
+        appender = self._appender
+        if appender is None:
+            with self._lock:
+                if self._appender is None:
+                    self._appender = KafkaAppender(self.settings, self._admin, self.clock)
+                appender = self._appender
+        return appender
+
+    def _produced_end(self, topic: str, partition: int) -> int:
+        appender = self._appender
+        return -1 if appender is None else appender.produced_end.get((topic, partition), -1)
+
+    # -- topics -------------------------------------------------------------------------------------
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        config: Mapping[str, Any] | None = None,
+        *,
+        replication_factor: int = 1,
+        exist_ok: bool = False,
+    ) -> TopicDescription:
+        """Create a topic with ``partitions``, ``replication_factor`` and topic ``config`` (Kafka's names)."""
+        validate_topic_name(name)
+        validate_partitions_arg(partitions)
+        if not isinstance(replication_factor, int) or replication_factor < 1:
+            raise ConfigError(f"replication_factor must be a positive integer, got {replication_factor!r}")
+        cfg = validate_topic_config(config)
+        try:
+            self._admin.create_topic(name, partitions, cfg, replication_factor)
+        except TopicExistsError:
+            if exist_ok:
+                return self.describe_topic(name)
+            raise
+        if self._appender is not None:
+            self._appender.forget_topic(name)
+        return TopicDescription(name, partitions, {**TOPIC_CONFIG_DEFAULTS, **cfg}, replication_factor)
+
+    def delete_topic(self, name: str) -> None:
+        """Delete a topic; its records go, and the cluster drops groups' offsets for it."""
+        self._admin.delete_topic(name)
+        self._readers.drop_topic(name)
+        if self._appender is not None:
+            self._appender.forget_topic(name)
+
+    def list_topics(self) -> list[str]:
+        """All topics except Kafka's internal ones, sorted."""
+        return self._admin.list_topics()
+
+    def describe_topic(self, name: str) -> TopicDescription:
+        """Partitions, replication factor and effective config of a topic."""
+        return self._admin.describe_topic(name)
+
+    def has_topic(self, name: str) -> bool:
+        """Whether the topic exists (one metadata request)."""
+        try:
+            self._admin.partition_count(name, refresh=True)
+        except KeyError:
+            return False
+        return True
+
+    # -- writes -------------------------------------------------------------------------------------
+    def append(self, topic: str, partition: int, records: Sequence[ProducerRecord]) -> int:
+        """Write a batch to one partition with the idempotent producer and wait for it; return its first offset."""
+        return self._writer.append(topic, partition, records)
+
+    def produce(self, topic: str, records: Iterable[ProducerRecord]) -> list[tuple[int, int]]:
+        """Write records placed by Kafka's partitioner (murmur2 on keys); return ``(partition, offset)`` each."""
+        return self._writer.produce(topic, records)
+
+    # -- reads --------------------------------------------------------------------------------------
+    def read(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        *,
+        max_records: int = 10_000,
+        max_bytes: int | None = None,
+        timeout_ms: int = 0,
+    ) -> list[Record]:
+        """Committed records from ``offset`` on (see :mod:`millstream.log.kafka_reader` for how it waits)."""
+        check_offset_arg(offset)
+        self._admin.check_partition(topic, partition)
+        reader = self._readers.get(topic, partition)
+        with reader.lock:
+            return reader.read(offset, max_records, max_bytes, timeout_ms, self._produced_end(topic, partition))
+
+    def earliest_offset(self, topic: str, partition: int) -> int:
+        """The log start offset of ``topic[partition]``."""
+        self._admin.check_partition(topic, partition)
+        tp = TopicPartition(topic, partition)
+        return max(0, self._admin.list_offsets({tp: OffsetSpec.earliest()})[tp][0])
+
+    def latest_offset(self, topic: str, partition: int) -> int:
+        """The high watermark of ``topic[partition]``: the offset the next record gets."""
+        self._admin.check_partition(topic, partition)
+        tp = TopicPartition(topic, partition)
+        hw = max(0, self._admin.list_offsets({tp: OffsetSpec.latest()})[tp][0])
+        return hw
+
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp: int) -> int | None:
+        """The first offset with a record timestamp ``>= timestamp`` (``offsets_for_times``), or ``None``.
+
+        The cluster's answer is checked against the records: brokers that answer per batch rather than
+        per record get the exact offset by reading forward from their answer.
+        """
+        self._admin.check_partition(topic, partition)
+        tp = TopicPartition(topic, partition)
+        offset, _ = self._admin.list_offsets({tp: OffsetSpec.for_timestamp(int(timestamp))})[tp]
+        if offset < 0:
+            return None
+        while True:
+            batch = self.read(topic, partition, offset, max_records=1000)
+            if not batch:
+                return None
+            for r in batch:
+                if r.timestamp >= timestamp:
+                    return r.offset
+            offset = batch[-1].offset + 1
+
+    # -- consumer groups ----------------------------------------------------------------------------
+    def commit_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit a group's offsets: through the log's live consumer of the group if any, else as an admin."""
+        for tp, off in offsets.items():
+            check_offset_arg(off)
+            self._admin.check_partition(tp[0], tp[1])
+        member = self._member(group)
+        if member is not None:
+            member.commit(offsets)
+        else:
+            self._admin.alter_offsets(group, offsets)
+
+    def committed_offsets(
+        self, group: str, partitions: Iterable[TopicPartition] | None = None
+    ) -> dict[TopicPartition, int]:
+        """A group's committed offsets; partitions without a commit are left out."""
+        return self._admin.committed(group, partitions)
+
+    def list_groups(self) -> list[str]:
+        """Every consumer group the cluster knows, sorted."""
+        return self._admin.list_groups()
+
+    def delete_group(self, group: str) -> None:
+        """Delete a group (it must have no active members) with its committed offsets."""
+        self._admin.delete_group(group)
+        self._group_metadata.pop(group, None)
+
+    def group_members(self, group: str) -> list[tuple[str, list[TopicPartition]]]:
+        """The group's active members as ``(member id, assigned partitions)`` (``DescribeGroups``)."""
+        return self._admin.describe_group_members(group)
+
+    def describe_group(self, group: str) -> GroupDescription:
+        """Committed offsets, log start/end and lag per partition, with two ListOffsets requests in all."""
+        committed = self.committed_offsets(group)
+        topics = set(self._admin.list_topics())
+        tps = [tp for tp in sorted(committed) if tp.topic in topics]
+        marks = self._admin.watermarks(tps)
+        rows = [PartitionOffsets(tp.topic, tp.partition, committed[tp], *marks[tp]) for tp in tps]
+        return GroupDescription(group, tuple(rows))
+
+    # -- transactions -------------------------------------------------------------------------------
+    def transaction(self, transactional_id: str | None = None) -> Transaction:
+        """Begin a Kafka transaction with the producer of ``transactional_id`` (a fresh id when ``None``)."""
+        writer = self._writer
+        return KafkaTransaction(
+            self.settings,
+            self._admin,
+            self._txn_producers,
+            self.clock,
+            transactional_id,
+            self._metadata_for,
+            writer.note_written,
+        )
+
+    def _metadata_for(self, group: str) -> Any:
+        member = self._member(group)
+        if member is not None:
+            return member.consumer_group_metadata()
+        meta = self._group_metadata.get(group)
+        if meta is None:
+            meta = self._group_metadata[group] = standalone_group_metadata(self.settings, group)
+        return meta
+
+    # -- consumers ----------------------------------------------------------------------------------
+    def consumer(self, group_id: str | None = None, **options: Any) -> KafkaConsumer:
+        """A :class:`KafkaConsumer` with real group membership (options: see its constructor)."""
+        return KafkaConsumer(self, group_id, **options)
+
+    def _register_consumer(self, group: str | None, consumer: KafkaConsumer) -> None:
+        self._all_consumers.add(consumer)
+        if group:
+            self._consumers[group] = weakref.ref(consumer)
+
+    def _unregister_consumer(self, group: str | None, consumer: KafkaConsumer) -> None:
+        self._all_consumers.discard(consumer)
+        ref = self._consumers.get(group) if group else None
+        if ref is not None and ref() is consumer:
+            del self._consumers[group]  # type: ignore[arg-type]
+
+    def _member(self, group: str) -> KafkaConsumer | None:
+        ref = self._consumers.get(group)
+        return ref() if ref is not None else None
+
+
+__all__ = ["KafkaLog"]

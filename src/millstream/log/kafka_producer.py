@@ -1,0 +1,237 @@
+"""Writing to a Kafka cluster: synchronous, idempotent appends and partitioned produces.
+
+:class:`KafkaAppender` owns one idempotent librdkafka producer (``enable.idempotence=true`` unless the user's
+properties say otherwise). ``append`` and ``produce`` queue the records, then wait until every record is
+acknowledged by the cluster (``acks=all``) or has failed, so that when they return the records are durable
+as the cluster defines it, and the offsets they return are the offsets the cluster assigned.
+
+Records keep their key, value, headers and CreateTime timestamp; a record without a timestamp gets the
+log's clock time (with the system clock librdkafka stamps it). Keyed records in ``produce`` are placed by
+librdkafka's ``murmur2_random`` partitioner, which is Kafka's Java partitioner and equals
+:func:`millstream.log.partitioner.partition_for_key`; keyless records go round-robin as the ``Log``
+contract says.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable, Sequence
+from functools import partial
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.errors import BrokerError, ConfigError, UnknownPartitionError, UnknownTopicError
+from ..core.record import ProducerRecord, TopicPartition
+from .kafka_admin import KafkaAdmin
+from .kafka_config import KafkaSettings
+from .kafka_errors import make_client, translate, unreachable
+
+
+class Delivery:
+    """Collects delivery reports of one batch: first and last offset, count, and errors."""
+
+    __slots__ = ("count", "errors", "first", "last", "partition")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first = -1
+        self.last = -1
+        self.partition = -1
+        self.errors: list[KafkaError] = []
+
+    def __call__(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            self.errors.append(err)
+            return
+        off = msg.offset()
+        if self.count == 0 or off < self.first:
+            self.first = off
+        if off > self.last:
+            self.last = off
+        self.partition = msg.partition()
+        self.count += 1
+
+
+class Placements:
+    """Collects ``(partition, offset)`` per record of a ``produce`` call, by the record's index."""
+
+    __slots__ = ("errors", "results")
+
+    def __init__(self, n: int) -> None:
+        self.results: list[tuple[int, int] | None] = [None] * n
+        self.errors: list[KafkaError] = []
+
+    def done(self, index: int, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            self.errors.append(err)
+        else:
+            self.results[index] = (msg.partition(), msg.offset())
+
+
+def record_fields(rec: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """``(value, key, timestamp, headers, partition)`` of a ProducerRecord or a shorter plain tuple."""
+    if type(rec) is ProducerRecord:
+        return rec
+    if not isinstance(rec, tuple):
+        rec = (rec,)
+    return ProducerRecord(*rec)
+
+
+def prepare(records: Iterable[Any]) -> list[ProducerRecord]:
+    """The records as ``ProducerRecord`` tuples, checked before any is sent (so a bad one sends nothing).
+
+    librdkafka reads a timestamp of 0 as "now", so a record stamped 0 (or negative) cannot be written as
+    it is; it is rejected rather than silently re-stamped.
+    """
+    out = [record_fields(r) for r in records]
+    for rec in out:
+        ts = rec[2]
+        if ts is not None and ts <= 0:
+            raise ConfigError(
+                f"record timestamp {ts} cannot be written to Kafka through librdkafka, which reads 0 as 'now'",
+                hint="use timestamps >= 1 (epoch milliseconds), or None for the append time",
+            )
+    return out  # type: ignore[return-value]
+
+
+class ProduceQueue:
+    """Queues records on a librdkafka producer with headers, timestamps and back-pressure handling."""
+
+    def __init__(self, producer: Producer, clock: Clock) -> None:
+        self.producer = producer
+        self.clock = clock
+
+    def put(self, topic: str, partition: int, records: Iterable[ProducerRecord], callback: Any) -> int:
+        """Queue prepared ``records`` (see :func:`prepare`) to ``topic[partition]``; return how many."""
+        produce = self.producer.produce
+        system = self.clock is SYSTEM_CLOCK
+        now = 0 if system else self.clock.now_ms()
+        n = 0
+        for value, key, ts, headers, _ in records:
+            ts = now if ts is None else int(ts)
+            hdrs: Any = list(headers) if headers else None
+            while True:
+                try:
+                    produce(topic, value, key, partition, on_delivery=callback, timestamp=ts, headers=hdrs)
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)  # local queue full: serve delivery reports, then retry
+            n += 1
+        return n
+
+
+class KafkaAppender:
+    """The log's idempotent producer: synchronous ``append`` and ``produce`` (see the module docstring)."""
+
+    def __init__(self, settings: KafkaSettings, admin: KafkaAdmin, clock: Clock) -> None:
+        self._s = settings
+        self._admin = admin
+        self._producer = make_client(Producer, settings.producer_config(), "producer")
+        self._queue = ProduceQueue(self._producer, clock)
+        self._rr: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.produced_end: dict[tuple[str, int], int] = {}
+        """Per partition, one past the highest offset this process has written (exact even where a
+        broker's high watermark lags)."""
+
+    def close(self) -> None:
+        """Deliver what is queued (up to the timeout) and drop the producer."""
+        self._producer.flush(self._s.timeout_s)
+
+    def note_written(self, topic: str, partition: int, last_offset: int) -> None:
+        """Remember that ``topic[partition]`` holds records up to ``last_offset``."""
+        key = (topic, partition)
+        if self.produced_end.get(key, 0) <= last_offset:
+            self.produced_end[key] = last_offset + 1
+
+    def forget_topic(self, topic: str) -> None:
+        """Forget what was written to ``topic`` (it was deleted)."""
+        for key in [k for k in self.produced_end if k[0] == topic]:
+            del self.produced_end[key]
+        self._rr.pop(topic, None)
+
+    def _wait(self, pending: int, what: str, topic: str, collected: Any) -> None:
+        remaining = self._producer.flush(self._s.timeout_s + 5.0)
+        if remaining and len(collected.errors) < pending:
+            raise unreachable(self._s.bootstrap, what, self._s.timeout_s, f"{remaining} record(s) still in flight")
+        if collected.errors:
+            err = collected.errors[0]
+            if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+                self._admin.forget(topic)
+                raise UnknownTopicError(topic)
+            failed = len(collected.errors)
+            exc = translate(err, self._s.bootstrap, what, topic=topic)
+            if isinstance(exc, BrokerError) and failed < pending:
+                raise BrokerError(f"{exc.message}; {failed} of {pending} records were not written", hint=exc.hint)
+            raise exc
+
+    def append(self, topic: str, partition: int, records: Sequence[ProducerRecord]) -> int:
+        """Write ``records`` to ``topic[partition]`` and wait for them; return the first record's offset."""
+        self._admin.check_partition(topic, partition)
+        batch = prepare(records)
+        delivery = Delivery()
+        what = f"appending to {topic}[{partition}]"
+        try:
+            n = self._queue.put(topic, partition, batch, delivery)
+        except KafkaException as exc:
+            self._producer.flush(self._s.timeout_s)
+            raise translate(exc, self._s.bootstrap, what, topic=topic) from exc
+        if n == 0:
+            tp = TopicPartition(topic, partition)
+            return self._admin.watermarks([tp])[tp][1]
+        self._wait(n, what, topic, delivery)
+        self.note_written(topic, partition, delivery.last)
+        return delivery.first
+
+    def produce(self, topic: str, records: Iterable[ProducerRecord]) -> list[tuple[int, int]]:
+        """Write records partitioned as a Kafka producer would; return ``(partition, offset)`` per record."""
+        n = self._admin.partition_count(topic)
+        recs = prepare(records)
+        rr = self._rr.get(topic)
+        if rr is None:
+            rr = self._rr[topic] = itertools.cycle(range(n))
+        placements = Placements(len(recs))
+        what = f"producing to topic {topic!r}"
+        produce = self._producer.produce
+        system = self._queue.clock is SYSTEM_CLOCK
+        now = 0 if system else self._queue.clock.now_ms()
+        try:
+            for i, (value, key, ts, headers, part) in enumerate(recs):
+                if part is not None:
+                    if not 0 <= part < n:
+                        n = self._admin.partition_count(topic, refresh=True)
+                        if not 0 <= part < n:
+                            raise UnknownPartitionError(topic, part, n)
+                    p = part
+                elif key is None:
+                    p = next(rr) % n
+                else:
+                    p = -1
+                ts = now if ts is None else int(ts)
+                hdrs = list(headers) if headers else None
+                cb = partial(placements.done, i)
+                while True:
+                    try:
+                        produce(topic, value, key, p, on_delivery=cb, timestamp=ts, headers=hdrs)
+                        break
+                    except BufferError:
+                        self._producer.poll(0.05)
+        except KafkaException as exc:
+            self._producer.flush(self._s.timeout_s)
+            raise translate(exc, self._s.bootstrap, what, topic=topic) from exc
+        if not recs:
+            return []
+        self._wait(len(recs), what, topic, placements)
+        out: list[tuple[int, int]] = []
+        for placed in placements.results:
+            if placed is None:  # pragma: no cover - every record got a report or an error was raised
+                raise BrokerError(f"{what}: a record got no delivery report")
+            out.append(placed)
+            self.note_written(topic, placed[0], placed[1])
+        return out
+
+
+__all__ = ["Delivery", "KafkaAppender", "Placements", "ProduceQueue", "prepare", "record_fields"]

@@ -1,0 +1,281 @@
+"""Random-access reads of a Kafka partition: ``Log.read(topic, partition, offset)``.
+
+A :class:`PartitionReader` is one librdkafka consumer *assigned* (not subscribed: no group membership) to
+one partition, with ``read_committed`` isolation, ``enable.partition.eof`` and ``auto.offset.reset=error``.
+A :class:`ReaderPool` keeps the most recently used readers, so sequential reads
+(``read(p, 0)``, ``read(p, 500)``, ...) continue on a consumer whose fetcher has already prefetched the next
+records; a read at any other offset re-assigns the consumer at that offset.
+
+How one ``read`` decides it has everything (the protocol, step by step):
+
+1. Hand out records left over from the previous read (cut by ``max_bytes``) if they continue at ``offset``.
+2. Drain what the consumer has queued (``consume(max_records, 0)``); records end the read.
+3. If records before ``known_end`` are known to exist (this process wrote them), wait for them, up to the
+   log's timeout (then :class:`BrokerError`).
+4. Otherwise wait up to ``timeout_ms`` for records. Once it has passed: if the consumer reported reaching
+   the end of the partition (EOF at or past ``offset``), return ``[]``.
+5. Else ask the cluster for the partition's watermarks (read_committed: the last stable offset): an offset
+   before the log start raises :class:`OffsetOutOfRangeError`; one before the end waits for its records as in
+   step 3; one at the end returns ``[]``; one past the end waits briefly for the broker's
+   ``OFFSET_OUT_OF_RANGE`` (raised as :class:`OffsetOutOfRangeError`) and otherwise returns ``[]`` (brokers
+   whose high watermark lags behind multi-record batches, such as Tansu, never send one).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+from ..core.errors import MillstreamError, OffsetOutOfRangeError, UnknownTopicError
+from ..core.record import Record
+from .kafka_config import LOGGER, KafkaSettings
+from .kafka_errors import make_client, translate, unreachable
+
+_new = tuple.__new__
+_EOF = KafkaError._PARTITION_EOF
+_OUT_OF_RANGE = {KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE}
+_UNKNOWN = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION}
+_SLICE_S = 0.05
+
+
+def reader_config(settings: KafkaSettings, group_id: str) -> dict[str, Any]:
+    """librdkafka config of a random-access reader (assign-only; the group id is never joined)."""
+    return settings.consumer_config(
+        **{
+            "group.id": group_id,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "error",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+        }
+    )
+
+
+class PartitionReader:
+    """One assigned consumer reading one partition at arbitrary offsets (see the module docstring)."""
+
+    def __init__(self, settings: KafkaSettings, group_id: str, topic: str, partition: int) -> None:
+        self._s = settings
+        self.topic = topic
+        self.partition = partition
+        self._c = make_client(Consumer, reader_config(settings, group_id), f"reader of {topic}[{partition}]")
+        self._next: int | None = None  # offset the next read continues at without re-assigning
+        self._pending: list[Record] = []  # records fetched but not yet returned (max_bytes cut)
+        self._eof: int | None = None  # position at which the consumer last reported reaching the end
+        self._deferred: MillstreamError | None = None
+        wait = int(settings.consumer_config().get("fetch.wait.max.ms", 500))
+        self._grace_s = (3 * wait + 200) / 1000.0
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the consumer."""
+        try:
+            self._c.close()
+        except Exception:  # closing twice or after a fatal error
+            pass
+
+    def _reposition(self, offset: int) -> None:
+        self._pending = []
+        self._eof = None
+        self._deferred = None
+        self._c.assign([KafkaTopicPartition(self.topic, self.partition, offset)])
+        self._next = offset
+
+    def _watermarks(self) -> tuple[int, int]:
+        tp = KafkaTopicPartition(self.topic, self.partition)
+        try:
+            lo, hi = self._c.get_watermark_offsets(tp, timeout=self._s.timeout_s, cached=False)
+        except Exception as exc:
+            raise translate(
+                exc, self._s.bootstrap, f"reading offsets of {self.topic}[{self.partition}]", topic=self.topic
+            ) from exc
+        return max(0, lo), max(0, hi)
+
+    def read(
+        self, offset: int, max_records: int, max_bytes: int | None, timeout_ms: int, known_end: int
+    ) -> list[Record]:
+        """Records from ``offset`` on (see the module docstring). Call with :attr:`lock` held."""
+        max_records = max(1, max_records)
+        if offset != self._next:
+            self._reposition(offset)
+        if self._deferred is not None:
+            exc, self._deferred = self._deferred, None
+            self._next = None
+            raise exc
+        out = self._pending or self._fetch(offset, max_records, timeout_ms, known_end)
+        if len(out) > max_records:
+            out, rest = out[:max_records], out[max_records:]
+        else:
+            rest = []
+        if max_bytes is not None and out:
+            size, n = 0, 0
+            for r in out:
+                size += len(r[5] or b"") + len(r[4] or b"")
+                n += 1
+                if size >= max_bytes:
+                    break
+            if n < len(out):
+                out, rest = out[:n], out[n:] + rest
+        self._pending = rest
+        if out:
+            self._next = out[-1][2] + 1
+        return out
+
+    def _convert(self, msgs: list[Any], offset: int) -> list[Record]:
+        out: list[Record] = []
+        topic, partition = self.topic, self.partition
+        append = out.append
+        for m in msgs:
+            err = m.error()
+            if err is None:
+                h = m.headers()
+                append(
+                    _new(
+                        Record,
+                        (
+                            topic,
+                            partition,
+                            m.offset(),
+                            m.timestamp()[1],
+                            m.key(),
+                            m.value(),
+                            tuple(h) if h else (),
+                        ),
+                    )
+                )
+                continue
+            code = err.code()
+            if code == _EOF:
+                self._eof = m.offset()
+                continue
+            if code in _OUT_OF_RANGE:
+                lo, hi = self._watermarks()
+                exc: MillstreamError = OffsetOutOfRangeError(topic, partition, offset, lo, hi)
+            elif code in _UNKNOWN:
+                exc = UnknownTopicError(topic)
+            elif err.fatal():
+                exc = translate(err, self._s.bootstrap, f"reading {topic}[{partition}]", topic=topic)
+            else:
+                LOGGER.debug("reading %s[%d]: %s", topic, partition, err)
+                continue
+            if out:
+                self._deferred = exc
+                return out
+            self._next = None
+            raise exc
+        return out
+
+    def _fetch(self, offset: int, max_records: int, timeout_ms: int, known_end: int) -> list[Record]:
+        c = self._c
+        now = time.monotonic()
+        deadline = now + max(0, timeout_ms) / 1000.0
+        answer_deadline = now + self._s.timeout_s
+        target = known_end
+        checked = False
+        grace_deadline = 0.0
+        msgs = c.consume(max_records, 0)
+        while True:
+            recs = self._convert(msgs, offset)
+            if recs:
+                return recs
+            now = time.monotonic()
+            eof = self._eof
+            at_end = eof is not None and eof >= offset and eof >= target
+            if not at_end and offset < target:
+                # Step 3: records are known to exist; wait for them.
+                if now >= answer_deadline:
+                    raise unreachable(
+                        self._s.bootstrap,
+                        f"reading {self.topic}[{self.partition}] at offset {offset}",
+                        self._s.timeout_s,
+                        f"records up to offset {target - 1} exist but did not arrive; an open transaction "
+                        "may be blocking read_committed reads",
+                    )
+                wait = min(_SLICE_S, answer_deadline - now)
+            elif now < deadline:
+                wait = min(_SLICE_S, deadline - now)  # Step 4: wait for new records
+            elif at_end:
+                return []
+            elif not checked:
+                # Step 5: ask the cluster where the partition starts and ends.
+                checked = True
+                lo, hi = self._watermarks()
+                if offset < lo:
+                    self._next = None
+                    raise OffsetOutOfRangeError(self.topic, self.partition, offset, lo, hi)
+                if offset == hi:
+                    return []
+                if offset < hi:
+                    target = hi
+                    answer_deadline = time.monotonic() + self._s.timeout_s
+                    wait = 0.0
+                else:
+                    grace_deadline = time.monotonic() + self._grace_s
+                    wait = _SLICE_S
+            elif now >= grace_deadline:
+                return []
+            else:
+                wait = min(_SLICE_S, grace_deadline - now)
+            m = c.poll(wait)
+            if m is None:
+                msgs = []
+            elif max_records > 1:
+                msgs = [m, *c.consume(max_records - 1, 0)]
+            else:
+                msgs = [m]
+
+
+class ReaderPool:
+    """The most recently used :class:`PartitionReader` per partition, at most ``size`` of them."""
+
+    def __init__(self, settings: KafkaSettings, size: int = 16) -> None:
+        self._s = settings
+        self._size = size
+        self._group = f"millstream-reader-{uuid.uuid4().hex[:12]}"
+        self._readers: OrderedDict[tuple[str, int], PartitionReader] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, topic: str, partition: int) -> PartitionReader:
+        """The reader of ``topic[partition]``, created on first use; evicts the least recently used."""
+        key = (topic, partition)
+        evicted: list[PartitionReader] = []
+        with self._lock:
+            reader = self._readers.get(key)
+            if reader is not None:
+                self._readers.move_to_end(key)
+                return reader
+            reader = PartitionReader(self._s, self._group, topic, partition)
+            self._readers[key] = reader
+            while len(self._readers) > self._size:
+                evicted.append(self._readers.popitem(last=False)[1])
+        for old in evicted:
+            with old.lock:
+                old.close()
+        return reader
+
+    def drop_topic(self, topic: str) -> None:
+        """Close the readers of ``topic``."""
+        with self._lock:
+            gone = [k for k in self._readers if k[0] == topic]
+            readers = [self._readers.pop(k) for k in gone]
+        for r in readers:
+            with r.lock:
+                r.close()
+
+    def close(self) -> None:
+        """Close every reader."""
+        with self._lock:
+            readers = list(self._readers.values())
+            self._readers.clear()
+        for r in readers:
+            with r.lock:
+                r.close()
+
+
+__all__ = ["PartitionReader", "ReaderPool", "reader_config"]

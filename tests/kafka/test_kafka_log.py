@@ -1,0 +1,245 @@
+"""KafkaLog against a real Kafka-protocol broker: topics, appends, reads, offsets, partitioning, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from millstream.core.clock import ManualClock
+from millstream.core.errors import (
+    ConfigError,
+    InvalidOffsetError,
+    OffsetOutOfRangeError,
+    TopicExistsError,
+    UnknownPartitionError,
+    UnknownTopicError,
+)
+from millstream.core.record import ProducerRecord, Record
+from millstream.log import open_log
+from millstream.log.kafka import KafkaLog
+from millstream.log.partitioner import partition_for_key
+from tests.fixtures.kafka_broker import skip_on_tansu
+
+pytestmark = pytest.mark.kafka
+
+
+def test_topics_create_describe_list_delete(kafka_log, kafka_topic):
+    name = kafka_topic("orders")
+    desc = kafka_log.create_topic(name, 3, {"retention.ms": 60_000})
+    assert (desc.name, desc.partitions, desc.config["retention.ms"]) == (name, 3, "60000")
+    assert name in kafka_log.list_topics()
+    assert kafka_log.list_topics() == sorted(kafka_log.list_topics())
+    described = kafka_log.describe_topic(name)
+    assert described.partitions == 3
+    assert described.config["retention.ms"] == "60000"
+    assert described.config["cleanup.policy"] == "delete"
+    assert described.replication_factor == 1
+    assert kafka_log.has_topic(name)
+
+    with pytest.raises(TopicExistsError, match=name):
+        kafka_log.create_topic(name, 3)
+    assert kafka_log.create_topic(name, 1, exist_ok=True).partitions == 3
+
+    kafka_log.delete_topic(name)
+    assert name not in kafka_log.list_topics()
+    assert not kafka_log.has_topic(name)
+    with pytest.raises(UnknownTopicError, match=name):
+        kafka_log.describe_topic(name)
+    with pytest.raises(UnknownTopicError):
+        kafka_log.delete_topic(name)
+
+
+def test_bad_topic_arguments_are_rejected_before_the_cluster(kafka_log):
+    with pytest.raises(ConfigError):
+        kafka_log.create_topic("bad name!", 1)
+    with pytest.raises(ConfigError):
+        kafka_log.create_topic("ok-name", 0)
+    with pytest.raises(ConfigError):
+        kafka_log.create_topic("ok-name", 1, {"retention.ms": "soon"})
+    assert "ok-name" not in kafka_log.list_topics()
+
+
+def test_unknown_topics_are_not_auto_created(kafka_log, kafka_topic):
+    name = kafka_topic("ghost")
+    with pytest.raises(UnknownTopicError):
+        kafka_log.append(name, 0, [ProducerRecord(b"x")])
+    with pytest.raises(UnknownTopicError):
+        kafka_log.read(name, 0, 0)
+    with pytest.raises(UnknownTopicError):
+        kafka_log.latest_offset(name, 0)
+    with pytest.raises(UnknownTopicError):
+        kafka_log.produce(name, [ProducerRecord(b"x", b"k")])
+    assert name not in kafka_log.list_topics()
+
+
+def test_append_and_read_keep_keys_values_headers_timestamps(kafka_log, kafka_topic):
+    name = kafka_topic("rec")
+    kafka_log.create_topic(name, 2)
+    batch = [
+        ProducerRecord(b"v0", b"k0", 1_000, (("trace", b"abc"), ("trace", b"def"))),
+        ProducerRecord(None, b"k1", 2_000),  # tombstone
+        ProducerRecord(b"v2", None, 3_000, (("empty", None),)),
+    ]
+    assert kafka_log.append(name, 1, batch) == 0
+    assert kafka_log.append(name, 1, [ProducerRecord(b"v3", b"k3", 4_000)]) == 3
+    records = kafka_log.read(name, 1, 0)
+    assert records == [
+        Record(name, 1, 0, 1_000, b"k0", b"v0", (("trace", b"abc"), ("trace", b"def"))),
+        Record(name, 1, 1, 2_000, b"k1", None, ()),
+        Record(name, 1, 2, 3_000, None, b"v2", (("empty", None),)),
+        Record(name, 1, 3, 4_000, b"k3", b"v3", ()),
+    ]
+    assert kafka_log.read(name, 0, 0) == []
+    assert kafka_log.read(name, 1, 4) == []
+
+
+def test_records_without_timestamp_get_the_log_clock(kafka_bootstrap, kafka_properties, kafka_topic):
+    clock = ManualClock(1_700_000_000_000)
+    with KafkaLog(kafka_bootstrap, properties=kafka_properties, clock=clock) as log:
+        name = kafka_topic("clock")
+        log.create_topic(name)
+        log.append(name, 0, [ProducerRecord(b"a")])
+        assert log.read(name, 0, 0)[0].timestamp == 1_700_000_000_000
+    with KafkaLog(kafka_bootstrap, properties=kafka_properties) as log:
+        before = int(time.time() * 1000)
+        log.append(name, 0, [ProducerRecord(b"b")])
+        ts = log.read(name, 0, 1)[0].timestamp
+        assert before - 5_000 <= ts <= int(time.time() * 1000) + 5_000
+
+
+def test_random_access_reads_honour_offset_max_records_and_max_bytes(kafka_log, kafka_topic):
+    name = kafka_topic("ra")
+    kafka_log.create_topic(name)
+    kafka_log.append(name, 0, [ProducerRecord(b"%03d" % i) for i in range(100)])
+    assert [r.offset for r in kafka_log.read(name, 0, 0, max_records=10)] == list(range(10))
+    assert [r.offset for r in kafka_log.read(name, 0, 10, max_records=5)] == list(range(10, 15))
+    assert [r.offset for r in kafka_log.read(name, 0, 50, max_records=3)] == [50, 51, 52]
+    assert [r.offset for r in kafka_log.read(name, 0, 7, max_records=2)] == [7, 8]
+    # max_bytes: past the first record, at most about max_bytes of keys + values (3 bytes each here)
+    got = kafka_log.read(name, 0, 20, max_bytes=9)
+    assert [r.offset for r in got] == [20, 21, 22]
+    assert [r.offset for r in kafka_log.read(name, 0, 23, max_records=2)] == [23, 24]
+    assert [r.offset for r in kafka_log.read(name, 0, 99)] == [99]
+    everything = []
+    offset = 0
+    while True:
+        batch = kafka_log.read(name, 0, offset, max_records=17)
+        if not batch:
+            break
+        everything.extend(batch)
+        offset = batch[-1].offset + 1
+    assert [r.value for r in everything] == [b"%03d" % i for i in range(100)]
+
+
+def test_read_waits_up_to_timeout_for_new_records(kafka_log, kafka_topic):
+    name = kafka_topic("wait")
+    kafka_log.create_topic(name)
+    start = time.monotonic()
+    assert kafka_log.read(name, 0, 0, timeout_ms=300) == []
+    assert time.monotonic() - start >= 0.29
+
+    def later() -> None:
+        time.sleep(0.3)
+        kafka_log.append(name, 0, [ProducerRecord(b"late")])
+
+    t = threading.Thread(target=later)
+    t.start()
+    got = kafka_log.read(name, 0, 0, timeout_ms=10_000)
+    t.join()
+    assert [r.value for r in got] == [b"late"]
+
+
+def test_read_argument_errors(kafka_log, kafka_topic):
+    name = kafka_topic("args")
+    kafka_log.create_topic(name, 2)
+    with pytest.raises(InvalidOffsetError):
+        kafka_log.read(name, 0, -1)
+    with pytest.raises(UnknownPartitionError, match="partition 2"):
+        kafka_log.read(name, 2, 0)
+    with pytest.raises(UnknownPartitionError):
+        kafka_log.append(name, 5, [ProducerRecord(b"x")])
+
+
+def test_read_past_the_log_end_raises(kafka_log, kafka_topic, kafka_on_tansu):
+    skip_on_tansu(kafka_on_tansu, "out_of_range")
+    name = kafka_topic("oor")
+    kafka_log.create_topic(name)
+    kafka_log.append(name, 0, [ProducerRecord(b"a")])
+    with pytest.raises(OffsetOutOfRangeError):
+        kafka_log.read(name, 0, 5)
+
+
+def test_earliest_and_latest_offsets(kafka_log, kafka_topic):
+    name = kafka_topic("wm")
+    kafka_log.create_topic(name)
+    assert (kafka_log.earliest_offset(name, 0), kafka_log.latest_offset(name, 0)) == (0, 0)
+    for i in range(3):  # single-record appends: exact on every broker (Tansu lags after multi-record batches)
+        kafka_log.append(name, 0, [ProducerRecord(b"%d" % i)])
+    assert (kafka_log.earliest_offset(name, 0), kafka_log.latest_offset(name, 0)) == (0, 3)
+
+
+def test_latest_offset_after_a_multi_record_batch(kafka_log, kafka_topic, kafka_on_tansu):
+    skip_on_tansu(kafka_on_tansu, "high_watermark")
+    name = kafka_topic("wm2")
+    kafka_log.create_topic(name)
+    kafka_log.append(name, 0, [ProducerRecord(b"%d" % i) for i in range(5)])
+    assert kafka_log.latest_offset(name, 0) == 5
+
+
+def test_offset_for_timestamp_is_exact(kafka_log, kafka_topic):
+    name = kafka_topic("ts")
+    kafka_log.create_topic(name)
+    kafka_log.append(name, 0, [ProducerRecord(b"a", None, 100), ProducerRecord(b"b", None, 200)])
+    kafka_log.append(name, 0, [ProducerRecord(b"c", None, 300), ProducerRecord(b"d", None, 400)])
+    assert kafka_log.offset_for_timestamp(name, 0, 0) == 0
+    assert kafka_log.offset_for_timestamp(name, 0, 100) == 0
+    assert kafka_log.offset_for_timestamp(name, 0, 150) == 1
+    assert kafka_log.offset_for_timestamp(name, 0, 300) == 2
+    assert kafka_log.offset_for_timestamp(name, 0, 301) == 3
+    assert kafka_log.offset_for_timestamp(name, 0, 401) is None
+
+
+def test_produce_places_keys_with_kafkas_murmur2_partitioner(kafka_log, kafka_topic):
+    name = kafka_topic("keys")
+    kafka_log.create_topic(name, 6)
+    keys = [b"user-%d" % i for i in range(60)]
+    placed = kafka_log.produce(name, [ProducerRecord(b"v", k) for k in keys])
+    assert [p for p, _ in placed] == [partition_for_key(k, 6) for k in keys]
+    for (p, off), k in zip(placed, keys, strict=True):
+        (rec,) = kafka_log.read(name, p, off, max_records=1)
+        assert rec.key == k
+    # keyless records go round-robin; an explicit partition wins
+    spread = kafka_log.produce(name, [ProducerRecord(b"x") for _ in range(12)])
+    assert sorted(p for p, _ in spread) == sorted(list(range(6)) * 2)
+    assert kafka_log.produce(name, [ProducerRecord(b"y", b"user-1", partition=5)])[0][0] == 5
+    with pytest.raises(UnknownPartitionError):
+        kafka_log.produce(name, [ProducerRecord(b"z", partition=9)])
+
+
+def test_open_log_with_a_kafka_url(kafka_bootstrap, kafka_properties, kafka_topic):
+    with open_log(f"kafka://{kafka_bootstrap}", properties=kafka_properties) as log:
+        assert isinstance(log, KafkaLog)
+        assert log.url == f"kafka://{kafka_bootstrap}"
+        name = kafka_topic("url")
+        log.create_topic(name)
+        log.append(name, 0, [ProducerRecord(b"hello")])
+        assert [r.value for r in log.read(name, 0, 0)] == [b"hello"]
+
+
+def test_large_batches_round_trip(kafka_log, kafka_topic):
+    name = kafka_topic("big")
+    kafka_log.create_topic(name, 2)
+    n = 20_000
+    kafka_log.produce(name, [ProducerRecord(b"%d" % i, b"k%d" % (i % 50)) for i in range(n)])
+    total = 0
+    for p in range(2):
+        offset = 0
+        while True:
+            batch = kafka_log.read(name, p, offset)
+            if not batch:
+                break
+            total += len(batch)
+            offset = batch[-1].offset + 1
+    assert total == n
