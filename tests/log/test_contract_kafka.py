@@ -18,12 +18,7 @@ import pytest
 from millstream.core.errors import ConfigError, TransactionError
 from millstream.core.record import ProducerRecord
 from millstream.log.kafka import KafkaLog
-from tests.fixtures.kafka_broker import (  # noqa: F401 - fixtures used through request.getfixturevalue
-    TANSU_LIMITS,
-    kafka_bootstrap,
-    kafka_on_tansu,
-    kafka_properties,
-)
+from tests.fixtures.kafka_broker import TANSU_LIMITS
 
 from .contract import LogContract
 
