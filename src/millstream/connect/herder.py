@@ -140,7 +140,15 @@ class Herder:
                     continue
                 target = self.config_store.target_states.get(name, "STARTED")
                 try:
-                    self._create(name, cfg, target, persist=False)
+                    with self._lock:
+                        self._create(name, cfg, target, persist=False)
+                        rt = self._connectors[name]
+                        stored = self.config_store.stored_task_configs(name)
+                        if target == "PAUSED" and stored and not rt.tasks:
+                            # a paused connector is not started, but its tasks exist (paused), as in Kafka
+                            rt.task_configs = stored
+                            for i, c in enumerate(stored):
+                                self._start_task(rt, i, c, None)
                 except ConnectError as exc:
                     log.error("cannot restore connector %s: %s", name, exc)
         self.ready = True
