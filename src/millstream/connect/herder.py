@@ -524,8 +524,15 @@ class Herder:
                 rt.task_status[i] = _Status("RESTARTING")
             if not include_tasks and not only_failed:
                 return None
-        status = self.connector_status(name)
-        return status
+            # Kafka answers with the restart plan: restarted items show RESTARTING
+            status = self.connector_status(name)
+            if restart_conn:
+                status["connector"]["state"] = "RESTARTING"
+            for t in status["tasks"]:
+                if t["id"] in task_ids:
+                    t["state"] = "RESTARTING"
+                    t.pop("trace", None)
+            return status
 
     def _restart_task_locked(self, rt: _Runtime, i: int) -> None:
         old = rt.tasks.get(i)
