@@ -194,6 +194,7 @@ class JsonConverter(Converter):
     def configure(self, configs: Mapping[str, Any], is_key: bool) -> None:
         super().configure(configs, is_key)
         self.schemas_enable = bool(self.config["schemas.enable"])
+        self._cache: dict[int, tuple[Schema, dict[str, Any]]] = {}
 
     def from_connect_data(
         self, topic: str, schema: Schema | None, value: Any, headers: Any = None
@@ -205,15 +206,29 @@ class JsonConverter(Converter):
                 if schema is None:
                     schema = infer_schema(value)
                 return orjson.dumps(
-                    {"schema": schema.to_json() if schema else None, "payload": value},
+                    {"schema": self._schema_json(schema), "payload": value},
                     default=_json_default,
-                    option=orjson.OPT_NON_STR_KEYS,
+                    option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
                 )
-            return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+            return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME)
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise DataError(
                 f"Converting Kafka Connect data to byte[] failed for topic {topic}: {exc}"
             ) from exc
+
+    def _schema_json(self, schema: Schema | None) -> dict[str, Any] | None:
+        """``schema.to_json()``, cached by identity (a source usually reuses one schema object)."""
+        if schema is None:
+            return None
+        cache = self._cache
+        hit = cache.get(id(schema))
+        if hit is not None and hit[0] is schema:
+            return hit[1]
+        if len(cache) > 1000:
+            cache.clear()
+        out = schema.to_json()
+        cache[id(schema)] = (schema, out)
+        return out
 
     def to_connect_data(
         self, topic: str, data: bytes | None, headers: Any = None
@@ -272,7 +287,7 @@ class StringConverter(Converter):
         if isinstance(value, bytes):
             return value
         if isinstance(value, dict | list):
-            return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+            return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME)
         return str(value).encode(self.encoding)
 
     def to_connect_data(
@@ -412,7 +427,7 @@ class SimpleHeaderConverter(HeaderConverter):
             return value
         if isinstance(value, str):
             return value.encode()
-        return orjson.dumps(value, default=_json_default)
+        return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
     def to_connect_header(self, topic: str, key: str, data: bytes | None) -> tuple[Schema | None, Any]:
         if data is None:

@@ -247,7 +247,7 @@ def format_line(value: Any) -> str:
     if isinstance(value, dict | list):
         from ..converters import _json_default
 
-        return orjson.dumps(value, default=_json_default).decode()
+        return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
