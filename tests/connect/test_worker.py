@@ -27,6 +27,14 @@ from millstream.core.record import TopicPartition
 from .helpers import wait_until
 
 
+@pytest.fixture(params=["memory", "file"])
+def log_url(request, log_name, tmp_path):
+    """Every worker test runs on the in-memory log and on the embedded (SQLite) log."""
+    if request.param == "memory":
+        return f"memory://{log_name}"
+    return f"file://{tmp_path / 'log'}"
+
+
 def write_lines(path: Path, start: int, end: int) -> None:
     with open(path, "a") as f:
         for i in range(start, end):
@@ -193,6 +201,11 @@ class BlockingConnector(SourceConnector):
 
 
 FAILED_ONCE: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def _reset_failures():
+    FAILED_ONCE.clear()
 
 
 class CountingTask(SourceTask):

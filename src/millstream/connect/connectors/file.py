@@ -108,6 +108,7 @@ class FileStreamSourceTask(SourceTask):
         self.partition = {"filename": self.filename}
         self.stream: BinaryIO | None = None
         self.position = 0
+        self._warned = False
         self._stopping = threading.Event()
 
     def _open(self) -> bool:
@@ -117,6 +118,9 @@ class FileStreamSourceTask(SourceTask):
         try:
             stream = open(self.filename, "rb")  # noqa: SIM115 - kept open across polls
         except FileNotFoundError:
+            if self._warned:
+                return False
+            self._warned = True
             log.warning(
                 "couldn't find file %s for FileStreamSourceTask, sleeping to wait for it to be created",
                 self.filename,
