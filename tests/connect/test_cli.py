@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
@@ -49,16 +48,24 @@ def test_standalone_rejects_bad_connector_configs_naming_the_key(tmp_path):
     assert result.exit_code == 2 and "has no connector name" in result.output
     unknown = tmp_path / "unknown.properties"
     unknown.write_text("name=u\nconnector.class=io.confluent.connect.jdbc.JdbcSinkConnector\ntopics=t\n")
-    result = CliRunner().invoke(connect, ["standalone", str(worker), str(unknown), "--log", "memory://", "--rest-port", "0"])
+    result = CliRunner().invoke(
+        connect, ["standalone", str(worker), str(unknown), "--log", "memory://", "--rest-port", "0"]
+    )
     assert "JdbcSinkConnector" in result.output and "FileStreamSink" in result.output
 
 
 def test_connector_files_in_properties_and_json(tmp_path):
     p = tmp_path / "a.properties"
     p.write_text("name=a\nconnector.class=FileStreamSource\ntopic=t\n")
-    assert load_connector_file(str(p)) == ("a", {"name": "a", "connector.class": "FileStreamSource", "topic": "t"}, None)
+    assert load_connector_file(str(p)) == (
+        "a",
+        {"name": "a", "connector.class": "FileStreamSource", "topic": "t"},
+        None,
+    )
     j = tmp_path / "b.json"
-    j.write_text(json.dumps({"name": "b", "config": {"connector.class": "FileStreamSink"}, "initial_state": "PAUSED"}))
+    j.write_text(
+        json.dumps({"name": "b", "config": {"connector.class": "FileStreamSink"}, "initial_state": "PAUSED"})
+    )
     assert load_connector_file(str(j)) == ("b", {"connector.class": "FileStreamSink"}, "PAUSED")
 
 
@@ -68,7 +75,11 @@ class Worker:
     def __init__(self, *args: str) -> None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", ENTRY, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+            [sys.executable, "-c", ENTRY, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -110,11 +121,26 @@ def test_worker_killed_with_sigkill_resumes_from_stored_offsets(tmp_path):
     try:
         with httpx.Client(base_url=w1.url, timeout=10) as c:
             assert c.get("/connectors").json() == []
-            r = c.post("/connectors", json={"name": "src", "config": {
-                "connector.class": "FileStreamSource", "file": str(src), "topic": "rows", "batch.size": "100"}})
+            r = c.post(
+                "/connectors",
+                json={
+                    "name": "src",
+                    "config": {
+                        "connector.class": "FileStreamSource",
+                        "file": str(src),
+                        "topic": "rows",
+                        "batch.size": "100",
+                    },
+                },
+            )
             assert r.status_code == 201, r.text
-            r = c.post("/connectors", json={"name": "snk", "config": {
-                "connector.class": "FileStreamSink", "file": str(dst), "topics": "rows"}})
+            r = c.post(
+                "/connectors",
+                json={
+                    "name": "snk",
+                    "config": {"connector.class": "FileStreamSink", "file": str(dst), "topics": "rows"},
+                },
+            )
             assert r.status_code == 201, r.text
             wait_until(lambda: dst.exists() and len(dst.read_text().splitlines()) >= 1500, timeout=30)
     finally:
@@ -151,11 +177,31 @@ def test_standalone_runs_properties_files_and_shuts_down_on_sigterm(tmp_path):
         "key.converter=org.apache.kafka.connect.storage.StringConverter\n"
         "value.converter=org.apache.kafka.connect.storage.StringConverter\noffset.flush.interval.ms=100\n"
     )
-    (tmp_path / "source.properties").write_text(f"name=local-file-source\nconnector.class=FileStreamSource\ntasks.max=1\nfile={src}\ntopic=connect-test\n")
-    (tmp_path / "sink.json").write_text(json.dumps({"name": "local-file-sink", "config": {
-        "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector", "file": str(dst), "topics": "connect-test"}}))
-    w = Worker("standalone", str(worker), str(tmp_path / "source.properties"), str(tmp_path / "sink.json"),
-               "--log", f"file://{tmp_path / 'log'}", "--rest-port", "0")
+    (tmp_path / "source.properties").write_text(
+        f"name=local-file-source\nconnector.class=FileStreamSource\ntasks.max=1\nfile={src}\ntopic=connect-test\n"
+    )
+    (tmp_path / "sink.json").write_text(
+        json.dumps(
+            {
+                "name": "local-file-sink",
+                "config": {
+                    "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                    "file": str(dst),
+                    "topics": "connect-test",
+                },
+            }
+        )
+    )
+    w = Worker(
+        "standalone",
+        str(worker),
+        str(tmp_path / "source.properties"),
+        str(tmp_path / "sink.json"),
+        "--log",
+        f"file://{tmp_path / 'log'}",
+        "--rest-port",
+        "0",
+    )
     try:
         wait_until(lambda: dst.exists() and dst.read_text() == "one\ntwo\n", timeout=20)
         with httpx.Client(base_url=w.url, timeout=10) as c:

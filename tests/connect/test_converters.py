@@ -32,7 +32,9 @@ def json_conv(schemas: bool, is_key: bool = False) -> JsonConverter:
 
 def test_json_with_schemas_writes_kafkas_envelope_and_reads_it_back():
     c = json_conv(True)
-    schema = struct_schema("user", [("id", Schema("int32")), ("name", Schema("string", True)), ("raw", Schema("bytes"))])
+    schema = struct_schema(
+        "user", [("id", Schema("int32")), ("name", Schema("string", True)), ("raw", Schema("bytes"))]
+    )
     data = c.from_connect_data("t", schema, {"id": 7, "name": None, "raw": b"\x00\x01"})
     env = orjson.loads(data)
     assert env["schema"] == {
@@ -87,7 +89,7 @@ def test_json_errors_for_malformed_data_and_schema_violations():
         json_conv(True).to_connect_data("t", bad)
     with pytest.raises(DataError, match="out of range"):
         json_conv(True).to_connect_data("t", b'{"schema": {"type": "int8"}, "payload": 300}')
-    with pytest.raises(ConnectorConfigError, match="schemas.enable"):
+    with pytest.raises(ConnectorConfigError, match=r"schemas\.enable"):
         JsonConverter().configure({"schemas.enable": "maybe"}, False)
 
 

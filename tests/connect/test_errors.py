@@ -58,8 +58,14 @@ def produce(log, topic, values):
 
 
 def sink(**extra):
-    return {"connector.class": f"{__name__}.PickySink", "topics": "in", "key.converter": "StringConverter",
-            "value.converter": "JsonConverter", "value.converter.schemas.enable": "false", **extra}
+    return {
+        "connector.class": f"{__name__}.PickySink",
+        "topics": "in",
+        "key.converter": "StringConverter",
+        "value.converter": "JsonConverter",
+        "value.converter.schemas.enable": "false",
+        **extra,
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -69,16 +75,32 @@ def _reset():
 
 
 def test_tolerance_all_sends_conversion_transform_and_put_failures_to_the_dlq(herder, caplog):
-    produce(herder.log, "in", [b'{"n": 1}', b"not json", b'{"n": 2, "bad": true}', b'"a string"', b'{"n": 3}'])
+    produce(
+        herder.log, "in", [b'{"n": 1}', b"not json", b'{"n": 2, "bad": true}', b'"a string"', b'{"n": 3}']
+    )
     caplog.set_level(logging.ERROR, "millstream.connect.errors")
-    herder.create_connector("s", sink(**{
-        "errors.tolerance": "all", "errors.log.enable": "true", "errors.log.include.messages": "true",
-        "errors.deadletterqueue.topic.name": "dlq", "errors.deadletterqueue.context.headers.enable": "true",
-        "transforms": "x", "transforms.x.type": "ReplaceField$Value", "transforms.x.exclude": "unused",
-        "transforms.x.predicate": "notString", "predicates": "notString",
-        "predicates.notString.type": "TopicNameMatches", "predicates.notString.pattern": "in",
-    }))
-    wait_until(lambda: herder.log.has_topic("dlq") and herder.log.latest_offset("dlq", 0) == 3, what="3 DLQ records")
+    herder.create_connector(
+        "s",
+        sink(
+            **{
+                "errors.tolerance": "all",
+                "errors.log.enable": "true",
+                "errors.log.include.messages": "true",
+                "errors.deadletterqueue.topic.name": "dlq",
+                "errors.deadletterqueue.context.headers.enable": "true",
+                "transforms": "x",
+                "transforms.x.type": "ReplaceField$Value",
+                "transforms.x.exclude": "unused",
+                "transforms.x.predicate": "notString",
+                "predicates": "notString",
+                "predicates.notString.type": "TopicNameMatches",
+                "predicates.notString.pattern": "in",
+            }
+        ),
+    )
+    wait_until(
+        lambda: herder.log.has_topic("dlq") and herder.log.latest_offset("dlq", 0) == 3, what="3 DLQ records"
+    )
     wait_until(lambda: len(PUT) == 2)
     assert PUT == ['{"n":1}', '{"n":3}']
     dlq = herder.log.read("dlq", 0, 0)
@@ -95,14 +117,19 @@ def test_tolerance_all_sends_conversion_transform_and_put_failures_to_the_dlq(he
     assert b"Traceback" in h["__connect.errors.exception.stacktrace"]
     assert b"cannot store" in dict(dlq[2].headers)["__connect.errors.exception.message"]
     assert "Error encountered in task s-0" in caplog.text and "offset=1" in caplog.text
-    wait_until(lambda: [o["offset"] for o in herder.connector_offsets("s")] == [{"kafka_offset": 5}], what="all consumed")
+    wait_until(
+        lambda: [o["offset"] for o in herder.connector_offsets("s")] == [{"kafka_offset": 5}],
+        what="all consumed",
+    )
     assert herder.connector_status("s")["tasks"][0]["state"] == "RUNNING"
 
 
 def test_tolerance_none_fails_the_task_and_commits_nothing_past_the_bad_record(herder):
     produce(herder.log, "in", [b'{"n": 1}', b"garbage", b'{"n": 2}'])
     herder.create_connector("s", sink())
-    st = wait_until(lambda: (s := herder.connector_status("s"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s)
+    st = wait_until(
+        lambda: (s := herder.connector_status("s"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s
+    )
     assert "Tolerance exceeded in error handler" in st["tasks"][0]["trace"]
     assert PUT == []
     assert herder.connector_offsets("s") == []  # the batch was never put, so nothing is committed
@@ -113,7 +140,9 @@ def test_schemas_enable_mismatch_fails_with_the_setting_to_change(herder):
     cfg = sink()
     del cfg["value.converter.schemas.enable"]
     herder.create_connector("s", cfg)
-    st = wait_until(lambda: (s := herder.connector_status("s"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s)
+    st = wait_until(
+        lambda: (s := herder.connector_status("s"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s
+    )
     assert "set value.converter.schemas.enable=false" in st["tasks"][0]["trace"]
 
 
@@ -128,8 +157,16 @@ def test_retriable_put_failures_are_redelivered_with_backoff(herder):
 def test_retry_timeout_then_tolerated_put_failure_goes_to_the_dlq(herder):
     ATTEMPTS["b"] = -100  # always fails retriably
     produce(herder.log, "in", [b'{"flaky": "b"}', b'{"n": 7}'])
-    herder.create_connector("s", sink(**{"errors.retry.timeout": "700", "errors.tolerance": "all",
-                                          "errors.deadletterqueue.topic.name": "dlq"}))
-    wait_until(lambda: PUT == ["{\"n\":7}"], timeout=15)
+    herder.create_connector(
+        "s",
+        sink(
+            **{
+                "errors.retry.timeout": "700",
+                "errors.tolerance": "all",
+                "errors.deadletterqueue.topic.name": "dlq",
+            }
+        ),
+    )
+    wait_until(lambda: PUT == ['{"n":7}'], timeout=15)
     wait_until(lambda: herder.log.has_topic("dlq") and herder.log.latest_offset("dlq", 0) == 1)
     assert herder.log.read("dlq", 0, 0)[0].value == b'{"flaky": "b"}'

@@ -38,9 +38,17 @@ def test_connectors_by_alias_kafka_name_or_class_path(name):
 
 
 def test_transforms_and_converters_by_kafka_names_and_dotted_paths():
-    assert REGISTRY.load("org.apache.kafka.connect.transforms.InsertField$Value", "transformation") is InsertField.Value
-    assert REGISTRY.load("millstream.connect.transforms.fields.InsertField$Key", "transformation") is InsertField.Key
-    assert REGISTRY.load("org.apache.kafka.connect.json.JsonConverter", "converter").__name__ == "JsonConverter"
+    assert (
+        REGISTRY.load("org.apache.kafka.connect.transforms.InsertField$Value", "transformation")
+        is InsertField.Value
+    )
+    assert (
+        REGISTRY.load("millstream.connect.transforms.fields.InsertField$Key", "transformation")
+        is InsertField.Key
+    )
+    assert (
+        REGISTRY.load("org.apache.kafka.connect.json.JsonConverter", "converter").__name__ == "JsonConverter"
+    )
     with pytest.raises(PluginNotFoundError) as e:
         REGISTRY.load("org.apache.kafka.connect.transforms.Nope", "transformation")
     assert "InsertField" in str(e.value)
@@ -49,7 +57,8 @@ def test_transforms_and_converters_by_kafka_names_and_dotted_paths():
 def test_third_party_connectors_via_the_entry_point_group(tmp_path, monkeypatch):
     pkg = tmp_path / "acme_connect"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text(textwrap.dedent('''
+    (pkg / "__init__.py").write_text(
+        textwrap.dedent("""
         from millstream.connect import SinkConnector, SinkTask
 
         class AcmeTask(SinkTask):
@@ -62,7 +71,8 @@ def test_third_party_connectors_via_the_entry_point_group(tmp_path, monkeypatch)
             def task_class(self): return AcmeTask
             def task_configs(self, n): return [{}]
             def stop(self): pass
-    '''))
+    """)
+    )
     dist = tmp_path / "acme_connect-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-connect\nVersion: 1.0\n")
@@ -95,7 +105,13 @@ def test_configdef_parses_types_defaults_and_reports_every_error():
         .define("f", Type.DOUBLE, 1.5)
     )
     assert d.parse({"a": "3", "b": "TRUE", "e": "s3cret"}) == {
-        "a": 3, "b": True, "c": ["x", "y"], "d": "one", "e": Password("s3cret"), "f": 1.5}
+        "a": 3,
+        "b": True,
+        "c": ["x", "y"],
+        "d": "one",
+        "e": Password("s3cret"),
+        "f": 1.5,
+    }
     assert str(d.parse({"a": 1, "e": "s3cret"})["e"]) == "[hidden]"
     with pytest.raises(ConnectorConfigError) as e:
         d.parse({"a": "11", "b": "yes", "d": "three"})
@@ -134,7 +150,19 @@ def test_java_properties_files():
 
 
 def test_secrets_are_masked():
-    masked = mask_secrets({"connection.password": "p", "api.token": "t", "key.converter": "JsonConverter",
-                           "aws.secret.access.key": "s", "topic": "x"})
-    assert masked == {"connection.password": "[hidden]", "api.token": "[hidden]", "key.converter": "JsonConverter",
-                      "aws.secret.access.key": "[hidden]", "topic": "x"}
+    masked = mask_secrets(
+        {
+            "connection.password": "p",
+            "api.token": "t",
+            "key.converter": "JsonConverter",
+            "aws.secret.access.key": "s",
+            "topic": "x",
+        }
+    )
+    assert masked == {
+        "connection.password": "[hidden]",
+        "api.token": "[hidden]",
+        "key.converter": "JsonConverter",
+        "aws.secret.access.key": "[hidden]",
+        "topic": "x",
+    }

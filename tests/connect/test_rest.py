@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -34,8 +33,11 @@ def running(client, name, tasks=1):
     def check():
         r = client.get(f"/connectors/{name}/status")
         s = r.json()
-        return r.status_code == 200 and s["connector"]["state"] == "RUNNING" and len(s["tasks"]) == tasks and all(
-            t["state"] == "RUNNING" for t in s["tasks"]
+        return (
+            r.status_code == 200
+            and s["connector"]["state"] == "RUNNING"
+            and len(s["tasks"]) == tasks
+            and all(t["state"] == "RUNNING" for t in s["tasks"])
         )
 
     wait_until(check, what=f"{name} RUNNING")
@@ -79,7 +81,11 @@ def test_connector_lifecycle_over_raw_http(client, tmp_path, herder):
     assert herder.raw_config("src")["db.password"] == "hunter2"  # masked only in responses
     tasks = client.get("/connectors/src/tasks").json()
     assert tasks[0]["id"] == {"connector": "src", "task": 0} and tasks[0]["config"]["topic"] == "src-topic"
-    assert client.get("/connectors/src/tasks/0/status").json() == {"id": 0, "state": "RUNNING", "worker_id": "test:0"}
+    assert client.get("/connectors/src/tasks/0/status").json() == {
+        "id": 0,
+        "state": "RUNNING",
+        "worker_id": "test:0",
+    }
     assert client.get("/connectors/src/tasks/7/status").status_code == 404
     wait_until(lambda: client.get("/connectors/src/topics").json() == {"src": {"topics": ["src-topic"]}})
     assert client.put("/connectors/src/topics/reset").status_code == 202
@@ -108,12 +114,20 @@ def test_connector_lifecycle_over_raw_http(client, tmp_path, herder):
     wait_until(lambda: client.get("/connectors/src/offsets").json()["offsets"], what="offsets flushed")
     offsets = client.get("/connectors/src/offsets").json()
     assert offsets == {"offsets": [{"partition": {"filename": cfg["file"]}, "offset": {"position": 6}}]}
-    r = client.patch("/connectors/src/offsets", json={"offsets": [{"partition": {"filename": cfg["file"]}, "offset": {"position": 2}}]})
+    r = client.patch(
+        "/connectors/src/offsets",
+        json={"offsets": [{"partition": {"filename": cfg["file"]}, "offset": {"position": 2}}]},
+    )
     assert r.status_code == 400 and "STOPPED" in r.json()["message"] and r.json()["error_code"] == 400
     assert client.put("/connectors/src/stop").status_code == 204
-    st = wait_until(lambda: (s := client.get("/connectors/src/status").json())["connector"]["state"] == "STOPPED" and s)
+    st = wait_until(
+        lambda: (s := client.get("/connectors/src/status").json())["connector"]["state"] == "STOPPED" and s
+    )
     assert st["tasks"] == []
-    r = client.patch("/connectors/src/offsets", json={"offsets": [{"partition": {"filename": cfg["file"]}, "offset": {"position": 2}}]})
+    r = client.patch(
+        "/connectors/src/offsets",
+        json={"offsets": [{"partition": {"filename": cfg["file"]}, "offset": {"position": 2}}]},
+    )
     assert r.status_code == 200 and "altered successfully" in r.json()["message"]
     assert client.get("/connectors/src/offsets").json()["offsets"][0]["offset"] == {"position": 2}
     r = client.request("DELETE", "/connectors/src/offsets")
@@ -137,8 +151,13 @@ def test_sink_offsets_use_kafka_topic_and_partition(client, tmp_path, herder):
     out = tmp_path / "out.txt"
     herder.log.create_topic("in", 2)
     herder.log.produce("in", [(b'"x"', None, None, (), 1), (b'"y"', None, None, (), 1)])
-    cfg = {"connector.class": "FileStreamSink", "file": str(out), "topics": "in",
-           "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false"}
+    cfg = {
+        "connector.class": "FileStreamSink",
+        "file": str(out),
+        "topics": "in",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false",
+    }
     assert client.post("/connectors", json={"name": "snk", "config": cfg}).status_code == 201
     wait_until(lambda: client.get("/connectors/snk/offsets").json()["offsets"], what="sink offsets")
     assert client.get("/connectors/snk/offsets").json() == {
@@ -147,7 +166,9 @@ def test_sink_offsets_use_kafka_topic_and_partition(client, tmp_path, herder):
     assert out.read_text() == "x\ny\n"
     client.put("/connectors/snk/stop")
     wait_until(lambda: client.get("/connectors/snk/status").json()["connector"]["state"] == "STOPPED")
-    body = {"offsets": [{"partition": {"kafka_topic": "in", "kafka_partition": 1}, "offset": {"kafka_offset": 1}}]}
+    body = {
+        "offsets": [{"partition": {"kafka_topic": "in", "kafka_partition": 1}, "offset": {"kafka_offset": 1}}]
+    }
     assert client.patch("/connectors/snk/offsets", json=body).status_code == 200
     client.put("/connectors/snk/resume")
     wait_until(lambda: out.read_text() == "x\ny\ny\n", what="re-delivery after rewinding the sink offset")
@@ -163,12 +184,17 @@ def test_bad_requests_get_400_with_a_message(client, tmp_path):
     assert r.status_code == 400 and r.json()["error_code"] == 400 and "JSON" in r.json()["message"]
     r = client.post("/connectors", json={"name": "x"})
     assert r.status_code == 400 and "config" in r.json()["message"]
-    r = client.post("/connectors", json={"name": "x", "config": {"connector.class": "FileStreamSource", "batch.size": "-3"}})
+    r = client.post(
+        "/connectors",
+        json={"name": "x", "config": {"connector.class": "FileStreamSource", "batch.size": "-3"}},
+    )
     assert r.status_code == 400
     msg = r.json()["message"]
     assert "topic" in msg and "batch.size" in msg and "Value must be at least 1" in msg
     r = client.post("/connectors", json={"name": "x", "config": {"connector.class": "Bogus"}})
-    assert r.status_code == 400 and "Bogus" in r.json()["message"] and "FileStreamSource" in r.json()["message"]
+    assert (
+        r.status_code == 400 and "Bogus" in r.json()["message"] and "FileStreamSource" in r.json()["message"]
+    )
     r = client.put("/connectors/x/config", json={"name": "y", "connector.class": "FileStreamSource"})
     assert r.status_code == 400 and "doesn't match" in r.json()["message"]
     assert client.get("/nope").status_code == 404
@@ -177,8 +203,12 @@ def test_bad_requests_get_400_with_a_message(client, tmp_path):
 
 
 def test_validate_reports_every_bad_key_and_still_returns_200(client, tmp_path):
-    body = {"connector.class": "FileStreamSource", "batch.size": "zero", "transforms": "t",
-            "transforms.t.type": "NoSuchTransform"}
+    body = {
+        "connector.class": "FileStreamSource",
+        "batch.size": "zero",
+        "transforms": "t",
+        "transforms.t.type": "NoSuchTransform",
+    }
     r = client.put("/connector-plugins/FileStreamSource/config/validate", json=body)
     assert r.status_code == 200
     infos = r.json()
@@ -191,7 +221,12 @@ def test_validate_reports_every_bad_key_and_still_returns_200(client, tmp_path):
     assert set(first) == {"definition", "value"}
     assert set(first["value"]) == {"name", "value", "recommended_values", "errors", "visible"}
     good = dict(src_cfg(tmp_path), name="v")
-    assert client.put("/connector-plugins/FileStreamSourceConnector/config/validate", json=good).json()["error_count"] == 0
+    assert (
+        client.put("/connector-plugins/FileStreamSourceConnector/config/validate", json=good).json()[
+            "error_count"
+        ]
+        == 0
+    )
     mismatch = client.put("/connector-plugins/FileStreamSink/config/validate", json=good)
     assert mismatch.status_code == 400 and "does not match" in mismatch.json()["message"]
 
@@ -222,7 +257,10 @@ def test_kafka_connect_py_client_drives_the_worker(rest, tmp_path):
     assert info["name"] == "kc1"
     wait_until(lambda: kc.get_connector_status("kc1")["connector"]["state"] == "RUNNING")
     assert kc.list_connectors() == ["kc1"]
-    assert kc.list_connectors(expand="status", state="running")["kc1"]["status"]["connector"]["state"] == "RUNNING"
+    assert (
+        kc.list_connectors(expand="status", state="running")["kc1"]["status"]["connector"]["state"]
+        == "RUNNING"
+    )
     assert kc.list_connectors(pattern="kc.*") == ["kc1"]
     assert kc.get_connector("kc1")["type"] == "source"
     assert kc.get_connector_config("kc1")["topic"] == "kc-topic"
@@ -268,8 +306,14 @@ def test_kc_cli_drives_the_worker(rest, tmp_path):
     kc("resume", "cli1")
     kc("restart", "cli1", "--include-tasks")
     wait_until(lambda: json.loads(kc("status", "cli1"))["connector"]["state"] == "RUNNING")
-    validated = json.loads(kc("validate-config", "FileStreamSource", "--config-data",
-                              json.dumps({"connector.class": "FileStreamSource", "topic": "t"})))
+    validated = json.loads(
+        kc(
+            "validate-config",
+            "FileStreamSource",
+            "--config-data",
+            json.dumps({"connector.class": "FileStreamSource", "topic": "t"}),
+        )
+    )
     assert validated["error_count"] == 1  # only the missing name
     kc("delete", "cli1")
     assert json.loads(kc("list")) == []

@@ -73,11 +73,17 @@ def test_file_round_trip_with_json_envelope(herder, tmp_path):
     assert read_lines(dst)[-1] == "partial-done"
     # offsets: source byte position under Kafka's key, sink offsets as the consumer group's
     size = src.stat().st_size
-    wait_until(lambda: herder.connector_offsets("src") == [
-        {"partition": {"filename": str(src)}, "offset": {"position": size}}
-    ], what="source offset flush")
-    wait_until(lambda: herder.log.committed_offsets("connect-snk") == {TopicPartition("lines", 0): 501},
-               what="sink group commit")
+    wait_until(
+        lambda: (
+            herder.connector_offsets("src")
+            == [{"partition": {"filename": str(src)}, "offset": {"position": size}}]
+        ),
+        what="source offset flush",
+    )
+    wait_until(
+        lambda: herder.log.committed_offsets("connect-snk") == {TopicPartition("lines", 0): 501},
+        what="sink group commit",
+    )
     key = orjson.dumps(["src", {"filename": str(src)}])
     stored = [r for r in herder.log.read("connect-offsets", 0, 0) if r.key == key]
     assert orjson.loads(stored[-1].value) == {"position": size}
@@ -157,7 +163,9 @@ def test_pause_resume_stop_and_restart(herder, tmp_path):
 
 def test_bad_configs_name_each_key_and_unknown_classes_list_known_ones(herder, tmp_path):
     with pytest.raises(ConnectorConfigError) as e:
-        herder.create_connector("x", {"connector.class": "FileStreamSource", "batch.size": "lots", "tasks.max": "0"})
+        herder.create_connector(
+            "x", {"connector.class": "FileStreamSource", "batch.size": "lots", "tasks.max": "0"}
+        )
     errors = e.value.errors
     assert set(errors) == {"topic", "batch.size", "tasks.max"}
     assert "Invalid value lots for configuration batch.size: Not a number of type INT" in errors["batch.size"]
@@ -221,12 +229,16 @@ class CountingTask(SourceTask):
     def poll(self):
         if self.n == self.fail_at and self.topic not in FAILED_ONCE:
             FAILED_ONCE.add(self.topic)
-            raise RuntimeError("boom at record %d" % self.n)
+            raise RuntimeError(f"boom at record {self.n}")
         if self.n >= self.limit:
             time.sleep(0.02)
             return None
         self.n += 1
-        return [SourceRecord(self.topic, None, None, None, STRING_SCHEMA, str(self.n), None, [], {"p": 0}, {"n": self.n})]
+        return [
+            SourceRecord(
+                self.topic, None, None, None, STRING_SCHEMA, str(self.n), None, [], {"p": 0}, {"n": self.n}
+            )
+        ]
 
     def stop(self) -> None:
         pass
@@ -265,7 +277,9 @@ def test_a_blocked_connector_never_blocks_the_herder(herder, tmp_path):
 def test_failed_task_reports_trace_and_restarts_on_request_or_automatically(herder):
     cls = f"{__name__}.CountingConnector"
     herder.create_connector("c", {"connector.class": cls, "topic": "nums", "fail_at": "5", "limit": "8"})
-    st = wait_until(lambda: (s := herder.connector_status("c"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s)
+    st = wait_until(
+        lambda: (s := herder.connector_status("c"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s
+    )
     assert "boom at record 5" in st["tasks"][0]["trace"]
     status = herder.restart_connector("c", include_tasks=True, only_failed=True)
     assert status["connector"]["state"] == "RUNNING" and status["tasks"][0]["state"] == "RESTARTING"
@@ -275,16 +289,24 @@ def test_failed_task_reports_trace_and_restarts_on_request_or_automatically(herd
 
     herder.create_connector(
         "auto",
-        {"connector.class": cls, "topic": "nums2", "fail_at": "3", "limit": "6",
-         "errors.restart.enable": "true", "errors.restart.backoff.initial.ms": "50"},
+        {
+            "connector.class": cls,
+            "topic": "nums2",
+            "fail_at": "3",
+            "limit": "6",
+            "errors.restart.enable": "true",
+            "errors.restart.backoff.initial.ms": "50",
+        },
     )
-    wait_until(lambda: herder.log.has_topic("nums2") and herder.log.latest_offset("nums2", 0) == 6,
-               what="automatic restart after the failure")
+    wait_until(
+        lambda: herder.log.has_topic("nums2") and herder.log.latest_offset("nums2", 0) == 6,
+        what="automatic restart after the failure",
+    )
     herder.wait_for_state("auto", "RUNNING", tasks=1)
 
 
 def test_exactly_once_source_writes_records_and_offsets_atomically(make_herder, tmp_path):
-    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
+    src, _dst = tmp_path / "in.txt", tmp_path / "out.txt"
     write_lines(src, 0, 100)
     h = make_herder(**{"exactly.once.source.support": "enabled", "offset.flush.interval.ms": "60000"})
     h.create_connector("src", source_cfg(src))

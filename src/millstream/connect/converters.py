@@ -157,7 +157,8 @@ def _from_json_with_schema(schema: Schema | None, value: Any, path: str = "") ->
 
 
 class JsonConverter(Converter):
-    """Kafka's JsonConverter: with ``schemas.enable=true`` (default) the envelope ``{"schema":…,"payload":…}``,
+    """Kafka's JsonConverter: with ``schemas.enable=true`` (default) the envelope
+    ``{"schema":…,"payload":…}``,
     with ``false`` plain JSON."""
 
     CONFIG_DEF = (
@@ -210,7 +211,9 @@ class JsonConverter(Converter):
                     default=_json_default,
                     option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
                 )
-            return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME)
+            return orjson.dumps(
+                value, default=_json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+            )
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise DataError(
                 f"Converting Kafka Connect data to byte[] failed for topic {topic}: {exc}"
@@ -240,7 +243,8 @@ class JsonConverter(Converter):
         except orjson.JSONDecodeError as exc:
             preview = bytes(data[:60]).decode("utf-8", "replace")
             raise DataError(
-                f"Converting byte[] to Kafka Connect data failed due to serialization error of topic {topic}: "
+                f"Converting byte[] to Kafka Connect data failed due to serialization error of topic "
+                f"{topic}: "
                 f"{exc} (data starts {preview!r})",
                 hint=f"the {'key' if self.is_key else 'value'} is not JSON; use "
                 f"{self.prefix[:-1]}=org.apache.kafka.connect.storage.StringConverter or ByteArrayConverter",
@@ -249,9 +253,9 @@ class JsonConverter(Converter):
             return None, obj
         if not (isinstance(obj, dict) and len(obj) == 2 and "schema" in obj and "payload" in obj):
             raise DataError(
-                'JsonConverter with schemas.enable requires "schema" and "payload" fields and may not contain '
-                f"additional fields (topic {topic}). If you are trying to deserialize plain JSON data, set "
-                f"{self.prefix}schemas.enable=false in your converter configuration.",
+                'JsonConverter with schemas.enable requires "schema" and "payload" fields and may not '
+                f"contain additional fields (topic {topic}). If you are trying to deserialize plain JSON "
+                f"data, set {self.prefix}schemas.enable=false in your converter configuration.",
                 hint=f"set {self.prefix}schemas.enable=false",
             )
         if obj["schema"] is None:
@@ -265,7 +269,8 @@ class JsonConverter(Converter):
 
 # -- strings and bytes ---------------------------------------------------------------------------------
 class StringConverter(Converter):
-    """UTF-8 (``converter.encoding``) text. Non-string values are written as JSON (dicts, lists) or ``str()``."""
+    """UTF-8 (``converter.encoding``) text. Non-string values are written as JSON (dicts, lists) or
+    ``str()``."""
 
     CONFIG_DEF = ConfigDef().define(
         "converter.encoding", Type.STRING, "UTF8", importance=Importance.HIGH, documentation="Text encoding."
@@ -287,7 +292,9 @@ class StringConverter(Converter):
         if isinstance(value, bytes):
             return value
         if isinstance(value, dict | list):
-            return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME)
+            return orjson.dumps(
+                value, default=_json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+            )
         return str(value).encode(self.encoding)
 
     def to_connect_data(
@@ -321,7 +328,8 @@ class ByteArrayConverter(Converter):
         if isinstance(value, str):
             return value.encode()
         raise DataError(
-            f"ByteArrayConverter is not compatible with objects of type {type(value).__name__} (topic {topic})",
+            f"ByteArrayConverter is not compatible with objects of type {type(value).__name__} (topic "
+            f"{topic})",
             hint=f"use {self.prefix[:-1]}=org.apache.kafka.connect.json.JsonConverter or StringConverter",
         )
 
@@ -345,7 +353,8 @@ class _NumberConverter(Converter):
             return struct.pack(self.fmt, self.py_type(value))
         except (struct.error, TypeError, ValueError) as exc:
             raise DataError(
-                f"{type(self).__name__} cannot serialize {value!r} as {self.schema_type} (topic {topic}): {exc}"
+                f"{type(self).__name__} cannot serialize {value!r} as {self.schema_type} (topic {topic}): "
+                f"{exc}"
             ) from None
 
     def to_connect_data(
@@ -359,7 +368,8 @@ class _NumberConverter(Converter):
             raise DataError(
                 f"{type(self).__name__}: expected {size} bytes for {self.schema_type} but got {len(data)} "
                 f"(topic {topic})",
-                hint=f"the data was not written with {type(self).__name__}; use the matching {self.prefix[:-1]}",
+                hint=f"the data was not written with {type(self).__name__}; use the matching "
+                f"{self.prefix[:-1]}",
             )
         return schema, self.py_type(struct.unpack(self.fmt, data)[0])
 
@@ -414,7 +424,8 @@ class HeaderConverter(Versioned):
 
 
 class SimpleHeaderConverter(HeaderConverter):
-    """Kafka's default header converter: strings as UTF-8; numbers/booleans/maps/lists as JSON text; bytes as is.
+    """Kafka's default header converter: strings as UTF-8; numbers/booleans/maps/lists as JSON text; bytes as
+    is.
 
     Reading, UTF-8 text that is a JSON number, boolean, object or array becomes that value; other text stays a
     string; non-UTF-8 bytes stay bytes.

@@ -144,7 +144,8 @@ def struct_schema(name: str | None, fields: Sequence[tuple[str, Schema]], option
 
 
 def infer_schema(value: Any, optional: bool = False) -> Schema | None:
-    """A schema describing ``value`` (``None`` for ``None``): dicts become structs, lists arrays, ints int64."""
+    """A schema describing ``value`` (``None`` for ``None``): dicts become structs, lists arrays, ints
+    int64."""
     if value is None:
         return None
     if isinstance(value, bool):

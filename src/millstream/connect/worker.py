@@ -9,7 +9,8 @@ Source task loop (``WorkerSourceTask``):
   3. append the batch to its topics (created if missing); only then remember each record's source offset
      and call ``commit_record``;
   4. every ``offset.flush.interval.ms`` (and on stop) write the remembered offsets to the offsets topic and
-     call ``commit()``. A crash before step 4 re-delivers records after restart (at-least-once), never loses them.
+     call ``commit()``. A crash before step 4 re-delivers records after restart (at-least-once), never loses
+     them.
      With ``exactly.once.source.support=enabled`` steps 3 and 4 are one log transaction per batch.
 
 Sink task loop (``WorkerSinkTask``):
@@ -502,7 +503,8 @@ class WorkerSinkTask(WorkerTask):
         recs = self.consumer.poll(timeout_ms=100, max_records=self.max_poll)
         self._check_assignment()
         if recs and self.context.paused:
-            keep, first_skipped = [], {}
+            keep: list[Record] = []
+            first_skipped: dict[TopicPartition, int] = {}
             for r in recs:
                 tp = TopicPartition(r.topic, r.partition)
                 if tp in self.context.paused:

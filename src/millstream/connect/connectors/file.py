@@ -64,7 +64,8 @@ class FileStreamSourceConnector(SourceConnector):
             2000,
             validator=Range.at_least(1),
             importance=Importance.LOW,
-            documentation="The maximum number of records the source task can read from the file each time it is polled",
+            documentation="The maximum number of records the source task can read from the file each time "
+            "it is polled",
         )
     )
 

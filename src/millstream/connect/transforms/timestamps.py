@@ -130,7 +130,8 @@ class TimestampConverter(Transformation):
             raise ConnectorConfigError(
                 {
                     "format": [
-                        "TimestampConverter requires format option to be specified when using string timestamps"
+                        "TimestampConverter requires format option to be specified when using string "
+                        "timestamps"
                     ]
                 }
             )
