@@ -18,7 +18,7 @@ import base64
 import datetime as _dt
 import decimal
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -65,6 +65,22 @@ class Converter(Versioned):
         self, topic: str, data: bytes | None, headers: Any = None
     ) -> tuple[Schema | None, Any]:
         raise NotImplementedError
+
+    def from_connect_batch(
+        self, topic: str, schemas: Sequence[Schema | None], values: Sequence[Any]
+    ) -> list[bytes | None]:
+        """``from_connect_data`` for many records of one topic (converters may do it faster); raises on the
+        first failure, and the caller then converts record by record."""
+        f = self.from_connect_data
+        return [f(topic, s, v) for s, v in zip(schemas, values, strict=True)]
+
+    def to_connect_columns(self, topic: str, datas: Sequence[bytes | None]) -> tuple[list[Any], list[Any]]:
+        """``to_connect_data`` for many records of one topic, as ``(schemas, values)`` lists (converters may
+        do
+        it faster); raises on the first failure, and the caller then converts record by record."""
+        f = self.to_connect_data
+        pairs = [f(topic, d) for d in datas]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 # -- JSON ----------------------------------------------------------------------------------------------
@@ -297,6 +313,23 @@ class StringConverter(Converter):
             )
         return str(value).encode(self.encoding)
 
+    def from_connect_batch(
+        self, topic: str, schemas: Sequence[Schema | None], values: Sequence[Any]
+    ) -> list[bytes | None]:
+        if self.encoding == "utf-8" and set(map(type, values)) == _STR_ONLY:
+            return list(map(str.encode, values))
+        enc = self.encoding
+        f = self.from_connect_data
+        return [v.encode(enc) if type(v) is str else f(topic, None, v) for v in values]
+
+    def to_connect_columns(self, topic: str, datas: Sequence[bytes | None]) -> tuple[list[Any], list[Any]]:
+        if self.encoding == "utf-8" and set(map(type, datas)) == _BYTES_ONLY:
+            try:
+                return [_OPTIONAL_STRING] * len(datas), list(map(bytes.decode, datas))  # type: ignore[arg-type]
+            except UnicodeDecodeError:
+                pass
+        return super().to_connect_columns(topic, datas)
+
     def to_connect_data(
         self, topic: str, data: bytes | None, headers: Any = None
     ) -> tuple[Schema | None, Any]:
@@ -312,6 +345,8 @@ class StringConverter(Converter):
 
 
 _OPTIONAL_STRING = Schema("string", True)
+_STR_ONLY = {str}
+_BYTES_ONLY = {bytes}
 _OPTIONAL_BYTES = Schema("bytes", True)
 
 
