@@ -1,4 +1,5 @@
-"""Connect throughput: FileStreamSource → topic → FileStreamSink, against a bare read-file + append-to-log loop.
+"""Connect throughput: FileStreamSource → topic → FileStreamSink, against a bare read-file + append-to-log
+loop.
 
 Both run in this process on the same kind of log (``--log``, default the embedded ``file://`` log in a temp
 dir). The baseline reads the input file line by line and appends batches of lines to a topic; the connect
@@ -81,15 +82,21 @@ def connect_run(url: str, path: str, out: str, size: int, n: int, converter: str
         )
         herder.create_connector(
             "bench-sink",
-            {"connector.class": "FileStreamSink", "file": out, "topics": "lines",
-             "consumer.override.max.poll.records": str(batch)},
+            {
+                "connector.class": "FileStreamSink",
+                "file": out,
+                "topics": "lines",
+                "consumer.override.max.poll.records": str(batch),
+            },
         )
         deadline = time.perf_counter() + 600
         while True:
             if os.path.exists(out) and os.path.getsize(out) >= size:
                 break
             if time.perf_counter() > deadline:
-                raise SystemExit(f"timed out: sink has {os.path.getsize(out) if os.path.exists(out) else 0} bytes")
+                raise SystemExit(
+                    f"timed out: sink has {os.path.getsize(out) if os.path.exists(out) else 0} bytes"
+                )
             time.sleep(0.005)
         elapsed = time.perf_counter() - t0
     finally:
@@ -106,7 +113,9 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--log", default="file", help="memory, file (embedded, temp dir) or a log URL")
     ap.add_argument("--converter", choices=sorted(CONVERTERS), default="string")
-    ap.add_argument("--batch", type=int, default=2000, help="batch.size of the source / lines per baseline append")
+    ap.add_argument(
+        "--batch", type=int, default=2000, help="batch.size of the source / lines per baseline append"
+    )
     ap.add_argument("--rounds", type=int, default=2, help="best of N for each side")
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="connect-bench-")
@@ -115,12 +124,20 @@ def main() -> None:
         size = make_input(src, args.records)
         base_best = conn_best = float("inf")
         for r in range(args.rounds):
-            n, t = baseline(log_url(args.log, workdir, f"base{r}"), src, args.batch)
+            _n, t = baseline(log_url(args.log, workdir, f"base{r}"), src, args.batch)
             base_best = min(base_best, t)
             out = os.path.join(workdir, f"out{r}.txt")
             conn_best = min(
                 conn_best,
-                connect_run(log_url(args.log, workdir, f"conn{r}"), src, out, size, args.records, args.converter, args.batch),
+                connect_run(
+                    log_url(args.log, workdir, f"conn{r}"),
+                    src,
+                    out,
+                    size,
+                    args.records,
+                    args.converter,
+                    args.batch,
+                ),
             )
         base_rps = args.records / base_best
         conn_rps = args.records / conn_best

@@ -39,6 +39,7 @@ import orjson
 
 from ..core.record import ProducerRecord, Record, TopicPartition
 from ..log.base import Log
+from ..log.consumer import LogConsumer
 from ..log.partitioner import partition_for_key
 from .api import (
     Connector,
@@ -536,7 +537,17 @@ class WorkerSinkTask(WorkerTask):
         topics = [t.strip() for t in str(cfg.get("topics") or "").split(",") if t.strip()]
         regex = str(cfg.get("topics.regex") or "").strip()
         pattern = regex or "^(?:" + "|".join(re.escape(t) for t in topics) + ")$"
-        self.consumer.subscribe(pattern=pattern)
+        # A LogConsumer refreshes a subscription on every poll (a metadata query each time); this worker is
+        # the
+        # group's only member, so it assigns the matching partitions itself, re-checking once a second.
+        # Other consumers (kafka://) keep real group membership through subscribe().
+        self.manual_assign = isinstance(self.consumer, LogConsumer)
+        self.topic_pattern = re.compile(pattern)
+        self.next_refresh = 0.0
+        if self.manual_assign:
+            self._refresh_assignment()
+        else:
+            self.consumer.subscribe(pattern=pattern)
         self.assigned: set[TopicPartition] = set()
         self.current: dict[TopicPartition, int] = {}  # next offset after records put() accepted
         self.committed: dict[TopicPartition, int] = {}
@@ -546,7 +557,22 @@ class WorkerSinkTask(WorkerTask):
         self.last_commit = time.monotonic()
         self.records_put = 0
 
+    def _refresh_assignment(self) -> None:
+        self.next_refresh = time.monotonic() + 1.0
+        log_ = self.ctx.log
+        wanted: list[TopicPartition] = []
+        for t in log_.list_topics():
+            if self.topic_pattern.fullmatch(t):
+                try:
+                    wanted.extend(log_.describe_topic(t).partitions_list())
+                except Exception:
+                    continue  # deleted meanwhile
+        if set(wanted) != set(self.consumer.assignment()):
+            self.consumer.assign(wanted)
+
     def _check_assignment(self) -> None:
+        if self.manual_assign and time.monotonic() >= self.next_refresh:
+            self._refresh_assignment()
         now = set(self.consumer.assignment())
         if now == self.assigned:
             return
