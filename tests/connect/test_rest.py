@@ -8,11 +8,19 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 import pytest
 from kafka_connect import KafkaConnect
+
+from millstream.connect import SourceConnector, SourceTask
+from millstream.connect.herder import Herder
+from millstream.connect.rest import RestServer
+from millstream.log import open_log
 
 from .helpers import wait_until
 
@@ -317,3 +325,74 @@ def test_kc_cli_drives_the_worker(rest, tmp_path):
     assert validated["error_count"] == 1  # only the missing name
     kc("delete", "cli1")
     assert json.loads(kc("list")) == []
+
+
+RELEASE = threading.Event()
+
+
+class _Task(SourceTask):
+    def start(self, props: Mapping[str, str]) -> None:
+        pass
+
+    def poll(self):
+        RELEASE.wait(0.05)
+        return None
+
+    def stop(self) -> None:
+        pass
+
+
+class HangingSource(SourceConnector):
+    def start(self, props: Mapping[str, str]) -> None:
+        RELEASE.wait(60)
+
+    def validate(self, props):
+        if props.get("hang.validate") == "true":
+            RELEASE.wait(60)
+        return super().validate(props)
+
+    def task_class(self) -> type[SourceTask]:
+        return _Task
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        return [{}]
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_hanging_connector_never_blocks_the_rest_api(tmp_path):
+    RELEASE.clear()
+    herder = Herder(
+        {"offset.flush.interval.ms": "50"}, open_log("memory://"), worker_id="t:0", operation_timeout_s=1.0
+    )
+    herder.start()
+    server = RestServer(herder, "127.0.0.1", 0)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            cls = f"{__name__}.HangingSource"
+            t0 = time.monotonic()
+            assert (
+                c.post("/connectors", json={"name": "hang", "config": {"connector.class": cls}}).status_code
+                == 201
+            )
+            assert c.get("/connectors/hang/status").json()["connector"]["state"] == "UNASSIGNED"
+            assert c.get("/connectors").json() == ["hang"]
+            assert c.put("/connectors/hang/pause").status_code == 202
+            assert c.put("/connectors/hang/resume").status_code == 202
+            assert c.post("/connectors/hang/restart").status_code == 204
+            assert c.get("/connectors/hang/config").status_code == 200
+            assert c.delete("/connectors/hang").status_code == 204
+            assert time.monotonic() - t0 < 3
+            r = c.post(
+                "/connectors",
+                json={"name": "h2", "config": {"connector.class": cls, "hang.validate": "true"}},
+            )
+            assert r.status_code == 500 and "did not finish" in r.json()["message"]
+            assert c.get("/health").json()["status"] == "healthy"
+            assert time.monotonic() - t0 < 6
+    finally:
+        RELEASE.set()
+        server.stop()
+        herder.stop()

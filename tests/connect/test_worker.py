@@ -313,3 +313,85 @@ def test_exactly_once_source_writes_records_and_offsets_atomically(make_herder, 
     wait_until(lambda: h.log.has_topic("lines") and h.log.latest_offset("lines", 0) == 100)
     # offsets are stored with each batch, not at the (here: one minute) flush interval
     assert h.connector_offsets("src")[0]["offset"] == {"position": src.stat().st_size}
+
+
+COMMITTED: list[tuple[str, object]] = []
+
+
+class KeyedTask(SourceTask):
+    """Emits keyed records with headers and records commit_record metadata."""
+
+    def start(self, props: Mapping[str, str]) -> None:
+        self.done = False
+
+    def poll(self):
+        if self.done:
+            time.sleep(0.02)
+            return None
+        self.done = True
+        from millstream.connect.data import Header
+
+        return [
+            SourceRecord(
+                "raw-events",
+                None,
+                None,
+                f"k{i}",
+                None,
+                {"id": i, "kind": "drop" if i == 1 else "keep"},
+                1_700_000_000_000 + i,
+                [Header("trace", f"t{i}")],
+                {"src": "x"},
+                {"i": i},
+            )
+            for i in range(3)
+        ]
+
+    def commit_record(self, record, metadata) -> None:
+        COMMITTED.append((record.value["id"], metadata))
+
+    def stop(self) -> None:
+        pass
+
+
+class KeyedConnector(CountingConnector):
+    def task_class(self) -> type[SourceTask]:
+        return KeyedTask
+
+
+def test_source_transforms_keys_headers_and_commit_record(herder):
+    COMMITTED.clear()
+    herder.create_connector(
+        "keyed",
+        {
+            "connector.class": f"{__name__}.KeyedConnector",
+            "key.converter": "StringConverter",
+            "value.converter": "JsonConverter",
+            "value.converter.schemas.enable": "false",
+            "transforms": "route,drop,stamp",
+            "transforms.route.type": "RegexRouter",
+            "transforms.route.regex": "raw-(.*)",
+            "transforms.route.replacement": "clean-$1",
+            "transforms.drop.type": "Filter",
+            "transforms.drop.predicate": "isDrop",
+            "transforms.stamp.type": "InsertField$Value",
+            "transforms.stamp.topic.field": "topic",
+            "predicates": "isDrop",
+            "predicates.isDrop.type": "HasHeaderKey",
+            "predicates.isDrop.name": "drop-me",
+        },
+    )
+    wait_until(
+        lambda: herder.log.has_topic("clean-events") and herder.log.latest_offset("clean-events", 0) == 3
+    )
+    recs = herder.log.read("clean-events", 0, 0)
+    assert [r.key for r in recs] == [b"k0", b"k1", b"k2"]
+    assert orjson.loads(recs[0].value) == {"id": 0, "kind": "keep", "topic": "clean-events"}
+    assert recs[0].headers == (("trace", b"t0"),) and recs[0].timestamp == 1_700_000_000_000
+    wait_until(lambda: len(COMMITTED) == 3)
+    assert [m for _i, m in COMMITTED] == [
+        ("clean-events", 0, 0),
+        ("clean-events", 0, 1),
+        ("clean-events", 0, 2),
+    ]
+    wait_until(lambda: herder.connector_offsets("keyed") == [{"partition": {"src": "x"}, "offset": {"i": 2}}])
