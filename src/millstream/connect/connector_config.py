@@ -118,6 +118,15 @@ def common_config_def() -> ConfigDef:
         width=Width.SHORT,
     )
     d.define(
+        "task.execution.mode",
+        Type.STRING,
+        None,
+        validator=ValidString("thread", "process"),
+        importance=Importance.LOW,
+        documentation="millstream: thread or process for this connector's tasks (default: the worker's).",
+        group=COMMON,
+    )
+    d.define(
         "config.action.reload",
         Type.STRING,
         "restart",

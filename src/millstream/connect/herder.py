@@ -36,8 +36,9 @@ from .errors import (
     NotFoundError,
 )
 from .plugins import REGISTRY
+from .process_task import ProcessTask
 from .storage import ConfigStore, OffsetStore, StatusStore, partition_key
-from .worker import WorkerConnector, WorkerContext, WorkerSinkTask, WorkerSourceTask, WorkerTask
+from .worker import WorkerConnector, WorkerContext, WorkerSinkTask, WorkerSourceTask
 from .worker_config import WorkerConfig
 
 log = logging.getLogger("millstream.connect.herder")
@@ -60,7 +61,7 @@ class _Runtime:
     target: str = "STARTED"
     wc: WorkerConnector | None = None
     task_configs: list[dict[str, str]] = field(default_factory=list)
-    tasks: dict[int, WorkerTask] = field(default_factory=dict)
+    tasks: dict[int, Any] = field(default_factory=dict)  # WorkerTask or ProcessTask
     status: _Status = field(default_factory=_Status)
     task_status: dict[int, _Status] = field(default_factory=dict)
     restarts: dict[Any, int] = field(default_factory=dict)
@@ -164,11 +165,10 @@ class Herder:
         with self._lock:
             runtimes = list(self._connectors.values())
         threads: list[threading.Thread] = []
-        t: threading.Thread
         for rt in runtimes:
-            for t in rt.tasks.values():
-                t.stop()
-                threads.append(t)
+            for task in rt.tasks.values():
+                task.stop()
+                threads.append(task)
             if rt.wc is not None:
                 rt.wc.submit("shutdown")
                 threads.append(rt.wc)
@@ -287,7 +287,20 @@ class Herder:
         if errors:
             raise ConnectorConfigError(errors, connector_class=str(cfg.get("connector.class")))
         cls = REGISTRY.load(cfg["connector.class"], "connector")
+        if self._task_mode(cfg) == "process" and self.log.url.startswith("memory://"):
+            raise ConnectorConfigError(
+                {
+                    "task.execution.mode": [
+                        "task.execution.mode=process needs a log other processes can open (file:// or "
+                        f"kafka://); {self.log.url} is private to this process"
+                    ]
+                },
+                connector_class=str(cfg.get("connector.class")),
+            )
         return cfg, cls
+
+    def _task_mode(self, cfg: Mapping[str, Any]) -> str:
+        return str(cfg.get("task.execution.mode") or self.config.get("task.execution.mode"))
 
     # -- create / update / delete ---------------------------------------------------------------------
     def create_connector(
@@ -396,14 +409,15 @@ class Herder:
         if state == "FAILED":
             self._maybe_auto_restart(rt, None)
 
-    def _on_task_status(self, rt: _Runtime, task: WorkerTask, state: str, trace: str | None) -> None:
+    def _on_task_status(self, rt: _Runtime, task: Any, state: str, trace: str | None) -> None:
+        task_id: int = task.task_id
         with self._lock:
-            if rt.tasks.get(task.task_id) is not task:
+            if rt.tasks.get(task_id) is not task:
                 return
-            rt.task_status[task.task_id] = _Status(state, trace)
-        self._write_status(rt.name, task.task_id, state, trace)
+            rt.task_status[task_id] = _Status(state, trace)
+        self._write_status(rt.name, task_id, state, trace)
         if state == "FAILED":
-            self._maybe_auto_restart(rt, task.task_id)
+            self._maybe_auto_restart(rt, task_id)
 
     def _write_status(self, name: str, task: int | None, state: str, trace: str | None) -> None:
         try:
@@ -434,27 +448,42 @@ class Herder:
             self.config_store.put_task_configs(rt.name, configs)
 
     def _start_task(
-        self, rt: _Runtime, i: int, task_config: dict[str, str], predecessor: WorkerTask | None
+        self, rt: _Runtime, i: int, task_config: dict[str, str], predecessor: threading.Thread | None
     ) -> None:
         """Start task ``i`` (caller holds the lock); it waits for ``predecessor`` to finish first."""
         task_cls = rt.cls().task_class()
         kind = WorkerSinkTask if issubclass(rt.cls, SinkConnector) else WorkerSourceTask
-        holder: list[WorkerTask] = []
+        holder: list[Any] = []
 
         def listener(state: str, trace: str | None) -> None:
             self._on_task_status(rt, holder[0], state, trace)
 
-        t = kind(
-            self.ctx,
-            rt.name,
-            i,
-            task_cls,
-            task_config,
-            rt.config,
-            listener,
-            paused=rt.target == "PAUSED",
-            predecessor=predecessor,
-        )
+        t: Any
+        if self._task_mode(rt.config) == "process":
+            t = ProcessTask(
+                self.ctx,
+                rt.name,
+                i,
+                task_cls,
+                task_config,
+                rt.config,
+                listener,
+                sink=kind is WorkerSinkTask,
+                paused=rt.target == "PAUSED",
+                predecessor=predecessor,
+            )
+        else:
+            t = kind(
+                self.ctx,
+                rt.name,
+                i,
+                task_cls,
+                task_config,
+                rt.config,
+                listener,
+                paused=rt.target == "PAUSED",
+                predecessor=predecessor,
+            )
         holder.append(t)
         rt.tasks[i] = t
         rt.task_status[i] = _Status("UNASSIGNED")
@@ -595,6 +624,7 @@ class Herder:
     def active_topics(self, name: str) -> list[str]:
         with self._lock:
             self._get(name)
+        self.status_store.refresh()
         return self.status_store.active_topics(name)
 
     def reset_active_topics(self, name: str) -> None:
@@ -616,6 +646,7 @@ class Herder:
                 }
                 for tp, off in sorted(committed.items())
             ]
+        self.offsets.refresh()
         return [{"partition": p, "offset": o} for p, o in self.offsets.all(name)]
 
     def _require_stopped(self, name: str) -> _Runtime:
@@ -712,6 +743,7 @@ class Herder:
             )
             self.log.delete_group(group)
         else:
+            self.offsets.refresh()
             current = self.offsets.all(name)
             handled = self._run_with_timeout(
                 connector.alter_offsets,

@@ -44,22 +44,32 @@ class _TopicStore:
         self.partitions = partitions
         self.lock = threading.RLock()
         self.data: dict[bytes, bytes | None] = {}
+        self.positions: dict[int, int] = {}
 
     def start(self) -> None:
         """Create the topic if needed (compacted) and read it to the end."""
         desc = self.log.create_topic(self.topic, self.partitions, _COMPACT, exist_ok=True)
         with self.lock:
             for p in range(desc.partitions):
-                pos = self.log.earliest_offset(self.topic, p)
+                self.positions[p] = self.log.earliest_offset(self.topic, p)
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Read what was appended since the last read (e.g. by task processes), in log order."""
+        with self.lock:
+            for p, pos in list(self.positions.items()):
                 end = self.log.latest_offset(self.topic, p)
                 while pos < end:
-                    batch = self.log.read(self.topic, p, pos, max_records=10_000)
+                    batch = self.log.read(
+                        self.topic, p, max(pos, self.log.earliest_offset(self.topic, p)), max_records=10_000
+                    )
                     if not batch:
                         break
                     for r in batch:
                         if r.key is not None:
                             self._apply(r.key, r.value)
                     pos = batch[-1].offset + 1
+                self.positions[p] = pos
 
     def _apply(self, key: bytes, value: bytes | None) -> None:
         self.data[key] = value

@@ -63,7 +63,6 @@ log = logging.getLogger("millstream.connect.worker")
 _tuple_new = tuple.__new__
 _new_producer_record = partial(tuple.__new__, ProducerRecord)
 _new_sink_record = partial(tuple.__new__, SinkRecord)
-_ONLY_NONE = {None}
 # column getters over the record tuples (C-level, for the batch fast paths)
 (_S_TOPIC, _S_PARTITION, _S_KEY_SCHEMA, _S_KEY, _S_VALUE_SCHEMA, _S_VALUE, _S_TIMESTAMP, _S_HEADERS) = (
     itemgetter(i) for i in range(8)
@@ -326,11 +325,12 @@ class WorkerSourceTask(WorkerTask):
         if self.chain or self.wants_commit_record or self.exactly_once:
             return False
         topic = records[0].topic
+        n = len(records)
         if (
-            set(map(_S_TOPIC, records)) != {topic}
-            or set(map(_S_KEY, records)) != _ONLY_NONE
-            or set(map(_S_KEY_SCHEMA, records)) != _ONLY_NONE
-            or set(map(_S_PARTITION, records)) != _ONLY_NONE
+            list(map(_S_TOPIC, records)).count(topic) != n
+            or list(map(_S_KEY, records)).count(None) != n
+            or list(map(_S_KEY_SCHEMA, records)).count(None) != n
+            or list(map(_S_PARTITION, records)).count(None) != n
             or any(map(_S_HEADERS, records))
         ):
             return False
@@ -340,7 +340,6 @@ class WorkerSourceTask(WorkerTask):
             )
         except Exception:
             return False  # let the general path apply the error handler
-        n = len(records)
         batch = list(
             map(
                 _new_producer_record,
@@ -627,9 +626,10 @@ class WorkerSinkTask(WorkerTask):
         if self.chain:
             return None
         topic = recs[0].topic
+        n = len(recs)
         if (
-            set(map(_R_TOPIC, recs)) != {topic}
-            or set(map(_R_KEY, recs)) != _ONLY_NONE
+            list(map(_R_TOPIC, recs)).count(topic) != n
+            or list(map(_R_KEY, recs)).count(None) != n
             or any(map(_R_HEADERS, recs))
         ):
             return None
@@ -638,7 +638,6 @@ class WorkerSinkTask(WorkerTask):
         except Exception:
             return None
         self.batch_records = recs
-        n = len(recs)
         partitions, offsets = list(map(_R_PARTITION, recs)), list(map(_R_OFFSET, recs))
         columns = (
             repeat(topic, n),
@@ -732,7 +731,12 @@ class WorkerSinkTask(WorkerTask):
             self._put(batch)
             self.records_put += len(batch)
         position = self.consumer.position
-        for t, p in set(zip(map(_R_TOPIC, recs), map(_R_PARTITION, recs), strict=True)):
+        topics = set(map(_R_TOPIC, recs))
+        if len(topics) == 1:
+            touched = {(recs[0].topic, p) for p in set(map(_R_PARTITION, recs))}
+        else:
+            touched = set(zip(map(_R_TOPIC, recs), map(_R_PARTITION, recs), strict=True))
+        for t, p in touched:
             tp = TopicPartition(t, p)
             self.current[tp] = position(tp)
 

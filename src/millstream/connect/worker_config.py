@@ -158,6 +158,15 @@ def worker_config_def() -> ConfigDef:
         documentation="enabled: each source poll batch and its offsets are written in one log transaction.",
     )
     d.define(
+        "task.execution.mode",
+        Type.STRING,
+        "thread",
+        validator=ValidString("thread", "process"),
+        importance=Importance.MEDIUM,
+        documentation="millstream: run tasks as threads of the worker, or each in its own process (parallel "
+        "past the GIL; needs a log other processes can open: file:// or kafka://).",
+    )
+    d.define(
         "consumer.max.poll.records",
         Type.INT,
         500,
