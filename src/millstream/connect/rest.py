@@ -106,8 +106,14 @@ class ConnectRestApi:
         self.routes.append((method, re.compile(path + "/?$"), handler))
 
     # -- dispatch -------------------------------------------------------------------------------------
-    def handle(self, method: str, target: str, body: bytes | None) -> Response:
-        """Serve one request; never raises."""
+    def handle(self, method: str, target: str, body: bytes | None, base_url: str = "") -> Response:
+        """Serve one request; never raises. ``base_url`` (``http://host:port``) makes ``Location`` absolute."""
+        resp = self._handle(method, target, body)
+        if base_url and resp.headers.get("Location", "").startswith("/"):
+            resp.headers["Location"] = base_url + resp.headers["Location"]
+        return resp
+
+    def _handle(self, method: str, target: str, body: bytes | None) -> Response:
         parts = urlsplit(target)
         path = parts.path.rstrip("/") if parts.path not in ("", "/") else ""
         query = parse_qs(parts.query, keep_blank_values=True)
@@ -437,7 +443,8 @@ class _Handler(BaseHTTPRequestHandler):
                 body = self.rfile.read(int(length))
             except ValueError:
                 body = None
-        resp = self.api.handle(self.command, self.path, body)
+        host = self.headers.get("Host")
+        resp = self.api.handle(self.command, self.path, body, f"http://{host}" if host else "")
         payload = b"" if resp.body is None else orjson.dumps(resp.body)
         self.send_response(resp.status)
         if resp.body is not None:
