@@ -107,7 +107,8 @@ class ConnectRestApi:
 
     # -- dispatch -------------------------------------------------------------------------------------
     def handle(self, method: str, target: str, body: bytes | None, base_url: str = "") -> Response:
-        """Serve one request; never raises. ``base_url`` (``http://host:port``) makes ``Location`` absolute."""
+        """Serve one request; never raises. ``base_url`` (``http://host:port``) makes ``Location``
+        absolute."""
         resp = self._handle(method, target, body)
         if base_url and resp.headers.get("Location", "").startswith("/"):
             resp.headers["Location"] = base_url + resp.headers["Location"]
