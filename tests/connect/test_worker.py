@@ -395,3 +395,24 @@ def test_source_transforms_keys_headers_and_commit_record(herder):
         ("clean-events", 0, 2),
     ]
     wait_until(lambda: herder.connector_offsets("keyed") == [{"partition": {"src": "x"}, "offset": {"i": 2}}])
+
+
+def test_reconfiguring_and_recreating_connectors_neither_loses_nor_repeats_lines(herder, tmp_path):
+    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
+    write_lines(src, 0, 200)
+    herder.create_connector("src", source_cfg(src))
+    herder.create_connector("snk", sink_cfg(dst))
+    wait_until(lambda: len(read_lines(dst)) == 200)
+    created, info = herder.put_connector_config("src", source_cfg(src, **{"batch.size": "7"}))
+    assert not created and info["config"]["batch.size"] == "7"
+    created, _ = herder.put_connector_config(
+        "snk", sink_cfg(dst, **{"consumer.override.max.poll.records": "9"})
+    )
+    write_lines(src, 200, 300)
+    wait_until(lambda: len(read_lines(dst)) >= 300)
+    herder.delete_connector("snk")
+    herder.create_connector("snk", sink_cfg(dst))  # same name: resumes from the group's committed offsets
+    write_lines(src, 300, 350)
+    wait_until(lambda: len(read_lines(dst)) >= 350)
+    time.sleep(0.3)
+    assert read_lines(dst) == [f"line-{i}" for i in range(350)]

@@ -124,6 +124,7 @@ class Herder:
         self.ctx = WorkerContext(self.log, self.config, self.offsets, self.status_store, self.worker_id)
         self._lock = threading.RLock()
         self._connectors: dict[str, _Runtime] = {}
+        self._retiring: dict[tuple[str, int], Any] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="herder-op")
         self.ready = False
         self._stopped = False
@@ -390,11 +391,18 @@ class Herder:
         wc.start()
         wc.submit({"STARTED": "start", "PAUSED": "pause", "STOPPED": "stop"}[rt.target])
 
+    def _retire(self, rt: _Runtime) -> None:
+        """Stop a runtime's tasks in the background, remembering them so that a task started later under the
+        same
+        connector name and id waits for its predecessor to finish (no two consumers/readers overlap)."""
+        for i, t in rt.tasks.items():
+            t.stop()
+            self._retiring[(rt.name, i)] = t
+        rt.tasks = {}
+
     def _destroy(self, rt: _Runtime) -> None:
         """Stop a runtime's connector and tasks in the background (caller holds the lock)."""
-        for t in rt.tasks.values():
-            t.stop()
-        rt.tasks = {}
+        self._retire(rt)
         if rt.wc is not None:
             rt.wc.submit("shutdown")
             rt.wc = None
@@ -444,6 +452,9 @@ class Herder:
                 t.stop()
             for i, c in enumerate(configs):
                 self._start_task(rt, i, c, old.get(i))
+            for i, t in old.items():
+                if i >= len(configs):
+                    self._retiring[(rt.name, i)] = t
         if self.config_store is not None:
             self.config_store.put_task_configs(rt.name, configs)
 
@@ -451,6 +462,9 @@ class Herder:
         self, rt: _Runtime, i: int, task_config: dict[str, str], predecessor: threading.Thread | None
     ) -> None:
         """Start task ``i`` (caller holds the lock); it waits for ``predecessor`` to finish first."""
+        retired = self._retiring.pop((rt.name, i), None)
+        if predecessor is None and retired is not None and retired.is_alive():
+            predecessor = retired
         task_cls = rt.cls().task_class()
         kind = WorkerSinkTask if issubclass(rt.cls, SinkConnector) else WorkerSourceTask
         holder: list[Any] = []
@@ -506,9 +520,7 @@ class Herder:
                 if rt.wc is not None:
                     rt.wc.submit("pause")
             elif target == "STOPPED":
-                for t in rt.tasks.values():
-                    t.stop()
-                rt.tasks = {}
+                self._retire(rt)
                 rt.task_configs = []
                 rt.task_status = {}
                 if rt.wc is not None:
