@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
@@ -206,6 +207,43 @@ def test_standalone_runs_properties_files_and_shuts_down_on_sigterm(tmp_path):
         wait_until(lambda: dst.exists() and dst.read_text() == "one\ntwo\n", timeout=20)
         with httpx.Client(base_url=w.url, timeout=10) as c:
             assert sorted(c.get("/connectors").json()) == ["local-file-sink", "local-file-source"]
+        assert w.terminate() == 0
+    finally:
+        if w.proc.poll() is None:
+            w.kill()
+
+
+def test_kc_cli_drives_a_worker_process(tmp_path):
+    """The `kc` command of kafka-connect-py against `millstream connect worker` in its own process."""
+    src = tmp_path / "in.txt"
+    src.write_text("a\nb\n")
+    w = Worker("worker", "--log", f"file://{tmp_path / 'log'}", "--rest-port", "0")
+    env = dict(os.environ, KAFKA_CONNECT_URL=w.url)
+    kc_exe = str(Path(sys.executable).parent / "kc")
+
+    def kc(*args: str) -> str:
+        out = subprocess.run([kc_exe, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and "Error" not in out.stdout, out.stdout + out.stderr
+        return out.stdout.strip()
+
+    try:
+        cfg = {"name": "f", "config": {"connector.class": "FileStreamSource", "file": str(src), "topic": "t"}}
+        assert json.loads(kc("create", "--config-data", json.dumps(cfg)))["name"] == "f"
+        wait_until(lambda: json.loads(kc("status", "f"))["connector"]["state"] == "RUNNING", timeout=20)
+        assert json.loads(kc("list")) == ["f"]
+        assert json.loads(kc("get", "f"))["type"] == "source"
+        assert json.loads(kc("config", "f"))["topic"] == "t"
+        kc("pause", "f")
+        wait_until(lambda: json.loads(kc("status", "f"))["connector"]["state"] == "PAUSED", timeout=20)
+        kc("resume", "f")
+        wait_until(lambda: json.loads(kc("status", "f"))["connector"]["state"] == "RUNNING", timeout=20)
+        assert json.loads(kc("restart", "f", "--include-tasks"))["name"] == "f"
+        assert json.loads(kc("list-tasks", "f"))[0]["id"] == {"connector": "f", "task": 0}
+        wait_until(lambda: json.loads(kc("task-status", "f", "0"))["state"] == "RUNNING", timeout=20)
+        kc("restart-task", "f", "0")
+        assert json.loads(kc("list-topics", "f")) == {"f": {"topics": ["t"]}}
+        kc("delete", "f")
+        assert json.loads(kc("list")) == []
         assert w.terminate() == 0
     finally:
         if w.proc.poll() is None:
