@@ -776,7 +776,7 @@ class Herder:
 
     # -- helpers for tests and the CLI ----------------------------------------------------------------
     def wait_for_state(
-        self, name: str, state: str, tasks: int | None = None, timeout: float = 10.0
+        self, name: str, state: str, tasks: int | None = None, timeout: float = 30.0
     ) -> dict[str, Any]:
         """Wait until the connector (and ``tasks`` tasks) report ``state``; return the status or raise
         TimeoutError."""

@@ -70,6 +70,11 @@ _BUILTINS: list[tuple[str, str, tuple[str, ...]]] = [
         ("io.confluent.kafka.connect.datagen.DatagenConnector", "Datagen"),
     ),
     ("millstream.connect.connectors.console:ConsoleSinkConnector", "sink", ("Console",)),
+    (
+        "millstream.connect.connectors.http:HttpSinkConnector",
+        "sink",
+        ("io.confluent.connect.http.HttpSinkConnector", "HttpSink"),
+    ),
     ("millstream.connect.converters:JsonConverter", "converter", (f"{_K}.json.JsonConverter",)),
     ("millstream.connect.converters:StringConverter", "converter", (f"{_K}.storage.StringConverter",)),
     (
