@@ -48,11 +48,11 @@ def test_standalone_rejects_bad_connector_configs_naming_the_key(tmp_path):
     result = CliRunner().invoke(connect, ["standalone", str(worker), str(nameless), "--log", "memory://"])
     assert result.exit_code == 2 and "has no connector name" in result.output
     unknown = tmp_path / "unknown.properties"
-    unknown.write_text("name=u\nconnector.class=io.confluent.connect.jdbc.JdbcSinkConnector\ntopics=t\n")
+    unknown.write_text("name=u\nconnector.class=io.confluent.connect.s3.S3SinkConnector\ntopics=t\n")
     result = CliRunner().invoke(
         connect, ["standalone", str(worker), str(unknown), "--log", "memory://", "--rest-port", "0"]
     )
-    assert "JdbcSinkConnector" in result.output and "FileStreamSink" in result.output
+    assert "S3SinkConnector" in result.output and "FileStreamSink" in result.output
 
 
 def test_connector_files_in_properties_and_json(tmp_path):

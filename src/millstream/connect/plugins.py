@@ -71,6 +71,16 @@ _BUILTINS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     ("millstream.connect.connectors.console:ConsoleSinkConnector", "sink", ("Console",)),
     (
+        "millstream.connect.connectors.jdbc:JdbcSourceConnector",
+        "source",
+        ("io.confluent.connect.jdbc.JdbcSourceConnector", "JdbcSource"),
+    ),
+    (
+        "millstream.connect.connectors.jdbc:JdbcSinkConnector",
+        "sink",
+        ("io.confluent.connect.jdbc.JdbcSinkConnector", "JdbcSink"),
+    ),
+    (
         "millstream.connect.connectors.http:HttpSinkConnector",
         "sink",
         ("io.confluent.connect.http.HttpSinkConnector", "HttpSink"),
