@@ -416,3 +416,36 @@ def test_reconfiguring_and_recreating_connectors_neither_loses_nor_repeats_lines
     wait_until(lambda: len(read_lines(dst)) >= 350)
     time.sleep(0.3)
     assert read_lines(dst) == [f"line-{i}" for i in range(350)]
+
+
+def test_tasks_report_record_counts_through_sensors(herder, tmp_path):
+    from millstream.core import sensors
+
+    counts: dict[tuple[str, str], float] = {}
+
+    class Counter:
+        def __init__(self, key):
+            self.key = key
+
+        def inc(self, n=1):
+            counts[self.key] = counts.get(self.key, 0) + n
+
+        def set(self, value):
+            pass
+
+        def observe(self, value):
+            pass
+
+    sensors.install(lambda name, scope, tags: Counter((name, scope)))
+    try:
+        src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
+        write_lines(src, 0, 40)
+        herder.create_connector("src", source_cfg(src))
+        herder.create_connector("snk", sink_cfg(dst))
+        wait_until(lambda: len(read_lines(dst)) == 40)
+    finally:
+        sensors.install(None)
+    assert counts[("source-record-poll-total", "connect.src.0")] == 40
+    assert counts[("source-record-write-total", "connect.src.0")] == 40
+    assert counts[("sink-record-read-total", "connect.snk.0")] == 40
+    assert counts[("sink-record-send-total", "connect.snk.0")] == 40

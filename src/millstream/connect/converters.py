@@ -84,7 +84,9 @@ class Converter(Versioned):
 
 
 # -- JSON ----------------------------------------------------------------------------------------------
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """orjson ``default=``: bytes as base64, datetimes as epoch ms, dates as epoch days, decimals as
+    floats."""
     if isinstance(obj, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(obj)).decode("ascii")
     if isinstance(obj, _dt.datetime):
@@ -224,11 +226,11 @@ class JsonConverter(Converter):
                     schema = infer_schema(value)
                 return orjson.dumps(
                     {"schema": self._schema_json(schema), "payload": value},
-                    default=_json_default,
+                    default=json_default,
                     option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
                 )
             return orjson.dumps(
-                value, default=_json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                value, default=json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
             )
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise DataError(
@@ -309,7 +311,7 @@ class StringConverter(Converter):
             return value
         if isinstance(value, dict | list):
             return orjson.dumps(
-                value, default=_json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                value, default=json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
             )
         return str(value).encode(self.encoding)
 
@@ -473,7 +475,7 @@ class SimpleHeaderConverter(HeaderConverter):
             return value
         if isinstance(value, str):
             return value.encode()
-        return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        return orjson.dumps(value, default=json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
     def to_connect_header(self, topic: str, key: str, data: bytes | None) -> tuple[Schema | None, Any]:
         if data is None:

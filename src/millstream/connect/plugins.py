@@ -228,11 +228,15 @@ class Registry:
         name = name.strip()
         desc = self.describe(name, group)
         if desc is not None:
-            return self._load_target(desc.target)
+            return self.load_plugin(desc)
         cls = _import_dotted(name)
         if cls is not None and _group(plugin_kind(cls) or "") == group:
             return cls
         raise PluginNotFoundError(name, _KIND_NAMES[group], self.known_names(group))
+
+    def load_plugin(self, desc: PluginDesc) -> Any:
+        """The class a :class:`PluginDesc` describes (imported on first use)."""
+        return self._load_target(desc.target)
 
     def _load_target(self, target: str) -> Any:
         if target in self._loaded:

@@ -322,7 +322,7 @@ class ConnectRestApi:
         for d in REGISTRY.plugins() if kinds is None else REGISTRY.plugins(kinds):
             version = "unknown"
             try:
-                version = REGISTRY._load_target(d.target)().version()
+                version = REGISTRY.load_plugin(d)().version()
             except Exception:
                 pass
             out.append(d.to_json(version))

@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 
 from ..core.record import ProducerRecord, Record, TopicPartition
+from ..core.sensors import sensor
 from ..log.base import Log
 from ..log.consumer import LogConsumer
 from ..log.partitioner import partition_for_key
@@ -280,6 +281,9 @@ class WorkerSourceTask(WorkerTask):
         partitions = int(self.connector_config.get("topic.creation.default.partitions", -1) or -1)
         self.new_topic_partitions = partitions if partitions > 0 else 1
         self.records_sent = 0
+        scope = f"connect.{self.connector}.{self.task_id}"
+        self.sensor_polled = sensor("source-record-poll-total", scope)
+        self.sensor_written = sensor("source-record-write-total", scope)
 
     def stop(self) -> None:
         super().stop()
@@ -293,6 +297,7 @@ class WorkerSourceTask(WorkerTask):
             log.warning("%s failed to poll records; will retry: %s", self.name, exc)
             records = None
         if records:
+            self.sensor_polled.inc(len(records))
             self.send(records)
         if time.monotonic() - self.last_flush >= self.flush_interval:
             self.flush_offsets()
@@ -367,6 +372,7 @@ class WorkerSourceTask(WorkerTask):
         self._produce(topic, batch, partitioned=False)
         self.pending.update(offsets)
         self.records_sent += n
+        self.sensor_written.inc(n)
         return True
 
     def send(self, records: list[SourceRecord]) -> None:
@@ -441,7 +447,9 @@ class WorkerSourceTask(WorkerTask):
             for topic, batch in batches.items():
                 placements[topic] = self._produce(topic, batch, self.wants_commit_record)
             pending.update(batch_offsets)
-        self.records_sent += sum(len(b) for b in batches.values())
+        written = sum(len(b) for b in batches.values())
+        self.records_sent += written
+        self.sensor_written.inc(written)
         if self.wants_commit_record:
             for rec, topic, idx in sent:
                 meta = None if topic is None else (topic, *placements[topic][idx])
@@ -555,6 +563,9 @@ class WorkerSinkTask(WorkerTask):
         self.task.initialize(self.context)
         self.last_commit = time.monotonic()
         self.records_put = 0
+        scope = f"connect.{self.connector}.{self.task_id}"
+        self.sensor_read = sensor("sink-record-read-total", scope)
+        self.sensor_sent = sensor("sink-record-send-total", scope)
 
     def _refresh_assignment(self) -> None:
         self.next_refresh = time.monotonic() + 1.0
@@ -724,12 +735,14 @@ class WorkerSinkTask(WorkerTask):
         return None
 
     def deliver(self, recs: list[Record]) -> None:
+        self.sensor_read.inc(len(recs))
         batch = self._convert_fast(recs)
         if batch is None:
             batch = self.convert(recs)
         if batch:
             self._put(batch)
             self.records_put += len(batch)
+            self.sensor_sent.inc(len(batch))
         position = self.consumer.position
         topics = set(map(_R_TOPIC, recs))
         if len(topics) == 1:

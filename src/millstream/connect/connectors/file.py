@@ -290,9 +290,9 @@ def format_line(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, dict | list):
-        from ..converters import _json_default
+        from ..converters import json_default
 
-        return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+        return orjson.dumps(value, default=json_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

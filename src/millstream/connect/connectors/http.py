@@ -31,7 +31,7 @@ import orjson
 from ...core.record import TopicPartition
 from ..api import SinkConnector, SinkTask
 from ..config import ConfigDef, ConfigValue, Importance, Range, Type, ValidString
-from ..converters import _json_default
+from ..converters import json_default
 from ..data import SinkRecord
 from ..errors import ConnectError, DataError
 from .file import format_line
@@ -229,7 +229,7 @@ class HttpSinkTask(SinkTask):
     def _body(self, values: list[Any]) -> bytes:
         if self.c["request.body.format"] == "json":
             doc: Any = values[0] if self.c["batch.max.size"] == 1 else values
-            return orjson.dumps(doc, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+            return orjson.dumps(doc, default=json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
         text = self.c["batch.separator"].join(format_line(v) for v in values)
         return (self.c["batch.prefix"] + text + self.c["batch.suffix"]).encode()
 
