@@ -1,0 +1,2 @@
+"""Built-in connectors: FileStreamSource/FileStreamSink (Kafka's), datagen (Confluent's quickstarts), console
+sink, HTTP sink."""
