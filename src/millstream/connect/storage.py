@@ -1,0 +1,239 @@
+"""Connect's three internal, compacted topics, kept in the log exactly as Kafka Connect keys them.
+
+``connect-offsets`` (``offset.storage.topic``)
+    key ``["<connector>",{<source partition>}]`` (JSON), value the source offset ``{...}`` (JSON) or a
+    tombstone when reset.
+``connect-configs`` (``config.storage.topic``)
+    ``connector-<name>`` → ``{"properties": {...}}`` (tombstone = deleted); ``target-state-<name>`` →
+    ``{"state": "PAUSED", "state.v2": "STOPPED"}``; ``task-<name>-<n>`` → ``{"properties": {...}}``;
+    ``commit-<name>`` → ``{"tasks": N}``.
+``connect-status`` (``status.storage.topic``)
+    ``status-connector-<name>`` / ``status-task-<name>-<n>`` → ``{"state","trace","worker_id","generation"}``;
+    ``status-topic-<topic>:connector-<name>`` → ``{"topic": {"name","connector","task","discoverTimestamp"}}``.
+
+Each store reads its topic to the end when it starts, keeps the latest value per key in memory and appends
+on every change, so a restarted worker finds its connectors, states and offsets again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from ..core.record import ProducerRecord
+from ..log.base import Log
+
+_COMPACT = {"cleanup.policy": "compact"}
+
+
+def partition_key(partition: Mapping[str, Any] | None) -> bytes:
+    """A hashable, order-independent form of a source partition map."""
+    return orjson.dumps(dict(partition) if partition is not None else None, option=orjson.OPT_SORT_KEYS)
+
+
+class _TopicStore:
+    """Latest value per key of a compacted topic, mirrored in memory."""
+
+    def __init__(self, log: Log, topic: str, partitions: int = 1) -> None:
+        self.log = log
+        self.topic = topic
+        self.partitions = partitions
+        self.lock = threading.RLock()
+        self.data: dict[bytes, bytes | None] = {}
+
+    def start(self) -> None:
+        """Create the topic if needed (compacted) and read it to the end."""
+        desc = self.log.create_topic(self.topic, self.partitions, _COMPACT, exist_ok=True)
+        with self.lock:
+            for p in range(desc.partitions):
+                pos = self.log.earliest_offset(self.topic, p)
+                end = self.log.latest_offset(self.topic, p)
+                while pos < end:
+                    batch = self.log.read(self.topic, p, pos, max_records=10_000)
+                    if not batch:
+                        break
+                    for r in batch:
+                        if r.key is not None:
+                            self._apply(r.key, r.value)
+                    pos = batch[-1].offset + 1
+
+    def _apply(self, key: bytes, value: bytes | None) -> None:
+        self.data[key] = value
+
+    def write(self, items: Iterable[tuple[bytes, bytes | None]]) -> None:
+        items = list(items)
+        if not items:
+            return
+        with self.lock:
+            self.log.produce(self.topic, [ProducerRecord(v, k) for k, v in items])
+            for k, v in items:
+                self._apply(k, v)
+
+
+class OffsetStore(_TopicStore):
+    """Source offsets per connector and source partition (see the module docstring)."""
+
+    def __init__(self, log: Log, topic: str = "connect-offsets", partitions: int = 1) -> None:
+        super().__init__(log, topic, partitions)
+        self.offsets: dict[str, dict[bytes, tuple[dict[str, Any] | None, dict[str, Any]]]] = {}
+
+    def _apply(self, key: bytes, value: bytes | None) -> None:
+        try:
+            decoded = orjson.loads(key)
+            connector, partition = decoded[0], decoded[1]
+        except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
+            return  # not a Connect offsets key; ignore as Kafka does
+        pk = partition_key(partition)
+        per = self.offsets.setdefault(str(connector), {})
+        if value is None:
+            per.pop(pk, None)
+            return
+        try:
+            per[pk] = (partition, orjson.loads(value))
+        except orjson.JSONDecodeError:
+            return
+
+    @staticmethod
+    def key(connector: str, partition: Mapping[str, Any] | None) -> bytes:
+        return orjson.dumps(
+            [connector, dict(partition) if partition is not None else None], option=orjson.OPT_SORT_KEYS
+        )
+
+    def put(
+        self,
+        connector: str,
+        offsets: Mapping[bytes, tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]],
+    ) -> None:
+        """Store ``{partition_key: (partition, offset or None)}`` for a connector (``None`` = reset)."""
+        self.write(
+            (self.key(connector, part), None if off is None else orjson.dumps(off))
+            for part, off in offsets.values()
+        )
+
+    def get(self, connector: str, partition: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        with self.lock:
+            entry = self.offsets.get(connector, {}).get(partition_key(partition))
+        return None if entry is None else entry[1]
+
+    def all(self, connector: str) -> list[tuple[dict[str, Any] | None, dict[str, Any]]]:
+        """``(partition, offset)`` of every partition the connector has an offset for."""
+        with self.lock:
+            return list(self.offsets.get(connector, {}).values())
+
+
+class ConfigStore(_TopicStore):
+    """Connector configs, target states and task configs (see the module docstring)."""
+
+    def __init__(self, log: Log, topic: str = "connect-configs") -> None:
+        super().__init__(log, topic, 1)
+        self.connectors: dict[str, dict[str, str]] = {}
+        self.target_states: dict[str, str] = {}
+        self.order: list[str] = []
+
+    def _apply(self, key: bytes, value: bytes | None) -> None:
+        k = key.decode("utf-8", "replace")
+        body = None
+        if value is not None:
+            try:
+                body = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                return
+        if k.startswith("connector-"):
+            name = k[len("connector-") :]
+            if body is None:
+                self.connectors.pop(name, None)
+                self.target_states.pop(name, None)
+                if name in self.order:
+                    self.order.remove(name)
+            else:
+                self.connectors[name] = {str(a): str(b) for a, b in body.get("properties", {}).items()}
+                if name not in self.order:
+                    self.order.append(name)
+        elif k.startswith("target-state-"):
+            name = k[len("target-state-") :]
+            if body is None:
+                self.target_states.pop(name, None)
+            else:
+                self.target_states[name] = body.get("state.v2") or body.get("state") or "STARTED"
+
+    def put_connector(self, name: str, config: Mapping[str, str], target_state: str | None = None) -> None:
+        items: list[tuple[bytes, bytes | None]] = [
+            (f"connector-{name}".encode(), orjson.dumps({"properties": dict(config)}))
+        ]
+        if target_state is not None:
+            items.append(self._target_item(name, target_state))
+        self.write(items)
+
+    def _target_item(self, name: str, state: str) -> tuple[bytes, bytes]:
+        legacy = "PAUSED" if state == "STOPPED" else state
+        return f"target-state-{name}".encode(), orjson.dumps({"state": legacy, "state.v2": state})
+
+    def put_target_state(self, name: str, state: str) -> None:
+        self.write([self._target_item(name, state)])
+
+    def put_task_configs(self, name: str, configs: list[Mapping[str, str]]) -> None:
+        items: list[tuple[bytes, bytes | None]] = [
+            (f"task-{name}-{i}".encode(), orjson.dumps({"properties": dict(c)}))
+            for i, c in enumerate(configs)
+        ]
+        items.append((f"commit-{name}".encode(), orjson.dumps({"tasks": len(configs)})))
+        self.write(items)
+
+    def remove_connector(self, name: str) -> None:
+        self.write([(f"connector-{name}".encode(), None), (f"target-state-{name}".encode(), None)])
+
+
+class StatusStore(_TopicStore):
+    """Connector/task states and active topics (see the module docstring)."""
+
+    def __init__(self, log: Log, topic: str = "connect-status", partitions: int = 1) -> None:
+        super().__init__(log, topic, partitions)
+        self.topics: dict[str, set[str]] = {}
+
+    def _apply(self, key: bytes, value: bytes | None) -> None:
+        k = key.decode("utf-8", "replace")
+        if k.startswith("status-topic-") and ":connector-" in k:
+            topic, _, connector = k[len("status-topic-") :].partition(":connector-")
+            if value is None:
+                self.topics.get(connector, set()).discard(topic)
+            else:
+                self.topics.setdefault(connector, set()).add(topic)
+
+    def put_connector(
+        self, name: str, state: str, trace: str | None, worker_id: str, generation: int = 0
+    ) -> None:
+        body = {"state": state, "trace": trace, "worker_id": worker_id, "generation": generation}
+        self.write([(f"status-connector-{name}".encode(), orjson.dumps(body))])
+
+    def put_task(
+        self, name: str, task: int, state: str, trace: str | None, worker_id: str, generation: int = 0
+    ) -> None:
+        body = {"state": state, "trace": trace, "worker_id": worker_id, "generation": generation}
+        self.write([(f"status-task-{name}-{task}".encode(), orjson.dumps(body))])
+
+    def add_topic(self, connector: str, topic: str, task: int, now_ms: int) -> None:
+        with self.lock:
+            if topic in self.topics.get(connector, set()):
+                return
+        body = {"topic": {"name": topic, "connector": connector, "task": task, "discoverTimestamp": now_ms}}
+        self.write([(f"status-topic-{topic}:connector-{connector}".encode(), orjson.dumps(body))])
+
+    def active_topics(self, connector: str) -> list[str]:
+        with self.lock:
+            return sorted(self.topics.get(connector, set()))
+
+    def reset_topics(self, connector: str) -> None:
+        self.write(
+            (f"status-topic-{t}:connector-{connector}".encode(), None) for t in self.active_topics(connector)
+        )
+
+    def remove(self, connector: str, tasks: int) -> None:
+        items: list[tuple[bytes, bytes | None]] = [(f"status-connector-{connector}".encode(), None)]
+        items += [(f"status-task-{connector}-{i}".encode(), None) for i in range(tasks)]
+        self.write(items)
+
+
+__all__ = ["ConfigStore", "OffsetStore", "StatusStore", "partition_key"]

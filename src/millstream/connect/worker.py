@@ -1,0 +1,779 @@
+"""The worker's runtime pieces: one thread per connector (:class:`WorkerConnector`) and per task
+(:class:`WorkerSourceTask`, :class:`WorkerSinkTask`). Connector and task code only ever runs on these threads,
+so a connector that blocks in ``start``/``poll``/``put`` never blocks the REST API or other connectors.
+
+Source task loop (``WorkerSourceTask``):
+  1. ``poll()`` the task (a :class:`RetriableError` is logged and the poll retried);
+  2. for each record: transforms, then key/value/header converters (failures go through the
+     :class:`ErrorHandler`: retry, then skip or fail);
+  3. append the batch to its topics (created if missing); only then remember each record's source offset
+     and call ``commit_record``;
+  4. every ``offset.flush.interval.ms`` (and on stop) write the remembered offsets to the offsets topic and
+     call ``commit()``. A crash before step 4 re-delivers records after restart (at-least-once), never loses them.
+     With ``exactly.once.source.support=enabled`` steps 3 and 4 are one log transaction per batch.
+
+Sink task loop (``WorkerSinkTask``):
+  1. poll the consumer of group ``connect-<name>``; 2. converters then transforms per record (failures →
+  error handler → DLQ); 3. ``put(batch)`` — a :class:`RetriableError` redelivers the batch with backoff; any
+  other failure with ``errors.tolerance=all`` re-puts the records one by one and sends the failing ones to the
+  DLQ; 4. only offsets of records that ``put`` accepted count as consumed; every ``offset.flush.interval.ms``
+  (and on stop) ``pre_commit`` → commit the returned offsets to the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+import traceback
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+import orjson
+
+from ..core.record import ProducerRecord, Record, TopicPartition
+from ..log.base import Log
+from ..log.partitioner import partition_for_key
+from .api import (
+    Connector,
+    ConnectorContext,
+    ErrantRecordReporter,
+    OffsetStorageReader,
+    SinkTaskContext,
+    SourceTask,
+    SourceTaskContext,
+    Task,
+)
+from .connector_config import build_chain
+from .data import Header, SinkRecord, SourceRecord
+from .errors import RetriableError, ToleranceExceededError
+from .storage import OffsetStore, StatusStore, partition_key
+from .tolerance import FAILED, ErrorHandler, Stage
+from .worker_config import WorkerConfig, make_converter, make_header_converter
+
+log = logging.getLogger("millstream.connect.worker")
+
+StatusListener = Callable[[str, str | None], None]
+"""Called with ``(state, trace)`` whenever a connector's or task's state changes."""
+
+
+def trace_of(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))
+
+
+def class_name(obj: Any) -> str:
+    cls = obj if isinstance(obj, type) else type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class WorkerContext:
+    """What tasks share from the worker: the log, stores, worker config, id and a clock."""
+
+    def __init__(
+        self, log_: Log, config: WorkerConfig, offsets: OffsetStore, status: StatusStore, worker_id: str
+    ):
+        self.log = log_
+        self.config = config
+        self.offsets = offsets
+        self.status = status
+        self.worker_id = worker_id
+
+
+class _Reader(OffsetStorageReader):
+    def __init__(self, store: OffsetStore, connector: str) -> None:
+        self.store, self.connector = store, connector
+
+    def offsets(self, partitions: Collection[Mapping[str, Any]]) -> dict[Any, dict[str, Any]]:
+        out = {}
+        for p in partitions:
+            off = self.store.get(self.connector, p)
+            if off is not None:
+                out[partition_key(p)] = off
+        return out
+
+
+class WorkerTask(threading.Thread):
+    """A task on its own thread: start, loop (pausable), stop; reports its state through ``listener``."""
+
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        connector: str,
+        task_id: int,
+        task_cls: type[Task],
+        task_config: Mapping[str, str],
+        connector_config: Mapping[str, Any],
+        listener: StatusListener,
+        *,
+        paused: bool = False,
+        predecessor: threading.Thread | None = None,
+    ) -> None:
+        super().__init__(name=f"task-{connector}-{task_id}", daemon=True)
+        self.ctx = ctx
+        self.connector = connector
+        self.task_id = task_id
+        self.task_cls = task_cls
+        self.task_config = dict(task_config)
+        self.connector_config = dict(connector_config)
+        self.listener = listener
+        self.stopping = threading.Event()
+        self._unpaused = threading.Event()
+        if not paused:
+            self._unpaused.set()
+        self.predecessor = predecessor
+        self.task: Any = None
+        self.flush_interval = int(ctx.config.get("offset.flush.interval.ms")) / 1000.0
+        self.state = "UNASSIGNED"
+        self._stop_called = False
+        self._stop_lock = threading.Lock()
+
+    # -- control (called from other threads) ---------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the task to stop; returns at once."""
+        self.stopping.set()
+        self._unpaused.set()
+
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self._unpaused.clear()
+        else:
+            self._unpaused.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    def _report(self, state: str, trace: str | None = None) -> None:
+        self.state = state
+        try:
+            self.listener(state, trace)
+        except Exception:
+            log.exception("status listener failed")
+
+    def _call_task_stop(self) -> None:
+        with self._stop_lock:
+            if self._stop_called or self.task is None:
+                return
+            self._stop_called = True
+        try:
+            self.task.stop()
+        except Exception:
+            log.exception("task %s-%d failed to stop", self.connector, self.task_id)
+
+    # -- the thread -----------------------------------------------------------------------------------
+    def run(self) -> None:
+        if self.predecessor is not None and self.predecessor is not threading.current_thread():
+            self.predecessor.join(float(self.ctx.config.get("task.shutdown.graceful.timeout.ms")) / 1000.0)
+        if self.stopping.is_set():
+            return
+        started = False
+        try:
+            self.initialize()
+            self.task = self.task_cls()
+            self.setup_task()
+            if self.stopping.is_set():
+                return
+            self.task.start(self.task_config)
+            started = True
+            self._report("PAUSED" if self.paused else "RUNNING")
+            while not self.stopping.is_set():
+                if not self._unpaused.is_set():
+                    self.on_pause()
+                    self._report("PAUSED")
+                    self._unpaused.wait()
+                    if self.stopping.is_set():
+                        break
+                    self._report("RUNNING")
+                    continue
+                self.iteration()
+            self.on_stop(clean=True)
+        except BaseException as exc:
+            log.error("task %s-%d failed: %s", self.connector, self.task_id, exc, exc_info=exc)
+            try:
+                self.on_stop(clean=False)
+            except Exception:
+                log.exception("task %s-%d failed while stopping", self.connector, self.task_id)
+            self._report("FAILED", trace_of(exc))
+            return
+        finally:
+            if started:
+                self._call_task_stop()
+            self.close()
+
+    def initialize(self) -> None:
+        """Build converters, transforms and the error handler (framework side, before task code runs)."""
+        cfg = self.connector_config
+        self.key_converter = make_converter("key", cfg, self.ctx.config)
+        self.value_converter = make_converter("value", cfg, self.ctx.config)
+        self.header_converter = make_header_converter(cfg, self.ctx.config)
+        self.chain = build_chain(cfg)
+        self.errors = ErrorHandler(
+            self.connector, self.task_id, _typed_errors(cfg), self.ctx.log, stopping=self.stopping
+        )
+
+    def setup_task(self) -> None:
+        raise NotImplementedError
+
+    def iteration(self) -> None:
+        raise NotImplementedError
+
+    def on_pause(self) -> None:
+        """Commit what can be committed before pausing."""
+
+    def on_stop(self, clean: bool) -> None:
+        """Commit offsets and release resources (``clean`` = no failure)."""
+
+    def close(self) -> None:
+        try:
+            self.chain.close()
+        except Exception:
+            pass
+
+
+def _typed_errors(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    def b(key: str) -> bool:
+        return str(cfg.get(key, "false")).strip().lower() == "true"
+
+    return {
+        "errors.tolerance": str(cfg.get("errors.tolerance", "none")).strip(),
+        "errors.retry.timeout": int(cfg.get("errors.retry.timeout", 0)),
+        "errors.retry.delay.max.ms": int(cfg.get("errors.retry.delay.max.ms", 60000)),
+        "errors.log.enable": b("errors.log.enable"),
+        "errors.log.include.messages": b("errors.log.include.messages"),
+        "errors.deadletterqueue.topic.name": str(
+            cfg.get("errors.deadletterqueue.topic.name", "") or ""
+        ).strip(),
+        "errors.deadletterqueue.context.headers.enable": b("errors.deadletterqueue.context.headers.enable"),
+    }
+
+
+class WorkerSourceTask(WorkerTask):
+    """Runs a :class:`SourceTask` (see the module docstring)."""
+
+    def setup_task(self) -> None:
+        self.task.initialize(SourceTaskContext(self.task_config, _Reader(self.ctx.offsets, self.connector)))
+        self.pending: dict[bytes, tuple[Mapping[str, Any] | None, Mapping[str, Any]]] = {}
+        self.last_flush = time.monotonic()
+        self.known_topics: set[str] = set()
+        self.exactly_once = self.ctx.config.get("exactly.once.source.support") == "enabled"
+        self.wants_commit_record = type(self.task).commit_record is not SourceTask.commit_record
+        partitions = int(self.connector_config.get("topic.creation.default.partitions", -1) or -1)
+        self.new_topic_partitions = partitions if partitions > 0 else 1
+        self.records_sent = 0
+
+    def stop(self) -> None:
+        super().stop()
+        # unblock a poll() that waits: Kafka calls SourceTask.stop() from another thread
+        threading.Thread(target=self._call_task_stop, name=f"stop-{self.name}", daemon=True).start()
+
+    def iteration(self) -> None:
+        try:
+            records = self.task.poll()
+        except RetriableError as exc:
+            log.warning("%s failed to poll records; will retry: %s", self.name, exc)
+            records = None
+        if records:
+            self.send(records)
+        if time.monotonic() - self.last_flush >= self.flush_interval:
+            self.flush_offsets()
+
+    def _ensure_topic(self, topic: str) -> int:
+        if topic not in self.known_topics:
+            desc = self.ctx.log.create_topic(topic, self.new_topic_partitions, exist_ok=True)
+            self.known_topics.add(topic)
+            self.ctx.status.add_topic(self.connector, topic, self.task_id, int(time.time() * 1000))
+            self._partitions = getattr(self, "_partitions", {})
+            self._partitions[topic] = desc.partitions
+        return self._partitions[topic]
+
+    def send(self, records: list[SourceRecord]) -> None:
+        """Transform, convert and append one poll batch; then remember its offsets."""
+        chain, errors = self.chain, self.errors
+        kc, vc, hc = self.key_converter, self.value_converter, self.header_converter
+        kfrom, vfrom = kc.from_connect_data, vc.from_connect_data
+        batches: dict[str, list[ProducerRecord]] = {}
+        sent: list[tuple[SourceRecord, str | None, int]] = []  # (record, topic, index in batch)
+        pending = self.pending
+        last_part: Any = None
+        last_pk = b""
+        for rec in records:
+            r: Any = rec
+            if chain:
+                try:
+                    r = chain.apply(rec)
+                except Exception:
+                    r = errors.execute(Stage.TRANSFORMATION, "transforms", chain.apply, rec, original=rec)
+                if r is None or r is FAILED:
+                    sent.append((rec, None, -1))
+                    continue
+            topic = r.topic
+            try:
+                key = None if r.key is None and r.key_schema is None else kfrom(topic, r.key_schema, r.key)
+            except Exception:
+                key = errors.execute(
+                    Stage.KEY_CONVERTER, class_name(kc), kfrom, topic, r.key_schema, r.key, original=rec
+                )
+                if key is FAILED:
+                    sent.append((rec, None, -1))
+                    continue
+            try:
+                value = vfrom(topic, r.value_schema, r.value)
+            except Exception:
+                value = errors.execute(
+                    Stage.VALUE_CONVERTER, class_name(vc), vfrom, topic, r.value_schema, r.value, original=rec
+                )
+                if value is FAILED:
+                    sent.append((rec, None, -1))
+                    continue
+            headers: tuple[tuple[str, bytes | None], ...] = ()
+            if r.headers:
+                try:
+                    headers = tuple(
+                        (h.key, hc.from_connect_header(topic, h.key, h.schema, h.value)) for h in r.headers
+                    )
+                except Exception as exc:
+                    if errors.fail(Stage.HEADER_CONVERTER, class_name(hc), exc, rec) is FAILED:
+                        sent.append((rec, None, -1))
+                        continue
+            batch = batches.get(topic)
+            if batch is None:
+                batch = batches[topic] = []
+            sent.append((rec, topic, len(batch)))
+            batch.append(ProducerRecord(value, key, r.timestamp, headers, r.kafka_partition))
+        # offsets of this batch (filtered/skipped records advance them too)
+        batch_offsets: dict[bytes, tuple[Mapping[str, Any] | None, Mapping[str, Any]]] = {}
+        for rec in records:
+            part = rec.source_partition
+            if rec.source_offset is None:
+                continue
+            if part is not last_part:
+                last_part, last_pk = part, partition_key(part)
+            batch_offsets[last_pk] = (part, rec.source_offset)
+        placements: dict[str, list[tuple[int, int]]] = {}
+        if self.exactly_once:
+            placements = self._send_transactional(batches, batch_offsets)
+        else:
+            for topic, batch in batches.items():
+                self._ensure_topic(topic)
+                placements[topic] = self.ctx.log.produce(topic, batch)
+            pending.update(batch_offsets)
+        self.records_sent += sum(len(b) for b in batches.values())
+        if self.wants_commit_record:
+            for rec, topic, idx in sent:
+                meta = None if topic is None else (topic, *placements[topic][idx])
+                try:
+                    self.task.commit_record(rec, meta)
+                except Exception:
+                    log.exception("%s commit_record failed", self.name)
+
+    def _send_transactional(
+        self,
+        batches: dict[str, list[ProducerRecord]],
+        offsets: Mapping[bytes, tuple[Mapping[str, Any] | None, Mapping[str, Any]]],
+    ) -> dict[str, list[tuple[int, int]]]:
+        store = self.ctx.offsets
+        placements: dict[str, list[tuple[int, int]]] = {}
+        per_partition: dict[tuple[str, int], list[ProducerRecord]] = {}
+        rr = 0
+        for topic, batch in batches.items():
+            n = self._ensure_topic(topic)
+            placed = []
+            for rec in batch:
+                if rec.partition is not None:
+                    p = rec.partition
+                elif rec.key is not None:
+                    p = partition_for_key(rec.key, n)
+                else:
+                    p, rr = rr % n, rr + 1
+                lst = per_partition.setdefault((topic, p), [])
+                placed.append((p, len(lst)))
+                lst.append(rec)
+            placements[topic] = placed
+        n_off = store.log.describe_topic(store.topic).partitions
+        items = [(OffsetStore.key(self.connector, part), orjson.dumps(off)) for part, off in offsets.values()]
+        with self.ctx.log.transaction() as txn:
+            for (topic, p), recs in per_partition.items():
+                txn.append(topic, p, recs)
+            for k, v in items:
+                txn.append(store.topic, partition_for_key(k, n_off), [ProducerRecord(v, k)])
+            bases = txn.commit()
+        with store.lock:
+            for k, v in items:
+                store._apply(k, v)
+        base_of = dict(zip(per_partition, bases, strict=False))
+        return {t: [(p, base_of[(t, p)] + i) for p, i in placed] for t, placed in placements.items()}
+
+    def flush_offsets(self) -> None:
+        """Write remembered offsets to the offsets topic, then call the task's ``commit()``."""
+        self.last_flush = time.monotonic()
+        if self.pending:
+            pending, self.pending = self.pending, {}
+            self.ctx.offsets.put(self.connector, pending)
+        elif not self.exactly_once:
+            return
+        try:
+            self.task.commit()
+        except Exception:
+            log.exception("%s commit() failed", self.name)
+
+    def on_pause(self) -> None:
+        self.flush_offsets()
+
+    def on_stop(self, clean: bool) -> None:
+        # records already appended are safe to account for even when the task failed
+        if self.pending:
+            self.ctx.offsets.put(self.connector, self.pending)
+            self.pending = {}
+
+
+class _Reporter(ErrantRecordReporter):
+    def __init__(self, task: WorkerSinkTask) -> None:
+        self.task = task
+
+    def report(self, record: SinkRecord, error: BaseException) -> None:
+        original = self.task.originals.get(
+            (
+                record.original_topic or record.topic,
+                record.original_kafka_partition,
+                record.original_kafka_offset,
+            )
+        )
+        self.task.errors.fail(Stage.TASK_PUT, class_name(self.task.task), error, original)
+
+
+class WorkerSinkTask(WorkerTask):
+    """Runs a :class:`SinkTask` (see the module docstring)."""
+
+    def setup_task(self) -> None:
+        cfg = self.connector_config
+        auto_reset = str(
+            cfg.get("consumer.override.auto.offset.reset")
+            or self.ctx.config.get("consumer.auto.offset.reset")
+        )
+        self.max_poll = int(
+            cfg.get("consumer.override.max.poll.records") or self.ctx.config.get("consumer.max.poll.records")
+        )
+        self.group = f"connect-{self.connector}"
+        self.consumer = self.ctx.log.consumer(self.group, auto_offset_reset=auto_reset, commit_on_close=False)
+        topics = [t.strip() for t in str(cfg.get("topics") or "").split(",") if t.strip()]
+        regex = str(cfg.get("topics.regex") or "").strip()
+        pattern = regex or "^(?:" + "|".join(re.escape(t) for t in topics) + ")$"
+        self.consumer.subscribe(pattern=pattern)
+        self.assigned: set[TopicPartition] = set()
+        self.current: dict[TopicPartition, int] = {}  # next offset after records put() accepted
+        self.committed: dict[TopicPartition, int] = {}
+        self.originals: dict[tuple[str, int | None, int | None], Record] = {}
+        self.context = SinkTaskContext(self.task_config, lambda: sorted(self.assigned), _Reporter(self))
+        self.task.initialize(self.context)
+        self.last_commit = time.monotonic()
+        self.records_put = 0
+
+    def _check_assignment(self) -> None:
+        now = set(self.consumer.assignment())
+        if now == self.assigned:
+            return
+        gone, new = self.assigned - now, now - self.assigned
+        if gone:
+            self._commit()
+            self.task.close(sorted(gone))
+            for tp in gone:
+                self.current.pop(tp, None)
+        self.assigned = now
+        if new:
+            for tp in new:
+                self.ctx.status.add_topic(self.connector, tp.topic, self.task_id, int(time.time() * 1000))
+            self.task.open(sorted(new))
+
+    def _apply_context(self) -> None:
+        ctx = self.context
+        if ctx.pending_offsets:
+            pending, ctx.pending_offsets = ctx.pending_offsets, {}
+            for tp, off in pending.items():
+                try:
+                    self.consumer.seek(tp, off)
+                except Exception as exc:
+                    log.warning("%s cannot rewind %s to %d: %s", self.name, tp, off, exc)
+
+    def iteration(self) -> None:
+        self._apply_context()
+        self._check_assignment()
+        recs = self.consumer.poll(timeout_ms=100, max_records=self.max_poll)
+        self._check_assignment()
+        if recs and self.context.paused:
+            keep, first_skipped = [], {}
+            for r in recs:
+                tp = TopicPartition(r.topic, r.partition)
+                if tp in self.context.paused:
+                    first_skipped.setdefault(tp, r.offset)
+                else:
+                    keep.append(r)
+            for tp, off in first_skipped.items():
+                self.consumer.seek(tp, off)
+            recs = keep
+        if recs:
+            self.deliver(recs)
+        if self.context.commit_requested or time.monotonic() - self.last_commit >= self.flush_interval:
+            self.context.commit_requested = False
+            self._commit()
+
+    def convert(self, recs: list[Record]) -> list[SinkRecord]:
+        chain, errors = self.chain, self.errors
+        kc, vc, hc = self.key_converter, self.value_converter, self.header_converter
+        kto, vto = kc.to_connect_data, vc.to_connect_data
+        out: list[SinkRecord] = []
+        originals = self.originals
+        originals.clear()
+        for r in recs:
+            topic = r.topic
+            try:
+                ks, k = kto(topic, r.key) if r.key is not None else (None, None)
+            except Exception:
+                res = errors.execute(Stage.KEY_CONVERTER, class_name(kc), kto, topic, r.key, original=r)
+                if res is FAILED:
+                    continue
+                ks, k = res
+            try:
+                vs, v = vto(topic, r.value)
+            except Exception:
+                res = errors.execute(Stage.VALUE_CONVERTER, class_name(vc), vto, topic, r.value, original=r)
+                if res is FAILED:
+                    continue
+                vs, v = res
+            headers: list[Header] = []
+            if r.headers:
+                try:
+                    for hk, hv in r.headers:
+                        hs, hval = hc.to_connect_header(topic, hk, hv)
+                        headers.append(Header(hk, hval, hs))
+                except Exception as exc:
+                    if errors.fail(Stage.HEADER_CONVERTER, class_name(hc), exc, r) is FAILED:
+                        continue
+            sr = SinkRecord(
+                topic,
+                r.partition,
+                ks,
+                k,
+                vs,
+                v,
+                r.timestamp,
+                headers,
+                r.offset,
+                "CreateTime",
+                topic,
+                r.partition,
+                r.offset,
+            )
+            if chain:
+                try:
+                    sr = chain.apply(sr)
+                except Exception:
+                    sr = errors.execute(Stage.TRANSFORMATION, "transforms", chain.apply, sr, original=r)
+                if sr is None or sr is FAILED:
+                    continue
+            originals[(topic, r.partition, r.offset)] = r
+            out.append(sr)
+        return out
+
+    def deliver(self, recs: list[Record]) -> None:
+        batch = self.convert(recs)
+        if batch:
+            self._put(batch)
+            self.records_put += len(batch)
+        current = self.current
+        for r in recs:
+            current[TopicPartition(r.topic, r.partition)] = r.offset + 1
+
+    def _put(self, batch: list[SinkRecord]) -> None:
+        errors = self.errors
+        timeout_ms = errors.retry_timeout_ms
+        deadline = None if timeout_ms <= 0 else time.monotonic() + timeout_ms / 1000.0
+        attempt = 0
+        while True:
+            try:
+                self.task.put(batch)
+                return
+            except RetriableError as exc:
+                attempt += 1
+                wait = (
+                    (self.context.timeout_ms / 1000.0) if self.context.timeout_ms else errors.backoff(attempt)
+                )
+                self.context.timeout_ms = None
+                if self.stopping.is_set():
+                    raise ToleranceExceededError(
+                        f"task stopped while put() was being retried: {exc}"
+                    ) from exc
+                if deadline is not None and time.monotonic() + wait > deadline:
+                    self._put_one_by_one(batch, exc)
+                    return
+                log.info(
+                    "%s put() failed with a retriable error, redelivering in %.1fs: %s", self.name, wait, exc
+                )
+                self.stopping.wait(wait)
+            except Exception as exc:
+                if not errors.tolerance_all:
+                    errors.report(Stage.TASK_PUT, class_name(self.task), exc, None)
+                    raise
+                self._put_one_by_one(batch, exc)
+                return
+
+    def _put_one_by_one(self, batch: list[SinkRecord], batch_error: BaseException) -> None:
+        """After a failed batch, find the records ``put`` rejects; report them (DLQ) and keep the rest."""
+        log.warning(
+            "%s put() of %d records failed (%s); retrying them one by one", self.name, len(batch), batch_error
+        )
+        cls = class_name(self.task)
+        for sr in batch:
+            original = self.originals.get(
+                (sr.original_topic or sr.topic, sr.original_kafka_partition, sr.original_kafka_offset)
+            )
+            self.errors.execute(Stage.TASK_PUT, cls, self.task.put, [sr], original=original)
+
+    def _commit(self) -> None:
+        self.last_commit = time.monotonic()
+        if not self.current:
+            return
+        current = {tp: off for tp, off in self.current.items() if tp in self.assigned}
+        try:
+            offsets = self.task.pre_commit(dict(current))
+        except Exception:
+            log.exception("%s pre_commit/flush failed; offsets not committed this time", self.name)
+            return
+        to_commit = {
+            TopicPartition(*tp): int(off)
+            for tp, off in (offsets or {}).items()
+            if TopicPartition(*tp) in self.assigned and self.committed.get(TopicPartition(*tp)) != off
+        }
+        if to_commit:
+            self.consumer.commit(to_commit)
+            self.committed.update(to_commit)
+
+    def on_pause(self) -> None:
+        self._commit()
+
+    def on_stop(self, clean: bool) -> None:
+        if not hasattr(self, "consumer"):
+            return
+        try:
+            if clean:
+                self._commit()
+            if self.assigned:
+                self.task.close(sorted(self.assigned))
+        finally:
+            self.consumer.close()
+
+
+class _ConnectorContext(ConnectorContext):
+    def __init__(self, wc: WorkerConnector) -> None:
+        self.wc = wc
+
+    def request_task_reconfiguration(self) -> None:
+        self.wc.submit("reconfigure")
+
+    def raise_error(self, exc: BaseException) -> None:
+        self.wc.fail(exc)
+
+
+class WorkerConnector(threading.Thread):
+    """A connector on its own thread, driven by commands: start, pause, resume, stop, restart, reconfigure,
+    shutdown. ``on_task_configs`` receives the task configs each time the connector (re)generates them."""
+
+    def __init__(
+        self,
+        name: str,
+        connector_cls: type[Connector],
+        config: Mapping[str, str],
+        listener: StatusListener,
+        on_task_configs: Callable[[list[dict[str, str]]], None],
+    ) -> None:
+        super().__init__(name=f"connector-{name}", daemon=True)
+        self.connector_name = name
+        self.connector_cls = connector_cls
+        self.config = dict(config)
+        self.listener = listener
+        self.on_task_configs = on_task_configs
+        self.commands: queue.Queue[str] = queue.Queue()
+        self.connector: Connector | None = None
+        self.started = False
+        self.state = "UNASSIGNED"
+
+    def submit(self, command: str) -> None:
+        self.commands.put(command)
+
+    def fail(self, exc: BaseException) -> None:
+        self._report("FAILED", trace_of(exc))
+
+    def _report(self, state: str, trace: str | None = None) -> None:
+        self.state = state
+        try:
+            self.listener(state, trace)
+        except Exception:
+            log.exception("status listener failed")
+
+    def run(self) -> None:
+        while True:
+            cmd = self.commands.get()
+            try:
+                if cmd == "shutdown":
+                    self._stop_connector()
+                    return
+                if cmd in ("start", "resume"):
+                    self._start()
+                elif cmd == "pause":
+                    self._stop_connector()
+                    self._report("PAUSED")
+                elif cmd == "stop":
+                    self._stop_connector()
+                    self._report("STOPPED")
+                elif cmd == "restart":
+                    self._stop_connector()
+                    self._start()
+                elif cmd == "reconfigure" and self.started and self.connector is not None:
+                    self.on_task_configs(self._task_configs())
+            except BaseException as exc:
+                log.error("connector %s failed: %s", self.connector_name, exc, exc_info=exc)
+                self._report("FAILED", trace_of(exc))
+
+    def _start(self) -> None:
+        if self.started:
+            self._report("RUNNING")
+            self.on_task_configs(self._task_configs())
+            return
+        self.connector = self.connector_cls()
+        self.connector.initialize(_ConnectorContext(self))
+        self.connector.start(self.config)
+        self.started = True
+        self._report("RUNNING")
+        self.on_task_configs(self._task_configs())
+
+    def _task_configs(self) -> list[dict[str, str]]:
+        assert self.connector is not None
+        max_tasks = int(self.config.get("tasks.max", 1))
+        configs = self.connector.task_configs(max_tasks)
+        if len(configs) > max_tasks:
+            raise ValueError(
+                f"the connector generated {len(configs)} task configs but tasks.max is {max_tasks}"
+            )
+        task_cls = self.connector.task_class()
+        out = []
+        for c in configs:
+            d = {str(k): str(v) for k, v in c.items()}
+            d["task.class"] = class_name(task_cls)
+            out.append(d)
+        return out
+
+    def _stop_connector(self) -> None:
+        if self.started and self.connector is not None:
+            self.started = False
+            self.connector.stop()
+
+
+__all__ = [
+    "WorkerConnector",
+    "WorkerContext",
+    "WorkerSinkTask",
+    "WorkerSourceTask",
+    "WorkerTask",
+    "class_name",
+]
