@@ -76,6 +76,8 @@ def _numeric_type(precision: int | None, scale: int | None, mapping: str) -> tup
                     return bits, None, {}
         if mapping in ("best_fit", "best_fit_eager_double") and s > 0 and precision <= 15:
             return "float64", None, {}
+    if not precision:  # unconstrained numeric: no fixed scale for a Decimal schema
+        return ("string", None, {}) if mapping in ("none", "precision_only") else ("float64", None, {})
     if mapping == "best_fit_eager_double" and (scale or 0) > 0:
         return "float64", None, {}
     return "bytes", DECIMAL, {"scale": str(scale or 0)}
@@ -93,9 +95,17 @@ def column_infos(description: Any, not_null: dict[str, bool], numeric_mapping: s
     return out
 
 
+def decimal_to_bytes(value: decimal.Decimal, scale: int) -> bytes:
+    """Kafka's Decimal encoding: the unscaled value as big-endian two's complement bytes."""
+    unscaled = int(value.scaleb(scale).to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
+    length = max(1, (unscaled.bit_length() + 8) // 8)
+    return unscaled.to_bytes(length, "big", signed=True)
+
+
 def _converter(info: ColumnInfo) -> Callable[[Any], Any] | None:
     if info.logical == DECIMAL:
-        return lambda v: v if v is None else decimal.Decimal(v)
+        scale = int(dict(info.parameters).get("scale", "0"))
+        return lambda v: v if v is None else decimal_to_bytes(decimal.Decimal(v), scale)
     if info.logical == TIMESTAMP:
         return lambda v: v if v is None else naive_utc(v).replace(tzinfo=_dt.UTC)
     if info.type in ("int8", "int16", "int32", "int64") and info.logical is None:
@@ -200,6 +210,10 @@ class TableReader:
             self.close()
         return out
 
+    def close_quietly(self) -> None:
+        """Forget the running query after a failure (the connection may be gone)."""
+        self._cursor = self._conn = None
+
     def close(self) -> None:
         """End the running query (and its read transaction), if any."""
         cursor, conn = self._cursor, self._conn
@@ -212,4 +226,4 @@ class TableReader:
                     conn.commit()
 
 
-__all__ = ["NUMERIC_MAPPINGS", "ColumnInfo", "ReadRow", "TableReader", "column_infos"]
+__all__ = ["NUMERIC_MAPPINGS", "ColumnInfo", "ReadRow", "TableReader", "column_infos", "decimal_to_bytes"]
