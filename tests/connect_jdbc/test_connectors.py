@@ -284,7 +284,7 @@ def test_unreachable_database_fails_the_task_readably(herder: Herder, postgres_d
 
 def test_bad_option_combinations_are_rejected(herder: Herder, postgres_db: str) -> None:
     base = {"connector.class": SINK, "topics": "t", "connection.url": postgres_db}
-    with pytest.raises(ConnectorConfigError, match="insert.mode=upsert needs primary key columns"):
+    with pytest.raises(ConnectorConfigError, match=r"insert.mode=upsert needs primary key columns"):
         herder.create_connector("bad1", {**base, "insert.mode": "upsert"})
     with pytest.raises(ConnectorConfigError, match=r"delete.enabled=true needs pk.mode=record_key"):
         herder.create_connector("bad2", {**base, "delete.enabled": "true", "pk.mode": "record_value"})
@@ -295,6 +295,6 @@ def test_bad_option_combinations_are_rejected(herder: Herder, postgres_db: str) 
     src = {"connector.class": SOURCE, "connection.url": postgres_db, "topic.prefix": "p", "table.whitelist": "t"}
     with pytest.raises(ConnectorConfigError, match="mode"):
         herder.create_connector("bad4", src)
-    with pytest.raises(ConnectorConfigError, match="timestamp.column.name"):
+    with pytest.raises(ConnectorConfigError, match=r"timestamp\.column\.name"):
         herder.create_connector("bad5", {**src, "mode": "timestamp"})
     assert herder.connectors() == []
