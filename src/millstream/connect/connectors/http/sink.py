@@ -46,12 +46,22 @@ def _codes(name: str, value: Any) -> None:
     parse_status_codes(str(value))
 
 
+def _http_url(name: str, value: Any) -> None:
+    if not str(value or "").startswith(("http://", "https://")):
+        raise ValueError("not an http:// or https:// URL")
+
+
+def _headers(name: str, value: Any) -> None:
+    parse_headers(str(value or ""))
+
+
 CONFIG_DEF = (
     ConfigDef()
     .define(
         "http.api.url",
         Type.STRING,
         NO_DEFAULT,
+        validator=_http_url,
         importance=Importance.HIGH,
         group="Request",
         documentation="Endpoint URL (http:// or https://); ${topic} is replaced by the record's topic.",
@@ -69,6 +79,7 @@ CONFIG_DEF = (
         "headers",
         Type.STRING,
         "",
+        validator=_headers,
         importance=Importance.MEDIUM,
         group="Request",
         documentation="Extra headers as Name:Value pairs separated by header.separator.",
@@ -235,12 +246,6 @@ CONFIG_DEF = (
 
 def _parse(props: Mapping[str, Any]) -> dict[str, Any]:
     values = CONFIG_DEF.parse(props, connector_class=HTTP_SINK_CLASS)
-    url = str(values["http.api.url"])
-    if not url.startswith(("http://", "https://")):
-        raise ConnectorConfigError(
-            {"http.api.url": [f"Invalid value {url} for configuration http.api.url: not an http:// or https:// URL"]},
-            connector_class=HTTP_SINK_CLASS,
-        )
     try:
         parse_headers(values["headers"], values["header.separator"] or "|")
     except ConnectError as exc:
