@@ -140,7 +140,15 @@ class Herder:
                     continue
                 target = self.config_store.target_states.get(name, "STARTED")
                 try:
-                    self._create(name, cfg, target, persist=False)
+                    with self._lock:
+                        self._create(name, cfg, target, persist=False)
+                        rt = self._connectors[name]
+                        stored = self.config_store.stored_task_configs(name)
+                        if target == "PAUSED" and stored and not rt.tasks:
+                            # a paused connector is not started, but its tasks exist (paused), as in Kafka
+                            rt.task_configs = stored
+                            for i, c in enumerate(stored):
+                                self._start_task(rt, i, c, None)
                 except ConnectError as exc:
                     log.error("cannot restore connector %s: %s", name, exc)
         self.ready = True
@@ -516,8 +524,15 @@ class Herder:
                 rt.task_status[i] = _Status("RESTARTING")
             if not include_tasks and not only_failed:
                 return None
-        status = self.connector_status(name)
-        return status
+            # Kafka answers with the restart plan: restarted items show RESTARTING
+            status = self.connector_status(name)
+            if restart_conn:
+                status["connector"]["state"] = "RESTARTING"
+            for t in status["tasks"]:
+                if t["id"] in task_ids:
+                    t["state"] = "RESTARTING"
+                    t.pop("trace", None)
+            return status
 
     def _restart_task_locked(self, rt: _Runtime, i: int) -> None:
         old = rt.tasks.get(i)

@@ -131,6 +131,8 @@ class ConfigStore(_TopicStore):
         super().__init__(log, topic, 1)
         self.connectors: dict[str, dict[str, str]] = {}
         self.target_states: dict[str, str] = {}
+        self.task_configs: dict[str, dict[int, dict[str, str]]] = {}
+        self.task_counts: dict[str, int] = {}
         self.order: list[str] = []
 
     def _apply(self, key: bytes, value: bytes | None) -> None:
@@ -152,6 +154,14 @@ class ConfigStore(_TopicStore):
                 self.connectors[name] = {str(a): str(b) for a, b in body.get("properties", {}).items()}
                 if name not in self.order:
                     self.order.append(name)
+        elif k.startswith("task-") and body is not None:
+            name, _, idx = k[len("task-") :].rpartition("-")
+            if idx.isdigit():
+                self.task_configs.setdefault(name, {})[int(idx)] = {
+                    str(a): str(b) for a, b in body.get("properties", {}).items()
+                }
+        elif k.startswith("commit-") and body is not None:
+            self.task_counts[k[len("commit-") :]] = int(body.get("tasks", 0))
         elif k.startswith("target-state-"):
             name = k[len("target-state-") :]
             if body is None:
@@ -181,6 +191,15 @@ class ConfigStore(_TopicStore):
         ]
         items.append((f"commit-{name}".encode(), orjson.dumps({"tasks": len(configs)})))
         self.write(items)
+
+    def stored_task_configs(self, name: str) -> list[dict[str, str]]:
+        """The last committed task configs of a connector (``[]`` if none or incomplete)."""
+        with self.lock:
+            n = self.task_counts.get(name, 0)
+            per = self.task_configs.get(name, {})
+            if not n or any(i not in per for i in range(n)):
+                return []
+            return [dict(per[i]) for i in range(n)]
 
     def remove_connector(self, name: str) -> None:
         self.write([(f"connector-{name}".encode(), None), (f"target-state-{name}".encode(), None)])

@@ -1,0 +1,52 @@
+"""Fixtures for the connect tests: a herder on a fresh memory:// log, a REST server on a free port."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from millstream.connect.herder import Herder
+from millstream.connect.rest import RestServer
+from millstream.log import open_log
+
+_ids = itertools.count()
+
+FAST = {"offset.flush.interval.ms": "50", "task.shutdown.graceful.timeout.ms": "3000"}
+
+
+@pytest.fixture
+def log_name() -> str:
+    return f"connect-test-{next(_ids)}-{time.monotonic_ns()}"
+
+
+@pytest.fixture
+def make_herder(log_name: str) -> Iterator[Callable[..., Herder]]:
+    """Build started herders on the shared memory://<log_name> log; all are stopped at the end."""
+    made: list[Herder] = []
+
+    def make(persist: bool = False, **worker: Any) -> Herder:
+        h = Herder({**FAST, **worker}, open_log(f"memory://{log_name}"), persist_configs=persist, worker_id="test:0")
+        h.start()
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.stop()
+
+
+@pytest.fixture
+def herder(make_herder: Callable[..., Herder]) -> Herder:
+    return make_herder()
+
+
+@pytest.fixture
+def rest(herder: Herder) -> Iterator[RestServer]:
+    server = RestServer(herder, "127.0.0.1", 0)
+    server.start()
+    yield server
+    server.stop()
