@@ -298,3 +298,62 @@ def test_bad_option_combinations_are_rejected(herder: Herder, postgres_db: str) 
     with pytest.raises(ConnectorConfigError, match=r"timestamp\.column\.name"):
         herder.create_connector("bad5", {**src, "mode": "timestamp"})
     assert herder.connectors() == []
+
+
+def _terminate_other_sessions(pg: psycopg.Connection[Any]) -> int:
+    rows = pg.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    ).fetchall()
+    return len(rows)
+
+
+def test_sink_and_source_survive_a_dropped_connection(
+    herder: Herder, postgres_db: str, pg: psycopg.Connection[Any]
+) -> None:
+    pg.execute("CREATE TABLE src (id serial PRIMARY KEY, v text)")
+    pg.execute("INSERT INTO src (v) SELECT 'a' || g FROM generate_series(1, 10) g")
+    herder.create_connector(
+        "src",
+        {
+            "connector.class": SOURCE,
+            "connection.url": postgres_db,
+            "mode": "incrementing",
+            "table.whitelist": "src",
+            "topic.prefix": "",
+            "poll.interval.ms": "50",
+            "connection.backoff.ms": "100",
+            "value.converter.schemas.enable": "false",
+        },
+    )
+    herder.create_connector(
+        "dst",
+        {
+            "connector.class": SINK,
+            "topics": "src",
+            "connection.url": postgres_db,
+            "insert.mode": "upsert",
+            "pk.mode": "record_value",
+            "pk.fields": "id",
+            "table.name.format": "dst",
+            "auto.create": "true",
+            "retry.backoff.ms": "100",
+            "value.converter.schemas.enable": "false",
+        },
+    )
+
+    def dst_count() -> int:
+        try:
+            return int(pg.execute("SELECT count(*) FROM dst").fetchone()[0])  # type: ignore[index]
+        except psycopg.errors.UndefinedTable:
+            return 0
+
+    wait_until(lambda: dst_count() == 10, what="first 10 rows copied")
+    assert _terminate_other_sessions(pg) >= 2  # the source's and the sink's connections
+    pg.execute("INSERT INTO src (v) SELECT 'b' || g FROM generate_series(1, 10) g")
+    wait_until(lambda: dst_count() == 20, what="rows after the connections were dropped")
+    time.sleep(0.3)
+    assert len(values_of(herder, "src")) == 20  # the source resumed after its last row: nothing twice
+    for name in ("src", "dst"):
+        assert [t["state"] for t in herder.connector_status(name)["tasks"]] == ["RUNNING"]
+    assert pg.execute("SELECT count(*) FROM dst d JOIN src s USING (id) WHERE d.v = s.v").fetchone() == (20,)
