@@ -249,14 +249,17 @@ def _decimal_from_bytes(raw: bytes, scale: int) -> decimal.Decimal:
     return decimal.Decimal(unscaled).scaleb(-scale)
 
 
+_PLAIN = frozenset((str, bool, float))  # bound as they are whatever the schema (ints may be logical types)
+
+
 def bind_value(value: Any, schema: SchemaLike | None) -> Any:
     """A Connect field value as a psycopg parameter for a column of the type :func:`column_type` picks.
 
     Logical types given as numbers are turned into ``datetime``/``date``/``time``/``Decimal``; structs, maps
     and arrays become JSONB; everything else is passed through.
     """
-    if value is None:
-        return None
+    if value is None or type(value) in _PLAIN:
+        return value
     name = schema.name if schema is not None else None
     if name == TIMESTAMP and isinstance(value, int | float):
         return _EPOCH + _dt.timedelta(milliseconds=value)

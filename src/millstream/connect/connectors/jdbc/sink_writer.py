@@ -32,7 +32,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ....core.errors import ConfigError, ConnectError
 from .dialect import (
@@ -131,8 +131,7 @@ def infer_column_schema(value: Any) -> ColumnSchema:
     return ColumnSchema("string")
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One write: table, operation, key columns/values, other columns/values, and every column's schema."""
 
     table: TableId
@@ -152,13 +151,39 @@ def _is_struct(value: Any) -> bool:
     return isinstance(value, Mapping)
 
 
+_INFERRED_BY_TYPE: dict[type, ColumnSchema] = {
+    bool: ColumnSchema("boolean"),
+    int: ColumnSchema("int64"),
+    float: ColumnSchema("float64"),
+    str: ColumnSchema("string"),
+    bytes: ColumnSchema("bytes"),
+    type(None): ColumnSchema("string"),
+}
+_schema_fields_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def _struct_fields(schema: Any) -> dict[str, Any]:
+    """``{field name: field schema}`` of a struct schema, cached per schema object (converters reuse them)."""
+    hit = _schema_fields_cache.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    fields = {f.name: f.schema for f in getattr(schema, "fields", ()) or ()}
+    if len(_schema_fields_cache) > 1000:
+        _schema_fields_cache.clear()
+    _schema_fields_cache[id(schema)] = (schema, fields)
+    return fields
+
+
 def _field_schemas(value: Mapping[str, Any], schema: Any) -> dict[str, SchemaLike]:
-    """Schema of each field of a struct/map value (from its Connect schema, else inferred)."""
+    """Schema of each field of a struct/map value (from its Connect schema, else inferred from the value)."""
+    fields = _struct_fields(schema) if schema is not None else {}
+    by_type = _INFERRED_BY_TYPE
     out: dict[str, SchemaLike] = {}
-    fields = {f.name: f.schema for f in getattr(schema, "fields", ()) or ()} if schema is not None else {}
     for name, v in value.items():
         s = fields.get(name)
-        out[str(name)] = s if s is not None else infer_column_schema(v)
+        if s is None:
+            s = by_type.get(type(v)) or infer_column_schema(v)
+        out[name if type(name) is str else str(name)] = s
     return out
 
 
@@ -181,16 +206,22 @@ class RowMapper:
         self.fields_whitelist = set(fields_whitelist)
         self.table_name_format = table_name_format
         self.delete_enabled = delete_enabled
+        self._tables: dict[str, TableId] = {}
         check_sink_options(insert_mode, pk_mode, self.pk_fields, delete_enabled)
 
     def table_for(self, topic: str) -> TableId:
         """The destination table of a topic (``table.name.format`` with ``${topic}`` replaced)."""
-        return TableId.parse(self.table_name_format.replace("${topic}", topic))
+        table = self._tables.get(topic)
+        if table is None:
+            table = self._tables[topic] = TableId.parse(self.table_name_format.replace("${topic}", topic))
+        return table
 
     def _where(self, record: RecordLike) -> str:
         return f"{record.topic}[{record.kafka_partition}]@{record.kafka_offset}"
 
-    def _keys(self, record: RecordLike, value: Mapping[str, Any] | None) -> tuple[list[str], list[Any], list[Any]]:
+    def _keys(
+        self, record: RecordLike, value: Mapping[str, Any] | None, value_schemas: dict[str, SchemaLike] | None = None
+    ) -> tuple[list[str], list[Any], list[Any]]:
         mode = self.pk_mode
         if mode is PkMode.NONE:
             return [], [], []
@@ -232,7 +263,7 @@ class RowMapper:
                 f"record {self._where(record)} is a tombstone, but pk.mode=record_value takes the key from the value",
                 hint="use pk.mode=record_key to delete on tombstones",
             )
-        fschemas = _field_schemas(value, record.value_schema)
+        fschemas = value_schemas if value_schemas is not None else _field_schemas(value, record.value_schema)
         names = list(self.pk_fields or fschemas)
         missing = [n for n in names if n not in value]
         if missing:
@@ -258,8 +289,8 @@ class RowMapper:
                 hint="use a JSON/Avro converter whose values are objects, or wrap the value with the HoistField "
                 "transform",
             )
-        names, kvalues, kschemas = self._keys(record, value)
         fschemas = _field_schemas(value, record.value_schema)
+        names, kvalues, kschemas = self._keys(record, value, fschemas)
         key_set = set(names)
         cols = [c for c in fschemas if c not in key_set and (not self.fields_whitelist or c in self.fields_whitelist)]
         vschemas = [fschemas[c] for c in cols]
