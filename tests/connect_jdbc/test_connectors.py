@@ -357,3 +357,33 @@ def test_sink_and_source_survive_a_dropped_connection(
     for name in ("src", "dst"):
         assert [t["state"] for t in herder.connector_status(name)["tasks"]] == ["RUNNING"]
     assert pg.execute("SELECT count(*) FROM dst d JOIN src s USING (id) WHERE d.v = s.v").fetchone() == (20,)
+
+
+def test_source_finds_tables_and_picks_up_new_ones(
+    herder: Herder, postgres_db: str, pg: psycopg.Connection[Any]
+) -> None:
+    for t in ("alpha", "beta", "skipme"):
+        pg.execute(f"CREATE TABLE {t} (id bigserial PRIMARY KEY, v text)")
+        pg.execute(f"INSERT INTO {t} (v) VALUES ('{t}-1'), ('{t}-2')")
+    herder.create_connector(
+        "all-tables",
+        {
+            "connector.class": SOURCE,
+            "connection.url": postgres_db,
+            "mode": "incrementing",  # the bigserial column is found without incrementing.column.name
+            "table.blacklist": "skipme",
+            "topic.prefix": "t-",
+            "poll.interval.ms": "50",
+            "table.poll.interval.ms": "200",
+            "tasks.max": "2",
+            "value.converter.schemas.enable": "false",
+        },
+    )
+    herder.wait_for_state("all-tables", "RUNNING", tasks=2, timeout=20)
+    assert sorted(t["config"]["tables"] for t in herder.tasks("all-tables")) == ["alpha", "beta"]
+    wait_until(lambda: len(values_of(herder, "t-alpha")) == 2 and len(values_of(herder, "t-beta")) == 2, what="rows")
+    assert not herder.log.has_topic("t-skipme")
+    pg.execute("CREATE TABLE gamma (id bigserial PRIMARY KEY, v text)")
+    pg.execute("INSERT INTO gamma (v) VALUES ('gamma-1')")
+    wait_until(lambda: values_of(herder, "t-gamma") == [{"id": 1, "v": "gamma-1"}], what="the new table's row")
+    assert len(values_of(herder, "t-alpha")) == 2  # reassigning tables resumed from stored offsets

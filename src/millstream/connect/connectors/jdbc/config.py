@@ -142,6 +142,16 @@ SOURCE_CONFIG_DEF = (
         "(empty = the search_path's schemas).",
     )
     .define(
+        "table.poll.interval.ms",
+        Type.LONG,
+        60_000,
+        validator=Range.at_least(1),
+        importance=Importance.LOW,
+        group="Database",
+        documentation="How often the connector looks for added or dropped tables (when no whitelist or query is "
+        "given) and reassigns tables to tasks.",
+    )
+    .define(
         "query",
         Type.STRING,
         "",

@@ -111,16 +111,36 @@ class JdbcSourceConnector(SourceConnector):
         if self.values.get("table.whitelist"):
             self.tables = [t for t in self.values["table.whitelist"] if t]
             return
+        self.tables = self._find_tables()
+        if not self.tables:
+            log.warning("JDBC source found no tables to copy in %s", describe(_conn_params(self.values)))
+        self._stopping = threading.Event()
+        self._monitor = threading.Thread(target=self._watch_tables, name="jdbc-table-monitor", daemon=True)
+        self._monitor.start()
+
+    def _find_tables(self) -> list[str]:
         params = _conn_params(self.values)
         conn = connect_with_retries(
             params, int(self.values["connection.attempts"]), int(self.values["connection.backoff.ms"])
         )
         try:
-            self.tables = list_tables(conn, self.values["schema.pattern"], list(self.values["table.blacklist"]))
+            return list_tables(conn, self.values["schema.pattern"], list(self.values["table.blacklist"]))
         finally:
             conn.close()
-        if not self.tables:
-            log.warning("JDBC source found no tables to copy in %s", describe(params))
+
+    def _watch_tables(self) -> None:
+        """Every ``table.poll.interval.ms``: when the set of tables changed, ask for new task configs."""
+        interval = int(self.values["table.poll.interval.ms"]) / 1000
+        while not self._stopping.wait(interval):
+            try:
+                found = self._find_tables()
+            except Exception as exc:
+                log.warning("JDBC source could not list tables: %s", exc)
+                continue
+            if found != self.tables:
+                log.info("JDBC source tables changed from %s to %s; reconfiguring tasks", self.tables, found)
+                self.tables = found
+                self.context.request_task_reconfiguration()
 
     def task_class(self) -> type[Task]:
         return JdbcSourceTask
@@ -128,11 +148,14 @@ class JdbcSourceConnector(SourceConnector):
     def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
         if (self.values.get("query") or "").strip():
             return [dict(self.props)]
-        n = min(max(1, max_tasks), len(self.tables))
-        return [{**self.props, _TASK_TABLES: "\n".join(self.tables[i::n])} for i in range(n)]
+        tables = list(self.tables)
+        n = min(max(1, max_tasks), len(tables))
+        return [{**self.props, _TASK_TABLES: "\n".join(tables[i::n])} for i in range(n)]
 
     def stop(self) -> None:
-        pass
+        stopping = getattr(self, "_stopping", None)
+        if stopping is not None:
+            stopping.set()
 
     def validate(self, props: Mapping[str, str]) -> list[ConfigValue]:
         values = SOURCE_CONFIG_DEF.validate(props)
