@@ -387,3 +387,65 @@ def test_source_finds_tables_and_picks_up_new_ones(
     pg.execute("INSERT INTO gamma (v) VALUES ('gamma-1')")
     wait_until(lambda: values_of(herder, "t-gamma") == [{"id": 1, "v": "gamma-1"}], what="the new table's row")
     assert len(values_of(herder, "t-alpha")) == 2  # reassigning tables resumed from stored offsets
+
+
+def test_postgres_to_postgres_keeps_types_through_json_with_schemas(
+    herder: Herder, postgres_db: str, pg: psycopg.Connection[Any]
+) -> None:
+    pg.execute(
+        "CREATE TABLE goods (id serial PRIMARY KEY, name text NOT NULL, price numeric(10,2), qty smallint, "
+        "ok boolean, blob bytea, ratio real)"
+    )
+    pg.execute(
+        "INSERT INTO goods (name, price, qty, ok, blob, ratio) VALUES "
+        "('a', 12.34, 3, true, '\\x00ff', 0.5), ('b', -0.01, NULL, false, NULL, NULL), ('c', NULL, 7, NULL, '', 2)"
+    )
+    herder.create_connector(
+        "goods-src",
+        {
+            "connector.class": SOURCE,
+            "connection.url": postgres_db,
+            "mode": "incrementing",
+            "incrementing.column.name": "id",
+            "table.whitelist": "goods",
+            "topic.prefix": "pg.",
+            "poll.interval.ms": "50",
+            "numeric.mapping": "none",
+        },
+    )
+    herder.create_connector(
+        "goods-sink",
+        {
+            "connector.class": SINK,
+            "topics": "pg.goods",
+            "connection.url": postgres_db,
+            "insert.mode": "upsert",
+            "pk.mode": "record_value",
+            "pk.fields": "id",
+            "auto.create": "true",
+            "table.name.format": "goods_copy",
+        },
+    )
+
+    def copied() -> list[Any]:
+        try:
+            return pg.execute("SELECT * FROM goods_copy ORDER BY id").fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []
+
+    wait_until(lambda: len(copied()) == 3, what="3 copied rows")
+    assert copied() == pg.execute("SELECT * FROM goods ORDER BY id").fetchall()
+    types = dict(
+        pg.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'goods_copy'"
+        ).fetchall()
+    )
+    assert types == {
+        "id": "integer",
+        "name": "text",
+        "price": "numeric",
+        "qty": "smallint",
+        "ok": "boolean",
+        "blob": "bytea",
+        "ratio": "real",
+    }
