@@ -449,3 +449,55 @@ def test_postgres_to_postgres_keeps_types_through_json_with_schemas(
         "blob": "bytea",
         "ratio": "real",
     }
+
+
+def test_unreachable_database_through_the_rest_api(herder: Herder) -> None:
+    import json
+    import socket
+    import urllib.request
+
+    from millstream.connect.rest import RestServer
+
+    server = RestServer(herder, "127.0.0.1", 0)
+    server.start()
+
+    def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            server.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            status, _ = call(
+                "POST",
+                "/connectors",
+                {
+                    "name": "pg-down",
+                    "config": {
+                        "connector.class": SINK,
+                        "topics": "x",
+                        "connection.url": f"jdbc:postgresql://127.0.0.1:{port}/db",
+                        "connection.password": "hunter2",
+                        "connection.attempts": "1",
+                    },
+                },
+            )
+            assert status == 201
+            wait_until(
+                lambda: [t["state"] for t in call("GET", "/connectors/pg-down/status")[1]["tasks"]] == ["FAILED"],
+                what="FAILED over REST",
+            )
+        body = call("GET", "/connectors/pg-down/status")[1]
+        assert "cannot connect to PostgreSQL" in body["tasks"][0]["trace"]
+        assert "hunter2" not in json.dumps(body)
+        assert call("GET", "/connectors/pg-down/config")[1]["connection.password"] != "hunter2"
+        assert call("GET", "/")[0] == 200  # the API and the worker keep running
+        assert call("GET", "/connectors")[1] == ["pg-down"]
+    finally:
+        server.stop()
