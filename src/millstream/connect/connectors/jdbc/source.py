@@ -324,16 +324,14 @@ class JdbcSourceTask(SourceTask):
         bulk = table.spec.mode is Mode.BULK
         return [
             SourceRecord(
-                table.topic,
-                None,
-                None,
-                None,
-                schema,
-                row.values,
-                None,
-                [],
-                None if bulk else partition,
-                None if bulk else row.offset.to_map(),
+                topic=table.topic,
+                kafka_partition=None,
+                key_schema=None,
+                key=None,
+                value_schema=schema,
+                value=row.values,
+                source_partition=None if bulk else partition,
+                source_offset=None if bulk else row.offset.to_map(),
             )
             for row in rows
         ]
