@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import logging
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -207,6 +208,8 @@ class RowMapper:
         self.table_name_format = table_name_format
         self.delete_enabled = delete_enabled
         self._tables: dict[str, TableId] = {}
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self.op = insert_mode.value
         check_sink_options(insert_mode, pk_mode, self.pk_fields, delete_enabled)
 
     def table_for(self, topic: str) -> TableId:
@@ -280,8 +283,8 @@ class RowMapper:
         if value is None:
             if not self.delete_enabled:
                 return None
-            names, kvalues, kschemas = self._keys(record, None)
-            return Row(table, "delete", tuple(names), tuple(kvalues), (), (), tuple(kschemas))
+            dnames, dvalues, dschemas = self._keys(record, None)
+            return Row(table, "delete", tuple(dnames), tuple(dvalues), (), (), tuple(dschemas))
         if not _is_struct(value):
             raise DataShapeError(
                 f"record {self._where(record)} has a {type(value).__name__} value; the JDBC sink writes struct or "
@@ -289,23 +292,69 @@ class RowMapper:
                 hint="use a JSON/Avro converter whose values are objects, or wrap the value with the HoistField "
                 "transform",
             )
-        fschemas = _field_schemas(value, record.value_schema)
-        names, kvalues, kschemas = self._keys(record, value, fschemas)
-        key_set = set(names)
-        cols = [c for c in fschemas if c not in key_set and (not self.fields_whitelist or c in self.fields_whitelist)]
-        vschemas = [fschemas[c] for c in cols]
-        vvalues = [value.get(c) for c in cols]
-        kbound = [bind_value(v, s) for v, s in zip(kvalues, kschemas, strict=True)]
-        vbound = [bind_value(v, s) for v, s in zip(vvalues, vschemas, strict=True)]
-        return Row(
-            table,
-            self.insert_mode.value,
-            tuple(names),
-            tuple(kbound),
-            tuple(cols),
-            tuple(vbound),
-            (*kschemas, *vschemas),
+        vs = record.value_schema
+        by_value = self.pk_mode is PkMode.RECORD_VALUE
+        names: Any = None
+        kvalues: Any = None
+        kschemas: Any = None
+        if not by_value:
+            names, kvalues, kschemas = self._keys(record, value)
+        shape = (
+            record.topic,
+            vs is None,
+            tuple(value),
+            tuple(map(type, value.values())) if vs is None else None,
+            None if by_value else tuple(names),
         )
+        plan = self._plans.get(shape)
+        if plan is None or (plan.schema is not vs and plan.schema != vs):  # converters may build equal schemas
+            plan = self._plan(record, value, names)
+            if len(self._plans) > 10_000:
+                self._plans.clear()
+            self._plans[shape] = plan
+        if by_value:
+            names, kschemas = plan.key_columns, plan.key_schemas
+            kvalues = [value[n] for n in names]
+        kbound = tuple(bind_value(v, s) for v, s in zip(kvalues, kschemas, strict=True))
+        if plan.plain:
+            vbound = plan.getter(value) if plan.getter is not None else ()
+        else:
+            vbound = tuple(
+                bind_value(value[c], s) if need else value[c]
+                for c, s, need in zip(plan.columns, plan.value_schemas, plan.needs_binding, strict=True)
+            )
+        return Row(table, self.op, tuple(names), kbound, plan.columns, vbound, (*kschemas, *plan.value_schemas))
+
+    def _plan(self, record: RecordLike, value: Mapping[str, Any], key_names: list[str] | None) -> _Plan:
+        """How records of one value shape become columns (computed once per shape, see :meth:`map`)."""
+        fschemas = _field_schemas(value, record.value_schema)
+        key_schemas: tuple[Any, ...] = ()
+        if key_names is None:  # record_value: the key columns are value fields
+            names, _, kschemas = self._keys(record, value, fschemas)
+            key_names, key_schemas = names, tuple(kschemas)
+        key_set = set(key_names)
+        wl = self.fields_whitelist
+        cols = tuple(c for c in fschemas if c not in key_set and (not wl or c in wl))
+        vschemas = tuple(fschemas[c] for c in cols)
+        needs = tuple(sch.name is not None or sch.type in ("struct", "map", "array") for sch in vschemas)
+        getter: Any = None
+        if cols:
+            g = operator.itemgetter(*cols)
+            getter = g if len(cols) > 1 else (lambda v, g=g: (g(v),))
+        return _Plan(record.value_schema, tuple(key_names), key_schemas, cols, vschemas, needs, not any(needs), getter)
+
+
+class _Plan(NamedTuple):
+    """Columns of one record shape: key columns (record_value), value columns, their schemas, binding needs."""
+
+    schema: Any
+    key_columns: tuple[str, ...]
+    key_schemas: tuple[Any, ...]
+    columns: tuple[str, ...]
+    value_schemas: tuple[Any, ...]
+    needs_binding: tuple[bool, ...]
+    plain: bool
+    getter: Any
 
 
 class DataShapeError(ConnectError):
