@@ -223,3 +223,67 @@ def test_bad_option_combinations() -> None:
         mapper.map(Rec("t", 5, {"v": 1}))
     with pytest.raises(DataShapeError, match=r"has no key"):
         mapper.map(Rec("t", None, {"v": 1}))
+
+
+@pytest.mark.parametrize("mode", [InsertMode.UPSERT, InsertMode.INSERT])
+def test_copy_path_writes_exactly_what_single_statements_write(
+    postgres_db: str, pg: psycopg.Connection[Any], mode: InsertMode
+) -> None:
+    import decimal
+
+    schema = Struct(
+        (
+            F("id", ColumnSchema("int64", False)),
+            F("name", ColumnSchema("string", True)),
+            F("doc", ColumnSchema("map", True)),
+            F("raw", ColumnSchema("bytes", True)),
+            F("price", ColumnSchema("bytes", True, "org.apache.kafka.connect.data.Decimal", {"scale": "2"})),
+            F("at", ColumnSchema("int64", True, "org.apache.kafka.connect.data.Timestamp")),
+            F("ok", ColumnSchema("boolean", True)),
+        )
+    )
+    n = 300 if mode is InsertMode.UPSERT else 100
+    recs = [
+        Rec(
+            "t",
+            None,
+            {
+                "id": i % 100,  # upserts: every key three times in the batch, the last one wins
+                "name": None if i % 7 == 0 else f"n\t{i}\\x\n",
+                "doc": {"i": i, "tags": ["a", "b"]} if i % 3 else None,
+                "raw": bytes([i % 256, 0, 255]) if i % 5 else None,
+                "price": (i * 1234).to_bytes(4, "big", signed=True) if i % 2 else None,
+                "at": 1_700_000_000_000 + i,
+                "ok": i % 2 == 0,
+            },
+            value_schema=schema,
+            kafka_offset=i,
+        )
+        for i in range(n)
+    ]
+    pk: dict[str, Any] = (
+        {"pk_mode": PkMode.RECORD_VALUE, "pk_fields": ["id"]} if mode is InsertMode.UPSERT else {"pk_mode": PkMode.NONE}
+    )
+    mapper_a = RowMapper(insert_mode=mode, table_name_format="via_copy", **pk)
+    mapper_b = RowMapper(insert_mode=mode, table_name_format="via_statements", **pk)
+    conn = connect(parse_connection_url(postgres_db))
+    try:
+        TableWriter(auto_create=True, use_copy=True).write(conn, [mapper_a.map(r) for r in recs])  # type: ignore[misc]
+        TableWriter(auto_create=True, use_copy=False).write(conn, [mapper_b.map(r) for r in recs])  # type: ignore[misc]
+        # a second batch through the same writer reuses the staging table
+        w = TableWriter(use_copy=True)
+        w.write(conn, [mapper_a.map(r) for r in recs[:50]])  # type: ignore[misc]
+        w.write(conn, [mapper_a.map(r) for r in recs[50:]])  # type: ignore[misc]
+    finally:
+        conn.close()
+    a = rows(pg, "SELECT * FROM via_copy ORDER BY 1, 2, 7")
+    b = rows(pg, "SELECT * FROM via_statements ORDER BY 1, 2, 7")
+    expected_rows = 100 if mode is InsertMode.UPSERT else 200
+    assert len(a) == expected_rows and len(b) == expected_rows // (1 if mode is InsertMode.UPSERT else 2)
+    if mode is InsertMode.UPSERT:
+        assert a == b
+        row = next(r for r in a if r[0] == 11)  # written by record 211, the last with id 11
+        assert row[1] == "n\t211\\x\n" and row[2] == {"i": 211, "tags": ["a", "b"]}
+        assert row[3] == bytes([211, 0, 255]) and row[4] == decimal.Decimal("2603.74")
+    else:
+        assert a[::2] == b and a[1::2] == b

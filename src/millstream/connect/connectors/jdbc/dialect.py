@@ -173,15 +173,19 @@ def insert_sql(table: TableId, columns: Sequence[str]) -> str:
     return f"INSERT INTO {table.sql} ({_cols(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
 
 
-def upsert_sql(table: TableId, key_columns: Sequence[str], value_columns: Sequence[str]) -> str:
+def upsert_sql(
+    table: TableId, key_columns: Sequence[str], value_columns: Sequence[str], *, source: str | None = None
+) -> str:
     """``INSERT ... ON CONFLICT (keys) DO UPDATE SET v = EXCLUDED.v`` (``DO NOTHING`` with no value columns).
 
-    Parameters are bound key columns first, then value columns.
+    Parameters are bound key columns first, then value columns. With ``source`` (a quoted table name) the rows
+    come from ``SELECT <columns> FROM source`` instead (whose keys must be distinct).
     """
     if not key_columns:
         raise SqlError(f"an upsert into {table} needs primary key columns", hint="set pk.mode and pk.fields")
     cols = [*key_columns, *value_columns]
-    head = f"INSERT INTO {table.sql} ({_cols(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
+    rows = f"VALUES ({', '.join(['%s'] * len(cols))})" if source is None else f"SELECT {_cols(cols)} FROM {source}"
+    head = f"INSERT INTO {table.sql} ({_cols(cols)}) {rows}"
     if not value_columns:
         return f"{head} ON CONFLICT ({_cols(key_columns)}) DO NOTHING"
     sets = ", ".join(f"{quote_identifier(c)} = EXCLUDED.{quote_identifier(c)}" for c in value_columns)

@@ -52,6 +52,7 @@ from .dialect import (
     delete_sql,
     describe_table,
     insert_sql,
+    quote_identifier,
     update_sql,
     upsert_sql,
 )
@@ -387,18 +388,64 @@ def check_sink_options(
         )
 
 
+_COPY_MIN_ROWS = 16  # smaller runs go faster as pipelined single-row statements
+
+
 class TableWriter:
     """Writes :class:`Row` batches to PostgreSQL in one transaction each (see the module docstring)."""
 
-    def __init__(self, *, auto_create: bool = False, auto_evolve: bool = False, batch_size: int = 3000) -> None:
+    def __init__(
+        self, *, auto_create: bool = False, auto_evolve: bool = False, batch_size: int = 3000, use_copy: bool = True
+    ) -> None:
         self.auto_create = auto_create
         self.auto_evolve = auto_evolve
         self.batch_size = max(1, batch_size)
+        self.use_copy = use_copy
         self._tables: dict[TableId, TableDefinition] = {}
+        self._stages: dict[tuple[TableId, tuple[str, ...]], str] = {}
 
     def forget_tables(self) -> None:
-        """Drop cached table definitions (after a reconnect or a failed transaction)."""
+        """Drop cached table definitions and staging tables (after a reconnect or a failed transaction)."""
         self._tables.clear()
+        self._stages.clear()
+
+    def _copy_rows(self, cur: Any, target_sql: str, columns: Sequence[str], rows: Iterable[Row]) -> None:
+        with cur.copy(f"COPY {target_sql} ({', '.join(quote_identifier(c) for c in columns)}) FROM STDIN") as cp:
+            for r in rows:
+                cp.write_row((*r.key_values, *r.values))
+
+    def _copy_run(self, cur: Any, run: list[Row]) -> bool:
+        """Write an insert/upsert run with ``COPY`` (upserts: into a staging table, then one
+        ``INSERT .. SELECT .. ON CONFLICT``); ``False`` if the run is not suited (then nothing was written).
+
+        Upserts of one key within the run collapse to the last one first: consecutive upserts of a key leave its
+        row as the last of them, and one statement may not update a row twice.
+        """
+        first = run[0]
+        columns = (*first.key_columns, *first.columns)
+        if first.op == "insert":
+            self._copy_rows(cur, first.table.sql, columns, run)
+            return True
+        try:
+            latest: dict[tuple[Any, ...], Row] = {}
+            for r in run:
+                latest.pop(r.key_values, None)
+                latest[r.key_values] = r
+        except TypeError:  # unhashable key values
+            return False
+        stage_key = (first.table, columns)
+        stage = self._stages.get(stage_key)
+        if stage is None:
+            stage = f"millstream_stage_{len(self._stages)}"
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {quote_identifier(stage)} ON COMMIT DELETE ROWS AS "
+                f"SELECT {', '.join(quote_identifier(c) for c in columns)} FROM {first.table.sql} WITH NO DATA"
+            )
+            self._stages[stage_key] = stage
+        self._copy_rows(cur, quote_identifier(stage), columns, latest.values())
+        cur.execute(upsert_sql(first.table, first.key_columns, first.columns, source=quote_identifier(stage)))
+        cur.execute(f"TRUNCATE {quote_identifier(stage)}")
+        return True
 
     def _ensure_table(self, conn: Any, row: Row) -> None:
         table = row.table
@@ -473,9 +520,16 @@ class TableWriter:
                 for run in runs:
                     first = run[0]
                     self._ensure_table(conn, first)
-                    sql, params = self._statement(first)
                     with conn.cursor() as cur:
-                        cur.executemany(sql, [params(r) for r in run])
+                        copied = (
+                            self.use_copy
+                            and len(run) >= _COPY_MIN_ROWS
+                            and first.op in ("insert", "upsert")
+                            and self._copy_run(cur, run)
+                        )
+                        if not copied:
+                            sql, params = self._statement(first)
+                            cur.executemany(sql, [params(r) for r in run])
                     count += len(run)
         except Exception:
             self.forget_tables()
