@@ -4,7 +4,8 @@
 
 Writes ROWS (default 100,000) schemaless records ``{"id", "name", "v"}`` in put()-sized batches of 2,000:
 
-- ``sink insert`` / ``sink upsert``: RowMapper + TableWriter, as JdbcSinkTask.put does (one transaction per batch);
+- ``sink insert`` / ``sink upsert``: RowMapper + TableWriter, as JdbcSinkTask.put does (one transaction per
+  batch; COPY for inserts, COPY into a staging table + INSERT .. ON CONFLICT for upserts);
 - baselines in the same process: psycopg ``executemany`` of the same INSERT .. ON CONFLICT, and ``COPY``.
 
 Prints rows/s for each and the sink's ratio to the executemany baseline (the sink's overhead: mapping records

@@ -18,8 +18,12 @@ types are inferred from the values. A tombstone (``value=None``) becomes a ``DEL
 ``delete.enabled=true`` and is skipped otherwise.
 
 Rows → SQL (:class:`TableWriter`): a batch is written in **one transaction**, in record order. Consecutive
-rows for the same table, operation and column set are sent together with ``executemany`` (pipelined, at
-most ``batch.size`` per call). Before a table is first written the writer looks it up; a missing table is
+rows for the same table, operation and column set form a run (at most ``batch.size`` rows). Insert runs of 16
+rows or more are loaded with ``COPY``; upsert runs are collapsed to the last write per key, copied into a
+temporary staging table and merged with one ``INSERT .. SELECT .. ON CONFLICT DO UPDATE``; smaller runs,
+updates and deletes are sent as pipelined single-row statements (``executemany``). Either way the table ends
+up as if every record had been applied one by one. Before a table is first written the writer looks it up; a
+missing table is
 created when ``auto.create=true`` and missing columns are added when ``auto.evolve=true`` — otherwise the
 error names the table, the columns and the option to set.
 """
