@@ -24,12 +24,18 @@ def log_name() -> str:
 
 
 @pytest.fixture
-def make_herder(log_name: str) -> Iterator[Callable[..., Herder]]:
-    """Build started herders on the shared memory://<log_name> log; all are stopped at the end."""
+def log_url(log_name: str) -> str:
+    """The log the herders share; test modules override this to run on other backends too."""
+    return f"memory://{log_name}"
+
+
+@pytest.fixture
+def make_herder(log_url: str) -> Iterator[Callable[..., Herder]]:
+    """Build started herders on the shared log at ``log_url``; all are stopped at the end."""
     made: list[Herder] = []
 
     def make(persist: bool = False, **worker: Any) -> Herder:
-        h = Herder({**FAST, **worker}, open_log(f"memory://{log_name}"), persist_configs=persist, worker_id="test:0")
+        h = Herder({**FAST, **worker}, open_log(log_url), persist_configs=persist, worker_id="test:0")
         h.start()
         made.append(h)
         return h

@@ -8,12 +8,19 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 import pytest
 from kafka_connect import KafkaConnect
+
+from millstream.connect import SourceConnector, SourceTask
+from millstream.connect.herder import Herder
+from millstream.connect.rest import RestServer
+from millstream.log import open_log
 
 from .helpers import wait_until
 
@@ -34,8 +41,11 @@ def running(client, name, tasks=1):
     def check():
         r = client.get(f"/connectors/{name}/status")
         s = r.json()
-        return r.status_code == 200 and s["connector"]["state"] == "RUNNING" and len(s["tasks"]) == tasks and all(
-            t["state"] == "RUNNING" for t in s["tasks"]
+        return (
+            r.status_code == 200
+            and s["connector"]["state"] == "RUNNING"
+            and len(s["tasks"]) == tasks
+            and all(t["state"] == "RUNNING" for t in s["tasks"])
         )
 
     wait_until(check, what=f"{name} RUNNING")
@@ -79,7 +89,11 @@ def test_connector_lifecycle_over_raw_http(client, tmp_path, herder):
     assert herder.raw_config("src")["db.password"] == "hunter2"  # masked only in responses
     tasks = client.get("/connectors/src/tasks").json()
     assert tasks[0]["id"] == {"connector": "src", "task": 0} and tasks[0]["config"]["topic"] == "src-topic"
-    assert client.get("/connectors/src/tasks/0/status").json() == {"id": 0, "state": "RUNNING", "worker_id": "test:0"}
+    assert client.get("/connectors/src/tasks/0/status").json() == {
+        "id": 0,
+        "state": "RUNNING",
+        "worker_id": "test:0",
+    }
     assert client.get("/connectors/src/tasks/7/status").status_code == 404
     wait_until(lambda: client.get("/connectors/src/topics").json() == {"src": {"topics": ["src-topic"]}})
     assert client.put("/connectors/src/topics/reset").status_code == 202
@@ -108,12 +122,20 @@ def test_connector_lifecycle_over_raw_http(client, tmp_path, herder):
     wait_until(lambda: client.get("/connectors/src/offsets").json()["offsets"], what="offsets flushed")
     offsets = client.get("/connectors/src/offsets").json()
     assert offsets == {"offsets": [{"partition": {"filename": cfg["file"]}, "offset": {"position": 6}}]}
-    r = client.patch("/connectors/src/offsets", json={"offsets": [{"partition": {"filename": cfg["file"]}, "offset": {"position": 2}}]})
+    r = client.patch(
+        "/connectors/src/offsets",
+        json={"offsets": [{"partition": {"filename": cfg["file"]}, "offset": {"position": 2}}]},
+    )
     assert r.status_code == 400 and "STOPPED" in r.json()["message"] and r.json()["error_code"] == 400
     assert client.put("/connectors/src/stop").status_code == 204
-    st = wait_until(lambda: (s := client.get("/connectors/src/status").json())["connector"]["state"] == "STOPPED" and s)
+    st = wait_until(
+        lambda: (s := client.get("/connectors/src/status").json())["connector"]["state"] == "STOPPED" and s
+    )
     assert st["tasks"] == []
-    r = client.patch("/connectors/src/offsets", json={"offsets": [{"partition": {"filename": cfg["file"]}, "offset": {"position": 2}}]})
+    r = client.patch(
+        "/connectors/src/offsets",
+        json={"offsets": [{"partition": {"filename": cfg["file"]}, "offset": {"position": 2}}]},
+    )
     assert r.status_code == 200 and "altered successfully" in r.json()["message"]
     assert client.get("/connectors/src/offsets").json()["offsets"][0]["offset"] == {"position": 2}
     r = client.request("DELETE", "/connectors/src/offsets")
@@ -137,8 +159,13 @@ def test_sink_offsets_use_kafka_topic_and_partition(client, tmp_path, herder):
     out = tmp_path / "out.txt"
     herder.log.create_topic("in", 2)
     herder.log.produce("in", [(b'"x"', None, None, (), 1), (b'"y"', None, None, (), 1)])
-    cfg = {"connector.class": "FileStreamSink", "file": str(out), "topics": "in",
-           "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false"}
+    cfg = {
+        "connector.class": "FileStreamSink",
+        "file": str(out),
+        "topics": "in",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false",
+    }
     assert client.post("/connectors", json={"name": "snk", "config": cfg}).status_code == 201
     wait_until(lambda: client.get("/connectors/snk/offsets").json()["offsets"], what="sink offsets")
     assert client.get("/connectors/snk/offsets").json() == {
@@ -147,7 +174,9 @@ def test_sink_offsets_use_kafka_topic_and_partition(client, tmp_path, herder):
     assert out.read_text() == "x\ny\n"
     client.put("/connectors/snk/stop")
     wait_until(lambda: client.get("/connectors/snk/status").json()["connector"]["state"] == "STOPPED")
-    body = {"offsets": [{"partition": {"kafka_topic": "in", "kafka_partition": 1}, "offset": {"kafka_offset": 1}}]}
+    body = {
+        "offsets": [{"partition": {"kafka_topic": "in", "kafka_partition": 1}, "offset": {"kafka_offset": 1}}]
+    }
     assert client.patch("/connectors/snk/offsets", json=body).status_code == 200
     client.put("/connectors/snk/resume")
     wait_until(lambda: out.read_text() == "x\ny\ny\n", what="re-delivery after rewinding the sink offset")
@@ -163,12 +192,17 @@ def test_bad_requests_get_400_with_a_message(client, tmp_path):
     assert r.status_code == 400 and r.json()["error_code"] == 400 and "JSON" in r.json()["message"]
     r = client.post("/connectors", json={"name": "x"})
     assert r.status_code == 400 and "config" in r.json()["message"]
-    r = client.post("/connectors", json={"name": "x", "config": {"connector.class": "FileStreamSource", "batch.size": "-3"}})
+    r = client.post(
+        "/connectors",
+        json={"name": "x", "config": {"connector.class": "FileStreamSource", "batch.size": "-3"}},
+    )
     assert r.status_code == 400
     msg = r.json()["message"]
     assert "topic" in msg and "batch.size" in msg and "Value must be at least 1" in msg
     r = client.post("/connectors", json={"name": "x", "config": {"connector.class": "Bogus"}})
-    assert r.status_code == 400 and "Bogus" in r.json()["message"] and "FileStreamSource" in r.json()["message"]
+    assert (
+        r.status_code == 400 and "Bogus" in r.json()["message"] and "FileStreamSource" in r.json()["message"]
+    )
     r = client.put("/connectors/x/config", json={"name": "y", "connector.class": "FileStreamSource"})
     assert r.status_code == 400 and "doesn't match" in r.json()["message"]
     assert client.get("/nope").status_code == 404
@@ -177,8 +211,12 @@ def test_bad_requests_get_400_with_a_message(client, tmp_path):
 
 
 def test_validate_reports_every_bad_key_and_still_returns_200(client, tmp_path):
-    body = {"connector.class": "FileStreamSource", "batch.size": "zero", "transforms": "t",
-            "transforms.t.type": "NoSuchTransform"}
+    body = {
+        "connector.class": "FileStreamSource",
+        "batch.size": "zero",
+        "transforms": "t",
+        "transforms.t.type": "NoSuchTransform",
+    }
     r = client.put("/connector-plugins/FileStreamSource/config/validate", json=body)
     assert r.status_code == 200
     infos = r.json()
@@ -191,7 +229,12 @@ def test_validate_reports_every_bad_key_and_still_returns_200(client, tmp_path):
     assert set(first) == {"definition", "value"}
     assert set(first["value"]) == {"name", "value", "recommended_values", "errors", "visible"}
     good = dict(src_cfg(tmp_path), name="v")
-    assert client.put("/connector-plugins/FileStreamSourceConnector/config/validate", json=good).json()["error_count"] == 0
+    assert (
+        client.put("/connector-plugins/FileStreamSourceConnector/config/validate", json=good).json()[
+            "error_count"
+        ]
+        == 0
+    )
     mismatch = client.put("/connector-plugins/FileStreamSink/config/validate", json=good)
     assert mismatch.status_code == 400 and "does not match" in mismatch.json()["message"]
 
@@ -222,7 +265,10 @@ def test_kafka_connect_py_client_drives_the_worker(rest, tmp_path):
     assert info["name"] == "kc1"
     wait_until(lambda: kc.get_connector_status("kc1")["connector"]["state"] == "RUNNING")
     assert kc.list_connectors() == ["kc1"]
-    assert kc.list_connectors(expand="status", state="running")["kc1"]["status"]["connector"]["state"] == "RUNNING"
+    assert (
+        kc.list_connectors(expand="status", state="running")["kc1"]["status"]["connector"]["state"]
+        == "RUNNING"
+    )
     assert kc.list_connectors(pattern="kc.*") == ["kc1"]
     assert kc.get_connector("kc1")["type"] == "source"
     assert kc.get_connector_config("kc1")["topic"] == "kc-topic"
@@ -268,8 +314,85 @@ def test_kc_cli_drives_the_worker(rest, tmp_path):
     kc("resume", "cli1")
     kc("restart", "cli1", "--include-tasks")
     wait_until(lambda: json.loads(kc("status", "cli1"))["connector"]["state"] == "RUNNING")
-    validated = json.loads(kc("validate-config", "FileStreamSource", "--config-data",
-                              json.dumps({"connector.class": "FileStreamSource", "topic": "t"})))
+    validated = json.loads(
+        kc(
+            "validate-config",
+            "FileStreamSource",
+            "--config-data",
+            json.dumps({"connector.class": "FileStreamSource", "topic": "t"}),
+        )
+    )
     assert validated["error_count"] == 1  # only the missing name
     kc("delete", "cli1")
     assert json.loads(kc("list")) == []
+
+
+RELEASE = threading.Event()
+
+
+class _Task(SourceTask):
+    def start(self, props: Mapping[str, str]) -> None:
+        pass
+
+    def poll(self):
+        RELEASE.wait(0.05)
+        return None
+
+    def stop(self) -> None:
+        pass
+
+
+class HangingSource(SourceConnector):
+    def start(self, props: Mapping[str, str]) -> None:
+        RELEASE.wait(60)
+
+    def validate(self, props):
+        if props.get("hang.validate") == "true":
+            RELEASE.wait(60)
+        return super().validate(props)
+
+    def task_class(self) -> type[SourceTask]:
+        return _Task
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        return [{}]
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_hanging_connector_never_blocks_the_rest_api(tmp_path):
+    RELEASE.clear()
+    herder = Herder(
+        {"offset.flush.interval.ms": "50"}, open_log("memory://"), worker_id="t:0", operation_timeout_s=1.0
+    )
+    herder.start()
+    server = RestServer(herder, "127.0.0.1", 0)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            cls = f"{__name__}.HangingSource"
+            t0 = time.monotonic()
+            assert (
+                c.post("/connectors", json={"name": "hang", "config": {"connector.class": cls}}).status_code
+                == 201
+            )
+            assert c.get("/connectors/hang/status").json()["connector"]["state"] == "UNASSIGNED"
+            assert c.get("/connectors").json() == ["hang"]
+            assert c.put("/connectors/hang/pause").status_code == 202
+            assert c.put("/connectors/hang/resume").status_code == 202
+            assert c.post("/connectors/hang/restart").status_code == 204
+            assert c.get("/connectors/hang/config").status_code == 200
+            assert c.delete("/connectors/hang").status_code == 204
+            assert time.monotonic() - t0 < 3
+            r = c.post(
+                "/connectors",
+                json={"name": "h2", "config": {"connector.class": cls, "hang.validate": "true"}},
+            )
+            assert r.status_code == 500 and "did not finish" in r.json()["message"]
+            assert c.get("/health").json()["status"] == "healthy"
+            assert time.monotonic() - t0 < 6
+    finally:
+        RELEASE.set()
+        server.stop()
+        herder.stop()

@@ -27,6 +27,14 @@ from millstream.core.record import TopicPartition
 from .helpers import wait_until
 
 
+@pytest.fixture(params=["memory", "file"])
+def log_url(request, log_name, tmp_path):
+    """Every worker test runs on the in-memory log and on the embedded (SQLite) log."""
+    if request.param == "memory":
+        return f"memory://{log_name}"
+    return f"file://{tmp_path / 'log'}"
+
+
 def write_lines(path: Path, start: int, end: int) -> None:
     with open(path, "a") as f:
         for i in range(start, end):
@@ -65,11 +73,17 @@ def test_file_round_trip_with_json_envelope(herder, tmp_path):
     assert read_lines(dst)[-1] == "partial-done"
     # offsets: source byte position under Kafka's key, sink offsets as the consumer group's
     size = src.stat().st_size
-    wait_until(lambda: herder.connector_offsets("src") == [
-        {"partition": {"filename": str(src)}, "offset": {"position": size}}
-    ], what="source offset flush")
-    wait_until(lambda: herder.log.committed_offsets("connect-snk") == {TopicPartition("lines", 0): 501},
-               what="sink group commit")
+    wait_until(
+        lambda: (
+            herder.connector_offsets("src")
+            == [{"partition": {"filename": str(src)}, "offset": {"position": size}}]
+        ),
+        what="source offset flush",
+    )
+    wait_until(
+        lambda: herder.log.committed_offsets("connect-snk") == {TopicPartition("lines", 0): 501},
+        what="sink group commit",
+    )
     key = orjson.dumps(["src", {"filename": str(src)}])
     stored = [r for r in herder.log.read("connect-offsets", 0, 0) if r.key == key]
     assert orjson.loads(stored[-1].value) == {"position": size}
@@ -149,7 +163,9 @@ def test_pause_resume_stop_and_restart(herder, tmp_path):
 
 def test_bad_configs_name_each_key_and_unknown_classes_list_known_ones(herder, tmp_path):
     with pytest.raises(ConnectorConfigError) as e:
-        herder.create_connector("x", {"connector.class": "FileStreamSource", "batch.size": "lots", "tasks.max": "0"})
+        herder.create_connector(
+            "x", {"connector.class": "FileStreamSource", "batch.size": "lots", "tasks.max": "0"}
+        )
     errors = e.value.errors
     assert set(errors) == {"topic", "batch.size", "tasks.max"}
     assert "Invalid value lots for configuration batch.size: Not a number of type INT" in errors["batch.size"]
@@ -195,6 +211,11 @@ class BlockingConnector(SourceConnector):
 FAILED_ONCE: set[str] = set()
 
 
+@pytest.fixture(autouse=True)
+def _reset_failures():
+    FAILED_ONCE.clear()
+
+
 class CountingTask(SourceTask):
     """Emits numbered records; ``fail_at`` makes poll raise once (per topic) when that number is reached."""
 
@@ -208,12 +229,16 @@ class CountingTask(SourceTask):
     def poll(self):
         if self.n == self.fail_at and self.topic not in FAILED_ONCE:
             FAILED_ONCE.add(self.topic)
-            raise RuntimeError("boom at record %d" % self.n)
+            raise RuntimeError(f"boom at record {self.n}")
         if self.n >= self.limit:
             time.sleep(0.02)
             return None
         self.n += 1
-        return [SourceRecord(self.topic, None, None, None, STRING_SCHEMA, str(self.n), None, [], {"p": 0}, {"n": self.n})]
+        return [
+            SourceRecord(
+                self.topic, None, None, None, STRING_SCHEMA, str(self.n), None, [], {"p": 0}, {"n": self.n}
+            )
+        ]
 
     def stop(self) -> None:
         pass
@@ -252,7 +277,9 @@ def test_a_blocked_connector_never_blocks_the_herder(herder, tmp_path):
 def test_failed_task_reports_trace_and_restarts_on_request_or_automatically(herder):
     cls = f"{__name__}.CountingConnector"
     herder.create_connector("c", {"connector.class": cls, "topic": "nums", "fail_at": "5", "limit": "8"})
-    st = wait_until(lambda: (s := herder.connector_status("c"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s)
+    st = wait_until(
+        lambda: (s := herder.connector_status("c"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s
+    )
     assert "boom at record 5" in st["tasks"][0]["trace"]
     status = herder.restart_connector("c", include_tasks=True, only_failed=True)
     assert status["connector"]["state"] == "RUNNING" and status["tasks"][0]["state"] == "RESTARTING"
@@ -262,19 +289,109 @@ def test_failed_task_reports_trace_and_restarts_on_request_or_automatically(herd
 
     herder.create_connector(
         "auto",
-        {"connector.class": cls, "topic": "nums2", "fail_at": "3", "limit": "6",
-         "errors.restart.enable": "true", "errors.restart.backoff.initial.ms": "50"},
+        {
+            "connector.class": cls,
+            "topic": "nums2",
+            "fail_at": "3",
+            "limit": "6",
+            "errors.restart.enable": "true",
+            "errors.restart.backoff.initial.ms": "50",
+        },
     )
-    wait_until(lambda: herder.log.has_topic("nums2") and herder.log.latest_offset("nums2", 0) == 6,
-               what="automatic restart after the failure")
+    wait_until(
+        lambda: herder.log.has_topic("nums2") and herder.log.latest_offset("nums2", 0) == 6,
+        what="automatic restart after the failure",
+    )
     herder.wait_for_state("auto", "RUNNING", tasks=1)
 
 
 def test_exactly_once_source_writes_records_and_offsets_atomically(make_herder, tmp_path):
-    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
+    src, _dst = tmp_path / "in.txt", tmp_path / "out.txt"
     write_lines(src, 0, 100)
     h = make_herder(**{"exactly.once.source.support": "enabled", "offset.flush.interval.ms": "60000"})
     h.create_connector("src", source_cfg(src))
     wait_until(lambda: h.log.has_topic("lines") and h.log.latest_offset("lines", 0) == 100)
     # offsets are stored with each batch, not at the (here: one minute) flush interval
     assert h.connector_offsets("src")[0]["offset"] == {"position": src.stat().st_size}
+
+
+COMMITTED: list[tuple[str, object]] = []
+
+
+class KeyedTask(SourceTask):
+    """Emits keyed records with headers and records commit_record metadata."""
+
+    def start(self, props: Mapping[str, str]) -> None:
+        self.done = False
+
+    def poll(self):
+        if self.done:
+            time.sleep(0.02)
+            return None
+        self.done = True
+        from millstream.connect.data import Header
+
+        return [
+            SourceRecord(
+                "raw-events",
+                None,
+                None,
+                f"k{i}",
+                None,
+                {"id": i, "kind": "drop" if i == 1 else "keep"},
+                1_700_000_000_000 + i,
+                [Header("trace", f"t{i}")],
+                {"src": "x"},
+                {"i": i},
+            )
+            for i in range(3)
+        ]
+
+    def commit_record(self, record, metadata) -> None:
+        COMMITTED.append((record.value["id"], metadata))
+
+    def stop(self) -> None:
+        pass
+
+
+class KeyedConnector(CountingConnector):
+    def task_class(self) -> type[SourceTask]:
+        return KeyedTask
+
+
+def test_source_transforms_keys_headers_and_commit_record(herder):
+    COMMITTED.clear()
+    herder.create_connector(
+        "keyed",
+        {
+            "connector.class": f"{__name__}.KeyedConnector",
+            "key.converter": "StringConverter",
+            "value.converter": "JsonConverter",
+            "value.converter.schemas.enable": "false",
+            "transforms": "route,drop,stamp",
+            "transforms.route.type": "RegexRouter",
+            "transforms.route.regex": "raw-(.*)",
+            "transforms.route.replacement": "clean-$1",
+            "transforms.drop.type": "Filter",
+            "transforms.drop.predicate": "isDrop",
+            "transforms.stamp.type": "InsertField$Value",
+            "transforms.stamp.topic.field": "topic",
+            "predicates": "isDrop",
+            "predicates.isDrop.type": "HasHeaderKey",
+            "predicates.isDrop.name": "drop-me",
+        },
+    )
+    wait_until(
+        lambda: herder.log.has_topic("clean-events") and herder.log.latest_offset("clean-events", 0) == 3
+    )
+    recs = herder.log.read("clean-events", 0, 0)
+    assert [r.key for r in recs] == [b"k0", b"k1", b"k2"]
+    assert orjson.loads(recs[0].value) == {"id": 0, "kind": "keep", "topic": "clean-events"}
+    assert recs[0].headers == (("trace", b"t0"),) and recs[0].timestamp == 1_700_000_000_000
+    wait_until(lambda: len(COMMITTED) == 3)
+    assert [m for _i, m in COMMITTED] == [
+        ("clean-events", 0, 0),
+        ("clean-events", 0, 1),
+        ("clean-events", 0, 2),
+    ]
+    wait_until(lambda: herder.connector_offsets("keyed") == [{"partition": {"src": "x"}, "offset": {"i": 2}}])

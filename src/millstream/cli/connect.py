@@ -3,7 +3,8 @@
 ``millstream connect standalone worker.properties conn1.properties [conn2.json ...]`` runs the given
 connectors (configs not persisted; offsets are, in the log). ``millstream connect worker [worker.properties]``
 starts with no connectors and keeps configs, target states, statuses and offsets in the log's
-``connect-configs``/``connect-status``/``connect-offsets`` topics, so a restarted worker resumes its connectors.
+``connect-configs``/``connect-status``/``connect-offsets`` topics, so a restarted worker resumes its
+connectors.
 Both serve Kafka Connect's REST API (port 8083 by default; ``--rest-port 0`` picks a free port).
 """
 
@@ -91,7 +92,9 @@ def _run(
             assert name is not None
             herder.create_connector(name, cfg, state)
         names = ", ".join(herder.connectors()) or "none"
-        click.echo(f"millstream connect: REST API at {server.url} (log {herder.log.url}); connectors: {names}")
+        click.echo(
+            f"millstream connect: REST API at {server.url} (log {herder.log.url}); connectors: {names}"
+        )
         sys.stdout.flush()
 
         def _signal(signum: int, frame: Any) -> None:
@@ -126,7 +129,9 @@ _log_option = click.option(
     "or file://./.millstream.",
 )
 _rest_port_option = click.option(
-    "--rest-port", type=click.IntRange(0, 65535), help="REST API port (default 8083, or listeners=/rest.port=)."
+    "--rest-port",
+    type=click.IntRange(0, 65535),
+    help="REST API port (default 8083, or listeners=/rest.port=).",
 )
 _rest_host_option = click.option("--rest-host", help="REST API bind address (default all interfaces).")
 _level_option = click.option(
@@ -165,7 +170,9 @@ def standalone(
     """
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _main(
-        lambda: _run(_load_worker_props(worker_properties), connector_configs, log_url, rest_port, rest_host, False)
+        lambda: _run(
+            _load_worker_props(worker_properties), connector_configs, log_url, rest_port, rest_host, False
+        )
     )
 
 
@@ -176,7 +183,11 @@ def standalone(
 @_rest_host_option
 @_level_option
 def worker(
-    worker_properties: str | None, log_url: str | None, rest_port: int | None, rest_host: str | None, log_level: str
+    worker_properties: str | None,
+    log_url: str | None,
+    rest_port: int | None,
+    rest_host: str | None,
+    log_level: str,
 ) -> None:
     """Start a worker that serves the REST API with no connectors yet.
 

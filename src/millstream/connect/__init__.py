@@ -1,4 +1,5 @@
-"""millstream.connect: Kafka Connect's model, config keys, converters, transforms, error handling and REST API,
+"""millstream.connect: Kafka Connect's model, config keys, converters, transforms, error handling and REST
+API,
 in Python, on any millstream log (``memory://``, ``file://``, ``kafka://``).
 
 - API: :class:`SourceConnector`/:class:`SourceTask`, :class:`SinkConnector`/:class:`SinkTask`,

@@ -1,9 +1,11 @@
-"""The connector and task API, as Kafka Connect defines it (``SourceConnector``/``SourceTask``, ``SinkConnector``/``SinkTask``).
+"""The connector and task API, as Kafka Connect defines it (``SourceConnector``/``SourceTask``,
+``SinkConnector``/``SinkTask``).
 
 Lifecycle, driven by the worker on threads of its own (never on a REST request thread):
 
 Connector
-  1. ``initialize(context)``; 2. ``start(props)`` with the connector config (strings); 3. ``task_configs(max)``
+  1. ``initialize(context)``; 2. ``start(props)`` with the connector config (strings); 3.
+  ``task_configs(max)``
   returns at most ``max`` task configs; 4. ``stop()``. ``validate(props)`` may be called on a fresh
   instance at any time (default: check the connector's :meth:`Connector.config` ``ConfigDef``).
   A connector may call ``context.request_task_reconfiguration()`` when its inputs change, or
@@ -133,7 +135,8 @@ class OffsetStorageReader(ABC):
 
     @abstractmethod
     def offsets(self, partitions: Collection[Mapping[str, Any]]) -> dict[Any, dict[str, Any]]:
-        """Offsets of the given source partitions, keyed by a hashable form of each partition (missing ones left out)."""
+        """Offsets of the given source partitions, keyed by a hashable form of each partition (missing ones
+        left out)."""
 
     def offset(self, partition: Mapping[str, Any]) -> dict[str, Any] | None:
         """The last committed offset of one source partition, or ``None``."""
@@ -247,7 +250,8 @@ class SourceTask(Task):
         """Called after the framework stored offsets of the records returned so far."""
 
     def commit_record(self, record: SourceRecord, metadata: Any) -> None:
-        """Called after ``record`` was written; ``metadata`` is ``(topic, partition, offset)`` or ``None`` if it
+        """Called after ``record`` was written; ``metadata`` is ``(topic, partition, offset)`` or ``None`` if
+        it
         was filtered out by a transform."""
 
 

@@ -4,7 +4,8 @@ A connector, transform or converter declares its options once::
 
     CONFIG_DEF = (
         ConfigDef()
-        .define("file", Type.STRING, "", importance=Importance.HIGH, documentation="Source file; empty = stdin")
+        .define("file", Type.STRING, "", importance=Importance.HIGH, documentation="Source file; empty =
+        stdin")
         .define("batch.size", Type.INT, 2000, validator=Range.at_least(1), documentation="Lines per poll")
     )
 
@@ -91,7 +92,8 @@ class Password:
 
 
 def parse_type(name: str, value: Any, type_: Type) -> Any:
-    """Convert ``value`` (a string or a Python value) to ``type_``; raise ``ValueError`` with Kafka's reason."""
+    """Convert ``value`` (a string or a Python value) to ``type_``; raise ``ValueError`` with Kafka's
+    reason."""
     if value is None:
         return None
     if type_ is Type.BOOLEAN:
@@ -467,7 +469,8 @@ SECRET_WORDS = ("password", "secret", "token", "credential", "api.key", "apikey"
 
 
 def is_secret_key(name: str) -> bool:
-    """True for config keys that hold credentials (``*password*``, ``*secret*``, ``*token*``, ``*api.key*``...).
+    """True for config keys that hold credentials (``*password*``, ``*secret*``, ``*token*``,
+    ``*api.key*``...).
 
     Converter/serializer class settings (``key.converter``) are not secrets even though they contain ``key``.
     """
@@ -476,7 +479,8 @@ def is_secret_key(name: str) -> bool:
 
 
 def mask_secrets(config: Mapping[str, Any], definition: ConfigDef | None = None) -> dict[str, Any]:
-    """A copy of ``config`` with secret values replaced by ``[hidden]`` (PASSWORD options and secret-named keys)."""
+    """A copy of ``config`` with secret values replaced by ``[hidden]`` (PASSWORD options and secret-named
+    keys)."""
     out: dict[str, Any] = {}
     for k, v in config.items():
         is_pw = definition is not None and k in definition and definition[k].type is Type.PASSWORD

@@ -1,4 +1,5 @@
-"""The framework's connector options (Kafka's ``ConnectorConfig``), full-config validation and transform chains.
+"""The framework's connector options (Kafka's ``ConnectorConfig``), full-config validation and transform
+chains.
 
 Every connector config has the common options (``name``, ``connector.class``, ``tasks.max``, converters,
 ``transforms``, ``predicates``, ``errors.*``); sinks add ``topics``/``topics.regex`` and the dead-letter
@@ -52,6 +53,11 @@ def _no_control_chars(name: str, value: Any) -> None:
         raise ValueError("Connector name must not contain ISO control characters")
 
 
+def _valid_name(name: str, value: Any) -> None:
+    non_empty_string(name, value)
+    _no_control_chars(name, value)
+
+
 def _alias_list(name: str, value: Any) -> None:
     if value and len(set(value)) != len(value):
         raise ValueError("Duplicate alias provided.")
@@ -63,7 +69,7 @@ def common_config_def() -> ConfigDef:
     d.define(
         "name",
         Type.STRING,
-        validator=lambda n, v: (non_empty_string(n, v), _no_control_chars(n, v)),
+        validator=_valid_name,
         importance=Importance.HIGH,
         documentation="Globally unique name to use for this connector.",
         group=COMMON,
@@ -164,7 +170,8 @@ def common_config_def() -> ConfigDef:
         "none",
         validator=ValidString("none", "all"),
         importance=Importance.MEDIUM,
-        documentation="none: a failed record fails the task; all: skip failed records (and send them to the DLQ).",
+        documentation="none: a failed record fails the task; all: skip failed records (and send them to "
+        "the DLQ).",
         group=ERRORS,
     )
     d.define(
@@ -188,7 +195,8 @@ def common_config_def() -> ConfigDef:
         Type.BOOLEAN,
         False,
         importance=Importance.MEDIUM,
-        documentation="millstream: restart failed tasks and connectors automatically, with exponential backoff.",
+        documentation="millstream: restart failed tasks and connectors automatically, with exponential "
+        "backoff.",
         group=ERRORS,
     )
     d.define(
@@ -278,7 +286,8 @@ def source_config_def() -> ConfigDef:
         Type.INT,
         -1,
         importance=Importance.LOW,
-        documentation="Partitions of topics the connector writes to when they are created (-1: 1 / broker default).",
+        documentation="Partitions of topics the connector writes to when they are created (-1: 1 / broker "
+        "default).",
         group="Topic Creation",
     )
     d.define(
@@ -295,7 +304,8 @@ def source_config_def() -> ConfigDef:
         "requested",
         validator=ValidString("requested", "required"),
         importance=Importance.LOW,
-        documentation="Whether the connector needs exactly-once delivery (see worker exactly.once.source.support).",
+        documentation="Whether the connector needs exactly-once delivery (see worker "
+        "exactly.once.source.support).",
         group=COMMON,
     )
     return d
@@ -339,7 +349,8 @@ def _enrich(base: ConfigDef, props: Mapping[str, Any], errors: dict[str, list[st
                 def _pred_check(n: str, v: Any) -> None:
                     if v and v not in pred_set:
                         raise ValueError(
-                            f"predicate '{v}' is not defined; add it to 'predicates' and set predicates.{v}.type"
+                            f"predicate '{v}' is not defined; add it to 'predicates' and set "
+                            f"predicates.{v}.type"
                         )
 
                 d.define(
@@ -376,8 +387,9 @@ def _enrich(base: ConfigDef, props: Mapping[str, Any], errors: dict[str, list[st
     return d
 
 
-def validate_connector_config(props: Mapping[str, Any], connector_cls: type | None = None) -> dict[str, Any]:
-    """Validate a whole connector config; return Kafka's ``ConfigInfos`` dict (``error_count`` > 0 if invalid).
+def validate_connector_config(props: Mapping[str, Any], connector_cls: Any = None) -> dict[str, Any]:
+    """Validate a whole connector config; return Kafka's ``ConfigInfos`` dict (``error_count`` > 0 if
+    invalid).
 
     ``connector_cls`` defaults to the class named by ``connector.class``; an unknown class is reported as
     an error on ``connector.class`` listing the known ones.

@@ -18,7 +18,7 @@ import base64
 import datetime as _dt
 import decimal
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -65,6 +65,22 @@ class Converter(Versioned):
         self, topic: str, data: bytes | None, headers: Any = None
     ) -> tuple[Schema | None, Any]:
         raise NotImplementedError
+
+    def from_connect_batch(
+        self, topic: str, schemas: Sequence[Schema | None], values: Sequence[Any]
+    ) -> list[bytes | None]:
+        """``from_connect_data`` for many records of one topic (converters may do it faster); raises on the
+        first failure, and the caller then converts record by record."""
+        f = self.from_connect_data
+        return [f(topic, s, v) for s, v in zip(schemas, values, strict=True)]
+
+    def to_connect_columns(self, topic: str, datas: Sequence[bytes | None]) -> tuple[list[Any], list[Any]]:
+        """``to_connect_data`` for many records of one topic, as ``(schemas, values)`` lists (converters may
+        do
+        it faster); raises on the first failure, and the caller then converts record by record."""
+        f = self.to_connect_data
+        pairs = [f(topic, d) for d in datas]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 # -- JSON ----------------------------------------------------------------------------------------------
@@ -157,7 +173,8 @@ def _from_json_with_schema(schema: Schema | None, value: Any, path: str = "") ->
 
 
 class JsonConverter(Converter):
-    """Kafka's JsonConverter: with ``schemas.enable=true`` (default) the envelope ``{"schema":…,"payload":…}``,
+    """Kafka's JsonConverter: with ``schemas.enable=true`` (default) the envelope
+    ``{"schema":…,"payload":…}``,
     with ``false`` plain JSON."""
 
     CONFIG_DEF = (
@@ -194,6 +211,7 @@ class JsonConverter(Converter):
     def configure(self, configs: Mapping[str, Any], is_key: bool) -> None:
         super().configure(configs, is_key)
         self.schemas_enable = bool(self.config["schemas.enable"])
+        self._cache: dict[int, tuple[Schema, dict[str, Any]]] = {}
 
     def from_connect_data(
         self, topic: str, schema: Schema | None, value: Any, headers: Any = None
@@ -205,15 +223,31 @@ class JsonConverter(Converter):
                 if schema is None:
                     schema = infer_schema(value)
                 return orjson.dumps(
-                    {"schema": schema.to_json() if schema else None, "payload": value},
+                    {"schema": self._schema_json(schema), "payload": value},
                     default=_json_default,
-                    option=orjson.OPT_NON_STR_KEYS,
+                    option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
                 )
-            return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+            return orjson.dumps(
+                value, default=_json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+            )
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise DataError(
                 f"Converting Kafka Connect data to byte[] failed for topic {topic}: {exc}"
             ) from exc
+
+    def _schema_json(self, schema: Schema | None) -> dict[str, Any] | None:
+        """``schema.to_json()``, cached by identity (a source usually reuses one schema object)."""
+        if schema is None:
+            return None
+        cache = self._cache
+        hit = cache.get(id(schema))
+        if hit is not None and hit[0] is schema:
+            return hit[1]
+        if len(cache) > 1000:
+            cache.clear()
+        out = schema.to_json()
+        cache[id(schema)] = (schema, out)
+        return out
 
     def to_connect_data(
         self, topic: str, data: bytes | None, headers: Any = None
@@ -225,7 +259,8 @@ class JsonConverter(Converter):
         except orjson.JSONDecodeError as exc:
             preview = bytes(data[:60]).decode("utf-8", "replace")
             raise DataError(
-                f"Converting byte[] to Kafka Connect data failed due to serialization error of topic {topic}: "
+                f"Converting byte[] to Kafka Connect data failed due to serialization error of topic "
+                f"{topic}: "
                 f"{exc} (data starts {preview!r})",
                 hint=f"the {'key' if self.is_key else 'value'} is not JSON; use "
                 f"{self.prefix[:-1]}=org.apache.kafka.connect.storage.StringConverter or ByteArrayConverter",
@@ -234,9 +269,9 @@ class JsonConverter(Converter):
             return None, obj
         if not (isinstance(obj, dict) and len(obj) == 2 and "schema" in obj and "payload" in obj):
             raise DataError(
-                'JsonConverter with schemas.enable requires "schema" and "payload" fields and may not contain '
-                f"additional fields (topic {topic}). If you are trying to deserialize plain JSON data, set "
-                f"{self.prefix}schemas.enable=false in your converter configuration.",
+                'JsonConverter with schemas.enable requires "schema" and "payload" fields and may not '
+                f"contain additional fields (topic {topic}). If you are trying to deserialize plain JSON "
+                f"data, set {self.prefix}schemas.enable=false in your converter configuration.",
                 hint=f"set {self.prefix}schemas.enable=false",
             )
         if obj["schema"] is None:
@@ -250,7 +285,8 @@ class JsonConverter(Converter):
 
 # -- strings and bytes ---------------------------------------------------------------------------------
 class StringConverter(Converter):
-    """UTF-8 (``converter.encoding``) text. Non-string values are written as JSON (dicts, lists) or ``str()``."""
+    """UTF-8 (``converter.encoding``) text. Non-string values are written as JSON (dicts, lists) or
+    ``str()``."""
 
     CONFIG_DEF = ConfigDef().define(
         "converter.encoding", Type.STRING, "UTF8", importance=Importance.HIGH, documentation="Text encoding."
@@ -272,8 +308,27 @@ class StringConverter(Converter):
         if isinstance(value, bytes):
             return value
         if isinstance(value, dict | list):
-            return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+            return orjson.dumps(
+                value, default=_json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+            )
         return str(value).encode(self.encoding)
+
+    def from_connect_batch(
+        self, topic: str, schemas: Sequence[Schema | None], values: Sequence[Any]
+    ) -> list[bytes | None]:
+        if self.encoding == "utf-8" and set(map(type, values)) == _STR_ONLY:
+            return list(map(str.encode, values))
+        enc = self.encoding
+        f = self.from_connect_data
+        return [v.encode(enc) if type(v) is str else f(topic, None, v) for v in values]
+
+    def to_connect_columns(self, topic: str, datas: Sequence[bytes | None]) -> tuple[list[Any], list[Any]]:
+        if self.encoding == "utf-8" and set(map(type, datas)) == _BYTES_ONLY:
+            try:
+                return [_OPTIONAL_STRING] * len(datas), list(map(bytes.decode, datas))  # type: ignore[arg-type]
+            except UnicodeDecodeError:
+                pass
+        return super().to_connect_columns(topic, datas)
 
     def to_connect_data(
         self, topic: str, data: bytes | None, headers: Any = None
@@ -290,6 +345,8 @@ class StringConverter(Converter):
 
 
 _OPTIONAL_STRING = Schema("string", True)
+_STR_ONLY = {str}
+_BYTES_ONLY = {bytes}
 _OPTIONAL_BYTES = Schema("bytes", True)
 
 
@@ -306,7 +363,8 @@ class ByteArrayConverter(Converter):
         if isinstance(value, str):
             return value.encode()
         raise DataError(
-            f"ByteArrayConverter is not compatible with objects of type {type(value).__name__} (topic {topic})",
+            f"ByteArrayConverter is not compatible with objects of type {type(value).__name__} (topic "
+            f"{topic})",
             hint=f"use {self.prefix[:-1]}=org.apache.kafka.connect.json.JsonConverter or StringConverter",
         )
 
@@ -330,7 +388,8 @@ class _NumberConverter(Converter):
             return struct.pack(self.fmt, self.py_type(value))
         except (struct.error, TypeError, ValueError) as exc:
             raise DataError(
-                f"{type(self).__name__} cannot serialize {value!r} as {self.schema_type} (topic {topic}): {exc}"
+                f"{type(self).__name__} cannot serialize {value!r} as {self.schema_type} (topic {topic}): "
+                f"{exc}"
             ) from None
 
     def to_connect_data(
@@ -344,7 +403,8 @@ class _NumberConverter(Converter):
             raise DataError(
                 f"{type(self).__name__}: expected {size} bytes for {self.schema_type} but got {len(data)} "
                 f"(topic {topic})",
-                hint=f"the data was not written with {type(self).__name__}; use the matching {self.prefix[:-1]}",
+                hint=f"the data was not written with {type(self).__name__}; use the matching "
+                f"{self.prefix[:-1]}",
             )
         return schema, self.py_type(struct.unpack(self.fmt, data)[0])
 
@@ -399,7 +459,8 @@ class HeaderConverter(Versioned):
 
 
 class SimpleHeaderConverter(HeaderConverter):
-    """Kafka's default header converter: strings as UTF-8; numbers/booleans/maps/lists as JSON text; bytes as is.
+    """Kafka's default header converter: strings as UTF-8; numbers/booleans/maps/lists as JSON text; bytes as
+    is.
 
     Reading, UTF-8 text that is a JSON number, boolean, object or array becomes that value; other text stays a
     string; non-UTF-8 bytes stay bytes.
@@ -412,7 +473,7 @@ class SimpleHeaderConverter(HeaderConverter):
             return value
         if isinstance(value, str):
             return value.encode()
-        return orjson.dumps(value, default=_json_default)
+        return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
     def to_connect_header(self, topic: str, key: str, data: bytes | None) -> tuple[Schema | None, Any]:
         if data is None:

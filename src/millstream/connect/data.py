@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 PRIMITIVE_TYPES = ("int8", "int16", "int32", "int64", "float32", "float64", "boolean", "string", "bytes")
@@ -144,7 +144,8 @@ def struct_schema(name: str | None, fields: Sequence[tuple[str, Schema]], option
 
 
 def infer_schema(value: Any, optional: bool = False) -> Schema | None:
-    """A schema describing ``value`` (``None`` for ``None``): dicts become structs, lists arrays, ints int64."""
+    """A schema describing ``value`` (``None`` for ``None``): dicts become structs, lists arrays, ints
+    int64."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -199,9 +200,19 @@ class Header(NamedTuple):
     schema: Schema | None = None
 
 
-@dataclass(slots=True)
-class ConnectRecord:
-    """Fields common to source and sink records (Kafka's ``ConnectRecord``)."""
+def _header(headers: Sequence[Header], key: str) -> Header | None:
+    for h in reversed(headers):
+        if h.key == key:
+            return h
+    return None
+
+
+class SourceRecord(NamedTuple):
+    """A record produced by a source task; ``source_partition``/``source_offset`` are small JSON maps.
+
+    Records are immutable named tuples (cheap to build by the million); :meth:`new_record` returns a copy
+    with some fields replaced, which is how transforms change them.
+    """
 
     topic: str
     kafka_partition: int | None
@@ -210,41 +221,51 @@ class ConnectRecord:
     value_schema: Schema | None
     value: Any
     timestamp: int | None = None
-    headers: list[Header] = field(default_factory=list)
-
-    def new_record(self, **changes: Any) -> Any:
-        """A copy with some fields replaced (transforms never mutate the record they are given)."""
-        return replace(self, **changes)
-
-    def header(self, key: str) -> Header | None:
-        """The last header named ``key``, or ``None``."""
-        for h in reversed(self.headers):
-            if h.key == key:
-                return h
-        return None
-
-
-@dataclass(slots=True)
-class SourceRecord(ConnectRecord):
-    """A record produced by a source task; ``source_partition``/``source_offset`` are small JSON maps."""
-
+    headers: Sequence[Header] = ()
     source_partition: Mapping[str, Any] | None = None
     source_offset: Mapping[str, Any] | None = None
 
+    def new_record(self, **changes: Any) -> SourceRecord:
+        """A copy with some fields replaced (transforms never mutate the record they are given)."""
+        return self._replace(**changes)
 
-@dataclass(slots=True)
-class SinkRecord(ConnectRecord):
+    def header(self, key: str) -> Header | None:
+        """The last header named ``key``, or ``None``."""
+        return _header(self.headers, key)
+
+
+class SinkRecord(NamedTuple):
     """A record delivered to a sink task; ``kafka_offset`` is its offset in ``topic``/``kafka_partition``.
 
     ``original_topic``/``original_kafka_partition``/``original_kafka_offset`` keep where it was read from even
     after a transform renamed the topic (Kafka 3.6+'s ``originalTopic()``...).
     """
 
+    topic: str
+    kafka_partition: int | None
+    key_schema: Schema | None
+    key: Any
+    value_schema: Schema | None
+    value: Any
+    timestamp: int | None = None
+    headers: Sequence[Header] = ()
     kafka_offset: int = -1
     timestamp_type: str = "CreateTime"
     original_topic: str | None = None
     original_kafka_partition: int | None = None
     original_kafka_offset: int | None = None
+
+    def new_record(self, **changes: Any) -> SinkRecord:
+        """A copy with some fields replaced (transforms never mutate the record they are given)."""
+        return self._replace(**changes)
+
+    def header(self, key: str) -> Header | None:
+        """The last header named ``key``, or ``None``."""
+        return _header(self.headers, key)
+
+
+ConnectRecord = SourceRecord | SinkRecord
+"""Either kind of record (Kafka's ``ConnectRecord``): the fields up to ``headers`` are common."""
 
 
 def source_record(
@@ -269,7 +290,7 @@ def source_record(
         value_schema,
         value,
         timestamp,
-        list(headers),
+        tuple(headers),
         source_partition,
         source_offset,
     )

@@ -47,7 +47,8 @@ class PluginNotFoundError(ConnectError):
         super().__init__(
             f"Failed to find any class that implements {kind} and which name matches {name!r}, "
             f"available {kind.lower()}s are: {', '.join(known)}",
-            hint="use one of the names above, a dotted Python path (package.module.Class), or install a package "
+            hint="use one of the names above, a dotted Python path (package.module.Class), or install a "
+            "package "
             "that registers the plugin under the 'millstream.connectors' entry point group",
         )
         self.name = name
@@ -68,7 +69,8 @@ class BadRequestError(ConnectError):
 
 
 class RetriableError(ConnectError):
-    """A transient failure (a connection dropped, a resource was busy); the operation may succeed if retried."""
+    """A transient failure (a connection dropped, a resource was busy); the operation may succeed if
+    retried."""
 
 
 class DataError(ConnectError):

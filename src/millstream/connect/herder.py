@@ -72,7 +72,8 @@ class _Runtime:
 
 
 def resolve_log_url(config: WorkerConfig, override: str | None = None) -> str | None:
-    """The log URL: ``--log`` > worker ``log.url`` > ``$MILLSTREAM_LOG`` > ``bootstrap.servers`` (kafka://) > default."""
+    """The log URL: ``--log`` > worker ``log.url`` > ``$MILLSTREAM_LOG`` > ``bootstrap.servers`` (kafka://) >
+    default."""
     import os
 
     if override:
@@ -154,7 +155,8 @@ class Herder:
         self.ready = True
 
     def stop(self) -> None:
-        """Stop every connector and task (waiting up to ``task.shutdown.graceful.timeout.ms``) and close the log."""
+        """Stop every connector and task (waiting up to ``task.shutdown.graceful.timeout.ms``) and close the
+        log."""
         if self._stopped:
             return
         self._stopped = True
@@ -162,6 +164,7 @@ class Herder:
         with self._lock:
             runtimes = list(self._connectors.values())
         threads: list[threading.Thread] = []
+        t: threading.Thread
         for rt in runtimes:
             for t in rt.tasks.values():
                 t.stop()
@@ -290,7 +293,8 @@ class Herder:
     def create_connector(
         self, name: str, config: Mapping[str, Any], initial_state: str | None = None
     ) -> dict[str, Any]:
-        """Create and start a connector; raise AlreadyExistsError / ConnectorConfigError / PluginNotFoundError."""
+        """Create and start a connector; raise AlreadyExistsError / ConnectorConfigError /
+        PluginNotFoundError."""
         _check_name(name)
         target = INITIAL_STATES.get((initial_state or "RUNNING").upper())
         if target is None:
@@ -308,7 +312,8 @@ class Herder:
         return self.connector_info(name)
 
     def put_connector_config(self, name: str, config: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
-        """Create or replace a connector's config; returns ``(created, info)``. Tasks restart with the new config."""
+        """Create or replace a connector's config; returns ``(created, info)``. Tasks restart with the new
+        config."""
         _check_name(name)
         cfg, cls = self._validated(name, config)
         with self._lock:
@@ -618,8 +623,10 @@ class Herder:
             rt = self._get(name)
             if rt.target != "STOPPED" or any(t.is_alive() for t in rt.tasks.values()):
                 raise BadRequestError(
-                    "Connectors must be in the STOPPED state before their offsets can be modified. This can be done "
-                    f"for the specified connector by issuing a 'PUT' request to the '/connectors/{name}/stop' endpoint"
+                    "Connectors must be in the STOPPED state before their offsets can be modified. This "
+                    "can be done "
+                    f"for the specified connector by issuing a 'PUT' request to the "
+                    f"'/connectors/{name}/stop' endpoint"
                 )
             return rt
 
@@ -637,7 +644,7 @@ class Herder:
                 raise BadRequestError(
                     f"an entry's 'offset' must be an object or null, got {e.get('offset')!r}"
                 )
-        connector = rt.cls()
+        connector: Any = rt.cls()
         if rt.type == "sink":
             changes: dict[TopicPartition, int | None] = {}
             for e in entries:
@@ -686,15 +693,17 @@ class Herder:
         if handled:
             return "The offsets for this connector have been altered successfully"
         return (
-            "The Connect framework-managed offsets for this connector have been altered successfully. However, if "
-            "this connector manages offsets externally, they will need to be manually altered in the system that "
+            "The Connect framework-managed offsets for this connector have been altered successfully. "
+            "However, if "
+            "this connector manages offsets externally, they will need to be manually altered in the "
+            "system that "
             "the connector uses."
         )
 
     def reset_offsets(self, name: str) -> str:
         """Remove all offsets of a STOPPED connector; returns Kafka's message."""
         rt = self._require_stopped(name)
-        connector = rt.cls()
+        connector: Any = rt.cls()
         if rt.type == "sink":
             group = f"connect-{name}"
             committed = self.log.committed_offsets(group)
@@ -714,8 +723,10 @@ class Herder:
         if handled:
             return "The offsets for this connector have been reset successfully"
         return (
-            "The Connect framework-managed offsets for this connector have been reset successfully. However, if this "
-            "connector manages offsets externally, they will need to be manually reset in the system that the "
+            "The Connect framework-managed offsets for this connector have been reset successfully. "
+            "However, if this "
+            "connector manages offsets externally, they will need to be manually reset in the system that "
+            "the "
             "connector uses."
         )
 
@@ -723,7 +734,8 @@ class Herder:
     def wait_for_state(
         self, name: str, state: str, tasks: int | None = None, timeout: float = 10.0
     ) -> dict[str, Any]:
-        """Wait until the connector (and ``tasks`` tasks) report ``state``; return the status or raise TimeoutError."""
+        """Wait until the connector (and ``tasks`` tasks) report ``state``; return the status or raise
+        TimeoutError."""
         deadline = time.monotonic() + timeout
         status: dict[str, Any] = {}
         while time.monotonic() < deadline:

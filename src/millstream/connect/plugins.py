@@ -110,11 +110,17 @@ _BUILTINS: list[tuple[str, str, tuple[str, ...]]] = [
         (f"{_K}.transforms.predicates.RecordIsTombstone",),
     ),
 ]
-for _mod, _names in (
-    ("fields", ("InsertField", "ReplaceField", "MaskField", "ExtractField", "HoistField", "Flatten", "Cast")),
-    ("timestamps", ("TimestampConverter",)),
-    ("routing", ("HeaderFrom",)),
-):
+_KEY_VALUE_TRANSFORMS: dict[str, tuple[str, ...]] = {
+    "fields": ("InsertField", "ReplaceField", "MaskField", "ExtractField", "HoistField", "Flatten", "Cast"),
+    "timestamps": ("TimestampConverter",),
+    "routing": ("HeaderFrom",),
+}
+_PLAIN_TRANSFORMS: dict[str, tuple[str, ...]] = {
+    "fields": ("ValueToKey",),
+    "timestamps": ("TimestampRouter",),
+    "routing": ("RegexRouter", "Filter", "InsertHeader", "DropHeaders"),
+}
+for _mod, _names in _KEY_VALUE_TRANSFORMS.items():
     for _n in _names:
         for _side in ("Key", "Value"):
             _BUILTINS.append(
@@ -124,11 +130,7 @@ for _mod, _names in (
                     (f"{_K}.transforms.{_n}${_side}",),
                 )
             )
-for _mod, _names in (
-    ("fields", ("ValueToKey",)),
-    ("timestamps", ("TimestampRouter",)),
-    ("routing", ("RegexRouter", "Filter", "InsertHeader", "DropHeaders")),
-):
+for _mod, _names in _PLAIN_TRANSFORMS.items():
     for _n in _names:
         _BUILTINS.append(
             (f"millstream.connect.transforms.{_mod}:{_n}", "transformation", (f"{_K}.transforms.{_n}",))
@@ -164,7 +166,7 @@ class Registry:
         with self._lock:
             if self._descs is not None:
                 return
-            descs = []
+            descs: list[PluginDesc] = []
             for target, kind, extra in _BUILTINS:
                 cname = _class_name(target)
                 names = (*extra, *_short_aliases(cname, kind))
@@ -174,17 +176,18 @@ class Registry:
                     cls = ep.load()
                 except Exception:  # a broken third-party package must not break the worker
                     continue
-                kind = plugin_kind(cls)
-                if kind is None:
+                ep_kind = plugin_kind(cls)
+                if ep_kind is None:
                     continue
                 cname = f"{cls.__module__}.{cls.__qualname__}"
                 target = f"ep:{cname}"
                 self._loaded[target] = cls
-                descs.append(PluginDesc(cname, kind, (ep.name, *_short_aliases(cname, kind)), target))
+                descs.append(PluginDesc(cname, ep_kind, (ep.name, *_short_aliases(cname, ep_kind)), target))
             by_name: dict[str, PluginDesc] = {}
             by_lower: dict[str, PluginDesc] = {}
             for d in descs:
-                # a header converter and a converter may share a Kafka name (StringConverter): keep both by kind
+                # a header converter and a converter may share a Kafka name (StringConverter): keep both by
+                # kind
                 for n in (d.class_name, *d.aliases):
                     by_name.setdefault(f"{_group(d.type)}:{n}", d)
                     by_lower.setdefault(f"{_group(d.type)}:{n.lower()}", d)
@@ -198,7 +201,8 @@ class Registry:
         return sorted((d for d in self._descs if d.type in kinds), key=lambda d: d.class_name)
 
     def describe(self, name: str, group: str) -> PluginDesc | None:
-        """The plugin of a group (``connector``, ``transformation``, ...) that ``name`` names, if any built-in/entry point."""
+        """The plugin of a group (``connector``, ``transformation``, ...) that ``name`` names, if any
+        built-in/entry point."""
         self._ensure()
         return self._by_name.get(f"{group}:{name}") or self._by_lower.get(f"{group}:{name.lower()}")
 

@@ -212,7 +212,8 @@ class ConnectRestApi:
         if config.get("name") not in (None, name):
             raise HttpError(
                 400,
-                f"Connector name configuration ({config.get('name')}) doesn't match connector name in the URL ({name})",
+                f"Connector name configuration ({config.get('name')}) doesn't match connector name in the "
+                f"URL ({name})",
             )
         info = self.herder.create_connector(name, config, req.get("initial_state"))
         return Response(201, info, {"Location": "/connectors/" + quote(name, safe="")})
@@ -232,7 +233,8 @@ class ConnectRestApi:
         if config.get("name") not in (None, name):
             raise HttpError(
                 400,
-                f"Connector name configuration ({config.get('name')}) doesn't match connector name in the URL ({name})",
+                f"Connector name configuration ({config.get('name')}) doesn't match connector name in the "
+                f"URL ({name})",
             )
         created, info = self.herder.put_connector_config(name, config)
         if created:
@@ -467,7 +469,7 @@ class RestServer:
     def attach(self, herder: Herder) -> None:
         """Serve this herder (the server may be bound before the herder exists, to learn the port)."""
         self.api = ConnectRestApi(herder)
-        self._handler.api = self.api
+        self._handler.api = self.api  # type: ignore[attr-defined]
 
     @property
     def url(self) -> str:
@@ -486,7 +488,8 @@ class RestServer:
 
 
 def listener_address(worker_props: dict[str, Any], rest_port: int | None) -> tuple[str, int]:
-    """Host and port from ``--rest-port``, ``listeners=http://host:port`` or ``rest.host.name``/``rest.port``."""
+    """Host and port from ``--rest-port``, ``listeners=http://host:port`` or
+    ``rest.host.name``/``rest.port``."""
     host = str(worker_props.get("rest.host.name") or "0.0.0.0")
     port = int(worker_props.get("rest.port", 8083))
     listeners = str(worker_props.get("listeners") or "").split(",")[0].strip()

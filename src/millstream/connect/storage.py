@@ -9,7 +9,8 @@
     ``commit-<name>`` → ``{"tasks": N}``.
 ``connect-status`` (``status.storage.topic``)
     ``status-connector-<name>`` / ``status-task-<name>-<n>`` → ``{"state","trace","worker_id","generation"}``;
-    ``status-topic-<topic>:connector-<name>`` → ``{"topic": {"name","connector","task","discoverTimestamp"}}``.
+    ``status-topic-<topic>:connector-<name>`` → ``{"topic":
+    {"name","connector","task","discoverTimestamp"}}``.
 
 Each store reads its topic to the end when it starts, keeps the latest value per key in memory and appends
 on every change, so a restarted worker finds its connectors, states and offsets again.
@@ -18,7 +19,7 @@ on every change, so a restarted worker finds its connectors, states and offsets 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -184,7 +185,7 @@ class ConfigStore(_TopicStore):
     def put_target_state(self, name: str, state: str) -> None:
         self.write([self._target_item(name, state)])
 
-    def put_task_configs(self, name: str, configs: list[Mapping[str, str]]) -> None:
+    def put_task_configs(self, name: str, configs: Sequence[Mapping[str, str]]) -> None:
         items: list[tuple[bytes, bytes | None]] = [
             (f"task-{name}-{i}".encode(), orjson.dumps({"properties": dict(c)}))
             for i, c in enumerate(configs)

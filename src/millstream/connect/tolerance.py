@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from ..core.record import ProducerRecord, Record
@@ -30,7 +30,7 @@ from .errors import RetriableError, ToleranceExceededError
 log = logging.getLogger("millstream.connect.errors")
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     """Where a record failed (the value of the ``__connect.errors.stage`` header)."""
 
     KEY_CONVERTER = "KEY_CONVERTER"
@@ -140,7 +140,10 @@ class ErrorHandler:
 
     def _describe(self, original: Any) -> str:
         if isinstance(original, Record):
-            text = f", where consumed record is {{topic='{original.topic}', partition={original.partition}, offset={original.offset}, timestamp={original.timestamp}"
+            text = (
+                f", where consumed record is {{topic='{original.topic}', partition={original.partition}, "
+                f"offset={original.offset}, timestamp={original.timestamp}"
+            )
             if self.log_messages:
                 text += f", key={original.key!r}, value={original.value!r}"
             return text + "}"

@@ -9,7 +9,8 @@ Source task loop (``WorkerSourceTask``):
   3. append the batch to its topics (created if missing); only then remember each record's source offset
      and call ``commit_record``;
   4. every ``offset.flush.interval.ms`` (and on stop) write the remembered offsets to the offsets topic and
-     call ``commit()``. A crash before step 4 re-delivers records after restart (at-least-once), never loses them.
+     call ``commit()``. A crash before step 4 re-delivers records after restart (at-least-once), never loses
+     them.
      With ``exactly.once.source.support=enabled`` steps 3 and 4 are one log transaction per batch.
 
 Sink task loop (``WorkerSinkTask``):
@@ -29,12 +30,16 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Collection, Mapping
+from functools import partial
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
 from ..core.record import ProducerRecord, Record, TopicPartition
 from ..log.base import Log
+from ..log.consumer import LogConsumer
 from ..log.partitioner import partition_for_key
 from .api import (
     Connector,
@@ -54,6 +59,20 @@ from .tolerance import FAILED, ErrorHandler, Stage
 from .worker_config import WorkerConfig, make_converter, make_header_converter
 
 log = logging.getLogger("millstream.connect.worker")
+
+_tuple_new = tuple.__new__
+_new_producer_record = partial(tuple.__new__, ProducerRecord)
+_new_sink_record = partial(tuple.__new__, SinkRecord)
+_ONLY_NONE = {None}
+# column getters over the record tuples (C-level, for the batch fast paths)
+(_S_TOPIC, _S_PARTITION, _S_KEY_SCHEMA, _S_KEY, _S_VALUE_SCHEMA, _S_VALUE, _S_TIMESTAMP, _S_HEADERS) = (
+    itemgetter(i) for i in range(8)
+)
+_S_SOURCE_PARTITION = itemgetter(8)
+_R_TOPIC, _R_PARTITION, _R_OFFSET, _R_TIMESTAMP, _R_KEY, _R_VALUE, _R_HEADERS = (
+    itemgetter(i) for i in range(7)
+)
+_P_PARTITION = itemgetter(4)
 
 StatusListener = Callable[[str, str | None], None]
 """Called with ``(state, trace)`` whenever a connector's or task's state changes."""
@@ -288,8 +307,73 @@ class WorkerSourceTask(WorkerTask):
             self._partitions[topic] = desc.partitions
         return self._partitions[topic]
 
+    def _produce(
+        self, topic: str, batch: list[ProducerRecord], placements: bool = False, partitioned: bool = True
+    ) -> list[tuple[int, int]]:
+        """Append a batch to a topic (one append for a one-partition topic); with ``placements`` return each
+        record's ``(partition, offset)``."""
+        n = self._ensure_topic(topic)
+        if n == 1 and (not partitioned or not any(map(_P_PARTITION, batch))):
+            base = self.ctx.log.append(topic, 0, batch)
+            return [(0, base + i) for i in range(len(batch))] if placements else []
+        return self.ctx.log.produce(topic, batch)
+
+    def _send_fast(self, records: list[SourceRecord]) -> bool:
+        """The common case, column-at-a-time in C (``map``/``zip`` over the record tuples): no transforms,
+        keys
+        or headers, one topic, no explicit partition, no ``commit_record``. Returns ``False`` (having written
+        nothing) when the batch needs the general path."""
+        if self.chain or self.wants_commit_record or self.exactly_once:
+            return False
+        topic = records[0].topic
+        if (
+            set(map(_S_TOPIC, records)) != {topic}
+            or set(map(_S_KEY, records)) != _ONLY_NONE
+            or set(map(_S_KEY_SCHEMA, records)) != _ONLY_NONE
+            or set(map(_S_PARTITION, records)) != _ONLY_NONE
+            or any(map(_S_HEADERS, records))
+        ):
+            return False
+        try:
+            values = self.value_converter.from_connect_batch(
+                topic, list(map(_S_VALUE_SCHEMA, records)), list(map(_S_VALUE, records))
+            )
+        except Exception:
+            return False  # let the general path apply the error handler
+        n = len(records)
+        batch = list(
+            map(
+                _new_producer_record,
+                zip(
+                    values,
+                    repeat(None, n),
+                    map(_S_TIMESTAMP, records),
+                    repeat((), n),
+                    repeat(None, n),
+                    strict=True,
+                ),
+            )
+        )
+        offsets: dict[bytes, tuple[Mapping[str, Any] | None, Mapping[str, Any]]] = {}
+        parts = list(map(_S_SOURCE_PARTITION, records))
+        if len(set(map(id, parts))) == 1:
+            for r in reversed(records):
+                if r.source_offset is not None:
+                    offsets[partition_key(parts[0])] = (parts[0], r.source_offset)
+                    break
+        else:
+            for r in records:
+                if r.source_offset is not None:
+                    offsets[partition_key(r.source_partition)] = (r.source_partition, r.source_offset)
+        self._produce(topic, batch, partitioned=False)
+        self.pending.update(offsets)
+        self.records_sent += n
+        return True
+
     def send(self, records: list[SourceRecord]) -> None:
         """Transform, convert and append one poll batch; then remember its offsets."""
+        if self._send_fast(records):
+            return
         chain, errors = self.chain, self.errors
         kc, vc, hc = self.key_converter, self.value_converter, self.header_converter
         kfrom, vfrom = kc.from_connect_data, vc.from_connect_data
@@ -356,8 +440,7 @@ class WorkerSourceTask(WorkerTask):
             placements = self._send_transactional(batches, batch_offsets)
         else:
             for topic, batch in batches.items():
-                self._ensure_topic(topic)
-                placements[topic] = self.ctx.log.produce(topic, batch)
+                placements[topic] = self._produce(topic, batch, self.wants_commit_record)
             pending.update(batch_offsets)
         self.records_sent += sum(len(b) for b in batches.values())
         if self.wants_commit_record:
@@ -433,13 +516,7 @@ class _Reporter(ErrantRecordReporter):
         self.task = task
 
     def report(self, record: SinkRecord, error: BaseException) -> None:
-        original = self.task.originals.get(
-            (
-                record.original_topic or record.topic,
-                record.original_kafka_partition,
-                record.original_kafka_offset,
-            )
-        )
+        original = self.task.original(record)
         self.task.errors.fail(Stage.TASK_PUT, class_name(self.task.task), error, original)
 
 
@@ -460,17 +537,42 @@ class WorkerSinkTask(WorkerTask):
         topics = [t.strip() for t in str(cfg.get("topics") or "").split(",") if t.strip()]
         regex = str(cfg.get("topics.regex") or "").strip()
         pattern = regex or "^(?:" + "|".join(re.escape(t) for t in topics) + ")$"
-        self.consumer.subscribe(pattern=pattern)
+        # A LogConsumer refreshes a subscription on every poll (a metadata query each time); this worker is
+        # the
+        # group's only member, so it assigns the matching partitions itself, re-checking once a second.
+        # Other consumers (kafka://) keep real group membership through subscribe().
+        self.manual_assign = isinstance(self.consumer, LogConsumer)
+        self.topic_pattern = re.compile(pattern)
+        self.next_refresh = 0.0
+        if self.manual_assign:
+            self._refresh_assignment()
+        else:
+            self.consumer.subscribe(pattern=pattern)
         self.assigned: set[TopicPartition] = set()
         self.current: dict[TopicPartition, int] = {}  # next offset after records put() accepted
         self.committed: dict[TopicPartition, int] = {}
-        self.originals: dict[tuple[str, int | None, int | None], Record] = {}
+        self.batch_records: list[Record] = []
         self.context = SinkTaskContext(self.task_config, lambda: sorted(self.assigned), _Reporter(self))
         self.task.initialize(self.context)
         self.last_commit = time.monotonic()
         self.records_put = 0
 
+    def _refresh_assignment(self) -> None:
+        self.next_refresh = time.monotonic() + 1.0
+        log_ = self.ctx.log
+        wanted: list[TopicPartition] = []
+        for t in log_.list_topics():
+            if self.topic_pattern.fullmatch(t):
+                try:
+                    wanted.extend(log_.describe_topic(t).partitions_list())
+                except Exception:
+                    continue  # deleted meanwhile
+        if set(wanted) != set(self.consumer.assignment()):
+            self.consumer.assign(wanted)
+
     def _check_assignment(self) -> None:
+        if self.manual_assign and time.monotonic() >= self.next_refresh:
+            self._refresh_assignment()
         now = set(self.consumer.assignment())
         if now == self.assigned:
             return
@@ -502,7 +604,8 @@ class WorkerSinkTask(WorkerTask):
         recs = self.consumer.poll(timeout_ms=100, max_records=self.max_poll)
         self._check_assignment()
         if recs and self.context.paused:
-            keep, first_skipped = [], {}
+            keep: list[Record] = []
+            first_skipped: dict[TopicPartition, int] = {}
             for r in recs:
                 tp = TopicPartition(r.topic, r.partition)
                 if tp in self.context.paused:
@@ -518,13 +621,50 @@ class WorkerSinkTask(WorkerTask):
             self.context.commit_requested = False
             self._commit()
 
+    def _convert_fast(self, recs: list[Record]) -> list[SinkRecord] | None:
+        """Column-at-a-time conversion in C for the common case (one topic, no transforms, keys or
+        headers)."""
+        if self.chain:
+            return None
+        topic = recs[0].topic
+        if (
+            set(map(_R_TOPIC, recs)) != {topic}
+            or set(map(_R_KEY, recs)) != _ONLY_NONE
+            or any(map(_R_HEADERS, recs))
+        ):
+            return None
+        try:
+            schemas, values = self.value_converter.to_connect_columns(topic, list(map(_R_VALUE, recs)))
+        except Exception:
+            return None
+        self.batch_records = recs
+        n = len(recs)
+        partitions, offsets = list(map(_R_PARTITION, recs)), list(map(_R_OFFSET, recs))
+        columns = (
+            repeat(topic, n),
+            partitions,
+            repeat(None, n),
+            repeat(None, n),
+            schemas,
+            values,
+            map(_R_TIMESTAMP, recs),
+            repeat((), n),
+            offsets,
+            repeat("CreateTime", n),
+            repeat(topic, n),
+            partitions,
+            offsets,
+        )
+        return list(map(_new_sink_record, zip(*columns, strict=True)))
+
     def convert(self, recs: list[Record]) -> list[SinkRecord]:
         chain, errors = self.chain, self.errors
         kc, vc, hc = self.key_converter, self.value_converter, self.header_converter
         kto, vto = kc.to_connect_data, vc.to_connect_data
         out: list[SinkRecord] = []
-        originals = self.originals
-        originals.clear()
+        append = out.append
+        has_chain = bool(chain)
+        self.batch_records = recs
         for r in recs:
             topic = r.topic
             try:
@@ -565,25 +705,36 @@ class WorkerSinkTask(WorkerTask):
                 r.partition,
                 r.offset,
             )
-            if chain:
+            if has_chain:
                 try:
                     sr = chain.apply(sr)
                 except Exception:
                     sr = errors.execute(Stage.TRANSFORMATION, "transforms", chain.apply, sr, original=r)
                 if sr is None or sr is FAILED:
                     continue
-            originals[(topic, r.partition, r.offset)] = r
-            out.append(sr)
+            append(sr)
         return out
 
+    def original(self, record: SinkRecord) -> Record | None:
+        """The raw log record a sink record of the current batch came from (for the DLQ)."""
+        topic = record.original_topic or record.topic
+        part, off = record.original_kafka_partition, record.original_kafka_offset
+        for r in self.batch_records:
+            if r.offset == off and r.partition == part and r.topic == topic:
+                return r
+        return None
+
     def deliver(self, recs: list[Record]) -> None:
-        batch = self.convert(recs)
+        batch = self._convert_fast(recs)
+        if batch is None:
+            batch = self.convert(recs)
         if batch:
             self._put(batch)
             self.records_put += len(batch)
-        current = self.current
-        for r in recs:
-            current[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        position = self.consumer.position
+        for t, p in set(zip(map(_R_TOPIC, recs), map(_R_PARTITION, recs), strict=True)):
+            tp = TopicPartition(t, p)
+            self.current[tp] = position(tp)
 
     def _put(self, batch: list[SinkRecord]) -> None:
         errors = self.errors
@@ -625,9 +776,7 @@ class WorkerSinkTask(WorkerTask):
         )
         cls = class_name(self.task)
         for sr in batch:
-            original = self.originals.get(
-                (sr.original_topic or sr.topic, sr.original_kafka_partition, sr.original_kafka_offset)
-            )
+            original = self.original(sr)
             self.errors.execute(Stage.TASK_PUT, cls, self.task.put, [sr], original=original)
 
     def _commit(self) -> None:

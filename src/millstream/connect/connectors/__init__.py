@@ -1,1 +1,2 @@
-"""Built-in connectors: FileStreamSource/FileStreamSink (Kafka's), datagen (Confluent's quickstarts), console sink."""
+"""Built-in connectors: FileStreamSource/FileStreamSink (Kafka's), datagen (Confluent's quickstarts), console
+sink."""

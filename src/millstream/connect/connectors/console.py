@@ -14,11 +14,14 @@ from .file import format_line
 
 
 class ConsoleSinkConnector(SinkConnector):
-    """Prints records to stdout: ``print.key`` adds ``key<TAB>``, ``print.metadata`` adds ``topic[p]@offset<TAB>``."""
+    """Prints records to stdout: ``print.key`` adds ``key<TAB>``, ``print.metadata`` adds
+    ``topic[p]@offset<TAB>``."""
 
     CONFIG_DEF = (
         ConfigDef()
-        .define("print.key", Type.BOOLEAN, False, importance=Importance.LOW, documentation="Print the key too.")
+        .define(
+            "print.key", Type.BOOLEAN, False, importance=Importance.LOW, documentation="Print the key too."
+        )
         .define(
             "print.metadata",
             Type.BOOLEAN,
@@ -40,7 +43,9 @@ class ConsoleSinkConnector(SinkConnector):
     def stop(self) -> None:
         pass
 
-    def alter_offsets(self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]) -> bool:
+    def alter_offsets(
+        self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]
+    ) -> bool:
         return True
 
 

@@ -1,4 +1,5 @@
-"""Datagen: mock data from Confluent's quickstart schemas (``clickstream``, ``orders``, ``users``, ``pageviews``).
+"""Datagen: mock data from Confluent's quickstart schemas (``clickstream``, ``orders``, ``users``,
+``pageviews``).
 
 Options (Confluent's names): ``kafka.topic``, ``quickstart``, ``max.interval`` (ms; each record waits a random
 time up to this), ``iterations`` (records per task; -1 = forever), ``schema.keyfield`` (the field used as the
@@ -29,7 +30,8 @@ _F64 = Schema("float64")
 _AGENTS = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 "
+    "Safari/605.1.15",
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
 )
 _REQUESTS = (
@@ -52,7 +54,11 @@ def _users(rng: random.Random, n: int, now: int) -> dict[str, Any]:
 
 
 def _pageviews(rng: random.Random, n: int, now: int) -> dict[str, Any]:
-    return {"viewtime": 1 + n * 10, "userid": f"User_{rng.randint(1, 9)}", "pageid": f"Page_{rng.randint(1, 99)}"}
+    return {
+        "viewtime": 1 + n * 10,
+        "userid": f"User_{rng.randint(1, 9)}",
+        "pageid": f"Page_{rng.randint(1, 99)}",
+    }
 
 
 def _orders(rng: random.Random, n: int, now: int) -> dict[str, Any]:
@@ -83,7 +89,9 @@ def _clickstream(rng: random.Random, n: int, now: int) -> dict[str, Any]:
 
 QUICKSTARTS: dict[str, tuple[Schema, str, Callable[[random.Random, int, int], dict[str, Any]]]] = {
     "users": (
-        struct_schema("ksql.users", [("registertime", _I64), ("userid", _S), ("regionid", _S), ("gender", _S)]),
+        struct_schema(
+            "ksql.users", [("registertime", _I64), ("userid", _S), ("regionid", _S), ("gender", _S)]
+        ),
         "userid",
         _users,
     ),
@@ -166,7 +174,9 @@ class DatagenConnector(SourceConnector):
             importance=Importance.MEDIUM,
             documentation="millstream: records per second per task (0 = use max.interval).",
         )
-        .define("schema.keyfield", Type.STRING, "", importance=Importance.LOW, documentation="Field used as key.")
+        .define(
+            "schema.keyfield", Type.STRING, "", importance=Importance.LOW, documentation="Field used as key."
+        )
         .define(
             "random.seed",
             Type.LONG,

@@ -13,12 +13,14 @@ crash lines may repeat but are never lost. An empty ``file`` writes standard out
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import sys
 import threading
 from collections.abc import Mapping
+from functools import partial
+from itertools import accumulate, repeat
+from operator import add, itemgetter
 from typing import Any, BinaryIO, TextIO
 
 import orjson
@@ -30,6 +32,9 @@ from ..data import STRING_SCHEMA, SinkRecord, SourceRecord
 from ..errors import ConnectError
 
 log = logging.getLogger("millstream.connect.file")
+_VALUE = itemgetter(5)
+_STR_ONLY = {str}
+_new_source_record = partial(tuple.__new__, SourceRecord)
 
 
 def _single_topic(name: str, value: Any) -> None:
@@ -64,7 +69,8 @@ class FileStreamSourceConnector(SourceConnector):
             2000,
             validator=Range.at_least(1),
             importance=Importance.LOW,
-            documentation="The maximum number of records the source task can read from the file each time it is polled",
+            documentation="The maximum number of records the source task can read from the file each time "
+            "it is polled",
         )
     )
 
@@ -100,6 +106,7 @@ class FileStreamSourceTask(SourceTask):
     """Reads complete lines from the file position it resumes at (see the module docstring)."""
 
     IDLE_WAIT_S = 0.2
+    CHUNK_BYTES = 1 << 20
 
     def start(self, props: Mapping[str, str]) -> None:
         self.filename = props.get("file") or ""
@@ -108,6 +115,12 @@ class FileStreamSourceTask(SourceTask):
         self.partition = {"filename": self.filename}
         self.stream: BinaryIO | None = None
         self.position = 0
+        self._partial = b""
+        self._lines: list[str] = []
+        self._lengths: list[int] | None = None
+        self._next = 0
+        self._crlf = False
+        self._warned = False
         self._stopping = threading.Event()
 
     def _open(self) -> bool:
@@ -117,6 +130,9 @@ class FileStreamSourceTask(SourceTask):
         try:
             stream = open(self.filename, "rb")  # noqa: SIM115 - kept open across polls
         except FileNotFoundError:
+            if self._warned:
+                return False
+            self._warned = True
             log.warning(
                 "couldn't find file %s for FileStreamSourceTask, sleeping to wait for it to be created",
                 self.filename,
@@ -144,6 +160,30 @@ class FileStreamSourceTask(SourceTask):
         self.stream = stream
         return True
 
+    def _read_lines(self, stream: BinaryIO) -> bool:
+        """Read the next chunk; queue its complete lines as ``(text, byte length incl. newline)``."""
+        chunk = stream.read1(self.CHUNK_BYTES)  # type: ignore[attr-defined]
+        if not chunk:
+            return False
+        data = self._partial + chunk if self._partial else chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._partial = data
+            return False
+        self._partial = data[cut + 1 :]
+        block = data[:cut]
+        text = block.decode("utf-8", "replace")
+        if len(text) == len(block):  # ASCII: character counts are byte counts
+            lines = text.split("\n")
+            self._lengths = None
+        else:
+            raw = block.split(b"\n")
+            lines = [b.decode("utf-8", "replace") for b in raw]
+            self._lengths = [len(b) + 1 for b in raw]
+        self._crlf = "\r" in text
+        self._lines, self._next = lines, 0
+        return True
+
     def poll(self) -> list[SourceRecord] | None:
         if self._stopping.is_set():
             return None
@@ -152,40 +192,45 @@ class FileStreamSourceTask(SourceTask):
             return None
         stream = self.stream
         assert stream is not None
-        readline = stream.readline
-        records: list[SourceRecord] = []
-        append = records.append
-        pos = self.position
-        part, topic = self.partition, self.topic
-        track = bool(self.filename)
-        for _ in range(self.batch_size):
-            line = readline()
-            if not line:
-                break
-            if line[-1:] != b"\n":  # partial line: wait for the rest
-                if track:
-                    stream.seek(pos)
-                break
-            pos += len(line)
-            text = line[:-2] if line[-2:] == b"\r\n" else line[:-1]
-            append(
-                SourceRecord(
-                    topic,
-                    None,
-                    None,
-                    None,
-                    STRING_SCHEMA,
-                    text.decode("utf-8", "replace"),
-                    None,
-                    [],
-                    part,
-                    {"position": pos} if track else None,
-                )
-            )
-        self.position = pos
-        if not records:
+        if self._next >= len(self._lines) and not self._read_lines(stream):
             self._stopping.wait(self.IDLE_WAIT_S)
             return None
+        start = self._next
+        take = self._lines[start : start + self.batch_size]
+        n = len(take)
+        self._next = start + n
+        # byte position after each line, computed column-wise: pos + cumulative (length + newline)
+        if self._lengths is not None:
+            lengths: Any = self._lengths[start : start + n]
+        else:
+            lengths = map(add, map(len, take), repeat(1, n))
+        positions = list(accumulate(lengths, initial=self.position))[1:]
+        if self._crlf:
+            take = [line[:-1] if line.endswith("\r") else line for line in take]
+        if self.filename:
+            offsets: Any = [{"position": p} for p in positions]
+        else:
+            offsets = repeat(None, n)
+        records = list(
+            map(
+                _new_source_record,
+                zip(
+                    repeat(self.topic, n),
+                    repeat(None, n),
+                    repeat(None, n),
+                    repeat(None, n),
+                    repeat(STRING_SCHEMA, n),
+                    take,
+                    repeat(None, n),
+                    repeat((), n),
+                    repeat(self.partition, n),
+                    offsets,
+                    strict=True,
+                ),
+            )
+        )
+        pos = positions[-1] if positions else self.position
+        self.position = pos
         return records
 
     def stop(self) -> None:
@@ -247,7 +292,7 @@ def format_line(value: Any) -> str:
     if isinstance(value, dict | list):
         from ..converters import _json_default
 
-        return orjson.dumps(value, default=_json_default).decode()
+        return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -272,12 +317,10 @@ class FileStreamSinkTask(SinkTask):
     def put(self, records: list[SinkRecord]) -> None:
         if not records:
             return
-        buf = io.StringIO()
-        for r in records:
-            v = r.value
-            buf.write(v if isinstance(v, str) else format_line(v))
-            buf.write("\n")
-        self.out.write(buf.getvalue())
+        values = list(map(_VALUE, records))
+        lines = values if set(map(type, values)) == _STR_ONLY else [format_line(v) for v in values]
+        lines.append("")
+        self.out.write("\n".join(lines))
 
     def flush(self, current_offsets: Mapping[TopicPartition, int]) -> None:
         self.out.flush()

@@ -1,4 +1,5 @@
-"""Field-level transforms: InsertField, ReplaceField, MaskField, ValueToKey, ExtractField, HoistField, Flatten, Cast.
+"""Field-level transforms: InsertField, ReplaceField, MaskField, ValueToKey, ExtractField, HoistField,
+Flatten, Cast.
 
 Each follows Kafka's transform of the same name and options; ``$Key``/``$Value`` forms are the nested
 ``.Key``/``.Value`` classes. Records may be schemaless (plain dicts) or carry a struct schema, which is
@@ -355,7 +356,8 @@ class Cast(Transformation):
                 name, t = "", part
             if t not in CAST_TYPES:
                 errors.append(
-                    f"Invalid value {part} for configuration spec: unknown type {t!r}; use one of {CAST_TYPES}"
+                    f"Invalid value {part} for configuration spec: unknown type {t!r}; use one of "
+                    f"{CAST_TYPES}"
                 )
             elif name:
                 self.casts[name] = t

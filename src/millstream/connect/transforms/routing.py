@@ -38,7 +38,8 @@ def java_replacement(text: str) -> str:
 
 
 class RegexRouter(Transformation):
-    """Rename the topic when it matches ``regex`` (the whole name) to ``replacement`` (``$1`` refers to groups)."""
+    """Rename the topic when it matches ``regex`` (the whole name) to ``replacement`` (``$1`` refers to
+    groups)."""
 
     CONFIG_DEF = (
         ConfigDef()

@@ -31,7 +31,7 @@ _TOKENS = [
     ("m", "%M"),
     ("ss", "%S"),
     ("s", "%S"),
-    ("SSS", "\0MS\0"),
+    ("SSS", "\x1fMS\x1f"),
     ("EEEE", "%A"),
     ("EEE", "%a"),
     ("a", "%p"),
@@ -77,12 +77,12 @@ def java_format(dt: _dt.datetime, pattern: str) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=_dt.UTC)
     fmt = translate_java_pattern(pattern)
-    return dt.strftime(fmt).replace("\0MS\0", f"{dt.microsecond // 1000:03d}")
+    return dt.strftime(fmt).replace("\x1fMS\x1f", f"{dt.microsecond // 1000:03d}")
 
 
 def java_parse(text: str, pattern: str) -> _dt.datetime:
     """Parse text with a SimpleDateFormat pattern into a UTC datetime; ``ValueError`` if it does not match."""
-    fmt = translate_java_pattern(pattern).replace("\0MS\0", "%f")
+    fmt = translate_java_pattern(pattern).replace("\x1fMS\x1f", "%f")
     dt = _dt.datetime.strptime(text, fmt)
     return dt.replace(tzinfo=_dt.UTC) if dt.tzinfo is None else dt.astimezone(_dt.UTC)
 
@@ -130,7 +130,8 @@ class TimestampConverter(Transformation):
             raise ConnectorConfigError(
                 {
                     "format": [
-                        "TimestampConverter requires format option to be specified when using string timestamps"
+                        "TimestampConverter requires format option to be specified when using string "
+                        "timestamps"
                     ]
                 }
             )

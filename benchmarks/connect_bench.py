@@ -1,0 +1,153 @@
+"""Connect throughput: FileStreamSource → topic → FileStreamSink, against a bare read-file + append-to-log
+loop.
+
+Both run in this process on the same kind of log (``--log``, default the embedded ``file://`` log in a temp
+dir). The baseline reads the input file line by line and appends batches of lines to a topic; the connect
+run starts a FileStreamSource and a FileStreamSink on a worker and is timed until the sink file holds every
+line. Figures: records/s of each and the ratio (the bar is >= 50%).
+
+    PYTHONPATH=src python benchmarks/connect_bench.py [--records 200000] [--log memory://] [--converter json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+
+from millstream.connect.herder import Herder
+from millstream.core.record import ProducerRecord
+from millstream.log import open_log
+
+CONVERTERS = {
+    "string": "org.apache.kafka.connect.storage.StringConverter",
+    "json": "org.apache.kafka.connect.json.JsonConverter",
+    "bytes": "org.apache.kafka.connect.converters.ByteArrayConverter",
+}
+
+
+def make_input(path: str, n: int) -> int:
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write(f"{i:09d} 2024-01-01T00:00:00Z GET /index.html 200 user-{i % 997} {'x' * 20}\n")
+    return os.path.getsize(path)
+
+
+def log_url(kind: str, workdir: str, name: str) -> str:
+    if kind.startswith("memory"):
+        return f"memory://{name}-{time.monotonic_ns()}"
+    if kind.startswith("file"):
+        return f"file://{os.path.join(workdir, name)}"
+    return kind
+
+
+def baseline(url: str, path: str, batch: int) -> tuple[int, float]:
+    """Read the file and append its lines to a topic in batches: what a hand-written loop would do."""
+    log = open_log(url)
+    log.create_topic("baseline", 1)
+    n = 0
+    t0 = time.perf_counter()
+    with open(path, "rb") as f:
+        buf: list[ProducerRecord] = []
+        for line in f:
+            buf.append(ProducerRecord(line[:-1]))
+            if len(buf) >= batch:
+                log.append("baseline", 0, buf)
+                n += len(buf)
+                buf = []
+        if buf:
+            log.append("baseline", 0, buf)
+            n += len(buf)
+    elapsed = time.perf_counter() - t0
+    log.close()
+    return n, elapsed
+
+
+def connect_run(url: str, path: str, out: str, size: int, n: int, converter: str, batch: int) -> float:
+    """Source → topic → sink on a worker; seconds until the sink file holds every line."""
+    conv = CONVERTERS[converter]
+    herder = Herder(
+        {"key.converter": conv, "value.converter": conv, "value.converter.schemas.enable": "false"},
+        url,
+        worker_id="bench:0",
+    )
+    herder.start()
+    try:
+        t0 = time.perf_counter()
+        herder.create_connector(
+            "bench-source",
+            {"connector.class": "FileStreamSource", "file": path, "topic": "lines", "batch.size": str(batch)},
+        )
+        herder.create_connector(
+            "bench-sink",
+            {
+                "connector.class": "FileStreamSink",
+                "file": out,
+                "topics": "lines",
+                "consumer.override.max.poll.records": str(batch),
+            },
+        )
+        deadline = time.perf_counter() + 600
+        while True:
+            if os.path.exists(out) and os.path.getsize(out) >= size:
+                break
+            if time.perf_counter() > deadline:
+                raise SystemExit(
+                    f"timed out: sink has {os.path.getsize(out) if os.path.exists(out) else 0} bytes"
+                )
+            time.sleep(0.005)
+        elapsed = time.perf_counter() - t0
+    finally:
+        herder.stop()
+    with open(out, "rb") as f:
+        got = sum(1 for _ in f)
+    if got != n:
+        raise SystemExit(f"sink wrote {got} lines, expected {n}")
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=200_000)
+    ap.add_argument("--log", default="file", help="memory, file (embedded, temp dir) or a log URL")
+    ap.add_argument("--converter", choices=sorted(CONVERTERS), default="string")
+    ap.add_argument(
+        "--batch", type=int, default=2000, help="batch.size of the source / lines per baseline append"
+    )
+    ap.add_argument("--rounds", type=int, default=2, help="best of N for each side")
+    args = ap.parse_args()
+    workdir = tempfile.mkdtemp(prefix="connect-bench-")
+    try:
+        src = os.path.join(workdir, "in.txt")
+        size = make_input(src, args.records)
+        base_best = conn_best = float("inf")
+        for r in range(args.rounds):
+            _n, t = baseline(log_url(args.log, workdir, f"base{r}"), src, args.batch)
+            base_best = min(base_best, t)
+            out = os.path.join(workdir, f"out{r}.txt")
+            conn_best = min(
+                conn_best,
+                connect_run(
+                    log_url(args.log, workdir, f"conn{r}"),
+                    src,
+                    out,
+                    size,
+                    args.records,
+                    args.converter,
+                    args.batch,
+                ),
+            )
+        base_rps = args.records / base_best
+        conn_rps = args.records / conn_best
+        print(f"records: {args.records:,}  log: {args.log}  converter: {args.converter}  batch: {args.batch}")
+        print(f"baseline read-file + append-to-log : {base_rps:12,.0f} records/s  ({base_best:.3f}s)")
+        print(f"connect FileStreamSource -> sink   : {conn_rps:12,.0f} records/s  ({conn_best:.3f}s)")
+        print(f"ratio connect / baseline           : {conn_rps / base_rps:12.1%}   (bar: >= 50%)")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
