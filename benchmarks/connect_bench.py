@@ -102,9 +102,7 @@ def connect_run(
             if os.path.exists(out) and os.path.getsize(out) >= size:
                 break
             if time.perf_counter() > deadline:
-                raise SystemExit(
-                    f"timed out: sink has {os.path.getsize(out) if os.path.exists(out) else 0} bytes"
-                )
+                raise SystemExit(f"timed out: sink has {os.path.getsize(out) if os.path.exists(out) else 0} bytes")
             time.sleep(0.005)
         elapsed = time.perf_counter() - t0
     finally:
@@ -127,9 +125,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--log", default="file", help="memory, file (embedded, temp dir) or a log URL")
     ap.add_argument("--converter", choices=sorted(CONVERTERS), default="string")
-    ap.add_argument(
-        "--batch", type=int, default=2000, help="batch.size of the source / lines per baseline append"
-    )
+    ap.add_argument("--batch", type=int, default=2000, help="batch.size of the source / lines per baseline append")
     ap.add_argument("--rounds", type=int, default=2, help="best of N for each side")
     ap.add_argument(
         "--mode",

@@ -58,52 +58,7 @@ def rest(herder: Herder) -> Iterator[RestServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A real PostgreSQL (initdb + pg_ctl from PATH) on a free port for the session; yields its base URL."""
-    import os
-    import shutil
-    import socket
-    import subprocess
-
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
-    import tempfile
-    from pathlib import Path
-
-    # not under pytest's tmp dir: that one is private to root, and PostgreSQL must run as another user
-    base = Path(tempfile.mkdtemp(prefix="millstream-pg-"))
-    data = base / "data"
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(base, "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"], check=True, capture_output=True
-    )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
-    subprocess.run(
-        [*prefix, pg_ctl, "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}"
-    finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-
 @pytest.fixture
-def pg_url(postgres_server: str) -> str:
-    """A fresh database on the session's PostgreSQL; returns its URL."""
-    import psycopg
-
-    name = f"t{next(_ids)}_{time.monotonic_ns() % 10**9}"
-    with psycopg.connect(postgres_server + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{postgres_server}/{name}"
+def pg_url(postgres_db: str) -> str:
+    """A fresh database on the session's PostgreSQL (root fixture ``postgres_db``); returns its URL."""
+    return postgres_db

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from click.testing import CliRunner
 
 from millstream.cli.connect import connect, load_connector_file
@@ -65,9 +64,7 @@ def test_connector_files_in_properties_and_json(tmp_path):
         None,
     )
     j = tmp_path / "b.json"
-    j.write_text(
-        json.dumps({"name": "b", "config": {"connector.class": "FileStreamSink"}, "initial_state": "PAUSED"})
-    )
+    j.write_text(json.dumps({"name": "b", "config": {"connector.class": "FileStreamSink"}, "initial_state": "PAUSED"}))
     assert load_connector_file(str(j)) == ("b", {"connector.class": "FileStreamSink"}, "PAUSED")
 
 
@@ -249,86 +246,3 @@ def test_kc_cli_drives_a_worker_process(tmp_path):
     finally:
         if w.proc.poll() is None:
             w.kill()
-
-
-@pytest.mark.postgres
-@pytest.mark.slow
-def test_file_to_postgres_100k_rows_survive_sigkill_and_restart_exactly_once(tmp_path, pg_url):
-    """FileStreamSource → topic → JDBC sink, 100,000 rows, the worker killed with SIGKILL mid-way and
-    restarted:
-    every row arrives exactly once (transactional source offsets + upserts keyed by
-    topic/partition/offset)."""
-    import psycopg
-
-    n = 100_000
-    src = tmp_path / "rows.txt"
-    src.write_text("".join(f"row-{i}\n" for i in range(n)))
-    props = tmp_path / "worker.properties"
-    props.write_text(
-        "offset.flush.interval.ms=500\nexactly.once.source.support=enabled\n"
-        "key.converter=org.apache.kafka.connect.storage.StringConverter\n"
-        "value.converter=org.apache.kafka.connect.storage.StringConverter\n"
-    )
-    log = f"file://{tmp_path / 'log'}"
-
-    def count() -> int:
-        with psycopg.connect(pg_url) as conn:
-            if conn.execute("SELECT to_regclass('rows')").fetchone()[0] is None:
-                return 0
-            return conn.execute("SELECT count(*) FROM rows").fetchone()[0]
-
-    w1 = Worker("worker", str(props), "--log", log, "--rest-port", "0")
-    try:
-        with httpx.Client(base_url=w1.url, timeout=10) as c:
-            r = c.post(
-                "/connectors",
-                json={
-                    "name": "file",
-                    "config": {
-                        "connector.class": "FileStreamSource",
-                        "file": str(src),
-                        "topic": "rows",
-                        "batch.size": "500",
-                    },
-                },
-            )
-            assert r.status_code == 201, r.text
-            r = c.post(
-                "/connectors",
-                json={
-                    "name": "db",
-                    "config": {
-                        "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
-                        "topics": "rows",
-                        "connection.url": "jdbc:" + pg_url,
-                        "auto.create": "true",
-                        "insert.mode": "upsert",
-                        "pk.mode": "kafka",
-                        "transforms": "wrap",
-                        "transforms.wrap.type": "HoistField$Value",
-                        "transforms.wrap.field": "line",
-                    },
-                },
-            )
-            assert r.status_code == 201, r.text
-            wait_until(lambda: count() >= n // 4, timeout=120, what="a quarter of the rows before the kill")
-    finally:
-        w1.kill()
-    at_kill = count()
-    assert at_kill < n, "the pipeline finished before the kill; the test needs more rows"
-    w2 = Worker("worker", str(props), "--log", log, "--rest-port", "0")
-    try:
-        wait_until(lambda: count() == n, timeout=180, what="all rows after the restart")
-        time.sleep(1.0)
-        with psycopg.connect(pg_url) as conn:
-            got = conn.execute(
-                "SELECT count(*), count(DISTINCT line), min(__connect_offset), max(__connect_offset) "
-                "FROM rows"
-            ).fetchone()
-            sample = conn.execute("SELECT line FROM rows WHERE __connect_offset = 77777").fetchone()[0]
-        assert got == (n, n, 0, n - 1)  # exactly once: no row lost, none twice, offsets contiguous
-        assert sample == "row-77777"
-        assert w2.terminate() == 0
-    finally:
-        if w2.proc.poll() is None:
-            w2.kill()

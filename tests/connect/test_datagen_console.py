@@ -56,10 +56,7 @@ def test_rate_iterations_and_resume_after_restart(make_herder):
     ids = [orjson.loads(r.value)["payload"]["orderid"] for r in h2.log.read("orders", 0, 0)]
     assert ids == list(range(30))  # resumed at the stored iteration: no gaps, no repeats
     wait_until(
-        lambda: (
-            h2.connector_offsets("gen")
-            == [{"partition": {"task.id": 0}, "offset": {"current.iteration": 30}}]
-        )
+        lambda: h2.connector_offsets("gen") == [{"partition": {"task.id": 0}, "offset": {"current.iteration": 30}}]
     )
 
 

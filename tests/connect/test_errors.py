@@ -75,9 +75,7 @@ def _reset():
 
 
 def test_tolerance_all_sends_conversion_transform_and_put_failures_to_the_dlq(herder, caplog):
-    produce(
-        herder.log, "in", [b'{"n": 1}', b"not json", b'{"n": 2, "bad": true}', b'"a string"', b'{"n": 3}']
-    )
+    produce(herder.log, "in", [b'{"n": 1}', b"not json", b'{"n": 2, "bad": true}', b'"a string"', b'{"n": 3}'])
     caplog.set_level(logging.ERROR, "millstream.connect.errors")
     herder.create_connector(
         "s",
@@ -98,9 +96,7 @@ def test_tolerance_all_sends_conversion_transform_and_put_failures_to_the_dlq(he
             }
         ),
     )
-    wait_until(
-        lambda: herder.log.has_topic("dlq") and herder.log.latest_offset("dlq", 0) == 3, what="3 DLQ records"
-    )
+    wait_until(lambda: herder.log.has_topic("dlq") and herder.log.latest_offset("dlq", 0) == 3, what="3 DLQ records")
     wait_until(lambda: len(PUT) == 2)
     assert PUT == ['{"n":1}', '{"n":3}']
     dlq = herder.log.read("dlq", 0, 0)
@@ -127,9 +123,7 @@ def test_tolerance_all_sends_conversion_transform_and_put_failures_to_the_dlq(he
 def test_tolerance_none_fails_the_task_and_commits_nothing_past_the_bad_record(herder):
     produce(herder.log, "in", [b'{"n": 1}', b"garbage", b'{"n": 2}'])
     herder.create_connector("s", sink())
-    st = wait_until(
-        lambda: (s := herder.connector_status("s"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s
-    )
+    st = wait_until(lambda: (s := herder.connector_status("s"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s)
     assert "Tolerance exceeded in error handler" in st["tasks"][0]["trace"]
     assert PUT == []
     assert herder.connector_offsets("s") == []  # the batch was never put, so nothing is committed
@@ -140,9 +134,7 @@ def test_schemas_enable_mismatch_fails_with_the_setting_to_change(herder):
     cfg = sink()
     del cfg["value.converter.schemas.enable"]
     herder.create_connector("s", cfg)
-    st = wait_until(
-        lambda: (s := herder.connector_status("s"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s
-    )
+    st = wait_until(lambda: (s := herder.connector_status("s"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s)
     assert "set value.converter.schemas.enable=false" in st["tasks"][0]["trace"]
 
 

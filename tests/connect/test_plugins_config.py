@@ -38,17 +38,9 @@ def test_connectors_by_alias_kafka_name_or_class_path(name):
 
 
 def test_transforms_and_converters_by_kafka_names_and_dotted_paths():
-    assert (
-        REGISTRY.load("org.apache.kafka.connect.transforms.InsertField$Value", "transformation")
-        is InsertField.Value
-    )
-    assert (
-        REGISTRY.load("millstream.connect.transforms.fields.InsertField$Key", "transformation")
-        is InsertField.Key
-    )
-    assert (
-        REGISTRY.load("org.apache.kafka.connect.json.JsonConverter", "converter").__name__ == "JsonConverter"
-    )
+    assert REGISTRY.load("org.apache.kafka.connect.transforms.InsertField$Value", "transformation") is InsertField.Value
+    assert REGISTRY.load("millstream.connect.transforms.fields.InsertField$Key", "transformation") is InsertField.Key
+    assert REGISTRY.load("org.apache.kafka.connect.json.JsonConverter", "converter").__name__ == "JsonConverter"
     with pytest.raises(PluginNotFoundError) as e:
         REGISTRY.load("org.apache.kafka.connect.transforms.Nope", "transformation")
     assert "InsertField" in str(e.value)

@@ -38,10 +38,7 @@ def test_process_tasks_round_trip_pause_and_offsets(make_herder, tmp_path):
     # offsets written by the child processes are visible to the worker
     size = src.stat().st_size
     wait_until(
-        lambda: (
-            h.connector_offsets("src")
-            == [{"partition": {"filename": str(src)}, "offset": {"position": size}}]
-        )
+        lambda: h.connector_offsets("src") == [{"partition": {"filename": str(src)}, "offset": {"position": size}}]
     )
     assert h.active_topics("src") == ["t"]
     h.stop_connector("src")
@@ -57,9 +54,7 @@ def test_process_mode_needs_a_shareable_log(make_herder, tmp_path, monkeypatch):
     h.start()
     try:
         with pytest.raises(ConnectorConfigError) as e:
-            h.create_connector(
-                "x", {"connector.class": "FileStreamSource", "topic": "t", "file": str(tmp_path / "f")}
-            )
+            h.create_connector("x", {"connector.class": "FileStreamSource", "topic": "t", "file": str(tmp_path / "f")})
         assert "file://" in e.value.errors["task.execution.mode"][0]
     finally:
         h.stop()

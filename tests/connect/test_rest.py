@@ -128,9 +128,7 @@ def test_connector_lifecycle_over_raw_http(client, tmp_path, herder):
     )
     assert r.status_code == 400 and "STOPPED" in r.json()["message"] and r.json()["error_code"] == 400
     assert client.put("/connectors/src/stop").status_code == 204
-    st = wait_until(
-        lambda: (s := client.get("/connectors/src/status").json())["connector"]["state"] == "STOPPED" and s
-    )
+    st = wait_until(lambda: (s := client.get("/connectors/src/status").json())["connector"]["state"] == "STOPPED" and s)
     assert st["tasks"] == []
     r = client.patch(
         "/connectors/src/offsets",
@@ -174,9 +172,7 @@ def test_sink_offsets_use_kafka_topic_and_partition(client, tmp_path, herder):
     assert out.read_text() == "x\ny\n"
     client.put("/connectors/snk/stop")
     wait_until(lambda: client.get("/connectors/snk/status").json()["connector"]["state"] == "STOPPED")
-    body = {
-        "offsets": [{"partition": {"kafka_topic": "in", "kafka_partition": 1}, "offset": {"kafka_offset": 1}}]
-    }
+    body = {"offsets": [{"partition": {"kafka_topic": "in", "kafka_partition": 1}, "offset": {"kafka_offset": 1}}]}
     assert client.patch("/connectors/snk/offsets", json=body).status_code == 200
     client.put("/connectors/snk/resume")
     wait_until(lambda: out.read_text() == "x\ny\ny\n", what="re-delivery after rewinding the sink offset")
@@ -200,9 +196,7 @@ def test_bad_requests_get_400_with_a_message(client, tmp_path):
     msg = r.json()["message"]
     assert "topic" in msg and "batch.size" in msg and "Value must be at least 1" in msg
     r = client.post("/connectors", json={"name": "x", "config": {"connector.class": "Bogus"}})
-    assert (
-        r.status_code == 400 and "Bogus" in r.json()["message"] and "FileStreamSource" in r.json()["message"]
-    )
+    assert r.status_code == 400 and "Bogus" in r.json()["message"] and "FileStreamSource" in r.json()["message"]
     r = client.put("/connectors/x/config", json={"name": "y", "connector.class": "FileStreamSource"})
     assert r.status_code == 400 and "doesn't match" in r.json()["message"]
     assert client.get("/nope").status_code == 404
@@ -230,10 +224,7 @@ def test_validate_reports_every_bad_key_and_still_returns_200(client, tmp_path):
     assert set(first["value"]) == {"name", "value", "recommended_values", "errors", "visible"}
     good = dict(src_cfg(tmp_path), name="v")
     assert (
-        client.put("/connector-plugins/FileStreamSourceConnector/config/validate", json=good).json()[
-            "error_count"
-        ]
-        == 0
+        client.put("/connector-plugins/FileStreamSourceConnector/config/validate", json=good).json()["error_count"] == 0
     )
     mismatch = client.put("/connector-plugins/FileStreamSink/config/validate", json=good)
     assert mismatch.status_code == 400 and "does not match" in mismatch.json()["message"]
@@ -265,10 +256,7 @@ def test_kafka_connect_py_client_drives_the_worker(rest, tmp_path):
     assert info["name"] == "kc1"
     wait_until(lambda: kc.get_connector_status("kc1")["connector"]["state"] == "RUNNING")
     assert kc.list_connectors() == ["kc1"]
-    assert (
-        kc.list_connectors(expand="status", state="running")["kc1"]["status"]["connector"]["state"]
-        == "RUNNING"
-    )
+    assert kc.list_connectors(expand="status", state="running")["kc1"]["status"]["connector"]["state"] == "RUNNING"
     assert kc.list_connectors(pattern="kc.*") == ["kc1"]
     assert kc.get_connector("kc1")["type"] == "source"
     assert kc.get_connector_config("kc1")["topic"] == "kc-topic"
@@ -363,9 +351,7 @@ class HangingSource(SourceConnector):
 
 def test_a_hanging_connector_never_blocks_the_rest_api(tmp_path):
     RELEASE.clear()
-    herder = Herder(
-        {"offset.flush.interval.ms": "50"}, open_log("memory://"), worker_id="t:0", operation_timeout_s=1.0
-    )
+    herder = Herder({"offset.flush.interval.ms": "50"}, open_log("memory://"), worker_id="t:0", operation_timeout_s=1.0)
     herder.start()
     server = RestServer(herder, "127.0.0.1", 0)
     server.start()
@@ -373,10 +359,7 @@ def test_a_hanging_connector_never_blocks_the_rest_api(tmp_path):
         with httpx.Client(base_url=server.url, timeout=10) as c:
             cls = f"{__name__}.HangingSource"
             t0 = time.monotonic()
-            assert (
-                c.post("/connectors", json={"name": "hang", "config": {"connector.class": cls}}).status_code
-                == 201
-            )
+            assert c.post("/connectors", json={"name": "hang", "config": {"connector.class": cls}}).status_code == 201
             assert c.get("/connectors/hang/status").json()["connector"]["state"] == "UNASSIGNED"
             assert c.get("/connectors").json() == ["hang"]
             assert c.put("/connectors/hang/pause").status_code == 202

@@ -47,9 +47,7 @@ def test_insert_field_adds_metadata_and_static_values():
         "ts": dt.datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=dt.UTC),
         "src": "web",
     }
-    offs = chain(
-        transforms="i", transforms__i__type="InsertField$Value", **{"transforms.i.offset.field": "off"}
-    )
+    offs = chain(transforms="i", transforms__i__type="InsertField$Value", **{"transforms.i.offset.field": "off"})
     assert offs.apply(sink_rec({"a": 1})).value == {"a": 1, "off": 99}
     with pytest.raises(DataError, match="sink connectors"):
         offs.apply(rec({"a": 1}))
@@ -64,9 +62,7 @@ def test_replace_mask_valuetokey_extract_hoist_flatten():
     assert r.apply(rec({"id": 1, "secret": "x", "n": 2})).value == {"order_id": 1, "n": 2}
     inc = chain(transforms="r", transforms__r__type="ReplaceField$Value", **{"transforms.r.include": "n"})
     assert inc.apply(rec({"id": 1, "n": 2})).value == {"n": 2}
-    m = chain(
-        transforms="m", transforms__m__type="MaskField$Value", **{"transforms.m.fields": "card,amount,ok"}
-    )
+    m = chain(transforms="m", transforms__m__type="MaskField$Value", **{"transforms.m.fields": "card,amount,ok"})
     assert m.apply(rec({"card": "4111", "amount": 12.5, "ok": True, "k": 1})).value == {
         "card": "",
         "amount": 0.0,
@@ -96,9 +92,7 @@ def test_replace_mask_valuetokey_extract_hoist_flatten():
 
 def test_schema_follows_the_value():
     schema = struct_schema("o", [("id", Schema("int32")), ("name", Schema("string"))])
-    r = chain(
-        transforms="r", transforms__r__type="ReplaceField$Value", **{"transforms.r.renames": "name:label"}
-    )
+    r = chain(transforms="r", transforms__r__type="ReplaceField$Value", **{"transforms.r.renames": "name:label"})
     out = r.apply(rec({"id": 1, "name": "x"}, schema=schema))
     assert [(f.name, f.schema.type) for f in out.value_schema.fields] == [
         ("id", "int32"),
@@ -139,12 +133,9 @@ def test_cast_fields_and_whole_values():
 
 def test_timestamp_converter_and_router():
     assert (
-        java_format(dt.datetime(2024, 3, 9, 7, 5, 1, 42000), "yyyy-MM-dd'T'HH:mm:ss.SSS")
-        == "2024-03-09T07:05:01.042"
+        java_format(dt.datetime(2024, 3, 9, 7, 5, 1, 42000), "yyyy-MM-dd'T'HH:mm:ss.SSS") == "2024-03-09T07:05:01.042"
     )
-    assert java_parse("2024-03-09 07:05:01", "yyyy-MM-dd HH:mm:ss") == dt.datetime(
-        2024, 3, 9, 7, 5, 1, tzinfo=dt.UTC
-    )
+    assert java_parse("2024-03-09 07:05:01", "yyyy-MM-dd HH:mm:ss") == dt.datetime(2024, 3, 9, 7, 5, 1, tzinfo=dt.UTC)
     to_str = chain(
         transforms="t",
         transforms__t__type="TimestampConverter$Value",
@@ -253,9 +244,7 @@ def test_header_transforms():
     dh = chain(transforms="d", transforms__d__type="DropHeaders", **{"transforms.d.headers": "a"})
     out = ih.apply(rec({}))
     assert [(h.key, h.value) for h in out.headers] == [("origin", "dc1")]
-    assert dh.apply(rec({}, headers=[Header("a", 1), Header("b", 2), Header("a", 3)])).headers == [
-        Header("b", 2)
-    ]
+    assert dh.apply(rec({}, headers=[Header("a", 1), Header("b", 2), Header("a", 3)])).headers == [Header("b", 2)]
 
 
 def test_validation_of_transform_and_predicate_configs():
@@ -286,11 +275,7 @@ def test_validation_of_transform_and_predicate_configs():
         validate_connector_config({**base, "transforms": "a", "transforms.a.type": "ExtractField$Value"})
     )
     assert errs == {
-        "transforms.a.field": [
-            'Missing required configuration "transforms.a.field" which has no default value.'
-        ]
+        "transforms.a.field": ['Missing required configuration "transforms.a.field" which has no default value.']
     }
     with pytest.raises(DataError, match="Only Map objects"):
-        chain(transforms="e", transforms__e__type="ExtractField$Value", **{"transforms.e.field": "x"}).apply(
-            rec("str")
-        )
+        chain(transforms="e", transforms__e__type="ExtractField$Value", **{"transforms.e.field": "x"}).apply(rec("str"))

@@ -75,8 +75,7 @@ def test_file_round_trip_with_json_envelope(herder, tmp_path):
     size = src.stat().st_size
     wait_until(
         lambda: (
-            herder.connector_offsets("src")
-            == [{"partition": {"filename": str(src)}, "offset": {"position": size}}]
+            herder.connector_offsets("src") == [{"partition": {"filename": str(src)}, "offset": {"position": size}}]
         ),
         what="source offset flush",
     )
@@ -163,9 +162,7 @@ def test_pause_resume_stop_and_restart(herder, tmp_path):
 
 def test_bad_configs_name_each_key_and_unknown_classes_list_known_ones(herder, tmp_path):
     with pytest.raises(ConnectorConfigError) as e:
-        herder.create_connector(
-            "x", {"connector.class": "FileStreamSource", "batch.size": "lots", "tasks.max": "0"}
-        )
+        herder.create_connector("x", {"connector.class": "FileStreamSource", "batch.size": "lots", "tasks.max": "0"})
     errors = e.value.errors
     assert set(errors) == {"topic", "batch.size", "tasks.max"}
     assert "Invalid value lots for configuration batch.size: Not a number of type INT" in errors["batch.size"]
@@ -235,9 +232,7 @@ class CountingTask(SourceTask):
             return None
         self.n += 1
         return [
-            SourceRecord(
-                self.topic, None, None, None, STRING_SCHEMA, str(self.n), None, [], {"p": 0}, {"n": self.n}
-            )
+            SourceRecord(self.topic, None, None, None, STRING_SCHEMA, str(self.n), None, [], {"p": 0}, {"n": self.n})
         ]
 
     def stop(self) -> None:
@@ -277,9 +272,7 @@ def test_a_blocked_connector_never_blocks_the_herder(herder, tmp_path):
 def test_failed_task_reports_trace_and_restarts_on_request_or_automatically(herder):
     cls = f"{__name__}.CountingConnector"
     herder.create_connector("c", {"connector.class": cls, "topic": "nums", "fail_at": "5", "limit": "8"})
-    st = wait_until(
-        lambda: (s := herder.connector_status("c"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s
-    )
+    st = wait_until(lambda: (s := herder.connector_status("c"))["tasks"] and s["tasks"][0]["state"] == "FAILED" and s)
     assert "boom at record 5" in st["tasks"][0]["trace"]
     status = herder.restart_connector("c", include_tasks=True, only_failed=True)
     assert status["connector"]["state"] == "RUNNING" and status["tasks"][0]["state"] == "RESTARTING"
@@ -381,9 +374,7 @@ def test_source_transforms_keys_headers_and_commit_record(herder):
             "predicates.isDrop.name": "drop-me",
         },
     )
-    wait_until(
-        lambda: herder.log.has_topic("clean-events") and herder.log.latest_offset("clean-events", 0) == 3
-    )
+    wait_until(lambda: herder.log.has_topic("clean-events") and herder.log.latest_offset("clean-events", 0) == 3)
     recs = herder.log.read("clean-events", 0, 0)
     assert [r.key for r in recs] == [b"k0", b"k1", b"k2"]
     assert orjson.loads(recs[0].value) == {"id": 0, "kind": "keep", "topic": "clean-events"}
@@ -405,9 +396,7 @@ def test_reconfiguring_and_recreating_connectors_neither_loses_nor_repeats_lines
     wait_until(lambda: len(read_lines(dst)) == 200)
     created, info = herder.put_connector_config("src", source_cfg(src, **{"batch.size": "7"}))
     assert not created and info["config"]["batch.size"] == "7"
-    created, _ = herder.put_connector_config(
-        "snk", sink_cfg(dst, **{"consumer.override.max.poll.records": "9"})
-    )
+    created, _ = herder.put_connector_config("snk", sink_cfg(dst, **{"consumer.override.max.poll.records": "9"}))
     write_lines(src, 200, 300)
     wait_until(lambda: len(read_lines(dst)) >= 300)
     herder.delete_connector("snk")

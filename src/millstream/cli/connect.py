@@ -92,9 +92,7 @@ def _run(
             assert name is not None
             herder.create_connector(name, cfg, state)
         names = ", ".join(herder.connectors()) or "none"
-        click.echo(
-            f"millstream connect: REST API at {server.url} (log {herder.log.url}); connectors: {names}"
-        )
+        click.echo(f"millstream connect: REST API at {server.url} (log {herder.log.url}); connectors: {names}")
         sys.stdout.flush()
 
         def _signal(signum: int, frame: Any) -> None:
@@ -169,11 +167,7 @@ def standalone(
     stopped. The REST API is served too (Kafka's standalone mode does the same).
     """
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _main(
-        lambda: _run(
-            _load_worker_props(worker_properties), connector_configs, log_url, rest_port, rest_host, False
-        )
-    )
+    _main(lambda: _run(_load_worker_props(worker_properties), connector_configs, log_url, rest_port, rest_host, False))
 
 
 @connect.command()

@@ -123,9 +123,7 @@ class SinkConnector(Connector):
     def connector_type(cls) -> str:
         return "sink"
 
-    def alter_offsets(
-        self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]
-    ) -> bool:
+    def alter_offsets(self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]) -> bool:
         """As :meth:`SourceConnector.alter_offsets`, with consumer-group offsets (``None`` = reset)."""
         return False
 

@@ -99,9 +99,7 @@ class HttpSchemaRegistry(SchemaRegistryClient):
             detail = exc.read().decode("utf-8", "replace")
             if exc.code >= 500:
                 raise RetriableError(f"schema registry {self.url} answered {exc.code}: {detail}") from None
-            raise DataError(
-                f"schema registry {self.url} answered {exc.code} to {method} {path}: {detail}"
-            ) from None
+            raise DataError(f"schema registry {self.url} answered {exc.code} to {method} {path}: {detail}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise RetriableError(f"cannot reach the schema registry at {self.url}: {exc}") from None
 
@@ -195,9 +193,7 @@ def from_avro_schema(avro: Any, optional: bool = False) -> Schema:
     if t == "array":
         return Schema("array", optional, value_schema=from_avro_schema(avro["items"]))
     if t == "map":
-        return Schema(
-            "map", optional, key_schema=Schema("string"), value_schema=from_avro_schema(avro["values"])
-        )
+        return Schema("map", optional, key_schema=Schema("string"), value_schema=from_avro_schema(avro["values"]))
     if isinstance(t, dict | list):
         return from_avro_schema(t, optional)
     mapping = {
@@ -267,9 +263,7 @@ class AvroConverter(Converter):
     def _subject(self, topic: str) -> str:
         return f"{topic}-{'key' if self.is_key else 'value'}"
 
-    def from_connect_data(
-        self, topic: str, schema: Schema | None, value: Any, headers: Any = None
-    ) -> bytes | None:
+    def from_connect_data(self, topic: str, schema: Schema | None, value: Any, headers: Any = None) -> bytes | None:
         if value is None:
             return None
         if schema is None:
@@ -296,9 +290,7 @@ class AvroConverter(Converter):
             raise DataError(f"value does not match its Avro schema (topic {topic}): {exc}") from exc
         return buf.getvalue()
 
-    def to_connect_data(
-        self, topic: str, data: bytes | None, headers: Any = None
-    ) -> tuple[Schema | None, Any]:
+    def to_connect_data(self, topic: str, data: bytes | None, headers: Any = None) -> tuple[Schema | None, Any]:
         if data is None:
             return None, None
         if len(data) < 5 or data[0] != MAGIC:
@@ -317,9 +309,7 @@ class AvroConverter(Converter):
         try:
             value = fastavro.schemaless_reader(io.BytesIO(data[5:]), parsed, None)
         except Exception as exc:
-            raise DataError(
-                f"cannot decode Avro data of topic {topic} with schema {schema_id}: {exc}"
-            ) from exc
+            raise DataError(f"cannot decode Avro data of topic {topic} with schema {schema_id}: {exc}") from exc
         return schema, value
 
 

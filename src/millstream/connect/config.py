@@ -200,11 +200,7 @@ class ValidString:
     def __call__(self, name: str, value: Any) -> None:
         if value is None:
             return
-        ok = (
-            str(value).lower() in {a.lower() for a in self.allowed}
-            if self.case_insensitive
-            else value in self.allowed
-        )
+        ok = str(value).lower() in {a.lower() for a in self.allowed} if self.case_insensitive else value in self.allowed
         if not ok:
             raise ValueError(f"String must be one of: {', '.join(self.allowed)}")
 
@@ -444,9 +440,7 @@ class ConfigDef:
 class AbstractConfig:
     """Parsed config with typed getters; unknown keys are kept in ``originals``."""
 
-    def __init__(
-        self, definition: ConfigDef, props: Mapping[str, Any], *, connector_class: str | None = None
-    ):
+    def __init__(self, definition: ConfigDef, props: Mapping[str, Any], *, connector_class: str | None = None):
         self.definition = definition
         self.originals: dict[str, Any] = dict(props)
         self.values = definition.parse(props, connector_class=connector_class)
@@ -460,9 +454,7 @@ class AbstractConfig:
 
     def originals_with_prefix(self, prefix: str, *, strip: bool = True) -> dict[str, Any]:
         """The original entries whose keys start with ``prefix`` (with the prefix removed by default)."""
-        return {
-            (k[len(prefix) :] if strip else k): v for k, v in self.originals.items() if k.startswith(prefix)
-        }
+        return {(k[len(prefix) :] if strip else k): v for k, v in self.originals.items() if k.startswith(prefix)}
 
 
 SECRET_WORDS = ("password", "secret", "token", "credential", "api.key", "apikey", "private.key", "sasl.jaas")

@@ -179,8 +179,7 @@ def common_config_def() -> ConfigDef:
         "none",
         validator=ValidString("none", "all"),
         importance=Importance.MEDIUM,
-        documentation="none: a failed record fails the task; all: skip failed records (and send them to "
-        "the DLQ).",
+        documentation="none: a failed record fails the task; all: skip failed records (and send them to the DLQ).",
         group=ERRORS,
     )
     d.define(
@@ -204,8 +203,7 @@ def common_config_def() -> ConfigDef:
         Type.BOOLEAN,
         False,
         importance=Importance.MEDIUM,
-        documentation="millstream: restart failed tasks and connectors automatically, with exponential "
-        "backoff.",
+        documentation="millstream: restart failed tasks and connectors automatically, with exponential backoff.",
         group=ERRORS,
     )
     d.define(
@@ -295,8 +293,7 @@ def source_config_def() -> ConfigDef:
         Type.INT,
         -1,
         importance=Importance.LOW,
-        documentation="Partitions of topics the connector writes to when they are created (-1: 1 / broker "
-        "default).",
+        documentation="Partitions of topics the connector writes to when they are created (-1: 1 / broker default).",
         group="Topic Creation",
     )
     d.define(
@@ -313,8 +310,7 @@ def source_config_def() -> ConfigDef:
         "requested",
         validator=ValidString("requested", "required"),
         importance=Importance.LOW,
-        documentation="Whether the connector needs exactly-once delivery (see worker "
-        "exactly.once.source.support).",
+        documentation="Whether the connector needs exactly-once delivery (see worker exactly.once.source.support).",
         group=COMMON,
     )
     return d
@@ -358,8 +354,7 @@ def _enrich(base: ConfigDef, props: Mapping[str, Any], errors: dict[str, list[st
                 def _pred_check(n: str, v: Any) -> None:
                     if v and v not in pred_set:
                         raise ValueError(
-                            f"predicate '{v}' is not defined; add it to 'predicates' and set "
-                            f"predicates.{v}.type"
+                            f"predicate '{v}' is not defined; add it to 'predicates' and set predicates.{v}.type"
                         )
 
                 d.define(
@@ -412,19 +407,11 @@ def validate_connector_config(props: Mapping[str, Any], connector_cls: Any = Non
         except PluginNotFoundError as exc:
             extra.setdefault("connector.class", []).append(exc.message)
     is_sink = connector_cls is not None and connector_cls.connector_type() == "sink"
-    base = (
-        sink_config_def()
-        if is_sink
-        else source_config_def()
-        if connector_cls is not None
-        else common_config_def()
-    )
+    base = sink_config_def() if is_sink else source_config_def() if connector_cls is not None else common_config_def()
     d = _enrich(base, props, extra)
     values = {v.name: v for v in d.validate(props)}
     for k, msgs in extra.items():
-        values.setdefault(k, ConfigValue(k, props.get(k))).errors.extend(
-            m for m in msgs if m not in values[k].errors
-        )
+        values.setdefault(k, ConfigValue(k, props.get(k))).errors.extend(m for m in msgs if m not in values[k].errors)
     if is_sink:
         _check_sink_topics(props, values)
     connector_values: list[ConfigValue] = []
@@ -452,11 +439,7 @@ def validate_connector_config(props: Mapping[str, Any], connector_cls: Any = Non
         configs.append({"definition": definition, "value": cv.to_json()})
     groups = list(dict.fromkeys([*d.groups(), *connector_def.groups()]))
     error_count = sum(len(c["value"]["errors"]) for c in configs)
-    name = (
-        f"{connector_cls.__module__}.{connector_cls.__qualname__}"
-        if connector_cls is not None
-        else str(cls_name)
-    )
+    name = f"{connector_cls.__module__}.{connector_cls.__qualname__}" if connector_cls is not None else str(cls_name)
     return {"name": name, "error_count": error_count, "groups": groups, "configs": configs}
 
 

@@ -56,14 +56,10 @@ class Converter(Versioned):
         """``key.converter.`` or ``value.converter.``: what users put before this converter's settings."""
         return "key.converter." if self.is_key else "value.converter."
 
-    def from_connect_data(
-        self, topic: str, schema: Schema | None, value: Any, headers: Any = None
-    ) -> bytes | None:
+    def from_connect_data(self, topic: str, schema: Schema | None, value: Any, headers: Any = None) -> bytes | None:
         raise NotImplementedError
 
-    def to_connect_data(
-        self, topic: str, data: bytes | None, headers: Any = None
-    ) -> tuple[Schema | None, Any]:
+    def to_connect_data(self, topic: str, data: bytes | None, headers: Any = None) -> tuple[Schema | None, Any]:
         raise NotImplementedError
 
     def from_connect_batch(
@@ -151,14 +147,10 @@ def _from_json_with_schema(schema: Schema | None, value: Any, path: str = "") ->
         return [_from_json_with_schema(schema.value_schema, v, f"{path}[{i}]") for i, v in enumerate(value)]
     if t == "map":
         if isinstance(value, dict):
-            return {
-                k: _from_json_with_schema(schema.value_schema, v, f"{path}.{k}") for k, v in value.items()
-            }
+            return {k: _from_json_with_schema(schema.value_schema, v, f"{path}.{k}") for k, v in value.items()}
         if isinstance(value, list):  # non-string keys are written as [[k, v], ...]
             return {
-                _from_json_with_schema(schema.key_schema, kv[0]): _from_json_with_schema(
-                    schema.value_schema, kv[1]
-                )
+                _from_json_with_schema(schema.key_schema, kv[0]): _from_json_with_schema(schema.value_schema, kv[1])
                 for kv in value
             }
         raise DataError(f"expected an object for a map{where}, got {type(value).__name__}")
@@ -166,9 +158,7 @@ def _from_json_with_schema(schema: Schema | None, value: Any, path: str = "") ->
         if not isinstance(value, dict):
             raise DataError(f"expected an object for a struct{where}, got {type(value).__name__}")
         return {
-            f.name: _from_json_with_schema(
-                f.schema, value.get(f.name), f"{path}.{f.name}" if path else f.name
-            )
+            f.name: _from_json_with_schema(f.schema, value.get(f.name), f"{path}.{f.name}" if path else f.name)
             for f in schema.fields
         }
     raise DataError(f"unknown schema type {t}")  # pragma: no cover
@@ -188,9 +178,7 @@ class JsonConverter(Converter):
             importance=Importance.HIGH,
             documentation='Include schemas in the data: each record is {"schema": ..., "payload": ...}.',
         )
-        .define(
-            "schemas.cache.size", Type.INT, 1000, importance=Importance.LOW, documentation="Unused; accepted."
-        )
+        .define("schemas.cache.size", Type.INT, 1000, importance=Importance.LOW, documentation="Unused; accepted.")
         .define(
             "decimal.format",
             Type.STRING,
@@ -215,9 +203,7 @@ class JsonConverter(Converter):
         self.schemas_enable = bool(self.config["schemas.enable"])
         self._cache: dict[int, tuple[Schema, dict[str, Any]]] = {}
 
-    def from_connect_data(
-        self, topic: str, schema: Schema | None, value: Any, headers: Any = None
-    ) -> bytes | None:
+    def from_connect_data(self, topic: str, schema: Schema | None, value: Any, headers: Any = None) -> bytes | None:
         if value is None and schema is None:
             return None
         try:
@@ -233,9 +219,7 @@ class JsonConverter(Converter):
                 value, default=json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
             )
         except (TypeError, orjson.JSONEncodeError) as exc:
-            raise DataError(
-                f"Converting Kafka Connect data to byte[] failed for topic {topic}: {exc}"
-            ) from exc
+            raise DataError(f"Converting Kafka Connect data to byte[] failed for topic {topic}: {exc}") from exc
 
     def _schema_json(self, schema: Schema | None) -> dict[str, Any] | None:
         """``schema.to_json()``, cached by identity (a source usually reuses one schema object)."""
@@ -251,9 +235,7 @@ class JsonConverter(Converter):
         cache[id(schema)] = (schema, out)
         return out
 
-    def to_connect_data(
-        self, topic: str, data: bytes | None, headers: Any = None
-    ) -> tuple[Schema | None, Any]:
+    def to_connect_data(self, topic: str, data: bytes | None, headers: Any = None) -> tuple[Schema | None, Any]:
         if data is None:
             return None, None
         try:
@@ -300,9 +282,7 @@ class StringConverter(Converter):
         enc = configs.get("encoding") or self.config["converter.encoding"]
         self.encoding = {"UTF8": "utf-8", "utf8": "utf-8"}.get(enc, enc)
 
-    def from_connect_data(
-        self, topic: str, schema: Schema | None, value: Any, headers: Any = None
-    ) -> bytes | None:
+    def from_connect_data(self, topic: str, schema: Schema | None, value: Any, headers: Any = None) -> bytes | None:
         if value is None:
             return None
         if isinstance(value, str):
@@ -332,9 +312,7 @@ class StringConverter(Converter):
                 pass
         return super().to_connect_columns(topic, datas)
 
-    def to_connect_data(
-        self, topic: str, data: bytes | None, headers: Any = None
-    ) -> tuple[Schema | None, Any]:
+    def to_connect_data(self, topic: str, data: bytes | None, headers: Any = None) -> tuple[Schema | None, Any]:
         if data is None:
             return Schema("string", True), None
         try:
@@ -355,9 +333,7 @@ _OPTIONAL_BYTES = Schema("bytes", True)
 class ByteArrayConverter(Converter):
     """Bytes passed through unchanged (``str`` values are UTF-8 encoded)."""
 
-    def from_connect_data(
-        self, topic: str, schema: Schema | None, value: Any, headers: Any = None
-    ) -> bytes | None:
+    def from_connect_data(self, topic: str, schema: Schema | None, value: Any, headers: Any = None) -> bytes | None:
         if value is None:
             return None
         if isinstance(value, bytes | bytearray | memoryview):
@@ -365,14 +341,11 @@ class ByteArrayConverter(Converter):
         if isinstance(value, str):
             return value.encode()
         raise DataError(
-            f"ByteArrayConverter is not compatible with objects of type {type(value).__name__} (topic "
-            f"{topic})",
+            f"ByteArrayConverter is not compatible with objects of type {type(value).__name__} (topic {topic})",
             hint=f"use {self.prefix[:-1]}=org.apache.kafka.connect.json.JsonConverter or StringConverter",
         )
 
-    def to_connect_data(
-        self, topic: str, data: bytes | None, headers: Any = None
-    ) -> tuple[Schema | None, Any]:
+    def to_connect_data(self, topic: str, data: bytes | None, headers: Any = None) -> tuple[Schema | None, Any]:
         return _OPTIONAL_BYTES, None if data is None else bytes(data)
 
 
@@ -381,22 +354,17 @@ class _NumberConverter(Converter):
     schema_type = "int32"
     py_type: type = int
 
-    def from_connect_data(
-        self, topic: str, schema: Schema | None, value: Any, headers: Any = None
-    ) -> bytes | None:
+    def from_connect_data(self, topic: str, schema: Schema | None, value: Any, headers: Any = None) -> bytes | None:
         if value is None:
             return None
         try:
             return struct.pack(self.fmt, self.py_type(value))
         except (struct.error, TypeError, ValueError) as exc:
             raise DataError(
-                f"{type(self).__name__} cannot serialize {value!r} as {self.schema_type} (topic {topic}): "
-                f"{exc}"
+                f"{type(self).__name__} cannot serialize {value!r} as {self.schema_type} (topic {topic}): {exc}"
             ) from None
 
-    def to_connect_data(
-        self, topic: str, data: bytes | None, headers: Any = None
-    ) -> tuple[Schema | None, Any]:
+    def to_connect_data(self, topic: str, data: bytes | None, headers: Any = None) -> tuple[Schema | None, Any]:
         schema = Schema(self.schema_type, True)
         if data is None:
             return schema, None
@@ -405,8 +373,7 @@ class _NumberConverter(Converter):
             raise DataError(
                 f"{type(self).__name__}: expected {size} bytes for {self.schema_type} but got {len(data)} "
                 f"(topic {topic})",
-                hint=f"the data was not written with {type(self).__name__}; use the matching "
-                f"{self.prefix[:-1]}",
+                hint=f"the data was not written with {type(self).__name__}; use the matching {self.prefix[:-1]}",
             )
         return schema, self.py_type(struct.unpack(self.fmt, data)[0])
 

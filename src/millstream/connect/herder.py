@@ -118,9 +118,7 @@ class Herder:
         self.status_store = StatusStore(
             self.log, self.config.get("status.storage.topic"), self.config.get("status.storage.partitions")
         )
-        self.config_store = (
-            ConfigStore(self.log, self.config.get("config.storage.topic")) if persist_configs else None
-        )
+        self.config_store = ConfigStore(self.log, self.config.get("config.storage.topic")) if persist_configs else None
         self.ctx = WorkerContext(self.log, self.config, self.offsets, self.status_store, self.worker_id)
         self._lock = threading.RLock()
         self._connectors: dict[str, _Runtime] = {}
@@ -255,8 +253,7 @@ class Herder:
         with self._lock:
             rt = self._get(name)
             return [
-                {"id": {"connector": name, "task": i}, "config": mask_secrets(c)}
-                for i, c in enumerate(rt.task_configs)
+                {"id": {"connector": name, "task": i}, "config": mask_secrets(c)} for i, c in enumerate(rt.task_configs)
             ]
 
     def connector_type(self, name: str) -> str:
@@ -276,9 +273,7 @@ class Herder:
 
     def validate(self, config: Mapping[str, Any], connector_cls: type | None = None) -> dict[str, Any]:
         """Kafka's ConfigInfos for a config (runs the connector's ``validate`` on a helper thread)."""
-        return self._run_with_timeout(
-            validate_connector_config, dict(config), connector_cls, what="validation"
-        )
+        return self._run_with_timeout(validate_connector_config, dict(config), connector_cls, what="validation")
 
     def _validated(self, name: str, config: Mapping[str, Any]) -> tuple[dict[str, str], type[Connector]]:
         cfg = {str(k): _as_string(v) for k, v in config.items() if v is not None}
@@ -312,9 +307,7 @@ class Herder:
         _check_name(name)
         target = INITIAL_STATES.get((initial_state or "RUNNING").upper())
         if target is None:
-            raise BadRequestError(
-                f"invalid initial_state {initial_state!r}", hint="use RUNNING, PAUSED or STOPPED"
-            )
+            raise BadRequestError(f"invalid initial_state {initial_state!r}", hint="use RUNNING, PAUSED or STOPPED")
         with self._lock:
             if name in self._connectors:
                 raise AlreadyExistsError(f"Connector {name} already exists")
@@ -677,16 +670,12 @@ class Herder:
         """Set offsets (``None`` offset = remove) of a STOPPED connector; returns Kafka's message."""
         rt = self._require_stopped(name)
         if not isinstance(entries, list) or not entries:
-            raise BadRequestError(
-                'the request body must be {"offsets": [{"partition": {...}, "offset": {...}}, ...]}'
-            )
+            raise BadRequestError('the request body must be {"offsets": [{"partition": {...}, "offset": {...}}, ...]}')
         for e in entries:
             if not isinstance(e, dict) or not isinstance(e.get("partition"), dict):
                 raise BadRequestError(f"every entry needs a 'partition' object, got {e!r}")
             if e.get("offset") is not None and not isinstance(e.get("offset"), dict):
-                raise BadRequestError(
-                    f"an entry's 'offset' must be an object or null, got {e.get('offset')!r}"
-                )
+                raise BadRequestError(f"an entry's 'offset' must be an object or null, got {e.get('offset')!r}")
         connector: Any = rt.cls()
         if rt.type == "sink":
             changes: dict[TopicPartition, int | None] = {}
@@ -708,9 +697,7 @@ class Herder:
                             f'sink connector offsets need {{"kafka_offset": <int >= 0>}}, got {off!r}'
                         )
                     changes[TopicPartition(topic, part)] = ko
-            handled = self._run_with_timeout(
-                connector.alter_offsets, rt.config, changes, what="alter_offsets"
-            )
+            handled = self._run_with_timeout(connector.alter_offsets, rt.config, changes, what="alter_offsets")
             group = f"connect-{name}"
             keep = self.log.committed_offsets(group)
             if any(v is None for v in changes.values()):
@@ -723,9 +710,7 @@ class Herder:
             if keep:
                 self.log.commit_offsets(group, keep)
         else:
-            source_changes = {
-                partition_key(e["partition"]): (e["partition"], e.get("offset")) for e in entries
-            }
+            source_changes = {partition_key(e["partition"]): (e["partition"], e.get("offset")) for e in entries}
             handled = self._run_with_timeout(
                 connector.alter_offsets,
                 rt.config,
@@ -775,9 +760,7 @@ class Herder:
         )
 
     # -- helpers for tests and the CLI ----------------------------------------------------------------
-    def wait_for_state(
-        self, name: str, state: str, tasks: int | None = None, timeout: float = 30.0
-    ) -> dict[str, Any]:
+    def wait_for_state(self, name: str, state: str, tasks: int | None = None, timeout: float = 30.0) -> dict[str, Any]:
         """Wait until the connector (and ``tasks`` tasks) report ``state``; return the status or raise
         TimeoutError."""
         deadline = time.monotonic() + timeout
@@ -786,9 +769,7 @@ class Herder:
             status = self.connector_status(name)
             ok = status["connector"]["state"] == state
             if tasks is not None:
-                ok = (
-                    ok and len(status["tasks"]) == tasks and all(t["state"] == state for t in status["tasks"])
-                )
+                ok = ok and len(status["tasks"]) == tasks and all(t["state"] == state for t in status["tasks"])
             if ok:
                 return status
             time.sleep(0.02)

@@ -147,9 +147,7 @@ for _mod, _names in _KEY_VALUE_TRANSFORMS.items():
             )
 for _mod, _names in _PLAIN_TRANSFORMS.items():
     for _n in _names:
-        _BUILTINS.append(
-            (f"millstream.connect.transforms.{_mod}:{_n}", "transformation", (f"{_K}.transforms.{_n}",))
-        )
+        _BUILTINS.append((f"millstream.connect.transforms.{_mod}:{_n}", "transformation", (f"{_K}.transforms.{_n}",)))
 
 
 def _class_name(target: str) -> str:

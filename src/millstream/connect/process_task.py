@@ -163,13 +163,9 @@ def _child_main(
     log_ = open_log(log_url)
     lock = threading.Lock()
     try:
-        offsets = OffsetStore(
-            log_, config.get("offset.storage.topic"), config.get("offset.storage.partitions")
-        )
+        offsets = OffsetStore(log_, config.get("offset.storage.topic"), config.get("offset.storage.partitions"))
         offsets.start()
-        status = StatusStore(
-            log_, config.get("status.storage.topic"), config.get("status.storage.partitions")
-        )
+        status = StatusStore(log_, config.get("status.storage.topic"), config.get("status.storage.partitions"))
         status.start()
         ctx = WorkerContext(log_, config, offsets, status, worker_id)
         task_cls = _import_dotted(task_cls_name)

@@ -219,8 +219,7 @@ class ConnectRestApi:
         if config.get("name") not in (None, name):
             raise HttpError(
                 400,
-                f"Connector name configuration ({config.get('name')}) doesn't match connector name in the "
-                f"URL ({name})",
+                f"Connector name configuration ({config.get('name')}) doesn't match connector name in the URL ({name})",
             )
         info = self.herder.create_connector(name, config, req.get("initial_state"))
         return Response(201, info, {"Location": "/connectors/" + quote(name, safe="")})
@@ -240,8 +239,7 @@ class ConnectRestApi:
         if config.get("name") not in (None, name):
             raise HttpError(
                 400,
-                f"Connector name configuration ({config.get('name')}) doesn't match connector name in the "
-                f"URL ({name})",
+                f"Connector name configuration ({config.get('name')}) doesn't match connector name in the URL ({name})",
             )
         created, info = self.herder.put_connector_config(name, config)
         if created:
@@ -305,9 +303,7 @@ class ConnectRestApi:
     def patch_offsets(self, name: str, body: bytes | None, **_: Any) -> Response:
         req = self._object(self._json(body), "The request body")
         if "offsets" not in req:
-            raise HttpError(
-                400, 'The request body must be {"offsets": [{"partition": {...}, "offset": {...}}]}'
-            )
+            raise HttpError(400, 'The request body must be {"offsets": [{"partition": {...}, "offset": {...}}]}')
         return Response(200, {"message": self.herder.alter_offsets(name, req["offsets"])})
 
     def delete_offsets(self, name: str, **_: Any) -> Response:
@@ -353,9 +349,7 @@ class ConnectRestApi:
         if included:
             try:
                 if REGISTRY.load(str(included), "connector") is not cls:
-                    raise HttpError(
-                        400, f"Included connector type {included} does not match request type {plugin}"
-                    )
+                    raise HttpError(400, f"Included connector type {included} does not match request type {plugin}")
             except PluginNotFoundError:
                 raise HttpError(
                     400, f"Included connector type {included} does not match request type {plugin}"

@@ -120,8 +120,7 @@ class OffsetStore(_TopicStore):
     ) -> None:
         """Store ``{partition_key: (partition, offset or None)}`` for a connector (``None`` = reset)."""
         self.write(
-            (self.key(connector, part), None if off is None else orjson.dumps(off))
-            for part, off in offsets.values()
+            (self.key(connector, part), None if off is None else orjson.dumps(off)) for part, off in offsets.values()
         )
 
     def get(self, connector: str, partition: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -197,8 +196,7 @@ class ConfigStore(_TopicStore):
 
     def put_task_configs(self, name: str, configs: Sequence[Mapping[str, str]]) -> None:
         items: list[tuple[bytes, bytes | None]] = [
-            (f"task-{name}-{i}".encode(), orjson.dumps({"properties": dict(c)}))
-            for i, c in enumerate(configs)
+            (f"task-{name}-{i}".encode(), orjson.dumps({"properties": dict(c)})) for i, c in enumerate(configs)
         ]
         items.append((f"commit-{name}".encode(), orjson.dumps({"tasks": len(configs)})))
         self.write(items)
@@ -232,9 +230,7 @@ class StatusStore(_TopicStore):
             else:
                 self.topics.setdefault(connector, set()).add(topic)
 
-    def put_connector(
-        self, name: str, state: str, trace: str | None, worker_id: str, generation: int = 0
-    ) -> None:
+    def put_connector(self, name: str, state: str, trace: str | None, worker_id: str, generation: int = 0) -> None:
         body = {"state": state, "trace": trace, "worker_id": worker_id, "generation": generation}
         self.write([(f"status-connector-{name}".encode(), orjson.dumps(body))])
 
@@ -256,9 +252,7 @@ class StatusStore(_TopicStore):
             return sorted(self.topics.get(connector, set()))
 
     def reset_topics(self, connector: str) -> None:
-        self.write(
-            (f"status-topic-{t}:connector-{connector}".encode(), None) for t in self.active_topics(connector)
-        )
+        self.write((f"status-topic-{t}:connector-{connector}".encode(), None) for t in self.active_topics(connector))
 
     def remove(self, connector: str, tasks: int) -> None:
         items: list[tuple[bytes, bytes | None]] = [(f"status-connector-{connector}".encode(), None)]

@@ -150,9 +150,7 @@ class ErrorHandler:
         if original is not None:
             text = f", where source record is {{topic='{getattr(original, 'topic', None)}'"
             if self.log_messages:
-                text += (
-                    f", key={getattr(original, 'key', None)!r}, value={getattr(original, 'value', None)!r}"
-                )
+                text += f", key={getattr(original, 'key', None)!r}, value={getattr(original, 'value', None)!r}"
             return text + "}"
         return ""
 
@@ -177,9 +175,7 @@ class ErrorHandler:
             }
             headers += [(HEADER_PREFIX + k, v.encode("utf-8")) for k, v in ctx.items()]
         try:
-            self.log.produce(
-                self.dlq_topic, [ProducerRecord(rec.value, rec.key, rec.timestamp, tuple(headers))]
-            )
+            self.log.produce(self.dlq_topic, [ProducerRecord(rec.value, rec.key, rec.timestamp, tuple(headers))])
             self.dlq_produced += 1
         except Exception:
             log.exception("could not write a failed record to the dead-letter topic %s", self.dlq_topic)

@@ -69,9 +69,7 @@ _new_sink_record = partial(tuple.__new__, SinkRecord)
     itemgetter(i) for i in range(8)
 )
 _S_SOURCE_PARTITION = itemgetter(8)
-_R_TOPIC, _R_PARTITION, _R_OFFSET, _R_TIMESTAMP, _R_KEY, _R_VALUE, _R_HEADERS = (
-    itemgetter(i) for i in range(7)
-)
+_R_TOPIC, _R_PARTITION, _R_OFFSET, _R_TIMESTAMP, _R_KEY, _R_VALUE, _R_HEADERS = (itemgetter(i) for i in range(7))
 _P_PARTITION = itemgetter(4)
 
 StatusListener = Callable[[str, str | None], None]
@@ -90,9 +88,7 @@ def class_name(obj: Any) -> str:
 class WorkerContext:
     """What tasks share from the worker: the log, stores, worker config, id and a clock."""
 
-    def __init__(
-        self, log_: Log, config: WorkerConfig, offsets: OffsetStore, status: StatusStore, worker_id: str
-    ):
+    def __init__(self, log_: Log, config: WorkerConfig, offsets: OffsetStore, status: StatusStore, worker_id: str):
         self.log = log_
         self.config = config
         self.offsets = offsets
@@ -261,9 +257,7 @@ def _typed_errors(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "errors.retry.delay.max.ms": int(cfg.get("errors.retry.delay.max.ms", 60000)),
         "errors.log.enable": b("errors.log.enable"),
         "errors.log.include.messages": b("errors.log.include.messages"),
-        "errors.deadletterqueue.topic.name": str(
-            cfg.get("errors.deadletterqueue.topic.name", "") or ""
-        ).strip(),
+        "errors.deadletterqueue.topic.name": str(cfg.get("errors.deadletterqueue.topic.name", "") or "").strip(),
         "errors.deadletterqueue.context.headers.enable": b("errors.deadletterqueue.context.headers.enable"),
     }
 
@@ -419,9 +413,7 @@ class WorkerSourceTask(WorkerTask):
             headers: tuple[tuple[str, bytes | None], ...] = ()
             if r.headers:
                 try:
-                    headers = tuple(
-                        (h.key, hc.from_connect_header(topic, h.key, h.schema, h.value)) for h in r.headers
-                    )
+                    headers = tuple((h.key, hc.from_connect_header(topic, h.key, h.schema, h.value)) for h in r.headers)
                 except Exception as exc:
                     if errors.fail(Stage.HEADER_CONVERTER, class_name(hc), exc, rec) is FAILED:
                         sent.append((rec, None, -1))
@@ -533,8 +525,7 @@ class WorkerSinkTask(WorkerTask):
     def setup_task(self) -> None:
         cfg = self.connector_config
         auto_reset = str(
-            cfg.get("consumer.override.auto.offset.reset")
-            or self.ctx.config.get("consumer.auto.offset.reset")
+            cfg.get("consumer.override.auto.offset.reset") or self.ctx.config.get("consumer.auto.offset.reset")
         )
         self.max_poll = int(
             cfg.get("consumer.override.max.poll.records") or self.ctx.config.get("consumer.max.poll.records")
@@ -764,20 +755,14 @@ class WorkerSinkTask(WorkerTask):
                 return
             except RetriableError as exc:
                 attempt += 1
-                wait = (
-                    (self.context.timeout_ms / 1000.0) if self.context.timeout_ms else errors.backoff(attempt)
-                )
+                wait = (self.context.timeout_ms / 1000.0) if self.context.timeout_ms else errors.backoff(attempt)
                 self.context.timeout_ms = None
                 if self.stopping.is_set():
-                    raise ToleranceExceededError(
-                        f"task stopped while put() was being retried: {exc}"
-                    ) from exc
+                    raise ToleranceExceededError(f"task stopped while put() was being retried: {exc}") from exc
                 if deadline is not None and time.monotonic() + wait > deadline:
                     self._put_one_by_one(batch, exc)
                     return
-                log.info(
-                    "%s put() failed with a retriable error, redelivering in %.1fs: %s", self.name, wait, exc
-                )
+                log.info("%s put() failed with a retriable error, redelivering in %.1fs: %s", self.name, wait, exc)
                 self.stopping.wait(wait)
             except Exception as exc:
                 if not errors.tolerance_all:
@@ -788,9 +773,7 @@ class WorkerSinkTask(WorkerTask):
 
     def _put_one_by_one(self, batch: list[SinkRecord], batch_error: BaseException) -> None:
         """After a failed batch, find the records ``put`` rejects; report them (DLQ) and keep the rest."""
-        log.warning(
-            "%s put() of %d records failed (%s); retrying them one by one", self.name, len(batch), batch_error
-        )
+        log.warning("%s put() of %d records failed (%s); retrying them one by one", self.name, len(batch), batch_error)
         cls = class_name(self.task)
         for sr in batch:
             original = self.original(sr)
@@ -918,9 +901,7 @@ class WorkerConnector(threading.Thread):
         max_tasks = int(self.config.get("tasks.max", 1))
         configs = self.connector.task_configs(max_tasks)
         if len(configs) > max_tasks:
-            raise ValueError(
-                f"the connector generated {len(configs)} task configs but tasks.max is {max_tasks}"
-            )
+            raise ValueError(f"the connector generated {len(configs)} task configs but tasks.max is {max_tasks}")
         task_cls = self.connector.task_class()
         out = []
         for c in configs:

@@ -19,9 +19,7 @@ class ConsoleSinkConnector(SinkConnector):
 
     CONFIG_DEF = (
         ConfigDef()
-        .define(
-            "print.key", Type.BOOLEAN, False, importance=Importance.LOW, documentation="Print the key too."
-        )
+        .define("print.key", Type.BOOLEAN, False, importance=Importance.LOW, documentation="Print the key too.")
         .define(
             "print.metadata",
             Type.BOOLEAN,
@@ -43,9 +41,7 @@ class ConsoleSinkConnector(SinkConnector):
     def stop(self) -> None:
         pass
 
-    def alter_offsets(
-        self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]
-    ) -> bool:
+    def alter_offsets(self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]) -> bool:
         return True
 
 

@@ -89,9 +89,7 @@ def _clickstream(rng: random.Random, n: int, now: int) -> dict[str, Any]:
 
 QUICKSTARTS: dict[str, tuple[Schema, str, Callable[[random.Random, int, int], dict[str, Any]]]] = {
     "users": (
-        struct_schema(
-            "ksql.users", [("registertime", _I64), ("userid", _S), ("regionid", _S), ("gender", _S)]
-        ),
+        struct_schema("ksql.users", [("registertime", _I64), ("userid", _S), ("regionid", _S), ("gender", _S)]),
         "userid",
         _users,
     ),
@@ -174,9 +172,7 @@ class DatagenConnector(SourceConnector):
             importance=Importance.MEDIUM,
             documentation="millstream: records per second per task (0 = use max.interval).",
         )
-        .define(
-            "schema.keyfield", Type.STRING, "", importance=Importance.LOW, documentation="Field used as key."
-        )
+        .define("schema.keyfield", Type.STRING, "", importance=Importance.LOW, documentation="Field used as key.")
         .define(
             "random.seed",
             Type.LONG,

@@ -69,8 +69,7 @@ class FileStreamSourceConnector(SourceConnector):
             2000,
             validator=Range.at_least(1),
             importance=Importance.LOW,
-            documentation="The maximum number of records the source task can read from the file each time "
-            "it is polled",
+            documentation="The maximum number of records the source task can read from the file each time it is polled",
         )
     )
 
@@ -96,9 +95,7 @@ class FileStreamSourceConnector(SourceConnector):
                 continue
             pos = off.get("position") if isinstance(off, Mapping) else None
             if not isinstance(pos, int) or isinstance(pos, bool) or pos < 0:
-                raise ConnectError(
-                    f'FileStreamSource offsets must be {{"position": <byte offset >= 0>}}, got {off!r}'
-                )
+                raise ConnectError(f'FileStreamSource offsets must be {{"position": <byte offset >= 0>}}, got {off!r}')
         return True
 
 
@@ -275,9 +272,7 @@ class FileStreamSinkConnector(SinkConnector):
                         )
         return values
 
-    def alter_offsets(
-        self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]
-    ) -> bool:
+    def alter_offsets(self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]) -> bool:
         return True  # offsets live only in the consumer group
 
 

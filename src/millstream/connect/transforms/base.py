@@ -111,12 +111,8 @@ def rebuild_schema(
 
 def key_value_pair(base: type) -> type:
     """Class decorator: add ``Key``/``Value`` nested subclasses of a $Key/$Value transform."""
-    key_cls = type(
-        f"{base.__name__}$Key", (base,), {"on_key": True, "__doc__": f"{base.__name__} on the key."}
-    )
-    value_cls = type(
-        f"{base.__name__}$Value", (base,), {"on_key": False, "__doc__": f"{base.__name__} on the value."}
-    )
+    key_cls = type(f"{base.__name__}$Key", (base,), {"on_key": True, "__doc__": f"{base.__name__} on the key."})
+    value_cls = type(f"{base.__name__}$Value", (base,), {"on_key": False, "__doc__": f"{base.__name__} on the value."})
     key_cls.__module__ = value_cls.__module__ = base.__module__
     key_cls.__qualname__ = f"{base.__qualname__}.Key"
     value_cls.__qualname__ = f"{base.__qualname__}.Value"

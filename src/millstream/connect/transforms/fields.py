@@ -55,13 +55,9 @@ class InsertField(Transformation):
 
     def setup(self) -> None:
         c = self.config
-        self.fields = {
-            k: _field_spec(c[k + ".field"]) for k in ("topic", "partition", "offset", "timestamp", "static")
-        }
+        self.fields = {k: _field_spec(c[k + ".field"]) for k in ("topic", "partition", "offset", "timestamp", "static")}
         if self.fields["static"][0] and c["static.value"] is None:
-            raise ConnectorConfigError(
-                {"static.value": ["static.value is required when static.field is set"]}
-            )
+            raise ConnectorConfigError({"static.value": ["static.value is required when static.field is set"]})
 
     def apply(self, record: Any) -> Any:
         value = self.operating_value(record)
@@ -81,9 +77,7 @@ class InsertField(Transformation):
         name = self.fields["offset"][0]
         if name:
             if not isinstance(record, SinkRecord):
-                raise DataError(
-                    "offset.field is only supported by sink connectors (a source record has no offset yet)"
-                )
+                raise DataError("offset.field is only supported by sink connectors (a source record has no offset yet)")
             out[name] = record.kafka_offset
             over[name] = Schema("int64", True)
         name = self.fields["timestamp"][0]
@@ -112,12 +106,8 @@ class ReplaceField(Transformation):
             documentation="Fields to keep (all if empty).",
         )
         .define("renames", Type.LIST, "", importance=Importance.MEDIUM, documentation="old:new pairs.")
-        .define(
-            "whitelist", Type.LIST, "", importance=Importance.LOW, documentation="Deprecated: use include."
-        )
-        .define(
-            "blacklist", Type.LIST, "", importance=Importance.LOW, documentation="Deprecated: use exclude."
-        )
+        .define("whitelist", Type.LIST, "", importance=Importance.LOW, documentation="Deprecated: use include.")
+        .define("blacklist", Type.LIST, "", importance=Importance.LOW, documentation="Deprecated: use exclude.")
     )
 
     def setup(self) -> None:
@@ -162,9 +152,7 @@ class MaskField(Transformation):
     CONFIG_DEF = (
         ConfigDef()
         .define("fields", Type.LIST, importance=Importance.HIGH, documentation="Fields to mask.")
-        .define(
-            "replacement", Type.STRING, None, importance=Importance.LOW, documentation="Replacement value."
-        )
+        .define("replacement", Type.STRING, None, importance=Importance.LOW, documentation="Replacement value.")
     )
 
     def setup(self) -> None:
@@ -248,9 +236,7 @@ class ExtractField(Transformation):
 class HoistField(Transformation):
     """Wrap the key/value in a struct/map with a single field (``field``)."""
 
-    CONFIG_DEF = ConfigDef().define(
-        "field", Type.STRING, importance=Importance.MEDIUM, documentation="Wrapper field."
-    )
+    CONFIG_DEF = ConfigDef().define("field", Type.STRING, importance=Importance.MEDIUM, documentation="Wrapper field.")
 
     def apply(self, record: Any) -> Any:
         value = self.operating_value(record)
@@ -341,8 +327,7 @@ class Cast(Transformation):
         "spec",
         Type.LIST,
         importance=Importance.HIGH,
-        documentation="field:type pairs, or a single type for the whole value; types: "
-        + ", ".join(CAST_TYPES),
+        documentation="field:type pairs, or a single type for the whole value; types: " + ", ".join(CAST_TYPES),
     )
 
     def setup(self) -> None:
@@ -356,8 +341,7 @@ class Cast(Transformation):
                 name, t = "", part
             if t not in CAST_TYPES:
                 errors.append(
-                    f"Invalid value {part} for configuration spec: unknown type {t!r}; use one of "
-                    f"{CAST_TYPES}"
+                    f"Invalid value {part} for configuration spec: unknown type {t!r}; use one of {CAST_TYPES}"
                 )
             elif name:
                 self.casts[name] = t
@@ -366,9 +350,7 @@ class Cast(Transformation):
         if not spec:
             errors.append("Invalid value  for configuration spec: Must specify at least one field to cast.")
         if self.whole and self.casts:
-            errors.append(
-                "Invalid value for configuration spec: cast either the whole value or fields, not both"
-            )
+            errors.append("Invalid value for configuration spec: cast either the whole value or fields, not both")
         if errors:
             raise ConnectorConfigError({"spec": errors})
 
@@ -379,9 +361,7 @@ class Cast(Transformation):
             return record
         if self.whole:
             new = cast_value(value, self.whole)
-            return self.new_record(
-                record, None if schema is None else Schema(self.whole, schema.optional), new
-            )
+            return self.new_record(record, None if schema is None else Schema(self.whole, schema.optional), new)
         out = dict(self.require_map(value, "cast"))
         over: dict[str, Schema | None] = {}
         for f, t in self.casts.items():

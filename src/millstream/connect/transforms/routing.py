@@ -78,9 +78,7 @@ class HeaderFrom(Transformation):
     CONFIG_DEF = (
         ConfigDef()
         .define("fields", Type.LIST, importance=Importance.HIGH, documentation="Fields to take.")
-        .define(
-            "headers", Type.LIST, importance=Importance.HIGH, documentation="Header names, one per field."
-        )
+        .define("headers", Type.LIST, importance=Importance.HIGH, documentation="Header names, one per field.")
         .define(
             "operation",
             Type.STRING,
@@ -134,9 +132,7 @@ class InsertHeader(Transformation):
 class DropHeaders(Transformation):
     """Remove all headers with the given names (``headers``)."""
 
-    CONFIG_DEF = ConfigDef().define(
-        "headers", Type.LIST, importance=Importance.HIGH, documentation="Header names."
-    )
+    CONFIG_DEF = ConfigDef().define("headers", Type.LIST, importance=Importance.HIGH, documentation="Header names.")
 
     def setup(self) -> None:
         self.names = set(self.config["headers"])

@@ -111,9 +111,7 @@ class TimestampConverter(Transformation):
             importance=Importance.HIGH,
             documentation="string, unix, Date, Time or Timestamp.",
         )
-        .define(
-            "format", Type.STRING, "", importance=Importance.MEDIUM, documentation="SimpleDateFormat pattern."
-        )
+        .define("format", Type.STRING, "", importance=Importance.MEDIUM, documentation="SimpleDateFormat pattern.")
         .define(
             "unix.precision",
             Type.STRING,
@@ -128,12 +126,7 @@ class TimestampConverter(Transformation):
         fmt = self.config["format"]
         if self.config["target.type"] == "string" and not fmt:
             raise ConnectorConfigError(
-                {
-                    "format": [
-                        "TimestampConverter requires format option to be specified when using string "
-                        "timestamps"
-                    ]
-                }
+                {"format": ["TimestampConverter requires format option to be specified when using string timestamps"]}
             )
         if fmt:
             try:
