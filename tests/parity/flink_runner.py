@@ -9,7 +9,10 @@ process: it imports only the standard library and ``pyflink``. Usage::
 becomes an independent pipeline (its own source tables, watermarks and operators) and all pipelines run
 as **one** Flink job, so the JVM and mini-cluster start once. ``RESULTS.json`` receives::
 
-    {"results": {case_id: {api: [row, ...]}}, "seconds": {...}, "flink_version": "2.3.0"}
+    {"results": {case_id: {api: [row, ...]}}, "timestamps": {case_id: {api: [ts, ...]}},
+     "seconds": {...}, "flink_version": "2.3.0"}
+
+(``timestamps`` are the record timestamps of the rows, in the same order; ``None`` when a row has none).
 
 where ``api`` is ``"python"`` (PyFlink's Python DataStream API) or ``"java"`` (Flink's Java DataStream
 API driven through PyFlink's Java gateway, with the small functions in ``java/`` compiled into ``JAR``).
@@ -129,9 +132,10 @@ class Job:
         return DataStream(stream._j_data_stream.assignTimestampsAndWatermarks(strategy))
 
     def tagged(self, case_id: str, api: str, stream: DataStream) -> None:
-        """Prefixes each JSON result row of ``stream`` with its case and API, for the shared sink."""
-        prefix = json.dumps([case_id, api])
-        self.outputs.append(stream.map(lambda s, p=prefix: p + "\t" + s, output_type=Types.STRING()))
+        """Prefixes each JSON result row of ``stream`` with its case, API and record timestamp (``Tag.java``)
+        so that all pipelines can share one collecting sink."""
+        tag = self.jvm.millstream.parity.Tag(json.dumps([case_id, api]))
+        self.outputs.append(DataStream(stream._j_data_stream.process(tag)))
 
     def java_stream(self, j_stream: Any) -> DataStream:
         return DataStream(j_stream)
@@ -280,15 +284,17 @@ def main(argv: list[str]) -> int:
     with open(cases_path, encoding="utf-8") as f:
         cases = json.load(f)["cases"]
     results: dict[str, dict[str, list[Any]]] = {c["id"]: {api: [] for api in c["apis"]} for c in cases}
+    stamps: dict[str, dict[str, list[Any]]] = {c["id"]: {api: [] for api in c["apis"]} for c in cases}
     with tempfile.TemporaryDirectory(prefix="millstream-parity-") as workdir:
         job = Job(workdir, jar)
         for case in cases:
             job.add(case)
         built = time.monotonic()
         for line in job.collect():
-            head, _, row = line.partition("\t")
+            head, stamp, row = line.split("\t", 2)
             case_id, api = json.loads(head)
             results[case_id][api].append(json.loads(row))
+            stamps[case_id][api].append(None if stamp == "null" else int(stamp))
         finished = time.monotonic()
     from pyflink.version import __version__ as flink_version
 
@@ -296,6 +302,7 @@ def main(argv: list[str]) -> int:
         json.dump(
             {
                 "results": results,
+                "timestamps": stamps,
                 "flink_version": flink_version,
                 "seconds": {"build": built - started, "run": finished - built, "total": finished - started},
             },

@@ -28,6 +28,9 @@ class FlinkOracle:
 
     env: OracleEnv
     runs: list[dict[str, Any]] = field(default_factory=list)
+    #: record timestamps of every result row of every run, ``{case id: {api: [ts, ...]}}``, aligned with
+    #: the rows that :meth:`run` returned for that case
+    timestamps: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     def supports(self, case: Case) -> str | None:
         """``None`` when the case can run here, else why not (the Java glue jar is missing)."""
@@ -65,4 +68,5 @@ class FlinkOracle:
             data = json.loads(results_path.read_text())
         self.runs.append({"cases": len(runnable), "wall_seconds": wall, **data["seconds"]})
         results: dict[str, dict[str, list[Any]]] = data["results"]
+        self.timestamps.update(data["timestamps"])
         return results
