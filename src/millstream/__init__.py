@@ -2,8 +2,41 @@
 
 A partitioned log (embedded SQLite by default, or any Kafka cluster), Kafka-Connect-style connectors, and a
 stream engine with Flink's event-time semantics.
+
+Importing the package also imports :mod:`millstream.runtime`, which registers the local executor behind
+``StreamExecutionEnvironment.execute()``.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from . import runtime as _runtime  # noqa: E402,F401 - registers the executor
+from .common import Types  # noqa: E402
+from .stream import (  # noqa: E402
+    CheckpointingMode,
+    DataStream,
+    Duration,
+    JobFailedError,
+    KeyedStream,
+    OutputTag,
+    RuntimeExecutionMode,
+    StreamExecutionEnvironment,
+    Time,
+    WatermarkStrategy,
+)
+from .stream.time import TimestampAssigner  # noqa: E402
+
+__all__ = [
+    "CheckpointingMode",
+    "DataStream",
+    "Duration",
+    "JobFailedError",
+    "KeyedStream",
+    "OutputTag",
+    "RuntimeExecutionMode",
+    "StreamExecutionEnvironment",
+    "Time",
+    "TimestampAssigner",
+    "Types",
+    "WatermarkStrategy",
+    "__version__",
+]

@@ -1,0 +1,214 @@
+"""Sink operators: the ends of a job graph, bound to real writers (the log, files, stdout, functions,
+in-memory collection). Each is an :class:`~millstream.stream.operators.base.Operator` that writes every
+batch it gets; ``close()`` flushes and releases."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import orjson
+
+from ..core.record import ProducerRecord
+from ..core.serde import get_serde
+from ..log import Log, open_log
+from ..stream.connectors import DeliveryGuarantee, FileSink, FunctionSink, LogSink, PrintSink
+from ..stream.errors import JobConfigError
+from ..stream.operators.base import Operator
+from ..stream.operators.basic import annotate
+
+
+class SinkOperator(Operator):
+    """Base of sinks: counts written elements in ``written``."""
+
+    written = 0
+
+
+class LogSinkOperator(SinkOperator):
+    """Appends elements to the log (one ``produce`` call per batch; keyed records are placed by murmur2).
+    Record timestamps are the elements' timestamps (``None`` → the log's append time)."""
+
+    def __init__(self, name: str, uid: str | None, sink: LogSink, log: Log | None = None) -> None:
+        super().__init__(name, uid)
+        if sink.delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE:
+            raise JobConfigError(
+                f"sink {name!r}: exactly-once delivery needs checkpointing, which this runtime does not provide yet",
+                hint="use set_delivery_guarantee('at-least-once')",
+            )
+        self.sink = sink
+        self._log = log
+        self._own = log is None
+        fmt = sink.value_format
+        self._ser = sink.serializer or (orjson.dumps if fmt == "json" else get_serde(fmt, schema=sink.avro_schema).serialize)
+        self._key_ser = get_serde(sink.key_format).serialize if sink.key_selector else None
+
+    def open(self) -> None:
+        if self._log is None:
+            opts: dict[str, Any] = {}
+            if self.sink.properties:
+                opts["properties"] = dict(self.sink.properties)
+            self._log = open_log(self.sink.log_url, **opts)
+        if self.sink.topic:
+            self._log.describe_topic(self.sink.topic)  # fail fast on a missing topic
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        if not vals:
+            return
+        assert self._log is not None
+        ser, s = self._ser, self.sink
+        i = 0
+        try:
+            values = [ser(v) for v in vals]
+            if self._key_ser is not None:
+                ks, kser = s.key_selector, self._key_ser
+                keys = [kser(ks(v)) for v in vals]  # type: ignore[misc]
+            else:
+                keys = [None] * len(vals)
+        except Exception as exc:
+            annotate(exc, self, self.seen + i, None)
+            raise
+        recs = [ProducerRecord(v, k, t) for v, k, t in zip(values, keys, tss, strict=True)]
+        if s.topic_selector is None:
+            self._log.produce(s.topic, recs)  # type: ignore[arg-type]
+        else:
+            by_topic: dict[str, list[ProducerRecord]] = {}
+            for v, r in zip(vals, recs, strict=True):
+                by_topic.setdefault(s.topic_selector(v), []).append(r)
+            for topic, rs in by_topic.items():
+                self._log.produce(topic, rs)
+        self.seen += len(vals)
+        self.written += len(vals)
+
+    def close(self) -> None:
+        if self._log is not None and self._own:
+            self._log.close()
+        self._log = None
+
+
+class FileSinkOperator(SinkOperator):
+    """Writes one line per element (text: ``str(v)``, json: JSON)."""
+
+    def __init__(self, name: str, uid: str | None, sink: FileSink) -> None:
+        super().__init__(name, uid)
+        self.sink = sink
+        self._fh: Any = None
+
+    def open(self) -> None:
+        self._fh = open(self.sink.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        if not vals:
+            return
+        if self.sink.format == "json":
+            lines = [orjson.dumps(v).decode() for v in vals]
+        else:
+            lines = [str(v) for v in vals]
+        self._fh.write("\n".join(lines) + "\n")
+        self.written += len(vals)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class PrintSinkOperator(SinkOperator):
+    """Prints ``str(value)`` per line (prefixed ``"<identifier>> "`` when an identifier is given)."""
+
+    def __init__(self, name: str, uid: str | None, sink: PrintSink) -> None:
+        super().__init__(name, uid)
+        self.sink = sink
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        if not vals:
+            return
+        prefix = f"{self.sink.identifier}> " if self.sink.identifier else ""
+        stream = sys.stderr if self.sink.stderr else sys.stdout
+        stream.write("".join(f"{prefix}{v}\n" for v in vals))
+        self.written += len(vals)
+
+
+class _SinkContext:
+    __slots__ = ("_ts", "_wm")
+
+    def __init__(self) -> None:
+        self._ts: Any = None
+        self._wm = 0
+
+    def timestamp(self) -> Any:
+        return self._ts
+
+    def current_watermark(self) -> int:
+        return self._wm
+
+
+class FunctionSinkOperator(SinkOperator):
+    """Calls a ``SinkFunction.invoke(value, context)`` or a plain ``callable(value)`` per element."""
+
+    def __init__(self, name: str, uid: str | None, sink: FunctionSink) -> None:
+        super().__init__(name, uid)
+        self.fn = sink.function
+        self.user_fn = sink.function if hasattr(sink.function, "invoke") else None
+        self._ctx = _SinkContext()
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        invoke = getattr(self.fn, "invoke", None)
+        i = 0
+        try:
+            if invoke is not None:
+                ctx = self._ctx
+                for i, v in enumerate(vals):  # noqa: B007
+                    ctx._ts, ctx._wm = tss[i], wmb[i]
+                    invoke(v, ctx)
+            else:
+                fn = self.fn
+                for i, v in enumerate(vals):  # noqa: B007
+                    fn(v)
+        except Exception as exc:
+            annotate(exc, self, self.seen + i, vals[i])
+            raise
+        self.seen += len(vals)
+        self.written += len(vals)
+
+
+class CollectOperator(SinkOperator):
+    """Appends elements (and their timestamps) to in-memory lists (``execute_and_collect``, testing)."""
+
+    def __init__(self, name: str, uid: str | None, results: list[Any] | None = None,
+                 timestamps: list[Any] | None = None) -> None:
+        super().__init__(name, uid)
+        self.results: list[Any] = results if results is not None else []
+        self.timestamps = timestamps
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        self.results.extend(vals)
+        if self.timestamps is not None:
+            self.timestamps.extend(tss)
+        self.written += len(vals)
+
+
+def make_sink(name: str, uid: str | None, descriptor: Any) -> SinkOperator:
+    """The sink operator for a sink descriptor."""
+    if isinstance(descriptor, LogSink):
+        return LogSinkOperator(name, uid, descriptor)
+    if isinstance(descriptor, FileSink):
+        return FileSinkOperator(name, uid, descriptor)
+    if isinstance(descriptor, PrintSink):
+        return PrintSinkOperator(name, uid, descriptor)
+    if isinstance(descriptor, FunctionSink):
+        return FunctionSinkOperator(name, uid, descriptor)
+    factory = getattr(descriptor, "create_operator", None)
+    if factory is not None:
+        return factory(name, uid)  # type: ignore[no-any-return]
+    raise JobConfigError(f"don't know how to write to {type(descriptor).__name__}")
+
+
+__all__ = [
+    "CollectOperator",
+    "FileSinkOperator",
+    "FunctionSinkOperator",
+    "LogSinkOperator",
+    "PrintSinkOperator",
+    "SinkOperator",
+    "make_sink",
+]

@@ -1,0 +1,494 @@
+"""Source readers: bind source descriptors to real data (collections, the log, files, source functions).
+
+A reader exposes partitions (any hashable ids) and ``read(pid, max_records) -> (values, record_timestamps)``;
+``done(pid)`` says a bounded partition has reached its end. Readers never compute watermarks — the
+:class:`~millstream.runtime.job.SourceDriver` does that from the descriptors' strategy.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from ..core.clock import Clock, ManualClock
+from ..core.errors import ConfigError, SerdeError
+from ..core.record import TopicPartition
+from ..core.serde import get_serde
+from ..log import Log, open_log
+from ..stream.connectors import CollectionSource, FileSource, FunctionSource, LogSource, OffsetsInitializer
+from ..stream.errors import JobConfigError
+
+
+class SourceReader:
+    """Base reader: one partition ``0`` unless overridden."""
+
+    name = "source"
+    bounded = True
+
+    def open(self) -> None:
+        """Acquire resources."""
+
+    def partitions(self) -> list[Any]:
+        return [0]
+
+    def read(self, pid: Any, max_records: int) -> tuple[list[Any], list[Any]]:
+        raise NotImplementedError
+
+    def done(self, pid: Any) -> bool:
+        return False
+
+    def close(self) -> None:
+        """Release resources (idempotent)."""
+
+
+# -- collections -------------------------------------------------------------------------------------
+
+
+class Fault:
+    """A marker in a testing collection: reading it raises ``error`` (fault injection)."""
+
+    def __init__(self, error: BaseException | str = "injected fault") -> None:
+        self.error = error if isinstance(error, BaseException) else RuntimeError(error)
+
+    def __repr__(self) -> str:
+        return f"Fault({self.error!r})"
+
+
+class Pause:
+    """A marker in a testing collection: when reached, processing time advances by ``ms`` (a
+    ``ManualClock`` is advanced; a real clock is slept on) and due processing-time timers fire."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = int(ms)
+
+    def __repr__(self) -> str:
+        return f"Pause({self.ms})"
+
+
+class CollectionReader(SourceReader):
+    """Elements of a collection, in order; ``Fault``/``Pause`` markers act as described on them.
+    ``(value, timestamp)`` pairs are used when the descriptor has ``timestamps``."""
+
+    def __init__(self, source: CollectionSource, clock: Clock) -> None:
+        self.items = list(source.elements)
+        self.tss = list(source.timestamps) if source.timestamps is not None else None
+        self.clock = clock
+        self.pos = 0
+        self.name = source.name
+
+    def read(self, pid: Any, max_records: int) -> tuple[list[Any], list[Any]]:
+        items, pos = self.items, self.pos
+        if pos < len(items):
+            item = items[pos]
+            if isinstance(item, Fault):
+                self.pos += 1
+                raise item.error
+            if isinstance(item, Pause):
+                self.pos += 1
+                if isinstance(self.clock, ManualClock):
+                    self.clock.advance(item.ms)
+                else:
+                    time.sleep(item.ms / 1000)
+                return [], []
+        end = min(len(items), pos + max_records)
+        vals = items[pos:end]
+        for j, v in enumerate(vals):
+            if isinstance(v, Fault | Pause):
+                end = pos + j
+                vals = vals[:j]
+                break
+        self.pos = end
+        tss = self.tss[pos:end] if self.tss is not None else [None] * len(vals)
+        return vals, tss
+
+    def done(self, pid: Any) -> bool:
+        return self.pos >= len(self.items)
+
+
+# -- the log -----------------------------------------------------------------------------------------
+
+
+def _json_loads_all(recs: list[Any], where: str) -> list[Any]:
+    loads = orjson.loads
+    try:
+        return [loads(r[5]) for r in recs]
+    except (orjson.JSONDecodeError, TypeError):
+        out = []
+        for r in recs:
+            if r[5] is None:
+                out.append(None)
+                continue
+            try:
+                out.append(loads(r[5]))
+            except orjson.JSONDecodeError as exc:
+                raise SerdeError(
+                    f"{where}: record at {r[0]}[{r[1]}] offset {r[2]} is not valid JSON ({exc}): {bytes(r[5])[:60]!r}",
+                    hint="fix the producer, or read the topic with set_value_format('string' or 'bytes')",
+                ) from exc
+        return out
+
+
+class LogReader(SourceReader):
+    """Reads a :class:`LogSource` through the ``Log`` API only (``read``, offsets, committed offsets),
+    so it works on every backend. Partitions are ``TopicPartition``s; positions start as the starting
+    offsets initializer says; bounded mode stops at the stopping offsets taken when the job starts."""
+
+    def __init__(self, source: LogSource, log: Log | None = None) -> None:
+        self.source = source
+        self.name = source.name
+        self._log = log
+        self._own_log = log is None
+        self.positions: dict[TopicPartition, int] = {}
+        self.stops: dict[TopicPartition, int] = {}
+        self.bounded = source.is_bounded
+        self._last_discovery = 0.0
+        fmt = source.value_format
+        self._serde = None if fmt == "json" or source.deserializer else get_serde(fmt, schema=source.avro_schema)
+
+    def open(self) -> None:
+        if self._log is None:
+            opts: dict[str, Any] = {}
+            if self.source.properties:
+                opts["properties"] = dict(self.source.properties)
+            self._log = open_log(self.source.log_url, **opts)
+        self._discover()
+
+    @property
+    def log(self) -> Log:
+        assert self._log is not None
+        return self._log
+
+    def _wanted(self) -> list[TopicPartition]:
+        s = self.source
+        if s.partitions:
+            return [TopicPartition(t, p) for t, p in s.partitions]
+        topics: list[str] = list(s.topics)
+        if s.topic_pattern:
+            try:
+                pat = re.compile(s.topic_pattern)
+            except re.error as exc:
+                raise JobConfigError(f"invalid topic pattern {s.topic_pattern!r}: {exc}") from exc
+            topics += [t for t in self.log.list_topics() if pat.fullmatch(t) and t not in topics]
+        out = []
+        for t in topics:
+            out.extend(self.log.describe_topic(t).partitions_list())  # UnknownTopicError names the topic
+        return out
+
+    def _discover(self) -> None:
+        new = [tp for tp in self._wanted() if tp not in self.positions]
+        if not new:
+            return
+        starts = self._initial(self.source.starting_offsets, new, for_stop=False)
+        if self.bounded:
+            assert self.source.bounded is not None
+            self.stops.update(self._initial(self.source.bounded, new, for_stop=True))
+        for tp in new:
+            self.positions[tp] = starts[tp]
+        self._last_discovery = time.monotonic()
+
+    def _initial(self, init: OffsetsInitializer, tps: list[TopicPartition], *, for_stop: bool) -> dict[TopicPartition, int]:
+        log = self.log
+        out: dict[TopicPartition, int] = {}
+        committed: dict[TopicPartition, int] = {}
+        if init.kind == "committed" and self.source.group_id:
+            committed = log.committed_offsets(self.source.group_id, tps)
+        for tp in tps:
+            earliest = log.earliest_offset(tp.topic, tp.partition)
+            latest = log.latest_offset(tp.topic, tp.partition)
+            reset = init.reset or "earliest"
+            if init.kind == "earliest":
+                off = earliest
+            elif init.kind == "latest":
+                off = latest
+            elif init.kind == "timestamp":
+                found = log.offset_for_timestamp(tp.topic, tp.partition, init.timestamp or 0)
+                off = latest if found is None else found
+            elif init.kind == "committed":
+                if tp in committed:
+                    off = committed[tp]
+                elif reset == "none":
+                    raise JobConfigError(
+                        f"no committed offset for {tp} in group {self.source.group_id!r}",
+                        hint="use committed_offsets('earliest' or 'latest') or commit an offset first",
+                    )
+                else:
+                    off = earliest if reset == "earliest" else latest
+            else:  # offsets
+                given = (init.offsets or {}).get((tp.topic, tp.partition))
+                if given is None:
+                    off = latest if for_stop or reset == "latest" else earliest
+                else:
+                    off = given
+            if not for_stop:
+                off = min(max(off, earliest), latest)
+            out[tp] = off
+        return out
+
+    def partitions(self) -> list[Any]:
+        if not self.bounded and self.source.topic_pattern:
+            interval = (self.source.partition_discovery_ms or 1000) / 1000
+            if time.monotonic() - self._last_discovery >= interval:
+                self._discover()
+        return list(self.positions)
+
+    def done(self, pid: Any) -> bool:
+        return self.bounded and self.positions[pid] >= self.stops.get(pid, 0)
+
+    def read(self, pid: Any, max_records: int) -> tuple[list[Any], list[Any]]:
+        pos = self.positions[pid]
+        if self.bounded:
+            max_records = min(max_records, self.stops[pid] - pos)
+            if max_records <= 0:
+                return [], []
+        from ..core.errors import OffsetOutOfRangeError
+
+        try:
+            recs = self.log.read(pid.topic, pid.partition, pos, max_records=max_records)
+        except OffsetOutOfRangeError as exc:
+            # retention removed records ahead of us: continue at the log start, as Kafka's earliest reset
+            self.positions[pid] = max(pos, exc.earliest)
+            return [], []
+        if not recs:
+            return [], []
+        if self.bounded and recs[-1].offset >= self.stops[pid]:
+            recs = [r for r in recs if r.offset < self.stops[pid]]
+            if not recs:
+                self.positions[pid] = self.stops[pid]
+                return [], []
+        self.positions[pid] = recs[-1].offset + 1
+        s = self.source
+        if s.deserializer is not None:
+            vals = [s.deserializer(r) for r in recs]
+        elif self._serde is None:
+            vals = _json_loads_all(recs, s.name)
+        else:
+            des = self._serde.deserialize
+            vals = [des(r[5]) for r in recs]
+        return vals, [r[3] for r in recs]
+
+    def commit(self) -> None:
+        if self.source.group_id and self.source.commit_offsets and self.positions and self._log is not None:
+            self.log.commit_offsets(self.source.group_id, dict(self.positions))
+
+    def close(self) -> None:
+        if self._log is None:
+            return
+        try:
+            self.commit()
+        finally:
+            if self._own_log:
+                self._log.close()
+            self._log = None
+
+
+# -- files -------------------------------------------------------------------------------------------
+
+
+class FileReader(SourceReader):
+    """Lines of the files, one file after another (text: ``str`` without the newline; json: parsed)."""
+
+    def __init__(self, source: FileSource) -> None:
+        self.source = source
+        self.name = source.name
+        self._files = list(source.paths)
+        self._fh: Any = None
+        self._finished = False
+        self._lineno = 0
+
+    def _next_file(self) -> bool:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if not self._files:
+            self._finished = True
+            return False
+        path = self._files.pop(0)
+        try:
+            self._fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed in close()/_next_file
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        self._path = path
+        self._lineno = 0
+        return True
+
+    def read(self, pid: Any, max_records: int) -> tuple[list[Any], list[Any]]:
+        if self._finished:
+            return [], []
+        if self._fh is None and not self._next_file():
+            return [], []
+        lines = []
+        for line in self._fh:
+            lines.append(line[:-1] if line.endswith("\n") else line)
+            if len(lines) >= max_records:
+                break
+        if not lines:
+            self._next_file()
+            return [], []
+        start = self._lineno
+        self._lineno += len(lines)
+        if self.source.format == "json":
+            out = []
+            for j, line in enumerate(lines):
+                if not line.strip():
+                    continue
+                try:
+                    out.append(orjson.loads(line))
+                except orjson.JSONDecodeError as exc:
+                    raise SerdeError(f"{self._path} line {start + j + 1} is not valid JSON ({exc})") from exc
+            lines = out
+        return lines, [None] * len(lines)
+
+    def done(self, pid: Any) -> bool:
+        return self._finished
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+# -- source functions --------------------------------------------------------------------------------
+
+
+class _Ctx:
+    def __init__(self, q: queue.Queue[Any], stop: threading.Event) -> None:
+        self.q = q
+        self.stop = stop
+
+    def collect(self, value: Any) -> None:
+        self.collect_with_timestamp(value, None)
+
+    def collect_with_timestamp(self, value: Any, timestamp: int | None) -> None:
+        while not self.stop.is_set():
+            try:
+                self.q.put((value, timestamp), timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def emit_watermark(self, watermark: Any) -> None:
+        pass
+
+    def mark_as_temporarily_idle(self) -> None:
+        pass
+
+    def get_checkpoint_lock(self) -> threading.Lock:
+        return threading.Lock()
+
+
+_END = object()
+
+
+class FunctionReader(SourceReader):
+    """A generator function (pulled in this thread) or a ``SourceFunction`` (its ``run(ctx)`` runs in a
+    helper thread feeding a bounded queue; an exception in it fails the job)."""
+
+    def __init__(self, source: FunctionSource) -> None:
+        self.fn = source.function
+        self.name = source.name
+        self._it: Iterator[Any] | None = None
+        self._thread: threading.Thread | None = None
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=10_000)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._finished = False
+
+    def open(self) -> None:
+        if hasattr(self.fn, "run"):
+            ctx = _Ctx(self._q, self._stop)
+
+            def run() -> None:
+                try:
+                    self.fn.run(ctx)
+                except BaseException as exc:  # handed to the job thread
+                    self._error = exc
+                finally:
+                    while not self._stop.is_set():
+                        try:
+                            self._q.put(_END, timeout=0.05)
+                            break
+                        except queue.Full:
+                            continue
+
+            self._thread = threading.Thread(target=run, name=f"source-{self.name}", daemon=True)
+            self._thread.start()
+        else:
+            self._it = iter(self.fn())
+
+    def read(self, pid: Any, max_records: int) -> tuple[list[Any], list[Any]]:
+        vals: list[Any] = []
+        tss: list[Any] = []
+        if self._it is not None:
+            for v in self._it:
+                vals.append(v)
+                tss.append(None)
+                if len(vals) >= max_records:
+                    return vals, tss
+            self._finished = True
+            return vals, tss
+        try:
+            item = self._q.get(timeout=0.01)
+        except queue.Empty:
+            return vals, tss
+        while True:
+            if item is _END:
+                self._finished = True
+                if self._error is not None:
+                    raise self._error
+                break
+            vals.append(item[0])
+            tss.append(item[1])
+            if len(vals) >= max_records:
+                break
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                break
+        return vals, tss
+
+    def done(self, pid: Any) -> bool:
+        return self._finished
+
+    def close(self) -> None:
+        self._stop.set()
+        cancel = getattr(self.fn, "cancel", None)
+        if cancel is not None and self._thread is not None:
+            cancel()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def make_reader(descriptor: Any, clock: Clock) -> SourceReader:
+    """The reader for a source descriptor."""
+    if isinstance(descriptor, SourceReader):
+        return descriptor
+    if isinstance(descriptor, CollectionSource):
+        return CollectionReader(descriptor, clock)
+    if isinstance(descriptor, LogSource):
+        return LogReader(descriptor)
+    if isinstance(descriptor, FileSource):
+        return FileReader(descriptor)
+    if isinstance(descriptor, FunctionSource):
+        return FunctionReader(descriptor)
+    reader = getattr(descriptor, "create_reader", None)
+    if reader is not None:
+        return reader(clock)  # type: ignore[no-any-return]
+    raise JobConfigError(f"don't know how to read from {type(descriptor).__name__}")
+
+
+__all__ = [
+    "CollectionReader",
+    "Fault",
+    "FileReader",
+    "FunctionReader",
+    "LogReader",
+    "Pause",
+    "SourceReader",
+    "make_reader",
+]

@@ -1,0 +1,422 @@
+"""Sources and sinks as descriptions (no I/O here: :mod:`millstream.runtime` binds them).
+
+- :class:`LogSource` / :class:`LogSink` — any millstream ``Log`` URL, built like Flink's KafkaSource/KafkaSink.
+- :class:`KafkaSource` / :class:`KafkaSink` — the same, with ``set_bootstrap_servers("h:p")`` → ``kafka://h:p``.
+- :class:`FileSource` / :class:`FileSink` — text or JSON lines files.
+- :class:`CollectionSource` — a Python collection (``env.from_collection``).
+- :class:`PrintSink` — standard output (``ds.print()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import JobConfigError
+
+VALUE_FORMATS = ("json", "string", "bytes", "avro")
+
+
+@dataclass(frozen=True)
+class OffsetsInitializer:
+    """Where a log source starts (or, as the bounded end, stops) reading, per partition.
+
+    ``kind``: ``earliest`` | ``latest`` | ``committed`` (with ``reset`` = earliest/latest/none) |
+    ``timestamp`` (first record with timestamp >= ``timestamp``) | ``offsets`` (explicit map
+    ``{(topic, partition): offset}``).
+    """
+
+    kind: str
+    reset: str | None = None
+    timestamp: int | None = None
+    offsets: Mapping[tuple[str, int], int] | None = None
+
+    @staticmethod
+    def earliest() -> OffsetsInitializer:
+        return OffsetsInitializer("earliest")
+
+    @staticmethod
+    def latest() -> OffsetsInitializer:
+        return OffsetsInitializer("latest")
+
+    @staticmethod
+    def committed_offsets(offset_reset_strategy: Any = "earliest") -> OffsetsInitializer:
+        reset = str(getattr(offset_reset_strategy, "name", offset_reset_strategy)).lower()
+        if reset not in ("earliest", "latest", "none"):
+            raise JobConfigError(f"offset reset strategy {reset!r} is invalid", hint="use earliest, latest or none")
+        return OffsetsInitializer("committed", reset=reset)
+
+    @staticmethod
+    def timestamp(timestamp: int) -> OffsetsInitializer:
+        return OffsetsInitializer("timestamp", timestamp=int(timestamp))
+
+    @staticmethod
+    def offsets(offsets: Mapping[Any, int], reset: str = "earliest") -> OffsetsInitializer:
+        norm = {}
+        for tp, off in offsets.items():
+            topic, part = (tp.topic, tp.partition) if hasattr(tp, "topic") else tp
+            norm[(str(topic), int(part))] = int(off)
+        return OffsetsInitializer("offsets", reset=reset, offsets=norm)
+
+
+class OffsetResetStrategy:
+    """PyFlink-style names for ``committed_offsets(...)``."""
+
+    EARLIEST = "earliest"
+    LATEST = "latest"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """Reads topics of a millstream log. Build with ``LogSource.builder()``.
+
+    Event time defaults to the record timestamp; values are decoded with ``value_format``; with
+    ``deserializer`` set, each :class:`~millstream.core.record.Record` is passed to it instead.
+    """
+
+    log_url: str | None = None
+    topics: tuple[str, ...] = ()
+    topic_pattern: str | None = None
+    partitions: tuple[tuple[str, int], ...] = ()
+    group_id: str | None = None
+    starting_offsets: OffsetsInitializer = field(default_factory=OffsetsInitializer.earliest)
+    bounded: OffsetsInitializer | None = None
+    value_format: str = "json"
+    avro_schema: Any = None
+    deserializer: Callable[[Any], Any] | None = None
+    properties: Mapping[str, str] = field(default_factory=dict)
+    partition_discovery_ms: int | None = None
+    commit_offsets: bool = True
+    name: str = "LogSource"
+
+    @staticmethod
+    def builder() -> LogSourceBuilder:
+        return LogSourceBuilder()
+
+    @property
+    def is_bounded(self) -> bool:
+        return self.bounded is not None
+
+
+class LogSourceBuilder:
+    """Fluent builder for :class:`LogSource` (Flink ``KafkaSourceBuilder`` method names)."""
+
+    _cls: type[LogSource] = LogSource
+
+    def __init__(self) -> None:
+        self._kw: dict[str, Any] = {}
+
+    def set_log(self, url: str) -> LogSourceBuilder:
+        self._kw["log_url"] = url
+        return self
+
+    def set_bootstrap_servers(self, servers: str) -> LogSourceBuilder:
+        return self.set_log("kafka://" + servers)
+
+    def set_topics(self, *topics: str | Sequence[str]) -> LogSourceBuilder:
+        flat: list[str] = []
+        for t in topics:
+            flat.extend([t] if isinstance(t, str) else list(t))
+        self._kw["topics"] = tuple(flat)
+        return self
+
+    def set_topic_pattern(self, pattern: str) -> LogSourceBuilder:
+        self._kw["topic_pattern"] = pattern
+        return self
+
+    def set_partitions(self, partitions: Sequence[Any]) -> LogSourceBuilder:
+        self._kw["partitions"] = tuple(
+            (p.topic, p.partition) if hasattr(p, "topic") else (str(p[0]), int(p[1])) for p in partitions
+        )
+        return self
+
+    def set_group_id(self, group_id: str) -> LogSourceBuilder:
+        self._kw["group_id"] = group_id
+        return self
+
+    def set_starting_offsets(self, initializer: OffsetsInitializer) -> LogSourceBuilder:
+        self._kw["starting_offsets"] = initializer
+        return self
+
+    def set_bounded(self, stopping: OffsetsInitializer) -> LogSourceBuilder:
+        if stopping.kind not in ("latest", "offsets", "timestamp"):
+            raise JobConfigError(f"set_bounded needs latest(), offsets() or timestamp(), got {stopping.kind}()")
+        self._kw["bounded"] = stopping
+        return self
+
+    def set_unbounded(self, stopping: OffsetsInitializer) -> LogSourceBuilder:
+        return self.set_bounded(stopping)
+
+    def set_value_format(self, fmt: str, schema: Any = None) -> LogSourceBuilder:
+        if fmt not in VALUE_FORMATS:
+            raise JobConfigError(f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}")
+        if fmt == "avro" and schema is None and "avro_schema" not in self._kw:
+            raise JobConfigError("value format 'avro' needs a schema", hint="set_value_format('avro', schema)")
+        self._kw["value_format"] = fmt
+        if schema is not None:
+            self._kw["avro_schema"] = schema
+        return self
+
+    def set_value_only_deserializer(self, deserializer: Any) -> LogSourceBuilder:
+        fn = getattr(deserializer, "deserialize", deserializer)
+        if isinstance(deserializer, str):
+            return self.set_value_format(deserializer)
+        self._kw["value_format"] = "bytes"
+        self._kw["deserializer"] = lambda rec: fn(rec.value)
+        return self
+
+    def set_deserializer(self, deserializer: Callable[[Any], Any]) -> LogSourceBuilder:
+        """A function of the whole :class:`~millstream.core.record.Record` (key, value, headers, ...)."""
+        self._kw["deserializer"] = deserializer
+        return self
+
+    def set_property(self, key: str, value: Any) -> LogSourceBuilder:
+        props = dict(self._kw.get("properties", {}))
+        props[key] = str(value)
+        self._kw["properties"] = props
+        if key == "partition.discovery.interval.ms":
+            self._kw["partition_discovery_ms"] = int(value)
+        elif key == "commit.offsets.on.checkpoint" or key == "enable.auto.commit":
+            self._kw["commit_offsets"] = str(value).lower() == "true"
+        return self
+
+    def set_properties(self, props: Mapping[str, Any]) -> LogSourceBuilder:
+        for k, v in props.items():
+            self.set_property(k, v)
+        return self
+
+    def set_client_id_prefix(self, prefix: str) -> LogSourceBuilder:
+        return self.set_property("client.id.prefix", prefix)
+
+    def build(self) -> LogSource:
+        kw = self._kw
+        if not kw.get("topics") and not kw.get("topic_pattern") and not kw.get("partitions"):
+            raise JobConfigError("a log source needs topics", hint="call set_topics(...) or set_topic_pattern(...)")
+        so = kw.get("starting_offsets")
+        if so is not None and so.kind == "committed" and not kw.get("group_id"):
+            raise JobConfigError("committed_offsets() needs a group id", hint="call set_group_id(...)")
+        return self._cls(**kw)
+
+
+@dataclass(frozen=True)
+class KafkaSource(LogSource):
+    """:class:`LogSource` under Flink's name; ``set_bootstrap_servers("h:p")`` selects ``kafka://h:p``."""
+
+    name: str = "KafkaSource"
+
+    @staticmethod
+    def builder() -> LogSourceBuilder:
+        b = LogSourceBuilder()
+        b._cls = KafkaSource
+        return b
+
+
+class DeliveryGuarantee:
+    """Sink delivery guarantees (Flink names)."""
+
+    NONE = "none"
+    AT_LEAST_ONCE = "at-least-once"
+    EXACTLY_ONCE = "exactly-once"
+
+
+@dataclass(frozen=True)
+class LogSink:
+    """Writes elements to a topic of a millstream log. Build with ``LogSink.builder()``.
+
+    ``topic`` or ``topic_selector(value) -> topic``; ``key_selector(value) -> key`` (serialized with
+    ``key_format``) decides the partition by murmur2 as in Kafka; ``timestamp`` of each output record is the
+    element's timestamp when it has one.
+    """
+
+    log_url: str | None = None
+    topic: str | None = None
+    topic_selector: Callable[[Any], str] | None = None
+    key_selector: Callable[[Any], Any] | None = None
+    key_format: str = "string"
+    value_format: str = "json"
+    avro_schema: Any = None
+    serializer: Callable[[Any], bytes] | None = None
+    delivery_guarantee: str = DeliveryGuarantee.AT_LEAST_ONCE
+    transactional_id_prefix: str | None = None
+    properties: Mapping[str, str] = field(default_factory=dict)
+    name: str = "LogSink"
+
+    @staticmethod
+    def builder() -> LogSinkBuilder:
+        return LogSinkBuilder()
+
+
+class LogSinkBuilder:
+    """Fluent builder for :class:`LogSink` (Flink ``KafkaSinkBuilder`` names, flattened)."""
+
+    _cls: type[LogSink] = LogSink
+
+    def __init__(self) -> None:
+        self._kw: dict[str, Any] = {}
+
+    def set_log(self, url: str) -> LogSinkBuilder:
+        self._kw["log_url"] = url
+        return self
+
+    def set_bootstrap_servers(self, servers: str) -> LogSinkBuilder:
+        return self.set_log("kafka://" + servers)
+
+    def set_topic(self, topic: str) -> LogSinkBuilder:
+        self._kw["topic"] = topic
+        return self
+
+    def set_topic_selector(self, selector: Callable[[Any], str]) -> LogSinkBuilder:
+        self._kw["topic_selector"] = selector
+        return self
+
+    def set_key_selector(self, selector: Callable[[Any], Any], key_format: str = "string") -> LogSinkBuilder:
+        self._kw["key_selector"] = getattr(selector, "get_key", selector)
+        self._kw["key_format"] = key_format
+        return self
+
+    def set_value_format(self, fmt: str, schema: Any = None) -> LogSinkBuilder:
+        if fmt not in VALUE_FORMATS:
+            raise JobConfigError(f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}")
+        self._kw["value_format"] = fmt
+        if schema is not None:
+            self._kw["avro_schema"] = schema
+        return self
+
+    def set_value_serializer(self, serializer: Callable[[Any], bytes]) -> LogSinkBuilder:
+        self._kw["serializer"] = getattr(serializer, "serialize", serializer)
+        return self
+
+    def set_delivery_guarantee(self, guarantee: str) -> LogSinkBuilder:
+        g = str(getattr(guarantee, "value", guarantee)).lower().replace("_", "-")
+        if g not in ("none", "at-least-once", "exactly-once"):
+            raise JobConfigError(f"unknown delivery guarantee {guarantee!r}",
+                                 hint="use none, at-least-once or exactly-once")
+        self._kw["delivery_guarantee"] = g
+        return self
+
+    def set_transactional_id_prefix(self, prefix: str) -> LogSinkBuilder:
+        self._kw["transactional_id_prefix"] = prefix
+        return self
+
+    def set_property(self, key: str, value: Any) -> LogSinkBuilder:
+        props = dict(self._kw.get("properties", {}))
+        props[key] = str(value)
+        self._kw["properties"] = props
+        return self
+
+    def build(self) -> LogSink:
+        kw = self._kw
+        if not kw.get("topic") and not kw.get("topic_selector"):
+            raise JobConfigError("a log sink needs a topic", hint="call set_topic(...) or set_topic_selector(...)")
+        return self._cls(**kw)
+
+
+@dataclass(frozen=True)
+class KafkaSink(LogSink):
+    """:class:`LogSink` under Flink's name."""
+
+    name: str = "KafkaSink"
+
+    @staticmethod
+    def builder() -> LogSinkBuilder:
+        b = LogSinkBuilder()
+        b._cls = KafkaSink
+        return b
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Reads text files line by line: ``FileSource.for_paths("a.txt", ...)`` (``format`` ``text`` gives str
+    lines, ``json`` parses each line). Bounded; elements have no timestamp unless a strategy assigns one."""
+
+    paths: tuple[str, ...]
+    format: str = "text"
+    name: str = "FileSource"
+
+    @staticmethod
+    def for_paths(*paths: str, format: str = "text") -> FileSource:
+        if format not in ("text", "json"):
+            raise JobConfigError(f"unknown file format {format!r}", hint="use text or json")
+        if not paths:
+            raise JobConfigError("FileSource needs at least one path")
+        return FileSource(tuple(str(p) for p in paths), format)
+
+    @staticmethod
+    def for_record_stream_format(stream_format: Any, *paths: str) -> FileSource:
+        return FileSource.for_paths(*paths)
+
+    def with_format(self, format: str) -> FileSource:
+        return replace(self, format=format)
+
+
+@dataclass(frozen=True)
+class FileSink:
+    """Writes one line per element to ``path`` (``format`` ``text`` = ``str(value)``, ``json`` = JSON)."""
+
+    path: str
+    format: str = "text"
+    name: str = "FileSink"
+
+    @staticmethod
+    def for_path(path: str, format: str = "text") -> FileSink:
+        if format not in ("text", "json"):
+            raise JobConfigError(f"unknown file format {format!r}", hint="use text or json")
+        return FileSink(str(path), format)
+
+
+@dataclass(frozen=True)
+class PrintSink:
+    """Prints ``str(value)`` per line to stdout (or stderr), optionally prefixed ``"<identifier>> "``."""
+
+    identifier: str | None = None
+    stderr: bool = False
+    name: str = "Print"
+
+
+@dataclass(frozen=True, eq=False)
+class CollectionSource:
+    """A Python collection as a bounded source (``env.from_collection``). Elements carry no timestamp
+    unless ``timestamps`` gives one per element."""
+
+    elements: tuple[Any, ...]
+    timestamps: tuple[int, ...] | None = None
+    name: str = "Collection Source"
+
+
+@dataclass(frozen=True, eq=False)
+class FunctionSource:
+    """A legacy :class:`~millstream.stream.functions.SourceFunction` or a generator function
+    (``env.add_source``)."""
+
+    function: Any
+    name: str = "Custom Source"
+
+
+@dataclass(frozen=True, eq=False)
+class FunctionSink:
+    """A legacy :class:`~millstream.stream.functions.SinkFunction` or a callable (``add_sink``)."""
+
+    function: Any
+    name: str = "Sink"
+
+
+__all__ = [
+    "VALUE_FORMATS",
+    "CollectionSource",
+    "DeliveryGuarantee",
+    "FileSink",
+    "FileSource",
+    "FunctionSink",
+    "FunctionSource",
+    "KafkaSink",
+    "KafkaSource",
+    "LogSink",
+    "LogSinkBuilder",
+    "LogSource",
+    "LogSourceBuilder",
+    "OffsetResetStrategy",
+    "OffsetsInitializer",
+    "PrintSink",
+]

@@ -1,0 +1,496 @@
+"""The fluent DataStream API (PyFlink names). Every method only adds a node to the job graph; the logic
+lives in :mod:`millstream.stream.operators`. Type states guide use: ``DataStream → KeyedStream →
+WindowedStream``, ``DataStream.connect → ConnectedStreams``, ``join → JoinedStreams``,
+``KeyedStream.interval_join → IntervalJoin``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .connectors import FunctionSink, PrintSink
+from .errors import JobConfigError
+from .functions import (
+    OutputTag,
+    as_filter,
+    as_flat_map,
+    as_key_selector,
+    as_map,
+    as_reduce,
+)
+from .graph import Transformation
+from .operators.joins import window_join_function
+from .operators.keyed import rolling_reducer
+from .operators.window import WindowFunctionSpec
+from .time import WatermarkStrategy, to_millis
+from .windows import (
+    CountEvictor,
+    CountTrigger,
+    Evictor,
+    GlobalWindows,
+    PurgingTrigger,
+    Trigger,
+    WindowAssigner,
+)
+
+if TYPE_CHECKING:
+    from .environment import StreamExecutionEnvironment
+
+
+class DataStream:
+    """A stream of elements. Transformations return new streams; ``name``/``uid``/``set_parallelism``
+    configure the transformation that produced this stream."""
+
+    def __init__(self, env: StreamExecutionEnvironment, transformation: Transformation) -> None:
+        self._env = env
+        self._t = transformation
+
+    # -- configuration --------------------------------------------------------------------------------
+    def name(self, name: str) -> DataStream:
+        self._t.name = name
+        return self
+
+    def get_name(self) -> str:
+        return self._t.name
+
+    def uid(self, uid: str) -> DataStream:
+        self._t.uid = uid
+        return self
+
+    def set_uid_hash(self, uid_hash: str) -> DataStream:
+        return self.uid(uid_hash)
+
+    def set_parallelism(self, parallelism: int) -> DataStream:
+        if not isinstance(parallelism, int) or parallelism <= 0:
+            raise JobConfigError(f"parallelism must be a positive int, got {parallelism!r}")
+        self._t.parallelism = parallelism
+        return self
+
+    def set_max_parallelism(self, max_parallelism: int) -> DataStream:
+        return self
+
+    def disable_chaining(self) -> DataStream:
+        return self
+
+    def start_new_chain(self) -> DataStream:
+        return self
+
+    def slot_sharing_group(self, group: Any) -> DataStream:
+        return self
+
+    def get_execution_environment(self) -> StreamExecutionEnvironment:
+        return self._env
+
+    @property
+    def transformation(self) -> Transformation:
+        return self._t
+
+    def _add(self, kind: str, name: str, params: dict[str, Any], inputs: list[DataStream] | None = None,
+             cls: type[DataStream] | None = None) -> DataStream:
+        ins = [(s._t, None) for s in (inputs if inputs is not None else [self])]
+        t = Transformation(kind, name, ins, params)
+        self._env._register(t)
+        return (cls or DataStream)(self._env, t)
+
+    # -- element-wise ---------------------------------------------------------------------------------
+    def map(self, func: Any, output_type: Any = None) -> DataStream:
+        return self._add("map", "Map", {"fn": as_map(func), "user_fn": func})
+
+    def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
+        return self._add("flat_map", "FlatMap", {"fn": as_flat_map(func), "user_fn": func})
+
+    def filter(self, func: Any) -> DataStream:
+        return self._add("filter", "Filter", {"fn": as_filter(func), "user_fn": func})
+
+    def process(self, func: Any, output_type: Any = None) -> DataStream:
+        fn = getattr(func, "process_element", func)
+        if not callable(fn):
+            raise JobConfigError("process() needs a ProcessFunction or a callable (value, ctx) -> iterable")
+        return self._add("process", "Process", {"fn": fn, "user_fn": func})
+
+    def assign_timestamps_and_watermarks(self, watermark_strategy: WatermarkStrategy) -> DataStream:
+        if not isinstance(watermark_strategy, WatermarkStrategy):
+            raise JobConfigError("assign_timestamps_and_watermarks needs a WatermarkStrategy")
+        return self._add("assign_timestamps", "Timestamps/Watermarks", {"strategy": watermark_strategy})
+
+    def key_by(self, key_selector: Any, key_type: Any = None) -> KeyedStream:
+        ks = KeyedStream(self._env, self._t, as_key_selector(key_selector))
+        return ks
+
+    def union(self, *streams: DataStream) -> DataStream:
+        if not streams:
+            return self
+        return self._add("union", "Union", {}, [self, *streams])
+
+    def connect(self, ds: DataStream) -> ConnectedStreams:
+        return ConnectedStreams(self, ds)
+
+    def join(self, other: DataStream) -> JoinedStreams:
+        return JoinedStreams(self, other)
+
+    def get_side_output(self, output_tag: OutputTag) -> DataStream:
+        if not isinstance(output_tag, OutputTag):
+            raise JobConfigError("get_side_output needs an OutputTag")
+        t = Transformation("side", f"SideOutput({output_tag.tag_id})", [(self._t, output_tag)], {"tag": output_tag})
+        self._env._register(t)
+        return DataStream(self._env, t)
+
+    def window_all(self, window_assigner: WindowAssigner) -> AllWindowedStream:
+        return AllWindowedStream(self, window_assigner)
+
+    def count_window_all(self, size: int, slide: int = 0) -> AllWindowedStream:
+        return _count_windowed(AllWindowedStream(self, GlobalWindows.create()), size, slide)
+
+    # -- sinks ----------------------------------------------------------------------------------------
+    def sink_to(self, sink: Any) -> DataSink:
+        t = Transformation("sink", getattr(sink, "name", "Sink"), [(self._t, None)], {"sink": sink})
+        self._env._register(t, sink=True)
+        return DataSink(self._env, t)
+
+    def add_sink(self, sink_func: Any) -> DataSink:
+        if not (callable(sink_func) or hasattr(sink_func, "invoke")):
+            raise JobConfigError("add_sink needs a SinkFunction or a callable(value)")
+        return self.sink_to(FunctionSink(sink_func))
+
+    def print(self, sink_identifier: str | None = None) -> DataSink:
+        return self.sink_to(PrintSink(sink_identifier))
+
+    def execute_and_collect(self, job_name: str | None = None, limit: int | None = None) -> list[Any]:
+        """Run the job (bounded input) and return this stream's elements, in order (at most ``limit``)."""
+        results = self._env._execute_collect([self], job_name)[0]
+        return results[:limit] if limit is not None else results
+
+
+class DataSink(DataStream):
+    """The end of a stream (returned by ``sink_to``/``add_sink``/``print``); ``name``/``uid`` name the sink."""
+
+
+class KeyedStream(DataStream):
+    """A stream partitioned by key: keyed state, timers, rolling aggregations and windows."""
+
+    def __init__(self, env: StreamExecutionEnvironment, transformation: Transformation,
+                 key_selector: Callable[[Any], Any]) -> None:
+        super().__init__(env, transformation)
+        self.key_selector = key_selector
+
+    def process(self, func: Any, output_type: Any = None) -> DataStream:
+        pe = getattr(func, "process_element", func)
+        if not callable(pe):
+            raise JobConfigError("process() needs a KeyedProcessFunction or a callable (value, ctx) -> iterable")
+        on_timer = getattr(func, "on_timer", None)
+        return self._add("keyed_process", "KeyedProcess",
+                         {"fns": [pe], "key_fns": [self.key_selector], "on_timer": on_timer, "user_fn": func})
+
+    def reduce(self, func: Any) -> DataStream:
+        return self._add("rolling", "Keyed Reduce", {"key_fn": self.key_selector, "fn": as_reduce(func)})
+
+    def _rolling(self, kind: str, field: Any) -> DataStream:
+        return self._add("rolling", f"Keyed {kind}", {"key_fn": self.key_selector, "fn": rolling_reducer(kind, field)})
+
+    def sum(self, position_to_sum: Any = None) -> DataStream:
+        return self._rolling("sum", position_to_sum)
+
+    def min(self, position_to_min: Any = None) -> DataStream:
+        return self._rolling("min", position_to_min)
+
+    def max(self, position_to_max: Any = None) -> DataStream:
+        return self._rolling("max", position_to_max)
+
+    def min_by(self, position_to_min_by: Any = None) -> DataStream:
+        return self._rolling("min_by", position_to_min_by)
+
+    def max_by(self, position_to_max_by: Any = None) -> DataStream:
+        return self._rolling("max_by", position_to_max_by)
+
+    def window(self, window_assigner: WindowAssigner) -> WindowedStream:
+        if not isinstance(window_assigner, WindowAssigner):
+            raise JobConfigError(f"window() needs a WindowAssigner, got {type(window_assigner).__name__}")
+        return WindowedStream(self, window_assigner)
+
+    def count_window(self, size: int, slide: int = 0) -> WindowedStream:
+        """Java Flink's count windows: every ``size`` elements of a key (tumbling), or every ``slide``
+        elements with the last ``size`` (sliding; fewer at first)."""
+        return _count_windowed(WindowedStream(self, GlobalWindows.create()), size, slide)  # type: ignore[return-value]
+
+    def interval_join(self, other: KeyedStream) -> IntervalJoin:
+        if not isinstance(other, KeyedStream):
+            raise JobConfigError("interval_join needs a KeyedStream on the other side: other.key_by(...)")
+        return IntervalJoin(self, other)
+
+    def connect(self, ds: DataStream) -> ConnectedStreams:
+        cs = ConnectedStreams(self, ds)
+        if isinstance(ds, KeyedStream):
+            cs.key_fns = [self.key_selector, ds.key_selector]
+        return cs
+
+
+def _count_windowed(ws: Any, size: int, slide: int) -> Any:
+    if not isinstance(size, int) or size <= 0:
+        raise JobConfigError(f"count window size must be a positive int, got {size!r}")
+    if slide:
+        if not isinstance(slide, int) or slide <= 0:
+            raise JobConfigError(f"count window slide must be a positive int, got {slide!r}")
+        return ws.evictor(CountEvictor.of(size)).trigger(CountTrigger.of(slide))
+    return ws.trigger(PurgingTrigger.of(CountTrigger.of(size)))
+
+
+class WindowedStream:
+    """A keyed stream cut into windows. Configure with ``trigger``, ``evictor``, ``allowed_lateness``,
+    ``side_output_late_data``; finish with ``reduce``, ``aggregate``, ``process`` or ``apply``."""
+
+    non_keyed = False
+
+    def __init__(self, stream: DataStream, assigner: WindowAssigner) -> None:
+        self._stream = stream
+        self._assigner = assigner
+        self._trigger: Trigger | None = None
+        self._evictor: Evictor | None = None
+        self._lateness = 0
+        self._late_tag: OutputTag | None = None
+
+    def trigger(self, trigger: Trigger) -> WindowedStream:
+        if not isinstance(trigger, Trigger):
+            raise JobConfigError(f"trigger() needs a Trigger, got {type(trigger).__name__}")
+        self._trigger = trigger
+        return self
+
+    def evictor(self, evictor: Evictor) -> WindowedStream:
+        self._evictor = evictor
+        return self
+
+    def allowed_lateness(self, time_ms: Any) -> WindowedStream:
+        ms = to_millis(time_ms, "allowed lateness")
+        if ms < 0:
+            raise JobConfigError(f"allowed lateness must be >= 0, got {ms} ms")
+        self._lateness = ms
+        return self
+
+    def side_output_late_data(self, output_tag: OutputTag) -> WindowedStream:
+        if not isinstance(output_tag, OutputTag):
+            raise JobConfigError("side_output_late_data needs an OutputTag")
+        self._late_tag = output_tag
+        return self
+
+    def _key_fn(self) -> Callable[[Any], Any] | None:
+        return None if self.non_keyed else self._stream.key_selector  # type: ignore[attr-defined]
+
+    def _build(self, fn: WindowFunctionSpec, name: str) -> DataStream:
+        if self._evictor is not None and fn.kind != "list":
+            fn = WindowFunctionSpec("list", fn.user, fn.window_fn, non_keyed=fn.non_keyed, list_then=fn.kind,
+                                    style=fn.style)
+        params = {
+            "key_fn": self._key_fn(),
+            "assigner": self._assigner,
+            "trigger": self._trigger,
+            "evictor": self._evictor,
+            "lateness": self._lateness,
+            "late_tag": self._late_tag,
+            "fn": fn,
+        }
+        return self._stream._add("window", name, params)
+
+    def reduce(self, reduce_function: Any, window_function: Any = None, output_type: Any = None) -> DataStream:
+        spec = WindowFunctionSpec("reduce", as_reduce(reduce_function), window_function, non_keyed=self.non_keyed)
+        return self._build(spec, "Window(Reduce)")
+
+    def aggregate(self, aggregate_function: Any, window_function: Any = None, accumulator_type: Any = None,
+                  output_type: Any = None) -> DataStream:
+        for m in ("create_accumulator", "add", "get_result"):
+            if not hasattr(aggregate_function, m):
+                raise JobConfigError(f"aggregate() needs an AggregateFunction (missing {m}())")
+        spec = WindowFunctionSpec("aggregate", aggregate_function, window_function, non_keyed=self.non_keyed)
+        return self._build(spec, "Window(Aggregate)")
+
+    def process(self, process_window_function: Any, output_type: Any = None) -> DataStream:
+        spec = WindowFunctionSpec("list", process_window_function, None, non_keyed=self.non_keyed)
+        return self._build(spec, "Window(Process)")
+
+    def apply(self, window_function: Any, output_type: Any = None) -> DataStream:
+        spec = WindowFunctionSpec("list", window_function, None, non_keyed=self.non_keyed, style="apply")
+        return self._build(spec, "Window(Apply)")
+
+    def _field(self, kind: str, field: Any) -> DataStream:
+        spec = WindowFunctionSpec("reduce", rolling_reducer(kind, field), None, non_keyed=self.non_keyed)
+        return self._build(spec, f"Window({kind})")
+
+    def sum(self, position_to_sum: Any = None) -> DataStream:
+        return self._field("sum", position_to_sum)
+
+    def min(self, position_to_min: Any = None) -> DataStream:
+        return self._field("min", position_to_min)
+
+    def max(self, position_to_max: Any = None) -> DataStream:
+        return self._field("max", position_to_max)
+
+    def min_by(self, position_to_min_by: Any = None) -> DataStream:
+        return self._field("min_by", position_to_min_by)
+
+    def max_by(self, position_to_max_by: Any = None) -> DataStream:
+        return self._field("max_by", position_to_max_by)
+
+
+class AllWindowedStream(WindowedStream):
+    """Windows over a non-keyed stream (all elements in one group); ``*AllWindowFunction`` signatures."""
+
+    non_keyed = True
+
+
+class ConnectedStreams:
+    """Two streams processed together by a co-function (``map``, ``flat_map``, ``process``)."""
+
+    def __init__(self, first: DataStream, second: DataStream) -> None:
+        self.first = first
+        self.second = second
+        self.key_fns: list[Callable[[Any], Any]] | None = None
+
+    def key_by(self, key_selector1: Any, key_selector2: Any, key_type: Any = None) -> ConnectedStreams:
+        cs = ConnectedStreams(self.first, self.second)
+        cs.key_fns = [as_key_selector(key_selector1), as_key_selector(key_selector2)]
+        return cs
+
+    def _co(self, fns: list[Callable[[Any, Any], Any]], name: str, user_fn: Any, on_timer: Any = None) -> DataStream:
+        params = {"fns": fns, "key_fns": self.key_fns, "on_timer": on_timer, "user_fn": user_fn}
+        return self.first._add("co_process", name, params, [self.first, self.second])
+
+    def map(self, func: Any, output_type: Any = None) -> DataStream:
+        m1, m2 = func.map1, func.map2
+        return self._co([lambda v, c: (m1(v),), lambda v, c: (m2(v),)], "Co-Map", func)
+
+    def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
+        f1, f2 = func.flat_map1, func.flat_map2
+        return self._co([lambda v, c: f1(v), lambda v, c: f2(v)], "Co-Flat Map", func)
+
+    def process(self, func: Any, output_type: Any = None) -> DataStream:
+        return self._co([func.process_element1, func.process_element2], "Co-Process", func,
+                        getattr(func, "on_timer", None))
+
+
+class JoinedStreams:
+    """``a.join(b).where(ka).equal_to(kb).window(assigner).apply(join_function)`` — an inner join of the
+    elements of each key and window, emitted when the window fires."""
+
+    def __init__(self, first: DataStream, second: DataStream) -> None:
+        self.first = first
+        self.second = second
+        self._k1: Callable[[Any], Any] | None = None
+        self._k2: Callable[[Any], Any] | None = None
+        self._assigner: WindowAssigner | None = None
+        self._trigger: Trigger | None = None
+        self._evictor: Evictor | None = None
+        self._lateness = 0
+
+    def where(self, key_selector: Any, key_type: Any = None) -> JoinedStreams:
+        self._k1 = as_key_selector(key_selector)
+        return self
+
+    def equal_to(self, key_selector: Any, key_type: Any = None) -> JoinedStreams:
+        if self._k1 is None:
+            raise JobConfigError("call where(...) before equal_to(...)")
+        self._k2 = as_key_selector(key_selector)
+        return self
+
+    def window(self, assigner: WindowAssigner) -> JoinedStreams:
+        if self._k2 is None:
+            raise JobConfigError("call where(...).equal_to(...) before window(...)")
+        self._assigner = assigner
+        return self
+
+    def trigger(self, trigger: Trigger) -> JoinedStreams:
+        self._trigger = trigger
+        return self
+
+    def evictor(self, evictor: Evictor) -> JoinedStreams:
+        self._evictor = evictor
+        return self
+
+    def allowed_lateness(self, time_ms: Any) -> JoinedStreams:
+        self._lateness = to_millis(time_ms, "allowed lateness")
+        return self
+
+    def _build(self, fn: Any, flat: bool) -> DataStream:
+        if self._assigner is None:
+            raise JobConfigError("call window(...) before apply(...)")
+        spec = WindowFunctionSpec("list", window_join_function(fn, flat))
+        params = {
+            "key_fn": None,
+            "key_fns": [self._k1, self._k2],
+            "tag_inputs": True,
+            "assigner": self._assigner,
+            "trigger": self._trigger,
+            "evictor": self._evictor,
+            "lateness": self._lateness,
+            "late_tag": None,
+            "fn": spec,
+        }
+        return self.first._add("window", "Window Join", params, [self.first, self.second])
+
+    def apply(self, join_function: Any, output_type: Any = None) -> DataStream:
+        return self._build(join_function, flat=False)
+
+    def flat_apply(self, join_function: Any, output_type: Any = None) -> DataStream:
+        return self._build(join_function, flat=True)
+
+
+class IntervalJoin:
+    """``a.key_by(k).interval_join(b.key_by(k)).between(lo, hi)``: pairs with ``a.ts + lo <= b.ts <= a.ts + hi``."""
+
+    def __init__(self, left: KeyedStream, right: KeyedStream) -> None:
+        self.left = left
+        self.right = right
+        self._lo: int | None = None
+        self._hi: int | None = None
+        self._lo_ex = False
+        self._hi_ex = False
+        self._late: list[OutputTag | None] = [None, None]
+
+    def between(self, lower_bound: Any, upper_bound: Any) -> IntervalJoin:
+        lo = to_millis(lower_bound, "lower bound")
+        hi = to_millis(upper_bound, "upper bound")
+        if lo > hi:
+            raise JobConfigError(f"interval join lower bound {lo} ms is greater than the upper bound {hi} ms")
+        self._lo, self._hi = lo, hi
+        return self
+
+    def lower_bound_exclusive(self) -> IntervalJoin:
+        self._lo_ex = True
+        return self
+
+    def upper_bound_exclusive(self) -> IntervalJoin:
+        self._hi_ex = True
+        return self
+
+    def side_output_left_late_data(self, output_tag: OutputTag) -> IntervalJoin:
+        self._late[0] = output_tag
+        return self
+
+    def side_output_right_late_data(self, output_tag: OutputTag) -> IntervalJoin:
+        self._late[1] = output_tag
+        return self
+
+    def process(self, process_join_function: Any, output_type: Any = None) -> DataStream:
+        if self._lo is None or self._hi is None:
+            raise JobConfigError("call between(lower, upper) before process(...)")
+        fn = getattr(process_join_function, "process_element", process_join_function)
+        params = {
+            "key_fns": [self.left.key_selector, self.right.key_selector],
+            "lower": self._lo,
+            "upper": self._hi,
+            "lower_exclusive": self._lo_ex,
+            "upper_exclusive": self._hi_ex,
+            "fn": fn,
+            "user_fn": process_join_function,
+            "late_tags": tuple(self._late),
+        }
+        return self.left._add("interval_join", "IntervalJoin", params, [self.left, self.right])
+
+
+__all__ = [
+    "AllWindowedStream",
+    "ConnectedStreams",
+    "DataSink",
+    "DataStream",
+    "IntervalJoin",
+    "JoinedStreams",
+    "KeyedStream",
+    "WindowedStream",
+]

@@ -1,0 +1,128 @@
+"""The job graph: transformations as plain descriptions, and how each becomes operator logic.
+
+A :class:`Transformation` names its kind (``source``, ``map``, ``window``, ``sink`` ...), its inputs (each an
+upstream transformation and the output port read: ``None`` for the main output or an ``OutputTag``) and
+its parameters. ``build_operator`` turns a non-source, non-sink transformation into an
+:class:`~millstream.stream.operators.base.Operator`; the runtime binds sources and sinks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from .functions import OutputTag
+from .operators.base import Operator
+from .operators.basic import (
+    AssignTimestampsOperator,
+    FilterOperator,
+    FlatMapOperator,
+    MapOperator,
+    PassthroughOperator,
+    ProcessOperator,
+    UnionOperator,
+)
+from .operators.joins import IntervalJoinOperator
+from .operators.keyed import KeyedProcessOperator, RollingReduceOperator
+from .operators.tumbling import TumblingWindowOperator, fast_path_applies
+from .operators.window import WindowOperator
+
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Transformation:
+    """One node of the job graph. ``name``/``uid``/``parallelism`` may be set after creation
+    (``ds.name(..)``); everything else is fixed."""
+
+    kind: str
+    name: str
+    inputs: list[tuple[Transformation, OutputTag | None]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    uid: str | None = None
+    parallelism: int | None = None
+    id: int = field(default_factory=lambda: next(_ids))
+
+    def __repr__(self) -> str:
+        return f"Transformation({self.id}, {self.kind}, {self.name!r})"
+
+
+def build_operator(t: Transformation) -> Operator:
+    """The operator logic for a transformation (not for sources and sinks)."""
+    op = _build(t)
+    if t.kind in ("map", "filter", "flat_map", "process"):
+        op.user_fn = t.params.get("user_fn")
+    return op
+
+
+def _build(t: Transformation) -> Operator:
+    p, name, uid = t.params, t.name, t.uid
+    kind = t.kind
+    if kind == "map":
+        return MapOperator(name, uid, p["fn"])
+    if kind == "filter":
+        return FilterOperator(name, uid, p["fn"])
+    if kind == "flat_map":
+        return FlatMapOperator(name, uid, p["fn"])
+    if kind == "process":
+        return ProcessOperator(name, uid, p["fn"])
+    if kind in ("keyed_process", "co_process"):
+        return KeyedProcessOperator(name, uid, p["fns"], p.get("key_fns"), p.get("on_timer"), p.get("user_fn"))
+    if kind == "rolling":
+        return RollingReduceOperator(name, uid, p["key_fn"], p["fn"])
+    if kind == "union":
+        return UnionOperator(name, uid, len(t.inputs))
+    if kind == "side":
+        return PassthroughOperator(name, uid)
+    if kind == "assign_timestamps":
+        return AssignTimestampsOperator(name, uid, p["strategy"])
+    if kind == "window":
+        if fast_path_applies(p["assigner"], p["trigger"], p["evictor"], p["lateness"], p["fn"]) and not p.get(
+            "key_fns"
+        ):
+            return TumblingWindowOperator(name, uid, p["key_fn"], p["assigner"], p["late_tag"], p["fn"])
+        return WindowOperator(
+            name,
+            uid,
+            p["key_fn"],
+            p["assigner"],
+            p["trigger"],
+            p["evictor"],
+            p["lateness"],
+            p["late_tag"],
+            p["fn"],
+            n_inputs=len(t.inputs),
+            key_fns=p.get("key_fns"),
+            tag_inputs=p.get("tag_inputs", False),
+        )
+    if kind == "interval_join":
+        return IntervalJoinOperator(
+            name,
+            uid,
+            p["key_fns"],
+            p["lower"],
+            p["upper"],
+            p["lower_exclusive"],
+            p["upper_exclusive"],
+            p["fn"],
+            p.get("user_fn"),
+            p.get("late_tags", (None, None)),
+        )
+    raise ValueError(f"no operator for transformation kind {kind!r}")
+
+
+def topological(sinks: list[Transformation]) -> list[Transformation]:
+    """All transformations reachable from ``sinks`` (upstream first, stable by creation order)."""
+    seen: dict[int, Transformation] = {}
+    stack = list(sinks)
+    while stack:
+        t = stack.pop()
+        if t.id in seen:
+            continue
+        seen[t.id] = t
+        stack.extend(u for u, _ in t.inputs)
+    return sorted(seen.values(), key=lambda t: t.id)
+
+
+__all__ = ["Transformation", "build_operator", "topological"]

@@ -1,0 +1,1 @@
+"""Operator logic (pure, deterministic, driven by calls): see :mod:`.base` for the batch contract."""

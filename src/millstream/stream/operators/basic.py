@@ -1,0 +1,205 @@
+"""Stateless operators: map, filter, flat_map, (non-keyed) process, union, side-output passthrough and
+timestamp/watermark assignment inside a job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..functions import OutputTag
+from ..time import MAX_WATERMARK, WatermarkStrategy
+from .base import Operator, split_outputs
+from .watermarks import WatermarkGenerator
+
+
+def annotate(exc: BaseException, op: Operator, position: int | None, element: Any = None) -> None:
+    """Record on a user-function exception where it happened (read by the runtime's JobFailedError)."""
+    if getattr(exc, "_millstream_where", None) is None:
+        try:
+            exc._millstream_where = (op.name, op.uid, position, element)  # type: ignore[attr-defined]
+        except Exception:  # pragma: no cover - exceptions without __dict__
+            pass
+
+
+class MapOperator(Operator):
+    """``map(f)``: one output per element, same timestamp and watermark."""
+
+    def __init__(self, name: str, uid: str | None, fn: Callable[[Any], Any]) -> None:
+        super().__init__(name, uid)
+        self.fn = fn
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        fn = self.fn
+        it = iter(vals)
+        try:
+            out = [fn(v) for v in it]
+        except Exception as exc:
+            i = len(vals) - it.__length_hint__() - 1
+            annotate(exc, self, self.seen + i, vals[i])
+            raise
+        self.seen += len(vals)
+        self.out.emit(out, tss, wmb, tail)
+
+
+class FilterOperator(Operator):
+    """``filter(f)``: keeps elements where ``f`` is true; a dropped element's watermark advance still
+    reaches the next kept element (watermarks are "before" each element)."""
+
+    def __init__(self, name: str, uid: str | None, fn: Callable[[Any], bool]) -> None:
+        super().__init__(name, uid)
+        self.fn = fn
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        fn = self.fn
+        it = iter(vals)
+        try:
+            keep = [bool(fn(v)) for v in it]
+        except Exception as exc:
+            i = len(vals) - it.__length_hint__() - 1
+            annotate(exc, self, self.seen + i, vals[i])
+            raise
+        self.seen += len(vals)
+        if all(keep):
+            self.out.emit(vals, tss, wmb, tail)
+            return
+        ov = [v for v, k in zip(vals, keep, strict=True) if k]
+        ot = [t for t, k in zip(tss, keep, strict=True) if k]
+        ow = [w for w, k in zip(wmb, keep, strict=True) if k]
+        self.out.emit(ov, ot, ow, tail)
+
+
+class FlatMapOperator(Operator):
+    """``flat_map(f)``: any number of outputs per element, each with the element's timestamp."""
+
+    def __init__(self, name: str, uid: str | None, fn: Callable[[Any], Any]) -> None:
+        super().__init__(name, uid)
+        self.fn = fn
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        fn = self.fn
+        ov: list[Any] = []
+        ot: list[Any] = []
+        ow: list[int] = []
+        i = 0
+        try:
+            for i, v in enumerate(vals):  # noqa: B007 - i is read in the error handler
+                res = fn(v)
+                if res is None:
+                    continue
+                split_outputs(res, ov, self, tss[i], ot, ow, wmb[i])
+        except Exception as exc:
+            annotate(exc, self, self.seen + i, vals[i])
+            raise
+        self.seen += len(vals)
+        self.flush(ov, ot, ow, tail)
+
+
+class ProcessContext:
+    """``ctx`` of a non-keyed :class:`ProcessFunction`: timestamp, watermark/processing time, side output."""
+
+    __slots__ = ("_op", "_ts")
+
+    def __init__(self, op: ProcessOperator) -> None:
+        self._op = op
+        self._ts: Any = None
+
+    def timestamp(self) -> int | None:
+        return self._ts
+
+    def timer_service(self) -> ProcessContext:
+        return self
+
+    def current_watermark(self) -> int:
+        return self._op.wm
+
+    def current_processing_time(self) -> int:
+        return self._op.ctx.now()
+
+    def output(self, output_tag: OutputTag, value: Any) -> None:
+        sv, st, sw = self._op.side(output_tag)
+        sv.append(value)
+        st.append(self._ts)
+        sw.append(self._op.wm)
+
+    def register_event_time_timer(self, t: int) -> None:
+        raise TypeError("timers are only available on keyed streams: use key_by(...).process(KeyedProcessFunction)")
+
+    register_processing_time_timer = register_event_time_timer
+
+
+class ProcessOperator(Operator):
+    """``process(ProcessFunction)`` on a non-keyed stream."""
+
+    def __init__(self, name: str, uid: str | None, fn: Callable[[Any, Any], Any]) -> None:
+        super().__init__(name, uid)
+        self.fn = fn
+        self.pctx = ProcessContext(self)
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        fn, ctx = self.fn, self.pctx
+        ov: list[Any] = []
+        ot: list[Any] = []
+        ow: list[int] = []
+        i = 0
+        try:
+            for i, v in enumerate(vals):  # noqa: B007
+                self.wm = wmb[i]
+                ctx._ts = tss[i]
+                split_outputs(fn(v, ctx), ov, self, tss[i], ot, ow, wmb[i])
+        except Exception as exc:
+            annotate(exc, self, self.seen + i, vals[i])
+            raise
+        self.seen += len(vals)
+        self.wm = tail
+        self.flush(ov, ot, ow, tail)
+
+
+class UnionOperator(Operator):
+    """``union``: forwards every input; the watermark is the minimum over the inputs."""
+
+    def __init__(self, name: str, uid: str | None, n_inputs: int) -> None:
+        self.n_inputs = n_inputs
+        super().__init__(name, uid)
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        eff, t = self.combine_watermarks(wmb, tail, input_index)
+        if vals or t != self._last_tail:
+            self._last_tail = t
+            self.out.emit(vals, tss, eff, t)
+
+
+class PassthroughOperator(Operator):
+    """Forwards its input unchanged (the node behind ``get_side_output``)."""
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        self.out.emit(vals, tss, wmb, tail)
+
+
+class AssignTimestampsOperator(Operator):
+    """``assign_timestamps_and_watermarks(strategy)``: re-stamps elements and generates watermarks from
+    them, ignoring upstream watermarks except the final one (as Flink does)."""
+
+    def __init__(self, name: str, uid: str | None, strategy: WatermarkStrategy) -> None:
+        super().__init__(name, uid)
+        self.gen = WatermarkGenerator(strategy, self)
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        ntss = self.gen.timestamps(vals, tss, self.seen)
+        out_wmb = self.gen.advance(ntss)
+        self.seen += len(vals)
+        t = MAX_WATERMARK if tail == MAX_WATERMARK else self.gen.wm
+        if vals or t != self._last_tail:
+            self._last_tail = t
+            self.out.emit(vals, ntss, out_wmb, t)
+
+
+__all__ = [
+    "AssignTimestampsOperator",
+    "FilterOperator",
+    "FlatMapOperator",
+    "MapOperator",
+    "PassthroughOperator",
+    "ProcessOperator",
+    "UnionOperator",
+    "annotate",
+]

@@ -1,0 +1,523 @@
+"""The window operator: Flink's ``WindowOperator`` (and ``EvictingWindowOperator``) logic, step by step.
+
+Per element (after advancing the watermark to the one before it, which fires due timers):
+  1. assign windows (event time: from the timestamp; processing time: from ``ctx.now()``);
+  2. merging assigners (sessions) merge the new window into the key's windows first; a merge that would
+     produce an already-expired window drops the element as late (Flink raises here);
+  3. for each window: skip it if expired (``max_ts + L <= wm``); else add the element to its state, ask the
+     trigger (``on_element``), fire and/or purge as it says, and register the cleanup timer at ``max_ts + L``;
+  4. an element skipped by all its windows and with ``ts + L <= wm`` is late: side output or dropped
+     (counted in ``num_late_records_dropped``).
+On a timer: ask the trigger (``on_event_time`` / ``on_processing_time``), fire/purge, and at the cleanup time
+clear the window's state, trigger state and merging bookkeeping. Results carry timestamp ``max_ts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..errors import OperatorError
+from ..functions import OutputTag
+from ..state import KeyedStateBackend
+from ..time import MAX_WATERMARK
+from ..windows import Evictor, Trigger, WindowAssigner
+from .base import Operator, compute_keys, split_outputs
+from .basic import annotate
+from .keyed import StreamRuntimeContext
+from .timers import TimerQueue
+
+_NONE: Any = object()
+
+
+class WindowFunctionSpec:
+    """How window contents become results.
+
+    ``kind``: ``reduce`` (contents = reduced value), ``aggregate`` (contents = accumulator), ``list``
+    (contents = list of elements, for ``process``/``apply`` and with evictors). ``user`` is the reduce or
+    AggregateFunction; ``window_fn`` the ProcessWindowFunction / WindowFunction (or ``None``); ``non_keyed``
+    selects the ``*AllWindowFunction`` signatures.
+    """
+
+    def __init__(self, kind: str, user: Any = None, window_fn: Any = None, *, non_keyed: bool = False,
+                 list_then: str | None = None, style: str = "process") -> None:
+        self.style = style  # how a plain callable is called: "process" (key, ctx, elements) or "apply" (key, window, elements)
+        self.kind = kind
+        self.user = user
+        self.window_fn = window_fn
+        self.non_keyed = non_keyed
+        self.list_then = list_then  # with evictors: 'reduce'/'aggregate' applied over the kept list
+
+
+class WindowContext:
+    """``context`` of a ProcessWindowFunction: ``window()``, ``current_watermark()``,
+    ``current_processing_time()``, ``window_state()``, ``global_state()``, ``output(tag, value)``."""
+
+    __slots__ = ("_key", "_op", "_window")
+
+    def __init__(self, op: WindowOperator) -> None:
+        self._op = op
+        self._window: Any = None
+        self._key: Any = None
+
+    def window(self) -> Any:
+        return self._window
+
+    def current_watermark(self) -> int:
+        return self._op.wm
+
+    def current_processing_time(self) -> int:
+        return self._op.ctx.now()
+
+    def window_state(self) -> Any:
+        b = self._op.window_state_backend
+        b.current_key = (self._key, self._window)
+        return _StateAccess(b)
+
+    def global_state(self) -> Any:
+        b = self._op.global_state_backend
+        b.current_key = self._key
+        return _StateAccess(b)
+
+    def output(self, output_tag: OutputTag, value: Any) -> None:
+        sv, st, sw = self._op.side(output_tag)
+        sv.append(value)
+        st.append(self._window.max_timestamp())
+        sw.append(self._op.emit_wm)
+
+
+class _StateAccess:
+    def __init__(self, backend: KeyedStateBackend) -> None:
+        self._b = backend
+
+    def _get(self, descriptor: Any) -> Any:
+        return self._b.get_state(descriptor)
+
+    get_state = _get
+    get_list_state = _get
+    get_map_state = _get
+    get_reducing_state = _get
+    get_aggregating_state = _get
+
+
+class TriggerContext:
+    """``ctx`` given to triggers: timers, watermark, processing time and per-window trigger state."""
+
+    __slots__ = ("key", "merged", "op", "window")
+
+    def __init__(self, op: WindowOperator) -> None:
+        self.op = op
+        self.key: Any = None
+        self.window: Any = None
+        self.merged: list[Any] = []
+
+    def get_current_watermark(self) -> int:
+        return self.op.wm
+
+    def get_current_processing_time(self) -> int:
+        return self.op.ctx.now()
+
+    def register_event_time_timer(self, t: int) -> None:
+        self.op.event_timers.register(t, self.key, self.window)
+
+    def register_processing_time_timer(self, t: int) -> None:
+        self.op.proc_timers.register(t, self.key, self.window)
+
+    def delete_event_time_timer(self, t: int) -> None:
+        self.op.event_timers.delete(t, self.key, self.window)
+
+    def delete_processing_time_timer(self, t: int) -> None:
+        self.op.proc_timers.delete(t, self.key, self.window)
+
+    def trigger_state(self, name: str, default: Any = None) -> Any:
+        return self.op.trigger_states.get((name, self.key, self.window), default)
+
+    def set_trigger_state(self, name: str, value: Any) -> None:
+        k = (name, self.key, self.window)
+        if value is None:
+            self.op.trigger_states.pop(k, None)
+        else:
+            self.op.trigger_states[k] = value
+
+    def merge_trigger_state(self, name: str, fn: Callable[[Any, Any], Any]) -> None:
+        states = self.op.trigger_states
+        acc = states.get((name, self.key, self.window), _NONE)
+        for m in self.merged:
+            v = states.pop((name, self.key, m), _NONE)
+            if v is not _NONE:
+                acc = v if acc is _NONE else fn(acc, v)
+        if acc is not _NONE:
+            states[(name, self.key, self.window)] = acc
+
+    def get_partitioned_state(self, descriptor: Any) -> Any:
+        b = self.op.trigger_backend
+        b.current_key = (self.key, self.window)
+        return b.get_state(descriptor)
+
+
+class WindowOperator(Operator):
+    """Keyed (or, with ``key_fn`` ``None``, non-keyed) windows with triggers, evictors, allowed lateness
+    and late-data side output. See the module docstring for the per-element protocol."""
+
+    def __init__(
+        self,
+        name: str,
+        uid: str | None,
+        key_fn: Callable[[Any], Any] | None,
+        assigner: WindowAssigner,
+        trigger: Trigger | None,
+        evictor: Evictor | None,
+        allowed_lateness: int,
+        late_tag: OutputTag | None,
+        fn: WindowFunctionSpec,
+        n_inputs: int = 1,
+        key_fns: list[Callable[[Any], Any]] | None = None,
+        tag_inputs: bool = False,
+    ) -> None:
+        self.n_inputs = n_inputs
+        super().__init__(name, uid)
+        self.key_fns = key_fns or [key_fn or (lambda v: None)] * n_inputs
+        self.keyed = key_fn is not None or key_fns is not None
+        self.tag_inputs = tag_inputs  # window join: elements are stored as (input_index, value)
+        self.assigner = assigner
+        self.trigger = trigger or assigner.get_default_trigger()
+        self.evictor = evictor
+        self.lateness = allowed_lateness
+        self.late_tag = late_tag
+        self.fn = fn
+        self.event_time = assigner.is_event_time
+        self.merging = assigner.is_merging
+        if self.merging and not self.trigger.can_merge():
+            from ..errors import JobConfigError
+
+            raise JobConfigError(f"trigger {type(self.trigger).__name__} cannot be used with merging windows")
+        self.contents: dict[tuple[Any, Any], Any] = {}
+        self.merging_sets: dict[Any, dict[Any, Any]] = {}
+        self.trigger_states: dict[tuple[str, Any, Any], Any] = {}
+        self.event_timers = TimerQueue()
+        self.proc_timers = TimerQueue()
+        self.tctx = TriggerContext(self)
+        self.wctx = WindowContext(self)
+        self.trigger_backend = KeyedStateBackend(lambda: self.ctx.now())
+        self.window_state_backend = KeyedStateBackend(lambda: self.ctx.now())
+        self.global_state_backend = KeyedStateBackend(lambda: self.ctx.now())
+        self.known_keys: set[Any] = set()
+        self.num_late_records_dropped = 0
+        self.emit_wm = self.wm
+        self._ov: list[Any] = []
+        self._ot: list[Any] = []
+        self._ow: list[int] = []
+        self._user_fns = [f for f in (fn.user, fn.window_fn) if f is not None]
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def open(self) -> None:
+        rc = StreamRuntimeContext(self, self.global_state_backend if self.keyed else None)
+        for f in self._user_fns:
+            hook = getattr(f, "open", None)
+            if hook is not None and not isinstance(f, type):
+                hook(rc)
+
+    def close(self) -> None:
+        for f in self._user_fns:
+            hook = getattr(f, "close", None)
+            if hook is not None and not isinstance(f, type):
+                hook()
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def cleanup_time(self, window: Any) -> int:
+        mt = window.max_timestamp()
+        if not self.event_time:
+            return mt
+        t = mt + self.lateness
+        return t if t >= mt and t < MAX_WATERMARK else MAX_WATERMARK
+
+    def is_window_late(self, window: Any) -> bool:
+        return self.event_time and self.cleanup_time(window) <= self.wm
+
+    def _register_cleanup(self, key: Any, window: Any) -> None:
+        t = self.cleanup_time(window)
+        if t == MAX_WATERMARK:
+            return
+        (self.event_timers if self.event_time else self.proc_timers).register(t, key, window)
+
+    def _delete_cleanup(self, key: Any, window: Any) -> None:
+        t = self.cleanup_time(window)
+        if t == MAX_WATERMARK:
+            return
+        (self.event_timers if self.event_time else self.proc_timers).delete(t, key, window)
+
+    def _add(self, key: Any, state_window: Any, value: Any) -> None:
+        fn, k = self.fn, (key, state_window)
+        kind = fn.kind
+        if kind == "list":
+            lst = self.contents.get(k)
+            if lst is None:
+                self.contents[k] = [value]
+            else:
+                lst.append(value)
+        elif kind == "reduce":
+            cur = self.contents.get(k, _NONE)
+            self.contents[k] = value if cur is _NONE else fn.user(cur, value)
+        else:
+            cur = self.contents.get(k, _NONE)
+            if cur is _NONE:
+                cur = fn.user.create_accumulator()
+            self.contents[k] = fn.user.add(value, cur)
+
+    def _merge_state(self, key: Any, target: Any, sources: list[Any]) -> None:
+        fn = self.fn
+        acc = self.contents.get((key, target), _NONE)
+        for s in sources:
+            v = self.contents.pop((key, s), _NONE)
+            if v is _NONE:
+                continue
+            if acc is _NONE:
+                acc = v
+            elif fn.kind == "list":
+                acc = acc + v
+            elif fn.kind == "reduce":
+                acc = fn.user(acc, v)
+            else:
+                acc = fn.user.merge(acc, v)
+        if acc is not _NONE:
+            self.contents[(key, target)] = acc
+
+    def _results(self, key: Any, window: Any, contents: Any) -> Iterable[Any] | None:
+        fn = self.fn
+        ctx = self.wctx
+        ctx._window, ctx._key = window, key
+        if fn.kind == "list":
+            elements = contents
+            if self.evictor is not None:
+                elements = self.evictor.evict_before(list(contents), len(contents), window, ctx)
+            if fn.list_then == "reduce":
+                it = iter(elements)
+                acc = next(it)
+                for v in it:
+                    acc = fn.user(acc, v)
+                values: list[Any] = [acc]
+            elif fn.list_then == "aggregate":
+                a = fn.user.create_accumulator()
+                for v in elements:
+                    a = fn.user.add(v, a)
+                values = [fn.user.get_result(a)]
+            else:
+                values = elements
+            if self.evictor is not None:
+                kept = self.evictor.evict_after(list(elements), len(elements), window, ctx)
+                self.contents[(key, self._state_window(key, window))] = kept
+            if fn.list_then is None:
+                return self._apply_window_fn(fn.user, key, window, values)
+        elif fn.kind == "reduce":
+            values = [contents]
+        else:
+            values = [fn.user.get_result(contents)]
+        if fn.window_fn is None:
+            return values
+        return self._apply_window_fn(fn.window_fn, key, window, values)
+
+    def _apply_window_fn(self, wf: Any, key: Any, window: Any, values: list[Any]) -> Iterable[Any] | None:
+        non_keyed = self.fn.non_keyed
+        proc = getattr(wf, "process", None)
+        if proc is not None:
+            return proc(self.wctx, values) if non_keyed else proc(key, self.wctx, values)
+        app = getattr(wf, "apply", None)
+        if app is not None:
+            return app(window, values) if non_keyed else app(key, window, values)
+        first = window if self.fn.style == "apply" else self.wctx
+        return wf(first, values) if non_keyed else wf(key, first, values)
+
+    def _state_window(self, key: Any, window: Any) -> Any:
+        if not self.merging:
+            return window
+        return self.merging_sets.get(key, {}).get(window, window)
+
+    def _emit(self, key: Any, window: Any, contents: Any) -> None:
+        ts = window.max_timestamp()
+        try:
+            res = self._results(key, window, contents)
+        except Exception as exc:
+            annotate(exc, self, None, f"window {window!r} of key {key!r}")
+            raise
+        split_outputs(res, self._ov, self, ts, self._ot, self._ow, self.emit_wm)
+
+    # -- merging --------------------------------------------------------------------------------------
+    def _add_merging_window(self, key: Any, new: Any) -> Any:
+        """Merge ``new`` into the key's windows; return the resulting window or ``None`` if it is late."""
+        mapping = self.merging_sets.get(key)
+        if mapping is None:
+            mapping = self.merging_sets[key] = {}
+        overlapping = [w for w in mapping if w.start <= new.end and w.end >= new.start]
+        if not overlapping:
+            if self.is_window_late(new):
+                return None
+            mapping[new] = new
+            return new
+        cover = new
+        for w in overlapping:
+            cover = cover.cover(w)
+        if self.is_window_late(cover):
+            return None
+        if len(overlapping) == 1 and overlapping[0] == cover:
+            return cover
+        state_window = mapping[overlapping[0]]
+        merged_states = [mapping.pop(w) for w in overlapping]
+        mapping[cover] = state_window
+        merged_states.remove(state_window)
+        tctx = self.tctx
+        tctx.key, tctx.window, tctx.merged = key, cover, overlapping
+        self.trigger.on_merge(cover, tctx)
+        for m in overlapping:
+            tctx.window = m
+            self.trigger.clear(m, tctx)
+            self._delete_cleanup(key, m)
+        tctx.merged = []
+        self._merge_state(key, state_window, merged_states)
+        return cover
+
+    # -- element and timer processing -----------------------------------------------------------------
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        if self.n_inputs > 1:
+            wmb, tail = self.combine_watermarks(wmb, tail, input_index)
+        keys = compute_keys(self, self.key_fns[input_index], vals, self.known_keys) if self.keyed else None
+        assign = self.assigner.assign_windows
+        now = self.ctx.now
+        trigger, tctx = self.trigger, self.tctx
+        contents = self.contents
+        event_time, lateness = self.event_time, self.lateness
+        i = 0
+        try:
+            for i, v in enumerate(vals):  # noqa: B007
+                w = wmb[i]
+                if w > self.wm:
+                    self._advance(w)
+                key = keys[i] if keys is not None else None
+                ts = tss[i]
+                if event_time and ts is None:
+                    raise self.fail(
+                        "the element has no timestamp, so it cannot be put into an event-time window", self.seen + i, v,
+                        hint="use from_source/assign_timestamps_and_watermarks with a timestamp assigner",
+                    )
+                windows = assign(v, ts, now())
+                stored = (input_index, v) if self.tag_inputs else v
+                skipped = True
+                for window in windows:
+                    if self.merging:
+                        actual = self._add_merging_window(key, window)
+                        if actual is None:
+                            continue
+                        state_window = self.merging_sets[key][actual]
+                    else:
+                        if self.is_window_late(window):
+                            continue
+                        actual = state_window = window
+                    skipped = False
+                    self._add(key, state_window, stored)
+                    tctx.key, tctx.window = key, actual
+                    fire, purge = trigger.on_element(stored, ts, actual, tctx)
+                    if fire:
+                        c = contents.get((key, state_window), _NONE)
+                        if c is not _NONE:
+                            self.emit_wm = self.wm
+                            self._emit(key, actual, c)
+                    if purge:
+                        contents.pop((key, state_window), None)
+                    self._register_cleanup(key, actual)
+                if skipped and event_time and ts + lateness <= self.wm:
+                    if self.late_tag is not None:
+                        sv, st, sw = self.side(self.late_tag)
+                        sv.append(v)
+                        st.append(ts)
+                        sw.append(self.wm)
+                    else:
+                        self.num_late_records_dropped += 1
+        except OperatorError:
+            raise
+        except Exception as exc:
+            annotate(exc, self, self.seen + i, vals[i] if vals else None)
+            raise
+        self.seen += len(vals)
+        if tail > self.wm:
+            self._advance(tail)
+        self._flush_out(tail)
+
+    def _flush_out(self, tail: int) -> None:
+        ov, ot, ow = self._ov, self._ot, self._ow
+        self._ov, self._ot, self._ow = [], [], []
+        self.flush(ov, ot, ow, tail)
+
+    def _advance(self, wm: int) -> None:
+        self.emit_wm = self.wm
+        self.wm = wm
+        pop = self.event_timers.pop_due
+        while (t := pop(wm)) is not None:
+            self._on_timer(t[0], t[1], t[2], event=True)
+        self.emit_wm = wm
+
+    def _on_timer(self, ts: int, key: Any, window: Any, *, event: bool) -> None:
+        if self.merging:
+            state_window = self.merging_sets.get(key, {}).get(window)
+            if state_window is None:
+                return
+        else:
+            state_window = window
+        tctx = self.tctx
+        tctx.key, tctx.window = key, window
+        c = self.contents.get((key, state_window), _NONE)
+        if event:
+            fire, purge = self.trigger.on_event_time(ts, window, tctx)
+        else:
+            fire, purge = self.trigger.on_processing_time(ts, window, tctx)
+        if fire and c is not _NONE:
+            self._emit(key, window, c)
+        if purge:
+            self.contents.pop((key, state_window), None)
+        if self.event_time == event and ts == self.cleanup_time(window):
+            self.contents.pop((key, state_window), None)
+            tctx.key, tctx.window = key, window
+            self.trigger.clear(window, tctx)
+            wf = self.fn.window_fn if self.fn.kind != "list" else self.fn.user
+            clear = getattr(wf, "clear", None)
+            if clear is not None and not isinstance(wf, type):
+                self.wctx._window, self.wctx._key = window, key
+                clear(self.wctx)
+            self.window_state_backend.clear_key((key, window))
+            if self.merging:
+                mapping = self.merging_sets.get(key)
+                if mapping is not None:
+                    mapping.pop(window, None)
+                    if not mapping:
+                        del self.merging_sets[key]
+
+    def on_processing_time(self, now: int) -> None:
+        pop = self.proc_timers.pop_due
+        fired = False
+        self.emit_wm = self.wm
+        while (t := pop(now)) is not None:
+            fired = True
+            self._on_timer(t[0], t[1], t[2], event=False)
+        if fired:
+            self._flush_out(self.wm)
+
+    def next_processing_time(self) -> int | None:
+        return self.proc_timers.peek()
+
+    def snapshot(self) -> Any:
+        return {
+            "contents": dict(self.contents),
+            "merging": {k: dict(v) for k, v in self.merging_sets.items()},
+            "trigger_states": dict(self.trigger_states),
+            "event_timers": self.event_timers.snapshot(),
+            "proc_timers": self.proc_timers.snapshot(),
+            "wm": self.wm,
+        }
+
+    def restore(self, state: Any) -> None:
+        self.contents = dict(state["contents"])
+        self.merging_sets = {k: dict(v) for k, v in state["merging"].items()}
+        self.trigger_states = dict(state["trigger_states"])
+        self.event_timers.restore(state["event_timers"])
+        self.proc_timers.restore(state["proc_timers"])
+
+
+__all__ = ["TriggerContext", "WindowContext", "WindowFunctionSpec", "WindowOperator"]

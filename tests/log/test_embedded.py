@@ -1,0 +1,405 @@
+"""Embedded-log specifics: the file, bad files at the log path, reopening, threads, retention parity."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from millstream.core.clock import ManualClock
+from millstream.core.errors import ConfigError, CorruptLogError, LogError, SerdeError, UnknownTopicError
+from millstream.core.record import ProducerRecord, TopicPartition
+from millstream.log import open_log
+from millstream.log.embedded import EmbeddedLog
+from millstream.log.memory import MemoryLog
+from millstream.log.sqlite_store import APPLICATION_ID, DB_FILE, FORMAT_VERSION
+
+from .contract import read_all, recs, values
+
+
+def make_log(tmp_path: Path) -> tuple[Path, EmbeddedLog]:
+    path = tmp_path / "log"
+    log = EmbeddedLog(path)
+    log.create_topic("t", 2)
+    log.append("t", 0, recs(b"a", b"b", b"c"))
+    log.commit_offsets("g", {TopicPartition("t", 0): 2})
+    log.close()
+    return path, log
+
+
+# -- the path and the file -------------------------------------------------------------------------------
+def test_creates_missing_directories(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "log"
+    with open_log(f"file://{path}") as log:
+        log.create_topic("x")
+    assert (path / DB_FILE).is_file()
+
+
+def test_file_url_needs_a_path() -> None:
+    with pytest.raises(ConfigError, match="path"):
+        open_log("file://")
+
+
+def test_marks_the_database(tmp_path: Path) -> None:
+    path, _ = make_log(tmp_path)
+    conn = sqlite3.connect(path / DB_FILE)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()[0] == str(FORMAT_VERSION)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_reopen_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with EmbeddedLog(path) as log:
+        log.create_topic("t", 2, {"retention.ms": 5000, "cleanup.policy": "compact"})
+        log.append("t", 1, [ProducerRecord(b"v", b"k", 42, (("h", b"1"),))])
+        with log.transaction() as txn:
+            txn.append("t", 0, recs(b"x"))
+            txn.commit_offsets("g", {TopicPartition("t", 1): 1})
+            txn.put_state("op", b"snapshot")
+    with EmbeddedLog(path) as log:
+        desc = log.describe_topic("t")
+        assert desc.partitions == 2 and desc.config["retention.ms"] == "5000"
+        assert desc.config["cleanup.policy"] == "compact"
+        (rec,) = log.read("t", 1, 0)
+        assert (rec.key, rec.value, rec.timestamp, rec.headers) == (b"k", b"v", 42, (("h", b"1"),))
+        assert values(log.read("t", 0, 0)) == [b"x"]
+        assert log.committed_offsets("g") == {TopicPartition("t", 1): 1}
+        assert log.get_state("op") == b"snapshot"
+        assert log.append("t", 1, recs(b"next")) == 1
+
+
+def test_closed_log_refuses_use(tmp_path: Path) -> None:
+    log = EmbeddedLog(tmp_path / "log")
+    log.create_topic("t")
+    log.close()
+    log.close()  # idempotent
+    with pytest.raises(LogError, match="closed"):
+        log.append("t", 0, recs(b"x"))
+
+
+@pytest.mark.parametrize("mode", ["normal", "full", "FULL"])
+def test_synchronous_modes(tmp_path: Path, mode: str) -> None:
+    with EmbeddedLog(tmp_path / "log", synchronous=mode) as log:
+        log.create_topic("t")
+        log.append("t", 0, recs(b"x"))
+        assert values(log.read("t", 0, 0)) == [b"x"]
+
+
+def test_bad_options(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="synchronous"):
+        EmbeddedLog(tmp_path / "a", synchronous="sometimes")
+    with pytest.raises(ConfigError, match="busy_timeout_ms"):
+        EmbeddedLog(tmp_path / "b", busy_timeout_ms=-1)
+    with pytest.raises(ConfigError, match="poll_interval_ms"):
+        EmbeddedLog(tmp_path / "c", poll_interval_ms=0)
+
+
+# -- bad files at the log path ---------------------------------------------------------------------------
+def test_path_is_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("my notes")
+    with pytest.raises(CorruptLogError, match="is a file, not a millstream log directory") as info:
+        EmbeddedLog(path)
+    assert str(path) in str(info.value) and info.value.hint
+    assert path.read_text() == "my notes"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"hello, this is a text file\n" * 10,
+        b"",
+        bytes(random.Random(1).randrange(256) for _ in range(8192)),
+        b"SQL",
+    ],
+    ids=["text", "empty", "garbage", "tiny"],
+)
+def test_not_an_sqlite_file(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "log"
+    path.mkdir()
+    (path / DB_FILE).write_bytes(content)
+    if not content:  # an empty file is a new database: the log initialises it
+        with EmbeddedLog(path) as log:
+            assert log.list_topics() == []
+        return
+    with pytest.raises(CorruptLogError, match="not an SQLite database") as info:
+        EmbeddedLog(path)
+    assert str(path / DB_FILE) in str(info.value) and info.value.hint
+    assert (path / DB_FILE).read_bytes() == content  # untouched
+
+
+def test_foreign_sqlite_database(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    path.mkdir()
+    conn = sqlite3.connect(path / DB_FILE)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO users VALUES (1, 'ada')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CorruptLogError, match=r"an SQLite database but not a millstream log.*users") as info:
+        EmbeddedLog(path)
+    assert str(path / DB_FILE) in str(info.value)
+    conn = sqlite3.connect(path / DB_FILE)
+    assert conn.execute("SELECT name FROM users").fetchall() == [("ada",)]  # nothing written to it
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == 0
+    conn.close()
+
+
+def test_newer_format_version(tmp_path: Path) -> None:
+    path, _ = make_log(tmp_path)
+    conn = sqlite3.connect(path / DB_FILE)
+    conn.execute("UPDATE meta SET value=? WHERE key='format'", (str(FORMAT_VERSION + 1),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(CorruptLogError, match="newer millstream") as info:
+        EmbeddedLog(path)
+    assert "upgrade" in (info.value.hint or "")
+
+
+def test_truncated_file(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with EmbeddedLog(path) as log:
+        log.create_topic("t")
+        for _ in range(20):
+            log.append("t", 0, [ProducerRecord(os.urandom(200)) for _ in range(100)])
+    db = path / DB_FILE
+    size = db.stat().st_size
+    with open(db, "r+b") as f:
+        f.truncate(size // 2)
+    with pytest.raises(CorruptLogError, match="truncated") as info:
+        EmbeddedLog(path)
+    assert str(db) in str(info.value)
+
+
+def test_damaged_pages(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with EmbeddedLog(path) as log:
+        log.create_topic("t")
+        for _ in range(20):
+            log.append("t", 0, [ProducerRecord(b"x" * 200) for _ in range(100)])
+    db = path / DB_FILE
+    size = db.stat().st_size
+    with open(db, "r+b") as f:  # keep the header and schema page, scribble over the rest
+        f.seek(4096)
+        f.write(bytes(random.Random(7).randrange(256) for _ in range(size - 4096)))
+    with pytest.raises(CorruptLogError) as info, EmbeddedLog(path) as log:
+        read_all(log, "t")
+    assert str(db) in str(info.value) and info.value.hint
+
+
+# -- several log objects, threads ------------------------------------------------------------------------
+def test_two_instances_share_one_path(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with EmbeddedLog(path) as a, EmbeddedLog(path) as b:
+        a.create_topic("t")
+        b.append("t", 0, recs(b"from-b"))
+        assert values(a.read("t", 0, 0)) == [b"from-b"]
+        assert "t" in b.list_topics()
+
+
+def test_stale_topic_cache_after_delete_and_recreate_elsewhere(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with EmbeddedLog(path) as a, EmbeddedLog(path) as b:
+        a.create_topic("t", 1)
+        a.append("t", 0, recs(b"old"))  # a now caches the topic's id
+        b.delete_topic("t")
+        with pytest.raises(UnknownTopicError, match="deleted"):
+            a.append("t", 0, recs(b"lost?"))
+        b.create_topic("t", 3)
+        assert a.append("t", 2, recs(b"new")) == 0  # the new topic, with its new partition count
+        assert a.read("t", 0, 0) == []  # never the old topic's records
+        assert values(b.read("t", 2, 0)) == [b"new"]
+
+
+def test_blocking_read_woken_by_another_instance(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with EmbeddedLog(path, poll_interval_ms=1000) as a, EmbeddedLog(path) as b:
+        a.create_topic("t")
+        timer = threading.Timer(0.2, lambda: b.append("t", 0, recs(b"hello")))
+        timer.start()
+        started = time.monotonic()
+        got = a.read("t", 0, 0, timeout_ms=5000)
+        waited = time.monotonic() - started
+        timer.join()
+        assert values(got) == [b"hello"]
+        assert waited < 0.6  # woken by the in-process signal, not the 1 s poll
+
+
+def test_blocking_read_woken_by_other_connection_commit(tmp_path: Path) -> None:
+    """A commit through a plain SQLite connection (as from another process) is noticed by polling."""
+    path = tmp_path / "log"
+    with EmbeddedLog(path, poll_interval_ms=5) as log:
+        log.create_topic("t")
+        result: list[float] = []
+
+        def reader() -> None:
+            got = log.read("t", 0, 0, timeout_ms=5000)
+            result.append(time.monotonic())
+            assert values(got) == [b"raw"]
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        time.sleep(0.2)
+        other = EmbeddedLog(path)
+        # bypass the in-process signal: write with the other object's connection, then signal nothing
+        other._waker = type(other._waker)()
+        appended = time.monotonic()
+        other.append("t", 0, recs(b"raw"))
+        thread.join()
+        other.close()
+        assert result and result[0] - appended < 0.5
+
+
+def test_concurrent_threads_append(tmp_path: Path) -> None:
+    with EmbeddedLog(tmp_path / "log") as log:
+        log.create_topic("t")
+        errors: list[BaseException] = []
+
+        def writer(n: int) -> None:
+            try:
+                for i in range(40):
+                    log.append("t", 0, [ProducerRecord(b"%d:%d:%d" % (n, i, j)) for j in range(10)])
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        got = read_all(log, "t")
+        assert [r.offset for r in got] == list(range(1600))
+        for start in range(0, 1600, 10):  # every batch is contiguous and whole
+            batch = [v.split(b":") for v in values(got[start : start + 10])]  # type: ignore[union-attr]
+            assert len({(n, i) for n, i, _ in batch}) == 1
+            assert [int(j) for _, _, j in batch] == list(range(10))
+
+
+def test_append_racing_delete_in_threads(tmp_path: Path) -> None:
+    with EmbeddedLog(tmp_path / "log") as log:
+        log.create_topic("keep")
+        log.create_topic("doomed")
+        outcome: list[str] = []
+
+        def writer() -> None:
+            try:
+                while True:
+                    log.append("doomed", 0, recs(b"x", b"y"))
+                    log.append("keep", 0, recs(b"k"))
+            except UnknownTopicError:
+                outcome.append("unknown-topic")
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        time.sleep(0.1)
+        log.delete_topic("doomed")
+        thread.join(5)
+        assert outcome == ["unknown-topic"]
+        kept = read_all(log, "keep")
+        assert [r.offset for r in kept] == list(range(log.latest_offset("keep", 0)))
+
+
+# -- bad records -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ProducerRecord("text"),  # type: ignore[arg-type]
+        ProducerRecord(b"v", 42),  # type: ignore[arg-type]
+        ProducerRecord(b"v", None, 1.5),  # type: ignore[arg-type]
+        ProducerRecord(b"v", None, True),  # type: ignore[arg-type]
+        ProducerRecord(b"v", None, None, (("h", object()),)),  # type: ignore[arg-type]
+        42,
+    ],
+    ids=["str-value", "int-key", "float-ts", "bool-ts", "bad-header", "not-a-record"],
+)
+def test_bad_records_rejected_and_nothing_written(tmp_path: Path, bad: object) -> None:
+    with EmbeddedLog(tmp_path / "log") as log:
+        log.create_topic("t")
+        log.append("t", 0, recs(b"before"))
+        with pytest.raises(SerdeError) as info:
+            log.append("t", 0, [ProducerRecord(b"ok"), bad])  # type: ignore[list-item]
+        assert info.value.hint
+        assert values(read_all(log, "t")) == [b"before"]
+
+
+def test_bytes_like_values_accepted(tmp_path: Path) -> None:
+    with EmbeddedLog(tmp_path / "log") as log:
+        log.create_topic("t")
+        log.append("t", 0, [ProducerRecord(bytearray(b"ba"), memoryview(b"mv"), 7.0)])  # type: ignore[arg-type]
+        (rec,) = log.read("t", 0, 0)
+        assert (rec.value, rec.key, rec.timestamp) == (b"ba", b"mv", 7)
+
+
+def test_append_time_comes_from_the_clock(tmp_path: Path) -> None:
+    clock = ManualClock(1_000)
+    with EmbeddedLog(tmp_path / "log", clock=clock) as log:
+        log.create_topic("t")
+        log.append("t", 0, recs(b"a"))
+        clock.advance(500)
+        with log.transaction() as txn:
+            txn.append("t", 0, [ProducerRecord(b"b"), ProducerRecord(b"c", None, 5)])
+        assert [r.timestamp for r in log.read("t", 0, 0)] == [1_000, 1_500, 5]
+
+
+# -- stored batches --------------------------------------------------------------------------------------
+def test_large_appends_are_chunked(tmp_path: Path) -> None:
+    with EmbeddedLog(tmp_path / "log", chunk_records=100, chunk_bytes=2000) as log:
+        log.create_topic("t")
+        log.append("t", 0, [ProducerRecord(b"x" * 50, b"k") for _ in range(1000)])
+        conn = sqlite3.connect(tmp_path / "log" / DB_FILE)
+        counts = [r[0] for r in conn.execute("SELECT record_count FROM batches ORDER BY base_offset")]
+        conn.close()
+        assert counts == [40] * 25  # a chunk closes at the 40th 51-byte record (2,040 >= 2,000 bytes)
+        got = log.read("t", 0, 37, max_records=500)
+        assert [r.offset for r in got] == list(range(37, 537))
+        assert len(log.read("t", 0, 0, max_bytes=1000)) == 20
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_retention_matches_memory_backend(tmp_path: Path, seed: int) -> None:
+    """Random appends then retention: the embedded log keeps exactly what the memory log keeps."""
+    rnd = random.Random(seed)
+    config = rnd.choice(
+        [
+            {"cleanup.policy": "compact"},
+            {"cleanup.policy": "delete", "retention.ms": rnd.randrange(0, 3000)},
+            {"cleanup.policy": "delete", "retention.bytes": rnd.randrange(0, 3000), "retention.ms": -1},
+            {"cleanup.policy": "compact,delete", "retention.ms": rnd.randrange(0, 3000)},
+            {
+                "cleanup.policy": "compact,delete",
+                "retention.bytes": rnd.randrange(0, 2000),
+                "retention.ms": -1,
+            },
+        ]
+    )
+    memory = MemoryLog()
+    embedded = EmbeddedLog(tmp_path / "log", chunk_records=rnd.choice([2, 5, 1000]))
+    now = 10_000
+    for log in (memory, embedded):
+        log.create_topic("t", 1, config)
+    for round_ in range(3):
+        for _ in range(rnd.randrange(1, 15)):
+            batch = [
+                ProducerRecord(
+                    None if rnd.random() < 0.1 else os.urandom(rnd.randrange(0, 60)),
+                    None if rnd.random() < 0.2 else b"k%d" % rnd.randrange(8),
+                    now - rnd.randrange(0, 4000),
+                )
+                for _ in range(rnd.randrange(1, 12))
+            ]
+            for log in (memory, embedded):
+                log.append("t", 0, batch)
+        removed = [log.enforce_retention(now_ms=now + round_ * 500) for log in (memory, embedded)]
+        assert removed[0] == removed[1]
+        for what in ("earliest_offset", "latest_offset"):
+            assert getattr(memory, what)("t", 0) == getattr(embedded, what)("t", 0)
+        assert read_all(memory, "t") == read_all(embedded, "t")
+    embedded.close()

@@ -1,0 +1,112 @@
+"""Processing-time windows, global windows with triggers, and batch-size independence of a larger job."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from millstream import Duration, OutputTag, WatermarkStrategy
+from millstream.core.clock import ManualClock
+from millstream.functions import Count, Sum
+from millstream.testing import CollectionSource, Pause, timestamped
+from millstream.windows import (
+    CountTrigger,
+    EventTimeSessionWindows,
+    GlobalWindows,
+    ProcessingTimeSessionWindows,
+    PurgingTrigger,
+    SlidingEventTimeWindows,
+    Trigger,
+    TriggerResult,
+    TumblingEventTimeWindows,
+    TumblingProcessingTimeWindows,
+)
+
+from .conftest import run_collect, values
+
+
+def test_processing_time_tumbling_and_session_windows_with_manual_clock() -> None:
+    items = ["a", "b", Pause(150), "c", Pause(100), "d", "d", Pause(30), "d", Pause(500)]
+
+    def build(env: Any) -> Any:
+        s = env.from_source(CollectionSource(items))
+        tumbling = s.key_by(lambda e: 0).window(TumblingProcessingTimeWindows.of(100)).apply(
+            lambda k, w, es: [(w.start, w.end, list(es))]
+        )
+        sessions = s.key_by(lambda e: e).window(ProcessingTimeSessionWindows.with_gap(50)).apply(
+            lambda k, w, es: [(k, w.start, w.end, len(es))]
+        )
+        return {"tumbling": tumbling, "sessions": sessions}
+
+    for b in (1, 7, 10_000):
+        out = run_collect(build, b, ManualClock(0))
+        # the clock is 0 for a, b; 150 for c; 250 for d, d; 280 for the last d; windows fire when the
+        # clock passes their max timestamp (at the next pause), results carry timestamp end - 1
+        assert out["tumbling"] == [
+            ((0, 100, ["a", "b"]), 99),
+            ((100, 200, ["c"]), 199),
+            ((200, 300, ["d", "d", "d"]), 299),
+        ]
+        assert values(out["sessions"]) == [("a", 0, 50, 1), ("b", 0, 50, 1), ("c", 150, 200, 1), ("d", 250, 330, 3)]
+
+
+def test_global_windows_with_count_and_custom_triggers(collect: Any) -> None:
+    class FlushTrigger(Trigger):
+        def on_element(self, element: Any, timestamp: Any, window: Any, ctx: Any) -> Any:
+            return TriggerResult.FIRE_AND_PURGE if element[1] == "flush" else TriggerResult.CONTINUE
+
+        def on_event_time(self, time: int, window: Any, ctx: Any) -> Any:
+            return TriggerResult.CONTINUE
+
+        def on_processing_time(self, time: int, window: Any, ctx: Any) -> Any:
+            return TriggerResult.CONTINUE
+
+    data = [("a", 1), ("a", 2), ("b", 9), ("a", 3), ("a", "flush"), ("a", 4)]
+
+    def build(env: Any) -> Any:
+        s = env.from_collection(data)
+        acc = s.key_by(lambda e: e[0]).window(GlobalWindows.create()).trigger(CountTrigger.of(2)).apply(
+            lambda k, w, es: [(k, [e[1] for e in es])]
+        )
+        purging = s.key_by(lambda e: e[0]).window(GlobalWindows.create()).trigger(
+            PurgingTrigger.of(CountTrigger.of(2))
+        ).aggregate(Count())
+        custom = s.key_by(lambda e: e[0]).window(GlobalWindows.create()).trigger(FlushTrigger()).apply(
+            lambda k, w, es: [[e[1] for e in es]]
+        )
+        return {"acc": acc, "purging": purging, "custom": custom}
+
+    out = collect(build)
+    assert values(out["acc"]) == [("a", [1, 2]), ("a", [1, 2, 3, "flush"])]
+    assert values(out["purging"]) == [2, 2]
+    assert values(out["custom"]) == [[1, 2, 3, "flush"]]
+
+
+def test_random_job_is_independent_of_batch_size(collect: Any) -> None:
+    rnd = random.Random(42)
+    pairs = []
+    t = 0
+    for _ in range(1500):
+        t += rnd.randrange(0, 20)
+        pairs.append(((f"k{rnd.randrange(4)}", rnd.randrange(100)), t - rnd.randrange(0, 120)))
+    late = OutputTag("late")
+
+    def build(env: Any) -> Any:
+        s = env.from_source(
+            timestamped(pairs), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(50))
+        ).filter(lambda e: e[1] % 7 != 0)
+        k = s.key_by(lambda e: e[0])
+        tumbling = k.window(TumblingEventTimeWindows.of(100)).side_output_late_data(late).aggregate(Sum(1))
+        sliding = k.window(SlidingEventTimeWindows.of(300, 100)).allowed_lateness(40).aggregate(Count())
+        sessions = k.window(EventTimeSessionWindows.with_gap(30)).allowed_lateness(60).aggregate(Count())
+        chained = tumbling.key_by(lambda v: v % 3).window(TumblingEventTimeWindows.of(1000)).aggregate(Count())
+        return {
+            "tumbling": tumbling,
+            "late": tumbling.get_side_output(late),
+            "sliding": sliding,
+            "sessions": sessions,
+            "chained": chained,
+        }
+
+    out = collect(build)
+    assert all(out[k] for k in out), {k: len(v) for k, v in out.items()}
