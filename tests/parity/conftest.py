@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from .cases import all_cases
+from .hand_cases import ALL_HAND
 from .oracle import FlinkOracle
 from .pyflink_env import OracleUnavailable, provision
 
@@ -41,8 +42,9 @@ def flink_oracle() -> FlinkOracle:
 
 @pytest.fixture(scope="session")
 def flink_results(flink_oracle: FlinkOracle) -> dict[str, dict[str, list[Any]]]:
-    """Flink's results for every case of ``all_cases()``, computed by one Flink job."""
-    return flink_oracle.run(all_cases())
+    """Flink's results for every generated case (``all_cases()``) and every hand-computed one
+    (``hand_cases.ALL_HAND``), computed by a single Flink job: JVM start-up is the cost."""
+    return flink_oracle.run([*all_cases(), *(case for case, _ in ALL_HAND)])
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
