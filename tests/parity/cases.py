@@ -13,8 +13,9 @@ after the epoch (negative timestamps).
 
 Which Flink API judges which case (``Case.judge``):
 
-- time windows: PyFlink's Python DataStream API (the oracle also runs Flink's Java API and the oracle
-  tests require both to agree);
+- time windows: PyFlink's Python DataStream API (the oracle also runs Flink's Java API, with a
+  ProcessWindowFunction and with an incremental AggregateFunction, and the oracle tests require all
+  three to agree);
 - count windows: Flink's **Java** API. PyFlink 2.3's Python ``count_window(size, slide)`` fires each
   full window once and never partial ones; Java Flink (and millstream, per SEMANTICS.md) fires every
   ``slide`` elements with the last ``min(n, size)``. Tumbling count windows agree in both APIs (checked);
@@ -131,6 +132,7 @@ def window_case(
         lateness=lateness,
         late_output=late_output,
         seed=seed,
+        apis=("python", "java", "java_aggregate"),
         note=note,
     )
 

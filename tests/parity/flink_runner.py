@@ -96,6 +96,7 @@ class Job:
         self.workdir = workdir
         self.outputs: list[DataStream] = []
         self.tables = 0
+        self.serial = 0
 
     # -- sources ---------------------------------------------------------------------------------------
 
@@ -157,6 +158,11 @@ class Job:
         tag = self.jvm.millstream.parity.Tag(json.dumps([case_id, api]))
         self.outputs.append(DataStream(stream._j_data_stream.process(tag)))
 
+    def unique(self, prefix: str) -> str:
+        """A name unique within the job (side-output tags)."""
+        self.serial += 1
+        return f"{prefix}-{self.serial}"
+
     def java_stream(self, j_stream: Any) -> DataStream:
         return DataStream(j_stream)
 
@@ -215,7 +221,7 @@ class Job:
             windowed = windowed.allowed_lateness(int(case["lateness"]))
         tag = None
         if case.get("late_output"):
-            tag = OutputTag(f"late-{self.tables}", element_type())
+            tag = OutputTag(self.unique("late-py"), element_type())
             windowed = windowed.side_output_late_data(tag)
         result = windowed.process(PyWindowFormat(), Types.STRING())
         self.tagged(case["id"], "python", result)
@@ -233,7 +239,7 @@ class Job:
             windowed = windowed.allowedLateness(self.duration(case["lateness"]))
         tag = None
         if case.get("late_output"):
-            tag = self.jvm.org.apache.flink.util.OutputTag(f"late-j-{self.tables}", src.getType())
+            tag = self.jvm.org.apache.flink.util.OutputTag(self.unique("late-java"), src.getType())
             windowed = windowed.sideOutputLateData(tag)
         result = windowed.process(parity.WindowFormat())
         self.tagged(case["id"], "java", self.java_stream(result))
@@ -241,6 +247,24 @@ class Job:
             self.tagged(
                 case["id"], "java", self.java_stream(result.getSideOutput(tag).map(parity.LateFormat()))
             )
+
+    def window_java_aggregate(self, case: dict[str, Any]) -> None:
+        """Like ``window_java`` but with an incremental ``aggregate(ValuesAggregate, AggregateWindowFormat)``
+        (aggregating window state instead of a list of elements): the oracle tests require the same rows."""
+        parity = self.jvm.millstream.parity
+        src = self.source(case, "main")._j_data_stream
+        windowed = src.keyBy(parity.RowKey()).window(self.java_assigner(case["window"]))
+        if case.get("lateness"):
+            windowed = windowed.allowedLateness(self.duration(case["lateness"]))
+        tag = None
+        if case.get("late_output"):
+            tag = self.jvm.org.apache.flink.util.OutputTag(self.unique("late-java-agg"), src.getType())
+            windowed = windowed.sideOutputLateData(tag)
+        result = windowed.aggregate(parity.ValuesAggregate(), parity.AggregateWindowFormat())
+        self.tagged(case["id"], "java_aggregate", self.java_stream(result))
+        if tag is not None:
+            late = result.getSideOutput(tag).map(parity.LateFormat())
+            self.tagged(case["id"], "java_aggregate", self.java_stream(late))
 
     def count_python(self, case: dict[str, Any]) -> None:
         src = self.source(case, "main")

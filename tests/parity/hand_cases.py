@@ -14,7 +14,7 @@ from .cases import Case, session, sliding, tumbling
 
 def hand(cid: str, kind: str, inputs: dict[str, list[tuple[str, int, int]]], **kw: Any) -> Case:
     """A hand-written case; judged like generated ones (Python API for time windows, Java otherwise)."""
-    apis = ("java",) if kind in ("interval_join", "window_join") else ("python", "java")
+    apis = {"window": ("python", "java", "java_aggregate"), "count": ("python", "java")}.get(kind, ("java",))
     return Case(
         id=cid,
         family="hand",

@@ -13,7 +13,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from millstream import Duration, OutputTag, StreamExecutionEnvironment, WatermarkStrategy
-from millstream.functions import JoinFunction, ProcessJoinFunction, ProcessWindowFunction
+from millstream.functions import (
+    AggregateFunction,
+    Aggregates,
+    Count,
+    JoinFunction,
+    Max,
+    Min,
+    ProcessJoinFunction,
+    ProcessWindowFunction,
+    Sum,
+)
 from millstream.testing import CollectingSink
 from millstream.windows import EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows
 
@@ -34,6 +44,67 @@ class CountFormat(ProcessWindowFunction):
 
     def process(self, key: Any, context: Any, elements: Iterable[Any]) -> Iterable[Any]:
         yield ["c", key, [e[2] for e in elements]]
+
+
+class ValuesAggregate(AggregateFunction):
+    """Incremental aggregate collecting the values of a window (twin of ``ValuesAggregate.java``)."""
+
+    def create_accumulator(self) -> list[int]:
+        return []
+
+    def add(self, value: Any, accumulator: list[int]) -> list[int]:
+        return [*accumulator, value[2]]
+
+    def get_result(self, accumulator: list[int]) -> list[int]:
+        return accumulator
+
+    def merge(self, acc_a: list[int], acc_b: list[int]) -> list[int]:
+        return acc_a + acc_b
+
+
+class ValuesWindowFormat(ProcessWindowFunction):
+    """Formats a list of values (from ``ValuesAggregate`` or the reduce variant) like ``WindowFormat``."""
+
+    def process(self, key: Any, context: Any, elements: Iterable[Any]) -> Iterable[Any]:
+        values = sorted(v for result in elements for v in result)
+        window = context.window()
+        yield ["w", key, window.start, window.end, len(values), sum(values), values]
+
+
+class ReducedWindowFormat(ProcessWindowFunction):
+    """Formats the one reduced element ``(k, ts, v, values)`` of a window like ``WindowFormat``."""
+
+    def process(self, key: Any, context: Any, elements: Iterable[Any]) -> Iterable[Any]:
+        values = sorted(v for reduced in elements for v in reduced[3])
+        window = context.window()
+        yield ["w", key, window.start, window.end, len(values), sum(values), values]
+
+
+class BuiltinWindowFormat(ProcessWindowFunction):
+    """``["w", key, start, end, count, sum, min, max]`` from the built-in ``Aggregates`` result."""
+
+    def process(self, key: Any, context: Any, elements: Iterable[Any]) -> Iterable[Any]:
+        for agg in elements:
+            window = context.window()
+            yield ["w", key, window.start, window.end, agg["count"], agg["sum"], agg["min"], agg["max"]]
+
+
+#: How the millstream side computes a time window's result; every variant must give Flink's rows.
+#: "process": ProcessWindowFunction over the window's elements (list state);
+#: "aggregate": aggregate(AggregateFunction, ProcessWindowFunction) (incremental state);
+#: "reduce": reduce(ReduceFunction, ProcessWindowFunction) over elements carrying their values;
+#: "builtin": aggregate(Aggregates(count=Count(), sum=Sum(2), min=Min(2), max=Max(2)), ...), compared
+#: on (key, start, end, count, sum, min, max) - see :func:`project_builtin`.
+#: aggregate/reduce/builtin take millstream's fast path for tumbling windows without allowed lateness.
+WINDOW_VARIANTS = ("process", "aggregate", "reduce", "builtin")
+
+
+def project_builtin(row: Any) -> Any:
+    """A Flink window row projected to what the "builtin" variant yields (late rows unchanged)."""
+    if row[0] != "w":
+        return row
+    values = row[6]
+    return [*row[:6], min(values), max(values)]
 
 
 class IntervalJoinFormat(ProcessJoinFunction):
@@ -78,17 +149,33 @@ def _assigner(spec: dict[str, Any]) -> Any:
     raise ValueError(f"unknown window type {kind!r}")
 
 
-def _build(env: StreamExecutionEnvironment, case: Case) -> list[Any]:
+def _window_function(windowed: Any, variant: str) -> Any:
+    if variant == "process":
+        return windowed.process(WindowFormat())
+    if variant == "aggregate":
+        return windowed.aggregate(ValuesAggregate(), window_function=ValuesWindowFormat())
+    if variant == "reduce":
+        return windowed.reduce(lambda a, b: (a[0], max(a[1], b[1]), a[2], a[3] + b[3]), ReducedWindowFormat())
+    if variant == "builtin":
+        builtin = Aggregates(count=Count(), sum=Sum(2), min=Min(2), max=Max(2))
+        return windowed.aggregate(builtin, window_function=BuiltinWindowFormat())
+    raise ValueError(f"unknown window function variant {variant!r}")
+
+
+def _build(env: StreamExecutionEnvironment, case: Case, variant: str) -> list[Any]:
     """Builds the case's pipeline; returns the streams whose elements are the case's results."""
     if case.kind == "window":
         assert case.window is not None
-        windowed = _source(env, case.inputs["main"], case.delay).key_by(_key).window(_assigner(case.window))
+        source = _source(env, case.inputs["main"], case.delay)
+        if variant == "reduce":  # elements carry the tuple of values they stand for
+            source = source.map(lambda e: (e[0], e[1], e[2], (e[2],)))
+        windowed = source.key_by(_key).window(_assigner(case.window))
         if case.lateness:
             windowed = windowed.allowed_lateness(case.lateness)
         tag = OutputTag("late")
         if case.late_output:
             windowed = windowed.side_output_late_data(tag)
-        result = windowed.process(WindowFormat())
+        result = _window_function(windowed, variant)
         if not case.late_output:
             return [result]
         late = result.get_side_output(tag).map(lambda e: ["late", e[0], e[1], e[2]])
@@ -119,11 +206,14 @@ def _build(env: StreamExecutionEnvironment, case: Case) -> list[Any]:
     raise ValueError(f"unknown case kind {case.kind!r}")
 
 
-def run_millstream(case: Case) -> tuple[list[Any], list[Any]]:
-    """Runs ``case`` through millstream; returns (result rows, their record timestamps), sinks in order."""
+def run_millstream(case: Case, variant: str = "process") -> tuple[list[Any], list[Any]]:
+    """Runs ``case`` through millstream; returns (result rows, their record timestamps), sinks in order.
+
+    ``variant`` (time-window cases only) picks the window function, see :data:`WINDOW_VARIANTS`.
+    """
     env = StreamExecutionEnvironment.get_execution_environment()
     sinks = []
-    for stream in _build(env, case):
+    for stream in _build(env, case, variant):
         sink = CollectingSink()
         stream.sink_to(sink)
         sinks.append(sink)
