@@ -358,6 +358,55 @@ def all_cases() -> list[Case]:
         join_case("negative-interval-join-s85", "negative", 85, origin=-400, join={"lo": -4, "hi": 3})
     )
     cases.append(join_case("negative-window-join-s86", "negative", 86, origin=-90, window=tumbling(10, -3)))
+    cases += large_cases()
+    return cases
+
+
+def large_cases() -> list[Case]:
+    """Bigger inputs, more keys, and realistic epoch-millisecond scales (now, and far before 1970)."""
+    cases: list[Case] = []
+    big = {"n": 400, "keys": 6, "late_p": 0.1, "late_span": 60, "burst": 8, "late_output": True}
+    for seed, spec, lateness, delay in [
+        (91, tumbling(50, -13), 30, 15),
+        (92, sliding(40, 15, 7), 20, 10),
+        (93, sliding(10, 25), 0, 5),
+        (94, session(12), 25, 8),
+    ]:
+        cases.append(
+            window_case(
+                f"large-s{seed}",
+                "large",
+                seed,
+                spec,
+                lateness=lateness,
+                delay=delay,
+                origin=-700,
+                max_step=4,
+                **big,
+            )
+        )
+    cases.append(count_case("large-count-sliding-s95", 95, 7, 3, n=300, keys=5))
+    cases.append(
+        join_case("large-interval-join-s96", "large", 96, n=200, keys=5, delay=8, origin=-300,
+                  join={"lo": -10, "hi": 10, "lo_exclusive": False, "hi_exclusive": True})
+    )  # fmt: skip
+    cases.append(
+        join_case("large-window-join-s97", "large", 97, n=150, keys=4, delay=6, window=sliding(30, 10))
+    )
+    # epoch scale: 2023-11 in ms with minute windows, and the year 0 (-62.1e12 ms)
+    for seed, origin in [(98, 1_700_000_000_000), (99, -62_135_596_800_000)]:
+        epoch = {"grid": 1000, "max_step": 7, "keys": 3, "late_p": 0.15, "late_span": 90_000, "burst": 3}
+        for spec in (tumbling(60_000, 15_000), sliding(60_000, 15_000), session(30_000)):
+            cases.append(
+                window_case(
+                    f"epoch-{spec['type']}-s{seed}", "epoch", seed, spec, lateness=10_000, late_output=True,
+                    delay=5_000, origin=origin, n=150, **epoch,
+                )
+            )  # fmt: skip
+        cases.append(
+            join_case(f"epoch-interval-join-s{seed}", "epoch", seed, origin=origin, grid=1000, delay=5_000,
+                      max_step=5, join={"lo": -30_000, "hi": 0})
+        )  # fmt: skip
     return cases
 
 
