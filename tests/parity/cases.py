@@ -231,6 +231,8 @@ def all_cases() -> list[Case]:
         (13, sliding(4, 10), 1),
         (14, sliding(6, 9, 3), 3),
         (15, sliding(15, 5), 5),
+        (16, sliding(10, 4, -3), 1),
+        (17, sliding(7, 3, 1), 1),
     ]:
         cases.append(
             window_case(
@@ -278,6 +280,7 @@ def all_cases() -> list[Case]:
         (43, sliding(10, 5), 12, True),
         (44, session(6), 10, True),
         (45, session(5), 20, False),
+        (46, session(4), 15, True),
     ]:
         cases.append(
             window_case(

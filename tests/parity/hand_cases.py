@@ -103,6 +103,42 @@ HAND: list[tuple[Case, dict[str, list[list[Any]]]]] = [
         ),
         {"*": [["w", "a", 22, 31, 2, 2, [0, 2]], ["w", "b", 28, 33, 1, 1, [1]]]},
     ),
+    (  # a late element bridging two sessions that already fired (lateness 20) merges them and re-fires
+        hand(
+            "session-late-bridge",
+            "window",
+            {"main": seq(("a", 0), ("a", 9), ("a", 20), ("a", 4))},
+            window=session(5),
+            lateness=20,
+            late_output=True,
+        ),
+        {
+            "*": [
+                ["w", "a", 0, 5, 1, 0, [0]],
+                ["w", "a", 9, 14, 1, 1, [1]],
+                ["w", "a", 0, 14, 3, 4, [0, 1, 3]],
+                ["w", "a", 20, 25, 1, 2, [2]],
+            ]
+        },
+    ),
+    (  # the same with lateness 10: [0, 5) is purged at wm 19, so a@4 only merges with [9, 14)
+        hand(
+            "session-late-bridge-purged",
+            "window",
+            {"main": seq(("a", 0), ("a", 9), ("a", 20), ("a", 4))},
+            window=session(5),
+            lateness=10,
+            late_output=True,
+        ),
+        {
+            "*": [
+                ["w", "a", 0, 5, 1, 0, [0]],
+                ["w", "a", 9, 14, 1, 1, [1]],
+                ["w", "a", 4, 14, 2, 4, [1, 3]],
+                ["w", "a", 20, 25, 1, 2, [2]],
+            ]
+        },
+    ),
     (  # allowed lateness 5: a late firing with the full contents, then too late -> side output
         hand(
             "lateness",
