@@ -9,9 +9,9 @@ Importing the package also imports :mod:`millstream.runtime`, which registers th
 
 __version__ = "0.1.0"
 
-from . import runtime as _runtime  # noqa: E402,F401 - registers the executor
-from .common import Types  # noqa: E402
-from .stream import (  # noqa: E402
+from . import runtime as _runtime  # noqa: F401 - registers the executor
+from .common import Types
+from .stream import (
     CheckpointingMode,
     DataStream,
     Duration,
@@ -23,7 +23,7 @@ from .stream import (  # noqa: E402
     Time,
     WatermarkStrategy,
 )
-from .stream.time import TimestampAssigner  # noqa: E402
+from .stream.time import TimestampAssigner
 
 __all__ = [
     "CheckpointingMode",

@@ -44,4 +44,12 @@ class Types:
     LIST = _make("LIST")
 
 
-__all__ = ["CheckpointingMode", "Duration", "RuntimeExecutionMode", "Time", "TimestampAssigner", "Types", "WatermarkStrategy"]
+__all__ = [
+    "CheckpointingMode",
+    "Duration",
+    "RuntimeExecutionMode",
+    "Time",
+    "TimestampAssigner",
+    "Types",
+    "WatermarkStrategy",
+]

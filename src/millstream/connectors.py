@@ -5,6 +5,8 @@ from .stream.connectors import (
     DeliveryGuarantee,
     FileSink,
     FileSource,
+    JsonSchema,
+    KafkaRecordSerializationSchema,
     KafkaSink,
     KafkaSource,
     LogSink,
@@ -12,6 +14,7 @@ from .stream.connectors import (
     OffsetResetStrategy,
     OffsetsInitializer,
     PrintSink,
+    SimpleStringSchema,
 )
 
 KafkaOffsetsInitializer = OffsetsInitializer
@@ -22,7 +25,9 @@ __all__ = [
     "DeliveryGuarantee",
     "FileSink",
     "FileSource",
+    "JsonSchema",
     "KafkaOffsetsInitializer",
+    "KafkaRecordSerializationSchema",
     "KafkaSink",
     "KafkaSource",
     "LogSink",
@@ -30,4 +35,5 @@ __all__ = [
     "OffsetResetStrategy",
     "OffsetsInitializer",
     "PrintSink",
+    "SimpleStringSchema",
 ]

@@ -1,4 +1,4 @@
-"""Public façade: user function interfaces and built-in aggregates (see :mod:`millstream.stream.functions`)."""
+"""Public façade: user function interfaces and built-in aggregates (:mod:`millstream.stream.functions`)."""
 
 from .stream.aggregates import Aggregates, Count, Max, Mean, Min, Sum
 from .stream.functions import (

@@ -1,6 +1,8 @@
 """Public façade: window assigners, windows, triggers and evictors (see :mod:`millstream.stream.windows`)."""
 
 from .stream.windows import (
+    ContinuousEventTimeTrigger,
+    ContinuousProcessingTimeTrigger,
     CountEvictor,
     CountTrigger,
     CountWindow,
@@ -24,6 +26,8 @@ from .stream.windows import (
 )
 
 __all__ = [
+    "ContinuousEventTimeTrigger",
+    "ContinuousProcessingTimeTrigger",
     "CountEvictor",
     "CountTrigger",
     "CountWindow",

@@ -12,7 +12,9 @@ Tests create their topics with the ``new_topic`` fixture (unique names, so a sha
 assume they are alone in the log (``list_topics`` is checked for inclusion, not equality).
 
 Behaviour that legitimately differs between backends is switched by the class flags below; a backend that
-cannot meet one sets the flag to ``False`` in its subclass and says why.
+cannot meet one sets the flag to ``False`` in its subclass and says why. A subclass may also override a
+single test (for example to ``pytest.skip`` it with the reason, or to wait for a cluster's metadata to
+settle after deleting a topic) without touching the others.
 """
 
 from __future__ import annotations

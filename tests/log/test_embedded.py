@@ -188,7 +188,7 @@ def test_damaged_pages(tmp_path: Path) -> None:
     size = db.stat().st_size
     with open(db, "r+b") as f:  # keep the header and schema page, scribble over the rest
         f.seek(4096)
-        f.write(bytes(random.Random(7).randrange(256) for _ in range(size - 4096)))
+        f.write(random.Random(7).randbytes(size - 4096))
     with pytest.raises(CorruptLogError) as info, EmbeddedLog(path) as log:
         read_all(log, "t")
     assert str(db) in str(info.value) and info.value.hint
@@ -363,9 +363,13 @@ def test_large_appends_are_chunked(tmp_path: Path) -> None:
         assert len(log.read("t", 0, 0, max_bytes=1000)) == 20
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_retention_matches_memory_backend(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize("seed", range(8))
+def test_retention_matches_memory_backend(tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Random appends then retention: the embedded log keeps exactly what the memory log keeps."""
+    from millstream.log import embedded_retention
+
+    if seed % 2:
+        monkeypatch.setattr(embedded_retention, "_PAGE", 3)  # retention reads batch heads page by page
     rnd = random.Random(seed)
     config = rnd.choice(
         [
@@ -403,3 +407,132 @@ def test_retention_matches_memory_backend(tmp_path: Path, seed: int) -> None:
             assert getattr(memory, what)("t", 0) == getattr(embedded, what)("t", 0)
         assert read_all(memory, "t") == read_all(embedded, "t")
     embedded.close()
+
+
+def test_background_retention(tmp_path: Path) -> None:
+    clock = ManualClock(100_000)
+    with EmbeddedLog(tmp_path / "log", clock=clock, retention_check_interval_ms=20) as log:
+        log.create_topic("t", 1, {"retention.ms": 1000})
+        log.append("t", 0, [ProducerRecord(b"old", None, 1_000), ProducerRecord(b"new", None, 99_500)])
+        deadline = time.monotonic() + 5
+        while log.earliest_offset("t", 0) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert values(read_all(log, "t")) == [b"new"]
+        assert log.last_retention_error is None
+        thread = log._retention_thread
+        assert thread is not None and thread.is_alive()
+    thread.join(1)
+    assert not thread.is_alive()  # close() stops it
+
+
+def test_no_background_retention_when_disabled(tmp_path: Path) -> None:
+    with EmbeddedLog(tmp_path / "log", retention_check_interval_ms=0) as log:
+        log.create_topic("t", 1, {"retention.ms": 1})
+        log.append("t", 0, [ProducerRecord(b"old", None, 0)])
+        time.sleep(0.1)
+        assert log._retention_thread is None
+        assert log.earliest_offset("t", 0) == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_read_only_directory(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    path.mkdir()
+    path.chmod(0o500)
+    try:
+        with pytest.raises(LogError, match="cannot open the log") as info:
+            EmbeddedLog(path)
+        assert "write" in (info.value.hint or "")
+    finally:
+        path.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "kind"),
+    [
+        (sqlite3.OperationalError("unable to open database file"), "cannot open the log", LogError),
+        (sqlite3.OperationalError("attempt to write a readonly database"), "cannot open the log", LogError),
+        (sqlite3.OperationalError("database is locked"), "stayed locked by another process", LogError),
+        (sqlite3.DatabaseError("database disk image is malformed"), "is damaged", CorruptLogError),
+        (sqlite3.DatabaseError("file is not a database"), "is damaged", CorruptLogError),
+    ],
+)
+def test_sqlite_errors_are_explained(tmp_path: Path, error: sqlite3.Error, expected: str, kind: type) -> None:
+    from millstream.log.sqlite_store import translate_error
+
+    translated = translate_error(error, tmp_path / DB_FILE, "appending to t[0]")
+    assert isinstance(translated, kind)
+    assert expected in str(translated) and str(tmp_path / DB_FILE) in str(translated)
+    assert "appending to t[0]" in str(translated)
+
+
+def test_small_reads_see_compaction_of_a_batch_they_are_inside(tmp_path: Path) -> None:
+    """The per-thread cache of decoded batches never serves contents that compaction has rewritten."""
+    with EmbeddedLog(tmp_path / "log") as log:
+        log.create_topic("t", 1, {"cleanup.policy": "compact"})
+        log.append("t", 0, [ProducerRecord(b"v%d" % i, b"k%d" % (i % 5)) for i in range(20)])
+        assert [r.offset for r in log.read("t", 0, 0, max_records=3)] == [0, 1, 2]  # stops inside the batch
+        assert [r.offset for r in log.read("t", 0, 3, max_records=3)] == [3, 4, 5]
+        assert log.enforce_retention() == 15
+        assert [r.offset for r in log.read("t", 0, 3, max_records=3)] == [15, 16, 17]
+        assert values(log.read("t", 0, 0)) == [b"v15", b"v16", b"v17", b"v18", b"v19"]
+
+
+def test_seeks_do_not_slow_down_with_partition_size(tmp_path: Path) -> None:
+    """A read finds its first batch by seeking the small covering index, never by scanning batch rows."""
+    with EmbeddedLog(tmp_path / "log", chunk_records=10) as log:
+        log.create_topic("t")
+        for _ in range(100):
+            log.append("t", 0, [ProducerRecord(b"x" * 2000) for _ in range(50)])  # 500 stored batches
+        conn = log._conn()
+        from millstream.log.embedded import _SELECT_BATCHES
+
+        plan = " ".join(
+            str(row) for row in conn.execute("EXPLAIN QUERY PLAN " + _SELECT_BATCHES, (1, 0, 4000))
+        )
+        assert "SCAN" not in plan and "COVERING INDEX" in plan
+
+
+def test_dropped_log_ends_its_retention_thread(tmp_path: Path) -> None:
+    import gc
+
+    log = EmbeddedLog(tmp_path / "log", retention_check_interval_ms=10)
+    log.create_topic("t")
+    log.append("t", 0, recs(b"x"))
+    thread = log._retention_thread
+    assert thread is not None
+    del log
+    gc.collect()
+    thread.join(2)
+    assert not thread.is_alive()
+
+
+def test_log_object_survives_fork(tmp_path: Path) -> None:
+    """A forked child may keep using the parent's log object: it opens its own connections."""
+    import multiprocessing
+
+    with EmbeddedLog(tmp_path / "log") as log:
+        log.create_topic("t")
+        log.append("t", 0, recs(b"parent-1"))
+        ctx = multiprocessing.get_context("fork")
+        child = ctx.Process(target=lambda: log.append("t", 0, recs(b"child")))
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        log.append("t", 0, recs(b"parent-2"))
+        assert values(read_all(log, "t")) == [b"parent-1", b"child", b"parent-2"]
+
+
+def test_url_options(tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'log'}?synchronous=full&busy_timeout_ms=1234&retention_check_interval_ms=0"
+    with open_log(url) as log:
+        assert isinstance(log, EmbeddedLog)
+        assert (log.synchronous, log.busy_timeout_ms) == ("full", 1234)
+        assert log.path == tmp_path / "log" and log.url == f"file://{tmp_path / 'log'}"
+        sync = log._conn().execute("PRAGMA synchronous").fetchone()[0]
+        assert sync == 2  # FULL
+    with pytest.raises(ConfigError, match="unknown option 'fsync'") as info:
+        open_log(f"file://{tmp_path / 'log'}?fsync=1")
+    assert "synchronous" in (info.value.hint or "")
+    with pytest.raises(ConfigError, match="must be an integer"):
+        open_log(f"file://{tmp_path / 'log'}?busy_timeout_ms=soon")

@@ -15,8 +15,9 @@ from millstream.testing import CollectingSink, run_job
 BATCH_SIZES = (1, 7, 10_000)
 
 
-def run_collect(build: Callable[[StreamExecutionEnvironment], Any], batch_size: int = 10_000,
-                clock: Any = None) -> dict[str, list[Any]]:
+def run_collect(
+    build: Callable[[StreamExecutionEnvironment], Any], batch_size: int = 10_000, clock: Any = None
+) -> dict[str, list[Any]]:
     """Build a job with ``build(env)`` returning a stream or a dict name->stream; collect each."""
     env = StreamExecutionEnvironment.get_execution_environment()
     streams = build(env)
@@ -31,8 +32,9 @@ def run_collect(build: Callable[[StreamExecutionEnvironment], Any], batch_size: 
     return {name: list(zip(s.values, s.timestamps, strict=True)) for name, s in sinks.items()}
 
 
-def run_all_batch_sizes(build: Callable[[StreamExecutionEnvironment], Any], clock_factory: Any = None
-                        ) -> dict[str, list[Any]]:
+def run_all_batch_sizes(
+    build: Callable[[StreamExecutionEnvironment], Any], clock_factory: Any = None
+) -> dict[str, list[Any]]:
     """Run with batch sizes 1, 7 and 10,000; assert identical output; return it (values with timestamps)."""
     results = [run_collect(build, b, clock_factory() if clock_factory else None) for b in BATCH_SIZES]
     for b, r in zip(BATCH_SIZES[1:], results[1:], strict=True):

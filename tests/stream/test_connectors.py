@@ -13,6 +13,7 @@ from millstream import Duration, StreamExecutionEnvironment, WatermarkStrategy
 from millstream.connectors import (
     FileSink,
     FileSource,
+    KafkaSink,
     KafkaSource,
     LogSink,
     LogSource,
@@ -77,9 +78,9 @@ def test_sink_writes_json_with_timestamps_and_keys(log_url: str) -> None:
     log.create_topic("out", 3)
     env = env_()
     sink = LogSink.builder().set_log(log_url).set_topic("out").set_key_selector(lambda e: e["k"]).build()
-    env.from_source(bounded(log_url), WatermarkStrategy.no_watermarks()).map(lambda e: {**e, "v2": e["v"] * 2}).sink_to(
-        sink
-    )
+    env.from_source(bounded(log_url), WatermarkStrategy.no_watermarks()).map(
+        lambda e: {**e, "v2": e["v"] * 2}
+    ).sink_to(sink)
     result = env.execute("copy")
     assert result.records_written == {"LogSink": 10}
     parts = [log.read("out", p, 0) for p in range(3)]
@@ -105,7 +106,12 @@ def test_starting_offsets_committed_group_and_bounded_modes(log_url: str) -> Non
     assert run(bounded(log_url, set_starting_offsets=OffsetsInitializer.timestamp(550))) == [6, 7, 8, 9]
     assert run(bounded(log_url, set_starting_offsets=OffsetsInitializer.latest())) == []
     assert run(bounded(log_url, set_starting_offsets=OffsetsInitializer.offsets({("in", 0): 8}))) == [8, 9]
-    b = LogSource.builder().set_log(log_url).set_topics("in").set_bounded(OffsetsInitializer.offsets({("in", 0): 3}))
+    b = (
+        LogSource.builder()
+        .set_log(log_url)
+        .set_topics("in")
+        .set_bounded(OffsetsInitializer.offsets({("in", 0): 3}))
+    )
     assert run(b.build()) == [0, 1, 2]
     # committed offsets: the first run commits its end position for the group, the second resumes there
     grp = (
@@ -120,7 +126,9 @@ def test_starting_offsets_committed_group_and_bounded_modes(log_url: str) -> Non
     put(log_url, "in", 0, [({"n": 10}, 1000)])
     assert run(grp.build()) == [10]
     with pytest.raises(JobConfigError, match="needs a group id"):
-        LogSource.builder().set_topics("in").set_starting_offsets(OffsetsInitializer.committed_offsets()).build()
+        LogSource.builder().set_topics("in").set_starting_offsets(
+            OffsetsInitializer.committed_offsets()
+        ).build()
 
 
 def test_topic_pattern_and_kafka_names(log_url: str) -> None:
@@ -130,14 +138,22 @@ def test_topic_pattern_and_kafka_names(log_url: str) -> None:
     env = env_()
     sink = CollectingSink()
     src = (
-        LogSource.builder().set_log(log_url).set_topic_pattern("orders-.*").set_bounded(OffsetsInitializer.latest()).build()
+        LogSource.builder()
+        .set_log(log_url)
+        .set_topic_pattern("orders-.*")
+        .set_bounded(OffsetsInitializer.latest())
+        .build()
     )
     env.from_source(src, WatermarkStrategy.no_watermarks()).map(lambda e: e["n"]).sink_to(sink)
     env.execute()
     assert sorted(sink.values) == [1, 2]
-    k = KafkaSource.builder().set_bootstrap_servers("localhost:9092").set_topics("t").set_property(
-        "security.protocol", "SASL_SSL"
-    ).build()
+    k = (
+        KafkaSource.builder()
+        .set_bootstrap_servers("localhost:9092")
+        .set_topics("t")
+        .set_property("security.protocol", "SASL_SSL")
+        .build()
+    )
     assert k.log_url == "kafka://localhost:9092"
     assert k.properties == {"security.protocol": "SASL_SSL"}
 
@@ -149,7 +165,9 @@ def test_string_format_and_custom_deserializer(log_url: str) -> None:
     log.close()
     env = env_()
     s1, s2 = CollectingSink(), CollectingSink()
-    env.from_source(bounded(log_url, "txt", set_value_format="string"), WatermarkStrategy.no_watermarks()).sink_to(s1)
+    env.from_source(
+        bounded(log_url, "txt", set_value_format="string"), WatermarkStrategy.no_watermarks()
+    ).sink_to(s1)
     b = LogSource.builder().set_log(log_url).set_topics("txt").set_bounded(OffsetsInitializer.latest())
     b.set_deserializer(lambda r: (r.key, r.value, r.offset))
     env.from_source(b.build(), WatermarkStrategy.no_watermarks()).sink_to(s2)
@@ -202,21 +220,25 @@ def test_idle_partition_is_left_out_of_the_watermark(log_url: str) -> None:
     clock = ManualClock(0)
     env = env_().set_clock(clock)
     fired: list[Any] = []
+    read: list[Any] = []
     src = LogSource.builder().set_log(log_url).set_topics("in").build()
     strategy = WatermarkStrategy.for_monotonous_timestamps().with_idleness(Duration.of_seconds(1))
     (
         env.from_source(src, strategy)
+        .map(lambda e: (read.append(e), e)[1])
         .key_by(lambda e: 0)
         .window(TumblingEventTimeWindows.of(1000))
         .apply(lambda k, w, es: [(w.start, [e["v"] for e in es])])
         .add_sink(fired.append)
     )
     client = env.execute_async()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while len(read) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
     assert fired == []  # partition 1 has no watermark yet: nothing fires
     clock.advance(1_500)  # partition 1 has seen nothing for 1.5 s of processing time: idle
     put(log_url, "in", 0, [({"v": 3}, 5_500)])  # partition 0 stays active; the minimum is its watermark
-    deadline = time.monotonic() + 10
     while not fired and time.monotonic() < deadline:
         time.sleep(0.01)
     client.cancel()
@@ -250,3 +272,170 @@ def test_print_and_execute_and_collect(capsys: Any) -> None:
     env.from_collection([3, 1, 2]).key_by(lambda x: x % 2).sum()
     assert env.execute_and_collect() == [3, 4, 2]
     assert env_().from_collection(range(5)).execute_and_collect(limit=2) == [0, 1]
+
+
+def test_add_source_with_generator_and_custom_reader() -> None:
+    from millstream.runtime.sources import SourceReader
+
+    class TwoPartitions(SourceReader):
+        """A connector-style reader: partitions 'a' and 'b', bounded."""
+
+        def __init__(self) -> None:
+            self.data = {"a": [(1, 10), (2, 20)], "b": [(3, 15)]}
+
+        def partitions(self) -> list[Any]:
+            return ["a", "b"]
+
+        def read(self, pid: Any, max_records: int) -> tuple[list[Any], list[Any]]:
+            rows, self.data[pid] = self.data[pid][:max_records], self.data[pid][max_records:]
+            return [v for v, _ in rows], [t for _, t in rows]
+
+        def done(self, pid: Any) -> bool:
+            return not self.data[pid]
+
+    class Connector:
+        def create_reader(self, clock: Any) -> SourceReader:
+            return TwoPartitions()
+
+    env = env_()
+    env.get_config().set_auto_watermark_interval(0)
+    gen = CollectingSink()
+    custom = CollectingSink()
+
+    def numbers() -> Any:
+        yield from range(3)
+
+    env.add_source(numbers).sink_to(gen)
+    env.add_source(Connector()).rebalance().sink_to(custom)
+    env.execute()
+    assert gen.values == [0, 1, 2]
+    assert sorted(zip(custom.values, custom.timestamps, strict=True)) == [(1, 10), (2, 20), (3, 15)]
+
+
+def test_avro_values_round_trip(log_url: str) -> None:
+    schema = {
+        "type": "record",
+        "name": "E",
+        "fields": [{"name": "k", "type": "string"}, {"name": "n", "type": "int"}],
+    }
+    log = open_log(log_url)
+    log.create_topic("avro-in", 1)
+    log.create_topic("avro-out", 1)
+    log.close()
+    env = env_()
+    env.from_collection([{"k": "a", "n": 1}, {"k": "b", "n": 2}]).sink_to(
+        LogSink.builder().set_log(log_url).set_topic("avro-in").set_value_format("avro", schema).build()
+    )
+    env.execute()
+    env = env_()
+    sink = CollectingSink()
+    src = (
+        LogSource.builder()
+        .set_log(log_url)
+        .set_topics("avro-in")
+        .set_bounded(OffsetsInitializer.latest())
+        .set_value_format("avro", schema)
+        .build()
+    )
+    env.from_source(src, WatermarkStrategy.no_watermarks()).map(lambda e: e["n"] * 10).sink_to(sink)
+    env.execute()
+    assert sink.values == [10, 20]
+    with pytest.raises(JobConfigError, match="needs a schema"):
+        LogSource.builder().set_topics("t").set_value_format("avro")
+
+
+def test_flink_style_serialization_schemas(log_url: str) -> None:
+    from millstream.connectors import KafkaRecordSerializationSchema, SimpleStringSchema
+
+    log = open_log(log_url)
+    log.create_topic("words", 2)
+    log.close()
+    env = env_()
+    serializer = (
+        KafkaRecordSerializationSchema.builder()
+        .set_topic("words")
+        .set_value_serialization_schema(SimpleStringSchema())
+        .set_key_serialization_schema(SimpleStringSchema())
+        .build()
+    )
+    env.from_collection(["x", "y", "x"]).sink_to(
+        LogSink.builder().set_log(log_url).set_record_serializer(serializer).build()
+    )
+    env.execute()
+    env = env_()
+    sink = CollectingSink()
+    src = (
+        LogSource.builder()
+        .set_log(log_url)
+        .set_topics("words")
+        .set_bounded(OffsetsInitializer.latest())
+        .set_value_only_deserializer(SimpleStringSchema())
+        .build()
+    )
+    env.from_source(src, WatermarkStrategy.no_watermarks()).sink_to(sink)
+    env.execute()
+    assert sorted(sink.values) == ["x", "x", "y"]
+
+
+def test_missing_sink_topic_fails_naming_the_sink(log_url: str) -> None:
+    from millstream.stream.errors import JobFailedError
+
+    env = env_()
+    env.from_collection([1]).sink_to(LogSink.builder().set_log(log_url).set_topic("nope").build()).name("out")
+    with pytest.raises(JobFailedError, match="unknown topic 'nope'") as info:
+        env.execute()
+    assert info.value.operator == "out"
+
+
+def test_design_example_runs_on_the_default_log(tmp_path: Path, monkeypatch: Any) -> None:
+    """DESIGN.md's example: Kafka-named connectors without servers use $MILLSTREAM_LOG (here file://)."""
+    from millstream.functions import AggregateFunction
+
+    monkeypatch.setenv("MILLSTREAM_LOG", f"file://{tmp_path}/default")
+    log = open_log()
+    log.create_topic("clicks", 1)
+    log.create_topic("page-views", 1)
+    log.append(
+        "clicks",
+        0,
+        [
+            ProducerRecord(orjson.dumps({"page": p, "ts": ts}), None, ts)
+            for p, ts in [("a", 1), ("b", 2), ("a", 70_000)]
+        ],
+    )
+
+    class CountPerWindow(AggregateFunction):
+        def create_accumulator(self) -> int:
+            return 0
+
+        def add(self, value: Any, accumulator: int) -> int:
+            return accumulator + 1
+
+        def get_result(self, accumulator: int) -> int:
+            return accumulator
+
+        def merge(self, a: int, b: int) -> int:
+            return a + b
+
+    env = env_()
+    clicks = env.from_source(
+        KafkaSource.builder()
+        .set_topics("clicks")
+        .set_value_format("json")
+        .set_bounded(OffsetsInitializer.latest())
+        .build(),
+        WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(5)).with_timestamp_assigner(
+            lambda e, ts: e["ts"]
+        ),
+        "clicks",
+    )
+    (
+        clicks.key_by(lambda e: e["page"])
+        .window(TumblingEventTimeWindows.of(Duration.of_minutes(1)))
+        .aggregate(CountPerWindow())
+        .sink_to(KafkaSink.builder().set_topic("page-views").build())
+    )
+    env.execute("page views")
+    out = [(orjson.loads(r.value), r.timestamp) for r in log.read("page-views", 0, 0)]
+    log.close()
+    assert out == [(1, 59_999), (1, 59_999), (1, 119_999)]  # a and b in the first minute, a again

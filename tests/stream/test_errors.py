@@ -52,8 +52,16 @@ def test_bad_timestamp_assigner_names_source_and_position(assigner: Any, problem
 
 
 def window_job(env: StreamExecutionEnvironment, key: Any) -> Any:
-    s = env.from_source(timestamped([(i, i) for i in range(5)]), WatermarkStrategy.for_monotonous_timestamps())
-    return s.key_by(key).window(TumblingEventTimeWindows.of(10)).reduce(lambda a, b: a + b).name("sums").uid("w1")
+    s = env.from_source(
+        timestamped([(i, i) for i in range(5)]), WatermarkStrategy.for_monotonous_timestamps()
+    )
+    return (
+        s.key_by(key)
+        .window(TumblingEventTimeWindows.of(10))
+        .reduce(lambda a, b: a + b)
+        .name("sums")
+        .uid("w1")
+    )
 
 
 @pytest.mark.parametrize(
@@ -152,8 +160,11 @@ def test_unbounded_log_job_with_failing_function_does_not_hang() -> None:
 
 def test_event_time_window_without_timestamps_explains() -> None:
     env = env_()
-    w = env.from_collection([1, 2]).key_by(lambda e: e).window(TumblingEventTimeWindows.of(10)).reduce(
-        lambda a, b: a
+    w = (
+        env.from_collection([1, 2])
+        .key_by(lambda e: e)
+        .window(TumblingEventTimeWindows.of(10))
+        .reduce(lambda a, b: a)
     )
     with pytest.raises(JobFailedError, match="has no timestamp"):
         run(env, w)
@@ -168,3 +179,19 @@ def test_bad_build_time_arguments() -> None:
         env_().execute()
     with pytest.raises(JobConfigError, match="positive"):
         env_().from_collection([1]).key_by(lambda e: e).count_window(0)
+
+
+def test_bad_dynamic_gap_fails_job_naming_the_operator() -> None:
+    from millstream.windows import EventTimeSessionWindows
+
+    env = env_()
+    s = env.from_source(timestamped([(1, 1), (2, 2)]), WatermarkStrategy.for_monotonous_timestamps())
+    w = (
+        s.key_by(lambda e: 0)
+        .window(EventTimeSessionWindows.with_dynamic_gap(lambda e: 10 - 10 * e))
+        .reduce(lambda a, b: a)
+        .name("sessions")
+    )
+    with pytest.raises(JobFailedError, match="dynamic session gap must be positive") as info:
+        run(env, w)
+    assert info.value.operator == "sessions" and info.value.position == 0

@@ -29,7 +29,9 @@ from .conftest import run_collect, values
 
 
 def wm_src(env: Any, pairs: list[tuple[Any, int]], d: int = 0) -> Any:
-    return env.from_source(timestamped(pairs), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(d)))
+    return env.from_source(
+        timestamped(pairs), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(d))
+    )
 
 
 class CountWithTimeout(KeyedProcessFunction):
@@ -62,8 +64,13 @@ class CountWithTimeout(KeyedProcessFunction):
     def on_timer(self, timestamp: int, ctx: Any) -> Any:
         assert ctx.time_domain() == TimeDomain.EVENT_TIME
         yield (
-            ctx.get_current_key(), self.count.value(), timestamp, list(self.seen.get()),
-            sorted(self.by_value.keys()), self.total.get(), self.agg.get(),
+            ctx.get_current_key(),
+            self.count.value(),
+            timestamp,
+            list(self.seen.get()),
+            sorted(self.by_value.keys()),
+            self.total.get(),
+            self.agg.get(),
         )
         self.count.clear()
         self.seen.clear()
@@ -89,7 +96,9 @@ def test_keyed_process_state_and_event_timers(collect: Any) -> None:
 
 class ProcTimer(KeyedProcessFunction):
     def process_element(self, value: Any, ctx: Any) -> Any:
-        ctx.timer_service().register_processing_time_timer(ctx.timer_service().current_processing_time() + 100)
+        ctx.timer_service().register_processing_time_timer(
+            ctx.timer_service().current_processing_time() + 100
+        )
         return None
 
     def on_timer(self, timestamp: int, ctx: Any) -> Any:
@@ -170,8 +179,11 @@ def test_map_filter_flat_map_process_and_side_outputs(collect: Any) -> None:
                 yield value * 10
 
     def build(env: Any) -> Any:
-        s = env.from_collection(range(10)).filter(lambda x: x != 3).flat_map(lambda x: [x] * (x % 3)).map(
-            lambda x: x + 1
+        s = (
+            env.from_collection(range(10))
+            .filter(lambda x: x != 3)
+            .flat_map(lambda x: [x] * (x % 3))
+            .map(lambda x: x + 1)
         )
         p = s.process(Split())
         return {"even": p, "odd": p.get_side_output(odd)}
@@ -191,8 +203,10 @@ def test_union_takes_minimum_watermark(collect: Any) -> None:
 
     def build(env: Any) -> Any:
         u = wm_src(env, a).union(wm_src(env, b))
-        return u.key_by(lambda e: e[0]).window(TumblingEventTimeWindows.of(10)).apply(
-            lambda k, w, es: [(w.start, sorted(e[1] for e in es))]
+        return (
+            u.key_by(lambda e: e[0])
+            .window(TumblingEventTimeWindows.of(10))
+            .apply(lambda k, w, es: [(w.start, sorted(e[1] for e in es))])
         )
 
     # a's watermark races ahead to 49, but b's holds the union back: nothing of b is late

@@ -30,11 +30,15 @@ def test_processing_time_tumbling_and_session_windows_with_manual_clock() -> Non
 
     def build(env: Any) -> Any:
         s = env.from_source(CollectionSource(items))
-        tumbling = s.key_by(lambda e: 0).window(TumblingProcessingTimeWindows.of(100)).apply(
-            lambda k, w, es: [(w.start, w.end, list(es))]
+        tumbling = (
+            s.key_by(lambda e: 0)
+            .window(TumblingProcessingTimeWindows.of(100))
+            .apply(lambda k, w, es: [(w.start, w.end, list(es))])
         )
-        sessions = s.key_by(lambda e: e).window(ProcessingTimeSessionWindows.with_gap(50)).apply(
-            lambda k, w, es: [(k, w.start, w.end, len(es))]
+        sessions = (
+            s.key_by(lambda e: e)
+            .window(ProcessingTimeSessionWindows.with_gap(50))
+            .apply(lambda k, w, es: [(k, w.start, w.end, len(es))])
         )
         return {"tumbling": tumbling, "sessions": sessions}
 
@@ -47,7 +51,12 @@ def test_processing_time_tumbling_and_session_windows_with_manual_clock() -> Non
             ((100, 200, ["c"]), 199),
             ((200, 300, ["d", "d", "d"]), 299),
         ]
-        assert values(out["sessions"]) == [("a", 0, 50, 1), ("b", 0, 50, 1), ("c", 150, 200, 1), ("d", 250, 330, 3)]
+        assert values(out["sessions"]) == [
+            ("a", 0, 50, 1),
+            ("b", 0, 50, 1),
+            ("c", 150, 200, 1),
+            ("d", 250, 330, 3),
+        ]
 
 
 def test_global_windows_with_count_and_custom_triggers(collect: Any) -> None:
@@ -65,14 +74,23 @@ def test_global_windows_with_count_and_custom_triggers(collect: Any) -> None:
 
     def build(env: Any) -> Any:
         s = env.from_collection(data)
-        acc = s.key_by(lambda e: e[0]).window(GlobalWindows.create()).trigger(CountTrigger.of(2)).apply(
-            lambda k, w, es: [(k, [e[1] for e in es])]
+        acc = (
+            s.key_by(lambda e: e[0])
+            .window(GlobalWindows.create())
+            .trigger(CountTrigger.of(2))
+            .apply(lambda k, w, es: [(k, [e[1] for e in es])])
         )
-        purging = s.key_by(lambda e: e[0]).window(GlobalWindows.create()).trigger(
-            PurgingTrigger.of(CountTrigger.of(2))
-        ).aggregate(Count())
-        custom = s.key_by(lambda e: e[0]).window(GlobalWindows.create()).trigger(FlushTrigger()).apply(
-            lambda k, w, es: [[e[1] for e in es]]
+        purging = (
+            s.key_by(lambda e: e[0])
+            .window(GlobalWindows.create())
+            .trigger(PurgingTrigger.of(CountTrigger.of(2)))
+            .aggregate(Count())
+        )
+        custom = (
+            s.key_by(lambda e: e[0])
+            .window(GlobalWindows.create())
+            .trigger(FlushTrigger())
+            .apply(lambda k, w, es: [[e[1] for e in es]])
         )
         return {"acc": acc, "purging": purging, "custom": custom}
 
@@ -99,7 +117,9 @@ def test_random_job_is_independent_of_batch_size(collect: Any) -> None:
         tumbling = k.window(TumblingEventTimeWindows.of(100)).side_output_late_data(late).aggregate(Sum(1))
         sliding = k.window(SlidingEventTimeWindows.of(300, 100)).allowed_lateness(40).aggregate(Count())
         sessions = k.window(EventTimeSessionWindows.with_gap(30)).allowed_lateness(60).aggregate(Count())
-        chained = tumbling.key_by(lambda v: v % 3).window(TumblingEventTimeWindows.of(1000)).aggregate(Count())
+        chained = (
+            tumbling.key_by(lambda v: v % 3).window(TumblingEventTimeWindows.of(1000)).aggregate(Count())
+        )
         return {
             "tumbling": tumbling,
             "late": tumbling.get_side_output(late),
@@ -110,3 +130,70 @@ def test_random_job_is_independent_of_batch_size(collect: Any) -> None:
 
     out = collect(build)
     assert all(out[k] for k in out), {k: len(v) for k, v in out.items()}
+
+
+def test_count_windows_with_reduce_and_aggregate_and_all_windows(collect: Any) -> None:
+    from millstream.functions import CoFlatMapFunction, CoProcessFunction, ProcessAllWindowFunction
+
+    data = [("a", i) for i in range(1, 8)]
+
+    class Both(CoFlatMapFunction):
+        def flat_map1(self, value: Any) -> Any:
+            yield from (value, value)
+
+        def flat_map2(self, value: Any) -> Any:
+            return [value.upper()]
+
+    class Tagger(CoProcessFunction):
+        def process_element1(self, value: Any, ctx: Any) -> Any:
+            yield ("one", value, ctx.timestamp())
+
+        def process_element2(self, value: Any, ctx: Any) -> Any:
+            yield ("two", value, ctx.timestamp())
+
+    class Total(ProcessAllWindowFunction):
+        def process(self, context: Any, elements: Any) -> Any:
+            yield (context.window().max_timestamp() == 2**63 - 1, sum(e[1] for e in elements))
+
+    def build(env: Any) -> Any:
+        s = env.from_collection(data)
+        k = s.key_by(lambda e: e[0])
+        return {
+            "reduce": k.count_window(3, 2).reduce(lambda a, b: (a[0], a[1] + b[1])),
+            "count": k.count_window(3).aggregate(Count()),
+            "all": s.count_window_all(4).process(Total()),
+            "coflat": env.from_collection([1]).connect(env.from_collection(["x"])).flat_map(Both()),
+            "coproc": env.from_collection([1]).connect(env.from_collection(["x"])).process(Tagger()),
+        }
+
+    out = collect(build)
+    assert values(out["reduce"]) == [("a", 3), ("a", 9), ("a", 15)]  # last 3 of [1,2], [1..4], [1..6]
+    assert values(out["count"]) == [3, 3]
+    assert values(out["all"]) == [(True, 10)]
+    assert sorted(values(out["coflat"]), key=str) == [1, 1, "X"]
+    assert sorted(values(out["coproc"]), key=str) == [("one", 1, None), ("two", "x", None)]
+    assert {ts for _, ts in out["reduce"]} == {2**63 - 1}  # count windows stamp GlobalWindow.max_timestamp()
+
+
+def test_continuous_event_time_trigger_fires_early_and_at_the_end(collect: Any) -> None:
+    from millstream.windows import ContinuousEventTimeTrigger
+
+    pairs = [(v, v) for v in (5, 20, 40, 70, 150)]
+
+    def build(env: Any) -> Any:
+        s = env.from_source(timestamped(pairs), WatermarkStrategy.for_monotonous_timestamps())
+        return (
+            s.key_by(lambda e: 0)
+            .window(TumblingEventTimeWindows.of(100))
+            .trigger(ContinuousEventTimeTrigger.of(30))
+            .apply(lambda k, w, es: [(w.start, list(es))])
+        )
+
+    assert values(collect(build)["out"]) == [
+        (0, [5, 20, 40]),  # timer 30: the watermark (39) passes it before the element at 70
+        (0, [5, 20, 40, 70]),  # timer 60
+        (0, [5, 20, 40, 70]),  # timer 90 (end of input)
+        (0, [5, 20, 40, 70]),  # the window's end
+        (100, [150]),  # timer 180
+        (100, [150]),  # the window's end
+    ]

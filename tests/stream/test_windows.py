@@ -21,7 +21,9 @@ from .conftest import values
 
 def src(env: Any, pairs: list[tuple[Any, int]], d: int = 0) -> Any:
     """A source of (value, ts) with bounded out-of-orderness d (event time from the record timestamp)."""
-    return env.from_source(timestamped(pairs), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(d)))
+    return env.from_source(
+        timestamped(pairs), WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(d))
+    )
 
 
 class Window(ProcessWindowFunction):
@@ -90,7 +92,9 @@ def test_tumbling_fires_on_watermark_with_end_minus_one_timestamps(collect: Any)
     pairs = [(("a", 1), 1), (("a", 2), 5), (("b", 3), 9), (("a", 4), 10), (("a", 5), 25)]
 
     def build(env: Any) -> Any:
-        return src(env, pairs).key_by(lambda e: e[0]).window(TumblingEventTimeWindows.of(10)).process(Window())
+        return (
+            src(env, pairs).key_by(lambda e: e[0]).window(TumblingEventTimeWindows.of(10)).process(Window())
+        )
 
     out = collect(build)["out"]
     assert out == [
@@ -151,9 +155,13 @@ def test_fired_window_not_fired_again_at_end_of_input(collect: Any) -> None:
     pairs = [(("k", 1), 1), (("k", 2), 30)]
 
     def build(env: Any) -> Any:
-        return src(env, pairs).key_by(lambda e: e[0]).window(TumblingEventTimeWindows.of(10)).allowed_lateness(
-            100
-        ).process(Window())
+        return (
+            src(env, pairs)
+            .key_by(lambda e: e[0])
+            .window(TumblingEventTimeWindows.of(10))
+            .allowed_lateness(100)
+            .process(Window())
+        )
 
     assert values(collect(build)["out"]) == [("k", 0, 10, [1]), ("k", 30, 40, [2])]
 
@@ -163,7 +171,12 @@ def test_out_of_orderness_delays_firing(collect: Any) -> None:
     pairs = [(("k", 1), 1), (("k", 2), 12), (("k", 3), 3), (("k", 4), 15)]
 
     def build(env: Any) -> Any:
-        return src(env, pairs, d=5).key_by(lambda e: e[0]).window(TumblingEventTimeWindows.of(10)).process(Window())
+        return (
+            src(env, pairs, d=5)
+            .key_by(lambda e: e[0])
+            .window(TumblingEventTimeWindows.of(10))
+            .process(Window())
+        )
 
     assert values(collect(build)["out"]) == [("k", 0, 10, [1, 3]), ("k", 10, 20, [2, 4])]
 
@@ -192,7 +205,9 @@ def test_sliding_windows_overlap(collect: Any) -> None:
     pairs = [(("k", 1), 1), (("k", 2), 6), (("k", 3), 11)]
 
     def build(env: Any) -> Any:
-        return src(env, pairs).key_by(lambda e: e[0]).window(SlidingEventTimeWindows.of(10, 5)).process(Window())
+        return (
+            src(env, pairs).key_by(lambda e: e[0]).window(SlidingEventTimeWindows.of(10, 5)).process(Window())
+        )
 
     assert values(collect(build)["out"]) == [
         ("k", -5, 5, [1]),
@@ -207,7 +222,10 @@ def test_session_windows_merge_touching_and_refire_within_lateness(collect: Any)
         (("k", 1), 0),
         (("k", 2), 10),  # exactly gap apart: touching → same session [0, 20)
         (("k", 3), 40),  # wm 39: [0,20) fires with [1, 2]
-        (("k", 4), 15),  # late; its own [15,25) would merge with fired [0,20) (cleanup 19+30 > 39) → refire [0,25)
+        (
+            ("k", 4),
+            15,
+        ),  # late; its own [15,25) would merge with fired [0,20) (cleanup 19+30 > 39) → refire [0,25)
         (("m", 9), 100),
     ]
 
@@ -266,11 +284,11 @@ def test_count_windows_follow_java_flink(collect: Any) -> None:
 
     def build(env: Any) -> Any:
         src_ = env.from_collection(data)
-        tumbling = src_.key_by(lambda e: e[0]).count_window(3).apply(
-            lambda k, w, es: [(k, [e[1] for e in es])]
+        tumbling = (
+            src_.key_by(lambda e: e[0]).count_window(3).apply(lambda k, w, es: [(k, [e[1] for e in es])])
         )
-        sliding = src_.key_by(lambda e: e[0]).count_window(3, 2).apply(
-            lambda k, w, es: [(k, [e[1] for e in es])]
+        sliding = (
+            src_.key_by(lambda e: e[0]).count_window(3, 2).apply(lambda k, w, es: [(k, [e[1] for e in es])])
         )
         return {"tumbling": tumbling, "sliding": sliding}
 
@@ -308,7 +326,9 @@ def test_generic_and_fast_path_give_identical_results(collect: Any) -> None:
     import random
 
     rnd = random.Random(7)
-    pairs = [((f"k{rnd.randrange(5)}", rnd.randrange(100)), 1000 + i * 3 - rnd.randrange(40)) for i in range(400)]
+    pairs = [
+        ((f"k{rnd.randrange(5)}", rnd.randrange(100)), 1000 + i * 3 - rnd.randrange(40)) for i in range(400)
+    ]
     late = OutputTag("late")
 
     def build(env: Any) -> Any:
@@ -322,8 +342,12 @@ def test_generic_and_fast_path_give_identical_results(collect: Any) -> None:
             .side_output_late_data(late)
             .aggregate(Count())
         )
-        return {"fast": fast, "generic": generic, "fast_late": fast.get_side_output(late),
-                "generic_late": generic.get_side_output(late)}
+        return {
+            "fast": fast,
+            "generic": generic,
+            "fast_late": fast.get_side_output(late),
+            "generic_late": generic.get_side_output(late),
+        }
 
     out = collect(build)
     assert out["fast"] == out["generic"]
@@ -335,8 +359,32 @@ def test_window_all_and_apply(collect: Any) -> None:
     pairs = [(1, 1), (2, 2), (3, 11)]
 
     def build(env: Any) -> Any:
-        return src(env, pairs).window_all(TumblingEventTimeWindows.of(10)).apply(
-            lambda w, es: [(w.start, sum(es))]
+        return (
+            src(env, pairs)
+            .window_all(TumblingEventTimeWindows.of(10))
+            .apply(lambda w, es: [(w.start, sum(es))])
         )
 
     assert values(collect(build)["out"]) == [(0, 3), (10, 3)]
+
+
+def test_session_late_element_with_expired_own_window_counts_when_merged(collect: Any) -> None:
+    late = OutputTag("late")
+    # gap 10, lateness 5: session [20, 46) after 20, 28, 36 (wm 35). The element at 12 alone would be
+    # [12, 22), expired (21 + 5 <= 35), but it merges into the live session → [12, 46), not late.
+    pairs = [(("k", 20), 20), (("k", 28), 28), (("k", 36), 36), (("k", 12), 12), (("k", 1), 1)]
+
+    def build(env: Any) -> Any:
+        w = (
+            src(env, pairs)
+            .key_by(lambda e: e[0])
+            .window(EventTimeSessionWindows.with_gap(10))
+            .allowed_lateness(5)
+            .side_output_late_data(late)
+            .process(Window())
+        )
+        return {"main": w, "late": w.get_side_output(late)}
+
+    out = collect(build)
+    assert values(out["main"]) == [("k", 12, 46, [12, 20, 28, 36])]
+    assert values(out["late"]) == [("k", 1)]  # [1, 11) touches nothing live and is expired

@@ -165,10 +165,10 @@ def encode_batches(
     return out, base_offset + n
 
 
-Columns = tuple[Sequence[int], Sequence[bytes | None], Sequence[bytes | None], Sequence[Any]]
+RecordColumns = tuple[Sequence[int], Sequence[bytes | None], Sequence[bytes | None], Sequence[Any]]
 
 
-def _fast_columns(records: Sequence[Any], now_ms: int) -> Columns | None:
+def _fast_columns(records: Sequence[Any], now_ms: int) -> RecordColumns | None:
     """Transpose well-formed ``ProducerRecord``s into columns in C; ``None`` when any needs a closer look."""
     if set(map(type, records)) != {ProducerRecord}:
         return None
@@ -190,7 +190,7 @@ def _fast_columns(records: Sequence[Any], now_ms: int) -> Columns | None:
     return timestamps, keys, values, headers
 
 
-def _checked_columns(records: Sequence[Any], now_ms: int) -> Columns:
+def _checked_columns(records: Sequence[Any], now_ms: int) -> RecordColumns:
     """Columns of arbitrary record-like input, converting or rejecting (:class:`SerdeError`) what is off."""
     timestamps: list[int] = []
     keys: list[bytes | None] = []
@@ -221,7 +221,12 @@ def _sizes(column: Sequence[bytes | None]) -> list[int]:
     return list(map(len, column))  # type: ignore[arg-type]
 
 
-def _columns(blob: bytes, base_offset: int) -> tuple[Sequence[int], Sequence[int], Any, Any, Any, int]:
+Columns = tuple[Sequence[int], Sequence[int], Any, Any, Any, int]
+"""A decoded batch: ``(offsets, timestamps, keys or None, values, headers or None, record count)``."""
+
+
+def decode_columns(blob: bytes, base_offset: int) -> Columns:
+    """Decode a stored batch blob into its columns (dense offsets become a ``range``)."""
     offsets, timestamps, keys, values, headers = _unpackb(blob, use_list=False, raw=False)
     n = len(timestamps)
     if offsets is None:
@@ -229,15 +234,16 @@ def _columns(blob: bytes, base_offset: int) -> tuple[Sequence[int], Sequence[int
     return offsets, timestamps, keys, values, headers, n
 
 
-def build_records(
-    topic: str, partition: int, blob: bytes, base_offset: int, from_offset: int, limit: int
-) -> list[Record]:
-    """Up to ``limit`` records of a stored batch with offsets ``>= from_offset``, as ``Record`` objects.
+_columns = decode_columns
+
+
+def build_records(topic: str, partition: int, columns: Columns, from_offset: int, limit: int) -> list[Record]:
+    """Up to ``limit`` records of a decoded batch with offsets ``>= from_offset``, as ``Record`` objects.
 
     Call it inside :func:`gc_paused` when building many batches in a row.
     """
-    offsets, timestamps, keys, values, headers, n = _columns(blob, base_offset)
-    i = 0 if from_offset <= base_offset else bisect_left(offsets, from_offset)
+    offsets, timestamps, keys, values, headers, n = columns
+    i = 0 if from_offset <= offsets[0] else bisect_left(offsets, from_offset)
     j = min(n, i + limit)
     if i or j < n:
         offsets, timestamps, values = offsets[i:j], timestamps[i:j], values[i:j]
@@ -304,9 +310,11 @@ def first_at_or_after_timestamp(blob: bytes, base_offset: int, timestamp: int) -
 __all__ = [
     "CHUNK_BYTES",
     "CHUNK_RECORDS",
+    "Columns",
     "StoredBatch",
     "StoredRecord",
     "build_records",
+    "decode_columns",
     "decode_rows",
     "encode_batches",
     "encode_stored",

@@ -1,9 +1,13 @@
 """``file://PATH``: the embedded log, the default backend. One SQLite database in WAL mode under ``PATH``.
 
 Layout and format: :mod:`millstream.log.sqlite_store` (schema, format version, corruption checks) and
-:mod:`millstream.log.batch_codec` (one msgpack blob per stored batch). Each ``append`` stores its records as
-one row of ``batches`` (large appends as a few chunks), so writing and reading cost one SQLite row per batch
-rather than per record.
+:mod:`millstream.log.batch_codec` (one columnar msgpack blob per stored batch). Each ``append`` stores its
+records as one row of ``batches`` (large appends as a few chunks), so writing and reading cost one SQLite
+row per batch rather than per record; ``Record`` objects are built by C code alone, with the cyclic GC
+paused for the length of one read (see :func:`~millstream.log.batch_codec.gc_paused`), and a read that
+stops inside a stored batch leaves it decoded in a small per-thread cache
+(:mod:`millstream.log.batch_cache`) for the next read. ``benchmarks/log_bench.py`` compares appends and
+reads with raw SQLite.
 
 Guarantees
     * **Atomic, gap-free appends.** Offsets are taken from the partition's ``next_offset`` row inside
@@ -26,11 +30,14 @@ Guarantees
       signal, and checks ``PRAGMA data_version`` every ``poll_interval_ms`` for commits by other processes.
 
 Threads: one ``EmbeddedLog`` may be shared by threads; each thread gets its own SQLite connection.
-Retention and compaction run when :meth:`EmbeddedLog.enforce_retention` is called.
+Retention and compaction run when :meth:`EmbeddedLog.enforce_retention` is called, and by a background
+thread every ``retention_check_interval_ms`` (Kafka's ``log.retention.check.interval.ms``, 5 minutes)
+once the log object has written something.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -40,6 +47,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -66,10 +74,12 @@ from .base import (
     validate_topic_config,
     validate_topic_name,
 )
+from .batch_cache import BatchCache
 from .batch_codec import (
     CHUNK_BYTES,
     CHUNK_RECORDS,
     build_records,
+    decode_columns,
     encode_batches,
     first_at_or_after_timestamp,
     gc_paused,
@@ -78,16 +88,19 @@ from .embedded_retention import enforce_partition
 from .sqlite_store import connect, open_database, translate_error
 
 _new = tuple.__new__
+_logger = logging.getLogger("millstream.log")
 
 _INSERT_BATCH = (
     "INSERT INTO batches(topic_id, partition, base_offset, last_offset, max_timestamp, record_count, "
     "byte_size, records) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SELECT_PARTITION = "SELECT start_offset, next_offset FROM partitions WHERE topic_id=? AND partition=?"
+_SELECT_BLOB = "SELECT records FROM batches WHERE batch_id=?"
 _SELECT_BATCHES = (
-    "SELECT base_offset, last_offset, record_count, byte_size, records FROM batches "
+    "SELECT base_offset, last_offset, record_count, byte_size, batch_id FROM batches "
     "WHERE topic_id=?1 AND partition=?2 AND base_offset >= coalesce("
-    "(SELECT max(base_offset) FROM batches WHERE topic_id=?1 AND partition=?2 AND base_offset <= ?3), ?3) "
+    "(SELECT base_offset FROM batches WHERE topic_id=?1 AND partition=?2 AND base_offset <= ?3 "
+    "ORDER BY base_offset DESC LIMIT 1), ?3) "
     "ORDER BY base_offset"
 )
 _DELETED_HINT = "it was deleted (perhaps by another process); create it again before writing to it"
@@ -108,6 +121,7 @@ class _Waker:
             self.cond.notify_all()
 
 
+_inherited: list[sqlite3.Connection] = []  # connections a forked child got from its parent; never touched
 _wakers: dict[str, _Waker] = {}
 _wakers_lock = threading.Lock()
 
@@ -133,11 +147,16 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 class EmbeddedLog(Log):
     """The embedded ``file://PATH`` log (see the module docstring for its guarantees).
 
-    ``path`` is a directory (created with its parents if missing) holding ``log.db``. Options:
+    ``path`` is a directory (created with its parents if missing) holding ``log.db``; a ``?key=value``
+    query on it sets the options named in :data:`URL_OPTIONS` (so ``MILLSTREAM_LOG`` can carry them).
+    Options:
     ``synchronous`` ``"normal"`` (survives process crashes) or ``"full"`` (survives power loss),
     ``busy_timeout_ms`` how long a write waits for another process's write lock, ``poll_interval_ms`` how
-    often a blocking read checks for commits by other processes. Opening a path that holds something other
-    than a millstream log raises :class:`CorruptLogError` naming it.
+    often a blocking read checks for commits by other processes, ``retention_check_interval_ms`` how often
+    a background thread applies retention and compaction (``0`` or ``None``: only when
+    :meth:`enforce_retention` is called), ``chunk_records`` / ``chunk_bytes`` the size of stored batches.
+    Opening a path that holds something other than a millstream log raises :class:`CorruptLogError`
+    naming it.
     """
 
     def __init__(
@@ -148,9 +167,19 @@ class EmbeddedLog(Log):
         synchronous: str = "normal",
         busy_timeout_ms: int = 30_000,
         poll_interval_ms: int = 5,
+        retention_check_interval_ms: int | None = 300_000,
         chunk_records: int = CHUNK_RECORDS,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
+        if isinstance(path, str) and "?" in path:  # file://PATH?synchronous=full&busy_timeout_ms=5000
+            path, query = path.split("?", 1)
+            options = _url_options(query)
+            synchronous = str(options.pop("synchronous", synchronous))
+            busy_timeout_ms = int(options.pop("busy_timeout_ms", busy_timeout_ms))
+            poll_interval_ms = int(options.pop("poll_interval_ms", poll_interval_ms))
+            retention_check_interval_ms = int(
+                options.pop("retention_check_interval_ms", retention_check_interval_ms or 0)
+            )
         if not isinstance(busy_timeout_ms, int) or busy_timeout_ms < 0:
             raise ConfigError(f"busy_timeout_ms={busy_timeout_ms!r} must be a non-negative integer")
         if not isinstance(poll_interval_ms, int | float) or poll_interval_ms <= 0:
@@ -173,6 +202,10 @@ class EmbeddedLog(Log):
         self._pid = os.getpid()
         self._closed = False
         self._topics: dict[str, tuple[int, int]] = {}  # name -> (topic_id, partitions); ids are never reused
+        self._retention_interval_s = (retention_check_interval_ms or 0) / 1000.0
+        self._retention_thread: threading.Thread | None = None
+        self._retention_stop = threading.Event()
+        self.last_retention_error: BaseException | None = None
 
     # -- connections and transactions ---------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -185,10 +218,14 @@ class EmbeddedLog(Log):
         if self._closed:
             raise LogError(f"the log at {self.path} is closed", hint="open it again with open_log(...)")
         if self._pid != os.getpid():  # forked: the parent's connections must not be used (nor closed) here
+            _inherited.extend(c for _, c in self._conns)  # kept, so that garbage collection never closes them
             self._pid = os.getpid()
             self._local = threading.local()
             self._conns = []
             self._conns_lock = threading.Lock()
+            self._retention_thread = None
+            self._retention_stop = threading.Event()
+            self._waker = _waker_for(self._db)
         try:
             conn = connect(self._db, synchronous=self.synchronous, busy_timeout_ms=self.busy_timeout_ms)
         except sqlite3.Error as exc:
@@ -204,6 +241,7 @@ class EmbeddedLog(Log):
             alive.append((weakref.ref(threading.current_thread()), conn))
             self._conns = alive
         self._local.conn = conn
+        self._local.cache = BatchCache()
         return conn
 
     @contextmanager
@@ -242,6 +280,10 @@ class EmbeddedLog(Log):
         if self._closed:
             return
         self._closed = True
+        self._retention_stop.set()
+        thread = self._retention_thread
+        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+            thread.join(timeout=10)
         with self._conns_lock:
             conns, self._conns = self._conns, []
         if self._pid == os.getpid():
@@ -352,6 +394,8 @@ class EmbeddedLog(Log):
         """Append a batch atomically; once this returns it survives a process crash (see ``synchronous``)."""
         if not isinstance(records, Sequence):
             records = list(records)
+        if self._retention_thread is None and self._retention_interval_s:
+            self._start_retention_thread()
         now = self.clock.now_ms()
         with self._write(f"appending to {topic}[{partition}]") as conn:
             return self._append_in(conn, topic, partition, records, now)
@@ -422,28 +466,36 @@ class EmbeddedLog(Log):
     ) -> list[Record]:
         out: list[Record] = []
         size = 0
+        cache: BatchCache = self._local.cache
         cur = conn.execute(_SELECT_BATCHES, (tid, partition, offset))
         try:
             with gc_paused():
-                for base, last, count, nbytes, blob in cur:
+                for base, last, count, nbytes, batch_id in cur:
                     if last < offset:
                         continue
+                    key = (tid, partition, base, last, count)
+                    columns = cache.get(key)
+                    if columns is None:
+                        (blob,) = conn.execute(_SELECT_BLOB, (batch_id,)).fetchone()
+                        columns = decode_columns(blob, base)
                     room = limit - len(out)
-                    batch = build_records(topic, partition, blob, base, offset, room)
+                    batch = build_records(topic, partition, columns, offset, room)
                     done = len(batch) >= room
                     if max_bytes is not None:
                         if len(batch) == count and size + nbytes < max_bytes:
                             size += nbytes
                         else:
                             for j, rec in enumerate(batch):
-                                key, value = rec[4], rec[5]
-                                size += (len(key) if key is not None else 0) + (len(value) if value else 0)
+                                k, v = rec[4], rec[5]
+                                size += (len(k) if k is not None else 0) + (len(v) if v else 0)
                                 if size >= max_bytes:
                                     del batch[j + 1 :]
                                     done = True
                                     break
                     out += batch
                     if done:
+                        if batch and batch[-1].offset < last:  # stopped inside: the next read starts here
+                            cache.put(key, columns)
                         break
         finally:
             cur.close()
@@ -576,8 +628,61 @@ class EmbeddedLog(Log):
                     removed += enforce_partition(conn, tid, p, config, now)
         return removed
 
+    def _start_retention_thread(self) -> None:
+        if self._closed:
+            return
+        thread = threading.Thread(
+            target=_retention_loop,
+            args=(weakref.ref(self), self._retention_stop, self._retention_interval_s),
+            name=f"millstream-retention:{self.path}",
+            daemon=True,
+        )
+        self._retention_thread = thread
+        thread.start()
+
     def __repr__(self) -> str:
         return f"EmbeddedLog({str(self.path)!r})"
+
+
+def _retention_loop(ref: weakref.ref[EmbeddedLog], stop: threading.Event, interval_s: float) -> None:
+    """Apply retention every interval until the log is closed or collected; errors are logged and kept.
+
+    The thread holds the log only weakly between runs, so a log that is dropped without ``close()`` is
+    still garbage-collected (and its thread ends).
+    """
+    while not stop.wait(interval_s):
+        log = ref()
+        if log is None or log._closed:
+            return
+        try:
+            log.enforce_retention()
+        except Exception as exc:
+            if log._closed:
+                return
+            log.last_retention_error = exc
+            _logger.warning("retention on the log at %s failed: %s", log.path, exc)
+        del log
+
+
+URL_OPTIONS = ("synchronous", "busy_timeout_ms", "poll_interval_ms", "retention_check_interval_ms")
+"""Options a ``file://`` URL may carry as a query string, e.g. ``file:///data/log?synchronous=full``."""
+
+
+def _url_options(query: str) -> dict[str, str | int]:
+    options: dict[str, str | int] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in URL_OPTIONS:
+            raise ConfigError(
+                f"unknown option {key!r} in the file:// log URL", hint=f"use one of: {', '.join(URL_OPTIONS)}"
+            )
+        if key == "synchronous":
+            options[key] = value
+            continue
+        try:
+            options[key] = int(value)
+        except ValueError:
+            raise ConfigError(f"option {key}={value!r} in the file:// log URL must be an integer") from None
+    return options
 
 
 def _check_group(group: str) -> None:
@@ -626,6 +731,8 @@ class EmbeddedTransaction(Transaction):
 
     def _commit(self) -> list[int]:
         log = self._log
+        if log._retention_thread is None and log._retention_interval_s:
+            log._start_retention_thread()
         now = log.clock.now_ms()
         try:
             with log._write("committing a transaction") as conn:
@@ -657,4 +764,4 @@ class EmbeddedTransaction(Transaction):
         self._state = {}
 
 
-__all__ = ["EmbeddedLog", "EmbeddedTransaction"]
+__all__ = ["URL_OPTIONS", "EmbeddedLog", "EmbeddedTransaction"]

@@ -5,7 +5,8 @@ record), applied without decoding more than needed:
 
 1. ``compact`` in ``cleanup.policy``: decode every batch, keep the latest record of each key, keyless
    records and the partition's last record; rewrite only the batches that lost records (offsets stay, so
-   gaps appear). Tombstones stay as a key's latest record.
+   gaps appear). Tombstones stay as a key's latest record. Skipped when nothing was appended since the
+   partition was last compacted.
 2. ``delete`` in ``cleanup.policy``, ``retention.ms`` >= 0: drop whole leading batches whose newest
    timestamp is older than ``now - retention.ms``; in the first batch that has a newer record, drop its
    leading records older than that cut (a prefix, as Kafka and the memory backend do).
@@ -19,7 +20,7 @@ The caller runs this inside one write transaction per partition.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from .batch_codec import StoredRecord, decode_rows, encode_stored, record_size
 
@@ -39,7 +40,42 @@ def _replace(
         conn.execute(_INSERT, (tid, partition, *encode_stored(kept)))
 
 
+_PAGE = 256
+
+
+def _heads(conn: sqlite3.Connection, tid: int, partition: int) -> Iterator[tuple[int, int, int, int]]:
+    """``(base_offset, max_timestamp, record_count, byte_size)`` of the partition's batches, oldest first.
+
+    Read a page at a time from the covering index, so that retention that stops after a few batches does
+    not read the heads of all of them; rows may be deleted while the iteration goes on.
+    """
+    after = -1
+    while True:
+        page = conn.execute(
+            "SELECT base_offset, max_timestamp, record_count, byte_size FROM batches "
+            "WHERE topic_id=? AND partition=? AND base_offset > ? ORDER BY base_offset LIMIT ?",
+            (tid, partition, after, _PAGE),
+        ).fetchall()
+        yield from page
+        if len(page) < _PAGE:
+            return
+        after = page[-1][0]
+
+
+def _stored(conn: sqlite3.Connection, tid: int, partition: int, base: int) -> list[StoredRecord]:
+    (blob,) = conn.execute(
+        "SELECT records FROM batches WHERE topic_id=? AND partition=? AND base_offset=?",
+        (tid, partition, base),
+    ).fetchone()
+    return decode_rows(blob, base)
+
+
 def _compact(conn: sqlite3.Connection, tid: int, partition: int) -> int:
+    end, compacted_end = conn.execute(
+        "SELECT next_offset, compacted_end FROM partitions WHERE topic_id=? AND partition=?", (tid, partition)
+    ).fetchone()
+    if end == compacted_end:
+        return 0  # nothing appended since the last compaction, which left one record per key
     batches = [
         (base, decode_rows(blob, base))
         for base, blob in conn.execute(
@@ -47,40 +83,33 @@ def _compact(conn: sqlite3.Connection, tid: int, partition: int) -> int:
             (tid, partition),
         )
     ]
-    if not batches:
-        return 0
-    latest: dict[bytes, int] = {}
-    for _, rows in batches:
-        for row in rows:
-            if row[2] is not None:
-                latest[row[2]] = row[0]
-    last = batches[-1][1][-1][0]
     removed = 0
-    for base, rows in batches:
-        kept = [r for r in rows if r[2] is None or latest[r[2]] == r[0] or r[0] == last]
-        if len(kept) != len(rows):
-            removed += len(rows) - len(kept)
-            _replace(conn, tid, partition, base, kept)
+    if batches:
+        latest: dict[bytes, int] = {}
+        for _, rows in batches:
+            for row in rows:
+                if row[2] is not None:
+                    latest[row[2]] = row[0]
+        last = batches[-1][1][-1][0]
+        for base, rows in batches:
+            kept = [r for r in rows if r[2] is None or latest[r[2]] == r[0] or r[0] == last]
+            if len(kept) != len(rows):
+                removed += len(rows) - len(kept)
+                _replace(conn, tid, partition, base, kept)
+    conn.execute(
+        "UPDATE partitions SET compacted_end=? WHERE topic_id=? AND partition=?", (end, tid, partition)
+    )
     return removed
 
 
 def _delete_by_time(conn: sqlite3.Connection, tid: int, partition: int, cut: int) -> int:
     removed = 0
-    heads = conn.execute(
-        "SELECT base_offset, max_timestamp, record_count FROM batches WHERE topic_id=? AND partition=? "
-        "ORDER BY base_offset",
-        (tid, partition),
-    ).fetchall()
-    for base, max_ts, count in heads:
+    for base, max_ts, count, _ in _heads(conn, tid, partition):
         if max_ts < cut:
             _replace(conn, tid, partition, base, ())
             removed += count
             continue
-        (blob,) = conn.execute(
-            "SELECT records FROM batches WHERE topic_id=? AND partition=? AND base_offset=?",
-            (tid, partition, base),
-        ).fetchone()
-        rows = decode_rows(blob, base)
+        rows = _stored(conn, tid, partition, base)
         i = 0
         while i < len(rows) and rows[i][1] < cut:
             i += 1
@@ -92,26 +121,19 @@ def _delete_by_time(conn: sqlite3.Connection, tid: int, partition: int, cut: int
 
 
 def _delete_by_size(conn: sqlite3.Connection, tid: int, partition: int, limit: int) -> int:
-    heads = conn.execute(
-        "SELECT base_offset, record_count, byte_size FROM batches WHERE topic_id=? AND partition=? "
-        "ORDER BY base_offset",
-        (tid, partition),
-    ).fetchall()
-    total = sum(h[2] for h in heads)
+    (total,) = conn.execute(
+        "SELECT coalesce(sum(byte_size), 0) FROM batches WHERE topic_id=? AND partition=?", (tid, partition)
+    ).fetchone()
     removed = 0
-    for base, count, size in heads:
-        if total <= limit:
-            break
+    if total <= limit:
+        return 0
+    for base, _, count, size in _heads(conn, tid, partition):
         if total - size > limit:
             _replace(conn, tid, partition, base, ())
             total -= size
             removed += count
             continue
-        (blob,) = conn.execute(
-            "SELECT records FROM batches WHERE topic_id=? AND partition=? AND base_offset=?",
-            (tid, partition, base),
-        ).fetchone()
-        rows = decode_rows(blob, base)
+        rows = _stored(conn, tid, partition, base)
         i = 0
         while i < len(rows) and total > limit:
             total -= record_size(rows[i])

@@ -30,7 +30,7 @@ _new = tuple.__new__
 
 
 class _Partition:
-    __slots__ = ("offsets", "records", "next_offset", "start")
+    __slots__ = ("next_offset", "offsets", "records", "start")
 
     def __init__(self) -> None:
         self.records: list[Record] = []

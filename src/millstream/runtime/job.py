@@ -21,9 +21,12 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import sensors
 from ..core.clock import Clock
 from ..stream.errors import JobConfigError, JobFailedError
 from ..stream.graph import Transformation, build_operator, topological
@@ -32,6 +35,33 @@ from ..stream.operators.watermarks import PartitionWatermarks, WatermarkGenerato
 from ..stream.time import MAX_WATERMARK, WatermarkStrategy
 from .sinks import CollectOperator, make_sink
 from .sources import SourceReader, make_reader
+
+
+@contextmanager
+def batch_gc() -> Iterator[None]:
+    """Run the block with fewer garbage collections: parsed records are many small dicts, and with
+    CPython's default thresholds a young-generation collection would run every few hundred records.
+    Jobs run inside it; benchmarks run their baselines inside it too, so comparisons stay fair."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], 50_000), max(old[1], 20), max(old[2], 100))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+@contextmanager
+def _where(name: str, uid: str | None) -> Iterator[None]:
+    """Mark an exception raised inside as coming from the named operator (unless it already says where)."""
+    try:
+        yield
+    except Exception as exc:
+        if getattr(exc, "_millstream_where", None) is None and not hasattr(exc, "operator"):
+            try:
+                exc._millstream_where = (name, uid, None, None)  # type: ignore[attr-defined]
+            except Exception:
+                pass
+        raise
 
 
 class SourceDriver:
@@ -84,10 +114,8 @@ class SourceDriver:
             if self.reader.done(pid):
                 self.finished_parts.add(pid)
                 self._emit_tail(self.pw.finish(pid))
-        if parts and len(self.finished_parts) == len(parts) and self.reader.bounded:
-            self.finished = True
-            self._emit_tail(MAX_WATERMARK)
-        elif not parts and self.reader.bounded:
+        all_done = len(self.finished_parts) == len(parts)  # also true for a source without partitions
+        if all_done and self.reader.bounded:
             self.finished = True
             self._emit_tail(MAX_WATERMARK)
         if self.strategy.idleness is not None:
@@ -98,10 +126,51 @@ class SourceDriver:
                     self._emit_tail(self.pw.set_idle(pid, idle))
         return n
 
+    def snapshot(self) -> dict[str, Any]:
+        """Watermark state per partition and the reader's position (if it has ``snapshot``)."""
+        reader_snap = getattr(self.reader, "snapshot", None)
+        return {
+            "gens": {pid: (g.max_ts, g.wm) for pid, g in self.gens.items()},
+            "combined": self.pw.combined,
+            "seen": self.seen,
+            "reader": reader_snap() if reader_snap is not None else None,
+        }
+
     def _emit_tail(self, tail: int) -> None:
         if tail > self.last_tail:
             self.last_tail = tail
             self.out.emit([], [], [], tail)
+
+
+class JobMetrics:
+    """Reports Flink-named metrics through :mod:`millstream.core.sensors` about once a second: per source
+    and operator ``numRecordsOut`` and ``currentOutputWatermark``, per operator ``currentInputWatermark`` and
+    ``numLateRecordsDropped``. Scope is ``<job>.<operator name>``."""
+
+    def __init__(self, runner: JobRunner) -> None:
+        self.parts: list[tuple[str, Output, Any]] = [(d.name, d.out, None) for d in runner.drivers]
+        self.parts += [(op.name, op.out, op) for op in runner.order]
+        self.job = runner.job_name
+        self.sent: dict[int, int] = {}
+        self.last = 0.0
+
+    def report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 1.0:
+            return
+        self.last = now
+        for i, (name, out, op) in enumerate(self.parts):
+            scope = f"{self.job}.{name}"
+            delta = out.records_out - self.sent.get(i, 0)
+            self.sent[i] = out.records_out
+            if delta:
+                sensors.sensor("numRecordsOut", scope).inc(delta)
+            sensors.sensor("currentOutputWatermark", scope).set(out.watermark)
+            if op is not None:
+                sensors.sensor("currentInputWatermark", scope).set(max(op.wm, out.watermark))
+                late = getattr(op, "num_late_records_dropped", None)
+                if late is not None:
+                    sensors.sensor("numLateRecordsDropped", scope).set(late)
 
 
 @dataclass
@@ -126,8 +195,13 @@ class JobExecutionResult:
 class JobRunner:
     """Runs one job graph in the calling thread (see the module docstring)."""
 
-    def __init__(self, env: Any, sinks: list[Transformation], job_name: str,
-                 collect: list[Transformation] | None = None) -> None:
+    def __init__(
+        self,
+        env: Any,
+        sinks: list[Transformation],
+        job_name: str,
+        collect: list[Transformation] | None = None,
+    ) -> None:
         self.env = env
         self.job_name = job_name
         self.config = env.config
@@ -146,7 +220,7 @@ class JobRunner:
                 self.drivers.append(d)
                 outputs[t.id] = d.out
             elif t.kind == "sink":
-                op = make_sink(t.name, t.uid, t.params["sink"])
+                op: Operator = make_sink(t.name, t.uid, t.params["sink"])
                 self.ops[t.id] = op
                 outputs[t.id] = op.out
             else:
@@ -174,18 +248,14 @@ class JobRunner:
         if not self.drivers:
             raise JobConfigError("the job has no sources")
 
+        self.metrics = JobMetrics(self) if sensors.installed() else None
+
     def cancel(self) -> None:
         self.cancelled.set()
 
     def run(self) -> JobExecutionResult:
-        # Parsed records are many small dicts: with CPython's default GC thresholds a young-generation
-        # collection would run every few hundred records. Collect far less often while the job runs.
-        old_threshold = gc.get_threshold()
-        gc.set_threshold(max(old_threshold[0], 50_000), max(old_threshold[1], 20), max(old_threshold[2], 100))
-        try:
+        with batch_gc():
             return self._run()
-        finally:
-            gc.set_threshold(*old_threshold)
 
     def _run(self) -> JobExecutionResult:
         start = time.monotonic()
@@ -197,10 +267,12 @@ class JobRunner:
                 op.setup(ctx)
             for op in self.order:
                 opened.append(op)
-                op.open()
+                with _where(op.name, op.uid):
+                    op.open()
             for d in self.drivers:
                 opened.append(d.reader)
-                d.reader.open()
+                with _where(d.name, d.uid):
+                    d.reader.open()
             self._loop()
         except BaseException as exc:
             error = exc
@@ -212,7 +284,7 @@ class JobRunner:
                     if error is None:
                         error = exc
         if error is not None:
-            if isinstance(error, JobConfigError | KeyboardInterrupt):
+            if isinstance(error, KeyboardInterrupt):
                 raise error
             where = getattr(error, "_millstream_where", None) or (None, None, None, None)
             raise JobFailedError(
@@ -225,7 +297,9 @@ class JobRunner:
     def _loop(self) -> None:
         batch = self.config.batch_size
         drivers = self.drivers
-        timed = [op for op in self.order if type(op).next_processing_time is not Operator.next_processing_time]
+        timed = [
+            op for op in self.order if type(op).next_processing_time is not Operator.next_processing_time
+        ]
         idle_s = self.config.idle_poll_ms / 1000
         while not self.cancelled.is_set():
             active = [d for d in drivers if not d.finished]
@@ -233,23 +307,26 @@ class JobRunner:
                 break
             progress = 0
             for d in active:
-                try:
+                with _where(d.name, d.uid):
                     progress += d.step(batch)
-                except Exception as exc:
-                    if getattr(exc, "_millstream_where", None) is None and not hasattr(exc, "operator"):
-                        try:
-                            exc._millstream_where = (d.name, d.uid, None, None)  # type: ignore[attr-defined]
-                        except Exception:
-                            pass
-                    raise
             if timed:
                 now = self.clock.now_ms()
                 for op in timed:
                     nxt = op.next_processing_time()
                     if nxt is not None and nxt <= now:
                         op.on_processing_time(now)
+            if self.metrics is not None:
+                self.metrics.report()
             if not progress and any(not d.reader.bounded for d in drivers if not d.finished):
-                self.cancelled.wait(idle_s)
+                wait = idle_s
+                if timed:
+                    now = self.clock.now_ms()
+                    due = [t for op in timed if (t := op.next_processing_time()) is not None]
+                    if due:
+                        wait = max(0.0, min(wait, (min(due) - now) / 1000))
+                self.cancelled.wait(wait)
+        if self.metrics is not None:
+            self.metrics.report(force=True)
 
 
 class JobClient:
@@ -299,8 +376,9 @@ class JobClient:
         return self._result
 
 
-def execute(env: Any, sinks: list[Transformation], job_name: str, mode: str,
-            collect: list[Transformation] | None) -> Any:
+def execute(
+    env: Any, sinks: list[Transformation], job_name: str, mode: str, collect: list[Transformation] | None
+) -> Any:
     """The executor registered with the stream layer (see ``StreamExecutionEnvironment.execute``)."""
     runner = JobRunner(env, sinks, job_name, collect)
     if mode == "async":

@@ -119,7 +119,7 @@ def _json_loads_all(recs: list[Any], where: str) -> list[Any]:
     try:
         return [loads(r[5]) for r in recs]
     except (orjson.JSONDecodeError, TypeError):
-        out = []
+        out: list[Any] = []
         for r in recs:
             if r[5] is None:
                 out.append(None)
@@ -128,7 +128,8 @@ def _json_loads_all(recs: list[Any], where: str) -> list[Any]:
                 out.append(loads(r[5]))
             except orjson.JSONDecodeError as exc:
                 raise SerdeError(
-                    f"{where}: record at {r[0]}[{r[1]}] offset {r[2]} is not valid JSON ({exc}): {bytes(r[5])[:60]!r}",
+                    f"{where}: record at {r[0]}[{r[1]}] offset {r[2]} is not valid JSON ({exc}): "
+                    f"{bytes(r[5])[:60]!r}",
                     hint="fix the producer, or read the topic with set_value_format('string' or 'bytes')",
                 ) from exc
         return out
@@ -149,7 +150,9 @@ class LogReader(SourceReader):
         self.bounded = source.is_bounded
         self._last_discovery = 0.0
         fmt = source.value_format
-        self._serde = None if fmt == "json" or source.deserializer else get_serde(fmt, schema=source.avro_schema)
+        self._serde = (
+            None if fmt == "json" or source.deserializer else get_serde(fmt, schema=source.avro_schema)
+        )
 
     def open(self) -> None:
         if self._log is None:
@@ -192,7 +195,9 @@ class LogReader(SourceReader):
             self.positions[tp] = starts[tp]
         self._last_discovery = time.monotonic()
 
-    def _initial(self, init: OffsetsInitializer, tps: list[TopicPartition], *, for_stop: bool) -> dict[TopicPartition, int]:
+    def _initial(
+        self, init: OffsetsInitializer, tps: list[TopicPartition], *, for_stop: bool
+    ) -> dict[TopicPartition, int]:
         log = self.log
         out: dict[TopicPartition, int] = {}
         committed: dict[TopicPartition, int] = {}
@@ -207,7 +212,7 @@ class LogReader(SourceReader):
             elif init.kind == "latest":
                 off = latest
             elif init.kind == "timestamp":
-                found = log.offset_for_timestamp(tp.topic, tp.partition, init.timestamp or 0)
+                found = log.offset_for_timestamp(tp.topic, tp.partition, init.ts_ms or 0)
                 off = latest if found is None else found
             elif init.kind == "committed":
                 if tp in committed:
@@ -220,11 +225,9 @@ class LogReader(SourceReader):
                 else:
                     off = earliest if reset == "earliest" else latest
             else:  # offsets
-                given = (init.offsets or {}).get((tp.topic, tp.partition))
-                if given is None:
-                    off = latest if for_stop or reset == "latest" else earliest
-                else:
-                    off = given
+                given = (init.offset_map or {}).get((tp.topic, tp.partition))
+                fallback = latest if for_stop or reset == "latest" else earliest
+                off = fallback if given is None else given
             if not for_stop:
                 off = min(max(off, earliest), latest)
             out[tp] = off
@@ -271,6 +274,15 @@ class LogReader(SourceReader):
             des = self._serde.deserialize
             vals = [des(r[5]) for r in recs]
         return vals, [r[3] for r in recs]
+
+    def snapshot(self) -> dict[tuple[str, int], int]:
+        """The next offset to read per partition (for checkpoints)."""
+        return {(tp.topic, tp.partition): off for tp, off in self.positions.items()}
+
+    def restore(self, positions: dict[tuple[str, int], int]) -> None:
+        """Continue from ``snapshot()`` positions (call after ``open``)."""
+        for (topic, partition), off in positions.items():
+            self.positions[TopicPartition(topic, partition)] = off
 
     def commit(self) -> None:
         if self.source.group_id and self.source.commit_offsets and self.positions and self._log is not None:
@@ -478,7 +490,7 @@ def make_reader(descriptor: Any, clock: Clock) -> SourceReader:
         return FunctionReader(descriptor)
     reader = getattr(descriptor, "create_reader", None)
     if reader is not None:
-        return reader(clock)  # type: ignore[no-any-return]
+        return reader(clock)
     raise JobConfigError(f"don't know how to read from {type(descriptor).__name__}")
 
 

@@ -18,7 +18,7 @@ def _getter(field: Any) -> Callable[[Any], Any] | None:
     if field is None:
         return None
     if callable(field):
-        return field  # type: ignore[no-any-return]
+        return field
     return operator.itemgetter(field)
 
 
@@ -44,7 +44,7 @@ class Sum(AggregateFunction):
     def __init__(self, field: Any = None) -> None:
         self.field = field
         g = _getter(field)
-        self.add = (lambda v, a: a + v) if g is None else (lambda v, a: a + g(v))  # type: ignore[method-assign]
+        self.add = (lambda v, a: a + v) if g is None else (lambda v, a: a + g(v))  # type: ignore[method-assign,assignment]
 
     def create_accumulator(self) -> Any:
         return 0
@@ -57,7 +57,7 @@ class Sum(AggregateFunction):
 
 
 class _Extreme(AggregateFunction):
-    _pick: Callable[[Any, Any], Any] = min
+    _pick: Any = min
 
     def __init__(self, field: Any = None) -> None:
         self.field = field
@@ -68,7 +68,7 @@ class _Extreme(AggregateFunction):
             x = g(v)
             return x if a is None else pick(a, x)
 
-        self.add = add  # type: ignore[method-assign]
+        self.add = add  # type: ignore[method-assign,assignment]
 
     def create_accumulator(self) -> Any:
         return None
@@ -108,7 +108,7 @@ class Mean(AggregateFunction):
             a[1] += g(v)
             return a
 
-        self.add = add  # type: ignore[method-assign]
+        self.add = add  # type: ignore[method-assign,assignment]
 
     def create_accumulator(self) -> list[Any]:
         return [0, 0]
@@ -121,7 +121,7 @@ class Mean(AggregateFunction):
 
 
 class Aggregates(AggregateFunction):
-    """Several aggregates at once: ``Aggregates(count=Count(), total=Sum("v"))`` → ``{"count": .., "total": ..}``."""
+    """Several aggregates at once: ``Aggregates(n=Count(), total=Sum("v"))`` → ``{"n": .., "total": ..}``."""
 
     def __init__(self, **aggregates: AggregateFunction) -> None:
         if not aggregates:
@@ -130,9 +130,12 @@ class Aggregates(AggregateFunction):
             raise JobConfigError("Aggregates(...) needs at least one named aggregate, e.g. count=Count()")
         self.names = list(aggregates)
         self.aggs = list(aggregates.values())
+        if all(type(a) in (Count, Sum, Min, Max) for a in self.aggs):
+            names = tuple(self.names)
+            self.get_result = lambda acc: dict(zip(names, acc))  # type: ignore[method-assign,assignment]  # noqa: B905
         fused = _fused_add(self.aggs)
         if fused is not None:
-            self.add = fused  # type: ignore[method-assign]
+            self.add = fused  # type: ignore[method-assign,assignment]
             return
         adds = [a.add for a in self.aggs]
         n = len(adds)
@@ -150,7 +153,7 @@ class Aggregates(AggregateFunction):
                     acc[j] = adds[j](v, acc[j])
                 return acc
 
-        self.add = add  # type: ignore[method-assign]
+        self.add = add  # type: ignore[method-assign,assignment]
 
     def create_accumulator(self) -> list[Any]:
         return [a.create_accumulator() for a in self.aggs]
@@ -185,7 +188,7 @@ def _fused_add(aggs: list[AggregateFunction]) -> Callable[[Any, list[Any]], list
             lines.append(f"    if a is None or x {op} a: acc[{j}] = x")
     lines.append("    return acc")
     exec("\n".join(lines), env)  # code built only from the fixed templates above
-    return env["add"]  # type: ignore[no-any-return]
+    return env["add"]
 
 
 __all__ = ["Aggregates", "Count", "Max", "Mean", "Min", "Sum"]

@@ -1,6 +1,6 @@
-"""Sources and sinks as descriptions (no I/O here: :mod:`millstream.runtime` binds them).
+"""Sources and sinks as descriptions (no I/O here; :mod:`millstream.runtime` binds them).
 
-- :class:`LogSource` / :class:`LogSink` — any millstream ``Log`` URL, built like Flink's KafkaSource/KafkaSink.
+- :class:`LogSource` / :class:`LogSink` — any millstream ``Log`` URL, built like Flink's Kafka source/sink.
 - :class:`KafkaSource` / :class:`KafkaSink` — the same, with ``set_bootstrap_servers("h:p")`` → ``kafka://h:p``.
 - :class:`FileSource` / :class:`FileSink` — text or JSON lines files.
 - :class:`CollectionSource` — a Python collection (``env.from_collection``).
@@ -24,13 +24,13 @@ class OffsetsInitializer:
 
     ``kind``: ``earliest`` | ``latest`` | ``committed`` (with ``reset`` = earliest/latest/none) |
     ``timestamp`` (first record with timestamp >= ``timestamp``) | ``offsets`` (explicit map
-    ``{(topic, partition): offset}``).
+    ``{(topic, partition): offset}``). Fields ``ts_ms`` / ``offset_map`` hold the arguments.
     """
 
     kind: str
     reset: str | None = None
-    timestamp: int | None = None
-    offsets: Mapping[tuple[str, int], int] | None = None
+    ts_ms: int | None = None
+    offset_map: Mapping[tuple[str, int], int] | None = None
 
     @staticmethod
     def earliest() -> OffsetsInitializer:
@@ -44,12 +44,14 @@ class OffsetsInitializer:
     def committed_offsets(offset_reset_strategy: Any = "earliest") -> OffsetsInitializer:
         reset = str(getattr(offset_reset_strategy, "name", offset_reset_strategy)).lower()
         if reset not in ("earliest", "latest", "none"):
-            raise JobConfigError(f"offset reset strategy {reset!r} is invalid", hint="use earliest, latest or none")
+            raise JobConfigError(
+                f"offset reset strategy {reset!r} is invalid", hint="use earliest, latest or none"
+            )
         return OffsetsInitializer("committed", reset=reset)
 
     @staticmethod
     def timestamp(timestamp: int) -> OffsetsInitializer:
-        return OffsetsInitializer("timestamp", timestamp=int(timestamp))
+        return OffsetsInitializer("timestamp", ts_ms=int(timestamp))
 
     @staticmethod
     def offsets(offsets: Mapping[Any, int], reset: str = "earliest") -> OffsetsInitializer:
@@ -57,7 +59,7 @@ class OffsetsInitializer:
         for tp, off in offsets.items():
             topic, part = (tp.topic, tp.partition) if hasattr(tp, "topic") else tp
             norm[(str(topic), int(part))] = int(off)
-        return OffsetsInitializer("offsets", reset=reset, offsets=norm)
+        return OffsetsInitializer("offsets", reset=reset, offset_map=norm)
 
 
 class OffsetResetStrategy:
@@ -66,6 +68,79 @@ class OffsetResetStrategy:
     EARLIEST = "earliest"
     LATEST = "latest"
     NONE = "none"
+
+
+class SimpleStringSchema:
+    """PyFlink's ``SimpleStringSchema``: UTF-8 text in both directions (``serialize``/``deserialize``)."""
+
+    def __init__(self, charset: str = "utf-8") -> None:
+        self.charset = charset
+
+    def serialize(self, value: Any) -> bytes:
+        return str(value).encode(self.charset)
+
+    def deserialize(self, message: bytes | None) -> str | None:
+        return None if message is None else bytes(message).decode(self.charset)
+
+
+class JsonSchema:
+    """JSON values in both directions (a stand-in for Flink's JSON (de)serialization schemas)."""
+
+    def serialize(self, value: Any) -> bytes:
+        import orjson
+
+        return orjson.dumps(value)
+
+    def deserialize(self, message: bytes | None) -> Any:
+        import orjson
+
+        return None if message is None else orjson.loads(message)
+
+
+@dataclass(frozen=True)
+class KafkaRecordSerializationSchema:
+    """Flink's record serializer for sinks: ``KafkaRecordSerializationSchema.builder().set_topic(t)
+    .set_value_serialization_schema(SimpleStringSchema())[.set_key_serialization_schema(s)].build()``."""
+
+    topic: str | None = None
+    topic_selector: Callable[[Any], str] | None = None
+    value_schema: Any = None
+    key_schema: Any = None
+
+    @staticmethod
+    def builder() -> _RecordSerializerBuilder:
+        return _RecordSerializerBuilder()
+
+
+class _RecordSerializerBuilder:
+    def __init__(self) -> None:
+        self._kw: dict[str, Any] = {}
+
+    def set_topic(self, topic: str) -> _RecordSerializerBuilder:
+        self._kw["topic"] = topic
+        return self
+
+    def set_topic_selector(self, selector: Callable[[Any], str]) -> _RecordSerializerBuilder:
+        self._kw["topic_selector"] = getattr(selector, "apply", selector)
+        return self
+
+    def set_value_serialization_schema(self, schema: Any) -> _RecordSerializerBuilder:
+        self._kw["value_schema"] = schema
+        return self
+
+    def set_key_serialization_schema(self, schema: Any) -> _RecordSerializerBuilder:
+        self._kw["key_schema"] = schema
+        return self
+
+    def build(self) -> KafkaRecordSerializationSchema:
+        if not self._kw.get("topic") and not self._kw.get("topic_selector"):
+            raise JobConfigError("a record serializer needs a topic", hint="call set_topic(...)")
+        if self._kw.get("value_schema") is None:
+            raise JobConfigError(
+                "a record serializer needs a value schema",
+                hint="call set_value_serialization_schema(SimpleStringSchema())",
+            )
+        return KafkaRecordSerializationSchema(**self._kw)
 
 
 @dataclass(frozen=True)
@@ -142,7 +217,9 @@ class LogSourceBuilder:
 
     def set_bounded(self, stopping: OffsetsInitializer) -> LogSourceBuilder:
         if stopping.kind not in ("latest", "offsets", "timestamp"):
-            raise JobConfigError(f"set_bounded needs latest(), offsets() or timestamp(), got {stopping.kind}()")
+            raise JobConfigError(
+                f"set_bounded needs latest(), offsets() or timestamp(), got {stopping.kind}()"
+            )
         self._kw["bounded"] = stopping
         return self
 
@@ -151,9 +228,13 @@ class LogSourceBuilder:
 
     def set_value_format(self, fmt: str, schema: Any = None) -> LogSourceBuilder:
         if fmt not in VALUE_FORMATS:
-            raise JobConfigError(f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}")
+            raise JobConfigError(
+                f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}"
+            )
         if fmt == "avro" and schema is None and "avro_schema" not in self._kw:
-            raise JobConfigError("value format 'avro' needs a schema", hint="set_value_format('avro', schema)")
+            raise JobConfigError(
+                "value format 'avro' needs a schema", hint="set_value_format('avro', schema)"
+            )
         self._kw["value_format"] = fmt
         if schema is not None:
             self._kw["avro_schema"] = schema
@@ -193,7 +274,9 @@ class LogSourceBuilder:
     def build(self) -> LogSource:
         kw = self._kw
         if not kw.get("topics") and not kw.get("topic_pattern") and not kw.get("partitions"):
-            raise JobConfigError("a log source needs topics", hint="call set_topics(...) or set_topic_pattern(...)")
+            raise JobConfigError(
+                "a log source needs topics", hint="call set_topics(...) or set_topic_pattern(...)"
+            )
         so = kw.get("starting_offsets")
         if so is not None and so.kind == "committed" and not kw.get("group_id"):
             raise JobConfigError("committed_offsets() needs a group id", hint="call set_group_id(...)")
@@ -235,6 +318,7 @@ class LogSink:
     topic_selector: Callable[[Any], str] | None = None
     key_selector: Callable[[Any], Any] | None = None
     key_format: str = "string"
+    key_serializer: Callable[[Any], bytes] | None = None
     value_format: str = "json"
     avro_schema: Any = None
     serializer: Callable[[Any], bytes] | None = None
@@ -278,7 +362,9 @@ class LogSinkBuilder:
 
     def set_value_format(self, fmt: str, schema: Any = None) -> LogSinkBuilder:
         if fmt not in VALUE_FORMATS:
-            raise JobConfigError(f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}")
+            raise JobConfigError(
+                f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}"
+            )
         self._kw["value_format"] = fmt
         if schema is not None:
             self._kw["avro_schema"] = schema
@@ -291,9 +377,23 @@ class LogSinkBuilder:
     def set_delivery_guarantee(self, guarantee: str) -> LogSinkBuilder:
         g = str(getattr(guarantee, "value", guarantee)).lower().replace("_", "-")
         if g not in ("none", "at-least-once", "exactly-once"):
-            raise JobConfigError(f"unknown delivery guarantee {guarantee!r}",
-                                 hint="use none, at-least-once or exactly-once")
+            raise JobConfigError(
+                f"unknown delivery guarantee {guarantee!r}", hint="use none, at-least-once or exactly-once"
+            )
         self._kw["delivery_guarantee"] = g
+        return self
+
+    def set_record_serializer(self, serializer: KafkaRecordSerializationSchema) -> LogSinkBuilder:
+        """Flink's way to set topic, value and key serialization at once."""
+        if serializer.topic:
+            self._kw["topic"] = serializer.topic
+        if serializer.topic_selector:
+            self._kw["topic_selector"] = serializer.topic_selector
+        self._kw["serializer"] = serializer.value_schema.serialize
+        if serializer.key_schema is not None:
+            key_ser = serializer.key_schema.serialize
+            self._kw["key_selector"] = lambda v: v
+            self._kw["key_serializer"] = key_ser
         return self
 
     def set_transactional_id_prefix(self, prefix: str) -> LogSinkBuilder:
@@ -309,7 +409,9 @@ class LogSinkBuilder:
     def build(self) -> LogSink:
         kw = self._kw
         if not kw.get("topic") and not kw.get("topic_selector"):
-            raise JobConfigError("a log sink needs a topic", hint="call set_topic(...) or set_topic_selector(...)")
+            raise JobConfigError(
+                "a log sink needs a topic", hint="call set_topic(...) or set_topic_selector(...)"
+            )
         return self._cls(**kw)
 
 
@@ -410,6 +512,8 @@ __all__ = [
     "FileSource",
     "FunctionSink",
     "FunctionSource",
+    "JsonSchema",
+    "KafkaRecordSerializationSchema",
     "KafkaSink",
     "KafkaSource",
     "LogSink",
@@ -419,4 +523,5 @@ __all__ = [
     "OffsetResetStrategy",
     "OffsetsInitializer",
     "PrintSink",
+    "SimpleStringSchema",
 ]

@@ -81,13 +81,44 @@ class DataStream:
     def get_execution_environment(self) -> StreamExecutionEnvironment:
         return self._env
 
+    # -- physical partitioning: the local runtime runs one task per operator, so these keep the stream
+    # -- as it is (they exist so that Flink jobs read the same; a scaled-out runtime honours them)
+    def rebalance(self) -> DataStream:
+        return self
+
+    def rescale(self) -> DataStream:
+        return self
+
+    def shuffle(self) -> DataStream:
+        return self
+
+    def forward(self) -> DataStream:
+        return self
+
+    def broadcast(self) -> DataStream:
+        return self
+
+    def global_(self) -> DataStream:
+        return self
+
+    def partition_custom(self, partitioner: Any, key_selector: Any) -> DataStream:
+        return self
+
     @property
     def transformation(self) -> Transformation:
         return self._t
 
-    def _add(self, kind: str, name: str, params: dict[str, Any], inputs: list[DataStream] | None = None,
-             cls: type[DataStream] | None = None) -> DataStream:
-        ins = [(s._t, None) for s in (inputs if inputs is not None else [self])]
+    def _add(
+        self,
+        kind: str,
+        name: str,
+        params: dict[str, Any],
+        inputs: list[DataStream] | None = None,
+        cls: type[DataStream] | None = None,
+    ) -> DataStream:
+        ins: list[tuple[Transformation, OutputTag | None]] = [
+            (s._t, None) for s in (inputs if inputs is not None else [self])
+        ]
         t = Transformation(kind, name, ins, params)
         self._env._register(t)
         return (cls or DataStream)(self._env, t)
@@ -131,7 +162,9 @@ class DataStream:
     def get_side_output(self, output_tag: OutputTag) -> DataStream:
         if not isinstance(output_tag, OutputTag):
             raise JobConfigError("get_side_output needs an OutputTag")
-        t = Transformation("side", f"SideOutput({output_tag.tag_id})", [(self._t, output_tag)], {"tag": output_tag})
+        t = Transformation(
+            "side", f"SideOutput({output_tag.tag_id})", [(self._t, output_tag)], {"tag": output_tag}
+        )
         self._env._register(t)
         return DataStream(self._env, t)
 
@@ -162,30 +195,41 @@ class DataStream:
 
 
 class DataSink(DataStream):
-    """The end of a stream (returned by ``sink_to``/``add_sink``/``print``); ``name``/``uid`` name the sink."""
+    """The end of a stream (from ``sink_to``/``add_sink``/``print``); ``name``/``uid`` name the sink."""
 
 
 class KeyedStream(DataStream):
     """A stream partitioned by key: keyed state, timers, rolling aggregations and windows."""
 
-    def __init__(self, env: StreamExecutionEnvironment, transformation: Transformation,
-                 key_selector: Callable[[Any], Any]) -> None:
+    def __init__(
+        self,
+        env: StreamExecutionEnvironment,
+        transformation: Transformation,
+        key_selector: Callable[[Any], Any],
+    ) -> None:
         super().__init__(env, transformation)
         self.key_selector = key_selector
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         pe = getattr(func, "process_element", func)
         if not callable(pe):
-            raise JobConfigError("process() needs a KeyedProcessFunction or a callable (value, ctx) -> iterable")
+            raise JobConfigError(
+                "process() needs a KeyedProcessFunction or a callable (value, ctx) -> iterable"
+            )
         on_timer = getattr(func, "on_timer", None)
-        return self._add("keyed_process", "KeyedProcess",
-                         {"fns": [pe], "key_fns": [self.key_selector], "on_timer": on_timer, "user_fn": func})
+        return self._add(
+            "keyed_process",
+            "KeyedProcess",
+            {"fns": [pe], "key_fns": [self.key_selector], "on_timer": on_timer, "user_fn": func},
+        )
 
     def reduce(self, func: Any) -> DataStream:
         return self._add("rolling", "Keyed Reduce", {"key_fn": self.key_selector, "fn": as_reduce(func)})
 
     def _rolling(self, kind: str, field: Any) -> DataStream:
-        return self._add("rolling", f"Keyed {kind}", {"key_fn": self.key_selector, "fn": rolling_reducer(kind, field)})
+        return self._add(
+            "rolling", f"Keyed {kind}", {"key_fn": self.key_selector, "fn": rolling_reducer(kind, field)}
+        )
 
     def sum(self, position_to_sum: Any = None) -> DataStream:
         return self._rolling("sum", position_to_sum)
@@ -210,7 +254,7 @@ class KeyedStream(DataStream):
     def count_window(self, size: int, slide: int = 0) -> WindowedStream:
         """Java Flink's count windows: every ``size`` elements of a key (tumbling), or every ``slide``
         elements with the last ``size`` (sliding; fewer at first)."""
-        return _count_windowed(WindowedStream(self, GlobalWindows.create()), size, slide)  # type: ignore[return-value]
+        return _count_windowed(WindowedStream(self, GlobalWindows.create()), size, slide)
 
     def interval_join(self, other: KeyedStream) -> IntervalJoin:
         if not isinstance(other, KeyedStream):
@@ -276,8 +320,9 @@ class WindowedStream:
 
     def _build(self, fn: WindowFunctionSpec, name: str) -> DataStream:
         if self._evictor is not None and fn.kind != "list":
-            fn = WindowFunctionSpec("list", fn.user, fn.window_fn, non_keyed=fn.non_keyed, list_then=fn.kind,
-                                    style=fn.style)
+            fn = WindowFunctionSpec(
+                "list", fn.user, fn.window_fn, non_keyed=fn.non_keyed, list_then=fn.kind, style=fn.style
+            )
         params = {
             "key_fn": self._key_fn(),
             "assigner": self._assigner,
@@ -289,12 +334,21 @@ class WindowedStream:
         }
         return self._stream._add("window", name, params)
 
-    def reduce(self, reduce_function: Any, window_function: Any = None, output_type: Any = None) -> DataStream:
-        spec = WindowFunctionSpec("reduce", as_reduce(reduce_function), window_function, non_keyed=self.non_keyed)
+    def reduce(
+        self, reduce_function: Any, window_function: Any = None, output_type: Any = None
+    ) -> DataStream:
+        spec = WindowFunctionSpec(
+            "reduce", as_reduce(reduce_function), window_function, non_keyed=self.non_keyed
+        )
         return self._build(spec, "Window(Reduce)")
 
-    def aggregate(self, aggregate_function: Any, window_function: Any = None, accumulator_type: Any = None,
-                  output_type: Any = None) -> DataStream:
+    def aggregate(
+        self,
+        aggregate_function: Any,
+        window_function: Any = None,
+        accumulator_type: Any = None,
+        output_type: Any = None,
+    ) -> DataStream:
         for m in ("create_accumulator", "add", "get_result"):
             if not hasattr(aggregate_function, m):
                 raise JobConfigError(f"aggregate() needs an AggregateFunction (missing {m}())")
@@ -348,7 +402,9 @@ class ConnectedStreams:
         cs.key_fns = [as_key_selector(key_selector1), as_key_selector(key_selector2)]
         return cs
 
-    def _co(self, fns: list[Callable[[Any, Any], Any]], name: str, user_fn: Any, on_timer: Any = None) -> DataStream:
+    def _co(
+        self, fns: list[Callable[[Any, Any], Any]], name: str, user_fn: Any, on_timer: Any = None
+    ) -> DataStream:
         params = {"fns": fns, "key_fns": self.key_fns, "on_timer": on_timer, "user_fn": user_fn}
         return self.first._add("co_process", name, params, [self.first, self.second])
 
@@ -361,8 +417,12 @@ class ConnectedStreams:
         return self._co([lambda v, c: f1(v), lambda v, c: f2(v)], "Co-Flat Map", func)
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
-        return self._co([func.process_element1, func.process_element2], "Co-Process", func,
-                        getattr(func, "on_timer", None))
+        return self._co(
+            [func.process_element1, func.process_element2],
+            "Co-Process",
+            func,
+            getattr(func, "on_timer", None),
+        )
 
 
 class JoinedStreams:
@@ -432,7 +492,7 @@ class JoinedStreams:
 
 
 class IntervalJoin:
-    """``a.key_by(k).interval_join(b.key_by(k)).between(lo, hi)``: pairs with ``a.ts + lo <= b.ts <= a.ts + hi``."""
+    """``a.key_by(k).interval_join(b.key_by(k)).between(lo, hi)``: ``a.ts + lo <= b.ts <= a.ts + hi``."""
 
     def __init__(self, left: KeyedStream, right: KeyedStream) -> None:
         self.left = left

@@ -63,6 +63,34 @@ class CheckpointConfig:
         return self
 
 
+class ExecutionConfig:
+    """PyFlink-shaped ``env.get_config()``: job parameters; watermark intervals are accepted and ignored
+    (millstream advances the watermark after every element)."""
+
+    def __init__(self, config: JobConfig) -> None:
+        self._c = config
+
+    def set_auto_watermark_interval(self, interval: int) -> ExecutionConfig:
+        return self
+
+    def get_auto_watermark_interval(self) -> int:
+        return 0
+
+    def set_global_job_parameters(self, params: Any) -> ExecutionConfig:
+        self._c.params.update({str(k): str(v) for k, v in dict(params).items()})
+        return self
+
+    def get_global_job_parameters(self) -> dict[str, str]:
+        return dict(self._c.params)
+
+    def set_parallelism(self, parallelism: int) -> ExecutionConfig:
+        self._c.parallelism = parallelism
+        return self
+
+    def get_parallelism(self) -> int:
+        return self._c.parallelism
+
+
 class CheckpointingMode:
     EXACTLY_ONCE = "EXACTLY_ONCE"
     AT_LEAST_ONCE = "AT_LEAST_ONCE"
@@ -86,7 +114,9 @@ def register_executor(executor: Executor | None) -> None:
 
 def _get_executor() -> Executor:
     if _executor is None:
-        raise JobConfigError("no job executor is registered", hint="import millstream (or millstream.runtime) first")
+        raise JobConfigError(
+            "no job executor is registered", hint="import millstream (or millstream.runtime) first"
+        )
     return _executor
 
 
@@ -137,6 +167,9 @@ class StreamExecutionEnvironment:
     def get_checkpoint_config(self) -> CheckpointConfig:
         return CheckpointConfig(self.config)
 
+    def get_config(self) -> ExecutionConfig:
+        return ExecutionConfig(self.config)
+
     def set_buffer_timeout(self, timeout_millis: int) -> StreamExecutionEnvironment:
         return self
 
@@ -174,15 +207,31 @@ class StreamExecutionEnvironment:
     def from_collection(self, collection: Iterable[Any], type_info: Any = None) -> DataStream:
         return self._source(CollectionSource(tuple(collection)), None, "Collection Source")
 
-    def from_source(self, source: Any, watermark_strategy: WatermarkStrategy | None = None,
-                    source_name: str | None = None, type_info: Any = None) -> DataStream:
-        return self._source(source, watermark_strategy, source_name or getattr(source, "name", "Source"))
+    def from_source(
+        self,
+        source: Any,
+        watermark_strategy: WatermarkStrategy | None = None,
+        source_name: str | None = None,
+        type_info: Any = None,
+    ) -> DataStream:
+        return self._source(source, watermark_strategy, str(source_name or getattr(source, "name", "Source")))
 
-    def add_source(self, source_func: Any, source_name: str = "Custom Source", type_info: Any = None) -> DataStream:
-        if hasattr(source_func, "elements") or hasattr(source_func, "topics") or isinstance(source_func, FileSource):
+    def add_source(
+        self, source_func: Any, source_name: str = "Custom Source", type_info: Any = None
+    ) -> DataStream:
+        """A legacy ``SourceFunction``, a generator function, a source descriptor, or any object with
+        ``create_reader(clock)`` returning a :class:`millstream.runtime.sources.SourceReader` (connectors)."""
+        if (
+            hasattr(source_func, "create_reader")
+            or hasattr(source_func, "elements")
+            or hasattr(source_func, "topics")
+            or isinstance(source_func, FileSource)
+        ):
             return self._source(source_func, None, source_name)
         if not (callable(source_func) or hasattr(source_func, "run")):
-            raise JobConfigError("add_source needs a SourceFunction, a source descriptor or a generator function")
+            raise JobConfigError(
+                "add_source needs a SourceFunction, a source descriptor or a generator function"
+            )
         return self._source(FunctionSource(source_func), None, source_name)
 
     def read_text_file(self, file_path: str, charset_name: str = "UTF-8") -> DataStream:
@@ -197,15 +246,22 @@ class StreamExecutionEnvironment:
         import json
 
         nodes = [
-            {"id": t.id, "kind": t.kind, "name": t.name, "uid": t.uid,
-             "inputs": [{"id": u.id, "port": tag.tag_id if tag else None} for u, tag in t.inputs]}
+            {
+                "id": t.id,
+                "kind": t.kind,
+                "name": t.name,
+                "uid": t.uid,
+                "inputs": [{"id": u.id, "port": tag.tag_id if tag else None} for u, tag in t.inputs],
+            }
             for t in topological(self._sinks or self._transformations)
         ]
         return json.dumps({"nodes": nodes})
 
     def _take_sinks(self) -> list[Transformation]:
         if not self._sinks:
-            raise JobConfigError("the job has no sinks", hint="add one with sink_to(...), add_sink(...) or print()")
+            raise JobConfigError(
+                "the job has no sinks", hint="add one with sink_to(...), add_sink(...) or print()"
+            )
         sinks, self._sinks = self._sinks, []
         return sinks
 
@@ -221,8 +277,13 @@ class StreamExecutionEnvironment:
 
     def _execute_collect(self, streams: list[DataStream], job_name: str | None) -> list[list[Any]]:
         sinks, self._sinks = self._sinks, []
-        return _get_executor()(self, sinks, job_name or "collect", "collect",  # type: ignore[no-any-return]
-                               [s.transformation for s in streams])
+        return _get_executor()(
+            self,
+            sinks,
+            job_name or "collect",
+            "collect",
+            [s.transformation for s in streams],
+        )
 
     def execute_and_collect(self, job_name: str | None = None, limit: int | None = None) -> list[Any]:
         """Run a bounded job and return the elements of its one dangling stream (a stream nothing reads);

@@ -3,7 +3,7 @@
 ::
 
     StreamError (millstream.core.errors)
-     ├── JobConfigError        a job, window assigner, strategy or function is built wrongly (fails at build time)
+     ├── JobConfigError        a job, assigner, strategy or function is built wrongly (fails at build time)
      ├── OperatorError         an operator failed on one element: names the operator (name/uid) and the
      │    │                    element's 0-based position in that operator's input
      │    ├── TimestampError   a timestamp assigner raised or returned something that is not an int
@@ -101,4 +101,11 @@ class JobFailedError(StreamError):
         self.element = element
 
 
-__all__ = ["JobConfigError", "JobFailedError", "KeySelectorError", "OperatorError", "StreamError", "TimestampError"]
+__all__ = [
+    "JobConfigError",
+    "JobFailedError",
+    "KeySelectorError",
+    "OperatorError",
+    "StreamError",
+    "TimestampError",
+]

@@ -35,10 +35,10 @@ class OutputTag:
 class Function:
     """Base of all user functions: optional ``open(runtime_context)`` and ``close()``."""
 
-    def open(self, runtime_context: Any) -> None:  # noqa: B027 - optional hook
+    def open(self, runtime_context: Any) -> None:
         """Called once before the first element, with the operator's :class:`RuntimeContext`."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Called once after the last element (also when the job fails)."""
 
 
@@ -135,7 +135,7 @@ class ProcessWindowFunction(Function):
     def process(self, key: Any, context: Any, elements: Iterable[Any]) -> Iterable[Any]:
         raise NotImplementedError
 
-    def clear(self, context: Any) -> None:  # noqa: B027 - optional hook
+    def clear(self, context: Any) -> None:
         """Called when the window's state is purged."""
 
 
@@ -145,7 +145,7 @@ class ProcessAllWindowFunction(Function):
     def process(self, context: Any, elements: Iterable[Any]) -> Iterable[Any]:
         raise NotImplementedError
 
-    def clear(self, context: Any) -> None:  # noqa: B027 - optional hook
+    def clear(self, context: Any) -> None:
         """Called when the window's state is purged."""
 
 
@@ -236,7 +236,7 @@ class SourceFunction(Function):
     def run(self, ctx: Any) -> None:
         raise NotImplementedError
 
-    def cancel(self) -> None:  # noqa: B027 - optional hook
+    def cancel(self) -> None:
         """Stop ``run`` soon."""
 
 
@@ -284,9 +284,9 @@ class TimeDomain:
 def _pick(fn: Any, method: str, kind: str) -> Callable[..., Any]:
     bound = getattr(fn, method, None)
     if bound is not None and callable(bound) and not isinstance(fn, type):
-        return bound  # type: ignore[no-any-return]
+        return bound
     if callable(fn) and not isinstance(fn, Function):
-        return fn  # type: ignore[no-any-return]
+        return fn
     raise JobConfigError(
         f"{kind} must be a callable or an object with a {method}() method, got {type(fn).__name__}",
     )

@@ -68,7 +68,9 @@ def _build(t: Transformation) -> Operator:
     if kind == "process":
         return ProcessOperator(name, uid, p["fn"])
     if kind in ("keyed_process", "co_process"):
-        return KeyedProcessOperator(name, uid, p["fns"], p.get("key_fns"), p.get("on_timer"), p.get("user_fn"))
+        return KeyedProcessOperator(
+            name, uid, p["fns"], p.get("key_fns"), p.get("on_timer"), p.get("user_fn")
+        )
     if kind == "rolling":
         return RollingReduceOperator(name, uid, p["key_fn"], p["fn"])
     if kind == "union":

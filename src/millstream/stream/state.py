@@ -55,7 +55,7 @@ class StateTtlConfig:
         return self.ttl
 
     class Builder:
-        """Builds a :class:`StateTtlConfig`; cleanup options are accepted (expired entries are dropped on access)."""
+        """Builds a :class:`StateTtlConfig`; cleanup options are accepted (expired entries go on access)."""
 
         def __init__(self, ttl: int) -> None:
             if ttl <= 0:
@@ -281,7 +281,7 @@ class ListState(State):
         if raw is None:
             return []
         if not self.ttl:
-            return raw  # type: ignore[no-any-return]
+            return raw
         now = self.backend.now()
         keep = [e for e in raw if e[1] + self.ttl > now]
         out = [e[0] for e in (raw if self.return_expired else keep)]

@@ -87,7 +87,7 @@ DurationLike = Duration | datetime.timedelta | int
 
 
 def to_millis(value: Any, what: str = "duration") -> int:
-    """Milliseconds of a ``Duration``, ``timedelta``, ``int`` (ms) or any object with ``to_milliseconds()``."""
+    """Milliseconds of a ``Duration``, ``timedelta``, ``int`` (ms) or an object with ``to_milliseconds()``."""
     if isinstance(value, bool):
         raise JobConfigError(f"{what} must be a Duration, timedelta or int milliseconds, got a bool")
     if isinstance(value, Duration):
@@ -115,9 +115,9 @@ def as_timestamp_fn(assigner: Any) -> Callable[[Any, Any], Any]:
     """A callable ``(value, record_ts) -> ms`` for a :class:`TimestampAssigner` or a plain callable."""
     fn = getattr(assigner, "extract_timestamp", None)
     if fn is not None:
-        return fn  # type: ignore[no-any-return]
+        return fn
     if callable(assigner):
-        return assigner  # type: ignore[no-any-return]
+        return assigner
     raise JobConfigError(
         f"a timestamp assigner must be callable or a TimestampAssigner, got {type(assigner).__name__}"
     )

@@ -177,6 +177,114 @@ class ProcessingTimeTrigger(Trigger):
         ctx.delete_processing_time_timer(window.max_timestamp())
 
 
+def _java_rem(a: int, b: int) -> int:
+    """Java's ``a % b`` (the sign of ``a``), which Flink's continuous triggers use."""
+    r = abs(a) % b
+    return -r if a < 0 else r
+
+
+class ContinuousEventTimeTrigger(Trigger):
+    """Fires every ``interval`` of event time within a window, and at its end (Flink's
+    ``ContinuousEventTimeTrigger.of(interval)``); the first firing is aligned to ``ts - ts % interval``."""
+
+    def __init__(self, interval: int) -> None:
+        self.interval = interval
+
+    @staticmethod
+    def of(interval: Any) -> ContinuousEventTimeTrigger:
+        return ContinuousEventTimeTrigger(_positive(interval, "trigger interval"))
+
+    def _next(self, time: int, window: Any, ctx: Any) -> None:
+        nxt = min(time + self.interval, window.max_timestamp())
+        cur = ctx.trigger_state("fire")
+        ctx.set_trigger_state("fire", nxt if cur is None else min(cur, nxt))
+        ctx.register_event_time_timer(nxt)
+
+    def on_element(self, element: Any, timestamp: int | None, window: Any, ctx: Any) -> tuple[bool, bool]:
+        if window.max_timestamp() <= ctx.get_current_watermark():
+            return TriggerResult.FIRE
+        ctx.register_event_time_timer(window.max_timestamp())
+        if ctx.trigger_state("fire") is None:
+            ts = int(timestamp or 0)
+            self._next(ts - _java_rem(ts, self.interval), window, ctx)
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time: int, window: Any, ctx: Any) -> tuple[bool, bool]:
+        if time == window.max_timestamp():
+            return TriggerResult.FIRE
+        if ctx.trigger_state("fire") == time:
+            ctx.set_trigger_state("fire", None)
+            self._next(time, window, ctx)
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def on_processing_time(self, time: int, window: Any, ctx: Any) -> tuple[bool, bool]:
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Any, ctx: Any) -> None:
+        ctx.merge_trigger_state("fire", min)
+        nxt = ctx.trigger_state("fire")
+        if nxt is not None:
+            ctx.register_event_time_timer(nxt)
+
+    def clear(self, window: Any, ctx: Any) -> None:
+        t = ctx.trigger_state("fire")
+        if t is not None:
+            ctx.delete_event_time_timer(t)
+            ctx.set_trigger_state("fire", None)
+
+
+class ContinuousProcessingTimeTrigger(Trigger):
+    """Fires every ``interval`` of processing time within a window (Flink's
+    ``ContinuousProcessingTimeTrigger.of(interval)``)."""
+
+    def __init__(self, interval: int) -> None:
+        self.interval = interval
+
+    @staticmethod
+    def of(interval: Any) -> ContinuousProcessingTimeTrigger:
+        return ContinuousProcessingTimeTrigger(_positive(interval, "trigger interval"))
+
+    def _next(self, time: int, window: Any, ctx: Any) -> None:
+        nxt = min(time + self.interval, window.max_timestamp())
+        ctx.set_trigger_state("fire", nxt)
+        ctx.register_processing_time_timer(nxt)
+
+    def on_element(self, element: Any, timestamp: int | None, window: Any, ctx: Any) -> tuple[bool, bool]:
+        if ctx.trigger_state("fire") is None:
+            now = ctx.get_current_processing_time()
+            self._next(now - _java_rem(now, self.interval), window, ctx)
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time: int, window: Any, ctx: Any) -> tuple[bool, bool]:
+        return TriggerResult.CONTINUE
+
+    def on_processing_time(self, time: int, window: Any, ctx: Any) -> tuple[bool, bool]:
+        if ctx.trigger_state("fire") == time:
+            ctx.set_trigger_state("fire", None)
+            self._next(time, window, ctx)
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Any, ctx: Any) -> None:
+        ctx.merge_trigger_state("fire", min)
+        nxt = ctx.trigger_state("fire")
+        if nxt is not None:
+            ctx.register_processing_time_timer(nxt)
+
+    def clear(self, window: Any, ctx: Any) -> None:
+        t = ctx.trigger_state("fire")
+        if t is not None:
+            ctx.delete_processing_time_timer(t)
+            ctx.set_trigger_state("fire", None)
+
+
 class CountTrigger(Trigger):
     """Fires every ``count`` elements added to a window (``CountTrigger.of(n)``)."""
 
@@ -304,7 +412,9 @@ class CountEvictor(Evictor):
 def _positive(value: Any, what: str) -> int:
     ms = to_millis(value, what)
     if ms <= 0:
-        raise JobConfigError(f"window {what} must be positive, got {ms} ms", hint="use a size/gap of at least 1 ms")
+        raise JobConfigError(
+            f"window {what} must be positive, got {ms} ms", hint="use a size/gap of at least 1 ms"
+        )
     return ms
 
 
@@ -396,7 +506,9 @@ class EventTimeSessionWindows(WindowAssigner):
     def with_dynamic_gap(extractor: Any) -> EventTimeSessionWindows:
         fn = getattr(extractor, "extract", extractor)
         if not callable(fn):
-            raise JobConfigError("a session gap extractor must be callable or have an extract(element) method")
+            raise JobConfigError(
+                "a session gap extractor must be callable or have an extract(element) method"
+            )
         return EventTimeSessionWindows(0, fn)
 
     def gap_for(self, element: Any) -> int:
@@ -475,7 +587,9 @@ class ProcessingTimeSessionWindows(WindowAssigner):
         return ProcessingTimeSessionWindows(0, getattr(extractor, "extract", extractor))
 
     def assign_windows(self, element: Any, timestamp: Any, now: int) -> list[Any]:
-        gap = self.gap if self.gap_extractor is None else to_millis(self.gap_extractor(element), "session gap")
+        gap = (
+            self.gap if self.gap_extractor is None else to_millis(self.gap_extractor(element), "session gap")
+        )
         if gap <= 0:
             raise JobConfigError(f"the dynamic session gap must be positive, got {gap} ms for {element!r}")
         return [TimeWindow(now, now + gap)]
@@ -522,6 +636,8 @@ def merge_windows(windows: list[TimeWindow]) -> list[tuple[TimeWindow, list[Time
 
 
 __all__ = [
+    "ContinuousEventTimeTrigger",
+    "ContinuousProcessingTimeTrigger",
     "CountEvictor",
     "CountTrigger",
     "CountWindow",

@@ -21,8 +21,11 @@ from ..stream.connectors import CollectionSource as _CollectionDescriptor
 from ..stream.environment import StreamExecutionEnvironment
 
 
-def CollectionSource(elements: Iterable[Any], timestamps: Iterable[int] | None = None,  # noqa: N802
-                     name: str = "Collection Source") -> _CollectionDescriptor:
+def CollectionSource(
+    elements: Iterable[Any],
+    timestamps: Iterable[int] | None = None,
+    name: str = "Collection Source",
+) -> _CollectionDescriptor:
     """A bounded source of ``elements`` for ``env.from_source(...)``. ``Fault(exc)`` items raise when
     reached, ``Pause(ms)`` items advance processing time; ``timestamps`` (one per non-marker item) become
     the record timestamps. ``(value, ts)`` pairs can also be given with ``timestamps=None`` via
@@ -61,8 +64,13 @@ class CollectingSink:
         self.timestamps.clear()
 
 
-def run_job(env: StreamExecutionEnvironment, *, batch_size: int | None = None, clock: Any = None,
-            job_name: str = "test job") -> JobExecutionResult:
+def run_job(
+    env: StreamExecutionEnvironment,
+    *,
+    batch_size: int | None = None,
+    clock: Any = None,
+    job_name: str = "test job",
+) -> JobExecutionResult:
     """Run ``env``'s job in this thread with ``batch_size`` and processing-time ``clock`` (a
     :class:`ManualClock` makes processing time deterministic) and return its result."""
     if batch_size is not None:

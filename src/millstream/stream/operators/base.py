@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
+from operator import length_hint
 from typing import Any
 
 from ..errors import KeySelectorError, OperatorError
@@ -28,13 +29,17 @@ class Output:
     """Fans an operator's batches out to its consumers: ``targets`` on the main output and
     ``side_targets[tag]`` per side output. Each target is ``(operator, input_index)``."""
 
-    __slots__ = ("side_targets", "targets")
+    __slots__ = ("records_out", "side_targets", "targets", "watermark")
 
     def __init__(self) -> None:
         self.targets: list[tuple[Operator, int]] = []
         self.side_targets: dict[OutputTag, list[tuple[Operator, int]]] = {}
+        self.records_out = 0  # elements emitted on the main output (read by the runtime's metrics)
+        self.watermark = MIN_WATERMARK  # the last watermark emitted
 
     def emit(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int) -> None:
+        self.records_out += len(vals)
+        self.watermark = tail
         for op, idx in self.targets:
             op.process(vals, tss, wmb, tail, idx)
 
@@ -49,7 +54,9 @@ class Output:
 class OperatorContext:
     """What the runtime gives an operator: processing time, job name and parameters."""
 
-    def __init__(self, now: Callable[[], int], job_name: str = "job", params: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, now: Callable[[], int], job_name: str = "job", params: dict[str, str] | None = None
+    ) -> None:
         self.now = now
         self.job_name = job_name
         self.params = params or {}
@@ -91,7 +98,9 @@ class Operator:
         if hook is not None and not isinstance(self.user_fn, type):
             hook()
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         raise NotImplementedError
 
     def on_processing_time(self, now: int) -> None:
@@ -115,16 +124,21 @@ class Operator:
             return wmb, tail
         wms = self._input_wms
         others = min((w for i, w in enumerate(wms) if i != idx), default=tail)
-        if wmb and wmb[-1] <= others:
-            eff = wmb
-        else:
-            eff = [w if w < others else others for w in wmb]
+        eff = wmb if wmb and wmb[-1] <= others else [w if w < others else others for w in wmb]
         wms[idx] = tail
         return eff, min(wms)
 
-    def fail(self, problem: Any, position: int | None, element: Any, cls: type[OperatorError] = OperatorError,
-             hint: str | None = None) -> OperatorError:
-        return cls(str(problem), operator=self.name, uid=self.uid, position=position, element=element, hint=hint)
+    def fail(
+        self,
+        problem: Any,
+        position: int | None,
+        element: Any,
+        cls: type[OperatorError] = OperatorError,
+        hint: str | None = None,
+    ) -> OperatorError:
+        return cls(
+            str(problem), operator=self.name, uid=self.uid, position=position, element=element, hint=hint
+        )
 
     def side(self, tag: OutputTag) -> tuple[list[Any], list[Any], list[int]]:
         buf = self._sides.get(tag)
@@ -156,14 +170,20 @@ def check_key(op: Operator, key: Any, position: int, element: Any, known: set[An
     except TypeError as exc:
         raise op.fail(
             f"key selector returned an unhashable key of type {type(key).__name__} ({exc})",
-            position, element, KeySelectorError, hint="return a hashable key such as a str, int or tuple",
+            position,
+            element,
+            KeySelectorError,
+            hint="return a hashable key such as a str, int or tuple",
         ) from exc
     try:
         pickle.dumps(key)
     except Exception as exc:
         raise op.fail(
             f"key selector returned a key of type {type(key).__name__} that cannot be pickled ({exc})",
-            position, element, KeySelectorError, hint="return a picklable key such as a str, int or tuple",
+            position,
+            element,
+            KeySelectorError,
+            hint="return a picklable key such as a str, int or tuple",
         ) from exc
     known.add(key)
 
@@ -174,7 +194,7 @@ def compute_keys(op: Operator, key_fn: Callable[[Any], Any], vals: list[Any], kn
     try:
         keys = [key_fn(v) for v in it]
     except Exception as exc:
-        i = len(vals) - it.__length_hint__() - 1
+        i = len(vals) - length_hint(it) - 1
         raise op.fail(
             f"key selector raised {type(exc).__name__}: {exc}", op.seen + i, vals[i], KeySelectorError
         ) from exc
@@ -190,7 +210,9 @@ def compute_keys(op: Operator, key_fn: Callable[[Any], Any], vals: list[Any], kn
     return keys
 
 
-def split_outputs(results: Any, ov: list[Any], op: Operator, ts: Any, ot: list[Any], ow: list[int], wm: int) -> None:
+def split_outputs(
+    results: Any, ov: list[Any], op: Operator, ts: Any, ot: list[Any], ow: list[int], wm: int
+) -> None:
     """Append a user function's yielded results to the output lists; ``(OutputTag, value)`` goes to a side."""
     if results is None:
         return

@@ -4,6 +4,7 @@ timestamp/watermark assignment inside a job."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import length_hint
 from typing import Any
 
 from ..functions import OutputTag
@@ -28,13 +29,15 @@ class MapOperator(Operator):
         super().__init__(name, uid)
         self.fn = fn
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         fn = self.fn
         it = iter(vals)
         try:
             out = [fn(v) for v in it]
         except Exception as exc:
-            i = len(vals) - it.__length_hint__() - 1
+            i = len(vals) - length_hint(it) - 1
             annotate(exc, self, self.seen + i, vals[i])
             raise
         self.seen += len(vals)
@@ -49,13 +52,15 @@ class FilterOperator(Operator):
         super().__init__(name, uid)
         self.fn = fn
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         fn = self.fn
         it = iter(vals)
         try:
             keep = [bool(fn(v)) for v in it]
         except Exception as exc:
-            i = len(vals) - it.__length_hint__() - 1
+            i = len(vals) - length_hint(it) - 1
             annotate(exc, self, self.seen + i, vals[i])
             raise
         self.seen += len(vals)
@@ -75,14 +80,16 @@ class FlatMapOperator(Operator):
         super().__init__(name, uid)
         self.fn = fn
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         fn = self.fn
         ov: list[Any] = []
         ot: list[Any] = []
         ow: list[int] = []
         i = 0
         try:
-            for i, v in enumerate(vals):  # noqa: B007 - i is read in the error handler
+            for i, v in enumerate(vals):
                 res = fn(v)
                 if res is None:
                     continue
@@ -122,7 +129,9 @@ class ProcessContext:
         sw.append(self._op.wm)
 
     def register_event_time_timer(self, t: int) -> None:
-        raise TypeError("timers are only available on keyed streams: use key_by(...).process(KeyedProcessFunction)")
+        raise TypeError(
+            "timers are only available on keyed streams: use key_by(...).process(KeyedProcessFunction)"
+        )
 
     register_processing_time_timer = register_event_time_timer
 
@@ -135,14 +144,16 @@ class ProcessOperator(Operator):
         self.fn = fn
         self.pctx = ProcessContext(self)
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         fn, ctx = self.fn, self.pctx
         ov: list[Any] = []
         ot: list[Any] = []
         ow: list[int] = []
         i = 0
         try:
-            for i, v in enumerate(vals):  # noqa: B007
+            for i, v in enumerate(vals):
                 self.wm = wmb[i]
                 ctx._ts = tss[i]
                 split_outputs(fn(v, ctx), ov, self, tss[i], ot, ow, wmb[i])
@@ -161,7 +172,9 @@ class UnionOperator(Operator):
         self.n_inputs = n_inputs
         super().__init__(name, uid)
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         eff, t = self.combine_watermarks(wmb, tail, input_index)
         if vals or t != self._last_tail:
             self._last_tail = t
@@ -171,7 +184,9 @@ class UnionOperator(Operator):
 class PassthroughOperator(Operator):
     """Forwards its input unchanged (the node behind ``get_side_output``)."""
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         self.out.emit(vals, tss, wmb, tail)
 
 
@@ -183,7 +198,9 @@ class AssignTimestampsOperator(Operator):
         super().__init__(name, uid)
         self.gen = WatermarkGenerator(strategy, self)
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         ntss = self.gen.timestamps(vals, tss, self.seen)
         out_wmb = self.gen.advance(ntss)
         self.seen += len(vals)

@@ -107,7 +107,9 @@ class IntervalJoinOperator(Operator):
                 if not buf:
                     del self.buffers[side][key]
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         wmb, tail = self.combine_watermarks(wmb, tail, input_index)
         keys = compute_keys(self, self.key_fns[input_index], vals, self.known_keys)
         side = input_index
@@ -120,14 +122,18 @@ class IntervalJoinOperator(Operator):
         ov, ot, ow = self._ov, self._ot, self._ow
         i = 0
         try:
-            for i, v in enumerate(vals):  # noqa: B007
+            for i, v in enumerate(vals):
                 w = wmb[i]
                 if w > self.wm:
                     self._advance(w)
                 ts = tss[i]
                 if ts is None:
-                    raise self.fail("elements of an interval join need timestamps", self.seen + i, v,
-                                    hint="assign timestamps with a WatermarkStrategy first")
+                    raise self.fail(
+                        "elements of an interval join need timestamps",
+                        self.seen + i,
+                        v,
+                        hint="assign timestamps with a WatermarkStrategy first",
+                    )
                 if ts < self.wm:
                     tag = self.late_tags[side]
                     if tag is not None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..functions import OutputTag, RuntimeContext, TimeDomain
-from ..state import KeyedStateBackend, StateDescriptor
+from ..state import KeyedStateBackend
 from ..time import MAX_WATERMARK
 from .base import Operator, compute_keys, split_outputs
 from .basic import annotate
@@ -28,7 +28,7 @@ class StreamRuntimeContext(RuntimeContext):
     def get_job_parameter(self, key: str, default_value: str | None = None) -> str | None:
         return self._op.ctx.params.get(key, default_value)
 
-    def _state(self, descriptor: StateDescriptor) -> Any:
+    def _state(self, state_descriptor: Any) -> Any:
         if self._backend is None:
             from ..errors import JobConfigError
 
@@ -36,7 +36,7 @@ class StreamRuntimeContext(RuntimeContext):
                 f"operator {self._op.name!r} is not keyed, so it has no keyed state",
                 hint="call key_by(...) before process(...) to use state",
             )
-        return self._backend.get_state(descriptor)
+        return self._backend.get_state(state_descriptor)
 
     get_state = _state
     get_list_state = _state
@@ -48,11 +48,12 @@ class StreamRuntimeContext(RuntimeContext):
 class KeyedContext:
     """``ctx`` of keyed process functions (also the timer service and the on_timer context)."""
 
-    __slots__ = ("_domain", "_op", "_ts")
+    __slots__ = ("_domain", "_op", "_out_ts", "_ts")
 
     def __init__(self, op: KeyedProcessOperator) -> None:
         self._op = op
         self._ts: Any = None
+        self._out_ts: Any = None  # timestamp of what is emitted now (None from processing-time timers)
         self._domain: str | None = None
 
     def timestamp(self) -> int | None:
@@ -93,7 +94,7 @@ class KeyedContext:
     def output(self, output_tag: OutputTag, value: Any) -> None:
         sv, st, sw = self._op.side(output_tag)
         sv.append(value)
-        st.append(self._ts)
+        st.append(self._out_ts)
         sw.append(self._op.emit_wm)
 
 
@@ -140,11 +141,13 @@ class KeyedProcessOperator(Operator):
     def _fire_timer(self, ts: int, key: Any, domain: str) -> None:
         ctx = self.pctx
         self.backend.current_key = key
-        ctx._ts = ts if domain == TimeDomain.EVENT_TIME else None
+        ctx._ts = ts  # ctx.timestamp() is the timer's time in both domains, as in Flink
         ctx._domain = domain
+        # outputs of an event-time timer carry its time; those of a processing-time timer none
+        out_ts = ctx._out_ts = ts if domain == TimeDomain.EVENT_TIME else None
         try:
             res = self.on_timer(ts, ctx) if self.on_timer is not None else None
-            split_outputs(res, self._ov, self, ctx._ts, self._ot, self._ow, self.emit_wm)
+            split_outputs(res, self._ov, self, out_ts, self._ot, self._ow, self.emit_wm)
         except Exception as exc:
             annotate(exc, self, None, f"timer {ts} for key {key!r}")
             raise
@@ -159,7 +162,9 @@ class KeyedProcessOperator(Operator):
             self._fire_timer(t[0], t[1], TimeDomain.EVENT_TIME)
         self.emit_wm = wm
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         if self.n_inputs > 1:
             wmb, tail = self.combine_watermarks(wmb, tail, input_index)
         fn = self.fns[input_index]
@@ -168,13 +173,13 @@ class KeyedProcessOperator(Operator):
         ov, ot, ow = self._ov, self._ot, self._ow
         i = 0
         try:
-            for i, v in enumerate(vals):  # noqa: B007
+            for i, v in enumerate(vals):
                 w = wmb[i]
                 if w > self.wm:
                     self._advance(w)
                 if keys is not None:
                     backend.current_key = keys[i]
-                t = ctx._ts = tss[i]
+                t = ctx._ts = ctx._out_ts = tss[i]
                 split_outputs(fn(v, ctx), ov, self, t, ot, ow, self.wm)
         except Exception as exc:
             annotate(exc, self, self.seen + i, vals[i] if vals else None)
@@ -275,7 +280,9 @@ def rolling_reducer(kind: str, field: Any) -> Callable[[Any, Any], Any]:
 class RollingReduceOperator(Operator):
     """``KeyedStream.reduce(f)`` and field aggregations: emits the updated aggregate for every element."""
 
-    def __init__(self, name: str, uid: str | None, key_fn: Callable[[Any], Any], fn: Callable[[Any, Any], Any]) -> None:
+    def __init__(
+        self, name: str, uid: str | None, key_fn: Callable[[Any], Any], fn: Callable[[Any, Any], Any]
+    ) -> None:
         super().__init__(name, uid)
         self.key_fn = key_fn
         self.fn = fn
@@ -283,13 +290,15 @@ class RollingReduceOperator(Operator):
         self.values = self.backend.table("reduce")
         self.known_keys: set[Any] = set()
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         keys = compute_keys(self, self.key_fn, vals, self.known_keys)
         fn, state = self.fn, self.values
         out = []
         i = 0
         try:
-            for i, v in enumerate(vals):  # noqa: B007
+            for i, v in enumerate(vals):
                 k = keys[i]
                 if k in state:
                     v = fn(state[k], v)
@@ -310,4 +319,11 @@ class RollingReduceOperator(Operator):
         self.values = self.backend.table("reduce")
 
 
-__all__ = ["MAX_WATERMARK", "KeyedContext", "KeyedProcessOperator", "RollingReduceOperator", "StreamRuntimeContext", "rolling_reducer"]
+__all__ = [
+    "MAX_WATERMARK",
+    "KeyedContext",
+    "KeyedProcessOperator",
+    "RollingReduceOperator",
+    "StreamRuntimeContext",
+    "rolling_reducer",
+]

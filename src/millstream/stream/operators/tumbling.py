@@ -9,6 +9,7 @@ is one loop without timers, and a window fires when the watermark reaches ``end 
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import length_hint
 from typing import Any
 
 from ..errors import OperatorError
@@ -21,7 +22,9 @@ from .window import WindowFunctionSpec, WindowOperator
 _NONE: Any = object()
 
 
-def fast_path_applies(assigner: Any, trigger: Any, evictor: Any, lateness: int, fn: WindowFunctionSpec) -> bool:
+def fast_path_applies(
+    assigner: Any, trigger: Any, evictor: Any, lateness: int, fn: WindowFunctionSpec
+) -> bool:
     return (
         type(assigner) is TumblingEventTimeWindows
         and (trigger is None or type(trigger) is EventTimeTrigger)
@@ -48,66 +51,33 @@ class TumblingWindowOperator(WindowOperator):
         self.offset = assigner.offset
         self.buckets: dict[int, dict[Any, Any]] = {}
         self.next_fire: int | float = float("inf")
+        self._loop = _make_loop(assigner.size, assigner.offset, fn)
 
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
-        keys = compute_keys(self, self.key_fns[0], vals, self.known_keys) if self.keyed else [None] * len(vals)
-        size, offset = self.size, self.offset
-        buckets = self.buckets
-        cur = self.wm
-        next_fire = self.next_fire
-        fn = self.fn
-        is_reduce = fn.kind == "reduce"
-        if is_reduce:
-            red = fn.user
-            create = add = None
-        else:
-            red = None
-            create, add = fn.user.create_accumulator, fn.user.add
-        late_vals: list[Any] | None = None
-        i = -1
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
+        keys = (
+            compute_keys(self, self.key_fns[0], vals, self.known_keys) if self.keyed else [None] * len(vals)
+        )
+        vit = iter(vals)  # its remaining length tells the position of a failing element
         try:
-            for v, k, t, w in zip(vals, keys, tss, wmb, strict=True):
-                i += 1
-                if w > cur:
-                    if w >= next_fire:
-                        self.emit_wm = cur
-                        self.wm = w
-                        cur = w
-                        self._fire_upto(w)
-                        next_fire = self.next_fire
-                    cur = w
-                end = t - (t - offset) % size + size
-                if end <= cur + 1:
-                    if late_vals is None:
-                        late_vals = []
-                    late_vals.append((v, t, cur))
-                    continue
-                b = buckets.get(end)
-                if b is None:
-                    b = buckets[end] = {}
-                    if end - 1 < next_fire:
-                        next_fire = self.next_fire = end - 1
-                if is_reduce:
-                    acc = b.get(k, _NONE)
-                    b[k] = v if acc is _NONE else red(acc, v)  # type: ignore[misc]
-                else:
-                    acc = b.get(k, _NONE)
-                    if acc is _NONE:
-                        acc = create()  # type: ignore[misc]
-                    b[k] = add(v, acc)  # type: ignore[misc]
+            cur, late_vals = self._loop(self, vit, keys, tss, wmb, self.wm, self.next_fire, self.buckets)
         except OperatorError:
             raise
         except TypeError as exc:
-            if i >= 0 and tss[i] is None:
+            i = len(vals) - length_hint(vit) - 1
+            if tss[i] is None:
                 raise self.fail(
                     "the element has no timestamp, so it cannot be put into an event-time window",
-                    self.seen + i, vals[i],
+                    self.seen + i,
+                    vals[i],
                     hint="use from_source/assign_timestamps_and_watermarks with a timestamp assigner",
                 ) from exc
             annotate(exc, self, self.seen + i, vals[i])
             raise
         except Exception as exc:
-            annotate(exc, self, self.seen + max(i, 0), vals[i] if vals else None)
+            i = len(vals) - length_hint(vit) - 1
+            annotate(exc, self, self.seen + i, vals[i] if vals else None)
             raise
         self.wm = cur
         self.seen += len(vals)
@@ -140,17 +110,21 @@ class TumblingWindowOperator(WindowOperator):
             bucket = buckets.pop(end)
             ts = end - 1
             if window_fn is None:
-                results = list(bucket.values()) if get_result is None else [get_result(a) for a in bucket.values()]
+                results = (
+                    list(bucket.values()) if get_result is None else [get_result(a) for a in bucket.values()]
+                )
                 ov.extend(results)
                 ot.extend([ts] * len(results))
                 ow.extend([emit_wm] * len(results))
             else:
                 window = TimeWindow(end - self.size, end)
+                wctx = self.wctx
+                wctx._window = window
+                call = self._window_call(window_fn, window)
                 for key, acc in bucket.items():
-                    value = acc if get_result is None else get_result(acc)
+                    wctx._key = key
                     try:
-                        self.wctx._window, self.wctx._key = window, key
-                        res = self._apply_window_fn(window_fn, key, window, [value])
+                        res = call(key, [acc if get_result is None else get_result(acc)])
                     except Exception as exc:
                         annotate(exc, self, None, f"window {window!r} of key {key!r}")
                         raise
@@ -158,10 +132,29 @@ class TumblingWindowOperator(WindowOperator):
                 clear = getattr(window_fn, "clear", None)
                 if clear is not None and not isinstance(window_fn, type):
                     for key in bucket:
-                        self.wctx._window, self.wctx._key = window, key
-                        clear(self.wctx)
+                        wctx._key = key
+                        clear(wctx)
         self.next_fire = min(buckets) - 1 if buckets else float("inf")
         self.emit_wm = wm
+
+    def _window_call(self, wf: Any, window: TimeWindow) -> Callable[[Any, list[Any]], Any]:
+        """``(key, values) -> results`` for the window function, resolved once per fired window end."""
+        wctx = self.wctx
+        non_keyed = self.fn.non_keyed
+        proc = getattr(wf, "process", None)
+        if proc is not None:
+            if non_keyed:
+                return lambda key, values: proc(wctx, values)
+            return lambda key, values: proc(key, wctx, values)
+        app = getattr(wf, "apply", None)
+        if app is not None:
+            if non_keyed:
+                return lambda key, values: app(window, values)
+            return lambda key, values: app(key, window, values)
+        first = window if self.fn.style == "apply" else wctx
+        if non_keyed:
+            return lambda key, values: wf(first, values)
+        return lambda key, values: wf(key, first, values)
 
     def snapshot(self) -> Any:
         return {"buckets": {e: dict(b) for e, b in self.buckets.items()}, "wm": self.wm}
@@ -169,6 +162,92 @@ class TumblingWindowOperator(WindowOperator):
     def restore(self, state: Any) -> None:
         self.buckets = {e: dict(b) for e, b in state["buckets"].items()}
         self.next_fire = min(self.buckets) - 1 if self.buckets else float("inf")
+
+
+_LOOP = """
+def loop(self, vit, keys, tss, wmb, cur, next_fire, buckets, size=size, offset=offset, none=none{params}):
+    late_vals = None
+    last_end = None
+    b = None
+    for v, k, t, w in zip(vit, keys, tss, wmb):
+        if w > cur:
+            if w >= next_fire:
+                self.emit_wm = cur
+                self.wm = w
+                cur = w
+                self._fire_upto(w)
+                next_fire = self.next_fire
+                last_end = None
+            cur = w
+        end = t - (t - offset) % size + size
+        if end != last_end:
+            if end <= cur + 1:
+                if late_vals is None:
+                    late_vals = []
+                late_vals.append((v, t, cur))
+                continue
+            b = buckets.get(end)
+            if b is None:
+                b = buckets[end] = {{}}
+                if end - 1 < next_fire:
+                    next_fire = self.next_fire = end - 1
+            last_end = end
+{update}
+    return cur, late_vals
+"""
+
+
+def _make_loop(size: int, offset: int, fn: WindowFunctionSpec) -> Callable[..., tuple[int, list[Any] | None]]:
+    """The per-batch loop of the tumbling operator, generated for the window's function so the
+    accumulator update is inline (built-in aggregates) or a single call (reduce / AggregateFunction).
+    Only fixed templates and constants bound as default arguments go into the generated code."""
+    from ..aggregates import Aggregates, Count, Max, Mean, Min, Sum
+
+    env: dict[str, Any] = {"size": size, "offset": offset, "none": _NONE}
+    user = fn.user
+    members = user.aggs if type(user) is Aggregates else None
+    fusable = members is not None and all(
+        type(a) in (Count, Sum, Min, Max, Mean) and not callable(getattr(a, "field", None)) for a in members
+    )
+    pad = " " * 8
+    if fn.kind == "reduce":
+        env["red"] = user
+        update = f"{pad}acc = b.get(k, none)\n{pad}b[k] = v if acc is none else red(acc, v)"
+    elif fusable and members is not None:
+        inits, steps = [], []
+        for j, a in enumerate(members):
+            field = getattr(a, "field", None)
+            env[f"f{j}"] = field
+            x = "v" if field is None else f"v[f{j}]"
+            if type(a) is Count:
+                inits.append("1")
+                steps.append(f"acc[{j}] += 1")
+            elif type(a) is Sum:
+                inits.append(f"0 + {x}")
+                steps.append(f"acc[{j}] += {x}")
+            elif type(a) is Mean:
+                inits.append(f"[1, 0 + {x}]")
+                steps.append(f"m = acc[{j}]; m[0] += 1; m[1] += {x}")
+            else:
+                op = "<" if type(a) is Min else ">"
+                inits.append(x)
+                steps.append(f"x = {x}\n{pad}    if x {op} acc[{j}]: acc[{j}] = x")
+        body = "\n".join(f"{pad}    {st}" for st in steps)
+        first = f"{pad}    b[k] = [{', '.join(inits)}]"
+        update = f"{pad}acc = b.get(k)\n{pad}if acc is None:\n{first}\n{pad}else:\n{body}"
+    elif type(user) is Count:
+        update = f"{pad}b[k] = b.get(k, 0) + 1"
+    elif type(user) is Sum and not callable(user.field):
+        env["f0"] = user.field
+        x = "v" if user.field is None else "v[f0]"
+        update = f"{pad}b[k] = b.get(k, 0) + {x}"
+    else:
+        env["create"], env["add"] = user.create_accumulator, user.add
+        update = f"{pad}acc = b.get(k, none)\n{pad}b[k] = add(v, create() if acc is none else acc)"
+    params = "".join(f", {name}={name}" for name in env if name not in ("size", "offset", "none"))
+    namespace = dict(env)
+    exec(_LOOP.format(params=params, update=update), namespace)  # fixed templates only
+    return namespace["loop"]
 
 
 __all__ = ["TumblingWindowOperator", "fast_path_applies"]

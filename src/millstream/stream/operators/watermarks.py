@@ -4,6 +4,7 @@ minimum over a source's partitions with idle ones left out (SEMANTICS.md, "Water
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import length_hint
 from typing import Any
 
 from ..errors import TimestampError
@@ -46,17 +47,26 @@ class WatermarkGenerator:
             try:
                 tss = [fn(v, r) for v, r in zip(it, record_tss, strict=False)]
             except Exception as exc:
-                i = len(vals) - it.__length_hint__() - 1
-                raise self._fail(f"timestamp assigner raised {type(exc).__name__}: {exc}", base_pos + i, vals[i]) from exc
+                i = len(vals) - length_hint(it) - 1
+                raise self._fail(
+                    f"timestamp assigner raised {type(exc).__name__}: {exc}", base_pos + i, vals[i]
+                ) from exc
         if self.d1 is not None or fn is not None:
             types = set(map(type, tss))
             if types and types != {int}:
                 for i, t in enumerate(tss):
                     if type(t) is not int:
                         what = "no timestamp" if t is None else f"{type(t).__name__} {t!r}"
-                        hint = "" if fn is not None else " (the element has no timestamp; add with_timestamp_assigner)"
-                        raise self._fail(f"timestamp is {what}, not an int of epoch milliseconds{hint}",
-                                         base_pos + i, vals[i])
+                        hint = (
+                            ""
+                            if fn is not None
+                            else " (the element has no timestamp; add with_timestamp_assigner)"
+                        )
+                        raise self._fail(
+                            f"timestamp is {what}, not an int of epoch milliseconds{hint}",
+                            base_pos + i,
+                            vals[i],
+                        )
         return tss
 
     def advance(self, tss: list[Any]) -> list[int]:
@@ -65,7 +75,7 @@ class WatermarkGenerator:
         if d1 is None or not tss:
             return [wm] * len(tss)
         mx = self.max_ts
-        out = []
+        out: list[int] = []
         app = out.append
         for t in tss:
             app(wm)

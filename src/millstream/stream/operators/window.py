@@ -39,9 +39,18 @@ class WindowFunctionSpec:
     selects the ``*AllWindowFunction`` signatures.
     """
 
-    def __init__(self, kind: str, user: Any = None, window_fn: Any = None, *, non_keyed: bool = False,
-                 list_then: str | None = None, style: str = "process") -> None:
-        self.style = style  # how a plain callable is called: "process" (key, ctx, elements) or "apply" (key, window, elements)
+    def __init__(
+        self,
+        kind: str,
+        user: Any = None,
+        window_fn: Any = None,
+        *,
+        non_keyed: bool = False,
+        list_then: str | None = None,
+        style: str = "process",
+    ) -> None:
+        # how a plain callable is called: "process" (key, ctx, elements) or "apply" (key, window, elements)
+        self.style = style
         self.kind = kind
         self.user = user
         self.window_fn = window_fn
@@ -376,7 +385,9 @@ class WindowOperator(Operator):
         return cover
 
     # -- element and timer processing -----------------------------------------------------------------
-    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+    def process(
+        self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0
+    ) -> None:
         if self.n_inputs > 1:
             wmb, tail = self.combine_watermarks(wmb, tail, input_index)
         keys = compute_keys(self, self.key_fns[input_index], vals, self.known_keys) if self.keyed else None
@@ -387,7 +398,7 @@ class WindowOperator(Operator):
         event_time, lateness = self.event_time, self.lateness
         i = 0
         try:
-            for i, v in enumerate(vals):  # noqa: B007
+            for i, v in enumerate(vals):
                 w = wmb[i]
                 if w > self.wm:
                     self._advance(w)
@@ -395,7 +406,9 @@ class WindowOperator(Operator):
                 ts = tss[i]
                 if event_time and ts is None:
                     raise self.fail(
-                        "the element has no timestamp, so it cannot be put into an event-time window", self.seen + i, v,
+                        "the element has no timestamp, so it cannot be put into an event-time window",
+                        self.seen + i,
+                        v,
                         hint="use from_source/assign_timestamps_and_watermarks with a timestamp assigner",
                     )
                 windows = assign(v, ts, now())
@@ -509,6 +522,9 @@ class WindowOperator(Operator):
             "trigger_states": dict(self.trigger_states),
             "event_timers": self.event_timers.snapshot(),
             "proc_timers": self.proc_timers.snapshot(),
+            "trigger_state": self.trigger_backend.snapshot(),
+            "window_state": self.window_state_backend.snapshot(),
+            "global_state": self.global_state_backend.snapshot(),
             "wm": self.wm,
         }
 
@@ -516,6 +532,9 @@ class WindowOperator(Operator):
         self.contents = dict(state["contents"])
         self.merging_sets = {k: dict(v) for k, v in state["merging"].items()}
         self.trigger_states = dict(state["trigger_states"])
+        self.trigger_backend.restore(state["trigger_state"])
+        self.window_state_backend.restore(state["window_state"])
+        self.global_state_backend.restore(state["global_state"])
         self.event_timers.restore(state["event_timers"])
         self.proc_timers.restore(state["proc_timers"])
 
