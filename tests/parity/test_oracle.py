@@ -15,7 +15,8 @@ from .cases import Case, all_cases, normalise
 from .hand_cases import ALL_HAND
 from .oracle import FlinkOracle
 
-pytestmark = pytest.mark.flink
+# the first flink test also provisions PyFlink (first use: ~30 s plus download) and runs the one Flink job
+pytestmark = [pytest.mark.flink, pytest.mark.timeout(1800)]
 
 
 @pytest.mark.parametrize(("case", "expected"), ALL_HAND, ids=[c.id for c, _ in ALL_HAND])

@@ -25,7 +25,8 @@ from .hand_cases import HAND
 from .millstream_side import WINDOW_VARIANTS, project_builtin, run_millstream
 from .oracle import FlinkOracle
 
-pytestmark = pytest.mark.flink
+# the first flink test also provisions PyFlink (first use: ~30 s plus download) and runs the one Flink job
+pytestmark = [pytest.mark.flink, pytest.mark.timeout(1800)]
 
 # the generated cases, plus the hand-computed SEMANTICS.md examples (test_oracle.py pins their Flink results)
 CASES = [*all_cases(), *(case for case, _ in HAND)]
