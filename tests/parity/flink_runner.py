@@ -85,6 +85,10 @@ class Job:
         conf.set_string("pipeline.auto-watermark-interval", "0 ms")
         conf.set_string("python.fn-execution.bundle.size", "1")
         conf.set_string("table.local-time-zone", "UTC")
+        # hundreds of small pipelines in one job need many network buffers, not big ones
+        conf.set_string("taskmanager.memory.segment-size", "4kb")
+        conf.set_string("taskmanager.memory.network.min", "256mb")
+        conf.set_string("taskmanager.memory.network.max", "256mb")
         self.env = StreamExecutionEnvironment.get_execution_environment(conf)
         self.env.set_parallelism(1)
         self.env.set_python_executable(sys.executable)
