@@ -2,7 +2,8 @@
 
 ``flink_oracle`` provisions PyFlink 2.3 in its own virtualenv on first use (see ``pyflink_env.py``) and
 skips every test that needs it, with one message saying why and how to fix it, when that is impossible
-(no Java, no PyPI). Set ``MILLSTREAM_REQUIRE_FLINK=1`` to make that a failure instead (for CI).
+(no Java, no PyPI). Under CI (``CI`` set) or with ``MILLSTREAM_REQUIRE_FLINK=1`` that is a failure instead,
+so a CI run never passes without the parity checks.
 ``flink_results`` runs all generated cases through Flink once per session, as a single Flink job.
 """
 
@@ -30,7 +31,7 @@ def flink_oracle() -> FlinkOracle:
         env = provision()
     except OracleUnavailable as exc:
         message = f"Flink parity oracle unavailable: {exc}"
-        if os.environ.get("MILLSTREAM_REQUIRE_FLINK") == "1":
+        if os.environ.get("MILLSTREAM_REQUIRE_FLINK") == "1" or os.environ.get("CI"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     _TIMINGS["provision_seconds"] = time.monotonic() - started
