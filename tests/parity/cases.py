@@ -368,9 +368,7 @@ def all_cases() -> list[Case]:
                 burst=4,
             )
         )
-    cases.append(
-        join_case("negative-interval-join-s85", "negative", 85, origin=-400, join={"lo": -4, "hi": 3})
-    )
+    cases.append(join_case("negative-interval-join-s85", "negative", 85, origin=-400, join={"lo": -4, "hi": 3}))
     cases.append(join_case("negative-window-join-s86", "negative", 86, origin=-90, window=tumbling(10, -3)))
     cases += large_cases()
     return cases
@@ -404,9 +402,7 @@ def large_cases() -> list[Case]:
         join_case("large-interval-join-s96", "large", 96, n=200, keys=5, delay=8, origin=-300,
                   join={"lo": -10, "hi": 10, "lo_exclusive": False, "hi_exclusive": True})
     )  # fmt: skip
-    cases.append(
-        join_case("large-window-join-s97", "large", 97, n=150, keys=4, delay=6, window=sliding(30, 10))
-    )
+    cases.append(join_case("large-window-join-s97", "large", 97, n=150, keys=4, delay=6, window=sliding(30, 10)))
     # epoch scale: 2023-11 in ms with minute windows, and the year 0 (-62.1e12 ms)
     for seed, origin in [(98, 1_700_000_000_000), (99, -62_135_596_800_000)]:
         epoch = {"grid": 1000, "max_step": 7, "keys": 3, "late_p": 0.15, "late_span": 90_000, "burst": 3}

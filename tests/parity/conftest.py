@@ -55,7 +55,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     line = "PyFlink oracle: " + (f"installed in {install:.0f}s" if install else "virtualenv reused")
     line += f", ready in {_TIMINGS['provision_seconds']:.1f}s"
     for run in _TIMINGS.get("runs", []):
-        line += (
-            f"; job of {run['cases']} cases: {run['wall_seconds']:.1f}s wall ({run['run']:.1f}s executing)"
-        )
+        line += f"; job of {run['cases']} cases: {run['wall_seconds']:.1f}s wall ({run['run']:.1f}s executing)"
     terminalreporter.write_line(line)

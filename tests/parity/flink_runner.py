@@ -218,9 +218,7 @@ class Job:
     def window_python(self, case: dict[str, Any]) -> None:
         src = self.source(case, "main")
         elements = src.map(lambda r: (r[0], r[1], r[2]), output_type=element_type())
-        windowed = elements.key_by(lambda e: e[0], key_type=Types.STRING()).window(
-            self.py_assigner(case["window"])
-        )
+        windowed = elements.key_by(lambda e: e[0], key_type=Types.STRING()).window(self.py_assigner(case["window"]))
         if case.get("lateness"):
             windowed = windowed.allowed_lateness(int(case["lateness"]))
         tag = None
@@ -248,9 +246,7 @@ class Job:
         result = windowed.process(parity.WindowFormat())
         self.tagged(case["id"], "java", self.java_stream(result))
         if tag is not None:
-            self.tagged(
-                case["id"], "java", self.java_stream(result.getSideOutput(tag).map(parity.LateFormat()))
-            )
+            self.tagged(case["id"], "java", self.java_stream(result.getSideOutput(tag).map(parity.LateFormat())))
 
     def window_java_aggregate(self, case: dict[str, Any]) -> None:
         """Like ``window_java`` but with an incremental ``aggregate(ValuesAggregate, AggregateWindowFormat)``

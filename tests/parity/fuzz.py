@@ -71,16 +71,12 @@ def random_case(rng: random.Random, index: int, base_seed: int) -> Case:
         if join["lo_exclusive"] and join["hi_exclusive"] and lo == hi:
             join["hi_exclusive"] = False
         return join_case(cid, "fuzz", seed, join=join, n=gen["n"] // 2 + 5, **keys)
-    spec = rng.choice(
-        [tumbling(rng.randint(1, 20)), sliding(rng.randint(2, 20), rng.randint(1, 10)), session(4)]
-    )
+    spec = rng.choice([tumbling(rng.randint(1, 20)), sliding(rng.randint(2, 20), rng.randint(1, 10)), session(4)])
     return join_case(cid, "fuzz", seed, window=spec, n=gen["n"] // 2 + 5, **keys)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1000)
     args = parser.parse_args(argv)
@@ -93,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     mismatches = 0
     for case in cases:
         expected = normalise(results[case.id][case.judge])
-        expected_ts = normalise(
-            zip(results[case.id]["java"], oracle.timestamps[case.id]["java"], strict=True)
-        )
+        expected_ts = normalise(zip(results[case.id]["java"], oracle.timestamps[case.id]["java"], strict=True))
         for batch_size in (None, 1):
             try:
                 rows, stamps = run_millstream(case, batch_size=batch_size)

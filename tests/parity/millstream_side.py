@@ -126,18 +126,16 @@ def _key(element: Any) -> Any:
 
 
 def _source(env: StreamExecutionEnvironment, rows: list[tuple[str, int, int]], delay: int) -> Any:
-    strategy = WatermarkStrategy.for_bounded_out_of_orderness(
-        Duration.of_millis(delay)
-    ).with_timestamp_assigner(lambda element, _ts: element[1])
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(delay)).with_timestamp_assigner(
+        lambda element, _ts: element[1]
+    )
     return env.from_collection([tuple(r) for r in rows]).assign_timestamps_and_watermarks(strategy)
 
 
 def _assigner(spec: dict[str, Any]) -> Any:
     kind = spec["type"]
     if kind == "tumbling":
-        return TumblingEventTimeWindows.of(
-            Duration.of_millis(spec["size"]), Duration.of_millis(spec["offset"])
-        )
+        return TumblingEventTimeWindows.of(Duration.of_millis(spec["size"]), Duration.of_millis(spec["offset"]))
     if kind == "sliding":
         return SlidingEventTimeWindows.of(
             Duration.of_millis(spec["size"]),
@@ -189,9 +187,7 @@ def _build(env: StreamExecutionEnvironment, case: Case, variant: str) -> list[An
         assert spec is not None
         left = _source(env, case.inputs["left"], case.delay).key_by(_key)
         right = _source(env, case.inputs["right"], case.delay).key_by(_key)
-        joined = left.interval_join(right).between(
-            Duration.of_millis(spec["lo"]), Duration.of_millis(spec["hi"])
-        )
+        joined = left.interval_join(right).between(Duration.of_millis(spec["lo"]), Duration.of_millis(spec["hi"]))
         if spec.get("lo_exclusive"):
             joined = joined.lower_bound_exclusive()
         if spec.get("hi_exclusive"):
@@ -206,9 +202,7 @@ def _build(env: StreamExecutionEnvironment, case: Case, variant: str) -> list[An
     raise ValueError(f"unknown case kind {case.kind!r}")
 
 
-def run_millstream(
-    case: Case, variant: str = "process", batch_size: int | None = None
-) -> tuple[list[Any], list[Any]]:
+def run_millstream(case: Case, variant: str = "process", batch_size: int | None = None) -> tuple[list[Any], list[Any]]:
     """Runs ``case`` through millstream; returns (result rows, their record timestamps), sinks in order.
 
     ``variant`` (time-window cases only) picks the window function, see :data:`WINDOW_VARIANTS`;

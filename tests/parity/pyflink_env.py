@@ -92,9 +92,7 @@ def java_major_version() -> int:
     if major == 1 and match.group(2):  # "1.8.0"
         major = int(match.group(2))
     if major < 11:
-        raise OracleUnavailable(
-            f"PyFlink {PYFLINK_VERSION} needs Java 11+ (17 tested), found {major}. {FIX_HINT}"
-        )
+        raise OracleUnavailable(f"PyFlink {PYFLINK_VERSION} needs Java 11+ (17 tested), found {major}. {FIX_HINT}")
     return major
 
 
@@ -232,9 +230,7 @@ def provision(venv: Path | None = None) -> OracleEnv:
         if install_seconds is not None:
             (venv / MARKER).write_text(json.dumps({"pyflink": version, "install_seconds": install_seconds}))
         if version != PYFLINK_VERSION:
-            raise OracleUnavailable(
-                f"{python} has PyFlink {version}, the oracle needs {PYFLINK_VERSION}. {FIX_HINT}"
-            )
+            raise OracleUnavailable(f"{python} has PyFlink {version}, the oracle needs {PYFLINK_VERSION}. {FIX_HINT}")
         jar: Path | None = None
         java_error: str | None = None
         try:

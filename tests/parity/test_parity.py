@@ -84,9 +84,7 @@ def test_results_identical_to_flink(
     expected = flink_results[case.id][case.judge]
     rows, _ = millstream_result(case.id, batch_size)
     want, got = normalise(expected), normalise(rows)
-    assert got == want, f"{case.id} (seed {case.seed}, judged by Flink's {case.judge} API)\n" + difference(
-        want, got
-    )
+    assert got == want, f"{case.id} (seed {case.seed}, judged by Flink's {case.judge} API)\n" + difference(want, got)
     if case.kind == "count":  # firing order per key is defined for count windows
         assert per_key_sequences(rows) == per_key_sequences(expected)
 
@@ -114,9 +112,7 @@ def test_window_function_variants_identical_to_flink(
         java = [project_builtin(r) for r in java]
     want_ts = normalise(zip(java, flink_oracle.timestamps[case.id]["java"], strict=True))
     got_ts = normalise(zip(rows, stamps, strict=True))
-    assert got_ts == want_ts, f"{case.id}, {variant} variant: record timestamps\n" + difference(
-        want_ts, got_ts
-    )
+    assert got_ts == want_ts, f"{case.id}, {variant} variant: record timestamps\n" + difference(want_ts, got_ts)
 
 
 @pytest.mark.parametrize("case", _params(KNOWN_TIMESTAMP_BUGS))
@@ -124,11 +120,7 @@ def test_record_timestamps_identical_to_flink(
     flink_oracle: FlinkOracle, flink_results: dict[str, dict[str, list[Any]]], case: Case
 ) -> None:
     _skip_unless_supported(flink_oracle, case)
-    expected = normalise(
-        zip(flink_results[case.id]["java"], flink_oracle.timestamps[case.id]["java"], strict=True)
-    )
+    expected = normalise(zip(flink_results[case.id]["java"], flink_oracle.timestamps[case.id]["java"], strict=True))
     rows, stamps = millstream_result(case.id)
     got = normalise(zip(rows, stamps, strict=True))
-    assert got == expected, f"{case.id} (seed {case.seed}): (row, record timestamp) pairs\n" + difference(
-        expected, got
-    )
+    assert got == expected, f"{case.id} (seed {case.seed}): (row, record timestamp) pairs\n" + difference(expected, got)
