@@ -191,11 +191,18 @@ class KafkaLog(Log):
         return max(0, self._admin.list_offsets({tp: OffsetSpec.earliest()})[tp][0])
 
     def latest_offset(self, topic: str, partition: int) -> int:
-        """The high watermark of ``topic[partition]``: the offset the next record gets."""
+        """The high watermark of ``topic[partition]``: the offset the next record gets.
+
+        ListOffsets' answer is confirmed by one fetch from it (see ``PartitionReader.end_offset``), so the
+        end is exact also on brokers whose ListOffsets lags behind multi-record batches (Tansu); bounded
+        sources and "read to the end" loops rely on it. The fetched records stay queued for the next read.
+        """
         self._admin.check_partition(topic, partition)
         tp = TopicPartition(topic, partition)
         hw = max(0, self._admin.list_offsets({tp: OffsetSpec.latest()})[tp][0])
-        return hw
+        reader = self._readers.get(topic, partition)
+        with reader.lock:
+            return reader.end_offset(hw)
 
     def offset_for_timestamp(self, topic: str, partition: int, timestamp: int) -> int | None:
         """The first offset with a record timestamp ``>= timestamp`` (``offsets_for_times``), or ``None``.

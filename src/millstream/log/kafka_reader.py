@@ -97,6 +97,42 @@ class PartitionReader:
             ) from exc
         return max(0, lo), max(0, hi)
 
+    def end_offset(self, listed: int) -> int:
+        """The partition's end as the fetch path sees it, given the end ``listed`` by ListOffsets.
+
+        Fetches from ``listed``: records found there (brokers whose ListOffsets answer lags behind
+        multi-record batches, such as Tansu) move the end to the high watermark of the fetch response, which
+        is exact. On brokers whose answer is exact, the fetch just reports the end (one fetch round trip).
+        The records fetched stay queued for a following ``read`` at ``listed``. Call with :attr:`lock` held.
+        """
+        if self._next != listed or self._pending:
+            self._reposition(listed)
+        deadline = time.monotonic() + self._grace_s
+        msgs: list[Any] = self._c.consume(1000, 0)
+        while True:
+            try:
+                recs = self._convert(msgs, listed)
+            except MillstreamError:
+                return listed
+            if recs:
+                self._pending = recs
+                break
+            if self._eof is not None and self._eof >= listed:
+                break
+            now = time.monotonic()
+            if now >= deadline:
+                return listed
+            m = self._c.poll(min(_SLICE_S, deadline - now))
+            msgs = [] if m is None else [m, *self._c.consume(999, 0)]
+        try:
+            _, hi = self._c.get_watermark_offsets(KafkaTopicPartition(self.topic, self.partition), cached=True)
+        except Exception:
+            hi = -1
+        end = max(listed, hi, self._eof or 0)
+        if self._pending:
+            end = max(end, self._pending[-1][2] + 1)
+        return end
+
     def read(
         self, offset: int, max_records: int, max_bytes: int | None, timeout_ms: int, known_end: int
     ) -> list[Record]:

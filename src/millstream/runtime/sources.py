@@ -134,6 +134,12 @@ def _json_loads_all(recs: list[Any], where: str) -> list[Any]:
         return out
 
 
+CONNECTOR_PROPERTIES = frozenset(
+    {"partition.discovery.interval.ms", "commit.offsets.on.checkpoint", "client.id.prefix", "register.consumer.metrics"}
+)
+"""Flink source options that configure the connector itself and are not handed to the log's clients."""
+
+
 class LogReader(SourceReader):
     """Reads a :class:`LogSource` through the ``Log`` API only (``read``, offsets, committed offsets),
     so it works on every backend. Partitions are ``TopicPartition``s; positions start as the starting
@@ -154,8 +160,9 @@ class LogReader(SourceReader):
     def open(self) -> None:
         if self._log is None:
             opts: dict[str, Any] = {}
-            if self.source.properties:
-                opts["properties"] = dict(self.source.properties)
+            props = {k: v for k, v in self.source.properties.items() if k not in CONNECTOR_PROPERTIES}
+            if props:
+                opts["properties"] = props
             self._log = open_log(self.source.log_url, **opts)
         self._discover()
 
