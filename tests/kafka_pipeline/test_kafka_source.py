@@ -282,3 +282,19 @@ def test_bytes_round_trip_is_exact(kafka_log, kafka_topic, servers, client_props
     payload = [orjson.dumps({"i": i}) for i in range(5)]
     kafka_log.append(topic, 0, [ProducerRecord(p) for p in payload])
     assert collect(source(servers, client_props, topic, fmt="bytes")) == payload
+
+
+def test_latest_offset_is_exact_after_multi_record_batches(kafka_log, kafka_topic, kafka_bootstrap, kafka_properties):
+    """Bounded sources stop at ``latest_offset``: it must count every record, also on Tansu (whose
+    ListOffsets lags behind multi-record batches; the fetch response's high watermark does not)."""
+    from millstream.log.kafka import KafkaLog
+
+    topic = kafka_topic("hw")
+    fill(kafka_log, topic)
+    other = KafkaLog(kafka_bootstrap, properties=kafka_properties, timeout_ms=15_000)  # knows nothing it wrote
+    try:
+        assert other.latest_offset(topic, 0) == 15
+        assert [r.offset for r in other.read(topic, 0, 0, max_records=100)] == list(range(15))
+        assert other.latest_offset(topic, 0) == 15
+    finally:
+        other.close()

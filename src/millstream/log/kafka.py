@@ -162,6 +162,11 @@ class KafkaLog(Log):
         """Write a batch to one partition with the idempotent producer and wait for it; return its first offset."""
         return self._writer.append(topic, partition, records)
 
+    def prepare_writes(self, topic: str) -> None:
+        """Get the producer ready to write to ``topic`` (connection, producer id, topic metadata), so that a
+        job's first output records do not wait for that. Optional hook of the sink operators."""
+        self._writer.warm_up(topic)
+
     def produce(self, topic: str, records: Iterable[ProducerRecord]) -> list[tuple[int, int]]:
         """Write records placed by Kafka's partitioner (murmur2 on keys); return ``(partition, offset)`` each."""
         return self._writer.produce(topic, records)

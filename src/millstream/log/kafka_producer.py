@@ -141,6 +141,14 @@ class KafkaAppender:
         """Deliver what is queued (up to the timeout) and drop the producer."""
         self._producer.flush(self._s.timeout_s)
 
+    def warm_up(self, topic: str) -> None:
+        """Connect and fetch ``topic``'s metadata now (the idempotent producer gets its producer id on
+        connecting), so the first ``append`` does not pay for it."""
+        try:
+            self._producer.list_topics(topic, timeout=self._s.timeout_s)
+        except KafkaException as exc:
+            raise translate(exc, self._s.bootstrap, f"connecting the producer for {topic!r}", topic=topic) from exc
+
     def note_written(self, topic: str, partition: int, last_offset: int) -> None:
         """Remember that ``topic[partition]`` holds records up to ``last_offset``."""
         key = (topic, partition)

@@ -12,8 +12,9 @@ How one ``read`` decides it has everything (the protocol, step by step):
 2. Drain what the consumer has queued (``consume(max_records, 0)``); records end the read.
 3. If records before ``known_end`` are known to exist (this process wrote them), wait for them, up to the
    log's timeout (then :class:`BrokerError`).
-4. Otherwise wait up to ``timeout_ms`` for records. Once it has passed: if the consumer reported reaching
-   the end of the partition (EOF at or past ``offset``), return ``[]``.
+4. Otherwise wait up to ``timeout_ms`` for records. Once it has passed: if the consumer has reported reaching
+   the end of the partition since it was positioned (the read continues a stream, as a job's source or a
+   tailing reader does), return ``[]`` — no request to the cluster, so polling a partition's tail is cheap.
 5. Else ask the cluster for the partition's watermarks (read_committed: the last stable offset): an offset
    before the log start raises :class:`OffsetOutOfRangeError`; one before the end waits for its records as in
    step 3; one at the end returns ``[]``; one past the end waits briefly for the broker's
@@ -236,7 +237,9 @@ class PartitionReader:
                 wait = min(_SLICE_S, answer_deadline - now)
             elif now < deadline:
                 wait = min(_SLICE_S, deadline - now)  # Step 4: wait for new records
-            elif at_end:
+            elif at_end or eof is not None:
+                # the consumer has reached the partition's end since it was positioned, and its fetcher keeps
+                # the queue filled: what has not arrived yet was not there at its last fetch (a tail read)
                 return []
             elif not checked:
                 # Step 5: ask the cluster where the partition starts and ends.

@@ -56,6 +56,9 @@ class LogSinkOperator(SinkOperator):
             self._log = open_log(self.sink.log_url, **opts)
         if self.sink.topic:
             self._log.describe_topic(self.sink.topic)  # fail fast on a missing topic
+            prepare = getattr(self._log, "prepare_writes", None)
+            if prepare is not None:  # e.g. Kafka: connect the producer now, not on the first record
+                prepare(self.sink.topic)
 
     def _partitions(self, topic: str) -> int:
         n = self._nparts.get(topic)
