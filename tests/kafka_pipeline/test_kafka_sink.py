@@ -135,3 +135,12 @@ def test_missing_topic_is_named(kafka_topic, servers, client_props):
     with pytest.raises(JobFailedError) as info:
         run([1], builder(servers, client_props).set_topic(missing).build())
     assert missing in str(info.value) + str(info.value.__cause__)
+
+
+def test_a_refused_record_fails_the_job(kafka_log, kafka_topic, servers, client_props):
+    topic = kafka_topic("toolarge")
+    kafka_log.create_topic(topic)
+    sink = builder(servers, client_props).set_topic(topic).set_property("producer.message.max.bytes", 2000).build()
+    with pytest.raises(JobFailedError) as info:
+        run(["small", "x" * 5000], sink)
+    assert "too large" in str(info.value.__cause__).lower() or "size" in str(info.value.__cause__).lower()

@@ -167,6 +167,16 @@ class KafkaLog(Log):
         job's first output records do not wait for that. Optional hook of the sink operators."""
         self._writer.warm_up(topic)
 
+    def append_nowait(self, topic: str, partition: int, records: Sequence[ProducerRecord]) -> None:
+        """Queue a batch for ``topic[partition]`` without waiting for the cluster's acknowledgement; a
+        refused record makes a later call or :meth:`flush_writes` raise. Optional hook used by sinks."""
+        self._writer.append_nowait(topic, partition, records)
+
+    def flush_writes(self) -> None:
+        """Wait until everything queued by :meth:`append_nowait` is acknowledged (raises the first error)."""
+        if self._appender is not None:
+            self._appender.flush()
+
     def produce(self, topic: str, records: Iterable[ProducerRecord]) -> list[tuple[int, int]]:
         """Write records placed by Kafka's partitioner (murmur2 on keys); return ``(partition, offset)`` each."""
         return self._writer.produce(topic, records)

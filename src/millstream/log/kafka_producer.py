@@ -133,6 +133,7 @@ class KafkaAppender:
         self._queue = ProduceQueue(self._producer, clock)
         self._rr: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._async_error: tuple[KafkaError, str, int] | None = None
         self.produced_end: dict[tuple[str, int], int] = {}
         """Per partition, one past the highest offset this process has written (exact even where a
         broker's high watermark lags)."""
@@ -193,6 +194,52 @@ class KafkaAppender:
         self._wait(n, what, topic, delivery)
         self.note_written(topic, partition, delivery.last)
         return delivery.first
+
+    def append_nowait(self, topic: str, partition: int, records: Sequence[ProducerRecord]) -> None:
+        """Queue ``records`` to ``topic[partition]`` without waiting for them (:meth:`flush` waits).
+
+        A record the cluster refused makes this call (or the next, or ``flush``) raise, naming the first
+        error; records are never dropped silently.
+        """
+        self._raise_async_error()
+        self._admin.check_partition(topic, partition)
+        batch = prepare(records)
+        what = f"appending to {topic}[{partition}]"
+        try:
+            self._queue.put(topic, partition, batch, self._async_delivered)
+        except KafkaException as exc:
+            raise translate(exc, self._s.bootstrap, what, topic=topic) from exc
+        self._producer.poll(0)
+
+    def _async_delivered(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            if self._async_error is None:
+                self._async_error = (err, msg.topic(), msg.partition())
+            return
+        key = (msg.topic(), msg.partition())
+        off = msg.offset()
+        if self.produced_end.get(key, 0) <= off:
+            self.produced_end[key] = off + 1
+
+    def _raise_async_error(self) -> None:
+        failed = self._async_error
+        if failed is None:
+            return
+        self._async_error = None
+        err, topic, partition = failed
+        if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+            self._admin.forget(topic)
+            raise UnknownTopicError(topic)
+        raise translate(err, self._s.bootstrap, f"appending to {topic}[{partition}]", topic=topic)
+
+    def flush(self) -> None:
+        """Wait until every record queued by :meth:`append_nowait` is acknowledged; raise the first error."""
+        remaining = self._producer.flush(self._s.timeout_s + 5.0)
+        self._raise_async_error()
+        if remaining:
+            raise unreachable(
+                self._s.bootstrap, "flushing appends", self._s.timeout_s, f"{remaining} record(s) still in flight"
+            )
 
     def produce(self, topic: str, records: Iterable[ProducerRecord]) -> list[tuple[int, int]]:
         """Write records partitioned as a Kafka producer would; return ``(partition, offset)`` per record."""

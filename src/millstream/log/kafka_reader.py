@@ -58,6 +58,10 @@ def reader_config(settings: KafkaSettings, group_id: str) -> dict[str, Any]:
     )
 
 
+def _hdrs(h: Any) -> tuple[Any, ...]:
+    return tuple(h) if h else ()
+
+
 class PartitionReader:
     """One assigned consumer reading one partition at arbitrary offsets (see the module docstring)."""
 
@@ -165,6 +169,17 @@ class PartitionReader:
         return out
 
     def _convert(self, msgs: list[Any], offset: int) -> list[Record]:
+        if not msgs:
+            return []
+        topic, partition = self.topic, self.partition
+        if not any([m.error() for m in msgs]):  # the common case: records only, built in one comprehension
+            return [
+                _new(Record, (topic, partition, m.offset(), m.timestamp()[1], m.key(), m.value(), _hdrs(m.headers())))
+                for m in msgs
+            ]
+        return self._convert_slow(msgs, offset)
+
+    def _convert_slow(self, msgs: list[Any], offset: int) -> list[Record]:
         out: list[Record] = []
         topic, partition = self.topic, self.partition
         append = out.append
