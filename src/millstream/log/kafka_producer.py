@@ -134,19 +134,24 @@ class KafkaAppender:
         self._rr: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._async_error: tuple[KafkaError, str, int] | None = None
+        self._async_queue: ProduceQueue | None = None
         self.produced_end: dict[tuple[str, int], int] = {}
         """Per partition, one past the highest offset this process has written (exact even where a
         broker's high watermark lags)."""
 
     def close(self) -> None:
-        """Deliver what is queued (up to the timeout) and drop the producer."""
+        """Deliver what is queued (up to the timeout) and drop the producers."""
         self._producer.flush(self._s.timeout_s)
+        if self._async_queue is not None:
+            self._async_queue.producer.flush(self._s.timeout_s)
 
     def warm_up(self, topic: str) -> None:
-        """Connect and fetch ``topic``'s metadata now (the idempotent producer gets its producer id on
-        connecting), so the first ``append`` does not pay for it."""
+        """Connect the producer of ``append_nowait`` and fetch ``topic``'s metadata now (an idempotent
+        producer gets its producer id on connecting), so the first records do not wait for that."""
+        if self._async_queue is None:
+            self._async_queue = self._make_async_queue()
         try:
-            self._producer.list_topics(topic, timeout=self._s.timeout_s)
+            self._async_queue.producer.list_topics(topic, timeout=self._s.timeout_s)
         except KafkaException as exc:
             raise translate(exc, self._s.bootstrap, f"connecting the producer for {topic!r}", topic=topic) from exc
 
@@ -205,21 +210,24 @@ class KafkaAppender:
         self._admin.check_partition(topic, partition)
         batch = prepare(records)
         what = f"appending to {topic}[{partition}]"
+        queue = self._async_queue
+        if queue is None:
+            queue = self._async_queue = self._make_async_queue()
         try:
-            self._queue.put(topic, partition, batch, self._async_delivered)
+            queue.put(topic, partition, batch, self._async_failed)
         except KafkaException as exc:
             raise translate(exc, self._s.bootstrap, what, topic=topic) from exc
-        self._producer.poll(0)
+        queue.producer.poll(0)
 
-    def _async_delivered(self, err: KafkaError | None, msg: Any) -> None:
-        if err is not None:
-            if self._async_error is None:
-                self._async_error = (err, msg.topic(), msg.partition())
-            return
-        key = (msg.topic(), msg.partition())
-        off = msg.offset()
-        if self.produced_end.get(key, 0) <= off:
-            self.produced_end[key] = off + 1
+    def _make_async_queue(self) -> ProduceQueue:
+        # A producer of its own that reports failed deliveries only: no Python call per delivered record.
+        # Records it writes do not count in ``produced_end``.
+        config = self._s.producer_config(**{"delivery.report.only.error": True})
+        return ProduceQueue(make_client(Producer, config, "producer"), self._queue.clock)
+
+    def _async_failed(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None and self._async_error is None:
+            self._async_error = (err, msg.topic(), msg.partition())
 
     def _raise_async_error(self) -> None:
         failed = self._async_error
@@ -234,7 +242,7 @@ class KafkaAppender:
 
     def flush(self) -> None:
         """Wait until every record queued by :meth:`append_nowait` is acknowledged; raise the first error."""
-        remaining = self._producer.flush(self._s.timeout_s + 5.0)
+        remaining = 0 if self._async_queue is None else self._async_queue.producer.flush(self._s.timeout_s + 5.0)
         self._raise_async_error()
         if remaining:
             raise unreachable(

@@ -138,6 +138,42 @@ class PartitionReader:
             end = max(end, self._pending[-1][2] + 1)
         return end
 
+    def read_values(
+        self, offset: int, max_records: int, stop: int | None, known_end: int
+    ) -> tuple[int, list[Any], list[int]]:
+        """``(next offset, values, timestamps)`` of the records from ``offset`` on, before ``stop``, without
+        waiting (``timeout_ms=0``). When the read continues the stream and records are queued, no
+        :class:`Record` is built (the columns come straight from the messages); otherwise it is ``read``.
+        Call with :attr:`lock` held."""
+        if offset == self._next and not self._pending and self._deferred is None:
+            msgs = self._c.consume(max(1, max_records), 0)
+            if msgs and not any([m.error() for m in msgs]):
+                if stop is not None and msgs[-1].offset() >= stop:
+                    msgs = [m for m in msgs if m.offset() < stop]
+                    if not msgs:
+                        self._pending = []
+                        self._next = None  # records past ``stop`` were taken from the queue: re-position
+                        return stop, [], []
+                    self._next = None
+                else:
+                    self._next = msgs[-1].offset() + 1
+                return msgs[-1].offset() + 1, [m.value() for m in msgs], [m.timestamp()[1] for m in msgs]
+            recs = self._convert(msgs, offset) if msgs else self._fetch(offset, max_records, 0, known_end)
+            if len(recs) > max_records:
+                recs, self._pending = recs[:max_records], recs[max_records:]
+            if recs:
+                self._next = recs[-1][2] + 1
+        else:
+            recs = self.read(offset, max_records, None, 0, known_end)
+        if stop is not None and recs and recs[-1][2] >= stop:
+            recs = [r for r in recs if r[2] < stop]
+            self._next = None
+            if not recs:
+                return stop, [], []
+        if not recs:
+            return offset, [], []
+        return recs[-1][2] + 1, [r[5] for r in recs], [r[3] for r in recs]
+
     def read(
         self, offset: int, max_records: int, max_bytes: int | None, timeout_ms: int, known_end: int
     ) -> list[Record]:
