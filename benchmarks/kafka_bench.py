@@ -21,7 +21,7 @@ warm-up and not counted):
 Both run ``--repeat`` times, alternating; each run's p50/p99 is printed, and the best p99 of each side
 counts. Bar: pipeline p99 <= 2.5 x bare p99 (the broker's fetch wake-up dominates on the test broker).
 Clients use ``linger.ms=0`` and ``fetch.wait.max.ms=--fetch-wait`` (default 10) on both sides; the job
-runs with ``idle_poll_ms=--idle-poll`` (default 1).
+runs with ``env.set_buffer_timeout(--idle-poll)`` (default 1 ms: the wait before polling idle sources again).
 
     PYTHONPATH=src python benchmarks/kafka_bench.py [--bootstrap HOST:PORT] [--events 1000000]
         [--rate 5000] [--seconds 5] [--repeat 3] [--only throughput|latency]
@@ -232,7 +232,7 @@ def measure(bootstrap: str, topic: str, expected: int, fetch_wait: int, ready: t
 
 def map_job(bootstrap: str, src: str, dst: str, args: argparse.Namespace) -> Any:
     env = StreamExecutionEnvironment.get_execution_environment()
-    env.config.idle_poll_ms = args.idle_poll
+    env.set_buffer_timeout(args.idle_poll)
     source = (
         KafkaSource.builder()
         .set_bootstrap_servers(bootstrap)
@@ -328,7 +328,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--fetch-wait", type=int, default=10, help="fetch.wait.max.ms of every consumer")
-    ap.add_argument("--idle-poll", type=int, default=1, help="the latency job's idle_poll_ms")
+    ap.add_argument("--idle-poll", type=int, default=1, help="the latency job's set_buffer_timeout (ms)")
     ap.add_argument("--only", choices=["throughput", "latency"])
     args = ap.parse_args()
     broker = None

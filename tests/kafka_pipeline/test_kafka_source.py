@@ -298,3 +298,15 @@ def test_latest_offset_is_exact_after_multi_record_batches(kafka_log, kafka_topi
         assert other.latest_offset(topic, 0) == 15
     finally:
         other.close()
+
+
+def test_buffer_timeout_sets_the_idle_poll_wait():
+    env = StreamExecutionEnvironment.get_execution_environment()
+    assert env.config.idle_poll_ms == 50
+    assert env.set_buffer_timeout(5) is env and env.config.idle_poll_ms == 5
+    env.set_buffer_timeout(0)
+    assert env.config.idle_poll_ms == 1
+    env.set_buffer_timeout(-1)
+    assert env.config.idle_poll_ms == 1
+    with pytest.raises(Exception, match="buffer timeout"):
+        env.set_buffer_timeout(-5)
