@@ -30,7 +30,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import Consumer, KafkaError, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from ..core.errors import MillstreamError, OffsetOutOfRangeError, UnknownTopicError
@@ -56,6 +56,9 @@ def reader_config(settings: KafkaSettings, group_id: str) -> dict[str, Any]:
             "enable.auto.offset.store": False,
         }
     )
+
+
+_error, _value, _timestamp = Message.error, Message.value, Message.timestamp  # unbound: fast with map()
 
 
 def _hdrs(h: Any) -> tuple[Any, ...]:
@@ -147,7 +150,7 @@ class PartitionReader:
         Call with :attr:`lock` held."""
         if offset == self._next and not self._pending and self._deferred is None:
             msgs = self._c.consume(max(1, max_records), 0)
-            if msgs and not any([m.error() for m in msgs]):
+            if msgs and not any(map(_error, msgs)):
                 if stop is not None and msgs[-1].offset() >= stop:
                     msgs = [m for m in msgs if m.offset() < stop]
                     if not msgs:
@@ -157,7 +160,7 @@ class PartitionReader:
                     self._next = None
                 else:
                     self._next = msgs[-1].offset() + 1
-                return msgs[-1].offset() + 1, [m.value() for m in msgs], [m.timestamp()[1] for m in msgs]
+                return msgs[-1].offset() + 1, list(map(_value, msgs)), [t[1] for t in map(_timestamp, msgs)]
             recs = self._convert(msgs, offset) if msgs else self._fetch(offset, max_records, 0, known_end)
             if len(recs) > max_records:
                 recs, self._pending = recs[:max_records], recs[max_records:]
@@ -208,7 +211,7 @@ class PartitionReader:
         if not msgs:
             return []
         topic, partition = self.topic, self.partition
-        if not any([m.error() for m in msgs]):  # the common case: records only, built in one comprehension
+        if not any(map(_error, msgs)):  # the common case: records only, built in one comprehension
             return [
                 _new(Record, (topic, partition, m.offset(), m.timestamp()[1], m.key(), m.value(), _hdrs(m.headers())))
                 for m in msgs
