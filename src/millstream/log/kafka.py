@@ -162,6 +162,21 @@ class KafkaLog(Log):
         """Write a batch to one partition with the idempotent producer and wait for it; return its first offset."""
         return self._writer.append(topic, partition, records)
 
+    def prepare_writes(self, topic: str) -> None:
+        """Get the producer ready to write to ``topic`` (connection, producer id, topic metadata), so that a
+        job's first output records do not wait for that. Optional hook of the sink operators."""
+        self._writer.warm_up(topic)
+
+    def append_nowait(self, topic: str, partition: int, records: Sequence[ProducerRecord]) -> None:
+        """Queue a batch for ``topic[partition]`` without waiting for the cluster's acknowledgement; a
+        refused record makes a later call or :meth:`flush_writes` raise. Optional hook used by sinks."""
+        self._writer.append_nowait(topic, partition, records)
+
+    def flush_writes(self) -> None:
+        """Wait until everything queued by :meth:`append_nowait` is acknowledged (raises the first error)."""
+        if self._appender is not None:
+            self._appender.flush()
+
     def produce(self, topic: str, records: Iterable[ProducerRecord]) -> list[tuple[int, int]]:
         """Write records placed by Kafka's partitioner (murmur2 on keys); return ``(partition, offset)`` each."""
         return self._writer.produce(topic, records)
@@ -184,6 +199,18 @@ class KafkaLog(Log):
         with reader.lock:
             return reader.read(offset, max_records, max_bytes, timeout_ms, self._produced_end(topic, partition))
 
+    def read_values(
+        self, topic: str, partition: int, offset: int, *, max_records: int = 10_000, stop: int | None = None
+    ) -> tuple[int, list[bytes | None], list[int]]:
+        """Columns of ``read(topic, partition, offset, max_records=...)`` cut before offset ``stop``:
+        ``(next offset, values, timestamps)``. Cheaper than ``read`` for a job's source, which needs no more
+        of each record; optional hook (sources fall back to ``read``)."""
+        check_offset_arg(offset)
+        self._admin.check_partition(topic, partition)
+        reader = self._readers.get(topic, partition)
+        with reader.lock:
+            return reader.read_values(offset, max_records, stop, self._produced_end(topic, partition))
+
     def earliest_offset(self, topic: str, partition: int) -> int:
         """The log start offset of ``topic[partition]``."""
         self._admin.check_partition(topic, partition)
@@ -191,11 +218,18 @@ class KafkaLog(Log):
         return max(0, self._admin.list_offsets({tp: OffsetSpec.earliest()})[tp][0])
 
     def latest_offset(self, topic: str, partition: int) -> int:
-        """The high watermark of ``topic[partition]``: the offset the next record gets."""
+        """The high watermark of ``topic[partition]``: the offset the next record gets.
+
+        ListOffsets' answer is confirmed by one fetch from it (see ``PartitionReader.end_offset``), so the
+        end is exact also on brokers whose ListOffsets lags behind multi-record batches (Tansu); bounded
+        sources and "read to the end" loops rely on it. The fetched records stay queued for the next read.
+        """
         self._admin.check_partition(topic, partition)
         tp = TopicPartition(topic, partition)
         hw = max(0, self._admin.list_offsets({tp: OffsetSpec.latest()})[tp][0])
-        return hw
+        reader = self._readers.get(topic, partition)
+        with reader.lock:
+            return reader.end_offset(hw)
 
     def offset_for_timestamp(self, topic: str, partition: int, timestamp: int) -> int | None:
         """The first offset with a record timestamp ``>= timestamp`` (``offsets_for_times``), or ``None``.

@@ -133,13 +133,27 @@ class KafkaAppender:
         self._queue = ProduceQueue(self._producer, clock)
         self._rr: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._async_error: tuple[KafkaError, str, int] | None = None
+        self._async_queue: ProduceQueue | None = None
         self.produced_end: dict[tuple[str, int], int] = {}
         """Per partition, one past the highest offset this process has written (exact even where a
         broker's high watermark lags)."""
 
     def close(self) -> None:
-        """Deliver what is queued (up to the timeout) and drop the producer."""
+        """Deliver what is queued (up to the timeout) and drop the producers."""
         self._producer.flush(self._s.timeout_s)
+        if self._async_queue is not None:
+            self._async_queue.producer.flush(self._s.timeout_s)
+
+    def warm_up(self, topic: str) -> None:
+        """Connect the producer of ``append_nowait`` and fetch ``topic``'s metadata now (an idempotent
+        producer gets its producer id on connecting), so the first records do not wait for that."""
+        if self._async_queue is None:
+            self._async_queue = self._make_async_queue()
+        try:
+            self._async_queue.producer.list_topics(topic, timeout=self._s.timeout_s)
+        except KafkaException as exc:
+            raise translate(exc, self._s.bootstrap, f"connecting the producer for {topic!r}", topic=topic) from exc
 
     def note_written(self, topic: str, partition: int, last_offset: int) -> None:
         """Remember that ``topic[partition]`` holds records up to ``last_offset``."""
@@ -185,6 +199,55 @@ class KafkaAppender:
         self._wait(n, what, topic, delivery)
         self.note_written(topic, partition, delivery.last)
         return delivery.first
+
+    def append_nowait(self, topic: str, partition: int, records: Sequence[ProducerRecord]) -> None:
+        """Queue ``records`` to ``topic[partition]`` without waiting for them (:meth:`flush` waits).
+
+        A record the cluster refused makes this call (or the next, or ``flush``) raise, naming the first
+        error; records are never dropped silently.
+        """
+        self._raise_async_error()
+        self._admin.check_partition(topic, partition)
+        batch = prepare(records)
+        what = f"appending to {topic}[{partition}]"
+        queue = self._async_queue
+        if queue is None:
+            queue = self._async_queue = self._make_async_queue()
+        try:
+            queue.put(topic, partition, batch, self._async_failed)
+        except KafkaException as exc:
+            raise translate(exc, self._s.bootstrap, what, topic=topic) from exc
+        queue.producer.poll(0)
+
+    def _make_async_queue(self) -> ProduceQueue:
+        # A producer of its own that reports failed deliveries only: no Python call per delivered record.
+        # Records it writes do not count in ``produced_end``.
+        config = self._s.producer_config(**{"delivery.report.only.error": True})
+        return ProduceQueue(make_client(Producer, config, "producer"), self._queue.clock)
+
+    def _async_failed(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None and self._async_error is None:
+            self._async_error = (err, msg.topic(), msg.partition())
+
+    def _raise_async_error(self) -> None:
+        failed = self._async_error
+        if failed is None:
+            return
+        self._async_error = None
+        err, topic, partition = failed
+        if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+            self._admin.forget(topic)
+            raise UnknownTopicError(topic)
+        raise translate(err, self._s.bootstrap, f"appending to {topic}[{partition}]", topic=topic)
+
+    def flush(self) -> None:
+        """Wait until every record queued by :meth:`append_nowait` is acknowledged; raise the first error."""
+        remaining = 0 if self._async_queue is None else self._async_queue.producer.flush(self._s.timeout_s + 5.0)
+        self._raise_async_error()
+        if remaining:
+            raise unreachable(
+                self._s.bootstrap, "flushing appends", self._s.timeout_s, f"{remaining} record(s) still in flight"
+            )
 
     def produce(self, topic: str, records: Iterable[ProducerRecord]) -> list[tuple[int, int]]:
         """Write records partitioned as a Kafka producer would; return ``(partition, offset)`` per record."""

@@ -12,8 +12,9 @@ How one ``read`` decides it has everything (the protocol, step by step):
 2. Drain what the consumer has queued (``consume(max_records, 0)``); records end the read.
 3. If records before ``known_end`` are known to exist (this process wrote them), wait for them, up to the
    log's timeout (then :class:`BrokerError`).
-4. Otherwise wait up to ``timeout_ms`` for records. Once it has passed: if the consumer reported reaching
-   the end of the partition (EOF at or past ``offset``), return ``[]``.
+4. Otherwise wait up to ``timeout_ms`` for records. Once it has passed: if the consumer has reported reaching
+   the end of the partition since it was positioned (the read continues a stream, as a job's source or a
+   tailing reader does), return ``[]`` — no request to the cluster, so polling a partition's tail is cheap.
 5. Else ask the cluster for the partition's watermarks (read_committed: the last stable offset): an offset
    before the log start raises :class:`OffsetOutOfRangeError`; one before the end waits for its records as in
    step 3; one at the end returns ``[]``; one past the end waits briefly for the broker's
@@ -29,7 +30,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import Consumer, KafkaError, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from ..core.errors import MillstreamError, OffsetOutOfRangeError, UnknownTopicError
@@ -55,6 +56,13 @@ def reader_config(settings: KafkaSettings, group_id: str) -> dict[str, Any]:
             "enable.auto.offset.store": False,
         }
     )
+
+
+_error, _value, _timestamp = Message.error, Message.value, Message.timestamp  # unbound: fast with map()
+
+
+def _hdrs(h: Any) -> tuple[Any, ...]:
+    return tuple(h) if h else ()
 
 
 class PartitionReader:
@@ -97,6 +105,78 @@ class PartitionReader:
             ) from exc
         return max(0, lo), max(0, hi)
 
+    def end_offset(self, listed: int) -> int:
+        """The partition's end as the fetch path sees it, given the end ``listed`` by ListOffsets.
+
+        Fetches from ``listed``: records found there (brokers whose ListOffsets answer lags behind
+        multi-record batches, such as Tansu) move the end to the high watermark of the fetch response, which
+        is exact. On brokers whose answer is exact, the fetch just reports the end (one fetch round trip).
+        The records fetched stay queued for a following ``read`` at ``listed``. Call with :attr:`lock` held.
+        """
+        if self._next != listed or self._pending:
+            self._reposition(listed)
+        deadline = time.monotonic() + self._grace_s
+        msgs: list[Any] = self._c.consume(1000, 0)
+        while True:
+            try:
+                recs = self._convert(msgs, listed)
+            except MillstreamError:
+                return listed
+            if recs:
+                self._pending = recs
+                break
+            if self._eof is not None and self._eof >= listed:
+                break
+            now = time.monotonic()
+            if now >= deadline:
+                return listed
+            m = self._c.poll(min(_SLICE_S, deadline - now))
+            msgs = [] if m is None else [m, *self._c.consume(999, 0)]
+        try:
+            _, hi = self._c.get_watermark_offsets(KafkaTopicPartition(self.topic, self.partition), cached=True)
+        except Exception:
+            hi = -1
+        end = max(listed, hi, self._eof or 0)
+        if self._pending:
+            end = max(end, self._pending[-1][2] + 1)
+        return end
+
+    def read_values(
+        self, offset: int, max_records: int, stop: int | None, known_end: int
+    ) -> tuple[int, list[Any], list[int]]:
+        """``(next offset, values, timestamps)`` of the records from ``offset`` on, before ``stop``, without
+        waiting (``timeout_ms=0``). When the read continues the stream and records are queued, no
+        :class:`Record` is built (the columns come straight from the messages); otherwise it is ``read``.
+        Call with :attr:`lock` held."""
+        if offset == self._next and not self._pending and self._deferred is None:
+            msgs = self._c.consume(max(1, max_records), 0)
+            if msgs and not any(map(_error, msgs)):
+                if stop is not None and msgs[-1].offset() >= stop:
+                    msgs = [m for m in msgs if m.offset() < stop]
+                    if not msgs:
+                        self._pending = []
+                        self._next = None  # records past ``stop`` were taken from the queue: re-position
+                        return stop, [], []
+                    self._next = None
+                else:
+                    self._next = msgs[-1].offset() + 1
+                return msgs[-1].offset() + 1, list(map(_value, msgs)), [t[1] for t in map(_timestamp, msgs)]
+            recs = self._convert(msgs, offset) if msgs else self._fetch(offset, max_records, 0, known_end)
+            if len(recs) > max_records:
+                recs, self._pending = recs[:max_records], recs[max_records:]
+            if recs:
+                self._next = recs[-1][2] + 1
+        else:
+            recs = self.read(offset, max_records, None, 0, known_end)
+        if stop is not None and recs and recs[-1][2] >= stop:
+            recs = [r for r in recs if r[2] < stop]
+            self._next = None
+            if not recs:
+                return stop, [], []
+        if not recs:
+            return offset, [], []
+        return recs[-1][2] + 1, [r[5] for r in recs], [r[3] for r in recs]
+
     def read(
         self, offset: int, max_records: int, max_bytes: int | None, timeout_ms: int, known_end: int
     ) -> list[Record]:
@@ -128,6 +208,17 @@ class PartitionReader:
         return out
 
     def _convert(self, msgs: list[Any], offset: int) -> list[Record]:
+        if not msgs:
+            return []
+        topic, partition = self.topic, self.partition
+        if not any(map(_error, msgs)):  # the common case: records only, built in one comprehension
+            return [
+                _new(Record, (topic, partition, m.offset(), m.timestamp()[1], m.key(), m.value(), _hdrs(m.headers())))
+                for m in msgs
+            ]
+        return self._convert_slow(msgs, offset)
+
+    def _convert_slow(self, msgs: list[Any], offset: int) -> list[Record]:
         out: list[Record] = []
         topic, partition = self.topic, self.partition
         append = out.append
@@ -200,7 +291,9 @@ class PartitionReader:
                 wait = min(_SLICE_S, answer_deadline - now)
             elif now < deadline:
                 wait = min(_SLICE_S, deadline - now)  # Step 4: wait for new records
-            elif at_end:
+            elif at_end or eof is not None:
+                # the consumer has reached the partition's end since it was positioned, and its fetcher keeps
+                # the queue filled: what has not arrived yet was not there at its last fetch (a tail read)
                 return []
             elif not checked:
                 # Step 5: ask the cluster where the partition starts and ends.

@@ -47,6 +47,7 @@ class LogSinkOperator(SinkOperator):
         self._key_ser = (sink.key_serializer or get_serde(sink.key_format).serialize) if sink.key_selector else None
         self._nparts: dict[str, int] = {}
         self._rr = 0
+        self._append: Any = None
 
     def open(self) -> None:
         if self._log is None:
@@ -56,6 +57,11 @@ class LogSinkOperator(SinkOperator):
             self._log = open_log(self.sink.log_url, **opts)
         if self.sink.topic:
             self._log.describe_topic(self.sink.topic)  # fail fast on a missing topic
+            prepare = getattr(self._log, "prepare_writes", None)
+            if prepare is not None:  # e.g. Kafka: connect the producer now, not on the first record
+                prepare(self.sink.topic)
+        # Logs that can (Kafka) take batches without waiting for each acknowledgement; close() waits for all
+        self._append = getattr(self._log, "append_nowait", None) or self._log.append
 
     def _partitions(self, topic: str) -> int:
         n = self._nparts.get(topic)
@@ -72,7 +78,7 @@ class LogSinkOperator(SinkOperator):
         if keys is None:
             p = self._rr % n
             self._rr += 1
-            self._log.append(topic, p, list(zip(values, repeat(None), tss)))  # type: ignore[arg-type]
+            self._append(topic, p, list(zip(values, repeat(None), tss)))
             return
         groups: dict[int, list[Any]] = {}
         for v, k, t in zip(values, keys, tss):  # noqa: B905 - same lengths by construction
@@ -82,7 +88,7 @@ class LogSinkOperator(SinkOperator):
                 g = groups[p] = []
             g.append((v, k, t))
         for p, recs in groups.items():
-            self._log.append(topic, p, recs)
+            self._append(topic, p, recs)
 
     def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         if not vals:
@@ -119,10 +125,21 @@ class LogSinkOperator(SinkOperator):
         self.seen += len(vals)
         self.written += len(vals)
 
+    def flush_writes(self) -> None:
+        """Wait until every element written so far is acknowledged by the log (raises a delivery error)."""
+        flush = getattr(self._log, "flush_writes", None)
+        if flush is not None:
+            flush()
+
     def close(self) -> None:
-        if self._log is not None and self._own:
-            self._log.close()
-        self._log = None
+        if self._log is None:
+            return
+        try:
+            self.flush_writes()
+        finally:
+            if self._own:
+                self._log.close()
+            self._log = None
 
 
 class FileSinkOperator(SinkOperator):

@@ -134,6 +134,12 @@ def _json_loads_all(recs: list[Any], where: str) -> list[Any]:
         return out
 
 
+CONNECTOR_PROPERTIES = frozenset(
+    {"partition.discovery.interval.ms", "commit.offsets.on.checkpoint", "client.id.prefix", "register.consumer.metrics"}
+)
+"""Flink source options that configure the connector itself and are not handed to the log's clients."""
+
+
 class LogReader(SourceReader):
     """Reads a :class:`LogSource` through the ``Log`` API only (``read``, offsets, committed offsets),
     so it works on every backend. Partitions are ``TopicPartition``s; positions start as the starting
@@ -148,15 +154,19 @@ class LogReader(SourceReader):
         self.stops: dict[TopicPartition, int] = {}
         self.bounded = source.is_bounded
         self._last_discovery = 0.0
+        self._read_values: Any = None
         fmt = source.value_format
         self._serde = None if fmt == "json" or source.deserializer else get_serde(fmt, schema=source.avro_schema)
 
     def open(self) -> None:
         if self._log is None:
             opts: dict[str, Any] = {}
-            if self.source.properties:
-                opts["properties"] = dict(self.source.properties)
+            props = {k: v for k, v in self.source.properties.items() if k not in CONNECTOR_PROPERTIES}
+            if props:
+                opts["properties"] = props
             self._log = open_log(self.source.log_url, **opts)
+        if self.source.deserializer is None:  # the log may offer a cheaper read of values + timestamps only
+            self._read_values = getattr(self._log, "read_values", None)
         self._discover()
 
     @property
@@ -248,6 +258,8 @@ class LogReader(SourceReader):
                 return [], []
         from ..core.errors import OffsetOutOfRangeError
 
+        if self._read_values is not None:
+            return self._read_columns(pid, pos, max_records)
         try:
             recs = self.log.read(pid.topic, pid.partition, pos, max_records=max_records)
         except OffsetOutOfRangeError as exc:
@@ -271,6 +283,33 @@ class LogReader(SourceReader):
             des = self._serde.deserialize
             vals = [des(r[5]) for r in recs]
         return vals, [r[3] for r in recs]
+
+    def _read_columns(self, pid: Any, pos: int, max_records: int) -> tuple[list[Any], list[Any]]:
+        """``read`` through the log's ``read_values`` hook (values and timestamps only; Kafka)."""
+        from ..core.errors import OffsetOutOfRangeError
+
+        stop = self.stops[pid] if self.bounded else None
+        assert self._read_values is not None
+        try:
+            nxt, raw, tss = self._read_values(pid.topic, pid.partition, pos, max_records=max_records, stop=stop)
+        except OffsetOutOfRangeError as exc:
+            self.positions[pid] = max(pos, exc.earliest)
+            return [], []
+        if not raw:
+            if stop is not None and nxt >= stop:
+                self.positions[pid] = stop
+            return [], []
+        if self._serde is None:
+            loads = orjson.loads
+            try:
+                vals = [loads(v) for v in raw]
+            except (orjson.JSONDecodeError, TypeError):  # tombstones, or bad JSON: say which record
+                vals = _json_loads_all(self.log.read(pid.topic, pid.partition, pos, max_records=len(raw)), self.name)
+        else:
+            des = self._serde.deserialize
+            vals = [des(v) for v in raw]
+        self.positions[pid] = nxt
+        return vals, tss
 
     def snapshot(self) -> dict[tuple[str, int], int]:
         """The next offset to read per partition (for checkpoints)."""

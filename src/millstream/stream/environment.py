@@ -169,6 +169,12 @@ class StreamExecutionEnvironment:
         return ExecutionConfig(self.config)
 
     def set_buffer_timeout(self, timeout_millis: int) -> StreamExecutionEnvironment:
+        """Flink's latency knob: here, the longest the job waits before polling its sources again when none
+        had anything (``idle_poll_ms``, default 50). ``0`` polls again after 1 ms; ``-1`` keeps the default."""
+        if not isinstance(timeout_millis, int) or timeout_millis < -1:
+            raise JobConfigError(f"buffer timeout must be an int >= -1 ms, got {timeout_millis!r}")
+        if timeout_millis >= 0:
+            self.config.idle_poll_ms = max(1, timeout_millis)
         return self
 
     def set_batch_size(self, batch_size: int) -> StreamExecutionEnvironment:
