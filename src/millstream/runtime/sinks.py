@@ -28,15 +28,18 @@ class SinkOperator(Operator):
 
 class LogSinkOperator(SinkOperator):
     """Appends elements to the log, one ``append`` per partition and batch (keyed records are placed by
-    murmur2 as in Kafka). Record timestamps are the elements' timestamps (``None``: the log's append time)."""
+    murmur2 as in Kafka). Record timestamps are the elements' timestamps (``None``: the log's append time).
+
+    With ``DeliveryGuarantee.EXACTLY_ONCE`` the sink is ``transactional``: records are kept in ``pending``
+    until the checkpoint coordinator takes them (:meth:`take_pending`) and appends them in the checkpoint's
+    log transaction, together with the source offsets and the checkpoint marker (see
+    :mod:`millstream.runtime.checkpointing`). Pending records of a failed job are dropped: the restored
+    job produces them again."""
 
     def __init__(self, name: str, uid: str | None, sink: LogSink, log: Log | None = None) -> None:
         super().__init__(name, uid)
-        if sink.delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE:
-            raise JobConfigError(
-                f"sink {name!r}: exactly-once delivery needs checkpointing, which this runtime does not provide yet",
-                hint="use set_delivery_guarantee('at-least-once')",
-            )
+        self.transactional = sink.delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE
+        self.pending: dict[tuple[str, int], list[Any]] = {}
         self.sink = sink
         self._log = log
         self._own = log is None
@@ -57,6 +60,27 @@ class LogSinkOperator(SinkOperator):
         if self.sink.topic:
             self._log.describe_topic(self.sink.topic)  # fail fast on a missing topic
 
+    @property
+    def log(self) -> Log:
+        assert self._log is not None, "the sink is not open"
+        return self._log
+
+    def take_pending(self) -> dict[tuple[str, int], list[Any]]:
+        """The records written since the last call, per (topic, partition), and forget them."""
+        out, self.pending = self.pending, {}
+        return out
+
+    def _append(self, topic: str, p: int, recs: list[Any]) -> None:
+        if self.transactional:
+            buf = self.pending.get((topic, p))
+            if buf is None:
+                self.pending[(topic, p)] = recs
+            else:
+                buf.extend(recs)
+        else:
+            assert self._log is not None
+            self._log.append(topic, p, recs)
+
     def _partitions(self, topic: str) -> int:
         n = self._nparts.get(topic)
         if n is None:
@@ -72,7 +96,7 @@ class LogSinkOperator(SinkOperator):
         if keys is None:
             p = self._rr % n
             self._rr += 1
-            self._log.append(topic, p, list(zip(values, repeat(None), tss)))  # type: ignore[arg-type]
+            self._append(topic, p, list(zip(values, repeat(None), tss)))
             return
         groups: dict[int, list[Any]] = {}
         for v, k, t in zip(values, keys, tss):  # noqa: B905 - same lengths by construction
@@ -82,7 +106,7 @@ class LogSinkOperator(SinkOperator):
                 g = groups[p] = []
             g.append((v, k, t))
         for p, recs in groups.items():
-            self._log.append(topic, p, recs)
+            self._append(topic, p, recs)
 
     def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         if not vals:
