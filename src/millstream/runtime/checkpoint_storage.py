@@ -3,17 +3,18 @@
 Layout (``root`` is the configured checkpoint directory)::
 
     root/<job-dir>/chk-000000042/_metadata      manifest (JSON, see below)
-    root/<job-dir>/chk-000000042/op-0003.bin    one state blob per operator uid
+    root/<job-dir>/chk-000000042/state.bin      the state blobs under 1 MiB, one after another
+    root/<job-dir>/chk-000000042/op-0003.bin    a larger state blob (one file per operator uid)
     root/<job-dir>/.tmp-chk-000000043/          a checkpoint being written (ignored, removed on start)
 
 ``<job-dir>`` is the job id made file-name safe. The manifest holds ``format`` (``FORMAT_VERSION``),
 ``job_id``, ``checkpoint_id``, ``kind`` (checkpoint or savepoint), ``timestamp_ms``, ``mode`` and, per
-operator uid, its blob's file, size and SHA-256. A savepoint has the same layout in a directory of its own.
+operator uid, its blob's file, offset, size and SHA-256. A savepoint has the same layout in a directory of its own.
 
 Writing (:meth:`CheckpointStorage.write`) is atomic: blobs and manifest go to a temp directory, each file is
 fsynced, the directory is renamed to ``chk-<id>`` and the parent fsynced, so a crash leaves either a whole
 checkpoint or none (a leftover temp directory is removed on the next start). A blob equal to the previous
-checkpoint's blob for the same uid is hard-linked instead of written again (incremental at operator
+checkpoint's large blob for the same uid is hard-linked instead of written again (incremental at operator
 granularity: operators whose state did not change cost no I/O).
 
 Reading (:meth:`CheckpointStorage.load`) verifies the manifest and every checksum; a corrupt or truncated
@@ -40,6 +41,8 @@ from ..core.errors import CheckpointError
 
 FORMAT_VERSION = 1
 MANIFEST = "_metadata"
+PACKED = "state.bin"
+PACK_LIMIT = 1 << 20  # blobs below 1 MiB are packed into one file; larger ones get a file each
 _CHK_RE = re.compile(r"^chk-(\d+)$")
 log = logging.getLogger("millstream.checkpoint")
 
@@ -117,12 +120,17 @@ def load_checkpoint(path: Path, *, verify: bool = True) -> Checkpoint:
     path = Path(path)
     manifest = read_manifest(path)
     blobs: dict[str, bytes] = {}
+    contents: dict[str, bytes] = {}
     for uid, meta in manifest["operators"].items():
         f = path / meta["file"]
         try:
-            data = f.read_bytes()
+            whole = contents.get(meta["file"])
+            if whole is None:
+                whole = contents[meta["file"]] = f.read_bytes()
         except OSError as exc:
             raise CorruptCheckpointError(f"checkpoint {path}: state of operator {uid!r} is missing ({exc})") from exc
+        off = int(meta.get("offset", 0))
+        data = whole[off : off + meta["size"]]
         if verify and (len(data) != meta["size"] or hashlib.sha256(data).hexdigest() != meta["sha256"]):
             raise CorruptCheckpointError(
                 f"checkpoint {path}: state of operator {uid!r} ({meta['file']}) is truncated or corrupt "
@@ -242,20 +250,32 @@ class CheckpointStorage:
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
             operators: dict[str, Any] = {}
+            packed: list[bytes] = []
+            pos = 0
             for i, (uid, data) in enumerate(blobs.items()):
                 digest = hashlib.sha256(data).hexdigest()
-                fname = f"op-{i:04d}.bin"
-                prev = self._last_files.get(uid)
-                linked = False
-                if prev is not None and prev[0] == digest and target is None:
-                    with contextlib.suppress(OSError):
-                        os.link(prev[1], tmp / fname)
-                        linked = True
-                if not linked:
-                    self._write_file(tmp / fname, data)
-                    written += len(data)
-                files[uid] = (digest, final / fname)
-                operators[uid] = {"file": fname, "size": len(data), "sha256": digest, "name": names.get(uid, uid)}
+                meta: dict[str, Any] = {"size": len(data), "sha256": digest, "name": names.get(uid, uid)}
+                if len(data) < PACK_LIMIT:  # small blobs share one file: fewer files to fsync
+                    meta.update(file=PACKED, offset=pos)
+                    packed.append(data)
+                    pos += len(data)
+                else:
+                    fname = f"op-{i:04d}.bin"
+                    meta.update(file=fname, offset=0)
+                    prev = self._last_files.get(uid)
+                    linked = False
+                    if prev is not None and prev[0] == digest and target is None:
+                        with contextlib.suppress(OSError):
+                            os.link(prev[1], tmp / fname)
+                            linked = True
+                    if not linked:
+                        self._write_file(tmp / fname, data)
+                        written += len(data)
+                    files[uid] = (digest, final / fname)
+                operators[uid] = meta
+            if packed:
+                self._write_file(tmp / PACKED, b"".join(packed))
+                written += pos
             manifest = {
                 "format": FORMAT_VERSION,
                 "job_id": self.job_id,

@@ -71,6 +71,9 @@ class CheckpointStats:
     state_size: int = 0
     committed_records: int = 0
     error: str | None = None
+    snapshot_ms: float = 0.0  # steps 1-2
+    write_ms: float = 0.0  # step 3
+    commit_ms: float = 0.0  # steps 4-5
 
 
 @dataclass
@@ -277,6 +280,7 @@ class CheckpointCoordinator:
             "savepoint": self.savepoint_origin,
         }
         names = {uid: name for uid, (name, _t) in self.parts.items()}
+        t1 = time.perf_counter()
         try:
             path, size = self.storage.write(cid, blobs, names, extra)
         except CheckpointWriteError as exc:
@@ -293,6 +297,7 @@ class CheckpointCoordinator:
             self.last_ms = time.monotonic() * 1000
             return st
         # Step 4: commit output + source offsets + the checkpoint marker in one log transaction
+        t2 = time.perf_counter()
         committed = 0
         if self.eo_sinks:
             committed = self._commit_log(cid, pending, positions)
@@ -300,8 +305,17 @@ class CheckpointCoordinator:
         for op in self.tpc_sinks:
             op.notify_checkpoint_complete(cid)
         self.storage.prune()
+        t3 = time.perf_counter()
         st = CheckpointStats(
-            cid, "COMPLETED", (time.perf_counter() - t0) * 1000, size, sum(map(len, blobs.values())), committed
+            cid,
+            "COMPLETED",
+            (t3 - t0) * 1000,
+            size,
+            sum(map(len, blobs.values())),
+            committed,
+            snapshot_ms=(t1 - t0) * 1000,
+            write_ms=(t2 - t1) * 1000,
+            commit_ms=(t3 - t2) * 1000,
         )
         self._record(st)
         self.last_ms = time.monotonic() * 1000
