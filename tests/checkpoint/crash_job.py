@@ -54,8 +54,13 @@ class WithKey(ProcessWindowFunction):
 
 
 def build(
-    env: StreamExecutionEnvironment, url: str, slow_us: int = 0, guarantee: str = DeliveryGuarantee.EXACTLY_ONCE
+    env: StreamExecutionEnvironment,
+    url: str,
+    slow_us: int = 0,
+    guarantee: str = DeliveryGuarantee.EXACTLY_ONCE,
+    wrap: Any = None,
 ) -> None:
+    """Add the job to ``env``; ``wrap(events)`` may add operators right after the source."""
     source = (
         LogSource.builder()
         .set_log(url)
@@ -69,6 +74,8 @@ def build(
         lambda e, ts: e["ts"]
     )
     events = env.from_source(source, strategy, "events").uid("events")
+    if wrap is not None:
+        events = wrap(events)
 
     def sink(topic: str) -> LogSink:
         return (

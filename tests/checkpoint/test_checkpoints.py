@@ -96,13 +96,7 @@ def test_fixed_delay_restart_resumes_from_the_checkpoint_without_loss_or_duplica
     env = make_env(tmp_path / "chk")
     env.set_restart_strategy(RestartStrategies.fixed_delay_restart(2, 10))
     fail = FailOnce(13_001)
-    orig = env.from_source
-
-    def from_source(*a: Any, **kw: Any) -> Any:
-        return orig(*a, **kw).map(fail).uid("fail-once")
-
-    env.from_source = from_source  # type: ignore[method-assign]
-    crash_job.build(env, url)
+    crash_job.build(env, url, wrap=lambda s: s.map(fail).uid("fail-once"))
     result = env.execute("crash-job")
     assert fail.failed and result.restarts == 1
     assert isinstance(result.checkpoints.restored_from, int)
@@ -115,9 +109,7 @@ def test_no_restart_strategy_fails_the_job_and_commits_nothing_after_the_last_ch
     url, log = events_log
     env = make_env(tmp_path / "chk", interval=60_000)  # no periodic checkpoint before the failure
     fail = FailOnce(5_000)
-    orig = env.from_source
-    env.from_source = lambda *a, **kw: orig(*a, **kw).map(fail)  # type: ignore[method-assign]
-    crash_job.build(env, url)
+    crash_job.build(env, url, wrap=lambda s: s.map(fail))
     with pytest.raises(JobFailedError, match="injected failure"):
         env.execute("crash-job")
     assert crash_job.topic_values(log, "passthrough") == {0: [], 1: []}
@@ -144,9 +136,7 @@ def test_at_least_once_mode_restores_state_and_loses_nothing(tmp_path: Path, eve
     env = make_env(tmp_path / "chk", mode=CheckpointingMode.AT_LEAST_ONCE)
     env.set_restart_strategy(RestartStrategies.fixed_delay_restart(1, 0))
     fail = FailOnce(13_001)
-    orig = env.from_source
-    env.from_source = lambda *a, **kw: orig(*a, **kw).map(fail).uid("f")  # type: ignore[method-assign]
-    crash_job.build(env, url, guarantee=DeliveryGuarantee.AT_LEAST_ONCE)
+    crash_job.build(env, url, guarantee=DeliveryGuarantee.AT_LEAST_ONCE, wrap=lambda s: s.map(fail).uid("f"))
     result = env.execute("crash-job")
     assert result.restarts == 1
     got = [v["i"] for vs in crash_job.topic_values(log, "passthrough").values() for v in vs]

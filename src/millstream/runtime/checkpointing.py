@@ -231,10 +231,27 @@ class CheckpointCoordinator:
 
     # -- taking checkpoints -------------------------------------------------------------------------
     def maybe_checkpoint(self) -> None:
-        """Take a checkpoint if the interval has passed since the last one."""
+        """Take a checkpoint if the interval has passed since the last one, or a savepoint if asked."""
         now = time.monotonic() * 1000
-        if now - self.last_ms >= self.interval_ms:
+        if self.runner.savepoint_requests:
+            self.take_requested_savepoints()
+        elif now - self.last_ms >= self.interval_ms:
             self.checkpoint()
+
+    def take_requested_savepoints(self) -> None:
+        """Serve ``JobClient.trigger_savepoint``: a checkpoint, then its copy at each requested target."""
+        from .savepoints import copy_as_savepoint
+
+        reqs = self.runner.savepoint_requests
+        st = self.checkpoint()
+        while reqs:
+            target, done = reqs.pop(0)
+            try:
+                if st.status != "COMPLETED":
+                    raise CheckpointError(f"the checkpoint for the savepoint failed: {st.error}")
+                done.append(copy_as_savepoint(load_checkpoint(self.storage.path_of(st.checkpoint_id)), target))
+            except Exception as exc:
+                done.append(exc)
 
     def snapshot_blobs(self) -> dict[str, bytes]:
         """Step 2: one pickled blob per stateful source/operator uid."""
@@ -278,6 +295,7 @@ class CheckpointCoordinator:
             "mode": self.runner.config.checkpointing_mode,
             "job_name": self.runner.job_name,
             "savepoint": self.savepoint_origin,
+            "exactly_once_log": self.eo_sinks[0].sink.log_url if self.eo_sinks else None,
         }
         names = {uid: name for uid, (name, _t) in self.parts.items()}
         t1 = time.perf_counter()

@@ -239,6 +239,7 @@ class JobRunner:
         self.cancelled = threading.Event()
         self._graph = (sinks, collect)
         self.summary = CheckpointSummary()
+        self.savepoint_requests: list[tuple[str, list[Any]]] = []  # (target, [result]) from other threads
         self._build()
 
     def _build(self) -> None:
@@ -444,6 +445,22 @@ class JobClient:
         """Wait for the job to end; ``True`` when it has."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def trigger_savepoint(self, target: str, timeout: float = 60.0) -> str:
+        """Take a checkpoint now and copy it to the directory ``target`` as a savepoint; its path.
+        Needs checkpointing enabled (``enable_checkpointing``) and a running job."""
+        if self.runner.config.checkpoint_interval is None:
+            raise JobConfigError("savepoints need checkpointing", hint="call env.enable_checkpointing(interval)")
+        done: list[Any] = []
+        self.runner.savepoint_requests.append((str(target), done))
+        deadline = time.monotonic() + timeout
+        while not done and time.monotonic() < deadline and self._thread.is_alive():
+            time.sleep(0.01)
+        if not done:
+            raise JobConfigError(f"job {self.runner.job_name!r} did not take the savepoint (not running?)")
+        if isinstance(done[0], BaseException):
+            raise done[0]
+        return str(done[0])
 
     def get_job_status(self) -> str:
         if self._thread.is_alive():

@@ -110,6 +110,13 @@ class CollectionReader(SourceReader):
     def done(self, pid: Any) -> bool:
         return self.pos >= len(self.items)
 
+    def snapshot(self) -> int:
+        """The index of the next element (for checkpoints)."""
+        return self.pos
+
+    def restore(self, pos: int) -> None:
+        self.pos = pos
+
 
 # -- the log -----------------------------------------------------------------------------------------
 
