@@ -163,6 +163,15 @@ class CheckpointStorage:
                 f"{self.root} is a checkpoint of job {other!r}, not a checkpoint directory",
                 hint="set the checkpoint storage to the parent directory that holds job directories",
             )
+        if self.root.exists():
+            stray = next((p for p in self.root.iterdir() if _CHK_RE.match(p.name)), None)
+            if stray is not None:
+                other = self._job_of(stray)
+                raise ForeignCheckpointError(
+                    f"{self.root} is the checkpoint directory of job {other!r} (it holds {stray.name}), not a "
+                    "checkpoint storage root",
+                    hint="set the checkpoint storage to the parent directory that holds job directories",
+                )
         self.dir.mkdir(parents=True, exist_ok=True)
         for p in self.dir.iterdir():
             if p.name.startswith(".tmp-"):

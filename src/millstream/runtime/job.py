@@ -34,6 +34,7 @@ from typing import Any
 
 from ..core import sensors
 from ..core.clock import Clock
+from ..core.errors import CheckpointError
 from ..stream.errors import JobConfigError, JobFailedError
 from ..stream.graph import Transformation, build_operator, topological
 from ..stream.operators.base import Operator, OperatorContext, Output
@@ -357,7 +358,12 @@ class JobRunner:
             coord.restore_on_start()
             self._loop(coord if coord.enabled else None)
             if coord.enabled and not self.cancelled.is_set():
-                coord.checkpoint()  # the final checkpoint commits the last output
+                final = coord.checkpoint()  # the final checkpoint commits the last output
+                if final.status != "COMPLETED":
+                    raise CheckpointError(
+                        f"the final checkpoint failed, so the job's last output is not committed: {final.error}",
+                        hint="fix the checkpoint storage and run the job again; it resumes from its last checkpoint",
+                    )
         except BaseException as exc:
             error = exc
             coord.abort()

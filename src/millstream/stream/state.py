@@ -181,6 +181,7 @@ class KeyedStateBackend:
         self.current_key: Any = None
         self.now: Callable[[], int] = now or (lambda: 0)
         self._states: dict[str, State] = {}
+        self._restored_kinds: dict[str, str] = {}  # state name -> kind, as in the restored checkpoint
 
     def table(self, name: str) -> dict[Any, Any]:
         t = self.tables.get(name)
@@ -197,6 +198,7 @@ class KeyedStateBackend:
                     hint="use a different name for each piece of state",
                 )
             return existing
+        self._check_kind(descriptor.name, descriptor.kind)
         cls = _STATE_CLASSES[descriptor.kind]
         state = cls(self, descriptor)
         self._states[descriptor.name] = state
@@ -213,6 +215,25 @@ class KeyedStateBackend:
         self.tables = copy.deepcopy(snapshot)
         for s in self._states.values():
             s.table = self.table(s.name)
+
+    def kinds(self) -> dict[str, str]:
+        """Kind (value, list, map, reducing, aggregating) of every registered state, for checkpoints."""
+        return {**self._restored_kinds, **{name: s.kind for name, s in self._states.items()}}
+
+    def expect_kinds(self, kinds: dict[str, str]) -> None:
+        """After a restore: each state must keep the kind it had in the checkpoint (checked now for the
+        states already registered, later for the others); a changed kind raises :class:`JobConfigError`."""
+        self._restored_kinds = dict(kinds)
+        for name, s in self._states.items():
+            self._check_kind(name, s.kind)
+
+    def _check_kind(self, name: str, kind: str) -> None:
+        was = self._restored_kinds.get(name)
+        if was is not None and was != kind:
+            raise JobConfigError(
+                f"state {name!r} was {was} state in the restored checkpoint but is now declared as {kind} state",
+                hint="keep the state's kind, or use a new state name (the old state is then dropped)",
+            )
 
 
 class State:
