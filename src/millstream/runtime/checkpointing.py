@@ -178,12 +178,14 @@ class CheckpointCoordinator:
             chk = load_checkpoint(Path(self.savepoint_origin))
             self._restore(chk, cfg.allow_non_restored_state, source=f"savepoint {self.savepoint_origin}")
             self.summary.restored_from = self.savepoint_origin
+            for op in self.tpc_sinks:  # transactions pre-committed by the restored savepoint
+                op.notify_checkpoint_complete(0)
             return
         if chk is not None:
             self._restore(chk, cfg.allow_non_restored_state, source=f"checkpoint {chk.checkpoint_id}")
             self.summary.restored_from = chk.checkpoint_id
             for op in self.tpc_sinks:  # transactions pre-committed by the restored checkpoint
-                op.notify_checkpoint_complete(chk.checkpoint_id)
+                op.notify_checkpoint_complete(0)
 
     def _restore(self, chk: Checkpoint, allow_non_restored: bool, source: str) -> None:
         unmatched = sorted(uid for uid in chk.blobs if uid not in self.parts)

@@ -287,7 +287,7 @@ class JobRunner:
         self._driver_ids = [t.id for t in nodes if t.kind == "source"]
         cfg = self.config
         for op in self.order:
-            if getattr(op, "transactional", False) and (
+            if (getattr(op, "transactional", False) or getattr(op, "transactional_2pc", False)) and (
                 cfg.checkpoint_interval is None or cfg.checkpointing_mode != "EXACTLY_ONCE"
             ):
                 raise JobConfigError(

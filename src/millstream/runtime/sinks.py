@@ -261,11 +261,19 @@ def make_sink(name: str, uid: str | None, descriptor: Any) -> SinkOperator:
     if isinstance(descriptor, LogSink):
         return LogSinkOperator(name, uid, descriptor)
     if isinstance(descriptor, FileSink):
+        if descriptor.delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE:
+            from .two_phase import ExactlyOnceFileSink, TwoPhaseCommitSinkOperator
+
+            return TwoPhaseCommitSinkOperator(name, uid, ExactlyOnceFileSink(descriptor, uid or name))
         return FileSinkOperator(name, uid, descriptor)
     if isinstance(descriptor, PrintSink):
         return PrintSinkOperator(name, uid, descriptor)
     if isinstance(descriptor, FunctionSink):
         return FunctionSinkOperator(name, uid, descriptor)
+    from .two_phase import TwoPhaseCommitSink, TwoPhaseCommitSinkOperator
+
+    if isinstance(descriptor, TwoPhaseCommitSink):
+        return TwoPhaseCommitSinkOperator(name, uid, descriptor)
     factory = getattr(descriptor, "create_operator", None)
     if factory is not None:
         return factory(name, uid)
