@@ -137,6 +137,21 @@ def load_checkpoint(path: Path, *, verify: bool = True) -> Checkpoint:
                 f"({len(data)} bytes, expected {meta['size']}; checksum mismatch)"
             )
         blobs[uid] = data
+        att = meta.get("attachment")
+        if att is not None:
+            for fname, size in att["files"].items():
+                f = path / att["dir"] / fname
+                try:
+                    actual = f.stat().st_size
+                except OSError as exc:
+                    raise CorruptCheckpointError(
+                        f"checkpoint {path}: file {att['dir']}/{fname} of operator {uid!r} is missing"
+                    ) from exc
+                if actual != size:
+                    raise CorruptCheckpointError(
+                        f"checkpoint {path}: file {att['dir']}/{fname} of operator {uid!r} is truncated "
+                        f"({actual} bytes, expected {size})"
+                    )
     return Checkpoint(path, manifest, blobs)
 
 
@@ -174,7 +189,7 @@ class CheckpointStorage:
                 )
         self.dir.mkdir(parents=True, exist_ok=True)
         for p in self.dir.iterdir():
-            if p.name.startswith(".tmp-"):
+            if p.name.startswith((".tmp-", ".work")):
                 shutil.rmtree(p, ignore_errors=True)
         for cid in self.completed_ids():
             other = self._job_of(self.dir / f"chk-{cid:09d}")
@@ -246,6 +261,7 @@ class CheckpointStorage:
         extra: dict[str, Any] | None = None,
         kind: str = "checkpoint",
         target: Path | None = None,
+        attachments: dict[str, Path] | None = None,
     ) -> tuple[Path, int]:
         """Write a checkpoint atomically; return its directory and the bytes written (hard-linked
         unchanged blobs are not counted). Raises :class:`CheckpointWriteError` and leaves nothing behind
@@ -285,6 +301,17 @@ class CheckpointStorage:
             if packed:
                 self._write_file(tmp / PACKED, b"".join(packed))
                 written += pos
+            for i, (uid, src) in enumerate((attachments or {}).items()):
+                # a directory of files (a RocksDB checkpoint) moved in whole; its files are hard links
+                name = f"att-{i:04d}"
+                os.rename(src, tmp / name)
+                sizes = {p.name: p.stat().st_size for p in (tmp / name).iterdir()}
+                for p in (tmp / name).iterdir():
+                    with open(p, "rb") as fh:
+                        os.fsync(fh.fileno())
+                _fsync_dir(tmp / name)
+                operators.setdefault(uid, {"size": 0, "sha256": hashlib.sha256(b"").hexdigest(), "file": PACKED})
+                operators[uid]["attachment"] = {"dir": name, "files": sizes}
             manifest = {
                 "format": FORMAT_VERSION,
                 "job_id": self.job_id,

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from ..core import sensors
 from ..core.errors import CheckpointError
 from ..stream.operators.base import Operator
+from ..stream.state import KeyedStateBackend
 from .checkpoint_storage import Checkpoint, CheckpointStorage, CheckpointWriteError, load_checkpoint
 from .sources import LogReader
 
@@ -134,7 +136,43 @@ class CheckpointCoordinator:
         self.next_id = 1
         self.last_ms = time.monotonic() * 1000
         self.savepoint_origin = cfg.from_savepoint
-        self._unnotified: int | None = None
+        self.rocks: list[Any] = []
+        self._temp_work: Path | None = None
+        self._attachments: dict[str, Path] = {}
+
+    # -- setup --------------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Before operators open: open the storage and, with the RocksDB state backend, give every keyed
+        operator a RocksDB backend (working files under the job's checkpoint directory, so checkpoints
+        hard-link them)."""
+        if self.enabled:
+            self.storage.open()
+        if self.runner.config.state_backend != "rocksdb":
+            return
+        import tempfile
+
+        from .rocksdb_state import RocksDBKeyedStateBackend
+
+        if self.enabled:
+            base = self.storage.dir / ".work"
+        else:
+            base = Path(tempfile.mkdtemp(prefix="millstream-rocksdb-"))
+            self._temp_work = base
+        for i, (_uid, (_name, thing)) in enumerate(self.parts.items()):
+            old = getattr(thing, "backend", None)
+            if type(old) is KeyedStateBackend:
+                thing.backend = RocksDBKeyedStateBackend(base / f"op-{i}", old.now)
+                self.rocks.append(thing.backend)
+                if hasattr(thing, "values"):
+                    thing.values = thing.backend.table("reduce")
+
+    def close(self) -> None:
+        """Close RocksDB backends and remove their working files."""
+        for b in self.rocks:
+            b.close()
+        self.rocks = []
+        if self._temp_work is not None:
+            shutil.rmtree(self._temp_work, ignore_errors=True)
 
     # -- recovery -----------------------------------------------------------------------------------
     def _committed_marker(self) -> int | None:
@@ -151,7 +189,6 @@ class CheckpointCoordinator:
         cfg = self.runner.config
         chk: Checkpoint | None = None
         if self.enabled:
-            self.storage.open()
             marker = self._committed_marker()
             existing = self.storage.completed_ids()
             self.next_id = max([*existing, marker or 0]) + 1
@@ -207,6 +244,10 @@ class CheckpointCoordinator:
                     f"job: {type(exc).__name__}: {exc}",
                     hint="restore with the code version that wrote it, or start without that state",
                 ) from exc
+            att = chk.manifest["operators"][uid].get("attachment")
+            backend = getattr(thing, "backend", None)
+            if att is not None and backend is not None:
+                backend.restore_from = chk.path / att["dir"]
             try:
                 self._restore_part(thing, payload)
             except StateRestoreError:
@@ -273,6 +314,10 @@ class CheckpointCoordinator:
                     "seen": thing.seen,
                 }
             blobs[uid] = dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+            att = getattr(getattr(thing, "backend", None), "attachment", None)
+            if att is not None:
+                self._attachments[uid] = att
+                thing.backend.attachment = None
         return blobs
 
     def checkpoint(self) -> CheckpointStats:
@@ -301,8 +346,9 @@ class CheckpointCoordinator:
         }
         names = {uid: name for uid, (name, _t) in self.parts.items()}
         t1 = time.perf_counter()
+        attachments, self._attachments = self._attachments, {}
         try:
-            path, size = self.storage.write(cid, blobs, names, extra)
+            path, size = self.storage.write(cid, blobs, names, extra, attachments=attachments)
         except CheckpointWriteError as exc:
             for op, recs in pending:  # they go out with the next checkpoint
                 for tp, r in recs.items():

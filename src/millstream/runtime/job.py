@@ -345,6 +345,7 @@ class JobRunner:
         error: BaseException | None = None
         coord = CheckpointCoordinator(self, self.summary, attempt)
         try:
+            coord.prepare()
             for op in self.order:
                 op.setup(ctx)
             for op in self.order:
@@ -368,6 +369,7 @@ class JobRunner:
             error = exc
             coord.abort()
         finally:
+            opened.insert(0, coord)  # closed last: RocksDB state backends
             for thing in reversed(opened):
                 try:
                     thing.close()

@@ -40,6 +40,7 @@ class JobConfig:
     job_id: str | None = None
     from_savepoint: str | None = None
     allow_non_restored_state: bool = False
+    state_backend: str = "hashmap"
     runtime_mode: str = "STREAMING"
     idle_poll_ms: int = 50
     params: dict[str, str] = field(default_factory=dict)
@@ -197,6 +198,17 @@ class StreamExecutionEnvironment:
         if not isinstance(strategy, RestartStrategyConfiguration):
             raise JobConfigError(f"expected a RestartStrategies configuration, got {type(strategy).__name__}")
         self.config.restart_strategy = strategy
+        return self
+
+    def set_state_backend(self, backend: Any) -> StreamExecutionEnvironment:
+        """``HashMapStateBackend()`` (in memory, the default) or ``EmbeddedRocksDBStateBackend()`` (keyed
+        state of process functions and rolling aggregations in RocksDB; needs the ``[rocksdb]`` extra)."""
+        name = str(getattr(backend, "kind", backend)).lower()
+        if name not in ("hashmap", "rocksdb"):
+            raise JobConfigError(
+                f"unknown state backend {backend!r}", hint="use HashMapStateBackend() or EmbeddedRocksDBStateBackend()"
+            )
+        self.config.state_backend = name
         return self
 
     def get_restart_strategy(self) -> RestartStrategyConfiguration:

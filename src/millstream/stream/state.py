@@ -212,6 +212,11 @@ class KeyedStateBackend:
         return copy.deepcopy(self.tables)
 
     def restore(self, snapshot: dict[str, dict[Any, Any]]) -> None:
+        if snapshot.get("rocksdb") is True:
+            raise JobConfigError(
+                "this state was checkpointed by the RocksDB state backend, not the in-memory one",
+                hint="restore with env.set_state_backend(EmbeddedRocksDBStateBackend())",
+            )
         self.tables = copy.deepcopy(snapshot)
         for s in self._states.values():
             s.table = self.table(s.name)
@@ -234,6 +239,21 @@ class KeyedStateBackend:
                 f"state {name!r} was {was} state in the restored checkpoint but is now declared as {kind} state",
                 hint="keep the state's kind, or use a new state name (the old state is then dropped)",
             )
+
+
+class HashMapStateBackend:
+    """Keyed state in memory, snapshotted into checkpoints (the default; PyFlink's name)."""
+
+    kind = "hashmap"
+
+
+class EmbeddedRocksDBStateBackend:
+    """Keyed state in RocksDB on local disk, checkpointed incrementally (PyFlink's name; ``[rocksdb]``)."""
+
+    kind = "rocksdb"
+
+    def __init__(self, enable_incremental_checkpointing: bool = True) -> None:
+        self.incremental = enable_incremental_checkpointing
 
 
 class State:
@@ -458,6 +478,8 @@ _STATE_CLASSES: dict[str, type[State]] = {
 __all__ = [
     "AggregatingState",
     "AggregatingStateDescriptor",
+    "EmbeddedRocksDBStateBackend",
+    "HashMapStateBackend",
     "KeyedStateBackend",
     "ListState",
     "ListStateDescriptor",
