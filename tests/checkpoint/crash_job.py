@@ -20,7 +20,7 @@ import orjson
 
 import millstream  # noqa: F401 - registers the runtime
 from millstream import CheckpointingMode, Duration, StreamExecutionEnvironment, WatermarkStrategy
-from millstream.connectors import DeliveryGuarantee, LogSink, LogSource, OffsetsInitializer
+from millstream.connectors import DeliveryGuarantee, FileSink, LogSink, LogSource, OffsetsInitializer
 from millstream.core.record import ProducerRecord
 from millstream.functions import Aggregates, Count, ProcessWindowFunction, Sum
 from millstream.log import Log
@@ -59,8 +59,10 @@ def build(
     slow_us: int = 0,
     guarantee: str = DeliveryGuarantee.EXACTLY_ONCE,
     wrap: Any = None,
+    files: str | None = None,
 ) -> None:
-    """Add the job to ``env``; ``wrap(events)`` may add operators right after the source."""
+    """Add the job to ``env``; ``wrap(events)`` may add operators right after the source; with ``files``
+    the window results also go to an exactly-once file sink (a directory of part files)."""
     source = (
         LogSource.builder()
         .set_log(url)
@@ -87,14 +89,15 @@ def build(
             .build()
         )
 
-    (
+    windows = (
         events.key_by(lambda e: e["key"])
         .window(TumblingEventTimeWindows.of(Duration.of_millis(100)))
         .aggregate(Aggregates(count=Count(), sum=Sum("i")), WithKey())
         .uid("windows")
-        .sink_to(sink("windows"))
-        .uid("windows-sink")
     )
+    windows.sink_to(sink("windows")).uid("windows-sink")
+    if files:
+        windows.sink_to(FileSink.for_path(files, "json", delivery_guarantee="exactly-once")).uid("windows-files")
 
     def passthrough(e: Any) -> Any:
         if slow_us:
@@ -129,12 +132,13 @@ def main() -> None:
     ap.add_argument("--interval-ms", type=int, default=50)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--slow-us", type=int, default=0)
+    ap.add_argument("--files", default=None, help="also write the window results to this directory, exactly once")
     args = ap.parse_args()
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_batch_size(args.batch)
     env.enable_checkpointing(args.interval_ms, CheckpointingMode.EXACTLY_ONCE)
     env.get_checkpoint_config().set_checkpoint_storage_dir(args.checkpoints)
-    build(env, args.url, args.slow_us)
+    build(env, args.url, args.slow_us, files=args.files)
     print("ready", flush=True)
     result = env.execute("crash-job", job_id="crash-job")
     print(f"done restored_from={result.checkpoints.restored_from}", flush=True)

@@ -1,5 +1,6 @@
 """Crash test with real processes: the crash job (200,000 events → windowed results + a per-event
-pass-through, both exactly-once on the embedded log) is ``kill -9``ed at ≥ 20 random moments and started
+pass-through, both exactly-once on the embedded log, and the windowed results also to an exactly-once
+file sink) is ``kill -9``ed at ≥ 20 random moments and started
 again each time; at the end the committed output equals an uninterrupted run's, partition by partition and
 record by record — nothing lost, nothing duplicated."""
 
@@ -17,6 +18,7 @@ import crash_job
 import pytest
 
 from millstream.log import open_log
+from millstream.runtime.two_phase import committed_lines
 
 JOB = Path(__file__).parent / "crash_job.py"
 EVENTS = 200_000
@@ -24,8 +26,9 @@ KILLS = 20
 
 
 def start(url: str, chk: Path, *extra: str) -> subprocess.Popen[str]:
+    files = ["--files", str(chk.parent / f"{chk.name}-files")]
     return subprocess.Popen(
-        [sys.executable, str(JOB), url, str(chk), "--interval-ms", "30", "--batch", "400", *extra],
+        [sys.executable, str(JOB), url, str(chk), "--interval-ms", "30", "--batch", "400", *files, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -45,6 +48,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -
     _out, err = ref.communicate(timeout=240)
     assert ref.returncode == 0, err
     expected = {t: crash_job.topic_values(ref_log, t) for t in ("windows", "passthrough")}
+    expected_files = committed_lines(tmp_path / "ref-chk-files")
     ref_log.close()
     assert sum(map(len, expected["passthrough"].values())) == EVENTS
 
@@ -75,6 +79,9 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -
     log.close()
     lost = {t: sum(map(len, expected[t].values())) - sum(map(len, got[t].values())) for t in expected}
     assert got == expected, f"output differs from the uninterrupted run (missing/extra counts {lost})"
+    # the exactly-once file sink: the committed part files hold exactly the uninterrupted run's lines
+    assert committed_lines(tmp_path / "chk-files") == expected_files
+    assert len(expected_files) == sum(map(len, expected["windows"].values()))
     assert kills >= KILLS, f"the job finished after only {kills} kills (committed progress {progress})"
     assert progress[-1] > 0, "no checkpoint ever committed before a kill"
     print(f"{kills} kills; committed pass-through records after each: {progress}")

@@ -3,6 +3,7 @@ errors for state without an operator and for state that no longer fits."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,35 @@ def test_incompatible_state_names_the_operator(
     s.key_by(lambda e: e["key"]).process(Changed()).uid("windows").sink_to(CollectingSink())
     with pytest.raises(StateRestoreError, match=r"operator .*\(uid 'windows'\) does not fit"):
         env.execute("v5", from_savepoint=str(midway_savepoint))
+
+
+def test_trigger_savepoint_on_a_running_job(tmp_path: Path, events_log: tuple[str, Log]) -> None:
+    from millstream import StreamExecutionEnvironment
+    from millstream.connectors import LogSource, OffsetsInitializer
+    from millstream.runtime.checkpoint_storage import load_checkpoint
+
+    url, _log = events_log
+    env = make_env(tmp_path / "chk", interval=60_000)
+    assert isinstance(env, StreamExecutionEnvironment)
+    unbounded = (
+        LogSource.builder()
+        .set_log(url)
+        .set_topics("events")
+        .set_starting_offsets(OffsetsInitializer.earliest())
+        .build()
+    )
+    sink = CollectingSink()
+    env.from_source(unbounded).uid("events").key_by(lambda e: e["key"]).reduce(lambda a, b: b).uid("last").sink_to(sink)
+    client = env.execute_async("running", job_id="running")
+    try:
+        deadline = time.monotonic() + 30
+        while len(sink.values) < 20_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        path = client.trigger_savepoint(str(tmp_path / "sp-running"))
+    finally:
+        client.cancel()
+    chk = load_checkpoint(Path(path))
+    assert chk.manifest["kind"] == "savepoint" and chk.job_id == "running"
+    assert set(chk.blobs) == {"events", "last"}
+    res = run_cli("checkpoints", "describe", path)
+    assert res.exit_code == 0 and "savepoint" in res.output
