@@ -70,8 +70,8 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -
         proc.wait(timeout=30)
         kills += 1
         progress.append(sum(log.latest_offset("passthrough", p) for p in range(2)))
-        target = (EVENTS - progress[-1]) / (KILLS - kills + 2)
-        hi = hi * 0.7 if progress[-1] - progress[-2] > target else min(hi * 1.3, 3.0)
+        target = (EVENTS - progress[-1]) / (KILLS - kills + 4)
+        hi = max(0.05, hi * 0.5) if progress[-1] - progress[-2] > target else min(hi * 1.2, 2.0)
     final = start(url, tmp_path / "chk")
     _out, err = final.communicate(timeout=240)
     assert final.returncode == 0, err

@@ -197,3 +197,17 @@ def test_a_changed_state_schema_names_the_operator_and_the_state(tmp_path: Path)
 
 def test_checkpoint_errors_are_millstream_errors() -> None:
     assert issubclass(StateRestoreError, CheckpointError) and issubclass(ForeignCheckpointError, CheckpointError)
+
+
+def test_a_source_without_positions_says_it_starts_again(tmp_path: Path) -> None:
+    data = tmp_path / "in.txt"
+    data.write_text("a\nb\nc\n")
+    for _ in range(2):
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.enable_checkpointing(1000)
+        env.get_checkpoint_config().set_checkpoint_storage_dir(str(tmp_path / "chk"))
+        sink = CollectingSink()
+        env.read_text_file(str(data)).uid("lines").sink_to(sink)
+        result = env.execute("files-in")
+    assert sink.values == ["a", "b", "c"]
+    assert any("cannot resume from a position" in w for w in result.checkpoints.warnings)

@@ -244,6 +244,13 @@ class CheckpointCoordinator:
                     f"job: {type(exc).__name__}: {exc}",
                     hint="restore with the code version that wrote it, or start without that state",
                 ) from exc
+            if payload.get("kind") == "source" and not hasattr(getattr(thing, "reader", None), "restore"):
+                msg = (
+                    f"source {name!r} (uid {uid!r}) cannot resume from a position: it starts from its beginning, "
+                    "so its elements are processed again"
+                )
+                self.summary.warnings.append(msg)
+                log.warning(msg)
             att = chk.manifest["operators"][uid].get("attachment")
             backend = getattr(thing, "backend", None)
             if att is not None and backend is not None:
