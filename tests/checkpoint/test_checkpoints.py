@@ -142,3 +142,38 @@ def test_at_least_once_mode_restores_state_and_loses_nothing(tmp_path: Path, eve
     got = [v["i"] for vs in crash_job.topic_values(log, "passthrough").values() for v in vs]
     assert set(got) == set(range(20_000))  # nothing lost
     assert len(got) > 20_000  # replayed since the checkpoint: duplicates are allowed
+
+
+def test_run_options_from_environment_variables(
+    tmp_path: Path, events_log: tuple[str, Log], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``millstream run`` sets for a pipeline file: job id and checkpoint directory."""
+    url, _log = events_log
+    monkeypatch.setenv("MILLSTREAM_JOB_ID", "from-env")
+    monkeypatch.setenv("MILLSTREAM_CHECKPOINT_DIR", str(tmp_path / "env-chk"))
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.enable_checkpointing(1000, CheckpointingMode.EXACTLY_ONCE)
+    crash_job.build(env, url)
+    env.execute("some name")
+    from millstream.runtime.checkpoint_storage import CheckpointStorage
+
+    assert CheckpointStorage(tmp_path / "env-chk", "from-env").completed_ids()
+
+
+def test_exponential_delay_reset_threshold(tmp_path: Path, events_log: tuple[str, Log]) -> None:
+    url, _log = events_log
+    env = make_env(tmp_path / "chk")
+    env.set_restart_strategy(RestartStrategies.exponential_delay_restart(1, 4, 2.0, reset_backoff_threshold=0))
+    fails = [FailOnce(3_001), FailOnce(9_001), FailOnce(15_001)]
+
+    def wrap(s: Any) -> Any:
+        for i, f in enumerate(fails):
+            s = s.map(f).uid(f"f{i}")
+        return s
+
+    crash_job.build(env, url, wrap=wrap)
+    result = env.execute("crash-job")
+    assert result.restarts == 3
+    assert all(f.failed for f in fails)
+    # with a reset threshold of 0 ms every attempt 'ran long enough': each delay is the initial one
+    assert sum("in 1 ms" in w for w in result.checkpoints.warnings) == 3

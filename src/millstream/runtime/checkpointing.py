@@ -27,12 +27,18 @@ newest checkpoint that verifies is restored. A corrupt checkpoint falls back to 
 warning). A savepoint (``from_savepoint``) is restored when the job has no checkpoint taken since
 restoring that savepoint. State is matched by operator uid; state of a uid the job no longer has is an
 error unless ``allow_non_restored_state``.
+
+For ``millstream run`` (which starts a pipeline file that calls ``env.execute`` itself), the environment
+variables ``MILLSTREAM_JOB_ID``, ``MILLSTREAM_FROM_SAVEPOINT``, ``MILLSTREAM_ALLOW_NON_RESTORED_STATE`` (1/true)
+and ``MILLSTREAM_CHECKPOINT_DIR`` supply the job id, savepoint, flag and checkpoint directory when the job's
+configuration does not set them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import pickle
 import shutil
 import time
@@ -109,11 +115,17 @@ class CheckpointCoordinator:
         self.runner = runner
         self.summary = summary
         self.attempt = attempt
-        self.job_id = cfg.job_id or runner.job_name
+        env = os.environ
+        self.job_id = cfg.job_id or env.get("MILLSTREAM_JOB_ID") or runner.job_name
+        self.allow_non_restored = cfg.allow_non_restored_state or env.get(
+            "MILLSTREAM_ALLOW_NON_RESTORED_STATE", ""
+        ).lower() in ("1", "true", "yes")
         self.interval_ms: int = cfg.checkpoint_interval or 0
         self.enabled = cfg.checkpoint_interval is not None
         self.storage = CheckpointStorage(
-            cfg.checkpoint_storage or DEFAULT_CHECKPOINT_DIR, self.job_id, cfg.checkpoints_retained
+            cfg.checkpoint_storage or env.get("MILLSTREAM_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR,
+            self.job_id,
+            cfg.checkpoints_retained,
         )
         self.parts: dict[str, tuple[str, Any]] = {}  # uid -> (name, driver or operator)
         for uid, name, thing in runner.state_parts():
@@ -135,7 +147,7 @@ class CheckpointCoordinator:
         self.marker_key = MARKER_PREFIX + self.job_id
         self.next_id = 1
         self.last_ms = time.monotonic() * 1000
-        self.savepoint_origin = cfg.from_savepoint
+        self.savepoint_origin = cfg.from_savepoint or env.get("MILLSTREAM_FROM_SAVEPOINT") or None
         self.rocks: list[Any] = []
         self._temp_work: Path | None = None
         self._attachments: dict[str, Path] = {}
@@ -186,7 +198,6 @@ class CheckpointCoordinator:
         operator is open)."""
         if not self.enabled and not self.savepoint_origin:
             return
-        cfg = self.runner.config
         chk: Checkpoint | None = None
         if self.enabled:
             marker = self._committed_marker()
@@ -213,13 +224,13 @@ class CheckpointCoordinator:
             self.summary.warnings.extend(m for m in self.storage.fallbacks if m not in self.summary.warnings)
         if self.savepoint_origin and (chk is None or chk.manifest.get("savepoint") != self.savepoint_origin):
             chk = load_checkpoint(Path(self.savepoint_origin))
-            self._restore(chk, cfg.allow_non_restored_state, source=f"savepoint {self.savepoint_origin}")
+            self._restore(chk, self.allow_non_restored, source=f"savepoint {self.savepoint_origin}")
             self.summary.restored_from = self.savepoint_origin
             for op in self.tpc_sinks:  # transactions pre-committed by the restored savepoint
                 op.notify_checkpoint_complete(0)
             return
         if chk is not None:
-            self._restore(chk, cfg.allow_non_restored_state, source=f"checkpoint {chk.checkpoint_id}")
+            self._restore(chk, self.allow_non_restored, source=f"checkpoint {chk.checkpoint_id}")
             self.summary.restored_from = chk.checkpoint_id
             for op in self.tpc_sinks:  # transactions pre-committed by the restored checkpoint
                 op.notify_checkpoint_complete(0)

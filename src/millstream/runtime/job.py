@@ -319,19 +319,25 @@ class JobRunner:
         failures = 0
         strategy = self.config.restart_strategy
         with batch_gc():
+            restarts = 0
             while True:
+                started = time.monotonic()
                 try:
-                    result = self._run(failures)
-                    result.restarts = failures
+                    result = self._run(restarts)
+                    result.restarts = restarts
                     return result
                 except JobFailedError as exc:
                     if self.cancelled.is_set():
                         raise
+                    reset = strategy.reset_threshold_ms
+                    if reset is not None and (time.monotonic() - started) * 1000 >= reset:
+                        failures = 0  # it ran long enough: the backoff starts over
                     failures += 1
+                    restarts += 1
                     delay = strategy.next_delay_ms(failures)
                     if delay is None:
                         raise
-                    msg = f"job {self.job_name!r} failed ({exc}); restart {failures} in {delay} ms"
+                    msg = f"job {self.job_name!r} failed ({exc}); restart {restarts} in {delay} ms"
                     self.summary.warnings.append(msg)
                     _log.warning(msg)
                     if self.cancelled.wait(delay / 1000):
