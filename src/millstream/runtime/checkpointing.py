@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from ..core import sensors
 from ..core.errors import CheckpointError
 from ..stream.operators.base import Operator
-from ..stream.state import KeyedStateBackend
+from ..stream.state import KeyedStateBackend, serializing_snapshots
 from .checkpoint_storage import Checkpoint, CheckpointStorage, CheckpointWriteError, load_checkpoint
 from .sources import LogReader
 
@@ -267,7 +267,8 @@ class CheckpointCoordinator:
             if att is not None and backend is not None:
                 backend.restore_from = chk.path / att["dir"]
             try:
-                self._restore_part(thing, payload)
+                with serializing_snapshots():
+                    self._restore_part(thing, payload)
             except StateRestoreError:
                 raise
             except Exception as exc:
@@ -349,7 +350,8 @@ class CheckpointCoordinator:
             op.pre_commit(cid)
         pending = [(op, op.take_pending()) for op in self.eo_sinks]
         # Step 2: snapshot sources and stateful operators
-        blobs = self.snapshot_blobs()
+        with serializing_snapshots():
+            blobs = self.snapshot_blobs()
         positions = {
             uid: thing.reader.snapshot()
             for uid, (_n, thing) in self.parts.items()

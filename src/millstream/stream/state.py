@@ -13,7 +13,9 @@ aggregating state expire as a whole; list state per element; map state per map k
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,6 +171,21 @@ class AggregatingStateDescriptor(StateDescriptor):
         self.agg_function = agg_function
 
 
+_serializing = threading.local()
+
+
+@contextmanager
+def serializing_snapshots() -> Iterator[None]:
+    """Within this block (in this thread) ``KeyedStateBackend.snapshot``/``restore`` skip their defensive
+    deep copies: for callers that pickle snapshots at once, or restore freshly unpickled ones."""
+    old = getattr(_serializing, "on", False)
+    _serializing.on = True
+    try:
+        yield
+    finally:
+        _serializing.on = old
+
+
 class KeyedStateBackend:
     """In-memory keyed state of one operator: ``tables[state_name][key] -> stored value``.
 
@@ -209,6 +226,10 @@ class KeyedStateBackend:
             t.pop(key, None)
 
     def snapshot(self) -> dict[str, dict[Any, Any]]:
+        """A deep copy of all tables — or, inside :func:`serializing_snapshots` (the checkpoint coordinator
+        pickles the result before any element is processed), the tables themselves, which saves the copy."""
+        if getattr(_serializing, "on", False):
+            return self.tables
         return copy.deepcopy(self.tables)
 
     def restore(self, snapshot: dict[str, dict[Any, Any]]) -> None:
@@ -217,7 +238,7 @@ class KeyedStateBackend:
                 "this state was checkpointed by the RocksDB state backend, not the in-memory one",
                 hint="restore with env.set_state_backend(EmbeddedRocksDBStateBackend())",
             )
-        self.tables = copy.deepcopy(snapshot)
+        self.tables = snapshot if getattr(_serializing, "on", False) else copy.deepcopy(snapshot)
         for s in self._states.values():
             s.table = self.table(s.name)
 
