@@ -113,6 +113,8 @@ def test_no_restart_strategy_fails_the_job_and_commits_nothing_after_the_last_ch
     with pytest.raises(JobFailedError, match="injected failure"):
         env.execute("crash-job")
     assert crash_job.topic_values(log, "passthrough") == {0: [], 1: []}
+    # the source group's offsets are committed with checkpoints only: none ran ahead of the output
+    assert log.committed_offsets("crash-job", log.describe_topic("events").partitions_list()) == {}
 
 
 def test_exponential_delay_gives_growing_delays_up_to_the_max() -> None:
@@ -142,6 +144,8 @@ def test_at_least_once_mode_restores_state_and_loses_nothing(tmp_path: Path, eve
     got = [v["i"] for vs in crash_job.topic_values(log, "passthrough").values() for v in vs]
     assert set(got) == set(range(20_000))  # nothing lost
     assert len(got) > 20_000  # replayed since the checkpoint: duplicates are allowed
+    # offsets committed to the group when checkpoints complete (no exactly-once sink: step 5)
+    assert sum(log.committed_offsets("crash-job", log.describe_topic("events").partitions_list()).values()) == 20_000
 
 
 def test_run_options_from_environment_variables(

@@ -159,6 +159,9 @@ class CheckpointCoordinator:
         hard-link them)."""
         if self.enabled:
             self.storage.open()
+            for _name, thing in self.parts.values():
+                if isinstance(getattr(thing, "reader", None), LogReader):
+                    thing.reader.commit_on_close = False  # offsets are committed with checkpoints
         if self.runner.config.state_backend != "rocksdb":
             return
         import tempfile
@@ -390,6 +393,11 @@ class CheckpointCoordinator:
         # Step 5: notify completion: 2PC sinks commit, other offsets, retention
         for op in self.tpc_sinks:
             op.notify_checkpoint_complete(cid)
+        eo_url = self.eo_sinks[0].sink.log_url if self.eo_sinks else None
+        for uid, pos in positions.items():
+            reader = self.parts[uid][1].reader
+            if reader.source.log_url != eo_url:  # (those on the sinks' log went in the transaction)
+                reader.commit(pos)
         self.storage.prune()
         t3 = time.perf_counter()
         st = CheckpointStats(
