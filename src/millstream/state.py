@@ -3,6 +3,8 @@
 from .stream.state import (
     AggregatingState,
     AggregatingStateDescriptor,
+    EmbeddedRocksDBStateBackend,
+    HashMapStateBackend,
     ListState,
     ListStateDescriptor,
     MapState,
@@ -17,6 +19,8 @@ from .stream.state import (
 __all__ = [
     "AggregatingState",
     "AggregatingStateDescriptor",
+    "EmbeddedRocksDBStateBackend",
+    "HashMapStateBackend",
     "ListState",
     "ListStateDescriptor",
     "MapState",

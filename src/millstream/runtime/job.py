@@ -10,15 +10,21 @@ Protocol of :meth:`JobRunner.run`:
      b. a partition that reached its bounded end moves to watermark +∞; a partition without elements for
         the idle timeout is left out of the minimum;
      c. processing-time timers due on the job clock fire (operators in topological order);
-     d. with nothing read, wait ``idle_poll_ms`` (unbounded sources only);
+     d. with checkpointing on, take a checkpoint when the interval has passed — between two rounds no
+        element is in flight, so the cut is consistent (protocol: :mod:`millstream.runtime.checkpointing`);
+     e. with nothing read, wait ``idle_poll_ms`` (unbounded sources only);
+     Before the loop, the latest committed checkpoint (or a savepoint) is restored; after it, a bounded
+     job takes a final checkpoint, which commits its last exactly-once output;
   3. close readers (committing source offsets of a group) and operators — also when anything fails, in
-     which case the error is re-raised as ``JobFailedError`` with the original exception as its cause.
+     which case the error is re-raised as ``JobFailedError`` with the original exception as its cause,
+     or the job is restarted from step 1 as its restart strategy says.
 The thread never waits on anything without a timeout, so a failing job never hangs.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -28,13 +34,18 @@ from typing import Any
 
 from ..core import sensors
 from ..core.clock import Clock
+from ..core.errors import CheckpointError
 from ..stream.errors import JobConfigError, JobFailedError
 from ..stream.graph import Transformation, build_operator, topological
 from ..stream.operators.base import Operator, OperatorContext, Output
 from ..stream.operators.watermarks import PartitionWatermarks, WatermarkGenerator
 from ..stream.time import MAX_WATERMARK, WatermarkStrategy
+from .checkpoint_storage import ForeignCheckpointError
+from .checkpointing import CheckpointCoordinator, CheckpointSummary, StateRestoreError
 from .sinks import CollectOperator, make_sink
 from .sources import SourceReader, make_reader
+
+_log = logging.getLogger("millstream.runtime")
 
 
 @contextmanager
@@ -136,6 +147,22 @@ class SourceDriver:
             "reader": reader_snap() if reader_snap is not None else None,
         }
 
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Reinstate :meth:`snapshot` (after the reader is open): positions and watermark generators."""
+        reader_restore = getattr(self.reader, "restore", None)
+        if snap.get("reader") is not None:
+            if reader_restore is None:
+                raise JobConfigError(f"source {self.name!r} cannot restore a position")
+            reader_restore(snap["reader"])
+        for pid, (max_ts, wm) in snap["gens"].items():
+            g = self._gen(pid)
+            g.max_ts, g.wm = max_ts, wm
+            self.pw.wms[pid] = wm
+        self.pw.combined = snap["combined"]
+        self.last_tail = snap["combined"]
+        self.out.watermark = snap["combined"]
+        self.seen = snap["seen"]
+
     def _emit_tail(self, tail: int) -> None:
         if tail > self.last_tail:
             self.last_tail = tail
@@ -181,6 +208,8 @@ class JobExecutionResult:
     net_runtime_ms: int
     records_written: dict[str, int] = field(default_factory=dict)
     num_late_records_dropped: int = 0
+    restarts: int = 0
+    checkpoints: CheckpointSummary | None = None
 
     def get_job_execution_result(self) -> JobExecutionResult:
         return self
@@ -193,7 +222,9 @@ class JobExecutionResult:
 
 
 class JobRunner:
-    """Runs one job graph in the calling thread (see the module docstring)."""
+    """Runs one job graph in the calling thread (see the module docstring). A failed job is restarted
+    in process as the job's restart strategy says (operators are built anew and restored from the latest
+    checkpoint)."""
 
     def __init__(
         self,
@@ -207,6 +238,13 @@ class JobRunner:
         self.config = env.config
         self.clock: Clock = env.clock
         self.cancelled = threading.Event()
+        self._graph = (sinks, collect)
+        self.summary = CheckpointSummary()
+        self.savepoint_requests: list[tuple[str, list[Any]]] = []  # (target, [result]) from other threads
+        self._build()
+
+    def _build(self) -> None:
+        sinks, collect = self._graph
         self.collected: list[list[Any]] = []
         nodes = topological(sinks + list(collect or []))
         self.nodes = nodes
@@ -245,22 +283,75 @@ class JobRunner:
         self.order = [self.ops[t.id] for t in nodes if t.id in self.ops] + [op for k, op in self.ops.items() if k < 0]
         if not self.drivers:
             raise JobConfigError("the job has no sources")
+        self.uids = {t.id: t.uid or f"{t.kind}-{i}-{t.name}" for i, t in enumerate(nodes)}
+        self._driver_ids = [t.id for t in nodes if t.kind == "source"]
+        cfg = self.config
+        for op in self.order:
+            if (getattr(op, "transactional", False) or getattr(op, "transactional_2pc", False)) and (
+                cfg.checkpoint_interval is None or cfg.checkpointing_mode != "EXACTLY_ONCE"
+            ):
+                raise JobConfigError(
+                    f"sink {op.name!r} is exactly-once, which needs checkpointing in EXACTLY_ONCE mode",
+                    hint="call env.enable_checkpointing(interval_ms, CheckpointingMode.EXACTLY_ONCE), or use "
+                    "set_delivery_guarantee('at-least-once')",
+                )
 
         self.metrics = JobMetrics(self) if sensors.installed() else None
+
+    def state_parts(self) -> list[tuple[str, str, Any]]:
+        """``(uid, name, driver or operator)`` of every source and stateful operator, for checkpoints. An
+        operator without ``uid(...)`` gets one from its position and name (stable while the graph is)."""
+        parts: list[tuple[str, str, Any]] = []
+        for tid, d in zip(self._driver_ids, self.drivers, strict=True):
+            parts.append((self.uids[tid], d.name, d))
+        for tid, op in self.ops.items():
+            if tid >= 0 and type(op).snapshot is not Operator.snapshot:
+                parts.append((self.uids[tid], op.name, op))
+        return parts
 
     def cancel(self) -> None:
         self.cancelled.set()
 
     def run(self) -> JobExecutionResult:
+        """Run the job; on failure restart it as the restart strategy says, else raise ``JobFailedError``
+        (checkpoint configuration problems — foreign directory, state that does not fit — are raised as
+        they are and never restarted)."""
+        failures = 0
+        strategy = self.config.restart_strategy
         with batch_gc():
-            return self._run()
+            restarts = 0
+            while True:
+                started = time.monotonic()
+                try:
+                    result = self._run(restarts)
+                    result.restarts = restarts
+                    return result
+                except JobFailedError as exc:
+                    if self.cancelled.is_set():
+                        raise
+                    reset = strategy.reset_threshold_ms
+                    if reset is not None and (time.monotonic() - started) * 1000 >= reset:
+                        failures = 0  # it ran long enough: the backoff starts over
+                    failures += 1
+                    restarts += 1
+                    delay = strategy.next_delay_ms(failures)
+                    if delay is None:
+                        raise
+                    msg = f"job {self.job_name!r} failed ({exc}); restart {restarts} in {delay} ms"
+                    self.summary.warnings.append(msg)
+                    _log.warning(msg)
+                    if self.cancelled.wait(delay / 1000):
+                        raise
+                    self._build()
 
-    def _run(self) -> JobExecutionResult:
+    def _run(self, attempt: int = 0) -> JobExecutionResult:
         start = time.monotonic()
         ctx = OperatorContext(self.clock.now_ms, self.job_name, dict(self.config.params))
         opened: list[Any] = []
         error: BaseException | None = None
+        coord = CheckpointCoordinator(self, self.summary, attempt)
         try:
+            coord.prepare()
             for op in self.order:
                 op.setup(ctx)
             for op in self.order:
@@ -271,10 +362,20 @@ class JobRunner:
                 opened.append(d.reader)
                 with _where(d.name, d.uid):
                     d.reader.open()
-            self._loop()
+            coord.restore_on_start()
+            self._loop(coord if coord.enabled else None)
+            if coord.enabled and not self.cancelled.is_set():
+                final = coord.checkpoint()  # the final checkpoint commits the last output
+                if final.status != "COMPLETED":
+                    raise CheckpointError(
+                        f"the final checkpoint failed, so the job's last output is not committed: {final.error}",
+                        hint="fix the checkpoint storage and run the job again; it resumes from its last checkpoint",
+                    )
         except BaseException as exc:
             error = exc
+            coord.abort()
         finally:
+            opened.insert(0, coord)  # closed last: RocksDB state backends
             for thing in reversed(opened):
                 try:
                     thing.close()
@@ -282,7 +383,7 @@ class JobRunner:
                     if error is None:
                         error = exc
         if error is not None:
-            if isinstance(error, KeyboardInterrupt):
+            if isinstance(error, KeyboardInterrupt | StateRestoreError | ForeignCheckpointError):
                 raise error
             where = getattr(error, "_millstream_where", None) or (None, None, None, None)
             raise JobFailedError(
@@ -290,9 +391,11 @@ class JobRunner:
             ) from error
         written = {op.name: op.written for op in self.order if hasattr(op, "written") and op.written}
         late = sum(getattr(op, "num_late_records_dropped", 0) for op in self.order)
-        return JobExecutionResult(self.job_name, int((time.monotonic() - start) * 1000), written, late)
+        return JobExecutionResult(
+            self.job_name, int((time.monotonic() - start) * 1000), written, late, checkpoints=self.summary
+        )
 
-    def _loop(self) -> None:
+    def _loop(self, coord: CheckpointCoordinator | None = None) -> None:
         batch = self.config.batch_size
         drivers = self.drivers
         timed = [op for op in self.order if type(op).next_processing_time is not Operator.next_processing_time]
@@ -311,6 +414,8 @@ class JobRunner:
                     nxt = op.next_processing_time()
                     if nxt is not None and nxt <= now:
                         op.on_processing_time(now)
+            if coord is not None:
+                coord.maybe_checkpoint()
             if self.metrics is not None:
                 self.metrics.report()
             if not progress and any(not d.reader.bounded for d in drivers if not d.finished):
@@ -354,6 +459,22 @@ class JobClient:
         """Wait for the job to end; ``True`` when it has."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def trigger_savepoint(self, target: str, timeout: float = 60.0) -> str:
+        """Take a checkpoint now and copy it to the directory ``target`` as a savepoint; its path.
+        Needs checkpointing enabled (``enable_checkpointing``) and a running job."""
+        if self.runner.config.checkpoint_interval is None:
+            raise JobConfigError("savepoints need checkpointing", hint="call env.enable_checkpointing(interval)")
+        done: list[Any] = []
+        self.runner.savepoint_requests.append((str(target), done))
+        deadline = time.monotonic() + timeout
+        while not done and time.monotonic() < deadline and self._thread.is_alive():
+            time.sleep(0.01)
+        if not done:
+            raise JobConfigError(f"job {self.runner.job_name!r} did not take the savepoint (not running?)")
+        if isinstance(done[0], BaseException):
+            raise done[0]
+        return str(done[0])
 
     def get_job_status(self) -> str:
         if self._thread.is_alive():

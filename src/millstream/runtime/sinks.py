@@ -28,15 +28,18 @@ class SinkOperator(Operator):
 
 class LogSinkOperator(SinkOperator):
     """Appends elements to the log, one ``append`` per partition and batch (keyed records are placed by
-    murmur2 as in Kafka). Record timestamps are the elements' timestamps (``None``: the log's append time)."""
+    murmur2 as in Kafka). Record timestamps are the elements' timestamps (``None``: the log's append time).
+
+    With ``DeliveryGuarantee.EXACTLY_ONCE`` the sink is ``transactional``: records are kept in ``pending``
+    until the checkpoint coordinator takes them (:meth:`take_pending`) and appends them in the checkpoint's
+    log transaction, together with the source offsets and the checkpoint marker (see
+    :mod:`millstream.runtime.checkpointing`). Pending records of a failed job are dropped: the restored
+    job produces them again."""
 
     def __init__(self, name: str, uid: str | None, sink: LogSink, log: Log | None = None) -> None:
         super().__init__(name, uid)
-        if sink.delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE:
-            raise JobConfigError(
-                f"sink {name!r}: exactly-once delivery needs checkpointing, which this runtime does not provide yet",
-                hint="use set_delivery_guarantee('at-least-once')",
-            )
+        self.transactional = sink.delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE
+        self.pending: dict[tuple[str, int], list[Any]] = {}
         self.sink = sink
         self._log = log
         self._own = log is None
@@ -62,6 +65,27 @@ class LogSinkOperator(SinkOperator):
                 prepare(self.sink.topic)
         # Logs that can (Kafka) take batches without waiting for each acknowledgement; close() waits for all
         self._append = getattr(self._log, "append_nowait", None) or self._log.append
+
+    @property
+    def log(self) -> Log:
+        assert self._log is not None, "the sink is not open"
+        return self._log
+
+    def take_pending(self) -> dict[tuple[str, int], list[Any]]:
+        """The records written since the last call, per (topic, partition), and forget them."""
+        out, self.pending = self.pending, {}
+        return out
+
+    def _append(self, topic: str, p: int, recs: list[Any]) -> None:
+        if self.transactional:
+            buf = self.pending.get((topic, p))
+            if buf is None:
+                self.pending[(topic, p)] = recs
+            else:
+                buf.extend(recs)
+        else:
+            assert self._log is not None
+            self._log.append(topic, p, recs)
 
     def _partitions(self, topic: str) -> int:
         n = self._nparts.get(topic)
@@ -254,11 +278,19 @@ def make_sink(name: str, uid: str | None, descriptor: Any) -> SinkOperator:
     if isinstance(descriptor, LogSink):
         return LogSinkOperator(name, uid, descriptor)
     if isinstance(descriptor, FileSink):
+        if descriptor.delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE:
+            from .two_phase import ExactlyOnceFileSink, TwoPhaseCommitSinkOperator
+
+            return TwoPhaseCommitSinkOperator(name, uid, ExactlyOnceFileSink(descriptor, uid or name))
         return FileSinkOperator(name, uid, descriptor)
     if isinstance(descriptor, PrintSink):
         return PrintSinkOperator(name, uid, descriptor)
     if isinstance(descriptor, FunctionSink):
         return FunctionSinkOperator(name, uid, descriptor)
+    from .two_phase import TwoPhaseCommitSink, TwoPhaseCommitSinkOperator
+
+    if isinstance(descriptor, TwoPhaseCommitSink):
+        return TwoPhaseCommitSinkOperator(name, uid, descriptor)
     factory = getattr(descriptor, "create_operator", None)
     if factory is not None:
         return factory(name, uid)

@@ -110,6 +110,13 @@ class CollectionReader(SourceReader):
     def done(self, pid: Any) -> bool:
         return self.pos >= len(self.items)
 
+    def snapshot(self) -> int:
+        """The index of the next element (for checkpoints)."""
+        return self.pos
+
+    def restore(self, pos: int) -> None:
+        self.pos = pos
+
 
 # -- the log -----------------------------------------------------------------------------------------
 
@@ -320,15 +327,28 @@ class LogReader(SourceReader):
         for (topic, partition), off in positions.items():
             self.positions[TopicPartition(topic, partition)] = off
 
-    def commit(self) -> None:
-        if self.source.group_id and self.source.commit_offsets and self.positions and self._log is not None:
-            self.log.commit_offsets(self.source.group_id, dict(self.positions))
+    #: commit the positions to the group when closing; off under checkpointing, where offsets are
+    #: committed when a checkpoint completes (so the group never runs ahead of committed output)
+    commit_on_close = True
+
+    def commit(self, positions: dict[tuple[str, int], int] | None = None) -> None:
+        """Commit ``positions`` (``snapshot()`` form; default: the current ones) to the source's group."""
+        if not (self.source.group_id and self.source.commit_offsets and self._log is not None):
+            return
+        offsets = (
+            dict(self.positions)
+            if positions is None
+            else {TopicPartition(t, p): off for (t, p), off in positions.items()}
+        )
+        if offsets:
+            self.log.commit_offsets(self.source.group_id, offsets)
 
     def close(self) -> None:
         if self._log is None:
             return
         try:
-            self.commit()
+            if self.commit_on_close:
+                self.commit()
         finally:
             if self._own_log:
                 self._log.close()

@@ -25,6 +25,7 @@ from .environment import (
 )
 from .errors import JobConfigError, JobFailedError, KeySelectorError, OperatorError, TimestampError
 from .functions import OutputTag
+from .restart import RestartStrategies, RestartStrategyConfiguration
 from .time import MAX_WATERMARK, MIN_WATERMARK, Duration, Time, TimestampAssigner, WatermarkStrategy
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "Min",
     "OperatorError",
     "OutputTag",
+    "RestartStrategies",
+    "RestartStrategyConfiguration",
     "RuntimeExecutionMode",
     "StreamExecutionEnvironment",
     "Sum",

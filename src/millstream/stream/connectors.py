@@ -441,17 +441,25 @@ class FileSource:
 
 @dataclass(frozen=True)
 class FileSink:
-    """Writes one line per element to ``path`` (``format`` ``text`` = ``str(value)``, ``json`` = JSON)."""
+    """Writes one line per element to ``path`` (``format`` ``text`` = ``str(value)``, ``json`` = JSON).
+
+    With ``delivery_guarantee`` exactly-once (needs checkpointing), ``path`` is a directory and each
+    checkpoint commits one part file atomically (stage, then rename on checkpoint completion)."""
 
     path: str
     format: str = "text"
     name: str = "FileSink"
+    delivery_guarantee: str = "at-least-once"
 
     @staticmethod
-    def for_path(path: str, format: str = "text") -> FileSink:
+    def for_path(path: str, format: str = "text", delivery_guarantee: str = "at-least-once") -> FileSink:
         if format not in ("text", "json"):
             raise JobConfigError(f"unknown file format {format!r}", hint="use text or json")
-        return FileSink(str(path), format)
+        if delivery_guarantee not in ("at-least-once", "exactly-once", "none"):
+            raise JobConfigError(
+                f"unknown delivery guarantee {delivery_guarantee!r}", hint="use at-least-once or exactly-once"
+            )
+        return FileSink(str(path), format, delivery_guarantee=delivery_guarantee)
 
 
 @dataclass(frozen=True)

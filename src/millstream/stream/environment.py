@@ -17,19 +17,30 @@ from .connectors import CollectionSource, FileSource, FunctionSource
 from .datastream import DataStream
 from .errors import JobConfigError
 from .graph import Transformation, topological
+from .restart import RestartStrategies, RestartStrategyConfiguration
 from .time import WatermarkStrategy, to_millis
 
 
 @dataclass
 class JobConfig:
     """What a job runs with. ``batch_size`` is the most records a source hands to the operator chain at
-    once (results never depend on it). ``checkpoint_interval`` ``None`` = checkpointing off."""
+    once (results never depend on it). ``checkpoint_interval`` ``None`` = checkpointing off;
+    ``checkpoint_storage`` is the checkpoint directory (default ``./millstream-checkpoints``). ``job_id``
+    (default: the job name) names the job's checkpoints: a job started again with the same id resumes from
+    its latest completed checkpoint. ``from_savepoint`` restores a savepoint (state matched by operator uid;
+    state without an operator is an error unless ``allow_non_restored_state``)."""
 
     parallelism: int = 1
     batch_size: int = 4096
     checkpoint_interval: int | None = None
     checkpointing_mode: str = "EXACTLY_ONCE"
     checkpoint_storage: str | None = None
+    checkpoints_retained: int = 3
+    restart_strategy: RestartStrategyConfiguration = field(default_factory=RestartStrategies.no_restart)
+    job_id: str | None = None
+    from_savepoint: str | None = None
+    allow_non_restored_state: bool = False
+    state_backend: str = "hashmap"
     runtime_mode: str = "STREAMING"
     idle_poll_ms: int = 50
     params: dict[str, str] = field(default_factory=dict)
@@ -59,8 +70,27 @@ class CheckpointConfig:
         return self
 
     def set_checkpoint_storage_dir(self, path: str) -> CheckpointConfig:
-        self._c.checkpoint_storage = path
+        self._c.checkpoint_storage = str(path)
         return self
+
+    def set_checkpoint_storage(self, path: Any) -> CheckpointConfig:
+        """A directory path (``file://`` prefix allowed)."""
+        text = str(getattr(path, "path", path))
+        self._c.checkpoint_storage = text[len("file://") :] if text.startswith("file://") else text
+        return self
+
+    def get_checkpoint_storage(self) -> str | None:
+        return self._c.checkpoint_storage
+
+    def set_max_retained_checkpoints(self, n: int) -> CheckpointConfig:
+        """How many completed checkpoints to keep (default 3)."""
+        if not isinstance(n, int) or n < 1:
+            raise JobConfigError(f"retained checkpoints must be an int >= 1, got {n!r}")
+        self._c.checkpoints_retained = n
+        return self
+
+    def get_max_retained_checkpoints(self) -> int:
+        return self._c.checkpoints_retained
 
 
 class ExecutionConfig:
@@ -161,6 +191,28 @@ class StreamExecutionEnvironment:
         if mode is not None:
             self.config.checkpointing_mode = str(getattr(mode, "name", mode))
         return self
+
+    def set_restart_strategy(self, strategy: RestartStrategyConfiguration) -> StreamExecutionEnvironment:
+        """What to do when the job fails: ``RestartStrategies.no_restart()`` (default),
+        ``fixed_delay_restart(n, delay)`` or ``exponential_delay_restart(initial, max, ...)``."""
+        if not isinstance(strategy, RestartStrategyConfiguration):
+            raise JobConfigError(f"expected a RestartStrategies configuration, got {type(strategy).__name__}")
+        self.config.restart_strategy = strategy
+        return self
+
+    def set_state_backend(self, backend: Any) -> StreamExecutionEnvironment:
+        """``HashMapStateBackend()`` (in memory, the default) or ``EmbeddedRocksDBStateBackend()`` (keyed
+        state of process functions and rolling aggregations in RocksDB; needs the ``[rocksdb]`` extra)."""
+        name = str(getattr(backend, "kind", backend)).lower()
+        if name not in ("hashmap", "rocksdb"):
+            raise JobConfigError(
+                f"unknown state backend {backend!r}", hint="use HashMapStateBackend() or EmbeddedRocksDBStateBackend()"
+            )
+        self.config.state_backend = name
+        return self
+
+    def get_restart_strategy(self) -> RestartStrategyConfiguration:
+        return self.config.restart_strategy
 
     def get_checkpoint_config(self) -> CheckpointConfig:
         return CheckpointConfig(self.config)
@@ -263,14 +315,39 @@ class StreamExecutionEnvironment:
         sinks, self._sinks = self._sinks, []
         return sinks
 
-    def execute(self, job_name: str | None = None) -> Any:
+    def _run_options(self, job_id: str | None, from_savepoint: Any, allow_non_restored_state: bool | None) -> None:
+        if job_id is not None:
+            self.config.job_id = str(job_id)
+        if from_savepoint is not None:
+            self.config.from_savepoint = str(from_savepoint)
+        if allow_non_restored_state is not None:
+            self.config.allow_non_restored_state = bool(allow_non_restored_state)
+
+    def execute(
+        self,
+        job_name: str | None = None,
+        *,
+        job_id: str | None = None,
+        from_savepoint: Any = None,
+        allow_non_restored_state: bool | None = None,
+    ) -> Any:
         """Run the job to completion in this thread (bounded) and return a ``JobExecutionResult``; an
-        unbounded job runs until cancelled. A failure raises ``JobFailedError``."""
+        unbounded job runs until cancelled. A failure raises ``JobFailedError``. With checkpointing, the
+        job (``job_id``, default the job name) resumes from its latest checkpoint, or from ``from_savepoint``."""
+        self._run_options(job_id, from_savepoint, allow_non_restored_state)
         return _get_executor()(self, self._take_sinks(), job_name or "Flink Streaming Job", "sync", None)
 
-    def execute_async(self, job_name: str | None = None) -> Any:
+    def execute_async(
+        self,
+        job_name: str | None = None,
+        *,
+        job_id: str | None = None,
+        from_savepoint: Any = None,
+        allow_non_restored_state: bool | None = None,
+    ) -> Any:
         """Start the job in a background thread and return a ``JobClient`` (``cancel()``,
-        ``get_job_execution_result()``, ``wait()``)."""
+        ``get_job_execution_result()``, ``wait()``); options as :meth:`execute`."""
+        self._run_options(job_id, from_savepoint, allow_non_restored_state)
         return _get_executor()(self, self._take_sinks(), job_name or "Flink Streaming Job", "async", None)
 
     def _execute_collect(self, streams: list[DataStream], job_name: str | None) -> list[list[Any]]:

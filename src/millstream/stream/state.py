@@ -13,7 +13,9 @@ aggregating state expire as a whole; list state per element; map state per map k
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,6 +171,21 @@ class AggregatingStateDescriptor(StateDescriptor):
         self.agg_function = agg_function
 
 
+_serializing = threading.local()
+
+
+@contextmanager
+def serializing_snapshots() -> Iterator[None]:
+    """Within this block (in this thread) ``KeyedStateBackend.snapshot``/``restore`` skip their defensive
+    deep copies: for callers that pickle snapshots at once, or restore freshly unpickled ones."""
+    old = getattr(_serializing, "on", False)
+    _serializing.on = True
+    try:
+        yield
+    finally:
+        _serializing.on = old
+
+
 class KeyedStateBackend:
     """In-memory keyed state of one operator: ``tables[state_name][key] -> stored value``.
 
@@ -181,6 +198,7 @@ class KeyedStateBackend:
         self.current_key: Any = None
         self.now: Callable[[], int] = now or (lambda: 0)
         self._states: dict[str, State] = {}
+        self._restored_kinds: dict[str, str] = {}  # state name -> kind, as in the restored checkpoint
 
     def table(self, name: str) -> dict[Any, Any]:
         t = self.tables.get(name)
@@ -197,6 +215,7 @@ class KeyedStateBackend:
                     hint="use a different name for each piece of state",
                 )
             return existing
+        self._check_kind(descriptor.name, descriptor.kind)
         cls = _STATE_CLASSES[descriptor.kind]
         state = cls(self, descriptor)
         self._states[descriptor.name] = state
@@ -207,12 +226,55 @@ class KeyedStateBackend:
             t.pop(key, None)
 
     def snapshot(self) -> dict[str, dict[Any, Any]]:
+        """A deep copy of all tables — or, inside :func:`serializing_snapshots` (the checkpoint coordinator
+        pickles the result before any element is processed), the tables themselves, which saves the copy."""
+        if getattr(_serializing, "on", False):
+            return self.tables
         return copy.deepcopy(self.tables)
 
     def restore(self, snapshot: dict[str, dict[Any, Any]]) -> None:
-        self.tables = copy.deepcopy(snapshot)
+        if snapshot.get("rocksdb") is True:
+            raise JobConfigError(
+                "this state was checkpointed by the RocksDB state backend, not the in-memory one",
+                hint="restore with env.set_state_backend(EmbeddedRocksDBStateBackend())",
+            )
+        self.tables = snapshot if getattr(_serializing, "on", False) else copy.deepcopy(snapshot)
         for s in self._states.values():
             s.table = self.table(s.name)
+
+    def kinds(self) -> dict[str, str]:
+        """Kind (value, list, map, reducing, aggregating) of every registered state, for checkpoints."""
+        return {**self._restored_kinds, **{name: s.kind for name, s in self._states.items()}}
+
+    def expect_kinds(self, kinds: dict[str, str]) -> None:
+        """After a restore: each state must keep the kind it had in the checkpoint (checked now for the
+        states already registered, later for the others); a changed kind raises :class:`JobConfigError`."""
+        self._restored_kinds = dict(kinds)
+        for name, s in self._states.items():
+            self._check_kind(name, s.kind)
+
+    def _check_kind(self, name: str, kind: str) -> None:
+        was = self._restored_kinds.get(name)
+        if was is not None and was != kind:
+            raise JobConfigError(
+                f"state {name!r} was {was} state in the restored checkpoint but is now declared as {kind} state",
+                hint="keep the state's kind, or use a new state name (the old state is then dropped)",
+            )
+
+
+class HashMapStateBackend:
+    """Keyed state in memory, snapshotted into checkpoints (the default; PyFlink's name)."""
+
+    kind = "hashmap"
+
+
+class EmbeddedRocksDBStateBackend:
+    """Keyed state in RocksDB on local disk, checkpointed incrementally (PyFlink's name; ``[rocksdb]``)."""
+
+    kind = "rocksdb"
+
+    def __init__(self, enable_incremental_checkpointing: bool = True) -> None:
+        self.incremental = enable_incremental_checkpointing
 
 
 class State:
@@ -437,6 +499,8 @@ _STATE_CLASSES: dict[str, type[State]] = {
 __all__ = [
     "AggregatingState",
     "AggregatingStateDescriptor",
+    "EmbeddedRocksDBStateBackend",
+    "HashMapStateBackend",
     "KeyedStateBackend",
     "ListState",
     "ListStateDescriptor",

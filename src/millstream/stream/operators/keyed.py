@@ -210,10 +210,12 @@ class KeyedProcessOperator(Operator):
             "event_timers": self.event_timers.snapshot(),
             "proc_timers": self.proc_timers.snapshot(),
             "wm": self.wm,
+            "kinds": self.backend.kinds(),
         }
 
     def restore(self, state: Any) -> None:
         self.backend.restore(state["state"])
+        self.backend.expect_kinds(state.get("kinds", {}))
         self.event_timers.restore(state["event_timers"])
         self.proc_timers.restore(state["proc_timers"])
 
