@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from . import runtime as _runtime  # noqa: F401 - registers the executor
 from .common import Types
+from .state import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from .stream import (
     CheckpointingMode,
     DataStream,
@@ -18,6 +19,7 @@ from .stream import (
     JobFailedError,
     KeyedStream,
     OutputTag,
+    RestartStrategies,
     RuntimeExecutionMode,
     StreamExecutionEnvironment,
     Time,
@@ -29,9 +31,12 @@ __all__ = [
     "CheckpointingMode",
     "DataStream",
     "Duration",
+    "EmbeddedRocksDBStateBackend",
+    "HashMapStateBackend",
     "JobFailedError",
     "KeyedStream",
     "OutputTag",
+    "RestartStrategies",
     "RuntimeExecutionMode",
     "StreamExecutionEnvironment",
     "Time",

@@ -11,6 +11,7 @@ import pytest
 from millstream import CheckpointingMode, StreamExecutionEnvironment
 from millstream.connectors import DeliveryGuarantee
 from millstream.log import Log, open_log
+from millstream.log.memory import MemoryLog
 from millstream.runtime.checkpoint_storage import load_checkpoint
 from millstream.stream.errors import JobConfigError, JobFailedError
 from millstream.stream.restart import RestartStrategies
@@ -181,3 +182,46 @@ def test_exponential_delay_reset_threshold(tmp_path: Path, events_log: tuple[str
     assert all(f.failed for f in fails)
     # with a reset threshold of 0 ms every attempt 'ran long enough': each delay is the initial one
     assert sum("in 1 ms" in w for w in result.checkpoints.warnings) == 3
+
+
+class AckLaterLog(MemoryLog):
+    """A log whose sink writes (``append_nowait``) become durable only at ``flush_writes`` — like Kafka's
+    asynchronous producer — and which records whether group offsets were ever committed while writes were
+    still unacknowledged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unacked: list[tuple[str, int, list[Any]]] = []
+        self.commits = 0
+        self.commits_with_unacked_writes = 0
+
+    def append_nowait(self, topic: str, partition: int, records: Any) -> None:
+        self.unacked.append((topic, partition, list(records)))
+
+    def flush_writes(self) -> None:
+        for topic, partition, records in self.unacked:
+            self.append(topic, partition, records)
+        self.unacked.clear()
+
+    def commit_offsets(self, group: str, offsets: Any) -> None:
+        self.commits += 1
+        if self.unacked:
+            self.commits_with_unacked_writes += 1
+        super().commit_offsets(group, offsets)
+
+
+def test_at_least_once_checkpoint_waits_for_unacknowledged_sink_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import millstream.log as logmod
+
+    log = AckLaterLog()
+    monkeypatch.setitem(logmod.BACKENDS, "acklater", lambda rest, options: log)
+    crash_job.produce(log, 5_000)
+    env = make_env(tmp_path / "chk", interval=1, batch=100, mode=CheckpointingMode.AT_LEAST_ONCE)
+    crash_job.build(env, "acklater://", guarantee=DeliveryGuarantee.AT_LEAST_ONCE)
+    env.execute("crash-job")
+    assert log.commits > 1  # offsets were committed at several checkpoints ...
+    assert log.commits_with_unacked_writes == 0  # ... never ahead of acknowledged output
+    got = [v["i"] for vs in crash_job.topic_values(log, "passthrough").values() for v in vs]
+    assert sorted(got) == list(range(5_000))

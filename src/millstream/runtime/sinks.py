@@ -50,7 +50,7 @@ class LogSinkOperator(SinkOperator):
         self._key_ser = (sink.key_serializer or get_serde(sink.key_format).serialize) if sink.key_selector else None
         self._nparts: dict[str, int] = {}
         self._rr = 0
-        self._append: Any = None
+        self._send: Any = None  # the log's append, or its append_nowait where it has one (Kafka)
 
     def open(self) -> None:
         if self._log is None:
@@ -64,7 +64,7 @@ class LogSinkOperator(SinkOperator):
             if prepare is not None:  # e.g. Kafka: connect the producer now, not on the first record
                 prepare(self.sink.topic)
         # Logs that can (Kafka) take batches without waiting for each acknowledgement; close() waits for all
-        self._append = getattr(self._log, "append_nowait", None) or self._log.append
+        self._send = getattr(self._log, "append_nowait", None) or self._log.append
 
     @property
     def log(self) -> Log:
@@ -84,8 +84,7 @@ class LogSinkOperator(SinkOperator):
             else:
                 buf.extend(recs)
         else:
-            assert self._log is not None
-            self._log.append(topic, p, recs)
+            self._send(topic, p, recs)
 
     def _partitions(self, topic: str) -> int:
         n = self._nparts.get(topic)
