@@ -542,6 +542,7 @@ class WorkerSinkTask(WorkerTask):
         self.manual_assign = isinstance(self.consumer, LogConsumer)
         self.topic_pattern = re.compile(pattern)
         self.next_refresh = 0.0
+        self.unassigned_wait = self.UNASSIGNED_REFRESH_MIN_S
         if self.manual_assign:
             self._refresh_assignment()
         else:
@@ -558,8 +559,20 @@ class WorkerSinkTask(WorkerTask):
         self.sensor_read = sensor("sink-record-read-total", scope)
         self.sensor_sent = sensor("sink-record-send-total", scope)
 
+    ASSIGNMENT_REFRESH_S = 1.0
+    """How often a manually assigned sink re-lists the topics it has partitions of (new partitions, topics)."""
+    UNASSIGNED_REFRESH_MIN_S = 0.005
+    """While nothing is assigned (its topics do not exist yet), the first re-check comes after this long and
+    the wait doubles up to ``ASSIGNMENT_REFRESH_S``: a sink started before its source sees the topic at once."""
+
     def _refresh_assignment(self) -> None:
-        self.next_refresh = time.monotonic() + 1.0
+        now = time.monotonic()
+        if self.consumer.assignment():
+            self.unassigned_wait = self.UNASSIGNED_REFRESH_MIN_S
+            self.next_refresh = now + self.ASSIGNMENT_REFRESH_S
+        else:
+            self.next_refresh = now + self.unassigned_wait
+            self.unassigned_wait = min(self.unassigned_wait * 2, self.ASSIGNMENT_REFRESH_S)
         log_ = self.ctx.log
         wanted: list[TopicPartition] = []
         for t in log_.list_topics():
@@ -570,6 +583,9 @@ class WorkerSinkTask(WorkerTask):
                     continue  # deleted meanwhile
         if set(wanted) != set(self.consumer.assignment()):
             self.consumer.assign(wanted)
+            if wanted:
+                self.unassigned_wait = self.UNASSIGNED_REFRESH_MIN_S
+                self.next_refresh = time.monotonic() + self.ASSIGNMENT_REFRESH_S
 
     def _check_assignment(self) -> None:
         if self.manual_assign and time.monotonic() >= self.next_refresh:
@@ -602,7 +618,7 @@ class WorkerSinkTask(WorkerTask):
     def iteration(self) -> None:
         self._apply_context()
         self._check_assignment()
-        recs = self.consumer.poll(timeout_ms=100, max_records=self.max_poll)
+        recs = self._poll()
         self._check_assignment()
         if recs and self.context.paused:
             keep: list[Record] = []
@@ -621,6 +637,34 @@ class WorkerSinkTask(WorkerTask):
         if self.context.commit_requested or time.monotonic() - self.last_commit >= self.flush_interval:
             self.context.commit_requested = False
             self._commit()
+
+    POLL_TIMEOUT_MS = 100
+
+    def _poll(self) -> list[Record]:
+        """The next records, waiting up to ``POLL_TIMEOUT_MS`` for some.
+
+        A :class:`LogConsumer` waits by sleeping between polls; with one assigned partition this waits instead
+        in the log's blocking ``read(timeout_ms=...)``, which wakes as soon as an append commits (the record it
+        returns is dropped: the consumer reads it again, from the log's batch cache). While nothing is assigned
+        the wait ends at the next assignment check."""
+        consumer = self.consumer
+        if not self.manual_assign:
+            return consumer.poll(timeout_ms=self.POLL_TIMEOUT_MS, max_records=self.max_poll)
+        recs = consumer.poll(timeout_ms=0, max_records=self.max_poll)
+        if recs:
+            return recs
+        wait_ms = min(self.POLL_TIMEOUT_MS, int((self.next_refresh - time.monotonic()) * 1000.0))
+        if wait_ms <= 0:
+            return recs
+        tps = consumer.assignment()
+        if len(tps) != 1:
+            return consumer.poll(timeout_ms=wait_ms, max_records=self.max_poll)
+        tp = tps[0]
+        try:
+            self.ctx.log.read(tp.topic, tp.partition, consumer.position(tp), max_records=1, timeout_ms=wait_ms)
+        except Exception:
+            return consumer.poll(timeout_ms=wait_ms, max_records=self.max_poll)  # deleted/reset: let it decide
+        return consumer.poll(timeout_ms=0, max_records=self.max_poll)
 
     def _convert_fast(self, recs: list[Record]) -> list[SinkRecord] | None:
         """Column-at-a-time conversion in C for the common case (one topic, no transforms, keys or
