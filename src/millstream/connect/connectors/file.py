@@ -7,8 +7,9 @@ Only complete (newline-terminated) lines are read; a partial last line waits for
 ``file`` reads standard input (not resumable).
 
 FileStreamSink (``file``, ``topics``) appends each record's value as one line (strings as they are, maps and
-lists as JSON, null as ``null``); ``flush`` flushes the file before the consumer group commits, so after a
-crash lines may repeat but are never lost. An empty ``file`` writes standard output.
+lists as JSON, null as ``null``). Each ``put`` hands its lines to the operating system before it returns
+(readers of the file see them at once, as with Kafka's FileStreamSink); the consumer group commits only
+offsets of records ``put`` accepted, so after a crash lines may repeat but are never lost. An empty ``file`` writes standard output.
 """
 
 from __future__ import annotations
@@ -294,7 +295,7 @@ def format_line(value: Any) -> str:
 
 
 class FileStreamSinkTask(SinkTask):
-    """Writes one line per record; ``flush`` flushes the file."""
+    """Writes one line per record; each ``put`` flushes its lines to the file (``flush`` flushes again)."""
 
     def start(self, props: Mapping[str, str]) -> None:
         self.filename = props.get("file") or ""
@@ -315,7 +316,9 @@ class FileStreamSinkTask(SinkTask):
         values = list(map(_VALUE, records))
         lines = values if set(map(type, values)) == _STR_ONLY else [format_line(v) for v in values]
         lines.append("")
-        self.out.write("\n".join(lines))
+        out = self.out
+        out.write("\n".join(lines))
+        out.flush()  # like Kafka's FileStreamSink: lines reach the file as put() returns, not at the next commit
 
     def flush(self, current_offsets: Mapping[TopicPartition, int]) -> None:
         self.out.flush()
