@@ -23,6 +23,7 @@ Sink task loop (``WorkerSinkTask``):
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import re
@@ -30,7 +31,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Collection, Mapping
-from functools import partial
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
@@ -62,8 +62,6 @@ from .worker_config import WorkerConfig, make_converter, make_header_converter
 log = logging.getLogger("millstream.connect.worker")
 
 _tuple_new = tuple.__new__
-_new_producer_record = partial(tuple.__new__, ProducerRecord)
-_new_sink_record = partial(tuple.__new__, SinkRecord)
 # column getters over the record tuples (C-level, for the batch fast paths)
 (_S_TOPIC, _S_PARTITION, _S_KEY_SCHEMA, _S_KEY, _S_VALUE_SCHEMA, _S_VALUE, _S_TIMESTAMP, _S_HEADERS) = (
     itemgetter(i) for i in range(8)
@@ -318,11 +316,26 @@ class WorkerSourceTask(WorkerTask):
 
     def _send_fast(self, records: list[SourceRecord]) -> bool:
         """The common case, column-at-a-time in C (``map``/``zip`` over the record tuples): no transforms,
-        keys
-        or headers, one topic, no explicit partition, no ``commit_record``. Returns ``False`` (having written
-        nothing) when the batch needs the general path."""
+        keys or headers, one topic, no explicit partition, no ``commit_record``. Returns ``False`` (having
+        written nothing) when the batch needs the general path.
+
+        The cyclic GC is paused meanwhile (as :func:`~millstream.log.batch_codec.gc_paused` does, but
+        without allocating a context manager: that allocation alone would set off the collection that the
+        source task's freshly polled records are due): the batch's thousands of new tuples would otherwise
+        set off several collections that each walk the whole live batch. Only framework code and the value
+        converter run here, never a call that can block."""
         if self.chain or self.wants_commit_record or self.exactly_once:
             return False
+        was_enabled = gc.isenabled()
+        if was_enabled:
+            gc.disable()
+        try:
+            return self._send_fast_unpaused(records)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _send_fast_unpaused(self, records: list[SourceRecord]) -> bool:
         topic = records[0].topic
         n = len(records)
         if (
@@ -341,20 +354,14 @@ class WorkerSourceTask(WorkerTask):
             return False  # let the general path apply the error handler
         batch = list(
             map(
-                _new_producer_record,
-                zip(
-                    values,
-                    repeat(None, n),
-                    map(_S_TIMESTAMP, records),
-                    repeat((), n),
-                    repeat(None, n),
-                    strict=True,
-                ),
+                _tuple_new,
+                repeat(ProducerRecord, n),
+                zip(values, repeat(None, n), map(_S_TIMESTAMP, records), repeat((), n), repeat(None, n), strict=True),
             )
         )
         offsets: dict[bytes, tuple[Mapping[str, Any] | None, Mapping[str, Any]]] = {}
         parts = list(map(_S_SOURCE_PARTITION, records))
-        if len(set(map(id, parts))) == 1:
+        if parts.count(parts[0]) == n:  # one source partition (the same or an equal map: the same key)
             for r in reversed(records):
                 if r.source_offset is not None:
                     offsets[partition_key(parts[0])] = (parts[0], r.source_offset)
@@ -679,6 +686,16 @@ class WorkerSinkTask(WorkerTask):
             or any(map(_R_HEADERS, recs))
         ):
             return None
+        was_enabled = gc.isenabled()  # paused as in WorkerSourceTask._send_fast
+        if was_enabled:
+            gc.disable()
+        try:
+            return self._convert_fast_unpaused(recs, topic, n)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _convert_fast_unpaused(self, recs: list[Record], topic: str, n: int) -> list[SinkRecord] | None:
         try:
             schemas, values = self.value_converter.to_connect_columns(topic, list(map(_R_VALUE, recs)))
         except Exception:
@@ -700,7 +717,7 @@ class WorkerSinkTask(WorkerTask):
             partitions,
             offsets,
         )
-        return list(map(_new_sink_record, zip(*columns, strict=True)))
+        return list(map(_tuple_new, repeat(SinkRecord, n), zip(*columns, strict=True)))
 
     def convert(self, recs: list[Record]) -> list[SinkRecord]:
         chain, errors = self.chain, self.errors
