@@ -23,6 +23,7 @@ Sink task loop (``WorkerSinkTask``):
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import re
@@ -30,7 +31,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Collection, Mapping
-from functools import partial
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
@@ -62,8 +62,6 @@ from .worker_config import WorkerConfig, make_converter, make_header_converter
 log = logging.getLogger("millstream.connect.worker")
 
 _tuple_new = tuple.__new__
-_new_producer_record = partial(tuple.__new__, ProducerRecord)
-_new_sink_record = partial(tuple.__new__, SinkRecord)
 # column getters over the record tuples (C-level, for the batch fast paths)
 (_S_TOPIC, _S_PARTITION, _S_KEY_SCHEMA, _S_KEY, _S_VALUE_SCHEMA, _S_VALUE, _S_TIMESTAMP, _S_HEADERS) = (
     itemgetter(i) for i in range(8)
@@ -318,11 +316,26 @@ class WorkerSourceTask(WorkerTask):
 
     def _send_fast(self, records: list[SourceRecord]) -> bool:
         """The common case, column-at-a-time in C (``map``/``zip`` over the record tuples): no transforms,
-        keys
-        or headers, one topic, no explicit partition, no ``commit_record``. Returns ``False`` (having written
-        nothing) when the batch needs the general path."""
+        keys or headers, one topic, no explicit partition, no ``commit_record``. Returns ``False`` (having
+        written nothing) when the batch needs the general path.
+
+        The cyclic GC is paused meanwhile (as :func:`~millstream.log.batch_codec.gc_paused` does, but
+        without allocating a context manager: that allocation alone would set off the collection that the
+        source task's freshly polled records are due): the batch's thousands of new tuples would otherwise
+        set off several collections that each walk the whole live batch. Only framework code and the value
+        converter run here, never a call that can block."""
         if self.chain or self.wants_commit_record or self.exactly_once:
             return False
+        was_enabled = gc.isenabled()
+        if was_enabled:
+            gc.disable()
+        try:
+            return self._send_fast_unpaused(records)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _send_fast_unpaused(self, records: list[SourceRecord]) -> bool:
         topic = records[0].topic
         n = len(records)
         if (
@@ -341,20 +354,14 @@ class WorkerSourceTask(WorkerTask):
             return False  # let the general path apply the error handler
         batch = list(
             map(
-                _new_producer_record,
-                zip(
-                    values,
-                    repeat(None, n),
-                    map(_S_TIMESTAMP, records),
-                    repeat((), n),
-                    repeat(None, n),
-                    strict=True,
-                ),
+                _tuple_new,
+                repeat(ProducerRecord, n),
+                zip(values, repeat(None, n), map(_S_TIMESTAMP, records), repeat((), n), repeat(None, n), strict=True),
             )
         )
         offsets: dict[bytes, tuple[Mapping[str, Any] | None, Mapping[str, Any]]] = {}
         parts = list(map(_S_SOURCE_PARTITION, records))
-        if len(set(map(id, parts))) == 1:
+        if parts.count(parts[0]) == n:  # one source partition (the same or an equal map: the same key)
             for r in reversed(records):
                 if r.source_offset is not None:
                     offsets[partition_key(parts[0])] = (parts[0], r.source_offset)
@@ -542,6 +549,7 @@ class WorkerSinkTask(WorkerTask):
         self.manual_assign = isinstance(self.consumer, LogConsumer)
         self.topic_pattern = re.compile(pattern)
         self.next_refresh = 0.0
+        self.unassigned_wait = self.UNASSIGNED_REFRESH_MIN_S
         if self.manual_assign:
             self._refresh_assignment()
         else:
@@ -558,8 +566,20 @@ class WorkerSinkTask(WorkerTask):
         self.sensor_read = sensor("sink-record-read-total", scope)
         self.sensor_sent = sensor("sink-record-send-total", scope)
 
+    ASSIGNMENT_REFRESH_S = 1.0
+    """How often a manually assigned sink re-lists the topics it has partitions of (new partitions, topics)."""
+    UNASSIGNED_REFRESH_MIN_S = 0.005
+    """While nothing is assigned (its topics do not exist yet), the first re-check comes after this long and
+    the wait doubles up to ``ASSIGNMENT_REFRESH_S``: a sink started before its source sees the topic at once."""
+
     def _refresh_assignment(self) -> None:
-        self.next_refresh = time.monotonic() + 1.0
+        now = time.monotonic()
+        if self.consumer.assignment():
+            self.unassigned_wait = self.UNASSIGNED_REFRESH_MIN_S
+            self.next_refresh = now + self.ASSIGNMENT_REFRESH_S
+        else:
+            self.next_refresh = now + self.unassigned_wait
+            self.unassigned_wait = min(self.unassigned_wait * 2, self.ASSIGNMENT_REFRESH_S)
         log_ = self.ctx.log
         wanted: list[TopicPartition] = []
         for t in log_.list_topics():
@@ -570,6 +590,9 @@ class WorkerSinkTask(WorkerTask):
                     continue  # deleted meanwhile
         if set(wanted) != set(self.consumer.assignment()):
             self.consumer.assign(wanted)
+            if wanted:
+                self.unassigned_wait = self.UNASSIGNED_REFRESH_MIN_S
+                self.next_refresh = time.monotonic() + self.ASSIGNMENT_REFRESH_S
 
     def _check_assignment(self) -> None:
         if self.manual_assign and time.monotonic() >= self.next_refresh:
@@ -602,7 +625,7 @@ class WorkerSinkTask(WorkerTask):
     def iteration(self) -> None:
         self._apply_context()
         self._check_assignment()
-        recs = self.consumer.poll(timeout_ms=100, max_records=self.max_poll)
+        recs = self._poll()
         self._check_assignment()
         if recs and self.context.paused:
             keep: list[Record] = []
@@ -622,6 +645,34 @@ class WorkerSinkTask(WorkerTask):
             self.context.commit_requested = False
             self._commit()
 
+    POLL_TIMEOUT_MS = 100
+
+    def _poll(self) -> list[Record]:
+        """The next records, waiting up to ``POLL_TIMEOUT_MS`` for some.
+
+        A :class:`LogConsumer` waits by sleeping between polls; with one assigned partition this waits instead
+        in the log's blocking ``read(timeout_ms=...)``, which wakes as soon as an append commits (the record it
+        returns is dropped: the consumer reads it again, from the log's batch cache). While nothing is assigned
+        the wait ends at the next assignment check."""
+        consumer = self.consumer
+        if not self.manual_assign:
+            return consumer.poll(timeout_ms=self.POLL_TIMEOUT_MS, max_records=self.max_poll)
+        recs = consumer.poll(timeout_ms=0, max_records=self.max_poll)
+        if recs:
+            return recs
+        wait_ms = min(self.POLL_TIMEOUT_MS, int((self.next_refresh - time.monotonic()) * 1000.0))
+        if wait_ms <= 0:
+            return recs
+        tps = consumer.assignment()
+        if len(tps) != 1:
+            return consumer.poll(timeout_ms=wait_ms, max_records=self.max_poll)
+        tp = tps[0]
+        try:
+            self.ctx.log.read(tp.topic, tp.partition, consumer.position(tp), max_records=1, timeout_ms=wait_ms)
+        except Exception:
+            return consumer.poll(timeout_ms=wait_ms, max_records=self.max_poll)  # deleted/reset: let it decide
+        return consumer.poll(timeout_ms=0, max_records=self.max_poll)
+
     def _convert_fast(self, recs: list[Record]) -> list[SinkRecord] | None:
         """Column-at-a-time conversion in C for the common case (one topic, no transforms, keys or
         headers)."""
@@ -635,6 +686,16 @@ class WorkerSinkTask(WorkerTask):
             or any(map(_R_HEADERS, recs))
         ):
             return None
+        was_enabled = gc.isenabled()  # paused as in WorkerSourceTask._send_fast
+        if was_enabled:
+            gc.disable()
+        try:
+            return self._convert_fast_unpaused(recs, topic, n)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _convert_fast_unpaused(self, recs: list[Record], topic: str, n: int) -> list[SinkRecord] | None:
         try:
             schemas, values = self.value_converter.to_connect_columns(topic, list(map(_R_VALUE, recs)))
         except Exception:
@@ -656,7 +717,7 @@ class WorkerSinkTask(WorkerTask):
             partitions,
             offsets,
         )
-        return list(map(_new_sink_record, zip(*columns, strict=True)))
+        return list(map(_tuple_new, repeat(SinkRecord, n), zip(*columns, strict=True)))
 
     def convert(self, recs: list[Record]) -> list[SinkRecord]:
         chain, errors = self.chain, self.errors
