@@ -131,7 +131,7 @@ def encode_batches(
         columns = _checked_columns(records, now_ms)
     timestamps, keys, values, headers = columns
     sizes = _sizes(values)
-    if any(k is not None for k in keys):
+    if keys.count(None) != n:  # some record has a key (counted in C, not with a per-record generator)
         sizes = list(map(add, sizes, _sizes(keys)))
     cumulative = list(accumulate(sizes))
     out: list[StoredBatch] = []
