@@ -53,7 +53,9 @@ class _GaugeSensor:
         self.observe = child.set
 
 
-def _serve_metrics(port: int) -> tuple[Any, int]:
+def serve_metrics(port: int) -> tuple[Any, int]:
+    """Serve the sensors as Prometheus metrics on 127.0.0.1:``port`` (0 = a free one); ``(server, port)``.
+    Raises :class:`PortInUseError` when the port is taken. ``server.shutdown()`` stops it."""
     from prometheus_client import start_http_server
 
     factory = _PrometheusSensors()
@@ -113,7 +115,7 @@ def run(
     )
     try:
         if metrics_port is not None:
-            server, port = _serve_metrics(metrics_port)
+            server, port = serve_metrics(metrics_port)
             click.echo(f"metrics: http://127.0.0.1:{port}/metrics", err=True)
         runner.run()
     except KeyboardInterrupt:
@@ -153,4 +155,4 @@ def _report(exc: BaseException, verbose: bool, hint: str | None = None) -> None:
     sys.stderr.flush()
 
 
-__all__ = ["PortInUseError", "run"]
+__all__ = ["PortInUseError", "run", "serve_metrics"]
