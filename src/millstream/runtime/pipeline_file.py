@@ -10,7 +10,8 @@ is run as ``__main__`` and may:
 
 Whichever way, every job the file executes goes through :class:`PipelineRunner`, which
 
-  - makes the ``default_log`` URL the log of every ``LogSource``/``LogSink`` that names none;
+  - makes the ``default_log`` URL the log of every ``LogSource``/``LogSink`` that names none, and sets
+    ``MILLSTREAM_LOG`` to it while the file runs (so ``open_log()`` in the file opens the same log);
   - passes ``job_id`` / ``from_savepoint`` / ``allow_non_restored_state`` to the environment's
     configuration, and refuses them with a clear :class:`PipelineError` when this runtime has no such
     setting;
@@ -32,6 +33,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..core.errors import ConfigError
+from ..log import ENV_VAR
 from ..stream import environment as _environment
 from ..stream.connectors import LogSink, LogSource
 from ..stream.environment import StreamExecutionEnvironment
@@ -146,6 +148,18 @@ class PipelineRunner:
 
     def run(self) -> list[Any]:
         """Run the file; the results of the jobs it executed (see the module docstring)."""
+        saved = os.environ.get(ENV_VAR)
+        if self.default_log:
+            os.environ[ENV_VAR] = self.default_log
+        try:
+            return self._run()
+        finally:
+            if saved is None:
+                os.environ.pop(ENV_VAR, None)
+            else:
+                os.environ[ENV_VAR] = saved
+
+    def _run(self) -> list[Any]:
         with self._installed():
             namespace = self._load()
             if self.jobs_run == 0 and callable(namespace.get("build")):
