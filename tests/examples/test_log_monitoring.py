@@ -37,10 +37,9 @@ def test_error_spike_alert_and_followed_file(tmp_path: Path) -> None:
     out_file = printed.open("w")
     proc = start_example("log_monitoring", url, tmp_path, stdout=out_file, ACCESS_LOG=str(access))
     try:
-        wait_for(lambda: len(topic_values(url, "access-alerts")) >= 1)
-        wait_for(
-            lambda: topic_values(url, "access-unparsed", bytes.decode) == ["this line is not in Common Log Format"]
-        )
+        # progress is watched on stdout (the print sink) rather than by opening the log while the job writes:
+        # see the report (appends of the job went missing when this process polled the embedded log)
+        wait_for(lambda: "'path': '/api/orders'" in printed.read_text())
         # a new 5xx burst on /api/search an hour later, then a line that moves event time past it
         burst = [f'10.0.0.9 - - [01/May/2024:13:00:{s:02d} +0000] "GET /api/search HTTP/1.1" 500 10' for s in range(12)]
         after = '10.0.0.9 - - [01/May/2024:13:02:00 +0000] "GET / HTTP/1.1" 200 10'
@@ -63,10 +62,7 @@ def test_error_spike_alert_and_followed_file(tmp_path: Path) -> None:
         if n >= 10 and round(errors[k] / n, 4) > 0.2 and k[1] + 60_000 <= 1714568520000 - 5000
     }
     assert {(a["path"], a["window_start"]) for a in alerts} == expected
-    in_topic = topic_values(url, "access-alerts")
-    # KNOWN ISSUE (reported to the lead): the alert for the appended burst reaches the print sink and the
-    # LogSink's append, but is sometimes missing from the embedded log afterwards; only the prefix is asserted
-    assert in_topic and in_topic == alerts[: len(in_topic)]
+    assert topic_values(url, "access-alerts") == alerts
     assert topic_values(url, "access-unparsed", bytes.decode) == ["this line is not in Common Log Format"]
     for a in alerts:
         key = (a["path"], a["window_start"])
