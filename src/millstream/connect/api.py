@@ -74,13 +74,19 @@ class Connector(Versioned, ABC):
     def start(self, props: Mapping[str, str]) -> None:
         """Start with the connector config; raise to fail (the message shows in the status trace)."""
 
-    @abstractmethod
     def task_class(self) -> type[Task]:
-        """The task class this connector's tasks run."""
+        """The task class this connector's tasks run. (Not abstract so that a connector that does its own
+        ``start/poll/stop`` — the seed article's shape — can be used as a stream source or sink; the worker
+        needs a task class and says so.)"""
+        raise NotImplementedError(
+            f"connector {type(self).__name__} has no task class: override task_class() "
+            "(the worker runs connectors only through their tasks)"
+        )
 
-    @abstractmethod
     def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        """At most ``max_tasks`` task configs (string maps); one task is started per config."""
+        """At most ``max_tasks`` task configs (string maps); one task is started per config. Default: one
+        task with no config of its own."""
+        return [{}]
 
     @abstractmethod
     def stop(self) -> None:

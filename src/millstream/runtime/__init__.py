@@ -5,6 +5,7 @@ layer may not import the runtime, so the runtime plugs itself in); ``import mill
 """
 
 from ..stream.environment import register_executor
+from . import connector_bridge as _connector_bridge  # noqa: F401 - registers the connector binder
 from .job import JobClient, JobExecutionResult, JobRunner, SourceDriver, execute
 from .sinks import CollectOperator, make_sink
 from .sources import Fault, Pause, SourceReader, make_reader

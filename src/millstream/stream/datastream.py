@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .connector_descriptors import ConnectorSink, is_sink_connector
 from .connectors import FunctionSink, PrintSink
 from .errors import JobConfigError
 from .functions import (
@@ -179,6 +180,11 @@ class DataStream:
         return DataSink(self._env, t)
 
     def add_sink(self, sink_func: Any) -> DataSink:
+        """A ``SinkFunction``, a callable(value), or a Kafka-Connect ``SinkConnector`` (class or instance)."""
+        if is_sink_connector(sink_func):
+            return self.sink_to(ConnectorSink.of(sink_func))
+        if isinstance(sink_func, ConnectorSink):
+            return self.sink_to(sink_func)
         if not (callable(sink_func) or hasattr(sink_func, "invoke")):
             raise JobConfigError("add_sink needs a SinkFunction or a callable(value)")
         return self.sink_to(FunctionSink(sink_func))

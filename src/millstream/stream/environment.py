@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.clock import SYSTEM_CLOCK, Clock
+from .connector_descriptors import ConnectorSource, is_source_connector
 from .connectors import CollectionSource, FileSource, FunctionSource
 from .datastream import DataStream
 from .errors import JobConfigError
@@ -274,7 +275,11 @@ class StreamExecutionEnvironment:
 
     def add_source(self, source_func: Any, source_name: str = "Custom Source", type_info: Any = None) -> DataStream:
         """A legacy ``SourceFunction``, a generator function, a source descriptor, or any object with
-        ``create_reader(clock)`` returning a :class:`millstream.runtime.sources.SourceReader` (connectors)."""
+        ``create_reader(clock)`` returning a :class:`millstream.runtime.sources.SourceReader` (connectors).
+        A Kafka-Connect ``SourceConnector`` (class or instance) runs its tasks as the source."""
+        if is_source_connector(source_func):
+            desc = ConnectorSource.of(source_func)
+            return self._source(desc, None, desc.name if source_name == "Custom Source" else source_name)
         if (
             hasattr(source_func, "create_reader")
             or hasattr(source_func, "elements")

@@ -1,0 +1,179 @@
+"""Run a pipeline file: the contract behind ``millstream run PIPELINE.py``.
+
+A pipeline file is plain Python that builds a job on :class:`~millstream.StreamExecutionEnvironment`. It
+is run as ``__main__`` and may:
+
+  1. call ``env.execute(...)`` itself (at top level or under ``if __name__ == "__main__":``), or
+  2. define ``build(env)``, which adds sources, operators and sinks to the environment it is given (the
+     runner then executes it, named after the file), or
+  3. define ``main()``, which builds and executes a job itself.
+
+Whichever way, every job the file executes goes through :class:`PipelineRunner`, which
+
+  - makes the ``default_log`` URL the log of every ``LogSource``/``LogSink`` that names none, and sets
+    ``MILLSTREAM_LOG`` to it while the file runs (so ``open_log()`` in the file opens the same log);
+  - passes ``job_id`` / ``from_savepoint`` / ``allow_non_restored_state`` to the environment's
+    configuration, and refuses them with a clear :class:`PipelineError` when this runtime has no such
+    setting;
+  - runs the job in the background and waits, so that Ctrl-C (``KeyboardInterrupt``) cancels it cleanly:
+    sources stop, operators and sinks close and flush; :attr:`PipelineRunner.interrupted` is then set.
+
+Problems with the file itself (missing, syntax error, builds no job, builds a job without a sink) raise
+:class:`PipelineError` with a one-line message naming the file and a hint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import runpy
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..core.errors import ConfigError
+from ..log import ENV_VAR
+from ..stream import environment as _environment
+from ..stream.connectors import LogSink, LogSource
+from ..stream.environment import StreamExecutionEnvironment
+
+
+class PipelineError(ConfigError):
+    """The pipeline file cannot be run as it is (exit code 2)."""
+
+
+class PipelineRunner:
+    """Runs one pipeline file with run options (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        default_log: str | None = None,
+        job_id: str | None = None,
+        from_savepoint: str | None = None,
+        allow_non_restored_state: bool = False,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.default_log = default_log
+        self.job_id = job_id
+        self.from_savepoint = from_savepoint
+        self.allow_non_restored_state = allow_non_restored_state
+        self.jobs_run = 0
+        self.interrupted = False
+        self.results: list[Any] = []
+
+    # -- what happens to every job the file executes ------------------------------------------------------
+    def _apply_default_log(self, env: StreamExecutionEnvironment) -> None:
+        if not self.default_log:
+            return
+        for t in env._transformations:
+            for key in ("source", "sink"):
+                desc = t.params.get(key)
+                if isinstance(desc, LogSource | LogSink) and desc.log_url is None:
+                    t.params[key] = dataclasses.replace(desc, log_url=self.default_log)
+
+    def _apply_run_options(self, env: StreamExecutionEnvironment) -> None:
+        wanted = {
+            "job_id": self.job_id,
+            "from_savepoint": self.from_savepoint,
+            "allow_non_restored_state": self.allow_non_restored_state or None,
+        }
+        for name, value in wanted.items():
+            if value is None:
+                continue
+            if not hasattr(env.config, name):
+                flag = "--" + name.replace("_", "-")
+                raise PipelineError(
+                    f"{flag} is not supported by this millstream runtime (it has no checkpoints/savepoints yet)",
+                    hint=f"run without {flag}",
+                )
+            if getattr(env.config, name) in (None, False):  # the pipeline's own setting wins
+                setattr(env.config, name, value)
+
+    def _executor(self, inner: Any) -> Any:
+        def execute(env: Any, sinks: list[Any], job_name: str, mode: str, collect: Any) -> Any:
+            if mode == "collect":
+                return inner(env, sinks, job_name, mode, collect)
+            self._apply_default_log(env)
+            self._apply_run_options(env)
+            self.jobs_run += 1
+            client = inner(env, sinks, job_name, "async", collect)
+            if mode == "async":
+                return client
+            try:
+                while not client.wait(0.2):
+                    pass
+            except KeyboardInterrupt:
+                self.interrupted = True
+                client.cancel()
+                raise
+            result = client.get_job_execution_result()
+            self.results.append(result)
+            return result
+
+        return execute
+
+    @contextmanager
+    def _installed(self) -> Iterator[None]:
+        inner = _environment._get_executor()
+        _environment.register_executor(self._executor(inner))
+        try:
+            yield
+        finally:
+            _environment.register_executor(inner)
+
+    # -- the file -----------------------------------------------------------------------------------------
+    def _load(self) -> dict[str, Any]:
+        if not os.path.exists(self.path):
+            raise PipelineError(f"pipeline file {self.path} does not exist", hint="check the path")
+        if os.path.isdir(self.path):
+            raise PipelineError(f"{self.path} is a directory, not a pipeline file", hint="name a .py file")
+        try:
+            with open(self.path, "rb") as fh:
+                compile(fh.read(), self.path, "exec")
+        except SyntaxError as exc:
+            raise PipelineError(
+                f"{self.path}, line {exc.lineno}: syntax error: {exc.msg}",
+                hint="fix the pipeline file; `python -m py_compile FILE` shows the same error",
+            ) from exc
+        folder = os.path.dirname(os.path.abspath(self.path))
+        sys.path.insert(0, folder)  # a pipeline may import modules next to it, as `python FILE` allows
+        try:
+            return runpy.run_path(self.path, run_name="__main__")
+        finally:
+            if sys.path and sys.path[0] == folder:
+                sys.path.pop(0)
+
+    def run(self) -> list[Any]:
+        """Run the file; the results of the jobs it executed (see the module docstring)."""
+        saved = os.environ.get(ENV_VAR)
+        if self.default_log:
+            os.environ[ENV_VAR] = self.default_log
+        try:
+            return self._run()
+        finally:
+            if saved is None:
+                os.environ.pop(ENV_VAR, None)
+            else:
+                os.environ[ENV_VAR] = saved
+
+    def _run(self) -> list[Any]:
+        with self._installed():
+            namespace = self._load()
+            if self.jobs_run == 0 and callable(namespace.get("build")):
+                env = StreamExecutionEnvironment.get_execution_environment()
+                namespace["build"](env)
+                env.execute(os.path.splitext(os.path.basename(self.path))[0])
+            elif self.jobs_run == 0 and callable(namespace.get("main")):
+                namespace["main"]()
+        if self.jobs_run == 0:
+            raise PipelineError(
+                f"pipeline file {self.path} ran no job",
+                hint="call env.execute(), or define build(env) (millstream runs it) or main()",
+            )
+        return self.results
+
+
+__all__ = ["PipelineError", "PipelineRunner"]
