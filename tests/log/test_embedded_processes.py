@@ -184,3 +184,63 @@ def test_processes_creating_one_log_at_once(tmp_path: Path) -> None:
     with EmbeddedLog(path) as log:
         assert log.describe_topic("c").partitions == 2
         assert sorted((r.value or b"").decode() for r in read_all(log, "c", 0)) == ["p0", "p1", "p2", "p3"]
+
+
+_LOCK_WRITER = r"""
+import sys
+from millstream.log import open_log
+from millstream.core.record import ProducerRecord
+url = sys.argv[1]
+log = open_log(url)
+log.create_topic("t", 1, exist_ok=True)
+log.append("t", 0, [ProducerRecord(b"before")])
+open_log(url).close()         # another log object opened and closed in this process, as a job does
+print("ready", flush=True)
+sys.stdin.readline()          # meanwhile the test process opens and closes the log
+for i in range(50):
+    log.append("t", 0, [ProducerRecord(b"after-%d" % i)])
+print("done", flush=True)
+sys.stdin.readline()          # the test reads while this writer is still alive
+log.close()
+"""
+
+
+def test_reopening_in_a_writer_process_keeps_its_locks_so_other_readers_cannot_drop_its_wal(tmp_path: Path) -> None:
+    """Regression: reading the database header with a raw open()/close() dropped the process's POSIX locks
+    (SQLite's documented hazard); a reader elsewhere then took itself for the last connection, checkpointed
+    and deleted the WAL, and the writer's later commits went to an unlinked file, invisible to every other
+    process (and at best copied back, over newer pages, when the writer closed)."""
+    path = tmp_path / "log"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LOCK_WRITER, f"file://{path}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([SRC, *filter(None, [os.environ.get("PYTHONPATH")])])},
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "ready"
+        with EmbeddedLog(str(path)) as reader:
+            assert reader.latest_offset("t", 0) == 1
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done"
+        with EmbeddedLog(str(path)) as reader:  # while the writer is alive
+            values = [r.value for r in reader.read("t", 0, 0)]
+        assert values == [b"before"] + [b"after-%d" % i for i in range(50)]
+        links = [_readlink(proc.pid, f) for f in os.listdir(f"/proc/{proc.pid}/fd")]
+        assert not [link for link in links if "log.db" in link and "(deleted)" in link]
+        proc.stdin.write("close\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _readlink(pid: int, fd: str) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return ""

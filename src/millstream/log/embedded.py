@@ -85,7 +85,7 @@ from .batch_codec import (
     gc_paused,
 )
 from .embedded_retention import enforce_partition
-from .sqlite_store import connect, open_database, translate_error
+from .sqlite_store import connect, open_database, release_database, translate_error
 
 _new = tuple.__new__
 _logger = logging.getLogger("millstream.log")
@@ -194,7 +194,9 @@ class EmbeddedLog(Log):
         self._poll_s = poll_interval_ms / 1000.0
         self._chunk_records = chunk_records
         self._chunk_bytes = chunk_bytes
-        self._db = open_database(self.path, synchronous=self.synchronous, busy_timeout_ms=busy_timeout_ms)
+        self._db, self._file_key = open_database(
+            self.path, synchronous=self.synchronous, busy_timeout_ms=busy_timeout_ms
+        )
         self._waker = _waker_for(self._db)
         self._local = threading.local()
         self._conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
@@ -292,6 +294,7 @@ class EmbeddedLog(Log):
                     conn.close()
                 except sqlite3.Error:
                     pass
+            release_database(self._file_key)
         self._local = threading.local()
 
     # -- topic resolution ---------------------------------------------------------------------------

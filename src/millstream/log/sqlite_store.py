@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +42,26 @@ FORMAT_VERSION = 1
 APPLICATION_ID = 0x6D6C7374  # 'mlst'
 DB_FILE = "log.db"
 SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Log objects of this process that have a database file (by device and inode) open. The raw header read must
+# never happen while this process holds an SQLite connection to the file: on POSIX, closing *any* descriptor
+# of a file drops all of the process's advisory locks on it (SQLite's documented hazard), after which another
+# process closing its last connection checkpoints and deletes the WAL that this process's connections still
+# write to — their later commits become invisible to everyone else. Every connection millstream opens belongs
+# to a log object counted here, so the header is read raw only while the count is zero, under a lock.
+_open_files: dict[tuple[int, int], int] = {}
+_header_lock = threading.Lock()
+
+
+def release_database(key: tuple[int, int]) -> None:
+    """A log object that :func:`open_database` counted has closed its connections."""
+    with _header_lock:
+        n = _open_files.get(key, 0) - 1
+        if n > 0:
+            _open_files[key] = n
+        else:
+            _open_files.pop(key, None)
+
 
 SYNCHRONOUS_MODES = ("normal", "full")
 
@@ -214,8 +235,11 @@ def _check_format(conn: sqlite3.Connection, db_file: Path) -> None:
         raise corrupt(db_file, f"is a millstream log missing the table(s) {', '.join(sorted(missing))}")
 
 
-def open_database(path: str | os.PathLike[str], *, synchronous: str, busy_timeout_ms: int) -> Path:
-    """Validate the log directory ``path`` (creating it and a new log if missing); return the database file.
+def open_database(
+    path: str | os.PathLike[str], *, synchronous: str, busy_timeout_ms: int
+) -> tuple[Path, tuple[int, int]]:
+    """Validate the log directory ``path`` (creating it and a new log if missing); return the database file
+    and its key, counted as open by the caller until it calls :func:`release_database` with that key.
 
     Raises :class:`CorruptLogError` when ``path`` or its database is not a millstream log of a format this
     version reads, and :class:`ConfigError` for bad options.
@@ -234,10 +258,22 @@ def open_database(path: str | os.PathLike[str], *, synchronous: str, busy_timeou
     except OSError as exc:
         raise ConfigError(f"cannot create the log directory {directory}: {exc.strerror}") from exc
     db_file = directory / DB_FILE
-    if db_file.exists():
-        if not db_file.is_file():
-            raise corrupt(db_file, "is not a regular file")
-        _check_header(db_file)
+    with _header_lock:
+        if db_file.exists():
+            if not db_file.is_file():
+                raise corrupt(db_file, "is not a regular file")
+            st = db_file.stat()
+            if not _open_files.get((st.st_dev, st.st_ino)):
+                _check_header(db_file)
+        _open_checked(db_file, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
+        st = db_file.stat()  # also when this call created the file
+        key = (st.st_dev, st.st_ino)
+        _open_files[key] = _open_files.get(key, 0) + 1
+        return db_file, key
+
+
+def _open_checked(db_file: Path, *, synchronous: str, busy_timeout_ms: int) -> None:
+    """Open (creating if new), switch to WAL, create the schema, check the format; return the file."""
     conn = connect(db_file, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
     try:
         deadline = time.monotonic() + busy_timeout_ms / 1000.0
@@ -260,7 +296,6 @@ def open_database(path: str | os.PathLike[str], *, synchronous: str, busy_timeou
         raise translate_error(exc, db_file, "opening it") from exc
     finally:
         conn.close()
-    return db_file
 
 
 __all__ = [
@@ -271,5 +306,6 @@ __all__ = [
     "connect",
     "corrupt",
     "open_database",
+    "release_database",
     "translate_error",
 ]
