@@ -150,6 +150,8 @@ def demo(
         sensors.install(None)
     client.get_job_execution_result()  # raises the job's error, if it failed
     sizes = _topic_sizes(log_url)
+    if live is not None:
+        click.echo()  # the live view's last line has no line end of its own
     click.echo(
         ("interrupted; " if interrupted else "")
         + f"stopped after {time.monotonic() - started:.1f} s: "
