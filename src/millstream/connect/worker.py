@@ -83,6 +83,14 @@ def class_name(obj: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def notify_status(listener: Callable[[str, str | None], None], state: str, trace: str | None) -> None:
+    """Tell a status listener (the herder's status store) about a new state; its failure never stops a task."""
+    try:
+        listener(state, trace)
+    except Exception:
+        log.exception("status listener failed")
+
+
 class WorkerContext:
     """What tasks share from the worker: the log, stores, worker config, id and a clock."""
 
@@ -160,10 +168,7 @@ class WorkerTask(threading.Thread):
 
     def _report(self, state: str, trace: str | None = None) -> None:
         self.state = state
-        try:
-            self.listener(state, trace)
-        except Exception:
-            log.exception("status listener failed")
+        notify_status(self.listener, state, trace)
 
     def _call_task_stop(self) -> None:
         with self._stop_lock:
@@ -916,10 +921,7 @@ class WorkerConnector(threading.Thread):
 
     def _report(self, state: str, trace: str | None = None) -> None:
         self.state = state
-        try:
-            self.listener(state, trace)
-        except Exception:
-            log.exception("status listener failed")
+        notify_status(self.listener, state, trace)
 
     def run(self) -> None:
         while True:
