@@ -88,6 +88,7 @@ class LogContract:
     supports_state = True
     #: a blocking read is woken by an append from another thread within this many ms.
     wakeup_ms = 500
+    consumer_wakeup_ms: int | None = 500  # how soon a consumer's poll returns a record appended while it waits
     #: an append to an empty record list returns the log end and writes nothing.
     empty_append_ok = True
 
@@ -304,6 +305,29 @@ class LogContract:
         thread.join()
         assert values(got) == [b"second"]
         assert woke - times["append"] < self.wakeup_ms / 1000
+
+    def test_consumer_poll_woken_by_append(self, log: Log, new_topic: NewTopic) -> None:
+        t = new_topic()
+        consumer = log.consumer(None, auto_offset_reset="earliest")
+        consumer.assign([TopicPartition(t, 0)])
+        assert consumer.poll(timeout_ms=100) == []
+        times: dict[str, float] = {}
+
+        def writer() -> None:
+            time.sleep(0.2)
+            times["append"] = time.monotonic()
+            log.append(t, 0, recs(b"late"))
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        got = consumer.poll(timeout_ms=10_000)
+        woke = time.monotonic()
+        thread.join()
+        assert values(got) == [b"late"]
+        assert consumer.position(TopicPartition(t, 0)) == 1
+        if self.consumer_wakeup_ms is not None:
+            assert woke - times["append"] < self.consumer_wakeup_ms / 1000
+        consumer.close()
 
     def test_earliest_latest(self, log: Log, new_topic: NewTopic) -> None:
         t = new_topic(2)

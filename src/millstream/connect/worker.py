@@ -653,30 +653,13 @@ class WorkerSinkTask(WorkerTask):
     POLL_TIMEOUT_MS = 100
 
     def _poll(self) -> list[Record]:
-        """The next records, waiting up to ``POLL_TIMEOUT_MS`` for some.
-
-        A :class:`LogConsumer` waits by sleeping between polls; with one assigned partition this waits instead
-        in the log's blocking ``read(timeout_ms=...)``, which wakes as soon as an append commits (the record it
-        returns is dropped: the consumer reads it again, from the log's batch cache). While nothing is assigned
-        the wait ends at the next assignment check."""
+        """The next records, waiting up to ``POLL_TIMEOUT_MS`` for some (the consumer wakes on appends);
+        while partitions are assigned manually the wait ends at the next assignment check."""
         consumer = self.consumer
         if not self.manual_assign:
             return consumer.poll(timeout_ms=self.POLL_TIMEOUT_MS, max_records=self.max_poll)
-        recs = consumer.poll(timeout_ms=0, max_records=self.max_poll)
-        if recs:
-            return recs
         wait_ms = min(self.POLL_TIMEOUT_MS, int((self.next_refresh - time.monotonic()) * 1000.0))
-        if wait_ms <= 0:
-            return recs
-        tps = consumer.assignment()
-        if len(tps) != 1:
-            return consumer.poll(timeout_ms=wait_ms, max_records=self.max_poll)
-        tp = tps[0]
-        try:
-            self.ctx.log.read(tp.topic, tp.partition, consumer.position(tp), max_records=1, timeout_ms=wait_ms)
-        except Exception:
-            return consumer.poll(timeout_ms=wait_ms, max_records=self.max_poll)  # deleted/reset: let it decide
-        return consumer.poll(timeout_ms=0, max_records=self.max_poll)
+        return consumer.poll(timeout_ms=max(0, wait_ms), max_records=self.max_poll)
 
     def _convert_fast(self, recs: list[Record]) -> list[SinkRecord] | None:
         """Column-at-a-time conversion in C for the common case (one topic, no transforms, keys or

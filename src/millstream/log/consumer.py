@@ -180,7 +180,14 @@ class LogConsumer(Consumer):
         return list(self._positions)
 
     # -- reading ------------------------------------------------------------------------------------
+    SUBSCRIPTION_CHECK_S = 0.1
+    """While subscribed, a blocking wait is cut at this interval to look for new topics/partitions."""
+
     def poll(self, timeout_ms: int = 0, max_records: int = 500) -> list[Record]:
+        """Up to ``max_records`` records, waiting up to ``timeout_ms`` if none are ready.
+
+        With one assigned partition the wait happens in the log's blocking ``read``, which wakes as soon as
+        an append commits; with several, polls are retried with a short, growing sleep."""
         deadline = time.monotonic() + max(0, timeout_ms) / 1000.0
         sleep = 0.001
         while True:
@@ -191,8 +198,34 @@ class LogConsumer(Consumer):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
+            if len(self._positions) == 1:
+                out = self._wait_single(remaining, max_records)
+                if out:
+                    return out
+                continue
             time.sleep(min(sleep, remaining))
             sleep = min(sleep * 2, 0.02)
+
+    def _wait_single(self, remaining: float, max_records: int) -> list[Record]:
+        """Block in the log's ``read`` of the only assigned partition for up to ``remaining`` seconds."""
+        ((tp, pos),) = self._positions.items()
+        if self._topics is not None or self._pattern is not None:
+            remaining = min(remaining, self.SUBSCRIPTION_CHECK_S)
+        try:
+            recs = self._log.read(
+                tp.topic,
+                tp.partition,
+                pos,
+                max_records=max_records,
+                max_bytes=self.max_bytes,
+                timeout_ms=max(1, int(remaining * 1000)),
+            )
+        except OffsetOutOfRangeError:
+            self._positions[tp] = self._reset_position(tp)
+            return []
+        if recs:
+            self._positions[tp] = recs[-1].offset + 1
+        return recs
 
     def _poll_once(self, max_records: int) -> list[Record]:
         tps = list(self._positions)
