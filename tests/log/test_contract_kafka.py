@@ -38,10 +38,6 @@ class TestKafkaLog(LogContract):
     exact_max_bytes = False
     retention_on_demand = False
     supports_state = False
-    # The Kafka consumer returns an appended record ~515 ms after the append on Tansu even with
-    # fetch.wait.max.ms=10 (cause not established: broker fetch wake-up or a librdkafka backoff); delivery is
-    # still checked, the latency is an open finding of the Kafka issue.
-    consumer_wakeup_ms = None
 
     @pytest.fixture
     def log(self, request: pytest.FixtureRequest) -> Iterator[KafkaLog]:
