@@ -31,6 +31,7 @@ from .base import TOPIC_CONFIG_DEFAULTS, TopicDescription
 from .kafka_config import KafkaSettings
 from .kafka_errors import kafka_error_of, make_client, translate, unreachable
 
+_GROUP_FIRST_TRY_S = 5.0  # see KafkaAdmin._group_call
 _DYNAMIC_TOPIC_CONFIG = 1  # ConfigSource.DYNAMIC_TOPIC_CONFIG: set on the topic itself
 
 
@@ -46,6 +47,7 @@ class KafkaAdmin:
         self._s = settings
         conf = settings.admin_config()
         conf.setdefault("allow.auto.create.topics", "false")
+        self._conf = conf
         self._admin = make_client(AdminClient, conf, "admin client")
         self._lock = threading.Lock()
         self._partitions: dict[str, int] = {}
@@ -58,6 +60,28 @@ class KafkaAdmin:
             raise unreachable(self._s.bootstrap, what, self._s.timeout_s) from None
         except KafkaException as exc:
             raise translate(exc, self._s.bootstrap, what, topic=topic) from exc
+
+    def _group_call(self, request: Any, what: str) -> Any:
+        """Issue a group request (``request(admin, timeout_s)`` → a one-future dict) and wait for its result.
+
+        After a broker restart, librdkafka's admin client can keep a group-coordinator connection on which a
+        request is sent but never answered (``_TIMED_OUT`` "waiting for response from broker"), while a new
+        client is answered at once. Group offset reads and commits are idempotent, so a timed-out one is
+        issued once more on a renewed client before the error is raised. The first try waits at most
+        :data:`_GROUP_FIRST_TRY_S` (a coordinator answers these in milliseconds), the second the full timeout.
+        """
+        for attempt in (1, 2):
+            timeout = min(self._s.timeout_s, _GROUP_FIRST_TRY_S) if attempt == 1 else self._s.timeout_s
+            (future,) = request(self._admin, timeout).values()
+            try:
+                return self._result(future, what)
+            except BrokerError as exc:
+                err = kafka_error_of(exc.__cause__) if exc.__cause__ is not None else None
+                timed_out = err is not None and err.code() == KafkaError._TIMED_OUT
+                if attempt == 2 or not timed_out:
+                    raise
+                self._admin = make_client(AdminClient, self._conf, "admin client")
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def metadata(self) -> Any:
         """The cluster's full metadata (all topics), refreshing the partition-count cache."""
@@ -208,9 +232,10 @@ class KafkaAdmin:
         if tps is not None and not tps:
             return {}
         request = ConsumerGroupTopicPartitions(group, tps)
-        futures = self._admin.list_consumer_group_offsets([request], request_timeout=self._s.timeout_s)
-        (future,) = futures.values()
-        result = self._result(future, f"reading committed offsets of group {group!r}")
+        result = self._group_call(
+            lambda admin, timeout: admin.list_consumer_group_offsets([request], request_timeout=timeout),
+            f"reading committed offsets of group {group!r}",
+        )
         out: dict[TopicPartition, int] = {}
         for ktp in result.topic_partitions or ():
             if ktp.error is None and ktp.offset >= 0:
@@ -222,13 +247,14 @@ class KafkaAdmin:
         if not offsets:
             return
         tps = [KafkaTopicPartition(tp[0], tp[1], int(off)) for tp, off in offsets.items()]
-        futures = self._admin.alter_consumer_group_offsets(
-            [ConsumerGroupTopicPartitions(group, tps)], request_timeout=self._s.timeout_s
-        )
-        (future,) = futures.values()
         what = f"committing offsets of group {group!r}"
         try:
-            result = self._result(future, what)
+            result = self._group_call(
+                lambda admin, timeout: admin.alter_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(group, tps)], request_timeout=timeout
+                ),
+                what,
+            )
         except BrokerError as exc:
             if "UNKNOWN_MEMBER_ID" in str(exc) or "REBALANCE" in str(exc) or "NOT_EMPTY" in str(exc):
                 raise BrokerError(
