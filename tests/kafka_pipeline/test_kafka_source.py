@@ -183,6 +183,37 @@ def test_invalid_json_names_the_record_and_the_fix(kafka_log, kafka_topic, serve
     assert "set_value_format" in getattr(info.value.__cause__, "hint", "") + msg
 
 
+def test_dead_letter_topic_on_kafka_keeps_the_job_going(kafka_log, kafka_topic, servers, client_props):
+    topic, dlq = kafka_topic("dlq-in"), kafka_topic("dlq")
+    kafka_log.create_topic(topic)
+    kafka_log.create_topic(dlq)
+    kafka_log.append(
+        topic,
+        0,
+        [
+            ProducerRecord(b'{"ok": 1}'),
+            ProducerRecord(b"not json", b"key", BASE_TS, (("h", b"v"),)),
+            ProducerRecord(b"2"),
+        ],
+    )
+    src = (
+        KafkaSource.builder()
+        .set_bootstrap_servers(servers)
+        .set_properties(client_props)
+        .set_topics(topic)
+        .set_bounded(OffsetsInitializer.latest())
+        .set_dead_letter_topic(dlq)
+        .build()
+    )
+    assert collect(src) == [{"ok": 1}, 2]
+    (routed,) = kafka_log.read(dlq, 0, 0, timeout_ms=5000)
+    assert (routed.key, routed.value, routed.timestamp) == (b"key", b"not json", BASE_TS)
+    headers = dict(routed.headers)
+    assert headers["h"] == b"v"
+    assert (headers["__millstream.errors.topic"], headers["__millstream.errors.offset"]) == (topic.encode(), b"1")
+    assert b"not valid JSON" in headers["__millstream.errors.exception.message"]
+
+
 def _windows_job(servers: str, props: dict[str, str], topic: str, idleness_ms: int | None) -> tuple[Any, Any]:
     strategy = WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(lambda e, ts: e["ts"])
     if idleness_ms is not None:

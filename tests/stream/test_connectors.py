@@ -180,6 +180,58 @@ def test_malformed_json_names_topic_and_offset(log_url: str) -> None:
         env.execute()
 
 
+@pytest.mark.parametrize("fmt", ["json", "avro", "custom"])
+def test_dead_letter_topic_takes_records_that_fail_to_decode(log_url: str, fmt: str) -> None:
+    from millstream.core.serde import get_serde
+
+    schema = {"type": "record", "name": "E", "fields": [{"name": "n", "type": "long"}]}
+    good = {
+        "json": lambda n: orjson.dumps({"n": n}),
+        "avro": lambda n: get_serde("avro", schema=schema).serialize({"n": n}),
+        "custom": lambda n: f"n={n}".encode(),
+    }[fmt]
+    log = open_log(log_url)
+    log.create_topic("in", 1)
+    log.create_topic("dlq", 1)
+    bad = ProducerRecord(b"", b"k7", 7_000, (("trace", b"t-7"),))
+    log.append("in", 0, [ProducerRecord(good(n), None, n * 1000) for n in range(5)] + [bad])
+    log.append("in", 0, [ProducerRecord(good(n), None, n * 1000) for n in range(5, 8)])
+    b = LogSource.builder().set_log(log_url).set_topics("in").set_bounded(OffsetsInitializer.latest())
+    if fmt == "custom":
+        b.set_deserializer(lambda r: {"n": int(r.value.decode().removeprefix("n="))})
+    elif fmt == "avro":
+        b.set_value_format("avro", schema)
+    env = env_()
+    sink = CollectingSink()
+    env.from_source(b.set_dead_letter_topic("dlq").build(), WatermarkStrategy.no_watermarks()).sink_to(sink)
+    env.execute()
+    assert [v["n"] for v in sink.values] == list(range(8))  # the job went on past the bad record
+    assert sink.timestamps == [n * 1000 for n in range(8)]
+    (routed,) = log.read("dlq", 0, 0)
+    assert (routed.key, routed.value, routed.timestamp) == (b"k7", b"", 7_000)
+    headers = dict(routed.headers)
+    assert headers["trace"] == b"t-7"
+    assert headers["__millstream.errors.topic"] == b"in"
+    assert headers["__millstream.errors.partition"] == b"0"
+    assert headers["__millstream.errors.offset"] == b"5"
+    assert headers["__millstream.errors.exception.message"]
+    assert headers["__millstream.errors.exception.class.name"]
+    log.close()
+
+
+def test_dead_letter_topic_must_exist(log_url: str) -> None:
+    from millstream.stream.errors import JobFailedError
+
+    put(log_url, "in", 0, [({"n": 1}, 1)])
+    src = LogSource.builder().set_log(log_url).set_topics("in").set_bounded(OffsetsInitializer.latest())
+    env = env_()
+    env.from_source(src.set_dead_letter_topic("no-such-dlq").build(), WatermarkStrategy.no_watermarks()).add_sink(
+        lambda v: None
+    )
+    with pytest.raises(JobFailedError, match="no-such-dlq"):
+        env.execute()
+
+
 def test_unbounded_source_runs_until_cancelled(log_url: str) -> None:
     put(log_url, "in", 0, [({"n": i}, i) for i in range(5)])
     env = env_()

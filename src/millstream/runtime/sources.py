@@ -18,11 +18,12 @@ import orjson
 
 from ..core.clock import Clock, ManualClock
 from ..core.errors import ConfigError, SerdeError
-from ..core.record import TopicPartition
+from ..core.record import Record, TopicPartition
 from ..core.serde import get_serde
 from ..log import Log, open_log
 from ..stream.connectors import CollectionSource, FileSource, FunctionSource, LogSource, OffsetsInitializer
 from ..stream.errors import JobConfigError
+from .dead_letter import DeadLetterRouter
 
 
 class SourceReader:
@@ -162,6 +163,7 @@ class LogReader(SourceReader):
         self.bounded = source.is_bounded
         self._last_discovery = 0.0
         self._read_values: Any = None
+        self._dead_letters: DeadLetterRouter | None = None
         fmt = source.value_format
         self._serde = None if fmt == "json" or source.deserializer else get_serde(fmt, schema=source.avro_schema)
 
@@ -172,7 +174,9 @@ class LogReader(SourceReader):
             if props:
                 opts["properties"] = props
             self._log = open_log(self.source.log_url, **opts)
-        if self.source.deserializer is None:  # the log may offer a cheaper read of values + timestamps only
+        if self.source.dead_letter_topic:  # routing needs whole records, so no values-only reads
+            self._dead_letters = DeadLetterRouter(self._log, self.source.dead_letter_topic, self.source.name)
+        elif self.source.deserializer is None:  # the log may offer a cheaper read of values + timestamps only
             self._read_values = getattr(self._log, "read_values", None)
         self._discover()
 
@@ -282,14 +286,27 @@ class LogReader(SourceReader):
                 return [], []
         self.positions[pid] = recs[-1].offset + 1
         s = self.source
-        if s.deserializer is not None:
-            vals = [s.deserializer(r) for r in recs]
-        elif self._serde is None:
-            vals = _json_loads_all(recs, s.name)
-        else:
-            des = self._serde.deserialize
-            vals = [des(r[5]) for r in recs]
+        try:
+            if s.deserializer is not None:
+                vals = [s.deserializer(r) for r in recs]
+            elif self._serde is None:
+                vals = _json_loads_all(recs, s.name)
+            else:
+                des = self._serde.deserialize
+                vals = [des(r[5]) for r in recs]
+        except Exception:
+            if self._dead_letters is None:
+                raise
+            return self._dead_letters.decode(recs, self._decode_one)  # record by record, routing the bad ones
         return vals, [r[3] for r in recs]
+
+    def _decode_one(self, record: Record) -> Any:
+        """One record's element (the dead-letter path decodes record by record)."""
+        if self.source.deserializer is not None:
+            return self.source.deserializer(record)
+        if self._serde is not None:
+            return self._serde.deserialize(record.value)
+        return _json_loads_all([record], self.source.name)[0]
 
     def _read_columns(self, pid: Any, pos: int, max_records: int) -> tuple[list[Any], list[Any]]:
         """``read`` through the log's ``read_values`` hook (values and timestamps only; Kafka)."""

@@ -146,7 +146,9 @@ class LogSource:
     """Reads topics of a millstream log. Build with ``LogSource.builder()``.
 
     Event time defaults to the record timestamp; values are decoded with ``value_format``; with
-    ``deserializer`` set, each :class:`~millstream.core.record.Record` is passed to it instead.
+    ``deserializer`` set, each :class:`~millstream.core.record.Record` is passed to it instead. A record that
+    cannot be decoded fails the job naming topic, partition and offset, or, with ``dead_letter_topic`` set,
+    is appended to that topic of the same log with headers saying why (``millstream.runtime.dead_letter``).
     """
 
     log_url: str | None = None
@@ -162,6 +164,7 @@ class LogSource:
     properties: Mapping[str, str] = field(default_factory=dict)
     partition_discovery_ms: int | None = None
     commit_offsets: bool = True
+    dead_letter_topic: str | None = None
     name: str = "LogSource"
 
     @staticmethod
@@ -243,6 +246,13 @@ class LogSourceBuilder:
     def set_deserializer(self, deserializer: Callable[[Any], Any]) -> LogSourceBuilder:
         """A function of the whole :class:`~millstream.core.record.Record` (key, value, headers, ...)."""
         self._kw["deserializer"] = deserializer
+        return self
+
+    def set_dead_letter_topic(self, topic: str) -> LogSourceBuilder:
+        """Route records that fail to deserialize to ``topic`` (same log; it must exist) instead of failing."""
+        if not topic:
+            raise JobConfigError("the dead-letter topic needs a name", hint="set_dead_letter_topic('bad-records')")
+        self._kw["dead_letter_topic"] = topic
         return self
 
     def set_property(self, key: str, value: Any) -> LogSourceBuilder:
