@@ -84,6 +84,7 @@ class CheckpointStats:
     snapshot_ms: float = 0.0  # steps 1-2
     write_ms: float = 0.0  # step 3
     commit_ms: float = 0.0  # steps 4-5
+    end_time_ms: int = field(default_factory=lambda: int(time.time() * 1000))  # epoch ms when it ended
 
 
 @dataclass
