@@ -1,11 +1,12 @@
 """Live progress in the terminal: one table per job, one row per vertex (source, operator, sink), read from a
 :class:`~millstream.observe.registry.MetricRegistry` and redrawn about once a second with rich.
 
-Columns: records in/out per second (the registry's meters), records in/out so far, watermark lag
-(processing time minus the vertex's watermark — input watermark for operators and sinks, output watermark for
-sources; ``-`` before the first watermark, ``end`` after the final one), consumer lag (``records-lag-max`` of
-log sources) and busy/back-pressured ms per second. The caption shows the job state and its checkpoints
-(completed, failed, last duration and size).
+Columns (:data:`COLUMNS`): records in/out per second (the registry's meters), records in/out so far,
+watermark lag (processing time minus the vertex's watermark — input watermark for operators and sinks, output
+watermark for sources; ``-`` before the first watermark, ``end`` after the final one), consumer lag
+(``records-lag-max`` of log sources, in records) and the busy and back-pressured shares of each second.
+The title shows the job's name and state, the caption its checkpoints (completed, failed, last duration
+and size).
 
 :func:`render_progress` builds the renderable (tests print it to a recording console); :class:`LiveProgress`
 draws it on stderr while a block runs. Whether to show it at all is the command's choice (``millstream run``:
@@ -21,6 +22,9 @@ from typing import Any
 from ..runtime import job_directory
 from ..stream.time import MAX_WATERMARK, MIN_WATERMARK
 from .registry import MetricRegistry, summary
+
+#: the table's columns: in/out are record counts, ``lag`` is the consumer lag of log sources (records)
+COLUMNS = ("operator", "in/s", "out/s", "in", "out", "wm lag", "lag", "busy", "bp")
 
 
 def _rate(v: float | None) -> str:
@@ -65,6 +69,7 @@ def checkpoint_status(job: dict[str, float]) -> str:
 
 def render_progress(registry: MetricRegistry, now_ms: int | None = None) -> Any:
     """A rich renderable: one table per job in the registry (jobs in the process's directory first)."""
+    from rich import box
     from rich.console import Group
     from rich.table import Table
 
@@ -77,13 +82,17 @@ def render_progress(registry: MetricRegistry, now_ms: int | None = None) -> Any:
             continue
         state = states.get(jid, "")
         table = Table(
+            box=box.SIMPLE_HEAD,
             title=f"{job['name']}  {state}".rstrip(),
             caption=checkpoint_status(job["job"]),
             title_justify="left",
             caption_justify="left",
         )
-        for col in ("operator", "in/s", "out/s", "records in", "records out", "wm lag", "consumer lag", "busy", "bp"):
-            table.add_column(col, justify="left" if col == "operator" else "right", no_wrap=col == "operator")
+        for col in COLUMNS:
+            if col == "operator":
+                table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=28)
+            else:
+                table.add_column(col, justify="right", no_wrap=True)
         for v in job["vertices"].values():
             wm = v.get("currentInputWatermark", v.get("currentOutputWatermark"))
             lag = v.get("records-lag-max")
@@ -136,4 +145,4 @@ class LiveProgress:
         self.live.stop()
 
 
-__all__ = ["LiveProgress", "checkpoint_status", "render_progress"]
+__all__ = ["COLUMNS", "LiveProgress", "checkpoint_status", "render_progress"]

@@ -367,6 +367,8 @@ class JobRunner:
             self._loop(coord if coord.enabled else None)
             if coord.enabled and not self.cancelled.is_set():
                 final = coord.checkpoint()  # the final checkpoint commits the last output
+                if self.metrics is not None:
+                    self.metrics.report(force=True)  # with the final checkpoint's figures
                 if final.status != "COMPLETED":
                     raise CheckpointError(
                         f"the final checkpoint failed, so the job's last output is not committed: {final.error}",

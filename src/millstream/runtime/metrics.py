@@ -125,8 +125,9 @@ class _Vertex:
             self.last_out = n_out
         out_wm = self.thing.out.watermark
         self.s_out_wm.set(out_wm)
-        if self.s_in_wm is not None:
-            self.s_in_wm.set(max(self.thing.wm, out_wm))
+        if self.s_in_wm is not None:  # the minimum over the inputs, as Flink's; else what the operator saw
+            ins = self.inputs
+            self.s_in_wm.set(min(o.watermark for o in ins) if ins else max(self.thing.wm, out_wm))
         if self.s_late is not None:
             self.s_late.set(self.thing.num_late_records_dropped)
         self.s_busy.set(busy)
