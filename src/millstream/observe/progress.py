@@ -37,13 +37,28 @@ def _count(v: float | None) -> str:
     return "-" if v is None else f"{int(v):,}"
 
 
+def duration(seconds: float) -> str:
+    """A short human duration: ``850 ms``, ``12.3 s``, ``4.1 min``, ``2.5 h``, ``3.2 d`` (``-`` prefix if negative)."""
+    sign, s = ("-", -seconds) if seconds < 0 else ("", seconds)
+    if s < 1:
+        text = f"{s * 1000:.0f} ms"
+    elif s < 60:
+        text = f"{s:.1f} s"
+    elif s < 3600:
+        text = f"{s / 60:.1f} min"
+    elif s < 86400:
+        text = f"{s / 3600:.1f} h"
+    else:
+        text = f"{s / 86400:,.1f} d"
+    return sign + text
+
+
 def _wm_lag(wm: float | None, now_ms: int) -> str:
     if wm is None or wm <= MIN_WATERMARK:
         return "-"
     if wm >= MAX_WATERMARK:
         return "end"
-    lag = (now_ms - wm) / 1000
-    return f"{lag:,.1f} s"
+    return duration((now_ms - wm) / 1000)
 
 
 def _size(n: float) -> str:
@@ -143,6 +158,7 @@ class LiveProgress:
     ) -> None:
         self.live.refresh()
         self.live.stop()
+        self.console.line()  # the last frame's caption has no line end of its own
 
 
-__all__ = ["COLUMNS", "LiveProgress", "checkpoint_status", "render_progress"]
+__all__ = ["COLUMNS", "LiveProgress", "checkpoint_status", "duration", "render_progress"]
