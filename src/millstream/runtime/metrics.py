@@ -14,7 +14,8 @@ uid (or position and name), so it survives restarts.
 Per vertex: ``numRecordsIn``, ``numRecordsOut`` (counters; their ``...PerSecond`` meters are computed by the
 observer), ``currentInputWatermark`` (operators), ``currentOutputWatermark``, ``numLateRecordsDropped``
 (window operators), ``busyTimeMsPerSecond``, ``backPressuredTimeMsPerSecond``, ``idleTimeMsPerSecond`` and
-for log sources ``records-lag-max`` (the largest ``latest offset - position`` over its partitions).
+for log sources ``records-lag-max`` (the largest ``latest offset - position`` over its partitions, sampled
+at most once a second and at most 5% of the time: asking Kafka for end offsets is a round trip).
 Per job: ``lastCheckpointDuration`` (ms), ``lastCheckpointSize`` (bytes), ``numberOfCompletedCheckpoints``,
 ``numberOfFailedCheckpoints``, ``totalNumberOfCheckpoints``, ``numRestarts``, ``uptime`` (ms).
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 #: how often ``report`` does work (seconds)
 REPORT_INTERVAL_S = 1.0
+#: consumer lag is sampled again no sooner than this many times the last sampling took
+LAG_COST_FACTOR = 20.0
 
 
 def vertex_id(key: str) -> str:
@@ -95,6 +98,7 @@ class _Vertex:
         reader = getattr(thing, "reader", None)
         self.lag_reader = reader if reader is not None and hasattr(reader, "positions") else None
         self.s_lag = s("records-lag-max") if self.lag_reader is not None else None
+        self.next_lag = 0.0
         self.base_in = self.base_out = 0
         self.last_in = self.last_out = 0
 
@@ -134,7 +138,12 @@ class _Vertex:
         self.s_bp.set(bp)
         self.s_idle.set(idle)
         if self.s_lag is not None:
-            self.s_lag.set(self._lag())
+            now = time.monotonic()
+            if now >= self.next_lag:
+                self.s_lag.set(self._lag())
+                spent = time.monotonic() - now
+                # at most once a second, and at most 5% of the job thread (a Kafka end offset is a round trip)
+                self.next_lag = now + max(REPORT_INTERVAL_S, LAG_COST_FACTOR * spent)
 
     def _lag(self) -> float:
         reader: Any = self.lag_reader
@@ -154,20 +163,24 @@ def job_vertices(runner: JobRunner) -> list[tuple[str, str, Any, str, list[Outpu
     the vertex's id."""
     out: list[tuple[str, str, Any, str, list[Output]]] = []
     outputs: dict[int, Output] = {}
-    drivers = iter(runner.drivers)
-    for t in runner.nodes:
+    drivers = iter(list(runner.drivers))  # copies: another thread may read while a restart rebuilds the job
+    ops = dict(runner.ops)
+    for t in list(runner.nodes):
         if t.kind == "source":
-            d = next(drivers)
+            d = next(drivers, None)
+            if d is None:
+                continue
             outputs[t.id] = d.out
-            out.append((runner.uids[t.id], d.name, d, "source", []))
+            out.append((runner.uids.get(t.id, f"source-{t.name}"), d.name, d, "source", []))
             continue
-        op = runner.ops.get(t.id)
+        op = ops.get(t.id)
         if op is None:
             continue
         outputs[t.id] = op.out
         ins = [outputs[u.id] for u, tag in t.inputs if tag is None and u.id in outputs]
-        out.append((runner.uids[t.id], op.name, op, "sink" if t.kind == "sink" else "operator", ins))
-    for k, op in runner.ops.items():
+        key = runner.uids.get(t.id, f"{t.kind}-{t.name}")
+        out.append((key, op.name, op, "sink" if t.kind == "sink" else "operator", ins))
+    for k, op in ops.items():
         if k < 0:  # execute_and_collect's collecting sinks
             out.append((f"collect-{-k}-{op.name}", op.name, op, "sink", []))
     return out
@@ -241,7 +254,7 @@ class JobMetrics:
             self.s_cp_failed.set(len(stats) - n_done)
             self.s_cp_total.set(len(stats))
         self.s_restarts.set(self.runner.restarts)
-        self.s_uptime.set((time.time() * 1000) - self.runner.start_time_ms)
+        self.s_uptime.set(int(time.time() * 1000) - self.runner.start_time_ms)
 
 
 __all__ = ["REPORT_INTERVAL_S", "JobMetrics", "job_vertices", "vertex_id"]
