@@ -35,6 +35,9 @@ def test_table_of_a_finished_job(tmp_path: Path) -> None:
         console = Console(record=True, width=160, force_terminal=False)
         console.print(render_progress(mon.registry))
         text = console.export_text()
+        console.print(render_progress(mon.registry, only=lambda v: v["name"] == "evens"))
+        only_evens = console.export_text()
+    assert "evens" in only_evens and "LogSink" not in only_evens and "Collection Source" not in only_evens
     lines = text.splitlines()
     assert lines[0].startswith("table  FINISHED")
     header = next(line for line in lines if "operator" in line)

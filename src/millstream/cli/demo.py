@@ -91,8 +91,13 @@ class LiveResults:
         if registry is not None:
             from ..observe.progress import render_progress
 
-            parts.append(render_progress(registry))
+            parts.append(render_progress(registry, only=_demo_rows))
         return Group(*parts, summary)
+
+
+def _demo_rows(vertex: dict[str, Any]) -> bool:
+    """The progress rows the demo shows: the job's log source (with its consumer lag) and the three analyses."""
+    return "records-lag-max" in vertex or vertex["name"] in ("page counts", "user sessions", "error alerts")
 
 
 def _topic_sizes(log_url: str) -> dict[str, int]:

@@ -16,6 +16,7 @@ on when stderr is a terminal, ``--quiet`` off, ``--progress`` on).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -82,8 +83,11 @@ def checkpoint_status(job: dict[str, float]) -> str:
     return text
 
 
-def render_progress(registry: MetricRegistry, now_ms: int | None = None) -> Any:
-    """A rich renderable: one table per job in the registry (jobs in the process's directory first)."""
+def render_progress(
+    registry: MetricRegistry, now_ms: int | None = None, only: Callable[[dict[str, Any]], bool] | None = None
+) -> Any:
+    """A rich renderable: one table per job in the registry. ``only`` picks the rows to show: it gets each
+    vertex's metrics as a dict (with ``name``) and returns whether to show it (default: every vertex)."""
     from rich import box
     from rich.console import Group
     from rich.table import Table
@@ -109,6 +113,8 @@ def render_progress(registry: MetricRegistry, now_ms: int | None = None) -> Any:
             else:
                 table.add_column(col, justify="right", no_wrap=True)
         for v in job["vertices"].values():
+            if only is not None and not only(v):
+                continue
             wm = v.get("currentInputWatermark", v.get("currentOutputWatermark"))
             lag = v.get("records-lag-max")
             table.add_row(
