@@ -42,7 +42,30 @@ def test_meter_is_the_increase_over_the_span() -> None:
     assert young.rate(now=104.0) == 50 / 4  # younger than the span: over its age
 
 
-def test_gauges_have_no_meter_and_foreign_scopes_are_kept() -> None:
+def test_sensors_of_no_job_are_kept_apart_and_exposed_with_their_scope() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from millstream.observe.prometheus import prometheus_text
+
     reg = MetricRegistry()
-    reg("lag", "connect.worker", {}).set(3)
-    assert reg.values("connect.worker") == {"lag": 3}
+    reg("source-record-poll-total", "connect.src.0", {}).inc(40)
+    reg("numRecordsIn", "job.map", TAGS).inc(3)
+    assert reg.other("connect.src.0") == {"source-record-poll-total": 40}
+    assert reg.jobs() == {"j1": "job"} and list(summary(reg)) == ["j1"]
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(prometheus_text(reg).decode())
+        for s in fam.samples
+    }
+    assert samples[("millstream_source_record_poll_total", (("scope", "connect.src.0"),))] == 40
+    vertex_labels = {
+        "job_id": "j1",
+        "job_name": "job",
+        "task_id": "v1",
+        "task_name": "map",
+        "operator_id": "v1",
+        "operator_name": "map",
+        "subtask_index": "0",
+    }
+    key = ("flink_taskmanager_job_task_operator_numRecordsIn", tuple(sorted(vertex_labels.items())))
+    assert samples[key] == 3

@@ -2,7 +2,9 @@
 Prometheus reporter names metrics.
 
 Names: ``flink_taskmanager_job_task_operator_<metric>`` for vertex metrics and ``flink_jobmanager_job_<metric>``
-for job metrics (checkpoints, restarts, uptime), every character outside ``[A-Za-z0-9_:]`` replaced by ``_``
+for job metrics (checkpoints, restarts, uptime) and ``millstream_<metric>`` with the label ``scope`` for sensors
+that belong to no job (Connect workers: ``millstream_source_record_poll_total{scope="connect.src.0"}``); every
+character outside ``[A-Za-z0-9_:]`` replaced by ``_``
 (so ``records-lag-max`` is ``flink_taskmanager_job_task_operator_records_lag_max``). Labels as Flink's:
 ``job_id``, ``job_name`` and, for vertex metrics, ``task_id``/``operator_id`` (the vertex id),
 ``task_name``/``operator_name`` (the vertex name) and ``subtask_index``. Every metric is exposed as a gauge,
@@ -25,9 +27,13 @@ _JOB_LABELS = ["job_id", "job_name"]
 _BAD = re.compile(r"[^A-Za-z0-9_:]")
 
 
-def prometheus_name(metric: str, job_level: bool) -> str:
-    """The Prometheus name of a millstream/Flink metric name."""
-    return (JOB_PREFIX if job_level else VERTEX_PREFIX) + _BAD.sub("_", metric)
+OTHER_PREFIX = "millstream_"
+
+
+def prometheus_name(metric: str, job_level: bool, other: bool = False) -> str:
+    """The Prometheus name of a millstream/Flink metric name (``other``: a sensor of no job)."""
+    prefix = OTHER_PREFIX if other else JOB_PREFIX if job_level else VERTEX_PREFIX
+    return prefix + _BAD.sub("_", metric)
 
 
 class RegistryCollector:
@@ -41,12 +47,14 @@ class RegistryCollector:
 
         families: dict[str, Any] = {}
         for sc, name, value in self.registry.snapshot():
-            pname = prometheus_name(name, sc.is_job)
+            pname = prometheus_name(name, sc.is_job, sc.is_other)
             fam = families.get(pname)
             if fam is None:
-                labels = _JOB_LABELS if sc.is_job else _VERTEX_LABELS
-                fam = families[pname] = GaugeMetricFamily(pname, f"Flink metric {name}", labels=labels)
-            if sc.is_job:
+                labels = ["scope"] if sc.is_other else _JOB_LABELS if sc.is_job else _VERTEX_LABELS
+                fam = families[pname] = GaugeMetricFamily(pname, f"metric {name}", labels=labels)
+            if sc.is_other:
+                fam.add_metric([sc.other], value)
+            elif sc.is_job:
                 fam.add_metric([sc.job_id, sc.job_name], value)
             else:
                 v = sc.vertex_id
@@ -65,4 +73,4 @@ def prometheus_text(registry: MetricRegistry) -> bytes:
     return generate_latest(reg)
 
 
-__all__ = ["JOB_PREFIX", "VERTEX_PREFIX", "RegistryCollector", "prometheus_name", "prometheus_text"]
+__all__ = ["JOB_PREFIX", "OTHER_PREFIX", "VERTEX_PREFIX", "RegistryCollector", "prometheus_name", "prometheus_text"]

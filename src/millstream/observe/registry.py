@@ -4,8 +4,8 @@ exposition, the REST API and the terminal progress.
 A :class:`MetricRegistry` is a sensor factory (``sensors.install(registry)``). Every sensor it hands out is a
 :class:`Metric` — a number that ``inc`` adds to (a counter) or ``set`` replaces (a gauge) — kept under its
 scope: the tags ``job_id``, ``job_name``, ``vertex_id``, ``vertex_name`` and ``subtask_index`` the runtime
-passes (job-level metrics such as checkpoints have no vertex). Sensors without those tags are kept under their
-dotted ``scope`` string as the job name.
+passes (job-level metrics such as checkpoints have no vertex). Sensors without a ``job_id`` tag (Connect
+workers, ...) are kept under their dotted ``scope`` string (:attr:`Scope.other`) and belong to no job.
 
 Meters, as Flink computes them: every counter whose name starts with ``numRecords`` or ``numBytes`` also has
 ``<name>PerSecond``, the increase of the counter over the last ``meter_span_s`` seconds divided by that span
@@ -39,11 +39,17 @@ class Scope:
     vertex_id: str = ""
     vertex_name: str = ""
     subtask_index: int = 0
+    other: str = ""  # the dotted scope of a sensor that belongs to no job (job_id is "")
 
     @property
     def is_job(self) -> bool:
-        """True for job-level metrics (checkpoints, uptime): no vertex."""
-        return not self.vertex_id
+        """True for job-level metrics (checkpoints, uptime): a job, no vertex."""
+        return bool(self.job_id) and not self.vertex_id
+
+    @property
+    def is_other(self) -> bool:
+        """True for a sensor that belongs to no job (its scope is :attr:`other`)."""
+        return not self.job_id
 
 
 class Metric:
@@ -132,7 +138,11 @@ class MetricRegistry:
 
     def jobs(self) -> dict[str, str]:
         """``{job_id: job_name}`` of every job that reported a metric."""
-        return {sc.job_id: sc.job_name for sc, _n, _v in self.snapshot()}
+        return {sc.job_id: sc.job_name for sc, _n, _v in self.snapshot() if sc.job_id}
+
+    def other(self, scope: str) -> dict[str, float]:
+        """``{name: value}`` of the sensors that belong to no job, reported under ``scope``."""
+        return {name: v for sc, name, v in self.snapshot() if sc.is_other and sc.other == scope}
 
     def values(self, job_id: str, vertex_id: str = "", subtask_index: int | None = None) -> dict[str, float]:
         """``{name: value}`` of one job's metrics (``vertex_id=""``) or one vertex's (summed over subtasks
@@ -160,8 +170,8 @@ def _combine(name: str, a: float, b: float) -> float:
 
 def _scope(scope: str, tags: dict[str, str]) -> Scope:
     job_id = tags.get("job_id")
-    if job_id is None:  # a sensor from elsewhere: its dotted scope names the job
-        return Scope(scope or "default", scope or "default")
+    if job_id is None:  # a sensor from elsewhere (Connect, ...): kept under its dotted scope
+        return Scope("", "", other=scope)
     return Scope(
         job_id,
         tags.get("job_name", job_id),
@@ -176,6 +186,8 @@ def summary(registry: MetricRegistry) -> dict[str, Any]:
     and the terminal view)."""
     out: dict[str, Any] = {}
     for sc, name, value in registry.snapshot():
+        if sc.is_other:
+            continue
         job = out.setdefault(sc.job_id, {"name": sc.job_name, "job": {}, "vertices": {}})
         if sc.is_job:
             job["job"][name] = value
