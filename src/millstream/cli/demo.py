@@ -7,9 +7,10 @@ page in 10-second tumbling windows (``page-counts``), summarises per-user sessio
 faster than the clock (windows close about every second).
 
 The log is ``--log`` or a fresh embedded log in a new temporary directory (printed at start). Results
-show as a live table in the terminal (rich) until Ctrl-C or ``--duration``; ``--quiet`` prints only where
-the data and metrics are and a summary. Prometheus metrics are served on 127.0.0.1 (``--metrics-port``,
-default a free port).
+show as live tables in the terminal (rich), with the job's per-operator progress below them, until Ctrl-C
+or ``--duration``; ``--quiet`` prints only where the data and metrics are and a summary. Prometheus metrics
+(``/metrics``) and the Flink-shaped REST API (``/jobs``) are served on 127.0.0.1 (``--metrics-port``, default
+a free port).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class LiveResults:
             else:
                 self.alerts.append(value)
 
-    def render(self, log_url: str, elapsed: float) -> Any:
+    def render(self, log_url: str, elapsed: float, registry: Any = None) -> Any:
+        """The live view: results tables, then (with a metrics ``registry``) the per-operator table."""
         from rich.console import Group
         from rich.table import Table
 
@@ -85,7 +87,17 @@ class LiveResults:
                 f"{elapsed:5.1f} s  windows {self.counts['page-counts']}  sessions {self.counts['user-sessions']}"
                 f"  alerts {self.counts['error-alerts']}  — Ctrl-C to stop — log {log_url}"
             )
-        return Group(pages, sessions, alerts, summary)
+        parts: list[Any] = [pages, sessions, alerts]
+        if registry is not None:
+            from ..observe.progress import render_progress
+
+            parts.append(render_progress(registry, only=_demo_rows))
+        return Group(*parts, summary)
+
+
+def _demo_rows(vertex: dict[str, Any]) -> bool:
+    """The progress rows the demo shows: the job's log source (with its consumer lag) and the three analyses."""
+    return "records-lag-max" in vertex or vertex["name"] in ("page counts", "user sessions", "error alerts")
 
 
 def _topic_sizes(log_url: str) -> dict[str, int]:
@@ -100,7 +112,7 @@ def _topic_sizes(log_url: str) -> dict[str, int]:
 @click.option("--rate", type=click.FloatRange(min=1), default=200.0, show_default=True, help="Page views per second.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.75, show_default=True, help="Alert error rate.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed of the generated data.")
-@click.option("--metrics-port", type=int, default=0, show_default=True, help="Prometheus metrics port (0: free).")
+@click.option("--metrics-port", type=int, default=0, show_default=True, help="Prometheus + REST API port (0: free).")
 @handle_errors
 def demo(
     log_url: str | None,
@@ -119,9 +131,10 @@ def demo(
     with open_log(log_url) as log:
         for topic in TOPICS:
             log.create_topic(topic, 1, exist_ok=True)
-    server, port = serve_metrics(metrics_port)
+    monitoring = serve_metrics(metrics_port)
     click.echo(f"data:    {log_url}  (topics: {', '.join(TOPICS)})")
-    click.echo(f"metrics: http://127.0.0.1:{port}/metrics")
+    click.echo(f"metrics: {monitoring.url}/metrics")
+    click.echo(f"rest:    {monitoring.url}/jobs")
     live = None if quiet else LiveResults()
     env = StreamExecutionEnvironment.get_execution_environment()
     t0 = int(time.time() * 1000) // WINDOW_MS * WINDOW_MS
@@ -136,18 +149,16 @@ def demo(
         else:
             from rich.live import Live
 
-            with Live(live.render(log_url, 0), refresh_per_second=4, transient=False) as screen:
+            reg = monitoring.registry
+            with Live(live.render(log_url, 0, reg), refresh_per_second=4, transient=False) as screen:
                 while not _done(client, started, duration):
-                    screen.update(live.render(log_url, time.monotonic() - started))
-                screen.update(live.render(log_url, time.monotonic() - started))
+                    screen.update(live.render(log_url, time.monotonic() - started, reg))
+                screen.update(live.render(log_url, time.monotonic() - started, reg))
     except KeyboardInterrupt:
         interrupted = True
     finally:
         client.cancel()
-        server.shutdown()
-        from ..core import sensors
-
-        sensors.install(None)
+        monitoring.close()
     client.get_job_execution_result()  # raises the job's error, if it failed
     sizes = _topic_sizes(log_url)
     if live is not None:

@@ -9,66 +9,37 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import re
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..core import sensors
-from ..core.errors import ConfigError, MillstreamError
+from ..core.errors import MillstreamError
+
+if TYPE_CHECKING:
+    from ..observe import Monitoring
 
 
-class PortInUseError(ConfigError):
-    """The port asked for is taken by another process."""
+def serve_metrics(port: int | None) -> Monitoring:
+    """Install a metrics registry as the sensor factory and, with ``port`` (0 = a free one), serve Prometheus
+    text on ``/metrics`` and the Flink-shaped REST API on 127.0.0.1:``port``. Raises ``PortInUseError`` (a
+    ``ConfigError``) when the port is taken. ``close()`` on the result stops both."""
+    from ..observe import Monitoring  # not at import time: other commands start without it
+
+    return Monitoring(port)
 
 
-class _PrometheusSensors:
-    """A sensor factory that keeps every sensor as a Prometheus gauge (label ``scope``) in its own registry."""
-
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry
-
-        self.registry = CollectorRegistry()
-        self._gauges: dict[str, Any] = {}
-
-    def __call__(self, name: str, scope: str, tags: dict[str, str]) -> Any:
-        from prometheus_client import Gauge
-
-        metric = "millstream_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
-        gauge = self._gauges.get(metric)
-        if gauge is None:
-            gauge = self._gauges[metric] = Gauge(metric, f"millstream sensor {name}", ["scope"], registry=self.registry)
-        return _GaugeSensor(gauge.labels(scope=scope))
-
-
-class _GaugeSensor:
-    """A sensor on a Prometheus gauge child (distributions are reported as their latest value)."""
-
-    def __init__(self, child: Any) -> None:
-        self.inc = child.inc
-        self.set = child.set
-        self.observe = child.set
-
-
-def serve_metrics(port: int) -> tuple[Any, int]:
-    """Serve the sensors as Prometheus metrics on 127.0.0.1:``port`` (0 = a free one); ``(server, port)``.
-    Raises :class:`PortInUseError` when the port is taken. ``server.shutdown()`` stops it."""
-    from prometheus_client import start_http_server
-
-    factory = _PrometheusSensors()
-    try:
-        server, _thread = start_http_server(port, addr="127.0.0.1", registry=factory.registry)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(
-                f"--metrics-port {port}: the port is already in use", hint="pick another port, or 0 for a free one"
-            ) from exc
-        raise
-    sensors.install(factory)
-    return server, int(server.server_address[1])
+def show_progress(progress: bool | None, quiet: bool) -> bool:
+    """Whether to draw live progress: ``--progress`` forces it, ``--quiet`` turns it off, otherwise only
+    when stderr is a terminal."""
+    if quiet:
+        return False
+    if progress is not None:
+        return progress
+    return sys.stderr.isatty()
 
 
 @click.command()
@@ -85,7 +56,18 @@ def serve_metrics(port: int) -> tuple[Any, int]:
 @click.option(
     "--allow-non-restored-state", is_flag=True, help="Allow savepoint state that no operator of the job takes."
 )
-@click.option("--metrics-port", type=int, metavar="PORT", help="Serve Prometheus metrics on 127.0.0.1:PORT.")
+@click.option(
+    "--metrics-port",
+    type=int,
+    metavar="PORT",
+    help="Serve Prometheus metrics (/metrics) and the Flink-shaped REST API (/jobs) on 127.0.0.1:PORT (0: free).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Live per-operator progress on stderr (default: on when stderr is a terminal).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No live progress (for scripts).")
 @click.option("--verbose", "-v", "verbose_here", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
 def run(
@@ -96,6 +78,8 @@ def run(
     from_savepoint: str | None,
     allow_non_restored_state: bool,
     metrics_port: int | None,
+    progress: bool | None,
+    quiet: bool,
     verbose_here: bool,
 ) -> None:
     """Run a pipeline file: it calls env.execute() itself, or defines build(env) or main().
@@ -105,7 +89,8 @@ def run(
     from ..runtime.pipeline_file import PipelineRunner
 
     verbose = verbose_here or bool(ctx.find_root().params.get("verbose"))
-    server = None
+    monitoring: Monitoring | None = None
+    live = show_progress(progress, quiet)
     runner = PipelineRunner(
         pipeline,
         default_log=log_url,
@@ -114,10 +99,20 @@ def run(
         allow_non_restored_state=allow_non_restored_state,
     )
     try:
-        if metrics_port is not None:
-            server, port = serve_metrics(metrics_port)
-            click.echo(f"metrics: http://127.0.0.1:{port}/metrics", err=True)
-        runner.run()
+        if metrics_port is not None or live:
+            monitoring = serve_metrics(metrics_port)
+            if monitoring.url is not None:
+                click.echo(f"metrics: {monitoring.url}/metrics", err=True)
+                click.echo(f"rest:    {monitoring.url}/jobs", err=True)
+        if live:
+            from ..observe.progress import LiveProgress
+
+            assert monitoring is not None
+            cm: Any = LiveProgress(monitoring.registry)
+        else:
+            cm = contextlib.nullcontext()
+        with cm:
+            runner.run()
     except KeyboardInterrupt:
         if verbose:
             traceback.print_exc()
@@ -137,9 +132,8 @@ def run(
         _report(exc, verbose, hint="run with --verbose for the traceback")
         ctx.exit(1)
     finally:
-        if server is not None:
-            server.shutdown()
-            sensors.install(None)
+        if monitoring is not None:
+            monitoring.close()
 
 
 def _report(exc: BaseException, verbose: bool, hint: str | None = None) -> None:
@@ -155,4 +149,4 @@ def _report(exc: BaseException, verbose: bool, hint: str | None = None) -> None:
     sys.stderr.flush()
 
 
-__all__ = ["PortInUseError", "run", "serve_metrics"]
+__all__ = ["run", "serve_metrics", "show_progress"]

@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core import sensors
 from ..core.errors import CheckpointError
 from ..stream.operators.base import Operator
 from ..stream.state import KeyedStateBackend, serializing_snapshots
@@ -84,6 +83,7 @@ class CheckpointStats:
     snapshot_ms: float = 0.0  # steps 1-2
     write_ms: float = 0.0  # step 3
     commit_ms: float = 0.0  # steps 4-5
+    end_time_ms: int = field(default_factory=lambda: int(time.time() * 1000))  # epoch ms when it ended
 
 
 @dataclass
@@ -455,15 +455,7 @@ class CheckpointCoordinator:
         return n
 
     def _record(self, st: CheckpointStats) -> None:
-        self.summary.stats.append(st)
-        if sensors.installed():
-            scope = self.runner.job_name
-            if st.status == "COMPLETED":
-                sensors.sensor("numberOfCompletedCheckpoints", scope).inc()
-                sensors.sensor("lastCheckpointDuration", scope).set(st.duration_ms)
-                sensors.sensor("lastCheckpointSize", scope).set(st.size)
-            else:
-                sensors.sensor("numberOfFailedCheckpoints", scope).inc()
+        self.summary.stats.append(st)  # reported as metrics by runtime.metrics.JobMetrics
 
     def abort(self) -> None:
         """The job failed: drop pending exactly-once records and abort open 2PC transactions."""

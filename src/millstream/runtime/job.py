@@ -27,6 +27,7 @@ import gc
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,8 +41,10 @@ from ..stream.graph import Transformation, build_operator, topological
 from ..stream.operators.base import Operator, OperatorContext, Output
 from ..stream.operators.watermarks import PartitionWatermarks, WatermarkGenerator
 from ..stream.time import MAX_WATERMARK, WatermarkStrategy
+from . import job_directory
 from .checkpoint_storage import ForeignCheckpointError
 from .checkpointing import CheckpointCoordinator, CheckpointSummary, StateRestoreError
+from .metrics import JobMetrics
 from .sinks import CollectOperator, make_sink
 from .sources import SourceReader, make_reader
 
@@ -169,37 +172,6 @@ class SourceDriver:
             self.out.emit([], [], [], tail)
 
 
-class JobMetrics:
-    """Reports Flink-named metrics through :mod:`millstream.core.sensors` about once a second: per source
-    and operator ``numRecordsOut`` and ``currentOutputWatermark``, per operator ``currentInputWatermark`` and
-    ``numLateRecordsDropped``. Scope is ``<job>.<operator name>``."""
-
-    def __init__(self, runner: JobRunner) -> None:
-        self.parts: list[tuple[str, Output, Any]] = [(d.name, d.out, None) for d in runner.drivers]
-        self.parts += [(op.name, op.out, op) for op in runner.order]
-        self.job = runner.job_name
-        self.sent: dict[int, int] = {}
-        self.last = 0.0
-
-    def report(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 1.0:
-            return
-        self.last = now
-        for i, (name, out, op) in enumerate(self.parts):
-            scope = f"{self.job}.{name}"
-            delta = out.records_out - self.sent.get(i, 0)
-            self.sent[i] = out.records_out
-            if delta:
-                sensors.sensor("numRecordsOut", scope).inc(delta)
-            sensors.sensor("currentOutputWatermark", scope).set(out.watermark)
-            if op is not None:
-                sensors.sensor("currentInputWatermark", scope).set(max(op.wm, out.watermark))
-                late = getattr(op, "num_late_records_dropped", None)
-                if late is not None:
-                    sensors.sensor("numLateRecordsDropped", scope).set(late)
-
-
 @dataclass
 class JobExecutionResult:
     """What ``execute()`` returns: job name, net runtime and per-sink element counts."""
@@ -224,7 +196,13 @@ class JobExecutionResult:
 class JobRunner:
     """Runs one job graph in the calling thread (see the module docstring). A failed job is restarted
     in process as the job's restart strategy says (operators are built anew and restored from the latest
-    checkpoint)."""
+    checkpoint).
+
+    For monitoring it keeps ``jid`` (a 32-hex id, new per runner, as Flink's JobID), ``status`` (Flink's job
+    states: ``CREATED``, ``RUNNING``, ``RESTARTING``, ``FINISHED``, ``FAILED``, ``CANCELED``),
+    ``start_time_ms``/``end_time_ms`` (epoch ms, -1 until then) and ``restarts``; it registers itself in
+    :mod:`millstream.runtime.job_directory`. With an observer installed (``core.sensors``) it reports metrics
+    through :class:`~millstream.runtime.metrics.JobMetrics`."""
 
     def __init__(
         self,
@@ -241,7 +219,13 @@ class JobRunner:
         self._graph = (sinks, collect)
         self.summary = CheckpointSummary()
         self.savepoint_requests: list[tuple[str, list[Any]]] = []  # (target, [result]) from other threads
+        self.jid = uuid.uuid4().hex
+        self.status = "CREATED"
+        self.start_time_ms = -1
+        self.end_time_ms = -1
+        self.restarts = 0
         self._build()
+        job_directory.register(self)
 
     def _build(self) -> None:
         sinks, collect = self._graph
@@ -318,11 +302,26 @@ class JobRunner:
         they are and never restarted)."""
         failures = 0
         strategy = self.config.restart_strategy
+        self.start_time_ms = int(time.time() * 1000)
+        self.status = "RUNNING"
+        try:
+            result = self._run_restarting(strategy, failures)
+        except BaseException:
+            self.status = "CANCELED" if self.cancelled.is_set() else "FAILED"
+            raise
+        else:
+            self.status = "CANCELED" if self.cancelled.is_set() else "FINISHED"
+            return result
+        finally:
+            self.end_time_ms = int(time.time() * 1000)
+
+    def _run_restarting(self, strategy: Any, failures: int) -> JobExecutionResult:
         with batch_gc():
             restarts = 0
             while True:
                 started = time.monotonic()
                 try:
+                    self.status = "RUNNING"
                     result = self._run(restarts)
                     result.restarts = restarts
                     return result
@@ -334,12 +333,14 @@ class JobRunner:
                         failures = 0  # it ran long enough: the backoff starts over
                     failures += 1
                     restarts += 1
+                    self.restarts = restarts
                     delay = strategy.next_delay_ms(failures)
                     if delay is None:
                         raise
                     msg = f"job {self.job_name!r} failed ({exc}); restart {restarts} in {delay} ms"
                     self.summary.warnings.append(msg)
                     _log.warning(msg)
+                    self.status = "RESTARTING"
                     if self.cancelled.wait(delay / 1000):
                         raise
                     self._build()
@@ -366,6 +367,8 @@ class JobRunner:
             self._loop(coord if coord.enabled else None)
             if coord.enabled and not self.cancelled.is_set():
                 final = coord.checkpoint()  # the final checkpoint commits the last output
+                if self.metrics is not None:
+                    self.metrics.report(force=True)  # with the final checkpoint's figures
                 if final.status != "COMPLETED":
                     raise CheckpointError(
                         f"the final checkpoint failed, so the job's last output is not committed: {final.error}",
@@ -400,6 +403,9 @@ class JobRunner:
         drivers = self.drivers
         timed = [op for op in self.order if type(op).next_processing_time is not Operator.next_processing_time]
         idle_s = self.config.idle_poll_ms / 1000
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.start()
         while not self.cancelled.is_set():
             active = [d for d in drivers if not d.finished]
             if not active:
@@ -416,8 +422,8 @@ class JobRunner:
                         op.on_processing_time(now)
             if coord is not None:
                 coord.maybe_checkpoint()
-            if self.metrics is not None:
-                self.metrics.report()
+            if metrics is not None:
+                metrics.report()
             if not progress and any(not d.reader.bounded for d in drivers if not d.finished):
                 wait = idle_s
                 if timed:
@@ -425,9 +431,14 @@ class JobRunner:
                     due = [t for op in timed if (t := op.next_processing_time()) is not None]
                     if due:
                         wait = max(0.0, min(wait, (min(due) - now) / 1000))
-                self.cancelled.wait(wait)
-        if self.metrics is not None:
-            self.metrics.report(force=True)
+                if metrics is None:
+                    self.cancelled.wait(wait)
+                else:
+                    waited = time.perf_counter()
+                    self.cancelled.wait(wait)
+                    metrics.idle += time.perf_counter() - waited
+        if metrics is not None:
+            metrics.report(force=True)
 
 
 class JobClient:
@@ -449,6 +460,11 @@ class JobClient:
 
     def get_job_id(self) -> str:
         return self.runner.job_name
+
+    @property
+    def jid(self) -> str:
+        """The job's 32-hex id, as the REST API (``/jobs/{id}``) and the metrics' ``job_id`` label show it."""
+        return self.runner.jid
 
     def cancel(self) -> None:
         """Stop the job (sources stop reading, operators close) and wait for its thread."""
