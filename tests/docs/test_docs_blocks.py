@@ -54,7 +54,7 @@ def _run(lang: str, code: str, cwd: Path, where: str, expect: int) -> None:
 
 
 def test_there_are_runnable_blocks() -> None:
-    assert sum(len(find_blocks(p)) for p in PAGES) >= 5
+    assert sum(len(find_blocks(p)) for p in PAGES) >= 15
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
