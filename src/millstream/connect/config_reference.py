@@ -24,7 +24,7 @@ import click
 
 from .config import ConfigDef, ConfigKey
 from .connector_config import common_config_def, sink_config_def, source_config_def
-from .plugins import REGISTRY
+from .plugins import REGISTRY, PluginDesc
 from .worker_config import worker_config_def
 
 DEFAULT_PATH = Path("docs") / "configuration.md"
@@ -63,10 +63,15 @@ def table(definition: ConfigDef, *, skip: frozenset[str] = frozenset()) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _builtin(kinds: tuple[str, ...]) -> list[PluginDesc]:
+    # plugins of other installed packages (entry points) are not millstream's to document
+    return [d for d in REGISTRY.plugins(kinds) if d.class_name.startswith("millstream.")]
+
+
 def _connectors() -> str:
     common = set(common_config_def().names()) | set(sink_config_def().names()) | set(source_config_def().names())
     out: list[str] = []
-    for desc in REGISTRY.plugins(("source", "sink")):
+    for desc in _builtin(("source", "sink")):
         cls = REGISTRY.load_plugin(desc)
         definition: ConfigDef = cls().config() if hasattr(cls, "config") else cls.CONFIG_DEF
         names = ", ".join(f"`{a}`" for a in dict.fromkeys(desc.aliases))
@@ -78,7 +83,7 @@ def _connectors() -> str:
 
 def _plugins() -> str:
     rows = ["| plugin | kind | options |", "|---|---|---|"]
-    for desc in REGISTRY.plugins(("transformation", "predicate", "converter", "header_converter")):
+    for desc in _builtin(("transformation", "predicate", "converter", "header_converter")):
         cls = REGISTRY.load_plugin(desc)
         definition: ConfigDef | None = getattr(cls, "CONFIG_DEF", None)
         keys = [k for k in definition.config_keys() if not k.internal] if definition is not None else []
