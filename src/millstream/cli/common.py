@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import click
 
-from ..core.errors import ConfigError, MillstreamError
+from ..core.errors import MillstreamError
 from ..log import ENV_VAR, Log, default_log_url, open_log
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,10 +68,6 @@ def get_log(log_url: str | None, properties: tuple[str, ...] = ()) -> Log:
     scheme = url.partition("://")[0].lower()
     if scheme == "file":  # the embedded log's options (synchronous, busy_timeout_ms, ...) travel in its URL
         return open_log(url + ("&" if "?" in url else "?") + urlencode(props))
-    if scheme == "memory":
-        raise ConfigError(
-            "--property does not apply to a memory:// log", hint="drop -X/--property, or use file:// or kafka://"
-        )
     return open_log(url, properties=props)
 
 
