@@ -15,7 +15,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "connect.md"
 
 
 def test_the_documented_connector_runs(herder):
-    code = re.search(r"## Writing a connector\n\n```python\n(.*?)```", DOC.read_text(), re.S).group(1)
+    code = re.search(r"## Writing a connector\n\n```python[^\n]*\n(.*?)```", DOC.read_text(), re.S).group(1)
     module = types.ModuleType("docs_ticker")
     exec(compile(code, str(DOC), "exec"), module.__dict__)
     sys.modules["docs_ticker"] = module

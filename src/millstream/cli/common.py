@@ -13,11 +13,12 @@ import sys
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import click
 
 from ..core.errors import MillstreamError
-from ..log import ENV_VAR, Log, open_log
+from ..log import ENV_VAR, Log, default_log_url, open_log
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,11 +56,19 @@ def parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
 
 
 def get_log(log_url: str | None, properties: tuple[str, ...] = ()) -> Log:
-    """Open the log named by ``--log`` / ``$MILLSTREAM_LOG`` / the embedded default."""
+    """Open the log named by ``--log`` / ``$MILLSTREAM_LOG`` / the embedded default.
+
+    ``--property`` pairs go to the backend: librdkafka properties for ``kafka://``; for ``file://`` they are
+    the embedded log's URL options (``-X synchronous=full`` = ``file://PATH?synchronous=full``).
+    """
     props = parse_pairs(properties, "--property")
-    if props:
-        return open_log(log_url, properties=props)
-    return open_log(log_url)
+    if not props:
+        return open_log(log_url)
+    url = log_url or default_log_url()
+    scheme = url.partition("://")[0].lower()
+    if scheme == "file":  # the embedded log's options (synchronous, busy_timeout_ms, ...) travel in its URL
+        return open_log(url + ("&" if "?" in url else "?") + urlencode(props))
+    return open_log(url, properties=props)
 
 
 def handle_errors(func: F) -> F:

@@ -29,8 +29,20 @@ DEFAULT_LOG_URL = "file://./.millstream"
 ENV_VAR = "MILLSTREAM_LOG"
 
 
+def _no_client_properties(scheme: str, options: dict[str, Any]) -> None:
+    props = options.pop("properties", None)
+    if props:
+        raise ConfigError(
+            f"client properties ({', '.join(sorted(map(str, props)))}) apply to kafka:// logs, not to {scheme}://",
+            hint="drop them for this log (set_property / -X); the embedded log's own options go in its URL, "
+            "e.g. file://PATH?synchronous=full",
+        )
+
+
 def _open_memory(rest: str, options: dict[str, Any]) -> Log:
     from .memory import MemoryLog
+
+    _no_client_properties("memory", options)
 
     return MemoryLog(rest, **options)
 
@@ -40,6 +52,7 @@ def _open_file(rest: str, options: dict[str, Any]) -> Log:
 
     if not rest:
         raise ConfigError("file:// needs a path, e.g. file://./.millstream or file:///var/lib/millstream")
+    _no_client_properties("file", options)
     return EmbeddedLog(rest, **options)
 
 
