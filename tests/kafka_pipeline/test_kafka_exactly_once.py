@@ -241,3 +241,20 @@ def test_transaction_timeout_shorter_than_the_interval_is_refused(
     snk = sink(servers, client_props, out_t, **{"producer.transaction.timeout.ms": "70000"})
     run_job(src, snk, tmp_path, "to-job", interval_ms=60_000)
     assert values(kafka_log, out_t, 1) == list(range(20))
+
+
+def test_different_transactional_id_prefixes_are_refused(kafka_log, kafka_topic, servers, client_props, tmp_path):
+    src_t, out_t = kafka_topic("dp-in"), kafka_topic("dp-out")
+    kafka_log.create_topic(src_t)
+    kafka_log.create_topic(out_t)
+    fill(kafka_log, src_t, 0, 10)
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.enable_checkpointing(100, CheckpointingMode.EXACTLY_ONCE)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(tmp_path))
+    events = env.from_source(source(servers, client_props, src_t, kafka_topic("dp-g")), None, "src")
+    for prefix in ("a", "b"):
+        snk = sink(servers, client_props, out_t)
+        events.sink_to(type(snk)(**{**snk.__dict__, "transactional_id_prefix": prefix}))
+    with pytest.raises(CheckpointError, match="different transactional id prefixes"):
+        env.execute("dp")
+    assert read_all(kafka_log, out_t, 0) == []

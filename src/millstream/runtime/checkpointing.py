@@ -163,6 +163,13 @@ class CheckpointCoordinator:
         self.kafka_txn: OpenKafkaTransaction | None = None
         if self.kafka_eo and self.enabled:
             check_transaction_timeout(self.interval_ms, self.eo_sinks)
+            prefixes = sorted({op.sink.transactional_id_prefix for op in self.eo_sinks} - {None})
+            if len(prefixes) > 1:
+                raise CheckpointError(
+                    f"the exactly-once Kafka sinks of job {self.job_id!r} set different transactional id prefixes "
+                    f"({', '.join(map(repr, prefixes))}), but they write in one transaction with one id",
+                    hint="set the same set_transactional_id_prefix(...) on all of them, or on none",
+                )
         self.marker_key = MARKER_PREFIX + self.job_id
         self.next_id = 1
         self.last_ms = time.monotonic() * 1000
@@ -275,8 +282,7 @@ class CheckpointCoordinator:
         """Kafka: ``init_transactions`` for the job's transactional id (fencing older producers of it and
         aborting their open transaction) and route the exactly-once sinks' records into the transaction."""
         op0 = self.eo_sinks[0]
-        prefixes = [op.sink.transactional_id_prefix for op in self.eo_sinks if op.sink.transactional_id_prefix]
-        prefix = prefixes[0] if prefixes else None
+        prefix = next((p for op in self.eo_sinks if (p := op.sink.transactional_id_prefix)), None)
         self.kafka_txn = OpenKafkaTransaction(op0.log, transactional_id(self.job_id, prefix))
         self.kafka_txn.fence()
         for op in self.eo_sinks:
