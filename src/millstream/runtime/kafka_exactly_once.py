@@ -2,7 +2,9 @@
 
 On the embedded log an exactly-once sink keeps its records until the checkpoint's log transaction. On
 ``kafka://`` the sink writes into an open Kafka transaction instead (as Flink's ``KafkaSink`` does), so
-memory stays bounded and records stream to the brokers, invisible to ``read_committed`` readers:
+memory stays bounded: past its first 10,000 records (held back, see
+:class:`~millstream.log.kafka_transaction.KafkaTransaction`) records stream to the brokers, invisible to
+``read_committed`` readers until the commit:
 
   1. **start**: the job's transactional id is ``<prefix>-0`` (``set_transactional_id_prefix`` of the sink,
      by default ``millstream-<job id>``; ``-0`` is the task number of the single-task runtime). Opening it
