@@ -258,3 +258,16 @@ def test_different_transactional_id_prefixes_are_refused(kafka_log, kafka_topic,
     with pytest.raises(CheckpointError, match="different transactional id prefixes"):
         env.execute("dp")
     assert read_all(kafka_log, out_t, 0) == []
+
+
+def test_a_large_transaction_streams_its_records(kafka_log, kafka_topic, servers, client_props, tmp_path):
+    """25,000 records in one checkpoint interval: past 10,000 the open transaction streams them to the
+    brokers (bounded memory), and the final checkpoint's commit makes all of them visible once."""
+    src_t, out_t, group = kafka_topic("big-in"), kafka_topic("big-out"), kafka_topic("big-g")
+    kafka_log.create_topic(src_t)
+    kafka_log.create_topic(out_t, 2)
+    fill(kafka_log, src_t, 0, 25_000, batch=5000)
+    snk = sink(servers, client_props, out_t, **{"transaction.timeout.ms": "80000"})
+    result = run_job(source(servers, client_props, src_t, group), snk, tmp_path, "big", 60_000, batch=2000)
+    assert [s.committed_records for s in result.checkpoints.stats] == [25_000]  # the final checkpoint only
+    assert values(kafka_log, out_t, 2) == list(range(25_000))
