@@ -495,10 +495,8 @@ class JobClient:
         return str(done[0])
 
     def get_job_status(self) -> str:
-        if not self._ended.is_set():
-            if self.runner.cancelled.is_set():
-                return "CANCELLING"
-            return "STOPPING" if self.runner.stopping.is_set() else "RUNNING"
+        if not self._ended.is_set():  # a stopping job is RUNNING until its final checkpoint, as in Flink
+            return "CANCELLING" if self.runner.cancelled.is_set() else "RUNNING"
         if self._error is not None:
             return "FAILED"
         return "CANCELED" if self.runner.cancelled.is_set() else "FINISHED"
