@@ -1,12 +1,14 @@
 """The job of the crash tests, runnable as a process: ``python crash_job.py LOG_URL CHECKPOINT_DIR
-[--interval-ms N] [--batch N] [--slow-us N]``.
+[--interval-ms N] [--batch N] [--slow-us N] [--prefix P] [--guarantee G] [--prop KEY=VALUE ...]``.
 
     log ``events`` (JSON {"i", "key", "ts"})
       ├─ key_by(key) → 100 ms tumbling windows → count + sum(i) → ``windows``
       └─ map (pass-through, per event)                          → ``passthrough``
 
-Both sinks are exactly-once on the embedded log; checkpoints every ``--interval-ms``. Prints ``ready`` once
-the job is built (the crash test kills it at random moments after that).
+Both sinks are exactly-once (``--guarantee``, on the embedded log or Kafka); checkpoints every
+``--interval-ms``. ``--prefix`` goes before the topic names, the group and the job id (several jobs on one
+broker); ``--prop`` are client properties of the source and sinks (Kafka). Prints ``ready`` once the job is
+built (the crash test kills it at random moments after that).
 """
 
 from __future__ import annotations
@@ -29,22 +31,22 @@ from millstream.windows import TumblingEventTimeWindows
 BASE_TS = 1_700_000_000_000
 
 
-def produce(log: Log, n: int, partitions: int = 2) -> None:
+def produce(log: Log, n: int, partitions: int = 2, prefix: str = "") -> None:
     """``n`` events over ``partitions`` partitions, 40 keys, 1 ms apart, slightly out of order."""
-    log.create_topic("events", partitions, {"retention.ms": -1})
-    log.create_topic("windows", 2, {"retention.ms": -1})
-    log.create_topic("passthrough", 2, {"retention.ms": -1})
+    log.create_topic(prefix + "events", partitions, {"retention.ms": -1})
+    log.create_topic(prefix + "windows", 2, {"retention.ms": -1})
+    log.create_topic(prefix + "passthrough", 2, {"retention.ms": -1})
     batches: dict[int, list[ProducerRecord]] = {p: [] for p in range(partitions)}
     for i in range(n):
         ts = BASE_TS + i - (i % 5) * 7
         p = i % partitions
         batches[p].append(ProducerRecord(orjson.dumps({"i": i, "key": f"k{i % 40}", "ts": ts}), None, ts))
         if len(batches[p]) == 20_000:
-            log.append("events", p, batches[p])
+            log.append(prefix + "events", p, batches[p])
             batches[p] = []
     for p, b in batches.items():
         if b:
-            log.append("events", p, b)
+            log.append(prefix + "events", p, b)
 
 
 class WithKey(ProcessWindowFunction):
@@ -60,14 +62,17 @@ def build(
     guarantee: str = DeliveryGuarantee.EXACTLY_ONCE,
     wrap: Any = None,
     files: str | None = None,
+    prefix: str = "",
+    properties: dict[str, str] | None = None,
 ) -> None:
     """Add the job to ``env``; ``wrap(events)`` may add operators right after the source; with ``files``
     the window results also go to an exactly-once file sink (a directory of part files)."""
     source = (
         LogSource.builder()
         .set_log(url)
-        .set_topics("events")
-        .set_group_id("crash-job")
+        .set_topics(prefix + "events")
+        .set_group_id(prefix + "crash-job")
+        .set_properties(properties or {})
         .set_starting_offsets(OffsetsInitializer.earliest())
         .set_bounded(OffsetsInitializer.latest())
         .build()
@@ -80,14 +85,16 @@ def build(
         events = wrap(events)
 
     def sink(topic: str) -> LogSink:
-        return (
+        b = (
             LogSink.builder()
             .set_log(url)
-            .set_topic(topic)
+            .set_topic(prefix + topic)
             .set_key_selector(lambda e: e["key"])
             .set_delivery_guarantee(guarantee)
-            .build()
         )
+        for k, v in (properties or {}).items():
+            b.set_property(k, v)
+        return b.build()
 
     windows = (
         events.key_by(lambda e: e["key"])
@@ -133,14 +140,18 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--slow-us", type=int, default=0)
     ap.add_argument("--files", default=None, help="also write the window results to this directory, exactly once")
+    ap.add_argument("--prefix", default="", help="before topic names, the group and the job id")
+    ap.add_argument("--guarantee", default=DeliveryGuarantee.EXACTLY_ONCE)
+    ap.add_argument("--prop", action="append", default=[], help="KEY=VALUE client property (Kafka)")
     args = ap.parse_args()
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_batch_size(args.batch)
     env.enable_checkpointing(args.interval_ms, CheckpointingMode.EXACTLY_ONCE)
     env.get_checkpoint_config().set_checkpoint_storage_dir(args.checkpoints)
-    build(env, args.url, args.slow_us, files=args.files)
+    props = dict(p.split("=", 1) for p in args.prop)
+    build(env, args.url, args.slow_us, args.guarantee, files=args.files, prefix=args.prefix, properties=props)
     print("ready", flush=True)
-    result = env.execute("crash-job", job_id="crash-job")
+    result = env.execute("crash-job", job_id=args.prefix + "crash-job")
     print(f"done restored_from={result.checkpoints.restored_from}", flush=True)
     sys.exit(0)
 

@@ -23,7 +23,7 @@ def test_clickstream_windows_agree_with_the_raw_events(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
-    assert err.strip() == "interrupted: job cancelled"
+    assert err.strip() == "interrupted: job stopped"
     assert len(topic_values(url, "page-counts")) >= 10
     raw = topic_values(url, "pageviews")
     counts = topic_values(url, "page-counts")

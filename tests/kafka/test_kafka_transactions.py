@@ -96,8 +96,8 @@ def test_aborted_records_stay_invisible(kafka_log, kafka_topic, kafka_on_tansu):
 def test_transaction_errors_are_clear(kafka_log, kafka_topic):
     out = kafka_log.create_topic(kafka_topic("out")).name
     txn = kafka_log.transaction("tx-err-" + out)
-    with pytest.raises(TransactionError, match="state"):
-        txn.put_state("k", b"v")
+    with pytest.raises(TransactionError, match="state key"):
+        txn.put_state("", b"v")
     with pytest.raises(TransactionError, match="already open"):
         kafka_log.transaction("tx-err-" + out)
     with pytest.raises(UnknownTopicError):
@@ -127,3 +127,28 @@ def test_consume_transform_produce_with_a_group_member(kafka_log, kafka_topic):
             txn.commit_offsets(group, {TopicPartition(src, 0): got[-1].offset + 1})
     assert [r.value for r in kafka_log.read(out, 0, 0)] == [b"00", b"11", b"22"]
     assert kafka_log.committed_offsets(group) == {TopicPartition(src, 0): 3}
+
+
+def test_state_blobs_commit_with_the_transaction(kafka_log, kafka_topic):
+    """``put_state`` writes to the compacted ``__millstream_state`` topic inside the transaction;
+    ``get_state`` returns the last committed value (a tombstone deletes it)."""
+    out = kafka_log.create_topic(kafka_topic("out")).name
+    key = kafka_topic("state-key")
+    assert kafka_log.get_state(key) is None
+    with kafka_log.transaction() as txn:
+        txn.append(out, 0, [ProducerRecord(b"r")])
+        txn.put_state(key, b"one")
+    assert kafka_log.get_state(key) == b"one"
+    txn = kafka_log.transaction()
+    txn.put_state(key, b"never")
+    txn.abort()  # aborted before anything was sent
+    assert kafka_log.get_state(key) == b"one"
+    with kafka_log.transaction() as txn:
+        txn.put_state(key, b"two")
+        txn.put_state(key + "-other", b"x")
+    assert kafka_log.get_state(key) == b"two"
+    with kafka_log.transaction() as txn:
+        txn.put_state(key, None)
+    assert kafka_log.get_state(key) is None
+    assert kafka_log.get_state(key + "-other") == b"x"
+    assert "__millstream_state" not in kafka_log.list_topics()

@@ -1,5 +1,6 @@
 """KafkaSink on a real broker: topic and topic selector, key selector → murmur2 partition, value formats,
-delivery guarantees (exactly-once refused until checkpoints exist), property pass-through."""
+delivery guarantees (exactly-once refused without checkpoints; with them: test_kafka_exactly_once), property
+pass-through."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from millstream import StreamExecutionEnvironment
 from millstream.connectors import DeliveryGuarantee, KafkaSink
-from millstream.core.errors import CheckpointError, ConfigError
+from millstream.core.errors import ConfigError
 from millstream.core.serde import get_serde
 from millstream.log.partitioner import partition_for_key
 from millstream.stream.errors import JobConfigError, JobFailedError
@@ -115,27 +116,6 @@ def test_exactly_once_is_refused_until_checkpoints_exist(kafka_log, kafka_topic,
     msg = str(info.value)
     assert "exactly-once, which needs checkpointing in EXACTLY_ONCE mode" in msg
     assert "at-least-once" in msg + str(getattr(info.value, "hint", ""))
-    assert read_all(kafka_log, topic, 0) == []
-
-
-def test_exactly_once_kafka_sink_with_checkpointing_fails_clearly(
-    kafka_log, kafka_topic, servers, client_props, tmp_path
-):
-    """Kafka transactions for checkpoints are not built yet: the job must refuse clearly, never write."""
-    from millstream import CheckpointingMode
-
-    topic = kafka_topic("eo2")
-    kafka_log.create_topic(topic)
-    sink = (
-        builder(servers, client_props).set_topic(topic).set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE).build()
-    )
-    env = StreamExecutionEnvironment.get_execution_environment()
-    env.enable_checkpointing(50, CheckpointingMode.EXACTLY_ONCE)
-    env.get_checkpoint_config().set_checkpoint_storage_dir(str(tmp_path / "chk"))
-    env.from_source(timestamped([(v, BASE_TS + i) for i, v in enumerate([1, 2, 3])]), None, "src").sink_to(sink)
-    with pytest.raises(CheckpointError) as info:
-        env.execute("eo-kafka")
-    assert "exactly-once sinks on Kafka" in str(info.value) and "at-least-once" in str(info.value)
     assert read_all(kafka_log, topic, 0) == []
 
 

@@ -37,7 +37,7 @@ TANSU_SKIPS: dict[str, str] = {
 class TestKafkaLog(LogContract):
     exact_max_bytes = False
     retention_on_demand = False
-    supports_state = False
+    supports_state = True  # state blobs are records of the compacted __millstream_state topic
 
     @pytest.fixture
     def log(self, request: pytest.FixtureRequest) -> Iterator[KafkaLog]:

@@ -113,7 +113,7 @@ def test_scrape_a_running_millstream_run(tmp_path: Path) -> None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 130, err
-    assert err.strip() == "interrupted: job cancelled"  # --quiet: no progress table
+    assert err.strip() == "interrupted: job stopped"  # --quiet: no progress table
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

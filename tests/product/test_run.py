@@ -167,4 +167,4 @@ def test_ctrl_c_cancels_the_job_cleanly(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
-    assert err.strip() == "interrupted: job cancelled"
+    assert err.strip() == "interrupted: job stopped"

@@ -3,7 +3,8 @@ the file builds its job).
 
 Exit codes: 0 the job(s) finished, 1 a job failed (or a runtime error), 2 a problem with the file or the
 options (missing file, syntax error, no job, no sink, port in use), 130 interrupted by Ctrl-C (the job was
-cancelled cleanly first). Errors are one ``error:`` line plus a ``hint:`` line; ``--verbose`` adds the
+stopped cleanly first: sources stop, a final checkpoint is taken when checkpointing is on, sinks commit; a
+second Ctrl-C cancels without it). Errors are one ``error:`` line plus a ``hint:`` line; ``--verbose`` adds the
 traceback.
 """
 
@@ -40,6 +41,20 @@ def show_progress(progress: bool | None, quiet: bool) -> bool:
     if progress is not None:
         return progress
     return sys.stderr.isatty()
+
+
+def _interrupted(runner: Any) -> str:
+    """What Ctrl-C did: the job stopped (with its final checkpoint), was cancelled, or no job ran yet."""
+    if not runner.interrupted:
+        return "pipeline stopped"
+    result = runner.stopped
+    if result is None:
+        return "job cancelled (no final checkpoint)"
+    summary = getattr(result, "checkpoints", None)
+    done = [s for s in getattr(summary, "stats", []) if s.status == "COMPLETED"]
+    if not done:
+        return "job stopped"
+    return f"job stopped with final checkpoint {done[-1].checkpoint_id}; run it again with the same --job-id to resume"
 
 
 @click.command()
@@ -84,7 +99,8 @@ def run(
 ) -> None:
     """Run a pipeline file: it calls env.execute() itself, or defines build(env) or main().
 
-    Ctrl-C cancels the job cleanly (sources stop, sinks flush) and exits with 130.
+    Ctrl-C stops the job cleanly (sources stop, a final checkpoint when checkpointing is on, sinks commit)
+    and exits with 130; a second Ctrl-C cancels it without the final checkpoint.
     """
     from ..runtime.pipeline_file import PipelineRunner
 
@@ -116,8 +132,7 @@ def run(
     except KeyboardInterrupt:
         if verbose:
             traceback.print_exc()
-        what = "job cancelled" if runner.interrupted else "pipeline stopped"
-        click.echo(f"interrupted: {what}", err=True)
+        click.echo(f"interrupted: {_interrupted(runner)}", err=True)
         ctx.exit(130)
     except MillstreamError as exc:
         _report(exc, verbose)

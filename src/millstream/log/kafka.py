@@ -13,7 +13,8 @@
 Kafka semantics where they differ from the embedded log: ``latest_offset`` is the high watermark (a
 transaction's commit marker takes an offset too); ``list_groups`` lists every group the cluster knows;
 ``commit_offsets`` from outside a group needs the group to have no active members; retention and compaction
-are the brokers' job (``enforce_retention`` does nothing); a transaction cannot store state blobs.
+are the brokers' job (``enforce_retention`` does nothing); a transaction's state blobs (``put_state``) are
+records of the compacted topic ``__millstream_state`` and ``get_state`` reads the last committed one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from confluent_kafka.admin import OffsetSpec
 
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.errors import ConfigError, TopicExistsError
+from ..core.errors import ConfigError, TopicExistsError, UnknownTopicError
 from ..core.record import ProducerRecord, Record, TopicPartition
 from .base import (
     TOPIC_CONFIG_DEFAULTS,
@@ -44,7 +45,7 @@ from .kafka_config import DEFAULT_TIMEOUT_MS, KafkaSettings
 from .kafka_consumer import KafkaConsumer
 from .kafka_producer import KafkaAppender
 from .kafka_reader import ReaderPool
-from .kafka_transaction import KafkaTransaction, TransactionalProducers, standalone_group_metadata
+from .kafka_transaction import STATE_TOPIC, KafkaTransaction, TransactionalProducers, standalone_group_metadata
 
 
 class KafkaLog(Log):
@@ -304,6 +305,27 @@ class KafkaLog(Log):
             self._metadata_for,
             writer.note_written,
         )
+
+    def get_state(self, key: str) -> bytes | None:
+        """The value last committed under ``key`` by a transaction's ``put_state`` (``None``: never, or
+        deleted). Reads the committed records of ``__millstream_state`` from its start (compaction keeps
+        that short on Kafka)."""
+        try:
+            end = self.latest_offset(STATE_TOPIC, 0)
+        except UnknownTopicError:
+            return None
+        wanted = key.encode()
+        value: bytes | None = None
+        offset = self.earliest_offset(STATE_TOPIC, 0)
+        while offset < end:
+            batch = self.read(STATE_TOPIC, 0, offset, max_records=10_000, timeout_ms=200)
+            if not batch:
+                break  # only transaction markers (or aborted records) are left before the end
+            for rec in batch:
+                if rec.key == wanted:
+                    value = rec.value
+            offset = batch[-1].offset + 1
+        return value
 
     def _metadata_for(self, group: str) -> Any:
         member = self._member(group)

@@ -18,7 +18,12 @@ one :class:`KafkaTransaction`:
 4. It returns each append's first offset, in call order. As in Kafka, the commit marker takes an offset
    after the records, so the partition's log end moves one past the last record.
 
-``put_state`` is not supported: a Kafka cluster has no place for state blobs.
+``put_state(key, value)`` appends ``key`` → ``value`` (``None``: a tombstone) to the compacted topic
+:data:`STATE_TOPIC` inside the transaction, so a state blob commits or aborts with the records and offsets;
+:meth:`KafkaLog.get_state <millstream.log.kafka.KafkaLog.get_state>` reads back the last committed value of a
+key. The topic (one partition, ``cleanup.policy=compact``) is created on first use; create it yourself first
+to choose its replication factor. Checkpoints keep their marker there (see
+:mod:`millstream.runtime.checkpointing`).
 """
 
 from __future__ import annotations
@@ -32,13 +37,16 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from ..core.clock import Clock
-from ..core.errors import MillstreamError, TransactionError
+from ..core.errors import MillstreamError, TopicExistsError, TransactionError
 from ..core.record import ProducerRecord, TopicPartition
 from .base import Transaction, check_offset_arg
 from .kafka_admin import KafkaAdmin
 from .kafka_config import KafkaSettings
 from .kafka_errors import kafka_error_of, make_client, translate
 from .kafka_producer import Delivery, ProduceQueue, prepare
+
+STATE_TOPIC = "__millstream_state"
+"""The compacted topic that holds the state blobs of ``put_state`` (key → last committed value)."""
 
 
 class TransactionalProducers:
@@ -125,7 +133,18 @@ class KafkaTransaction(Transaction):
         self._appends: list[tuple[str, int, Delivery, int]] = []
         producers.reserve(self.transactional_id)
 
+    def _fenced(self) -> TransactionError:
+        return TransactionError(
+            f"Kafka transaction {self.transactional_id!r} was fenced: a newer producer with the same "
+            "transactional.id has started (another instance or a restart of the same job), so this one may "
+            "not write any more; its transaction was aborted and nothing of it is committed",
+            hint="run one instance per job id; give different jobs different job ids or "
+            "set_transactional_id_prefix(...) values",
+        )
+
     def _error(self, step: str, exc: BaseException) -> MillstreamError:
+        if is_fenced(exc):
+            return self._fenced()
         what = f"{step} Kafka transaction {self.transactional_id!r}"
         err = translate(exc, self._s.bootstrap, what, transactional=True)
         if isinstance(err, TransactionError):
@@ -192,11 +211,15 @@ class KafkaTransaction(Transaction):
             self._offsets.append((group, tps))
 
     def put_state(self, key: str, value: bytes | None) -> None:
-        """Not supported: a Kafka cluster has no place for state blobs."""
-        raise TransactionError(
-            "a Kafka transaction cannot store state blobs (put_state) in the log",
-            hint="keep operator state in the checkpoint storage; the kafka:// log commits records and offsets",
-        )
+        """Store ``value`` under ``key`` (``None`` deletes it) in :data:`STATE_TOPIC`, as part of the
+        transaction (the topic is created, compacted with one partition, if it does not exist)."""
+        self._check_open()
+        if not isinstance(key, str) or not key:
+            raise TransactionError(f"a state key must be a non-empty string, got {key!r}")
+        if value is not None and not isinstance(value, bytes | bytearray | memoryview):
+            raise TransactionError(f"a state value must be bytes or None, got {type(value).__name__}")
+        ensure_state_topic(self._admin)
+        self.append(STATE_TOPIC, 0, [ProducerRecord(None if value is None else bytes(value), key.encode())])
 
     def _check_targets(self) -> None:
         """Step 2: every partition written or committed still exists (fresh metadata), else nothing is sent."""
@@ -232,6 +255,9 @@ class KafkaTransaction(Transaction):
             failed = [d.errors[0] for _, _, d, _ in self._appends if d.errors]
             if remaining or failed or any(d.count != n for _, _, d, n in self._appends):
                 detail = failed[0] if failed else f"{remaining} record(s) not acknowledged in time"
+                if failed and is_fenced(failed[0]):
+                    self._release(fatal=True)  # a fenced producer cannot abort: the newer one did
+                    raise self._fenced()
                 self._abort()
                 raise TransactionError(
                     f"committing Kafka transaction {self.transactional_id!r}: records were not written "
@@ -240,7 +266,7 @@ class KafkaTransaction(Transaction):
             producer.commit_transaction(self._s.timeout_s)
         except KafkaException as exc:
             err = kafka_error_of(exc)
-            if err is not None and err.txn_requires_abort():
+            if err is not None and err.txn_requires_abort() and not is_fenced(exc):
                 self._abort()
             else:
                 self._release(fatal=True)
@@ -268,6 +294,29 @@ class KafkaTransaction(Transaction):
         self._release()
 
 
+_FENCED_CODES = {"PRODUCER_FENCED", "_FENCED", "INVALID_PRODUCER_EPOCH", "INVALID_PRODUCER_ID_MAPPING"}
+
+
+def is_fenced(error: Any) -> bool:
+    """Whether a librdkafka error (or exception holding one) means a newer producer fenced this one."""
+    err = kafka_error_of(error) if isinstance(error, BaseException) else error
+    name = err.name() if err is not None and hasattr(err, "name") else str(error)
+    return name in _FENCED_CODES or any(code in str(error) for code in ("PRODUCER_FENCED", "_FENCED"))
+
+
+def ensure_state_topic(admin: KafkaAdmin) -> None:
+    """Create :data:`STATE_TOPIC` (one partition, compacted) unless it exists."""
+    try:
+        admin.check_partition(STATE_TOPIC, 0)
+        return
+    except MillstreamError:
+        pass
+    try:
+        admin.create_topic(STATE_TOPIC, 1, {"cleanup.policy": "compact", "retention.ms": "-1"}, 1)
+    except TopicExistsError:
+        pass
+
+
 def standalone_group_metadata(settings: KafkaSettings, group: str) -> Any:
     """Group metadata for ``send_offsets_to_transaction`` from a consumer that never joins the group."""
     consumer = make_client(Consumer, settings.consumer_config(**{"group.id": group}), f"consumer of group {group!r}")
@@ -277,4 +326,10 @@ def standalone_group_metadata(settings: KafkaSettings, group: str) -> Any:
         consumer.close()
 
 
-__all__ = ["KafkaTransaction", "TransactionalProducers", "standalone_group_metadata"]
+__all__ = [
+    "STATE_TOPIC",
+    "KafkaTransaction",
+    "TransactionalProducers",
+    "ensure_state_topic",
+    "standalone_group_metadata",
+]

@@ -1,4 +1,4 @@
-"""The checkpoint protocol of the local runtime, recovery, and exactly-once on the embedded log.
+"""The checkpoint protocol of the local runtime, recovery, and exactly-once on the embedded log and Kafka.
 
 The runtime is single-threaded, so a consistent cut is simply the moment between two source rounds: no
 element is in flight between operators. The job loop calls :meth:`CheckpointCoordinator.maybe_checkpoint`
@@ -18,13 +18,19 @@ runs the protocol:
      exactly-once records taken in step 1 are put back and go out with the next checkpoint;
   4. **commit**: exactly-once log sinks append their records, the source offsets of log sources on that
      log are committed for their group, and the marker ``millstream.checkpoint/<job id>`` = checkpoint id
-     is stored — all in ONE ``log.transaction()``. The checkpoint is complete when this commits;
+     is stored — all in ONE ``log.transaction()``. The checkpoint is complete when this commits. On Kafka
+     the sinks' records are already in the job's open Kafka transaction (transactional id
+     ``<prefix or millstream-<job id>>-0``); the offsets go in with ``send_offsets_to_transaction``, the
+     marker as a record of the compacted topic ``__millstream_state``, and the commit makes all three
+     visible (:mod:`millstream.runtime.kafka_exactly_once`);
   5. **notify complete**: two-phase-commit sinks commit the transactions pre-committed in step 1; sources
      commit offsets of other logs to their group; old checkpoints beyond the retained count are removed.
 
 Recovery (:meth:`CheckpointCoordinator.restore_on_start`): with exactly-once log sinks the log's marker
 names the last *committed* checkpoint; that one is restored and newer, uncommitted checkpoints are
-deleted — so the restored state matches the committed output and offsets exactly. Without such sinks the
+deleted — so the restored state matches the committed output and offsets exactly. On Kafka the job's
+transactional producer is initialised first, which fences an older attempt still running and aborts the
+transaction a crashed one left open, so the marker read is the committed one. Without such sinks the
 newest checkpoint that verifies is restored. A corrupt checkpoint falls back to the previous one (with a
 warning). A savepoint (``from_savepoint``) is restored when the job has no checkpoint taken since
 restoring that savepoint. State is matched by operator uid; state of a uid the job no longer has is an
@@ -52,6 +58,7 @@ from ..core.errors import CheckpointError
 from ..stream.operators.base import Operator
 from ..stream.state import KeyedStateBackend, serializing_snapshots
 from .checkpoint_storage import Checkpoint, CheckpointStorage, CheckpointWriteError, load_checkpoint
+from .kafka_exactly_once import OpenKafkaTransaction, check_transaction_timeout, is_kafka, transactional_id
 from .sources import LogReader
 
 if TYPE_CHECKING:
@@ -151,15 +158,18 @@ class CheckpointCoordinator:
                 "checkpoint transaction can only span one log",
                 hint="write all exactly-once outputs to one log, or make the others at-least-once",
             )
-        kafka = sorted(url for url in urls if str(url).startswith("kafka://"))
-        if kafka:
-            raise CheckpointError(
-                f"exactly-once sinks on Kafka ({', '.join(kafka)}) are not supported yet: checkpoints commit "
-                "output, source offsets and a checkpoint marker in one log transaction, which the kafka:// log "
-                "cannot do yet (it has no transactional state store)",
-                hint="use set_delivery_guarantee('at-least-once') for Kafka sinks, or an exactly-once sink on "
-                "the embedded file:// log",
-            )
+        # exactly-once on Kafka: the sinks write into one open Kafka transaction (kafka_exactly_once)
+        self.kafka_eo = any(is_kafka(url) for url in urls)
+        self.kafka_txn: OpenKafkaTransaction | None = None
+        if self.kafka_eo and self.enabled:
+            check_transaction_timeout(self.interval_ms, self.eo_sinks)
+            prefixes = sorted({op.sink.transactional_id_prefix for op in self.eo_sinks} - {None})
+            if len(prefixes) > 1:
+                raise CheckpointError(
+                    f"the exactly-once Kafka sinks of job {self.job_id!r} set different transactional id prefixes "
+                    f"({', '.join(map(repr, prefixes))}), but they write in one transaction with one id",
+                    hint="set the same set_transactional_id_prefix(...) on all of them, or on none",
+                )
         self.marker_key = MARKER_PREFIX + self.job_id
         self.next_id = 1
         self.last_ms = time.monotonic() * 1000
@@ -197,8 +207,20 @@ class CheckpointCoordinator:
                 if hasattr(thing, "values"):
                     thing.values = thing.backend.table("reduce")
 
+    def _abort_kafka_transaction(self) -> None:
+        txn, self.kafka_txn = self.kafka_txn, None
+        if txn is not None:
+            for op in self.eo_sinks:
+                op.txn = None
+            try:
+                txn.abort()
+            except Exception as exc:  # the brokers abort it after transaction.timeout.ms anyway
+                log.warning("job %s: aborting the open Kafka transaction failed: %s", self.job_id, exc)
+
     def close(self) -> None:
-        """Close RocksDB backends and remove their working files."""
+        """Abort the open Kafka transaction (records written after the last checkpoint: a restart
+        produces them again), close RocksDB backends and remove their working files."""
+        self._abort_kafka_transaction()
         for b in self.rocks:
             b.close()
         self.rocks = []
@@ -218,6 +240,8 @@ class CheckpointCoordinator:
         if not self.enabled and not self.savepoint_origin:
             return
         chk: Checkpoint | None = None
+        if self.enabled and self.kafka_eo:
+            self._open_kafka_transaction()  # fences zombies first, so the marker read is the committed one
         if self.enabled:
             marker = self._committed_marker()
             existing = self.storage.completed_ids()
@@ -253,6 +277,16 @@ class CheckpointCoordinator:
             self.summary.restored_from = chk.checkpoint_id
             for op in self.tpc_sinks:  # transactions pre-committed by the restored checkpoint
                 op.notify_checkpoint_complete(0)
+
+    def _open_kafka_transaction(self) -> None:
+        """Kafka: ``init_transactions`` for the job's transactional id (fencing older producers of it and
+        aborting their open transaction) and route the exactly-once sinks' records into the transaction."""
+        op0 = self.eo_sinks[0]
+        prefix = next((p for op in self.eo_sinks if (p := op.sink.transactional_id_prefix)), None)
+        self.kafka_txn = OpenKafkaTransaction(op0.log, transactional_id(self.job_id, prefix))
+        self.kafka_txn.fence()
+        for op in self.eo_sinks:
+            op.txn = self.kafka_txn
 
     def _restore(self, chk: Checkpoint, allow_non_restored: bool, source: str) -> None:
         unmatched = sorted(uid for uid in chk.blobs if uid not in self.parts)
@@ -442,7 +476,9 @@ class CheckpointCoordinator:
         sink_log = self.eo_sinks[0].log
         url = self.eo_sinks[0].sink.log_url
         n = 0
-        with sink_log.transaction(f"millstream-{self.job_id}") as txn:
+        open_txn = self.kafka_txn
+        txn = open_txn.txn if open_txn is not None else sink_log.transaction(f"millstream-{self.job_id}")
+        try:
             for _op, recs in pending:
                 for (topic, p), rs in recs.items():
                     txn.append(topic, p, rs)
@@ -452,6 +488,12 @@ class CheckpointCoordinator:
                 if src.group_id and src.commit_offsets and src.log_url == url and pos:
                     txn.commit_offsets(src.group_id, {TopicPartition(t, p): o for (t, p), o in pos.items()})
             txn.put_state(self.marker_key, json.dumps({"checkpoint_id": cid}).encode())
+        except BaseException:
+            txn.abort()
+            raise
+        if open_txn is not None:
+            return n + open_txn.commit()  # and the sinks' next records go to a new transaction
+        txn.commit()
         return n
 
     def _record(self, st: CheckpointStats) -> None:
@@ -461,6 +503,7 @@ class CheckpointCoordinator:
         """The job failed: drop pending exactly-once records and abort open 2PC transactions."""
         for op in self.eo_sinks:
             op.take_pending()
+        self._abort_kafka_transaction()
         for op in self.tpc_sinks:
             abort = getattr(op, "abort_open", None)
             if abort is not None:

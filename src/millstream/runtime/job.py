@@ -3,7 +3,7 @@
 Protocol of :meth:`JobRunner.run`:
   1. build operators for the graph (``stream.graph.build_operator``), sinks and readers; wire outputs
      (main and side ports); ``setup`` + ``open`` every operator, ``open`` every reader;
-  2. loop until every source is finished (or the job is cancelled):
+  2. loop until every source is finished, the job is cancelled, or it is stopped (:meth:`JobRunner.stop`):
      a. each source reads at most ``batch_size`` records from each of its partitions, applies the
         timestamp assigner, computes per-element watermarks (minimum over partitions) and pushes the batch
         through its downstream operators (one call per operator per batch);
@@ -14,7 +14,8 @@ Protocol of :meth:`JobRunner.run`:
         element is in flight, so the cut is consistent (protocol: :mod:`millstream.runtime.checkpointing`);
      e. with nothing read, wait ``idle_poll_ms`` (unbounded sources only);
      Before the loop, the latest committed checkpoint (or a savepoint) is restored; after it, a bounded
-     job takes a final checkpoint, which commits its last exactly-once output;
+     or stopped job takes a final checkpoint, which commits its last exactly-once output (a cancelled one
+     does not: its uncommitted output is aborted and produced again by the next run);
   3. close readers (committing source offsets of a group) and operators — also when anything fails, in
      which case the error is re-raised as ``JobFailedError`` with the original exception as its cause,
      or the job is restarted from step 1 as its restart strategy says.
@@ -216,6 +217,7 @@ class JobRunner:
         self.config = env.config
         self.clock: Clock = env.clock
         self.cancelled = threading.Event()
+        self.stopping = threading.Event()  # stop(): end at a round boundary with a final checkpoint
         self._graph = (sinks, collect)
         self.summary = CheckpointSummary()
         self.savepoint_requests: list[tuple[str, list[Any]]] = []  # (target, [result]) from other threads
@@ -296,6 +298,11 @@ class JobRunner:
     def cancel(self) -> None:
         self.cancelled.set()
 
+    def stop(self) -> None:
+        """Flink's stop (without a savepoint target): sources stop reading at the next round boundary, the
+        final checkpoint is taken when checkpointing is on, sinks commit and close. Safe from any thread."""
+        self.stopping.set()
+
     def run(self) -> JobExecutionResult:
         """Run the job; on failure restart it as the restart strategy says, else raise ``JobFailedError``
         (checkpoint configuration problems — foreign directory, state that does not fit — are raised as
@@ -326,7 +333,7 @@ class JobRunner:
                     result.restarts = restarts
                     return result
                 except JobFailedError as exc:
-                    if self.cancelled.is_set():
+                    if self.cancelled.is_set() or self.stopping.is_set():
                         raise
                     reset = strategy.reset_threshold_ms
                     if reset is not None and (time.monotonic() - started) * 1000 >= reset:
@@ -406,7 +413,8 @@ class JobRunner:
         metrics = self.metrics
         if metrics is not None:
             metrics.start()
-        while not self.cancelled.is_set():
+        stopping = self.stopping
+        while not self.cancelled.is_set() and not stopping.is_set():
             active = [d for d in drivers if not d.finished]
             if not active:
                 break
@@ -442,13 +450,15 @@ class JobRunner:
 
 
 class JobClient:
-    """Handle on a job started with ``execute_async``: ``cancel()``, ``wait(timeout)``,
+    """Handle on a job started with ``execute_async``: ``cancel()``, ``stop()``, ``wait(timeout)``,
     ``get_job_execution_result()`` (raises the job's error), ``get_job_status()``."""
 
     def __init__(self, runner: JobRunner) -> None:
         self.runner = runner
         self._result: JobExecutionResult | None = None
         self._error: BaseException | None = None
+        # the job's end, as an Event: a Thread.join interrupted by Ctrl-C can leave the thread looking ended
+        self._ended = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"job-{runner.job_name}", daemon=True)
         self._thread.start()
 
@@ -457,6 +467,8 @@ class JobClient:
             self._result = self.runner.run()
         except BaseException as exc:
             self._error = exc
+        finally:
+            self._ended.set()
 
     def get_job_id(self) -> str:
         return self.runner.job_name
@@ -469,12 +481,18 @@ class JobClient:
     def cancel(self) -> None:
         """Stop the job (sources stop reading, operators close) and wait for its thread."""
         self.runner.cancel()
-        self._thread.join(timeout=30)
+        self._ended.wait(timeout=30)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop the job like Flink's ``stop``: sources stop at a round boundary, a final checkpoint is
+        taken (with checkpointing on), sinks commit; wait up to ``timeout`` s (``None``: until it ended).
+        ``True`` when the job has ended; its result or error comes from ``get_job_execution_result``."""
+        self.runner.stop()
+        return self.wait(timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the job to end; ``True`` when it has."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self._ended.wait(timeout)
 
     def trigger_savepoint(self, target: str, timeout: float = 60.0) -> str:
         """Take a checkpoint now and copy it to the directory ``target`` as a savepoint; its path.
@@ -484,7 +502,7 @@ class JobClient:
         done: list[Any] = []
         self.runner.savepoint_requests.append((str(target), done))
         deadline = time.monotonic() + timeout
-        while not done and time.monotonic() < deadline and self._thread.is_alive():
+        while not done and time.monotonic() < deadline and not self._ended.is_set():
             time.sleep(0.01)
         if not done:
             raise JobConfigError(f"job {self.runner.job_name!r} did not take the savepoint (not running?)")
@@ -493,15 +511,14 @@ class JobClient:
         return str(done[0])
 
     def get_job_status(self) -> str:
-        if self._thread.is_alive():
+        if not self._ended.is_set():  # a stopping job is RUNNING until its final checkpoint, as in Flink
             return "CANCELLING" if self.runner.cancelled.is_set() else "RUNNING"
         if self._error is not None:
             return "FAILED"
         return "CANCELED" if self.runner.cancelled.is_set() else "FINISHED"
 
     def get_job_execution_result(self, timeout: float | None = None) -> JobExecutionResult:
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        if not self._ended.wait(timeout):
             raise TimeoutError(f"job {self.runner.job_name!r} is still running")
         if self._error is not None:
             raise self._error

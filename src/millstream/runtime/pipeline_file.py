@@ -15,8 +15,13 @@ Whichever way, every job the file executes goes through :class:`PipelineRunner`,
   - passes ``job_id`` / ``from_savepoint`` / ``allow_non_restored_state`` to the environment's
     configuration, and refuses them with a clear :class:`PipelineError` when this runtime has no such
     setting;
-  - runs the job in the background and waits, so that Ctrl-C (``KeyboardInterrupt``) cancels it cleanly:
-    sources stop, operators and sinks close and flush; :attr:`PipelineRunner.interrupted` is then set.
+  - runs the job in the background and waits, so that Ctrl-C (``KeyboardInterrupt``) *stops* it cleanly,
+    as Flink's ``stop`` does: sources stop at a round boundary, the final checkpoint is taken when
+    checkpointing is enabled (committing exactly-once output and source offsets), operators and sinks close
+    and flush. :attr:`PipelineRunner.interrupted` is then set, :attr:`PipelineRunner.stopped` holds the
+    job's result, and the ``KeyboardInterrupt`` goes on (``millstream run`` exits 130). A second Ctrl-C
+    while it stops cancels the job instead (no final checkpoint). If the stop fails (the final checkpoint
+    cannot be written), the job's error is raised instead.
 
 Problems with the file itself (missing, syntax error, builds no job, builds a job without a sink) raise
 :class:`PipelineError` with a one-line message naming the file and a hint.
@@ -62,6 +67,7 @@ class PipelineRunner:
         self.allow_non_restored_state = allow_non_restored_state
         self.jobs_run = 0
         self.interrupted = False
+        self.stopped: Any = None  # the result of the job Ctrl-C stopped
         self.results: list[Any] = []
 
     # -- what happens to every job the file executes ------------------------------------------------------
@@ -107,7 +113,13 @@ class PipelineRunner:
                     pass
             except KeyboardInterrupt:
                 self.interrupted = True
-                client.cancel()
+                try:
+                    client.stop()  # final checkpoint (when enabled), sinks commit and close
+                except KeyboardInterrupt:  # a second Ctrl-C: cancel without the final checkpoint
+                    client.cancel()
+                    raise
+                self.stopped = client.get_job_execution_result()  # raises the job's error, if any
+                self.results.append(self.stopped)
                 raise
             result = client.get_job_execution_result()
             self.results.append(result)

@@ -34,7 +34,8 @@ class LogSinkOperator(SinkOperator):
     until the checkpoint coordinator takes them (:meth:`take_pending`) and appends them in the checkpoint's
     log transaction, together with the source offsets and the checkpoint marker (see
     :mod:`millstream.runtime.checkpointing`). Pending records of a failed job are dropped: the restored
-    job produces them again."""
+    job produces them again. On Kafka the coordinator sets ``txn`` (an open Kafka transaction, see
+    :mod:`millstream.runtime.kafka_exactly_once`) and records go into it instead of ``pending``."""
 
     def __init__(self, name: str, uid: str | None, sink: LogSink, log: Log | None = None) -> None:
         super().__init__(name, uid)
@@ -51,6 +52,7 @@ class LogSinkOperator(SinkOperator):
         self._nparts: dict[str, int] = {}
         self._rr = 0
         self._send: Any = None  # the log's append, or its append_nowait where it has one (Kafka)
+        self.txn: Any = None  # exactly-once on Kafka: the open transaction the records go into
 
     def open(self) -> None:
         if self._log is None:
@@ -61,7 +63,8 @@ class LogSinkOperator(SinkOperator):
         if self.sink.topic:
             self._log.describe_topic(self.sink.topic)  # fail fast on a missing topic
             prepare = getattr(self._log, "prepare_writes", None)
-            if prepare is not None:  # e.g. Kafka: connect the producer now, not on the first record
+            # e.g. Kafka: connect the producer now, not on the first record (exactly-once: a transaction does)
+            if prepare is not None and not self.transactional:
                 prepare(self.sink.topic)
         # Logs that can (Kafka) take batches without waiting for each acknowledgement; close() waits for all
         self._send = getattr(self._log, "append_nowait", None) or self._log.append
@@ -77,7 +80,9 @@ class LogSinkOperator(SinkOperator):
         return out
 
     def _append(self, topic: str, p: int, recs: list[Any]) -> None:
-        if self.transactional:
+        if self.txn is not None:
+            self.txn.append(topic, p, recs)
+        elif self.transactional:
             buf = self.pending.get((topic, p))
             if buf is None:
                 self.pending[(topic, p)] = recs
