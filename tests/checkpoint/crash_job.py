@@ -133,8 +133,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--slow-us", type=int, default=0)
     ap.add_argument("--files", default=None, help="also write the window results to this directory, exactly once")
+    ap.add_argument("--rocksdb", action="store_true", help="keyed state and window contents in RocksDB")
     args = ap.parse_args()
     env = StreamExecutionEnvironment.get_execution_environment()
+    if args.rocksdb:
+        from millstream.state import EmbeddedRocksDBStateBackend
+
+        env.set_state_backend(EmbeddedRocksDBStateBackend())
     env.set_batch_size(args.batch)
     env.enable_checkpointing(args.interval_ms, CheckpointingMode.EXACTLY_ONCE)
     env.get_checkpoint_config().set_checkpoint_storage_dir(args.checkpoints)
