@@ -249,7 +249,7 @@ def test_rocksdb_window_contents_live_in_the_database_not_in_memory(tmp_path: Pa
         for rnd in range(2):  # two elements per key, appended to the stored list in place
             vals = [(f"k{i}", rnd) for i in range(keys)]
             op.process(vals, [10 + rnd] * keys, [MIN_WATERMARK] * keys, MIN_WATERMARK)
-            cached = sum(len(t.cache) for t in backend.tables.values())
+            cached = sum(len(t.cache) + len(t.clean) for t in backend.tables.values())
             assert cached <= 100, f"{cached} entries on the heap"
         prefix = CONTENTS.encode() + b"\x00"
         on_disk = sum(1 for k in backend.db.keys(from_key=prefix) if k.startswith(prefix))

@@ -54,7 +54,7 @@ class TimerQueue:
         """The live timers in firing order (timestamp, then registration), so that ties fire in the same
         order after a restore as without one (a set's order would depend on the process's string hashes)."""
         live, seen, out = self._live, set(), []
-        for ts, _, key, ns in sorted(self._heap, key=lambda e: (e[0], e[1])):
+        for ts, _, key, ns in sorted(self._heap):  # (ts, seq) are unique: keys are never compared
             t = (ts, key, ns)
             if t in live and t not in seen:
                 seen.add(t)
