@@ -14,8 +14,13 @@ successive checkpoints). The checkpoint coordinator moves that directory into th
 as an *attachment* (``attachment`` attribute); ``restore`` hard-links the attachment's SST files into a fresh
 working database. Restore time therefore does not grow with the state size beyond linking files.
 
-Which operators use it: keyed process functions and rolling reduces/aggregations
-(``env.set_state_backend(EmbeddedRocksDBStateBackend())``); window contents stay in memory.
+Which operators use it (``env.set_state_backend(EmbeddedRocksDBStateBackend())``): every operator with a
+``backend`` of type :class:`~millstream.stream.state.KeyedStateBackend` — keyed process functions, rolling
+reduces/aggregations and window operators (contents, trigger state, per-window and global state, each a
+table of the operator's one backend). The checkpoint coordinator swaps the backend before the operators open
+and calls the operator's ``rebind_state()`` so that it takes its tables from the new backend. Under this
+backend the job graph picks the general window operator for tumbling windows (the fast path keeps its
+buckets in dicts). Timers and merging-window sets stay on the heap and are pickled into the checkpoint.
 """
 
 from __future__ import annotations
