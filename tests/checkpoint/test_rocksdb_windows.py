@@ -138,14 +138,18 @@ def windows(kind: str, keyed: Any) -> Any:
 KINDS = ["tumbling", "sliding", "session", "evictor", "lateness", "trigger"]
 
 
-def run(tmp_path: Path, kind: str, backend: str, fail_at: int = -1) -> tuple[Any, list[Any]]:
-    """Run the job; returns the job result and the (value, timestamp) pairs of the main and late outputs."""
+def run(
+    tmp_path: Path, kind: str, backend: str, fail_at: int = -1, restarts: int = 1, savepoint: str | None = None
+) -> tuple[Any, list[Any]]:
+    """Run the job; returns the job result and the (value, timestamp) pairs of the main and late outputs
+    (main and late sink values so far in ``run.partial`` if the job fails)."""
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_batch_size(200)
     env.enable_checkpointing(1)
     env.get_checkpoint_config().set_checkpoint_storage_dir(str(tmp_path / "chk"))
     env.set_state_backend(BACKENDS[backend]())
-    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(1, 0))
+    if restarts:
+        env.set_restart_strategy(RestartStrategies.fixed_delay_restart(restarts, 0))
     strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(20)).with_timestamp_assigner(
         lambda e, ts: e["ts"]
     )
@@ -163,7 +167,8 @@ def run(tmp_path: Path, kind: str, backend: str, fail_at: int = -1) -> tuple[Any
     out.sink_to(main).uid("main")
     if kind == "lateness":
         out.get_side_output(LATE).sink_to(late).uid("late")
-    result = env.execute(f"windows-{kind}")
+    run.partial = main  # type: ignore[attr-defined]
+    result = env.execute(f"windows-{kind}", from_savepoint=savepoint)
     pairs = [("main", repr(v), t) for v, t in zip(main.values, main.timestamps, strict=True)]
     pairs += [("late", repr(v), t) for v, t in zip(late.values, late.timestamps, strict=True)]
     return result, pairs
@@ -310,3 +315,18 @@ def test_checkpoints_of_the_earlier_window_layout_restore_on_both_backends(tmp_p
     assert out == [("k", 42)]
     if backend == "rocksdb":
         op.backend.close()  # type: ignore[attr-defined]
+
+
+def test_a_savepoint_of_a_rocksdb_window_job_carries_the_open_windows(tmp_path: Path) -> None:
+    from millstream.runtime.savepoints import committed_checkpoint, copy_as_savepoint
+    from millstream.stream.errors import JobFailedError
+
+    ref = reference(tmp_path, "session")
+    with pytest.raises(JobFailedError):
+        run(tmp_path, "session", "rocksdb", fail_at=FAIL_AT, restarts=0)
+    before = [(("main", repr(v), t)) for v, t in zip(run.partial.values, run.partial.timestamps, strict=True)]  # type: ignore[attr-defined]
+    sp = copy_as_savepoint(committed_checkpoint(tmp_path / "chk", "windows-session"), tmp_path / "sp")
+    assert list(sp.glob("att-*/*.sst"))
+    result, after = run(tmp_path / "second", "session", "rocksdb", savepoint=str(sp))
+    assert result.checkpoints.restored_from == str(sp)
+    assert set(before) | set(after) == set(ref)

@@ -46,7 +46,10 @@ def copy_as_savepoint(chk: Checkpoint, target: str | os.PathLike[str]) -> Path:
         shutil.copytree(chk.path, tmp)
         manifest = dict(chk.manifest, kind="savepoint", source_checkpoint=str(chk.path))
         (tmp / MANIFEST).write_bytes(json.dumps(manifest, indent=1, sort_keys=True).encode())
-        for p in tmp.iterdir():
+        for p in tmp.rglob("*"):  # att-NNNN/ directories hold a RocksDB backend's files
+            if p.is_dir():
+                _fsync(p)
+                continue
             with open(p, "rb+") as fh:
                 os.fsync(fh.fileno())
         _fsync(tmp)
