@@ -12,6 +12,7 @@ the job is built (the crash test kills it at random moments after that).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -133,10 +134,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--slow-us", type=int, default=0)
     ap.add_argument("--files", default=None, help="also write the window results to this directory, exactly once")
-    ap.add_argument("--rocksdb", action="store_true", help="keyed state and window contents in RocksDB")
     args = ap.parse_args()
     env = StreamExecutionEnvironment.get_execution_environment()
-    if args.rocksdb:
+    if os.environ.get("CRASH_JOB_STATE_BACKEND") == "rocksdb":  # keyed state and window contents in RocksDB
         from millstream.state import EmbeddedRocksDBStateBackend
 
         env.set_state_backend(EmbeddedRocksDBStateBackend())

@@ -25,14 +25,14 @@ EVENTS = 200_000
 KILLS = 20
 
 
-def start(url: str, chk: Path, *extra: str) -> subprocess.Popen[str]:
+def start(url: str, chk: Path, *extra: str, backend: str = "hashmap") -> subprocess.Popen[str]:
     files = ["--files", str(chk.parent / f"{chk.name}-files")]
     return subprocess.Popen(
         [sys.executable, str(JOB), url, str(chk), "--interval-ms", "30", "--batch", "400", *files, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ),
+        env={**os.environ, "CRASH_JOB_STATE_BACKEND": backend},
     )
 
 
@@ -40,13 +40,12 @@ def start(url: str, chk: Path, *extra: str) -> subprocess.Popen[str]:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(("backend", "kills_wanted"), [("hashmap", KILLS), ("rocksdb", 8)])
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, backend: str, kills_wanted: int) -> None:
-    extra = ("--rocksdb",) if backend == "rocksdb" else ()
     rng = random.Random(int(os.environ.get("CRASH_SEED", "0")) or None)
     # the uninterrupted run, in its own process
     ref_url = f"file://{tmp_path}/ref"
     ref_log = open_log(ref_url)
     crash_job.produce(ref_log, EVENTS)
-    ref = start(ref_url, tmp_path / "ref-chk", *extra)
+    ref = start(ref_url, tmp_path / "ref-chk", backend=backend)
     _out, err = ref.communicate(timeout=240)
     assert ref.returncode == 0, err
     expected = {t: crash_job.topic_values(ref_log, t) for t in ("windows", "passthrough")}
@@ -61,7 +60,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, b
     progress: list[int] = [0]
     hi = 0.5  # upper bound of the random kill delay, adapted so that the kills spread over the whole input
     while kills < kills_wanted:
-        proc = start(url, tmp_path / "chk", "--slow-us", "10", *extra)
+        proc = start(url, tmp_path / "chk", "--slow-us", "10", backend=backend)
         assert proc.stdout is not None
         line = proc.stdout.readline()  # "ready": the job is built and about to run
         assert line.strip() == "ready", proc.stderr.read() if proc.stderr else line
@@ -74,7 +73,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, b
         progress.append(sum(log.latest_offset("passthrough", p) for p in range(2)))
         target = (EVENTS - progress[-1]) / (kills_wanted - kills + 4)
         hi = max(0.05, hi * 0.5) if progress[-1] - progress[-2] > target else min(hi * 1.2, 2.0)
-    final = start(url, tmp_path / "chk", *extra)
+    final = start(url, tmp_path / "chk", backend=backend)
     _out, err = final.communicate(timeout=240)
     assert final.returncode == 0, err
     got = {t: crash_job.topic_values(log, t) for t in ("windows", "passthrough")}

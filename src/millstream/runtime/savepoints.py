@@ -46,13 +46,11 @@ def copy_as_savepoint(chk: Checkpoint, target: str | os.PathLike[str]) -> Path:
         shutil.copytree(chk.path, tmp)
         manifest = dict(chk.manifest, kind="savepoint", source_checkpoint=str(chk.path))
         (tmp / MANIFEST).write_bytes(json.dumps(manifest, indent=1, sort_keys=True).encode())
-        for p in tmp.rglob("*"):  # att-NNNN/ directories hold a RocksDB backend's files
-            if p.is_dir():
-                _fsync(p)
-                continue
-            with open(p, "rb+") as fh:
-                os.fsync(fh.fileno())
-        _fsync(tmp)
+        for folder, _dirs, files in os.walk(tmp, topdown=False):  # attachments (RocksDB) are directories
+            for name in files:
+                with open(os.path.join(folder, name), "rb+") as fh:
+                    os.fsync(fh.fileno())
+            _fsync(Path(folder))
         os.rename(tmp, dest)
         _fsync(dest.parent)
     except OSError as exc:
