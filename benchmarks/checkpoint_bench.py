@@ -20,7 +20,9 @@ write and restore times (the in-memory backend snapshots in full every time). Th
 default 1; 0 skips) the RocksDB state backend: fill that much keyed state
 (4 KiB incompressible values) through the state tables, take a snapshot (a RocksDB checkpoint, as a job
 checkpoint does), and restore it into a fresh backend: prints fill, snapshot and restore times, and the time
-to read 1,000 random keys after the restore.
+to read 1,000 random keys after the restore. Last (``--window-events``, default 300,000; 0 skips;
+``--only-windows`` runs just this) windowed jobs with their contents on the heap vs in RocksDB: events/s,
+checkpoint durations and sizes, and how much of a RocksDB checkpoint the previous one shares (incremental).
 """
 
 from __future__ import annotations
@@ -160,6 +162,94 @@ def rocksdb_restore(gb: float) -> None:
     )
 
 
+def window_job(events: list[dict[str, Any]], kind: str, backend: str, interval_ms: int, chk_dir: str) -> Any:
+    """One windowed job on a collection: ``tumbling`` (count + sum; ``tumbling-general`` forces the general
+    operator on the heap with 1 ms allowed lateness) or ``sliding`` (10 s every 2 s, a process window function
+    over list contents). Returns (wall s, CPU s, result)."""
+    from millstream.functions import ProcessWindowFunction
+    from millstream.state import EmbeddedRocksDBStateBackend, HashMapStateBackend
+    from millstream.testing import CollectingSink
+    from millstream.windows import SlidingEventTimeWindows
+
+    class Sizes(ProcessWindowFunction):
+        def process(self, key: Any, context: Any, elements: Any) -> Any:
+            yield (key, context.window().start, len(elements))
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_batch_size(4096)
+    env.enable_checkpointing(interval_ms)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(chk_dir)
+    env.set_state_backend(EmbeddedRocksDBStateBackend() if backend == "rocksdb" else HashMapStateBackend())
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(100)).with_timestamp_assigner(
+        lambda e, ts: e["ts"]
+    )
+    keyed = (
+        env.from_collection(events).uid("events").assign_timestamps_and_watermarks(strategy).key_by(lambda e: e["key"])
+    )
+    if kind.startswith("tumbling"):
+        w = keyed.window(TumblingEventTimeWindows.of(Duration.of_seconds(10)))
+        if kind == "tumbling-general":  # any allowed lateness takes the general operator
+            w = w.allowed_lateness(Duration.of_millis(1))
+        out = w.aggregate(Aggregates(count=Count(), sum=Sum("value")), engine_bench.WithKey())
+    else:
+        w = keyed.window(SlidingEventTimeWindows.of(Duration.of_seconds(10), Duration.of_seconds(2)))
+        out = w.process(Sizes())
+    sink = CollectingSink()
+    out.uid("windows").sink_to(sink)
+    cpu, wall = time.process_time(), time.perf_counter()
+    job_id = f"wbench-{time.monotonic_ns()}"
+    result = env.execute(f"windows-{kind}-{backend}", job_id=job_id)
+    return time.perf_counter() - wall, time.process_time() - cpu, result, len(sink.values), job_id
+
+
+def windows_on_backends(n: int, keys: int, interval_ms: int) -> None:
+    """Windowed jobs with the window contents on the heap vs in RocksDB: rates, checkpoint durations and sizes
+    (pickled state blobs + RocksDB files of the newest checkpoint, and how much of them the checkpoint before
+    shared by hard links: the incremental part)."""
+    from millstream.runtime.checkpoint_storage import CheckpointStorage
+
+    # 5 events per ms of event time, keys round robin: n/5 ms of event time
+    events = [{"key": f"k{i % keys}", "value": i % 100, "ts": 1_700_000_000_000 + i // 5} for i in range(n)]
+    print(
+        f"windowed jobs, {n:,} events over {n // 5_000} s of event time, {keys:,} keys, checkpoints every "
+        f"{interval_ms} ms (contents: tumbling 10 s = one accumulator per key and window; sliding 10 s / 2 s = "
+        "five lists per key holding every element; the RocksDB cache holds 50,000 entries)"
+    )
+    base_rate: dict[str, float] = {}
+    for kind, backend in (
+        ("tumbling", "hashmap"),
+        ("tumbling-general", "hashmap"),
+        ("tumbling", "rocksdb"),
+        ("sliding", "hashmap"),
+        ("sliding", "rocksdb"),
+    ):
+        with tempfile.TemporaryDirectory() as tmp:
+            wall, cpu, result, outputs, job_id = window_job(events, kind, backend, interval_ms, f"{tmp}/chk")
+            done = [s for s in result.checkpoints.stats if s.status == "COMPLETED"]
+            storage = CheckpointStorage(f"{tmp}/chk", job_id)
+            ids = storage.completed_ids()
+            att_bytes = shared = 0
+            if ids:
+                newest = storage.path_of(ids[-1])
+                prev_inodes = (
+                    {p.stat().st_ino for p in storage.path_of(ids[-2]).glob("att-*/*")} if len(ids) > 1 else set()
+                )
+                for p in newest.glob("att-*/*"):
+                    st = p.stat()
+                    att_bytes += st.st_size
+                    shared += st.st_size if st.st_ino in prev_inodes else 0
+        rate = n / wall
+        base = base_rate.setdefault(kind.split("-")[0], rate)
+        durs = [s.duration_ms for s in done] or [0.0]
+        blob = statistics.median(s.state_size for s in done) if done else 0
+        print(
+            f"  {kind:17s} {backend:8s} {rate:10,.0f} events/s wall ({n / cpu:10,.0f} CPU, {rate / base:5.2f}x the "
+            f"heap run), {outputs:,} results; {len(done)} checkpoints, ms median {statistics.median(durs):.1f} / max "
+            f"{max(durs):.1f}; pickled state median {blob / 1e6:.2f} MB; RocksDB files of the newest checkpoint "
+            f"{att_bytes / 1e6:.2f} MB ({shared / 1e6:.2f} MB shared with the one before)"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=3_000_000)
@@ -168,7 +258,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rocksdb-gb", type=float, default=1.0, help="keyed state for the restore figure; 0 skips")
     ap.add_argument("--memory-keys", type=int, default=1_000_000, help="large in-memory state figure; 0 skips")
+    ap.add_argument("--window-events", type=int, default=300_000, help="windows on both backends; 0 skips")
+    ap.add_argument("--window-keys", type=int, default=5_000)
+    ap.add_argument("--window-interval-ms", type=int, default=500)
+    ap.add_argument("--only-windows", action="store_true", help="run only the windows-on-both-backends section")
     args = ap.parse_args()
+    if args.only_windows:
+        windows_on_backends(args.window_events, args.window_keys, args.window_interval_ms)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         url = f"file://{tmp}/log"
         log = open_log(url)
@@ -215,6 +312,8 @@ def main() -> None:
         memory_state_checkpoint(args.memory_keys)
     if args.rocksdb_gb > 0:
         rocksdb_restore(args.rocksdb_gb)
+    if args.window_events > 0:
+        windows_on_backends(args.window_events, args.window_keys, args.window_interval_ms)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ built (the crash test kills it at random moments after that).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -145,6 +146,10 @@ def main() -> None:
     ap.add_argument("--prop", action="append", default=[], help="KEY=VALUE client property (Kafka)")
     args = ap.parse_args()
     env = StreamExecutionEnvironment.get_execution_environment()
+    if os.environ.get("CRASH_JOB_STATE_BACKEND") == "rocksdb":  # keyed state and window contents in RocksDB
+        from millstream.state import EmbeddedRocksDBStateBackend
+
+        env.set_state_backend(EmbeddedRocksDBStateBackend())
     env.set_batch_size(args.batch)
     env.enable_checkpointing(args.interval_ms, CheckpointingMode.EXACTLY_ONCE)
     env.get_checkpoint_config().set_checkpoint_storage_dir(args.checkpoints)

@@ -204,8 +204,9 @@ class CheckpointCoordinator:
             if type(old) is KeyedStateBackend:
                 thing.backend = RocksDBKeyedStateBackend(base / f"op-{i}", old.now)
                 self.rocks.append(thing.backend)
-                if hasattr(thing, "values"):
-                    thing.values = thing.backend.table("reduce")
+                rebind = getattr(thing, "rebind_state", None)  # operators holding tables of their backend
+                if rebind is not None:
+                    rebind()
 
     def _abort_kafka_transaction(self) -> None:
         txn, self.kafka_txn = self.kafka_txn, None

@@ -248,7 +248,7 @@ class JobRunner:
                 self.ops[t.id] = op
                 outputs[t.id] = op.out
             else:
-                op = build_operator(t)
+                op = build_operator(t, self.config.state_backend)
                 self.ops[t.id] = op
                 outputs[t.id] = op.out
         for c in collect or []:

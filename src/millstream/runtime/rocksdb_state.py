@@ -4,7 +4,9 @@
 :class:`~millstream.stream.state.KeyedStateBackend`: each state name is a key prefix in one RocksDB
 database; keys and values are pickled. Reads go through a write-back cache of at most ``cache_entries``
 entries (values handed out may be changed in place by the state objects, so every cached entry is written
-back on flush); the cache is flushed in one ``WriteBatch`` when full and before every snapshot.
+back on flush, and then kept as *clean* entries, not written again until handed out again); the changed
+entries are flushed in one ``WriteBatch`` before every snapshot and when the cache is full — then the older
+half of the clean entries leaves the cache.
 
 Snapshots are RocksDB checkpoints: ``snapshot()`` flushes and creates a checkpoint directory whose SST
 files are hard links of the live database's (no data copied: incremental — unchanged SST files are shared by
@@ -12,8 +14,13 @@ successive checkpoints). The checkpoint coordinator moves that directory into th
 as an *attachment* (``attachment`` attribute); ``restore`` hard-links the attachment's SST files into a fresh
 working database. Restore time therefore does not grow with the state size beyond linking files.
 
-Which operators use it: keyed process functions and rolling reduces/aggregations
-(``env.set_state_backend(EmbeddedRocksDBStateBackend())``); window contents stay in memory.
+Which operators use it (``env.set_state_backend(EmbeddedRocksDBStateBackend())``): every operator with a
+``backend`` of type :class:`~millstream.stream.state.KeyedStateBackend` — keyed process functions, rolling
+reduces/aggregations and window operators (contents, trigger state, per-window and global state, each a
+table of the operator's one backend). The checkpoint coordinator swaps the backend before the operators open
+and calls the operator's ``rebind_state()`` so that it takes its tables from the new backend. Under this
+backend the job graph picks the general window operator for tumbling windows (the fast path keeps its
+buckets in dicts). Timers and merging-window sets stay on the heap and are pickled into the checkpoint.
 """
 
 from __future__ import annotations
@@ -43,23 +50,33 @@ def _rocksdict() -> Any:
 
 
 class RocksTable:
-    """One state's ``key -> value`` table over RocksDB, with the dict methods the state objects use."""
+    """One state's ``key -> value`` table over RocksDB, with the dict methods the state objects use.
 
-    __slots__ = ("backend", "cache", "prefix")
+    ``cache`` holds the entries handed out or written since the last flush (they may have been changed in
+    place, so a flush writes them all back); ``clean`` the entries equal to the database's (read before
+    and not handed out since the last flush: never written back). A ``get`` moves an entry from ``clean``
+    to ``cache``."""
+
+    __slots__ = ("backend", "cache", "clean", "prefix")
 
     def __init__(self, backend: RocksDBKeyedStateBackend, name: str) -> None:
         self.backend = backend
         self.prefix = name.encode() + b"\x00"
         self.cache: dict[Any, Any] = {}
+        self.clean: dict[Any, Any] = {}
 
     def get(self, key: Any, default: Any = None) -> Any:
         b = self.backend
         if b.cached >= b.cache_entries:
-            b.flush()
+            b.evict()
         v = self.cache.get(key, _ABSENT)
         if v is _DELETED:
             return default
         if v is not _ABSENT:
+            return v
+        v = self.clean.pop(key, _ABSENT)
+        if v is not _ABSENT:
+            self.cache[key] = v  # handed out: may be changed in place from now on
             return v
         raw = b.db.get(self.prefix + pickle.dumps(key, 5))
         if raw is None:
@@ -78,8 +95,8 @@ class RocksTable:
     def __setitem__(self, key: Any, value: Any) -> None:
         b = self.backend
         if b.cached >= b.cache_entries:
-            b.flush()
-        if key not in self.cache:
+            b.evict()
+        if key not in self.cache and self.clean.pop(key, _ABSENT) is _ABSENT:
             b.cached += 1
         self.cache[key] = value
 
@@ -145,26 +162,48 @@ class RocksDBKeyedStateBackend(KeyedStateBackend):
     def _rocks_tables(self) -> list[RocksTable]:
         return list(self.tables.values())  # type: ignore[arg-type]
 
+    def evict(self) -> None:
+        """The cache is full: write the changed entries back (:meth:`flush`), then drop the older half of
+        each table's clean entries, so that a working set near the cache size is not reloaded after every
+        write-back."""
+        self.flush()
+        n = 0
+        for t in self._rocks_tables():
+            clean = t.clean
+            if clean:
+                items = list(clean.items())
+                clean.clear()
+                clean.update(items[len(items) // 2 :])
+                n += len(clean)
+        self.cached = n
+
     def flush(self) -> None:
-        """Write every cached entry back in one batch and empty the cache."""
+        """Write every changed (handed-out) entry back in one batch; they stay cached as clean entries."""
         wb = self.rocksdict.WriteBatch(raw_mode=True)
         dumps = pickle.dumps
-        n = 0
+        n = kept = 0
         for t in self._rocks_tables():
             cache = t.cache
             if not cache:
+                kept += len(t.clean)
                 continue
             prefix = t.prefix
+            deleted = []
             for k, v in cache.items():
                 if v is _DELETED:
                     wb.delete(prefix + dumps(k, 5))
+                    deleted.append(k)
                 else:
                     wb.put(prefix + dumps(k, 5), dumps(v, 5))
                 n += 1
+            for k in deleted:
+                del cache[k]
+            t.clean.update(cache)
             cache.clear()
+            kept += len(t.clean)
         if n:
             self.db.write(wb)
-        self.cached = 0
+        self.cached = kept
 
     def snapshot(self) -> dict[str, Any]:
         """Flush, and create a RocksDB checkpoint in ``attachment`` (hard links, no data copied)."""
@@ -195,6 +234,7 @@ class RocksDBKeyedStateBackend(KeyedStateBackend):
         self.db = self._open(dest)
         for t in self._rocks_tables():
             t.cache.clear()
+            t.clean.clear()
         self.cached = 0
 
     def close(self) -> None:

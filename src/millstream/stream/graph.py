@@ -48,15 +48,17 @@ class Transformation:
         return f"Transformation({self.id}, {self.kind}, {self.name!r})"
 
 
-def build_operator(t: Transformation) -> Operator:
-    """The operator logic for a transformation (not for sources and sinks)."""
-    op = _build(t)
+def build_operator(t: Transformation, state_backend: str = "hashmap") -> Operator:
+    """The operator logic for a transformation (not for sources and sinks). ``state_backend`` is the job's
+    (``config.state_backend``): with ``"rocksdb"`` windows use the general operator, whose contents live in
+    its keyed state backend (the tumbling fast path keeps them in plain dicts)."""
+    op = _build(t, state_backend)
     if t.kind in ("map", "filter", "flat_map", "process"):
         op.user_fn = t.params.get("user_fn")
     return op
 
 
-def _build(t: Transformation) -> Operator:
+def _build(t: Transformation, state_backend: str) -> Operator:
     p, name, uid = t.params, t.name, t.uid
     kind = t.kind
     if kind == "map":
@@ -78,9 +80,8 @@ def _build(t: Transformation) -> Operator:
     if kind == "assign_timestamps":
         return AssignTimestampsOperator(name, uid, p["strategy"])
     if kind == "window":
-        if fast_path_applies(p["assigner"], p["trigger"], p["evictor"], p["lateness"], p["fn"]) and not p.get(
-            "key_fns"
-        ):
+        fast = state_backend != "rocksdb" and not p.get("key_fns")
+        if fast and fast_path_applies(p["assigner"], p["trigger"], p["evictor"], p["lateness"], p["fn"]):
             return TumblingWindowOperator(name, uid, p["key_fn"], p["assigner"], p["late_tag"], p["fn"])
         return WindowOperator(
             name,

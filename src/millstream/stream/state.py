@@ -262,6 +262,41 @@ class KeyedStateBackend:
             )
 
 
+class StateNamespace(KeyedStateBackend):
+    """A view of a parent backend under a name prefix: ``table(name)`` is ``parent.table(prefix + name)``.
+
+    One operator keeps several families of state in ONE backend this way (a window operator: window
+    contents, per-window trigger state, per-window and global user state), so that a swapped backend
+    (RocksDB) holds all of them and checkpoints them together. The view has its own ``current_key`` and
+    registered states; snapshots are the parent's. :meth:`rebind` points it at a new parent (after the
+    runtime swapped the operator's backend, or after the parent was restored)."""
+
+    def __init__(self, parent: KeyedStateBackend, prefix: str) -> None:
+        super().__init__(parent.now)
+        self.parent = parent
+        self.prefix = prefix
+
+    def table(self, name: str) -> Any:
+        t = self.tables.get(name)
+        if t is None:
+            t = self.tables[name] = self.parent.table(self.prefix + name)
+        return t
+
+    def rebind(self, parent: KeyedStateBackend) -> None:
+        """Use ``parent``'s tables from now on (registered state objects included)."""
+        self.parent = parent
+        self.now = parent.now
+        self.tables = {}
+        for s in self._states.values():
+            s.table = self.table(s.name)
+
+    def snapshot(self) -> dict[str, dict[Any, Any]]:
+        raise TypeError("a StateNamespace is snapshotted by its parent backend")
+
+    def restore(self, snapshot: dict[str, dict[Any, Any]]) -> None:
+        raise TypeError("a StateNamespace is restored by its parent backend")
+
+
 class HashMapStateBackend:
     """Keyed state in memory, snapshotted into checkpoints (the default; PyFlink's name)."""
 
@@ -510,6 +545,7 @@ __all__ = [
     "ReducingStateDescriptor",
     "State",
     "StateDescriptor",
+    "StateNamespace",
     "StateTtlConfig",
     "ValueState",
     "ValueStateDescriptor",

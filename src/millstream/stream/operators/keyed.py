@@ -307,12 +307,16 @@ class RollingReduceOperator(Operator):
         self.wm = tail
         self.out.emit(out, tss, wmb, tail)
 
+    def rebind_state(self) -> None:
+        """Take the table from ``backend`` again (after the runtime swapped it, or a restore)."""
+        self.values = self.backend.table("reduce")
+
     def snapshot(self) -> Any:
         return self.backend.snapshot()
 
     def restore(self, state: Any) -> None:
         self.backend.restore(state)
-        self.values = self.backend.table("reduce")
+        self.rebind_state()
 
 
 __all__ = [

@@ -51,7 +51,15 @@ class TimerQueue:
         return len(self._live)
 
     def snapshot(self) -> list[tuple[int, Any, Any]]:
-        return sorted(self._live, key=lambda t: t[0])
+        """The live timers in firing order (timestamp, then registration), so that ties fire in the same
+        order after a restore as without one (a set's order would depend on the process's string hashes)."""
+        live, seen, out = self._live, set(), []
+        for ts, _, key, ns in sorted(self._heap):  # (ts, seq) are unique: keys are never compared
+            t = (ts, key, ns)
+            if t in live and t not in seen:
+                seen.add(t)
+                out.append(t)
+        return out
 
     def restore(self, timers: list[tuple[int, Any, Any]]) -> None:
         self.__init__()  # type: ignore[misc]

@@ -10,6 +10,13 @@ Per element (after advancing the watermark to the one before it, which fires due
      (counted in ``num_late_records_dropped``).
 On a timer: ask the trigger (``on_event_time`` / ``on_processing_time``), fire/purge, and at the cleanup time
 clear the window's state, trigger state and merging bookkeeping. Results carry timestamp ``max_ts``.
+
+State: window contents (``(key, state window) -> list / reduced value / accumulator``), the built-in
+triggers' state, and the user's per-window, trigger and global state are tables of ONE keyed state backend,
+``backend`` (user state under the prefixes ``window/``, ``trigger/``, ``global/``). With the RocksDB state
+backend the runtime swaps ``backend`` and calls :meth:`WindowOperator.rebind_state`, so all of them live in
+RocksDB and are checkpointed incrementally as its files. Timers and the merging windows' sets stay on the heap
+(as Flink's RocksDB backend can keep timers on the heap) and are pickled into the checkpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 
 from ..errors import OperatorError
 from ..functions import OutputTag
-from ..state import KeyedStateBackend
+from ..state import KeyedStateBackend, StateNamespace
 from ..time import MAX_WATERMARK
 from ..windows import Evictor, Trigger, WindowAssigner
 from .base import Operator, compute_keys, split_outputs
@@ -28,6 +35,13 @@ from .keyed import StreamRuntimeContext
 from .timers import TimerQueue
 
 _NONE: Any = object()
+
+# table names in the operator's backend (user state names come after a namespace prefix, so never clash)
+CONTENTS = "window-contents"
+TRIGGER_STATES = "window-trigger-states"
+TRIGGER_STATE = "trigger/"
+WINDOW_STATE = "window/"
+GLOBAL_STATE = "global/"
 
 
 class WindowFunctionSpec:
@@ -200,16 +214,18 @@ class WindowOperator(Operator):
             from ..errors import JobConfigError
 
             raise JobConfigError(f"trigger {type(self.trigger).__name__} cannot be used with merging windows")
-        self.contents: dict[tuple[Any, Any], Any] = {}
         self.merging_sets: dict[Any, dict[Any, Any]] = {}
-        self.trigger_states: dict[tuple[str, Any, Any], Any] = {}
         self.event_timers = TimerQueue()
         self.proc_timers = TimerQueue()
         self.tctx = TriggerContext(self)
         self.wctx = WindowContext(self)
-        self.trigger_backend = KeyedStateBackend(lambda: self.ctx.now())
-        self.window_state_backend = KeyedStateBackend(lambda: self.ctx.now())
-        self.global_state_backend = KeyedStateBackend(lambda: self.ctx.now())
+        self.backend = KeyedStateBackend(lambda: self.ctx.now())
+        self.trigger_backend = StateNamespace(self.backend, TRIGGER_STATE)
+        self.window_state_backend = StateNamespace(self.backend, WINDOW_STATE)
+        self.global_state_backend = StateNamespace(self.backend, GLOBAL_STATE)
+        self.contents: Any = None  # (key, state window) -> contents: a table of ``backend``
+        self.trigger_states: Any = None  # (name, key, window) -> built-in triggers' state: a table too
+        self.rebind_state()
         self.known_keys: set[Any] = set()
         self.num_late_records_dropped = 0
         self.emit_wm = self.wm
@@ -217,6 +233,16 @@ class WindowOperator(Operator):
         self._ot: list[Any] = []
         self._ow: list[int] = []
         self._user_fns = [f for f in (fn.user, fn.window_fn) if f is not None]
+
+    # -- state --------------------------------------------------------------------------------------
+    def rebind_state(self) -> None:
+        """Take the tables from ``backend`` again: called after the runtime swapped the backend (RocksDB)
+        and after a restore."""
+        b = self.backend
+        self.contents = b.table(CONTENTS)
+        self.trigger_states = b.table(TRIGGER_STATES)
+        for ns in (self.trigger_backend, self.window_state_backend, self.global_state_backend):
+            ns.rebind(b)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -513,28 +539,49 @@ class WindowOperator(Operator):
     def next_processing_time(self) -> int | None:
         return self.proc_timers.peek()
 
+    def _namespaces(self) -> tuple[StateNamespace, ...]:
+        return (self.trigger_backend, self.window_state_backend, self.global_state_backend)
+
     def snapshot(self) -> Any:
         return {
-            "contents": dict(self.contents),
+            "state": self.backend.snapshot(),
+            # user state names per namespace: restored ones are cleared with their window even if the
+            # restarted job has not asked for them yet (a RocksDB backend cannot list them cheaply)
+            "names": {ns.prefix: sorted(ns.tables) for ns in self._namespaces()},
             "merging": {k: dict(v) for k, v in self.merging_sets.items()},
-            "trigger_states": dict(self.trigger_states),
             "event_timers": self.event_timers.snapshot(),
             "proc_timers": self.proc_timers.snapshot(),
-            "trigger_state": self.trigger_backend.snapshot(),
-            "window_state": self.window_state_backend.snapshot(),
-            "global_state": self.global_state_backend.snapshot(),
             "wm": self.wm,
         }
 
     def restore(self, state: Any) -> None:
-        self.contents = dict(state["contents"])
+        if "contents" in state:
+            self._restore_unified_tables(state)
+        else:
+            self.backend.restore(state["state"])
+        self.rebind_state()
+        for ns in self._namespaces():
+            for name in state.get("names", {}).get(ns.prefix, ()):
+                ns.table(name)
         self.merging_sets = {k: dict(v) for k, v in state["merging"].items()}
-        self.trigger_states = dict(state["trigger_states"])
-        self.trigger_backend.restore(state["trigger_state"])
-        self.window_state_backend.restore(state["window_state"])
-        self.global_state_backend.restore(state["global_state"])
         self.event_timers.restore(state["event_timers"])
         self.proc_timers.restore(state["proc_timers"])
+
+    def _restore_unified_tables(self, state: Any) -> None:
+        """A checkpoint of the earlier layout (contents and state backends pickled separately, in memory):
+        its entries are written into ``backend``'s tables, whichever backend that is."""
+        tables: dict[str, dict[Any, Any]] = {CONTENTS: state["contents"], TRIGGER_STATES: state["trigger_states"]}
+        for prefix, part in (
+            (TRIGGER_STATE, "trigger_state"),
+            (WINDOW_STATE, "window_state"),
+            (GLOBAL_STATE, "global_state"),
+        ):
+            for name, entries in state[part].items():
+                tables[prefix + name] = entries
+        for name, entries in tables.items():
+            t = self.backend.table(name)
+            for k, v in entries.items():
+                t[k] = v
 
 
 __all__ = ["TriggerContext", "WindowContext", "WindowFunctionSpec", "WindowOperator"]
