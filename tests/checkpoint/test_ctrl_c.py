@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import crash_job
+import pytest
 
 from millstream.log import open_log
 from millstream.runtime.checkpoint_storage import CheckpointStorage
@@ -72,7 +73,13 @@ def _run(tmp_path: Path, url: str, chk: Path, **extra: str) -> subprocess.Popen[
     )
 
 
-def test_ctrl_c_takes_a_final_checkpoint_and_the_restart_resumes_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_ctrl_c_takes_a_final_checkpoint_and_the_restart_resumes_exactly(
+    tmp_path: Path, sig: int, code: int, word: str
+) -> None:
+    """Ctrl-C (SIGINT), and SIGTERM as a supervisor sends it, both stop with a final checkpoint."""
     (tmp_path / "pipeline.py").write_text(textwrap.dedent(PIPELINE))
     url = f"file://{tmp_path}/log"
     chk = tmp_path / "chk"
@@ -84,13 +91,13 @@ def test_ctrl_c_takes_a_final_checkpoint_and_the_restart_resumes_exactly(tmp_pat
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "progress", proc.stderr.read() if proc.stderr else ""
         time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
-    assert "interrupted: job stopped with final checkpoint 1" in err, err
+    assert proc.returncode == code, err
+    assert f"{word}: job stopped with final checkpoint 1" in err, err
     assert "--job-id" in err
     assert CheckpointStorage(chk, "stop-job").completed_ids() == [1]
     with open_log(url) as log:

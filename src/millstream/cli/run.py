@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -41,6 +44,28 @@ def show_progress(progress: bool | None, quiet: bool) -> bool:
     if progress is not None:
         return progress
     return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[list[int]]:
+    """While the block runs, SIGTERM (what supervisors such as systemd or Kubernetes send) stops the job as
+    Ctrl-C does: the first one stops it with a final checkpoint, a second one cancels it. Yields a list that is
+    non-empty once SIGTERM arrived (the exit code is then 143, 128 + SIGTERM). The previous handler is put
+    back afterwards. Only in the main thread, where Python runs signal handlers."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupted(runner: Any) -> str:
@@ -100,7 +125,8 @@ def run(
     """Run a pipeline file: it calls env.execute() itself, or defines build(env) or main().
 
     Ctrl-C stops the job cleanly (sources stop, a final checkpoint when checkpointing is on, sinks commit)
-    and exits with 130; a second Ctrl-C cancels it without the final checkpoint.
+    and exits with 130; a second Ctrl-C cancels it without the final checkpoint. SIGTERM does the same and
+    exits with 143.
     """
     from ..runtime.pipeline_file import PipelineRunner
 
@@ -114,6 +140,8 @@ def run(
         from_savepoint=from_savepoint,
         allow_non_restored_state=allow_non_restored_state,
     )
+    stack = contextlib.ExitStack()
+    terminated = stack.enter_context(_stop_on_sigterm())
     try:
         if metrics_port is not None or live:
             monitoring = serve_metrics(metrics_port)
@@ -132,6 +160,9 @@ def run(
     except KeyboardInterrupt:
         if verbose:
             traceback.print_exc()
+        if terminated:
+            click.echo(f"terminated: {_interrupted(runner)}", err=True)
+            ctx.exit(128 + signal.SIGTERM)
         click.echo(f"interrupted: {_interrupted(runner)}", err=True)
         ctx.exit(130)
     except MillstreamError as exc:
@@ -147,6 +178,7 @@ def run(
         _report(exc, verbose, hint="run with --verbose for the traceback")
         ctx.exit(1)
     finally:
+        stack.close()
         if monitoring is not None:
             monitoring.close()
 
