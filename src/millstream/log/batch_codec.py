@@ -51,6 +51,9 @@ _BYTES_OR_NONE = frozenset({bytes, type(None)})
 _NONE_TYPE = frozenset({type(None)})
 _INT_TYPE = frozenset({int})
 _INT_OR_NONE = frozenset({int, type(None)})
+_TUPLE_TYPE = frozenset({tuple})
+_LEN_3 = frozenset({3})
+_PRODUCER_RECORD_TYPE = frozenset({ProducerRecord})
 
 
 @contextmanager
@@ -169,13 +172,19 @@ RecordColumns = tuple[Sequence[int], Sequence[bytes | None], Sequence[bytes | No
 
 
 def _fast_columns(records: Sequence[Any], now_ms: int) -> RecordColumns | None:
-    """Transpose well-formed ``ProducerRecord``s into columns in C; ``None`` when any needs a closer look."""
-    if set(map(type, records)) != {ProducerRecord}:
+    """Transpose well-formed ``ProducerRecord``s (or plain ``(value, key, timestamp)`` tuples, as sinks
+    write) into columns in C; ``None`` when any needs a closer look."""
+    types = set(map(type, records))
+    if types == _TUPLE_TYPE and set(map(len, records)) == _LEN_3:
+        values, keys, timestamps = map(list, zip(*records, strict=True))
+        headers: list[Any] = [()] * len(values)
+    elif types == _PRODUCER_RECORD_TYPE:
+        values = list(map(_VALUE, records))
+        keys = list(map(_KEY, records))
+        timestamps = list(map(_TIMESTAMP, records))
+        headers = list(map(_HEADERS, records))
+    else:
         return None
-    values = list(map(_VALUE, records))
-    keys = list(map(_KEY, records))
-    timestamps = list(map(_TIMESTAMP, records))
-    headers = list(map(_HEADERS, records))
     if not set(map(type, values)) <= _BYTES_OR_NONE or not set(map(type, keys)) <= _BYTES_OR_NONE:
         return None
     ts_types = set(map(type, timestamps))
