@@ -534,3 +534,39 @@ def test_url_options(tmp_path: Path) -> None:
     assert "synchronous" in (info.value.hint or "")
     with pytest.raises(ConfigError, match="must be an integer"):
         open_log(f"file://{tmp_path / 'log'}?busy_timeout_ms=soon")
+
+
+# -- append_values (the columnar append hook Connect's source tasks use) -------------------------------------
+def test_append_values_stores_what_append_of_keyless_records_stores(tmp_path: Path) -> None:
+    clock = ManualClock(1_000)
+    log = EmbeddedLog(tmp_path / "log", clock=clock)
+    log.create_topic("a")
+    log.create_topic("b")
+    values = [b"x", None, b"", b"z" * 5000]
+    stamps = [5, None, 7, 2**40]
+    assert log.append("a", 0, [ProducerRecord(v, None, t) for v, t in zip(values, stamps, strict=True)]) == 0
+    assert log.append_values("b", 0, values, stamps) == 0
+    assert log.append_values("b", 0, [b"next"], [None]) == 4
+    got_a = log.read("a", 0, 0)
+    got_b = log.read("b", 0, 0)
+    assert [r[2:] for r in got_a] == [r[2:] for r in got_b[:4]]
+    assert [(r.value, r.timestamp, r.key, r.headers) for r in got_b[3:]] == [
+        (b"z" * 5000, 2**40, None, ()),
+        (b"next", 1_000, None, ()),
+    ]
+    log.close()
+
+
+def test_append_values_rejects_what_append_rejects(tmp_path: Path) -> None:
+    log = EmbeddedLog(tmp_path / "log")
+    log.create_topic("t")
+    with pytest.raises(SerdeError, match="must be bytes"):
+        log.append_values("t", 0, [b"ok", "text"], [1, 2])
+    with pytest.raises(SerdeError, match="timestamp"):
+        log.append_values("t", 0, [b"ok"], ["soon"])
+    with pytest.raises(ValueError, match="2 values but 1 timestamps"):
+        log.append_values("t", 0, [b"a", b"b"], [1])
+    assert log.read("t", 0, 0) == []  # nothing half-written
+    log.append_values("t", 0, [bytearray(b"converted")], [3.0])
+    assert [(r.value, r.timestamp) for r in log.read("t", 0, 0)] == [(b"converted", 3)]
+    log.close()

@@ -357,13 +357,6 @@ class WorkerSourceTask(WorkerTask):
             )
         except Exception:
             return False  # let the general path apply the error handler
-        batch = list(
-            map(
-                _tuple_new,
-                repeat(ProducerRecord, n),
-                zip(values, repeat(None, n), map(_S_TIMESTAMP, records), repeat((), n), repeat(None, n), strict=True),
-            )
-        )
         offsets: dict[bytes, tuple[Mapping[str, Any] | None, Mapping[str, Any]]] = {}
         parts = list(map(_S_SOURCE_PARTITION, records))
         if parts.count(parts[0]) == n:  # one source partition (the same or an equal map: the same key)
@@ -375,7 +368,19 @@ class WorkerSourceTask(WorkerTask):
             for r in records:
                 if r.source_offset is not None:
                     offsets[partition_key(r.source_partition)] = (r.source_partition, r.source_offset)
-        self._produce(topic, batch, partitioned=False)
+        timestamps = list(map(_S_TIMESTAMP, records))
+        append_values = getattr(self.ctx.log, "append_values", None)
+        if append_values is not None and self._ensure_topic(topic) == 1:
+            append_values(topic, 0, values, timestamps)  # the columns as they are: no record objects
+        else:
+            batch = list(
+                map(
+                    _tuple_new,
+                    repeat(ProducerRecord, n),
+                    zip(values, repeat(None, n), timestamps, repeat((), n), repeat(None, n), strict=True),
+                )
+            )
+            self._produce(topic, batch, partitioned=False)
         self.pending.update(offsets)
         self.records_sent += n
         self.sensor_written.inc(n)

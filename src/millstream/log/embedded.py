@@ -81,6 +81,7 @@ from .batch_codec import (
     build_records,
     decode_columns,
     encode_batches,
+    encode_value_batches,
     first_at_or_after_timestamp,
     gc_paused,
 )
@@ -401,13 +402,36 @@ class EmbeddedLog(Log):
         with self._write(f"appending to {topic}[{partition}]") as conn:
             return self._append_in(conn, topic, partition, records, now)
 
-    def _append_in(self, conn: sqlite3.Connection, topic: str, partition: int, records: Sequence[Any], now: int) -> int:
+    def append_values(self, topic: str, partition: int, values: Sequence[Any], timestamps: Sequence[Any]) -> int:
+        """:meth:`append` of ``ProducerRecord(value, None, timestamp)`` for each pair of the two equal-length
+        columns, without building those records (optional hook, used by Connect's source tasks)."""
+        if self._retention_thread is None and self._retention_interval_s:
+            self._start_retention_thread()
+        now = self.clock.now_ms()
+        with self._write(f"appending to {topic}[{partition}]") as conn:
+            return self._append_in(conn, topic, partition, values, now, timestamps)
+
+    def _append_in(
+        self,
+        conn: sqlite3.Connection,
+        topic: str,
+        partition: int,
+        records: Sequence[Any],
+        now: int,
+        timestamps: Sequence[Any] | None = None,
+    ) -> int:
+        """Append ``records``; with ``timestamps``, ``records`` are the values of keyless records."""
         tid, _, base = self._partition_row(conn, topic, partition)
         if not records:
             return base
-        batches, end = encode_batches(
-            records, base, now, chunk_records=self._chunk_records, chunk_bytes=self._chunk_bytes
-        )
+        if timestamps is not None:
+            batches, end = encode_value_batches(
+                records, timestamps, base, now, chunk_records=self._chunk_records, chunk_bytes=self._chunk_bytes
+            )
+        else:
+            batches, end = encode_batches(
+                records, base, now, chunk_records=self._chunk_records, chunk_bytes=self._chunk_bytes
+            )
         if len(batches) == 1:
             conn.execute(_INSERT_BATCH, (tid, partition, *batches[0]))
         else:
