@@ -2,7 +2,8 @@
 loop.
 
 Both run in this process on the same kind of log (``--log``, default the embedded ``file://`` log in a temp
-dir). The baseline reads the input file line by line and appends batches of lines to a topic; the connect
+dir). The baseline reads the input file line by line and appends batches of lines to a topic (with the
+garbage-collector thresholds connect tasks run with, ``connect.worker.task_gc``); the connect
 run starts a FileStreamSource and a FileStreamSink on a worker and is timed until the sink file holds every
 line (checked byte for byte afterwards). Both sides get the same input file, the same kind of log with the
 same settings and the same batch size; the connect time runs from creating the connectors (task start,
@@ -26,8 +27,9 @@ import tempfile
 import time
 
 from millstream.connect.herder import Herder
+from millstream.connect.worker import task_gc
 from millstream.core.record import ProducerRecord
-from millstream.log import open_log
+from millstream.log import Log, open_log
 
 CONVERTERS = {
     "string": "org.apache.kafka.connect.storage.StringConverter",
@@ -55,6 +57,11 @@ def baseline(url: str, path: str, batch: int) -> tuple[int, float]:
     """Read the file and append its lines to a topic in batches: what a hand-written loop would do."""
     log = open_log(url)
     log.create_topic("baseline", 1)
+    with task_gc():  # the garbage-collector thresholds connect tasks run with
+        return _baseline(log, path, batch)
+
+
+def _baseline(log: Log, path: str, batch: int) -> tuple[int, float]:
     n = 0
     t0 = time.perf_counter()
     with open(path, "rb") as f:

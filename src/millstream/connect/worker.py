@@ -30,7 +30,8 @@ import re
 import threading
 import time
 import traceback
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
@@ -81,6 +82,54 @@ def trace_of(exc: BaseException) -> str:
 def class_name(obj: Any) -> str:
     cls = obj if isinstance(obj, type) else type(obj)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+TASK_GC_THRESHOLD = (50_000, 20, 100)
+"""Garbage-collector thresholds (at least) while any task runs in this process: the same as a stream job's
+(``runtime.job.batch_gc``). A task's batch of thousands of record tuples is gone long before 50,000
+allocations, so it is freed by reference counting without any collection walking it; with CPython's default
+(700) every batch would set off collections that walk all of it and move it to older generations."""
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] | None = None
+_gc_set: tuple[int, int, int] | None = None
+
+
+def _task_gc_enter() -> None:
+    global _gc_users, _gc_saved, _gc_set
+    with _gc_lock:
+        if _gc_users == 0:
+            old = gc.get_threshold()
+            _gc_saved = old
+            _gc_set = (
+                max(old[0], TASK_GC_THRESHOLD[0]),
+                max(old[1], TASK_GC_THRESHOLD[1]),
+                max(old[2], TASK_GC_THRESHOLD[2]),
+            )
+            gc.set_threshold(*_gc_set)
+        _gc_users += 1
+
+
+def _task_gc_exit() -> None:
+    """The last task to end restores the thresholds, unless someone else changed them meanwhile."""
+    global _gc_users
+    with _gc_lock:
+        _gc_users -= 1
+        if _gc_users == 0 and _gc_saved is not None and gc.get_threshold() == _gc_set:
+            gc.set_threshold(*_gc_saved)
+
+
+@contextmanager
+def task_gc() -> Iterator[None]:
+    """Run the block with the garbage-collector thresholds of :data:`TASK_GC_THRESHOLD` (nests across threads:
+    the first to enter raises them, the last to leave restores them). Every task runs inside it; benchmarks run
+    their baselines inside it too, so comparisons stay fair."""
+    _task_gc_enter()
+    try:
+        yield
+    finally:
+        _task_gc_exit()
 
 
 def notify_status(listener: Callable[[str, str | None], None], state: str, trace: str | None) -> None:
@@ -186,6 +235,10 @@ class WorkerTask(threading.Thread):
             self.predecessor.join(float(self.ctx.config.get("task.shutdown.graceful.timeout.ms")) / 1000.0)
         if self.stopping.is_set():
             return
+        with task_gc():
+            self._run()
+
+    def _run(self) -> None:
         started = False
         try:
             self.initialize()
@@ -974,4 +1027,5 @@ __all__ = [
     "WorkerSourceTask",
     "WorkerTask",
     "class_name",
+    "task_gc",
 ]
