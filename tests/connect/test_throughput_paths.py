@@ -18,6 +18,7 @@ from millstream.core.record import TopicPartition
 from millstream.log import open_log
 
 from .helpers import wait_until
+from .test_errors import PUT
 
 # offsets are committed only on stop: anything seen before then came through put() itself
 SLOW_COMMIT = {"offset.flush.interval.ms": "600000"}
@@ -137,3 +138,31 @@ def test_task_gc_nests_across_threads_and_respects_a_later_change():
         assert gc.get_threshold() == (1234, 5, 6)
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_put_failure_in_the_column_fast_path_sends_the_original_record_to_the_dlq(make_herder, tmp_path):
+    """Keyless records without headers are polled as columns (no Record objects); a record put() rejects
+    must still reach the DLQ as its original bytes, and only accepted records count as consumed."""
+    PUT.clear()
+    herder = make_herder()
+    herder.log.create_topic("in", 2)
+    herder.log.append("in", 0, [(b'{"n": 1}',), (b'{"n": 2, "bad": true}',), (b'{"n": 3}',)])
+    herder.log.append("in", 1, [(b'{"n": 4}',)])
+    herder.create_connector(
+        "s",
+        {
+            "connector.class": "tests.connect.test_errors.PickySink",
+            "topics": "in",
+            "value.converter": "JsonConverter",
+            "value.converter.schemas.enable": "false",
+            "errors.tolerance": "all",
+            "errors.deadletterqueue.topic.name": "dlq",
+        },
+    )
+    wait_until(lambda: herder.log.has_topic("dlq") and herder.log.latest_offset("dlq", 0) == 1, what="1 DLQ record")
+    assert herder.log.read("dlq", 0, 0)[0].value == b'{"n": 2, "bad": true}'
+    wait_until(lambda: sorted(PUT) == ['{"n":1}', '{"n":3}', '{"n":4}'], what="the good records")
+    wait_until(
+        lambda: sorted(o["offset"]["kafka_offset"] for o in herder.connector_offsets("s")) == [1, 3],
+        what="offsets past every record",
+    )

@@ -41,6 +41,7 @@ import orjson
 from ..core.record import ProducerRecord, Record, TopicPartition
 from ..core.sensors import sensor
 from ..log.base import Log
+from ..log.batch_codec import ReadColumns
 from ..log.consumer import LogConsumer
 from ..log.partitioner import partition_for_key
 from .api import (
@@ -621,6 +622,8 @@ class WorkerSinkTask(WorkerTask):
         self.current: dict[TopicPartition, int] = {}  # next offset after records put() accepted
         self.committed: dict[TopicPartition, int] = {}
         self.batch_records: list[Record] = []
+        self.batch_columns: list[tuple[TopicPartition, ReadColumns]] | None = None  # records not built yet
+        self.columnar = callable(getattr(self.consumer, "poll_columns", None))
         self.context = SinkTaskContext(self.task_config, lambda: sorted(self.assigned), _Reporter(self))
         self.task.initialize(self.context)
         self.last_commit = time.monotonic()
@@ -688,6 +691,13 @@ class WorkerSinkTask(WorkerTask):
     def iteration(self) -> None:
         self._apply_context()
         self._check_assignment()
+        if self.columnar and not self.chain and not self.context.paused:
+            parts = self._poll_columns()
+            self._check_assignment()
+            if parts:
+                self.deliver_columns(parts)
+            self._maybe_commit()
+            return
         recs = self._poll()
         self._check_assignment()
         if recs and self.context.paused:
@@ -704,6 +714,9 @@ class WorkerSinkTask(WorkerTask):
             recs = keep
         if recs:
             self.deliver(recs)
+        self._maybe_commit()
+
+    def _maybe_commit(self) -> None:
         if self.context.commit_requested or time.monotonic() - self.last_commit >= self.flush_interval:
             self.context.commit_requested = False
             self._commit()
@@ -718,6 +731,71 @@ class WorkerSinkTask(WorkerTask):
             return consumer.poll(timeout_ms=self.POLL_TIMEOUT_MS, max_records=self.max_poll)
         wait_ms = min(self.POLL_TIMEOUT_MS, int((self.next_refresh - time.monotonic()) * 1000.0))
         return consumer.poll(timeout_ms=max(0, wait_ms), max_records=self.max_poll)
+
+    def _poll_columns(self) -> list[tuple[TopicPartition, ReadColumns]]:
+        """:meth:`_poll` with each partition's records as columns (no :class:`Record` built)."""
+        consumer: Any = self.consumer
+        if not self.manual_assign:
+            return consumer.poll_columns(timeout_ms=self.POLL_TIMEOUT_MS, max_records=self.max_poll)
+        wait_ms = min(self.POLL_TIMEOUT_MS, int((self.next_refresh - time.monotonic()) * 1000.0))
+        return consumer.poll_columns(timeout_ms=max(0, wait_ms), max_records=self.max_poll)
+
+    def deliver_columns(self, parts: list[tuple[TopicPartition, ReadColumns]]) -> None:
+        """:meth:`deliver` of records polled as columns: keyless records without headers whose values the
+        converter takes column-wise become :class:`SinkRecord` objects straight from the columns; anything
+        else goes through :meth:`deliver` as records."""
+        batch = self._sink_records_of(parts)
+        if batch is None:
+            self.deliver(_records_of(parts))
+            return
+        self.batch_records, self.batch_columns = [], parts
+        self.sensor_read.inc(len(batch))
+        if batch:
+            self._put(batch)
+            self.records_put += len(batch)
+            self.sensor_sent.inc(len(batch))
+        position = self.consumer.position
+        for tp, _cols in parts:
+            self.current[tp] = position(tp)
+
+    def _sink_records_of(self, parts: list[tuple[TopicPartition, ReadColumns]]) -> list[SinkRecord] | None:
+        to_columns = self.value_converter.to_connect_columns
+        converted = []
+        for tp, (_offsets, _tss, keys, values, headers) in parts:
+            if keys is not None or headers is not None:
+                return None
+            try:
+                converted.append(to_columns(tp.topic, values))
+            except Exception:
+                return None  # let the general path apply the error handler
+        was_enabled = gc.isenabled()  # paused as in WorkerSourceTask._send_fast
+        if was_enabled:
+            gc.disable()
+        try:
+            out: list[SinkRecord] = []
+            for (tp, (offsets, tss, _k, _v, _h)), (schemas, values) in zip(parts, converted, strict=True):
+                n = len(offsets)
+                topic, partitions = tp.topic, repeat(tp.partition, n)
+                columns = (
+                    repeat(topic, n),
+                    partitions,
+                    repeat(None, n),
+                    repeat(None, n),
+                    schemas,
+                    values,
+                    tss,
+                    repeat((), n),
+                    offsets,
+                    repeat("CreateTime", n),
+                    repeat(topic, n),
+                    repeat(tp.partition, n),
+                    offsets,
+                )
+                out += map(_tuple_new, repeat(SinkRecord, n), zip(*columns, strict=True))
+            return out
+        finally:
+            if was_enabled:
+                gc.enable()
 
     def _convert_fast(self, recs: list[Record]) -> list[SinkRecord] | None:
         """Column-at-a-time conversion in C for the common case (one topic, no transforms, keys or
@@ -746,7 +824,7 @@ class WorkerSinkTask(WorkerTask):
             schemas, values = self.value_converter.to_connect_columns(topic, list(map(_R_VALUE, recs)))
         except Exception:
             return None
-        self.batch_records = recs
+        self.batch_records, self.batch_columns = recs, None
         partitions, offsets = list(map(_R_PARTITION, recs)), list(map(_R_OFFSET, recs))
         columns = (
             repeat(topic, n),
@@ -772,7 +850,7 @@ class WorkerSinkTask(WorkerTask):
         out: list[SinkRecord] = []
         append = out.append
         has_chain = bool(chain)
-        self.batch_records = recs
+        self.batch_records, self.batch_columns = recs, None
         for r in recs:
             topic = r.topic
             try:
@@ -827,6 +905,8 @@ class WorkerSinkTask(WorkerTask):
         """The raw log record a sink record of the current batch came from (for the DLQ)."""
         topic = record.original_topic or record.topic
         part, off = record.original_kafka_partition, record.original_kafka_offset
+        if self.batch_columns is not None:  # polled as columns: build the records when first needed
+            self.batch_records, self.batch_columns = _records_of(self.batch_columns), None
         for r in self.batch_records:
             if r.offset == off and r.partition == part and r.topic == topic:
                 return r
@@ -918,6 +998,25 @@ class WorkerSinkTask(WorkerTask):
                 self.task.close(sorted(self.assigned))
         finally:
             self.consumer.close()
+
+
+def _records_of(parts: list[tuple[TopicPartition, ReadColumns]]) -> list[Record]:
+    """The :class:`Record` objects of records polled as columns, in order."""
+    out: list[Record] = []
+    for tp, (offsets, tss, keys, values, headers) in parts:
+        n = len(offsets)
+        rows = zip(
+            repeat(tp.topic, n),
+            repeat(tp.partition, n),
+            offsets,
+            tss,
+            repeat(None, n) if keys is None else keys,
+            values,
+            repeat((), n) if headers is None else headers,
+            strict=True,
+        )
+        out += map(_tuple_new, repeat(Record, n), rows)
+    return out
 
 
 class _ConnectorContext(ConnectorContext):

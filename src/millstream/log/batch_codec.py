@@ -271,6 +271,10 @@ def _sizes(column: Sequence[bytes | None]) -> list[int]:
     return list(map(len, column))  # type: ignore[arg-type]
 
 
+ReadColumns = tuple[list[int], list[int], list[bytes | None] | None, list[bytes | None], list[Any] | None]
+"""Records read as columns: ``(offsets, timestamps, keys or None, values, headers or None)`` (``None``: every
+key is null / no record has headers); see ``EmbeddedLog.read_columns``."""
+
 Columns = tuple[Sequence[int], Sequence[int], Any, Any, Any, int]
 """A decoded batch: ``(offsets, timestamps, keys or None, values, headers or None, record count)``."""
 
