@@ -65,10 +65,6 @@ log = logging.getLogger("millstream.connect.worker")
 
 _tuple_new = tuple.__new__
 # column getters over the record tuples (C-level, for the batch fast paths)
-(_S_TOPIC, _S_PARTITION, _S_KEY_SCHEMA, _S_KEY, _S_VALUE_SCHEMA, _S_VALUE, _S_TIMESTAMP, _S_HEADERS) = (
-    itemgetter(i) for i in range(8)
-)
-_S_SOURCE_PARTITION = itemgetter(8)
 _R_TOPIC, _R_PARTITION, _R_OFFSET, _R_TIMESTAMP, _R_KEY, _R_VALUE, _R_HEADERS = (itemgetter(i) for i in range(7))
 _P_PARTITION = itemgetter(4)
 
@@ -397,32 +393,37 @@ class WorkerSourceTask(WorkerTask):
     def _send_fast_unpaused(self, records: list[SourceRecord]) -> bool:
         topic = records[0].topic
         n = len(records)
+        # one pass over the records (each touched once) gives every field as a column
+        try:
+            columns = list(zip(*records, strict=True))
+        except (TypeError, ValueError):  # not all records are SourceRecord tuples
+            return False
+        if len(columns) != len(SourceRecord._fields):
+            return False
+        topics, kafka_partitions, key_schemas, keys, value_schemas, values_in, stamps, headers, parts, offs = columns
         if (
-            list(map(_S_TOPIC, records)).count(topic) != n
-            or list(map(_S_KEY, records)).count(None) != n
-            or list(map(_S_KEY_SCHEMA, records)).count(None) != n
-            or list(map(_S_PARTITION, records)).count(None) != n
-            or any(map(_S_HEADERS, records))
+            topics.count(topic) != n
+            or keys.count(None) != n
+            or key_schemas.count(None) != n
+            or kafka_partitions.count(None) != n
+            or any(headers)
         ):
             return False
         try:
-            values = self.value_converter.from_connect_batch(
-                topic, list(map(_S_VALUE_SCHEMA, records)), list(map(_S_VALUE, records))
-            )
+            values = self.value_converter.from_connect_batch(topic, list(value_schemas), list(values_in))
         except Exception:
             return False  # let the general path apply the error handler
         offsets: dict[bytes, tuple[Mapping[str, Any] | None, Mapping[str, Any]]] = {}
-        parts = list(map(_S_SOURCE_PARTITION, records))
         if parts.count(parts[0]) == n:  # one source partition (the same or an equal map: the same key)
-            for r in reversed(records):
-                if r.source_offset is not None:
-                    offsets[partition_key(parts[0])] = (parts[0], r.source_offset)
+            for off in reversed(offs):
+                if off is not None:
+                    offsets[partition_key(parts[0])] = (parts[0], off)
                     break
         else:
-            for r in records:
-                if r.source_offset is not None:
-                    offsets[partition_key(r.source_partition)] = (r.source_partition, r.source_offset)
-        timestamps = list(map(_S_TIMESTAMP, records))
+            for part, off in zip(parts, offs, strict=True):
+                if off is not None:
+                    offsets[partition_key(part)] = (part, off)
+        timestamps = list(stamps)
         append_values = getattr(self.ctx.log, "append_values", None)
         if append_values is not None and self._ensure_topic(topic) == 1:
             append_values(topic, 0, values, timestamps)  # the columns as they are: no record objects
