@@ -1,20 +1,24 @@
 """Behaviour behind the throughput work: lines reach the sink file as ``put`` returns (not at the next offset
 commit), a sink started before its topic exists still gets every record, the fast paths keep offsets and
-ordering exact, and the cyclic GC is switched back on after a batch."""
+ordering exact, the cyclic GC is switched back on after a batch, and tasks run with raised GC thresholds
+that are restored when the last task ends."""
 
 from __future__ import annotations
 
 import gc
+import threading
 from pathlib import Path
 
 import pytest
 
 from millstream.connect.connectors.file import FileStreamSinkTask
 from millstream.connect.data import STRING_SCHEMA, SinkRecord
+from millstream.connect.worker import TASK_GC_THRESHOLD, task_gc
 from millstream.core.record import TopicPartition
 from millstream.log import open_log
 
 from .helpers import wait_until
+from .test_errors import PUT
 
 # offsets are committed only on stop: anything seen before then came through put() itself
 SLOW_COMMIT = {"offset.flush.interval.ms": "600000"}
@@ -95,3 +99,70 @@ def test_fast_paths_leave_the_gc_as_they_found_it(make_herder, tmp_path):
     wait_until(lambda: dst.exists() and len(dst.read_text().splitlines()) == 3000, what="3000 lines")
     herder.stop()
     assert gc.isenabled()
+
+
+def test_tasks_raise_the_gc_thresholds_while_they_run_and_restore_them(make_herder, tmp_path):
+    before = gc.get_threshold()
+    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
+    src.write_text("".join(f"x{i}\n" for i in range(100)))
+    herder = make_herder()
+    herder.create_connector("src", {"connector.class": "FileStreamSource", "file": str(src), "topic": "lines"})
+    herder.create_connector("snk", {"connector.class": "FileStreamSink", "file": str(dst), "topics": "lines"})
+    wait_until(lambda: dst.exists() and len(dst.read_text().splitlines()) == 100, what="100 lines")
+    running = gc.get_threshold()
+    assert all(r >= max(b, t) for r, b, t in zip(running, before, TASK_GC_THRESHOLD, strict=True))
+    herder.stop()
+    assert gc.get_threshold() == before
+
+
+def test_task_gc_nests_across_threads_and_respects_a_later_change():
+    before = gc.get_threshold()
+    entered, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with task_gc():
+            entered.set()
+            release.wait(10)
+
+    t = threading.Thread(target=other)
+    with task_gc():
+        t.start()
+        assert entered.wait(10)
+    assert gc.get_threshold()[0] >= TASK_GC_THRESHOLD[0]  # the other thread is still inside
+    release.set()
+    t.join(10)
+    assert gc.get_threshold() == before
+    try:
+        with task_gc():
+            gc.set_threshold(1234, 5, 6)  # someone else's setting: left alone on exit
+        assert gc.get_threshold() == (1234, 5, 6)
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_a_put_failure_in_the_column_fast_path_sends_the_original_record_to_the_dlq(make_herder, tmp_path):
+    """Keyless records without headers are polled as columns (no Record objects); a record put() rejects
+    must still reach the DLQ as its original bytes, and only accepted records count as consumed."""
+    PUT.clear()
+    herder = make_herder()
+    herder.log.create_topic("in", 2)
+    herder.log.append("in", 0, [(b'{"n": 1}',), (b'{"n": 2, "bad": true}',), (b'{"n": 3}',)])
+    herder.log.append("in", 1, [(b'{"n": 4}',)])
+    herder.create_connector(
+        "s",
+        {
+            "connector.class": "tests.connect.test_errors.PickySink",
+            "topics": "in",
+            "value.converter": "JsonConverter",
+            "value.converter.schemas.enable": "false",
+            "errors.tolerance": "all",
+            "errors.deadletterqueue.topic.name": "dlq",
+        },
+    )
+    wait_until(lambda: herder.log.has_topic("dlq") and herder.log.latest_offset("dlq", 0) == 1, what="1 DLQ record")
+    assert herder.log.read("dlq", 0, 0)[0].value == b'{"n": 2, "bad": true}'
+    wait_until(lambda: sorted(PUT) == ['{"n":1}', '{"n":3}', '{"n":4}'], what="the good records")
+    wait_until(
+        lambda: sorted(o["offset"]["kafka_offset"] for o in herder.connector_offsets("s")) == [1, 3],
+        what="offsets past every record",
+    )

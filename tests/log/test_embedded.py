@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from millstream.core.clock import ManualClock
-from millstream.core.errors import ConfigError, CorruptLogError, LogError, SerdeError, UnknownTopicError
+from millstream.core.errors import (
+    ConfigError,
+    CorruptLogError,
+    LogError,
+    OffsetOutOfRangeError,
+    SerdeError,
+    UnknownTopicError,
+)
 from millstream.core.record import ProducerRecord, TopicPartition
 from millstream.log import open_log
 from millstream.log.embedded import EmbeddedLog
@@ -534,3 +541,109 @@ def test_url_options(tmp_path: Path) -> None:
     assert "synchronous" in (info.value.hint or "")
     with pytest.raises(ConfigError, match="must be an integer"):
         open_log(f"file://{tmp_path / 'log'}?busy_timeout_ms=soon")
+
+
+# -- append_values (the columnar append hook Connect's source tasks use) -------------------------------------
+def test_append_values_stores_what_append_of_keyless_records_stores(tmp_path: Path) -> None:
+    clock = ManualClock(1_000)
+    log = EmbeddedLog(tmp_path / "log", clock=clock)
+    log.create_topic("a")
+    log.create_topic("b")
+    values = [b"x", None, b"", b"z" * 5000]
+    stamps = [5, None, 7, 2**40]
+    assert log.append("a", 0, [ProducerRecord(v, None, t) for v, t in zip(values, stamps, strict=True)]) == 0
+    assert log.append_values("b", 0, values, stamps) == 0
+    assert log.append_values("b", 0, [b"next"], [None]) == 4
+    got_a = log.read("a", 0, 0)
+    got_b = log.read("b", 0, 0)
+    assert [r[2:] for r in got_a] == [r[2:] for r in got_b[:4]]
+    assert [(r.value, r.timestamp, r.key, r.headers) for r in got_b[3:]] == [
+        (b"z" * 5000, 2**40, None, ()),
+        (b"next", 1_000, None, ()),
+    ]
+    log.close()
+
+
+def test_append_values_rejects_what_append_rejects(tmp_path: Path) -> None:
+    log = EmbeddedLog(tmp_path / "log")
+    log.create_topic("t")
+    with pytest.raises(SerdeError, match="must be bytes"):
+        log.append_values("t", 0, [b"ok", "text"], [1, 2])
+    with pytest.raises(SerdeError, match="timestamp"):
+        log.append_values("t", 0, [b"ok"], ["soon"])
+    with pytest.raises(ValueError, match="2 values but 1 timestamps"):
+        log.append_values("t", 0, [b"a", b"b"], [1])
+    assert log.read("t", 0, 0) == []  # nothing half-written
+    log.append_values("t", 0, [bytearray(b"converted")], [3.0])
+    assert [(r.value, r.timestamp) for r in log.read("t", 0, 0)] == [(b"converted", 3)]
+    log.close()
+
+
+# -- read_columns / LogConsumer.poll_columns (records as columns, no Record objects) --------------------------
+def _as_columns(records: list) -> tuple | None:
+    if not records:
+        return None
+    offsets, tss, keys, vals, headers = (list(c) for c in zip(*(r[2:] for r in records), strict=True))
+    return (
+        offsets,
+        tss,
+        None if all(k is None for k in keys) else keys,
+        vals,
+        headers if any(headers) else None,
+    )
+
+
+def test_read_columns_returns_what_read_returns(tmp_path: Path) -> None:
+    log = EmbeddedLog(tmp_path / "log", chunk_records=3)  # several stored batches per append
+    log.create_topic("plain")
+    log.create_topic("mixed")
+    log.append("plain", 0, [ProducerRecord(b"v%d" % i, None, 100 + i) for i in range(10)])
+    log.append("mixed", 0, [ProducerRecord(b"a", None, 1), ProducerRecord(b"b", None, 2)])
+    log.append("mixed", 0, [ProducerRecord(b"c", b"k", 3, (("h", b"1"),)), ProducerRecord(None, None, 4)])
+    for topic in ("plain", "mixed"):
+        end = log.latest_offset(topic, 0)
+        for offset in range(end + 1):
+            for limit in (1, 2, 4, 100):
+                want = _as_columns(log.read(topic, 0, offset, max_records=limit))
+                assert log.read_columns(topic, 0, offset, max_records=limit) == want, (topic, offset, limit)
+    plain = log.read_columns("plain", 0, 0)
+    assert plain is not None and plain[2] is None and plain[4] is None
+    with pytest.raises(OffsetOutOfRangeError):
+        log.read_columns("plain", 0, 11)
+    log.close()
+
+
+def test_read_columns_waits_for_an_append(tmp_path: Path) -> None:
+    log = EmbeddedLog(tmp_path / "log")
+    log.create_topic("t")
+    assert log.read_columns("t", 0, 0, timeout_ms=10) is None
+    threading.Timer(0.05, lambda: log.append("t", 0, recs(b"late"))).start()
+    got = log.read_columns("t", 0, 0, timeout_ms=5000)
+    assert got is not None and got[3] == [b"late"]
+    log.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+def test_poll_columns_matches_poll(tmp_path: Path, kind: str) -> None:
+    url = f"memory://poll-columns-{time.monotonic_ns()}" if kind == "memory" else f"file://{tmp_path / 'log'}"
+    with open_log(url) as log:
+        log.create_topic("t", 3)
+        for p in range(3):
+            log.append("t", p, [ProducerRecord(b"%d-%d" % (p, i), b"k" if i == 2 else None, i) for i in range(5)])
+        tps = [TopicPartition("t", p) for p in range(3)]
+        a, b = log.consumer("a"), log.consumer("b")
+        a.assign(tps)
+        b.assign(tps)
+        for max_records in (4, 7, 100):
+            want = a.poll(max_records=max_records)
+            got = b.poll_columns(max_records=max_records)
+            flat = [
+                (tp.topic, tp.partition, *row)
+                for tp, (offs, tss, keys, vals, hdrs) in got
+                for row in zip(offs, tss, keys or [None] * len(offs), vals, hdrs or [()] * len(offs), strict=True)
+            ]
+            assert flat == [tuple(r) for r in want]
+            assert [b.position(tp) for tp in tps] == [a.position(tp) for tp in tps]
+        assert b.poll_columns(timeout_ms=10) == []
+        a.close()
+        b.close()

@@ -30,7 +30,8 @@ import re
 import threading
 import time
 import traceback
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
@@ -40,6 +41,7 @@ import orjson
 from ..core.record import ProducerRecord, Record, TopicPartition
 from ..core.sensors import sensor
 from ..log.base import Log
+from ..log.batch_codec import ReadColumns
 from ..log.consumer import LogConsumer
 from ..log.partitioner import partition_for_key
 from .api import (
@@ -63,10 +65,6 @@ log = logging.getLogger("millstream.connect.worker")
 
 _tuple_new = tuple.__new__
 # column getters over the record tuples (C-level, for the batch fast paths)
-(_S_TOPIC, _S_PARTITION, _S_KEY_SCHEMA, _S_KEY, _S_VALUE_SCHEMA, _S_VALUE, _S_TIMESTAMP, _S_HEADERS) = (
-    itemgetter(i) for i in range(8)
-)
-_S_SOURCE_PARTITION = itemgetter(8)
 _R_TOPIC, _R_PARTITION, _R_OFFSET, _R_TIMESTAMP, _R_KEY, _R_VALUE, _R_HEADERS = (itemgetter(i) for i in range(7))
 _P_PARTITION = itemgetter(4)
 
@@ -81,6 +79,54 @@ def trace_of(exc: BaseException) -> str:
 def class_name(obj: Any) -> str:
     cls = obj if isinstance(obj, type) else type(obj)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+TASK_GC_THRESHOLD = (50_000, 20, 100)
+"""Garbage-collector thresholds (at least) while any task runs in this process: the same as a stream job's
+(``runtime.job.batch_gc``). A task's batch of thousands of record tuples is gone long before 50,000
+allocations, so it is freed by reference counting without any collection walking it; with CPython's default
+(700) every batch would set off collections that walk all of it and move it to older generations."""
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] | None = None
+_gc_set: tuple[int, int, int] | None = None
+
+
+def _task_gc_enter() -> None:
+    global _gc_users, _gc_saved, _gc_set
+    with _gc_lock:
+        if _gc_users == 0:
+            old = gc.get_threshold()
+            _gc_saved = old
+            _gc_set = (
+                max(old[0], TASK_GC_THRESHOLD[0]),
+                max(old[1], TASK_GC_THRESHOLD[1]),
+                max(old[2], TASK_GC_THRESHOLD[2]),
+            )
+            gc.set_threshold(*_gc_set)
+        _gc_users += 1
+
+
+def _task_gc_exit() -> None:
+    """The last task to end restores the thresholds, unless someone else changed them meanwhile."""
+    global _gc_users
+    with _gc_lock:
+        _gc_users -= 1
+        if _gc_users == 0 and _gc_saved is not None and gc.get_threshold() == _gc_set:
+            gc.set_threshold(*_gc_saved)
+
+
+@contextmanager
+def task_gc() -> Iterator[None]:
+    """Run the block with the garbage-collector thresholds of :data:`TASK_GC_THRESHOLD` (nests across threads:
+    the first to enter raises them, the last to leave restores them). Every task runs inside it; benchmarks run
+    their baselines inside it too, so comparisons stay fair."""
+    _task_gc_enter()
+    try:
+        yield
+    finally:
+        _task_gc_exit()
 
 
 def notify_status(listener: Callable[[str, str | None], None], state: str, trace: str | None) -> None:
@@ -186,6 +232,10 @@ class WorkerTask(threading.Thread):
             self.predecessor.join(float(self.ctx.config.get("task.shutdown.graceful.timeout.ms")) / 1000.0)
         if self.stopping.is_set():
             return
+        with task_gc():
+            self._run()
+
+    def _run(self) -> None:
         started = False
         try:
             self.initialize()
@@ -343,39 +393,49 @@ class WorkerSourceTask(WorkerTask):
     def _send_fast_unpaused(self, records: list[SourceRecord]) -> bool:
         topic = records[0].topic
         n = len(records)
+        # one pass over the records (each touched once) gives every field as a column
+        try:
+            columns = list(zip(*records, strict=True))
+        except (TypeError, ValueError):  # not all records are SourceRecord tuples
+            return False
+        if len(columns) != len(SourceRecord._fields):
+            return False
+        topics, kafka_partitions, key_schemas, keys, value_schemas, values_in, stamps, headers, parts, offs = columns
         if (
-            list(map(_S_TOPIC, records)).count(topic) != n
-            or list(map(_S_KEY, records)).count(None) != n
-            or list(map(_S_KEY_SCHEMA, records)).count(None) != n
-            or list(map(_S_PARTITION, records)).count(None) != n
-            or any(map(_S_HEADERS, records))
+            topics.count(topic) != n
+            or keys.count(None) != n
+            or key_schemas.count(None) != n
+            or kafka_partitions.count(None) != n
+            or any(headers)
         ):
             return False
         try:
-            values = self.value_converter.from_connect_batch(
-                topic, list(map(_S_VALUE_SCHEMA, records)), list(map(_S_VALUE, records))
-            )
+            values = self.value_converter.from_connect_batch(topic, list(value_schemas), list(values_in))
         except Exception:
             return False  # let the general path apply the error handler
-        batch = list(
-            map(
-                _tuple_new,
-                repeat(ProducerRecord, n),
-                zip(values, repeat(None, n), map(_S_TIMESTAMP, records), repeat((), n), repeat(None, n), strict=True),
-            )
-        )
         offsets: dict[bytes, tuple[Mapping[str, Any] | None, Mapping[str, Any]]] = {}
-        parts = list(map(_S_SOURCE_PARTITION, records))
         if parts.count(parts[0]) == n:  # one source partition (the same or an equal map: the same key)
-            for r in reversed(records):
-                if r.source_offset is not None:
-                    offsets[partition_key(parts[0])] = (parts[0], r.source_offset)
+            for off in reversed(offs):
+                if off is not None:
+                    offsets[partition_key(parts[0])] = (parts[0], off)
                     break
         else:
-            for r in records:
-                if r.source_offset is not None:
-                    offsets[partition_key(r.source_partition)] = (r.source_partition, r.source_offset)
-        self._produce(topic, batch, partitioned=False)
+            for part, off in zip(parts, offs, strict=True):
+                if off is not None:
+                    offsets[partition_key(part)] = (part, off)
+        timestamps = list(stamps)
+        append_values = getattr(self.ctx.log, "append_values", None)
+        if append_values is not None and self._ensure_topic(topic) == 1:
+            append_values(topic, 0, values, timestamps)  # the columns as they are: no record objects
+        else:
+            batch = list(
+                map(
+                    _tuple_new,
+                    repeat(ProducerRecord, n),
+                    zip(values, repeat(None, n), timestamps, repeat((), n), repeat(None, n), strict=True),
+                )
+            )
+            self._produce(topic, batch, partitioned=False)
         self.pending.update(offsets)
         self.records_sent += n
         self.sensor_written.inc(n)
@@ -563,6 +623,8 @@ class WorkerSinkTask(WorkerTask):
         self.current: dict[TopicPartition, int] = {}  # next offset after records put() accepted
         self.committed: dict[TopicPartition, int] = {}
         self.batch_records: list[Record] = []
+        self.batch_columns: list[tuple[TopicPartition, ReadColumns]] | None = None  # records not built yet
+        self.columnar = callable(getattr(self.consumer, "poll_columns", None))
         self.context = SinkTaskContext(self.task_config, lambda: sorted(self.assigned), _Reporter(self))
         self.task.initialize(self.context)
         self.last_commit = time.monotonic()
@@ -630,6 +692,13 @@ class WorkerSinkTask(WorkerTask):
     def iteration(self) -> None:
         self._apply_context()
         self._check_assignment()
+        if self.columnar and not self.chain and not self.context.paused:
+            parts = self._poll_columns()
+            self._check_assignment()
+            if parts:
+                self.deliver_columns(parts)
+            self._maybe_commit()
+            return
         recs = self._poll()
         self._check_assignment()
         if recs and self.context.paused:
@@ -646,6 +715,9 @@ class WorkerSinkTask(WorkerTask):
             recs = keep
         if recs:
             self.deliver(recs)
+        self._maybe_commit()
+
+    def _maybe_commit(self) -> None:
         if self.context.commit_requested or time.monotonic() - self.last_commit >= self.flush_interval:
             self.context.commit_requested = False
             self._commit()
@@ -660,6 +732,71 @@ class WorkerSinkTask(WorkerTask):
             return consumer.poll(timeout_ms=self.POLL_TIMEOUT_MS, max_records=self.max_poll)
         wait_ms = min(self.POLL_TIMEOUT_MS, int((self.next_refresh - time.monotonic()) * 1000.0))
         return consumer.poll(timeout_ms=max(0, wait_ms), max_records=self.max_poll)
+
+    def _poll_columns(self) -> list[tuple[TopicPartition, ReadColumns]]:
+        """:meth:`_poll` with each partition's records as columns (no :class:`Record` built)."""
+        consumer: Any = self.consumer
+        if not self.manual_assign:
+            return consumer.poll_columns(timeout_ms=self.POLL_TIMEOUT_MS, max_records=self.max_poll)
+        wait_ms = min(self.POLL_TIMEOUT_MS, int((self.next_refresh - time.monotonic()) * 1000.0))
+        return consumer.poll_columns(timeout_ms=max(0, wait_ms), max_records=self.max_poll)
+
+    def deliver_columns(self, parts: list[tuple[TopicPartition, ReadColumns]]) -> None:
+        """:meth:`deliver` of records polled as columns: keyless records without headers whose values the
+        converter takes column-wise become :class:`SinkRecord` objects straight from the columns; anything
+        else goes through :meth:`deliver` as records."""
+        batch = self._sink_records_of(parts)
+        if batch is None:
+            self.deliver(_records_of(parts))
+            return
+        self.batch_records, self.batch_columns = [], parts
+        self.sensor_read.inc(len(batch))
+        if batch:
+            self._put(batch)
+            self.records_put += len(batch)
+            self.sensor_sent.inc(len(batch))
+        position = self.consumer.position
+        for tp, _cols in parts:
+            self.current[tp] = position(tp)
+
+    def _sink_records_of(self, parts: list[tuple[TopicPartition, ReadColumns]]) -> list[SinkRecord] | None:
+        to_columns = self.value_converter.to_connect_columns
+        converted = []
+        for tp, (_offsets, _tss, keys, values, headers) in parts:
+            if keys is not None or headers is not None:
+                return None
+            try:
+                converted.append(to_columns(tp.topic, values))
+            except Exception:
+                return None  # let the general path apply the error handler
+        was_enabled = gc.isenabled()  # paused as in WorkerSourceTask._send_fast
+        if was_enabled:
+            gc.disable()
+        try:
+            out: list[SinkRecord] = []
+            for (tp, (offsets, tss, _k, _v, _h)), (schemas, values) in zip(parts, converted, strict=True):
+                n = len(offsets)
+                topic, partitions = tp.topic, repeat(tp.partition, n)
+                columns = (
+                    repeat(topic, n),
+                    partitions,
+                    repeat(None, n),
+                    repeat(None, n),
+                    schemas,
+                    values,
+                    tss,
+                    repeat((), n),
+                    offsets,
+                    repeat("CreateTime", n),
+                    repeat(topic, n),
+                    repeat(tp.partition, n),
+                    offsets,
+                )
+                out += map(_tuple_new, repeat(SinkRecord, n), zip(*columns, strict=True))
+            return out
+        finally:
+            if was_enabled:
+                gc.enable()
 
     def _convert_fast(self, recs: list[Record]) -> list[SinkRecord] | None:
         """Column-at-a-time conversion in C for the common case (one topic, no transforms, keys or
@@ -688,7 +825,7 @@ class WorkerSinkTask(WorkerTask):
             schemas, values = self.value_converter.to_connect_columns(topic, list(map(_R_VALUE, recs)))
         except Exception:
             return None
-        self.batch_records = recs
+        self.batch_records, self.batch_columns = recs, None
         partitions, offsets = list(map(_R_PARTITION, recs)), list(map(_R_OFFSET, recs))
         columns = (
             repeat(topic, n),
@@ -714,7 +851,7 @@ class WorkerSinkTask(WorkerTask):
         out: list[SinkRecord] = []
         append = out.append
         has_chain = bool(chain)
-        self.batch_records = recs
+        self.batch_records, self.batch_columns = recs, None
         for r in recs:
             topic = r.topic
             try:
@@ -769,6 +906,8 @@ class WorkerSinkTask(WorkerTask):
         """The raw log record a sink record of the current batch came from (for the DLQ)."""
         topic = record.original_topic or record.topic
         part, off = record.original_kafka_partition, record.original_kafka_offset
+        if self.batch_columns is not None:  # polled as columns: build the records when first needed
+            self.batch_records, self.batch_columns = _records_of(self.batch_columns), None
         for r in self.batch_records:
             if r.offset == off and r.partition == part and r.topic == topic:
                 return r
@@ -860,6 +999,25 @@ class WorkerSinkTask(WorkerTask):
                 self.task.close(sorted(self.assigned))
         finally:
             self.consumer.close()
+
+
+def _records_of(parts: list[tuple[TopicPartition, ReadColumns]]) -> list[Record]:
+    """The :class:`Record` objects of records polled as columns, in order."""
+    out: list[Record] = []
+    for tp, (offsets, tss, keys, values, headers) in parts:
+        n = len(offsets)
+        rows = zip(
+            repeat(tp.topic, n),
+            repeat(tp.partition, n),
+            offsets,
+            tss,
+            repeat(None, n) if keys is None else keys,
+            values,
+            repeat((), n) if headers is None else headers,
+            strict=True,
+        )
+        out += map(_tuple_new, repeat(Record, n), rows)
+    return out
 
 
 class _ConnectorContext(ConnectorContext):
@@ -969,4 +1127,5 @@ __all__ = [
     "WorkerSourceTask",
     "WorkerTask",
     "class_name",
+    "task_gc",
 ]

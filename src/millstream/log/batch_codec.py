@@ -51,6 +51,9 @@ _BYTES_OR_NONE = frozenset({bytes, type(None)})
 _NONE_TYPE = frozenset({type(None)})
 _INT_TYPE = frozenset({int})
 _INT_OR_NONE = frozenset({int, type(None)})
+_TUPLE_TYPE = frozenset({tuple})
+_LEN_3 = frozenset({3})
+_PRODUCER_RECORD_TYPE = frozenset({ProducerRecord})
 
 
 @contextmanager
@@ -129,6 +132,40 @@ def encode_batches(
     columns = _fast_columns(records, now_ms)
     if columns is None:
         columns = _checked_columns(records, now_ms)
+    return _encode_columns(columns, n, base_offset, chunk_records, chunk_bytes)
+
+
+def encode_value_batches(
+    values: Sequence[Any],
+    timestamps: Sequence[Any],
+    base_offset: int,
+    now_ms: int,
+    *,
+    chunk_records: int = CHUNK_RECORDS,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> tuple[list[StoredBatch], int]:
+    """The same as :func:`encode_batches` of ``ProducerRecord(value, None, timestamp)`` for each pair of the
+    two equal-length columns, without building those records (same result, same errors)."""
+    n = len(values)
+    if len(timestamps) != n:
+        raise ValueError(f"{n} values but {len(timestamps)} timestamps")
+    if not n:
+        return [], base_offset
+    columns = _typed_columns(list(timestamps), [None] * n, list(values), [()] * n, now_ms)
+    if columns is None:
+        return encode_batches(
+            list(zip(values, repeat(None, n), timestamps, strict=True)),
+            base_offset,
+            now_ms,
+            chunk_records=chunk_records,
+            chunk_bytes=chunk_bytes,
+        )
+    return _encode_columns(columns, n, base_offset, chunk_records, chunk_bytes)
+
+
+def _encode_columns(
+    columns: RecordColumns, n: int, base_offset: int, chunk_records: int, chunk_bytes: int
+) -> tuple[list[StoredBatch], int]:
     timestamps, keys, values, headers = columns
     sizes = _sizes(values)
     if keys.count(None) != n:  # some record has a key (counted in C, not with a per-record generator)
@@ -169,13 +206,26 @@ RecordColumns = tuple[Sequence[int], Sequence[bytes | None], Sequence[bytes | No
 
 
 def _fast_columns(records: Sequence[Any], now_ms: int) -> RecordColumns | None:
-    """Transpose well-formed ``ProducerRecord``s into columns in C; ``None`` when any needs a closer look."""
-    if set(map(type, records)) != {ProducerRecord}:
+    """Transpose well-formed ``ProducerRecord``s (or plain ``(value, key, timestamp)`` tuples, as sinks
+    write) into columns in C; ``None`` when any needs a closer look."""
+    types = set(map(type, records))
+    if types == _TUPLE_TYPE and set(map(len, records)) == _LEN_3:
+        values, keys, timestamps = map(list, zip(*records, strict=True))
+        headers: list[Any] = [()] * len(values)
+    elif types == _PRODUCER_RECORD_TYPE:
+        values = list(map(_VALUE, records))
+        keys = list(map(_KEY, records))
+        timestamps = list(map(_TIMESTAMP, records))
+        headers = list(map(_HEADERS, records))
+    else:
         return None
-    values = list(map(_VALUE, records))
-    keys = list(map(_KEY, records))
-    timestamps = list(map(_TIMESTAMP, records))
-    headers = list(map(_HEADERS, records))
+    return _typed_columns(timestamps, keys, values, headers, now_ms)
+
+
+def _typed_columns(
+    timestamps: list[Any], keys: list[Any], values: list[Any], headers: list[Any], now_ms: int
+) -> RecordColumns | None:
+    """The columns with missing timestamps set to ``now_ms``; ``None`` when a type needs a closer look."""
     if not set(map(type, values)) <= _BYTES_OR_NONE or not set(map(type, keys)) <= _BYTES_OR_NONE:
         return None
     ts_types = set(map(type, timestamps))
@@ -220,6 +270,10 @@ def _sizes(column: Sequence[bytes | None]) -> list[int]:
         return [0 if x is None else len(x) for x in column]
     return list(map(len, column))  # type: ignore[arg-type]
 
+
+ReadColumns = tuple[list[int], list[int], list[bytes | None] | None, list[bytes | None], list[Any] | None]
+"""Records read as columns: ``(offsets, timestamps, keys or None, values, headers or None)`` (``None``: every
+key is null / no record has headers); see ``EmbeddedLog.read_columns``."""
 
 Columns = tuple[Sequence[int], Sequence[int], Any, Any, Any, int]
 """A decoded batch: ``(offsets, timestamps, keys or None, values, headers or None, record count)``."""

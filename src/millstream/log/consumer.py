@@ -16,13 +16,14 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ConfigError, MillstreamError, OffsetOutOfRangeError
 from ..core.record import Record, TopicPartition
 
 if TYPE_CHECKING:
     from .base import Log
+    from .batch_codec import ReadColumns
 
 RESET_POLICIES = ("earliest", "latest", "none")
 
@@ -188,65 +189,92 @@ class LogConsumer(Consumer):
 
         With one assigned partition the wait happens in the log's blocking ``read``, which wakes as soon as
         an append commits; with several, polls are retried with a short, growing sleep."""
+        return self._poll(timeout_ms, max_records, False)
+
+    def poll_columns(self, timeout_ms: int = 0, max_records: int = 500) -> list[tuple[TopicPartition, ReadColumns]]:
+        """:meth:`poll` (same records, order, waiting and position updates) with each partition's records as
+        columns ``(offsets, timestamps, keys or None, values, headers or None)``, in the order ``poll``
+        would return them. Uses the log's ``read_columns`` when it has one (no :class:`Record` is built),
+        else the columns of ``read``'s records."""
+        return self._poll(timeout_ms, max_records, True)
+
+    def _poll(self, timeout_ms: int, max_records: int, columnar: bool) -> list[Any]:
         deadline = time.monotonic() + max(0, timeout_ms) / 1000.0
         sleep = 0.001
         while True:
             self._refresh_subscription()
-            out = self._poll_once(max_records)
+            out = self._poll_once(max_records, columnar)
             if out:
                 return out
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
             if len(self._positions) == 1:
-                out = self._wait_single(remaining, max_records)
+                out = self._wait_single(remaining, max_records, columnar)
                 if out:
                     return out
                 continue
             time.sleep(min(sleep, remaining))
             sleep = min(sleep * 2, 0.02)
 
-    def _wait_single(self, remaining: float, max_records: int) -> list[Record]:
+    def _read(self, tp: TopicPartition, pos: int, want: int, timeout_ms: int, columnar: bool) -> tuple[list[Any], int]:
+        """Read ``tp`` from ``pos``: ``(records, or [(tp, columns)], next position)``; nothing is ``([], pos)``."""
+        log_ = self._log
+        hook = getattr(log_, "read_columns", None) if columnar and self.max_bytes is None else None
+        if hook is not None:
+            cols = hook(tp.topic, tp.partition, pos, max_records=want, timeout_ms=timeout_ms)
+            return ([(tp, cols)], cols[0][-1] + 1) if cols else ([], pos)
+        recs = log_.read(tp.topic, tp.partition, pos, max_records=want, max_bytes=self.max_bytes, timeout_ms=timeout_ms)
+        if not recs:
+            return [], pos
+        nxt = recs[-1].offset + 1
+        if not columnar:
+            return recs, nxt
+        offsets, timestamps, keys, values, headers = (list(c) for c in zip(*(r[2:] for r in recs), strict=True))
+        cols = (
+            offsets,
+            timestamps,
+            None if keys.count(None) == len(keys) else keys,
+            values,
+            headers if any(headers) else None,
+        )
+        return [(tp, cols)], nxt
+
+    def _wait_single(self, remaining: float, max_records: int, columnar: bool) -> list[Any]:
         """Block in the log's ``read`` of the only assigned partition for up to ``remaining`` seconds."""
         ((tp, pos),) = self._positions.items()
         if self._topics is not None or self._pattern is not None:
             remaining = min(remaining, self.SUBSCRIPTION_CHECK_S)
         try:
-            recs = self._log.read(
-                tp.topic,
-                tp.partition,
-                pos,
-                max_records=max_records,
-                max_bytes=self.max_bytes,
-                timeout_ms=max(1, int(remaining * 1000)),
-            )
+            out, nxt = self._read(tp, pos, max_records, max(1, int(remaining * 1000)), columnar)
         except OffsetOutOfRangeError:
             self._positions[tp] = self._reset_position(tp)
             return []
-        if recs:
-            self._positions[tp] = recs[-1].offset + 1
-        return recs
+        self._positions[tp] = nxt
+        return out
 
-    def _poll_once(self, max_records: int) -> list[Record]:
+    def _poll_once(self, max_records: int, columnar: bool) -> list[Any]:
         tps = list(self._positions)
         if not tps:
             return []
-        out: list[Record] = []
+        out: list[Any] = []
+        got = 0
         start = self._next % len(tps)
         for i in range(len(tps)):
             tp = tps[(start + i) % len(tps)]
-            want = max_records - len(out)
+            want = max_records - got
             if want <= 0:
                 break
             pos = self._positions[tp]
             try:
-                recs = self._log.read(tp.topic, tp.partition, pos, max_records=want, max_bytes=self.max_bytes)
+                part, nxt = self._read(tp, pos, want, 0, columnar)
             except OffsetOutOfRangeError:
                 self._positions[tp] = self._reset_position(tp)
                 continue
-            if recs:
-                out.extend(recs)
-                self._positions[tp] = recs[-1].offset + 1
+            if part:
+                out.extend(part)
+                got += len(part[0][1][0]) if columnar else len(part)
+                self._positions[tp] = nxt
         self._next = start + 1
         return out
 

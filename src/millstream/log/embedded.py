@@ -43,8 +43,10 @@ import sqlite3
 import threading
 import time
 import weakref
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -78,9 +80,11 @@ from .batch_cache import BatchCache
 from .batch_codec import (
     CHUNK_BYTES,
     CHUNK_RECORDS,
+    ReadColumns,
     build_records,
     decode_columns,
     encode_batches,
+    encode_value_batches,
     first_at_or_after_timestamp,
     gc_paused,
 )
@@ -401,13 +405,36 @@ class EmbeddedLog(Log):
         with self._write(f"appending to {topic}[{partition}]") as conn:
             return self._append_in(conn, topic, partition, records, now)
 
-    def _append_in(self, conn: sqlite3.Connection, topic: str, partition: int, records: Sequence[Any], now: int) -> int:
+    def append_values(self, topic: str, partition: int, values: Sequence[Any], timestamps: Sequence[Any]) -> int:
+        """:meth:`append` of ``ProducerRecord(value, None, timestamp)`` for each pair of the two equal-length
+        columns, without building those records (optional hook, used by Connect's source tasks)."""
+        if self._retention_thread is None and self._retention_interval_s:
+            self._start_retention_thread()
+        now = self.clock.now_ms()
+        with self._write(f"appending to {topic}[{partition}]") as conn:
+            return self._append_in(conn, topic, partition, values, now, timestamps)
+
+    def _append_in(
+        self,
+        conn: sqlite3.Connection,
+        topic: str,
+        partition: int,
+        records: Sequence[Any],
+        now: int,
+        timestamps: Sequence[Any] | None = None,
+    ) -> int:
+        """Append ``records``; with ``timestamps``, ``records`` are the values of keyless records."""
         tid, _, base = self._partition_row(conn, topic, partition)
         if not records:
             return base
-        batches, end = encode_batches(
-            records, base, now, chunk_records=self._chunk_records, chunk_bytes=self._chunk_bytes
-        )
+        if timestamps is not None:
+            batches, end = encode_value_batches(
+                records, timestamps, base, now, chunk_records=self._chunk_records, chunk_bytes=self._chunk_bytes
+            )
+        else:
+            batches, end = encode_batches(
+                records, base, now, chunk_records=self._chunk_records, chunk_bytes=self._chunk_bytes
+            )
         if len(batches) == 1:
             conn.execute(_INSERT_BATCH, (tid, partition, *batches[0]))
         else:
@@ -426,10 +453,32 @@ class EmbeddedLog(Log):
         max_bytes: int | None = None,
         timeout_ms: int = 0,
     ) -> list[Record]:
+        return self._read(topic, partition, offset, max_records, max_bytes, timeout_ms, False)  # type: ignore[return-value]
+
+    def read_columns(
+        self, topic: str, partition: int, offset: int, *, max_records: int = 10_000, timeout_ms: int = 0
+    ) -> ReadColumns | None:
+        """:meth:`read` (same waiting, same errors) returning the records as columns, without building
+        :class:`Record` objects: ``(offsets, timestamps, keys, values, headers)``, each a list; ``keys`` is
+        ``None`` when every key is null and ``headers`` when no record has headers. ``None`` when there
+        are no records. Optional hook (used by Connect's sink tasks through ``LogConsumer.poll_columns``)."""
+        return self._read(topic, partition, offset, max_records, None, timeout_ms, True)  # type: ignore[return-value]
+
+    def _read(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        max_records: int,
+        max_bytes: int | None,
+        timeout_ms: int,
+        columnar: bool,
+    ) -> list[Record] | ReadColumns | None:
         check_offset_arg(offset)
         limit = max(1, max_records)
         deadline: float | None = None
         seq = version = 0
+        empty: list[Record] | None = None if columnar else []
         while True:
             conn = self._conn()
             if timeout_ms > 0:  # taken before the snapshot, so no commit after it goes unnoticed
@@ -439,13 +488,18 @@ class EmbeddedLog(Log):
                 tid, start, end = self._partition_row(conn, topic, partition)
                 if offset < start or offset > end:
                     raise OffsetOutOfRangeError(topic, partition, offset, start, end)
-                out = self._read_in(conn, tid, topic, partition, offset, limit, max_bytes) if offset < end else []
+                if offset >= end:
+                    out: Any = empty
+                elif columnar:
+                    out = self._read_columns_in(conn, tid, partition, offset, limit)
+                else:
+                    out = self._read_in(conn, tid, topic, partition, offset, limit, max_bytes)
             if out or timeout_ms <= 0:
                 return out
             if deadline is None:
                 deadline = time.monotonic() + timeout_ms / 1000.0
             if not self._wait(conn, seq, version, deadline):
-                return []
+                return empty
 
     def _read_in(
         self,
@@ -493,6 +547,61 @@ class EmbeddedLog(Log):
         finally:
             cur.close()
         return out
+
+    def _read_columns_in(
+        self, conn: sqlite3.Connection, tid: int, partition: int, offset: int, limit: int
+    ) -> ReadColumns | None:
+        """The columns of up to ``limit`` records from ``offset`` on (``None`` if there are none)."""
+        offsets: list[int] = []
+        timestamps: list[int] = []
+        values: list[Any] = []
+        keys: list[Any] = []
+        headers: list[Any] = []
+        any_keys = any_headers = False
+        cache: BatchCache = self._local.cache
+        cur = conn.execute(_SELECT_BATCHES, (tid, partition, offset))
+        try:
+            for base, last, count, _nbytes, batch_id in cur:
+                if last < offset:
+                    continue
+                key = (tid, partition, base, last, count)
+                columns = cache.get(key)
+                if columns is None:
+                    (blob,) = conn.execute(_SELECT_BLOB, (batch_id,)).fetchone()
+                    columns = decode_columns(blob, base)
+                b_offsets, b_tss, b_keys, b_values, b_headers, n = columns
+                i = 0 if offset <= b_offsets[0] else bisect_left(b_offsets, offset)
+                j = min(n, i + limit - len(offsets))
+                offsets += b_offsets[i:j]
+                timestamps += b_tss[i:j]
+                values += b_values[i:j]
+                if b_keys is None:
+                    keys += repeat(None, j - i)
+                else:
+                    keys += b_keys[i:j]
+                    any_keys = True
+                if b_headers is None:
+                    headers += repeat((), j - i)
+                else:
+                    headers += b_headers[i:j]
+                    any_headers = True
+                if len(offsets) >= limit:
+                    if j < n:  # stopped inside: the next read starts here
+                        cache.put(key, columns)
+                    break
+        finally:
+            cur.close()
+        if not offsets:
+            return None
+        if any_keys and keys.count(None) == len(keys):
+            any_keys = False  # the keys came from stored batches that have some, but none in the range read
+        return (
+            offsets,
+            timestamps,
+            keys if any_keys else None,
+            values,
+            headers if any_headers and any(headers) else None,
+        )
 
     def _data_version(self, conn: sqlite3.Connection) -> int:
         try:

@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from operator import itemgetter
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message
@@ -59,6 +60,7 @@ def reader_config(settings: KafkaSettings, group_id: str) -> dict[str, Any]:
 
 
 _error, _value, _timestamp = Message.error, Message.value, Message.timestamp  # unbound: fast with map()
+_second = itemgetter(1)  # the milliseconds of a message's (type, timestamp)
 
 
 def _hdrs(h: Any) -> tuple[Any, ...]:
@@ -160,7 +162,7 @@ class PartitionReader:
                     self._next = None
                 else:
                     self._next = msgs[-1].offset() + 1
-                return msgs[-1].offset() + 1, list(map(_value, msgs)), [t[1] for t in map(_timestamp, msgs)]
+                return msgs[-1].offset() + 1, list(map(_value, msgs)), list(map(_second, map(_timestamp, msgs)))
             recs = self._convert(msgs, offset) if msgs else self._fetch(offset, max_records, 0, known_end)
             if len(recs) > max_records:
                 recs, self._pending = recs[:max_records], recs[max_records:]

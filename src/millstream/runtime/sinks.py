@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from ..core.record import ProducerRecord
 from ..core.serde import get_serde
 from ..log import Log, open_log
 from ..log.partitioner import partition_for_key
@@ -18,6 +19,8 @@ from ..stream.connectors import DeliveryGuarantee, FileSink, FunctionSink, LogSi
 from ..stream.errors import JobConfigError
 from ..stream.operators.base import Operator
 from ..stream.operators.basic import annotate
+
+_new = tuple.__new__
 
 
 class SinkOperator(Operator):
@@ -106,7 +109,9 @@ class LogSinkOperator(SinkOperator):
         if keys is None:
             p = self._rr % n
             self._rr += 1
-            self._append(topic, p, list(zip(values, repeat(None), tss)))
+            m = len(values)  # ProducerRecords built in C: every log takes them as they are
+            rows = zip(values, repeat(None, m), tss, repeat((), m), repeat(None, m), strict=True)
+            self._append(topic, p, list(map(_new, repeat(ProducerRecord, m), rows)))
             return
         groups: dict[int, list[Any]] = {}
         for v, k, t in zip(values, keys, tss):  # noqa: B905 - same lengths by construction

@@ -186,7 +186,7 @@ def compute_keys(op: Operator, key_fn: Callable[[Any], Any], vals: list[Any], kn
     """Keys of a batch; a raising selector fails with the element's position."""
     it = iter(vals)
     try:
-        keys = [key_fn(v) for v in it]
+        keys = list(map(key_fn, it))  # in C; ``it``'s remaining length still tells a failing element
     except Exception as exc:
         i = len(vals) - length_hint(it) - 1
         raise op.fail(

@@ -159,7 +159,8 @@ class TumblingWindowOperator(WindowOperator):
 _LOOP = """
 def loop(self, vit, keys, tss, wmb, cur, next_fire, buckets, size=size, offset=offset, none=none{params}):
     late_vals = None
-    last_end = None
+    last_start = 1  # [last_start, last_end) is the window of the previous element; empty at first
+    last_end = 0
     b = None
     for v, k, t, w in zip(vit, keys, tss, wmb):
         if w > cur:
@@ -169,10 +170,10 @@ def loop(self, vit, keys, tss, wmb, cur, next_fire, buckets, size=size, offset=o
                 cur = w
                 self._fire_upto(w)
                 next_fire = self.next_fire
-                last_end = None
+                last_start, last_end = 1, 0
             cur = w
-        end = t - (t - offset) % size + size
-        if end != last_end:
+        if not last_start <= t < last_end:  # most elements fall into the previous element's window
+            end = t - (t - offset) % size + size
             if end <= cur + 1:
                 if late_vals is None:
                     late_vals = []
@@ -183,7 +184,7 @@ def loop(self, vit, keys, tss, wmb, cur, next_fire, buckets, size=size, offset=o
                 b = buckets[end] = {{}}
                 if end - 1 < next_fire:
                     next_fire = self.next_fire = end - 1
-            last_end = end
+            last_start, last_end = end - size, end
 {update}
     return cur, late_vals
 """

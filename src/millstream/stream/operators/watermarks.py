@@ -45,7 +45,7 @@ class WatermarkGenerator:
         else:
             it = iter(vals)
             try:
-                tss = [fn(v, r) for v, r in zip(it, record_tss, strict=False)]
+                tss = list(map(fn, it, record_tss))  # in C; ``it``'s remaining length locates a failure
             except Exception as exc:
                 i = len(vals) - length_hint(it) - 1
                 raise self._fail(
