@@ -32,12 +32,15 @@ Without ``--bootstrap`` the benchmark starts the test suite's Tansu broker (``ca
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +256,54 @@ def map_job(bootstrap: str, src: str, dst: str, args: argparse.Namespace) -> Any
     return env.execute_async("latency map job")
 
 
+def wait_for_positions(job: Any) -> None:
+    """Until the job's source has taken its starting offsets (``latest``: events before that are not read)."""
+    reader = job.runner.drivers[0].reader
+    deadline = time.monotonic() + 30
+    while not reader.positions and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def running_map_job(bootstrap: str, src: str, dst: str, args: argparse.Namespace) -> Iterator[None]:
+    """The latency job, running until the block ends: in a process of its own (as ``millstream run`` deploys
+    it, so the pacing producer and the measuring consumer of this process do not share its interpreter lock),
+    or with ``--job-in-process`` in a thread of this process."""
+    if args.job_in_process:
+        job = map_job(bootstrap, src, dst, args)
+        wait_for_positions(job)
+        try:
+            yield
+        finally:
+            job.cancel()
+        job.get_job_execution_result(30)
+        return
+    cmd = [sys.executable, __file__, "--serve-job", src, dst, "--bootstrap", bootstrap]
+    cmd += ["--fetch-wait", str(args.fetch_wait), "--idle-poll", str(args.idle_poll)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the latency job did not start")
+        yield
+        proc.stdin.close()  # the job process cancels its job and exits
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def serve_job(bootstrap: str, src: str, dst: str, args: argparse.Namespace) -> None:
+    """The job process of :func:`running_map_job`: says ``ready`` once positioned, runs until stdin closes."""
+    job = map_job(bootstrap, src, dst, args)
+    wait_for_positions(job)
+    print("ready", flush=True)
+    sys.stdin.read()
+    job.cancel()
+    job.get_job_execution_result(30)
+
+
 def one_latency_run(bootstrap: str, in_topic: str, out_topic: str, args: argparse.Namespace) -> list[float]:
     stop, ready = threading.Event(), threading.Event()
     expected = int(args.rate * args.seconds)
@@ -291,17 +342,9 @@ def latency(bootstrap: str, args: argparse.Namespace) -> None:
         print(
             f"  run {i + 1} bare hop:  p50 {pct(lat, 0.5):6.2f} ms  p99 {bare_p99[-1]:6.2f} ms  ({len(lat):,} events)"
         )
-        job = map_job(bootstrap, a, b, args)
-        reader = job.runner.drivers[0].reader
-        deadline = time.monotonic() + 30
-        while not reader.positions and time.monotonic() < deadline:
-            time.sleep(0.01)  # the source has taken its starting offsets
-        time.sleep(0.2)
-        try:
+        with running_map_job(bootstrap, a, b, args):
+            time.sleep(0.2)
             lat = one_latency_run(bootstrap, a, b, args)
-        finally:
-            job.cancel()
-        job.get_job_execution_result(30)
         job_p99.append(pct(lat, 0.99))
         print(f"  run {i + 1} pipeline:  p50 {pct(lat, 0.5):6.2f} ms  p99 {job_p99[-1]:6.2f} ms  ({len(lat):,} events)")
     best_bare, best_job = min(bare_p99), min(job_p99)
@@ -330,7 +373,14 @@ def main() -> None:
     ap.add_argument("--fetch-wait", type=int, default=10, help="fetch.wait.max.ms of every consumer")
     ap.add_argument("--idle-poll", type=int, default=1, help="the latency job's set_buffer_timeout (ms)")
     ap.add_argument("--only", choices=["throughput", "latency"])
+    ap.add_argument(
+        "--job-in-process", action="store_true", help="run the latency job in a thread of the measuring process"
+    )
+    ap.add_argument("--serve-job", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve_job:
+        serve_job(args.bootstrap, *args.serve_job, args)
+        return
     broker = None
     bootstrap = args.bootstrap
     if not bootstrap:
@@ -342,7 +392,8 @@ def main() -> None:
             print(f"== throughput: {args.events:,} events, batch {args.batch}, best of {args.repeat} runs each")
             throughput(bootstrap, args)
         if args.only != "throughput":
-            print(f"== latency at {args.rate:,} events/s for {args.seconds:g} s, {args.repeat} runs each")
+            where = "in a thread of this process" if args.job_in_process else "in its own process"
+            print(f"== latency at {args.rate:,} events/s for {args.seconds:g} s, {args.repeat} runs each (job {where})")
             latency(bootstrap, args)
     finally:
         if broker is not None:
