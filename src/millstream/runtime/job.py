@@ -38,7 +38,7 @@ from ..core import sensors
 from ..core.clock import Clock
 from ..core.errors import CheckpointError
 from ..stream.errors import JobConfigError, JobFailedError
-from ..stream.graph import Transformation, build_operator, topological
+from ..stream.graph import Transformation, build_operator, operator_uids, topological
 from ..stream.operators.base import Operator, OperatorContext, Output
 from ..stream.operators.watermarks import PartitionWatermarks, WatermarkGenerator
 from ..stream.time import MAX_WATERMARK, WatermarkStrategy
@@ -238,7 +238,9 @@ class JobRunner:
         self.drivers: list[SourceDriver] = []
         outputs: dict[int, Output] = {}
         for t in nodes:
-            if t.kind == "source":
+            if t.kind == "partition":  # one task runs everything: the consumers read the producer directly
+                outputs[t.id] = outputs[t.inputs[0][0].id]
+            elif t.kind == "source":
                 reader = make_reader(t.params["source"], self.clock)
                 d = SourceDriver(t, reader, self.clock)
                 self.drivers.append(d)
@@ -259,8 +261,9 @@ class JobRunner:
             self.ops[-len(self.collected)] = cop
         for t in nodes:
             target = self.ops.get(t.id)
+            if target is None:  # a partition node
+                continue
             for idx, (u, tag) in enumerate(t.inputs):
-                assert target is not None
                 out = outputs[u.id]
                 if tag is None:
                     out.targets.append((target, idx))
@@ -269,7 +272,7 @@ class JobRunner:
         self.order = [self.ops[t.id] for t in nodes if t.id in self.ops] + [op for k, op in self.ops.items() if k < 0]
         if not self.drivers:
             raise JobConfigError("the job has no sources")
-        self.uids = {t.id: t.uid or f"{t.kind}-{i}-{t.name}" for i, t in enumerate(nodes)}
+        self.uids = operator_uids(nodes)
         self._driver_ids = [t.id for t in nodes if t.kind == "source"]
         cfg = self.config
         for op in self.order:
@@ -526,18 +529,40 @@ class JobClient:
         return self._result
 
 
+def make_runner(env: Any, sinks: list[Transformation], job_name: str, collect: list[Transformation] | None) -> Any:
+    """The runner for a job: plan it (:func:`millstream.stream.plan.plan_job`); a job whose operators all run
+    with parallelism 1 runs in this thread (:class:`JobRunner`), any other on worker processes
+    (:class:`~millstream.runtime.parallel.ParallelJobRunner`)."""
+    from ..stream.plan import plan_job
+    from .parallel import ParallelJobRunner, default_parallelism
+
+    parallelism = default_parallelism(env.config.parallelism)
+    plan = plan_job(sinks + list(collect or []), parallelism, env.config.max_parallelism)
+    if plan.parallelism == 1:
+        return JobRunner(env, sinks, job_name, collect)
+    if env.config.checkpoint_interval is not None or env.config.from_savepoint:
+        raise JobConfigError(
+            f"job {job_name!r} runs with parallelism {plan.parallelism}, and checkpoints and savepoints of "
+            "parallel jobs are not supported yet",
+            hint="run it with parallelism 1 (env.set_parallelism(1) or millstream run -p 1), or without checkpointing",
+        )
+    return ParallelJobRunner(env, sinks, job_name, collect, plan, parallelism)
+
+
 def execute(
     env: Any, sinks: list[Transformation], job_name: str, mode: str, collect: list[Transformation] | None
 ) -> Any:
     """The executor registered with the stream layer (see ``StreamExecutionEnvironment.execute``)."""
-    runner = JobRunner(env, sinks, job_name, collect)
+    runner = make_runner(env, sinks, job_name, collect)
     if mode == "async":
         return JobClient(runner)
     if mode == "collect":
-        for d in runner.drivers:
-            if not d.reader.bounded:
+        from .sources import make_reader
+
+        for t in topological(sinks + list(collect or [])):
+            if t.kind == "source" and not make_reader(t.params["source"], runner.clock).bounded:
                 raise JobConfigError(
-                    f"execute_and_collect() needs bounded sources, but {d.name!r} is unbounded",
+                    f"execute_and_collect() needs bounded sources, but {t.name!r} is unbounded",
                     hint="make the log source bounded with set_bounded(OffsetsInitializer.latest())",
                 )
         runner.run()
@@ -545,4 +570,4 @@ def execute(
     return runner.run()
 
 
-__all__ = ["JobClient", "JobExecutionResult", "JobRunner", "SourceDriver", "execute"]
+__all__ = ["JobClient", "JobExecutionResult", "JobRunner", "SourceDriver", "execute", "make_runner"]

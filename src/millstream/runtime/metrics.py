@@ -173,6 +173,10 @@ def job_vertices(runner: JobRunner) -> list[tuple[str, str, Any, str, list[Outpu
             outputs[t.id] = d.out
             out.append((runner.uids.get(t.id, f"source-{t.name}"), d.name, d, "source", []))
             continue
+        if t.kind == "partition":  # an edge's partitioning, no vertex: its consumers read the producer
+            if t.inputs[0][0].id in outputs:
+                outputs[t.id] = outputs[t.inputs[0][0].id]
+            continue
         op = ops.get(t.id)
         if op is None:
             continue

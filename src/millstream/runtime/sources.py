@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -25,6 +25,31 @@ from ..log import Log, open_log
 from ..stream.connectors import CollectionSource, FileSource, FunctionSource, LogSource, OffsetsInitializer
 from ..stream.errors import JobConfigError
 from .dead_letter import DeadLetterRouter
+
+
+def java_string_hash(text: str) -> int:
+    """Java's ``String.hashCode()`` (32-bit, over UTF-16 code units), for Flink's split assignment."""
+    h = 0
+    data = text.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def split_owner(topic: str, partition: int, num_readers: int) -> int:
+    """The source subtask that reads ``topic``/``partition``: Flink's Kafka source enumerator's rule
+    (``((topic.hashCode() * 31) & 0x7FFFFFFF) % n`` plus the partition, modulo ``n``), so each subtask gets an
+    even share of every topic's partitions."""
+    start = ((java_string_hash(topic) * 31) & 0x7FFFFFFF) % num_readers
+    return (start + partition) % num_readers
+
+
+@runtime_checkable
+class SplitReader(Protocol):
+    """A reader whose splits (partitions, files) can be spread over the parallel subtasks of its source."""
+
+    def assign_subtask(self, index: int, parallelism: int) -> None:
+        """Read only the splits of subtask ``index`` of ``parallelism`` (call before ``open``)."""
 
 
 class SourceReader:
@@ -167,6 +192,7 @@ class LogReader(SourceReader):
         self._last_discovery = 0.0
         self._read_values: Any = None
         self._dead_letters: DeadLetterRouter | None = None
+        self._subtask = (0, 1)
         fmt = source.value_format
         self._serde = None if fmt == "json" or source.deserializer else get_serde(fmt, schema=source.avro_schema)
 
@@ -191,7 +217,8 @@ class LogReader(SourceReader):
     def _wanted(self) -> list[TopicPartition]:
         s = self.source
         if s.partitions:
-            return [TopicPartition(t, p) for t, p in s.partitions]
+            index, n = self._subtask
+            return [TopicPartition(t, p) for t, p in s.partitions if n == 1 or split_owner(t, p, n) == index]
         topics: list[str] = list(s.topics)
         if s.topic_pattern:
             try:
@@ -202,7 +229,12 @@ class LogReader(SourceReader):
         out = []
         for t in topics:
             out.extend(self.log.describe_topic(t).partitions_list())  # UnknownTopicError names the topic
-        return out
+        index, n = self._subtask
+        return out if n == 1 else [tp for tp in out if split_owner(tp.topic, tp.partition, n) == index]
+
+    def assign_subtask(self, index: int, parallelism: int) -> None:
+        """Read only the partitions :func:`split_owner` gives subtask ``index`` (also those discovered later)."""
+        self._subtask = (index, parallelism)
 
     def _discover(self) -> None:
         new = [tp for tp in self._wanted() if tp not in self.positions]
@@ -387,6 +419,10 @@ class FileReader(SourceReader):
         self._fh: Any = None
         self._finished = False
         self._lineno = 0
+
+    def assign_subtask(self, index: int, parallelism: int) -> None:
+        """Read every ``parallelism``-th file, starting with file ``index`` (call before ``open``)."""
+        self._files = list(self.source.paths)[index::parallelism]
 
     def _next_file(self) -> bool:
         if self._fh is not None:
@@ -577,5 +613,7 @@ __all__ = [
     "LogReader",
     "Pause",
     "SourceReader",
+    "SplitReader",
     "make_reader",
+    "split_owner",
 ]

@@ -20,9 +20,11 @@ from .functions import (
     as_reduce,
 )
 from .graph import Transformation
+from .keygroups import check_max_parallelism
 from .operators.joins import window_join_function
 from .operators.keyed import rolling_reducer
 from .operators.window import WindowFunctionSpec
+from .partitioning import Partitioning
 from .time import WatermarkStrategy, to_millis
 from .windows import (
     CountEvictor,
@@ -68,12 +70,19 @@ class DataStream:
         return self
 
     def set_max_parallelism(self, max_parallelism: int) -> DataStream:
+        """The most subtasks this operator may ever run with, and its number of key groups (Flink's
+        ``setMaxParallelism``); it must stay the same for the state of a savepoint to restore."""
+        self._t.max_parallelism = check_max_parallelism(max_parallelism, f"operator {self._t.name!r}")
         return self
 
     def disable_chaining(self) -> DataStream:
+        """Run this operator in a task of its own (no chaining with its neighbours)."""
+        self._t.chaining = "never"
         return self
 
     def start_new_chain(self) -> DataStream:
+        """Start a new chain at this operator (it is not chained to its input; later operators may be)."""
+        self._t.chaining = "head"
         return self
 
     def slot_sharing_group(self, group: Any) -> DataStream:
@@ -82,28 +91,43 @@ class DataStream:
     def get_execution_environment(self) -> StreamExecutionEnvironment:
         return self._env
 
-    # -- physical partitioning: the local runtime runs one task per operator, so these keep the stream
-    # -- as it is (they exist so that Flink jobs read the same; a scaled-out runtime honours them)
+    # -- physical partitioning (millstream.stream.partitioning): partition nodes of the graph -----------
+    def _partition(self, partitioning: Partitioning) -> DataStream:
+        t = Transformation("partition", partitioning.strategy, [(self._t, None)], {"partitioning": partitioning})
+        self._env._register(t)
+        return DataStream(self._env, t)
+
     def rebalance(self) -> DataStream:
-        return self
+        """Round-robin over all downstream subtasks."""
+        return self._partition(Partitioning("REBALANCE"))
 
     def rescale(self) -> DataStream:
-        return self
+        """Round-robin over a share of the downstream subtasks (pointwise)."""
+        return self._partition(Partitioning("RESCALE"))
 
     def shuffle(self) -> DataStream:
-        return self
+        """Each record to a downstream subtask chosen uniformly at random."""
+        return self._partition(Partitioning("SHUFFLE"))
 
     def forward(self) -> DataStream:
-        return self
+        """Subtask i to subtask i (the downstream operator must have the same parallelism)."""
+        return self._partition(Partitioning("FORWARD"))
 
     def broadcast(self) -> DataStream:
-        return self
+        """Every record to every downstream subtask."""
+        return self._partition(Partitioning("BROADCAST"))
 
     def global_(self) -> DataStream:
-        return self
+        """Every record to the first downstream subtask."""
+        return self._partition(Partitioning("GLOBAL"))
 
     def partition_custom(self, partitioner: Any, key_selector: Any) -> DataStream:
-        return self
+        """Each record to subtask ``partitioner(key_selector(value), num_partitions)`` (a ``Partitioner`` with
+        ``partition(key, n)`` or a callable)."""
+        fn = getattr(partitioner, "partition", partitioner)
+        if not callable(fn):
+            raise JobConfigError("partition_custom needs a Partitioner or a callable (key, num_partitions) -> int")
+        return self._partition(Partitioning("CUSTOM", as_key_selector(key_selector), fn))
 
     @property
     def transformation(self) -> Transformation:
@@ -146,8 +170,10 @@ class DataStream:
         return self._add("assign_timestamps", "Timestamps/Watermarks", {"strategy": watermark_strategy})
 
     def key_by(self, key_selector: Any, key_type: Any = None) -> KeyedStream:
-        ks = KeyedStream(self._env, self._t, as_key_selector(key_selector))
-        return ks
+        """Partition by key: every record of a key reaches the same subtask (by key group)."""
+        key_fn = as_key_selector(key_selector)
+        hashed = self._partition(Partitioning("HASH", key_fn))
+        return KeyedStream(self._env, hashed._t, key_fn)
 
     def union(self, *streams: DataStream) -> DataStream:
         if not streams:
@@ -394,8 +420,9 @@ class ConnectedStreams:
         self.key_fns: list[Callable[[Any], Any]] | None = None
 
     def key_by(self, key_selector1: Any, key_selector2: Any, key_type: Any = None) -> ConnectedStreams:
-        cs = ConnectedStreams(self.first, self.second)
-        cs.key_fns = [as_key_selector(key_selector1), as_key_selector(key_selector2)]
+        first, second = self.first.key_by(key_selector1), self.second.key_by(key_selector2)
+        cs = ConnectedStreams(first, second)
+        cs.key_fns = [first.key_selector, second.key_selector]
         return cs
 
     def _co(self, fns: list[Callable[[Any, Any], Any]], name: str, user_fn: Any, on_timer: Any = None) -> DataStream:
@@ -476,7 +503,8 @@ class JoinedStreams:
             "late_tag": None,
             "fn": spec,
         }
-        return self.first._add("window", "Window Join", params, [self.first, self.second])
+        inputs: list[DataStream] = [self.first.key_by(self._k1), self.second.key_by(self._k2)]
+        return self.first._add("window", "Window Join", params, inputs)
 
     def apply(self, join_function: Any, output_type: Any = None) -> DataStream:
         return self._build(join_function, flat=False)

@@ -18,6 +18,8 @@ from .connectors import CollectionSource, FileSource, FunctionSource
 from .datastream import DataStream
 from .errors import JobConfigError
 from .graph import Transformation, topological
+from .keygroups import check_max_parallelism
+from .plan import JobPlan, plan_job
 from .restart import RestartStrategies, RestartStrategyConfiguration
 from .time import WatermarkStrategy, to_millis
 
@@ -29,9 +31,12 @@ class JobConfig:
     ``checkpoint_storage`` is the checkpoint directory (default ``./millstream-checkpoints``). ``job_id``
     (default: the job name) names the job's checkpoints: a job started again with the same id resumes from
     its latest completed checkpoint. ``from_savepoint`` restores a savepoint (state matched by operator uid;
-    state without an operator is an error unless ``allow_non_restored_state``)."""
+    state without an operator is an error unless ``allow_non_restored_state``). ``parallelism`` ``None``
+    (unset) lets ``millstream run -p N`` / ``MILLSTREAM_PARALLELISM`` choose (else 1); ``max_parallelism``
+    ``None`` is Flink's default per operator (:mod:`millstream.stream.keygroups`)."""
 
-    parallelism: int = 1
+    parallelism: int | None = None
+    max_parallelism: int | None = None
     batch_size: int = 4096
     checkpoint_interval: int | None = None
     checkpointing_mode: str = "EXACTLY_ONCE"
@@ -115,11 +120,19 @@ class ExecutionConfig:
         return dict(self._c.params)
 
     def set_parallelism(self, parallelism: int) -> ExecutionConfig:
+        _check_parallelism(parallelism)
         self._c.parallelism = parallelism
         return self
 
     def get_parallelism(self) -> int:
-        return self._c.parallelism
+        return self._c.parallelism or 1
+
+    def set_max_parallelism(self, max_parallelism: int) -> ExecutionConfig:
+        self._c.max_parallelism = check_max_parallelism(max_parallelism, "the job")
+        return self
+
+    def get_max_parallelism(self) -> int:
+        return self._c.max_parallelism or -1
 
 
 class CheckpointingMode:
@@ -131,6 +144,14 @@ class RuntimeExecutionMode:
     STREAMING = "STREAMING"
     BATCH = "BATCH"
     AUTOMATIC = "AUTOMATIC"
+
+
+def _check_parallelism(parallelism: Any) -> None:
+    if type(parallelism) is not int or parallelism <= 0:
+        raise JobConfigError(
+            f"parallelism must be a positive int, got {parallelism!r}",
+            hint="pass the number of parallel subtasks, e.g. set_parallelism(2)",
+        )
 
 
 Executor = Callable[..., Any]
@@ -168,16 +189,23 @@ class StreamExecutionEnvironment:
 
     # -- configuration --------------------------------------------------------------------------------
     def set_parallelism(self, parallelism: int) -> StreamExecutionEnvironment:
-        if not isinstance(parallelism, int) or parallelism <= 0:
-            raise JobConfigError(f"parallelism must be a positive int, got {parallelism!r}")
+        """The default parallelism of the job's operators (each may set its own): that many subtasks, run by
+        that many worker processes. Set here, it wins over ``millstream run -p`` (as in Flink)."""
+        _check_parallelism(parallelism)
         self.config.parallelism = parallelism
         return self
 
     def get_parallelism(self) -> int:
-        return self.config.parallelism
+        return self.config.parallelism or 1
 
     def set_max_parallelism(self, max_parallelism: int) -> StreamExecutionEnvironment:
+        """The default max parallelism (number of key groups) of the job's operators, 1 to 32768. It bounds
+        how far the job can be scaled out and must not change between a savepoint and its restore."""
+        self.config.max_parallelism = check_max_parallelism(max_parallelism, "the job")
         return self
+
+    def get_max_parallelism(self) -> int:
+        return self.config.max_parallelism or -1
 
     def set_runtime_mode(self, mode: Any) -> StreamExecutionEnvironment:
         self.config.runtime_mode = str(getattr(mode, "name", mode))
@@ -299,20 +327,16 @@ class StreamExecutionEnvironment:
         return topological(self._sinks)
 
     def get_execution_plan(self) -> str:
-        """The job graph as JSON (nodes with id, kind, name, uid and inputs)."""
-        import json
+        """The planned job as Flink's execution plan JSON (operators with their parallelism and the ship
+        strategy of every input; see :mod:`millstream.stream.plan`)."""
+        return self.plan().to_json()
 
-        nodes = [
-            {
-                "id": t.id,
-                "kind": t.kind,
-                "name": t.name,
-                "uid": t.uid,
-                "inputs": [{"id": u.id, "port": tag.tag_id if tag else None} for u, tag in t.inputs],
-            }
-            for t in topological(self._sinks or self._transformations)
-        ]
-        return json.dumps({"nodes": nodes})
+    def plan(self, default_parallelism: int | None = None) -> JobPlan:
+        """The job as planned for execution (:func:`millstream.stream.plan.plan_job`); ``default_parallelism``
+        applies where neither the operator nor the environment sets one."""
+        consumed = {u.id for t in self._transformations for u, _ in t.inputs}
+        ends = self._sinks or [t for t in self._transformations if t.id not in consumed]
+        return plan_job(ends, self.config.parallelism or default_parallelism or 1, self.config.max_parallelism)
 
     def _take_sinks(self) -> list[Transformation]:
         if not self._sinks:

@@ -33,8 +33,11 @@ _ids = itertools.count(1)
 
 @dataclass(eq=False)
 class Transformation:
-    """One node of the job graph. ``name``/``uid``/``parallelism`` may be set after creation
-    (``ds.name(..)``); everything else is fixed."""
+    """One node of the job graph. ``name``/``uid``/``parallelism``/``max_parallelism``/``chaining`` may be set
+    after creation (``ds.name(..)``); everything else is fixed. A ``partition`` node (``key_by``,
+    ``rebalance``, ...) is no operator: it gives the edge to its consumers a
+    :class:`~millstream.stream.partitioning.Partitioning` (``params["partitioning"]``). ``chaining`` is
+    ``"always"`` (chain where Flink would), ``"head"`` (start a new chain) or ``"never"``."""
 
     kind: str
     name: str
@@ -42,6 +45,8 @@ class Transformation:
     params: dict[str, Any] = field(default_factory=dict)
     uid: str | None = None
     parallelism: int | None = None
+    max_parallelism: int | None = None
+    chaining: str = "always"
     id: int = field(default_factory=lambda: next(_ids))
 
     def __repr__(self) -> str:
@@ -49,8 +54,8 @@ class Transformation:
 
 
 def build_operator(t: Transformation, state_backend: str = "hashmap") -> Operator:
-    """The operator logic for a transformation (not for sources and sinks). ``state_backend`` is the job's
-    (``config.state_backend``): with ``"rocksdb"`` windows use the general operator, whose contents live in
+    """The operator logic for a transformation (not for sources, sinks and partition nodes). ``state_backend``
+    is the job's (``config.state_backend``): with ``"rocksdb"`` windows use the general operator, whose contents live in
     its keyed state backend (the tumbling fast path keeps them in plain dicts)."""
     op = _build(t, state_backend)
     if t.kind in ("map", "filter", "flat_map", "process"):
@@ -126,4 +131,12 @@ def topological(sinks: list[Transformation]) -> list[Transformation]:
     return sorted(seen.values(), key=lambda t: t.id)
 
 
-__all__ = ["Transformation", "build_operator", "topological"]
+def operator_uids(nodes: list[Transformation]) -> dict[int, str]:
+    """The uid of every operator node (``nodes`` in :func:`topological` order): its ``uid(...)``, else one made
+    from its position among the operator nodes and its name — stable while the graph is (partition nodes,
+    which hold no state, take no position)."""
+    ops = [t for t in nodes if t.kind != "partition"]
+    return {t.id: t.uid or f"{t.kind}-{i}-{t.name}" for i, t in enumerate(ops)}
+
+
+__all__ = ["Transformation", "build_operator", "operator_uids", "topological"]

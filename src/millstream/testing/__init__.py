@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..core.clock import ManualClock
-from ..runtime.job import JobExecutionResult, JobRunner
+from ..runtime.job import JobExecutionResult, make_runner
 from ..runtime.sinks import CollectOperator
 from ..runtime.sources import Fault, Pause
 from ..stream.connectors import CollectionSource as _CollectionDescriptor
@@ -71,13 +71,14 @@ def run_job(
     clock: Any = None,
     job_name: str = "test job",
 ) -> JobExecutionResult:
-    """Run ``env``'s job in this thread with ``batch_size`` and processing-time ``clock`` (a
-    :class:`ManualClock` makes processing time deterministic) and return its result."""
+    """Run ``env``'s job with ``batch_size`` and processing-time ``clock`` (a :class:`ManualClock` makes
+    processing time deterministic) and return its result: in this thread at parallelism 1, else on worker
+    processes (each with its own copy of the clock)."""
     if batch_size is not None:
         env.set_batch_size(batch_size)
     if clock is not None:
         env.set_clock(clock)
-    return JobRunner(env, env._take_sinks(), job_name).run()
+    return make_runner(env, env._take_sinks(), job_name, None).run()
 
 
 __all__ = ["CollectingSink", "CollectionSource", "Fault", "ManualClock", "Pause", "run_job", "timestamped"]

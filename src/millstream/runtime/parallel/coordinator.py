@@ -1,0 +1,367 @@
+"""The coordinator of a parallel job: starts, connects and supervises its worker processes.
+
+:class:`ParallelJobRunner` has the face of :class:`~millstream.runtime.job.JobRunner` (``run``, ``cancel``,
+``stop``, ``status``, ``jid``...), so ``execute()``, ``execute_async()`` and ``millstream run`` use either.
+Protocol of one attempt (:meth:`ParallelJobRunner._attempt`):
+
+  1. cloudpickle the job (graph, configuration, clock) once; a function that does not pickle fails the job
+     before any process starts, naming the operator and the function;
+  2. listen on ``coordinator.sock`` in a private temporary directory and start ``N`` workers
+     (``python -m millstream.runtime.parallel.worker DIR i N`` — fresh interpreters, so a pipeline file is
+     never run again in them); each says ``hello``, gets the job, connects to its peers, opens its subtasks and
+     says ``ready``; then all get ``start`` (:mod:`millstream.runtime.parallel.worker`);
+  3. supervise: collect ``execute_and_collect`` results as they come, pass on ``stop`` / ``cancel``; a worker
+     that reports a failure, or exits without finishing (killed, crashed), fails the attempt;
+  4. always: end every worker still running (``SIGTERM``, then ``SIGKILL`` after 5 s) and remove the
+     directory — no orphan processes after a failure, a cancel or Ctrl-C. A worker also leaves by itself when
+     the coordinator's connection closes (the coordinator was killed).
+
+A failed attempt is restarted as the job's restart strategy says (all subtasks start again, as Flink's
+full-restart failover does); otherwise ``run`` raises :class:`JobFailedError` naming the subtask
+(``Map (2/4)``), the element, and carrying the worker's traceback as a note of the original exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ...stream.errors import JobConfigError, JobFailedError
+from ...stream.graph import Transformation, topological
+from ...stream.plan import JobPlan
+from ..checkpointing import CheckpointSummary
+from ..job import JobExecutionResult
+from .transport import Connection, PeerClosed
+
+_log = logging.getLogger("millstream.runtime")
+STARTUP_TIMEOUT_S = 120.0
+
+
+class WorkerError(Exception):
+    """An error raised in a worker process whose exception object could not be sent back as it was."""
+
+
+class WorkerLostError(Exception):
+    """A worker process ended without finishing its subtasks (killed, or crashed)."""
+
+
+def pickle_job(job: dict[str, Any], nodes: list[Transformation]) -> bytes:
+    """The job as cloudpickle bytes; a node whose parameters do not pickle is a :class:`JobConfigError` naming
+    the operator and the function."""
+    import cloudpickle
+
+    for t in nodes:
+        for key, value in t.params.items():
+            try:
+                cloudpickle.dumps(value)
+            except Exception as exc:
+                what = getattr(value, "__qualname__", None) or type(value).__name__
+                raise JobConfigError(
+                    f"operator {t.name!r}: its {key} ({what}) cannot be sent to the worker processes of a parallel "
+                    f"job: {type(exc).__name__}: {exc}",
+                    hint="keep unpicklable resources (connections, locks, open files) out of the function and "
+                    "create them in its open(), or run the job with parallelism 1",
+                ) from exc
+    return cloudpickle.dumps(job)
+
+
+class ParallelJobRunner:
+    """Runs a planned job on ``plan.parallelism`` worker processes (see the module docstring)."""
+
+    def __init__(
+        self,
+        env: Any,
+        sinks: list[Transformation],
+        job_name: str,
+        collect: list[Transformation] | None,
+        plan: JobPlan,
+        default_parallelism: int,
+    ) -> None:
+        self.env = env
+        self.job_name = job_name
+        self.config = env.config
+        self.clock = env.clock
+        self.plan = plan
+        self.workers = plan.parallelism
+        self.cancelled = threading.Event()
+        self.stopping = threading.Event()
+        self.summary = CheckpointSummary()
+        self.savepoint_requests: list[tuple[str, list[Any]]] = []
+        self.jid = uuid.uuid4().hex
+        self.status = "CREATED"
+        self.start_time_ms = -1
+        self.end_time_ms = -1
+        self.restarts = 0
+        self.sinks = sinks
+        self.collect = list(collect or [])
+        self.collected: list[list[Any]] = [[] for _ in self.collect]
+        self._sink_nodes = {t.id: t for t in sinks}
+        self.worker_pids: list[int] = []
+        job = {
+            "job_name": job_name,
+            "config": self.config,
+            "clock": self.clock,
+            "sinks": sinks,
+            "collect": self.collect,
+            "parallelism": default_parallelism,
+        }
+        self._spec = pickle_job(job, topological(sinks + self.collect))
+
+    # -- JobRunner's face -----------------------------------------------------------------------------
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def stop(self) -> None:
+        """Flink's stop: sources end where they are, operators and sinks close; safe from any thread."""
+        self.stopping.set()
+
+    def run(self) -> JobExecutionResult:
+        strategy = self.config.restart_strategy
+        self.start_time_ms = int(time.time() * 1000)
+        self.status = "RUNNING"
+        failures = 0
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    self.status = "RUNNING"
+                    result = self._attempt()
+                    result.restarts = self.restarts
+                    break
+                except JobFailedError as exc:
+                    if self.cancelled.is_set() or self.stopping.is_set():
+                        raise
+                    reset = strategy.reset_threshold_ms
+                    if reset is not None and (time.monotonic() - started) * 1000 >= reset:
+                        failures = 0
+                    failures += 1
+                    delay = strategy.next_delay_ms(failures)
+                    if delay is None:
+                        raise
+                    self.restarts += 1
+                    msg = f"job {self.job_name!r} failed ({exc}); restart {self.restarts} in {delay} ms"
+                    self.summary.warnings.append(msg)
+                    _log.warning(msg)
+                    self.status = "RESTARTING"
+                    for results in self.collected:
+                        results.clear()
+                    if self.cancelled.wait(delay / 1000):
+                        raise
+        except BaseException:
+            self.status = "CANCELED" if self.cancelled.is_set() else "FAILED"
+            raise
+        finally:
+            self.end_time_ms = int(time.time() * 1000)
+        self.status = "CANCELED" if self.cancelled.is_set() else "FINISHED"
+        return result
+
+    # -- one attempt ----------------------------------------------------------------------------------
+    def _attempt(self) -> JobExecutionResult:
+        started = time.monotonic()
+        n = self.workers
+        tmp = Path(tempfile.mkdtemp(prefix="millstream-job-"))
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        procs: list[subprocess.Popen[bytes]] = []
+        conns: dict[int, Connection] = {}
+        try:
+            listener.bind(str(tmp / "coordinator.sock"))
+            listener.listen(n)
+            cmd = [sys.executable, "-m", "millstream.runtime.parallel.worker", str(tmp)]
+            for i in range(n):
+                procs.append(subprocess.Popen([*cmd, str(i), str(n)], stdin=subprocess.DEVNULL))
+            self.worker_pids = [p.pid for p in procs]
+            conns = self._accept(listener, procs)
+            for c in conns.values():
+                c.send(("job", list(sys.path), self._spec))
+            self._await_all(conns, procs, "ready", STARTUP_TIMEOUT_S)
+            for c in conns.values():
+                c.send(("start",))
+            written, late = self._supervise(conns, procs)
+        finally:
+            listener.close()
+            self._end_workers(procs, conns)
+            shutil.rmtree(tmp, ignore_errors=True)
+        return JobExecutionResult(
+            self.job_name, int((time.monotonic() - started) * 1000), written, late, checkpoints=self.summary
+        )
+
+    def _accept(self, listener: socket.socket, procs: list[subprocess.Popen[bytes]]) -> dict[int, Connection]:
+        conns: dict[int, Connection] = {}
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        listener.settimeout(0.2)
+        while len(conns) < len(procs):
+            self._check_exits(procs, set())
+            if time.monotonic() > deadline:
+                raise self._failure(WorkerLostError(f"the workers did not start within {STARTUP_TIMEOUT_S:.0f} s"))
+            try:
+                s, _ = listener.accept()
+            except TimeoutError:
+                continue
+            c = Connection(s, "worker")
+            hello = c.receive_blocking(30)
+            conns[int(hello[1])] = c
+            c.name = f"worker {hello[1]}"
+        return conns
+
+    def _await_all(
+        self, conns: dict[int, Connection], procs: list[subprocess.Popen[bytes]], what: str, timeout: float
+    ) -> None:
+        waiting = set(conns)
+        deadline = time.monotonic() + timeout
+        while waiting:
+            if self.cancelled.is_set():
+                return
+            for i, msg in self._poll(conns, 0.1):
+                if msg[0] == what:
+                    waiting.discard(i)
+                else:
+                    self._handle(i, msg, set())
+            self._check_exits(procs, set())
+            if time.monotonic() > deadline:
+                raise self._failure(WorkerLostError(f"workers {sorted(waiting)} did not get {what} within {timeout} s"))
+
+    def _supervise(
+        self, conns: dict[int, Connection], procs: list[subprocess.Popen[bytes]]
+    ) -> tuple[dict[str, int], int]:
+        finished: set[int] = set()
+        written: dict[str, int] = {}
+        late = 0
+        told_stop = False
+        while len(finished) < len(conns):
+            if self.cancelled.is_set():
+                for c in conns.values():
+                    _quiet_send(c, ("cancel",))
+                return written, late
+            if self.stopping.is_set() and not told_stop:
+                told_stop = True
+                for c in conns.values():
+                    _quiet_send(c, ("stop",))
+            for i, msg in self._poll(conns, 0.1):
+                if msg[0] == "finished":
+                    finished.add(i)
+                    for name, count in msg[2].items():
+                        written[name] = written.get(name, 0) + count
+                    late += msg[3]
+                else:
+                    self._handle(i, msg, finished)
+            self._check_exits(procs, finished)
+        return written, late
+
+    def _poll(self, conns: dict[int, Connection], timeout: float) -> list[tuple[int, Any]]:
+        socks = {c.sock: i for i, c in conns.items() if not c.closed}
+        if not socks:
+            time.sleep(timeout)
+            return []
+        readable, _w, _x = select.select(list(socks), [], [], timeout)
+        out: list[tuple[int, Any]] = []
+        for s in readable:
+            i = socks[s]
+            try:
+                out.extend((i, m) for m in conns[i].receive())
+            except PeerClosed:
+                conns[i].closed = True
+        return out
+
+    def _handle(self, index: int, msg: Any, finished: set[int]) -> None:
+        if msg[0] == "collected":
+            for k, vals, tss in msg[1]:
+                if isinstance(k, int):
+                    self.collected[k].extend(vals)
+                else:  # a collecting sink's lists
+                    sink = self._sink_nodes[k[1]].params["sink"]
+                    sink.values.extend(vals)
+                    sink.timestamps.extend(tss)
+        elif msg[0] == "failed":
+            raise self._failure_from(index, msg[2])
+
+    def _check_exits(self, procs: list[subprocess.Popen[bytes]], finished: set[int]) -> None:
+        for i, p in enumerate(procs):
+            code = p.poll()
+            if code is not None and i not in finished and not self.cancelled.is_set():
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+                raise self._failure(WorkerLostError(f"worker {i} (pid {p.pid}) {how} before its subtasks finished"))
+
+    def _failure(self, exc: BaseException) -> JobFailedError:
+        err = JobFailedError(self.job_name, exc)
+        err.__cause__ = exc
+        return err
+
+    def _failure_from(self, index: int, payload: dict[str, Any]) -> JobFailedError:
+        error: BaseException | None = None
+        if payload.get("blob") is not None:
+            try:
+                error = pickle.loads(payload["blob"])
+            except Exception:
+                error = None
+        if not isinstance(error, BaseException):
+            error = WorkerError(f"{payload['type']}: {payload['message']}")
+        error.add_note(f"in worker {index} of job {self.job_name!r}:\n{payload['traceback'].rstrip()}")
+        where = payload.get("where") or (None, None, None, None)
+        err = JobFailedError(self.job_name, error, operator=where[0], uid=where[1], position=where[2], element=where[3])
+        err.__cause__ = error
+        return err
+
+    def _end_workers(self, procs: list[subprocess.Popen[bytes]], conns: dict[int, Connection]) -> None:
+        """Let finished or cancelled workers exit; SIGTERM, then SIGKILL, whatever is left after a grace."""
+        for c in conns.values():
+            c.close()
+        deadline = time.monotonic() + 5.0
+        for p in procs:
+            if p.poll() is None:
+                try:
+                    p.wait(max(0.05, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            if p.poll() is None:
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(5)
+
+
+def _quiet_send(c: Connection, msg: Any) -> None:
+    try:
+        c.send(msg)
+    except (PeerClosed, OSError):
+        pass
+
+
+def default_parallelism(config_parallelism: int | None) -> int:
+    """The job's default parallelism: set on the environment, else ``MILLSTREAM_PARALLELISM`` (which
+    ``millstream run -p N`` sets), else 1."""
+    if config_parallelism is not None:
+        return config_parallelism
+    raw = os.environ.get("MILLSTREAM_PARALLELISM", "").strip()
+    if not raw:
+        return 1
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise JobConfigError(
+            f"MILLSTREAM_PARALLELISM is {raw!r}, not a positive number of subtasks",
+            hint="set it to a whole number such as 2, or unset it",
+        )
+    return value
+
+
+__all__ = ["ParallelJobRunner", "WorkerError", "WorkerLostError", "default_parallelism", "pickle_job"]

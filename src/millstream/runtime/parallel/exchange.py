@@ -1,0 +1,261 @@
+"""Exchanges: the two ends of a non-``FORWARD`` edge between parallel subtasks.
+
+On the producing side an :class:`ExchangeSender` sits on the producer subtask's output like any operator.
+For every batch it routes each element to downstream subtasks by the edge's
+:class:`~millstream.stream.partitioning.Partitioning`, keeping each element's timestamp and the watermark in
+effect before it (``wmb``), and gives every downstream subtask the batch's watermark ``tail`` — whether or not
+any element went there — so watermarks travel in order with records on every channel, as in Flink. A sub-batch
+for the sender's own worker is delivered at once (a direct call); the others are queued per peer worker and
+written as one frame per peer per round.
+
+A channel also carries its producer's status: ``ACTIVE``, ``IDLE`` (every source upstream of the producer in
+its worker is idle — no split, or idle per ``with_idleness`` — or every channel into it is), and ``END``
+(its upstream will send nothing more: the sources finished, or the job is stopping).
+
+On the consuming side an :class:`InputGate` per (consumer subtask, input) merges its channels as a source
+merges partitions (:class:`~millstream.stream.operators.watermarks.PartitionWatermarks`): the input watermark
+is the minimum over the channels that are neither idle nor finished, computed per element, and never goes back.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from operator import length_hint
+from typing import Any
+
+from ...stream.errors import KeySelectorError, OperatorError
+from ...stream.keygroups import KeyGroupAssigner, KeyGroupError
+from ...stream.operators.base import Operator
+from ...stream.operators.watermarks import PartitionWatermarks
+from ...stream.partitioning import Partitioning, rescale_targets
+from ...stream.time import MAX_WATERMARK, MIN_WATERMARK
+
+ACTIVE, IDLE, END = 0, 1, 2
+
+SubBatch = tuple[int, list[Any], list[Any], list[int], int, int]
+"""What crosses a channel: ``(edge, vals, tss, wmb, tail, status)``; the sender is the peer it comes from."""
+
+
+class ExchangeSender:
+    """The producing end of edge ``edge`` in subtask ``index`` (see the module docstring).
+
+    ``deliver_local(sub_batch)`` hands a sub-batch to this worker's own consumer subtask; ``outbox[peer]``
+    collects the sub-batches for every other worker. ``consumer`` names the downstream operator's subtask for
+    error messages (a key selector or partitioner failing here fails the job naming it)."""
+
+    n_inputs = 1
+
+    def __init__(
+        self,
+        edge: int,
+        partitioning: Partitioning,
+        index: int,
+        up_parallelism: int,
+        down_parallelism: int,
+        down_max_parallelism: int,
+        deliver_local: Callable[[SubBatch], None],
+        outbox: dict[int, list[SubBatch]],
+        consumer: str,
+    ) -> None:
+        self.edge = edge
+        self.partitioning = partitioning
+        self.index = index
+        self.n = down_parallelism
+        self.deliver_local = deliver_local
+        self.outbox = outbox
+        self.consumer = consumer
+        self.name = f"exchange to {consumer}"
+        self.uid: str | None = None
+        self.strategy = partitioning.strategy
+        if self.strategy == "RESCALE":
+            self.targets = list(rescale_targets(index, up_parallelism, down_parallelism))
+        elif self.strategy == "FORWARD":
+            self.targets = [index]
+        else:
+            self.targets = list(range(down_parallelism))
+        self.assigner = KeyGroupAssigner(down_max_parallelism, down_parallelism)
+        self.key_fn = partitioning.key_fn
+        self.custom = partitioning.partitioner
+        self.rr = index  # round-robin start (spread the first elements of every subtask)
+        self.rnd = random.Random(index)
+        self.last_tail = [MIN_WATERMARK] * down_parallelism
+        self.status = ACTIVE
+        self.seen = 0
+        self.records_out = 0
+
+    # -- the operator face (the producer's Output calls this) --------------------------------------------
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        strategy = self.strategy
+        if self.status == END:  # processing-time timers firing after the end of input: not delivered
+            return
+        if not vals:
+            per: dict[int, tuple[list[Any], list[Any], list[int]]] = {}
+        elif strategy == "HASH" or strategy == "CUSTOM" or strategy == "SHUFFLE":
+            per = self._split(self._subtasks(vals), vals, tss, wmb)
+        elif strategy == "REBALANCE" or strategy == "RESCALE":
+            per = self._round_robin(vals, tss, wmb)
+        elif strategy == "BROADCAST":
+            per = {t: (vals, tss, wmb) for t in self.targets}
+        else:  # GLOBAL, FORWARD
+            per = {self.targets[0]: (vals, tss, wmb)}
+        self.seen += len(vals)
+        self.records_out += len(vals)
+        if self.status != ACTIVE and self.status != END:
+            self.status = ACTIVE  # data from an idle producer: the channels are active again
+        last = self.last_tail
+        for t in range(self.n):
+            part = per.get(t)
+            if part is None:
+                if tail == last[t]:
+                    continue
+                self._send(t, (self.edge, [], [], [], tail, ACTIVE))
+            else:
+                self._send(t, (self.edge, part[0], part[1], part[2], tail, ACTIVE))
+            last[t] = tail
+
+    def _send(self, t: int, sub: SubBatch) -> None:
+        if t == self.index:
+            self.deliver_local(sub)
+        else:
+            self.outbox[t].append(sub)
+
+    def _fail(
+        self,
+        problem: str,
+        i: int,
+        vals: list[Any],
+        cls: type[OperatorError] = OperatorError,
+        hint: str | None = None,
+    ) -> OperatorError:
+        return cls(problem, operator=self.consumer, position=self.seen + i, element=vals[i], hint=hint)
+
+    def _subtasks(self, vals: list[Any]) -> list[int]:
+        strategy, n = self.strategy, self.n
+        if strategy == "SHUFFLE":
+            rnd = self.rnd.randrange
+            return [rnd(n) for _ in vals]
+        key_fn = self.key_fn
+        assert key_fn is not None
+        it = iter(vals)
+        try:
+            keys = list(map(key_fn, it))
+        except Exception as exc:
+            i = len(vals) - length_hint(it) - 1
+            raise self._fail(f"key selector raised {type(exc).__name__}: {exc}", i, vals, KeySelectorError) from exc
+        if strategy == "HASH":
+            if n == 1:
+                return [0] * len(vals)
+            try:
+                return self.assigner.subtasks(keys)
+            except KeyGroupError as exc:
+                i = next(j for j, k in enumerate(keys) if _not_encodable(k))
+                raise self._fail(exc.message, i, vals, KeySelectorError, exc.hint) from exc
+        part = self.custom
+        assert part is not None
+        out = []
+        for i, k in enumerate(keys):
+            try:
+                s = part(k, n)
+            except Exception as exc:
+                raise self._fail(f"partitioner raised {type(exc).__name__}: {exc}", i, vals) from exc
+            if type(s) is not int or not 0 <= s < n:
+                raise self._fail(f"partitioner returned {s!r}, not a subtask index from 0 to {n - 1}", i, vals)
+            out.append(s)
+        return out
+
+    @staticmethod
+    def _split(
+        subs: list[int], vals: list[Any], tss: list[Any], wmb: list[int]
+    ) -> dict[int, tuple[list[Any], list[Any], list[int]]]:
+        per: dict[int, tuple[list[Any], list[Any], list[int]]] = {}
+        first = subs[0]
+        if subs.count(first) == len(subs):
+            return {first: (vals, tss, wmb)}
+        for s, v, ts, w in zip(subs, vals, tss, wmb, strict=True):
+            p = per.get(s)
+            if p is None:
+                p = per[s] = ([], [], [])
+            p[0].append(v)
+            p[1].append(ts)
+            p[2].append(w)
+        return per
+
+    def _round_robin(
+        self, vals: list[Any], tss: list[Any], wmb: list[int]
+    ) -> dict[int, tuple[list[Any], list[Any], list[int]]]:
+        targets = self.targets
+        m = len(targets)
+        start = self.rr % m
+        self.rr = (start + len(vals)) % m
+        per = {}
+        for j, t in enumerate(targets):
+            k0 = (j - start) % m
+            if k0 < len(vals):
+                per[t] = (vals[k0::m], tss[k0::m], wmb[k0::m])
+        return per
+
+    # -- status --------------------------------------------------------------------------------------
+    def set_status(self, status: int) -> None:
+        """Tell every downstream subtask that this producer is now ``IDLE``, ``ACTIVE`` again, or at its ``END``."""
+        if status == self.status or self.status == END:
+            return
+        self.status = status
+        for t in range(self.n):
+            self._send(t, (self.edge, [], [], [], self.last_tail[t], status))
+
+
+def _not_encodable(key: Any) -> bool:
+    from ...stream.keygroups import canonical_key_bytes
+
+    try:
+        canonical_key_bytes(key)
+    except KeyGroupError:
+        return True
+    return False
+
+
+class InputGate:
+    """The consuming end of an edge in one subtask: merges the channels from ``channels`` (upstream subtask
+    indexes) into input ``input_index`` of ``op`` (see the module docstring)."""
+
+    def __init__(self, op: Operator, input_index: int, channels: range) -> None:
+        self.op = op
+        self.input_index = input_index
+        self.pw = PartitionWatermarks(list(channels))
+        self.open = set(channels)  # channels that have not ended
+        self.last = MIN_WATERMARK
+
+    @property
+    def ended(self) -> bool:
+        return not self.open
+
+    @property
+    def idle(self) -> bool:
+        """Every channel still open is idle (and at least one is open)."""
+        return bool(self.open) and self.open <= self.pw.idle
+
+    def deliver(self, channel: int, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, status: int) -> None:
+        pw = self.pw
+        if status == ACTIVE:
+            eff, combined = pw.combine(channel, wmb, tail)
+            if tail >= MAX_WATERMARK:
+                combined = max(combined, pw.finish(channel))
+        elif status == IDLE:
+            eff, combined = [], pw.set_idle(channel, True)
+        else:  # END: its watermark no longer holds the others back
+            self.open.discard(channel)
+            pw.idle.discard(channel)
+            eff, combined = [], pw.finish(channel) if pw.wms.get(channel) == MAX_WATERMARK else self._drop(channel)
+        if vals or combined != self.last:
+            if combined > self.last:
+                self.last = combined
+            self.op.process(vals, tss, eff, self.last, self.input_index)
+
+    def _drop(self, channel: int) -> int:
+        """A channel that ended without reaching the end of event time (the job is stopping): leave it out."""
+        self.pw.wms.pop(channel, None)
+        return self.pw.combined
+
+
+__all__ = ["ACTIVE", "END", "IDLE", "ExchangeSender", "InputGate", "SubBatch"]

@@ -1,0 +1,460 @@
+"""A worker process of a parallel job: runs subtask ``i`` of every operator whose parallelism exceeds ``i``.
+
+Started by the coordinator (:mod:`millstream.runtime.parallel.coordinator`) as
+``python -m millstream.runtime.parallel.worker SOCKET_DIR INDEX COUNT``. Protocol:
+
+  1. listen on ``SOCKET_DIR/w<INDEX>.sock`` for peer workers, connect to the coordinator's
+     ``SOCKET_DIR/coordinator.sock`` and say ``("hello", index)``;
+  2. receive ``("job", sys_path, spec)``: the job (cloudpickled by the coordinator) — plan it (the same plan
+     in every process: :func:`millstream.stream.plan.plan_job` is deterministic) and build this worker's
+     subtasks: source drivers with their share of the splits, operators (named ``Map (2/4)``), sinks;
+     ``FORWARD`` edges are direct calls as in a chain, every other edge an :class:`ExchangeSender` here and an
+     :class:`InputGate` in each consumer subtask;
+  3. connect to every peer with a higher index and accept the lower ones (one socket per pair), open every
+     operator and reader, and say ``("ready", index)``; on ``("start",)`` run the loop:
+       a. read frames from peers and hand each sub-batch to its gate (operators run);
+       b. unless back-pressured (more than ``HIGH_WATER`` bytes queued to a peer), let each source read one
+          batch per partition (as the single-process runtime does);
+       c. update channel status (idle, end) of every sender from the sources and gates upstream of it;
+       d. fire due processing-time timers; send collected results (``execute_and_collect``) to the coordinator;
+       e. write one frame per peer with the round's sub-batches; with nothing done, wait on the sockets;
+     until every source and every gate has ended (bounded input: the last watermark is +∞), or the
+     coordinator says ``("stop",)`` (sources end where they are; channels end without a final watermark) or
+     ``("cancel",)`` (leave at once);
+  4. close readers and operators (sinks flush), send ``("finished", index, written, late)``, and exit. Any
+     error is sent as ``("failed", index, error)`` with the subtask that raised it and the traceback; the
+     coordinator then ends the whole job. A worker whose coordinator goes away exits at once (no orphans).
+
+SIGINT is ignored: Ctrl-C reaches the coordinator, which stops or cancels the workers.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ...core.clock import Clock
+from ...stream.graph import build_operator
+from ...stream.operators.base import Operator, OperatorContext, Output
+from ...stream.plan import JobPlan, PlanNode, plan_job
+from ..job import SourceDriver, _where, batch_gc
+from ..sinks import CollectOperator, make_sink
+from ..sources import SplitReader, make_reader
+from .exchange import ACTIVE, END, IDLE, ExchangeSender, InputGate, SubBatch
+from .transport import Connection, PeerClosed
+
+HIGH_WATER = 8 << 20  # bytes queued to one peer before this worker stops reading its sources
+COLLECT_EVERY_S = 0.05
+
+
+class _Root:
+    """Something a sender's status depends on: a source driver or an input gate of this worker."""
+
+    def __init__(self, ended: Callable[[], bool], idle: Callable[[], bool]) -> None:
+        self.ended = ended
+        self.idle = idle
+
+
+class Worker:
+    """Builds and runs this process's subtasks (see the module docstring)."""
+
+    def __init__(self, index: int, count: int, job: dict[str, Any]) -> None:
+        self.index = index
+        self.count = count
+        self.job_name: str = job["job_name"]
+        self.config = job["config"]
+        self.clock: Clock = job["clock"]
+        self.plan: JobPlan = plan_job(job["sinks"] + job["collect"], job["parallelism"], self.config.max_parallelism)
+        self.collect_ids: list[int] = [t.id for t in job["collect"]]
+        self.peers: dict[int, Connection] = {}
+        self.outbox: dict[int, list[SubBatch]] = {j: [] for j in range(count) if j != index}
+        self.stopping = False
+        self.cancelled = False
+        self._build()
+
+    # -- building ---------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        i = self.index
+        plan = self.plan
+        self.drivers: list[SourceDriver] = []
+        self.ops: list[Operator] = []
+        self.sinks: list[tuple[str, Operator]] = []  # (operator name without the subtask, sink)
+        # results sent to the coordinator: (execute_and_collect's index or ("sink", node id), operator, [sent])
+        self.collectors: list[tuple[Any, CollectOperator, list[int]]] = []
+        outputs: dict[int, Output] = {}
+        ops: dict[int, Any] = {}
+        self.roots: dict[int, list[_Root]] = {}
+        for n in plan.nodes.values():
+            if n.parallelism <= i:
+                continue
+            t = n.t
+            name = n.subtask_name(i)
+            if t.kind == "source":
+                reader = make_reader(t.params["source"], self.clock)
+                if n.parallelism > 1:
+                    if not isinstance(reader, SplitReader):
+                        raise RuntimeError(f"source {t.name!r} cannot be split")  # the planner prevents this
+                    reader.assign_subtask(i, n.parallelism)
+                d = SourceDriver(t, reader, self.clock)
+                d.name = name
+                self.drivers.append(d)
+                outputs[t.id] = d.out
+                self.roots[t.id] = [self._driver_root(d)]
+                continue
+            if t.kind == "sink":
+                op: Operator = make_sink(name, n.uid, t.params["sink"])
+                self.sinks.append((t.name, op))
+                if isinstance(op, CollectOperator):  # a collecting sink (testing): its lists live in the caller
+                    op.results, op.timestamps = [], []
+                    self.collectors.append((("sink", t.id), op, [0]))
+            else:
+                op = build_operator(t, self.config.state_backend)
+                op.name = name
+            op.uid = n.uid
+            ops[t.id] = op
+            outputs[t.id] = op.out
+            self.ops.append(op)
+        for k, cid in enumerate(self.collect_ids):
+            if cid in outputs:
+                cop = CollectOperator(f"collect ({i + 1})", None, [], [])
+                outputs[cid].targets.append((cop, 0))
+                self.ops.append(cop)
+                self.collectors.append((k, cop, [0]))
+        self.gates: dict[int, InputGate] = {}
+        self.senders: list[tuple[ExchangeSender, int]] = []  # (sender, producer node id)
+        for idx, e in enumerate(plan.edges):
+            up, down = plan.nodes[e.source], plan.nodes[e.target]
+            if e.local:
+                if up.parallelism > i:
+                    self._wire(outputs[up.id], e.tag, ops[down.id], e.input_index)
+                continue
+            if down.parallelism > i:
+                self.gates[idx] = InputGate(ops[down.id], e.input_index, range(up.parallelism))
+            if up.parallelism > i:
+                sender = ExchangeSender(
+                    idx,
+                    e.partitioning,
+                    i,
+                    up.parallelism,
+                    down.parallelism,
+                    down.max_parallelism,
+                    self._local(idx),
+                    self.outbox,
+                    down.subtask_name(i),
+                )
+                self._wire(outputs[up.id], e.tag, sender, 0)
+                self.senders.append((sender, up.id))
+        self.sender_roots = [(s, self._roots_of(plan.nodes[nid])) for s, nid in self.senders]
+
+    @staticmethod
+    def _wire(out: Output, tag: Any, target: Any, idx: int) -> None:
+        if tag is None:
+            out.targets.append((target, idx))
+        else:
+            out.side_targets.setdefault(tag, []).append((target, idx))
+
+    def _local(self, edge: int) -> Callable[[SubBatch], None]:
+        def deliver(sub: SubBatch) -> None:
+            self.gates[edge].deliver(self.index, sub[1], sub[2], sub[3], sub[4], sub[5])
+
+        return deliver
+
+    def _driver_root(self, d: SourceDriver) -> _Root:
+        return _Root(lambda: d.finished or self.stopping, lambda: _driver_idle(d))
+
+    def _roots_of(self, n: PlanNode) -> list[_Root]:
+        """The sources and gates of this worker that feed ``n`` (through local edges)."""
+        if n.id in self.roots:
+            return self.roots[n.id]
+        out: list[_Root] = []
+        for e in n.inputs:
+            if e.local:
+                out.extend(self._roots_of(self.plan.nodes[e.source]))
+            else:
+                out.append(_gate_root(self.gates[self.plan.edges.index(e)]))
+        self.roots[n.id] = out
+        return out
+
+    # -- connecting -------------------------------------------------------------------------------------
+    def connect_peers(self, listener: socket.socket, sock_dir: Path, timeout: float = 30.0) -> None:
+        for j in range(self.index + 1, self.count):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(str(sock_dir / f"w{j}.sock"))
+            s.sendall(self.index.to_bytes(4, "big"))
+            self.peers[j] = Connection(s, f"worker {j}")
+        listener.settimeout(timeout)
+        for _ in range(self.index):
+            s, _addr = listener.accept()
+            s.settimeout(timeout)
+            j = int.from_bytes(_recv_exact(s, 4), "big")
+            self.peers[j] = Connection(s, f"worker {j}")
+        for c in self.peers.values():
+            _tune(c.sock)
+
+    def open(self) -> None:
+        ctx = OperatorContext(self.clock.now_ms, self.job_name, dict(self.config.params))
+        for op in self.ops:
+            op.setup(ctx)
+        self.opened: list[Any] = []
+        for op in self.ops:
+            self.opened.append(op)
+            with _where(op.name, op.uid):
+                op.open()
+        for d in self.drivers:
+            self.opened.append(d.reader)
+            with _where(d.name, d.uid):
+                d.reader.open()
+
+    # -- running ----------------------------------------------------------------------------------------
+    def run(self, control: Connection) -> None:
+        batch = self.config.batch_size
+        idle_s = self.config.idle_poll_ms / 1000
+        timed = [op for op in self.ops if type(op).next_processing_time is not Operator.next_processing_time]
+        peers = self.peers
+        last_collect = time.monotonic()
+        while True:
+            progress = self._control(control)
+            if self.cancelled:
+                return
+            for _j, conn in peers.items():
+                progress += self._receive(conn)
+            if not self.stopping and all(c.pending < HIGH_WATER for c in peers.values()):
+                for d in self.drivers:
+                    if not d.finished:
+                        with _where(d.name, d.uid):
+                            progress += d.step(batch)
+            for sender, roots in self.sender_roots:
+                if sender.status != END:
+                    if all(r.ended() for r in roots):
+                        sender.set_status(END)
+                    elif all(r.idle() or r.ended() for r in roots):
+                        sender.set_status(IDLE)
+                    elif sender.status == IDLE:
+                        sender.set_status(ACTIVE)
+            if timed:
+                now = self.clock.now_ms()
+                for op in timed:
+                    nxt = op.next_processing_time()
+                    if nxt is not None and nxt <= now:
+                        op.on_processing_time(now)
+            if self.collectors and time.monotonic() - last_collect >= COLLECT_EVERY_S:
+                self._send_collected(control)
+                last_collect = time.monotonic()
+            self._flush_outbox()
+            if self._done():
+                break
+            if not progress:
+                wait = idle_s
+                if timed:
+                    due = [t for op in timed if (t := op.next_processing_time()) is not None]
+                    if due:
+                        wait = max(0.0, min(wait, (min(due) - self.clock.now_ms()) / 1000))
+                writers = [c.sock for c in peers.values() if c.pending]
+                select.select([control.sock, *(c.sock for c in peers.values())], writers, [], wait)
+        for c in peers.values():
+            c.flush_blocking()
+        self._send_collected(control)
+
+    def _done(self) -> bool:
+        return (
+            all(d.finished or self.stopping for d in self.drivers)
+            and all(g.ended for g in self.gates.values())
+            and all(s.status == END for s, _ in self.senders)
+        )
+
+    def _control(self, control: Connection) -> int:
+        try:
+            msgs = control.receive()
+        except PeerClosed:  # the coordinator is gone: leave at once
+            self.cancelled = True
+            return 0
+        for msg in msgs:
+            if msg[0] == "cancel":
+                self.cancelled = True
+            elif msg[0] == "stop":
+                self.stopping = True
+        return len(msgs)
+
+    def _receive(self, conn: Connection) -> int:
+        n = 0
+        gates = self.gates
+        for frame in conn.receive():
+            sender = frame[0]
+            for edge, vals, tss, wmb, tail, status in frame[1]:
+                gates[edge].deliver(sender, vals, tss, wmb, tail, status)
+                n += len(vals) or 1
+        return n
+
+    def _flush_outbox(self) -> None:
+        for j, subs in self.outbox.items():
+            conn = self.peers[j]
+            if subs:
+                conn.send((self.index, subs))
+                self.outbox[j] = []
+            elif conn.pending:
+                conn.flush()
+
+    def _send_collected(self, control: Connection) -> None:
+        batch = []
+        for k, cop, sent in self.collectors:
+            start = sent[0]
+            if len(cop.results) > start:
+                batch.append((k, cop.results[start:], (cop.timestamps or [])[start:]))
+                sent[0] = len(cop.results)
+        if batch:
+            control.send(("collected", batch))
+
+    def close(self) -> BaseException | None:
+        """Close readers and operators (in reverse opening order); the first error, if any."""
+        error: BaseException | None = None
+        for thing in reversed(getattr(self, "opened", [])):
+            try:
+                thing.close()
+            except BaseException as exc:
+                if error is None:
+                    error = exc
+        return error
+
+    def results(self) -> tuple[dict[str, int], int]:
+        written: dict[str, int] = {}
+        for name, op in self.sinks:
+            w = getattr(op, "written", 0)
+            if w:
+                written[name] = written.get(name, 0) + w
+        late = sum(getattr(op, "num_late_records_dropped", 0) for op in self.ops)
+        return written, late
+
+
+def _gate_root(gate: InputGate) -> _Root:
+    return _Root(lambda: gate.ended, lambda: gate.idle)
+
+
+def _driver_idle(d: SourceDriver) -> bool:
+    """A source subtask is idle when it has no split to read (unbounded), or all its splits are idle."""
+    if d.finished:
+        return False
+    parts = [p for p in d.gens if p not in d.finished_parts]
+    if not parts:
+        return not d.reader.bounded
+    return all(p in d.pw.idle for p in parts)
+
+
+def _recv_exact(s: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise PeerClosed("peer closed during the handshake")
+        buf += chunk
+    return buf
+
+
+def _tune(s: socket.socket) -> None:
+    for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+        try:
+            s.setsockopt(socket.SOL_SOCKET, opt, 4 << 20)
+        except OSError:
+            pass
+
+
+def failure_payload(exc: BaseException) -> dict[str, Any]:
+    """What the coordinator needs to raise a job failure: the exception (when it pickles), where it happened
+    (the subtask, uid, position and element, as the single-process runtime records them) and its traceback."""
+    import pickle
+
+    import cloudpickle
+
+    where = getattr(exc, "_millstream_where", None)
+    if where is None and hasattr(exc, "operator"):
+        where = (exc.operator, getattr(exc, "uid", None), getattr(exc, "position", None), getattr(exc, "element", None))
+    tb = "".join(traceback.format_exception(exc))
+    blob: bytes | None
+    try:
+        blob = cloudpickle.dumps(exc)
+        pickle.loads(blob)
+    except Exception:
+        blob = None
+    element = where[3] if where else None
+    try:
+        cloudpickle.dumps(element)
+    except Exception:
+        element = repr(element)
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "blob": blob,
+        "where": (where[0], where[1], where[2], element) if where else None,
+        "traceback": tb,
+    }
+
+
+def main(argv: list[str]) -> int:
+    sock_dir, index, count = Path(argv[0]), int(argv[1]), int(argv[2])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sock_dir / f"w{index}.sock"))
+    listener.listen(count)
+    cs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    cs.connect(str(sock_dir / "coordinator.sock"))
+    control = Connection(cs, "coordinator")
+    control.send(("hello", index, os.getpid()))
+    worker: Worker | None = None
+    try:
+        msg = control.receive_blocking(60)
+        if msg[0] != "job":
+            return 1
+        sys.path[:] = msg[1]
+        import cloudpickle
+
+        job = cloudpickle.loads(msg[2])
+        with batch_gc():
+            worker = Worker(index, count, job)
+            worker.connect_peers(listener, sock_dir)
+            listener.close()
+            worker.open()
+            control.send(("ready", index))
+            while True:
+                msg = control.receive_blocking(3600)
+                if msg[0] == "start":
+                    break
+                if msg[0] in ("cancel", "stop"):
+                    worker.cancelled = True
+                    break
+            if not worker.cancelled:
+                worker.run(control)
+        error = worker.close()
+        written, late = worker.results()
+        cancelled, worker = worker.cancelled, None
+        if error is not None:
+            raise error
+        if not cancelled:
+            control.send(("finished", index, written, late))
+            control.flush_blocking(30)
+    except PeerClosed:
+        return 3  # the coordinator or a peer is gone: the coordinator ends the job (or has ended)
+    except BaseException as exc:
+        if worker is not None:
+            worker.close()
+        try:
+            control.send(("failed", index, failure_payload(exc)))
+            control.flush_blocking(10)
+        except Exception:
+            pass
+        return 1
+    return 0
+
+
+__all__ = ["HIGH_WATER", "Worker", "failure_payload", "main"]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
