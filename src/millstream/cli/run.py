@@ -107,6 +107,14 @@ def _interrupted(runner: Any) -> str:
     default=None,
     help="Live per-operator progress on stderr (default: on when stderr is a terminal).",
 )
+@click.option(
+    "--parallelism",
+    "-p",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Default parallelism of the job's operators (those that set none): N subtasks on N worker processes.",
+)
+@click.option("--plan", "plan_only", is_flag=True, help="Print the job's execution plan (Flink's JSON) and exit.")
 @click.option("--quiet", "-q", is_flag=True, help="No live progress (for scripts).")
 @click.option("--verbose", "-v", "verbose_here", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
@@ -119,6 +127,8 @@ def run(
     allow_non_restored_state: bool,
     metrics_port: int | None,
     progress: bool | None,
+    parallelism: int | None,
+    plan_only: bool,
     quiet: bool,
     verbose_here: bool,
 ) -> None:
@@ -139,7 +149,17 @@ def run(
         job_id=job_id,
         from_savepoint=from_savepoint,
         allow_non_restored_state=allow_non_restored_state,
+        parallelism=parallelism,
+        plan_only=plan_only,
     )
+    if plan_only:
+        try:
+            runner.run()
+        except MillstreamError as exc:
+            _report(exc, verbose)
+            ctx.exit(exc.exit_code)
+        click.echo(runner.plan)
+        return
     stack = contextlib.ExitStack()
     terminated = stack.enter_context(_stop_on_sigterm())
     try:

@@ -4,13 +4,31 @@ Importing it registers :func:`millstream.runtime.job.execute` as the stream laye
 layer may not import the runtime, so the runtime plugs itself in); ``import millstream`` does this.
 """
 
+from typing import Any
+
+from ..stream.connector_descriptors import register_connector_binder
 from ..stream.environment import register_executor
-from . import connector_bridge as _connector_bridge  # noqa: F401 - registers the connector binder
 from .job import JobClient, JobExecutionResult, JobRunner, SourceDriver, execute
 from .sinks import CollectOperator, make_sink
 from .sources import Fault, Pause, SourceReader, make_reader
 
 register_executor(execute)
+
+
+def _connector_reader(descriptor: Any, clock: Any) -> Any:
+    from .connector_bridge import ConnectorReader  # imports millstream.connect: only for jobs with connectors
+
+    return ConnectorReader(descriptor, clock)
+
+
+def _connector_sink(descriptor: Any, name: str, uid: str | None) -> Any:
+    from .connector_bridge import ConnectorSinkOperator
+
+    return ConnectorSinkOperator(name, uid, descriptor)
+
+
+register_connector_binder("source", _connector_reader)
+register_connector_binder("sink", _connector_sink)
 
 __all__ = [
     "CollectOperator",

@@ -42,7 +42,7 @@ from ..connect.plugins import REGISTRY
 from ..connect.storage import partition_key
 from ..core.clock import Clock
 from ..core.record import TopicPartition
-from ..stream.connector_descriptors import ConnectorSink, ConnectorSource, register_connector_binder
+from ..stream.connector_descriptors import ConnectorSink, ConnectorSource
 from ..stream.errors import JobConfigError
 from ..stream.operators.basic import annotate
 from .sinks import SinkOperator
@@ -340,8 +340,5 @@ class ConnectorSinkOperator(SinkOperator):
                 self.task.stop()
             self.conn.stop()
 
-
-register_connector_binder("source", lambda desc, clock: ConnectorReader(desc, clock))
-register_connector_binder("sink", lambda desc, name, uid: ConnectorSinkOperator(name, uid, desc))
 
 __all__ = ["ConnectorReader", "ConnectorSinkOperator"]

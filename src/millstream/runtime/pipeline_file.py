@@ -48,6 +48,10 @@ class PipelineError(ConfigError):
     """The pipeline file cannot be run as it is (exit code 2)."""
 
 
+class _PlanTaken(Exception):
+    """Ends a plan-only run at its first ``execute``."""
+
+
 class PipelineRunner:
     """Runs one pipeline file with run options (see the module docstring)."""
 
@@ -59,8 +63,13 @@ class PipelineRunner:
         job_id: str | None = None,
         from_savepoint: str | None = None,
         allow_non_restored_state: bool = False,
+        parallelism: int | None = None,
+        plan_only: bool = False,
     ) -> None:
         self.path = os.fspath(path)
+        self.parallelism = parallelism
+        self.plan_only = plan_only
+        self.plan: str | None = None  # with plan_only: the first job's execution plan (Flink's JSON)
         self.default_log = default_log
         self.job_id = job_id
         self.from_savepoint = from_savepoint
@@ -105,6 +114,9 @@ class PipelineRunner:
             self._apply_default_log(env)
             self._apply_run_options(env)
             self.jobs_run += 1
+            if self.plan_only:
+                self.plan = env.plan(self.parallelism).to_json()
+                raise _PlanTaken
             client = inner(env, sinks, job_name, "async", collect)
             if mode == "async":
                 return client
@@ -150,26 +162,31 @@ class PipelineRunner:
                 f"{self.path}, line {exc.lineno}: syntax error: {exc.msg}",
                 hint="fix the pipeline file; `python -m py_compile FILE` shows the same error",
             ) from exc
-        folder = os.path.dirname(os.path.abspath(self.path))
-        sys.path.insert(0, folder)  # a pipeline may import modules next to it, as `python FILE` allows
-        try:
-            return runpy.run_path(self.path, run_name="__main__")
-        finally:
-            if sys.path and sys.path[0] == folder:
-                sys.path.pop(0)
+        return runpy.run_path(self.path, run_name="__main__")
 
     def run(self) -> list[Any]:
-        """Run the file; the results of the jobs it executed (see the module docstring)."""
-        saved = os.environ.get(ENV_VAR)
-        if self.default_log:
-            os.environ[ENV_VAR] = self.default_log
+        """Run the file; the results of the jobs it executed (see the module docstring). With ``parallelism``,
+        jobs that set none run with it (``MILLSTREAM_PARALLELISM`` while the file runs); with ``plan_only`` the
+        first job is planned, not run, and :attr:`plan` holds its execution plan."""
+        wanted = {ENV_VAR: self.default_log, "MILLSTREAM_PARALLELISM": self.parallelism}
+        saved = {k: os.environ.get(k) for k in wanted}
+        folder = os.path.dirname(os.path.abspath(self.path))
+        sys.path.insert(0, folder)  # a pipeline may import modules next to it, as `python FILE` allows
+        for k, v in wanted.items():
+            if v is not None:
+                os.environ[k] = str(v)
         try:
             return self._run()
+        except _PlanTaken:
+            return []
         finally:
-            if saved is None:
-                os.environ.pop(ENV_VAR, None)
-            else:
-                os.environ[ENV_VAR] = saved
+            if folder in sys.path:
+                sys.path.remove(folder)
+            for k, old in saved.items():
+                if old is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = old
 
     def _run(self) -> list[Any]:
         with self._installed():

@@ -119,6 +119,7 @@ class Worker:
                 op = build_operator(t, self.config.state_backend)
                 op.name = name
             op.uid = n.uid
+            op.subtask_index, op.parallelism = i, n.parallelism
             ops[t.id] = op
             outputs[t.id] = op.out
             self.ops.append(op)
@@ -225,8 +226,8 @@ class Worker:
             progress = self._control(control)
             if self.cancelled:
                 return
-            for _j, conn in peers.items():
-                progress += self._receive(conn)
+            for j, conn in peers.items():
+                progress += self._receive(j, conn)
             if not self.stopping and all(c.pending < HIGH_WATER for c in peers.values()):
                 for d in self.drivers:
                     if not d.finished:
@@ -258,10 +259,12 @@ class Worker:
                     due = [t for op in timed if (t := op.next_processing_time()) is not None]
                     if due:
                         wait = max(0.0, min(wait, (min(due) - self.clock.now_ms()) / 1000))
-                writers = [c.sock for c in peers.values() if c.pending]
-                select.select([control.sock, *(c.sock for c in peers.values())], writers, [], wait)
+                writers = [c.sock for c in peers.values() if c.pending and not c.closed]
+                readers = [control.sock, *(c.sock for c in peers.values() if not c.closed)]
+                select.select(readers, writers, [], wait)
         for c in peers.values():
-            c.flush_blocking()
+            if c.pending:
+                c.flush_blocking()
         self._send_collected(control)
 
     def _done(self) -> bool:
@@ -284,10 +287,16 @@ class Worker:
                 self.stopping = True
         return len(msgs)
 
-    def _receive(self, conn: Connection) -> int:
+    def _receive(self, peer: int, conn: Connection) -> int:
         n = 0
         gates = self.gates
-        for frame in conn.receive():
+        try:
+            frames = conn.receive()
+        except PeerClosed:
+            if any(peer in g.open for g in gates.values()):
+                raise  # it ended before its channels to us did: it died
+            return 0  # it finished and left: nothing more was due from it
+        for frame in frames:
             sender = frame[0]
             for edge, vals, tss, wmb, tail, status in frame[1]:
                 gates[edge].deliver(sender, vals, tss, wmb, tail, status)

@@ -64,6 +64,8 @@ class Operator:
     """Base of all operators. Subclasses implement ``process`` (and optionally the hooks below)."""
 
     n_inputs = 1
+    subtask_index = 0  # which parallel subtask this instance is, of ``parallelism`` (set by the runtime)
+    parallelism = 1
 
     def __init__(self, name: str, uid: str | None = None) -> None:
         self.name = name

@@ -25,6 +25,12 @@ class StreamRuntimeContext(RuntimeContext):
     def get_task_name(self) -> str:
         return self._op.name
 
+    def get_index_of_this_subtask(self) -> int:
+        return self._op.subtask_index
+
+    def get_number_of_parallel_subtasks(self) -> int:
+        return self._op.parallelism
+
     def get_job_parameter(self, key: str, default_value: str | None = None) -> str | None:
         return self._op.ctx.params.get(key, default_value)
 

@@ -3,6 +3,7 @@ minimum over a source's partitions with idle ones left out (SEMANTICS.md, "Water
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from operator import length_hint
 from typing import Any
@@ -84,6 +85,19 @@ class WatermarkGenerator:
         return out
 
 
+def _clamp(wmb: list[int], low: int, high: int) -> list[int]:
+    """``[max(low, min(w, high)) for w in wmb]`` for a non-decreasing ``wmb``, by slicing (no Python call per
+    element): the elements below ``low`` become ``low``, those above ``high`` become ``high``."""
+    n = len(wmb)
+    if high <= low:
+        return [low] * n
+    i = bisect_left(wmb, low)
+    j = bisect_right(wmb, high, i)
+    if i == 0 and j == n:
+        return wmb
+    return [low] * i + wmb[i:j] + [high] * (n - j)
+
+
 class PartitionWatermarks:
     """A source's combined watermark: the minimum over its partitions that are neither finished nor idle.
 
@@ -113,10 +127,11 @@ class PartitionWatermarks:
         last = self.combined
         if wmb and wmb[-1] <= others and wmb[0] >= last:
             eff = wmb
+        elif wmb:
+            eff = _clamp(wmb, last, others)
+            last = eff[-1]
         else:
-            eff = [max(last, w if w < others else others) for w in wmb]
-            if eff:
-                last = eff[-1]
+            eff = wmb
         self.wms[p] = new_wm
         tail = min(new_wm, others)
         if tail < last:
