@@ -202,13 +202,18 @@ def _build(env: StreamExecutionEnvironment, case: Case, variant: str) -> list[An
     raise ValueError(f"unknown case kind {case.kind!r}")
 
 
-def run_millstream(case: Case, variant: str = "process", batch_size: int | None = None) -> tuple[list[Any], list[Any]]:
+def run_millstream(
+    case: Case, variant: str = "process", batch_size: int | None = None, parallelism: int = 1
+) -> tuple[list[Any], list[Any]]:
     """Runs ``case`` through millstream; returns (result rows, their record timestamps), sinks in order.
 
     ``variant`` (time-window cases only) picks the window function, see :data:`WINDOW_VARIANTS`;
-    ``batch_size`` (default: the engine's) is how many records each operator call gets.
+    ``batch_size`` (default: the engine's) is how many records each operator call gets; ``parallelism`` is the
+    job's (the collection source runs with 1, its timestamps operator too, the rest with ``parallelism`` on
+    worker processes).
     """
     env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(parallelism)
     if batch_size is not None:
         env.set_batch_size(batch_size)
     sinks = []

@@ -126,7 +126,9 @@ def test_random_job_is_independent_of_batch_size(collect: Any) -> None:
             "chained": chained,
         }
 
-    out = collect(build)
+    # not at parallelism 2: the filter after the one source runs in 2 subtasks fed round-robin, so lateness
+    # depends on how their channels interleave at the windows (as in Flink); tests/parallel covers keyed jobs
+    out = collect(build, parallel=False)
     assert all(out[k] for k in out), {k: len(v) for k, v in out.items()}
 
 

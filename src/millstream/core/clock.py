@@ -54,6 +54,10 @@ class ManualClock:
     def __repr__(self) -> str:
         return f"ManualClock({self._now})"
 
+    def __reduce__(self) -> tuple[type[ManualClock], tuple[int]]:
+        """A copy at the same time (each worker process of a parallel job has its own copy)."""
+        return (ManualClock, (self._now,))
+
 
 SYSTEM_CLOCK = SystemClock()
 

@@ -540,6 +540,15 @@ def make_runner(env: Any, sinks: list[Transformation], job_name: str, collect: l
     plan = plan_job(sinks + list(collect or []), parallelism, env.config.max_parallelism)
     if plan.parallelism == 1:
         return JobRunner(env, sinks, job_name, collect)
+    for t in topological(sinks + list(collect or [])):
+        desc = t.params.get("source") or t.params.get("sink")
+        url = getattr(desc, "log_url", None)
+        if isinstance(url, str) and url.startswith("memory://"):
+            raise JobConfigError(
+                f"{t.name!r} uses the log {url}, which lives in this process only, but the job runs with parallelism "
+                f"{plan.parallelism} on worker processes",
+                hint="use a file:// or kafka:// log, or run the job with parallelism 1",
+            )
     if env.config.checkpoint_interval is not None or env.config.from_savepoint:
         raise JobConfigError(
             f"job {job_name!r} runs with parallelism {plan.parallelism}, and checkpoints and savepoints of "

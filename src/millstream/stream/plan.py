@@ -2,7 +2,8 @@
 
 :func:`plan_job` resolves, for every operator node of the graph (partition nodes are folded into edges):
 
-1. its **parallelism**: ``set_parallelism`` on the operator, else the job's default (``env.set_parallelism``,
+1. its **parallelism**: ``set_parallelism`` on the operator, else its input's for
+   ``assign_timestamps_and_watermarks`` and side outputs (as in Flink), else the job's default (``env.set_parallelism``,
    else ``millstream run -p N`` / ``MILLSTREAM_PARALLELISM``, else 1). Non-parallel operators run with 1, as in
    Flink: sources that cannot be split (collections, source functions, connectors), non-keyed windows
    (``window_all``) — asking them for more is an error naming the operator;
@@ -124,6 +125,11 @@ class JobPlan:
         return json.dumps({"nodes": out}, indent=2)
 
 
+_FOLLOWS_INPUT = ("assign_timestamps", "side")
+"""Kinds that run with their input's parallelism unless set (Flink's timestamps/watermarks operator and side
+outputs do), so that they chain to it."""
+
+
 def _fixed_parallelism(t: Transformation) -> str | None:
     """Why ``t`` must run with parallelism 1, or ``None`` if it may run in parallel."""
     if t.kind == "source" and not is_parallel_source(t.params.get("source")):
@@ -156,6 +162,11 @@ def plan_job(
                     hint="leave its parallelism unset (it runs with 1) or set it to 1",
                 )
             p = 1
+        elif p is None and t.kind in _FOLLOWS_INPUT:
+            up = t.inputs[0][0]
+            while up.kind == "partition":
+                up = up.inputs[0][0]
+            p = nodes[up.id].parallelism
         elif p is None:
             p = default_parallelism
         if t.max_parallelism is not None:

@@ -63,6 +63,8 @@ def pickle_job(job: dict[str, Any], nodes: list[Transformation]) -> bytes:
     the operator and the function."""
     import cloudpickle
 
+    for module in _unimportable_modules():
+        cloudpickle.register_pickle_by_value(module)
     for t in nodes:
         for key, value in t.params.items():
             try:
@@ -76,6 +78,21 @@ def pickle_job(job: dict[str, Any], nodes: list[Transformation]) -> bytes:
                     "create them in its open(), or run the job with parallelism 1",
                 ) from exc
     return cloudpickle.dumps(job)
+
+
+def _unimportable_modules() -> list[Any]:
+    """Loaded modules a fresh interpreter could not import by name (loaded from a file path, as a benchmark or
+    a test may be): their functions must travel by value, not by reference."""
+    roots = [os.path.abspath(p or os.curdir) for p in sys.path]
+    out = []
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or name == "__main__" or "." in name or getattr(module, "__spec__", None) is None:
+            continue
+        path = os.path.abspath(file)
+        if not any(os.path.dirname(path) == r or path.startswith(r + os.sep) for r in roots):
+            out.append(module)
+    return out
 
 
 class ParallelJobRunner:
