@@ -163,10 +163,10 @@ def plan_job(
                 )
             p = 1
         elif p is None and t.kind in _FOLLOWS_INPUT:
-            up = t.inputs[0][0]
-            while up.kind == "partition":
-                up = up.inputs[0][0]
-            p = nodes[up.id].parallelism
+            feed = t.inputs[0][0]
+            while feed.kind == "partition":
+                feed = feed.inputs[0][0]
+            p = nodes[feed.id].parallelism
         elif p is None:
             p = default_parallelism
         if t.max_parallelism is not None:
