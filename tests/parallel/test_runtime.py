@@ -12,8 +12,6 @@ import pytest
 from millstream import Duration, StreamExecutionEnvironment, WatermarkStrategy
 from millstream.connectors import LogSource, OffsetsInitializer
 from millstream.functions import Aggregates, Count, MapFunction, ProcessWindowFunction, Sum
-from millstream.runtime.job import make_runner
-from millstream.stream.errors import JobConfigError
 from millstream.testing import CollectingSink
 from millstream.windows import TumblingEventTimeWindows
 
@@ -176,11 +174,3 @@ def test_idle_subtasks_do_not_hold_back_watermarks(log_url: str, no_orphans: lis
     client.cancel()
     assert len(sink.values) >= 7  # 400 events over 4 s of event time: the windows up to the watermark fired
     assert client.get_job_status() == "CANCELED"
-
-
-def test_checkpointing_a_parallel_job_is_refused_clearly(log_url: str) -> None:
-    env = StreamExecutionEnvironment.get_execution_environment()
-    env.set_parallelism(2).enable_checkpointing(1000)
-    env.from_source(source(log_url), None, "s").map(str).sink_to(CollectingSink())
-    with pytest.raises(JobConfigError, match="checkpoints and savepoints of parallel jobs are not supported yet"):
-        make_runner(env, env._take_sinks(), "j", None)

@@ -290,7 +290,8 @@ class CheckpointCoordinator:
             op.txn = self.kafka_txn
 
     def _restore(self, chk: Checkpoint, allow_non_restored: bool, source: str) -> None:
-        unmatched = sorted(uid for uid in chk.blobs if uid not in self.parts)
+        # (``uid#in<k>`` blobs are the input gates of a parallel job's checkpoint: one process has none)
+        unmatched = sorted(uid for uid in chk.blobs if uid.split("#", 1)[0] not in self.parts)
         if unmatched and not allow_non_restored:
             raise StateRestoreError(
                 f"{source} has state for operator uid(s) {', '.join(map(repr, unmatched))} that the job does not have",
@@ -298,7 +299,7 @@ class CheckpointCoordinator:
                 "(--allow-non-restored-state) to drop that state",
             )
         for uid, blob in chk.blobs.items():
-            if uid not in self.parts:
+            if uid not in self.parts:  # (gates too)
                 continue
             name, thing = self.parts[uid]
             try:
@@ -309,6 +310,8 @@ class CheckpointCoordinator:
                     f"job: {type(exc).__name__}: {exc}",
                     hint="restore with the code version that wrote it, or start without that state",
                 ) from exc
+            if payload.get("kind") == "parallel":  # taken at parallelism N: all its subtasks' state, merged
+                payload = self._from_parallel(thing, name, payload)
             if payload.get("kind") == "source" and not hasattr(getattr(thing, "reader", None), "restore"):
                 msg = (
                     f"source {name!r} (uid {uid!r}) cannot resume from a position: it starts from its beginning, "
@@ -332,6 +335,18 @@ class CheckpointCoordinator:
                     hint="keep the operator's state layout, give the changed operator a new uid and pass "
                     "allow_non_restored_state, or start from scratch",
                 ) from exc
+
+    @staticmethod
+    def _from_parallel(thing: Any, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One process's state from a parallel job's checkpoint (:mod:`millstream.runtime.parallel.rescale`)."""
+        subs = payload["subtasks"]
+        if payload["parallelism"] == 1:
+            return subs[0]
+        from .parallel.rescale import rescale_part
+
+        merged = rescale_part(thing, name, subs, 0, 1, payload["max_parallelism"])
+        assert merged is not None
+        return merged
 
     @staticmethod
     def _restore_part(thing: Any, payload: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 import time
 import uuid
@@ -549,12 +550,22 @@ def make_runner(env: Any, sinks: list[Transformation], job_name: str, collect: l
                 f"{plan.parallelism} on worker processes",
                 hint="use a file:// or kafka:// log, or run the job with parallelism 1",
             )
-    if env.config.checkpoint_interval is not None or env.config.from_savepoint:
+    checkpointed = env.config.checkpoint_interval is not None or env.config.from_savepoint
+    if checkpointed and env.config.state_backend == "rocksdb":
         raise JobConfigError(
-            f"job {job_name!r} runs with parallelism {plan.parallelism}, and checkpoints and savepoints of "
-            "parallel jobs are not supported yet",
-            hint="run it with parallelism 1 (env.set_parallelism(1) or millstream run -p 1), or without checkpointing",
+            f"job {job_name!r} runs with parallelism {plan.parallelism} and the RocksDB state backend, whose "
+            "checkpoints are not supported at parallelism > 1 yet",
+            hint="use the in-memory state backend (HashMapStateBackend) or parallelism 1",
         )
+    for n in plan.nodes.values():
+        sink = n.t.params.get("sink") if n.t.kind == "sink" else None
+        url = getattr(sink, "log_url", None) or os.environ.get("MILLSTREAM_LOG") or ""
+        if getattr(sink, "delivery_guarantee", None) == "exactly-once" and url.startswith("kafka://"):
+            raise JobConfigError(
+                f"sink {n.t.name!r} writes exactly-once to Kafka, which is not supported at parallelism "
+                f"{plan.parallelism} yet (one Kafka transaction per job)",
+                hint="run the job with parallelism 1, or use set_delivery_guarantee('at-least-once')",
+            )
     return ParallelJobRunner(env, sinks, job_name, collect, plan, parallelism)
 
 

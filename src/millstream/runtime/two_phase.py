@@ -108,11 +108,22 @@ class TwoPhaseCommitSinkOperator(SinkOperator):
     def snapshot(self) -> Any:
         return {"pending": list(self.pending), "current": self.current}
 
+    @staticmethod
+    def merge_snapshots(states: list[Any], owns: Any) -> Any:
+        """Rescaling: one subtask commits every old subtask's pre-committed transactions and aborts their open
+        ones (the sink is not keyed: the first new subtask takes everything, ``owns`` is not asked)."""
+        return {
+            "pending": [p for s in states for p in s["pending"]],
+            "current": None,
+            "abort": [s["current"] for s in states if s["current"] is not None],
+        }
+
     def restore(self, state: Any) -> None:
         # they belong to a completed checkpoint: committed at once by the coordinator (cid 0 <= any)
         self.pending = [(0, t) for _c, t in state["pending"]]
-        if state["current"] is not None:
-            self.sink.abort(state["current"])  # its elements come again from the restored positions
+        for txn in [state["current"], *state.get("abort", [])]:
+            if txn is not None:
+                self.sink.abort(txn)  # its elements come again from the restored positions
         self.current = None
 
     def abort_open(self) -> None:
@@ -153,13 +164,21 @@ class ExactlyOnceFileSink(TwoPhaseCommitSink):
         self.staging.mkdir(parents=True, exist_ok=True)
 
     def begin_transaction(self) -> str:
-        return f"{time.time_ns():020d}-{os.getpid()}"
+        """A new transaction id, ``<prefix>/<time>-<pid>``: it names its files, so any subtask of a rescaled
+        job can commit or abort it."""
+        return f"{self.prefix}/{time.time_ns():020d}-{os.getpid()}"
+
+    def _split(self, txn: str) -> tuple[str, str]:
+        prefix, sep, stamp = txn.partition("/")
+        return (prefix, stamp) if sep else (self.prefix, txn)  # (ids before 0.2 carry no prefix)
 
     def _staged(self, txn: str) -> Path:
-        return self.staging / f"{self.prefix}-{txn}.inprogress"
+        prefix, stamp = self._split(txn)
+        return self.staging / f"{prefix}-{stamp}.inprogress"
 
     def _final(self, txn: str) -> Path:
-        return self.dir / f"part-{txn}-{self.prefix}"
+        prefix, stamp = self._split(txn)
+        return self.dir / f"part-{stamp}-{prefix}"
 
     def write(self, txn: str, values: list[Any], timestamps: list[Any]) -> None:
         if self._fh_txn != txn:

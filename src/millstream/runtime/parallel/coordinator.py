@@ -10,14 +10,17 @@ Protocol of one attempt (:meth:`ParallelJobRunner._attempt`):
      (``python -m millstream.runtime.parallel.worker DIR i N`` — fresh interpreters, so a pipeline file is
      never run again in them); each says ``hello``, gets the job, connects to its peers, opens its subtasks and
      says ``ready``; then all get ``start`` (:mod:`millstream.runtime.parallel.worker`);
-  3. supervise: collect ``execute_and_collect`` results as they come, pass on ``stop`` / ``cancel``; a worker
+  3. supervise: collect ``execute_and_collect`` results as they come, pass on ``stop`` / ``cancel``, run the
+     checkpoints (:mod:`millstream.runtime.parallel.checkpoints`: restored into the workers before ``start``,
+     triggered every interval, a final one when every worker has drained its input or stopped); a worker
      that reports a failure, or exits without finishing (killed, crashed), fails the attempt;
   4. always: end every worker still running (``SIGTERM``, then ``SIGKILL`` after 5 s) and remove the
      directory — no orphan processes after a failure, a cancel or Ctrl-C. A worker also leaves by itself when
      the coordinator's connection closes (the coordinator was killed).
 
-A failed attempt is restarted as the job's restart strategy says (all subtasks start again, as Flink's
-full-restart failover does); otherwise ``run`` raises :class:`JobFailedError` naming the subtask
+A failed attempt is restarted as the job's restart strategy says (all subtasks start again from the last
+completed checkpoint, as Flink's full-restart failover does); otherwise ``run`` raises
+:class:`JobFailedError` naming the subtask
 (``Map (2/4)``), the element, and carrying the worker's traceback as a note of the original exception.
 """
 
@@ -39,11 +42,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ...core.errors import CheckpointError
 from ...stream.errors import JobConfigError, JobFailedError
 from ...stream.graph import Transformation, topological
 from ...stream.plan import JobPlan
 from ..checkpointing import CheckpointSummary
 from ..job import JobExecutionResult
+from .checkpoints import ParallelCheckpoints
 from .transport import Connection, PeerClosed
 
 _log = logging.getLogger("millstream.runtime")
@@ -189,6 +194,18 @@ class ParallelJobRunner:
     def _attempt(self) -> JobExecutionResult:
         started = time.monotonic()
         n = self.workers
+        cps = ParallelCheckpoints(self.job_name, self.config, self.plan, self.summary, n)
+        try:
+            cps.open()
+            restore = cps.restore_payloads()
+            return self._run_workers(cps, restore, started)
+        finally:
+            cps.close()
+
+    def _run_workers(
+        self, cps: ParallelCheckpoints, restore: list[dict[str, Any]], started: float
+    ) -> JobExecutionResult:
+        n = self.workers
         tmp = Path(tempfile.mkdtemp(prefix="millstream-job-"))
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         procs: list[subprocess.Popen[bytes]] = []
@@ -204,9 +221,13 @@ class ParallelJobRunner:
             for c in conns.values():
                 c.send(("job", list(sys.path), self._spec))
             self._await_all(conns, procs, "ready", STARTUP_TIMEOUT_S)
-            for c in conns.values():
+            for i, c in conns.items():
+                if restore[i]:
+                    c.send(("restore", restore[i]))
                 c.send(("start",))
-            written, late = self._supervise(conns, procs)
+            written, late = self._supervise(conns, procs, cps)
+        except PeerClosed as exc:  # a worker died while we were talking to it
+            raise self._failure(WorkerLostError(f"lost a worker: {exc}")) from exc
         finally:
             listener.close()
             self._end_workers(procs, conns)
@@ -251,12 +272,14 @@ class ParallelJobRunner:
                 raise self._failure(WorkerLostError(f"workers {sorted(waiting)} did not get {what} within {timeout} s"))
 
     def _supervise(
-        self, conns: dict[int, Connection], procs: list[subprocess.Popen[bytes]]
+        self, conns: dict[int, Connection], procs: list[subprocess.Popen[bytes]], cps: ParallelCheckpoints
     ) -> tuple[dict[str, int], int]:
         finished: set[int] = set()
+        drained: set[int] = set()
         written: dict[str, int] = {}
         late = 0
-        told_stop = False
+        told_stop = told_finish = False
+        final: int | None = None  # the final checkpoint's id, once triggered
         while len(finished) < len(conns):
             if self.cancelled.is_set():
                 for c in conns.values():
@@ -266,16 +289,50 @@ class ParallelJobRunner:
                 told_stop = True
                 for c in conns.values():
                     _quiet_send(c, ("stop",))
-            for i, msg in self._poll(conns, 0.1):
-                if msg[0] == "finished":
+            if cps.enabled and not told_finish:
+                if len(drained) == len(conns) and final is None and cps.inflight is None:
+                    final = self._trigger(conns, cps)
+                elif final is None and cps.due(self.savepoint_requests):
+                    self._trigger(conns, cps)
+            for i, msg in self._poll(conns, 0.05 if cps.enabled else 0.1):
+                kind = msg[0]
+                if kind == "finished":
                     finished.add(i)
                     for name, count in msg[2].items():
                         written[name] = written.get(name, 0) + count
                     late += msg[3]
+                elif kind == "drained":
+                    drained.add(i)
+                elif kind == "ack":
+                    if cps.on_ack(i, *msg[2:]):
+                        cid = cps.inflight
+                        st = cps.complete()
+                        if st.status == "COMPLETED":
+                            for c in conns.values():
+                                _quiet_send(c, ("complete", cid))
+                        if cid == final:
+                            if st.status != "COMPLETED":
+                                raise self._failure(
+                                    CheckpointError(
+                                        f"the final checkpoint failed, so the job's last output is not committed: "
+                                        f"{st.error}",
+                                        hint="fix the checkpoint storage and run the job again; it resumes from "
+                                        "its last checkpoint",
+                                    )
+                                )
+                            told_finish = True
+                            for c in conns.values():
+                                _quiet_send(c, ("finish",))
                 else:
                     self._handle(i, msg, finished)
             self._check_exits(procs, finished)
         return written, late
+
+    def _trigger(self, conns: dict[int, Connection], cps: ParallelCheckpoints) -> int:
+        cid = cps.trigger(self.savepoint_requests)
+        for c in conns.values():
+            _quiet_send(c, ("checkpoint", cid))
+        return cid
 
     def _poll(self, conns: dict[int, Connection], timeout: float) -> list[tuple[int, Any]]:
         socks = {c.sock: i for i, c in conns.items() if not c.closed}

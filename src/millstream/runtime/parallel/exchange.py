@@ -10,7 +10,10 @@ written as one frame per peer per round.
 
 A channel also carries its producer's status: ``ACTIVE``, ``IDLE`` (every source upstream of the producer in
 its worker is idle — no split, or idle per ``with_idleness`` — or every channel into it is), and ``END``
-(its upstream will send nothing more: the sources finished, or the job is stopping).
+(its upstream will send nothing more: the sources finished, or the job is stopping), and checkpoint barriers
+(``BARRIER``, the checkpoint id in the ``tail`` field): a gate **blocks** a channel whose barrier arrived —
+what comes after it waits in the gate — until the checkpoint is taken (Flink's aligned barriers; see
+:mod:`millstream.runtime.parallel.worker`).
 
 On the consuming side an :class:`InputGate` per (consumer subtask, input) merges its channels as a source
 merges partitions (:class:`~millstream.stream.operators.watermarks.PartitionWatermarks`): the input watermark
@@ -31,7 +34,7 @@ from ...stream.operators.watermarks import PartitionWatermarks
 from ...stream.partitioning import Partitioning, rescale_targets
 from ...stream.time import MAX_WATERMARK, MIN_WATERMARK
 
-ACTIVE, IDLE, END = 0, 1, 2
+ACTIVE, IDLE, END, BARRIER = 0, 1, 2, 3
 
 SubBatch = tuple[int, list[Any], list[Any], list[int], int, int]
 """What crosses a channel: ``(edge, vals, tss, wmb, tail, status)``; the sender is the peer it comes from."""
@@ -196,6 +199,13 @@ class ExchangeSender:
         return per
 
     # -- status --------------------------------------------------------------------------------------
+    def send_barrier(self, checkpoint_id: int) -> None:
+        """Checkpoint barrier ``checkpoint_id`` to every downstream subtask, after everything sent before."""
+        if self.status == END:
+            return  # an ended channel counts as aligned downstream
+        for t in range(self.n):
+            self._send(t, (self.edge, [], [], [], checkpoint_id, BARRIER))
+
     def set_status(self, status: int) -> None:
         """Tell every downstream subtask that this producer is now ``IDLE``, ``ACTIVE`` again, or at its ``END``."""
         if status == self.status or self.status == END:
@@ -225,6 +235,34 @@ class InputGate:
         self.pw = PartitionWatermarks(list(channels))
         self.open = set(channels)  # channels that have not ended
         self.last = MIN_WATERMARK
+        self.blocked: dict[int, list[tuple[Any, ...]]] = {}  # channel -> what came after its barrier
+
+    @property
+    def aligned(self) -> bool:
+        """Every channel has delivered the current barrier, or ended."""
+        return all(ch in self.blocked for ch in self.open)
+
+    def release(self) -> None:
+        """The checkpoint is taken: unblock the channels and deliver what waited, in order."""
+        waiting, self.blocked = self.blocked, {}
+        for ch, subs in waiting.items():
+            for sub in subs:
+                self.deliver(ch, *sub)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"wms": dict(self.pw.wms), "idle": set(self.pw.idle), "combined": self.pw.combined, "last": self.last}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Reinstate :meth:`snapshot`; a state from another parallelism (other channels) sets every channel to
+        the watermark the gate had, which no channel of the old job was behind."""
+        low = state["combined"]
+        if set(state["wms"]) == set(self.pw.wms):
+            self.pw.wms = dict(state["wms"])
+            self.pw.idle = set(state["idle"]) & set(self.pw.wms)
+        else:
+            self.pw.wms = {ch: low for ch in self.pw.wms}
+        self.pw.combined = low
+        self.last = state["last"]
 
     @property
     def ended(self) -> bool:
@@ -236,6 +274,13 @@ class InputGate:
         return bool(self.open) and self.open <= self.pw.idle
 
     def deliver(self, channel: int, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, status: int) -> None:
+        blocked = self.blocked.get(channel)
+        if blocked is not None:
+            blocked.append((vals, tss, wmb, tail, status))
+            return
+        if status == BARRIER:
+            self.blocked[channel] = []
+            return
         pw = self.pw
         if status == ACTIVE:
             eff, combined = pw.combine(channel, wmb, tail)
@@ -258,4 +303,4 @@ class InputGate:
         return self.pw.combined
 
 
-__all__ = ["ACTIVE", "END", "IDLE", "ExchangeSender", "InputGate", "SubBatch"]
+__all__ = ["ACTIVE", "BARRIER", "END", "IDLE", "ExchangeSender", "InputGate", "SubBatch"]

@@ -21,9 +21,25 @@ Started by the coordinator (:mod:`millstream.runtime.parallel.coordinator`) as
      until every source and every gate has ended (bounded input: the last watermark is +∞), or the
      coordinator says ``("stop",)`` (sources end where they are; channels end without a final watermark) or
      ``("cancel",)`` (leave at once);
-  4. close readers and operators (sinks flush), send ``("finished", index, written, late)``, and exit. Any
+  4. with checkpointing, a worker whose input has ended says ``("drained", index)`` and waits: the
+     coordinator takes the final checkpoint (which commits the last exactly-once output) and says
+     ``("finish",)``;
+  5. close readers and operators (sinks flush), send ``("finished", index, written, late)``, and exit. Any
      error is sent as ``("failed", index, error)`` with the subtask that raised it and the traceback; the
      coordinator then ends the whole job. A worker whose coordinator goes away exits at once (no orphans).
+
+Checkpoints (Flink's aligned barriers, at the level of the worker): on ``("checkpoint", id)`` the worker stops
+reading its sources (they have reached the barrier) and keeps processing what arrives. A gate whose channel
+delivers barrier ``id`` blocks that channel (what follows waits in the gate). A sender sends the barrier on all
+its channels as soon as everything upstream of it in this worker — its sources and gates — has reached it (so
+barriers flow down the DAG without waiting for the whole worker). When every gate is aligned, nothing in this
+worker is before the barrier any more and nothing after it has been processed: the worker snapshots every source
+(positions, watermarks), every stateful operator and every gate (channel watermarks); exactly-once log sinks
+hand over their records, two-phase-commit sinks pre-commit, at-least-once sinks flush; it sends the lot with
+``("ack", index, id, ...)``, releases the gates and reads its sources again. ``("complete", id)`` — the
+checkpoint is durable and committed — commits the two-phase-commit sinks' transactions. Processing-time
+timers do not fire while a barrier is being aligned. ``("restore", payloads)`` before ``start`` reinstates a
+checkpoint's state for this worker's subtasks.
 
 SIGINT is ignored: Ctrl-C reaches the coordinator, which stops or cancels the workers.
 """
@@ -31,6 +47,7 @@ SIGINT is ignored: Ctrl-C reaches the coordinator, which stops or cancels the wo
 from __future__ import annotations
 
 import os
+import pickle
 import select
 import signal
 import socket
@@ -45,10 +62,12 @@ from ...core.clock import Clock
 from ...stream.graph import build_operator
 from ...stream.operators.base import Operator, OperatorContext, Output
 from ...stream.plan import JobPlan, PlanNode, plan_job
+from ...stream.state import serializing_snapshots
 from ..job import SourceDriver, _where, batch_gc
 from ..sinks import CollectOperator, make_sink
-from ..sources import SplitReader, make_reader
+from ..sources import LogReader, SplitReader, make_reader
 from .exchange import ACTIVE, END, IDLE, ExchangeSender, InputGate, SubBatch
+from .rescale import merge_gate, rescale_part
 from .transport import Connection, PeerClosed
 
 HIGH_WATER = 8 << 20  # bytes queued to one peer before this worker stops reading its sources
@@ -58,9 +77,10 @@ COLLECT_EVERY_S = 0.05
 class _Root:
     """Something a sender's status depends on: a source driver or an input gate of this worker."""
 
-    def __init__(self, ended: Callable[[], bool], idle: Callable[[], bool]) -> None:
+    def __init__(self, ended: Callable[[], bool], idle: Callable[[], bool], reached: Callable[[], bool]) -> None:
         self.ended = ended
         self.idle = idle
+        self.reached = reached  # has reached the barrier being aligned
 
 
 class Worker:
@@ -78,6 +98,11 @@ class Worker:
         self.outbox: dict[int, list[SubBatch]] = {j: [] for j in range(count) if j != index}
         self.stopping = False
         self.cancelled = False
+        self.checkpointing = self.config.checkpoint_interval is not None
+        self.cp: int | None = None  # the checkpoint whose barrier is being aligned
+        self.cp_sent: set[int] = set()  # senders (by position) that sent its barrier
+        self.drained = False  # (checkpointing) said "drained"; waits for the final checkpoint and "finish"
+        self.finish = False
         self._build()
 
     # -- building ---------------------------------------------------------------------------------------
@@ -110,7 +135,8 @@ class Worker:
                 self.roots[t.id] = [self._driver_root(d)]
                 continue
             if t.kind == "sink":
-                op: Operator = make_sink(name, n.uid, t.params["sink"])
+                # (each subtask its own uid: two-phase-commit sinks name their files after it)
+                op: Operator = make_sink(name, f"{n.uid}-{i}" if n.parallelism > 1 else n.uid, t.params["sink"])
                 self.sinks.append((t.name, op))
                 if isinstance(op, CollectOperator):  # a collecting sink (testing): its lists live in the caller
                     op.results, op.timestamps = [], []
@@ -154,6 +180,25 @@ class Worker:
                 self._wire(outputs[up.id], e.tag, sender, 0)
                 self.senders.append((sender, up.id))
         self.sender_roots = [(s, self._roots_of(plan.nodes[nid])) for s, nid in self.senders]
+        # checkpointed state: (uid, source driver or operator), and the gates by state key
+        self.parts: list[tuple[str, Any]] = []
+        for d in self.drivers:
+            self.parts.append((plan.nodes[d.t.id].uid, d))
+        for nid, op in ops.items():
+            if type(op).snapshot is not Operator.snapshot:
+                self.parts.append((plan.nodes[nid].uid, op))
+        self.gate_keys = {
+            idx: f"{plan.nodes[plan.edges[idx].target].uid}#in{plan.edges[idx].input_index}" for idx in self.gates
+        }
+        self.eo_sinks: list[Any] = [op for op in self.ops if getattr(op, "transactional", False)]
+        self.tpc_sinks: list[Any] = [op for op in self.ops if hasattr(op, "notify_checkpoint_complete")]
+        self.async_sinks: list[Any] = [
+            op for op in self.ops if hasattr(op, "flush_writes") and not getattr(op, "transactional", False)
+        ]
+        if self.checkpointing:
+            for d in self.drivers:
+                if isinstance(d.reader, LogReader):
+                    d.reader.commit_on_close = False  # offsets are committed with checkpoints
 
     @staticmethod
     def _wire(out: Output, tag: Any, target: Any, idx: int) -> None:
@@ -169,7 +214,7 @@ class Worker:
         return deliver
 
     def _driver_root(self, d: SourceDriver) -> _Root:
-        return _Root(lambda: d.finished or self.stopping, lambda: _driver_idle(d))
+        return _Root(lambda: d.finished or self.stopping, lambda: _driver_idle(d), lambda: True)
 
     def _roots_of(self, n: PlanNode) -> list[_Root]:
         """The sources and gates of this worker that feed ``n`` (through local edges)."""
@@ -216,6 +261,99 @@ class Worker:
                 d.reader.open()
 
     # -- running ----------------------------------------------------------------------------------------
+    # -- checkpoints ------------------------------------------------------------------------------------
+    def restore(self, entries: dict[str, Any]) -> None:
+        """Reinstate this worker's share of a checkpoint: ``{uid or gate key: {"subtasks", "rescale",
+        "max_parallelism"}}`` (:meth:`ParallelCheckpoints.restore_payloads`); state taken at another
+        parallelism is redistributed by key group (:mod:`.rescale`)."""
+        from ..checkpointing import CheckpointCoordinator, StateRestoreError
+
+        i = self.index
+        with serializing_snapshots():
+            for uid, thing in self.parts:
+                entry = entries.get(uid)
+                if entry is None:
+                    continue
+                node = self.plan.nodes[thing.t.id] if isinstance(thing, SourceDriver) else self._node_of(uid)
+                payload = entry["subtasks"][0]
+                if entry["rescale"]:
+                    payload = rescale_part(
+                        thing, node.t.name, entry["subtasks"], i, node.parallelism, entry["max_parallelism"]
+                    )
+                if payload is None:
+                    continue
+                try:
+                    CheckpointCoordinator._restore_part(thing, payload)
+                except StateRestoreError:
+                    raise
+                except Exception as exc:
+                    raise StateRestoreError(
+                        f"the state of operator {node.t.name!r} (uid {uid!r}) does not fit the operator any more "
+                        f"({type(exc).__name__}: {exc})",
+                        hint="keep the operator's state layout, give the changed operator a new uid and pass "
+                        "allow_non_restored_state, or start from scratch",
+                    ) from exc
+        for idx, key in self.gate_keys.items():
+            entry = entries.get(key)
+            if entry is not None:
+                subs = entry["subtasks"]
+                self.gates[idx].restore(merge_gate(subs) if entry["rescale"] else subs[0])
+        for op in self.tpc_sinks:  # transactions pre-committed by the restored checkpoint
+            op.notify_checkpoint_complete(0)
+
+    def _node_of(self, uid: str) -> PlanNode:
+        return next(n for n in self.plan.nodes.values() if n.uid == uid)
+
+    def _align(self, control: Connection) -> None:
+        """Progress the barrier of checkpoint ``self.cp`` (see the module docstring); take the snapshot when
+        every gate is aligned."""
+        cid = self.cp
+        assert cid is not None
+        for k, (sender, roots) in enumerate(self.sender_roots):
+            if k not in self.cp_sent and all(r.reached() for r in roots):
+                sender.send_barrier(cid)
+                self.cp_sent.add(k)
+        if not all(g.aligned for g in self.gates.values()):
+            return
+        control.send(("ack", self.index, cid, *self.snapshot(cid)))
+        for k, (sender, _roots) in enumerate(self.sender_roots):
+            if k not in self.cp_sent:
+                sender.send_barrier(cid)
+        self.cp, self.cp_sent = None, set()
+        for g in self.gates.values():
+            g.release()
+
+    def snapshot(self, cid: int) -> tuple[dict[str, Any], list[Any], list[Any]]:
+        """Steps 1-2 of the checkpoint protocol for this worker: ``(payloads, exactly-once records, offsets)``."""
+        for op in self.async_sinks:
+            op.flush_writes()
+        for op in self.tpc_sinks:
+            op.pre_commit(cid)
+        records = [(topic, p, recs) for op in self.eo_sinks for (topic, p), recs in op.take_pending().items()]
+        payloads: dict[str, Any] = {}
+        offsets: list[Any] = []
+        with serializing_snapshots():
+            for uid, thing in self.parts:
+                if isinstance(thing, SourceDriver):
+                    payloads[uid] = {"kind": "source", "state": thing.snapshot()}
+                    reader = thing.reader
+                    if isinstance(reader, LogReader) and reader.source.group_id and reader.source.commit_offsets:
+                        offsets.append((reader.source.log_url, reader.source.group_id, reader.snapshot()))
+                else:
+                    payloads[uid] = {
+                        "kind": "operator",
+                        "state": thing.snapshot(),
+                        "wm": thing.wm,
+                        "input_wms": list(thing._input_wms),
+                        "last_tail": thing._last_tail,
+                        "out_wm": thing.out.watermark,
+                        "seen": thing.seen,
+                    }
+            for idx, key in self.gate_keys.items():
+                payloads[key] = self.gates[idx].snapshot()
+            payloads = pickle.loads(pickle.dumps(payloads, protocol=pickle.HIGHEST_PROTOCOL))  # a copy, now
+        return payloads, records, offsets
+
     def run(self, control: Connection) -> None:
         batch = self.config.batch_size
         idle_s = self.config.idle_poll_ms / 1000
@@ -226,9 +364,13 @@ class Worker:
             progress = self._control(control)
             if self.cancelled:
                 return
+            if self.finish:
+                break
             for j, conn in peers.items():
                 progress += self._receive(j, conn)
-            if not self.stopping and all(c.pending < HIGH_WATER for c in peers.values()):
+            if self.cp is not None:
+                self._align(control)
+            if self.cp is None and not self.stopping and all(c.pending < HIGH_WATER for c in peers.values()):
                 for d in self.drivers:
                     if not d.finished:
                         with _where(d.name, d.uid):
@@ -241,7 +383,7 @@ class Worker:
                         sender.set_status(IDLE)
                     elif sender.status == IDLE:
                         sender.set_status(ACTIVE)
-            if timed:
+            if timed and self.cp is None:
                 now = self.clock.now_ms()
                 for op in timed:
                     nxt = op.next_processing_time()
@@ -252,7 +394,12 @@ class Worker:
                 last_collect = time.monotonic()
             self._flush_outbox()
             if self._done():
-                break
+                if not self.checkpointing:
+                    break
+                if not self.drained:
+                    self.drained = True
+                    self._send_collected(control)
+                    control.send(("drained", self.index))
             if not progress:
                 wait = idle_s
                 if timed:
@@ -281,10 +428,18 @@ class Worker:
             self.cancelled = True
             return 0
         for msg in msgs:
-            if msg[0] == "cancel":
+            kind = msg[0]
+            if kind == "cancel":
                 self.cancelled = True
-            elif msg[0] == "stop":
+            elif kind == "stop":
                 self.stopping = True
+            elif kind == "checkpoint":
+                self.cp, self.cp_sent = msg[1], set()
+            elif kind == "complete":
+                for op in self.tpc_sinks:
+                    op.notify_checkpoint_complete(msg[1])
+            elif kind == "finish":
+                self.finish = True
         return len(msgs)
 
     def _receive(self, peer: int, conn: Connection) -> int:
@@ -344,14 +499,16 @@ class Worker:
 
 
 def _gate_root(gate: InputGate) -> _Root:
-    return _Root(lambda: gate.ended, lambda: gate.idle)
+    return _Root(lambda: gate.ended, lambda: gate.idle, lambda: gate.aligned)
 
 
 def _driver_idle(d: SourceDriver) -> bool:
-    """A source subtask is idle when it has no split to read (unbounded), or all its splits are idle."""
+    """A source subtask is idle when it has no split to read (unbounded), or all its splits are idle (per
+    ``with_idleness``). A subtask that has splits but has not read yet is not idle: its first elements would be
+    late for the other subtasks' watermark."""
     if d.finished:
         return False
-    parts = [p for p in d.gens if p not in d.finished_parts]
+    parts = [p for p in d.reader.partitions() if p not in d.finished_parts]
     if not parts:
         return not d.reader.bounded
     return all(p in d.pw.idle for p in parts)
@@ -435,7 +592,9 @@ def main(argv: list[str]) -> int:
                 msg = control.receive_blocking(3600)
                 if msg[0] == "start":
                     break
-                if msg[0] in ("cancel", "stop"):
+                if msg[0] == "restore":
+                    worker.restore(msg[1])
+                elif msg[0] in ("cancel", "stop"):
                     worker.cancelled = True
                     break
             if not worker.cancelled:

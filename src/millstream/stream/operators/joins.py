@@ -20,6 +20,7 @@ from ..functions import OutputTag
 from .base import Operator, compute_keys, split_outputs
 from .basic import annotate
 from .keyed import StreamRuntimeContext
+from .rescale import Owns, merge_timers
 from .timers import TimerQueue
 
 
@@ -175,6 +176,19 @@ class IntervalJoinOperator(Operator):
 
     def snapshot(self) -> Any:
         return {"buffers": [dict(b) for b in self.buffers], "timers": self.timers.snapshot(), "wm": self.wm}
+
+    @staticmethod
+    def merge_snapshots(states: list[Any], owns: Owns) -> Any:
+        """Rescaling (:mod:`.rescale`): the owned keys' buffered elements and cleanup timers."""
+        buffers: list[dict[Any, Any]] = [{}, {}]
+        for s in states:
+            for side in (0, 1):
+                buffers[side].update((k, v) for k, v in s["buffers"][side].items() if owns(k))
+        return {
+            "buffers": buffers,
+            "timers": merge_timers((s["timers"] for s in states), owns),
+            "wm": min(s["wm"] for s in states),
+        }
 
     def restore(self, state: Any) -> None:
         self.buffers = [dict(b) for b in state["buffers"]]

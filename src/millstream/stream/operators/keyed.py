@@ -12,6 +12,7 @@ from ..state import KeyedStateBackend
 from ..time import MAX_WATERMARK
 from .base import Operator, compute_keys, split_outputs
 from .basic import annotate
+from .rescale import Owns, merge_tables, merge_timers, plain_key
 from .timers import TimerQueue
 
 
@@ -219,6 +220,20 @@ class KeyedProcessOperator(Operator):
             "kinds": self.backend.kinds(),
         }
 
+    @staticmethod
+    def merge_snapshots(states: list[Any], owns: Owns) -> Any:
+        """Rescaling (:mod:`.rescale`): the owned keys' state and timers of several subtasks' snapshots."""
+        kinds: dict[str, str] = {}
+        for s in states:
+            kinds.update(s.get("kinds", {}))
+        return {
+            "state": merge_tables((s["state"] for s in states), owns, plain_key),
+            "event_timers": merge_timers((s["event_timers"] for s in states), owns),
+            "proc_timers": merge_timers((s["proc_timers"] for s in states), owns),
+            "wm": min(s["wm"] for s in states),
+            "kinds": kinds,
+        }
+
     def restore(self, state: Any) -> None:
         self.backend.restore(state["state"])
         self.backend.expect_kinds(state.get("kinds", {}))
@@ -319,6 +334,11 @@ class RollingReduceOperator(Operator):
 
     def snapshot(self) -> Any:
         return self.backend.snapshot()
+
+    @staticmethod
+    def merge_snapshots(states: list[Any], owns: Owns) -> Any:
+        """Rescaling (:mod:`.rescale`): the owned keys' running values of several subtasks' snapshots."""
+        return merge_tables(states, owns, plain_key)
 
     def restore(self, state: Any) -> None:
         self.backend.restore(state)

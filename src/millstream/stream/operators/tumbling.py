@@ -17,6 +17,7 @@ from ..functions import OutputTag
 from ..windows import EventTimeTrigger, TimeWindow, TumblingEventTimeWindows
 from .base import compute_keys, split_outputs
 from .basic import annotate
+from .rescale import Owns
 from .window import WindowFunctionSpec, WindowOperator
 
 _NONE: Any = object()
@@ -150,6 +151,17 @@ class TumblingWindowOperator(WindowOperator):
 
     def snapshot(self) -> Any:
         return {"buckets": {e: dict(b) for e, b in self.buckets.items()}, "wm": self.wm}
+
+    @staticmethod
+    def merge_snapshots(states: list[Any], owns: Owns) -> Any:
+        """Rescaling (:mod:`.rescale`): the owned keys' accumulators of several subtasks' windows."""
+        buckets: dict[Any, dict[Any, Any]] = {}
+        for s in states:
+            for end, bucket in s["buckets"].items():
+                mine = {k: acc for k, acc in bucket.items() if owns(k)}
+                if mine:
+                    buckets.setdefault(end, {}).update(mine)
+        return {"buckets": buckets, "wm": min(s["wm"] for s in states)}
 
     def restore(self, state: Any) -> None:
         self.buckets = {e: dict(b) for e, b in state["buckets"].items()}

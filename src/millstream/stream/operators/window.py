@@ -32,6 +32,7 @@ from ..windows import Evictor, Trigger, WindowAssigner
 from .base import Operator, compute_keys, split_outputs
 from .basic import annotate
 from .keyed import StreamRuntimeContext
+from .rescale import Owns, merge_tables, merge_timers
 from .timers import TimerQueue
 
 _NONE: Any = object()
@@ -552,6 +553,28 @@ class WindowOperator(Operator):
             "event_timers": self.event_timers.snapshot(),
             "proc_timers": self.proc_timers.snapshot(),
             "wm": self.wm,
+        }
+
+    @staticmethod
+    def merge_snapshots(states: list[Any], owns: Owns) -> Any:
+        """Rescaling (:mod:`.rescale`): the owned keys' window contents, trigger and user state, merging
+        sets and timers of several subtasks' snapshots (entries are keyed ``(key, window)``, global state by
+        ``key``)."""
+
+        def key_of(table: str, k: Any) -> Any:
+            return k if table.startswith(GLOBAL_STATE) else k[0]
+
+        names: dict[str, set[str]] = {}
+        for s in states:
+            for prefix, ns_names in s.get("names", {}).items():
+                names.setdefault(prefix, set()).update(ns_names)
+        return {
+            "state": merge_tables((s["state"] for s in states), owns, key_of),
+            "names": {prefix: sorted(ns) for prefix, ns in names.items()},
+            "merging": {k: dict(v) for s in states for k, v in s["merging"].items() if owns(k)},
+            "event_timers": merge_timers((s["event_timers"] for s in states), owns),
+            "proc_timers": merge_timers((s["proc_timers"] for s in states), owns),
+            "wm": min(s["wm"] for s in states),
         }
 
     def restore(self, state: Any) -> None:

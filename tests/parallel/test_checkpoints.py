@@ -1,0 +1,151 @@
+"""Checkpoints of parallel jobs: aligned barriers across worker processes, exactly-once output through
+failover after kill -9, savepoints restored at another parallelism (rescaling)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from millstream import RestartStrategies, StreamExecutionEnvironment
+from millstream.log import open_log
+from millstream.runtime.checkpointing import StateRestoreError
+from millstream.runtime.job import make_runner
+from millstream.runtime.two_phase import committed_lines
+
+from . import crash_job
+from .conftest import write_events
+
+N = 6000
+
+
+def committed(log_url: str, out_dir: Path) -> tuple[list[Any], list[Any]]:
+    """The committed output of the crash job: window rows (log topic) and running counts (file parts), sorted."""
+    rows = []
+    with open_log(log_url) as log:
+        for p in range(log.describe_topic("windows").partitions):
+            for r in log.read("windows", p, 0, max_records=1_000_000):
+                rows.append(orjson.loads(r.value))
+    counts = [orjson.loads(line) for line in committed_lines(out_dir)] if out_dir.exists() else []
+    key = orjson.dumps
+    return sorted(rows, key=key), sorted(counts, key=key)
+
+
+def setup(tmp: Path, name: str) -> tuple[str, Path, Path]:
+    url = f"file://{tmp}/{name}/log"
+    write_events(url, "events", 4, N)
+    with open_log(url) as log:
+        log.create_topic("windows", 2)
+    return url, tmp / name / "counts", tmp / name / "ckpt"
+
+
+def run(url: str, out: Path, ckpt: Path, parallelism: int, **kw: Any) -> Any:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(parallelism)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    crash_job.build(env, url, str(out), **kw)
+    return env.execute("crash job", job_id="crash-job")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], list[Any]]:
+    """The uninterrupted parallelism-1 run's committed output."""
+    tmp = tmp_path_factory.mktemp("reference")
+    url, out, ckpt = setup(tmp, "p1")
+    run(url, out, ckpt, 1)
+    rows, counts = committed(url, out)
+    assert len(rows) > 100 and len(counts) > 50
+    return rows, counts
+
+
+def test_checkpointed_parallel_job_commits_exactly_the_reference_output(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]]
+) -> None:
+    url, out, ckpt = setup(tmp_path, "p3")
+    result = run(url, out, ckpt, 3, interval_ms=100)
+    assert result.checkpoints.completed >= 2  # periodic ones and the final one
+    assert committed(url, out) == reference
+
+
+def test_kill_9_of_random_workers_loses_and_duplicates_nothing(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], no_orphans: list[Any]
+) -> None:
+    url, out, ckpt = setup(tmp_path, "kills")
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(3)
+    env.set_batch_size(100)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(100, 50))
+    crash_job.build(env, url, str(out), interval_ms=100, pause_s=0.0005)  # ~1 s per attempt: kills land in it
+    client = env.execute_async("crash job", job_id="crash-job")
+    runner = client.runner
+    no_orphans.append(runner)
+    rnd = random.Random(7)
+    kills = 0
+    deadline = time.monotonic() + 120
+    while kills < 4 and not client.wait(0) and time.monotonic() < deadline:
+        time.sleep(rnd.uniform(0.3, 0.8))
+        pids = list(runner.worker_pids)
+        if runner.status == "RUNNING" and pids:
+            try:
+                os.kill(rnd.choice(pids), signal.SIGKILL)
+                kills += 1
+            except ProcessLookupError:
+                pass
+    assert client.wait(120)
+    result = client.get_job_execution_result()
+    assert result.restarts >= 1
+    assert committed(url, out) == reference
+
+
+@pytest.mark.parametrize("restore_at", [3, 1])
+def test_savepoint_at_parallelism_2_restores_at_another(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], restore_at: int
+) -> None:
+    """Rescaling: keyed window contents, keyed state, source positions and pre-committed file transactions move
+    to the subtasks owning them; the output is the uninterrupted run's."""
+    url, out, ckpt = setup(tmp_path, f"rescale{restore_at}")
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.set_batch_size(50)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    crash_job.build(env, url, str(out), bounded=False, interval_ms=60_000, pause_s=0.0005)
+    client = env.execute_async("crash job", job_id="crash-job")
+    for attempt in range(100):  # savepoints until one has committed some output (the job started)
+        time.sleep(0.2)
+        savepoint = client.trigger_savepoint(str(tmp_path / f"savepoint-{attempt}"), timeout=60)
+        if committed(url, out)[0]:
+            break
+    client.cancel()
+    first = committed(url, out)
+    assert 0 < len(first[0]) < len(reference[0])  # part of the output, committed by the savepoint
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(restore_at)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt) + "-restored")
+    crash_job.build(env, url, str(out))
+    env.execute("crash job", job_id="crash-job-restored", from_savepoint=savepoint)
+    got = committed(url, out)
+    for mine, want in zip(got, reference, strict=True):
+        g, w = Counter(map(orjson.dumps, mine)), Counter(map(orjson.dumps, want))
+        assert g == w, f"missing {sorted((w - g).elements())[:5]}, extra {sorted((g - w).elements())[:5]}"
+
+
+def test_a_changed_max_parallelism_is_refused_on_restore(tmp_path: Path) -> None:
+    url, out, ckpt = setup(tmp_path, "maxp")
+    run(url, out, ckpt, 2)
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2).set_max_parallelism(64)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    crash_job.build(env, url, str(out))
+    env.config.job_id = "crash-job"
+    runner = make_runner(env, env._take_sinks(), "crash job", None)
+    with pytest.raises(StateRestoreError, match=r"had max parallelism 128, the job now has 64") as info:
+        runner.run()
+    assert "set_max_parallelism(128)" in str(info.value)
