@@ -3,13 +3,15 @@
 A partitioned log (embedded SQLite by default, or any Kafka cluster), Kafka-Connect-style connectors, and a
 stream engine with Flink's event-time semantics.
 
-Importing the package also imports :mod:`millstream.runtime`, which registers the local executor behind
-``StreamExecutionEnvironment.execute()``.
+Importing the package does not import :mod:`millstream.runtime` (nor :mod:`millstream.connect`): the first
+``execute()`` loads it, and it registers the executor behind ``StreamExecutionEnvironment.execute()``. So
+``import millstream.core`` or ``millstream.log`` stays light (a worker process starts fast).
 """
 
 __version__ = "0.1.0"
 
-from . import runtime as _runtime  # noqa: F401 - registers the executor
+import importlib as _importlib
+
 from .common import Types
 from .state import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from .stream import (
@@ -25,7 +27,10 @@ from .stream import (
     Time,
     WatermarkStrategy,
 )
+from .stream.environment import register_executor_loader as _register_executor_loader
 from .stream.time import TimestampAssigner
+
+_register_executor_loader(lambda: _importlib.import_module("millstream.runtime"))
 
 __all__ = [
     "CheckpointingMode",

@@ -156,6 +156,7 @@ def _check_parallelism(parallelism: Any) -> None:
 
 Executor = Callable[..., Any]
 _executor: Executor | None = None
+_executor_loader: Callable[[], Any] | None = None
 
 
 def register_executor(executor: Executor | None) -> None:
@@ -164,7 +165,16 @@ def register_executor(executor: Executor | None) -> None:
     _executor = executor
 
 
+def register_executor_loader(loader: Callable[[], Any] | None) -> None:
+    """Install a function that loads the runtime (which then registers its executor) when the first job
+    runs, so that importing the API does not import the runtime (``import millstream`` installs one)."""
+    global _executor_loader
+    _executor_loader = loader
+
+
 def _get_executor() -> Executor:
+    if _executor is None and _executor_loader is not None:
+        _executor_loader()
     if _executor is None:
         raise JobConfigError("no job executor is registered", hint="import millstream (or millstream.runtime) first")
     return _executor
