@@ -74,9 +74,12 @@ def test_checkpointed_parallel_job_commits_exactly_the_reference_output(
     assert committed(url, out) == reference
 
 
+@pytest.mark.parametrize("kills", [4, pytest.param(20, marks=pytest.mark.slow)])
 def test_kill_9_of_random_workers_loses_and_duplicates_nothing(
-    tmp_path: Path, reference: tuple[list[Any], list[Any]], no_orphans: list[Any]
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], no_orphans: list[Any], kills: int
 ) -> None:
+    """The issue's bar at parallelism 3 (windows, keyed process state, exactly-once log and file sinks): the
+    committed output after ``kills`` kill -9s of random workers equals the uninterrupted parallelism-1 run's."""
     url, out, ckpt = setup(tmp_path, "kills")
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(3)
@@ -87,21 +90,22 @@ def test_kill_9_of_random_workers_loses_and_duplicates_nothing(
     client = env.execute_async("crash job", job_id="crash-job")
     runner = client.runner
     no_orphans.append(runner)
-    rnd = random.Random(7)
-    kills = 0
-    deadline = time.monotonic() + 120
-    while kills < 4 and not client.wait(0) and time.monotonic() < deadline:
+    rnd = random.Random(kills)
+    done = 0
+    deadline = time.monotonic() + 240
+    while done < kills and not client.wait(0) and time.monotonic() < deadline:
         time.sleep(rnd.uniform(0.3, 0.8))
         pids = list(runner.worker_pids)
         if runner.status == "RUNNING" and pids:
             try:
                 os.kill(rnd.choice(pids), signal.SIGKILL)
-                kills += 1
+                done += 1
             except ProcessLookupError:
                 pass
     assert client.wait(120)
     result = client.get_job_execution_result()
-    assert result.restarts >= 1
+    print(f"{done} kill -9s, {result.restarts} restarts, {result.checkpoints.completed} checkpoints completed")
+    assert result.restarts >= done // 2  # (a kill landing on a worker of a failing attempt adds none)
     assert committed(url, out) == reference
 
 
