@@ -81,6 +81,11 @@ _BUILTINS: list[tuple[str, str, tuple[str, ...]]] = [
         ("io.confluent.connect.jdbc.JdbcSinkConnector", "JdbcSink"),
     ),
     (
+        "millstream.connect.connectors.postgres_cdc:PostgresConnector",
+        "source",
+        ("io.debezium.connector.postgresql.PostgresConnector", "PostgresConnector", "PostgresCdcSource"),
+    ),
+    (
         "millstream.connect.connectors.http:HttpSinkConnector",
         "sink",
         ("io.confluent.connect.http.HttpSinkConnector", "HttpSink"),
