@@ -5,7 +5,8 @@ At the end, replaying the topic (upsert on r/c/u, delete on d) gives the table r
 events are the complete committed history in commit order: every row carries a ``version`` bumped by each
 update, so a key's events must show versions 0, 1, 2, ... without a gap, then its delete. Duplicates (the same
 event — same transaction and LSN — delivered again after a crash, which Debezium's at-least-once delivery
-allows) are counted, printed and removed before the check.
+allows) are counted, printed and removed before the check. With the worker's
+``exactly.once.source.support=enabled`` (records and offsets in one log transaction) there must be none.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ PRELOADED = 500  # rows present before the connector starts: they come from the 
 KILLS = 5
 
 
-def start_worker(log_url: str, config: dict[str, str], out: Path) -> subprocess.Popen[Any]:
+def start_worker(log_url: str, config: dict[str, str], out: Path, exactly_once: str) -> subprocess.Popen[Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     return subprocess.Popen(
-        [sys.executable, str(WORKER), log_url, orjson.dumps(config).decode()],
+        [sys.executable, str(WORKER), log_url, orjson.dumps(config).decode(), exactly_once],
         stdout=out.open("ab"),
         stderr=subprocess.STDOUT,
         env=env,
@@ -112,8 +113,9 @@ def replay(log_url: str) -> tuple[dict[int, dict[str, Any]], dict[int, list[tupl
     return table, history, events, dups
 
 
+@pytest.mark.parametrize("exactly_once", ["disabled", "enabled"])
 def test_cdc_survives_kill9_with_concurrent_writers(
-    tmp_path: Path, postgres_db: str, cdc_config: Callable[..., dict[str, str]]
+    exactly_once: str, tmp_path: Path, postgres_db: str, cdc_config: Callable[..., dict[str, str]]
 ) -> None:
     with psycopg.connect(postgres_db, autocommit=True) as pg:
         pg.execute("CREATE TABLE acct (id int PRIMARY KEY, v int NOT NULL, version int NOT NULL)")
@@ -121,7 +123,7 @@ def test_cdc_survives_kill9_with_concurrent_writers(
     log_url = f"file://{tmp_path / 'log'}"
     config = cdc_config(max_batch_size="500")
     out = tmp_path / "worker.log"
-    proc = start_worker(log_url, config, out)
+    proc = start_worker(log_url, config, out, exactly_once)
     errors: list[BaseException] = []
     threads = [
         threading.Thread(target=writer, args=(postgres_db, s, 1000 + s, errors), daemon=True) for s in range(SESSIONS)
@@ -136,7 +138,7 @@ def test_cdc_survives_kill9_with_concurrent_writers(
             assert proc.poll() is None, out.read_text()[-3000:]
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(30)
-            proc = start_worker(log_url, config, out)
+            proc = start_worker(log_url, config, out, exactly_once)
         for t in threads:
             t.join(300)
         assert not errors, errors
@@ -155,7 +157,9 @@ def test_cdc_survives_kill9_with_concurrent_writers(
     finally:
         proc.kill()
         proc.wait(30)
-    print(f"\ncdc kill -9 x{KILLS}: {events} change events, {dups} duplicates after crashes")
+    print(f"\ncdc kill -9 x{KILLS} (exactly.once {exactly_once}): {events} change events, {dups} duplicates")
+    if exactly_once == "enabled":
+        assert dups == 0
     assert len(expected) == PRELOADED + INSERTS - DELETES
     assert table == expected, f"{len(table)} rows materialised, {len(expected)} in the table"
     for key, hist in history.items():
