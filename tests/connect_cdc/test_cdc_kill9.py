@@ -26,6 +26,8 @@ import orjson
 import psycopg
 import pytest
 
+from millstream.core.changelog import Materializer
+from millstream.core.debezium_json import DebeziumJsonFormat
 from millstream.log import open_log
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -169,3 +171,13 @@ def test_cdc_survives_kill9_with_concurrent_writers(
         assert all(op == "u" for op, _ in hist[1:-1]), f"key {key}: {hist}"
         assert (key in expected) == (hist[-1][0] != "d"), f"key {key}: {hist}"
     assert len(history) == PRELOADED + INSERTS
+    # the same topic through the debezium-json format and an upsert materialiser
+    view = Materializer(lambda row: row["id"])
+    log = open_log(log_url)
+    try:
+        fmt = DebeziumJsonFormat(update_before="skip")
+        for r in log.read("srv.public.acct", 0, 0, max_records=10_000_000):
+            view.apply(fmt.decode(r.value))
+    finally:
+        log.close()
+    assert view.rows == expected

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from millstream.connect.herder import Herder
+from millstream.core.debezium_json import DebeziumJsonFormat
 from millstream.log import Log
 
 from ..connect.helpers import wait_until
@@ -156,6 +157,11 @@ def test_replica_identity_full_sends_before_and_schema_changes_follow(
     assert got[1][1]["before"] == {"id": 1, "balance": 20, "owner": None}
     assert got[1][1]["after"] == {"id": 1, "balance": 20, "owner": "ann"}
     assert got[2][1]["before"] == {"id": 1, "balance": 20, "owner": "ann"}
+    # the debezium-json format reads these events as Flink's changelog
+    fmt = DebeziumJsonFormat()
+    raw = [r.value for r in h.log.read("srv.public.acct", 0, 0)]
+    kinds = [c.kind.short_string for value in raw for c in fmt.decode(value)]
+    assert kinds == ["-U", "+U", "-U", "+U", "-D"]
 
 
 def test_restart_resumes_without_loss_or_duplicates_and_acks_the_slot(
