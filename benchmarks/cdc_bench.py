@@ -1,0 +1,156 @@
+"""PostgreSQL CDC throughput: change events per second from PostgreSQL into the log, next to a bare logical
+replication read of the same changes in the same run.
+
+    PYTHONPATH=src python benchmarks/cdc_bench.py postgresql://postgres@127.0.0.1:5432/postgres [CHANGES]
+
+The server needs ``wal_level=logical``. The script creates table ``cdc_bench`` and two slots *before* making
+CHANGES (default 100,000) changes — 2/3 inserts, 1/3 updates, in transactions of 1,000 — so both readers
+see exactly the same WAL:
+
+- ``bare replication read``: START_REPLICATION on one slot with psycopg's libpq binding, receiving the
+  pgoutput messages and counting the change messages — no decoding of rows, no records (the floor);
+- ``connector → log``: the PostgresConnector (snapshot.mode=never) in a Connect worker on an embedded
+  ``file://`` log, JsonConverter without schemas, until all change events are in the topic; the time
+  includes the task's start.
+
+Prints events/s of both and the connector's share of the bare read (the issue's target: at least 50%).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+
+from millstream.connect.connectors.postgres_cdc.replication import ReplicationConnection
+from millstream.connect.herder import Herder
+from millstream.log import open_log
+
+TABLE = "cdc_bench"
+SLOTS = ("cdc_bench_bare", "cdc_bench_connector")
+PUBLICATION = "cdc_bench_pub"
+
+
+def params_of(dsn: str) -> dict[str, object]:
+    url = urlsplit(dsn)
+    return {
+        "host": url.hostname or "127.0.0.1",
+        "port": url.port or 5432,
+        "user": url.username or "postgres",
+        "dbname": url.path.strip("/") or "postgres",
+        **({"password": url.password} if url.password else {}),
+    }
+
+
+def cleanup(conn: psycopg.Connection[object]) -> None:
+    for slot in SLOTS:
+        if conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone():
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    conn.execute(f"DROP PUBLICATION IF EXISTS {PUBLICATION}")
+    conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+
+
+def make_changes(conn: psycopg.Connection[object], n: int) -> int:
+    inserts = n * 2 // 3
+    updates = n - inserts
+    for start in range(0, inserts, 1000):
+        conn.execute(
+            f"INSERT INTO {TABLE} SELECT g, 'row-' || g, 0 FROM generate_series(%s::bigint, %s::bigint) g",
+            (start, min(start + 1000, inserts) - 1),
+        )
+    for start in range(0, updates, 1000):
+        conn.execute(
+            f"UPDATE {TABLE} SET v = v + 1 WHERE id >= %s::bigint AND id < %s::bigint",
+            (start, min(start + 1000, updates)),
+        )
+    return inserts + updates
+
+
+def bare_read(params: dict[str, object], n: int) -> float:
+    repl = ReplicationConnection(dict(params))
+    try:
+        start = time.perf_counter()
+        repl.start(SLOTS[0], PUBLICATION)
+        seen = 0
+        while seen < n:
+            for msg in repl.read(1.0):
+                payload = getattr(msg, "payload", b"")
+                if payload[:1] in (b"I", b"U", b"D"):
+                    seen += 1
+        return time.perf_counter() - start
+    finally:
+        repl.close()
+
+
+def connector_run(params: dict[str, object], n: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        log = open_log(f"file://{Path(tmp) / 'log'}")
+        herder = Herder({"offset.flush.interval.ms": "1000"}, log, worker_id="bench")
+        herder.start()
+        try:
+            start = time.perf_counter()
+            herder.create_connector(
+                "cdc",
+                {
+                    "connector.class": "PostgresConnector",
+                    "database.hostname": str(params["host"]),
+                    "database.port": str(params["port"]),
+                    "database.user": str(params["user"]),
+                    "database.password": str(params.get("password", "")),
+                    "database.dbname": str(params["dbname"]),
+                    "topic.prefix": "bench",
+                    "slot.name": SLOTS[1],
+                    "publication.name": PUBLICATION,
+                    "publication.autocreate.mode": "disabled",
+                    "table.include.list": f"public\\.{TABLE}",
+                    "snapshot.mode": "never",
+                    "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+                    "value.converter.schemas.enable": "false",
+                    "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+                    "key.converter.schemas.enable": "false",
+                },
+            )
+            topic = f"bench.public.{TABLE}"
+            while not (log.has_topic(topic) and log.latest_offset(topic, 0) >= n):
+                status = herder.connector_status("cdc")
+                if any(t["state"] == "FAILED" for t in status["tasks"]):
+                    sys.exit(f"connector failed: {status['tasks'][0].get('trace')}")
+                time.sleep(0.01)
+            return time.perf_counter() - start
+        finally:
+            herder.stop()
+            log.close()
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    dsn = sys.argv[1]
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
+    params = params_of(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cleanup(conn)
+        conn.execute(f"CREATE TABLE {TABLE} (id bigint PRIMARY KEY, name text, v int)")
+        conn.execute(f"CREATE PUBLICATION {PUBLICATION} FOR TABLE {TABLE}")
+        for slot in SLOTS:
+            conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+        t0 = time.perf_counter()
+        total = make_changes(conn, n)
+        made = time.perf_counter() - t0
+    try:
+        bare = bare_read(params, total)
+        conn_s = connector_run(params, total)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            cleanup(conn)
+    print(f"{total:,} changes ({total * 2 // 3:,} inserts, {total - total * 2 // 3:,} updates) made in {made:.1f}s")
+    print(f"{'bare replication read':24s} {total / bare:>10,.0f} events/s")
+    print(f"{'connector -> log':24s} {total / conn_s:>10,.0f} events/s   {bare / conn_s:6.1%} of the bare read")
+
+
+if __name__ == "__main__":
+    main()
