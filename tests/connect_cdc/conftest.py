@@ -69,3 +69,39 @@ def make_herder() -> Iterator[Callable[..., Herder]]:
     yield make
     for h in made:
         h.stop()
+
+
+@pytest.fixture(scope="module")
+def non_logical_postgres() -> Iterator[str]:
+    """A second, small PostgreSQL cluster running with ``wal_level=replica`` (the default of a fresh server),
+    to check what the connector says about it. Returns its DSN."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from ..fixtures.postgres import _as_postgres, _free_port, _pg_bin
+
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL binaries")
+    root = Path(tempfile.mkdtemp(prefix="millstream-pg-replica-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    import os
+
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+    port = _free_port()
+    run = lambda cmd: subprocess.run(_as_postgres(cmd), capture_output=True, text=True, timeout=300)  # noqa: E731
+    init = run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
+    assert init.returncode == 0, init.stderr
+    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c wal_level=replica"
+    start = run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", opts, "-w", "start"])
+    assert start.returncode == 0, start.stderr
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
+        shutil.rmtree(root, ignore_errors=True)

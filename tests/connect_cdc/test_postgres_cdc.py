@@ -157,6 +157,11 @@ def test_replica_identity_full_sends_before_and_schema_changes_follow(
     assert got[1][1]["before"] == {"id": 1, "balance": 20, "owner": None}
     assert got[1][1]["after"] == {"id": 1, "balance": 20, "owner": "ann"}
     assert got[2][1]["before"] == {"id": 1, "balance": 20, "owner": "ann"}
+    # a table created while the connector runs is captured too
+    pg.execute("CREATE TABLE later (id int PRIMARY KEY, note text)")
+    pg.execute("INSERT INTO later VALUES (1, 'new')")
+    [(key, value)] = wait_events(h.log, "srv.public.later", 1)
+    assert key == {"id": 1} and value["op"] == "c" and value["after"] == {"id": 1, "note": "new"}
     # the debezium-json format reads these events as Flink's changelog
     fmt = DebeziumJsonFormat()
     raw = [r.value for r in h.log.read("srv.public.acct", 0, 0)]
@@ -315,3 +320,13 @@ def test_config_mistakes_are_reported_by_option(make_herder: Callable[..., Herde
     errors = {c["value"]["name"]: c["value"]["errors"] for c in ok["configs"] if c["value"]["errors"]}
     assert "lower-case letters" in errors["slot.name"][0]
     assert "cannot both be set" in errors["table.exclude.list"][0]
+
+
+def test_wal_level_not_logical_says_how_to_turn_it_on(
+    non_logical_postgres: str, cdc_config: Callable[..., dict[str, str]], make_herder: Callable[..., Herder]
+) -> None:
+    port = non_logical_postgres.rsplit(":", 1)[1].split("/")[0]
+    h = make_herder()
+    h.create_connector("cdc", cdc_config(database_port=port, database_dbname="postgres"))
+    trace = task_trace(h, "cdc")
+    assert "wal_level = replica" in trace and "ALTER SYSTEM SET wal_level = logical" in trace

@@ -73,19 +73,25 @@ def select_tables(conn: Any, values: dict[str, Any]) -> list[TableInfo]:
         "AND n.nspname NOT LIKE 'pg_temp%%' AND n.nspname NOT LIKE 'pg_toast%%' ORDER BY 2, 3",
         (list(_SYSTEM_SCHEMAS),),
     ).fetchall()
-    out = []
-    for oid, ns, name, ident in rows:
-        full = f"{ns}.{name}"
-        if values["schema.include.list"] and not _matches(values["schema.include.list"], ns):
-            continue
-        if values["schema.exclude.list"] and _matches(values["schema.exclude.list"], ns):
-            continue
-        if values["table.include.list"] and not _matches(values["table.include.list"], full):
-            continue
-        if values["table.exclude.list"] and _matches(values["table.exclude.list"], full):
-            continue
-        out.append(describe_table(conn, int(oid), ns, name, str(ident)))
-    return out
+    return [
+        describe_table(conn, int(oid), ns, name, str(ident))
+        for oid, ns, name, ident in rows
+        if is_captured(values, ns, name)
+    ]
+
+
+def is_captured(values: dict[str, Any], namespace: str, name: str) -> bool:
+    """Whether table ``namespace.name`` passes the schema and table include/exclude lists."""
+    full = f"{namespace}.{name}"
+    if namespace in _SYSTEM_SCHEMAS:
+        return False
+    if values["schema.include.list"] and not _matches(values["schema.include.list"], namespace):
+        return False
+    if values["schema.exclude.list"] and _matches(values["schema.exclude.list"], namespace):
+        return False
+    if values["table.include.list"] and not _matches(values["table.include.list"], full):
+        return False
+    return not (values["table.exclude.list"] and _matches(values["table.exclude.list"], full))
 
 
 def describe_table(conn: Any, oid: int, namespace: str, name: str, identity: str | None = None) -> TableInfo:
@@ -208,6 +214,7 @@ __all__ = [
     "describe_table",
     "drop_slot",
     "ensure_publication",
+    "is_captured",
     "published_oids",
     "select_tables",
     "slot_info",

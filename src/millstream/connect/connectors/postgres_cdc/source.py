@@ -302,10 +302,14 @@ class PostgresConnectorTask(SourceTask):
         return []
 
     def _on_relation(self, rel: pgoutput.Relation) -> None:
-        """A table's (new) definition: rebuild its schemas; key columns come from its primary key."""
+        """A table's (new) definition: rebuild its schemas; key columns come from its primary key. A table
+        created after the start is captured when it passes the include/exclude lists."""
         if rel.oid not in self.captured:
-            self.relations[rel.oid] = None
-            return
+            if not catalog.is_captured(self.values, rel.namespace, rel.name):
+                self.relations[rel.oid] = None
+                return
+            log.info("capturing new table %s.%s", rel.namespace, rel.name)
+            self.captured.add(rel.oid)
         info = catalog.describe_table(self.conn, rel.oid, rel.namespace, rel.name)
         names = {c.name for c in rel.columns}
         key = tuple(k for k in info.key_columns if k in names)
