@@ -23,10 +23,9 @@ A TOASTed column an update did not change is sent as ``__debezium_unavailable_va
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .... import __version__
 from ...data import Field, Schema, SourceRecord
@@ -94,6 +93,8 @@ class TableSchema:
     row_schema: Schema = field(init=False)
     envelope_schema: Schema = field(init=False)
     key_index: tuple[int, ...] = field(init=False)
+    _parsers: tuple[tuple[str, Any, Any], ...] = field(init=False, repr=False)
+    _key_names: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.topic = f"{self.prefix}.{self.namespace}.{self.name}"
@@ -123,6 +124,15 @@ class TableSchema:
                 for i, (c, t) in enumerate(zip(self.columns, self.types, strict=True))
             ),
         )
+        self._parsers = tuple(
+            (
+                c.name,
+                None if t.parse is str else t.parse,
+                UNAVAILABLE if t.schema.type in ("string", "bytes") else None,
+            )
+            for c, t in zip(self.columns, self.types, strict=True)
+        )
+        self._key_names = tuple(self.columns[i].name for i in self.key_index)
         self.envelope_schema = Schema(
             "struct",
             False,
@@ -144,6 +154,23 @@ class TableSchema:
     def row(self, texts: Sequence[object]) -> dict[str, Any]:
         """A row dict from text values (``None`` = null, :data:`UNCHANGED_TOAST` = unavailable)."""
         out: dict[str, Any] = {}
+        try:
+            for (name, parse, toast), v in zip(self._parsers, texts, strict=False):
+                if v is None:
+                    out[name] = None
+                elif v is UNCHANGED_TOAST:
+                    out[name] = toast
+                elif parse is None:  # text-like: the text is the value
+                    out[name] = v
+                else:
+                    out[name] = parse(v)
+        except (ValueError, ArithmeticError, TypeError):
+            return self._row_slow(texts)
+        return out
+
+    def _row_slow(self, texts: Sequence[object]) -> dict[str, Any]:
+        """As :meth:`row`, value by value, so that a bad value raises naming its column."""
+        out: dict[str, Any] = {}
         for c, t, v in zip(self.columns, self.types, texts, strict=False):
             if v is UNCHANGED_TOAST:
                 out[c.name] = UNAVAILABLE if t.schema.type in ("string", "bytes") else None
@@ -154,11 +181,10 @@ class TableSchema:
     def key_of(self, row: dict[str, Any] | None) -> dict[str, Any] | None:
         if self.key_schema is None or row is None:
             return None
-        return {self.columns[i].name: row.get(self.columns[i].name) for i in self.key_index}
+        return {name: row.get(name) for name in self._key_names}
 
 
-@dataclass(frozen=True)
-class SourceInfo:
+class SourceInfo(NamedTuple):
     """Where a change came from: the ``source`` block and the record's source offset."""
 
     db: str
@@ -166,7 +192,7 @@ class SourceInfo:
     snapshot: str  # "true" | "last" | "false"
     tx_id: int | None
     lsn: int | None
-    sequence: tuple[int | None, int | None] | None
+    sequence: tuple[int, int] | None
     offset: dict[str, Any]
 
 
@@ -187,6 +213,7 @@ def change_records(
     tombstones: bool,
 ) -> list[SourceRecord]:
     """The record(s) of one change: the event, and for a delete its tombstone when ``tombstones``."""
+    seq = info.sequence
     source = {
         "version": __version__,
         "connector": "postgresql",
@@ -194,7 +221,7 @@ def change_records(
         "ts_ms": info.ts_ms,
         "snapshot": info.snapshot,
         "db": info.db,
-        "sequence": None if info.sequence is None else json.dumps([_s(x) for x in info.sequence]),
+        "sequence": None if seq is None else f'["{seq[0]}", "{seq[1]}"]',  # Debezium's JSON array of strings
         "schema": table.namespace,
         "table": table.name,
         "txId": info.tx_id,
@@ -203,38 +230,16 @@ def change_records(
     }
     value = {"before": before, "after": after, "source": source, "op": op, "ts_ms": now_ms}
     key = table.key_of(after if after is not None else before)
-    out = [
-        SourceRecord(
-            topic=table.topic,
-            kafka_partition=None,
-            key_schema=table.key_schema,
-            key=key,
-            value_schema=table.envelope_schema,
-            value=value,
-            source_partition=partition,
-            source_offset=info.offset,
-            timestamp=info.ts_ms,
-        )
-    ]
+    # positional: topic, partition, key schema, key, value schema, value, timestamp, headers, source partition/offset
+    record = SourceRecord(
+        table.topic, None, table.key_schema, key, table.envelope_schema, value, info.ts_ms, (), partition, info.offset
+    )
     if op == "d" and tombstones:
-        out.append(
-            SourceRecord(
-                topic=table.topic,
-                kafka_partition=None,
-                key_schema=table.key_schema,
-                key=key,
-                value_schema=None,
-                value=None,
-                source_partition=partition,
-                source_offset=info.offset,
-                timestamp=info.ts_ms,
-            )
-        )
-    return out
-
-
-def _s(x: int | None) -> str | None:
-    return None if x is None else str(x)
+        return [
+            record,
+            SourceRecord(table.topic, None, table.key_schema, key, None, None, info.ts_ms, (), partition, info.offset),
+        ]
+    return [record]
 
 
 __all__ = ["SOURCE_SCHEMA", "UNAVAILABLE", "ColumnDef", "SourceInfo", "TableSchema", "change_records"]

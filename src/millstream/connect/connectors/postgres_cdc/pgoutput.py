@@ -148,21 +148,32 @@ class _Reader:
         return s
 
     def tuple_data(self) -> tuple[object, ...]:
-        n = self.i16()
+        buf = self.buf
+        (n,) = _I16.unpack_from(buf, self.pos)
+        pos = self.pos + 2
         out: list[object] = []
+        append = append_ = out.append
+        unpack = _I32.unpack_from
         for _ in range(n):
-            kind = self.char()
-            if kind == "n":
-                out.append(None)
-            elif kind == "u":
-                out.append(UNCHANGED_TOAST)
-            elif kind in ("t", "b"):
-                length = self.i32()
-                raw = self.buf[self.pos : self.pos + length]
-                self.pos += length
-                out.append(raw.decode("utf-8") if kind == "t" else bytes(raw))
+            kind = buf[pos]
+            pos += 1
+            if kind == 116:  # 't'
+                (length,) = unpack(buf, pos)
+                pos += 4
+                append(buf[pos : pos + length].decode("utf-8"))
+                pos += length
+            elif kind == 110:  # 'n'
+                append_(None)
+            elif kind == 117:  # 'u'
+                append_(UNCHANGED_TOAST)
+            elif kind == 98:  # 'b'
+                (length,) = unpack(buf, pos)
+                pos += 4
+                append(bytes(buf[pos : pos + length]))
+                pos += length
             else:
-                raise PgOutputError(f"unknown tuple column kind {kind!r}")
+                raise PgOutputError(f"unknown tuple column kind {chr(kind)!r}")
+        self.pos = pos
         return tuple(out)
 
 
@@ -175,6 +186,10 @@ def decode(payload: bytes) -> Message:
     r = _Reader(payload)
     try:
         tag = r.char()
+        if tag == "I":
+            oid = r.u32()
+            r.pos += 1  # 'N'
+            return Insert(oid, r.tuple_data())
         if tag == "B":
             return Begin(r.u64(), _ts_us(r.i64()), r.u32())
         if tag == "C":
@@ -189,10 +204,6 @@ def decode(payload: bytes) -> Message:
                 flags = r.u8()
                 cols.append(Column(r.cstring(), r.u32(), r.i32(), bool(flags & 1)))
             return Relation(oid, namespace, name, identity, tuple(cols))
-        if tag == "I":
-            oid = r.u32()
-            r.char()  # 'N'
-            return Insert(oid, r.tuple_data())
         if tag == "U":
             oid = r.u32()
             kind = r.char()

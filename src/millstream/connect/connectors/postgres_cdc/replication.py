@@ -164,20 +164,21 @@ class ReplicationConnection:
         self.streaming = True
         self.last_status = time.monotonic()
 
-    def read(self, timeout: float, max_messages: int = 10_000) -> list[XLogData | Keepalive]:
-        """Messages that arrive within ``timeout`` seconds (returns as soon as some are there)."""
+    def read(self, timeout: float, max_messages: int = 10_000, linger: float = 0.005) -> list[XLogData | Keepalive]:
+        """Messages that arrive within ``timeout`` seconds: returns ``max_messages``, or once some arrived
+        and no more came for ``linger`` seconds (bigger batches while busy, little delay while quiet)."""
         out: list[XLogData | Keepalive] = []
         deadline = time.monotonic() + timeout
         pg = self.pg
         while len(out) < max_messages:
             n, data = pg.get_copy_data(1)
             if n == 0:
-                if out:
-                    break
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                select.select([pg.socket], [], [], min(left, 1.0))
+                ready, _, _ = select.select([pg.socket], [], [], min(left, linger if out else 1.0))
+                if out and not ready:
+                    break
                 pg.consume_input()
                 continue
             if n == -1:

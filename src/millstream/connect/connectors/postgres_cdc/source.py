@@ -251,6 +251,8 @@ class PostgresConnectorTask(SourceTask):
         return out
 
     def _on_message(self, msg: pgoutput.Message, lsn: int) -> list[SourceRecord]:
+        if isinstance(msg, pgoutput.Insert | pgoutput.Update | pgoutput.Delete | pgoutput.Truncate):
+            return self._on_change(msg, lsn)
         if isinstance(msg, pgoutput.Begin):
             self.txn, self.serial = msg, 0
             return []
@@ -260,8 +262,11 @@ class PostgresConnectorTask(SourceTask):
         if isinstance(msg, pgoutput.Relation):
             self._on_relation(msg)
             return []
-        if isinstance(msg, pgoutput.Other):
-            return []
+        return []
+
+    def _on_change(
+        self, msg: pgoutput.Insert | pgoutput.Update | pgoutput.Delete | pgoutput.Truncate, lsn: int
+    ) -> list[SourceRecord]:
         txn = self.txn
         if txn is None:
             raise CdcError("the replication stream sent a change outside a transaction (pgoutput protocol error)")
@@ -285,20 +290,19 @@ class PostgresConnectorTask(SourceTask):
         }
         info = SourceInfo(self.db, txn.commit_ts_us // 1000, "false", txn.xid, lsn, (txn.final_lsn, lsn), offset)
         now = _now_ms()
-
-        def records(op: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[SourceRecord]:
-            return change_records(table, op, before, after, info, self.partition, now, self.tombstones)
-
+        part, tomb = self.partition, self.tombstones
         if isinstance(msg, pgoutput.Insert):
-            return records("c", None, table.row(msg.new))
+            return change_records(table, "c", None, table.row(msg.new), info, part, now, tomb)
         if isinstance(msg, pgoutput.Update):
             after = table.row(msg.new)
             before = table.row(msg.old) if msg.old is not None else None
             if before is not None and table.key_schema is not None and table.key_of(before) != table.key_of(after):
-                return records("d", before, None) + records("c", None, after)
-            return records("u", before, after)
+                return change_records(table, "d", before, None, info, part, now, tomb) + change_records(
+                    table, "c", None, after, info, part, now, tomb
+                )
+            return change_records(table, "u", before, after, info, part, now, tomb)
         if isinstance(msg, pgoutput.Delete):
-            return records("d", table.row(msg.old), None)
+            return change_records(table, "d", table.row(msg.old), None, info, part, now, tomb)
         return []
 
     def _on_relation(self, rel: pgoutput.Relation) -> None:
