@@ -330,3 +330,45 @@ def test_wal_level_not_logical_says_how_to_turn_it_on(
     h.create_connector("cdc", cdc_config(database_port=port, database_dbname="postgres"))
     trace = task_trace(h, "cdc")
     assert "wal_level = replica" in trace and "ALTER SYSTEM SET wal_level = logical" in trace
+
+
+def test_types_are_the_same_in_snapshot_and_stream(
+    pg: psycopg.Connection[Any], cdc_config: Callable[..., dict[str, str]], make_herder: Callable[..., Herder]
+) -> None:
+    pg.execute(
+        "CREATE TABLE typed (id int PRIMARY KEY, s smallint, b bigint, ok boolean, r real, d double precision, "
+        "n numeric(10,3), t text, c char(3), day date, tod time, ts timestamp, tstz timestamptz, raw bytea, "
+        "doc jsonb, u uuid, arr int[], span interval)"
+    )
+    row = (
+        "-5, 9000000000, true, 1.5, 2.25, 12.345, 'x''y', 'ab', '2024-02-29', '12:34:56.789', "
+        "'2024-02-29 12:34:56.789', '2024-02-29 12:34:56.789+01', '\\x00ff', '{\"k\": [1, 2]}', "
+        "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,2}', '1 day 02:00:00'"
+    )
+    pg.execute(f"INSERT INTO typed VALUES (1, {row})")
+    h = make_herder()
+    h.create_connector("cdc", cdc_config())
+    wait_events(h.log, "srv.public.typed", 1)
+    pg.execute(f"INSERT INTO typed VALUES (2, {row})")
+    snap, streamed = (v["after"] for _, v in wait_events(h.log, "srv.public.typed", 2))
+    assert snap == {**streamed, "id": 1}
+    assert streamed == {
+        "id": 2,
+        "s": -5,
+        "b": 9000000000,
+        "ok": True,
+        "r": 1.5,
+        "d": 2.25,
+        "n": 12.345,
+        "t": "x'y",
+        "c": "ab ",
+        "day": 19782,
+        "tod": 45_296_789_000,
+        "ts": 1_709_210_096_789_000,
+        "tstz": "2024-02-29T11:34:56.789000Z",
+        "raw": "AP8=",
+        "doc": '{"k": [1, 2]}',
+        "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "arr": "{1,2}",
+        "span": "1 day 02:00:00",
+    }

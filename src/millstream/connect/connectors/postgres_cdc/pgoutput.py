@@ -6,7 +6,7 @@ Pure: bytes in, message objects out; no I/O. The replication stream (:mod:`.repl
 table precedes the first change of that table in a session and is sent again whenever the table's
 definition changes, which is how schema changes reach the connector.
 
-Column values come in the server's text format (the type's output function, as ``col::text`` gives);
+Column values come in the server's text format (the output function of their type);
 :data:`UNCHANGED_TOAST` marks a TOASTed value that an update did not touch and the server did not send.
 """
 

@@ -3,8 +3,9 @@ snapshot exported when the replication slot was created.
 
 That snapshot is exactly the database as of the slot's consistent point, so the snapshot's rows plus the
 changes the slot streams afterwards are the whole history with neither gap nor overlap. Rows are read with
-a server-side cursor (``snapshot.fetch.size`` per round trip) and every column as ``::text``, the same text
-form pgoutput streams, so both phases convert values identically.
+a server-side cursor (``snapshot.fetch.size`` per round trip) and every column as text, the same text
+form pgoutput streams (the
+types' output functions), so both phases convert values identically.
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ class SnapshotReader:
 
     def _iterate(self) -> Iterator[tuple[TableSchema, tuple[str | None, ...]]]:
         for n, table in enumerate(self.tables):
-            cols = ", ".join(f'"{c.name}"::text' for c in table.columns) or "NULL"
+            # concat() applies the type's output function, as pgoutput does (a ::text cast would differ for
+            # boolean, 'true' not 't', and char(n), whose padding it trims)
+            cols = (
+                ", ".join(f'CASE WHEN "{c.name}" IS NULL THEN NULL ELSE concat("{c.name}") END' for c in table.columns)
+                or "NULL"
+            )
             cur = self.conn.cursor(name=f"millstream_snapshot_{n}")
             cur.itersize = self.fetch_size
             cur.execute(f'SELECT {cols} FROM ONLY "{table.namespace}"."{table.name}"')

@@ -1,7 +1,8 @@
 """PostgreSQL column types → Connect schemas and values, following Debezium's PostgreSQL connector mapping.
 
 Values arrive as text in both phases — pgoutput sends each value through its type's output function, and the
-snapshot selects ``col::text`` — so one converter serves snapshot and stream and the two agree exactly.
+snapshot selects each column through ``concat()``, the same output function — so one converter serves
+snapshot and stream and the two agree exactly.
 
 Mapping (Debezium's defaults, ``time.precision.mode=adaptive``): ``boolean`` → boolean; ``smallint`` →
 int16; ``integer`` → int32; ``bigint``/``oid`` → int64; ``real`` → float32; ``double precision`` → float64;
