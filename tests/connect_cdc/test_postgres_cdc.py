@@ -5,6 +5,7 @@ and the setup mistakes users make, each failing with its fix."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -372,3 +373,31 @@ def test_types_are_the_same_in_snapshot_and_stream(
         "arr": "{1,2}",
         "span": "1 day 02:00:00",
     }
+
+
+def test_a_dropped_replication_connection_is_reopened_without_loss_or_duplicates(
+    pg: psycopg.Connection[Any], cdc_config: Callable[..., dict[str, str]], make_herder: Callable[..., Herder]
+) -> None:
+    pg.execute("CREATE TABLE r (id int PRIMARY KEY)")
+    cfg = cdc_config()
+    h = make_herder()
+    h.create_connector("cdc", cfg)
+    wait_running(h, "cdc")
+    for round_ in range(3):
+        with pg.transaction():
+            for i in range(50):
+                pg.execute("INSERT INTO r VALUES (%s)", (round_ * 100 + i,))
+        wait_until(
+            lambda: pg.execute(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                "WHERE slot_name = %s AND active_pid IS NOT NULL",
+                (cfg["slot.name"],),
+            ).fetchone(),
+            30,
+            "the walsender to terminate",
+        )
+    got = wait_events(h.log, "srv.public.r", 150)
+    time.sleep(1.0)  # anything doubled would arrive by now
+    got = events(h.log, "srv.public.r")
+    assert sorted(k["id"] for k, _ in got) == sorted(r * 100 + i for r in range(3) for i in range(50))
+    assert h.connector_status("cdc")["tasks"][0]["state"] == "RUNNING"

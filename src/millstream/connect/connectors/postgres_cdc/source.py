@@ -18,6 +18,8 @@ One task does the work (as in Debezium; ``tasks.max`` above 1 changes nothing). 
    the offsets of records already written to the log, the stored ``lsn_commit`` is reported to the slot as
    flushed. So the server never discards WAL of a change that is not in the log: a crash at any moment loses
    nothing; it can only re-send changes whose offsets were not stored yet (at-least-once, as Debezium).
+   A broken replication connection is re-opened (a few tries, a second apart) and streaming resumes the
+   same way, skipping what was already returned.
 5. While idle (no transaction open, every record returned so far stored) the position the server reached is
    acknowledged too, so a quiet slot does not hold WAL back forever; ``heartbeat.interval.ms`` also makes
    that position visible in the stored offsets through heartbeat records.
@@ -156,6 +158,7 @@ class PostgresConnectorTask(SourceTask):
         self.resume = (0, 0)
         if stored is not None and not stored.get("snapshot") and not need_snapshot:
             self.resume = (int(stored.get("lsn_commit", 0)), int(stored.get("event_serial", 0)))
+        self.last_returned: dict[str, Any] | None = None
         self.repl = ReplicationConnection(self.params)
         if need_snapshot:
             if slot.exists:
@@ -181,7 +184,6 @@ class PostgresConnectorTask(SourceTask):
         self.repl.start(self.slot, self.values["publication.name"])
         self.txn: pgoutput.Begin | None = None
         self.serial = 0
-        self.last_returned: dict[str, Any] | None = None
         self.last_heartbeat = time.monotonic()
         self.last_idle_check = time.monotonic()
         self.relations: dict[int, TableSchema | None] = {}
@@ -229,7 +231,15 @@ class PostgresConnectorTask(SourceTask):
     def _poll_stream(self) -> list[SourceRecord]:
         assert self.repl is not None
         out: list[SourceRecord] = []
-        for msg in self.repl.read(self.poll_wait, self.max_batch):
+        try:
+            messages = self.repl.read(self.poll_wait, self.max_batch)
+        except CdcError as exc:
+            if self._stopping.is_set():
+                return []
+            log.warning("replication stream of slot %s broke (%s); reconnecting", self.slot, exc)
+            self._reconnect()
+            return []
+        for msg in messages:
             if isinstance(msg, Keepalive):
                 continue
             out.extend(self._on_message(pgoutput.decode(msg.payload), msg.data_start))
@@ -249,6 +259,38 @@ class PostgresConnectorTask(SourceTask):
         if now - self.repl.last_status >= self.status_s:
             self.repl.send_status()
         return out
+
+    def _reconnect(self, attempts: int = 5, backoff_s: float = 1.0) -> None:
+        """Open new connections and restart streaming from the slot. The server sends again everything after
+        the acknowledged position; what this task already returned is skipped, so nothing is lost or doubled.
+        After ``attempts`` failures (the server is down, the slot was dropped...) the last error is raised."""
+        if self.repl is not None:
+            self.repl.close()
+            self.repl = None
+        last = self.last_returned or {}
+        if "lsn_commit" in last:
+            self.resume = max(self.resume, (int(last["lsn_commit"]), int(last.get("event_serial", 0))))
+        error: CdcError | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                try:
+                    self.conn.close()
+                except Exception:
+                    pass
+                self.conn = catalog.connect(self.params)
+                self.repl = ReplicationConnection(self.params)
+                self._start_streaming()
+                log.info("replication stream of slot %s re-opened", self.slot)
+                return
+            except CdcError as exc:
+                error = exc
+                if self.repl is not None:
+                    self.repl.close()
+                    self.repl = None
+                if attempt < attempts and self._stopping.wait(backoff_s):
+                    break
+        assert error is not None
+        raise error
 
     def _on_message(self, msg: pgoutput.Message, lsn: int) -> list[SourceRecord]:
         if isinstance(msg, pgoutput.Insert | pgoutput.Update | pgoutput.Delete | pgoutput.Truncate):
