@@ -145,7 +145,7 @@ def test_replica_identity_full_sends_before_and_schema_changes_follow(
     pg.execute("ALTER TABLE acct REPLICA IDENTITY FULL")
     pg.execute("INSERT INTO acct VALUES (1, 10)")
     h = make_herder()
-    h.create_connector("cdc", cdc_config(snapshot_mode="never"))
+    h.create_connector("cdc", cdc_config(snapshot_mode="no_data"))
     wait_running(h, "cdc")
     wait_until(lambda: pg.execute("SELECT count(*) FROM pg_replication_slots WHERE active").fetchone()[0], 30, "slot")
     pg.execute("UPDATE acct SET balance = 20 WHERE id = 1")

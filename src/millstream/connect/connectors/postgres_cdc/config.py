@@ -15,7 +15,7 @@ from ...errors import ConnectorConfigError
 from .values import DECIMAL_MODES
 
 CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
-SNAPSHOT_MODES = ("initial", "never", "when_needed")
+SNAPSHOT_MODES = ("initial", "never", "no_data", "when_needed")
 AUTOCREATE_MODES = ("all_tables", "disabled", "filtered")
 
 _DB = "Database"
@@ -173,8 +173,8 @@ CONFIG_DEF = (
         importance=Importance.MEDIUM,
         group=_CDC,
         documentation="initial: a consistent snapshot of the tables when there is no stored offset, then "
-        "streaming; never: streaming only; when_needed: also snapshot again when the stored position can no "
-        "longer be resumed (the slot is gone).",
+        "streaming; never (or no_data, its newer Debezium name): streaming only; when_needed: also snapshot "
+        "again when the stored position can no longer be resumed (the slot is gone).",
     )
     .define(
         "snapshot.fetch.size",

@@ -141,7 +141,7 @@ class PostgresConnectorTask(SourceTask):
                 f"replication slot {self.slot!r} belongs to database {slot.database!r}, not {self.db!r}",
                 hint="give this connector its own slot.name",
             )
-        mode = values["snapshot.mode"]
+        mode = "never" if values["snapshot.mode"] == "no_data" else values["snapshot.mode"]
         snapshot_done = stored is not None and (not stored.get("snapshot") or stored.get("last_snapshot_record"))
         need_snapshot = mode != "never" and not snapshot_done
         if snapshot_done and not slot.exists:
