@@ -283,7 +283,9 @@ def test_slot_in_use_by_another_client(
     h = make_herder()
     h.create_connector("first", cfg)
     wait_until(lambda: pg.execute("SELECT count(*) FROM pg_replication_slots WHERE active").fetchone()[0], 30, "slot")
-    h.create_connector("second", {**cfg, "topic.prefix": "other"})
+    h.create_connector(
+        "second", {**cfg, "topic.prefix": "other", "slot.max.retries": "2", "slot.retry.delay.ms": "100"}
+    )
     trace = task_trace(h, "second")
     assert "is in use by another client" in trace and "slot.name" in trace
 

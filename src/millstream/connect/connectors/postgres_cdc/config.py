@@ -107,6 +107,25 @@ CONFIG_DEF = (
         "keeps the WAL the connector has not acknowledged yet.",
     )
     .define(
+        "slot.max.retries",
+        Type.INT,
+        6,
+        validator=Range.at_least(0),
+        importance=Importance.LOW,
+        group=_CDC,
+        documentation="How many times to try again to take a slot that another connection still holds (the "
+        "server process of a worker that just crashed lets go of it after a moment).",
+    )
+    .define(
+        "slot.retry.delay.ms",
+        Type.LONG,
+        10_000,
+        validator=Range.at_least(0),
+        importance=Importance.LOW,
+        group=_CDC,
+        documentation="Wait between those tries.",
+    )
+    .define(
         "slot.drop.on.stop",
         Type.BOOLEAN,
         False,

@@ -125,6 +125,18 @@ class PostgresConnectorTask(SourceTask):
         self.db = values["database.dbname"]
         stored = self.context.offset_storage_reader().offset(self.partition) if hasattr(self, "context") else None
         slot = catalog.slot_info(conn, self.slot)
+        retries, delay = int(values["slot.max.retries"]), int(values["slot.retry.delay.ms"]) / 1000
+        for attempt in range(retries):
+            if not (slot.exists and slot.active_pid is not None) or self._stopping.wait(delay):
+                break
+            log.info(
+                "slot %s is held by server process %s; trying again (%d of %d)",
+                self.slot,
+                slot.active_pid,
+                attempt + 1,
+                retries,
+            )
+            slot = catalog.slot_info(conn, self.slot)
         if slot.exists and slot.active_pid is not None:
             raise CdcError(
                 f"replication slot {self.slot!r} is in use by another client (server process {slot.active_pid})",
