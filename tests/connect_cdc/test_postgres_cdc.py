@@ -117,6 +117,9 @@ def test_snapshot_then_streams_changes_in_debezium_envelope(
     s = update["source"]
     assert s["snapshot"] == "false" and isinstance(s["txId"], int) and isinstance(s["lsn"], int)
     assert got[0][1]["source"]["txId"] < s["txId"] < delete["source"]["txId"]
+    # Debezium's sequence: [LSN of the previous commit, LSN of this change]
+    last_commit, this = orjson.loads(s["sequence"])
+    assert this == str(s["lsn"]) and int(last_commit) < s["lsn"]
 
 
 def test_schemas_enabled_carry_debezium_schema_names(

@@ -192,7 +192,7 @@ class SourceInfo(NamedTuple):
     snapshot: str  # "true" | "last" | "false"
     tx_id: int | None
     lsn: int | None
-    sequence: tuple[int, int] | None
+    sequence: tuple[int | None, int] | None  # (LSN of the previous commit, LSN of this change)
     offset: dict[str, Any]
 
 
@@ -221,7 +221,8 @@ def change_records(
         "ts_ms": info.ts_ms,
         "snapshot": info.snapshot,
         "db": info.db,
-        "sequence": None if seq is None else f'["{seq[0]}", "{seq[1]}"]',  # Debezium's JSON array of strings
+        # Debezium's JSON array of strings: [last commit LSN, this event's LSN]
+        "sequence": None if seq is None else _sequence(seq),
         "schema": table.namespace,
         "table": table.name,
         "txId": info.tx_id,
@@ -240,6 +241,11 @@ def change_records(
             SourceRecord(table.topic, None, table.key_schema, key, None, None, info.ts_ms, (), partition, info.offset),
         ]
     return [record]
+
+
+def _sequence(seq: tuple[int | None, int]) -> str:
+    last = "null" if seq[0] is None else f'"{seq[0]}"'
+    return f'[{last}, "{seq[1]}"]'
 
 
 __all__ = ["SOURCE_SCHEMA", "UNAVAILABLE", "ColumnDef", "SourceInfo", "TableSchema", "change_records"]

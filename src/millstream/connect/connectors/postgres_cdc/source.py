@@ -196,6 +196,7 @@ class PostgresConnectorTask(SourceTask):
         self.repl.start(self.slot, self.values["publication.name"])
         self.txn: pgoutput.Begin | None = None
         self.serial = 0
+        self.last_commit_lsn: int | None = getattr(self, "last_commit_lsn", None)
         self.last_heartbeat = time.monotonic()
         self.last_idle_check = time.monotonic()
         self.relations: dict[int, TableSchema | None] = {}
@@ -312,6 +313,7 @@ class PostgresConnectorTask(SourceTask):
             return []
         if isinstance(msg, pgoutput.Commit):
             self.txn = None
+            self.last_commit_lsn = msg.commit_lsn
             return []
         if isinstance(msg, pgoutput.Relation):
             self._on_relation(msg)
@@ -342,7 +344,7 @@ class PostgresConnectorTask(SourceTask):
             "txId": txn.xid,
             "ts_usec": txn.commit_ts_us,
         }
-        info = SourceInfo(self.db, txn.commit_ts_us // 1000, "false", txn.xid, lsn, (txn.final_lsn, lsn), offset)
+        info = SourceInfo(self.db, txn.commit_ts_us // 1000, "false", txn.xid, lsn, (self.last_commit_lsn, lsn), offset)
         now = _now_ms()
         part, tomb = self.partition, self.tombstones
         if isinstance(msg, pgoutput.Insert):
