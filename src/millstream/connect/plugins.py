@@ -115,6 +115,11 @@ _BUILTINS: list[tuple[str, str, tuple[str, ...]]] = [
         (f"{_K}.storage.StringConverter",),
     ),
     (
+        "millstream.connect.transforms.debezium:ExtractNewRecordState",
+        "transformation",
+        ("io.debezium.transforms.ExtractNewRecordState",),
+    ),
+    (
         "millstream.connect.transforms.predicates:TopicNameMatches",
         "predicate",
         (f"{_K}.transforms.predicates.TopicNameMatches",),
