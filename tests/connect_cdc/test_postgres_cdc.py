@@ -466,3 +466,29 @@ def test_database_to_log_to_jdbc_upsert_mirror(
 
     expected = rows("orders")
     wait_until(lambda: rows("orders_mirror") == expected, 60, "the mirror to equal the table")
+
+
+def test_initial_only_takes_the_snapshot_and_lets_the_slot_go(
+    pg: psycopg.Connection[Any], cdc_config: Callable[..., dict[str, str]], make_herder: Callable[..., Herder]
+) -> None:
+    pg.execute("CREATE TABLE once (id int PRIMARY KEY)")
+    pg.execute("INSERT INTO once SELECT generate_series(1, 5)")
+    cfg = cdc_config(snapshot_mode="initial_only")
+    h = make_herder()
+    h.create_connector("cdc", cfg)
+    got = wait_events(h.log, "srv.public.once", 5)
+    assert [v["op"] for _, v in got] == ["r"] * 5
+    wait_until(
+        lambda: (
+            not pg.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (cfg["slot.name"],)).fetchone()
+        ),
+        30,
+        "the slot to be dropped",
+    )
+    pg.execute("INSERT INTO once VALUES (6)")
+    h.restart_connector("cdc", include_tasks=True)  # a restart finds the snapshot done: nothing to do
+    wait_running(h, "cdc")
+    time.sleep(1.0)
+    assert len(events(h.log, "srv.public.once")) == 5
+    assert h.connector_status("cdc")["tasks"][0]["state"] == "RUNNING"
+    assert not pg.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (cfg["slot.name"],)).fetchone()

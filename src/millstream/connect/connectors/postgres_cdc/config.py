@@ -15,7 +15,7 @@ from ...errors import ConnectorConfigError
 from .values import DECIMAL_MODES
 
 CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
-SNAPSHOT_MODES = ("initial", "never", "no_data", "when_needed")
+SNAPSHOT_MODES = ("initial", "initial_only", "never", "no_data", "when_needed")
 AUTOCREATE_MODES = ("all_tables", "disabled", "filtered")
 
 _DB = "Database"
@@ -193,7 +193,8 @@ CONFIG_DEF = (
         group=_CDC,
         documentation="initial: a consistent snapshot of the tables when there is no stored offset, then "
         "streaming; never (or no_data, its newer Debezium name): streaming only; when_needed: also snapshot "
-        "again when the stored position can no longer be resumed (the slot is gone).",
+        "again when the stored position can no longer be resumed (the slot is gone); initial_only: the snapshot "
+        "and nothing after it.",
     )
     .define(
         "snapshot.fetch.size",

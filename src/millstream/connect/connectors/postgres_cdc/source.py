@@ -153,8 +153,11 @@ class PostgresConnectorTask(SourceTask):
                 f"replication slot {self.slot!r} belongs to database {slot.database!r}, not {self.db!r}",
                 hint="give this connector its own slot.name",
             )
-        mode = "never" if values["snapshot.mode"] == "no_data" else values["snapshot.mode"]
+        self.mode = mode = "never" if values["snapshot.mode"] == "no_data" else values["snapshot.mode"]
         snapshot_done = stored is not None and (not stored.get("snapshot") or stored.get("last_snapshot_record"))
+        if mode == "initial_only" and snapshot_done:
+            log.info("snapshot.mode=initial_only and the snapshot is done: nothing to do")
+            return
         need_snapshot = mode != "never" and not snapshot_done
         if snapshot_done and not slot.exists:
             if mode == "when_needed":
@@ -204,7 +207,8 @@ class PostgresConnectorTask(SourceTask):
     # -- poll ----------------------------------------------------------------------------------------------
     def poll(self) -> list[SourceRecord] | None:
         with self._lock:
-            if self._stopping.is_set() or self.repl is None:
+            if self._stopping.is_set() or self.repl is None:  # stopped, or done (snapshot.mode=initial_only)
+                self._stopping.wait(self.poll_wait)
                 return None
             if self.snapshot is not None:
                 return self._poll_snapshot()
@@ -226,9 +230,20 @@ class PostgresConnectorTask(SourceTask):
         if done:
             self.snapshot.close()
             self.snapshot = None
-            log.info("snapshot done; streaming changes from LSN %d", self.snapshot_lsn)
-            self._start_streaming()
+            if self.mode == "initial_only":
+                self._finish_initial_only()
+            else:
+                log.info("snapshot done; streaming changes from LSN %d", self.snapshot_lsn)
+                self._start_streaming()
         return out
+
+    def _finish_initial_only(self) -> None:
+        """``snapshot.mode=initial_only``: the snapshot was all; drop the slot so it holds no WAL."""
+        log.info("snapshot done; snapshot.mode=initial_only, so no streaming: dropping slot %s", self.slot)
+        if self.repl is not None:
+            self.repl.close()
+            self.repl = None
+        catalog.drop_slot(self.conn, self.slot)
 
     def _snapshot_record(self, table: TableSchema, texts: tuple[str | None, ...], last: bool) -> list[SourceRecord]:
         now = _now_ms()
