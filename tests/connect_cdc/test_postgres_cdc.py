@@ -273,8 +273,20 @@ def test_wrong_password_and_missing_replication_permission(
         pg.execute("CREATE TABLE t (id int PRIMARY KEY)")
         pg.execute("CREATE PUBLICATION dbz_publication FOR ALL TABLES")
         pg.execute(f"GRANT SELECT ON t TO {role}")
+        cfg = cdc_config(database_user=role, database_password="wrong")
+        try:  # a server configured elsewhere (MILLSTREAM_TEST_POSTGRES) may trust every login
+            psycopg.connect(
+                host=cfg["database.hostname"],
+                port=cfg["database.port"],
+                dbname=cfg["database.dbname"],
+                user=role,
+                password="wrong",
+            ).close()
+            pytest.skip("the server does not check passwords")
+        except psycopg.OperationalError:
+            pass
         h = make_herder()
-        h.create_connector("bad-pw", cdc_config(database_user=role, database_password="wrong"))
+        h.create_connector("bad-pw", cfg)
         trace = task_trace(h, "bad-pw")
         assert "refused the login" in trace and "database.password" in trace and "wrong" not in trace.split("\n")[-2]
         h.create_connector("no-repl", cdc_config(database_user=role, database_password="right"))
