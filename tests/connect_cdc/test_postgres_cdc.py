@@ -5,6 +5,7 @@ and the setup mistakes users make, each failing with its fix."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
 from typing import Any
@@ -363,12 +364,12 @@ def test_types_are_the_same_in_snapshot_and_stream(
     pg.execute(
         "CREATE TABLE typed (id int PRIMARY KEY, s smallint, b bigint, ok boolean, r real, d double precision, "
         "n numeric(10,3), t text, c char(3), day date, tod time, ts timestamp, tstz timestamptz, raw bytea, "
-        "doc jsonb, u uuid, arr int[], span interval)"
+        "doc jsonb, u uuid, arr int[], span interval, big numeric)"
     )
     row = (
         "-5, 9000000000, true, 1.5, 2.25, 12.345, 'x''y', 'ab', '2024-02-29', '12:34:56.789', "
         "'2024-02-29 12:34:56.789', '2024-02-29 12:34:56.789+01', '\\x00ff', '{\"k\": [1, 2]}', "
-        "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,2}', '1 day 02:00:00'"
+        "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,2}', '1 day 02:00:00', -123.4500"
     )
     pg.execute(f"INSERT INTO typed VALUES (1, {row})")
     h = make_herder()
@@ -396,6 +397,8 @@ def test_types_are_the_same_in_snapshot_and_stream(
         "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
         "arr": "{1,2}",
         "span": "1 day 02:00:00",
+        # numeric without scale: Debezium's VariableScaleDecimal, the unscaled value as two's-complement bytes
+        "big": {"scale": 4, "value": base64.b64encode((-1234500).to_bytes(3, "big", signed=True)).decode()},
     }
 
 

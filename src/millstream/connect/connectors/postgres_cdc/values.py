@@ -6,7 +6,8 @@ snapshot and stream and the two agree exactly.
 
 Mapping (Debezium's defaults, ``time.precision.mode=adaptive``): ``boolean`` → boolean; ``smallint`` →
 int16; ``integer`` → int32; ``bigint``/``oid`` → int64; ``real`` → float32; ``double precision`` → float64;
-``numeric`` per ``decimal.handling.mode`` (``precise``: Connect ``Decimal`` values, ``double``: float64,
+``numeric`` per ``decimal.handling.mode`` (``precise``: Connect ``Decimal`` values, or Debezium's
+``VariableScaleDecimal`` struct ``{scale, value}`` for a ``numeric`` without scale; ``double``: float64;
 ``string``); ``date`` → int32 days (``io.debezium.time.Date``); ``timestamp`` → int64 µs
 (``io.debezium.time.MicroTimestamp``); ``timestamptz`` → ISO-8601 string in UTC
 (``io.debezium.time.ZonedTimestamp``); ``time`` → int64 µs (``io.debezium.time.MicroTime``); ``bytea`` →
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ....core.errors import ConnectError
-from ...data import DECIMAL, Schema
+from ...data import DECIMAL, Field, Schema
 
 _EPOCH = _dt.datetime(1970, 1, 1)
 _EPOCH_DATE = _dt.date(1970, 1, 1)
@@ -60,6 +61,35 @@ def _bytea(text: str) -> bytes:
     raise ValueError("bytea value is not in hex format (set bytea_output = 'hex' on the server)")
 
 
+VARIABLE_SCALE_DECIMAL = Schema(
+    "struct",
+    True,
+    "io.debezium.data.VariableScaleDecimal",
+    1,
+    doc="Variable scaled decimal",
+    fields=(Field("scale", Schema("int32"), 0), Field("value", Schema("bytes"), 1)),
+)
+
+
+def _finite_decimal(text: str) -> decimal.Decimal:
+    d = decimal.Decimal(text)
+    if not d.is_finite():
+        raise ValueError(f"{text} has no decimal form (use decimal.handling.mode=double or string)")
+    return d
+
+
+def _variable_scale(text: str) -> dict[str, Any]:
+    """Debezium's ``VariableScaleDecimal``: ``{"scale": s, "value": unscaled two's-complement big-endian}``."""
+    sign, digits, exponent = _finite_decimal(text).as_tuple()
+    assert isinstance(exponent, int)
+    unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+    scale = -exponent
+    if scale < 0:
+        unscaled, scale = unscaled * 10**-scale, 0
+    length = max(1, (unscaled.bit_length() + 8) // 8)
+    return {"scale": scale, "value": unscaled.to_bytes(length, "big", signed=True)}
+
+
 @dataclass(frozen=True)
 class ColumnType:
     """How one PostgreSQL type becomes Connect data: the (optional) schema and a text → value parser."""
@@ -76,11 +106,11 @@ def column_type(type_oid: int, type_modifier: int, decimal_mode: str) -> ColumnT
             return ColumnType(Schema("float64", True), float)
         if decimal_mode == "string":
             return ColumnType(Schema("string", True), str)
-        scale = ((type_modifier - 4) & 0xFFFF) if type_modifier >= 4 else 0
-        params = {"scale": str(scale)}
-        if type_modifier >= 4:
-            params["connect.decimal.precision"] = str(((type_modifier - 4) >> 16) & 0xFFFF)
-        return ColumnType(Schema("bytes", True, DECIMAL, 1, parameters=params), decimal.Decimal)
+        if type_modifier < 4:  # numeric without scale: each value says its own, as Debezium does
+            return ColumnType(VARIABLE_SCALE_DECIMAL, _variable_scale)
+        scale = (type_modifier - 4) & 0xFFFF
+        params = {"scale": str(scale), "connect.decimal.precision": str(((type_modifier - 4) >> 16) & 0xFFFF)}
+        return ColumnType(Schema("bytes", True, DECIMAL, 1, parameters=params), _finite_decimal)
     found = _SIMPLE.get(type_oid)
     if found is not None:
         return found
