@@ -81,6 +81,11 @@ _BUILTINS: list[tuple[str, str, tuple[str, ...]]] = [
         ("io.confluent.connect.jdbc.JdbcSinkConnector", "JdbcSink"),
     ),
     (
+        "millstream.connect.connectors.postgres_cdc:PostgresConnector",
+        "source",
+        ("io.debezium.connector.postgresql.PostgresConnector", "PostgresConnector", "PostgresCdcSource"),
+    ),
+    (
         "millstream.connect.connectors.http:HttpSinkConnector",
         "sink",
         ("io.confluent.connect.http.HttpSinkConnector", "HttpSink"),
@@ -108,6 +113,11 @@ _BUILTINS: list[tuple[str, str, tuple[str, ...]]] = [
         "millstream.connect.converters:StringHeaderConverter",
         "header_converter",
         (f"{_K}.storage.StringConverter",),
+    ),
+    (
+        "millstream.connect.transforms.debezium:ExtractNewRecordState",
+        "transformation",
+        ("io.debezium.transforms.ExtractNewRecordState",),
     ),
     (
         "millstream.connect.transforms.predicates:TopicNameMatches",
