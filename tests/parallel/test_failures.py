@@ -182,3 +182,14 @@ def test_cli_runs_with_p_prints_the_plan_and_ctrl_c_leaves_no_worker(log_url: st
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert len(workers) == 2 and not [pid for pid in workers if alive(pid)]
+
+
+def test_an_exactly_once_sink_without_checkpointing_is_refused(log_url: str) -> None:
+    from millstream.connectors import DeliveryGuarantee, LogSink
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    sink = LogSink.builder().set_log(log_url).set_topic("out").set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
+    env.from_source(source(log_url), None, "events").sink_to(sink.build())
+    with pytest.raises(JobConfigError, match="sink 'LogSink' is exactly-once, which needs checkpointing"):
+        make_runner(env, env._take_sinks(), "eo", None)

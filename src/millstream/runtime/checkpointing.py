@@ -59,6 +59,7 @@ from ..stream.operators.base import Operator
 from ..stream.state import KeyedStateBackend, serializing_snapshots
 from .checkpoint_storage import Checkpoint, CheckpointStorage, CheckpointWriteError, load_checkpoint
 from .kafka_exactly_once import OpenKafkaTransaction, check_transaction_timeout, is_kafka, transactional_id
+from .protocols import PositionedReader, checkpoint_roles
 from .sources import LogReader
 
 if TYPE_CHECKING:
@@ -144,13 +145,9 @@ class CheckpointCoordinator:
                     hint="give every operator its own uid(...)",
                 )
             self.parts[uid] = (name, thing)
-        self.eo_sinks: list[Any] = [op for op in runner.order if getattr(op, "transactional", False)]
-        self.tpc_sinks: list[Any] = [op for op in runner.order if hasattr(op, "notify_checkpoint_complete")]
-        # sinks that write without waiting for acknowledgements (e.g. Kafka's append_nowait): flushed in step 1,
-        # so that no source offset is committed for output that is not yet acknowledged
-        self.async_sinks: list[Any] = [
-            op for op in runner.order if hasattr(op, "flush_writes") and not getattr(op, "transactional", False)
-        ]
+        # (async sinks write without waiting for acknowledgements, e.g. Kafka's append_nowait: flushed in step 1,
+        # so that no source offset is committed for output that is not yet acknowledged)
+        self.eo_sinks, self.tpc_sinks, self.async_sinks = checkpoint_roles(runner.order)
         urls = {op.sink.log_url for op in self.eo_sinks}
         if len(urls) > 1:
             raise CheckpointError(
@@ -312,7 +309,7 @@ class CheckpointCoordinator:
                 ) from exc
             if payload.get("kind") == "parallel":  # taken at parallelism N: all its subtasks' state, merged
                 payload = self._from_parallel(thing, name, payload)
-            if payload.get("kind") == "source" and not hasattr(getattr(thing, "reader", None), "restore"):
+            if payload.get("kind") == "source" and not isinstance(thing.reader, PositionedReader):
                 msg = (
                     f"source {name!r} (uid {uid!r}) cannot resume from a position: it starts from its beginning, "
                     "so its elements are processed again"
@@ -389,7 +386,7 @@ class CheckpointCoordinator:
         blobs: dict[str, bytes] = {}
         dumps = pickle.dumps
         for uid, (_name, thing) in self.parts.items():
-            if hasattr(thing, "reader"):  # a SourceDriver
+            if not isinstance(thing, Operator):  # a SourceDriver
                 payload: dict[str, Any] = {"kind": "source", "state": thing.snapshot()}
             else:
                 payload = {

@@ -47,6 +47,7 @@ from . import job_directory
 from .checkpoint_storage import ForeignCheckpointError
 from .checkpointing import CheckpointCoordinator, CheckpointSummary, StateRestoreError
 from .metrics import JobMetrics
+from .protocols import PositionedReader, checkpoint_roles
 from .sinks import CollectOperator, make_sink
 from .sources import SourceReader, make_reader
 
@@ -144,21 +145,19 @@ class SourceDriver:
 
     def snapshot(self) -> dict[str, Any]:
         """Watermark state per partition and the reader's position (if it has ``snapshot``)."""
-        reader_snap = getattr(self.reader, "snapshot", None)
         return {
             "gens": {pid: (g.max_ts, g.wm) for pid, g in self.gens.items()},
             "combined": self.pw.combined,
             "seen": self.seen,
-            "reader": reader_snap() if reader_snap is not None else None,
+            "reader": self.reader.snapshot() if isinstance(self.reader, PositionedReader) else None,
         }
 
     def restore(self, snap: dict[str, Any]) -> None:
         """Reinstate :meth:`snapshot` (after the reader is open): positions and watermark generators."""
-        reader_restore = getattr(self.reader, "restore", None)
         if snap.get("reader") is not None:
-            if reader_restore is None:
+            if not isinstance(self.reader, PositionedReader):
                 raise JobConfigError(f"source {self.name!r} cannot restore a position")
-            reader_restore(snap["reader"])
+            self.reader.restore(snap["reader"])
         for pid, (max_ts, wm) in snap["gens"].items():
             g = self._gen(pid)
             g.max_ts, g.wm = max_ts, wm
@@ -172,6 +171,17 @@ class SourceDriver:
         if tail > self.last_tail:
             self.last_tail = tail
             self.out.emit([], [], [], tail)
+
+
+def require_checkpoints_for_exactly_once(ops: list[Any], config: Any) -> None:
+    """Exactly-once sinks need checkpointing in EXACTLY_ONCE mode: a clear error naming the sink otherwise."""
+    eo, tpc, _ = checkpoint_roles(ops)
+    if (eo or tpc) and (config.checkpoint_interval is None or config.checkpointing_mode != "EXACTLY_ONCE"):
+        raise JobConfigError(
+            f"sink {(eo + tpc)[0].name!r} is exactly-once, which needs checkpointing in EXACTLY_ONCE mode",
+            hint="call env.enable_checkpointing(interval_ms, CheckpointingMode.EXACTLY_ONCE), or use "
+            "set_delivery_guarantee('at-least-once')",
+        )
 
 
 @dataclass
@@ -275,16 +285,7 @@ class JobRunner:
             raise JobConfigError("the job has no sources")
         self.uids = operator_uids(nodes)
         self._driver_ids = [t.id for t in nodes if t.kind == "source"]
-        cfg = self.config
-        for op in self.order:
-            if (getattr(op, "transactional", False) or getattr(op, "transactional_2pc", False)) and (
-                cfg.checkpoint_interval is None or cfg.checkpointing_mode != "EXACTLY_ONCE"
-            ):
-                raise JobConfigError(
-                    f"sink {op.name!r} is exactly-once, which needs checkpointing in EXACTLY_ONCE mode",
-                    hint="call env.enable_checkpointing(interval_ms, CheckpointingMode.EXACTLY_ONCE), or use "
-                    "set_delivery_guarantee('at-least-once')",
-                )
+        require_checkpoints_for_exactly_once(self.order, self.config)
 
         self.metrics = JobMetrics(self) if sensors.installed() else None
 
@@ -566,6 +567,9 @@ def make_runner(env: Any, sinks: list[Transformation], job_name: str, collect: l
                 f"{plan.parallelism} yet (one Kafka transaction per job)",
                 hint="run the job with parallelism 1, or use set_delivery_guarantee('at-least-once')",
             )
+    require_checkpoints_for_exactly_once(
+        [make_sink(n.t.name, n.uid, n.t.params["sink"]) for n in plan.nodes.values() if n.t.kind == "sink"], env.config
+    )
     return ParallelJobRunner(env, sinks, job_name, collect, plan, parallelism)
 
 

@@ -64,6 +64,7 @@ from ...stream.operators.base import Operator, OperatorContext, Output
 from ...stream.plan import JobPlan, PlanNode, plan_job
 from ...stream.state import serializing_snapshots
 from ..job import SourceDriver, _where, batch_gc
+from ..protocols import checkpoint_roles
 from ..sinks import CollectOperator, make_sink
 from ..sources import LogReader, SplitReader, make_reader
 from .exchange import ACTIVE, END, IDLE, ExchangeSender, InputGate, SubBatch
@@ -190,11 +191,7 @@ class Worker:
         self.gate_keys = {
             idx: f"{plan.nodes[plan.edges[idx].target].uid}#in{plan.edges[idx].input_index}" for idx in self.gates
         }
-        self.eo_sinks: list[Any] = [op for op in self.ops if getattr(op, "transactional", False)]
-        self.tpc_sinks: list[Any] = [op for op in self.ops if hasattr(op, "notify_checkpoint_complete")]
-        self.async_sinks: list[Any] = [
-            op for op in self.ops if hasattr(op, "flush_writes") and not getattr(op, "transactional", False)
-        ]
+        self.eo_sinks, self.tpc_sinks, self.async_sinks = checkpoint_roles(self.ops)
         if self.checkpointing:
             for d in self.drivers:
                 if isinstance(d.reader, LogReader):
