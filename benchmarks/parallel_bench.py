@@ -13,6 +13,8 @@ and the fastest run counts. Printed per parallelism:
 - ``events/s``: events / wall;
 - ``steady events/s``: events / (wall - startup), where startup is the same job's wall time on an *empty*
   topic at that parallelism (measured in the same run), i.e. the rate once the workers run;
+- ``CPU``: CPU seconds of every process of the run (this one and the workers), and its ratio to parallelism 1's
+  — what exchanging records between processes costs on top of the work itself;
 - the ratio of each to parallelism 1, and whether the outputs are identical (as sorted rows).
 
 Parallelism 1 runs the single-process engine (the job thread of ``env.execute()``), exactly as before parallel
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -74,7 +77,13 @@ class WithPage(ProcessWindowFunction):
             yield {"page": key, "start": context.window().start, "count": r["count"], "bytes": r["bytes"]}
 
 
-def run_w(url: str, topic: str, out_topic: str, parallelism: int) -> float:
+def cpu_seconds() -> float:
+    """CPU time of this process and its ended children (the workers of finished jobs)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_w(url: str, topic: str, out_topic: str, parallelism: int) -> tuple[float, float]:
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(parallelism)
     source = (
@@ -96,9 +105,9 @@ def run_w(url: str, topic: str, out_topic: str, parallelism: int) -> float:
         .aggregate(Aggregates(count=Count(), bytes=Sum("bytes")), WithPage())
         .sink_to(LogSink.builder().set_log(url).set_topic(out_topic).build())
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     env.execute(f"W p{parallelism}")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds() - cpu
 
 
 def read_rows(log: Log, topic: str) -> list[bytes]:
@@ -146,6 +155,7 @@ def main() -> None:
         produce(log, topic, args.events)
         produce(log, empty, 0)
         walls: dict[int, list[float]] = {p: [] for p in pars}
+        cpus: dict[int, list[float]] = {p: [] for p in pars}
         starts: dict[int, list[float]] = {p: [] for p in pars}
         outputs: dict[int, list[bytes]] = {}
         for r in range(max(1, args.repeat)):
@@ -153,8 +163,10 @@ def main() -> None:
                 out = f"out-{p}-{r}-{uuid.uuid4().hex[:6]}"
                 log.create_topic(out, PARTITIONS, {"retention.ms": -1})
                 log.create_topic(out + "-e", PARTITIONS, {"retention.ms": -1})
-                walls[p].append(run_w(url, topic, out, p))
-                starts[p].append(run_w(url, empty, out + "-e", p) if p > 1 else 0.0)
+                wall, cpu = run_w(url, topic, out, p)
+                walls[p].append(wall)
+                cpus[p].append(cpu)
+                starts[p].append(run_w(url, empty, out + "-e", p)[0] if p > 1 else 0.0)
                 if r == 0:
                     outputs[p] = read_rows(log, out)
         log.close()
@@ -164,15 +176,15 @@ def main() -> None:
     )
     base = None
     for p in pars:
-        wall, start = min(walls[p]), min(starts[p])
+        wall, start, cpu = min(walls[p]), min(starts[p]), min(cpus[p])
         rate, steady = args.events / wall, args.events / max(wall - start, 1e-9)
         if base is None:
-            base = (rate, steady)
+            base = (rate, steady, cpu)
         same = "identical" if outputs[p] == outputs[pars[0]] else "DIFFERENT"
         print(
             f"parallelism {p}: wall {wall:6.2f} s (startup {start:4.2f} s)  {rate:10,.0f} events/s "
             f"({rate / base[0]:4.2f}x)  steady {steady:10,.0f} events/s ({steady / base[1]:4.2f}x)  "
-            f"output {len(outputs[p]):,} rows, {same}"
+            f"CPU {cpu:5.2f} s ({cpu / base[2]:4.2f}x)  output {len(outputs[p]):,} rows, {same}"
         )
     if 1 in pars and 2 in pars:
         ratio = (args.events / min(walls[2])) / (args.events / min(walls[1]))

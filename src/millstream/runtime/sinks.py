@@ -5,12 +5,14 @@ batch it gets; ``close()`` flushes and releases."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from itertools import repeat
 from operator import length_hint
 from typing import Any
 
 import orjson
 
+from ..core.debezium_json import DebeziumJsonFormat
 from ..core.record import ProducerRecord
 from ..core.serde import get_serde
 from ..log import Log, open_log
@@ -48,9 +50,15 @@ class LogSinkOperator(SinkOperator):
         self._log = log
         self._own = log is None
         fmt = sink.value_format
-        self._ser = sink.serializer or (
-            orjson.dumps if fmt == "json" else get_serde(fmt, schema=sink.avro_schema).serialize
-        )
+        self._ser: Callable[[Any], bytes | None]
+        if sink.serializer is not None:
+            self._ser = sink.serializer
+        elif fmt == "json":
+            self._ser = orjson.dumps
+        elif fmt == "debezium-json":  # changelog rows as Debezium events, as Flink's debezium-json writes them
+            self._ser = DebeziumJsonFormat().encode
+        else:
+            self._ser = get_serde(fmt, schema=sink.avro_schema).serialize
         self._key_ser = (sink.key_serializer or get_serde(sink.key_format).serialize) if sink.key_selector else None
         self._nparts: dict[str, int] = {}
         self._rr = 0

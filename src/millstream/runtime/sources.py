@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 
 from ..core.clock import Clock, ManualClock
+from ..core.debezium_json import DebeziumJsonFormat
 from ..core.errors import ConfigError, SerdeError
 from ..core.record import Record, TopicPartition
 from ..core.serde import get_serde
@@ -194,7 +195,10 @@ class LogReader(SourceReader):
         self._dead_letters: DeadLetterRouter | None = None
         self._subtask = (0, 1)
         fmt = source.value_format
-        self._serde = None if fmt == "json" or source.deserializer else get_serde(fmt, schema=source.avro_schema)
+        # debezium-json (Flink's name): each record becomes its changelog rows (+I/-U/+U/-D), or none (tombstone)
+        self._changelog = DebeziumJsonFormat() if fmt == "debezium-json" and not source.deserializer else None
+        plain = fmt in ("json", "debezium-json") or source.deserializer
+        self._serde = None if plain else get_serde(fmt, schema=source.avro_schema)
 
     def open(self) -> None:
         if self._log is None:
@@ -205,7 +209,8 @@ class LogReader(SourceReader):
             self._log = open_log(self.source.log_url, **opts)
         if self.source.dead_letter_topic:  # routing needs whole records, so no values-only reads
             self._dead_letters = DeadLetterRouter(self._log, self.source.dead_letter_topic, self.source.name)
-        elif self.source.deserializer is None:  # the log may offer a cheaper read of values + timestamps only
+        elif self.source.deserializer is None and self._changelog is None:
+            # the log may offer a cheaper read of values + timestamps only
             self._read_values = getattr(self._log, "read_values", None)
         self._discover()
 
@@ -321,6 +326,8 @@ class LogReader(SourceReader):
                 return [], []
         self.positions[pid] = recs[-1].offset + 1
         s = self.source
+        if self._changelog is not None:
+            return self._changelog_rows(recs)
         try:
             if s.deserializer is not None:
                 vals = [s.deserializer(r) for r in recs]
@@ -334,6 +341,29 @@ class LogReader(SourceReader):
                 raise
             return self._dead_letters.decode(recs, self._decode_one)  # record by record, routing the bad ones
         return vals, list(map(_TIMESTAMP, recs))
+
+    def _changelog_rows(self, recs: list[Record]) -> tuple[list[Any], list[Any]]:
+        """``debezium-json``: the changelog rows of the records, each with its record's timestamp; a record
+        that is no change event fails the job naming it, or goes to the dead-letter topic."""
+        fmt = self._changelog
+        assert fmt is not None
+        if self._dead_letters is not None:
+            per, tss = self._dead_letters.decode(recs, lambda r: fmt.decode(r[5]))
+        else:
+            per = []
+            for r in recs:
+                try:
+                    per.append(fmt.decode(r[5]))
+                except SerdeError as exc:
+                    raise SerdeError(
+                        f"{self.source.name}: record at {r[0]}[{r[1]}] offset {r[2]} is not a Debezium change event: "
+                        f"{exc.message}",
+                        hint=exc.hint or "read the topic with another value format, or set a dead-letter topic",
+                    ) from exc
+            tss = list(map(_TIMESTAMP, recs))
+        vals = [row for rows in per for row in rows]
+        stamps = [ts for rows, ts in zip(per, tss, strict=True) for _ in rows]
+        return vals, stamps
 
     def _decode_one(self, record: Record) -> Any:
         """One record's element (the dead-letter path decodes record by record)."""

@@ -15,7 +15,9 @@ from typing import Any
 
 from .errors import JobConfigError
 
-VALUE_FORMATS = ("json", "string", "bytes", "avro")
+VALUE_FORMATS = ("json", "string", "bytes", "avro", "debezium-json")
+"""``debezium-json`` (Flink's name, sources only): each Debezium change event becomes its changelog rows
+(:class:`millstream.core.changelog.ChangelogRow`: ``+I``/``-U``/``+U``/``-D`` with the row)."""
 
 
 @dataclass(frozen=True)
