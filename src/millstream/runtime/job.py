@@ -47,7 +47,7 @@ from . import job_directory
 from .checkpoint_storage import ForeignCheckpointError
 from .checkpointing import CheckpointCoordinator, CheckpointSummary, StateRestoreError
 from .metrics import JobMetrics
-from .protocols import PositionedReader, checkpoint_roles
+from .protocols import PositionedReader, RoundBuffered, checkpoint_roles
 from .sinks import CollectOperator, make_sink
 from .sources import SourceReader, make_reader
 
@@ -414,6 +414,7 @@ class JobRunner:
         batch = self.config.batch_size
         drivers = self.drivers
         timed = [op for op in self.order if type(op).next_processing_time is not Operator.next_processing_time]
+        rounds = [op for op in self.order if isinstance(op, RoundBuffered)]
         idle_s = self.config.idle_poll_ms / 1000
         metrics = self.metrics
         if metrics is not None:
@@ -433,6 +434,8 @@ class JobRunner:
                     nxt = op.next_processing_time()
                     if nxt is not None and nxt <= now:
                         op.on_processing_time(now)
+            for op in rounds:
+                op.end_of_round()
             if coord is not None:
                 coord.maybe_checkpoint()
             if metrics is not None:

@@ -39,6 +39,14 @@ class AsyncWriter(Protocol):
 
 
 @runtime_checkable
+class RoundBuffered(Protocol):
+    """An operator that holds writes back within one round of the job loop; the loop calls
+    ``end_of_round`` after every round (and ``flush_writes`` covers them too)."""
+
+    def end_of_round(self) -> None: ...
+
+
+@runtime_checkable
 class PositionedReader(Protocol):
     def snapshot(self) -> Any: ...
 
@@ -59,6 +67,7 @@ __all__ = [
     "AsyncWriter",
     "ExactlyOnceLogSink",
     "PositionedReader",
+    "RoundBuffered",
     "TwoPhaseCommitParticipant",
     "checkpoint_roles",
 ]

@@ -23,6 +23,7 @@ from ..stream.operators.base import Operator
 from ..stream.operators.basic import annotate
 
 _new = tuple.__new__
+ROUND_LIMIT = 50_000  # records a log sink holds back within one round of the job loop
 
 
 class SinkOperator(Operator):
@@ -64,6 +65,10 @@ class LogSinkOperator(SinkOperator):
         self._rr = 0
         self._send: Any = None  # the log's append, or its append_nowait where it has one (Kafka)
         self.txn: Any = None  # exactly-once on Kafka: the open transaction the records go into
+        # at-least-once: the records of one round of the job loop, per (topic, partition), appended together at
+        # its end (end_of_round) — a window firing many times in a round costs one log write, not one each
+        self._round: dict[tuple[str, int], list[Any]] = {}
+        self._round_size = 0
 
     def open(self) -> None:
         if self._log is None:
@@ -100,7 +105,21 @@ class LogSinkOperator(SinkOperator):
             else:
                 buf.extend(recs)
         else:
-            self._send(topic, p, recs)
+            buf = self._round.get((topic, p))
+            if buf is None:
+                self._round[(topic, p)] = recs
+            else:
+                buf.extend(recs)
+            self._round_size += len(recs)
+            if self._round_size >= ROUND_LIMIT:
+                self.end_of_round()
+
+    def end_of_round(self) -> None:
+        """Append the records of this round of the job loop (one write per partition)."""
+        if self._round:
+            rounds, self._round, self._round_size = self._round, {}, 0
+            for (topic, p), recs in rounds.items():
+                self._send(topic, p, recs)
 
     def _partitions(self, topic: str) -> int:
         n = self._nparts.get(topic)
@@ -168,6 +187,7 @@ class LogSinkOperator(SinkOperator):
 
     def flush_writes(self) -> None:
         """Wait until every element written so far is acknowledged by the log (raises a delivery error)."""
+        self.end_of_round()
         flush = getattr(self._log, "flush_writes", None)
         if flush is not None:
             flush()

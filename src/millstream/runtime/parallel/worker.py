@@ -64,7 +64,7 @@ from ...stream.operators.base import Operator, OperatorContext, Output
 from ...stream.plan import JobPlan, PlanNode, plan_job
 from ...stream.state import serializing_snapshots
 from ..job import SourceDriver, _where, batch_gc
-from ..protocols import checkpoint_roles
+from ..protocols import RoundBuffered, checkpoint_roles
 from ..sinks import CollectOperator, make_sink
 from ..sources import LogReader, SplitReader, make_reader
 from .exchange import ACTIVE, END, IDLE, ExchangeSender, InputGate, SubBatch
@@ -355,6 +355,7 @@ class Worker:
         batch = self.config.batch_size
         idle_s = self.config.idle_poll_ms / 1000
         timed = [op for op in self.ops if type(op).next_processing_time is not Operator.next_processing_time]
+        rounds = [op for op in self.ops if isinstance(op, RoundBuffered)]
         peers = self.peers
         last_collect = time.monotonic()
         while True:
@@ -386,6 +387,8 @@ class Worker:
                     nxt = op.next_processing_time()
                     if nxt is not None and nxt <= now:
                         op.on_processing_time(now)
+            for op in rounds:
+                op.end_of_round()
             if self.collectors and time.monotonic() - last_collect >= COLLECT_EVERY_S:
                 self._send_collected(control)
                 last_collect = time.monotonic()
