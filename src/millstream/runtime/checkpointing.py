@@ -52,7 +52,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..core.errors import CheckpointError
 from ..stream.operators.base import Operator
@@ -61,9 +61,6 @@ from .checkpoint_storage import Checkpoint, CheckpointStorage, CheckpointWriteEr
 from .kafka_exactly_once import OpenKafkaTransaction, check_transaction_timeout, is_kafka, transactional_id
 from .protocols import PositionedReader, checkpoint_roles
 from .sources import LogReader
-
-if TYPE_CHECKING:
-    from .job import JobRunner
 
 log = logging.getLogger("millstream.checkpoint")
 MARKER_PREFIX = "millstream.checkpoint/"
@@ -116,17 +113,30 @@ def _is_stateful(op: Any) -> bool:
     return type(op).snapshot is not Operator.snapshot
 
 
-class CheckpointCoordinator:
-    """Takes checkpoints of one :class:`~millstream.runtime.job.JobRunner` and restores them (see the module
-    docstring for the protocol). ``summary`` is shared across restarts of the job."""
+class CheckpointedJob(Protocol):
+    """What the coordinator needs of the job it checkpoints (a narrow view of
+    :class:`~millstream.runtime.job.JobRunner`)."""
 
-    def __init__(self, runner: JobRunner, summary: CheckpointSummary, attempt: int) -> None:
-        cfg = runner.config
-        self.runner = runner
+    config: Any  # the job's JobConfig
+    job_name: str
+    order: list[Any]  # its operators (sinks among them), upstream first
+    savepoint_requests: list[tuple[str, list[Any]]]  # (target, [result]) asked for from other threads
+
+    def state_parts(self) -> list[tuple[str, str, Any]]:
+        """``(uid, name, source driver or stateful operator)`` of everything that has state."""
+
+
+class CheckpointCoordinator:
+    """Takes checkpoints of one job (a :class:`CheckpointedJob`: the :class:`~millstream.runtime.job.JobRunner`)
+    and restores them (see the module docstring for the protocol). ``summary`` is shared across restarts."""
+
+    def __init__(self, job: CheckpointedJob, summary: CheckpointSummary, attempt: int) -> None:
+        cfg = job.config
+        self.job = job
         self.summary = summary
         self.attempt = attempt
         env = os.environ
-        self.job_id = cfg.job_id or env.get("MILLSTREAM_JOB_ID") or runner.job_name
+        self.job_id = cfg.job_id or env.get("MILLSTREAM_JOB_ID") or job.job_name
         self.allow_non_restored = cfg.allow_non_restored_state or env.get(
             "MILLSTREAM_ALLOW_NON_RESTORED_STATE", ""
         ).lower() in ("1", "true", "yes")
@@ -138,7 +148,7 @@ class CheckpointCoordinator:
             cfg.checkpoints_retained,
         )
         self.parts: dict[str, tuple[str, Any]] = {}  # uid -> (name, driver or operator)
-        for uid, name, thing in runner.state_parts():
+        for uid, name, thing in job.state_parts():
             if uid in self.parts:
                 raise CheckpointError(
                     f"two operators have the uid {uid!r} ({self.parts[uid][0]!r} and {name!r})",
@@ -147,7 +157,7 @@ class CheckpointCoordinator:
             self.parts[uid] = (name, thing)
         # (async sinks write without waiting for acknowledgements, e.g. Kafka's append_nowait: flushed in step 1,
         # so that no source offset is committed for output that is not yet acknowledged)
-        self.eo_sinks, self.tpc_sinks, self.async_sinks = checkpoint_roles(runner.order)
+        self.eo_sinks, self.tpc_sinks, self.async_sinks = checkpoint_roles(job.order)
         urls = {op.sink.log_url for op in self.eo_sinks}
         if len(urls) > 1:
             raise CheckpointError(
@@ -185,7 +195,7 @@ class CheckpointCoordinator:
             for _name, thing in self.parts.values():
                 if isinstance(getattr(thing, "reader", None), LogReader):
                     thing.reader.commit_on_close = False  # offsets are committed with checkpoints
-        if self.runner.config.state_backend != "rocksdb":
+        if self.job.config.state_backend != "rocksdb":
             return
         import tempfile
 
@@ -361,7 +371,7 @@ class CheckpointCoordinator:
     def maybe_checkpoint(self) -> None:
         """Take a checkpoint if the interval has passed since the last one, or a savepoint if asked."""
         now = time.monotonic() * 1000
-        if self.runner.savepoint_requests:
+        if self.job.savepoint_requests:
             self.take_requested_savepoints()
         elif now - self.last_ms >= self.interval_ms:
             self.checkpoint()
@@ -370,7 +380,7 @@ class CheckpointCoordinator:
         """Serve ``JobClient.trigger_savepoint``: a checkpoint, then its copy at each requested target."""
         from .savepoints import copy_as_savepoint
 
-        reqs = self.runner.savepoint_requests
+        reqs = self.job.savepoint_requests
         st = self.checkpoint()
         while reqs:
             target, done = reqs.pop(0)
@@ -427,8 +437,8 @@ class CheckpointCoordinator:
         }
         # Step 3: write the checkpoint atomically
         extra = {
-            "mode": self.runner.config.checkpointing_mode,
-            "job_name": self.runner.job_name,
+            "mode": self.job.config.checkpointing_mode,
+            "job_name": self.job.job_name,
             "savepoint": self.savepoint_origin,
             "exactly_once_log": self.eo_sinks[0].sink.log_url if self.eo_sinks else None,
         }
