@@ -7,7 +7,8 @@ Every request goes through the same steps, so both surfaces behave alike:
 3. ``GET /openapi.json`` → the surface's OpenAPI document;
 4. a path no route matches → 404; ``OPTIONS`` → 204 with ``Allow``; a method the path does not allow → 405
    with ``Allow``; ``HEAD`` is answered as ``GET`` without the body;
-5. the body: a ``Content-Length`` over the limit → 413 before reading it; a chunked body growing past the limit
+5. the body: a ``Content-Length`` over the limit → 413 without keeping it (a body up to 128 MiB is read and
+   dropped first, so a client still sending can read the answer); a chunked body growing past the limit
    → 413; a body not complete within the read timeout → 408 (both close the connection); a body with a
    ``Content-Type`` that is not JSON → 415;
 6. the surface's :meth:`~millstream.http.api.HttpApi.handle` (on a worker thread when it may block);
@@ -38,6 +39,8 @@ log = logging.getLogger("millstream.http")
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _BODYLESS = frozenset({204, 304})
+#: a refused body up to this size is read and dropped before answering 413 (see ``ApiApp._drain``)
+_DRAIN_MAX_BYTES = 128 * 1024 * 1024
 
 
 def _is_json(content_type: str) -> bool:
@@ -131,6 +134,8 @@ class ApiApp:
         too_big = {"Connection": "close"}
         length = request.headers.get("content-length")
         if length is not None and length.strip().isdigit() and int(length) > limit:
+            if int(length) <= _DRAIN_MAX_BYTES:
+                await self._drain(request)
             raise HttpError(413, self._too_big(f"{int(length)} bytes"), too_big)
         if length is None and "chunked" not in request.headers.get("transfer-encoding", "").lower():
             return None
@@ -141,6 +146,7 @@ class ApiApp:
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > limit:
+                        await self._drain(request)
                         raise HttpError(413, self._too_big(f"more than {limit} bytes"), too_big)
                     chunks.append(chunk)
         except TimeoutError:
@@ -151,6 +157,19 @@ class ApiApp:
                 {"Connection": "close"},
             ) from None
         return b"".join(chunks)
+
+    async def _drain(self, request: Request) -> None:
+        """Read and drop the rest of a refused body (up to :data:`_DRAIN_MAX_BYTES`, within the read timeout),
+        so the client, still sending, gets to read the answer instead of a connection reset."""
+        dropped = 0
+        try:
+            async with asyncio.timeout(self.limits.read_timeout_s):
+                async for chunk in request.stream():
+                    dropped += len(chunk)
+                    if dropped > _DRAIN_MAX_BYTES:
+                        return
+        except (TimeoutError, ClientDisconnect, RuntimeError):
+            return
 
     def _too_big(self, what: str) -> str:
         return (
