@@ -94,6 +94,9 @@ class HttpServer:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # accepted sockets inherit it: uvicorn writes a response's head and body separately, and with
+            # Nagle's algorithm the body waits for the client's delayed ACK (~40 ms a request)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind((host, port))
             sock.listen(self.limits.backlog)
         except OSError:
