@@ -35,6 +35,7 @@ from .errors import (
     ConnectorConfigError,
     NotFoundError,
 )
+from .path_policy import PathPolicy
 from .plugins import REGISTRY
 from .process_task import ProcessTask
 from .storage import ConfigStore, OffsetStore, StatusStore, partition_key
@@ -119,6 +120,7 @@ class Herder:
             self.log, self.config.get("status.storage.topic"), self.config.get("status.storage.partitions")
         )
         self.config_store = ConfigStore(self.log, self.config.get("config.storage.topic")) if persist_configs else None
+        self.path_policy = PathPolicy(self.config.get("allowed.paths"))
         self.ctx = WorkerContext(self.log, self.config, self.offsets, self.status_store, self.worker_id)
         self._lock = threading.RLock()
         self._connectors: dict[str, _Runtime] = {}
@@ -283,6 +285,7 @@ class Herder:
         if errors:
             raise ConnectorConfigError(errors, connector_class=str(cfg.get("connector.class")))
         cls = REGISTRY.load(cfg["connector.class"], "connector")
+        self.path_policy.check(cls, cfg)
         if self._task_mode(cfg) == "process" and self.log.url.startswith("memory://"):
             raise ConnectorConfigError(
                 {

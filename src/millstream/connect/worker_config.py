@@ -174,6 +174,14 @@ def worker_config_def() -> ConfigDef:
             documentation=f"Client certificates on {scope}: none, requested or required.",
         )
     d.define(
+        "allowed.paths",
+        Type.LIST,
+        "",
+        importance=Importance.MEDIUM,
+        documentation="Directories connectors may read and write files in (FileStreamSource/FileStreamSink "
+        "file=); empty: anywhere. Log and checkpoint directories are refused whatever it says.",
+    )
+    d.define(
         "rest.extension.classes",
         Type.LIST,
         "",
