@@ -67,11 +67,11 @@ def test_allowed_paths_of_the_worker_and_the_connector(tmp_path):
         src = {"connector.class": "FileStreamSource", "topic": "t"}
         h.create_connector("ok", {**src, "file": str(inside / "in.txt")})
         for bad in (outside / "secret.txt", inside / ".." / "other" / "secret.txt", inside / "link.txt", "/etc/passwd"):
-            with pytest.raises(ConnectorConfigError, match="outside the worker's allowed.paths") as err:
+            with pytest.raises(ConnectorConfigError, match=r"outside the worker's allowed\.paths") as err:
                 h.create_connector("bad", {**src, "file": str(bad)})
             assert str(bad) in str(err.value)
         sink = {"connector.class": "FileStreamSink", "topics": "t", "file": str(inside / "out.txt")}
-        with pytest.raises(ConnectorConfigError, match="outside the connector's allowed.paths"):
+        with pytest.raises(ConnectorConfigError, match=r"outside the connector's allowed\.paths"):
             h.create_connector("narrow", {**sink, "allowed.paths": str(inside / "sub")})
         h.create_connector("sink", sink)
         assert sorted(h.connectors()) == ["ok", "sink"]
