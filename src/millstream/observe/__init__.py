@@ -43,9 +43,7 @@ class Monitoring:
     ) -> None:
         self.registry = MetricRegistry(meter_span_s)
         self.server = (
-            MonitoringServer(self.registry, port, host, tls=tls, auth=auth, limits=limits)
-            if port is not None
-            else None
+            MonitoringServer(self.registry, port, host, tls=tls, auth=auth, limits=limits) if port is not None else None
         )
         sensors.install(self.registry)
 
