@@ -48,7 +48,7 @@ def test_monitoring_errors_have_flinks_shape_for_every_status(monitoring):
         _flink_error(c.request("TRACE", "/jobs"), 501)
         _flink_error(c.request("GET", "/jobs", content=b"x" * 5000), 413)
         r = c.get("/jobs")
-        assert r.status_code == 200 and r.json() == {"jobs": []}
+        assert r.status_code == 200 and isinstance(r.json()["jobs"], list)
 
 
 @pytest.mark.parametrize("surface", ["connect", "monitoring"])

@@ -24,8 +24,9 @@ class HttpError(Exception):
 
 @dataclass(frozen=True)
 class ApiRequest:
-    """One request as a surface sees it. ``path`` is percent-decoded except inside segments' own ``%2F``
-    (use ``raw_path`` to split segments); ``query`` maps each name to all its values; ``base_url`` is
+    """One request as a surface sees it. ``raw_path`` is the path as sent, still percent-encoded (split it
+    into segments first, then decode each, so an encoded ``/`` stays inside its segment); ``query`` maps each
+    name to all its values; ``body`` is ``None`` when the request had none; ``base_url`` is
     ``scheme://host[:port]`` as the client addressed the server (for absolute ``Location`` headers)."""
 
     method: str
