@@ -49,6 +49,7 @@ env.execute("bench")
 class Stats:
     def __init__(self) -> None:
         self.latencies: list[float] = []
+        self.by_kind: dict[str, list[float]] = {}
         self.failed = 0
         self.server_errors = 0
         self.lock = threading.Lock()
@@ -67,6 +68,14 @@ class Stats:
             f"p50 {q(0.5):7.1f} ms  p99 {q(0.99):7.1f} ms  max {q(1.0):7.1f} ms  "
             f"{n / seconds:7,.0f} req/s  bar p99<={bar:.0f}ms, 0 failed, 0 5xx: {'PASS' if ok else 'FAIL'}"
         )
+        if len(self.by_kind) > 1:
+            for kind, values in sorted(self.by_kind.items()):
+                values.sort()
+                k = len(values)
+                print(
+                    f"  {kind:30} {k:7,}  p50 {values[k // 2] * 1000:7.1f} ms  "
+                    f"p99 {values[min(k - 1, int(0.99 * k))] * 1000:7.1f} ms"
+                )
 
 
 class Client:
@@ -79,7 +88,7 @@ class Client:
         self.stats = stats
         self.conn: http.client.HTTPConnection | None = None
 
-    def request(self, method: str, path: str, body: object = None) -> int | None:
+    def request(self, method: str, path: str, body: object = None, kind: str = "") -> int | None:
         data = orjson.dumps(body) if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else {}
         t0 = time.perf_counter()
@@ -96,8 +105,10 @@ class Client:
             with self.stats.lock:
                 self.stats.failed += 1
             return None
+        took = time.perf_counter() - t0
         with self.stats.lock:
-            self.stats.latencies.append(time.perf_counter() - t0)
+            self.stats.latencies.append(took)
+            self.stats.by_kind.setdefault(kind or f"{method} {path}", []).append(took)
             if r.status >= 500:
                 self.stats.server_errors += 1
         return r.status
@@ -171,10 +182,10 @@ def bench_connect(args: argparse.Namespace, tmp: str) -> None:
     def one(client: Client, i: int, n: int) -> int:
         name = f"c{i}-{n}"
         cfg = {"connector.class": "FileStreamSource", "file": str(src), "topic": f"t{i}"}
-        client.request("POST", "/connectors", {"name": name, "config": cfg})
-        client.request("GET", f"/connectors/{name}")
-        client.request("GET", f"/connectors/{name}/status")
-        client.request("DELETE", f"/connectors/{name}")
+        client.request("POST", "/connectors", {"name": name, "config": cfg}, "POST /connectors")
+        client.request("GET", f"/connectors/{name}", kind="GET /connectors/{name}")
+        client.request("GET", f"/connectors/{name}/status", kind="GET /connectors/{name}/status")
+        client.request("DELETE", f"/connectors/{name}", kind="DELETE /connectors/{name}")
         return 4
 
     try:
