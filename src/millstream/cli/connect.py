@@ -61,24 +61,16 @@ def _run(
     persist: bool,
 ) -> None:
     from ..connect.herder import Herder
-    from ..connect.rest import RestServer, listener_address
+    from ..connect.rest import RestServer
     from ..connect.worker_config import WorkerConfig
 
     config = WorkerConfig(worker_props)
-    host, port = listener_address(worker_props, rest_port)
-    if rest_host:
-        host = rest_host
     loaded = [load_connector_file(f) for f in connector_files]
     for (name, _cfg, _state), f in zip(loaded, connector_files, strict=True):
         if not name:
             raise ConfigError(f"{f} has no connector name", hint="add name=<connector name> to it")
-    try:
-        server = RestServer(None, host, port)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot listen on {host}:{port} for the REST API: {exc.strerror}",
-            hint="pick another port with --rest-port (0 = any free port)",
-        ) from None
+    server = RestServer.from_worker_props(worker_props, rest_port, rest_host)
+    host = server.host
     advertised = str(worker_props.get("rest.advertised.host.name") or "") or (
         "127.0.0.1" if host in ("0.0.0.0", "") else host
     )
@@ -131,7 +123,10 @@ _rest_port_option = click.option(
     type=click.IntRange(0, 65535),
     help="REST API port (default 8083, or listeners=/rest.port=).",
 )
-_rest_host_option = click.option("--rest-host", help="REST API bind address (default all interfaces).")
+_rest_host_option = click.option(
+    "--rest-host",
+    help="REST API bind address (default 127.0.0.1, or the host of listeners=; 0.0.0.0 = all interfaces).",
+)
 _level_option = click.option(
     "--log-level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),

@@ -5,13 +5,14 @@ Each non-empty line is one record. ``--format json`` (default) checks every line
 Kafka's murmur2, like any Kafka producer); ``--timestamp-field`` takes the record timestamp (epoch ms).
 ``--format string`` stores lines as UTF-8 text; ``--key-separator`` splits ``key<SEP>value`` lines.
 
-Bad input: a malformed line stops the command with exit code 1 and a message naming its line number;
-every record before it has been written (and the message says how many), nothing after it. With
-``--skip-invalid`` bad lines are reported on stderr and skipped instead.
+Bad input: a malformed line (bad JSON, a missing field, bytes that are not UTF-8) stops the command with exit
+code 1 and a message naming its line number; every record before it has been written (and the message says
+how many), nothing after it. With ``--skip-invalid`` bad lines are reported on stderr and skipped instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import IO, Any
 
 import click
@@ -74,10 +75,20 @@ def _line_to_record(
     return ProducerRecord(value, key, timestamp, headers, partition)
 
 
+def _decode(raw: bytes | str) -> str:
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1].hex()
+        raise SerdeError(f"not valid UTF-8 (byte 0x{bad} at column {exc.start + 1})") from None
+
+
 def produce_lines(
     log: Log,
     topic: str,
-    stream: IO[str],
+    stream: IO[str] | IO[bytes],
     *,
     fmt: str = "json",
     key_field: str | None = None,
@@ -88,18 +99,22 @@ def produce_lines(
     skip_invalid: bool = False,
     batch_size: int = 1000,
 ) -> tuple[int, int]:
-    """Produce each non-empty line of ``stream`` as a record; return (records written, lines skipped)."""
+    """Produce each non-empty line of ``stream`` (text, or bytes decoded as UTF-8 line by line, so one bad
+    line is one malformed line) as a record; return (records written, lines skipped)."""
     log.describe_topic(topic)  # fail before reading input if the topic is missing
     written = skipped = 0
     batch: list[ProducerRecord] = []
-    for lineno, raw in enumerate(stream, start=1):
-        line = raw.rstrip("\r\n")
+    lines: Iterable[str | bytes] = stream
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n") if isinstance(raw, str) else raw.rstrip(b"\r\n")
         if not line.strip():
             continue
         try:
+            line = _decode(line)
             batch.append(_line_to_record(line, fmt, key_field, timestamp_field, key_separator, headers, partition))
         except SerdeError as exc:
-            preview = line if len(line) <= 60 else line[:60] + "…"
+            text = line if isinstance(line, str) else line.decode("utf-8", "backslashreplace")
+            preview = text if len(text) <= 60 else text[:60] + "…"
             if skip_invalid:
                 click.echo(f"warning: skipped line {lineno}: {exc.message}: {preview!r}", err=True)
                 skipped += 1
@@ -128,7 +143,7 @@ def produce_lines(
     "--file",
     "-f",
     "path",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     default="-",
     help="Read lines from PATH instead of stdin.",
 )
@@ -149,7 +164,7 @@ def produce_lines(
 @handle_errors
 def produce(
     topic: str,
-    path: IO[str],
+    path: IO[bytes],
     fmt: str,
     key_field: str | None,
     timestamp_field: str | None,

@@ -470,13 +470,33 @@ def is_secret_key(name: str) -> bool:
     return any(w in low for w in SECRET_WORDS) or low.endswith((".key.password", "ssl.key", "access.key"))
 
 
+#: ``scheme://user:password@`` (also ``jdbc:postgresql://...``): the password part
+_URL_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@/\s]*)(?=@)")
+#: ``password=...`` / ``secret=...`` parameters inside a URL's query or a JDBC URL's ``;`` properties
+_URL_PARAM = re.compile(r"(?P<head>[?&;](?:password|passwd|pwd|secret|token|api[_-]?key)=)(?P<pw>[^&;#\s]*)", re.I)
+
+
+def mask_url_secrets(value: str) -> str:
+    """``value`` with the password of each ``scheme://user:password@host`` and each ``password=``-like URL
+    parameter replaced by ``[hidden]``; other text unchanged."""
+    if "://" not in value and "=" not in value:
+        return value
+    value = _URL_USERINFO.sub(lambda m: m.group("head") + Password.HIDDEN, value)
+    return _URL_PARAM.sub(lambda m: m.group("head") + Password.HIDDEN, value)
+
+
 def mask_secrets(config: Mapping[str, Any], definition: ConfigDef | None = None) -> dict[str, Any]:
     """A copy of ``config`` with secret values replaced by ``[hidden]`` (PASSWORD options and secret-named
-    keys)."""
+    keys), and passwords inside URLs (``scheme://user:password@host``, ``?password=...``) masked in place."""
     out: dict[str, Any] = {}
     for k, v in config.items():
         is_pw = definition is not None and k in definition and definition[k].type is Type.PASSWORD
-        out[k] = Password.HIDDEN if (v is not None and (is_pw or is_secret_key(k))) else v
+        if v is not None and (is_pw or is_secret_key(k)):
+            out[k] = Password.HIDDEN
+        elif isinstance(v, str):
+            out[k] = mask_url_secrets(v)
+        else:
+            out[k] = v
     return out
 
 
@@ -564,6 +584,7 @@ __all__ = [
     "is_secret_key",
     "load_properties",
     "mask_secrets",
+    "mask_url_secrets",
     "non_empty_string",
     "parse_type",
     "valid_regex",

@@ -35,6 +35,7 @@ from .errors import (
     ConnectorConfigError,
     NotFoundError,
 )
+from .path_policy import PathPolicy
 from .plugins import REGISTRY
 from .process_task import ProcessTask
 from .storage import ConfigStore, OffsetStore, StatusStore, partition_key
@@ -119,6 +120,7 @@ class Herder:
             self.log, self.config.get("status.storage.topic"), self.config.get("status.storage.partitions")
         )
         self.config_store = ConfigStore(self.log, self.config.get("config.storage.topic")) if persist_configs else None
+        self.path_policy = PathPolicy(self.config.get("allowed.paths"))
         self.ctx = WorkerContext(self.log, self.config, self.offsets, self.status_store, self.worker_id)
         self._lock = threading.RLock()
         self._connectors: dict[str, _Runtime] = {}
@@ -173,6 +175,8 @@ class Herder:
                 threads.append(rt.wc)
         deadline = time.monotonic() + float(self.config.get("task.shutdown.graceful.timeout.ms")) / 1000.0
         for t in threads:
+            if t.ident is None:  # created but not started yet (a connector just made): stop() already told it
+                continue
             t.join(max(0.0, deadline - time.monotonic()))
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._owns_log:
@@ -283,6 +287,7 @@ class Herder:
         if errors:
             raise ConnectorConfigError(errors, connector_class=str(cfg.get("connector.class")))
         cls = REGISTRY.load(cfg["connector.class"], "connector")
+        self.path_policy.check(cls, cfg)
         if self._task_mode(cfg) == "process" and self.log.url.startswith("memory://"):
             raise ConnectorConfigError(
                 {
@@ -320,8 +325,13 @@ class Herder:
 
     def put_connector_config(self, name: str, config: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
         """Create or replace a connector's config; returns ``(created, info)``. Tasks restart with the new
-        config."""
+        config. A value sent back exactly as this API showed it masked (``[hidden]``, or a URL with its
+        password hidden) keeps the stored secret, so a GET-edit-PUT round trip does not overwrite it."""
         _check_name(name)
+        with self._lock:
+            existing = self._connectors.get(name)
+        if existing is not None:
+            config = _unmask(config, existing.config)
         cfg, cls = self._validated(name, config)
         with self._lock:
             rt = self._connectors.get(name)
@@ -782,6 +792,18 @@ def _as_string(v: Any) -> str:
     if isinstance(v, list | tuple):
         return ",".join(str(x) for x in v)
     return str(v)
+
+
+def _unmask(config: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, Any]:
+    """``config`` with each value equal to the masked form of the stored one replaced by the stored one."""
+    out = dict(config)
+    for k, v in config.items():
+        old = stored.get(k)
+        if old is None or not isinstance(v, str) or v == old:
+            continue
+        if v == "[hidden]" or v == mask_secrets({k: old})[k]:
+            out[k] = old
+    return out
 
 
 def _check_name(name: Any) -> None:

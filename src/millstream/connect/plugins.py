@@ -280,10 +280,12 @@ def _entry_points() -> list[Any]:
 def _import_dotted(name: str) -> Any:
     path = name.replace("$", ".").replace(":", ".")
     parts = path.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return None  # not a dotted Python name (e.g. from a URL): nothing to import
     for i in range(len(parts) - 1, 0, -1):
         try:
             obj: Any = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
+        except (ImportError, ValueError):
             continue
         try:
             for attr in parts[i:]:

@@ -1,27 +1,35 @@
 """Kafka Connect's REST API (default port 8083) over a :class:`~millstream.connect.herder.Herder`.
 
-Served by the standard library's ``ThreadingHTTPServer``: each request has its own thread, and handlers only
-call herder methods that never run connector code on the request thread, so a blocked connector cannot
-block the API. Paths, methods, status codes and JSON shapes follow Kafka Connect (see CONNECT.md);
-errors are ``{"error_code": <status>, "message": "..."}``. Clients' quirks are accepted: trailing slashes,
-``includeTasks=False`` (any case), bodiless PUTs without a Content-Type, and a JSON body that is itself a
-JSON-encoded string (what ``kc validate-config`` sends).
+:class:`ConnectRestApi` is the framework-free surface (an :class:`~millstream.http.api.HttpApi`): paths,
+methods, status codes and JSON shapes follow Kafka Connect (see CONNECT.md); errors are
+``{"error_code": <status>, "message": "..."}`` for every status, including 404, 405, 413, 415 and 501.
+:class:`RestServer` serves it on the shared HTTP stack (:mod:`millstream.http`: Starlette on uvicorn) with
+request size limits (1 MiB by default, ``rest.request.max.bytes``), read and idle timeouts, optional HTTPS
+(``listeners=https://...`` with ``listeners.https.ssl.*``) and basic authentication, bound to 127.0.0.1
+unless told otherwise. Handlers run on worker threads and only call herder methods that never run connector
+code on the request thread, so a blocked connector cannot block the API. The API is described at
+``GET /openapi.json``. Clients' quirks are accepted: trailing slashes, ``includeTasks=False`` (any case),
+bodiless PUTs without a Content-Type, and a JSON body that is itself a JSON-encoded string (what
+``kc validate-config`` sends).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 import orjson
 
 from ..core.errors import ConfigError, MillstreamError
+from ..http.api import ApiRequest, ApiResponse, HttpError
+from ..http.auth import BasicAuth
+from ..http.limits import ServerLimits
+from ..http.tls import TlsConfig
 from .config import ConfigDef
 from .errors import (
     AlreadyExistsError,
@@ -32,24 +40,13 @@ from .errors import (
 )
 from .herder import Herder
 from .plugins import REGISTRY
+from .rest_openapi import connect_openapi
 
 log = logging.getLogger("millstream.connect.rest")
 
 
-class HttpError(Exception):
-    """An error response: status code and message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class Response:
-    """A handler's result: status, JSON body (or ``None`` for no body) and extra headers."""
-
-    def __init__(self, status: int = 200, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        self.status, self.body, self.headers = status, body, headers or {}
+#: a handler's result (status, JSON body or ``None``, extra headers)
+Response = ApiResponse
 
 
 def _bool_param(query: dict[str, list[str]], name: str) -> bool:
@@ -65,70 +62,103 @@ def _bool_param(query: dict[str, list[str]], name: str) -> bool:
 Handler = Callable[..., Response]
 
 
+@dataclass(frozen=True)
+class RestRoute:
+    """One endpoint: method, OpenAPI path template (``/connectors/{name}``), its matcher and handler."""
+
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
 class ConnectRestApi:
-    """Routes requests to herder operations (framework-free, so it can be tested without sockets)."""
+    """Routes requests to herder operations (framework-free, so it can be tested without sockets); an
+    :class:`~millstream.http.api.HttpApi`."""
+
+    blocking = True
 
     def __init__(self, herder: Herder) -> None:
         self.herder = herder
         self.logger_levels: dict[str, int] = {}
-        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.routes: list[RestRoute] = []
         r = self._route
-        r("GET", r"", self.root)
-        r("GET", r"/health", self.health)
-        r("GET", r"/connectors", self.list_connectors)
-        r("POST", r"/connectors", self.create_connector)
-        r("GET", r"/connectors/(?P<name>[^/]+)", self.get_connector)
-        r("DELETE", r"/connectors/(?P<name>[^/]+)", self.delete_connector)
-        r("GET", r"/connectors/(?P<name>[^/]+)/config", self.get_config)
-        r("PUT", r"/connectors/(?P<name>[^/]+)/config", self.put_config)
-        r("PATCH", r"/connectors/(?P<name>[^/]+)/config", self.patch_config)
-        r("GET", r"/connectors/(?P<name>[^/]+)/status", self.get_status)
-        r("POST", r"/connectors/(?P<name>[^/]+)/restart", self.restart)
-        r("PUT", r"/connectors/(?P<name>[^/]+)/pause", self.pause)
-        r("PUT", r"/connectors/(?P<name>[^/]+)/resume", self.resume)
-        r("PUT", r"/connectors/(?P<name>[^/]+)/stop", self.stop)
-        r("GET", r"/connectors/(?P<name>[^/]+)/tasks", self.get_tasks)
-        r("GET", r"/connectors/(?P<name>[^/]+)/tasks/(?P<task>[^/]+)/status", self.task_status)
-        r("POST", r"/connectors/(?P<name>[^/]+)/tasks/(?P<task>[^/]+)/restart", self.restart_task)
-        r("GET", r"/connectors/(?P<name>[^/]+)/topics", self.topics)
-        r("PUT", r"/connectors/(?P<name>[^/]+)/topics/reset", self.reset_topics)
-        r("GET", r"/connectors/(?P<name>[^/]+)/offsets", self.get_offsets)
-        r("PATCH", r"/connectors/(?P<name>[^/]+)/offsets", self.patch_offsets)
-        r("DELETE", r"/connectors/(?P<name>[^/]+)/offsets", self.delete_offsets)
-        r("GET", r"/connector-plugins", self.plugins)
-        r("GET", r"/connector-plugins/(?P<plugin>[^/]+)/config", self.plugin_config)
-        r("PUT", r"/connector-plugins/(?P<plugin>[^/]+)/config/validate", self.validate)
-        r("GET", r"/admin/loggers", self.loggers)
-        r("GET", r"/admin/loggers/(?P<logger>[^/]+)", self.get_logger)
-        r("PUT", r"/admin/loggers/(?P<logger>[^/]+)", self.set_logger)
+        r("GET", "/", self.root)
+        r("GET", "/health", self.health)
+        r("GET", "/connectors", self.list_connectors)
+        r("POST", "/connectors", self.create_connector)
+        r("GET", "/connectors/{name}", self.get_connector)
+        r("DELETE", "/connectors/{name}", self.delete_connector)
+        r("GET", "/connectors/{name}/config", self.get_config)
+        r("PUT", "/connectors/{name}/config", self.put_config)
+        r("PATCH", "/connectors/{name}/config", self.patch_config)
+        r("GET", "/connectors/{name}/status", self.get_status)
+        r("POST", "/connectors/{name}/restart", self.restart)
+        r("PUT", "/connectors/{name}/pause", self.pause)
+        r("PUT", "/connectors/{name}/resume", self.resume)
+        r("PUT", "/connectors/{name}/stop", self.stop)
+        r("GET", "/connectors/{name}/tasks", self.get_tasks)
+        r("GET", "/connectors/{name}/tasks/{task}/status", self.task_status)
+        r("POST", "/connectors/{name}/tasks/{task}/restart", self.restart_task)
+        r("GET", "/connectors/{name}/topics", self.topics)
+        r("PUT", "/connectors/{name}/topics/reset", self.reset_topics)
+        r("GET", "/connectors/{name}/offsets", self.get_offsets)
+        r("PATCH", "/connectors/{name}/offsets", self.patch_offsets)
+        r("DELETE", "/connectors/{name}/offsets", self.delete_offsets)
+        r("GET", "/connector-plugins", self.plugins)
+        r("GET", "/connector-plugins/{plugin}/config", self.plugin_config)
+        r("PUT", "/connector-plugins/{plugin}/config/validate", self.validate)
+        r("GET", "/admin/loggers", self.loggers)
+        r("GET", "/admin/loggers/{logger}", self.get_logger)
+        r("PUT", "/admin/loggers/{logger}", self.set_logger)
 
-    def _route(self, method: str, path: str, handler: Handler) -> None:
-        self.routes.append((method, re.compile(path + "/?$"), handler))
+    def _route(self, method: str, template: str, handler: Handler) -> None:
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
+        self.routes.append(RestRoute(method, template, re.compile(regex + "/?$"), handler))
 
-    # -- dispatch -------------------------------------------------------------------------------------
-    def handle(self, method: str, target: str, body: bytes | None, base_url: str = "") -> Response:
-        """Serve one request; never raises. ``base_url`` (``http://host:port``) makes ``Location``
+    # -- HttpApi --------------------------------------------------------------------------------------
+    @staticmethod
+    def _path(raw_path: str) -> str:
+        return raw_path.rstrip("/") if raw_path not in ("", "/") else ""
+
+    def allowed_methods(self, raw_path: str) -> list[str]:
+        """The methods the path accepts (empty: no such endpoint)."""
+        path = self._path(raw_path)
+        return [r.method for r in self.routes if r.pattern.match(path)]
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        """Kafka Connect's error shape."""
+        return {"error_code": status, "message": message}
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3 document of this API."""
+        from .. import __version__
+
+        return connect_openapi([(r.method, r.template) for r in self.routes], __version__)
+
+    def handle(self, request: ApiRequest) -> Response:
+        """Serve one request; never raises. ``request.base_url`` (``http://host:port``) makes ``Location``
         absolute."""
-        resp = self._handle(method, target, body)
-        if base_url and resp.headers.get("Location", "").startswith("/"):
-            resp.headers["Location"] = base_url + resp.headers["Location"]
+        resp = self._handle(request)
+        location = resp.headers.get("Location", "")
+        if request.base_url and location.startswith("/"):
+            resp.headers["Location"] = request.base_url + location
         return resp
 
-    def _handle(self, method: str, target: str, body: bytes | None) -> Response:
-        parts = urlsplit(target)
-        path = parts.path.rstrip("/") if parts.path not in ("", "/") else ""
-        query = parse_qs(parts.query, keep_blank_values=True)
+    def _handle(self, request: ApiRequest) -> Response:
+        path = self._path(request.raw_path)
+        method = request.method
         allowed = []
-        for m, pattern, handler in self.routes:
-            match = pattern.match(path)
+        for route in self.routes:
+            match = route.pattern.match(path)
             if match is None:
                 continue
-            if m != method:
-                allowed.append(m)
+            if route.method != method:
+                allowed.append(route.method)
                 continue
             args = {k: unquote(v) for k, v in match.groupdict().items()}
             try:
-                return handler(query=query, body=body, **args)
+                return route.handler(query=request.query, body=request.body, **args)
             except HttpError as exc:
                 return _error(exc.status, exc.message)
             except NotFoundError as exc:
@@ -140,10 +170,10 @@ class ConnectRestApi:
             except MillstreamError as exc:
                 return _error(500, str(exc))
             except Exception as exc:  # a bug: report it, keep serving
-                log.exception("%s %s failed", method, target)
+                log.exception("%s %s failed", method, request.raw_path)
                 return _error(500, f"{type(exc).__name__}: {exc}")
         if allowed:
-            return _error(405, "HTTP 405 Method Not Allowed")
+            return _error(405, "HTTP 405 Method Not Allowed", {"Allow": ", ".join(allowed)})
         return _error(404, "HTTP 404 Not Found")
 
     @staticmethod
@@ -418,94 +448,162 @@ class ConnectRestApi:
         return Response(200, affected)
 
 
-def _error(status: int, message: str) -> Response:
-    return Response(status, {"error_code": status, "message": message})
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, {"error_code": status, "message": message}, headers or {})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    api: ConnectRestApi
-    server_version = "millstream-connect"
-    protocol_version = "HTTP/1.1"
+#: Kafka's basic-auth REST extension; naming it in ``rest.extension.classes`` needs a users file
+BASIC_AUTH_EXTENSION = "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s - %s", self.address_string(), format % args)
 
-    def _serve(self) -> None:
-        length = self.headers.get("Content-Length")
-        body = None
-        if length:
-            try:
-                body = self.rfile.read(int(length))
-            except ValueError:
-                body = None
-        host = self.headers.get("Host")
-        resp = self.api.handle(self.command, self.path, body, f"http://{host}" if host else "")
-        payload = b"" if resp.body is None else orjson.dumps(resp.body)
-        self.send_response(resp.status)
-        if resp.body is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for k, v in resp.headers.items():
-            self.send_header(k, v)
-        self.end_headers()
-        if payload and self.command != "HEAD":
-            self.wfile.write(payload)
+@dataclass(frozen=True)
+class Listener:
+    """Where the REST API listens: ``scheme`` (``http``/``https``), ``host``, ``port``."""
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+    scheme: str = "http"
+    host: str = "127.0.0.1"
+    port: int = 8083
 
 
 class RestServer:
-    """The REST API on ``host:port`` (port 0 picks a free one; see :attr:`port` after :meth:`start`)."""
+    """The REST API on ``host:port`` (port 0 picks a free one; see :attr:`port`), on 127.0.0.1 by default,
+    within ``limits``, over HTTPS with ``tls``, asking for basic credentials with ``auth``. Binds in the
+    constructor (:class:`OSError` when it cannot); :meth:`start` serves, :meth:`stop` stops. Requests that
+    arrive before :meth:`attach` get 503."""
 
-    def __init__(self, herder: Herder | None = None, host: str = "0.0.0.0", port: int = 8083) -> None:
-        handler = type("Handler", (_Handler,), {})
-        self._handler = handler
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+    def __init__(
+        self,
+        herder: Herder | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8083,
+        *,
+        limits: ServerLimits | None = None,
+        tls: TlsConfig | None = None,
+        auth: BasicAuth | None = None,
+    ) -> None:
+        from ..http.app import ApiApp
+        from ..http.server import HttpServer
+
+        self._app_class = ApiApp
+        self.limits = limits or ServerLimits()
+        self.auth = auth
+        self._app: Any = None
+        self.server = HttpServer(self._asgi, host, port, self.limits, tls, name="connect-rest")
         self.host = host
-        self.port = self.httpd.server_address[1]
-        self._thread: threading.Thread | None = None
+        self.port = self.server.port
         if herder is not None:
             self.attach(herder)
+
+    async def _asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        app = self._app
+        if app is None:
+            body = orjson.dumps({"error_code": 503, "message": "The worker is still starting up; retry shortly."})
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
 
     def attach(self, herder: Herder) -> None:
         """Serve this herder (the server may be bound before the herder exists, to learn the port)."""
         self.api = ConnectRestApi(herder)
-        self._handler.api = self.api  # type: ignore[attr-defined]
+        self._app = self._app_class(self.api, self.limits, self.auth).app
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{host}:{self.port}"
+        """``http(s)://host:port`` (loopback when bound to all interfaces)."""
+        return self.server.url
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="connect-rest", daemon=True)
-        self._thread.start()
+        """Serve from a background thread."""
+        self.server.start()
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        """Stop serving and free the port."""
+        self.server.stop()
+
+    @classmethod
+    def from_worker_props(
+        cls, worker_props: dict[str, Any], rest_port: int | None = None, rest_host: str | None = None
+    ) -> RestServer:
+        """Bind as the worker properties say (:func:`listener`, :meth:`ServerLimits.from_props`, HTTPS keys,
+        basic auth); a taken port or bad settings are a :class:`ConfigError` naming the fix."""
+        where = listener(worker_props, rest_port, rest_host)
+        tls = TlsConfig.from_props(worker_props, "https") if where.scheme == "https" else None
+        try:
+            return cls(
+                None,
+                where.host,
+                where.port,
+                limits=ServerLimits.from_props(worker_props),
+                tls=tls,
+                auth=basic_auth(worker_props),
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {where.host}:{where.port} for the REST API: {exc.strerror}",
+                hint="pick another port with --rest-port (0 = any free port) or listeners=",
+            ) from None
+
+
+def basic_auth(worker_props: dict[str, Any]) -> BasicAuth | None:
+    """Basic authentication from ``rest.basic.auth.users.file`` (a file of ``user=password`` lines), or
+    ``None``. Naming Kafka's ``BasicAuthSecurityRestExtension`` in ``rest.extension.classes`` without a users
+    file is a :class:`ConfigError`; other extension classes are refused (Java classes cannot run here)."""
+    users = str(worker_props.get("rest.basic.auth.users.file") or "").strip()
+    extensions = [c.strip() for c in str(worker_props.get("rest.extension.classes") or "").split(",") if c.strip()]
+    for ext in extensions:
+        if ext.rsplit(".", 1)[-1] != BASIC_AUTH_EXTENSION.rsplit(".", 1)[-1]:
+            raise ConfigError(
+                f"rest.extension.classes: {ext} is not supported",
+                hint=f"only {BASIC_AUTH_EXTENSION} (with rest.basic.auth.users.file) is",
+            )
+    if extensions and not users:
+        raise ConfigError(
+            "rest.extension.classes names the basic-auth extension but no users file is set",
+            hint="set rest.basic.auth.users.file to a file of user=password lines",
+        )
+    return BasicAuth.from_file(users, realm="millstream-connect") if users else None
+
+
+def listener(worker_props: dict[str, Any], rest_port: int | None = None, rest_host: str | None = None) -> Listener:
+    """Where to listen, from (highest first) ``--rest-port``/``--rest-host``, the first of ``listeners``
+    (``http://host:port`` or ``https://host:port``; an empty host means all interfaces, as in Kafka), and
+    ``rest.host.name``/``rest.port``. Without any of them: ``http://127.0.0.1:8083``."""
+    scheme = "http"
+    host = str(worker_props.get("rest.host.name") or "127.0.0.1")
+    port = int(worker_props.get("rest.port", 8083))
+    entries = [e.strip() for e in str(worker_props.get("listeners") or "").split(",") if e.strip()]
+    if entries:
+        m = re.match(r"^(https?)://(\[[^\]]*\]|[^:/]*)(?::(\d+))?/?$", entries[0], re.IGNORECASE)
+        if m is None:
+            raise ConfigError(f"invalid listeners={entries[0]!r}", hint="use e.g. listeners=http://127.0.0.1:8083")
+        scheme = m.group(1).lower()
+        host = m.group(2).strip("[]") or "0.0.0.0"
+        port = int(m.group(3) or 8083)
+        if len(entries) > 1:
+            log.warning("listeners: serving %s only; %s ignored", entries[0], ", ".join(entries[1:]))
+    if rest_port is not None:
+        port = rest_port
+    if rest_host:
+        host = rest_host
+    return Listener(scheme, host, port)
 
 
 def listener_address(worker_props: dict[str, Any], rest_port: int | None) -> tuple[str, int]:
-    """Host and port from ``--rest-port``, ``listeners=http://host:port`` or
-    ``rest.host.name``/``rest.port``."""
-    host = str(worker_props.get("rest.host.name") or "0.0.0.0")
-    port = int(worker_props.get("rest.port", 8083))
-    listeners = str(worker_props.get("listeners") or "").split(",")[0].strip()
-    if listeners:
-        m = re.match(r"^(https?)://([^:/]*)(?::(\d+))?/?$", listeners)
-        if m is None:
-            raise ConfigError(f"invalid listeners={listeners!r}", hint="use e.g. listeners=http://:8083")
-        if m.group(1) == "https":
-            raise ConfigError("https listeners are not supported", hint="use listeners=http://HOST:PORT")
-        host = m.group(2) or "0.0.0.0"
-        port = int(m.group(3) or 8083)
-    if rest_port is not None:
-        port = rest_port
-    return host, port
+    """Host and port of :func:`listener` (kept for callers that only need the address)."""
+    where = listener(worker_props, rest_port)
+    return where.host, where.port
 
 
-__all__ = ["ConnectRestApi", "HttpError", "Response", "RestServer", "listener_address"]
+__all__ = [
+    "BASIC_AUTH_EXTENSION",
+    "ConnectRestApi",
+    "HttpError",
+    "Listener",
+    "Response",
+    "RestServer",
+    "basic_auth",
+    "listener",
+    "listener_address",
+]

@@ -123,7 +123,113 @@ def worker_config_def() -> ConfigDef:
         Type.LIST,
         "",
         importance=Importance.LOW,
-        documentation="REST listener, e.g. http://:8083 (first one used).",
+        documentation="REST listener: http://HOST:PORT or https://HOST:PORT (first one used; an empty HOST "
+        "means all interfaces, as in Kafka). Without it the REST API listens on 127.0.0.1 only.",
+    )
+    for prefix in ("listeners.https.", ""):
+        scope = "the https listener" if prefix else "https listeners (when the listeners.https. key is unset)"
+        d.define(
+            f"{prefix}ssl.keystore.location",
+            Type.STRING,
+            "",
+            importance=Importance.MEDIUM,
+            documentation=f"Certificate and private key of {scope}: a PEM file (key + chain) or a PKCS12 file.",
+        )
+        d.define(
+            f"{prefix}ssl.keystore.type",
+            Type.STRING,
+            "PEM",
+            validator=ValidString("PEM", "PKCS12", "JKS", case_insensitive=True),
+            importance=Importance.LOW,
+            documentation=f"Keystore format of {scope}: PEM or PKCS12 (JKS is refused with the keytool "
+            "command that converts it).",
+        )
+        d.define(
+            f"{prefix}ssl.keystore.password",
+            Type.PASSWORD,
+            None,
+            importance=Importance.LOW,
+            documentation=f"Password of a PKCS12 keystore of {scope}.",
+        )
+        d.define(
+            f"{prefix}ssl.key.password",
+            Type.PASSWORD,
+            None,
+            importance=Importance.LOW,
+            documentation=f"Password of an encrypted PEM private key of {scope}.",
+        )
+        d.define(
+            f"{prefix}ssl.truststore.location",
+            Type.STRING,
+            "",
+            importance=Importance.LOW,
+            documentation=f"PEM CA certificates {scope} verifies client certificates with.",
+        )
+        d.define(
+            f"{prefix}ssl.client.auth",
+            Type.STRING,
+            "none",
+            validator=ValidString("none", "requested", "required", case_insensitive=True),
+            importance=Importance.LOW,
+            documentation=f"Client certificates on {scope}: none, requested or required.",
+        )
+    d.define(
+        "allowed.paths",
+        Type.LIST,
+        "",
+        importance=Importance.MEDIUM,
+        documentation="Directories connectors may read and write files in (FileStreamSource/FileStreamSink "
+        "file=); empty: anywhere. Log and checkpoint directories are refused whatever it says.",
+    )
+    d.define(
+        "rest.extension.classes",
+        Type.LIST,
+        "",
+        importance=Importance.LOW,
+        documentation="Kafka's REST extensions; only "
+        "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension is understood "
+        "(it needs rest.basic.auth.users.file).",
+    )
+    d.define(
+        "rest.basic.auth.users.file",
+        Type.STRING,
+        "",
+        importance=Importance.MEDIUM,
+        documentation="millstream: HTTP basic authentication for the REST API with the users of this file "
+        "(user=password lines, Kafka's PropertyFileLoginModule format). Empty: no authentication.",
+    )
+    d.define(
+        "rest.request.max.bytes",
+        Type.LONG,
+        1048576,
+        validator=Range.at_least(1),
+        importance=Importance.LOW,
+        documentation="millstream: largest REST request body (bytes); larger ones get 413.",
+    )
+    d.define(
+        "rest.request.timeout.ms",
+        Type.LONG,
+        30000,
+        validator=Range.at_least(1),
+        importance=Importance.LOW,
+        documentation="millstream: time a client has to send a request's head and body; a late body gets 408, "
+        "a late head a closed connection.",
+    )
+    d.define(
+        "rest.idle.timeout.ms",
+        Type.LONG,
+        30000,
+        validator=Range.at_least(1),
+        importance=Importance.LOW,
+        documentation="millstream: an idle keep-alive REST connection is closed after this long.",
+    )
+    d.define(
+        "rest.backlog",
+        Type.INT,
+        1024,
+        validator=Range.at_least(1),
+        importance=Importance.LOW,
+        documentation="millstream: connections the kernel queues for the REST API before they are accepted.",
     )
     d.define(
         "rest.port",

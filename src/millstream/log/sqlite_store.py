@@ -28,6 +28,7 @@ path and what to do when the path holds something else.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -130,6 +131,8 @@ def translate_error(exc: sqlite3.Error, path: Path, doing: str) -> LogError:
             f"cannot open the log at {path} for writing while {doing} ({text})",
             hint="check that the directory exists and that this user may write to it and to its files",
         )
+    if "disk is full" in text or "disk full" in text:
+        return LogError(f"the disk is full: cannot write the log at {path} while {doing}", hint=_disk_full_hint(path))
     if "locked" in text or "busy" in text:
         return LogError(
             f"the log at {path} stayed locked by another process while {doing} ({text})",
@@ -247,6 +250,27 @@ def open_database(
     if synchronous not in SYNCHRONOUS_MODES:
         raise ConfigError(f"synchronous={synchronous!r} is invalid", hint="use 'normal' or 'full'")
     directory = Path(path).expanduser()
+    try:
+        return _open_directory(directory, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
+    except PermissionError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(directory) else ""
+        raise LogError(
+            f"permission denied on the log at {directory}{where}: this user may not read or write it",
+            hint=f"give this user read and write access to {directory} and its files "
+            f"(e.g. chown -R $(id -un) {directory}), or point --log at another directory",
+        ) from None
+    except OSError as exc:
+        raise LogError(
+            f"cannot open the log directory {directory}: {exc.strerror or exc}",
+            hint=_disk_full_hint(directory) if exc.errno == errno.ENOSPC else "check the path and its permissions",
+        ) from None
+
+
+def _disk_full_hint(path: Path) -> str:
+    return f"the disk holding {path} is full: free space there (df -h {path}) or point --log at another disk"
+
+
+def _open_directory(directory: Path, *, synchronous: str, busy_timeout_ms: int) -> tuple[Path, tuple[int, int]]:
     if directory.exists() and not directory.is_dir():
         raise corrupt(
             directory,
@@ -274,7 +298,10 @@ def open_database(
 
 def _open_checked(db_file: Path, *, synchronous: str, busy_timeout_ms: int) -> None:
     """Open (creating if new), switch to WAL, create the schema, check the format; return the file."""
-    conn = connect(db_file, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
+    try:
+        conn = connect(db_file, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
+    except sqlite3.Error as exc:
+        raise translate_error(exc, db_file, "opening it") from exc
     try:
         deadline = time.monotonic() + busy_timeout_ms / 1000.0
         while True:  # journal_mode needs a moment without readers when two processes create the log at once

@@ -15,25 +15,41 @@ created afterwards report into it) and optionally serves it; ``close()`` stops s
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ..core import sensors
 from .registry import MetricRegistry
 from .server import MonitoringServer, PortInUseError
 
+if TYPE_CHECKING:
+    from ..http import BasicAuth, ServerLimits, TlsConfig
+
 
 class Monitoring:
     """Install a :class:`MetricRegistry` as the process's sensor factory and, with ``port`` given (0: a free
-    one), serve it with a :class:`MonitoringServer`. Raises :class:`PortInUseError` (nothing installed) when
-    the port is taken. Use as a context manager or call :meth:`close`."""
+    one), serve it with a :class:`MonitoringServer` on ``host`` (127.0.0.1 by default), with optional
+    ``tls``, basic ``auth`` and ``limits`` (see :mod:`millstream.http`). Raises :class:`PortInUseError`
+    (nothing installed) when the port is taken. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, port: int | None = None, meter_span_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        meter_span_s: float = 5.0,
+        *,
+        host: str = "127.0.0.1",
+        tls: TlsConfig | None = None,
+        auth: BasicAuth | None = None,
+        limits: ServerLimits | None = None,
+    ) -> None:
         self.registry = MetricRegistry(meter_span_s)
-        self.server = MonitoringServer(self.registry, port) if port is not None else None
+        self.server = (
+            MonitoringServer(self.registry, port, host, tls=tls, auth=auth, limits=limits) if port is not None else None
+        )
         sensors.install(self.registry)
 
     @property
     def url(self) -> str | None:
-        """The REST root (``http://127.0.0.1:PORT``), or ``None`` when not serving."""
+        """The REST root (``http(s)://HOST:PORT``), or ``None`` when not serving."""
         return self.server.url if self.server is not None else None
 
     def close(self) -> None:

@@ -1,23 +1,26 @@
 """One HTTP server for monitoring a process's jobs: Prometheus text on ``GET /metrics`` and the Flink-shaped
 REST API (:mod:`millstream.observe.rest`) on ``/jobs...``, both on the same port (``--metrics-port``).
 
-It is the standard library's threading HTTP server (starts in milliseconds, no event loop), bound to
-127.0.0.1, serving from a daemon thread; :meth:`MonitoringServer.close` stops it. ``GET /`` lists the
-endpoints. Errors are JSON ``{"errors": [message]}`` with 404 (unknown job, vertex or path) or 405.
+It runs on the shared HTTP stack (:mod:`millstream.http`: Starlette on uvicorn, serving from a background
+thread) with its limits and timeouts, bound to 127.0.0.1 unless told otherwise, optionally over HTTPS and with
+basic authentication; :meth:`MonitoringServer.close` stops it. ``GET /`` lists the endpoints and
+``GET /openapi.json`` describes them. Errors are Flink's JSON ``{"errors": [message]}`` for every status
+(404 unknown job, vertex or path; 405 other methods than GET/HEAD/OPTIONS; 413, 415, 501, ...).
 """
 
 from __future__ import annotations
 
 import errno
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
-
-import orjson
 
 from ..core.errors import ConfigError
+from ..http.api import ApiRequest, ApiResponse, HttpError
+from ..http.auth import BasicAuth
+from ..http.limits import ServerLimits
+from ..http.tls import TlsConfig
 from . import rest
+from .openapi import flink_openapi
 from .prometheus import prometheus_text
 from .registry import MetricRegistry
 
@@ -29,6 +32,7 @@ ENDPOINTS = [
     "/jobs/{id}/metrics",
     "/jobs/{id}/vertices/{vid}/metrics",
     "/jobs/{id}/checkpoints",
+    "/openapi.json",
 ]
 
 
@@ -60,66 +64,93 @@ def route(registry: MetricRegistry, path: str, query: dict[str, list[str]]) -> A
     raise rest.NotFound(f"Not found: {path}", hint="GET / lists the endpoints")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    registry: MetricRegistry
+_ROUTES = [re.compile(p) for p in (r"", r"/metrics", r"/jobs", r"/jobs/[^/]+", r"/jobs/[^/]+/(metrics|checkpoints)")]
+_ROUTES.append(re.compile(r"/jobs/[^/]+/vertices/[^/]+/metrics"))
 
-    def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        if url.path == "/metrics":
-            self._send(200, prometheus_text(self.registry), "text/plain; version=0.0.4; charset=utf-8")
-            return
+
+class MonitoringRestApi:
+    """The monitoring surface (an :class:`~millstream.http.api.HttpApi`): GET only, answered on the event
+    loop (reading the registry never blocks)."""
+
+    blocking = False
+
+    def __init__(self, registry: MetricRegistry) -> None:
+        self.registry = registry
+
+    def allowed_methods(self, raw_path: str) -> list[str]:
+        """``["GET"]`` for the endpoints above, else empty."""
+        path = raw_path.rstrip("/")
+        return ["GET"] if any(p.fullmatch(path) for p in _ROUTES) else []
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        """Flink's error shape."""
+        return {"errors": [message]}
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3 document of this API."""
+        from .. import __version__
+
+        return flink_openapi(__version__)
+
+    def handle(self, request: ApiRequest) -> ApiResponse:
+        """Prometheus text for ``/metrics``, else the JSON of :func:`route`."""
+        if request.raw_path.rstrip("/") == "/metrics":
+            return ApiResponse(
+                200,
+                raw=prometheus_text(self.registry),
+                content_type="text/plain; version=0.0.4; charset=utf-8",
+            )
         try:
-            body = route(self.registry, url.path, parse_qs(url.query))
-            code = 200
+            return ApiResponse(200, route(self.registry, request.raw_path, request.query))
         except rest.NotFound as exc:
-            body, code = {"errors": [exc.message]}, 404
-        self._send(code, orjson.dumps(body), "application/json")
-
-    def do_POST(self) -> None:
-        self._send(405, orjson.dumps({"errors": ["only GET is supported"]}), "application/json")
-
-    def _send(self, code: int, body: bytes, ctype: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+            raise HttpError(404, exc.message) from None
 
 
 class MonitoringServer:
-    """Serves ``registry`` on 127.0.0.1:``port`` (0 = a free port) until :meth:`close`. Raises
-    :class:`PortInUseError` when the port is taken."""
+    """Serves ``registry`` on ``host`` (127.0.0.1 by default):``port`` (0 = a free port) until :meth:`close`,
+    within ``limits`` (request bodies are refused beyond 64 KiB by default: the API takes none), over HTTPS
+    with ``tls``, asking for basic credentials with ``auth``. Raises :class:`PortInUseError` when the port is
+    taken and :class:`ConfigError` when the address cannot be bound."""
 
-    def __init__(self, registry: MetricRegistry, port: int = 0, host: str = "127.0.0.1") -> None:
-        handler = type("Handler", (_Handler,), {"registry": registry})
+    def __init__(
+        self,
+        registry: MetricRegistry,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        limits: ServerLimits | None = None,
+        tls: TlsConfig | None = None,
+        auth: BasicAuth | None = None,
+    ) -> None:
+        from ..http.app import ApiApp
+        from ..http.server import HttpServer
+
+        limits = limits or ServerLimits(max_body_bytes=64 * 1024, max_body_option="the monitoring server's limits")
+        app = ApiApp(MonitoringRestApi(registry), limits, auth)
         try:
-            self.httpd = ThreadingHTTPServer((host, port), handler)
+            self.http = HttpServer(app.app, host, port, limits, tls, name="monitoring")
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise PortInUseError(
                     f"--metrics-port {port}: the port is already in use", hint="pick another port, or 0 for a free one"
                 ) from exc
-            raise
-        self.httpd.daemon_threads = True
+            raise ConfigError(
+                f"cannot listen on {host}:{port} for metrics: {exc.strerror}",
+                hint="pick another address or port",
+            ) from None
         self.registry = registry
         self.host = host
-        self.port = int(self.httpd.server_address[1])
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="millstream-monitoring", daemon=True)
-        self._thread.start()
+        self.port = self.http.port
+        self.http.start()
 
     @property
     def url(self) -> str:
-        """``http://host:port`` (REST root); Prometheus text is at ``url + "/metrics"``."""
-        return f"http://{self.host}:{self.port}"
+        """``http(s)://host:port`` (REST root); Prometheus text is at ``url + "/metrics"``."""
+        return self.http.url
 
     def close(self) -> None:
         """Stop serving and free the port."""
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join(timeout=5)
+        self.http.stop()
 
     # the interface ``millstream run`` used for prometheus_client's server
     def shutdown(self) -> None:
@@ -127,4 +158,4 @@ class MonitoringServer:
         self.close()
 
 
-__all__ = ["ENDPOINTS", "MonitoringServer", "PortInUseError", "route"]
+__all__ = ["ENDPOINTS", "MonitoringRestApi", "MonitoringServer", "PortInUseError", "route"]

@@ -48,6 +48,9 @@ def _single_topic(name: str, value: Any) -> None:
 class FileStreamSourceConnector(SourceConnector):
     """Reads lines of a file (or stdin) into a topic. See the module docstring."""
 
+    #: the worker checks these paths against ``allowed.paths`` and the log's own files (path_policy)
+    FILE_PATH_KEYS = ("file",)
+
     CONFIG_DEF = (
         ConfigDef()
         .define(
@@ -244,6 +247,9 @@ class FileStreamSourceTask(SourceTask):
 
 class FileStreamSinkConnector(SinkConnector):
     """Appends record values as lines to a file (or stdout). See the module docstring."""
+
+    #: the worker checks these paths against ``allowed.paths`` and the log's own files (path_policy)
+    FILE_PATH_KEYS = ("file",)
 
     CONFIG_DEF = ConfigDef().define(
         "file",
