@@ -153,3 +153,29 @@ def test_a_changed_max_parallelism_is_refused_on_restore(tmp_path: Path) -> None
     with pytest.raises(StateRestoreError, match=r"had max parallelism 128, the job now has 64") as info:
         runner.run()
     assert "set_max_parallelism(128)" in str(info.value)
+
+
+def test_stop_takes_a_final_checkpoint_and_a_restart_resumes_from_it(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], no_orphans: list[Any]
+) -> None:
+    """Flink's stop at parallelism 2: sources end where they are, a final checkpoint commits the output so far;
+    the job started again with the same id resumes there, and the output is the uninterrupted run's."""
+    url, out, ckpt = setup(tmp_path, "stop")
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    crash_job.build(env, url, str(out), bounded=False, interval_ms=60_000, pause_s=0.0005)
+    client = env.execute_async("crash job", job_id="crash-job")
+    no_orphans.append(client.runner)
+    deadline = time.monotonic() + 60
+    while client.runner.status != "RUNNING" or not client.runner.worker_pids:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.5)
+    assert client.stop(60)
+    result = client.get_job_execution_result()
+    assert result.checkpoints.completed == 1  # the final one
+    first = committed(url, out)
+    assert 0 < len(first[0]) < len(reference[0])
+    run(url, out, ckpt, 2)  # the same job id: resumes from the final checkpoint
+    assert committed(url, out) == reference

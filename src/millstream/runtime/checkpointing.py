@@ -90,6 +90,24 @@ class CheckpointStats:
     commit_ms: float = 0.0  # steps 4-5
     end_time_ms: int = field(default_factory=lambda: int(time.time() * 1000))  # epoch ms when it ended
 
+    @classmethod
+    def completed(
+        cls, cid: int, marks: tuple[float, float, float, float], size: int, blobs: dict[str, bytes], committed: int
+    ) -> CheckpointStats:
+        """A completed checkpoint's stats from ``perf_counter`` marks: start, snapshot taken, written, committed."""
+        t0, t1, t2, t3 = marks
+        return cls(
+            cid,
+            "COMPLETED",
+            (t3 - t0) * 1000,
+            size,
+            sum(map(len, blobs.values())),
+            committed,
+            snapshot_ms=(t1 - t0) * 1000,
+            write_ms=(t2 - t1) * 1000,
+            commit_ms=(t3 - t2) * 1000,
+        )
+
 
 @dataclass
 class CheckpointSummary:
@@ -474,18 +492,7 @@ class CheckpointCoordinator:
             if reader.source.log_url != eo_url:  # (those on the sinks' log went in the transaction)
                 reader.commit(pos)
         self.storage.prune()
-        t3 = time.perf_counter()
-        st = CheckpointStats(
-            cid,
-            "COMPLETED",
-            (t3 - t0) * 1000,
-            size,
-            sum(map(len, blobs.values())),
-            committed,
-            snapshot_ms=(t1 - t0) * 1000,
-            write_ms=(t2 - t1) * 1000,
-            commit_ms=(t3 - t2) * 1000,
-        )
+        st = CheckpointStats.completed(cid, (t0, t1, t2, time.perf_counter()), size, blobs, committed)
         self._record(st)
         self.last_ms = time.monotonic() * 1000
         log.debug("job %s: checkpoint %d complete at %s", self.job_id, cid, path)

@@ -67,6 +67,14 @@ def batch_gc() -> Iterator[None]:
         gc.set_threshold(*old)
 
 
+def fire_due_timers(timed: list[Operator], now: int) -> None:
+    """Fire the processing-time timers of ``timed`` operators that are due at ``now`` (upstream first)."""
+    for op in timed:
+        nxt = op.next_processing_time()
+        if nxt is not None and nxt <= now:
+            op.on_processing_time(now)
+
+
 @contextmanager
 def _where(name: str, uid: str | None) -> Iterator[None]:
     """Mark an exception raised inside as coming from the named operator (unless it already says where)."""
@@ -429,11 +437,7 @@ class JobRunner:
                 with _where(d.name, d.uid):
                     progress += d.step(batch)
             if timed:
-                now = self.clock.now_ms()
-                for op in timed:
-                    nxt = op.next_processing_time()
-                    if nxt is not None and nxt <= now:
-                        op.on_processing_time(now)
+                fire_due_timers(timed, self.clock.now_ms())
             for op in rounds:
                 op.end_of_round()
             if coord is not None:

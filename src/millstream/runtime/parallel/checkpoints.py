@@ -237,18 +237,7 @@ class ParallelCheckpoints:
         t2 = time.perf_counter()
         committed = self._commit(cid, records, offsets)
         self.storage.prune()
-        t3 = time.perf_counter()
-        st = CheckpointStats(
-            cid,
-            "COMPLETED",
-            (t3 - t0) * 1000,
-            size,
-            sum(map(len, blobs.values())),
-            committed,
-            snapshot_ms=(t1 - t0) * 1000,
-            write_ms=(t2 - t1) * 1000,
-            commit_ms=(t3 - t2) * 1000,
-        )
+        st = CheckpointStats.completed(cid, (t0, t1, t2, time.perf_counter()), size, blobs, committed)
         self._finish(st, path)
         for target, done in self.savepoints:
             try:

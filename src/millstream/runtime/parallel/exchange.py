@@ -104,8 +104,8 @@ class ExchangeSender:
             per = {self.targets[0]: (vals, tss, wmb)}
         self.seen += len(vals)
         self.records_out += len(vals)
-        if self.status != ACTIVE and self.status != END:
-            self.status = ACTIVE  # data from an idle producer: the channels are active again
+        if self.status == IDLE:
+            self.set_status(ACTIVE)  # data from an idle producer: every channel is active again (as Flink says)
         last = self.last_tail
         for t in range(self.n):
             part = per.get(t)

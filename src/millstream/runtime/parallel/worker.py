@@ -63,7 +63,7 @@ from ...stream.graph import build_operator
 from ...stream.operators.base import Operator, OperatorContext, Output
 from ...stream.plan import JobPlan, PlanNode, plan_job
 from ...stream.state import serializing_snapshots
-from ..job import SourceDriver, _where, batch_gc
+from ..job import SourceDriver, _where, batch_gc, fire_due_timers
 from ..protocols import RoundBuffered, checkpoint_roles
 from ..sinks import CollectOperator, make_sink
 from ..sources import LogReader, SplitReader, make_reader
@@ -382,11 +382,7 @@ class Worker:
                     elif sender.status == IDLE:
                         sender.set_status(ACTIVE)
             if timed and self.cp is None:
-                now = self.clock.now_ms()
-                for op in timed:
-                    nxt = op.next_processing_time()
-                    if nxt is not None and nxt <= now:
-                        op.on_processing_time(now)
+                fire_due_timers(timed, self.clock.now_ms())
             for op in rounds:
                 op.end_of_round()
             if self.collectors and time.monotonic() - last_collect >= COLLECT_EVERY_S:
