@@ -8,11 +8,12 @@ Endpoints (see docs/monitoring.md for examples):
   "last-modification", "tasks": {...}}]}``
 - ``GET /jobs/{id}`` → ``{"jid", "name", "isStoppable", "state", "job-type", "start-time", "end-time",
   "duration", "now", "timestamps", "vertices": [{"id", "name", "parallelism", "maxParallelism", "status",
-  "start-time", "end-time", "duration", "tasks", "metrics": {"read-records", "write-records", ...}}],
+  "start-time", "end-time", "duration", "tasks", "metrics": {"read-records", "write-records", ...}}, and for
+  a parallel job "subtasks": [{"subtask", "status", "metrics"}]],
   "status-counts", "plan": {"jid", "name", "type", "nodes": [...]}}``
 - ``GET /jobs/{id}/metrics`` and ``GET /jobs/{id}/vertices/{vid}/metrics`` → ``[{"id"}]`` (vertex metric ids
-  carry the subtask index, ``0.numRecordsIn``, as Flink's do); with ``?get=a,b`` → ``[{"id", "value"}]``
-  (values are strings; unknown ids are left out, as Flink does)
+  carry the subtask index, ``0.numRecordsIn``, ``1.numRecordsIn``..., as Flink's do); with ``?get=a,b`` →
+  ``[{"id", "value"}]`` (values are strings; unknown ids are left out, as Flink does)
 - ``GET /jobs/{id}/checkpoints`` → ``{"counts": {"restored", "total", "in_progress", "completed", "failed"},
   "summary": {...}, "latest": {"completed", "savepoint", "failed", "restored"}, "history": [...]}``
 
@@ -28,6 +29,7 @@ from typing import Any
 from ..core.errors import MillstreamError
 from ..runtime import job_directory
 from ..runtime.metrics import job_vertices, vertex_id
+from ..runtime.parallel import ParallelJobRunner
 from .registry import MetricRegistry
 
 #: how many checkpoints ``/checkpoints`` lists in ``history`` (Flink's ``web.checkpoints.history`` default)
@@ -88,9 +90,14 @@ def jobs(registry: MetricRegistry | None = None) -> dict[str, Any]:
 def jobs_overview(registry: MetricRegistry | None = None) -> dict[str, Any]:
     """``GET /jobs/overview``."""
     out = []
+    r: Any
     for r in job_directory.jobs():
         start, end, duration = _times(r)
-        n = len(job_vertices(r))
+        n = (  # Flink counts tasks: every subtask of every vertex
+            sum(v.parallelism for v in r.plan.nodes.values())
+            if isinstance(r, ParallelJobRunner)
+            else len(job_vertices(r))
+        )
         vstate = _VERTEX_STATE.get(r.status, "CREATED")
         out.append(
             {
@@ -107,14 +114,87 @@ def jobs_overview(registry: MetricRegistry | None = None) -> dict[str, Any]:
     return {"jobs": out}
 
 
+def _parallel_vertices(
+    r: ParallelJobRunner, registry: MetricRegistry | None, vstate: str, times: tuple[int, int, int]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The vertices and plan nodes of a parallel job: one per operator, with its parallelism, max parallelism,
+    its inputs' ship strategies, metrics summed over subtasks and each subtask's own (``subtasks``)."""
+    start, end, duration = times
+    vertices, nodes = [], []
+    for n in r.plan.nodes.values():
+        vid = vertex_id(n.uid)
+
+        def records(m: dict[str, float]) -> dict[str, Any]:
+            return {
+                "read-records": int(m.get("numRecordsIn", 0)),
+                "read-records-complete": True,
+                "write-records": int(m.get("numRecordsOut", 0)),
+                "write-records-complete": True,
+            }
+
+        m = registry.values(r.jid, vid) if registry is not None else {}
+        subtasks = [
+            {
+                "subtask": i,
+                "status": vstate,
+                "metrics": records(registry.values(r.jid, vid, i) if registry is not None else {}),
+            }
+            for i in range(n.parallelism)
+        ]
+        vertices.append(
+            {
+                "id": vid,
+                "name": n.t.name,
+                "maxParallelism": n.max_parallelism,
+                "parallelism": n.parallelism,
+                "status": vstate,
+                "start-time": start,
+                "end-time": end,
+                "duration": duration,
+                "tasks": _tasks(vstate, n.parallelism),
+                "metrics": {
+                    "read-bytes": 0,
+                    "read-bytes-complete": True,
+                    "write-bytes": 0,
+                    "write-bytes-complete": True,
+                }
+                | records(m),
+                "subtasks": subtasks,
+            }
+        )
+        nodes.append(
+            {
+                "id": vid,
+                "parallelism": n.parallelism,
+                "operator": n.t.kind,
+                "operator_strategy": "",
+                "description": n.t.name,
+                "inputs": [
+                    {
+                        "num": e.input_index,
+                        "id": vertex_id(r.plan.nodes[e.source].uid),
+                        "ship_strategy": e.partitioning.strategy,
+                        "exchange": "pipelined_bounded",
+                    }
+                    for e in n.inputs
+                ],
+                "optimizer_properties": {},
+            }
+        )
+    return vertices, nodes
+
+
 def job_detail(registry: MetricRegistry | None, jid: str) -> dict[str, Any]:
     """``GET /jobs/{id}``."""
     r = _job(jid)
     start, end, duration = _times(r)
     vstate = _VERTEX_STATE.get(r.status, "CREATED")
-    vertices, nodes = [], []
+    vertices: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
     ids: dict[int, str] = {}
-    for key, name, thing, kind, _ins in job_vertices(r):
+    if isinstance(r, ParallelJobRunner):
+        vertices, nodes = _parallel_vertices(r, registry, vstate, (start, end, duration))
+    for key, name, thing, kind, _ins in [] if isinstance(r, ParallelJobRunner) else job_vertices(r):
         vid = vertex_id(key)
         ids[id(getattr(thing, "out", thing))] = vid
         m = registry.values(jid, vid) if registry is not None else {}
@@ -202,9 +282,17 @@ def vertex_metrics(
 ) -> list[dict[str, str]]:
     """``GET /jobs/{id}/vertices/{vid}/metrics[?get=a,b]``: the vertex's metrics, ids ``<subtask>.<name>``."""
     r = _job(jid)
-    if vid not in {vertex_id(v[0]) for v in job_vertices(r)}:
+    if isinstance(r, ParallelJobRunner):
+        subtasks = {vertex_id(n.uid): n.parallelism for n in r.plan.nodes.values()}
+    else:
+        subtasks = {vertex_id(v[0]): 1 for v in job_vertices(r)}
+    if vid not in subtasks:
         raise NotFound(f"Vertex {vid} of job {jid} not found", hint=f"GET /jobs/{jid} lists the job's vertices")
-    return _metric_list(registry.values(jid, vid, 0) if registry is not None else {}, "0.", get)
+    return [
+        m
+        for i in range(subtasks[vid])
+        for m in _metric_list(registry.values(jid, vid, i) if registry is not None else {}, f"{i}.", get)
+    ]
 
 
 def _checkpoint(st: Any) -> dict[str, Any]:

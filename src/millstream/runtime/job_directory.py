@@ -1,5 +1,6 @@
 """The jobs of this process, as Flink's dispatcher lists them: every :class:`~millstream.runtime.job.JobRunner`
-registers itself when created; the REST API (``millstream.observe``) reads the directory.
+and :class:`~millstream.runtime.parallel.ParallelJobRunner` registers itself when created; the REST API
+(``millstream.observe``) reads the directory.
 
 The directory keeps running jobs and the latest :data:`MAX_FINISHED` ended ones (oldest dropped first), so a
 long-lived process does not grow without bound. Thread-safe.
@@ -8,10 +9,18 @@ long-lived process does not grow without bound. Thread-safe.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .job import JobRunner
+
+class JobRunner(Protocol):
+    """What the directory and its readers need of a job."""
+
+    jid: str
+    job_name: str
+    status: str
+    start_time_ms: int
+    end_time_ms: int
+
 
 #: how many ended jobs the directory remembers
 MAX_FINISHED = 100

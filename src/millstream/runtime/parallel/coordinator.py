@@ -42,13 +42,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ...core import sensors
 from ...core.errors import CheckpointError
 from ...stream.errors import JobConfigError, JobFailedError
 from ...stream.graph import Transformation, topological
 from ...stream.plan import JobPlan
+from .. import job_directory
 from ..checkpointing import CheckpointSummary
 from ..job import JobExecutionResult
 from .checkpoints import ParallelCheckpoints
+from .metrics import ParallelJobMetrics
 from .transport import Connection, PeerClosed
 
 _log = logging.getLogger("millstream.runtime")
@@ -132,6 +135,7 @@ class ParallelJobRunner:
         self.collected: list[list[Any]] = [[] for _ in self.collect]
         self._sink_nodes = {t.id: t for t in sinks}
         self.worker_pids: list[int] = []
+        self.metrics = ParallelJobMetrics(self.jid, job_name, plan) if sensors.installed() else None
         job = {
             "job_name": job_name,
             "config": self.config,
@@ -139,8 +143,10 @@ class ParallelJobRunner:
             "sinks": sinks,
             "collect": self.collect,
             "parallelism": default_parallelism,
+            "metrics": self.metrics is not None,
         }
         self._spec = pickle_job(job, topological(sinks + self.collect))
+        job_directory.register(self)
 
     # -- JobRunner's face -----------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -195,6 +201,9 @@ class ParallelJobRunner:
         started = time.monotonic()
         n = self.workers
         cps = ParallelCheckpoints(self.job_name, self.config, self.plan, self.summary, n)
+        if self.metrics is not None:
+            self.metrics.new_attempt()
+            self.metrics.report_job(self.restarts, self.summary)
         try:
             cps.open()
             restore = cps.restore_payloads()
@@ -358,6 +367,10 @@ class ParallelJobRunner:
                     sink = self._sink_nodes[k[1]].params["sink"]
                     sink.values.extend(vals)
                     sink.timestamps.extend(tss)
+        elif msg[0] == "metrics":
+            if self.metrics is not None:
+                self.metrics.report(msg[1], msg[2])
+                self.metrics.report_job(self.restarts, self.summary)
         elif msg[0] == "failed":
             raise self._failure_from(index, msg[2])
 

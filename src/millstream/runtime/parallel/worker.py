@@ -68,6 +68,7 @@ from ..protocols import RoundBuffered, checkpoint_roles
 from ..sinks import CollectOperator, make_sink
 from ..sources import LogReader, SplitReader, make_reader
 from .exchange import ACTIVE, END, IDLE, ExchangeSender, InputGate, SubBatch
+from .metrics import REPORT_EVERY_S, subtask_counts
 from .rescale import merge_gate, rescale_part
 from .transport import Connection, PeerClosed
 
@@ -95,6 +96,7 @@ class Worker:
         self.clock: Clock = job["clock"]
         self.plan: JobPlan = plan_job(job["sinks"] + job["collect"], job["parallelism"], self.config.max_parallelism)
         self.collect_ids: list[int] = [t.id for t in job["collect"]]
+        self.report_metrics: bool = job.get("metrics", False)
         self.peers: dict[int, Connection] = {}
         self.outbox: dict[int, list[SubBatch]] = {j: [] for j in range(count) if j != index}
         self.stopping = False
@@ -181,6 +183,9 @@ class Worker:
                 self._wire(outputs[up.id], e.tag, sender, 0)
                 self.senders.append((sender, up.id))
         self.sender_roots = [(s, self._roots_of(plan.nodes[nid])) for s, nid in self.senders]
+        # what the metrics report: (uid, driver) and (uid, kind, operator)
+        self.metric_drivers = [(plan.nodes[d.t.id].uid, d) for d in self.drivers]
+        self.metric_ops = [(plan.nodes[nid].uid, plan.nodes[nid].t.kind, op) for nid, op in ops.items()]
         # checkpointed state: (uid, source driver or operator), and the gates by state key
         self.parts: list[tuple[str, Any]] = []
         for d in self.drivers:
@@ -357,7 +362,7 @@ class Worker:
         timed = [op for op in self.ops if type(op).next_processing_time is not Operator.next_processing_time]
         rounds = [op for op in self.ops if isinstance(op, RoundBuffered)]
         peers = self.peers
-        last_collect = time.monotonic()
+        last_collect = last_metrics = time.monotonic()
         while True:
             progress = self._control(control)
             if self.cancelled:
@@ -385,6 +390,9 @@ class Worker:
                 fire_due_timers(timed, self.clock.now_ms())
             for op in rounds:
                 op.end_of_round()
+            if self.report_metrics and time.monotonic() - last_metrics >= REPORT_EVERY_S:
+                control.send(("metrics", self.index, subtask_counts(self.metric_drivers, self.metric_ops)))
+                last_metrics = time.monotonic()
             if self.collectors and time.monotonic() - last_collect >= COLLECT_EVERY_S:
                 self._send_collected(control)
                 last_collect = time.monotonic()
@@ -409,6 +417,8 @@ class Worker:
             if c.pending:
                 c.flush_blocking()
         self._send_collected(control)
+        if self.report_metrics:
+            control.send(("metrics", self.index, subtask_counts(self.metric_drivers, self.metric_ops)))
 
     def _done(self) -> bool:
         return (

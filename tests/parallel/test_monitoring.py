@@ -1,0 +1,85 @@
+"""A parallel job seen through the REST API and Prometheus: its vertices with their parallelism and max
+parallelism, the ship strategies of the plan, records per subtask (``subtask_index``), checkpoints."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from millstream import Duration, StreamExecutionEnvironment, WatermarkStrategy
+from millstream.connectors import LogSink, LogSource, OffsetsInitializer
+from millstream.observe import Monitoring
+from millstream.windows import TumblingEventTimeWindows
+
+from ..observe._support import get
+from .conftest import write_events
+
+
+def test_rest_and_metrics_show_every_subtask(tmp_path: Path, no_orphans: list[Any]) -> None:
+    url = f"file://{tmp_path}/log"
+    write_events(url, "events", 4, 4000)
+    from millstream.log import open_log
+
+    with open_log(url) as log:
+        log.create_topic("out", 1)
+    with Monitoring(0) as mon:
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.set_parallelism(2)
+        env.enable_checkpointing(200)
+        env.get_checkpoint_config().set_checkpoint_storage_dir(str(tmp_path / "cp"))
+        source = (
+            LogSource.builder()
+            .set_log(url)
+            .set_topics("events")
+            .set_value_format("json")
+            .set_starting_offsets(OffsetsInitializer.earliest())
+            .build()
+        )
+        strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(30)).with_timestamp_assigner(
+            lambda e, ts: e["ts"]
+        )
+        (
+            env.from_source(source, strategy, "events")
+            .key_by(lambda e: e["page"])
+            .window(TumblingEventTimeWindows.of(Duration.of_millis(500)))
+            .reduce(lambda a, b: a)
+            .name("first per window")
+            .sink_to(LogSink.builder().set_log(url).set_topic("out").build())
+        )
+        client = env.execute_async("monitored")
+        no_orphans.append(client.runner)
+        try:
+            jid = client.jid
+            deadline = time.monotonic() + 60
+            while True:
+                status, detail = get(f"{mon.url}/jobs/{jid}")
+                assert status == 200
+                source_v = next(v for v in detail["vertices"] if v["name"] == "events")
+                per = [s["metrics"]["write-records"] for s in source_v["subtasks"]]
+                if sum(per) == 4000 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.3)
+            assert per[0] > 0 and per[1] > 0 and sum(per) == 4000  # 2 partitions read by each subtask
+            assert [(v["name"], v["parallelism"], v["maxParallelism"]) for v in detail["vertices"]] == [
+                ("events", 2, 128),
+                ("first per window", 2, 128),
+                ("LogSink", 2, 128),
+            ]
+            window = next(n for n in detail["plan"]["nodes"] if n["description"] == "first per window")
+            assert window["inputs"][0]["ship_strategy"] == "HASH"
+            status, overview = get(f"{mon.url}/jobs/overview")
+            assert overview["jobs"][0]["tasks"]["total"] == 6
+            status, text = get(f"{mon.url}/metrics")
+            assert 'subtask_index="1"' in text
+            vid = source_v["id"]
+            status, ids = get(f"{mon.url}/jobs/{jid}/vertices/{vid}/metrics")
+            assert {"0.numRecordsOut", "1.numRecordsOut"} <= {m["id"] for m in ids}
+            while time.monotonic() < deadline:
+                status, cps = get(f"{mon.url}/jobs/{jid}/checkpoints")
+                if cps["counts"]["completed"] >= 1:
+                    break
+                time.sleep(0.2)
+            assert cps["counts"]["completed"] >= 1
+        finally:
+            client.cancel()
