@@ -1,0 +1,698 @@
+"""Compiles SQL expressions (sqlglot trees) into Python functions over rows.
+
+A row is a tuple of internal values (see :mod:`millstream.sql.types`). :class:`ExpressionCompiler` turns
+each expression into Python source plus its :class:`SqlType`, checking names and types as it goes (unknown
+columns and functions, type mismatches are :class:`SqlValidationError` with the line and column), and
+:meth:`ExpressionCompiler.function` builds one ``lambda r: ...`` for a list of them, the way Flink
+generates Java code for a projection. ``NULL`` follows SQL: any ``NULL`` operand gives ``NULL``,
+``AND``/``OR`` use three-valued logic, and a ``WHERE`` keeps a row only when its condition is ``TRUE``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlglot import exp
+
+from . import functions as fn
+from . import values
+from .errors import SqlValidationError
+from .types import (
+    BIGINT,
+    BOOLEAN,
+    DOUBLE,
+    INT,
+    INTERVAL,
+    NULL,
+    STRING,
+    SqlType,
+    common_numeric,
+    comparable,
+    from_sqlglot,
+    position,
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A column of a relation: its name and type."""
+
+    name: str
+    type: SqlType
+
+
+@dataclass(frozen=True)
+class Code:
+    src: str
+    type: SqlType
+
+
+def fail(node: exp.Expression, message: str, hint: str | None = None) -> SqlValidationError:
+    line, col = position(node)
+    return SqlValidationError(message, hint=hint, line=line, column=col)
+
+
+def interval_ms(node: exp.Expression) -> int:
+    """Milliseconds of ``INTERVAL '5' SECOND`` (day-time units only; ``INTERVAL '1:30' MINUTE TO SECOND`` is not
+    supported)."""
+    if not isinstance(node, exp.Interval):
+        raise fail(node, f"expected an interval such as INTERVAL '5' SECOND, got {node.sql()}")
+    unit = node.text("unit") or "SECOND"
+    per = fn.unit_ms(unit)
+    if per is None:
+        raise fail(node, f"interval unit {unit} is not supported here", hint="use SECOND, MINUTE, HOUR or DAY")
+    raw = node.this.name if isinstance(node.this, exp.Literal) else node.this.sql()
+    try:
+        amount = Decimal(str(raw).strip())
+    except Exception as exc:
+        raise fail(node, f"interval value {raw!r} is not a number", hint="e.g. INTERVAL '5' SECOND") from exc
+    return int(amount * per)
+
+
+_COMPARE = {exp.EQ: "==", exp.NEQ: "!=", exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">="}
+_ARITH = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}
+
+
+class ExpressionCompiler:
+    """Compiles expressions over ``fields``. ``substitutions`` maps an expression's SQL text (e.g. an
+    aggregate call or a grouping key) to a column index, used when compiling over an aggregate's output."""
+
+    def __init__(
+        self,
+        fields: Sequence[Field],
+        tz: dt.tzinfo = dt.UTC,
+        substitutions: dict[str, int] | None = None,
+        grouped: bool = False,
+    ) -> None:
+        self.fields = list(fields)
+        self.tz = tz
+        self.substitutions = substitutions or {}
+        self.grouped = grouped
+        self.ns: dict[str, Any] = {"_fn": fn, "_values": values, "_tz": tz, "Decimal": Decimal}
+        self._n = 0
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+    def _tmp(self) -> str:
+        self._n += 1
+        return f"_t{self._n}"
+
+    def const(self, value: Any) -> str:
+        self._n += 1
+        name = f"_k{self._n}"
+        self.ns[name] = value
+        return name
+
+    def function(self, nodes: Sequence[exp.Expression], as_tuple: bool = True) -> tuple[Callable[[Any], Any], list[SqlType]]:
+        """``lambda r: (e1, e2, ...)`` (or ``lambda r: e1`` with ``as_tuple=False``) and the types."""
+        codes = [self.compile(n) for n in nodes]
+        if as_tuple:
+            body = "(" + "".join(c.src + ", " for c in codes) + ")"
+        else:
+            body = codes[0].src
+        return eval("lambda r: " + body, self.ns), [c.type for c in codes]  # noqa: S307 - our own generated code
+
+    def predicate(self, node: exp.Expression) -> Callable[[Any], bool]:
+        """A row filter: true only when the condition is ``TRUE`` (not ``FALSE``, not ``NULL``)."""
+        code = self.compile(node)
+        if code.type.name not in ("BOOLEAN", "NULL"):
+            raise fail(node, f"a condition must be BOOLEAN, got {code.type}", hint="compare the value, e.g. x > 0")
+        body = f"({code.src}) is True" if code.type.nullable else code.src
+        return eval("lambda r: " + body, self.ns)  # noqa: S307 - our own generated code
+
+    def _nullsafe(self, args: Sequence[Code], build: Callable[[list[str]], str]) -> str:
+        """``build(names)`` guarded so that any ``NULL`` argument gives ``NULL``."""
+        names: list[str] = []
+        checks: list[str] = []
+        for a in args:
+            if a.type.nullable or a.type.name == "NULL":
+                t = self._tmp()
+                checks.append(f"({t} := {a.src}) is None")
+                names.append(t)
+            else:
+                names.append(f"({a.src})")
+        if not checks:
+            return f"({build(names)})"
+        return f"(None if {' or '.join(checks)} else {build(names)})"
+
+    # -- the compiler -----------------------------------------------------------------------------------
+    def compile(self, node: exp.Expression) -> Code:
+        if self.substitutions:
+            key = node.sql()
+            if key in self.substitutions:
+                i = self.substitutions[key]
+                return Code(f"r[{i}]", self.fields[i].type.plain())
+        method = getattr(self, "_c_" + type(node).__name__.lower(), None)
+        if method is None:
+            if isinstance(node, exp.AggFunc):
+                if self.grouped:
+                    raise fail(node, f"aggregate {node.sql()} is not allowed here")
+                raise fail(
+                    node,
+                    f"aggregate {node.sql()} needs a GROUP BY over a window TVF",
+                    hint="aggregate per window: FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) "
+                    "GROUP BY window_start, window_end, ... (non-windowed GROUP BY is not supported yet)",
+                )
+            if isinstance(node, exp.Func):
+                return self._call(node.sql_name().upper(), _func_args(node), node)
+            raise fail(node, f"{node.sql()} is not supported in an expression")
+        return method(node)
+
+    def _c_paren(self, node: exp.Paren) -> Code:
+        return self.compile(node.this)
+
+    def _c_alias(self, node: exp.Alias) -> Code:
+        return self.compile(node.this)
+
+    def _c_column(self, node: exp.Column) -> Code:
+        name = node.name
+        matches = [i for i, f in enumerate(self.fields) if f.name == name]
+        if not matches:
+            matches = [i for i, f in enumerate(self.fields) if f.name.lower() == name.lower()]
+        if not matches:
+            known = ", ".join(f.name for f in self.fields) or "none"
+            if self.grouped:
+                raise fail(
+                    node,
+                    f"column '{name}' is neither grouped nor inside an aggregate function",
+                    hint=f"add it to GROUP BY or aggregate it (grouped columns: {known})",
+                )
+            raise fail(node, f"unknown column '{name}'", hint=f"columns are: {known}")
+        if len(matches) > 1:
+            raise fail(node, f"column '{name}' is ambiguous", hint="rename one of the columns with AS")
+        i = matches[0]
+        return Code(f"r[{i}]", self.fields[i].type.plain())
+
+    def _c_literal(self, node: exp.Literal) -> Code:
+        if node.is_string:
+            return Code(repr(node.this), STRING.with_nullable(False))
+        text = node.this
+        if any(c in text for c in ".eE"):
+            if "e" in text.lower():
+                return Code(repr(float(text)), DOUBLE.with_nullable(False))
+            d = Decimal(text)
+            scale = max(-d.as_tuple().exponent, 0)  # type: ignore[operator]
+            return Code(self.const(d), SqlType("DECIMAL", False, max(len(d.as_tuple().digits), scale), scale))
+        v = int(text)
+        return Code(repr(v), (INT if -(2**31) <= v < 2**31 else BIGINT).with_nullable(False))
+
+    def _c_boolean(self, node: exp.Boolean) -> Code:
+        return Code("True" if node.this else "False", BOOLEAN.with_nullable(False))
+
+    def _c_null(self, node: exp.Null) -> Code:
+        return Code("None", NULL)
+
+    def _c_interval(self, node: exp.Interval) -> Code:
+        return Code(repr(interval_ms(node)), INTERVAL.with_nullable(False))
+
+    def _c_neg(self, node: exp.Neg) -> Code:
+        a = self.compile(node.this)
+        if not a.type.is_numeric:
+            raise fail(node, f"cannot negate {a.type}")
+        w = self._wrapper(a.type)
+        return Code(self._nullsafe([a], lambda n: f"{w}(-{n[0]})" if w else f"-{n[0]}"), a.type)
+
+    def _wrapper(self, t: SqlType) -> str | None:
+        from .types import INTEGER_BITS
+
+        bits = INTEGER_BITS.get(t.name)
+        return self.const(fn.wrap(bits)) if bits else None
+
+    def _arith(self, node: exp.Binary, op: str) -> Code:
+        a, b = self.compile(node.this), self.compile(node.expression)
+        if op in "+-" and a.type.is_time and b.type.name == "INTERVAL":
+            return Code(self._nullsafe([a, b], lambda n: f"{n[0]} {op} {n[1]}"), a.type.plain())
+        if op == "-" and a.type.is_time and b.type.is_time:
+            raise fail(node, "subtracting timestamps is not supported", hint="use TIMESTAMPDIFF(SECOND, a, b)")
+        for side in (a, b):
+            if not (side.type.is_numeric or side.type.name == "NULL"):
+                raise fail(node, f"operator {op} needs numbers, got {a.type} {op} {b.type}", hint="CAST the operand")
+        t = common_numeric(a.type, b.type) if a.type.name != "NULL" and b.type.name != "NULL" else NULL
+        conv = _converter(t, [a.type, b.type])
+        w = self._wrapper(t)
+        if op == "/":
+            if t.is_integer:
+                return Code(self._nullsafe([a, b], lambda n: f"_fn.idiv({n[0]}, {n[1]})"), t)
+            if t.name == "DECIMAL":
+                t = SqlType("DECIMAL", t.nullable, 38, 6)
+                return Code(self._nullsafe([a, b], lambda n: f"_fn.ddiv({n[0]}, {n[1]}, 6)"), t)
+            return Code(self._nullsafe([a, b], lambda n: f"_fn.fdiv({conv(n[0])}, {conv(n[1])})"), t)
+        if op == "%":
+            if t.is_integer:
+                return Code(self._nullsafe([a, b], lambda n: f"_fn.imod({n[0]}, {n[1]})"), t)
+            return Code(self._nullsafe([a, b], lambda n: f"_fn.fmod({conv(n[0])}, {conv(n[1])})"), t)
+
+        def build(n: list[str]) -> str:
+            core = f"{conv(n[0])} {op} {conv(n[1])}"
+            return f"{w}({core})" if w else core
+
+        return Code(self._nullsafe([a, b], build), t)
+
+    def _c_add(self, node: exp.Add) -> Code:
+        return self._arith(node, "+")
+
+    def _c_sub(self, node: exp.Sub) -> Code:
+        return self._arith(node, "-")
+
+    def _c_mul(self, node: exp.Mul) -> Code:
+        return self._arith(node, "*")
+
+    def _c_div(self, node: exp.Div) -> Code:
+        return self._arith(node, "/")
+
+    def _c_mod(self, node: exp.Mod) -> Code:
+        return self._arith(node, "%")
+
+    def _compare(self, node: exp.Binary) -> Code:
+        a, b = self.compile(node.this), self.compile(node.expression)
+        if not comparable(a.type, b.type):
+            raise fail(
+                node,
+                f"cannot compare {a.type} with {b.type} in {node.sql()}",
+                hint=f"CAST one side, e.g. CAST({node.this.sql()} AS {b.type.name})",
+            )
+        op = _COMPARE[type(node)]
+        nullable = a.type.nullable or b.type.nullable
+        return Code(self._nullsafe([a, b], lambda n: f"{n[0]} {op} {n[1]}"), BOOLEAN.with_nullable(nullable))
+
+    _c_eq = _c_neq = _c_lt = _c_lte = _c_gt = _c_gte = _compare
+
+    def _bool(self, node: exp.Expression) -> Code:
+        c = self.compile(node)
+        if c.type.name not in ("BOOLEAN", "NULL"):
+            raise fail(node, f"expected a BOOLEAN condition, got {c.type}")
+        return c
+
+    def _c_and(self, node: exp.And) -> Code:
+        a, b = self._bool(node.this), self._bool(node.expression)
+        if not a.type.nullable and not b.type.nullable:
+            return Code(f"({a.src} and {b.src})", BOOLEAN.with_nullable(False))
+        x, y = self._tmp(), self._tmp()
+        src = f"(False if ({x} := {a.src}) is False or ({y} := {b.src}) is False else (None if {x} is None or {y} is None else True))"
+        return Code(src, BOOLEAN)
+
+    def _c_or(self, node: exp.Or) -> Code:
+        a, b = self._bool(node.this), self._bool(node.expression)
+        if not a.type.nullable and not b.type.nullable:
+            return Code(f"({a.src} or {b.src})", BOOLEAN.with_nullable(False))
+        x, y = self._tmp(), self._tmp()
+        src = f"(True if ({x} := {a.src}) is True or ({y} := {b.src}) is True else (None if {x} is None or {y} is None else False))"
+        return Code(src, BOOLEAN)
+
+    def _c_not(self, node: exp.Not) -> Code:
+        a = self._bool(node.this)
+        return Code(self._nullsafe([a], lambda n: f"not {n[0]}"), BOOLEAN.with_nullable(a.type.nullable))
+
+    def _c_is(self, node: exp.Is) -> Code:
+        a = self.compile(node.this)
+        target = node.expression
+        if isinstance(target, exp.Null):
+            return Code(f"(({a.src}) is None)", BOOLEAN.with_nullable(False))
+        if isinstance(target, exp.Boolean):
+            return Code(f"(({a.src}) is {bool(target.this)})", BOOLEAN.with_nullable(False))
+        raise fail(node, f"IS {target.sql()} is not supported", hint="use IS NULL, IS TRUE or IS FALSE")
+
+    def _c_between(self, node: exp.Between) -> Code:
+        x, lo, hi = self.compile(node.this), self.compile(node.args["low"]), self.compile(node.args["high"])
+        for other in (lo, hi):
+            if not comparable(x.type, other.type):
+                raise fail(node, f"cannot compare {x.type} with {other.type} in BETWEEN")
+        nullable = x.type.nullable or lo.type.nullable or hi.type.nullable
+        return Code(self._nullsafe([x, lo, hi], lambda n: f"{n[1]} <= {n[0]} <= {n[2]}"), BOOLEAN.with_nullable(nullable))
+
+    def _c_in(self, node: exp.In) -> Code:
+        if node.args.get("query"):
+            raise fail(node, "IN (subquery) is not supported yet", hint="list the values: x IN (1, 2, 3)")
+        x = self.compile(node.this)
+        items = [self.compile(e) for e in node.expressions]
+        for it in items:
+            if not comparable(x.type, it.type):
+                raise fail(node, f"cannot compare {x.type} with {it.type} in IN")
+        listed = "(" + "".join(i.src + ", " for i in items) + ")"
+        return Code(self._nullsafe([x], lambda n: f"{n[0]} in {listed}"), BOOLEAN.with_nullable(x.type.nullable))
+
+    def _c_like(self, node: exp.Like) -> Code:
+        x = self.compile(node.this)
+        pattern = node.expression
+        escape = None
+        if isinstance(pattern, exp.Escape):
+            escape = pattern.expression.name
+            pattern = pattern.this
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            raise fail(node, "LIKE needs a string literal pattern", hint="e.g. name LIKE 'a%'")
+        rx = self.const(fn.like_regex(pattern.this, escape))
+        return Code(self._nullsafe([x], lambda n: f"_fn.like({n[0]}, {rx})"), BOOLEAN.with_nullable(x.type.nullable))
+
+    def _c_escape(self, node: exp.Escape) -> Code:
+        raise fail(node, "ESCAPE is only allowed in LIKE")
+
+    def _c_case(self, node: exp.Case) -> Code:
+        subject = self.compile(node.this) if node.this else None
+        branches: list[tuple[str, Code]] = []
+        for if_ in node.args.get("ifs") or []:
+            cond_node, value_node = if_.this, if_.args["true"]
+            if subject is not None:
+                c = self.compile(cond_node)
+                cond = f"({subject.src}) == ({c.src})"
+            else:
+                cond = f"({self._bool(cond_node).src}) is True"
+            branches.append((cond, self.compile(value_node)))
+        default = self.compile(node.args["default"]) if node.args.get("default") else Code("None", NULL)
+        t = _common(node, [b[1].type for b in branches] + [default.type])
+        src = default.src
+        for cond, value in reversed(branches):
+            src = f"({_coerce(value, t)} if {cond} else {src})"
+        return Code(src, t)
+
+    def _c_if(self, node: exp.If) -> Code:
+        cond = self._bool(node.this)
+        a = self.compile(node.args["true"])
+        b = self.compile(node.args["false"]) if node.args.get("false") else Code("None", NULL)
+        t = _common(node, [a.type, b.type])
+        return Code(f"({_coerce(a, t)} if ({cond.src}) is True else {_coerce(b, t)})", t)
+
+    def _c_coalesce(self, node: exp.Coalesce) -> Code:
+        args = [self.compile(e) for e in [node.this, *node.expressions]]
+        t = _common(node, [a.type for a in args])
+        t = t.with_nullable(all(a.type.nullable for a in args))
+        src = _coerce(args[-1], t)
+        for a in reversed(args[:-1]):
+            v = self._tmp()
+            src = f"({v} if ({v} := {_coerce(a, t)}) is not None else {src})"
+        return Code(src, t)
+
+    def _c_nullif(self, node: exp.Nullif) -> Code:
+        a, b = self.compile(node.this), self.compile(node.expression)
+        v = self._tmp()
+        return Code(f"(None if ({v} := {a.src}) == ({b.src}) else {v})", a.type.with_nullable(True))
+
+    def _c_dpipe(self, node: exp.DPipe) -> Code:
+        return self._call("CONCAT", [node.this, node.expression], node)
+
+    def _c_cast(self, node: exp.Cast) -> Code:
+        a = self.compile(node.this)
+        target = from_sqlglot(node.to, nullable=True)
+        return Code(self._cast(a, target, node), target.with_nullable(a.type.nullable or a.type.name == "STRING"))
+
+    _c_trycast = _c_cast
+
+    def _cast(self, a: Code, t: SqlType, node: exp.Expression) -> str:
+        s = a.type
+        if s.name == t.name and t.name != "DECIMAL":
+            return a.src
+        tz = self.const(self.tz)
+        if t.name == "STRING":
+            st = self.const(s)
+            return self._nullsafe([a], lambda n: f"_values.to_text({n[0]}, {st}, {tz})")
+        if t.is_integer:
+            w = self._wrapper(t)
+            if s.name == "STRING":
+                return self._nullsafe([a], lambda n: f"{w}(int({n[0]}.strip()))")
+            if s.is_numeric:
+                return self._nullsafe([a], lambda n: f"{w}(int({n[0]}))")
+            if s.name == "BOOLEAN":
+                return self._nullsafe([a], lambda n: f"int({n[0]})")
+        if t.name in ("DOUBLE", "FLOAT"):
+            if s.is_numeric or s.name == "STRING":
+                return self._nullsafe([a], lambda n: f"float({n[0]})")
+        if t.name == "DECIMAL" and (s.is_numeric or s.name == "STRING"):
+            return self._nullsafe([a], lambda n: f"_values.to_decimal({n[0]}, {t.scale})")
+        if t.name == "BOOLEAN":
+            if s.name == "STRING":
+                m = self.const({"true": True, "false": False, "t": True, "f": False, "1": True, "0": False})
+                return self._nullsafe([a], lambda n: f"{m}.get({n[0]}.strip().lower())")
+            if s.is_numeric:
+                return self._nullsafe([a], lambda n: f"({n[0]} != 0)")
+        if t.is_time:
+            if s.is_time:
+                if s.name == t.name:
+                    return a.src
+                # TIMESTAMP <-> TIMESTAMP_LTZ through the session time zone
+                conv = self.const(_ltz_to_ts if t.name == "TIMESTAMP" else _ts_to_ltz)
+                return self._nullsafe([a], lambda n: f"{conv}({n[0]}, {tz})")
+            if s.name == "STRING":
+                conv = self.const(_parse_ts if t.name == "TIMESTAMP" else _parse_ltz)
+                return self._nullsafe([a], lambda n: f"{conv}({n[0]}, {tz})")
+        raise fail(node, f"cannot CAST {s} to {t}")
+
+    # -- functions --------------------------------------------------------------------------------------
+    def _c_anonymous(self, node: exp.Anonymous) -> Code:
+        return self._call(node.name.upper(), list(node.expressions), node)
+
+    def _c_timestampdiff(self, node: exp.TimestampDiff) -> Code:
+        unit = node.text("unit").upper() or "SECOND"
+        a, b = self.compile(node.this), self.compile(node.expression)
+        # sqlglot reads TIMESTAMPDIFF(unit, a, b) with this=b, expression=a
+        for side in (a, b):
+            if not side.type.is_time:
+                raise fail(node, f"TIMESTAMPDIFF needs timestamps, got {side.type}")
+        u = self.const(unit)
+        return Code(self._nullsafe([b, a], lambda n: f"_fn.timestampdiff({u}, {n[0]}, {n[1]})"), INT.with_nullable(a.type.nullable or b.type.nullable))
+
+    def _c_timestampadd(self, node: exp.Expression) -> Code:
+        raise fail(node, "TIMESTAMPADD is not supported yet", hint="add an interval: ts + INTERVAL '1' HOUR")
+
+    def _call(self, name: str, arg_nodes: list[exp.Expression], node: exp.Expression) -> Code:
+        spec = _SCALARS.get(name)
+        if spec is None:
+            raise fail(
+                node,
+                f"unknown function {name}",
+                hint="supported: " + ", ".join(sorted(_SCALARS)) + "; aggregates COUNT, SUM, AVG, MIN, MAX",
+            )
+        lo, hi, build = spec
+        if not lo <= len(arg_nodes) <= hi:
+            want = str(lo) if lo == hi else f"{lo} to {hi}"
+            raise fail(node, f"{name} takes {want} arguments, got {len(arg_nodes)}")
+        args = [self.compile(a) for a in arg_nodes]
+        return build(self, args, arg_nodes, node)
+
+
+def _func_args(node: exp.Expression) -> list[exp.Expression]:
+    out: list[exp.Expression] = []
+    for key in node.arg_types:
+        v = node.args.get(key)
+        if isinstance(v, list):
+            out.extend(x for x in v if isinstance(x, exp.Expression))
+        elif isinstance(v, exp.Expression):
+            out.append(v)
+    return out
+
+
+def _common(node: exp.Expression, types: list[SqlType]) -> SqlType:
+    known = [t for t in types if t.name != "NULL"]
+    if not known:
+        return NULL
+    t = known[0].plain()
+    for other in known[1:]:
+        if not comparable(t, other):
+            raise fail(node, f"branches have incompatible types {t} and {other}", hint="CAST them to one type")
+        if t.is_numeric and other.is_numeric:
+            t = common_numeric(t, other)
+    return t.with_nullable(any(x.nullable for x in types))
+
+
+def _coerce(c: Code, t: SqlType) -> str:
+    if t.name == "DOUBLE" and c.type.name in ("DECIMAL",) or t.name == "DOUBLE" and c.type.is_integer:
+        return f"(None if ({c.src}) is None else float({c.src}))"
+    if t.name == "DECIMAL" and c.type.is_integer:
+        return f"(None if ({c.src}) is None else Decimal({c.src}))"
+    return c.src
+
+
+def _converter(t: SqlType, sources: list[SqlType]) -> Callable[[str], str]:
+    if t.name == "DOUBLE" and any(s.name == "DECIMAL" for s in sources):
+        return lambda s: f"float({s})"
+    return lambda s: s
+
+
+def _ltz_to_ts(ms: int, tz: dt.tzinfo) -> int:
+    return values.wallclock_to_ms(values.ltz_to_wallclock(ms, tz))
+
+
+def _ts_to_ltz(ms: int, tz: dt.tzinfo) -> int:
+    return int(values.ms_to_wallclock(ms).replace(tzinfo=tz).timestamp() * 1000)
+
+
+def _parse_ts(text: str, tz: dt.tzinfo) -> int:
+    return values.parse_timestamp(text)[0]
+
+
+def _parse_ltz(text: str, tz: dt.tzinfo) -> int:
+    ms, utc = values.parse_timestamp(text)
+    return ms if utc else _ts_to_ltz(ms, tz)
+
+
+# -- the scalar function library ------------------------------------------------------------------------
+Builder = Callable[[ExpressionCompiler, list[Code], list[exp.Expression], exp.Expression], Code]
+
+
+def _simple(template: str, result: SqlType | None, kinds: str = "") -> Builder:
+    """A function ``template.format(*args)`` with ``NULL`` in → ``NULL`` out; ``kinds`` checks arguments
+    (``s`` string, ``n`` number, ``i`` integer, ``t`` timestamp, ``*`` anything); ``result`` ``None`` =
+    the first argument's type."""
+
+    def build(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+        for i, a in enumerate(args):
+            k = kinds[i] if i < len(kinds) else (kinds[-1] if kinds else "*")
+            ok = (
+                k == "*"
+                or a.type.name == "NULL"
+                or (k == "s" and a.type.name == "STRING")
+                or (k == "n" and a.type.is_numeric)
+                or (k == "i" and a.type.is_integer)
+                or (k == "t" and a.type.is_time)
+            )
+            if not ok:
+                want = {"s": "a STRING", "n": "a number", "i": "an integer", "t": "a timestamp"}[k]
+                raise fail(nodes[i], f"argument {i + 1} of {node.sql_name() if isinstance(node, exp.Func) else ''} must be {want}, got {a.type}".replace(" of  ", " "))
+        t = (result or args[0].type).with_nullable(any(a.type.nullable or a.type.name == "NULL" for a in args))
+        return Code(c._nullsafe(args, lambda n: template.format(*n)), t)
+
+    return build
+
+
+def _concat(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+    tz = c.const(c.tz)
+    parts = []
+    for a in args:
+        if a.type.name == "STRING":
+            parts.append(a)
+        else:
+            st = c.const(a.type)
+            parts.append(Code(f"(None if ({a.src}) is None else _values.to_text({a.src}, {st}, {tz}))", a.type))
+    return Code(c._nullsafe(parts, lambda n: " + ".join(n)), STRING.with_nullable(any(a.type.nullable for a in args)))
+
+
+def _concat_ws(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+    sep, rest = args[0], args[1:]
+    items = "[" + ", ".join(r.src for r in rest) + "]"
+    return Code(c._nullsafe([sep], lambda n: f"{n[0]}.join(x for x in {items} if x is not None)"), STRING.with_nullable(sep.type.nullable))
+
+
+def _to_timestamp_ltz(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+    precision = 3
+    if len(nodes) > 1:
+        p = nodes[1]
+        if not (isinstance(p, exp.Literal) and not p.is_string and p.this in ("0", "3")):
+            raise fail(p, "TO_TIMESTAMP_LTZ precision must be 0 (seconds) or 3 (milliseconds)")
+        precision = int(p.this)
+    a = args[0]
+    if not a.type.is_numeric:
+        raise fail(nodes[0], f"TO_TIMESTAMP_LTZ needs epoch seconds or milliseconds, got {a.type}")
+    mult = 1000 if precision == 0 else 1
+    t = SqlType("TIMESTAMP_LTZ", a.type.nullable, 3)
+    return Code(c._nullsafe([a], lambda n: f"int({n[0]} * {mult})"), t)
+
+
+def _to_timestamp(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+    if args[0].type.name != "STRING":
+        raise fail(nodes[0], f"TO_TIMESTAMP needs a STRING, got {args[0].type}")
+    if len(args) > 1:
+        raise fail(nodes[1], "TO_TIMESTAMP with a format is not supported yet", hint="use the 'yyyy-MM-dd HH:mm:ss' form")
+    return Code(c._nullsafe(args, lambda n: f"_values.parse_timestamp({n[0]})[0]"), SqlType("TIMESTAMP", True, 3))
+
+
+def _date_format(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+    ts, pattern = args
+    if pattern.type.name != "STRING":
+        raise fail(nodes[1], "DATE_FORMAT needs a format string such as 'yyyy-MM-dd HH:mm:ss'")
+    if ts.type.name == "TIMESTAMP_LTZ":
+        tz = c.const(c.tz)
+        ts = Code(f"(None if ({ts.src}) is None else _values.wallclock_to_ms(_values.ltz_to_wallclock({ts.src}, {tz})))", ts.type)
+    elif ts.type.name == "STRING":
+        ts = Code(f"(None if ({ts.src}) is None else _values.parse_timestamp({ts.src})[0])", ts.type)
+    elif not ts.type.is_time:
+        raise fail(nodes[0], f"DATE_FORMAT needs a timestamp, got {ts.type}")
+    return Code(c._nullsafe([ts, pattern], lambda n: f"_fn.date_format({n[0]}, {n[1]})"), STRING.with_nullable(True))
+
+
+def _round(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+    if not args[0].type.is_numeric:
+        raise fail(nodes[0], f"ROUND needs a number, got {args[0].type}")
+    t = args[0].type
+    if t.name == "DECIMAL" and len(nodes) == 1:
+        t = SqlType("DECIMAL", t.nullable, t.precision, 0)
+    elif t.name == "DECIMAL" and isinstance(nodes[1], exp.Literal):
+        t = SqlType("DECIMAL", t.nullable, t.precision, max(int(nodes[1].this), 0))
+    if len(args) == 1:
+        return Code(c._nullsafe(args, lambda n: f"_fn.round_half_up({n[0]}, 0)"), t)
+    return Code(c._nullsafe(args, lambda n: f"_fn.round_half_up({n[0]}, {n[1]})"), t)
+
+
+def _floor_ceil(name: str) -> Builder:
+    def build(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+        a = args[0]
+        if not a.type.is_numeric:
+            raise fail(nodes[0], f"{name} needs a number, got {a.type}", hint="FLOOR(ts TO unit) is not supported yet")
+        if a.type.is_integer:
+            return a
+        f = "math.floor" if name == "FLOOR" else "math.ceil"
+        c.ns["math"] = __import__("math")
+        conv = "float" if a.type.name != "DECIMAL" else "Decimal"
+        return Code(c._nullsafe(args, lambda n: f"{conv}({f}({n[0]}))"), a.type)
+
+    return build
+
+
+def _trim(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+    where = (node.text("position") or "BOTH").upper() if isinstance(node, exp.Trim) else "BOTH"
+    method = {"BOTH": "strip", "LEADING": "lstrip", "TRAILING": "rstrip"}[where]
+    if args[0].type.name != "STRING":
+        raise fail(nodes[0], f"TRIM needs a STRING, got {args[0].type}")
+    if len(args) > 1:
+        return Code(c._nullsafe(args, lambda n: f"{n[0]}.{method}({n[1]})"), STRING.with_nullable(True))
+    return Code(c._nullsafe(args, lambda n: f"{n[0]}.{method}(' ')"), args[0].type)
+
+
+_SCALARS: dict[str, tuple[int, int, Builder]] = {
+    "UPPER": (1, 1, _simple("{0}.upper()", STRING, "s")),
+    "LOWER": (1, 1, _simple("{0}.lower()", STRING, "s")),
+    "LENGTH": (1, 1, _simple("len({0})", INT, "s")),
+    "CHAR_LENGTH": (1, 1, _simple("len({0})", INT, "s")),
+    "CHARACTER_LENGTH": (1, 1, _simple("len({0})", INT, "s")),
+    "CONCAT": (1, 99, _concat),
+    "CONCAT_WS": (2, 99, _concat_ws),
+    "SUBSTRING": (2, 3, _simple("_fn.substring({0}, {1}, {2})", STRING, "sii")),
+    "SUBSTR": (2, 3, _simple("_fn.substring({0}, {1}, {2})", STRING, "sii")),
+    "TRIM": (1, 2, _trim),
+    "LTRIM": (1, 1, _simple("{0}.lstrip(' ')", STRING, "s")),
+    "RTRIM": (1, 1, _simple("{0}.rstrip(' ')", STRING, "s")),
+    "REPLACE": (3, 3, _simple("{0}.replace({1}, {2})", STRING, "sss")),
+    "POSITION": (2, 2, _simple("({1}.find({0}) + 1)", INT, "ss")),
+    "STRPOS": (2, 2, _simple("({0}.find({1}) + 1)", INT, "ss")),
+    "LPAD": (3, 3, _simple("_fn.lpad({0}, {1}, {2})", STRING, "sis")),
+    "RPAD": (3, 3, _simple("_fn.rpad({0}, {1}, {2})", STRING, "sis")),
+    "INITCAP": (1, 1, _simple("{0}.title()", STRING, "s")),
+    "REVERSE": (1, 1, _simple("{0}[::-1]", STRING, "s")),
+    "ABS": (1, 1, _simple("abs({0})", None, "n")),
+    "POWER": (2, 2, _simple("float({0}) ** float({1})", DOUBLE, "n")),
+    "POW": (2, 2, _simple("float({0}) ** float({1})", DOUBLE, "n")),
+    "SQRT": (1, 1, _simple("float({0}) ** 0.5", DOUBLE, "n")),
+    "MOD": (2, 2, lambda c, a, n, node: c._arith(exp.Mod(this=n[0], expression=n[1]), "%")),
+    "ROUND": (1, 2, _round),
+    "FLOOR": (1, 1, _floor_ceil("FLOOR")),
+    "CEIL": (1, 1, _floor_ceil("CEIL")),
+    "CEILING": (1, 1, _floor_ceil("CEIL")),
+    "TO_TIMESTAMP_LTZ": (1, 2, _to_timestamp_ltz),
+    "TO_TIMESTAMP": (1, 2, _to_timestamp),
+    "DATE_FORMAT": (2, 2, _date_format),
+    "TIME_TO_STR": (2, 2, _date_format),
+}
+# SUBSTRING with two arguments: template {2} must be omitted
+_SCALARS["SUBSTRING"] = (
+    2,
+    3,
+    lambda c, a, n, node: _simple(
+        "_fn.substring({0}, {1}, {2})" if len(a) == 3 else "_fn.substring({0}, {1})", STRING, "sii"
+    )(c, a, n, node),
+)
+_SCALARS["SUBSTR"] = _SCALARS["SUBSTRING"]
+
+SCALAR_FUNCTIONS = tuple(sorted(_SCALARS))
+"""Names of the scalar functions SQL queries can call."""
+
+__all__ = ["SCALAR_FUNCTIONS", "Code", "ExpressionCompiler", "Field", "fail", "interval_ms"]
