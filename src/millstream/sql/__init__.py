@@ -1,0 +1,23 @@
+"""Flink SQL on millstream: parse → validate → plan → a DataStream graph (pure: no I/O here).
+
+Entry point: :class:`StreamTableEnvironment` (``StreamTableEnvironment.create(env)``). Needs the ``sql``
+extra (``pip install millstream[sql]``, for sqlglot). See docs/sql.md for what is supported.
+"""
+
+from .environment import StreamTableEnvironment
+from .errors import SqlError, SqlParseError, SqlValidationError
+from .row import Row, RowKind
+from .schema import Schema
+from .table import Table, TableResult
+
+__all__ = [
+    "Row",
+    "RowKind",
+    "Schema",
+    "SqlError",
+    "SqlParseError",
+    "SqlValidationError",
+    "StreamTableEnvironment",
+    "Table",
+    "TableResult",
+]

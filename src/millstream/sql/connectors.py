@@ -1,0 +1,226 @@
+"""SQL connectors: the ``WITH ('connector' = ...)`` of a table, mapped onto millstream's source and sink
+descriptors with Flink's option names. Pure: this only builds DataStream nodes; the runtime does the I/O.
+
+=============  ===========================================================================================
+connector      options
+=============  ===========================================================================================
+filesystem     ``path`` (a file), ``format`` = ``json`` | ``csv`` (+ ``json.ignore-parse-errors``,
+               ``csv.field-delimiter``, ``csv.ignore-parse-errors``)
+millstream     ``topic``, ``log`` (log URL; default ``$MILLSTREAM_LOG`` / the embedded log), ``format``,
+               ``scan.startup.mode`` (``earliest-offset`` default, ``latest-offset``, ``group-offsets``),
+               ``scan.bounded.mode`` (``unbounded`` default, ``latest-offset``), ``properties.group.id``,
+               ``sink.delivery-guarantee``
+kafka          as ``millstream`` plus ``properties.bootstrap.servers``; ``value.format`` is accepted for
+               ``format``; Flink's default ``scan.startup.mode`` ``group-offsets``
+datagen        ``number-of-rows`` (bounded when set), ``rows-per-second`` (default 10000),
+               ``fields.<col>.kind`` = ``random`` | ``sequence``, ``fields.<col>.start``/``end``,
+               ``fields.<col>.min``/``max``, ``fields.<col>.length``
+print          ``print-identifier``, ``standard-error``; prints ``+I[v1, v2]`` per row
+blackhole      none; discards rows
+=============  ===========================================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from ..stream.connectors import FileSink, FileSource, KafkaSink, KafkaSource, LogSink, LogSource, OffsetsInitializer, PrintSink
+from ..stream.datastream import DataStream
+from ..stream.environment import StreamExecutionEnvironment
+from .catalog import CatalogTable
+from .errors import SqlValidationError
+from .expressions import Field
+from .formats import FORMATS, decoder, encoder
+from .values import to_display
+
+SOURCE_CONNECTORS = ("filesystem", "millstream", "kafka", "datagen")
+SINK_CONNECTORS = ("filesystem", "millstream", "kafka", "print", "blackhole")
+
+
+def _required(table: CatalogTable, key: str, example: str) -> str:
+    value = table.options.get(key)
+    if not value:
+        raise SqlValidationError(
+            f"table '{table.name}' needs the option '{key}'", hint=f"add '{key}' = '{example}' to its WITH (...)"
+        )
+    return value
+
+
+def _connector(table: CatalogTable, allowed: Sequence[str], role: str) -> str:
+    name = table.options.get("connector")
+    if not name:
+        raise SqlValidationError(
+            f"table '{table.name}' has no 'connector' option", hint=f"add WITH ('connector' = '{allowed[0]}', ...)"
+        )
+    if name not in allowed:
+        raise SqlValidationError(
+            f"connector '{name}' of table '{table.name}' cannot be used as a {role}",
+            hint=f"{role} connectors are: {', '.join(allowed)}",
+        )
+    return name
+
+
+def _format(table: CatalogTable) -> str:
+    fmt = table.options.get("format") or table.options.get("value.format") or "json"
+    if fmt not in FORMATS:
+        raise SqlValidationError(f"format '{fmt}' of table '{table.name}' is not supported", hint=f"use one of: {', '.join(FORMATS)}")
+    return fmt
+
+
+def create_source(env: StreamExecutionEnvironment, table: CatalogTable) -> DataStream:
+    """A stream of tuples of the table's physical columns (no event time yet: the planner assigns it)."""
+    kind = _connector(table, SOURCE_CONNECTORS, "source")
+    fields = table.physical
+    if kind == "filesystem":
+        path = _required(table, "path", "/data/input.json")
+        decode = decoder(_format(table), fields, table.options, f"table '{table.name}' ({path})")
+        lines = env.from_source(FileSource.for_paths(path), None, f"TableSourceScan({table.name})")
+        return lines.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(f"Decode({table.name})")
+    if kind in ("millstream", "kafka"):
+        return _log_source(env, table, kind, fields)
+    return env.add_source(_datagen(table, fields), f"TableSourceScan({table.name})")
+
+
+def _log_source(env: StreamExecutionEnvironment, table: CatalogTable, kind: str, fields: list[Field]) -> DataStream:
+    topic = _required(table, "topic", "events")
+    b = KafkaSource.builder() if kind == "kafka" else LogSource.builder()
+    if kind == "kafka":
+        b.set_bootstrap_servers(_required(table, "properties.bootstrap.servers", "localhost:9092"))
+    elif table.options.get("log"):
+        b.set_log(table.options["log"])
+    b.set_topics(*[t.strip() for t in topic.split(";") if t.strip()])
+    group = table.options.get("properties.group.id")
+    if group:
+        b.set_group_id(group)
+    default_mode = "group-offsets" if kind == "kafka" else "earliest-offset"
+    mode = table.options.get("scan.startup.mode", default_mode)
+    starts = {
+        "earliest-offset": OffsetsInitializer.earliest,
+        "latest-offset": OffsetsInitializer.latest,
+        "group-offsets": lambda: OffsetsInitializer.committed_offsets("earliest"),
+    }
+    if mode not in starts:
+        raise SqlValidationError(
+            f"scan.startup.mode '{mode}' of table '{table.name}' is not supported",
+            hint="use earliest-offset, latest-offset or group-offsets",
+        )
+    if mode == "group-offsets" and not group:
+        raise SqlValidationError(
+            f"table '{table.name}' reads from group offsets but has no 'properties.group.id'",
+            hint="add 'properties.group.id' = 'my-group' or set 'scan.startup.mode' = 'earliest-offset'",
+        )
+    b.set_starting_offsets(starts[mode]())
+    bounded = table.options.get("scan.bounded.mode", "unbounded")
+    if bounded == "latest-offset":
+        b.set_bounded(OffsetsInitializer.latest())
+    elif bounded != "unbounded":
+        raise SqlValidationError(f"scan.bounded.mode '{bounded}' is not supported", hint="use unbounded or latest-offset")
+    b.set_value_format("string")
+    decode = decoder(_format(table), fields, table.options, f"topic '{topic}'")
+    stream = env.from_source(b.build(), None, f"TableSourceScan({table.name})")
+    return stream.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(f"Decode({table.name})")
+
+
+def _datagen(table: CatalogTable, fields: list[Field]) -> Callable[[], Iterator[tuple[Any, ...]]]:
+    opts = table.options
+    total = int(opts["number-of-rows"]) if "number-of-rows" in opts else None
+    rate = int(opts.get("rows-per-second", "10000"))
+    makers = []
+    for f in fields:
+        prefix = f"fields.{f.name}."
+        kind = opts.get(prefix + "kind", "random")
+        if kind == "sequence":
+            if prefix + "start" not in opts or prefix + "end" not in opts:
+                raise SqlValidationError(
+                    f"datagen sequence column '{f.name}' needs start and end",
+                    hint=f"'{prefix}start' = '1', '{prefix}end' = '1000'",
+                )
+            makers.append(("sequence", f, int(opts[prefix + "start"]), int(opts[prefix + "end"])))
+        elif kind == "random":
+            makers.append(("random", f, opts.get(prefix + "min"), opts.get(prefix + "max"), int(opts.get(prefix + "length", "100"))))
+        else:
+            raise SqlValidationError(f"datagen kind '{kind}' of column '{f.name}' is not supported", hint="use random or sequence")
+    seq_lengths = [m[3] - m[2] + 1 for m in makers if m[0] == "sequence"]
+    if seq_lengths:
+        total = min([*seq_lengths, *([total] if total is not None else [])])
+
+    def generate() -> Iterator[tuple[Any, ...]]:
+        import random
+        import string
+        import time
+
+        started = time.monotonic()
+        i = 0
+        while total is None or i < total:
+            row = []
+            for m in makers:
+                t = m[1].type
+                if m[0] == "sequence":
+                    row.append(m[2] + i)
+                    continue
+                lo, hi, length = m[2], m[3], m[4]
+                if t.is_integer:
+                    bits = {"TINYINT": 7, "SMALLINT": 15, "INT": 31, "BIGINT": 63}[t.name]
+                    row.append(random.randint(int(lo) if lo else -(2**bits), int(hi) if hi else 2**bits - 1))
+                elif t.name in ("FLOAT", "DOUBLE", "DECIMAL"):
+                    v = random.uniform(float(lo) if lo else 0.0, float(hi) if hi else 1.0)
+                    if t.name == "DECIMAL":
+                        from decimal import Decimal
+
+                        v = Decimal(repr(v)).quantize(Decimal(1).scaleb(-(t.scale or 0)))
+                    row.append(v)
+                elif t.name == "BOOLEAN":
+                    row.append(random.random() < 0.5)
+                elif t.is_time:
+                    row.append(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
+                else:
+                    row.append("".join(random.choices(string.ascii_letters + string.digits, k=length)))
+            yield tuple(row)
+            i += 1
+            if rate > 0 and i % max(rate // 10, 1) == 0:
+                ahead = i / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+
+    return generate
+
+
+def create_sink(stream: DataStream, table: CatalogTable, fields: list[Field], tz: dt.tzinfo) -> None:
+    """Write the stream of tuples (in the table's physical column order) to the table's connector."""
+    kind = _connector(table, SINK_CONNECTORS, "sink")
+    name = f"Sink({table.name})"
+    if kind == "blackhole":
+        stream.add_sink(lambda value: None).name(name)
+        return
+    if kind == "print":
+        types = [f.type for f in fields]
+
+        def show(row: tuple[Any, ...]) -> str:
+            return "+I[" + ", ".join(to_display(v, t, tz) for v, t in zip(row, types, strict=True)) + "]"
+
+        ident = table.options.get("print-identifier")
+        stderr = table.options.get("standard-error", "false").lower() == "true"
+        stream.map(show).sink_to(PrintSink(ident, stderr, name))
+        return
+    encode = encoder(_format(table), fields, table.options)
+    lines = stream.map(encode).name(f"Encode({table.name})")
+    if kind == "filesystem":
+        path = _required(table, "path", "/data/output.json")
+        lines.sink_to(FileSink.for_path(path, "text")).name(name)
+        return
+    topic = _required(table, "topic", "results")
+    b = KafkaSink.builder() if kind == "kafka" else LogSink.builder()
+    if kind == "kafka":
+        b.set_bootstrap_servers(_required(table, "properties.bootstrap.servers", "localhost:9092"))
+    elif table.options.get("log"):
+        b.set_log(table.options["log"])
+    b.set_topic(topic).set_value_format("string")
+    guarantee = table.options.get("sink.delivery-guarantee")
+    if guarantee:
+        b.set_delivery_guarantee(guarantee)
+    lines.sink_to(b.build()).name(name)
+
+
+__all__ = ["SINK_CONNECTORS", "SOURCE_CONNECTORS", "create_sink", "create_source"]

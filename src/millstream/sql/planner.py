@@ -1,0 +1,326 @@
+"""Plans a ``SELECT`` into DataStream operators.
+
+A :class:`Relation` is a stream of row tuples with its columns; at most one column is the event-time
+attribute (``*ROWTIME*``), whose value is every row's stream timestamp, so DataStream event-time windows
+work on it. Steps, in order: ``FROM`` (a table's source + computed columns + watermark, a view, a
+subquery or a window TVF), ``WHERE`` (a filter), then either a projection (a map) or a window aggregation
+(``GROUP BY window_start, window_end, ...``: ``key_by`` the other keys, a DataStream window with the
+TVF's assigner, one generated ``AggregateFunction``), ``HAVING`` and the projection over its output.
+``UNION ALL`` unions relations with the same column types.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from ..stream.datastream import DataStream
+from ..stream.environment import StreamExecutionEnvironment
+from ..stream.functions import ProcessWindowFunction
+from ..stream.time import WatermarkStrategy
+from .aggregates import SqlAggregateFunction, agg_call
+from .catalog import Catalog, CatalogTable, CatalogView
+from .connectors import create_source
+from .dialect import WindowTVF
+from .errors import SqlValidationError
+from .expressions import ExpressionCompiler, Field, fail
+from .types import SqlType
+from .windows import WindowSpec, window_spec
+
+WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
+
+
+@dataclass
+class Relation:
+    """A planned relation: a stream of tuples and its columns."""
+
+    stream: DataStream
+    fields: list[Field]
+    window: WindowSpec | None = field(default=None)
+
+    @property
+    def rowtime(self) -> int | None:
+        return next((i for i, f in enumerate(self.fields) if f.type.rowtime), None)
+
+
+def watermark_strategy(delay_ms: int, column: int) -> WatermarkStrategy:
+    """Flink SQL's watermark ``max(rowtime) - delay`` (the DataStream generator subtracts one more ms, so
+    the strategy gets ``delay - 1``), with the rowtime column as each row's timestamp."""
+    return WatermarkStrategy(out_of_orderness=delay_ms - 1).with_timestamp_assigner(lambda row, ts: row[column])
+
+
+class Planner:
+    """Plans queries against a catalog onto an environment."""
+
+    def __init__(self, env: StreamExecutionEnvironment, catalog: Catalog, tz: dt.tzinfo) -> None:
+        self.env = env
+        self.catalog = catalog
+        self.tz = tz
+
+    def compiler(self, fields: list[Field], **kw: Any) -> ExpressionCompiler:
+        return ExpressionCompiler(fields, self.tz, **kw)
+
+    # -- FROM ---------------------------------------------------------------------------------------------
+    def table_fields(self, table: CatalogTable) -> list[Field]:
+        """All columns of a table (computed ones typed by compiling them over the physical columns)."""
+        physical = table.physical
+        comp = self.compiler(physical)
+        out = []
+        for c in table.columns:
+            t = c.type if c.computed is None else comp.compile(c.computed).type
+            assert t is not None
+            if table.watermark is not None and c.name == table.watermark.column:
+                if not t.is_time:
+                    raise SqlValidationError(
+                        f"the watermark column '{c.name}' of table '{table.name}' is {t}",
+                        hint="a time attribute must be TIMESTAMP(3) or TIMESTAMP_LTZ(3), e.g. ts AS TO_TIMESTAMP_LTZ(ms, 3)",
+                    )
+                t = SqlType(t.name, t.nullable, t.precision, t.scale, rowtime=True)
+            out.append(Field(c.name, t))
+        return out
+
+    def scan(self, table: CatalogTable) -> Relation:
+        fields = self.table_fields(table)
+        stream = create_source(self.env, table)
+        if any(c.computed is not None for c in table.columns):
+            comp = self.compiler(table.physical)
+            parts = []
+            phys_i = 0
+            for c in table.columns:
+                if c.computed is None:
+                    parts.append(f"r[{phys_i}]")
+                    phys_i += 1
+                else:
+                    parts.append(comp.compile(c.computed).src)
+            project = eval("lambda r: (" + "".join(p + ", " for p in parts) + ")", comp.ns)  # noqa: S307
+            stream = stream.map(project).name(f"Calc({table.name})")
+        rel = Relation(stream, fields)
+        if table.watermark is not None:
+            col = next(i for i, f in enumerate(fields) if f.name == table.watermark.column)
+            strategy = watermark_strategy(table.watermark.delay_ms, col)
+            rel.stream = rel.stream.filter(lambda r: r[col] is not None).assign_timestamps_and_watermarks(strategy)
+        return rel
+
+    def from_(self, node: exp.Expression | None) -> Relation:
+        if node is None:
+            raise SqlValidationError("a query needs FROM", hint="SELECT ... FROM table")
+        if isinstance(node, exp.Table):
+            entry = self.catalog.lookup(node.name, node)
+            if isinstance(entry, CatalogView):
+                if entry.plan is not None:
+                    rel: Relation = entry.plan()
+                    return rel
+                assert entry.query is not None
+                return self.query(entry.query)
+            return self.scan(entry)
+        if isinstance(node, exp.Subquery):
+            return self.query(node.this)
+        if isinstance(node, exp.TableFromRows) and isinstance(node.this, WindowTVF):
+            tvf = node.this
+            spec = window_spec(tvf)
+            inner = self.from_(tvf.args["table"])
+            rt = inner.rowtime
+            names = [f.name for f in inner.fields]
+            if spec.time_column not in names:
+                raise fail(tvf.args["descriptor"], f"unknown column '{spec.time_column}' in DESCRIPTOR", hint=f"columns are: {', '.join(names)}")
+            if rt is None or inner.fields[rt].name != spec.time_column:
+                raise fail(
+                    tvf.args["descriptor"],
+                    f"column '{spec.time_column}' is not a time attribute: window TVFs need a column with a watermark",
+                    hint=f"declare WATERMARK FOR {spec.time_column} AS {spec.time_column} - INTERVAL '5' SECOND in its table",
+                )
+            for p in spec.partition_by:
+                if p not in names:
+                    raise fail(tvf, f"unknown PARTITION BY column '{p}'")
+            inner.window = spec
+            return inner
+        if isinstance(node, exp.Join) or node.args.get("joins"):
+            raise fail(node, "joins are not supported yet", hint="window joins, interval joins and regular joins are planned")
+        raise fail(node, f"{node.sql()} is not supported in FROM", hint="use a table, a view, a subquery or a window TVF")
+
+    # -- queries ------------------------------------------------------------------------------------------
+    def query(self, node: exp.Expression) -> Relation:
+        if isinstance(node, exp.Union):
+            if node.args.get("distinct"):
+                raise fail(node, "UNION (distinct) is not supported in streaming yet", hint="use UNION ALL")
+            left, right = self.query(node.this), self.query(node.expression)
+            if [f.type.name for f in left.fields] != [f.type.name for f in right.fields]:
+                raise fail(node, "UNION ALL needs the same column types on both sides", hint="CAST the columns to match")
+            fields = [Field(f.name, f.type.with_nullable(f.type.nullable or g.type.nullable)) for f, g in zip(left.fields, right.fields, strict=True)]
+            return Relation(left.stream.union(right.stream), fields)
+        if isinstance(node, exp.Subquery):
+            return self.query(node.this)
+        if not isinstance(node, exp.Select):
+            raise fail(node, f"{type(node).__name__.upper()} is not a query", hint="write SELECT ... FROM ...")
+        for key, what in (("order", "ORDER BY"), ("limit", "LIMIT"), ("distinct", "SELECT DISTINCT"), ("joins", "JOIN")):
+            if node.args.get(key):
+                raise fail(node.args[key] if not isinstance(node.args[key], list) else node.args[key][0], f"{what} is not supported yet")
+        if node.args.get("with_"):
+            raise fail(node, "WITH (common table expressions) is not supported yet", hint="create a TEMPORARY VIEW instead")
+        from_ = node.args.get("from_")
+        rel = self.from_(from_.this if from_ is not None else None)
+        group = node.args.get("group")
+        has_agg = any(e.find(exp.AggFunc) for e in node.expressions)
+        if group is not None or has_agg or node.args.get("having"):
+            return self.window_aggregate(node, rel)
+        if rel.window is not None:
+            rel = self.window_columns(rel)
+        where = node.args.get("where")
+        if where is not None:
+            pred = self.compiler(rel.fields).predicate(where.this)
+            rel = Relation(rel.stream.filter(pred).name("Where"), rel.fields)
+        return self.project(rel, node.expressions)
+
+    def expand(self, rel: Relation, items: list[exp.Expression]) -> list[tuple[str, exp.Expression]]:
+        out: list[tuple[str, exp.Expression]] = []
+        for i, e in enumerate(items):
+            if isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star)):
+                out.extend((f.name, exp.column(f.name, quoted=True)) for f in rel.fields)
+            elif isinstance(e, exp.Alias):
+                out.append((e.alias, e.this))
+            elif isinstance(e, exp.Column):
+                out.append((e.name, e))
+            else:
+                out.append((f"EXPR${i}", e))
+        return out
+
+    def project(self, rel: Relation, items: list[exp.Expression]) -> Relation:
+        named = self.expand(rel, items)
+        comp = self.compiler(rel.fields)
+        codes = [comp.compile(e) for _, e in named]
+        fields = []
+        for (name, e), code in zip(named, codes, strict=True):
+            t = code.type
+            if isinstance(e, exp.Column) and code.src.startswith("r[") and rel.fields[int(code.src[2:-1])].type.rowtime:
+                t = rel.fields[int(code.src[2:-1])].type  # a projected time attribute stays one
+            fields.append(Field(name, t))
+        if [c.src for c in codes] == [f"r[{i}]" for i in range(len(rel.fields))]:
+            return Relation(rel.stream, fields)
+        body = "(" + "".join(c.src + ", " for c in codes) + ")"
+        fn = eval("lambda r: " + body, comp.ns)  # noqa: S307 - our own generated code
+        return Relation(rel.stream.map(fn).name("Calc"), fields)
+
+    # -- windows ------------------------------------------------------------------------------------------
+    def window_columns(self, rel: Relation) -> Relation:
+        """A window TVF without aggregation: each row once per window, with window_start/end/time."""
+        spec = rel.window
+        assert spec is not None
+        if spec.kind == "SESSION":
+            raise SqlValidationError(
+                "SESSION windows are only supported with a window aggregation",
+                hint="GROUP BY window_start, window_end, ... over the SESSION TVF",
+            )
+        rt = rel.rowtime
+        assert rt is not None
+        rt_type = rel.fields[rt].type
+        assigner = spec.assigner
+
+        def expand(row: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+            return [(*row, w.start, w.end, w.end - 1) for w in assigner.assign_windows(row, row[rt], 0)]
+
+        # rows keep their event time (the input's time attribute); window_time is a plain column here
+        wtype = SqlType("TIMESTAMP", False, 3)
+        fields = [*rel.fields, Field("window_start", wtype), Field("window_end", wtype), Field("window_time", SqlType(rt_type.name, False, 3))]
+        stream = rel.stream.flat_map(expand).name(f"WindowTableFunction({spec.kind})")
+        return Relation(stream, fields)
+
+    def window_aggregate(self, node: exp.Select, rel: Relation) -> Relation:
+        spec = rel.window
+        group = node.args.get("group")
+        if spec is None:
+            target = group.expressions[0] if group is not None and group.expressions else node
+            raise fail(
+                target,
+                "GROUP BY without a window TVF (a changelog aggregation) is not supported yet",
+                hint="aggregate per window: FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) "
+                "GROUP BY window_start, window_end, ...",
+            )
+        keys = list(group.expressions) if group is not None else []
+        key_names = [k.name for k in keys if isinstance(k, exp.Column)]
+        if "window_start" not in key_names or "window_end" not in key_names:
+            raise fail(
+                keys[0] if keys else node,
+                "a window aggregation must GROUP BY window_start and window_end",
+                hint="GROUP BY window_start, window_end[, other keys]",
+            )
+        rt = rel.rowtime
+        assert rt is not None
+        rt_type = rel.fields[rt].type
+        in_fields = [Field(f.name, f.type.plain()) for f in rel.fields]
+        comp = self.compiler(in_fields)
+        where = node.args.get("where")
+        stream = rel.stream
+        if where is not None:
+            stream = stream.filter(comp.predicate(where.this)).name("Where")
+        other_keys = [k for k in keys if not (isinstance(k, exp.Column) and k.name in WINDOW_COLUMNS)]
+        key_codes = [comp.compile(k) for k in other_keys]
+        if spec.kind == "SESSION":
+            part = set(spec.partition_by)
+            named = {k.name for k in other_keys if isinstance(k, exp.Column)}
+            if part and not part <= named:
+                raise fail(group, "a SESSION window aggregation must GROUP BY its PARTITION BY columns")
+        # aggregate calls, in order of appearance in SELECT and HAVING
+        calls: list[exp.AggFunc] = []
+        seen: dict[str, int] = {}
+        having = node.args.get("having")
+        for e in [*node.expressions, *([having.this] if having is not None else [])]:
+            for agg in e.find_all(exp.AggFunc):
+                if agg.find_ancestor(exp.AggFunc) is not None:
+                    raise fail(agg, "aggregates cannot be nested")
+                if agg.sql() not in seen:
+                    seen[agg.sql()] = len(calls)
+                    calls.append(agg)
+        agg_calls = [agg_call(a, comp) for a in calls]
+        aggregate = SqlAggregateFunction(agg_calls, comp.ns)
+        if len(key_codes) == 1:
+            key_fn = eval("lambda r: " + key_codes[0].src, comp.ns)  # noqa: S307
+            single = True
+        else:
+            key_fn = eval("lambda r: (" + "".join(c.src + ", " for c in key_codes) + ")", comp.ns)  # noqa: S307
+            single = False
+        nkeys = len(key_codes)
+
+        class Emit(ProcessWindowFunction):
+            def process(self, key: Any, context: Any, elements: Any) -> Any:
+                w = context.window()
+                keyvals = (key,) if single else key
+                for result in elements:
+                    yield (*keyvals, w.start, w.end, w.end - 1, *result)
+
+        win = stream.key_by(key_fn).window(spec.assigner).aggregate(aggregate, Emit()).name(f"WindowAggregate({spec.kind})")
+        wtype = SqlType("TIMESTAMP", False, 3)
+        out_fields = [Field(k.name if isinstance(k, exp.Column) else f"$key{i}", c.type) for i, (k, c) in enumerate(zip(other_keys, key_codes, strict=True))]
+        out_fields += [Field("window_start", wtype), Field("window_end", wtype), Field("window_time", SqlType(rt_type.name, False, 3, rowtime=True))]
+        out_fields += [Field(f"$agg{i}", c.result) for i, c in enumerate(agg_calls)]
+        subs = {k.sql(): i for i, k in enumerate(other_keys)}
+        subs.update({a: nkeys + 3 + i for a, i in seen.items()})
+        out = Relation(win, out_fields)
+        post = self.compiler(out_fields, substitutions=subs, grouped=True)
+        if having is not None:
+            out = Relation(out.stream.filter(post.predicate(having.this)).name("Having"), out_fields)
+        named = []
+        for i, e in enumerate(node.expressions):
+            if isinstance(e, exp.Star):
+                raise fail(e, "SELECT * is not allowed with GROUP BY", hint="list the grouped columns and aggregates")
+            name = e.alias if isinstance(e, exp.Alias) else e.name if isinstance(e, exp.Column) else f"EXPR${i}"
+            named.append((name, e.this if isinstance(e, exp.Alias) else e))
+        codes = [post.compile(e) for _, e in named]
+        fields = []
+        for (name, e), code in zip(named, codes, strict=True):
+            t = out_fields[nkeys + 2].type if code.src == f"r[{nkeys + 2}]" else code.type
+            fields.append(Field(name, t))
+        body = "(" + "".join(c.src + ", " for c in codes) + ")"
+        fn = eval("lambda r: " + body, post.ns)  # noqa: S307 - our own generated code
+        return Relation(out.stream.map(fn).name("Calc"), fields)
+
+
+def relation_of(stream: DataStream, fields: list[Field], to_row: Callable[[Any], tuple[Any, ...]]) -> Relation:
+    """A relation over a DataStream whose elements ``to_row`` turns into tuples."""
+    return Relation(stream.map(to_row).name("FromDataStream"), fields)
+
+
+__all__ = ["WINDOW_COLUMNS", "Planner", "Relation", "relation_of", "watermark_strategy"]
