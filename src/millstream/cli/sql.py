@@ -22,7 +22,11 @@ from .common import handle_errors
 @click.command()
 @click.option("--file", "-f", "file", type=click.Path(dir_okay=False), help="SQL script to run (default: stdin).")
 @click.option(
-    "--log", "log_url", envvar=ENV_VAR, metavar="URL", help=f"Log of 'millstream' connector tables without a 'log' option. Env: {ENV_VAR}."
+    "--log",
+    "log_url",
+    envvar=ENV_VAR,
+    metavar="URL",
+    help=f"Log of 'millstream' connector tables without a 'log' option. Env: {ENV_VAR}.",
 )
 @handle_errors
 def sql(file: str | None, log_url: str | None) -> None:

@@ -89,7 +89,9 @@ class SqlAggregateFunction(AggregateFunction):
                 continue
             if c.kind == "COUNT":
                 self._initial.append(0)
-                lines.append(f"    a[{slot}] += 1" if c.arg is None else f"    if ({value}) is not None: a[{slot}] += 1")
+                lines.append(
+                    f"    a[{slot}] += 1" if c.arg is None else f"    if ({value}) is not None: a[{slot}] += 1"
+                )
                 slot += 1
             elif c.kind == "SUM":
                 self._initial.append(None)
@@ -109,7 +111,7 @@ class SqlAggregateFunction(AggregateFunction):
                 slot += 1
         lines.append("    return a")
         ns = dict(namespace)
-        exec("\n".join(lines), ns)  # noqa: S102 - our own generated code
+        exec("\n".join(lines), ns)
         self.add = ns["add"]  # type: ignore[method-assign]
         self._distinct = [i for i, c in zip(self._slots, self.calls, strict=True) if c.distinct]
 

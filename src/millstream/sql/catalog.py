@@ -85,7 +85,11 @@ def parse_create_table(node: exp.Create) -> CatalogTable:
                 elif isinstance(kind, exp.PrimaryKeyColumnConstraint):
                     pk.append(item.name)
                 else:
-                    raise fail(cons, f"column constraint {cons.sql()} is not supported", hint="use NOT NULL or PRIMARY KEY ... NOT ENFORCED")
+                    raise fail(
+                        cons,
+                        f"column constraint {cons.sql()} is not supported",
+                        hint="use NOT NULL or PRIMARY KEY ... NOT ENFORCED",
+                    )
             kind_t = item.args.get("kind")
             if computed is None and kind_t is None:
                 raise fail(item, f"column '{item.name}' needs a type", hint=f"e.g. {item.name} INT")
@@ -102,7 +106,9 @@ def parse_create_table(node: exp.Create) -> CatalogTable:
         if names.count(n) > 1:
             raise fail(node, f"column '{n}' is defined twice in table '{name}'")
     if watermark is not None and watermark.column not in names:
-        raise fail(node, f"the watermark is on unknown column '{watermark.column}'", hint=f"columns are: {', '.join(names)}")
+        raise fail(
+            node, f"the watermark is on unknown column '{watermark.column}'", hint=f"columns are: {', '.join(names)}"
+        )
     for k in pk:
         if k not in names:
             raise fail(node, f"the primary key names unknown column '{k}'")
@@ -154,7 +160,9 @@ class Catalog:
         if self.exists(table.name):
             if if_not_exists:
                 return
-            raise _error(node, f"table '{table.name}' already exists", "DROP it first or write CREATE TABLE IF NOT EXISTS")
+            raise _error(
+                node, f"table '{table.name}' already exists", "DROP it first or write CREATE TABLE IF NOT EXISTS"
+            )
         self.tables[table.name] = table
 
     def add_view(self, view: CatalogView, node: exp.Expression | None = None) -> None:

@@ -26,7 +26,16 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..stream.connectors import FileSink, FileSource, KafkaSink, KafkaSource, LogSink, LogSource, OffsetsInitializer, PrintSink
+from ..stream.connectors import (
+    FileSink,
+    FileSource,
+    KafkaSink,
+    KafkaSource,
+    LogSink,
+    LogSource,
+    OffsetsInitializer,
+    PrintSink,
+)
 from ..stream.datastream import DataStream
 from ..stream.environment import StreamExecutionEnvironment
 from .catalog import CatalogTable
@@ -65,7 +74,9 @@ def _connector(table: CatalogTable, allowed: Sequence[str], role: str) -> str:
 def _format(table: CatalogTable) -> str:
     fmt = table.options.get("format") or table.options.get("value.format") or "json"
     if fmt not in FORMATS:
-        raise SqlValidationError(f"format '{fmt}' of table '{table.name}' is not supported", hint=f"use one of: {', '.join(FORMATS)}")
+        raise SqlValidationError(
+            f"format '{fmt}' of table '{table.name}' is not supported", hint=f"use one of: {', '.join(FORMATS)}"
+        )
     return fmt
 
 
@@ -77,7 +88,9 @@ def create_source(env: StreamExecutionEnvironment, table: CatalogTable) -> DataS
         path = _required(table, "path", "/data/input.json")
         decode = decoder(_format(table), fields, table.options, f"table '{table.name}' ({path})")
         lines = env.from_source(FileSource.for_paths(path), None, f"TableSourceScan({table.name})")
-        return lines.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(f"Decode({table.name})")
+        return lines.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(
+            f"Decode({table.name})"
+        )
     if kind in ("millstream", "kafka"):
         return _log_source(env, table, kind, fields)
     return env.add_source(_datagen(table, fields), f"TableSourceScan({table.name})")
@@ -116,7 +129,9 @@ def _log_source(env: StreamExecutionEnvironment, table: CatalogTable, kind: str,
     if bounded == "latest-offset":
         b.set_bounded(OffsetsInitializer.latest())
     elif bounded != "unbounded":
-        raise SqlValidationError(f"scan.bounded.mode '{bounded}' is not supported", hint="use unbounded or latest-offset")
+        raise SqlValidationError(
+            f"scan.bounded.mode '{bounded}' is not supported", hint="use unbounded or latest-offset"
+        )
     b.set_value_format("string")
     decode = decoder(_format(table), fields, table.options, f"topic '{topic}'")
     stream = env.from_source(b.build(), None, f"TableSourceScan({table.name})")
@@ -127,7 +142,7 @@ def _datagen(table: CatalogTable, fields: list[Field]) -> Callable[[], Iterator[
     opts = table.options
     total = int(opts["number-of-rows"]) if "number-of-rows" in opts else None
     rate = int(opts.get("rows-per-second", "10000"))
-    makers = []
+    makers: list[tuple[Any, ...]] = []
     for f in fields:
         prefix = f"fields.{f.name}."
         kind = opts.get(prefix + "kind", "random")
@@ -139,9 +154,19 @@ def _datagen(table: CatalogTable, fields: list[Field]) -> Callable[[], Iterator[
                 )
             makers.append(("sequence", f, int(opts[prefix + "start"]), int(opts[prefix + "end"])))
         elif kind == "random":
-            makers.append(("random", f, opts.get(prefix + "min"), opts.get(prefix + "max"), int(opts.get(prefix + "length", "100"))))
+            makers.append(
+                (
+                    "random",
+                    f,
+                    opts.get(prefix + "min"),
+                    opts.get(prefix + "max"),
+                    int(opts.get(prefix + "length", "100")),
+                )
+            )
         else:
-            raise SqlValidationError(f"datagen kind '{kind}' of column '{f.name}' is not supported", hint="use random or sequence")
+            raise SqlValidationError(
+                f"datagen kind '{kind}' of column '{f.name}' is not supported", hint="use random or sequence"
+            )
     seq_lengths = [m[3] - m[2] + 1 for m in makers if m[0] == "sequence"]
     if seq_lengths:
         total = min([*seq_lengths, *([total] if total is not None else [])])
@@ -154,7 +179,7 @@ def _datagen(table: CatalogTable, fields: list[Field]) -> Callable[[], Iterator[
         started = time.monotonic()
         i = 0
         while total is None or i < total:
-            row = []
+            row: list[Any] = []
             for m in makers:
                 t = m[1].type
                 if m[0] == "sequence":
@@ -165,7 +190,7 @@ def _datagen(table: CatalogTable, fields: list[Field]) -> Callable[[], Iterator[
                     bits = {"TINYINT": 7, "SMALLINT": 15, "INT": 31, "BIGINT": 63}[t.name]
                     row.append(random.randint(int(lo) if lo else -(2**bits), int(hi) if hi else 2**bits - 1))
                 elif t.name in ("FLOAT", "DOUBLE", "DECIMAL"):
-                    v = random.uniform(float(lo) if lo else 0.0, float(hi) if hi else 1.0)
+                    v: Any = random.uniform(float(lo) if lo else 0.0, float(hi) if hi else 1.0)
                     if t.name == "DECIMAL":
                         from decimal import Decimal
 

@@ -37,7 +37,8 @@ def _parse_window_tvf(name: str) -> Any:
                 partition_by = self._parse_csv(self._parse_column)
                 self._match_r_paren()
             else:
-                partition_by = [self._parse_column()]
+                column = self._parse_column()
+                partition_by = [column] if column is not None else []
         self._match(TokenType.COMMA)
         if not self._match_text_seq("DESCRIPTOR"):
             self.raise_error(f"{name} expects DESCRIPTOR(<time column>) as its second argument")

@@ -43,8 +43,12 @@ class StreamTableEnvironment:
         self.jobs: list[Any] = []
 
     @staticmethod
-    def create(stream_execution_environment: StreamExecutionEnvironment | None = None, environment_settings: Any = None) -> StreamTableEnvironment:
-        return StreamTableEnvironment(stream_execution_environment or StreamExecutionEnvironment.get_execution_environment())
+    def create(
+        stream_execution_environment: StreamExecutionEnvironment | None = None, environment_settings: Any = None
+    ) -> StreamTableEnvironment:
+        return StreamTableEnvironment(
+            stream_execution_environment or StreamExecutionEnvironment.get_execution_environment()
+        )
 
     @property
     def time_zone(self) -> dt.tzinfo:
@@ -72,7 +76,8 @@ class StreamTableEnvironment:
             kind = (tree.args.get("kind") or "TABLE").upper()
             if kind not in ("TABLE", "VIEW"):
                 raise fail(tree, f"DROP {kind} is not supported", hint="DROP TABLE t or DROP VIEW v")
-            self.catalog.drop(tree.this.name, kind, bool(tree.args.get("exists")), tree)
+            target = tree.this if tree.this is not None else (tree.args.get("tables") or [None])[0]
+            self.catalog.drop(target.name, kind, bool(tree.args.get("exists")), tree)
             return TableResult(_OK, [(RowKind.INSERT, ("OK",))])
         if isinstance(tree, exp.Insert):
             return self._insert(tree, st.text)
@@ -95,7 +100,8 @@ class StreamTableEnvironment:
             if connector not in {*SOURCE_CONNECTORS, *SINK_CONNECTORS}:
                 raise fail(
                     tree,
-                    f"table '{table.name}' has " + (f"unknown connector '{connector}'" if connector else "no 'connector' option"),
+                    f"table '{table.name}' has "
+                    + (f"unknown connector '{connector}'" if connector else "no 'connector' option"),
                     hint="use one of: " + ", ".join(sorted({*SOURCE_CONNECTORS, *SINK_CONNECTORS})),
                 )
             self._planner().table_fields(table)  # types computed columns, checks the watermark column
@@ -126,12 +132,18 @@ class StreamTableEnvironment:
         self._sink(rel, entry, columns, tree)
         client = self.env.execute_async(f"insert-into_{entry.name}")
         self.jobs.append(client)
-        return TableResult([Field(f"default_catalog.default_database.{entry.name}", SqlType("BIGINT"))], [], self.time_zone, client)
+        return TableResult(
+            [Field(f"default_catalog.default_database.{entry.name}", SqlType("BIGINT"))], [], self.time_zone, client
+        )
 
     def _sink(self, rel: Relation, table: CatalogTable, columns: list[str] | None, node: exp.Expression) -> None:
         sink_fields = table.physical
         if any(c.computed is not None for c in table.columns):
-            raise fail(node, f"table '{table.name}' has computed columns and cannot be written", hint="drop them from the sink table")
+            raise fail(
+                node,
+                f"table '{table.name}' has computed columns and cannot be written",
+                hint="drop them from the sink table",
+            )
         if columns is not None:
             unknown = [c for c in columns if c not in [f.name for f in sink_fields]]
             if unknown:
@@ -148,7 +160,8 @@ class StreamTableEnvironment:
             if not assignable(q.type, s.type):
                 raise fail(
                     node,
-                    f"column '{s.name}' of table '{table.name}' is {s.type} but the query gives {q.type.plain()} ('{q.name}')",
+                    f"column '{s.name}' of table '{table.name}' is {s.type} "
+                    f"but the query gives {q.type.plain()} ('{q.name}')",
                     hint=f"CAST it: CAST({q.name} AS {s.type.name})",
                 )
         stream = rel.stream
@@ -156,14 +169,16 @@ class StreamTableEnvironment:
             idx = {f.name: i for i, f in enumerate(want)}
             order = [idx.get(f.name) for f in sink_fields]
             stream = stream.map(lambda r: tuple(None if i is None else r[i] for i in order))
-        conv = []
+        conv: list[type[float] | None] = []
         for q, s in zip(rel.fields, want, strict=True):
-            if s.type.name == "DOUBLE" and q.type.name != "DOUBLE" or s.type.name == "FLOAT" and q.type.name != "FLOAT":
+            if s.type.name in ("DOUBLE", "FLOAT") and q.type.name != s.type.name:
                 conv.append(float)
             else:
                 conv.append(None)
         if any(conv):
-            stream = stream.map(lambda r: tuple(v if c is None or v is None else c(v) for v, c in zip(r, conv, strict=True)))
+            stream = stream.map(
+                lambda r: tuple(v if c is None or v is None else c(v) for v, c in zip(r, conv, strict=True))
+            )
         create_sink(stream, table, sink_fields, self.time_zone)
 
     # -- client commands ----------------------------------------------------------------------------------
@@ -176,21 +191,33 @@ class StreamTableEnvironment:
                 name = "table name" if what == "TABLES" else "view name"
                 return TableResult([Field(name, STRING)], [(RowKind.INSERT, (n,)) for n in names])
             if what in ("FUNCTIONS", "USER FUNCTIONS"):
-                names = [] if what == "USER FUNCTIONS" else sorted([*SCALAR_FUNCTIONS, "AVG", "COUNT", "MAX", "MIN", "SUM"])
+                names = (
+                    [] if what == "USER FUNCTIONS" else sorted([*SCALAR_FUNCTIONS, "AVG", "COUNT", "MAX", "MIN", "SUM"])
+                )
                 return TableResult([Field("function name", STRING)], [(RowKind.INSERT, (n,)) for n in names])
-            raise SqlValidationError(f"SHOW {arg} is not supported", hint="SHOW TABLES, SHOW VIEWS or SHOW FUNCTIONS", line=st.line, column=1)
+            raise SqlValidationError(
+                f"SHOW {arg} is not supported", hint="SHOW TABLES, SHOW VIEWS or SHOW FUNCTIONS", line=st.line, column=1
+            )
         if cmd == "DESCRIBE":
             return self._describe(arg.strip("`"), None)
         if cmd == "SET":
             if not arg:
-                return TableResult([Field("key", STRING), Field("value", STRING)], [(RowKind.INSERT, kv) for kv in sorted(self.config.items())])
+                return TableResult(
+                    [Field("key", STRING), Field("value", STRING)],
+                    [(RowKind.INSERT, kv) for kv in sorted(self.config.items())],
+                )
             key, _, value = arg.partition("=")
             key, value = key.strip().strip("'\""), value.strip().strip("'\"")
             if key == "table.local-time-zone":
                 try:
                     zone(value)
                 except Exception:
-                    raise SqlValidationError(f"unknown time zone {value!r}", hint="e.g. 'UTC', 'Europe/Berlin' or '+02:00'", line=st.line, column=1) from None
+                    raise SqlValidationError(
+                        f"unknown time zone {value!r}",
+                        hint="e.g. 'UTC', 'Europe/Berlin' or '+02:00'",
+                        line=st.line,
+                        column=1,
+                    ) from None
             self.config[key] = value
             return TableResult(_OK, [(RowKind.INSERT, ("OK",))])
         if cmd == "RESET":
@@ -207,24 +234,49 @@ class StreamTableEnvironment:
             tree = inner.tree.expression if isinstance(inner.tree, exp.Insert) else inner.tree
             rel = self._planner().query(tree)
             return TableResult([Field("plan", STRING)], [(RowKind.INSERT, (_explain(rel),))])
-        raise SqlValidationError(f"{cmd} is not supported", hint="millstream has one catalog and database", line=st.line, column=1)
+        raise SqlValidationError(
+            f"{cmd} is not supported", hint="millstream has one catalog and database", line=st.line, column=1
+        )
 
     def _describe(self, name: str, node: exp.Expression | None) -> TableResult:
         entry = self.catalog.lookup(name, node)
-        cols = [Field("name", STRING), Field("type", STRING), Field("null", SqlType("BOOLEAN")), Field("key", STRING), Field("extras", STRING), Field("watermark", STRING)]
+        cols = [
+            Field("name", STRING),
+            Field("type", STRING),
+            Field("null", SqlType("BOOLEAN")),
+            Field("key", STRING),
+            Field("extras", STRING),
+            Field("watermark", STRING),
+        ]
         rows = []
         if isinstance(entry, CatalogTable):
             fields = self._planner().table_fields(entry)
             for c, f in zip(entry.columns, fields, strict=True):
                 t = f.type
                 type_text = str(SqlType(t.name, True, t.precision, t.scale, t.rowtime))
-                extras = f"AS {c.computed.sql(dialect='flink') if False else c.computed.sql()}" if c.computed is not None else None
+                extras = (
+                    f"AS {c.computed.sql(dialect='flink') if False else c.computed.sql()}"
+                    if c.computed is not None
+                    else None
+                )
                 wm = entry.watermark.text if entry.watermark and entry.watermark.column == c.name else None
                 key = f"PRI({', '.join(entry.primary_key)})" if c.name in entry.primary_key else None
                 rows.append((RowKind.INSERT, (c.name, type_text, t.nullable, key, extras, wm)))
         else:
             for f in entry.fields:
-                rows.append((RowKind.INSERT, (f.name, str(SqlType(f.type.name, True, f.type.precision, f.type.scale, f.type.rowtime)), f.type.nullable, None, None, None)))
+                rows.append(
+                    (
+                        RowKind.INSERT,
+                        (
+                            f.name,
+                            str(SqlType(f.type.name, True, f.type.precision, f.type.scale, f.type.rowtime)),
+                            f.type.nullable,
+                            None,
+                            None,
+                            None,
+                        ),
+                    )
+                )
         return TableResult(cols, rows)
 
     # -- Table API ----------------------------------------------------------------------------------------
@@ -236,18 +288,26 @@ class StreamTableEnvironment:
         """Plan a ``SELECT`` (or ``UNION ALL``) into a :class:`Table`."""
         st = parse(query)
         if st.tree is None or not isinstance(st.tree, exp.Select | exp.Union | exp.Subquery):
-            raise SqlValidationError("sql_query takes a SELECT", hint="use execute_sql for other statements", line=1, column=1)
+            raise SqlValidationError(
+                "sql_query takes a SELECT", hint="use execute_sql for other statements", line=1, column=1
+            )
         return self._query_table(st.tree, query)
 
-    def create_temporary_view(self, view_path: str, table_or_stream: Table | DataStream, schema: Schema | None = None) -> None:
+    def create_temporary_view(
+        self, view_path: str, table_or_stream: Table | DataStream, schema: Schema | None = None
+    ) -> None:
         """Register a :class:`Table` or a DataStream (with a :class:`Schema`) under a name usable in SQL."""
-        table = table_or_stream if isinstance(table_or_stream, Table) else self.from_data_stream(table_or_stream, schema)
+        table = (
+            table_or_stream if isinstance(table_or_stream, Table) else self.from_data_stream(table_or_stream, schema)
+        )
         if self.catalog.exists(view_path):
             raise SqlValidationError(f"'{view_path}' already exists", hint="drop it first or pick another name")
         self.catalog.add_view(CatalogView(view_path, plan=table.relation, fields=table.fields))
 
     def create_temporary_table(self, path: str, ddl: str) -> None:
-        raise SqlValidationError("create_temporary_table(descriptor) is not supported", hint="use execute_sql('CREATE TABLE ...')")
+        raise SqlValidationError(
+            "create_temporary_table(descriptor) is not supported", hint="use execute_sql('CREATE TABLE ...')"
+        )
 
     def from_data_stream(self, data_stream: DataStream, schema: Schema | None = None) -> Table:
         """A table over a DataStream; ``schema`` names and types its columns (required: millstream streams
@@ -262,7 +322,13 @@ class StreamTableEnvironment:
         fields = list(schema.fields)
         wm = schema.watermark
         if wm is not None:
-            fields = [Field(f.name, SqlType(f.type.name, f.type.nullable, f.type.precision, f.type.scale, rowtime=f.name == wm.column)) for f in fields]
+            fields = [
+                Field(
+                    f.name,
+                    SqlType(f.type.name, f.type.nullable, f.type.precision, f.type.scale, rowtime=f.name == wm.column),
+                )
+                for f in fields
+            ]
 
         def to_row(value: Any) -> tuple[Any, ...]:
             if isinstance(value, dict):
@@ -284,7 +350,9 @@ class StreamTableEnvironment:
         names = [f.name for f in table.fields]
         types = [f.type for f in table.fields]
         tz = self.time_zone
-        return rel.stream.map(lambda r: Row([to_python(v, t, tz) for v, t in zip(r, types, strict=True)], names)).name("ToDataStream")
+        return rel.stream.map(lambda r: Row([to_python(v, t, tz) for v, t in zip(r, types, strict=True)], names)).name(
+            "ToDataStream"
+        )
 
     def insert_into(self, table_name: str, table: Table) -> TableResult:
         entry = self.catalog.lookup(table_name)

@@ -51,7 +51,7 @@ class Code:
     type: SqlType
 
 
-def fail(node: exp.Expression, message: str, hint: str | None = None) -> SqlValidationError:
+def fail(node: exp.Expr, message: str, hint: str | None = None) -> SqlValidationError:
     line, col = position(node)
     return SqlValidationError(message, hint=hint, line=line, column=col)
 
@@ -106,14 +106,16 @@ class ExpressionCompiler:
         self.ns[name] = value
         return name
 
-    def function(self, nodes: Sequence[exp.Expression], as_tuple: bool = True) -> tuple[Callable[[Any], Any], list[SqlType]]:
+    def function(
+        self, nodes: Sequence[exp.Expression], as_tuple: bool = True
+    ) -> tuple[Callable[[Any], Any], list[SqlType]]:
         """``lambda r: (e1, e2, ...)`` (or ``lambda r: e1`` with ``as_tuple=False``) and the types."""
         codes = [self.compile(n) for n in nodes]
         if as_tuple:
             body = "(" + "".join(c.src + ", " for c in codes) + ")"
         else:
             body = codes[0].src
-        return eval("lambda r: " + body, self.ns), [c.type for c in codes]  # noqa: S307 - our own generated code
+        return eval("lambda r: " + body, self.ns), [c.type for c in codes]
 
     def predicate(self, node: exp.Expression) -> Callable[[Any], bool]:
         """A row filter: true only when the condition is ``TRUE`` (not ``FALSE``, not ``NULL``)."""
@@ -121,7 +123,7 @@ class ExpressionCompiler:
         if code.type.name not in ("BOOLEAN", "NULL"):
             raise fail(node, f"a condition must be BOOLEAN, got {code.type}", hint="compare the value, e.g. x > 0")
         body = f"({code.src}) is True" if code.type.nullable else code.src
-        return eval("lambda r: " + body, self.ns)  # noqa: S307 - our own generated code
+        return eval("lambda r: " + body, self.ns)
 
     def _nullsafe(self, args: Sequence[Code], build: Callable[[list[str]], str]) -> str:
         """``build(names)`` guarded so that any ``NULL`` argument gives ``NULL``."""
@@ -291,7 +293,10 @@ class ExpressionCompiler:
         if not a.type.nullable and not b.type.nullable:
             return Code(f"({a.src} and {b.src})", BOOLEAN.with_nullable(False))
         x, y = self._tmp(), self._tmp()
-        src = f"(False if ({x} := {a.src}) is False or ({y} := {b.src}) is False else (None if {x} is None or {y} is None else True))"
+        src = (
+            f"(False if ({x} := {a.src}) is False or ({y} := {b.src}) is False "
+            f"else (None if {x} is None or {y} is None else True))"
+        )
         return Code(src, BOOLEAN)
 
     def _c_or(self, node: exp.Or) -> Code:
@@ -299,7 +304,10 @@ class ExpressionCompiler:
         if not a.type.nullable and not b.type.nullable:
             return Code(f"({a.src} or {b.src})", BOOLEAN.with_nullable(False))
         x, y = self._tmp(), self._tmp()
-        src = f"(True if ({x} := {a.src}) is True or ({y} := {b.src}) is True else (None if {x} is None or {y} is None else False))"
+        src = (
+            f"(True if ({x} := {a.src}) is True or ({y} := {b.src}) is True "
+            f"else (None if {x} is None or {y} is None else False))"
+        )
         return Code(src, BOOLEAN)
 
     def _c_not(self, node: exp.Not) -> Code:
@@ -321,7 +329,9 @@ class ExpressionCompiler:
             if not comparable(x.type, other.type):
                 raise fail(node, f"cannot compare {x.type} with {other.type} in BETWEEN")
         nullable = x.type.nullable or lo.type.nullable or hi.type.nullable
-        return Code(self._nullsafe([x, lo, hi], lambda n: f"{n[1]} <= {n[0]} <= {n[2]}"), BOOLEAN.with_nullable(nullable))
+        return Code(
+            self._nullsafe([x, lo, hi], lambda n: f"{n[1]} <= {n[0]} <= {n[2]}"), BOOLEAN.with_nullable(nullable)
+        )
 
     def _c_in(self, node: exp.In) -> Code:
         if node.args.get("query"):
@@ -415,9 +425,8 @@ class ExpressionCompiler:
                 return self._nullsafe([a], lambda n: f"{w}(int({n[0]}))")
             if s.name == "BOOLEAN":
                 return self._nullsafe([a], lambda n: f"int({n[0]})")
-        if t.name in ("DOUBLE", "FLOAT"):
-            if s.is_numeric or s.name == "STRING":
-                return self._nullsafe([a], lambda n: f"float({n[0]})")
+        if t.name in ("DOUBLE", "FLOAT") and (s.is_numeric or s.name == "STRING"):
+            return self._nullsafe([a], lambda n: f"float({n[0]})")
         if t.name == "DECIMAL" and (s.is_numeric or s.name == "STRING"):
             return self._nullsafe([a], lambda n: f"_values.to_decimal({n[0]}, {t.scale})")
         if t.name == "BOOLEAN":
@@ -450,7 +459,10 @@ class ExpressionCompiler:
             if not side.type.is_time:
                 raise fail(node, f"TIMESTAMPDIFF needs timestamps, got {side.type}")
         u = self.const(unit)
-        return Code(self._nullsafe([b, a], lambda n: f"_fn.timestampdiff({u}, {n[0]}, {n[1]})"), INT.with_nullable(a.type.nullable or b.type.nullable))
+        return Code(
+            self._nullsafe([b, a], lambda n: f"_fn.timestampdiff({u}, {n[0]}, {n[1]})"),
+            INT.with_nullable(a.type.nullable or b.type.nullable),
+        )
 
     def _c_timestampadd(self, node: exp.Expression) -> Code:
         raise fail(node, "TIMESTAMPADD is not supported yet", hint="add an interval: ts + INTERVAL '1' HOUR")
@@ -496,7 +508,7 @@ def _common(node: exp.Expression, types: list[SqlType]) -> SqlType:
 
 
 def _coerce(c: Code, t: SqlType) -> str:
-    if t.name == "DOUBLE" and c.type.name in ("DECIMAL",) or t.name == "DOUBLE" and c.type.is_integer:
+    if (t.name == "DOUBLE" and c.type.name in ("DECIMAL",)) or (t.name == "DOUBLE" and c.type.is_integer):
         return f"(None if ({c.src}) is None else float({c.src}))"
     if t.name == "DECIMAL" and c.type.is_integer:
         return f"(None if ({c.src}) is None else Decimal({c.src}))"
@@ -536,6 +548,7 @@ def _simple(template: str, result: SqlType | None, kinds: str = "") -> Builder:
     the first argument's type."""
 
     def build(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+        fname = node.sql_name() if isinstance(node, exp.Func) and not isinstance(node, exp.Anonymous) else node.name
         for i, a in enumerate(args):
             k = kinds[i] if i < len(kinds) else (kinds[-1] if kinds else "*")
             ok = (
@@ -548,7 +561,10 @@ def _simple(template: str, result: SqlType | None, kinds: str = "") -> Builder:
             )
             if not ok:
                 want = {"s": "a STRING", "n": "a number", "i": "an integer", "t": "a timestamp"}[k]
-                raise fail(nodes[i], f"argument {i + 1} of {node.sql_name() if isinstance(node, exp.Func) else ''} must be {want}, got {a.type}".replace(" of  ", " "))
+                raise fail(
+                    nodes[i],
+                    f"argument {i + 1} of {fname} must be {want}, got {a.type}",
+                )
         t = (result or args[0].type).with_nullable(any(a.type.nullable or a.type.name == "NULL" for a in args))
         return Code(c._nullsafe(args, lambda n: template.format(*n)), t)
 
@@ -570,10 +586,15 @@ def _concat(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression]
 def _concat_ws(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
     sep, rest = args[0], args[1:]
     items = "[" + ", ".join(r.src for r in rest) + "]"
-    return Code(c._nullsafe([sep], lambda n: f"{n[0]}.join(x for x in {items} if x is not None)"), STRING.with_nullable(sep.type.nullable))
+    return Code(
+        c._nullsafe([sep], lambda n: f"{n[0]}.join(x for x in {items} if x is not None)"),
+        STRING.with_nullable(sep.type.nullable),
+    )
 
 
-def _to_timestamp_ltz(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+def _to_timestamp_ltz(
+    c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression
+) -> Code:
     precision = 3
     if len(nodes) > 1:
         p = nodes[1]
@@ -592,7 +613,9 @@ def _to_timestamp(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expre
     if args[0].type.name != "STRING":
         raise fail(nodes[0], f"TO_TIMESTAMP needs a STRING, got {args[0].type}")
     if len(args) > 1:
-        raise fail(nodes[1], "TO_TIMESTAMP with a format is not supported yet", hint="use the 'yyyy-MM-dd HH:mm:ss' form")
+        raise fail(
+            nodes[1], "TO_TIMESTAMP with a format is not supported yet", hint="use the 'yyyy-MM-dd HH:mm:ss' form"
+        )
     return Code(c._nullsafe(args, lambda n: f"_values.parse_timestamp({n[0]})[0]"), SqlType("TIMESTAMP", True, 3))
 
 
@@ -602,7 +625,10 @@ def _date_format(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expres
         raise fail(nodes[1], "DATE_FORMAT needs a format string such as 'yyyy-MM-dd HH:mm:ss'")
     if ts.type.name == "TIMESTAMP_LTZ":
         tz = c.const(c.tz)
-        ts = Code(f"(None if ({ts.src}) is None else _values.wallclock_to_ms(_values.ltz_to_wallclock({ts.src}, {tz})))", ts.type)
+        ts = Code(
+            f"(None if ({ts.src}) is None else _values.wallclock_to_ms(_values.ltz_to_wallclock({ts.src}, {tz})))",
+            ts.type,
+        )
     elif ts.type.name == "STRING":
         ts = Code(f"(None if ({ts.src}) is None else _values.parse_timestamp({ts.src})[0])", ts.type)
     elif not ts.type.is_time:

@@ -77,7 +77,8 @@ class Planner:
                 if not t.is_time:
                     raise SqlValidationError(
                         f"the watermark column '{c.name}' of table '{table.name}' is {t}",
-                        hint="a time attribute must be TIMESTAMP(3) or TIMESTAMP_LTZ(3), e.g. ts AS TO_TIMESTAMP_LTZ(ms, 3)",
+                        hint="a time attribute must be TIMESTAMP(3) or TIMESTAMP_LTZ(3), "
+                        "e.g. ts AS TO_TIMESTAMP_LTZ(ms, 3)",
                     )
                 t = SqlType(t.name, t.nullable, t.precision, t.scale, rowtime=True)
             out.append(Field(c.name, t))
@@ -96,7 +97,7 @@ class Planner:
                     phys_i += 1
                 else:
                     parts.append(comp.compile(c.computed).src)
-            project = eval("lambda r: (" + "".join(p + ", " for p in parts) + ")", comp.ns)  # noqa: S307
+            project = eval("lambda r: (" + "".join(p + ", " for p in parts) + ")", comp.ns)
             stream = stream.map(project).name(f"Calc({table.name})")
         rel = Relation(stream, fields)
         if table.watermark is not None:
@@ -126,12 +127,17 @@ class Planner:
             rt = inner.rowtime
             names = [f.name for f in inner.fields]
             if spec.time_column not in names:
-                raise fail(tvf.args["descriptor"], f"unknown column '{spec.time_column}' in DESCRIPTOR", hint=f"columns are: {', '.join(names)}")
+                raise fail(
+                    tvf.args["descriptor"],
+                    f"unknown column '{spec.time_column}' in DESCRIPTOR",
+                    hint=f"columns are: {', '.join(names)}",
+                )
             if rt is None or inner.fields[rt].name != spec.time_column:
                 raise fail(
                     tvf.args["descriptor"],
                     f"column '{spec.time_column}' is not a time attribute: window TVFs need a column with a watermark",
-                    hint=f"declare WATERMARK FOR {spec.time_column} AS {spec.time_column} - INTERVAL '5' SECOND in its table",
+                    hint=f"declare WATERMARK FOR {spec.time_column} AS {spec.time_column} - INTERVAL '5' SECOND "
+                    "in its table",
                 )
             for p in spec.partition_by:
                 if p not in names:
@@ -139,8 +145,12 @@ class Planner:
             inner.window = spec
             return inner
         if isinstance(node, exp.Join) or node.args.get("joins"):
-            raise fail(node, "joins are not supported yet", hint="window joins, interval joins and regular joins are planned")
-        raise fail(node, f"{node.sql()} is not supported in FROM", hint="use a table, a view, a subquery or a window TVF")
+            raise fail(
+                node, "joins are not supported yet", hint="window joins, interval joins and regular joins are planned"
+            )
+        raise fail(
+            node, f"{node.sql()} is not supported in FROM", hint="use a table, a view, a subquery or a window TVF"
+        )
 
     # -- queries ------------------------------------------------------------------------------------------
     def query(self, node: exp.Expression) -> Relation:
@@ -149,18 +159,33 @@ class Planner:
                 raise fail(node, "UNION (distinct) is not supported in streaming yet", hint="use UNION ALL")
             left, right = self.query(node.this), self.query(node.expression)
             if [f.type.name for f in left.fields] != [f.type.name for f in right.fields]:
-                raise fail(node, "UNION ALL needs the same column types on both sides", hint="CAST the columns to match")
-            fields = [Field(f.name, f.type.with_nullable(f.type.nullable or g.type.nullable)) for f, g in zip(left.fields, right.fields, strict=True)]
+                raise fail(
+                    node, "UNION ALL needs the same column types on both sides", hint="CAST the columns to match"
+                )
+            fields = [
+                Field(f.name, f.type.with_nullable(f.type.nullable or g.type.nullable))
+                for f, g in zip(left.fields, right.fields, strict=True)
+            ]
             return Relation(left.stream.union(right.stream), fields)
         if isinstance(node, exp.Subquery):
             return self.query(node.this)
         if not isinstance(node, exp.Select):
             raise fail(node, f"{type(node).__name__.upper()} is not a query", hint="write SELECT ... FROM ...")
-        for key, what in (("order", "ORDER BY"), ("limit", "LIMIT"), ("distinct", "SELECT DISTINCT"), ("joins", "JOIN")):
+        for key, what in (
+            ("order", "ORDER BY"),
+            ("limit", "LIMIT"),
+            ("distinct", "SELECT DISTINCT"),
+            ("joins", "JOIN"),
+        ):
             if node.args.get(key):
-                raise fail(node.args[key] if not isinstance(node.args[key], list) else node.args[key][0], f"{what} is not supported yet")
+                raise fail(
+                    node.args[key] if not isinstance(node.args[key], list) else node.args[key][0],
+                    f"{what} is not supported yet",
+                )
         if node.args.get("with_"):
-            raise fail(node, "WITH (common table expressions) is not supported yet", hint="create a TEMPORARY VIEW instead")
+            raise fail(
+                node, "WITH (common table expressions) is not supported yet", hint="create a TEMPORARY VIEW instead"
+            )
         from_ = node.args.get("from_")
         rel = self.from_(from_.this if from_ is not None else None)
         group = node.args.get("group")
@@ -201,7 +226,7 @@ class Planner:
         if [c.src for c in codes] == [f"r[{i}]" for i in range(len(rel.fields))]:
             return Relation(rel.stream, fields)
         body = "(" + "".join(c.src + ", " for c in codes) + ")"
-        fn = eval("lambda r: " + body, comp.ns)  # noqa: S307 - our own generated code
+        fn = eval("lambda r: " + body, comp.ns)
         return Relation(rel.stream.map(fn).name("Calc"), fields)
 
     # -- windows ------------------------------------------------------------------------------------------
@@ -224,7 +249,12 @@ class Planner:
 
         # rows keep their event time (the input's time attribute); window_time is a plain column here
         wtype = SqlType("TIMESTAMP", False, 3)
-        fields = [*rel.fields, Field("window_start", wtype), Field("window_end", wtype), Field("window_time", SqlType(rt_type.name, False, 3))]
+        fields = [
+            *rel.fields,
+            Field("window_start", wtype),
+            Field("window_end", wtype),
+            Field("window_time", SqlType(rt_type.name, False, 3)),
+        ]
         stream = rel.stream.flat_map(expand).name(f"WindowTableFunction({spec.kind})")
         return Relation(stream, fields)
 
@@ -232,7 +262,7 @@ class Planner:
         spec = rel.window
         group = node.args.get("group")
         if spec is None:
-            target = group.expressions[0] if group is not None and group.expressions else node
+            target: exp.Expr = group.expressions[0] if group is not None and group.expressions else node
             raise fail(
                 target,
                 "GROUP BY without a window TVF (a changelog aggregation) is not supported yet",
@@ -262,9 +292,9 @@ class Planner:
         key_codes = [comp.compile(k) for k in other_keys]
         if spec.kind == "SESSION":
             part = set(spec.partition_by)
-            named = {k.name for k in other_keys if isinstance(k, exp.Column)}
-            if part and not part <= named:
-                raise fail(group, "a SESSION window aggregation must GROUP BY its PARTITION BY columns")
+            grouped = {k.name for k in other_keys if isinstance(k, exp.Column)}
+            if part and not part <= grouped:
+                raise fail(group or node, "a SESSION window aggregation must GROUP BY its PARTITION BY columns")
         # aggregate calls, in order of appearance in SELECT and HAVING
         calls: list[exp.AggFunc] = []
         seen: dict[str, int] = {}
@@ -279,10 +309,10 @@ class Planner:
         agg_calls = [agg_call(a, comp) for a in calls]
         aggregate = SqlAggregateFunction(agg_calls, comp.ns)
         if len(key_codes) == 1:
-            key_fn = eval("lambda r: " + key_codes[0].src, comp.ns)  # noqa: S307
+            key_fn = eval("lambda r: " + key_codes[0].src, comp.ns)
             single = True
         else:
-            key_fn = eval("lambda r: (" + "".join(c.src + ", " for c in key_codes) + ")", comp.ns)  # noqa: S307
+            key_fn = eval("lambda r: (" + "".join(c.src + ", " for c in key_codes) + ")", comp.ns)
             single = False
         nkeys = len(key_codes)
 
@@ -293,10 +323,22 @@ class Planner:
                 for result in elements:
                     yield (*keyvals, w.start, w.end, w.end - 1, *result)
 
-        win = stream.key_by(key_fn).window(spec.assigner).aggregate(aggregate, Emit()).name(f"WindowAggregate({spec.kind})")
+        win = (
+            stream.key_by(key_fn)
+            .window(spec.assigner)
+            .aggregate(aggregate, Emit())
+            .name(f"WindowAggregate({spec.kind})")
+        )
         wtype = SqlType("TIMESTAMP", False, 3)
-        out_fields = [Field(k.name if isinstance(k, exp.Column) else f"$key{i}", c.type) for i, (k, c) in enumerate(zip(other_keys, key_codes, strict=True))]
-        out_fields += [Field("window_start", wtype), Field("window_end", wtype), Field("window_time", SqlType(rt_type.name, False, 3, rowtime=True))]
+        out_fields = [
+            Field(k.name if isinstance(k, exp.Column) else f"$key{i}", c.type)
+            for i, (k, c) in enumerate(zip(other_keys, key_codes, strict=True))
+        ]
+        out_fields += [
+            Field("window_start", wtype),
+            Field("window_end", wtype),
+            Field("window_time", SqlType(rt_type.name, False, 3, rowtime=True)),
+        ]
         out_fields += [Field(f"$agg{i}", c.result) for i, c in enumerate(agg_calls)]
         subs = {k.sql(): i for i, k in enumerate(other_keys)}
         subs.update({a: nkeys + 3 + i for a, i in seen.items()})
@@ -312,11 +354,11 @@ class Planner:
             named.append((name, e.this if isinstance(e, exp.Alias) else e))
         codes = [post.compile(e) for _, e in named]
         fields = []
-        for (name, e), code in zip(named, codes, strict=True):
+        for (name, _), code in zip(named, codes, strict=True):
             t = out_fields[nkeys + 2].type if code.src == f"r[{nkeys + 2}]" else code.type
             fields.append(Field(name, t))
         body = "(" + "".join(c.src + ", " for c in codes) + ")"
-        fn = eval("lambda r: " + body, post.ns)  # noqa: S307 - our own generated code
+        fn = eval("lambda r: " + body, post.ns)
         return Relation(out.stream.map(fn).name("Calc"), fields)
 
 

@@ -20,7 +20,7 @@ class RowKind:
     DELETE = "-D"
 
 
-class Row(tuple):  # type: ignore[type-arg]
+class Row(tuple):
     """A result row: a tuple with field names and a row kind."""
 
     _names: tuple[str, ...]
@@ -38,7 +38,7 @@ class Row(tuple):  # type: ignore[type-arg]
         except ValueError:
             raise AttributeError(f"row has no field {name!r} (fields: {', '.join(self._names)})") from None
 
-    def __getitem__(self, item: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, item: Any) -> Any:
         if isinstance(item, str):
             return self.__getattr__(item)
         return super().__getitem__(item)

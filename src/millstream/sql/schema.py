@@ -41,7 +41,9 @@ class SchemaBuilder:
         try:
             dt = exp.DataType.build(str(data_type), dialect=Flink)
         except Exception as exc:
-            raise SqlValidationError(f"column '{name}': cannot read type {data_type!r}", hint="e.g. 'INT', 'STRING', 'TIMESTAMP_LTZ(3)'") from exc
+            raise SqlValidationError(
+                f"column '{name}': cannot read type {data_type!r}", hint="e.g. 'INT', 'STRING', 'TIMESTAMP_LTZ(3)'"
+            ) from exc
         self._fields.append(Field(name, from_sqlglot(dt)))
         return self
 

@@ -78,8 +78,11 @@ def parse(text: str, line: int = 1) -> Statement:
         ) from None
     trees = [t for t in trees if t is not None]
     if len(trees) != 1:
-        raise SqlParseError(f"expected one statement, got {len(trees)}", hint="separate statements with ';'", line=line, column=1)
+        raise SqlParseError(
+            f"expected one statement, got {len(trees)}", hint="separate statements with ';'", line=line, column=1
+        )
     tree = trees[0]
+    assert isinstance(tree, exp.Expression)
     if line > 1:
         for node in tree.walk():
             if node.meta.get("line") is not None:

@@ -99,7 +99,9 @@ class TableResult:
         self._job_client = job_client
 
     def get_result_kind(self) -> str:
-        return ResultKind.SUCCESS_WITH_CONTENT if self.fields and self.fields[0].name != "result" else ResultKind.SUCCESS
+        return (
+            ResultKind.SUCCESS_WITH_CONTENT if self.fields and self.fields[0].name != "result" else ResultKind.SUCCESS
+        )
 
     def get_job_client(self) -> Any:
         return self._job_client

@@ -114,21 +114,20 @@ def from_sqlglot(dt: exp.DataType, nullable: bool = True) -> SqlType:
         scale = params[1] if len(params) > 1 else 0
         return SqlType("DECIMAL", nullable, precision, scale)
     if name in TIME_TYPES:
-        return SqlType(name, nullable, params[0] if params else (6 if name == "TIMESTAMP" else 6))
+        return SqlType(name, nullable, params[0] if params else 6)
     return SqlType(name, nullable)
 
 
-def position(node: exp.Expression) -> tuple[int | None, int | None]:
+def position(node: exp.Expr) -> tuple[int | None, int | None]:
     """1-based (line, column) where ``node`` starts in the statement, when sqlglot recorded it."""
-    meta = node.meta if hasattr(node, "meta") else {}
+    meta: dict = {}
+    for child in node.walk(bfs=False):
+        m = child.meta if hasattr(child, "meta") else {}
+        if m.get("line") is not None:
+            meta = m
+            break
     line = meta.get("line")
     col = meta.get("col")
-    if line is None:
-        for child in node.walk():
-            m = child.meta if hasattr(child, "meta") else {}
-            if m.get("line") is not None:
-                line, col = m["line"], m.get("col")
-                break
     if line is None:
         return None, None
     # sqlglot's column is where the token ends; report where it starts

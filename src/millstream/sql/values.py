@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 from .types import SqlType
 
 _EPOCH = dt.datetime(1970, 1, 1)
-_TS_RE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?)?\s*(Z)?\s*$")
+_TS_RE = re.compile(
+    r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?)?\s*(Z)?\s*$"
+)
 
 
 def zone(name: str) -> dt.tzinfo:

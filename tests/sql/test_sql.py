@@ -1,0 +1,297 @@
+"""Flink SQL on millstream: DDL, queries, window aggregations, sinks and errors, against real files and the
+embedded log. Expected values follow Flink SQL's semantics (SEMANTICS.md, "Flink SQL")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import millstream  # noqa: F401 - registers the executor
+from millstream import StreamExecutionEnvironment
+from millstream.cli import cli
+from millstream.sql import Schema, SqlError, SqlParseError, SqlValidationError, StreamTableEnvironment
+
+ROWS = [
+    {"page": "home", "user_id": "u1", "ms": 1000, "amount": 5},
+    {"page": "home", "user_id": "u2", "ms": 2000, "amount": 7},
+    {"page": "cart", "user_id": "u1", "ms": 3000, "amount": 1},
+    {"page": "home", "user_id": "u1", "ms": 61000, "amount": 2},
+    {"page": "cart", "user_id": "u3", "ms": 65000, "amount": None},
+    {"page": "home", "user_id": "u1", "ms": 30000, "amount": 100},  # late: the watermark is at 60000
+]
+
+
+TUMBLE = "TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE))"
+FS = "'connector'='filesystem', 'format'='json'"
+
+
+def clicks_ddl(path: Path) -> str:
+    return f"""CREATE TABLE clicks (
+        page STRING, user_id STRING, ms BIGINT, amount INT,
+        ts AS TO_TIMESTAMP_LTZ(ms, 3),
+        WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
+    ) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'json')"""
+
+
+@pytest.fixture
+def tenv(tmp_path: Path) -> StreamTableEnvironment:
+    src = tmp_path / "clicks.json"
+    src.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    t = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+    t.execute_sql(clicks_ddl(src))
+    return t
+
+
+def rows(t: StreamTableEnvironment, query: str) -> list[tuple]:
+    return [tuple(r) for r in t.execute_sql(query).collect()]
+
+
+def ts(seconds: float) -> dt.datetime:
+    return dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
+
+
+def test_projection_filter_and_scalar_functions(tenv: StreamTableEnvironment) -> None:
+    got = rows(
+        tenv,
+        "SELECT UPPER(page) || '!' AS p, amount * 2, CASE WHEN amount > 5 THEN 'big' ELSE 'small' END, "
+        "CAST(amount AS STRING), COALESCE(amount, -1), -7 % 5, 7 / 2, DATE_FORMAT(ts, 'HH:mm:ss'), "
+        "SUBSTRING(user_id FROM 2), ts FROM clicks WHERE page = 'home' AND amount IS NOT NULL",
+    )
+    assert got[0] == ("HOME!", 10, "small", "5", 5, -2, 3, "00:00:01", "1", ts(1))
+    assert [g[1] for g in got] == [10, 14, 4, 200]
+
+
+def test_describe_show_and_drop(tenv: StreamTableEnvironment) -> None:
+    desc = {r[0]: r[1] for r in tenv.execute_sql("DESCRIBE clicks").collect()}
+    assert desc["ts"] == "TIMESTAMP_LTZ(3) *ROWTIME*"
+    assert desc["ms"] == "BIGINT"
+    assert [r[0] for r in tenv.execute_sql("SHOW TABLES").collect()] == ["clicks"]
+    tenv.execute_sql("DROP TABLE clicks")
+    assert list(tenv.execute_sql("SHOW TABLES").collect()) == []
+    tenv.execute_sql("DROP TABLE IF EXISTS clicks")
+
+
+def test_tumble_aggregation_drops_late_rows(tenv: StreamTableEnvironment) -> None:
+    got = rows(
+        tenv,
+        "SELECT window_start, window_end, page, COUNT(*), SUM(amount), AVG(amount), MIN(amount), MAX(amount), "
+        "COUNT(DISTINCT user_id) FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) "
+        "GROUP BY window_start, window_end, page",
+    )
+    assert sorted(got, key=lambda r: (r[0], r[2])) == [
+        (ts(0), ts(60), "cart", 1, 1, 1, 1, 1, 1),
+        (ts(0), ts(60), "home", 2, 12, 6, 5, 7, 2),  # the late row (100) is not counted
+        (ts(60), ts(120), "cart", 1, None, None, None, None, 1),
+        (ts(60), ts(120), "home", 1, 2, 2, 2, 2, 1),
+    ]
+
+
+def test_having_and_window_time(tenv: StreamTableEnvironment) -> None:
+    got = rows(
+        tenv,
+        "SELECT page, window_time, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) "
+        "GROUP BY window_start, window_end, window_time, page HAVING COUNT(*) > 1",
+    )
+    assert got == [("home", ts(59.999), 2)]
+
+
+def test_hop_drops_rows_of_fired_slices(tenv: StreamTableEnvironment) -> None:
+    got = rows(
+        tenv,
+        "SELECT window_start, COUNT(*) FROM TABLE(HOP(TABLE clicks, DESCRIPTOR(ts), INTERVAL '30' SECOND, "
+        "INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
+    )
+    # the row at 30 s arrives with the watermark at 60 s: its slice [30 s, 60 s) has fired, Flink drops it
+    assert got == [(ts(-30), 3), (ts(0), 3), (ts(30), 2), (ts(60), 2)]
+
+
+def test_cumulate_and_session(tenv: StreamTableEnvironment) -> None:
+    got = rows(
+        tenv,
+        "SELECT window_start, window_end, COUNT(*) FROM TABLE(CUMULATE(TABLE clicks, DESCRIPTOR(ts), "
+        "INTERVAL '30' SECOND, INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
+    )
+    assert got == [(ts(0), ts(30), 3), (ts(0), ts(60), 3), (ts(60), ts(90), 2), (ts(60), ts(120), 2)]
+    got = rows(
+        tenv,
+        "SELECT page, window_start, window_end, COUNT(*) FROM TABLE(SESSION(TABLE clicks PARTITION BY page, "
+        "DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY page, window_start, window_end",
+    )
+    assert sorted(got) == [
+        ("cart", ts(3), ts(13), 1),
+        ("cart", ts(65), ts(75), 1),
+        ("home", ts(1), ts(12), 2),
+        ("home", ts(61), ts(71), 1),
+    ]
+
+
+def test_window_tvf_without_aggregation(tenv: StreamTableEnvironment) -> None:
+    got = rows(
+        tenv,
+        f"SELECT user_id, window_start, window_end FROM {TUMBLE} WHERE amount = 2",
+    )
+    assert got == [("u1", ts(60), ts(120))]
+
+
+def test_insert_into_files_json_and_csv(tenv: StreamTableEnvironment, tmp_path: Path) -> None:
+    out_json, out_csv = tmp_path / "out.json", tmp_path / "out.csv"
+    tenv.execute_sql(f"CREATE TABLE j (ws TIMESTAMP(3), page STRING, c BIGINT) WITH ({FS}, 'path'='{out_json}')")
+    tenv.execute_sql(
+        f"CREATE TABLE c (page STRING, amount INT, label STRING) "
+        f"WITH ('connector'='filesystem', 'path'='{out_csv}', 'format'='csv')"
+    )
+    tenv.execute_sql(
+        f"INSERT INTO j SELECT window_start, page, COUNT(*) FROM {TUMBLE} GROUP BY window_start, window_end, page"
+    ).wait()
+    tenv.execute_sql("INSERT INTO c SELECT page, amount, 'a,b' FROM clicks WHERE ms < 5000").wait()
+    lines = [json.loads(x) for x in out_json.read_text().splitlines()]
+    assert {"ws": "1970-01-01 00:00:00", "page": "home", "c": 2} in lines
+    assert out_csv.read_text().splitlines() == ['home,5,"a,b"', 'home,7,"a,b"', 'cart,1,"a,b"']
+
+
+def test_embedded_log_connector_round_trip(tmp_path: Path) -> None:
+    from millstream.log import open_log
+
+    url = f"file://{tmp_path / 'log'}"
+    log = open_log(url)
+    log.create_topic("clicks", 1)
+    log.create_topic("counts", 1)
+    t = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+    t.execute_sql(
+        f"CREATE TABLE src (page STRING, ms BIGINT, ts AS TO_TIMESTAMP_LTZ(ms, 3), WATERMARK FOR ts AS ts) "
+        f"WITH ('connector'='millstream', 'log'='{url}', 'topic'='clicks', 'format'='json', "
+        "'scan.bounded.mode'='latest-offset')"
+    )
+    t.execute_sql(
+        f"CREATE TABLE dst (page STRING, c BIGINT) WITH ('connector'='millstream', 'log'='{url}', 'topic'='counts')"
+    )
+    t.execute_sql(
+        f"CREATE TABLE feed (page STRING, ms BIGINT) WITH ('connector'='millstream', 'log'='{url}', 'topic'='clicks')"
+    )
+    t.execute_sql(
+        "INSERT INTO feed SELECT page, ms FROM (SELECT 'a' AS page, CAST(1 AS BIGINT) AS ms FROM src) WHERE 1 = 0"
+    ).wait()
+    env = StreamExecutionEnvironment.get_execution_environment()
+    t2 = StreamTableEnvironment.create(env)
+    ds = env.from_collection([("a", 1000), ("b", 1500), ("a", 12000)])
+    t2.create_temporary_view("mem", ds, Schema.new_builder().column("page", "STRING").column("ms", "BIGINT").build())
+    t2.execute_sql(
+        f"CREATE TABLE feed (page STRING, ms BIGINT) WITH ('connector'='millstream', 'log'='{url}', 'topic'='clicks')"
+    )
+    t2.execute_sql("INSERT INTO feed SELECT page, ms FROM mem").wait()
+    t.execute_sql(
+        "INSERT INTO dst SELECT page, COUNT(*) FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)) "
+        "GROUP BY window_start, window_end, page"
+    ).wait()
+    values = [json.loads(r.value) for r in open_log(url).read("counts", 0, 0)]
+    assert sorted((v["page"], v["c"]) for v in values) == [("a", 1), ("a", 1), ("b", 1)]
+
+
+def test_from_and_to_data_stream_with_event_time() -> None:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    t = StreamTableEnvironment.create(env)
+    ds = env.from_collection([{"k": "x", "t": 1000}, {"k": "x", "t": 4000}, {"k": "y", "t": 7000}])
+    schema = (
+        Schema.new_builder()
+        .column("k", "STRING")
+        .column("t", "TIMESTAMP(3)")
+        .watermark("t", "t - INTERVAL '1' SECOND")
+        .build()
+    )
+    t.create_temporary_view("events", t.from_data_stream(ds, schema))
+    table = t.sql_query(
+        "SELECT k, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(t), INTERVAL '5' SECOND)) "
+        "GROUP BY window_start, window_end, k"
+    )
+    out = t.to_data_stream(table).execute_and_collect()
+    assert [(r.k, r.n) for r in out] == [("x", 2), ("y", 1)]
+
+
+def test_print_tableau(tenv: StreamTableEnvironment, capsys: pytest.CaptureFixture[str]) -> None:
+    tenv.execute_sql("SELECT page, amount FROM clicks WHERE ms = 65000").print()
+    assert capsys.readouterr().out.splitlines() == [
+        "+----+------+--------+",
+        "| op | page | amount |",
+        "+----+------+--------+",
+        "| +I | cart | <NULL> |",
+        "+----+------+--------+",
+        "1 row in set",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "message", "line", "column"),
+    [
+        ("SELECT nope FROM clicks", "unknown column 'nope'", 1, 8),
+        ("SELECT page\nFROM missing", "unknown table 'missing'", 2, 6),
+        ("SELECT page + 1 FROM clicks", "operator + needs numbers", 1, 8),
+        ("SELECT FOO(page) FROM clicks", "unknown function FOO", 1, 8),
+        ("SELECT page, COUNT(*) FROM clicks GROUP BY page", "GROUP BY without a window TVF", 1, 44),
+        (
+            "SELECT COUNT(*) FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ms), INTERVAL '1' MINUTE)) "
+            "GROUP BY window_start, window_end",
+            "not a time attribute",
+            1,
+            60,
+        ),
+        (
+            f"SELECT page, user_id, COUNT(*) FROM {TUMBLE} GROUP BY window_start, window_end, page",
+            "neither grouped nor inside an aggregate",
+            1,
+            14,
+        ),
+    ],
+)
+def test_errors_name_the_position_and_the_fix(
+    tenv: StreamTableEnvironment, query: str, message: str, line: int, column: int
+) -> None:
+    with pytest.raises(SqlValidationError) as info:
+        tenv.execute_sql(query)
+    assert message in str(info.value)
+    assert (info.value.line, info.value.column) == (line, column)
+    assert info.value.hint
+
+
+def test_parse_error_and_bad_ddl(tenv: StreamTableEnvironment) -> None:
+    with pytest.raises(SqlParseError) as info:
+        tenv.execute_sql("SELECT FROM WHERE")
+    assert info.value.line == 1
+    with pytest.raises(SqlError, match="unknown connector 'nope'"):
+        tenv.execute_sql("CREATE TABLE x (a INT) WITH ('connector' = 'nope')")
+    with pytest.raises(SqlError, match="watermark expression"):
+        tenv.execute_sql(
+            "CREATE TABLE y (a INT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts + INTERVAL '1' SECOND) "
+            "WITH ('connector'='blackhole')"
+        )
+    with pytest.raises(SqlError, match="CAST it"):
+        tenv.execute_sql("CREATE TABLE z (a INT) WITH ('connector'='blackhole')")
+        tenv.execute_sql("INSERT INTO z SELECT page FROM clicks")
+
+
+def test_cli_runs_a_script_and_reports_errors(tmp_path: Path) -> None:
+    src = tmp_path / "clicks.json"
+    src.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    script = tmp_path / "job.sql"
+    out = tmp_path / "out.json"
+    script.write_text(
+        clicks_ddl(src) + ";\n"
+        f"CREATE TABLE out_t (page STRING, c BIGINT) WITH ({FS}, 'path'='{out}');\n"
+        f"INSERT INTO out_t SELECT page, COUNT(*) FROM {TUMBLE}\n"
+        "  GROUP BY window_start, window_end, page;\n"
+        "SELECT COUNT(*) AS n FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' HOUR))\n"
+        "  GROUP BY window_start, window_end;\n"
+    )
+    result = CliRunner().invoke(cli, ["sql", "-f", str(script)])
+    assert result.exit_code == 0, result.output
+    assert "| +I | 6 |" in result.output  # in a 1-hour window the row at 30 s is not late
+    assert len(out.read_text().splitlines()) == 4
+    bad = tmp_path / "bad.sql"
+    bad.write_text(clicks_ddl(src) + ";\n\nSELECT page,\n  nope FROM clicks;\n")
+    result = CliRunner().invoke(cli, ["sql", "-f", str(bad)])
+    assert result.exit_code == 2
+    assert "line 8, column 3: unknown column 'nope'" in result.output
+    assert "Traceback" not in result.output
