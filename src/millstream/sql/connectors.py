@@ -41,7 +41,7 @@ from ..stream.environment import StreamExecutionEnvironment
 from .catalog import CatalogTable
 from .errors import SqlValidationError
 from .expressions import Field
-from .formats import FORMATS, decoder, encoder
+from .formats import FORMATS, decoder, encoder, json_row
 from .values import to_display
 
 SOURCE_CONNECTORS = ("filesystem", "millstream", "kafka", "datagen")
@@ -80,23 +80,32 @@ def _format(table: CatalogTable) -> str:
     return fmt
 
 
-def create_source(env: StreamExecutionEnvironment, table: CatalogTable) -> DataStream:
-    """A stream of tuples of the table's physical columns (no event time yet: the planner assigns it)."""
+Finish = Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+def create_source(env: StreamExecutionEnvironment, table: CatalogTable, finish: Finish | None = None) -> DataStream:
+    """A stream of rows of the table: tuples of its physical columns, or ``finish(physical)`` when given
+    (the planner's computed columns, applied in the same step as decoding). No event time yet: the planner
+    assigns it."""
     kind = _connector(table, SOURCE_CONNECTORS, "source")
     fields = table.physical
+    name = f"Decode({table.name})"
     if kind == "filesystem":
         path = _required(table, "path", "/data/input.json")
         decode = decoder(_format(table), fields, table.options, f"table '{table.name}' ({path})")
         lines = env.from_source(FileSource.for_paths(path), None, f"TableSourceScan({table.name})")
-        return lines.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(
-            f"Decode({table.name})"
-        )
+        if finish is None:
+            return lines.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(name)
+        return lines.flat_map(lambda line: () if (row := decode(line)) is None else (finish(row),)).name(name)
     if kind in ("millstream", "kafka"):
-        return _log_source(env, table, kind, fields)
-    return env.add_source(_datagen(table, fields), f"TableSourceScan({table.name})")
+        return _log_source(env, table, kind, fields, finish)
+    rows = env.add_source(_datagen(table, fields), f"TableSourceScan({table.name})")
+    return rows if finish is None else rows.map(finish).name(name)
 
 
-def _log_source(env: StreamExecutionEnvironment, table: CatalogTable, kind: str, fields: list[Field]) -> DataStream:
+def _log_source(
+    env: StreamExecutionEnvironment, table: CatalogTable, kind: str, fields: list[Field], finish: Finish | None
+) -> DataStream:
     topic = _required(table, "topic", "events")
     b = KafkaSource.builder() if kind == "kafka" else LogSource.builder()
     if kind == "kafka":
@@ -132,10 +141,22 @@ def _log_source(env: StreamExecutionEnvironment, table: CatalogTable, kind: str,
         raise SqlValidationError(
             f"scan.bounded.mode '{bounded}' is not supported", hint="use unbounded or latest-offset"
         )
+    fmt = _format(table)
+    name = f"Decode({table.name})"
+    if fmt == "json" and table.options.get("json.ignore-parse-errors", "false").lower() != "true":
+        # the source decodes JSON (a bad record fails the job naming topic, partition and offset)
+        b.set_value_format("json")
+        to_row = json_row(fields)
+        objects = env.from_source(b.build(), None, f"TableSourceScan({table.name})")
+        if finish is None:
+            return objects.map(to_row).name(name)
+        return objects.map(lambda o: finish(to_row(o))).name(name)
     b.set_value_format("string")
-    decode = decoder(_format(table), fields, table.options, f"topic '{topic}'")
-    stream = env.from_source(b.build(), None, f"TableSourceScan({table.name})")
-    return stream.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(f"Decode({table.name})")
+    decode = decoder(fmt, fields, table.options, f"topic '{topic}'")
+    lines = env.from_source(b.build(), None, f"TableSourceScan({table.name})")
+    if finish is None:
+        return lines.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(name)
+    return lines.flat_map(lambda line: () if (row := decode(line)) is None else (finish(row),)).name(name)
 
 
 def _datagen(table: CatalogTable, fields: list[Field]) -> Callable[[], Iterator[tuple[Any, ...]]]:

@@ -26,7 +26,7 @@ from .aggregates import SqlAggregateFunction, agg_call
 from .catalog import Catalog, CatalogTable, CatalogView
 from .connectors import create_source
 from .dialect import WindowTVF
-from .errors import SqlValidationError
+from .errors import SqlError, SqlValidationError
 from .expressions import ExpressionCompiler, Field, fail
 from .types import SqlType
 from .windows import WindowSpec, window_spec
@@ -85,9 +85,13 @@ class Planner:
         return out
 
     def scan(self, table: CatalogTable) -> Relation:
+        """The table's source; computed columns and the rowtime's NULL check run in the decoding step."""
         fields = self.table_fields(table)
-        stream = create_source(self.env, table)
-        if any(c.computed is not None for c in table.columns):
+        col = None
+        if table.watermark is not None:
+            col = next(i for i, f in enumerate(fields) if f.name == table.watermark.column)
+        finish = None
+        if any(c.computed is not None for c in table.columns) or col is not None:
             comp = self.compiler(table.physical)
             parts = []
             phys_i = 0
@@ -97,13 +101,15 @@ class Planner:
                     phys_i += 1
                 else:
                     parts.append(comp.compile(c.computed).src)
-            project = eval("lambda r: (" + "".join(p + ", " for p in parts) + ")", comp.ns)
-            stream = stream.map(project).name(f"Calc({table.name})")
-        rel = Relation(stream, fields)
-        if table.watermark is not None:
-            col = next(i for i, f in enumerate(fields) if f.name == table.watermark.column)
+            if col is not None:
+                comp.ns["_rowtime"] = _rowtime_check(table.name, fields[col].name)
+                parts[col] = f"_rowtime({parts[col]})"
+            finish = eval("lambda r: (" + "".join(p + ", " for p in parts) + ")", comp.ns)
+        rel = Relation(create_source(self.env, table, finish), fields)
+        if col is not None:
+            assert table.watermark is not None
             strategy = watermark_strategy(table.watermark.delay_ms, col)
-            rel.stream = rel.stream.filter(lambda r: r[col] is not None).assign_timestamps_and_watermarks(strategy)
+            rel.stream = rel.stream.assign_timestamps_and_watermarks(strategy)
         return rel
 
     def from_(self, node: exp.Expression | None) -> Relation:
@@ -360,6 +366,18 @@ class Planner:
         body = "(" + "".join(c.src + ", " for c in codes) + ")"
         fn = eval("lambda r: " + body, post.ns)
         return Relation(out.stream.map(fn).name("Calc"), fields)
+
+
+def _rowtime_check(table: str, column: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None:
+            raise SqlError(
+                f"the time attribute '{column}' of table '{table}' is NULL in a row",
+                hint=f"rows need a value for '{column}' (Flink fails the same way); filter or fix the input",
+            )
+        return value
+
+    return check
 
 
 class _DropLateSlices(ProcessFunction):
