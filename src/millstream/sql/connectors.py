@@ -40,8 +40,8 @@ from ..stream.datastream import DataStream
 from ..stream.environment import StreamExecutionEnvironment
 from .catalog import CatalogTable
 from .errors import SqlValidationError
-from .expressions import Field
-from .formats import FORMATS, decoder, encoder, json_row
+from .expressions import Field, Projection
+from .formats import FORMATS, decoder, encoder, json_row, json_row_code
 from .values import to_display
 
 SOURCE_CONNECTORS = ("filesystem", "millstream", "kafka", "datagen")
@@ -80,11 +80,8 @@ def _format(table: CatalogTable) -> str:
     return fmt
 
 
-Finish = Callable[[tuple[Any, ...]], tuple[Any, ...]]
-
-
-def create_source(env: StreamExecutionEnvironment, table: CatalogTable, finish: Finish | None = None) -> DataStream:
-    """A stream of rows of the table: tuples of its physical columns, or ``finish(physical)`` when given
+def create_source(env: StreamExecutionEnvironment, table: CatalogTable, finish: Projection | None = None) -> DataStream:
+    """A stream of rows of the table: tuples of its physical columns, or ``finish`` of them when given
     (the planner's computed columns, applied in the same step as decoding). No event time yet: the planner
     assigns it."""
     kind = _connector(table, SOURCE_CONNECTORS, "source")
@@ -96,15 +93,16 @@ def create_source(env: StreamExecutionEnvironment, table: CatalogTable, finish: 
         lines = env.from_source(FileSource.for_paths(path), None, f"TableSourceScan({table.name})")
         if finish is None:
             return lines.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(name)
-        return lines.flat_map(lambda line: () if (row := decode(line)) is None else (finish(row),)).name(name)
+        done = finish.function()
+        return lines.flat_map(lambda line: () if (row := decode(line)) is None else (done(row),)).name(name)
     if kind in ("millstream", "kafka"):
         return _log_source(env, table, kind, fields, finish)
     rows = env.add_source(_datagen(table, fields), f"TableSourceScan({table.name})")
-    return rows if finish is None else rows.map(finish).name(name)
+    return rows if finish is None else rows.map(finish.function()).name(name)
 
 
 def _log_source(
-    env: StreamExecutionEnvironment, table: CatalogTable, kind: str, fields: list[Field], finish: Finish | None
+    env: StreamExecutionEnvironment, table: CatalogTable, kind: str, fields: list[Field], finish: Projection | None
 ) -> DataStream:
     topic = _required(table, "topic", "events")
     b = KafkaSource.builder() if kind == "kafka" else LogSource.builder()
@@ -146,17 +144,18 @@ def _log_source(
     if fmt == "json" and table.options.get("json.ignore-parse-errors", "false").lower() != "true":
         # the source decodes JSON (a bad record fails the job naming topic, partition and offset)
         b.set_value_format("json")
-        to_row = json_row(fields)
         objects = env.from_source(b.build(), None, f"TableSourceScan({table.name})")
         if finish is None:
-            return objects.map(to_row).name(name)
-        return objects.map(lambda o: finish(to_row(o))).name(name)
+            return objects.map(json_row(fields)).name(name)
+        code, ns = json_row_code(fields)
+        return objects.map(finish.after(code, ns)).name(name)
     b.set_value_format("string")
     decode = decoder(fmt, fields, table.options, f"topic '{topic}'")
     lines = env.from_source(b.build(), None, f"TableSourceScan({table.name})")
     if finish is None:
         return lines.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(name)
-    return lines.flat_map(lambda line: () if (row := decode(line)) is None else (finish(row),)).name(name)
+    done = finish.function()
+    return lines.flat_map(lambda line: () if (row := decode(line)) is None else (done(row),)).name(name)
 
 
 def _datagen(table: CatalogTable, fields: list[Field]) -> Callable[[], Iterator[tuple[Any, ...]]]:

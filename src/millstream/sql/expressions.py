@@ -51,6 +51,27 @@ class Code:
     type: SqlType
 
 
+@dataclass(frozen=True)
+class Projection:
+    """Generated code of a row-to-row step: ``parts`` are Python expressions over the input row ``r``,
+    ``ns`` the names they use. :meth:`function` compiles it; :meth:`after` fuses it behind another
+    step's expression (one Python call per row for both)."""
+
+    parts: tuple[str, ...]
+    ns: dict[str, Any]
+
+    def function(self) -> Callable[[Any], tuple[Any, ...]]:
+        return eval("lambda r: (" + "".join(p + ", " for p in self.parts) + ")", self.ns)
+
+    def after(self, row_code: str, ns: dict[str, Any], arg: str = "o") -> Callable[[Any], tuple[Any, ...]]:
+        """``lambda arg: project(<row_code>)`` as one function (``row_code`` builds the input row from
+        ``arg``; its names ``ns`` must not clash with this projection's)."""
+        src = f"def _f({arg}):\n    r = {row_code}\n    return (" + "".join(p + ", " for p in self.parts) + ")"
+        scope = {**self.ns, **ns}
+        exec(src, scope)
+        return scope["_f"]
+
+
 def fail(node: exp.Expr, message: str, hint: str | None = None) -> SqlValidationError:
     line, col = position(node)
     return SqlValidationError(message, hint=hint, line=line, column=col)
@@ -721,4 +742,4 @@ _SCALARS["SUBSTR"] = _SCALARS["SUBSTRING"]
 SCALAR_FUNCTIONS = tuple(sorted(_SCALARS))
 """Names of the scalar functions SQL queries can call."""
 
-__all__ = ["SCALAR_FUNCTIONS", "Code", "ExpressionCompiler", "Field", "fail", "interval_ms"]
+__all__ = ["SCALAR_FUNCTIONS", "Code", "ExpressionCompiler", "Field", "Projection", "fail", "interval_ms"]

@@ -89,6 +89,12 @@ def _to_text(t: SqlType) -> Callable[[Any], str]:
 def json_row(fields: Sequence[Field]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     """A generated function from a parsed JSON object to a row: values already of the column's Python type
     pass through (the common case costs one dict lookup per column), others are converted."""
+    code, ns = json_row_code(fields)
+    return eval("lambda o: " + code, ns)
+
+
+def json_row_code(fields: Sequence[Field]) -> tuple[str, dict[str, Any]]:
+    """:func:`json_row` as Python source over a parsed object ``o`` and the names it uses."""
     ns: dict[str, Any] = {}
     parts = []
     for i, f in enumerate(fields):
@@ -101,7 +107,7 @@ def json_row(fields: Sequence[Field]) -> Callable[[dict[str, Any]], tuple[Any, .
             parts.append(f"(None if (v{i} := {get}) is None else _c{i}(v{i}))")
         else:
             parts.append(f"(v{i} if (v{i} := {get}).__class__ is {native} or v{i} is None else _c{i}(v{i}))")
-    return eval("lambda o: (" + "".join(p + ", " for p in parts) + ")", ns)
+    return "(" + "".join(p + ", " for p in parts) + ")", ns
 
 
 def decoder(fmt: str, fields: Sequence[Field], options: dict[str, str], where: str) -> Decoder:
@@ -176,4 +182,4 @@ def encoder(fmt: str, fields: Sequence[Field], options: dict[str, str]) -> Encod
     raise SqlValidationError(f"unknown format '{fmt}'", hint=f"use one of: {', '.join(FORMATS)}")
 
 
-__all__ = ["FORMATS", "decoder", "encoder", "json_row"]
+__all__ = ["FORMATS", "decoder", "encoder", "json_row", "json_row_code"]

@@ -27,7 +27,7 @@ from .catalog import Catalog, CatalogTable, CatalogView
 from .connectors import create_source
 from .dialect import WindowTVF
 from .errors import SqlError, SqlValidationError
-from .expressions import ExpressionCompiler, Field, fail
+from .expressions import ExpressionCompiler, Field, Projection, fail
 from .types import SqlType
 from .windows import WindowSpec, window_spec
 
@@ -102,9 +102,9 @@ class Planner:
                 else:
                     parts.append(comp.compile(c.computed).src)
             if col is not None:
-                comp.ns["_rowtime"] = _rowtime_check(table.name, fields[col].name)
-                parts[col] = f"_rowtime({parts[col]})"
-            finish = eval("lambda r: (" + "".join(p + ", " for p in parts) + ")", comp.ns)
+                comp.ns["_rowtime_null"] = _rowtime_null(table.name, fields[col].name)
+                parts[col] = f"(_rt if (_rt := {parts[col]}) is not None else _rowtime_null())"
+            finish = Projection(tuple(parts), comp.ns)
         rel = Relation(create_source(self.env, table, finish), fields)
         if col is not None:
             assert table.watermark is not None
@@ -368,16 +368,14 @@ class Planner:
         return Relation(out.stream.map(fn).name("Calc"), fields)
 
 
-def _rowtime_check(table: str, column: str) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if value is None:
-            raise SqlError(
-                f"the time attribute '{column}' of table '{table}' is NULL in a row",
-                hint=f"rows need a value for '{column}' (Flink fails the same way); filter or fix the input",
-            )
-        return value
+def _rowtime_null(table: str, column: str) -> Callable[[], Any]:
+    def fail_null() -> Any:
+        raise SqlError(
+            f"the time attribute '{column}' of table '{table}' is NULL in a row",
+            hint=f"rows need a value for '{column}' (Flink fails the same way); filter or fix the input",
+        )
 
-    return check
+    return fail_null
 
 
 class _DropLateSlices(ProcessFunction):
