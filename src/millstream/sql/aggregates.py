@@ -27,12 +27,13 @@ AGGREGATES = ("COUNT", "SUM", "AVG", "MIN", "MAX")
 @dataclass(frozen=True)
 class AggCall:
     """One aggregate call: ``kind`` (COUNT, SUM, ...), ``distinct``, the argument's code (``None`` for
-    ``COUNT(*)``) and the result type."""
+    ``COUNT(*)``), the result type, and whether the argument can be ``NULL``."""
 
     kind: str
     distinct: bool
     arg: str | None
     result: SqlType
+    arg_nullable: bool = True
 
 
 def agg_call(node: exp.AggFunc, compiler: ExpressionCompiler) -> AggCall:
@@ -66,7 +67,50 @@ def agg_call(node: exp.AggFunc, compiler: ExpressionCompiler) -> AggCall:
             result = DOUBLE if kind == "AVG" else t.with_nullable(True)
     else:
         result = t.with_nullable(True)
-    return AggCall(kind, distinct, code.src, result)
+    return AggCall(kind, distinct, code.src, result, t.nullable)
+
+
+def builtin_aggregate(calls: Sequence[AggCall]) -> AggregateFunction | None:
+    """The DataStream built-ins (``Aggregates(Count(), Sum(i), ...)``, which the window operators run
+    inline) for calls where they give SQL's results: ``COUNT(*)``, and ``COUNT``/``SUM``/``MIN``/``MAX``
+    of a ``NOT NULL`` integer or floating-point column (no ``NULL`` to skip). ``None`` when any call needs
+    SQL's ``NULL`` handling, ``DISTINCT``, ``AVG`` or ``DECIMAL``."""
+    import re
+
+    from ..stream.aggregates import Aggregates, Count, Max, Min, Sum
+
+    members: dict[str, AggregateFunction] = {}
+    for i, c in enumerate(calls):
+        if c.distinct:
+            return None
+        if c.arg is None or (c.kind == "COUNT" and not c.arg_nullable):
+            members[f"a{i}"] = Count()
+            continue
+        m = re.fullmatch(r"r\[(\d+)\]", c.arg)
+        if m is None or c.arg_nullable or c.kind == "AVG":
+            return None
+        if not (c.result.is_integer or c.result.name in ("FLOAT", "DOUBLE")):
+            return None
+        cls = {"SUM": Sum, "MIN": Min, "MAX": Max}[c.kind]
+        members[f"a{i}"] = cls(int(m.group(1)))
+    return Aggregates(**members)
+
+
+def builtin_result(calls: Sequence[AggCall]) -> Any:
+    """Turns the built-ins' ``{"a0": .., ...}`` result into the tuple of SQL results (integer ``SUM``
+    wrapped on overflow as Java's does)."""
+    wraps = [
+        fn.wrap({"TINYINT": 8, "SMALLINT": 16, "INT": 32, "BIGINT": 64}[c.result.name])
+        if c.kind == "SUM" and c.result.is_integer
+        else None
+        for c in calls
+    ]
+    names = [f"a{i}" for i in range(len(calls))]
+
+    def result(d: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(d[n] if w is None else w(d[n]) for n, w in zip(names, wraps, strict=True))
+
+    return result
 
 
 class SqlAggregateFunction(AggregateFunction):
@@ -174,4 +218,4 @@ def _avg(total: Any, count: int, t: SqlType) -> Any:
     return total / count
 
 
-__all__ = ["AGGREGATES", "AggCall", "SqlAggregateFunction", "agg_call"]
+__all__ = ["AGGREGATES", "AggCall", "SqlAggregateFunction", "agg_call", "builtin_aggregate", "builtin_result"]

@@ -627,6 +627,8 @@ def _to_timestamp_ltz(
         raise fail(nodes[0], f"TO_TIMESTAMP_LTZ needs epoch seconds or milliseconds, got {a.type}")
     mult = 1000 if precision == 0 else 1
     t = SqlType("TIMESTAMP_LTZ", a.type.nullable, 3)
+    if mult == 1 and a.type.is_integer:
+        return Code(a.src, t)  # epoch milliseconds are the internal value already
     return Code(c._nullsafe([a], lambda n: f"int({n[0]} * {mult})"), t)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -86,6 +87,16 @@ def _to_text(t: SqlType) -> Callable[[Any], str]:
     return str
 
 
+def _null_field(name: str) -> Callable[[], Any]:
+    def fail() -> Any:
+        raise SqlError(
+            f"field '{name}' is declared NOT NULL but a record has no value for it",
+            hint="fix the data or drop NOT NULL",
+        )
+
+    return fail
+
+
 def json_row(fields: Sequence[Field]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     """A generated function from a parsed JSON object to a row: values already of the column's Python type
     pass through (the common case costs one dict lookup per column), others are converted."""
@@ -103,11 +114,38 @@ def json_row_code(fields: Sequence[Field]) -> tuple[str, dict[str, Any]]:
         native = {"STRING": "str", "BOOLEAN": "bool", "DOUBLE": "float", "FLOAT": "float"}.get(f.type.name)
         if f.type.is_integer:
             native = "int"
-        if native is None:
+        if not f.type.nullable:
+            ns[f"_null{i}"] = _null_field(f.name)
+            conv = f"(v{i} if v{i}.__class__ is {native} else _c{i}(v{i}))" if native else f"_c{i}(v{i})"
+            parts.append(f"(_null{i}() if (v{i} := {get}) is None else {conv})")
+        elif native is None:
             parts.append(f"(None if (v{i} := {get}) is None else _c{i}(v{i}))")
         else:
             parts.append(f"(v{i} if (v{i} := {get}).__class__ is {native} or v{i} is None else _c{i}(v{i}))")
-    return "(" + "".join(p + ", " for p in parts) + ")", ns
+    checked = "(" + "".join(p + ", " for p in parts) + ")"
+    natives = [_NATIVE.get(f.type.name, int if f.type.is_integer else None) for f in fields]
+    if len(fields) < 2 or any(n is None for n in natives):
+        return checked, ns
+    # the common case in C: every field present with its column's Python type, in one itemgetter call and
+    # one type comparison; anything else (a missing field, NULL, a value to convert) takes the checked path
+    ns["_get"] = operator.itemgetter(*[f.name for f in fields])
+    ns["_types"] = tuple(natives)
+    ns["_checked"] = eval("lambda o: " + checked, dict(ns))
+    ns["_fast"] = _fast_row
+    return "_fast(o, _get, _types, _checked)", ns
+
+
+_NATIVE: dict[str, type] = {"STRING": str, "BOOLEAN": bool, "DOUBLE": float, "FLOAT": float}
+
+
+def _fast_row(o: dict[str, Any], get: Any, types: tuple[type, ...], checked: Any) -> tuple[Any, ...]:
+    try:
+        row = get(o)
+    except (KeyError, TypeError):
+        return checked(o)
+    if tuple(map(type, row)) == types:
+        return row
+    return checked(o)
 
 
 def decoder(fmt: str, fields: Sequence[Field], options: dict[str, str], where: str) -> Decoder:

@@ -22,7 +22,7 @@ from ..stream.datastream import DataStream
 from ..stream.environment import StreamExecutionEnvironment
 from ..stream.functions import ProcessFunction, ProcessWindowFunction
 from ..stream.time import WatermarkStrategy
-from .aggregates import SqlAggregateFunction, agg_call
+from .aggregates import SqlAggregateFunction, agg_call, builtin_aggregate, builtin_result
 from .catalog import Catalog, CatalogTable, CatalogView
 from .connectors import create_source
 from .dialect import WindowTVF
@@ -313,7 +313,9 @@ class Planner:
                     seen[agg.sql()] = len(calls)
                     calls.append(agg)
         agg_calls = [agg_call(a, comp) for a in calls]
-        aggregate = SqlAggregateFunction(agg_calls, comp.ns)
+        builtin = builtin_aggregate(agg_calls)
+        aggregate: Any = builtin if builtin is not None else SqlAggregateFunction(agg_calls, comp.ns)
+        to_tuple = builtin_result(agg_calls) if builtin is not None else None
         if len(key_codes) == 1:
             key_fn = eval("lambda r: " + key_codes[0].src, comp.ns)
             single = True
@@ -327,7 +329,7 @@ class Planner:
                 w = context.window()
                 keyvals = (key,) if single else key
                 for result in elements:
-                    yield (*keyvals, w.start, w.end, w.end - 1, *result)
+                    yield (*keyvals, w.start, w.end, w.end - 1, *(result if to_tuple is None else to_tuple(result)))
 
         win = (
             stream.key_by(key_fn)
