@@ -5,7 +5,8 @@ one-partition topic of the embedded log (``file://`` in a temp dir), then runs, 
 times each:
 
 - SQL, twice (columns nullable, and declared ``NOT NULL``, which lets COUNT/SUM run as the
-  engine's built-in aggregates): ``CREATE TABLE events (..., ts AS TO_TIMESTAMP_LTZ(ms, 3), WATERMARK FOR ts AS ts - INTERVAL '0.1'
+  engine's built-in aggregates):
+  ``CREATE TABLE events (..., ts AS TO_TIMESTAMP_LTZ(ms, 3), WATERMARK FOR ts AS ts - INTERVAL '0.1'
   SECOND) WITH ('connector' = 'millstream', ...)`` and ``INSERT INTO counts SELECT page, window_start,
   COUNT(*), SUM(value) FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY
   window_start, window_end, page`` into a log topic;
@@ -128,8 +129,8 @@ def main() -> None:
         ds_out = [orjson.loads(r.value) for r in log.read("ds_counts", 0, 0, max_records=100_000)]
         sql_out = [orjson.loads(r.value) for r in log.read("sql_counts", 0, 0, max_records=100_000)]
         log.close()
-    ds_s, ds_n = min(dss)
-    sql_s, sql_n = min(sqls)
+    ds_s, _ = min(dss)
+    sql_s, _ = min(sqls)
     nn_s, _ = min(sqls_nn)
     if len(ds_out) * 2 != len(sql_out):
         raise SystemExit(f"the jobs disagree: {len(ds_out)} DataStream results, {len(sql_out)} SQL results")
