@@ -1,5 +1,6 @@
 -- Page views per minute: a Flink SQL job run by `millstream sql -f page_views.sql`
--- (from this directory). The row at 30 s arrives after the watermark passed 59.999 s: late, dropped.
+-- (from this directory). The row at 30 s arrives after the watermark passed 59.999 s: late for the
+-- first minute, still counted in the 2-minute HOP window that has not fired.
 CREATE TABLE clicks (
   page STRING,
   user_id STRING,

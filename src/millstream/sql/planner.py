@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from ..stream.datastream import DataStream
 from ..stream.environment import StreamExecutionEnvironment
-from ..stream.functions import ProcessFunction, ProcessWindowFunction
+from ..stream.functions import ProcessWindowFunction
 from ..stream.time import WatermarkStrategy
 from .aggregates import SqlAggregateFunction, agg_call, builtin_aggregate, builtin_result
 from .catalog import Catalog, CatalogTable, CatalogView
@@ -292,8 +292,6 @@ class Planner:
         stream = rel.stream
         if where is not None:
             stream = stream.filter(comp.predicate(where.this)).name("Where")
-        if spec.kind in ("HOP", "CUMULATE"):
-            stream = stream.process(_DropLateSlices(spec, rt)).name("DropLateRows")
         other_keys = [k for k in keys if not (isinstance(k, exp.Column) and k.name in WINDOW_COLUMNS)]
         key_codes = [comp.compile(k) for k in other_keys]
         if spec.kind == "SESSION":
@@ -378,24 +376,6 @@ def _rowtime_null(table: str, column: str) -> Callable[[], Any]:
         )
 
     return fail_null
-
-
-class _DropLateSlices(ProcessFunction):
-    """Flink SQL assigns a HOP/CUMULATE row to the *slice* (``slide``/``step`` long) it falls in and drops
-    it when that slice's first window has fired (``slice_end - 1 <= watermark``), even if later windows
-    holding the row have not; DataStream sliding windows would still add it to those. This keeps SQL's rule."""
-
-    def __init__(self, spec: WindowSpec, rowtime: int) -> None:
-        a = spec.assigner
-        self.step = a.slide if spec.kind == "HOP" else a.step  # type: ignore[attr-defined]
-        self.offset = a.offset  # type: ignore[attr-defined]
-        self.rowtime = rowtime
-
-    def process_element(self, value: Any, ctx: Any) -> Any:
-        ts = value[self.rowtime]
-        slice_end = ts - (ts - self.offset) % self.step + self.step
-        if slice_end - 1 > ctx.timer_service().current_watermark():
-            yield value
 
 
 def relation_of(stream: DataStream, fields: list[Field], to_row: Callable[[Any], tuple[Any, ...]]) -> Relation:
