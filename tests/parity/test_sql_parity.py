@@ -55,6 +55,16 @@ QUERIES = {
     "INTERVAL '30' SECOND, INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
     "cumulate": "SELECT window_start, window_end, page, COUNT(*) FROM TABLE(CUMULATE(TABLE clicks, "
     "DESCRIPTOR(ts), INTERVAL '20' SECOND, INTERVAL '1' MINUTE)) GROUP BY window_start, window_end, page",
+    "casts": "SELECT CAST(ms AS STRING), CAST(CAST(amount AS DOUBLE) / 4 AS STRING), CAST(amount AS DECIMAL(10, 2)), "
+    "CAST('42' AS INT) + amount, CAST(ts AS STRING), CAST(ts AS TIMESTAMP(3)), amount * 1.5, ROUND(amount / 3.0, 2), "
+    "ABS(amount - 10), TIMESTAMPDIFF(SECOND, ts, ts + INTERVAL '90' SECOND), amount BETWEEN 2 AND 6, "
+    "page IN ('home', 'news'), page LIKE '%a%', CONCAT_WS('/', page, user_id), NULLIF(amount, 4) FROM clicks",
+    "window_rows": "SELECT user_id, window_start, window_end, amount FROM TABLE(HOP(TABLE clicks, DESCRIPTOR(ts), "
+    "INTERVAL '30' SECOND, INTERVAL '1' MINUTE)) WHERE amount > 4",
+    "union": "SELECT page, amount FROM clicks WHERE amount > 6 UNION ALL SELECT user_id, -amount FROM clicks "
+    "WHERE page = 'cart'",
+    "tumble_expr_keys": f"SELECT window_end, UPPER(page) AS p, SUM(amount) * 2, MAX(ms) - MIN(ms), "
+    f"COUNT(*) FROM {TUMBLE} GROUP BY window_start, window_end, UPPER(page)",
     "session": "SELECT page, window_start, window_end, COUNT(*), MAX(amount) FROM TABLE(SESSION(TABLE clicks "
     "PARTITION BY page, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY page, window_start, window_end",
 }
