@@ -296,3 +296,64 @@ def test_cli_runs_a_script_and_reports_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "line 8, column 3: unknown column 'nope'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_views_union_explain_and_set(tenv: StreamTableEnvironment) -> None:
+    tenv.execute_sql("CREATE TEMPORARY VIEW big AS SELECT page, amount FROM clicks WHERE amount > 4")
+    assert [r[0] for r in tenv.execute_sql("SHOW VIEWS").collect()] == ["big"]
+    assert rows(tenv, "SELECT * FROM big UNION ALL SELECT page, amount FROM clicks WHERE amount = 1") == [
+        ("home", 5),
+        ("home", 7),
+        ("home", 100),
+        ("cart", 1),
+    ]
+    plan = next(iter(tenv.execute_sql("EXPLAIN SELECT page FROM big").collect()))[0]
+    assert "Where" in plan and "TableSourceScan(clicks)" in plan
+    tenv.execute_sql("SET 'table.local-time-zone' = 'Asia/Tokyo'")
+    assert rows(tenv, "SELECT CAST(ts AS STRING) FROM clicks WHERE ms = 1000") == [("1970-01-01 09:00:01.000",)]
+    assert rows(tenv, "SELECT ts FROM clicks WHERE ms = 1000") == [(ts(9 * 3600 + 1),)]
+    tenv.execute_sql("RESET 'table.local-time-zone'")
+    assert rows(tenv, "SELECT CAST(ts AS STRING) FROM clicks WHERE ms = 1000") == [("1970-01-01 00:00:01.000",)]
+
+
+def test_datagen_and_print_connectors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    t = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+    t.execute_sql(
+        "CREATE TABLE gen (id BIGINT, name STRING, score INT) WITH ('connector' = 'datagen', 'number-of-rows' = '50', "
+        "'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '1000', "
+        "'fields.name.length' = '4', 'fields.score.min' = '0', 'fields.score.max' = '9')"
+    )
+    got = rows(t, "SELECT id, CHAR_LENGTH(name), score FROM gen")
+    assert [g[0] for g in got] == list(range(1, 51))
+    assert all(g[1] == 4 and 0 <= g[2] <= 9 for g in got)
+    t.execute_sql("CREATE TABLE out_p (id BIGINT, tag STRING) WITH ('connector' = 'print', 'print-identifier' = 'p')")
+    t.execute_sql("INSERT INTO out_p SELECT id, CASE WHEN id = 2 THEN NULL ELSE 'x' END FROM gen WHERE id <= 2").wait()
+    assert capsys.readouterr().out.splitlines() == ["p> +I[1, x]", "p> +I[2, <NULL>]"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            "SELECT a.page FROM clicks a JOIN clicks b ON a.page = b.page",
+            "JOIN (window, interval and regular joins) is not supported yet",
+        ),
+        ("SELECT page FROM clicks ORDER BY page", "ORDER BY is not supported yet"),
+        ("SELECT DISTINCT page FROM clicks", "SELECT DISTINCT is not supported yet"),
+        ("SELECT page, COUNT(*) FROM clicks GROUP BY page", "GROUP BY without a window TVF"),
+        (
+            "SELECT * FROM TABLE(SESSION(TABLE clicks PARTITION BY page, DESCRIPTOR(ts), INTERVAL '1' MINUTE))",
+            "SESSION",
+        ),
+        (
+            "SELECT SUM(page) FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) "
+            "GROUP BY window_start, window_end",
+            "SUM needs a number",
+        ),
+    ],
+)
+def test_unsupported_constructs_are_named(tenv: StreamTableEnvironment, query: str, message: str) -> None:
+    with pytest.raises(SqlError) as info:
+        tenv.execute_sql(query)
+    assert message in str(info.value)
+    assert info.value.hint

@@ -53,6 +53,19 @@ def watermark_strategy(delay_ms: int, column: int) -> WatermarkStrategy:
     return WatermarkStrategy(out_of_orderness=delay_ms - 1).with_timestamp_assigner(lambda row, ts: row[column])
 
 
+_UNSUPPORTED = (
+    (
+        "joins",
+        "JOIN (window, interval and regular joins)",
+        "join the streams with the DataStream API "
+        "(join(...).window(...), interval_join) and register the result with create_temporary_view",
+    ),
+    ("order", "ORDER BY", "a streaming query cannot sort its unbounded result; drop ORDER BY"),
+    ("limit", "LIMIT", "drop LIMIT (Top-N with ROW_NUMBER() is a later step)"),
+    ("distinct", "SELECT DISTINCT", "deduplicate per window: GROUP BY window_start, window_end, <columns>"),
+)
+
+
 class Planner:
     """Plans queries against a catalog onto an environment."""
 
@@ -177,17 +190,12 @@ class Planner:
             return self.query(node.this)
         if not isinstance(node, exp.Select):
             raise fail(node, f"{type(node).__name__.upper()} is not a query", hint="write SELECT ... FROM ...")
-        for key, what in (
-            ("order", "ORDER BY"),
-            ("limit", "LIMIT"),
-            ("distinct", "SELECT DISTINCT"),
-            ("joins", "JOIN"),
-        ):
+        for key, what, hint in _UNSUPPORTED:
             if node.args.get(key):
-                raise fail(
-                    node.args[key] if not isinstance(node.args[key], list) else node.args[key][0],
-                    f"{what} is not supported yet",
-                )
+                target = node.args[key] if not isinstance(node.args[key], list) else node.args[key][0]
+                if not isinstance(target, exp.Expr):
+                    target = node
+                raise fail(target, f"{what} is not supported yet", hint=hint)
         if node.args.get("with_"):
             raise fail(
                 node, "WITH (common table expressions) is not supported yet", hint="create a TEMPORARY VIEW instead"
