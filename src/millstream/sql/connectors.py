@@ -114,6 +114,7 @@ def _log_source(
     group = table.options.get("properties.group.id")
     if group:
         b.set_group_id(group)
+    b.set_properties(_client_properties(table))
     default_mode = "group-offsets" if kind == "kafka" else "earliest-offset"
     mode = table.options.get("scan.startup.mode", default_mode)
     starts = {
@@ -156,6 +157,15 @@ def _log_source(
         return lines.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(name)
     done = finish.function()
     return lines.flat_map(lambda line: () if (row := decode(line)) is None else (done(row),)).name(name)
+
+
+def _client_properties(table: CatalogTable) -> dict[str, str]:
+    """Flink's ``properties.*`` options, passed to the log client without the prefix (as Flink passes them
+    to the Kafka client); bootstrap servers and the group id have their own settings."""
+    skip = ("properties.bootstrap.servers", "properties.group.id")
+    return {
+        k[len("properties.") :]: v for k, v in table.options.items() if k.startswith("properties.") and k not in skip
+    }
 
 
 def _datagen(table: CatalogTable, fields: list[Field]) -> Callable[[], Iterator[tuple[Any, ...]]]:
@@ -262,6 +272,8 @@ def create_sink(stream: DataStream, table: CatalogTable, fields: list[Field], tz
     elif table.options.get("log"):
         b.set_log(table.options["log"])
     b.set_topic(topic).set_value_format("string")
+    for key, value in _client_properties(table).items():
+        b.set_property(key, value)
     guarantee = table.options.get("sink.delivery-guarantee")
     if guarantee:
         b.set_delivery_guarantee(guarantee)
