@@ -29,7 +29,7 @@ def main() -> None:
     conf = t_env.get_config()
     conf.set("parallelism.default", "1")
     conf.set("pipeline.auto-watermark-interval", "0")
-    conf.set("table.local-time-zone", "UTC")
+    conf.set("table.local-time-zone", spec.get("time_zone", "UTC"))
     for ddl in spec["ddl"]:
         t_env.execute_sql(ddl)
     out = {}

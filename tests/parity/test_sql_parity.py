@@ -102,6 +102,64 @@ def flink_rows(flink_oracle: FlinkOracle, data_file: Path) -> dict[str, list[lis
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+TOKYO_QUERIES = {
+    "tokyo_hour": "SELECT window_start, window_end, CAST(window_time AS STRING), COUNT(*), SUM(amount) "
+    "FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' HOUR)) "
+    "GROUP BY window_start, window_end, window_time",
+    # 1-day windows align at local midnight (Flink 2.3 drops the result of the first such window here, which
+    # looks like a Flink bug: its hour and minute windows over the same rows do emit it; rows are compared)
+    "tokyo_day_rows": "SELECT user_id, window_start, window_end, CAST(ts AS STRING) FROM TABLE(TUMBLE(TABLE clicks, "
+    "DESCRIPTOR(ts), INTERVAL '1' DAY))",
+    "tokyo_hop_rows": "SELECT user_id, window_start, window_end, CAST(ts AS STRING) FROM TABLE(HOP(TABLE clicks, "
+    "DESCRIPTOR(ts), INTERVAL '30' SECOND, INTERVAL '1' MINUTE)) WHERE amount > 4",
+}
+# around local midnight in Tokyo (UTC+9): 14:59:50 and 15:00:10 UTC fall into different Tokyo days
+TOKYO_BASE = 1_699_973_990_000  # 2023-11-14 14:59:50 UTC
+
+
+def run_flink(oracle: FlinkOracle, folder: Path, spec: dict[str, Any]) -> dict[str, list[list[Any]]]:
+    path = folder / f"spec-{abs(hash(json.dumps(spec)))}.json"
+    path.write_text(json.dumps(spec))
+    runner = Path(__file__).with_name("sql_flink_runner.py")
+    proc = subprocess.run([str(oracle.env.python), str(runner), str(path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result: dict[str, list[list[Any]]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.fixture(scope="module")
+def tokyo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sql-parity-tokyo") / "clicks.json"
+    rows = [("home", "u1", 0, 5), ("home", "u2", 15_000, 7), ("cart", "u1", 20_000, 1), ("home", "u3", 90_000, 9)]
+    path.write_text(
+        "".join(
+            json.dumps({"page": p, "user_id": u, "ms": TOKYO_BASE + ms, "amount": a}) + "\n" for p, u, ms, a in rows
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(TOKYO_QUERIES))
+def test_sql_local_time_zone_matches_flink(name: str, tokyo_file: Path, flink_oracle: FlinkOracle) -> None:
+    flink = _tokyo_results(flink_oracle, tokyo_file)
+    t_env = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+    t_env.execute_sql("SET 'table.local-time-zone' = 'Asia/Tokyo'")
+    t_env.execute_sql(DDL.format(path=tokyo_file))
+    ours = [[r.get_row_kind(), *(_norm(v) for v in r)] for r in t_env.execute_sql(TOKYO_QUERIES[name]).collect()]
+    assert sorted(ours, key=json.dumps) == sorted(flink[name], key=json.dumps)
+
+
+_TOKYO_CACHE: dict[str, Any] = {}
+
+
+def _tokyo_results(oracle: FlinkOracle, data: Path) -> dict[str, list[list[Any]]]:
+    if "rows" not in _TOKYO_CACHE:
+        spec = {"ddl": [DDL.format(path=data)], "queries": TOKYO_QUERIES, "time_zone": "Asia/Tokyo"}
+        _TOKYO_CACHE["rows"] = run_flink(oracle, data.parent, spec)
+    rows: dict[str, list[list[Any]]] = _TOKYO_CACHE["rows"]
+    return rows
+
+
 @pytest.mark.parametrize("name", sorted(QUERIES))
 def test_sql_query_matches_flink(name: str, data_file: Path, flink_rows: dict[str, list[list[Any]]]) -> None:
     t_env = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())

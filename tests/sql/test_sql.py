@@ -357,3 +357,23 @@ def test_unsupported_constructs_are_named(tenv: StreamTableEnvironment, query: s
         tenv.execute_sql(query)
     assert message in str(info.value)
     assert info.value.hint
+
+
+def test_ltz_windows_align_in_the_session_time_zone(tmp_path: Path) -> None:
+    src = tmp_path / "tokyo.json"
+    # 14:30 and 15:30 UTC: the same UTC day, but 23:30 on Jan 1 and 00:30 on Jan 2 in Tokyo (UTC+9)
+    src.write_text(
+        "".join(
+            json.dumps({"page": "p", "user_id": "u", "ms": ms, "amount": 1}) + "\n"
+            for ms in (52_200_000, 55_800_000, 90_000_000)
+        )
+    )
+    t = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+    t.execute_sql("SET 'table.local-time-zone' = 'Asia/Tokyo'")
+    t.execute_sql(clicks_ddl(src))
+    got = rows(
+        t,
+        "SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' DAY)) "
+        "GROUP BY window_start, window_end",
+    )
+    assert got == [(dt.datetime(1970, 1, 1), 1), (dt.datetime(1970, 1, 2), 2)]

@@ -29,7 +29,7 @@ from .dialect import WindowTVF
 from .errors import SqlError, SqlValidationError
 from .expressions import ExpressionCompiler, Field, Projection, fail
 from .types import SqlType
-from .windows import WindowSpec, window_spec
+from .windows import LocalTimeWindows, WindowSpec, utc_offset_ms, window_spec
 
 WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
 
@@ -256,10 +256,10 @@ class Planner:
         rt = rel.rowtime
         assert rt is not None
         rt_type = rel.fields[rt].type
-        assigner = spec.assigner
+        assigner, wall = self._local(spec.assigner, rt_type)
 
         def expand(row: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-            return [(*row, w.start, w.end, w.end - 1) for w in assigner.assign_windows(row, row[rt], 0)]
+            return [(*row, wall(w.start), wall(w.end), w.end - 1) for w in assigner.assign_windows(row, row[rt], 0)]
 
         # rows keep their event time (the input's time attribute); window_time is a plain column here
         wtype = SqlType("TIMESTAMP", False, 3)
@@ -271,6 +271,15 @@ class Planner:
         ]
         stream = rel.stream.flat_map(expand).name(f"WindowTableFunction({spec.kind})")
         return Relation(stream, fields)
+
+    def _local(self, assigner: Any, rt_type: SqlType) -> tuple[Any, Callable[[int], int]]:
+        """For a ``TIMESTAMP_LTZ`` time attribute outside UTC: the assigner aligned in the session time zone
+        and the conversion of window bounds to local wall-clock ``TIMESTAMP`` values (Flink's rules)."""
+        if rt_type.name != "TIMESTAMP_LTZ" or self.tz is dt.UTC:
+            return assigner, _identity
+        offset = utc_offset_ms(self.tz)
+        local = assigner if assigner.is_merging else LocalTimeWindows(assigner, self.tz)
+        return local, lambda ms: ms + offset(ms)
 
     def window_aggregate(self, node: exp.Select, rel: Relation) -> Relation:
         spec = rel.window
@@ -329,20 +338,17 @@ class Planner:
             key_fn = eval("lambda r: (" + "".join(c.src + ", " for c in key_codes) + ")", comp.ns)
             single = False
         nkeys = len(key_codes)
+        assigner, wall = self._local(spec.assigner, rt_type)
 
         class Emit(ProcessWindowFunction):
             def process(self, key: Any, context: Any, elements: Any) -> Any:
                 w = context.window()
                 keyvals = (key,) if single else key
+                start, end = wall(w.start), wall(w.end)
                 for result in elements:
-                    yield (*keyvals, w.start, w.end, w.end - 1, *(result if to_tuple is None else to_tuple(result)))
+                    yield (*keyvals, start, end, w.end - 1, *(result if to_tuple is None else to_tuple(result)))
 
-        win = (
-            stream.key_by(key_fn)
-            .window(spec.assigner)
-            .aggregate(aggregate, Emit())
-            .name(f"WindowAggregate({spec.kind})")
-        )
+        win = stream.key_by(key_fn).window(assigner).aggregate(aggregate, Emit()).name(f"WindowAggregate({spec.kind})")
         wtype = SqlType("TIMESTAMP", False, 3)
         out_fields = [
             Field(k.name if isinstance(k, exp.Column) else f"$key{i}", c.type)
@@ -384,6 +390,10 @@ def _rowtime_null(table: str, column: str) -> Callable[[], Any]:
         )
 
     return fail_null
+
+
+def _identity(ms: int) -> int:
+    return ms
 
 
 def relation_of(stream: DataStream, fields: list[Field], to_row: Callable[[Any], tuple[Any, ...]]) -> Relation:

@@ -9,6 +9,8 @@ and ``window_time`` (= ``window_end - 1 ms``, the new time attribute).
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +42,38 @@ class CumulativeEventTimeWindows(WindowAssigner):
 
     def get_default_trigger(self) -> EventTimeTrigger:
         return EventTimeTrigger()
+
+
+class LocalTimeWindows(WindowAssigner):
+    """Windows of a ``TIMESTAMP_LTZ`` time attribute, aligned in the session time zone as Flink aligns them
+    (a 1-day ``TUMBLE`` starts at local midnight): ``inner`` assigns on the local wall-clock time, and the
+    windows it returns are moved back to instants, so they fire when the watermark passes their real end.
+    Uses the zone's offset at each row's time (a window spanning a DST change is shifted by the row's offset).
+    """
+
+    def __init__(self, inner: WindowAssigner, tz: dt.tzinfo) -> None:
+        self.inner = inner
+        self.offset_of = utc_offset_ms(tz)
+        self.is_merging = inner.is_merging
+
+    def assign_windows(self, element: Any, timestamp: Any, now: int) -> list[Any]:
+        off = self.offset_of(timestamp)
+        return [
+            TimeWindow(w.start - off, w.end - off) for w in self.inner.assign_windows(element, timestamp + off, now)
+        ]
+
+    def get_default_trigger(self) -> Any:
+        return self.inner.get_default_trigger()
+
+
+def utc_offset_ms(tz: dt.tzinfo) -> Callable[[int], int]:
+    """``ms -> the zone's UTC offset in ms at that instant``."""
+
+    def offset(ms: int) -> int:
+        delta = dt.datetime.fromtimestamp(ms / 1000, tz).utcoffset()
+        return 0 if delta is None else int(delta.total_seconds() * 1000)
+
+    return offset
 
 
 @dataclass(frozen=True)
@@ -88,4 +122,4 @@ def window_spec(node: WindowTVF) -> WindowSpec:
     return WindowSpec(kind, EventTimeSessionWindows.with_gap(args[0]), column, partition)
 
 
-__all__ = ["CumulativeEventTimeWindows", "WindowSpec", "window_spec"]
+__all__ = ["CumulativeEventTimeWindows", "LocalTimeWindows", "WindowSpec", "utc_offset_ms", "window_spec"]
