@@ -377,3 +377,48 @@ def test_ltz_windows_align_in_the_session_time_zone(tmp_path: Path) -> None:
         "GROUP BY window_start, window_end",
     )
     assert got == [(dt.datetime(1970, 1, 1), 1), (dt.datetime(1970, 1, 2), 2)]
+
+
+def test_insert_job_checkpoints_with_exactly_once_log_sink(tmp_path: Path) -> None:
+    from millstream.core.record import ProducerRecord
+    from millstream.log import open_log
+
+    url = f"file://{tmp_path / 'log'}"
+    log = open_log(url)
+    log.create_topic("src", 1)
+    log.create_topic("dst", 1)
+    events = [
+        ProducerRecord(json.dumps({"k": f"k{i % 3}", "ms": i * 100}).encode(), None, i * 100) for i in range(2000)
+    ]
+    log.append("src", 0, events)
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.enable_checkpointing(50)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(tmp_path / "checkpoints"))
+    t = StreamTableEnvironment.create(env)
+    t.execute_sql(
+        "CREATE TABLE s (k STRING, ms BIGINT, ts AS TO_TIMESTAMP_LTZ(ms, 3), WATERMARK FOR ts AS ts) WITH "
+        f"('connector' = 'millstream', 'log' = '{url}', 'topic' = 'src', 'scan.bounded.mode' = 'latest-offset')"
+    )
+    t.execute_sql(
+        f"CREATE TABLE d (k STRING, n BIGINT) WITH ('connector' = 'millstream', 'log' = '{url}', 'topic' = 'dst', "
+        "'sink.delivery-guarantee' = 'exactly-once')"
+    )
+    t.execute_sql(
+        "INSERT INTO d SELECT k, COUNT(DISTINCT ms) FROM TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '10' SECOND)) "
+        "GROUP BY window_start, window_end, k"
+    ).wait()
+    out = [json.loads(r.value) for r in log.read("dst", 0, 0)]
+    assert len(out) == 60  # 20 windows x 3 keys, each committed once
+    assert sum(o["n"] for o in out) == 2000
+    assert any((tmp_path / "checkpoints").iterdir())
+
+
+def test_cli_reads_the_script_from_stdin() -> None:
+    script = "CREATE TABLE g (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '3', 'fields.id.kind' = "
+    script += "'sequence', 'fields.id.start' = '7', 'fields.id.end' = '9');\nSELECT SUM(id) AS s FROM g;"
+    result = CliRunner().invoke(cli, ["sql"], input=script)
+    assert result.exit_code == 2  # non-windowed aggregation: a clear error, no traceback
+    assert "GROUP BY without a window TVF" in result.output or "needs a GROUP BY over a window TVF" in result.output
+    result = CliRunner().invoke(cli, ["sql"], input=script.replace("SUM(id) AS s", "id * 2 AS s"))
+    assert result.exit_code == 0, result.output
+    assert "| +I | 18 |" in result.output
