@@ -422,3 +422,43 @@ def test_cli_reads_the_script_from_stdin() -> None:
     result = CliRunner().invoke(cli, ["sql"], input=script.replace("SUM(id) AS s", "id * 2 AS s"))
     assert result.exit_code == 0, result.output
     assert "| +I | 18 |" in result.output
+
+
+def test_statement_set_runs_inserts_as_one_job(tenv: StreamTableEnvironment, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    tenv.execute_sql(f"CREATE TABLE a (page STRING) WITH ({FS}, 'path' = '{a}')")
+    tenv.execute_sql(f"CREATE TABLE b (page STRING, n BIGINT) WITH ({FS}, 'path' = '{b}')")
+    result = tenv.execute_sql(
+        "EXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO a SELECT page FROM clicks WHERE amount > 6;\n"
+        f"  INSERT INTO b SELECT page, COUNT(*) FROM {TUMBLE} GROUP BY window_start, window_end, page;\nEND"
+    )
+    result.wait()
+    assert result.get_job_client().get_job_id() == "insert-into_a_b"
+    assert [json.loads(x)["page"] for x in a.read_text().splitlines()] == ["home", "home"]
+    assert len(b.read_text().splitlines()) == 4
+    stmts = tenv.create_statement_set()
+    stmts.add_insert_sql("INSERT INTO a SELECT user_id FROM clicks WHERE ms = 1000")
+    stmts.add_insert("b", tenv.sql_query("SELECT 'x', ms FROM clicks WHERE ms = 2000"))
+    stmts.execute().wait()
+    assert a.read_text().splitlines() == ['{"page":"u1"}']
+    assert b.read_text().splitlines() == ['{"page":"x","n":2000}']
+
+
+def test_cli_statement_set_and_unclosed_set(tmp_path: Path) -> None:
+    src = tmp_path / "clicks.json"
+    src.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    out = tmp_path / "o.json"
+    body = (
+        clicks_ddl(src) + f";\nCREATE TABLE o (page STRING) WITH ({FS}, 'path' = '{out}');\n"
+        "BEGIN STATEMENT SET;\nINSERT INTO o SELECT page FROM clicks WHERE ms < 2000;\n"
+        "INSERT INTO o SELECT user_id FROM clicks WHERE ms = 3000;\nEND;\n"
+    )
+    script = tmp_path / "set.sql"
+    script.write_text(body)
+    result = CliRunner().invoke(cli, ["sql", "-f", str(script)])
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(x)["page"] for x in out.read_text().splitlines()) == ["home", "u1"]
+    script.write_text(body.replace("END;\n", ""))
+    result = CliRunner().invoke(cli, ["sql", "-f", str(script)])
+    assert result.exit_code == 2
+    assert "a STATEMENT SET has no END" in result.output

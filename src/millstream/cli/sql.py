@@ -35,7 +35,7 @@ def sql(file: str | None, log_url: str | None) -> None:
     from millstream import StreamExecutionEnvironment
     from millstream.core.errors import ConfigError
     from millstream.sql import StreamTableEnvironment
-    from millstream.sql.statements import parse, split
+    from millstream.sql.statements import script
 
     if file is not None:
         try:
@@ -48,10 +48,9 @@ def sql(file: str | None, log_url: str | None) -> None:
     if log_url:
         os.environ[ENV_VAR] = log_url
     tenv = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
-    for body, line in split(text):
-        st = parse(body, line)
+    for st in script(text):
         result = tenv.execute_statement(st)
-        if st.tree is not None and type(st.tree).__name__ == "Insert":
+        if st.command == "STATEMENT SET" or (st.tree is not None and type(st.tree).__name__ == "Insert"):
             click.echo("[INFO] Submitting SQL update statement to the cluster...")
             result.wait()
             click.echo(f"[INFO] Job {result.get_job_client().get_job_id()} finished.")

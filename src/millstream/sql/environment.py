@@ -25,7 +25,7 @@ from .expressions import SCALAR_FUNCTIONS, Field, fail
 from .planner import Planner, Relation, relation_of, watermark_strategy
 from .row import Row, RowKind
 from .schema import Schema
-from .statements import Statement, parse
+from .statements import _SET_START, Statement, parse, script
 from .table import Table, TableResult
 from .types import STRING, SqlType, assignable
 from .values import from_python, to_python, zone
@@ -62,10 +62,26 @@ class StreamTableEnvironment:
 
     # -- statements ---------------------------------------------------------------------------------------
     def execute_sql(self, statement: str, line: int = 1) -> TableResult:
-        """Run one SQL statement (see the module docs); ``line`` = where it starts in a script (errors)."""
+        """Run one SQL statement (see the module docs); ``line`` = where it starts in a script (errors).
+        ``EXECUTE STATEMENT SET BEGIN INSERT ...; INSERT ...; END`` runs its inserts as one job."""
+        if _SET_START.match(statement):
+            sets = script(statement)
+            if len(sets) != 1:
+                raise SqlValidationError("expected one statement set", hint="pass one statement to execute_sql")
+            return self.execute_statement(sets[0])
         return self.execute_statement(parse(statement, line))
 
+    def create_statement_set(self) -> StatementSet:
+        """A set of inserts submitted as one job (``add_insert_sql``, ``add_insert``, ``execute``)."""
+        return StatementSet(self)
+
     def execute_statement(self, st: Statement) -> TableResult:
+        if st.command == "STATEMENT SET":
+            planned = []
+            for insert in st.inserts:
+                assert isinstance(insert.tree, exp.Insert)
+                planned.append(self._plan_insert(insert.tree))
+            return self._submit(self._write(planned))
         if st.command is not None:
             return self._command(st)
         tree = st.tree
@@ -118,6 +134,27 @@ class StreamTableEnvironment:
         return TableResult(_OK, [(RowKind.INSERT, ("OK",))])
 
     def _insert(self, tree: exp.Insert, text: str) -> TableResult:
+        return self._submit(self._write([self._plan_insert(tree)]))
+
+    def _write(self, planned: list[tuple[CatalogTable, DataStream]]) -> str:
+        """Attach the sinks (one per table: inserts into the same table are unioned into it); the job name."""
+        by_table: dict[str, list[DataStream]] = {}
+        tables: dict[str, CatalogTable] = {}
+        for table, stream in planned:
+            by_table.setdefault(table.name, []).append(stream)
+            tables[table.name] = table
+        for name, streams in by_table.items():
+            stream = streams[0] if len(streams) == 1 else streams[0].union(*streams[1:])
+            create_sink(stream, tables[name], tables[name].physical, self.time_zone)
+        return "insert-into_" + "_".join(by_table)
+
+    def _submit(self, job_name: str) -> TableResult:
+        client = self.env.execute_async(job_name)
+        self.jobs.append(client)
+        return TableResult([Field("job", STRING)], [], self.time_zone, client)
+
+    def _plan_insert(self, tree: exp.Insert) -> tuple[CatalogTable, DataStream]:
+        """Plan the insert's query: the sink table and the stream to write to it (validated)."""
         target = tree.this
         columns = None
         if isinstance(target, exp.Schema):
@@ -129,14 +166,10 @@ class StreamTableEnvironment:
         if not isinstance(entry, CatalogTable):
             raise fail(target, f"'{target.name}' is a view; INSERT INTO needs a table")
         rel = self._planner().query(tree.expression)
-        self._sink(rel, entry, columns, tree)
-        client = self.env.execute_async(f"insert-into_{entry.name}")
-        self.jobs.append(client)
-        return TableResult(
-            [Field(f"default_catalog.default_database.{entry.name}", SqlType("BIGINT"))], [], self.time_zone, client
-        )
+        return entry, self._sink(rel, entry, columns, tree)
 
-    def _sink(self, rel: Relation, table: CatalogTable, columns: list[str] | None, node: exp.Expression) -> None:
+    def _sink(self, rel: Relation, table: CatalogTable, columns: list[str] | None, node: exp.Expression) -> DataStream:
+        """The query's rows checked against and converted to the table's columns."""
         sink_fields = table.physical
         if any(c.computed is not None for c in table.columns):
             raise fail(
@@ -179,7 +212,7 @@ class StreamTableEnvironment:
             stream = stream.map(
                 lambda r: tuple(v if c is None or v is None else c(v) for v, c in zip(r, conv, strict=True))
             )
-        create_sink(stream, table, sink_fields, self.time_zone)
+        return stream
 
     # -- client commands ----------------------------------------------------------------------------------
     def _command(self, st: Statement) -> TableResult:
@@ -355,16 +388,45 @@ class StreamTableEnvironment:
         )
 
     def insert_into(self, table_name: str, table: Table) -> TableResult:
+        return self._submit(self._write([self._plan_insert_table(table_name, table)]))
+
+    def _plan_insert_table(self, table_name: str, table: Table) -> tuple[CatalogTable, DataStream]:
         entry = self.catalog.lookup(table_name)
         if not isinstance(entry, CatalogTable):
             raise SqlValidationError(f"'{table_name}' is a view; inserting needs a table")
-        self._sink(table.relation(), entry, None, exp.Table(this=exp.to_identifier(table_name)))
-        client = self.env.execute_async(f"insert-into_{table_name}")
-        self.jobs.append(client)
-        return TableResult([Field(table_name, SqlType("BIGINT"))], [], self.time_zone, client)
+        return entry, self._sink(table.relation(), entry, None, exp.Table(this=exp.to_identifier(table_name)))
 
     def list_tables(self) -> list[str]:
         return self.catalog.names()
+
+
+class StatementSet:
+    """Inserts that run as one job (Flink's ``StatementSet``); inserts into the same table share its sink."""
+
+    def __init__(self, tenv: StreamTableEnvironment) -> None:
+        self._tenv = tenv
+        self._pending: list[tuple[str, Any]] = []
+
+    def add_insert_sql(self, statement: str) -> StatementSet:
+        st = parse(statement)
+        if not isinstance(st.tree, exp.Insert):
+            raise SqlValidationError("add_insert_sql takes an INSERT INTO statement", line=1, column=1)
+        self._pending.append(("sql", st.tree))
+        return self
+
+    def add_insert(self, table_name: str, table: Table) -> StatementSet:
+        self._pending.append((table_name, table))
+        return self
+
+    def execute(self) -> TableResult:
+        if not self._pending:
+            raise SqlValidationError("the statement set is empty", hint="add inserts with add_insert_sql(...)")
+        planned = [
+            self._tenv._plan_insert(item) if kind == "sql" else self._tenv._plan_insert_table(kind, item)
+            for kind, item in self._pending
+        ]
+        self._pending = []
+        return self._tenv._submit(self._tenv._write(planned))
 
 
 def _explain(rel: Relation) -> str:
@@ -379,4 +441,4 @@ def _explain(rel: Relation) -> str:
     return "== Physical Plan ==\n" + "\n".join(lines)
 
 
-__all__ = ["StreamTableEnvironment"]
+__all__ = ["StatementSet", "StreamTableEnvironment"]

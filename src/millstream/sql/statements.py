@@ -25,6 +25,8 @@ class Statement:
     tree: exp.Expression | None = None
     command: str | None = None
     argument: str = ""
+    inserts: tuple[Statement, ...] = ()
+    """The ``INSERT`` statements of a statement set (``command`` = ``STATEMENT SET``)."""
 
 
 _COMMAND = re.compile(r"^\s*(SHOW|DESCRIBE|DESC|SET|RESET|EXPLAIN|USE)\b\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
@@ -50,6 +52,46 @@ def split(text: str) -> list[tuple[str, int]]:
             lead = len(chunk) - len(chunk.lstrip())
             result.append((chunk.strip(), text.count("\n", 0, offset + lead) + 1))
     return result
+
+
+_SET_START = re.compile(r"^\s*(?:EXECUTE\s+STATEMENT\s+SET\s+BEGIN|BEGIN\s+STATEMENT\s+SET)\b", re.IGNORECASE)
+
+
+def script(text: str) -> list[Statement]:
+    """All statements of a script, parsed; ``EXECUTE STATEMENT SET BEGIN ...; ...; END`` (and the SQL
+    client's ``BEGIN STATEMENT SET; ...; END``) become one statement whose ``inserts`` run as one job."""
+    chunks = split(text)
+    out: list[Statement] = []
+    i = 0
+    while i < len(chunks):
+        chunk, line = chunks[i]
+        body = _strip_comments(chunk)
+        m = _SET_START.match(body)
+        if m is None:
+            out.append(parse(chunk, line))
+            i += 1
+            continue
+        inserts: list[Statement] = []
+        first = body[m.end() :]
+        if first.strip():
+            inserts.append(parse(first.strip(), line + body[: m.end() + len(first) - len(first.lstrip())].count("\n")))
+        i += 1
+        while i < len(chunks) and _strip_comments(chunks[i][0]).strip().upper() != "END":
+            inserts.append(parse(*chunks[i]))
+            i += 1
+        if i == len(chunks):
+            raise SqlParseError("a STATEMENT SET has no END", hint="close it with END;", line=line, column=1)
+        i += 1
+        for st in inserts:
+            if not isinstance(st.tree, exp.Insert):
+                raise SqlParseError(
+                    "a STATEMENT SET may only hold INSERT INTO statements",
+                    hint="move other statements before it",
+                    line=st.line,
+                    column=1,
+                )
+        out.append(Statement(chunk, line, command="STATEMENT SET", inserts=tuple(inserts)))
+    return out
 
 
 def _strip_comments(text: str) -> str:
@@ -90,4 +132,4 @@ def parse(text: str, line: int = 1) -> Statement:
     return Statement(text, line, tree=tree)
 
 
-__all__ = ["Statement", "parse", "split"]
+__all__ = ["Statement", "parse", "script", "split"]
