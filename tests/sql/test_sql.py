@@ -462,3 +462,40 @@ def test_cli_statement_set_and_unclosed_set(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["sql", "-f", str(script)])
     assert result.exit_code == 2
     assert "a STATEMENT SET has no END" in result.output
+
+
+def test_metadata_columns_of_log_tables(tmp_path: Path) -> None:
+    from millstream.core.record import ProducerRecord
+    from millstream.log import open_log
+
+    url = f"file://{tmp_path / 'log'}"
+    log = open_log(url)
+    log.create_topic("ev", 1)
+    log.append(
+        "ev",
+        0,
+        [ProducerRecord(json.dumps({"k": k}).encode(), None, ts) for k, ts in [("a", 1000), ("b", 7000), ("a", 12000)]],
+    )
+    t = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+    t.execute_sql(
+        "CREATE TABLE ev (k STRING, ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp', `offset` BIGINT METADATA VIRTUAL, "
+        "topic STRING METADATA, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'millstream', "
+        f"'log' = '{url}', 'topic' = 'ev', 'scan.bounded.mode' = 'latest-offset')"
+    )
+    assert rows(t, "SELECT k, `offset`, topic, ts FROM ev") == [
+        ("a", 0, "ev", ts(1)),
+        ("b", 1, "ev", ts(7)),
+        ("a", 2, "ev", ts(12)),
+    ]
+    got = rows(
+        t,
+        "SELECT k, window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '10' SECOND)) "
+        "GROUP BY window_start, window_end, k",
+    )
+    assert sorted(got) == [("a", ts(0), 1), ("a", ts(10), 1), ("b", ts(0), 1)]
+    with pytest.raises(SqlError, match="must be TIMESTAMP_LTZ"):
+        t.execute_sql(
+            "CREATE TABLE bad (k STRING, ts BIGINT METADATA FROM 'timestamp') "
+            f"WITH ('connector' = 'millstream', 'topic' = 'ev', 'log' = '{url}')"
+        )
+        t.execute_sql("SELECT * FROM bad")

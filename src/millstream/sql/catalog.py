@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from .dialect import MetadataColumnConstraint
 from .errors import SqlValidationError
 from .expressions import Field, fail, interval_ms
 from .types import SqlType, from_sqlglot
@@ -23,6 +24,8 @@ class Column:
     name: str
     type: SqlType | None
     computed: exp.Expression | None = None
+    metadata: str | None = None
+    """The connector metadata key the column reads (``METADATA FROM 'timestamp'``), if any."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,21 @@ class CatalogTable:
 
     @property
     def physical(self) -> list[Field]:
-        return [Field(c.name, c.type) for c in self.columns if c.computed is None and c.type is not None]
+        """The columns the format reads (neither computed nor metadata)."""
+        return [
+            Field(c.name, c.type)
+            for c in self.columns
+            if c.computed is None and c.metadata is None and c.type is not None
+        ]
+
+    @property
+    def metadata(self) -> list[Column]:
+        return [c for c in self.columns if c.metadata is not None]
+
+    @property
+    def source_fields(self) -> list[Field]:
+        """What the connector produces per row: the physical columns, then the metadata columns."""
+        return self.physical + [Field(c.name, c.type) for c in self.metadata if c.type is not None]
 
 
 @dataclass
@@ -75,10 +92,13 @@ def parse_create_table(node: exp.Create) -> CatalogTable:
     for item in schema.expressions:
         if isinstance(item, exp.ColumnDef):
             computed = None
+            metadata = None
             not_null = False
             for cons in item.args.get("constraints") or []:
                 kind = cons.args.get("kind")
-                if isinstance(kind, exp.ComputedColumnConstraint):
+                if isinstance(kind, MetadataColumnConstraint):
+                    metadata = kind.this.name if kind.this is not None else item.name
+                elif isinstance(kind, exp.ComputedColumnConstraint):
                     computed = kind.this
                 elif isinstance(kind, exp.NotNullColumnConstraint):
                     not_null = not kind.args.get("allow_null")
@@ -94,7 +114,7 @@ def parse_create_table(node: exp.Create) -> CatalogTable:
             if computed is None and kind_t is None:
                 raise fail(item, f"column '{item.name}' needs a type", hint=f"e.g. {item.name} INT")
             t = from_sqlglot(kind_t, nullable=not not_null) if kind_t is not None else None
-            columns.append(Column(item.name, t, computed))
+            columns.append(Column(item.name, t, computed, metadata))
         elif isinstance(item, exp.WatermarkColumnConstraint):
             watermark = _watermark(item)
         elif isinstance(item, exp.PrimaryKey):

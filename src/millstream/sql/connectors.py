@@ -26,6 +26,8 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import orjson
+
 from ..stream.connectors import (
     FileSink,
     FileSource,
@@ -87,6 +89,11 @@ def create_source(env: StreamExecutionEnvironment, table: CatalogTable, finish: 
     kind = _connector(table, SOURCE_CONNECTORS, "source")
     fields = table.physical
     name = f"Decode({table.name})"
+    if table.metadata and kind not in ("millstream", "kafka"):
+        raise SqlValidationError(
+            f"connector '{kind}' of table '{table.name}' has no metadata columns",
+            hint="METADATA columns work with the millstream and kafka connectors",
+        )
     if kind == "filesystem":
         path = _required(table, "path", "/data/input.json")
         decode = decoder(_format(table), fields, table.options, f"table '{table.name}' ({path})")
@@ -142,6 +149,8 @@ def _log_source(
         )
     fmt = _format(table)
     name = f"Decode({table.name})"
+    if table.metadata:
+        return _with_metadata(env, b, table, fmt, fields, finish)
     if fmt == "json" and table.options.get("json.ignore-parse-errors", "false").lower() != "true":
         # the source decodes JSON (a bad record fails the job naming topic, partition and offset)
         b.set_value_format("json")
@@ -157,6 +166,54 @@ def _log_source(
         return lines.flat_map(lambda line: () if (row := decode(line)) is None else (row,)).name(name)
     done = finish.function()
     return lines.flat_map(lambda line: () if (row := decode(line)) is None else (done(row),)).name(name)
+
+
+METADATA_KEYS = {"timestamp": "TIMESTAMP_LTZ", "topic": "STRING", "partition": "INT", "offset": "BIGINT"}
+"""Readable metadata of log records (Flink's Kafka connector keys) and the type a column must have."""
+_RECORD_FIELD = {"timestamp": 3, "topic": 0, "partition": 1, "offset": 2}  # index in a Record tuple
+
+
+def _with_metadata(
+    env: StreamExecutionEnvironment,
+    b: Any,
+    table: CatalogTable,
+    fmt: str,
+    fields: list[Field],
+    finish: Projection | None,
+) -> DataStream:
+    """A log source whose rows also carry record metadata (``METADATA FROM 'timestamp'``, ``'topic'``,
+    ``'partition'``, ``'offset'``): the record is decoded in the source, so each row is built in one call."""
+    extra = []
+    for c in table.metadata:
+        key = c.metadata or c.name
+        if key not in METADATA_KEYS:
+            raise SqlValidationError(
+                f"metadata key '{key}' of column '{c.name}' is not readable from table '{table.name}'",
+                hint="use one of: " + ", ".join(METADATA_KEYS),
+            )
+        want = METADATA_KEYS[key]
+        assert c.type is not None
+        if c.type.name != want:
+            raise SqlValidationError(
+                f"metadata column '{c.name}' ({key}) must be {want}, not {c.type}", hint=f"declare {c.name} {want}"
+            )
+        extra.append(f"rec[{_RECORD_FIELD[key]}]")
+    meta_code = "".join(e + ", " for e in extra)
+    if fmt == "json":
+        code, ns = json_row_code(fields)
+        ns["_loads"] = orjson.loads
+        src = f"def _deser(rec):\n    o = _loads(rec[5])\n    return {code} + ({meta_code})"
+    else:
+        ns = {"_decode": decoder(fmt, fields, table.options, f"topic '{table.options.get('topic')}'")}
+        src = (
+            "def _deser(rec):\n    row = _decode(rec[5].decode())\n"
+            f"    return None if row is None else row + ({meta_code})"
+        )
+    exec(src, ns)
+    b.set_deserializer(ns["_deser"])
+    rows = env.from_source(b.build(), None, f"TableSourceScan({table.name})")
+    rows = rows.filter(lambda r: r is not None)
+    return rows if finish is None else rows.map(finish.function()).name(f"Decode({table.name})")
 
 
 def _client_properties(table: CatalogTable) -> dict[str, str]:

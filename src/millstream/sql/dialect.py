@@ -26,6 +26,18 @@ class WindowTVF(exp.Expression, exp.Func):
     arg_types = {"this": True, "table": True, "partition_by": False, "descriptor": True, "expressions": True}
 
 
+class MetadataColumnConstraint(exp.Expression, exp.ColumnConstraintKind):
+    """``METADATA [FROM 'key'] [VIRTUAL]`` of a column: ``this`` = the key (``None``: the column name)."""
+
+    arg_types = {"this": False, "virtual": False}
+
+
+def _parse_metadata(self: FlinkParser) -> exp.Expression:
+    key = self._parse_string() if self._match(TokenType.FROM) else None
+    virtual = self._match_text_seq("VIRTUAL")
+    return self.expression(MetadataColumnConstraint(this=key, virtual=virtual))
+
+
 def _parse_window_tvf(name: str) -> Any:
     def parse(self: FlinkParser) -> exp.Expression:
         if not self._match(TokenType.TABLE):
@@ -76,6 +88,7 @@ class FlinkTokenizer(tokens.Tokenizer):
 class FlinkParser(parser.Parser):
     CONSTRAINT_PARSERS = {
         **parser.Parser.CONSTRAINT_PARSERS,
+        "METADATA": _parse_metadata,
         "WATERMARK": lambda self: self.expression(
             exp.WatermarkColumnConstraint(
                 this=self._match(TokenType.FOR) and self._parse_column(),
@@ -111,4 +124,4 @@ class Flink(Dialect):
         pass
 
 
-__all__ = ["WINDOW_TVFS", "Flink", "WindowTVF"]
+__all__ = ["WINDOW_TVFS", "Flink", "MetadataColumnConstraint", "WindowTVF"]

@@ -170,6 +170,12 @@ class StreamTableEnvironment:
 
     def _sink(self, rel: Relation, table: CatalogTable, columns: list[str] | None, node: exp.Expression) -> DataStream:
         """The query's rows checked against and converted to the table's columns."""
+        if table.metadata:
+            raise fail(
+                node,
+                f"table '{table.name}' has METADATA columns; writing metadata is not supported yet",
+                hint="write through a table without METADATA columns",
+            )
         sink_fields = table.physical
         if any(c.computed is not None for c in table.columns):
             raise fail(

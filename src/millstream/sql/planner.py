@@ -80,8 +80,7 @@ class Planner:
     # -- FROM ---------------------------------------------------------------------------------------------
     def table_fields(self, table: CatalogTable) -> list[Field]:
         """All columns of a table (computed ones typed by compiling them over the physical columns)."""
-        physical = table.physical
-        comp = self.compiler(physical)
+        comp = self.compiler(table.source_fields)
         out = []
         for c in table.columns:
             t = c.type if c.computed is None else comp.compile(c.computed).type
@@ -104,16 +103,20 @@ class Planner:
         if table.watermark is not None:
             col = next(i for i, f in enumerate(fields) if f.name == table.watermark.column)
         finish = None
-        if any(c.computed is not None for c in table.columns) or col is not None:
-            comp = self.compiler(table.physical)
+        if any(c.computed is not None or c.metadata is not None for c in table.columns) or col is not None:
+            comp = self.compiler(table.source_fields)
             parts = []
-            phys_i = 0
+            n_phys = len(table.physical)
+            phys_i = meta_i = 0
             for c in table.columns:
-                if c.computed is None:
+                if c.computed is not None:
+                    parts.append(comp.compile(c.computed).src)
+                elif c.metadata is not None:
+                    parts.append(f"r[{n_phys + meta_i}]")
+                    meta_i += 1
+                else:
                     parts.append(f"r[{phys_i}]")
                     phys_i += 1
-                else:
-                    parts.append(comp.compile(c.computed).src)
             if col is not None:
                 comp.ns["_rowtime_null"] = _rowtime_null(table.name, fields[col].name)
                 parts[col] = f"(_rt if (_rt := {parts[col]}) is not None else _rowtime_null())"
