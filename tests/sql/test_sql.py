@@ -499,3 +499,14 @@ def test_metadata_columns_of_log_tables(tmp_path: Path) -> None:
             f"WITH ('connector' = 'millstream', 'topic' = 'ev', 'log' = '{url}')"
         )
         t.execute_sql("SELECT * FROM bad")
+
+
+def test_with_common_table_expressions(tenv: StreamTableEnvironment) -> None:
+    got = rows(
+        tenv,
+        "WITH paid AS (SELECT page, amount, ts FROM clicks WHERE amount IS NOT NULL), "
+        "big AS (SELECT * FROM paid WHERE amount > 4) "
+        "SELECT page, COUNT(*) FROM TABLE(TUMBLE(TABLE big, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) "
+        "GROUP BY window_start, window_end, page",
+    )
+    assert got == [("home", 2)]

@@ -11,6 +11,8 @@ generates Java code for a projection. ``NULL`` follows SQL: any ``NULL`` operand
 from __future__ import annotations
 
 import datetime as dt
+import operator
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -51,6 +53,26 @@ class Code:
     type: SqlType
 
 
+_COLUMN_REF = re.compile(r"r\[(\d+)\]")
+
+
+def row_function(parts: Sequence[str], ns: dict[str, Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """``lambda r: (p1, p2, ...)``; an ``operator.itemgetter`` (no Python frame per row) when every part
+    only picks a column (``r[i]``) and there are at least two."""
+    picks = [m.group(1) for p in parts if (m := _COLUMN_REF.fullmatch(p))]
+    if len(parts) >= 2 and len(picks) == len(parts):
+        return operator.itemgetter(*map(int, picks))
+    return eval("lambda r: (" + "".join(p + ", " for p in parts) + ")", ns)
+
+
+def value_function(src: str, ns: dict[str, Any]) -> Callable[[Any], Any]:
+    """``lambda r: src``; an ``operator.itemgetter`` when it only picks a column."""
+    m = _COLUMN_REF.fullmatch(src)
+    if m:
+        return operator.itemgetter(int(m.group(1)))
+    return eval("lambda r: " + src, ns)
+
+
 @dataclass(frozen=True)
 class Projection:
     """Generated code of a row-to-row step: ``parts`` are Python expressions over the input row ``r``,
@@ -61,7 +83,7 @@ class Projection:
     ns: dict[str, Any]
 
     def function(self) -> Callable[[Any], tuple[Any, ...]]:
-        return eval("lambda r: (" + "".join(p + ", " for p in self.parts) + ")", self.ns)
+        return row_function(self.parts, self.ns)
 
     def after(self, row_code: str, ns: dict[str, Any], arg: str = "o") -> Callable[[Any], tuple[Any, ...]]:
         """``lambda arg: project(<row_code>)`` as one function (``row_code`` builds the input row from
@@ -744,4 +766,14 @@ _SCALARS["SUBSTR"] = _SCALARS["SUBSTRING"]
 SCALAR_FUNCTIONS = tuple(sorted(_SCALARS))
 """Names of the scalar functions SQL queries can call."""
 
-__all__ = ["SCALAR_FUNCTIONS", "Code", "ExpressionCompiler", "Field", "Projection", "fail", "interval_ms"]
+__all__ = [
+    "SCALAR_FUNCTIONS",
+    "Code",
+    "ExpressionCompiler",
+    "Field",
+    "Projection",
+    "fail",
+    "interval_ms",
+    "row_function",
+    "value_function",
+]

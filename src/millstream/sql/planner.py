@@ -27,7 +27,7 @@ from .catalog import Catalog, CatalogTable, CatalogView
 from .connectors import create_source
 from .dialect import WindowTVF
 from .errors import SqlError, SqlValidationError
-from .expressions import ExpressionCompiler, Field, Projection, fail
+from .expressions import ExpressionCompiler, Field, Projection, fail, row_function, value_function
 from .types import SqlType
 from .windows import LocalTimeWindows, WindowSpec, utc_offset_ms, window_spec
 
@@ -73,6 +73,7 @@ class Planner:
         self.env = env
         self.catalog = catalog
         self.tz = tz
+        self.ctes: list[dict[str, exp.Expression]] = []  # WITH scopes, innermost last
 
     def compiler(self, fields: list[Field], **kw: Any) -> ExpressionCompiler:
         return ExpressionCompiler(fields, self.tz, **kw)
@@ -132,6 +133,9 @@ class Planner:
         if node is None:
             raise SqlValidationError("a query needs FROM", hint="SELECT ... FROM table")
         if isinstance(node, exp.Table):
+            for scope in reversed(self.ctes):
+                if node.name in scope and not node.args.get("db"):
+                    return self.query(scope[node.name])
             entry = self.catalog.lookup(node.name, node)
             if isinstance(entry, CatalogView):
                 if entry.plan is not None:
@@ -176,6 +180,20 @@ class Planner:
 
     # -- queries ------------------------------------------------------------------------------------------
     def query(self, node: exp.Expression) -> Relation:
+        with_ = node.args.get("with_")
+        if with_ is not None:
+            if with_.args.get("recursive"):
+                raise fail(with_, "WITH RECURSIVE is not supported in streaming", hint="drop RECURSIVE")
+            scope: dict[str, exp.Expression] = {}
+            self.ctes.append(scope)
+            try:
+                for cte in with_.expressions:
+                    scope[cte.alias] = cte.this  # later CTEs may use earlier ones
+                inner = node.copy()
+                inner.set("with_", None)
+                return self.query(inner)
+            finally:
+                self.ctes.pop()
         if isinstance(node, exp.Union):
             if node.args.get("distinct"):
                 raise fail(node, "UNION (distinct) is not supported in streaming yet", hint="use UNION ALL")
@@ -199,10 +217,6 @@ class Planner:
                 if not isinstance(target, exp.Expr):
                     target = node
                 raise fail(target, f"{what} is not supported yet", hint=hint)
-        if node.args.get("with_"):
-            raise fail(
-                node, "WITH (common table expressions) is not supported yet", hint="create a TEMPORARY VIEW instead"
-            )
         from_ = node.args.get("from_")
         rel = self.from_(from_.this if from_ is not None else None)
         group = node.args.get("group")
@@ -242,9 +256,7 @@ class Planner:
             fields.append(Field(name, t))
         if [c.src for c in codes] == [f"r[{i}]" for i in range(len(rel.fields))]:
             return Relation(rel.stream, fields)
-        body = "(" + "".join(c.src + ", " for c in codes) + ")"
-        fn = eval("lambda r: " + body, comp.ns)
-        return Relation(rel.stream.map(fn).name("Calc"), fields)
+        return Relation(rel.stream.map(row_function([c.src for c in codes], comp.ns)).name("Calc"), fields)
 
     # -- windows ------------------------------------------------------------------------------------------
     def window_columns(self, rel: Relation) -> Relation:
@@ -334,12 +346,11 @@ class Planner:
         builtin = builtin_aggregate(agg_calls)
         aggregate: Any = builtin if builtin is not None else SqlAggregateFunction(agg_calls, comp.ns)
         to_tuple = builtin_result(agg_calls) if builtin is not None else None
-        if len(key_codes) == 1:
-            key_fn = eval("lambda r: " + key_codes[0].src, comp.ns)
-            single = True
+        single = len(key_codes) == 1
+        if single:
+            key_fn = value_function(key_codes[0].src, comp.ns)
         else:
-            key_fn = eval("lambda r: (" + "".join(c.src + ", " for c in key_codes) + ")", comp.ns)
-            single = False
+            key_fn = row_function([c.src for c in key_codes], comp.ns)
         nkeys = len(key_codes)
         assigner, wall = self._local(spec.assigner, rt_type)
 
@@ -380,9 +391,7 @@ class Planner:
         for (name, _), code in zip(named, codes, strict=True):
             t = out_fields[nkeys + 2].type if code.src == f"r[{nkeys + 2}]" else code.type
             fields.append(Field(name, t))
-        body = "(" + "".join(c.src + ", " for c in codes) + ")"
-        fn = eval("lambda r: " + body, post.ns)
-        return Relation(out.stream.map(fn).name("Calc"), fields)
+        return Relation(out.stream.map(row_function([c.src for c in codes], post.ns)).name("Calc"), fields)
 
 
 def _rowtime_null(table: str, column: str) -> Callable[[], Any]:
