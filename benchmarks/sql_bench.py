@@ -112,6 +112,20 @@ def run_sql(url: str, not_null: bool) -> tuple[float, int]:
     return time.process_time() - started, sum(job.records_written.values())
 
 
+def _values(log: Log, topic: str, start: int, n: int) -> list[Any]:
+    out: list[Any] = []
+    while len(out) < n:
+        recs = log.read(topic, 0, start + len(out), max_records=min(10_000, n - len(out)))
+        out.extend(orjson.loads(r.value) for r in recs)
+    return out
+
+
+def _ms(text: str) -> int:
+    from millstream.sql.values import parse_timestamp
+
+    return parse_timestamp(text)[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=300_000)
@@ -126,19 +140,26 @@ def main() -> None:
             dss.append(run_datastream(url))
             sqls.append(run_sql(url, False))
             sqls_nn.append(run_sql(url, True))
-        ds_out = [orjson.loads(r.value) for r in log.read("ds_counts", 0, 0, max_records=100_000)]
-        sql_out = [orjson.loads(r.value) for r in log.read("sql_counts", 0, 0, max_records=100_000)]
+        ds_total = log.latest_offset("ds_counts", 0)
+        sql_total = log.latest_offset("sql_counts", 0)
+        per_run = ds_total // len(dss)
+        ds_rows = {
+            (v["page"], v["window_start"], v["views"], v["total"]) for v in _values(log, "ds_counts", 0, per_run)
+        }
+        sql_rows = {
+            (v["page"], _ms(v["window_start"]), v["views"], v["total"]) for v in _values(log, "sql_counts", 0, per_run)
+        }
         log.close()
+    if ds_rows != sql_rows:
+        raise SystemExit(f"the jobs disagree on {len(ds_rows ^ sql_rows)} window results")
     ds_s, _ = min(dss)
     sql_s, _ = min(sqls)
     nn_s, _ = min(sqls_nn)
-    if len(ds_out) * 2 != len(sql_out):
-        raise SystemExit(f"the jobs disagree: {len(ds_out)} DataStream results, {len(sql_out)} SQL results")
+    if ds_total * 2 != sql_total:
+        raise SystemExit(f"the jobs disagree: {ds_total} DataStream results, {sql_total} SQL results (2 SQL runs each)")
     ds_rate, sql_rate = args.events / ds_s, args.events / sql_s
     ratio = sql_rate / ds_rate
-    print(
-        f"events: {args.events:,}  best of {len(dss)} runs each  ({len(ds_out) // len(dss):,} window results per run)"
-    )
+    print(f"events: {args.events:,}  best of {len(dss)} runs each  ({ds_total // len(dss):,} window results per run)")
     print(f"DataStream API: {ds_rate:12,.0f} events/s  ({ds_s:.2f} s CPU)")
     nn_rate = args.events / nn_s
     print(f"Flink SQL:      {sql_rate:12,.0f} events/s  ({sql_s:.2f} s CPU)  nullable columns")
