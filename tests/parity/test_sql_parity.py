@@ -59,6 +59,12 @@ QUERIES = {
     "CAST('42' AS INT) + amount, CAST(ts AS STRING), CAST(ts AS TIMESTAMP(3)), amount * 1.5, ROUND(amount / 3.0, 2), "
     "ABS(amount - 10), TIMESTAMPDIFF(SECOND, ts, ts + INTERVAL '90' SECOND), amount BETWEEN 2 AND 6, "
     "page IN ('home', 'news'), page LIKE '%a%', CONCAT_WS('/', page, user_id), NULLIF(amount, 4) FROM clicks",
+    "regex_and_unix": "SELECT REGEXP_REPLACE(user_id, 'u(\\d)', 'user-$1'), REGEXP_EXTRACT(user_id, '(u)(\\d)', 2), "
+    "REGEXP_EXTRACT(page, 'o.'), REGEXP(page, '^h'), SPLIT_INDEX(CONCAT_WS(',', page, user_id), ',', 1), "
+    "SPLIT_INDEX(page, ',', 3), FROM_UNIXTIME(ms / 1000), FROM_UNIXTIME(ms / 1000, 'yyyy/MM/dd HH'), "
+    "UNIX_TIMESTAMP(CAST(ts AS STRING)), LPAD(page, 6, '*'), RPAD(page, 2, '*'), INITCAP(page), "
+    "REPLACE(page, 'o', '0'), "
+    "POSITION('o' IN page), LOWER(UPPER(page)), TRIM(CONCAT('  ', page, ' ')) FROM clicks",
     "window_rows": "SELECT user_id, window_start, window_end, amount FROM TABLE(HOP(TABLE clicks, DESCRIPTOR(ts), "
     "INTERVAL '30' SECOND, INTERVAL '1' MINUTE)) WHERE amount > 4",
     "union": "SELECT page, amount FROM clicks WHERE amount > 6 UNION ALL SELECT user_id, -amount FROM clicks "

@@ -507,6 +507,16 @@ class ExpressionCompiler:
             INT.with_nullable(a.type.nullable or b.type.nullable),
         )
 
+    def _c_pad(self, node: exp.Pad) -> Code:
+        name = "LPAD" if node.args.get("is_left") else "RPAD"
+        return self._call(name, [node.this, node.expression, node.args["fill_pattern"]], node)
+
+    def _c_initcap(self, node: exp.Initcap) -> Code:
+        return self._call("INITCAP", [node.this], node)
+
+    def _c_strposition(self, node: exp.StrPosition) -> Code:
+        return self._call("POSITION", [node.args["substr"], node.this], node)
+
     def _c_timestampadd(self, node: exp.Expression) -> Code:
         raise fail(node, "TIMESTAMPADD is not supported yet", hint="add an interval: ts + INTERVAL '1' HOUR")
 
@@ -719,6 +729,30 @@ def _trim(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], 
     return Code(c._nullsafe(args, lambda n: f"{n[0]}.{method}(' ')"), args[0].type)
 
 
+def _from_unixtime(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+    """``FROM_UNIXTIME(seconds[, format])``: the time in the session time zone as text."""
+    if not args[0].type.is_numeric:
+        raise fail(nodes[0], f"FROM_UNIXTIME needs epoch seconds, got {args[0].type}")
+    tz = c.const(c.tz)
+    fmt = args[1] if len(args) > 1 else Code(repr("yyyy-MM-dd HH:mm:ss"), STRING.with_nullable(False))
+    wall = "_values.wallclock_to_ms(_values.ltz_to_wallclock(int({0}) * 1000, " + tz + "))"
+    return Code(
+        c._nullsafe([args[0], fmt], lambda n: f"_fn.date_format({wall.format(n[0])}, {n[1]})"),
+        STRING.with_nullable(True),
+    )
+
+
+def _unix_timestamp(c: ExpressionCompiler, args: list[Code], nodes: list[exp.Expression], node: exp.Expression) -> Code:
+    """``UNIX_TIMESTAMP(text)``: epoch seconds of ``yyyy-MM-dd HH:mm:ss`` read in the session time zone."""
+    if args[0].type.name != "STRING":
+        raise fail(nodes[0], f"UNIX_TIMESTAMP needs a STRING, got {args[0].type}")
+    if len(args) > 1:
+        raise fail(nodes[1], "UNIX_TIMESTAMP with a format is not supported yet", hint="use 'yyyy-MM-dd HH:mm:ss' text")
+    conv = c.const(_parse_ltz)
+    tz = c.const(c.tz)
+    return Code(c._nullsafe(args, lambda n: f"_fn.idiv({conv}({n[0]}, {tz}), 1000)"), BIGINT.with_nullable(True))
+
+
 _SCALARS: dict[str, tuple[int, int, Builder]] = {
     "UPPER": (1, 1, _simple("{0}.upper()", STRING, "s")),
     "LOWER": (1, 1, _simple("{0}.lower()", STRING, "s")),
@@ -752,6 +786,19 @@ _SCALARS: dict[str, tuple[int, int, Builder]] = {
     "TO_TIMESTAMP": (1, 2, _to_timestamp),
     "DATE_FORMAT": (2, 2, _date_format),
     "TIME_TO_STR": (2, 2, _date_format),
+    "REGEXP_REPLACE": (3, 3, _simple("_fn.regexp_replace({0}, {1}, {2})", STRING, "sss")),
+    "REGEXP_EXTRACT": (
+        2,
+        3,
+        lambda c, a, n, node: _simple(
+            "_fn.regexp_extract({0}, {1}, {2})" if len(a) == 3 else "_fn.regexp_extract({0}, {1})", STRING, "ssi"
+        )(c, a, n, node),
+    ),
+    "REGEXP": (2, 2, _simple("_fn.regexp({0}, {1})", BOOLEAN, "ss")),
+    "REGEXP_LIKE": (2, 2, _simple("_fn.regexp({0}, {1})", BOOLEAN, "ss")),
+    "SPLIT_INDEX": (3, 3, _simple("_fn.split_index({0}, {1}, {2})", STRING, "ssi")),
+    "FROM_UNIXTIME": (1, 2, lambda c, a, n, node: _from_unixtime(c, a, n, node)),
+    "UNIX_TIMESTAMP": (1, 2, lambda c, a, n, node: _unix_timestamp(c, a, n, node)),
 }
 # SUBSTRING with two arguments: template {2} must be omitted
 _SCALARS["SUBSTRING"] = (

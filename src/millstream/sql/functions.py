@@ -165,6 +165,38 @@ def date_format(wall_ms: int, pattern: str) -> str:
     return "".join(out)
 
 
+def regexp_replace(s: str, pattern: str, replacement: str) -> str | None:
+    """``REGEXP_REPLACE``: every match of ``pattern`` replaced by ``replacement`` taken literally (Flink
+    quotes it: ``$1`` is not a group reference); an invalid pattern gives ``NULL``."""
+    try:
+        return re.sub(pattern, lambda m: replacement, s)
+    except re.error:
+        return None
+
+
+def regexp_extract(s: str, pattern: str, index: int = 0) -> str | None:
+    """``REGEXP_EXTRACT``: group ``index`` (0 = the whole match) of the first match, ``NULL`` without one."""
+    try:
+        m = re.search(pattern, s)
+        return None if m is None else m.group(index)
+    except (re.error, IndexError):
+        return None
+
+
+def regexp(s: str, pattern: str) -> bool | None:
+    """``REGEXP(s, pattern)``: whether any part of ``s`` matches."""
+    try:
+        return re.search(pattern, s) is not None
+    except re.error:
+        return None
+
+
+def split_index(s: str, delimiter: str, index: int) -> str | None:
+    """``SPLIT_INDEX``: the ``index``-th (0-based) piece of ``s`` split at ``delimiter``, ``NULL`` if none."""
+    parts = s.split(delimiter) if delimiter else list(s)
+    return parts[index] if 0 <= index < len(parts) else None
+
+
 _UNIT_MS = {
     "MILLISECOND": 1,
     "SECOND": 1000,
@@ -209,8 +241,12 @@ __all__ = [
     "like",
     "like_regex",
     "lpad",
+    "regexp",
+    "regexp_extract",
+    "regexp_replace",
     "round_half_up",
     "rpad",
+    "split_index",
     "substring",
     "timestampdiff",
     "unit_ms",
