@@ -510,3 +510,38 @@ def test_with_common_table_expressions(tenv: StreamTableEnvironment) -> None:
         "GROUP BY window_start, window_end, page",
     )
     assert got == [("home", 2)]
+
+
+def test_interactive_client_multi_line_errors_and_quit(tmp_path: Path) -> None:
+    from millstream.cli.sql_client import CONTINUATION, PROMPT, SqlClient
+
+    src = tmp_path / "clicks.json"
+    src.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    lines = iter(
+        [
+            *clicks_ddl(src).splitlines()[:-1],
+            clicks_ddl(src).splitlines()[-1] + ";",
+            "SELECT nope FROM clicks;",  # an error: reported, the session goes on
+            "SELECT COUNT(*) AS n",
+            f"FROM {TUMBLE}",
+            "GROUP BY window_start, window_end;",
+            "QUIT;",
+            "SELECT 'never read';",
+        ]
+    )
+    prompts: list[str] = []
+    out: list[str] = []
+
+    def read(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(lines)
+
+    SqlClient(
+        StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment()), out.append
+    ).interactive(read)
+    text = "\n".join(out)
+    assert "[INFO] Execute statement succeeded." in text
+    assert "[ERROR] line 1, column 8: unknown column 'nope'" in text
+    assert "| +I | 3 |" in text and "| +I | 2 |" in text  # the late row (30 s) is dropped
+    assert prompts[0] == PROMPT and prompts[1] == CONTINUATION
+    assert next(lines) == "SELECT 'never read';"

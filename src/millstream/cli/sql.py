@@ -1,4 +1,5 @@
-"""``millstream sql -f job.sql`` — run a Flink SQL script on millstream.
+"""``millstream sql -f job.sql`` — run a Flink SQL script on millstream (``millstream sql`` alone, on a
+terminal, opens an interactive prompt: see :mod:`millstream.cli.sql_client`).
 
 Statements are separated by ``;``. Each runs in order like in Flink's SQL client: DDL prints
 ``[INFO] Execute statement succeeded.``, queries, ``SHOW`` and ``DESCRIBE`` print a table, and
@@ -20,7 +21,13 @@ from .common import handle_errors
 
 
 @click.command()
-@click.option("--file", "-f", "file", type=click.Path(dir_okay=False), help="SQL script to run (default: stdin).")
+@click.option(
+    "--file",
+    "-f",
+    "file",
+    type=click.Path(dir_okay=False),
+    help="SQL script to run (default: stdin; on a terminal, an interactive prompt).",
+)
 @click.option(
     "--log",
     "log_url",
@@ -35,8 +42,15 @@ def sql(file: str | None, log_url: str | None) -> None:
     from millstream import StreamExecutionEnvironment
     from millstream.core.errors import ConfigError
     from millstream.sql import StreamTableEnvironment
-    from millstream.sql.statements import script
 
+    from .sql_client import SqlClient, readline_input
+
+    if log_url:
+        os.environ[ENV_VAR] = log_url
+    client = SqlClient(StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment()))
+    if file is None and sys.stdin.isatty():
+        client.interactive(readline_input(os.path.expanduser("~/.millstream_sql_history")))
+        return
     if file is not None:
         try:
             with open(file, encoding="utf-8") as fh:
@@ -45,16 +59,4 @@ def sql(file: str | None, log_url: str | None) -> None:
             raise ConfigError(f"cannot read {file}: {exc.strerror}", hint="check the path of -f") from exc
     else:
         text = sys.stdin.read()
-    if log_url:
-        os.environ[ENV_VAR] = log_url
-    tenv = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
-    for st in script(text):
-        result = tenv.execute_statement(st)
-        if st.command == "STATEMENT SET" or (st.tree is not None and type(st.tree).__name__ == "Insert"):
-            click.echo("[INFO] Submitting SQL update statement to the cluster...")
-            result.wait()
-            click.echo(f"[INFO] Job {result.get_job_client().get_job_id()} finished.")
-        elif result.fields and result.fields[0].name == "result":
-            click.echo("[INFO] Execute statement succeeded.")
-        else:
-            click.echo(result.to_tableau())
+    client.run_script(text)
