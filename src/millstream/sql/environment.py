@@ -293,11 +293,11 @@ class StreamTableEnvironment:
             for c, f in zip(entry.columns, fields, strict=True):
                 t = f.type
                 type_text = str(SqlType(t.name, True, t.precision, t.scale, t.rowtime))
-                extras = (
-                    f"AS {c.computed.sql(dialect='flink') if False else c.computed.sql()}"
-                    if c.computed is not None
-                    else None
-                )
+                extras = None
+                if c.computed is not None:
+                    extras = f"AS {c.computed.sql()}"
+                elif c.metadata is not None:
+                    extras = f"METADATA FROM '{c.metadata}'"
                 wm = entry.watermark.text if entry.watermark and entry.watermark.column == c.name else None
                 key = f"PRI({', '.join(entry.primary_key)})" if c.name in entry.primary_key else None
                 rows.append((RowKind.INSERT, (c.name, type_text, t.nullable, key, extras, wm)))
