@@ -41,6 +41,18 @@ DDL = """CREATE TABLE clicks (
     WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
 ) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'json')"""
 
+ORDERS_DDL = """CREATE TABLE orders (
+    id BIGINT, price DECIMAL(10, 2), ts TIMESTAMP(3),
+    WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
+) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'json')"""
+ORDERS = [
+    (1, "10.50", "2023-11-14 22:13:20.5"),
+    (2, "3.25", "2023-11-14 22:13:29"),
+    (3, None, "2023-11-14 22:13:31.250"),
+    (4, "7", "2023-11-14 22:13:27"),  # late: the watermark is at 22:13:29.250
+    (5, "99.99", "2023-11-14 22:13:45"),
+]
+
 TUMBLE = "TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE))"
 QUERIES = {
     "projection": "SELECT page, UPPER(user_id) || '-' || CAST(amount AS STRING), amount * 3 - 1, "
@@ -71,6 +83,11 @@ QUERIES = {
     "WHERE page = 'cart'",
     "tumble_expr_keys": f"SELECT window_end, UPPER(page) AS p, SUM(amount) * 2, MAX(ms) - MIN(ms), "
     f"COUNT(*) FROM {TUMBLE} GROUP BY window_start, window_end, UPPER(page)",
+    "orders": "SELECT window_start, COUNT(*), SUM(price), AVG(price), MAX(price), MIN(ts), MAX(ts), "
+    "CAST(SUM(price) * 2 AS STRING) FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '10' SECOND)) "
+    "GROUP BY window_start, window_end",
+    "orders_rows": "SELECT id, price + 1, CAST(price AS DOUBLE) / 2, CAST(ts AS STRING), ts + INTERVAL '1' HOUR, "
+    "DATE_FORMAT(ts, 'yyyy-MM-dd HH:mm:ss.SSS') FROM orders",
     "session": "SELECT page, window_start, window_end, COUNT(*), MAX(amount) FROM TABLE(SESSION(TABLE clicks "
     "PARTITION BY page, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY page, window_start, window_end",
 }
@@ -93,13 +110,20 @@ def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path.write_text(
         "".join(json.dumps({"page": p, "user_id": u, "ms": BASE + ms, "amount": a}) + "\n" for p, u, ms, a in EVENTS)
     )
+    (path.parent / "orders.json").write_text(
+        "".join(json.dumps({"id": i, "price": None if p is None else float(p), "ts": t}) + "\n" for i, p, t in ORDERS)
+    )
     return path
+
+
+def ddls(data_file: Path) -> list[str]:
+    return [DDL.format(path=data_file), ORDERS_DDL.format(path=data_file.parent / "orders.json")]
 
 
 @pytest.fixture(scope="module")
 def flink_rows(flink_oracle: FlinkOracle, data_file: Path) -> dict[str, list[list[Any]]]:
     spec = data_file.parent / "spec.json"
-    spec.write_text(json.dumps({"ddl": [DDL.format(path=data_file)], "queries": QUERIES}))
+    spec.write_text(json.dumps({"ddl": ddls(data_file), "queries": QUERIES}))
     runner = Path(__file__).with_name("sql_flink_runner.py")
     proc = subprocess.run(
         [str(flink_oracle.env.python), str(runner), str(spec)], capture_output=True, text=True, timeout=600
@@ -169,7 +193,8 @@ def _tokyo_results(oracle: FlinkOracle, data: Path) -> dict[str, list[list[Any]]
 @pytest.mark.parametrize("name", sorted(QUERIES))
 def test_sql_query_matches_flink(name: str, data_file: Path, flink_rows: dict[str, list[list[Any]]]) -> None:
     t_env = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
-    t_env.execute_sql(DDL.format(path=data_file))
+    for ddl in ddls(data_file):
+        t_env.execute_sql(ddl)
     ours = [[r.get_row_kind(), *(_norm(v) for v in r)] for r in t_env.execute_sql(QUERIES[name]).collect()]
     theirs = flink_rows[name]
     key = json.dumps
