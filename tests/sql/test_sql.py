@@ -231,7 +231,6 @@ def test_print_tableau(tenv: StreamTableEnvironment, capsys: pytest.CaptureFixtu
         ("SELECT page\nFROM missing", "unknown table 'missing'", 2, 6),
         ("SELECT page + 1 FROM clicks", "operator + needs numbers", 1, 8),
         ("SELECT FOO(page) FROM clicks", "unknown function FOO", 1, 8),
-        ("SELECT page, COUNT(*) FROM clicks GROUP BY page", "GROUP BY without a window TVF", 1, 44),
         (
             "SELECT COUNT(*) FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ms), INTERVAL '1' MINUTE)) "
             "GROUP BY window_start, window_end",
@@ -340,7 +339,6 @@ def test_datagen_and_print_connectors(tmp_path: Path, capsys: pytest.CaptureFixt
         ),
         ("SELECT page FROM clicks ORDER BY page", "ORDER BY is not supported yet"),
         ("SELECT DISTINCT page FROM clicks", "SELECT DISTINCT is not supported yet"),
-        ("SELECT page, COUNT(*) FROM clicks GROUP BY page", "GROUP BY without a window TVF"),
         (
             "SELECT * FROM TABLE(SESSION(TABLE clicks PARTITION BY page, DESCRIPTOR(ts), INTERVAL '1' MINUTE))",
             "SESSION",
@@ -417,11 +415,17 @@ def test_cli_reads_the_script_from_stdin() -> None:
     script = "CREATE TABLE g (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '3', 'fields.id.kind' = "
     script += "'sequence', 'fields.id.start' = '7', 'fields.id.end' = '9');\nSELECT SUM(id) AS s FROM g;"
     result = CliRunner().invoke(cli, ["sql"], input=script)
-    assert result.exit_code == 2  # non-windowed aggregation: a clear error, no traceback
-    assert "GROUP BY without a window TVF" in result.output or "needs a GROUP BY over a window TVF" in result.output
-    result = CliRunner().invoke(cli, ["sql"], input=script.replace("SUM(id) AS s", "id * 2 AS s"))
-    assert result.exit_code == 0, result.output
-    assert "| +I | 18 |" in result.output
+    assert result.exit_code == 0, result.output  # a global aggregate: a changelog
+    assert [ln for ln in result.output.splitlines() if ln.startswith("| ") and "op" not in ln] == [
+        "| +I |  7 |",
+        "| -U |  7 |",
+        "| +U | 15 |",
+        "| -U | 15 |",
+        "| +U | 24 |",
+    ]
+    result = CliRunner().invoke(cli, ["sql"], input=script.replace("SUM(id) AS s", "nope * 2 AS s"))
+    assert result.exit_code == 2
+    assert "unknown column 'nope'" in result.output
 
 
 def test_statement_set_runs_inserts_as_one_job(tenv: StreamTableEnvironment, tmp_path: Path) -> None:
@@ -545,3 +549,50 @@ def test_interactive_client_multi_line_errors_and_quit(tmp_path: Path) -> None:
     assert "| +I | 3 |" in text and "| +I | 2 |" in text  # the late row (30 s) is dropped
     assert prompts[0] == PROMPT and prompts[1] == CONTINUATION
     assert next(lines) == "SELECT 'never read';"
+
+
+def test_group_by_without_window_is_a_changelog(
+    tenv: StreamTableEnvironment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = tenv.execute_sql("SELECT page, COUNT(*) AS c, MAX(amount) AS m FROM clicks GROUP BY page")
+    got = [(r.get_row_kind(), *r) for r in result.collect()]
+    assert got == [
+        ("+I", "home", 1, 5),
+        ("-U", "home", 1, 5),
+        ("+U", "home", 2, 7),
+        ("+I", "cart", 1, 1),
+        ("-U", "home", 2, 7),
+        ("+U", "home", 3, 7),
+        ("-U", "cart", 1, 1),
+        ("+U", "cart", 2, 1),
+        ("-U", "home", 3, 7),
+        ("+U", "home", 4, 100),
+    ]
+    # HAVING filters each change: a group that starts to pass arrives as +U without a +I
+    having = [
+        (r.get_row_kind(), *r)
+        for r in tenv.execute_sql(
+            "SELECT page, SUM(amount) FROM clicks GROUP BY page HAVING SUM(amount) > 10"
+        ).collect()
+    ]
+    assert having == [
+        ("+U", "home", 12),
+        ("-U", "home", 12),
+        ("+U", "home", 14),
+        ("-U", "home", 14),
+        ("+U", "home", 114),
+    ]
+    # an unchanged result sends nothing: MAX stays 7 when 2 arrives
+    maxes = [r.get_row_kind() for r in tenv.execute_sql("SELECT MAX(amount) FROM clicks WHERE page = 'home'").collect()]
+    assert maxes == ["+I", "-U", "+U", "-U", "+U"]
+    tenv.execute_sql("CREATE TABLE p (page STRING, c BIGINT) WITH ('connector' = 'print')")
+    tenv.execute_sql("INSERT INTO p SELECT page, COUNT(*) FROM clicks WHERE page = 'cart' GROUP BY page").wait()
+    assert capsys.readouterr().out.splitlines() == ["+I[cart, 1]", "-U[cart, 1]", "+U[cart, 2]"]
+    tenv.execute_sql(f"CREATE TABLE f (page STRING, c BIGINT) WITH ({FS}, 'path' = 'unused.json')")
+    with pytest.raises(SqlError, match="takes only inserts"):
+        tenv.execute_sql("INSERT INTO f SELECT page, COUNT(*) FROM clicks GROUP BY page")
+    table = tenv.sql_query("SELECT page, COUNT(*) AS c FROM clicks GROUP BY page")
+    with pytest.raises(SqlError, match="to_changelog_stream"):
+        tenv.to_data_stream(table)
+    kinds = [r.get_row_kind() for r in tenv.to_changelog_stream(table).execute_and_collect()]
+    assert kinds[:3] == ["+I", "-U", "+U"]

@@ -299,8 +299,11 @@ def _datagen(table: CatalogTable, fields: list[Field]) -> Callable[[], Iterator[
     return generate
 
 
-def create_sink(stream: DataStream, table: CatalogTable, fields: list[Field], tz: dt.tzinfo) -> None:
-    """Write the stream of tuples (in the table's physical column order) to the table's connector."""
+def create_sink(
+    stream: DataStream, table: CatalogTable, fields: list[Field], tz: dt.tzinfo, changelog: bool = False
+) -> None:
+    """Write the stream of tuples (in the table's physical column order) to the table's connector; with
+    ``changelog``, each tuple ends with its row kind (only ``print`` and ``blackhole`` take those)."""
     kind = _connector(table, SINK_CONNECTORS, "sink")
     name = f"Sink({table.name})"
     if kind == "blackhole":
@@ -310,7 +313,9 @@ def create_sink(stream: DataStream, table: CatalogTable, fields: list[Field], tz
         types = [f.type for f in fields]
 
         def show(row: tuple[Any, ...]) -> str:
-            return "+I[" + ", ".join(to_display(v, t, tz) for v, t in zip(row, types, strict=True)) + "]"
+            kind = row[-1] if changelog else "+I"
+            values = row[:-1] if changelog else row
+            return kind + "[" + ", ".join(to_display(v, t, tz) for v, t in zip(values, types, strict=True)) + "]"
 
         ident = table.options.get("print-identifier")
         stderr = table.options.get("standard-error", "false").lower() == "true"

@@ -136,16 +136,23 @@ class StreamTableEnvironment:
     def _insert(self, tree: exp.Insert, text: str) -> TableResult:
         return self._submit(self._write([self._plan_insert(tree)]))
 
-    def _write(self, planned: list[tuple[CatalogTable, DataStream]]) -> str:
+    def _write(self, planned: list[tuple[CatalogTable, DataStream, bool]]) -> str:
         """Attach the sinks (one per table: inserts into the same table are unioned into it); the job name."""
         by_table: dict[str, list[DataStream]] = {}
         tables: dict[str, CatalogTable] = {}
-        for table, stream in planned:
+        changelog: dict[str, bool] = {}
+        for table, stream, is_changelog in planned:
+            if by_table.get(table.name) and changelog[table.name] != is_changelog:
+                raise SqlValidationError(
+                    f"inserts into '{table.name}' mix a changelog with append-only rows",
+                    hint="split them into two jobs",
+                )
             by_table.setdefault(table.name, []).append(stream)
             tables[table.name] = table
+            changelog[table.name] = is_changelog
         for name, streams in by_table.items():
             stream = streams[0] if len(streams) == 1 else streams[0].union(*streams[1:])
-            create_sink(stream, tables[name], tables[name].physical, self.time_zone)
+            create_sink(stream, tables[name], tables[name].physical, self.time_zone, changelog[name])
         return "insert-into_" + "_".join(by_table)
 
     def _submit(self, job_name: str) -> TableResult:
@@ -153,7 +160,7 @@ class StreamTableEnvironment:
         self.jobs.append(client)
         return TableResult([Field("job", STRING)], [], self.time_zone, client)
 
-    def _plan_insert(self, tree: exp.Insert) -> tuple[CatalogTable, DataStream]:
+    def _plan_insert(self, tree: exp.Insert) -> tuple[CatalogTable, DataStream, bool]:
         """Plan the insert's query: the sink table and the stream to write to it (validated)."""
         target = tree.this
         columns = None
@@ -166,10 +173,20 @@ class StreamTableEnvironment:
         if not isinstance(entry, CatalogTable):
             raise fail(target, f"'{target.name}' is a view; INSERT INTO needs a table")
         rel = self._planner().query(tree.expression)
-        return entry, self._sink(rel, entry, columns, tree)
+        return entry, self._sink(rel, entry, columns, tree), rel.changelog
 
     def _sink(self, rel: Relation, table: CatalogTable, columns: list[str] | None, node: exp.Expression) -> DataStream:
         """The query's rows checked against and converted to the table's columns."""
+        if rel.changelog and table.options.get("connector") not in ("print", "blackhole"):
+            raise fail(
+                node,
+                f"table '{table.name}' (connector '{table.options.get('connector')}') takes only inserts, "
+                "but the query produces updates (a non-windowed aggregation)",
+                hint="write it to a 'print' or 'blackhole' table, or aggregate per window "
+                "(upsert sinks are a later step)",
+            )
+        if rel.changelog and columns is not None:
+            raise fail(node, "INSERT INTO t (columns) of a changelog is not supported yet", hint="drop the column list")
         if table.metadata:
             raise fail(
                 node,
@@ -214,6 +231,8 @@ class StreamTableEnvironment:
                 conv.append(float)
             else:
                 conv.append(None)
+        if rel.changelog:
+            conv.append(None)  # the row kind
         if any(conv):
             stream = stream.map(
                 lambda r: tuple(v if c is None or v is None else c(v) for v, c in zip(r, conv, strict=True))
@@ -320,8 +339,8 @@ class StreamTableEnvironment:
 
     # -- Table API ----------------------------------------------------------------------------------------
     def _query_table(self, tree: exp.Expression, text: str) -> Table:
-        fields = self._planner().query(tree).fields  # validates now, as Flink does
-        return Table(self, lambda: self._planner().query(tree), fields, text)
+        rel = self._planner().query(tree)  # validates now, as Flink does
+        return Table(self, lambda: self._planner().query(tree), rel.fields, text, rel.changelog)
 
     def sql_query(self, query: str) -> Table:
         """Plan a ``SELECT`` (or ``UNION ALL``) into a :class:`Table`."""
@@ -384,8 +403,25 @@ class StreamTableEnvironment:
         return Table(self, plan, fields, "from_data_stream")
 
     def to_data_stream(self, table: Table) -> DataStream:
-        """The table's rows as a DataStream of :class:`Row` (Python values)."""
+        """The table's rows as a DataStream of :class:`Row` (Python values); insert-only tables only."""
+        if table.changelog:
+            raise SqlValidationError(
+                "the table has updates (a non-windowed aggregation), which to_data_stream cannot express",
+                hint="use to_changelog_stream(table): rows carry their kind (row.get_row_kind())",
+            )
+        return self.to_changelog_stream(table)
+
+    def to_changelog_stream(self, table: Table) -> DataStream:
+        """The table's changes as a DataStream of :class:`Row` whose ``get_row_kind()`` is ``+I``, ``-U``,
+        ``+U`` or ``-D``."""
         rel = table.relation()
+        if rel.changelog:
+            names = [f.name for f in table.fields]
+            types = [f.type for f in table.fields]
+            tz = self.time_zone
+            return rel.stream.map(
+                lambda r: Row([to_python(v, t, tz) for v, t in zip(r[:-1], types, strict=True)], names, r[-1])
+            ).name("ToChangelogStream")
         names = [f.name for f in table.fields]
         types = [f.type for f in table.fields]
         tz = self.time_zone
@@ -396,11 +432,12 @@ class StreamTableEnvironment:
     def insert_into(self, table_name: str, table: Table) -> TableResult:
         return self._submit(self._write([self._plan_insert_table(table_name, table)]))
 
-    def _plan_insert_table(self, table_name: str, table: Table) -> tuple[CatalogTable, DataStream]:
+    def _plan_insert_table(self, table_name: str, table: Table) -> tuple[CatalogTable, DataStream, bool]:
         entry = self.catalog.lookup(table_name)
         if not isinstance(entry, CatalogTable):
             raise SqlValidationError(f"'{table_name}' is a view; inserting needs a table")
-        return entry, self._sink(table.relation(), entry, None, exp.Table(this=exp.to_identifier(table_name)))
+        rel = table.relation()
+        return entry, self._sink(rel, entry, None, exp.Table(this=exp.to_identifier(table_name))), rel.changelog
 
     def list_tables(self) -> list[str]:
         return self.catalog.names()

@@ -28,6 +28,7 @@ from .connectors import create_source
 from .dialect import WindowTVF
 from .errors import SqlError, SqlValidationError
 from .expressions import ExpressionCompiler, Field, Projection, fail, row_function, value_function
+from .group_aggregate import GroupAggregate
 from .types import SqlType
 from .windows import LocalTimeWindows, WindowSpec, utc_offset_ms, window_spec
 
@@ -41,6 +42,8 @@ class Relation:
     stream: DataStream
     fields: list[Field]
     window: WindowSpec | None = field(default=None)
+    changelog: bool = False
+    """Rows carry their kind (``+I``, ``-U``, ``+U``, ``-D``) as an extra last element."""
 
     @property
     def rowtime(self) -> int | None:
@@ -150,6 +153,8 @@ class Planner:
             tvf = node.this
             spec = window_spec(tvf)
             inner = self.from_(tvf.args["table"])
+            if inner.changelog:
+                raise fail(tvf, "window TVFs need an append-only input, not a changelog (a query with updates)")
             rt = inner.rowtime
             names = [f.name for f in inner.fields]
             if spec.time_column not in names:
@@ -198,6 +203,8 @@ class Planner:
             if node.args.get("distinct"):
                 raise fail(node, "UNION (distinct) is not supported in streaming yet", hint="use UNION ALL")
             left, right = self.query(node.this), self.query(node.expression)
+            if left.changelog != right.changelog:
+                raise fail(node, "UNION ALL of a changelog and an append-only query is not supported yet")
             if [f.type.name for f in left.fields] != [f.type.name for f in right.fields]:
                 raise fail(
                     node, "UNION ALL needs the same column types on both sides", hint="CAST the columns to match"
@@ -206,7 +213,7 @@ class Planner:
                 Field(f.name, f.type.with_nullable(f.type.nullable or g.type.nullable))
                 for f, g in zip(left.fields, right.fields, strict=True)
             ]
-            return Relation(left.stream.union(right.stream), fields)
+            return Relation(left.stream.union(right.stream), fields, None, left.changelog)
         if isinstance(node, exp.Subquery):
             return self.query(node.this)
         if not isinstance(node, exp.Select):
@@ -228,7 +235,7 @@ class Planner:
         where = node.args.get("where")
         if where is not None:
             pred = self.compiler(rel.fields).predicate(where.this)
-            rel = Relation(rel.stream.filter(pred).name("Where"), rel.fields)
+            rel = Relation(rel.stream.filter(pred).name("Where"), rel.fields, None, rel.changelog)
         return self.project(rel, node.expressions)
 
     def expand(self, rel: Relation, items: list[exp.Expression]) -> list[tuple[str, exp.Expression]]:
@@ -255,8 +262,9 @@ class Planner:
                 t = rel.fields[int(code.src[2:-1])].type  # a projected time attribute stays one
             fields.append(Field(name, t))
         if [c.src for c in codes] == [f"r[{i}]" for i in range(len(rel.fields))]:
-            return Relation(rel.stream, fields)
-        return Relation(rel.stream.map(row_function([c.src for c in codes], comp.ns)).name("Calc"), fields)
+            return Relation(rel.stream, fields, None, rel.changelog)
+        parts = [c.src for c in codes] + ([f"r[{len(rel.fields)}]"] if rel.changelog else [])
+        return Relation(rel.stream.map(row_function(parts, comp.ns)).name("Calc"), fields, None, rel.changelog)
 
     # -- windows ------------------------------------------------------------------------------------------
     def window_columns(self, rel: Relation) -> Relation:
@@ -299,14 +307,14 @@ class Planner:
     def window_aggregate(self, node: exp.Select, rel: Relation) -> Relation:
         spec = rel.window
         group = node.args.get("group")
-        if spec is None:
-            target: exp.Expr = group.expressions[0] if group is not None and group.expressions else node
+        if rel.changelog:
             raise fail(
-                target,
-                "GROUP BY without a window TVF (a changelog aggregation) is not supported yet",
-                hint="aggregate per window: FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) "
-                "GROUP BY window_start, window_end, ...",
+                group or node,
+                "aggregating a changelog (a query with updates) is not supported yet",
+                hint="aggregate the append-only input directly",
             )
+        if spec is None:
+            return self.group_aggregate(node, rel)
         keys = list(group.expressions) if group is not None else []
         key_names = [k.name for k in keys if isinstance(k, exp.Column)]
         if "window_start" not in key_names or "window_end" not in key_names:
@@ -331,18 +339,7 @@ class Planner:
             grouped = {k.name for k in other_keys if isinstance(k, exp.Column)}
             if part and not part <= grouped:
                 raise fail(group or node, "a SESSION window aggregation must GROUP BY its PARTITION BY columns")
-        # aggregate calls, in order of appearance in SELECT and HAVING
-        calls: list[exp.AggFunc] = []
-        seen: dict[str, int] = {}
-        having = node.args.get("having")
-        for e in [*node.expressions, *([having.this] if having is not None else [])]:
-            for agg in e.find_all(exp.AggFunc):
-                if agg.find_ancestor(exp.AggFunc) is not None:
-                    raise fail(agg, "aggregates cannot be nested")
-                if agg.sql() not in seen:
-                    seen[agg.sql()] = len(calls)
-                    calls.append(agg)
-        agg_calls = [agg_call(a, comp) for a in calls]
+        seen, agg_calls = self._agg_calls(node, comp)
         builtin = builtin_aggregate(agg_calls)
         aggregate: Any = builtin if builtin is not None else SqlAggregateFunction(agg_calls, comp.ns)
         to_tuple = builtin_result(agg_calls) if builtin is not None else None
@@ -376,10 +373,34 @@ class Planner:
         out_fields += [Field(f"$agg{i}", c.result) for i, c in enumerate(agg_calls)]
         subs = {k.sql(): i for i, k in enumerate(other_keys)}
         subs.update({a: nkeys + 3 + i for a, i in seen.items()})
-        out = Relation(win, out_fields)
+        return self._having_and_select(node, Relation(win, out_fields), subs, rowtime=nkeys + 2)
+
+    def _agg_calls(self, node: exp.Select, comp: ExpressionCompiler) -> tuple[dict[str, int], list[Any]]:
+        """The aggregate calls of SELECT and HAVING, in order of appearance (the same call once)."""
+        calls: list[exp.AggFunc] = []
+        seen: dict[str, int] = {}
+        having = node.args.get("having")
+        for e in [*node.expressions, *([having.this] if having is not None else [])]:
+            for agg in e.find_all(exp.AggFunc):
+                if agg.find_ancestor(exp.AggFunc) is not None:
+                    raise fail(agg, "aggregates cannot be nested")
+                if agg.sql() not in seen:
+                    seen[agg.sql()] = len(calls)
+                    calls.append(agg)
+        return seen, [agg_call(a, comp) for a in calls]
+
+    def _having_and_select(
+        self, node: exp.Select, out: Relation, subs: dict[str, int], rowtime: int | None = None
+    ) -> Relation:
+        """HAVING and the SELECT list over an aggregation's output (keys, window columns, aggregates);
+        a changelog's row kind is carried along."""
+        out_fields = out.fields
         post = self.compiler(out_fields, substitutions=subs, grouped=True)
+        having = node.args.get("having")
         if having is not None:
-            out = Relation(out.stream.filter(post.predicate(having.this)).name("Having"), out_fields)
+            out = Relation(
+                out.stream.filter(post.predicate(having.this)).name("Having"), out_fields, None, out.changelog
+            )
         named = []
         for i, e in enumerate(node.expressions):
             if isinstance(e, exp.Star):
@@ -389,9 +410,40 @@ class Planner:
         codes = [post.compile(e) for _, e in named]
         fields = []
         for (name, _), code in zip(named, codes, strict=True):
-            t = out_fields[nkeys + 2].type if code.src == f"r[{nkeys + 2}]" else code.type
-            fields.append(Field(name, t))
-        return Relation(out.stream.map(row_function([c.src for c in codes], post.ns)).name("Calc"), fields)
+            keep_rowtime = rowtime is not None and code.src == f"r[{rowtime}]"
+            fields.append(Field(name, out_fields[rowtime].type if keep_rowtime and rowtime is not None else code.type))
+        parts = [c.src for c in codes] + ([f"r[{len(out_fields)}]"] if out.changelog else [])
+        stream = out.stream.map(row_function(parts, post.ns)).name("Calc")
+        return Relation(stream, fields, None, out.changelog)
+
+    def group_aggregate(self, node: exp.Select, rel: Relation) -> Relation:
+        """A non-windowed GROUP BY (or a global aggregate): a changelog of the per-key results."""
+        group = node.args.get("group")
+        keys = list(group.expressions) if group is not None else []
+        in_fields = [Field(f.name, f.type.plain()) for f in rel.fields]
+        comp = self.compiler(in_fields)
+        stream = rel.stream
+        where = node.args.get("where")
+        if where is not None:
+            stream = stream.filter(comp.predicate(where.this)).name("Where")
+        key_codes = [comp.compile(k) for k in keys]
+        seen, agg_calls = self._agg_calls(node, comp)
+        builtin = builtin_aggregate(agg_calls)
+        aggregate: Any = builtin if builtin is not None else SqlAggregateFunction(agg_calls, comp.ns)
+        to_tuple = builtin_result(agg_calls) if builtin is not None else None
+        single = len(key_codes) == 1
+        key_fn = (
+            value_function(key_codes[0].src, comp.ns) if single else row_function([c.src for c in key_codes], comp.ns)
+        )
+        changes = stream.key_by(key_fn).process(GroupAggregate(aggregate, to_tuple, single)).name("GroupAggregate")
+        out_fields = [
+            Field(k.name if isinstance(k, exp.Column) else f"$key{i}", c.type)
+            for i, (k, c) in enumerate(zip(keys, key_codes, strict=True))
+        ]
+        out_fields += [Field(f"$agg{i}", c.result) for i, c in enumerate(agg_calls)]
+        subs = {k.sql(): i for i, k in enumerate(keys)}
+        subs.update({a: len(keys) + i for a, i in seen.items()})
+        return self._having_and_select(node, Relation(changes, out_fields, None, True), subs)
 
 
 def _rowtime_null(table: str, column: str) -> Callable[[], Any]:

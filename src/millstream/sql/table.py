@@ -47,11 +47,20 @@ class Table:
     """The result of ``sql_query``: a relation not yet running. Use it in ``create_temporary_view``,
     ``execute()``, ``to_data_stream`` or ``execute_insert``."""
 
-    def __init__(self, tenv: StreamTableEnvironment, relation_factory: Any, fields: list[Field], text: str) -> None:
+    def __init__(
+        self,
+        tenv: StreamTableEnvironment,
+        relation_factory: Any,
+        fields: list[Field],
+        text: str,
+        changelog: bool = False,
+    ) -> None:
         self._tenv = tenv
         self._factory = relation_factory
         self.fields = fields
         self.text = text
+        self.changelog = changelog
+        """Whether the rows are a changelog (updates and deletes), not only inserts."""
 
     def relation(self) -> Relation:
         """Plan a fresh copy of the query's operators."""
@@ -73,6 +82,8 @@ class Table:
         fields = self.fields
         tz = self._tenv.time_zone
         rows = rel.stream.execute_and_collect(f"collect: {self.text[:60]}")
+        if rel.changelog:
+            return TableResult(fields, [(r[-1], tuple(r[:-1])) for r in rows], tz)
         return TableResult(fields, [(RowKind.INSERT, tuple(r)) for r in rows], tz)
 
     def execute_insert(self, table_name: str) -> TableResult:
