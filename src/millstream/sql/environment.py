@@ -21,9 +21,10 @@ from ..stream.environment import StreamExecutionEnvironment
 from .catalog import Catalog, CatalogTable, CatalogView, parse_create_table
 from .connectors import SINK_CONNECTORS, SOURCE_CONNECTORS, create_sink
 from .errors import SqlValidationError
-from .expressions import SCALAR_FUNCTIONS, Field, fail
+from .expressions import Field, fail
 from .planner import Planner, Relation, relation_of, watermark_strategy
 from .row import Row, RowKind
+from .scalar_functions import SCALAR_FUNCTIONS
 from .schema import Schema
 from .statements import _SET_START, Statement, parse, script
 from .table import Table, TableResult
