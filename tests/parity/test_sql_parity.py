@@ -91,6 +91,7 @@ QUERIES = {
     "group_count": "SELECT page, COUNT(*), SUM(amount), MAX(amount), COUNT(DISTINCT user_id) FROM clicks GROUP BY page",
     "group_having": "SELECT page, SUM(amount) AS s FROM clicks GROUP BY page HAVING SUM(amount) > 6",
     "group_global": "SELECT COUNT(*), AVG(amount), MIN(user_id) FROM clicks WHERE page <> 'news'",
+    "group_distinct": "SELECT DISTINCT page, amount > 4 FROM clicks",
     "group_expr": "SELECT UPPER(page), COUNT(*) * 10 FROM clicks WHERE amount IS NOT NULL GROUP BY UPPER(page)",
     "session": "SELECT page, window_start, window_end, COUNT(*), MAX(amount) FROM TABLE(SESSION(TABLE clicks "
     "PARTITION BY page, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY page, window_start, window_end",

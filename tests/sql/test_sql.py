@@ -338,7 +338,7 @@ def test_datagen_and_print_connectors(tmp_path: Path, capsys: pytest.CaptureFixt
             "JOIN (window, interval and regular joins) is not supported yet",
         ),
         ("SELECT page FROM clicks ORDER BY page", "ORDER BY is not supported yet"),
-        ("SELECT DISTINCT page FROM clicks", "SELECT DISTINCT is not supported yet"),
+        ("SELECT DISTINCT * FROM clicks", "SELECT DISTINCT * is not supported yet"),
         (
             "SELECT * FROM TABLE(SESSION(TABLE clicks PARTITION BY page, DESCRIPTOR(ts), INTERVAL '1' MINUTE))",
             "SESSION",
@@ -596,3 +596,11 @@ def test_group_by_without_window_is_a_changelog(
         tenv.to_data_stream(table)
     kinds = [r.get_row_kind() for r in tenv.to_changelog_stream(table).execute_and_collect()]
     assert kinds[:3] == ["+I", "-U", "+U"]
+
+
+def test_select_distinct(tenv: StreamTableEnvironment) -> None:
+    got = [
+        (r.get_row_kind(), *r)
+        for r in tenv.execute_sql("SELECT DISTINCT page, UPPER(user_id) AS u FROM clicks").collect()
+    ]
+    assert got == [("+I", "home", "U1"), ("+I", "home", "U2"), ("+I", "cart", "U1"), ("+I", "cart", "U3")]

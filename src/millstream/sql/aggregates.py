@@ -79,6 +79,8 @@ def builtin_aggregate(calls: Sequence[AggCall]) -> AggregateFunction | None:
 
     from ..stream.aggregates import Aggregates, Count, Max, Min, Sum
 
+    if not calls:
+        return None  # SELECT DISTINCT: keys only
     members: dict[str, AggregateFunction] = {}
     for i, c in enumerate(calls):
         if c.distinct:

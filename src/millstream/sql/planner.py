@@ -65,7 +65,6 @@ _UNSUPPORTED = (
     ),
     ("order", "ORDER BY", "a streaming query cannot sort its unbounded result; drop ORDER BY"),
     ("limit", "LIMIT", "drop LIMIT (Top-N with ROW_NUMBER() is a later step)"),
-    ("distinct", "SELECT DISTINCT", "deduplicate per window: GROUP BY window_start, window_end, <columns>"),
 )
 
 
@@ -224,6 +223,18 @@ class Planner:
                 if not isinstance(target, exp.Expr):
                     target = node
                 raise fail(target, f"{what} is not supported yet", hint=hint)
+        distinct = node.args.get("distinct")
+        if distinct is not None:
+            if distinct.args.get("on") or node.args.get("group") or any(e.find(exp.AggFunc) for e in node.expressions):
+                raise fail(node, "SELECT DISTINCT with ON, GROUP BY or aggregates is not supported yet")
+            if any(isinstance(e, exp.Star) for e in node.expressions):
+                raise fail(node, "SELECT DISTINCT * is not supported yet", hint="list the columns")
+            # Flink plans it as a GroupAggregate over the selected expressions without aggregate functions
+            grouped = node.copy()
+            grouped.set("distinct", None)
+            keys = [e.this.copy() if isinstance(e, exp.Alias) else e.copy() for e in node.expressions]
+            grouped.set("group", exp.Group(expressions=keys))
+            return self.query(grouped)
         from_ = node.args.get("from_")
         rel = self.from_(from_.this if from_ is not None else None)
         group = node.args.get("group")
