@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("millstream.cli.run", "run", "Run a pipeline file."),
     "checkpoints": ("millstream.cli.checkpoints", "checkpoints", "List, describe and take checkpoints/savepoints."),
     "bench": ("millstream.cli.bench", "bench", "Run a benchmark and print its figures."),
+    "sql": ("millstream.cli.sql", "sql", "Run a Flink SQL script."),
 }
 
 
