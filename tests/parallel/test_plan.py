@@ -7,7 +7,7 @@ import json
 import pytest
 
 from millstream import StreamExecutionEnvironment
-from millstream.connectors import LogSink, LogSource
+from millstream.connectors import FileSink, LogSink, LogSource
 from millstream.stream.errors import JobConfigError
 from millstream.testing import CollectingSink
 from millstream.windows import TumblingEventTimeWindows
@@ -111,8 +111,15 @@ def test_window_all_runs_with_one_subtask() -> None:
             ),
             "forward partitioning cannot change the parallelism: 's' runs with 1, 'Map' with 3",
         ),
+        (
+            lambda env: (
+                env.from_source(log_source(), None, "s").sink_to(FileSink.for_path("out.txt")).set_parallelism(2)
+                and env.plan()
+            ),
+            "operator 'FileSink' cannot run with parallelism 2: it writes one file",
+        ),
     ],
-    ids=["zero", "max-zero", "max-too-big", "collection-parallel", "above-max", "forward-mismatch"],
+    ids=["zero", "max-zero", "max-too-big", "collection-parallel", "above-max", "forward-mismatch", "one-file"],
 )
 def test_bad_parallelism_is_a_clear_error(build, message: str) -> None:
     env = StreamExecutionEnvironment.get_execution_environment()

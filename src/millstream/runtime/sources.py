@@ -453,6 +453,13 @@ class FileReader(SourceReader):
     def assign_subtask(self, index: int, parallelism: int) -> None:
         """Read every ``parallelism``-th file, starting with file ``index`` (call before ``open``)."""
         self._files = list(self.source.paths)[index::parallelism]
+        self._no_split = not self._files
+
+    _no_split = False
+
+    def partitions(self) -> list[Any]:
+        """One split (``0``: the files in turn), or none for a subtask that was given no file."""
+        return [] if self._no_split else [0]
 
     def _next_file(self) -> bool:
         if self._fh is not None:

@@ -124,7 +124,7 @@ class Planner:
                 comp.ns["_rowtime_null"] = _rowtime_null(table.name, fields[col].name)
                 parts[col] = f"(_rt if (_rt := {parts[col]}) is not None else _rowtime_null())"
             finish = Projection(tuple(parts), comp.ns)
-        rel = Relation(create_source(self.env, table, finish), fields)
+        rel = Relation(_chained_to_source(create_source(self.env, table, finish)), fields)
         if col is not None:
             assert table.watermark is not None
             strategy = watermark_strategy(table.watermark.delay_ms, col)
@@ -246,7 +246,9 @@ class Planner:
         where = node.args.get("where")
         if where is not None:
             pred = self.compiler(rel.fields).predicate(where.this)
-            rel = Relation(rel.stream.filter(pred).name("Where"), rel.fields, None, rel.changelog)
+            rel = Relation(
+                rel.stream.filter(pred).name("Where").with_input_parallelism(), rel.fields, None, rel.changelog
+            )
         return self.project(rel, node.expressions)
 
     def expand(self, rel: Relation, items: list[exp.Expression]) -> list[tuple[str, exp.Expression]]:
@@ -275,7 +277,12 @@ class Planner:
         if [c.src for c in codes] == [f"r[{i}]" for i in range(len(rel.fields))]:
             return Relation(rel.stream, fields, None, rel.changelog)
         parts = [c.src for c in codes] + ([f"r[{len(rel.fields)}]"] if rel.changelog else [])
-        return Relation(rel.stream.map(row_function(parts, comp.ns)).name("Calc"), fields, None, rel.changelog)
+        return Relation(
+            rel.stream.map(row_function(parts, comp.ns)).name("Calc").with_input_parallelism(),
+            fields,
+            None,
+            rel.changelog,
+        )
 
     # -- windows ------------------------------------------------------------------------------------------
     def window_columns(self, rel: Relation) -> Relation:
@@ -303,7 +310,7 @@ class Planner:
             Field("window_end", wtype),
             Field("window_time", SqlType(rt_type.name, False, 3)),
         ]
-        stream = rel.stream.flat_map(expand).name(f"WindowTableFunction({spec.kind})")
+        stream = rel.stream.flat_map(expand).name(f"WindowTableFunction({spec.kind})").with_input_parallelism()
         return Relation(stream, fields)
 
     def _local(self, assigner: Any, rt_type: SqlType) -> tuple[Any, Callable[[int], int]]:
@@ -342,7 +349,7 @@ class Planner:
         where = node.args.get("where")
         stream = rel.stream
         if where is not None:
-            stream = stream.filter(comp.predicate(where.this)).name("Where")
+            stream = stream.filter(comp.predicate(where.this)).name("Where").with_input_parallelism()
         other_keys = [k for k in keys if not (isinstance(k, exp.Column) and k.name in WINDOW_COLUMNS)]
         key_codes = [comp.compile(k) for k in other_keys]
         if spec.kind == "SESSION":
@@ -410,7 +417,10 @@ class Planner:
         having = node.args.get("having")
         if having is not None:
             out = Relation(
-                out.stream.filter(post.predicate(having.this)).name("Having"), out_fields, None, out.changelog
+                out.stream.filter(post.predicate(having.this)).name("Having").with_input_parallelism(),
+                out_fields,
+                None,
+                out.changelog,
             )
         named = []
         for i, e in enumerate(node.expressions):
@@ -424,7 +434,7 @@ class Planner:
             keep_rowtime = rowtime is not None and code.src == f"r[{rowtime}]"
             fields.append(Field(name, out_fields[rowtime].type if keep_rowtime and rowtime is not None else code.type))
         parts = [c.src for c in codes] + ([f"r[{len(out_fields)}]"] if out.changelog else [])
-        stream = out.stream.map(row_function(parts, post.ns)).name("Calc")
+        stream = out.stream.map(row_function(parts, post.ns)).name("Calc").with_input_parallelism()
         return Relation(stream, fields, None, out.changelog)
 
     def group_aggregate(self, node: exp.Select, rel: Relation) -> Relation:
@@ -436,7 +446,7 @@ class Planner:
         stream = rel.stream
         where = node.args.get("where")
         if where is not None:
-            stream = stream.filter(comp.predicate(where.this)).name("Where")
+            stream = stream.filter(comp.predicate(where.this)).name("Where").with_input_parallelism()
         key_codes = [comp.compile(k) for k in keys]
         seen, agg_calls = self._agg_calls(node, comp)
         builtin = builtin_aggregate(agg_calls)
@@ -473,7 +483,18 @@ def _identity(ms: int) -> int:
 
 def relation_of(stream: DataStream, fields: list[Field], to_row: Callable[[Any], tuple[Any, ...]]) -> Relation:
     """A relation over a DataStream whose elements ``to_row`` turns into tuples."""
-    return Relation(stream.map(to_row).name("FromDataStream"), fields)
+    return Relation(stream.map(to_row).name("FromDataStream").with_input_parallelism(), fields)
 
 
 __all__ = ["WINDOW_COLUMNS", "Planner", "Relation", "relation_of", "watermark_strategy"]
+
+
+def _chained_to_source(stream: DataStream) -> DataStream:
+    """A table scan runs in its source's subtasks, as Flink's planner chains it: every operator between the source
+    and ``stream`` (decoding, computed columns) takes the source's parallelism, so watermarks are generated per
+    source split, not per subtask of a rebalanced stream."""
+    t = stream.transformation
+    while t.kind != "source" and t.inputs:
+        t.follows_input = True
+        t = t.inputs[0][0]
+    return stream

@@ -75,6 +75,13 @@ class DataStream:
         self._t.max_parallelism = check_max_parallelism(max_parallelism, f"operator {self._t.name!r}")
         return self
 
+    def with_input_parallelism(self) -> DataStream:
+        """Run with the parallelism of this operator's input unless ``set_parallelism`` says otherwise (so it
+        chains to it): how a SQL table scan keeps decoding and watermark assignment in its source's subtasks,
+        as Flink's planner does. Not a PyFlink method."""
+        self._t.follows_input = True
+        return self
+
     def disable_chaining(self) -> DataStream:
         """Run this operator in a task of its own (no chaining with its neighbours)."""
         self._t.chaining = "never"

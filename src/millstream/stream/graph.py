@@ -47,6 +47,7 @@ class Transformation:
     parallelism: int | None = None
     max_parallelism: int | None = None
     chaining: str = "always"
+    follows_input: bool = False  # unless set, run with the input's parallelism (chained to it)
     id: int = field(default_factory=lambda: next(_ids))
 
     def __repr__(self) -> str:

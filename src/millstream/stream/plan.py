@@ -3,7 +3,8 @@
 :func:`plan_job` resolves, for every operator node of the graph (partition nodes are folded into edges):
 
 1. its **parallelism**: ``set_parallelism`` on the operator, else its input's for
-   ``assign_timestamps_and_watermarks`` and side outputs (as in Flink), else the job's default (``env.set_parallelism``,
+   ``assign_timestamps_and_watermarks``, side outputs (as in Flink) and operators marked
+   ``with_input_parallelism()``, else the job's default (``env.set_parallelism``,
    else ``millstream run -p N`` / ``MILLSTREAM_PARALLELISM``, else 1). Non-parallel operators run with 1, as in
    Flink: sources that cannot be split (collections, source functions, connectors), non-keyed windows
    (``window_all``) — asking them for more is an error naming the operator;
@@ -27,7 +28,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .connectors import FileSource, LogSource
+from .connectors import FileSink, FileSource, LogSource
 from .errors import JobConfigError
 from .functions import OutputTag
 from .graph import Transformation, operator_uids, topological
@@ -136,6 +137,9 @@ def _fixed_parallelism(t: Transformation) -> str | None:
         return "its source cannot be split over subtasks (only log/Kafka and file sources can)"
     if t.kind == "window" and t.params.get("key_fn") is None and not t.params.get("key_fns"):
         return "a non-keyed window (window_all) sees every element in one subtask"
+    sink = t.params.get("sink") if t.kind == "sink" else None
+    if isinstance(sink, FileSink) and sink.delivery_guarantee != "exactly-once":
+        return "it writes one file (the exactly-once file sink writes part files and runs in parallel)"
     return None
 
 
@@ -162,7 +166,7 @@ def plan_job(
                     hint="leave its parallelism unset (it runs with 1) or set it to 1",
                 )
             p = 1
-        elif p is None and t.kind in _FOLLOWS_INPUT:
+        elif p is None and (t.kind in _FOLLOWS_INPUT or t.follows_input):
             feed = t.inputs[0][0]
             while feed.kind == "partition":
                 feed = feed.inputs[0][0]

@@ -11,7 +11,8 @@ Started by the coordinator (:mod:`millstream.runtime.parallel.coordinator`) as
      ``FORWARD`` edges are direct calls as in a chain, every other edge an :class:`ExchangeSender` here and an
      :class:`InputGate` in each consumer subtask;
   3. connect to every peer with a higher index and accept the lower ones (one socket per pair), open every
-     operator and reader, and say ``("ready", index)``; on ``("start",)`` run the loop:
+     operator and reader, and say ``("ready", index)``; on ``("start",)`` announce the channels that start
+     idle or ended (:meth:`Worker.announce`) and wait for every peer's announcement, then run the loop:
        a. read frames from peers and hand each sub-batch to its gate (operators run);
        b. unless back-pressured (more than ``HIGH_WATER`` bytes queued to a peer), let each source read one
           batch per partition (as the single-process runtime does);
@@ -248,6 +249,44 @@ class Worker:
         for c in self.peers.values():
             _tune(c.sock)
 
+    def announce(self) -> None:
+        """Before the job starts: tell every peer, and learn from every peer, which channels start idle or
+        ended — those whose sources got no split (a bounded one ends at once, an unbounded one is idle) — so
+        that no subtask processes records while a split-less channel still holds its watermark back: results
+        do not depend on which process starts first."""
+        for d in self.drivers:
+            if not d.reader.partitions():
+                with _where(d.name, d.uid):
+                    d.step(self.config.batch_size)  # a bounded source without splits finishes: watermark +inf
+        self._update_statuses()
+        self._flush_outbox()
+        for conn in self.peers.values():
+            conn.send((self.index, "announced"))
+            conn.flush_blocking()
+        waiting = set(self.peers)
+        deadline = time.monotonic() + 60
+        while waiting:
+            for j in list(waiting):
+                for frame in self.peers[j].receive():
+                    if frame[1] == "announced":
+                        waiting.discard(j)
+                    else:
+                        self._deliver(frame)
+            if waiting:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"workers {sorted(waiting)} did not announce their channels")
+                select.select([self.peers[j].sock for j in waiting], [], [], 0.5)
+
+    def _update_statuses(self) -> None:
+        for sender, roots in self.sender_roots:
+            if sender.status != END:
+                if all(r.ended() for r in roots):
+                    sender.set_status(END)
+                elif all(r.idle() or r.ended() for r in roots):
+                    sender.set_status(IDLE)
+                elif sender.status == IDLE:
+                    sender.set_status(ACTIVE)
+
     def open(self) -> None:
         ctx = OperatorContext(self.clock.now_ms, self.job_name, dict(self.config.params))
         for op in self.ops:
@@ -378,14 +417,7 @@ class Worker:
                     if not d.finished:
                         with _where(d.name, d.uid):
                             progress += d.step(batch)
-            for sender, roots in self.sender_roots:
-                if sender.status != END:
-                    if all(r.ended() for r in roots):
-                        sender.set_status(END)
-                    elif all(r.idle() or r.ended() for r in roots):
-                        sender.set_status(IDLE)
-                    elif sender.status == IDLE:
-                        sender.set_status(ACTIVE)
+            self._update_statuses()
             if timed and self.cp is None:
                 fire_due_timers(timed, self.clock.now_ms())
             for op in rounds:
@@ -458,10 +490,14 @@ class Worker:
                 raise  # it ended before its channels to us did: it died
             return 0  # it finished and left: nothing more was due from it
         for frame in frames:
-            sender = frame[0]
-            for edge, vals, tss, wmb, tail, status in frame[1]:
-                gates[edge].deliver(sender, vals, tss, wmb, tail, status)
-                n += len(vals) or 1
+            n += self._deliver(frame)
+        return n
+
+    def _deliver(self, frame: tuple[int, list[SubBatch]]) -> int:
+        sender, n, gates = frame[0], 0, self.gates
+        for edge, vals, tss, wmb, tail, status in frame[1]:
+            gates[edge].deliver(sender, vals, tss, wmb, tail, status)
+            n += len(vals) or 1
         return n
 
     def _flush_outbox(self) -> None:
@@ -604,6 +640,7 @@ def main(argv: list[str]) -> int:
                     worker.cancelled = True
                     break
             if not worker.cancelled:
+                worker.announce()  # (after the restore: it may end channels the restored gates hold)
                 worker.run(control)
         error = worker.close()
         written, late = worker.results()
