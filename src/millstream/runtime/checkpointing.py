@@ -74,6 +74,41 @@ class StateRestoreError(CheckpointError):
     exit_code = 2
 
 
+def check_restorable(source: str, blob_uids: Any, known: Any, allow_non_restored: bool) -> None:
+    """Fail when a checkpoint (``source`` names it) has state for operator uids the job does not have (gate
+    blobs ``uid#in<k>`` count as their operator's), unless ``allow_non_restored``."""
+    unmatched = sorted(uid for uid in blob_uids if uid.split("#", 1)[0] not in known)
+    if unmatched and not allow_non_restored:
+        raise StateRestoreError(
+            f"{source} has state for operator uid(s) {', '.join(map(repr, unmatched))} that the job does not have",
+            hint="give the operators the same uid(...) as before, or pass allow_non_restored_state "
+            "(--allow-non-restored-state) to drop that state",
+        )
+
+
+def read_state(source: str, name: str, uid: str, blob: bytes) -> Any:
+    """One operator's pickled state, or a :class:`StateRestoreError` saying this code cannot read it."""
+    try:
+        return pickle.loads(blob)
+    except Exception as exc:
+        raise StateRestoreError(
+            f"{source}: the state of operator {name!r} (uid {uid!r}) cannot be read by this version of the job: "
+            f"{type(exc).__name__}: {exc}",
+            hint="restore with the code version that wrote it, or start without that state",
+        ) from exc
+
+
+def state_misfit(source: str, name: str, uid: str, exc: BaseException) -> StateRestoreError:
+    """The error for state that was read but does not fit the operator as it is now."""
+    prefix = f"{source}: " if source else ""
+    return StateRestoreError(
+        f"{prefix}the state of operator {name!r} (uid {uid!r}) does not fit the operator any more "
+        f"({type(exc).__name__}: {exc})",
+        hint="keep the operator's state layout, give the changed operator a new uid and pass "
+        "allow_non_restored_state, or start from scratch",
+    )
+
+
 @dataclass
 class CheckpointStats:
     """One checkpoint attempt: id, outcome, duration (ms), bytes written and records committed."""
@@ -315,26 +350,12 @@ class CheckpointCoordinator:
             op.txn = self.kafka_txn
 
     def _restore(self, chk: Checkpoint, allow_non_restored: bool, source: str) -> None:
-        # (``uid#in<k>`` blobs are the input gates of a parallel job's checkpoint: one process has none)
-        unmatched = sorted(uid for uid in chk.blobs if uid.split("#", 1)[0] not in self.parts)
-        if unmatched and not allow_non_restored:
-            raise StateRestoreError(
-                f"{source} has state for operator uid(s) {', '.join(map(repr, unmatched))} that the job does not have",
-                hint="give the operators the same uid(...) as before, or pass allow_non_restored_state "
-                "(--allow-non-restored-state) to drop that state",
-            )
+        check_restorable(source, chk.blobs, self.parts, allow_non_restored)
         for uid, blob in chk.blobs.items():
-            if uid not in self.parts:  # (gates too)
+            if uid not in self.parts:  # (nor ``uid#in<k>``: a parallel job's input gates; one process has none)
                 continue
             name, thing = self.parts[uid]
-            try:
-                payload = pickle.loads(blob)
-            except Exception as exc:
-                raise StateRestoreError(
-                    f"{source}: the state of operator {name!r} (uid {uid!r}) cannot be read by this version of the "
-                    f"job: {type(exc).__name__}: {exc}",
-                    hint="restore with the code version that wrote it, or start without that state",
-                ) from exc
+            payload = read_state(source, name, uid, blob)
             if payload.get("kind") == "parallel":  # taken at parallelism N: all its subtasks' state, merged
                 payload = self._from_parallel(thing, name, payload)
             if payload.get("kind") == "source" and not isinstance(thing.reader, PositionedReader):
@@ -354,12 +375,7 @@ class CheckpointCoordinator:
             except StateRestoreError:
                 raise
             except Exception as exc:
-                raise StateRestoreError(
-                    f"{source}: the state of operator {name!r} (uid {uid!r}) does not fit the operator any more "
-                    f"({type(exc).__name__}: {exc})",
-                    hint="keep the operator's state layout, give the changed operator a new uid and pass "
-                    "allow_non_restored_state, or start from scratch",
-                ) from exc
+                raise state_misfit(source, name, uid, exc) from exc
 
     @staticmethod
     def _from_parallel(thing: Any, name: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -46,6 +46,8 @@ from ..checkpointing import (
     CheckpointStats,
     CheckpointSummary,
     StateRestoreError,
+    check_restorable,
+    read_state,
 )
 
 log = logging.getLogger("millstream.checkpoint")
@@ -147,25 +149,12 @@ class ParallelCheckpoints:
         per_worker: list[dict[str, Any]] = [{} for _ in range(self.workers)]
         if chk is None:
             return per_worker
-        unmatched = sorted(uid for uid in chk.blobs if uid.split("#", 1)[0] not in self.by_uid)
-        if unmatched and not self.allow_non_restored:
-            raise StateRestoreError(
-                f"{source} has state for operator uid(s) {', '.join(map(repr, unmatched))} that the job does not have",
-                hint="give the operators the same uid(...) as before, or pass allow_non_restored_state "
-                "(--allow-non-restored-state) to drop that state",
-            )
+        check_restorable(source, chk.blobs, self.by_uid, self.allow_non_restored)
         for uid, blob in chk.blobs.items():
             node = self.by_uid.get(uid.split("#", 1)[0])
             if node is None:
                 continue
-            try:
-                payload = pickle.loads(blob)
-            except Exception as exc:
-                raise StateRestoreError(
-                    f"{source}: the state of operator {node.t.name!r} (uid {uid!r}) cannot be read by this version "
-                    f"of the job: {type(exc).__name__}: {exc}",
-                    hint="restore with the code version that wrote it, or start without that state",
-                ) from exc
+            payload = read_state(source, node.t.name, uid, blob)
             if payload.get("kind") == "parallel":
                 subs, old_p, old_max = payload["subtasks"], payload["parallelism"], payload["max_parallelism"]
             else:  # a single-process checkpoint: one subtask

@@ -28,7 +28,7 @@ from operator import length_hint
 from typing import Any
 
 from ...stream.errors import KeySelectorError, OperatorError
-from ...stream.keygroups import KeyGroupAssigner, KeyGroupError
+from ...stream.keygroups import KeyGroupAssigner, KeyGroupError, canonical_key_bytes
 from ...stream.operators.base import Operator
 from ...stream.operators.watermarks import PartitionWatermarks
 from ...stream.partitioning import Partitioning, rescale_targets
@@ -216,8 +216,6 @@ class ExchangeSender:
 
 
 def _not_encodable(key: Any) -> bool:
-    from ...stream.keygroups import canonical_key_bytes
-
     try:
         canonical_key_bytes(key)
     except KeyGroupError:

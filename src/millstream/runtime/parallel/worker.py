@@ -97,6 +97,7 @@ class Worker:
         self.clock: Clock = job["clock"]
         self.plan: JobPlan = plan_job(job["sinks"] + job["collect"], job["parallelism"], self.config.max_parallelism)
         self.collect_ids: list[int] = [t.id for t in job["collect"]]
+        self.nodes_by_uid = {n.uid: n for n in self.plan.nodes.values()}
         self.report_metrics: bool = job.get("metrics", False)
         self.peers: dict[int, Connection] = {}
         self.outbox: dict[int, list[SubBatch]] = {j: [] for j in range(count) if j != index}
@@ -307,7 +308,7 @@ class Worker:
         """Reinstate this worker's share of a checkpoint: ``{uid or gate key: {"subtasks", "rescale",
         "max_parallelism"}}`` (:meth:`ParallelCheckpoints.restore_payloads`); state taken at another
         parallelism is redistributed by key group (:mod:`.rescale`)."""
-        from ..checkpointing import CheckpointCoordinator, StateRestoreError
+        from ..checkpointing import CheckpointCoordinator, StateRestoreError, state_misfit
 
         i = self.index
         with serializing_snapshots():
@@ -315,7 +316,7 @@ class Worker:
                 entry = entries.get(uid)
                 if entry is None:
                     continue
-                node = self.plan.nodes[thing.t.id] if isinstance(thing, SourceDriver) else self._node_of(uid)
+                node = self.nodes_by_uid[uid]
                 payload = entry["subtasks"][0]
                 if entry["rescale"]:
                     payload = rescale_part(
@@ -328,12 +329,7 @@ class Worker:
                 except StateRestoreError:
                     raise
                 except Exception as exc:
-                    raise StateRestoreError(
-                        f"the state of operator {node.t.name!r} (uid {uid!r}) does not fit the operator any more "
-                        f"({type(exc).__name__}: {exc})",
-                        hint="keep the operator's state layout, give the changed operator a new uid and pass "
-                        "allow_non_restored_state, or start from scratch",
-                    ) from exc
+                    raise state_misfit("", node.t.name, uid, exc) from exc
         for idx, key in self.gate_keys.items():
             entry = entries.get(key)
             if entry is not None:
@@ -341,9 +337,6 @@ class Worker:
                 self.gates[idx].restore(merge_gate(subs) if entry["rescale"] else subs[0])
         for op in self.tpc_sinks:  # transactions pre-committed by the restored checkpoint
             op.notify_checkpoint_complete(0)
-
-    def _node_of(self, uid: str) -> PlanNode:
-        return next(n for n in self.plan.nodes.values() if n.uid == uid)
 
     def _align(self, control: Connection) -> None:
         """Progress the barrier of checkpoint ``self.cp`` (see the module docstring); take the snapshot when
