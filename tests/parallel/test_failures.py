@@ -147,12 +147,20 @@ env.execute("cli parallel")
 
 
 def _pids_of_workers(parent: int) -> list[int]:
-    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
-    return [
-        int(line.split()[0])
-        for line in out.splitlines()[1:]
-        if "millstream.runtime.parallel.worker" in line and int(line.split()[1]) == parent
-    ]
+    """Worker processes whose parent is ``parent``, read from /proc (``ps`` may truncate its lines)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if ppid == parent and b"millstream.runtime.parallel.worker" in cmdline:
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.mark.slow
