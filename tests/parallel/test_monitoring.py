@@ -84,3 +84,80 @@ def test_rest_and_metrics_show_every_subtask(tmp_path: Path, no_orphans: list[An
             assert cps["counts"]["completed"] >= 1
         finally:
             client.cancel()
+
+
+def test_a_slow_operator_back_pressures_its_sources_and_the_rest_api_says_so(
+    tmp_path: Path, no_orphans: list[Any]
+) -> None:
+    """Sources at parallelism 2 feed a map at parallelism 1 that takes 2 ms a record. Worker 1 runs only source
+    subtask 1, whose records all go to worker 0: the exchange queue fills and subtask 1 waits on it
+    (``backPressuredTimeMsPerSecond``, level ``high``); worker 0 runs the slow map (and source subtask 0, in
+    the same thread: slot sharing), so they are busy, not back-pressured. Consumer lag is reported per source
+    subtask."""
+    import orjson
+
+    from millstream.core.record import ProducerRecord
+    from millstream.log import open_log
+
+    url = f"file://{tmp_path}/log"
+    pad = "x" * 4000
+    with open_log(url) as log:
+        log.create_topic("events", 2)
+        log.create_topic("out", 2)
+        for p in range(2):
+            recs = [ProducerRecord(orjson.dumps({"k": i % 50, "pad": pad}), None, i) for i in range(6000)]
+            log.append("events", p, recs)
+
+    def slow(e: dict[str, Any]) -> int:
+        time.sleep(0.002)
+        return int(e["k"])
+
+    with Monitoring(0) as mon:
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.set_parallelism(2)
+        source = (
+            LogSource.builder()
+            .set_log(url)
+            .set_topics("events")
+            .set_value_format("json")
+            .set_starting_offsets(OffsetsInitializer.earliest())
+            .build()
+        )
+        (
+            env.from_source(source, None, "events")
+            .rebalance()
+            .map(slow)
+            .name("slow")
+            .set_parallelism(1)
+            .sink_to(LogSink.builder().set_log(url).set_topic("out").build())
+        )
+        client = env.execute_async("back pressured")
+        no_orphans.append(client.runner)
+        try:
+            jid = client.jid
+            deadline = time.monotonic() + 60
+            source_bp = slow_bp = None
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+                _s, detail = get(f"{mon.url}/jobs/{jid}")
+                ids = {v["name"]: v["id"] for v in detail["vertices"]}
+                _s, source_bp = get(f"{mon.url}/jobs/{jid}/vertices/{ids['events']}/backpressure")
+                _s, slow_bp = get(f"{mon.url}/jobs/{jid}/vertices/{ids['slow']}/backpressure")
+                if source_bp["backpressureLevel"] == "high" and slow_bp["subtasks"][0]["busyRatio"] > 0.5:
+                    break  # (each worker reports once a second, after its round: the busy one later)
+            assert source_bp is not None and slow_bp is not None
+            assert source_bp["backpressureLevel"] == "high", source_bp
+            assert [s["subtask"] for s in source_bp["subtasks"]] == [0, 1]
+            held, busy = source_bp["subtasks"][1], slow_bp["subtasks"][0]
+            assert held["backpressureLevel"] == "high" and held["ratio"] > 0.5, source_bp
+            assert busy["backpressureLevel"] == "ok" and busy["busyRatio"] > 0.5, slow_bp
+            assert source_bp["subtasks"][0]["busyRatio"] > 0.5  # the same thread as the slow map
+            lag_ids = "0.records-lag-max,1.records-lag-max"
+            _s, lags = get(f"{mon.url}/jobs/{jid}/vertices/{ids['events']}/metrics?get={lag_ids}")
+            # subtask 0 shares its thread with the slow map and is behind; subtask 1 read its partition at once
+            assert [m["id"] for m in lags] == ["0.records-lag-max", "1.records-lag-max"]
+            assert float(lags[0]["value"]) > 0, lags
+            status, _body = get(f"{mon.url}/jobs/{jid}/vertices/nope/backpressure")
+            assert status == 404
+        finally:
+            client.cancel()

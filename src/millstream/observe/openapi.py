@@ -30,6 +30,11 @@ PATHS: dict[str, tuple[str, Any, list[dict[str, Any]]]] = {
     "/jobs/{id}": ("A job's details, vertices and plan", {"type": "object", "required": ["jid", "state"]}, []),
     "/jobs/{id}/metrics": ("A job's metric ids, or values with ?get=a,b", _METRIC_IDS, [_GET]),
     "/jobs/{id}/vertices/{vid}/metrics": ("A vertex's metric ids, or values with ?get=a,b", _METRIC_IDS, [_GET]),
+    "/jobs/{id}/vertices/{vid}/backpressure": (
+        "A vertex's back pressure per subtask (ratio, idle and busy ratios, level ok/low/high)",
+        {"type": "object", "required": ["status", "backpressureLevel", "subtasks"]},
+        [],
+    ),
     "/jobs/{id}/checkpoints": ("A job's checkpoint statistics", {"type": "object", "required": ["counts"]}, []),
 }
 

@@ -14,6 +14,10 @@ Endpoints (see docs/monitoring.md for examples):
 - ``GET /jobs/{id}/metrics`` and ``GET /jobs/{id}/vertices/{vid}/metrics`` → ``[{"id"}]`` (vertex metric ids
   carry the subtask index, ``0.numRecordsIn``, ``1.numRecordsIn``..., as Flink's do); with ``?get=a,b`` →
   ``[{"id", "value"}]`` (values are strings; unknown ids are left out, as Flink does)
+- ``GET /jobs/{id}/vertices/{vid}/backpressure`` → ``{"status": "ok", "backpressureLevel", "end-timestamp",
+  "subtasks": [{"subtask", "attempt-number", "backpressureLevel", "ratio", "idleRatio", "busyRatio"}]}``,
+  from each subtask's ``backPressuredTimeMsPerSecond`` / ``idleTimeMsPerSecond`` / ``busyTimeMsPerSecond``
+  as Flink computes them (level ``ok`` up to a ratio of 0.10, ``low`` up to 0.5, ``high`` above)
 - ``GET /jobs/{id}/checkpoints`` → ``{"counts": {"restored", "total", "in_progress", "completed", "failed"},
   "summary": {...}, "latest": {"completed", "savepoint", "failed", "restored"}, "history": [...]}``
 
@@ -295,6 +299,44 @@ def vertex_metrics(
     ]
 
 
+def _level(ratio: float) -> str:
+    return "ok" if ratio <= 0.10 else "low" if ratio <= 0.5 else "high"
+
+
+def backpressure(registry: MetricRegistry | None, jid: str, vid: str) -> dict[str, Any]:
+    """``GET /jobs/{id}/vertices/{vid}/backpressure``: each subtask's back-pressure, idle and busy ratios
+    (the share of the last second it spent in each) and Flink's level; the vertex's level is its worst
+    subtask's."""
+    r = _job(jid)
+    if isinstance(r, ParallelJobRunner):
+        subtasks = {vertex_id(n.uid): n.parallelism for n in r.plan.nodes.values()}
+    else:
+        subtasks = {vertex_id(v[0]): 1 for v in job_vertices(r)}
+    if vid not in subtasks:
+        raise NotFound(f"Vertex {vid} of job {jid} not found", hint=f"GET /jobs/{jid} lists the job's vertices")
+    out = []
+    for i in range(subtasks[vid]):
+        m = registry.values(jid, vid, i) if registry is not None else {}
+        ratio = round(m.get("backPressuredTimeMsPerSecond", 0.0) / 1000, 3)
+        out.append(
+            {
+                "subtask": i,
+                "attempt-number": r.restarts,
+                "backpressureLevel": _level(ratio),
+                "ratio": ratio,
+                "idleRatio": round(m.get("idleTimeMsPerSecond", 0.0) / 1000, 3),
+                "busyRatio": round(m.get("busyTimeMsPerSecond", 0.0) / 1000, 3),
+            }
+        )
+    worst = max((s["ratio"] for s in out), default=0.0)
+    return {
+        "status": "ok",
+        "backpressureLevel": _level(worst),
+        "end-timestamp": int(time.time() * 1000),
+        "subtasks": out,
+    }
+
+
 def _checkpoint(st: Any) -> dict[str, Any]:
     done = st.status == "COMPLETED"
     out: dict[str, Any] = {
@@ -377,6 +419,7 @@ def checkpoints(registry: MetricRegistry | None, jid: str) -> dict[str, Any]:
 __all__ = [
     "CHECKPOINT_HISTORY",
     "NotFound",
+    "backpressure",
     "checkpoints",
     "job_detail",
     "job_metrics",

@@ -31,6 +31,7 @@ ENDPOINTS = [
     "/jobs/{id}",
     "/jobs/{id}/metrics",
     "/jobs/{id}/vertices/{vid}/metrics",
+    "/jobs/{id}/vertices/{vid}/backpressure",
     "/jobs/{id}/checkpoints",
     "/openapi.json",
 ]
@@ -61,11 +62,13 @@ def route(registry: MetricRegistry, path: str, query: dict[str, list[str]]) -> A
             return rest.checkpoints(registry, parts[1])
         if len(parts) == 5 and parts[2] == "vertices" and parts[4] == "metrics":
             return rest.vertex_metrics(registry, parts[1], parts[3], get)
+        if len(parts) == 5 and parts[2] == "vertices" and parts[4] == "backpressure":
+            return rest.backpressure(registry, parts[1], parts[3])
     raise rest.NotFound(f"Not found: {path}", hint="GET / lists the endpoints")
 
 
 _ROUTES = [re.compile(p) for p in (r"", r"/metrics", r"/jobs", r"/jobs/[^/]+", r"/jobs/[^/]+/(metrics|checkpoints)")]
-_ROUTES.append(re.compile(r"/jobs/[^/]+/vertices/[^/]+/metrics"))
+_ROUTES.append(re.compile(r"/jobs/[^/]+/vertices/[^/]+/(metrics|backpressure)"))
 
 
 class MonitoringRestApi:

@@ -95,10 +95,8 @@ class _Vertex:
             s("backPressuredTimeMsPerSecond"),
             s("idleTimeMsPerSecond"),
         )
-        reader = getattr(thing, "reader", None)
-        self.lag_reader = reader if reader is not None and hasattr(reader, "positions") else None
-        self.s_lag = s("records-lag-max") if self.lag_reader is not None else None
-        self.next_lag = 0.0
+        self.lag = LagSampler.of(thing)
+        self.s_lag = s("records-lag-max") if self.lag is not None else None
         self.base_in = self.base_out = 0
         self.last_in = self.last_out = 0
 
@@ -137,16 +135,38 @@ class _Vertex:
         self.s_busy.set(busy)
         self.s_bp.set(bp)
         self.s_idle.set(idle)
-        if self.s_lag is not None:
-            now = time.monotonic()
-            if now >= self.next_lag:
-                self.s_lag.set(self._lag())
-                spent = time.monotonic() - now
-                # at most once a second, and at most 5% of the job thread (a Kafka end offset is a round trip)
-                self.next_lag = now + max(REPORT_INTERVAL_S, LAG_COST_FACTOR * spent)
+        if self.s_lag is not None and self.lag is not None:
+            lag = self.lag.sample()
+            if lag is not None:
+                self.s_lag.set(lag)
 
-    def _lag(self) -> float:
-        reader: Any = self.lag_reader
+
+class LagSampler:
+    """Samples a log source's consumer lag (``records-lag-max``: the largest ``latest offset - position``
+    over its partitions) at most once a second and at most 5% of the caller's time (asking Kafka for end
+    offsets is a round trip)."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.next = 0.0
+
+    @classmethod
+    def of(cls, driver: Any) -> LagSampler | None:
+        """A sampler for a source driver whose reader tracks positions (log readers), else ``None``."""
+        reader = getattr(driver, "reader", None)
+        return cls(reader) if reader is not None and hasattr(reader, "positions") else None
+
+    def sample(self) -> float | None:
+        """The lag now, or ``None`` when the last sample is too recent."""
+        now = time.monotonic()
+        if now < self.next:
+            return None
+        lag = self.lag()
+        self.next = now + max(REPORT_INTERVAL_S, LAG_COST_FACTOR * (time.monotonic() - now))
+        return lag
+
+    def lag(self) -> float:
+        reader: Any = self.reader
         lag = 0
         try:
             log = reader.log
@@ -155,6 +175,27 @@ class _Vertex:
         except Exception:  # the log is closing or unreachable: report no lag rather than fail the job
             return 0.0
         return float(lag)
+
+
+def time_log_writes(op: Any, acc: list[float]) -> None:
+    """Make a sink operator add the seconds it spends in log appends and flushes to ``acc[0]`` (the time the
+    downstream system holds the task back: back pressure)."""
+    send = getattr(op, "_send", None)
+    if send is not None and not isinstance(send, _Timed):
+        op._send = _Timed(send, acc)
+    flush = getattr(op, "flush_writes", None)
+    if flush is not None and not isinstance(flush, _Timed):
+        setattr(op, "flush_writes", _Timed(flush, acc))  # noqa: B010 - an instance attribute
+
+
+def time_shares(span: float, waited: float, idle: float) -> tuple[float, float, float]:
+    """``(busy, backPressured, idle)`` in ms per second of a task that, over ``span`` seconds, waited
+    ``waited`` seconds on output and ``idle`` seconds for input."""
+    if span <= 0:
+        return 0.0, 0.0, 0.0
+    bp = min(1000.0, waited / span * 1000)
+    idl = min(1000.0 - bp, idle / span * 1000)
+    return max(0.0, 1000.0 - bp - idl), bp, idl
 
 
 def job_vertices(runner: JobRunner) -> list[tuple[str, str, Any, str, list[Output]]]:
@@ -220,12 +261,7 @@ class JobMetrics:
             v.start()
             op = v.thing
             if v.kind == "sink" and isinstance(op, Operator):
-                send = getattr(op, "_send", None)
-                if send is not None and not isinstance(send, _Timed):
-                    op._send = _Timed(send, self.log_wait)  # type: ignore[attr-defined]
-                flush = getattr(op, "flush_writes", None)
-                if flush is not None and not isinstance(flush, _Timed):
-                    setattr(op, "flush_writes", _Timed(flush, self.log_wait))  # noqa: B010 - an instance attribute
+                time_log_writes(op, self.log_wait)
         self._acct = (time.perf_counter(), self.log_wait[0], self.idle)
         self.last = 0.0
 
@@ -238,13 +274,7 @@ class JobMetrics:
         t, waited, idle = time.perf_counter(), self.log_wait[0], self.idle
         t0, waited0, idle0 = self._acct
         self._acct = (t, waited, idle)
-        span = t - t0
-        if span > 0:
-            bp = min(1000.0, (waited - waited0) / span * 1000)
-            idl = min(1000.0 - bp, (idle - idle0) / span * 1000)
-            busy = max(0.0, 1000.0 - bp - idl)
-        else:
-            bp = idl = busy = 0.0
+        busy, bp, idl = time_shares(t - t0, waited - waited0, idle - idle0)
         for v in self.vertices:
             v.report(busy, bp, idl)
         stats = self.runner.summary.stats
@@ -261,4 +291,12 @@ class JobMetrics:
         self.s_uptime.set(int(time.time() * 1000) - self.runner.start_time_ms)
 
 
-__all__ = ["REPORT_INTERVAL_S", "JobMetrics", "job_vertices", "vertex_id"]
+__all__ = [
+    "REPORT_INTERVAL_S",
+    "JobMetrics",
+    "LagSampler",
+    "job_vertices",
+    "time_log_writes",
+    "time_shares",
+    "vertex_id",
+]

@@ -369,7 +369,7 @@ class ParallelJobRunner:
                     sink.timestamps.extend(tss)
         elif msg[0] == "metrics":
             if self.metrics is not None:
-                self.metrics.report(msg[1], msg[2])
+                self.metrics.report(*msg[1:])
                 self.metrics.report_job(self.restarts, self.summary)
         elif msg[0] == "failed":
             raise self._failure_from(index, msg[2])

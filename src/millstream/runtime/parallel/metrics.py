@@ -6,18 +6,24 @@ in :mod:`millstream.runtime.metrics`, so the REST API, Prometheus and the live p
 vertices at every parallelism (and sum or take the minimum over subtasks as Flink's UI does).
 
 Per subtask: ``numRecordsIn``, ``numRecordsOut`` (counters), ``currentInputWatermark`` (operators and sinks),
-``currentOutputWatermark``. Per job: ``numRestarts``, ``numberOfCompletedCheckpoints``,
+``currentOutputWatermark``, ``busyTimeMsPerSecond``, ``backPressuredTimeMsPerSecond``, ``idleTimeMsPerSecond``
+and, for log sources, ``records-lag-max``. Time is accounted per worker thread, which runs one subtask of
+every vertex of its slot (as a Flink task runs a chain, every vertex of a worker reports the worker's shares):
+*idle* is time waiting for input, *back-pressured* is time waiting because a downstream subtask's queue is
+full (the worker then stops reading its sources) or the log is taking a sink's output, *busy* the rest.
+Per job: ``numRestarts``, ``numberOfCompletedCheckpoints``,
 ``numberOfFailedCheckpoints``, ``lastCheckpointDuration``, ``lastCheckpointSize``.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ...core import sensors
 from ...stream.plan import JobPlan
 from ..checkpointing import CheckpointSummary
-from ..metrics import vertex_id
+from ..metrics import time_shares, vertex_id
 
 REPORT_EVERY_S = 1.0
 
@@ -35,6 +41,34 @@ def subtask_counts(drivers: list[tuple[str, Any]], ops: list[tuple[str, str, Any
         n_out = op.written if kind == "sink" else op.out.records_out
         out[uid] = (op.seen or n_out, n_out, op.wm, op.out.watermark)
     return out
+
+
+TimeShares = tuple[float, float, float]
+"""``(busy, back-pressured, idle)`` milliseconds per second of one worker's thread."""
+
+
+class SubtaskClock:
+    """A worker's time accounting (see the module docstring): the loop adds its waits, :meth:`shares` turns
+    them into milliseconds per second since the last call."""
+
+    def __init__(self) -> None:
+        self.waited = [0.0]  # seconds waiting on output (a list: sinks' timed log calls add to it)
+        self.idle = 0.0  # seconds waiting for input
+        self._last = (time.perf_counter(), 0.0, 0.0)
+
+    def waited_on(self, seconds: float, output: bool) -> None:
+        """The loop waited ``seconds``: on output (back pressure) or for input."""
+        if output:
+            self.waited[0] += seconds
+        else:
+            self.idle += seconds
+
+    def shares(self) -> TimeShares:
+        """``(busy, backPressured, idle)`` ms/s since the last call."""
+        t0, w0, i0 = self._last
+        now, w, i = time.perf_counter(), self.waited[0], self.idle
+        self._last = (now, w, i)
+        return time_shares(now - t0, w - w0, i - i0)
 
 
 class ParallelJobMetrics:
@@ -67,8 +101,20 @@ class ParallelJobMetrics:
         """The workers start again (a restart): their counters start from 0."""
         self.last.clear()
 
-    def report(self, index: int, counts: dict[str, SubtaskCounts]) -> None:
+    def report(
+        self,
+        index: int,
+        counts: dict[str, SubtaskCounts],
+        shares: TimeShares | None = None,
+        lags: dict[str, float] | None = None,
+    ) -> None:
+        """One worker's report: its subtasks' counters, its thread's time shares, its sources' lag."""
         for uid, (n_in, n_out, in_wm, out_wm) in counts.items():
+            if shares is not None:
+                busy, bp, idle = shares
+                self._sensor(uid, index, "busyTimeMsPerSecond").set(busy)
+                self._sensor(uid, index, "backPressuredTimeMsPerSecond").set(bp)
+                self._sensor(uid, index, "idleTimeMsPerSecond").set(idle)
             old_in, old_out, _w1, _w2 = self.last.get((uid, index), (0, 0, 0, 0))
             if n_in > old_in:
                 self._sensor(uid, index, "numRecordsIn").inc(n_in - old_in)
@@ -77,6 +123,8 @@ class ParallelJobMetrics:
             self._sensor(uid, index, "currentInputWatermark").set(in_wm)
             self._sensor(uid, index, "currentOutputWatermark").set(out_wm)
             self.last[(uid, index)] = (n_in, n_out, in_wm, out_wm)
+        for uid, lag in (lags or {}).items():
+            self._sensor(uid, index, "records-lag-max").set(lag)
 
     def report_job(self, restarts: int, summary: CheckpointSummary) -> None:
         def s(metric: str) -> sensors.Sensor:
@@ -92,4 +140,11 @@ class ParallelJobMetrics:
             s("lastCheckpointSize").set(last.size)
 
 
-__all__ = ["REPORT_EVERY_S", "ParallelJobMetrics", "SubtaskCounts", "subtask_counts"]
+__all__ = [
+    "REPORT_EVERY_S",
+    "ParallelJobMetrics",
+    "SubtaskClock",
+    "SubtaskCounts",
+    "TimeShares",
+    "subtask_counts",
+]

@@ -65,11 +65,12 @@ from ...stream.operators.base import Operator, OperatorContext, Output
 from ...stream.plan import JobPlan, PlanNode, plan_job
 from ...stream.state import serializing_snapshots
 from ..job import SourceDriver, _where, batch_gc, fire_due_timers
+from ..metrics import LagSampler, time_log_writes
 from ..protocols import RoundBuffered, checkpoint_roles
 from ..sinks import CollectOperator, make_sink
 from ..sources import LogReader, SplitReader, make_reader
 from .exchange import ACTIVE, END, IDLE, ExchangeSender, InputGate, SubBatch
-from .metrics import REPORT_EVERY_S, subtask_counts
+from .metrics import REPORT_EVERY_S, SubtaskClock, subtask_counts
 from .rescale import merge_gate, rescale_part
 from .transport import Connection, PeerClosed
 
@@ -188,6 +189,11 @@ class Worker:
         # what the metrics report: (uid, driver) and (uid, kind, operator)
         self.metric_drivers = [(plan.nodes[d.t.id].uid, d) for d in self.drivers]
         self.metric_ops = [(plan.nodes[nid].uid, plan.nodes[nid].t.kind, op) for nid, op in ops.items()]
+        self.time = SubtaskClock()  # busy / back-pressured / idle time of this worker's thread
+        self.lags = [(plan.nodes[d.t.id].uid, lag) for d in self.drivers if (lag := LagSampler.of(d)) is not None]
+        if self.report_metrics:
+            for _name, sink in self.sinks:
+                time_log_writes(sink, self.time.waited)
         # checkpointed state: (uid, source driver or operator), and the gates by state key
         self.parts: list[tuple[str, Any]] = []
         for d in self.drivers:
@@ -416,7 +422,7 @@ class Worker:
             for op in rounds:
                 op.end_of_round()
             if self.report_metrics and time.monotonic() - last_metrics >= REPORT_EVERY_S:
-                control.send(("metrics", self.index, subtask_counts(self.metric_drivers, self.metric_ops)))
+                self._report(control)
                 last_metrics = time.monotonic()
             if self.collectors and time.monotonic() - last_collect >= COLLECT_EVERY_S:
                 self._send_collected(control)
@@ -437,13 +443,23 @@ class Worker:
                         wait = max(0.0, min(wait, (min(due) - self.clock.now_ms()) / 1000))
                 writers = [c.sock for c in peers.values() if c.pending and not c.closed]
                 readers = [control.sock, *(c.sock for c in peers.values() if not c.closed)]
+                t0 = time.perf_counter()
                 select.select(readers, writers, [], wait)
+                # waiting while a peer's queue holds the sources back is back pressure, else waiting for input
+                held = any(c.pending >= HIGH_WATER for c in peers.values())
+                self.time.waited_on(time.perf_counter() - t0, output=held)
         for c in peers.values():
             if c.pending:
                 c.flush_blocking()
         self._send_collected(control)
         if self.report_metrics:
-            control.send(("metrics", self.index, subtask_counts(self.metric_drivers, self.metric_ops)))
+            self._report(control)
+
+    def _report(self, control: Connection) -> None:
+        """Send this worker's metrics to the coordinator: counters, time shares and consumer lag."""
+        lags = {uid: lag for uid, sampler in self.lags if (lag := sampler.sample()) is not None}
+        counts = subtask_counts(self.metric_drivers, self.metric_ops)
+        control.send(("metrics", self.index, counts, self.time.shares(), lags))
 
     def _done(self) -> bool:
         return (
