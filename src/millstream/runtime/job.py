@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 import time
 import uuid
@@ -565,15 +564,6 @@ def make_runner(env: Any, sinks: list[Transformation], job_name: str, collect: l
             "checkpoints are not supported at parallelism > 1 yet",
             hint="use the in-memory state backend (HashMapStateBackend) or parallelism 1",
         )
-    for n in plan.nodes.values():
-        sink = n.t.params.get("sink") if n.t.kind == "sink" else None
-        url = getattr(sink, "log_url", None) or os.environ.get("MILLSTREAM_LOG") or ""
-        if getattr(sink, "delivery_guarantee", None) == "exactly-once" and url.startswith("kafka://"):
-            raise JobConfigError(
-                f"sink {n.t.name!r} writes exactly-once to Kafka, which is not supported at parallelism "
-                f"{plan.parallelism} yet (one Kafka transaction per job)",
-                hint="run the job with parallelism 1, or use set_delivery_guarantee('at-least-once')",
-            )
     require_checkpoints_for_exactly_once(
         [make_sink(n.t.name, n.uid, n.t.params["sink"]) for n in plan.nodes.values() if n.t.kind == "sink"], env.config
     )

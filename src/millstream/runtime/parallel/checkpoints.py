@@ -12,12 +12,18 @@
      fails only this checkpoint (its exactly-once records go out with the next one);
   4. **commit**: the exactly-once records, the source offsets of the sinks' log and the marker
      ``millstream.checkpoint/<job id>`` = id in ONE log transaction — the checkpoint is complete when it
-     commits;
+     commits. On ``kafka://`` that is one Kafka transaction of the job's transactional id (``<prefix or
+     millstream-<job id>>-0``, the single-process runtime's, so a restart at any parallelism fences the
+     previous attempt): the records stream to the brokers past the first 10,000, invisible to
+     ``read_committed`` readers until the commit. Unlike the single-process runtime (which streams into a
+     transaction open for the whole interval), the workers hold their exactly-once records until the
+     barrier, so memory grows with the output of one checkpoint interval;
   5. **notify**: ``("complete", id)`` to every worker (two-phase-commit sinks commit), other logs' offsets are
      committed, old checkpoints pruned, requested savepoints copied.
 
 Recovery (:meth:`ParallelCheckpoints.restore_payloads`) is the single-process one (the log's marker names the
-committed checkpoint; newer ones are discarded; else the newest valid one; or a savepoint), and each worker gets
+committed checkpoint — on Kafka read after ``init_transactions`` has fenced older producers of the id and
+aborted what they left open; newer ones are discarded; else the newest valid one; or a savepoint), and each worker gets
 its subtasks' state — at another parallelism than the checkpoint's, redistributed by key group
 (:mod:`millstream.runtime.parallel.rescale`). A max parallelism that changed since the checkpoint is refused:
 key groups would not mean the same keys.
@@ -49,6 +55,7 @@ from ..checkpointing import (
     check_restorable,
     read_state,
 )
+from ..kafka_exactly_once import is_kafka, transactional_id
 
 log = logging.getLogger("millstream.checkpoint")
 
@@ -94,6 +101,15 @@ class ParallelCheckpoints:
                 hint="write all exactly-once outputs to one log, or make the others at-least-once",
             )
         self.eo_url: str | None = urls[0] if urls else None
+        prefixes = sorted({p for s in _eo_log_sinks(plan) if (p := s.transactional_id_prefix)})
+        if len(prefixes) > 1:
+            raise CheckpointError(
+                f"the exactly-once log sinks of job {self.job_id!r} set different transactional id prefixes "
+                f"({', '.join(map(repr, prefixes))}), but they write in one transaction with one id",
+                hint="set the same set_transactional_id_prefix(...) on all of them, or on none",
+            )
+        # the single-process runtime's id too: a restart at another parallelism fences the previous attempt
+        self.transactional_id = transactional_id(self.job_id, prefixes[0] if prefixes else None)
         self.marker_key = MARKER_PREFIX + self.job_id
         self.by_uid = {n.uid: n for n in plan.nodes.values()}
         self.names = {n.uid: n.t.name for n in plan.nodes.values()}
@@ -118,6 +134,18 @@ class ParallelCheckpoints:
             self._log.close()
             self._log = None
 
+    def _fence(self) -> None:
+        """Kafka: ``init_transactions`` for the job's transactional id, which fences an older attempt still
+        running (a zombie coordinator) and aborts the transaction a crashed one left open."""
+        assert self._log is not None
+        txn = self._log.transaction(self.transactional_id)
+        try:
+            flush = getattr(txn, "flush", None)
+            if flush is not None:
+                flush()
+        finally:
+            txn.abort()
+
     def _committed_marker(self) -> int | None:
         if self._log is None:
             return None
@@ -129,6 +157,8 @@ class ParallelCheckpoints:
         checkpoint or savepoint to restore (empty dicts when there is none)."""
         chk: Checkpoint | None = None
         if self.enabled:
+            if self._log is not None and is_kafka(self.eo_url):
+                self._fence()  # so that the marker read is the committed one
             marker = self._committed_marker()
             self.next_id = max([*self.storage.completed_ids(), marker or 0]) + 1
             if self._log is not None:
@@ -278,7 +308,7 @@ class ParallelCheckpoints:
                     other.commit_offsets(group, tps)
         if self._log is None:
             return 0
-        txn = self._log.transaction(f"millstream-{self.job_id}")
+        txn = self._log.transaction(self.transactional_id)
         try:
             for topic, p, recs in records:
                 txn.append(topic, p, recs)
