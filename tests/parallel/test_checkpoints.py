@@ -179,3 +179,113 @@ def test_stop_takes_a_final_checkpoint_and_a_restart_resumes_from_it(
     assert 0 < len(first[0]) < len(reference[0])
     run(url, out, ckpt, 2)  # the same job id: resumes from the final checkpoint
     assert committed(url, out) == reference
+
+
+# -- the RocksDB state backend at parallelism > 1 ----------------------------------------------------------------
+
+
+def _rocksdb(env: StreamExecutionEnvironment) -> StreamExecutionEnvironment:
+    from millstream.state import EmbeddedRocksDBStateBackend
+
+    env.set_state_backend(EmbeddedRocksDBStateBackend())
+    return env
+
+
+def test_rocksdb_state_at_parallelism_3_survives_kill_9s_and_lives_beside_the_checkpoints(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], no_orphans: list[Any]
+) -> None:
+    """Windows and keyed state in RocksDB in every worker, canonical checkpoints, 4 kill -9s: the committed
+    output is the reference, and no RocksDB file is left behind."""
+    url, out, ckpt = setup(tmp_path, "rocks-kills")
+    env = _rocksdb(StreamExecutionEnvironment.get_execution_environment())
+    env.set_parallelism(3)
+    env.set_batch_size(100)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(100, 50))
+    crash_job.build(env, url, str(out), interval_ms=100, pause_s=0.0005)
+    client = env.execute_async("crash job", job_id="crash-job")
+    runner = client.runner
+    no_orphans.append(runner)
+    rnd = random.Random(3)
+    done = 0
+    deadline = time.monotonic() + 240
+    while done < 4 and not client.wait(0) and time.monotonic() < deadline:
+        time.sleep(rnd.uniform(0.3, 0.8))
+        pids = list(runner.worker_pids)
+        if runner.status == "RUNNING" and pids:
+            try:
+                os.kill(rnd.choice(pids), signal.SIGKILL)
+                done += 1
+            except ProcessLookupError:
+                pass
+    assert client.wait(120)
+    result = client.get_job_execution_result()
+    assert result.restarts >= 1  # (kills landing while an attempt restarts add none)
+    assert committed(url, out) == reference
+    left = [p for p in ckpt.glob("*/.work/rocksdb-w*") if p.exists()]
+    assert not [p for p in left if any(p.iterdir())], f"RocksDB files left behind: {left}"
+
+
+@pytest.mark.parametrize("restore_at", [3, 1])
+def test_rocksdb_savepoint_at_parallelism_2_restores_at_another(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], restore_at: int
+) -> None:
+    """RocksDB state (each worker's databases under the job's checkpoint directory while it runs) checkpointed by
+    key (canonical format) moves to the subtasks owning its key groups — and to the single-process runtime's
+    RocksDB backend at parallelism 1."""
+    url, out, ckpt = setup(tmp_path, f"rocks-rescale{restore_at}")
+    env = _rocksdb(StreamExecutionEnvironment.get_execution_environment())
+    env.set_parallelism(2)
+    env.set_batch_size(50)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    crash_job.build(env, url, str(out), bounded=False, interval_ms=60_000, pause_s=0.0005)
+    client = env.execute_async("crash job", job_id="crash-job")
+    databases: set[str] = set()
+    for attempt in range(100):
+        time.sleep(0.2)
+        savepoint = client.trigger_savepoint(str(tmp_path / f"savepoint-{attempt}"), timeout=60)
+        databases |= {p.parent.parent.parent.name for p in ckpt.glob("*/.work/rocksdb-w*/op-*/db/CURRENT")}
+        if committed(url, out)[0]:
+            break
+    client.cancel()
+    assert len(databases) == 2, databases  # one directory per worker
+    assert 0 < len(committed(url, out)[0]) < len(reference[0])
+    env = _rocksdb(StreamExecutionEnvironment.get_execution_environment())
+    env.set_parallelism(restore_at)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt) + "-restored")
+    crash_job.build(env, url, str(out))
+    env.execute("crash job", job_id="crash-job-restored", from_savepoint=savepoint)
+    got = committed(url, out)
+    for mine, want in zip(got, reference, strict=True):
+        g, w = Counter(map(orjson.dumps, mine)), Counter(map(orjson.dumps, want))
+        assert g == w, f"missing {sorted((w - g).elements())[:5]}, extra {sorted((g - w).elements())[:5]}"
+
+
+def test_an_incremental_rocksdb_checkpoint_of_parallelism_1_is_refused_at_parallelism_2(tmp_path: Path) -> None:
+    url, out, ckpt = setup(tmp_path, "rocks-p1")
+    env = _rocksdb(StreamExecutionEnvironment.get_execution_environment())
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    crash_job.build(env, url, str(out))
+    env.execute("crash job", job_id="crash-job")
+    env = _rocksdb(StreamExecutionEnvironment.get_execution_environment())
+    env.set_parallelism(2)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    crash_job.build(env, url, str(out))
+    with pytest.raises(Exception, match="checkpointed incrementally by a job running with parallelism 1") as info:
+        env.execute("crash job", job_id="crash-job")
+    assert "restore it at parallelism 1" in str(info.value)
+
+
+def test_parallel_state_of_one_backend_is_refused_by_the_other(tmp_path: Path) -> None:
+    url, out, ckpt = setup(tmp_path, "switch")
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    crash_job.build(env, url, str(out))
+    env.execute("crash job", job_id="crash-job")
+    env = _rocksdb(StreamExecutionEnvironment.get_execution_environment())
+    env.set_parallelism(2)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    crash_job.build(env, url, str(out))
+    with pytest.raises(Exception, match="checkpointed by the in-memory state backend .* now runs with RocksDB"):
+        env.execute("crash job", job_id="crash-job")

@@ -86,6 +86,24 @@ def check_restorable(source: str, blob_uids: Any, known: Any, allow_non_restored
         )
 
 
+def check_state_backend(taken_with: str | None, running_with: str, thing: Any, name: str, uid: str) -> None:
+    """Keyed state checkpointed by a parallel job with one state backend restores only into the same backend
+    (the window operators even differ between the two): a clear error otherwise. ``taken_with`` is ``None``
+    for a single-process checkpoint, whose RocksDB state says so itself."""
+    if (
+        taken_with is None
+        or taken_with == running_with
+        or not isinstance(getattr(thing, "backend", None), KeyedStateBackend)
+    ):
+        return
+    names = {"hashmap": "the in-memory state backend (HashMapStateBackend)", "rocksdb": "RocksDB"}
+    raise StateRestoreError(
+        f"operator {name!r} (uid {uid!r}): its state was checkpointed by {names.get(taken_with, taken_with)}, but "
+        f"the job now runs with {names.get(running_with, running_with)}",
+        hint="restore with the state backend that wrote the checkpoint (env.set_state_backend(...))",
+    )
+
+
 def read_state(source: str, name: str, uid: str, blob: bytes) -> Any:
     """One operator's pickled state, or a :class:`StateRestoreError` saying this code cannot read it."""
     try:
@@ -252,6 +270,7 @@ class CheckpointCoordinator:
             return
         import tempfile
 
+        from .parallel.rocksdb_canonical import use_rocksdb
         from .rocksdb_state import RocksDBKeyedStateBackend
 
         if self.enabled:
@@ -259,14 +278,7 @@ class CheckpointCoordinator:
         else:
             base = Path(tempfile.mkdtemp(prefix="millstream-rocksdb-"))
             self._temp_work = base
-        for i, (_uid, (_name, thing)) in enumerate(self.parts.items()):
-            old = getattr(thing, "backend", None)
-            if type(old) is KeyedStateBackend:
-                thing.backend = RocksDBKeyedStateBackend(base / f"op-{i}", old.now)
-                self.rocks.append(thing.backend)
-                rebind = getattr(thing, "rebind_state", None)  # operators holding tables of their backend
-                if rebind is not None:
-                    rebind()
+        self.rocks.extend(use_rocksdb([thing for _name, thing in self.parts.values()], base, RocksDBKeyedStateBackend))
 
     def _abort_kafka_transaction(self) -> None:
         txn, self.kafka_txn = self.kafka_txn, None
@@ -356,7 +368,11 @@ class CheckpointCoordinator:
                 continue
             name, thing = self.parts[uid]
             payload = read_state(source, name, uid, blob)
+            canonical_rocks = False
             if payload.get("kind") == "parallel":  # taken at parallelism N: all its subtasks' state, merged
+                taken_with = payload.get("state_backend", "hashmap")
+                check_state_backend(taken_with, self.job.config.state_backend, thing, name, uid)
+                canonical_rocks = taken_with == "rocksdb"
                 payload = self._from_parallel(thing, name, payload)
             if payload.get("kind") == "source" and not isinstance(thing.reader, PositionedReader):
                 msg = (
@@ -369,6 +385,12 @@ class CheckpointCoordinator:
             backend = getattr(thing, "backend", None)
             if att is not None and backend is not None:
                 backend.restore_from = chk.path / att["dir"]
+            elif canonical_rocks and backend in self.rocks:
+                from .parallel.rocksdb_canonical import CanonicalRocksDBBackend
+
+                # RocksDB state a parallel job checkpointed (canonical format, no attachment): restored and,
+                # from now on, checkpointed in that format
+                backend.__class__ = CanonicalRocksDBBackend
             try:
                 with serializing_snapshots():
                     self._restore_part(thing, payload)

@@ -557,13 +557,6 @@ def make_runner(env: Any, sinks: list[Transformation], job_name: str, collect: l
                 f"{plan.parallelism} on worker processes",
                 hint="use a file:// or kafka:// log, or run the job with parallelism 1",
             )
-    checkpointed = env.config.checkpoint_interval is not None or env.config.from_savepoint
-    if checkpointed and env.config.state_backend == "rocksdb":
-        raise JobConfigError(
-            f"job {job_name!r} runs with parallelism {plan.parallelism} and the RocksDB state backend, whose "
-            "checkpoints are not supported at parallelism > 1 yet",
-            hint="use the in-memory state backend (HashMapStateBackend) or parallelism 1",
-        )
     require_checkpoints_for_exactly_once(
         [make_sink(n.t.name, n.uid, n.t.params["sink"]) for n in plan.nodes.values() if n.t.kind == "sink"], env.config
     )

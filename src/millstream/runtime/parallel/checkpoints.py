@@ -187,8 +187,10 @@ class ParallelCheckpoints:
             payload = read_state(source, node.t.name, uid, blob)
             if payload.get("kind") == "parallel":
                 subs, old_p, old_max = payload["subtasks"], payload["parallelism"], payload["max_parallelism"]
+                backend = payload.get("state_backend", "hashmap")
             else:  # a single-process checkpoint: one subtask
                 subs, old_p, old_max = [payload], 1, node.max_parallelism
+                backend = None  # (its RocksDB state says so itself)
             if "#" not in uid and node.t.kind != "source" and old_max != node.max_parallelism:
                 raise StateRestoreError(
                     f"{source}: operator {node.t.name!r} (uid {uid!r}) had max parallelism {old_max}, the job now "
@@ -199,7 +201,12 @@ class ParallelCheckpoints:
             rescale = old_p != node.parallelism
             for i in range(node.parallelism):
                 entry = subs if rescale else [subs[i]]
-                per_worker[i][uid] = {"subtasks": entry, "rescale": rescale, "max_parallelism": node.max_parallelism}
+                per_worker[i][uid] = {
+                    "subtasks": entry,
+                    "rescale": rescale,
+                    "max_parallelism": node.max_parallelism,
+                    "state_backend": backend,
+                }
         return per_worker
 
     # -- taking checkpoints -----------------------------------------------------------------------------
@@ -289,6 +296,7 @@ class ParallelCheckpoints:
                 "kind": "parallel",
                 "parallelism": node.parallelism,
                 "max_parallelism": node.max_parallelism,
+                "state_backend": self.config.state_backend,
                 "subtasks": subs,
             }
             blobs[key] = pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL)

@@ -299,6 +299,8 @@ class Worker:
         for op in self.ops:
             op.setup(ctx)
         self.opened: list[Any] = []
+        if self.config.state_backend == "rocksdb":
+            self._use_rocksdb()
         for op in self.ops:
             self.opened.append(op)
             with _where(op.name, op.uid):
@@ -308,13 +310,41 @@ class Worker:
             with _where(d.name, d.uid):
                 d.reader.open()
 
+    def _use_rocksdb(self) -> None:
+        """The RocksDB state backend: keyed operators get RocksDB backends checkpointed in the canonical
+        format (:mod:`.rocksdb_canonical`), their files in a directory of this worker's own, removed at the
+        end (beside the job's checkpoints when it checkpoints: state larger than memory is larger than /tmp)."""
+        import shutil
+        import tempfile
+
+        from ..checkpoint_storage import job_dir_name
+        from ..checkpointing import DEFAULT_CHECKPOINT_DIR
+        from .rocksdb_canonical import CanonicalRocksDBBackend, use_rocksdb
+
+        parent = None
+        if self.checkpointing:
+            root = (
+                self.config.checkpoint_storage or os.environ.get("MILLSTREAM_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR
+            )
+            job_id = self.config.job_id or os.environ.get("MILLSTREAM_JOB_ID") or self.job_name
+            parent = Path(root) / job_dir_name(job_id) / ".work"
+            parent.mkdir(parents=True, exist_ok=True)
+        base = Path(tempfile.mkdtemp(prefix=f"rocksdb-w{self.index}-", dir=parent))
+
+        class _Cleanup:
+            def close(self) -> None:
+                shutil.rmtree(base, ignore_errors=True)
+
+        self.opened.append(_Cleanup())  # closed last
+        self.opened.extend(use_rocksdb(self.ops, base, CanonicalRocksDBBackend))
+
     # -- running ----------------------------------------------------------------------------------------
     # -- checkpoints ------------------------------------------------------------------------------------
     def restore(self, entries: dict[str, Any]) -> None:
         """Reinstate this worker's share of a checkpoint: ``{uid or gate key: {"subtasks", "rescale",
         "max_parallelism"}}`` (:meth:`ParallelCheckpoints.restore_payloads`); state taken at another
         parallelism is redistributed by key group (:mod:`.rescale`)."""
-        from ..checkpointing import CheckpointCoordinator, StateRestoreError, state_misfit
+        from ..checkpointing import CheckpointCoordinator, StateRestoreError, check_state_backend, state_misfit
 
         i = self.index
         with serializing_snapshots():
@@ -323,6 +353,7 @@ class Worker:
                 if entry is None:
                     continue
                 node = self.nodes_by_uid[uid]
+                check_state_backend(entry.get("state_backend"), self.config.state_backend, thing, node.t.name, uid)
                 payload = entry["subtasks"][0]
                 if entry["rescale"]:
                     payload = rescale_part(
