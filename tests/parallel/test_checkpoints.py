@@ -287,5 +287,5 @@ def test_parallel_state_of_one_backend_is_refused_by_the_other(tmp_path: Path) -
     env.set_parallelism(2)
     env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
     crash_job.build(env, url, str(out))
-    with pytest.raises(Exception, match="checkpointed by the in-memory state backend .* now runs with RocksDB"):
+    with pytest.raises(Exception, match=r"checkpointed by the in-memory state backend .* now runs with RocksDB"):
         env.execute("crash job", job_id="crash-job")

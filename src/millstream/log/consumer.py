@@ -2,8 +2,15 @@
 
 :class:`Consumer` is the interface (named as in Kafka's consumer). :class:`LogConsumer` implements it over
 any :class:`~millstream.log.base.Log` with the log's own ``read``; the Kafka backend has its own with real
-group membership. With ``subscribe`` a ``LogConsumer`` is the group's only member and takes every partition
-of the matching topics (topics created later are picked up on the next poll).
+group membership. With ``subscribe`` a ``LogConsumer`` takes every partition of the matching topics (topics
+created later are picked up on the next poll) — unless the log coordinates groups (:class:`GroupCoordinator`:
+the embedded log does, :mod:`millstream.log.embedded_groups`). Then consumers of one group, in any number of
+processes, share the partitions: each ``poll`` heartbeats at most every ``heartbeat_interval_ms``; a member
+whose heartbeats stop for ``session_timeout_ms`` (a crash, ``kill -9``) leaves the group; partitions move
+with an incremental cooperative rebalance (a partition a member gives up is committed and released before
+another member starts it; the others keep reading); ``on_assign`` / ``on_revoke`` / ``on_lost`` callbacks
+run inside ``poll``; commits of a member that was removed, or of partitions no longer its own, fail with
+:class:`~millstream.log.embedded_groups.CommitFailedError`; ``close`` commits and leaves the group.
 
 Starting positions: a partition's committed offset for the group if there is one, else
 ``auto_offset_reset``: ``earliest`` (default), ``latest``, or ``none`` (raise). A position that falls out
@@ -14,9 +21,10 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..core.errors import ConfigError, MillstreamError, OffsetOutOfRangeError
 from ..core.record import Record, TopicPartition
@@ -24,6 +32,28 @@ from ..core.record import Record, TopicPartition
 if TYPE_CHECKING:
     from .base import Log
     from .batch_codec import ReadColumns
+    from .embedded_groups import MemberState
+
+RebalanceCallback = Callable[[list[TopicPartition]], None]
+
+
+@runtime_checkable
+class GroupCoordinator(Protocol):
+    """A log that coordinates consumer groups itself (the embedded log; see the module docstring)."""
+
+    def sync_group_member(
+        self,
+        group: str,
+        member_id: str,
+        topics: Sequence[str],
+        session_timeout_ms: int,
+        owned: Iterable[TopicPartition],
+    ) -> MemberState: ...
+
+    def leave_group_member(self, group: str, member_id: str) -> None: ...
+
+    def commit_member_offsets(self, group: str, member_id: str, offsets: Mapping[TopicPartition, int]) -> None: ...
+
 
 RESET_POLICIES = ("earliest", "latest", "none")
 
@@ -97,6 +127,8 @@ class LogConsumer(Consumer):
         auto_offset_reset: str = "earliest",
         commit_on_close: bool | None = None,
         max_bytes: int | None = None,
+        session_timeout_ms: int = 45_000,
+        heartbeat_interval_ms: int = 3_000,
     ) -> None:
         if auto_offset_reset not in RESET_POLICIES:
             raise ConfigError(
@@ -113,6 +145,20 @@ class LogConsumer(Consumer):
         self._pattern: re.Pattern[str] | None = None
         self._next = 0  # round-robin start among partitions
         self._closed = False
+        if heartbeat_interval_ms <= 0 or session_timeout_ms <= heartbeat_interval_ms:
+            raise ConfigError(
+                f"heartbeat_interval_ms={heartbeat_interval_ms} must be positive and below "
+                f"session_timeout_ms={session_timeout_ms}",
+                hint="Kafka's defaults are 3000 and 45000; a third of the session timeout or less is usual",
+            )
+        self.session_timeout_ms = session_timeout_ms
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.member_id: str | None = None  # set when this consumer joins a coordinated group
+        self.generation = 0
+        self._next_sync = 0.0
+        self._on_assign: RebalanceCallback | None = None
+        self._on_revoke: RebalanceCallback | None = None
+        self._on_lost: RebalanceCallback | None = None
 
     # -- assignment ---------------------------------------------------------------------------------
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
@@ -126,7 +172,17 @@ class LogConsumer(Consumer):
                 raise UnknownPartitionError(tp.topic, tp.partition, n)
         self._set_assignment(wanted)
 
-    def subscribe(self, topics: Iterable[str] | None = None, *, pattern: str | None = None) -> None:
+    def subscribe(
+        self,
+        topics: Iterable[str] | None = None,
+        *,
+        pattern: str | None = None,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+        on_lost: RebalanceCallback | None = None,
+    ) -> None:
+        """Read these topics (or those matching the regex ``pattern``); in a coordinated group, join it."""
+        self._on_assign, self._on_revoke, self._on_lost = on_assign, on_revoke, on_lost
         if (topics is None) == (pattern is None):
             raise ConfigError("subscribe needs either topics or a pattern")
         if pattern is not None:
@@ -140,16 +196,27 @@ class LogConsumer(Consumer):
             self._pattern = None
             for t in self._topics:
                 self._log.describe_topic(t)  # raises UnknownTopicError
-        self._refresh_subscription()
+        try:
+            self._refresh_subscription()
+        except BaseException:
+            if self.member_id is not None and self.group_id and isinstance(self._log, GroupCoordinator):
+                self._log.leave_group_member(self.group_id, self.member_id)  # (no member that never reads)
+            raise
+
+    def _subscribed_topics(self) -> list[str]:
+        if self._pattern is not None:
+            pattern = self._pattern
+            return [t for t in self._log.list_topics() if pattern.fullmatch(t)]
+        return list(self._topics or [])
 
     def _refresh_subscription(self) -> None:
         if self._topics is None and self._pattern is None:
             return
-        if self._pattern is not None:
-            pattern = self._pattern
-            topics = [t for t in self._log.list_topics() if pattern.fullmatch(t)]
-        else:
-            topics = self._topics or []
+        if self.group_id and isinstance(self._log, GroupCoordinator):
+            if time.monotonic() >= self._next_sync:
+                self._sync_group(self._log, self.group_id)
+            return
+        topics = self._subscribed_topics()
         wanted: list[TopicPartition] = []
         for t in topics:
             try:
@@ -158,6 +225,48 @@ class LogConsumer(Consumer):
                 continue  # deleted meanwhile
         if set(wanted) != set(self._positions):
             self._set_assignment(wanted)
+
+    def _sync_group(self, log: GroupCoordinator, group: str) -> None:
+        """Heartbeat; give up (commit, then release) the partitions outside this member's target; take those
+        of the target no other member owns any more (see the module docstring)."""
+        if self.member_id is None:
+            self.member_id = f"millstream-{uuid.uuid4().hex[:12]}"
+        topics = self._subscribed_topics()
+        state = log.sync_group_member(group, self.member_id, topics, self.session_timeout_ms, list(self._positions))
+        if state.lost:
+            gone = [tp for tp in self._positions if tp in state.lost]
+            for tp in gone:
+                del self._positions[tp]
+            if self._on_lost is not None and gone:
+                self._on_lost(gone)
+        target = set(state.target)
+        revoked = [tp for tp in self._positions if tp not in target]
+        if revoked:
+            fenced = False
+            if self.commit_on_close:
+                from .embedded_groups import CommitFailedError
+
+                try:
+                    log.commit_member_offsets(group, self.member_id, {tp: self._positions[tp] for tp in revoked})
+                except CommitFailedError:
+                    fenced = True  # this member was removed and rejoined: the partitions are another's already
+            callback = self._on_lost if fenced else self._on_revoke
+            if callback is not None:
+                callback(revoked)
+            for tp in revoked:
+                del self._positions[tp]
+            # tell the group at once, so that the new owners need not wait for the next heartbeat
+            state = log.sync_group_member(group, self.member_id, topics, self.session_timeout_ms, list(self._positions))
+            target = set(state.target)
+        added = [tp for tp in state.target if tp not in self._positions and tp not in state.taken]
+        if added:
+            self._set_assignment([*self._positions, *added])
+            if self._on_assign is not None:
+                self._on_assign(added)
+        self.generation = state.generation
+        waiting = any(tp not in self._positions for tp in target)
+        interval = self.heartbeat_interval_ms / (4 if waiting else 1)
+        self._next_sync = time.monotonic() + interval / 1000
 
     def _set_assignment(self, partitions: list[TopicPartition]) -> None:
         keep = {tp: pos for tp, pos in self._positions.items() if tp in partitions}
@@ -304,14 +413,22 @@ class LogConsumer(Consumer):
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         if not self.group_id:
             raise ConfigError("this consumer has no group_id, so it cannot commit offsets")
-        self._log.commit_offsets(self.group_id, dict(offsets) if offsets is not None else dict(self._positions))
+        chosen = dict(offsets) if offsets is not None else dict(self._positions)
+        if self.member_id is not None and isinstance(self._log, GroupCoordinator):
+            self._log.commit_member_offsets(self.group_id, self.member_id, chosen)  # fenced
+        else:
+            self._log.commit_offsets(self.group_id, chosen)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self.commit_on_close and self.group_id and self._positions:
-            self.commit()
+        try:
+            if self.commit_on_close and self.group_id and self._positions:
+                self.commit()
+        finally:
+            if self.member_id is not None and self.group_id and isinstance(self._log, GroupCoordinator):
+                self._log.leave_group_member(self.group_id, self.member_id)
 
 
-__all__ = ["RESET_POLICIES", "Consumer", "LogConsumer", "NoOffsetError"]
+__all__ = ["RESET_POLICIES", "Consumer", "GroupCoordinator", "LogConsumer", "NoOffsetError", "RebalanceCallback"]

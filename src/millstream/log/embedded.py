@@ -88,6 +88,7 @@ from .batch_codec import (
     first_at_or_after_timestamp,
     gc_paused,
 )
+from .embedded_groups import MemberState, check_commit, leave_group, sync_member
 from .embedded_retention import enforce_partition
 from .sqlite_store import connect, open_database, release_database, translate_error
 
@@ -642,6 +643,32 @@ class EmbeddedLog(Log):
         return None if row is None else first_at_or_after_timestamp(row[1], row[0], timestamp)
 
     # -- consumer groups ----------------------------------------------------------------------------
+    def sync_group_member(
+        self,
+        group: str,
+        member_id: str,
+        topics: Sequence[str],
+        session_timeout_ms: int,
+        owned: Iterable[TopicPartition],
+    ) -> MemberState:
+        """Join or heartbeat as ``member_id`` of ``group`` (:mod:`millstream.log.embedded_groups`)."""
+        _check_group(group)
+        with self._write(f"syncing member {member_id} of group {group!r}") as conn:
+            return sync_member(conn, group, member_id, topics, session_timeout_ms, owned, int(time.time() * 1000))
+
+    def leave_group_member(self, group: str, member_id: str) -> None:
+        """``member_id`` leaves ``group``; the other members rebalance at their next heartbeat."""
+        with self._write(f"leaving group {group!r}") as conn:
+            leave_group(conn, group, member_id)
+
+    def commit_member_offsets(self, group: str, member_id: str, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit as ``member_id``: refused with ``CommitFailedError`` if it left the group or the partitions are
+        not its own (fencing of zombie members)."""
+        _check_group(group)
+        with self._write(f"committing offsets of group {group!r}") as conn:
+            check_commit(conn, group, member_id, offsets, int(time.time() * 1000))
+            self._commit_in(conn, group, offsets)
+
     def commit_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
         _check_group(group)
         with self._write(f"committing offsets of group {group!r}") as conn:
