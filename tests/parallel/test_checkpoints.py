@@ -115,22 +115,32 @@ def test_savepoint_at_parallelism_2_restores_at_another(
 ) -> None:
     """Rescaling: keyed window contents, keyed state, source positions and pre-committed file transactions move
     to the subtasks owning them; the output is the uninterrupted run's."""
-    url, out, ckpt = setup(tmp_path, f"rescale{restore_at}")
-    env = StreamExecutionEnvironment.get_execution_environment()
+    _savepoint_then_restore(tmp_path, reference, f"rescale{restore_at}", restore_at, StreamExecutionEnvironment)
+
+
+def _savepoint_then_restore(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], name: str, restore_at: int, make_env: Any
+) -> set[str]:
+    """Run the crash job at parallelism 2 until a savepoint committed part of its output, cancel it, restore
+    the savepoint at ``restore_at`` and check the output is the reference; the RocksDB databases seen meanwhile."""
+    url, out, ckpt = setup(tmp_path, name)
+    env = make_env.get_execution_environment()
     env.set_parallelism(2)
     env.set_batch_size(50)
     env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
     crash_job.build(env, url, str(out), bounded=False, interval_ms=60_000, pause_s=0.0005)
     client = env.execute_async("crash job", job_id="crash-job")
+    databases: set[str] = set()
     for attempt in range(100):  # savepoints until one has committed some output (the job started)
         time.sleep(0.2)
         savepoint = client.trigger_savepoint(str(tmp_path / f"savepoint-{attempt}"), timeout=60)
+        databases |= {p.parent.parent.parent.name for p in ckpt.glob("*/.work/rocksdb-w*/op-*/db/CURRENT")}
         if committed(url, out)[0]:
             break
     client.cancel()
     first = committed(url, out)
     assert 0 < len(first[0]) < len(reference[0])  # part of the output, committed by the savepoint
-    env = StreamExecutionEnvironment.get_execution_environment()
+    env = make_env.get_execution_environment()
     env.set_parallelism(restore_at)
     env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt) + "-restored")
     crash_job.build(env, url, str(out))
@@ -139,6 +149,7 @@ def test_savepoint_at_parallelism_2_restores_at_another(
     for mine, want in zip(got, reference, strict=True):
         g, w = Counter(map(orjson.dumps, mine)), Counter(map(orjson.dumps, want))
         assert g == w, f"missing {sorted((w - g).elements())[:5]}, extra {sorted((g - w).elements())[:5]}"
+    return databases
 
 
 def test_a_changed_max_parallelism_is_refused_on_restore(tmp_path: Path) -> None:
@@ -233,32 +244,14 @@ def test_rocksdb_savepoint_at_parallelism_2_restores_at_another(
     """RocksDB state (each worker's databases under the job's checkpoint directory while it runs) checkpointed by
     key (canonical format) moves to the subtasks owning its key groups — and to the single-process runtime's
     RocksDB backend at parallelism 1."""
-    url, out, ckpt = setup(tmp_path, f"rocks-rescale{restore_at}")
-    env = _rocksdb(StreamExecutionEnvironment.get_execution_environment())
-    env.set_parallelism(2)
-    env.set_batch_size(50)
-    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
-    crash_job.build(env, url, str(out), bounded=False, interval_ms=60_000, pause_s=0.0005)
-    client = env.execute_async("crash job", job_id="crash-job")
-    databases: set[str] = set()
-    for attempt in range(100):
-        time.sleep(0.2)
-        savepoint = client.trigger_savepoint(str(tmp_path / f"savepoint-{attempt}"), timeout=60)
-        databases |= {p.parent.parent.parent.name for p in ckpt.glob("*/.work/rocksdb-w*/op-*/db/CURRENT")}
-        if committed(url, out)[0]:
-            break
-    client.cancel()
+
+    class RocksEnv:
+        @staticmethod
+        def get_execution_environment() -> StreamExecutionEnvironment:
+            return _rocksdb(StreamExecutionEnvironment.get_execution_environment())
+
+    databases = _savepoint_then_restore(tmp_path, reference, f"rocks-rescale{restore_at}", restore_at, RocksEnv)
     assert len(databases) == 2, databases  # one directory per worker
-    assert 0 < len(committed(url, out)[0]) < len(reference[0])
-    env = _rocksdb(StreamExecutionEnvironment.get_execution_environment())
-    env.set_parallelism(restore_at)
-    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt) + "-restored")
-    crash_job.build(env, url, str(out))
-    env.execute("crash job", job_id="crash-job-restored", from_savepoint=savepoint)
-    got = committed(url, out)
-    for mine, want in zip(got, reference, strict=True):
-        g, w = Counter(map(orjson.dumps, mine)), Counter(map(orjson.dumps, want))
-        assert g == w, f"missing {sorted((w - g).elements())[:5]}, extra {sorted((g - w).elements())[:5]}"
 
 
 def test_an_incremental_rocksdb_checkpoint_of_parallelism_1_is_refused_at_parallelism_2(tmp_path: Path) -> None:

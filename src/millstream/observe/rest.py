@@ -281,20 +281,26 @@ def job_metrics(registry: MetricRegistry | None, jid: str, get: list[str] | None
     return _metric_list(registry.values(jid) if registry is not None else {}, "", get)
 
 
-def vertex_metrics(
-    registry: MetricRegistry | None, jid: str, vid: str, get: list[str] | None = None
-) -> list[dict[str, str]]:
-    """``GET /jobs/{id}/vertices/{vid}/metrics[?get=a,b]``: the vertex's metrics, ids ``<subtask>.<name>``."""
-    r = _job(jid)
+def _subtasks(r: Any, jid: str, vid: str) -> int:
+    """How many subtasks vertex ``vid`` of job ``r`` has (:class:`NotFound` for an unknown vertex)."""
     if isinstance(r, ParallelJobRunner):
         subtasks = {vertex_id(n.uid): n.parallelism for n in r.plan.nodes.values()}
     else:
         subtasks = {vertex_id(v[0]): 1 for v in job_vertices(r)}
     if vid not in subtasks:
         raise NotFound(f"Vertex {vid} of job {jid} not found", hint=f"GET /jobs/{jid} lists the job's vertices")
+    return subtasks[vid]
+
+
+def vertex_metrics(
+    registry: MetricRegistry | None, jid: str, vid: str, get: list[str] | None = None
+) -> list[dict[str, str]]:
+    """``GET /jobs/{id}/vertices/{vid}/metrics[?get=a,b]``: the vertex's metrics, ids ``<subtask>.<name>``."""
+    r = _job(jid)
+    n_subtasks = _subtasks(r, jid, vid)
     return [
         m
-        for i in range(subtasks[vid])
+        for i in range(n_subtasks)
         for m in _metric_list(registry.values(jid, vid, i) if registry is not None else {}, f"{i}.", get)
     ]
 
@@ -308,14 +314,9 @@ def backpressure(registry: MetricRegistry | None, jid: str, vid: str) -> dict[st
     (the share of the last second it spent in each) and Flink's level; the vertex's level is its worst
     subtask's."""
     r = _job(jid)
-    if isinstance(r, ParallelJobRunner):
-        subtasks = {vertex_id(n.uid): n.parallelism for n in r.plan.nodes.values()}
-    else:
-        subtasks = {vertex_id(v[0]): 1 for v in job_vertices(r)}
-    if vid not in subtasks:
-        raise NotFound(f"Vertex {vid} of job {jid} not found", hint=f"GET /jobs/{jid} lists the job's vertices")
+    n_subtasks = _subtasks(r, jid, vid)
     out = []
-    for i in range(subtasks[vid]):
+    for i in range(n_subtasks):
         m = registry.values(jid, vid, i) if registry is not None else {}
         ratio = round(m.get("backPressuredTimeMsPerSecond", 0.0) / 1000, 3)
         out.append(
