@@ -438,3 +438,29 @@ def test_tasks_report_record_counts_through_sensors(herder, tmp_path):
     assert counts[("source-record-write-total", "connect.src.0")] == 40
     assert counts[("sink-record-read-total", "connect.snk.0")] == 40
     assert counts[("sink-record-send-total", "connect.snk.0")] == 40
+
+
+def test_the_tasks_of_a_sink_share_its_partitions_and_write_each_record_once(make_herder, tmp_path, log_url):
+    """tasks.max=2: on the embedded log the two tasks are members of the sink's group and split the topic's
+    partitions (on the in-memory log, which coordinates no groups, each would read all: one task suffices there)."""
+    if not log_url.startswith("file://"):
+        pytest.skip("the in-memory log has no group membership")
+    from millstream.core.record import ProducerRecord
+
+    herder = make_herder()
+    herder.log.create_topic("multi", 4)
+    for p in range(4):
+        herder.log.append("multi", p, [ProducerRecord(f"r{p}-{i}".encode(), None, i) for i in range(100)])
+    dst = tmp_path / "out.txt"
+    cfg = sink_cfg(dst, topics="multi", **{"tasks.max": "2"})
+    cfg["value.converter"] = "org.apache.kafka.connect.storage.StringConverter"
+    herder.create_connector("split", cfg)
+    herder.wait_for_state("split", "RUNNING", tasks=2, timeout=20)
+    want = sorted(f"r{p}-{i}" for p in range(4) for i in range(100))
+    wait_until(lambda: len(read_lines(dst)) >= 400, what="400 lines")
+    time.sleep(1.5)  # a second heartbeat round: nothing more may come
+    assert sorted(read_lines(dst)) == want  # each record once, though two tasks read the topic
+    wait_until(
+        lambda: herder.log.committed_offsets("connect-split") == {TopicPartition("multi", p): 100 for p in range(4)},
+        what="the group's commits",
+    )

@@ -42,7 +42,7 @@ from ..core.record import ProducerRecord, Record, TopicPartition
 from ..core.sensors import sensor
 from ..log.base import Log
 from ..log.batch_codec import ReadColumns
-from ..log.consumer import LogConsumer
+from ..log.consumer import GroupCoordinator, LogConsumer
 from ..log.partitioner import partition_for_key
 from .api import (
     Connector,
@@ -603,25 +603,33 @@ class WorkerSinkTask(WorkerTask):
             cfg.get("consumer.override.max.poll.records") or self.ctx.config.get("consumer.max.poll.records")
         )
         self.group = f"connect-{self.connector}"
-        self.consumer = self.ctx.log.consumer(self.group, auto_offset_reset=auto_reset, commit_on_close=False)
         topics = [t.strip() for t in str(cfg.get("topics") or "").split(",") if t.strip()]
         regex = str(cfg.get("topics.regex") or "").strip()
         pattern = regex or "^(?:" + "|".join(re.escape(t) for t in topics) + ")$"
-        # A LogConsumer refreshes a subscription on every poll (a metadata query each time); this worker is
-        # the
-        # group's only member, so it assigns the matching partitions itself, re-checking once a second.
-        # Other consumers (kafka://) keep real group membership through subscribe().
-        self.manual_assign = isinstance(self.consumer, LogConsumer)
+        # The tasks of a sink share its group: on kafka:// through Kafka's group protocol, on the embedded log
+        # through its group membership (each task a static member, so a restarted task takes its partitions
+        # straight back). A LogConsumer over any other log is the group's only member: it assigns the matching
+        # partitions itself, re-checking once a second (subscribing would query the metadata on every poll).
+        coordinated = isinstance(self.ctx.log, GroupCoordinator)
+        options: dict[str, Any] = {"auto_offset_reset": auto_reset, "commit_on_close": False}
+        if coordinated:
+            options["session_timeout_ms"] = int(self.ctx.config.get("consumer.session.timeout.ms"))
+            options["heartbeat_interval_ms"] = int(self.ctx.config.get("consumer.heartbeat.interval.ms"))
+            options["group_instance_id"] = f"{self.group}-{self.task_id}"
+        self.consumer = self.ctx.log.consumer(self.group, **options)
+        self.manual_assign = isinstance(self.consumer, LogConsumer) and not coordinated
         self.topic_pattern = re.compile(pattern)
         self.next_refresh = 0.0
         self.unassigned_wait = self.UNASSIGNED_REFRESH_MIN_S
-        if self.manual_assign:
-            self._refresh_assignment()
-        else:
-            self.consumer.subscribe(pattern=pattern)
         self.assigned: set[TopicPartition] = set()
         self.current: dict[TopicPartition, int] = {}  # next offset after records put() accepted
         self.committed: dict[TopicPartition, int] = {}
+        if self.manual_assign:
+            self._refresh_assignment()
+        elif coordinated:
+            self.consumer.subscribe(pattern=pattern, on_revoke=self._on_revoked, on_lost=self._on_lost)
+        else:
+            self.consumer.subscribe(pattern=pattern)
         self.batch_records: list[Record] = []
         self.batch_columns: list[tuple[TopicPartition, ReadColumns]] | None = None  # records not built yet
         self.columnar = callable(getattr(self.consumer, "poll_columns", None))
@@ -660,6 +668,21 @@ class WorkerSinkTask(WorkerTask):
             if wanted:
                 self.unassigned_wait = self.UNASSIGNED_REFRESH_MIN_S
                 self.next_refresh = time.monotonic() + self.ASSIGNMENT_REFRESH_S
+
+    def _on_revoked(self, partitions: list[TopicPartition]) -> None:
+        """Partitions move to another task of the group: commit what was put, then close them (Kafka
+        Connect's WorkerSinkTask does the same before it gives partitions up)."""
+        self._commit()
+        self._on_lost(partitions)
+
+    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+        """Partitions another task owns already: close them without committing."""
+        gone = set(partitions) & self.assigned
+        if gone:
+            self.task.close(sorted(gone))
+            self.assigned -= gone
+            for tp in gone:
+                self.current.pop(tp, None)
 
     def _check_assignment(self) -> None:
         if self.manual_assign and time.monotonic() >= self.next_refresh:

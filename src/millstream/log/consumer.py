@@ -72,8 +72,17 @@ class Consumer(ABC):
         """Read exactly these partitions (replaces any subscription)."""
 
     @abstractmethod
-    def subscribe(self, topics: Iterable[str] | None = None, *, pattern: str | None = None) -> None:
-        """Read the partitions of these topics (or of topics matching a regex), as the group assigns them."""
+    def subscribe(
+        self,
+        topics: Iterable[str] | None = None,
+        *,
+        pattern: str | None = None,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+        on_lost: RebalanceCallback | None = None,
+    ) -> None:
+        """Read the partitions of these topics (or of topics matching a regex), as the group assigns them;
+        the callbacks run inside ``poll`` with the partitions gained, given up (committed first) or lost."""
 
     @abstractmethod
     def assignment(self) -> list[TopicPartition]:
@@ -129,6 +138,7 @@ class LogConsumer(Consumer):
         max_bytes: int | None = None,
         session_timeout_ms: int = 45_000,
         heartbeat_interval_ms: int = 3_000,
+        group_instance_id: str | None = None,
     ) -> None:
         if auto_offset_reset not in RESET_POLICIES:
             raise ConfigError(
@@ -153,7 +163,9 @@ class LogConsumer(Consumer):
             )
         self.session_timeout_ms = session_timeout_ms
         self.heartbeat_interval_ms = heartbeat_interval_ms
-        self.member_id: str | None = None  # set when this consumer joins a coordinated group
+        # set when this consumer joins a coordinated group; a static member (Kafka's group.instance.id) keeps
+        # its id across restarts, so a restart within the session timeout takes its partitions straight back
+        self.member_id: str | None = group_instance_id
         self.generation = 0
         self._next_sync = 0.0
         self._on_assign: RebalanceCallback | None = None
