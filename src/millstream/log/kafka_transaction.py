@@ -265,6 +265,11 @@ class KafkaTransaction(Transaction):
                 )
             producer.commit_transaction(self._s.timeout_s)
         except KafkaException as exc:
+            if not is_fenced(exc) and self._fenced_before(producer):
+                # (a streamed batch was fenced first: the producer is in an error state, so sending the offsets
+                # or committing fails with _STATE, which hides the cause)
+                self._release(fatal=True)
+                raise self._fenced() from exc
             err = kafka_error_of(exc)
             if err is not None and err.txn_requires_abort() and not is_fenced(exc):
                 self._abort()
@@ -278,6 +283,15 @@ class KafkaTransaction(Transaction):
                 self._on_written(topic, partition, d.last)
             bases.append(d.first)
         return bases
+
+    def _fenced_before(self, producer: Producer) -> bool:
+        """Whether a record already sent in this transaction failed because a newer producer fenced this one
+        (serves the delivery reports first)."""
+        try:
+            producer.poll(0)
+        except Exception:
+            pass
+        return any(is_fenced(e) for _t, _p, d, _n in self._appends for e in d.errors)
 
     def _abort(self) -> None:
         self._pending = []
