@@ -171,19 +171,27 @@ def test_stop_takes_a_final_checkpoint_and_a_restart_resumes_from_it(
 ) -> None:
     """Flink's stop at parallelism 2: sources end where they are, a final checkpoint commits the output so far;
     the job started again with the same id resumes there, and the output is the uninterrupted run's."""
+    from millstream.observe import Monitoring
+
+    from ..observe._support import get
+
     url, out, ckpt = setup(tmp_path, "stop")
-    env = StreamExecutionEnvironment.get_execution_environment()
-    env.set_parallelism(2)
-    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
-    crash_job.build(env, url, str(out), bounded=False, interval_ms=60_000, pause_s=0.0005)
-    client = env.execute_async("crash job", job_id="crash-job")
-    no_orphans.append(client.runner)
-    deadline = time.monotonic() + 60
-    while client.runner.status != "RUNNING" or not client.runner.worker_pids:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(1.5)
-    assert client.stop(60)
+    with Monitoring(0) as mon:  # (the workers report records read: the stop comes once the job is under way)
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.set_parallelism(2)
+        env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+        crash_job.build(env, url, str(out), bounded=False, interval_ms=60_000, pause_s=0.0005)
+        client = env.execute_async("crash job", job_id="crash-job")
+        no_orphans.append(client.runner)
+        deadline = time.monotonic() + 120
+        read = 0
+        while read < N // 4:  # a quarter of the input read (the whole takes about 1.5 s per subtask)
+            assert time.monotonic() < deadline, f"the job read only {read} records"
+            time.sleep(0.1)
+            _status, detail = get(f"{mon.url}/jobs/{client.jid}")
+            events = [v for v in detail.get("vertices", []) if v["name"] == "events"]
+            read = events[0]["metrics"]["write-records"] if events else 0
+        assert client.stop(60)
     result = client.get_job_execution_result()
     assert result.checkpoints.completed == 1  # the final one
     first = committed(url, out)
