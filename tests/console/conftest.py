@@ -27,3 +27,6 @@ def console(log_url: str) -> Iterator[ConsoleServer]:
 def api(console: ConsoleServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=console.http.url + "/console/api", timeout=10) as client:
         yield client
+
+
+from .browser import browser_context, chromium, page  # noqa: E402, F401  (fixtures of the browser tests)

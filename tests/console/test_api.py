@@ -79,6 +79,8 @@ def test_paging_reads_every_record_once_without_loading_the_topic(api: httpx.Cli
     assert sorted(seen) == sorted(f"v{i}" for i in range(95)) and len(seen) == 95
     newest = api.get("/topics/big/messages", params={"mode": "end", "limit": 5}).json()["messages"]
     assert [m["value"]["value"] for m in newest] == [f"v{i}" for i in range(90, 95)]
+    matching = api.get("/topics/big/messages", params={"mode": "end", "limit": 2, "filter": "value:/^v1\\d$/"}).json()
+    assert [m["value"]["value"] for m in matching["messages"]] == ["v18", "v19"]
     from_ts = api.get("/topics/big/messages", params={"mode": "timestamp", "at": "1090", "limit": 50}).json()
     assert sorted(m["timestamp"] for m in from_ts["messages"]) == list(range(1090, 1095))
     from_off = api.get("/topics/big/messages", params={"mode": "offset", "at": "10", "partition": 0}).json()

@@ -8,7 +8,8 @@ offsets of its topics grow, a sink connector's how fast its group ``connect-<nam
 :class:`RateTracker` each time the overview is asked for (the page asks every second), over the last
 :data:`RATE_WINDOW_S` seconds — so a paused connector shows 0 within a few seconds.
 
-A job whose graph falls into unconnected parts (the demo's ingest and analytics pipelines) gives one node
+Topics that nothing shown reads or writes are left out of the graph (they stay in the topic list). A job
+whose graph falls into unconnected parts (the demo's ingest and analytics pipelines) gives one node
 per part, so a job that writes a topic and reads it back draws as a chain, not a loop.
 """
 
@@ -157,7 +158,10 @@ def build_lineage(
             merged[key]["rate"] = (merged[key]["rate"] or 0.0) + (e["rate"] or 0.0)
         else:
             merged[key] = dict(e)
-    return {"nodes": list(nodes.values()), "edges": list(merged.values())}
+    # topics nothing reads or writes (Connect's internal topics, fresh ones) stay in the topic list, not here
+    linked = {e["from"] for e in merged.values()} | {e["to"] for e in merged.values()}
+    shown = [n for n in nodes.values() if n["kind"] != "topic" or n["id"] in linked or not merged]
+    return {"nodes": shown, "edges": list(merged.values())}
 
 
 __all__ = ["RATE_WINDOW_S", "RateTracker", "build_lineage"]

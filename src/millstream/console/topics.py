@@ -326,14 +326,14 @@ def _timestamp(value: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def _starts(log: Log, topic: str, partitions: list[int], mode: str, at: str | None, limit: int) -> dict[int, int]:
+def _starts(log: Log, topic: str, partitions: list[int], mode: str, at: str | None, window: int) -> dict[int, int]:
     starts: dict[int, int] = {}
     for p in partitions:
         lo, hi = log.earliest_offset(topic, p), log.latest_offset(topic, p)
         if mode == "beginning":
             starts[p] = lo
         elif mode == "end":
-            starts[p] = max(lo, hi - limit)
+            starts[p] = max(lo, hi - window)
         elif mode == "offset":
             off = _int(at, "the offset")
             if off < 0:
@@ -370,7 +370,9 @@ def browse(
     """One page of a topic's messages, oldest first: ``{"messages", "cursor", "scanned", "end",
     "partitions"}``. The start comes from ``cursor`` when given, else from ``mode``/``at`` (an offset, or a
     timestamp in epoch ms or ISO form). ``end`` is true when the page reached the log end of every partition
-    read. Bad input (unknown mode/format, an offset past the end, an invalid filter) is a 400 naming the fix."""
+    read. From the ``end`` with a filter, the newest :data:`SCAN_BUDGET` records of each partition are searched
+    and the newest matches returned. Bad input (unknown mode/format, an offset past the end, an invalid
+    filter) is a 400 naming the fix."""
     if mode not in MODES:
         raise ConsoleError(400, f"unknown browse mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
     for what, fmt in (("key", key_format), ("value", value_format)):
@@ -389,7 +391,8 @@ def browse(
     if cursor:
         positions = {p: o for p, o in _parse_cursor(cursor, desc.partitions).items() if p in parts}
     else:
-        positions = _starts(log, topic, parts, mode, at, limit)
+        positions = _starts(log, topic, parts, mode, at, SCAN_BUDGET if predicate is not None else limit)
+    newest = mode == "end" and not cursor  # keep the newest matches of the window, not the oldest
     found: list[dict[str, Any]] = []
     scanned = 0
     budget = SCAN_BUDGET if predicate is not None else limit * len(positions)
@@ -397,7 +400,7 @@ def browse(
     try:
         for p in sorted(positions):
             pos, taken = positions[p], 0
-            while pos < ends[p] and scanned < budget and taken < limit:
+            while pos < ends[p] and scanned < budget and (taken < limit or newest):
                 want = (limit - taken) if predicate is None else 500
                 recs = log.read(topic, p, pos, max_records=max(1, min(want, budget - scanned)))
                 if not recs:
@@ -409,14 +412,14 @@ def browse(
                     if predicate is None or predicate(msg):
                         found.append(msg)
                         taken += 1
-                    if taken >= limit or scanned >= budget:
+                    if (taken >= limit and not newest) or scanned >= budget:
                         break
             positions[p] = pos
     except UnknownPartitionError as exc:
         raise ConsoleError(400, exc.message) from None
     found.sort(key=lambda m: (m["timestamp"], m["partition"], m["offset"]))
     if len(found) > limit:
-        if mode == "end" and not cursor:
+        if newest:
             found = found[-limit:]
         else:  # keep the oldest `limit`; a partition with dropped messages resumes at its first dropped one
             for m in found[limit:]:

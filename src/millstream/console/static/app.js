@@ -71,7 +71,8 @@ function poll(ctx, fn, every = 1000) {
     try { await fn(); showError(""); } catch (e) { if (ctx.alive()) showError(e.message); }
   };
   timer = setInterval(tick, every);
-  return tick();
+  // a first failure (unknown job, topic, ...) replaces the page with its message and stops polling
+  return fn().catch(e => { clearInterval(timer); timer = null; throw e; });
 }
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", route);
@@ -141,8 +142,8 @@ async function overviewPage(ctx) {
         const fill = n.kind === "topic" ? "#eef4ff" : n.kind === "job" ? "#f4f0ff" : "#eaf7ef";
         const stroke = n.kind === "topic" ? "#7fa4e8" : n.kind === "job" ? "#9b86d9" : "#5cb581";
         let g = `<rect width="${W}" height="${H}" rx="6" fill="${fill}" stroke="${stroke}"/>`;
-        const kind = n.kind === "connector" ? `${n.type || ""} connector${n.embedded ? " (in job)" : ""}` : n.kind;
-        g += `<text x="8" y="15" fill="#6b7385" font-size="10">${esc(kind.toUpperCase())}${n.state ? " · " + esc(n.state) : ""}</text>`;
+        const kind = n.kind === "connector" ? `${n.embedded ? "in-job " : ""}${n.type || ""} connector` : n.kind;
+        g += `<text x="8" y="15" fill="#6b7385" font-size="10">${esc(kind.toUpperCase())}${n.state && !n.embedded ? " · " + esc(n.state) : ""}</text>`;
         const href = n.kind === "topic" ? `#/topics/${enc(n.label)}` : n.kind === "job" ? `#/jobs/${enc(n.jid)}` : (n.embedded ? `#/jobs/${enc(n.id.split(":")[1])}` : `#/connectors/${enc(n.label)}`);
         g += `<a href="${href}"><text x="8" y="31" font-weight="600" data-testid="lineage-node" data-kind="${esc(n.kind)}" data-label="${esc(n.label)}">${esc(n.label.length > 26 ? n.label.slice(0, 25) + "…" : n.label)}</text></a>`;
         if (n.kind === "job") n.operators.forEach((o, i) => { g += `<text x="14" y="${48 + i * 16}" font-size="11">${esc(o.name.slice(0, 20))}</text><text x="${W - 8}" y="${48 + i * 16}" font-size="11" text-anchor="end" fill="#2f4d8a">${esc(rate(o.out))}</text>`; });
