@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from ..connect.config import mask_secrets
 from ..log import default_log_url
 from ..observe import rest
-from ..observe.registry import MetricRegistry
+from ..observe.registry import MetricRegistry, _combine
 from ..runtime import job_directory
 from ..runtime.metrics import vertex_id
 from ..runtime.parallel import ParallelJobRunner
@@ -147,9 +147,35 @@ def _config(runner: Any) -> dict[str, Any]:
     return out
 
 
+class _Snapshot(MetricRegistry):
+    """A registry frozen at one :meth:`~MetricRegistry.snapshot` of another, so that reading every vertex of a
+    job copies the metrics once instead of once per vertex and subtask."""
+
+    def __init__(self, registry: MetricRegistry) -> None:
+        super().__init__(registry.meter_span_s)
+        self._frozen = registry.snapshot()
+
+    def snapshot(self) -> list[Any]:
+        """The frozen metrics."""
+        return self._frozen
+
+    def values(self, job_id: str, vertex_id: str = "", subtask_index: int | None = None) -> dict[str, float]:
+        """As :meth:`MetricRegistry.values`, from an index built on first use."""
+        index = self.__dict__.get("_index")
+        if index is None:
+            index = self.__dict__["_index"] = {}
+            for sc, name, value in self._frozen:
+                for key in ((sc.job_id, sc.vertex_id, None), (sc.job_id, sc.vertex_id, sc.subtask_index)):
+                    row = index.setdefault(key, {})
+                    row[name] = _combine(name, row[name], value) if name in row else value
+        return dict(index.get((job_id, vertex_id, subtask_index), {}))
+
+
 def job_json(registry: MetricRegistry | None, runner: Any, *, detail: bool = True) -> dict[str, Any]:
     """The console's JSON of one job of this process (see the module docstring)."""
     jid = runner.jid
+    if registry is not None and not isinstance(registry, _Snapshot):
+        registry = _Snapshot(registry)
     flink = rest.job_detail(registry, jid)
     now = int(time.time() * 1000)
     inputs = {n["id"]: [i["id"] for i in n["inputs"] if i["id"]] for n in flink["plan"]["nodes"]}
@@ -229,7 +255,9 @@ class LocalJobs:
 
     def list(self) -> list[dict[str, Any]]:
         """Every job of the directory (running and recently ended)."""
-        return [job_json(self.registry, r, detail=False) for r in job_directory.jobs()]
+        runners = job_directory.jobs()
+        registry = _Snapshot(self.registry) if self.registry is not None and runners else self.registry
+        return [job_json(registry, r, detail=False) for r in runners]
 
     def get(self, jid: str) -> dict[str, Any] | None:
         """One job, or ``None``."""

@@ -65,7 +65,9 @@ function route() {
   const ctx = {token, arg, alive: () => token === pageToken};
   page(ctx).catch(e => { if (ctx.alive()) main.innerHTML = `<div class="msg" data-testid="page-error">${esc(e.message)}</div>`; });
 }
-function poll(ctx, fn, every = 1000) {
+// Flink's web UI refreshes every 3 s (web.refresh-interval): the overview and job pages do the same, so an open
+// console costs a job little; the connectors page polls every second to show a pause within seconds
+function poll(ctx, fn, every = 3000) {
   const tick = async () => {
     if (!ctx.alive()) return;
     try { await fn(); showError(""); } catch (e) { if (ctx.alive()) showError(e.message); }
@@ -153,7 +155,7 @@ async function overviewPage(ctx) {
     document.getElementById("ov-jobs").innerHTML = d.jobs.length ? `<table><tr><th>job</th><th>state</th><th>started</th></tr>${d.jobs.map(j => `<tr><td><a href="#/jobs/${enc(j.jid)}">${esc(j.name)}</a></td><td>${badge(j.state)}</td><td>${when(j["start-time"])}</td></tr>`).join("")}</table>` : `<p class="muted">No jobs.</p>`;
     document.getElementById("ov-conns").innerHTML = d.connectors.length ? `<table><tr><th>connector</th><th>type</th><th>state</th><th class="num">records/s</th></tr>${d.connectors.map(c => `<tr><td><a href="#/connectors/${enc(c.name)}">${esc(c.name)}</a></td><td>${esc(c.type)}</td><td>${badge(c.state)}</td><td class="num">${rate(c.rate)}</td></tr>`).join("")}</table>` : `<p class="muted">No Connect worker connectors.</p>`;
     document.getElementById("ov-topics").innerHTML = topicTable(d.topics, true);
-  });
+  }, 3000);
 }
 function topicTable(topics, withRate) {
   if (!topics.length) return `<p class="muted">No topics.</p>`;
@@ -332,7 +334,7 @@ async function connectorsPage(ctx) {
     document.getElementById("conns").innerHTML = d.errors.map(e => `<div class="msg">${esc(e)}</div>`).join("") + (d.workers.length ? "" : `<div class="info">This console knows no Connect worker: start it with --connect URL (a worker's REST API), or open the console on a worker's REST port.</div>`) +
       (d.connectors.length ? `<table data-testid="connectors"><tr><th>connector</th><th>type</th><th>class</th><th>state</th><th>tasks</th><th>topics</th><th class="num">records/s</th><th></th></tr>${d.connectors.map(c => `<tr data-testid="connector-row" data-name="${esc(c.name)}"><td><a href="#/connectors/${enc(c.name)}">${esc(c.name)}</a></td><td>${esc(c.type)}</td><td class="mono">${esc(c.class)}</td><td data-testid="connector-state">${badge(c.state)}</td><td>${c.tasks.map(t => badge(t.state)).join(" ")}</td><td>${c.topics.map(esc).join(", ")}</td><td class="num" data-testid="connector-rate" data-rate="${c.rate ?? ""}">${rate(c.rate)}</td><td>${actions(c)}</td></tr>`).join("")}</table>` : (d.workers.length ? `<p class="muted">No connectors.</p>` : ""));
     bindActions(document.getElementById("conns"));
-  });
+  }, 1000);
 }
 function actions(c) {
   const b = (a, label, cls = "") => `<button class="${cls}" data-action="${a}" data-name="${esc(c.name)}" data-testid="connector-${a}">${label}</button>`;
