@@ -9,8 +9,9 @@ partitions of the topics it reads, and returns findings, most important first, e
 2. **back pressure** — sinks waiting on the log ≥ :data:`BACKPRESSURE_MS` ms per second: the output topic
    (or Kafka) takes records slower than the job makes them; more partitions / a faster log;
 3. **watermark held back** — a source whose topic has a partition that gets no new records while others do,
-   with the watermark lagging ≥ :data:`WATERMARK_LAG_MS`: that partition holds every window back; add
-   ``.with_idleness(...)`` to the watermark strategy (when it has none);
+   with the watermark lagging ≥ :data:`WATERMARK_LAG_MS` (or none at all while records flow): that
+   partition holds every window back; add ``.with_idleness(...)`` to the watermark strategy (when it has
+   none);
 4. **consumer lag growing** — a log source whose ``records-lag-max`` grew over the last samples: the job
    reads slower than the topic is written; raise the source's parallelism together with the topic's
    partitions (a source subtask reads whole partitions);
@@ -106,7 +107,8 @@ def advise(
         if v["kind"] != "source" or not v.get("topics_in") or partition_ends is None:
             continue
         lag = v.get("metrics", {}).get("watermarkLagMs")
-        if lag is None or lag < WATERMARK_LAG_MS or v.get("idleness_ms"):
+        stuck = lag is None and _m(v, "numRecordsOut") > 0  # records flow, but no watermark at all yet
+        if v.get("idleness_ms") or not (stuck or (lag is not None and lag >= WATERMARK_LAG_MS)):
             continue
         for topic in v["topics_in"]:
             ends = partition_ends.get(topic) or []
@@ -120,7 +122,8 @@ def advise(
                 out.append(
                     {
                         "severity": "warn",
-                        "title": f"partition {topic}-{idle[0]} holds the watermark back ({lag / 1000:.0f} s behind)",
+                        "title": f"partition {topic}-{idle[0]} holds the watermark back "
+                        + ("(no watermark yet)" if lag is None else f"({lag / 1000:.0f} s behind)"),
                         "detail": f"{len(idle)} of {len(ends)} partitions of {topic} get no new records, and the "
                         f"watermark of {v['name']!r} is the minimum over all of them",
                         "fix": "mark idle partitions: WatermarkStrategy...with_idleness(Duration.of_seconds(5))",
