@@ -112,9 +112,15 @@ class Console:
     def log(self) -> Log:
         """The log this console shows (opened on first use); 400 naming the fix when there is none."""
         with self._log_lock:
-            if self._log is not None:
+            if self._log is not None and not callable(self._log_spec):
                 return self._log
             spec = self._log_spec() if callable(self._log_spec) else self._log_spec
+            if self._log is not None:  # found by a function: follow it when it names another log
+                url = spec.url if isinstance(spec, Log) else spec
+                if url == self._log.url or spec is None:
+                    return self._log
+                self._log.close()
+                self._log = None
             if spec is None:
                 raise ConsoleError(
                     400,

@@ -99,9 +99,14 @@ def _nodes(runner: Any) -> list[tuple[str, Any]]:
 
 
 def log_urls() -> list[str]:
-    """The log URLs the jobs of this process read and write (the default log when they name none)."""
+    """The log URLs the jobs of this process read and write (the default log when they name none), those of
+    running jobs first, newest first."""
     urls: list[str] = []
-    for r in job_directory.jobs():
+    runners = job_directory.jobs()  # running jobs first, newest first: the log a new job uses wins
+    runners = [r for r in reversed(runners) if r.status not in job_directory.TERMINAL] + [
+        r for r in reversed(runners) if r.status in job_directory.TERMINAL
+    ]
+    for r in runners:
         for _vid, t in _nodes(r):
             url = _descriptor_topics(t)[3]
             if url and url not in urls:
