@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "checkpoints": ("millstream.cli.checkpoints", "checkpoints", "List, describe and take checkpoints/savepoints."),
     "bench": ("millstream.cli.bench", "bench", "Run a benchmark and print its figures."),
     "sql": ("millstream.cli.sql", "sql", "Run a Flink SQL script."),
+    "console": ("millstream.cli.console", "console", "Serve the web console (jobs, topics, groups, connectors)."),
 }
 
 

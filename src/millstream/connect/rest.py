@@ -507,7 +507,14 @@ class RestServer:
     def attach(self, herder: Herder) -> None:
         """Serve this herder (the server may be bound before the herder exists, to learn the port)."""
         self.api = ConnectRestApi(herder)
-        self._app = self._app_class(self.api, self.limits, self.auth).app
+        served: Any = self.api
+        try:  # the web console at /console/ (millstream.console, above this layer: imported when serving)
+            from ..console import connect_console
+
+            served = connect_console(self.api, herder)
+        except ImportError:
+            pass
+        self._app = self._app_class(served, self.limits, self.auth).app
 
     @property
     def url(self) -> str:

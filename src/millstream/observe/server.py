@@ -112,8 +112,9 @@ class MonitoringRestApi:
 class MonitoringServer:
     """Serves ``registry`` on ``host`` (127.0.0.1 by default):``port`` (0 = a free port) until :meth:`close`,
     within ``limits`` (request bodies are refused beyond 64 KiB by default: the API takes none), over HTTPS
-    with ``tls``, asking for basic credentials with ``auth``. Raises :class:`PortInUseError` when the port is
-    taken and :class:`ConfigError` when the address cannot be bound."""
+    with ``tls``, asking for basic credentials with ``auth``. With ``console`` (the default) the web console
+    (:mod:`millstream.console`) is served at ``/console/`` on the same port. Raises :class:`PortInUseError`
+    when the port is taken and :class:`ConfigError` when the address cannot be bound."""
 
     def __init__(
         self,
@@ -124,12 +125,18 @@ class MonitoringServer:
         limits: ServerLimits | None = None,
         tls: TlsConfig | None = None,
         auth: BasicAuth | None = None,
+        console: bool = True,
     ) -> None:
         from ..http.app import ApiApp
         from ..http.server import HttpServer
 
         limits = limits or ServerLimits(max_body_bytes=64 * 1024, max_body_option="the monitoring server's limits")
-        app = ApiApp(MonitoringRestApi(registry), limits, auth)
+        api: Any = MonitoringRestApi(registry)
+        if console:
+            from ..console import monitoring_console
+
+            api = monitoring_console(api, registry)
+        app = ApiApp(api, limits, auth)
         try:
             self.http = HttpServer(app.app, host, port, limits, tls, name="monitoring")
         except OSError as exc:

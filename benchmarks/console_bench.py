@@ -1,0 +1,132 @@
+"""The web console's cost and speed, measured with real headless Chromium (Debian's ``/usr/bin/chromium``
+driven by Playwright) against ``millstream demo``:
+
+1. **first-page render time** — the overview (lineage graph, jobs, connectors, topics) opened on the demo's
+   own metrics port, from navigation start to the lineage graph drawn, on the browser's clock
+   (``performance.now()``); the first load of a fresh tab and the best of ``--loads`` loads;
+2. **job CPU overhead** — the demo (a rate-limited job: 200 page views per second) runs ``--seconds`` seconds
+   without a browser and again with the console's overview open in Chromium on the job's own metrics port
+   (the page polls ``/console/api/overview`` every second, so the console's work runs inside the job's
+   process), alternating ``--repeat`` times; the demo process's CPU seconds (utime + stime from
+   ``/proc/<pid>/stat``) are compared. The bar: the console adds ≤ 3%.
+
+    PYTHONPATH=src python benchmarks/console_bench.py [--seconds 20] [--repeat 2] [--loads 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+RENDERED = "() => document.querySelector('svg[data-testid=lineage] [data-testid=lineage-node]') !== null"
+OVERHEAD_BAR = 0.03
+RENDER_BAR_S = 1.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _start_demo(tmp: str, seconds: float) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    log = f"file://{tempfile.mkdtemp(dir=tmp)}/log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "millstream", "demo", "--quiet", "--duration", str(seconds + 30),
+         "--metrics-port", str(port), "--log", log],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/jobs", timeout=2) as r:
+                if b"RUNNING" in r.read():
+                    return proc, url
+        except OSError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the demo did not start")
+
+
+def _measure(context: Any | None, tmp: str, seconds: float) -> float:
+    """CPU seconds the demo process spends in ``seconds`` of wall time once running (browser open or not)."""
+    proc, url = _start_demo(tmp, seconds)
+    page = None
+    try:
+        time.sleep(2)  # past start-up
+        if context is not None:
+            page = context.new_page()
+            page.goto(url + "/console/")
+            page.wait_for_function(RENDERED)
+        before = _cpu_seconds(proc.pid)
+        time.sleep(seconds)
+        return _cpu_seconds(proc.pid) - before
+    finally:
+        if page is not None:
+            page.close()
+        proc.terminate()
+        proc.wait(30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--loads", type=int, default=5)
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            tempfile.mkdtemp(dir=tmp), executable_path=CHROMIUM, headless=True, args=ARGS
+        )
+        # 1. render time
+        proc, url = _start_demo(tmp, 60)
+        try:
+            time.sleep(2)
+            loads = []
+            for _ in range(max(1, args.loads)):
+                page = context.new_page()
+                page.goto(url + "/console/")
+                page.wait_for_function(RENDERED, polling=10)
+                loads.append(float(page.evaluate("performance.now()")) / 1000)
+                page.close()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        print(f"first page render: first load {loads[0]:.3f} s, best of {len(loads)} {min(loads):.3f} s, "
+              f"median {statistics.median(loads):.3f} s (bar {RENDER_BAR_S:.1f} s)")  # fmt: skip
+        # 2. CPU overhead, alternating runs
+        bare, watched = [], []
+        for _ in range(max(1, args.repeat)):
+            bare.append(_measure(None, tmp, args.seconds))
+            watched.append(_measure(context, tmp, args.seconds))
+        context.close()
+    b, w = statistics.median(bare), statistics.median(watched)
+    overhead = (w - b) / b
+    print(f"demo CPU over {args.seconds:g} s: without browser {', '.join(f'{x:.2f}' for x in bare)} s, "
+          f"with the console open {', '.join(f'{x:.2f}' for x in watched)} s")  # fmt: skip
+    print(f"console overhead: {overhead:+.1%} of the job's CPU time (bar {OVERHEAD_BAR:.0%})")
+
+
+if __name__ == "__main__":
+    main()
