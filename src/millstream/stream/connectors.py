@@ -461,7 +461,16 @@ class FileSource:
 
     @staticmethod
     def for_record_stream_format(stream_format: Any, *paths: str) -> FileSource:
+        """PyFlink's builder start: ``StreamFormat.text_line_format()`` reads text lines."""
         return FileSource.for_paths(*paths)
+
+    def process_static_file_set(self) -> FileSource:
+        """PyFlink's builder step: the files are read once (millstream's FileSource is bounded)."""
+        return self
+
+    def build(self) -> FileSource:
+        """PyFlink's builder end: the source itself."""
+        return self
 
     def with_format(self, format: str) -> FileSource:
         return replace(self, format=format)
