@@ -218,3 +218,54 @@ def test_execute_and_collect_streams_an_unbounded_job_and_close_cancels_it() -> 
     assert env.add_source(Endless()).execute_and_collect(limit=3) == [0, 1, 2]
     env = env_()
     assert list(env.from_collection(range(4)).execute_and_collect()) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("parallelism", [1, 2])
+def test_keyed_broadcast_state(parallelism: int) -> None:
+    from millstream.functions import KeyedBroadcastProcessFunction
+    from millstream.state import ListStateDescriptor, MapStateDescriptor
+
+    rules_desc = MapStateDescriptor("rules", Types.STRING(), Types.INT())
+
+    class Apply(KeyedBroadcastProcessFunction):
+        def open(self, rc: Any) -> None:
+            self.buf = rc.get_list_state(ListStateDescriptor("buf", Types.INT()))
+
+        def process_element(self, value: Any, ctx: Any) -> None:
+            self.buf.add(value[1])
+            ctx.timer_service().register_event_time_timer(10_000)
+            with pytest.raises(JobConfigError, match="read-only"):
+                ctx.get_broadcast_state(rules_desc).put("x", 1)
+
+        def process_broadcast_element(self, value: Any, ctx: Any) -> None:
+            ctx.get_broadcast_state(rules_desc).put(value[0], value[1])
+
+        def on_timer(self, ts: int, ctx: Any) -> Any:
+            limit = ctx.get_broadcast_state(rules_desc).get(ctx.get_current_key())
+            yield ctx.get_current_key(), [v for v in self.buf.get() if limit is None or v <= limit]
+
+    env = env_()
+    env.set_parallelism(parallelism)
+    wm = WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(lambda e, t: e[2])
+    events = env.from_collection([("a", 5, 1), ("b", 7, 2), ("a", 50, 3), ("b", 1, 4)])
+    rules = env.from_collection([("a", 10, 0)]).assign_timestamps_and_watermarks(wm).broadcast(rules_desc)
+    out = list(
+        events.assign_timestamps_and_watermarks(wm)
+        .key_by(lambda e: e[0])
+        .connect(rules)
+        .process(Apply())
+        .execute_and_collect()
+    )
+    assert sorted(out) == [("a", [5]), ("b", [7, 1])]
+
+
+def test_broadcast_needs_the_matching_function() -> None:
+    from millstream.functions import BroadcastProcessFunction
+    from millstream.state import MapStateDescriptor
+
+    env = env_()
+    bs = env.from_collection([1]).broadcast(MapStateDescriptor("r", Types.INT(), Types.INT()))
+    with pytest.raises(JobConfigError, match="KeyedBroadcastProcessFunction"):
+        env.from_collection([1]).key_by(lambda x: x).connect(bs).process(BroadcastProcessFunction())
+    with pytest.raises(JobConfigError, match="MapStateDescriptor"):
+        env.from_collection([1]).broadcast("rules")

@@ -123,8 +123,13 @@ class DataStream:
         """Subtask i to subtask i (the downstream operator must have the same parallelism)."""
         return self._partition(Partitioning("FORWARD"))
 
-    def broadcast(self) -> DataStream:
-        """Every record to every downstream subtask."""
+    def broadcast(self, broadcast_state_descriptor: Any = None, *more_descriptors: Any) -> Any:
+        """Every record to every downstream subtask. With ``MapStateDescriptor`` s, a
+        :class:`~.broadcast.BroadcastStream` with those broadcast states, to ``connect`` a stream to."""
+        if broadcast_state_descriptor is not None:
+            from .broadcast import BroadcastStream
+
+            return BroadcastStream(self, [broadcast_state_descriptor, *more_descriptors])
         return self._partition(Partitioning("BROADCAST"))
 
     def global_(self) -> DataStream:
@@ -190,7 +195,13 @@ class DataStream:
             return self
         return self._add("union", "Union", {}, [self, *streams])
 
-    def connect(self, ds: DataStream) -> ConnectedStreams:
+    def connect(self, ds: Any) -> Any:
+        """Two streams processed together (:class:`ConnectedStreams`), or with a broadcast stream
+        (``ds.broadcast(descriptor)``) a :class:`~.broadcast.BroadcastConnectedStream`."""
+        from .broadcast import BroadcastConnectedStream, BroadcastStream
+
+        if isinstance(ds, BroadcastStream):
+            return BroadcastConnectedStream(self, ds)
         return ConnectedStreams(self, ds)
 
     def join(self, other: DataStream) -> JoinedStreams:
@@ -304,7 +315,11 @@ class KeyedStream(DataStream):
             raise JobConfigError("interval_join needs a KeyedStream on the other side: other.key_by(...)")
         return IntervalJoin(self, other)
 
-    def connect(self, ds: DataStream) -> ConnectedStreams:
+    def connect(self, ds: Any) -> Any:
+        from .broadcast import BroadcastConnectedStream, BroadcastStream
+
+        if isinstance(ds, BroadcastStream):
+            return BroadcastConnectedStream(self, ds)
         cs = ConnectedStreams(self, ds)
         if isinstance(ds, KeyedStream):
             cs.key_fns = [self.key_selector, ds.key_selector]

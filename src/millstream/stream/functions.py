@@ -261,6 +261,61 @@ class KeyedCoProcessFunction(CoProcessFunction):
         return None
 
 
+class BaseBroadcastProcessFunction(Function):
+    """Base of the functions of a stream connected with a broadcast stream (``ds.connect(bs)``)."""
+
+    class ReadOnlyContext(ProcessFunction.Context):
+        """What ``process_element`` gets: ``get_broadcast_state(descriptor)`` is read-only."""
+
+        def get_broadcast_state(self, state_descriptor: Any) -> Any:
+            raise NotImplementedError
+
+        def current_processing_time(self) -> int:
+            raise NotImplementedError
+
+        def current_watermark(self) -> int:
+            raise NotImplementedError
+
+    class Context(ReadOnlyContext):
+        """What ``process_broadcast_element`` gets: ``get_broadcast_state(descriptor)`` is writable."""
+
+
+class BroadcastProcessFunction(BaseBroadcastProcessFunction, Generic[IN1, IN2, OUT]):
+    """Non-keyed stream + broadcast stream: ``process_element(value, ctx)`` (broadcast state read-only)
+    and ``process_broadcast_element(value, ctx)`` (read-write) yield outputs."""
+
+    def process_element(self, value: Any, ctx: Any) -> Iterable[Any] | None:
+        raise NotImplementedError
+
+    def process_broadcast_element(self, value: Any, ctx: Any) -> Iterable[Any] | None:
+        raise NotImplementedError
+
+
+class KeyedBroadcastProcessFunction(BaseBroadcastProcessFunction, Generic[KEY, IN1, IN2, OUT]):
+    """Keyed stream + broadcast stream: as :class:`BroadcastProcessFunction`, with keyed state and timers
+    on the keyed side (``ctx.get_current_key()``, ``ctx.timer_service()``) and ``on_timer(ts, ctx)``."""
+
+    class ReadOnlyContext(BaseBroadcastProcessFunction.ReadOnlyContext):
+        def get_current_key(self) -> Any:
+            raise NotImplementedError
+
+    class Context(BaseBroadcastProcessFunction.Context):
+        pass
+
+    class OnTimerContext(ReadOnlyContext):
+        def time_domain(self) -> str:
+            raise NotImplementedError
+
+    def process_element(self, value: Any, ctx: Any) -> Iterable[Any] | None:
+        raise NotImplementedError
+
+    def process_broadcast_element(self, value: Any, ctx: Any) -> Iterable[Any] | None:
+        raise NotImplementedError
+
+    def on_timer(self, timestamp: int, ctx: Any) -> Iterable[Any] | None:
+        return None
+
+
 class JoinFunction(Function):
     """Window join: ``join(left, right) -> value`` for each pair."""
 
@@ -383,6 +438,8 @@ def lifecycle(fn: Any) -> tuple[Callable[[Any], None] | None, Callable[[], None]
 __all__ = [
     "AggregateFunction",
     "AllWindowFunction",
+    "BaseBroadcastProcessFunction",
+    "BroadcastProcessFunction",
     "CoFlatMapFunction",
     "CoMapFunction",
     "CoProcessFunction",
@@ -392,6 +449,7 @@ __all__ = [
     "Function",
     "JoinFunction",
     "KeySelector",
+    "KeyedBroadcastProcessFunction",
     "KeyedCoProcessFunction",
     "KeyedProcessFunction",
     "MapFunction",
