@@ -1,6 +1,7 @@
 """Public façade: user function interfaces and built-in aggregates (:mod:`millstream.stream.functions`)."""
 
 from .stream.aggregates import Aggregates, Count, Max, Mean, Min, Sum
+from .stream.async_io import AsyncDataStream, AsyncFunction
 from .stream.functions import (
     AggregateFunction,
     AllWindowFunction,
@@ -36,6 +37,8 @@ __all__ = [
     "AggregateFunction",
     "Aggregates",
     "AllWindowFunction",
+    "AsyncDataStream",
+    "AsyncFunction",
     "BroadcastProcessFunction",
     "CoFlatMapFunction",
     "CoMapFunction",

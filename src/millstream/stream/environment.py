@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.clock import SYSTEM_CLOCK, Clock
+from .batch import apply_runtime_mode
 from .connector_descriptors import ConnectorSource, is_source_connector
 from .connectors import CollectionSource, FileSource, FunctionSource
 from .datastream import DataStream
@@ -525,7 +526,9 @@ class StreamExecutionEnvironment:
         unbounded job runs until cancelled. A failure raises ``JobFailedError``. With checkpointing, the
         job (``job_id``, default the job name) resumes from its latest checkpoint, or from ``from_savepoint``."""
         self._run_options(job_id, from_savepoint, allow_non_restored_state)
-        return _get_executor()(self, self._take_sinks(), job_name or "Flink Streaming Job", "sync", None)
+        sinks = self._take_sinks()
+        apply_runtime_mode(self.config.runtime_mode, sinks, [])
+        return _get_executor()(self, sinks, job_name or "Flink Streaming Job", "sync", None)
 
     def execute_async(
         self,
@@ -538,7 +541,9 @@ class StreamExecutionEnvironment:
         """Start the job in a background thread and return a ``JobClient`` (``cancel()``,
         ``get_job_execution_result()``, ``wait()``); options as :meth:`execute`."""
         self._run_options(job_id, from_savepoint, allow_non_restored_state)
-        return _get_executor()(self, self._take_sinks(), job_name or "Flink Streaming Job", "async", None)
+        sinks = self._take_sinks()
+        apply_runtime_mode(self.config.runtime_mode, sinks, [])
+        return _get_executor()(self, sinks, job_name or "Flink Streaming Job", "async", None)
 
     def execute_and_collect(self, job_name: str | None = None, limit: int | None = None) -> Any:
         """``execute_and_collect`` of the job's one dangling stream (a stream nothing reads); with several,
@@ -558,6 +563,7 @@ class StreamExecutionEnvironment:
         if limit is not None and (type(limit) is not int or limit < 0):
             raise JobConfigError(f"limit must be an int >= 0, got {limit!r}")
         sinks, self._sinks = self._sinks, []
+        apply_runtime_mode(self.config.runtime_mode, sinks, [t])
         client = _get_executor()(self, sinks, job_name or "collect", "async", [t])
         it = CloseableIterator(client, 0)
         if limit is None:

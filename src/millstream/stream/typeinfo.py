@@ -99,6 +99,12 @@ class Row:
         row.set_row_kind(self._row_kind)
         return row
 
+    def _copy_with(self, field: Any, value: Any) -> Row:
+        """A copy with ``field`` (position or name) set to ``value`` (rolling field aggregations)."""
+        row = _make_row(self._fields, tuple(self._values), self._row_kind)
+        row[field] = value
+        return row
+
     def _index(self, name: str) -> int:
         if self._fields is None or name not in self._fields:
             raise KeyError(f"row has no field {name!r} (fields: {self._fields})")
