@@ -187,6 +187,15 @@ class CheckpointConfig:
     def is_unaligned_checkpoints_enabled(self) -> bool:
         return self._c.unaligned_checkpoints
 
+    def set_fail_on_checkpointing_errors(self, fail_on_checkpointing_errors: bool) -> CheckpointConfig:
+        """Flink's older switch: ``True`` = tolerate no failed checkpoint (as ``set_tolerable_checkpoint_
+        failure_number(0)``), ``False`` = tolerate any (millstream's default)."""
+        self._c.tolerable_checkpoint_failures = 0 if fail_on_checkpointing_errors else None
+        return self
+
+    def is_fail_on_checkpointing_errors(self) -> bool:
+        return self._c.tolerable_checkpoint_failures == 0
+
 
 class ExecutionConfig:
     """PyFlink-shaped ``env.get_config()``: job parameters; watermark intervals are accepted and ignored
@@ -396,6 +405,30 @@ class StreamExecutionEnvironment:
         if timeout_millis >= 0:
             self.config.idle_poll_ms = max(1, timeout_millis)
         return self
+
+    def get_buffer_timeout(self) -> int:
+        return self.config.idle_poll_ms
+
+    def get_checkpoint_interval(self) -> int:
+        """The checkpoint interval in ms, ``-1`` when checkpointing is off."""
+        return self.config.checkpoint_interval or -1
+
+    def get_checkpointing_mode(self) -> str:
+        return self.config.checkpointing_mode
+
+    def is_unaligned_checkpoints_enabled(self) -> bool:
+        return self.config.unaligned_checkpoints
+
+    def set_default_savepoint_directory(self, directory: str) -> StreamExecutionEnvironment:
+        """Where ``JobClient.trigger_savepoint`` writes when given no target (stored as a job parameter)."""
+        self.config.params["execution.checkpointing.savepoint-dir"] = str(directory)
+        return self
+
+    def get_default_savepoint_directory(self) -> str | None:
+        return self.config.params.get("execution.checkpointing.savepoint-dir")
+
+    def close(self) -> None:
+        """Accepted (PyFlink releases its gateway resources here); millstream holds none between jobs."""
 
     def set_batch_size(self, batch_size: int) -> StreamExecutionEnvironment:
         """Most records a source hands to the operators at once (results do not depend on it)."""
