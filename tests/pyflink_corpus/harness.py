@@ -78,6 +78,49 @@ def _key(program: Path) -> str:
     return hashlib.sha256(program.read_bytes() + _harness_hash().encode()).hexdigest()[:24]
 
 
+def _run_oracle(env: OracleEnv, cache: Path, todo: list[Path]) -> None:
+    """Run ``todo`` in one PyFlink process; each program's output is cached as soon as the next one starts,
+    so an interrupted run keeps what it finished."""
+    jar = _jar(env, cache)
+    by_name = {p.name: p for p in todo}
+    with tempfile.TemporaryDirectory(prefix="millstream-corpus-") as work:
+        path_env = dict(os.environ, PATH=f"{env.python.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        with subprocess.Popen(
+            [str(env.python), str(ORACLE), str(jar), work, *map(str, todo)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=work,
+            env=path_env,
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            current: str | None = None
+            lines: list[str] = []
+            finished = False
+
+            def store() -> None:
+                if current is None:
+                    return
+                program = by_name[current]
+                error_file = Path(work) / f"{current}.error"
+                (cache / f"{_key(program)}.out").write_text("".join(lines), encoding="utf-8")
+                if error_file.exists():
+                    (cache / f"{_key(program)}.error").write_text(error_file.read_text(encoding="utf-8"))
+
+            for line in proc.stdout:
+                if line.startswith(MARK):
+                    store()
+                    name = line[len(MARK) :].strip()
+                    current, lines = (None, []) if name == "END" else (name, [])
+                    finished = name == "END"
+                elif current is not None:
+                    lines.append(line)
+            err = proc.stderr.read()
+            proc.wait()
+        if not finished:
+            raise OracleUnavailable(f"the PyFlink corpus run failed: {err[-3000:]}")
+
+
 def flink_outcomes(selected: list[Path]) -> dict[str, Outcome]:
     """Each program's outcome on PyFlink 2.3 (from the cache, or run now: all uncached ones in one JVM)."""
     env = provision()
@@ -85,28 +128,7 @@ def flink_outcomes(selected: list[Path]) -> dict[str, Outcome]:
     cache.mkdir(parents=True, exist_ok=True)
     todo = [p for p in selected if not (cache / f"{_key(p)}.out").exists()]
     if todo:
-        jar = _jar(env, cache)
-        with tempfile.TemporaryDirectory(prefix="millstream-corpus-") as work:
-            path_env = dict(os.environ, PATH=f"{env.python.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-            proc = subprocess.run(
-                [str(env.python), str(ORACLE), str(jar), work, *map(str, todo)],
-                capture_output=True,
-                text=True,
-                timeout=1800,
-                cwd=work,
-                env=path_env,
-            )
-            if MARK + "END" not in proc.stdout:
-                raise OracleUnavailable(f"the PyFlink corpus run failed: {proc.stderr[-3000:]}")
-            chunks = proc.stdout.split(MARK)[1:-1]
-            for chunk in chunks:
-                name, _, text = chunk.partition("\n")
-                program = next(p for p in todo if p.name == name)
-                error_file = Path(work) / f"{name}.error"
-                error = error_file.read_text(encoding="utf-8") if error_file.exists() else None
-                (cache / f"{_key(program)}.out").write_text(text, encoding="utf-8")
-                if error is not None:
-                    (cache / f"{_key(program)}.error").write_text(error, encoding="utf-8")
+        _run_oracle(env, cache, todo)
     out = {}
     for p in selected:
         err = cache / f"{_key(p)}.error"
