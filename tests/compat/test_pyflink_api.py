@@ -65,7 +65,7 @@ def test_row_field_access_and_printing(capsys: pytest.CaptureFixture[str]) -> No
         output_type=Types.ROW_NAMED(["word", "n", "big"], [Types.STRING(), Types.DOUBLE(), Types.BOOLEAN()]),
     ).print()
     env.execute()
-    assert capsys.readouterr().out.splitlines() == ["+I[a, 1.5, false]", "+I[b, 3.0, true]"]
+    assert capsys.readouterr().out.splitlines() == ["+I[a,1.5,False]", "+I[b,3.0,True]"]
     assert str(Row.of_kind(RowKind.DELETE, 1).get_row_kind()) == "-D"
 
 

@@ -5,7 +5,8 @@ DataStream program gives it:
 - no watermarks flow until the end of the input: event time is "complete" only then, so every window fires
   once with all its elements, nothing is late, and event-time timers fire at the end;
 - keyed rolling aggregations (``reduce``, ``sum``, ``min``, ``max``, ``min_by``, ``max_by``) emit one final
-  result per key, keys in sorted order, instead of every update.
+  result per key, keys in Flink's batch order (string keys: shorter first, then by character; others
+  sorted), instead of every update.
 
 ``AUTOMATIC`` is BATCH when every source is bounded, else STREAMING. Applied to the job graph when the job
 starts (:func:`apply_runtime_mode`).

@@ -1,10 +1,11 @@
 """PyFlink's ``Types`` and ``Row``: declared element types and rows with named fields.
 
 millstream is dynamically typed: a declared type never converts or checks values. It matters in one place,
-as in Flink: ``print()`` writes an element the way Flink's print sink writes a value of its declared type
-(Java's ``toString``): ``Types.TUPLE`` as ``(a,1)``, ``Types.ROW``/``ROW_NAMED`` as ``+I[a, 1]``, booleans as
-``true``/``false``, doubles as Java prints them (``1.0E7``), ``None`` as ``null``. A stream without a declared
-type (PyFlink's pickled bytes) prints Python's ``str(value)``.
+as in PyFlink: ``print()`` writes an element the way PyFlink's print sink writes a value of its declared type:
+Java's ``toString`` for basic types and ``Types.TUPLE`` (``(a,1)``, booleans ``true``/``false``, doubles as Java
+prints them, ``1.0E7``, ``None`` as ``null``), and for ``Types.ROW``/``ROW_NAMED`` PyFlink's own
+``'+I[' + ','.join(str(field)) + ']'``. A stream without a declared type (PyFlink's pickled bytes) prints
+Python's ``str(value)``.
 
 ``Row`` is PyFlink's ``pyflink.common.Row``: ``Row(1, "a")``, ``Row(id=1, name="a")`` (fields in the given
 order), a row *class* ``Person = Row("name", "age")`` called as ``Person("Alice", 11)``; field access by
@@ -247,10 +248,11 @@ class _Tuple(TypeInformation):
 
 
 class _Row(TypeInformation):
+    """PyFlink prints rows in Python: ``'{kind}[{fields}]'`` with ``str()`` of each field, joined by ``,``."""
+
     def _format(self, value: Any) -> str:
         kind = value.get_row_kind() if isinstance(value, Row) else RowKind.INSERT
-        body = ", ".join(_fmt(t, v) for t, v in zip(_types(self, value), value, strict=False))
-        return f"{kind}[{body}]"
+        return f"{kind}[{','.join(str(v) for v in value)}]"
 
 
 class _List(TypeInformation):

@@ -19,7 +19,8 @@ class Enrich(KeyedCoProcessFunction):
 
     def process_element1(self, value, ctx: 'KeyedCoProcessFunction.Context'):
         self.orders.add(value[2])
-        ctx.timer_service().register_event_time_timer(86_400_000)
+        # one timer per customer, at distinct times (Flink leaves the order of equal-time timers open)
+        ctx.timer_service().register_event_time_timer(86_400_000 + int(ctx.get_current_key()[1:]))
 
     def process_element2(self, value, ctx: 'KeyedCoProcessFunction.Context'):
         self.profile.update(value[2])

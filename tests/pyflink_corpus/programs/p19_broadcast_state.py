@@ -19,7 +19,8 @@ class Alerts(KeyedBroadcastProcessFunction):
 
     def process_element(self, value, ctx: 'KeyedBroadcastProcessFunction.ReadOnlyContext'):
         self.readings.add(value[2])
-        ctx.timer_service().register_event_time_timer(1_000_000)
+        # one timer per sensor, at distinct times (Flink leaves the order of equal-time timers open)
+        ctx.timer_service().register_event_time_timer(1_000_000 + int(ctx.get_current_key()[1:]))
 
     def process_broadcast_element(self, value, ctx: 'KeyedBroadcastProcessFunction.Context'):
         ctx.get_broadcast_state(THRESHOLDS).put(value[0], value[2])

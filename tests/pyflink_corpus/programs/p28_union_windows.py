@@ -21,7 +21,7 @@ if __name__ == '__main__':
     web.union(app) \
         .key_by(lambda x: x[0]) \
         .window(TumblingEventTimeWindows.of(Time.seconds(2))) \
-        .sum(2) \
+        .reduce(lambda a, b: (a[0], max(a[1], b[1]), a[2] + b[2])) \
         .map(lambda x: "%s %d" % (x[0], x[2]), output_type=Types.STRING()) \
         .print()
     env.execute("union")

@@ -41,7 +41,7 @@ DIFFERENCES: dict[str, str] = {
     "StreamExecutionEnvironment.get_execution_environment": "a `Configuration` applies `parallelism.default`, "
     "`execution.runtime-mode`, `execution.checkpointing.interval`; other keys become job parameters",
     "StreamExecutionEnvironment.set_runtime_mode": "BATCH: bounded sources, no watermarks until the end, final "
-    "rolling results per key (keys in sorted order)",
+    "rolling results per key (keys in Flink's batch order: strings shorter first)",
     "CheckpointConfig.set_checkpoint_timeout": "accepted, no effect: checkpoints are taken between batches and "
     "complete or fail, none is abandoned",
     "CheckpointConfig.set_max_concurrent_checkpoints": "accepted: checkpoints never overlap",

@@ -11,17 +11,21 @@ from .keyed import RollingReduceOperator
 
 
 def _key_order(keys: list[Any]) -> list[Any]:
-    """Keys sorted (Flink's batch execution sorts a keyed input by key); mixed types keep first-seen order."""
+    """Flink's batch execution sorts a keyed input by the key's serialized bytes; for string keys that is
+    shorter keys first, then by character (the length prefix comes first). Other keys are sorted by value;
+    keys of mixed types keep the order they were first seen in."""
     try:
+        if all(isinstance(k, str) for k in keys):
+            return sorted(keys, key=lambda k: (len(k), k))
         return sorted(keys)
     except TypeError:
         return keys
 
 
 class FinalRollingReduceOperator(RollingReduceOperator):
-    """``reduce``/``sum``/... in BATCH mode: one final result per key at the end of the input, keys in sorted
-    order, each with the timestamp of its key's last element (Flink's batch execution of a rolling
-    aggregation: final results, not every update)."""
+    """``reduce``/``sum``/... in BATCH mode: one final result per key at the end of the input, keys in Flink's
+    batch order (:func:`_key_order`), each with the timestamp of its key's last element (Flink's batch
+    execution of a rolling aggregation: final results, not every update)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
