@@ -166,7 +166,7 @@ def by_sink(text: str) -> dict[str, list[str]]:
 
 
 def main(argv: list[str]) -> int:
-    selected = [Path(a) for a in argv] or programs()
+    selected = [Path(a).resolve() for a in argv] or programs()
     flink = flink_outcomes(selected)
     bad = 0
     for p in selected:

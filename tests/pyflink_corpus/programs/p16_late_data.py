@@ -5,7 +5,7 @@ from pyflink.datastream.window import TumblingEventTimeWindows
 
 
 ROW_TYPE = Types.TUPLE([Types.STRING(), Types.LONG(), Types.INT()])
-LATE = OutputTag("late", ROW_TYPE)
+LATE = OutputTag("late", Types.TUPLE([Types.STRING(), Types.LONG(), Types.INT()]))
 
 
 class Ts(TimestampAssigner):
