@@ -1,6 +1,6 @@
 """The job of the async I/O kill -9 test, runnable as a process: ``python async_crash_job.py LOG_URL CHECKPOINTS``.
 
-    log ``events`` (JSON {"i"}) → AsyncDataStream.ordered_wait(sleeps 5 ms, returns i * 3, capacity 50)
+    log ``events`` (JSON {"i"}) → AsyncDataStream.ordered_wait(sleeps 20 ms, returns i * 3, capacity 50)
       → exactly-once log sink ``out``
 
 Checkpoints every 50 ms; prints ``ready`` once built.
@@ -41,7 +41,7 @@ def values(log: Log, topic: str) -> list[Any]:
 
 class Lookup(AsyncFunction):
     async def async_invoke(self, value: Any) -> list[Any]:
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)
         return [{"i": value["i"], "v": value["i"] * 3}]
 
 

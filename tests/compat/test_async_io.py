@@ -135,8 +135,8 @@ def test_in_flight_requests_are_part_of_the_snapshot() -> None:
     state = first.snapshot()  # taken while the three requests are in flight
     assert [e[0] for e in state["queue"] if e[2] != "wm"] == [1, 2, 3] and got == []
     second = AsyncWaitOperator("async", None, Slow(0.01), 10_000, 10, ordered=True)
+    second.open()  # the runtime opens operators, then restores their state
     second.restore(state)
-    second.open()
     second.out.targets.append((Collect(), 0))
     second.process([4], [None], [0], 2**63 - 1)
     assert got == [2, 4, 6, 8]
@@ -150,7 +150,8 @@ def test_exactly_once_across_kill_9_mid_flight(tmp_path: Path) -> None:
     async_crash_job.produce(log)
     job = Path(async_crash_job.__file__)
     kills = 0
-    for delay in (0.8, 1.2, 1.0, 1.5):
+    committed = 0
+    for delay in (0.05, 0.15, 0.1):
         proc = subprocess.Popen(
             [sys.executable, str(job), url, str(tmp_path / "chk")],
             stdout=subprocess.PIPE,
@@ -158,12 +159,17 @@ def test_exactly_once_across_kill_9_mid_flight(tmp_path: Path) -> None:
             text=True,
         )
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        # kill once this run has committed output (a checkpoint), while requests are in flight
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and log.latest_offset("out", 0) <= committed and time.monotonic() < deadline:
+            time.sleep(0.01)
         time.sleep(delay)
         if proc.poll() is not None:
             break
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         kills += 1
+        committed = log.latest_offset("out", 0)
     final = subprocess.run(
         [sys.executable, str(job), url, str(tmp_path / "chk")], capture_output=True, text=True, timeout=240
     )

@@ -66,6 +66,10 @@ class AsyncWaitOperator(Operator):
         if _loop_factory is None:
             raise RuntimeError("no event loop for async I/O is registered (import millstream.runtime)")
         self.loop = _loop_factory()
+        self._resubmit()
+
+    def _resubmit(self) -> None:
+        """Step 5, on restore: queue the checkpointed elements again (in order) and submit their requests."""
         restored, self._restored = self._restored, []
         for value, ts, marker, wm in restored:
             if marker is _WM or marker == "wm":
@@ -209,8 +213,13 @@ class AsyncWaitOperator(Operator):
         }
 
     def restore(self, state: Any) -> None:
+        """Restore a snapshot, before or after ``open()`` (the runtime opens operators first)."""
+        self.queue.clear()
+        self.n_pending = 0
         self._restored = [list(e) for e in state["queue"]]
         self.out_wm = state["out_wm"]
+        if self.loop is not None:
+            self._resubmit()
 
 
 __all__ = ["AsyncWaitOperator", "register_loop_factory"]
