@@ -1,55 +1,110 @@
-"""Public façade: durations, time, watermark strategies and type hints accepted for PyFlink compatibility."""
+"""Public façade: durations, time, watermark strategies, types and rows, ``Configuration`` (PyFlink's
+``pyflink.common``)."""
+
+from __future__ import annotations
 
 from typing import Any
 
 from .stream.environment import CheckpointingMode, RuntimeExecutionMode
-from .stream.time import Duration, Time, TimestampAssigner, WatermarkStrategy
+from .stream.time import (
+    Duration,
+    Time,
+    TimestampAssigner,
+    Watermark,
+    WatermarkGenerator,
+    WatermarkOutput,
+    WatermarkStrategy,
+)
+from .stream.typeinfo import Row, RowKind, TypeInformation, Types
 
 
-class _TypeInfo:
-    def __init__(self, name: str, *args: Any) -> None:
-        self.name = name
-        self.args = args
+class Configuration:
+    """PyFlink's ``Configuration``: string keys to string values (``set_string``, ``set_integer``, ...).
 
-    def __repr__(self) -> str:
-        return f"Types.{self.name}()"
+    ``StreamExecutionEnvironment.get_execution_environment(config)`` applies the keys millstream has a
+    meaning for (``parallelism.default``, ``execution.runtime-mode``, ``execution.checkpointing.interval``);
+    every key is also a job parameter (``runtime_context.get_job_parameter``). Others (``pipeline.jars``,
+    ``python.*``) are kept and have no effect: millstream runs no JVM.
+    """
 
+    def __init__(self, other: Configuration | None = None) -> None:
+        self._data: dict[str, str] = dict(other._data) if other is not None else {}
 
-class Types:
-    """PyFlink's ``Types`` factory. millstream is dynamically typed: these are accepted and ignored."""
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Configuration:
+        conf = cls()
+        for k, v in values.items():
+            conf.set_string(k, v)
+        return conf
 
-    @staticmethod
-    def _make(name: str) -> Any:
-        return staticmethod(lambda *args, **kw: _TypeInfo(name, *args))
+    def set_string(self, key: str, value: Any) -> Configuration:
+        self._data[str(key)] = str(value)
+        return self
 
-    STRING = _make("STRING")
-    INT = _make("INT")
-    LONG = _make("LONG")
-    FLOAT = _make("FLOAT")
-    DOUBLE = _make("DOUBLE")
-    BOOLEAN = _make("BOOLEAN")
-    BYTE = _make("BYTE")
-    SHORT = _make("SHORT")
-    BIG_INT = _make("BIG_INT")
-    BIG_DEC = _make("BIG_DEC")
-    SQL_TIMESTAMP = _make("SQL_TIMESTAMP")
-    PRIMITIVE_ARRAY = _make("PRIMITIVE_ARRAY")
-    BASIC_ARRAY = _make("BASIC_ARRAY")
-    OBJECT_ARRAY = _make("OBJECT_ARRAY")
-    PICKLED_BYTE_ARRAY = _make("PICKLED_BYTE_ARRAY")
-    TUPLE = _make("TUPLE")
-    ROW = _make("ROW")
-    ROW_NAMED = _make("ROW_NAMED")
-    MAP = _make("MAP")
-    LIST = _make("LIST")
+    def get_string(self, key: str, default_value: str | None = None) -> str | None:
+        return self._data.get(key, default_value)
+
+    def set_integer(self, key: str, value: int) -> Configuration:
+        return self.set_string(key, int(value))
+
+    def get_integer(self, key: str, default_value: int | None = None) -> int | None:
+        return int(self._data[key]) if key in self._data else default_value
+
+    def set_boolean(self, key: str, value: bool) -> Configuration:
+        return self.set_string(key, "true" if value else "false")
+
+    def get_boolean(self, key: str, default_value: bool | None = None) -> bool | None:
+        return self._data[key].lower() == "true" if key in self._data else default_value
+
+    def set_float(self, key: str, value: float) -> Configuration:
+        return self.set_string(key, float(value))
+
+    def get_float(self, key: str, default_value: float | None = None) -> float | None:
+        return float(self._data[key]) if key in self._data else default_value
+
+    def key_set(self) -> set[str]:
+        return set(self._data)
+
+    def contains_key(self, key: str) -> bool:
+        return key in self._data
+
+    def remove_config(self, key: str) -> bool:
+        return self._data.pop(key, None) is not None
+
+    def add_all(self, other: Configuration, prefix: str | None = None) -> Configuration:
+        for k, v in other._data.items():
+            self._data[(prefix or "") + k] = v
+        return self
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(self._data)
+
+    def items(self) -> Any:
+        return self._data.items()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Configuration) and other._data == self._data
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._data.items())))
+
+    def __str__(self) -> str:
+        return str(self._data)
 
 
 __all__ = [
     "CheckpointingMode",
+    "Configuration",
     "Duration",
+    "Row",
+    "RowKind",
     "RuntimeExecutionMode",
     "Time",
     "TimestampAssigner",
+    "TypeInformation",
     "Types",
+    "Watermark",
+    "WatermarkGenerator",
+    "WatermarkOutput",
     "WatermarkStrategy",
 ]

@@ -1,9 +1,11 @@
 """Public façade: user function interfaces and built-in aggregates (:mod:`millstream.stream.functions`)."""
 
 from .stream.aggregates import Aggregates, Count, Max, Mean, Min, Sum
+from .stream.async_io import AsyncDataStream, AsyncFunction
 from .stream.functions import (
     AggregateFunction,
     AllWindowFunction,
+    BroadcastProcessFunction,
     CoFlatMapFunction,
     CoMapFunction,
     CoProcessFunction,
@@ -12,6 +14,7 @@ from .stream.functions import (
     FlatMapFunction,
     Function,
     JoinFunction,
+    KeyedBroadcastProcessFunction,
     KeyedCoProcessFunction,
     KeyedProcessFunction,
     KeySelector,
@@ -34,6 +37,9 @@ __all__ = [
     "AggregateFunction",
     "Aggregates",
     "AllWindowFunction",
+    "AsyncDataStream",
+    "AsyncFunction",
+    "BroadcastProcessFunction",
     "CoFlatMapFunction",
     "CoMapFunction",
     "CoProcessFunction",
@@ -44,6 +50,7 @@ __all__ = [
     "Function",
     "JoinFunction",
     "KeySelector",
+    "KeyedBroadcastProcessFunction",
     "KeyedCoProcessFunction",
     "KeyedProcessFunction",
     "MapFunction",

@@ -1,5 +1,6 @@
 """Public façade: keyed state descriptors, state types and TTL (see :mod:`millstream.stream.state`)."""
 
+from .stream.broadcast import BroadcastState, ReadOnlyBroadcastState
 from .stream.state import (
     AggregatingState,
     AggregatingStateDescriptor,
@@ -19,12 +20,14 @@ from .stream.state import (
 __all__ = [
     "AggregatingState",
     "AggregatingStateDescriptor",
+    "BroadcastState",
     "EmbeddedRocksDBStateBackend",
     "HashMapStateBackend",
     "ListState",
     "ListStateDescriptor",
     "MapState",
     "MapStateDescriptor",
+    "ReadOnlyBroadcastState",
     "ReducingState",
     "ReducingStateDescriptor",
     "StateTtlConfig",

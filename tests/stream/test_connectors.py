@@ -313,7 +313,7 @@ def test_print_and_execute_and_collect(capsys: Any) -> None:
     assert capsys.readouterr().out == "out> 1\nout> 2\n"
     env = env_()
     env.from_collection([3, 1, 2]).key_by(lambda x: x % 2).sum()
-    assert env.execute_and_collect() == [3, 4, 2]
+    assert list(env.execute_and_collect()) == [3, 4, 2]
     assert env_().from_collection(range(5)).execute_and_collect(limit=2) == [0, 1]
 
 

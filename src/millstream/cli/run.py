@@ -115,6 +115,12 @@ def _interrupted(runner: Any) -> str:
     help="Default parallelism of the job's operators (those that set none): N subtasks on N worker processes.",
 )
 @click.option("--plan", "plan_only", is_flag=True, help="Print the job's execution plan (Flink's JSON) and exit.")
+@click.option(
+    "--pyflink",
+    "pyflink",
+    is_flag=True,
+    help="Run a PyFlink program unchanged: its `pyflink.*` imports are served by millstream (docs/pyflink-compat.md).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No live progress (for scripts).")
 @click.option("--verbose", "-v", "verbose_here", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
@@ -129,6 +135,7 @@ def run(
     progress: bool | None,
     parallelism: int | None,
     plan_only: bool,
+    pyflink: bool,
     quiet: bool,
     verbose_here: bool,
 ) -> None:
@@ -141,6 +148,10 @@ def run(
     from ..runtime.pipeline_file import PipelineRunner
 
     verbose = verbose_here or bool(ctx.find_root().params.get("verbose"))
+    if pyflink:
+        from ..compat.pyflink import install
+
+        install(shadow=True)  # asked for explicitly: run the program's pyflink imports on millstream
     monitoring: Monitoring | None = None
     live = show_progress(progress, quiet)
     runner = PipelineRunner(
@@ -188,6 +199,12 @@ def run(
     except MillstreamError as exc:
         _report(exc, verbose)
         ctx.exit(exc.exit_code)
+    except ImportError as exc:
+        if pyflink and type(exc).__name__ == "PyFlinkAPIMissing":
+            _report(exc, verbose, hint="see docs/pyflink-compat.md for the PyFlink API millstream provides")
+            ctx.exit(2)
+        _report(exc, verbose, hint="run with --verbose for the traceback")
+        ctx.exit(1)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             _report(exc, verbose, hint="the pipeline listens on a port another process holds; free it or pick another")

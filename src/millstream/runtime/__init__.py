@@ -8,6 +8,7 @@ from typing import Any
 
 from ..stream.connector_descriptors import register_connector_binder
 from ..stream.environment import register_executor
+from . import async_io as _async_io  # noqa: F401 (registers the event loop of async I/O operators)
 from .job import JobClient, JobExecutionResult, JobRunner, SourceDriver, execute
 from .sinks import CollectOperator, make_sink
 from .sources import Fault, Pause, SourceReader, make_reader

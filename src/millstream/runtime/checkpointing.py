@@ -429,8 +429,27 @@ class CheckpointCoordinator:
         now = time.monotonic() * 1000
         if self.job.savepoint_requests:
             self.take_requested_savepoints()
-        elif now - self.last_ms >= self.interval_ms:
+        elif now - self.last_ms >= max(self.interval_ms, getattr(self.job.config, "min_pause_between_checkpoints", 0)):
             self.checkpoint()
+            self._check_tolerable_failures()
+
+    def _check_tolerable_failures(self) -> None:
+        """``CheckpointConfig.set_tolerable_checkpoint_failure_number(n)``: more than ``n`` failed checkpoints
+        in a row fail the job."""
+        stats = self.summary.stats
+        tolerable = getattr(self.job.config, "tolerable_checkpoint_failures", None)
+        if tolerable is None or not stats:
+            return
+        failed = 0
+        for st in reversed(stats):
+            if st.status == "COMPLETED":
+                break
+            failed += 1
+        if failed > tolerable:
+            raise CheckpointError(
+                f"{failed} checkpoints in a row failed, more than the tolerable {tolerable} (last: {stats[-1].error})",
+                hint="fix the checkpoint storage, or raise set_tolerable_checkpoint_failure_number(...)",
+            )
 
     def take_requested_savepoints(self) -> None:
         """Serve ``JobClient.trigger_savepoint``: a checkpoint, then its copy at each requested target."""

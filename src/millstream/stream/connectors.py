@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from .errors import JobConfigError
@@ -44,9 +45,20 @@ class OffsetsInitializer:
 
     @staticmethod
     def committed_offsets(offset_reset_strategy: Any = "earliest") -> OffsetsInitializer:
+        """The group's committed offsets; a partition without one starts where ``offset_reset_strategy``
+        (``KafkaOffsetResetStrategy.EARLIEST`` (millstream's default) / ``LATEST`` / ``NONE``: fail) says."""
+        if isinstance(offset_reset_strategy, OffsetsInitializer):
+            raise JobConfigError(
+                f"committed_offsets() takes a reset strategy, not an OffsetsInitializer "
+                f"(got OffsetsInitializer.{offset_reset_strategy.kind}())",
+                hint="write OffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST) (or LATEST, NONE)",
+            )
         reset = str(getattr(offset_reset_strategy, "name", offset_reset_strategy)).lower()
         if reset not in ("earliest", "latest", "none"):
-            raise JobConfigError(f"offset reset strategy {reset!r} is invalid", hint="use earliest, latest or none")
+            raise JobConfigError(
+                f"offset reset strategy {offset_reset_strategy!r} is invalid",
+                hint="use KafkaOffsetResetStrategy.EARLIEST, LATEST or NONE",
+            )
         return OffsetsInitializer("committed", reset=reset)
 
     @staticmethod
@@ -62,12 +74,16 @@ class OffsetsInitializer:
         return OffsetsInitializer("offsets", reset=reset, offset_map=norm)
 
 
-class OffsetResetStrategy:
-    """PyFlink-style names for ``committed_offsets(...)``."""
+class OffsetResetStrategy(StrEnum):
+    """Where ``committed_offsets(...)`` starts a partition without a committed offset (PyFlink's
+    ``KafkaOffsetResetStrategy``; the members equal the strings ``"earliest"``, ``"latest"``, ``"none"``)."""
 
     EARLIEST = "earliest"
     LATEST = "latest"
     NONE = "none"
+
+
+KafkaOffsetResetStrategy = OffsetResetStrategy
 
 
 class SimpleStringSchema:
@@ -445,7 +461,16 @@ class FileSource:
 
     @staticmethod
     def for_record_stream_format(stream_format: Any, *paths: str) -> FileSource:
+        """PyFlink's builder start: ``StreamFormat.text_line_format()`` reads text lines."""
         return FileSource.for_paths(*paths)
+
+    def process_static_file_set(self) -> FileSource:
+        """PyFlink's builder step: the files are read once (millstream's FileSource is bounded)."""
+        return self
+
+    def build(self) -> FileSource:
+        """PyFlink's builder end: the source itself."""
+        return self
 
     def with_format(self, format: str) -> FileSource:
         return replace(self, format=format)
@@ -519,6 +544,7 @@ __all__ = [
     "FunctionSink",
     "FunctionSource",
     "JsonSchema",
+    "KafkaOffsetResetStrategy",
     "KafkaRecordSerializationSchema",
     "KafkaSink",
     "KafkaSource",

@@ -5,6 +5,8 @@ WindowedStream``, ``DataStream.connect → ConnectedStreams``, ``join → Joined
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ from .operators.keyed import rolling_reducer
 from .operators.window import WindowFunctionSpec
 from .partitioning import Partitioning
 from .time import WatermarkStrategy, to_millis
+from .typeinfo import print_formatter
 from .windows import (
     CountEvictor,
     CountTrigger,
@@ -120,8 +123,13 @@ class DataStream:
         """Subtask i to subtask i (the downstream operator must have the same parallelism)."""
         return self._partition(Partitioning("FORWARD"))
 
-    def broadcast(self) -> DataStream:
-        """Every record to every downstream subtask."""
+    def broadcast(self, broadcast_state_descriptor: Any = None, *more_descriptors: Any) -> Any:
+        """Every record to every downstream subtask. With ``MapStateDescriptor`` s, a
+        :class:`~.broadcast.BroadcastStream` with those broadcast states, to ``connect`` a stream to."""
+        if broadcast_state_descriptor is not None:
+            from .broadcast import BroadcastStream
+
+            return BroadcastStream(self, [broadcast_state_descriptor, *more_descriptors])
         return self._partition(Partitioning("BROADCAST"))
 
     def global_(self) -> DataStream:
@@ -187,7 +195,13 @@ class DataStream:
             return self
         return self._add("union", "Union", {}, [self, *streams])
 
-    def connect(self, ds: DataStream) -> ConnectedStreams:
+    def connect(self, ds: Any) -> Any:
+        """Two streams processed together (:class:`ConnectedStreams`), or with a broadcast stream
+        (``ds.broadcast(descriptor)``) a :class:`~.broadcast.BroadcastConnectedStream`."""
+        from .broadcast import BroadcastConnectedStream, BroadcastStream
+
+        if isinstance(ds, BroadcastStream):
+            return BroadcastConnectedStream(self, ds)
         return ConnectedStreams(self, ds)
 
     def join(self, other: DataStream) -> JoinedStreams:
@@ -223,12 +237,19 @@ class DataStream:
         return self.sink_to(FunctionSink(sink_func))
 
     def print(self, sink_identifier: str | None = None) -> DataSink:
-        return self.sink_to(PrintSink(sink_identifier))
+        """Print every element on stdout, as Flink's print sink: a stream with a declared type
+        (``output_type=Types.TUPLE(...)`` etc.) prints as Flink prints that type (:mod:`.typeinfo`), any
+        other with ``str(value)``."""
+        formatter = print_formatter(declared_type(self._t))
+        stream = self if formatter is None else self.map(formatter).name("Print Format")
+        return stream.sink_to(PrintSink(sink_identifier))
 
-    def execute_and_collect(self, job_name: str | None = None, limit: int | None = None) -> list[Any]:
-        """Run the job (bounded input) and return this stream's elements, in order (at most ``limit``)."""
-        results = self._env._execute_collect([self], job_name)[0]
-        return results[:limit] if limit is not None else results
+    def execute_and_collect(self, job_name: str | None = None, limit: int | None = None) -> Any:
+        """Run the job and collect this stream's elements, in order, as PyFlink does: a closeable iterator
+        that streams them while the job runs (``with ds.execute_and_collect() as it: ...``; unbounded jobs
+        too, ``close()`` cancels the job), or with ``limit`` a list of at most ``limit`` elements (the job is
+        cancelled once it has them). See :class:`millstream.stream.environment.CloseableIterator`."""
+        return self._env._collect_stream(self._t, job_name, limit)
 
 
 class DataSink(DataStream):
@@ -294,7 +315,11 @@ class KeyedStream(DataStream):
             raise JobConfigError("interval_join needs a KeyedStream on the other side: other.key_by(...)")
         return IntervalJoin(self, other)
 
-    def connect(self, ds: DataStream) -> ConnectedStreams:
+    def connect(self, ds: Any) -> Any:
+        from .broadcast import BroadcastConnectedStream, BroadcastStream
+
+        if isinstance(ds, BroadcastStream):
+            return BroadcastConnectedStream(self, ds)
         cs = ConnectedStreams(self, ds)
         if isinstance(ds, KeyedStream):
             cs.key_fns = [self.key_selector, ds.key_selector]
@@ -583,3 +608,51 @@ __all__ = [
     "KeyedStream",
     "WindowedStream",
 ]
+
+
+# -- declared output types (PyFlink's ``output_type``): recorded on the node, used by ``print()`` ------------
+
+_SAME_TYPE_KINDS = frozenset({"filter", "partition", "union", "assign_timestamps", "rolling"})
+
+
+def declared_type(t: Transformation) -> Any:
+    """The element type declared for a node's output: its ``output_type``/``type_info``, or for a node that
+    passes its input's elements on (filter, partitioning, union, rolling and window reduce without a window
+    function, field aggregations) its input's; a side output has its tag's type. ``None``: none declared."""
+    seen = 0
+    while seen < 10_000:
+        seen += 1
+        declared = t.params.get("output_type")
+        if declared is not None:
+            return declared
+        if t.kind == "side":
+            return getattr(t.params.get("tag"), "type_info", None)
+        if t.kind == "window":
+            fn = t.params.get("fn")
+            passes = fn is not None and fn.window_fn is None and (fn.kind == "reduce" or fn.list_then == "reduce")
+            if not passes:
+                return None
+        elif t.kind not in _SAME_TYPE_KINDS or not t.inputs:
+            return None
+        t = t.inputs[0][0]
+    return None
+
+
+def _records_output_type(method: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = method(self, *args, **kwargs)
+        output_type = signature.bind(self, *args, **kwargs).arguments.get("output_type")
+        if output_type is not None and isinstance(out, DataStream):
+            out.transformation.params["output_type"] = output_type
+        return out
+
+    return wrapper
+
+
+for _cls in (DataStream, KeyedStream, WindowedStream, ConnectedStreams, JoinedStreams, IntervalJoin):
+    for _name, _member in list(vars(_cls).items()):
+        if callable(_member) and "output_type" in inspect.signature(_member).parameters:
+            setattr(_cls, _name, _records_output_type(_member))

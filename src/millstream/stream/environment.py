@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.clock import SYSTEM_CLOCK, Clock
+from .batch import apply_runtime_mode
 from .connector_descriptors import ConnectorSource, is_source_connector
 from .connectors import CollectionSource, FileSource, FunctionSource
 from .datastream import DataStream
@@ -49,6 +50,12 @@ class JobConfig:
     state_backend: str = "hashmap"
     runtime_mode: str = "STREAMING"
     idle_poll_ms: int = 50
+    min_pause_between_checkpoints: int = 0
+    checkpoint_timeout: int = 600_000
+    tolerable_checkpoint_failures: int | None = None
+    max_concurrent_checkpoints: int = 1
+    externalized_checkpoint_retention: str = "RETAIN_ON_CANCELLATION"
+    unaligned_checkpoints: bool = False
     params: dict[str, str] = field(default_factory=dict)
 
 
@@ -98,6 +105,97 @@ class CheckpointConfig:
     def get_max_retained_checkpoints(self) -> int:
         return self._c.checkpoints_retained
 
+    def set_min_pause_between_checkpoints(self, min_pause_between_checkpoints: Any) -> CheckpointConfig:
+        """The least time (ms) from the end of one checkpoint to the start of the next: the job checkpoints
+        every ``max(interval, min pause)`` (checkpoints are taken between batches, so this is exact)."""
+        ms = to_millis(min_pause_between_checkpoints, "min pause between checkpoints")
+        if ms < 0:
+            raise JobConfigError(f"min pause between checkpoints must be >= 0 ms, got {ms}")
+        self._c.min_pause_between_checkpoints = ms
+        return self
+
+    def get_min_pause_between_checkpoints(self) -> int:
+        return self._c.min_pause_between_checkpoints
+
+    def set_checkpoint_timeout(self, checkpoint_timeout: Any) -> CheckpointConfig:
+        """Flink's checkpoint timeout (ms, > 0): accepted and validated, no effect. millstream takes a
+        checkpoint between two batches and waits for it to complete or fail, so there is no checkpoint in
+        progress to abandon."""
+        ms = to_millis(checkpoint_timeout, "checkpoint timeout")
+        if ms <= 0:
+            raise JobConfigError(f"checkpoint timeout must be positive, got {ms} ms")
+        self._c.checkpoint_timeout = ms
+        return self
+
+    def get_checkpoint_timeout(self) -> int:
+        return self._c.checkpoint_timeout
+
+    def set_tolerable_checkpoint_failure_number(self, tolerable_checkpoint_failure_number: int) -> CheckpointConfig:
+        """How many checkpoint failures in a row the job survives; one more fails the job (Flink's meaning).
+        Unset, a failed checkpoint never fails the job (millstream's default)."""
+        n = tolerable_checkpoint_failure_number
+        if type(n) is not int or n < 0:
+            raise JobConfigError(f"tolerable checkpoint failure number must be an int >= 0, got {n!r}")
+        self._c.tolerable_checkpoint_failures = n
+        return self
+
+    def get_tolerable_checkpoint_failure_number(self) -> int:
+        n = self._c.tolerable_checkpoint_failures
+        return 0 if n is None else n
+
+    def set_max_concurrent_checkpoints(self, max_concurrent_checkpoints: int) -> CheckpointConfig:
+        """Accepted (an int >= 1): millstream's checkpoints never overlap, so at most one is in progress."""
+        n = max_concurrent_checkpoints
+        if type(n) is not int or n < 1:
+            raise JobConfigError(f"max concurrent checkpoints must be an int >= 1, got {n!r}")
+        self._c.max_concurrent_checkpoints = n
+        return self
+
+    def get_max_concurrent_checkpoints(self) -> int:
+        return self._c.max_concurrent_checkpoints
+
+    def set_externalized_checkpoint_retention(self, retention: Any) -> CheckpointConfig:
+        """``RETAIN_ON_CANCELLATION`` (what millstream always does: completed checkpoints stay in checkpoint
+        storage, the newest ``max_retained`` of them) or ``DELETE_ON_CANCELLATION`` / ``NO_EXTERNALIZED_
+        CHECKPOINTS`` (accepted; checkpoints are still kept, so a cancelled job can resume)."""
+        name = str(getattr(retention, "name", retention))
+        if name not in ("RETAIN_ON_CANCELLATION", "DELETE_ON_CANCELLATION", "NO_EXTERNALIZED_CHECKPOINTS"):
+            raise JobConfigError(
+                f"unknown externalized checkpoint retention {retention!r}",
+                hint="use ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION",
+            )
+        self._c.externalized_checkpoint_retention = name
+        return self
+
+    enable_externalized_checkpoints = set_externalized_checkpoint_retention
+
+    def get_externalized_checkpoint_retention(self) -> str:
+        return self._c.externalized_checkpoint_retention
+
+    def is_externalized_checkpoints_enabled(self) -> bool:
+        return self._c.externalized_checkpoint_retention != "NO_EXTERNALIZED_CHECKPOINTS"
+
+    def enable_unaligned_checkpoints(self, enabled: bool = True) -> CheckpointConfig:
+        """Accepted and recorded, with no effect: unaligned checkpoints exist to skip in-flight buffers
+        during back pressure; millstream checkpoints between batches, when nothing is in flight."""
+        self._c.unaligned_checkpoints = bool(enabled)
+        return self
+
+    def disable_unaligned_checkpoints(self) -> CheckpointConfig:
+        return self.enable_unaligned_checkpoints(False)
+
+    def is_unaligned_checkpoints_enabled(self) -> bool:
+        return self._c.unaligned_checkpoints
+
+    def set_fail_on_checkpointing_errors(self, fail_on_checkpointing_errors: bool) -> CheckpointConfig:
+        """Flink's older switch: ``True`` = tolerate no failed checkpoint (as ``set_tolerable_checkpoint_
+        failure_number(0)``), ``False`` = tolerate any (millstream's default)."""
+        self._c.tolerable_checkpoint_failures = 0 if fail_on_checkpointing_errors else None
+        return self
+
+    def is_fail_on_checkpointing_errors(self) -> bool:
+        return self._c.tolerable_checkpoint_failures == 0
+
 
 class ExecutionConfig:
     """PyFlink-shaped ``env.get_config()``: job parameters; watermark intervals are accepted and ignored
@@ -146,6 +244,32 @@ class RuntimeExecutionMode:
     AUTOMATIC = "AUTOMATIC"
 
 
+def _parse_interval(text: str) -> int:
+    """Flink's duration strings in configuration: ``"5000"`` (ms), ``"10 s"``, ``"1 min"``, ``"500ms"``."""
+    import re
+
+    m = re.fullmatch(
+        r"\s*(\d+)\s*(ms|milli|millis|s|sec|secs|second|seconds|min|m|minute|minutes|h|hour|hours)?\s*", text
+    )
+    if m is None:
+        raise JobConfigError(f"cannot read the duration {text!r}", hint="write e.g. 5000, '10 s' or '1 min'")
+    unit = {
+        "s": 1000,
+        "sec": 1000,
+        "secs": 1000,
+        "second": 1000,
+        "seconds": 1000,
+        "min": 60_000,
+        "m": 60_000,
+        "minute": 60_000,
+        "minutes": 60_000,
+        "h": 3_600_000,
+        "hour": 3_600_000,
+        "hours": 3_600_000,
+    }
+    return int(m.group(1)) * unit.get(m.group(2) or "ms", 1)
+
+
 def _check_parallelism(parallelism: Any) -> None:
     if type(parallelism) is not int or parallelism <= 0:
         raise JobConfigError(
@@ -191,10 +315,19 @@ class StreamExecutionEnvironment:
 
     @staticmethod
     def get_execution_environment(configuration: Any = None) -> StreamExecutionEnvironment:
+        """A new environment. A ``Configuration`` (or dict) sets ``parallelism.default``,
+        ``execution.runtime-mode`` and ``execution.checkpointing.interval``; every key is also a job parameter."""
         env = StreamExecutionEnvironment()
         if configuration is not None and hasattr(configuration, "items"):
             for k, v in configuration.items():
                 env.config.params[str(k)] = str(v)
+            params = env.config.params
+            if "parallelism.default" in params:
+                env.set_parallelism(int(params["parallelism.default"]))
+            if "execution.runtime-mode" in params:
+                env.set_runtime_mode(params["execution.runtime-mode"].upper())
+            if "execution.checkpointing.interval" in params:
+                env.enable_checkpointing(_parse_interval(params["execution.checkpointing.interval"]))
         return env
 
     # -- configuration --------------------------------------------------------------------------------
@@ -218,7 +351,12 @@ class StreamExecutionEnvironment:
         return self.config.max_parallelism or -1
 
     def set_runtime_mode(self, mode: Any) -> StreamExecutionEnvironment:
-        self.config.runtime_mode = str(getattr(mode, "name", mode))
+        """``RuntimeExecutionMode.STREAMING`` (default), ``BATCH`` or ``AUTOMATIC``; see
+        :func:`millstream.stream.batch.apply_batch_mode` for what BATCH changes."""
+        name = str(getattr(mode, "name", mode)).upper()
+        if name not in ("STREAMING", "BATCH", "AUTOMATIC"):
+            raise JobConfigError(f"unknown runtime mode {mode!r}", hint="use RuntimeExecutionMode.STREAMING or BATCH")
+        self.config.runtime_mode = name
         return self
 
     def enable_checkpointing(self, interval: Any, mode: Any = None) -> StreamExecutionEnvironment:
@@ -268,6 +406,30 @@ class StreamExecutionEnvironment:
             self.config.idle_poll_ms = max(1, timeout_millis)
         return self
 
+    def get_buffer_timeout(self) -> int:
+        return self.config.idle_poll_ms
+
+    def get_checkpoint_interval(self) -> int:
+        """The checkpoint interval in ms, ``-1`` when checkpointing is off."""
+        return self.config.checkpoint_interval or -1
+
+    def get_checkpointing_mode(self) -> str:
+        return self.config.checkpointing_mode
+
+    def is_unaligned_checkpoints_enabled(self) -> bool:
+        return self.config.unaligned_checkpoints
+
+    def set_default_savepoint_directory(self, directory: str) -> StreamExecutionEnvironment:
+        """Where ``JobClient.trigger_savepoint`` writes when given no target (stored as a job parameter)."""
+        self.config.params["execution.checkpointing.savepoint-dir"] = str(directory)
+        return self
+
+    def get_default_savepoint_directory(self) -> str | None:
+        return self.config.params.get("execution.checkpointing.savepoint-dir")
+
+    def close(self) -> None:
+        """Accepted (PyFlink releases its gateway resources here); millstream holds none between jobs."""
+
     def set_batch_size(self, batch_size: int) -> StreamExecutionEnvironment:
         """Most records a source hands to the operators at once (results do not depend on it)."""
         if not isinstance(batch_size, int) or batch_size <= 0:
@@ -280,11 +442,25 @@ class StreamExecutionEnvironment:
         self.clock = clock
         return self
 
+    def add_jars(self, *jars_path: str) -> None:
+        """Accepted, no effect: millstream runs no JVM, its Kafka and file connectors are built in (PyFlink
+        jobs call this for the Kafka connector jar)."""
+
+    def add_classpaths(self, *classpaths: str) -> None:
+        """Accepted, no effect (no JVM)."""
+
     def add_python_file(self, file_path: str) -> None:
-        pass
+        """Accepted, no effect: user code runs in this Python process (and worker processes started from
+        it), which imports modules from ``sys.path`` as usual."""
+
+    def add_python_archive(self, archive_path: str, target_dir: str | None = None) -> None:
+        """Accepted, no effect (as :meth:`add_python_file`)."""
+
+    def set_python_requirements(self, requirements_file_path: str, requirements_cache_dir: str | None = None) -> None:
+        """Accepted, no effect: install requirements into the environment that runs millstream."""
 
     def set_python_executable(self, python_exec: str) -> None:
-        pass
+        """Accepted, no effect: functions run in the interpreter that runs the job."""
 
     # -- sources --------------------------------------------------------------------------------------
     def _register(self, t: Transformation, *, sink: bool = False) -> None:
@@ -292,15 +468,22 @@ class StreamExecutionEnvironment:
         if sink:
             self._sinks.append(t)
 
-    def _source(self, descriptor: Any, strategy: WatermarkStrategy | None, name: str) -> DataStream:
+    def _source(
+        self, descriptor: Any, strategy: WatermarkStrategy | None, name: str, type_info: Any = None
+    ) -> DataStream:
         if strategy is not None and not isinstance(strategy, WatermarkStrategy):
             raise JobConfigError(f"expected a WatermarkStrategy, got {type(strategy).__name__}")
-        t = Transformation("source", name, [], {"source": descriptor, "strategy": strategy})
+        params: dict[str, Any] = {"source": descriptor, "strategy": strategy}
+        if type_info is not None:
+            params["output_type"] = type_info
+        t = Transformation("source", name, [], params)
         self._register(t)
         return DataStream(self, t)
 
     def from_collection(self, collection: Iterable[Any], type_info: Any = None) -> DataStream:
-        return self._source(CollectionSource(tuple(collection)), None, "Collection Source")
+        """A bounded source of the collection's elements; ``type_info`` declares their type (see
+        :mod:`millstream.stream.typeinfo`: it decides how ``print()`` writes them)."""
+        return self._source(CollectionSource(tuple(collection)), None, "Collection Source", type_info)
 
     def from_source(
         self,
@@ -309,7 +492,9 @@ class StreamExecutionEnvironment:
         source_name: str | None = None,
         type_info: Any = None,
     ) -> DataStream:
-        return self._source(source, watermark_strategy, str(source_name or getattr(source, "name", "Source")))
+        return self._source(
+            source, watermark_strategy, str(source_name or getattr(source, "name", "Source")), type_info
+        )
 
     def add_source(self, source_func: Any, source_name: str = "Custom Source", type_info: Any = None) -> DataStream:
         """A legacy ``SourceFunction``, a generator function, a source descriptor, or any object with
@@ -374,7 +559,9 @@ class StreamExecutionEnvironment:
         unbounded job runs until cancelled. A failure raises ``JobFailedError``. With checkpointing, the
         job (``job_id``, default the job name) resumes from its latest checkpoint, or from ``from_savepoint``."""
         self._run_options(job_id, from_savepoint, allow_non_restored_state)
-        return _get_executor()(self, self._take_sinks(), job_name or "Flink Streaming Job", "sync", None)
+        sinks = self._take_sinks()
+        apply_runtime_mode(self.config.runtime_mode, sinks, [])
+        return _get_executor()(self, sinks, job_name or "Flink Streaming Job", "sync", None)
 
     def execute_async(
         self,
@@ -387,21 +574,13 @@ class StreamExecutionEnvironment:
         """Start the job in a background thread and return a ``JobClient`` (``cancel()``,
         ``get_job_execution_result()``, ``wait()``); options as :meth:`execute`."""
         self._run_options(job_id, from_savepoint, allow_non_restored_state)
-        return _get_executor()(self, self._take_sinks(), job_name or "Flink Streaming Job", "async", None)
+        sinks = self._take_sinks()
+        apply_runtime_mode(self.config.runtime_mode, sinks, [])
+        return _get_executor()(self, sinks, job_name or "Flink Streaming Job", "async", None)
 
-    def _execute_collect(self, streams: list[DataStream], job_name: str | None) -> list[list[Any]]:
-        sinks, self._sinks = self._sinks, []
-        return _get_executor()(
-            self,
-            sinks,
-            job_name or "collect",
-            "collect",
-            [s.transformation for s in streams],
-        )
-
-    def execute_and_collect(self, job_name: str | None = None, limit: int | None = None) -> list[Any]:
-        """Run a bounded job and return the elements of its one dangling stream (a stream nothing reads);
-        with several, call ``stream.execute_and_collect()`` on the one you want."""
+    def execute_and_collect(self, job_name: str | None = None, limit: int | None = None) -> Any:
+        """``execute_and_collect`` of the job's one dangling stream (a stream nothing reads); with several,
+        call ``stream.execute_and_collect()`` on the one you want. See :meth:`DataStream.execute_and_collect`."""
         consumed = {u.id for t in self._transformations for u, _ in t.inputs}
         dangling = [t for t in self._transformations if t.id not in consumed and t.kind != "sink"]
         if len(dangling) != 1:
@@ -409,13 +588,100 @@ class StreamExecutionEnvironment:
                 f"execute_and_collect() found {len(dangling)} streams without a consumer",
                 hint="call execute_and_collect() on the stream whose results you want",
             )
-        results = self._execute_collect([DataStream(self, dangling[0])], job_name)[0]
-        return results[:limit] if limit is not None else results
+        return self._collect_stream(dangling[0], job_name, limit)
+
+    def _collect_stream(self, t: Transformation, job_name: str | None, limit: int | None) -> Any:
+        """Start the job with ``t``'s elements collected; a :class:`CloseableIterator` over them, or with
+        ``limit`` a list of at most ``limit`` elements (the job is cancelled once it has them)."""
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise JobConfigError(f"limit must be an int >= 0, got {limit!r}")
+        sinks, self._sinks = self._sinks, []
+        apply_runtime_mode(self.config.runtime_mode, sinks, [t])
+        client = _get_executor()(self, sinks, job_name or "collect", "async", [t])
+        it = CloseableIterator(client, 0)
+        if limit is None:
+            return it
+        out: list[Any] = []
+        with it:
+            while len(out) < limit:
+                try:
+                    out.append(next(it))
+                except StopIteration:
+                    break
+        return out
+
+
+class CloseableIterator:
+    """The elements a running job collects (``execute_and_collect()``), as PyFlink's ``CloseableIterator``.
+
+    Elements arrive while the job runs, so an unbounded job streams its results; ``next()`` blocks until an
+    element arrives, and raises ``StopIteration`` once the job has finished and every element was returned
+    (or re-raises the job's failure). ``close()`` (also at the end of a ``with`` block) cancels a job that
+    is still running. If the job restarts (a restart strategy), the results of the restarted run follow, so
+    elements may repeat (at-least-once, as Flink's collect without checkpoints)."""
+
+    _TRIM = 10_000
+
+    def __init__(self, client: Any, index: int) -> None:
+        self._client = client
+        self._index = index
+        self._list: list[Any] | None = None
+        self._pos = 0
+        self._done = False
+
+    def __iter__(self) -> CloseableIterator:
+        return self
+
+    def __enter__(self) -> CloseableIterator:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _results(self) -> list[Any] | None:
+        collected = getattr(self._client.runner, "collected", None)
+        if not collected or len(collected) <= self._index:
+            return None
+        lst: list[Any] = collected[self._index]
+        if lst is not self._list or len(lst) < self._pos:  # first look, or the job restarted
+            self._list, self._pos = lst, 0
+        return lst
+
+    def next(self) -> Any:
+        return self.__next__()
+
+    def __next__(self) -> Any:
+        while not self._done:
+            lst = self._results()
+            if lst is not None and self._pos < len(lst):
+                value = lst[self._pos]
+                self._pos += 1
+                if self._pos >= self._TRIM:  # drop what was returned (the job only appends)
+                    del lst[: self._pos]
+                    self._pos = 0
+                return value
+            if self._client.wait(0.02):
+                lst = self._results()
+                if lst is not None and self._pos < len(lst):
+                    continue
+                self._done = True
+                self._client.get_job_execution_result()  # raises the job's failure, if any
+        raise StopIteration("No more data.")
+
+    def close(self) -> None:
+        """Cancel the job if it still runs and wait for it to end (idempotent)."""
+        if self._done:
+            return
+        self._done = True
+        if not self._client.wait(0):
+            self._client.cancel()
+            self._client.wait(30)
 
 
 __all__ = [
     "CheckpointConfig",
     "CheckpointingMode",
+    "CloseableIterator",
     "JobConfig",
     "RuntimeExecutionMode",
     "StreamExecutionEnvironment",

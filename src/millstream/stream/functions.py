@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .errors import JobConfigError
+
+IN = TypeVar("IN")
+IN1 = TypeVar("IN1")
+IN2 = TypeVar("IN2")
+OUT = TypeVar("OUT")
+ACC = TypeVar("ACC")
+KEY = TypeVar("KEY")
+W = TypeVar("W")
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ class ReduceFunction(Function):
         raise NotImplementedError
 
 
-class AggregateFunction(Function):
+class AggregateFunction(Function, Generic[IN, ACC, OUT]):
     """Incremental aggregation: ``create_accumulator()``, ``add(value, acc) -> acc``, ``get_result(acc)``,
     ``merge(a, b) -> acc`` (needed for session windows)."""
 
@@ -99,6 +107,8 @@ class ProcessFunction(Function):
     (current watermark / processing time only), ``ctx.output(tag, value)``."""
 
     class Context:
+        """What ``process_element`` gets (PyFlink's ``ProcessFunction.Context``, usable as an annotation)."""
+
         def timestamp(self) -> int | None:
             raise NotImplementedError
 
@@ -112,6 +122,43 @@ class ProcessFunction(Function):
         raise NotImplementedError
 
 
+class _KeyedContext(ProcessFunction.Context):
+    """A keyed context: also ``get_current_key()``."""
+
+    def get_current_key(self) -> Any:
+        raise NotImplementedError
+
+
+class _OnTimerContext(_KeyedContext):
+    """An ``on_timer`` context: also ``time_domain()``."""
+
+    def time_domain(self) -> str:
+        raise NotImplementedError
+
+
+class _WindowContext(Generic[W]):
+    """What a process window function gets: ``window()``, ``current_processing_time()``,
+    ``current_watermark()``, ``window_state()``, ``global_state()`` and ``output(tag, value)``."""
+
+    def window(self) -> W:
+        raise NotImplementedError
+
+    def current_processing_time(self) -> int:
+        raise NotImplementedError
+
+    def current_watermark(self) -> int:
+        raise NotImplementedError
+
+    def window_state(self) -> Any:
+        raise NotImplementedError
+
+    def global_state(self) -> Any:
+        raise NotImplementedError
+
+    def output(self, output_tag: OutputTag, value: Any) -> None:
+        raise NotImplementedError
+
+
 class KeyedProcessFunction(Function):
     """Keyed: ``process_element(value, ctx)`` and ``on_timer(timestamp, ctx)`` yield outputs.
 
@@ -119,7 +166,11 @@ class KeyedProcessFunction(Function):
     ``register_event_time_timer(ts)``, ``register_processing_time_timer(ts)``, ``delete_*``,
     ``current_watermark()``, ``current_processing_time()``; in ``on_timer`` also ``ctx.time_domain()``.
     Keyed state comes from ``open(runtime_context)``: ``runtime_context.get_state(descriptor)``.
+    ``KeyedProcessFunction.Context`` / ``OnTimerContext`` name the context types (for annotations).
     """
+
+    Context = _KeyedContext
+    OnTimerContext = _OnTimerContext
 
     def process_element(self, value: Any, ctx: Any) -> Iterable[Any] | None:
         raise NotImplementedError
@@ -128,9 +179,12 @@ class KeyedProcessFunction(Function):
         return None
 
 
-class ProcessWindowFunction(Function):
+class ProcessWindowFunction(Function, Generic[IN, OUT, KEY, W]):
     """``process(key, context, elements)`` yields the window's results; ``context.window()`` has
-    ``start``/``end``/``max_timestamp()``; ``clear(context)`` runs when the window is purged."""
+    ``start``/``end``/``max_timestamp()``; ``clear(context)`` runs when the window is purged.
+    Subscriptable as in PyFlink (``ProcessWindowFunction[tuple, tuple, str, TimeWindow]``)."""
+
+    Context = _WindowContext
 
     def process(self, key: Any, context: Any, elements: Iterable[Any]) -> Iterable[Any]:
         raise NotImplementedError
@@ -139,8 +193,10 @@ class ProcessWindowFunction(Function):
         """Called when the window's state is purged."""
 
 
-class ProcessAllWindowFunction(Function):
+class ProcessAllWindowFunction(Function, Generic[IN, OUT, W]):
     """Non-keyed: ``process(context, elements)`` yields results."""
+
+    Context = _WindowContext
 
     def process(self, context: Any, elements: Iterable[Any]) -> Iterable[Any]:
         raise NotImplementedError
@@ -149,14 +205,14 @@ class ProcessAllWindowFunction(Function):
         """Called when the window's state is purged."""
 
 
-class WindowFunction(Function):
+class WindowFunction(Function, Generic[IN, OUT, KEY, W]):
     """``apply(key, window, inputs)`` yields results (the legacy form of ProcessWindowFunction)."""
 
     def apply(self, key: Any, window: Any, inputs: Iterable[Any]) -> Iterable[Any]:
         raise NotImplementedError
 
 
-class AllWindowFunction(Function):
+class AllWindowFunction(Function, Generic[IN, OUT, W]):
     """``apply(window, inputs)`` yields results."""
 
     def apply(self, window: Any, inputs: Iterable[Any]) -> Iterable[Any]:
@@ -186,6 +242,8 @@ class CoFlatMapFunction(Function):
 class CoProcessFunction(Function):
     """Two inputs: ``process_element1(value, ctx)`` / ``process_element2(value, ctx)`` yield outputs."""
 
+    Context = ProcessFunction.Context
+
     def process_element1(self, value: Any, ctx: Any) -> Iterable[Any] | None:
         raise NotImplementedError
 
@@ -195,6 +253,64 @@ class CoProcessFunction(Function):
 
 class KeyedCoProcessFunction(CoProcessFunction):
     """Keyed two-input process function with timers: also ``on_timer(timestamp, ctx)``."""
+
+    Context = _KeyedContext
+    OnTimerContext = _OnTimerContext
+
+    def on_timer(self, timestamp: int, ctx: Any) -> Iterable[Any] | None:
+        return None
+
+
+class BaseBroadcastProcessFunction(Function):
+    """Base of the functions of a stream connected with a broadcast stream (``ds.connect(bs)``)."""
+
+    class ReadOnlyContext(ProcessFunction.Context):
+        """What ``process_element`` gets: ``get_broadcast_state(descriptor)`` is read-only."""
+
+        def get_broadcast_state(self, state_descriptor: Any) -> Any:
+            raise NotImplementedError
+
+        def current_processing_time(self) -> int:
+            raise NotImplementedError
+
+        def current_watermark(self) -> int:
+            raise NotImplementedError
+
+    class Context(ReadOnlyContext):
+        """What ``process_broadcast_element`` gets: ``get_broadcast_state(descriptor)`` is writable."""
+
+
+class BroadcastProcessFunction(BaseBroadcastProcessFunction, Generic[IN1, IN2, OUT]):
+    """Non-keyed stream + broadcast stream: ``process_element(value, ctx)`` (broadcast state read-only)
+    and ``process_broadcast_element(value, ctx)`` (read-write) yield outputs."""
+
+    def process_element(self, value: Any, ctx: Any) -> Iterable[Any] | None:
+        raise NotImplementedError
+
+    def process_broadcast_element(self, value: Any, ctx: Any) -> Iterable[Any] | None:
+        raise NotImplementedError
+
+
+class KeyedBroadcastProcessFunction(BaseBroadcastProcessFunction, Generic[KEY, IN1, IN2, OUT]):
+    """Keyed stream + broadcast stream: as :class:`BroadcastProcessFunction`, with keyed state and timers
+    on the keyed side (``ctx.get_current_key()``, ``ctx.timer_service()``) and ``on_timer(ts, ctx)``."""
+
+    class ReadOnlyContext(BaseBroadcastProcessFunction.ReadOnlyContext):
+        def get_current_key(self) -> Any:
+            raise NotImplementedError
+
+    class Context(BaseBroadcastProcessFunction.Context):
+        pass
+
+    class OnTimerContext(ReadOnlyContext):
+        def time_domain(self) -> str:
+            raise NotImplementedError
+
+    def process_element(self, value: Any, ctx: Any) -> Iterable[Any] | None:
+        raise NotImplementedError
+
+    def process_broadcast_element(self, value: Any, ctx: Any) -> Iterable[Any] | None:
+        raise NotImplementedError
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterable[Any] | None:
         return None
@@ -322,6 +438,8 @@ def lifecycle(fn: Any) -> tuple[Callable[[Any], None] | None, Callable[[], None]
 __all__ = [
     "AggregateFunction",
     "AllWindowFunction",
+    "BaseBroadcastProcessFunction",
+    "BroadcastProcessFunction",
     "CoFlatMapFunction",
     "CoMapFunction",
     "CoProcessFunction",
@@ -331,6 +449,7 @@ __all__ = [
     "Function",
     "JoinFunction",
     "KeySelector",
+    "KeyedBroadcastProcessFunction",
     "KeyedCoProcessFunction",
     "KeyedProcessFunction",
     "MapFunction",

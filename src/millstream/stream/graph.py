@@ -77,7 +77,19 @@ def _build(t: Transformation, state_backend: str) -> Operator:
         return ProcessOperator(name, uid, p["fn"])
     if kind in ("keyed_process", "co_process"):
         return KeyedProcessOperator(name, uid, p["fns"], p.get("key_fns"), p.get("on_timer"), p.get("user_fn"))
+    if kind == "async_wait":
+        from .operators.async_io import AsyncWaitOperator
+
+        return AsyncWaitOperator(name, uid, p["user_fn"], p["timeout_ms"], p["capacity"], p["ordered"])
+    if kind == "broadcast_process":
+        from .operators.broadcast import BroadcastProcessOperator
+
+        return BroadcastProcessOperator(name, uid, p["user_fn"], p.get("key_fn"), p["descriptors"])
     if kind == "rolling":
+        if p.get("batch_final"):
+            from .operators.batch import FinalRollingReduceOperator
+
+            return FinalRollingReduceOperator(name, uid, p["key_fn"], p["fn"])
         return RollingReduceOperator(name, uid, p["key_fn"], p["fn"])
     if kind == "union":
         return UnionOperator(name, uid, len(t.inputs))

@@ -104,6 +104,44 @@ def to_millis(value: Any, what: str = "duration") -> int:
     )
 
 
+class Watermark:
+    """A watermark at ``timestamp`` (epoch ms), as emitted by a :class:`WatermarkGenerator`."""
+
+    def __init__(self, timestamp: int) -> None:
+        self.timestamp = int(timestamp)
+
+    def get_timestamp(self) -> int:
+        return self.timestamp
+
+    def __repr__(self) -> str:
+        return f"Watermark @ {self.timestamp}"
+
+
+class WatermarkOutput:
+    """What a :class:`WatermarkGenerator` emits to: ``emit_watermark(Watermark(ts))``,
+    ``mark_idle()``, ``mark_active()``."""
+
+    def emit_watermark(self, watermark: Watermark) -> None:
+        raise NotImplementedError
+
+    def mark_idle(self) -> None:
+        """Accepted; idleness comes from ``with_idleness``."""
+
+    def mark_active(self) -> None:
+        """Accepted; idleness comes from ``with_idleness``."""
+
+
+class WatermarkGenerator:
+    """A user watermark generator (``WatermarkStrategy.for_generator``): ``on_event(event, timestamp,
+    output)`` and ``on_periodic_emit(output)``."""
+
+    def on_event(self, event: Any, event_timestamp: int, output: WatermarkOutput) -> None:
+        """Called for every element."""
+
+    def on_periodic_emit(self, output: WatermarkOutput) -> None:
+        """Called after every element (millstream's period)."""
+
+
 class TimestampAssigner:
     """Extracts an element's event time: ``extract_timestamp(value, record_timestamp) -> int`` (epoch ms)."""
 
@@ -134,6 +172,34 @@ class WatermarkStrategy:
     out_of_orderness: int | None = None
     timestamp_assigner: Any = None
     idleness: int | None = None
+    generator_supplier: Any = None
+    alignment: tuple[str, int, int] | None = None
+
+    @staticmethod
+    def for_generator(generator_supplier: Any) -> WatermarkStrategy:
+        """Watermarks from a user :class:`WatermarkGenerator` (Flink's ``forGenerator``): the supplier is
+        called (with a context argument if it takes one) once per source partition; ``on_event(event,
+        timestamp, output)`` runs after every element and then ``on_periodic_emit(output)`` (millstream's
+        "period" is one element, so results do not depend on speed). ``output.emit_watermark(Watermark(ts))``
+        moves the watermark; lower watermarks than the current one are ignored."""
+        if not callable(generator_supplier):
+            raise JobConfigError(
+                "for_generator needs a callable returning a WatermarkGenerator",
+                hint="e.g. WatermarkStrategy.for_generator(lambda ctx: MyGenerator())",
+            )
+        return WatermarkStrategy(out_of_orderness=0, generator_supplier=generator_supplier)
+
+    def with_watermark_alignment(
+        self, watermark_group: str, max_allowed_watermark_drift: DurationLike, update_interval: DurationLike = 1000
+    ) -> WatermarkStrategy:
+        """Flink's watermark alignment (sources of one group pause when ahead of the group's minimum by more
+        than the drift). Accepted and validated; millstream's sources are read in turns by one task per
+        subtask and stop on back pressure, so there is no reader to pause: it has no further effect."""
+        drift = to_millis(max_allowed_watermark_drift, "max allowed watermark drift")
+        interval = to_millis(update_interval, "watermark alignment update interval")
+        if not watermark_group or drift <= 0 or interval <= 0:
+            raise JobConfigError("watermark alignment needs a group name and a positive drift and interval")
+        return replace(self, alignment=(str(watermark_group), drift, interval))
 
     @staticmethod
     def for_bounded_out_of_orderness(max_out_of_orderness: DurationLike) -> WatermarkStrategy:
@@ -172,6 +238,9 @@ __all__ = [
     "DurationLike",
     "Time",
     "TimestampAssigner",
+    "Watermark",
+    "WatermarkGenerator",
+    "WatermarkOutput",
     "WatermarkStrategy",
     "as_timestamp_fn",
     "to_millis",

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from .errors import JobConfigError
 from .time import MAX_WATERMARK, to_millis
+
+T = TypeVar("T")
+W = TypeVar("W")
 
 
 class TimeWindow(NamedTuple):
@@ -86,10 +89,46 @@ class TriggerResult:
     FIRE_AND_PURGE = (True, True)
 
 
-class Trigger:
+class _TriggerContext:
+    """What a trigger's methods get (``Trigger.TriggerContext``, for annotations)."""
+
+    def get_current_processing_time(self) -> int:
+        raise NotImplementedError
+
+    def get_current_watermark(self) -> int:
+        raise NotImplementedError
+
+    def register_processing_time_timer(self, time: int) -> None:
+        raise NotImplementedError
+
+    def register_event_time_timer(self, time: int) -> None:
+        raise NotImplementedError
+
+    def delete_processing_time_timer(self, time: int) -> None:
+        raise NotImplementedError
+
+    def delete_event_time_timer(self, time: int) -> None:
+        raise NotImplementedError
+
+    def get_partitioned_state(self, state_descriptor: Any) -> Any:
+        raise NotImplementedError
+
+
+class _OnMergeContext(_TriggerContext):
+    """What ``on_merge`` gets (``Trigger.OnMergeContext``): also ``merge_partitioned_state``."""
+
+    def merge_partitioned_state(self, state_descriptor: Any) -> None:
+        raise NotImplementedError
+
+
+class Trigger(Generic[T, W]):
     """Decides when a window fires. ``ctx`` offers ``register_event_time_timer``,
     ``register_processing_time_timer``, ``delete_*``, ``get_current_watermark``,
-    ``get_current_processing_time`` and ``get_partitioned_state(descriptor)`` (state per key and window)."""
+    ``get_current_processing_time`` and ``get_partitioned_state(descriptor)`` (state per key and window).
+    Subscriptable as in PyFlink (``class MyTrigger(Trigger[tuple, TimeWindow])``)."""
+
+    TriggerContext = _TriggerContext
+    OnMergeContext = _OnMergeContext
 
     def on_element(self, element: Any, timestamp: int | None, window: Any, ctx: Any) -> tuple[bool, bool]:
         raise NotImplementedError
@@ -376,7 +415,7 @@ class NeverTrigger(Trigger):
 # -- evictors -----------------------------------------------------------------------------------------
 
 
-class Evictor:
+class Evictor(Generic[T, W]):
     """Removes elements from a window's contents before (or after) the window function runs."""
 
     def evict_before(self, elements: list[Any], size: int, window: Any, ctx: Any) -> list[Any]:
@@ -406,6 +445,37 @@ class CountEvictor(Evictor):
         return elements[-self.max_count :] if self.do_evict_after else elements
 
 
+class DeltaEvictor(Evictor[Any, Any]):
+    """Flink's ``DeltaEvictor.of(threshold, delta_function[, do_evict_after])``: evicts every element whose
+    ``delta_function(element, last_element)`` (a callable or an object with ``get_delta``) is at least
+    ``threshold``, ``last_element`` being the window's newest element; before the window function, or after
+    it with ``do_evict_after``."""
+
+    def __init__(self, threshold: float, delta_function: Any, do_evict_after: bool = False) -> None:
+        fn = getattr(delta_function, "get_delta", delta_function)
+        if not callable(fn):
+            raise JobConfigError("DeltaEvictor needs a delta function: a callable (a, b) -> float or get_delta(a, b)")
+        self.threshold = threshold
+        self.delta = fn
+        self.do_evict_after = do_evict_after
+
+    @staticmethod
+    def of(threshold: float, delta_function: Any, do_evict_after: bool = False) -> DeltaEvictor:
+        return DeltaEvictor(threshold, delta_function, do_evict_after)
+
+    def _evict(self, elements: list[Any]) -> list[Any]:
+        if not elements:
+            return elements
+        last = elements[-1]
+        return [e for e in elements if self.delta(e, last) < self.threshold]
+
+    def evict_before(self, elements: list[Any], size: int, window: Any, ctx: Any) -> list[Any]:
+        return elements if self.do_evict_after else self._evict(elements)
+
+    def evict_after(self, elements: list[Any], size: int, window: Any, ctx: Any) -> list[Any]:
+        return self._evict(elements) if self.do_evict_after else elements
+
+
 # -- assigners ----------------------------------------------------------------------------------------
 
 
@@ -426,7 +496,7 @@ def _offset(offset: Any, bound: int, what: str) -> int:
     return ms
 
 
-class WindowAssigner:
+class WindowAssigner(Generic[T, W]):
     """Assigns an element to windows. ``assign_windows(element, timestamp, now) -> list of windows``."""
 
     is_event_time = True
@@ -635,6 +705,7 @@ __all__ = [
     "CountEvictor",
     "CountTrigger",
     "CountWindow",
+    "DeltaEvictor",
     "EventTimeSessionWindows",
     "EventTimeTrigger",
     "Evictor",

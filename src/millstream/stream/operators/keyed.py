@@ -270,6 +270,9 @@ def _field_set(value: Any, field: Any, new: Any) -> Any:
         lst = list(value)
         lst[field] = new
         return lst
+    copy_row = getattr(value, "_copy_with", None)  # millstream.stream.typeinfo.Row
+    if copy_row is not None:
+        return copy_row(field, new)
     return new
 
 

@@ -19,6 +19,11 @@ class WatermarkGenerator:
     ``int``); ``advance(tss)`` returns the watermark before each element and moves ``wm`` past the batch.
     """
 
+    def __new__(cls, strategy: WatermarkStrategy, owner: Any) -> WatermarkGenerator:
+        if cls is WatermarkGenerator and strategy.generator_supplier is not None:
+            return super().__new__(UserWatermarkGenerator)
+        return super().__new__(cls)
+
     def __init__(self, strategy: WatermarkStrategy, owner: Any) -> None:
         self.strategy = strategy
         self.owner = owner  # an Operator-like object with name/uid, for error messages
@@ -82,6 +87,52 @@ class WatermarkGenerator:
                     wm = t - d1
         self.max_ts = mx
         self.wm = wm
+        return out
+
+
+class UserWatermarkGenerator(WatermarkGenerator):
+    """A :class:`WatermarkGenerator` driven by a user generator (``WatermarkStrategy.for_generator``):
+    ``on_event`` then ``on_periodic_emit`` after every element; the watermark before an element is the one
+    emitted after the previous element (never going back)."""
+
+    def __init__(self, strategy: WatermarkStrategy, owner: Any) -> None:
+        super().__init__(strategy, owner)
+        supplier = strategy.generator_supplier
+        try:
+            self.user = supplier(None)
+        except TypeError:
+            self.user = supplier()
+        self._vals: list[Any] = []
+        self._emitted = MIN_WATERMARK
+        gen = self
+
+        class _Output:
+            def emit_watermark(self, watermark: Any) -> None:
+                ts = int(getattr(watermark, "timestamp", watermark))
+                if ts > gen._emitted:
+                    gen._emitted = ts
+
+            def mark_idle(self) -> None:
+                pass
+
+            def mark_active(self) -> None:
+                pass
+
+        self._output = _Output()
+
+    def timestamps(self, vals: list[Any], record_tss: list[Any], base_pos: int) -> list[Any]:
+        self._vals = vals
+        return super().timestamps(vals, record_tss, base_pos)
+
+    def advance(self, tss: list[Any]) -> list[int]:
+        out: list[int] = []
+        vals = self._vals if len(self._vals) == len(tss) else [None] * len(tss)
+        for v, t in zip(vals, tss, strict=True):
+            out.append(self.wm)
+            self.user.on_event(v, t, self._output)
+            self.user.on_periodic_emit(self._output)
+            if self._emitted > self.wm:
+                self.wm = self._emitted
         return out
 
 
@@ -160,4 +211,4 @@ class PartitionWatermarks:
         return self.combined
 
 
-__all__ = ["PartitionWatermarks", "WatermarkGenerator"]
+__all__ = ["PartitionWatermarks", "UserWatermarkGenerator", "WatermarkGenerator"]
