@@ -24,6 +24,7 @@ from ..stream.operators.basic import annotate
 
 _new = tuple.__new__
 ROUND_LIMIT = 50_000  # records a log sink holds back within one round of the job loop
+_PARTITION_CACHE = 100_000  # keys whose partition a log sink remembers (murmur2 in Python costs ~2.5 us a key)
 
 
 class SinkOperator(Operator):
@@ -63,6 +64,7 @@ class LogSinkOperator(SinkOperator):
         self._key_ser = (sink.key_serializer or get_serde(sink.key_format).serialize) if sink.key_selector else None
         self._nparts: dict[str, int] = {}
         self._rr = 0
+        self._pcache: dict[int, dict[bytes, int]] = {}  # partitions -> {key bytes: partition}
         self._send: Any = None  # the log's append, or its append_nowait where it has one (Kafka)
         self.txn: Any = None  # exactly-once on Kafka: the open transaction the records go into
         # at-least-once: the records of one round of the job loop, per (topic, partition), appended together at
@@ -140,9 +142,20 @@ class LogSinkOperator(SinkOperator):
             rows = zip(values, repeat(None, m), tss, repeat((), m), repeat(None, m), strict=True)
             self._append(topic, p, list(map(_new, repeat(ProducerRecord, m), rows)))
             return
+        if n == 1:  # every key lands on partition 0: no hashing
+            self._append(topic, 0, list(zip(values, keys, tss)))  # noqa: B905 - same lengths by construction
+            return
+        cache = self._pcache.get(n)
+        if cache is None or len(cache) > _PARTITION_CACHE:
+            cache = self._pcache[n] = {}
         groups: dict[int, list[Any]] = {}
         for v, k, t in zip(values, keys, tss):  # noqa: B905 - same lengths by construction
-            p = partition_for_key(k, n) if k is not None else self._rr % n
+            if k is None:
+                p = self._rr % n
+            else:
+                p = cache.get(k)  # type: ignore[assignment]
+                if p is None:
+                    p = cache[k] = partition_for_key(k, n)
             g = groups.get(p)
             if g is None:
                 g = groups[p] = []

@@ -25,6 +25,8 @@ from .operators.basic import (
 )
 from .operators.joins import IntervalJoinOperator
 from .operators.keyed import KeyedProcessOperator, RollingReduceOperator
+from .operators.sessions import SessionWindowOperator, sessions_fast_path_applies
+from .operators.slicing import SlicingWindowOperator, slicing_applies
 from .operators.tumbling import TumblingWindowOperator, fast_path_applies
 from .operators.window import WindowOperator
 
@@ -101,6 +103,10 @@ def _build(t: Transformation, state_backend: str) -> Operator:
         fast = state_backend != "rocksdb" and not p.get("key_fns")
         if fast and fast_path_applies(p["assigner"], p["trigger"], p["evictor"], p["lateness"], p["fn"]):
             return TumblingWindowOperator(name, uid, p["key_fn"], p["assigner"], p["late_tag"], p["fn"])
+        if fast and sessions_fast_path_applies(p["assigner"], p["trigger"], p["evictor"], p["lateness"], p["fn"]):
+            return SessionWindowOperator(name, uid, p["key_fn"], p["assigner"], p["late_tag"], p["fn"])
+        if fast and slicing_applies(p["assigner"], p["trigger"], p["evictor"], p["lateness"], p["fn"]):
+            return SlicingWindowOperator(name, uid, p["key_fn"], p["assigner"], p["lateness"], p["late_tag"], p["fn"])
         return WindowOperator(
             name,
             uid,

@@ -206,15 +206,26 @@ def _make_loop(size: int, offset: int, fn: WindowFunctionSpec) -> Callable[..., 
     """The per-batch loop of the tumbling operator, generated for the window's function so the
     accumulator update is inline (built-in aggregates) or a single call (reduce / AggregateFunction).
     Only fixed templates and constants bound as default arguments go into the generated code."""
+    env: dict[str, Any] = {"size": size, "offset": offset, "none": _NONE}
+    update = update_code(fn, env, 8)
+    params = "".join(f", {name}={name}" for name in env if name not in ("size", "offset", "none"))
+    namespace = dict(env)
+    exec(_LOOP.format(params=params, update=update), namespace)  # fixed templates only
+    return namespace["loop"]
+
+
+def update_code(fn: WindowFunctionSpec, env: dict[str, Any], indent: int) -> str:
+    """Python source that adds element ``v`` of key ``k`` to the accumulator in dict ``b`` (``b[k]``), indented
+    by ``indent``; the names it uses (``red``, ``create``, ``add``, fields ``f0``...) are put into ``env``
+    (``none`` must be a sentinel there). Shared by the tumbling and the slicing operators."""
     from ..aggregates import Aggregates, Count, Max, Mean, Min, Sum
 
-    env: dict[str, Any] = {"size": size, "offset": offset, "none": _NONE}
     user = fn.user
     members = user.aggs if type(user) is Aggregates else None
     fusable = members is not None and all(
         type(a) in (Count, Sum, Min, Max, Mean) and not callable(getattr(a, "field", None)) for a in members
     )
-    pad = " " * 8
+    pad = " " * indent
     if fn.kind == "reduce":
         env["red"] = user
         update = f"{pad}acc = b.get(k, none)\n{pad}b[k] = v if acc is none else red(acc, v)"
@@ -249,10 +260,7 @@ def _make_loop(size: int, offset: int, fn: WindowFunctionSpec) -> Callable[..., 
     else:
         env["create"], env["add"] = user.create_accumulator, user.add
         update = f"{pad}acc = b.get(k, none)\n{pad}b[k] = add(v, create() if acc is none else acc)"
-    params = "".join(f", {name}={name}" for name in env if name not in ("size", "offset", "none"))
-    namespace = dict(env)
-    exec(_LOOP.format(params=params, update=update), namespace)  # fixed templates only
-    return namespace["loop"]
+    return update
 
 
 __all__ = ["TumblingWindowOperator", "fast_path_applies"]

@@ -1,0 +1,183 @@
+"""Window throughput per window kind, as ratios to the tumbling 1 s job measured in the same run.
+
+Workload W (as ``engine_bench.py``): N JSON-like events ``{"key", "ts", "value"}``, 100 keys ("pages"),
+1 ms apart and up to 60 ms out of order, a bounded-out-of-orderness watermark of 100 ms, and per key and
+window ``Aggregates(count=Count(), sum=Sum("value"))`` with a ProcessWindowFunction adding key and start.
+Jobs (each in-process from a collection to a collecting sink, and the first two also embedded log → log):
+
+    tumbling 1 s            the baseline (the tumbling fast path)
+    sliding 10 s / 1 s      the issue's first bar: >= 60% of tumbling
+    sliding 60 s / 1 s      >= 40% of tumbling
+    session 30 s gap        per key, >= 40% of tumbling
+    tumbling, RocksDB       W with EmbeddedRocksDBStateBackend: >= 50% of W on the heap backend
+
+Rates are events per CPU second of this process (``time.process_time``), so other load on the shared
+machine distorts them less; all jobs run in one thread. Each job runs ``--repeat`` times, interleaved with
+the others, and the fastest run counts.
+
+    PYTHONPATH=src python benchmarks/window_bench.py [--events 1000000] [--repeat 1] [--only sliding10,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+import millstream  # noqa: F401 - registers the runtime
+from millstream import Duration, StreamExecutionEnvironment, WatermarkStrategy
+from millstream.connectors import LogSink, LogSource, OffsetsInitializer
+from millstream.core.record import ProducerRecord
+from millstream.functions import Aggregates, Count, ProcessWindowFunction, Sum
+from millstream.log import Log, open_log
+from millstream.state import EmbeddedRocksDBStateBackend, HashMapStateBackend
+from millstream.testing import CollectingSink
+from millstream.windows import EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows
+
+BASE = 1_700_000_000_000
+
+
+def events(n: int) -> list[dict[str, Any]]:
+    return [{"key": f"k{i % 100}", "ts": BASE + i - (i % 7) * 10, "value": i % 1000} for i in range(n)]
+
+
+def produce(log: Log, n: int) -> None:
+    log.create_topic("events", 1, {"retention.ms": -1})
+    batch: list[ProducerRecord] = []
+    for e in events(n):
+        batch.append(ProducerRecord(orjson.dumps(e), None, e["ts"]))
+        if len(batch) == 10_000:
+            log.append("events", 0, batch)
+            batch = []
+    if batch:
+        log.append("events", 0, batch)
+
+
+class WithKey(ProcessWindowFunction):
+    def process(self, key: Any, context: Any, elements: Any) -> Any:
+        for r in elements:
+            yield {"key": key, "start": context.window().start, "count": r["count"], "sum": r["sum"]}
+
+
+ASSIGNERS: dict[str, Callable[[], Any]] = {
+    "tumbling": lambda: TumblingEventTimeWindows.of(Duration.of_seconds(1)),
+    "sliding10": lambda: SlidingEventTimeWindows.of(Duration.of_seconds(10), Duration.of_seconds(1)),
+    "sliding60": lambda: SlidingEventTimeWindows.of(Duration.of_seconds(60), Duration.of_seconds(1)),
+    "session": lambda: EventTimeSessionWindows.with_gap(Duration.of_seconds(30)),
+    "rocksdb": lambda: TumblingEventTimeWindows.of(Duration.of_seconds(1)),
+}
+
+
+def strategy() -> Any:
+    return WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(100)).with_timestamp_assigner(
+        lambda e, ts: e["ts"]
+    )
+
+
+def run_in_process(kind: str, data: list[dict[str, Any]], tmp: str) -> tuple[float, int]:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_batch_size(4096)
+    if kind == "rocksdb":
+        env.get_checkpoint_config().set_checkpoint_storage_dir(f"{tmp}/chk-{time.monotonic_ns()}")
+        env.set_state_backend(EmbeddedRocksDBStateBackend())
+    else:
+        env.set_state_backend(HashMapStateBackend())
+    sink = CollectingSink()
+    (
+        env.from_collection(data)
+        .assign_timestamps_and_watermarks(strategy())
+        .key_by(lambda e: e["key"])
+        .window(ASSIGNERS[kind]())
+        .aggregate(Aggregates(count=Count(), sum=Sum("value")), WithKey())
+        .sink_to(sink)
+    )
+    started = time.process_time()
+    env.execute(f"window bench {kind}")
+    return time.process_time() - started, len(sink.values)
+
+
+def run_log(kind: str, url: str) -> tuple[float, int]:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_batch_size(4096)
+    source = (
+        LogSource.builder()
+        .set_log(url)
+        .set_topics("events")
+        .set_starting_offsets(OffsetsInitializer.earliest())
+        .set_bounded(OffsetsInitializer.latest())
+        .set_value_format("json")
+        .build()
+    )
+    topic = f"out-{kind}-{time.monotonic_ns()}"
+    log = open_log(url)
+    log.create_topic(topic, 1, {"retention.ms": -1})
+    (
+        env.from_source(source, strategy(), "events")
+        .key_by(lambda e: e["key"])
+        .window(ASSIGNERS[kind]())
+        .aggregate(Aggregates(count=Count(), sum=Sum("value")), WithKey())
+        .sink_to(LogSink.builder().set_log(url).set_topic(topic).build())
+    )
+    started = time.process_time()
+    env.execute(f"window bench log {kind}")
+    elapsed = time.process_time() - started
+    n = log.latest_offset(topic, 0)
+    log.delete_topic(topic) if hasattr(log, "delete_topic") else None
+    log.close()
+    return elapsed, n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each job, interleaved; the best counts")
+    ap.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(ASSIGNERS))
+    ap.add_argument("--no-log", action="store_true", help="skip the embedded log → log jobs")
+    args = ap.parse_args()
+    kinds = [k for k in ASSIGNERS if not args.only or k in args.only.split(",") or k == "tumbling"]
+    log_kinds = [] if args.no_log else [k for k in ("tumbling", "sliding10") if k in kinds]
+    data = events(args.events)
+    best: dict[str, tuple[float, int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"file://{tmp}/log"
+        if log_kinds:
+            log = open_log(url)
+            produce(log, args.events)
+            log.close()
+        for _ in range(max(1, args.repeat)):
+            for kind in kinds:
+                r = run_in_process(kind, data, tmp)
+                if kind not in best or r[0] < best[kind][0]:
+                    best[kind] = r
+            for kind in log_kinds:
+                r = run_log(kind, url)
+                if "log " + kind not in best or r[0] < best["log " + kind][0]:
+                    best["log " + kind] = r
+    bars = {"sliding10": 0.60, "sliding60": 0.40, "session": 0.40, "rocksdb": 0.50}
+    print(f"events: {args.events:,}  best of {max(1, args.repeat)} run(s) each, events per CPU second")
+    for prefix in ("", "log "):
+        base = best.get(prefix + "tumbling")
+        if base is None:
+            continue
+        base_rate = args.events / base[0]
+        for kind in kinds if not prefix else log_kinds:
+            got = best.get(prefix + kind)
+            if got is None:
+                continue
+            rate = args.events / got[0]
+            ratio = rate / base_rate
+            bar = bars.get(kind)
+            verdict = "" if bar is None else f"  bar >= {bar:.0%}: {'PASS' if ratio >= bar else 'FAIL'}"
+            label = f"{prefix or 'in-process '}{kind}"
+            print(
+                f"{label:22s} {rate:12,.0f} events/s  {got[0]:7.2f} s CPU  {got[1]:9,} results  "
+                f"{ratio:7.1%} of tumbling{verdict}"
+            )
+
+
+if __name__ == "__main__":
+    main()
