@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "checkpoints": ("millstream.cli.checkpoints", "checkpoints", "List, describe and take checkpoints/savepoints."),
     "bench": ("millstream.cli.bench", "bench", "Run a benchmark and print its figures."),
     "sql": ("millstream.cli.sql", "sql", "Run a Flink SQL script."),
+    "flink": ("millstream.cli.flink", "flink", "Export a pipeline as a PyFlink program, or check it translates."),
 }
 
 

@@ -114,6 +114,20 @@ def _interrupted(runner: Any) -> str:
     metavar="N",
     help="Default parallelism of the job's operators (those that set none): N subtasks on N worker processes.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["millstream", "flink"]),
+    default="millstream",
+    show_default=True,
+    help="Run on millstream's own engine, or on Apache Flink through PyFlink (see docs/flink.md).",
+)
+@click.option("--flink-address", metavar="HOST:PORT", help="With --engine flink: submit to this JobManager (REST).")
+@click.option(
+    "--flink-jars", multiple=True, metavar="JAR", help="With --engine flink: jars for the job (Kafka connector)."
+)
+@click.option(
+    "--flink-python", metavar="PATH", help="With --engine flink: a Python that has PyFlink (default: this one)."
+)
 @click.option("--plan", "plan_only", is_flag=True, help="Print the job's execution plan (Flink's JSON) and exit.")
 @click.option("--quiet", "-q", is_flag=True, help="No live progress (for scripts).")
 @click.option("--verbose", "-v", "verbose_here", is_flag=True, help="Show tracebacks for errors.")
@@ -128,6 +142,10 @@ def run(
     metrics_port: int | None,
     progress: bool | None,
     parallelism: int | None,
+    engine: str,
+    flink_address: str | None,
+    flink_jars: tuple[str, ...],
+    flink_python: str | None,
     plan_only: bool,
     quiet: bool,
     verbose_here: bool,
@@ -141,6 +159,9 @@ def run(
     from ..runtime.pipeline_file import PipelineRunner
 
     verbose = verbose_here or bool(ctx.find_root().params.get("verbose"))
+    if engine == "flink" and not plan_only:
+        _run_on_flink(ctx, pipeline, log_url, parallelism, flink_address, flink_jars, flink_python, verbose)
+        return
     monitoring: Monitoring | None = None
     live = show_progress(progress, quiet)
     runner = PipelineRunner(
@@ -201,6 +222,37 @@ def run(
         stack.close()
         if monitoring is not None:
             monitoring.close()
+
+
+def _run_on_flink(
+    ctx: click.Context,
+    pipeline: str,
+    log_url: str | None,
+    parallelism: int | None,
+    address: str | None,
+    jars: tuple[str, ...],
+    python: str | None,
+    verbose: bool,
+) -> None:
+    """``--engine flink``: check the file's jobs, then run them on Flink (:mod:`millstream.flink.runner`)."""
+    from ..flink.runner import FlinkOptions, run_pipeline
+
+    options = FlinkOptions(
+        address=address, jars=list(jars), python=python, parallelism=parallelism, default_log=log_url
+    )
+    try:
+        code = run_pipeline(pipeline, options)
+    except KeyboardInterrupt:
+        click.echo("interrupted: the Flink job was cancelled", err=True)
+        ctx.exit(130)
+    except MillstreamError as exc:
+        _report(exc, verbose)
+        ctx.exit(exc.exit_code)
+    except Exception as exc:  # the pipeline's code or Flink failed
+        _report(exc, verbose, hint="run with --verbose for the traceback")
+        ctx.exit(1)
+    if code:
+        ctx.exit(code)
 
 
 def _report(exc: BaseException, verbose: bool, hint: str | None = None) -> None:
