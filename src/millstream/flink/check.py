@@ -149,10 +149,10 @@ def _describe(t: Transformation) -> str:
 def _check_log(t: Transformation, desc: Any, what: str, jars: Sequence[str]) -> None:
     url = desc.log_url
     if not kafka_url(url):
-        where = url or "the embedded default log (file://./.millstream)"
+        where = f"the embedded log {url}" if url else "the embedded default log (file://./.millstream)"
         other = "a KafkaSource (set_bootstrap_servers)" if what == "source" else "a KafkaSink (set_bootstrap_servers)"
         raise FlinkTranslationError(
-            f"{_describe(t)}: its {what} is the embedded log {where}, which Apache Flink cannot "
+            f"{_describe(t)}: its {what} is {where}, which Apache Flink cannot "
             f"{'read' if what == 'source' else 'write'}",
             hint=f"on Flink use Kafka: {other}, or run with --log kafka://HOST:PORT; "
             "or use a FileSource/FileSink or from_collection",

@@ -139,12 +139,16 @@ def build(env):
     sink(sliding, "sliding.txt")
     sessions = events.key_by(lambda e: e["user"]).window(EventTimeSessionWindows.with_gap(Duration.of_millis(6)))
     sink(sessions.process(Sessions()), "sessions.txt")
-    counts = events.key_by(lambda e: e["user"]).count_window(3, 2).apply(
-        lambda key, window, elements: [[key, [e["v"] for e in elements]]]
+    counts = (
+        events.key_by(lambda e: e["user"])
+        .count_window(3, 2)
+        .apply(lambda key, window, elements: [[key, [e["v"] for e in elements]]])
     )
     sink(counts, "count_windows.txt")
-    rolling = events.filter(lambda e: e["v"] % 3 != 0).key_by(lambda e: e["user"]).reduce(
-        lambda a, b: {"user": a["user"], "v": a["v"] + b["v"], "ts": b["ts"]}
+    rolling = (
+        events.filter(lambda e: e["v"] % 3 != 0)
+        .key_by(lambda e: e["user"])
+        .reduce(lambda a, b: {"user": a["user"], "v": a["v"] + b["v"], "ts": b["ts"]})
     )
     sink(rolling.map(lambda e: [e["user"], e["v"]]), "rolling.txt")
     sink(events.key_by(lambda e: e["user"]).process(Timeouts()), "timeouts.txt")
