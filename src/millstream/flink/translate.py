@@ -34,6 +34,7 @@ from pyflink.java_gateway import get_gateway
 
 from ..stream.connectors import CollectionSource, FileSink, FileSource, FunctionSink, LogSink, LogSource, PrintSink
 from ..stream.graph import Transformation
+from ..stream.operators.window import WindowFunctionSpec
 from ..stream.plan import JobPlan, plan_job
 from ..stream.windows import (
     ContinuousEventTimeTrigger,
@@ -55,6 +56,17 @@ from .check import check_job, count_window_shape, is_collecting_sink
 from .config import flink_configuration
 
 PICKLED = Types.PICKLED_BYTE_ARRAY
+
+
+def _count_files(paths: Sequence[str]) -> int:
+    """How many files (Flink's file splits) the paths name; directories are walked."""
+    n = 0
+    for path in paths:
+        if os.path.isdir(path):
+            n += sum(len(files) for _, _, files in os.walk(path))
+        else:
+            n += 1
+    return n
 
 
 class FlinkJob:
@@ -92,26 +104,45 @@ class FlinkJob:
         """Translates the graph ending at ``sinks`` into the environment (checked first, see ``check.py``)."""
         check_job(sinks, self.jars)
         plan = plan_job(sinks, parallelism, max_parallelism)
+        self.env.set_parallelism(parallelism)  # helper operators PyFlink adds (key maps, ...) default to it
         self.max_parallelism = max_parallelism
         self.jobs += 1
         self.plan = plan
         self.prefix = f"j{self.jobs}-" if self.jobs > 1 else ""
         self.out: dict[int, Any] = {}
+        self.eff: dict[int, int] = {}
+        for node in plan.nodes.values():
+            t = node.t
+            if t.kind == "source" and isinstance(t.params.get("source"), FileSource):
+                self.eff[t.id] = max(1, min(node.parallelism, _count_files(t.params["source"].paths)))
+            elif len(node.inputs) == 1 and node.inputs[0].local and t.parallelism is None:
+                # forward from such a source in the plan: the subtasks without a split get nothing, so run
+                # with the source's subtasks only (a rebalance would interleave one partition's elements)
+                feed = node.inputs[0].source
+                if feed in self.eff and t.kind != "sink":
+                    self.eff[t.id] = self.eff[feed]
         for node in plan.nodes.values():
             self._node(node.t)
         return plan
 
     def _set(self, ds: Any, t: Transformation) -> Any:
         """Name, uid, parallelism and max parallelism of ``t`` on the PyFlink operator ``ds``."""
-        node = self.plan.nodes[t.id]
         ds.name(t.name)
         if t.uid:  # a user's uid (savepoint compatibility); others are left to Flink
             ds.uid(self.prefix + t.uid)
-        ds.set_parallelism(node.parallelism)
+        node = self.plan.nodes[t.id]
+        ds.set_parallelism(self._par(t))
         explicit = t.max_parallelism is not None or self.max_parallelism is not None
         if explicit and not (t.kind == "source" and isinstance(t.params.get("source"), CollectionSource)):
             ds.set_max_parallelism(node.max_parallelism)  # else Flink's default, which millstream's matches
         return ds
+
+    def _par(self, t: Transformation) -> int:
+        """The parallelism ``t`` runs with on Flink: the plan's, except that a file source runs with at most one
+        subtask per file (and so do the operators that follow its parallelism): Flink's file splits are whole
+        files, and a subtask without one would hold every watermark back until it finishes (millstream announces
+        such channels as ended at once)."""
+        return self.eff.get(t.id, self.plan.nodes[t.id].parallelism)  # see add() for which nodes
 
     def _helper(self, ds: Any, parallelism: int) -> Any:
         ds.set_parallelism(parallelism)
@@ -129,7 +160,7 @@ class FlinkJob:
         ds = self.out[up.id]
         if tag is not None:
             side = ds.get_side_output(f.py_output_tag(tag.tag_id))
-            self._helper(side, self.plan.nodes[up.id].parallelism)
+            self._helper(side, self._par(up))
             return side
         return ds
 
@@ -160,7 +191,7 @@ class FlinkJob:
     def _parallelism_of(self, t: Transformation) -> int:
         while t.kind == "partition":
             t = t.inputs[0][0]
-        return self.plan.nodes[t.id].parallelism
+        return self._par(t)
 
     # -- nodes ---------------------------------------------------------------------------------------------
     def _node(self, t: Transformation) -> None:
@@ -200,7 +231,7 @@ class FlinkJob:
         elif kind == "rolling":
             out = ds.reduce(f.Reduce(p["fn"]))
         elif kind == "assign_timestamps":
-            out = self._timestamps(ds, p["strategy"], self.plan.nodes[t.id].parallelism)
+            out = self._timestamps(ds, p["strategy"], self._par(t))
         elif kind == "window":
             out = self._window(t, ds)
         elif kind == "interval_join":
@@ -216,13 +247,12 @@ class FlinkJob:
     # -- sources -------------------------------------------------------------------------------------------
     def _source(self, t: Transformation) -> Any:
         desc = t.params["source"]
-        node = self.plan.nodes[t.id]
         strategy = t.params.get("strategy")
         if isinstance(desc, CollectionSource):
             if desc.timestamps is not None:
                 ds = self.env.from_collection(list(zip(desc.elements, desc.timestamps, strict=True)))
                 self._set(ds, t)
-                ds = self._assign(ds, f.ExtractTimestamp(None), None, node.parallelism)
+                ds = self._assign(ds, f.ExtractTimestamp(None), None, self._par(t))
             else:
                 ds = self._set(self.env.from_collection(list(desc.elements)), t)
         elif isinstance(desc, FileSource):
@@ -232,7 +262,7 @@ class FlinkJob:
         else:  # check_job refused it already
             raise ValueError(f"no Flink translation for source {type(desc).__name__}")
         if strategy is not None:
-            ds = self._timestamps(ds, strategy, node.parallelism)
+            ds = self._timestamps(ds, strategy, self._par(t))
         return ds
 
     def _file_source(self, t: Transformation, desc: FileSource) -> Any:
@@ -243,7 +273,7 @@ class FlinkJob:
         paths = [os.path.abspath(p) for p in desc.paths]
         source = PyFileSource.for_record_stream_format(StreamFormat.text_line_format(), *paths).build()
         lines = self._set(self.env.from_source(source, PyWatermarkStrategy.no_watermarks(), t.name), t)
-        p = self.plan.nodes[t.id].parallelism
+        p = self._par(t)
         if desc.format == "json":
             return self._helper(lines.flat_map(f.ParseJson(), output_type=PICKLED()).name("Parse JSON"), p)
         return self._helper(lines.map(f.Map(str, None), output_type=PICKLED()).name("Lines"), p)
@@ -381,9 +411,10 @@ class FlinkJob:
                 feed = up.inputs[0][0] if up.kind == "partition" else up
                 raw = self._stream(feed, up.inputs[0][1] if up.kind == "partition" else None)
                 tagged = raw.map(f.Tag(i), output_type=PICKLED()).name("Tag input")
-                sides.append(self._helper(tagged, self._parallelism_of(feed)))
+                sides.append(self._helper(tagged, self._par(t)))  # the union feeds its key map forward
             union = sides[0].union(*sides[1:])
             keyed = union.key_by(f.Keys(None, list(p["key_fns"])), key_type=PICKLED())
+            keyed._j_data_stream.getTransformation().getInputs().get(0).setParallelism(self._par(t))
             windowed = keyed.window(self.assigner(p["assigner"]))
             non_keyed = False
         elif p.get("key_fn") is None:
@@ -399,6 +430,15 @@ class FlinkJob:
             windowed = windowed.allowed_lateness(int(p["lateness"]))
         if p.get("late_tag") is not None:
             windowed = windowed.side_output_late_data(f.py_output_tag(p["late_tag"].tag_id))
+        if spec.kind in ("reduce", "aggregate") and isinstance(
+            p["assigner"], EventTimeSessionWindows | ProcessingTimeSessionWindows
+        ):
+            # PyFlink 2.3's Python window operator loses a window's reduced/aggregated state when a late
+            # element merges two sessions that already fired (tests/parity case session-late-bridge); with
+            # list state it merges correctly, so sessions keep their elements and reduce/aggregate at firing.
+            spec = WindowFunctionSpec(
+                "list", spec.user, spec.window_fn, non_keyed=spec.non_keyed, list_then=spec.kind, style=spec.style
+            )
         wrapper = f.AllWindowProcess(spec) if non_keyed else f.WindowProcess(spec)
         if spec.kind == "reduce":
             return windowed.reduce(f.Reduce(spec.user), window_function=wrapper, output_type=PICKLED())
