@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": ("millstream.cli.bench", "bench", "Run a benchmark and print its figures."),
     "sql": ("millstream.cli.sql", "sql", "Run a Flink SQL script."),
     "console": ("millstream.cli.console", "console", "Serve the web console (jobs, topics, groups, connectors)."),
+    "flink": ("millstream.cli.flink", "flink", "Export a pipeline as a PyFlink program, or check it translates."),
 }
 
 

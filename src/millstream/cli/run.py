@@ -114,6 +114,20 @@ def _interrupted(runner: Any) -> str:
     metavar="N",
     help="Default parallelism of the job's operators (those that set none): N subtasks on N worker processes.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["millstream", "flink"]),
+    default="millstream",
+    show_default=True,
+    help="Run on millstream's own engine, or on Apache Flink through PyFlink (see docs/flink.md).",
+)
+@click.option("--flink-address", metavar="HOST:PORT", help="With --engine flink: submit to this JobManager (REST).")
+@click.option(
+    "--flink-jars", multiple=True, metavar="JAR", help="With --engine flink: jars for the job (Kafka connector)."
+)
+@click.option(
+    "--flink-python", metavar="PATH", help="With --engine flink: a Python that has PyFlink (default: this one)."
+)
 @click.option("--plan", "plan_only", is_flag=True, help="Print the job's execution plan (Flink's JSON) and exit.")
 @click.option(
     "--pyflink",
@@ -134,6 +148,10 @@ def run(
     metrics_port: int | None,
     progress: bool | None,
     parallelism: int | None,
+    engine: str,
+    flink_address: str | None,
+    flink_jars: tuple[str, ...],
+    flink_python: str | None,
     plan_only: bool,
     pyflink: bool,
     quiet: bool,
@@ -148,10 +166,18 @@ def run(
     from ..runtime.pipeline_file import PipelineRunner
 
     verbose = verbose_here or bool(ctx.find_root().params.get("verbose"))
+    if pyflink and engine == "flink":
+        raise click.UsageError(
+            "--pyflink runs a PyFlink program on millstream; on Apache Flink a PyFlink program runs as it is "
+            "(python job.py, or flink run -py job.py)"
+        )
     if pyflink:
         from ..compat.pyflink import install
 
         install(shadow=True)  # asked for explicitly: run the program's pyflink imports on millstream
+    if engine == "flink" and not plan_only:
+        _run_on_flink(ctx, pipeline, log_url, parallelism, flink_address, flink_jars, flink_python, verbose)
+        return
     monitoring: Monitoring | None = None
     live = show_progress(progress, quiet)
     runner = PipelineRunner(
@@ -218,6 +244,37 @@ def run(
         stack.close()
         if monitoring is not None:
             monitoring.close()
+
+
+def _run_on_flink(
+    ctx: click.Context,
+    pipeline: str,
+    log_url: str | None,
+    parallelism: int | None,
+    address: str | None,
+    jars: tuple[str, ...],
+    python: str | None,
+    verbose: bool,
+) -> None:
+    """``--engine flink``: check the file's jobs, then run them on Flink (:mod:`millstream.flink.runner`)."""
+    from ..flink.runner import FlinkOptions, run_pipeline
+
+    options = FlinkOptions(
+        address=address, jars=list(jars), python=python, parallelism=parallelism, default_log=log_url
+    )
+    try:
+        code = run_pipeline(pipeline, options)
+    except KeyboardInterrupt:
+        click.echo("interrupted: the Flink job was cancelled", err=True)
+        ctx.exit(130)
+    except MillstreamError as exc:
+        _report(exc, verbose)
+        ctx.exit(exc.exit_code)
+    except Exception as exc:  # the pipeline's code or Flink failed
+        _report(exc, verbose, hint="run with --verbose for the traceback")
+        ctx.exit(1)
+    if code:
+        ctx.exit(code)
 
 
 def _report(exc: BaseException, verbose: bool, hint: str | None = None) -> None:

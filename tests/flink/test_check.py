@@ -1,0 +1,281 @@
+"""The translatability check and the errors of ``--engine flink`` that come before anything is submitted
+(pure: no PyFlink, no JVM)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from millstream import Duration, StreamExecutionEnvironment, WatermarkStrategy
+from millstream.connectors import FileSink, KafkaSink, KafkaSource, LogSink, LogSource
+from millstream.flink.check import (
+    KAFKA_SOURCE_CLASS,
+    FlinkTranslationError,
+    check_job,
+    check_jobmanager,
+    parse_address,
+)
+from millstream.flink.config import flink_configuration
+from millstream.flink.runner import FlinkEngineError, FlinkOptions, check_pipeline, flink_python
+from millstream.stream.restart import RestartStrategies
+from millstream.windows import (
+    CountEvictor,
+    EventTimeTrigger,
+    TumblingEventTimeWindows,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _sinks(env: StreamExecutionEnvironment) -> list:
+    return env._take_sinks()
+
+
+def test_translatable_job_passes() -> None:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    s = env.from_collection([("a", 1)]).assign_timestamps_and_watermarks(
+        WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(lambda e, ts: e[1])
+    )
+    s.key_by(lambda e: e[0]).window(TumblingEventTimeWindows.of(Duration.of_millis(5))).reduce(lambda a, b: a).print()
+    s.key_by(lambda e: e[0]).count_window(3, 1).apply(lambda k, w, es: [k]).print()
+    nodes = check_job(_sinks(env))
+    assert nodes[0].kind == "source"
+
+
+@pytest.mark.parametrize(
+    "source, needle",
+    [
+        (LogSource.builder().set_topics("t").build(), "embedded default log"),
+        (LogSource.builder().set_log("file:///tmp/x").set_topics("t").build(), "file:///tmp/x"),
+        (LogSource.builder().set_log("memory://").set_topics("t").build(), "memory://"),
+    ],
+)
+def test_embedded_log_source_is_refused(source: object, needle: str) -> None:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.from_source(source, None, "clicks").print()
+    with pytest.raises(FlinkTranslationError) as err:
+        check_job(_sinks(env))
+    assert "operator 'clicks' (source)" in err.value.message
+    assert needle in err.value.message
+    assert "KafkaSource" in (err.value.hint or "")
+
+
+def test_embedded_log_sink_is_refused() -> None:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.from_collection([1]).sink_to(LogSink.builder().set_topic("out").build())
+    with pytest.raises(FlinkTranslationError, match=r"embedded default log.*cannot write"):
+        check_job(_sinks(env))
+
+
+def test_connector_inside_a_job_is_refused() -> None:
+    from millstream.connect.connectors.file import FileStreamSourceConnector
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.add_source(FileStreamSourceConnector, "lines").print()
+    with pytest.raises(FlinkTranslationError) as err:
+        check_job(_sinks(env))
+    assert "Kafka Connect connector" in err.value.message and "'lines'" in err.value.message
+    assert "millstream connect standalone" in (err.value.hint or "")
+
+
+def test_source_function_is_refused() -> None:
+    env = StreamExecutionEnvironment.get_execution_environment()
+
+    def numbers():
+        yield from range(3)
+
+    env.add_source(numbers, "numbers").print()
+    with pytest.raises(FlinkTranslationError, match=r"'numbers'.*source function"):
+        check_job(_sinks(env))
+
+
+def test_custom_trigger_and_time_window_evictor_are_refused() -> None:
+    class Mine(EventTimeTrigger):
+        pass
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    keyed = env.from_collection([1]).key_by(lambda v: v)
+    keyed.window(TumblingEventTimeWindows.of(5)).trigger(Mine()).reduce(lambda a, b: a).print()
+    with pytest.raises(FlinkTranslationError, match="trigger Mine"):
+        check_job(_sinks(env))
+    keyed.window(TumblingEventTimeWindows.of(5)).evictor(CountEvictor.of(2)).reduce(lambda a, b: a).print()
+    with pytest.raises(FlinkTranslationError, match="evictors run on Flink only in count windows"):
+        check_job(_sinks(env))
+
+
+def _kafka_job() -> list:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    src = KafkaSource.builder().set_bootstrap_servers("localhost:9092").set_topics("clicks").build()
+    env.from_source(src, None, "clicks").sink_to(
+        KafkaSink.builder().set_bootstrap_servers("localhost:9092").set_topic("out").build()
+    )
+    return _sinks(env)
+
+
+def test_kafka_source_without_the_connector_jar_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(FlinkTranslationError) as err:
+        check_job(_kafka_job())
+    assert "Kafka source on Flink needs Flink's Kafka connector jar (no --flink-jars given" in err.value.message
+    assert "--flink-jars" in (err.value.hint or "")
+    other = tmp_path / "other.jar"
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr("org/example/Nothing.class", b"")
+    with pytest.raises(
+        FlinkTranslationError, match=r"none holds org\.apache\.flink\.connector\.kafka\.source\.KafkaSource"
+    ):
+        check_job(_kafka_job(), [str(other)])
+    good = tmp_path / "kafka.jar"
+    with zipfile.ZipFile(good, "w") as zf:  # a jar holding the connector's classes passes the check
+        zf.writestr(KAFKA_SOURCE_CLASS, b"")
+        zf.writestr("org/apache/flink/connector/kafka/sink/KafkaSink.class", b"")
+    check_job(_kafka_job(), [str(good)])
+
+
+def test_missing_jar_path_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(FlinkTranslationError, match="does not exist"):
+        check_job(_kafka_job(), [str(tmp_path / "nope.jar")])
+
+
+def test_unreachable_jobmanager() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FlinkTranslationError) as err:
+        check_jobmanager(f"127.0.0.1:{port}", timeout=2)
+    assert f"JobManager at 127.0.0.1:{port} is unreachable" in err.value.message
+    assert "start-cluster.sh" in (err.value.hint or "")
+    with pytest.raises(FlinkTranslationError, match="not host:port"):
+        parse_address("localhost")
+
+
+def test_an_http_server_that_is_not_flink() -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello")
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        with pytest.raises(FlinkTranslationError, match="not as a Flink JobManager"):
+            check_jobmanager(f"127.0.0.1:{port}", timeout=5)
+    finally:
+        server.close()
+
+
+def test_flink_configuration_carries_the_job_config_over() -> None:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(3).set_max_parallelism(64).enable_checkpointing(500)
+    env.get_checkpoint_config().set_checkpoint_storage_dir("/tmp/ckpt")
+    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(4, Duration.of_seconds(2)))
+    conf = flink_configuration(env.config, address="jm:8081")
+    assert conf["parallelism.default"] == "3"
+    assert conf["pipeline.max-parallelism"] == "64"
+    assert conf["execution.checkpointing.interval"] == "500 ms"
+    assert conf["execution.checkpointing.mode"] == "EXACTLY_ONCE"
+    assert conf["execution.checkpointing.dir"] == "file:///tmp/ckpt"
+    assert conf["restart-strategy.type"] == "fixed-delay"
+    assert conf["restart-strategy.fixed-delay.attempts"] == "4"
+    assert conf["restart-strategy.fixed-delay.delay"] == "2000 ms"
+    assert (conf["execution.target"], conf["rest.address"], conf["rest.port"]) == ("remote", "jm", "8081")
+    assert (
+        flink_configuration(StreamExecutionEnvironment.get_execution_environment().config)["restart-strategy.type"]
+        == "none"
+    )
+
+
+PIPELINE_EMBEDDED = """
+from millstream.connectors import LogSource
+def build(env):
+    env.from_source(LogSource.builder().set_topics("clicks").build(), None, "clicks").print()
+"""
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "millstream", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
+
+
+def test_cli_refuses_before_submitting(tmp_path: Path) -> None:
+    """Each bad input is one clear error and exit code 2; nothing reaches Flink (the named "Flink Python" is
+    this interpreter, which has no PyFlink: any attempt to run would fail differently)."""
+    pipe = tmp_path / "p.py"
+    pipe.write_text(textwrap.dedent(PIPELINE_EMBEDDED))
+    res = _cli("run", str(pipe), "--engine", "flink", "--flink-python", sys.executable, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert "error: operator 'clicks' (source): its source is the embedded default log" in res.stderr
+    assert "hint: on Flink use Kafka" in res.stderr
+    kafka = tmp_path / "k.py"
+    kafka.write_text(
+        "from millstream.connectors import KafkaSource\n"
+        "def build(env):\n"
+        "    src = KafkaSource.builder().set_bootstrap_servers('h:9092').set_topics('t').build()\n"
+        "    env.from_source(src, None, 'clicks').print()\n"
+    )
+    res = _cli("run", str(kafka), "--engine", "flink", "--flink-python", sys.executable, cwd=tmp_path)
+    assert res.returncode == 2 and "needs Flink's Kafka connector jar" in res.stderr, res.stderr
+    ok = tmp_path / "ok.py"
+    ok.write_text("def build(env):\n    env.from_collection([1, 2]).print()\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = _cli(
+        "run",
+        str(ok),
+        "--engine",
+        "flink",
+        "--flink-python",
+        sys.executable,
+        "--flink-address",
+        f"127.0.0.1:{port}",
+        cwd=tmp_path,
+    )
+    assert res.returncode == 2 and f"the Flink JobManager at 127.0.0.1:{port} is unreachable" in res.stderr
+    res = _cli("flink", "export", str(pipe), "-o", str(tmp_path / "job.py"), cwd=tmp_path)
+    assert res.returncode == 2 and "embedded default log" in res.stderr
+    assert not (tmp_path / "job.py").exists()
+    res = _cli("flink", "check", str(ok), cwd=tmp_path)
+    assert res.returncode == 0 and "ok: 1 job(s)" in res.stdout
+
+
+def test_no_pyflink_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("MILLSTREAM_FLINK_PYTHON", raising=False)
+    monkeypatch.setattr("millstream.flink.runner.pyflink_here", lambda: False)
+    with pytest.raises(FlinkEngineError) as err:
+        flink_python(FlinkOptions())
+    assert "PyFlink is not installed" in err.value.message and "--flink-python" in (err.value.hint or "")
+    with pytest.raises(FlinkEngineError, match="not an executable file"):
+        flink_python(FlinkOptions(python=str(tmp_path / "python")))
+
+
+def test_check_pipeline_counts_jobs(tmp_path: Path) -> None:
+    pipe = tmp_path / "two.py"
+    pipe.write_text(
+        "from millstream import StreamExecutionEnvironment\n"
+        "for name in ('a', 'b'):\n"
+        "    env = StreamExecutionEnvironment.get_execution_environment()\n"
+        "    env.from_collection([1]).sink_to(__import__('millstream.connectors').connectors.FileSink.for_path("
+        f"{str(tmp_path / 'x.txt')!r}))\n"
+        "    env.execute(name)\n"
+    )
+    assert check_pipeline(str(pipe), FlinkOptions()) == 2
+    assert not (tmp_path / "x.txt").exists()  # checked, not run
+
+
+def test_file_sink_is_accepted() -> None:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.from_collection([1]).sink_to(FileSink.for_path("/tmp/never-written.txt"))
+    check_job(_sinks(env))
