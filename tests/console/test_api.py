@@ -142,6 +142,13 @@ def test_groups_with_committed_offsets_and_lag(api: httpx.Client, log_url: str) 
         (1, 5, 5, 0),
     ]
     assert api.get("/topics/g").json()["groups"] == ["readers"]
+    assert detail["members"] == []  # nobody reads now
+    with open_log(log_url) as log:  # a live member of the group: the embedded log reports it
+        consumer = log.consumer("readers", session_timeout_ms=30_000, heartbeat_interval_ms=1_000)
+        consumer.subscribe(["g"])
+        member = api.get("/groups/readers").json()["members"]
+        assert member == [{"member_id": consumer.member_id, "assignment": ["g[0]", "g[1]"]}]
+        consumer.close()
     unknown = api.get("/groups/nobody")
     assert unknown.status_code == 404 and "no committed offsets" in unknown.json()["error"]
 

@@ -94,6 +94,8 @@ def test_two_members_share_the_partitions_and_read_every_record_once(tmp_path: P
     assert len(a.assignment()) == len(b.assignment()) == 2
     assert sorted(tp for batch in assigned for tp in batch) == sorted(b.assignment())
     assert sorted(seen) == sorted(f"{p}-{i}".encode() for p in range(4) for i in range(50))  # once each
+    members = dict(a._log.describe_group_members("g"))  # type: ignore[attr-defined]
+    assert members == {a.member_id: sorted(a.assignment()), b.member_id: sorted(b.assignment())}
     b.close()  # leaves the group: a takes everything back at its next heartbeat
     _drain([a], 0.5)
     assert sorted(a.assignment()) == tps("t", 0, 1, 2, 3)

@@ -510,7 +510,10 @@ def group_detail(log: Log, group: str) -> dict[str, Any]:
     describe_members = getattr(log, "describe_group_members", None)
     if callable(describe_members):
         try:
-            members = list(describe_members(group))
+            members = [
+                {"member_id": member, "assignment": [f"{tp[0]}[{tp[1]}]" for tp in tps]}
+                for member, tps in describe_members(group)
+            ]
         except Exception:
             members = []
     return {

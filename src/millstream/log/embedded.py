@@ -88,7 +88,7 @@ from .batch_codec import (
     first_at_or_after_timestamp,
     gc_paused,
 )
-from .embedded_groups import MemberState, check_commit, leave_group, sync_member
+from .embedded_groups import MemberState, check_commit, describe_members, leave_group, sync_member
 from .embedded_retention import enforce_partition
 from .sqlite_store import connect, open_database, release_database, translate_error
 
@@ -655,6 +655,11 @@ class EmbeddedLog(Log):
         _check_group(group)
         with self._write(f"syncing member {member_id} of group {group!r}") as conn:
             return sync_member(conn, group, member_id, topics, session_timeout_ms, owned, int(time.time() * 1000))
+
+    def describe_group_members(self, group: str) -> list[tuple[str, list[TopicPartition]]]:
+        """The group's live members as ``(member id, partitions it owns)`` (empty without members)."""
+        with self._snapshot(f"describing the members of group {group!r}") as conn:
+            return describe_members(conn, group, int(time.time() * 1000))
 
     def leave_group_member(self, group: str, member_id: str) -> None:
         """``member_id`` leaves ``group``; the other members rebalance at their next heartbeat."""

@@ -132,6 +132,18 @@ def sync_member(
     return MemberState(generation, target, taken, sorted(subscriptions), lost)
 
 
+def describe_members(conn: sqlite3.Connection, group: str, now_ms: int) -> list[tuple[str, list[TopicPartition]]]:
+    """The group's live members as ``(member id, partitions it owns)``, by member id (Kafka's shape)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name='group_members'").fetchone() is None:
+        return []
+    rows = conn.execute(
+        "SELECT member_id, owned FROM group_members WHERE group_id=? AND heartbeat_ms + session_timeout_ms >= ? "
+        "ORDER BY member_id",
+        (group, now_ms),
+    ).fetchall()
+    return [(m, _tps(json.loads(o))) for m, o in rows]
+
+
 def leave_group(conn: sqlite3.Connection, group: str, member_id: str) -> None:
     """The member leaves (a clean close): the others rebalance at their next heartbeat."""
     ensure_schema(conn)
@@ -167,4 +179,4 @@ def check_commit(
         )
 
 
-__all__ = ["CommitFailedError", "MemberState", "check_commit", "leave_group", "sync_member"]
+__all__ = ["CommitFailedError", "MemberState", "check_commit", "describe_members", "leave_group", "sync_member"]
