@@ -86,6 +86,16 @@ def check_restorable(source: str, blob_uids: Any, known: Any, allow_non_restored
         )
 
 
+def job_id_of(config: Any, job_name: str) -> str:
+    """The job's id: ``config.job_id``, else ``$MILLSTREAM_JOB_ID``, else the job's name."""
+    return config.job_id or os.environ.get("MILLSTREAM_JOB_ID") or job_name
+
+
+def checkpoint_root(config: Any) -> str:
+    """Where checkpoints go: the configured storage, else ``$MILLSTREAM_CHECKPOINT_DIR``, else the default."""
+    return config.checkpoint_storage or os.environ.get("MILLSTREAM_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR
+
+
 def check_state_backend(taken_with: str | None, running_with: str, thing: Any, name: str, uid: str) -> None:
     """Keyed state checkpointed by a parallel job with one state backend restores only into the same backend
     (the window operators even differ between the two): a clear error otherwise. ``taken_with`` is ``None``
@@ -207,17 +217,13 @@ class CheckpointCoordinator:
         self.summary = summary
         self.attempt = attempt
         env = os.environ
-        self.job_id = cfg.job_id or env.get("MILLSTREAM_JOB_ID") or job.job_name
+        self.job_id = job_id_of(cfg, job.job_name)
         self.allow_non_restored = cfg.allow_non_restored_state or env.get(
             "MILLSTREAM_ALLOW_NON_RESTORED_STATE", ""
         ).lower() in ("1", "true", "yes")
         self.interval_ms: int = cfg.checkpoint_interval or 0
         self.enabled = cfg.checkpoint_interval is not None
-        self.storage = CheckpointStorage(
-            cfg.checkpoint_storage or env.get("MILLSTREAM_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR,
-            self.job_id,
-            cfg.checkpoints_retained,
-        )
+        self.storage = CheckpointStorage(checkpoint_root(cfg), self.job_id, cfg.checkpoints_retained)
         self.parts: dict[str, tuple[str, Any]] = {}  # uid -> (name, driver or operator)
         for uid, name, thing in job.state_parts():
             if uid in self.parts:

@@ -47,12 +47,13 @@ from ...stream.connectors import DeliveryGuarantee, LogSink
 from ...stream.plan import JobPlan
 from ..checkpoint_storage import Checkpoint, CheckpointStorage, CheckpointWriteError, load_checkpoint
 from ..checkpointing import (
-    DEFAULT_CHECKPOINT_DIR,
     MARKER_PREFIX,
     CheckpointStats,
     CheckpointSummary,
     StateRestoreError,
     check_restorable,
+    checkpoint_root,
+    job_id_of,
     read_state,
 )
 from ..kafka_exactly_once import is_kafka, transactional_id
@@ -83,16 +84,12 @@ class ParallelCheckpoints:
         self.workers = workers
         self.enabled = config.checkpoint_interval is not None
         self.interval_ms: int = config.checkpoint_interval or 0
-        self.job_id = config.job_id or env.get("MILLSTREAM_JOB_ID") or job_name
+        self.job_id = job_id_of(config, job_name)
         self.allow_non_restored = config.allow_non_restored_state or env.get(
             "MILLSTREAM_ALLOW_NON_RESTORED_STATE", ""
         ).lower() in ("1", "true", "yes")
         self.savepoint_origin = config.from_savepoint or env.get("MILLSTREAM_FROM_SAVEPOINT") or None
-        self.storage = CheckpointStorage(
-            config.checkpoint_storage or env.get("MILLSTREAM_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR,
-            self.job_id,
-            config.checkpoints_retained,
-        )
+        self.storage = CheckpointStorage(checkpoint_root(config), self.job_id, config.checkpoints_retained)
         urls = sorted({s.log_url or env.get("MILLSTREAM_LOG") or "" for s in _eo_log_sinks(plan)})
         if len(urls) > 1:
             raise CheckpointError(

@@ -318,16 +318,12 @@ class Worker:
         import tempfile
 
         from ..checkpoint_storage import job_dir_name
-        from ..checkpointing import DEFAULT_CHECKPOINT_DIR
+        from ..checkpointing import checkpoint_root, job_id_of
         from .rocksdb_canonical import CanonicalRocksDBBackend, use_rocksdb
 
         parent = None
         if self.checkpointing:
-            root = (
-                self.config.checkpoint_storage or os.environ.get("MILLSTREAM_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR
-            )
-            job_id = self.config.job_id or os.environ.get("MILLSTREAM_JOB_ID") or self.job_name
-            parent = Path(root) / job_dir_name(job_id) / ".work"
+            parent = Path(checkpoint_root(self.config)) / job_dir_name(job_id_of(self.config, self.job_name)) / ".work"
             parent.mkdir(parents=True, exist_ok=True)
         base = Path(tempfile.mkdtemp(prefix=f"rocksdb-w{self.index}-", dir=parent))
 
