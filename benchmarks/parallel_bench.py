@@ -49,6 +49,7 @@ from millstream.connectors import LogSink, LogSource, OffsetsInitializer
 from millstream.core.record import ProducerRecord
 from millstream.functions import Aggregates, Count, ProcessWindowFunction, Sum
 from millstream.log import Log, open_log
+from millstream.runtime.parallel.launcher import forked_cpu_seconds
 from millstream.windows import TumblingEventTimeWindows
 
 PARTITIONS = 4
@@ -78,9 +79,10 @@ class WithPage(ProcessWindowFunction):
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and its ended children (the workers of finished jobs)."""
+    """CPU time of this process and its ended workers (spawned ones are its children; forked ones are the fork
+    server's, which reports theirs)."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + forked_cpu_seconds()
 
 
 def run_w(url: str, topic: str, out_topic: str, parallelism: int) -> tuple[float, float]:

@@ -146,8 +146,8 @@ env.execute("cli parallel")
 """
 
 
-def _pids_of_workers(parent: int) -> list[int]:
-    """Worker processes whose parent is ``parent``, read from /proc (``ps`` may truncate its lines)."""
+def _children(parent: int) -> list[tuple[int, list[bytes]]]:
+    """``(pid, cmdline)`` of the processes whose parent is ``parent``, read from /proc (``ps`` may truncate)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -157,10 +157,17 @@ def _pids_of_workers(parent: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if ppid == parent and b"millstream.runtime.parallel.worker" in cmdline:
-            found.append(int(entry.name))
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
+            found.append((int(entry.name), cmdline))
     return found
+
+
+def _pids_of_workers(parent: int) -> tuple[list[int], list[int]]:
+    """``(fork servers, workers)`` of the process ``parent``: workers are its fork server's children (or its own,
+    spawned)."""
+    servers = [pid for pid, cmd in _children(parent) if b"millstream.runtime.parallel.forkserver" in cmd]
+    workers = [pid for pid, cmd in _children(parent) if b"millstream.runtime.parallel.worker" in cmd]
+    return servers, workers + [pid for s in servers for pid, _cmd in _children(s)]
 
 
 @pytest.mark.slow
@@ -178,10 +185,11 @@ def test_cli_runs_with_p_prints_the_plan_and_ctrl_c_leaves_no_worker(log_url: st
     assert '"ship_strategy": "HASH"' in plan.stdout and '"parallelism": 3' in plan.stdout
     proc = subprocess.Popen([*exe, "-p", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
+    servers: list[int] = []
     workers: list[int] = []
     while len(workers) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
-        workers = _pids_of_workers(proc.pid)
+        servers, workers = _pids_of_workers(proc.pid)
     with open_log(log_url) as log:
         while sum(log.latest_offset("out", p) for p in range(2)) < 500 and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -190,6 +198,10 @@ def test_cli_runs_with_p_prints_the_plan_and_ctrl_c_leaves_no_worker(log_url: st
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert len(workers) == 2 and not [pid for pid in workers if alive(pid)]
+    deadline = time.monotonic() + 10  # the fork server leaves with the process that started it
+    while [pid for pid in servers if alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(servers) == 1 and not [pid for pid in servers if alive(pid)]
 
 
 def test_an_exactly_once_sink_without_checkpointing_is_refused(log_url: str) -> None:

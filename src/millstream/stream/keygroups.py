@@ -167,7 +167,7 @@ class KeyGroupAssigner:
     def subtasks(self, keys: list[Any]) -> list[int]:
         cache = self._cache
         try:
-            return [cache[k] for k in keys]  # the common case: every key seen before
+            return list(map(cache.__getitem__, keys))  # the common case: every key seen before (in C)
         except (KeyError, TypeError):
             sub = self.subtask
             return [sub(k) for k in keys]

@@ -7,9 +7,10 @@ Protocol of one attempt (:meth:`ParallelJobRunner._attempt`):
   1. cloudpickle the job (graph, configuration, clock) once; a function that does not pickle fails the job
      before any process starts, naming the operator and the function;
   2. listen on ``coordinator.sock`` in a private temporary directory and start ``N`` workers
-     (``python -m millstream.runtime.parallel.worker DIR i N`` — fresh interpreters, so a pipeline file is
-     never run again in them); each says ``hello``, gets the job, connects to its peers, opens its subtasks and
-     says ``ready``; then all get ``start`` (:mod:`millstream.runtime.parallel.worker`);
+     (forked by the process's warm fork server, or fresh interpreters: :mod:`.launcher` — never a fork of
+     this process, so a pipeline file is never run again in them); each says ``hello``, gets the job,
+     connects to its peers, opens its subtasks and says ``ready``; then all get ``start``
+     (:mod:`millstream.runtime.parallel.worker`);
   3. supervise: collect ``execute_and_collect`` results as they come, pass on ``stop`` / ``cancel``, run the
      checkpoints (:mod:`millstream.runtime.parallel.checkpoints`: restored into the workers before ``start``,
      triggered every interval, a final one when every worker has drained its input or stopped); a worker
@@ -51,6 +52,7 @@ from .. import job_directory
 from ..checkpointing import CheckpointSummary
 from ..job import JobExecutionResult
 from .checkpoints import ParallelCheckpoints
+from .launcher import WorkerProcess, start_worker
 from .metrics import ParallelJobMetrics
 from .transport import Connection, PeerClosed
 
@@ -217,14 +219,13 @@ class ParallelJobRunner:
         n = self.workers
         tmp = Path(tempfile.mkdtemp(prefix="millstream-job-"))
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        procs: list[subprocess.Popen[bytes]] = []
+        procs: list[WorkerProcess] = []
         conns: dict[int, Connection] = {}
         try:
             listener.bind(str(tmp / "coordinator.sock"))
             listener.listen(n)
-            cmd = [sys.executable, "-m", "millstream.runtime.parallel.worker", str(tmp)]
             for i in range(n):
-                procs.append(subprocess.Popen([*cmd, str(i), str(n)], stdin=subprocess.DEVNULL))
+                procs.append(start_worker(str(tmp), i, n))
             self.worker_pids = [p.pid for p in procs]
             conns = self._accept(listener, procs)
             for c in conns.values():
@@ -245,7 +246,7 @@ class ParallelJobRunner:
             self.job_name, int((time.monotonic() - started) * 1000), written, late, checkpoints=self.summary
         )
 
-    def _accept(self, listener: socket.socket, procs: list[subprocess.Popen[bytes]]) -> dict[int, Connection]:
+    def _accept(self, listener: socket.socket, procs: list[WorkerProcess]) -> dict[int, Connection]:
         conns: dict[int, Connection] = {}
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         listener.settimeout(0.2)
@@ -263,9 +264,7 @@ class ParallelJobRunner:
             c.name = f"worker {hello[1]}"
         return conns
 
-    def _await_all(
-        self, conns: dict[int, Connection], procs: list[subprocess.Popen[bytes]], what: str, timeout: float
-    ) -> None:
+    def _await_all(self, conns: dict[int, Connection], procs: list[WorkerProcess], what: str, timeout: float) -> None:
         waiting = set(conns)
         deadline = time.monotonic() + timeout
         while waiting:
@@ -281,7 +280,7 @@ class ParallelJobRunner:
                 raise self._failure(WorkerLostError(f"workers {sorted(waiting)} did not get {what} within {timeout} s"))
 
     def _supervise(
-        self, conns: dict[int, Connection], procs: list[subprocess.Popen[bytes]], cps: ParallelCheckpoints
+        self, conns: dict[int, Connection], procs: list[WorkerProcess], cps: ParallelCheckpoints
     ) -> tuple[dict[str, int], int]:
         finished: set[int] = set()
         drained: set[int] = set()
@@ -374,7 +373,7 @@ class ParallelJobRunner:
         elif msg[0] == "failed":
             raise self._failure_from(index, msg[2])
 
-    def _check_exits(self, procs: list[subprocess.Popen[bytes]], finished: set[int]) -> None:
+    def _check_exits(self, procs: list[WorkerProcess], finished: set[int]) -> None:
         for i, p in enumerate(procs):
             code = p.poll()
             if code is not None and i not in finished and not self.cancelled.is_set():
@@ -401,7 +400,7 @@ class ParallelJobRunner:
         err.__cause__ = error
         return err
 
-    def _end_workers(self, procs: list[subprocess.Popen[bytes]], conns: dict[int, Connection]) -> None:
+    def _end_workers(self, procs: list[WorkerProcess], conns: dict[int, Connection]) -> None:
         """Let finished or cancelled workers exit; SIGTERM, then SIGKILL, whatever is left after a grace."""
         for c in conns.values():
             c.close()

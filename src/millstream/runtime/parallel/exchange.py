@@ -24,20 +24,56 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from operator import length_hint
+from itertools import compress, repeat
+from operator import length_hint, not_
 from typing import Any
 
 from ...stream.errors import KeySelectorError, OperatorError
 from ...stream.keygroups import KeyGroupAssigner, KeyGroupError, canonical_key_bytes
-from ...stream.operators.base import Operator
+from ...stream.operators.base import Operator, present_keys
 from ...stream.operators.watermarks import PartitionWatermarks
 from ...stream.partitioning import Partitioning, rescale_targets
 from ...stream.time import MAX_WATERMARK, MIN_WATERMARK
 
 ACTIVE, IDLE, END, BARRIER = 0, 1, 2, 3
 
-SubBatch = tuple[int, list[Any], list[Any], list[int], int, int]
-"""What crosses a channel: ``(edge, vals, tss, wmb, tail, status)``; the sender is the peer it comes from."""
+SubBatch = tuple[int, list[Any], list[Any], list[int], int, int, list[Any] | None]
+"""What crosses a channel: ``(edge, vals, tss, wmb, tail, status, keys)``; the sender is the peer it comes
+from. ``keys`` are the elements' keys on a ``HASH`` edge (computed once, by the sender, to route them; the keyed
+operator downstream takes them instead of calling the key selector again: :func:`present_keys`), else ``None``."""
+
+_Part = tuple[list[Any], list[Any], list[int], list[Any] | None]
+
+
+def _split(
+    subs: list[int], n: int, vals: list[Any], tss: list[Any], wmb: list[int], keys: list[Any] | None
+) -> dict[int, _Part]:
+    """The elements (and their timestamps, watermarks and keys) going to each subtask, in order."""
+    first = subs[0]
+    if subs.count(first) == len(subs):
+        return {first: (vals, tss, wmb, keys)}
+    per: dict[int, _Part] = {}
+    if n == 2:  # the commonest case, in C: ``subs`` is subtask 1's mask
+        for t, mask in ((0, list(map(not_, subs))), (1, subs)):
+            per[t] = (
+                list(compress(vals, mask)),
+                list(compress(tss, mask)),
+                list(compress(wmb, mask)),
+                None if keys is None else list(compress(keys, mask)),
+            )
+        return per
+    lists: dict[int, tuple[list[Any], list[Any], list[int], list[Any]]] = {}
+    for s, v, ts, w, k in zip(subs, vals, tss, wmb, keys or repeat(None), strict=False):
+        p = lists.get(s)
+        if p is None:
+            p = lists[s] = ([], [], [], [])
+        p[0].append(v)
+        p[1].append(ts)
+        p[2].append(w)
+        p[3].append(k)
+    for t, (pv, pt, pw, pk) in lists.items():
+        per[t] = (pv, pt, pw, None if keys is None else pk)
+    return per
 
 
 class ExchangeSender:
@@ -92,16 +128,20 @@ class ExchangeSender:
         strategy = self.strategy
         if self.status == END:  # processing-time timers firing after the end of input: not delivered
             return
+        per: dict[int, _Part]
         if not vals:
-            per: dict[int, tuple[list[Any], list[Any], list[int]]] = {}
-        elif strategy == "HASH" or strategy == "CUSTOM" or strategy == "SHUFFLE":
-            per = self._split(self._subtasks(vals), vals, tss, wmb)
+            per = {}
+        elif strategy == "HASH":
+            keys = self._keys(vals)
+            per = _split(self._hash_subtasks(keys, vals), self.n, vals, tss, wmb, keys)
+        elif strategy == "CUSTOM" or strategy == "SHUFFLE":
+            per = _split(self._subtasks(vals), self.n, vals, tss, wmb, None)
         elif strategy == "REBALANCE" or strategy == "RESCALE":
             per = self._round_robin(vals, tss, wmb)
         elif strategy == "BROADCAST":
-            per = {t: (vals, tss, wmb) for t in self.targets}
+            per = {t: (vals, tss, wmb, None) for t in self.targets}
         else:  # GLOBAL, FORWARD
-            per = {self.targets[0]: (vals, tss, wmb)}
+            per = {self.targets[0]: (vals, tss, wmb, None)}
         self.seen += len(vals)
         self.records_out += len(vals)
         if self.status == IDLE:
@@ -112,9 +152,9 @@ class ExchangeSender:
             if part is None:
                 if tail == last[t]:
                     continue
-                self._send(t, (self.edge, [], [], [], tail, ACTIVE))
+                self._send(t, (self.edge, [], [], [], tail, ACTIVE, None))
             else:
-                self._send(t, (self.edge, part[0], part[1], part[2], tail, ACTIVE))
+                self._send(t, (self.edge, part[0], part[1], part[2], tail, ACTIVE, part[3]))
             last[t] = tail
 
     def _send(self, t: int, sub: SubBatch) -> None:
@@ -133,27 +173,32 @@ class ExchangeSender:
     ) -> OperatorError:
         return cls(problem, operator=self.consumer, position=self.seen + i, element=vals[i], hint=hint)
 
-    def _subtasks(self, vals: list[Any]) -> list[int]:
-        strategy, n = self.strategy, self.n
-        if strategy == "SHUFFLE":
-            rnd = self.rnd.randrange
-            return [rnd(n) for _ in vals]
+    def _keys(self, vals: list[Any]) -> list[Any]:
         key_fn = self.key_fn
         assert key_fn is not None
         it = iter(vals)
         try:
-            keys = list(map(key_fn, it))
+            return list(map(key_fn, it))
         except Exception as exc:
             i = len(vals) - length_hint(it) - 1
             raise self._fail(f"key selector raised {type(exc).__name__}: {exc}", i, vals, KeySelectorError) from exc
-        if strategy == "HASH":
-            if n == 1:
-                return [0] * len(vals)
-            try:
-                return self.assigner.subtasks(keys)
-            except KeyGroupError as exc:
-                i = next(j for j, k in enumerate(keys) if _not_encodable(k))
-                raise self._fail(exc.message, i, vals, KeySelectorError, exc.hint) from exc
+
+    def _hash_subtasks(self, keys: list[Any], vals: list[Any]) -> list[int]:
+        if self.n == 1:
+            return [0] * len(keys)
+        try:
+            return self.assigner.subtasks(keys)
+        except KeyGroupError as exc:
+            i = next(j for j, k in enumerate(keys) if _not_encodable(k))
+            raise self._fail(exc.message, i, vals, KeySelectorError, exc.hint) from exc
+
+    def _subtasks(self, vals: list[Any]) -> list[int]:
+        """Subtasks of a ``SHUFFLE`` or ``CUSTOM`` edge's elements."""
+        n = self.n
+        if self.strategy == "SHUFFLE":
+            rnd = self.rnd.randrange
+            return [rnd(n) for _ in vals]
+        keys = self._keys(vals)
         part = self.custom
         assert part is not None
         out = []
@@ -167,35 +212,16 @@ class ExchangeSender:
             out.append(s)
         return out
 
-    @staticmethod
-    def _split(
-        subs: list[int], vals: list[Any], tss: list[Any], wmb: list[int]
-    ) -> dict[int, tuple[list[Any], list[Any], list[int]]]:
-        per: dict[int, tuple[list[Any], list[Any], list[int]]] = {}
-        first = subs[0]
-        if subs.count(first) == len(subs):
-            return {first: (vals, tss, wmb)}
-        for s, v, ts, w in zip(subs, vals, tss, wmb, strict=True):
-            p = per.get(s)
-            if p is None:
-                p = per[s] = ([], [], [])
-            p[0].append(v)
-            p[1].append(ts)
-            p[2].append(w)
-        return per
-
-    def _round_robin(
-        self, vals: list[Any], tss: list[Any], wmb: list[int]
-    ) -> dict[int, tuple[list[Any], list[Any], list[int]]]:
+    def _round_robin(self, vals: list[Any], tss: list[Any], wmb: list[int]) -> dict[int, _Part]:
         targets = self.targets
         m = len(targets)
         start = self.rr % m
         self.rr = (start + len(vals)) % m
-        per = {}
+        per: dict[int, _Part] = {}
         for j, t in enumerate(targets):
             k0 = (j - start) % m
             if k0 < len(vals):
-                per[t] = (vals[k0::m], tss[k0::m], wmb[k0::m])
+                per[t] = (vals[k0::m], tss[k0::m], wmb[k0::m], None)
         return per
 
     # -- status --------------------------------------------------------------------------------------
@@ -204,7 +230,7 @@ class ExchangeSender:
         if self.status == END:
             return  # an ended channel counts as aligned downstream
         for t in range(self.n):
-            self._send(t, (self.edge, [], [], [], checkpoint_id, BARRIER))
+            self._send(t, (self.edge, [], [], [], checkpoint_id, BARRIER, None))
 
     def set_status(self, status: int) -> None:
         """Tell every downstream subtask that this producer is now ``IDLE``, ``ACTIVE`` again, or at its ``END``."""
@@ -212,7 +238,7 @@ class ExchangeSender:
             return
         self.status = status
         for t in range(self.n):
-            self._send(t, (self.edge, [], [], [], self.last_tail[t], status))
+            self._send(t, (self.edge, [], [], [], self.last_tail[t], status, None))
 
 
 def _not_encodable(key: Any) -> bool:
@@ -227,9 +253,12 @@ class InputGate:
     """The consuming end of an edge in one subtask: merges the channels from ``channels`` (upstream subtask
     indexes) into input ``input_index`` of ``op`` (see the module docstring)."""
 
-    def __init__(self, op: Operator, input_index: int, channels: range) -> None:
+    def __init__(
+        self, op: Operator, input_index: int, channels: range, key_fn: Callable[[Any], Any] | None = None
+    ) -> None:
         self.op = op
         self.input_index = input_index
+        self.key_fn = key_fn  # the selector of a HASH edge, which computed the keys that come with its elements
         self.pw = PartitionWatermarks(list(channels))
         self.open = set(channels)  # channels that have not ended
         self.last = MIN_WATERMARK
@@ -271,10 +300,19 @@ class InputGate:
         """Every channel still open is idle (and at least one is open)."""
         return bool(self.open) and self.open <= self.pw.idle
 
-    def deliver(self, channel: int, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, status: int) -> None:
+    def deliver(
+        self,
+        channel: int,
+        vals: list[Any],
+        tss: list[Any],
+        wmb: list[int],
+        tail: int,
+        status: int,
+        keys: list[Any] | None = None,
+    ) -> None:
         blocked = self.blocked.get(channel)
         if blocked is not None:
-            blocked.append((vals, tss, wmb, tail, status))
+            blocked.append((vals, tss, wmb, tail, status, keys))
             return
         if status == BARRIER:
             self.blocked[channel] = []
@@ -293,6 +331,8 @@ class InputGate:
         if vals or combined != self.last:
             if combined > self.last:
                 self.last = combined
+            if keys is not None and self.key_fn is not None:
+                present_keys(self.op, self.key_fn, vals, keys)
             self.op.process(vals, tss, eff, self.last, self.input_index)
 
     def _drop(self, channel: int) -> int:

@@ -170,7 +170,8 @@ class Worker:
                     self._wire(outputs[up.id], e.tag, ops[down.id], e.input_index)
                 continue
             if down.parallelism > i:
-                self.gates[idx] = InputGate(ops[down.id], e.input_index, range(up.parallelism))
+                key_fn = e.partitioning.key_fn if e.partitioning.strategy == "HASH" else None
+                self.gates[idx] = InputGate(ops[down.id], e.input_index, range(up.parallelism), key_fn)
             if up.parallelism > i:
                 sender = ExchangeSender(
                     idx,
@@ -219,7 +220,7 @@ class Worker:
 
     def _local(self, edge: int) -> Callable[[SubBatch], None]:
         def deliver(sub: SubBatch) -> None:
-            self.gates[edge].deliver(self.index, sub[1], sub[2], sub[3], sub[4], sub[5])
+            self.gates[edge].deliver(self.index, sub[1], sub[2], sub[3], sub[4], sub[5], sub[6])
 
         return deliver
 
@@ -531,8 +532,8 @@ class Worker:
 
     def _deliver(self, frame: tuple[int, list[SubBatch]]) -> int:
         sender, n, gates = frame[0], 0, self.gates
-        for edge, vals, tss, wmb, tail, status in frame[1]:
-            gates[edge].deliver(sender, vals, tss, wmb, tail, status)
+        for edge, vals, tss, wmb, tail, status, keys in frame[1]:
+            gates[edge].deliver(sender, vals, tss, wmb, tail, status, keys)
             n += len(vals) or 1
         return n
 

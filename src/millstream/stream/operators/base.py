@@ -66,6 +66,7 @@ class Operator:
     n_inputs = 1
     subtask_index = 0  # which parallel subtask this instance is, of ``parallelism`` (set by the runtime)
     parallelism = 1
+    _given_keys: tuple[Callable[[Any], Any], list[Any], list[Any]] | None = None  # see present_keys
 
     def __init__(self, name: str, uid: str | None = None) -> None:
         self.name = name
@@ -184,16 +185,29 @@ def check_key(op: Operator, key: Any, position: int, element: Any, known: set[An
     known.add(key)
 
 
+def present_keys(op: Operator, key_fn: Callable[[Any], Any], vals: list[Any], keys: list[Any]) -> None:
+    """Hand ``op`` the keys ``key_fn`` gave the elements of ``vals`` (an exchange computed them to route the
+    elements): the :func:`compute_keys` of ``op``'s next ``process(vals, ...)`` call — the same list object, the
+    same selector — takes them instead of calling the selector again."""
+    op._given_keys = (key_fn, vals, keys)
+
+
 def compute_keys(op: Operator, key_fn: Callable[[Any], Any], vals: list[Any], known: set[Any]) -> list[Any]:
-    """Keys of a batch; a raising selector fails with the element's position."""
-    it = iter(vals)
-    try:
-        keys = list(map(key_fn, it))  # in C; ``it``'s remaining length still tells a failing element
-    except Exception as exc:
-        i = len(vals) - length_hint(it) - 1
-        raise op.fail(
-            f"key selector raised {type(exc).__name__}: {exc}", op.seen + i, vals[i], KeySelectorError
-        ) from exc
+    """Keys of a batch (those :func:`present_keys` gave for it, else ``key_fn``'s); a raising selector fails
+    with the element's position."""
+    given = op._given_keys
+    if given is not None and given[1] is vals and given[0] is key_fn:
+        op._given_keys = None
+        keys = given[2]
+    else:
+        it = iter(vals)
+        try:
+            keys = list(map(key_fn, it))  # in C; ``it``'s remaining length still tells a failing element
+        except Exception as exc:
+            i = len(vals) - length_hint(it) - 1
+            raise op.fail(
+                f"key selector raised {type(exc).__name__}: {exc}", op.seen + i, vals[i], KeySelectorError
+            ) from exc
     try:
         new = set(keys) - known
     except TypeError:
@@ -222,4 +236,13 @@ def split_outputs(results: Any, ov: list[Any], op: Operator, ts: Any, ot: list[A
             ow.append(wm)
 
 
-__all__ = ["Batch", "Operator", "OperatorContext", "Output", "check_key", "compute_keys", "split_outputs"]
+__all__ = [
+    "Batch",
+    "Operator",
+    "OperatorContext",
+    "Output",
+    "check_key",
+    "compute_keys",
+    "present_keys",
+    "split_outputs",
+]
