@@ -107,16 +107,24 @@ class ForkServer:
         """Fork a worker running ``worker.main(args)`` with this process's stdout/stderr, environment and
         working directory."""
         request = marshal.dumps(("fork", args, dict(os.environ), os.getcwd()))
-        with self.lock:
-            socket.send_fds(self.sock, [request], [sys.stdout.fileno(), sys.stderr.fileno()])
-            while True:
-                msg = self._receive()
-                if msg[0] == "exit":
-                    self._exited(msg)
-                elif msg[0] == "forked":
-                    return ForkedWorker(self, int(msg[1]))  # type: ignore[call-overload]
-                else:
-                    raise OSError(f"the fork server could not start a worker: {msg[1]}")
+        fds, opened = _standard_fds()
+        try:
+            with self.lock:
+                socket.send_fds(self.sock, [request], fds)
+                return self._await_fork()
+        finally:
+            for fd in opened:
+                os.close(fd)
+
+    def _await_fork(self) -> ForkedWorker:
+        while True:
+            msg = self._receive()
+            if msg[0] == "exit":
+                self._exited(msg)
+            elif msg[0] == "forked":
+                return ForkedWorker(self, int(msg[1]))  # type: ignore[call-overload]
+            else:
+                raise OSError(f"the fork server could not start a worker: {msg[1]}")
 
     def returncode(self, pid: int) -> int | None:
         with self.lock:
@@ -171,6 +179,21 @@ class ForkedWorker:
         self.send_signal(signal.SIGKILL)
 
 
+def _standard_fds() -> tuple[list[int], list[int]]:
+    """This process's file descriptors 1 and 2 (what a spawned worker would inherit; ``/dev/null`` for a closed
+    one), and those opened here (to close once sent)."""
+    fds, opened = [], []
+    for fd in (1, 2):
+        try:
+            os.fstat(fd)
+            fds.append(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_WRONLY)
+            fds.append(null)
+            opened.append(null)
+    return fds, opened
+
+
 def _exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -201,6 +224,17 @@ def _fork_server() -> ForkServer | None:
                 _server_failed = True
                 log.warning("the worker fork server did not start (%s); workers start as fresh interpreters", exc)
         return _server
+
+
+def _forget_server_in_child() -> None:
+    """A fork of this process (``multiprocessing``, a user's ``os.fork``) must not talk over the parent's socket:
+    it starts a fork server of its own if it runs a parallel job."""
+    global _server, _server_lock
+    _server = None
+    _server_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_server_in_child)
 
 
 def forked_cpu_seconds() -> float:
