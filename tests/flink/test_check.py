@@ -74,6 +74,15 @@ def test_embedded_log_sink_is_refused() -> None:
         check_job(_sinks(env))
 
 
+def test_on_error_is_refused() -> None:
+    from millstream.stream.functions import OutputTag
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.from_collection(["1"]).map(int).on_error(OutputTag("failed")).print()
+    with pytest.raises(FlinkTranslationError, match=r"operator 'Map' \(map\): on_error\(\).*no Flink equivalent"):
+        check_job(_sinks(env))
+
+
 def test_connector_inside_a_job_is_refused() -> None:
     from millstream.connect.connectors.file import FileStreamSourceConnector
 

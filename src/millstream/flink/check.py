@@ -258,6 +258,12 @@ def check_job(sinks: Iterable[Transformation], jars: Sequence[str] = ()) -> list
                 f"{_describe(t)}: no Flink translation for transformations of kind {t.kind!r}",
                 hint="see docs/flink.md for what translates",
             )
+        if t.params.get("on_error") is not None:
+            raise FlinkTranslationError(
+                f"{_describe(t)}: on_error() (failed elements to a side output) has no Flink equivalent",
+                hint="catch the error in the function and yield ('failed', element) to an OutputTag yourself, "
+                "or run on millstream's engine",
+            )
         if t.kind == "source":
             _check_source(t, jars)
         elif t.kind == "sink":

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from .environment import StreamExecutionEnvironment
 
 
+_TOLERANT_KINDS = ("map", "filter", "flat_map", "process", "keyed_process", "co_process")
+
+
 class DataStream:
     """A stream of elements. Transformations return new streams; ``name``/``uid``/``set_parallelism``
     configure the transformation that produced this stream."""
@@ -100,6 +103,25 @@ class DataStream:
 
     def get_execution_environment(self) -> StreamExecutionEnvironment:
         return self._env
+
+    def on_error(self, output_tag: OutputTag, max_errors: int | None = None) -> DataStream:
+        """Route the elements on which this operator's function raises to the side output ``output_tag``
+        (read it with ``get_side_output``) and go on, instead of failing the job; after ``max_errors`` failures
+        in one subtask the job fails anyway. For ``map``, ``filter``, ``flat_map`` and ``process``. What the
+        side output carries: :mod:`millstream.stream.operators.tolerance`. Not a PyFlink method."""
+        from .operators.tolerance import ErrorHandling
+
+        if self._t.kind not in _TOLERANT_KINDS:
+            raise JobConfigError(
+                f"on_error() applies to map, filter, flat_map and process, not to {self._t.name!r}",
+                hint="call it right after the map/filter/flat_map/process whose failures it should route",
+            )
+        if not isinstance(output_tag, OutputTag):
+            raise JobConfigError("on_error() needs an OutputTag", hint='on_error(OutputTag("failed"))')
+        if max_errors is not None and (not isinstance(max_errors, int) or max_errors < 0):
+            raise JobConfigError(f"max_errors must be a non-negative int or None, got {max_errors!r}")
+        self._t.params["on_error"] = ErrorHandling(output_tag, max_errors)
+        return self
 
     # -- physical partitioning (millstream.stream.partitioning): partition nodes of the graph -----------
     def _partition(self, partitioning: Partitioning) -> DataStream:

@@ -27,6 +27,7 @@ from .operators.joins import IntervalJoinOperator
 from .operators.keyed import KeyedProcessOperator, RollingReduceOperator
 from .operators.sessions import SessionWindowOperator, sessions_fast_path_applies
 from .operators.slicing import SlicingWindowOperator, slicing_applies
+from .operators.tolerance import Tolerance
 from .operators.tumbling import TumblingWindowOperator, fast_path_applies
 from .operators.window import WindowOperator
 
@@ -63,6 +64,9 @@ def build_operator(t: Transformation, state_backend: str = "hashmap") -> Operato
     op = _build(t, state_backend)
     if t.kind in ("map", "filter", "flat_map", "process"):
         op.user_fn = t.params.get("user_fn")
+    handling = t.params.get("on_error")
+    if handling is not None:
+        op.tolerance = Tolerance(handling)
     return op
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import KeySelectorError, OperatorError
 from ..functions import OutputTag
 from ..time import MIN_WATERMARK
+from .tolerance import Tolerance
 
 Batch = tuple[list[Any], list[Any], list[int], int]
 
@@ -67,6 +68,7 @@ class Operator:
     subtask_index = 0  # which parallel subtask this instance is, of ``parallelism`` (set by the runtime)
     parallelism = 1
     _given_keys: tuple[Callable[[Any], Any], list[Any], list[Any]] | None = None  # see present_keys
+    tolerance: Tolerance | None = None  # on_error: failed elements go to a side output (.tolerance)
 
     def __init__(self, name: str, uid: str | None = None) -> None:
         self.name = name

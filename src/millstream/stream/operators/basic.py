@@ -3,7 +3,8 @@ timestamp/watermark assignment inside a job."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from operator import length_hint
 from typing import Any
 
@@ -22,6 +23,26 @@ def annotate(exc: BaseException, op: Operator, position: int | None, element: An
             pass
 
 
+@contextmanager
+def tolerating(
+    op: Operator, i: int, vals: list[Any], tss: list[Any], wmb: list[int], ov: list[Any], ot: list[Any], ow: list[int]
+) -> Iterator[None]:
+    """Around one element's user-function call of an operator with ``on_error``: if it raises, drop what it
+    output for that element (main and side outputs) and hand the element to the operator's tolerance."""
+    marks = (len(ov), {tag: len(buf[0]) for tag, buf in op._sides.items()})
+    try:
+        yield
+    except Exception as exc:
+        n, sides = marks
+        del ov[n:], ot[n:], ow[n:]
+        for tag, buf in op._sides.items():
+            k = sides.get(tag, 0)
+            del buf[0][k:], buf[1][k:], buf[2][k:]
+        annotate(exc, op, op.seen + i, vals[i])
+        assert op.tolerance is not None
+        op.tolerance.handle(op, exc, op.seen + i, vals[i], tss[i], wmb[i])
+
+
 class MapOperator(Operator):
     """``map(f)``: one output per element, same timestamp and watermark."""
 
@@ -32,6 +53,9 @@ class MapOperator(Operator):
     def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         fn = self.fn
         it = iter(vals)
+        if self.tolerance is not None:
+            self._process_tolerant(vals, tss, wmb, tail)
+            return
         try:
             out = [fn(v) for v in it]
         except Exception as exc:
@@ -40,6 +64,28 @@ class MapOperator(Operator):
             raise
         self.seen += len(vals)
         self.out.emit(out, tss, wmb, tail)
+
+    def _process_tolerant(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int) -> None:
+        tolerance = self.tolerance
+        assert tolerance is not None
+        out: list[Any] = []
+        failed: list[int] = []
+        it = iter(vals)
+        while True:
+            try:
+                out.extend(map(self.fn, it))  # keeps what came before a failure; ``it`` is past the failed one
+                break
+            except Exception as exc:
+                i = len(out) + len(failed)
+                annotate(exc, self, self.seen + i, vals[i])
+                tolerance.handle(self, exc, self.seen + i, vals[i], tss[i], wmb[i])
+                failed.append(i)
+        self.seen += len(vals)
+        if failed:
+            gone = set(failed)
+            tss = [t for j, t in enumerate(tss) if j not in gone]
+            wmb = [w for j, w in enumerate(wmb) if j not in gone]
+        self.flush(out, tss, wmb, tail)
 
 
 class FilterOperator(Operator):
@@ -53,20 +99,34 @@ class FilterOperator(Operator):
     def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         fn = self.fn
         it = iter(vals)
-        try:
-            keep = [bool(fn(v)) for v in it]
-        except Exception as exc:
-            i = len(vals) - length_hint(it) - 1
-            annotate(exc, self, self.seen + i, vals[i])
-            raise
+        tolerance = self.tolerance
+        if tolerance is None:
+            try:
+                keep = [bool(fn(v)) for v in it]
+            except Exception as exc:
+                i = len(vals) - length_hint(it) - 1
+                annotate(exc, self, self.seen + i, vals[i])
+                raise
+        else:
+            keep = []
+            while True:
+                try:
+                    keep.extend(map(fn, it))  # keeps what came before a failure; ``it`` is past the failed one
+                    break
+                except Exception as exc:
+                    i = len(keep)
+                    annotate(exc, self, self.seen + i, vals[i])
+                    tolerance.handle(self, exc, self.seen + i, vals[i], tss[i], wmb[i])
+                    keep.append(False)
         self.seen += len(vals)
+        emit = self.out.emit if tolerance is None else self.flush
         if all(keep):
-            self.out.emit(vals, tss, wmb, tail)
+            emit(vals, tss, wmb, tail)
             return
         ov = [v for v, k in zip(vals, keep, strict=True) if k]
         ot = [t for t, k in zip(tss, keep, strict=True) if k]
         ow = [w for w, k in zip(wmb, keep, strict=True) if k]
-        self.out.emit(ov, ot, ow, tail)
+        emit(ov, ot, ow, tail)
 
 
 class FlatMapOperator(Operator):
@@ -82,6 +142,15 @@ class FlatMapOperator(Operator):
         ot: list[Any] = []
         ow: list[int] = []
         i = 0
+        if self.tolerance is not None:
+            for i, v in enumerate(vals):
+                with tolerating(self, i, vals, tss, wmb, ov, ot, ow):
+                    res = fn(v)
+                    if res is not None:
+                        split_outputs(res, ov, self, tss[i], ot, ow, wmb[i])
+            self.seen += len(vals)
+            self.flush(ov, ot, ow, tail)
+            return
         try:
             for i, v in enumerate(vals):
                 res = fn(v)
@@ -142,6 +211,16 @@ class ProcessOperator(Operator):
         ot: list[Any] = []
         ow: list[int] = []
         i = 0
+        if self.tolerance is not None:
+            for i, v in enumerate(vals):
+                self.wm = wmb[i]
+                ctx._ts = tss[i]
+                with tolerating(self, i, vals, tss, wmb, ov, ot, ow):
+                    split_outputs(fn(v, ctx), ov, self, tss[i], ot, ow, wmb[i])
+            self.seen += len(vals)
+            self.wm = tail
+            self.flush(ov, ot, ow, tail)
+            return
         try:
             for i, v in enumerate(vals):
                 self.wm = wmb[i]

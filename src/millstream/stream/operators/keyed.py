@@ -11,7 +11,7 @@ from ..functions import OutputTag, RuntimeContext, TimeDomain
 from ..state import KeyedStateBackend
 from ..time import MAX_WATERMARK
 from .base import Operator, compute_keys, split_outputs
-from .basic import annotate
+from .basic import annotate, tolerating
 from .rescale import Owns, merge_tables, merge_timers, plain_key
 from .timers import TimerQueue
 
@@ -177,6 +177,21 @@ class KeyedProcessOperator(Operator):
         ctx, backend = self.pctx, self.backend
         ov, ot, ow = self._ov, self._ot, self._ow
         i = 0
+        if self.tolerance is not None:
+            for i, v in enumerate(vals):
+                w = wmb[i]
+                if w > self.wm:
+                    self._advance(w)
+                if keys is not None:
+                    backend.current_key = keys[i]
+                t = ctx._ts = ctx._out_ts = tss[i]
+                with tolerating(self, i, vals, tss, wmb, ov, ot, ow):
+                    split_outputs(fn(v, ctx), ov, self, t, ot, ow, self.wm)
+            self.seen += len(vals)
+            if tail > self.wm:
+                self._advance(tail)
+            self._flush_out(tail)
+            return
         try:
             for i, v in enumerate(vals):
                 w = wmb[i]
