@@ -83,6 +83,21 @@ def checkpoint_status(job: dict[str, float]) -> str:
     return text
 
 
+def stall_notes(job: dict[str, Any]) -> list[str]:
+    """One line per source with partitions that have no data and hold its watermark back
+    (``watermarkStalledPartitions``, :mod:`millstream.runtime.stalls`)."""
+    notes = []
+    for v in job["vertices"].values():
+        n = int(v.get("watermarkStalledPartitions") or 0)
+        if n:
+            which = "a partition" if n == 1 else f"{n} partitions"
+            notes.append(
+                f"! {v['name']}: {which} without data hold(s) the watermark back (see the log); "
+                "mark idle partitions with WatermarkStrategy.with_idleness(...)"
+            )
+    return notes
+
+
 def render_progress(
     registry: MetricRegistry, now_ms: int | None = None, only: Callable[[dict[str, Any]], bool] | None = None
 ) -> Any:
@@ -103,7 +118,7 @@ def render_progress(
         table = Table(
             box=box.SIMPLE_HEAD,
             title=f"{job['name']}  {state}".rstrip(),
-            caption=checkpoint_status(job["job"]),
+            caption="\n".join(filter(None, [checkpoint_status(job["job"]), *stall_notes(job)])),
             title_justify="left",
             caption_justify="left",
         )

@@ -49,6 +49,7 @@ from .metrics import JobMetrics
 from .protocols import PositionedReader, RoundBuffered, checkpoint_roles
 from .sinks import CollectOperator, make_sink
 from .sources import SourceReader, make_reader
+from .stalls import StallWatch
 
 _log = logging.getLogger("millstream.runtime")
 
@@ -106,6 +107,7 @@ class SourceDriver:
         self.seen = 0
         self.last_tail = self.pw.combined
         self.last_data: dict[Any, int] = {}
+        self.stalled_partitions: list[Any] = []  # partitions holding the watermark back (runtime.stalls)
 
     def _gen(self, pid: Any) -> WatermarkGenerator:
         g = self.gens.get(pid)
@@ -149,6 +151,24 @@ class SourceDriver:
                 if idle != (pid in self.pw.idle):
                     self._emit_tail(self.pw.set_idle(pid, idle))
         return n
+
+    def stalled(self, now_ms: int, after_ms: int) -> list[tuple[Any, int]]:
+        """``(partition, ms without data)`` of the partitions that have had no data for ``after_ms`` and hold
+        this source's watermark back while another active partition is ahead (none when the strategy marks idle
+        partitions itself, ``with_idleness``, or makes no watermarks)."""
+        strategy = self.strategy
+        if strategy.idleness is not None or (strategy.out_of_orderness is None and strategy.generator_supplier is None):
+            return []
+        pw = self.pw
+        active = {p: w for p, w in pw.wms.items() if p not in self.finished_parts and p not in pw.idle}
+        if len(active) < 2 or max(active.values()) <= pw.combined:
+            return []
+        out = []
+        for pid, w in active.items():
+            silent = now_ms - self.last_data.get(pid, now_ms)
+            if w <= pw.combined and silent >= after_ms:
+                out.append((pid, silent))
+        return out
 
     def snapshot(self) -> dict[str, Any]:
         """Watermark state per partition and the reader's position (if it has ``snapshot``)."""
@@ -426,6 +446,7 @@ class JobRunner:
         metrics = self.metrics
         if metrics is not None:
             metrics.start()
+        stalls = StallWatch(drivers, self.clock, self.config.idle_partition_warning_ms)
         stopping = self.stopping
         while not self.cancelled.is_set() and not stopping.is_set():
             active = [d for d in drivers if not d.finished]
@@ -441,6 +462,7 @@ class JobRunner:
                 op.end_of_round()
             if coord is not None:
                 coord.maybe_checkpoint()
+            stalls.check()
             if metrics is not None:
                 metrics.report()
             if not progress and any(not d.reader.bounded for d in drivers if not d.finished):

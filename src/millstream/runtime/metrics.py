@@ -97,6 +97,7 @@ class _Vertex:
         )
         self.lag = LagSampler.of(thing)
         self.s_lag = s("records-lag-max") if self.lag is not None else None
+        self.s_stalled = s("watermarkStalledPartitions") if kind == "source" else None
         self.base_in = self.base_out = 0
         self.last_in = self.last_out = 0
 
@@ -139,6 +140,8 @@ class _Vertex:
             lag = self.lag.sample()
             if lag is not None:
                 self.s_lag.set(lag)
+        if self.s_stalled is not None:
+            self.s_stalled.set(len(getattr(self.thing, "stalled_partitions", ())))
 
 
 class LagSampler:

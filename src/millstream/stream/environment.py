@@ -50,6 +50,7 @@ class JobConfig:
     state_backend: str = "hashmap"
     runtime_mode: str = "STREAMING"
     idle_poll_ms: int = 50
+    idle_partition_warning_ms: int | None = 30_000
     min_pause_between_checkpoints: int = 0
     checkpoint_timeout: int = 600_000
     tolerable_checkpoint_failures: int | None = None
@@ -209,6 +210,14 @@ class ExecutionConfig:
 
     def get_auto_watermark_interval(self) -> int:
         return 0
+
+    def set_idle_partition_warning(self, after: Any) -> ExecutionConfig:
+        """Warn (log line, metric ``watermarkStalledPartitions``, progress table) when a source partition has had
+        no data for ``after`` (a ``Duration`` or ms; default 30 s) and holds the source's watermark back while
+        its other partitions are ahead — the usual reason windows never fire. ``None`` turns it off. Not a
+        PyFlink method (Flink has no such warning; the fix is ``WatermarkStrategy.with_idleness``)."""
+        self._c.idle_partition_warning_ms = None if after is None else to_millis(after, "idle partition warning")
+        return self
 
     def set_global_job_parameters(self, params: Any) -> ExecutionConfig:
         self._c.params.update({str(k): str(v) for k, v in dict(params).items()})

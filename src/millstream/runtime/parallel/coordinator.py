@@ -333,7 +333,7 @@ class ParallelJobRunner:
                                 _quiet_send(c, ("finish",))
                 else:
                     self._handle(i, msg, finished)
-            self._check_exits(procs, finished)
+            self._check_exits(procs, finished, conns)
         return written, late
 
     def _trigger(self, conns: dict[int, Connection], cps: ParallelCheckpoints) -> int:
@@ -373,8 +373,14 @@ class ParallelJobRunner:
         elif msg[0] == "failed":
             raise self._failure_from(index, msg[2])
 
-    def _check_exits(self, procs: list[WorkerProcess], finished: set[int]) -> None:
+    def _check_exits(
+        self, procs: list[WorkerProcess], finished: set[int], conns: dict[int, Connection] | None = None
+    ) -> None:
+        """Fail the attempt if a worker ended before it finished. With ``conns``, a worker whose connection is
+        still open is not judged yet: what it sent before it exited ("finished", "failed") is read first."""
         for i, p in enumerate(procs):
+            if conns is not None and i in conns and not conns[i].closed:
+                continue
             code = p.poll()
             if code is not None and i not in finished and not self.cancelled.is_set():
                 how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"

@@ -69,6 +69,7 @@ from ..metrics import LagSampler, time_log_writes
 from ..protocols import RoundBuffered, checkpoint_roles
 from ..sinks import CollectOperator, make_sink
 from ..sources import LogReader, SplitReader, make_reader
+from ..stalls import StallWatch
 from .exchange import ACTIVE, END, IDLE, ExchangeSender, InputGate, SubBatch
 from .metrics import REPORT_EVERY_S, SubtaskClock, subtask_counts
 from .rescale import merge_gate, rescale_part
@@ -429,6 +430,7 @@ class Worker:
         rounds = [op for op in self.ops if isinstance(op, RoundBuffered)]
         peers = self.peers
         last_collect = last_metrics = time.monotonic()
+        stalls = StallWatch(self.drivers, self.clock, self.config.idle_partition_warning_ms)
         while True:
             progress = self._control(control)
             if self.cancelled:
@@ -445,6 +447,7 @@ class Worker:
                         with _where(d.name, d.uid):
                             progress += d.step(batch)
             self._update_statuses()
+            stalls.check()
             if timed and self.cp is None:
                 fire_due_timers(timed, self.clock.now_ms())
             for op in rounds:
