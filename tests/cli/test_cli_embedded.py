@@ -71,6 +71,7 @@ def test_foreign_file_at_log_path_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_verbose_shows_traceback(url: str) -> None:
+    assert sh("topics", "create", "other", "--log", url).returncode == 0
     res = sh("--verbose", "consume", "missing", "--log", url)
     assert res.returncode == 1
     assert "Traceback" in res.stderr and "unknown topic 'missing'" in res.stderr
@@ -80,3 +81,34 @@ def test_demo_on_embedded_log() -> None:
     res = sh("demo", "--duration", "4", "--quiet")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("data:    file://") and "page-counts" in res.stdout
+
+
+def test_log_on_the_group_applies_to_the_command_and_a_commands_own_wins(tmp_path: Path) -> None:
+    a, b = f"file://{tmp_path / 'a'}", f"file://{tmp_path / 'b'}"
+    assert sh("--log", a, "topics", "create", "only-in-a").returncode == 0
+    assert sh("topics", "create", "only-in-b", "--log", b).returncode == 0
+    assert sh("--log", a, "topics", "list").stdout.split() == ["only-in-a"]
+    assert sh("--log", a, "topics", "list", "--log", b).stdout.split() == ["only-in-b"]
+
+
+def test_read_only_commands_do_not_create_a_log_at_a_mistyped_path(tmp_path: Path) -> None:
+    typo = tmp_path / "lgo"
+    for args in (["topics", "list"], ["topics", "describe", "t"], ["consume", "t"]):
+        res = sh(*args, "--log", f"file://{typo}")
+        assert res.returncode == 1, res.stderr
+        assert f"error: there is no log at file://{typo}" in res.stderr and "Traceback" not in res.stderr
+    assert not typo.exists()
+
+
+def test_a_refused_kafka_port_fails_at_once() -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    res = sh("topics", "list", "--log", f"kafka://127.0.0.1:{port}")
+    assert res.returncode == 1
+    assert f"connection refused by the Kafka cluster at 127.0.0.1:{port}" in res.stderr
+    assert "timeout_ms" in res.stderr and time.monotonic() - start < 15

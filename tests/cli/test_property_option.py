@@ -25,6 +25,7 @@ def test_property_on_file_log_sets_embedded_options(tmp_path: Path) -> None:
 
 
 def test_unknown_embedded_property_is_a_config_error(tmp_path: Path) -> None:
+    assert CliRunner().invoke(cli, ["topics", "create", "t", "--log", f"file://{tmp_path}/log"]).exit_code == 0
     result = CliRunner().invoke(cli, ["topics", "list", "--log", f"file://{tmp_path}/log", "-X", "acks=all"])
     assert result.exit_code == 2
     assert "unknown option 'acks' in the file:// log URL" in result.output

@@ -76,8 +76,20 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_unreachable_cluster_fails_fast_naming_the_servers():
+def test_a_refused_cluster_fails_at_once_naming_the_servers_and_the_timeout_option():
     port = _closed_port()
+    start = time.monotonic()
+    with pytest.raises(BrokerError, match=f"connection refused by the Kafka cluster at 127.0.0.1:{port}") as info:
+        KafkaLog(f"127.0.0.1:{port}", timeout_ms=30_000)
+    assert time.monotonic() - start < 3  # not the 30 s timeout
+    assert "timeout_ms" in (info.value.hint or "")
+
+
+def test_unreachable_cluster_fails_fast_naming_the_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import millstream.log.kafka as kafka_module
+
+    port = _closed_port()
+    monkeypatch.setattr(kafka_module, "refused_everywhere", lambda _servers: False)  # as if it went down later
     log = KafkaLog(f"127.0.0.1:{port}", timeout_ms=1_500)
     try:
         for call in (

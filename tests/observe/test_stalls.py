@@ -60,9 +60,8 @@ def test_a_silent_partition_holding_the_watermark_is_named(tmp_path: Path, caplo
             while "events-1" not in caplog.text and time.monotonic() < deadline:
                 time.sleep(0.1)
             time.sleep(1.2)  # one more metrics report
-            stalled = [
-                v.get("watermarkStalledPartitions") for j in summary(mon.registry).values() for v in j["vertices"].values()
-            ]
+            jobs = summary(mon.registry).values()
+            stalled = [v.get("watermarkStalledPartitions") for j in jobs for v in j["vertices"].values()]
             console = Console(record=True, width=200, force_terminal=False)
             console.print(render_progress(mon.registry))
             table = console.export_text()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from typing import Any
 
@@ -60,13 +61,22 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks for errors.")
+@click.option(
+    "--log",
+    "log_url",
+    metavar="URL",
+    help="The log of every command (as $MILLSTREAM_LOG; a command's own --log wins).",
+)
 @click.version_option(__version__, prog_name="millstream")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, log_url: str | None) -> None:
     """millstream: Kafka + Flink for Python, as one system.
 
     Every command takes --log URL (or $MILLSTREAM_LOG): file://PATH for the embedded log (the default,
     file://./.millstream), kafka://HOST:PORT for a Kafka cluster, memory:// for throwaway runs.
+    `millstream --log URL COMMAND ...` sets it for the command.
     """
+    if log_url:
+        os.environ["MILLSTREAM_LOG"] = log_url  # read by the command's --log (its envvar), and by pipelines it runs
 
 
 def main(argv: list[str] | None = None) -> Any:

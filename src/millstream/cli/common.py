@@ -12,12 +12,13 @@ import functools
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import click
 
-from ..core.errors import MillstreamError
+from ..core.errors import LogError, MillstreamError
 from ..log import ENV_VAR, Log, default_log_url, open_log
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,12 +56,24 @@ def parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
     return out
 
 
-def get_log(log_url: str | None, properties: tuple[str, ...] = ()) -> Log:
+def get_log(log_url: str | None, properties: tuple[str, ...] = (), *, must_exist: bool = False) -> Log:
     """Open the log named by ``--log`` / ``$MILLSTREAM_LOG`` / the embedded default.
 
     ``--property`` pairs go to the backend: librdkafka properties for ``kafka://``; for ``file://`` they are
-    the embedded log's URL options (``-X synchronous=full`` = ``file://PATH?synchronous=full``).
+    the embedded log's URL options (``-X synchronous=full`` = ``file://PATH?synchronous=full``). A read-only
+    command says ``must_exist``: an embedded log that does not exist is then an error (a mistyped path),
+    not a new empty log.
     """
+    if must_exist:
+        url = log_url or default_log_url()
+        scheme, _sep, rest = url.partition("://")
+        path = rest.split("?", 1)[0]
+        if scheme.lower() == "file" and path and not (Path(path) / "log.db").exists():
+            raise LogError(
+                f"there is no log at {url} ({Path(path).resolve()} holds no log.db)",
+                hint="check --log / $MILLSTREAM_LOG; a log is created by the commands that write to it "
+                "(topics create, produce, run)",
+            )
     props = parse_pairs(properties, "--property")
     if not props:
         return open_log(log_url)

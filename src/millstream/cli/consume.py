@@ -100,7 +100,7 @@ def consume(
     """Print records of TOPIC as JSON lines."""
     if offset is not None and partition is None:
         raise click.UsageError("--offset needs --partition")
-    with get_log(log_url, properties) as log:
+    with get_log(log_url, properties, must_exist=True) as log:
         desc = log.describe_topic(topic)
         reset = "earliest" if from_beginning else "latest"
         consumer = log.consumer(group, auto_offset_reset=reset)

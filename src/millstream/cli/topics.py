@@ -56,7 +56,7 @@ def create(
 @handle_errors
 def list_(log_url: str | None, properties: tuple[str, ...]) -> None:
     """List topic names, one per line."""
-    with get_log(log_url, properties) as log:
+    with get_log(log_url, properties, must_exist=True) as log:
         for name in log.list_topics():
             click.echo(name)
 
@@ -68,7 +68,7 @@ def list_(log_url: str | None, properties: tuple[str, ...]) -> None:
 @handle_errors
 def describe(name: str, as_json: bool, log_url: str | None, properties: tuple[str, ...]) -> None:
     """Show partitions (with earliest/latest offsets) and config of topic NAME."""
-    with get_log(log_url, properties) as log:
+    with get_log(log_url, properties, must_exist=True) as log:
         desc = log.describe_topic(name)
         parts = [
             {
@@ -95,7 +95,7 @@ def describe(name: str, as_json: bool, log_url: str | None, properties: tuple[st
 @handle_errors
 def delete(name: str, if_exists: bool, log_url: str | None, properties: tuple[str, ...]) -> None:
     """Delete topic NAME and all its records."""
-    with get_log(log_url, properties) as log:
+    with get_log(log_url, properties, must_exist=True) as log:
         try:
             log.delete_topic(name)
         except UnknownTopicError:

@@ -27,7 +27,7 @@ from typing import Any
 from confluent_kafka.admin import OffsetSpec
 
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.errors import ConfigError, TopicExistsError, UnknownTopicError
+from ..core.errors import BrokerError, ConfigError, TopicExistsError, UnknownTopicError
 from ..core.record import ProducerRecord, Record, TopicPartition
 from .base import (
     TOPIC_CONFIG_DEFAULTS,
@@ -41,7 +41,7 @@ from .base import (
     validate_topic_name,
 )
 from .kafka_admin import KafkaAdmin, validate_partitions_arg
-from .kafka_config import DEFAULT_TIMEOUT_MS, KafkaSettings
+from .kafka_config import DEFAULT_TIMEOUT_MS, KafkaSettings, refused_everywhere
 from .kafka_consumer import KafkaConsumer
 from .kafka_producer import KafkaAppender
 from .kafka_reader import ReaderPool
@@ -68,6 +68,13 @@ class KafkaLog(Log):
     ) -> None:
         self.settings = KafkaSettings(bootstrap, properties, timeout_ms)
         self.url = f"kafka://{self.settings.bootstrap}"
+        if refused_everywhere(self.settings.bootstrap):  # fail now, not after timeout_ms
+            raise BrokerError(
+                f"connection refused by the Kafka cluster at {self.settings.bootstrap}: nothing listens there",
+                hint="check the bootstrap servers (kafka://HOST:PORT) and that the brokers are up; a cluster "
+                f"that does not answer is waited for up to timeout_ms ({timeout_ms} ms, open_log(url, "
+                "timeout_ms=...))",
+            )
         self.clock = clock
         self._admin = KafkaAdmin(self.settings)
         self._appender: KafkaAppender | None = None

@@ -75,6 +75,24 @@ def parse_bootstrap(bootstrap: str) -> str:
     return ",".join(servers)
 
 
+def refused_everywhere(bootstrap: str, timeout_s: float = 1.0) -> bool:
+    """Whether every bootstrap server refuses a TCP connection right now (nothing listens on its port) — the
+    one way a cluster can be known absent at once, rather than after a client's whole timeout. A server that
+    does not answer (filtered, far away) or whose name does not resolve yet counts as not refusing."""
+    import socket
+
+    for server in bootstrap.split(","):
+        host, _sep, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return False
+        except ConnectionRefusedError:
+            continue
+        except OSError:
+            return False
+    return True
+
+
 def normalise_properties(properties: Mapping[str, Any] | None) -> dict[str, str]:
     """Turn a user's property map into librdkafka's string form (booleans become ``true``/``false``)."""
     out: dict[str, str] = {}
