@@ -19,8 +19,11 @@ Which operators use it (``env.set_state_backend(EmbeddedRocksDBStateBackend())``
 reduces/aggregations and window operators (contents, trigger state, per-window and global state, each a
 table of the operator's one backend). The checkpoint coordinator swaps the backend before the operators open
 and calls the operator's ``rebind_state()`` so that it takes its tables from the new backend. Under this
-backend the job graph picks the general window operator for tumbling windows (the fast path keeps its
-buckets in dicts). Timers and merging-window sets stay on the heap and are pickled into the checkpoint.
+backend tumbling and sliding windows with incremental aggregates run the slicing fast path with a bounded
+write-behind cache of accumulators (:mod:`millstream.stream.operators.writebehind`), which writes and reads
+its table in batches past the cache (:meth:`RocksDBKeyedStateBackend.write_entries` / ``read_entries``); other
+windows run the general operator. Timers and merging-window sets stay on the heap and are pickled into the
+checkpoint.
 """
 
 from __future__ import annotations
