@@ -22,7 +22,7 @@ from millstream.stream.operators.base import OperatorContext
 from millstream.stream.operators.slicing import SlicingWindowOperator
 from millstream.stream.operators.window import WindowOperator
 from millstream.stream.operators.writebehind import CACHE_ENTRIES_PARAM, SLICES, WriteBehindSlicingOperator
-from millstream.stream.time import MAX_WATERMARK
+from millstream.stream.time import MAX_WATERMARK, MIN_WATERMARK
 from millstream.testing import CollectingSink
 from millstream.windows import SlidingEventTimeWindows, TumblingEventTimeWindows
 
@@ -306,3 +306,58 @@ def test_flink_parity_cases_give_the_same_results_under_rocksdb(case: Any, varia
         case, variant, batch_size=3, state_backend=EmbeddedRocksDBStateBackend(window_cache_entries=2)
     )
     assert rocks == heap
+
+
+def general_on_rocksdb(tmp: Path, assigner: Any, lateness: int, late: bool, fn: Any, keyed: bool) -> Any:
+    """The general window operator on a RocksDB backend (how earlier versions ran every window under RocksDB)."""
+    op, main, side = make(WindowOperator, assigner, lateness, late, fn, keyed)
+    op.backend = RocksDBKeyedStateBackend(tmp, op.backend.now, cache_entries=3)
+    op.rebind_state()
+    return op, main, side
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_state_of_the_general_operator_under_rocksdb_is_taken_over(tmp_path: Path, seed: int) -> None:
+    """A checkpoint of the general operator under RocksDB (earlier versions) restores into the write-behind
+    operator when windows are single slices: the uninterrupted general operator's output."""
+    rng = random.Random(seed)
+    case = random_case(2000 + seed)
+    while not isinstance(case[0], TumblingEventTimeWindows):
+        case = random_case(rng.randrange(10_000, 20_000))
+    assigner, _name, fn, keyed, window_fn, lateness, late, batches = case
+    s = spec(fn, window_fn, not keyed)
+    ref, ref_main, ref_side = make(WindowOperator, assigner, lateness, late, s, keyed)
+    run(ref, batches)
+    cut = rng.randrange(len(batches))
+    a, a_main, a_side = general_on_rocksdb(tmp_path / "a", assigner, lateness, late, s, keyed)
+    b, b_main, b_side = make_wb(tmp_path / "b", assigner, lateness, late, s, keyed, rng.choice([1, 5, 1000]))
+    try:
+        run(a, batches[:cut])
+        snap = pickle.loads(pickle.dumps(a.snapshot()))
+        b.backend.restore_from = a.backend.attachment  # type: ignore[attr-defined]
+        b.restore(snap)
+        b._last_tail = a._last_tail
+        run_bounded(b, batches[cut:])
+        assert a_main.batches + b_main.batches == ref_main.batches
+        assert a_side.batches + b_side.batches == ref_side.batches
+        assert a.num_late_records_dropped + b.num_late_records_dropped == ref.num_late_records_dropped
+        assert on_disk(b) == 0 and len(b.contents) == 0
+    finally:
+        a.backend.close()
+        b.backend.close()  # type: ignore[attr-defined]
+
+
+def test_general_state_of_sliding_windows_of_several_slices_is_refused(tmp_path: Path) -> None:
+    assigner = SlidingEventTimeWindows.of(10, 5)
+    s = spec(Count(), None, False)
+    a, _, _ = general_on_rocksdb(tmp_path / "a", assigner, 0, False, s, True)
+    b, _, _ = make_wb(tmp_path / "b", assigner, 0, False, s, True, 10)
+    try:
+        a.process([("k", 1)], [3], [MIN_WATERMARK], MIN_WATERMARK)
+        snap = a.snapshot()
+        b.backend.restore_from = a.backend.attachment  # type: ignore[attr-defined]
+        with pytest.raises(Exception, match="cannot be split into slices"):
+            b.restore(snap)
+    finally:
+        a.backend.close()
+        b.backend.close()  # type: ignore[attr-defined]

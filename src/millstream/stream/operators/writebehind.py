@@ -198,20 +198,25 @@ class WriteBehindSlicingOperator(SlicingWindowOperator):
         return merged
 
     def restore(self, state: Any) -> None:
-        """Restore the backend and the slices' keys; every accumulator starts in the backend (placeholders)."""
-        if not state.get("write_behind"):
+        """Restore the backend and the slices' keys; every accumulator starts in the backend (placeholders).
+        State of the general window operator (how earlier versions ran these windows under RocksDB) is taken
+        over when every window is one slice (:meth:`_take_over_general`)."""
+        general = "event_timers" in state and not state.get("write_behind")
+        if not general and not state.get("write_behind"):
             from ..errors import JobConfigError
 
             raise JobConfigError(
-                "this window state was checkpointed by another window operator (the in-memory backend's, or the "
-                "general window operator of an earlier millstream version under RocksDB)",
-                hint="restore it with the state backend and millstream version that took it",
+                "this window state was checkpointed by the in-memory backend's window operator",
+                hint="restore it with the state backend that took it",
             )
         self.backend.restore(state["state"])
         self.rebind_state()
         for ns in self._namespaces():
             for name in state.get("names", {}).get(ns.prefix, ()):
                 ns.table(name)
+        if general:
+            self._take_over_general(state)
+            return
         self.slices = {se: dict.fromkeys(keys, SPILLED) for se, keys in state["order"].items()}
         self._spilled_in = {se: len(b) for se, b in self.slices.items()}
         self.spilled = sum(self._spilled_in.values())
@@ -223,5 +228,44 @@ class WriteBehindSlicingOperator(SlicingWindowOperator):
         self._suf, self._back = {}, ({}, {})
         self._recompute_due(self.wm)
 
+    def _take_over_general(self, state: Any, chunk: int = 10_000) -> None:
+        """State of :class:`~.window.WindowOperator` (contents ``(key, window) -> accumulator`` in the backend,
+        timers pickled): each window's accumulators move to the slice of the same end in the backend (chunks of
+        ``chunk``, never all in memory), keys in the order of their timers, which is their firing order."""
+        from ..errors import JobConfigError
+
+        if self.multi or state.get("merging"):
+            raise JobConfigError(
+                "this window state was checkpointed by the general window operator (an earlier millstream version "
+                "under RocksDB) for sliding windows of several slices, whose per-window accumulators cannot be "
+                "split into slices",
+                hint="restore it with the millstream version that took it, or start the job without this state",
+            )
+        pairs: dict[tuple[Any, int], Any] = {}  # (key, end) -> window, in timer (firing) order
+        for _ts, key, window in state["event_timers"]:
+            pairs.setdefault((key, window.end), window)
+        contents = self.contents
+        slices: dict[int, dict[Any, Any]] = {}
+        items = list(pairs.items())
+        for i in range(0, len(items), chunk):
+            puts = []
+            for (key, end), window in items[i : i + chunk]:
+                acc = contents.pop((key, window), _ABSENT)
+                if acc is not _ABSENT:
+                    puts.append(((key, end), acc))
+                    slices.setdefault(end, {})[key] = SPILLED
+            self.backend.write_entries(SLICES, puts)
+        self.slices = slices
+        self._spilled_in = {se: len(b) for se, b in slices.items()}
+        self.spilled = sum(self._spilled_in.values())
+        self._persisted = set(slices)
+        self.seqs, self.seq = {}, 0
+        self.wm = self.emit_wm = state["wm"]
+        self._cache_ok = False
+        self._suf, self._back = {}, ({}, {})
+        self._recompute_due(self.wm)
+
+
+_ABSENT: Any = object()
 
 __all__ = ["CACHE_ENTRIES_PARAM", "DEFAULT_CACHE_ENTRIES", "SLICES", "WriteBehindSlicingOperator"]
