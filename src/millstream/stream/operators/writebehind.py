@@ -16,7 +16,9 @@ backend (table ``window-slices``, entries ``(key, slice end) -> accumulator``):
    backend snapshots (a RocksDB checkpoint; at parallelism > 1 the canonical, per-key format); the
    operator's own snapshot holds only the keys of each slice in firing order, the arrival numbers and the
    watermark. A restore starts with every accumulator in the backend (read back on demand);
-5. when a slice is freed, its entries that were ever written out are deleted from the backend in one batch.
+5. when a slice is freed, its entries that were ever written out are deleted from the backend in one batch;
+6. state of the general window operator (how earlier versions ran every window under RocksDB) is taken over
+   on restore when every window is one slice (tumbling windows); sliding windows of several slices refuse it.
 
 Without checkpoints and with the state within the bound, the job never touches RocksDB: it runs at the
 in-memory fast path's speed. The bound counts accumulators in memory between batches: within a batch it may
@@ -38,7 +40,7 @@ from ..functions import OutputTag
 from .base import OperatorContext
 from .rescale import Owns
 from .slicing import SPILLED, SlicingWindowOperator
-from .window import WindowFunctionSpec
+from .window import WindowFunctionSpec, WindowOperator
 
 SLICES = "window-slices"  # the backend table of written-out accumulators: (key, slice end) -> accumulator
 DEFAULT_CACHE_ENTRIES = 50_000
@@ -72,6 +74,8 @@ class WriteBehindSlicingOperator(SlicingWindowOperator):
         self._persisted: set[int] = set()  # slice ends with entries in the backend (deleted when freed)
 
     def setup(self, ctx: OperatorContext) -> None:
+        """Take the bound from the job parameter :data:`CACHE_ENTRIES_PARAM` unless one was given; a value that
+        is not a whole number raises :class:`~millstream.stream.errors.JobConfigError`."""
         super().setup(ctx)
         raw = ctx.params.get(CACHE_ENTRIES_PARAM)
         if raw is not None and not self._fixed_bound:
@@ -136,6 +140,8 @@ class WriteBehindSlicingOperator(SlicingWindowOperator):
 
     # -- elements and firing -----------------------------------------------------------------------------
     def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        """The slicing operator's batch, then write accumulators out if more than ``cache_entries`` are in
+        memory (so the bound holds between batches)."""
         super().process(vals, tss, wmb, tail, input_index)
         if sum(map(len, self.slices.values())) - self.spilled > self.cache_entries:
             self._spill()
@@ -190,7 +196,10 @@ class WriteBehindSlicingOperator(SlicingWindowOperator):
     def merge_snapshots(states: list[Any], owns: Owns) -> Any:
         """Rescaling (:mod:`.rescale`): the owned keys of several subtasks' slices (in the old subtasks' order,
         arrival numbers renumbered as :meth:`SlicingWindowOperator.merge_snapshots` does) and their backend
-        entries."""
+        entries. Snapshots of the general window operator (earlier versions) merge as that operator's do, for
+        :meth:`restore` to take over."""
+        if any("event_timers" in s for s in states):
+            return WindowOperator.merge_snapshots(states, owns)
         as_slices = [{**s, "slices": {se: dict.fromkeys(keys) for se, keys in s["order"].items()}} for s in states]
         merged = SlicingWindowOperator.merge_snapshots(as_slices, owns)
         merged["order"] = {se: list(b) for se, b in merged.pop("slices").items()}
