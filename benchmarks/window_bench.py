@@ -25,6 +25,7 @@ the others, and the fastest run counts.
 
     PYTHONPATH=src python benchmarks/window_bench.py [--events 1000000] [--repeat 1] [--only sliding10,...]
     PYTHONPATH=src python benchmarks/window_bench.py --only rocksdb,rocksdb-sliding10,rocksdb-chk,rocksdb-spill --no-log
+    PYTHONPATH=src python benchmarks/window_bench.py --memory 200000   # heap bytes per open key, 3 operators
 """
 
 from __future__ import annotations
@@ -158,13 +159,64 @@ def run_log(kind: str, url: str, tmp: str) -> tuple[float, int]:
     return elapsed, n
 
 
+def heap_per_key(n: int) -> None:
+    """Heap bytes per key (``tracemalloc``, key strings excluded: they exist before) with ``n`` keys in one open
+    tumbling window of ``Aggregates(count, sum, mean)``: the in-memory slicing operator, the general operator
+    under RocksDB (what earlier versions ran; its timers stay on the heap) and the write-behind operator under
+    RocksDB with a cache of 1,000 accumulators (what stays: one placeholder per key, its firing order)."""
+    import gc
+    import tracemalloc
+    from pathlib import Path
+
+    from millstream.functions import Mean
+    from millstream.runtime.rocksdb_state import RocksDBKeyedStateBackend
+    from millstream.stream.operators.base import OperatorContext
+    from millstream.stream.operators.slicing import SlicingWindowOperator
+    from millstream.stream.operators.window import WindowFunctionSpec, WindowOperator
+    from millstream.stream.operators.writebehind import WriteBehindSlicingOperator
+    from millstream.stream.time import MIN_WATERMARK
+
+    vals = [(f"user-{i:08d}", 1.5) for i in range(n)]
+    for kind in ("heap slicing", "RocksDB general", "RocksDB write-behind"):
+        fn = WindowFunctionSpec("aggregate", Aggregates(n=Count(), s=Sum(1), m=Mean(1)))
+        assigner = TumblingEventTimeWindows.of(1000)
+        with tempfile.TemporaryDirectory() as tmp:
+            gc.collect()
+            tracemalloc.start()
+            op: Any
+            if kind == "heap slicing":
+                op = SlicingWindowOperator("w", "w", lambda e: e[0], assigner, 0, None, fn)
+            elif kind == "RocksDB general":
+                op = WindowOperator("w", "w", lambda e: e[0], assigner, None, None, 0, None, fn)
+            else:
+                op = WriteBehindSlicingOperator("w", "w", lambda e: e[0], assigner, 0, None, fn, 1000)
+            op.setup(OperatorContext(lambda: 0))
+            if kind != "heap slicing":
+                op.backend = RocksDBKeyedStateBackend(Path(tmp) / "db", op.backend.now, cache_entries=1000)
+                op.rebind_state()
+            op.open()
+            for i in range(0, n, 4096):
+                v = vals[i : i + 4096]
+                op.process(v, [5] * len(v), [MIN_WATERMARK] * len(v), MIN_WATERMARK)
+            gc.collect()
+            cur, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            if kind != "heap slicing":
+                op.backend.close()
+        print(f"heap per key, {n:,} keys in one window, {kind:21s} {cur / n:6.0f} B now, {peak / n:6.0f} B peak")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=1, help="runs of each job, interleaved; the best counts")
     ap.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(ASSIGNERS))
     ap.add_argument("--no-log", action="store_true", help="skip the embedded log → log jobs")
+    ap.add_argument("--memory", type=int, default=0, help="only: heap bytes per key with this many keys open")
     args = ap.parse_args()
+    if args.memory:
+        heap_per_key(args.memory)
+        return
     only = set(args.only.split(",")) if args.only else set(ASSIGNERS)
     only |= {NEEDS[k] for k in only if k in NEEDS}
     kinds = [k for k in ASSIGNERS if k in only or k == "tumbling"]

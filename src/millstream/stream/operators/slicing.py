@@ -45,6 +45,8 @@ from .tumbling import TumblingWindowOperator, update_code
 from .window import GLOBAL_STATE, WindowFunctionSpec, WindowOperator
 
 _NONE: Any = object()
+_INF = float("inf")
+_NO_OP_CLEARS = (ProcessWindowFunction.clear, ProcessAllWindowFunction.clear)
 
 
 class _Spilled:
@@ -55,8 +57,6 @@ class _Spilled:
 
 
 SPILLED: Any = _Spilled()
-_INF = float("inf")
-_NO_OP_CLEARS = (ProcessWindowFunction.clear, ProcessAllWindowFunction.clear)
 
 
 def _geometry(assigner: Any) -> tuple[int, int, int] | None:
