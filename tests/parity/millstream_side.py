@@ -203,17 +203,23 @@ def _build(env: StreamExecutionEnvironment, case: Case, variant: str) -> list[An
 
 
 def run_millstream(
-    case: Case, variant: str = "process", batch_size: int | None = None, parallelism: int = 1
+    case: Case,
+    variant: str = "process",
+    batch_size: int | None = None,
+    parallelism: int = 1,
+    state_backend: Any = None,
 ) -> tuple[list[Any], list[Any]]:
     """Runs ``case`` through millstream; returns (result rows, their record timestamps), sinks in order.
 
     ``variant`` (time-window cases only) picks the window function, see :data:`WINDOW_VARIANTS`;
     ``batch_size`` (default: the engine's) is how many records each operator call gets; ``parallelism`` is the
     job's (the collection source runs with 1, its timestamps operator too, the rest with ``parallelism`` on
-    worker processes).
+    worker processes); ``state_backend`` (default: the in-memory one) is given to ``env.set_state_backend``.
     """
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(parallelism)
+    if state_backend is not None:
+        env.set_state_backend(state_backend)
     if batch_size is not None:
         env.set_batch_size(batch_size)
     sinks = []

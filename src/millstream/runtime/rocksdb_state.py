@@ -19,8 +19,11 @@ Which operators use it (``env.set_state_backend(EmbeddedRocksDBStateBackend())``
 reduces/aggregations and window operators (contents, trigger state, per-window and global state, each a
 table of the operator's one backend). The checkpoint coordinator swaps the backend before the operators open
 and calls the operator's ``rebind_state()`` so that it takes its tables from the new backend. Under this
-backend the job graph picks the general window operator for tumbling windows (the fast path keeps its
-buckets in dicts). Timers and merging-window sets stay on the heap and are pickled into the checkpoint.
+backend tumbling and sliding windows with incremental aggregates run the slicing fast path with a bounded
+write-behind cache of accumulators (:mod:`millstream.stream.operators.writebehind`), which writes and reads
+its table in batches past the cache (:meth:`RocksDBKeyedStateBackend.write_entries` / ``read_entries``); other
+windows run the general operator. Timers and merging-window sets stay on the heap and are pickled into the
+checkpoint.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +207,35 @@ class RocksDBKeyedStateBackend(KeyedStateBackend):
         if n:
             self.db.write(wb)
         self.cached = kept
+
+    def write_entries(self, name: str, puts: Iterable[tuple[Any, Any]], deletes: Iterable[Any] = ()) -> None:
+        """Put and delete entries of table ``name`` straight in the database, in one ``WriteBatch`` (past the
+        cache: the table's caller keeps its own write-behind cache, see the base class)."""
+        prefix = name.encode() + b"\x00"
+        dumps = pickle.dumps
+        wb = self.rocksdict.WriteBatch(raw_mode=True)
+        n = 0
+        for k, v in puts:
+            wb.put(prefix + dumps(k, 5), dumps(v, 5))
+            n += 1
+        for k in deletes:
+            wb.delete(prefix + dumps(k, 5))
+            n += 1
+        if n:
+            self.db.write(wb)
+
+    def read_entries(self, name: str, keys: list[Any]) -> list[Any]:
+        """The values of ``keys`` in table ``name`` read from the database in one multi-get; a missing key
+        raises ``KeyError``."""
+        prefix = name.encode() + b"\x00"
+        dumps, loads = pickle.dumps, pickle.loads
+        raws = self.db.get([prefix + dumps(k, 5) for k in keys])
+        out = []
+        for k, raw in zip(keys, raws, strict=True):
+            if raw is None:
+                raise KeyError(k)
+            out.append(loads(raw))
+        return out
 
     def snapshot(self) -> dict[str, Any]:
         """Flush, and create a RocksDB checkpoint in ``attachment`` (hard links, no data copied)."""

@@ -388,13 +388,20 @@ class StreamExecutionEnvironment:
 
     def set_state_backend(self, backend: Any) -> StreamExecutionEnvironment:
         """``HashMapStateBackend()`` (in memory, the default) or ``EmbeddedRocksDBStateBackend()`` (keyed
-        state of process functions and rolling aggregations in RocksDB; needs the ``[rocksdb]`` extra)."""
+        state of process functions, rolling aggregations and windows in RocksDB; needs the ``[rocksdb]``
+        extra; its ``window_cache_entries`` becomes the job parameter that bounds the windows' write-behind
+        cache)."""
         name = str(getattr(backend, "kind", backend)).lower()
         if name not in ("hashmap", "rocksdb"):
             raise JobConfigError(
                 f"unknown state backend {backend!r}", hint="use HashMapStateBackend() or EmbeddedRocksDBStateBackend()"
             )
         self.config.state_backend = name
+        cache = getattr(backend, "window_cache_entries", None)
+        if cache is not None:
+            from .operators.writebehind import CACHE_ENTRIES_PARAM
+
+            self.config.params[CACHE_ENTRIES_PARAM] = str(cache)
         return self
 
     def get_restart_strategy(self) -> RestartStrategyConfiguration:

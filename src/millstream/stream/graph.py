@@ -59,8 +59,10 @@ class Transformation:
 
 def build_operator(t: Transformation, state_backend: str = "hashmap") -> Operator:
     """The operator logic for a transformation (not for sources, sinks and partition nodes). ``state_backend``
-    is the job's (``config.state_backend``): with ``"rocksdb"`` windows use the general operator, whose contents live in
-    its keyed state backend (the tumbling fast path keeps them in plain dicts)."""
+    is the job's (``config.state_backend``): with ``"rocksdb"``, tumbling and sliding windows with incremental
+    aggregates use the slicing fast path with a bounded write-behind cache in front of the keyed state backend
+    (:mod:`.operators.writebehind`), other windows the general operator, whose contents live in its keyed state
+    backend (the heap fast paths keep them in plain dicts)."""
     op = _build(t, state_backend)
     if t.kind in ("map", "filter", "flat_map", "process"):
         op.user_fn = t.params.get("user_fn")
@@ -104,6 +106,13 @@ def _build(t: Transformation, state_backend: str) -> Operator:
     if kind == "assign_timestamps":
         return AssignTimestampsOperator(name, uid, p["strategy"])
     if kind == "window":
+        applies = (p["assigner"], p["trigger"], p["evictor"], p["lateness"], p["fn"])
+        if state_backend == "rocksdb" and not p.get("key_fns") and slicing_applies(*applies):
+            from .operators.writebehind import WriteBehindSlicingOperator
+
+            return WriteBehindSlicingOperator(
+                name, uid, p["key_fn"], p["assigner"], p["lateness"], p["late_tag"], p["fn"]
+            )
         fast = state_backend != "rocksdb" and not p.get("key_fns")
         if fast and fast_path_applies(p["assigner"], p["trigger"], p["evictor"], p["lateness"], p["fn"]):
             return TumblingWindowOperator(name, uid, p["key_fn"], p["assigner"], p["late_tag"], p["fn"])

@@ -225,6 +225,25 @@ class KeyedStateBackend:
         for t in self.tables.values():
             t.pop(key, None)
 
+    def write_entries(self, name: str, puts: Iterable[tuple[Any, Any]], deletes: Iterable[Any] = ()) -> None:
+        """Put the ``(key, value)`` pairs ``puts`` into table ``name`` and remove the keys ``deletes`` (absent
+        ones are ignored), as one batch. For operators that keep their own write-behind cache in front of the
+        backend (:mod:`~millstream.stream.operators.writebehind`): a table is used either through this method
+        and :meth:`read_entries` or through :meth:`table` and state objects, never both. The values are the
+        backend's from now on (a backend that keeps them in memory does not copy them: the caller must not
+        change them in place afterwards)."""
+        t = self.table(name)
+        for k, v in puts:
+            t[k] = v
+        for k in deletes:
+            t.pop(k, None)
+
+    def read_entries(self, name: str, keys: list[Any]) -> list[Any]:
+        """The values of ``keys`` in table ``name``, in order (see :meth:`write_entries`); a missing key raises
+        ``KeyError``."""
+        t = self.table(name)
+        return [t[k] for k in keys]
+
     def snapshot(self) -> dict[str, dict[Any, Any]]:
         """A deep copy of all tables — or, inside :func:`serializing_snapshots` (the checkpoint coordinator
         pickles the result before any element is processed), the tables themselves, which saves the copy."""
@@ -304,12 +323,19 @@ class HashMapStateBackend:
 
 
 class EmbeddedRocksDBStateBackend:
-    """Keyed state in RocksDB on local disk, checkpointed incrementally (PyFlink's name; ``[rocksdb]``)."""
+    """Keyed state in RocksDB on local disk, checkpointed incrementally (PyFlink's name; ``[rocksdb]``).
+
+    ``window_cache_entries`` bounds the accumulators that tumbling and sliding windows with incremental
+    aggregates keep in memory in front of RocksDB (default 50,000 per window operator; the job parameter
+    ``state.backend.rocksdb.window-cache-entries``, :mod:`millstream.stream.operators.writebehind`)."""
 
     kind = "rocksdb"
 
-    def __init__(self, enable_incremental_checkpointing: bool = True) -> None:
+    def __init__(self, enable_incremental_checkpointing: bool = True, window_cache_entries: int | None = None) -> None:
+        if window_cache_entries is not None and (not isinstance(window_cache_entries, int) or window_cache_entries < 1):
+            raise JobConfigError(f"window_cache_entries must be a positive whole number, got {window_cache_entries!r}")
         self.incremental = enable_incremental_checkpointing
+        self.window_cache_entries = window_cache_entries
 
 
 class State:

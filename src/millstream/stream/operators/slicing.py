@@ -31,7 +31,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from math import gcd
 from operator import length_hint
-from typing import Any
+from typing import Any, cast
 
 from ..errors import OperatorError
 from ..functions import OutputTag, ProcessAllWindowFunction, ProcessWindowFunction
@@ -47,6 +47,16 @@ from .window import GLOBAL_STATE, WindowFunctionSpec, WindowOperator
 _NONE: Any = object()
 _INF = float("inf")
 _NO_OP_CLEARS = (ProcessWindowFunction.clear, ProcessAllWindowFunction.clear)
+
+
+class _Spilled:
+    """A write-behind operator's placeholder for an accumulator that is in the state backend, not in memory."""
+
+    def __repr__(self) -> str:
+        return "<spilled>"
+
+
+SPILLED: Any = _Spilled()
 
 
 def _geometry(assigner: Any) -> tuple[int, int, int] | None:
@@ -88,6 +98,8 @@ class SlicingWindowOperator(WindowOperator):
     State: ``slices`` ``{slice end: {key: accumulator}}`` and, when windows span several slices, ``seqs``
     ``{slice end: {key: arrival number of the key's first element in the slice}}`` (the firing order of keys).
     """
+
+    write_behind = False  # True in :class:`~.writebehind.WriteBehindSlicingOperator`
 
     def __init__(
         self,
@@ -524,11 +536,13 @@ def loop(self, vit, keys, tss, wmb, cur, next_due, slices, seqs, seq, g=g, offse
 """
 
 
-def _multi_update(members: list[Any], env: dict[str, Any], indent: int) -> str:
-    """Add ``v`` to ``b[k]`` (a list, one entry per member) and number the key's first element in the slice."""
+def _multi_update(members: list[Any], env: dict[str, Any], indent: int, reload: str | None = None) -> str:
+    """Add ``v`` to ``b[k]`` (a list, one entry per member) and number the key's first element in the slice;
+    ``reload`` as in :func:`~.tumbling.update_code`."""
     from ..aggregates import Count, Mean, Min, Sum
 
     pad = " " * indent
+    back = "" if reload is None else f"\n{pad}if acc is spilled:\n{pad}    acc = reload(b, k, {reload})"
     inits, steps = [], []
     for j, a in enumerate(members):
         field = getattr(a, "field", None)
@@ -549,7 +563,7 @@ def _multi_update(members: list[Any], env: dict[str, Any], indent: int) -> str:
             steps.append(f"x = {x}\n{pad}    if x {op} acc[{j}]: acc[{j}] = x")
     body = "\n".join(f"{pad}    {st}" for st in steps)
     return (
-        f"{pad}acc = b.get(k)\n{pad}if acc is None:\n{pad}    b[k] = [{', '.join(inits)}]\n"
+        f"{pad}acc = b.get(k){back}\n{pad}if acc is None:\n{pad}    b[k] = [{', '.join(inits)}]\n"
         f"{pad}    sq[k] = seq\n{pad}    seq += 1\n{pad}else:\n{body}"
     )
 
@@ -613,15 +627,19 @@ def _make_code(op: SlicingWindowOperator, fn: WindowFunctionSpec) -> tuple[Calla
     """The per-batch loop (generated for the window's function, as the tumbling operator's) and the merge
     functions. Only fixed templates and constants bound as default arguments go into the generated code."""
     env: dict[str, Any] = {"g": op.g, "offset": op.offset, "lateness": op.lateness, "none": _NONE}
+    reload = None
+    if op.write_behind:  # accumulators may have been written to the state backend (:mod:`.writebehind`)
+        env["spilled"], env["reload"] = SPILLED, cast(Any, op).reload_entry
+        reload = "se"
     members = op._members
     if op.multi:
         assert members is not None
-        update = _multi_update(members, env, 8)
-        late_update = _multi_update(members, env, 12)
+        update = _multi_update(members, env, 8, reload)
+        late_update = _multi_update(members, env, 12, reload)
         merge_agg, copy, merge_into = _merge_code(members)
     else:
-        update = update_code(fn, env, 8)
-        late_update = update_code(fn, env, 12)
+        update = update_code(fn, env, 8, reload)
+        late_update = update_code(fn, env, 12, reload)
         merge_agg = copy = merge_into = _unused
     fixed = ("g", "offset", "lateness", "none")
     params = "".join(f", {name}={name}" for name in env if name not in fixed)

@@ -214,10 +214,15 @@ def _make_loop(size: int, offset: int, fn: WindowFunctionSpec) -> Callable[..., 
     return namespace["loop"]
 
 
-def update_code(fn: WindowFunctionSpec, env: dict[str, Any], indent: int) -> str:
+def update_code(fn: WindowFunctionSpec, env: dict[str, Any], indent: int, reload: str | None = None) -> str:
     """Python source that adds element ``v`` of key ``k`` to the accumulator in dict ``b`` (``b[k]``), indented
     by ``indent``; the names it uses (``red``, ``create``, ``add``, fields ``f0``...) are put into ``env``
-    (``none`` must be a sentinel there). Shared by the tumbling and the slicing operators."""
+    (``none`` must be a sentinel there). Shared by the tumbling and the slicing operators.
+
+    With ``reload`` (the name of the variable holding the bucket's end), ``b[k]`` may be the sentinel
+    ``spilled`` (the accumulator was written to the state backend): the code then calls
+    ``reload(b, k, <end>)``, which puts the accumulator back into ``b`` and returns it; ``spilled`` and
+    ``reload`` must be in ``env`` (:mod:`.writebehind`)."""
     from ..aggregates import Aggregates, Count, Max, Mean, Min, Sum
 
     user = fn.user
@@ -226,9 +231,10 @@ def update_code(fn: WindowFunctionSpec, env: dict[str, Any], indent: int) -> str
         type(a) in (Count, Sum, Min, Max, Mean) and not callable(getattr(a, "field", None)) for a in members
     )
     pad = " " * indent
+    back = "" if reload is None else f"\n{pad}if acc is spilled:\n{pad}    acc = reload(b, k, {reload})"
     if fn.kind == "reduce":
         env["red"] = user
-        update = f"{pad}acc = b.get(k, none)\n{pad}b[k] = v if acc is none else red(acc, v)"
+        update = f"{pad}acc = b.get(k, none){back}\n{pad}b[k] = v if acc is none else red(acc, v)"
     elif fusable and members is not None:
         inits, steps = [], []
         for j, a in enumerate(members):
@@ -250,16 +256,18 @@ def update_code(fn: WindowFunctionSpec, env: dict[str, Any], indent: int) -> str
                 steps.append(f"x = {x}\n{pad}    if x {op} acc[{j}]: acc[{j}] = x")
         body = "\n".join(f"{pad}    {st}" for st in steps)
         first = f"{pad}    b[k] = [{', '.join(inits)}]"
-        update = f"{pad}acc = b.get(k)\n{pad}if acc is None:\n{first}\n{pad}else:\n{body}"
+        update = f"{pad}acc = b.get(k){back}\n{pad}if acc is None:\n{first}\n{pad}else:\n{body}"
     elif type(user) is Count:
-        update = f"{pad}b[k] = b.get(k, 0) + 1"
+        update = f"{pad}b[k] = b.get(k, 0) + 1" if not back else f"{pad}acc = b.get(k, 0){back}\n{pad}b[k] = acc + 1"
     elif type(user) is Sum and not callable(user.field):
         env["f0"] = user.field
         x = "v" if user.field is None else "v[f0]"
-        update = f"{pad}b[k] = b.get(k, 0) + {x}"
+        update = (
+            f"{pad}b[k] = b.get(k, 0) + {x}" if not back else f"{pad}acc = b.get(k, 0){back}\n{pad}b[k] = acc + {x}"
+        )
     else:
         env["create"], env["add"] = user.create_accumulator, user.add
-        update = f"{pad}acc = b.get(k, none)\n{pad}b[k] = add(v, create() if acc is none else acc)"
+        update = f"{pad}acc = b.get(k, none){back}\n{pad}b[k] = add(v, create() if acc is none else acc)"
     return update
 
 
