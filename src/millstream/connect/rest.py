@@ -37,7 +37,9 @@ from .errors import (
     ConnectorConfigError,
     NotFoundError,
     PluginNotFoundError,
+    RebalanceNeededError,
 )
+from .forwarding import forward, is_forwarded
 from .herder import Herder
 from .plugins import REGISTRY
 from .rest_openapi import connect_openapi
@@ -148,6 +150,10 @@ class ConnectRestApi:
     def _handle(self, request: ApiRequest) -> Response:
         path = self._path(request.raw_path)
         method = request.method
+        if method != "GET" and (path == "/connectors" or path.startswith("/connectors/")):
+            leader = self.herder.leader_url()  # distributed mode: writes are the leader's
+            if leader is not None and not is_forwarded(request):
+                return forward(request, leader, self.herder.timeout + 5.0)
         allowed = []
         for route in self.routes:
             match = route.pattern.match(path)
@@ -163,7 +169,7 @@ class ConnectRestApi:
                 return _error(exc.status, exc.message)
             except NotFoundError as exc:
                 return _error(404, exc.message)
-            except AlreadyExistsError as exc:
+            except (AlreadyExistsError, RebalanceNeededError) as exc:
                 return _error(409, exc.message)
             except (BadRequestError, ConnectorConfigError, PluginNotFoundError, ConfigError) as exc:
                 return _error(400, str(exc))

@@ -6,7 +6,8 @@
 ``connect-configs`` (``config.storage.topic``)
     ``connector-<name>`` → ``{"properties": {...}}`` (tombstone = deleted); ``target-state-<name>`` →
     ``{"state": "PAUSED", "state.v2": "STOPPED"}``; ``task-<name>-<n>`` → ``{"properties": {...}}``;
-    ``commit-<name>`` → ``{"tasks": N}``.
+    ``commit-<name>`` → ``{"tasks": N}``; ``restart-connector-<name>`` → ``{"include-tasks","only-failed"}``
+    and ``restart-task-<name>-<n>`` → ``{"connector","task"}`` (distributed mode: restart requests).
 ``connect-status`` (``status.storage.topic``)
     ``status-connector-<name>`` / ``status-task-<name>-<n>`` → ``{"state","trace","worker_id","generation"}``;
     ``status-topic-<topic>:connector-<name>`` → ``{"topic":
@@ -144,6 +145,7 @@ class ConfigStore(_TopicStore):
         self.task_configs: dict[str, dict[int, dict[str, str]]] = {}
         self.task_counts: dict[str, int] = {}
         self.order: list[str] = []
+        self.restarts: list[tuple[str, int | None, bool, bool]] = []  # (connector, task, include, only failed)
 
     def _apply(self, key: bytes, value: bytes | None) -> None:
         k = key.decode("utf-8", "replace")
@@ -170,6 +172,12 @@ class ConfigStore(_TopicStore):
                 self.task_configs.setdefault(name, {})[int(idx)] = {
                     str(a): str(b) for a, b in body.get("properties", {}).items()
                 }
+        elif k.startswith("restart-connector-") and body is not None:
+            self.restarts.append(
+                (k[len("restart-connector-") :], None, bool(body.get("include-tasks")), bool(body.get("only-failed")))
+            )
+        elif k.startswith("restart-task-") and body is not None:
+            self.restarts.append((str(body.get("connector")), int(body.get("task", 0)), False, False))
         elif k.startswith("commit-") and body is not None:
             self.task_counts[k[len("commit-") :]] = int(body.get("tasks", 0))
         elif k.startswith("target-state-"):
@@ -210,6 +218,19 @@ class ConfigStore(_TopicStore):
                 return []
             return [dict(per[i]) for i in range(n)]
 
+    def request_restart(
+        self, name: str, task: int | None, include_tasks: bool = False, only_failed: bool = False
+    ) -> None:
+        """Ask the cluster to restart a connector (``task=None``; Kafka's ``restart-connector-<name>`` record)
+        or one task; the workers that own them carry it out when they read the request (:meth:`refresh`; not
+        applied here, so that each request is seen once)."""
+        if task is None:
+            key = f"restart-connector-{name}".encode()
+            body = orjson.dumps({"include-tasks": include_tasks, "only-failed": only_failed})
+        else:
+            key, body = f"restart-task-{name}-{task}".encode(), orjson.dumps({"connector": name, "task": task})
+        self.log.produce(self.topic, [ProducerRecord(body, key)])
+
     def remove_connector(self, name: str) -> None:
         self.write([(f"connector-{name}".encode(), None), (f"target-state-{name}".encode(), None)])
 
@@ -220,9 +241,25 @@ class StatusStore(_TopicStore):
     def __init__(self, log: Log, topic: str = "connect-status", partitions: int = 1) -> None:
         super().__init__(log, topic, partitions)
         self.topics: dict[str, set[str]] = {}
+        self.states: dict[str, dict[str, Any]] = {}  # "status-connector-<n>"/"status-task-<n>-<i>" -> body
 
     def _apply(self, key: bytes, value: bytes | None) -> None:
         k = key.decode("utf-8", "replace")
+        if k.startswith(("status-connector-", "status-task-")):
+            if value is None:
+                self.states.pop(k, None)
+                return
+            try:
+                body = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                return
+            old = self.states.get(k)
+            # as Kafka's status store: a write of an older generation (a revoked or zombie owner) is ignored
+            if isinstance(body, dict) and (
+                old is None or int(body.get("generation") or 0) >= int(old["generation"] or 0)
+            ):
+                self.states[k] = body
+            return
         if k.startswith("status-topic-") and ":connector-" in k:
             topic, _, connector = k[len("status-topic-") :].partition(":connector-")
             if value is None:
@@ -239,6 +276,16 @@ class StatusStore(_TopicStore):
     ) -> None:
         body = {"state": state, "trace": trace, "worker_id": worker_id, "generation": generation}
         self.write([(f"status-task-{name}-{task}".encode(), orjson.dumps(body))])
+
+    def connector_state(self, name: str) -> dict[str, Any] | None:
+        """The last ``{"state","trace","worker_id","generation"}`` written for a connector, or ``None``."""
+        with self.lock:
+            return self.states.get(f"status-connector-{name}")
+
+    def task_state(self, name: str, task: int) -> dict[str, Any] | None:
+        """The last ``{"state","trace","worker_id","generation"}`` written for a task, or ``None``."""
+        with self.lock:
+            return self.states.get(f"status-task-{name}-{task}")
 
     def add_topic(self, connector: str, topic: str, task: int, now_ms: int) -> None:
         with self.lock:

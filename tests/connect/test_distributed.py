@@ -1,0 +1,300 @@
+"""Distributed mode (``millstream connect distributed``): the assignor and fencing as units, a cluster of
+in-process workers for forwarding and bad input, and real worker processes on one ``file://`` log killed
+with SIGKILL."""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import socket
+import time
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from millstream.cli.connect import connect
+from millstream.connect.distributed_herder import DistributedHerder
+from millstream.connect.fencing import TaskFencing
+from millstream.connect.rest import RestServer
+from millstream.connect.unit_assignor import Assignment, assign_units
+from millstream.core.errors import ConfigError, FencedError
+from millstream.core.record import ProducerRecord
+from millstream.log import open_log
+
+from .helpers import wait_until
+from .test_cli import Worker
+
+FAST = {
+    "session.timeout.ms": "3000",
+    "heartbeat.interval.ms": "300",
+    "scheduled.rebalance.max.delay.ms": "2000",
+    "offset.flush.interval.ms": "200",
+    "task.shutdown.graceful.timeout.ms": "3000",
+}
+
+
+# -- the assignor (pure) ----------------------------------------------------------------------------------
+def _units(connectors: dict[str, int]) -> list[tuple[str, int]]:
+    return [(n, i) for n, tasks in connectors.items() for i in [-1, *range(tasks)]]
+
+
+def test_assignor_spreads_reserves_for_the_delay_then_moves():
+    units = _units({"a": 4, "b": 2})
+    first = assign_units(units, ["w1", "w2", "w3"], Assignment(), {}, now_ms=0, delay_ms=1000)
+    tasks = {w: [u for u in us if u[1] >= 0] for w, us in first.workers.items()}
+    assert sorted(len(t) for t in tasks.values()) == [2, 2, 2]
+    assert sorted(u for us in first.workers.values() for u in us) == sorted(units)
+    # w2 leaves: its units stay reserved for it within the delay ...
+    gone = assign_units(units, ["w1", "w3"], first, {}, now_ms=100, delay_ms=1000)
+    assert gone.workers["w2"] == first.workers["w2"] and gone.departed == {"w2": 100}
+    # ... and it gets them back when it returns in time
+    back = assign_units(units, ["w1", "w2", "w3"], gone, {}, now_ms=500, delay_ms=1000)
+    assert back.workers == first.workers and back.departed == {}
+    # once the delay is over they move to the others
+    moved = assign_units(units, ["w1", "w3"], gone, {}, now_ms=1100, delay_ms=1000)
+    assert "w2" not in moved.workers and moved.departed == {}
+    assert sorted(u for us in moved.workers.values() for u in us) == sorted(units)
+    assert moved.version > gone.version > first.version
+
+
+def test_assignor_moves_a_unit_only_after_its_old_owner_released_it():
+    units = _units({"a": 4})
+    one = assign_units(units, ["w1"], Assignment(), {}, now_ms=0, delay_ms=0)
+    held = {"w1": one.workers["w1"]}
+    # w2 joins: w1 is over its share, so units are revoked from it, and w2 gets them only once w1 stopped them
+    revoked = assign_units(units, ["w1", "w2"], one, held, now_ms=1, delay_ms=0)
+    assert revoked.workers["w2"] == [] and len(revoked.workers["w1"]) < len(one.workers["w1"])
+    still = assign_units(units, ["w1", "w2"], revoked, held, now_ms=2, delay_ms=0)
+    assert still.workers["w2"] == []
+    released = {"w1": revoked.workers["w1"], "w2": []}
+    done = assign_units(units, ["w1", "w2"], revoked, released, now_ms=3, delay_ms=0)
+    assert done.workers["w2"] and not set(done.workers["w1"]) & set(done.workers["w2"])
+    assert sorted(u for us in done.workers.values() for u in us) == sorted(units)
+
+
+def test_fencing_refuses_the_commits_of_a_replaced_task(tmp_path):
+    log = open_log(f"file://{tmp_path / 'log'}")
+    try:
+        log.create_topic("t", 1)
+        fencing = TaskFencing(log, "g", "w1")
+        old = fencing.claim("c", 0)
+        with log.transaction() as txn:
+            txn.require_state(*old)
+            txn.append("t", 0, [ProducerRecord(b"by the first instance")])
+        new = TaskFencing(log, "g", "w2").claim("c", 0)  # the task moved
+        with pytest.raises(FencedError, match="fenced"), log.transaction() as txn:
+            txn.require_state(*old)
+            txn.append("t", 0, [ProducerRecord(b"by the zombie")])
+        with log.transaction() as txn:
+            txn.require_state(*new)
+            txn.append("t", 0, [ProducerRecord(b"by the new instance")])
+        assert [r.value for r in log.read("t", 0, 0)] == [b"by the first instance", b"by the new instance"]
+    finally:
+        log.close()
+
+
+# -- in-process workers -----------------------------------------------------------------------------------
+class _Cluster:
+    """Distributed herders in this process, each with its REST server, on one file:// log."""
+
+    def __init__(self, log_url: str) -> None:
+        self.log_url = log_url
+        self.members: list[tuple[DistributedHerder, RestServer]] = []
+
+    def add(self, **worker: str) -> tuple[DistributedHerder, RestServer]:
+        server = RestServer(None, "127.0.0.1", 0)
+        wid = f"127.0.0.1:{server.port}"
+        props = {**FAST, "group.id": "g1", **worker}
+        try:
+            herder = DistributedHerder(props, self.log_url, worker_id=wid, url=f"http://{wid}")
+            herder.start()
+        except BaseException:
+            server.stop()
+            raise
+        server.attach(herder)
+        server.start()
+        self.members.append((herder, server))
+        return herder, server
+
+    def close(self) -> None:
+        for herder, server in self.members:
+            server.stop()
+            herder.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = _Cluster(f"file://{tmp_path / 'log'}")
+    yield c
+    c.close()
+
+
+def test_any_worker_serves_writes_forwarded_to_the_leader(cluster, tmp_path):
+    (h1, s1), (h2, s2) = cluster.add(), cluster.add()
+    wait_until(lambda: h1.group.view.members == h2.group.view.members and len(h1.group.view.members) == 2)
+    leader, follower = (s1, s2) if h1.group.is_leader else (s2, s1)
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+
+    def create(server: RestServer, name: str, topic: str) -> httpx.Response:
+        config = {"connector.class": "FileStreamSource", "file": str(src), "topic": topic}
+        return httpx.post(server.url + "/connectors", json={"name": name, "config": config}, timeout=30)
+
+    r = create(follower, "a", "ta")
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"].endswith("/connectors/a")
+    # two conflicting creates of one name through both workers at once: one wins, the other gets 409
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda a: create(*a), [(leader, "b", "tb1"), (follower, "b", "tb2")]))
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    assert "already exists" in next(a for a in answers if a.status_code == 409).json()["message"]
+    winner = next(a for a in answers if a.status_code == 201).json()["config"]["topic"]
+    for server in (s1, s2):  # every worker reads the same configs
+        assert httpx.get(server.url + "/connectors/b/config").json()["topic"] == winner
+        assert httpx.get(server.url + "/connectors").json() == ["a", "b"]
+    root = [httpx.get(s.url + "/").json()["kafka_cluster_id"] for s in (s1, s2)]
+    assert root[0] == root[1] and len(root[0]) == 22
+    # a request marked as forwarded that reaches a worker which does not lead: 409, not a loop
+    r = httpx.put(follower.url + "/connectors/a/pause?forward=false")
+    assert r.status_code == 409 and "not the leader" in r.json()["message"]
+    wait_until(lambda: httpx.get(s2.url + "/connectors/a/status").json()["tasks"], what="task of a")
+    status = httpx.get(s1.url + "/connectors/a/status").json()
+    workers = {f"127.0.0.1:{s.port}" for _h, s in cluster.members}
+    assert status["connector"]["worker_id"] in workers and status["tasks"][0]["worker_id"] in workers
+
+
+def test_bad_internal_topics_are_refused_with_the_fix(cluster, tmp_path):
+    log = open_log(cluster.log_url)
+    log.create_topic("wide-configs", 3, {"cleanup.policy": "compact"})
+    log.create_topic("deleting-offsets", 1, {"cleanup.policy": "delete"})
+    log.close()
+    with pytest.raises(ConfigError, match="has 3 partitions") as info:
+        cluster.add(**{"config.storage.topic": "wide-configs"})
+    assert "config.storage.topic" in (info.value.hint or "")
+    with pytest.raises(ConfigError, match="must be compacted"):
+        cluster.add(**{"offset.storage.topic": "deleting-offsets"})
+    cluster.add()
+    with pytest.raises(ConfigError, match=r"already used by the Connect cluster with group\.id=g1"):
+        cluster.add(**{"group.id": "other"})
+    # the command line shows it as one line naming the fix, without a traceback
+    props = tmp_path / "w.properties"
+    props.write_text("group.id=other\nheartbeat.interval.ms=300\n")
+    result = CliRunner().invoke(connect, ["distributed", str(props), "--log", cluster.log_url, "--rest-port", "0"])
+    assert result.exit_code != 0
+    assert "error: config.storage.topic=connect-configs is already used" in result.output
+    assert "Traceback" not in result.output
+
+
+# -- worker processes -------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _status(url: str, name: str) -> dict[str, Any]:
+    r = httpx.get(f"{url}/connectors/{name}/status", timeout=10)
+    return r.json() if r.status_code == 200 else {}
+
+
+def _all_running(url: str, names: list[str], tasks: dict[str, int], live: set[str]) -> bool:
+    for n in names:
+        st = _status(url, n)
+        if not st or st["connector"]["state"] != "RUNNING" or st["connector"]["worker_id"] not in live:
+            return False
+        if len(st["tasks"]) != tasks[n]:
+            return False
+        if any(t["state"] != "RUNNING" or t["worker_id"] not in live for t in st["tasks"]):
+            return False
+    return True
+
+
+@pytest.mark.slow
+def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
+    log_url = f"file://{tmp_path / 'log'}"
+    log = open_log(log_url)
+    log.create_topic("lines", 3)
+    log.close()
+    props = tmp_path / "worker.properties"
+    props.write_text(
+        "".join(f"{k}={v}\n" for k, v in FAST.items())
+        + "group.id=cluster-a\nexactly.once.source.support=enabled\n"
+        + "value.converter=org.apache.kafka.connect.storage.StringConverter\n"
+    )
+    delay_s = int(FAST["scheduled.rebalance.max.delay.ms"]) / 1000
+    ports = [_free_port() for _ in range(3)]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        workers = list(
+            pool.map(lambda p: Worker("distributed", str(props), "--log", log_url, "--rest-port", str(p)), ports)
+        )
+    src, out, copy = tmp_path / "in.txt", tmp_path / "out.txt", tmp_path / "copy.txt"
+    lines = [f"line-{i}" for i in range(4000)]
+    src.write_text("".join(x + "\n" for x in lines[:2000]))
+    try:
+        configs = {
+            "src": {"connector.class": "FileStreamSource", "file": str(src), "topic": "lines", "batch.size": "50"},
+            "sink": {"connector.class": "FileStreamSink", "file": str(out), "topics": "lines", "tasks.max": "3"},
+            "copy": {"connector.class": "FileStreamSink", "file": str(copy), "topics": "lines", "tasks.max": "3"},
+        }
+        for w, (name, config) in zip(workers, configs.items(), strict=True):  # each through another worker
+            r = httpx.post(w.url + "/connectors", json={"name": name, "config": config}, timeout=30)
+            assert r.status_code == 201, r.text
+        ids = {f"127.0.0.1:{p}" for p in ports}
+        tasks = {"src": 1, "sink": 3, "copy": 3}
+        wait_until(lambda: _all_running(workers[0].url, list(configs), tasks, ids), 30, "all running")
+        # every worker reports the same cluster, and the 7 tasks are spread over all three workers
+        views = [{n: _status(w.url, n) for n in configs} for w in workers]
+        assert views[0] == views[1] == views[2]
+        per_worker = collections.Counter(t["worker_id"] for st in views[0].values() for t in st["tasks"])
+        assert set(per_worker) == ids and max(per_worker.values()) - min(per_worker.values()) <= 1
+        # kill -9 the worker that runs the exactly-once source task, while the source has more to read
+        victim_id = views[0]["src"]["tasks"][0]["worker_id"]
+        victim = workers[ports.index(int(victim_id.rsplit(":", 1)[1]))]
+        victim.kill()
+        killed_at = time.monotonic()
+        with src.open("a") as f:
+            f.write("".join(x + "\n" for x in lines[2000:]))
+        survivors = [w for w in workers if w is not victim]
+        live = ids - {victim_id}
+        wait_until(lambda: _all_running(survivors[0].url, list(configs), tasks, live), delay_s + 20, "moved")
+        moved_after = time.monotonic() - killed_at
+        print(
+            f"\nevery task RUNNING on the surviving workers {moved_after:.1f}s after kill -9 "
+            f"(session.timeout.ms={FAST['session.timeout.ms']}, scheduled.rebalance.max.delay.ms="
+            f"{FAST['scheduled.rebalance.max.delay.ms']})"
+        )
+        assert moved_after <= delay_s + 5
+
+        # the pipeline lost no line, and the exactly-once source wrote none twice
+        def topic_values() -> list[str]:
+            reader = open_log(log_url)
+            try:
+                return [r.value.decode() for p in range(3) for r in reader.read("lines", p, 0, max_records=100_000)]
+            finally:
+                reader.close()
+
+        wait_until(lambda: len(topic_values()) >= len(lines), 30, "all lines in the topic")
+        values = topic_values()
+        assert len(values) == len(lines) and set(values) == set(lines)
+        wait_until(lambda: set(out.read_text().split()) == set(lines), 30, "all lines in the sink file")
+        wait_until(lambda: set(copy.read_text().split()) == set(lines), 30, "all lines in the copy")
+        # the killed worker comes back with the same identity: it gets a share of the work again
+        restarted = Worker("distributed", str(props), "--log", log_url, "--rest-port", victim_id.rsplit(":")[1])
+        workers[workers.index(victim)] = restarted
+
+        def back() -> bool:
+            st = [_status(restarted.url, n) for n in configs]
+            return any(t["worker_id"] == victim_id and t["state"] == "RUNNING" for s in st for t in s.get("tasks", []))
+
+        wait_until(back, 20, "the restarted worker running tasks again")
+        assert _all_running(restarted.url, list(configs), tasks, ids) or wait_until(
+            lambda: _all_running(restarted.url, list(configs), tasks, ids), 20, "all running after the rejoin"
+        )
+        for w in workers:
+            assert w.terminate() == 0
+    finally:
+        for w in workers:
+            if w.proc.poll() is None:
+                w.kill()
