@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from kafka_connect import KafkaConnect
 
 from millstream.cli.connect import connect
 from millstream.connect.distributed_herder import DistributedHerder
@@ -163,6 +164,57 @@ def test_any_worker_serves_writes_forwarded_to_the_leader(cluster, tmp_path):
     status = httpx.get(s1.url + "/connectors/a/status").json()
     workers = {f"127.0.0.1:{s.port}" for _h, s in cluster.members}
     assert status["connector"]["worker_id"] in workers and status["tasks"][0]["worker_id"] in workers
+
+
+def test_an_unchanged_kafka_connect_client_drives_the_cluster_through_a_follower(cluster, tmp_path):
+    (h1, s1), (h2, s2) = cluster.add(), cluster.add()
+    wait_until(lambda: len(h1.group.view.members) == 2 and len(h2.group.view.members) == 2)
+    follower = s2 if h1.group.is_leader else s1
+    kc = KafkaConnect(url=follower.url)
+    src = tmp_path / "in.txt"
+    src.write_text("a\nb\n")
+    cfg = {"connector.class": "FileStreamSource", "file": str(src), "topic": "kc-topic", "name": "kc1"}
+    assert kc.create_connector({"name": "kc1", "config": cfg})["name"] == "kc1"
+    wait_until(
+        lambda: (
+            kc.get_connector_status("kc1")["tasks"][:1]
+            and kc.get_connector_status("kc1")["tasks"][0]["state"] == "RUNNING"
+        )
+    )
+    assert kc.update_connector("kc1", dict(cfg, **{"batch.size": "5"}))["config"]["batch.size"] == "5"
+    kc.pause_connector("kc1")
+    wait_until(lambda: kc.get_connector_status("kc1")["connector"]["state"] == "PAUSED")
+    kc.resume_connector("kc1")
+    wait_until(lambda: kc.get_connector_status("kc1")["connector"]["state"] == "RUNNING")
+    assert kc.restart_connector("kc1") is None
+    assert kc.restart_connector("kc1", include_tasks=True)["tasks"][0]["state"] == "RESTARTING"
+    kc.restart_connector_task("kc1", 0)
+    wait_until(lambda: kc.get_connector_status("kc1")["tasks"][0]["state"] == "RUNNING")
+    kc.stop_connector("kc1")
+    wait_until(lambda: kc.get_connector_status("kc1")["connector"]["state"] == "STOPPED")
+    kc.delete_connector("kc1")
+    wait_until(lambda: kc.list_connectors() == [])
+
+
+def test_a_config_write_that_lost_a_race_writes_nothing(cluster, tmp_path):
+    ((h1, _s1),) = [cluster.add()]
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+    cfg = {"connector.class": "FileStreamSource", "file": str(src), "topic": "t"}
+    guard = h1._guard()  # a writer read the version, then another write happened before it wrote
+    h1.create_connector("first", cfg)
+    assert h1.config_store is not None
+    with pytest.raises(FencedError):
+        h1.config_store.put_connector("second", dict(cfg, name="second"), "STARTED", guard=guard)
+    h1.config_store.refresh()
+    assert sorted(h1.config_store.connectors) == ["first"]
+
+
+def test_distributed_mode_needs_a_shared_group_coordinating_log():
+    with pytest.raises(ConfigError, match="needs a log that coordinates groups"):
+        DistributedHerder(FAST, "memory://dist-refused", worker_id="w:1", url="http://w:1")
+    with pytest.raises(ConfigError, match=r"heartbeat\.interval\.ms=5000 must be below"):
+        DistributedHerder({**FAST, "heartbeat.interval.ms": "5000"}, "memory://x", worker_id="w:1", url="http://w:1")
 
 
 def test_bad_internal_topics_are_refused_with_the_fix(cluster, tmp_path):

@@ -8,7 +8,10 @@ same ``group.id`` on the same log that share the cluster's connectors and tasks.
   **leader** only, one at a time, after reading the config topic to its end: the REST layer forwards them
   to it (:meth:`DistributedHerder.leader_url`), as Kafka Connect does. Two conflicting writes sent through
   two workers at once therefore reach one writer in some order: the second create of a name gets 409, an
-  update replaces the config whole, and nothing is half-written.
+  update replaces the config whole, and nothing is half-written. Each config write also carries a
+  compare-and-set of a version in the log's state (:meth:`DistributedHerder._guard`), so even two workers
+  that both believe they lead (for a heartbeat, while leadership moves) cannot overwrite each other: the
+  later one gets 409 and writes nothing.
 * **Work** is spread by the worker group (:mod:`~millstream.connect.worker_group`): each worker runs exactly
   the connectors and tasks the leader's assignment gives it.
 
@@ -32,15 +35,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from ..core.errors import ConfigError, ConnectError
+from ..core.errors import ConfigError, ConnectError, FencedError
 from ..log.base import Log
 from .errors import AlreadyExistsError, BadRequestError, NotFoundError, RebalanceNeededError
 from .fencing import TaskFencing
 from .herder import INITIAL_STATES, Herder, _check_name, _Runtime, _Status, _unmask
 from .plugins import REGISTRY
+from .storage import Guard
 from .unit_assignor import CONNECTOR, Assignment, Unit
 from .worker import WorkerConnector
 from .worker_config import WorkerConfig
@@ -67,6 +72,15 @@ class DistributedHerder(Herder):
         super().__init__(
             config, log_, persist_configs=True, worker_id=worker_id, operation_timeout_s=operation_timeout_s
         )
+        try:
+            self._setup(url)
+        except BaseException:
+            self._pool.shutdown(wait=False)
+            if self._owns_log:
+                self.log.close()
+            raise
+
+    def _setup(self, url: str) -> None:
         cfg = self.config
         session_ms = int(cfg.get("session.timeout.ms"))
         heartbeat_ms = int(cfg.get("heartbeat.interval.ms"))
@@ -82,12 +96,12 @@ class DistributedHerder(Herder):
         self.group = WorkerGroup(
             self.log,
             self.group_id,
-            worker_id,
+            self.worker_id,
             url,
             session_ms,
             int(cfg.get("scheduled.rebalance.max.delay.ms")),
         )
-        self.ctx.fencing = TaskFencing(self.log, self.group_id, worker_id)
+        self.ctx.fencing = TaskFencing(self.log, self.group_id, self.worker_id)
         self.assignment = Assignment()
         self._connector_releasing: dict[str, WorkerConnector] = {}
         self._unloadable: set[str] = set()
@@ -411,6 +425,25 @@ class DistributedHerder(Herder):
                 hint="retry the request; any worker forwards it to the current leader",
             )
 
+    def _guard(self) -> Guard:
+        """The compare-and-set every leader write carries (read *before* the config topic is read): if any
+        other worker changed connector configs meanwhile (two workers that both believed they led, for a
+        heartbeat), the write fails instead of overwriting a change it did not see."""
+        key = f"connect-config-version/{self.group_id}"
+        current = self.log.get_state(key)
+        return key, current, str(int(current or b"0") + 1).encode()
+
+    @contextmanager
+    def _conflicts(self) -> Iterator[None]:
+        try:
+            yield
+        except FencedError:
+            raise RebalanceNeededError(
+                "Cannot complete request because of a conflicting operation: another worker changed the "
+                "connector configs at the same time; nothing of this request was written",
+                hint="read the connector again and retry the request",
+            ) from None
+
     def _written(self) -> None:
         """After a write to the config topic: mirror it now and wake the control loop."""
         assert self.config_store is not None
@@ -430,15 +463,16 @@ class DistributedHerder(Herder):
         self._require_leader()
         store = self.config_store
         assert store is not None
-        with self._write_lock:
+        with self._write_lock, self._conflicts():
             store.refresh()
             if name in store.connectors:
                 raise AlreadyExistsError(f"Connector {name} already exists")
             cfg, _cls = self._validated(name, config)
+            guard = self._guard()
             store.refresh()
             if name in store.connectors:
                 raise AlreadyExistsError(f"Connector {name} already exists")
-            store.put_connector(name, cfg, target)
+            store.put_connector(name, cfg, target, guard=guard)
             self._written()
         return self.connector_info(name)
 
@@ -449,16 +483,22 @@ class DistributedHerder(Herder):
         self._require_leader()
         store = self.config_store
         assert store is not None
-        with self._write_lock:
+        with self._write_lock, self._conflicts():
             store.refresh()
             existing = store.connectors.get(name)
             if existing is not None:
                 config = _unmask(config, existing)
             cfg, _cls = self._validated(name, config)
+            guard = self._guard()
             store.refresh()
-            existing = store.connectors.get(name)
+            if store.connectors.get(name) != existing:
+                raise RebalanceNeededError(
+                    f"Connector {name} was changed by another request while this one was validated; nothing of "
+                    "this request was written",
+                    hint="read the connector again and retry the request",
+                )
             if existing != cfg:
-                store.put_connector(name, cfg, "STARTED" if existing is None else None)
+                store.put_connector(name, cfg, "STARTED" if existing is None else None, guard=guard)
             self._written()
         return existing is None, self.connector_info(name)
 
@@ -467,12 +507,13 @@ class DistributedHerder(Herder):
         self._require_leader()
         store = self.config_store
         assert store is not None
-        with self._write_lock:
+        with self._write_lock, self._conflicts():
+            guard = self._guard()
             store.refresh()
             if name not in store.connectors:
                 raise NotFoundError(f"Connector {name} not found")
             tasks = len(store.stored_task_configs(name))
-            store.remove_connector(name)
+            store.remove_connector(name, guard=guard)
             self.status_store.remove(name, tasks)
             self._written()
 
@@ -480,12 +521,13 @@ class DistributedHerder(Herder):
         self._require_leader()
         store = self.config_store
         assert store is not None
-        with self._write_lock:
+        with self._write_lock, self._conflicts():
+            guard = self._guard()
             store.refresh()
             if name not in store.connectors:
                 raise NotFoundError(f"Connector {name} not found")
             if store.target_states.get(name, "STARTED") != target:
-                store.put_target_state(name, target)
+                store.put_target_state(name, target, guard=guard)
             self._written()
 
     def restart_connector(

@@ -27,8 +27,12 @@ import orjson
 
 from ..core.record import ProducerRecord
 from ..log.base import Log
+from ..log.partitioner import partition_for_key
 
 _COMPACT = {"cleanup.policy": "compact"}
+
+Guard = tuple[str, bytes | None, bytes]
+"""``(state key, expected value, new value)``: a compare-and-set that a write carries (:meth:`_TopicStore.write`)."""
 
 
 def partition_key(partition: Mapping[str, Any] | None) -> bytes:
@@ -75,12 +79,25 @@ class _TopicStore:
     def _apply(self, key: bytes, value: bytes | None) -> None:
         self.data[key] = value
 
-    def write(self, items: Iterable[tuple[bytes, bytes | None]]) -> None:
+    def write(self, items: Iterable[tuple[bytes, bytes | None]], guard: Guard | None = None) -> None:
+        """Append ``items`` and apply them here. With ``guard`` ``(state key, expected, new)`` the append is
+        one log transaction that also moves the state key from ``expected`` to ``new``, and fails with
+        :class:`~millstream.core.errors.FencedError` (nothing written) if the key is no longer ``expected``:
+        a writer that read the topic and decided on that basis cannot overwrite a change made meanwhile."""
         items = list(items)
         if not items:
             return
         with self.lock:
-            self.log.produce(self.topic, [ProducerRecord(v, k) for k, v in items])
+            if guard is None:
+                self.log.produce(self.topic, [ProducerRecord(v, k) for k, v in items])
+            else:
+                key, expected, new = guard
+                n = self.log.describe_topic(self.topic).partitions
+                with self.log.transaction() as txn:
+                    txn.require_state(key, expected)
+                    txn.put_state(key, new)
+                    for k, v in items:
+                        txn.append(self.topic, 0 if n == 1 else partition_for_key(k, n), [ProducerRecord(v, k)])
             for k, v in items:
                 self._apply(k, v)
 
@@ -187,20 +204,24 @@ class ConfigStore(_TopicStore):
             else:
                 self.target_states[name] = body.get("state.v2") or body.get("state") or "STARTED"
 
-    def put_connector(self, name: str, config: Mapping[str, str], target_state: str | None = None) -> None:
+    def put_connector(
+        self, name: str, config: Mapping[str, str], target_state: str | None = None, guard: Guard | None = None
+    ) -> None:
+        """Store a connector's config (and target state); ``guard`` as in :meth:`write`."""
         items: list[tuple[bytes, bytes | None]] = [
             (f"connector-{name}".encode(), orjson.dumps({"properties": dict(config)}))
         ]
         if target_state is not None:
             items.append(self._target_item(name, target_state))
-        self.write(items)
+        self.write(items, guard)
 
     def _target_item(self, name: str, state: str) -> tuple[bytes, bytes]:
         legacy = "PAUSED" if state == "STOPPED" else state
         return f"target-state-{name}".encode(), orjson.dumps({"state": legacy, "state.v2": state})
 
-    def put_target_state(self, name: str, state: str) -> None:
-        self.write([self._target_item(name, state)])
+    def put_target_state(self, name: str, state: str, guard: Guard | None = None) -> None:
+        """Store a connector's target state; ``guard`` as in :meth:`write`."""
+        self.write([self._target_item(name, state)], guard)
 
     def put_task_configs(self, name: str, configs: Sequence[Mapping[str, str]]) -> None:
         items: list[tuple[bytes, bytes | None]] = [
@@ -231,8 +252,9 @@ class ConfigStore(_TopicStore):
             key, body = f"restart-task-{name}-{task}".encode(), orjson.dumps({"connector": name, "task": task})
         self.log.produce(self.topic, [ProducerRecord(body, key)])
 
-    def remove_connector(self, name: str) -> None:
-        self.write([(f"connector-{name}".encode(), None), (f"target-state-{name}".encode(), None)])
+    def remove_connector(self, name: str, guard: Guard | None = None) -> None:
+        """Delete a connector's config and target state (tombstones); ``guard`` as in :meth:`write`."""
+        self.write([(f"connector-{name}".encode(), None), (f"target-state-{name}".encode(), None)], guard)
 
 
 class StatusStore(_TopicStore):
@@ -307,4 +329,4 @@ class StatusStore(_TopicStore):
         self.write(items)
 
 
-__all__ = ["ConfigStore", "OffsetStore", "StatusStore", "partition_key"]
+__all__ = ["ConfigStore", "Guard", "OffsetStore", "StatusStore", "partition_key"]
