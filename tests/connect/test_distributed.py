@@ -24,6 +24,7 @@ from millstream.connect.rest import RestServer
 from millstream.connect.unit_assignor import Assignment, assign_units
 from millstream.core.errors import ConfigError, FencedError
 from millstream.core.record import ProducerRecord
+from millstream.http.auth import BasicAuth
 from millstream.log import open_log
 
 from .helpers import wait_until
@@ -106,8 +107,8 @@ class _Cluster:
         self.log_url = log_url
         self.members: list[tuple[DistributedHerder, RestServer]] = []
 
-    def add(self, **worker: str) -> tuple[DistributedHerder, RestServer]:
-        server = RestServer(None, "127.0.0.1", 0)
+    def add(self, auth: BasicAuth | None = None, **worker: str) -> tuple[DistributedHerder, RestServer]:
+        server = RestServer(None, "127.0.0.1", 0, auth=auth)
         wid = f"127.0.0.1:{server.port}"
         props = {**FAST, "group.id": "g1", **worker}
         try:
@@ -196,6 +197,19 @@ def test_an_unchanged_kafka_connect_client_drives_the_cluster_through_a_follower
     wait_until(lambda: kc.get_connector_status("kc1")["connector"]["state"] == "STOPPED")
     kc.delete_connector("kc1")
     wait_until(lambda: kc.list_connectors() == [])
+
+
+def test_forwarding_carries_the_clients_credentials(cluster, tmp_path):
+    auth = BasicAuth({"admin": "secret"})
+    (h1, s1), (h2, s2) = cluster.add(auth), cluster.add(auth)
+    wait_until(lambda: len(h1.group.view.members) == 2 and len(h2.group.view.members) == 2)
+    follower = s2 if h1.group.is_leader else s1
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+    body = {"name": "a", "config": {"connector.class": "FileStreamSource", "file": str(src), "topic": "t"}}
+    assert httpx.post(follower.url + "/connectors", json=body).status_code == 401
+    r = httpx.post(follower.url + "/connectors", json=body, auth=("admin", "secret"), timeout=30)
+    assert r.status_code == 201, r.text
 
 
 def test_a_config_write_that_lost_a_race_writes_nothing(cluster, tmp_path):

@@ -2,7 +2,9 @@
 
 A worker that is not the leader sends a write it received (same method, path, query and body) to the
 leader's advertised URL with ``forward=false`` added, and answers with the leader's status, body and
-``Location``. The leader answers a request marked ``forward=false`` itself, or — if it no longer leads — with
+``Location``; the client's ``Authorization`` header goes along, so a cluster with basic authentication
+forwards with the caller's credentials (HTTPS leaders are verified against the system's CAs). The leader
+answers a request marked ``forward=false`` itself, or — if it no longer leads — with
 409, so a request is forwarded at most once.
 """
 
@@ -29,6 +31,8 @@ def forward(request: ApiRequest, leader_url: str, timeout_s: float) -> ApiRespon
     headers = {"Accept": "application/json"}
     if request.body is not None:
         headers["Content-Type"] = "application/json"
+    if request.authorization:  # the client's credentials, as Kafka Connect forwards them
+        headers["Authorization"] = request.authorization
     req = urllib.request.Request(url, data=request.body, method=request.method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
