@@ -78,6 +78,24 @@ def test_assignor_moves_a_unit_only_after_its_old_owner_released_it():
     assert sorted(u for us in done.workers.values() for u in us) == sorted(units)
 
 
+@pytest.mark.parametrize("backend", ["memory", "file"])
+def test_require_state_is_a_precondition_of_the_whole_transaction(backend, tmp_path):
+    log = open_log(f"memory://require-{time.monotonic_ns()}" if backend == "memory" else f"file://{tmp_path / 'l'}")
+    try:
+        log.create_topic("t", 1)
+        with log.transaction() as txn:
+            txn.require_state("k", None)  # absent, as required
+            txn.put_state("k", b"1")
+            txn.append("t", 0, [ProducerRecord(b"a")])
+        with pytest.raises(FencedError), log.transaction() as txn:
+            txn.require_state("k", None)
+            txn.put_state("k", b"2")
+            txn.append("t", 0, [ProducerRecord(b"b")])
+        assert log.get_state("k") == b"1" and [r.value for r in log.read("t", 0, 0)] == [b"a"]
+    finally:
+        log.close()
+
+
 def test_fencing_refuses_the_commits_of_a_replaced_task(tmp_path):
     log = open_log(f"file://{tmp_path / 'log'}")
     try:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -178,6 +179,12 @@ class DistributedHerder(Herder):
             self._loop.join(10)
         owns, self._owns_log = self._owns_log, False
         super().stop()
+        deadline = time.monotonic() + float(self.config.get("task.shutdown.graceful.timeout.ms")) / 1000.0
+        with self._lock:
+            releasing = [*self._retiring.values(), *self._connector_releasing.values()]
+        for t in releasing:  # instances revoked just before the shutdown
+            if t.ident is not None:
+                t.join(max(0.0, deadline - time.monotonic()))
         try:
             self.group.leave()
         except Exception:

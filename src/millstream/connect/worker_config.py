@@ -35,7 +35,8 @@ def worker_config_def() -> ConfigDef:
         Type.STRING,
         "connect-cluster",
         importance=Importance.HIGH,
-        documentation="Name of the Connect cluster (used in the cluster id).",
+        documentation="The Connect cluster: distributed workers with the same group.id on the same log form one "
+        "cluster (their worker group).",
     )
     d.define(
         "key.converter",
