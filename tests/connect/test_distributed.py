@@ -79,6 +79,44 @@ def test_assignor_moves_a_unit_only_after_its_old_owner_released_it():
     assert sorted(u for us in done.workers.values() for u in us) == sorted(units)
 
 
+def test_assignor_never_runs_a_unit_twice_and_settles_balanced():
+    """Random joins, leaves and config changes; each round the workers run what they are assigned (and give
+    up the rest by the next round). No unit is ever run by two live workers, and a quiet cluster settles with
+    every unit assigned and each kind spread evenly."""
+    rng = random.Random(415)
+    pool = [f"w{i}" for i in range(5)]
+    live = set(pool[:3])
+    assignment = Assignment()
+    running: dict[str, set[tuple[str, int]]] = {w: set() for w in pool}
+    now = 0
+    for step in range(300):
+        now += 100
+        if step % 40 < 30 and rng.random() < 0.15:  # churn, then quiet periods
+            w = rng.choice(pool)
+            if w in live and len(live) > 1:
+                live.discard(w)
+                running[w] = set()  # killed
+            else:
+                live.add(w)
+        units = _units({"a": 1 + step // 100, "b": 3, "c": rng.choice([2, 2, 2, 4]) if step % 40 < 30 else 2})
+        held = {w: sorted(running[w]) for w in live}
+        assignment = assign_units(units, live, assignment, held, now, delay_ms=500)
+        # the workers follow: stop what is not theirs, start what is theirs
+        for w in live:
+            mine = set(assignment.workers.get(w, []))
+            running[w] = (running[w] & mine) | mine
+        owners = collections.Counter(u for w in live for u in running[w])
+        assert all(n == 1 for n in owners.values()), owners.most_common(2)
+        if step % 40 == 39:  # after a quiet period
+            assigned = sorted(u for w in live for u in assignment.workers.get(w, []))
+            assert assigned == sorted(units), step
+            for kind in (0, 1):
+                counts = [sum(1 for u in assignment.workers.get(w, []) if (u[1] >= 0) == kind) for w in live]
+                assert max(counts) - min(counts) <= 1, (step, kind, assignment.workers)
+            held = {w: sorted(running[w]) for w in live}
+            assert assign_units(units, live, assignment, held, now, delay_ms=500) == assignment  # no churn
+
+
 @pytest.mark.parametrize("backend", ["memory", "file"])
 def test_require_state_is_a_precondition_of_the_whole_transaction(backend, tmp_path):
     log = open_log(f"memory://require-{time.monotonic_ns()}" if backend == "memory" else f"file://{tmp_path / 'l'}")

@@ -9,8 +9,9 @@ every unit the config topic asks for, the live workers, the previous assignment,
    ``delay_ms`` (``scheduled.rebalance.max.delay.ms``): if it comes back with the same id within it, it gets
    them back untouched; after it, they are free;
 2. live workers keep what they had (units that no longer exist are dropped);
-3. while connectors (or tasks) are spread unevenly — more than the ceiling of an even share on one worker —
-   the extra units are *revoked* from the fullest workers (they stay unassigned this round);
+3. while connectors (or tasks) are spread unevenly — more than its even share on one worker (the floor or,
+   for the fullest ``total mod workers`` of them, the ceiling) — the extra units are *revoked* from it (they
+   stay unassigned this round);
 4. free units go to the live worker with the fewest units of their kind, but only once no other live
    worker holds them: a revoked task is stopped by its old owner before its new owner starts it, so no
    unit ever runs on two workers at once (the two-phase move of the cooperative protocol).
@@ -107,10 +108,14 @@ def assign_units(
         for kind in (0, 1):
             count = {w: sum(1 for u in out[w] if _kind(u) == kind) for w in members}
             total = sum(count.values()) + sum(1 for u in free if _kind(u) == kind)
-            quota = -(-total // len(members))
-            # 3. revoke what is above an even share
+            # 3. revoke what is above an even share: the fullest (total mod n) workers may keep the ceiling,
+            # the others the floor, so that a quiet cluster ends with counts that differ by at most one
+            fullest = sorted(members, key=lambda m: (-count[m], m))
+            share = {
+                w: total // len(members) + (1 if rank < total % len(members) else 0) for rank, w in enumerate(fullest)
+            }
             for w in members:
-                extra = count[w] - quota
+                extra = count[w] - share[w]
                 for u in sorted((u for u in out[w] if _kind(u) == kind), reverse=True):
                     if extra <= 0:
                         break
