@@ -269,6 +269,26 @@ def test_forwarding_carries_the_clients_credentials(cluster, tmp_path):
     assert r.status_code == 201, r.text
 
 
+def test_process_tasks_fence_too_and_offsets_change_once_every_task_stopped(cluster, tmp_path):
+    (h1, s1), (h2, s2) = (
+        cluster.add(**{"exactly.once.source.support": "enabled"}),
+        cluster.add(**{"exactly.once.source.support": "enabled"}),
+    )
+    wait_until(lambda: len(h1.group.view.members) == 2 and len(h2.group.view.members) == 2)
+    src = tmp_path / "in.txt"
+    src.write_text("a\nb\n")
+    config = {"connector.class": "FileStreamSource", "file": str(src), "topic": "t", "task.execution.mode": "process"}
+    assert httpx.post(s1.url + "/connectors", json={"name": "p", "config": config}, timeout=30).status_code == 201
+    ids = {f"127.0.0.1:{s.port}" for s in (s1, s2)}
+    wait_until(lambda: _all_running(s2.url, ["p"], {"p": 1}, ids), 30, "the process task running")
+    owner = _status(s1.url, "p")["tasks"][0]["worker_id"]
+    wait_until(lambda: (h1.log.get_state("connect-fence/g1/p/0") or b"").startswith(owner.encode()), 30, "fenced")
+    assert httpx.put(s2.url + "/connectors/p/stop").status_code == 204
+    wait_until(lambda: _status(s1.url, "p")["connector"]["state"] == "STOPPED", 30, "stopped")
+    wait_until(lambda: httpx.delete(s2.url + "/connectors/p/offsets", timeout=30).status_code == 200, 30, "reset")
+    assert httpx.get(s1.url + "/connectors/p/offsets").json() == {"offsets": []}
+
+
 def test_a_config_write_that_lost_a_race_writes_nothing(cluster, tmp_path):
     ((h1, _s1),) = [cluster.add()]
     src = tmp_path / "in.txt"

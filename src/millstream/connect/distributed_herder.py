@@ -559,6 +559,22 @@ class DistributedHerder(Herder):
                     t.pop("trace", None)
         return status
 
+    def _require_stopped(self, name: str) -> _Runtime:
+        """Offsets may change only when the connector is STOPPED and none of its tasks still runs on any
+        worker (as the workers published)."""
+        rt = super()._require_stopped(name)
+        members = self.group.view.members
+        busy = sorted(
+            w for w, units in self.group.held(members).items() if any(u[0] == name and u[1] >= 0 for u in units)
+        )
+        if busy:
+            raise BadRequestError(
+                f"Connector {name} is STOPPED but its tasks are still shutting down on {', '.join(busy)}; the "
+                "offsets can be modified once they have stopped",
+                hint="retry in a few seconds",
+            )
+        return rt
+
     def restart_task(self, name: str, task: int) -> None:
         """Write a task restart request to the config topic (leader only); the task's owner restarts it."""
         self._require_leader()
