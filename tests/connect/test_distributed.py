@@ -170,9 +170,14 @@ class _Cluster:
         props = {**FAST, "group.id": "g1", **worker}
         try:
             herder = DistributedHerder(props, self.log_url, worker_id=wid, url=f"http://{wid}")
+        except BaseException:
+            server.stop()
+            raise
+        try:
             herder.start()
         except BaseException:
             server.stop()
+            herder.stop()
             raise
         server.attach(herder)
         server.start()

@@ -130,6 +130,7 @@ class DistributedHerder(Herder):
         assert self.config_store is not None
         self.config_store.start()
         self._restarts_seen = len(self.config_store.restarts)  # requests from before this worker started
+        self.group.heartbeat()
         self.group.publish_running([], force=True)  # a restarted worker: it runs nothing yet
         self._tick()
         self.ready = True

@@ -71,11 +71,13 @@ class WorkerGroup:
         self.view = GroupView(0, [], worker_id)
         self._published: bytes | None = None
         self._prefix = f"connect-group/{group_id}/"
+        self._joined = False
 
     # -- membership -----------------------------------------------------------------------------------
     def heartbeat(self) -> GroupView:
         """Step 1: sync the member; returns (and keeps in :attr:`view`) what it saw."""
         state = self.coordinator.sync_group_member(self.group_id, self.worker_id, [], self.session_timeout_ms, [])
+        self._joined = True
         members = sorted(state.members)
         self.view = GroupView(state.generation, members, members[0] if members else self.worker_id)
         return self.view
@@ -86,7 +88,10 @@ class WorkerGroup:
         return self.view.leader == self.worker_id
 
     def leave(self) -> None:
-        """Leave the group (a clean shutdown): the leader notices at its next heartbeat."""
+        """Leave the group (a clean shutdown): the leader notices at its next heartbeat. Nothing if this
+        worker never joined."""
+        if not self._joined:
+            return
         self.publish_running([], force=True)
         self.coordinator.leave_group_member(self.group_id, self.worker_id)
 
