@@ -546,3 +546,10 @@ def test_a_hung_worker_whose_exactly_once_task_moved_cannot_commit(tmp_path):
             if w.proc.poll() is None:
                 w.proc.send_signal(signal.SIGCONT)
                 w.kill()
+
+
+def test_distributed_command_help():
+    result = CliRunner().invoke(connect, ["distributed", "--help"])
+    assert result.exit_code == 0 and "group.id" in result.output and "--rest-port" in result.output
+    result = CliRunner().invoke(connect, ["distributed"])
+    assert result.exit_code == 2 and "WORKER_PROPERTIES" in result.output
