@@ -34,7 +34,7 @@ from .test_cli import Worker
 FAST = {
     "session.timeout.ms": "2500",
     "heartbeat.interval.ms": "300",
-    "scheduled.rebalance.max.delay.ms": "2000",
+    "scheduled.rebalance.max.delay.ms": "4000",
     "offset.flush.interval.ms": "200",
     "task.shutdown.graceful.timeout.ms": "3000",
 }
@@ -436,6 +436,10 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
             feed(300)
             if k % 2 == 0:  # back at once, with the same identity: it gets exactly its own work back
                 workers[victim] = start(ports[victim])
+                back_after = time.monotonic() - killed_at
+                assert back_after < (int(FAST["session.timeout.ms"]) / 1000 + delay_s) - 1, (
+                    f"the restart took {back_after:.1f}s, longer than the work waits for it"
+                )
                 wait_until(lambda: _all_running(workers[0].url, names, tasks, set(ids)), 30, "all running")
                 assert _mapping(workers[0].url, names) == before
                 continue

@@ -44,6 +44,7 @@ from ..core.errors import ConfigError, ConnectError, FencedError
 from ..log.base import Log
 from .errors import AlreadyExistsError, BadRequestError, NotFoundError, RebalanceNeededError
 from .fencing import TaskFencing
+from .forwarding import NOT_LEADER
 from .herder import INITIAL_STATES, Herder, _check_name, _Runtime, _Status, _unmask
 from .plugins import REGISTRY
 from .storage import Guard
@@ -429,7 +430,7 @@ class DistributedHerder(Herder):
         if not self.group.is_leader:
             raise RebalanceNeededError(
                 "Cannot complete request because of a conflicting operation (e.g. worker rebalance): this worker "
-                f"is not the leader of group {self.group_id} (the leader is {self.group.view.leader})",
+                f"{NOT_LEADER} {self.group_id} (the leader is {self.group.view.leader})",
                 hint="retry the request; any worker forwards it to the current leader",
             )
 

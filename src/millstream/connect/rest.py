@@ -39,7 +39,7 @@ from .errors import (
     PluginNotFoundError,
     RebalanceNeededError,
 )
-from .forwarding import forward, is_forwarded
+from .forwarding import forward_to_leader, is_forwarded
 from .herder import Herder
 from .plugins import REGISTRY
 from .rest_openapi import connect_openapi
@@ -150,10 +150,11 @@ class ConnectRestApi:
     def _handle(self, request: ApiRequest) -> Response:
         path = self._path(request.raw_path)
         method = request.method
-        if method != "GET" and (path == "/connectors" or path.startswith("/connectors/")):
-            leader = self.herder.leader_url()  # distributed mode: writes are the leader's
-            if leader is not None and not is_forwarded(request):
-                return forward(request, leader, self.herder.timeout + 5.0)
+        writes = method != "GET" and (path == "/connectors" or path.startswith("/connectors/"))
+        if writes and not is_forwarded(request):  # distributed mode: writes are the leader's
+            forwarded = forward_to_leader(request, self.herder.leader_url, self.herder.timeout + 5.0)
+            if forwarded is not None:
+                return forwarded
         allowed = []
         for route in self.routes:
             match = route.pattern.match(path)

@@ -33,11 +33,13 @@ CONNECTOR = -1
 @dataclass(frozen=True)
 class Assignment:
     """The cluster's assignment: ``workers`` maps each worker id to its units (sorted); ``departed`` maps each
-    worker that left while holding units to when it left (epoch ms); ``version`` goes up on every change."""
+    worker that left while holding units to when it left (epoch ms); ``version`` goes up on every change;
+    ``leader`` is the worker that wrote it (it stays the leader while it is in the group)."""
 
     workers: dict[str, list[Unit]] = field(default_factory=dict)
     departed: dict[str, int] = field(default_factory=dict)
     version: int = 0
+    leader: str = ""
 
     def owner(self, unit: Unit) -> str | None:
         """The worker the unit is assigned (or reserved) to, or ``None``."""
@@ -50,6 +52,7 @@ class Assignment:
         """A JSON-able form (:meth:`from_json` reads it back)."""
         return {
             "version": self.version,
+            "leader": self.leader,
             "workers": {w: [list(u) for u in us] for w, us in sorted(self.workers.items())},
             "departed": dict(sorted(self.departed.items())),
         }
@@ -64,6 +67,7 @@ class Assignment:
             {str(w): sorted((str(n), int(i)) for n, i in us) for w, us in workers.items()},
             {str(w): int(t) for w, t in departed.items()},
             int(data.get("version") or 0),  # type: ignore[call-overload]
+            str(data.get("leader") or ""),
         )
 
 
@@ -133,7 +137,7 @@ def assign_units(
     changed = workers != {w: us for w, us in previous.workers.items() if us or w in members} or (
         departed != previous.departed
     )
-    return Assignment(workers, departed, previous.version + 1 if changed else previous.version)
+    return Assignment(workers, departed, previous.version + 1 if changed else previous.version, previous.leader)
 
 
 __all__ = ["CONNECTOR", "Assignment", "Unit", "assign_units"]

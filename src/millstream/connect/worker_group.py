@@ -15,8 +15,9 @@ heartbeats, expires a member that stops heartbeating for ``session.timeout.ms`` 
 
 A heartbeat (:meth:`WorkerGroup.heartbeat`):
 
-1. syncs the member (join, or heartbeat) and learns the live members; the **leader** is the first of them
-   by id, as every worker computes it the same way;
+1. syncs the member (join, or heartbeat) and learns the live members; the **leader** is the worker that
+   wrote the stored assignment while it stays in the group (leadership does not move when workers join, as
+   in Kafka), else the first live member by id — every worker computes it the same way;
 2. the leader computes the next assignment (:func:`~millstream.connect.unit_assignor.assign_units`) and
    writes it with a precondition that the stored one is still the one it read, so two workers that both
    believe they lead for a moment cannot overwrite each other's assignment;
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 
@@ -79,7 +80,9 @@ class WorkerGroup:
         state = self.coordinator.sync_group_member(self.group_id, self.worker_id, [], self.session_timeout_ms, [])
         self._joined = True
         members = sorted(state.members)
-        self.view = GroupView(state.generation, members, members[0] if members else self.worker_id)
+        current = self.assignment().leader
+        leader = current if current in members else (members[0] if members else self.worker_id)
+        self.view = GroupView(state.generation, members, leader)
         return self.view
 
     @property
@@ -144,8 +147,9 @@ class WorkerGroup:
         now = int(time.time() * 1000) if now_ms is None else now_ms
         members = self.view.members
         nxt = assign_units(units, members, previous, self.held(members), now, self.delay_ms)
-        if nxt.version == previous.version:
+        if nxt.version == previous.version and previous.leader == self.worker_id:
             return previous
+        nxt = replace(nxt, version=previous.version + 1, leader=self.worker_id)
         try:
             self._put(self._prefix + "assignment", orjson.dumps(nxt.to_json()), raw, check=True)
         except FencedError:
