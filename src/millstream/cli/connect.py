@@ -4,8 +4,9 @@
 connectors (configs not persisted; offsets are, in the log). ``millstream connect worker [worker.properties]``
 starts with no connectors and keeps configs, target states, statuses and offsets in the log's
 ``connect-configs``/``connect-status``/``connect-offsets`` topics, so a restarted worker resumes its
-connectors.
-Both serve Kafka Connect's REST API (port 8083 by default; ``--rest-port 0`` picks a free port).
+connectors. ``millstream connect distributed worker.properties`` starts one worker of a cluster: workers with the
+same ``group.id`` on the same log share the connectors (:mod:`millstream.connect.distributed_herder`).
+All serve Kafka Connect's REST API (port 8083 by default; ``--rest-port 0`` picks a free port).
 """
 
 from __future__ import annotations
@@ -85,6 +86,53 @@ def _run(
             herder.create_connector(name, cfg, state)
         names = ", ".join(herder.connectors()) or "none"
         click.echo(f"millstream connect: REST API at {server.url} (log {herder.log.url}); connectors: {names}")
+        sys.stdout.flush()
+
+        def _signal(signum: int, frame: Any) -> None:
+            stop.set()
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, _signal)
+            signal.signal(signal.SIGTERM, _signal)
+        while not stop.wait(0.5):
+            pass
+        click.echo("millstream connect: shutting down")
+    finally:
+        server.stop()
+        herder.stop()
+
+
+def _run_distributed(
+    worker_props: dict[str, str], log_url: str | None, rest_port: int | None, rest_host: str | None
+) -> None:
+    from ..connect.distributed_herder import DistributedHerder
+    from ..connect.rest import RestServer, listener
+    from ..connect.worker_config import WorkerConfig
+
+    config = WorkerConfig(worker_props)
+    server = RestServer.from_worker_props(worker_props, rest_port, rest_host)
+    host = server.host
+    advertised = str(config.get("rest.advertised.host.name") or "") or (
+        "127.0.0.1" if host in ("0.0.0.0", "") else host
+    )
+    port = int(config.get("rest.advertised.port"))
+    port = server.port if port < 0 else port
+    scheme = str(config.get("rest.advertised.listener") or "") or listener(worker_props, rest_port, rest_host).scheme
+    worker_id = f"{advertised}:{port}"
+    try:
+        herder = DistributedHerder(config, log_url, worker_id=worker_id, url=f"{scheme}://{worker_id}")
+    except BaseException:
+        server.stop()
+        raise
+    server.attach(herder)
+    server.start()
+    stop = threading.Event()
+    try:
+        herder.start()
+        click.echo(
+            f"millstream connect: distributed worker {worker_id} of group {herder.group_id}: REST API at "
+            f"{server.url} (log {herder.log.url})"
+        )
         sys.stdout.flush()
 
         def _signal(signum: int, frame: Any) -> None:
@@ -185,6 +233,29 @@ def worker(
     """
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _main(lambda: _run(_load_worker_props(worker_properties), (), log_url, rest_port, rest_host, True))
+
+
+@connect.command()
+@click.argument("worker_properties", type=click.Path(exists=True, dir_okay=False))
+@_log_option
+@_rest_port_option
+@_rest_host_option
+@_level_option
+def distributed(
+    worker_properties: str,
+    log_url: str | None,
+    rest_port: int | None,
+    rest_host: str | None,
+    log_level: str,
+) -> None:
+    """Start a worker of a distributed Connect cluster (Kafka Connect's distributed mode).
+
+    Workers with the same group.id on the same log form one cluster: connectors and tasks are spread over
+    them and move when a worker leaves (after scheduled.rebalance.max.delay.ms); configs, offsets and
+    statuses live in the config/offset/status storage topics; any worker answers any REST request.
+    """
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _main(lambda: _run_distributed(_load_worker_props(worker_properties), log_url, rest_port, rest_host))
 
 
 __all__ = ["connect", "load_connector_file"]

@@ -8,6 +8,7 @@
      ├── NotFoundError            no connector or task of that name/id (REST 404)
      ├── AlreadyExistsError       a connector of that name exists (REST 409)
      ├── BadRequestError          a request is malformed or not allowed in the current state (REST 400)
+     ├── RebalanceNeededError     distributed mode: a write reached a worker that is not the leader (REST 409)
      ├── RetriableError           a transient failure: the framework retries (``errors.retry.timeout``)
      ├── DataError                a record could not be converted or transformed
      └── ToleranceExceededError   a record failed and ``errors.tolerance=none`` (or retries ran out)
@@ -68,6 +69,11 @@ class BadRequestError(ConnectError):
     """A request is malformed, or the operation is not allowed in the connector's current state."""
 
 
+class RebalanceNeededError(ConnectError):
+    """Distributed mode: a write reached a worker that does not lead the group (the leader changed while the
+    request was forwarded); the client retries (Kafka answers 409 the same way)."""
+
+
 class RetriableError(ConnectError):
     """A transient failure (a connection dropped, a resource was busy); the operation may succeed if
     retried."""
@@ -89,6 +95,7 @@ __all__ = [
     "DataError",
     "NotFoundError",
     "PluginNotFoundError",
+    "RebalanceNeededError",
     "RetriableError",
     "ToleranceExceededError",
 ]

@@ -189,6 +189,11 @@ class Herder:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def leader_url(self) -> str | None:
+        """The REST URL writes must be forwarded to (distributed mode), or ``None``: this worker carries
+        them out (always, for a standalone worker)."""
+        return None
+
     # -- queries --------------------------------------------------------------------------------------
     def _get(self, name: str) -> _Runtime:
         rt = self._connectors.get(name)

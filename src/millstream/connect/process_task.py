@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..log import open_log
+from .fencing import TaskFencing
 from .plugins import _import_dotted
 from .storage import OffsetStore, StatusStore
 from .worker import StatusListener, WorkerContext, WorkerSinkTask, WorkerSourceTask, WorkerTask, class_name
@@ -98,6 +99,7 @@ class ProcessTask(threading.Thread):
             self.connector_config,
             self._paused,
             child,
+            self.ctx.fencing.group_id if self.ctx.fencing is not None else None,
         )
         self.process = mp.Process(target=_child_main, args=args, name=self.name, daemon=True)
         self.process.start()
@@ -154,6 +156,7 @@ def _child_main(
     connector_config: dict[str, Any],
     paused: bool,
     conn: Any,
+    fencing_group: str | None = None,
 ) -> None:
     """Entry point of a task process: run the task loop, obey the parent's commands, report states."""
     logging.basicConfig(
@@ -168,6 +171,8 @@ def _child_main(
         status = StatusStore(log_, config.get("status.storage.topic"), config.get("status.storage.partitions"))
         status.start()
         ctx = WorkerContext(log_, config, offsets, status, worker_id)
+        if fencing_group is not None:  # distributed mode: exactly-once source tasks fence their predecessors
+            ctx.fencing = TaskFencing(log_, fencing_group, worker_id)
         task_cls = _import_dotted(task_cls_name)
         if task_cls is None:
             with lock:

@@ -37,7 +37,9 @@ from .errors import (
     ConnectorConfigError,
     NotFoundError,
     PluginNotFoundError,
+    RebalanceNeededError,
 )
+from .forwarding import forward_to_leader, is_forwarded
 from .herder import Herder
 from .plugins import REGISTRY
 from .rest_openapi import connect_openapi
@@ -148,6 +150,11 @@ class ConnectRestApi:
     def _handle(self, request: ApiRequest) -> Response:
         path = self._path(request.raw_path)
         method = request.method
+        writes = method != "GET" and (path == "/connectors" or path.startswith("/connectors/"))
+        if writes and not is_forwarded(request):  # distributed mode: writes are the leader's
+            forwarded = forward_to_leader(request, self.herder.leader_url, self.herder.timeout + 5.0)
+            if forwarded is not None:
+                return forwarded
         allowed = []
         for route in self.routes:
             match = route.pattern.match(path)
@@ -163,7 +170,7 @@ class ConnectRestApi:
                 return _error(exc.status, exc.message)
             except NotFoundError as exc:
                 return _error(404, exc.message)
-            except AlreadyExistsError as exc:
+            except (AlreadyExistsError, RebalanceNeededError) as exc:
                 return _error(409, exc.message)
             except (BadRequestError, ConnectorConfigError, PluginNotFoundError, ConfigError) as exc:
                 return _error(400, str(exc))

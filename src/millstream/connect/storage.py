@@ -6,7 +6,8 @@
 ``connect-configs`` (``config.storage.topic``)
     ``connector-<name>`` → ``{"properties": {...}}`` (tombstone = deleted); ``target-state-<name>`` →
     ``{"state": "PAUSED", "state.v2": "STOPPED"}``; ``task-<name>-<n>`` → ``{"properties": {...}}``;
-    ``commit-<name>`` → ``{"tasks": N}``.
+    ``commit-<name>`` → ``{"tasks": N}``; ``restart-connector-<name>`` → ``{"include-tasks","only-failed"}``
+    and ``restart-task-<name>-<n>`` → ``{"connector","task"}`` (distributed mode: restart requests).
 ``connect-status`` (``status.storage.topic``)
     ``status-connector-<name>`` / ``status-task-<name>-<n>`` → ``{"state","trace","worker_id","generation"}``;
     ``status-topic-<topic>:connector-<name>`` → ``{"topic":
@@ -26,8 +27,12 @@ import orjson
 
 from ..core.record import ProducerRecord
 from ..log.base import Log
+from ..log.partitioner import partition_for_key
 
 _COMPACT = {"cleanup.policy": "compact"}
+
+Guard = tuple[str, bytes | None, bytes]
+"""``(state key, expected value, new value)``: a compare-and-set that a write carries (:meth:`_TopicStore.write`)."""
 
 
 def partition_key(partition: Mapping[str, Any] | None) -> bytes:
@@ -74,12 +79,25 @@ class _TopicStore:
     def _apply(self, key: bytes, value: bytes | None) -> None:
         self.data[key] = value
 
-    def write(self, items: Iterable[tuple[bytes, bytes | None]]) -> None:
+    def write(self, items: Iterable[tuple[bytes, bytes | None]], guard: Guard | None = None) -> None:
+        """Append ``items`` and apply them here. With ``guard`` ``(state key, expected, new)`` the append is
+        one log transaction that also moves the state key from ``expected`` to ``new``, and fails with
+        :class:`~millstream.core.errors.FencedError` (nothing written) if the key is no longer ``expected``:
+        a writer that read the topic and decided on that basis cannot overwrite a change made meanwhile."""
         items = list(items)
         if not items:
             return
         with self.lock:
-            self.log.produce(self.topic, [ProducerRecord(v, k) for k, v in items])
+            if guard is None:
+                self.log.produce(self.topic, [ProducerRecord(v, k) for k, v in items])
+            else:
+                key, expected, new = guard
+                n = self.log.describe_topic(self.topic).partitions
+                with self.log.transaction() as txn:
+                    txn.require_state(key, expected)
+                    txn.put_state(key, new)
+                    for k, v in items:
+                        txn.append(self.topic, 0 if n == 1 else partition_for_key(k, n), [ProducerRecord(v, k)])
             for k, v in items:
                 self._apply(k, v)
 
@@ -144,6 +162,7 @@ class ConfigStore(_TopicStore):
         self.task_configs: dict[str, dict[int, dict[str, str]]] = {}
         self.task_counts: dict[str, int] = {}
         self.order: list[str] = []
+        self.restarts: list[tuple[str, int | None, bool, bool]] = []  # (connector, task, include, only failed)
 
     def _apply(self, key: bytes, value: bytes | None) -> None:
         k = key.decode("utf-8", "replace")
@@ -170,6 +189,12 @@ class ConfigStore(_TopicStore):
                 self.task_configs.setdefault(name, {})[int(idx)] = {
                     str(a): str(b) for a, b in body.get("properties", {}).items()
                 }
+        elif k.startswith("restart-connector-") and body is not None:
+            self.restarts.append(
+                (k[len("restart-connector-") :], None, bool(body.get("include-tasks")), bool(body.get("only-failed")))
+            )
+        elif k.startswith("restart-task-") and body is not None:
+            self.restarts.append((str(body.get("connector")), int(body.get("task", 0)), False, False))
         elif k.startswith("commit-") and body is not None:
             self.task_counts[k[len("commit-") :]] = int(body.get("tasks", 0))
         elif k.startswith("target-state-"):
@@ -179,20 +204,24 @@ class ConfigStore(_TopicStore):
             else:
                 self.target_states[name] = body.get("state.v2") or body.get("state") or "STARTED"
 
-    def put_connector(self, name: str, config: Mapping[str, str], target_state: str | None = None) -> None:
+    def put_connector(
+        self, name: str, config: Mapping[str, str], target_state: str | None = None, guard: Guard | None = None
+    ) -> None:
+        """Store a connector's config (and target state); ``guard`` as in :meth:`write`."""
         items: list[tuple[bytes, bytes | None]] = [
             (f"connector-{name}".encode(), orjson.dumps({"properties": dict(config)}))
         ]
         if target_state is not None:
             items.append(self._target_item(name, target_state))
-        self.write(items)
+        self.write(items, guard)
 
     def _target_item(self, name: str, state: str) -> tuple[bytes, bytes]:
         legacy = "PAUSED" if state == "STOPPED" else state
         return f"target-state-{name}".encode(), orjson.dumps({"state": legacy, "state.v2": state})
 
-    def put_target_state(self, name: str, state: str) -> None:
-        self.write([self._target_item(name, state)])
+    def put_target_state(self, name: str, state: str, guard: Guard | None = None) -> None:
+        """Store a connector's target state; ``guard`` as in :meth:`write`."""
+        self.write([self._target_item(name, state)], guard)
 
     def put_task_configs(self, name: str, configs: Sequence[Mapping[str, str]]) -> None:
         items: list[tuple[bytes, bytes | None]] = [
@@ -210,8 +239,22 @@ class ConfigStore(_TopicStore):
                 return []
             return [dict(per[i]) for i in range(n)]
 
-    def remove_connector(self, name: str) -> None:
-        self.write([(f"connector-{name}".encode(), None), (f"target-state-{name}".encode(), None)])
+    def request_restart(
+        self, name: str, task: int | None, include_tasks: bool = False, only_failed: bool = False
+    ) -> None:
+        """Ask the cluster to restart a connector (``task=None``; Kafka's ``restart-connector-<name>`` record)
+        or one task; the workers that own them carry it out when they read the request (:meth:`refresh`; not
+        applied here, so that each request is seen once)."""
+        if task is None:
+            key = f"restart-connector-{name}".encode()
+            body = orjson.dumps({"include-tasks": include_tasks, "only-failed": only_failed})
+        else:
+            key, body = f"restart-task-{name}-{task}".encode(), orjson.dumps({"connector": name, "task": task})
+        self.log.produce(self.topic, [ProducerRecord(body, key)])
+
+    def remove_connector(self, name: str, guard: Guard | None = None) -> None:
+        """Delete a connector's config and target state (tombstones); ``guard`` as in :meth:`write`."""
+        self.write([(f"connector-{name}".encode(), None), (f"target-state-{name}".encode(), None)], guard)
 
 
 class StatusStore(_TopicStore):
@@ -220,9 +263,25 @@ class StatusStore(_TopicStore):
     def __init__(self, log: Log, topic: str = "connect-status", partitions: int = 1) -> None:
         super().__init__(log, topic, partitions)
         self.topics: dict[str, set[str]] = {}
+        self.states: dict[str, dict[str, Any]] = {}  # "status-connector-<n>"/"status-task-<n>-<i>" -> body
 
     def _apply(self, key: bytes, value: bytes | None) -> None:
         k = key.decode("utf-8", "replace")
+        if k.startswith(("status-connector-", "status-task-")):
+            if value is None:
+                self.states.pop(k, None)
+                return
+            try:
+                body = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                return
+            old = self.states.get(k)
+            # as Kafka's status store: a write of an older generation (a revoked or zombie owner) is ignored
+            if isinstance(body, dict) and (
+                old is None or int(body.get("generation") or 0) >= int(old["generation"] or 0)
+            ):
+                self.states[k] = body
+            return
         if k.startswith("status-topic-") and ":connector-" in k:
             topic, _, connector = k[len("status-topic-") :].partition(":connector-")
             if value is None:
@@ -239,6 +298,16 @@ class StatusStore(_TopicStore):
     ) -> None:
         body = {"state": state, "trace": trace, "worker_id": worker_id, "generation": generation}
         self.write([(f"status-task-{name}-{task}".encode(), orjson.dumps(body))])
+
+    def connector_state(self, name: str) -> dict[str, Any] | None:
+        """The last ``{"state","trace","worker_id","generation"}`` written for a connector, or ``None``."""
+        with self.lock:
+            return self.states.get(f"status-connector-{name}")
+
+    def task_state(self, name: str, task: int) -> dict[str, Any] | None:
+        """The last ``{"state","trace","worker_id","generation"}`` written for a task, or ``None``."""
+        with self.lock:
+            return self.states.get(f"status-task-{name}-{task}")
 
     def add_topic(self, connector: str, topic: str, task: int, now_ms: int) -> None:
         with self.lock:
@@ -260,4 +329,4 @@ class StatusStore(_TopicStore):
         self.write(items)
 
 
-__all__ = ["ConfigStore", "OffsetStore", "StatusStore", "partition_key"]
+__all__ = ["ConfigStore", "Guard", "OffsetStore", "StatusStore", "partition_key"]

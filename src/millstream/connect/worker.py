@@ -57,6 +57,7 @@ from .api import (
 from .connector_config import build_chain
 from .data import Header, SinkRecord, SourceRecord
 from .errors import RetriableError, ToleranceExceededError
+from .fencing import TaskFencing
 from .storage import OffsetStore, StatusStore, partition_key
 from .tolerance import FAILED, ErrorHandler, Stage
 from .worker_config import WorkerConfig, make_converter, make_header_converter
@@ -146,6 +147,7 @@ class WorkerContext:
         self.offsets = offsets
         self.status = status
         self.worker_id = worker_id
+        self.fencing: TaskFencing | None = None  # distributed mode: zombie fencing of exactly-once sources
 
 
 class _Reader(OffsetStorageReader):
@@ -324,6 +326,11 @@ class WorkerSourceTask(WorkerTask):
         self.last_flush = time.monotonic()
         self.known_topics: set[str] = set()
         self.exactly_once = self.ctx.config.get("exactly.once.source.support") == "enabled"
+        # distributed mode: fence earlier instances of this task (fencing.py), then read the offsets they stored
+        self.fence = None
+        if self.exactly_once and self.ctx.fencing is not None:
+            self.fence = self.ctx.fencing.claim(self.connector, self.task_id)
+        self.ctx.offsets.refresh()
         self.wants_commit_record = type(self.task).commit_record is not SourceTask.commit_record
         partitions = int(self.connector_config.get("topic.creation.default.partitions", -1) or -1)
         self.new_topic_partitions = partitions if partitions > 0 else 1
@@ -548,6 +555,8 @@ class WorkerSourceTask(WorkerTask):
         n_off = store.log.describe_topic(store.topic).partitions
         items = [(OffsetStore.key(self.connector, part), orjson.dumps(off)) for part, off in offsets.values()]
         with self.ctx.log.transaction() as txn:
+            if self.fence is not None:
+                txn.require_state(*self.fence)
             for (topic, p), recs in per_partition.items():
                 txn.append(topic, p, recs)
             for k, v in items:

@@ -35,7 +35,8 @@ def worker_config_def() -> ConfigDef:
         Type.STRING,
         "connect-cluster",
         importance=Importance.HIGH,
-        documentation="Name of the Connect cluster (used in the cluster id).",
+        documentation="The Connect cluster: distributed workers with the same group.id on the same log form one "
+        "cluster (their worker group).",
     )
     d.define(
         "key.converter",
@@ -94,7 +95,8 @@ def worker_config_def() -> ConfigDef:
         Type.STRING,
         "connect-configs",
         importance=Importance.HIGH,
-        documentation="Compacted topic for connector configs and target states (worker mode).",
+        documentation="Compacted topic for connector configs and target states (worker and distributed "
+        "mode; it must have exactly one partition).",
     )
     d.define(
         "status.storage.topic",
@@ -110,6 +112,58 @@ def worker_config_def() -> ConfigDef:
         validator=Range.at_least(1),
         importance=Importance.LOW,
         documentation="Partitions of the status topic when created.",
+    )
+    for store in ("offset", "config", "status"):
+        d.define(
+            f"{store}.storage.replication.factor",
+            Type.SHORT,
+            -1,
+            importance=Importance.LOW,
+            documentation=f"Replication factor of the {store} topic when created on kafka:// (-1: the broker's "
+            "default); the embedded log keeps one copy.",
+        )
+    d.define(
+        "session.timeout.ms",
+        Type.INT,
+        10000,
+        validator=Range.at_least(1),
+        importance=Importance.HIGH,
+        documentation="Distributed mode: a worker that sends no heartbeat for this long leaves the worker group "
+        "(a killed worker's connectors and tasks then wait scheduled.rebalance.max.delay.ms before they move).",
+    )
+    d.define(
+        "heartbeat.interval.ms",
+        Type.INT,
+        3000,
+        validator=Range.at_least(1),
+        importance=Importance.HIGH,
+        documentation="Distributed mode: how often a worker heartbeats, reads the config topic and, as leader, "
+        "rebalances; keep it under a third of session.timeout.ms.",
+    )
+    d.define(
+        "scheduled.rebalance.max.delay.ms",
+        Type.INT,
+        300000,
+        validator=Range.at_least(0),
+        importance=Importance.MEDIUM,
+        documentation="Distributed mode (KIP-415): how long a departed worker's connectors and tasks wait for it "
+        "to come back before they move to the other workers.",
+    )
+    d.define(
+        "rest.advertised.port",
+        Type.INT,
+        -1,
+        validator=Range.between(-1, 65535),
+        importance=Importance.LOW,
+        documentation="Port in the worker id and the URL other workers forward requests to (-1: the REST port).",
+    )
+    d.define(
+        "rest.advertised.listener",
+        Type.STRING,
+        "",
+        validator=ValidString("", "http", "https"),
+        importance=Importance.LOW,
+        documentation="Scheme other workers use to forward requests to this one (empty: the listener's).",
     )
     d.define(
         "offset.storage.file.filename",

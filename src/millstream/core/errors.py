@@ -127,6 +127,10 @@ class TransactionError(LogError):
     """A log transaction failed; none of its writes or offset commits are visible."""
 
 
+class FencedError(TransactionError):
+    """A transaction's precondition did not hold: another writer replaced this one (it is a zombie)."""
+
+
 class BrokerError(LogError):
     """A Kafka cluster reported an error or could not be reached."""
 
@@ -149,6 +153,7 @@ __all__ = [
     "ConfigError",
     "ConnectError",
     "CorruptLogError",
+    "FencedError",
     "InvalidOffsetError",
     "LogError",
     "MillstreamError",

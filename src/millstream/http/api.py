@@ -27,13 +27,15 @@ class ApiRequest:
     """One request as a surface sees it. ``raw_path`` is the path as sent, still percent-encoded (split it
     into segments first, then decode each, so an encoded ``/`` stays inside its segment); ``query`` maps each
     name to all its values; ``body`` is ``None`` when the request had none; ``base_url`` is
-    ``scheme://host[:port]`` as the client addressed the server (for absolute ``Location`` headers)."""
+    ``scheme://host[:port]`` as the client addressed the server (for absolute ``Location`` headers);
+    ``authorization`` the request's ``Authorization`` header, if any."""
 
     method: str
     raw_path: str
     query: dict[str, list[str]] = field(default_factory=dict)
     body: bytes | None = None
     base_url: str = ""
+    authorization: str | None = None  # the Authorization header as sent (for forwarding a request on)
 
 
 @dataclass

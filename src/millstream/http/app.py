@@ -124,6 +124,7 @@ class ApiApp:
             query=parse_qs(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True),
             body=body,
             base_url=f"{scheme}://{host}" if host else "",
+            authorization=request.headers.get("authorization"),
         )
         if self.api.blocking:
             return await run_in_threadpool(self.api.handle, req)

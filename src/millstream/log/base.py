@@ -150,9 +150,11 @@ class Transaction(ABC):
     """An all-or-nothing unit of appends, offset commits and state writes. Use as a context manager.
 
     Protocol:
-      1. ``append`` / ``commit_offsets`` / ``put_state`` buffer their work; nothing is visible yet.
-      2. ``commit()`` makes all of it visible at once and returns the base offset of each append
-         (in call order); a failure raises :class:`TransactionError` and nothing is visible.
+      1. ``append`` / ``commit_offsets`` / ``put_state`` buffer their work; nothing is visible yet;
+         ``require_state`` adds a precondition.
+      2. ``commit()`` checks the preconditions and makes all of it visible at once, returning the base offset
+         of each append (in call order); a failure (a precondition that does not hold included) raises
+         :class:`TransactionError` and nothing is visible.
       3. ``abort()`` discards everything. A transaction is used once.
     """
 
@@ -170,6 +172,16 @@ class Transaction(ABC):
         raise TransactionError(
             f"{type(self).__name__} cannot store state in the log",
             hint="keep state in the checkpoint storage instead",
+        )
+
+    def require_state(self, key: str, expected: bytes | None) -> None:
+        """Commit only if the state blob under ``key`` is ``expected`` (``None``: absent) when the transaction
+        commits; otherwise the commit raises :class:`FencedError` and writes nothing. This is how a writer that
+        was replaced by another (a zombie) is fenced: the new writer changes the key, the old one's commits fail.
+        """
+        raise TransactionError(
+            f"{type(self).__name__} cannot check state preconditions",
+            hint="use the embedded (file://) or memory:// log for conditional commits",
         )
 
     @abstractmethod

@@ -56,6 +56,7 @@ import orjson
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import (
     ConfigError,
+    FencedError,
     LogError,
     MillstreamError,
     OffsetOutOfRangeError,
@@ -838,6 +839,11 @@ class EmbeddedTransaction(Transaction):
         self._appends: list[tuple[str, int, list[Any]]] = []
         self._offsets: list[tuple[str, dict[TopicPartition, int]]] = []
         self._state: dict[str, bytes | None] = {}
+        self._required: dict[str, bytes | None] = {}
+
+    def require_state(self, key: str, expected: bytes | None) -> None:
+        self._check_open()
+        self._required[key] = None if expected is None else bytes(expected)
 
     def append(self, topic: str, partition: int, records: Sequence[ProducerRecord]) -> None:
         self._check_open()
@@ -868,6 +874,14 @@ class EmbeddedTransaction(Transaction):
         now = log.clock.now_ms()
         try:
             with log._write("committing a transaction") as conn:
+                for key, expected in self._required.items():
+                    row = conn.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+                    if (None if row is None else bytes(row[0])) != expected:
+                        raise FencedError(
+                            f"transaction fenced: state {key!r} changed (another writer took over), nothing of "
+                            "it was written",
+                            hint="the writer was replaced; stop it (a newer instance owns this work now)",
+                        )
                 bases = [log._append_in(conn, t, p, recs, now) for t, p, recs in self._appends]
                 for group, offsets in self._offsets:
                     log._commit_in(conn, group, offsets)
@@ -894,6 +908,7 @@ class EmbeddedTransaction(Transaction):
         self._appends = []
         self._offsets = []
         self._state = {}
+        self._required = {}
 
 
 __all__ = ["URL_OPTIONS", "EmbeddedLog", "EmbeddedTransaction"]

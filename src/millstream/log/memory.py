@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.errors import OffsetOutOfRangeError, TopicExistsError, UnknownPartitionError, UnknownTopicError
+from ..core.errors import FencedError, OffsetOutOfRangeError, TopicExistsError, UnknownPartitionError, UnknownTopicError
 from ..core.record import ProducerRecord, Record, TopicPartition
 from .base import (
     TOPIC_CONFIG_DEFAULTS,
@@ -258,6 +258,11 @@ class _MemoryTransaction(Transaction):
         self._appends: list[tuple[str, int, list[ProducerRecord]]] = []
         self._offsets: list[tuple[str, dict[TopicPartition, int]]] = []
         self._state: dict[str, bytes | None] = {}
+        self._required: dict[str, bytes | None] = {}
+
+    def require_state(self, key: str, expected: bytes | None) -> None:
+        self._check_open()
+        self._required[key] = None if expected is None else bytes(expected)
 
     def append(self, topic: str, partition: int, records: Sequence[ProducerRecord]) -> None:
         self._check_open()
@@ -276,6 +281,13 @@ class _MemoryTransaction(Transaction):
         s = self._log._s
         with s.lock:
             # validate everything first so that a failure leaves nothing behind
+            for key, expected in self._required.items():
+                if s.state.get(key) != expected:
+                    raise FencedError(
+                        f"transaction fenced: state {key!r} changed (another writer took over), nothing of it "
+                        "was written",
+                        hint="the writer was replaced; stop it (a newer instance owns this work now)",
+                    )
             for topic, partition, _ in self._appends:
                 self._log._partition(topic, partition)
             for _, offsets in self._offsets:
@@ -297,6 +309,7 @@ class _MemoryTransaction(Transaction):
         self._appends.clear()
         self._offsets.clear()
         self._state.clear()
+        self._required.clear()
 
 
 __all__ = ["MemoryLog"]

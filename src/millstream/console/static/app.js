@@ -357,7 +357,7 @@ async function connectorPage(ctx) {
     const c = await api("GET", `/connectors/${enc(name)}`);
     if (!ctx.alive()) return;
     const st = c.status;
-    document.getElementById("c-actions").innerHTML = `${badge(st.connector.state)} <span class="muted">${esc(c.info.type)} on ${esc(c.worker)}</span> ` + actions({name, state: st.connector.state});
+    document.getElementById("c-actions").innerHTML = `${badge(st.connector.state)} <span class="muted">${esc(c.info.type)} connector on worker ${esc(st.connector.worker_id || c.worker)} (asked ${esc(c.worker)})</span> ` + actions({name, state: st.connector.state});
     bindActions(document.getElementById("c-actions"));
     document.getElementById("c-body").innerHTML = (st.connector.trace ? `<h2>Connector trace</h2><pre>${esc(st.connector.trace)}</pre>` : "") +
       `<h2>Tasks</h2><table><tr><th class="num">task</th><th>state</th><th>worker</th><th>trace</th></tr>${st.tasks.map(t => `<tr><td class="num">${t.id}</td><td>${badge(t.state)}</td><td class="mono">${esc(t.worker_id)}</td><td>${t.trace ? `<pre data-testid="task-trace">${esc(t.trace)}</pre>` : "–"}</td></tr>`).join("")}</table>
