@@ -34,15 +34,16 @@ def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     return status, (json.loads(raw) if raw.strip() else None)
 
 
-def _job(tmp_path: Path, url: str, name: str, checkpointing: bool) -> Any:
+def _job(tmp_path: Path, url: str, name: str, checkpointing: bool, parallelism: int) -> Any:
     env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(parallelism)
     if checkpointing:
         env.enable_checkpointing(100)
         env.get_checkpoint_config().set_checkpoint_storage_dir(str(tmp_path / "cp"))
     source = LogSource.builder().set_log(url).set_topics("in").set_group_id(name).build()
-    env.from_source(source, WatermarkStrategy.for_monotonous_timestamps(), "events").map(lambda e: e).name(
-        "copy"
-    ).sink_to(LogSink.builder().set_log(url).set_topic("out").build())
+    env.from_source(source, WatermarkStrategy.for_monotonous_timestamps(), "events").key_by(lambda e: e["k"]).map(
+        lambda e: e
+    ).name("copy").sink_to(LogSink.builder().set_log(url).set_topic("out").build())
     return env.execute_async(name)
 
 
@@ -56,8 +57,8 @@ def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
     clients: list[Any] = []
     with Monitoring(0) as mon:
 
-        def start(name: str, checkpointing: bool = True) -> Any:
-            client = _job(tmp_path, url, name, checkpointing)
+        def start(name: str, checkpointing: bool = True, parallelism: int = 1) -> Any:
+            client = _job(tmp_path, url, name, checkpointing, parallelism)
             clients.append(client)
             wait_for(lambda: client.runner.status == "RUNNING", what=f"{name} to run")
             return client
@@ -79,8 +80,11 @@ def _await(base: str, jid: str, trigger: str) -> dict[str, Any]:
     return dict(wait_for(done, timeout=60, what="the savepoint"))
 
 
-def test_savepoint_then_stop_with_savepoint(server: dict[str, Any], tmp_path: Path) -> None:
-    base, client = server["url"], server["start"]("sp")
+@pytest.mark.parametrize("parallelism", [1, 2])
+def test_savepoint_then_stop_with_savepoint(server: dict[str, Any], tmp_path: Path, parallelism: int) -> None:
+    """On the single-threaded runner and on worker processes (the parallel runner) alike."""
+    base, client = server["url"], server["start"]("sp", parallelism=parallelism)
+    assert type(client.runner).__name__ == ("JobRunner" if parallelism == 1 else "ParallelJobRunner")
     wait_for(lambda: client.runner.summary.stats, what="a first checkpoint")
     status, answer = call("POST", f"{base}/jobs/{client.jid}/savepoints", {"target-directory": str(tmp_path / "sps")})
     assert status == 202 and set(answer) == {"request-id"}
