@@ -82,7 +82,7 @@ def jobs() -> None:
 @log_option
 @handle_errors
 def list_cmd(show_all: bool, as_json: bool, log_url: str | None, properties: tuple[str, ...]) -> None:
-    """The jobs registered in the log: id, name, state, start time and REST address."""
+    """The jobs registered in the log: id, name, state, start time and REST address (with --all: last heartbeat)."""
     with get_log(log_url, properties) as log:
         registry = JobRegistry(log)
         entries = registry.entries() if show_all else registry.running()
@@ -95,9 +95,11 @@ def list_cmd(show_all: bool, as_json: bool, log_url: str | None, properties: tup
     if not entries:
         click.echo(f"no {'' if show_all else 'running '}jobs in {url}")
         return
-    click.echo(f"{'JOB ID':32}  {'NAME':24} {'STATE':9} {'STARTED':23}  REST")
+    seen = f"  {'LAST HEARTBEAT':23}" if show_all else ""
+    click.echo(f"{'JOB ID':32}  {'NAME':24} {'STATE':9} {'STARTED':23}{seen}  REST")
     for e in entries:
-        click.echo(f"{e.jid:32}  {e.name[:24]:24} {e.state(now):9} {_when(e.start_time):23}  {e.rest or '-'}")
+        seen = f"  {_when(e.heartbeat):23}" if show_all else ""
+        click.echo(f"{e.jid:32}  {e.name[:24]:24} {e.state(now):9} {_when(e.start_time):23}{seen}  {e.rest or '-'}")
     if show_all and any(e.state(now) == "LOST" for e in entries):
         click.echo(f"(LOST: no heartbeat for more than {EXPIRY_MS // 1000} s — the process died without ending)")
 

@@ -84,7 +84,7 @@ def _needs_checkpointing(runner: Any, jid: str, what: str) -> None:
         raise BadControlRequest(
             f"Job {jid} runs without checkpointing, so it cannot {what}",
             hint="enable it in the pipeline with env.enable_checkpointing(interval_ms) and run the job again; "
-            "to end this job, cancel it (PATCH /jobs/{id}?mode=cancel, millstream jobs cancel ID)",
+            "to end this job, cancel it: millstream jobs cancel ID, or PATCH /jobs/{id}?mode=cancel",
         )
 
 
