@@ -1,4 +1,5 @@
-"""Job registry, partition growth and offset resets on the test broker (the same code as on ``file://``)."""
+"""Job registry, offset resets and job control on the test broker (the same code as on ``file://``; partition
+growth is in the log contract suite)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ import uuid
 
 import pytest
 
-from millstream.core.errors import ConfigError
 from millstream.core.record import ProducerRecord, TopicPartition
 from millstream.log.offset_reset import ResetSpec, execute_reset, plan_reset
 from millstream.runtime.job_registry import JOBS_TOPIC, JobEntry, JobRegistry
-from tests.fixtures.kafka_broker import skip_on_tansu
 
 pytestmark = pytest.mark.kafka
 
@@ -27,16 +26,6 @@ def test_job_registry_on_kafka(kafka_log):
     mine = [e for e in reg.entries() if e.jid == jid]
     assert [(e.status, e.end_time) for e in mine] == [("FINISHED", now + 1)]
     assert reg.find(jid, running_only=False).name == "on-kafka"
-
-
-def test_partitions_grow_on_kafka(kafka_log, kafka_topic, kafka_on_tansu):
-    skip_on_tansu(kafka_on_tansu, "retention")
-    name = kafka_topic("grow")
-    kafka_log.create_topic(name, 2)
-    assert kafka_log.create_partitions(name, 3).partitions == 3
-    assert kafka_log.describe_topic(name).partitions == 3
-    with pytest.raises(ConfigError, match="can only be added"):
-        kafka_log.create_partitions(name, 2)
 
 
 def test_offsets_reset_on_kafka(kafka_log, kafka_topic, kafka_on_tansu):
