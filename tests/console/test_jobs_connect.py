@@ -15,7 +15,7 @@ from millstream import StreamExecutionEnvironment, WatermarkStrategy
 from millstream.connect.herder import Herder
 from millstream.connect.rest import RestServer
 from millstream.connectors import LogSink, LogSource
-from millstream.console import ConsoleServer
+from millstream.console import ConsoleServer, HttpClient, RemoteJobs
 from millstream.log import open_log
 from millstream.observe import Monitoring
 
@@ -130,6 +130,50 @@ DATAGEN = {
 def _rate(c: httpx.Client, name: str) -> tuple[str, float | None]:
     [row] = [x for x in c.get("/connectors").json()["connectors"] if x["name"] == name]
     return row["state"], row["rate"]
+
+
+def _savepoint_through(c: httpx.Client, jid: str, action: str, target: Path) -> str:
+    body = {"targetDirectory": str(target)} if action == "stop" else {"target-directory": str(target)}
+    resp = c.post(f"/jobs/{jid}/{action}", json=body)
+    assert resp.status_code == 200, resp.text
+    trigger = resp.json()["request-id"]
+
+    def done():
+        st = c.get(f"/jobs/{jid}/savepoints/{trigger}").json()
+        return st["status"]["id"] == "COMPLETED" and st
+
+    st = wait_for(done, timeout=60, what=f"the {action}")
+    return str(st["operation"]["location"])
+
+
+def test_job_control_through_the_console_on_its_port_and_from_another_process(running, tmp_path: Path) -> None:
+    client = running["client"]
+    jid = client.jid
+    wait_for(lambda: client.runner.summary.stats, what="a first checkpoint")
+    with httpx.Client(base_url=running["url"] + "/console/api", timeout=10) as c:  # the job's own port
+        assert Path(_savepoint_through(c, jid, "savepoints", tmp_path / "local")).is_dir()
+        refused = c.post(f"/jobs/{jid}/stop", json={"targetDirectory": str(tmp_path), "drain": True})
+        assert refused.status_code == 400 and "drain" in refused.json()["errors"][0]
+        assert c.patch(f"/jobs/{'0' * 32}?mode=cancel").status_code == 404
+    # what `millstream console --jobs URL` does in another process: forward to the job's REST API by URL
+    remote = RemoteJobs(HttpClient(running["url"]))
+    assert remote.control("f" * 32, "PATCH", f"/jobs/{'f' * 32}?mode=cancel") is None  # not its job
+    status, answer = remote.control(jid, "POST", f"/jobs/{jid}/stop", {"targetDirectory": str(tmp_path / "remote")})
+    assert status == 202
+    st = wait_for(
+        lambda: (
+            (a := remote.control(jid, "GET", f"/jobs/{jid}/savepoints/{answer['request-id']}")[1])["status"]["id"]
+            == "COMPLETED"
+            and a
+        ),
+        timeout=60,
+        what="the stop",
+    )
+    assert Path(st["operation"]["location"]).parent == tmp_path / "remote"
+    assert client.wait(30) and client.get_job_status() == "FINISHED"
+    with httpx.Client(base_url=running["url"] + "/console/api", timeout=10) as c:
+        ended = c.patch(f"/jobs/{jid}?mode=cancel")
+        assert ended.status_code == 409 and "FINISHED" in ended.json()["errors"][0]
 
 
 def test_connectors_on_the_worker_port_pause_resume_validate_create(worker) -> None:

@@ -38,7 +38,7 @@ def monitoring_console(inner: Any, registry: MetricRegistry | None) -> ConsoleMo
         urls = log_urls()
         return urls[0] if urls else None
 
-    console = Console(find_log, jobs=[LocalJobs(registry)])
+    console = Console(find_log, jobs=[LocalJobs(registry, LocalClient(inner, "this process"))])
     return ConsoleMount(inner, ConsoleApi(console))
 
 

@@ -26,7 +26,7 @@ from ..observe.registry import MetricRegistry, _combine
 from ..runtime import job_directory
 from ..runtime.metrics import vertex_id
 from ..runtime.parallel import ParallelJobRunner
-from .http_client import HttpClient
+from .http_client import HttpClient, LocalClient
 from .topics import ConsoleError
 
 #: metric names copied into a vertex's ``metrics`` (missing ones are left out)
@@ -55,6 +55,11 @@ class JobsSource(Protocol):
 
     def get(self, jid: str) -> dict[str, Any] | None:
         """One job (as :func:`job_json`) or ``None`` when this source does not know it."""
+        ...
+
+    def control(self, jid: str, method: str, path: str, body: Any = None) -> tuple[int, Any] | None:
+        """Send a Flink control request (``path`` under the job's REST root, e.g. ``/jobs/{id}/stop``) to the job;
+        ``(status, answer)``, or ``None`` when this source does not know the job."""
         ...
 
 
@@ -253,10 +258,12 @@ def _exceptions(runner: Any) -> list[dict[str, Any]]:
 
 
 class LocalJobs:
-    """The jobs of this process, with metrics from ``registry`` (``None``: structure only)."""
+    """The jobs of this process, with metrics from ``registry`` (``None``: structure only), controlled through
+    ``rest`` (a client of this process's monitoring REST surface; ``None``: a private one made when needed)."""
 
-    def __init__(self, registry: MetricRegistry | None) -> None:
+    def __init__(self, registry: MetricRegistry | None, rest: Any = None) -> None:
         self.registry = registry
+        self.rest = rest
 
     def list(self) -> list[dict[str, Any]]:
         """Every job of the directory (running and recently ended)."""
@@ -268,6 +275,18 @@ class LocalJobs:
         """One job, or ``None``."""
         r = job_directory.get(jid)
         return None if r is None else job_json(self.registry, r)
+
+    def control(self, jid: str, method: str, path: str, body: Any = None) -> tuple[int, Any] | None:
+        """The request answered by this process's REST surface (a private one where it serves none, e.g. on a
+        Connect worker's port)."""
+        if job_directory.get(jid) is None:
+            return None
+        if self.rest is None:
+            from ..observe.server import MonitoringRestApi
+
+            self.rest = LocalClient(MonitoringRestApi(self.registry or MetricRegistry()), "this process")
+        answer: tuple[int, Any] = self.rest.request(method, path, body)
+        return answer
 
 
 class RemoteJobs:
@@ -291,6 +310,13 @@ class RemoteJobs:
         if status != 200:
             raise ConsoleError(502, f"the jobs at {self.client.base_url} answered {status}: {_message(body)}")
         return dict(body)
+
+    def control(self, jid: str, method: str, path: str, body: Any = None) -> tuple[int, Any] | None:
+        """The request sent to the other process's REST API (the same port as its console)."""
+        if self.get(jid) is None:
+            return None
+        answer: tuple[int, Any] = self.client.request(method, path, body)
+        return answer
 
 
 def _message(body: Any) -> str:
