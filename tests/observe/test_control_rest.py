@@ -93,6 +93,9 @@ def test_savepoint_then_stop_with_savepoint(server: dict[str, Any], tmp_path: Pa
     assert location.parent == tmp_path / "sps" and location.name.startswith(f"savepoint-{client.jid[:6]}-")
     assert load_checkpoint(location).manifest["kind"] == "savepoint"
     assert client.get_job_status() == "RUNNING"
+    latest = get(f"{base}/jobs/{client.jid}/checkpoints")[1]["latest"]["savepoint"]
+    assert latest["is_savepoint"] and latest["external_path"] == str(location)
+    assert latest["id"] == load_checkpoint(location).checkpoint_id
 
     status, answer = call("POST", f"{base}/jobs/{client.jid}/stop", {"targetDirectory": str(tmp_path / "stop")})
     assert status == 202

@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,14 @@ class SavepointOperation:
     result: list[Any] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
     reported: threading.Event = field(default_factory=threading.Event)  # its outcome was asked for
+    on_success: Callable[[SavepointOperation], None] | None = None  # runs before ``done`` is set
 
     def finish(self, outcome: Any) -> None:
         """Record the outcome (a path or an exception) once."""
         if not self.done.is_set():
             self.result.append(outcome)
+            if self.on_success is not None and not isinstance(outcome, BaseException):
+                self.on_success(self)
             self.done.set()
 
 
@@ -106,6 +110,7 @@ class JobControl:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ops: dict[tuple[str, str], SavepointOperation] = {}
+        self._latest: dict[str, dict[str, Any]] = {}  # job id -> its latest savepoint (Flink's checkpoint shape)
 
     def cancel(self, jid: str) -> None:
         """Cancel job ``jid`` (returns at once; the job ends at its next round boundary)."""
@@ -178,15 +183,44 @@ class JobControl:
 
     # -- internals ------------------------------------------------------------------------------------
     def _new(self, jid: str, runner: Any) -> SavepointOperation:
-        op = SavepointOperation(jid, uuid.uuid4().hex, runner)
+        op = SavepointOperation(jid, uuid.uuid4().hex, runner, on_success=self._record)
         with self._lock:
             self._ops[(jid, op.trigger_id)] = op
             for key in list(self._ops)[: max(0, len(self._ops) - MAX_OPERATIONS)]:
                 del self._ops[key]
         return op
 
-    @staticmethod
-    def _watch(op: SavepointOperation, body: Any) -> None:
+    def latest_savepoint(self, jid: str) -> dict[str, Any] | None:
+        """The latest savepoint taken through this control, as ``/jobs/{id}/checkpoints`` shows it in
+        ``latest.savepoint`` (``None`` without one)."""
+        with self._lock:
+            return self._latest.get(jid)
+
+    def _record(self, op: SavepointOperation) -> None:
+        from ..runtime.checkpoint_storage import read_manifest
+
+        location = op.result[0]
+        try:
+            manifest = read_manifest(Path(location))
+        except Exception:  # the savepoint is there; only its figures are missing from the answer
+            manifest = {}
+        now = int(time.time() * 1000)
+        entry = {
+            "@class": "completed",
+            "id": int(manifest.get("checkpoint_id", -1)),
+            "status": "COMPLETED",
+            "is_savepoint": True,
+            "savepointFormat": "CANONICAL",
+            "checkpoint_type": "SAVEPOINT",
+            "trigger_timestamp": int(manifest.get("timestamp_ms", now)),
+            "latest_ack_timestamp": now,
+            "external_path": str(location),
+            "discarded": False,
+        }
+        with self._lock:
+            self._latest[op.jid] = entry
+
+    def _watch(self, op: SavepointOperation, body: Any) -> None:
         def run() -> None:
             try:
                 body()

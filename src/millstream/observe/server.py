@@ -71,7 +71,11 @@ def route(registry: MetricRegistry, path: str, query: dict[str, list[str]], cont
         if len(parts) == 3 and parts[2] == "metrics":
             return rest.job_metrics(registry, parts[1], get)
         if len(parts) == 3 and parts[2] == "checkpoints":
-            return rest.checkpoints(registry, parts[1])
+            doc = rest.checkpoints(registry, parts[1])
+            savepoint = control.latest_savepoint(parts[1]) if control is not None else None
+            if savepoint is not None:
+                doc["latest"]["savepoint"] = savepoint
+            return doc
         if len(parts) == 4 and parts[2] == "savepoints" and control is not None:
             return control.status(parts[1], parts[3])
         if len(parts) == 5 and parts[2] == "vertices" and parts[4] == "metrics":
