@@ -24,8 +24,8 @@ Whichever way, every job the file executes goes through :class:`PipelineRunner`,
     cannot be written), the job's error is raised instead.
 
 With ``announce``, every job the file runs is announced in the job registry of the logs it uses
-(:mod:`millstream.runtime.job_heartbeat`: the ``default_log``, else ``$MILLSTREAM_LOG`` or the embedded default,
-and every log a source or sink names) with ``rest_url`` as its control address, so ``millstream jobs ...
+(:mod:`millstream.runtime.job_heartbeat`: the ``default_log`` or ``$MILLSTREAM_LOG``, and the log of every log
+source and sink) with ``rest_url`` as its control address, so ``millstream jobs ...
 --log URL`` finds it; with ``ready_file``, the first job's id and address are written there (JSON) once it
 runs — how ``millstream run --detached`` learns the id of the job it started.
 
@@ -145,16 +145,17 @@ class PipelineRunner:
         return execute
 
     def _log_urls(self, env: StreamExecutionEnvironment) -> list[str]:
-        """The logs a job uses: the run's default log and every log its sources and sinks name."""
-        from ..log import default_log_url
+        """The logs a job uses: the one ``--log`` / ``$MILLSTREAM_LOG`` names, and the log of every log source and
+        sink (the default log for those naming none). A job that uses no log and runs without either is
+        registered nowhere (no ``./.millstream`` is created for it)."""
+        from ..log import ENV_VAR, default_log_url
 
-        urls = [self.default_log or default_log_url()]
+        urls = [u for u in (self.default_log or os.environ.get(ENV_VAR),) if u]
         for t in env._transformations:
             for key in ("source", "sink"):
                 desc = t.params.get(key)
-                url = getattr(desc, "log_url", None) if isinstance(desc, LogSource | LogSink) else None
-                if url:
-                    urls.append(url)
+                if isinstance(desc, LogSource | LogSink):
+                    urls.append(desc.log_url or default_log_url())
         return [u for u in dict.fromkeys(urls) if not u.startswith("memory://")]
 
     def _start_heartbeat(self, env: StreamExecutionEnvironment, runner: Any) -> Any:
