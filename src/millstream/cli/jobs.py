@@ -11,6 +11,7 @@ Errors (no such job, a job without checkpointing asked for a savepoint, an unrea
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import time
 
 import click
@@ -28,7 +29,9 @@ _target = click.option(
     "-d",
     "target_directory",
     metavar="DIR",
-    help="Directory to write the savepoint under (default: the job's default savepoint directory).",
+    callback=lambda _ctx, _param, value: os.path.abspath(value) if value else None,
+    help="Directory to write the savepoint under, relative to this directory (default: the job's default "
+    "savepoint directory).",
 )
 
 
