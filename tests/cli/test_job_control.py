@@ -189,7 +189,7 @@ def test_registry_keeps_the_latest_entry_and_reports_silent_jobs_lost() -> None:
         reg.announce(_entry("a" * 32, "alpha", "RUNNING", now))
         reg.announce(_entry("abcd" + "0" * 28, "beta", "RUNNING", now - EXPIRY_MS - 1))  # killed -9
         reg.announce(_entry("c" * 32, "gamma", "FINISHED", now))
-        log.append(JOBS_TOPIC, 0, [ProducerRecord(b"not json", b"x")])  # somebody else's record
+        log.append(JOBS_TOPIC, 0, [ProducerRecord(b"not json", b"x"), ProducerRecord(b"[1]", b"y")])  # not ours
         assert {e.name: e.state(now) for e in reg.entries()} == {
             "alpha": "RUNNING",
             "beta": "LOST",

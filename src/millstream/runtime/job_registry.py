@@ -126,7 +126,7 @@ class JobRegistry:
                 continue
             try:
                 out.append(JobEntry.from_json(value))
-            except (orjson.JSONDecodeError, TypeError):
+            except (orjson.JSONDecodeError, TypeError, AttributeError):
                 continue  # not ours: a record someone else wrote to the topic
         return sorted(out, key=lambda e: (e.start_time, e.jid))
 
