@@ -225,3 +225,38 @@ def test_millstream_console_reads_a_remote_worker(worker) -> None:
             wait_for(lambda: _rate(c, "gen2") == ("PAUSED", 0.0), timeout=5, what="paused")
     finally:
         server.close()
+
+
+def test_millstream_console_finds_the_jobs_registered_in_its_log_and_cancels_one(tmp_path: Path) -> None:
+    """A `millstream run` in another process registers its job in the log; a console over that log (no --jobs
+    URL) shows it and cancels it through the job's REST endpoint."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from ..cli.test_job_control import CHECKPOINTS, PIPELINE
+    from ..product.conftest import cli_env
+
+    url = f"file://{tmp_path / 'log'}"
+    with open_log(url) as log:
+        log.create_topic("in", 2)
+        log.create_topic("out", 1)
+    (tmp_path / "p.py").write_text(textwrap.dedent(PIPELINE.format(checkpointing=CHECKPOINTS, name="elsewhere")))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "millstream", "run", "p.py", "--log", url, "--quiet"], cwd=tmp_path, env=cli_env()
+    )
+    server = ConsoleServer(url, port=0)
+    try:
+        with httpx.Client(base_url=server.http.url + "/console/api", timeout=10) as c:
+            jobs = wait_for(
+                lambda: [j for j in c.get("/jobs").json()["jobs"] if j["name"] == "elsewhere"], what="the job"
+            )
+            jid = jobs[0]["jid"]
+            assert {v["name"] for v in c.get(f"/jobs/{jid}").json()["vertices"]} == {"events", "copy", "LogSink"}
+            assert c.patch(f"/jobs/{jid}?mode=cancel").status_code == 200
+            assert proc.wait(timeout=60) == 0
+    finally:
+        server.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
