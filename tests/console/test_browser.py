@@ -279,3 +279,39 @@ def test_an_ended_job_and_an_unknown_one_show_a_message_on_the_jobs_own_port(pag
         err = page.locator("[data-testid=page-error]")
         err.wait_for()
         assert "not found" in err.inner_text()
+
+
+def test_a_savepoint_and_a_cancel_from_the_job_page(page, tmp_path: Path) -> None:
+    from millstream import StreamExecutionEnvironment, WatermarkStrategy
+    from millstream.connectors import LogSink, LogSource
+    from millstream.observe import Monitoring
+
+    url = f"file://{tmp_path / 'log'}"
+    with open_log(url) as log:
+        log.create_topic("in", 1)
+        log.create_topic("out", 1)
+    with Monitoring(0) as mon:
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.enable_checkpointing(200)
+        env.get_checkpoint_config().set_checkpoint_storage_dir(str(tmp_path / "cp"))
+        source = LogSource.builder().set_log(url).set_topics("in").set_group_id("g").build()
+        env.from_source(source, WatermarkStrategy.no_watermarks(), "in").sink_to(
+            LogSink.builder().set_log(url).set_topic("out").build()
+        )
+        client = env.execute_async("controlled")
+        try:
+            page.on("dialog", lambda dialog: dialog.accept())  # "Cancel the job?"
+            page.goto(f"{mon.url}/console/#/jobs/{client.jid}")
+            page.locator("#job-actions:not([hidden])").wait_for()
+            page.fill("[data-testid=savepoint-dir]", str(tmp_path / "sps"))
+            page.click("[data-testid=job-savepoint]")
+            result = page.locator("[data-testid=job-action-result] .ok")
+            result.wait_for(timeout=30_000)
+            location = result.inner_text().removeprefix("savepoint written to ")
+            assert Path(location).parent == tmp_path / "sps" and Path(location).is_dir()
+            screenshot(page, "job-savepoint")
+            page.click("[data-testid=job-cancel]")
+            assert client.wait(30) and client.get_job_status() == "CANCELED"
+            page.locator("[data-testid=job-ended]").wait_for()
+        finally:
+            client.cancel()

@@ -15,7 +15,7 @@ from millstream import StreamExecutionEnvironment, WatermarkStrategy
 from millstream.connect.herder import Herder
 from millstream.connect.rest import RestServer
 from millstream.connectors import LogSink, LogSource
-from millstream.console import ConsoleServer
+from millstream.console import ConsoleServer, HttpClient, RemoteJobs
 from millstream.log import open_log
 from millstream.observe import Monitoring
 
@@ -132,6 +132,50 @@ def _rate(c: httpx.Client, name: str) -> tuple[str, float | None]:
     return row["state"], row["rate"]
 
 
+def _savepoint_through(c: httpx.Client, jid: str, action: str, target: Path) -> str:
+    body = {"targetDirectory": str(target)} if action == "stop" else {"target-directory": str(target)}
+    resp = c.post(f"/jobs/{jid}/{action}", json=body)
+    assert resp.status_code == 200, resp.text
+    trigger = resp.json()["request-id"]
+
+    def done():
+        st = c.get(f"/jobs/{jid}/savepoints/{trigger}").json()
+        return st["status"]["id"] == "COMPLETED" and st
+
+    st = wait_for(done, timeout=60, what=f"the {action}")
+    return str(st["operation"]["location"])
+
+
+def test_job_control_through_the_console_on_its_port_and_from_another_process(running, tmp_path: Path) -> None:
+    client = running["client"]
+    jid = client.jid
+    wait_for(lambda: client.runner.summary.stats, what="a first checkpoint")
+    with httpx.Client(base_url=running["url"] + "/console/api", timeout=10) as c:  # the job's own port
+        assert Path(_savepoint_through(c, jid, "savepoints", tmp_path / "local")).is_dir()
+        refused = c.post(f"/jobs/{jid}/stop", json={"targetDirectory": str(tmp_path), "drain": True})
+        assert refused.status_code == 400 and "drain" in refused.json()["errors"][0]
+        assert c.patch(f"/jobs/{'0' * 32}?mode=cancel").status_code == 404
+    # what `millstream console --jobs URL` does in another process: forward to the job's REST API by URL
+    remote = RemoteJobs(HttpClient(running["url"]))
+    assert remote.control("f" * 32, "PATCH", f"/jobs/{'f' * 32}?mode=cancel") is None  # not its job
+    status, answer = remote.control(jid, "POST", f"/jobs/{jid}/stop", {"targetDirectory": str(tmp_path / "remote")})
+    assert status == 202
+    st = wait_for(
+        lambda: (
+            (a := remote.control(jid, "GET", f"/jobs/{jid}/savepoints/{answer['request-id']}")[1])["status"]["id"]
+            == "COMPLETED"
+            and a
+        ),
+        timeout=60,
+        what="the stop",
+    )
+    assert Path(st["operation"]["location"]).parent == tmp_path / "remote"
+    assert client.wait(30) and client.get_job_status() == "FINISHED"
+    with httpx.Client(base_url=running["url"] + "/console/api", timeout=10) as c:
+        ended = c.patch(f"/jobs/{jid}?mode=cancel")
+        assert ended.status_code == 409 and "FINISHED" in ended.json()["errors"][0]
+
+
 def test_connectors_on_the_worker_port_pause_resume_validate_create(worker) -> None:
     with httpx.Client(base_url=worker["url"] + "/console/api", timeout=10) as c:
         r = c.post("/connectors", json={"name": "gen", "config": DATAGEN})
@@ -181,3 +225,38 @@ def test_millstream_console_reads_a_remote_worker(worker) -> None:
             wait_for(lambda: _rate(c, "gen2") == ("PAUSED", 0.0), timeout=5, what="paused")
     finally:
         server.close()
+
+
+def test_millstream_console_finds_the_jobs_registered_in_its_log_and_cancels_one(tmp_path: Path) -> None:
+    """A `millstream run` in another process registers its job in the log; a console over that log (no --jobs
+    URL) shows it and cancels it through the job's REST endpoint."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from ..cli.test_job_control import CHECKPOINTS, PIPELINE
+    from ..product.conftest import cli_env
+
+    url = f"file://{tmp_path / 'log'}"
+    with open_log(url) as log:
+        log.create_topic("in", 2)
+        log.create_topic("out", 1)
+    (tmp_path / "p.py").write_text(textwrap.dedent(PIPELINE.format(checkpointing=CHECKPOINTS, name="elsewhere")))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "millstream", "run", "p.py", "--log", url, "--quiet"], cwd=tmp_path, env=cli_env()
+    )
+    server = ConsoleServer(url, port=0)
+    try:
+        with httpx.Client(base_url=server.http.url + "/console/api", timeout=10) as c:
+            jobs = wait_for(
+                lambda: [j for j in c.get("/jobs").json()["jobs"] if j["name"] == "elsewhere"], what="the job"
+            )
+            jid = jobs[0]["jid"]
+            assert {v["name"] for v in c.get(f"/jobs/{jid}").json()["vertices"]} == {"events", "copy", "LogSink"}
+            assert c.patch(f"/jobs/{jid}?mode=cancel").status_code == 200
+            assert proc.wait(timeout=60) == 0
+    finally:
+        server.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -122,6 +122,21 @@ class LogContract:
         assert again.config["cleanup.policy"] == TOPIC_CONFIG_DEFAULTS["cleanup.policy"]
         assert [tp.partition for tp in again.partitions_list()] == [0, 1, 2]
 
+    def test_create_partitions_grows_only(self, log: Log, new_topic: NewTopic) -> None:
+        t = new_topic(2)
+        log.append(t, 1, [ProducerRecord(b"old")])
+        assert log.create_partitions(t, 3).partitions == 3
+        assert log.describe_topic(t).partitions == 3
+        assert log.latest_offset(t, 1) == 1 and log.latest_offset(t, 2) == 0  # existing records stay put
+        log.append(t, 2, [ProducerRecord(b"new")])
+        assert values(log.read(t, 2, 0, timeout_ms=2000)) == [b"new"]
+        with pytest.raises(ConfigError, match="can only be added"):
+            log.create_partitions(t, 2)
+        with pytest.raises(ConfigError, match="already has 3"):
+            log.create_partitions(t, 3)
+        with pytest.raises(UnknownTopicError):
+            log.create_partitions(f"missing-{uuid.uuid4().hex[:8]}", 4)
+
     def test_create_existing(self, log: Log, new_topic: NewTopic) -> None:
         name = new_topic(2)
         with pytest.raises(TopicExistsError, match=name):

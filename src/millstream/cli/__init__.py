@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("millstream.cli.demo", "demo", "Run the demo pipeline on the embedded log."),
     "connect": ("millstream.cli.connect", "connect", "Run Kafka-Connect-style connectors."),
     "run": ("millstream.cli.run", "run", "Run a pipeline file."),
+    "jobs": ("millstream.cli.jobs", "jobs", "List, describe, cancel, stop and savepoint the running jobs of a log."),
+    "groups": ("millstream.cli.groups", "groups", "List, describe and reset the offsets of consumer groups."),
     "checkpoints": ("millstream.cli.checkpoints", "checkpoints", "List, describe and take checkpoints/savepoints."),
     "bench": ("millstream.cli.bench", "bench", "Run a benchmark and print its figures."),
     "sql": ("millstream.cli.sql", "sql", "Run a Flink SQL script."),

@@ -6,6 +6,12 @@ options (missing file, syntax error, no job, no sink, port in use), 130 interrup
 stopped cleanly first: sources stop, a final checkpoint is taken when checkpointing is on, sinks commit; a
 second Ctrl-C cancels without it). Errors are one ``error:`` line plus a ``hint:`` line; ``--verbose`` adds the
 traceback.
+
+Every run serves the Flink-shaped REST API with its control endpoints (on ``--metrics-port``, else a free port
+of ``--rest-bind-address``, 127.0.0.1 by default) and announces its jobs in the job registry of the logs they
+use, so ``millstream jobs list|describe|cancel|stop|savepoint --log URL`` finds and controls them
+(docs/operations.md, "Controlling jobs"). ``--detached`` starts the run in a new background process
+(:mod:`millstream.cli.detach`) and prints the job id.
 """
 
 from __future__ import annotations
@@ -27,13 +33,30 @@ if TYPE_CHECKING:
     from ..observe import Monitoring
 
 
-def serve_metrics(port: int | None) -> Monitoring:
+#: how long a run whose job ended waits for clients to collect the outcome of their savepoint / stop requests
+SETTLE_S = 30.0
+
+
+def serve_metrics(port: int | None, host: str = "127.0.0.1") -> Monitoring:
     """Install a metrics registry as the sensor factory and, with ``port`` (0 = a free one), serve Prometheus
-    text on ``/metrics`` and the Flink-shaped REST API on 127.0.0.1:``port``. Raises ``PortInUseError`` (a
+    text on ``/metrics`` and the Flink-shaped REST API on ``host``:``port``. Raises ``PortInUseError`` (a
     ``ConfigError``) when the port is taken. ``close()`` on the result stops both."""
     from ..observe import Monitoring  # not at import time: other commands start without it
 
-    return Monitoring(port)
+    return Monitoring(port, host=host)
+
+
+def advertised_url(url: str, bind_host: str, rest_address: str | None) -> str:
+    """The REST root other processes should use: ``url`` with its host replaced by ``rest_address`` when
+    given, or by this machine's name when bound to every interface (``0.0.0.0`` / ``::``)."""
+    import socket
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = rest_address or (socket.gethostname() if bind_host in ("0.0.0.0", "::", "") else None)
+    if host is None:
+        return url
+    return urlunsplit((parts.scheme, f"{host}:{parts.port}", parts.path, "", ""))
 
 
 def show_progress(progress: bool | None, quiet: bool) -> bool:
@@ -100,8 +123,27 @@ def _interrupted(runner: Any) -> str:
     "--metrics-port",
     type=int,
     metavar="PORT",
-    help="Serve Prometheus metrics (/metrics) and the Flink-shaped REST API (/jobs) on 127.0.0.1:PORT (0: free).",
+    help="Serve Prometheus metrics (/metrics) and the Flink-shaped REST API (/jobs) on PORT (default: a free port).",
 )
+@click.option(
+    "--rest-bind-address",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="HOST",
+    help="Address the REST API listens on (Flink's rest.bind-address); 0.0.0.0 to control jobs from other machines.",
+)
+@click.option(
+    "--rest-address",
+    metavar="HOST",
+    help="Host name other machines reach the REST API at, as registered in the log (Flink's rest.address).",
+)
+@click.option(
+    "--detached",
+    "-d",
+    is_flag=True,
+    help="Start the run in a background process that outlives this command; print the job id and exit.",
+)
+@click.option("--ready-file", hidden=True, metavar="PATH", help="Write the first job's id here once it runs.")
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -146,6 +188,10 @@ def run(
     from_savepoint: str | None,
     allow_non_restored_state: bool,
     metrics_port: int | None,
+    rest_bind_address: str,
+    rest_address: str | None,
+    detached: bool,
+    ready_file: str | None,
     progress: bool | None,
     parallelism: int | None,
     engine: str,
@@ -175,6 +221,15 @@ def run(
         from ..compat.pyflink import install
 
         install(shadow=True)  # asked for explicitly: run the program's pyflink imports on millstream
+    if detached:
+        if engine == "flink" or plan_only:
+            raise click.UsageError(
+                "--detached runs millstream's own engine; it cannot be used with --engine flink or --plan"
+            )
+        from .detach import start_detached
+
+        start_detached(ctx, verbose)
+        return
     if engine == "flink" and not plan_only:
         _run_on_flink(ctx, pipeline, log_url, parallelism, flink_address, flink_jars, flink_python, verbose)
         return
@@ -188,6 +243,8 @@ def run(
         allow_non_restored_state=allow_non_restored_state,
         parallelism=parallelism,
         plan_only=plan_only,
+        announce=True,
+        ready_file=ready_file,
     )
     if plan_only:
         try:
@@ -200,11 +257,12 @@ def run(
     stack = contextlib.ExitStack()
     terminated = stack.enter_context(_stop_on_sigterm())
     try:
-        if metrics_port is not None or live:
-            monitoring = serve_metrics(metrics_port)
-            if monitoring.url is not None:
-                click.echo(f"metrics: {monitoring.url}/metrics", err=True)
-                click.echo(f"rest:    {monitoring.url}/jobs", err=True)
+        monitoring = serve_metrics(0 if metrics_port is None else metrics_port, rest_bind_address)
+        assert monitoring.url is not None
+        runner.rest_url = advertised_url(monitoring.url, rest_bind_address, rest_address)
+        if metrics_port is not None:
+            click.echo(f"metrics: {monitoring.url}/metrics", err=True)
+            click.echo(f"rest:    {monitoring.url}/jobs", err=True)
         if live:
             from ..observe.progress import LiveProgress
 
@@ -243,6 +301,8 @@ def run(
     finally:
         stack.close()
         if monitoring is not None:
+            if monitoring.server is not None:  # answer the last status request of a stop / savepoint first
+                monitoring.server.control.settle(SETTLE_S)
             monitoring.close()
 
 
@@ -290,4 +350,4 @@ def _report(exc: BaseException, verbose: bool, hint: str | None = None) -> None:
     sys.stderr.flush()
 
 
-__all__ = ["run", "serve_metrics", "show_progress"]
+__all__ = ["advertised_url", "run", "serve_metrics", "show_progress"]

@@ -1,4 +1,4 @@
-"""``millstream topics create|list|describe|delete`` — manage topics on any log."""
+"""``millstream topics create|list|describe|alter|delete`` — manage topics on any log."""
 
 from __future__ import annotations
 
@@ -86,6 +86,20 @@ def describe(name: str, as_json: bool, log_url: str | None, properties: tuple[st
     click.echo("Config: " + ",".join(f"{k}={v}" for k, v in sorted(desc.config.items())))
     for row in parts:
         click.echo(f"\tPartition: {row['partition']}\tEarliest: {row['earliest']}\tLatest: {row['latest']}")
+
+
+@topics.command("alter")
+@click.argument("name")
+@click.option(
+    "--partitions", "-p", type=click.IntRange(min=1), required=True, help="The new partition count (increase only)."
+)
+@log_option
+@handle_errors
+def alter(name: str, partitions: int, log_url: str | None, properties: tuple[str, ...]) -> None:
+    """Add partitions to topic NAME (as kafka-topics --alter --partitions: they can only be added)."""
+    with get_log(log_url, properties) as log:
+        desc = log.create_partitions(name, partitions)
+    click.echo(f"topic {desc.name!r} now has {desc.partitions} partition(s)")
 
 
 @topics.command("delete")

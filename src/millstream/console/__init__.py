@@ -23,7 +23,7 @@ from .advice import advise, format_advice
 from .api import Console, ConsoleApi, ConsoleMount
 from .connectors import ConnectWorkers
 from .http_client import HttpClient, LocalClient
-from .jobs import LocalJobs, RemoteJobs, log_urls
+from .jobs import LocalJobs, RegisteredJobs, RemoteJobs, log_urls
 
 if TYPE_CHECKING:
     from ..http import BasicAuth, ServerLimits, TlsConfig
@@ -38,7 +38,7 @@ def monitoring_console(inner: Any, registry: MetricRegistry | None) -> ConsoleMo
         urls = log_urls()
         return urls[0] if urls else None
 
-    console = Console(find_log, jobs=[LocalJobs(registry)])
+    console = Console(find_log, jobs=[LocalJobs(registry, LocalClient(inner, "this process"))])
     return ConsoleMount(inner, ConsoleApi(console))
 
 
@@ -58,9 +58,10 @@ def connect_console(inner: Any, herder: Any) -> ConsoleMount:
 
 class ConsoleServer:
     """``millstream console``: the console alone on ``host:port`` (0: a free port) over ``log_url``, showing
-    the jobs served at ``jobs_urls`` (their ``--metrics-port``) and the connectors of the Connect workers at
-    ``connect_urls``; ``client_auth`` (``user:password``) is sent to those. Binds in the constructor
-    (:class:`OSError` when it cannot), serves from a background thread; :meth:`close` stops it."""
+    the running jobs registered in that log, the jobs served at ``jobs_urls`` (their ``--metrics-port``) and the
+    connectors of the Connect workers at ``connect_urls``; ``client_auth`` (``user:password``) is sent to those.
+    Binds in the constructor (:class:`OSError` when it cannot), serves from a background thread; :meth:`close`
+    stops it."""
 
     def __init__(
         self,
@@ -85,6 +86,7 @@ class ConsoleServer:
             connect=ConnectWorkers([HttpClient(u, client_auth) for u in connect_urls]),
         )
         self.console.log()  # a bad URL fails now, not on the first page
+        self.console.jobs_sources.append(RegisteredJobs(self.console.log, client_auth, skip=jobs_urls))
         limits = limits or ServerLimits(max_body_option="the console's limits")
         self.http = HttpServer(
             ApiApp(ConsoleApi(self.console), limits, auth).app, host, port, limits, tls, name="console"
@@ -111,6 +113,7 @@ __all__ = [
     "HttpClient",
     "LocalClient",
     "LocalJobs",
+    "RegisteredJobs",
     "RemoteJobs",
     "advise",
     "connect_console",

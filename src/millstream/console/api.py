@@ -15,6 +15,9 @@ GET         ``/topics/{t}/messages?mode=&at=&partition=&limit=``  a page of mess
 POST        ``/topics/{t}/messages``                              produce ``{"key","value","headers","partition"}``
 GET         ``/groups``, ``/groups/{g}``                          groups with lag / offsets and lag per partition
 GET         ``/jobs``, ``/jobs/{id}``                             jobs / one job with vertices, checkpoints, advice
+PATCH       ``/jobs/{id}?mode=cancel``                            cancel the job (Flink's endpoint, forwarded)
+POST        ``/jobs/{id}/savepoints``, ``/jobs/{id}/stop``        savepoint / stop with savepoint → ``request-id``
+GET         ``/jobs/{id}/savepoints/{request-id}``                the savepoint's status (Flink's answer)
 GET         ``/advice``                                           advice for every running job
 GET / POST  ``/connectors``                                       connectors with rates / create
 GET/DELETE  ``/connectors/{n}``                                   info, status, task traces / delete
@@ -34,7 +37,7 @@ import threading
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 import orjson
 
@@ -70,6 +73,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/groups/(?P<group>[^/]+)", "group"),
         ("GET", r"/jobs", "jobs"),
         ("GET", r"/jobs/(?P<jid>[^/]+)", "job"),
+        ("PATCH", r"/jobs/(?P<jid>[^/]+)", "job_control"),
+        ("POST", r"/jobs/(?P<jid>[^/]+)/(?:stop|savepoints)", "job_control"),
+        ("GET", r"/jobs/(?P<jid>[^/]+)/savepoints/[^/]+", "job_control"),
         ("GET", r"/advice", "advice"),
         ("GET", r"/connectors", "connectors"),
         ("POST", r"/connectors", "create_connector"),
@@ -168,6 +174,24 @@ class Console:
                 if j.get("state") in ("FINISHED", "FAILED", "CANCELED"):
                     j["ended"] = f"job {j['name']!r} has ended ({j['state']}); the figures below are its last ones"
                 return j
+        raise ConsoleError(404, f"job {jid} not found", hint="it may have ended long ago; the Jobs page lists the jobs")
+
+    def job_control(self, jid: str, method: str, path: str, body: Any = None) -> Any:
+        """Forward a Flink control request for job ``jid`` to the source that knows it; its answer, or
+        :class:`ConsoleError` with the job's own message (404 when no source knows the job)."""
+        for s in self.jobs_sources:
+            try:
+                answer = s.control(jid, method, path, body)
+            except ConsoleError:
+                continue
+            if answer is None:
+                continue
+            status, doc = answer
+            if status >= 400:
+                errors = doc.get("errors") if isinstance(doc, dict) else None
+                message = "; ".join(map(str, errors)) if errors else str((doc or {}).get("error", f"HTTP {status}"))
+                raise ConsoleError(status, message)
+            return doc if doc is not None else {}
         raise ConsoleError(404, f"job {jid} not found", hint="it may have ended long ago; the Jobs page lists the jobs")
 
     def _partition_ends(self, job: dict[str, Any]) -> dict[str, list[int]]:
@@ -392,6 +416,13 @@ class ConsoleApi:
 
     def _group(self, request: ApiRequest, group: str) -> Any:
         return T.group_detail(self.console.log(), group)
+
+    def _job_control(self, request: ApiRequest, jid: str) -> Any:
+        path = (self._split(request.raw_path) or "")[len("/api") :]  # Flink's path under the job's REST root
+        if request.query:
+            path += "?" + urlencode(request.query, doseq=True)
+        body = None if not request.body else self._body(request)
+        return self.console.job_control(jid, request.method, path, body)
 
     def _jobs(self, request: ApiRequest) -> Any:
         jobs, errors = self.console.all_jobs()

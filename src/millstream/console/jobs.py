@@ -10,23 +10,25 @@ two unconnected parts — the demo's ingest and analytics — shows as two nodes
 
 :class:`LocalJobs` reads this process; :class:`RemoteJobs` asks another process's console
 (``GET {url}/console/api/jobs[/{id}]`` on its ``--metrics-port``), so ``millstream console`` shows jobs that
-run elsewhere.
+run elsewhere; :class:`RegisteredJobs` finds those processes in the log's job registry. Each source also
+forwards Flink's control requests (cancel, savepoints, stop) to the process running the job.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, is_dataclass
 from typing import Any, Protocol
 
 from ..connect.config import mask_secrets
-from ..log import default_log_url
+from ..log import Log, default_log_url
 from ..observe import rest
 from ..observe.registry import MetricRegistry, _combine
 from ..runtime import job_directory
 from ..runtime.metrics import vertex_id
 from ..runtime.parallel import ParallelJobRunner
-from .http_client import HttpClient
+from .http_client import HttpClient, LocalClient
 from .topics import ConsoleError
 
 #: metric names copied into a vertex's ``metrics`` (missing ones are left out)
@@ -55,6 +57,11 @@ class JobsSource(Protocol):
 
     def get(self, jid: str) -> dict[str, Any] | None:
         """One job (as :func:`job_json`) or ``None`` when this source does not know it."""
+        ...
+
+    def control(self, jid: str, method: str, path: str, body: Any = None) -> tuple[int, Any] | None:
+        """Send a Flink control request (``path`` under the job's REST root, e.g. ``/jobs/{id}/stop``) to the job;
+        ``(status, answer)``, or ``None`` when this source does not know the job."""
         ...
 
 
@@ -253,10 +260,12 @@ def _exceptions(runner: Any) -> list[dict[str, Any]]:
 
 
 class LocalJobs:
-    """The jobs of this process, with metrics from ``registry`` (``None``: structure only)."""
+    """The jobs of this process, with metrics from ``registry`` (``None``: structure only), controlled through
+    ``rest`` (a client of this process's monitoring REST surface; ``None``: a private one made when needed)."""
 
-    def __init__(self, registry: MetricRegistry | None) -> None:
+    def __init__(self, registry: MetricRegistry | None, rest: Any = None) -> None:
         self.registry = registry
+        self.rest = rest
 
     def list(self) -> list[dict[str, Any]]:
         """Every job of the directory (running and recently ended)."""
@@ -268,6 +277,18 @@ class LocalJobs:
         """One job, or ``None``."""
         r = job_directory.get(jid)
         return None if r is None else job_json(self.registry, r)
+
+    def control(self, jid: str, method: str, path: str, body: Any = None) -> tuple[int, Any] | None:
+        """The request answered by this process's REST surface (a private one where it serves none, e.g. on a
+        Connect worker's port)."""
+        if job_directory.get(jid) is None:
+            return None
+        if self.rest is None:
+            from ..observe.server import MonitoringRestApi
+
+            self.rest = LocalClient(MonitoringRestApi(self.registry or MetricRegistry()), "this process")
+        answer: tuple[int, Any] = self.rest.request(method, path, body)
+        return answer
 
 
 class RemoteJobs:
@@ -292,6 +313,67 @@ class RemoteJobs:
             raise ConsoleError(502, f"the jobs at {self.client.base_url} answered {status}: {_message(body)}")
         return dict(body)
 
+    def control(self, jid: str, method: str, path: str, body: Any = None) -> tuple[int, Any] | None:
+        """The request sent to the other process's REST API (the same port as its console)."""
+        if self.get(jid) is None:
+            return None
+        answer: tuple[int, Any] = self.client.request(method, path, body)
+        return answer
+
+
+class RegisteredJobs:
+    """The running jobs registered in the console's log (:mod:`millstream.runtime.job_registry`: every
+    ``millstream run`` registers there), each read and controlled through the REST endpoint it registered —
+    so ``millstream console --log URL`` shows the log's jobs without ``--jobs URL``. ``log`` returns the open
+    log; ``skip`` are REST roots other sources already show; jobs of this process are left to
+    :class:`LocalJobs`. A job that died since its last heartbeat is left out until its entry expires."""
+
+    def __init__(self, log: Callable[[], Log], client_auth: str | None = None, skip: Iterable[str] = ()) -> None:
+        self.log = log
+        self.client_auth = client_auth
+        self.skip = {u.rstrip("/") for u in skip}
+
+    def _remotes(self) -> list[RemoteJobs]:
+        from ..runtime.job_registry import JobRegistry
+
+        roots: dict[str, RemoteJobs] = {}
+        for e in JobRegistry(self.log()).running():
+            if e.rest and e.rest.rstrip("/") not in self.skip and job_directory.get(e.jid) is None:
+                roots.setdefault(e.rest, RemoteJobs(HttpClient(e.rest, self.client_auth)))
+        return list(roots.values())
+
+    def list(self) -> list[dict[str, Any]]:
+        """The jobs of every registered process that answers."""
+        out: list[dict[str, Any]] = []
+        for remote in self._remotes():
+            try:
+                out.extend(remote.list())
+            except ConsoleError:
+                continue
+        return out
+
+    def get(self, jid: str) -> dict[str, Any] | None:
+        """One job of a registered process, or ``None``."""
+        for remote in self._remotes():
+            try:
+                found = remote.get(jid)
+            except ConsoleError:
+                continue
+            if found is not None:
+                return found
+        return None
+
+    def control(self, jid: str, method: str, path: str, body: Any = None) -> tuple[int, Any] | None:
+        """The request sent to the registered process running the job."""
+        for remote in self._remotes():
+            try:
+                answer = remote.control(jid, method, path, body)
+            except ConsoleError:
+                continue
+            if answer is not None:
+                return answer
+        return None
+
 
 def _message(body: Any) -> str:
     if isinstance(body, dict):
@@ -303,4 +385,4 @@ def _message(body: Any) -> str:
     return str(body)[:200]
 
 
-__all__ = ["VERTEX_METRICS", "JobsSource", "LocalJobs", "RemoteJobs", "job_json", "log_urls"]
+__all__ = ["VERTEX_METRICS", "JobsSource", "LocalJobs", "RegisteredJobs", "RemoteJobs", "job_json", "log_urls"]

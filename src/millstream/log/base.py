@@ -80,6 +80,19 @@ def validate_topic_name(name: str) -> None:
         )
 
 
+def check_partition_increase(name: str, current: int, total: int) -> None:
+    """Refuse a partition count that does not grow topic ``name`` (Kafka's rule: partitions are never removed)."""
+    if type(total) is not int or total < 1:
+        raise ConfigError(f"a topic needs at least 1 partition, got {total!r}")
+    if total < current:
+        raise ConfigError(
+            f"topic {name!r} has {current} partitions, more than the {total} asked for: partitions can only be added",
+            hint="to have fewer partitions, create a new topic and copy the records over",
+        )
+    if total == current:
+        raise ConfigError(f"topic {name!r} already has {current} partitions", hint="ask for more to add some")
+
+
 def validate_topic_config(config: Mapping[str, Any] | None) -> dict[str, str]:
     """Check and normalise a topic config map (values become strings, as in Kafka)."""
     out: dict[str, str] = {}
@@ -263,6 +276,13 @@ class Log(ABC):
 
     def has_topic(self, name: str) -> bool:
         return name in self.list_topics()
+
+    def create_partitions(self, name: str, total: int) -> TopicDescription:
+        """Grow topic ``name`` to ``total`` partitions (Kafka's ``CreatePartitions``: increase only, existing
+        records stay where they are, keyed records produced from now on may map to another partition).
+        :class:`ConfigError` when ``total`` is not more than the topic has; backends that cannot grow topics
+        raise :class:`ConfigError` saying so."""
+        raise ConfigError(f"the {type(self).__name__} backend cannot add partitions to a topic")
 
     # -- writes -------------------------------------------------------------------------------------
     @abstractmethod

@@ -74,6 +74,7 @@ from .base import (
     TopicDescription,
     Transaction,
     check_offset_arg,
+    check_partition_increase,
     validate_topic_config,
     validate_topic_name,
 )
@@ -366,6 +367,25 @@ class EmbeddedLog(Log):
                 [(tid, p) for p in range(partitions)],
             )
         return TopicDescription(name, partitions, cfg, replication_factor)
+
+    def create_partitions(self, name: str, total: int) -> TopicDescription:
+        """Grow topic ``name`` to ``total`` partitions, in one write transaction (see :meth:`Log.create_partitions`).
+        Other processes see the new partitions at their next lookup."""
+        with self._write(f"adding partitions to topic {name!r}") as conn:
+            row = conn.execute(
+                "SELECT topic_id, partitions, config, replication_factor FROM topics WHERE name=?", (name,)
+            ).fetchone()
+            if row is None:
+                raise UnknownTopicError(name)
+            tid, current, config, replication = row
+            check_partition_increase(name, current, total)
+            conn.execute("UPDATE topics SET partitions=? WHERE topic_id=?", (total, tid))
+            conn.executemany(
+                "INSERT INTO partitions(topic_id, partition, start_offset, next_offset) VALUES (?, ?, 0, 0)",
+                [(tid, p) for p in range(current, total)],
+            )
+        self._topics.pop(name, None)
+        return TopicDescription(name, total, orjson.loads(config), replication)
 
     def delete_topic(self, name: str) -> None:
         with self._write(f"deleting topic {name!r}") as conn:

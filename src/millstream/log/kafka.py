@@ -37,6 +37,7 @@ from .base import (
     TopicDescription,
     Transaction,
     check_offset_arg,
+    check_partition_increase,
     validate_topic_config,
     validate_topic_name,
 )
@@ -141,6 +142,14 @@ class KafkaLog(Log):
         if self._appender is not None:
             self._appender.forget_topic(name)
         return TopicDescription(name, partitions, {**TOPIC_CONFIG_DEFAULTS, **cfg}, replication_factor)
+
+    def create_partitions(self, name: str, total: int) -> TopicDescription:
+        """Grow topic ``name`` to ``total`` partitions (Kafka's CreatePartitions; see :meth:`Log.create_partitions`)."""
+        check_partition_increase(name, self._admin.partition_count(name, refresh=True), total)
+        self._admin.create_partitions(name, total)
+        if self._appender is not None:
+            self._appender.forget_topic(name)
+        return self.describe_topic(name)
 
     def delete_topic(self, name: str) -> None:
         """Delete a topic; its records go, and the cluster drops groups' offsets for it."""

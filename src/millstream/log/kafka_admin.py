@@ -23,7 +23,7 @@ from confluent_kafka import (
     KafkaException,
 )
 from confluent_kafka import TopicPartition as KafkaTopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec, ResourceType
+from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic, OffsetSpec, ResourceType
 
 from ..core.errors import BrokerError, ConfigError, TopicExistsError, UnknownPartitionError, UnknownTopicError
 from ..core.record import TopicPartition
@@ -155,6 +155,16 @@ class KafkaAdmin:
                 return
             time.sleep(0.05)
         raise unreachable(self._s.bootstrap, f"{what} (waiting for its metadata)", self._s.timeout_s)
+
+    def create_partitions(self, name: str, total: int) -> None:
+        """Grow a topic to ``total`` partitions and wait until the cluster's metadata shows them."""
+        futures = self._admin.create_partitions(
+            [NewPartitions(name, total)], operation_timeout=self._s.timeout_s, request_timeout=self._s.timeout_s
+        )
+        self._result(futures[name], f"adding partitions to topic {name!r}", topic=name)
+        deadline = time.monotonic() + self._s.timeout_s
+        while self.partition_count(name, refresh=True) < total and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def delete_topic(self, name: str) -> None:
         """Delete a topic and wait until it is gone from the cluster's metadata."""

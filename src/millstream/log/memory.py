@@ -21,6 +21,7 @@ from .base import (
     TopicDescription,
     Transaction,
     check_offset_arg,
+    check_partition_increase,
     validate_topic_config,
     validate_topic_name,
 )
@@ -87,6 +88,17 @@ class MemoryLog(Log):
                 raise TopicExistsError(name)
             desc = TopicDescription(name, partitions, cfg, replication_factor)
             self._s.topics[name] = (desc, [_Partition() for _ in range(partitions)])
+            return desc
+
+    def create_partitions(self, name: str, total: int) -> TopicDescription:
+        """Grow topic ``name`` to ``total`` partitions (see :meth:`Log.create_partitions`)."""
+        with self._s.lock:
+            if name not in self._s.topics:
+                raise UnknownTopicError(name)
+            desc, parts = self._s.topics[name]
+            check_partition_increase(name, desc.partitions, total)
+            desc = TopicDescription(name, total, desc.config, desc.replication_factor)
+            self._s.topics[name] = (desc, parts + [_Partition() for _ in range(total - len(parts))])
             return desc
 
     def delete_topic(self, name: str) -> None:

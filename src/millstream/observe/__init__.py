@@ -5,7 +5,9 @@ shaped like Flink's, and shown live in the terminal.
   :mod:`millstream.core.sensors` reports (per job, vertex and subtask) and computes ``...PerSecond`` meters;
 - :mod:`~millstream.observe.prometheus` — Prometheus exposition with Flink's reporter names;
 - :mod:`~millstream.observe.rest` — ``/jobs``, ``/jobs/overview``, ``/jobs/{id}``, vertex metrics, checkpoints;
-- :mod:`~millstream.observe.server` — one HTTP server for both (``--metrics-port``);
+- :mod:`~millstream.observe.control` — Flink's job control endpoints (cancel, stop with a savepoint, savepoints);
+- :mod:`~millstream.observe.server` — one HTTP server for all of them (``--metrics-port``);
+- :mod:`~millstream.observe.rest_client` — a client of that API (``millstream jobs``);
 - :mod:`~millstream.observe.progress` — the per-operator table in the terminal.
 
 :class:`Monitoring` ties them together for a command: it installs a registry as the sensor factory (jobs

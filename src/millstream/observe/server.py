@@ -5,7 +5,12 @@ It runs on the shared HTTP stack (:mod:`millstream.http`: Starlette on uvicorn, 
 thread) with its limits and timeouts, bound to 127.0.0.1 unless told otherwise, optionally over HTTPS and with
 basic authentication; :meth:`MonitoringServer.close` stops it. ``GET /`` lists the endpoints and
 ``GET /openapi.json`` describes them. Errors are Flink's JSON ``{"errors": [message]}`` for every status
-(404 unknown job, vertex or path; 405 other methods than GET/HEAD/OPTIONS; 413, 415, 501, ...).
+(404 unknown job, vertex or path; 405 a method the path does not take; 413, 415, 501, ...).
+
+Besides reading, it serves Flink's job control endpoints (:mod:`millstream.observe.control`):
+``PATCH /jobs/{id}?mode=cancel`` (202), ``POST /jobs/{id}/stop`` (stop with a savepoint) and
+``POST /jobs/{id}/savepoints`` (202 ``{"request-id"}``), ``GET /jobs/{id}/savepoints/{triggerid}``; refusals are
+400 (bad body, no checkpointing, no target directory), 404 (unknown job or trigger) and 409 (the job ended).
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import errno
 import re
 from typing import Any
 
+import orjson
+
 from ..core.errors import ConfigError
 from ..http.api import ApiRequest, ApiResponse, HttpError
 from ..http.auth import BasicAuth
 from ..http.limits import ServerLimits
 from ..http.tls import TlsConfig
 from . import rest
+from .control import BadControlRequest, JobControl, JobNotRunning
 from .openapi import flink_openapi
 from .prometheus import prometheus_text
 from .registry import MetricRegistry
@@ -33,6 +41,9 @@ ENDPOINTS = [
     "/jobs/{id}/vertices/{vid}/metrics",
     "/jobs/{id}/vertices/{vid}/backpressure",
     "/jobs/{id}/checkpoints",
+    "/jobs/{id}/stop",
+    "/jobs/{id}/savepoints",
+    "/jobs/{id}/savepoints/{triggerid}",
     "/openapi.json",
 ]
 
@@ -41,8 +52,9 @@ class PortInUseError(ConfigError):
     """The port asked for is taken by another process."""
 
 
-def route(registry: MetricRegistry, path: str, query: dict[str, list[str]]) -> Any:
-    """The JSON answer for a REST path (raises :class:`~millstream.observe.rest.NotFound`)."""
+def route(registry: MetricRegistry, path: str, query: dict[str, list[str]], control: JobControl | None = None) -> Any:
+    """The JSON answer for a GET of a REST path (raises :class:`~millstream.observe.rest.NotFound`); savepoint
+    trigger status needs ``control``."""
     parts = [p for p in path.split("/") if p]
     get = None
     if "get" in query:
@@ -59,7 +71,13 @@ def route(registry: MetricRegistry, path: str, query: dict[str, list[str]]) -> A
         if len(parts) == 3 and parts[2] == "metrics":
             return rest.job_metrics(registry, parts[1], get)
         if len(parts) == 3 and parts[2] == "checkpoints":
-            return rest.checkpoints(registry, parts[1])
+            doc = rest.checkpoints(registry, parts[1])
+            savepoint = control.latest_savepoint(parts[1]) if control is not None else None
+            if savepoint is not None:
+                doc["latest"]["savepoint"] = savepoint
+            return doc
+        if len(parts) == 4 and parts[2] == "savepoints" and control is not None:
+            return control.status(parts[1], parts[3])
         if len(parts) == 5 and parts[2] == "vertices" and parts[4] == "metrics":
             return rest.vertex_metrics(registry, parts[1], parts[3], get)
         if len(parts) == 5 and parts[2] == "vertices" and parts[4] == "backpressure":
@@ -67,23 +85,62 @@ def route(registry: MetricRegistry, path: str, query: dict[str, list[str]]) -> A
     raise rest.NotFound(f"Not found: {path}", hint="GET / lists the endpoints")
 
 
-_ROUTES = [re.compile(p) for p in (r"", r"/metrics", r"/jobs", r"/jobs/[^/]+", r"/jobs/[^/]+/(metrics|checkpoints)")]
-_ROUTES.append(re.compile(r"/jobs/[^/]+/vertices/[^/]+/(metrics|backpressure)"))
+_GET = ["GET"]
+_ROUTES: list[tuple[re.Pattern[str], list[str]]] = [
+    (re.compile(r""), _GET),
+    (re.compile(r"/metrics"), _GET),
+    (re.compile(r"/jobs"), _GET),
+    (re.compile(r"/jobs/overview"), _GET),
+    (re.compile(r"/jobs/[^/]+"), ["GET", "PATCH"]),
+    (re.compile(r"/jobs/[^/]+/(metrics|checkpoints)"), _GET),
+    (re.compile(r"/jobs/[^/]+/vertices/[^/]+/(metrics|backpressure)"), _GET),
+    (re.compile(r"/jobs/[^/]+/stop"), ["POST"]),
+    (re.compile(r"/jobs/[^/]+/savepoints"), ["POST"]),
+    (re.compile(r"/jobs/[^/]+/savepoints/[^/]+"), _GET),
+]
+
+
+def _body(request: ApiRequest) -> dict[str, Any]:
+    """The request's JSON object (``{}`` without a body); 400 for anything else."""
+    if not request.body or not request.body.strip():
+        return {}
+    try:
+        doc = orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(400, f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise HttpError(400, "Request body must be a JSON object")
+    return doc
+
+
+def _field(doc: dict[str, Any], name: str, kind: type, default: Any) -> Any:
+    value = doc.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise HttpError(400, f"Field {name!r} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
 
 
 class MonitoringRestApi:
-    """The monitoring surface (an :class:`~millstream.http.api.HttpApi`): GET only, answered on the event
-    loop (reading the registry never blocks)."""
+    """The monitoring surface (an :class:`~millstream.http.api.HttpApi`), answered on the event loop (reading
+    the registry never blocks; control requests only hand the job a request and return)."""
 
     blocking = False
 
     def __init__(self, registry: MetricRegistry) -> None:
         self.registry = registry
+        self.control = JobControl()
 
     def allowed_methods(self, raw_path: str) -> list[str]:
-        """``["GET"]`` for the endpoints above, else empty."""
-        path = raw_path.rstrip("/")
-        return ["GET"] if any(p.fullmatch(path) for p in _ROUTES) else []
+        """The methods of the endpoints above (``GET``; ``PATCH /jobs/{id}``; ``POST`` stop and savepoints)."""
+        path = raw_path.split("?", 1)[0].rstrip("/")
+        if path == "/jobs/overview":
+            return _GET
+        for pattern, methods in _ROUTES:
+            if pattern.fullmatch(path):
+                return methods
+        return []
 
     def error_body(self, status: int, message: str) -> dict[str, Any]:
         """Flink's error shape."""
@@ -104,9 +161,38 @@ class MonitoringRestApi:
                 content_type="text/plain; version=0.0.4; charset=utf-8",
             )
         try:
-            return ApiResponse(200, route(self.registry, request.raw_path, request.query))
+            if request.method == "GET":
+                return ApiResponse(200, route(self.registry, request.raw_path, request.query, self.control))
+            return self._control(request)
         except rest.NotFound as exc:
-            raise HttpError(404, exc.message) from None
+            raise HttpError(404, _with_hint(exc)) from None
+        except JobNotRunning as exc:
+            raise HttpError(409, _with_hint(exc)) from None
+        except BadControlRequest as exc:
+            raise HttpError(400, _with_hint(exc)) from None
+
+    def _control(self, request: ApiRequest) -> ApiResponse:
+        """``PATCH /jobs/{id}``, ``POST /jobs/{id}/stop`` and ``POST /jobs/{id}/savepoints``."""
+        parts = [p for p in request.raw_path.split("?", 1)[0].split("/") if p]
+        jid = parts[1]
+        if request.method == "PATCH":
+            mode = (request.query.get("mode") or ["cancel"])[-1]
+            if mode != "cancel":
+                raise HttpError(400, f"Unsupported mode {mode!r}: only mode=cancel is supported (stop: POST /stop)")
+            self.control.cancel(jid)
+            return ApiResponse(202, {})
+        doc = _body(request)
+        if parts[2] == "stop":
+            target = _field(doc, "targetDirectory", str, None)
+            trigger = self.control.stop_with_savepoint(jid, target, _field(doc, "drain", bool, False))
+        else:
+            target = _field(doc, "target-directory", str, None)
+            trigger = self.control.trigger_savepoint(jid, target, _field(doc, "cancel-job", bool, False))
+        return ApiResponse(202, {"request-id": trigger})
+
+
+def _with_hint(exc: Any) -> str:
+    return f"{exc.message} ({exc.hint})" if exc.hint else str(exc.message)
 
 
 class MonitoringServer:
@@ -131,7 +217,9 @@ class MonitoringServer:
         from ..http.server import HttpServer
 
         limits = limits or ServerLimits(max_body_bytes=64 * 1024, max_body_option="the monitoring server's limits")
-        api: Any = MonitoringRestApi(registry)
+        rest_api = MonitoringRestApi(registry)
+        self.control = rest_api.control
+        api: Any = rest_api
         if console:
             from ..console import monitoring_console
 

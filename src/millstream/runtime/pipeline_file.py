@@ -23,6 +23,12 @@ Whichever way, every job the file executes goes through :class:`PipelineRunner`,
     while it stops cancels the job instead (no final checkpoint). If the stop fails (the final checkpoint
     cannot be written), the job's error is raised instead.
 
+With ``announce``, every job the file runs is announced in the job registry of the logs it uses
+(:mod:`millstream.runtime.job_heartbeat`: the ``default_log`` or ``$MILLSTREAM_LOG``, and the log of every log
+source and sink) with ``rest_url`` as its control address, so ``millstream jobs ...
+--log URL`` finds it; with ``ready_file``, the first job's id and address are written there (JSON) once it
+runs — how ``millstream run --detached`` learns the id of the job it started.
+
 Problems with the file itself (missing, syntax error, builds no job, builds a job without a sink) raise
 :class:`PipelineError` with a one-line message naming the file and a hint.
 """
@@ -36,6 +42,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import orjson
 
 from ..core.errors import ConfigError
 from ..log import ENV_VAR
@@ -65,6 +73,9 @@ class PipelineRunner:
         allow_non_restored_state: bool = False,
         parallelism: int | None = None,
         plan_only: bool = False,
+        announce: bool = False,
+        rest_url: str | None = None,
+        ready_file: str | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.parallelism = parallelism
@@ -78,6 +89,9 @@ class PipelineRunner:
         self.interrupted = False
         self.stopped: Any = None  # the result of the job Ctrl-C stopped
         self.results: list[Any] = []
+        self.announce = announce
+        self.rest_url = rest_url
+        self.ready_file = ready_file
 
     # -- what happens to every job the file executes ------------------------------------------------------
     def _apply_default_log(self, env: StreamExecutionEnvironment) -> None:
@@ -120,24 +134,65 @@ class PipelineRunner:
             client = inner(env, sinks, job_name, "async", collect)
             if mode == "async":
                 return client
+            heartbeat = self._start_heartbeat(env, client.runner)
             try:
-                while not client.wait(0.2):
-                    pass
-            except KeyboardInterrupt:
-                self.interrupted = True
-                try:
-                    client.stop()  # final checkpoint (when enabled), sinks commit and close
-                except KeyboardInterrupt:  # a second Ctrl-C: cancel without the final checkpoint
-                    client.cancel()
-                    raise
-                self.stopped = client.get_job_execution_result()  # raises the job's error, if any
-                self.results.append(self.stopped)
-                raise
-            result = client.get_job_execution_result()
-            self.results.append(result)
-            return result
+                return self._wait(client)
+            finally:
+                if heartbeat is not None:
+                    client.wait(10)  # the final entry carries the job's end state
+                    heartbeat.close()
 
         return execute
+
+    def _log_urls(self, env: StreamExecutionEnvironment) -> list[str]:
+        """The logs a job uses: the one ``--log`` / ``$MILLSTREAM_LOG`` names, and the log of every log source and
+        sink (the default log for those naming none). A job that uses no log and runs without either is
+        registered nowhere (no ``./.millstream`` is created for it)."""
+        from ..log import ENV_VAR, default_log_url
+
+        urls = [u for u in (self.default_log or os.environ.get(ENV_VAR),) if u]
+        for t in env._transformations:
+            for key in ("source", "sink"):
+                desc = t.params.get(key)
+                if isinstance(desc, LogSource | LogSink):
+                    urls.append(desc.log_url or default_log_url())
+        return [u for u in dict.fromkeys(urls) if not u.startswith("memory://")]
+
+    def _start_heartbeat(self, env: StreamExecutionEnvironment, runner: Any) -> Any:
+        if not self.announce:
+            return None
+        from .job_heartbeat import JobHeartbeat
+
+        heartbeat = JobHeartbeat(runner, self._log_urls(env), self.rest_url)
+        heartbeat.start()
+        if self.ready_file and self.jobs_run == 1:
+            tmp = self.ready_file + ".tmp"
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(orjson.dumps({"jid": runner.jid, "name": runner.job_name, "rest": self.rest_url}))
+                os.replace(tmp, self.ready_file)
+            except OSError:  # whoever waited for it is gone: the job runs on
+                pass
+        return heartbeat
+
+    def _wait(self, client: Any) -> Any:
+        """Wait for the job; Ctrl-C stops it (see the module docstring)."""
+        try:
+            while not client.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            self.interrupted = True
+            try:
+                client.stop()  # final checkpoint (when enabled), sinks commit and close
+            except KeyboardInterrupt:  # a second Ctrl-C: cancel without the final checkpoint
+                client.cancel()
+                raise
+            self.stopped = client.get_job_execution_result()  # raises the job's error, if any
+            self.results.append(self.stopped)
+            raise
+        result = client.get_job_execution_result()
+        self.results.append(result)
+        return result
 
     @contextmanager
     def _installed(self) -> Iterator[None]:

@@ -180,12 +180,44 @@ function vertexColor(m) {
 function bpStroke(m) { const bp = (m.backPressuredTimeMsPerSecond || 0) / 1000; return bp >= 0.5 ? "#d8453b" : bp >= 0.1 ? "#e39a1c" : "#2e9e5b"; }
 async function jobPage(ctx) {
   const jid = ctx.arg;
-  main.innerHTML = `<h1 id="job-title">Job</h1><div id="job-ended"></div><div id="job-advice"></div><h2>Job graph</h2><div class="graph" id="job-graph"></div>
+  main.innerHTML = `<h1 id="job-title">Job</h1><div id="job-ended"></div>
+    <div class="card" id="job-actions" hidden><b>Control</b> <span class="muted">(Flink's REST control endpoints)</span><div class="row">
+      <input id="ja-dir" placeholder="savepoint target directory" data-testid="savepoint-dir" style="min-width:280px">
+      <button id="ja-savepoint" data-testid="job-savepoint">Savepoint</button>
+      <button id="ja-stop" data-testid="job-stop">Stop with savepoint</button>
+      <button class="danger" id="ja-cancel" data-testid="job-cancel">Cancel job</button>
+      <span id="ja-msg" data-testid="job-action-result"></span></div></div>
+    <div id="job-advice"></div><h2>Job graph</h2><div class="graph" id="job-graph"></div>
     <div class="grid" id="job-charts"></div><h2>Vertices</h2><div id="job-vertices"></div><h2>Checkpoints</h2><div id="job-cps"></div>
     <h2>Exceptions</h2><div id="job-exc"></div><h2>Configuration</h2><div id="job-config"></div>`;
+  const say = (cls, text) => { document.getElementById("ja-msg").innerHTML = `<span class="${cls}">${esc(text)}</span>`; };
+  const savepoint = async (action) => {
+    const dir = document.getElementById("ja-dir").value.trim() || null;
+    const body = action === "stop" ? {targetDirectory: dir, drain: false} : {"target-directory": dir, "cancel-job": false};
+    try {
+      say("muted", action === "stop" ? "stopping…" : "taking a savepoint…");
+      const trigger = (await api("POST", `/jobs/${enc(jid)}/${action === "stop" ? "stop" : "savepoints"}`, body))["request-id"];
+      for (;;) {
+        const st = await api("GET", `/jobs/${enc(jid)}/savepoints/${enc(trigger)}`);
+        if (st.status.id === "COMPLETED") {
+          if (st.operation.location) say("ok", `savepoint written to ${st.operation.location}`);
+          else say("field-error", `the savepoint failed: ${st.operation["failure-cause"]["stack-trace"]}`);
+          return;
+        }
+        await new Promise(r => setTimeout(r, 300));
+      }
+    } catch (e) { say("field-error", e.message); }
+  };
+  document.getElementById("ja-savepoint").onclick = () => savepoint("savepoint");
+  document.getElementById("ja-stop").onclick = () => savepoint("stop");
+  document.getElementById("ja-cancel").onclick = async () => {
+    if (!confirm("Cancel the job? It ends without a final checkpoint.")) return;
+    try { await api("PATCH", `/jobs/${enc(jid)}?mode=cancel`); say("ok", "cancelling…"); } catch (e) { say("field-error", e.message); }
+  };
   return poll(ctx, async () => {
     const j = await api("GET", "/jobs/" + enc(jid));
     if (!ctx.alive()) return;
+    document.getElementById("job-actions").hidden = ["FINISHED", "FAILED", "CANCELED"].includes(j.state);
     document.getElementById("job-title").innerHTML = `${esc(j.name)} ${badge(j.state)} <span class="muted mono">${esc(j.jid)}</span>`;
     document.getElementById("job-ended").innerHTML = j.ended ? `<div class="msg" data-testid="job-ended">${esc(j.ended)}</div>` : "";
     document.getElementById("job-advice").innerHTML = `<div class="card advice" data-testid="advice"><b>Tuning advice</b><ul>${j.advice.map(a => `<li class="${a.severity}"><b>${esc(a.title)}</b><br><span class="muted">${esc(a.detail)}</span>${a.fix ? `<br>→ ${esc(a.fix)}` : ""}</li>`).join("")}</ul></div>`;
