@@ -84,6 +84,22 @@ def get_log(log_url: str | None, properties: tuple[str, ...] = (), *, must_exist
     return open_log(url, properties=props)
 
 
+def command_name() -> str:
+    """How to type ``millstream`` again in a hint: ``millstream`` when that is on PATH and is this program,
+    else the path this run was started with (``.venv/bin/millstream``) or ``python -m millstream``."""
+    import os
+    import shutil
+
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0.endswith("__main__.py") or not argv0:
+        return f"{os.path.relpath(sys.executable) if sys.executable else 'python'} -m millstream"
+    on_path = shutil.which("millstream")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
+        return "millstream"
+    rel = os.path.relpath(argv0)
+    return rel if not rel.startswith("..") else argv0
+
+
 def handle_errors(func: F) -> F:
     """Run a command, printing millstream errors as one clear line and mapping them to exit codes."""
 

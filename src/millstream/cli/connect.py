@@ -88,18 +88,29 @@ def _run(
         click.echo(f"millstream connect: REST API at {server.url} (log {herder.log.url}); connectors: {names}")
         sys.stdout.flush()
 
-        def _signal(signum: int, frame: Any) -> None:
-            stop.set()
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, _signal)
-            signal.signal(signal.SIGTERM, _signal)
-        while not stop.wait(0.5):
-            pass
+        got = _wait_for_signal(stop)
         click.echo("millstream connect: shutting down")
     finally:
         server.stop()
         herder.stop()
+    if got == signal.SIGINT:
+        sys.exit(130)  # Ctrl-C: 128 + SIGINT, as run/produce/consume exit (SIGTERM: a clean 0)
+
+
+def _wait_for_signal(stop: threading.Event) -> int | None:
+    """Block until SIGINT or SIGTERM (or ``stop`` is set); the signal that came."""
+    got: list[int] = []
+
+    def _signal(signum: int, frame: Any) -> None:
+        got.append(signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _signal)
+        signal.signal(signal.SIGTERM, _signal)
+    while not stop.wait(0.5):
+        pass
+    return got[0] if got else None
 
 
 def _run_distributed(
@@ -135,18 +146,13 @@ def _run_distributed(
         )
         sys.stdout.flush()
 
-        def _signal(signum: int, frame: Any) -> None:
-            stop.set()
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, _signal)
-            signal.signal(signal.SIGTERM, _signal)
-        while not stop.wait(0.5):
-            pass
+        got = _wait_for_signal(stop)
         click.echo("millstream connect: shutting down")
     finally:
         server.stop()
         herder.stop()
+    if got == signal.SIGINT:
+        sys.exit(130)  # Ctrl-C: 128 + SIGINT, as run/produce/consume exit (SIGTERM: a clean 0)
 
 
 def _main(fn: Any, *args: Any) -> None:

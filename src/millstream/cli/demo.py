@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from ..log import open_log
-from .common import handle_errors
+from .common import command_name, handle_errors
 from .demo_pipeline import TOPICS, WINDOW_MS, build_clickstream
 from .run import serve_metrics
 
@@ -168,7 +168,9 @@ def demo(
         + f"stopped after {time.monotonic() - started:.1f} s: "
         + ", ".join(f"{t} {n}" for t, n in sizes.items())
     )
-    click.echo(f"look at the results: millstream consume page-counts --log {log_url} --from-beginning")
+    click.echo(f"look at the results: {command_name()} consume page-counts --log {log_url} --from-beginning")
+    if interrupted:
+        click.get_current_context().exit(130)  # Ctrl-C: 128 + SIGINT, as every command exits
 
 
 def _done(client: Any, started: float, duration: float | None, step: float = 0.25) -> bool:
