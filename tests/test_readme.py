@@ -23,7 +23,9 @@ def test_readme_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("MILLSTREAM_LOG", raising=False)
     blocks = python_blocks()
     assert len(blocks) >= 2
-    with open_log("file://./.millstream") as log:  # the stream example reads pageviews → writes page-counts
+    with open_log(
+        "file://./.millstream"
+    ) as log:  # the bash block's topics: the job reads pageviews, writes page-counts
         log.create_topic("pageviews", 2)
         log.create_topic("page-counts", 1)
         views = [("/a", 1_000), ("/b", 2_000), ("/a", 3_000), ("/a", 70_000)]
@@ -31,6 +33,9 @@ def test_readme_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     for block in blocks:
         exec(compile(block, str(README), "exec"), {"__name__": "__readme__"})
     with open_log("file://./.millstream") as log:
-        counts = sorted(orjson.loads(r.value)["views"] for r in log.read("page-counts", 0, 0))
-        assert counts == [1, 1, 2]  # [0, 60 s): /a twice, /b once; [60 s, 120 s): /a once
+        counts = sorted(
+            (c["minute"], c["page"], c["views"])
+            for c in map(orjson.loads, (r.value for r in log.read("page-counts", 0, 0)))
+        )
+        assert counts == [(0, "/a", 2), (0, "/b", 1), (60_000, "/a", 1)]  # per page and minute
         assert sum(log.latest_offset("clicks", p) for p in range(4)) == 1  # the log example produced one
