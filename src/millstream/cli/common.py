@@ -90,14 +90,17 @@ def command_name() -> str:
     import os
     import shutil
 
+    def short(path: str) -> str:  # relative when below the working directory, else as it is
+        rel = os.path.relpath(path)
+        return path if rel.startswith("..") else rel
+
     argv0 = sys.argv[0] if sys.argv else ""
     if argv0.endswith("__main__.py") or not argv0:
-        return f"{os.path.relpath(sys.executable) if sys.executable else 'python'} -m millstream"
+        return f"{short(sys.executable) if sys.executable else 'python'} -m millstream"
     on_path = shutil.which("millstream")
     if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
         return "millstream"
-    rel = os.path.relpath(argv0)
-    return rel if not rel.startswith("..") else argv0
+    return short(argv0)
 
 
 def handle_errors(func: F) -> F:

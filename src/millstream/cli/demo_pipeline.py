@@ -39,15 +39,39 @@ SESSION_GAP_MS = 30_000
 OUT_OF_ORDERNESS_MS = 1_000
 
 
+#: the pages of datagen's clickstream requests, in the order a spike visits them
+PAGES = ("/index.html", "/site/user_status.html", "/site/login.html", "/images/track.png", "/images/logo-small.png")
+SPIKE_EVERY = 4  # windows: one page window in this many is an outage
+BASE_ERROR_RATE = 0.03
+SPIKE_ERROR_RATE = 0.9
+
+
+def status_of(n: int, page: str, ts: int) -> int:
+    """The HTTP status of event ``n``: mostly 200/302 with a few 404s (``BASE_ERROR_RATE``), except in an outage —
+    every ``SPIKE_EVERY``-th 10-second window one page (the next of ``PAGES`` each time) answers 503 to
+    ``SPIKE_ERROR_RATE`` of its requests, which is what the alerts catch. (Datagen's own statuses are uniform
+    over 200, 302, 404, 405, 406 and 407: two thirds errors, which read as a broken site.) Deterministic in
+    ``n``, ``page`` and ``ts``."""
+    u = (n * 2654435761 % 2**32) / 2**32  # a well-spread value in [0, 1) per event (Knuth's multiplicative hash)
+    window = ts // WINDOW_MS
+    if window % SPIKE_EVERY == SPIKE_EVERY - 1 and page == PAGES[(window // SPIKE_EVERY) % len(PAGES)]:
+        return 503 if u < SPIKE_ERROR_RATE else 200
+    if u < BASE_ERROR_RATE:
+        return 404
+    return 302 if u < BASE_ERROR_RATE + 0.1 else 200
+
+
 def page_view(value: dict[str, Any], n: int, t0: int, step_ms: int, cohort_events: int) -> dict[str, Any]:
     """The demo's page-view event for datagen clickstream record ``value``, the ``n``-th generated."""
     request = str(value.get("request", "GET / HTTP/1.1")).split()
-    status = int(value.get("status", 200))
     cohort = n // cohort_events
+    ts = t0 + n * step_ms
+    page = request[1] if len(request) > 1 else "/"
+    status = status_of(n, page, ts)
     return {
-        "ts": t0 + n * step_ms,
+        "ts": ts,
         "user": f"user-{int(value.get('userid', 0)) + 40 * cohort}",
-        "page": request[1] if len(request) > 1 else "/",
+        "page": page,
         "status": status,
         "error": status >= 400,
     }
