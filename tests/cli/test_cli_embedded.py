@@ -112,3 +112,30 @@ def test_a_refused_kafka_port_fails_at_once() -> None:
     assert res.returncode == 1
     assert f"connection refused by the Kafka cluster at 127.0.0.1:{port}" in res.stderr
     assert "timeout_ms" in res.stderr and time.monotonic() - start < 15
+
+
+def test_ctrl_c_in_produce_writes_the_lines_read_and_says_how_many(url: str) -> None:
+    import signal
+    import time
+
+    assert sh("topics", "create", "t", "--log", url).returncode == 0
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "millstream", "produce", "t", "--log", url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    for i in range(5):
+        proc.stdin.write(json.dumps({"i": i}) + "\n")
+    proc.stdin.flush()
+    time.sleep(2)  # the lines are read; produce waits for more (a user at the keyboard)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130  # stdin still open: the interrupt, not an end of input, ended it
+    assert "interrupted: produced 5 record(s) to 't'" in proc.stderr.read()
+    proc.stdin.close()
+    out = sh("consume", "t", "--from-beginning", "--log", url)
+    assert [json.loads(line)["value"]["i"] for line in out.stdout.splitlines()] == list(range(5))

@@ -100,41 +100,68 @@ def produce_lines(
     batch_size: int = 1000,
 ) -> tuple[int, int]:
     """Produce each non-empty line of ``stream`` (text, or bytes decoded as UTF-8 line by line, so one bad
-    line is one malformed line) as a record; return (records written, lines skipped)."""
+    line is one malformed line) as a record; return (records written, lines skipped). Ctrl-C writes the whole
+    lines read so far and raises :class:`ProduceInterrupted` with the counts."""
     log.describe_topic(topic)  # fail before reading input if the topic is missing
-    written = skipped = 0
-    batch: list[ProducerRecord] = []
+    out = _Batches(log, topic, batch_size)
+    skipped = 0
     lines: Iterable[str | bytes] = stream
-    for lineno, raw in enumerate(lines, start=1):
-        line = raw.rstrip("\r\n") if isinstance(raw, str) else raw.rstrip(b"\r\n")
-        if not line.strip():
-            continue
-        try:
-            line = _decode(line)
-            batch.append(_line_to_record(line, fmt, key_field, timestamp_field, key_separator, headers, partition))
-        except SerdeError as exc:
-            text = line if isinstance(line, str) else line.decode("utf-8", "backslashreplace")
-            preview = text if len(text) <= 60 else text[:60] + "…"
-            if skip_invalid:
-                click.echo(f"warning: skipped line {lineno}: {exc.message}: {preview!r}", err=True)
-                skipped += 1
+    try:
+        for lineno, raw in enumerate(lines, start=1):
+            line = raw.rstrip("\r\n") if isinstance(raw, str) else raw.rstrip(b"\r\n")
+            if not line.strip():
                 continue
-            if batch:
-                log.produce(topic, batch)
-                written += len(batch)
-            raise BadLineError(
-                f"line {lineno}: {exc.message}: {preview!r}; the {written} record(s) before it were written, "
-                f"nothing from line {lineno} on",
-                hint=f"fix line {lineno} and produce the rest again, or pass --skip-invalid",
-            ) from None
-        if len(batch) >= batch_size:
-            log.produce(topic, batch)
-            written += len(batch)
-            batch = []
-    if batch:
-        log.produce(topic, batch)
-        written += len(batch)
-    return written, skipped
+            try:
+                line = _decode(line)
+                record = _line_to_record(line, fmt, key_field, timestamp_field, key_separator, headers, partition)
+            except SerdeError as exc:
+                text = line if isinstance(line, str) else line.decode("utf-8", "backslashreplace")
+                preview = text if len(text) <= 60 else text[:60] + "…"
+                if skip_invalid:
+                    click.echo(f"warning: skipped line {lineno}: {exc.message}: {preview!r}", err=True)
+                    skipped += 1
+                    continue
+                out.flush()
+                raise BadLineError(
+                    f"line {lineno}: {exc.message}: {preview!r}; the {out.written} record(s) before it were "
+                    f"written, nothing from line {lineno} on",
+                    hint=f"fix line {lineno} and produce the rest again, or pass --skip-invalid",
+                ) from None
+            out.add(record)
+        out.flush()
+    except KeyboardInterrupt:
+        out.flush()  # the whole lines read before Ctrl-C are written, not dropped
+        raise ProduceInterrupted(out.written, skipped) from None
+    return out.written, skipped
+
+
+class ProduceInterrupted(KeyboardInterrupt):
+    """Ctrl-C while producing: every whole line read before it was written (``written`` records)."""
+
+    def __init__(self, written: int, skipped: int) -> None:
+        super().__init__(written, skipped)
+        self.written = written
+        self.skipped = skipped
+
+
+class _Batches:
+    """Records on their way to ``topic``, written ``batch_size`` at a time."""
+
+    def __init__(self, log: Log, topic: str, batch_size: int) -> None:
+        self.log, self.topic, self.batch_size = log, topic, batch_size
+        self.batch: list[ProducerRecord] = []
+        self.written = 0
+
+    def add(self, record: ProducerRecord) -> None:
+        self.batch.append(record)
+        if len(self.batch) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.batch = self.batch, []  # (taken first: an interrupted flush is not written twice)
+        if batch:
+            self.log.produce(self.topic, batch)
+            self.written += len(batch)
 
 
 @click.command()
@@ -181,18 +208,23 @@ def produce(
     if fmt == "json" and key_separator is not None:
         raise click.UsageError("--key-separator needs --format string")
     hdrs = tuple((k, v.encode()) for k, v in parse_pairs(headers, "--header").items())
-    with get_log(log_url, properties) as log:
-        written, skipped = produce_lines(
-            log,
-            topic,
-            path,
-            fmt=fmt,
-            key_field=key_field,
-            timestamp_field=timestamp_field,
-            key_separator=key_separator,
-            headers=hdrs,
-            partition=partition,
-            skip_invalid=skip_invalid,
-        )
+    try:
+        with get_log(log_url, properties) as log:
+            written, skipped = produce_lines(
+                log,
+                topic,
+                path,
+                fmt=fmt,
+                key_field=key_field,
+                timestamp_field=timestamp_field,
+                key_separator=key_separator,
+                headers=hdrs,
+                partition=partition,
+                skip_invalid=skip_invalid,
+            )
+    except ProduceInterrupted as stop:
+        note = f", skipped {stop.skipped} malformed line(s)" if stop.skipped else ""
+        click.echo(f"interrupted: produced {stop.written} record(s) to {topic!r}{note}", err=True)
+        click.get_current_context().exit(130)
     note = f", skipped {skipped} malformed line(s)" if skipped else ""
     click.echo(f"produced {written} record(s) to {topic!r}{note}", err=True)
