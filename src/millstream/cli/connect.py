@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,39 +79,53 @@ def _run(
     herder = Herder(config, log_url, persist_configs=persist, worker_id=f"{advertised}:{server.port}")
     server.attach(herder)
     server.start()
-    stop = threading.Event()
-    try:
+
+    def start() -> str:
         herder.start()
         for name, cfg, state in loaded:
             assert name is not None
             herder.create_connector(name, cfg, state)
         names = ", ".join(herder.connectors()) or "none"
-        click.echo(f"millstream connect: REST API at {server.url} (log {herder.log.url}); connectors: {names}")
-        sys.stdout.flush()
+        return f"millstream connect: REST API at {server.url} (log {herder.log.url}); connectors: {names}"
 
-        got = _wait_for_signal(stop)
+    _serve(server, herder, start)
+
+
+def _serve(server: Any, herder: Any, start: Callable[[], str]) -> None:
+    """``start()`` the worker and print what it returns, serve until SIGINT or SIGTERM, stop the REST server and
+    the herder; Ctrl-C then exits 130 (128 + SIGINT, as run/produce/consume do), SIGTERM 0."""
+    got = None
+    signals = _Signals()  # before the banner: whoever reads it may signal at once
+    try:
+        click.echo(start())
+        sys.stdout.flush()
+        got = signals.wait()
         click.echo("millstream connect: shutting down")
     finally:
         server.stop()
         herder.stop()
     if got == signal.SIGINT:
-        sys.exit(130)  # Ctrl-C: 128 + SIGINT, as run/produce/consume exit (SIGTERM: a clean 0)
+        sys.exit(130)
 
 
-def _wait_for_signal(stop: threading.Event) -> int | None:
-    """Block until SIGINT or SIGTERM (or ``stop`` is set); the signal that came."""
-    got: list[int] = []
+class _Signals:
+    """SIGINT and SIGTERM caught from construction on (in the main thread): :meth:`wait` returns the first."""
 
-    def _signal(signum: int, frame: Any) -> None:
-        got.append(signum)
-        stop.set()
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.got: list[int] = []
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._on)
+            signal.signal(signal.SIGTERM, self._on)
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _signal)
-        signal.signal(signal.SIGTERM, _signal)
-    while not stop.wait(0.5):
-        pass
-    return got[0] if got else None
+    def _on(self, signum: int, frame: Any) -> None:
+        self.got.append(signum)
+        self.stop.set()
+
+    def wait(self) -> int | None:
+        while not self.stop.wait(0.5):
+            pass
+        return self.got[0] if self.got else None
 
 
 def _run_distributed(
@@ -137,22 +152,15 @@ def _run_distributed(
         raise
     server.attach(herder)
     server.start()
-    stop = threading.Event()
-    try:
+
+    def start() -> str:
         herder.start()
-        click.echo(
+        return (
             f"millstream connect: distributed worker {worker_id} of group {herder.group_id}: REST API at "
             f"{server.url} (log {herder.log.url})"
         )
-        sys.stdout.flush()
 
-        got = _wait_for_signal(stop)
-        click.echo("millstream connect: shutting down")
-    finally:
-        server.stop()
-        herder.stop()
-    if got == signal.SIGINT:
-        sys.exit(130)  # Ctrl-C: 128 + SIGINT, as run/produce/consume exit (SIGTERM: a clean 0)
+    _serve(server, herder, start)
 
 
 def _main(fn: Any, *args: Any) -> None:
