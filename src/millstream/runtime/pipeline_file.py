@@ -134,7 +134,10 @@ class PipelineRunner:
             client = inner(env, sinks, job_name, "async", collect)
             if mode == "async":
                 return client
-            heartbeat = self._start_heartbeat(env, client.runner)
+            # (a job run elsewhere, e.g. on Flink with --engine flink, is announced there, not in the log)
+            from .job import JobClient
+
+            heartbeat = self._start_heartbeat(env, client.runner) if isinstance(client, JobClient) else None
             try:
                 return self._wait(client)
             finally:
