@@ -203,3 +203,53 @@ def test_registry_keeps_the_latest_entry_and_reports_silent_jobs_lost() -> None:
         reg.announce(_entry("abcd" + "1" * 28, "delta", "RUNNING", now))
         with pytest.raises(UnknownJobError, match="names 2 jobs"):
             reg.find("abcd", running_only=False)
+
+
+RESTARTING = """
+from pathlib import Path
+from millstream import RestartStrategies, StreamExecutionEnvironment, WatermarkStrategy
+from millstream.connectors import LogSink, LogSource
+
+def fail_once(e):
+    marker = Path("failed-once")
+    if not marker.exists():
+        marker.write_text("x")
+        raise ValueError("a poison record, the first time")
+    return e
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_restart_strategy(RestartStrategies.fixed_delay_restart(3, 100))
+(
+    env.from_source(LogSource.builder().set_topics("in").set_group_id("r").build(),
+                    WatermarkStrategy.for_monotonous_timestamps(), "events")
+    .map(fail_once).name("check")
+    .sink_to(LogSink.builder().set_topic("out").build())
+)
+env.execute("restarting")
+"""
+
+
+def test_describe_names_the_latest_failure_of_a_job_that_restarted(tmp_path: Path) -> None:
+    url = _setup(tmp_path)
+    (tmp_path / "restarting.py").write_text(textwrap.dedent(RESTARTING))
+    producer = Producer(url).start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "millstream", "run", "restarting.py", "--log", url, "--quiet"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: (tmp_path / "failed-once").exists(), what="the first failure")
+        def described() -> str | None:
+            out = ms("jobs", "describe", "restarting", "--log", url, cwd=tmp_path).stdout
+            return out if "failures:" in out else None
+
+        text = wait_for(described, what="the failure in describe")
+        assert "failures:   1, the latest at" in text and "in check: ValueError: a poison record" in text, text
+    finally:
+        producer.stop()
+        proc.terminate()
+        proc.communicate(timeout=60)

@@ -80,7 +80,7 @@ def test_connect_api_quick(connect_schema: schemathesis.BaseSchema) -> None:
 
 
 def test_monitoring_api_quick(monitoring_schema: schemathesis.BaseSchema) -> None:
-    assert _fuzz(monitoring_schema, QUICK)[0] == 13
+    assert _fuzz(monitoring_schema, QUICK)[0] == 14
 
 
 @pytest.mark.slow

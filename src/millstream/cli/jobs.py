@@ -118,6 +118,7 @@ def describe(job: str, as_json: bool, log_url: str | None, properties: tuple[str
     client = _client(entry)
     detail = client.job(entry.jid)
     cps = client.checkpoints(entry.jid)
+    failures = client.exceptions(entry.jid)["exceptionHistory"]["entries"]
     lag: dict[str, float] = {}
     for v in detail["vertices"]:
         names = [f"{i}.records-lag-max" for i in range(int(v["parallelism"]))]
@@ -125,7 +126,7 @@ def describe(job: str, as_json: bool, log_url: str | None, properties: tuple[str
         if values:
             lag[v["id"]] = sum(float(x) for x in values.values())
     if as_json:
-        doc = {"entry": entry.__dict__, "job": detail, "checkpoints": cps, "lag": lag}
+        doc = {"entry": entry.__dict__, "job": detail, "checkpoints": cps, "lag": lag, "exceptions": failures}
         click.echo(orjson.dumps(doc).decode())
         return
     click.echo(f"job id:     {entry.jid}")
@@ -141,6 +142,11 @@ def describe(job: str, as_json: bool, log_url: str | None, properties: tuple[str
         )
     else:
         click.echo(f"checkpoint: none completed ({cps['counts']['failed']} failed)")
+    if failures:  # the latest first, its last line (the whole traceback: GET /jobs/{id}/exceptions)
+        last = failures[0]
+        where = f" in {last['taskName']}" if last["taskName"] else ""
+        click.echo(f"failures:   {len(failures)}, the latest at {_when(last['timestamp'])}{where}: "
+                   f"{last['stacktrace'].splitlines()[-1]}")  # fmt: skip
     header = f"{'VERTEX':32}  {'NAME':28} {'PARALLELISM':>11} {'STATUS':9} {'RECORDS IN':>11} {'RECORDS OUT':>11}"
     click.echo(header + " LAG")
     for v in detail["vertices"]:

@@ -244,19 +244,32 @@ def job_json(registry: MetricRegistry | None, runner: Any, *, detail: bool = Tru
 
 
 def _exceptions(runner: Any) -> list[dict[str, Any]]:
-    """The job's recorded failures, ``[{"timestamp", "exception", "stacktrace"}]`` (checkpoint failures from
-    its checkpoint history; the runtime keeps no job exception list of its own)."""
+    """The job's failures, newest first, ``[{"timestamp", "exception", "task", "stacktrace"}]``: those it
+    restarted from or failed with (its exception history, Flink's ``/jobs/{id}/exceptions``) and its failed
+    checkpoints."""
     out = []
+    history = getattr(runner, "exceptions", None)
+    for e in history.entries() if history is not None else []:
+        out.append(
+            {
+                "timestamp": e["timestamp"],
+                "exception": f"{e['taskName']}: {e['exceptionName']}" if e["taskName"] else e["exceptionName"],
+                "task": e["taskName"],
+                "stacktrace": e["stacktrace"],
+            }
+        )
     for st in list(getattr(getattr(runner, "summary", None), "stats", [])):
         if st.status != "COMPLETED" and st.error:
             out.append(
                 {
                     "timestamp": int(st.end_time_ms),
                     "exception": f"checkpoint {st.checkpoint_id} failed",
+                    "task": None,
                     "stacktrace": str(st.error),
                 }
             )
-    return out[-20:]
+    out.sort(key=lambda e: -e["timestamp"])
+    return out[:20]
 
 
 class LocalJobs:

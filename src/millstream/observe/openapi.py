@@ -37,6 +37,11 @@ PATHS: dict[str, tuple[str, Any, list[dict[str, Any]]]] = {
         [],
     ),
     "/jobs/{id}/checkpoints": ("A job's checkpoint statistics", {"type": "object", "required": ["counts"]}, []),
+    "/jobs/{id}/exceptions": (
+        "A job's failures (each restart's and the final one), newest first, with tracebacks",
+        {"type": "object", "required": ["root-exception", "exceptionHistory"]},
+        [],
+    ),
 }
 
 

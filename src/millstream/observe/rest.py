@@ -417,11 +417,23 @@ def checkpoints(registry: MetricRegistry | None, jid: str) -> dict[str, Any]:
     }
 
 
+def exceptions(registry: MetricRegistry | None, jid: str) -> dict[str, Any]:
+    """``GET /jobs/{id}/exceptions``: the job's failures — each one it restarted from and the one that failed it —
+    in Flink's shape (:mod:`millstream.runtime.exception_history`)."""
+    history = getattr(_job(jid), "exceptions", None)
+    if history is None:  # a job runner without a history (none of millstream's): no failures to tell
+        return {"root-exception": None, "timestamp": None, "all-exceptions": [], "truncated": False,
+                "exceptionHistory": {"entries": [], "truncated": False}}  # fmt: skip
+    doc: dict[str, Any] = history.to_flink()
+    return doc
+
+
 __all__ = [
     "CHECKPOINT_HISTORY",
     "NotFound",
     "backpressure",
     "checkpoints",
+    "exceptions",
     "job_detail",
     "job_metrics",
     "jobs",

@@ -65,6 +65,10 @@ class JobRestClient:
         """``GET /jobs/{id}/checkpoints``."""
         return dict(self.call("GET", f"/jobs/{jid}/checkpoints"))
 
+    def exceptions(self, jid: str) -> dict[str, Any]:
+        """``GET /jobs/{id}/exceptions``."""
+        return dict(self.call("GET", f"/jobs/{jid}/exceptions"))
+
     def vertex_metrics(self, jid: str, vid: str, names: list[str]) -> dict[str, str]:
         """Values of ``names`` per ``<subtask>.<name>`` id (missing ones left out)."""
         answer = self.call("GET", f"/jobs/{jid}/vertices/{vid}/metrics?get={','.join(names)}")

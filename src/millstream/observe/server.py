@@ -41,6 +41,7 @@ ENDPOINTS = [
     "/jobs/{id}/vertices/{vid}/metrics",
     "/jobs/{id}/vertices/{vid}/backpressure",
     "/jobs/{id}/checkpoints",
+    "/jobs/{id}/exceptions",
     "/jobs/{id}/stop",
     "/jobs/{id}/savepoints",
     "/jobs/{id}/savepoints/{triggerid}",
@@ -76,6 +77,8 @@ def route(registry: MetricRegistry, path: str, query: dict[str, list[str]], cont
             if savepoint is not None:
                 doc["latest"]["savepoint"] = savepoint
             return doc
+        if len(parts) == 3 and parts[2] == "exceptions":
+            return rest.exceptions(registry, parts[1])
         if len(parts) == 4 and parts[2] == "savepoints" and control is not None:
             return control.status(parts[1], parts[3])
         if len(parts) == 5 and parts[2] == "vertices" and parts[4] == "metrics":
@@ -92,7 +95,7 @@ _ROUTES: list[tuple[re.Pattern[str], list[str]]] = [
     (re.compile(r"/jobs"), _GET),
     (re.compile(r"/jobs/overview"), _GET),
     (re.compile(r"/jobs/[^/]+"), ["GET", "PATCH"]),
-    (re.compile(r"/jobs/[^/]+/(metrics|checkpoints)"), _GET),
+    (re.compile(r"/jobs/[^/]+/(metrics|checkpoints|exceptions)"), _GET),
     (re.compile(r"/jobs/[^/]+/vertices/[^/]+/(metrics|backpressure)"), _GET),
     (re.compile(r"/jobs/[^/]+/stop"), ["POST"]),
     (re.compile(r"/jobs/[^/]+/savepoints"), ["POST"]),

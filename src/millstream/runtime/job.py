@@ -45,6 +45,7 @@ from ..stream.time import MAX_WATERMARK, WatermarkStrategy
 from . import job_directory
 from .checkpoint_storage import ForeignCheckpointError
 from .checkpointing import CheckpointCoordinator, CheckpointSummary, StateRestoreError
+from .exception_history import ExceptionHistory
 from .metrics import JobMetrics
 from .protocols import PositionedReader, RoundBuffered, checkpoint_roles
 from .sinks import CollectOperator, make_sink
@@ -264,6 +265,7 @@ class JobRunner:
         self.start_time_ms = -1
         self.end_time_ms = -1
         self.restarts = 0
+        self.exceptions = ExceptionHistory()  # every failure, restarted from or final (GET /jobs/{id}/exceptions)
         self._build()
         job_directory.register(self)
 
@@ -367,6 +369,7 @@ class JobRunner:
                 except JobFailedError as exc:
                     if self.cancelled.is_set() or self.stopping.is_set():
                         raise
+                    self.exceptions.record(exc)
                     reset = strategy.reset_threshold_ms
                     if reset is not None and (time.monotonic() - started) * 1000 >= reset:
                         failures = 0  # it ran long enough: the backoff starts over

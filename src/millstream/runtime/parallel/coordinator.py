@@ -50,6 +50,7 @@ from ...stream.graph import Transformation, topological
 from ...stream.plan import JobPlan
 from .. import job_directory
 from ..checkpointing import CheckpointSummary
+from ..exception_history import ExceptionHistory
 from ..job import JobExecutionResult
 from .checkpoints import ParallelCheckpoints
 from .launcher import WorkerProcess, start_worker
@@ -132,6 +133,7 @@ class ParallelJobRunner:
         self.start_time_ms = -1
         self.end_time_ms = -1
         self.restarts = 0
+        self.exceptions = ExceptionHistory()  # every failure, restarted from or final (GET /jobs/{id}/exceptions)
         self.sinks = sinks
         self.collect = list(collect or [])
         self.collected: list[list[Any]] = [[] for _ in self.collect]
@@ -174,6 +176,7 @@ class ParallelJobRunner:
                 except JobFailedError as exc:
                     if self.cancelled.is_set() or self.stopping.is_set():
                         raise
+                    self.exceptions.record(exc)
                     reset = strategy.reset_threshold_ms
                     if reset is not None and (time.monotonic() - started) * 1000 >= reset:
                         failures = 0
