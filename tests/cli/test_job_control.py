@@ -243,6 +243,7 @@ def test_describe_names_the_latest_failure_of_a_job_that_restarted(tmp_path: Pat
     )
     try:
         wait_for(lambda: (tmp_path / "failed-once").exists(), what="the first failure")
+
         def described() -> str | None:
             out = ms("jobs", "describe", "restarting", "--log", url, cwd=tmp_path).stdout
             return out if "failures:" in out else None
