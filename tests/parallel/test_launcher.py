@@ -138,3 +138,28 @@ def test_a_forked_workers_output_goes_to_the_coordinators_stdout_of_the_moment(t
     while alive(server_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(server_pid)
+
+
+def test_a_reused_pid_does_not_inherit_an_earlier_workers_exit() -> None:
+    """The fork server reports exits by pid, and pids are reused (pid_max is often 32768): a worker forked with the
+    pid of an earlier, ended worker must not look ended."""
+    import marshal
+    import socket
+    import threading
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    class _Alive:
+        def poll(self) -> None:
+            return None
+
+    server = object.__new__(launcher.ForkServer)
+    server.sock, server.lock, server.exits, server.proc = ours, threading.Lock(), {}, _Alive()  # type: ignore[assignment]
+    theirs.send(marshal.dumps(("exit", 4242, 0, 0.01)))  # an earlier worker with pid 4242 ended
+    theirs.send(marshal.dumps(("forked", 4242)))  # the new one got the same pid
+    worker = server._await_fork()
+    assert worker.pid == 4242 and worker.poll() is None  # still running, as far as anyone knows
+    theirs.send(marshal.dumps(("exit", 4242, -9, 0.01)))
+    assert worker.poll() == -9
+    ours.close()
+    theirs.close()

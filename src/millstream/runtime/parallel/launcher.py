@@ -122,7 +122,11 @@ class ForkServer:
             if msg[0] == "exit":
                 self._exited(msg)
             elif msg[0] == "forked":
-                return ForkedWorker(self, int(msg[1]))  # type: ignore[call-overload]
+                pid = int(msg[1])  # type: ignore[call-overload]
+                # a pid is reused once its process is reaped: an earlier worker's exit with this pid (reported
+                # before this fork, on the same socket) is not this worker's
+                self.exits.pop(pid, None)
+                return ForkedWorker(self, pid)
             else:
                 raise OSError(f"the fork server could not start a worker: {msg[1]}")
 
