@@ -254,3 +254,28 @@ def test_describe_names_the_latest_failure_of_a_job_that_restarted(tmp_path: Pat
         producer.stop()
         proc.terminate()
         proc.communicate(timeout=60)
+
+
+def test_a_second_copy_of_a_running_job_is_refused_until_the_first_is_gone(tmp_path: Path) -> None:
+    import signal
+
+    url = _setup(tmp_path)
+    run = [sys.executable, "-m", "millstream", "run", "plain.py", "--log", url, "--quiet"]
+    first = subprocess.Popen(run, cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        job = wait_for(lambda: [j for j in listed(url, tmp_path) if j["state"] == "RUNNING"], what="the job")[0]
+        second = ms("run", "plain.py", "--log", url, "--quiet", cwd=tmp_path, timeout=60)
+        one_error_line(second, "job id 'plain' is already running in", job["jid"], f"pid {first.pid}")
+        assert second.returncode == 2 and "another --job-id" in second.stderr
+        os.kill(first.pid, signal.SIGKILL)  # dead, though its entry says RUNNING until the heartbeat expires
+        first.wait(30)
+        third = subprocess.Popen(run, cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: any(j["pid"] == third.pid for j in listed(url, tmp_path)), what="the restarted job")
+        finally:
+            third.terminate()
+            third.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate(timeout=60)

@@ -15,6 +15,7 @@ of jobs ended more than :data:`RETENTION_MS` ago. Works on every backend (``file
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -161,6 +162,21 @@ class JobRegistry:
         )
 
 
+def alive_here(entry: JobEntry, host: str) -> bool:
+    """Whether a running entry's process still exists — known only for this ``host``'s own processes (a job
+    killed with ``kill -9`` stays RUNNING in the registry until its heartbeat expires); other hosts' entries
+    are taken as they read."""
+    if entry.host != host:
+        return True
+    try:
+        os.kill(entry.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def entry_for(runner: Any, rest: str | None, host: str, pid: int) -> JobEntry:
     """The entry of a job runner (:class:`~millstream.runtime.job.JobRunner` or the parallel one) now."""
     from .checkpointing import job_id_of
@@ -189,5 +205,6 @@ __all__ = [
     "JobEntry",
     "JobRegistry",
     "UnknownJobError",
+    "alive_here",
     "entry_for",
 ]

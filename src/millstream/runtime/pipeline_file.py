@@ -131,6 +131,8 @@ class PipelineRunner:
             if self.plan_only:
                 self.plan = env.plan(self.parallelism).to_json()
                 raise _PlanTaken
+            if self.announce:
+                self._refuse_a_second_instance(env, job_name)
             client = inner(env, sinks, job_name, "async", collect)
             if mode == "async":
                 return client
@@ -160,6 +162,34 @@ class PipelineRunner:
                 if isinstance(desc, LogSource | LogSink):
                     urls.append(desc.log_url or default_log_url())
         return [u for u in dict.fromkeys(urls) if not u.startswith("memory://")]
+
+    def _refuse_a_second_instance(self, env: StreamExecutionEnvironment, job_name: str) -> None:
+        """A job whose checkpoint job id is already running on one of its logs is refused: a second copy would
+        read and write everything again (instances do not share a job's work yet). Registry problems never
+        stop a job (they are logged by the heartbeat)."""
+        import socket
+
+        from ..log import open_log
+        from .checkpointing import job_id_of
+        from .job_registry import JobRegistry, alive_here
+
+        job_id = job_id_of(env.config, job_name)
+        host = socket.gethostname()
+        for url in self._log_urls(env):
+            try:
+                with open_log(url) as log:
+                    running = JobRegistry(log).running()
+            except Exception:
+                continue
+            for e in running:
+                if e.job_id == job_id and alive_here(e, host):
+                    raise PipelineError(
+                        f"job id {job_id!r} is already running in {url}: job {e.jid} ({e.name}) on {e.host}, "
+                        f"pid {e.pid}" + (f", REST {e.rest}" if e.rest else ""),
+                        hint="a second copy would read and write everything again (one job cannot be spread "
+                        f"over several processes yet): stop it first (millstream jobs stop {e.jid[:8]} --log "
+                        f"{url}), or give this run another --job-id",
+                    )
 
     def _start_heartbeat(self, env: StreamExecutionEnvironment, runner: Any) -> Any:
         if not self.announce:
