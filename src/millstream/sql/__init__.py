@@ -15,10 +15,12 @@ from .environment import StreamTableEnvironment
 from .row import Row, RowKind
 from .schema import Schema
 from .table import Table, TableResult
+from .udf import ScalarFunction, udf
 
 __all__ = [
     "Row",
     "RowKind",
+    "ScalarFunction",
     "Schema",
     "SqlError",
     "SqlParseError",
@@ -26,4 +28,5 @@ __all__ = [
     "StreamTableEnvironment",
     "Table",
     "TableResult",
+    "udf",
 ]

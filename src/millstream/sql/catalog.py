@@ -169,6 +169,27 @@ class Catalog:
     def __init__(self) -> None:
         self.tables: dict[str, CatalogTable] = {}
         self.views: dict[str, CatalogView] = {}
+        # user functions by upper-case name: (function, system?) — a system one shadows a built-in
+        self.functions: dict[str, tuple[Any, bool]] = {}
+
+    def add_function(self, name: str, fn: Any, system: bool, if_not_exists: bool = False) -> None:
+        """Register a Python scalar function (:mod:`millstream.sql.udf`) under ``name`` (case-insensitive)."""
+        key = name.upper()
+        if key in self.functions:
+            if if_not_exists:
+                return
+            raise _error(None, f"function '{name}' already exists", "drop it first (DROP TEMPORARY FUNCTION)")
+        self.functions[key] = (fn, system)
+
+    def drop_function(self, name: str, system: bool, if_exists: bool = False) -> None:
+        key = name.upper()
+        entry = self.functions.get(key)
+        if entry is None or entry[1] != system:
+            if if_exists:
+                return
+            kind = "temporary system function" if system else "temporary function"
+            raise _error(None, f"{kind} '{name}' does not exist", "SHOW USER FUNCTIONS lists them")
+        del self.functions[key]
 
     def names(self) -> list[str]:
         return sorted([*self.tables, *self.views])

@@ -12,6 +12,7 @@ Everything here only builds DataStream operators (pure); the DataStream runtime 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from sqlglot import exp
@@ -26,9 +27,10 @@ from .planner import Planner, Relation, relation_of, watermark_strategy
 from .row import Row, RowKind
 from .scalar_functions import SCALAR_FUNCTIONS
 from .schema import Schema
-from .statements import _SET_START, Statement, parse, script
+from .statements import _SET_START, FUNCTION_DDL, Statement, parse, script
 from .table import Table, TableResult
 from .types import STRING, SqlType, assignable
+from .udf import as_function, load_function
 from .values import from_python, to_python, zone
 
 _OK = [Field("result", STRING)]
@@ -71,6 +73,55 @@ class StreamTableEnvironment:
                 raise SqlValidationError("expected one statement set", hint="pass one statement to execute_sql")
             return self.execute_statement(sets[0])
         return self.execute_statement(parse(statement, line))
+
+    # -- Python functions (millstream.sql.udf) -------------------------------------------------------------
+    def create_temporary_function(self, path: str, function: Any, result_type: Any = None) -> None:
+        """Register a Python scalar function (a ``udf(...)`` object, or a callable with ``result_type``) for
+        SQL under ``path``; a built-in of the same name still wins (use the system variant to shadow it)."""
+        self.catalog.add_function(path, as_function(function, result_type), system=False)
+
+    def create_temporary_system_function(self, name: str, function: Any, result_type: Any = None) -> None:
+        """Register a Python scalar function that shadows a built-in of the same name."""
+        self.catalog.add_function(name, as_function(function, result_type), system=True)
+
+    def drop_temporary_function(self, path: str) -> bool:
+        """Drop a function of :meth:`create_temporary_function`; whether it existed."""
+        existed = path.upper() in self.catalog.functions and not self.catalog.functions[path.upper()][1]
+        self.catalog.drop_function(path, system=False, if_exists=True)
+        return existed
+
+    def drop_temporary_system_function(self, name: str) -> bool:
+        existed = name.upper() in self.catalog.functions and self.catalog.functions[name.upper()][1]
+        self.catalog.drop_function(name, system=True, if_exists=True)
+        return existed
+
+    def _function_ddl(self, m: re.Match[str]) -> TableResult:
+        """``CREATE TEMPORARY [SYSTEM] FUNCTION [IF NOT EXISTS] f AS 'module.attr' [LANGUAGE PYTHON]`` and
+        ``DROP TEMPORARY [SYSTEM] FUNCTION [IF EXISTS] f``."""
+        system = bool(m.group("system"))
+        name = m.group("name").strip("`")
+        if m.group("verb").upper() == "DROP":
+            self.catalog.drop_function(name, system, bool(m.group("if_exists")))
+            return TableResult(_OK, [(RowKind.INSERT, ("OK",))])
+        if not m.group("temporary"):
+            raise SqlValidationError(
+                "only temporary functions can be created (there is no persistent catalog)",
+                hint=f"CREATE TEMPORARY FUNCTION {name} AS '...' LANGUAGE PYTHON",
+            )
+        language = (m.group("language") or "PYTHON").upper()
+        if language != "PYTHON":
+            raise SqlValidationError(
+                f"functions in LANGUAGE {language} are not supported", hint="write it in Python: LANGUAGE PYTHON"
+            )
+        if m.group("path") is None:
+            raise SqlValidationError(
+                f"CREATE FUNCTION {name} needs AS 'module.attribute'",
+                hint=f"CREATE TEMPORARY FUNCTION {name} AS 'my_module.{name}' LANGUAGE PYTHON",
+            )
+        if m.group("if_not_exists") and name.upper() in self.catalog.functions:
+            return TableResult(_OK, [(RowKind.INSERT, ("OK",))])
+        self.catalog.add_function(name, load_function(m.group("path")), system)
+        return TableResult(_OK, [(RowKind.INSERT, ("OK",))])
 
     def create_statement_set(self) -> StatementSet:
         """A set of inserts submitted as one job (``add_insert_sql``, ``add_insert``, ``execute``)."""
@@ -243,6 +294,10 @@ class StreamTableEnvironment:
     # -- client commands ----------------------------------------------------------------------------------
     def _command(self, st: Statement) -> TableResult:
         cmd, arg = st.command, st.argument.strip()
+        if cmd == "FUNCTION":
+            m = FUNCTION_DDL.match(arg)
+            assert m is not None
+            return self._function_ddl(m)
         if cmd == "SHOW":
             what = arg.upper()
             if what in ("TABLES", "VIEWS"):
@@ -250,9 +305,9 @@ class StreamTableEnvironment:
                 name = "table name" if what == "TABLES" else "view name"
                 return TableResult([Field(name, STRING)], [(RowKind.INSERT, (n,)) for n in names])
             if what in ("FUNCTIONS", "USER FUNCTIONS"):
-                names = (
-                    [] if what == "USER FUNCTIONS" else sorted([*SCALAR_FUNCTIONS, "AVG", "COUNT", "MAX", "MIN", "SUM"])
-                )
+                users = [k.lower() for k in self.catalog.functions]
+                builtin = [] if what == "USER FUNCTIONS" else [*SCALAR_FUNCTIONS, "AVG", "COUNT", "MAX", "MIN", "SUM"]
+                names = sorted(set(builtin) | set(users))
                 return TableResult([Field("function name", STRING)], [(RowKind.INSERT, (n,)) for n in names])
             raise SqlValidationError(
                 f"SHOW {arg} is not supported", hint="SHOW TABLES, SHOW VIEWS or SHOW FUNCTIONS", line=st.line, column=1

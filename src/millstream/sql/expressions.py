@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -130,11 +130,13 @@ class ExpressionCompiler:
         tz: dt.tzinfo = dt.UTC,
         substitutions: dict[str, int] | None = None,
         grouped: bool = False,
+        functions: Mapping[str, tuple[Any, bool]] | None = None,
     ) -> None:
         self.fields = list(fields)
         self.tz = tz
         self.substitutions = substitutions or {}
         self.grouped = grouped
+        self.functions = functions or {}  # user functions (sql.udf) by upper-case name: (function, system?)
         self.ns: dict[str, Any] = {"_fn": fn, "_values": values, "_tz": tz, "Decimal": Decimal}
         self._n = 0
 
@@ -523,12 +525,19 @@ class ExpressionCompiler:
     def _call(self, name: str, arg_nodes: list[exp.Expression], node: exp.Expression) -> Code:
         from .scalar_functions import SCALARS
 
+        user = self.functions.get(name)
+        if user is not None and (user[1] or name not in SCALARS):  # a system function shadows a built-in
+            return self._user_call(name, user[0], arg_nodes, node)
         spec = SCALARS.get(name)
         if spec is None:
+            users = ", ".join(sorted(self.functions))
             raise fail(
                 node,
                 f"unknown function {name}",
-                hint="supported: " + ", ".join(sorted(SCALARS)) + "; aggregates COUNT, SUM, AVG, MIN, MAX",
+                hint="supported: "
+                + ", ".join(sorted(SCALARS))
+                + "; aggregates COUNT, SUM, AVG, MIN, MAX"
+                + (f"; your functions: {users}" if users else "; register Python ones with create_temporary_function"),
             )
         lo, hi, build = spec
         if not lo <= len(arg_nodes) <= hi:
@@ -536,6 +545,22 @@ class ExpressionCompiler:
             raise fail(node, f"{name} takes {want} arguments, got {len(arg_nodes)}")
         args = [self.compile(a) for a in arg_nodes]
         return build(self, args, arg_nodes, node)
+
+    def _user_call(self, name: str, fn: Any, arg_nodes: list[exp.Expression], node: exp.Expression) -> Code:
+        """A Python scalar function (:mod:`millstream.sql.udf`): called with the arguments' values (``None`` for
+        ``NULL``), its result checked against its declared type."""
+        from .udf import Invoker
+
+        args = [self.compile(a) for a in arg_nodes]
+        for a, n in zip(args, arg_nodes, strict=True):
+            if a.type.is_time:
+                raise fail(
+                    n,
+                    f"{name}: a timestamp argument to a Python function is not supported yet",
+                    hint="pass epoch milliseconds (UNIX_TIMESTAMP(CAST(ts AS STRING)) * 1000) or a formatted string",
+                )
+        inv = self.const(Invoker(fn, name))
+        return Code(f"{inv}({', '.join(a.src for a in args)})", fn.result_type.with_nullable(True))
 
 
 def _func_args(node: exp.Expression) -> list[exp.Expression]:

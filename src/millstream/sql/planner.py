@@ -78,7 +78,7 @@ class Planner:
         self.ctes: list[dict[str, exp.Expression]] = []  # WITH scopes, innermost last
 
     def compiler(self, fields: list[Field], **kw: Any) -> ExpressionCompiler:
-        return ExpressionCompiler(fields, self.tz, **kw)
+        return ExpressionCompiler(fields, self.tz, functions=self.catalog.functions, **kw)
 
     # -- FROM ---------------------------------------------------------------------------------------------
     def table_fields(self, table: CatalogTable) -> list[Field]:

@@ -29,6 +29,15 @@ class Statement:
     """The ``INSERT`` statements of a statement set (``command`` = ``STATEMENT SET``)."""
 
 
+FUNCTION_DDL = re.compile(
+    r"^\s*(?P<verb>CREATE|DROP)\s+(?P<temporary>TEMPORARY\s+)?(?P<system>SYSTEM\s+)?FUNCTION\s+"
+    r"(?:(?P<if_not_exists>IF\s+NOT\s+EXISTS)\s+|(?P<if_exists>IF\s+EXISTS)\s+)?(?P<name>`[^`]+`|\w+)"
+    r"(?:\s+AS\s+'(?P<path>[^']+)'(?:\s+LANGUAGE\s+(?P<language>\w+))?)?\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+"""``CREATE|DROP [TEMPORARY] [SYSTEM] FUNCTION ...`` (Python functions: :mod:`millstream.sql.udf`), which sqlglot
+does not parse."""
+
 _COMMAND = re.compile(r"^\s*(SHOW|DESCRIBE|DESC|SET|RESET|EXPLAIN|USE)\b\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
 
 
@@ -101,6 +110,8 @@ def _strip_comments(text: str) -> str:
 def parse(text: str, line: int = 1) -> Statement:
     """Parse one statement (``line`` = where it starts in the script, for error positions)."""
     body = _strip_comments(text).strip()
+    if FUNCTION_DDL.match(body):
+        return Statement(text, line, command="FUNCTION", argument=body)
     m = _COMMAND.match(body)
     if m and not (m.group(1).upper() == "SET" and "=" not in m.group(2) and m.group(2)):
         cmd = m.group(1).upper()
