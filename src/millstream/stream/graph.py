@@ -12,10 +12,14 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from .functions import OutputTag
+from .functions import OutputTag, is_checkpointed
 from .operators.base import Operator
 from .operators.basic import (
     AssignTimestampsOperator,
+    CheckpointedFilterOperator,
+    CheckpointedFlatMapOperator,
+    CheckpointedMapOperator,
+    CheckpointedProcessOperator,
     FilterOperator,
     FlatMapOperator,
     MapOperator,
@@ -75,14 +79,15 @@ def build_operator(t: Transformation, state_backend: str = "hashmap") -> Operato
 def _build(t: Transformation, state_backend: str) -> Operator:
     p, name, uid = t.params, t.name, t.uid
     kind = t.kind
+    checkpointed = is_checkpointed(p.get("user_fn"))  # operator state: CheckpointedFunction
     if kind == "map":
-        return MapOperator(name, uid, p["fn"])
+        return (CheckpointedMapOperator if checkpointed else MapOperator)(name, uid, p["fn"])
     if kind == "filter":
-        return FilterOperator(name, uid, p["fn"])
+        return (CheckpointedFilterOperator if checkpointed else FilterOperator)(name, uid, p["fn"])
     if kind == "flat_map":
-        return FlatMapOperator(name, uid, p["fn"])
+        return (CheckpointedFlatMapOperator if checkpointed else FlatMapOperator)(name, uid, p["fn"])
     if kind == "process":
-        return ProcessOperator(name, uid, p["fn"])
+        return (CheckpointedProcessOperator if checkpointed else ProcessOperator)(name, uid, p["fn"])
     if kind in ("keyed_process", "co_process"):
         return KeyedProcessOperator(name, uid, p["fns"], p.get("key_fns"), p.get("on_timer"), p.get("user_fn"))
     if kind == "async_wait":
