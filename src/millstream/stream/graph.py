@@ -93,7 +93,7 @@ def _build(t: Transformation, state_backend: str) -> Operator:
     if kind == "async_wait":
         from .operators.async_io import AsyncWaitOperator
 
-        return AsyncWaitOperator(name, uid, p["user_fn"], p["timeout_ms"], p["capacity"], p["ordered"])
+        return AsyncWaitOperator(name, uid, p["user_fn"], p["timeout_ms"], p["capacity"], p["ordered"], p.get("retry"))
     if kind == "broadcast_process":
         from .operators.broadcast import BroadcastProcessOperator
 
