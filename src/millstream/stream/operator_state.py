@@ -8,9 +8,13 @@ hands out list states that are not scoped to a key:
 
 - ``get_list_state(ListStateDescriptor(...))`` — **split-distribute** state: on a restore at another
   parallelism, the elements of all old subtasks are concatenated (subtask order) and handed out in contiguous,
-  even ranges (the first ``n % p`` new subtasks get one more), as Flink's round-robin repartitioner does;
+  even ranges (the first ``n % p`` new subtasks get one more), as Flink's round-robin repartitioner does for
+  a state (with several list states Flink starts each next state's odd elements where the last one's ended,
+  in its hash-map order of the names; millstream starts every state at subtask 0);
 - ``get_union_list_state(ListStateDescriptor(...))`` — **union** state: on a restore at another parallelism
-  (or into one process), every new subtask gets all elements of all old subtasks.
+  (or into one process), every new subtask gets all elements of all old subtasks. (Flink does that at the same
+  parallelism too; a parallel millstream job restored at its own parallelism gives each subtask its own
+  snapshot back, union state included: the parallel runtime hands a worker only its own subtask's state then.)
 
 Before every checkpoint (and savepoint) the engine calls ``snapshot_state(context)`` (a
 :class:`FunctionSnapshotContext`), then stores the lists. The stored lists are plain picklable data; this
