@@ -171,3 +171,22 @@ def test_rescaling_splits_list_state_and_unions_union_state(tmp_path: Path) -> N
     restored = _record(tmp_path, 1, "third")
     assert sorted(restored[0]["seen"]) == list(range(40))
     assert sorted(restored[0]["subtasks"]) == [0, 1, 2]
+
+
+def test_operator_state_on_a_keyed_operator_is_refused() -> None:
+    from millstream.functions import KeyedProcessFunction
+
+    class KeyedCheckpointed(KeyedProcessFunction, CheckpointedFunction):
+        def initialize_state(self, context: Any) -> None:
+            pass
+
+        def snapshot_state(self, context: Any) -> None:
+            pass
+
+        def process_element(self, value: Any, ctx: Any) -> Any:
+            yield value
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.from_collection([1]).key_by(lambda v: v).process(KeyedCheckpointed()).print()
+    with pytest.raises(JobConfigError, match="non-keyed process only"):
+        env.execute()

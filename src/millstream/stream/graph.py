@@ -67,6 +67,14 @@ def build_operator(t: Transformation, state_backend: str = "hashmap") -> Operato
     aggregates use the slicing fast path with a bounded write-behind cache in front of the keyed state backend
     (:mod:`.operators.writebehind`), other windows the general operator, whose contents live in its keyed state
     backend (the heap fast paths keep them in plain dicts)."""
+    if t.kind not in ("map", "filter", "flat_map", "process") and is_checkpointed(t.params.get("user_fn")):
+        from .errors import JobConfigError
+
+        raise JobConfigError(
+            f"operator {t.name!r}: operator state (CheckpointedFunction) is provided on map, flat_map, filter "
+            "and non-keyed process only",
+            hint="keep the state in keyed state (get_runtime_context().get_state(...)) on keyed streams",
+        )
     op = _build(t, state_backend)
     if t.kind in ("map", "filter", "flat_map", "process"):
         op.user_fn = t.params.get("user_fn")
