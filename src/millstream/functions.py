@@ -1,11 +1,12 @@
 """Public façade: user function interfaces and built-in aggregates (:mod:`millstream.stream.functions`)."""
 
 from .stream.aggregates import Aggregates, Count, Max, Mean, Min, Sum
-from .stream.async_io import AsyncDataStream, AsyncFunction
+from .stream.async_io import AsyncDataStream, AsyncFunction, AsyncRetryPredicate, AsyncRetryStrategy
 from .stream.functions import (
     AggregateFunction,
     AllWindowFunction,
     BroadcastProcessFunction,
+    CheckpointedFunction,
     CoFlatMapFunction,
     CoMapFunction,
     CoProcessFunction,
@@ -39,7 +40,10 @@ __all__ = [
     "AllWindowFunction",
     "AsyncDataStream",
     "AsyncFunction",
+    "AsyncRetryPredicate",
+    "AsyncRetryStrategy",
     "BroadcastProcessFunction",
+    "CheckpointedFunction",
     "CoFlatMapFunction",
     "CoMapFunction",
     "CoProcessFunction",

@@ -1,6 +1,12 @@
 """Public façade: keyed state descriptors, state types and TTL (see :mod:`millstream.stream.state`)."""
 
 from .stream.broadcast import BroadcastState, ReadOnlyBroadcastState
+from .stream.operator_state import (
+    FunctionInitializationContext,
+    FunctionSnapshotContext,
+    OperatorListState,
+    OperatorStateStore,
+)
 from .stream.state import (
     AggregatingState,
     AggregatingStateDescriptor,
@@ -22,11 +28,15 @@ __all__ = [
     "AggregatingStateDescriptor",
     "BroadcastState",
     "EmbeddedRocksDBStateBackend",
+    "FunctionInitializationContext",
+    "FunctionSnapshotContext",
     "HashMapStateBackend",
     "ListState",
     "ListStateDescriptor",
     "MapState",
     "MapStateDescriptor",
+    "OperatorListState",
+    "OperatorStateStore",
     "ReadOnlyBroadcastState",
     "ReducingState",
     "ReducingStateDescriptor",

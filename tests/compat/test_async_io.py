@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,94 @@ def test_exactly_once_across_kill_9_mid_flight(tmp_path: Path) -> None:
     log.close()
     assert kills >= 2
     assert out == [{"i": i, "v": i * 3} for i in range(async_crash_job.EVENTS)]
+
+
+class Flaky(AsyncFunction):
+    """Fails (``fail`` mode) or returns an empty list (``empty`` mode) on the first ``bad`` attempts of each
+    input; records when each attempt started."""
+
+    def __init__(self, bad: int, mode: str) -> None:
+        self.bad = bad
+        self.mode = mode
+        self.attempts: dict[int, list[float]] = {}
+
+    async def async_invoke(self, value: Any) -> list[Any]:
+        times = self.attempts.setdefault(value, [])
+        times.append(time.monotonic())
+        if len(times) <= self.bad:
+            if self.mode == "fail":
+                raise ConnectionError(f"attempt {len(times)} of {value}")
+            return []
+        return [(value, len(times))]
+
+
+def test_retry_on_exception_with_fixed_delay() -> None:
+    from millstream.functions import AsyncRetryStrategy
+
+    fn = Flaky(2, "fail")
+    strategy = AsyncRetryStrategy.fixed_delay(3, 30, None, lambda e: isinstance(e, ConnectionError))
+    out = list(
+        AsyncDataStream.ordered_wait_with_retry(
+            env_().from_collection([1, 2, 3]), fn, 5000, strategy, 10
+        ).execute_and_collect()
+    )
+    assert out == [(1, 3), (2, 3), (3, 3)]
+    gaps = [b - a for t in fn.attempts.values() for a, b in pairwise(t)]
+    assert all(g >= 0.029 for g in gaps)
+
+
+def test_retry_on_result_stops_after_max_attempts_plus_one_calls() -> None:
+    from millstream.stream.async_io import FixedDelayRetryStrategy
+
+    fn = Flaky(10, "empty")  # never gives a result within the attempts allowed
+    strategy = FixedDelayRetryStrategy(2, 1, lambda r: r == [], None)
+    out = list(
+        AsyncDataStream.unordered_wait_with_retry(
+            env_().from_collection([5, 6]), fn, 5000, strategy
+        ).execute_and_collect()
+    )
+    assert out == []  # the last (empty) result is final
+    assert {v: len(t) for v, t in fn.attempts.items()} == {5: 3, 6: 3}  # can_retry(n) is n <= max_attempts
+
+
+def test_an_exception_no_predicate_matches_fails_the_job_and_the_timeout_bounds_all_attempts() -> None:
+    from millstream.functions import AsyncRetryStrategy
+
+    strategy = AsyncRetryStrategy.fixed_delay(5, 10, lambda r: r == [], None)
+    with pytest.raises(Exception, match="attempt 1 of 1"):
+        AsyncDataStream.ordered_wait_with_retry(
+            env_().from_collection([1]), Flaky(1, "fail"), 5000, strategy
+        ).execute_and_collect(limit=1)
+
+    class Patient(Flaky):
+        def timeout(self, value: Any) -> list[Any]:
+            return [("timed out", value, len(self.attempts[value]))]
+
+    slow = AsyncRetryStrategy.fixed_delay(100, 40, lambda r: r == [], None)
+    out = list(
+        AsyncDataStream.ordered_wait_with_retry(
+            env_().from_collection([1]), Patient(100, "empty"), 150, slow
+        ).execute_and_collect()
+    )
+    assert out[0][:2] == ("timed out", 1) and 2 <= out[0][2] <= 5
+
+
+def test_exponential_backoff_delays_and_validation() -> None:
+    from millstream.functions import AsyncRetryStrategy
+    from millstream.stream.async_io import NO_RETRY_STRATEGY, ExponentialBackoffDelayRetryStrategy
+
+    s = ExponentialBackoffDelayRetryStrategy(5, 10, 50, 2.0, None, lambda e: True)
+    assert [s.get_backoff_time_millis(n) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 50, 50]
+    assert s.can_retry(5) and not s.can_retry(6)
+    assert AsyncRetryStrategy.no_restart() is NO_RETRY_STRATEGY and not NO_RETRY_STRATEGY.can_retry(1)
+    with pytest.raises(JobConfigError, match="max_attempts"):
+        AsyncRetryStrategy.fixed_delay(0, 10, None, None)
+    with pytest.raises(JobConfigError, match="None"):
+        AsyncDataStream.ordered_wait_with_retry(env_().from_collection([1]), Slow(), 50, None)  # type: ignore[arg-type]
+    fn = Flaky(2, "fail")
+    strategy = AsyncRetryStrategy.exponential_backoff(3, 10, 100, 2.0, None, lambda e: True)
+    out = list(
+        AsyncDataStream.ordered_wait_with_retry(env_().from_collection([7]), fn, 5000, strategy).execute_and_collect()
+    )
+    t = fn.attempts[7]
+    assert out == [(7, 3)] and t[1] - t[0] >= 0.009 and t[2] - t[1] >= 0.019

@@ -288,3 +288,22 @@ def test_file_sink_is_accepted() -> None:
     env = StreamExecutionEnvironment.get_execution_environment()
     env.from_collection([1]).sink_to(FileSink.for_path("/tmp/never-written.txt"))
     check_job(_sinks(env))
+
+
+def test_operator_state_is_refused() -> None:
+    from millstream.functions import CheckpointedFunction, MapFunction
+
+    class Counting(MapFunction, CheckpointedFunction):
+        def initialize_state(self, context: object) -> None:
+            pass
+
+        def snapshot_state(self, context: object) -> None:
+            pass
+
+        def map(self, value: object) -> object:
+            return value
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.from_collection([1]).map(Counting()).print()
+    with pytest.raises(FlinkTranslationError, match=r"operator 'Map' \(map\): operator state"):
+        check_job(_sinks(env))

@@ -19,7 +19,10 @@ Which Flink API judges which case (``Case.judge``):
 - count windows: Flink's **Java** API. PyFlink 2.3's Python ``count_window(size, slide)`` fires each
   full window once and never partial ones; Java Flink (and millstream, per SEMANTICS.md) fires every
   ``slide`` elements with the last ``min(n, size)``. Tumbling count windows agree in both APIs (checked);
-- interval and window joins: Flink's Java API (PyFlink's Python API has neither).
+- interval and window joins: Flink's Java API (PyFlink's Python API has neither);
+- evictors (``TimeEvictor``, ``DeltaEvictor`` with ``do_evict_after`` or not): Flink's Java API (PyFlink's
+  Python API has no evictors), on ``GlobalWindows`` with ``CountTrigger.of(n)`` (rows as count windows'), or on
+  a time window (``Case.window``; rows as time windows').
 
 Join inputs are never late with respect to their own input's watermark (``ts > own watermark``): with
 two inputs Flink's join watermark is the minimum of both, and which element arrives when depends on
@@ -46,7 +49,7 @@ class Case:
 
     id: str
     family: str
-    kind: str  # window | count | interval_join | window_join
+    kind: str  # window | count | evict | interval_join | window_join
     inputs: dict[str, list[Element]]
     delay: int = 0
     window: dict[str, Any] | None = None
@@ -168,6 +171,33 @@ def count_case(cid: str, seed: int, size: int, slide: int = 0, *, n: int = 40, k
     )
 
 
+def evict_case(
+    cid: str, seed: int, trigger: int, evictor: dict[str, Any], window: dict[str, Any] | None = None, *, n: int = 40
+) -> Case:
+    """An evictor case: ``evictor`` is ``{"type": "time", "ms": size}`` or ``{"type": "delta", "threshold": t}``
+    (delta = ``|ts_a - ts_b|``), with ``"after": bool`` (``do_evict_after``); on ``GlobalWindows`` fired by
+    ``CountTrigger.of(trigger)``, or on ``window`` (its default trigger) when given."""
+    rng = random.Random(seed)
+    late = window is None  # a GlobalWindow is never late; time-window cases keep off lateness
+    rows = gen_stream(
+        rng, n, keys=2, origin=-30, max_step=4, delay=6, late_p=0.15 if late else 0.0, late_span=20, burst=3
+    )
+    return Case(
+        id=cid,
+        family="evict",
+        kind="evict",
+        inputs={"main": rows},
+        delay=6,
+        window=window,
+        count={"size": trigger},
+        seed=seed,
+        apis=("java",),
+        judge="java",
+        note="judged by Flink's Java API: PyFlink's Python API has no evictors",
+        extra={"evictor": evictor},
+    )
+
+
 def join_case(
     cid: str,
     family: str,
@@ -283,6 +313,14 @@ def all_cases() -> list[Case]:
         count_case("count-sliding-s34", 34, 3, 1),
         count_case("count-sliding-s35", 35, 2, 3),
         count_case("count-sliding-s36", 36, 5, 5, keys=2),
+    ]
+    # evictors: time and delta, before and after the window function
+    cases += [
+        evict_case("evict-time-s81", 81, 4, {"type": "time", "ms": 6, "after": False}),
+        evict_case("evict-time-after-s82", 82, 3, {"type": "time", "ms": 5, "after": True}),
+        evict_case("evict-delta-s83", 83, 4, {"type": "delta", "threshold": 7, "after": False}),
+        evict_case("evict-delta-after-s84", 84, 3, {"type": "delta", "threshold": 4, "after": True}),
+        evict_case("evict-time-tumbling-s85", 85, 0, {"type": "time", "ms": 4, "after": False}, tumbling(12)),
     ]
     # allowed lateness with late firings (and what is still too late goes to the side output)
     for seed, spec, lateness, late_output in [

@@ -285,6 +285,24 @@ class Job:
             windowed = keyed.countWindow(int(spec["size"]))
         self.tagged(case["id"], "java", self.java_stream(windowed.process(parity.CountFormat())))
 
+    def evict_java(self, case: dict[str, Any]) -> None:
+        parity = self.jvm.millstream.parity
+        windowing = self.jvm.org.apache.flink.streaming.api.windowing
+        keyed = self.source(case, "main")._j_data_stream.keyBy(parity.RowKey())
+        if case.get("window"):
+            windowed = keyed.window(self.java_assigner(case["window"]))
+        else:
+            count = windowing.triggers.CountTrigger.of(int(case["count"]["size"]))
+            windowed = keyed.window(windowing.assigners.GlobalWindows.create()).trigger(count)
+        spec = case["extra"]["evictor"]
+        after = bool(spec["after"])
+        if spec["type"] == "time":
+            evictor = windowing.evictors.TimeEvictor.of(self.duration(spec["ms"]), after)
+        else:
+            evictor = windowing.evictors.DeltaEvictor.of(float(spec["threshold"]), parity.TsDelta(), after)
+        fmt = parity.WindowFormat() if case.get("window") else parity.CountFormat()
+        self.tagged(case["id"], "java", self.java_stream(windowed.evictor(evictor).process(fmt)))
+
     def interval_join_java(self, case: dict[str, Any]) -> None:
         parity = self.jvm.millstream.parity
         left = self.source(case, "left")._j_data_stream

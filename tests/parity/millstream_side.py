@@ -25,7 +25,15 @@ from millstream.functions import (
     Sum,
 )
 from millstream.testing import CollectingSink
-from millstream.windows import EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows
+from millstream.windows import (
+    CountTrigger,
+    DeltaEvictor,
+    EventTimeSessionWindows,
+    GlobalWindows,
+    SlidingEventTimeWindows,
+    TimeEvictor,
+    TumblingEventTimeWindows,
+)
 
 from .cases import Case
 
@@ -182,6 +190,19 @@ def _build(env: StreamExecutionEnvironment, case: Case, variant: str) -> list[An
         assert case.count is not None
         keyed = _source(env, case.inputs["main"], case.delay).key_by(_key)
         return [keyed.count_window(case.count["size"], case.count["slide"]).process(CountFormat())]
+    if case.kind == "evict":
+        assert case.count is not None
+        spec = case.extra["evictor"]
+        keyed = _source(env, case.inputs["main"], case.delay).key_by(_key)
+        if case.window is not None:
+            ws = keyed.window(_assigner(case.window))
+        else:
+            ws = keyed.window(GlobalWindows.create()).trigger(CountTrigger.of(case.count["size"]))
+        if spec["type"] == "time":
+            evictor: Any = TimeEvictor.of(Duration.of_millis(spec["ms"]), spec["after"])
+        else:
+            evictor = DeltaEvictor.of(spec["threshold"], lambda a, b: abs(a[1] - b[1]), spec["after"])
+        return [ws.evictor(evictor).process(WindowFormat() if case.window is not None else CountFormat())]
     if case.kind == "interval_join":
         spec = case.join
         assert spec is not None

@@ -37,6 +37,7 @@ from ..stream.connectors import (
     LogSource,
     PrintSink,
 )
+from ..stream.functions import is_checkpointed
 from ..stream.graph import Transformation, topological
 from ..stream.windows import (
     ContinuousEventTimeTrigger,
@@ -262,6 +263,12 @@ def check_job(sinks: Iterable[Transformation], jars: Sequence[str] = ()) -> list
             raise FlinkTranslationError(
                 f"{_describe(t)}: on_error() (failed elements to a side output) has no Flink equivalent",
                 hint="catch the error in the function and yield ('failed', element) to an OutputTag yourself, "
+                "or run on millstream's engine",
+            )
+        if t.kind in ("map", "filter", "flat_map", "process") and is_checkpointed(t.params.get("user_fn")):
+            raise FlinkTranslationError(
+                f"{_describe(t)}: operator state (CheckpointedFunction) has no PyFlink translation",
+                hint="PyFlink's Python API has no operator state: keep the state in keyed state after key_by(...), "
                 "or run on millstream's engine",
             )
         if t.kind == "source":

@@ -387,6 +387,36 @@ class RuntimeContext:
         raise NotImplementedError
 
 
+class CheckpointedFunction:
+    """Flink's ``CheckpointedFunction`` (PyFlink has none; millstream provides it with Flink's Java API in
+    snake case): mix it into the function of a ``map``, ``flat_map``, ``filter`` or non-keyed ``process``.
+
+    ``initialize_state(context)`` is called once per operator instance, before ``open`` and with any restored
+    state in place; ``context.get_operator_state_store()`` gives ``get_list_state(ListStateDescriptor)`` /
+    ``get_union_list_state(ListStateDescriptor)`` (:mod:`millstream.stream.operator_state`).
+    ``snapshot_state(context)`` is called before every checkpoint and savepoint: bring the states up to date
+    there. The states' contents are checkpointed and restored, redistributed as Flink redistributes them when
+    the parallelism changes.
+    """
+
+    def snapshot_state(self, context: Any) -> None:
+        """Called before each checkpoint; ``context.get_checkpoint_timestamp()`` is its processing time."""
+        raise NotImplementedError
+
+    def initialize_state(self, context: Any) -> None:
+        """Called once before the first element, ``open`` and the first checkpoint (see the class)."""
+        raise NotImplementedError
+
+
+def is_checkpointed(fn: Any) -> bool:
+    """Whether ``fn`` is a :class:`CheckpointedFunction` (by class, or by having both methods)."""
+    if fn is None or isinstance(fn, type):
+        return False
+    if isinstance(fn, CheckpointedFunction):
+        return True
+    return callable(getattr(fn, "initialize_state", None)) and callable(getattr(fn, "snapshot_state", None))
+
+
 class TimeDomain:
     """Which clock fired a timer (``ctx.time_domain()`` in ``on_timer``)."""
 
@@ -440,6 +470,7 @@ __all__ = [
     "AllWindowFunction",
     "BaseBroadcastProcessFunction",
     "BroadcastProcessFunction",
+    "CheckpointedFunction",
     "CoFlatMapFunction",
     "CoMapFunction",
     "CoProcessFunction",
@@ -469,5 +500,6 @@ __all__ = [
     "as_key_selector",
     "as_map",
     "as_reduce",
+    "is_checkpointed",
     "lifecycle",
 ]

@@ -12,10 +12,14 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from .functions import OutputTag
+from .functions import OutputTag, is_checkpointed
 from .operators.base import Operator
 from .operators.basic import (
     AssignTimestampsOperator,
+    CheckpointedFilterOperator,
+    CheckpointedFlatMapOperator,
+    CheckpointedMapOperator,
+    CheckpointedProcessOperator,
     FilterOperator,
     FlatMapOperator,
     MapOperator,
@@ -63,6 +67,14 @@ def build_operator(t: Transformation, state_backend: str = "hashmap") -> Operato
     aggregates use the slicing fast path with a bounded write-behind cache in front of the keyed state backend
     (:mod:`.operators.writebehind`), other windows the general operator, whose contents live in its keyed state
     backend (the heap fast paths keep them in plain dicts)."""
+    if t.kind not in ("map", "filter", "flat_map", "process") and is_checkpointed(t.params.get("user_fn")):
+        from .errors import JobConfigError
+
+        raise JobConfigError(
+            f"operator {t.name!r}: operator state (CheckpointedFunction) is provided on map, flat_map, filter "
+            "and non-keyed process only",
+            hint="keep the state in keyed state (get_runtime_context().get_state(...)) on keyed streams",
+        )
     op = _build(t, state_backend)
     if t.kind in ("map", "filter", "flat_map", "process"):
         op.user_fn = t.params.get("user_fn")
@@ -75,20 +87,21 @@ def build_operator(t: Transformation, state_backend: str = "hashmap") -> Operato
 def _build(t: Transformation, state_backend: str) -> Operator:
     p, name, uid = t.params, t.name, t.uid
     kind = t.kind
+    checkpointed = is_checkpointed(p.get("user_fn"))  # operator state: CheckpointedFunction
     if kind == "map":
-        return MapOperator(name, uid, p["fn"])
+        return (CheckpointedMapOperator if checkpointed else MapOperator)(name, uid, p["fn"])
     if kind == "filter":
-        return FilterOperator(name, uid, p["fn"])
+        return (CheckpointedFilterOperator if checkpointed else FilterOperator)(name, uid, p["fn"])
     if kind == "flat_map":
-        return FlatMapOperator(name, uid, p["fn"])
+        return (CheckpointedFlatMapOperator if checkpointed else FlatMapOperator)(name, uid, p["fn"])
     if kind == "process":
-        return ProcessOperator(name, uid, p["fn"])
+        return (CheckpointedProcessOperator if checkpointed else ProcessOperator)(name, uid, p["fn"])
     if kind in ("keyed_process", "co_process"):
         return KeyedProcessOperator(name, uid, p["fns"], p.get("key_fns"), p.get("on_timer"), p.get("user_fn"))
     if kind == "async_wait":
         from .operators.async_io import AsyncWaitOperator
 
-        return AsyncWaitOperator(name, uid, p["user_fn"], p["timeout_ms"], p["capacity"], p["ordered"])
+        return AsyncWaitOperator(name, uid, p["user_fn"], p["timeout_ms"], p["capacity"], p["ordered"], p.get("retry"))
     if kind == "broadcast_process":
         from .operators.broadcast import BroadcastProcessOperator
 

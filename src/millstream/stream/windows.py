@@ -415,8 +415,29 @@ class NeverTrigger(Trigger):
 # -- evictors -----------------------------------------------------------------------------------------
 
 
+class TimestampedValue(NamedTuple):
+    """A window element with its timestamp (``None``: it has none), as Flink's evictors see elements: what
+    an evictor with ``timestamped = True`` gets and returns."""
+
+    value: Any
+    timestamp: int | None
+
+    def get_value(self) -> Any:
+        return self.value
+
+    def get_timestamp(self) -> int | None:
+        return self.timestamp
+
+    def has_timestamp(self) -> bool:
+        return self.timestamp is not None
+
+
 class Evictor(Generic[T, W]):
-    """Removes elements from a window's contents before (or after) the window function runs."""
+    """Removes elements from a window's contents before (or after) the window function runs. What it keeps
+    stays in the window's contents (when the trigger does not purge it). ``elements`` are the values, or
+    :class:`TimestampedValue` s when the class sets ``timestamped = True``; either way in arrival order."""
+
+    timestamped = False
 
     def evict_before(self, elements: list[Any], size: int, window: Any, ctx: Any) -> list[Any]:
         return elements
@@ -468,6 +489,39 @@ class DeltaEvictor(Evictor[Any, Any]):
             return elements
         last = elements[-1]
         return [e for e in elements if self.delta(e, last) < self.threshold]
+
+    def evict_before(self, elements: list[Any], size: int, window: Any, ctx: Any) -> list[Any]:
+        return elements if self.do_evict_after else self._evict(elements)
+
+    def evict_after(self, elements: list[Any], size: int, window: Any, ctx: Any) -> list[Any]:
+        return self._evict(elements) if self.do_evict_after else elements
+
+
+class TimeEvictor(Evictor[Any, Any]):
+    """Flink's ``TimeEvictor.of(window_size[, do_evict_after])``: with ``max_ts`` the largest timestamp among
+    the window's elements, evicts every element whose timestamp is ``<= max_ts - window_size`` (keeps the
+    last ``window_size`` of event time), before the window function, or after it with ``do_evict_after``.
+    Elements without timestamps (processing-time windows over unstamped elements) are never evicted, as in
+    Flink (which looks at the first element's timestamp)."""
+
+    timestamped = True
+
+    def __init__(self, window_size: Any, do_evict_after: bool = False) -> None:
+        size = to_millis(window_size)
+        if size < 0:
+            raise JobConfigError(f"TimeEvictor needs a window size >= 0, got {window_size!r}")
+        self.window_size = size
+        self.do_evict_after = do_evict_after
+
+    @staticmethod
+    def of(window_size: Any, do_evict_after: bool = False) -> TimeEvictor:
+        return TimeEvictor(window_size, do_evict_after)
+
+    def _evict(self, elements: list[TimestampedValue]) -> list[TimestampedValue]:
+        if not elements or elements[0].timestamp is None:
+            return elements
+        cutoff = max(e.timestamp for e in elements if e.timestamp is not None) - self.window_size
+        return [e for e in elements if e.timestamp is None or e.timestamp > cutoff]
 
     def evict_before(self, elements: list[Any], size: int, window: Any, ctx: Any) -> list[Any]:
         return elements if self.do_evict_after else self._evict(elements)
@@ -717,7 +771,9 @@ __all__ = [
     "PurgingTrigger",
     "SlidingEventTimeWindows",
     "SlidingProcessingTimeWindows",
+    "TimeEvictor",
     "TimeWindow",
+    "TimestampedValue",
     "Trigger",
     "TriggerResult",
     "TumblingEventTimeWindows",

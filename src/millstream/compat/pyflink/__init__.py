@@ -113,6 +113,11 @@ class _PyFlinkModule(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
+        sub = f"{self.__name__}.{name}"
+        if sub in PYFLINK_NAMES or sub in PACKAGES:  # a submodule (``from pyflink.datastream import window``)
+            value = importlib.import_module(sub)
+            setattr(self, name, value)
+            return value
         value = resolve(self.__name__, name)
         setattr(self, name, value)
         return value

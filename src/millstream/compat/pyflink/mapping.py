@@ -57,8 +57,8 @@ DIFFERENCES: dict[str, str] = {
     "DataStream.broadcast": "with descriptors: broadcast state; without: BROADCAST partitioning",
     "DataStream.slot_sharing_group": "accepted, no effect (no slots: one process per subtask)",
     "KeyedStream.slot_sharing_group": "accepted, no effect",
-    "WindowedStream.evictor": "CountEvictor, DeltaEvictor; no TimeEvictor",
-    "AllWindowedStream.evictor": "CountEvictor, DeltaEvictor; no TimeEvictor",
+    "WindowedStream.evictor": "CountEvictor, DeltaEvictor, TimeEvictor (Java Flink's; PyFlink has no evictors)",
+    "AllWindowedStream.evictor": "CountEvictor, DeltaEvictor, TimeEvictor (Java Flink's; PyFlink has no evictors)",
     "KeyedStream.count_window": "Java Flink's count windows (PyFlink's Python count_window(size, slide) fires "
     "only full windows)",
     "AsyncDataStream.ordered_wait_with_retry": "",

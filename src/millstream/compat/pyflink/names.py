@@ -298,6 +298,12 @@ PYFLINK_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "pyflink.datastream.stream_execution_environment": ("StreamExecutionEnvironment",),
     "pyflink.datastream.async_data_stream": ("AsyncDataStream",),
+    "pyflink.datastream.async_retry_strategies": (
+        "ExponentialBackoffDelayRetryStrategy",
+        "FixedDelayRetryStrategy",
+        "NoRetryStrategy",
+        "RetryPredicate",
+    ),
     "pyflink.datastream.externalized_checkpoint_retention": ("ExternalizedCheckpointRetention",),
     "pyflink.common.execution_config": ("ExecutionConfig",),
     "pyflink.common.job_client": ("JobClient",),

@@ -1,6 +1,8 @@
 """Restoring state at another parallelism (Flink's rescaling): the state of one new subtask from the snapshots
 of all subtasks of the old parallelism.
 
+- **operators with operator (non-keyed) list state** split it by element themselves
+  (:class:`~millstream.stream.operators.rescale.RedistributableState`);
 - **keyed operators** keep the keys of the new subtask's key groups (their classes merge their own snapshot
   layouts: :class:`~millstream.stream.operators.rescale.RescalableState`);
 - **log sources** keep the positions and watermark generators of the partitions the new subtask reads
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...stream.keygroups import key_group_filter, key_group_range
-from ...stream.operators.rescale import RescalableState
+from ...stream.operators.rescale import RedistributableState, RescalableState
 from ...stream.time import MIN_WATERMARK
 from ..sources import split_owner
 from ..two_phase import TwoPhaseCommitSinkOperator
@@ -42,17 +44,24 @@ def merge_source(payloads: list[dict[str, Any]], owns_split: Callable[[Any], boo
 
 
 def merge_operator(
-    thing: Any, name: str, payloads: list[dict[str, Any]], owns: Callable[[Any], bool]
+    thing: Any,
+    name: str,
+    payloads: list[dict[str, Any]],
+    owns: Callable[[Any], bool],
+    split: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     from ..checkpointing import StateRestoreError
 
-    if not isinstance(thing, RescalableState):
+    if split is not None:  # operator (non-keyed) state: the operator splits it by element itself
+        state = type(thing).redistribute_snapshots([p["state"] for p in payloads], *split)
+    elif not isinstance(thing, RescalableState):
         raise StateRestoreError(
             f"the state of operator {name!r} cannot be restored at another parallelism: "
             f"{type(thing).__name__} does not split its state by key",
             hint="restore with the parallelism the state was taken at",
         )
-    state = type(thing).merge_snapshots([p["state"] for p in payloads], owns)
+    else:
+        state = type(thing).merge_snapshots([p["state"] for p in payloads], owns)
     input_wms = [min(ws) for ws in zip(*(p["input_wms"] for p in payloads), strict=True)]
     return {
         "kind": "operator",
@@ -90,6 +99,8 @@ def rescale_part(
             return split_owner(topic, partition, parallelism) == index
 
         return merge_source(payloads, owns_split)
+    if isinstance(thing, RedistributableState):
+        return merge_operator(thing, name, payloads, lambda _k: True, (index, parallelism))
     if isinstance(thing, TwoPhaseCommitSinkOperator):
         return merge_operator(thing, name, payloads, lambda _k: True) if index == 0 else None
     owns = key_group_filter(max_parallelism, key_group_range(max_parallelism, parallelism, index))

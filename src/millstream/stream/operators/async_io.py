@@ -8,7 +8,11 @@ Protocol, per input element:
 2. When ``capacity`` elements are queued (in flight or finished but not yet emitted), wait: for the oldest
    (ordered) or any element before the first queued watermark (unordered) to finish, and emit what may go.
 3. Submit ``async_invoke(value)`` with the timeout; on timeout ``timeout(value)`` gives the results (by
-   default it raises ``TimeoutError``, failing the job); an exception fails the job.
+   default it raises ``TimeoutError``, failing the job); an exception fails the job. With a retry strategy
+   (PyFlink's semantics): after attempt ``n`` (from 1), if the result list matches the strategy's result
+   predicate or the exception its exception predicate, and ``can_retry(n)``, wait
+   ``get_backoff_time_millis(n)`` and call ``async_invoke(value)`` again; otherwise the result (or the
+   exception) is final. The timeout bounds all attempts of an input together.
 4. Emit finished results: ``ordered`` in input order, ``unordered`` as they finish but never across a
    watermark. Every result carries its input's timestamp. Between batches the runtime polls
    (``next_processing_time``) so results of an idle input still go out.
@@ -45,9 +49,12 @@ _WM = object()  # queue entry marker: ("wm", None, _WM, watermark)
 class AsyncWaitOperator(Operator):
     """See the module docstring."""
 
-    def __init__(self, name: str, uid: str | None, fn: Any, timeout_ms: int, capacity: int, ordered: bool) -> None:
+    def __init__(
+        self, name: str, uid: str | None, fn: Any, timeout_ms: int, capacity: int, ordered: bool, retry: Any = None
+    ) -> None:
         super().__init__(name, uid)
         self.user_fn = fn
+        self.retry = retry  # an AsyncRetryStrategy, or None
         self.timeout_s = timeout_ms / 1000
         self.capacity = capacity
         self.ordered = ordered
@@ -83,9 +90,35 @@ class AsyncWaitOperator(Operator):
 
         fn = self.user_fn
         try:
-            return await asyncio.wait_for(fn.async_invoke(value), self.timeout_s)
+            if self.retry is None:
+                return await asyncio.wait_for(fn.async_invoke(value), self.timeout_s)
+            return await asyncio.wait_for(self._attempts(value), self.timeout_s)
         except TimeoutError:
             return fn.timeout(value)
+
+    async def _attempts(self, value: Any) -> Any:
+        """Step 3 with a retry strategy: attempts until one is final."""
+        import asyncio
+
+        strategy = self.retry
+        predicate = strategy.get_retry_predicate()
+        on_result = predicate.result_predicate() or (lambda _r: False)
+        on_error = predicate.exception_predicate() or (lambda _e: False)
+        attempt = 1
+        while True:
+            error: Exception | None = None
+            result: Any = None
+            try:
+                result = await self.user_fn.async_invoke(value)
+            except Exception as exc:
+                error = exc
+            again = on_error(error) if error is not None else result is not None and on_result(result)
+            if not (again and strategy.can_retry(attempt)):
+                if error is not None:
+                    raise error
+                return result
+            await asyncio.sleep(max(strategy.get_backoff_time_millis(attempt), 0) / 1000)
+            attempt += 1
 
     def _submit(self, value: Any) -> concurrent.futures.Future[Any]:
         fut: concurrent.futures.Future[Any] = self.loop.submit(self._call(value))

@@ -9,6 +9,13 @@ from operator import length_hint
 from typing import Any
 
 from ..functions import OutputTag
+from ..operator_state import (
+    FunctionInitializationContext,
+    FunctionSnapshotContext,
+    OperatorStateSnapshot,
+    OperatorStateStore,
+    redistribute,
+)
 from ..time import MAX_WATERMARK, WatermarkStrategy
 from .base import Operator, split_outputs
 from .watermarks import WatermarkGenerator
@@ -273,11 +280,96 @@ class AssignTimestampsOperator(Operator):
             self.out.emit(vals, ntss, out_wmb, t)
 
 
+class OperatorStateHost(Operator):
+    """Mixin (listed first) for the operators of a ``map``/``filter``/``flat_map``/non-keyed ``process`` whose
+    function is a :class:`~millstream.stream.functions.CheckpointedFunction`: holds its
+    :class:`~millstream.stream.operator_state.OperatorStateStore`.
+
+    The runtime opens operators before it restores a checkpoint, so the function's ``initialize_state`` and
+    then its ``open`` run on the first of: the first batch, the first snapshot, ``close`` — always after the
+    restore and before the function sees an element, as in Flink. ``snapshot`` calls ``snapshot_state`` and
+    returns ``{"operator_state": {name: (mode, elements)}}``; on rescaling the runtime calls
+    :meth:`redistribute_snapshots` (list state in even ranges, union state whole to every subtask).
+    """
+
+    _store: OperatorStateStore | None = None
+    _restored: OperatorStateSnapshot | None = None
+    _initialized = False
+
+    def open(self) -> None:
+        """Deferred: see the class docstring."""
+
+    def initialize(self) -> None:
+        """Run the function's ``initialize_state`` and ``open`` (once)."""
+        if self._initialized:
+            return
+        self._initialized = True
+        self._store = OperatorStateStore(self._restored)
+        context = FunctionInitializationContext(self._store, self._restored is not None)
+        try:
+            self.user_fn.initialize_state(context)
+        except Exception as exc:
+            annotate(exc, self, None)
+            raise
+        super().open()
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        if not self._initialized:
+            self.initialize()
+        super().process(vals, tss, wmb, tail, input_index)
+
+    def close(self) -> None:
+        self.initialize()
+        super().close()
+
+    def snapshot(self) -> Any:
+        self.initialize()
+        assert self._store is not None
+        try:
+            self.user_fn.snapshot_state(FunctionSnapshotContext(self.ctx.now()))
+        except Exception as exc:
+            annotate(exc, self, None)
+            raise
+        return {"operator_state": self._store.snapshot()}
+
+    def restore(self, state: Any) -> None:
+        if self._initialized:
+            raise RuntimeError(f"operator {self.name!r}: state restored after initialize_state ran")
+        self._restored = dict((state or {}).get("operator_state") or {})
+
+    @staticmethod
+    def redistribute_snapshots(states: list[Any], index: int, parallelism: int) -> Any:
+        """Subtask ``index`` of ``parallelism``'s state from all old subtasks' snapshots (in subtask order)."""
+        parts = [(s or {}).get("operator_state") for s in states]
+        return {"operator_state": redistribute(parts, index, parallelism)}
+
+
+class CheckpointedMapOperator(OperatorStateHost, MapOperator):
+    """``map`` with a :class:`~millstream.stream.functions.CheckpointedFunction`."""
+
+
+class CheckpointedFilterOperator(OperatorStateHost, FilterOperator):
+    """``filter`` with a :class:`~millstream.stream.functions.CheckpointedFunction`."""
+
+
+class CheckpointedFlatMapOperator(OperatorStateHost, FlatMapOperator):
+    """``flat_map`` with a :class:`~millstream.stream.functions.CheckpointedFunction`."""
+
+
+class CheckpointedProcessOperator(OperatorStateHost, ProcessOperator):
+    """Non-keyed ``process`` with a :class:`~millstream.stream.functions.CheckpointedFunction`."""
+
+
 __all__ = [
     "AssignTimestampsOperator",
+    "CheckpointedFilterOperator",
+    "CheckpointedFlatMapOperator",
+    "CheckpointedMapOperator",
+    "CheckpointedProcessOperator",
     "FilterOperator",
     "FlatMapOperator",
     "MapOperator",
+    "OperatorStateHost",
     "PassthroughOperator",
     "ProcessOperator",
     "UnionOperator",

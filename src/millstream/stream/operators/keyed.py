@@ -41,7 +41,8 @@ class StreamRuntimeContext(RuntimeContext):
 
             raise JobConfigError(
                 f"operator {self._op.name!r} is not keyed, so it has no keyed state",
-                hint="call key_by(...) before process(...) to use state",
+                hint="call key_by(...) first to use keyed state; for state of a non-keyed operator implement "
+                "CheckpointedFunction and use the operator state store in initialize_state",
             )
         return self._backend.get_state(state_descriptor)
 

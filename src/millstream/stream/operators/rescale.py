@@ -23,6 +23,16 @@ class RescalableState(Protocol):
     def merge_snapshots(states: list[Any], owns: Owns) -> Any: ...
 
 
+@runtime_checkable
+class RedistributableState(Protocol):
+    """An operator whose state is not keyed but split among subtasks by element (operator list state,
+    :mod:`millstream.stream.operator_state`): it redistributes the old subtasks' snapshots itself, given the new
+    subtask's ``index`` of ``parallelism``."""
+
+    @staticmethod
+    def redistribute_snapshots(states: list[Any], index: int, parallelism: int) -> Any: ...
+
+
 def merge_tables(
     tables: Iterable[dict[str, dict[Any, Any]]], owns: Owns, key_of: Callable[[str, Any], Any]
 ) -> dict[str, dict[Any, Any]]:
@@ -53,4 +63,4 @@ def plain_key(_table: str, k: Any) -> Any:
     return k
 
 
-__all__ = ["Owns", "RescalableState", "merge_tables", "merge_timers", "plain_key"]
+__all__ = ["Owns", "RedistributableState", "RescalableState", "merge_tables", "merge_timers", "plain_key"]

@@ -28,7 +28,7 @@ from ..errors import OperatorError
 from ..functions import OutputTag
 from ..state import KeyedStateBackend, StateNamespace
 from ..time import MAX_WATERMARK
-from ..windows import Evictor, Trigger, WindowAssigner
+from ..windows import Evictor, TimestampedValue, Trigger, WindowAssigner
 from .base import Operator, compute_keys, split_outputs
 from .basic import annotate
 from .keyed import StreamRuntimeContext
@@ -206,6 +206,8 @@ class WindowOperator(Operator):
         self.assigner = assigner
         self.trigger = trigger or assigner.get_default_trigger()
         self.evictor = evictor
+        # the evictor looks at timestamps (TimeEvictor): list contents hold TimestampedValue(element, ts)
+        self.stamped = evictor is not None and evictor.timestamped
         self.lateness = allowed_lateness
         self.late_tag = late_tag
         self.fn = fn
@@ -325,7 +327,8 @@ class WindowOperator(Operator):
         if fn.kind == "list":
             elements = contents
             if self.evictor is not None:
-                elements = self.evictor.evict_before(list(contents), len(contents), window, ctx)
+                stamped = self.evictor.evict_before(list(contents), len(contents), window, ctx)
+                elements = [e.value for e in stamped] if self.stamped else stamped
             if fn.list_then == "reduce":
                 it = iter(elements)
                 acc = next(it)
@@ -340,7 +343,7 @@ class WindowOperator(Operator):
             else:
                 values = elements
             if self.evictor is not None:
-                kept = self.evictor.evict_after(list(elements), len(elements), window, ctx)
+                kept = self.evictor.evict_after(list(stamped), len(stamped), window, ctx)
                 self.contents[(key, self._state_window(key, window))] = kept
             if fn.list_then is None:
                 return self._apply_window_fn(fn.user, key, window, values)
@@ -450,7 +453,7 @@ class WindowOperator(Operator):
                             continue
                         actual = state_window = window
                     skipped = False
-                    self._add(key, state_window, stored)
+                    self._add(key, state_window, TimestampedValue(stored, ts) if self.stamped else stored)
                     tctx.key, tctx.window = key, actual
                     fire, purge = trigger.on_element(stored, ts, actual, tctx)
                     if fire:
