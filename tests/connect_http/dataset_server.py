@@ -76,11 +76,14 @@ class Dataset:
         return 404, "application/json", b'{"error": "no such path"}'
 
 
-def serve() -> Iterator[Dataset]:
+def serve(idle_timeout: float | None = None) -> Iterator[Dataset]:
+    """Run the server; with ``idle_timeout`` it closes a kept-alive connection idle for that many seconds."""
     state: dict[str, Dataset] = {}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive
+        disable_nagle_algorithm = True  # TCP_NODELAY: headers and body are separate writes
+        timeout = idle_timeout
 
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
