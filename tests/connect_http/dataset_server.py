@@ -4,7 +4,7 @@ growing dataset, for the HTTP source tests; it counts the TCP connections it acc
 Endpoints:
 
 - ``GET /items?since=ID&limit=N`` → ``{"data": {"items": [...]}, "count": n}``: items with ``id > since``
-  (``since`` inclusive when ``inclusive=1``), ascending, at most ``limit``;
+  (``since`` inclusive when ``inclusive=1``), at most ``limit``, ascending (descending with ``order=desc``);
 - ``GET /feed?cursor=C`` → ``{"items": [...], "next": C2 | null}``: pages of ``page_size`` items by position;
   ``next`` is null on the last (possibly partial) page; ``/feed?link=1`` gives ``next`` as a full URL;
 - ``GET /html`` → an HTML page (not JSON).
@@ -61,6 +61,8 @@ class Dataset:
             # an element without an id (a bad record) counts with its position
             ids = [x.get("id", pos + 1) for pos, x in enumerate(items)]
             page = [x for x, n in zip(items, ids, strict=True) if n > since or (inclusive and n == since)][:limit]
+            if q.get("order") == "desc":
+                page.reverse()
             return 200, "application/json", json.dumps({"data": {"items": page}, "count": len(page)}).encode()
         if url.path == "/feed":
             pos = int(q.get("cursor") or 0)

@@ -277,3 +277,31 @@ def test_requests_reuse_pooled_connections(dataset: Dataset) -> None:
         assert dataset.accepted == 1 and task.pool.connections_opened == 1
     finally:
         task.stop()
+
+
+def test_post_requests_and_newest_first_lists(dataset: Dataset) -> None:
+    dataset.grow(7)
+    task = HttpSourceTask()
+    task.start(
+        items_config(
+            dataset,
+            **{
+                "http.request.method": "post",
+                "http.request.body": '{"after": ${offset.id}}',
+                "http.request.headers": "X-After:${offset.id},X-Team:data",
+                "http.request.params": "since=${offset.id}&limit=3&order=desc",
+                "http.response.list.order.direction": "desc",
+            },
+        )
+    )
+    try:
+        url, headers, body = task.request_of({"id": 7})
+        assert url == f"{dataset.base}/items?since=7&limit=3&order=desc"
+        assert headers == {"X-After": "7", "X-Team": "data", "Content-Type": "application/json"}
+        assert body == b'{"after": 7}'
+        records = task.poll() or []
+        # pages [3, 2, 1], [6, 5, 4], [7] (newest first) are read oldest first
+        assert [r.value["id"] for r in records] == list(range(1, 8)) and task.records_skipped_seen == 0
+        assert task.offset == {"id": 7}
+    finally:
+        task.stop()

@@ -352,11 +352,13 @@ def _sort_key(value: Any) -> tuple[int, Any]:
         return (1, str(value).lower())
     if isinstance(value, int | float):
         return (0, value)
-    text = str(value)
-    try:
-        return (0, float(text))
-    except ValueError:
-        return (1, text)
+    text = str(value).strip()
+    for number in (int, float):  # ids beyond 2**53 stay exact as ints
+        try:
+            return (0, number(text))
+        except ValueError:
+            pass
+    return (1, text)
 
 
 def _timestamp_ms(value: Any) -> int | None:
