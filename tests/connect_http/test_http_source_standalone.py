@@ -139,3 +139,54 @@ def _reachable(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/orders", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_kill_9_with_exactly_once_source_support_reads_every_record_once(tmp_path: Path) -> None:
+    """The worker killed -9 three times while the dataset grows and pages are read: with
+    ``exactly.once.source.support=enabled`` records and offsets are one log transaction, so every record is in
+    the topic exactly once at the end (without it, records written after the last offset flush come again)."""
+    from .dataset_server import serve
+
+    for ds in serve():
+        ds.grow(40)
+        worker = tmp_path / "worker.properties"
+        worker.write_text("offset.flush.interval.ms=60000\nexactly.once.source.support=enabled\n")
+        props = tmp_path / "items.properties"
+        props.write_text(
+            "\n".join(
+                [
+                    "name=items",
+                    "connector.class=HttpSource",
+                    f"http.request.url={ds.base}/items",
+                    "http.request.params=since=${offset.id}&limit=2",
+                    "http.response.list.pointer=/data/items",
+                    "http.response.record.offset.pointer=id=/id",
+                    "http.offset.initial=id=0",
+                    "http.timer.interval.millis=100",
+                    "http.request.max.pages=1",
+                    "http.timer.catchup.interval.millis=150",
+                    "kafka.topic=items",
+                    "value.converter.schemas.enable=false",
+                ]
+            )
+            + "\n"
+        )
+        log_url = f"file://{tmp_path / 'log'}"
+        args = ("standalone", str(worker), str(props), "--log", log_url, "--rest-port", "0")
+        killed_mid_stream = 0
+        for _ in range(3):
+            w = Worker(*args)
+            time.sleep(1.5)  # about 13 records a second: the kill lands while pages are being read
+            w.proc.kill()  # SIGKILL: no offset flush, no clean stop
+            w.proc.wait(10)
+            got = ids(log_url, "items")
+            assert got == list(range(1, len(got) + 1)), got  # no record twice, none skipped
+            killed_mid_stream += len(got) < len(ds.items)
+            ds.grow(10)
+        assert killed_mid_stream >= 2
+        w = Worker(*args)
+        wait_s = len(ds.items) / 10 + 3
+        time.sleep(wait_s)
+        assert w.terminate() == 0
+        got = ids(log_url, "items")
+        assert got == list(range(1, len(ds.items) + 1)), (len(got), len(ds.items))
