@@ -15,6 +15,7 @@ Endpoints:
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -78,8 +79,9 @@ class Dataset:
         return 404, "application/json", b'{"error": "no such path"}'
 
 
-def serve(idle_timeout: float | None = None) -> Iterator[Dataset]:
-    """Run the server; with ``idle_timeout`` it closes a kept-alive connection idle for that many seconds."""
+def serve(idle_timeout: float | None = None, keystore: str | None = None) -> Iterator[Dataset]:
+    """Run the server; with ``idle_timeout`` it closes a kept-alive connection idle for that many seconds; with
+    ``keystore`` (a PEM file with key and certificate) it speaks HTTPS."""
     state: dict[str, Dataset] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -113,7 +115,13 @@ def serve(idle_timeout: float | None = None) -> Iterator[Dataset]:
             return conn
 
     httpd = Server(("127.0.0.1", 0), Handler)
-    state["ds"] = Dataset(f"http://127.0.0.1:{httpd.server_address[1]}")
+    scheme = "http"
+    if keystore:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(keystore)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "https"
+    state["ds"] = Dataset(f"{scheme}://127.0.0.1:{httpd.server_address[1]}")
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
