@@ -603,7 +603,8 @@ class HttpSourceTask(SourceTask):
             before = self.request_of(self.offset)
             self.offset = page_offset
             if s.next_pointer:
-                token = None if next_page is MISSING or next_page in (None, "", False) else next_page
+                empty = next_page is MISSING or next_page is None or next_page is False or next_page == ""
+                token = None if empty else next_page
                 if token is None or token == self.offset.get(NEXT_PAGE):
                     capped = False
                     break
