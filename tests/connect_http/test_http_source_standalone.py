@@ -123,7 +123,9 @@ def test_example_runs_in_standalone_and_resumes_after_a_restart(tmp_path: Path) 
         time.sleep(1.5)  # orders arrive while the worker is down
         w = Worker(*args)
         try:
-            time.sleep(3)  # (the log is read only once the worker has exited: one writer at a time)
+            # wait until its committed offset is well past the first run's (the log itself is read only once
+            # the worker has exited: one process at a time)
+            wait_until(lambda: offset_id(w.url, "orders-http") > len(first) + 2, what="orders after the restart")
         finally:
             assert w.terminate() == 0
         second = ids(log_url, "orders")
@@ -132,6 +134,12 @@ def test_example_runs_in_standalone_and_resumes_after_a_restart(tmp_path: Path) 
     finally:
         api.terminate()
         api.wait(10)
+
+
+def offset_id(url: str, connector: str) -> int:
+    """The ``id`` of the connector's committed source offset (0 before the first commit)."""
+    offsets = httpx.get(f"{url}/connectors/{connector}/offsets", timeout=5).json().get("offsets") or []
+    return int(offsets[0]["offset"]["id"]) if offsets else 0
 
 
 def _reachable(port: int) -> bool:
@@ -184,9 +192,10 @@ def test_kill_9_with_exactly_once_source_support_reads_every_record_once(tmp_pat
             killed_mid_stream += len(got) < len(ds.items)
             ds.grow(10)
         assert killed_mid_stream >= 2
-        w = Worker(*args)
-        wait_s = len(ds.items) / 10 + 3
-        time.sleep(wait_s)
-        assert w.terminate() == 0
+        w, total = Worker(*args), len(ds.items)
+        try:
+            wait_until(lambda w=w, n=total: offset_id(w.url, "items") == n, timeout=90, what="all records")
+        finally:
+            assert w.terminate() == 0
         got = ids(log_url, "items")
         assert got == list(range(1, len(ds.items) + 1)), (len(got), len(ds.items))
