@@ -90,6 +90,11 @@ _BUILTINS: list[tuple[str, str, tuple[str, ...]]] = [
         "sink",
         ("io.confluent.connect.http.HttpSinkConnector", "HttpSink"),
     ),
+    (
+        "millstream.connect.connectors.http:HttpSourceConnector",
+        "source",
+        ("com.github.castorm.kafka.connect.http.HttpSourceConnector", "HttpSource"),
+    ),
     ("millstream.connect.converters:JsonConverter", "converter", (f"{_K}.json.JsonConverter",)),
     ("millstream.connect.converters:StringConverter", "converter", (f"{_K}.storage.StringConverter",)),
     (

@@ -1,6 +1,9 @@
-"""Sending one HTTP request with retries and backoff (the I/O half of the HTTP sink).
+"""Sending one HTTP request with retries and backoff (the I/O half of the HTTP sink and source).
 
-:class:`HttpSender` sends a body to ``http.api.url`` with ``request.method`` and the configured headers.
+:class:`HttpSender` sends a body to ``http.api.url`` with ``request.method`` and the configured headers, over a
+:class:`HttpPool` (urllib3's ``PoolManager``): connections are kept alive and reused between requests (at most
+``http.pool.size`` kept per host; a dead kept connection is replaced transparently), TLS certificates are
+verified against the system trust store or ``https.ssl.ca.location`` unless ``https.ssl.verify=false``.
 A response whose status is in ``retry.on.status.codes`` (default ``408,429,500-``: timeouts, throttling and
 server errors), or a connection failure or timeout, is retried up to ``max.retries`` times. Between attempts
 it waits ``retry.backoff.ms`` * 2^(attempt-1) (``retry.backoff.policy=exponential``, the default), with jitter
@@ -15,10 +18,9 @@ from __future__ import annotations
 import base64
 import random
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ....core.errors import ConfigError, ConnectError
 
@@ -26,13 +28,17 @@ BACKOFF_POLICIES = ("exponential", "exponential_with_jitter", "constant")
 _POLICY_ALIASES = {"constant_value": "constant", "exponential_with_jitter": "exponential_with_jitter"}
 
 
-class HttpSinkError(ConnectError):
+class HttpRequestError(ConnectError):
     """A request failed for good (not retriable, or retries exhausted); names the URL, status and body."""
 
     def __init__(self, message: str, *, status: int | None = None, attempts: int = 1, hint: str | None = None):
         super().__init__(message, hint=hint)
         self.status = status
         self.attempts = attempts
+
+
+HttpSinkError = HttpRequestError
+"""The name the HTTP sink has always raised (same class)."""
 
 
 class SenderClosedError(ConnectError):
@@ -94,6 +100,73 @@ def normalize_policy(text: str) -> str:
     return p
 
 
+def _urllib3() -> Any:
+    try:
+        import urllib3
+    except ImportError:  # pragma: no cover - the extra is missing
+        raise ConnectError(
+            "the HTTP connectors need urllib3 (a pooled HTTP client)",
+            hint="pip install 'millstream[http]'",
+        ) from None
+    return urllib3
+
+
+class HttpPool:
+    """A thread-safe keep-alive connection pool (urllib3 ``PoolManager``) shared by the senders of one task.
+
+    ``size`` connections are kept per host (more may be opened under concurrency; the extra ones are closed
+    after use). ``verify=False`` turns TLS certificate and host name checks off; ``ca_file`` is a PEM bundle to
+    trust instead of the system store. ``connections_opened`` counts the new TCP connections made (the
+    remainder of the requests reused one). ``close()`` closes every kept connection; the pool stays usable.
+    """
+
+    def __init__(self, size: int = 4, *, verify: bool = True, ca_file: str | None = None) -> None:
+        urllib3 = _urllib3()
+        kw: dict[str, Any] = {"maxsize": max(1, int(size)), "block": False}
+        if verify:
+            kw["cert_reqs"] = "CERT_REQUIRED"
+            if ca_file:
+                kw["ca_certs"] = ca_file
+        else:
+            kw["cert_reqs"] = "CERT_NONE"
+            kw["assert_hostname"] = False
+        self._pm = urllib3.PoolManager(num_pools=16, **kw)
+        self._errors: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
+        self._retry = urllib3.util.Retry(
+            total=None, connect=0, read=0, status=0, other=0, redirect=5, raise_on_status=False
+        )
+        self._timeout_cls = urllib3.util.Timeout
+
+    @property
+    def connections_opened(self) -> int:
+        """New TCP connections made so far by the per-host pools this manager still holds."""
+        pools = self._pm.pools
+        return sum(getattr(pools[k], "num_connections", 0) for k in list(pools.keys()) if k in pools)
+
+    def request(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str], connect_s: float, read_s: float
+    ) -> Response:
+        """One request (redirects followed, no retries): the response, or an exception of :attr:`errors`."""
+        resp = self._pm.request(
+            method,
+            url,
+            body=body,
+            headers=dict(headers),
+            timeout=self._timeout_cls(connect=connect_s, read=read_s),
+            retries=self._retry,
+            preload_content=True,
+        )
+        return Response(resp.status, resp.data or b"", dict(resp.headers.items()))
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """Exceptions that mean the server could not be reached or did not answer (retriable)."""
+        return self._errors
+
+    def close(self) -> None:
+        self._pm.clear()
+
+
 @dataclass
 class Response:
     """What the server answered."""
@@ -119,56 +192,77 @@ class HttpSender:
     request_timeout_ms: int = 30_000
     user: str | None = None
     password: str | None = None
+    pool: HttpPool | None = None
     attempts_made: int = 0
+    _own_pool: bool = False
     _closed: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"http.api.url {self.url!r} is not an http:// or https:// URL")
         self.method = self.method.upper()
+        if self.pool is None:
+            self.pool, self._own_pool = HttpPool(), True
 
     def close(self) -> None:
-        """Stop: a request waiting for its next attempt raises :class:`SenderClosedError` at once."""
+        """Stop: a request waiting for its next attempt raises :class:`SenderClosedError` at once (a pool the
+        sender made itself is closed too; a shared one belongs to its owner)."""
         self._closed.set()
+        if self._own_pool and self.pool is not None:
+            self.pool.close()
 
-    def _request_once(self, body: bytes, content_type: str) -> Response:
-        headers = {"Content-Type": content_type, **self.headers}
+    def _request_once(
+        self, body: bytes | None, content_type: str | None, url: str, headers: Mapping[str, str] | None
+    ) -> Response:
+        all_headers = {"Content-Type": content_type} if content_type and body is not None else {}
+        all_headers.update(self.headers)
+        if headers:
+            all_headers.update(headers)
         if self.user is not None:
             token = base64.b64encode(f"{self.user}:{self.password or ''}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        req = urllib.request.Request(self.url, data=body, method=self.method, headers=headers)
-        timeout = max(self.connect_timeout_ms, self.request_timeout_ms) / 1000
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return Response(resp.status, resp.read(), dict(resp.headers.items()))
-        except urllib.error.HTTPError as exc:
-            return Response(exc.code, exc.read() or b"", dict(exc.headers.items()) if exc.headers else {})
+            all_headers["Authorization"] = f"Basic {token}"
+        assert self.pool is not None
+        return self.pool.request(
+            self.method, url, body, all_headers, self.connect_timeout_ms / 1000, self.request_timeout_ms / 1000
+        )
 
-    def send(self, body: bytes, content_type: str = "application/json") -> Response:
-        """Send ``body``; return the 2xx/3xx response, or raise :class:`HttpSinkError` once retries are exhausted."""
+    def send(
+        self,
+        body: bytes | None,
+        content_type: str | None = "application/json",
+        *,
+        url: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send ``body`` (to ``url`` if given, else the sender's URL; ``headers`` added to the configured ones);
+        return the 2xx/3xx response, or raise :class:`HttpRequestError` once retries are exhausted or the
+        status is not retriable, and :class:`SenderClosedError` if :meth:`close` was called meanwhile."""
+        target = url or self.url
+        assert self.pool is not None
+        errors = self.pool.errors
         attempt = 0
         while True:
             if self._closed.is_set():
-                raise SenderClosedError(f"the HTTP sender for {self.url} was closed before the request was sent")
+                raise SenderClosedError(f"the HTTP sender for {target} was closed before the request was sent")
             attempt += 1
             self.attempts_made += 1
             retry_after_ms = 0.0
             try:
-                resp = self._request_once(body, content_type)
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                problem, status, retriable = f"could not reach {self.url}: {reason}", None, True
+                resp = self._request_once(body, content_type, target, headers)
+            except errors as exc:
+                reason = getattr(exc, "reason", None) or exc
+                problem, status, retriable = f"could not reach {target}: {reason}", None, True
             else:
                 if resp.status < 400:
                     return resp
                 text = resp.body[:500].decode("utf-8", "replace")
-                problem = f"{self.method} {self.url} answered {resp.status}: {text}"
+                problem = f"{self.method} {target} answered {resp.status}: {text}"
                 status, retriable = resp.status, self.retry_on(resp.status)
                 ra = resp.headers.get("Retry-After") or resp.headers.get("retry-after")
                 if ra and ra.strip().isdigit():
                     retry_after_ms = int(ra.strip()) * 1000.0
             if not retriable:
-                raise HttpSinkError(
+                raise HttpRequestError(
                     problem,
                     status=status,
                     attempts=attempt,
@@ -176,7 +270,7 @@ class HttpSender:
                     "the status to retry.on.status.codes",
                 )
             if attempt > self.max_retries:
-                raise HttpSinkError(
+                raise HttpRequestError(
                     f"{problem} (gave up after {attempt} attempts)",
                     status=status,
                     attempts=attempt,
@@ -187,11 +281,13 @@ class HttpSender:
                 retry_after_ms,
             )
             if self._closed.wait(wait / 1000):
-                raise SenderClosedError(f"the HTTP sender for {self.url} was closed while waiting to retry")
+                raise SenderClosedError(f"the HTTP sender for {target} was closed while waiting to retry")
 
 
 __all__ = [
     "BACKOFF_POLICIES",
+    "HttpPool",
+    "HttpRequestError",
     "HttpSender",
     "HttpSinkError",
     "Response",

@@ -3,8 +3,9 @@
 Each :class:`HttpSinkTask` ``put`` groups the batch's records by destination URL (``http.api.url`` may contain
 ``${topic}``), and sends them in record order in requests of at most ``batch.max.size`` values — by default a
 JSON array of the values (:mod:`.body`). Each request is retried with backoff as :mod:`.client` describes.
-``put`` returns only when every request succeeded, so the offsets the framework commits afterwards never run
-ahead of the endpoint (a crash replays the last batch: delivery is at least once).
+Requests go over one keep-alive connection pool per task (:class:`~.client.HttpPool`, ``http.pool.size``
+connections kept per host). ``put`` returns only when every request succeeded, so the offsets the framework
+commits afterwards never run ahead of the endpoint (a crash replays the last batch: delivery is at least once).
 
 When a request fails for good, ``behavior.on.error=fail`` (default) fails the task with the URL, status and
 response; ``log`` logs it and goes on; ``ignore`` goes on silently. Tombstones (null values) are skipped
@@ -19,31 +20,16 @@ from typing import Any
 
 from ....core.errors import ConnectError
 from ...api import SinkConnector, SinkTask, Task
-from ...config import NO_DEFAULT, ConfigDef, ConfigValue, Importance, Password, Range, Type, ValidString
+from ...config import NO_DEFAULT, ConfigDef, ConfigValue, Importance, Range, Type, ValidString
 from ...data import SinkRecord
 from ...errors import ConnectorConfigError
 from .body import json_body, string_body
-from .client import (
-    BACKOFF_POLICIES,
-    HttpSender,
-    HttpSinkError,
-    SenderClosedError,
-    normalize_policy,
-    parse_headers,
-    parse_status_codes,
-)
+from .client import HttpRequestError, HttpSender, SenderClosedError, parse_headers
+from .options import define_client_options, make_pool, sender_args
 
 log = logging.getLogger(__name__)
 
 HTTP_SINK_CLASS = "millstream.connect.connectors.http.HttpSinkConnector"
-
-
-def _policy(name: str, value: Any) -> None:
-    normalize_policy(str(value))
-
-
-def _codes(name: str, value: Any) -> None:
-    parse_status_codes(str(value))
 
 
 def _http_url(name: str, value: Any) -> None:
@@ -55,7 +41,7 @@ def _headers(name: str, value: Any) -> None:
     parse_headers(str(value or ""))
 
 
-CONFIG_DEF = (
+CONFIG_DEF = define_client_options(
     ConfigDef()
     .define(
         "http.api.url",
@@ -159,71 +145,6 @@ CONFIG_DEF = (
         documentation="string body suffix.",
     )
     .define(
-        "max.retries",
-        Type.INT,
-        10,
-        validator=Range.at_least(0),
-        importance=Importance.HIGH,
-        group="Retries",
-        documentation="Retries of a request after a retriable failure (connection error, timeout, status in "
-        "retry.on.status.codes).",
-    )
-    .define(
-        "retry.backoff.ms",
-        Type.INT,
-        3000,
-        validator=Range.at_least(0),
-        importance=Importance.MEDIUM,
-        group="Retries",
-        documentation="Wait before the first retry; doubled for each further retry (exponential policies).",
-    )
-    .define(
-        "retry.backoff.max.ms",
-        Type.INT,
-        60_000,
-        validator=Range.at_least(0),
-        importance=Importance.LOW,
-        group="Retries",
-        documentation="Longest wait between retries.",
-    )
-    .define(
-        "retry.backoff.policy",
-        Type.STRING,
-        "exponential",
-        validator=_policy,
-        recommended_values=BACKOFF_POLICIES,
-        importance=Importance.LOW,
-        group="Retries",
-        documentation="exponential, exponential_with_jitter, or constant (Confluent's names accepted).",
-    )
-    .define(
-        "retry.on.status.codes",
-        Type.STRING,
-        "408,429,500-",
-        validator=_codes,
-        importance=Importance.MEDIUM,
-        group="Retries",
-        documentation="Statuses to retry: codes and ranges, e.g. 408,429,500-.",
-    )
-    .define(
-        "http.connect.timeout.ms",
-        Type.INT,
-        30_000,
-        validator=Range.at_least(1),
-        importance=Importance.LOW,
-        group="Request",
-        documentation="Connect timeout.",
-    )
-    .define(
-        "http.request.timeout.ms",
-        Type.INT,
-        30_000,
-        validator=Range.at_least(1),
-        importance=Importance.LOW,
-        group="Request",
-        documentation="Response timeout.",
-    )
-    .define(
         "behavior.on.error",
         Type.STRING,
         "fail",
@@ -242,6 +163,7 @@ CONFIG_DEF = (
         documentation="Tombstones: skip them, or fail the task.",
     )
 )
+"""The sink's options; the retry, timeout, pool and TLS ones come from :mod:`.options`."""
 
 
 def _parse(props: Mapping[str, Any]) -> dict[str, Any]:
@@ -283,22 +205,13 @@ class HttpSinkTask(SinkTask):
 
     def start(self, props: Mapping[str, str]) -> None:
         v = self.values = _parse(props)
-        password = v["connection.password"]
-        if isinstance(password, Password):
-            password = password.value
         self.url_template = str(v["http.api.url"])
+        self.pool = make_pool(v)  # one keep-alive pool for every URL of this task
         self._sender_args: dict[str, Any] = {
             "method": str(v["request.method"]).upper(),
             "headers": parse_headers(v["headers"], v["header.separator"] or "|"),
-            "max_retries": int(v["max.retries"]),
-            "retry_backoff_ms": int(v["retry.backoff.ms"]),
-            "retry_backoff_max_ms": int(v["retry.backoff.max.ms"]),
-            "backoff_policy": normalize_policy(v["retry.backoff.policy"]),
-            "retry_on": parse_status_codes(v["retry.on.status.codes"]),
-            "connect_timeout_ms": int(v["http.connect.timeout.ms"]),
-            "request_timeout_ms": int(v["http.request.timeout.ms"]),
-            "user": v["connection.user"] or None,
-            "password": password or None,
+            "pool": self.pool,
+            **sender_args(v),
         }
         self.senders: dict[str, HttpSender] = {}
         self.format = str(v["request.body.format"]).lower()
@@ -344,7 +257,7 @@ class HttpSinkTask(SinkTask):
                     self.requests_sent += 1
                 except SenderClosedError:
                     raise
-                except HttpSinkError as exc:
+                except HttpRequestError as exc:
                     if self.on_error == "fail":
                         raise
                     if self.on_error == "log":
@@ -353,6 +266,9 @@ class HttpSinkTask(SinkTask):
     def stop(self) -> None:
         for sender in list(getattr(self, "senders", {}).values()):
             sender.close()
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.close()
 
 
 __all__ = ["CONFIG_DEF", "HttpSinkConnector", "HttpSinkTask"]
