@@ -433,7 +433,9 @@ class SqliteDialect(Dialect):
         if isinstance(value, _dt.datetime):
             if value.tzinfo is not None:
                 value = value.astimezone(_dt.UTC).replace(tzinfo=None)
-            return value.isoformat(sep=" ")
+            # as CURRENT_TIMESTAMP / strftime('%f') write them: no fraction, or milliseconds when exact
+            exact_ms = value.microsecond % 1000 == 0 and value.microsecond != 0
+            return value.isoformat(sep=" ", timespec="milliseconds" if exact_ms else "auto")
         if isinstance(value, _dt.date | _dt.time):
             return value.isoformat()
         if isinstance(value, decimal.Decimal):
