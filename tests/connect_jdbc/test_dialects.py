@@ -150,7 +150,7 @@ def sink_config(topic: str, table: str, db: Db, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("mode", ["bulk", "incrementing", "timestamp+incrementing"])
+@pytest.mark.parametrize("mode", ["bulk", "incrementing", "timestamp", "timestamp+incrementing"])
 def test_table_to_topic_to_table_round_trip(mode: str, db: Db, herder: Herder) -> None:
     make_items(db)
     source = {
@@ -162,9 +162,11 @@ def test_table_to_topic_to_table_round_trip(mode: str, db: Db, herder: Herder) -
         "numeric.mapping": "none",
         "poll.interval.ms": "60000" if mode == "bulk" else "100",
     }
-    if mode == "timestamp+incrementing":
+    if mode.startswith("timestamp"):
         db.run("UPDATE items SET at = '2000-01-01 00:00:00' WHERE at IS NULL")  # the timestamp column must be set
-        source |= {"timestamp.column.name": "at", "incrementing.column.name": "id"}
+        source |= {"timestamp.column.name": "at"}
+    if mode == "timestamp+incrementing":
+        source |= {"incrementing.column.name": "id"}
     herder.create_connector("src", source)
     herder.create_connector(
         "dst",
@@ -189,7 +191,7 @@ def test_table_to_topic_to_table_round_trip(mode: str, db: Db, herder: Herder) -
     # new rows (and, with a timestamp, changed rows) are picked up from the stored offsets, nothing twice
     p = db.p
     db.run(f"INSERT INTO items (name, qty, at) VALUES ({p}, {p}, {p})", ("kiwi", 1, "2025-01-01 00:00:00"))
-    if mode == "timestamp+incrementing":
+    if mode.startswith("timestamp"):
         db.run(f"UPDATE items SET qty = 99, at = {p} WHERE name = 'pear'", ("2025-01-01 00:00:01",))
         wait_until(lambda: len(values_of(herder, "src.items")) == 5, what="the new and the updated row")
         assert [v["payload"]["name"] for v in values_of(herder, "src.items")][-2:] == ["kiwi", "pear"]
@@ -197,7 +199,7 @@ def test_table_to_topic_to_table_round_trip(mode: str, db: Db, herder: Herder) -
         wait_until(lambda: len(values_of(herder, "src.items")) == 4, what="the new row")
     wait_until(lambda: db.rows(copy) == db.rows(original), what="the copy to catch up")
     time.sleep(0.5)
-    assert len(values_of(herder, "src.items")) == (5 if mode == "timestamp+incrementing" else 4)
+    assert len(values_of(herder, "src.items")) == (5 if mode.startswith("timestamp") else 4)
     assert [t["state"] for t in herder.connector_status("src")["tasks"]] == ["RUNNING"]
 
 
@@ -335,3 +337,124 @@ def test_sqlite_timestamps_compare_at_millisecond_precision() -> None:
     assert SQLITE.bind_param(dt.datetime(2024, 1, 1, 12, 0, 0, 123600)) == "2024-01-01 12:00:00.124"
     assert SQLITE.bind_param(dt.datetime(2024, 1, 1, 12, 0, 0)) == "2024-01-01 12:00:00.000"
     assert SQLITE.bind_value(dt.datetime(2024, 1, 1, 12, 0, 0, 5000), None) == "2024-01-01 12:00:00.005"
+
+
+def test_query_mode_types_and_offsets(db: Db, herder: Herder) -> None:
+    make_items(db)
+    herder.create_connector(
+        "q",
+        {
+            "connector.class": SOURCE,
+            "connection.url": db.url,
+            "mode": "incrementing",
+            "incrementing.column.name": "id",
+            "query": "SELECT id, name, qty * 2 AS double_qty, price FROM items WHERE name <> 'pear'",
+            "topic.prefix": "q-items",
+            "poll.interval.ms": "100",
+            "numeric.mapping": "best_fit",
+        },
+    )
+    wait_until(lambda: len(values_of(herder, "q-items")) == 2, what="2 query rows")
+    db.run(f"INSERT INTO items (name, qty, price) VALUES ({db.p}, {db.p}, {db.p})", ("plum", 5, "2.50"))
+    wait_until(lambda: len(values_of(herder, "q-items")) == 3, what="the new query row")
+    got = values_of(herder, "q-items")
+    assert [v["payload"]["name"] for v in got] == ["apple", "fig", "plum"]
+    assert [v["payload"]["double_qty"] for v in got] == [6, 14, 10]
+    assert [v["payload"]["price"] for v in got] == [1.25, None, 2.5]
+    types = {f["field"]: f["type"] for f in got[-1]["schema"]["fields"]}
+    assert types["double_qty"] == "int64" and types["name"] == "string" and types["price"] == "float64"
+
+
+def test_composite_and_text_keys_upsert(db: Db, herder: Herder) -> None:
+    produce_json(
+        herder,
+        "stock",
+        [
+            (None, {"shop": "north", "sku": "a-1", "qty": 1}),
+            (None, {"shop": "north", "sku": "a-2", "qty": 2}),
+            (None, {"shop": "south", "sku": "a-1", "qty": 3}),
+            (None, {"shop": "north", "sku": "a-1", "qty": 10}),
+        ],
+    )
+    herder.create_connector(
+        "stock-sink",
+        sink_config(
+            "stock",
+            "stock",
+            db,
+            **{
+                "insert.mode": "upsert",
+                "pk.mode": "record_value",
+                "pk.fields": "shop,sku",
+                "auto.create": "true",
+                "value.converter.schemas.enable": "false",
+            },
+        ),
+    )
+    wait_until(
+        lambda: (
+            db.rows("SELECT shop, sku, qty FROM stock ORDER BY shop, sku")
+            == [("north", "a-1", 10), ("north", "a-2", 2), ("south", "a-1", 3)]
+        ),
+        what="upserted stock",
+    )
+
+
+@pytest.mark.mariadb
+def test_mariadb_source_and_sink_survive_killed_connections(mariadb_db: str, tmp_path: Path) -> None:
+    db = Db("mariadb", mariadb_db)
+    h = Herder({"offset.flush.interval.ms": "100", "task.shutdown.graceful.timeout.ms": "5000"}, "memory://")
+    h.start()
+    try:
+        db.run("CREATE TABLE src (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))")
+        for i in range(10):
+            db.run("INSERT INTO src (v) VALUES (%s)", (f"a{i}",))
+        h.create_connector(
+            "src",
+            {
+                "connector.class": SOURCE,
+                "connection.url": db.url,
+                "mode": "incrementing",
+                "table.whitelist": "src",
+                "topic.prefix": "",
+                "poll.interval.ms": "50",
+                "connection.backoff.ms": "100",
+                "value.converter.schemas.enable": "false",
+            },
+        )
+        h.create_connector(
+            "dst",
+            sink_config(
+                "src",
+                "dst",
+                db,
+                **{
+                    "insert.mode": "upsert",
+                    "pk.mode": "record_value",
+                    "pk.fields": "id",
+                    "auto.create": "true",
+                    "retry.backoff.ms": "100",
+                    "value.converter.schemas.enable": "false",
+                },
+            ),
+        )
+        wait_until(lambda: len(db.rows("SELECT id FROM dst")) == 10, what="first 10 rows copied")
+        others = [
+            r[0]
+            for r in db.rows("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE()")
+            if r[0] != db.conn.thread_id()
+        ]
+        assert len(others) >= 2  # the source's and the sink's connections
+        for pid in others:
+            db.run(f"KILL CONNECTION {int(pid)}")
+        for i in range(10):
+            db.run("INSERT INTO src (v) VALUES (%s)", (f"b{i}",))
+        wait_until(lambda: len(db.rows("SELECT id FROM dst")) == 20, what="rows after the connections were killed")
+        time.sleep(0.3)
+        assert len(values_of(h, "src")) == 20  # resumed after its last row: nothing twice
+        assert db.rows("SELECT id, v FROM dst ORDER BY id") == db.rows("SELECT id, v FROM src ORDER BY id")
+        for name in ("src", "dst"):
+            assert [t["state"] for t in h.connector_status(name)["tasks"]] == ["RUNNING"]
+    finally:
+        h.stop()
+        db.conn.close()

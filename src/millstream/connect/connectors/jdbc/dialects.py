@@ -198,13 +198,19 @@ class Dialect:
 
     @contextlib.contextmanager
     def transaction(self, conn: Any) -> Iterator[None]:
-        """Commit what the block did, or roll it back if it raised."""
+        """Commit what the block did, or roll it back if it raised (the block's error is what propagates, even
+        when the rollback fails on a dead connection)."""
         try:
             yield
         except BaseException:
-            conn.rollback()
+            with contextlib.suppress(Exception):
+                conn.rollback()
             raise
         conn.commit()
+
+    def error_text(self, exc: BaseException) -> str:
+        """A driver error as one line for messages."""
+        return " ".join(str(exc).split())
 
     def is_closed(self, conn: Any) -> bool:
         return bool(getattr(conn, "closed", False))
@@ -462,7 +468,9 @@ class SqliteDialect(Dialect):
         try:
             yield
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # some errors (SQLITE_FULL, ...) have rolled it back already
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
@@ -712,6 +720,14 @@ class MySqlDialect(Dialect):
             return True
         code = exc.args[0] if isinstance(exc, pymysql.OperationalError) and exc.args else None
         return code in _MYSQL_LOST or code in _MYSQL_CANNOT_CONNECT
+
+    def error_text(self, exc: BaseException) -> str:
+        """``message (MySQL error N)`` rather than PyMySQL's ``(N, 'message')``."""
+        args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+        if len(args) == 2 and isinstance(args[0], int):
+            message = " ".join(str(args[1]).split()) or type(exc).__name__
+            return f"{message} (MySQL error {args[0]})" if args[0] else f"{message} (connection lost)"
+        return super().error_text(exc)
 
     def database_errors(self) -> tuple[type[BaseException], ...]:
         import pymysql

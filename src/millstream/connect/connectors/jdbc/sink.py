@@ -129,7 +129,7 @@ class JdbcSinkTask(SinkTask):
                 raise ConnectError(
                     f"{dialect.product} rejected a batch of {len(rows)} rows for table(s) {', '.join(tables)} (records "
                     f"from {first.topic}[{first.kafka_partition}] offset {first.kafka_offset} on): "
-                    f"{' '.join(str(exc).split())}",
+                    f"{dialect.error_text(exc)}",
                     hint="fix the data or the table; with errors.tolerance=all bad records go to the dead letter "
                     "queue and the rest are written",
                 ) from exc
@@ -137,7 +137,7 @@ class JdbcSinkTask(SinkTask):
             if self.remaining_retries <= 0:
                 raise ConnectError(
                     f"writing {len(rows)} rows to {dialect.product} at {describe(self.params)} failed "
-                    f"{self.max_retries + 1} times in a row: {' '.join(str(exc).split())}",
+                    f"{self.max_retries + 1} times in a row: {dialect.error_text(exc)}",
                     hint="check that the database is up and reachable; raise max.retries/retry.backoff.ms to wait "
                     "longer",
                 ) from exc

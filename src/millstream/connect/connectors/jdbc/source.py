@@ -313,7 +313,7 @@ class JdbcSourceTask(SourceTask):
                 pass
             where = f"table {table.spec.table}" if table.spec.table is not None else f"query {table.spec.query!r}"
             raise ConnectError(
-                f"reading {where} failed: {' '.join(str(exc).split())}",
+                f"reading {where} failed: {dialect.error_text(exc)}",
                 hint="check the table/query, the mode's columns and the user's privileges",
             ) from exc
         if not table.reader.in_query:
