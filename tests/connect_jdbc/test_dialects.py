@@ -48,8 +48,8 @@ class Db:
         try:
             cur.execute(sql)
             return [tuple(r) for r in cur.fetchall()]
-        except Exception as exc:  # a table the sink has not created yet
-            if "no such table" in str(exc) or "doesn't exist" in str(exc):
+        except Exception as exc:  # a table or column the sink has not created yet (MySQL commits DDL at once)
+            if any(m in str(exc) for m in ("no such table", "doesn't exist", "no such column", "Unknown column")):
                 return []
             raise
         finally:
