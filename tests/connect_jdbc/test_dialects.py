@@ -458,3 +458,39 @@ def test_mariadb_source_and_sink_survive_killed_connections(mariadb_db: str, tmp
     finally:
         h.stop()
         db.conn.close()
+
+
+def test_sink_with_two_tasks_writing_one_table(db: Db) -> None:
+    h = Herder({"offset.flush.interval.ms": "100"}, "memory://")
+    h.start()
+    try:
+        h.log.create_topic("hits", 2)
+        for part in (0, 1):
+            h.log.append(
+                "hits",
+                part,
+                [ProducerRecord(orjson.dumps({"id": part * 10_000 + i, "part": part})) for i in range(3000)],
+            )
+        h.create_connector(
+            "hits-sink",
+            sink_config(
+                "hits",
+                "hits",
+                db,
+                **{
+                    "tasks.max": "2",
+                    "insert.mode": "upsert",
+                    "pk.mode": "record_value",
+                    "pk.fields": "id",
+                    "auto.create": "true",
+                    "batch.size": "100",
+                    "consumer.max.poll.records": "100",
+                    "value.converter.schemas.enable": "false",
+                },
+            ),
+        )
+        wait_until(lambda: db.rows("SELECT count(*) FROM hits") == [(6000,)], what="6000 rows from two tasks")
+        assert db.rows("SELECT part, count(*) FROM hits GROUP BY part ORDER BY part") == [(0, 3000), (1, 3000)]
+        assert [t["state"] for t in h.connector_status("hits-sink")["tasks"]] == ["RUNNING", "RUNNING"]
+    finally:
+        h.stop()

@@ -65,14 +65,16 @@ class Dialect:
         return f"{self.quote(spec.name)} {kind}{'' if nullable else ' NOT NULL'}"
 
     def create_table_sql(self, table: TableId, columns: Sequence[ColumnSpec]) -> str:
-        """``CREATE TABLE`` with the columns in order and a ``PRIMARY KEY`` over the key columns (if any)."""
+        """``CREATE TABLE IF NOT EXISTS`` with the columns in order and a ``PRIMARY KEY`` over the key columns (if
+        any); ``IF NOT EXISTS`` so that sink tasks racing to create the same table do not fail (the loser then
+        finds the table and evolves it if needed)."""
         if not columns:
             raise SqlError(f"cannot create table {table}: the records have no fields to make columns of")
         parts = [self.column_ddl(c) for c in columns]
         pk = [self.quote(c.name) for c in columns if c.primary_key]
         if pk:
             parts.append(f"PRIMARY KEY ({', '.join(pk)})")
-        return f"CREATE TABLE {self.table_sql(table)} (\n  " + ",\n  ".join(parts) + "\n)"
+        return f"CREATE TABLE IF NOT EXISTS {self.table_sql(table)} (\n  " + ",\n  ".join(parts) + "\n)"
 
     def _check_addable(self, table: TableId, columns: Sequence[ColumnSpec]) -> None:
         for c in columns:

@@ -30,7 +30,8 @@ class SqliteDialect(Dialect):
     """SQLite through Python's ``sqlite3``: ``connection.url=jdbc:sqlite:/path/to/file.db``.
 
     The file is created when missing (as the SQLite JDBC driver does). Connections run in autocommit mode and
-    :meth:`transaction` wraps writes in ``BEGIN`` / ``COMMIT``, so DDL is part of the sink's transaction too.
+    :meth:`transaction` wraps writes in ``BEGIN IMMEDIATE`` / ``COMMIT``, so DDL is part of the sink's transaction
+    too and concurrent sink tasks queue for the write lock (up to a 30 s busy timeout) instead of failing.
     ``ALTER TABLE`` adds one column per statement (SQLite's limit). The sink never uses a staging table.
     """
 
@@ -115,7 +116,7 @@ class SqliteDialect(Dialect):
 
     @contextlib.contextmanager
     def transaction(self, conn: Any) -> Iterator[None]:
-        conn.execute("BEGIN")
+        conn.execute("BEGIN IMMEDIATE")  # take the write lock now (waiting up to the busy timeout), not mid-batch
         try:
             yield
         except BaseException:
