@@ -11,8 +11,11 @@ The connector resolves which tables to copy (``table.whitelist``, or every table
    :mod:`.source_query`) and returns up to ``batch.max.rows`` rows as records of topic
    ``topic.prefix + table``, each with the offset reached after it; a table's result is streamed over as many
    polls as it needs before the table is queried again;
-3. a dropped connection is re-opened on the next poll (the table resumes from the last row handed out);
-   if it cannot be re-opened the task fails.
+3. a dropped connection (what the dialect's :meth:`~.dialects.Dialect.is_connection_lost` says) is re-opened
+   on the next poll (the table resumes from the last row handed out); if it cannot be re-opened the task fails.
+   Any other database error (a missing table, bad SQL in ``query``) fails the task with the database's message.
+
+The dialect (PostgreSQL, SQLite, MySQL/MariaDB) follows ``connection.url``; see :mod:`.dialects`.
 
 Record values are structs (schema name = table name) with one field per column; keys are null, as in
 Confluent's connector.
@@ -87,13 +90,6 @@ def list_tables(conn: Any, schema_pattern: str, blacklist: list[str], dialect: D
     conn.commit()
     black = {b.strip() for b in blacklist}
     return [n for n in names if n not in black and n.rsplit(".", 1)[-1] not in black]
-
-
-def _pg_operational(exc: BaseException) -> bool:
-    """PostgreSQL: any ``OperationalError`` (as before the dialects) makes the task reconnect."""
-    import psycopg
-
-    return isinstance(exc, psycopg.OperationalError)
 
 
 class JdbcSourceConnector(SourceConnector):
@@ -299,7 +295,7 @@ class JdbcSourceTask(SourceTask):
                 table.reader.start(self.conn)
             rows = table.reader.read()
         except dialect.database_errors() as exc:
-            if dialect.is_connection_lost(exc) or (dialect.name == "postgresql" and _pg_operational(exc)):
+            if dialect.is_connection_lost(exc):
                 log.warning("JDBC source lost its connection to %s: %s; reconnecting", describe(self.params), exc)
                 table.reader.close_quietly()
                 if self._stopping.is_set():
