@@ -494,3 +494,13 @@ def test_sink_with_two_tasks_writing_one_table(db: Db) -> None:
         assert [t["state"] for t in h.connector_status("hits-sink")["tasks"]] == ["RUNNING", "RUNNING"]
     finally:
         h.stop()
+
+
+def test_missing_mysql_driver_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from millstream.core.errors import ConnectError
+
+    monkeypatch.setitem(sys.modules, "pymysql", None)  # makes "import pymysql" raise ImportError
+    with pytest.raises(ConnectError, match=r"PyMySQL driver is missing.*millstream\[mysql\]"):
+        connect(parse_connection_url("jdbc:mysql://127.0.0.1:1/db"))

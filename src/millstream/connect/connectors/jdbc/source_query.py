@@ -21,6 +21,11 @@ Offsets are stored as Confluent stores them: ``{"incrementing": n}`` and/or
 ``{"timestamp": epoch_ms, "timestamp_nanos": nanos_within_the_second}``, under the source partition
 ``{"table": name}`` or ``{"query": sql}``. Timestamps are handled as naive UTC ``datetime`` values (every
 session runs with ``TimeZone=UTC``), which keeps PostgreSQL's microseconds exactly.
+
+Identifiers, placeholders and the timestamp comparison come from :attr:`QuerySpec.dialect`: MySQL quotes with
+backticks and compares ``DATETIME`` columns natively (session ``time_zone='+00:00'``); SQLite binds ``?`` and
+compares ``strftime('%Y-%m-%d %H:%M:%f', ts)`` text with bounds formatted the same way, i.e. at millisecond
+precision.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .....core.errors import ConfigError
+from .....core.errors import ConfigError, ConnectError
 from ..dialect import (
     DATE,
     DECIMAL,
@@ -229,9 +229,15 @@ class MySqlDialect(Dialect):
         return params
 
     def connect(self, params: Mapping[str, Any]) -> Any:
-        import pymysql
-
         from ..connection import JdbcConnectionError
+
+        try:
+            import pymysql
+        except ImportError as exc:
+            raise ConnectError(
+                f"connection.url names MySQL/MariaDB ({self.describe(params)}), but the PyMySQL driver is missing",
+                hint="pip install 'millstream[mysql]' (or pip install PyMySQL)",
+            ) from exc
 
         kwargs = {k: v for k, v in params.items() if k != "dialect"}
         try:
