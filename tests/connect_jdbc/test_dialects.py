@@ -504,3 +504,46 @@ def test_missing_mysql_driver_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "pymysql", None)  # makes "import pymysql" raise ImportError
     with pytest.raises(ConnectError, match=r"PyMySQL driver is missing.*millstream\[mysql\]"):
         connect(parse_connection_url("jdbc:mysql://127.0.0.1:1/db"))
+
+
+@pytest.mark.mariadb
+def test_mariadb_column_types_become_connect_values(mariadb_db: str) -> None:
+    from millstream.connect.connectors.jdbc.dialect import TableId
+    from millstream.connect.connectors.jdbc.source_query import Mode, QuerySpec, SourceOffset
+    from millstream.connect.connectors.jdbc.source_reader import TableReader
+
+    db = Db("mariadb", mariadb_db)
+    try:
+        db.run(
+            "CREATE TABLE kinds (id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY, flag BIT(1), mask BIT(8), yr YEAR, "
+            "color ENUM('red','blue'), doc JSON, t TIME(3), f FLOAT, d DOUBLE, big BIGINT, tiny TINYINT, "
+            "txt MEDIUMTEXT, bin MEDIUMBLOB, ts TIMESTAMP(3) NULL, amount DECIMAL(20,4))"
+        )
+        db.run(
+            "INSERT INTO kinds (flag, mask, yr, color, doc, t, f, d, big, tiny, txt, bin, ts, amount) VALUES "
+            "(b'1', b'00000101', 2024, 'blue', '{\"a\": 1}', '12:34:56.789', 1.5, 2.25, 9007199254740993, -5, "
+            "'héllo', x'00ff', '2024-05-06 07:08:09.123', 12345678.9012)"
+        )
+        spec = QuerySpec(Mode.INCREMENTING, table=TableId("kinds"), incrementing_column="id", dialect=MYSQL)
+        reader = TableReader(spec, SourceOffset(), numeric_mapping="none")
+        conn = connect(parse_connection_url(mariadb_db))
+        try:
+            reader.start(conn)
+            (row,) = reader.read()
+        finally:
+            conn.close()
+        types = {c.name: (c.type, c.logical) for c in reader.columns}
+        assert types["id"] == ("int64", None) and types["flag"] == ("boolean", None)
+        assert types["mask"] == ("int64", None) and types["yr"] == ("int16", None)
+        assert types["t"][1] == "org.apache.kafka.connect.data.Time"
+        assert types["ts"][1] == "org.apache.kafka.connect.data.Timestamp"
+        assert types["amount"] == ("bytes", "org.apache.kafka.connect.data.Decimal")
+        v = row.values
+        assert (v["id"], v["flag"], v["mask"], v["yr"], v["color"]) == (1, True, 5, 2024, "blue")
+        assert v["doc"].replace(" ", "") == '{"a":1}'
+        assert v["t"] == dt.time(12, 34, 56, 789000) and v["f"] == 1.5 and v["d"] == 2.25
+        assert v["big"] == 9007199254740993 and v["tiny"] == -5 and v["txt"] == "héllo" and v["bin"] == b"\x00\xff"
+        assert v["ts"] == dt.datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=dt.UTC)
+        assert v["amount"] == (123456789012).to_bytes(5, "big", signed=True)
+    finally:
+        db.conn.close()

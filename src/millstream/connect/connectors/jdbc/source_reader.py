@@ -190,9 +190,9 @@ def _converter(info: ColumnInfo) -> Callable[[Any], Any] | None:
     if info.logical == TIME:
         return _as_time
     if info.type == "boolean":
-        return lambda v: v if v is None or isinstance(v, bool) else bool(int(v) if isinstance(v, bytes) else v)
+        return lambda v: v if v is None or isinstance(v, bool) else bool(_as_int(v))
     if info.type in ("int8", "int16", "int32", "int64") and info.logical is None:
-        return lambda v: v if v is None else int(v)
+        return lambda v: v if v is None else _as_int(v)
     if info.type in ("float32", "float64"):
         return lambda v: v if v is None else float(v)
     if info.type == "bytes":
@@ -208,6 +208,13 @@ def _converter(info: ColumnInfo) -> Callable[[Any], Any] | None:
 
         return to_str
     return None
+
+
+def _as_int(v: Any) -> int:
+    """An integer value; MySQL ``BIT(n)`` columns come as big-endian bytes."""
+    if isinstance(v, bytes | bytearray):
+        return int.from_bytes(v, "big")
+    return int(v)
 
 
 def _as_datetime(v: Any) -> _dt.datetime:
