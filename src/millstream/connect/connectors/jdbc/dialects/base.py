@@ -24,7 +24,9 @@ from ..dialect import (
 
 
 class Dialect:
-    """One database's SQL and driver conventions (see the module docstring). Stateless; one instance each."""
+    """One database's SQL and driver conventions (see the package docstring). Stateless: one shared instance per
+    dialect (``POSTGRES``, ``SQLITE``, ``MYSQL``); subclasses implement every method that raises
+    ``NotImplementedError`` here."""
 
     name: ClassVar[str] = ""
     product: ClassVar[str] = ""
