@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.fixtures.kafka_broker", "tests.fixtures.postgres"]
+pytest_plugins = ["tests.fixtures.kafka_broker", "tests.fixtures.postgres", "tests.fixtures.mariadb"]

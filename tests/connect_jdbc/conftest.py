@@ -1,4 +1,5 @@
-"""Helpers for the JDBC connector tests (the PostgreSQL fixtures come from tests/fixtures/postgres.py)."""
+"""Helpers for the JDBC connector tests (the PostgreSQL and MariaDB fixtures come from tests/fixtures/postgres.py and
+tests/fixtures/mariadb.py)."""
 
 from __future__ import annotations
 

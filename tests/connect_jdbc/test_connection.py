@@ -44,8 +44,9 @@ def test_libpq_url_and_overrides() -> None:
     ("url", "fragment"),
     [
         ("", "empty"),
-        ("jdbc:mysql://h/db", "'mysql'"),
-        ("mysql://h/db", "not a PostgreSQL URL"),
+        ("jdbc:oracle:thin:@h:1521/db", "'oracle'.*PostgreSQL, SQLite and MySQL/MariaDB"),
+        ("mongodb://h/db", "scheme 'mongodb'"),
+        ("jdbc:sqlite:", "names no SQLite database file"),
     ],
 )
 def test_bad_urls_name_the_problem(url: str, fragment: str) -> None:

@@ -283,8 +283,8 @@ def test_bad_option_combinations_are_rejected(herder: Herder, postgres_db: str) 
         herder.create_connector("bad1", {**base, "insert.mode": "upsert"})
     with pytest.raises(ConnectorConfigError, match=r"delete.enabled=true needs pk.mode=record_key"):
         herder.create_connector("bad2", {**base, "delete.enabled": "true", "pk.mode": "record_value"})
-    with pytest.raises(ConnectorConfigError, match="mysql"):
-        herder.create_connector("bad3", {**base, "connection.url": "jdbc:mysql://h/db"})
+    with pytest.raises(ConnectorConfigError, match="oracle"):
+        herder.create_connector("bad3", {**base, "connection.url": "jdbc:oracle:thin:@h:1521/db"})
     result = herder.validate({**base, "insert.mode": "upsert"})
     assert result["error_count"] >= 1
     src = {"connector.class": SOURCE, "connection.url": postgres_db, "topic.prefix": "p", "table.whitelist": "t"}

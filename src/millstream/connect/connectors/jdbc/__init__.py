@@ -1,8 +1,9 @@
-"""JDBC-style PostgreSQL connectors: a source (bulk, incrementing, timestamp, timestamp+incrementing) and a sink
-(insert, upsert, update; pk modes; auto.create/auto.evolve; delete on tombstone), configured with Confluent's
-JDBC connector keys.
+"""JDBC-style connectors for PostgreSQL, SQLite and MySQL/MariaDB: a source (bulk, incrementing, timestamp,
+timestamp+incrementing) and a sink (insert, upsert, update; pk modes; auto.create/auto.evolve; delete on
+tombstone), configured with Confluent's JDBC connector keys; ``connection.url`` picks the dialect.
 
-Modules: :mod:`.connection` (``connection.url`` forms, connecting), :mod:`.dialect` (PostgreSQL SQL),
+Modules: :mod:`.connection` (``connection.url`` forms, connecting), :mod:`.dialect` (PostgreSQL SQL, table
+names), :mod:`.dialects` (the :class:`~.dialects.Dialect` per database),
 :mod:`.source_query` (mode queries and offsets), :mod:`.source_reader` (batched reads),
 :mod:`.sink_writer` (records → rows → transactions), :mod:`.config` (options), :mod:`.source` and
 :mod:`.sink` (the connectors and tasks).

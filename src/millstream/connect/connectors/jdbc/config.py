@@ -29,8 +29,10 @@ def _connection(defn: ConfigDef) -> ConfigDef:
             NO_DEFAULT,
             importance=Importance.HIGH,
             group=CONNECTION_GROUP,
-            documentation="PostgreSQL URL: jdbc:postgresql://host:port/db (Confluent's form), "
-            "postgresql://user@host:port/db, or a libpq key=value string.",
+            documentation="Database URL; its form picks the dialect. PostgreSQL: jdbc:postgresql://host:port/db "
+            "(Confluent's form), postgresql://user@host:port/db or a libpq key=value string; SQLite: "
+            "jdbc:sqlite:/path/to/file.db; MySQL/MariaDB: jdbc:mysql://host:port/db or jdbc:mariadb://host:port/db "
+            "(?user=..&password=..).",
         )
         .define(
             "connection.user",

@@ -1,6 +1,11 @@
-"""Connecting to PostgreSQL from a JDBC-style ``connection.url``.
+"""Connecting to the database a JDBC-style ``connection.url`` names.
 
-Accepted URL forms (``connection.url``):
+The URL picks the dialect (:func:`.dialects.dialect_for_url`): ``jdbc:sqlite:/path/to/file.db`` is SQLite,
+``jdbc:mysql://host:port/db`` and ``jdbc:mariadb://host:port/db`` are MySQL/MariaDB (with ``?user=..&password=..``),
+anything else below is PostgreSQL; an unknown ``jdbc:`` subprotocol or URL scheme is a :class:`ConfigError`
+naming the supported ones. Parsed parameters of SQLite and MySQL carry ``"dialect"``; PostgreSQL's are libpq's.
+
+Accepted PostgreSQL URL forms (``connection.url``):
 
 - Confluent's JDBC form ``jdbc:postgresql://host[:port][/database][?user=..&password=..&sslmode=..]``;
 - libpq URLs ``postgresql://user:password@host:port/db?...`` and ``postgres://...``;
@@ -51,16 +56,28 @@ def _redact(conninfo: dict[str, Any]) -> str:
 
 
 def parse_connection_url(url: str, user: str | None = None, password: str | None = None) -> dict[str, Any]:
-    """libpq connection parameters (``host``, ``port``, ``dbname``, ``user``, ``password``, ...) from ``url``.
+    """Connection parameters from ``url``: libpq's (``host``, ``port``, ``dbname``, ``user``, ``password``, ...)
+    for PostgreSQL, the dialect's (with ``"dialect"``) for SQLite and MySQL/MariaDB.
 
-    Raises :class:`ConfigError` for URLs of other databases or that cannot be parsed.
+    Raises :class:`ConfigError` for URLs of unsupported databases or that cannot be parsed.
     """
+    from .dialects import POSTGRES, dialect_for_url
+
     url = (url or "").strip()
     if not url:
         raise ConfigError(
             "connection.url is empty",
-            hint="set it, e.g. connection.url=jdbc:postgresql://localhost:5432/mydb",
+            hint="set it, e.g. connection.url=jdbc:postgresql://localhost:5432/mydb (or jdbc:sqlite:/path/file.db, "
+            "jdbc:mysql://host:3306/db)",
         )
+    dialect = dialect_for_url(url)
+    if dialect is not POSTGRES:
+        return dialect.parse_url(url, user, password)
+    return _parse_postgres_url(url, user, password)
+
+
+def _parse_postgres_url(url: str, user: str | None, password: str | None) -> dict[str, Any]:
+    """libpq parameters of a PostgreSQL ``connection.url`` (see the module docstring)."""
     params: dict[str, Any] = {}
     if url.startswith("jdbc:"):
         if not url.startswith(_JDBC_PREFIX):
@@ -110,12 +127,32 @@ def parse_connection_url(url: str, user: str | None = None, password: str | None
 
 
 def describe(params: dict[str, Any]) -> str:
-    """``host:port/database`` of connection parameters, for messages (no credentials)."""
-    return _redact(params)
+    """Where connection parameters point (``host:port/database``, or the SQLite file), for messages (no
+    credentials)."""
+    from .dialects import dialect_of
+
+    return dialect_of(params).describe(params)
 
 
 def connect(params: dict[str, Any], *, autocommit: bool = False) -> Any:
-    """A new ``psycopg.Connection`` with ``TimeZone=UTC``; :class:`JdbcConnectionError` if it cannot be made."""
+    """A new connection of the parameters' dialect; :class:`JdbcConnectionError` if it cannot be made.
+
+    PostgreSQL: a ``psycopg.Connection`` with ``TimeZone=UTC`` (``autocommit`` as asked). SQLite: an
+    ``sqlite3`` connection in autocommit mode. MySQL/MariaDB: a PyMySQL connection with ``time_zone='+00:00'``
+    (``autocommit`` as asked).
+    """
+    from .dialects import MYSQL, dialect_of
+
+    dialect = dialect_of(params)
+    if dialect.name != "postgresql":
+        conn = dialect.connect(params)
+        if autocommit and dialect is MYSQL:
+            conn.autocommit(True)
+        return conn
+    return _connect_postgres(params, autocommit=autocommit)
+
+
+def _connect_postgres(params: dict[str, Any], *, autocommit: bool = False) -> Any:
     import psycopg
 
     try:

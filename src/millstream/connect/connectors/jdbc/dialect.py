@@ -1,4 +1,10 @@
-"""PostgreSQL SQL for the JDBC connectors: identifiers, types, DDL and the sink's write statements.
+"""SQL for the JDBC connectors: identifiers, types, DDL and the sink's write statements, per database dialect.
+
+The module-level functions build PostgreSQL SQL (the original dialect, unchanged); :class:`Dialect` and its
+subclasses :class:`PostgresDialect`, :class:`SqliteDialect` and :class:`MySqlDialect` (also MariaDB) wrap the
+same operations for each database — see :func:`dialect_for_url` and the tables on each class.
+
+PostgreSQL:
 
 Everything here builds SQL text; :func:`describe_table` is the only function that talks to the database.
 Identifiers are always quoted (Confluent's ``quote.sql.identifiers=always``), so column and table names keep
@@ -283,10 +289,16 @@ def bind_value(value: Any, schema: SchemaLike | None) -> Any:
     return value
 
 
+from .dialects import Dialect, MySqlDialect, PostgresDialect, SqliteDialect, dialect_for_url  # noqa: E402
+
 __all__ = [
     "ColumnSpec",
+    "Dialect",
+    "MySqlDialect",
+    "PostgresDialect",
     "SchemaLike",
     "SqlError",
+    "SqliteDialect",
     "TableDefinition",
     "TableId",
     "alter_table_sql",
@@ -295,6 +307,7 @@ __all__ = [
     "create_table_sql",
     "delete_sql",
     "describe_table",
+    "dialect_for_url",
     "insert_sql",
     "quote_identifier",
     "update_sql",

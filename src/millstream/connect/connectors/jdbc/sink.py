@@ -29,6 +29,7 @@ from ...data import SinkRecord
 from ...errors import RetriableError
 from .config import SINK_CONFIG_DEF, merge_problems, raise_problems, sink_problems
 from .connection import describe
+from .dialects import dialect_of
 from .sink_writer import InsertMode, PkMode, RowMapper, TableWriter
 from .source import _conn_params, connect_with_retries
 
@@ -44,7 +45,8 @@ def _parse(props: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class JdbcSinkConnector(SinkConnector):
-    """Writes records to PostgreSQL tables; see the module docstring. Config keys are Confluent's."""
+    """Writes records to PostgreSQL, SQLite or MySQL/MariaDB tables (the dialect follows ``connection.url``); see
+    the module docstring. Config keys are Confluent's."""
 
     CONFIG_DEF = SINK_CONFIG_DEF
 
@@ -79,6 +81,7 @@ class JdbcSinkTask(SinkTask):
     def start(self, props: Mapping[str, str]) -> None:
         self.values = values = _parse(props)
         self.params = _conn_params(values)
+        self.dialect = dialect_of(self.params)
         self.mapper = RowMapper(
             insert_mode=InsertMode(values["insert.mode"]),
             pk_mode=PkMode(values["pk.mode"]),
@@ -86,11 +89,13 @@ class JdbcSinkTask(SinkTask):
             fields_whitelist=[f for f in values["fields.whitelist"] if f],
             table_name_format=values["table.name.format"],
             delete_enabled=bool(values["delete.enabled"]),
+            dialect=self.dialect,
         )
         self.writer = TableWriter(
             auto_create=bool(values["auto.create"]),
             auto_evolve=bool(values["auto.evolve"]),
             batch_size=int(values["batch.size"]),
+            dialect=self.dialect,
         )
         self.max_retries = int(values["max.retries"])
         self.retry_backoff_ms = int(values["retry.backoff.ms"])
@@ -103,25 +108,36 @@ class JdbcSinkTask(SinkTask):
         )
 
     def put(self, records: list[SinkRecord]) -> None:
-        import psycopg
-
         if not records:
             return
         rows = [r for r in (self.mapper.map(rec) for rec in records) if r is not None]
         if not rows:
             return
+        dialect = self.dialect
+        caught: tuple[type[BaseException], ...] = (*dialect.database_errors(), ConnectError)
         try:
-            if self.conn is None or self.conn.closed:
+            if self.conn is None or dialect.is_closed(self.conn):
                 self.conn = self._connect()
             self.writer.write(self.conn, rows)
-        except (psycopg.OperationalError, psycopg.InterfaceError, ConnectError) as exc:
-            if isinstance(exc, ConnectError) and not _is_connection_problem(exc):
-                raise
+        except caught as exc:
+            if isinstance(exc, ConnectError):
+                if not _is_connection_problem(exc):
+                    raise
+            elif not dialect.is_connection_lost(exc):
+                tables = sorted({str(r.table) for r in rows})
+                first = records[0]
+                raise ConnectError(
+                    f"{dialect.product} rejected a batch of {len(rows)} rows for table(s) {', '.join(tables)} (records "
+                    f"from {first.topic}[{first.kafka_partition}] offset {first.kafka_offset} on): "
+                    f"{dialect.error_text(exc)}",
+                    hint="fix the data or the table; with errors.tolerance=all bad records go to the dead letter "
+                    "queue and the rest are written",
+                ) from exc
             self._drop_connection()
             if self.remaining_retries <= 0:
                 raise ConnectError(
-                    f"writing {len(rows)} rows to PostgreSQL at {describe(self.params)} failed "
-                    f"{self.max_retries + 1} times in a row: {' '.join(str(exc).split())}",
+                    f"writing {len(rows)} rows to {dialect.product} at {describe(self.params)} failed "
+                    f"{self.max_retries + 1} times in a row: {dialect.error_text(exc)}",
                     hint="check that the database is up and reachable; raise max.retries/retry.backoff.ms to wait "
                     "longer",
                 ) from exc
@@ -134,16 +150,6 @@ class JdbcSinkTask(SinkTask):
             )
             self.context.timeout(self.retry_backoff_ms)
             raise RetriableError(f"connection to {describe(self.params)} lost: {exc}") from exc
-        except psycopg.Error as exc:
-            tables = sorted({str(r.table) for r in rows})
-            first = records[0]
-            raise ConnectError(
-                f"PostgreSQL rejected a batch of {len(rows)} rows for table(s) {', '.join(tables)} (records from "
-                f"{first.topic}[{first.kafka_partition}] offset {first.kafka_offset} on): "
-                f"{' '.join(str(exc).split())}",
-                hint="fix the data or the table; with errors.tolerance=all bad records go to the dead letter "
-                "queue and the rest are written",
-            ) from exc
         self.remaining_retries = self.max_retries
 
     def flush(self, current_offsets: Mapping[Any, int]) -> None:

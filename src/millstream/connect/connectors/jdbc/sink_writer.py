@@ -1,4 +1,4 @@
-"""Turning sink records into rows and writing them to PostgreSQL (the database half of the JDBC sink).
+"""Turning sink records into rows and writing them to the database (the database half of the JDBC sink).
 
 Records → rows (:class:`RowMapper`), following Confluent's ``pk.mode``:
 
@@ -21,7 +21,9 @@ Rows → SQL (:class:`TableWriter`): a batch is written in **one transaction**, 
 rows for the same table, operation and column set form a run (at most ``batch.size`` rows). Insert runs of 16
 rows or more are loaded with ``COPY``; upsert runs are collapsed to the last write per key, copied into a
 temporary staging table and merged with one ``INSERT .. SELECT .. ON CONFLICT DO UPDATE``; smaller runs,
-updates and deletes are sent as pipelined single-row statements (``executemany``). Either way the table ends
+updates and deletes are sent as pipelined single-row statements (``executemany``). COPY and the staging
+table are PostgreSQL's; SQLite and MySQL/MariaDB always use ``executemany`` of the dialect's statements
+(PyMySQL sends an insert/upsert run as multi-row ``INSERT``s). Either way the table ends
 up as if every record had been applied one by one. Before a table is first written the writer looks it up; a
 missing table is
 created when ``auto.create=true`` and missing columns are added when ``auto.evolve=true`` — otherwise the
@@ -30,6 +32,7 @@ error names the table, the columns and the option to set.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import decimal
 import logging
@@ -50,16 +53,10 @@ from .dialect import (
     SqlError,
     TableDefinition,
     TableId,
-    alter_table_sql,
-    bind_value,
-    create_table_sql,
-    delete_sql,
-    describe_table,
-    insert_sql,
     quote_identifier,
-    update_sql,
     upsert_sql,
 )
+from .dialects import POSTGRES, Dialect
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +202,10 @@ class RowMapper:
         fields_whitelist: Sequence[str] = (),
         table_name_format: str = "${topic}",
         delete_enabled: bool = False,
+        dialect: Dialect = POSTGRES,
     ) -> None:
+        """``dialect`` decides how values are bound (:meth:`.Dialect.bind_value`); PostgreSQL by default."""
+        self.bind_value = dialect.bind_value
         self.insert_mode = insert_mode
         self.pk_mode = pk_mode
         self.pk_fields = tuple(pk_fields)
@@ -320,6 +320,7 @@ class RowMapper:
         if by_value:
             names, kschemas = plan.key_columns, plan.key_schemas
             kvalues = [value[n] for n in names]
+        bind_value = self.bind_value
         kbound = tuple(bind_value(v, s) for v, s in zip(kvalues, kschemas, strict=True))
         if plan.plain:
             vbound = plan.getter(value) if plan.getter is not None else ()
@@ -396,15 +397,25 @@ _COPY_MIN_ROWS = 16  # smaller runs go faster as pipelined single-row statements
 
 
 class TableWriter:
-    """Writes :class:`Row` batches to PostgreSQL in one transaction each (see the module docstring)."""
+    """Writes :class:`Row` batches to the database in one transaction each (see the module docstring).
+
+    ``dialect`` (PostgreSQL by default) builds the statements; ``use_copy`` only matters for PostgreSQL.
+    """
 
     def __init__(
-        self, *, auto_create: bool = False, auto_evolve: bool = False, batch_size: int = 3000, use_copy: bool = True
+        self,
+        *,
+        auto_create: bool = False,
+        auto_evolve: bool = False,
+        batch_size: int = 3000,
+        use_copy: bool = True,
+        dialect: Dialect = POSTGRES,
     ) -> None:
         self.auto_create = auto_create
         self.auto_evolve = auto_evolve
         self.batch_size = max(1, batch_size)
-        self.use_copy = use_copy
+        self.dialect = dialect
+        self.use_copy = use_copy and dialect.supports_copy
         self._tables: dict[TableId, TableDefinition] = {}
         self._stages: dict[tuple[TableId, tuple[str, ...]], str] = {}
 
@@ -457,7 +468,8 @@ class TableWriter:
         definition = self._tables.get(table)
         if definition is not None and all(c in definition.columns for c in all_cols):
             return
-        definition = describe_table(conn, table)
+        dialect = self.dialect
+        definition = dialect.describe_table(conn, table)
         if definition is None:
             if not self.auto_create:
                 raise TableMismatchError(
@@ -473,9 +485,9 @@ class TableWriter:
                     f"table {table} does not exist and the first record for it is a delete; there is nothing to "
                     "create it from"
                 )
-            conn.execute(create_table_sql(table, specs))
+            dialect.execute(conn, dialect.create_table_sql(table, specs))
             log.info("created table %s with columns %s", table, list(all_cols))
-            definition = describe_table(conn, table)
+            definition = dialect.describe_table(conn, table)
             assert definition is not None
         missing = [c for c in all_cols if c not in definition.columns]
         if missing:
@@ -486,23 +498,24 @@ class TableWriter:
                     hint="add the columns, set auto.evolve=true, or drop the fields with a ReplaceField transform",
                 )
             schemas = dict(zip(all_cols, row.schemas, strict=True))
-            conn.execute(alter_table_sql(table, [ColumnSpec(c, schemas[c]) for c in missing]))
+            for statement in dialect.alter_table_sqls(table, [ColumnSpec(c, schemas[c]) for c in missing]):
+                dialect.execute(conn, statement)
             log.info("added column(s) %s to table %s", missing, table)
-            definition = describe_table(conn, table)
+            definition = dialect.describe_table(conn, table)
             assert definition is not None
         self._tables[table] = definition
 
-    @staticmethod
-    def _statement(row: Row) -> tuple[str, Any]:
+    def _statement(self, row: Row) -> tuple[str, Any]:
         """The SQL for a row shape and a function giving a row's parameters."""
+        d = self.dialect
         if row.op == "insert":
-            return insert_sql(row.table, (*row.key_columns, *row.columns)), lambda r: (*r.key_values, *r.values)
+            return d.insert_sql(row.table, (*row.key_columns, *row.columns)), lambda r: (*r.key_values, *r.values)
         if row.op == "upsert":
-            return upsert_sql(row.table, row.key_columns, row.columns), lambda r: (*r.key_values, *r.values)
+            return d.upsert_sql(row.table, row.key_columns, row.columns), lambda r: (*r.key_values, *r.values)
         if row.op == "update":
-            return update_sql(row.table, row.key_columns, row.columns), lambda r: (*r.values, *r.key_values)
+            return d.update_sql(row.table, row.key_columns, row.columns), lambda r: (*r.values, *r.key_values)
         if row.op == "delete":
-            return delete_sql(row.table, row.key_columns), lambda r: r.key_values
+            return d.delete_sql(row.table, row.key_columns), lambda r: r.key_values
         raise SqlError(f"unknown write operation {row.op!r}")
 
     def write(self, conn: Any, rows: Iterable[Row]) -> int:
@@ -520,11 +533,11 @@ class TableWriter:
             return 0
         count = 0
         try:
-            with conn.transaction():
+            with self.dialect.transaction(conn):
                 for run in runs:
                     first = run[0]
                     self._ensure_table(conn, first)
-                    with conn.cursor() as cur:
+                    with contextlib.closing(conn.cursor()) as cur:
                         copied = (
                             self.use_copy
                             and len(run) >= _COPY_MIN_ROWS

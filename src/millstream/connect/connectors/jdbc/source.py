@@ -11,8 +11,11 @@ The connector resolves which tables to copy (``table.whitelist``, or every table
    :mod:`.source_query`) and returns up to ``batch.max.rows`` rows as records of topic
    ``topic.prefix + table``, each with the offset reached after it; a table's result is streamed over as many
    polls as it needs before the table is queried again;
-3. a dropped connection is re-opened on the next poll (the table resumes from the last row handed out);
-   if it cannot be re-opened the task fails.
+3. a dropped connection (what the dialect's :meth:`~.dialects.Dialect.is_connection_lost` says) is re-opened
+   on the next poll (the table resumes from the last row handed out); if it cannot be re-opened the task fails.
+   Any other database error (a missing table, bad SQL in ``query``) fails the task with the database's message.
+
+The dialect (PostgreSQL, SQLite, MySQL/MariaDB) follows ``connection.url``; see :mod:`.dialects`.
 
 Record values are structs (schema name = table name) with one field per column; keys are null, as in
 Confluent's connector.
@@ -34,6 +37,7 @@ from ...data import Field, Schema, SourceRecord
 from .config import SOURCE_CONFIG_DEF, merge_problems, raise_problems, source_problems
 from .connection import JdbcConnectionError, connect, describe, parse_connection_url
 from .dialect import TableId
+from .dialects import POSTGRES, Dialect, dialect_of
 from .source_query import Mode, QuerySpec, SourceOffset, split_columns
 from .source_reader import ColumnInfo, TableReader
 
@@ -78,27 +82,19 @@ def connect_with_retries(
     raise last
 
 
-def list_tables(conn: Any, schema_pattern: str, blacklist: list[str]) -> list[str]:
+def list_tables(conn: Any, schema_pattern: str, blacklist: list[str], dialect: Dialect = POSTGRES) -> list[str]:
     """Ordinary tables visible to the connection: in schemas matching ``schema_pattern`` (LIKE), or else on the
-    search path (named without schema); minus ``blacklist`` (names or schema.names)."""
-    if schema_pattern:
-        rows = conn.execute(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_type = 'BASE TABLE' AND table_schema LIKE %s ORDER BY 1",
-            (schema_pattern,),
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (current_schemas(false)) ORDER BY 1"
-        ).fetchall()
+    search path (PostgreSQL) / in the URL's database (MySQL) / in the file (SQLite), named without schema; minus
+    ``blacklist`` (names or schema.names)."""
+    names = dialect.list_tables(conn, schema_pattern)
     conn.commit()
     black = {b.strip() for b in blacklist}
-    return [r[0] for r in rows if r[0] not in black and r[0].rsplit(".", 1)[-1] not in black]
+    return [n for n in names if n not in black and n.rsplit(".", 1)[-1] not in black]
 
 
 class JdbcSourceConnector(SourceConnector):
-    """Copies PostgreSQL tables (or a query) to topics; see the module docstring. Config keys are Confluent's."""
+    """Copies PostgreSQL, SQLite or MySQL/MariaDB tables (or a query) to topics (the dialect follows
+    ``connection.url``); see the module docstring. Config keys are Confluent's."""
 
     CONFIG_DEF = SOURCE_CONFIG_DEF
 
@@ -124,7 +120,9 @@ class JdbcSourceConnector(SourceConnector):
             params, int(self.values["connection.attempts"]), int(self.values["connection.backoff.ms"])
         )
         try:
-            return list_tables(conn, self.values["schema.pattern"], list(self.values["table.blacklist"]))
+            return list_tables(
+                conn, self.values["schema.pattern"], list(self.values["table.blacklist"]), dialect_of(params)
+            )
         finally:
             conn.close()
 
@@ -203,6 +201,7 @@ class JdbcSourceTask(SourceTask):
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self.params = _conn_params(values)
+        self.dialect = dialect = dialect_of(self.params)
         self.conn: Any = connect_with_retries(
             self.params, int(values["connection.attempts"]), int(values["connection.backoff.ms"]), self._stopping
         )
@@ -214,9 +213,8 @@ class JdbcSourceTask(SourceTask):
         if values.get("timestamp.initial") is not None:
             ms = int(values["timestamp.initial"])
             if ms == -1:
-                row = self.conn.execute("SELECT LOCALTIMESTAMP").fetchone()
+                initial_ts = dialect.now(self.conn)
                 self.conn.commit()
-                initial_ts = row[0]
             else:
                 initial_ts = initial_ts + _dt.timedelta(milliseconds=ms)
         query = (values.get("query") or "").strip()
@@ -240,6 +238,7 @@ class JdbcSourceTask(SourceTask):
                 incrementing_column=inc_col,
                 timestamp_columns=ts_cols,
                 initial_timestamp=initial_ts,
+                dialect=dialect,
             )
             stored = reader_offsets.offset(spec.partition) if reader_offsets is not None else None
             offset = SourceOffset.from_map(stored)
@@ -255,20 +254,15 @@ class JdbcSourceTask(SourceTask):
         self._next = 0
 
     def _identity_column(self, table: TableId) -> str:
-        row = self.conn.execute(
-            "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
-            "AND NOT a.attisdropped AND (a.attidentity <> '' OR pg_get_expr("
-            "(SELECT d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum), a.attrelid) "
-            "LIKE 'nextval(%%') ORDER BY a.attnum LIMIT 1",
-            (table.sql,),
-        ).fetchone()
+        column = self.dialect.identity_column(self.conn, table)
         self.conn.commit()
-        if row is None:
+        if column is None:
             raise ConnectError(
-                f"table {table} has no identity or serial column to use as the incrementing column",
+                f"table {table} has no identity, serial or auto-increment column to use as the incrementing column"
+                " (or no such table)",
                 hint="set incrementing.column.name to a strictly increasing NOT NULL column",
             )
-        return str(row[0])
+        return column
 
     def _reconnect(self) -> None:
         with self._lock:
@@ -284,8 +278,6 @@ class JdbcSourceTask(SourceTask):
             )
 
     def poll(self) -> list[SourceRecord] | None:
-        import psycopg
-
         if self._stopping.is_set() or not self.tables:
             self._stopping.wait(0.2)
             return None
@@ -297,22 +289,27 @@ class JdbcSourceTask(SourceTask):
             self._stopping.wait(min(max(wait, 0.0), 0.5))
             return None
         table = min(ready, key=lambda t: (not t.reader.in_query, t.next_due))
+        dialect = self.dialect
         try:
             if not table.reader.in_query:
                 table.reader.start(self.conn)
             rows = table.reader.read()
-        except psycopg.OperationalError as exc:
-            log.warning("JDBC source lost its connection to %s: %s; reconnecting", describe(self.params), exc)
-            table.reader.close_quietly()
-            if self._stopping.is_set():
+        except dialect.database_errors() as exc:
+            if dialect.is_connection_lost(exc):
+                log.warning("JDBC source lost its connection to %s: %s; reconnecting", describe(self.params), exc)
+                table.reader.close_quietly()
+                if self._stopping.is_set():
+                    return None
+                self._reconnect()
                 return None
-            self._reconnect()
-            return None
-        except psycopg.Error as exc:
             table.reader.close_quietly()
+            try:
+                self.conn.rollback()  # leave no failed transaction behind
+            except Exception:
+                pass
             where = f"table {table.spec.table}" if table.spec.table is not None else f"query {table.spec.query!r}"
             raise ConnectError(
-                f"reading {where} failed: {' '.join(str(exc).split())}",
+                f"reading {where} failed: {dialect.error_text(exc)}",
                 hint="check the table/query, the mode's columns and the user's privileges",
             ) from exc
         if not table.reader.in_query:

@@ -21,6 +21,11 @@ Offsets are stored as Confluent stores them: ``{"incrementing": n}`` and/or
 ``{"timestamp": epoch_ms, "timestamp_nanos": nanos_within_the_second}``, under the source partition
 ``{"table": name}`` or ``{"query": sql}``. Timestamps are handled as naive UTC ``datetime`` values (every
 session runs with ``TimeZone=UTC``), which keeps PostgreSQL's microseconds exactly.
+
+Identifiers, placeholders and the timestamp comparison come from :attr:`QuerySpec.dialect`: MySQL quotes with
+backticks and compares ``DATETIME`` columns natively (session ``time_zone='+00:00'``); SQLite binds ``?`` and
+compares ``strftime('%Y-%m-%d %H:%M:%f', ts)`` text with bounds formatted the same way, i.e. at millisecond
+precision.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from enum import StrEnum
 from typing import Any
 
 from ....core.errors import ConfigError
-from .dialect import TableId, quote_identifier
+from .dialect import TableId
+from .dialects import POSTGRES, Dialect
 
 _EPOCH = _dt.datetime(1970, 1, 1)
 
@@ -120,6 +126,8 @@ class QuerySpec:
     timestamp_columns: tuple[str, ...] = ()
     initial_incrementing: int = -1
     initial_timestamp: _dt.datetime = _EPOCH
+    dialect: Dialect = POSTGRES
+    """Quoting, placeholders and timestamp comparison (SQLite compares ``strftime`` text at ms precision)."""
 
     def __post_init__(self) -> None:
         if (self.table is None) == (self.query is None):
@@ -144,17 +152,18 @@ class QuerySpec:
 
     def _source_sql(self) -> str:
         if self.table is not None:
-            return f"SELECT * FROM {self.table.sql}"
+            return f"SELECT * FROM {self.dialect.table_sql(self.table)}"
         assert self.query is not None
         query = self.query.strip().rstrip(";")
         if self.mode is Mode.BULK:
             return query
-        return f'SELECT * FROM ({query}) AS "millstream_query"'
+        return f"SELECT * FROM ({query}) AS {self.dialect.quote('millstream_query')}"
 
     @property
     def timestamp_expr(self) -> str:
         """The SQL for the row's timestamp (``COALESCE`` over several columns)."""
-        cols = [quote_identifier(c) for c in self.timestamp_columns]
+        d = self.dialect
+        cols = [d.timestamp_column_sql(d.quote(c)) for c in self.timestamp_columns]
         return cols[0] if len(cols) == 1 else f"COALESCE({', '.join(cols)})"
 
     def build(self, offset: SourceOffset, end: _dt.datetime | None) -> tuple[str, tuple[Any, ...]]:
@@ -165,19 +174,22 @@ class QuerySpec:
         base = self._source_sql()
         if self.mode is Mode.BULK:
             return base, ()
-        inc = quote_identifier(self.incrementing_column) if self.incrementing_column else ""
+        d = self.dialect
+        p = d.placeholder
+        bind = d.bind_param
+        inc = d.quote(self.incrementing_column) if self.incrementing_column else ""
         last_inc = offset.incrementing if offset.incrementing is not None else self.initial_incrementing
         last_ts = naive_utc(offset.timestamp) if offset.timestamp is not None else self.initial_timestamp
         if self.mode is Mode.INCREMENTING:
-            return f"{base} WHERE {inc} > %s ORDER BY {inc} ASC", (last_inc,)
+            return f"{base} WHERE {inc} > {p} ORDER BY {inc} ASC", (last_inc,)
         if end is None:
             raise ValueError("timestamp modes need the end timestamp")
         ts = self.timestamp_expr
         if self.mode is Mode.TIMESTAMP:
-            return f"{base} WHERE {ts} > %s AND {ts} < %s ORDER BY {ts} ASC", (last_ts, end)
+            return f"{base} WHERE {ts} > {p} AND {ts} < {p} ORDER BY {ts} ASC", (bind(last_ts), bind(end))
         return (
-            f"{base} WHERE {ts} < %s AND (({ts} = %s AND {inc} > %s) OR {ts} > %s) ORDER BY {ts}, {inc} ASC",
-            (end, last_ts, last_inc, last_ts),
+            f"{base} WHERE {ts} < {p} AND (({ts} = {p} AND {inc} > {p}) OR {ts} > {p}) ORDER BY {ts}, {inc} ASC",
+            (bind(end), bind(last_ts), last_inc, bind(last_ts)),
         )
 
     def offset_of(self, row: Mapping[str, Any], previous: SourceOffset) -> SourceOffset:

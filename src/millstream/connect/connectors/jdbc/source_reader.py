@@ -8,7 +8,10 @@ the offset reached *after* it, so the task can store offsets per record.
 
 Column types become Connect types (:class:`ColumnInfo`); values are normalised to what a Connect value of
 that type is in millstream (``numeric`` per ``numeric.mapping``, ``uuid``/``json`` as strings, timestamps
-as UTC ``datetime``).
+as UTC ``datetime``). PostgreSQL columns are typed by the result's type OIDs; SQLite and MySQL/MariaDB columns by
+the table's declared types (:func:`declared_type`), else by what the driver reports for the result (MySQL), else
+— for a SQLite query — by the Python values of the first batch (int → int64, float → float64, bytes → bytes,
+text → string).
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ import datetime as _dt
 import decimal
 import itertools
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .dialect import DATE, DECIMAL, TIME, TIMESTAMP, describe_table
+from .dialect import DATE, DECIMAL, TIME, TIMESTAMP, TableDefinition
 from .source_query import QuerySpec, SourceOffset, naive_utc
 
 _cursor_ids = itertools.count()
@@ -95,6 +99,79 @@ def column_infos(description: Any, not_null: dict[str, bool], numeric_mapping: s
     return out
 
 
+_DECLARED_ARGS = re.compile(r"\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
+_SIMPLE_DECLARED: dict[str, tuple[str, str | None]] = {
+    "bool": ("boolean", None),
+    "boolean": ("boolean", None),
+    "tinyint": ("int8", None),
+    "smallint": ("int16", None),
+    "year": ("int16", None),
+    "mediumint": ("int32", None),
+    "int": ("int32", None),
+    "bigint": ("int64", None),
+    "float": ("float32", None),
+    "real": ("float64", None),
+    "double": ("float64", None),
+    "double precision": ("float64", None),
+    "date": ("int32", DATE),
+    "time": ("int32", TIME),
+    "datetime": ("int64", TIMESTAMP),
+    "timestamp": ("int64", TIMESTAMP),
+}
+
+
+def declared_type(
+    declared: str | None, numeric_mapping: str, *, sqlite: bool = False
+) -> tuple[str, str | None, dict[str, str]] | None:
+    """``(Connect type, logical name, parameters)`` of a SQLite/MySQL declared column type such as
+    ``varchar(20)``, ``decimal(10,2)``, ``tinyint(1)`` (boolean), ``datetime(3)``; ``None`` when unknown.
+
+    SQLite's ``INTEGER`` (any declared type containing ``INT``) is 64-bit, and its ``REAL`` a double.
+    """
+    if not declared:
+        return None
+    text = declared.strip().lower()
+    m = _DECLARED_ARGS.search(text)
+    p1, p2 = (m.group(1), m.group(2)) if m else (None, None)
+    words = re.sub(r"\(.*?\)", " ", text).split()
+    unsigned = "unsigned" in words
+    base = " ".join(w for w in words if w not in ("unsigned", "signed", "zerofill"))
+    if base == "tinyint" and p1 == "1":
+        return "boolean", None, {}
+    if base == "bit":
+        return ("boolean", None, {}) if p1 in (None, "1") else ("int64", None, {})
+    if base in ("decimal", "numeric", "dec", "fixed"):
+        return _numeric_type(int(p1) if p1 else None, int(p2) if p2 else 0, numeric_mapping)
+    if sqlite and "int" in base:
+        return "int64", None, {}
+    if base in _SIMPLE_DECLARED:
+        kind, logical = _SIMPLE_DECLARED[base]
+        if unsigned and kind in ("int8", "int16", "int32"):
+            kind = {"int8": "int16", "int16": "int32", "int32": "int64"}[kind]
+        return kind, logical, {}
+    if base == "integer":
+        return ("int64" if unsigned else "int32"), None, {}
+    if any(w in base for w in ("char", "text", "clob", "enum", "set", "json", "uuid")):
+        return "string", None, {}
+    if any(w in base for w in ("blob", "binary")):
+        return "bytes", None, {}
+    return None
+
+
+def _infer_from_value(value: Any) -> tuple[str, str | None, dict[str, str]]:
+    if isinstance(value, bool):
+        return "boolean", None, {}
+    if isinstance(value, int):
+        return "int64", None, {}
+    if isinstance(value, float):
+        return "float64", None, {}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "bytes", None, {}
+    if isinstance(value, _dt.datetime):
+        return "int64", TIMESTAMP, {}
+    return "string", None, {}
+
+
 def decimal_to_bytes(value: decimal.Decimal, scale: int) -> bytes:
     """Kafka's Decimal encoding: the unscaled value as big-endian two's complement bytes."""
     unscaled = int(value.scaleb(scale).to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
@@ -107,13 +184,19 @@ def _converter(info: ColumnInfo) -> Callable[[Any], Any] | None:
         scale = int(dict(info.parameters).get("scale", "0"))
         return lambda v: v if v is None else decimal_to_bytes(decimal.Decimal(v), scale)
     if info.logical == TIMESTAMP:
-        return lambda v: v if v is None else naive_utc(v).replace(tzinfo=_dt.UTC)
+        return lambda v: v if v is None else naive_utc(_as_datetime(v)).replace(tzinfo=_dt.UTC)
+    if info.logical == DATE:
+        return lambda v: _dt.date.fromisoformat(v[:10]) if isinstance(v, str) else v
+    if info.logical == TIME:
+        return _as_time
+    if info.type == "boolean":
+        return lambda v: v if v is None or isinstance(v, bool) else bool(_as_int(v))
     if info.type in ("int8", "int16", "int32", "int64") and info.logical is None:
-        return lambda v: v if v is None else int(v)
+        return lambda v: v if v is None else _as_int(v)
     if info.type in ("float32", "float64"):
         return lambda v: v if v is None else float(v)
     if info.type == "bytes":
-        return lambda v: v if v is None else bytes(v)
+        return lambda v: v if v is None else (v.encode() if isinstance(v, str) else bytes(v))
     if info.type == "string":
 
         def to_str(v: Any) -> Any:
@@ -125,6 +208,31 @@ def _converter(info: ColumnInfo) -> Callable[[Any], Any] | None:
 
         return to_str
     return None
+
+
+def _as_int(v: Any) -> int:
+    """An integer value; MySQL ``BIT(n)`` columns come as big-endian bytes."""
+    if isinstance(v, bytes | bytearray):
+        return int.from_bytes(v, "big")
+    return int(v)
+
+
+def _as_datetime(v: Any) -> _dt.datetime:
+    """A timestamp value; SQLite gives ISO text (``YYYY-MM-DD HH:MM:SS[.fff]``, optionally with ``T``/zone)."""
+    if isinstance(v, str):
+        return _dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
+    if isinstance(v, _dt.date) and not isinstance(v, _dt.datetime):
+        return _dt.datetime(v.year, v.month, v.day)
+    return v
+
+
+def _as_time(v: Any) -> Any:
+    """A time value; MySQL gives ``timedelta`` (since midnight), SQLite ISO text."""
+    if isinstance(v, _dt.timedelta):
+        return (_dt.datetime(1970, 1, 1) + v).time()
+    if isinstance(v, str):
+        return _dt.time.fromisoformat(v.strip())
+    return v
 
 
 @dataclass
@@ -147,7 +255,9 @@ class TableReader:
         batch_max_rows: int = 100,
         numeric_mapping: str = "none",
     ) -> None:
+        """The dialect is the spec's (:attr:`.QuerySpec.dialect`)."""
         self.spec = spec
+        self.dialect = spec.dialect
         self.offset = offset
         self.delay_ms = delay_ms
         self.batch_max_rows = batch_max_rows
@@ -157,6 +267,8 @@ class TableReader:
         self._cursor: Any = None
         self._conn: Any = None
         self._not_null: dict[str, bool] | None = None
+        self._definition: TableDefinition | None = None
+        self._pending: list[int] = []  # columns whose type is taken from the first batch's values
 
     @property
     def in_query(self) -> bool:
@@ -167,8 +279,9 @@ class TableReader:
         if self._not_null is None:
             self._not_null = {}
             if self.spec.table is not None:
-                definition = describe_table(conn, self.spec.table)
+                definition = self.dialect.describe_table(conn, self.spec.table)
                 if definition is not None:
+                    self._definition = definition
                     self._not_null = {c: not n for c, n in definition.nullable.items()}
             conn.commit()
         return self._not_null
@@ -179,22 +292,57 @@ class TableReader:
         not_null = self._column_nullability(conn)
         end: _dt.datetime | None = None
         if self.spec.mode.uses_timestamp:
-            row = conn.execute("SELECT LOCALTIMESTAMP").fetchone()
-            end = row[0] - _dt.timedelta(milliseconds=self.delay_ms)
+            end = self.dialect.now(conn) - _dt.timedelta(milliseconds=self.delay_ms)
         sql, params = self.spec.build(self.offset, end)
-        cursor = conn.cursor(name=f"millstream_jdbc_{next(_cursor_ids)}")
-        cursor.itersize = self.batch_max_rows
-        cursor.execute(sql, params)
+        if self.dialect.name == "postgresql":  # a named (server-side) cursor, types by OID
+            cursor = conn.cursor(name=f"millstream_jdbc_{next(_cursor_ids)}")
+            cursor.itersize = self.batch_max_rows
+            cursor.execute(sql, params)
+            self.columns = column_infos(cursor.description, not_null, self.numeric_mapping)
+        else:
+            cursor = self.dialect.open_cursor(conn, self.batch_max_rows)
+            cursor.execute(sql, params)
+            self.columns = self._declared_columns(cursor, not_null)
         self._conn = conn
         self._cursor = cursor
-        self.columns = column_infos(cursor.description, not_null, self.numeric_mapping)
         self._converters = [_converter(c) for c in self.columns]
+
+    def _declared_columns(self, cursor: Any, not_null: dict[str, bool]) -> list[ColumnInfo]:
+        """Column types from the table's declared types, else the driver's result types (see the module)."""
+        declared = self._definition.columns if self._definition is not None else {}
+        reported = self.dialect.result_types(cursor)
+        sqlite = self.dialect.name == "sqlite"
+        out: list[ColumnInfo] = []
+        self._pending = []
+        for i, d in enumerate(cursor.description):
+            name = str(d[0])
+            found = declared_type(declared.get(name), self.numeric_mapping, sqlite=sqlite) or declared_type(
+                reported[i], self.numeric_mapping, sqlite=sqlite
+            )
+            if found is None:
+                self._pending.append(i)
+                found = ("string", None, {})
+            t, logical, params = found
+            out.append(ColumnInfo(name, t, logical, not not_null.get(name, False), tuple(params.items())))
+        return out
+
+    def _infer_pending(self, raw: list[Any]) -> None:
+        """Type the columns no declared type described by their first non-NULL value in ``raw``."""
+        for i in self._pending:
+            sample = next((tup[i] for tup in raw if tup[i] is not None), None)
+            t, logical, params = _infer_from_value(sample)
+            c = self.columns[i]
+            self.columns[i] = ColumnInfo(c.name, t, logical, c.optional, tuple(params.items()))
+            self._converters[i] = _converter(self.columns[i])
+        self._pending = []
 
     def read(self) -> list[ReadRow]:
         """Up to ``batch_max_rows`` rows of the running query; ``[]`` (and the query closed) once exhausted."""
         if self._cursor is None:
             return []
         raw = self._cursor.fetchmany(self.batch_max_rows)
+        if self._pending and raw:
+            self._infer_pending(raw)
         names = [c.name for c in self.columns]
         out = []
         offset = self.offset
@@ -222,8 +370,16 @@ class TableReader:
             try:
                 cursor.close()
             finally:
-                if conn is not None and not conn.closed:
+                if conn is not None and not self.dialect.is_closed(conn):
                     conn.commit()
 
 
-__all__ = ["NUMERIC_MAPPINGS", "ColumnInfo", "ReadRow", "TableReader", "column_infos", "decimal_to_bytes"]
+__all__ = [
+    "NUMERIC_MAPPINGS",
+    "ColumnInfo",
+    "ReadRow",
+    "TableReader",
+    "column_infos",
+    "decimal_to_bytes",
+    "declared_type",
+]
