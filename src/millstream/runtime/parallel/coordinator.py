@@ -55,10 +55,12 @@ from ..job import JobExecutionResult
 from .checkpoints import ParallelCheckpoints
 from .launcher import WorkerProcess, start_worker
 from .metrics import ParallelJobMetrics
-from .transport import Connection, PeerClosed
+from .transport import PEER_GONE_EXIT, Connection, PeerClosed
 
 _log = logging.getLogger("millstream.runtime")
 STARTUP_TIMEOUT_S = 120.0
+#: how long a worker that left because a peer was gone waits for the peer that caused it to be seen
+ROOT_CAUSE_GRACE_S = 2.0
 
 
 class WorkerError(Exception):
@@ -133,6 +135,7 @@ class ParallelJobRunner:
         self.start_time_ms = -1
         self.end_time_ms = -1
         self.restarts = 0
+        self._consequence_seen: float | None = None  # when a worker was first seen leaving for a lost peer
         self.exceptions = ExceptionHistory()  # every failure, restarted from or final (GET /jobs/{id}/exceptions)
         self.sinks = sinks
         self.collect = list(collect or [])
@@ -204,6 +207,7 @@ class ParallelJobRunner:
     # -- one attempt ----------------------------------------------------------------------------------
     def _attempt(self) -> JobExecutionResult:
         started = time.monotonic()
+        self._consequence_seen = None
         n = self.workers
         cps = ParallelCheckpoints(self.job_name, self.config, self.plan, self.summary, n)
         if self.metrics is not None:
@@ -380,14 +384,29 @@ class ParallelJobRunner:
         self, procs: list[WorkerProcess], finished: set[int], conns: dict[int, Connection] | None = None
     ) -> None:
         """Fail the attempt if a worker ended before it finished. With ``conns``, a worker whose connection is
-        still open is not judged yet: what it sent before it exited ("finished", "failed") is read first."""
+        still open is not judged yet: what it sent before it exited ("finished", "failed") is read first. A
+        worker that left because a peer was gone (exit :data:`PEER_GONE_EXIT`) is a consequence: for up to
+        :data:`ROOT_CAUSE_GRACE_S` the attempt waits for the worker that caused it (killed, crashed) to be
+        seen, and names that one."""
+        dead = []
         for i, p in enumerate(procs):
             if conns is not None and i in conns and not conns[i].closed:
                 continue
             code = p.poll()
             if code is not None and i not in finished and not self.cancelled.is_set():
-                how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-                raise self._failure(WorkerLostError(f"worker {i} (pid {p.pid}) {how} before its subtasks finished"))
+                dead.append((i, p, code))
+        if not dead:
+            return
+        causes = sorted((d for d in dead if d[2] != PEER_GONE_EXIT), key=lambda d: d[2] >= 0)  # signals first
+        if not causes:
+            now = time.monotonic()
+            if self._consequence_seen is None:
+                self._consequence_seen = now
+            if now - self._consequence_seen < ROOT_CAUSE_GRACE_S:
+                return
+        i, p, code = (causes or dead)[0]
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        raise self._failure(WorkerLostError(f"worker {i} (pid {p.pid}) {how} before its subtasks finished"))
 
     def _failure(self, exc: BaseException) -> JobFailedError:
         err = JobFailedError(self.job_name, exc)

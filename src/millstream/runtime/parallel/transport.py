@@ -23,6 +23,9 @@ from collections import deque
 from typing import Any
 
 _HEADER = struct.Struct(">IB")
+#: a worker's exit status when it left because the coordinator or a peer closed its connection (a consequence of
+#: another failure, not its cause)
+PEER_GONE_EXIT = 3
 MARSHAL, PICKLE = 0, 1
 READ_CHUNK = 1 << 20
 
@@ -166,4 +169,4 @@ class Connection:
             pass
 
 
-__all__ = ["MARSHAL", "PICKLE", "Connection", "PeerClosed", "decode", "encode"]
+__all__ = ["MARSHAL", "PEER_GONE_EXIT", "PICKLE", "Connection", "PeerClosed", "decode", "encode"]

@@ -73,7 +73,7 @@ from ..stalls import StallWatch
 from .exchange import ACTIVE, END, IDLE, ExchangeSender, InputGate, SubBatch
 from .metrics import REPORT_EVERY_S, SubtaskClock, subtask_counts
 from .rescale import merge_gate, rescale_part
-from .transport import Connection, PeerClosed
+from .transport import PEER_GONE_EXIT, Connection, PeerClosed
 
 HIGH_WATER = 8 << 20  # bytes queued to one peer before this worker stops reading its sources
 COLLECT_EVERY_S = 0.05
@@ -691,7 +691,7 @@ def main(argv: list[str]) -> int:
             control.send(("finished", index, written, late))
             control.flush_blocking(30)
     except PeerClosed:
-        return 3  # the coordinator or a peer is gone: the coordinator ends the job (or has ended)
+        return PEER_GONE_EXIT  # the coordinator or a peer is gone: the coordinator ends the job (or has ended)
     except BaseException as exc:
         if worker is not None:
             worker.close()
