@@ -1,4 +1,5 @@
-"""Options the HTTP sink and source share: retries with backoff, timeouts, the connection pool and TLS.
+"""Options the HTTP sink and source share: basic authentication, retries with backoff, timeouts, the connection
+pool and TLS.
 
 :func:`define_client_options` declares them on a connector's ``ConfigDef``; :func:`make_pool` and
 :func:`sender_args` turn the parsed values into an :class:`~.client.HttpPool` and the keyword arguments of an
@@ -25,9 +26,26 @@ def _codes(name: str, value: Any) -> None:
 def define_client_options(
     definition: ConfigDef, *, max_retries: int = 10, backoff_ms: int = 3000, backoff_max_ms: int = 60_000
 ) -> ConfigDef:
-    """Declare the retry, timeout, pool and TLS options on ``definition`` (with these retry defaults)."""
+    """Declare the basic-authentication, retry, timeout, pool and TLS options on ``definition`` (with these retry
+    defaults): everything :func:`sender_args` and :func:`make_pool` read."""
     return (
         definition.define(
+            "connection.user",
+            Type.STRING,
+            "",
+            importance=Importance.MEDIUM,
+            group="Request",
+            documentation="User for HTTP basic authentication (empty = none).",
+        )
+        .define(
+            "connection.password",
+            Type.PASSWORD,
+            "",
+            importance=Importance.MEDIUM,
+            group="Request",
+            documentation="Password for HTTP basic authentication.",
+        )
+        .define(
             "max.retries",
             Type.INT,
             max_retries,

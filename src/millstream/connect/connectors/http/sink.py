@@ -79,22 +79,6 @@ CONFIG_DEF = define_client_options(
         documentation="Separator between the headers' Name:Value pairs.",
     )
     .define(
-        "connection.user",
-        Type.STRING,
-        "",
-        importance=Importance.MEDIUM,
-        group="Request",
-        documentation="User for HTTP basic authentication (empty = none).",
-    )
-    .define(
-        "connection.password",
-        Type.PASSWORD,
-        "",
-        importance=Importance.MEDIUM,
-        group="Request",
-        documentation="Password for HTTP basic authentication.",
-    )
-    .define(
         "request.body.format",
         Type.STRING,
         "json",

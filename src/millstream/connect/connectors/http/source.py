@@ -168,22 +168,6 @@ def _definition() -> ConfigDef:
             documentation="Request body for POST (may use ${offset.name}); sent as application/json.",
         )
         .define(
-            "connection.user",
-            Type.STRING,
-            "",
-            importance=Importance.MEDIUM,
-            group="Request",
-            documentation="User for HTTP basic authentication (empty = none).",
-        )
-        .define(
-            "connection.password",
-            Type.PASSWORD,
-            "",
-            importance=Importance.MEDIUM,
-            group="Request",
-            documentation="Password for HTTP basic authentication.",
-        )
-        .define(
             "http.timer.interval.millis",
             Type.LONG,
             60_000,
