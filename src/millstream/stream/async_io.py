@@ -120,9 +120,30 @@ def _positive(what: str, value: Any) -> None:
         raise JobConfigError(f"{what} should be greater than zero, got {value!r}")
 
 
-class FixedDelayRetryStrategy(AsyncRetryStrategy[OUT]):
-    """Tries again after ``backoff_time_millis`` while ``current_attempts <= max_attempts`` (so, as in Flink and
-    PyFlink, at most ``max_attempts + 1`` calls of ``async_invoke`` per input) and a predicate matches."""
+class _AttemptsRetryStrategy(AsyncRetryStrategy[OUT]):
+    """What the fixed-delay and exponential strategies share: up to ``max_attempts`` retries (so, as in Flink and
+    PyFlink, at most ``max_attempts + 1`` calls of ``async_invoke`` per input) while a predicate matches."""
+
+    def __init__(
+        self,
+        max_attempts: int,
+        result_predicate: Callable[[list[OUT]], bool] | None,
+        exception_predicate: Callable[[Exception], bool] | None,
+    ) -> None:
+        _positive("max_attempts", max_attempts)
+        self._max_attempts = max_attempts
+        self._result_predicate = result_predicate
+        self._exception_predicate = exception_predicate
+
+    def can_retry(self, current_attempts: int) -> bool:
+        return current_attempts <= self._max_attempts
+
+    def get_retry_predicate(self) -> AsyncRetryPredicate[OUT]:
+        return RetryPredicate(self._result_predicate, self._exception_predicate)
+
+
+class FixedDelayRetryStrategy(_AttemptsRetryStrategy[OUT]):
+    """Tries again after ``backoff_time_millis`` (attempts and predicates: :class:`_AttemptsRetryStrategy`)."""
 
     def __init__(
         self,
@@ -131,24 +152,15 @@ class FixedDelayRetryStrategy(AsyncRetryStrategy[OUT]):
         result_predicate: Callable[[list[OUT]], bool] | None,
         exception_predicate: Callable[[Exception], bool] | None,
     ) -> None:
-        _positive("max_attempts", max_attempts)
+        super().__init__(max_attempts, result_predicate, exception_predicate)
         _positive("backoff_time_millis", backoff_time_millis)
-        self._max_attempts = max_attempts
         self._backoff_time_millis = backoff_time_millis
-        self._result_predicate = result_predicate
-        self._exception_predicate = exception_predicate
-
-    def can_retry(self, current_attempts: int) -> bool:
-        return current_attempts <= self._max_attempts
 
     def get_backoff_time_millis(self, current_attempts: int) -> int:
         return self._backoff_time_millis
 
-    def get_retry_predicate(self) -> AsyncRetryPredicate[OUT]:
-        return RetryPredicate(self._result_predicate, self._exception_predicate)
 
-
-class ExponentialBackoffDelayRetryStrategy(AsyncRetryStrategy[OUT]):
+class ExponentialBackoffDelayRetryStrategy(_AttemptsRetryStrategy[OUT]):
     """Like :class:`FixedDelayRetryStrategy`, waiting ``initial_delay`` before the second attempt and then
     ``min(previous wait * multiplier, max_retry_delay)`` (truncated to an int), as PyFlink computes it (the
     previous wait is the strategy's, shared by the inputs in flight, as in PyFlink)."""
@@ -162,20 +174,14 @@ class ExponentialBackoffDelayRetryStrategy(AsyncRetryStrategy[OUT]):
         result_predicate: Callable[[list[OUT]], bool] | None,
         exception_predicate: Callable[[Exception], bool] | None,
     ) -> None:
-        _positive("max_attempts", max_attempts)
+        super().__init__(max_attempts, result_predicate, exception_predicate)
         _positive("initial_delay", initial_delay)
         _positive("max_retry_delay", max_retry_delay)
         _positive("multiplier", multiplier)
-        self._max_attempts = max_attempts
         self._max_retry_delay = max_retry_delay
         self._multiplier = multiplier
-        self._result_predicate = result_predicate
-        self._exception_predicate = exception_predicate
         self._initial_delay = initial_delay
         self._last_retry_delay = initial_delay
-
-    def can_retry(self, current_attempts: int) -> bool:
-        return current_attempts <= self._max_attempts
 
     def get_backoff_time_millis(self, current_attempts: int) -> int:
         if current_attempts <= 1:
@@ -184,9 +190,6 @@ class ExponentialBackoffDelayRetryStrategy(AsyncRetryStrategy[OUT]):
         backoff = int(min(self._last_retry_delay * self._multiplier, self._max_retry_delay))
         self._last_retry_delay = backoff
         return backoff
-
-    def get_retry_predicate(self) -> AsyncRetryPredicate[OUT]:
-        return RetryPredicate(self._result_predicate, self._exception_predicate)
 
 
 NO_RETRY_STRATEGY: AsyncRetryStrategy[Any] = NoRetryStrategy()
