@@ -153,22 +153,23 @@ class SourceDriver:
                     self._emit_tail(self.pw.set_idle(pid, idle))
         return n
 
-    def stalled(self, now_ms: int, after_ms: int) -> list[tuple[Any, int]]:
-        """``(partition, ms without data)`` of the partitions that have had no data for ``after_ms`` and hold
-        this source's watermark back while another active partition is ahead (none when the strategy marks idle
-        partitions itself, ``with_idleness``, or makes no watermarks)."""
+    def stalled(self, now_ms: int, after_ms: int) -> list[tuple[Any, int, int]]:
+        """``(partition, ms without data, furthest watermark of the others)`` of the partitions that have had no
+        data for ``after_ms`` and hold this source's watermark back while another active partition is ahead
+        (none when the strategy marks idle partitions itself, ``with_idleness``, or makes no watermarks)."""
         strategy = self.strategy
         if strategy.idleness is not None or (strategy.out_of_orderness is None and strategy.generator_supplier is None):
             return []
         pw = self.pw
         active = {p: w for p, w in pw.wms.items() if p not in self.finished_parts and p not in pw.idle}
-        if len(active) < 2 or max(active.values()) <= pw.combined:
+        ahead = max(active.values(), default=pw.combined)
+        if len(active) < 2 or ahead <= pw.combined:
             return []
         out = []
         for pid, w in active.items():
             silent = now_ms - self.last_data.get(pid, now_ms)
             if w <= pw.combined and silent >= after_ms:
-                out.append((pid, silent))
+                out.append((pid, silent, ahead))
         return out
 
     def snapshot(self) -> dict[str, Any]:

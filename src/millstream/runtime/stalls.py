@@ -50,13 +50,12 @@ class StallWatch:
         self._last = now
         for d in self.drivers:
             stalled = d.stalled(now, self.after_ms)
-            d.stalled_partitions = [pid for pid, _silent in stalled]
-            current = {(d.name, pid) for pid, _silent in stalled}
-            for pid, silent in stalled:
+            d.stalled_partitions = [pid for pid, _silent, _ahead in stalled]
+            current = {(d.name, pid) for pid, _silent, _ahead in stalled}
+            for pid, silent, ahead in stalled:
                 if (d.name, pid) in self.warned:
                     continue
                 self.warned.add((d.name, pid))
-                ahead = max(w for p, w in d.pw.wms.items() if p not in d.finished_parts and p not in d.pw.idle)
                 self.log.warning(
                     "source %r: partition %s has had no data for %d s and holds the watermark back (at %d; other "
                     "partitions are up to %d), so event-time windows and timers downstream wait; if it may stay "
