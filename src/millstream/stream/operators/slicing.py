@@ -431,8 +431,12 @@ class SlicingWindowOperator(WindowOperator):
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def snapshot(self) -> Any:
+        return {"slices": {se: dict(b) for se, b in self.slices.items()}, **self._snapshot_common()}
+
+    def _snapshot_common(self) -> dict[str, Any]:
+        """What every snapshot of this operator carries besides the slices: arrival numbers, the backend's state
+        and table names, the watermark."""
         return {
-            "slices": {se: dict(b) for se, b in self.slices.items()},
             "seqs": {se: dict(q) for se, q in self.seqs.items()},
             "seq": self.seq,
             "state": self.backend.snapshot(),

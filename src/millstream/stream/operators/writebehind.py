@@ -182,15 +182,8 @@ class WriteBehindSlicingOperator(SlicingWindowOperator):
         puts = [((k, se), acc) for se, b in self.slices.items() for k, acc in b.items() if acc is not SPILLED]
         self.backend.write_entries(SLICES, puts)
         self._persisted.update(self.slices)
-        return {
-            "write_behind": True,
-            "order": {se: list(b) for se, b in self.slices.items()},
-            "seqs": {se: dict(q) for se, q in self.seqs.items()},
-            "seq": self.seq,
-            "state": self.backend.snapshot(),
-            "names": {ns.prefix: sorted(ns.tables) for ns in self._namespaces()},
-            "wm": self.wm,
-        }
+        order = {se: list(b) for se, b in self.slices.items()}
+        return {"write_behind": True, "order": order, **self._snapshot_common()}
 
     @staticmethod
     def merge_snapshots(states: list[Any], owns: Owns) -> Any:
