@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ from millstream.connect.connectors.http.client import HttpPool, HttpRequestError
 from millstream.connect.connectors.http.sink import HttpSinkTask
 from millstream.connect.data import SinkRecord
 
+from ..http.conftest import self_signed
 from .dataset_server import Dataset, serve
 
 
@@ -64,38 +63,6 @@ def test_a_connection_the_server_closed_when_idle_is_replaced_without_an_error()
         assert dataset.accepted == 2
         sender.send(b"[]")
         assert dataset.accepted == 2
-
-
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A PEM keystore (key + certificate for 127.0.0.1) and the certificate alone."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    keystore, ca = tmp_path / "keystore.pem", tmp_path / "ca.pem"
-    keystore.write_bytes(key_pem + cert_pem)
-    ca.write_bytes(cert_pem)
-    return keystore, ca
 
 
 def test_https_certificates_are_verified_unless_turned_off(tmp_path: Path) -> None:
