@@ -75,7 +75,8 @@ def test_spawn_start_method_starts_fresh_interpreters(
 ) -> None:
     write_events(log_url, "events", 2, 20)
     monkeypatch.setenv(launcher.START_ENV, "spawn")
-    proc = launcher.start_worker("/nonexistent", 0, 1)  # no coordinator there: it exits at once
+    # no coordinator there: it exits at once
+    proc = launcher.start_worker("unix:/nonexistent/c.sock", 0, 1, "unix:/nonexistent/w0.sock")
     assert isinstance(proc, subprocess.Popen)
     assert proc.wait(30) != 0
     runner, sink = _job(log_url)
@@ -85,7 +86,8 @@ def test_spawn_start_method_starts_fresh_interpreters(
 
 
 def test_a_forked_worker_reports_its_exit_like_popen(no_orphans: list[Any]) -> None:
-    proc = launcher.start_worker("/nonexistent", 0, 1)  # cannot reach a coordinator: the worker fails
+    # cannot reach a coordinator: the worker fails
+    proc = launcher.start_worker("unix:/nonexistent/c.sock", 0, 1, "unix:/nonexistent/w0.sock")
     assert isinstance(proc, launcher.ForkedWorker)
     assert proc.wait(30) != 0 and proc.poll() == proc.returncode
     assert not alive(proc.pid)

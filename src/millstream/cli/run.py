@@ -170,6 +170,28 @@ def _interrupted(runner: Any) -> str:
 @click.option(
     "--flink-python", metavar="PATH", help="With --engine flink: a Python that has PyFlink (default: this one)."
 )
+@click.option(
+    "--reactive",
+    is_flag=True,
+    help="Reactive mode (Flink's scheduler-mode: reactive): every instance started with the same --job-id and "
+    "--log joins one job, which rescales over all of them (docs/scaling-out.md).",
+)
+@click.option(
+    "--data-address",
+    metavar="HOST",
+    envvar="MILLSTREAM_BIND_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="With --reactive: the address this instance's workers listen on and other instances reach them at.",
+)
+@click.option(
+    "--session-timeout-ms",
+    type=click.IntRange(min=500),
+    envvar="MILLSTREAM_SESSION_TIMEOUT_MS",
+    default=10_000,
+    show_default=True,
+    help="With --reactive: an instance that stops heartbeating for this long leaves the job.",
+)
 @click.option("--plan", "plan_only", is_flag=True, help="Print the job's execution plan (Flink's JSON) and exit.")
 @click.option(
     "--pyflink",
@@ -198,6 +220,9 @@ def run(
     flink_address: str | None,
     flink_jars: tuple[str, ...],
     flink_python: str | None,
+    reactive: bool,
+    data_address: str,
+    session_timeout_ms: int,
     plan_only: bool,
     pyflink: bool,
     quiet: bool,
@@ -245,6 +270,7 @@ def run(
         plan_only=plan_only,
         announce=True,
         ready_file=ready_file,
+        reactive={"data_address": data_address, "session_timeout_ms": session_timeout_ms} if reactive else None,
     )
     if plan_only:
         try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 import time
 import uuid
@@ -572,6 +573,12 @@ def make_runner(env: Any, sinks: list[Transformation], job_name: str, collect: l
 
     parallelism = default_parallelism(env.config.parallelism)
     plan = plan_job(sinks + list(collect or []), parallelism, env.config.max_parallelism)
+    if os.environ.get(SCHEDULER_MODE_ENV, "").lower() == "reactive":
+        require_checkpoints_for_exactly_once(
+            [make_sink(n.t.name, n.uid, n.t.params["sink"]) for n in plan.nodes.values() if n.t.kind == "sink"],
+            env.config,
+        )
+        return _reactive_runner(env, sinks, job_name, collect, parallelism)
     if plan.parallelism == 1:
         return JobRunner(env, sinks, job_name, collect)
     for t in topological(sinks + list(collect or [])):
@@ -587,6 +594,33 @@ def make_runner(env: Any, sinks: list[Transformation], job_name: str, collect: l
         [make_sink(n.t.name, n.uid, n.t.params["sink"]) for n in plan.nodes.values() if n.t.kind == "sink"], env.config
     )
     return ParallelJobRunner(env, sinks, job_name, collect, plan, parallelism)
+
+
+#: ``reactive`` runs every job as one instance of a job spread over all the instances that run it
+#: (:mod:`millstream.runtime.scaleout`; ``millstream run --reactive`` sets it), as Flink's ``scheduler-mode``
+SCHEDULER_MODE_ENV = "MILLSTREAM_SCHEDULER_MODE"
+
+
+def _reactive_runner(
+    env: Any, sinks: list[Transformation], job_name: str, collect: list[Transformation] | None, slots: int
+) -> Any:
+    from ..log import ENV_VAR, default_log_url
+    from .scaleout import ReactiveJobRunner
+
+    url = os.environ.get(ENV_VAR) or default_log_url()
+    runner = ReactiveJobRunner(
+        env,
+        sinks,
+        job_name,
+        collect,
+        log_url=url,
+        slots=slots,
+        bind_host=os.environ.get("MILLSTREAM_BIND_HOST", "127.0.0.1"),
+        session_timeout_ms=int(os.environ.get("MILLSTREAM_SESSION_TIMEOUT_MS", "10000")),
+        pipeline=os.environ.get("MILLSTREAM_PIPELINE", ""),
+    )
+    runner.join()
+    return runner
 
 
 def execute(

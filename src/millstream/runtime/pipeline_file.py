@@ -76,6 +76,7 @@ class PipelineRunner:
         announce: bool = False,
         rest_url: str | None = None,
         ready_file: str | None = None,
+        reactive: dict[str, Any] | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.parallelism = parallelism
@@ -92,6 +93,7 @@ class PipelineRunner:
         self.announce = announce
         self.rest_url = rest_url
         self.ready_file = ready_file
+        self.reactive = reactive
 
     # -- what happens to every job the file executes ------------------------------------------------------
     def _apply_default_log(self, env: StreamExecutionEnvironment) -> None:
@@ -131,7 +133,7 @@ class PipelineRunner:
             if self.plan_only:
                 self.plan = env.plan(self.parallelism).to_json()
                 raise _PlanTaken
-            if self.announce:
+            if self.announce and not self.reactive:  # (a reactive instance joins its job's group instead)
                 self._refuse_a_second_instance(env, job_name)
             client = inner(env, sinks, job_name, "async", collect)
             if mode == "async":
@@ -215,8 +217,14 @@ class PipelineRunner:
                 pass
         except KeyboardInterrupt:
             self.interrupted = True
+            from .scaleout import ReactiveJobRunner
+
             try:
-                client.stop()  # final checkpoint (when enabled), sinks commit and close
+                if isinstance(client.runner, ReactiveJobRunner):
+                    client.runner.leave_group()  # its work moves to the other instances (the last one stops)
+                    client.wait()
+                else:
+                    client.stop()  # final checkpoint (when enabled), sinks commit and close
             except KeyboardInterrupt:  # a second Ctrl-C: cancel without the final checkpoint
                 client.cancel()
                 raise
@@ -256,7 +264,14 @@ class PipelineRunner:
         """Run the file; the results of the jobs it executed (see the module docstring). With ``parallelism``,
         jobs that set none run with it (``MILLSTREAM_PARALLELISM`` while the file runs); with ``plan_only`` the
         first job is planned, not run, and :attr:`plan` holds its execution plan."""
-        wanted = {ENV_VAR: self.default_log, "MILLSTREAM_PARALLELISM": self.parallelism}
+        wanted: dict[str, Any] = {ENV_VAR: self.default_log, "MILLSTREAM_PARALLELISM": self.parallelism}
+        if self.reactive is not None:
+            from .job import SCHEDULER_MODE_ENV
+
+            wanted[SCHEDULER_MODE_ENV] = "reactive"
+            wanted["MILLSTREAM_PIPELINE"] = os.path.abspath(self.path)
+            wanted["MILLSTREAM_BIND_HOST"] = self.reactive.get("data_address")
+            wanted["MILLSTREAM_SESSION_TIMEOUT_MS"] = self.reactive.get("session_timeout_ms")
         saved = {k: os.environ.get(k) for k in wanted}
         folder = os.path.dirname(os.path.abspath(self.path))
         sys.path.insert(0, folder)  # a pipeline may import modules next to it, as `python FILE` allows

@@ -37,6 +37,7 @@ import os
 import pickle
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,10 @@ class ParallelCheckpoints:
         self.by_uid = {n.uid: n for n in plan.nodes.values()}
         self.names = {n.uid: n.t.name for n in plan.nodes.values()}
         self.next_id = 1
+        #: checkpoint ids start above this (a reactive job's leader term: ids of an earlier leader never collide)
+        self.id_floor = 0
+        #: run inside each commit transaction before it commits (a reactive job fences a deposed leader there)
+        self.commit_guard: Callable[[Any], None] | None = None
         self.last_ms = time.monotonic() * 1000
         self.inflight: int | None = None
         self.acks: dict[int, tuple[dict[str, Any], list[Any], list[Any]]] = {}
@@ -157,7 +162,7 @@ class ParallelCheckpoints:
             if self._log is not None and is_kafka(self.eo_url):
                 self._fence()  # so that the marker read is the committed one
             marker = self._committed_marker()
-            self.next_id = max([*self.storage.completed_ids(), marker or 0]) + 1
+            self.next_id = max([*self.storage.completed_ids(), marker or 0, self.id_floor]) + 1
             if self._log is not None:
                 dropped = self.storage.discard_after(marker or 0)
                 if dropped:
@@ -321,6 +326,8 @@ class ParallelCheckpoints:
             for group, tps in own.items():
                 txn.commit_offsets(group, tps)
             txn.put_state(self.marker_key, json.dumps({"checkpoint_id": cid}).encode())
+            if self.commit_guard is not None:
+                self.commit_guard(txn)
         except BaseException:
             txn.abort()
             raise

@@ -55,7 +55,7 @@ from ..job import JobExecutionResult
 from .checkpoints import ParallelCheckpoints
 from .launcher import WorkerProcess, start_worker
 from .metrics import ParallelJobMetrics
-from .transport import PEER_GONE_EXIT, Connection, PeerClosed
+from .transport import PEER_GONE_EXIT, Address, Connection, PeerClosed, accept
 
 _log = logging.getLogger("millstream.runtime")
 STARTUP_TIMEOUT_S = 120.0
@@ -152,6 +152,7 @@ class ParallelJobRunner:
             "parallelism": default_parallelism,
             "metrics": self.metrics is not None,
         }
+        self._job = job
         self._spec = pickle_job(job, topological(sinks + self.collect))
         job_directory.register(self)
 
@@ -208,8 +209,7 @@ class ParallelJobRunner:
     def _attempt(self) -> JobExecutionResult:
         started = time.monotonic()
         self._consequence_seen = None
-        n = self.workers
-        cps = ParallelCheckpoints(self.job_name, self.config, self.plan, self.summary, n)
+        cps = self._checkpoints()
         if self.metrics is not None:
             self.metrics.new_attempt()
             self.metrics.report_job(self.restarts, self.summary)
@@ -220,23 +220,41 @@ class ParallelJobRunner:
         finally:
             cps.close()
 
+    # -- where workers run (a scale-out job places them on several instances: runtime.scaleout) ---------
+    token = b""  #: the secret every TCP connection of the job opens with (none on Unix sockets)
+
+    def _listen(self, tmp: Path) -> tuple[socket.socket, str]:
+        """The coordinator's listening socket and the address workers connect to."""
+        return Address.listen(f"unix:{tmp / 'coordinator.sock'}", self.workers)
+
+    def _launch(self, address: str, index: int, count: int, tmp: Path) -> WorkerProcess:
+        """Start worker ``index`` of ``count``, to connect to the coordinator at ``address``."""
+        return start_worker(address, index, count, f"unix:{tmp / f'w{index}.sock'}")
+
+    def _attempt_must_end(self) -> BaseException | None:
+        """Checked while an attempt runs: an exception that ends it now (``None``: go on)."""
+        return None
+
+    def _checkpoints(self) -> ParallelCheckpoints:
+        """The checkpoints of one attempt."""
+        return ParallelCheckpoints(self.job_name, self.config, self.plan, self.summary, self.workers)
+
     def _run_workers(
         self, cps: ParallelCheckpoints, restore: list[dict[str, Any]], started: float
     ) -> JobExecutionResult:
         n = self.workers
         tmp = Path(tempfile.mkdtemp(prefix="millstream-job-"))
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener: socket.socket | None = None
         procs: list[WorkerProcess] = []
         conns: dict[int, Connection] = {}
         try:
-            listener.bind(str(tmp / "coordinator.sock"))
-            listener.listen(n)
+            listener, address = self._listen(tmp)
             for i in range(n):
-                procs.append(start_worker(str(tmp), i, n))
+                procs.append(self._launch(address, i, n, tmp))
             self.worker_pids = [p.pid for p in procs]
-            conns = self._accept(listener, procs)
+            conns, addresses = self._accept(listener, procs)
             for c in conns.values():
-                c.send(("job", list(sys.path), self._spec))
+                c.send(("job", list(sys.path), self._spec, addresses))
             self._await_all(conns, procs, "ready", STARTUP_TIMEOUT_S)
             for i, c in conns.items():
                 if restore[i]:
@@ -246,30 +264,40 @@ class ParallelJobRunner:
         except PeerClosed as exc:  # a worker died while we were talking to it
             raise self._failure(WorkerLostError(f"lost a worker: {exc}")) from exc
         finally:
-            listener.close()
+            if listener is not None:
+                listener.close()
             self._end_workers(procs, conns)
             shutil.rmtree(tmp, ignore_errors=True)
         return JobExecutionResult(
             self.job_name, int((time.monotonic() - started) * 1000), written, late, checkpoints=self.summary
         )
 
-    def _accept(self, listener: socket.socket, procs: list[WorkerProcess]) -> dict[int, Connection]:
+    def _accept(
+        self, listener: socket.socket, procs: list[WorkerProcess]
+    ) -> tuple[dict[int, Connection], dict[int, str]]:
+        """Every worker's connection and the address its peers reach it at."""
         conns: dict[int, Connection] = {}
+        addresses: dict[int, str] = {}
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         listener.settimeout(0.2)
         while len(conns) < len(procs):
             self._check_exits(procs, set())
+            if (ended := self._attempt_must_end()) is not None:
+                raise ended
             if time.monotonic() > deadline:
                 raise self._failure(WorkerLostError(f"the workers did not start within {STARTUP_TIMEOUT_S:.0f} s"))
             try:
-                s, _ = listener.accept()
+                s = accept(listener, self.token)
             except TimeoutError:
+                continue
+            if s is None:  # not one of this job's workers
                 continue
             c = Connection(s, "worker")
             hello = c.receive_blocking(30)
             conns[int(hello[1])] = c
+            addresses[int(hello[1])] = str(hello[3])
             c.name = f"worker {hello[1]}"
-        return conns
+        return conns, addresses
 
     def _await_all(self, conns: dict[int, Connection], procs: list[WorkerProcess], what: str, timeout: float) -> None:
         waiting = set(conns)
@@ -296,6 +324,10 @@ class ParallelJobRunner:
         told_stop = told_finish = False
         final: int | None = None  # the final checkpoint's id, once triggered
         while len(finished) < len(conns):
+            if (ended := self._attempt_must_end()) is not None:
+                for c in conns.values():
+                    _quiet_send(c, ("cancel",))
+                raise ended
             if self.cancelled.is_set():
                 for c in conns.values():
                     _quiet_send(c, ("cancel",))

@@ -103,10 +103,10 @@ class ForkServer:
         global _forked_cpu
         _forked_cpu += float(cpu)  # type: ignore[arg-type]
 
-    def start(self, args: list[str]) -> ForkedWorker:
-        """Fork a worker running ``worker.main(args)`` with this process's stdout/stderr, environment and
-        working directory."""
-        request = marshal.dumps(("fork", args, dict(os.environ), os.getcwd()))
+    def start(self, args: list[str], extra_env: dict[str, str] | None = None) -> ForkedWorker:
+        """Fork a worker running ``worker.main(args)`` with this process's stdout/stderr, environment (plus
+        ``extra_env``) and working directory."""
+        request = marshal.dumps(("fork", args, {**os.environ, **(extra_env or {})}, os.getcwd()))
         fds, opened = _standard_fds()
         try:
             with self.lock:
@@ -251,19 +251,24 @@ def forked_cpu_seconds() -> float:
     return _forked_cpu
 
 
-def start_worker(sock_dir: str, index: int, count: int) -> WorkerProcess:
-    """Start worker ``index`` of ``count`` for the job whose sockets are in ``sock_dir``: forked by the fork
-    server, or spawned when ``MILLSTREAM_WORKER_START=spawn`` or the fork server cannot run."""
-    args = [sock_dir, str(index), str(count)]
+def start_worker(
+    coordinator: str, index: int, count: int, listen: str, extra_env: dict[str, str] | None = None
+) -> WorkerProcess:
+    """Start worker ``index`` of ``count`` that connects to the coordinator at ``coordinator`` and listens for
+    its peers on ``listen`` (:mod:`.worker`'s arguments), with ``extra_env`` added to its environment: forked by
+    the fork server, or spawned when ``MILLSTREAM_WORKER_START=spawn`` or the fork server cannot run."""
+    args = [coordinator, str(index), str(count), listen]
     if os.environ.get(START_ENV, "").lower() != "spawn":
         server = _fork_server()
         if server is not None:
             try:
-                return server.start(args)
+                return server.start(args, extra_env)
             except OSError as exc:
                 log.warning("the worker fork server failed (%s); starting a fresh interpreter", exc)
     return subprocess.Popen(
-        [sys.executable, "-m", "millstream.runtime.parallel.worker", *args], stdin=subprocess.DEVNULL
+        [sys.executable, "-m", "millstream.runtime.parallel.worker", *args],
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(extra_env or {})},
     )
 
 

@@ -7,6 +7,11 @@ a built-in type (JSON-like records: about 25% cheaper than pickle to write and r
 (protocol 5) otherwise — marshal refuses anything it cannot represent exactly (subclasses included), so no
 value ever changes type on the way. Both ends run the same interpreter, which marshal needs.
 
+Addresses are ``unix:PATH`` (the workers of one machine: sockets in the job's private temporary directory) or
+``tcp:HOST:PORT`` (a job spread over several instances, :mod:`millstream.runtime.scaleout`). A TCP connection
+is opened with the job's secret token (:func:`connect` sends it, :func:`accept` checks it before anything
+else is read), because frames may carry pickles: a process that does not know the token is never read from.
+
 :class:`Connection` never blocks on sending: frames queue in memory and :meth:`Connection.flush` writes what
 the socket takes (the worker loop watches :attr:`Connection.pending` for back pressure). Receiving reads what
 is there and returns whole frames. A peer that closes its end makes :meth:`Connection.receive` raise
@@ -15,10 +20,12 @@ is there and returns whole frames. A peer that closes its end makes :meth:`Conne
 
 from __future__ import annotations
 
+import hmac
 import marshal
 import pickle
 import socket
 import struct
+import time
 from collections import deque
 from typing import Any
 
@@ -32,6 +39,77 @@ READ_CHUNK = 1 << 20
 
 class PeerClosed(ConnectionError):
     """The other end of a connection closed it (its process ended or died)."""
+
+
+TOKEN_BYTES = 32
+
+
+class Address:
+    """Parsing and opening the two kinds of addresses (see the module docstring)."""
+
+    @staticmethod
+    def listen(spec: str, backlog: int = 64) -> tuple[socket.socket, str]:
+        """A listening socket for ``spec`` — ``unix:PATH``, ``tcp:HOST`` (any free port) or ``tcp:HOST:PORT`` —
+        and the address peers connect to."""
+        kind, _, rest = spec.partition(":")
+        if kind == "unix":
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(rest)
+            s.listen(backlog)
+            return s, spec
+        if kind != "tcp":
+            raise ValueError(f"not an address: {spec!r} (unix:PATH or tcp:HOST[:PORT])")
+        host, _, port = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "0")
+        s = socket.create_server((host, int(port or 0)), backlog=backlog)
+        return s, f"tcp:{host}:{s.getsockname()[1]}"
+
+    @staticmethod
+    def connect(address: str, token: bytes = b"", timeout: float = 30.0) -> socket.socket:
+        """A connected socket to ``address`` (a TCP one has sent ``token`` first)."""
+        kind, _, rest = address.partition(":")
+        if kind == "unix":
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(rest)
+            return s
+        host, _, port = rest.rpartition(":")
+        s = socket.create_connection((host, int(port)), timeout=timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(token.ljust(TOKEN_BYTES, b"\0")[:TOKEN_BYTES])
+        return s
+
+
+def accept(listener: socket.socket, token: bytes, timeout: float = 10.0) -> socket.socket | None:
+    """Accept one connection; on a TCP listener, ``None`` (and the connection closed) unless it opens with
+    ``token``."""
+    s, _addr = listener.accept()
+    s.settimeout(timeout)
+    if s.family == socket.AF_UNIX:
+        return s
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        got = recv_exact(s, TOKEN_BYTES)
+    except (OSError, PeerClosed):
+        s.close()
+        return None
+    if not hmac.compare_digest(got, token.ljust(TOKEN_BYTES, b"\0")[:TOKEN_BYTES]):
+        s.close()
+        return None
+    return s
+
+
+def recv_exact(s: socket.socket, n: int, timeout: float | None = None) -> bytes:
+    """Exactly ``n`` bytes from a blocking socket (:class:`PeerClosed` when it closes first)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    buf = b""
+    while len(buf) < n:
+        if deadline is not None:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise PeerClosed("peer closed during the handshake")
+        buf += chunk
+    return buf
 
 
 def encode(obj: Any) -> bytes:
@@ -169,4 +247,16 @@ class Connection:
             pass
 
 
-__all__ = ["MARSHAL", "PEER_GONE_EXIT", "PICKLE", "Connection", "PeerClosed", "decode", "encode"]
+__all__ = [
+    "MARSHAL",
+    "PEER_GONE_EXIT",
+    "PICKLE",
+    "TOKEN_BYTES",
+    "Address",
+    "Connection",
+    "PeerClosed",
+    "accept",
+    "decode",
+    "encode",
+    "recv_exact",
+]

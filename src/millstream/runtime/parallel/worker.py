@@ -1,11 +1,14 @@
 """A worker process of a parallel job: runs subtask ``i`` of every operator whose parallelism exceeds ``i``.
 
 Started by the coordinator (:mod:`millstream.runtime.parallel.coordinator`) as
-``python -m millstream.runtime.parallel.worker SOCKET_DIR INDEX COUNT``. Protocol:
+``python -m millstream.runtime.parallel.worker COORDINATOR INDEX COUNT LISTEN`` (addresses as
+:class:`~millstream.runtime.parallel.transport.Address` takes them: ``unix:PATH`` on one machine,
+``tcp:HOST:PORT`` across instances, whose connections open with the token in ``$MILLSTREAM_JOB_TOKEN``). Protocol:
 
-  1. listen on ``SOCKET_DIR/w<INDEX>.sock`` for peer workers, connect to the coordinator's
-     ``SOCKET_DIR/coordinator.sock`` and say ``("hello", index)``;
-  2. receive ``("job", sys_path, spec)``: the job (cloudpickled by the coordinator) — plan it (the same plan
+  1. listen on ``LISTEN`` for peer workers, connect to the coordinator and say ``("hello", index, pid,
+     address)`` with the address peers reach it at;
+  2. receive ``("job", sys_path, spec, peers)``: the job (cloudpickled by the coordinator) and every worker's
+     address — plan it (the same plan
      in every process: :func:`millstream.stream.plan.plan_job` is deterministic) and build this worker's
      subtasks: source drivers with their share of the splits, operators (named ``Map (2/4)``), sinks;
      ``FORWARD`` edges are direct calls as in a chain, every other edge an :class:`ExchangeSender` here and an
@@ -73,8 +76,10 @@ from ..stalls import StallWatch
 from .exchange import ACTIVE, END, IDLE, ExchangeSender, InputGate, SubBatch
 from .metrics import REPORT_EVERY_S, SubtaskClock, subtask_counts
 from .rescale import merge_gate, rescale_part
-from .transport import PEER_GONE_EXIT, Connection, PeerClosed
+from .transport import PEER_GONE_EXIT, Address, Connection, PeerClosed, accept, recv_exact
 
+#: the environment variable that hands a worker its job's token (hex) for TCP connections
+TOKEN_ENV = "MILLSTREAM_JOB_TOKEN"
 HIGH_WATER = 8 << 20  # bytes queued to one peer before this worker stops reading its sources
 COLLECT_EVERY_S = 0.05
 
@@ -242,19 +247,24 @@ class Worker:
         return out
 
     # -- connecting -------------------------------------------------------------------------------------
-    def connect_peers(self, listener: socket.socket, sock_dir: Path, timeout: float = 30.0) -> None:
+    def connect_peers(
+        self, listener: socket.socket, peers: dict[int, str], token: bytes = b"", timeout: float = 30.0
+    ) -> None:
+        """One connection per pair of workers: connect to the higher indexes, accept the lower ones."""
         for j in range(self.index + 1, self.count):
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(timeout)
-            s.connect(str(sock_dir / f"w{j}.sock"))
+            s = Address.connect(peers[j], token, timeout)
             s.sendall(self.index.to_bytes(4, "big"))
             self.peers[j] = Connection(s, f"worker {j}")
         listener.settimeout(timeout)
-        for _ in range(self.index):
-            s, _addr = listener.accept()
-            s.settimeout(timeout)
-            j = int.from_bytes(_recv_exact(s, 4), "big")
-            self.peers[j] = Connection(s, f"worker {j}")
+        deadline = time.monotonic() + timeout
+        while len(self.peers) < self.count - 1:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker {self.index}: its peers did not connect within {timeout:.0f} s")
+            accepted = accept(listener, token)
+            if accepted is None:  # not one of the job's processes
+                continue
+            j = int.from_bytes(recv_exact(accepted, 4, timeout), "big")
+            self.peers[j] = Connection(accepted, f"worker {j}")
         for c in self.peers.values():
             _tune(c.sock)
 
@@ -596,16 +606,6 @@ def _driver_idle(d: SourceDriver) -> bool:
     return all(p in d.pw.idle for p in parts)
 
 
-def _recv_exact(s: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise PeerClosed("peer closed during the handshake")
-        buf += chunk
-    return buf
-
-
 def _tune(s: socket.socket) -> None:
     for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
         try:
@@ -646,27 +646,25 @@ def failure_payload(exc: BaseException) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    sock_dir, index, count = Path(argv[0]), int(argv[1]), int(argv[2])
+    coordinator, index, count, listen = argv[0], int(argv[1]), int(argv[2]), argv[3]
+    token = bytes.fromhex(os.environ.get(TOKEN_ENV, ""))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(sock_dir / f"w{index}.sock"))
-    listener.listen(count)
-    cs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    cs.connect(str(sock_dir / "coordinator.sock"))
-    control = Connection(cs, "coordinator")
-    control.send(("hello", index, os.getpid()))
+    listener, address = Address.listen(listen, count)
+    control = Connection(Address.connect(coordinator, token), "coordinator")
+    control.send(("hello", index, os.getpid(), address))
     worker: Worker | None = None
     try:
         msg = control.receive_blocking(60)
         if msg[0] != "job":
             return 1
-        sys.path[:] = msg[1]
+        # the coordinator's import path first (a remote instance keeps its own entries after it)
+        sys.path[:] = [*msg[1], *(p for p in sys.path if p not in msg[1])]
         import cloudpickle
 
         job = cloudpickle.loads(msg[2])
         with batch_gc():
             worker = Worker(index, count, job)
-            worker.connect_peers(listener, sock_dir)
+            worker.connect_peers(listener, msg[3], token)
             listener.close()
             worker.open()
             control.send(("ready", index))
@@ -704,7 +702,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-__all__ = ["HIGH_WATER", "Worker", "failure_payload", "main"]
+__all__ = ["HIGH_WATER", "TOKEN_ENV", "Worker", "failure_payload", "main"]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,5 @@
+"""Reactive scale-out: one job spread over the instances that run it (:mod:`.runner`)."""
+
+from .runner import ReactiveJobRunner
+
+__all__ = ["ReactiveJobRunner"]

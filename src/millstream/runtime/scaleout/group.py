@@ -1,0 +1,178 @@
+"""The instances of one reactive job: membership, the leader and its term, over the log's group membership.
+
+Every instance of job ``J`` (``millstream run PIPELINE --reactive --job-id J --log URL``, on any machine that
+reaches the log) is a member of the log's group ``millstream-job:J``: the log keeps members alive by their
+heartbeats, expires one that stops for ``session_timeout_ms`` (kill -9, a frozen or cut-off process) and counts
+generations (:meth:`~millstream.log.embedded.EmbeddedLog.sync_group_member`). On top of that, in the log's
+state (written by log transactions):
+
+``job-group/J/instance/<id>``
+    what an instance offers: ``{"slots", "address" (its slot server), "digest" (of its job plan),
+    "pipeline", "host", "pid"}``;
+``job-group/J/leader``
+    ``{"instance", "epoch"}``: who coordinates the job, in which **term**. An instance claims it when the
+    recorded leader is no longer a live member and it is the first live member by id — one log transaction
+    with the precondition that the record is still the one it read, so two claimants cannot both win. The
+    epoch goes up with every claim; the leader's checkpoint commits require it (a deposed leader that wakes
+    up — SIGSTOP, a network partition — cannot commit: it is fenced, as Kafka fences a zombie producer);
+``job-group/J/end``
+    ``{"epoch", "status"}``: the job ended (finished, stopped or cancelled) in that term: every instance leaves;
+``job-group/J/token``
+    the secret every TCP connection of the job opens with (created once; whoever can read the log is trusted,
+    as whoever can write to it already is).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ...core.errors import ConfigError, FencedError
+from ...log.base import Log
+from ...log.consumer import GroupCoordinator
+
+log = logging.getLogger("millstream.runtime.scaleout")
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """What one heartbeat saw: the live ``members`` (sorted), the ``leader`` and its ``epoch`` (``""``/0 when
+    nobody leads), and the log group's ``generation``."""
+
+    generation: int
+    members: list[str]
+    leader: str
+    epoch: int
+
+
+class JobGroup:
+    """One instance's membership of its job's group (see the module docstring)."""
+
+    def __init__(self, log_: Log, job_id: str, instance_id: str, info: dict[str, Any], session_timeout_ms: int) -> None:
+        if not isinstance(log_, GroupCoordinator):
+            raise ConfigError(
+                f"a reactive job's instances find each other through the log, and {log_.url} cannot keep a group",
+                hint="use an embedded log (--log file://PATH) that every instance reaches, or run without --reactive",
+            )
+        self.log = log_
+        self.coordinator: GroupCoordinator = log_
+        self.job_id = job_id
+        self.instance_id = instance_id
+        self.info = info
+        self.session_timeout_ms = session_timeout_ms
+        self.group_id = f"millstream-job:{job_id}"
+        self.prefix = f"job-group/{job_id}/"
+        self.view = GroupView(0, [], "", 0)
+        self._joined = False
+
+    # -- state ------------------------------------------------------------------------------------------
+    def _get(self, key: str) -> Any:
+        raw = self.log.get_state(self.prefix + key)
+        return orjson.loads(raw) if raw else None
+
+    def _put(self, key: str, value: Any, *, expected: bytes | None = None, check: bool = False) -> None:
+        with self.log.transaction() as txn:
+            if check:
+                txn.require_state(self.prefix + key, expected)
+            txn.put_state(self.prefix + key, orjson.dumps(value) if value is not None else None)
+
+    def token(self) -> bytes:
+        """The job's secret for TCP connections (created by the first instance)."""
+        raw = self.log.get_state(self.prefix + "token")
+        if raw is None:
+            try:
+                self._put("token", secrets.token_hex(16), check=True)
+            except FencedError:
+                pass
+            raw = self.log.get_state(self.prefix + "token")
+        return bytes.fromhex(orjson.loads(raw or b'""'))
+
+    def infos(self, members: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """What each live member (or each of ``members``) published."""
+        out = {}
+        for m in self.view.members if members is None else members:
+            info = self._get("instance/" + m)
+            if info:
+                out[m] = info
+        return out
+
+    # -- membership -------------------------------------------------------------------------------------
+    def heartbeat(self) -> GroupView:
+        """Sync this member, publish its info, claim the lead if it is free and this member is first in line;
+        returns (and keeps in :attr:`view`) what it saw."""
+        state = self.coordinator.sync_group_member(self.group_id, self.instance_id, [], self.session_timeout_ms, [])
+        if not self._joined:
+            self._put("instance/" + self.instance_id, self.info)
+            self._joined = True
+        members = sorted(state.members)
+        raw = self.log.get_state(self.prefix + "leader")
+        current: dict[str, Any] = orjson.loads(raw) if raw else {"instance": "", "epoch": 0}
+        leader, epoch = str(current["instance"]), int(current["epoch"])
+        if leader not in members and members and members[0] == self.instance_id:
+            claim = {"instance": self.instance_id, "epoch": epoch + 1}
+            try:
+                self._put("leader", claim, expected=raw, check=True)
+                leader, epoch = self.instance_id, epoch + 1
+                log.info("instance %s leads job %s (term %d)", self.instance_id, self.job_id, epoch)
+            except FencedError:  # another instance claimed it first
+                now = self._get("leader") or {"instance": "", "epoch": 0}
+                leader, epoch = str(now["instance"]), int(now["epoch"])
+        self.view = GroupView(state.generation, members, leader if leader in members else "", epoch)
+        return self.view
+
+    def term(self) -> int:
+        """The leader's term as the log has it now (0 before the first claim)."""
+        leader = self._get("leader") or {}
+        return int(leader.get("epoch", 0))
+
+    @property
+    def is_leader(self) -> bool:
+        return self.view.leader == self.instance_id
+
+    def require_term(self, txn: Any | None, epoch: int) -> None:
+        """In a commit transaction on this log: fail it (:class:`FencedError`) unless ``epoch`` is still the
+        leader's term (checked again atomically by the transaction's precondition); with ``txn`` ``None`` (the
+        commit goes to another log), only checked now."""
+        raw = self.log.get_state(self.prefix + "leader")
+        if not raw or int(orjson.loads(raw)["epoch"]) != epoch:
+            raise FencedError(
+                f"instance {self.instance_id} no longer leads job {self.job_id} (term {epoch} is over): its "
+                "checkpoint is not committed"
+            )
+        if txn is not None:
+            txn.require_state(self.prefix + "leader", raw)
+
+    def end(self, epoch: int, status: str) -> None:
+        """Record that the job ended in term ``epoch`` (every instance then leaves)."""
+        self._put("end", {"epoch": epoch, "status": status})
+
+    def ended(self) -> str | None:
+        """The end status recorded for the current leader's term, if any."""
+        end = self._get("end")
+        if end and int(end["epoch"]) == self.view.epoch and self.view.epoch:
+            return str(end["status"])
+        return None
+
+    def leave(self) -> None:
+        if self._joined:
+            try:
+                self._put("instance/" + self.instance_id, None)
+                self.coordinator.leave_group_member(self.group_id, self.instance_id)
+            except Exception as exc:  # the log went away: the session expires by itself
+                log.debug("leaving job group %s: %s", self.group_id, exc)
+            self._joined = False
+
+
+def instance_id() -> str:
+    """A fresh id for this instance: host, pid and a random suffix (sorted ids decide who leads next)."""
+    import socket
+
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+__all__ = ["GroupView", "JobGroup", "instance_id"]

@@ -1,0 +1,302 @@
+"""A reactive job: one job spread over every instance that runs it, rescaled as instances come and go —
+Flink's reactive mode, on the parallel runtime.
+
+``millstream run PIPELINE --reactive --job-id J --log file://PATH [-p SLOTS]`` started N times (on one machine,
+or on several that share the log) runs job J once, on all of them:
+
+- the instances form a group on the log (:mod:`.group`); the first in line **leads**: it coordinates the job
+  as a parallel job's coordinator does (:class:`~millstream.runtime.parallel.ParallelJobRunner`: aligned
+  checkpoints, exactly-once commits, restarts), with parallelism = the slots of all live instances (each
+  offers ``-p``, default 1);
+- every instance offers its slots through a :class:`~.slots.SlotServer`; the leader places worker ``i`` on
+  an instance (its own slots first) and the workers connect to each other and to the leader over TCP, each
+  connection opened with the job's token — records cross instances exactly as they cross processes on one
+  machine, at the exchanges, with their watermarks and barriers;
+- **rescaling**: when the live instances change (one starts, stops, or is killed), the leader ends the running
+  attempt and starts the next one at the new parallelism from the latest completed checkpoint, whose state is
+  redistributed by key group (:mod:`millstream.runtime.parallel.rescale`) — as a Flink job in reactive mode
+  restarts when TaskManagers come and go. A lost instance is noticed at once (its workers' connections
+  close) and is not waited for;
+- **leader failover**: when the leader stops heartbeating (killed, frozen), the next instance claims the lead
+  once the leader's session has expired (``session_timeout_ms``), in a new term, and restores the job from the
+  checkpoint storage (``state.checkpoints.dir`` — it must be a directory every instance reaches) and the
+  log's committed marker. Every checkpoint commit requires the leader's term (:meth:`.group.JobGroup
+  .require_term`, in the same log transaction as the records and the marker), so a deposed leader that wakes
+  up cannot commit; checkpoint ids of a term start above the previous terms' (``term * 1,000,000``), so its
+  late writes never replace a checkpoint of the new term;
+- Ctrl-C on an instance makes it **leave** (its work moves to the others); on the last instance it stops the
+  job as Flink's ``stop`` does (final checkpoint). When the job ends (bounded input, stop, cancel), the leader
+  records it and every instance ends.
+
+Checkpointing should be enabled: rescaling restarts from the latest checkpoint (without one, from the
+sources' committed offsets or the beginning).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ...log import open_log
+from ...stream.errors import JobFailedError
+from ...stream.graph import Transformation, topological
+from ...stream.plan import plan_job
+from ..checkpointing import job_id_of
+from ..job import JobExecutionResult
+from ..parallel.checkpoints import ParallelCheckpoints
+from ..parallel.coordinator import ParallelJobRunner, pickle_job
+from ..parallel.launcher import WorkerProcess, start_worker
+from ..parallel.transport import Address
+from ..parallel.worker import TOKEN_ENV
+from .group import JobGroup, instance_id
+from .slots import SlotClient, SlotServer
+
+log = logging.getLogger("millstream.runtime.scaleout")
+TERM_IDS = 1_000_000  #: checkpoint ids of term E start above E * this
+
+
+class _Rescale(Exception):
+    """The live instances changed: end the attempt, start the next one at the new parallelism."""
+
+
+class _Deposed(Exception):
+    """This instance no longer leads (another one claimed the lead in a newer term)."""
+
+
+class _Leaving(Exception):
+    """This instance leaves the job (Ctrl-C) while others go on."""
+
+
+def plan_digest(sinks: list[Transformation], max_parallelism: int | None) -> str:
+    """A digest of the job's graph (its plan at parallelism 1): instances of one job id must run the same job."""
+    return hashlib.sha256(plan_job(sinks, 1, max_parallelism).to_json().encode()).hexdigest()[:16]
+
+
+class ReactiveJobRunner(ParallelJobRunner):
+    """One instance of a reactive job (see the module docstring); the face of a job runner, so ``execute()``
+    and ``millstream run`` drive it as any other."""
+
+    def __init__(
+        self,
+        env: Any,
+        sinks: list[Transformation],
+        job_name: str,
+        collect: list[Transformation] | None,
+        *,
+        log_url: str,
+        slots: int = 1,
+        bind_host: str = "127.0.0.1",
+        session_timeout_ms: int = 10_000,
+        pipeline: str = "",
+    ) -> None:
+        everything = sinks + list(collect or [])
+        plan = plan_job(everything, slots, env.config.max_parallelism)
+        super().__init__(env, sinks, job_name, collect, plan, slots)
+        self._everything = everything
+        self.slots = slots
+        self.bind_host = bind_host
+        self.job_id = job_id_of(self.config, job_name)
+        self.digest = plan_digest(everything, env.config.max_parallelism)
+        self.instance = instance_id()
+        self._log = open_log(log_url)
+        self.log_url = log_url
+        self.group = JobGroup(
+            self._log,
+            self.job_id,
+            self.instance,
+            {"slots": slots, "address": "", "digest": self.digest, "pipeline": pipeline, "host": socket.gethostname()},
+            session_timeout_ms,
+        )
+        self.token = self.group.token()
+        self.slot_server = SlotServer(bind_host, self.token)
+        self.group.info["address"] = self.slot_server.address
+        self.heartbeat_s = max(0.1, session_timeout_ms / 4000)
+        self.epoch = 0
+        self.leaving = threading.Event()
+        self._beat_stop = threading.Event()
+        self._placed: list[str] = []  # the instance of each worker of the running attempt
+        self._clients: dict[str, SlotClient] = {}
+        self._expected: set[str] = set()  # live members when the attempt was placed, less the unreachable
+        self._unreachable: set[str] = set()
+
+    # -- membership ---------------------------------------------------------------------------------------
+    def join(self) -> None:
+        """Join the job's group (before :meth:`run`): a live instance running another job under the same id is
+        refused, naming both."""
+        from ...stream.errors import JobConfigError
+
+        view = self.group.heartbeat()
+        for member, info in self.group.infos([m for m in view.members if m != self.instance]).items():
+            if info.get("digest") != self.digest:
+                self.group.leave()
+                raise JobConfigError(
+                    f"job id {self.job_id!r} already runs another job on instance {member} "
+                    f"({info.get('pipeline') or 'a pipeline'} on {info.get('host')}); this is "
+                    f"{self.group.info.get('pipeline') or 'a different pipeline'}",
+                    hint="give this pipeline its own --job-id, or run the same pipeline file on every instance",
+                )
+
+    def leave_group(self) -> None:
+        """Leave the job (what Ctrl-C does to an instance): the others go on without it; the last one stops."""
+        self.leaving.set()
+
+    def _beat(self) -> None:
+        while not self._beat_stop.wait(self.heartbeat_s):
+            try:
+                self.group.heartbeat()
+            except Exception as exc:  # the log is busy or gone for a moment: the next beat tries again
+                log.warning("job %s: heartbeat failed: %s", self.job_id, exc)
+
+    # -- the instance's life ------------------------------------------------------------------------------
+    def run(self) -> JobExecutionResult:
+        started = time.monotonic()
+        self.start_time_ms = int(time.time() * 1000)
+        self.status = "RUNNING"
+        self.slot_server.start()
+        if not self.group.view.members:
+            self.join()
+        beat = threading.Thread(target=self._beat, name=f"job-group-{self.job_id}", daemon=True)
+        beat.start()
+        try:
+            while True:
+                view = self.group.view
+                if view.leader == self.instance:
+                    result = self._lead(view.epoch)
+                    if result is not None:
+                        return result
+                    continue
+                if self.cancelled.is_set() or self.leaving.is_set() or self.stopping.is_set():
+                    break
+                ended = self.group.ended()
+                if ended is not None:
+                    self.status = ended
+                    break
+                self.status = "RUNNING"  # standing by: slots serve the leader
+                self.cancelled.wait(0.05)
+            return JobExecutionResult(self.job_name, int((time.monotonic() - started) * 1000), {}, 0)
+        finally:
+            self._beat_stop.set()
+            beat.join(5)
+            self.slot_server.close()
+            self.group.leave()
+            self._log.close()
+            self.end_time_ms = int(time.time() * 1000)
+
+    def _lead(self, epoch: int) -> JobExecutionResult | None:
+        """Coordinate the job in term ``epoch``; its result when it ended, ``None`` when this instance no
+        longer leads (deposed) — or it left, which also returns a result."""
+        self.epoch = epoch
+        log.info("instance %s coordinates job %s (term %d)", self.instance, self.job_id, epoch)
+        try:
+            result = ParallelJobRunner.run(self)
+        except _Deposed:
+            log.warning("instance %s no longer leads job %s: standing by", self.instance, self.job_id)
+            self.status = "RUNNING"
+            return None
+        except _Leaving:
+            self.status = "FINISHED"
+            return JobExecutionResult(self.job_name, 0, {}, 0, checkpoints=self.summary)
+        except BaseException:
+            self.group.end(epoch, self.status)
+            raise
+        self.group.end(epoch, self.status)
+        return result
+
+    # -- attempts -----------------------------------------------------------------------------------------
+    def _attempt(self) -> JobExecutionResult:
+        while True:
+            self._place()
+            try:
+                return super()._attempt()
+            except _Rescale:
+                log.info("job %s: the instances changed; rescaling from the latest checkpoint", self.job_id)
+            except Exception as exc:
+                if self._term_is_over():  # e.g. a commit refused by the new leader's term
+                    raise _Deposed() from exc
+                lost = [c.instance for c in self._clients.values() if c.lost]
+                if not isinstance(exc, JobFailedError) or not lost:
+                    raise
+                log.warning("job %s: lost instance(s) %s; rescaling without them", self.job_id, ", ".join(lost))
+                self._unreachable.update(lost)
+            finally:
+                for c in self._clients.values():
+                    c.close()
+                self._clients = {}
+
+    def _term_is_over(self) -> bool:
+        """Whether another instance leads now (read from the log, not the last heartbeat's view)."""
+        try:
+            return self.group.term() != self.epoch
+        except Exception:
+            return False
+
+    def _place(self) -> None:
+        """Decide where the next attempt's workers run, and plan the job at the parallelism that gives."""
+        view = self.group.view
+        infos = self.group.infos(view.members)
+        self._unreachable &= set(view.members)
+        slots: list[tuple[str, int]] = [(self.instance, self.slots)]
+        for m in view.members:
+            info = infos.get(m)
+            if m == self.instance or not info or info.get("digest") != self.digest:
+                continue
+            try:
+                self._clients[m] = SlotClient(m, str(info["address"]), self.token, timeout=2.0)
+            except OSError:
+                self._unreachable.add(m)
+                continue
+            self._unreachable.discard(m)
+            slots.append((m, int(info["slots"])))
+        total = sum(n for _m, n in slots)
+        self._placed = [m for m, n in slots for _ in range(n)]
+        self._expected = set(view.members) - self._unreachable
+        plan = plan_job(self._everything, total, self.config.max_parallelism)
+        if plan.parallelism != self.plan.parallelism:
+            log.info("job %s runs with parallelism %d on %d instance(s)", self.job_id, plan.parallelism, len(slots))
+        self.plan = plan
+        self.workers = plan.parallelism
+        self._job = {**self._job, "parallelism": total}
+        self._spec = pickle_job(self._job, topological(self._everything))
+
+    def _attempt_must_end(self) -> BaseException | None:
+        view = self.group.view
+        if view.leader != self.instance or view.epoch != self.epoch:
+            return _Deposed()
+        if self.leaving.is_set():
+            if len(view.members) > 1:
+                return _Leaving()
+            self.stopping.set()  # the last instance: stop the job (final checkpoint)
+        if set(view.members) - self._unreachable != self._expected:
+            return _Rescale()
+        return None
+
+    def _listen(self, tmp: Path) -> tuple[socket.socket, str]:
+        return Address.listen(f"tcp:{self.bind_host}", self.workers)
+
+    def _launch(self, address: str, index: int, count: int, tmp: Path) -> WorkerProcess:
+        where = self._placed[index] if index < len(self._placed) else self.instance
+        if where == self.instance:
+            return start_worker(address, index, count, f"tcp:{self.bind_host}", {TOKEN_ENV: self.token.hex()})
+        try:
+            return self._clients[where].start(address, index, count)
+        except OSError as exc:  # the instance went away since it was placed: place the job without it
+            log.warning("job %s: %s; rescaling without it", self.job_id, exc)
+            self._clients[where].lost = True
+            self._unreachable.add(where)
+            raise _Rescale() from exc
+
+    def _checkpoints(self) -> ParallelCheckpoints:
+        cps = super()._checkpoints()
+        epoch = self.epoch
+        cps.id_floor = epoch * TERM_IDS
+        same_log = (cps.eo_url or "") == self.log_url
+        cps.commit_guard = lambda txn: self.group.require_term(txn if same_log else None, epoch)
+        return cps
+
+
+__all__ = ["ReactiveJobRunner", "plan_digest"]

@@ -1,0 +1,282 @@
+"""Reactive scale-out with real processes: instances of ``millstream run --reactive`` on one ``file://`` log
+share one exactly-once job, rescale as they come and go (kill -9 included), fail over the lead, fence a frozen
+leader — and commit exactly what an uninterrupted single-process run commits."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from millstream.log import open_log
+from millstream.runtime.checkpoint_storage import load_checkpoint
+from millstream.runtime.scaleout.group import JobGroup
+from tests.parallel.conftest import alive, write_events
+from tests.parallel.test_checkpoints import committed, run
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+JOB = ROOT / "tests" / "scaleout" / "reactive_job.py"
+N = 6000
+SESSION_MS = 2000
+
+
+def _setup(tmp: Path, name: str, n: int = N) -> tuple[str, Path, Path]:
+    url = f"file://{tmp}/{name}/log"
+    write_events(url, "events", 4, n)
+    with open_log(url) as log:
+        log.create_topic("windows", 2)
+    return url, tmp / name / "counts", tmp / name / "ckpt"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], list[Any]]:
+    tmp = tmp_path_factory.mktemp("reactive-reference")
+    url, out, ckpt = _setup(tmp, "p1")
+    run(url, out, ckpt, 1)
+    return committed(url, out)
+
+
+class Instances:
+    """``millstream run --reactive`` processes of one job."""
+
+    def __init__(self, url: str, out: Path, ckpt: Path, tmp: Path, job: Path = JOB, name: str = "instance") -> None:
+        self.url, self.out, self.ckpt, self.tmp, self.job, self.name = url, out, ckpt, tmp, job, name
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, pause_s: float = 0.0015) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
+            "MILLSTREAM_CHECKPOINT_DIR": str(self.ckpt),
+            "REACTIVE_OUT": str(self.out),
+            "REACTIVE_PAUSE_S": str(pause_s),
+        }
+        cmd = [sys.executable, "-m", "millstream", "run", str(self.job), "--reactive", "--job-id", "rj"]
+        cmd += ["--log", self.url, "-q", "--session-timeout-ms", str(SESSION_MS)]
+        with open(self.tmp / f"{self.name}-{len(self.procs)}.log", "wb") as log:
+            p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(p)
+        return p
+
+    def live(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.procs if p.poll() is None]
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for p in self.procs:
+            p.wait(max(1.0, deadline - time.monotonic()))
+
+    def logs(self) -> str:
+        return "\n".join(f.read_text(errors="replace") for f in sorted(self.tmp.glob(f"{self.name}-*.log")))
+
+    def kill_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+
+
+@pytest.fixture
+def instances(tmp_path: Path) -> Iterator[Any]:
+    made: list[Instances] = []
+
+    def make(url: str, out: Path, ckpt: Path, job: Path = JOB) -> Instances:
+        made.append(Instances(url, out, ckpt, tmp_path, job))
+        return made[-1]
+
+    yield make
+    for i in made:
+        i.kill_all()
+
+
+def checkpoints_at(ckpt: Path) -> list[int]:
+    """The parallelism of the windows operator in every checkpoint written so far."""
+    out = []
+    for d in sorted(ckpt.glob("*/chk-*")):
+        try:
+            chk = load_checkpoint(d)
+            payload = __import__("pickle").loads(chk.blobs["windows"])
+        except Exception:
+            continue
+        out.append(int(payload.get("parallelism", 1)))
+    return out
+
+
+def wait_for(what: Any, timeout: float, why: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {why}")
+        time.sleep(0.1)
+
+
+def test_two_instances_share_one_job_rescale_and_commit_the_reference_output(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], instances: Any
+) -> None:
+    url, out, ckpt = _setup(tmp_path, "two")
+    group = instances(url, out, ckpt)
+    group.start()
+    wait_for(lambda: checkpoints_at(ckpt), 60, "the first instance's first checkpoint")
+    assert set(checkpoints_at(ckpt)) == {1}
+    group.start()  # joins: the job rescales to 2 and goes on from its latest checkpoint
+    wait_for(lambda: 2 in checkpoints_at(ckpt) or not group.live(), 60, "a checkpoint at parallelism 2")
+    group.wait(120)
+    assert [p.returncode for p in group.procs] == [0, 0], group.logs()
+    assert 2 in checkpoints_at(ckpt), group.logs()
+    assert committed(url, out) == reference
+
+
+def test_instances_killed_at_random_lose_and_duplicate_nothing(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], instances: Any
+) -> None:
+    """3 instances; kill -9 a random one (leader or not) and start a new one, again and again; the leader's
+    death costs a session timeout, a follower's an immediate rescale."""
+    kills = int(os.environ.get("MILLSTREAM_REACTIVE_KILLS", "4"))
+    url, out, ckpt = _setup(tmp_path, "kills")
+    group = instances(url, out, ckpt)
+    for _ in range(3):
+        group.start(pause_s=0.003)
+    rng = random.Random(7)
+    wait_for(lambda: checkpoints_at(ckpt), 60, "a first checkpoint")
+    done = 0
+    while done < kills and group.live():
+        time.sleep(rng.uniform(1.0, 2.5))
+        live = group.live()
+        if len(live) < 2:
+            break
+        victim = rng.choice(live)
+        victim.kill()
+        victim.wait(10)
+        done += 1
+        group.start(pause_s=0.003)
+    group.wait(240)
+    assert done >= 2, "the job ended before the kills"
+    assert all(p.returncode in (0, -signal.SIGKILL) for p in group.procs), group.logs()
+    assert committed(url, out) == reference
+    assert_no_orphans(tmp_path)
+
+
+def assert_no_orphans(tmp: Path) -> None:
+    """No process of the test's instances (workers, fork servers) outlives them for more than a few seconds."""
+    deadline = time.monotonic() + 10
+    while True:
+        left = [int(x) for x in os.listdir("/proc") if x.isdigit() and _is_worker_of(int(x), tmp)]
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"orphans: {[Path(f'/proc/{pid}/cmdline').read_bytes() for pid in left]}")
+        time.sleep(0.2)
+
+
+def _is_worker_of(pid: int, tmp: Path) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return str(tmp).encode() in environ and alive(pid)
+
+
+def test_ctrl_c_on_the_leader_hands_the_job_to_the_others(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], instances: Any
+) -> None:
+    url, out, ckpt = _setup(tmp_path, "leave")
+    group = instances(url, out, ckpt)
+    first = group.start()
+    wait_for(lambda: checkpoints_at(ckpt), 60, "the first checkpoint")
+    group.start()
+    wait_for(lambda: 2 in checkpoints_at(ckpt), 60, "a checkpoint at parallelism 2")
+    first.send_signal(signal.SIGINT)  # the leader leaves; the other instance takes the lead and finishes
+    assert first.wait(30) == 130, group.logs()
+    group.wait(120)
+    assert group.procs[1].returncode == 0, group.logs()
+    assert committed(url, out) == reference
+
+
+def test_a_frozen_leader_is_replaced_and_fenced(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], instances: Any
+) -> None:
+    """SIGSTOP the leader past its session timeout (a network partition): another instance leads in a new term;
+    when the old leader wakes up its checkpoint commits are refused, and it stands by."""
+    url, out, ckpt = _setup(tmp_path, "frozen")
+    group = instances(url, out, ckpt)
+    leader = group.start()
+    wait_for(lambda: checkpoints_at(ckpt), 60, "the first checkpoint")
+    group.start()
+    wait_for(lambda: 2 in checkpoints_at(ckpt), 60, "a checkpoint at parallelism 2")
+    leader.send_signal(signal.SIGSTOP)
+    with open_log(url) as log:
+        wait_for(lambda: _term(log) >= 2, 30, "a new leader's term")
+    time.sleep(1.0)
+    leader.send_signal(signal.SIGCONT)
+    group.wait(180)
+    assert [p.returncode for p in group.procs] == [0, 0], group.logs()
+    assert committed(url, out) == reference
+    ids = sorted(int(d.name.split("-")[1]) for d in ckpt.glob("*/chk-*"))
+    assert ids and ids[-1] > 2_000_000  # the new term's checkpoints
+
+
+def _term(log: Any) -> int:
+    raw = log.get_state("job-group/rj/leader")
+    return int(orjson.loads(raw)["epoch"]) if raw else 0
+
+
+def test_another_pipeline_under_the_same_job_id_is_refused_naming_both(tmp_path: Path, instances: Any) -> None:
+    url, out, ckpt = _setup(tmp_path, "other")
+    group = instances(url, out, ckpt)
+    first = group.start(pause_s=0.01)
+    with open_log(url) as log:
+        wait_for(lambda: _term(log) >= 1, 60, "the first instance's lead")
+    other = tmp_path / "other_job.py"
+    other.write_text(
+        "import os\n"
+        "from millstream import StreamExecutionEnvironment\n"
+        "from millstream.connectors import LogSource, OffsetsInitializer\n\n"
+        "def build(env: StreamExecutionEnvironment) -> None:\n"
+        "    env.enable_checkpointing(200)\n"
+        "    src = LogSource.builder().set_log(os.environ['MILLSTREAM_LOG']).set_topics('events')"
+        ".set_starting_offsets(OffsetsInitializer.earliest()).set_value_format('json').build()\n"
+        "    env.from_source(src, None, 'events').map(lambda e: e).print()\n"
+    )
+    second = Instances(url, out, ckpt, tmp_path, other, name="other")
+    p = second.start()
+    assert p.wait(60) == 2, second.logs()
+    text = second.logs()
+    assert "already runs another job" in text and str(JOB) in text and str(other) in text, text
+    assert first.poll() is None
+    first.kill()
+
+
+def test_group_terms_and_fencing_on_the_log(tmp_path: Path) -> None:
+    """The group on its own: the first live member by id leads; a successor claims a new term only once the
+    leader's session expired; a commit guarded by an old term is refused."""
+    from millstream.core.errors import FencedError
+
+    url = f"file://{tmp_path}/log"
+    with open_log(url) as log:
+        a = JobGroup(log, "j", "a", {"slots": 1}, 500)
+        b = JobGroup(log, "j", "b", {"slots": 1}, 500)
+        assert a.heartbeat().leader == "a" and a.view.epoch == 1
+        assert b.heartbeat().leader == "a" and b.infos() == {"a": {"slots": 1}, "b": {"slots": 1}}
+        assert a.token() == b.token() and len(a.token()) == 16
+        time.sleep(0.7)  # a stops heartbeating: its session expires
+        view = b.heartbeat()
+        assert (view.leader, view.epoch, view.members) == ("b", 2, ["b"])
+        with pytest.raises(FencedError, match="no longer leads"), log.transaction() as txn:
+            a.require_term(txn, 1)
+        with log.transaction() as txn:
+            b.require_term(txn, 2)
+            txn.put_state("x", b"1")
+        assert log.get_state("x") == b"1"
+        b.end(2, "FINISHED")
+        assert b.ended() == "FINISHED"
