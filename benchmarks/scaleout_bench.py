@@ -1,0 +1,218 @@
+"""Reactive scale-out: workload W on 8 partitions with 1, then 2 instances of ``millstream run --reactive``
+(each with one slot), on the embedded log; then the time from a kill -9 of an instance to output committed by
+the others.
+
+Workload W (the scale-out issue's): N JSON page-view events (100 pages) in 8 partitions of a ``file://`` topic
+→ key_by page → 1 s tumbling count + sum(bytes) → an exactly-once log topic, checkpointed every second. Each
+instance is a ``millstream run`` process; all instances start together, and the wall time runs from the start
+of the first to the exit of the last — it includes starting the processes and, with 2 instances, the rescale
+when the second joins (about what a real start of 2 instances costs). Outputs are compared.
+
+Failover: 2 instances run W over an input that a producer keeps appending to (event time = wall time); after
+a warm-up one instance is killed with SIGKILL — first a follower (noticed at once), then the leader (noticed
+when its session times out, ``--session-timeout``) — and the time until the next checkpoint commits (the
+exactly-once output becomes visible) is printed, next to the session timeout.
+
+    PYTHONPATH=src python benchmarks/scaleout_bench.py [--events 1000000] [--repeat 2] [--session-timeout 2000]
+
+Bars (from the issue): 2 instances >= 1.5x the events/s of 1 on file:// (this 2-core machine); kill -9 to
+output on another instance <= session timeout + 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import orjson
+
+from millstream.core.record import ProducerRecord
+from millstream.log import Log, open_log
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTITIONS = 8
+
+PIPELINE = """
+from typing import Any
+from millstream import Duration, StreamExecutionEnvironment, WatermarkStrategy
+from millstream.connectors import DeliveryGuarantee, LogSink, LogSource, OffsetsInitializer
+from millstream.functions import Aggregates, Count, ProcessWindowFunction, Sum
+from millstream.windows import TumblingEventTimeWindows
+import os
+
+
+class WithPage(ProcessWindowFunction):
+    def process(self, key: Any, context: Any, elements: Any) -> Any:
+        for r in elements:
+            yield {"page": key, "start": context.window().start, "count": r["count"], "bytes": r["bytes"]}
+
+
+def build(env: StreamExecutionEnvironment) -> None:
+    env.enable_checkpointing(1000)
+    b = (LogSource.builder().set_topics("events").set_group_id("w").set_value_format("json")
+         .set_starting_offsets(OffsetsInitializer.earliest()))
+    if os.environ.get("W_BOUNDED") == "1":
+        b = b.set_bounded(OffsetsInitializer.latest())
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(100)).with_timestamp_assigner(
+        lambda e, ts: e["ts"])
+    (env.from_source(b.build(), strategy, "events").uid("events")
+        .key_by(lambda e: e["page"])
+        .window(TumblingEventTimeWindows.of(Duration.of_seconds(1)))
+        .aggregate(Aggregates(count=Count(), bytes=Sum("bytes")), WithPage()).uid("windows")
+        .sink_to(LogSink.builder().set_topic("out").set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE).build())
+        .uid("sink"))
+"""
+
+
+def produce(log: Log, n: int, base: int, start: int = 0) -> None:
+    batches: list[list[ProducerRecord]] = [[] for _ in range(PARTITIONS)]
+    for i in range(start, start + n):
+        ts = base + i - (i % 7) * 10
+        p = i % PARTITIONS
+        batches[p].append(ProducerRecord(orjson.dumps({"page": f"/p{i % 100}", "ts": ts, "bytes": i % 1000}), None, ts))
+        if len(batches[p]) == 10_000:
+            log.append("events", p, batches[p])
+            batches[p] = []
+    for p, b in enumerate(batches):
+        if b:
+            log.append("events", p, b)
+
+
+def setup(tmp: Path) -> str:
+    url = f"file://{tmp}/log"
+    with open_log(url) as log:
+        log.create_topic("events", PARTITIONS)
+        log.create_topic("out", 2)
+    (tmp / "w.py").write_text(PIPELINE)
+    return url
+
+
+def start(tmp: Path, url: str, session_ms: int, bounded: bool, name: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "MILLSTREAM_CHECKPOINT_DIR": str(tmp / "ckpt"),
+        "W_BOUNDED": "1" if bounded else "0",
+    }
+    cmd = [sys.executable, "-m", "millstream", "run", str(tmp / "w.py"), "--reactive", "--job-id", "w"]
+    cmd += ["--log", url, "-q", "--session-timeout-ms", str(session_ms)]
+    with open(tmp / f"{name}.log", "wb") as out:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def out_rows(url: str) -> list[bytes]:
+    rows: list[bytes] = []
+    with open_log(url) as log:
+        for p in range(2):
+            off = 0
+            while recs := log.read("out", p, off, max_records=10_000):
+                rows.extend(bytes(r.value) for r in recs)
+                off = recs[-1].offset + 1
+    return sorted(rows)
+
+
+def throughput(events: int, instances: int, session_ms: int) -> tuple[float, list[bytes]]:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        url = setup(tmp)
+        with open_log(url) as log:
+            produce(log, events, 1_700_000_000_000)
+        started = time.perf_counter()
+        procs = [start(tmp, url, session_ms, True, f"i{k}") for k in range(instances)]
+        for p in procs:
+            if p.wait(600) != 0:
+                raise SystemExit(f"an instance failed:\n{(tmp / 'i0.log').read_text()}")
+        return time.perf_counter() - started, out_rows(url)
+
+
+def checkpoints(tmp: Path) -> set[str]:
+    return {p.name for p in (tmp / "ckpt").glob("*/chk-*")}
+
+
+def failover(session_ms: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        url = setup(tmp)
+        stop = threading.Event()
+
+        def feed() -> None:
+            with open_log(url) as log:
+                i = 0
+                while not stop.is_set():
+                    produce(log, 2000, int(time.time() * 1000) - i, i)
+                    i += 2000
+                    time.sleep(0.05)
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        procs = [start(tmp, url, session_ms, False, f"f{k}") for k in range(2)]
+        try:
+            time.sleep(5)
+            for who in ("follower", "leader"):
+                with open_log(url) as log:
+                    raw = log.get_state("job-group/w/leader")
+                    lead = json.loads(raw)["instance"] if raw else ""
+                pids = {p.pid: p for p in procs if p.poll() is None}
+                lead_pid = int(lead.split("-")[-2]) if lead else -1
+                victim = pids.get(lead_pid) if who == "leader" else next(
+                    (p for pid, p in pids.items() if pid != lead_pid), None
+                )
+                if victim is None:
+                    print(f"  {who}: not found, skipped")
+                    continue
+                before = checkpoints(tmp)
+                t0 = time.perf_counter()
+                victim.kill()
+                victim.wait(10)
+                procs.append(start(tmp, url, session_ms, False, f"r-{who}"))  # a replacement, as an operator would
+                # (a checkpoint in flight cannot complete without the killed instance's acknowledgements: any new
+                # one is the restarted job's)
+                while not checkpoints(tmp) - before:
+                    if time.perf_counter() - t0 > 60:
+                        print(f"  {who}: no checkpoint within 60 s")
+                        break
+                    time.sleep(0.02)
+                took = time.perf_counter() - t0
+                bar = (session_ms / 1000 + 2) if who == "leader" else 2.0
+                print(f"  kill -9 of the {who:8s}: output committed again after {took:5.2f} s (bar {bar:.1f} s)")
+                time.sleep(4)
+        finally:
+            stop.set()
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait(10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--session-timeout", type=int, default=2000, help="ms")
+    ap.add_argument("--skip-failover", action="store_true")
+    args = ap.parse_args()
+    print(f"== W: {args.events:,} events in {PARTITIONS} partitions on file://, best of {args.repeat} (interleaved)")
+    best: dict[int, float] = {}
+    outputs: dict[int, list[bytes]] = {}
+    for _ in range(args.repeat):
+        for n in (1, 2):
+            wall, rows = throughput(args.events, n, args.session_timeout)
+            best[n] = min(best.get(n, wall), wall)
+            outputs[n] = rows
+    for n in (1, 2):
+        print(f"  {n} instance(s): {best[n]:6.2f} s  {args.events / best[n]:>10,.0f} events/s  {best[1] / best[n]:.2f}x")
+    print(f"  outputs identical: {outputs[1] == outputs[2]} ({len(outputs[1]):,} rows); bar 2 instances >= 1.5x")
+    if not args.skip_failover:
+        print(f"== failover, session timeout {args.session_timeout} ms")
+        failover(args.session_timeout)
+
+
+if __name__ == "__main__":
+    main()
