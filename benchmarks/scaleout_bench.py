@@ -207,7 +207,8 @@ def main() -> None:
             best[n] = min(best.get(n, wall), wall)
             outputs[n] = rows
     for n in (1, 2):
-        print(f"  {n} instance(s): {best[n]:6.2f} s  {args.events / best[n]:>10,.0f} events/s  {best[1] / best[n]:.2f}x")
+        rate = args.events / best[n]
+        print(f"  {n} instance(s): {best[n]:6.2f} s  {rate:>10,.0f} events/s  {best[1] / best[n]:.2f}x")
     print(f"  outputs identical: {outputs[1] == outputs[2]} ({len(outputs[1]):,} rows); bar 2 instances >= 1.5x")
     if not args.skip_failover:
         print(f"== failover, session timeout {args.session_timeout} ms")
