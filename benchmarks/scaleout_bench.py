@@ -161,8 +161,10 @@ def failover(session_ms: int) -> None:
                     lead = json.loads(raw)["instance"] if raw else ""
                 pids = {p.pid: p for p in procs if p.poll() is None}
                 lead_pid = int(lead.split("-")[-2]) if lead else -1
-                victim = pids.get(lead_pid) if who == "leader" else next(
-                    (p for pid, p in pids.items() if pid != lead_pid), None
+                victim = (
+                    pids.get(lead_pid)
+                    if who == "leader"
+                    else next((p for pid, p in pids.items() if pid != lead_pid), None)
                 )
                 if victim is None:
                     print(f"  {who}: not found, skipped")
