@@ -226,7 +226,8 @@ class PipelineRunner:
                 else:
                     client.stop()  # final checkpoint (when enabled), sinks commit and close
             except KeyboardInterrupt:  # a second Ctrl-C: cancel without the final checkpoint
-                client.cancel()
+                if not isinstance(client.runner, ReactiveJobRunner):  # (a reactive instance just leaves at once)
+                    client.cancel()
                 raise
             self.stopped = client.get_job_execution_result()  # raises the job's error, if any
             self.results.append(self.stopped)

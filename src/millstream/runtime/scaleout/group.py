@@ -15,6 +15,9 @@ state (written by log transactions):
     with the precondition that the record is still the one it read, so two claimants cannot both win. The
     epoch goes up with every claim; the leader's checkpoint commits require it (a deposed leader that wakes
     up — SIGSTOP, a network partition — cannot commit: it is fenced, as Kafka fences a zombie producer);
+``job-group/J/request``
+    ``{"epoch", "action"}``: ``stop`` or ``cancel`` asked of that term's leader through another instance (its
+    REST API, ``millstream jobs stop``);
 ``job-group/J/end``
     ``{"epoch", "status"}``: the job ended (finished, stopped or cancelled) in that term: every instance leaves;
 ``job-group/J/token``
@@ -146,6 +149,16 @@ class JobGroup:
             )
         if txn is not None:
             txn.require_state(self.prefix + "leader", raw)
+
+    def request(self, action: str) -> None:
+        """Ask the leader of the current term to ``stop`` or ``cancel`` the job (what a follower does when it is
+        told to)."""
+        self._put("request", {"epoch": self.view.epoch, "action": action})
+
+    def requested(self, epoch: int) -> str | None:
+        """The action asked of the leader of term ``epoch``, if any."""
+        req = self._get("request")
+        return str(req["action"]) if req and int(req["epoch"]) == epoch else None
 
     def end(self, epoch: int, status: str) -> None:
         """Record that the job ended in term ``epoch`` (every instance then leaves)."""

@@ -145,10 +145,32 @@ class ReactiveJobRunner(ParallelJobRunner):
         """Leave the job (what Ctrl-C does to an instance): the others go on without it; the last one stops."""
         self.leaving.set()
 
+    def stop(self) -> None:
+        """Stop the job (Flink's stop, final checkpoint) — on whichever instance it is asked: a follower passes
+        it to the leader."""
+        if self._follows():
+            self.group.request("stop")
+        else:
+            super().stop()
+
+    def cancel(self) -> None:
+        """Cancel the job, on whichever instance it is asked (see :meth:`stop`)."""
+        if self._follows():
+            self.group.request("cancel")
+        else:
+            super().cancel()
+
+    def _follows(self) -> bool:
+        view = self.group.view
+        return bool(view.leader) and view.leader != self.instance and not self._beat_stop.is_set()
+
     def _beat(self) -> None:
         while not self._beat_stop.wait(self.heartbeat_s):
             try:
-                self.group.heartbeat()
+                view = self.group.heartbeat()
+                if view.leader == self.instance and (action := self.group.requested(view.epoch)):
+                    log.info("job %s: %s asked through another instance", self.job_id, action)
+                    (self.cancelled if action == "cancel" else self.stopping).set()
             except Exception as exc:  # the log is busy or gone for a moment: the next beat tries again
                 log.warning("job %s: heartbeat failed: %s", self.job_id, exc)
 
