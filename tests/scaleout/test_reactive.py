@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
+from millstream.core.record import ProducerRecord
 from millstream.log import open_log
 from millstream.runtime.checkpoint_storage import load_checkpoint
 from millstream.runtime.scaleout.group import JobGroup
@@ -54,7 +55,7 @@ class Instances:
         self.url, self.out, self.ckpt, self.tmp, self.job, self.name = url, out, ckpt, tmp, job, name
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, pause_s: float = 0.0015) -> subprocess.Popen[bytes]:
+    def start(self, pause_s: float = 0.003) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
@@ -279,8 +280,9 @@ def test_group_terms_and_fencing_on_the_log(tmp_path: Path) -> None:
             b.require_term(txn, 2)
             txn.put_state("x", b"1")
         assert log.get_state("x") == b"1"
+        assert b.last_end() is None
         b.end(2, "FINISHED")
-        assert b.ended() == "FINISHED"
+        assert a.last_end() == (2, "FINISHED")
 
 
 def test_cancel_through_a_followers_rest_api_cancels_the_whole_job(tmp_path: Path, instances: Any) -> None:
@@ -309,3 +311,64 @@ def test_cancel_through_a_followers_rest_api_cancels_the_whole_job(tmp_path: Pat
     assert leader.returncode == 0 and follower.returncode == 0, group.logs()
     with open_log(url) as log:
         assert orjson.loads(log.get_state("job-group/rj/end") or b"{}")["status"] == "CANCELED"
+
+
+@pytest.mark.kafka
+def test_two_instances_share_one_job_on_kafka(
+    tmp_path: Path, kafka_bootstrap: str, instances: Any, kafka_topic: Any
+) -> None:
+    """On the test broker: Kafka's group protocol elects the leader, the control topic carries heartbeats, and a
+    second instance rescales the job to 2; every event is counted exactly once."""
+    url = f"kafka://{kafka_bootstrap}"
+    job = tmp_path / "kafka_job.py"
+    src, out = kafka_topic("rx-in"), kafka_topic("rx-out")
+    job.write_text(
+        "import os\n"
+        "from millstream import RestartStrategies, StreamExecutionEnvironment\n"
+        "from millstream.connectors import DeliveryGuarantee, LogSink, LogSource, OffsetsInitializer\n"
+        "from tests.parallel.crash_job import throttled\n\n"
+        "def build(env: StreamExecutionEnvironment) -> None:\n"
+        "    env.enable_checkpointing(300)\n"
+        "    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(1000, 200))\n"
+        f"    src = LogSource.builder().set_topics({src!r}).set_group_id('rx').set_value_format('json')"
+        ".set_starting_offsets(OffsetsInitializer.earliest()).set_bounded(OffsetsInitializer.latest()).build()\n"
+        "    (env.from_source(src, None, 'in').uid('in').map(throttled(0.004)).uid('slow')\n"
+        "        .key_by(lambda e: e['page']).map(lambda e: {'i': e['i']}).uid('ids')\n"
+        f"        .sink_to(LogSink.builder().set_topic({out!r}).set_value_format('json')"
+        ".set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE).build()).uid('sink'))\n"
+    )
+    with open_log(url) as log:
+        log.create_topic(src, 4)
+        log.create_topic(out, 2)
+        for p in range(4):
+            log.append(
+                src,
+                p,
+                [ProducerRecord(orjson.dumps({"page": f"/p{i % 5}", "i": i}), None, None) for i in range(p, 2000, 4)],
+            )
+    group = instances(url, tmp_path / "unused", tmp_path / "ckpt", job)
+    group.start()
+    with open_log(url) as log:
+        wait_for(lambda: log.get_state("job-group/rj/term") is not None, 60, "the first instance's lead")
+    group.start()
+    group.wait(180)
+    assert [p.returncode for p in group.procs] == [0, 0], group.logs()
+    assert 2 in checkpoints_at_any(tmp_path / "ckpt", "in"), group.logs()
+    with open_log(url) as log:
+        seen = sorted(
+            orjson.loads(r.value)["i"]
+            for p in range(2)
+            for r in log.read(out, p, 0, max_records=100_000, timeout_ms=2000)
+        )
+    assert seen == list(range(2000))
+
+
+def checkpoints_at_any(ckpt: Path, uid: str) -> list[int]:
+    out = []
+    for d in sorted(ckpt.glob("*/chk-*")):
+        try:
+            payload = __import__("pickle").loads(load_checkpoint(d).blobs[uid])
+        except Exception:
+            continue
+        out.append(int(payload.get("parallelism", 1)))
+    return out

@@ -31,13 +31,16 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ...core.errors import ConfigError, FencedError
 from ...log.base import Log
 from ...log.consumer import GroupCoordinator
+
+if TYPE_CHECKING:
+    from .kafka_group import KafkaJobGroup
 
 log = logging.getLogger("millstream.runtime.scaleout")
 
@@ -60,7 +63,8 @@ class JobGroup:
         if not isinstance(log_, GroupCoordinator):
             raise ConfigError(
                 f"a reactive job's instances find each other through the log, and {log_.url} cannot keep a group",
-                hint="use an embedded log (--log file://PATH) that every instance reaches, or run without --reactive",
+                hint="use an embedded log (--log file://PATH) or a Kafka cluster (--log kafka://HOST:PORT) that "
+                "every instance reaches, or run without --reactive",
             )
         self.log = log_
         self.coordinator: GroupCoordinator = log_
@@ -84,7 +88,12 @@ class JobGroup:
                 txn.require_state(self.prefix + key, expected)
             txn.put_state(self.prefix + key, orjson.dumps(value) if value is not None else None)
 
-    def token(self) -> bytes:
+    def publish(self) -> None:
+        """Write this instance's info again (after it changed)."""
+        if self._joined:
+            self._put("instance/" + self.instance_id, self.info)
+
+    def token(self, timeout_s: float = 0.0) -> bytes:
         """The job's secret for TCP connections (created by the first instance)."""
         raw = self.log.get_state(self.prefix + "token")
         if raw is None:
@@ -164,12 +173,10 @@ class JobGroup:
         """Record that the job ended in term ``epoch`` (every instance then leaves)."""
         self._put("end", {"epoch": epoch, "status": status})
 
-    def ended(self) -> str | None:
-        """The end status recorded for the current leader's term, if any."""
+    def last_end(self) -> tuple[int, str] | None:
+        """The term in which the job last ended, and how (``None``: it never ended)."""
         end = self._get("end")
-        if end and int(end["epoch"]) == self.view.epoch and self.view.epoch:
-            return str(end["status"])
-        return None
+        return (int(end["epoch"]), str(end["status"])) if end else None
 
     def leave(self) -> None:
         if self._joined:
@@ -181,6 +188,19 @@ class JobGroup:
             self._joined = False
 
 
+def open_group(
+    log_: Log, job_id: str, instance_id: str, info: dict[str, Any], session_timeout_ms: int
+) -> JobGroup | KafkaJobGroup:
+    """The group of a reactive job's instances on ``log_``: on the log's own state (the embedded log), or on
+    Kafka's group protocol (:mod:`.kafka_group`)."""
+    from ...log.kafka import KafkaLog
+    from .kafka_group import KafkaJobGroup
+
+    if isinstance(log_, KafkaLog):
+        return KafkaJobGroup(log_, job_id, instance_id, info, session_timeout_ms)
+    return JobGroup(log_, job_id, instance_id, info, session_timeout_ms)
+
+
 def instance_id() -> str:
     """A fresh id for this instance: host, pid and a random suffix (sorted ids decide who leads next)."""
     import socket
@@ -188,4 +208,4 @@ def instance_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-__all__ = ["GroupView", "JobGroup", "instance_id"]
+__all__ = ["GroupView", "JobGroup", "instance_id", "open_group"]

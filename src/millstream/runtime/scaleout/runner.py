@@ -53,7 +53,7 @@ from ..parallel.coordinator import ParallelJobRunner, pickle_job
 from ..parallel.launcher import WorkerProcess, start_worker
 from ..parallel.transport import Address
 from ..parallel.worker import TOKEN_ENV
-from .group import JobGroup, instance_id
+from .group import instance_id, open_group
 from .slots import SlotClient, SlotServer
 
 log = logging.getLogger("millstream.runtime.scaleout")
@@ -105,18 +105,17 @@ class ReactiveJobRunner(ParallelJobRunner):
         self.instance = instance_id()
         self._log = open_log(log_url)
         self.log_url = log_url
-        self.group = JobGroup(
+        self.group = open_group(
             self._log,
             self.job_id,
             self.instance,
             {"slots": slots, "address": "", "digest": self.digest, "pipeline": pipeline, "host": socket.gethostname()},
             session_timeout_ms,
         )
-        self.token = self.group.token()
-        self.slot_server = SlotServer(bind_host, self.token)
-        self.group.info["address"] = self.slot_server.address
+        self.slot_server: SlotServer | None = None  # started by join()
         self.heartbeat_s = max(0.1, session_timeout_ms / 4000)
         self.epoch = 0
+        self._followed: set[int] = set()  # the terms this instance took part in (led, or saw led)
         self.leaving = threading.Event()
         self._beat_stop = threading.Event()
         self._placed: list[str] = []  # the instance of each worker of the running attempt
@@ -130,6 +129,12 @@ class ReactiveJobRunner(ParallelJobRunner):
         refused, naming both."""
         from ...stream.errors import JobConfigError
 
+        if self.slot_server is not None:
+            return
+        self.token = self.group.token(60.0)
+        self.slot_server = SlotServer(self.bind_host, self.token)
+        self.group.info["address"] = self.slot_server.address
+        self.group.publish()
         view = self.group.heartbeat()
         for member, info in self.group.infos([m for m in view.members if m != self.instance]).items():
             if info.get("digest") != self.digest:
@@ -179,24 +184,26 @@ class ReactiveJobRunner(ParallelJobRunner):
         started = time.monotonic()
         self.start_time_ms = int(time.time() * 1000)
         self.status = "RUNNING"
+        self.join()
+        assert self.slot_server is not None
         self.slot_server.start()
-        if not self.group.view.members:
-            self.join()
         beat = threading.Thread(target=self._beat, name=f"job-group-{self.job_id}", daemon=True)
         beat.start()
         try:
             while True:
                 view = self.group.view
+                if view.leader and view.leader != self.instance:
+                    self._followed.add(view.epoch)
+                end = self.group.last_end()
+                if end is not None and end[0] in self._followed:  # the job this instance took part in ended
+                    self.status = end[1]
+                    break
                 if view.leader == self.instance:
                     result = self._lead(view.epoch)
                     if result is not None:
                         return result
                     continue
                 if self.cancelled.is_set() or self.leaving.is_set() or self.stopping.is_set():
-                    break
-                ended = self.group.ended()
-                if ended is not None:
-                    self.status = ended
                     break
                 self.status = "RUNNING"  # standing by: slots serve the leader
                 self.cancelled.wait(0.05)
@@ -213,6 +220,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         """Coordinate the job in term ``epoch``; its result when it ended, ``None`` when this instance no
         longer leads (deposed) — or it left, which also returns a result."""
         self.epoch = epoch
+        self._followed.add(epoch)
         log.info("instance %s coordinates job %s (term %d)", self.instance, self.job_id, epoch)
         try:
             result = ParallelJobRunner.run(self)
@@ -265,7 +273,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         slots: list[tuple[str, int]] = [(self.instance, self.slots)]
         for m in view.members:
             info = infos.get(m)
-            if m == self.instance or not info or info.get("digest") != self.digest:
+            if m == self.instance or not info or info.get("digest") != self.digest or not info.get("address"):
                 continue
             try:
                 self._clients[m] = SlotClient(m, str(info["address"]), self.token, timeout=2.0)
