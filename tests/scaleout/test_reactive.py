@@ -313,15 +313,9 @@ def test_cancel_through_a_followers_rest_api_cancels_the_whole_job(tmp_path: Pat
         assert orjson.loads(log.get_state("job-group/rj/end") or b"{}")["status"] == "CANCELED"
 
 
-@pytest.mark.kafka
-def test_two_instances_share_one_job_on_kafka(
-    tmp_path: Path, kafka_bootstrap: str, instances: Any, kafka_topic: Any
-) -> None:
-    """On the test broker: Kafka's group protocol elects the leader, the control topic carries heartbeats, and a
-    second instance rescales the job to 2; every event is counted exactly once."""
-    url = f"kafka://{kafka_bootstrap}"
+def kafka_job(tmp_path: Path, url: str, src: str, out: str, guarantee: str, n: int) -> Path:
+    """A pipeline file: ``{page, i}`` events → throttle → key_by page → ``{i}`` → a Kafka topic."""
     job = tmp_path / "kafka_job.py"
-    src, out = kafka_topic("rx-in"), kafka_topic("rx-out")
     job.write_text(
         "import os\n"
         "from millstream import RestartStrategies, StreamExecutionEnvironment\n"
@@ -335,17 +329,32 @@ def test_two_instances_share_one_job_on_kafka(
         "    (env.from_source(src, None, 'in').uid('in').map(throttled(0.004)).uid('slow')\n"
         "        .key_by(lambda e: e['page']).map(lambda e: {'i': e['i']}).uid('ids')\n"
         f"        .sink_to(LogSink.builder().set_topic({out!r}).set_value_format('json')"
-        ".set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE).build()).uid('sink'))\n"
+        f".set_delivery_guarantee(DeliveryGuarantee.{guarantee}).build()).uid('sink'))\n"
     )
     with open_log(url) as log:
         log.create_topic(src, 4)
         log.create_topic(out, 2)
         for p in range(4):
-            log.append(
-                src,
-                p,
-                [ProducerRecord(orjson.dumps({"page": f"/p{i % 5}", "i": i}), None, None) for i in range(p, 2000, 4)],
-            )
+            recs = [ProducerRecord(orjson.dumps({"page": f"/p{i % 5}", "i": i}), None, None) for i in range(p, n, 4)]
+            log.append(src, p, recs)
+    return job
+
+
+def read_ids(url: str, topic: str) -> list[int]:
+    with open_log(url) as log:
+        recs = [r for p in range(2) for r in log.read(topic, p, 0, max_records=100_000, timeout_ms=2000)]
+    return sorted(orjson.loads(r.value)["i"] for r in recs)
+
+
+@pytest.mark.kafka
+def test_two_instances_share_one_job_on_kafka(
+    tmp_path: Path, kafka_bootstrap: str, instances: Any, kafka_topic: Any
+) -> None:
+    """On the test broker: Kafka's group protocol elects the leader, the control topic carries heartbeats, and a
+    second instance rescales the job to 2; every event is counted exactly once."""
+    url = f"kafka://{kafka_bootstrap}"
+    src, out = kafka_topic("rx-in"), kafka_topic("rx-out")
+    job = kafka_job(tmp_path, url, src, out, "EXACTLY_ONCE", 2000)
     group = instances(url, tmp_path / "unused", tmp_path / "ckpt", job)
     group.start()
     with open_log(url) as log:
@@ -354,13 +363,42 @@ def test_two_instances_share_one_job_on_kafka(
     group.wait(180)
     assert [p.returncode for p in group.procs] == [0, 0], group.logs()
     assert 2 in checkpoints_at_any(tmp_path / "ckpt", "in"), group.logs()
+    assert read_ids(url, out) == list(range(2000))
+
+
+@pytest.mark.kafka
+def test_at_least_once_on_kafka_with_instances_killed_loses_nothing(
+    tmp_path: Path, kafka_bootstrap: str, instances: Any, kafka_topic: Any
+) -> None:
+    """3 instances on the test broker, random kill -9s (with replacements): every event reaches the output at
+    least once; the duplicates (replayed since the last checkpoint) are counted and printed."""
+    kills = int(os.environ.get("MILLSTREAM_REACTIVE_KILLS", "3"))
+    url = f"kafka://{kafka_bootstrap}"
+    src, out = kafka_topic("rk-in"), kafka_topic("rk-out")
+    n = 3000
+    job = kafka_job(tmp_path, url, src, out, "AT_LEAST_ONCE", n)
+    group = instances(url, tmp_path / "unused", tmp_path / "ckpt", job)
+    for _ in range(3):
+        group.start()
+    rng = random.Random(11)
     with open_log(url) as log:
-        seen = sorted(
-            orjson.loads(r.value)["i"]
-            for p in range(2)
-            for r in log.read(out, p, 0, max_records=100_000, timeout_ms=2000)
-        )
-    assert seen == list(range(2000))
+        wait_for(lambda: log.get_state("job-group/rj/term") is not None, 60, "a leader")
+    done = 0
+    while done < kills and group.live():
+        time.sleep(rng.uniform(2.0, 4.0))
+        live = group.live()
+        if len(live) < 2:
+            break
+        victim = rng.choice(live)
+        victim.kill()
+        victim.wait(10)
+        done += 1
+        group.start()
+    group.wait(300)
+    assert all(p.returncode in (0, -signal.SIGKILL) for p in group.procs), group.logs()
+    ids = read_ids(url, out)
+    print(f"{done} kill -9s: {len(ids)} records for {n} events, {len(ids) - len(set(ids))} duplicates")
+    assert set(ids) == set(range(n))
 
 
 def checkpoints_at_any(ckpt: Path, uid: str) -> list[int]:
