@@ -14,6 +14,7 @@ from tests.parallel import crash_job
 
 def build(env: StreamExecutionEnvironment) -> None:
     env.set_restart_strategy(RestartStrategies.fixed_delay_restart(1000, 200))
+    env.set_batch_size(64)  # a throttled element costs ms: small batches let barriers through every interval
     crash_job.build(
         env,
         os.environ["MILLSTREAM_LOG"],

@@ -197,7 +197,7 @@ def test_ctrl_c_on_the_leader_hands_the_job_to_the_others(
     first = group.start()
     wait_for(lambda: checkpoints_at(ckpt), 60, "the first checkpoint")
     group.start()
-    wait_for(lambda: 2 in checkpoints_at(ckpt), 60, "a checkpoint at parallelism 2")
+    wait_for(lambda: 2 in checkpoints_at(ckpt), 120, "a checkpoint at parallelism 2")
     first.send_signal(signal.SIGINT)  # the leader leaves; the other instance takes the lead and finishes
     assert first.wait(30) == 130, group.logs()
     group.wait(120)
@@ -215,7 +215,7 @@ def test_a_frozen_leader_is_replaced_and_fenced(
     leader = group.start()
     wait_for(lambda: checkpoints_at(ckpt), 60, "the first checkpoint")
     group.start()
-    wait_for(lambda: 2 in checkpoints_at(ckpt), 60, "a checkpoint at parallelism 2")
+    wait_for(lambda: 2 in checkpoints_at(ckpt), 120, "a checkpoint at parallelism 2")
     leader.send_signal(signal.SIGSTOP)
     with open_log(url) as log:
         wait_for(lambda: _term(log) >= 2, 30, "a new leader's term")

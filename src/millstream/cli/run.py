@@ -192,6 +192,14 @@ def _interrupted(runner: Any) -> str:
     show_default=True,
     help="With --reactive: an instance that stops heartbeating for this long leaves the job.",
 )
+@click.option(
+    "--stabilization-ms",
+    type=click.IntRange(min=0),
+    envvar="MILLSTREAM_STABILIZATION_MS",
+    default=1000,
+    show_default=True,
+    help="With --reactive: start (or rescale) once the live instances have not changed for this long.",
+)
 @click.option("--plan", "plan_only", is_flag=True, help="Print the job's execution plan (Flink's JSON) and exit.")
 @click.option(
     "--pyflink",
@@ -223,6 +231,7 @@ def run(
     reactive: bool,
     data_address: str,
     session_timeout_ms: int,
+    stabilization_ms: int,
     plan_only: bool,
     pyflink: bool,
     quiet: bool,
@@ -270,7 +279,13 @@ def run(
         plan_only=plan_only,
         announce=True,
         ready_file=ready_file,
-        reactive={"data_address": data_address, "session_timeout_ms": session_timeout_ms} if reactive else None,
+        reactive={
+            "data_address": data_address,
+            "session_timeout_ms": session_timeout_ms,
+            "stabilization_ms": stabilization_ms,
+        }
+        if reactive
+        else None,
     )
     if plan_only:
         try:

@@ -618,6 +618,7 @@ def _reactive_runner(
         bind_host=os.environ.get("MILLSTREAM_BIND_HOST", "127.0.0.1"),
         session_timeout_ms=int(os.environ.get("MILLSTREAM_SESSION_TIMEOUT_MS", "10000")),
         pipeline=os.environ.get("MILLSTREAM_PIPELINE", ""),
+        stabilization_ms=int(os.environ.get("MILLSTREAM_STABILIZATION_MS", "1000")),
     )
     runner.join()
     return runner

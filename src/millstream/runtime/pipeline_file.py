@@ -273,6 +273,7 @@ class PipelineRunner:
             wanted["MILLSTREAM_PIPELINE"] = os.path.abspath(self.path)
             wanted["MILLSTREAM_BIND_HOST"] = self.reactive.get("data_address")
             wanted["MILLSTREAM_SESSION_TIMEOUT_MS"] = self.reactive.get("session_timeout_ms")
+            wanted["MILLSTREAM_STABILIZATION_MS"] = self.reactive.get("stabilization_ms")
         saved = {k: os.environ.get(k) for k in wanted}
         folder = os.path.dirname(os.path.abspath(self.path))
         sys.path.insert(0, folder)  # a pipeline may import modules next to it, as `python FILE` allows

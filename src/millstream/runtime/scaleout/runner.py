@@ -16,7 +16,8 @@ or on several that share the log) runs job J once, on all of them:
   attempt and starts the next one at the new parallelism from the latest completed checkpoint, whose state is
   redistributed by key group (:mod:`millstream.runtime.parallel.rescale`) — as a Flink job in reactive mode
   restarts when TaskManagers come and go. A lost instance is noticed at once (its workers' connections
-  close) and is not waited for;
+  close) and is not waited for; joining instances are: a term's first attempt, and a rescale, start once the
+  live instances have not changed for ``stabilization_ms`` (Flink's resource stabilization timeout);
 - **leader failover**: when the leader stops heartbeating (killed, frozen), the next instance claims the lead
   once the leader's session has expired (``session_timeout_ms``), in a new term, and restores the job from the
   checkpoint storage (``state.checkpoints.dir`` — it must be a directory every instance reaches) and the
@@ -93,6 +94,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         bind_host: str = "127.0.0.1",
         session_timeout_ms: int = 10_000,
         pipeline: str = "",
+        stabilization_ms: int = 1000,
     ) -> None:
         everything = sinks + list(collect or [])
         plan = plan_job(everything, slots, env.config.max_parallelism)
@@ -114,6 +116,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         )
         self.slot_server: SlotServer | None = None  # started by join()
         self.heartbeat_s = max(0.1, session_timeout_ms / 4000)
+        self.stabilization_ms = stabilization_ms
         self.epoch = 0
         self._followed: set[int] = set()  # the terms this instance took part in (led, or saw led)
         self.leaving = threading.Event()
@@ -239,12 +242,17 @@ class ReactiveJobRunner(ParallelJobRunner):
 
     # -- attempts -----------------------------------------------------------------------------------------
     def _attempt(self) -> JobExecutionResult:
+        settle = True  # the term's first attempt, or instances joined: wait until they stop changing
         while True:
+            if settle:
+                self._stabilize()
+            settle = False
             self._place()
             try:
                 return super()._attempt()
             except _Rescale:
                 log.info("job %s: the instances changed; rescaling from the latest checkpoint", self.job_id)
+                settle = True
             except Exception as exc:
                 if self._term_is_over():  # e.g. a commit refused by the new leader's term
                     raise _Deposed() from exc
@@ -257,6 +265,23 @@ class ReactiveJobRunner(ParallelJobRunner):
                 for c in self._clients.values():
                     c.close()
                 self._clients = {}
+
+    def _stabilize(self) -> None:
+        """Wait until the live instances have not changed for ``stabilization_ms`` (at most ten times that), so
+        that instances started together, or one after another, cost one start instead of a rescale each —
+        Flink's ``jobmanager.adaptive-scheduler.resource-stabilization-timeout``."""
+        if self.stabilization_ms <= 0:
+            return
+        window = self.stabilization_ms / 1000
+        deadline = time.monotonic() + 10 * window
+        members, since = list(self.group.view.members), time.monotonic()
+        while time.monotonic() - since < window and time.monotonic() < deadline:
+            if self.cancelled.is_set() or self.stopping.is_set() or self.leaving.is_set():
+                return
+            time.sleep(0.05)
+            now = list(self.group.view.members)
+            if now != members:
+                members, since = now, time.monotonic()
 
     def _term_is_over(self) -> bool:
         """Whether another instance leads now (read from the log, not the last heartbeat's view)."""
