@@ -29,6 +29,7 @@ from .dialect import WindowTVF
 from .errors import SqlError, SqlValidationError
 from .expressions import ExpressionCompiler, Field, Projection, fail, row_function, value_function
 from .group_aggregate import GroupAggregate
+from .joins import plan_from
 from .types import SqlType
 from .windows import LocalTimeWindows, WindowSpec, utc_offset_ms, window_spec
 
@@ -57,12 +58,6 @@ def watermark_strategy(delay_ms: int, column: int) -> WatermarkStrategy:
 
 
 _UNSUPPORTED = (
-    (
-        "joins",
-        "JOIN (window, interval and regular joins)",
-        "join the streams with the DataStream API "
-        "(join(...).window(...), interval_join) and register the result with create_temporary_view",
-    ),
     ("order", "ORDER BY", "a streaming query cannot sort its unbounded result; drop ORDER BY"),
     ("limit", "LIMIT", "drop LIMIT (Top-N with ROW_NUMBER() is a later step)"),
 )
@@ -176,7 +171,7 @@ class Planner:
             return inner
         if isinstance(node, exp.Join) or node.args.get("joins"):
             raise fail(
-                node, "joins are not supported yet", hint="window joins, interval joins and regular joins are planned"
+                node, "a parenthesized join in FROM is not supported", hint="write FROM a JOIN b ON ... JOIN c ON ..."
             )
         raise fail(
             node, f"{node.sql()} is not supported in FROM", hint="use a table, a view, a subquery or a window TVF"
@@ -236,7 +231,10 @@ class Planner:
             grouped.set("group", exp.Group(expressions=keys))
             return self.query(grouped)
         from_ = node.args.get("from_")
-        rel = self.from_(from_.this if from_ is not None else None)
+        if node.args.get("joins") and from_ is not None:
+            rel, node = plan_from(self, node)  # the joins' conditions leave WHERE
+        else:
+            rel = self.from_(from_.this if from_ is not None else None)
         group = node.args.get("group")
         has_agg = any(e.find(exp.AggFunc) for e in node.expressions)
         if group is not None or has_agg or node.args.get("having"):
@@ -255,7 +253,11 @@ class Planner:
         out: list[tuple[str, exp.Expression]] = []
         for i, e in enumerate(items):
             if isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star)):
-                out.extend((f.name, exp.column(f.name, quoted=True)) for f in rel.fields)
+                table = e.table if isinstance(e, exp.Column) else ""
+                picked = [f for f in rel.fields if not table or (f.table or "").lower() == table.lower()]
+                if table and not picked:
+                    raise fail(e, f"unknown table '{table}' in {e.sql()}")
+                out.extend((f.name, exp.column(f.name, table=f.table, quoted=True)) for f in picked)
             elif isinstance(e, exp.Alias):
                 out.append((e.alias, e.this))
             elif isinstance(e, exp.Column):
@@ -265,7 +267,7 @@ class Planner:
         return out
 
     def project(self, rel: Relation, items: list[exp.Expression]) -> Relation:
-        named = self.expand(rel, items)
+        named = _unique_names(self.expand(rel, items))
         comp = self.compiler(rel.fields)
         codes = [comp.compile(e) for _, e in named]
         fields = []
@@ -475,6 +477,20 @@ def _rowtime_null(table: str, column: str) -> Callable[[], Any]:
         )
 
     return fail_null
+
+
+def _unique_names(named: list[tuple[str, exp.Expression]]) -> list[tuple[str, exp.Expression]]:
+    """Output names made unique as Flink (Calcite) does: a repeated ``k`` becomes ``k0``, ``k1``, ..."""
+    used: set[str] = set()
+    out = []
+    for name, e in named:
+        unique, n = name, 0
+        while unique.lower() in used:
+            unique = f"{name}{n}"
+            n += 1
+        used.add(unique.lower())
+        out.append((unique, e))
+    return out
 
 
 def _identity(ms: int) -> int:
