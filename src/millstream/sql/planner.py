@@ -346,7 +346,7 @@ class Planner:
         rt = rel.rowtime
         assert rt is not None
         rt_type = rel.fields[rt].type
-        in_fields = [Field(f.name, f.type.plain()) for f in rel.fields]
+        in_fields = [Field(f.name, f.type.plain(), f.table) for f in rel.fields]
         comp = self.compiler(in_fields)
         where = node.args.get("where")
         stream = rel.stream
@@ -443,7 +443,7 @@ class Planner:
         """A non-windowed GROUP BY (or a global aggregate): a changelog of the per-key results."""
         group = node.args.get("group")
         keys = list(group.expressions) if group is not None else []
-        in_fields = [Field(f.name, f.type.plain()) for f in rel.fields]
+        in_fields = [Field(f.name, f.type.plain(), f.table) for f in rel.fields]
         comp = self.compiler(in_fields)
         stream = rel.stream
         where = node.args.get("where")

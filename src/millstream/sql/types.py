@@ -123,9 +123,12 @@ def position(node: exp.Expr) -> tuple[int | None, int | None]:
     meta: dict = {}
     for child in node.walk(bfs=False):
         m = child.meta if hasattr(child, "meta") else {}
-        if m.get("line") is not None:
+        if m.get("line") is None:
+            continue
+        if not meta:
             meta = m
-            break
+        elif m.get("start") is not None and meta.get("start") is not None and m["start"] < meta["start"]:
+            meta = m  # the earliest token of the node (``o`` of ``o.k``, not ``k``)
     line = meta.get("line")
     col = meta.get("col")
     if line is None:
