@@ -68,6 +68,12 @@ HL = "TABLE(HOP(TABLE l, DESCRIPTOR(ts), INTERVAL '30' SECOND, INTERVAL '1' MINU
 HR = "TABLE(HOP(TABLE r, DESCRIPTOR(ts), INTERVAL '30' SECOND, INTERVAL '1' MINUTE))"
 WINDOW_ON = "L.window_start = R.window_start AND L.window_end = R.window_end"
 
+#: a window join keeps both inputs' window_time as time attributes: windows over it work
+WINDOW_JOIN_VIEW = (
+    f"CREATE VIEW wj AS SELECT L.id, R.rid, L.window_time AS lwt, R.window_time AS rwt FROM {TL} L JOIN {TR} R "
+    f"ON {WINDOW_ON} AND L.k = R.k"
+)
+
 #: append-only results: rows and row kinds compared as multisets
 APPEND_QUERIES = {
     "inner": "SELECT l.id, r.rid, l.k, v, w FROM l JOIN r ON l.k = r.k",
@@ -91,6 +97,11 @@ APPEND_QUERIES = {
     "window_full": f"SELECT L.id, R.rid, COALESCE(L.window_start, R.window_start) FROM (SELECT * FROM {TL}) L "
     f"FULL OUTER JOIN (SELECT * FROM {TR}) R ON {WINDOW_ON} AND L.k = R.k",
     "window_hop": f"SELECT L.id, R.rid, L.window_start FROM {HL} L JOIN {HR} R ON {WINDOW_ON} AND L.k = R.k",
+    "window_time_kept": "SELECT id, rid, CAST(lwt AS STRING), CAST(rwt AS STRING) FROM wj",
+    "window_then_tumble": "SELECT window_start, window_end, COUNT(*), SUM(id) FROM TABLE(TUMBLE(TABLE wj, "
+    "DESCRIPTOR(rwt), INTERVAL '2' MINUTE)) GROUP BY window_start, window_end",
+    "window_then_tumble_left_time": "SELECT window_start, COUNT(*), MAX(rid) FROM TABLE(TUMBLE(TABLE wj, "
+    "DESCRIPTOR(lwt), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
 }
 #: changelog results (regular outer joins, aggregations over a join): materialized rows compared
 CHANGELOG_QUERIES = {
@@ -112,7 +123,7 @@ def write_join_inputs(folder: Path) -> list[str]:
     (folder / "r.json").write_text(
         "".join(json.dumps({"rid": i, "k": k, "ms": BASE + ms, "w": w}) + "\n" for i, k, ms, w in RIGHT)
     )
-    return [d.format(dir=folder) for d in JOIN_DDL]
+    return [d.format(dir=folder) for d in JOIN_DDL] + [WINDOW_JOIN_VIEW]
 
 
 def materialize(rows: list[list[Any]]) -> list[str]:

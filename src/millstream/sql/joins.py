@@ -15,8 +15,9 @@ its condition, as Flink's planner chooses:
 Every join needs an equality between the two inputs (``l.k = r.k``, expressions allowed): its operator is keyed by
 those keys, so it runs at any parallelism behind hash exchanges. For ``,`` and INNER joins the ``WHERE``
 conjuncts over both inputs join the condition (Flink pushes them into the join); for outer joins only ``ON`` is the
-join condition. Inputs must be append-only. Time attributes do not survive a join here (the joined time columns
-are plain ``TIMESTAMP``s; Flink keeps them for interval and window joins, see docs/sql.md).
+join condition. Inputs must be append-only. A window join keeps its inputs' ``window_time`` as time attributes, as
+Flink does; regular and interval joins give plain timestamps (Flink keeps an interval join's time attributes, which
+needs the join to hold back its watermark, see docs/sql.md).
 """
 
 from __future__ import annotations
@@ -466,7 +467,18 @@ def _window_join(
     fn = WindowJoin(fire, (n_left, len(right.rel.fields)), _residual(comp, cond.rest), outer[0], outer[1], nulls)
     kind = {(False, False): "InnerJoin", (True, False): "LeftOuterJoin", (False, True): "RightOuterJoin"}
     stream = _connect(left, right, selectors).process(fn).name(f"WindowJoin({kind.get(outer, 'FullOuterJoin')})")
-    return _Side(Relation(stream, _output(left, right, outer)), where)
+    fields = _output(left, right, outer)
+    # Flink keeps the inputs' window_time as time attributes: rows are emitted when their window fires, stamped
+    # with its window_end - 1, which is every window_time of the row (a side padded with NULLs loses it)
+    for i, (s, padded) in enumerate(((left, outer[1]), (right, outer[0]))):
+        names = [f.name.lower() for f in s.rel.fields]
+        if "window_time" in names and not padded:
+            at = names.index("window_time") + (n_left if i else 0)
+            f = fields[at]
+            fields[at] = Field(
+                f.name, SqlType(f.type.name, False, f.type.precision, f.type.scale, rowtime=True), f.table
+            )
+    return _Side(Relation(stream, fields), where)
 
 
 __all__ = ["SUPPORTED", "plan_from"]

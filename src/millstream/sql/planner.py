@@ -1,7 +1,8 @@
 """Plans a ``SELECT`` into DataStream operators.
 
-A :class:`Relation` is a stream of row tuples with its columns; at most one column is the event-time
-attribute (``*ROWTIME*``), whose value is every row's stream timestamp, so DataStream event-time windows
+A :class:`Relation` is a stream of row tuples with its columns; the event-time attribute (``*ROWTIME*``;
+several columns only when their values are equal, as a window join's ``window_time`` columns) holds every row's
+stream timestamp, so DataStream event-time windows
 work on it. Steps, in order: ``FROM`` (a table's source + computed columns + watermark, a view, a
 subquery or a window TVF), ``WHERE`` (a filter), then either a projection (a map) or a window aggregation
 (``GROUP BY window_start, window_end, ...``: ``key_by`` the other keys, a DataStream window with the
@@ -45,6 +46,8 @@ class Relation:
     window: WindowSpec | None = field(default=None)
     changelog: bool = False
     """Rows carry their kind (``+I``, ``-U``, ``+U``, ``-D``) as an extra last element."""
+    # Every time attribute's value is its row's stream timestamp; several columns may be time attributes only
+    # when they are equal (a window join's window_time columns).
 
     @property
     def rowtime(self) -> int | None:
@@ -157,13 +160,18 @@ class Planner:
                     f"unknown column '{spec.time_column}' in DESCRIPTOR",
                     hint=f"columns are: {', '.join(names)}",
                 )
-            if rt is None or inner.fields[rt].name != spec.time_column:
+            col = names.index(spec.time_column)
+            if not inner.fields[col].type.rowtime:
                 raise fail(
                     tvf.args["descriptor"],
                     f"column '{spec.time_column}' is not a time attribute: window TVFs need a column with a watermark",
                     hint=f"declare WATERMARK FOR {spec.time_column} AS {spec.time_column} - INTERVAL '5' SECOND "
-                    "in its table",
+                    "in its table (the time columns of regular and interval joins are not time attributes yet)",
                 )
+            if rt != col:  # several time attributes (a window join's window_time columns): window by this one
+                inner.fields = [
+                    f if i == col else Field(f.name, f.type.plain(), f.table) for i, f in enumerate(inner.fields)
+                ]
             for p in spec.partition_by:
                 if p not in names:
                     raise fail(tvf, f"unknown PARTITION BY column '{p}'")
