@@ -74,6 +74,12 @@ WINDOW_JOIN_VIEW = (
     f"ON {WINDOW_ON} AND L.k = R.k"
 )
 
+#: an interval join keeps both inputs' time attributes (and holds its watermark back by 10 s): windows over either
+INTERVAL_JOIN_VIEW = (
+    "CREATE VIEW ij AS SELECT l.id, r.rid, l.ts AS lts, r.ts AS rts FROM l, r "
+    "WHERE l.k = r.k AND l.ts BETWEEN r.ts - INTERVAL '10' SECOND AND r.ts + INTERVAL '2' SECOND"
+)
+
 #: append-only results: rows and row kinds compared as multisets
 APPEND_QUERIES = {
     "inner": "SELECT l.id, r.rid, l.k, v, w FROM l JOIN r ON l.k = r.k",
@@ -97,6 +103,12 @@ APPEND_QUERIES = {
     "window_full": f"SELECT L.id, R.rid, COALESCE(L.window_start, R.window_start) FROM (SELECT * FROM {TL}) L "
     f"FULL OUTER JOIN (SELECT * FROM {TR}) R ON {WINDOW_ON} AND L.k = R.k",
     "window_hop": f"SELECT L.id, R.rid, L.window_start FROM {HL} L JOIN {HR} R ON {WINDOW_ON} AND L.k = R.k",
+    "interval_then_tumble_left_time": "SELECT window_start, window_end, COUNT(*), SUM(id), MAX(rid) FROM "
+    "TABLE(TUMBLE(TABLE ij, DESCRIPTOR(lts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
+    "interval_then_hop_right_time": "SELECT window_start, COUNT(*), MIN(id) FROM TABLE(HOP(TABLE ij, "
+    "DESCRIPTOR(rts), INTERVAL '30' SECOND, INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
+    "interval_then_window_rows": "SELECT id, rid, window_start FROM TABLE(TUMBLE(TABLE ij, DESCRIPTOR(rts), "
+    "INTERVAL '1' MINUTE))",
     "window_time_kept": "SELECT id, rid, CAST(lwt AS STRING), CAST(rwt AS STRING) FROM wj",
     "window_then_tumble": "SELECT window_start, window_end, COUNT(*), SUM(id) FROM TABLE(TUMBLE(TABLE wj, "
     "DESCRIPTOR(rwt), INTERVAL '2' MINUTE)) GROUP BY window_start, window_end",
@@ -123,7 +135,7 @@ def write_join_inputs(folder: Path) -> list[str]:
     (folder / "r.json").write_text(
         "".join(json.dumps({"rid": i, "k": k, "ms": BASE + ms, "w": w}) + "\n" for i, k, ms, w in RIGHT)
     )
-    return [d.format(dir=folder) for d in JOIN_DDL] + [WINDOW_JOIN_VIEW]
+    return [d.format(dir=folder) for d in JOIN_DDL] + [WINDOW_JOIN_VIEW, INTERVAL_JOIN_VIEW]
 
 
 def materialize(rows: list[list[Any]]) -> list[str]:

@@ -15,16 +15,16 @@ its condition, as Flink's planner chooses:
 Every join needs an equality between the two inputs (``l.k = r.k``, expressions allowed): its operator is keyed by
 those keys, so it runs at any parallelism behind hash exchanges. For ``,`` and INNER joins the ``WHERE``
 conjuncts over both inputs join the condition (Flink pushes them into the join); for outer joins only ``ON`` is the
-join condition. Inputs must be append-only. A window join keeps its inputs' ``window_time`` as time attributes, as
-Flink does; regular and interval joins give plain timestamps (Flink keeps an interval join's time attributes, which
-needs the join to hold back its watermark, see docs/sql.md).
+join condition. Inputs must be append-only. As in Flink, a window join keeps its inputs' ``window_time`` and an
+interval join its inputs' time attributes as time attributes (the interval join holding its watermark back);
+a regular join turns them into plain timestamps.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -305,36 +305,41 @@ def _regular_join(
 
 
 # -- interval joins -------------------------------------------------------------------------------------------
-def _time_bounds(comp: ExpressionCompiler, cond: _Condition, left: _Side, right: _Side) -> tuple[int, int] | None:
-    """``(lower, upper)`` with ``right.ts + lower <= left.ts <= right.ts + upper`` from the conjuncts that compare
-    the two time attributes (removed from ``cond.rest``), or ``None`` when they do not bound both sides."""
-    lt, rt = left.rel.rowtime, right.rel.rowtime
-    if lt is None or rt is None:
-        return None
+def _time_bounds(
+    comp: ExpressionCompiler, cond: _Condition, left: _Side, right: _Side
+) -> tuple[int, int, int, int] | None:
+    """``(left time, right time, lower, upper)``: the time attributes (column indexes in each input) and bounds
+    ``right.ts + lower <= left.ts <= right.ts + upper`` of the conjuncts that compare them (taken out of ``cond``),
+    or ``None`` when no pair of time attributes is bounded from both sides."""
     n_left = len(left.rel.fields)
-    lower: int | None = None
-    upper: int | None = None
-    used = []
-    for c in cond.rest:
-        parts = _bounds_of(c, lt, n_left + rt, comp)
-        if parts is None:
-            continue
-        used.append(c)
-        for lo, hi in parts:
-            if lo is not None:
-                lower = lo if lower is None else max(lower, lo)
-            if hi is not None:
-                upper = hi if upper is None else min(upper, hi)
-    for a, b, c in list(cond.keys):  # l.ts = r.ts is an equality of times, a bound, not a key
-        if a.src == f"r[{lt}]" and b.src == f"r[{n_left + rt}]":
-            cond.keys.remove((a, b, c))
-            used.append(c)
-            lower = 0 if lower is None else max(lower, 0)
-            upper = 0 if upper is None else min(upper, 0)
-    if lower is None or upper is None:
-        return None
-    cond.rest = [c for c in cond.rest if c not in used]
-    return lower, upper
+    left_times = [i for i, f in enumerate(left.rel.fields) if f.type.rowtime]
+    right_times = [i for i, f in enumerate(right.rel.fields) if f.type.rowtime]
+    for lt in left_times:
+        for rt in right_times:
+            lower: int | None = None
+            upper: int | None = None
+            used = []
+            for c in cond.rest:
+                parts = _bounds_of(c, lt, n_left + rt, comp)
+                if parts is None:
+                    continue
+                used.append(c)
+                for lo, hi in parts:
+                    if lo is not None:
+                        lower = lo if lower is None else max(lower, lo)
+                    if hi is not None:
+                        upper = hi if upper is None else min(upper, hi)
+            # l.ts = r.ts is an equality of times: a bound, not a key
+            equal = [k for k in cond.keys if k[0].src == f"r[{lt}]" and k[1].src == f"r[{n_left + rt}]"]
+            if equal:
+                lower = 0 if lower is None else max(lower, 0)
+                upper = 0 if upper is None else min(upper, 0)
+            if lower is None or upper is None:
+                continue
+            cond.rest = [c for c in cond.rest if c not in used]
+            cond.keys = [k for k in cond.keys if k not in equal]
+            return lt, rt, lower, upper
+    return None
 
 
 _FLIP: dict[type, type] = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
@@ -393,22 +398,27 @@ def _interval_join(
     cond: _Condition,
     left: _Side,
     right: _Side,
-    bounds: tuple[int, int],
+    bounds: tuple[int, int, int, int],
     where: exp.Expression,
 ) -> _Side:
     from .planner import Relation
 
     _need_keys(cond, where, "interval join")
-    lower, upper = bounds
+    lt, rt, lower, upper = bounds
     if lower > upper:
         raise fail(where, f"the interval join's time bounds are empty (lower {lower} ms > upper {upper} ms)")
     n_left = len(left.rel.fields)
     selectors, nulls = _key_functions(comp, cond.keys, n_left)
-    lt, rt = left.rel.rowtime, right.rel.rowtime
-    assert lt is not None and rt is not None
     fn = IntervalJoin(lower, upper, (lt, rt), _residual(comp, cond.rest), nulls)
     stream = _connect(left, right, selectors).process(fn).name("IntervalJoin(InnerJoin)")
-    return _Side(Relation(stream, _output(left, right, (False, False))), where)
+    # Flink's rule: both time attributes survive, and the watermark is held back by the larger relative size (a
+    # result row may be that much older than the input watermark), so neither is late downstream. The rows'
+    # stream timestamps are those of whichever input row produced them: a window re-stamps them (SqlType.stamped).
+    stream.transformation.params["watermark_delay"] = max(-lower, upper)
+    fields = _output(left, right, (False, False))
+    for at in (lt, n_left + rt):
+        fields[at] = Field(fields[at].name, replace(fields[at].type, rowtime=True, stamped=False), fields[at].table)
+    return _Side(Relation(stream, fields), where)
 
 
 # -- window joins ---------------------------------------------------------------------------------------------

@@ -1,20 +1,22 @@
 """Plans a ``SELECT`` into DataStream operators.
 
-A :class:`Relation` is a stream of row tuples with its columns; the event-time attribute (``*ROWTIME*``;
-several columns only when their values are equal, as a window join's ``window_time`` columns) holds every row's
-stream timestamp, so DataStream event-time windows
-work on it. Steps, in order: ``FROM`` (a table's source + computed columns + watermark, a view, a
-subquery or a window TVF), ``WHERE`` (a filter), then either a projection (a map) or a window aggregation
-(``GROUP BY window_start, window_end, ...``: ``key_by`` the other keys, a DataStream window with the
-TVF's assigner, one generated ``AggregateFunction``), ``HAVING`` and the projection over its output.
-``UNION ALL`` unions relations with the same column types.
+A :class:`Relation` is a stream of row tuples with its columns; the event-time attribute (``*ROWTIME*``)
+holds every row's stream timestamp, so DataStream event-time windows work on it (a join may keep several: a
+window join's equal ``window_time`` columns, or an interval join's two time attributes, which are not the stream
+timestamp until a window re-stamps the rows, see ``SqlType.stamped``). Steps, in order: ``FROM`` (a table's
+source + computed columns + watermark, a view, a subquery, a window TVF or joins, see :mod:`.joins`),
+``WHERE`` (a filter), then either a projection (a map) or a window aggregation (``GROUP BY window_start,
+window_end, ...``: ``key_by`` the other keys, a DataStream window with the TVF's assigner, one generated
+``AggregateFunction``), ``HAVING`` and the projection over its output. ``UNION ALL`` unions relations with the
+same column types.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlglot import exp
@@ -46,12 +48,12 @@ class Relation:
     window: WindowSpec | None = field(default=None)
     changelog: bool = False
     """Rows carry their kind (``+I``, ``-U``, ``+U``, ``-D``) as an extra last element."""
-    # Every time attribute's value is its row's stream timestamp; several columns may be time attributes only
-    # when they are equal (a window join's window_time columns).
+    # Every stamped time attribute's value is its row's stream timestamp (see SqlType.stamped).
 
     @property
     def rowtime(self) -> int | None:
-        return next((i for i, f in enumerate(self.fields) if f.type.rowtime), None)
+        """The time attribute whose value is every row's stream timestamp."""
+        return next((i for i, f in enumerate(self.fields) if f.type.rowtime and f.type.stamped), None)
 
 
 def watermark_strategy(delay_ms: int, column: int) -> WatermarkStrategy:
@@ -168,9 +170,16 @@ class Planner:
                     hint=f"declare WATERMARK FOR {spec.time_column} AS {spec.time_column} - INTERVAL '5' SECOND "
                     "in its table (the time columns of regular and interval joins are not time attributes yet)",
                 )
-            if rt != col:  # several time attributes (a window join's window_time columns): window by this one
+            if not inner.fields[col].type.stamped:  # an interval join's time attribute: stamp the rows with it
+                stamp = operator.itemgetter(col)
+                inner.stream = inner.stream._add("restamp", f"Restamp({spec.time_column})", {"fn": stamp})
+                inner.stream = inner.stream.with_input_parallelism()
+            if rt != col:  # several time attributes (of a join): window by this one, the others become plain
                 inner.fields = [
-                    f if i == col else Field(f.name, f.type.plain(), f.table) for i, f in enumerate(inner.fields)
+                    Field(f.name, replace(f.type, stamped=True), f.table)
+                    if i == col
+                    else Field(f.name, f.type.plain(), f.table)
+                    for i, f in enumerate(inner.fields)
                 ]
             for p in spec.partition_by:
                 if p not in names:

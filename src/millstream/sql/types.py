@@ -32,6 +32,9 @@ class SqlType:
     precision: int | None = None
     scale: int | None = None
     rowtime: bool = False
+    stamped: bool = True
+    """For a time attribute: whether its value is also its rows' stream timestamp. An interval join keeps both
+    inputs' time attributes, so they are not; a window over one re-stamps the rows first."""
 
     def __str__(self) -> str:
         text = self.name
@@ -62,7 +65,7 @@ class SqlType:
 
     def plain(self) -> SqlType:
         """The same type without the time-attribute mark (what an expression over it yields)."""
-        return replace(self, rowtime=False) if self.rowtime else self
+        return replace(self, rowtime=False, stamped=True) if self.rowtime else self
 
 
 BOOLEAN = SqlType("BOOLEAN")
