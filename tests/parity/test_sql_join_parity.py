@@ -80,6 +80,11 @@ INTERVAL_JOIN_VIEW = (
     "WHERE l.k = r.k AND l.ts BETWEEN r.ts - INTERVAL '10' SECOND AND r.ts + INTERVAL '2' SECOND"
 )
 
+INTERVAL_LEFT_JOIN_VIEW = (
+    "CREATE VIEW ilj AS SELECT l.id, r.rid, l.ts AS lts FROM l LEFT JOIN r "
+    "ON l.k = r.k AND l.ts BETWEEN r.ts - INTERVAL '10' SECOND AND r.ts"
+)
+
 #: append-only results: rows and row kinds compared as multisets
 APPEND_QUERIES = {
     "inner": "SELECT l.id, r.rid, l.k, v, w FROM l JOIN r ON l.k = r.k",
@@ -93,6 +98,14 @@ APPEND_QUERIES = {
     "AND l.ts < r.ts + INTERVAL '5' SECOND",
     "interval_flipped": "SELECT l.id, r.rid FROM l, r WHERE r.k = l.k AND r.ts > l.ts AND r.ts <= l.ts + INTERVAL "
     "'1' MINUTE AND r.w <> 'y'",
+    "interval_left": "SELECT l.id, r.rid, CAST(l.ts AS STRING), CAST(r.ts AS STRING) FROM l LEFT JOIN r "
+    "ON l.k = r.k AND l.ts BETWEEN r.ts - INTERVAL '10' SECOND AND r.ts",
+    "interval_right": "SELECT l.id, r.rid FROM l RIGHT JOIN r ON l.k = r.k AND r.ts >= l.ts "
+    "AND r.ts < l.ts + INTERVAL '5' SECOND AND l.v > 10",
+    "interval_full": "SELECT l.id, r.rid FROM l FULL OUTER JOIN r ON l.k = r.k AND l.ts BETWEEN "
+    "r.ts - INTERVAL '3' SECOND AND r.ts + INTERVAL '3' SECOND",
+    "interval_left_then_tumble": "SELECT window_start, COUNT(*), COUNT(rid) FROM TABLE(TUMBLE(TABLE ilj, "
+    "DESCRIPTOR(lts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
     "interval_equal": "SELECT l.id, r.rid FROM l, r WHERE l.k = r.k AND l.ts = r.ts",
     "window_inner": f"SELECT L.id, R.rid, L.window_start, L.window_end, R.window_end FROM {TL} L JOIN {TR} R "
     f"ON {WINDOW_ON} AND L.k = R.k",
@@ -135,7 +148,7 @@ def write_join_inputs(folder: Path) -> list[str]:
     (folder / "r.json").write_text(
         "".join(json.dumps({"rid": i, "k": k, "ms": BASE + ms, "w": w}) + "\n" for i, k, ms, w in RIGHT)
     )
-    return [d.format(dir=folder) for d in JOIN_DDL] + [WINDOW_JOIN_VIEW, INTERVAL_JOIN_VIEW]
+    return [d.format(dir=folder) for d in JOIN_DDL] + [WINDOW_JOIN_VIEW, INTERVAL_JOIN_VIEW, INTERVAL_LEFT_JOIN_VIEW]
 
 
 def materialize(rows: list[list[Any]]) -> list[str]:

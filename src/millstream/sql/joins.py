@@ -8,7 +8,7 @@ its condition, as Flink's planner chooses:
   append-only output, once per window);
 - **interval join**: both inputs have a time attribute and the condition bounds one by the other from both
   sides (``l.ts BETWEEN r.ts - INTERVAL '1' HOUR AND r.ts``, ``l.ts >= r.ts AND l.ts < r.ts + ...``,
-  ``l.ts = r.ts``) (:mod:`.interval_join`; INNER; append-only output);
+  ``l.ts = r.ts``) (:mod:`.interval_join`; INNER/LEFT/RIGHT/FULL; append-only output);
 - **regular join**: otherwise (:mod:`.regular_join`; INNER gives an append-only result, LEFT/RIGHT/FULL a
   changelog).
 
@@ -42,9 +42,17 @@ _REF = re.compile(r"r\[(\d+)\]")
 
 SUPPORTED = (
     "supported: equi-joins 'a JOIN b ON a.k = b.k' (INNER, LEFT, RIGHT, FULL OUTER), interval joins "
-    "'a.ts BETWEEN b.ts - INTERVAL ... AND b.ts' (INNER) and window joins of window TVFs on window_start, "
+    "'a.ts BETWEEN b.ts - INTERVAL ... AND b.ts' (the same four) and window joins of window TVFs on window_start, "
     "window_end and a key"
 )
+
+
+_KINDS = {
+    (False, False): "InnerJoin",
+    (True, False): "LeftOuterJoin",
+    (False, True): "RightOuterJoin",
+    (True, True): "FullOuterJoin",
+}
 
 
 @dataclass
@@ -119,7 +127,7 @@ def _join(
         if s.rel.changelog:
             raise fail(
                 s.node,
-                "joining a changelog (a query with updates, such as a GROUP BY or an outer join) is not supported yet",
+                "joining a changelog (a query with updates: a GROUP BY, a regular outer join) is not supported yet",
                 hint="join the append-only inputs first, then aggregate; " + SUPPORTED,
             )
     left_outer, right_outer = side in ("LEFT", "FULL"), side in ("RIGHT", "FULL")
@@ -152,13 +160,7 @@ def _join(
     else:
         bounds = _time_bounds(comp, cond, left, right)
         if bounds is not None:
-            if left_outer or right_outer:
-                raise fail(
-                    join,
-                    f"{side} OUTER interval joins are not supported yet",
-                    hint="use an INNER interval join, a window join, or a regular outer join without time bounds",
-                )
-            out = _interval_join(planner, comp, cond, left, right, bounds, where)
+            out = _interval_join(planner, comp, cond, left, right, bounds, (left_outer, right_outer), where)
         else:
             out = _regular_join(planner, comp, cond, left, right, (left_outer, right_outer), where)
     return out, pending
@@ -298,8 +300,7 @@ def _regular_join(
     selectors, nulls = _key_functions(comp, cond.keys, n_left)
     # the key equalities are enforced by the keyed exchange plus the NULL check; the rest runs per pair
     fn = RegularJoin(n_left, len(right.rel.fields), _residual(comp, cond.rest), outer[0], outer[1], nulls)
-    kind = {(False, False): "InnerJoin", (True, False): "LeftOuterJoin", (False, True): "RightOuterJoin"}
-    stream = _connect(left, right, selectors).process(fn).name(f"Join({kind.get(outer, 'FullOuterJoin')})")
+    stream = _connect(left, right, selectors).process(fn).name(f"Join({_KINDS[outer]})")
     rel = Relation(stream, _output(left, right, outer), None, changelog=outer[0] or outer[1])
     return _Side(rel, where)
 
@@ -399,6 +400,7 @@ def _interval_join(
     left: _Side,
     right: _Side,
     bounds: tuple[int, int, int, int],
+    outer: tuple[bool, bool],
     where: exp.Expression,
 ) -> _Side:
     from .planner import Relation
@@ -409,15 +411,18 @@ def _interval_join(
         raise fail(where, f"the interval join's time bounds are empty (lower {lower} ms > upper {upper} ms)")
     n_left = len(left.rel.fields)
     selectors, nulls = _key_functions(comp, cond.keys, n_left)
-    fn = IntervalJoin(lower, upper, (lt, rt), _residual(comp, cond.rest), nulls)
-    stream = _connect(left, right, selectors).process(fn).name("IntervalJoin(InnerJoin)")
+    widths = (n_left, len(right.rel.fields))
+    fn = IntervalJoin(lower, upper, (lt, rt), _residual(comp, cond.rest), nulls, outer, widths)
+    stream = _connect(left, right, selectors).process(fn).name(f"IntervalJoin({_KINDS[outer]})")
     # Flink's rule: both time attributes survive, and the watermark is held back by the larger relative size (a
     # result row may be that much older than the input watermark), so neither is late downstream. The rows'
     # stream timestamps are those of whichever input row produced them: a window re-stamps them (SqlType.stamped).
     stream.transformation.params["watermark_delay"] = max(-lower, upper)
-    fields = _output(left, right, (False, False))
-    for at in (lt, n_left + rt):
-        fields[at] = Field(fields[at].name, replace(fields[at].type, rowtime=True, stamped=False), fields[at].table)
+    fields = _output(left, right, outer)
+    for at, padded in ((lt, outer[1]), (n_left + rt, outer[0])):  # a side padded with NULLs loses it
+        if not padded:
+            f = fields[at]
+            fields[at] = Field(f.name, replace(f.type, rowtime=True, stamped=False), f.table)
     return _Side(Relation(stream, fields), where)
 
 
@@ -475,8 +480,7 @@ def _window_join(
     selectors, nulls = _key_functions(comp, cond.keys, n_left)
     fire = (_fire_time(planner, left, ends[0], where), _fire_time(planner, right, ends[1], where))
     fn = WindowJoin(fire, (n_left, len(right.rel.fields)), _residual(comp, cond.rest), outer[0], outer[1], nulls)
-    kind = {(False, False): "InnerJoin", (True, False): "LeftOuterJoin", (False, True): "RightOuterJoin"}
-    stream = _connect(left, right, selectors).process(fn).name(f"WindowJoin({kind.get(outer, 'FullOuterJoin')})")
+    stream = _connect(left, right, selectors).process(fn).name(f"WindowJoin({_KINDS[outer]})")
     fields = _output(left, right, outer)
     # Flink keeps the inputs' window_time as time attributes: rows are emitted when their window fires, stamped
     # with its window_end - 1, which is every window_time of the row (a side padded with NULLs loses it)
