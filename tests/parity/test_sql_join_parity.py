@@ -122,6 +122,9 @@ APPEND_QUERIES = {
     "DESCRIPTOR(rts), INTERVAL '30' SECOND, INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
     "interval_then_window_rows": "SELECT id, rid, window_start FROM TABLE(TUMBLE(TABLE ij, DESCRIPTOR(rts), "
     "INTERVAL '1' MINUTE))",
+    "window_join_of_aggregates": "SELECT L.k, L.window_start, L.c, R.c FROM (SELECT k, window_start, window_end, "
+    f"COUNT(*) AS c FROM {TL} GROUP BY k, window_start, window_end) L JOIN (SELECT k, window_start, window_end, "
+    f"COUNT(*) AS c FROM {TR} GROUP BY k, window_start, window_end) R ON {WINDOW_ON} AND L.k = R.k",
     "window_time_kept": "SELECT id, rid, CAST(lwt AS STRING), CAST(rwt AS STRING) FROM wj",
     "window_then_tumble": "SELECT window_start, window_end, COUNT(*), SUM(id) FROM TABLE(TUMBLE(TABLE wj, "
     "DESCRIPTOR(rwt), INTERVAL '2' MINUTE)) GROUP BY window_start, window_end",

@@ -335,3 +335,13 @@ def test_the_watermark_delay_holds_back_every_watermark_but_the_last() -> None:
     op.process([], [], [], MAX_WATERMARK, 1)
     assert emitted[1] == ([(2, "a")], [400], 400)
     assert emitted[-1][2] == MAX_WATERMARK
+
+
+def test_a_left_join_into_a_print_table_prints_its_changes(
+    tenv: StreamTableEnvironment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenv.execute_sql("CREATE TABLE p (id INT, sid INT) WITH ('connector' = 'print', 'print-identifier' = 'j')")
+    tenv.execute_sql("INSERT INTO p SELECT o.id, s.id FROM o LEFT JOIN s ON o.k = s.k").wait()
+    changes = [[line[3:5], *line[6:-1].split(", ")] for line in capsys.readouterr().out.splitlines()]
+    assert {c[0] for c in changes} <= {"+I", "-D"}
+    assert materialize(changes) == materialize([["+I", "1", "101"], ["+I", "2", "<NULL>"], ["+I", "3", "101"]])
