@@ -9,15 +9,15 @@ its condition, as Flink's planner chooses:
 - **interval join**: both inputs have a time attribute and the condition bounds one by the other from both
   sides (``l.ts BETWEEN r.ts - INTERVAL '1' HOUR AND r.ts``, ``l.ts >= r.ts AND l.ts < r.ts + ...``,
   ``l.ts = r.ts``) (:mod:`.interval_join`; INNER/LEFT/RIGHT/FULL; append-only output);
-- **regular join**: otherwise (:mod:`.regular_join`; INNER gives an append-only result, LEFT/RIGHT/FULL a
-  changelog).
+- **regular join**: otherwise (:mod:`.regular_join`; INNER of append-only inputs gives an append-only result,
+  LEFT/RIGHT/FULL or a changelog input a changelog).
 
 Every join needs an equality between the two inputs (``l.k = r.k``, expressions allowed): its operator is keyed by
 those keys, so it runs at any parallelism behind hash exchanges. For ``,`` and INNER joins the ``WHERE``
 conjuncts over both inputs join the condition (Flink pushes them into the join); for outer joins only ``ON`` is the
-join condition. Inputs must be append-only. As in Flink, a window join keeps its inputs' ``window_time`` and an
-interval join its inputs' time attributes as time attributes (the interval join holding its watermark back);
-a regular join turns them into plain timestamps.
+join condition. Window and interval joins need append-only inputs; regular joins also join changelogs. As in
+Flink, a window join keeps its inputs' ``window_time`` and an interval join its inputs' time attributes as time
+attributes (the interval join holding its watermark back); a regular join turns them into plain timestamps.
 """
 
 from __future__ import annotations
@@ -123,13 +123,6 @@ def _join(
     if join.args.get("method") or kind in ("CROSS", "SEMI", "ANTI") or side not in ("", "LEFT", "RIGHT", "FULL"):
         what = " ".join(p for p in (join.args.get("method") or "", side, kind) if p).upper() or "this"
         raise fail(join, f"{what} JOIN is not supported", hint=SUPPORTED)
-    for s in (left, right):
-        if s.rel.changelog:
-            raise fail(
-                s.node,
-                "joining a changelog (a query with updates: a GROUP BY, a regular outer join) is not supported yet",
-                hint="join the append-only inputs first, then aggregate; " + SUPPORTED,
-            )
     left_outer, right_outer = side in ("LEFT", "FULL"), side in ("RIGHT", "FULL")
     on = join.args.get("on")
     conjuncts = _conjuncts(on)
@@ -155,15 +148,28 @@ def _join(
     cond = _split(comp, conjuncts, n_left)
     where = on if on is not None else join
     window = _window_keys(cond, left, right, n_left)
+    bounds = _time_bounds(comp, cond, left, right) if window is None else None
+    if window is not None or bounds is not None:
+        _need_append_only(left, right, "a window join" if window is not None else "an interval join")
     if window is not None:
         out = _window_join(planner, comp, cond, left, right, window, (left_outer, right_outer), where)
+    elif bounds is not None:
+        out = _interval_join(planner, comp, cond, left, right, bounds, (left_outer, right_outer), where)
     else:
-        bounds = _time_bounds(comp, cond, left, right)
-        if bounds is not None:
-            out = _interval_join(planner, comp, cond, left, right, bounds, (left_outer, right_outer), where)
-        else:
-            out = _regular_join(planner, comp, cond, left, right, (left_outer, right_outer), where)
+        out = _regular_join(planner, comp, cond, left, right, (left_outer, right_outer), where)
     return out, pending
+
+
+def _need_append_only(left: _Side, right: _Side, what: str) -> None:
+    for s in (left, right):
+        if s.rel.changelog:
+            raise fail(
+                s.node,
+                f"{what} needs append-only inputs, not a changelog (a query with updates: a GROUP BY, a regular "
+                "outer join)",
+                hint="join the append-only inputs first, or use a regular join (without time bounds or windows), "
+                "which joins changelogs",
+            )
 
 
 def _compile_quietly(comp: ExpressionCompiler, node: exp.Expression) -> Code | None:
@@ -299,9 +305,10 @@ def _regular_join(
     n_left = len(left.rel.fields)
     selectors, nulls = _key_functions(comp, cond.keys, n_left)
     # the key equalities are enforced by the keyed exchange plus the NULL check; the rest runs per pair
-    fn = RegularJoin(n_left, len(right.rel.fields), _residual(comp, cond.rest), outer[0], outer[1], nulls)
+    changelogs = (left.rel.changelog, right.rel.changelog)
+    fn = RegularJoin(n_left, len(right.rel.fields), _residual(comp, cond.rest), outer[0], outer[1], nulls, changelogs)
     stream = _connect(left, right, selectors).process(fn).name(f"Join({_KINDS[outer]})")
-    rel = Relation(stream, _output(left, right, outer), None, changelog=outer[0] or outer[1])
+    rel = Relation(stream, _output(left, right, outer), None, changelog=fn.changelog)
     return _Side(rel, where)
 
 
