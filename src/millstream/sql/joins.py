@@ -453,7 +453,7 @@ def _window_keys(cond: _Condition, left: _Side, right: _Side, n_left: int) -> tu
     return found["window_end"][0], found["window_end"][1]
 
 
-def _fire_time(planner: Planner, side: _Side, end: int, where: exp.Expression) -> Callable[[Any], int]:
+def _fire_time(planner: Planner, side: _Side, end: int) -> Callable[[Any], int]:
     """A row's window firing time in UTC ms: its ``window_time`` (``window_end - 1`` in UTC) when it has one,
     else ``window_end - 1`` (the same in UTC; other session time zones need ``window_time``)."""
     import datetime as dt
@@ -485,7 +485,7 @@ def _window_join(
 
     n_left = len(left.rel.fields)
     selectors, nulls = _key_functions(comp, cond.keys, n_left)
-    fire = (_fire_time(planner, left, ends[0], where), _fire_time(planner, right, ends[1], where))
+    fire = (_fire_time(planner, left, ends[0]), _fire_time(planner, right, ends[1]))
     fn = WindowJoin(fire, (n_left, len(right.rel.fields)), _residual(comp, cond.rest), outer[0], outer[1], nulls)
     stream = _connect(left, right, selectors).process(fn).name(f"WindowJoin({_KINDS[outer]})")
     fields = _output(left, right, outer)
