@@ -41,10 +41,12 @@ from .types import (
 
 @dataclass(frozen=True)
 class Field:
-    """A column of a relation: its name and type."""
+    """A column of a relation: its name and type; ``table`` is the name or alias of the input it came from
+    inside a join (``o.id`` resolves against it), ``None`` elsewhere."""
 
     name: str
     type: SqlType
+    table: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,11 +218,20 @@ class ExpressionCompiler:
 
     def _c_column(self, node: exp.Column) -> Code:
         name = node.name
-        matches = [i for i, f in enumerate(self.fields) if f.name == name]
+        fields = list(enumerate(self.fields))
+        qualifier = node.table
+        if qualifier and any(f.table is not None for f in self.fields):
+            fields = [(i, f) for i, f in fields if f.table is not None and f.table.lower() == qualifier.lower()]
+            if not fields:
+                tables = sorted({f.table for f in self.fields if f.table is not None})
+                raise fail(
+                    node, f"unknown table '{qualifier}' in {node.sql()}", hint=f"tables are: {', '.join(tables)}"
+                )
+        matches = [i for i, f in fields if f.name == name]
         if not matches:
-            matches = [i for i, f in enumerate(self.fields) if f.name.lower() == name.lower()]
+            matches = [i for i, f in fields if f.name.lower() == name.lower()]
         if not matches:
-            known = ", ".join(f.name for f in self.fields) or "none"
+            known = ", ".join(f.name for _, f in fields) or "none"
             if self.grouped:
                 raise fail(
                     node,
@@ -229,7 +240,9 @@ class ExpressionCompiler:
                 )
             raise fail(node, f"unknown column '{name}'", hint=f"columns are: {known}")
         if len(matches) > 1:
-            raise fail(node, f"column '{name}' is ambiguous", hint="rename one of the columns with AS")
+            raise fail(
+                node, f"column '{name}' is ambiguous", hint="qualify it with its table (t.col) or rename one with AS"
+            )
         i = matches[0]
         return Code(f"r[{i}]", self.fields[i].type.plain())
 

@@ -1,19 +1,22 @@
 """Plans a ``SELECT`` into DataStream operators.
 
-A :class:`Relation` is a stream of row tuples with its columns; at most one column is the event-time
-attribute (``*ROWTIME*``), whose value is every row's stream timestamp, so DataStream event-time windows
-work on it. Steps, in order: ``FROM`` (a table's source + computed columns + watermark, a view, a
-subquery or a window TVF), ``WHERE`` (a filter), then either a projection (a map) or a window aggregation
-(``GROUP BY window_start, window_end, ...``: ``key_by`` the other keys, a DataStream window with the
-TVF's assigner, one generated ``AggregateFunction``), ``HAVING`` and the projection over its output.
-``UNION ALL`` unions relations with the same column types.
+A :class:`Relation` is a stream of row tuples with its columns; the event-time attribute (``*ROWTIME*``)
+holds every row's stream timestamp, so DataStream event-time windows work on it (a join may keep several: a
+window join's equal ``window_time`` columns, or an interval join's two time attributes, which are not the stream
+timestamp until a window re-stamps the rows, see ``SqlType.stamped``). Steps, in order: ``FROM`` (a table's
+source + computed columns + watermark, a view, a subquery, a window TVF or joins, see :mod:`.joins`),
+``WHERE`` (a filter), then either a projection (a map) or a window aggregation (``GROUP BY window_start,
+window_end, ...``: ``key_by`` the other keys, a DataStream window with the TVF's assigner, one generated
+``AggregateFunction``), ``HAVING`` and the projection over its output. ``UNION ALL`` unions relations with the
+same column types.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlglot import exp
@@ -29,6 +32,7 @@ from .dialect import WindowTVF
 from .errors import SqlError, SqlValidationError
 from .expressions import ExpressionCompiler, Field, Projection, fail, row_function, value_function
 from .group_aggregate import GroupAggregate
+from .joins import plan_from
 from .types import SqlType
 from .windows import LocalTimeWindows, WindowSpec, utc_offset_ms, window_spec
 
@@ -44,10 +48,12 @@ class Relation:
     window: WindowSpec | None = field(default=None)
     changelog: bool = False
     """Rows carry their kind (``+I``, ``-U``, ``+U``, ``-D``) as an extra last element."""
+    # Every stamped time attribute's value is its row's stream timestamp (see SqlType.stamped).
 
     @property
     def rowtime(self) -> int | None:
-        return next((i for i, f in enumerate(self.fields) if f.type.rowtime), None)
+        """The time attribute whose value is every row's stream timestamp."""
+        return next((i for i, f in enumerate(self.fields) if f.type.rowtime and f.type.stamped), None)
 
 
 def watermark_strategy(delay_ms: int, column: int) -> WatermarkStrategy:
@@ -57,12 +63,6 @@ def watermark_strategy(delay_ms: int, column: int) -> WatermarkStrategy:
 
 
 _UNSUPPORTED = (
-    (
-        "joins",
-        "JOIN (window, interval and regular joins)",
-        "join the streams with the DataStream API "
-        "(join(...).window(...), interval_join) and register the result with create_temporary_view",
-    ),
     ("order", "ORDER BY", "a streaming query cannot sort its unbounded result; drop ORDER BY"),
     ("limit", "LIMIT", "drop LIMIT (Top-N with ROW_NUMBER() is a later step)"),
 )
@@ -162,13 +162,25 @@ class Planner:
                     f"unknown column '{spec.time_column}' in DESCRIPTOR",
                     hint=f"columns are: {', '.join(names)}",
                 )
-            if rt is None or inner.fields[rt].name != spec.time_column:
+            col = names.index(spec.time_column)
+            if not inner.fields[col].type.rowtime:
                 raise fail(
                     tvf.args["descriptor"],
                     f"column '{spec.time_column}' is not a time attribute: window TVFs need a column with a watermark",
                     hint=f"declare WATERMARK FOR {spec.time_column} AS {spec.time_column} - INTERVAL '5' SECOND "
-                    "in its table",
+                    "in its table (the time columns of regular and interval joins are not time attributes yet)",
                 )
+            if not inner.fields[col].type.stamped:  # an interval join's time attribute: stamp the rows with it
+                stamp = operator.itemgetter(col)
+                inner.stream = inner.stream._add("restamp", f"Restamp({spec.time_column})", {"fn": stamp})
+                inner.stream = inner.stream.with_input_parallelism()
+            if rt != col:  # several time attributes (of a join): window by this one, the others become plain
+                inner.fields = [
+                    Field(f.name, replace(f.type, stamped=True), f.table)
+                    if i == col
+                    else Field(f.name, f.type.plain(), f.table)
+                    for i, f in enumerate(inner.fields)
+                ]
             for p in spec.partition_by:
                 if p not in names:
                     raise fail(tvf, f"unknown PARTITION BY column '{p}'")
@@ -176,7 +188,7 @@ class Planner:
             return inner
         if isinstance(node, exp.Join) or node.args.get("joins"):
             raise fail(
-                node, "joins are not supported yet", hint="window joins, interval joins and regular joins are planned"
+                node, "a parenthesized join in FROM is not supported", hint="write FROM a JOIN b ON ... JOIN c ON ..."
             )
         raise fail(
             node, f"{node.sql()} is not supported in FROM", hint="use a table, a view, a subquery or a window TVF"
@@ -236,7 +248,10 @@ class Planner:
             grouped.set("group", exp.Group(expressions=keys))
             return self.query(grouped)
         from_ = node.args.get("from_")
-        rel = self.from_(from_.this if from_ is not None else None)
+        if node.args.get("joins") and from_ is not None:
+            rel, node = plan_from(self, node)  # the joins' conditions leave WHERE
+        else:
+            rel = self.from_(from_.this if from_ is not None else None)
         group = node.args.get("group")
         has_agg = any(e.find(exp.AggFunc) for e in node.expressions)
         if group is not None or has_agg or node.args.get("having"):
@@ -255,7 +270,11 @@ class Planner:
         out: list[tuple[str, exp.Expression]] = []
         for i, e in enumerate(items):
             if isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star)):
-                out.extend((f.name, exp.column(f.name, quoted=True)) for f in rel.fields)
+                table = e.table if isinstance(e, exp.Column) else ""
+                picked = [f for f in rel.fields if not table or (f.table or "").lower() == table.lower()]
+                if table and not picked:
+                    raise fail(e, f"unknown table '{table}' in {e.sql()}")
+                out.extend((f.name, exp.column(f.name, table=f.table, quoted=True)) for f in picked)
             elif isinstance(e, exp.Alias):
                 out.append((e.alias, e.this))
             elif isinstance(e, exp.Column):
@@ -265,7 +284,7 @@ class Planner:
         return out
 
     def project(self, rel: Relation, items: list[exp.Expression]) -> Relation:
-        named = self.expand(rel, items)
+        named = _unique_names(self.expand(rel, items))
         comp = self.compiler(rel.fields)
         codes = [comp.compile(e) for _, e in named]
         fields = []
@@ -344,7 +363,7 @@ class Planner:
         rt = rel.rowtime
         assert rt is not None
         rt_type = rel.fields[rt].type
-        in_fields = [Field(f.name, f.type.plain()) for f in rel.fields]
+        in_fields = [Field(f.name, f.type.plain(), f.table) for f in rel.fields]
         comp = self.compiler(in_fields)
         where = node.args.get("where")
         stream = rel.stream
@@ -441,7 +460,7 @@ class Planner:
         """A non-windowed GROUP BY (or a global aggregate): a changelog of the per-key results."""
         group = node.args.get("group")
         keys = list(group.expressions) if group is not None else []
-        in_fields = [Field(f.name, f.type.plain()) for f in rel.fields]
+        in_fields = [Field(f.name, f.type.plain(), f.table) for f in rel.fields]
         comp = self.compiler(in_fields)
         stream = rel.stream
         where = node.args.get("where")
@@ -475,6 +494,20 @@ def _rowtime_null(table: str, column: str) -> Callable[[], Any]:
         )
 
     return fail_null
+
+
+def _unique_names(named: list[tuple[str, exp.Expression]]) -> list[tuple[str, exp.Expression]]:
+    """Output names made unique as Flink (Calcite) does: a repeated ``k`` becomes ``k0``, ``k1``, ..."""
+    used: set[str] = set()
+    out = []
+    for name, e in named:
+        unique, n = name, 0
+        while unique.lower() in used:
+            unique = f"{name}{n}"
+            n += 1
+        used.add(unique.lower())
+        out.append((unique, e))
+    return out
 
 
 def _identity(ms: int) -> int:

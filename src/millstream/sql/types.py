@@ -32,6 +32,9 @@ class SqlType:
     precision: int | None = None
     scale: int | None = None
     rowtime: bool = False
+    stamped: bool = True
+    """For a time attribute: whether its value is also its rows' stream timestamp. An interval join keeps both
+    inputs' time attributes, so they are not; a window over one re-stamps the rows first."""
 
     def __str__(self) -> str:
         text = self.name
@@ -62,7 +65,7 @@ class SqlType:
 
     def plain(self) -> SqlType:
         """The same type without the time-attribute mark (what an expression over it yields)."""
-        return replace(self, rowtime=False) if self.rowtime else self
+        return replace(self, rowtime=False, stamped=True) if self.rowtime else self
 
 
 BOOLEAN = SqlType("BOOLEAN")
@@ -123,9 +126,12 @@ def position(node: exp.Expr) -> tuple[int | None, int | None]:
     meta: dict = {}
     for child in node.walk(bfs=False):
         m = child.meta if hasattr(child, "meta") else {}
-        if m.get("line") is not None:
+        if m.get("line") is None:
+            continue
+        if not meta:
             meta = m
-            break
+        elif m.get("start") is not None and meta.get("start") is not None and m["start"] < meta["start"]:
+            meta = m  # the earliest token of the node (``o`` of ``o.k``, not ``k``)
     line = meta.get("line")
     col = meta.get("col")
     if line is None:

@@ -25,6 +25,7 @@ from .operators.basic import (
     MapOperator,
     PassthroughOperator,
     ProcessOperator,
+    RestampOperator,
     UnionOperator,
 )
 from .operators.joins import IntervalJoinOperator
@@ -97,7 +98,11 @@ def _build(t: Transformation, state_backend: str) -> Operator:
     if kind == "process":
         return (CheckpointedProcessOperator if checkpointed else ProcessOperator)(name, uid, p["fn"])
     if kind in ("keyed_process", "co_process"):
-        return KeyedProcessOperator(name, uid, p["fns"], p.get("key_fns"), p.get("on_timer"), p.get("user_fn"))
+        return KeyedProcessOperator(
+            name, uid, p["fns"], p.get("key_fns"), p.get("on_timer"), p.get("user_fn"), p.get("watermark_delay", 0)
+        )
+    if kind == "restamp":
+        return RestampOperator(name, uid, p["fn"])
     if kind == "async_wait":
         from .operators.async_io import AsyncWaitOperator
 

@@ -280,6 +280,27 @@ class AssignTimestampsOperator(Operator):
             self.out.emit(vals, ntss, out_wmb, t)
 
 
+class RestampOperator(Operator):
+    """Sets each element's timestamp to ``fn(element)``; elements and watermarks pass unchanged. The SQL layer's
+    way to window by a time attribute that is not its rows' timestamp (an interval join keeps the time attributes
+    of both inputs, and its watermark is held back so that neither is late)."""
+
+    def __init__(self, name: str, uid: str | None, fn: Callable[[Any], int]) -> None:
+        super().__init__(name, uid)
+        self.fn = fn
+
+    def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
+        it = iter(vals)
+        try:
+            ntss = [self.fn(v) for v in it]
+        except Exception as exc:
+            i = len(vals) - length_hint(it) - 1
+            annotate(exc, self, self.seen + i, vals[i])
+            raise
+        self.seen += len(vals)
+        self.out.emit(vals, ntss, wmb, tail)
+
+
 class OperatorStateHost(Operator):
     """Mixin (listed first) for the operators of a ``map``/``filter``/``flat_map``/non-keyed ``process`` whose
     function is a :class:`~millstream.stream.functions.CheckpointedFunction`: holds its
@@ -372,6 +393,7 @@ __all__ = [
     "OperatorStateHost",
     "PassthroughOperator",
     "ProcessOperator",
+    "RestampOperator",
     "UnionOperator",
     "annotate",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..functions import OutputTag, RuntimeContext, TimeDomain
 from ..state import KeyedStateBackend
-from ..time import MAX_WATERMARK
+from ..time import MAX_WATERMARK, MIN_WATERMARK
 from .base import Operator, compute_keys, split_outputs
 from .basic import annotate, tolerating
 from .rescale import Owns, merge_tables, merge_timers, plain_key
@@ -108,7 +108,10 @@ class KeyedContext:
 
 class KeyedProcessOperator(Operator):
     """One- or two-input process operator. ``fns[i](value, ctx)`` handles input ``i``; with ``key_fns``
-    the operator is keyed (state, timers, ``on_timer(ts, ctx)``)."""
+    the operator is keyed (state, timers, ``on_timer(ts, ctx)``). ``watermark_delay`` (ms, default 0) holds the
+    watermarks it emits back by that much (the final watermark excepted), as Flink's
+    ``KeyedCoProcessOperatorWithWatermarkDelay`` does for SQL interval joins, whose results may be that much
+    older than the input watermark."""
 
     def __init__(
         self,
@@ -118,9 +121,11 @@ class KeyedProcessOperator(Operator):
         key_fns: list[Callable[[Any], Any]] | None,
         on_timer: Callable[[int, Any], Any] | None = None,
         user_fn: Any = None,
+        watermark_delay: int = 0,
     ) -> None:
         self.n_inputs = len(fns)
         super().__init__(name, uid)
+        self.watermark_delay = watermark_delay
         self.fns = fns
         self.key_fns = key_fns
         self.keyed = key_fns is not None
@@ -213,7 +218,16 @@ class KeyedProcessOperator(Operator):
     def _flush_out(self, tail: int) -> None:
         ov, ot, ow = self._ov, self._ot, self._ow
         self._ov, self._ot, self._ow = [], [], []
+        if self.watermark_delay:
+            ow, tail = [self._delayed(w) for w in ow], self._delayed(tail)
+            for _, _, side_wms in self._sides.values():
+                side_wms[:] = [self._delayed(w) for w in side_wms]
         self.flush(ov, ot, ow, tail)
+
+    def _delayed(self, wm: int) -> int:
+        if wm in (MAX_WATERMARK, MIN_WATERMARK):
+            return wm
+        return max(wm - self.watermark_delay, MIN_WATERMARK)
 
     def on_processing_time(self, now: int) -> None:
         pop = self.proc_timers.pop_due
