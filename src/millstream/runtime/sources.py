@@ -197,7 +197,13 @@ class LogReader(SourceReader):
         fmt = source.value_format
         # debezium-json (Flink's name): each record becomes its changelog rows (+I/-U/+U/-D), or none (tombstone)
         self._changelog = DebeziumJsonFormat() if fmt == "debezium-json" and not source.deserializer else None
-        plain = fmt in ("json", "debezium-json") or source.deserializer
+        # the function of the whole record that makes an element: the user's, or a schema-registry format's
+        self._deserializer: Any = source.deserializer
+        if source.value_registry is not None and source.deserializer is None:
+            from ..schema_registry import RegistryDeserializer
+
+            self._deserializer = RegistryDeserializer(source.value_registry)
+        plain = fmt in ("json", "debezium-json") or self._deserializer
         self._serde = None if plain else get_serde(fmt, schema=source.avro_schema)
 
     def open(self) -> None:
@@ -209,7 +215,7 @@ class LogReader(SourceReader):
             self._log = open_log(self.source.log_url, **opts)
         if self.source.dead_letter_topic:  # routing needs whole records, so no values-only reads
             self._dead_letters = DeadLetterRouter(self._log, self.source.dead_letter_topic, self.source.name)
-        elif self.source.deserializer is None and self._changelog is None:
+        elif self._deserializer is None and self._changelog is None:
             # the log may offer a cheaper read of values + timestamps only
             self._read_values = getattr(self._log, "read_values", None)
         self._discover()
@@ -329,8 +335,8 @@ class LogReader(SourceReader):
         if self._changelog is not None:
             return self._changelog_rows(recs)
         try:
-            if s.deserializer is not None:
-                vals = [s.deserializer(r) for r in recs]
+            if self._deserializer is not None:
+                vals = list(map(self._deserializer, recs))
             elif self._serde is None:
                 vals = _json_loads_all(recs, s.name)
             else:
@@ -367,8 +373,8 @@ class LogReader(SourceReader):
 
     def _decode_one(self, record: Record) -> Any:
         """One record's element (the dead-letter path decodes record by record)."""
-        if self.source.deserializer is not None:
-            return self.source.deserializer(record)
+        if self._deserializer is not None:
+            return self._deserializer(record)
         if self._serde is not None:
             return self._serde.deserialize(record.value)
         return _json_loads_all([record], self.source.name)[0]
