@@ -330,10 +330,14 @@ class LogReader(SourceReader):
             if not recs:
                 self.positions[pid] = self.stops[pid]
                 return [], []
-        self.positions[pid] = recs[-1].offset + 1
+        # the position moves past the records only once they are decoded: a record that fails the job (bad
+        # data, an unreachable schema registry) is read again by the restarted job, never skipped
+        nxt = recs[-1].offset + 1
         s = self.source
         if self._changelog is not None:
-            return self._changelog_rows(recs)
+            out = self._changelog_rows(recs)
+            self.positions[pid] = nxt
+            return out
         try:
             if self._deserializer is not None:
                 vals = list(map(self._deserializer, recs))
@@ -345,7 +349,10 @@ class LogReader(SourceReader):
         except Exception:
             if self._dead_letters is None:
                 raise
-            return self._dead_letters.decode(recs, self._decode_one)  # record by record, routing the bad ones
+            routed = self._dead_letters.decode(recs, self._decode_one)  # record by record, routing the bad ones
+            self.positions[pid] = nxt
+            return routed
+        self.positions[pid] = nxt
         return vals, list(map(_TIMESTAMP, recs))
 
     def _changelog_rows(self, recs: list[Record]) -> tuple[list[Any], list[Any]]:
