@@ -128,3 +128,35 @@ def test_millstream_reads_what_confluent_kafkas_serializing_producer_wrote(
     assert producer.flush(15) == 0
     got = _read(kafka_bootstrap, _props(kafka_properties), topic, reader(kind, registry_url))
     assert got == [read_back(kind, order(n)) for n in range(5)]
+
+
+def test_an_avro_confluent_sql_table_on_kafka(
+    kafka_bootstrap: str,
+    kafka_log: Any,
+    kafka_topic: Callable[[str], str],
+    kafka_properties: dict[str, Any],
+    registry_url: str,
+) -> None:
+    import millstream  # noqa: F401 - registers the executor
+    from millstream.sql import StreamTableEnvironment
+
+    topic = kafka_topic("sql-orders")
+    kafka_log.create_topic(topic, 1)
+    props = "".join(f", 'properties.{k}' = '{v}'" for k, v in kafka_properties.items())
+    t = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+    t.execute_sql(
+        "CREATE TABLE gen (id BIGINT, qty INT) WITH ('connector' = 'datagen', 'number-of-rows' = '4', "
+        "'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '4', "
+        "'fields.qty.min' = '1', 'fields.qty.max' = '3')"
+    )
+    t.execute_sql(
+        f"CREATE TABLE orders (id BIGINT, qty INT) WITH ('connector' = 'kafka', 'topic' = '{topic}', "
+        f"'properties.bootstrap.servers' = '{kafka_bootstrap}', 'scan.startup.mode' = 'earliest-offset', "
+        f"'scan.bounded.mode' = 'latest-offset', 'value.format' = 'avro-confluent', "
+        f"'value.avro-confluent.url' = '{registry_url}'{props})"
+    )
+    t.execute_sql("INSERT INTO orders SELECT id, qty FROM gen").wait()
+    got = [tuple(r) for r in t.execute_sql("SELECT id, qty FROM orders").collect()]
+    assert [r[0] for r in got] == [1, 2, 3, 4] and all(1 <= r[1] <= 3 for r in got)
+    raw = _raw_values(kafka_bootstrap, topic, 4)
+    assert [confluent_decode("avro", registry_url, topic, v) for v in raw] == [{"id": i, "qty": q} for i, q in got]

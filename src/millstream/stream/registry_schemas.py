@@ -45,8 +45,10 @@ def _schema_text(schema: Any) -> str | None:
     return str(to_json() if callable(to_json) else schema)
 
 
-def _options(registry_config: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Split Confluent serializer settings (into RegistryFormat fields) from client settings."""
+def split_registry_config(registry_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``RegistryFormat`` keyword arguments from Confluent-style settings: serializer settings become fields
+    (``auto_register``, ``use_latest_version``, ``normalize``, ``subject_strategy``), the rest is
+    ``registry_config`` (the client's)."""
     fields: dict[str, Any] = {}
     client: dict[str, Any] = {}
     for key, value in (registry_config or {}).items():
@@ -74,7 +76,11 @@ class ConfluentRegistryAvroSerializationSchema(RegistryFormat):
     ) -> ConfluentRegistryAvroSerializationSchema:
         """``subject`` ``None`` follows the naming strategy (default ``<topic>-value``)."""
         return ConfluentRegistryAvroSerializationSchema(
-            "avro", schema_registry_url, schema=_schema_text(schema), subject=subject, **_options(registry_config)
+            "avro",
+            schema_registry_url,
+            schema=_schema_text(schema),
+            subject=subject,
+            **split_registry_config(registry_config),
         )
 
 
@@ -87,7 +93,7 @@ class ConfluentRegistryAvroDeserializationSchema(RegistryFormat):
         schema: Any, schema_registry_url: str, registry_config: Mapping[str, Any] | None = None
     ) -> ConfluentRegistryAvroDeserializationSchema:
         return ConfluentRegistryAvroDeserializationSchema(
-            "avro", schema_registry_url, schema=_schema_text(schema), **_options(registry_config)
+            "avro", schema_registry_url, schema=_schema_text(schema), **split_registry_config(registry_config)
         )
 
 
@@ -102,7 +108,11 @@ class ConfluentRegistryJsonSchemaSerializationSchema(RegistryFormat):
         registry_config: Mapping[str, Any] | None = None,
     ) -> ConfluentRegistryJsonSchemaSerializationSchema:
         return ConfluentRegistryJsonSchemaSerializationSchema(
-            "json", schema_registry_url, schema=_schema_text(schema), subject=subject, **_options(registry_config)
+            "json",
+            schema_registry_url,
+            schema=_schema_text(schema),
+            subject=subject,
+            **split_registry_config(registry_config),
         )
 
 
@@ -115,7 +125,7 @@ class ConfluentRegistryJsonSchemaDeserializationSchema(RegistryFormat):
         schema: Any, schema_registry_url: str, registry_config: Mapping[str, Any] | None = None
     ) -> ConfluentRegistryJsonSchemaDeserializationSchema:
         return ConfluentRegistryJsonSchemaDeserializationSchema(
-            "json", schema_registry_url, schema=_schema_text(schema), **_options(registry_config)
+            "json", schema_registry_url, schema=_schema_text(schema), **split_registry_config(registry_config)
         )
 
 
@@ -131,7 +141,11 @@ class ConfluentRegistryProtobufSerializationSchema(RegistryFormat):
         registry_config: Mapping[str, Any] | None = None,
     ) -> ConfluentRegistryProtobufSerializationSchema:
         return ConfluentRegistryProtobufSerializationSchema(
-            "protobuf", schema_registry_url, message_type=message_type, subject=subject, **_options(registry_config)
+            "protobuf",
+            schema_registry_url,
+            message_type=message_type,
+            subject=subject,
+            **split_registry_config(registry_config),
         )
 
 
@@ -151,7 +165,7 @@ class ConfluentRegistryProtobufDeserializationSchema(RegistryFormat):
             schema_registry_url,
             message_type=message_type,
             as_message=as_message,
-            **_options(registry_config),
+            **split_registry_config(registry_config),
         )
 
 
@@ -163,4 +177,5 @@ __all__ = [
     "ConfluentRegistryProtobufDeserializationSchema",
     "ConfluentRegistryProtobufSerializationSchema",
     "RegistryFormat",
+    "split_registry_config",
 ]
