@@ -169,3 +169,14 @@ def test_protobuf_reads_messages_when_asked(registry_url: str) -> None:
         ),
     )
     assert isinstance(msg, OrderV1) and msg.id == 5 and list(msg.tags) == ["a", "b"]
+
+
+def test_export_to_flink_refuses_registry_formats_clearly(registry_url: str) -> None:
+    from millstream.connectors import KafkaSource
+    from millstream.flink.check import FlinkTranslationError, check_job
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    src = KafkaSource.builder().set_bootstrap_servers("localhost:9092").set_topics("orders")
+    env.from_source(src.set_value_only_deserializer(reader("avro", registry_url)).build(), None, "orders").print()
+    with pytest.raises(FlinkTranslationError, match="schema-registry format avro-confluent is not translated"):
+        check_job(env._take_sinks())

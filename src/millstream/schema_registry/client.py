@@ -121,11 +121,16 @@ def explain(exc: BaseException, *, url: str, subject: str | None = None, client:
                 hint="register it first, or allow auto registration (auto.register.schemas / auto_register)",
             )
         if status == 404:  # reading: the record's schema id
-            return SerdeError(
-                f"schema registry {url} does not know the schema ({message})",
-                hint="the record was written against another registry, or its schema was deleted: point the "
-                "format at the registry the producer used",
+            hint = (
+                "the record was written against another registry, or its schema was deleted: point the format at "
+                "the registry the producer used"
             )
+            if url.startswith("mock://"):
+                hint += (
+                    "; a mock:// registry lives in one process only, so parallel workers (parallelism > 1) and "
+                    "other programs do not see its schemas: use a registry server"
+                )
+            return SerdeError(f"schema registry {url} does not know the schema ({message})", hint=hint)
         if status in (401, 403):
             return SerdeError(
                 f"schema registry {url} refused the credentials ({status}: {message})",
