@@ -242,3 +242,17 @@ def test_a_value_that_does_not_match_the_schema_names_topic_and_subject(registry
         r"'orders-value'\)",
     ):
         write(url, "orders", [{"id": "not a number"}], writer("avro", registry_url))
+
+
+def test_without_auto_registration_the_schema_must_be_registered(registry_url: str) -> None:
+    url = new_log("orders")
+    fmt = writer("avro", registry_url, **{"auto.register.schemas": "false"})
+    with pytest.raises(JobFailedError, match=r"the schema is not registered under subject 'orders-value'"):
+        write(url, "orders", [order(1)], fmt)
+    write(url, "orders", [order(1)], writer("avro", registry_url))  # registers version 1
+    write(url, "orders", [order(2)], fmt)  # now found
+    latest = ConfluentRegistryAvroSerializationSchema.for_generic(
+        None, None, registry_url, {"use.latest.version": "true"}
+    )
+    write(url, "orders", [order(3)], latest)  # writes with the subject's latest schema
+    assert [o["id"] for o in read(url, "orders", reader("avro", registry_url))] == [1, 2, 3]
