@@ -6,6 +6,10 @@ serializers and deserializers bound to it (:mod:`.serdes`), the in-process regis
 with compatibility checks (:mod:`.in_process`) and the wire-format header (:mod:`.wire`). The stream engine's
 log sources and sinks, SQL tables and Connect's ``AvroConverter`` all go through it.
 
+Layer: beside :mod:`millstream.log` — it imports only :mod:`millstream.core` (and Confluent's client), and
+:mod:`millstream.connect` and :mod:`millstream.runtime` import it; ``stream`` and ``sql`` never do (they hold
+the descriptions).
+
 It needs ``confluent-kafka`` with its schema-registry dependencies and, for Protobuf, ``protobuf``:
 ``pip install 'millstream[schema-registry]'``.
 """

@@ -23,6 +23,9 @@ import threading
 from typing import Any
 
 from confluent_kafka.schema_registry import Schema
+
+# Confluent hands its mock out only through SchemaRegistryClient.new_client({"url": "mock://..."}); the class
+# itself lives in the (synchronous) implementation package
 from confluent_kafka.schema_registry._sync.mock_schema_registry_client import MockSchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
