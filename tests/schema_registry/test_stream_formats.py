@@ -180,3 +180,33 @@ def test_export_to_flink_refuses_registry_formats_clearly(registry_url: str) -> 
     env.from_source(src.set_value_only_deserializer(reader("avro", registry_url)).build(), None, "orders").print()
     with pytest.raises(FlinkTranslationError, match="schema-registry format avro-confluent is not translated"):
         check_job(env._take_sinks())
+
+
+@pytest.mark.parametrize("value_kind", ["json", "plain-json"])
+def test_a_source_reads_keys_in_a_registry_format_as_pairs(registry_url: str, value_kind: str) -> None:
+    from millstream.connectors import (
+        ConfluentRegistryAvroDeserializationSchema,
+        ConfluentRegistryAvroSerializationSchema,
+    )
+
+    key_schema = {"type": "record", "name": "OrderKey", "fields": [{"name": "id", "type": "long"}]}
+    url = "memory://keyed-" + str(next(_n))
+    make_topics(url, "orders", partitions=2)
+    env = StreamExecutionEnvironment.get_execution_environment()
+    b = LogSink.builder().set_log(url).set_topic("orders")
+    b.set_key_selector(
+        lambda o: {"id": o["id"]}, ConfluentRegistryAvroSerializationSchema.for_generic(None, key_schema, registry_url)
+    )
+    b.set_value_format(writer("json", registry_url) if value_kind == "json" else "json")
+    env.from_collection([order(n) for n in range(6)]).sink_to(b.build())
+    env.execute()
+    env = StreamExecutionEnvironment.get_execution_environment()
+    src = LogSource.builder().set_log(url).set_topics("orders").set_bounded(OffsetsInitializer.latest())
+    src.set_key_format(ConfluentRegistryAvroDeserializationSchema.for_generic(None, registry_url))
+    if value_kind == "json":
+        src.set_value_only_deserializer(reader("json", registry_url))
+    sink = CollectingSink()
+    env.from_source(src.build(), WatermarkStrategy.no_watermarks()).sink_to(sink)
+    env.execute()
+    assert sorted(sink.values, key=lambda kv: kv[0]["id"]) == [({"id": n}, order(n)) for n in range(6)]
+    assert "orders-key" in registry_client(registry_url).get_subjects()

@@ -205,6 +205,29 @@ class LogReader(SourceReader):
             self._deserializer = RegistryDeserializer(source.value_registry)
         plain = fmt in ("json", "debezium-json") or self._deserializer
         self._serde = None if plain else get_serde(fmt, schema=source.avro_schema)
+        if source.key_registry is not None:
+            if self._changelog is not None:
+                raise JobConfigError(
+                    f"{source.name}: debezium-json values cannot be paired with keys (set_key_format)",
+                    hint="drop set_key_format: the change events carry the row's key",
+                )
+            self._deserializer = self._with_keys(source)
+
+    def _with_keys(self, source: LogSource) -> Any:
+        """Elements ``(key, value)``: the key read in its schema-registry format, the value as configured."""
+        from ..schema_registry import RegistryDeserializer
+
+        assert source.key_registry is not None
+        key = RegistryDeserializer(source.key_registry, is_key=True)
+        value = self._deserializer
+        if value is None:
+            serde = self._serde
+            if serde is not None:
+                value = lambda r: serde.deserialize(r[5])  # noqa: E731
+            else:
+                name = source.name
+                value = lambda r: _json_loads_all([r], name)[0]  # noqa: E731
+        return lambda r: (key(r), value(r))
 
     def open(self) -> None:
         if self._log is None:

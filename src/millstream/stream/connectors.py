@@ -183,6 +183,7 @@ class LogSource:
     avro_schema: Any = None
     deserializer: Callable[[Any], Any] | None = None
     value_registry: RegistryFormat | None = None
+    key_registry: RegistryFormat | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
     partition_discovery_ms: int | None = None
     commit_offsets: bool = True
@@ -265,6 +266,18 @@ class LogSourceBuilder:
         self._kw["value_format"] = "bytes"
         self._kw["value_registry"] = fmt
         self._kw.pop("deserializer", None)
+        return self
+
+    def set_key_format(self, fmt: RegistryFormat) -> LogSourceBuilder:
+        """Also read record keys, in a schema-registry format: elements become ``(key, value)`` pairs (the value
+        as the value format or deserializer says; a null key is ``None``)."""
+        if not isinstance(fmt, RegistryFormat):
+            raise JobConfigError(
+                f"set_key_format takes a schema-registry format, got {type(fmt).__name__}",
+                hint="e.g. ConfluentRegistryAvroDeserializationSchema.for_generic(None, url); for other keys use "
+                "set_deserializer(lambda record: (record.key, ...))",
+            )
+        self._kw["key_registry"] = fmt
         return self
 
     def set_value_only_deserializer(self, deserializer: Any) -> LogSourceBuilder:
