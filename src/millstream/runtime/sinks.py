@@ -219,13 +219,16 @@ class LogSinkOperator(SinkOperator):
             kser = self._key_ser
             if self._key_ser_for is not None and s.key_selector is not None:
                 kser = self._key_ser_for(topic)
-            j = idx[0]
-            try:
-                values = [ser(vals[j]) for j in idx]
-                keys = None if kser is None else [kser(s.key_selector(vals[j])) for j in idx]  # type: ignore[misc]
-            except Exception as exc:
-                annotate(exc, self, self.seen + j, vals[j])
-                raise
+            values: list[bytes | None] = []
+            keys: list[Any] | None = None if kser is None else []
+            for j in idx:
+                try:
+                    values.append(ser(vals[j]))
+                    if keys is not None:
+                        keys.append(kser(s.key_selector(vals[j])))  # type: ignore[misc]
+                except Exception as exc:
+                    annotate(exc, self, self.seen + j, vals[j])
+                    raise
             self._write(topic, values, keys, [tss[j] for j in idx])
         self.seen += len(vals)
         self.written += len(vals)

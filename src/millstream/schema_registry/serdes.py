@@ -172,7 +172,6 @@ class RegistrySerializer(_Bound):
         fn = self._serializers.get(topic)
         if fn is not None:
             return fn
-        self._prepare(topic)
         serializer, ctx = self._make(), _context(topic, self.is_key)
         to_message = self._to_message if self.fmt.kind == "protobuf" else None
         fmt, subject = self.fmt, self.subject(topic)
@@ -180,6 +179,8 @@ class RegistrySerializer(_Bound):
         def serialize(value: Any) -> bytes | None:
             if value is None:
                 return None
+            if subject not in self._levels_set and fmt.compatibility:
+                self._prepare(topic)  # on the first value: no registry call before the job runs
             try:
                 return serializer(to_message(value) if to_message else value, ctx)
             except MillstreamError:
