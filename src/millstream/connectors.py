@@ -17,12 +17,27 @@ from .stream.connectors import (
     PrintSink,
     SimpleStringSchema,
 )
+from .stream.registry_schemas import (
+    ConfluentRegistryAvroDeserializationSchema,
+    ConfluentRegistryAvroSerializationSchema,
+    ConfluentRegistryJsonSchemaDeserializationSchema,
+    ConfluentRegistryJsonSchemaSerializationSchema,
+    ConfluentRegistryProtobufDeserializationSchema,
+    ConfluentRegistryProtobufSerializationSchema,
+    RegistryFormat,
+)
 
 KafkaOffsetsInitializer = OffsetsInitializer
 """PyFlink's name for :class:`OffsetsInitializer`."""
 
 __all__ = [
     "CollectionSource",
+    "ConfluentRegistryAvroDeserializationSchema",
+    "ConfluentRegistryAvroSerializationSchema",
+    "ConfluentRegistryJsonSchemaDeserializationSchema",
+    "ConfluentRegistryJsonSchemaSerializationSchema",
+    "ConfluentRegistryProtobufDeserializationSchema",
+    "ConfluentRegistryProtobufSerializationSchema",
     "DeliveryGuarantee",
     "FileSink",
     "FileSource",
@@ -37,5 +52,6 @@ __all__ = [
     "OffsetResetStrategy",
     "OffsetsInitializer",
     "PrintSink",
+    "RegistryFormat",
     "SimpleStringSchema",
 ]

@@ -139,7 +139,8 @@ def test_simple_header_converter_round_trips_types():
 
 
 def test_avro_converter_uses_the_schema_registry_wire_format():
-    from millstream.connect.avro import AvroConverter, MockSchemaRegistry
+    from millstream.connect.avro import AvroConverter
+    from millstream.schema_registry import registry_client
 
     c = AvroConverter()
     c.configure({"schema.registry.url": "mock://conv-test"}, False)
@@ -156,8 +157,8 @@ def test_avro_converter_uses_the_schema_registry_wire_format():
     data = c.from_connect_data("orders", schema, {"id": 3, "item": None, "at": when, "n": 2})
     assert data[0] == 0
     schema_id = struct.unpack(">I", data[1:5])[0]
-    registry = MockSchemaRegistry.scope("conv-test")
-    assert schema_id in registry.subjects["orders-value"]
+    registry = registry_client("mock://conv-test")  # the registry the stream engine's formats share
+    assert registry.get_latest_version("orders-value").schema_id == schema_id
     got_schema, value = c.to_connect_data("orders", data)
     assert value == {"id": 3, "item": None, "at": when, "n": 2}
     assert [(f.name, f.schema.type, f.schema.optional) for f in got_schema.fields] == [
@@ -172,7 +173,7 @@ def test_avro_converter_uses_the_schema_registry_wire_format():
     k = AvroConverter()
     k.configure({"schema.registry.url": "mock://conv-test"}, True)
     k.from_connect_data("orders", Schema("string"), "key-1")
-    assert "orders-key" in registry.subjects
+    assert "orders-key" in registry.get_subjects()
     with pytest.raises(DataError, match="Unknown magic byte"):
         c.to_connect_data("orders", b'{"id": 3}')
     with pytest.raises(ConnectorConfigError, match=r"schema\.registry\.url"):
@@ -204,3 +205,19 @@ def test_avro_through_a_running_pipeline(herder):
     c.configure({"schema.registry.url": "mock://pipeline"}, False)
     schema, value = c.to_connect_data("users", raw)
     assert schema.name == "ksql.users" and set(value) == {"registertime", "userid", "regionid", "gender"}
+
+
+def test_avro_converter_refuses_an_incompatible_schema_naming_subject_and_level():
+    from millstream.connect.avro import AvroConverter
+
+    c = AvroConverter()
+    c.configure({"schema.registry.url": "mock://conv-evolution"}, False)
+    c.from_connect_data("orders", struct_schema("shop.Order", [("id", Schema("int32"))]), {"id": 1})
+    # a new required field without a default: the new schema cannot read the old records (BACKWARD)
+    bad = struct_schema("shop.Order", [("id", Schema("int32")), ("qty", Schema("int32"))])
+    with pytest.raises(DataError, match=r"subject 'orders-value' is incompatible .* compatibility level BACKWARD"):
+        c.from_connect_data("orders", bad, {"id": 2, "qty": 1})
+    # an optional field (default null) is a compatible change
+    ok = struct_schema("shop.Order", [("id", Schema("int32")), ("note", Schema("string", True))])
+    data = c.from_connect_data("orders", ok, {"id": 3, "note": None})
+    assert c.to_connect_data("orders", data)[1] == {"id": 3, "note": None}

@@ -4,8 +4,10 @@ binary).
 Configure it as Confluent's converter (``value.converter=io.confluent.connect.avro.AvroConverter``,
 ``value.converter.schema.registry.url=http://registry:8081``). Schemas are registered under the
 TopicNameStrategy subjects ``<topic>-key`` / ``<topic>-value`` (``auto.register.schemas``, default true) and
-looked up by id when reading. ``schema.registry.url=mock://<scope>`` uses an in-process registry shared by
-converters with the same scope, as Confluent's serializers do for tests.
+looked up by id when reading. The registry client is the one the stream engine's schema-registry formats use
+(:mod:`millstream.schema_registry`, Confluent's ``confluent_kafka.schema_registry``), so an incompatible schema
+fails with the subject and its compatibility level. ``schema.registry.url=mock://<scope>`` uses the in-process
+registry shared by everything in the process with the same scope, as Confluent's serializers do for tests.
 
 Connect schemas map to Avro as Confluent's converter maps them: structs → records (named after the schema,
 else ``ConnectDefault``), optional fields → ``["null", T]`` with default null, int8/int16/int32 → int,
@@ -14,12 +16,8 @@ int64 → long, float32 → float, float64 → double, Timestamp → long/timest
 
 from __future__ import annotations
 
-import base64
 import io
 import struct
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,88 +32,13 @@ from .errors import DataError, RetriableError
 MAGIC = 0
 
 
-class SchemaRegistryClient:
-    """The two calls a converter needs: register a schema under a subject, and fetch a schema by id."""
+def registry_for(url: str, user_info: str | None = None) -> Any:
+    """The shared registry client (:func:`millstream.schema_registry.registry_client`, Confluent's) for
+    ``http(s)://...`` (a comma-separated list is tried in order) or ``mock://scope``."""
+    from ..schema_registry import registry_client
 
-    def register(self, subject: str, schema: str) -> int:
-        raise NotImplementedError
-
-    def schema_by_id(self, schema_id: int) -> str:
-        raise NotImplementedError
-
-
-class MockSchemaRegistry(SchemaRegistryClient):
-    """An in-process registry (``mock://scope``): ids are assigned in registration order, shared per scope."""
-
-    _scopes: dict[str, MockSchemaRegistry] = {}
-    _lock = threading.Lock()
-
-    def __init__(self) -> None:
-        self.by_id: dict[int, str] = {}
-        self.ids: dict[str, int] = {}
-        self.subjects: dict[str, list[int]] = {}
-
-    @classmethod
-    def scope(cls, name: str) -> MockSchemaRegistry:
-        with cls._lock:
-            return cls._scopes.setdefault(name, cls())
-
-    def register(self, subject: str, schema: str) -> int:
-        with self._lock:
-            canonical = orjson.dumps(orjson.loads(schema), option=orjson.OPT_SORT_KEYS).decode()
-            schema_id = self.ids.get(canonical)
-            if schema_id is None:
-                schema_id = self.ids[canonical] = len(self.by_id) + 1
-                self.by_id[schema_id] = schema
-            versions = self.subjects.setdefault(subject, [])
-            if schema_id not in versions:
-                versions.append(schema_id)
-            return schema_id
-
-    def schema_by_id(self, schema_id: int) -> str:
-        try:
-            return self.by_id[schema_id]
-        except KeyError:
-            raise DataError(f"Schema {schema_id} not found in the mock schema registry") from None
-
-
-class HttpSchemaRegistry(SchemaRegistryClient):
-    """Confluent Schema Registry's REST API (``POST /subjects/{s}/versions``, ``GET /schemas/ids/{id}``)."""
-
-    def __init__(self, url: str, user_info: str | None = None, timeout_s: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout_s
-        self.headers = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
-        if user_info:
-            self.headers["Authorization"] = "Basic " + base64.b64encode(user_info.encode()).decode()
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else orjson.dumps(body)
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=self.headers)
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return orjson.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")
-            if exc.code >= 500:
-                raise RetriableError(f"schema registry {self.url} answered {exc.code}: {detail}") from None
-            raise DataError(f"schema registry {self.url} answered {exc.code} to {method} {path}: {detail}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise RetriableError(f"cannot reach the schema registry at {self.url}: {exc}") from None
-
-    def register(self, subject: str, schema: str) -> int:
-        return int(self._call("POST", f"/subjects/{subject}/versions", {"schema": schema})["id"])
-
-    def schema_by_id(self, schema_id: int) -> str:
-        return str(self._call("GET", f"/schemas/ids/{schema_id}")["schema"])
-
-
-def registry_for(url: str, user_info: str | None = None) -> SchemaRegistryClient:
-    """A client for ``http(s)://...`` (the first of a comma-separated list) or ``mock://scope``."""
-    first = url.split(",")[0].strip()
-    if first.startswith("mock://"):
-        return MockSchemaRegistry.scope(first[len("mock://") :])
-    return HttpSchemaRegistry(first, user_info)
+    config = {"basic.auth.user.info": user_info} if user_info else {}
+    return registry_client(url.strip(), config)
 
 
 # -- schema mapping ----------------------------------------------------------------------------------------
@@ -255,10 +178,38 @@ class AvroConverter(Converter):
 
             raise ConnectorConfigError({"schema.registry.url": ["AvroConverter needs schema.registry.url"]})
         info = self.config["basic.auth.user.info"]
-        self.registry = registry_for(",".join(urls), info.value if info is not None else None)
+        self.url = ",".join(urls)
+        self.registry = registry_for(self.url, info.value if info is not None else None)
         self.auto_register = bool(self.config["auto.register.schemas"])
         self._write_cache: dict[tuple[str, str], tuple[int, Any]] = {}
         self._read_cache: dict[int, tuple[Any, Schema]] = {}
+
+    def _register(self, subject: str, text: str) -> int:
+        from confluent_kafka.schema_registry import Schema
+
+        from ..schema_registry import explain
+
+        try:
+            return int(self.registry.register_schema(subject, Schema(text, "AVRO")))
+        except Exception as exc:
+            raise self._error(explain(exc, url=self.url, subject=subject, client=self.registry)) from exc
+
+    def _schema_text(self, topic: str, schema_id: int) -> str:
+        from ..schema_registry import explain
+
+        try:
+            return str(self.registry.get_schema(schema_id).schema_str)
+        except Exception as exc:
+            err = explain(exc, url=self.url, client=self.registry)
+            raise self._error(err, f"cannot read Avro data of topic {topic} (schema id {schema_id}): ") from exc
+
+    @staticmethod
+    def _error(err: Any, prefix: str = "") -> Exception:
+        """Connect's error kinds: an unreachable registry is retriable, anything else is bad data."""
+        from ..schema_registry import RegistryUnavailableError
+
+        kind = RetriableError if isinstance(err, RegistryUnavailableError) else DataError
+        return kind(prefix + err.message, hint=err.hint)
 
     def _subject(self, topic: str) -> str:
         return f"{topic}-{'key' if self.is_key else 'value'}"
@@ -279,7 +230,7 @@ class AvroConverter(Converter):
                     f"schema for subject {key[0]} is not registered and auto.register.schemas=false",
                     hint=f"register it first, or set {self.prefix}auto.register.schemas=true",
                 )
-            schema_id = self.registry.register(key[0], text)
+            schema_id = self._register(key[0], text)
             cached = self._write_cache[key] = (schema_id, fastavro.parse_schema(avro))
         schema_id, parsed = cached
         buf = io.BytesIO()
@@ -303,7 +254,7 @@ class AvroConverter(Converter):
         schema_id = struct.unpack(">I", data[1:5])[0]
         cached = self._read_cache.get(schema_id)
         if cached is None:
-            avro = orjson.loads(self.registry.schema_by_id(schema_id))
+            avro = orjson.loads(self._schema_text(topic, schema_id))
             cached = self._read_cache[schema_id] = (fastavro.parse_schema(avro), from_avro_schema(avro))
         parsed, schema = cached
         try:
@@ -315,9 +266,6 @@ class AvroConverter(Converter):
 
 __all__ = [
     "AvroConverter",
-    "HttpSchemaRegistry",
-    "MockSchemaRegistry",
-    "SchemaRegistryClient",
     "from_avro_schema",
     "registry_for",
     "to_avro_schema",

@@ -10,7 +10,8 @@ anything :mod:`millstream.flink.translate` cannot put on PyFlink's DataStream AP
   with ``millstream connect standalone`` against Kafka and read/write the topic;
 - source functions and generator sources (PyFlink has no Python sources);
 - custom (user-written) triggers and evictors other than count windows' (PyFlink has no Python evictors);
-- a Kafka source or sink without Flink's Kafka connector jar among ``jars`` (``--flink-jars``).
+- a Kafka source or sink without Flink's Kafka connector jar among ``jars`` (``--flink-jars``);
+- a schema-registry format (``ConfluentRegistry...Schema``) on a Kafka source or sink: not translated.
 
 :func:`check_jobmanager` checks that a remote JobManager's REST endpoint answers, so an unreachable
 ``--flink-address`` is reported before anything is submitted. Everything here runs in the user's own
@@ -168,11 +169,20 @@ def _check_log(t: Transformation, desc: Any, what: str, jars: Sequence[str]) -> 
         )
 
 
+def _check_registry(t: Transformation, fmt: Any) -> None:
+    if fmt is not None:
+        raise FlinkTranslationError(
+            f"{_describe(t)}: the schema-registry format {fmt.flink_name} is not translated onto Apache Flink",
+            hint="run the job on millstream, or read the topic in Flink SQL with Flink's own 'avro-confluent' format",
+        )
+
+
 def _check_source(t: Transformation, jars: Sequence[str]) -> None:
     desc = t.params.get("source")
     if isinstance(desc, CollectionSource | FileSource):
         return
     if isinstance(desc, LogSource):
+        _check_registry(t, desc.value_registry)
         _check_log(t, desc, "source", jars)
         return
     if isinstance(desc, ConnectorSource):
@@ -203,6 +213,7 @@ def _check_sink(t: Transformation, jars: Sequence[str]) -> None:
     if isinstance(sink, PrintSink | FileSink | FunctionSink) or is_collecting_sink(sink):
         return
     if isinstance(sink, LogSink):
+        _check_registry(t, sink.value_registry or sink.key_registry)
         _check_log(t, sink, "sink", jars)
         return
     if isinstance(sink, ConnectorSink):

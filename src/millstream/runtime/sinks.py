@@ -53,7 +53,11 @@ class LogSinkOperator(SinkOperator):
         self._own = log is None
         fmt = sink.value_format
         self._ser: Callable[[Any], bytes | None]
-        if sink.serializer is not None:
+        # schema-registry formats serialize per topic (the subject is named after it): see _registry_serializers
+        self._ser_for, self._key_ser_for = _registry_serializers(sink)
+        if self._ser_for is not None:
+            self._ser = self._ser_for(sink.topic) if sink.topic else _unused
+        elif sink.serializer is not None:
             self._ser = sink.serializer
         elif fmt == "json":
             self._ser = orjson.dumps
@@ -62,6 +66,8 @@ class LogSinkOperator(SinkOperator):
         else:
             self._ser = get_serde(fmt, schema=sink.avro_schema).serialize
         self._key_ser = (sink.key_serializer or get_serde(sink.key_format).serialize) if sink.key_selector else None
+        if self._key_ser_for is not None and sink.key_selector:
+            self._key_ser = self._key_ser_for(sink.topic) if sink.topic else _unused
         self._nparts: dict[str, int] = {}
         self._rr = 0
         self._pcache: dict[int, dict[bytes, int]] = {}  # partitions -> {key bytes: partition}
@@ -167,6 +173,9 @@ class LogSinkOperator(SinkOperator):
         if not vals:
             return
         ser, s = self._ser, self.sink
+        if s.topic_selector is not None and (self._ser_for or self._key_ser_for):
+            self._process_per_topic(vals, tss)
+            return
         it = iter(vals)
         try:
             if ser is orjson.dumps:
@@ -198,6 +207,32 @@ class LogSinkOperator(SinkOperator):
         self.seen += len(vals)
         self.written += len(vals)
 
+    def _process_per_topic(self, vals: list[Any], tss: list[Any]) -> None:
+        """A topic selector with a schema-registry format: each topic's elements with that topic's serializers."""
+        s = self.sink
+        assert s.topic_selector is not None
+        by_topic: dict[str, list[int]] = {}
+        for j, v in enumerate(vals):
+            by_topic.setdefault(s.topic_selector(v), []).append(j)
+        for topic, idx in by_topic.items():
+            ser = self._ser_for(topic) if self._ser_for is not None else self._ser
+            kser = self._key_ser
+            if self._key_ser_for is not None and s.key_selector is not None:
+                kser = self._key_ser_for(topic)
+            values: list[bytes | None] = []
+            keys: list[Any] | None = None if kser is None else []
+            for j in idx:
+                try:
+                    values.append(ser(vals[j]))
+                    if keys is not None:
+                        keys.append(kser(s.key_selector(vals[j])))  # type: ignore[misc]
+                except Exception as exc:
+                    annotate(exc, self, self.seen + j, vals[j])
+                    raise
+            self._write(topic, values, keys, [tss[j] for j in idx])
+        self.seen += len(vals)
+        self.written += len(vals)
+
     def flush_writes(self) -> None:
         """Wait until every element written so far is acknowledged by the log (raises a delivery error)."""
         self.end_of_round()
@@ -214,6 +249,21 @@ class LogSinkOperator(SinkOperator):
             if self._own:
                 self._log.close()
             self._log = None
+
+
+def _unused(value: Any) -> bytes | None:
+    raise AssertionError("a topic selector's records are serialized per topic")
+
+
+def _registry_serializers(sink: LogSink) -> tuple[Any, Any]:
+    """``topic -> serializer`` for the sink's schema-registry value and key formats (``None`` where it has none)."""
+    if sink.value_registry is None and sink.key_registry is None:
+        return None, None
+    from ..schema_registry import RegistrySerializer
+
+    value = RegistrySerializer(sink.value_registry).for_topic if sink.value_registry is not None else None
+    key = RegistrySerializer(sink.key_registry, is_key=True).for_topic if sink.key_registry is not None else None
+    return value, key
 
 
 class FileSinkOperator(SinkOperator):

@@ -197,8 +197,37 @@ class LogReader(SourceReader):
         fmt = source.value_format
         # debezium-json (Flink's name): each record becomes its changelog rows (+I/-U/+U/-D), or none (tombstone)
         self._changelog = DebeziumJsonFormat() if fmt == "debezium-json" and not source.deserializer else None
-        plain = fmt in ("json", "debezium-json") or source.deserializer
+        # the function of the whole record that makes an element: the user's, or a schema-registry format's
+        self._deserializer: Any = source.deserializer
+        if source.value_registry is not None and source.deserializer is None:
+            from ..schema_registry import RegistryDeserializer
+
+            self._deserializer = RegistryDeserializer(source.value_registry)
+        plain = fmt in ("json", "debezium-json") or self._deserializer
         self._serde = None if plain else get_serde(fmt, schema=source.avro_schema)
+        if source.key_registry is not None:
+            if self._changelog is not None:
+                raise JobConfigError(
+                    f"{source.name}: debezium-json values cannot be paired with keys (set_key_format)",
+                    hint="drop set_key_format: the change events carry the row's key",
+                )
+            self._deserializer = self._with_keys(source)
+
+    def _with_keys(self, source: LogSource) -> Any:
+        """Elements ``(key, value)``: the key read in its schema-registry format, the value as configured."""
+        from ..schema_registry import RegistryDeserializer
+
+        assert source.key_registry is not None
+        key = RegistryDeserializer(source.key_registry, is_key=True)
+        value = self._deserializer
+        if value is None:
+            serde = self._serde
+            if serde is not None:
+                value = lambda r: serde.deserialize(r[5])  # noqa: E731
+            else:
+                name = source.name
+                value = lambda r: _json_loads_all([r], name)[0]  # noqa: E731
+        return lambda r: (key(r), value(r))
 
     def open(self) -> None:
         if self._log is None:
@@ -209,7 +238,7 @@ class LogReader(SourceReader):
             self._log = open_log(self.source.log_url, **opts)
         if self.source.dead_letter_topic:  # routing needs whole records, so no values-only reads
             self._dead_letters = DeadLetterRouter(self._log, self.source.dead_letter_topic, self.source.name)
-        elif self.source.deserializer is None and self._changelog is None:
+        elif self._deserializer is None and self._changelog is None:
             # the log may offer a cheaper read of values + timestamps only
             self._read_values = getattr(self._log, "read_values", None)
         self._discover()
@@ -324,13 +353,17 @@ class LogReader(SourceReader):
             if not recs:
                 self.positions[pid] = self.stops[pid]
                 return [], []
-        self.positions[pid] = recs[-1].offset + 1
+        # the position moves past the records only once they are decoded: a record that fails the job (bad
+        # data, an unreachable schema registry) is read again by the restarted job, never skipped
+        nxt = recs[-1].offset + 1
         s = self.source
         if self._changelog is not None:
-            return self._changelog_rows(recs)
+            out = self._changelog_rows(recs)
+            self.positions[pid] = nxt
+            return out
         try:
-            if s.deserializer is not None:
-                vals = [s.deserializer(r) for r in recs]
+            if self._deserializer is not None:
+                vals = list(map(self._deserializer, recs))
             elif self._serde is None:
                 vals = _json_loads_all(recs, s.name)
             else:
@@ -339,7 +372,10 @@ class LogReader(SourceReader):
         except Exception:
             if self._dead_letters is None:
                 raise
-            return self._dead_letters.decode(recs, self._decode_one)  # record by record, routing the bad ones
+            routed = self._dead_letters.decode(recs, self._decode_one)  # record by record, routing the bad ones
+            self.positions[pid] = nxt
+            return routed
+        self.positions[pid] = nxt
         return vals, list(map(_TIMESTAMP, recs))
 
     def _changelog_rows(self, recs: list[Record]) -> tuple[list[Any], list[Any]]:
@@ -367,8 +403,8 @@ class LogReader(SourceReader):
 
     def _decode_one(self, record: Record) -> Any:
         """One record's element (the dead-letter path decodes record by record)."""
-        if self.source.deserializer is not None:
-            return self.source.deserializer(record)
+        if self._deserializer is not None:
+            return self._deserializer(record)
         if self._serde is not None:
             return self._serde.deserialize(record.value)
         return _json_loads_all([record], self.source.name)[0]

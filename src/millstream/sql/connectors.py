@@ -12,6 +12,8 @@ millstream     ``topic``, ``log`` (log URL; default ``$MILLSTREAM_LOG`` / the em
                ``sink.delivery-guarantee``
 kafka          as ``millstream`` plus ``properties.bootstrap.servers``; ``value.format`` is accepted for
                ``format``; Flink's default ``scan.startup.mode`` ``group-offsets``
+(log formats)  on ``millstream`` and ``kafka`` also the schema-registry formats ``avro-confluent``,
+               ``json-schema-confluent``, ``protobuf-confluent`` (:mod:`millstream.sql.registry_formats`)
 datagen        ``number-of-rows`` (bounded when set), ``rows-per-second`` (default 10000),
                ``fields.<col>.kind`` = ``random`` | ``sequence``, ``fields.<col>.start``/``end``,
                ``fields.<col>.min``/``max``, ``fields.<col>.length``
@@ -44,6 +46,7 @@ from .catalog import CatalogTable
 from .errors import SqlValidationError
 from .expressions import Field, Projection
 from .formats import FORMATS, decoder, encoder, json_row, json_row_code
+from .registry_formats import is_registry_table, registry_sink, registry_source
 from .values import to_display
 
 SOURCE_CONNECTORS = ("filesystem", "millstream", "kafka", "datagen")
@@ -147,6 +150,8 @@ def _log_source(
         raise SqlValidationError(
             f"scan.bounded.mode '{bounded}' is not supported", hint="use unbounded or latest-offset"
         )
+    if is_registry_table(table):
+        return registry_source(env, b, table, fields, finish)
     fmt = _format(table)
     name = f"Decode({table.name})"
     if table.metadata:
@@ -321,25 +326,32 @@ def create_sink(
         stderr = table.options.get("standard-error", "false").lower() == "true"
         stream.map(show).sink_to(PrintSink(ident, stderr, name))
         return
+    if kind in ("millstream", "kafka") and is_registry_table(table):
+        return registry_sink(stream, _log_sink_builder(table, kind), table, fields)
     encode = encoder(_format(table), fields, table.options)
     lines = stream.map(encode).name(f"Encode({table.name})")
     if kind == "filesystem":
         path = _required(table, "path", "/data/output.json")
         lines.sink_to(FileSink.for_path(path, "text")).name(name)
         return
+    lines.sink_to(_log_sink_builder(table, kind).set_value_format("string").build()).name(name)
+
+
+def _log_sink_builder(table: CatalogTable, kind: str) -> Any:
+    """A log sink builder with the table's topic, log or servers, client properties and delivery guarantee."""
     topic = _required(table, "topic", "results")
     b = KafkaSink.builder() if kind == "kafka" else LogSink.builder()
     if kind == "kafka":
         b.set_bootstrap_servers(_required(table, "properties.bootstrap.servers", "localhost:9092"))
     elif table.options.get("log"):
         b.set_log(table.options["log"])
-    b.set_topic(topic).set_value_format("string")
+    b.set_topic(topic)
     for key, value in _client_properties(table).items():
         b.set_property(key, value)
     guarantee = table.options.get("sink.delivery-guarantee")
     if guarantee:
         b.set_delivery_guarantee(guarantee)
-    lines.sink_to(b.build()).name(name)
+    return b
 
 
 __all__ = ["SINK_CONNECTORS", "SOURCE_CONNECTORS", "create_sink", "create_source"]

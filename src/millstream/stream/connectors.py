@@ -14,11 +14,14 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from ..core.registry_format import RegistryFormat
 from .errors import JobConfigError
 
 VALUE_FORMATS = ("json", "string", "bytes", "avro", "debezium-json")
 """``debezium-json`` (Flink's name, sources only): each Debezium change event becomes its changelog rows
-(:class:`millstream.core.changelog.ChangelogRow`: ``+I``/``-U``/``+U``/``-D`` with the row)."""
+(:class:`millstream.core.changelog.ChangelogRow`: ``+I``/``-U``/``+U``/``-D`` with the row). A
+:class:`~millstream.core.registry_format.RegistryFormat` (e.g. ``ConfluentRegistryAvroSerializationSchema``)
+is accepted too: Confluent's schema-registry wire format (see :mod:`millstream.stream.registry_schemas`)."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ class LogSource:
     value_format: str = "json"
     avro_schema: Any = None
     deserializer: Callable[[Any], Any] | None = None
+    value_registry: RegistryFormat | None = None
+    key_registry: RegistryFormat | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
     partition_discovery_ms: int | None = None
     commit_offsets: bool = True
@@ -243,7 +248,10 @@ class LogSourceBuilder:
     def set_unbounded(self, stopping: OffsetsInitializer) -> LogSourceBuilder:
         return self.set_bounded(stopping)
 
-    def set_value_format(self, fmt: str, schema: Any = None) -> LogSourceBuilder:
+    def set_value_format(self, fmt: str | RegistryFormat, schema: Any = None) -> LogSourceBuilder:
+        if isinstance(fmt, RegistryFormat):
+            return self._registry_values(fmt)
+        self._kw.pop("value_registry", None)
         if fmt not in VALUE_FORMATS:
             raise JobConfigError(f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}")
         if fmt == "avro" and schema is None and "avro_schema" not in self._kw:
@@ -253,7 +261,28 @@ class LogSourceBuilder:
             self._kw["avro_schema"] = schema
         return self
 
+    def _registry_values(self, fmt: RegistryFormat) -> LogSourceBuilder:
+        """Values in Confluent's schema-registry wire format (the runtime reads them through the registry)."""
+        self._kw["value_format"] = "bytes"
+        self._kw["value_registry"] = fmt
+        self._kw.pop("deserializer", None)
+        return self
+
+    def set_key_format(self, fmt: RegistryFormat) -> LogSourceBuilder:
+        """Also read record keys, in a schema-registry format: elements become ``(key, value)`` pairs (the value
+        as the value format or deserializer says; a null key is ``None``)."""
+        if not isinstance(fmt, RegistryFormat):
+            raise JobConfigError(
+                f"set_key_format takes a schema-registry format, got {type(fmt).__name__}",
+                hint="e.g. ConfluentRegistryAvroDeserializationSchema.for_generic(None, url); for other keys use "
+                "set_deserializer(lambda record: (record.key, ...))",
+            )
+        self._kw["key_registry"] = fmt
+        return self
+
     def set_value_only_deserializer(self, deserializer: Any) -> LogSourceBuilder:
+        if isinstance(deserializer, RegistryFormat):
+            return self._registry_values(deserializer)
         fn = getattr(deserializer, "deserialize", deserializer)
         if isinstance(deserializer, str):
             return self.set_value_format(deserializer)
@@ -340,6 +369,8 @@ class LogSink:
     value_format: str = "json"
     avro_schema: Any = None
     serializer: Callable[[Any], bytes] | None = None
+    value_registry: RegistryFormat | None = None
+    key_registry: RegistryFormat | None = None
     delivery_guarantee: str = DeliveryGuarantee.AT_LEAST_ONCE
     transactional_id_prefix: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
@@ -373,12 +404,26 @@ class LogSinkBuilder:
         self._kw["topic_selector"] = selector
         return self
 
-    def set_key_selector(self, selector: Callable[[Any], Any], key_format: str = "string") -> LogSinkBuilder:
+    def set_key_selector(
+        self, selector: Callable[[Any], Any], key_format: str | RegistryFormat = "string"
+    ) -> LogSinkBuilder:
+        """Keys of the records; ``key_format`` a format name or a schema-registry format (subject ``<topic>-key``)."""
         self._kw["key_selector"] = getattr(selector, "get_key", selector)
-        self._kw["key_format"] = key_format
+        if isinstance(key_format, RegistryFormat):
+            self._kw["key_registry"] = key_format
+            self._kw["key_format"] = "bytes"
+        else:
+            self._kw.pop("key_registry", None)
+            self._kw["key_format"] = key_format
         return self
 
-    def set_value_format(self, fmt: str, schema: Any = None) -> LogSinkBuilder:
+    def set_value_format(self, fmt: str | RegistryFormat, schema: Any = None) -> LogSinkBuilder:
+        if isinstance(fmt, RegistryFormat):
+            self._kw["value_registry"] = fmt
+            self._kw["value_format"] = "bytes"
+            self._kw.pop("serializer", None)
+            return self
+        self._kw.pop("value_registry", None)
         if fmt not in VALUE_FORMATS:
             raise JobConfigError(f"unknown value format {fmt!r}", hint=f"use one of: {', '.join(VALUE_FORMATS)}")
         self._kw["value_format"] = fmt
@@ -386,7 +431,10 @@ class LogSinkBuilder:
             self._kw["avro_schema"] = schema
         return self
 
-    def set_value_serializer(self, serializer: Callable[[Any], bytes]) -> LogSinkBuilder:
+    def set_value_serializer(self, serializer: Callable[[Any], bytes] | RegistryFormat) -> LogSinkBuilder:
+        if isinstance(serializer, RegistryFormat):
+            return self.set_value_format(serializer)
+        self._kw.pop("value_registry", None)
         self._kw["serializer"] = getattr(serializer, "serialize", serializer)
         return self
 
@@ -405,8 +453,10 @@ class LogSinkBuilder:
             self._kw["topic"] = serializer.topic
         if serializer.topic_selector:
             self._kw["topic_selector"] = serializer.topic_selector
-        self._kw["serializer"] = serializer.value_schema.serialize
-        if serializer.key_schema is not None:
+        self.set_value_serializer(serializer.value_schema)
+        if isinstance(serializer.key_schema, RegistryFormat):
+            self.set_key_selector(lambda v: v, serializer.key_schema)
+        elif serializer.key_schema is not None:
             key_ser = serializer.key_schema.serialize
             self._kw["key_selector"] = lambda v: v
             self._kw["key_serializer"] = key_ser
