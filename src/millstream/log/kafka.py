@@ -239,10 +239,15 @@ class KafkaLog(Log):
 
         One partition blocks in its consumer's ``poll``. librdkafka keeps one queue per consumer and the
         Python client cannot wait on several, so with more partitions the wait goes round their consumers in
-        blocking polls of 1 ms each (librdkafka's shortest wait)."""
+        blocking polls of 1 ms each (librdkafka's shortest wait). With more partitions than the log keeps
+        readers for (``readers``), waiting on them all would close and re-open consumers in turn: it sleeps
+        the timeout instead and says ``True`` (the caller reads them all, as before waits existed)."""
         items = list(positions.items())
         if not items:
             return False
+        if len(items) > self._readers.size:
+            time.sleep(max(0.0, timeout_ms) / 1000.0)
+            return True
         deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0
         readers = []
         for tp, offset in items:

@@ -376,6 +376,11 @@ class ReaderPool:
         self._readers: OrderedDict[tuple[str, int], PartitionReader] = OrderedDict()
         self._lock = threading.Lock()
 
+    @property
+    def size(self) -> int:
+        """How many readers the pool keeps."""
+        return self._size
+
     def get(self, topic: str, partition: int) -> PartitionReader:
         """The reader of ``topic[partition]``, created on first use; evicts the least recently used."""
         key = (topic, partition)
