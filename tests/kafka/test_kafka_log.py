@@ -16,7 +16,7 @@ from millstream.core.errors import (
     UnknownPartitionError,
     UnknownTopicError,
 )
-from millstream.core.record import ProducerRecord, Record
+from millstream.core.record import ProducerRecord, Record, TopicPartition
 from millstream.log import open_log
 from millstream.log.kafka import KafkaLog
 from millstream.log.partitioner import partition_for_key
@@ -243,3 +243,41 @@ def test_large_batches_round_trip(kafka_log, kafka_topic):
             total += len(batch)
             offset = batch[-1].offset + 1
     assert total == n
+
+
+def test_append_nowait_goes_on_when_the_local_queue_is_full(kafka_bootstrap, kafka_properties, kafka_topic):
+    """Headerless records go to librdkafka in one ``map``; a full local queue (10 messages here) makes the
+    rest go one by one, serving delivery reports: every record arrives once, in order, with its timestamp
+    and key, and headers still go through the per-record path."""
+    topic = kafka_topic("full-queue")
+    props = {**kafka_properties, "producer.queue.buffering.max.messages": 10}
+    with KafkaLog(kafka_bootstrap, properties=props, timeout_ms=15_000) as log:
+        log.create_topic(topic)
+        plain = [ProducerRecord(b"v%d" % i, b"k%d" % i if i % 2 else None, 1_600_000_000_000 + i) for i in range(300)]
+        log.append_nowait(topic, 0, plain)
+        log.append_nowait(topic, 0, [ProducerRecord(b"h", None, 1_600_000_000_999, (("a", b"1"),))])
+        log.flush_writes()
+        got = []
+        while len(got) < 301:
+            recs = log.read(topic, 0, len(got), timeout_ms=5000)
+            assert recs, f"only {len(got)} of 301 records arrived"
+            got.extend(recs)
+    assert [(r.value, r.key, r.timestamp) for r in got[:300]] == [(r.value, r.key, r.timestamp) for r in plain]
+    assert (got[300].value, got[300].headers) == (b"h", (("a", b"1"),))
+
+
+def test_wait_for_records_on_more_partitions_than_cached_readers(kafka_bootstrap, kafka_properties, kafka_topic):
+    """Waiting on more partitions than the log keeps readers for would close one reader to open the next:
+    the wait sleeps the timeout instead and says there may be records, and reads go on as usual."""
+    topic = kafka_topic("wait-many")
+    with KafkaLog(kafka_bootstrap, properties=kafka_properties, readers=2) as log:
+        log.create_topic(topic, 3)
+        for p in range(3):
+            log.append(topic, p, [ProducerRecord(b"v%d" % p)])
+        positions = {TopicPartition(topic, p): 1 for p in range(3)}
+        started = time.monotonic()
+        assert log.wait_for_records(positions, 200) is True
+        assert 0.15 <= time.monotonic() - started < 5
+        assert [r.value for p in range(3) for r in log.read(topic, p, 0, timeout_ms=5000)] == [b"v0", b"v1", b"v2"]
+        two = {TopicPartition(topic, p): 1 for p in range(2)}  # as many as cached: a real wait, nothing new
+        assert log.wait_for_records(two, 200) is False

@@ -321,6 +321,44 @@ class LogContract:
         assert values(got) == [b"second"]
         assert woke - times["append"] < self.wakeup_ms / 1000
 
+    def test_wait_for_records_times_out(self, log: Log, new_topic: NewTopic) -> None:
+        """The optional ``wait_for_records`` hook (every backend here has it): at the end of each partition it
+        waits the whole timeout and says ``False``."""
+        t = new_topic(2)
+        log.append(t, 1, recs(b"x"))
+        assert log.read(t, 1, 0, timeout_ms=5000)  # (on Kafka: the reader has fetched up to the end)
+        started = time.monotonic()
+        assert log.wait_for_records({TopicPartition(t, 0): 0, TopicPartition(t, 1): 1}, 150) is False  # type: ignore[attr-defined]
+        assert time.monotonic() - started >= 0.12
+
+    def test_wait_for_records_returns_at_once_with_records(self, log: Log, new_topic: NewTopic) -> None:
+        t = new_topic(2)
+        log.append(t, 1, recs(b"a", b"b"))
+        assert log.read(t, 1, 0, timeout_ms=5000)
+        started = time.monotonic()
+        assert log.wait_for_records({TopicPartition(t, 0): 0, TopicPartition(t, 1): 1}, 5000) is True  # type: ignore[attr-defined]
+        assert time.monotonic() - started < 1.0
+        assert values(log.read(t, 1, 1, timeout_ms=5000)) == [b"b"]  # the wait took nothing away from the read
+
+    def test_wait_for_records_woken_by_append(self, log: Log, new_topic: NewTopic) -> None:
+        t = new_topic(2)
+        log.append(t, 1, recs(b"first"))  # the writer is started (Kafka: a producer id) before the timed part
+        assert values(log.read(t, 1, 0, timeout_ms=5000)) == [b"first"]
+        times: dict[str, float] = {}
+
+        def writer() -> None:
+            time.sleep(0.2)
+            times["append"] = time.monotonic()
+            log.append(t, 1, recs(b"second"))
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        assert log.wait_for_records({TopicPartition(t, 0): 0, TopicPartition(t, 1): 1}, 10_000) is True  # type: ignore[attr-defined]
+        woke = time.monotonic()
+        thread.join()
+        assert woke - times["append"] < self.wakeup_ms / 1000
+        assert values(log.read(t, 1, 1, timeout_ms=5000)) == [b"second"]
+
     def test_consumer_poll_woken_by_append(self, log: Log, new_topic: NewTopic) -> None:
         t = new_topic()
         consumer = log.consumer(None, auto_offset_reset="earliest")

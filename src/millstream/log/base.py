@@ -25,7 +25,10 @@ Reads
     ``max_records`` of them and, past the first record, at most about ``max_bytes`` of keys + values. An
     offset equal to the log end returns ``[]`` (after waiting up to ``timeout_ms`` for data to arrive). An
     offset before the log start or after the log end raises :class:`OffsetOutOfRangeError`; a negative one
-    :class:`InvalidOffsetError`.
+    :class:`InvalidOffsetError`. Optional hook: ``wait_for_records(positions, timeout_ms) -> bool`` blocks
+    until a read at one of the ``{TopicPartition: offset}`` positions has records (or an error) to return,
+    ``False`` at the timeout; every backend here has it, and a job's idle source waits on it (wakes on data)
+    where a log offers it, instead of sleeping.
 
 Consumer groups
     A group stores one committed offset per partition: the offset of the *next* record to read, as in

@@ -27,7 +27,8 @@ Guarantees
       commits and state blobs, and commits them in one SQLite transaction: all-or-nothing, invisible to
       readers until committed, and after a crash either all there or not at all.
     * **Blocking reads.** ``read(..., timeout_ms=N)`` waits on a condition that appends from this process
-      signal, and checks ``PRAGMA data_version`` every ``poll_interval_ms`` for commits by other processes.
+      signal, and checks ``PRAGMA data_version`` every ``poll_interval_ms`` for commits by other processes;
+      ``wait_for_records`` (a job's idle source) waits the same way without reading.
 
 Threads: one ``EmbeddedLog`` may be shared by threads; each thread gets its own SQLite connection.
 Retention and compaction run when :meth:`EmbeddedLog.enforce_retention` is called, and by a background
@@ -624,6 +625,27 @@ class EmbeddedLog(Log):
             values,
             headers if any_headers and any(headers) else None,
         )
+
+    def wait_for_records(self, positions: Mapping[TopicPartition, int], timeout_ms: float) -> bool:
+        """Block up to ``timeout_ms`` until a read at one of ``positions`` (partition → offset) has records (or
+        an error) to return; ``False`` at the timeout. Optional hook: a job's idle source waits here instead
+        of sleeping. Woken by commits of this process at once (the same condition as blocking reads), and by
+        other processes' within ``poll_interval_ms``; a commit that adds nothing at the positions (another
+        topic, an offset commit) waits on."""
+        if not positions:
+            return False
+        deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0
+        while True:
+            conn = self._conn()
+            seq = self._waker.seq  # taken before the snapshot, so no commit after it goes unnoticed
+            version = self._data_version(conn)
+            with self._snapshot("waiting for records") as conn:
+                for tp, offset in positions.items():
+                    _, start, end = self._partition_row(conn, tp.topic, tp.partition)
+                    if offset < start or offset != end:  # records, or an offset a read would refuse
+                        return True
+            if not self._wait(conn, seq, version, deadline):
+                return False
 
     def _data_version(self, conn: sqlite3.Connection) -> int:
         try:

@@ -20,6 +20,7 @@ records of the compacted topic ``__millstream_state`` and ``get_state`` reads th
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -47,6 +48,9 @@ from .kafka_consumer import KafkaConsumer
 from .kafka_producer import KafkaAppender
 from .kafka_reader import ReaderPool
 from .kafka_transaction import STATE_TOPIC, KafkaTransaction, TransactionalProducers, standalone_group_metadata
+
+_WAIT_SLICE_S = 0.001
+"""``wait_for_records`` over several partitions: how long each consumer's blocking poll lasts in turn."""
 
 
 class KafkaLog(Log):
@@ -227,6 +231,38 @@ class KafkaLog(Log):
         reader = self._readers.get(topic, partition)
         with reader.lock:
             return reader.read_values(offset, max_records, stop, self._produced_end(topic, partition))
+
+    def wait_for_records(self, positions: Mapping[TopicPartition, int], timeout_ms: float) -> bool:
+        """Block up to ``timeout_ms`` until a read at one of ``positions`` (partition → offset) has records
+        (or an error) to return; ``False`` at the timeout. Optional hook: a job's idle source waits here
+        instead of sleeping, and wakes when a fetch response brings records.
+
+        One partition blocks in its consumer's ``poll``. librdkafka keeps one queue per consumer and the
+        Python client cannot wait on several, so with more partitions the wait goes round their consumers in
+        blocking polls of 1 ms each (librdkafka's shortest wait). With more partitions than the log keeps
+        readers for (``readers``), waiting on them all would close and re-open consumers in turn: it sleeps
+        the timeout instead and says ``True`` (the caller reads them all, as before waits existed)."""
+        items = list(positions.items())
+        if not items:
+            return False
+        if len(items) > self._readers.size:
+            time.sleep(max(0.0, timeout_ms) / 1000.0)
+            return True
+        deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0
+        readers = []
+        for tp, offset in items:
+            self._admin.check_partition(tp.topic, tp.partition)
+            readers.append((self._readers.get(tp.topic, tp.partition), offset))
+        step = _WAIT_SLICE_S if len(readers) > 1 else None
+        while True:
+            for reader, offset in readers:
+                remaining = deadline - time.monotonic()
+                wait = max(0.0, remaining if step is None else min(step, remaining))
+                with reader.lock:
+                    if reader.wait(offset, wait):
+                        return True
+            if deadline - time.monotonic() <= 0:
+                return False
 
     def earliest_offset(self, topic: str, partition: int) -> int:
         """The log start offset of ``topic[partition]``."""

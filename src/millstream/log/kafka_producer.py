@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from collections.abc import Iterable, Sequence
 from functools import partial
+from itertools import repeat
+from operator import itemgetter, length_hint
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -86,15 +89,22 @@ def prepare(records: Iterable[Any]) -> list[ProducerRecord]:
     librdkafka reads a timestamp of 0 as "now", so a record stamped 0 (or negative) cannot be written as
     it is; it is rejected rather than silently re-stamped.
     """
-    out = [record_fields(r) for r in records]
-    for rec in out:
-        ts = rec[2]
-        if ts is not None and ts <= 0:
-            raise ConfigError(
-                f"record timestamp {ts} cannot be written to Kafka through librdkafka, which reads 0 as 'now'",
-                hint="use timestamps >= 1 (epoch milliseconds), or None for the append time",
-            )
-    return out  # type: ignore[return-value]
+    out = list(records)
+    if set(map(type, out)) != {ProducerRecord}:  # plain tuples or values (a list of ProducerRecords is as is)
+        out = [record_fields(r) for r in out]
+    tss = list(map(_TIMESTAMP, out))
+    if None in tss:
+        tss = [t for t in tss if t is not None]
+    if tss and min(tss) <= 0:
+        ts = next(t for t in tss if t <= 0)
+        raise ConfigError(
+            f"record timestamp {ts} cannot be written to Kafka through librdkafka, which reads 0 as 'now'",
+            hint="use timestamps >= 1 (epoch milliseconds), or None for the append time",
+        )
+    return out
+
+
+_VALUE, _KEY, _TIMESTAMP, _HEADERS = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 
 
 class ProduceQueue:
@@ -104,23 +114,58 @@ class ProduceQueue:
         self.producer = producer
         self.clock = clock
 
-    def put(self, topic: str, partition: int, records: Iterable[ProducerRecord], callback: Any) -> int:
-        """Queue prepared ``records`` (see :func:`prepare`) to ``topic[partition]``; return how many."""
+    def put(self, topic: str, partition: int, records: Sequence[ProducerRecord], callback: Any) -> int:
+        """Queue prepared ``records`` (see :func:`prepare`) to ``topic[partition]``; return how many.
+
+        Records without headers are handed to librdkafka by ``map`` (no Python loop per record); when its
+        local queue is full, the rest go one by one, serving delivery reports until there is room."""
+        n = len(records)
+        if not n:
+            return 0
+        tss = list(map(_TIMESTAMP, records))
+        if None in tss:  # the clock's time; with the system clock librdkafka stamps it (0 means "now")
+            now = 0 if self.clock is SYSTEM_CLOCK else self.clock.now_ms()
+            tss = [now if t is None else t for t in tss]
+        if set(map(type, tss)) != {int}:
+            tss = [int(t) for t in tss]
+        if any(map(_HEADERS, records)):
+            return self._put_each(topic, partition, records, tss, callback)
+        left = iter(tss)
+        try:  # produce(topic, value, key, partition, on_delivery, callback, timestamp, headers), positionally
+            deque(
+                map(
+                    self.producer.produce,
+                    repeat(topic, n),
+                    map(_VALUE, records),
+                    map(_KEY, records),
+                    repeat(partition, n),
+                    repeat(callback, n),
+                    repeat(None, n),
+                    left,
+                    repeat(None, n),
+                ),
+                maxlen=0,
+            )
+            return n
+        except BufferError:
+            done = n - length_hint(left) - 1  # map took the failed record's arguments before the call
+        self.producer.poll(0.05)  # local queue full: serve delivery reports, then go on one by one
+        return done + self._put_each(topic, partition, records[done:], tss[done:], callback)
+
+    def _put_each(
+        self, topic: str, partition: int, records: Sequence[ProducerRecord], tss: list[int], callback: Any
+    ) -> int:
         produce = self.producer.produce
-        system = self.clock is SYSTEM_CLOCK
-        now = 0 if system else self.clock.now_ms()
-        n = 0
-        for value, key, ts, headers, _ in records:
-            ts = now if ts is None else int(ts)
+        for rec, ts in zip(records, tss, strict=True):
+            headers = rec[3]
             hdrs: Any = list(headers) if headers else None
             while True:
                 try:
-                    produce(topic, value, key, partition, on_delivery=callback, timestamp=ts, headers=hdrs)
+                    produce(topic, rec[0], rec[1], partition, on_delivery=callback, timestamp=ts, headers=hdrs)
                     break
                 except BufferError:
                     self.producer.poll(0.05)  # local queue full: serve delivery reports, then retry
-            n += 1
-        return n
+        return len(records)
 
 
 class KafkaAppender:

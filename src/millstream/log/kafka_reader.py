@@ -20,10 +20,16 @@ How one ``read`` decides it has everything (the protocol, step by step):
    step 3; one at the end returns ``[]``; one past the end waits briefly for the broker's
    ``OFFSET_OUT_OF_RANGE`` (raised as :class:`OffsetOutOfRangeError`) and otherwise returns ``[]`` (brokers
    whose high watermark lags behind multi-record batches, such as Tansu, never send one).
+
+Waiting for records without reading them (:meth:`PartitionReader.wait`, a job's idle source): the consumer's
+``poll(timeout)`` blocks on librdkafka's queue, which its fetcher thread fills, so the wait ends as soon as
+a fetch response brings records. The message ``poll`` returned is kept (``_peeked``) and is the first one the
+next read takes; re-positioning drops it.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -78,6 +84,7 @@ class PartitionReader:
         self._next: int | None = None  # offset the next read continues at without re-assigning
         self._pending: list[Record] = []  # records fetched but not yet returned (max_bytes cut)
         self._eof: int | None = None  # position at which the consumer last reported reaching the end
+        self._peeked: Message | None = None  # taken from the queue by ``wait``; the next read's first message
         self._deferred: MillstreamError | None = None
         wait = int(settings.consumer_config().get("fetch.wait.max.ms", 500))
         self._grace_s = (3 * wait + 200) / 1000.0
@@ -92,6 +99,7 @@ class PartitionReader:
 
     def _reposition(self, offset: int) -> None:
         self._pending = []
+        self._peeked = None
         self._eof = None
         self._deferred = None
         self._c.assign([KafkaTopicPartition(self.topic, self.partition, offset)])
@@ -118,7 +126,7 @@ class PartitionReader:
         if self._next != listed or self._pending:
             self._reposition(listed)
         deadline = time.monotonic() + self._grace_s
-        msgs: list[Any] = self._c.consume(1000, 0)
+        msgs: list[Any] = self._take(1000)
         while True:
             try:
                 recs = self._convert(msgs, listed)
@@ -151,7 +159,7 @@ class PartitionReader:
         :class:`Record` is built (the columns come straight from the messages); otherwise it is ``read``.
         Call with :attr:`lock` held."""
         if offset == self._next and not self._pending and self._deferred is None:
-            msgs = self._c.consume(max(1, max_records), 0)
+            msgs = self._take(max(1, max_records))
             if msgs and not any(map(_error, msgs)):
                 if stop is not None and msgs[-1].offset() >= stop:
                     msgs = [m for m in msgs if m.offset() < stop]
@@ -208,6 +216,38 @@ class PartitionReader:
         if out:
             self._next = out[-1][2] + 1
         return out
+
+    def _take(self, n: int) -> list[Any]:
+        """Up to ``n`` queued messages without waiting, the one ``wait`` took first."""
+        m = self._peeked
+        if m is None:
+            return self._c.consume(n, 0)
+        self._peeked = None
+        return [m, *self._c.consume(n - 1, 0)] if n > 1 else [m]
+
+    def wait(self, offset: int, timeout_s: float) -> bool:
+        """Block up to ``timeout_s`` until a read at ``offset`` has something to return (records, or an error
+        to raise); ``False`` at the timeout. Wakes as soon as the consumer's fetcher queues a message (see
+        the module docstring). Call with :attr:`lock` held."""
+        if offset != self._next:
+            self._reposition(offset)
+        if self._pending or self._peeked is not None or self._deferred is not None:
+            return True
+        deadline = time.monotonic() + timeout_s
+        remaining = timeout_s
+        while True:
+            # librdkafka waits in whole milliseconds and truncates: round up, or a wait under 1 ms would spin
+            m = self._c.poll(math.ceil(max(0.0, remaining) * 1000) / 1000)
+            if m is None:
+                return False
+            err = m.error()
+            if err is None or err.code() != _EOF:
+                self._peeked = m
+                return True
+            self._eof = m.offset()  # reaching the end is no record: wait on
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
 
     def _convert(self, msgs: list[Any], offset: int) -> list[Record]:
         if not msgs:
@@ -272,7 +312,7 @@ class PartitionReader:
         target = known_end
         checked = False
         grace_deadline = 0.0
-        msgs = c.consume(max_records, 0)
+        msgs = self._take(max_records)
         while True:
             recs = self._convert(msgs, offset)
             if recs:
@@ -335,6 +375,11 @@ class ReaderPool:
         self._group = f"millstream-reader-{uuid.uuid4().hex[:12]}"
         self._readers: OrderedDict[tuple[str, int], PartitionReader] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        """How many readers the pool keeps."""
+        return self._size
 
     def get(self, topic: str, partition: int) -> PartitionReader:
         """The reader of ``topic[partition]``, created on first use; evicts the least recently used."""

@@ -197,6 +197,24 @@ class MemoryLog(Log):
                     return []
                 self._s.changed.wait(remaining)
 
+    def wait_for_records(self, positions: Mapping[TopicPartition, int], timeout_ms: float) -> bool:
+        """Block up to ``timeout_ms`` until a read at one of ``positions`` (partition → offset) has records (or
+        an error) to return; ``False`` at the timeout. Woken by every append (optional hook: a job's idle
+        source waits here instead of sleeping)."""
+        if not positions:
+            return False
+        deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0
+        with self._s.lock:
+            while True:
+                for tp, offset in positions.items():
+                    p = self._partition(tp.topic, tp.partition)
+                    if offset < p.start or offset != p.next_offset:
+                        return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._s.changed.wait(remaining)
+
     def earliest_offset(self, topic: str, partition: int) -> int:
         with self._s.lock:
             return self._partition(topic, partition).start

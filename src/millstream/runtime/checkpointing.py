@@ -430,6 +430,14 @@ class CheckpointCoordinator:
         thing.seen = payload["seen"]
 
     # -- taking checkpoints -------------------------------------------------------------------------
+    def due_in_ms(self) -> float:
+        """Milliseconds until :meth:`maybe_checkpoint` takes the next periodic checkpoint (0: due now, or a
+        savepoint is asked for), so an idle job's wait ends in time for it."""
+        if self.job.savepoint_requests:
+            return 0.0
+        pause = max(self.interval_ms, getattr(self.job.config, "min_pause_between_checkpoints", 0))
+        return max(0.0, self.last_ms + pause - time.monotonic() * 1000)
+
     def maybe_checkpoint(self) -> None:
         """Take a checkpoint if the interval has passed since the last one, or a savepoint if asked."""
         now = time.monotonic() * 1000

@@ -12,7 +12,11 @@ Protocol of :meth:`JobRunner.run`:
      c. processing-time timers due on the job clock fire (operators in topological order);
      d. with checkpointing on, take a checkpoint when the interval has passed — between two rounds no
         element is in flight, so the cut is consistent (protocol: :mod:`millstream.runtime.checkpointing`);
-     e. with nothing read, wait ``idle_poll_ms`` (unbounded sources only);
+     e. with nothing read, wait up to ``idle_poll_ms`` (unbounded sources only), less when a processing-time
+        timer or the next checkpoint is due sooner; when every source can wake on data (``wakes_on_data``:
+        the log sources, Kafka included), the wait blocks in the sources and ends as soon as one has data
+        (and is taken after every round: it returns at once when a source has more), else it is a sleep.
+        A cancel or stop ends it within :data:`~millstream.runtime.sources.CANCEL_SLICE_S`;
      Before the loop, the latest committed checkpoint (or a savepoint) is restored; after it, a bounded
      or stopped job takes a final checkpoint, which commits its last exactly-once output (a cancelled one
      does not: its uncommitted output is aborted and produced again by the next run);
@@ -50,7 +54,7 @@ from .exception_history import ExceptionHistory
 from .metrics import JobMetrics
 from .protocols import PositionedReader, RoundBuffered, checkpoint_roles
 from .sinks import CollectOperator, make_sink
-from .sources import SourceReader, make_reader
+from .sources import SourceReader, make_reader, wait_for_data
 from .stalls import StallWatch
 
 _log = logging.getLogger("millstream.runtime")
@@ -453,6 +457,10 @@ class JobRunner:
             metrics.start()
         stalls = StallWatch(drivers, self.clock, self.config.idle_partition_warning_ms)
         stopping = self.stopping
+
+        def interrupted() -> bool:
+            return self.cancelled.is_set() or stopping.is_set()
+
         while not self.cancelled.is_set() and not stopping.is_set():
             active = [d for d in drivers if not d.finished]
             if not active:
@@ -470,18 +478,27 @@ class JobRunner:
             stalls.check()
             if metrics is not None:
                 metrics.report()
-            if not progress and any(not d.reader.bounded for d in drivers if not d.finished):
+            readers = [d.reader for d in drivers if not d.finished]
+            wakes = all(r.wakes_on_data for r in readers)
+            # sources that wake on data are waited on after every round: the wait returns at once when one
+            # has more, and an empty round (reading nothing) before going idle is saved
+            if (wakes or not progress) and any(not r.bounded for r in readers):
                 wait = idle_s
                 if timed:
                     now = self.clock.now_ms()
                     due = [t for op in timed if (t := op.next_processing_time()) is not None]
                     if due:
                         wait = max(0.0, min(wait, (min(due) - now) / 1000))
-                if metrics is None:
-                    self.cancelled.wait(wait)
+                if coord is not None:
+                    wait = min(wait, coord.due_in_ms() / 1000)
+                if wait <= 0:
+                    continue
+                waited = time.perf_counter()
+                if wakes:
+                    wait_for_data(readers, wait, interrupted)
                 else:
-                    waited = time.perf_counter()
                     self.cancelled.wait(wait)
+                if metrics is not None:
                     metrics.idle += time.perf_counter() - waited
         if metrics is not None:
             metrics.report(force=True)

@@ -2,7 +2,9 @@
 
 A reader exposes partitions (any hashable ids) and ``read(pid, max_records) -> (values, record_timestamps)``;
 ``done(pid)`` says a bounded partition has reached its end. Readers never compute watermarks — the
-:class:`~millstream.runtime.job.SourceDriver` does that from the descriptors' strategy.
+:class:`~millstream.runtime.job.SourceDriver` does that from the descriptors' strategy. A reader whose
+``wakes_on_data`` is true can block in ``wait_for_data(timeout_s)`` until it has something to read, so an idle
+job waits on its sources instead of sleeping a fixed time (:func:`wait_for_data`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import Any, Protocol, runtime_checkable
 
@@ -69,6 +71,14 @@ class SourceReader:
         raise NotImplementedError
 
     def done(self, pid: Any) -> bool:
+        return False
+
+    #: whether :meth:`wait_for_data` blocks until data arrives (``False``: the job sleeps instead)
+    wakes_on_data = False
+
+    def wait_for_data(self, timeout_s: float) -> bool:
+        """Block up to ``timeout_s`` until a ``read`` may return elements; ``False`` at the timeout. Readers
+        with ``wakes_on_data`` implement it; it must return within ``timeout_s`` (the job's cancel waits)."""
         return False
 
     def close(self) -> None:
@@ -192,6 +202,7 @@ class LogReader(SourceReader):
         self.bounded = source.is_bounded
         self._last_discovery = 0.0
         self._read_values: Any = None
+        self._wait: Any = None
         self._dead_letters: DeadLetterRouter | None = None
         self._subtask = (0, 1)
         fmt = source.value_format
@@ -241,6 +252,8 @@ class LogReader(SourceReader):
         elif self._deserializer is None and self._changelog is None:
             # the log may offer a cheaper read of values + timestamps only
             self._read_values = getattr(self._log, "read_values", None)
+        self._wait = getattr(self._log, "wait_for_records", None)  # optional hook: wake on data
+        self.wakes_on_data = self._wait is not None
         self._discover()
 
     @property
@@ -329,6 +342,14 @@ class LogReader(SourceReader):
 
     def done(self, pid: Any) -> bool:
         return self.bounded and self.positions[pid] >= self.stops.get(pid, 0)
+
+    def wait_for_data(self, timeout_s: float) -> bool:
+        """Block on the log's ``wait_for_records`` at the positions of the partitions not done."""
+        positions = {tp: off for tp, off in self.positions.items() if not self.done(tp)}
+        if self._wait is None or not positions:
+            time.sleep(max(0.0, timeout_s))  # nothing to wait on (yet): as long as asked, never a spin
+            return False
+        return bool(self._wait(positions, timeout_s * 1000))
 
     def read(self, pid: Any, max_records: int) -> tuple[list[Any], list[Any]]:
         pos = self.positions[pid]
@@ -660,6 +681,28 @@ class FunctionReader(SourceReader):
             self._thread.join(timeout=5)
 
 
+CANCEL_SLICE_S = 0.1
+"""The longest a job thread blocks in one reader's ``wait_for_data``: a cancel or stop waits at most this."""
+_SLICE_S = 0.001
+
+
+def wait_for_data(readers: list[SourceReader], timeout_s: float, interrupted: Callable[[], bool]) -> bool:
+    """Block up to ``timeout_s`` until one of ``readers`` (each ``wakes_on_data``) may have elements;
+    ``False`` at the timeout or once ``interrupted()`` (a cancel or stop). One reader blocks in its own wait
+    (in slices of :data:`CANCEL_SLICE_S`, so a cancel is seen); several take turns in blocking waits of
+    1 ms each, as no one wait covers them all."""
+    deadline = time.monotonic() + timeout_s
+    step = CANCEL_SLICE_S if len(readers) == 1 else _SLICE_S
+    while not interrupted():
+        for reader in readers:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if reader.wait_for_data(min(step, remaining)):
+                return True
+    return False
+
+
 def make_reader(descriptor: Any, clock: Clock) -> SourceReader:
     """The reader for a source descriptor."""
     if isinstance(descriptor, SourceReader):
@@ -689,4 +732,5 @@ __all__ = [
     "SplitReader",
     "make_reader",
     "split_owner",
+    "wait_for_data",
 ]
