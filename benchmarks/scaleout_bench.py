@@ -13,7 +13,8 @@ a warm-up one instance is killed with SIGKILL — first a follower (noticed at o
 when its session times out, ``--session-timeout``) — and the time until the next checkpoint commits (the
 exactly-once output becomes visible) is printed, next to the session timeout.
 
-    PYTHONPATH=src python benchmarks/scaleout_bench.py [--events 1000000] [--repeat 2] [--session-timeout 2000]
+    PYTHONPATH=src python benchmarks/scaleout_bench.py [--events 1000000] [--repeat 2] [--log file|kafka]
+        [--session-timeout 2000]
 
 Bars (from the issue): 2 instances >= 1.5x the events/s of 1 on file:// (this 2-core machine); kill -9 to
 output on another instance <= session timeout + 2 s.
@@ -22,6 +23,7 @@ output on another instance <= session timeout + 2 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -29,6 +31,8 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -56,7 +60,7 @@ class WithPage(ProcessWindowFunction):
 
 def build(env: StreamExecutionEnvironment) -> None:
     env.enable_checkpointing(1000)
-    b = (LogSource.builder().set_topics("events").set_group_id("w").set_value_format("json")
+    b = (LogSource.builder().set_topics(os.environ["W_IN"]).set_group_id("w").set_value_format("json")
          .set_starting_offsets(OffsetsInitializer.earliest()))
     if os.environ.get("W_BOUNDED") == "1":
         b = b.set_bounded(OffsetsInitializer.latest())
@@ -66,99 +70,133 @@ def build(env: StreamExecutionEnvironment) -> None:
         .key_by(lambda e: e["page"])
         .window(TumblingEventTimeWindows.of(Duration.of_seconds(1)))
         .aggregate(Aggregates(count=Count(), bytes=Sum("bytes")), WithPage()).uid("windows")
-        .sink_to(LogSink.builder().set_topic("out").set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE).build())
+        .sink_to(LogSink.builder().set_topic(os.environ["W_OUT"])
+                 .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE).build())
         .uid("sink"))
 """
 
 
-def produce(log: Log, n: int, base: int, start: int = 0) -> None:
+def produce(log: Log, topic: str, n: int, base: int, start: int = 0) -> None:
     batches: list[list[ProducerRecord]] = [[] for _ in range(PARTITIONS)]
     for i in range(start, start + n):
         ts = base + i - (i % 7) * 10
         p = i % PARTITIONS
         batches[p].append(ProducerRecord(orjson.dumps({"page": f"/p{i % 100}", "ts": ts, "bytes": i % 1000}), None, ts))
         if len(batches[p]) == 10_000:
-            log.append("events", p, batches[p])
+            log.append(topic, p, batches[p])
             batches[p] = []
     for p, b in enumerate(batches):
         if b:
-            log.append("events", p, b)
+            log.append(topic, p, b)
 
 
-def setup(tmp: Path) -> str:
-    url = f"file://{tmp}/log"
-    with open_log(url) as log:
-        log.create_topic("events", PARTITIONS)
-        log.create_topic("out", 2)
-    (tmp / "w.py").write_text(PIPELINE)
-    return url
+class Run:
+    """One measured run: its topics (fresh names, so runs can share a broker), job id and directory."""
 
-
-def start(tmp: Path, url: str, session_ms: int, bounded: bool, name: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "src"),
-        "MILLSTREAM_CHECKPOINT_DIR": str(tmp / "ckpt"),
-        "W_BOUNDED": "1" if bounded else "0",
-    }
-    cmd = [sys.executable, "-m", "millstream", "run", str(tmp / "w.py"), "--reactive", "--job-id", "w"]
-    cmd += ["--log", url, "-q", "--session-timeout-ms", str(session_ms)]
-    with open(tmp / f"{name}.log", "wb") as out:
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def out_rows(url: str) -> list[bytes]:
-    rows: list[bytes] = []
-    with open_log(url) as log:
-        for p in range(2):
-            off = 0
-            while recs := log.read("out", p, off, max_records=10_000):
-                rows.extend(bytes(r.value) for r in recs)
-                off = recs[-1].offset + 1
-    return sorted(rows)
-
-
-def throughput(events: int, instances: int, session_ms: int) -> tuple[float, list[bytes]]:
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        url = setup(tmp)
+    def __init__(self, url: str, tmp: Path) -> None:
+        self.url, self.tmp = url, tmp
+        tag = uuid.uuid4().hex[:8]
+        self.src, self.out, self.job_id = f"events-{tag}", f"out-{tag}", f"w-{tag}"
         with open_log(url) as log:
-            produce(log, events, 1_700_000_000_000)
+            log.create_topic(self.src, PARTITIONS)
+            log.create_topic(self.out, 2)
+        (tmp / "w.py").write_text(PIPELINE)
+
+    def start(self, session_ms: int, bounded: bool, name: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT / "src"),
+            "MILLSTREAM_CHECKPOINT_DIR": str(self.tmp / "ckpt"),
+            "W_BOUNDED": "1" if bounded else "0",
+            "W_IN": self.src,
+            "W_OUT": self.out,
+        }
+        cmd = [sys.executable, "-m", "millstream", "run", str(self.tmp / "w.py"), "--reactive", "--job-id", self.job_id]
+        cmd += ["--log", self.url, "-q", "--session-timeout-ms", str(session_ms)]
+        with open(self.tmp / f"{name}.log", "wb") as out:
+            return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def out_rows(self) -> list[bytes]:
+        rows: list[bytes] = []
+        with open_log(self.url) as log:
+            for p in range(2):
+                off = 0
+                while recs := log.read(self.out, p, off, max_records=10_000, timeout_ms=500):
+                    rows.extend(bytes(r.value) for r in recs)
+                    off = recs[-1].offset + 1
+        return sorted(rows)
+
+
+@contextlib.contextmanager
+def a_log(kind: str, tmp: Path) -> Iterator[str]:
+    if kind == "file":
+        yield f"file://{tmp}/log"
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.fixtures.kafka_broker import TansuBroker
+
+    (tmp / "broker").mkdir()
+    broker = TansuBroker(tmp / "broker")
+    broker.start()
+    try:
+        yield f"kafka://{broker.bootstrap}"
+    finally:
+        broker.stop()
+
+
+def throughput(url: str, events: int, instances: int, session_ms: int) -> tuple[float, list[bytes]]:
+    with tempfile.TemporaryDirectory() as d:
+        run = Run(url, Path(d))
+        with open_log(url) as log:
+            produce(log, run.src, events, 1_700_000_000_000)
         started = time.perf_counter()
-        procs = [start(tmp, url, session_ms, True, f"i{k}") for k in range(instances)]
+        procs = [run.start(session_ms, True, f"i{k}") for k in range(instances)]
         for p in procs:
-            if p.wait(600) != 0:
-                raise SystemExit(f"an instance failed:\n{(tmp / 'i0.log').read_text()}")
-        return time.perf_counter() - started, out_rows(url)
+            if p.wait(900) != 0:
+                raise SystemExit(f"an instance failed:\n{(Path(d) / 'i0.log').read_text()}")
+        return time.perf_counter() - started, run.out_rows()
+
+
+def leader_instance(url: str, job_id: str) -> str:
+    """The leading instance's id (``host-pid-suffix``), from the heartbeats (Kafka) or the group's state (file)."""
+    with open_log(url) as log:
+        raw = log.get_state(f"job-group/{job_id}/leader")
+        if raw:
+            return str(json.loads(raw)["instance"])
+        topic = f"__millstream_job.{job_id}"
+        end = log.latest_offset(topic, 0)
+        for r in reversed(log.read(topic, 0, max(0, end - 200), max_records=200, timeout_ms=500)):
+            body = json.loads(r.value or b"{}")
+            if body.get("kind") == "heartbeat" and body.get("leader"):
+                return str(body["instance"])
+    return ""
 
 
 def checkpoints(tmp: Path) -> set[str]:
     return {p.name for p in (tmp / "ckpt").glob("*/chk-*")}
 
 
-def failover(session_ms: int) -> None:
+def failover(url: str, session_ms: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        url = setup(tmp)
+        run = Run(url, tmp)
         stop = threading.Event()
 
         def feed() -> None:
             with open_log(url) as log:
                 i = 0
                 while not stop.is_set():
-                    produce(log, 2000, int(time.time() * 1000) - i, i)
+                    produce(log, run.src, 2000, int(time.time() * 1000) - i, i)
                     i += 2000
                     time.sleep(0.05)
 
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
-        procs = [start(tmp, url, session_ms, False, f"f{k}") for k in range(2)]
+        procs = [run.start(session_ms, False, f"f{k}") for k in range(2)]
         try:
-            time.sleep(5)
+            time.sleep(8)
             for who in ("follower", "leader"):
-                with open_log(url) as log:
-                    raw = log.get_state("job-group/w/leader")
-                    lead = json.loads(raw)["instance"] if raw else ""
+                lead = leader_instance(url, run.job_id)
                 pids = {p.pid: p for p in procs if p.poll() is None}
                 lead_pid = int(lead.split("-")[-2]) if lead else -1
                 victim = (
@@ -173,7 +211,7 @@ def failover(session_ms: int) -> None:
                 t0 = time.perf_counter()
                 victim.kill()
                 victim.wait(10)
-                procs.append(start(tmp, url, session_ms, False, f"r-{who}"))  # a replacement, as an operator would
+                procs.append(run.start(session_ms, False, f"r-{who}"))  # a replacement, as an operator would
                 # (a checkpoint in flight cannot complete without the killed instance's acknowledgements: any new
                 # one is the restarted job's)
                 while not checkpoints(tmp) - before:
@@ -197,24 +235,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--log", choices=["file", "kafka"], default="file")
     ap.add_argument("--session-timeout", type=int, default=2000, help="ms")
     ap.add_argument("--skip-failover", action="store_true")
     args = ap.parse_args()
-    print(f"== W: {args.events:,} events in {PARTITIONS} partitions on file://, best of {args.repeat} (interleaved)")
-    best: dict[int, float] = {}
-    outputs: dict[int, list[bytes]] = {}
-    for _ in range(args.repeat):
+    with tempfile.TemporaryDirectory() as d, a_log(args.log, Path(d)) as url:
+        print(f"== W: {args.events:,} events in {PARTITIONS} partitions on {args.log}://, best of {args.repeat}")
+        best: dict[int, float] = {}
+        outputs: dict[int, list[bytes]] = {}
+        for _ in range(args.repeat):
+            for n in (1, 2):
+                wall, rows = throughput(url, args.events, n, args.session_timeout)
+                best[n] = min(best.get(n, wall), wall)
+                outputs[n] = rows
         for n in (1, 2):
-            wall, rows = throughput(args.events, n, args.session_timeout)
-            best[n] = min(best.get(n, wall), wall)
-            outputs[n] = rows
-    for n in (1, 2):
-        rate = args.events / best[n]
-        print(f"  {n} instance(s): {best[n]:6.2f} s  {rate:>10,.0f} events/s  {best[1] / best[n]:.2f}x")
-    print(f"  outputs identical: {outputs[1] == outputs[2]} ({len(outputs[1]):,} rows); bar 2 instances >= 1.5x")
-    if not args.skip_failover:
-        print(f"== failover, session timeout {args.session_timeout} ms")
-        failover(args.session_timeout)
+            rate = args.events / best[n]
+            print(f"  {n} instance(s): {best[n]:6.2f} s  {rate:>10,.0f} events/s  {best[1] / best[n]:.2f}x")
+        bar = 1.5 if args.log == "file" else 1.3
+        print(f"  outputs identical: {outputs[1] == outputs[2]} ({len(outputs[1]):,} rows); bar 2 instances >= {bar}x")
+        if not args.skip_failover:
+            print(f"== failover, session timeout {args.session_timeout} ms")
+            failover(url, args.session_timeout)
 
 
 if __name__ == "__main__":

@@ -590,7 +590,7 @@ def make_runner(env: Any, sinks: list[Transformation], job_name: str, collect: l
 
     parallelism = default_parallelism(env.config.parallelism)
     plan = plan_job(sinks + list(collect or []), parallelism, env.config.max_parallelism)
-    if os.environ.get(SCHEDULER_MODE_ENV, "").lower() == "reactive":
+    if os.environ.get(SCHEDULER_MODE_ENV, "").lower() == "reactive" and not collect:  # (collecting: this process)
         require_checkpoints_for_exactly_once(
             [make_sink(n.t.name, n.uid, n.t.params["sink"]) for n in plan.nodes.values() if n.t.kind == "sink"],
             env.config,
