@@ -55,7 +55,10 @@ class Instances:
         self.url, self.out, self.ckpt, self.tmp, self.job, self.name = url, out, ckpt, tmp, job, name
         self.procs: list[subprocess.Popen[bytes]] = []
 
+    pause_s = 0.003  # the throttle of the last start (replacements get the same)
+
     def start(self, pause_s: float = 0.003) -> subprocess.Popen[bytes]:
+        self.pause_s = pause_s
         env = {
             **os.environ,
             "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
@@ -69,6 +72,22 @@ class Instances:
             p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(p)
         return p
+
+    def kill_at_random(self, kills: int, rng: random.Random, pause_s: tuple[float, float]) -> int:
+        """Up to ``kills`` times: after a random pause, kill -9 a random live instance (leader or not) and start a
+        replacement, while the job runs; how many were killed."""
+        done = 0
+        while done < kills and len(self.live()) >= 2:
+            time.sleep(rng.uniform(*pause_s))
+            live = self.live()
+            if len(live) < 2:
+                break
+            victim = rng.choice(live)
+            victim.kill()
+            victim.wait(10)
+            done += 1
+            self.start(self.pause_s)
+        return done
 
     def live(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.procs if p.poll() is None]
@@ -148,19 +167,8 @@ def test_instances_killed_at_random_lose_and_duplicate_nothing(
     group = instances(url, out, ckpt)
     for _ in range(3):
         group.start(pause_s=0.003)
-    rng = random.Random(7)
     wait_for(lambda: checkpoints_at(ckpt), 60, "a first checkpoint")
-    done = 0
-    while done < kills and group.live():
-        time.sleep(rng.uniform(1.0, 2.5))
-        live = group.live()
-        if len(live) < 2:
-            break
-        victim = rng.choice(live)
-        victim.kill()
-        victim.wait(10)
-        done += 1
-        group.start(pause_s=0.003)
+    done = group.kill_at_random(kills, random.Random(7), (1.0, 2.5))
     group.wait(240)
     print(f"{done} kill -9s of {kills} ({len(group.procs)} instances started)")
     assert done >= min(kills, 2), "the job ended before the kills"
@@ -323,6 +331,7 @@ def kafka_job(tmp_path: Path, url: str, src: str, out: str, guarantee: str, n: i
         "from tests.parallel.crash_job import throttled\n\n"
         "def build(env: StreamExecutionEnvironment) -> None:\n"
         "    env.enable_checkpointing(300)\n"
+        "    env.set_batch_size(64)\n"
         "    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(1000, 200))\n"
         f"    src = LogSource.builder().set_topics({src!r}).set_group_id('rx').set_value_format('json')"
         ".set_starting_offsets(OffsetsInitializer.earliest()).set_bounded(OffsetsInitializer.latest()).build()\n"
@@ -380,20 +389,9 @@ def test_at_least_once_on_kafka_with_instances_killed_loses_nothing(
     group = instances(url, tmp_path / "unused", tmp_path / "ckpt", job)
     for _ in range(3):
         group.start()
-    rng = random.Random(11)
     with open_log(url) as log:
         wait_for(lambda: log.get_state("job-group/rj/term") is not None, 60, "a leader")
-    done = 0
-    while done < kills and group.live():
-        time.sleep(rng.uniform(2.0, 4.0))
-        live = group.live()
-        if len(live) < 2:
-            break
-        victim = rng.choice(live)
-        victim.kill()
-        victim.wait(10)
-        done += 1
-        group.start()
+    done = group.kill_at_random(kills, random.Random(11), (2.0, 4.0))
     group.wait(300)
     assert all(p.returncode in (0, -signal.SIGKILL) for p in group.procs), group.logs()
     ids = read_ids(url, out)
