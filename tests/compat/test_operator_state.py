@@ -173,6 +173,29 @@ def test_rescaling_splits_list_state_and_unions_union_state(tmp_path: Path) -> N
     assert sorted(restored[0]["subtasks"]) == [0, 1, 2]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_at_the_same_parallelism_list_state_stays_and_union_state_goes_to_all(tmp_path: Path) -> None:
+    """As Flink restores it: each subtask gets its own list state back, and every subtask the whole union."""
+    assert _record(tmp_path, 2, "first") == {}
+    restored = _record(tmp_path, 2, "second")
+    assert sorted(restored) == [0, 1]
+    assert sorted(e for i in range(2) for e in restored[i]["seen"]) == list(range(40))
+    assert [len(restored[i]["seen"]) for i in range(2)] == [20, 20]  # rebalance: each kept its own 20
+    assert all(sorted(restored[i]["subtasks"]) == [0, 1] for i in range(2))
+
+
+def test_broadcast_unions_keeps_list_state_and_unions_union_state() -> None:
+    from millstream.stream.operator_state import broadcast_unions
+
+    old = [{"l": (SPLIT, [0, 1]), "u": (UNION, ["a"])}, {"l": (SPLIT, [2]), "u": (UNION, ["b"])}]
+    assert broadcast_unions(old) == [
+        {"l": (SPLIT, [0, 1]), "u": (UNION, ["a", "b"])},
+        {"l": (SPLIT, [2]), "u": (UNION, ["a", "b"])},
+    ]
+    assert broadcast_unions([{"l": (SPLIT, [1])}, None]) is None  # no union state: nothing changes
+
+
 def test_operator_state_on_a_keyed_operator_is_refused() -> None:
     from millstream.functions import KeyedProcessFunction
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import time
 from collections import Counter
@@ -200,6 +201,45 @@ def test_stop_takes_a_final_checkpoint_and_a_restart_resumes_from_it(
     assert 0 < len(first[0]) < len(reference[0])
     run(url, out, ckpt, 2)  # the same job id: resumes from the final checkpoint
     assert committed(url, out) == reference
+
+
+# -- PyFlink's checkpoint settings at parallelism > 1 -----------------------------------------------------------
+
+
+def test_min_pause_spaces_the_checkpoints_of_a_parallel_job(tmp_path: Path, no_orphans: list[Any]) -> None:
+    def completed(pause_ms: int) -> int:
+        url, out, ckpt = setup(tmp_path, f"pause-{pause_ms}")
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.set_parallelism(2)
+        env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+        crash_job.build(env, url, str(out), interval_ms=20, pause_s=0.0003)  # about 2 s of input
+        env.get_checkpoint_config().set_min_pause_between_checkpoints(pause_ms)
+        return int(env.execute("crash job", job_id="crash-job").checkpoints.completed)
+
+    assert completed(60_000) <= 2 < completed(0)  # (with the pause: the first and the final one at most)
+
+
+def test_more_failed_checkpoints_than_tolerable_fail_a_parallel_job(tmp_path: Path, no_orphans: list[Any]) -> None:
+    from millstream.stream.errors import JobFailedError
+
+    url, out, ckpt = setup(tmp_path, "tolerable")
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
+    crash_job.build(env, url, str(out), bounded=False, interval_ms=50, pause_s=0.0005)
+    env.get_checkpoint_config().set_tolerable_checkpoint_failure_number(1)
+    client = env.execute_async("crash job", job_id="crash-job")
+    no_orphans.append(client.runner)
+    deadline = time.monotonic() + 60
+    while not list(ckpt.glob("*/chk-*")):
+        assert time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.05)
+    job_dir = next(ckpt.glob("*/chk-*")).parent
+    shutil.rmtree(job_dir, ignore_errors=True)  # the job's checkpoint directory becomes a file: every write fails
+    job_dir.write_text("not a directory")
+    assert client.wait(60)
+    with pytest.raises(JobFailedError, match="2 checkpoints in a row failed, more than the tolerable 1"):
+        client.get_job_execution_result()
 
 
 # -- the RocksDB state backend at parallelism > 1 ----------------------------------------------------------------

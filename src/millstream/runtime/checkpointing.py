@@ -86,6 +86,25 @@ def check_restorable(source: str, blob_uids: Any, known: Any, allow_non_restored
         )
 
 
+def check_tolerable_failures(summary: CheckpointSummary, config: Any) -> None:
+    """``CheckpointConfig.set_tolerable_checkpoint_failure_number(n)``: more than ``n`` failed checkpoints in a
+    row fail the job (:class:`CheckpointError`)."""
+    stats = summary.stats
+    tolerable = getattr(config, "tolerable_checkpoint_failures", None)
+    if tolerable is None or not stats:
+        return
+    failed = 0
+    for st in reversed(stats):
+        if st.status == "COMPLETED":
+            break
+        failed += 1
+    if failed > tolerable:
+        raise CheckpointError(
+            f"{failed} checkpoints in a row failed, more than the tolerable {tolerable} (last: {stats[-1].error})",
+            hint="fix the checkpoint storage, or raise set_tolerable_checkpoint_failure_number(...)",
+        )
+
+
 def job_id_of(config: Any, job_name: str) -> str:
     """The job's id: ``config.job_id``, else ``$MILLSTREAM_JOB_ID``, else the job's name."""
     return config.job_id or os.environ.get("MILLSTREAM_JOB_ID") or job_name
@@ -445,25 +464,7 @@ class CheckpointCoordinator:
             self.take_requested_savepoints()
         elif now - self.last_ms >= max(self.interval_ms, getattr(self.job.config, "min_pause_between_checkpoints", 0)):
             self.checkpoint()
-            self._check_tolerable_failures()
-
-    def _check_tolerable_failures(self) -> None:
-        """``CheckpointConfig.set_tolerable_checkpoint_failure_number(n)``: more than ``n`` failed checkpoints
-        in a row fail the job."""
-        stats = self.summary.stats
-        tolerable = getattr(self.job.config, "tolerable_checkpoint_failures", None)
-        if tolerable is None or not stats:
-            return
-        failed = 0
-        for st in reversed(stats):
-            if st.status == "COMPLETED":
-                break
-            failed += 1
-        if failed > tolerable:
-            raise CheckpointError(
-                f"{failed} checkpoints in a row failed, more than the tolerable {tolerable} (last: {stats[-1].error})",
-                hint="fix the checkpoint storage, or raise set_tolerable_checkpoint_failure_number(...)",
-            )
+            check_tolerable_failures(self.summary, self.job.config)
 
     def take_requested_savepoints(self) -> None:
         """Serve ``JobClient.trigger_savepoint``: a checkpoint, then its copy at each requested target."""

@@ -11,10 +11,9 @@ hands out list states that are not scoped to a key:
   even ranges (the first ``n % p`` new subtasks get one more), as Flink's round-robin repartitioner does for
   a state (with several list states Flink starts each next state's odd elements where the last one's ended,
   in its hash-map order of the names; millstream starts every state at subtask 0);
-- ``get_union_list_state(ListStateDescriptor(...))`` — **union** state: on a restore at another parallelism
-  (or into one process), every new subtask gets all elements of all old subtasks. (Flink does that at the same
-  parallelism too; a parallel millstream job restored at its own parallelism gives each subtask its own
-  snapshot back, union state included: the parallel runtime hands a worker only its own subtask's state then.)
+- ``get_union_list_state(ListStateDescriptor(...))`` — **union** state: on every restore, every new subtask
+  gets all elements of all old subtasks, as in Flink — at another parallelism (:func:`redistribute`) and at the
+  same one, where list states stay with their subtask (:func:`broadcast_unions`).
 
 Before every checkpoint (and savepoint) the engine calls ``snapshot_state(context)`` (a
 :class:`FunctionSnapshotContext`), then stores the lists. The stored lists are plain picklable data; this
@@ -178,11 +177,30 @@ def redistribute(states: list[OperatorStateSnapshot | None], index: int, paralle
     return out
 
 
+def broadcast_unions(states: list[OperatorStateSnapshot | None]) -> list[OperatorStateSnapshot | None] | None:
+    """At the same parallelism: every subtask keeps its own list states, and its union states hold the
+    elements of every subtask (in subtask order); ``None`` when there is no union state (nothing changes)."""
+    unions: dict[str, list[Any]] = {}
+    for snap in states:
+        for name, (mode, elements) in (snap or {}).items():
+            if mode == UNION:
+                unions.setdefault(name, []).extend(elements)
+    if not unions:
+        return None
+    out: list[OperatorStateSnapshot | None] = []
+    for snap in states:
+        own = dict(snap or {})
+        own.update((name, (UNION, list(elements))) for name, elements in unions.items())
+        out.append(own)
+    return out
+
+
 __all__ = [
     "FunctionInitializationContext",
     "FunctionSnapshotContext",
     "OperatorListState",
     "OperatorStateSnapshot",
     "OperatorStateStore",
+    "broadcast_unions",
     "redistribute",
 ]

@@ -58,6 +58,7 @@ from ..checkpointing import (
     read_state,
 )
 from ..kafka_exactly_once import is_kafka, transactional_id
+from .rescale import with_union_state
 
 log = logging.getLogger("millstream.checkpoint")
 
@@ -201,6 +202,8 @@ class ParallelCheckpoints:
                     "and must not change while the job's state lives on)",
                 )
             rescale = old_p != node.parallelism
+            if not rescale and payload.get("kind") == "parallel" and subs and subs[0].get("kind") == "operator":
+                subs = with_union_state(subs)
             for i in range(node.parallelism):
                 entry = subs if rescale else [subs[i]]
                 per_worker[i][uid] = {
@@ -215,7 +218,8 @@ class ParallelCheckpoints:
     def due(self, requests: list[tuple[str, list[Any]]]) -> bool:
         if not self.enabled or self.inflight is not None:
             return False
-        return bool(requests) or time.monotonic() * 1000 - self.last_ms >= self.interval_ms
+        pause = max(self.interval_ms, self.config.min_pause_between_checkpoints)  # (from the last one's end)
+        return bool(requests) or time.monotonic() * 1000 - self.last_ms >= pause
 
     def trigger(self, requests: list[tuple[str, list[Any]]]) -> int:
         """Start checkpoint ``next_id`` (step 1); the caller sends ``("checkpoint", id)`` to every worker."""

@@ -49,7 +49,7 @@ from ...stream.errors import JobConfigError, JobFailedError
 from ...stream.graph import Transformation, topological
 from ...stream.plan import JobPlan
 from .. import job_directory
-from ..checkpointing import CheckpointSummary
+from ..checkpointing import CheckpointSummary, check_tolerable_failures
 from ..exception_history import ExceptionHistory
 from ..job import JobExecutionResult
 from .checkpoints import ParallelCheckpoints
@@ -357,6 +357,11 @@ class ParallelJobRunner:
                         if st.status == "COMPLETED":
                             for c in conns.values():
                                 _quiet_send(c, ("complete", cid))
+                        else:
+                            try:
+                                check_tolerable_failures(self.summary, self.config)
+                            except CheckpointError as exc:
+                                raise self._failure(exc) from exc
                         if cid == final:
                             if st.status != "COMPLETED":
                                 raise self._failure(

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...stream.keygroups import key_group_filter, key_group_range
+from ...stream.operator_state import broadcast_unions
 from ...stream.operators.rescale import RedistributableState, RescalableState
 from ...stream.time import MIN_WATERMARK
 from ..sources import split_owner
@@ -107,4 +108,19 @@ def rescale_part(
     return merge_operator(thing, name, payloads, owns)
 
 
-__all__ = ["merge_gate", "merge_operator", "merge_source", "rescale_part"]
+def with_union_state(subtasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An operator's subtask snapshots for a restore at the same parallelism: unchanged, except that union list
+    state (operator state) goes whole to every subtask, as Flink restores it."""
+    states = [p.get("state") for p in subtasks]
+    if not all(isinstance(st, dict) for st in states):
+        return subtasks
+    merged = broadcast_unions([st.get("operator_state") for st in states])  # type: ignore[union-attr]
+    if merged is None:
+        return subtasks
+    out = []
+    for p, st, ops in zip(subtasks, states, merged, strict=True):
+        out.append({**p, "state": {**st, "operator_state": ops}})  # type: ignore[dict-item]
+    return out
+
+
+__all__ = ["merge_gate", "merge_operator", "merge_source", "rescale_part", "with_union_state"]
