@@ -201,3 +201,13 @@ def test_refused_shapes_name_the_construct_and_position(
     assert message in str(info.value)
     assert info.value.hint
     assert (info.value.line, info.value.column) == (1, column), str(info.value)
+
+
+def test_ranked_views_and_with_queries(tenv: StreamTableEnvironment) -> None:
+    tenv.execute_sql("CREATE VIEW best AS SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM t")
+    expected = materialize([["+I", "a", 10], ["+I", "b", 7], ["+I", "c", 9]])
+    assert materialize(rows(tenv, "SELECT k, v FROM best WHERE rn = 1")) == expected
+    cte = f"WITH r AS {ranked('v DESC')} SELECT k, v FROM r WHERE rn <= 1"
+    assert materialize(rows(tenv, cte)) == expected
+    with pytest.raises(SqlValidationError, match="needs one filter"):
+        tenv.execute_sql("SELECT k FROM best")

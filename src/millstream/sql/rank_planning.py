@@ -28,6 +28,7 @@ from sqlglot import exp
 
 from .catalog import CatalogView
 from .deduplicate import RowTimeKeepFirst, RowTimeKeepLast
+from .errors import SqlError
 from .expressions import Field, fail, row_function
 from .rank import AppendOnlyTopN
 from .sort_keys import row_comparator
@@ -53,11 +54,23 @@ def _inner_query(planner: Planner, node: exp.Expression) -> exp.Expression | Non
                 return scope[node.name]
         try:
             entry = planner.catalog.lookup(node.name, node)
-        except Exception:
+        except SqlError:
             return None
         if isinstance(entry, CatalogView) and entry.plan is None:
             return entry.query
     return None
+
+
+def ranked_view_probe(query: exp.Expression) -> exp.Expression:
+    """What to plan to validate ``CREATE VIEW v AS query`` and learn its columns: a query with ``ROW_NUMBER()``
+    is only planned with a rank filter (Flink's views of ranked queries are filtered where they are used), so
+    it is probed as ``SELECT * FROM (query) WHERE rn <= 1``; any other query as it is."""
+    found = _row_number(query) if isinstance(query, exp.Select) else None
+    if found is None:
+        return query
+    rn = exp.column(found[1].alias, quoted=True)
+    probe = exp.select("*").from_(exp.Subquery(this=query.copy()))
+    return probe.where(exp.LTE(this=rn, expression=exp.Literal.number(1)))
 
 
 def _row_number(select: exp.Select) -> tuple[int, exp.Alias] | None:
@@ -263,4 +276,4 @@ def _without(node: exp.Select, cond: exp.Expression) -> exp.Select:
     return rest
 
 
-__all__ = ["plan_ranked_from"]
+__all__ = ["plan_ranked_from", "ranked_view_probe"]
