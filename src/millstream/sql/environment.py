@@ -24,6 +24,7 @@ from .connectors import SINK_CONNECTORS, SOURCE_CONNECTORS, create_sink
 from .errors import SqlValidationError
 from .expressions import Field, fail
 from .planner import Planner, Relation, relation_of, watermark_strategy
+from .rank_planning import ranked_view_probe
 from .row import Row, RowKind
 from .scalar_functions import SCALAR_FUNCTIONS
 from .schema import Schema
@@ -179,7 +180,7 @@ class StreamTableEnvironment:
             if self.catalog.exists(name) and exists:
                 return TableResult(_OK, [(RowKind.INSERT, ("OK",))])
             query = tree.expression
-            fields = self._planner().query(query).fields
+            fields = self._planner().query(ranked_view_probe(query)).fields
             self.catalog.add_view(CatalogView(name, query=query, fields=fields), tree)
         else:
             raise fail(tree, f"CREATE {kind} is not supported yet", hint="CREATE TABLE or CREATE TEMPORARY VIEW")

@@ -33,6 +33,8 @@ from .errors import SqlError, SqlValidationError
 from .expressions import ExpressionCompiler, Field, Projection, fail, row_function, value_function
 from .group_aggregate import GroupAggregate
 from .joins import plan_from
+from .over_planning import has_over, plan_over
+from .rank_planning import plan_ranked_from
 from .types import SqlType
 from .windows import LocalTimeWindows, WindowSpec, utc_offset_ms, window_spec
 
@@ -64,7 +66,12 @@ def watermark_strategy(delay_ms: int, column: int) -> WatermarkStrategy:
 
 _UNSUPPORTED = (
     ("order", "ORDER BY", "a streaming query cannot sort its unbounded result; drop ORDER BY"),
-    ("limit", "LIMIT", "drop LIMIT (Top-N with ROW_NUMBER() is a later step)"),
+    (
+        "limit",
+        "LIMIT",
+        "drop LIMIT; for the first rows per key write Top-N: SELECT * FROM (SELECT *, ROW_NUMBER() OVER "
+        "(PARTITION BY k ORDER BY col DESC) AS rn FROM t) WHERE rn <= N",
+    ),
 )
 
 
@@ -248,10 +255,17 @@ class Planner:
             grouped.set("group", exp.Group(expressions=keys))
             return self.query(grouped)
         from_ = node.args.get("from_")
-        if node.args.get("joins") and from_ is not None:
+        ranked = plan_ranked_from(self, node)  # FROM a query with ROW_NUMBER(): the rank filter leaves WHERE
+        if ranked is not None:
+            rel, node = ranked
+        elif node.args.get("joins") and from_ is not None:
             rel, node = plan_from(self, node)  # the joins' conditions leave WHERE
         else:
             rel = self.from_(from_.this if from_ is not None else None)
+        if has_over(node):
+            if rel.window is not None:
+                rel = self.window_columns(rel)
+            return plan_over(self, node, rel)
         group = node.args.get("group")
         has_agg = any(e.find(exp.AggFunc) for e in node.expressions)
         if group is not None or has_agg or node.args.get("having"):
