@@ -9,10 +9,11 @@ the message bytes and parsed in place (``int``/``float`` columns straight from t
 ``str``), and the dict is one literal. :func:`compile_key` does the same for the key struct.
 
 A generated decoder only handles what a server sends for the table as known: the same number of columns,
-each text (``t``), null (``n``) or unchanged TOAST (``u``). Anything else — another column count, a binary
-column, a value its parser rejects — raises, and the caller then takes the general path for that message,
-which gives the same result or the same error (naming the column). So the two paths agree by construction;
-``tests/connect_cdc/test_stream_records_pinned.py`` pins their output.
+each text (``t``), null (``n``) or unchanged TOAST (``u``), all within the message. Anything else (another
+column count, a binary column, a value its parser rejects, a truncated message) raises, and the caller then
+takes the general path for that message, which gives the same result or the same error (naming the
+column). So the two paths agree by construction; ``tests/connect_cdc/test_stream_records_pinned.py`` pins
+their output and ``test_rowcodec.py`` compares them on random rows.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def compile_row_decoder(
             "        raise Fallback",
         ]
     items = ", ".join(f"{name!r}: v{i}" for i, name in enumerate(names))
-    lines.append(f"    return {{{items}}}, pos")
+    lines += ["    if pos > len(buf):", "        raise Fallback", f"    return {{{items}}}, pos"]  # truncated
     exec("\n".join(lines), ns)  # the source: built above, names repr()'d
     decode: RowDecoder = ns["decode_row"]
     return decode
