@@ -270,3 +270,11 @@ def test_a_bad_value_names_its_column(monkeypatch: pytest.MonkeyPatch, column: s
     task = streaming_task(monkeypatch, stream)
     with pytest.raises(ConnectError, match=message):
         drain(task, stream)
+
+
+@pytest.mark.parametrize("payload", [b"I\0\0", b"U" + struct.pack(">I", 100), b"D" + struct.pack(">I", 100) + b"Q"])
+def test_a_truncated_change_is_a_pgoutput_error(monkeypatch: pytest.MonkeyPatch, payload: bytes) -> None:
+    stream: list[list[bytes | int]] = [[begin(0x2000, 9), relation(100), payload, commit(0x2000)]]
+    task = streaming_task(monkeypatch, stream)
+    with pytest.raises(pgoutput.PgOutputError):
+        drain(task, stream)

@@ -91,7 +91,7 @@ def _now_ms() -> int:
 
 _new = tuple.__new__
 _OID = struct.Struct(">I").unpack_from
-_CHANGE_TAGS = frozenset(b"IUD")
+_CHANGE_TAGS = frozenset((b"I", b"U", b"D"))
 
 
 class PostgresConnectorTask(SourceTask):
@@ -279,7 +279,7 @@ class PostgresConnectorTask(SourceTask):
             if isinstance(msg, Keepalive):
                 continue
             payload = msg.payload
-            if payload[0] in _CHANGE_TAGS and fast(payload, msg.data_start, out):
+            if payload[:1] in _CHANGE_TAGS and fast(payload, msg.data_start, out):
                 continue
             out.extend(on_message(decode(payload), msg.data_start))
         now = time.monotonic()
@@ -338,7 +338,7 @@ class PostgresConnectorTask(SourceTask):
         transaction, an unknown or excluded table, a key change, anything :mod:`.rowcodec`'s compiled decoder
         does not handle (a bad value then fails there, naming its column)."""
         txn = self.txn
-        if txn is None:
+        if txn is None or len(payload) < 6:  # (a truncated message: the general path names the problem)
             return False
         table = self.relations.get(_OID(payload, 1)[0])
         if table is None:
