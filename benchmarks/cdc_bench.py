@@ -256,14 +256,22 @@ def private_postgres() -> Iterator[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("changes", nargs="?", type=int, default=100_000, help="changes to make (default 100,000)")
+    ap.add_argument(
+        "args",
+        nargs="*",
+        metavar="DSN|CHANGES",
+        help="[DSN] [CHANGES]: a DSN first (as --dsn), then the number of changes to make (default 100,000)",
+    )
     ap.add_argument("--dsn", help="a PostgreSQL server with wal_level=logical (default: start a private one)")
     args = ap.parse_args()
-    if args.dsn:
-        run_bench(args.dsn, args.changes)
+    rest = list(args.args)
+    dsn = args.dsn or (rest.pop(0) if rest and "://" in rest[0] else None)
+    n = int(rest[0]) if rest else 100_000
+    if dsn:
+        run_bench(dsn, n)
     else:
-        with private_postgres() as dsn:
-            run_bench(dsn, args.changes)
+        with private_postgres() as private:
+            run_bench(private, n)
 
 
 def run_bench(dsn: str, n: int) -> None:
