@@ -1,9 +1,12 @@
 """PostgreSQL CDC throughput: change events per second from PostgreSQL into the log, next to a bare logical
 replication read of the same changes in the same run.
 
-    PYTHONPATH=src python benchmarks/cdc_bench.py postgresql://postgres@127.0.0.1:5432/postgres [CHANGES]
+    PYTHONPATH=src python benchmarks/cdc_bench.py [--dsn postgresql://postgres@127.0.0.1:5432/postgres] [CHANGES]
 
-The server needs ``wal_level=logical``. The script creates table ``cdc_bench`` and two slots *before* making
+Without ``--dsn`` it starts a private PostgreSQL as the tests' fixture does (Debian's binaries under
+``/usr/lib/postgresql/<v>/bin``, a temp cluster with ``wal_level=logical`` and ``fsync=off`` on a free loopback
+port, run as the ``postgres`` OS user when run as root) and stops it at the end. A given server needs
+``wal_level=logical``. The script creates table ``cdc_bench`` and two slots *before* making
 CHANGES (default 100,000) changes — 2/3 inserts, 1/3 updates, in transactions of 1,000 — so both readers
 see exactly the same WAL:
 
@@ -20,10 +23,17 @@ to show where the time goes, the connector's task polled alone (no worker, no lo
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -209,11 +219,62 @@ class ReplayConnector(SourceConnector):
         pass
 
 
+@contextlib.contextmanager
+def private_postgres() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster with ``wal_level=logical``, as ``tests/fixtures/postgres.py`` starts."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if not found:
+        sys.exit("no PostgreSQL binaries under /usr/lib/postgresql (apt-get install postgresql), or give --dsn")
+    bindir = Path(found[-1]).parent
+    as_pg = (lambda cmd: ["runuser", "-u", "postgres", "--", *cmd]) if os.geteuid() == 0 else (lambda cmd: cmd)
+    root = Path(tempfile.mkdtemp(prefix="millstream-cdc-bench-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    run = lambda cmd: subprocess.run(as_pg(cmd), capture_output=True, text=True, timeout=300)  # noqa: E731
+    init = run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
+    if init.returncode != 0:
+        sys.exit(f"initdb failed: {init.stderr[-500:]}")
+    opts = (
+        f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c wal_level=logical "
+        "-c max_replication_slots=16 -c max_wal_senders=16"
+    )
+    start = run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", opts, "-w", "start"])
+    if start.returncode != 0:
+        sys.exit(f"pg_ctl start failed: {start.stderr[-500:]}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    dsn = sys.argv[1]
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "args",
+        nargs="*",
+        metavar="DSN|CHANGES",
+        help="[DSN] [CHANGES]: a DSN first (as --dsn), then the number of changes to make (default 100,000)",
+    )
+    ap.add_argument("--dsn", help="a PostgreSQL server with wal_level=logical (default: start a private one)")
+    args = ap.parse_args()
+    rest = list(args.args)
+    dsn = args.dsn or (rest.pop(0) if rest and "://" in rest[0] else None)
+    n = int(rest[0]) if rest else 100_000
+    if dsn:
+        run_bench(dsn, n)
+    else:
+        with private_postgres() as private:
+            run_bench(private, n)
+
+
+def run_bench(dsn: str, n: int) -> None:
     params = params_of(dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:
         cleanup(conn)

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
+import orjson
 import pytest
 
+from millstream.connect.api import SourceConnector, SourceTask, Task
 from millstream.connect.connectors.file import FileStreamSinkTask
-from millstream.connect.data import STRING_SCHEMA, SinkRecord
+from millstream.connect.data import STRING_SCHEMA, Field, Schema, SinkRecord, SourceRecord
 from millstream.connect.worker import TASK_GC_THRESHOLD, task_gc
-from millstream.core.record import TopicPartition
+from millstream.core.record import Record, TopicPartition
 from millstream.log import open_log
+from millstream.log.partitioner import partition_for_key
 
 from .helpers import wait_until
 from .test_errors import PUT
@@ -166,3 +171,92 @@ def test_a_put_failure_in_the_column_fast_path_sends_the_original_record_to_the_
         lambda: sorted(o["offset"]["kafka_offset"] for o in herder.connector_offsets("s")) == [1, 3],
         what="offsets past every record",
     )
+
+
+_KEY = Schema("struct", False, "k", fields=(Field("id", Schema("int64"), 0),))
+_VALUE = Schema("struct", True, "v", fields=(Field("n", Schema("string"), 0),))
+
+
+def _keyed_batches() -> list[list[SourceRecord]]:
+    """Batches the source fast path takes (all keyed; keyless; keyed with tombstones) and one it leaves to
+    the general path (keys on some records only)."""
+
+    def rec(i: int, keyed: bool, tombstone: bool = False) -> SourceRecord:
+        value = None if tombstone else {"n": f"v{i}"}
+        return SourceRecord(
+            "keyed", None, _KEY if keyed else None, {"id": i} if keyed else None,
+            None if tombstone else _VALUE, value, 1000 + i, (), {"p": 1}, {"o": i},
+        )  # fmt: skip
+
+    return [
+        [rec(i, True) for i in range(0, 50)],
+        [rec(i, False) for i in range(50, 60)],
+        [rec(i, True, tombstone=i % 2 == 1) for i in range(60, 80)],
+        [rec(i, i % 3 == 0) for i in range(80, 100)],
+    ]
+
+
+class KeyedSourceTask(SourceTask):
+    def start(self, props: Mapping[str, str]) -> None:
+        self.batches = _keyed_batches()
+
+    def poll(self) -> list[SourceRecord] | None:
+        if self.batches:
+            return self.batches.pop(0)
+        time.sleep(0.01)
+        return None
+
+    def stop(self) -> None:
+        pass
+
+
+class KeyedSource(SourceConnector):
+    def start(self, props: Mapping[str, str]) -> None:
+        pass
+
+    def task_class(self) -> type[Task]:
+        return KeyedSourceTask
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_keyed_source_records_are_written_as_the_general_path_writes_them(make_herder, partitions):
+    """Keys converted in the batch fast path: the same key and value bytes, key partitioning, order and
+    offsets as the record-by-record path gives."""
+    herder = make_herder()
+    herder.create_connector(
+        "keyed",
+        {
+            "connector.class": f"{__name__}.KeyedSource",
+            "topic.creation.default.partitions": str(partitions),
+            "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "key.converter.schemas.enable": "false",
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter.schemas.enable": "false",
+        },
+    )
+    log = herder.log
+
+    def written() -> list[Record]:
+        if not log.has_topic("keyed"):
+            return []
+        return [r for p in range(partitions) for r in log.read("keyed", p, 0, max_records=1000)]
+
+    wait_until(lambda: len(written()) == 100, what="100 records")
+    expected = [r for batch in _keyed_batches() for r in batch]
+    by_value = {}
+    for r in written():
+        i = r.timestamp - 1000
+        want = expected[i]
+        key = None if want.key is None else orjson.dumps(want.key)
+        assert (r.key, r.value) == (key, None if want.value is None else orjson.dumps(want.value)), i
+        if key is not None and partitions > 1:
+            assert r.partition == partition_for_key(key, partitions)
+        by_value[i] = r
+    assert sorted(by_value) == list(range(100))
+    for p in range(partitions):  # the task's order within each partition
+        stamps = [r.timestamp for r in log.read("keyed", p, 0, max_records=1000)]
+        assert stamps == sorted(stamps)
+    wait_until(lambda: herder.offsets.get("keyed", {"p": 1}) == {"o": 99}, what="the last offset stored")

@@ -98,6 +98,21 @@ def json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not a Connect value")
 
 
+_JSON_OPT = orjson.OPT_PASSTHROUGH_DATETIME
+_JSON_OPT_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _json_bytes(obj: Any) -> bytes:
+    """``orjson.dumps`` as JsonConverter writes: maps with non-string keys need ``OPT_NON_STR_KEYS``, which
+    makes orjson about half as fast on every dict, so first without it and, only when orjson refuses (a
+    non-string key, or a value :func:`json_default` rejects), again with it. For string keys the option
+    changes nothing, so the bytes are the same either way."""
+    try:
+        return orjson.dumps(obj, default=json_default, option=_JSON_OPT)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(obj, default=json_default, option=_JSON_OPT_NON_STR_KEYS)
+
+
 _INT_RANGES = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
 
 
@@ -210,14 +225,29 @@ class JsonConverter(Converter):
             if self.schemas_enable:
                 if schema is None:
                     schema = infer_schema(value)
-                return orjson.dumps(
-                    {"schema": self._schema_json(schema), "payload": value},
-                    default=json_default,
-                    option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
-                )
-            return orjson.dumps(
-                value, default=json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
-            )
+                return _json_bytes({"schema": self._schema_json(schema), "payload": value})
+            return _json_bytes(value)
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            raise DataError(f"Converting Kafka Connect data to byte[] failed for topic {topic}: {exc}") from exc
+
+    def from_connect_batch(
+        self, topic: str, schemas: Sequence[Schema | None], values: Sequence[Any]
+    ) -> list[bytes | None]:
+        """:meth:`from_connect_data` of each pair in one comprehension (no call per record but orjson's)."""
+        if self.schemas_enable:
+            return super().from_connect_batch(topic, schemas, values)
+        dumps, pairs = orjson.dumps, list(zip(schemas, values, strict=True))
+        try:  # as _json_bytes: first without OPT_NON_STR_KEYS, then, if orjson refuses, with it
+            return [
+                None if v is None and s is None else dumps(v, default=json_default, option=_JSON_OPT) for s, v in pairs
+            ]
+        except orjson.JSONEncodeError:
+            pass
+        try:
+            return [
+                None if v is None and s is None else dumps(v, default=json_default, option=_JSON_OPT_NON_STR_KEYS)
+                for s, v in pairs
+            ]
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise DataError(f"Converting Kafka Connect data to byte[] failed for topic {topic}: {exc}") from exc
 

@@ -33,7 +33,7 @@ import traceback
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import repeat
-from operator import itemgetter
+from operator import is_, itemgetter
 from typing import Any
 
 import orjson
@@ -377,15 +377,16 @@ class WorkerSourceTask(WorkerTask):
         return self.ctx.log.produce(topic, batch)
 
     def _send_fast(self, records: list[SourceRecord]) -> bool:
-        """The common case, column-at-a-time in C (``map``/``zip`` over the record tuples): no transforms,
-        keys or headers, one topic, no explicit partition, no ``commit_record``. Returns ``False`` (having
+        """The common case, column-at-a-time in C (``map``/``zip`` over the record tuples): no transforms or
+        headers, keys on all records or on none (converted as a batch too), one topic, no explicit partition,
+        no ``commit_record``. Returns ``False`` (having
         written nothing) when the batch needs the general path.
 
         The cyclic GC is paused meanwhile (as :func:`~millstream.log.batch_codec.gc_paused` does, but
         without allocating a context manager: that allocation alone would set off the collection that the
         source task's freshly polled records are due): the batch's thousands of new tuples would otherwise
-        set off several collections that each walk the whole live batch. Only framework code and the value
-        converter run here, never a call that can block."""
+        set off several collections that each walk the whole live batch. Only framework code and the
+        converters run here, never a call that can block."""
         if self.chain or self.wants_commit_record or self.exactly_once:
             return False
         was_enabled = gc.isenabled()
@@ -408,14 +409,18 @@ class WorkerSourceTask(WorkerTask):
         if len(columns) != len(SourceRecord._fields):
             return False
         topics, kafka_partitions, key_schemas, keys, value_schemas, values_in, stamps, headers, parts, offs = columns
-        if (
-            topics.count(topic) != n
-            or keys.count(None) != n
-            or key_schemas.count(None) != n
-            or kafka_partitions.count(None) != n
-            or any(headers)
-        ):
+        if topics.count(topic) != n or kafka_partitions.count(None) != n or any(headers):
             return False
+        converted_keys: list[bytes | None] | None = None
+        # (identity tests: list.count(None) would call Schema.__eq__ for every record)
+        no_key_schema = list(map(is_, key_schemas, repeat(None, n))).count(True)
+        if keys.count(None) != n or no_key_schema != n:
+            if keys.count(None) or no_key_schema:
+                return False  # some records with keys, some without: the general path
+            try:
+                converted_keys = self.key_converter.from_connect_batch(topic, list(key_schemas), list(keys))
+            except Exception:
+                return False  # let the general path apply the error handler
         try:
             values = self.value_converter.from_connect_batch(topic, list(value_schemas), list(values_in))
         except Exception:
@@ -432,17 +437,25 @@ class WorkerSourceTask(WorkerTask):
                     offsets[partition_key(part)] = (part, off)
         timestamps = list(stamps)
         append_values = getattr(self.ctx.log, "append_values", None)
-        if append_values is not None and self._ensure_topic(topic) == 1:
+        if converted_keys is None and append_values is not None and self._ensure_topic(topic) == 1:
             append_values(topic, 0, values, timestamps)  # the columns as they are: no record objects
         else:
             batch = list(
                 map(
                     _tuple_new,
                     repeat(ProducerRecord, n),
-                    zip(values, repeat(None, n), timestamps, repeat((), n), repeat(None, n), strict=True),
+                    zip(
+                        values,
+                        repeat(None, n) if converted_keys is None else converted_keys,
+                        timestamps,
+                        repeat((), n),
+                        repeat(None, n),
+                        strict=True,
+                    ),
                 )
             )
-            self._produce(topic, batch, partitioned=False)
+            # keyed records go to the partitions of their keys (as the general path's append does)
+            self._produce(topic, batch, partitioned=converted_keys is not None)
         self.pending.update(offsets)
         self.records_sent += n
         self.sensor_written.inc(n)

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 from .... import __version__
 from ...data import Field, Schema, SourceRecord
 from .pgoutput import UNCHANGED_TOAST
+from .rowcodec import RowDecoder, compile_key, compile_row_decoder
 from .values import ColumnType, column_type, convert
 
 UNAVAILABLE = "__debezium_unavailable_value"
@@ -95,6 +96,10 @@ class TableSchema:
     key_index: tuple[int, ...] = field(init=False)
     _parsers: tuple[tuple[str, Any, Any], ...] = field(init=False, repr=False)
     _key_names: tuple[str, ...] = field(init=False, repr=False)
+    decode_row: RowDecoder = field(init=False, repr=False, compare=False)
+    """pgoutput tuple data → row dict for this definition (:mod:`.rowcodec`; raises for the general path)."""
+    fast_key: Any = field(init=False, repr=False, compare=False)
+    """row → key struct (all columns present), or ``None`` for a table without a key."""
 
     def __post_init__(self) -> None:
         self.topic = f"{self.prefix}.{self.namespace}.{self.name}"
@@ -133,6 +138,8 @@ class TableSchema:
             for c, t in zip(self.columns, self.types, strict=True)
         )
         self._key_names = tuple(self.columns[i].name for i in self.key_index)
+        self.decode_row = compile_row_decoder(*zip(*self._parsers, strict=True)) if self.columns else _no_rows
+        self.fast_key = compile_key(self._key_names) if self.key_schema is not None else None
         self.envelope_schema = Schema(
             "struct",
             False,
@@ -194,6 +201,10 @@ class SourceInfo(NamedTuple):
     lsn: int | None
     sequence: tuple[int | None, int] | None  # (LSN of the previous commit, LSN of this change)
     offset: dict[str, Any]
+
+
+def _no_rows(buf: bytes, pos: int) -> tuple[dict[str, Any], int]:
+    raise ValueError("a table without columns: the general path decides")
 
 
 def _required(schema: Schema) -> Schema:

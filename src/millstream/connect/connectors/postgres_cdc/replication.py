@@ -25,13 +25,13 @@ from __future__ import annotations
 import select
 import struct
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ....core.errors import ConnectError
 from .lsn import format_lsn, parse_lsn
 
 _XLOG = struct.Struct(">QQq")
+_PAYLOAD = 1 + _XLOG.size  # an XLogData message: tag, header, then the payload
 _KEEPALIVE = struct.Struct(">Qq?")
 _STATUS = struct.Struct(">cQQQq?")
 _PG_EPOCH_US = 946_684_800_000_000
@@ -86,16 +86,17 @@ def explain(message: str, params: dict[str, Any], slot: str = "", what: str = ""
     return CdcError(f"PostgreSQL at {where}{' ' + what if what else ''} failed: {text}")
 
 
-@dataclass(frozen=True)
-class XLogData:
+class XLogData(NamedTuple):
     data_start: int
     wal_end: int
     payload: bytes
 
 
-@dataclass(frozen=True)
-class Keepalive:
+class Keepalive(NamedTuple):
     wal_end: int
+
+
+_new = tuple.__new__
 
 
 def conninfo(params: dict[str, Any], *, replication: bool) -> str:
@@ -187,14 +188,14 @@ class ReplicationConnection:
                 raise explain(msg or "the server ended the replication stream", self.params)
             if n == -2:
                 raise explain(self._error() or "reading the replication stream failed", self.params)
-            buf = bytes(data)
-            kind = buf[:1]
-            if kind == b"w":
-                start, end, _ = _XLOG.unpack_from(buf, 1)
-                self.received = max(self.received, end)
-                out.append(XLogData(start, end, buf[1 + _XLOG.size :]))
-            elif kind == b"k":
-                end, _, reply = _KEEPALIVE.unpack_from(buf, 1)
+            kind = data[0]
+            if kind == 119:  # 'w'
+                start, end, _ = _XLOG.unpack_from(data, 1)
+                if end > self.received:
+                    self.received = end
+                out.append(_new(XLogData, (start, end, bytes(data[_PAYLOAD:]))))
+            elif kind == 107:  # 'k'
+                end, _, reply = _KEEPALIVE.unpack_from(data, 1)
                 self.received = max(self.received, end)
                 out.append(Keepalive(end))
                 if reply:
