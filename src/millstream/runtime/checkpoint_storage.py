@@ -348,8 +348,15 @@ class CheckpointStorage:
             os.fsync(fh.fileno())
 
     def prune(self) -> None:
-        """Keep the newest ``retain`` checkpoints (called once a checkpoint is committed)."""
-        ids = self.completed_ids()
+        """Keep the newest ``retain`` checkpoints (called once a checkpoint is committed).
+
+        Best effort, as Flink discards subsumed checkpoints: a directory that cannot be listed is logged and the
+        old checkpoints stay; it never fails a checkpoint that has already been committed."""
+        try:
+            ids = self.completed_ids()
+        except OSError as exc:
+            log.warning("could not discard old checkpoints in %s: %s", self.dir, exc)
+            return
         for cid in ids[: max(0, len(ids) - self.retain)]:
             shutil.rmtree(self.path_of(cid), ignore_errors=True)
 
