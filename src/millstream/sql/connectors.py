@@ -17,6 +17,9 @@ kafka          as ``millstream`` plus ``properties.bootstrap.servers``; ``value.
 datagen        ``number-of-rows`` (bounded when set), ``rows-per-second`` (default 10000),
                ``fields.<col>.kind`` = ``random`` | ``sequence``, ``fields.<col>.start``/``end``,
                ``fields.<col>.min``/``max``, ``fields.<col>.length``
+upsert-kafka   ``topic``, ``properties.bootstrap.servers``, ``key.format``, ``value.format``, a PRIMARY KEY,
+               ``value.fields-include``, ``sink.parallelism`` (:mod:`millstream.sql.upsert`; also ``millstream``
+               tables with a PRIMARY KEY)
 print          ``print-identifier``, ``standard-error``; prints ``+I[v1, v2]`` per row
 blackhole      none; discards rows
 =============  ===========================================================================================
@@ -47,10 +50,22 @@ from .errors import SqlValidationError
 from .expressions import Field, Projection
 from .formats import FORMATS, decoder, encoder, json_row, json_row_code
 from .registry_formats import is_registry_table, registry_sink, registry_source
+from .upsert import UpsertLayout, is_upsert_table
 from .values import to_display
 
-SOURCE_CONNECTORS = ("filesystem", "millstream", "kafka", "datagen")
-SINK_CONNECTORS = ("filesystem", "millstream", "kafka", "print", "blackhole")
+SOURCE_CONNECTORS = ("filesystem", "millstream", "kafka", "upsert-kafka", "datagen")
+SINK_CONNECTORS = ("filesystem", "millstream", "kafka", "upsert-kafka", "print", "blackhole")
+
+
+def validate_table(table: CatalogTable) -> None:
+    """Check a new table's connector options where they are checked before use (upsert tables)."""
+    if is_upsert_table(table):
+        UpsertLayout(table)
+
+
+def takes_changelog(table: CatalogTable) -> bool:
+    """Whether the table, as a sink, takes updates and deletes (not only inserts)."""
+    return table.options.get("connector") in ("print", "blackhole") or is_upsert_table(table)
 
 
 def _required(table: CatalogTable, key: str, example: str) -> str:
@@ -90,6 +105,8 @@ def create_source(env: StreamExecutionEnvironment, table: CatalogTable, finish: 
     (the planner's computed columns, applied in the same step as decoding). No event time yet: the planner
     assigns it."""
     kind = _connector(table, SOURCE_CONNECTORS, "source")
+    if is_upsert_table(table):
+        return UpsertLayout(table).source(env)  # a changelog: rows end with their kind
     fields = table.physical
     name = f"Decode({table.name})"
     if table.metadata and kind not in ("millstream", "kafka"):
@@ -308,8 +325,12 @@ def create_sink(
     stream: DataStream, table: CatalogTable, fields: list[Field], tz: dt.tzinfo, changelog: bool = False
 ) -> None:
     """Write the stream of tuples (in the table's physical column order) to the table's connector; with
-    ``changelog``, each tuple ends with its row kind (only ``print`` and ``blackhole`` take those)."""
+    ``changelog``, each tuple ends with its row kind (only ``print``, ``blackhole`` and upsert tables take those)."""
     kind = _connector(table, SINK_CONNECTORS, "sink")
+    if is_upsert_table(table):
+        UpsertLayout(table).sink(stream, changelog)
+        return
+
     name = f"Sink({table.name})"
     if kind == "blackhole":
         stream.add_sink(lambda value: None).name(name)
@@ -354,4 +375,12 @@ def _log_sink_builder(table: CatalogTable, kind: str) -> Any:
     return b
 
 
-__all__ = ["SINK_CONNECTORS", "SOURCE_CONNECTORS", "create_sink", "create_source"]
+__all__ = [
+    "SINK_CONNECTORS",
+    "SOURCE_CONNECTORS",
+    "create_sink",
+    "create_source",
+    "is_upsert_table",
+    "takes_changelog",
+    "validate_table",
+]
