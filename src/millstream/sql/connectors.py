@@ -20,6 +20,8 @@ datagen        ``number-of-rows`` (bounded when set), ``rows-per-second`` (defau
 upsert-kafka   ``topic``, ``properties.bootstrap.servers``, ``key.format``, ``value.format``, a PRIMARY KEY,
                ``value.fields-include``, ``sink.parallelism`` (:mod:`millstream.sql.upsert`; also ``millstream``
                tables with a PRIMARY KEY)
+jdbc           ``url``, ``table-name``, ``username``, ``password``, ``sink.buffer-flush.max-rows``,
+               ``sink.buffer-flush.interval``, ``sink.parallelism`` (:mod:`millstream.sql.jdbc`)
 print          ``print-identifier``, ``standard-error``; prints ``+I[v1, v2]`` per row
 blackhole      none; discards rows
 =============  ===========================================================================================
@@ -49,23 +51,27 @@ from .catalog import CatalogTable
 from .errors import SqlValidationError
 from .expressions import Field, Projection
 from .formats import FORMATS, decoder, encoder, json_row, json_row_code
+from .jdbc import JdbcTable
 from .registry_formats import is_registry_table, registry_sink, registry_source
 from .upsert import UpsertLayout, is_upsert_table
 from .values import to_display
 
-SOURCE_CONNECTORS = ("filesystem", "millstream", "kafka", "upsert-kafka", "datagen")
-SINK_CONNECTORS = ("filesystem", "millstream", "kafka", "upsert-kafka", "print", "blackhole")
+SOURCE_CONNECTORS = ("filesystem", "millstream", "kafka", "upsert-kafka", "jdbc", "datagen")
+SINK_CONNECTORS = ("filesystem", "millstream", "kafka", "upsert-kafka", "jdbc", "print", "blackhole")
 
 
 def validate_table(table: CatalogTable) -> None:
     """Check a new table's connector options where they are checked before use (upsert tables)."""
     if is_upsert_table(table):
         UpsertLayout(table)
+    elif table.options.get("connector") == "jdbc":
+        JdbcTable(table)
 
 
 def takes_changelog(table: CatalogTable) -> bool:
     """Whether the table, as a sink, takes updates and deletes (not only inserts)."""
-    return table.options.get("connector") in ("print", "blackhole") or is_upsert_table(table)
+    kind = table.options.get("connector")
+    return kind in ("print", "blackhole") or is_upsert_table(table) or (kind == "jdbc" and bool(table.primary_key))
 
 
 def _required(table: CatalogTable, key: str, example: str) -> str:
@@ -107,6 +113,9 @@ def create_source(env: StreamExecutionEnvironment, table: CatalogTable, finish: 
     kind = _connector(table, SOURCE_CONNECTORS, "source")
     if is_upsert_table(table):
         return UpsertLayout(table).source(env)  # a changelog: rows end with their kind
+    if kind == "jdbc":
+        rows = JdbcTable(table).source(env)
+        return rows if finish is None else rows.map(finish.function()).name(f"Decode({table.name})")
     fields = table.physical
     name = f"Decode({table.name})"
     if table.metadata and kind not in ("millstream", "kafka"):
@@ -330,7 +339,9 @@ def create_sink(
     if is_upsert_table(table):
         UpsertLayout(table).sink(stream, changelog)
         return
-
+    if kind == "jdbc":
+        JdbcTable(table).sink(stream, changelog)
+        return
     name = f"Sink({table.name})"
     if kind == "blackhole":
         stream.add_sink(lambda value: None).name(name)
