@@ -55,7 +55,7 @@ QUERIES = {
     "changelog": "SELECT k, c, i FROM (SELECT k, COUNT(*) AS c FROM lines GROUP BY k) AS g, "
     "LATERAL TABLE(upto(c)) AS T(i)",
 }
-ORDERED = ("aggregate", "changelog")  # changelogs: the order of the changes matters
+ORDERED = ("aggregate", "changelog")  # changelogs: the order of the changes matters (their key: the first column)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,11 @@ def flink_rows(flink_oracle: FlinkOracle, data_file: Path) -> dict[str, list[lis
     return result
 
 
-def millstream_env(data_file: Path) -> StreamTableEnvironment:
-    t_env = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+def millstream_env(data_file: Path, parallelism: int = 1) -> StreamTableEnvironment:
+    """A SQL environment with the ``lines`` table and the table functions of :data:`FUNCTIONS`."""
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(parallelism)
+    t_env = StreamTableEnvironment.create(env)
     t_env.execute_sql(DDL.format(path=data_file))
     for name, fn in FUNCTIONS.items():
         namespace: dict[str, Any] = {}

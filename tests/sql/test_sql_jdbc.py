@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -177,3 +178,37 @@ def test_bad_jdbc_options_are_refused_naming_the_option(options: str, message: s
     with pytest.raises(SqlValidationError, match=message) as info:
         _env().execute_sql(f"CREATE TABLE j (a INT, b STRING) WITH ('connector' = 'jdbc', {options})")
     assert hint in (info.value.hint or "")
+
+
+def test_rows_are_flushed_by_the_interval_while_the_job_runs(tmp_path: Path) -> None:
+    """``sink.buffer-flush.interval``: with no row limit and no checkpoints, buffered rows of an unbounded job reach
+    the database by the interval timer alone."""
+    path = tmp_path / "test.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE seq (id BIGINT)")
+    url = f"file://{tmp_path}/log"
+    log = open_log(url)
+    log.create_topic("ids", 1)
+    log.append("ids", 0, [ProducerRecord(json.dumps({"id": i}).encode()) for i in range(5)])
+    t = _env()
+    t.execute_sql(f"CREATE TABLE ids (id BIGINT) WITH ('connector' = 'millstream', 'log' = '{url}', 'topic' = 'ids')")
+    t.execute_sql(
+        f"CREATE TABLE seq (id BIGINT) WITH ('connector' = 'jdbc', 'url' = 'jdbc:sqlite:{path}', 'table-name' = 'seq', "
+        "'sink.buffer-flush.max-rows' = '0', 'sink.buffer-flush.interval' = '100ms')"
+    )
+    result = t.execute_sql("INSERT INTO seq SELECT id FROM ids")  # unbounded: runs until cancelled
+    try:
+        n, deadline = 0, time.monotonic() + 30
+        while time.monotonic() < deadline and n < 5:
+            time.sleep(0.05)
+            with sqlite3.connect(path) as conn:
+                n = conn.execute("SELECT COUNT(*) FROM seq").fetchone()[0]
+        assert n == 5, "the interval did not flush the buffered rows"
+        log.append("ids", 0, [ProducerRecord(json.dumps({"id": i}).encode()) for i in range(5, 8)])
+        while time.monotonic() < deadline and n < 8:
+            time.sleep(0.05)
+            with sqlite3.connect(path) as conn:
+                n = conn.execute("SELECT COUNT(*) FROM seq").fetchone()[0]
+        assert n == 8
+    finally:
+        result.get_job_client().cancel()
