@@ -27,6 +27,10 @@ from tests.parity.test_sql_over_parity import CHANGELOG_KEYS as OVER_CHANGELOG_K
 from tests.parity.test_sql_over_parity import QUERIES as OVER_QUERIES
 from tests.parity.test_sql_over_parity import write_inputs as write_over_inputs
 from tests.parity.test_sql_parity import BASE, EVENTS, ORDERS, QUERIES, _norm, ddls
+from tests.parity.test_sql_udtf_parity import LINES
+from tests.parity.test_sql_udtf_parity import ORDERED as UDTF_CHANGELOGS
+from tests.parity.test_sql_udtf_parity import QUERIES as UDTF_QUERIES
+from tests.parity.test_sql_udtf_parity import millstream_env as udtf_env
 
 pytestmark = pytest.mark.slow
 
@@ -227,3 +231,22 @@ def test_over_top_n_and_dedup_of_many_keys_at_parallelism_2_match_a_reference(tm
     )
     expect = [["+I", k, ms, sum(r[2] for r in per[k] if ms - 5_000 <= r[1] <= ms)] for k in keys for _, ms, _ in per[k]]
     assert sorted(got) == sorted(expect)
+
+
+@pytest.mark.parametrize("name", sorted(UDTF_QUERIES))
+def test_table_functions_at_parallelism_2_give_parallelism_1s_results(name: str, tmp_path: Path) -> None:
+    """Python table functions (LATERAL TABLE joins) run in worker processes in their input's subtasks: the rows of
+    parallelism 1 (checked against Flink by tests/parity/test_sql_udtf_parity.py); changelogs per key in order."""
+    path = tmp_path / "lines.json"
+    path.write_text("".join(json.dumps({"id": i, "line": s, "k": k}) + "\n" for i, s, k in LINES))
+
+    def run_udtf(parallelism: int) -> list[list[Any]]:
+        t_env = udtf_env(path, parallelism)
+        return [[r.get_row_kind(), *r] for r in t_env.execute_sql(UDTF_QUERIES[name]).collect()]
+
+    one, two = run_udtf(1), run_udtf(2)
+    assert one, f"{name}: no rows at parallelism 1"
+    if name in UDTF_CHANGELOGS:
+        assert per_key(two, 1) == per_key(one, 1)
+    else:
+        assert sorted(two, key=json.dumps) == sorted(one, key=json.dumps)

@@ -87,7 +87,7 @@ def test_misuse_is_a_clear_error(t_env: StreamTableEnvironment) -> None:
         t_env.create_temporary_function("f", lambda x: x)
     with pytest.raises(SqlValidationError, match="not a SQL type"):
         udf(lambda x: x, result_type="NOT A TYPE(")
-    with pytest.raises(SqlValidationError, match="is not a udf object"):
+    with pytest.raises(SqlValidationError, match="is not a udf or udtf object"):
         t_env.execute_sql("CREATE TEMPORARY FUNCTION g AS 'tests.sql.udf_module.not_a_udf' LANGUAGE PYTHON")
     with pytest.raises(SqlValidationError, match=r"cannot load the function 'no_such_module\.f'"):
         t_env.execute_sql("CREATE TEMPORARY FUNCTION g AS 'no_such_module.f' LANGUAGE PYTHON")

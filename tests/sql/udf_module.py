@@ -1,6 +1,6 @@
 """A module of SQL functions for ``CREATE TEMPORARY FUNCTION ... AS 'tests.sql.udf_module.shout'``."""
 
-from millstream.sql import udf
+from millstream.sql import udf, udtf
 
 
 @udf(result_type="STRING")
@@ -9,3 +9,9 @@ def shout(s):
 
 
 not_a_udf = 42
+
+
+@udtf(result_types=["STRING", "INT"])
+def words(line):
+    for w in (line or "").split():
+        yield w, len(w)

@@ -16,6 +16,7 @@ from .row import Row, RowKind
 from .schema import Schema
 from .table import Table, TableResult
 from .udf import ScalarFunction, udf
+from .udtf import TableFunction, udtf
 
 __all__ = [
     "Row",
@@ -27,6 +28,8 @@ __all__ = [
     "SqlValidationError",
     "StreamTableEnvironment",
     "Table",
+    "TableFunction",
     "TableResult",
     "udf",
+    "udtf",
 ]

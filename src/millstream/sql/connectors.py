@@ -17,6 +17,11 @@ kafka          as ``millstream`` plus ``properties.bootstrap.servers``; ``value.
 datagen        ``number-of-rows`` (bounded when set), ``rows-per-second`` (default 10000),
                ``fields.<col>.kind`` = ``random`` | ``sequence``, ``fields.<col>.start``/``end``,
                ``fields.<col>.min``/``max``, ``fields.<col>.length``
+upsert-kafka   ``topic``, ``properties.bootstrap.servers``, ``key.format``, ``value.format``, a PRIMARY KEY,
+               ``value.fields-include``, ``sink.parallelism`` (:mod:`millstream.sql.upsert`; also ``millstream``
+               tables with a PRIMARY KEY)
+jdbc           ``url``, ``table-name``, ``username``, ``password``, ``sink.buffer-flush.max-rows``,
+               ``sink.buffer-flush.interval``, ``sink.parallelism`` (:mod:`millstream.sql.jdbc`)
 print          ``print-identifier``, ``standard-error``; prints ``+I[v1, v2]`` per row
 blackhole      none; discards rows
 =============  ===========================================================================================
@@ -46,11 +51,27 @@ from .catalog import CatalogTable
 from .errors import SqlValidationError
 from .expressions import Field, Projection
 from .formats import FORMATS, decoder, encoder, json_row, json_row_code
+from .jdbc import JdbcTable
 from .registry_formats import is_registry_table, registry_sink, registry_source
+from .upsert import UpsertLayout, is_upsert_table
 from .values import to_display
 
-SOURCE_CONNECTORS = ("filesystem", "millstream", "kafka", "datagen")
-SINK_CONNECTORS = ("filesystem", "millstream", "kafka", "print", "blackhole")
+SOURCE_CONNECTORS = ("filesystem", "millstream", "kafka", "upsert-kafka", "jdbc", "datagen")
+SINK_CONNECTORS = ("filesystem", "millstream", "kafka", "upsert-kafka", "jdbc", "print", "blackhole")
+
+
+def validate_table(table: CatalogTable) -> None:
+    """Check a new table's connector options where they are checked before use (upsert tables)."""
+    if is_upsert_table(table):
+        UpsertLayout(table)
+    elif table.options.get("connector") == "jdbc":
+        JdbcTable(table)
+
+
+def takes_changelog(table: CatalogTable) -> bool:
+    """Whether the table, as a sink, takes updates and deletes (not only inserts)."""
+    kind = table.options.get("connector")
+    return kind in ("print", "blackhole") or is_upsert_table(table) or (kind == "jdbc" and bool(table.primary_key))
 
 
 def _required(table: CatalogTable, key: str, example: str) -> str:
@@ -90,6 +111,11 @@ def create_source(env: StreamExecutionEnvironment, table: CatalogTable, finish: 
     (the planner's computed columns, applied in the same step as decoding). No event time yet: the planner
     assigns it."""
     kind = _connector(table, SOURCE_CONNECTORS, "source")
+    if is_upsert_table(table):
+        return UpsertLayout(table).source(env)  # a changelog: rows end with their kind
+    if kind == "jdbc":
+        rows = JdbcTable(table).source(env)
+        return rows if finish is None else rows.map(finish.function()).name(f"Decode({table.name})")
     fields = table.physical
     name = f"Decode({table.name})"
     if table.metadata and kind not in ("millstream", "kafka"):
@@ -308,8 +334,14 @@ def create_sink(
     stream: DataStream, table: CatalogTable, fields: list[Field], tz: dt.tzinfo, changelog: bool = False
 ) -> None:
     """Write the stream of tuples (in the table's physical column order) to the table's connector; with
-    ``changelog``, each tuple ends with its row kind (only ``print`` and ``blackhole`` take those)."""
+    ``changelog``, each tuple ends with its row kind (only ``print``, ``blackhole`` and upsert tables take those)."""
     kind = _connector(table, SINK_CONNECTORS, "sink")
+    if is_upsert_table(table):
+        UpsertLayout(table).sink(stream, changelog)
+        return
+    if kind == "jdbc":
+        JdbcTable(table).sink(stream, changelog)
+        return
     name = f"Sink({table.name})"
     if kind == "blackhole":
         stream.add_sink(lambda value: None).name(name)
@@ -354,4 +386,12 @@ def _log_sink_builder(table: CatalogTable, kind: str) -> Any:
     return b
 
 
-__all__ = ["SINK_CONNECTORS", "SOURCE_CONNECTORS", "create_sink", "create_source"]
+__all__ = [
+    "SINK_CONNECTORS",
+    "SOURCE_CONNECTORS",
+    "create_sink",
+    "create_source",
+    "is_upsert_table",
+    "takes_changelog",
+    "validate_table",
+]

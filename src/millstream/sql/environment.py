@@ -20,7 +20,7 @@ from sqlglot import exp
 from ..stream.datastream import DataStream
 from ..stream.environment import StreamExecutionEnvironment
 from .catalog import Catalog, CatalogTable, CatalogView, parse_create_table
-from .connectors import SINK_CONNECTORS, SOURCE_CONNECTORS, create_sink
+from .connectors import SINK_CONNECTORS, SOURCE_CONNECTORS, create_sink, takes_changelog, validate_table
 from .errors import SqlValidationError
 from .expressions import Field, fail
 from .planner import Planner, Relation, relation_of, watermark_strategy
@@ -174,6 +174,7 @@ class StreamTableEnvironment:
                     hint="use one of: " + ", ".join(sorted({*SOURCE_CONNECTORS, *SINK_CONNECTORS})),
                 )
             self._planner().table_fields(table)  # types computed columns, checks the watermark column
+            validate_table(table)
             self.catalog.add_table(table, exists, tree)
         elif kind == "VIEW":
             name = tree.this.name
@@ -230,13 +231,13 @@ class StreamTableEnvironment:
 
     def _sink(self, rel: Relation, table: CatalogTable, columns: list[str] | None, node: exp.Expression) -> DataStream:
         """The query's rows checked against and converted to the table's columns."""
-        if rel.changelog and table.options.get("connector") not in ("print", "blackhole"):
+        if rel.changelog and not takes_changelog(table):
             raise fail(
                 node,
                 f"table '{table.name}' (connector '{table.options.get('connector')}') takes only inserts, "
                 "but the query produces updates (a non-windowed aggregation)",
-                hint="write it to a 'print' or 'blackhole' table, or aggregate per window "
-                "(upsert sinks are a later step)",
+                hint="write it to an upsert table (connector 'upsert-kafka' or 'jdbc' with a PRIMARY KEY, or "
+                "'millstream' with a PRIMARY KEY), a 'print' or 'blackhole' table, or aggregate per window",
             )
         if rel.changelog and columns is not None:
             raise fail(node, "INSERT INTO t (columns) of a changelog is not supported yet", hint="drop the column list")

@@ -540,6 +540,12 @@ class ExpressionCompiler:
 
         user = self.functions.get(name)
         if user is not None and (user[1] or name not in SCALARS):  # a system function shadows a built-in
+            if not hasattr(user[0], "result_type"):  # a table function (sql.udtf)
+                raise fail(
+                    node,
+                    f"{name} is a table function: it cannot be called as a scalar function",
+                    hint=f"call it in FROM: FROM t, LATERAL TABLE({name}(...)) AS T(a, b)",
+                )
             return self._user_call(name, user[0], arg_nodes, node)
         spec = SCALARS.get(name)
         if spec is None:

@@ -31,6 +31,7 @@ from sqlglot import exp
 
 from .expressions import Code, ExpressionCompiler, Field, fail, interval_ms, row_function, value_function
 from .interval_join import IntervalJoin
+from .lateral import is_lateral, plan_lateral
 from .regular_join import RegularJoin
 from .types import INTEGER_TYPES, SqlType
 from .window_join import WindowJoin
@@ -71,6 +72,9 @@ def plan_from(planner: Planner, node: exp.Select) -> tuple[Relation, exp.Select]
     where = node.args.get("where")
     pending = _conjuncts(where.this) if where is not None else []
     for join in node.args.get("joins") or []:
+        if is_lateral(join.this):  # a Python table function: a Correlate, no second input (see .lateral)
+            left = _Side(plan_lateral(planner, left.rel, join), join)
+            continue
         right = _side(planner, join.this)
         left, pending = _join(planner, join, left, right, pending)
     rest = node.copy()

@@ -27,7 +27,7 @@ from ..stream.functions import ProcessWindowFunction
 from ..stream.time import WatermarkStrategy
 from .aggregates import SqlAggregateFunction, agg_call, builtin_aggregate, builtin_result
 from .catalog import Catalog, CatalogTable, CatalogView
-from .connectors import create_source
+from .connectors import create_source, is_upsert_table
 from .dialect import WindowTVF
 from .errors import SqlError, SqlValidationError
 from .expressions import ExpressionCompiler, Field, Projection, fail, row_function, value_function
@@ -107,8 +107,11 @@ class Planner:
         return out
 
     def scan(self, table: CatalogTable) -> Relation:
-        """The table's source; computed columns and the rowtime's NULL check run in the decoding step."""
+        """The table's source; computed columns and the rowtime's NULL check run in the decoding step. An upsert
+        table (:mod:`.upsert`) is a changelog."""
         fields = self.table_fields(table)
+        if is_upsert_table(table):
+            return Relation(create_source(self.env, table), fields, None, True)
         col = None
         if table.watermark is not None:
             col = next(i for i, f in enumerate(fields) if f.name == table.watermark.column)

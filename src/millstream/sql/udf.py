@@ -109,9 +109,12 @@ def udf(
     return make if f is None else make(f)
 
 
-def as_function(fn: Any, result_type: Any = None) -> UserDefinedScalarFunction:
-    """What ``create_temporary_function`` registers: a :func:`udf` object, or a callable with ``result_type``."""
-    if isinstance(fn, UserDefinedScalarFunction):
+def as_function(fn: Any, result_type: Any = None) -> Any:
+    """What ``create_temporary_function`` registers: a :func:`udf` or :func:`~millstream.sql.udtf.udtf` object,
+    or a callable with ``result_type`` (a scalar function)."""
+    from .udtf import UserDefinedTableFunction
+
+    if isinstance(fn, UserDefinedScalarFunction | UserDefinedTableFunction):
         return fn
     if result_type is None:
         raise SqlValidationError(
@@ -122,8 +125,10 @@ def as_function(fn: Any, result_type: Any = None) -> UserDefinedScalarFunction:
     return made
 
 
-def load_function(path: str) -> UserDefinedScalarFunction:
-    """The ``udf`` object at import path ``module.attribute`` (``CREATE FUNCTION ... AS 'path'``)."""
+def load_function(path: str) -> Any:
+    """The ``udf`` or ``udtf`` object at import path ``module.attribute`` (``CREATE FUNCTION ... AS 'path'``)."""
+    from .udtf import UserDefinedTableFunction
+
     module, _, attr = path.rpartition(".")
     if not module:
         raise SqlValidationError(f"'{path}' is not module.attribute", hint="AS 'my_module.my_function'")
@@ -134,9 +139,10 @@ def load_function(path: str) -> UserDefinedScalarFunction:
             f"cannot load the function '{path}': {exc}",
             hint="the module must be importable (on sys.path) and define a udf(...) object by that name",
         ) from None
-    if not isinstance(obj, UserDefinedScalarFunction):
+    if not isinstance(obj, UserDefinedScalarFunction | UserDefinedTableFunction):
         raise SqlValidationError(
-            f"'{path}' is not a udf object", hint='define it with @udf(result_type="...") in that module'
+            f"'{path}' is not a udf or udtf object",
+            hint='define it with @udf(result_type="...") or @udtf(result_types=[...]) in that module',
         )
     return obj
 
