@@ -371,29 +371,38 @@ def _mapping(url: str, names: list[str]) -> dict[tuple[str, int], str]:
 
 
 @pytest.mark.slow
-def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
+@pytest.mark.parametrize("backend", ["file", pytest.param("kafka", marks=pytest.mark.kafka)])
+def test_three_worker_processes_share_connectors_and_survive_kill9(backend, request, tmp_path):
     """4 connectors with 8 tasks on 3 worker processes; a random worker is killed with SIGKILL
     ``MILLSTREAM_CONNECT_KILLS`` times (default 4) while two exactly-once FileStreamSources and two
     FileStreamSinks run. Every other kill restarts the worker at once (within its session: it gets exactly its
-    own work back); the others wait until its work ran elsewhere (timed), then restart it."""
-    log_url = f"file://{tmp_path / 'log'}"
+    own work back); the others wait until its work ran elsewhere (timed), then restart it. On ``file://`` the
+    workers share one embedded log; on ``kafka://`` the test broker, with a cluster of its own."""
+    if backend == "file":
+        log_url, settings, lines = f"file://{tmp_path / 'log'}", dict(FAST, **{"group.id": "cluster-a"}), "lines"
+    else:
+        make_topic = request.getfixturevalue("kafka_topic")
+        log_url = f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
+        settings, lines = _kafka_props(make_topic, make_topic("cluster-a")), make_topic("lines")
     log = open_log(log_url)
-    log.create_topic("lines", 3)
+    log.create_topic(lines, 3)
     log.close()
     props = tmp_path / "worker.properties"
     props.write_text(
-        "".join(f"{k}={v}\n" for k, v in FAST.items())
-        + "group.id=cluster-a\nexactly.once.source.support=enabled\n"
+        "".join(f"{k}={v}\n" for k, v in settings.items())
+        + "exactly.once.source.support=enabled\n"
         + "value.converter=org.apache.kafka.connect.storage.StringConverter\n"
     )
-    delay_s = int(FAST["scheduled.rebalance.max.delay.ms"]) / 1000
+    session_s = int(settings["session.timeout.ms"]) / 1000
+    delay_s = int(settings["scheduled.rebalance.max.delay.ms"]) / 1000
     kills = int(os.environ.get("MILLSTREAM_CONNECT_KILLS", "4"))
     rng = random.Random(18)
     ports = [_free_port() for _ in range(3)]
     ids = [f"127.0.0.1:{p}" for p in ports]
 
     def start(port: int) -> Worker:
-        return Worker("distributed", str(props), "--log", log_url, "--rest-port", str(port), "--log-level", "WARNING")
+        level = os.environ.get("MILLSTREAM_TEST_WORKER_LOG_LEVEL", "WARNING")
+        return Worker("distributed", str(props), "--log", log_url, "--rest-port", str(port), "--log-level", level)
 
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         workers = list(pool.map(start, ports))
@@ -411,10 +420,10 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
 
     feed(1000)
     configs = {
-        "src1": {"connector.class": "FileStreamSource", "file": str(in1), "topic": "lines", "batch.size": "50"},
-        "src2": {"connector.class": "FileStreamSource", "file": str(in2), "topic": "lines", "batch.size": "50"},
-        "sink": {"connector.class": "FileStreamSink", "file": str(out), "topics": "lines", "tasks.max": "3"},
-        "copy": {"connector.class": "FileStreamSink", "file": str(copy), "topics": "lines", "tasks.max": "3"},
+        "src1": {"connector.class": "FileStreamSource", "file": str(in1), "topic": lines, "batch.size": "50"},
+        "src2": {"connector.class": "FileStreamSource", "file": str(in2), "topic": lines, "batch.size": "50"},
+        "sink": {"connector.class": "FileStreamSink", "file": str(out), "topics": lines, "tasks.max": "3"},
+        "copy": {"connector.class": "FileStreamSink", "file": str(copy), "topics": lines, "tasks.max": "3"},
     }
     names, tasks = list(configs), {"src1": 1, "src2": 1, "sink": 3, "copy": 3}
     try:
@@ -437,7 +446,7 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
             if k % 2 == 0:  # back at once, with the same identity: it gets exactly its own work back
                 workers[victim] = start(ports[victim])
                 back_after = time.monotonic() - killed_at
-                assert back_after < (int(FAST["session.timeout.ms"]) / 1000 + delay_s) - 1, (
+                assert back_after < (session_s + delay_s) - 1, (
                     f"the restart took {back_after:.1f}s, longer than the work waits for it"
                 )
                 wait_until(lambda: _all_running(workers[0].url, names, tasks, set(ids)), 30, "all running")
@@ -445,9 +454,28 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
                 continue
             survivors = [w for j, w in enumerate(workers) if j != victim]
             live = set(ids) - {ids[victim]}
-            wait_until(
-                lambda url=survivors[0].url, live=live: _all_running(url, names, tasks, live), delay_s + 20, "moved"
-            )
+            if os.environ.get("MILLSTREAM_TEST_TRACE"):
+
+                def trace(url: str = survivors[0].url, t0: float = killed_at, gone: str = ids[victim]) -> bool:
+                    st = {n: _status(url, n) for n in names}
+                    down = [
+                        (n, u.get("id", -1), u["state"], u["worker_id"][-5:])
+                        for n, x in st.items()
+                        for u in [x["connector"], *x["tasks"]]
+                        if u["state"] != "RUNNING" or u["worker_id"] == gone
+                    ]
+                    time.sleep(0.3)
+                    print(f"{time.monotonic() - t0:.1f}s", down)
+                    return not down
+
+                wait_until(trace, 30, "trace")
+            try:
+                wait_until(
+                    lambda url=survivors[0].url, live=live: _all_running(url, names, tasks, live), delay_s + 20, "moved"
+                )
+            except AssertionError:
+                print({n: _status(survivors[0].url, n) for n in names}, "killed:", ids[victim])
+                raise
             moves.append(time.monotonic() - killed_at)
             assert moves[-1] <= delay_s + 5, moves
             workers[victim] = start(ports[victim])  # back after its work moved: it gets a share again
@@ -458,17 +486,17 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
 
             wait_until(rejoined, 30, "the restarted worker running work again")
         print(
-            f"\n{kills} kills; every task RUNNING on the surviving workers after "
+            f"\n{backend}: {kills} kills; every task RUNNING on the surviving workers after "
             + ", ".join(f"{m:.1f}s" for m in moves)
-            + f" (session.timeout.ms={FAST['session.timeout.ms']}, scheduled.rebalance.max.delay.ms="
-            f"{FAST['scheduled.rebalance.max.delay.ms']})"
+            + f" (session.timeout.ms={settings['session.timeout.ms']}, scheduled.rebalance.max.delay.ms="
+            f"{settings['scheduled.rebalance.max.delay.ms']})"
         )
 
         # the pipeline lost no line, and the exactly-once sources wrote none twice
         def topic_values() -> list[str]:
             reader = open_log(log_url)
             try:
-                return [r.value.decode() for p in range(3) for r in reader.read("lines", p, 0, max_records=100_000)]
+                return [r.value.decode() for p in range(3) for r in _read_all(reader, lines, p)]
             finally:
                 reader.close()
 
@@ -484,6 +512,19 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
         for w in workers:
             if w.proc.poll() is None:
                 w.kill()
+
+
+def _read_all(log: Any, topic: str, partition: int) -> list[Any]:
+    """Every (committed) record of a partition, read in batches up to its end."""
+    out: list[Any] = []
+    offset, end = log.earliest_offset(topic, partition), log.latest_offset(topic, partition)
+    while offset < end:
+        batch = log.read(topic, partition, offset, max_records=10_000, timeout_ms=500)
+        if not batch:
+            break
+        out.extend(batch)
+        offset = batch[-1].offset + 1
+    return out
 
 
 @pytest.mark.slow
@@ -557,3 +598,66 @@ def test_distributed_command_help():
     assert result.exit_code == 0 and "group.id" in result.output and "--rest-port" in result.output
     result = CliRunner().invoke(connect, ["distributed"])
     assert result.exit_code == 2 and "WORKER_PROPERTIES" in result.output
+
+
+# -- on a Kafka cluster (the test broker) -----------------------------------------------------------------
+KAFKA_FAST = {
+    **FAST,
+    "session.timeout.ms": "2000",  # Tansu: a group join waits half of it
+    "heartbeat.interval.ms": "500",
+    "consumer.session.timeout.ms": "2000",
+    "consumer.heartbeat.interval.ms": "500",
+}
+
+
+def _kafka_props(kafka_topic: Any, group: str) -> dict[str, str]:
+    """Worker properties of a cluster with its own group and internal topics."""
+    return {
+        **KAFKA_FAST,
+        "group.id": group,
+        "config.storage.topic": kafka_topic(f"{group}-configs"),
+        "offset.storage.topic": kafka_topic(f"{group}-offsets"),
+        "status.storage.topic": kafka_topic(f"{group}-status"),
+        "offset.storage.partitions": "3",
+        "status.storage.partitions": "2",
+    }
+
+
+@pytest.mark.kafka
+def test_kafka_cluster_serves_any_worker_and_refuses_a_second_group(kafka_bootstrap, kafka_topic, tmp_path):
+    """Two in-process workers on the test broker: a kafka-connect-py client creates, reads and deletes a
+    connector through either; a worker of another group.id on the same topics is refused, naming the owner."""
+    c = _Cluster(f"kafka://{kafka_bootstrap}")
+    props = _kafka_props(kafka_topic, kafka_topic("kc"))
+    try:
+        h1, s1 = c.add(**props)
+        h2, s2 = c.add(**props)
+        wait_until(lambda: len(h1.group.view.members) == 2 and len(h2.group.view.members) == 2, 15, "two members")
+        assert h1.group.view.leader == h2.group.view.leader != ""
+        leader, follower = (s1, s2) if h1.group.is_leader else (s2, s1)
+        src = tmp_path / "in.txt"
+        src.write_text("a\nb\n")
+        topic = kafka_topic("lines")
+        client = KafkaConnect(url=follower.url)
+        client.create_connector(
+            {"name": "src", "config": {"connector.class": "FileStreamSource", "file": str(src), "topic": topic}}
+        )
+        for s in (leader, follower):
+            assert KafkaConnect(url=s.url).get_connector("src")["config"]["file"] == str(src)
+        wait_until(lambda: KafkaConnect(url=leader.url).get_connector_status("src")["tasks"], 15, "tasks")
+        wait_until(
+            lambda: KafkaConnect(url=leader.url).get_connector_status("src")["tasks"][0]["state"] == "RUNNING",
+            15,
+            "task running",
+        )
+        roots = {httpx.get(s.url + "/").json()["kafka_cluster_id"] for s in (s1, s2)}
+        assert len(roots) == 1 and "" not in roots
+        r = httpx.post(leader.url + "/connectors", json={"name": "src", "config": {}}, timeout=30)
+        assert r.status_code in (400, 409)
+        client.delete_connector("src")
+        assert KafkaConnect(url=leader.url).list_connectors() == []
+        with pytest.raises(ConfigError, match=r"already used by the Connect cluster with group\.id=") as info:
+            c.add(**{**props, "group.id": kafka_topic("other")})
+        assert "config.storage.topic" in (info.value.hint or "")
+    finally:
+        c.close()
