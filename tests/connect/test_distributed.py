@@ -528,14 +528,21 @@ def _read_all(log: Any, topic: str, partition: int) -> list[Any]:
 
 
 @pytest.mark.slow
-def test_a_hung_worker_whose_exactly_once_task_moved_cannot_commit(tmp_path):
+@pytest.mark.parametrize("backend", ["file", pytest.param("kafka", marks=pytest.mark.kafka)])
+def test_a_hung_worker_whose_exactly_once_task_moved_cannot_commit(backend, request, tmp_path):
     """SIGSTOP the worker of an exactly-once source task past its session timeout: the task moves; SIGCONT it
-    (a zombie that still believes it runs the task): a commit it tries is fenced, so no line is written twice."""
-    log_url = f"file://{tmp_path / 'log'}"
+    (a zombie that still believes it runs the task): a commit it tries is fenced, so no line is written twice.
+    On ``kafka://`` the fencing is Kafka's (the task's transactional id)."""
+    if backend == "file":
+        log_url, settings, eos = f"file://{tmp_path / 'log'}", dict(FAST, **{"group.id": "zombies"}), "eos"
+    else:
+        make_topic = request.getfixturevalue("kafka_topic")
+        log_url = f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
+        settings, eos = _kafka_props(make_topic, make_topic("zombies")), make_topic("eos")
     props = tmp_path / "worker.properties"
     props.write_text(
-        "".join(f"{k}={v}\n" for k, v in FAST.items())
-        + "group.id=zombies\nexactly.once.source.support=enabled\n"
+        "".join(f"{k}={v}\n" for k, v in settings.items())
+        + "exactly.once.source.support=enabled\n"
         + "value.converter=org.apache.kafka.connect.storage.StringConverter\n"
     )
     ports = [_free_port() for _ in range(2)]
@@ -553,7 +560,7 @@ def test_a_hung_worker_whose_exactly_once_task_moved_cannot_commit(tmp_path):
     src.write_text("".join(x + "\n" for x in lines[:1000]))
     ids = {f"127.0.0.1:{p}" for p in ports}
     try:
-        config = {"connector.class": "FileStreamSource", "file": str(src), "topic": "eos", "batch.size": "20"}
+        config = {"connector.class": "FileStreamSource", "file": str(src), "topic": eos, "batch.size": "20"}
         r = httpx.post(workers[0].url + "/connectors", json={"name": "src", "config": config}, timeout=30)
         assert r.status_code == 201, r.text
         wait_until(lambda: _all_running(workers[0].url, ["src"], {"src": 1}, ids), 30, "running")
@@ -573,7 +580,7 @@ def test_a_hung_worker_whose_exactly_once_task_moved_cannot_commit(tmp_path):
         def values() -> list[str]:
             reader = open_log(log_url)
             try:
-                return [r.value.decode() for r in reader.read("eos", 0, 0, max_records=100_000)]
+                return [r.value.decode() for r in _read_all(reader, eos, 0)]
             finally:
                 reader.close()
 

@@ -94,6 +94,7 @@ class DistributedHerder(Herder):
         self.url = url
         self.group_id = str(cfg.get("group.id"))
         self.heartbeat_s = heartbeat_ms / 1000.0
+        self.session_s = session_ms / 1000.0
         self.group: WorkerGroup = open_worker_group(
             self.log,
             self.group_id,
@@ -355,8 +356,13 @@ class DistributedHerder(Herder):
 
     # -- reads: the cluster's view --------------------------------------------------------------------
     def leader_url(self) -> str | None:
-        """Where writes go: the leader's REST URL, or ``None`` when this worker leads."""
-        if self.group.is_leader:
+        """Where writes go: the leader's REST URL, or ``None`` when this worker leads. While the group has no
+        leader (on Kafka, between a leader's death and the election of the next) this waits for one, up to
+        twice the session timeout; then ``None`` too (the request is refused with 409: not the leader)."""
+        deadline = time.monotonic() + 2 * self.session_s
+        while not self.group.view.leader and time.monotonic() < deadline and not self._halt.is_set():
+            time.sleep(0.1)
+        if self.group.is_leader or not self.group.view.leader:
             return None
         return self.group.url_of(self.group.view.leader)
 

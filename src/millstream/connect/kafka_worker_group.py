@@ -26,7 +26,8 @@ none is needed: as in Kafka Connect, only the leader writes the assignment and t
 A heartbeat (:meth:`KafkaWorkerGroup.heartbeat`):
 
 1. polls the election consumer (the group membership) and notes whether it holds the control partition;
-   on becoming leader it reads the control topic to its end and fences the earlier leaders;
+   on becoming leader it reads the control topic to its end and — once no other live worker's heartbeat
+   still claims the lead — fences the earlier leaders;
 2. appends its heartbeat (the leader's in a transaction, with the assignment);
 3. reads the control topic to its end and derives the live members, the leader and the assignment.
 """
@@ -55,6 +56,10 @@ log = logging.getLogger("millstream.connect.worker_group")
 
 OWNER_KEY = b"__millstream.connect.owner"
 """The key of the ownership record in each internal topic (Connect's stores ignore keys they do not know)."""
+
+
+CONTROL_RETENTION_MS = 24 * 3600 * 1000
+"""How long the control topic keeps heartbeats (a worker reads back one session timeout)."""
 
 
 def _topic_safe(name: str) -> str:
@@ -93,7 +98,8 @@ class KafkaWorkerGroup:
     def _open(self) -> None:
         """Create the control topic (explicitly: Kafka might auto-create it with several partitions), find
         where to read from (one session timeout back) and join the group."""
-        self.log.create_topic(self.topic, 1, exist_ok=True)
+        # (every heartbeat repeats what a worker needs, so a day of retention keeps the topic short)
+        self.log.create_topic(self.topic, 1, {"retention.ms": str(CONTROL_RETENTION_MS)}, exist_ok=True)
         since = int(time.time() * 1000) - self.session_timeout_ms
         try:
             start = self.log.offset_for_timestamp(self.topic, 0, since)
@@ -180,12 +186,15 @@ class KafkaWorkerGroup:
             self._beat()
             if not first or self.view.leader or time.monotonic() > deadline:
                 return self.view
-            time.sleep(0.1)
+            time.sleep(0.25)
 
     def _beat(self) -> None:
         holds = self._holds_partition()  # 1.
         if holds and not self._epoch:
             self._read()
+            if any(b.get("leader") for w, b in self._live().items() if w != self.worker_id):
+                holds = False  # the last leader still claims it (it has not noticed the move yet): next round
+        if holds and not self._epoch:
             self._epoch = (
                 max([self._assignment_epoch, *(int(b.get("epoch") or 0) for _ts, b in self._seen.values())]) + 1
             )
@@ -197,14 +206,18 @@ class KafkaWorkerGroup:
         self._send(bool(self._epoch))  # 2.
         self._published = self._running
         self._read()  # 3.
-        now = int(time.time() * 1000)
-        live = {w: b for w, (ts, b) in self._seen.items() if now - ts < self.session_timeout_ms and w not in self._left}
+        live = self._live()
         live[self.worker_id] = self._body(bool(self._epoch))
         leaders = [(int(b.get("epoch") or 0), w) for w, b in live.items() if b.get("leader")]
         _epoch, leader = max(leaders) if leaders else (0, "")
         if not leader and self._assignment.leader in live:
             leader = self._assignment.leader  # (between two heartbeats of a leader that just took over)
         self.view = GroupView(self._assignment_epoch, sorted(live), leader)
+
+    def _live(self) -> dict[str, dict[str, Any]]:
+        """The last heartbeat of each worker whose session has not run out and which has not left."""
+        now = int(time.time() * 1000)
+        return {w: b for w, (ts, b) in self._seen.items() if now - ts < self.session_timeout_ms and w not in self._left}
 
     @property
     def is_leader(self) -> bool:
