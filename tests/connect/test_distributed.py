@@ -668,3 +668,44 @@ def test_kafka_cluster_serves_any_worker_and_refuses_a_second_group(kafka_bootst
         assert "config.storage.topic" in (info.value.hint or "")
     finally:
         c.close()
+
+
+@pytest.mark.kafka
+def test_kafka_fencing_of_a_replaced_task_and_of_a_deposed_leader(kafka_bootstrap, kafka_properties, kafka_topic):
+    """On Kafka the fencing is Kafka's: a task instance (or a leader) that starts calls ``init_transactions``
+    for the transactional id, and the earlier instance's commits fail with FencedError, writing nothing."""
+    from millstream.connect.fencing import KafkaTaskFencing, task_fencing_for
+    from millstream.connect.storage import ConfigStore, TransactionalGuard
+    from millstream.log.kafka import KafkaLog
+
+    old_log, new_log = (KafkaLog(kafka_bootstrap, properties=kafka_properties, timeout_ms=15_000) for _ in range(2))
+    try:
+        topic, group = kafka_topic("fenced"), kafka_topic("g")
+        old_log.create_topic(topic, 1)
+        assert isinstance(task_fencing_for(old_log, group, "w1"), KafkaTaskFencing)
+        old = task_fencing_for(old_log, group, "w1")
+        claim = old.claim("c", 0)
+        with old.transaction(claim) as txn:
+            txn.append(topic, 0, [ProducerRecord(b"by the first instance")])
+        new = task_fencing_for(new_log, group, "w2")
+        new_claim = new.claim("c", 0)  # the task moved to another worker (another process: another log)
+        with pytest.raises(FencedError, match="fenced"), old.transaction(claim) as txn:
+            txn.append(topic, 0, [ProducerRecord(b"by the zombie")])
+        with new.transaction(new_claim) as txn:
+            txn.append(topic, 0, [ProducerRecord(b"by the new instance")])
+        assert [r.value for r in _read_all(new_log, topic, 0)] == [b"by the first instance", b"by the new instance"]
+        # a deposed leader's config write: the new leader started its producer of connect-cluster-<group>
+        configs = kafka_topic("configs")
+        old_store, guard = ConfigStore(old_log, configs), TransactionalGuard(f"connect-cluster-{group}")
+        old_store.start()
+        old_log.init_transactions(guard.transactional_id)
+        old_store.put_connector("first", {"connector.class": "FileStreamSource"}, "STARTED", guard=guard)
+        new_log.init_transactions(guard.transactional_id)  # a new leader
+        with pytest.raises(FencedError):
+            old_store.put_connector("second", {"connector.class": "FileStreamSource"}, "STARTED", guard=guard)
+        fresh = ConfigStore(new_log, configs)
+        fresh.start()
+        assert sorted(fresh.connectors) == ["first"]
+    finally:
+        old_log.close()
+        new_log.close()

@@ -266,7 +266,17 @@ class KafkaTransaction(Transaction):
             for group, tps in self._offsets:
                 producer.send_offsets_to_transaction(tps, self._group_metadata(group), self._s.timeout_s)
             # Step 3: wait for every record, then commit.
-            remaining = producer.flush(self._s.timeout_s)
+            try:
+                remaining = producer.flush(self._s.timeout_s)
+            except SystemError as exc:
+                # confluent-kafka: a fatal error (this producer was fenced while adding a partition to the
+                # transaction) surfaces inside a delivery callback as a SystemError; its cause is the KafkaError
+                self._release(fatal=True)
+                if is_fenced(exc.__cause__ or exc.__context__ or exc) or self._fenced_before(producer):
+                    raise self._fenced() from exc
+                raise TransactionError(
+                    f"committing Kafka transaction {self.transactional_id!r} failed ({exc}); nothing of it is visible"
+                ) from exc
             failed = [d.errors[0] for _, _, d, _ in self._appends if d.errors]
             if remaining or failed or any(d.count != n for _, _, d, n in self._appends):
                 detail = failed[0] if failed else f"{remaining} record(s) not acknowledged in time"
