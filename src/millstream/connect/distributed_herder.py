@@ -8,10 +8,10 @@ same ``group.id`` on the same log that share the cluster's connectors and tasks.
   **leader** only, one at a time, after reading the config topic to its end: the REST layer forwards them
   to it (:meth:`DistributedHerder.leader_url`), as Kafka Connect does. Two conflicting writes sent through
   two workers at once therefore reach one writer in some order: the second create of a name gets 409, an
-  update replaces the config whole, and nothing is half-written. Each config write also carries a
-  compare-and-set of a version in the log's state (:meth:`DistributedHerder._guard`), so even two workers
-  that both believe they lead (for a heartbeat, while leadership moves) cannot overwrite each other: the
-  later one gets 409 and writes nothing.
+  update replaces the config whole, and nothing is half-written. Each config write is also fenced
+  (:meth:`DistributedHerder._guard`: a compare-and-set of a version in the log's state on ``file://``, the
+  cluster's transactional id on Kafka), so even two workers that both believe they lead (for a heartbeat,
+  while leadership moves) cannot overwrite each other: the later one gets 409 and writes nothing.
 * **Work** is spread by the worker group (:mod:`~millstream.connect.worker_group`): each worker runs exactly
   the connectors and tasks the leader's assignment gives it.
 
