@@ -371,29 +371,38 @@ def _mapping(url: str, names: list[str]) -> dict[tuple[str, int], str]:
 
 
 @pytest.mark.slow
-def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
+@pytest.mark.parametrize("backend", ["file", pytest.param("kafka", marks=pytest.mark.kafka)])
+def test_three_worker_processes_share_connectors_and_survive_kill9(backend, request, tmp_path):
     """4 connectors with 8 tasks on 3 worker processes; a random worker is killed with SIGKILL
     ``MILLSTREAM_CONNECT_KILLS`` times (default 4) while two exactly-once FileStreamSources and two
     FileStreamSinks run. Every other kill restarts the worker at once (within its session: it gets exactly its
-    own work back); the others wait until its work ran elsewhere (timed), then restart it."""
-    log_url = f"file://{tmp_path / 'log'}"
+    own work back); the others wait until its work ran elsewhere (timed), then restart it. On ``file://`` the
+    workers share one embedded log; on ``kafka://`` the test broker, with a cluster of its own."""
+    if backend == "file":
+        log_url, settings, lines = f"file://{tmp_path / 'log'}", dict(FAST, **{"group.id": "cluster-a"}), "lines"
+    else:
+        make_topic = request.getfixturevalue("kafka_topic")
+        log_url = f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
+        settings, lines = _kafka_props(make_topic, make_topic("cluster-a")), make_topic("lines")
     log = open_log(log_url)
-    log.create_topic("lines", 3)
+    log.create_topic(lines, 3)
     log.close()
     props = tmp_path / "worker.properties"
     props.write_text(
-        "".join(f"{k}={v}\n" for k, v in FAST.items())
-        + "group.id=cluster-a\nexactly.once.source.support=enabled\n"
+        "".join(f"{k}={v}\n" for k, v in settings.items())
+        + "exactly.once.source.support=enabled\n"
         + "value.converter=org.apache.kafka.connect.storage.StringConverter\n"
     )
-    delay_s = int(FAST["scheduled.rebalance.max.delay.ms"]) / 1000
+    session_s = int(settings["session.timeout.ms"]) / 1000
+    delay_s = int(settings["scheduled.rebalance.max.delay.ms"]) / 1000
     kills = int(os.environ.get("MILLSTREAM_CONNECT_KILLS", "4"))
     rng = random.Random(18)
     ports = [_free_port() for _ in range(3)]
     ids = [f"127.0.0.1:{p}" for p in ports]
 
     def start(port: int) -> Worker:
-        return Worker("distributed", str(props), "--log", log_url, "--rest-port", str(port), "--log-level", "WARNING")
+        level = os.environ.get("MILLSTREAM_TEST_WORKER_LOG_LEVEL", "WARNING")
+        return Worker("distributed", str(props), "--log", log_url, "--rest-port", str(port), "--log-level", level)
 
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         workers = list(pool.map(start, ports))
@@ -411,10 +420,10 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
 
     feed(1000)
     configs = {
-        "src1": {"connector.class": "FileStreamSource", "file": str(in1), "topic": "lines", "batch.size": "50"},
-        "src2": {"connector.class": "FileStreamSource", "file": str(in2), "topic": "lines", "batch.size": "50"},
-        "sink": {"connector.class": "FileStreamSink", "file": str(out), "topics": "lines", "tasks.max": "3"},
-        "copy": {"connector.class": "FileStreamSink", "file": str(copy), "topics": "lines", "tasks.max": "3"},
+        "src1": {"connector.class": "FileStreamSource", "file": str(in1), "topic": lines, "batch.size": "50"},
+        "src2": {"connector.class": "FileStreamSource", "file": str(in2), "topic": lines, "batch.size": "50"},
+        "sink": {"connector.class": "FileStreamSink", "file": str(out), "topics": lines, "tasks.max": "3"},
+        "copy": {"connector.class": "FileStreamSink", "file": str(copy), "topics": lines, "tasks.max": "3"},
     }
     names, tasks = list(configs), {"src1": 1, "src2": 1, "sink": 3, "copy": 3}
     try:
@@ -437,7 +446,7 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
             if k % 2 == 0:  # back at once, with the same identity: it gets exactly its own work back
                 workers[victim] = start(ports[victim])
                 back_after = time.monotonic() - killed_at
-                assert back_after < (int(FAST["session.timeout.ms"]) / 1000 + delay_s) - 1, (
+                assert back_after < (session_s + delay_s) - 1, (
                     f"the restart took {back_after:.1f}s, longer than the work waits for it"
                 )
                 wait_until(lambda: _all_running(workers[0].url, names, tasks, set(ids)), 30, "all running")
@@ -445,9 +454,28 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
                 continue
             survivors = [w for j, w in enumerate(workers) if j != victim]
             live = set(ids) - {ids[victim]}
-            wait_until(
-                lambda url=survivors[0].url, live=live: _all_running(url, names, tasks, live), delay_s + 20, "moved"
-            )
+            if os.environ.get("MILLSTREAM_TEST_TRACE"):
+
+                def trace(url: str = survivors[0].url, t0: float = killed_at, gone: str = ids[victim]) -> bool:
+                    st = {n: _status(url, n) for n in names}
+                    down = [
+                        (n, u.get("id", -1), u["state"], u["worker_id"][-5:])
+                        for n, x in st.items()
+                        for u in [x["connector"], *x["tasks"]]
+                        if u["state"] != "RUNNING" or u["worker_id"] == gone
+                    ]
+                    time.sleep(0.3)
+                    print(f"{time.monotonic() - t0:.1f}s", down)
+                    return not down
+
+                wait_until(trace, 30, "trace")
+            try:
+                wait_until(
+                    lambda url=survivors[0].url, live=live: _all_running(url, names, tasks, live), delay_s + 20, "moved"
+                )
+            except AssertionError:
+                print({n: _status(survivors[0].url, n) for n in names}, "killed:", ids[victim])
+                raise
             moves.append(time.monotonic() - killed_at)
             assert moves[-1] <= delay_s + 5, moves
             workers[victim] = start(ports[victim])  # back after its work moved: it gets a share again
@@ -458,17 +486,17 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
 
             wait_until(rejoined, 30, "the restarted worker running work again")
         print(
-            f"\n{kills} kills; every task RUNNING on the surviving workers after "
+            f"\n{backend}: {kills} kills; every task RUNNING on the surviving workers after "
             + ", ".join(f"{m:.1f}s" for m in moves)
-            + f" (session.timeout.ms={FAST['session.timeout.ms']}, scheduled.rebalance.max.delay.ms="
-            f"{FAST['scheduled.rebalance.max.delay.ms']})"
+            + f" (session.timeout.ms={settings['session.timeout.ms']}, scheduled.rebalance.max.delay.ms="
+            f"{settings['scheduled.rebalance.max.delay.ms']})"
         )
 
         # the pipeline lost no line, and the exactly-once sources wrote none twice
         def topic_values() -> list[str]:
             reader = open_log(log_url)
             try:
-                return [r.value.decode() for p in range(3) for r in reader.read("lines", p, 0, max_records=100_000)]
+                return [r.value.decode() for p in range(3) for r in _read_all(reader, lines, p)]
             finally:
                 reader.close()
 
@@ -486,15 +514,35 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(tmp_path):
                 w.kill()
 
 
+def _read_all(log: Any, topic: str, partition: int) -> list[Any]:
+    """Every (committed) record of a partition, read in batches up to its end."""
+    out: list[Any] = []
+    offset, end = log.earliest_offset(topic, partition), log.latest_offset(topic, partition)
+    while offset < end:
+        batch = log.read(topic, partition, offset, max_records=10_000, timeout_ms=500)
+        if not batch:
+            break
+        out.extend(batch)
+        offset = batch[-1].offset + 1
+    return out
+
+
 @pytest.mark.slow
-def test_a_hung_worker_whose_exactly_once_task_moved_cannot_commit(tmp_path):
+@pytest.mark.parametrize("backend", ["file", pytest.param("kafka", marks=pytest.mark.kafka)])
+def test_a_hung_worker_whose_exactly_once_task_moved_cannot_commit(backend, request, tmp_path):
     """SIGSTOP the worker of an exactly-once source task past its session timeout: the task moves; SIGCONT it
-    (a zombie that still believes it runs the task): a commit it tries is fenced, so no line is written twice."""
-    log_url = f"file://{tmp_path / 'log'}"
+    (a zombie that still believes it runs the task): a commit it tries is fenced, so no line is written twice.
+    On ``kafka://`` the fencing is Kafka's (the task's transactional id)."""
+    if backend == "file":
+        log_url, settings, eos = f"file://{tmp_path / 'log'}", dict(FAST, **{"group.id": "zombies"}), "eos"
+    else:
+        make_topic = request.getfixturevalue("kafka_topic")
+        log_url = f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
+        settings, eos = _kafka_props(make_topic, make_topic("zombies")), make_topic("eos")
     props = tmp_path / "worker.properties"
     props.write_text(
-        "".join(f"{k}={v}\n" for k, v in FAST.items())
-        + "group.id=zombies\nexactly.once.source.support=enabled\n"
+        "".join(f"{k}={v}\n" for k, v in settings.items())
+        + "exactly.once.source.support=enabled\n"
         + "value.converter=org.apache.kafka.connect.storage.StringConverter\n"
     )
     ports = [_free_port() for _ in range(2)]
@@ -512,7 +560,7 @@ def test_a_hung_worker_whose_exactly_once_task_moved_cannot_commit(tmp_path):
     src.write_text("".join(x + "\n" for x in lines[:1000]))
     ids = {f"127.0.0.1:{p}" for p in ports}
     try:
-        config = {"connector.class": "FileStreamSource", "file": str(src), "topic": "eos", "batch.size": "20"}
+        config = {"connector.class": "FileStreamSource", "file": str(src), "topic": eos, "batch.size": "20"}
         r = httpx.post(workers[0].url + "/connectors", json={"name": "src", "config": config}, timeout=30)
         assert r.status_code == 201, r.text
         wait_until(lambda: _all_running(workers[0].url, ["src"], {"src": 1}, ids), 30, "running")
@@ -532,7 +580,7 @@ def test_a_hung_worker_whose_exactly_once_task_moved_cannot_commit(tmp_path):
         def values() -> list[str]:
             reader = open_log(log_url)
             try:
-                return [r.value.decode() for r in reader.read("eos", 0, 0, max_records=100_000)]
+                return [r.value.decode() for r in _read_all(reader, eos, 0)]
             finally:
                 reader.close()
 
@@ -557,3 +605,107 @@ def test_distributed_command_help():
     assert result.exit_code == 0 and "group.id" in result.output and "--rest-port" in result.output
     result = CliRunner().invoke(connect, ["distributed"])
     assert result.exit_code == 2 and "WORKER_PROPERTIES" in result.output
+
+
+# -- on a Kafka cluster (the test broker) -----------------------------------------------------------------
+KAFKA_FAST = {
+    **FAST,
+    "session.timeout.ms": "2000",  # Tansu: a group join waits half of it
+    "heartbeat.interval.ms": "500",
+    "consumer.session.timeout.ms": "2000",
+    "consumer.heartbeat.interval.ms": "500",
+}
+
+
+def _kafka_props(kafka_topic: Any, group: str) -> dict[str, str]:
+    """Worker properties of a cluster with its own group and internal topics."""
+    return {
+        **KAFKA_FAST,
+        "group.id": group,
+        "config.storage.topic": kafka_topic(f"{group}-configs"),
+        "offset.storage.topic": kafka_topic(f"{group}-offsets"),
+        "status.storage.topic": kafka_topic(f"{group}-status"),
+        "offset.storage.partitions": "3",
+        "status.storage.partitions": "2",
+    }
+
+
+@pytest.mark.kafka
+def test_kafka_cluster_serves_any_worker_and_refuses_a_second_group(kafka_bootstrap, kafka_topic, tmp_path):
+    """Two in-process workers on the test broker: a kafka-connect-py client creates, reads and deletes a
+    connector through either; a worker of another group.id on the same topics is refused, naming the owner."""
+    c = _Cluster(f"kafka://{kafka_bootstrap}")
+    props = _kafka_props(kafka_topic, kafka_topic("kc"))
+    try:
+        h1, s1 = c.add(**props)
+        h2, s2 = c.add(**props)
+        wait_until(lambda: len(h1.group.view.members) == 2 and len(h2.group.view.members) == 2, 15, "two members")
+        assert h1.group.view.leader == h2.group.view.leader != ""
+        leader, follower = (s1, s2) if h1.group.is_leader else (s2, s1)
+        src = tmp_path / "in.txt"
+        src.write_text("a\nb\n")
+        topic = kafka_topic("lines")
+        client = KafkaConnect(url=follower.url)
+        client.create_connector(
+            {"name": "src", "config": {"connector.class": "FileStreamSource", "file": str(src), "topic": topic}}
+        )
+        for s in (leader, follower):
+            assert KafkaConnect(url=s.url).get_connector("src")["config"]["file"] == str(src)
+        wait_until(lambda: KafkaConnect(url=leader.url).get_connector_status("src")["tasks"], 15, "tasks")
+        wait_until(
+            lambda: KafkaConnect(url=leader.url).get_connector_status("src")["tasks"][0]["state"] == "RUNNING",
+            15,
+            "task running",
+        )
+        roots = {httpx.get(s.url + "/").json()["kafka_cluster_id"] for s in (s1, s2)}
+        assert len(roots) == 1 and "" not in roots
+        r = httpx.post(leader.url + "/connectors", json={"name": "src", "config": {}}, timeout=30)
+        assert r.status_code in (400, 409)
+        client.delete_connector("src")
+        assert KafkaConnect(url=leader.url).list_connectors() == []
+        with pytest.raises(ConfigError, match=r"already used by the Connect cluster with group\.id=") as info:
+            c.add(**{**props, "group.id": kafka_topic("other")})
+        assert "config.storage.topic" in (info.value.hint or "")
+    finally:
+        c.close()
+
+
+@pytest.mark.kafka
+def test_kafka_fencing_of_a_replaced_task_and_of_a_deposed_leader(kafka_bootstrap, kafka_properties, kafka_topic):
+    """On Kafka the fencing is Kafka's: a task instance (or a leader) that starts calls ``init_transactions``
+    for the transactional id, and the earlier instance's commits fail with FencedError, writing nothing."""
+    from millstream.connect.fencing import KafkaTaskFencing, task_fencing_for
+    from millstream.connect.storage import ConfigStore, TransactionalGuard
+    from millstream.log.kafka import KafkaLog
+
+    old_log, new_log = (KafkaLog(kafka_bootstrap, properties=kafka_properties, timeout_ms=15_000) for _ in range(2))
+    try:
+        topic, group = kafka_topic("fenced"), kafka_topic("g")
+        old_log.create_topic(topic, 1)
+        assert isinstance(task_fencing_for(old_log, group, "w1"), KafkaTaskFencing)
+        old = task_fencing_for(old_log, group, "w1")
+        claim = old.claim("c", 0)
+        with old.transaction(claim) as txn:
+            txn.append(topic, 0, [ProducerRecord(b"by the first instance")])
+        new = task_fencing_for(new_log, group, "w2")
+        new_claim = new.claim("c", 0)  # the task moved to another worker (another process: another log)
+        with pytest.raises(FencedError, match="fenced"), old.transaction(claim) as txn:
+            txn.append(topic, 0, [ProducerRecord(b"by the zombie")])
+        with new.transaction(new_claim) as txn:
+            txn.append(topic, 0, [ProducerRecord(b"by the new instance")])
+        assert [r.value for r in _read_all(new_log, topic, 0)] == [b"by the first instance", b"by the new instance"]
+        # a deposed leader's config write: the new leader started its producer of connect-cluster-<group>
+        configs = kafka_topic("configs")
+        old_store, guard = ConfigStore(old_log, configs), TransactionalGuard(f"connect-cluster-{group}")
+        old_store.start()
+        old_log.init_transactions(guard.transactional_id)
+        old_store.put_connector("first", {"connector.class": "FileStreamSource"}, "STARTED", guard=guard)
+        new_log.init_transactions(guard.transactional_id)  # a new leader
+        with pytest.raises(FencedError):
+            old_store.put_connector("second", {"connector.class": "FileStreamSource"}, "STARTED", guard=guard)
+        fresh = ConfigStore(new_log, configs)
+        fresh.start()
+        assert sorted(fresh.connectors) == ["first"]
+    finally:
+        old_log.close()
+        new_log.close()

@@ -8,10 +8,10 @@ same ``group.id`` on the same log that share the cluster's connectors and tasks.
   **leader** only, one at a time, after reading the config topic to its end: the REST layer forwards them
   to it (:meth:`DistributedHerder.leader_url`), as Kafka Connect does. Two conflicting writes sent through
   two workers at once therefore reach one writer in some order: the second create of a name gets 409, an
-  update replaces the config whole, and nothing is half-written. Each config write also carries a
-  compare-and-set of a version in the log's state (:meth:`DistributedHerder._guard`), so even two workers
-  that both believe they lead (for a heartbeat, while leadership moves) cannot overwrite each other: the
-  later one gets 409 and writes nothing.
+  update replaces the config whole, and nothing is half-written. Each config write is also fenced
+  (:meth:`DistributedHerder._guard`: a compare-and-set of a version in the log's state on ``file://``, the
+  cluster's transactional id on Kafka), so even two workers that both believe they lead (for a heartbeat,
+  while leadership moves) cannot overwrite each other: the later one gets 409 and writes nothing.
 * **Work** is spread by the worker group (:mod:`~millstream.connect.worker_group`): each worker runs exactly
   the connectors and tasks the leader's assignment gives it.
 
@@ -43,7 +43,6 @@ from typing import Any
 from ..core.errors import ConfigError, ConnectError, FencedError
 from ..log.base import Log
 from .errors import AlreadyExistsError, BadRequestError, NotFoundError, RebalanceNeededError
-from .fencing import TaskFencing
 from .forwarding import NOT_LEADER
 from .herder import INITIAL_STATES, Herder, _check_name, _Runtime, _Status, _unmask
 from .plugins import REGISTRY
@@ -51,7 +50,7 @@ from .storage import Guard
 from .unit_assignor import CONNECTOR, Assignment, Unit
 from .worker import WorkerConnector
 from .worker_config import WorkerConfig
-from .worker_group import WorkerGroup, cluster_id_of
+from .worker_group import WorkerGroup, open_worker_group
 
 log = logging.getLogger("millstream.connect.distributed")
 
@@ -95,7 +94,8 @@ class DistributedHerder(Herder):
         self.url = url
         self.group_id = str(cfg.get("group.id"))
         self.heartbeat_s = heartbeat_ms / 1000.0
-        self.group = WorkerGroup(
+        self.session_s = session_ms / 1000.0
+        self.group: WorkerGroup = open_worker_group(
             self.log,
             self.group_id,
             self.worker_id,
@@ -103,7 +103,7 @@ class DistributedHerder(Herder):
             session_ms,
             int(cfg.get("scheduled.rebalance.max.delay.ms")),
         )
-        self.ctx.fencing = TaskFencing(self.log, self.group_id, self.worker_id)
+        self.ctx.fencing = self.group.task_fencing()
         self.assignment = Assignment()
         self._connector_releasing: dict[str, WorkerConnector] = {}
         self._unloadable: set[str] = set()
@@ -118,6 +118,10 @@ class DistributedHerder(Herder):
         """Check and open the internal topics, join the group, run the first round of the control loop,
         then keep running it on a thread."""
         self._check_internal_topics()
+        self.offsets.start()  # (creates the topics that do not exist yet)
+        self.status_store.start()
+        assert self.config_store is not None
+        self.config_store.start()
         self.group.claim_topics(
             {
                 "config.storage.topic": str(self.config.get("config.storage.topic")),
@@ -125,11 +129,7 @@ class DistributedHerder(Herder):
                 "status.storage.topic": str(self.config.get("status.storage.topic")),
             }
         )
-        self.cluster_id = cluster_id_of(self.log)
-        self.offsets.start()
-        self.status_store.start()
-        assert self.config_store is not None
-        self.config_store.start()
+        self.cluster_id = self.group.cluster_id()
         self._restarts_seen = len(self.config_store.restarts)  # requests from before this worker started
         self.group.heartbeat()
         self.group.publish_running([], force=True)  # a restarted worker: it runs nothing yet
@@ -356,8 +356,13 @@ class DistributedHerder(Herder):
 
     # -- reads: the cluster's view --------------------------------------------------------------------
     def leader_url(self) -> str | None:
-        """Where writes go: the leader's REST URL, or ``None`` when this worker leads."""
-        if self.group.is_leader:
+        """Where writes go: the leader's REST URL, or ``None`` when this worker leads. While the group has no
+        leader (on Kafka, between a leader's death and the election of the next) this waits for one, up to
+        twice the session timeout; then ``None`` too (the request is refused with 409: not the leader)."""
+        deadline = time.monotonic() + 2 * self.session_s
+        while not self.group.view.leader and time.monotonic() < deadline and not self._halt.is_set():
+            time.sleep(0.1)
+        if self.group.is_leader or not self.group.view.leader:
             return None
         return self.group.url_of(self.group.view.leader)
 
@@ -435,12 +440,10 @@ class DistributedHerder(Herder):
             )
 
     def _guard(self) -> Guard:
-        """The compare-and-set every leader write carries (read *before* the config topic is read): if any
-        other worker changed connector configs meanwhile (two workers that both believed they led, for a
-        heartbeat), the write fails instead of overwriting a change it did not see."""
-        key = f"connect-config-version/{self.group_id}"
-        current = self.log.get_state(key)
-        return key, current, str(int(current or b"0") + 1).encode()
+        """The fencing every leader write carries (read *before* the config topic is read): if another worker
+        wrote connector configs meanwhile (two workers that both believed they led, for a heartbeat), the write
+        fails instead of overwriting a change it did not see (:meth:`WorkerGroup.write_guard`)."""
+        return self.group.write_guard()
 
     @contextmanager
     def _conflicts(self) -> Iterator[None]:

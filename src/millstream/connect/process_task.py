@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..log import open_log
-from .fencing import TaskFencing
+from .fencing import task_fencing_for
 from .plugins import _import_dotted
 from .storage import OffsetStore, StatusStore
 from .worker import StatusListener, WorkerContext, WorkerSinkTask, WorkerSourceTask, WorkerTask, class_name
@@ -172,7 +172,7 @@ def _child_main(
         status.start()
         ctx = WorkerContext(log_, config, offsets, status, worker_id)
         if fencing_group is not None:  # distributed mode: exactly-once source tasks fence their predecessors
-            ctx.fencing = TaskFencing(log_, fencing_group, worker_id)
+            ctx.fencing = task_fencing_for(log_, fencing_group, worker_id)
         task_cls = _import_dotted(task_cls_name)
         if task_cls is None:
             with lock:

@@ -21,18 +21,51 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import orjson
 
 from ..core.record import ProducerRecord
-from ..log.base import Log
+from ..log.base import Log, Transaction
 from ..log.partitioner import partition_for_key
 
 _COMPACT = {"cleanup.policy": "compact"}
 
-Guard = tuple[str, bytes | None, bytes]
-"""``(state key, expected value, new value)``: a compare-and-set that a write carries (:meth:`_TopicStore.write`)."""
+
+class Guard(Protocol):
+    """How a guarded write (:meth:`_TopicStore.write`) is fenced: ``begin`` opens the log transaction the
+    write goes in, which commits only while its writer may still write, else raises
+    :class:`~millstream.core.errors.FencedError` and writes nothing."""
+
+    def begin(self, log: Log) -> Transaction: ...
+
+
+@dataclass(frozen=True)
+class StateGuard:
+    """A compare-and-set in the log's state (logs with ``require_state``: ``file://``): the write commits only
+    if ``key`` still holds ``expected``, and moves it to ``new``."""
+
+    key: str
+    expected: bytes | None
+    new: bytes
+
+    def begin(self, log: Log) -> Transaction:
+        txn = log.transaction()
+        txn.require_state(self.key, self.expected)
+        txn.put_state(self.key, self.new)
+        return txn
+
+
+@dataclass(frozen=True)
+class TransactionalGuard:
+    """Kafka's fencing (``kafka://``): the write is a transaction of ``transactional_id``; once a newer
+    producer of that id has called ``init_transactions`` (a new leader), this writer's commits fail."""
+
+    transactional_id: str
+
+    def begin(self, log: Log) -> Transaction:
+        return log.transaction(self.transactional_id)
 
 
 def partition_key(partition: Mapping[str, Any] | None) -> bytes:
@@ -80,10 +113,11 @@ class _TopicStore:
         self.data[key] = value
 
     def write(self, items: Iterable[tuple[bytes, bytes | None]], guard: Guard | None = None) -> None:
-        """Append ``items`` and apply them here. With ``guard`` ``(state key, expected, new)`` the append is
-        one log transaction that also moves the state key from ``expected`` to ``new``, and fails with
-        :class:`~millstream.core.errors.FencedError` (nothing written) if the key is no longer ``expected``:
-        a writer that read the topic and decided on that basis cannot overwrite a change made meanwhile."""
+        """Append ``items`` and apply them here. With a ``guard`` the append is one log transaction that
+        commits only while the writer may still write (:class:`StateGuard`: a state key still holds what the
+        writer read; :class:`TransactionalGuard`: no newer producer fenced it), else it fails with
+        :class:`~millstream.core.errors.FencedError` (nothing written): a writer that read the topic and decided
+        on that basis cannot overwrite a change made meanwhile."""
         items = list(items)
         if not items:
             return
@@ -91,11 +125,8 @@ class _TopicStore:
             if guard is None:
                 self.log.produce(self.topic, [ProducerRecord(v, k) for k, v in items])
             else:
-                key, expected, new = guard
                 n = self.log.describe_topic(self.topic).partitions
-                with self.log.transaction() as txn:
-                    txn.require_state(key, expected)
-                    txn.put_state(key, new)
+                with guard.begin(self.log) as txn:
                     for k, v in items:
                         txn.append(self.topic, 0 if n == 1 else partition_for_key(k, n), [ProducerRecord(v, k)])
             for k, v in items:
@@ -329,4 +360,12 @@ class StatusStore(_TopicStore):
         self.write(items)
 
 
-__all__ = ["ConfigStore", "Guard", "OffsetStore", "StatusStore", "partition_key"]
+__all__ = [
+    "ConfigStore",
+    "Guard",
+    "OffsetStore",
+    "StateGuard",
+    "StatusStore",
+    "TransactionalGuard",
+    "partition_key",
+]

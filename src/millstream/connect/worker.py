@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from ..core.errors import BrokerError
 from ..core.record import ProducerRecord, Record, TopicPartition
 from ..core.sensors import sensor
 from ..log.base import Log
@@ -57,7 +58,7 @@ from .api import (
 from .connector_config import build_chain
 from .data import Header, SinkRecord, SourceRecord
 from .errors import RetriableError, ToleranceExceededError
-from .fencing import TaskFencing
+from .fencing import SourceTaskFencing, is_kafka
 from .storage import OffsetStore, StatusStore, partition_key
 from .tolerance import FAILED, ErrorHandler, Stage
 from .worker_config import WorkerConfig, make_converter, make_header_converter
@@ -147,7 +148,7 @@ class WorkerContext:
         self.offsets = offsets
         self.status = status
         self.worker_id = worker_id
-        self.fencing: TaskFencing | None = None  # distributed mode: zombie fencing of exactly-once sources
+        self.fencing: SourceTaskFencing | None = None  # distributed mode: zombie fencing of exactly-once sources
 
 
 class _Reader(OffsetStorageReader):
@@ -567,9 +568,9 @@ class WorkerSourceTask(WorkerTask):
             placements[topic] = placed
         n_off = store.log.describe_topic(store.topic).partitions
         items = [(OffsetStore.key(self.connector, part), orjson.dumps(off)) for part, off in offsets.values()]
-        with self.ctx.log.transaction() as txn:
-            if self.fence is not None:
-                txn.require_state(*self.fence)
+        fencing = self.ctx.fencing
+        begun = self.ctx.log.transaction() if self.fence is None or fencing is None else fencing.transaction(self.fence)
+        with begun as txn:
             for (topic, p), recs in per_partition.items():
                 txn.append(topic, p, recs)
             for k, v in items:
@@ -602,6 +603,10 @@ class WorkerSourceTask(WorkerTask):
         if self.pending:
             self.ctx.offsets.put(self.connector, self.pending)
             self.pending = {}
+
+
+_REBALANCE_CODES = ("ILLEGAL_GENERATION", "REBALANCE_IN_PROGRESS", "UNKNOWN_MEMBER_ID", "FENCED_INSTANCE_ID")
+"""Commit failures of a sink task's consumer that mean its group rebalanced meanwhile (not a task failure)."""
 
 
 class _Reporter(ErrantRecordReporter):
@@ -638,6 +643,11 @@ class WorkerSinkTask(WorkerTask):
             options["session_timeout_ms"] = int(self.ctx.config.get("consumer.session.timeout.ms"))
             options["heartbeat_interval_ms"] = int(self.ctx.config.get("consumer.heartbeat.interval.ms"))
             options["group_instance_id"] = f"{self.group}-{self.task_id}"
+        elif is_kafka(self.ctx.log):  # Kafka's group protocol, with the worker's consumer timeouts
+            options["properties"] = {
+                "session.timeout.ms": int(self.ctx.config.get("consumer.session.timeout.ms")),
+                "heartbeat.interval.ms": int(self.ctx.config.get("consumer.heartbeat.interval.ms")),
+            }
         self.consumer = self.ctx.log.consumer(self.group, **options)
         self.manual_assign = isinstance(self.consumer, LogConsumer) and not coordinated
         self.topic_pattern = re.compile(pattern)
@@ -650,8 +660,8 @@ class WorkerSinkTask(WorkerTask):
             self._refresh_assignment()
         elif coordinated:
             self.consumer.subscribe(pattern=pattern, on_revoke=self._on_revoked, on_lost=self._on_lost)
-        else:
-            self.consumer.subscribe(pattern=pattern)
+        else:  # Kafka: joining the group waits for a rebalance, so it happens in the first poll, as in Kafka
+            self.subscribe_pattern = pattern  # Connect (the task is RUNNING meanwhile)
         self.batch_records: list[Record] = []
         self.batch_columns: list[tuple[TopicPartition, ReadColumns]] | None = None  # records not built yet
         self.columnar = callable(getattr(self.consumer, "poll_columns", None))
@@ -734,7 +744,12 @@ class WorkerSinkTask(WorkerTask):
                 except Exception as exc:
                     log.warning("%s cannot rewind %s to %d: %s", self.name, tp, off, exc)
 
+    subscribe_pattern: str | None = None
+
     def iteration(self) -> None:
+        if self.subscribe_pattern is not None:
+            pattern, self.subscribe_pattern = self.subscribe_pattern, None
+            self.consumer.subscribe(pattern=pattern)
         self._apply_context()
         self._check_assignment()
         if self.columnar and not self.chain and not self.context.paused:
@@ -1028,7 +1043,17 @@ class WorkerSinkTask(WorkerTask):
             if TopicPartition(*tp) in self.assigned and self.committed.get(TopicPartition(*tp)) != off
         }
         if to_commit:
-            self.consumer.commit(to_commit)
+            try:
+                self.consumer.commit(to_commit)
+            except BrokerError as exc:
+                if not any(code in exc.message for code in _REBALANCE_CODES):
+                    raise
+                # as Kafka Connect's WorkerSinkTask: the group rebalanced under the commit (Kafka's group
+                # protocol); the records stay uncommitted and come again to whichever task gets the partition
+                log.warning(
+                    "%s could not commit offsets during a rebalance; they are committed later: %s", self.name, exc
+                )
+                return
             self.committed.update(to_commit)
 
     def on_pause(self) -> None:

@@ -22,6 +22,11 @@ A heartbeat (:meth:`WorkerGroup.heartbeat`):
    writes it with a precondition that the stored one is still the one it read, so two workers that both
    believe they lead for a moment cannot overwrite each other's assignment;
 3. every worker reads the stored assignment and runs exactly its units.
+
+That is :class:`EmbeddedWorkerGroup`, for a log that coordinates groups itself and has compare-and-set state
+(``file://``). On ``kafka://`` :class:`~millstream.connect.kafka_worker_group.KafkaWorkerGroup` does the same
+with Kafka's group protocol and transactions. The herder sees either through the :class:`WorkerGroup` protocol
+(:func:`open_worker_group` picks the variant for a log).
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import orjson
 
 from ..core.errors import ConfigError, FencedError
 from ..log.base import Log
 from ..log.consumer import GroupCoordinator
+from .fencing import SourceTaskFencing, TaskFencing, is_kafka
+from .storage import Guard, StateGuard
 from .unit_assignor import Assignment, Unit, assign_units
 
 log = logging.getLogger("millstream.connect.worker_group")
@@ -51,8 +59,65 @@ class GroupView:
     leader: str
 
 
-class WorkerGroup:
-    """One worker's membership of the worker group (see the module docstring)."""
+class WorkerGroup(Protocol):
+    """One worker's membership of its cluster's worker group, as the distributed herder uses it."""
+
+    group_id: str
+    view: GroupView
+
+    def heartbeat(self) -> GroupView:
+        """Keep (or take up) the membership; learn the live members and the leader."""
+        ...
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this worker led the group at its last heartbeat."""
+        ...
+
+    def leave(self) -> None:
+        """Leave the group (a clean shutdown)."""
+        ...
+
+    def publish_running(self, units: Iterable[Unit], *, force: bool = False) -> None:
+        """Tell the group which units this worker runs or is still stopping."""
+        ...
+
+    def url_of(self, worker_id: str) -> str:
+        """The REST URL of a worker."""
+        ...
+
+    def held(self, members: Iterable[str]) -> dict[str, list[Unit]]:
+        """What each of ``members`` runs or is stopping, as it published."""
+        ...
+
+    def assignment(self) -> Assignment:
+        """The current assignment."""
+        ...
+
+    def rebalance(self, units: Iterable[Unit], now_ms: int | None = None) -> Assignment:
+        """(Leader only) compute and store the next assignment; returns the stored one."""
+        ...
+
+    def claim_topics(self, topics: Mapping[str, str]) -> None:
+        """Refuse internal topics another cluster (another ``group.id``) uses: :class:`ConfigError`."""
+        ...
+
+    def cluster_id(self) -> str:
+        """The id of the log's cluster (``kafka_cluster_id``), the same on every worker."""
+        ...
+
+    def write_guard(self) -> Guard:
+        """The fencing a leader's config write carries (read it *before* reading the config topic)."""
+        ...
+
+    def task_fencing(self) -> SourceTaskFencing:
+        """Zombie fencing of exactly-once source tasks on this log."""
+        ...
+
+
+class EmbeddedWorkerGroup:
+    """One worker's membership of the worker group on a log that coordinates groups (see the module
+    docstring)."""
 
     def __init__(
         self, log_: Log, group_id: str, worker_id: str, url: str, session_timeout_ms: int, delay_ms: int
@@ -60,7 +125,8 @@ class WorkerGroup:
         if not isinstance(log_, GroupCoordinator):
             raise ConfigError(
                 f"distributed mode needs a log that coordinates groups; {log_.url} does not",
-                hint="use the embedded log (log.url=file://PATH) shared by every worker of the cluster",
+                hint="use the embedded log (log.url=file://PATH) shared by every worker of the cluster, or a "
+                "Kafka cluster (kafka://HOST:PORT)",
             )
         self.log = log_
         self.coordinator: GroupCoordinator = log_
@@ -155,7 +221,7 @@ class WorkerGroup:
         except FencedError:
             log.info("another worker rebalanced the group at the same time; using its assignment")
             return self.assignment()
-        log.info("rebalanced worker group %s (version %d): %s", self.group_id, nxt.version, _summary(nxt))
+        log.info("rebalanced worker group %s (version %d): %s", self.group_id, nxt.version, summary(nxt))
         return nxt
 
     # -- guards ---------------------------------------------------------------------------------------
@@ -180,8 +246,37 @@ class WorkerGroup:
                     "config.storage.topic, offset.storage.topic and status.storage.topic",
                 )
 
+    # -- the cluster ----------------------------------------------------------------------------------
+    def cluster_id(self) -> str:
+        """The log's id (:func:`cluster_id_of`)."""
+        return cluster_id_of(self.log)
 
-def _summary(a: Assignment) -> str:
+    def write_guard(self) -> Guard:
+        """A compare-and-set of a version in the log's state: if any other worker changed connector configs
+        since this was read (two workers that both believed they led, for a heartbeat), the write fails instead
+        of overwriting a change it did not see."""
+        key = f"connect-config-version/{self.group_id}"
+        current = self.log.get_state(key)
+        return StateGuard(key, current, str(int(current or b"0") + 1).encode())
+
+    def task_fencing(self) -> SourceTaskFencing:
+        """State tokens (:class:`~millstream.connect.fencing.TaskFencing`)."""
+        return TaskFencing(self.log, self.group_id, self.worker_id)
+
+
+def open_worker_group(
+    log_: Log, group_id: str, worker_id: str, url: str, session_timeout_ms: int, delay_ms: int
+) -> WorkerGroup:
+    """The worker group of ``log_``: :class:`EmbeddedWorkerGroup` on a log that coordinates groups itself,
+    :class:`~millstream.connect.kafka_worker_group.KafkaWorkerGroup` on Kafka."""
+    if is_kafka(log_):
+        from .kafka_worker_group import KafkaWorkerGroup
+
+        return KafkaWorkerGroup(log_, group_id, worker_id, url, session_timeout_ms, delay_ms)
+    return EmbeddedWorkerGroup(log_, group_id, worker_id, url, session_timeout_ms, delay_ms)
+
+
+def summary(a: Assignment) -> str:
     parts = []
     for w, units in sorted(a.workers.items()):
         parts.append(
@@ -212,4 +307,11 @@ def cluster_id_of(log_: Log) -> str:
     return (raw or b"").decode()
 
 
-__all__ = ["GroupView", "WorkerGroup", "cluster_id_of"]
+__all__ = [
+    "EmbeddedWorkerGroup",
+    "GroupView",
+    "WorkerGroup",
+    "cluster_id_of",
+    "open_worker_group",
+    "summary",
+]

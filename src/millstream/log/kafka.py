@@ -358,6 +358,12 @@ class KafkaLog(Log):
             writer.note_written,
         )
 
+    def init_transactions(self, transactional_id: str) -> None:
+        """Start a new producer for ``transactional_id`` now (Kafka's ``init_transactions``): it fences every
+        older producer of that id, here or in another process, whose later commits fail with
+        :class:`~millstream.core.errors.FencedError`; the next ``transaction(transactional_id)`` uses it."""
+        self._txn_producers.reinit(transactional_id)
+
     def get_state(self, key: str) -> bytes | None:
         """The value last committed under ``key`` by a transaction's ``put_state`` (``None``: never, or
         deleted). Reads the committed records of ``__millstream_state`` from its start (compaction keeps

@@ -37,7 +37,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from ..core.clock import Clock
-from ..core.errors import MillstreamError, TopicExistsError, TransactionError
+from ..core.errors import FencedError, MillstreamError, TopicExistsError, TransactionError
 from ..core.record import ProducerRecord, TopicPartition
 from .base import Transaction, check_offset_arg
 from .kafka_admin import KafkaAdmin
@@ -87,6 +87,21 @@ class TransactionalProducers:
                 ) from exc
         return producer
 
+    def reinit(self, transactional_id: str) -> None:
+        """Drop the id's idle producer and create and ``init_transactions`` a new one now: every older producer
+        of the id (in this process or any other) is fenced from here on."""
+        self.reserve(transactional_id)
+        with self._lock:
+            old = self._idle.pop(transactional_id, None)
+        if old is not None:
+            old.flush(0)
+        try:
+            producer = self.producer(transactional_id)
+        except BaseException:
+            self.release(transactional_id, None)
+            raise
+        self.release(transactional_id, producer)
+
     def release(self, transactional_id: str, producer: Producer | None) -> None:
         """End the id's use; keep ``producer`` for its next transaction (``None``: nothing to keep)."""
         with self._lock:
@@ -133,8 +148,8 @@ class KafkaTransaction(Transaction):
         self._appends: list[tuple[str, int, Delivery, int]] = []
         producers.reserve(self.transactional_id)
 
-    def _fenced(self) -> TransactionError:
-        return TransactionError(
+    def _fenced(self) -> FencedError:
+        return FencedError(
             f"Kafka transaction {self.transactional_id!r} was fenced: a newer producer with the same "
             "transactional.id has started (another instance or a restart of the same job), so this one may "
             "not write any more; its transaction was aborted and nothing of it is committed",
@@ -251,7 +266,17 @@ class KafkaTransaction(Transaction):
             for group, tps in self._offsets:
                 producer.send_offsets_to_transaction(tps, self._group_metadata(group), self._s.timeout_s)
             # Step 3: wait for every record, then commit.
-            remaining = producer.flush(self._s.timeout_s)
+            try:
+                remaining = producer.flush(self._s.timeout_s)
+            except SystemError as exc:
+                # confluent-kafka: a fatal error (this producer was fenced while adding a partition to the
+                # transaction) surfaces inside a delivery callback as a SystemError; its cause is the KafkaError
+                self._release(fatal=True)
+                if is_fenced(exc.__cause__ or exc.__context__ or exc) or self._fenced_before(producer):
+                    raise self._fenced() from exc
+                raise TransactionError(
+                    f"committing Kafka transaction {self.transactional_id!r} failed ({exc}); nothing of it is visible"
+                ) from exc
             failed = [d.errors[0] for _, _, d, _ in self._appends if d.errors]
             if remaining or failed or any(d.count != n for _, _, d, n in self._appends):
                 detail = failed[0] if failed else f"{remaining} record(s) not acknowledged in time"
