@@ -340,9 +340,9 @@ def worker_config_def() -> ConfigDef:
         45_000,
         validator=Range.at_least(1),
         importance=Importance.LOW,
-        documentation="Sink tasks on the embedded log: a task whose worker died leaves its group after this "
-        "long (its partitions then move). A task restarted within it takes its partitions back at once: each "
-        "sink task is a static member of its group (Kafka's group.instance.id).",
+        documentation="Sink tasks (embedded log and kafka://): a task whose worker died leaves its group after "
+        "this long (its partitions then move). On the embedded log a task restarted within it takes its "
+        "partitions back at once: each sink task is a static member of its group (Kafka's group.instance.id).",
     )
     d.define(
         "consumer.heartbeat.interval.ms",
@@ -350,8 +350,8 @@ def worker_config_def() -> ConfigDef:
         1_000,
         validator=Range.at_least(1),
         importance=Importance.LOW,
-        documentation="Sink tasks on the embedded log: how often they heartbeat to their group (and notice new "
-        "topics of a topics.regex and partitions moving between tasks).",
+        documentation="Sink tasks (embedded log and kafka://): how often they heartbeat to their group (and "
+        "notice new topics of a topics.regex and partitions moving between tasks).",
     )
     d.define(
         "consumer.auto.offset.reset",
