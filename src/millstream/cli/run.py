@@ -198,7 +198,7 @@ def _interrupted(runner: Any) -> str:
     envvar="MILLSTREAM_STABILIZATION_MS",
     default=1000,
     show_default=True,
-    help="With --reactive: start (or rescale) once the live instances have not changed for this long.",
+    help="With --reactive: start (or rescale) once no instance has joined for this long.",
 )
 @click.option("--plan", "plan_only", is_flag=True, help="Print the job's execution plan (Flink's JSON) and exit.")
 @click.option(

@@ -16,8 +16,8 @@ or on several that share the log) runs job J once, on all of them:
   attempt and starts the next one at the new parallelism from the latest completed checkpoint, whose state is
   redistributed by key group (:mod:`millstream.runtime.parallel.rescale`) — as a Flink job in reactive mode
   restarts when TaskManagers come and go. A lost instance is noticed at once (its workers' connections
-  close) and is not waited for; joining instances are: a term's first attempt, and a rescale, start once the
-  live instances have not changed for ``stabilization_ms`` (Flink's resource stabilization timeout);
+  close) and is not waited for; joining instances are: a term's first attempt, and a rescale, start once no
+  instance has joined for ``stabilization_ms`` (Flink's resource stabilization timeout);
 - **leader failover**: when the leader stops heartbeating (killed, frozen), the next instance claims the lead
   once the leader's session has expired (``session_timeout_ms``), in a new term, and restores the job from the
   checkpoint storage (``state.checkpoints.dir`` — it must be a directory every instance reaches) and the
@@ -117,6 +117,8 @@ class ReactiveJobRunner(ParallelJobRunner):
         self.slot_server: SlotServer | None = None  # started by join()
         self.heartbeat_s = max(0.1, session_timeout_ms / 4000)
         self.stabilization_ms = stabilization_ms
+        self._seen: set[str] = set()  # every instance this one has seen in the group
+        self._last_join = time.monotonic()  # when one of them was first seen (this one's own join, at first)
         self.epoch = 0
         self._followed: set[int] = set()  # the terms this instance took part in (led, or saw led)
         self.leaving = threading.Event()
@@ -176,6 +178,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         while not self._beat_stop.wait(self.heartbeat_s):
             try:
                 view = self.group.heartbeat()
+                self._note_joins(view.members)
                 if view.leader == self.instance and (action := self.group.requested(view.epoch)):
                     log.info("job %s: %s asked through another instance", self.job_id, action)
                     (self.cancelled if action == "cancel" else self.stopping).set()
@@ -266,22 +269,30 @@ class ReactiveJobRunner(ParallelJobRunner):
                     c.close()
                 self._clients = {}
 
+    def _note_joins(self, members: list[str]) -> None:
+        """Remember when an instance was last seen joining (the heartbeat thread and :meth:`_stabilize` call it)."""
+        new = set(members) - self._seen
+        if new:
+            self._seen |= new
+            self._last_join = time.monotonic()
+
     def _stabilize(self) -> None:
-        """Wait until the live instances have not changed for ``stabilization_ms`` (at most ten times that), so
-        that instances started together, or one after another, cost one start instead of a rescale each —
-        Flink's ``jobmanager.adaptive-scheduler.resource-stabilization-timeout``."""
+        """Wait until no instance has joined for ``stabilization_ms`` (at most ten times that), so that instances
+        started together, or one after another, cost one start instead of a rescale each — Flink's
+        ``jobmanager.adaptive-scheduler.resource-stabilization-timeout``, which waits for resources to arrive.
+
+        Only joins are waited for: instances that left (or were lost) are not coming back, so a rescale without
+        them, and a new leader taking over instances that have been in the group for a while, start at once."""
         if self.stabilization_ms <= 0:
             return
         window = self.stabilization_ms / 1000
         deadline = time.monotonic() + 10 * window
-        members, since = list(self.group.view.members), time.monotonic()
-        while time.monotonic() - since < window and time.monotonic() < deadline:
+        self._note_joins(self.group.view.members)
+        while time.monotonic() - self._last_join < window and time.monotonic() < deadline:
             if self.cancelled.is_set() or self.stopping.is_set() or self.leaving.is_set():
                 return
             time.sleep(0.05)
-            now = list(self.group.view.members)
-            if now != members:
-                members, since = now, time.monotonic()
+            self._note_joins(self.group.view.members)
 
     def _term_is_over(self) -> bool:
         """Whether another instance leads now (read from the log, not the last heartbeat's view)."""
