@@ -293,28 +293,53 @@ def test_group_terms_and_fencing_on_the_log(tmp_path: Path) -> None:
         assert a.last_end() == (2, "FINISHED")
 
 
-def test_cancel_through_a_followers_rest_api_cancels_the_whole_job(tmp_path: Path, instances: Any) -> None:
-    """Flink's ``PATCH /jobs/{id}?mode=cancel`` sent to any instance (here a follower) ends the job on all."""
-    import urllib.request
-
+def test_one_job_in_the_registry_and_control_through_a_follower(tmp_path: Path, instances: Any) -> None:
+    """The registry lists a reactive job once, with its instances and the leader's REST address; Flink's savepoint
+    (``POST /jobs/{id}/savepoints``) and cancel (``PATCH /jobs/{id}?mode=cancel``) sent to a follower's REST API
+    are carried out by the leader for the whole job; ``millstream jobs list`` shows one row."""
+    from millstream.observe.rest_client import JobRestClient
+    from millstream.runtime.checkpoint_storage import load_checkpoint
     from millstream.runtime.job_registry import JobRegistry
 
-    url, out, ckpt = _setup(tmp_path, "cancel")
+    url, out, ckpt = _setup(tmp_path, "control")
     group = instances(url, out, ckpt)
     leader = group.start(pause_s=0.01)
     with open_log(url) as log:
         wait_for(lambda: _term(log) >= 1, 60, "the first instance's lead")
     follower = group.start(pause_s=0.01)
 
-    def follower_entry() -> Any:
+    def entries() -> list[Any]:
         with open_log(url) as log:
-            return next((e for e in JobRegistry(log).running() if e.pid == follower.pid and e.rest), None)
+            return [e for e in JobRegistry(log).running() if e.job_id == "rj"]
 
-    wait_for(lambda: follower_entry() is not None, 60, "the follower's registry entry")
-    entry = follower_entry()
-    req = urllib.request.Request(f"{entry.rest}/jobs/{entry.jid}?mode=cancel", method="PATCH")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        assert resp.status == 202
+    def both_listed() -> bool:
+        found = entries()
+        pids = {i["pid"] for e in found for i in e.instances if i.get("rest")}
+        return len(found) == 1 and pids == {leader.pid, follower.pid}
+
+    wait_for(both_listed, 60, "one registry entry naming both instances with their REST addresses")
+    entry = entries()[0]
+    lead = next(i for i in entry.instances if i["leader"])
+    assert lead["pid"] == leader.pid and entry.rest == lead["rest"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "millstream", "jobs", "list", "--log", url],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = [line for line in listed.stdout.splitlines() if entry.jid in line]
+    assert len(rows) == 1 and "2 instances" in rows[0], listed.stdout
+
+    at_follower = JobRestClient(next(i["rest"] for i in entry.instances if i["pid"] == follower.pid))
+    trigger = at_follower.trigger_savepoint(entry.jid, str(tmp_path / "savepoints"))
+    location = at_follower.wait_savepoint(entry.jid, trigger, 60)
+    assert Path(location).is_relative_to(tmp_path / "savepoints")
+    assert load_checkpoint(Path(location)).blobs  # a whole savepoint, written by the leader
+
+    at_follower.cancel(entry.jid)
     group.wait(60)
     assert leader.returncode == 0 and follower.returncode == 0, group.logs()
     with open_log(url) as log:

@@ -85,7 +85,8 @@ def jobs() -> None:
 @log_option
 @handle_errors
 def list_cmd(show_all: bool, as_json: bool, log_url: str | None, properties: tuple[str, ...]) -> None:
-    """The jobs registered in the log: id, name, state, start time and REST address (with --all: last heartbeat)."""
+    """The jobs registered in the log: id, name, state, start time and REST address (with --all: last heartbeat).
+    A reactive job is one row, with its coordinating instance's REST address and its number of instances."""
     with get_log(log_url, properties) as log:
         registry = JobRegistry(log)
         entries = registry.entries() if show_all else registry.running()
@@ -102,7 +103,10 @@ def list_cmd(show_all: bool, as_json: bool, log_url: str | None, properties: tup
     click.echo(f"{'JOB ID':32}  {'NAME':24} {'STATE':9} {'STARTED':23}{seen}  REST")
     for e in entries:
         seen = f"  {_when(e.heartbeat):23}" if show_all else ""
-        click.echo(f"{e.jid:32}  {e.name[:24]:24} {e.state(now):9} {_when(e.start_time):23}{seen}  {e.rest or '-'}")
+        spread = f"  ({len(e.instances)} instances)" if e.instances else ""  # a reactive job: REST is its leader
+        click.echo(
+            f"{e.jid:32}  {e.name[:24]:24} {e.state(now):9} {_when(e.start_time):23}{seen}  {e.rest or '-'}{spread}"
+        )
     if show_all and any(e.state(now) == "LOST" for e in entries):
         click.echo(f"(LOST: no heartbeat for more than {EXPIRY_MS // 1000} s — the process died without ending)")
 
@@ -133,7 +137,16 @@ def describe(job: str, as_json: bool, log_url: str | None, properties: tuple[str
     click.echo(f"name:       {entry.name}  (checkpoint job id {entry.job_id})")
     click.echo(f"state:      {detail['state']}")
     click.echo(f"started:    {_when(entry.start_time)}")
-    click.echo(f"runs on:    {entry.host} (pid {entry.pid}), REST {entry.rest}")
+    if entry.instances:  # a reactive job: one job over several instances
+        click.echo(f"runs on:    {len(entry.instances)} instances (reactive)")
+        for i in entry.instances:
+            role = "leader" if i.get("leader") else "follower"
+            click.echo(
+                f"            {i.get('host')} (pid {i.get('pid')}, {i.get('slots')} slot(s), {role}), "
+                f"REST {i.get('rest') or '-'}"
+            )
+    else:
+        click.echo(f"runs on:    {entry.host} (pid {entry.pid}), REST {entry.rest}")
     latest = (cps.get("latest") or {}).get("completed")
     if latest:
         click.echo(

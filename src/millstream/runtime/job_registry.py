@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -47,7 +47,9 @@ class UnknownJobError(MillstreamError):
 @dataclass(frozen=True)
 class JobEntry:
     """One job as the registry holds it. Times are epoch ms (``end_time`` -1 while it runs); ``rest`` is the
-    root URL of its REST endpoint (``http://HOST:PORT``), ``None`` when it serves none."""
+    root URL of its REST endpoint (``http://HOST:PORT``), ``None`` when it serves none. A reactive job (one job
+    on several instances) has one entry, written by each of its instances: ``instances`` lists them (see
+    :class:`~millstream.runtime.protocols.MultiInstanceJob`), and ``rest`` is the one that coordinates it."""
 
     jid: str
     name: str
@@ -59,6 +61,7 @@ class JobEntry:
     start_time: int
     heartbeat: int
     end_time: int = -1
+    instances: list[dict[str, Any]] = field(default_factory=list)
 
     def state(self, now_ms: int | None = None) -> str:
         """``status``, or ``LOST`` for a job that is not terminal but stopped heartbeating."""
@@ -178,22 +181,32 @@ def alive_here(entry: JobEntry, host: str) -> bool:
 
 
 def entry_for(runner: Any, rest: str | None, host: str, pid: int) -> JobEntry:
-    """The entry of a job runner (:class:`~millstream.runtime.job.JobRunner` or the parallel one) now."""
+    """The entry of a job runner (:class:`~millstream.runtime.job.JobRunner` or the parallel one) now; a job on
+    several instances names them, and the coordinating instance's REST address."""
     from .checkpointing import job_id_of
+    from .protocols import MultiInstanceJob
 
     now = int(time.time() * 1000)
     start = runner.start_time_ms if runner.start_time_ms >= 0 else now
+    instances: list[dict[str, Any]] = []
+    status, end_time = runner.status, runner.end_time_ms
+    if isinstance(runner, MultiInstanceJob):
+        instances = runner.instances()
+        rest = runner.control_rest() or rest
+        if status not in TERMINAL:  # an instance that left: the job runs on without it
+            end_time = -1
     return JobEntry(
         jid=runner.jid,
         name=runner.job_name,
         job_id=job_id_of(runner.config, runner.job_name),
-        status=runner.status,
+        status=status,
         rest=rest,
         host=host,
         pid=pid,
         start_time=start,
         heartbeat=now,
-        end_time=runner.end_time_ms,
+        end_time=end_time,
+        instances=instances,
     )
 
 

@@ -197,7 +197,10 @@ class PipelineRunner:
         if not self.announce:
             return None
         from .job_heartbeat import JobHeartbeat
+        from .protocols import MultiInstanceJob
 
+        if isinstance(runner, MultiInstanceJob):  # the other instances and the registry reach it here
+            runner.advertise_rest(self.rest_url)
         heartbeat = JobHeartbeat(runner, self._log_urls(env), self.rest_url)
         heartbeat.start()
         if self.ready_file and self.jobs_run == 1:

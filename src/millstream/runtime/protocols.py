@@ -53,6 +53,22 @@ class PositionedReader(Protocol):
     def restore(self, state: Any) -> None: ...
 
 
+@runtime_checkable
+class MultiInstanceJob(Protocol):
+    """A job runner whose one job runs on several instances (a reactive job, :mod:`millstream.runtime.scaleout`):
+    the job registry lists the job once, with its instances, and sends control requests to the one that
+    coordinates it."""
+
+    def advertise_rest(self, url: str | None) -> None:
+        """This instance's REST root URL, for the other instances and the registry to see."""
+
+    def instances(self) -> list[dict[str, Any]]:
+        """The job's live instances: ``{"instance", "host", "pid", "slots", "rest", "leader"}`` each."""
+
+    def control_rest(self) -> str | None:
+        """The REST root URL of the instance that coordinates the job now (``None``: not known yet)."""
+
+
 def checkpoint_roles(ops: Iterable[Any]) -> tuple[list[Any], list[Any], list[Any]]:
     """``(exactly-once log sinks, two-phase-commit participants, asynchronous writers)`` among ``ops`` (an
     exactly-once log sink is not also an asynchronous writer: its records go into the transaction)."""
@@ -66,6 +82,7 @@ def checkpoint_roles(ops: Iterable[Any]) -> tuple[list[Any], list[Any], list[Any
 __all__ = [
     "AsyncWriter",
     "ExactlyOnceLogSink",
+    "MultiInstanceJob",
     "PositionedReader",
     "RoundBuffered",
     "TwoPhaseCommitParticipant",

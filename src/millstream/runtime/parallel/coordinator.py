@@ -119,6 +119,7 @@ class ParallelJobRunner:
         collect: list[Transformation] | None,
         plan: JobPlan,
         default_parallelism: int,
+        jid: str | None = None,
     ) -> None:
         self.env = env
         self.job_name = job_name
@@ -130,7 +131,7 @@ class ParallelJobRunner:
         self.stopping = threading.Event()
         self.summary = CheckpointSummary()
         self.savepoint_requests: list[tuple[str, list[Any]]] = []
-        self.jid = uuid.uuid4().hex
+        self.jid = jid or uuid.uuid4().hex
         self.status = "CREATED"
         self.start_time_ms = -1
         self.end_time_ms = -1

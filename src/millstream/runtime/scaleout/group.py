@@ -18,6 +18,10 @@ state (written by log transactions):
 ``job-group/J/request``
     ``{"epoch", "action"}``: ``stop`` or ``cancel`` asked of that term's leader through another instance (its
     REST API, ``millstream jobs stop``);
+``job-group/J/savepoint-request``, ``job-group/J/savepoint-answer``
+    ``{"id", "epoch", "target"}``: a savepoint asked of that term's leader through another instance, and
+    ``{"id", "path"}`` or ``{"id", "error"}``: how it went (one request at a time: an instance with another
+    request waits until the pending one is answered);
 ``job-group/J/end``
     ``{"epoch", "status"}``: the job ended (finished, stopped or cancelled) in that term: every instance leaves;
 ``job-group/J/token``
@@ -168,6 +172,36 @@ class JobGroup:
         """The action asked of the leader of term ``epoch``, if any."""
         req = self._get("request")
         return str(req["action"]) if req and int(req["epoch"]) == epoch else None
+
+    def ask_savepoint(self, rid: str, target: str, epoch: int) -> bool:
+        """Ask the leader of term ``epoch`` for a savepoint into ``target`` (request id ``rid``); ``False`` while
+        another instance's request is still pending (ask again later)."""
+        raw = self.log.get_state(self.prefix + "savepoint-request")
+        pending = orjson.loads(raw) if raw else None
+        answer = self._get("savepoint-answer")
+        if pending and int(pending["epoch"]) == self.term() and (answer or {}).get("id") != pending["id"]:
+            return False
+        try:
+            self._put("savepoint-request", {"id": rid, "epoch": epoch, "target": target}, expected=raw, check=True)
+        except FencedError:  # another instance asked at the same moment
+            return False
+        return True
+
+    def asked_savepoints(self, epoch: int) -> list[tuple[str, str]]:
+        """The savepoints asked of the leader of term ``epoch`` and not answered yet: ``(id, target)`` each."""
+        req = self._get("savepoint-request")
+        if not req or int(req["epoch"]) != epoch or (self._get("savepoint-answer") or {}).get("id") == req["id"]:
+            return []
+        return [(str(req["id"]), str(req["target"]))]
+
+    def answer_savepoint(self, rid: str, answer: dict[str, str]) -> None:
+        """The leader's answer to request ``rid``: ``{"path": ...}`` or ``{"error": ...}``."""
+        self._put("savepoint-answer", {"id": rid, **answer})
+
+    def savepoint_answer(self, rid: str) -> dict[str, str] | None:
+        """The answer to request ``rid``, once there is one."""
+        answer = self._get("savepoint-answer")
+        return answer if answer and answer.get("id") == rid else None
 
     def end(self, epoch: int, status: str) -> None:
         """Record that the job ended in term ``epoch`` (every instance then leaves)."""

@@ -14,7 +14,8 @@ Kafka keeps no compare-and-set state that :class:`~.group.JobGroup` could use, s
 - **Members**: every instance appends a heartbeat record ``{instance, info, leader, epoch}`` to the control
   topic every heartbeat; every instance tails the topic, so each knows the live instances (a heartbeat newer
   than the session timeout, by the record's timestamp — the instances' clocks must agree within that), the
-  leader and its term. ``request`` and ``end`` records carry stop/cancel requests and the job's end.
+  leader and its term. ``request`` and ``end`` records carry stop/cancel requests and the job's end;
+  ``savepoint`` and ``savepoint-answer`` records a savepoint asked through another instance and its outcome.
 - **Token**: the first leader creates the job's secret in the log's state; the others wait for it.
 """
 
@@ -58,6 +59,8 @@ class KafkaJobGroup:
         self._left: set[str] = set()
         self._end: dict[str, Any] | None = None
         self._request: dict[str, Any] | None = None
+        self._savepoints: dict[str, dict[str, Any]] = {}  # id -> request, in the order asked
+        self._answers: dict[str, dict[str, Any]] = {}  # id -> answer
         self._epoch = 0  # this instance's term while it leads
         self._consumer: Any = None
         self.view = GroupView(0, [], "", 0)
@@ -83,6 +86,11 @@ class KafkaJobGroup:
                     self._end = body
                 elif kind == "request":
                     self._request = body
+                elif kind == "savepoint":
+                    self._savepoints[str(body["id"])] = body
+                elif kind == "savepoint-answer":
+                    self._answers[str(body["id"])] = body
+                    self._savepoints.pop(str(body["id"]), None)
             self._tail = recs[-1].offset + 1
 
     # -- membership ---------------------------------------------------------------------------------------
@@ -179,6 +187,22 @@ class KafkaJobGroup:
     def requested(self, epoch: int) -> str | None:
         req = self._request
         return str(req["action"]) if req and int(req["epoch"]) == epoch else None
+
+    def ask_savepoint(self, rid: str, target: str, epoch: int) -> bool:
+        self._send({"kind": "savepoint", "id": rid, "epoch": epoch, "target": target})
+        return True
+
+    def asked_savepoints(self, epoch: int) -> list[tuple[str, str]]:
+        return [(rid, str(b["target"])) for rid, b in self._savepoints.items() if int(b["epoch"]) == epoch]
+
+    def answer_savepoint(self, rid: str, answer: dict[str, str]) -> None:
+        self._send({"kind": "savepoint-answer", "id": rid, **answer})
+        self._answers[rid] = {"id": rid, **answer}
+        self._savepoints.pop(rid, None)
+
+    def savepoint_answer(self, rid: str) -> dict[str, str] | None:
+        answer = self._answers.get(rid)
+        return {k: str(v) for k, v in answer.items()} if answer else None
 
     def end(self, epoch: int, status: str) -> None:
         self._send({"kind": "end", "epoch": epoch, "status": status})

@@ -25,6 +25,10 @@ or on several that share the log) runs job J once, on all of them:
   .require_term`, in the same log transaction as the records and the marker), so a deposed leader that wakes
   up cannot commit; checkpoint ids of a term start above the previous terms' (``term * 1,000,000``), so its
   late writes never replace a checkpoint of the new term;
+- **one job**: every instance has the job's id (``jid``, derived from the job id, as Flink gives a job one
+  JobID), so the job registry lists it once, with its instances, and sends control requests (``millstream
+  jobs stop|cancel|savepoint``) to the coordinating instance's REST API; an instance asked through its own
+  REST API passes stop, cancel and savepoints on to the leader through the group;
 - Ctrl-C on an instance makes it **leave** (its work moves to the others); on the last instance it stops the
   job as Flink's ``stop`` does (final checkpoint). When the job ends (bounded input, stop, cancel), the leader
   records it and every instance ends.
@@ -37,9 +41,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import secrets
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -98,11 +105,13 @@ class ReactiveJobRunner(ParallelJobRunner):
     ) -> None:
         everything = sinks + list(collect or [])
         plan = plan_job(everything, slots, env.config.max_parallelism)
-        super().__init__(env, sinks, job_name, collect, plan, slots)
+        job_id = job_id_of(env.config, job_name)
+        jid = uuid.uuid5(uuid.NAMESPACE_URL, f"millstream-reactive-job:{job_id}").hex  # the same on every instance
+        super().__init__(env, sinks, job_name, collect, plan, slots, jid=jid)
         self._everything = everything
         self.slots = slots
         self.bind_host = bind_host
-        self.job_id = job_id_of(self.config, job_name)
+        self.job_id = job_id
         self.digest = plan_digest(everything, env.config.max_parallelism)
         self.instance = instance_id()
         self._log = open_log(log_url)
@@ -111,7 +120,15 @@ class ReactiveJobRunner(ParallelJobRunner):
             self._log,
             self.job_id,
             self.instance,
-            {"slots": slots, "address": "", "digest": self.digest, "pipeline": pipeline, "host": socket.gethostname()},
+            {
+                "slots": slots,
+                "address": "",
+                "digest": self.digest,
+                "pipeline": pipeline,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "rest": None,
+            },
             session_timeout_ms,
         )
         self.slot_server: SlotServer | None = None  # started by join()
@@ -127,6 +144,10 @@ class ReactiveJobRunner(ParallelJobRunner):
         self._clients: dict[str, SlotClient] = {}
         self._expected: set[str] = set()  # live members when the attempt was placed, less the unreachable
         self._unreachable: set[str] = set()
+        self._republish = False
+        self._instances: list[dict[str, Any]] = []  # as the last heartbeat saw them
+        self._answering: dict[str, list[Any]] = {}  # savepoints asked through other instances, being taken
+        self._forwarded: dict[str, list[Any]] = {}  # savepoints asked here, passed on to the leader
 
     # -- membership ---------------------------------------------------------------------------------------
     def join(self) -> None:
@@ -170,6 +191,68 @@ class ReactiveJobRunner(ParallelJobRunner):
         else:
             super().cancel()
 
+    # -- one job, many instances (MultiInstanceJob) ------------------------------------------------------
+    def advertise_rest(self, url: str | None) -> None:
+        """This instance's REST root URL, published to the group with the next heartbeat."""
+        self.group.info["rest"] = url
+        self._republish = True
+
+    def instances(self) -> list[dict[str, Any]]:
+        """The job's live instances as the last heartbeat saw them (the leader first)."""
+        return list(self._instances)
+
+    def control_rest(self) -> str | None:
+        """The leader's REST root URL (``None`` before it is known)."""
+        return next((i["rest"] for i in self._instances if i["leader"] and i.get("rest")), None)
+
+    def _see_instances(self, view: Any) -> None:
+        infos = self.group.infos(view.members)
+        seen = [
+            {
+                "instance": m,
+                "host": info.get("host"),
+                "pid": info.get("pid"),
+                "slots": info.get("slots"),
+                "rest": info.get("rest"),
+                "leader": m == view.leader,
+            }
+            for m, info in infos.items()
+        ]
+        self._instances = sorted(seen, key=lambda i: (not i["leader"], i["instance"]))
+
+    def _pass_savepoints(self, view: Any) -> None:
+        """Savepoints asked of a follower go to the leader through the group; the leader takes them as its own
+        and answers (the beat thread calls this)."""
+        from ...stream.errors import JobConfigError
+
+        if view.leader == self.instance:
+            for rid, target in self.group.asked_savepoints(view.epoch):
+                if rid not in self._answering:
+                    done: list[Any] = []
+                    self._answering[rid] = done
+                    self.savepoint_requests.append((target, done))
+            for rid, done in list(self._answering.items()):
+                if done:
+                    res = done[0]
+                    failed = isinstance(res, BaseException)
+                    self.group.answer_savepoint(rid, {"error": str(res)} if failed else {"path": str(res)})
+                    del self._answering[rid]
+            return
+        if not view.leader:
+            return
+        while self.savepoint_requests:
+            target, done = self.savepoint_requests[0]
+            rid = secrets.token_hex(8)
+            if not self.group.ask_savepoint(rid, target, view.epoch):
+                break  # another instance's request is pending: ask at the next beat
+            self.savepoint_requests.pop(0)
+            self._forwarded[rid] = done
+        for rid, done in list(self._forwarded.items()):
+            answer = self.group.savepoint_answer(rid)
+            if answer is not None:
+                done.append(JobConfigError(answer["error"]) if "error" in answer else answer["path"])
+                del self._forwarded[rid]
+
     def _follows(self) -> bool:
         view = self.group.view
         return bool(view.leader) and view.leader != self.instance and not self._beat_stop.is_set()
@@ -177,8 +260,13 @@ class ReactiveJobRunner(ParallelJobRunner):
     def _beat(self) -> None:
         while not self._beat_stop.wait(self.heartbeat_s):
             try:
+                if self._republish:
+                    self._republish = False
+                    self.group.publish()
                 view = self.group.heartbeat()
                 self._note_joins(view.members)
+                self._see_instances(view)
+                self._pass_savepoints(view)
                 if view.leader == self.instance and (action := self.group.requested(view.epoch)):
                     log.info("job %s: %s asked through another instance", self.job_id, action)
                     (self.cancelled if action == "cancel" else self.stopping).set()
@@ -235,7 +323,7 @@ class ReactiveJobRunner(ParallelJobRunner):
             self.status = "RUNNING"
             return None
         except _Leaving:
-            self.status = "FINISHED"
+            self.status = "RUNNING"  # the job runs on, on the other instances
             return JobExecutionResult(self.job_name, 0, {}, 0, checkpoints=self.summary)
         except BaseException:
             self.group.end(epoch, self.status)
