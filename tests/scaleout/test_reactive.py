@@ -293,6 +293,65 @@ def test_group_terms_and_fencing_on_the_log(tmp_path: Path) -> None:
         assert a.last_end() == (2, "FINISHED")
 
 
+def _savepoint_exchange(a: Any, b: Any, heartbeat: Any) -> None:
+    """``b`` leads; ``a`` asks it for savepoints through the group: one request at a time, answered by id."""
+    epoch = b.view.epoch
+    assert a.ask_savepoint("r1", "/sp/one", epoch)
+    heartbeat()
+    assert b.asked_savepoints(epoch) == [("r1", "/sp/one")]
+    assert b.asked_savepoints(epoch + 1) == []  # asked of this term's leader only
+    b.answer_savepoint("r1", {"path": "/sp/one/savepoint-1"})
+    heartbeat()
+    assert a.savepoint_answer("r1") == {"id": "r1", "path": "/sp/one/savepoint-1"}
+    assert a.savepoint_answer("r2") is None and b.asked_savepoints(epoch) == []
+    assert a.ask_savepoint("r2", "/sp/two", epoch)
+    heartbeat()
+    b.answer_savepoint("r2", {"error": "savepoints need checkpointing"})
+    heartbeat()
+    assert a.savepoint_answer("r2") == {"id": "r2", "error": "savepoints need checkpointing"}
+
+
+def test_savepoints_asked_through_a_follower_reach_the_leader_on_the_log(tmp_path: Path) -> None:
+    with open_log(f"file://{tmp_path}/log") as log:
+        b = JobGroup(log, "j", "b", {"slots": 1}, 5000)
+        a = JobGroup(log, "j", "c", {"slots": 1}, 5000)
+        assert b.heartbeat().leader == "b" and a.heartbeat().leader == "b"
+        assert a.ask_savepoint("r0", "/sp/zero", b.view.epoch)
+        assert not a.ask_savepoint("rx", "/sp/x", b.view.epoch)  # r0 is pending: ask again later
+        b.answer_savepoint("r0", {"path": "/sp/zero/savepoint-1"})
+
+        def heartbeat() -> None:
+            a.heartbeat()
+            b.heartbeat()
+
+        _savepoint_exchange(a, b, heartbeat)
+
+
+@pytest.mark.kafka
+def test_savepoints_asked_through_a_follower_reach_the_leader_on_kafka(kafka_bootstrap: str, kafka_topic: Any) -> None:
+    from millstream.runtime.scaleout.kafka_group import KafkaJobGroup
+
+    job = kafka_topic("sp-job")
+    with open_log(f"kafka://{kafka_bootstrap}") as log:
+        one = KafkaJobGroup(log, job, "one", {"slots": 1}, 2000)
+        two = KafkaJobGroup(log, job, "two", {"slots": 1}, 2000)
+
+        def heartbeat() -> None:
+            for _ in range(3):  # (a fetch returns what the broker has; heartbeats also read the control topic)
+                one.heartbeat()
+                two.heartbeat()
+
+        def agreed() -> bool:  # (the group may move the lead while the second member joins)
+            heartbeat()
+            return one.view.leader == two.view.leader != "" and len(one.view.members) == 2
+
+        wait_for(agreed, 60, "both members agreeing on a leader")
+        b, a = (one, two) if one.view.leader == "one" else (two, one)
+        _savepoint_exchange(a, b, heartbeat)
+        a.leave()
+        b.leave()
+
+
 def test_one_job_in_the_registry_and_control_through_a_follower(tmp_path: Path, instances: Any) -> None:
     """The registry lists a reactive job once, with its instances and the leader's REST address; Flink's savepoint
     (``POST /jobs/{id}/savepoints``) and cancel (``PATCH /jobs/{id}?mode=cancel``) sent to a follower's REST API

@@ -202,7 +202,7 @@ class KafkaJobGroup:
 
     def savepoint_answer(self, rid: str) -> dict[str, str] | None:
         answer = self._answers.get(rid)
-        return {k: str(v) for k, v in answer.items()} if answer else None
+        return {k: str(v) for k, v in answer.items() if k != "kind"} if answer else None
 
     def end(self, epoch: int, status: str) -> None:
         self._send({"kind": "end", "epoch": epoch, "status": status})
