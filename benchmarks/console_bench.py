@@ -8,7 +8,11 @@ driven by Playwright) against ``millstream demo``:
    without a browser and again with the console's overview open in Chromium on the job's own metrics port
    (the page polls ``/console/api/overview`` every second, so the console's work runs inside the job's
    process), alternating ``--repeat`` times; the demo process's CPU seconds (utime + stime from
-   ``/proc/<pid>/stat``) are compared. The bar: the console adds ≤ 3%.
+   ``/proc/<pid>/stat``) are compared. The bar: the console adds ≤ 3%. Separate processes differ by ±20% in
+   CPU on this machine, far more than the effect, so the same figure is also measured **within one demo
+   process**: ``--seconds`` phases with the console closed and open in turn (``--repeat`` open ones, each
+   between two closed ones); the overhead is the median extra CPU of an open phase over the mean of its two
+   closed neighbours (which cancels a drift of the job's own CPU over time), relative to a closed phase.
 
     PYTHONPATH=src python benchmarks/console_bench.py [--seconds 20] [--repeat 2] [--loads 5]
 """
@@ -43,6 +47,36 @@ def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _one_process(context: Any, tmp: str, seconds: float, repeat: int) -> None:
+    """The console's cost within one demo process: closed and open phases in turn (see the module docstring)."""
+    proc, url = _start_demo(tmp, (2 * max(1, repeat) + 1) * seconds + 20)
+    closed: list[float] = []
+    opened: list[float] = []
+    try:
+        time.sleep(3)  # past start-up
+        for i in range(max(1, repeat) * 2 + 1):  # closed, open, closed, ..., closed
+            page = None
+            if i % 2:
+                page = context.new_page()
+                page.goto(url + "/console/")
+                page.wait_for_function(RENDERED)
+            before = _cpu_seconds(proc.pid)
+            time.sleep(seconds)
+            (opened if page is not None else closed).append(_cpu_seconds(proc.pid) - before)
+            if page is not None:
+                page.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    base = statistics.median(closed)
+    # each open phase against the mean of the closed phases around it (cancels a drift of the job's own CPU)
+    extra = statistics.median(o - (closed[i] + closed[i + 1]) / 2 for i, o in enumerate(opened))
+    print(f"one demo process, {seconds:g} s phases, closed and open in turn: CPU closed "
+          f"{', '.join(f'{x:.2f}' for x in closed)} s, open {', '.join(f'{x:.2f}' for x in opened)} s")  # fmt: skip
+    print(f"  console overhead (open vs its closed neighbours, median): {extra / base:+.1%} of the job's CPU "
+          f"(bar {OVERHEAD_BAR:.0%})")  # fmt: skip
 
 
 def _start_demo(tmp: str, seconds: float) -> tuple[subprocess.Popen[bytes], str]:
@@ -115,7 +149,8 @@ def main() -> None:
             proc.wait(30)
         print(f"first page render: first load {loads[0]:.3f} s, best of {len(loads)} {min(loads):.3f} s, "
               f"median {statistics.median(loads):.3f} s (bar {RENDER_BAR_S:.1f} s)")  # fmt: skip
-        # 2. CPU overhead, alternating runs
+        # 2. CPU overhead within one process, then alternating processes
+        _one_process(context, tmp, args.seconds, args.repeat)
         bare, watched = [], []
         for _ in range(max(1, args.repeat)):
             bare.append(_measure(None, tmp, args.seconds))
