@@ -200,6 +200,15 @@ def _interrupted(runner: Any) -> str:
     show_default=True,
     help="With --reactive: start (or rescale) once no instance has joined for this long.",
 )
+@click.option(
+    "-D",
+    "dynamic_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=lambda _ctx, _param, values: _key_values(values),
+    help="A Flink configuration option for every job of the file, as flink run -D gives it (e.g. "
+    "-D execution.checkpointing.dir=/shared/ckpt); the pipeline's own settings win.",
+)
 @click.option("--plan", "plan_only", is_flag=True, help="Print the job's execution plan (Flink's JSON) and exit.")
 @click.option(
     "--pyflink",
@@ -232,6 +241,7 @@ def run(
     data_address: str,
     session_timeout_ms: int,
     stabilization_ms: int,
+    dynamic_options: dict[str, str],
     plan_only: bool,
     pyflink: bool,
     quiet: bool,
@@ -264,6 +274,11 @@ def run(
 
         start_detached(ctx, verbose)
         return
+    if engine == "flink" and dynamic_options:
+        raise click.UsageError(
+            "-D options configure millstream's engine; with --engine flink set them in the Flink cluster's "
+            "configuration (or in the pipeline through env.configure)"
+        )
     if engine == "flink" and not plan_only:
         _run_on_flink(ctx, pipeline, log_url, parallelism, flink_address, flink_jars, flink_python, verbose)
         return
@@ -279,6 +294,7 @@ def run(
         plan_only=plan_only,
         announce=True,
         ready_file=ready_file,
+        options=dynamic_options,
         reactive={
             "data_address": data_address,
             "session_timeout_ms": session_timeout_ms,
@@ -345,6 +361,17 @@ def run(
             if monitoring.server is not None:  # answer the last status request of a stop / savepoint first
                 monitoring.server.control.settle(SETTLE_S)
             monitoring.close()
+
+
+def _key_values(values: tuple[str, ...]) -> dict[str, str]:
+    """``-D KEY=VALUE`` options as a dict (a value without ``=`` is refused, naming it)."""
+    out: dict[str, str] = {}
+    for text in values:
+        key, eq, value = text.partition("=")
+        if not eq or not key.strip():
+            raise click.BadParameter(f"{text!r} is not KEY=VALUE (e.g. -D execution.checkpointing.interval=10s)")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _run_on_flink(

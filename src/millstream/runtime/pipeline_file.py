@@ -77,6 +77,7 @@ class PipelineRunner:
         rest_url: str | None = None,
         ready_file: str | None = None,
         reactive: dict[str, Any] | None = None,
+        options: dict[str, str] | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.parallelism = parallelism
@@ -94,6 +95,7 @@ class PipelineRunner:
         self.rest_url = rest_url
         self.ready_file = ready_file
         self.reactive = reactive
+        self.options = dict(options or {})
 
     # -- what happens to every job the file executes ------------------------------------------------------
     def _apply_default_log(self, env: StreamExecutionEnvironment) -> None:
@@ -243,10 +245,12 @@ class PipelineRunner:
     def _installed(self) -> Iterator[None]:
         inner = _environment._get_executor()
         _environment.register_executor(self._executor(inner))
+        previous = _environment.set_default_configuration(self.options)  # -D: every environment starts with them
         try:
             yield
         finally:
             _environment.register_executor(inner)
+            _environment.set_default_configuration(previous)
 
     # -- the file -----------------------------------------------------------------------------------------
     def _load(self) -> dict[str, Any]:

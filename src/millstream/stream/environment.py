@@ -305,6 +305,17 @@ def register_executor_loader(loader: Callable[[], Any] | None) -> None:
     _executor_loader = loader
 
 
+_default_configuration: dict[str, str] = {}
+
+
+def set_default_configuration(options: dict[str, str]) -> dict[str, str]:
+    """The configuration every new environment starts from (what ``millstream run -D KEY=VALUE`` gives, as
+    ``flink run -D`` configures the environments of the program it runs); the previous one, to restore."""
+    global _default_configuration
+    previous, _default_configuration = _default_configuration, dict(options)
+    return previous
+
+
 def _get_executor() -> Executor:
     if _executor is None and _executor_loader is not None:
         _executor_loader()
@@ -324,20 +335,38 @@ class StreamExecutionEnvironment:
 
     @staticmethod
     def get_execution_environment(configuration: Any = None) -> StreamExecutionEnvironment:
-        """A new environment. A ``Configuration`` (or dict) sets ``parallelism.default``,
-        ``execution.runtime-mode`` and ``execution.checkpointing.interval``; every key is also a job parameter."""
+        """A new environment, configured by the default configuration (``millstream run -D``), then by
+        ``configuration`` (see :meth:`configure`); what the program sets on it afterwards wins over both."""
         env = StreamExecutionEnvironment()
-        if configuration is not None and hasattr(configuration, "items"):
-            for k, v in configuration.items():
-                env.config.params[str(k)] = str(v)
-            params = env.config.params
-            if "parallelism.default" in params:
-                env.set_parallelism(int(params["parallelism.default"]))
-            if "execution.runtime-mode" in params:
-                env.set_runtime_mode(params["execution.runtime-mode"].upper())
-            if "execution.checkpointing.interval" in params:
-                env.enable_checkpointing(_parse_interval(params["execution.checkpointing.interval"]))
+        if _default_configuration:
+            env.configure(_default_configuration)
+        if configuration is not None:
+            env.configure(configuration)
         return env
+
+    def configure(self, configuration: Any) -> StreamExecutionEnvironment:
+        """Apply Flink's options from a ``Configuration`` (or dict): ``parallelism.default``,
+        ``pipeline.max-parallelism``, ``execution.runtime-mode``, ``execution.checkpointing.interval`` and the
+        checkpoint directory, ``execution.checkpointing.dir`` (Flink 1.x: ``state.checkpoints.dir``; a path or a
+        ``file://`` URI — for a reactive job, a directory every instance reaches). Every key is also a job
+        parameter; keys of other options are kept as parameters only."""
+        if not hasattr(configuration, "items"):
+            raise TypeError(f"configure() takes a Configuration or a dict, not {type(configuration).__name__}")
+        for k, v in configuration.items():
+            self.config.params[str(k)] = str(v)
+        params = self.config.params
+        if "parallelism.default" in params:
+            self.set_parallelism(int(params["parallelism.default"]))
+        if "pipeline.max-parallelism" in params:
+            self.set_max_parallelism(int(params["pipeline.max-parallelism"]))
+        if "execution.runtime-mode" in params:
+            self.set_runtime_mode(params["execution.runtime-mode"].upper())
+        if "execution.checkpointing.interval" in params:
+            self.enable_checkpointing(_parse_interval(params["execution.checkpointing.interval"]))
+        for key in ("state.checkpoints.dir", "execution.checkpointing.dir"):  # (the newer name wins)
+            if key in params:
+                self.get_checkpoint_config().set_checkpoint_storage(params[key])
+        return self
 
     # -- configuration --------------------------------------------------------------------------------
     def set_parallelism(self, parallelism: int) -> StreamExecutionEnvironment:

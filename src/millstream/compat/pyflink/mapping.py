@@ -38,8 +38,11 @@ DIFFERENCES: dict[str, str] = {
     "StreamExecutionEnvironment.set_python_executable": "accepted, no effect",
     "StreamExecutionEnvironment.set_buffer_timeout": "sets how long an idle job waits before polling again",
     "StreamExecutionEnvironment.from_collection": "`type_info` only decides how `print()` writes elements",
-    "StreamExecutionEnvironment.get_execution_environment": "a `Configuration` applies `parallelism.default`, "
-    "`execution.runtime-mode`, `execution.checkpointing.interval`; other keys become job parameters",
+    "StreamExecutionEnvironment.get_execution_environment": "a `Configuration` applies the options `configure` "
+    "knows; other keys become job parameters",
+    "StreamExecutionEnvironment.configure": "applies `parallelism.default`, `pipeline.max-parallelism`, "
+    "`execution.runtime-mode`, `execution.checkpointing.interval`, `execution.checkpointing.dir` "
+    "(`state.checkpoints.dir`); other keys become job parameters",
     "StreamExecutionEnvironment.set_runtime_mode": "BATCH: bounded sources, no watermarks until the end, final "
     "rolling results per key (keys in Flink's batch order: strings shorter first)",
     "CheckpointConfig.set_checkpoint_timeout": "accepted, no effect: checkpoints are taken between batches and "
@@ -47,10 +50,6 @@ DIFFERENCES: dict[str, str] = {
     "CheckpointConfig.set_max_concurrent_checkpoints": "accepted: checkpoints never overlap",
     "CheckpointConfig.enable_unaligned_checkpoints": "accepted, no effect: nothing is in flight at a checkpoint",
     "CheckpointConfig.set_externalized_checkpoint_retention": "checkpoints are always retained (newest N)",
-    "CheckpointConfig.set_min_pause_between_checkpoints": "enforced by the single-process runtime "
-    "(parallel jobs: not yet)",
-    "CheckpointConfig.set_tolerable_checkpoint_failure_number": "enforced by the single-process runtime "
-    "(parallel jobs: not yet)",
     "DataStream.print": "declared types print as Flink prints them; no `N>` subtask prefix",
     "DataStream.execute_and_collect": "the iterator returns results while the job runs; after a restart results "
     "may repeat",
