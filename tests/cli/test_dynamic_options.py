@@ -70,3 +70,26 @@ def test_run_dash_d_without_a_value_is_one_clear_error(tmp_path: Path) -> None:
     proc = sh("run", str(job), "-D", "execution.checkpointing.interval")
     assert proc.returncode == 2
     assert "is not KEY=VALUE" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("mode", ["single", "parallel", "reactive"])
+def test_an_unusable_checkpoint_directory_is_one_clear_error(tmp_path: Path, mode: str) -> None:
+    """A checkpoint directory under a file (or unwritable) stops the job before it starts, naming it and the fix —
+    on one process, on worker processes, and on a reactive job's leader."""
+    job = tmp_path / "job.py"
+    job.write_text(PIPELINE)
+    (tmp_path / "a-file").write_text("")
+    extra = {"single": [], "parallel": ["-p", "2"]}.get(mode)
+    if extra is None:
+        extra = ["--reactive", "--job-id", "rx", "--log", f"file://{tmp_path}/log", "--stabilization-ms", "0"]
+    options = [
+        "-D",
+        "execution.checkpointing.interval=200ms",
+        "-D",
+        f"execution.checkpointing.dir={tmp_path}/a-file/ckpt",
+    ]
+    proc = sh("run", str(job), "-q", *extra, *options)
+    assert proc.returncode == 2, proc.stderr
+    assert f"the checkpoint directory {tmp_path}/a-file/ckpt cannot be used: Not a directory" in proc.stderr
+    assert "hint: set a directory this process can create and write" in proc.stderr
+    assert "Traceback" not in proc.stderr

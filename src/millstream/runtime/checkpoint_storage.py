@@ -57,6 +57,12 @@ class ForeignCheckpointError(CheckpointError):
     exit_code = 2
 
 
+class CheckpointDirectoryError(CheckpointError):
+    """The checkpoint directory cannot be created, listed or written: the job does not start."""
+
+    exit_code = 2
+
+
 class CheckpointWriteError(CheckpointError):
     """Writing a checkpoint failed (disk full, permissions...); nothing of it was kept."""
 
@@ -171,7 +177,23 @@ class CheckpointStorage:
 
     # -- setup --------------------------------------------------------------------------------------
     def open(self) -> None:
-        """Create the job's directory, refuse a directory of another job, remove leftover temp dirs."""
+        """Create the job's directory, refuse a directory of another job, remove leftover temp dirs. A directory
+        that cannot be created, listed or written is :class:`CheckpointDirectoryError`, naming it and why."""
+        try:
+            self._open()
+            probe = self.dir / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise CheckpointDirectoryError(
+                f"the checkpoint directory {self.root} cannot be used: {exc.strerror or exc}"
+                + (f" ({exc.filename})" if exc.filename else ""),
+                hint="set a directory this process can create and write: -D execution.checkpointing.dir=DIR, "
+                "set_checkpoint_storage_dir(DIR) or $MILLSTREAM_CHECKPOINT_DIR (for a reactive job, one every "
+                "instance reaches)",
+            ) from exc
+
+    def _open(self) -> None:
         if (self.root / MANIFEST).exists():
             other = self._job_of(self.root)
             raise ForeignCheckpointError(
@@ -364,6 +386,7 @@ class CheckpointStorage:
 __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
+    "CheckpointDirectoryError",
     "CheckpointStorage",
     "CheckpointWriteError",
     "CorruptCheckpointError",

@@ -48,7 +48,7 @@ from ..stream.operators.base import Operator, OperatorContext, Output
 from ..stream.operators.watermarks import PartitionWatermarks, WatermarkGenerator
 from ..stream.time import MAX_WATERMARK, WatermarkStrategy
 from . import job_directory
-from .checkpoint_storage import ForeignCheckpointError
+from .checkpoint_storage import CheckpointDirectoryError, ForeignCheckpointError
 from .checkpointing import CheckpointCoordinator, CheckpointSummary, StateRestoreError
 from .exception_history import ExceptionHistory
 from .metrics import JobMetrics
@@ -434,7 +434,9 @@ class JobRunner:
                     if error is None:
                         error = exc
         if error is not None:
-            if isinstance(error, KeyboardInterrupt | StateRestoreError | ForeignCheckpointError):
+            if isinstance(
+                error, KeyboardInterrupt | StateRestoreError | ForeignCheckpointError | CheckpointDirectoryError
+            ):
                 raise error
             where = getattr(error, "_millstream_where", None) or (None, None, None, None)
             raise JobFailedError(
