@@ -6,13 +6,15 @@ driven by Playwright) against ``millstream demo``:
    (``performance.now()``); the first load of a fresh tab and the best of ``--loads`` loads;
 2. **job CPU overhead** — the demo (a rate-limited job: 200 page views per second) runs ``--seconds`` seconds
    without a browser and again with the console's overview open in Chromium on the job's own metrics port
-   (the page polls ``/console/api/overview`` every second, so the console's work runs inside the job's
+   (the page polls ``/console/api/overview`` every 3 s, so the console's work runs inside the job's
    process), alternating ``--repeat`` times; the demo process's CPU seconds (utime + stime from
    ``/proc/<pid>/stat``) are compared. The bar: the console adds ≤ 3%. Separate processes differ by ±20% in
    CPU on this machine, far more than the effect, so the same figure is also measured **within one demo
    process**: ``--seconds`` phases with the console closed and open in turn (``--repeat`` open ones, each
    between two closed ones); the overhead is the median extra CPU of an open phase over the mean of its two
-   closed neighbours (which cancels a drift of the job's own CPU over time), relative to a closed phase.
+   closed neighbours (which cancels a drift of the job's own CPU over time), relative to a closed phase. And
+   most precisely, by the console's own work: 200 overview requests back to back, their CPU in the job's
+   process (less the job's own rate), per request, times the page's refresh rate, relative to the job's CPU.
 
     PYTHONPATH=src python benchmarks/console_bench.py [--seconds 20] [--repeat 2] [--loads 5]
 """
@@ -34,6 +36,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 RENDERED = "() => document.querySelector('svg[data-testid=lineage] [data-testid=lineage-node]') !== null"
 OVERHEAD_BAR = 0.03
+POLL_S = 3.0  # the console's pages refresh every 3 s (app.js), as Flink's web UI does
 RENDER_BAR_S = 1.0
 
 
@@ -49,6 +52,24 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def _poll_cost(pid: int, url: str, seconds: float, polls: int = 200) -> None:
+    """The console's cost measured by its work itself: ``polls`` overview requests back to back (what an open
+    overview page asks every :data:`POLL_S`), the job process's CPU for them less its CPU rate without them
+    (measured over ``seconds`` just before) — far above the noise of a phase comparison."""
+    before, t0 = _cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    rate = (_cpu_seconds(pid) - before) / (time.monotonic() - t0)
+    before, t0 = _cpu_seconds(pid), time.monotonic()
+    for _ in range(polls):
+        with urllib.request.urlopen(url + "/console/api/overview", timeout=10) as r:
+            r.read()
+    spent = _cpu_seconds(pid) - before - rate * (time.monotonic() - t0)
+    per_poll = spent / polls
+    print(f"one overview poll costs the job's process {per_poll * 1000:.2f} ms of CPU ({polls} polls); the job "
+          f"alone uses {rate * 1000:.0f} ms/s; a page polling every {POLL_S:g} s adds "
+          f"{per_poll / POLL_S / rate:.1%} (bar {OVERHEAD_BAR:.0%})")  # fmt: skip
+
+
 def _one_process(context: Any, tmp: str, seconds: float, repeat: int) -> None:
     """The console's cost within one demo process: closed and open phases in turn (see the module docstring)."""
     proc, url = _start_demo(tmp, (2 * max(1, repeat) + 1) * seconds + 20)
@@ -56,6 +77,7 @@ def _one_process(context: Any, tmp: str, seconds: float, repeat: int) -> None:
     opened: list[float] = []
     try:
         time.sleep(3)  # past start-up
+        _poll_cost(proc.pid, url, seconds)
         for i in range(max(1, repeat) * 2 + 1):  # closed, open, closed, ..., closed
             page = None
             if i % 2:
