@@ -22,14 +22,13 @@ from typing import Any
 
 import pytest
 
+from tests.flink.conftest import PIPELINE, ROOT, flink_test_env, output_lines
 from tests.parity.cases import Case, all_cases, normalise, per_key_sequences
 from tests.parity.hand_cases import HAND
 from tests.parity.millstream_side import run_millstream
 
 pytestmark = [pytest.mark.flink, pytest.mark.timeout(3600)]
 
-ROOT = Path(__file__).resolve().parents[2]
-PIPELINE = ROOT / "tests" / "flink" / "pipelines" / "many_operators.py"
 SIDE = ROOT / "tests" / "flink" / "flink_side.py"
 
 HAND_CASES = [case for case, _ in HAND]
@@ -54,12 +53,6 @@ RUNS: list[tuple[Case, str, int]] = [
 TIMESTAMPS_DIFFER = "late firings, count windows and interval joins: see the module docstring"
 
 
-def _env(python_path: str = "") -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), str(ROOT), python_path) if p)
-    return env
-
-
 @pytest.fixture(scope="module")
 def flink_runs(pyflink_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """All ``RUNS`` through the Flink translation, as one Flink job."""
@@ -72,7 +65,7 @@ def flink_runs(pyflink_python: Path, tmp_path_factory: pytest.TempPathFactory) -
         text=True,
         timeout=3000,
         cwd=tmp,
-        env=_env(),
+        env=flink_test_env(),
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     data: dict[str, Any] = json.loads((tmp / "results.json").read_text())
@@ -91,26 +84,6 @@ def test_parity_case_on_flink(flink_runs: dict[str, Any], case: Case, variant: s
         assert normalise(zip(got["rows"], got["stamps"], strict=True)) == normalise(zip(rows, stamps, strict=True)), (
             f"{case.id}: record timestamps"
         )
-
-
-def _lines(folder: Path) -> dict[str, list[str]]:
-    return {p.name: sorted(p.read_text().splitlines()) for p in sorted(folder.iterdir())}
-
-
-@pytest.fixture(scope="module")
-def millstream_output(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
-    out = tmp_path_factory.mktemp("millstream-engine")
-    proc = subprocess.run(
-        [sys.executable, "-m", "millstream", "run", str(PIPELINE), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**_env(), "OUT": str(out)},
-    )
-    assert proc.returncode == 0, proc.stderr
-    lines = _lines(out)
-    assert len(lines) == 11 and all(lines.values())
-    return lines
 
 
 @pytest.mark.parametrize("parallelism", [2])
@@ -135,10 +108,10 @@ def test_pipeline_file_on_flink(
         capture_output=True,
         text=True,
         timeout=1800,
-        env={**_env(), "OUT": str(out)},
+        env={**flink_test_env(), "OUT": str(out)},
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    assert _lines(out) == millstream_output
+    assert output_lines(out) == millstream_output
 
 
 def test_exported_program(pyflink_python: Path, millstream_output: dict[str, list[str]], tmp_path: Path) -> None:
@@ -148,7 +121,7 @@ def test_exported_program(pyflink_python: Path, millstream_output: dict[str, lis
         capture_output=True,
         text=True,
         timeout=300,
-        env=_env(),
+        env=flink_test_env(),
     )
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "out"
@@ -162,4 +135,4 @@ def test_exported_program(pyflink_python: Path, millstream_output: dict[str, lis
         env={**env, "OUT": str(out)},
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    assert _lines(out) == millstream_output
+    assert output_lines(out) == millstream_output

@@ -69,6 +69,21 @@ def _count_files(paths: Sequence[str]) -> int:
     return n
 
 
+def flink_python_jar() -> str:
+    """PyFlink's ``flink-python`` jar (its Python operators): on the client's classpath, but in ``opt/``, not
+    ``lib/``, of a Flink distribution, so it is shipped with a job for a remote cluster (as ``flink run -py``
+    does)."""
+    import glob
+
+    from pyflink.find_flink_home import _find_flink_home
+
+    opt = os.environ.get("FLINK_OPT_DIR") or os.path.join(_find_flink_home(), "opt")
+    found = sorted(glob.glob(os.path.join(opt, "flink-python*.jar")))
+    if not found:
+        raise RuntimeError(f"PyFlink's flink-python jar is not in {opt}: the PyFlink install is incomplete")
+    return found[0]
+
+
 class FlinkJob:
     """One PyFlink environment built from millstream jobs. ``configuration`` is Flink's (``key -> value``),
     ``jars`` are added to the job (``--flink-jars``), ``glue_jar`` holds ``PerElementWatermarks`` (``None``:
@@ -85,9 +100,16 @@ class FlinkJob:
         conf = Configuration()
         for k, v in configuration.items():
             conf.set_string(k, v)
-        self.env = StreamExecutionEnvironment.get_execution_environment(conf)
+        remote = configuration.get("execution.target") == "remote"
+        if remote:
+            # getExecutionEnvironment(conf) is always a local mini-cluster outside `flink run`; the plain
+            # environment picks its executor from execution.target (remote: RestClusterClient to rest.*)
+            j_env_class = get_gateway().jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment
+            self.env = StreamExecutionEnvironment(j_env_class(conf._j_configuration))
+        else:
+            self.env = StreamExecutionEnvironment.get_execution_environment(conf)
         self.env.set_python_executable(configuration.get("python.executable", sys.executable))
-        all_jars = [*jars, *([glue_jar] if glue_jar else [])]
+        all_jars = [*jars, *([glue_jar] if glue_jar else []), *([flink_python_jar()] if remote else [])]
         if all_jars:
             self.env.add_jars(*("file://" + os.path.abspath(j) for j in all_jars))
         for path in python_files:
