@@ -346,3 +346,19 @@ def test_what_a_remote_job_ships(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     for name in ("util", "helpers", "helpers.more"):
         sys.modules.pop(name, None)
+
+
+def test_modules_below_the_folder_but_not_imported_from_it_are_not_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A virtualenv inside the pipeline's folder: its packages are below the folder, but not the folder's."""
+    site = tmp_path / "venv" / "lib" / "site-packages"
+    (site / "somepkg").mkdir(parents=True)
+    (site / "somepkg" / "__init__.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "somepkg", raising=False)
+    __import__("somepkg")
+    try:
+        assert folder_modules_zip(str(tmp_path), str(tmp_path)) is None
+    finally:
+        sys.modules.pop("somepkg", None)

@@ -4,8 +4,8 @@ millstream's own engine.
 - the parity cases (the hand-computed ones and one generated case of each join family by default, to keep the
   suite's time; ``MILLSTREAM_FLINK_PARITY=all`` runs all 75),
   each built with millstream's API and translated by ``millstream.flink``, at parallelism 1 and 2 in ONE Flink
-  job, give millstream's rows; record timestamps agree except where PyFlink's Python operators cannot set them
-  (see ``TIMESTAMPS_DIFFER``);
+  job, give millstream's rows and record timestamps (a window's end - 1, a count window's ``Long.MAX_VALUE``, an
+  interval join's ``max(left, right)``: set by the Java ``Restamp`` operator after the Python one);
 - ``tests/flink/pipelines/many_operators.py`` (file sources; windows, state, timers, joins, side outputs, file
   sinks) through ``millstream run --engine flink -p 2`` and its exported program run with plain
   ``python job.py`` (parallelism 1) write the same lines as ``millstream run``.
@@ -46,12 +46,6 @@ RUNS: list[tuple[Case, str, int]] = [
     *((c, v, 1) for v in ("aggregate", "reduce", "builtin") for c in VARIANT_CASES),
 ]
 
-#: Where Flink's record timestamps cannot equal millstream's (rows are identical): PyFlink's Python window
-#: operator stamps a late firing with the late element's timestamp (Java Flink and millstream: window end - 1);
-#: a Python (co-)process function's output carries its input's timestamp, so count windows (millstream:
-#: ``Long.MAX_VALUE``, the global window's) and interval joins (``max(left, right)``) differ.
-TIMESTAMPS_DIFFER = "late firings, count windows and interval joins: see the module docstring"
-
 
 @pytest.fixture(scope="module")
 def flink_runs(pyflink_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
@@ -80,10 +74,9 @@ def test_parity_case_on_flink(flink_runs: dict[str, Any], case: Case, variant: s
     assert normalise(got["rows"]) == normalise(rows), f"{case.id} ({variant}) at parallelism {parallelism}"
     if case.kind == "count":
         assert per_key_sequences(got["rows"]) == per_key_sequences(rows)
-    if case.kind in ("window", "window_join") and not case.lateness:
-        assert normalise(zip(got["rows"], got["stamps"], strict=True)) == normalise(zip(rows, stamps, strict=True)), (
-            f"{case.id}: record timestamps"
-        )
+    assert normalise(zip(got["rows"], got["stamps"], strict=True)) == normalise(zip(rows, stamps, strict=True)), (
+        f"{case.id}: record timestamps"
+    )
 
 
 @pytest.mark.parametrize("parallelism", [2])

@@ -155,11 +155,13 @@ def folder_modules_zip(folder: str, into: str) -> str | None:
     folder = os.path.abspath(folder)
     ours = os.path.join(millstream_path(), "millstream") + os.sep
     files: list[str] = []
-    for module in list(sys.modules.values()):
+    for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
         if not file or not os.path.abspath(file).startswith(folder + os.sep) or file.startswith(ours):
             continue
         top = os.path.relpath(os.path.abspath(file), folder).split(os.sep)[0]
+        if name.split(".")[0] != top.removesuffix(".py"):
+            continue  # below the folder, but not imported from it (a virtualenv's site-packages, ...)
         if top.endswith(".py"):
             files.append(os.path.join(folder, top))
         else:

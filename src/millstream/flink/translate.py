@@ -15,7 +15,11 @@ for tests that batch many jobs into one Flink run) and executes it:
    :mod:`millstream.flink.glue`) behind a Python timestamp extractor, as PyFlink's own
    ``assign_timestamps_and_watermarks`` does; without ``javac`` Flink's periodic generator is used and results
    may then depend on timing (a warning says so);
-5. collecting sinks (``millstream.testing.CollectingSink``) come back to the client through one
+5. record timestamps: PyFlink's Python operators stamp an output with its input's timestamp; window,
+   count-window and interval-join operators emit ``(timestamp, value)`` instead and the Java ``Restamp``
+   operator (also in the glue jar) gives each record millstream's timestamp (window end - 1,
+   ``Long.MAX_VALUE``, ``max(left, right)``); side outputs come from the Python operator;
+6. collecting sinks (``millstream.testing.CollectingSink``) come back to the client through one
    ``execute_and_collect``; other sinks run in the job.
 """
 
@@ -56,6 +60,11 @@ from .check import check_job, count_window_shape, is_collecting_sink
 from .config import flink_configuration
 
 PICKLED = Types.PICKLED_BYTE_ARRAY
+
+
+def STAMPED() -> Any:
+    """``(timestamp, pickled value)``: what a Python operator emits for the Java ``Restamp`` operator."""
+    return Types.TUPLE([Types.LONG(), PICKLED()])
 
 
 def _count_files(paths: Sequence[str]) -> int:
@@ -118,6 +127,7 @@ class FlinkJob:
         self.jars = list(jars)
         self.jvm = get_gateway().jvm
         self.collect: list[DataStream] = []
+        self.python_op: dict[int, Any] = {}  # node id -> its Python operator, when a Restamp operator follows
         self.collecting: list[Any] = []
         self.jobs = 0
 
@@ -181,7 +191,7 @@ class FlinkJob:
             return self._partition(up)
         ds = self.out[up.id]
         if tag is not None:
-            side = ds.get_side_output(f.py_output_tag(tag.tag_id))
+            side = self.python_op.get(up.id, ds).get_side_output(f.py_output_tag(tag.tag_id))
             self._helper(side, self._par(up))
             return side
         return ds
@@ -259,12 +269,38 @@ class FlinkJob:
         elif kind == "interval_join":
             late = p.get("late_tags", (None, None))
             join = f.IntervalJoinFunction(
-                p["fn"], p.get("user_fn"), p["lower"], p["upper"], p["lower_exclusive"], p["upper_exclusive"], late
+                p["fn"],
+                p.get("user_fn"),
+                p["lower"],
+                p["upper"],
+                p["lower_exclusive"],
+                p["upper_exclusive"],
+                late,
+                restamp=self.glue,
             )
-            out = ds.connect(self._input(t, 1)).process(join, output_type=PICKLED())
+            out = ds.connect(self._input(t, 1)).process(join, output_type=self._out_type())
         else:  # check_job refused it already
             raise ValueError(f"no Flink translation for {t.kind!r}")
         self.out[t.id] = self._set(out, t)
+        if self.glue and kind in ("window", "interval_join"):
+            self.python_op[t.id] = out
+            self.out[t.id] = self._restamp(out, t)
+
+    def _out_type(self) -> Any:
+        """The output type of a window or interval join operator: stamped when ``Restamp`` follows."""
+        return STAMPED() if self.glue else PICKLED()
+
+    def _restamp(self, ds: Any, t: Transformation) -> Any:
+        """The Java ``Restamp`` operator after ``ds`` (whose outputs are ``(timestamp, value)``): the records
+        get the timestamps millstream gives them (window end - 1, ``Long.MAX_VALUE`` for count windows,
+        ``max(left, right)`` for interval joins); PyFlink's Python operators cannot set one."""
+        j = ds._j_data_stream.transform(
+            f"{t.name} (timestamps)", PICKLED().get_java_type_info(), self.jvm.millstream.flink.Restamp()
+        )
+        j.setParallelism(self._par(t))
+        if self.max_parallelism is not None or t.max_parallelism is not None:
+            j.setMaxParallelism(self.plan.nodes[t.id].max_parallelism)
+        return DataStream(j)
 
     # -- sources -------------------------------------------------------------------------------------------
     def _source(self, t: Transformation) -> Any:
@@ -425,7 +461,8 @@ class FlinkJob:
         shape = count_window_shape(p)
         if shape is not None:
             every, purge, keep, after = shape
-            return ds.process(f.CountWindowFunction(spec, every, purge, keep, after), output_type=PICKLED())
+            window_fn = f.CountWindowFunction(spec, every, purge, keep, after, restamp=self.glue)
+            return ds.process(window_fn, output_type=self._out_type())
         if p.get("key_fns"):  # a window join: Flink's coGroup lowering (tagged union, keyed, windowed)
             sides = []
             for i in range(len(t.inputs)):
@@ -461,14 +498,15 @@ class FlinkJob:
             spec = WindowFunctionSpec(
                 "list", spec.user, spec.window_fn, non_keyed=spec.non_keyed, list_then=spec.kind, style=spec.style
             )
-        wrapper = f.AllWindowProcess(spec) if non_keyed else f.WindowProcess(spec)
+        wrapper = f.AllWindowProcess(spec, self.glue) if non_keyed else f.WindowProcess(spec, self.glue)
+        out_type = self._out_type()
         if spec.kind == "reduce":
-            return windowed.reduce(f.Reduce(spec.user), window_function=wrapper, output_type=PICKLED())
+            return windowed.reduce(f.Reduce(spec.user), window_function=wrapper, output_type=out_type)
         if spec.kind == "aggregate":
             return windowed.aggregate(
-                f.Aggregate(spec.user), window_function=wrapper, accumulator_type=PICKLED(), output_type=PICKLED()
+                f.Aggregate(spec.user), window_function=wrapper, accumulator_type=PICKLED(), output_type=out_type
             )
-        return windowed.process(wrapper, output_type=PICKLED())
+        return windowed.process(wrapper, output_type=out_type)
 
     # -- sinks ---------------------------------------------------------------------------------------------
     def _discard(self, ds: Any, parallelism: int) -> None:
