@@ -23,7 +23,14 @@ from millstream.flink.check import (
     parse_address,
 )
 from millstream.flink.config import flink_configuration
-from millstream.flink.runner import FlinkEngineError, FlinkOptions, check_pipeline, flink_python
+from millstream.flink.runner import (
+    FlinkEngineError,
+    FlinkOptions,
+    check_pipeline,
+    flink_python,
+    folder_modules_zip,
+    millstream_zip,
+)
 from millstream.stream.restart import RestartStrategies
 from millstream.windows import (
     CountEvictor,
@@ -199,6 +206,7 @@ def test_flink_configuration_carries_the_job_config_over() -> None:
     assert conf["restart-strategy.fixed-delay.attempts"] == "4"
     assert conf["restart-strategy.fixed-delay.delay"] == "2000 ms"
     assert (conf["execution.target"], conf["rest.address"], conf["rest.port"]) == ("remote", "jm", "8081")
+    assert conf["execution.attached"] == "true"  # the run waits for the job, as `flink run` does
     assert (
         flink_configuration(StreamExecutionEnvironment.get_execution_environment().config)["restart-strategy.type"]
         == "none"
@@ -307,3 +315,50 @@ def test_operator_state_is_refused() -> None:
     env.from_collection([1]).map(Counting()).print()
     with pytest.raises(FlinkTranslationError, match=r"operator 'Map' \(map\): operator state"):
         check_job(_sinks(env))
+
+
+def test_what_a_remote_job_ships(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Submitted to a JobManager, a job carries millstream (a zip whose root holds ``millstream/``) and the
+    modules of the pipeline's folder that the file imported (not the folder's other files)."""
+    folder = tmp_path / "pipelines"
+    (folder / "helpers").mkdir(parents=True)
+    (folder / "helpers" / "__init__.py").write_text("from .more import TWO\n")
+    (folder / "helpers" / "more.py").write_text("TWO = 2\n")
+    (folder / "helpers" / "data.csv").write_text("a,b\n")
+    (folder / "util.py").write_text("ONE = 1\n")
+    (folder / "unused.py").write_text("raise SystemExit('not imported')\n")
+    into = tmp_path / "ship"
+    into.mkdir()
+    assert folder_modules_zip(str(folder), str(into)) is None
+    monkeypatch.syspath_prepend(str(folder))
+    for name in ("util", "helpers", "helpers.more"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    __import__("util")
+    __import__("helpers")
+    shipped = folder_modules_zip(str(folder), str(into))
+    assert shipped is not None and shipped.endswith("pipelines-modules.zip")
+    with zipfile.ZipFile(shipped) as zf:
+        assert sorted(zf.namelist()) == ["helpers/__init__.py", "helpers/more.py", "util.py"]
+    with zipfile.ZipFile(millstream_zip(str(into))) as zf:
+        names = zf.namelist()
+    assert "millstream/__init__.py" in names
+    assert "millstream/flink/java/millstream/flink/PerElementWatermarks.java" in names
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    for name in ("util", "helpers", "helpers.more"):
+        sys.modules.pop(name, None)
+
+
+def test_modules_below_the_folder_but_not_imported_from_it_are_not_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A virtualenv inside the pipeline's folder: its packages are below the folder, but not the folder's."""
+    site = tmp_path / "venv" / "lib" / "site-packages"
+    (site / "somepkg").mkdir(parents=True)
+    (site / "somepkg" / "__init__.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "somepkg", raising=False)
+    __import__("somepkg")
+    try:
+        assert folder_modules_zip(str(tmp_path), str(tmp_path)) is None
+    finally:
+        sys.modules.pop("somepkg", None)

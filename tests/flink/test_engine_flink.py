@@ -4,8 +4,8 @@ millstream's own engine.
 - the parity cases (the hand-computed ones and one generated case of each join family by default, to keep the
   suite's time; ``MILLSTREAM_FLINK_PARITY=all`` runs all 75),
   each built with millstream's API and translated by ``millstream.flink``, at parallelism 1 and 2 in ONE Flink
-  job, give millstream's rows; record timestamps agree except where PyFlink's Python operators cannot set them
-  (see ``TIMESTAMPS_DIFFER``);
+  job, give millstream's rows and record timestamps (a window's end - 1, a count window's ``Long.MAX_VALUE``, an
+  interval join's ``max(left, right)``: set by the Java ``Restamp`` operator after the Python one);
 - ``tests/flink/pipelines/many_operators.py`` (file sources; windows, state, timers, joins, side outputs, file
   sinks) through ``millstream run --engine flink -p 2`` and its exported program run with plain
   ``python job.py`` (parallelism 1) write the same lines as ``millstream run``.
@@ -22,14 +22,13 @@ from typing import Any
 
 import pytest
 
+from tests.flink.conftest import PIPELINE, ROOT, flink_test_env, output_lines
 from tests.parity.cases import Case, all_cases, normalise, per_key_sequences
 from tests.parity.hand_cases import HAND
 from tests.parity.millstream_side import run_millstream
 
 pytestmark = [pytest.mark.flink, pytest.mark.timeout(3600)]
 
-ROOT = Path(__file__).resolve().parents[2]
-PIPELINE = ROOT / "tests" / "flink" / "pipelines" / "many_operators.py"
 SIDE = ROOT / "tests" / "flink" / "flink_side.py"
 
 HAND_CASES = [case for case, _ in HAND]
@@ -47,18 +46,6 @@ RUNS: list[tuple[Case, str, int]] = [
     *((c, v, 1) for v in ("aggregate", "reduce", "builtin") for c in VARIANT_CASES),
 ]
 
-#: Where Flink's record timestamps cannot equal millstream's (rows are identical): PyFlink's Python window
-#: operator stamps a late firing with the late element's timestamp (Java Flink and millstream: window end - 1);
-#: a Python (co-)process function's output carries its input's timestamp, so count windows (millstream:
-#: ``Long.MAX_VALUE``, the global window's) and interval joins (``max(left, right)``) differ.
-TIMESTAMPS_DIFFER = "late firings, count windows and interval joins: see the module docstring"
-
-
-def _env(python_path: str = "") -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), str(ROOT), python_path) if p)
-    return env
-
 
 @pytest.fixture(scope="module")
 def flink_runs(pyflink_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
@@ -72,7 +59,7 @@ def flink_runs(pyflink_python: Path, tmp_path_factory: pytest.TempPathFactory) -
         text=True,
         timeout=3000,
         cwd=tmp,
-        env=_env(),
+        env=flink_test_env(),
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     data: dict[str, Any] = json.loads((tmp / "results.json").read_text())
@@ -87,30 +74,9 @@ def test_parity_case_on_flink(flink_runs: dict[str, Any], case: Case, variant: s
     assert normalise(got["rows"]) == normalise(rows), f"{case.id} ({variant}) at parallelism {parallelism}"
     if case.kind == "count":
         assert per_key_sequences(got["rows"]) == per_key_sequences(rows)
-    if case.kind in ("window", "window_join") and not case.lateness:
-        assert normalise(zip(got["rows"], got["stamps"], strict=True)) == normalise(zip(rows, stamps, strict=True)), (
-            f"{case.id}: record timestamps"
-        )
-
-
-def _lines(folder: Path) -> dict[str, list[str]]:
-    return {p.name: sorted(p.read_text().splitlines()) for p in sorted(folder.iterdir())}
-
-
-@pytest.fixture(scope="module")
-def millstream_output(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
-    out = tmp_path_factory.mktemp("millstream-engine")
-    proc = subprocess.run(
-        [sys.executable, "-m", "millstream", "run", str(PIPELINE), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**_env(), "OUT": str(out)},
+    assert normalise(zip(got["rows"], got["stamps"], strict=True)) == normalise(zip(rows, stamps, strict=True)), (
+        f"{case.id}: record timestamps"
     )
-    assert proc.returncode == 0, proc.stderr
-    lines = _lines(out)
-    assert len(lines) == 11 and all(lines.values())
-    return lines
 
 
 @pytest.mark.parametrize("parallelism", [2])
@@ -135,10 +101,10 @@ def test_pipeline_file_on_flink(
         capture_output=True,
         text=True,
         timeout=1800,
-        env={**_env(), "OUT": str(out)},
+        env={**flink_test_env(), "OUT": str(out)},
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    assert _lines(out) == millstream_output
+    assert output_lines(out) == millstream_output
 
 
 def test_exported_program(pyflink_python: Path, millstream_output: dict[str, list[str]], tmp_path: Path) -> None:
@@ -148,7 +114,7 @@ def test_exported_program(pyflink_python: Path, millstream_output: dict[str, lis
         capture_output=True,
         text=True,
         timeout=300,
-        env=_env(),
+        env=flink_test_env(),
     )
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "out"
@@ -162,4 +128,4 @@ def test_exported_program(pyflink_python: Path, millstream_output: dict[str, lis
         env={**env, "OUT": str(out)},
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    assert _lines(out) == millstream_output
+    assert output_lines(out) == millstream_output

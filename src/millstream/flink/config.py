@@ -12,7 +12,7 @@
 | ``set_restart_strategy(...)``                  | ``restart-strategy.type`` (+ its delay keys)              |
 | ``set_state_backend``                          | ``state.backend.type`` (``hashmap`` / ``rocksdb``)       |
 | ``set_global_job_parameters``                  | ``pipeline.global-job-parameters``                       |
-| ``--flink-address host:port``                  | ``execution.target: remote``, ``rest.address``, ``rest.port`` |
+| ``--flink-address host:port``                  | ``execution.target: remote``, ``execution.attached``, ``rest.*`` |
 
 Python execution is made deterministic the way millstream is: ``python.fn-execution.bundle.size: 1`` (each
 element goes through the Python operators before the next watermark), unless ``extra`` sets it.
@@ -73,6 +73,7 @@ def flink_configuration(
     if address:
         host, port = parse_address(address)
         conf["execution.target"] = "remote"
+        conf["execution.attached"] = "true"  # wait for the job's end, as `flink run` does by default
         conf["rest.address"] = host
         conf["rest.port"] = str(port)
     conf.update(extra or {})

@@ -1,11 +1,14 @@
-"""The Java side of the translation: ``PerElementWatermarks`` (millstream's watermark rule on Flink).
+"""The Java side of the translation: ``PerElementWatermarks`` (millstream's watermark rule on Flink) and
+``Restamp`` (the record timestamps PyFlink's Python operators cannot set: window end - 1, a count window's
+``Long.MAX_VALUE``, an interval join's ``max(left, right)``).
 
 The source (``java/millstream/flink/*.java``) ships with millstream and is compiled once, with the ``javac``
 of the JDK Flink runs on, against the jars of the installed PyFlink, into
 ``${XDG_CACHE_HOME:-~/.cache}/millstream/flink/millstream-flink-<hash>.jar`` (the hash covers the sources and
 the PyFlink version). The jar is added to every translated job (``env.add_jars``), so it also reaches a
 remote cluster. :func:`glue_jar` returns ``None`` (with a warning on stderr) when there is no ``javac``:
-Flink's periodic bounded-out-of-orderness watermarks are used then, whose results can depend on timing.
+Flink's periodic bounded-out-of-orderness watermarks are used then, whose results can depend on timing, and
+records keep the timestamps PyFlink's Python operators give them.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ def glue_jar() -> str | None:
     if javac is None:
         print(
             "warning: no `javac` on PATH: millstream's per-element watermarks cannot be compiled for Flink; "
-            "using Flink's periodic watermarks (results may depend on timing). Install a JDK to fix this.",
+            "using Flink's periodic watermarks (results may depend on timing), and window, count-window and "
+            "interval-join outputs keep PyFlink's record timestamps. Install a JDK to fix this.",
             file=sys.stderr,
         )
         return None

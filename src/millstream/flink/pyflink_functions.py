@@ -75,8 +75,9 @@ class _Sides:
     def output(self, tag: OutputTag, value: Any) -> None:
         self.pending.append((self.tag(tag), value))
 
-    def results(self, res: Any) -> Iterator[Any]:
-        """Yields the main results of ``res`` and every side output (PyFlink's ``(tag, value)`` convention)."""
+    def results(self, res: Any, stamp: int | None = None) -> Iterator[Any]:
+        """Yields the main results of ``res`` and every side output (PyFlink's ``(tag, value)`` convention);
+        with ``stamp``, main results as ``(stamp, value)`` for the Java ``Restamp`` operator that follows."""
         if res is not None and not isinstance(res, Iterable | Iterator):
             res = (res,)
         if res is not None:
@@ -86,7 +87,7 @@ class _Sides:
                 if type(r) is tuple and len(r) == 2 and isinstance(r[0], OutputTag):
                     yield self.tag(r[0]), r[1]
                 else:
-                    yield r
+                    yield r if stamp is None else (stamp, r)
         if self.pending:
             yield from self._drain()
 
@@ -580,8 +581,9 @@ def apply_window_fn(spec: Any, wf: Any, key: Any, ctx: Any, window: Any, values:
 
 
 class _WindowFunctionBase:
-    def __init__(self, spec: Any) -> None:
+    def __init__(self, spec: Any, restamp: bool = False) -> None:
         self.spec = spec
+        self.restamp = restamp  # outputs as (window end - 1, value): see Restamp.java
         self.sides = _Sides()
         self.wctx = WindowContext(self.sides)
 
@@ -598,13 +600,14 @@ class _WindowFunctionBase:
     def _run(self, key: Any, context: Any, elements: Iterable[Any]) -> Any:
         self.wctx.ctx = context
         window = self.wctx._window = ms_window(context.window())
-        return self.sides.results(window_results(self.spec, key, self.wctx, window, list(elements)))
+        stamp = window.max_timestamp() if self.restamp else None
+        return self.sides.results(window_results(self.spec, key, self.wctx, window, list(elements)), stamp)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"spec": self.spec}
+        return {"spec": self.spec, "restamp": self.restamp}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["spec"])  # type: ignore[misc]
+        self.__init__(state["spec"], state.get("restamp", False))  # type: ignore[misc]
 
 
 class WindowProcess(_WindowFunctionBase, ProcessWindowFunction):
@@ -644,8 +647,11 @@ class CountWindowFunction(KeyedProcessFunction):
     elements (the last ``size`` with the evictor); a purging trigger empties the window after each firing.
     PyFlink's Python API has no evictors, so this keyed process function with list state does it."""
 
-    def __init__(self, spec: Any, every: int, purge: bool, keep: int | None, keep_after: bool) -> None:
+    def __init__(
+        self, spec: Any, every: int, purge: bool, keep: int | None, keep_after: bool, restamp: bool = False
+    ) -> None:
         self.spec, self.every, self.purge, self.keep, self.keep_after = spec, every, purge, keep, keep_after
+        self.restamp = restamp  # outputs as (the global window's max timestamp, value): see Restamp.java
         self.sides = _Sides()
         self.wctx = WindowContext(self.sides)
 
@@ -669,14 +675,16 @@ class CountWindowFunction(KeyedProcessFunction):
             self.buffer.update(elements)
         self.wctx.ctx = _CountCtx(ctx)
         window = self.wctx._window = GlobalWindow.get()
-        yield from self.sides.results(window_results(self.spec, ctx.get_current_key(), self.wctx, window, elements))
+        stamp = window.max_timestamp() if self.restamp else None
+        results = window_results(self.spec, ctx.get_current_key(), self.wctx, window, elements)
+        yield from self.sides.results(results, stamp)
         if self.purge:
             self.buffer.clear()
         elif self.keep is not None and self.keep_after and len(elements) > self.keep:
             self.buffer.update(elements[len(elements) - self.keep :])
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("spec", "every", "purge", "keep", "keep_after")}
+        return {k: getattr(self, k) for k in ("spec", "every", "purge", "keep", "keep_after", "restamp")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -735,12 +743,23 @@ class IntervalJoinFunction(KeyedCoProcessFunction):
        (``ts`` when ``lower >= 0``); the timer removes that bucket.
     """
 
-    def __init__(self, fn: Any, user: Any, lower: int, upper: int, lower_ex: bool, upper_ex: bool, late: Any) -> None:
+    def __init__(
+        self,
+        fn: Any,
+        user: Any,
+        lower: int,
+        upper: int,
+        lower_ex: bool,
+        upper_ex: bool,
+        late: Any,
+        restamp: bool = False,
+    ) -> None:
         self.fn, self.user = fn, user
         self.lower = lower + 1 if lower_ex else lower
         self.upper = upper - 1 if upper_ex else upper
         self.late = late
-        self.args = (fn, user, lower, upper, lower_ex, upper_ex, late)
+        self.restamp = restamp  # outputs as (max(left, right), value): see Restamp.java
+        self.args = (fn, user, lower, upper, lower_ex, upper_ex, late, restamp)
         self.sides = _Sides()
         self.jctx = JoinContext(self.sides)
 
@@ -785,7 +804,8 @@ class IntervalJoinFunction(KeyedCoProcessFunction):
             for v in values:
                 left, right = (value, v) if side == 0 else (v, value)
                 self.jctx.left_ts, self.jctx.right_ts = left_ts, right_ts
-                yield from self.sides.results(self.fn(left, right, self.jctx))
+                stamp = max(left_ts, right_ts) if self.restamp else None
+                yield from self.sides.results(self.fn(left, right, self.jctx), stamp)
         if side == 0:
             cleanup = ts + self.upper if self.upper > 0 else ts
         else:

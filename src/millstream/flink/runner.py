@@ -9,7 +9,7 @@ Protocol (every check happens before anything is submitted):
    endpoint must answer (:func:`~millstream.flink.check.check_jobmanager`).
 2. Then the file runs again where PyFlink is importable — this interpreter if it has ``pyflink``, else
    ``--flink-python`` / ``$MILLSTREAM_FLINK_PYTHON`` with millstream and the file's folder on its
-   ``PYTHONPATH`` (``python -m millstream.flink.runner``) — and each job is translated
+   ``PYTHONPATH`` (``python -m millstream.flink``) — and each job is translated
    (:mod:`millstream.flink.translate`) and executed: on a local mini-cluster, or submitted to the JobManager
    at ``--flink-address`` (what ``flink run -m`` does).
 
@@ -24,6 +24,8 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,33 +122,96 @@ def pyflink_here() -> bool:
     return importlib.util.find_spec("pyflink") is not None
 
 
+def _zip(target: str, root: str, files: Sequence[str]) -> str:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(set(files)):
+            zf.write(file, os.path.relpath(file, root))
+    return target
+
+
+def _tree(top: str, suffix: str = "") -> list[str]:
+    return [
+        os.path.join(d, name)
+        for d, dirs, names in os.walk(top)
+        if "__pycache__" not in d.split(os.sep)
+        for name in names
+        if name.endswith(suffix) and not name.endswith(".pyc")
+    ]
+
+
+def millstream_zip(into: str) -> str:
+    """``millstream.zip`` in ``into``: the ``millstream`` package (top-level ``millstream/``), for a remote
+    cluster's Python workers. Flink puts a shipped *directory* itself on the workers' ``PYTHONPATH``, so the
+    package directory cannot be shipped as it is (its ``http`` subpackage would shadow the standard library's)."""
+    root = millstream_path()
+    return _zip(os.path.join(into, "millstream.zip"), root, _tree(os.path.join(root, "millstream")))
+
+
+def folder_modules_zip(folder: str, into: str) -> str | None:
+    """The modules of the pipeline's ``folder`` that are imported at this point (the file runs as ``__main__``
+    and its own functions are pickled by value, but what it imports is pickled by reference), as a zip in
+    ``into`` whose root is the folder: a top-level module's file, or every ``.py`` file of a top-level package.
+    ``None`` when the file imports nothing from its folder."""
+    folder = os.path.abspath(folder)
+    ours = os.path.join(millstream_path(), "millstream") + os.sep
+    files: list[str] = []
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or not os.path.abspath(file).startswith(folder + os.sep) or file.startswith(ours):
+            continue
+        top = os.path.relpath(os.path.abspath(file), folder).split(os.sep)[0]
+        if name.split(".")[0] != top.removesuffix(".py"):
+            continue  # below the folder, but not imported from it (a virtualenv's site-packages, ...)
+        if top.endswith(".py"):
+            files.append(os.path.join(folder, top))
+        else:
+            files += _tree(os.path.join(folder, top), ".py")
+    if not files:
+        return None
+    name = f"{os.path.basename(folder) or 'pipeline'}-modules.zip"
+    return _zip(os.path.join(into, name), folder, files)
+
+
 def run_here(path: str, options: FlinkOptions) -> list[Any]:
     """Step 2 in this interpreter (PyFlink importable): every job of the file translated and run on Flink;
-    returns Flink's job execution results."""
+    returns Flink's job execution results.
+
+    On the local mini-cluster the Python workers find millstream and the file's modules through
+    ``PYTHONPATH``. Submitted to a JobManager (``options.address``), each job carries them instead
+    (``add_python_file``, Flink's ``python.files``): :func:`millstream_zip` and :func:`folder_modules_zip`;
+    the TaskManagers only need a Python with PyFlink at ``python.executable`` (default: this interpreter's
+    path; ``--conf python.executable=...`` names another)."""
     from .translate import run_sinks
 
     results: list[Any] = []
     folder = os.path.dirname(os.path.abspath(path))
-    ship = [os.path.join(millstream_path(), "millstream"), folder] if options.address else []
 
-    def execute(env: Any, sinks: list[Any], job_name: str, mode: str, collect: Any) -> Any:
-        result = run_sinks(
-            sinks,
-            env.config,
-            job_name,
-            default_parallelism=options.parallelism,
-            jars=options.jars,
-            address=options.address,
-            python_files=ship,
-            extra=options.conf,
-        )
-        results.append(result)
-        return _Done(result)
+    with tempfile.TemporaryDirectory(prefix="millstream-flink-ship-") as into:
 
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (millstream_path(), folder, os.environ.get("PYTHONPATH")) if p
-    )  # the mini-cluster's Python workers import millstream and the file's modules
-    _with_executor(execute, path, options)
+        def execute(env: Any, sinks: list[Any], job_name: str, mode: str, collect: Any) -> Any:
+            ship: list[str] = []
+            if options.address:
+                ship.append(millstream_zip(into))
+                modules = folder_modules_zip(folder, into)
+                if modules:
+                    ship.append(modules)
+            result = run_sinks(
+                sinks,
+                env.config,
+                job_name,
+                default_parallelism=options.parallelism,
+                jars=options.jars,
+                address=options.address,
+                python_files=ship,
+                extra=options.conf,
+            )
+            results.append(result)
+            return _Done(result)
+
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (millstream_path(), folder, os.environ.get("PYTHONPATH")) if p
+        )  # the mini-cluster's Python workers import millstream and the file's modules
+        _with_executor(execute, path, options)
     return results
 
 
@@ -170,8 +235,8 @@ def flink_python(options: FlinkOptions) -> str | None:
 
 
 def subprocess_args(path: str, options: FlinkOptions) -> list[str]:
-    """The arguments of ``python -m millstream.flink.runner`` for ``options``."""
-    args = ["-m", "millstream.flink.runner", os.path.abspath(path)]
+    """The arguments of ``python -m millstream.flink`` for ``options``."""
+    args = ["-m", "millstream.flink", os.path.abspath(path)]
     if options.address:
         args += ["--flink-address", options.address]
     for jar in options.jars:
@@ -201,9 +266,9 @@ def run_pipeline(path: str, options: FlinkOptions) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m millstream.flink.runner PIPELINE.py [...]``: step 2 in a Python that has PyFlink (also what
+    """``python -m millstream.flink PIPELINE.py [...]``: step 2 in a Python that has PyFlink (also what
     an exported job runs)."""
-    parser = argparse.ArgumentParser(prog="python -m millstream.flink.runner")
+    parser = argparse.ArgumentParser(prog="python -m millstream.flink")
     parser.add_argument("pipeline")
     parser.add_argument("--flink-address")
     parser.add_argument("--flink-jars", action="append", default=[])

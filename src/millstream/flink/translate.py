@@ -15,7 +15,11 @@ for tests that batch many jobs into one Flink run) and executes it:
    :mod:`millstream.flink.glue`) behind a Python timestamp extractor, as PyFlink's own
    ``assign_timestamps_and_watermarks`` does; without ``javac`` Flink's periodic generator is used and results
    may then depend on timing (a warning says so);
-5. collecting sinks (``millstream.testing.CollectingSink``) come back to the client through one
+5. record timestamps: PyFlink's Python operators stamp an output with its input's timestamp; window,
+   count-window and interval-join operators emit ``(timestamp, value)`` instead and the Java ``Restamp``
+   operator (also in the glue jar) gives each record millstream's timestamp (window end - 1,
+   ``Long.MAX_VALUE``, ``max(left, right)``); side outputs come from the Python operator;
+6. collecting sinks (``millstream.testing.CollectingSink``) come back to the client through one
    ``execute_and_collect``; other sinks run in the job.
 """
 
@@ -58,6 +62,11 @@ from .config import flink_configuration
 PICKLED = Types.PICKLED_BYTE_ARRAY
 
 
+def STAMPED() -> Any:
+    """``(timestamp, pickled value)``: what a Python operator emits for the Java ``Restamp`` operator."""
+    return Types.TUPLE([Types.LONG(), PICKLED()])
+
+
 def _count_files(paths: Sequence[str]) -> int:
     """How many files (Flink's file splits) the paths name; directories are walked."""
     n = 0
@@ -67,6 +76,21 @@ def _count_files(paths: Sequence[str]) -> int:
         else:
             n += 1
     return n
+
+
+def flink_python_jar() -> str:
+    """PyFlink's ``flink-python`` jar (its Python operators): on the client's classpath, but in ``opt/``, not
+    ``lib/``, of a Flink distribution, so it is shipped with a job for a remote cluster (as ``flink run -py``
+    does)."""
+    import glob
+
+    from pyflink.find_flink_home import _find_flink_home
+
+    opt = os.environ.get("FLINK_OPT_DIR") or os.path.join(_find_flink_home(), "opt")
+    found = sorted(glob.glob(os.path.join(opt, "flink-python*.jar")))
+    if not found:
+        raise RuntimeError(f"PyFlink's flink-python jar is not in {opt}: the PyFlink install is incomplete")
+    return found[0]
 
 
 class FlinkJob:
@@ -85,9 +109,16 @@ class FlinkJob:
         conf = Configuration()
         for k, v in configuration.items():
             conf.set_string(k, v)
-        self.env = StreamExecutionEnvironment.get_execution_environment(conf)
+        remote = configuration.get("execution.target") == "remote"
+        if remote:
+            # getExecutionEnvironment(conf) is always a local mini-cluster outside `flink run`; the plain
+            # environment picks its executor from execution.target (remote: RestClusterClient to rest.*)
+            j_env_class = get_gateway().jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment
+            self.env = StreamExecutionEnvironment(j_env_class(conf._j_configuration))
+        else:
+            self.env = StreamExecutionEnvironment.get_execution_environment(conf)
         self.env.set_python_executable(configuration.get("python.executable", sys.executable))
-        all_jars = [*jars, *([glue_jar] if glue_jar else [])]
+        all_jars = [*jars, *([glue_jar] if glue_jar else []), *([flink_python_jar()] if remote else [])]
         if all_jars:
             self.env.add_jars(*("file://" + os.path.abspath(j) for j in all_jars))
         for path in python_files:
@@ -96,6 +127,7 @@ class FlinkJob:
         self.jars = list(jars)
         self.jvm = get_gateway().jvm
         self.collect: list[DataStream] = []
+        self.python_op: dict[int, Any] = {}  # node id -> its Python operator, when a Restamp operator follows
         self.collecting: list[Any] = []
         self.jobs = 0
 
@@ -159,7 +191,7 @@ class FlinkJob:
             return self._partition(up)
         ds = self.out[up.id]
         if tag is not None:
-            side = ds.get_side_output(f.py_output_tag(tag.tag_id))
+            side = self.python_op.get(up.id, ds).get_side_output(f.py_output_tag(tag.tag_id))
             self._helper(side, self._par(up))
             return side
         return ds
@@ -237,12 +269,38 @@ class FlinkJob:
         elif kind == "interval_join":
             late = p.get("late_tags", (None, None))
             join = f.IntervalJoinFunction(
-                p["fn"], p.get("user_fn"), p["lower"], p["upper"], p["lower_exclusive"], p["upper_exclusive"], late
+                p["fn"],
+                p.get("user_fn"),
+                p["lower"],
+                p["upper"],
+                p["lower_exclusive"],
+                p["upper_exclusive"],
+                late,
+                restamp=self.glue,
             )
-            out = ds.connect(self._input(t, 1)).process(join, output_type=PICKLED())
+            out = ds.connect(self._input(t, 1)).process(join, output_type=self._out_type())
         else:  # check_job refused it already
             raise ValueError(f"no Flink translation for {t.kind!r}")
         self.out[t.id] = self._set(out, t)
+        if self.glue and kind in ("window", "interval_join"):
+            self.python_op[t.id] = out
+            self.out[t.id] = self._restamp(out, t)
+
+    def _out_type(self) -> Any:
+        """The output type of a window or interval join operator: stamped when ``Restamp`` follows."""
+        return STAMPED() if self.glue else PICKLED()
+
+    def _restamp(self, ds: Any, t: Transformation) -> Any:
+        """The Java ``Restamp`` operator after ``ds`` (whose outputs are ``(timestamp, value)``): the records
+        get the timestamps millstream gives them (window end - 1, ``Long.MAX_VALUE`` for count windows,
+        ``max(left, right)`` for interval joins); PyFlink's Python operators cannot set one."""
+        j = ds._j_data_stream.transform(
+            f"{t.name} (timestamps)", PICKLED().get_java_type_info(), self.jvm.millstream.flink.Restamp()
+        )
+        j.setParallelism(self._par(t))
+        if self.max_parallelism is not None or t.max_parallelism is not None:
+            j.setMaxParallelism(self.plan.nodes[t.id].max_parallelism)
+        return DataStream(j)
 
     # -- sources -------------------------------------------------------------------------------------------
     def _source(self, t: Transformation) -> Any:
@@ -403,7 +461,8 @@ class FlinkJob:
         shape = count_window_shape(p)
         if shape is not None:
             every, purge, keep, after = shape
-            return ds.process(f.CountWindowFunction(spec, every, purge, keep, after), output_type=PICKLED())
+            window_fn = f.CountWindowFunction(spec, every, purge, keep, after, restamp=self.glue)
+            return ds.process(window_fn, output_type=self._out_type())
         if p.get("key_fns"):  # a window join: Flink's coGroup lowering (tagged union, keyed, windowed)
             sides = []
             for i in range(len(t.inputs)):
@@ -439,14 +498,15 @@ class FlinkJob:
             spec = WindowFunctionSpec(
                 "list", spec.user, spec.window_fn, non_keyed=spec.non_keyed, list_then=spec.kind, style=spec.style
             )
-        wrapper = f.AllWindowProcess(spec) if non_keyed else f.WindowProcess(spec)
+        wrapper = f.AllWindowProcess(spec, self.glue) if non_keyed else f.WindowProcess(spec, self.glue)
+        out_type = self._out_type()
         if spec.kind == "reduce":
-            return windowed.reduce(f.Reduce(spec.user), window_function=wrapper, output_type=PICKLED())
+            return windowed.reduce(f.Reduce(spec.user), window_function=wrapper, output_type=out_type)
         if spec.kind == "aggregate":
             return windowed.aggregate(
-                f.Aggregate(spec.user), window_function=wrapper, accumulator_type=PICKLED(), output_type=PICKLED()
+                f.Aggregate(spec.user), window_function=wrapper, accumulator_type=PICKLED(), output_type=out_type
             )
-        return windowed.process(wrapper, output_type=PICKLED())
+        return windowed.process(wrapper, output_type=out_type)
 
     # -- sinks ---------------------------------------------------------------------------------------------
     def _discard(self, ds: Any, parallelism: int) -> None:

@@ -4,12 +4,15 @@ Two JSON-lines files (``events.jsonl`` in event-time order, ``readings.jsonl`` o
 elements) feed: a process function with a side output, tumbling windows with allowed lateness, a late-data
 side output and an incremental aggregate, sliding windows with reduce, session windows with a process
 function, count windows, a rolling reduce, a keyed process function with value state and event-time timers,
-a keyed co-process function over two connected streams, an interval join and a window join. Every result
+a keyed co-process function over two connected streams, an interval join and a window join. The session
+windows' key selector comes from ``pipeline_helpers.py``, a module next to this file. Every result
 goes to its own file in ``$OUT`` (one line per element).
 """
 
 import os
 from pathlib import Path
+
+from pipeline_helpers import user_of  # a module next to this file (shipped to a remote cluster)
 
 from millstream import Duration, OutputTag, WatermarkStrategy
 from millstream.connectors import FileSink, FileSource
@@ -137,7 +140,7 @@ def build(env):
         .map(lambda e: [e["user"], e["vs"]])
     )
     sink(sliding, "sliding.txt")
-    sessions = events.key_by(lambda e: e["user"]).window(EventTimeSessionWindows.with_gap(Duration.of_millis(6)))
+    sessions = events.key_by(user_of).window(EventTimeSessionWindows.with_gap(Duration.of_millis(6)))
     sink(sessions.process(Sessions()), "sessions.txt")
     counts = (
         events.key_by(lambda e: e["user"])
