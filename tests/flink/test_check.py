@@ -74,11 +74,51 @@ def test_embedded_log_source_is_refused(source: object, needle: str) -> None:
     assert "KafkaSource" in (err.value.hint or "")
 
 
-def test_embedded_log_sink_is_refused() -> None:
+def _log_sink_job(sink: LogSink) -> list:
     env = StreamExecutionEnvironment.get_execution_environment()
-    env.from_collection([1]).sink_to(LogSink.builder().set_topic("out").build())
-    with pytest.raises(FlinkTranslationError, match=r"embedded default log.*cannot write"):
-        check_job(_sinks(env))
+    env.from_collection([1]).sink_to(sink)
+    return _sinks(env)
+
+
+@pytest.mark.parametrize("url", [None, "file:///tmp/x", "file://./rel?synchronous=full"])
+def test_embedded_file_log_sink_translates_on_a_local_flink(url: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MILLSTREAM_LOG", raising=False)
+    b = LogSink.builder().set_topic("out").set_key_selector(str)
+    check_job(_log_sink_job((b.set_log(url) if url else b).build()))
+
+
+def test_embedded_log_sink_on_a_remote_cluster_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MILLSTREAM_LOG", raising=False)
+    with pytest.raises(FlinkTranslationError) as err:
+        check_job(_log_sink_job(LogSink.builder().set_topic("out").build()), remote=True)
+    assert "embedded default log" in err.value.message and "remote Flink cluster (--flink-address)" in err.value.message
+    assert "cannot reach a file of this one" in err.value.message
+    assert "KafkaSink" in (err.value.hint or "") and "without --flink-address" in (err.value.hint or "")
+
+
+def test_exactly_once_and_memory_log_sinks_are_refused() -> None:
+    from millstream.connectors import DeliveryGuarantee
+
+    eo = LogSink.builder().set_log("file:///tmp/x").set_topic("out")
+    with pytest.raises(FlinkTranslationError) as err:
+        check_job(_log_sink_job(eo.set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE).build()))
+    assert "exactly-once sink to the embedded log file:///tmp/x" in err.value.message
+    assert "at-least-once only" in err.value.message and "AT_LEAST_ONCE" in (err.value.hint or "")
+    with pytest.raises(FlinkTranslationError, match=r"memory://m, which Apache Flink cannot write \(an in-memory"):
+        check_job(_log_sink_job(LogSink.builder().set_log("memory://m").set_topic("out").build()))
+
+
+def test_check_pipeline_refuses_the_embedded_log_sink_with_an_address(tmp_path: Path) -> None:
+    pipe = tmp_path / "p.py"
+    pipe.write_text(
+        "from millstream.connectors import LogSink\n"
+        "def build(env):\n"
+        "    env.from_collection([1]).sink_to(LogSink.builder().set_topic('out').build())\n"
+    )
+    url = f"file://{tmp_path / 'log'}"
+    assert check_pipeline(str(pipe), FlinkOptions(default_log=url)) == 1
+    with pytest.raises(FlinkTranslationError, match="remote Flink cluster"):
+        check_pipeline(str(pipe), FlinkOptions(default_log=url, address="127.0.0.1:1"))
 
 
 def test_on_error_is_refused() -> None:

@@ -41,6 +41,9 @@ PYFLINK_VERSION = "2.3.0"
 PIP_TIMEOUT_S = 1800
 JAVA_DIR = Path(__file__).with_name("java")
 MARKER = ".millstream-complete"
+# what millstream itself needs on the Flink side that PyFlink does not bring (it brings orjson and fastavro):
+# msgpack, for the embedded log that `--engine flink` writes on a local mini-cluster
+RUNTIME_DEPS = {"msgpack": "msgpack>=1.0"}
 
 FIX_HINT = (
     "The Flink parity tests need Java 17 (`java` on PATH; Debian: `apt-get install openjdk-17-jdk-headless`) "
@@ -139,6 +142,7 @@ def _install_venv(venv: Path, log: Path) -> float:
                 "install",
                 "--disable-pip-version-check",
                 f"apache-flink=={PYFLINK_VERSION}",
+                *RUNTIME_DEPS.values(),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -153,6 +157,26 @@ def _install_venv(venv: Path, log: Path) -> float:
             + f"\n{FIX_HINT}"
         )
     return time.monotonic() - started
+
+
+def _ensure_runtime_deps(python: Path, log: Path) -> None:
+    """Installs the :data:`RUNTIME_DEPS` a virtualenv built before they were added lacks."""
+    missing = [
+        spec
+        for module, spec in RUNTIME_DEPS.items()
+        if subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, timeout=120).returncode
+    ]
+    if not missing:
+        return
+    with open(log, "a", encoding="utf-8") as out:
+        proc = subprocess.run(
+            [str(python), "-m", "pip", "install", "--disable-pip-version-check", *missing],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=PIP_TIMEOUT_S,
+        )
+    if proc.returncode != 0:
+        raise OracleUnavailable(f"pip could not install {', '.join(missing)} into {python} (log {log}). {FIX_HINT}")
 
 
 def _pyflink_lib(python: Path) -> Path:
@@ -226,6 +250,8 @@ def provision(venv: Path | None = None) -> OracleEnv:
             marker = venv / MARKER
             if not (marker.exists() and python.exists()):
                 install_seconds = _install_venv(venv, venv.with_name(venv.name + "-install.log"))
+            else:
+                _ensure_runtime_deps(python, venv.with_name(venv.name + "-install.log"))
         version = _check_pyflink(python)
         if install_seconds is not None:
             (venv / MARKER).write_text(json.dumps({"pyflink": version, "install_seconds": install_seconds}))

@@ -5,7 +5,15 @@ ancestry) and raises :class:`FlinkTranslationError` — naming the operator and 
 anything :mod:`millstream.flink.translate` cannot put on PyFlink's DataStream API:
 
 - the embedded log (``file://``, ``memory://``, or a log source/sink naming none, which means the embedded
-  default) as a source or sink: Flink's TaskManagers cannot read millstream's SQLite log; use Kafka;
+  default) as a **source** (PyFlink has no Python sources, and Flink's own cannot read millstream's SQLite
+  log; use Kafka);
+- the embedded log as a **sink** except a ``file://`` log (or the default, naming none) on a *local* Flink
+  (the mini-cluster: no ``--flink-address``; also an exported program run on this machine), where it is
+  written at-least-once by a Python function in Flink's workers (:class:`~millstream.flink.pyflink_functions.
+  AppendToLog`, millstream's own ``LogSinkOperator``). Refused there: ``memory://`` (a log inside one process),
+  ``DeliveryGuarantee.EXACTLY_ONCE`` (Flink's checkpoints cannot commit into millstream's log), and any
+  embedded log on a remote cluster (``remote=True``: its TaskManagers run on other machines and cannot
+  reach a file of this one);
 - a Kafka-Connect connector inside a job (``env.add_source(connector)`` / ``add_sink(connector)``): run it
   with ``millstream connect standalone`` against Kafka and read/write the topic;
 - source functions and generator sources (PyFlink has no Python sources);
@@ -30,6 +38,7 @@ from ..core.errors import ConfigError
 from ..stream.connector_descriptors import ConnectorSink, ConnectorSource
 from ..stream.connectors import (
     CollectionSource,
+    DeliveryGuarantee,
     FileSink,
     FileSource,
     FunctionSink,
@@ -148,15 +157,54 @@ def _describe(t: Transformation) -> str:
     return f"operator {t.name!r} ({t.kind})"
 
 
-def _check_log(t: Transformation, desc: Any, what: str, jars: Sequence[str]) -> None:
+def embedded_file_sink(sink: LogSink) -> bool:
+    """True for a ``LogSink`` to the embedded ``file://`` log (or to the default log, naming none: the pipeline
+    runner fills in ``--log`` before the check, and ``$MILLSTREAM_LOG`` / ``file://./.millstream`` otherwise)."""
+    from ..log import default_log_url
+
+    url = sink.log_url or default_log_url()
+    return url.startswith("file://")
+
+
+def _where(url: str | None) -> str:
+    return f"the embedded log {url}" if url else "the embedded default log (file://./.millstream)"
+
+
+def _check_embedded_sink(t: Transformation, sink: LogSink, remote: bool) -> None:
+    url = sink.log_url
+    kafka_hint = "on Flink use Kafka: a KafkaSink (set_bootstrap_servers), or run with --log kafka://HOST:PORT"
+    if not embedded_file_sink(sink):
+        why = "an in-memory log lives inside one process" if (url or "").startswith("memory://") else "not a file://"
+        raise FlinkTranslationError(
+            f"{_describe(t)}: its sink is {_where(url)}, which Apache Flink cannot write ({why})",
+            hint=f"{kafka_hint}; or a file:// log (on a local Flink), or a FileSink",
+        )
+    if remote:
+        raise FlinkTranslationError(
+            f"{_describe(t)}: its sink is {_where(url)}, which a remote Flink cluster (--flink-address) cannot "
+            "write: its TaskManagers run on other machines and cannot reach a file of this one",
+            hint=f"{kafka_hint}; or run on the local mini-cluster (without --flink-address), which writes the "
+            "embedded log at-least-once",
+        )
+    if sink.delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE:
+        raise FlinkTranslationError(
+            f"{_describe(t)}: an exactly-once sink to {_where(url)} cannot run on Apache Flink: Flink's "
+            "checkpoints cannot commit records into millstream's log, so Flink writes it at-least-once only",
+            hint="set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE) to accept duplicates after a "
+            "failure, use a KafkaSink (Flink commits it exactly-once), or run on millstream's engine",
+        )
+
+
+def _check_log(t: Transformation, desc: Any, what: str, jars: Sequence[str], remote: bool = False) -> None:
     url = desc.log_url
     if not kafka_url(url):
-        where = f"the embedded log {url}" if url else "the embedded default log (file://./.millstream)"
-        other = "a KafkaSource (set_bootstrap_servers)" if what == "source" else "a KafkaSink (set_bootstrap_servers)"
+        if what == "sink":
+            _check_embedded_sink(t, desc, remote)
+            return
         raise FlinkTranslationError(
-            f"{_describe(t)}: its {what} is {where}, which Apache Flink cannot "
-            f"{'read' if what == 'source' else 'write'}",
-            hint=f"on Flink use Kafka: {other}, or run with --log kafka://HOST:PORT; "
+            f"{_describe(t)}: its source is {_where(url)}, which Apache Flink cannot read (PyFlink has no Python "
+            "sources)",
+            hint="on Flink use Kafka: a KafkaSource (set_bootstrap_servers), or run with --log kafka://HOST:PORT; "
             "or use a FileSource/FileSink or from_collection",
         )
     entry = KAFKA_SOURCE_CLASS if what == "source" else KAFKA_SINK_CLASS
@@ -208,13 +256,13 @@ def is_collecting_sink(sink: Any) -> bool:
     return isinstance(getattr(sink, "values", None), list) and isinstance(getattr(sink, "timestamps", None), list)
 
 
-def _check_sink(t: Transformation, jars: Sequence[str]) -> None:
+def _check_sink(t: Transformation, jars: Sequence[str], remote: bool) -> None:
     sink = t.params.get("sink")
     if isinstance(sink, PrintSink | FileSink | FunctionSink) or is_collecting_sink(sink):
         return
     if isinstance(sink, LogSink):
         _check_registry(t, sink.value_registry or sink.key_registry)
-        _check_log(t, sink, "sink", jars)
+        _check_log(t, sink, "sink", jars, remote)
         return
     if isinstance(sink, ConnectorSink):
         raise FlinkTranslationError(
@@ -259,9 +307,13 @@ def _check_window(t: Transformation) -> None:
         )
 
 
-def check_job(sinks: Iterable[Transformation], jars: Sequence[str] = ()) -> list[Transformation]:
+def check_job(
+    sinks: Iterable[Transformation], jars: Sequence[str] = (), *, remote: bool = False
+) -> list[Transformation]:
     """Check that the graph ending at ``sinks`` translates onto PyFlink; returns its nodes in topological
-    order. Raises :class:`FlinkTranslationError` (naming the operator and the fix) on the first that does not."""
+    order. Raises :class:`FlinkTranslationError` (naming the operator and the fix) on the first that does not.
+    ``remote``: the job goes to a Flink cluster (``--flink-address``), whose TaskManagers cannot write the
+    embedded log; else it runs on a local mini-cluster, which can."""
     check_jars(jars)
     nodes = topological(list(sinks))
     for t in nodes:
@@ -285,7 +337,7 @@ def check_job(sinks: Iterable[Transformation], jars: Sequence[str] = ()) -> list
         if t.kind == "source":
             _check_source(t, jars)
         elif t.kind == "sink":
-            _check_sink(t, jars)
+            _check_sink(t, jars, remote)
         elif t.kind == "window":
             _check_window(t)
         elif t.kind == "partition" and t.params["partitioning"].strategy not in (
@@ -352,6 +404,7 @@ __all__ = [
     "check_job",
     "check_jobmanager",
     "count_window_shape",
+    "embedded_file_sink",
     "is_collecting_sink",
     "kafka_url",
     "parse_address",

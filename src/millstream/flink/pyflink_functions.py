@@ -908,6 +908,61 @@ class WriteLines(ProcessFunction):
         self.__init__(state["path"], state["fmt"])  # type: ignore[misc]
 
 
+class AppendToLog(ProcessFunction):
+    """millstream's ``LogSink`` to the embedded ``file://`` log, in Flink's Python workers (a local Flink only:
+    see ``check.py``). Each subtask opens the log (``sink.log_url``, an absolute ``file://`` URL) and hands the
+    elements to millstream's own :class:`~millstream.runtime.sinks.LogSinkOperator`, so values, keys, topics
+    and partitions are exactly millstream's (value format or serializer, key selector and format, murmur2
+    partitioning, topic selector); a record's timestamp is the element's. Elements are appended ``batch`` at a
+    time and the rest when the operator closes at the end of input; with ``batch`` 1 each element is in the log
+    before the worker acknowledges it, hence before a checkpoint barrier passes. At-least-once: after a failure
+    Flink replays from the last checkpoint (or the beginning), and records written since are written again."""
+
+    def __init__(self, sink: Any, batch: int) -> None:
+        self.sink, self.batch = sink, max(1, int(batch))
+        self.op: Any = None
+        self.values: list[Any] = []
+        self.stamps: list[int | None] = []
+
+    def open(self, runtime_context: Any) -> None:
+        from ..runtime.sinks import LogSinkOperator
+
+        self.op = LogSinkOperator(self.sink.name, None, self.sink)
+        self.op.open()
+
+    def process_element(self, value: Any, ctx: Any) -> Any:
+        ts = ctx.timestamp()
+        self.values.append(value)
+        self.stamps.append(None if ts is None or ts <= NO_TIMESTAMP else int(ts))
+        if len(self.values) >= self.batch:
+            self.flush()
+        return iter(())
+
+    def flush(self) -> None:
+        """Append the elements held so far (one ``append`` per topic and partition)."""
+        if self.values:
+            values, stamps, self.values, self.stamps = self.values, self.stamps, [], []
+            self.op.process(values, stamps, [], 0)
+            self.op.end_of_round()
+
+    def close(self) -> None:
+        if self.op is not None:
+            try:
+                self.flush()
+            finally:
+                self.op.close()
+                self.op = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"sink": self.sink, "batch": self.batch}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["sink"], state["batch"])  # type: ignore[misc]
+
+
+NO_TIMESTAMP = -(2**63)  # Flink's Long.MIN_VALUE: a record without a timestamp
+
+
 def format_line(value: Any, fmt: str) -> str:
     """A sink line as millstream writes it: ``str(value)``, or compact JSON (orjson) for ``json``."""
     if fmt == "json":

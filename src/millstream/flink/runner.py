@@ -107,7 +107,7 @@ def check_pipeline(path: str, options: FlinkOptions) -> int:
                 f"job {job_name!r}: execute_and_collect() inside a pipeline file is not supported with --engine flink",
                 hint="write the results to a sink (print(), a FileSink or a KafkaSink)",
             )
-        check_job(sinks, options.jars)
+        check_job(sinks, options.jars, remote=bool(options.address))
         checked.append(job_name)
         return _Done()
 

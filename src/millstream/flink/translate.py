@@ -25,6 +25,7 @@ for tests that batch many jobs into one Flink run) and executes it:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import sys
@@ -36,6 +37,7 @@ from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironme
 from pyflink.datastream import window as pw
 from pyflink.java_gateway import get_gateway
 
+from ..log import default_log_url
 from ..stream.connectors import CollectionSource, FileSink, FileSource, FunctionSink, LogSink, LogSource, PrintSink
 from ..stream.graph import Transformation
 from ..stream.operators.window import WindowFunctionSpec
@@ -56,10 +58,11 @@ from ..stream.windows import (
     TumblingProcessingTimeWindows,
 )
 from . import pyflink_functions as f
-from .check import check_job, count_window_shape, is_collecting_sink
+from .check import check_job, count_window_shape, is_collecting_sink, kafka_url
 from .config import flink_configuration
 
 PICKLED = Types.PICKLED_BYTE_ARRAY
+APPEND_BATCH = 1000  # records an embedded-log sink appends at once in a bounded job without checkpoints
 
 
 def STAMPED() -> Any:
@@ -124,6 +127,9 @@ class FlinkJob:
         for path in python_files:
             self.env.add_python_file(path)
         self.glue = glue_jar is not None
+        self.remote = remote
+        # a job that checkpoints (or restarts from one) may not hold sink records back across a barrier
+        self.checkpointing = "execution.checkpointing.interval" in configuration
         self.jars = list(jars)
         self.jvm = get_gateway().jvm
         self.collect: list[DataStream] = []
@@ -134,7 +140,7 @@ class FlinkJob:
     # -- building ------------------------------------------------------------------------------------------
     def add(self, sinks: list[Transformation], parallelism: int = 1, max_parallelism: int | None = None) -> JobPlan:
         """Translates the graph ending at ``sinks`` into the environment (checked first, see ``check.py``)."""
-        check_job(sinks, self.jars)
+        check_job(sinks, self.jars, remote=self.remote)
         plan = plan_job(sinks, parallelism, max_parallelism)
         self.env.set_parallelism(parallelism)  # helper operators PyFlink adds (key maps, ...) default to it
         self.max_parallelism = max_parallelism
@@ -539,10 +545,32 @@ class FlinkJob:
             lines.sink_to(py_sink).set_parallelism(node.parallelism)
         elif isinstance(sink, FunctionSink):
             self._discard(self._set(ds.process(f.CallSink(sink.function)), t), node.parallelism)
-        elif isinstance(sink, LogSink):
+        elif isinstance(sink, LogSink) and kafka_url(sink.log_url):
             self._kafka_sink(t, ds, sink)
+        elif isinstance(sink, LogSink):
+            self._embedded_log_sink(t, ds, sink)
         else:  # check_job refused it already
             raise ValueError(f"no Flink translation for sink {type(sink).__name__}")
+
+    def _bounded(self) -> bool:
+        """Every source of the job being added ends (collections, files, bounded Kafka sources)."""
+        for node in self.plan.nodes.values():
+            desc = node.t.params.get("source") if node.t.kind == "source" else None
+            if isinstance(desc, LogSource) and desc.bounded is None:
+                return False
+        return True
+
+    def _embedded_log_sink(self, t: Transformation, ds: Any, sink: LogSink) -> None:
+        """A ``LogSink`` to the embedded ``file://`` log on a local Flink (``check.py`` refuses the rest):
+        :class:`~millstream.flink.pyflink_functions.AppendToLog` in the Python workers, then a discarding sink.
+        The log's URL is resolved here (the default log, a relative path) so that the workers, whatever their
+        working directory, write the log this process opened. Records are appended in batches when every
+        source ends and the job takes no checkpoints (the rest at the end of input), else one at a time, so
+        that no record is held back across a checkpoint barrier (at-least-once either way)."""
+        url = absolute_file_url(sink.log_url or default_log_url())
+        batch = APPEND_BATCH if self._bounded() and not self.checkpointing else 1
+        written = self._set(ds.process(f.AppendToLog(dataclasses.replace(sink, log_url=url), batch)), t)
+        self._discard(written, self._par(t))
 
     def _kafka_sink(self, t: Transformation, ds: Any, sink: LogSink) -> None:
         from pyflink.common.serialization import SimpleStringSchema
@@ -588,6 +616,13 @@ class FlinkJob:
         return None
 
 
+def absolute_file_url(url: str) -> str:
+    """A ``file://`` log URL with its path made absolute (against this process's working directory); the
+    URL's options (``?synchronous=full``) are kept."""
+    path, sep, query = url.removeprefix("file://").partition("?")
+    return "file://" + os.path.abspath(path) + sep + query
+
+
 def run_sinks(
     sinks: list[Transformation],
     job_config: Any,
@@ -608,4 +643,4 @@ def run_sinks(
     return job.execute(job_name)
 
 
-__all__ = ["FlinkJob", "run_sinks"]
+__all__ = ["FlinkJob", "absolute_file_url", "run_sinks"]
