@@ -121,13 +121,26 @@ def test_check_pipeline_refuses_the_embedded_log_sink_with_an_address(tmp_path: 
         check_pipeline(str(pipe), FlinkOptions(default_log=url, address="127.0.0.1:1"))
 
 
-def test_on_error_is_refused() -> None:
+def test_on_error_translates_element_wise_and_is_refused_on_keyed_process() -> None:
+    from millstream.functions import KeyedProcessFunction
     from millstream.stream.functions import OutputTag
 
     env = StreamExecutionEnvironment.get_execution_environment()
-    env.from_collection(["1"]).map(int).on_error(OutputTag("failed")).print()
-    with pytest.raises(FlinkTranslationError, match=r"operator 'Map' \(map\): on_error\(\).*no Flink equivalent"):
+    s = env.from_collection(["1"])
+    s.map(int).on_error(OutputTag("failed")).print()
+    s.filter(int).on_error(OutputTag("failed")).print()
+    s.flat_map(list).on_error(OutputTag("failed")).print()
+    check_job(_sinks(env))
+
+    class Echo(KeyedProcessFunction):
+        def process_element(self, value, ctx):
+            yield value
+
+    env.from_collection(["1"]).key_by(str).process(Echo()).name("echo").on_error(OutputTag("failed")).print()
+    with pytest.raises(FlinkTranslationError) as err:
         check_job(_sinks(env))
+    assert "operator 'echo' (keyed_process): on_error()" in err.value.message
+    assert "keyed or connected process function has no Flink translation" in err.value.message
 
 
 def test_connector_inside_a_job_is_refused() -> None:

@@ -1,11 +1,17 @@
 """The project's examples with file or collection sources on a real PyFlink 2.3 mini-cluster: the same output
 as millstream's own engine.
 
-``examples/recommendations`` (a JSON ``FileSource``, session windows, a keyed reduce, a ``LogSink`` to the
-embedded log) through ``millstream run --engine flink`` at parallelism 1 and 2, and its exported program run
-with the PyFlink virtualenv's plain ``python job.py``: the ``co-views`` topic holds the records millstream's
-engine writes, compared per partition as multisets of (key, value) and of (key, record timestamp) (the order
-in which a partition's records arrive may differ between engines and parallelisms).
+- ``examples/recommendations`` (a JSON ``FileSource``, session windows, a keyed reduce, a ``LogSink`` to the
+  embedded log): the ``co-views`` topic;
+- ``examples/dead_letters`` (a text ``FileSource``, ``map(...).on_error(tag)``, the failed-element records of
+  the side output and the parsed orders to two ``LogSink`` topics): ``orders-priced`` and
+  ``orders-dead-letters``;
+
+each through ``millstream run --engine flink`` at parallelism 1 and 2, and its exported program run with the
+PyFlink virtualenv's plain ``python job.py``, compared with what millstream's engine writes per partition as
+multisets of (key, value) and, where elements carry event time, of (key, record timestamp) (the order in which
+a partition's records arrive may differ between engines and parallelisms; records without an event time get
+the log's append time).
 """
 
 from __future__ import annotations
@@ -23,12 +29,16 @@ from tests.flink.conftest import ROOT, flink_test_env
 
 pytestmark = [pytest.mark.flink, pytest.mark.timeout(3600)]
 
-RECOMMENDATIONS = ROOT / "examples" / "recommendations" / "pipeline.py"
-TOPIC = "co-views"
+EXAMPLES = ROOT / "examples"
+# example -> (its topics, whether its records carry event time)
+CASES = {
+    "recommendations": (("co-views",), True),
+    "dead_letters": (("orders-priced", "orders-dead-letters"), False),
+}
 Records = list[tuple[int, bytes | None, bytes | None, int | None]]
 
 
-def topic_records(url: str, topic: str = TOPIC) -> Records:
+def topic_records(url: str, topic: str) -> Records:
     """Every record of ``topic`` in the log at ``url``: ``(partition, key, value, timestamp)``."""
     out: Records = []
     with open_log(url) as log:
@@ -41,10 +51,17 @@ def topic_records(url: str, topic: str = TOPIC) -> Records:
     return out
 
 
-def assert_same_records(got: Records, want: Records) -> None:
-    assert len(got) == len(want)
-    assert Counter((p, k, v) for p, k, v, _ in got) == Counter((p, k, v) for p, k, v, _ in want)
-    assert Counter((p, k, t) for p, k, _, t in got) == Counter((p, k, t) for p, k, _, t in want)
+def example_records(example: str, url: str) -> dict[str, Records]:
+    return {topic: topic_records(url, topic) for topic in CASES[example][0]}
+
+
+def assert_same_records(example: str, got: dict[str, Records], want: dict[str, Records]) -> None:
+    for topic in CASES[example][0]:
+        g, w = got[topic], want[topic]
+        assert len(g) == len(w), topic
+        assert Counter((p, k, v) for p, k, v, _ in g) == Counter((p, k, v) for p, k, v, _ in w), topic
+        if CASES[example][1]:
+            assert Counter((p, k, t) for p, k, _, t in g) == Counter((p, k, t) for p, k, _, t in w), topic
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1800) -> None:
@@ -53,40 +70,53 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1800) -
 
 
 @pytest.fixture(scope="module")
-def millstream_records(tmp_path_factory: pytest.TempPathFactory) -> Records:
-    """What ``millstream run examples/recommendations/pipeline.py`` (millstream's engine) writes."""
-    tmp = tmp_path_factory.mktemp("recommendations-millstream")
-    url = f"file://{tmp / 'log'}"
-    _run([sys.executable, "-m", "millstream", "run", str(RECOMMENDATIONS), "-q", "--log", url], tmp, flink_test_env())
-    records = topic_records(url)
-    assert len(records) > 1000
-    return records
+def millstream_records(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], dict[str, Records]]:
+    """What ``millstream run examples/NAME/pipeline.py -p N`` (millstream's engine) writes, by (NAME, N)."""
+    runs: dict[tuple[str, int], dict[str, Records]] = {}
+    for example in CASES:
+        for parallelism in (1, 2):
+            tmp = tmp_path_factory.mktemp(f"{example}-millstream-p{parallelism}")
+            url = f"file://{tmp / 'log'}"
+            args = [sys.executable, "-m", "millstream", "run", str(EXAMPLES / example / "pipeline.py"), "-q"]
+            _run([*args, "-p", str(parallelism), "--log", url], tmp, flink_test_env())
+            runs[(example, parallelism)] = example_records(example, url)
+            assert all(runs[(example, parallelism)].values()), f"{example}: a topic is empty"
+    return runs
 
 
 @pytest.mark.parametrize("parallelism", [1, 2])
-def test_recommendations_on_flink(
-    pyflink_python: Path, millstream_records: Records, tmp_path: Path, parallelism: int
+@pytest.mark.parametrize("example", list(CASES))
+def test_example_on_flink(
+    pyflink_python: Path,
+    millstream_records: dict[tuple[str, int], dict[str, Records]],
+    tmp_path: Path,
+    example: str,
+    parallelism: int,
 ) -> None:
     url = f"file://{tmp_path / 'log'}"
-    args = [sys.executable, "-m", "millstream", "run", str(RECOMMENDATIONS), "-q", "--log", url]
+    args = [sys.executable, "-m", "millstream", "run", str(EXAMPLES / example / "pipeline.py"), "-q", "--log", url]
     args += ["--engine", "flink", "--flink-python", str(pyflink_python), "-p", str(parallelism)]
     _run(args, tmp_path, flink_test_env())
-    assert_same_records(topic_records(url), millstream_records)
+    assert_same_records(example, example_records(example, url), millstream_records[(example, parallelism)])
 
 
-def test_recommendations_exported_program(pyflink_python: Path, millstream_records: Records, tmp_path: Path) -> None:
+@pytest.mark.parametrize("example", list(CASES))
+def test_example_exported_program(
+    pyflink_python: Path,
+    millstream_records: dict[tuple[str, int], dict[str, Records]],
+    tmp_path: Path,
+    example: str,
+) -> None:
     """``python job.py`` in the PyFlink virtualenv, without ``PYTHONPATH`` or ``--log``: the job writes the
     default log ``./.millstream`` of its working directory (the path is resolved before Flink's workers,
     whose working directory is another, open it)."""
     job = tmp_path / "job.py"
-    _run(
-        [sys.executable, "-m", "millstream", "flink", "export", str(RECOMMENDATIONS), "-o", str(job)],
-        tmp_path,
-        flink_test_env(),
-        timeout=300,
-    )
+    pipeline = EXAMPLES / example / "pipeline.py"
+    export = [sys.executable, "-m", "millstream", "flink", "export", str(pipeline), "-o", str(job)]
+    _run(export, tmp_path, flink_test_env(), timeout=300)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MILLSTREAM_LOG")}
     _run([str(pyflink_python), str(job)], run_dir, env)
-    assert_same_records(topic_records(f"file://{run_dir / '.millstream'}"), millstream_records)
+    got = example_records(example, f"file://{run_dir / '.millstream'}")
+    assert_same_records(example, got, millstream_records[(example, 1)])

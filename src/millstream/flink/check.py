@@ -17,6 +17,8 @@ anything :mod:`millstream.flink.translate` cannot put on PyFlink's DataStream AP
 - a Kafka-Connect connector inside a job (``env.add_source(connector)`` / ``add_sink(connector)``): run it
   with ``millstream connect standalone`` against Kafka and read/write the topic;
 - source functions and generator sources (PyFlink has no Python sources);
+- ``on_error()`` on a keyed or connected process function (on ``map``, ``filter``, ``flat_map`` and
+  ``process`` it translates: :class:`~millstream.flink.pyflink_functions.Tolerant`);
 - custom (user-written) triggers and evictors other than count windows' (PyFlink has no Python evictors);
 - a Kafka source or sink without Flink's Kafka connector jar among ``jars`` (``--flink-jars``);
 - a schema-registry format (``ConfluentRegistry...Schema``) on a Kafka source or sink: not translated.
@@ -322,9 +324,10 @@ def check_job(
                 f"{_describe(t)}: no Flink translation for transformations of kind {t.kind!r}",
                 hint="see docs/flink.md for what translates",
             )
-        if t.params.get("on_error") is not None:
+        if t.params.get("on_error") is not None and t.kind not in ("map", "filter", "flat_map", "process"):
             raise FlinkTranslationError(
-                f"{_describe(t)}: on_error() (failed elements to a side output) has no Flink equivalent",
+                f"{_describe(t)}: on_error() (failed elements to a side output) on a keyed or connected "
+                "process function has no Flink translation",
                 hint="catch the error in the function and yield ('failed', element) to an OutputTag yourself, "
                 "or run on millstream's engine",
             )

@@ -409,6 +409,72 @@ class Process(ProcessFunction):
         self.__init__(state["fn"], state["user"])  # type: ignore[misc]
 
 
+class Tolerant(ProcessFunction):
+    """``map``/``filter``/``flat_map``/``process`` with ``on_error(tag, max_errors)``: an element on which the
+    function raises is handed to millstream's own :class:`~millstream.stream.operators.tolerance.Tolerance`,
+    which makes the failed-element record (``element``, ``error``, ``operator``, ``position``, ``traceback``) or
+    re-raises past ``max_errors`` failures in this subtask; the record goes to the side output of ``tag`` with
+    the element's timestamp, and what the function output for that element is dropped. ``operator`` is the
+    subtask's name as millstream's plan gives it (``name (i/parallelism)``, ``i`` Flink's subtask index), or
+    the plain ``name`` with ``parallelism`` ``None`` (a job of parallelism 1, as millstream names it there)."""
+
+    def __init__(self, kind: str, fn: Any, user: Any, handling: Any, name: str, parallelism: int | None) -> None:
+        self.kind, self.fn, self.user, self.handling = kind, fn, user, handling
+        self.name, self.parallelism = name, parallelism
+        self.sides = _Sides()
+        self.ctx = Context(self.sides)
+        self.tolerance: Any = None
+        self.seen = 0
+        self.failed: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+
+    def open(self, runtime_context: Any) -> None:
+        from ..stream.operators.tolerance import Tolerance
+
+        self.tolerance = Tolerance(self.handling)
+        if self.parallelism is not None:
+            index = runtime_context.get_index_of_this_subtask()
+            self.name = f"{self.name} ({index + 1}/{self.parallelism})"
+        _open(self.user, runtime_context)
+
+    def close(self) -> None:
+        _close(self.user)
+
+    def side(self, tag: OutputTag) -> tuple[list[Any], list[Any], list[Any]]:
+        """Where ``Tolerance.handle`` puts the failed-element record (values, timestamps, watermarks)."""
+        return self.failed
+
+    def _outputs(self, value: Any, ctx: Any) -> list[Any]:
+        if self.kind == "map":
+            return [self.fn(value)]
+        if self.kind == "filter":
+            return [value] if self.fn(value) else []
+        if self.kind == "flat_map":
+            res = self.fn(value)
+            return [] if res is None else list(res)
+        self.ctx.ctx = ctx
+        return list(self.sides.results(self.fn(value, self.ctx)))
+
+    def process_element(self, value: Any, ctx: Any) -> Any:
+        position, self.seen = self.seen, self.seen + 1
+        try:
+            out = self._outputs(value, ctx)
+        except Exception as exc:
+            self.sides.pending.clear()
+            self.tolerance.handle(self, exc, position, value, ctx.timestamp(), 0)
+            records = self.failed[0][:]
+            for buf in self.failed:
+                buf.clear()
+            tag = self.sides.tag(self.handling.tag)
+            return [(tag, r) for r in records]
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("kind", "fn", "user", "handling", "name", "parallelism")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+
 class KeyedProcess(KeyedProcessFunction):
     """``key_by(..).process(KeyedProcessFunction)``: state through PyFlink, timers on Flink's timer service."""
 

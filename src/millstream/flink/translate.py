@@ -249,6 +249,13 @@ class FlinkJob:
             self.out[t.id] = self._input(t, 0)
             return
         ds = self._input(t, 0)
+        if p.get("on_error") is not None:  # map, filter, flat_map, process (check.py refuses the rest)
+            # failed-element records name the operator as millstream does: its subtask ("name (i/n)") in a
+            # parallel job, the plain name in a job of parallelism 1 (millstream's one-thread runner)
+            subtasks = self.plan.nodes[t.id].parallelism if self.plan.parallelism > 1 else None
+            tolerant = f.Tolerant(kind, p["fn"], p.get("user_fn"), p["on_error"], t.name, subtasks)
+            self.out[t.id] = self._set(ds.process(tolerant, output_type=PICKLED()), t)
+            return
         if kind == "map":
             out = ds.map(f.Map(p["fn"], p.get("user_fn")), output_type=PICKLED())
         elif kind == "filter":
