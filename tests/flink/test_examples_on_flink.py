@@ -11,7 +11,9 @@ each through ``millstream run --engine flink`` at parallelism 1 and 2, and its e
 PyFlink virtualenv's plain ``python job.py``, compared with what millstream's engine writes per partition as
 multisets of (key, value) and, where elements carry event time, of (key, record timestamp) (the order in which
 a partition's records arrive may differ between engines and parallelisms; records without an event time get
-the log's append time).
+the log's append time). Also: a job that checkpoints, with keyed records on 3 partitions and ``on_error`` on a
+``process`` (the per-record append path of the embedded-log sink, millstream's partitioning, dropped outputs
+of failing elements), gives millstream's records, partitions and timestamps.
 """
 
 from __future__ import annotations
@@ -120,3 +122,58 @@ def test_example_exported_program(
     _run([str(pyflink_python), str(job)], run_dir, env)
     got = example_records(example, f"file://{run_dir / '.millstream'}")
     assert_same_records(example, got, millstream_records[(example, 1)])
+
+
+KEYED_PIPELINE = """
+from millstream import OutputTag, WatermarkStrategy
+from millstream.connectors import LogSink
+from millstream.log import open_log
+
+FAILED = OutputTag("failed")
+EXTRA = OutputTag("extra")
+
+
+def explode(value, ctx):
+    yield value * 10  # dropped when the element fails below
+    if value % 7 == 0:
+        raise ValueError(f"no multiples of 7: {value}")
+    yield EXTRA, value  # a side output of its own, also dropped on failure
+    yield value * 10 + 1
+
+
+def build(env):
+    env.enable_checkpointing(200)
+    with open_log() as log:
+        for topic in ("numbers", "failures"):
+            log.create_topic(topic, 3, {"retention.ms": "-1"}, exist_ok=True)
+    numbers = env.from_collection(list(range(60))).assign_timestamps_and_watermarks(
+        WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(lambda v, ts: 1_000 + v)
+    )
+    out = numbers.rebalance().process(explode).name("explode").on_error(FAILED, max_errors=20)
+    out.sink_to(LogSink.builder().set_topic("numbers").set_key_selector(lambda v: str(v % 11)).build())
+    failures = out.get_side_output(FAILED).map(lambda f: {"element": f["element"], "error": f["error"]})
+    failures.sink_to(LogSink.builder().set_topic("failures").set_key_selector(lambda f: str(f["element"])).build())
+"""
+
+
+def test_checkpointed_keyed_log_sink_and_on_error_on_flink(pyflink_python: Path, tmp_path: Path) -> None:
+    """A job that checkpoints (each record appended before Flink's worker acknowledges it), keyed records on 3
+    partitions (millstream's murmur2 placement), and ``on_error`` on a ``process`` whose failing elements'
+    outputs are dropped: the same records, partitions and timestamps as millstream's engine at parallelism 2."""
+    pipe = tmp_path / "keyed.py"
+    pipe.write_text(KEYED_PIPELINE)
+    got: dict[str, dict[str, Records]] = {}
+    for engine in ("millstream", "flink"):
+        folder = tmp_path / engine
+        folder.mkdir()
+        url = f"file://{folder / 'log'}"
+        args = [sys.executable, "-m", "millstream", "run", str(pipe), "-q", "-p", "2", "--log", url]
+        if engine == "flink":
+            args += ["--engine", "flink", "--flink-python", str(pyflink_python)]
+        _run(args, folder, flink_test_env())
+        got[engine] = {topic: topic_records(url, topic) for topic in ("numbers", "failures")}
+    for topic in ("numbers", "failures"):
+        want = got["millstream"][topic]
+        assert Counter(got["flink"][topic]) == Counter(want), topic
+    assert len(got["millstream"]["numbers"]) == 2 * 51 and len(got["millstream"]["failures"]) == 9
+    assert {p for p, *_ in got["millstream"]["numbers"]} == {0, 1, 2}
