@@ -21,7 +21,7 @@ import orjson
 
 from ..core.clock import Clock, ManualClock
 from ..core.debezium_json import DebeziumJsonFormat
-from ..core.errors import ConfigError, SerdeError
+from ..core.errors import ConfigError, OffsetOutOfRangeError, SerdeError
 from ..core.record import Record, TopicPartition
 from ..core.serde import get_serde
 from ..log import Log, open_log
@@ -357,8 +357,6 @@ class LogReader(SourceReader):
             max_records = min(max_records, self.stops[pid] - pos)
             if max_records <= 0:
                 return [], []
-        from ..core.errors import OffsetOutOfRangeError
-
         if self._read_values is not None:
             return self._read_columns(pid, pos, max_records)
         try:
@@ -432,8 +430,6 @@ class LogReader(SourceReader):
 
     def _read_columns(self, pid: Any, pos: int, max_records: int) -> tuple[list[Any], list[Any]]:
         """``read`` through the log's ``read_values`` hook (values and timestamps only; Kafka)."""
-        from ..core.errors import OffsetOutOfRangeError
-
         stop = self.stops[pid] if self.bounded else None
         assert self._read_values is not None
         try:
