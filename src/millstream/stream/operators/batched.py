@@ -18,7 +18,9 @@ restore each other's snapshots). What it cuts are per-element Python calls aroun
   ``AggregateFunction.add``); user triggers are called exactly as before;
 * a session element that falls into, or extends, its key's only session takes the general merging rules
   inline (no overlap scan, no merged-state copy); every other merge goes through the general code;
-* a watermark rise with no timer due is two assignments (no timer-queue call).
+* a watermark rise with no timer due is two assignments (no timer-queue call);
+* an event-time timer of the built-in ``EventTimeTrigger`` fires and cleans up its window without trigger
+  calls, and the base classes' no-op ``ProcessWindowFunction.clear`` is not called.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import OperatorError
-from ..functions import OutputTag
+from ..functions import OutputTag, ProcessAllWindowFunction, ProcessWindowFunction
 from ..time import MAX_WATERMARK
 from ..windows import (
     EventTimeSessionWindows,
@@ -47,6 +49,7 @@ from .window import WindowFunctionSpec, WindowOperator
 
 _NONE: Any = object()
 _new_tuple = tuple.__new__
+_NO_OP_CLEARS = (ProcessWindowFunction.clear, ProcessAllWindowFunction.clear)
 
 
 def batched_applies(assigner: Any, lateness: int, n_inputs: int = 1, tag_inputs: bool = False) -> bool:
@@ -60,8 +63,8 @@ def batched_applies(assigner: Any, lateness: int, n_inputs: int = 1, tag_inputs:
 
 
 class BatchedWindowOperator(WindowOperator):
-    """The general window operator with its per-element loop batched (see the module docstring); timers,
-    firing, checkpoints and rescaling are :class:`WindowOperator`'s."""
+    """The general window operator with its per-element loop batched and ``EventTimeTrigger`` timers inlined
+    (see the module docstring); other timers, firing, checkpoints and rescaling are :class:`WindowOperator`'s."""
 
     def __init__(
         self,
@@ -79,6 +82,11 @@ class BatchedWindowOperator(WindowOperator):
         self._ett = type(self.trigger) is EventTimeTrigger
         kind = fn.kind
         self._kind = 0 if kind == "list" else 1 if kind == "reduce" else 2
+        wf = fn.window_fn if kind != "list" else fn.user
+        clear = getattr(wf, "clear", None)
+        if isinstance(wf, type) or getattr(clear, "__func__", None) in _NO_OP_CLEARS:
+            clear = None
+        self._window_clear = clear  # the window function's clear(context), when it does something
 
     def _windows_for(self, ts: int) -> tuple[list[tuple[Any, int, int]], int, int]:
         """``(window, max timestamp, cleanup time)`` of the windows of an element at ``ts`` (in the
@@ -106,6 +114,46 @@ class BatchedWindowOperator(WindowOperator):
         if tail > self.wm:
             self._advance(tail)
         self._flush_out(tail)
+
+    def _on_timer(self, ts: int, key: Any, window: Any, *, event: bool) -> None:
+        """The general ``_on_timer`` with the built-in ``EventTimeTrigger`` inlined for event-time timers: fire
+        when ``ts`` is the window's max timestamp, then at the cleanup time clear the contents, the trigger's
+        timer, the window function (``clear``, unless it is the base classes' no-op) and per-window state."""
+        if not (event and self._ett):
+            super()._on_timer(ts, key, window, event=event)
+            return
+        merging = self.merging
+        if merging:
+            state_window = self.merging_sets.get(key, {}).get(window)
+            if state_window is None:
+                return
+        else:
+            state_window = window
+        k = (key, state_window)
+        contents = self.contents
+        c = contents.get(k, _NONE)
+        mt = window.end - 1
+        if ts == mt and c is not _NONE:
+            self._emit(key, window, c)
+        cl = mt + self.lateness
+        if ts != (cl if cl < MAX_WATERMARK else MAX_WATERMARK):
+            return
+        contents.pop(k, None)
+        self.event_timers._live.discard((mt, key, window))  # EventTimeTrigger.clear
+        clear = self._window_clear
+        if clear is not None:
+            wctx = self.wctx
+            wctx._window, wctx._key = window, key
+            clear(wctx)
+        ns = self.window_state_backend
+        if ns.tables:
+            ns.clear_key((key, window))
+        if merging:
+            mapping = self.merging_sets.get(key)
+            if mapping is not None:
+                mapping.pop(window, None)
+                if not mapping:
+                    del self.merging_sets[key]
 
     def _no_timestamp(self, i: int, v: Any) -> OperatorError:
         return self.fail(
