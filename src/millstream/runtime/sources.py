@@ -345,7 +345,9 @@ class LogReader(SourceReader):
 
     def wait_for_data(self, timeout_s: float) -> bool:
         """Block on the log's ``wait_for_records`` at the positions of the partitions not done."""
-        positions = {tp: off for tp, off in self.positions.items() if not self.done(tp)}
+        positions = (
+            {tp: off for tp, off in self.positions.items() if not self.done(tp)} if self.bounded else self.positions
+        )
         if self._wait is None or not positions:
             time.sleep(max(0.0, timeout_s))  # nothing to wait on (yet): as long as asked, never a spin
             return False
