@@ -25,6 +25,7 @@ Bar (issue 20, item 4): default p50 within 5 ms of the bare hop's, at no more th
 
     PYTHONPATH=src python benchmarks/latency_bench.py [--bootstrap HOST:PORT] [--rate 10000] [--seconds 5]
         [--repeat 3] [--variants bare,default,timeout1] [--fetch-wait MS] [--before-src DIR] [--log kafka|file]
+        [--profile-job FILE]   # cProfile the job's thread into FILE (python -m pstats FILE)
 
 ``--log file`` runs the same on the embedded log (``file://`` in a temp dir, shared by the processes): the bare
 hop is a blocking ``EmbeddedLog.read(timeout_ms=100)`` → parse → ``append`` loop, the jobs read and write with
@@ -47,6 +48,7 @@ import sys
 import threading
 import time
 import uuid
+from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, Producer
@@ -128,11 +130,36 @@ def serve_bare(bootstrap: str, src: str, dst: str, fetch_wait: int | None) -> No
         c.close()
 
 
-def serve_job(bootstrap: str, src: str, dst: str, fetch_wait: int | None, buffer_timeout: int | None) -> None:
+def profile_jobs(path: str) -> None:
+    """cProfile every job run of this process (its thread's CPU time), the stats written to ``path`` when it
+    ends."""
+    import cProfile
+
+    from millstream.runtime.job import JobRunner
+
+    run = JobRunner.run
+
+    def profiled(self: JobRunner) -> Any:
+        prof = cProfile.Profile(time.thread_time)  # CPU time of the job's thread, not wall time
+        prof.enable()
+        try:
+            return run(self)
+        finally:
+            prof.disable()
+            prof.dump_stats(path)
+
+    JobRunner.run = profiled  # type: ignore[method-assign]
+
+
+def serve_job(
+    bootstrap: str, src: str, dst: str, fetch_wait: int | None, buffer_timeout: int | None, profile: str | None = None
+) -> None:
     import millstream  # noqa: F401 - registers the runtime
     from millstream import StreamExecutionEnvironment, WatermarkStrategy
     from millstream.connectors import KafkaSink, KafkaSource, LogSink, LogSource, OffsetsInitializer
 
+    if profile:
+        profile_jobs(profile)
     env = StreamExecutionEnvironment.get_execution_environment()
     if buffer_timeout is not None:
         env.set_buffer_timeout(buffer_timeout)
@@ -166,7 +193,14 @@ class Hop:
     """A hop process (``--serve VARIANT SRC DST``) with a ``cpu()`` query."""
 
     def __init__(
-        self, variant: str, bootstrap: str, src: str, dst: str, fetch_wait: int | None, before_src: str | None = None
+        self,
+        variant: str,
+        bootstrap: str,
+        src: str,
+        dst: str,
+        fetch_wait: int | None,
+        before_src: str | None = None,
+        profile: str | None = None,
     ) -> None:
         env = None
         if variant.endswith("-before"):
@@ -175,6 +209,8 @@ class Hop:
         cmd = [sys.executable, __file__, "--serve", variant, src, dst, "--bootstrap", bootstrap]
         if fetch_wait is not None:
             cmd += ["--fetch-wait", str(fetch_wait)]
+        if profile and variant != "bare":
+            cmd += ["--profile-job", profile]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != "ready":
@@ -318,7 +354,7 @@ def one_run(variant: str, bootstrap: str, args: argparse.Namespace) -> tuple[flo
     for t in (a, b):
         log.create_topic(t, 1)
     log.close()
-    hop = Hop(variant, bootstrap, a, b, args.fetch_wait, args.before_src)
+    hop = Hop(variant, bootstrap, a, b, args.fetch_wait, args.before_src, args.profile_job)
     try:
         expected = int(args.rate * args.seconds)
         lat: list[float] = []
@@ -349,6 +385,9 @@ def main() -> None:
     ap.add_argument("--fetch-wait", type=int, help="fetch.wait.max.ms of every hop (default: millstream's, 20)")
     ap.add_argument("--before-src", help="also run the jobs with millstream imported from this directory")
     ap.add_argument("--log", choices=["kafka", "file"], default="kafka", help="file: the embedded log instead")
+    ap.add_argument(
+        "--profile-job", metavar="FILE", help="cProfile the jobs' thread (CPU figures then include the profiler)"
+    )
     ap.add_argument("--serve", nargs=3, metavar=("VARIANT", "SRC", "DST"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -356,7 +395,7 @@ def main() -> None:
         if variant == "bare":
             serve_bare(args.bootstrap, src, dst, args.fetch_wait)
         else:
-            serve_job(args.bootstrap, src, dst, args.fetch_wait, 1 if variant == "timeout1" else None)
+            serve_job(args.bootstrap, src, dst, args.fetch_wait, 1 if variant == "timeout1" else None, args.profile_job)
         return
     variants = [v for v in args.variants.split(",") if v]
     unknown = set(variants) - set(VARIANTS)

@@ -19,12 +19,24 @@ and, each printed as a ratio to the same job on the heap backend in the same run
     rocksdb-spill           W under RocksDB with a window cache of 50 accumulators (100 keys, ~2 open
                             windows each: most accumulators are written out and read back every batch)
 
+and the general window operator (issue 20, item 2), each with a ProcessWindowFunction over the window's
+elements (``.process``: count and sum computed from the list), printed as a ratio to tumbling too:
+
+    process-tumbling        tumbling 1 s, ``.process(fn)``
+    process-session         session 30 s gap, ``.process(fn)``
+    evictor-count           tumbling 1 s, ``.evictor(CountEvictor.of(100))``, ``.process(fn)``
+    evictor-time            tumbling 1 s, ``.evictor(TimeEvictor.of(500 ms))``, ``.process(fn)``
+    custom-trigger          tumbling 1 s, a user Trigger (a copy of EventTimeTrigger), ``.aggregate(...)``
+
 Rates are events per CPU second of this process (``time.process_time``), so other load on the shared
 machine distorts them less; all jobs run in one thread. Each job runs ``--repeat`` times, interleaved with
 the others, and the fastest run counts.
 
     PYTHONPATH=src python benchmarks/window_bench.py [--events 1000000] [--repeat 1] [--only sliding10,...]
     PYTHONPATH=src python benchmarks/window_bench.py --only rocksdb,rocksdb-sliding10,rocksdb-chk,rocksdb-spill --no-log
+    PYTHONPATH=src python benchmarks/window_bench.py --repeat 3 --no-log \
+        --only process-tumbling,process-session,evictor-count,evictor-time,custom-trigger
+    PYTHONPATH=src python benchmarks/window_bench.py --profile process-session --events 200000   # cProfile one job
     PYTHONPATH=src python benchmarks/window_bench.py --memory 200000   # heap bytes per open key, 3 operators
 """
 
@@ -46,7 +58,15 @@ from millstream.functions import Aggregates, Count, ProcessWindowFunction, Sum
 from millstream.log import Log, open_log
 from millstream.state import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from millstream.testing import CollectingSink
-from millstream.windows import EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows
+from millstream.windows import (
+    CountEvictor,
+    EventTimeSessionWindows,
+    SlidingEventTimeWindows,
+    TimeEvictor,
+    Trigger,
+    TriggerResult,
+    TumblingEventTimeWindows,
+)
 
 BASE = 1_700_000_000_000
 
@@ -73,6 +93,36 @@ class WithKey(ProcessWindowFunction):
             yield {"key": key, "start": context.window().start, "count": r["count"], "sum": r["sum"]}
 
 
+class CountAndSum(ProcessWindowFunction):
+    """The W result computed from the window's elements (the general operator's list contents)."""
+
+    def process(self, key: Any, context: Any, elements: Any) -> Any:
+        n = s = 0
+        for e in elements:
+            n += 1
+            s += e["value"]
+        yield {"key": key, "start": context.window().start, "count": n, "sum": s}
+
+
+class UserEventTimeTrigger(Trigger):
+    """A user trigger with EventTimeTrigger's rules (not the built-in class: no fast path may recognise it)."""
+
+    def on_element(self, element: Any, timestamp: Any, window: Any, ctx: Any) -> Any:
+        if window.max_timestamp() <= ctx.get_current_watermark():
+            return TriggerResult.FIRE
+        ctx.register_event_time_timer(window.max_timestamp())
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time: int, window: Any, ctx: Any) -> Any:
+        return TriggerResult.FIRE if time == window.max_timestamp() else TriggerResult.CONTINUE
+
+    def on_processing_time(self, time: int, window: Any, ctx: Any) -> Any:
+        return TriggerResult.CONTINUE
+
+    def clear(self, window: Any, ctx: Any) -> None:
+        ctx.delete_event_time_timer(window.max_timestamp())
+
+
 ASSIGNERS: dict[str, Callable[[], Any]] = {
     "tumbling": lambda: TumblingEventTimeWindows.of(Duration.of_seconds(1)),
     "sliding10": lambda: SlidingEventTimeWindows.of(Duration.of_seconds(10), Duration.of_seconds(1)),
@@ -83,6 +133,11 @@ ASSIGNERS: dict[str, Callable[[], Any]] = {
     "heap-chk": lambda: TumblingEventTimeWindows.of(Duration.of_seconds(1)),
     "rocksdb-chk": lambda: TumblingEventTimeWindows.of(Duration.of_seconds(1)),
     "rocksdb-spill": lambda: TumblingEventTimeWindows.of(Duration.of_seconds(1)),
+    "process-tumbling": lambda: TumblingEventTimeWindows.of(Duration.of_seconds(1)),
+    "process-session": lambda: EventTimeSessionWindows.with_gap(Duration.of_seconds(30)),
+    "evictor-count": lambda: TumblingEventTimeWindows.of(Duration.of_seconds(1)),
+    "evictor-time": lambda: TumblingEventTimeWindows.of(Duration.of_seconds(1)),
+    "custom-trigger": lambda: TumblingEventTimeWindows.of(Duration.of_seconds(1)),
 }
 # RocksDB jobs and the heap job each is compared with
 ON_HEAP = {
@@ -112,14 +167,22 @@ def run_in_process(kind: str, data: list[dict[str, Any]], tmp: str) -> tuple[flo
     else:
         env.set_state_backend(HashMapStateBackend())
     sink = CollectingSink()
-    (
+    windowed = (
         env.from_collection(data)
         .assign_timestamps_and_watermarks(strategy())
         .key_by(lambda e: e["key"])
         .window(ASSIGNERS[kind]())
-        .aggregate(Aggregates(count=Count(), sum=Sum("value")), WithKey())
-        .sink_to(sink)
     )
+    if kind == "evictor-count":
+        windowed = windowed.evictor(CountEvictor.of(100))
+    elif kind == "evictor-time":
+        windowed = windowed.evictor(TimeEvictor.of(Duration.of_millis(500)))
+    elif kind == "custom-trigger":
+        windowed = windowed.trigger(UserEventTimeTrigger())
+    if kind.startswith(("process-", "evictor-")):
+        windowed.process(CountAndSum()).sink_to(sink)
+    else:
+        windowed.aggregate(Aggregates(count=Count(), sum=Sum("value")), WithKey()).sink_to(sink)
     started = time.process_time()
     env.execute(f"window bench {kind}")
     return time.process_time() - started, len(sink.values)
@@ -213,9 +276,23 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(ASSIGNERS))
     ap.add_argument("--no-log", action="store_true", help="skip the embedded log → log jobs")
     ap.add_argument("--memory", type=int, default=0, help="only: heap bytes per key with this many keys open")
+    ap.add_argument("--profile", default="", help="only: cProfile this one job in-process, print the top 25")
     args = ap.parse_args()
     if args.memory:
         heap_per_key(args.memory)
+        return
+    if args.profile:
+        import cProfile
+        import pstats
+
+        data = events(args.events)
+        with tempfile.TemporaryDirectory() as tmp:
+            prof = cProfile.Profile()
+            prof.enable()
+            cpu, n = run_in_process(args.profile, data, tmp)
+            prof.disable()
+        print(f"{args.profile}: {n:,} results, {cpu:.2f} s CPU under the profiler")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return
     only = set(args.only.split(",")) if args.only else set(ASSIGNERS)
     only |= {NEEDS[k] for k in only if k in NEEDS}

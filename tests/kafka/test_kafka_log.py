@@ -266,6 +266,35 @@ def test_append_nowait_goes_on_when_the_local_queue_is_full(kafka_bootstrap, kaf
     assert (got[300].value, got[300].headers) == (b"h", (("a", b"1"),))
 
 
+def test_append_values_nowait_writes_columns(kafka_bootstrap, kafka_properties, kafka_topic):
+    """The sinks' column hook: keyless records from values and timestamps (``None``: the append time), in
+    order, also past a full local queue (10 messages here); a timestamp librdkafka would misread is refused
+    before anything is queued."""
+    topic = kafka_topic("columns")
+    props = {**kafka_properties, "producer.queue.buffering.max.messages": 10}
+    with KafkaLog(kafka_bootstrap, properties=props, timeout_ms=15_000) as log:
+        log.create_topic(topic)
+        values = [b"v%d" % i for i in range(200)]
+        tss: list[int | None] = [1_600_000_000_000 + i for i in range(200)]
+        log.append_values_nowait(topic, 0, values[:100], tss[:100])
+        tss[150] = None
+        before = int(time.time() * 1000)
+        log.append_values_nowait(topic, 0, values[100:], tss[100:])
+        with pytest.raises(ConfigError, match="record timestamp 0"):
+            log.append_values_nowait(topic, 0, [b"bad", b"bad"], [5, 0])
+        log.flush_writes()
+        got = []
+        while len(got) < 200:
+            recs = log.read(topic, 0, len(got), timeout_ms=5000)
+            assert recs, f"only {len(got)} of 200 records arrived"
+            got.extend(recs)
+        assert log.latest_offset(topic, 0) == 200
+    assert [r.value for r in got] == values
+    assert [r.key for r in got] == [None] * 200
+    assert [r.timestamp for i, r in enumerate(got) if i != 150] == [t for i, t in enumerate(tss) if i != 150]
+    assert got[150].timestamp >= before
+
+
 def test_wait_for_records_on_more_partitions_than_cached_readers(kafka_bootstrap, kafka_properties, kafka_topic):
     """Waiting on more partitions than the log keeps readers for would close one reader to open the next:
     the wait sleeps the timeout instead and says there may be records, and reads go on as usual."""

@@ -391,6 +391,18 @@ def test_one_job_in_the_registry_and_control_through_a_follower(tmp_path: Path, 
     assert listed.returncode == 0, listed.stderr
     rows = [line for line in listed.stdout.splitlines() if entry.jid in line]
     assert len(rows) == 1 and "2 instances" in rows[0], listed.stdout
+    described = subprocess.run(
+        [sys.executable, "-m", "millstream", "jobs", "describe", entry.jid[:8], "--log", url],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert described.returncode == 0, described.stderr
+    assert "runs on:    2 instances (reactive)" in described.stdout, described.stdout
+    assert f"(pid {leader.pid}, 1 slot(s), leader)" in described.stdout
+    assert f"(pid {follower.pid}, 1 slot(s), follower)" in described.stdout
 
     at_follower = JobRestClient(next(i["rest"] for i in entry.instances if i["pid"] == follower.pid))
     trigger = at_follower.trigger_savepoint(entry.jid, str(tmp_path / "savepoints"))

@@ -72,6 +72,28 @@ def test_time_evictor_on_a_time_window_with_reduce() -> None:
     assert out == [("k", 95 + 91), ("k", 150)]
 
 
+def test_a_reduce_over_a_window_its_evictor_emptied_emits_nothing() -> None:
+    """``TimeEvictor.of(0)`` evicts every element (``ts <= max_ts - 0``): a reduce has nothing to reduce and
+    the window emits nothing (Flink reduces to null); a process function sees no elements."""
+    env = StreamExecutionEnvironment.get_execution_environment()
+    windows = (
+        stamped(env, [1, 50, 150])
+        .key_by(lambda e: e[0])
+        .window(TumblingEventTimeWindows.of(Duration.of_millis(100)))
+        .evictor(TimeEvictor.of(Duration.of_millis(0)))
+    )
+    assert list(windows.reduce(lambda a, b: (a[0], a[1] + b[1])).execute_and_collect()) == []
+    env = StreamExecutionEnvironment.get_execution_environment()
+    counted = (
+        stamped(env, [1, 50, 150])
+        .key_by(lambda e: e[0])
+        .window(TumblingEventTimeWindows.of(Duration.of_millis(100)))
+        .evictor(TimeEvictor.of(Duration.of_millis(0)))
+        .process(lambda key, ctx, els: [len(list(els))])
+    )
+    assert list(counted.execute_and_collect()) == [0, 0]
+
+
 def test_time_evictor_leaves_elements_without_timestamps_alone() -> None:
     env = StreamExecutionEnvironment.get_execution_environment()
     out = fired(env.from_collection([("k", 1), ("k", 500), ("k", 1000)]), TimeEvictor.of(10))

@@ -193,6 +193,12 @@ class KafkaLog(Log):
         refused record makes a later call or :meth:`flush_writes` raise. Optional hook used by sinks."""
         self._writer.append_nowait(topic, partition, records)
 
+    def append_values_nowait(self, topic: str, partition: int, values: list[Any], timestamps: list[Any]) -> None:
+        """:meth:`append_nowait` of keyless records without headers, given as columns: ``values`` (bytes or
+        ``None``) and ``timestamps`` (epoch ms, or ``None`` for the append time). Optional hook used by sinks:
+        no record tuple is built per value."""
+        self._writer.append_values_nowait(topic, partition, values, timestamps)
+
     def flush_writes(self) -> None:
         """Wait until everything queued by :meth:`append_nowait` is acknowledged (raises the first error)."""
         if self._appender is not None:

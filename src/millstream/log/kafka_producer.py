@@ -92,16 +92,20 @@ def prepare(records: Iterable[Any]) -> list[ProducerRecord]:
     out = list(records)
     if set(map(type, out)) != {ProducerRecord}:  # plain tuples or values (a list of ProducerRecords is as is)
         out = [record_fields(r) for r in out]
-    tss = list(map(_TIMESTAMP, out))
-    if None in tss:
-        tss = [t for t in tss if t is not None]
-    if tss and min(tss) <= 0:
-        ts = next(t for t in tss if t <= 0)
+    _check_timestamps(list(map(_TIMESTAMP, out)))
+    return out
+
+
+def _check_timestamps(tss: list[Any]) -> list[Any]:
+    """``tss`` as they are; :class:`ConfigError` for a timestamp librdkafka would misread (see :func:`prepare`)."""
+    given = [t for t in tss if t is not None] if None in tss else tss
+    if given and min(given) <= 0:
+        ts = next(t for t in given if t <= 0)
         raise ConfigError(
             f"record timestamp {ts} cannot be written to Kafka through librdkafka, which reads 0 as 'now'",
             hint="use timestamps >= 1 (epoch milliseconds), or None for the append time",
         )
-    return out
+    return tss
 
 
 _VALUE, _KEY, _TIMESTAMP, _HEADERS = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
@@ -130,14 +134,49 @@ class ProduceQueue:
             tss = [int(t) for t in tss]
         if any(map(_HEADERS, records)):
             return self._put_each(topic, partition, records, tss, callback)
+        done = self._produce_all(topic, partition, map(_VALUE, records), map(_KEY, records), tss, callback)
+        if done == n:
+            return n
+        self.producer.poll(0.05)  # local queue full: serve delivery reports, then go on one by one
+        return done + self._put_each(topic, partition, records[done:], tss[done:], callback)
+
+    def put_values(self, topic: str, partition: int, values: list[Any], tss: list[Any], callback: Any) -> int:
+        """Queue keyless, headerless records given as columns: ``values`` (bytes or ``None``) and their
+        timestamps ``tss`` (epoch ms ints, or ``None`` for the clock's time); as :meth:`put` of the same
+        records, without building them. Timestamps are checked as :func:`prepare` checks them, before any
+        record is queued."""
+        n = len(values)
+        if not n:
+            return 0
+        if set(map(type, tss)) != {int}:
+            tss = _check_timestamps(tss)
+            if None in tss:
+                now = 0 if self.clock is SYSTEM_CLOCK else self.clock.now_ms()
+                tss = [now if t is None else t for t in tss]
+            tss = [int(t) for t in tss]
+        elif min(tss) <= 0:
+            _check_timestamps(tss)
+        done = self._produce_all(topic, partition, values, repeat(None, n), tss, callback)
+        if done == n:
+            return n
+        self.producer.poll(0.05)  # local queue full: serve delivery reports, then go on one by one
+        rest = [ProducerRecord(v, None, t) for v, t in zip(values[done:], tss[done:], strict=True)]
+        return done + self._put_each(topic, partition, rest, tss[done:], callback)
+
+    def _produce_all(
+        self, topic: str, partition: int, values: Iterable[Any], keys: Iterable[Any], tss: list[int], callback: Any
+    ) -> int:
+        """Hand the records to librdkafka by ``map`` (no Python loop per record); how many it took (fewer when
+        its local queue filled up)."""
+        n = len(tss)
         left = iter(tss)
         try:  # produce(topic, value, key, partition, on_delivery, callback, timestamp, headers), positionally
             deque(
                 map(
                     self.producer.produce,
                     repeat(topic, n),
-                    map(_VALUE, records),
-                    map(_KEY, records),
+                    values,
+                    keys,
                     repeat(partition, n),
                     repeat(callback, n),
                     repeat(None, n),
@@ -148,9 +187,7 @@ class ProduceQueue:
             )
             return n
         except BufferError:
-            done = n - length_hint(left) - 1  # map took the failed record's arguments before the call
-        self.producer.poll(0.05)  # local queue full: serve delivery reports, then go on one by one
-        return done + self._put_each(topic, partition, records[done:], tss[done:], callback)
+            return n - length_hint(left) - 1  # map took the failed record's arguments before the call
 
     def _put_each(
         self, topic: str, partition: int, records: Sequence[ProducerRecord], tss: list[int], callback: Any
@@ -262,6 +299,19 @@ class KafkaAppender:
             queue.put(topic, partition, batch, self._async_failed)
         except KafkaException as exc:
             raise translate(exc, self._s.bootstrap, what, topic=topic) from exc
+        queue.producer.poll(0)
+
+    def append_values_nowait(self, topic: str, partition: int, values: list[Any], tss: list[Any]) -> None:
+        """:meth:`append_nowait` of keyless records without headers given as columns (``values``, ``tss``)."""
+        self._raise_async_error()
+        self._admin.check_partition(topic, partition)
+        queue = self._async_queue
+        if queue is None:
+            queue = self._async_queue = self._make_async_queue()
+        try:
+            queue.put_values(topic, partition, values, tss, self._async_failed)
+        except KafkaException as exc:
+            raise translate(exc, self._s.bootstrap, f"appending to {topic}[{partition}]", topic=topic) from exc
         queue.producer.poll(0)
 
     def _make_async_queue(self) -> ProduceQueue:

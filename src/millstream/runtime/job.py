@@ -81,17 +81,22 @@ def fire_due_timers(timed: list[Operator], now: int) -> None:
             op.on_processing_time(now)
 
 
+def _mark_where(exc: BaseException, name: str, uid: str | None) -> None:
+    """Mark ``exc`` as coming from the named operator or source (unless it already says where)."""
+    if getattr(exc, "_millstream_where", None) is None and not hasattr(exc, "operator"):
+        try:
+            exc._millstream_where = (name, uid, None, None)  # type: ignore[attr-defined]
+        except Exception:
+            pass
+
+
 @contextmanager
 def _where(name: str, uid: str | None) -> Iterator[None]:
     """Mark an exception raised inside as coming from the named operator (unless it already says where)."""
     try:
         yield
     except Exception as exc:
-        if getattr(exc, "_millstream_where", None) is None and not hasattr(exc, "operator"):
-            try:
-                exc._millstream_where = (name, uid, None, None)  # type: ignore[attr-defined]
-            except Exception:
-                pass
+        _mark_where(exc, name, uid)
         raise
 
 
@@ -463,14 +468,29 @@ class JobRunner:
         def interrupted() -> bool:
             return self.cancelled.is_set() or stopping.is_set()
 
+        # the drivers still reading and their readers; recomputed only when one finishes (not every round)
+        active = [d for d in drivers if not d.finished]
+        readers = [d.reader for d in active]
+        wakes = all(r.wakes_on_data for r in readers)
+        unbounded = any(not r.bounded for r in readers)
         while not self.cancelled.is_set() and not stopping.is_set():
-            active = [d for d in drivers if not d.finished]
             if not active:
                 break
             progress = 0
+            changed = False
             for d in active:
-                with _where(d.name, d.uid):
+                try:
                     progress += d.step(batch)
+                except Exception as exc:
+                    _mark_where(exc, d.name, d.uid)
+                    raise
+                if d.finished:
+                    changed = True
+            if changed:
+                active = [d for d in drivers if not d.finished]
+                readers = [d.reader for d in active]
+                wakes = all(r.wakes_on_data for r in readers)
+                unbounded = any(not r.bounded for r in readers)
             if timed:
                 fire_due_timers(timed, self.clock.now_ms())
             for op in rounds:
@@ -480,11 +500,9 @@ class JobRunner:
             stalls.check()
             if metrics is not None:
                 metrics.report()
-            readers = [d.reader for d in drivers if not d.finished]
-            wakes = all(r.wakes_on_data for r in readers)
             # sources that wake on data are waited on after every round: the wait returns at once when one
             # has more, and an empty round (reading nothing) before going idle is saved
-            if (wakes or not progress) and any(not r.bounded for r in readers):
+            if (wakes or not progress) and unbounded:
                 wait = idle_s
                 if timed:
                     now = self.clock.now_ms()

@@ -77,6 +77,10 @@ class LogSinkOperator(SinkOperator):
         # its end (end_of_round) — a window firing many times in a round costs one log write, not one each
         self._round: dict[tuple[str, int], list[Any]] = {}
         self._round_size = 0
+        # keyless records of the round as columns ``[values, timestamps]`` per (topic, partition), for logs with
+        # an ``append_values_nowait`` hook (Kafka): no record tuple is built per element
+        self._round_values: dict[tuple[str, int], tuple[list[Any], list[Any]]] = {}
+        self._send_values: Any = None
 
     def open(self) -> None:
         if self._log is None:
@@ -92,6 +96,8 @@ class LogSinkOperator(SinkOperator):
                 prepare(self.sink.topic)
         # Logs that can (Kafka) take batches without waiting for each acknowledgement; close() waits for all
         self._send = getattr(self._log, "append_nowait", None) or self._log.append
+        if not self.transactional:
+            self._send_values = getattr(self._log, "append_values_nowait", None)
 
     @property
     def log(self) -> Log:
@@ -128,6 +134,10 @@ class LogSinkOperator(SinkOperator):
             rounds, self._round, self._round_size = self._round, {}, 0
             for (topic, p), recs in rounds.items():
                 self._send(topic, p, recs)
+        if self._round_values:
+            columns, self._round_values, self._round_size = self._round_values, {}, 0
+            for (topic, p), (values, tss) in columns.items():
+                self._send_values(topic, p, values, tss)
 
     def _partitions(self, topic: str) -> int:
         n = self._nparts.get(topic)
@@ -144,6 +154,17 @@ class LogSinkOperator(SinkOperator):
         if keys is None:
             p = self._rr % n
             self._rr += 1
+            if self._send_values is not None and self.txn is None:  # at-least-once on Kafka: columns
+                cols = self._round_values.get((topic, p))
+                if cols is None:
+                    self._round_values[(topic, p)] = (values, list(tss))
+                else:
+                    cols[0].extend(values)
+                    cols[1].extend(tss)
+                self._round_size += len(values)
+                if self._round_size >= ROUND_LIMIT:
+                    self.end_of_round()
+                return
             m = len(values)  # ProducerRecords built in C: every log takes them as they are
             rows = zip(values, repeat(None, m), tss, repeat((), m), repeat(None, m), strict=True)
             self._append(topic, p, list(map(_new, repeat(ProducerRecord, m), rows)))

@@ -21,7 +21,7 @@ import orjson
 
 from ..core.clock import Clock, ManualClock
 from ..core.debezium_json import DebeziumJsonFormat
-from ..core.errors import ConfigError, SerdeError
+from ..core.errors import ConfigError, OffsetOutOfRangeError, SerdeError
 from ..core.record import Record, TopicPartition
 from ..core.serde import get_serde
 from ..log import Log, open_log
@@ -345,7 +345,9 @@ class LogReader(SourceReader):
 
     def wait_for_data(self, timeout_s: float) -> bool:
         """Block on the log's ``wait_for_records`` at the positions of the partitions not done."""
-        positions = {tp: off for tp, off in self.positions.items() if not self.done(tp)}
+        positions = (
+            {tp: off for tp, off in self.positions.items() if not self.done(tp)} if self.bounded else self.positions
+        )
         if self._wait is None or not positions:
             time.sleep(max(0.0, timeout_s))  # nothing to wait on (yet): as long as asked, never a spin
             return False
@@ -357,8 +359,6 @@ class LogReader(SourceReader):
             max_records = min(max_records, self.stops[pid] - pos)
             if max_records <= 0:
                 return [], []
-        from ..core.errors import OffsetOutOfRangeError
-
         if self._read_values is not None:
             return self._read_columns(pid, pos, max_records)
         try:
@@ -432,8 +432,6 @@ class LogReader(SourceReader):
 
     def _read_columns(self, pid: Any, pos: int, max_records: int) -> tuple[list[Any], list[Any]]:
         """``read`` through the log's ``read_values`` hook (values and timestamps only; Kafka)."""
-        from ..core.errors import OffsetOutOfRangeError
-
         stop = self.stops[pid] if self.bounded else None
         assert self._read_values is not None
         try:

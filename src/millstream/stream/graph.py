@@ -28,6 +28,7 @@ from .operators.basic import (
     RestampOperator,
     UnionOperator,
 )
+from .operators.batched import BatchedWindowOperator, batched_applies
 from .operators.joins import IntervalJoinOperator
 from .operators.keyed import KeyedProcessOperator, RollingReduceOperator
 from .operators.sessions import SessionWindowOperator, sessions_fast_path_applies
@@ -138,6 +139,11 @@ def _build(t: Transformation, state_backend: str) -> Operator:
             return SessionWindowOperator(name, uid, p["key_fn"], p["assigner"], p["late_tag"], p["fn"])
         if fast and slicing_applies(p["assigner"], p["trigger"], p["evictor"], p["lateness"], p["fn"]):
             return SlicingWindowOperator(name, uid, p["key_fn"], p["assigner"], p["lateness"], p["late_tag"], p["fn"])
+        tagged = p.get("tag_inputs", False)
+        if not p.get("key_fns") and batched_applies(p["assigner"], p["lateness"], len(t.inputs), tagged):
+            return BatchedWindowOperator(
+                name, uid, p["key_fn"], p["assigner"], p["trigger"], p["evictor"], p["lateness"], p["late_tag"], p["fn"]
+            )
         return WindowOperator(
             name,
             uid,

@@ -64,7 +64,7 @@ class MapOperator(Operator):
             self._process_tolerant(vals, tss, wmb, tail)
             return
         try:
-            out = [fn(v) for v in it]
+            out = list(map(fn, it))  # in C; ``it``'s remaining length still tells a failing element
         except Exception as exc:
             i = len(vals) - length_hint(it) - 1
             annotate(exc, self, self.seen + i, vals[i])

@@ -331,10 +331,11 @@ class WindowOperator(Operator):
                 elements = [e.value for e in stamped] if self.stamped else stamped
             if fn.list_then == "reduce":
                 it = iter(elements)
-                acc = next(it)
-                for v in it:
-                    acc = fn.user(acc, v)
-                values: list[Any] = [acc]
+                values: list[Any] = []
+                for acc in it:  # (nothing when the evictor removed every element: Flink reduces to null)
+                    for v in it:
+                        acc = fn.user(acc, v)
+                    values = [acc]
             elif fn.list_then == "aggregate":
                 a = fn.user.create_accumulator()
                 for v in elements:
