@@ -25,7 +25,7 @@ from ..stream.datastream import DataStream
 from ..stream.environment import StreamExecutionEnvironment
 from ..stream.functions import ProcessWindowFunction
 from ..stream.time import WatermarkStrategy
-from .aggregates import SqlAggregateFunction, agg_call, builtin_aggregate, builtin_result
+from .aggregates import RetractingAggregate, SqlAggregateFunction, agg_call, builtin_aggregate, builtin_result
 from .catalog import Catalog, CatalogTable, CatalogView
 from .connectors import create_source, is_upsert_table
 from .dialect import WindowTVF
@@ -361,14 +361,14 @@ class Planner:
     def window_aggregate(self, node: exp.Select, rel: Relation) -> Relation:
         spec = rel.window
         group = node.args.get("group")
+        if spec is None:
+            return self.group_aggregate(node, rel)
         if rel.changelog:
             raise fail(
                 group or node,
-                "aggregating a changelog (a query with updates) is not supported yet",
-                hint="aggregate the append-only input directly",
+                "a window aggregation needs an append-only input, not a changelog (a query with updates)",
+                hint="aggregate the changelog with a GROUP BY without a window",
             )
-        if spec is None:
-            return self.group_aggregate(node, rel)
         keys = list(group.expressions) if group is not None else []
         key_names = [k.name for k in keys if isinstance(k, exp.Column)]
         if "window_start" not in key_names or "window_end" not in key_names:
@@ -485,14 +485,19 @@ class Planner:
             stream = stream.filter(comp.predicate(where.this)).name("Where").with_input_parallelism()
         key_codes = [comp.compile(k) for k in keys]
         seen, agg_calls = self._agg_calls(node, comp)
-        builtin = builtin_aggregate(agg_calls)
-        aggregate: Any = builtin if builtin is not None else SqlAggregateFunction(agg_calls, comp.ns)
+        builtin = None if rel.changelog else builtin_aggregate(agg_calls)
+        aggregate: Any
+        if rel.changelog:
+            aggregate = RetractingAggregate(agg_calls, comp.ns)
+        else:
+            aggregate = builtin if builtin is not None else SqlAggregateFunction(agg_calls, comp.ns)
         to_tuple = builtin_result(agg_calls) if builtin is not None else None
         single = len(key_codes) == 1
         key_fn = (
             value_function(key_codes[0].src, comp.ns) if single else row_function([c.src for c in key_codes], comp.ns)
         )
-        changes = stream.key_by(key_fn).process(GroupAggregate(aggregate, to_tuple, single)).name("GroupAggregate")
+        process = GroupAggregate(aggregate, to_tuple, single, retracting=rel.changelog)
+        changes = stream.key_by(key_fn).process(process).name("GroupAggregate")
         out_fields = [
             Field(k.name if isinstance(k, exp.Column) else f"$key{i}", c.type)
             for i, (k, c) in enumerate(zip(keys, key_codes, strict=True))
