@@ -371,7 +371,7 @@ class StreamTableEnvironment:
             fields = self._planner().table_fields(entry)
             for c, f in zip(entry.columns, fields, strict=True):
                 t = f.type
-                type_text = str(SqlType(t.name, True, t.precision, t.scale, t.rowtime))
+                type_text = str(SqlType(t.name, True, t.precision, t.scale, t.rowtime, proctime=t.proctime))
                 extras = None
                 if c.computed is not None:
                     extras = f"AS {c.computed.sql()}"

@@ -173,6 +173,24 @@ class Planner:
                     hint=f"columns are: {', '.join(names)}",
                 )
             col = names.index(spec.time_column)
+            if inner.fields[col].type.proctime:
+                if spec.kind == "CUMULATE":
+                    raise fail(
+                        tvf,
+                        "CUMULATE windows over a processing-time attribute are not supported yet",
+                        hint="use TUMBLE or HOP, or an event-time attribute (a column with a WATERMARK)",
+                    )
+                if self.tz is not dt.UTC:
+                    raise fail(
+                        tvf,
+                        "processing-time windows need table.local-time-zone = 'UTC' for now",
+                        hint="SET 'table.local-time-zone' = 'UTC'",
+                    )
+                for p in spec.partition_by:
+                    if p not in names:
+                        raise fail(tvf, f"unknown PARTITION BY column '{p}'")
+                inner.window = replace(spec, proctime=True)
+                return inner
             if not inner.fields[col].type.rowtime:
                 raise fail(
                     tvf.args["descriptor"],
@@ -307,8 +325,10 @@ class Planner:
         fields = []
         for (name, e), code in zip(named, codes, strict=True):
             t = code.type
-            if isinstance(e, exp.Column) and code.src.startswith("r[") and rel.fields[int(code.src[2:-1])].type.rowtime:
-                t = rel.fields[int(code.src[2:-1])].type  # a projected time attribute stays one
+            column = isinstance(e, exp.Column) and code.src.startswith("r[")
+            picked = rel.fields[int(code.src[2:-1])].type if column else None
+            if picked is not None and (picked.rowtime or picked.proctime):
+                t = picked  # a projected time attribute stays one
             fields.append(Field(name, t))
         if [c.src for c in codes] == [f"r[{i}]" for i in range(len(rel.fields))]:
             return Relation(rel.stream, fields, None, rel.changelog)
@@ -325,6 +345,11 @@ class Planner:
         """A window TVF without aggregation: each row once per window, with window_start/end/time."""
         spec = rel.window
         assert spec is not None
+        if spec.proctime:
+            raise SqlValidationError(
+                "a window TVF over a processing-time attribute is only supported with a window aggregation",
+                hint="GROUP BY window_start, window_end, ... over it (or window by an event-time attribute)",
+            )
         if spec.kind == "SESSION":
             raise SqlValidationError(
                 "SESSION windows are only supported with a window aggregation",
@@ -377,9 +402,12 @@ class Planner:
                 "a window aggregation must GROUP BY window_start and window_end",
                 hint="GROUP BY window_start, window_end[, other keys]",
             )
-        rt = rel.rowtime
-        assert rt is not None
-        rt_type = rel.fields[rt].type
+        if spec.proctime:
+            rt_type = SqlType("TIMESTAMP_LTZ", False, 3)
+        else:
+            rt = rel.rowtime
+            assert rt is not None
+            rt_type = rel.fields[rt].type
         in_fields = [Field(f.name, f.type.plain(), f.table) for f in rel.fields]
         comp = self.compiler(in_fields)
         where = node.args.get("where")
@@ -403,7 +431,12 @@ class Planner:
         else:
             key_fn = row_function([c.src for c in key_codes], comp.ns)
         nkeys = len(key_codes)
-        assigner, wall = self._local(spec.assigner, rt_type)
+        assigner: Any
+        wall: Callable[[int], int]
+        if spec.proctime:
+            assigner, wall = spec.processing_time_assigner(), _identity
+        else:
+            assigner, wall = self._local(spec.assigner, rt_type)
 
         class Emit(ProcessWindowFunction):
             def process(self, key: Any, context: Any, elements: Any) -> Any:
@@ -422,12 +455,13 @@ class Planner:
         out_fields += [
             Field("window_start", wtype),
             Field("window_end", wtype),
-            Field("window_time", SqlType(rt_type.name, False, 3, rowtime=True)),
+            Field("window_time", SqlType(rt_type.name, False, 3, rowtime=not spec.proctime)),
         ]
         out_fields += [Field(f"$agg{i}", c.result) for i, c in enumerate(agg_calls)]
         subs = {k.sql(): i for i, k in enumerate(other_keys)}
         subs.update({a: nkeys + 3 + i for a, i in seen.items()})
-        return self._having_and_select(node, Relation(win, out_fields), subs, rowtime=nkeys + 2)
+        rowtime = None if spec.proctime else nkeys + 2
+        return self._having_and_select(node, Relation(win, out_fields), subs, rowtime=rowtime)
 
     def _agg_calls(self, node: exp.Select, comp: ExpressionCompiler) -> tuple[dict[str, int], list[Any]]:
         """The aggregate calls of SELECT and HAVING, in order of appearance (the same call once)."""

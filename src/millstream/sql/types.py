@@ -35,6 +35,8 @@ class SqlType:
     stamped: bool = True
     """For a time attribute: whether its value is also its rows' stream timestamp. An interval join keeps both
     inputs' time attributes, so they are not; a window over one re-stamps the rows first."""
+    proctime: bool = False
+    """A processing-time attribute (``pt AS PROCTIME()``): the wall clock when the row was read."""
 
     def __str__(self) -> str:
         text = self.name
@@ -46,6 +48,8 @@ class SqlType:
             text += " NOT NULL"
         if self.rowtime:
             text += " *ROWTIME*"
+        if self.proctime:
+            text += " *PROCTIME*"
         return text
 
     @property
@@ -65,7 +69,7 @@ class SqlType:
 
     def plain(self) -> SqlType:
         """The same type without the time-attribute mark (what an expression over it yields)."""
-        return replace(self, rowtime=False, stamped=True) if self.rowtime else self
+        return replace(self, rowtime=False, stamped=True, proctime=False) if self.rowtime or self.proctime else self
 
 
 BOOLEAN = SqlType("BOOLEAN")
