@@ -2,9 +2,9 @@
 and prints each query's rows as JSON: ``python sql_flink_runner.py spec.json``.
 
 ``spec.json``: ``{"ddl": [statements], "queries": {name: query}}``. Output: ``{name: [[kind, v1, ...]]}``
-with timestamps as ``yyyy-MM-dd HH:mm:ss.SSS`` and decimals as strings. With ``"capture_errors": true`` a query
-Flink refuses gives ``{"error": first line of its message}`` instead of failing the run. Runs in the PyFlink virtualenv
-(see ``pyflink_env.py``), not in the test environment.
+with timestamps as ``yyyy-MM-dd HH:mm:ss.SSS``, dates as ``yyyy-MM-dd`` and decimals as strings. With
+``"capture_errors": true`` a query Flink refuses gives ``{"error": first line of its message}`` instead of
+failing the run. Runs in the PyFlink virtualenv (see ``pyflink_env.py``), not in the test environment.
 """
 
 import datetime
@@ -16,6 +16,8 @@ import sys
 def norm(v):
     if isinstance(v, datetime.datetime):
         return v.strftime("%Y-%m-%d %H:%M:%S.") + f"{v.microsecond // 1000:03d}"
+    if isinstance(v, datetime.date):
+        return v.isoformat()
     if isinstance(v, decimal.Decimal):
         return str(v)
     return v

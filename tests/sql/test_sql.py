@@ -606,3 +606,29 @@ def test_select_distinct(tenv: StreamTableEnvironment) -> None:
         for r in tenv.execute_sql("SELECT DISTINCT page, UPPER(user_id) AS u FROM clicks").collect()
     ]
     assert got == [("+I", "home", "U1"), ("+I", "home", "U2"), ("+I", "cart", "U1"), ("+I", "cart", "U3")]
+
+
+CSV = "'format' = 'csv'"
+
+
+def test_date_columns_literals_current_date_and_extract(tmp_path: Path) -> None:
+    src = tmp_path / "days.json"
+    src.write_text('{"id": 1, "d": "2024-02-29"}\n{"id": 2, "d": null}\n{"id": 3, "d": "1969-12-31"}\n')
+    out = tmp_path / "out.csv"
+    t = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+    t.execute_sql(f"CREATE TABLE days (id INT, d DATE) WITH ({FS}, 'path' = '{src}')")
+    got = rows(t, "SELECT id, d, d IS NULL, EXTRACT(DOY FROM d) FROM days WHERE id <> 2")
+    assert got == [(1, dt.date(2024, 2, 29), False, 60), (3, dt.date(1969, 12, 31), False, 365)]
+    before = dt.datetime.now(dt.UTC).date()
+    today = rows(t, "SELECT CURRENT_DATE, CAST(CURRENT_DATE AS STRING) FROM days WHERE id = 1")[0]
+    assert before <= today[0] <= dt.datetime.now(dt.UTC).date() and today[1] == today[0].isoformat()
+    t.execute_sql(f"CREATE TABLE out_d (d DATE, n INT) WITH ('connector' = 'filesystem', 'path' = '{out}', {CSV})")
+    t.execute_sql("INSERT INTO out_d SELECT CAST('2024-3-1' AS DATE), id FROM days WHERE d IS NOT NULL").wait()
+    assert out.read_text().splitlines() == ["2024-03-01,1", "2024-03-01,3"]
+    t.execute_sql(f"CREATE TABLE back (d DATE, n INT) WITH ('connector' = 'filesystem', 'path' = '{out}', {CSV})")
+    assert rows(t, "SELECT d, n FROM back WHERE d = DATE '2024-03-01'") == [
+        (dt.date(2024, 3, 1), 1),
+        (dt.date(2024, 3, 1), 3),
+    ]
+    with pytest.raises(SqlValidationError, match="EXTRACT\\(HOUR FROM DATE\\)"):
+        t.execute_sql("SELECT EXTRACT(HOUR FROM d) FROM days")

@@ -4,8 +4,9 @@ A :class:`SqlType` is a Flink logical type (``INT``, ``STRING``, ``DECIMAL(10, 2
 ``TIMESTAMP_LTZ(3)``, ...) with its nullability and whether it is the table's event-time attribute
 (``*ROWTIME*`` in ``DESCRIBE``). Values inside a running SQL job use an *internal* representation, as
 Flink's ``RowData`` does: integers and floats as Python numbers, ``DECIMAL`` as :class:`decimal.Decimal`,
-strings as ``str``, and ``TIMESTAMP``/``TIMESTAMP_LTZ`` as epoch milliseconds (``int``; a ``TIMESTAMP`` is
-its wall-clock time read as UTC). :mod:`millstream.sql.values` converts at the edges (files, print, collect).
+strings as ``str``, ``TIMESTAMP``/``TIMESTAMP_LTZ`` as epoch milliseconds (``int``; a ``TIMESTAMP`` is
+its wall-clock time read as UTC), and ``DATE`` as days since 1970-01-01 (``int``).
+:mod:`millstream.sql.values` converts at the edges (files, print, collect).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ DOUBLE = SqlType("DOUBLE")
 STRING = SqlType("STRING")
 TIMESTAMP3 = SqlType("TIMESTAMP", precision=3)
 TIMESTAMP_LTZ3 = SqlType("TIMESTAMP_LTZ", precision=3)
+DATE = SqlType("DATE")
 INTERVAL = SqlType("INTERVAL")
 NULL = SqlType("NULL")
 
@@ -99,6 +101,7 @@ _SQLGLOT_NAMES = {
     "DATETIME": "TIMESTAMP",
     "TIMESTAMPLTZ": "TIMESTAMP_LTZ",
     "TIMESTAMPTZ": "TIMESTAMP_LTZ",
+    "DATE": "DATE",
 }
 
 
@@ -111,7 +114,7 @@ def from_sqlglot(dt: exp.DataType, nullable: bool = True) -> SqlType:
         raise SqlValidationError(
             f"type {dt.sql()} is not supported",
             hint="use BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), STRING, VARCHAR(n), "
-            "TIMESTAMP(p) or TIMESTAMP_LTZ(p)",
+            "DATE, TIMESTAMP(p) or TIMESTAMP_LTZ(p)",
             line=line,
             column=col,
         )
@@ -186,6 +189,7 @@ def assignable(src: SqlType, dst: SqlType) -> bool:
 __all__ = [
     "BIGINT",
     "BOOLEAN",
+    "DATE",
     "DOUBLE",
     "INT",
     "INTERVAL",
