@@ -104,6 +104,8 @@ def _norm(v: Any) -> Any:
 
     if isinstance(v, datetime.datetime):
         return v.strftime("%Y-%m-%d %H:%M:%S.") + f"{v.microsecond // 1000:03d}"
+    if isinstance(v, datetime.date):
+        return v.isoformat()
     if isinstance(v, decimal.Decimal):
         return str(v)
     return v

@@ -142,6 +142,19 @@ def test_appends_without_a_key_and_converts_types(db: Database, tmp_path: Path) 
     assert "PRIMARY KEY" in (info.value.hint or "")
 
 
+def test_date_columns_are_written_and_read_as_dates(db: Database, tmp_path: Path) -> None:
+    db.execute("CREATE TABLE days (id INT, d DATE)")
+    t = _env()
+    t.execute_sql(
+        "CREATE TABLE days (id INT, d DATE) "
+        f"WITH ('connector' = 'jdbc', {db.options}, 'table-name' = 'days', 'sink.buffer-flush.max-rows' = '0')"
+    )
+    _clicks(t, tmp_path)
+    t.execute_sql("INSERT INTO days SELECT s, CAST(ts AS DATE) FROM clicks WHERE s = 1").wait()
+    assert [tuple(r) for r in t.execute_sql("SELECT id, d FROM days").collect()] == [(1, dt.date(2024, 1, 1))]
+    assert [str(r[0])[:10] for r in db.execute("SELECT d FROM days")] == ["2024-01-01"]
+
+
 def test_sink_parallelism_keeps_each_keys_changes_in_order(tmp_path: Path) -> None:
     path = tmp_path / "test.db"
     with sqlite3.connect(path) as conn:

@@ -162,7 +162,7 @@ def test_top_n_results_are_refused_by_append_only_sinks(tenv: StreamTableEnviron
             48,
         ),
         ("SELECT k, SUM(v) OVER (PARTITION BY k ORDER BY ts DESC) FROM t", "ORDER BY the time attribute ascending", 48),
-        ("SELECT k, RANK() OVER (PARTITION BY k ORDER BY ts) FROM t", "RANK() OVER is not supported here", 11),
+        ("SELECT k, RANK() OVER (PARTITION BY k ORDER BY ts) FROM t", "RANK() on a streaming table is not", 11),
         ("SELECT k, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS rn FROM t", "ROW_NUMBER() OVER is not", 11),
         (
             "SELECT k, SUM(v) OVER (PARTITION BY k ORDER BY ts), COUNT(*) OVER (ORDER BY ts) FROM t",

@@ -211,3 +211,47 @@ def test_a_changelog_into_an_append_only_table_names_the_upsert_tables(tmp_path:
     with pytest.raises(SqlValidationError, match="takes only inserts") as info:
         t.execute_sql("INSERT INTO out SELECT u, COUNT(*) FROM clicks GROUP BY u")
     assert "upsert-kafka" in (info.value.hint or "")
+
+
+def test_group_by_over_an_upsert_table_retracts_updates_and_deletes(tmp_path: Path) -> None:
+    """An aggregation over an upsert table sees its changelog: an update moves the key's row between groups
+    (``-U``/``+U`` of both groups), a tombstone retracts it, and a group whose last row goes sends ``-D``."""
+    url = f"file://{tmp_path}/log"
+    log = open_log(url)
+    log.create_topic("accounts", 1)
+    records = [
+        ("a", {"id": "a", "tier": "gold", "balance": 10}),
+        ("b", {"id": "b", "tier": "gold", "balance": 5}),
+        ("c", {"id": "c", "tier": "free", "balance": 1}),
+        ("a", {"id": "a", "tier": "free", "balance": 10}),  # a moves from gold to free
+        ("b", None),  # b is deleted: gold is empty
+        ("c", {"id": "c", "tier": "free", "balance": 7}),
+    ]
+    log.append(
+        "accounts",
+        0,
+        [
+            ProducerRecord(None if v is None else json.dumps(v).encode(), json.dumps({"id": k}).encode())
+            for k, v in records
+        ],
+    )
+    t = _env()
+    t.execute_sql(
+        "CREATE TABLE accounts (id STRING, tier STRING, balance INT, PRIMARY KEY (id) NOT ENFORCED) WITH "
+        f"('connector' = 'millstream', 'log' = '{url}', 'topic' = 'accounts', 'scan.bounded.mode' = 'latest-offset')"
+    )
+    assert _changes(t, "SELECT tier, COUNT(*), SUM(balance), MAX(balance) FROM accounts GROUP BY tier") == [
+        ("+I", "gold", 1, 10, 10),
+        ("-U", "gold", 1, 10, 10),
+        ("+U", "gold", 2, 15, 10),
+        ("+I", "free", 1, 1, 1),
+        ("-U", "gold", 2, 15, 10),  # a leaves gold: MAX goes back to 5
+        ("+U", "gold", 1, 5, 5),
+        ("-U", "free", 1, 1, 1),
+        ("+U", "free", 2, 11, 10),
+        ("-D", "gold", 1, 5, 5),  # b's tombstone empties gold
+        ("-U", "free", 2, 11, 10),  # c's update: -U then +U of c's row
+        ("+U", "free", 1, 10, 10),
+        ("-U", "free", 1, 10, 10),
+        ("+U", "free", 2, 17, 10),
+    ]

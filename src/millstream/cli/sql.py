@@ -2,7 +2,9 @@
 terminal, opens an interactive prompt: see :mod:`millstream.cli.sql_client`).
 
 Statements are separated by ``;``. Each runs in order like in Flink's SQL client: DDL prints
-``[INFO] Execute statement succeeded.``, queries, ``SHOW`` and ``DESCRIBE`` print a table, and
+``[INFO] Execute statement succeeded.``, queries show their results as they arrive in
+``SET 'sql-client.execution.result-mode'`` (``tableau`` by default, ``changelog``, ``table``; see
+:meth:`millstream.cli.sql_client.SqlClient.query`), ``SHOW`` and ``DESCRIBE`` print a table, and
 ``INSERT INTO`` runs its job to the end before the next statement (Flink's ``'table.dml-sync' = 'true'``;
 an unbounded job runs until Ctrl-C). Without ``-f`` the script is read from standard input. A statement
 error stops the script, naming the line and column in the file and what to write instead (exit code 2).

@@ -28,7 +28,13 @@ class SqlClient:
         self.echo = echo
 
     def run(self, statement: Any) -> None:
-        """Execute one parsed statement; ``INSERT`` jobs run to their end (Ctrl-C cancels them)."""
+        """Execute one parsed statement; ``INSERT`` jobs run to their end (Ctrl-C cancels them); queries show
+        their results in the session's result mode (:meth:`query`)."""
+        from sqlglot import exp
+
+        if statement.command is None and isinstance(statement.tree, exp.Select | exp.Union | exp.Subquery):
+            self.query(statement)
+            return
         result = self.tenv.execute_statement(statement)
         if statement.command == "STATEMENT SET" or type(statement.tree).__name__ == "Insert":
             self.echo("[INFO] Submitting SQL update statement to the cluster...")
@@ -44,6 +50,46 @@ class SqlClient:
             self.echo("[INFO] Execute statement succeeded.")
         else:
             self.echo(result.to_tableau())
+
+    def query(self, statement: Any) -> None:
+        """Run a query and show its results as they arrive, in ``sql-client.execution.result-mode``:
+
+        * ``tableau`` (the default here): Flink's streaming tableau, a boxed row with its ``op`` per change,
+          then ``Received a total of N rows``;
+        * ``changelog``: one line per change, ``+I[home, 1]``, ``-U[...]``;
+        * ``table``: the changes applied to a table, shown when the query ends: the current result, without
+          row kinds (at most ``sql-client.execution.max-table-result.rows`` rows, the oldest dropped).
+
+        Ctrl-C cancels the job; what arrived until then is shown (``table``: the result so far), then the
+        interrupt goes on to the caller."""
+        from ..sql.tableau import MAX_COLUMN_WIDTH, Materialized, StreamingTableau, changelog_line, render_table
+
+        config = self.tenv.config
+        mode = config.get("sql-client.execution.result-mode", "tableau")
+        table = self.tenv.sql_query_tree(statement.tree, statement.text)
+        fields, tz = table.fields, self.tenv.time_zone
+        tableau = StreamingTableau(fields, tz, int(config.get("sql-client.display.max-column-width", MAX_COLUMN_WIDTH)))
+        materialized = Materialized(int(config.get("sql-client.execution.max-table-result.rows", 1_000_000)))
+        if mode == "tableau":
+            self.echo(tableau.header())
+        interrupted = False
+        with table.changes() as changes:
+            try:
+                for kind, values in changes:
+                    if mode == "tableau":
+                        self.echo(tableau.row(kind, values))
+                    elif mode == "changelog":
+                        self.echo(changelog_line(kind, values, fields, tz))
+                    else:
+                        materialized.apply(kind, values)
+            except KeyboardInterrupt:
+                interrupted = True
+        if mode == "tableau":
+            self.echo(tableau.footer(interrupted))
+        elif mode == "table":
+            self.echo(render_table(fields, materialized.rows, tz))
+        if interrupted:
+            raise KeyboardInterrupt
 
     def run_script(self, text: str) -> None:
         """Every statement of ``text`` in order; the first error stops (raised to the caller)."""

@@ -198,6 +198,88 @@ class SqlAggregateFunction(AggregateFunction):
         return out
 
 
+class RetractingAggregate:
+    """All aggregate calls of a ``GROUP BY`` over a changelog, as Flink's aggregates *with retraction*: ``add``
+    takes an ``+I``/``+U`` row, ``retract`` a ``-U``/``-D`` row, and :meth:`record_count` says how many rows the
+    group holds (Flink's hidden ``COUNT(*)``: at 0 the group is gone). ``COUNT`` counts down; ``SUM`` and
+    ``AVG`` keep a sum and a count of non-``NULL`` values (``NULL`` once the count is 0); ``MIN``/``MAX`` keep the
+    multiset of values (value -> count) and the current extreme, found again among the values left when it is
+    retracted; ``DISTINCT`` calls keep the multiset and aggregate its values. The accumulator is one list."""
+
+    def __init__(self, calls: Sequence[AggCall], namespace: dict[str, Any]) -> None:
+        self.calls = list(calls)
+        self._slots: list[int] = []
+        self._multisets: list[int] = []
+        adds, retracts = ["def add(r, a):", "    a[0] += 1"], ["def retract(r, a):", "    a[0] -= 1"]
+        slot = 1
+        for c in self.calls:
+            self._slots.append(slot)
+            value = "1" if c.arg is None else c.arg
+            adds.append(f"    v = {value}")
+            retracts.append(f"    v = {value}")
+            if c.distinct or c.kind in ("MIN", "MAX"):
+                self._multisets.append(slot)
+                adds.append(f"    if v is not None:\n        d = a[{slot}]\n        d[v] = d.get(v, 0) + 1")
+                retracts.append(
+                    f"    if v is not None:\n        d = a[{slot}]\n        n = d.get(v, 0) - 1\n"
+                    "        if n == 0:\n            del d[v]\n        else:\n            d[v] = n"
+                )
+                if not c.distinct:  # the current extreme, in the next slot
+                    pick, best = ("<", "min") if c.kind == "MIN" else (">", "max")
+                    adds.append(f"        if a[{slot + 1}] is None or v {pick} a[{slot + 1}]: a[{slot + 1}] = v")
+                    retracts.append(
+                        f"        if n == 0 and v == a[{slot + 1}]: a[{slot + 1}] = {best}(d) if d else None"
+                    )
+                    slot += 1
+                slot += 1
+            elif c.kind == "COUNT":
+                adds.append(f"    if v is not None: a[{slot}] += 1")
+                retracts.append(f"    if v is not None: a[{slot}] -= 1")
+                slot += 1
+            else:  # SUM, AVG: the sum and the count of values
+                adds.append(f"    if v is not None:\n        a[{slot}] += v\n        a[{slot + 1}] += 1")
+                retracts.append(f"    if v is not None:\n        a[{slot}] -= v\n        a[{slot + 1}] -= 1")
+                slot += 2
+        self._size = slot
+        ns = dict(namespace)
+        exec("\n".join([*adds, "    return a", *retracts, "    return a"]), ns)
+        self.add = ns["add"]
+        self.retract = ns["retract"]
+
+    def create_accumulator(self) -> list[Any]:
+        acc: list[Any] = [0] * self._size
+        for c, i in zip(self.calls, self._slots, strict=True):
+            if c.kind in ("MIN", "MAX") and not c.distinct:
+                acc[i + 1] = None
+        for i in self._multisets:
+            acc[i] = {}
+        return acc
+
+    @staticmethod
+    def record_count(acc: list[Any]) -> int:
+        count: int = acc[0]
+        return count
+
+    def get_result(self, acc: list[Any]) -> tuple[Any, ...]:
+        out = []
+        for c, i in zip(self.calls, self._slots, strict=True):
+            if c.distinct:
+                out.append(_distinct_result(c, set(acc[i])))
+            elif c.kind in ("MIN", "MAX"):
+                out.append(acc[i + 1])
+            elif c.kind == "COUNT":
+                out.append(acc[i])
+            elif c.kind == "AVG":
+                out.append(_avg(acc[i], acc[i + 1], c.result))
+            elif acc[i + 1] == 0:
+                out.append(None)  # SUM of no values
+            elif c.result.is_integer:
+                out.append(fn.wrap({"TINYINT": 8, "SMALLINT": 16, "INT": 32, "BIGINT": 64}[c.result.name])(acc[i]))
+            else:
+                out.append(acc[i])
+        return tuple(out)
+
+
 def _distinct_result(c: AggCall, values: set[Any]) -> Any:
     if c.kind == "COUNT":
         return len(values)
@@ -220,4 +302,12 @@ def _avg(total: Any, count: int, t: SqlType) -> Any:
     return total / count
 
 
-__all__ = ["AGGREGATES", "AggCall", "SqlAggregateFunction", "agg_call", "builtin_aggregate", "builtin_result"]
+__all__ = [
+    "AGGREGATES",
+    "AggCall",
+    "RetractingAggregate",
+    "SqlAggregateFunction",
+    "agg_call",
+    "builtin_aggregate",
+    "builtin_result",
+]

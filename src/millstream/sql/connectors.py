@@ -256,7 +256,27 @@ def _client_properties(table: CatalogTable) -> dict[str, str]:
     }
 
 
-def _datagen(table: CatalogTable, fields: list[Field]) -> Callable[[], Iterator[tuple[Any, ...]]]:
+class _Datagen:
+    """A ``datagen`` source as a ``SourceFunction``: its generator runs in a helper thread that hands
+    each row over as it is made, so a slow ``rows-per-second`` never holds the job's thread (rows reach a
+    query's result while it runs, and a cancel is seen at once)."""
+
+    def __init__(self, generate: Callable[[], Iterator[tuple[Any, ...]]]) -> None:
+        self.generate = generate
+        self.cancelled = False
+
+    def run(self, ctx: Any) -> None:
+        for row in self.generate():
+            if self.cancelled:
+                return
+            ctx.collect(row)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def _datagen(table: CatalogTable, fields: list[Field]) -> _Datagen:
+    """The source function of a ``datagen`` table."""
     opts = table.options
     total = int(opts["number-of-rows"]) if "number-of-rows" in opts else None
     rate = int(opts.get("rows-per-second", "10000"))
@@ -327,7 +347,7 @@ def _datagen(table: CatalogTable, fields: list[Field]) -> Callable[[], Iterator[
                 if ahead > 0:
                     time.sleep(ahead)
 
-    return generate
+    return _Datagen(generate)
 
 
 def create_sink(

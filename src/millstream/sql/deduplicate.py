@@ -15,6 +15,11 @@ latest row; a row at the same time or later replaces it and is sent as ``+I`` (t
 ``-U`` (the replaced row) then ``+U`` (the new one); an earlier row is dropped. Late rows are not dropped by
 watermark (they only lose against the kept row's time), as in Flink. Changelog rows carry their kind as an extra
 last element.
+
+On processing time (``ORDER BY pt`` of a ``PROCTIME()`` column), as Flink's processing-time ``Deduplicate``:
+**keep first** (:class:`ProcTimeKeepFirst`) sends each key's first row at once and drops the key's later rows
+(append-only); **keep last** (:class:`ProcTimeKeepLast`) sends every row at once, ``+I`` for a key's first and
+``-U`` (the previous row) then ``+U`` after.
 """
 
 from __future__ import annotations
@@ -84,4 +89,39 @@ class RowTimeKeepLast(KeyedProcessFunction):
             yield (*value, "+U")
 
 
-__all__ = ["RowTimeKeepFirst", "RowTimeKeepLast"]
+class ProcTimeKeepFirst(KeyedProcessFunction):
+    """``key_by(partition keys).process(ProcTimeKeepFirst())``: each key's first row, at once."""
+
+    def __init__(self) -> None:
+        self.seen: Any = None
+
+    def open(self, runtime_context: Any) -> None:
+        self.seen = runtime_context.get_state(ValueStateDescriptor("sql-deduplicate-proctime-seen", None))
+
+    def process_element(self, value: Any, ctx: Any) -> Iterator[Row]:
+        if self.seen.value():
+            return
+        self.seen.update(True)
+        yield value
+
+
+class ProcTimeKeepLast(KeyedProcessFunction):
+    """``key_by(partition keys).process(ProcTimeKeepLast())``: a changelog of each key's last row."""
+
+    def __init__(self) -> None:
+        self.kept: Any = None
+
+    def open(self, runtime_context: Any) -> None:
+        self.kept = runtime_context.get_state(ValueStateDescriptor("sql-deduplicate-proctime-last", None))
+
+    def process_element(self, value: Any, ctx: Any) -> Iterator[Row]:
+        prev = self.kept.value()
+        self.kept.update(value)
+        if prev is None:
+            yield (*value, "+I")
+        else:
+            yield (*prev, "-U")
+            yield (*value, "+U")
+
+
+__all__ = ["ProcTimeKeepFirst", "ProcTimeKeepLast", "RowTimeKeepFirst", "RowTimeKeepLast"]

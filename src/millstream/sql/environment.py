@@ -334,6 +334,8 @@ class StreamTableEnvironment:
                         line=st.line,
                         column=1,
                     ) from None
+            if key.startswith("sql-client."):
+                value = _client_option(key, value, st.line)
             self.config[key] = value
             return TableResult(_OK, [(RowKind.INSERT, ("OK",))])
         if cmd == "RESET":
@@ -369,7 +371,7 @@ class StreamTableEnvironment:
             fields = self._planner().table_fields(entry)
             for c, f in zip(entry.columns, fields, strict=True):
                 t = f.type
-                type_text = str(SqlType(t.name, True, t.precision, t.scale, t.rowtime))
+                type_text = str(SqlType(t.name, True, t.precision, t.scale, t.rowtime, proctime=t.proctime))
                 extras = None
                 if c.computed is not None:
                     extras = f"AS {c.computed.sql()}"
@@ -399,6 +401,10 @@ class StreamTableEnvironment:
     def _query_table(self, tree: exp.Expression, text: str) -> Table:
         rel = self._planner().query(tree)  # validates now, as Flink does
         return Table(self, lambda: self._planner().query(tree), rel.fields, text, rel.changelog)
+
+    def sql_query_tree(self, tree: exp.Expression, text: str) -> Table:
+        """:meth:`sql_query` of a parsed query (a statement of :func:`~millstream.sql.statements.script`)."""
+        return self._query_table(tree, text)
 
     def sql_query(self, query: str) -> Table:
         """Plan a ``SELECT`` (or ``UNION ALL``) into a :class:`Table`."""
@@ -528,6 +534,41 @@ class StatementSet:
         ]
         self._pending = []
         return self._tenv._submit(self._tenv._write(planned))
+
+
+#: the SQL client's options (``millstream sql``) and the values each takes (``None``: a positive integer)
+CLIENT_OPTIONS: dict[str, tuple[str, ...] | None] = {
+    "sql-client.execution.result-mode": ("tableau", "table", "changelog"),
+    "sql-client.display.max-column-width": None,
+    "sql-client.execution.max-table-result.rows": None,
+}
+
+
+def _client_option(key: str, value: str, line: int) -> str:
+    """``value`` of the SQL client option ``key``, checked (``result-mode`` lower-cased, as Flink's enum
+    takes any case); an unknown ``sql-client.*`` key or a bad value is an error naming what is taken."""
+    if key not in CLIENT_OPTIONS:
+        raise SqlValidationError(
+            f"unknown SQL client option '{key}'",
+            hint="supported: " + ", ".join(f"'{k}'" for k in CLIENT_OPTIONS),
+            line=line,
+            column=1,
+        )
+    choices = CLIENT_OPTIONS[key]
+    if choices is not None:
+        if value.lower() not in choices:
+            raise SqlValidationError(
+                f"'{key}' cannot be '{value}'",
+                hint="one of " + ", ".join(f"'{c}'" for c in choices),
+                line=line,
+                column=1,
+            )
+        return value.lower()
+    if not value.isdigit() or int(value) < 1:
+        raise SqlValidationError(
+            f"'{key}' must be a positive integer, not '{value}'", hint=f"SET '{key}' = '30'", line=line, column=1
+        )
+    return value
 
 
 def _explain(rel: Relation) -> str:

@@ -493,6 +493,15 @@ class ExpressionCompiler:
                 return self._nullsafe([a], lambda n: f"{m}.get({n[0]}.strip().lower())")
             if s.is_numeric:
                 return self._nullsafe([a], lambda n: f"({n[0]} != 0)")
+        if t.name == "DATE":
+            if s.name == "STRING":
+                return self._nullsafe([a], lambda n: f"_values.parse_date({n[0]})")
+            if s.is_time:  # the date of the wall-clock time (TIMESTAMP_LTZ: in the session time zone)
+                conv = self.const(_ltz_to_ts if s.name == "TIMESTAMP_LTZ" else _ts_to_ts)
+                return self._nullsafe([a], lambda n: f"({conv}({n[0]}, {tz}) // 86400000)")
+        if t.is_time and s.name == "DATE":  # midnight of the date
+            conv = self.const(_ts_to_ltz if t.name == "TIMESTAMP_LTZ" else _ts_to_ts)
+            return self._nullsafe([a], lambda n: f"{conv}({n[0]} * 86400000, {tz})")
         if t.is_time:
             if s.is_time:
                 if s.name == t.name:
@@ -531,6 +540,24 @@ class ExpressionCompiler:
 
     def _c_strposition(self, node: exp.StrPosition) -> Code:
         return self._call("POSITION", [node.args["substr"], node.this], node)
+
+    def _c_currentdate(self, node: exp.CurrentDate) -> Code:
+        """``CURRENT_DATE``: today in the session time zone (evaluated per row, as Flink does on streams)."""
+        today = self.const(_current_date)
+        return Code(f"{today}({self.const(self.tz)})", SqlType("DATE", False))
+
+    def _c_extract(self, node: exp.Extract) -> Code:
+        """``EXTRACT(unit FROM date or timestamp)``: a ``BIGINT``; ``TIMESTAMP_LTZ`` in the session time zone."""
+        unit = node.this.name.upper()
+        a = self.compile(node.expression)
+        units = _EXTRACT_DATE if a.type.name == "DATE" else _EXTRACT_TIME
+        if a.type.name != "DATE" and not a.type.is_time:
+            raise fail(node, f"EXTRACT needs a DATE or a timestamp, got {a.type}")
+        if unit not in units:
+            raise fail(node, f"EXTRACT({unit} FROM {a.type.plain()}) is not supported", hint=", ".join(units))
+        ex = self.const(_extract)
+        args = f"{self.const(unit)}, {self.const(a.type.name)}, {self.const(self.tz)}"
+        return Code(self._nullsafe([a], lambda n: f"{ex}({n[0]}, {args})"), SqlType("BIGINT", a.type.nullable))
 
     def _c_timestampadd(self, node: exp.Expression) -> Code:
         raise fail(node, "TIMESTAMPADD is not supported yet", hint="add an interval: ts + INTERVAL '1' HOUR")
@@ -624,8 +651,46 @@ def _ltz_to_ts(ms: int, tz: dt.tzinfo) -> int:
     return values.wallclock_to_ms(values.ltz_to_wallclock(ms, tz))
 
 
+def _ts_to_ts(ms: int, tz: dt.tzinfo) -> int:
+    return ms
+
+
 def _ts_to_ltz(ms: int, tz: dt.tzinfo) -> int:
     return int(values.ms_to_wallclock(ms).replace(tzinfo=tz).timestamp() * 1000)
+
+
+_EXTRACT_DATE = ("YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "DOY", "DOW")
+_EXTRACT_TIME = (*_EXTRACT_DATE, "HOUR", "MINUTE", "SECOND")
+
+
+def _current_date(tz: dt.tzinfo) -> int:
+    import time
+
+    return _ltz_to_ts(time.time_ns() // 1_000_000, tz) // 86_400_000
+
+
+def _extract(value: int, unit: str, kind: str, tz: dt.tzinfo) -> int:
+    """A field of a ``DATE`` (days) or timestamp (ms) value, as Flink's ``EXTRACT``: ``DOW`` 1 = Sunday,
+    ``WEEK`` the ISO week."""
+    if kind == "DATE":
+        wall = dt.datetime(1970, 1, 1) + dt.timedelta(days=value)
+    elif kind == "TIMESTAMP_LTZ":
+        wall = values.ltz_to_wallclock(value, tz)
+    else:
+        wall = values.ms_to_wallclock(value)
+    fields = {
+        "YEAR": wall.year,
+        "QUARTER": (wall.month - 1) // 3 + 1,
+        "MONTH": wall.month,
+        "WEEK": wall.isocalendar()[1],
+        "DAY": wall.day,
+        "DOY": wall.timetuple().tm_yday,
+        "DOW": wall.isoweekday() % 7 + 1,
+        "HOUR": wall.hour,
+        "MINUTE": wall.minute,
+        "SECOND": wall.second,
+    }
+    return fields[unit]
 
 
 def _parse_ts(text: str, tz: dt.tzinfo) -> int:

@@ -21,7 +21,7 @@ import orjson
 from .errors import SqlError, SqlValidationError
 from .expressions import Field
 from .types import SqlType
-from .values import format_double, format_timestamp, parse_timestamp, to_decimal
+from .values import format_date, format_double, format_timestamp, parse_date, parse_timestamp, to_decimal
 
 FORMATS = ("json", "csv")
 
@@ -43,6 +43,8 @@ def _from_json_value(t: SqlType) -> Callable[[Any], Any]:
         return lambda v: v if isinstance(v, str) else orjson.dumps(v).decode()
     if t.is_time:
         return lambda v: parse_timestamp(v)[0] if isinstance(v, str) else int(v)
+    if n == "DATE":
+        return lambda v: parse_date(v) if isinstance(v, str) else int(v)
     raise SqlValidationError(f"format does not support type {t}")
 
 
@@ -60,10 +62,14 @@ def _from_text(t: SqlType) -> Callable[[str], Any]:
         return lambda v: v
     if t.is_time:
         return lambda v: parse_timestamp(v)[0]
+    if n == "DATE":
+        return parse_date
     raise SqlValidationError(f"format does not support type {t}")
 
 
 def _to_json_value(t: SqlType) -> Callable[[Any], Any] | None:
+    if t.name == "DATE":
+        return format_date
     if t.name == "TIMESTAMP":
         return lambda v: format_timestamp(v, t.precision or 3, trim=True)
     if t.name == "TIMESTAMP_LTZ":
@@ -74,6 +80,8 @@ def _to_json_value(t: SqlType) -> Callable[[Any], Any] | None:
 
 
 def _to_text(t: SqlType) -> Callable[[Any], str]:
+    if t.name == "DATE":
+        return format_date
     if t.name == "TIMESTAMP":
         return lambda v: format_timestamp(v, t.precision or 3, trim=True)
     if t.name == "TIMESTAMP_LTZ":

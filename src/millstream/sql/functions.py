@@ -28,6 +28,13 @@ def wrap(bits: int) -> Any:
     return w
 
 
+def now_ms() -> int:
+    """The wall clock in epoch milliseconds (``PROCTIME()``)."""
+    import time
+
+    return time.time_ns() // 1_000_000
+
+
 def idiv(a: int, b: int) -> int:
     """Integer division truncating toward zero (Java ``/``)."""
     if b == 0:

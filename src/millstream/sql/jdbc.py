@@ -31,7 +31,7 @@ from ..stream.jdbc_descriptors import JdbcTableSink, JdbcTableSource
 from .catalog import CatalogTable
 from .errors import SqlValidationError
 from .types import SqlType
-from .values import parse_timestamp, to_decimal
+from .values import from_python, parse_timestamp, to_decimal
 
 OPTIONS = (
     "connector",
@@ -131,10 +131,14 @@ class JdbcTable:
 def _to_db(t: SqlType) -> Callable[[Any], Any] | None:
     if t.is_time:
         return lambda ms: _EPOCH + dt.timedelta(milliseconds=ms)
+    if t.name == "DATE":
+        return lambda days: _EPOCH.date() + dt.timedelta(days=days)
     return None
 
 
 def _from_db(t: SqlType) -> Callable[[Any], Any] | None:
+    if t.name == "DATE":
+        return lambda v: from_python(v, t)
     if t.is_time:
 
         def to_ms(v: Any) -> int:

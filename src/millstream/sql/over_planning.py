@@ -93,9 +93,17 @@ def plan_over(planner: Planner, node: exp.Select, rel: Relation) -> Relation:
     resolved = []
     for w in windows:
         func = w.this
-        if isinstance(func, exp.RowNumber) or func.sql_name().upper() in ("RANK", "DENSE_RANK", "ROW_NUMBER"):
-            name = func.sql_name().upper() if not isinstance(func, exp.RowNumber) else "ROW_NUMBER"
-            raise fail(w, f"{name}() OVER is not supported here", SUPPORTED)
+        if not isinstance(func, exp.RowNumber) and func.sql_name().upper() in ("RANK", "DENSE_RANK"):
+            name = func.sql_name().upper()
+            raise fail(
+                w,
+                f"{name}() on a streaming table is not supported (Flink refuses it too: its Top-N, deduplication "
+                "and window Top-N take only ROW_NUMBER())",
+                hint="number the rows with ROW_NUMBER() OVER (PARTITION BY k ORDER BY col DESC) AS rn and filter "
+                "WHERE rn <= N (ties keep the earlier row)",
+            )
+        if isinstance(func, exp.RowNumber) or func.sql_name().upper() == "ROW_NUMBER":
+            raise fail(w, "ROW_NUMBER() OVER is not supported here", SUPPORTED)
         if not isinstance(func, exp.AggFunc):
             raise fail(w, f"{func.sql()} OVER is not supported", SUPPORTED)
         resolved.append(_resolve(node, w))

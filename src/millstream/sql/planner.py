@@ -25,7 +25,7 @@ from ..stream.datastream import DataStream
 from ..stream.environment import StreamExecutionEnvironment
 from ..stream.functions import ProcessWindowFunction
 from ..stream.time import WatermarkStrategy
-from .aggregates import SqlAggregateFunction, agg_call, builtin_aggregate, builtin_result
+from .aggregates import RetractingAggregate, SqlAggregateFunction, agg_call, builtin_aggregate, builtin_result
 from .catalog import Catalog, CatalogTable, CatalogView
 from .connectors import create_source, is_upsert_table
 from .dialect import WindowTVF
@@ -173,6 +173,24 @@ class Planner:
                     hint=f"columns are: {', '.join(names)}",
                 )
             col = names.index(spec.time_column)
+            if inner.fields[col].type.proctime:
+                if spec.kind == "CUMULATE":
+                    raise fail(
+                        tvf,
+                        "CUMULATE windows over a processing-time attribute are not supported yet",
+                        hint="use TUMBLE or HOP, or an event-time attribute (a column with a WATERMARK)",
+                    )
+                if self.tz is not dt.UTC:
+                    raise fail(
+                        tvf,
+                        "processing-time windows need table.local-time-zone = 'UTC' for now",
+                        hint="SET 'table.local-time-zone' = 'UTC'",
+                    )
+                for p in spec.partition_by:
+                    if p not in names:
+                        raise fail(tvf, f"unknown PARTITION BY column '{p}'")
+                inner.window = replace(spec, proctime=True)
+                return inner
             if not inner.fields[col].type.rowtime:
                 raise fail(
                     tvf.args["descriptor"],
@@ -307,8 +325,10 @@ class Planner:
         fields = []
         for (name, e), code in zip(named, codes, strict=True):
             t = code.type
-            if isinstance(e, exp.Column) and code.src.startswith("r[") and rel.fields[int(code.src[2:-1])].type.rowtime:
-                t = rel.fields[int(code.src[2:-1])].type  # a projected time attribute stays one
+            column = isinstance(e, exp.Column) and code.src.startswith("r[")
+            picked = rel.fields[int(code.src[2:-1])].type if column else None
+            if picked is not None and (picked.rowtime or picked.proctime):
+                t = picked  # a projected time attribute stays one
             fields.append(Field(name, t))
         if [c.src for c in codes] == [f"r[{i}]" for i in range(len(rel.fields))]:
             return Relation(rel.stream, fields, None, rel.changelog)
@@ -325,6 +345,11 @@ class Planner:
         """A window TVF without aggregation: each row once per window, with window_start/end/time."""
         spec = rel.window
         assert spec is not None
+        if spec.proctime:
+            raise SqlValidationError(
+                "a window TVF over a processing-time attribute is only supported with a window aggregation",
+                hint="GROUP BY window_start, window_end, ... over it (or window by an event-time attribute)",
+            )
         if spec.kind == "SESSION":
             raise SqlValidationError(
                 "SESSION windows are only supported with a window aggregation",
@@ -361,14 +386,14 @@ class Planner:
     def window_aggregate(self, node: exp.Select, rel: Relation) -> Relation:
         spec = rel.window
         group = node.args.get("group")
+        if spec is None:
+            return self.group_aggregate(node, rel)
         if rel.changelog:
             raise fail(
                 group or node,
-                "aggregating a changelog (a query with updates) is not supported yet",
-                hint="aggregate the append-only input directly",
+                "a window aggregation needs an append-only input, not a changelog (a query with updates)",
+                hint="aggregate the changelog with a GROUP BY without a window",
             )
-        if spec is None:
-            return self.group_aggregate(node, rel)
         keys = list(group.expressions) if group is not None else []
         key_names = [k.name for k in keys if isinstance(k, exp.Column)]
         if "window_start" not in key_names or "window_end" not in key_names:
@@ -377,9 +402,12 @@ class Planner:
                 "a window aggregation must GROUP BY window_start and window_end",
                 hint="GROUP BY window_start, window_end[, other keys]",
             )
-        rt = rel.rowtime
-        assert rt is not None
-        rt_type = rel.fields[rt].type
+        if spec.proctime:
+            rt_type = SqlType("TIMESTAMP_LTZ", False, 3)
+        else:
+            rt = rel.rowtime
+            assert rt is not None
+            rt_type = rel.fields[rt].type
         in_fields = [Field(f.name, f.type.plain(), f.table) for f in rel.fields]
         comp = self.compiler(in_fields)
         where = node.args.get("where")
@@ -403,7 +431,12 @@ class Planner:
         else:
             key_fn = row_function([c.src for c in key_codes], comp.ns)
         nkeys = len(key_codes)
-        assigner, wall = self._local(spec.assigner, rt_type)
+        assigner: Any
+        wall: Callable[[int], int]
+        if spec.proctime:
+            assigner, wall = spec.processing_time_assigner(), _identity
+        else:
+            assigner, wall = self._local(spec.assigner, rt_type)
 
         class Emit(ProcessWindowFunction):
             def process(self, key: Any, context: Any, elements: Any) -> Any:
@@ -422,12 +455,13 @@ class Planner:
         out_fields += [
             Field("window_start", wtype),
             Field("window_end", wtype),
-            Field("window_time", SqlType(rt_type.name, False, 3, rowtime=True)),
+            Field("window_time", SqlType(rt_type.name, False, 3, rowtime=not spec.proctime)),
         ]
         out_fields += [Field(f"$agg{i}", c.result) for i, c in enumerate(agg_calls)]
         subs = {k.sql(): i for i, k in enumerate(other_keys)}
         subs.update({a: nkeys + 3 + i for a, i in seen.items()})
-        return self._having_and_select(node, Relation(win, out_fields), subs, rowtime=nkeys + 2)
+        rowtime = None if spec.proctime else nkeys + 2
+        return self._having_and_select(node, Relation(win, out_fields), subs, rowtime=rowtime)
 
     def _agg_calls(self, node: exp.Select, comp: ExpressionCompiler) -> tuple[dict[str, int], list[Any]]:
         """The aggregate calls of SELECT and HAVING, in order of appearance (the same call once)."""
@@ -485,14 +519,19 @@ class Planner:
             stream = stream.filter(comp.predicate(where.this)).name("Where").with_input_parallelism()
         key_codes = [comp.compile(k) for k in keys]
         seen, agg_calls = self._agg_calls(node, comp)
-        builtin = builtin_aggregate(agg_calls)
-        aggregate: Any = builtin if builtin is not None else SqlAggregateFunction(agg_calls, comp.ns)
+        builtin = None if rel.changelog else builtin_aggregate(agg_calls)
+        aggregate: Any
+        if rel.changelog:
+            aggregate = RetractingAggregate(agg_calls, comp.ns)
+        else:
+            aggregate = builtin if builtin is not None else SqlAggregateFunction(agg_calls, comp.ns)
         to_tuple = builtin_result(agg_calls) if builtin is not None else None
         single = len(key_codes) == 1
         key_fn = (
             value_function(key_codes[0].src, comp.ns) if single else row_function([c.src for c in key_codes], comp.ns)
         )
-        changes = stream.key_by(key_fn).process(GroupAggregate(aggregate, to_tuple, single)).name("GroupAggregate")
+        process = GroupAggregate(aggregate, to_tuple, single, retracting=rel.changelog)
+        changes = stream.key_by(key_fn).process(process).name("GroupAggregate")
         out_fields = [
             Field(k.name if isinstance(k, exp.Column) else f"$key{i}", c.type)
             for i, (k, c) in enumerate(zip(keys, key_codes, strict=True))

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from .catalog import CatalogView
-from .deduplicate import RowTimeKeepFirst, RowTimeKeepLast
+from .deduplicate import ProcTimeKeepFirst, ProcTimeKeepLast, RowTimeKeepFirst, RowTimeKeepLast
 from .errors import SqlError
 from .expressions import Field, fail, row_function
 from .rank import AppendOnlyTopN
@@ -216,8 +216,9 @@ def plan_ranked_from(planner: Planner, node: exp.Select) -> tuple[Relation, exp.
         ranked = stream.process(WindowRank(end, compare, n, numbered, latest_ties_first))
         return Relation(ranked.name("WindowRank"), visible), _without(node, rank_filters[0][0])
     order_type = rel.fields[order_idx[0]].type
-    if n == 1 and len(orders) == 1 and order_type.rowtime:
+    if n == 1 and len(orders) == 1 and (order_type.rowtime or order_type.proctime):
         ordered = order_idx[0]
+        proc = order_type.proctime
 
         def first(row: tuple[Any, ...]) -> tuple[Any, ...]:
             return numbered(row, 1)
@@ -226,10 +227,12 @@ def plan_ranked_from(planner: Planner, node: exp.Select) -> tuple[Relation, exp.
             return (*numbered(row[:-1], 1), row[-1])
 
         if descending[0]:
-            changes = stream.process(RowTimeKeepLast(ordered)).name("Deduplicate(keep last)")
+            last = ProcTimeKeepLast() if proc else RowTimeKeepLast(ordered)
+            changes = stream.process(last).name("Deduplicate(keep last)")
             out = Relation(changes.map(changed).name("Calc").with_input_parallelism(), visible, None, True)
         else:
-            firsts = stream.process(RowTimeKeepFirst(ordered)).name("Deduplicate(keep first)")
+            keep = ProcTimeKeepFirst() if proc else RowTimeKeepFirst(ordered)
+            firsts = stream.process(keep).name("Deduplicate(keep first)")
             out = Relation(firsts.map(first).name("Calc").with_input_parallelism(), visible)
         return out, _without(node, rank_filters[0][0])
     selected = _selects(node, rn)

@@ -219,6 +219,7 @@ SCALARS: dict[str, tuple[int, int, Builder]] = {
     "SPLIT_INDEX": (3, 3, _simple("_fn.split_index({0}, {1}, {2})", STRING, "ssi")),
     "FROM_UNIXTIME": (1, 2, lambda c, a, n, node: _from_unixtime(c, a, n, node)),
     "UNIX_TIMESTAMP": (1, 2, lambda c, a, n, node: _unix_timestamp(c, a, n, node)),
+    "PROCTIME": (0, 0, lambda c, a, n, node: _proctime(c)),
 }
 # SUBSTRING with two arguments: template {2} must be omitted
 SCALARS["SUBSTRING"] = (
@@ -229,6 +230,15 @@ SCALARS["SUBSTRING"] = (
     )(c, a, n, node),
 )
 SCALARS["SUBSTR"] = SCALARS["SUBSTRING"]
+
+
+def _proctime(c: ExpressionCompiler) -> Code:
+    """``PROCTIME()``: the wall clock when the row is computed, a processing-time attribute
+    (``TIMESTAMP_LTZ(3) NOT NULL *PROCTIME*``), as Flink's."""
+    from .functions import now_ms
+
+    return Code(f"{c.const(now_ms)}()", SqlType("TIMESTAMP_LTZ", False, 3, proctime=True))
+
 
 SCALAR_FUNCTIONS = tuple(sorted(SCALARS))
 """Names of the scalar functions SQL queries can call."""

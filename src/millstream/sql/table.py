@@ -78,19 +78,43 @@ class Table:
 
     def execute(self) -> TableResult:
         """Run the query to its end and return its rows as a result (``collect()``/``print()``)."""
+        with self.changes() as changes:
+            return TableResult(self.fields, list(changes), self._tenv.time_zone)
+
+    def changes(self) -> Changes:
+        """Start the query's job and stream its changes while it runs: an iterator of ``(row kind, values)``
+        (internal values, see :mod:`millstream.sql.values`) that ends when the job does; ``close()`` (or the
+        end of a ``with`` block) cancels a job still running. Unbounded queries stream for ever."""
         rel = self.relation()
-        fields = self.fields
-        tz = self._tenv.time_zone
-        rows = rel.stream.execute_and_collect(f"collect: {self.text[:60]}")
-        if rel.changelog:
-            return TableResult(fields, [(r[-1], tuple(r[:-1])) for r in rows], tz)
-        return TableResult(fields, [(RowKind.INSERT, tuple(r)) for r in rows], tz)
+        return Changes(rel.stream.execute_and_collect(f"collect: {self.text[:60]}"), rel.changelog)
 
     def execute_insert(self, table_name: str) -> TableResult:
         return self._tenv.insert_into(table_name, self)
 
     def __str__(self) -> str:
         return f"Table({self.text})"
+
+
+class Changes:
+    """The changes of a running query (:meth:`Table.changes`): ``(row kind, values)`` pairs, closeable."""
+
+    def __init__(self, collected: Any, changelog: bool) -> None:
+        self._it = collected
+        self._changelog = changelog
+
+    def __iter__(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        for r in self._it:
+            yield (r[-1], tuple(r[:-1])) if self._changelog else (RowKind.INSERT, tuple(r))
+
+    def __enter__(self) -> Changes:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Cancel the job if it still runs (idempotent)."""
+        self._it.close()
 
 
 class TableResult:
@@ -143,4 +167,4 @@ class TableResult:
         return render(self.fields, self._rows, self._tz)
 
 
-__all__ = ["ResultKind", "Table", "TableResult", "TableSchema"]
+__all__ = ["Changes", "ResultKind", "Table", "TableResult", "TableSchema"]

@@ -4,8 +4,9 @@ A :class:`SqlType` is a Flink logical type (``INT``, ``STRING``, ``DECIMAL(10, 2
 ``TIMESTAMP_LTZ(3)``, ...) with its nullability and whether it is the table's event-time attribute
 (``*ROWTIME*`` in ``DESCRIBE``). Values inside a running SQL job use an *internal* representation, as
 Flink's ``RowData`` does: integers and floats as Python numbers, ``DECIMAL`` as :class:`decimal.Decimal`,
-strings as ``str``, and ``TIMESTAMP``/``TIMESTAMP_LTZ`` as epoch milliseconds (``int``; a ``TIMESTAMP`` is
-its wall-clock time read as UTC). :mod:`millstream.sql.values` converts at the edges (files, print, collect).
+strings as ``str``, ``TIMESTAMP``/``TIMESTAMP_LTZ`` as epoch milliseconds (``int``; a ``TIMESTAMP`` is
+its wall-clock time read as UTC), and ``DATE`` as days since 1970-01-01 (``int``).
+:mod:`millstream.sql.values` converts at the edges (files, print, collect).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class SqlType:
     stamped: bool = True
     """For a time attribute: whether its value is also its rows' stream timestamp. An interval join keeps both
     inputs' time attributes, so they are not; a window over one re-stamps the rows first."""
+    proctime: bool = False
+    """A processing-time attribute (``pt AS PROCTIME()``): the wall clock when the row was read."""
 
     def __str__(self) -> str:
         text = self.name
@@ -46,6 +49,8 @@ class SqlType:
             text += " NOT NULL"
         if self.rowtime:
             text += " *ROWTIME*"
+        if self.proctime:
+            text += " *PROCTIME*"
         return text
 
     @property
@@ -65,7 +70,7 @@ class SqlType:
 
     def plain(self) -> SqlType:
         """The same type without the time-attribute mark (what an expression over it yields)."""
-        return replace(self, rowtime=False, stamped=True) if self.rowtime else self
+        return replace(self, rowtime=False, stamped=True, proctime=False) if self.rowtime or self.proctime else self
 
 
 BOOLEAN = SqlType("BOOLEAN")
@@ -75,6 +80,7 @@ DOUBLE = SqlType("DOUBLE")
 STRING = SqlType("STRING")
 TIMESTAMP3 = SqlType("TIMESTAMP", precision=3)
 TIMESTAMP_LTZ3 = SqlType("TIMESTAMP_LTZ", precision=3)
+DATE = SqlType("DATE")
 INTERVAL = SqlType("INTERVAL")
 NULL = SqlType("NULL")
 
@@ -95,6 +101,7 @@ _SQLGLOT_NAMES = {
     "DATETIME": "TIMESTAMP",
     "TIMESTAMPLTZ": "TIMESTAMP_LTZ",
     "TIMESTAMPTZ": "TIMESTAMP_LTZ",
+    "DATE": "DATE",
 }
 
 
@@ -107,7 +114,7 @@ def from_sqlglot(dt: exp.DataType, nullable: bool = True) -> SqlType:
         raise SqlValidationError(
             f"type {dt.sql()} is not supported",
             hint="use BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), STRING, VARCHAR(n), "
-            "TIMESTAMP(p) or TIMESTAMP_LTZ(p)",
+            "DATE, TIMESTAMP(p) or TIMESTAMP_LTZ(p)",
             line=line,
             column=col,
         )
@@ -182,6 +189,7 @@ def assignable(src: SqlType, dst: SqlType) -> bool:
 __all__ = [
     "BIGINT",
     "BOOLEAN",
+    "DATE",
     "DOUBLE",
     "INT",
     "INTERVAL",

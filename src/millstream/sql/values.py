@@ -61,6 +61,24 @@ def format_timestamp(ms: int, precision: int = 3, trim: bool = False) -> str:
     return f"{text}.{frac}" if frac else text
 
 
+_DATE_RE = re.compile(r"^\s*(-?\d{1,4})-(\d{1,2})-(\d{1,2})\s*$")
+_EPOCH_DATE = dt.date(1970, 1, 1)
+
+
+def format_date(days: int) -> str:
+    """``yyyy-MM-dd`` of a ``DATE`` value (days since 1970-01-01)."""
+    d = _EPOCH_DATE + dt.timedelta(days=days)
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+
+
+def parse_date(text: str) -> int:
+    """The ``DATE`` value of ``yyyy-MM-dd`` (``yyyy-M-d`` too, as Flink)."""
+    m = _DATE_RE.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a date (expected 'yyyy-MM-dd')")
+    return (dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))) - _EPOCH_DATE).days
+
+
 def parse_timestamp(text: str) -> tuple[int, bool]:
     """``(epoch ms of the wall clock read as UTC, had a trailing Z)`` of ``yyyy-MM-dd[ HH:mm[:ss[.fff]]]``."""
     m = _TS_RE.match(text)
@@ -119,6 +137,8 @@ def to_text(value: Any, t: SqlType, tz: dt.tzinfo = dt.UTC) -> str:
         return format_double(value)
     if name == "DECIMAL":
         return format_decimal(value, t.scale)
+    if name == "DATE":
+        return format_date(value)
     return str(value)
 
 
@@ -140,6 +160,8 @@ def to_python(value: Any, t: SqlType, tz: dt.tzinfo = dt.UTC) -> Any:
         return ms_to_wallclock(value)
     if t.name == "TIMESTAMP_LTZ":
         return ltz_to_wallclock(value, tz)
+    if t.name == "DATE":
+        return _EPOCH_DATE + dt.timedelta(days=value)
     return value
 
 
@@ -147,6 +169,10 @@ def from_python(value: Any, t: SqlType) -> Any:
     """The internal value of a Python object (``from_data_stream``): datetimes become epoch ms."""
     if value is None:
         return None
+    if t.name == "DATE":
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        return (value - _EPOCH_DATE).days if isinstance(value, dt.date) else parse_date(str(value))
     if t.is_time:
         if isinstance(value, dt.datetime):
             if value.tzinfo is not None:
@@ -157,9 +183,11 @@ def from_python(value: Any, t: SqlType) -> Any:
 
 
 __all__ = [
+    "format_date",
     "format_double",
     "format_timestamp",
     "from_python",
+    "parse_date",
     "parse_timestamp",
     "to_decimal",
     "to_display",

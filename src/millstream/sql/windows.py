@@ -5,6 +5,10 @@ Flink's argument order: ``TUMBLE(TABLE t, DESCRIPTOR(ts), size[, offset])``, ``H
 DESCRIPTOR(ts), slide, size[, offset])``, ``CUMULATE(TABLE t, DESCRIPTOR(ts), step, size[, offset])``,
 ``SESSION(TABLE t [PARTITION BY k], DESCRIPTOR(ts), gap)``. Windows add ``window_start``, ``window_end``
 and ``window_time`` (= ``window_end - 1 ms``, the new time attribute).
+
+Over a processing-time attribute (``pt AS PROCTIME()``), ``TUMBLE``, ``HOP`` and ``SESSION`` windows are those of
+the wall clock when a row reaches the window aggregation (Flink's processing-time windows): each row counts in
+the windows of that instant, and a window fires when the clock passes its end.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from typing import Any
 from ..stream.windows import (
     EventTimeSessionWindows,
     EventTimeTrigger,
+    ProcessingTimeSessionWindows,
     SlidingEventTimeWindows,
+    SlidingProcessingTimeWindows,
     TimeWindow,
     TumblingEventTimeWindows,
+    TumblingProcessingTimeWindows,
     WindowAssigner,
 )
 from .dialect import WindowTVF
@@ -84,6 +91,19 @@ class WindowSpec:
     assigner: WindowAssigner
     time_column: str
     partition_by: tuple[str, ...] = ()
+    proctime: bool = False
+    """Over a processing-time attribute: windows by the wall clock when rows reach the window operator."""
+
+    def processing_time_assigner(self) -> WindowAssigner:
+        """The processing-time assigner of the same windows (``TUMBLE``, ``HOP``, ``SESSION``)."""
+        a = self.assigner
+        if isinstance(a, TumblingEventTimeWindows):
+            return TumblingProcessingTimeWindows(a.size, a.offset)
+        if isinstance(a, SlidingEventTimeWindows):
+            return SlidingProcessingTimeWindows(a.size, a.slide, a.offset)
+        if isinstance(a, EventTimeSessionWindows):
+            return ProcessingTimeSessionWindows(a.gap)
+        raise ValueError(f"{self.kind} has no processing-time windows")
 
     def windows_of(self, ts: int) -> list[TimeWindow]:
         """The windows of a row at ``ts`` (for the TVF without aggregation)."""
