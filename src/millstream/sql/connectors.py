@@ -50,7 +50,7 @@ from ..stream.environment import StreamExecutionEnvironment
 from .catalog import CatalogTable
 from .errors import SqlValidationError
 from .expressions import Field, Projection
-from .formats import FORMATS, decoder, encoder, json_row, json_row_code
+from .formats import FORMATS, JsonRows, decoder, encoder, json_row_code
 from .jdbc import JdbcTable
 from .registry_formats import is_registry_table, registry_sink, registry_source
 from .upsert import UpsertLayout, is_upsert_table
@@ -186,10 +186,7 @@ def _log_source(
         # the source decodes JSON (a bad record fails the job naming topic, partition and offset)
         b.set_value_format("json")
         objects = env.from_source(b.build(), None, f"TableSourceScan({table.name})")
-        if finish is None:
-            return objects.map(json_row(fields)).name(name)
-        code, ns = json_row_code(fields)
-        return objects.map(finish.after(code, ns)).name(name)
+        return objects.map(JsonRows(fields, finish)).name(name)
     b.set_value_format("string")
     decode = decoder(fmt, fields, table.options, f"topic '{topic}'")
     lines = env.from_source(b.build(), None, f"TableSourceScan({table.name})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import operator
+import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import orjson
 
 from .errors import SqlError, SqlValidationError
-from .expressions import Field
+from .expressions import Field, Projection
 from .types import SqlType
 from .values import format_date, format_double, format_timestamp, parse_date, parse_timestamp, to_decimal
 
@@ -67,13 +68,29 @@ def _from_text(t: SqlType) -> Callable[[str], Any]:
     raise SqlValidationError(f"format does not support type {t}")
 
 
+def _memo(fn: Callable[[Any], str], limit: int = 4096) -> Callable[[Any], str]:
+    """``fn`` remembering its last ``limit`` results: timestamps repeat in results (every key of a window has
+    the window's start and end), and formatting one costs far more than a lookup."""
+    cache: dict[Any, str] = {}
+
+    def memo(v: Any) -> str:
+        text = cache.get(v)
+        if text is None:
+            if len(cache) >= limit:
+                cache.clear()
+            text = cache[v] = fn(v)
+        return text
+
+    return memo
+
+
 def _to_json_value(t: SqlType) -> Callable[[Any], Any] | None:
     if t.name == "DATE":
         return format_date
     if t.name == "TIMESTAMP":
-        return lambda v: format_timestamp(v, t.precision or 3, trim=True)
+        return _memo(lambda v: format_timestamp(v, t.precision or 3, trim=True))
     if t.name == "TIMESTAMP_LTZ":
-        return lambda v: format_timestamp(v, t.precision or 3, trim=True) + "Z"
+        return _memo(lambda v: format_timestamp(v, t.precision or 3, trim=True) + "Z")
     if t.name == "DECIMAL":
         return lambda v: orjson.Fragment(format(v, "f")) if isinstance(v, Decimal) else v
     return None
@@ -83,9 +100,9 @@ def _to_text(t: SqlType) -> Callable[[Any], str]:
     if t.name == "DATE":
         return format_date
     if t.name == "TIMESTAMP":
-        return lambda v: format_timestamp(v, t.precision or 3, trim=True)
+        return _memo(lambda v: format_timestamp(v, t.precision or 3, trim=True))
     if t.name == "TIMESTAMP_LTZ":
-        return lambda v: format_timestamp(v, t.precision or 3, trim=True) + "Z"
+        return _memo(lambda v: format_timestamp(v, t.precision or 3, trim=True) + "Z")
     if t.name in ("FLOAT", "DOUBLE"):
         return format_double
     if t.name == "BOOLEAN":
@@ -144,6 +161,47 @@ def json_row_code(fields: Sequence[Field]) -> tuple[str, dict[str, Any]]:
 
 
 _NATIVE: dict[str, type] = {"STRING": str, "BOOLEAN": bool, "DOUBLE": float, "FLOAT": float}
+
+_PICK = re.compile(r"r\[(\d+)\]")
+_ROWTIME_PICK = re.compile(r"\(_rt if \(_rt := r\[(\d+)\]\) is not None else _rowtime_null\(\)\)")
+
+
+class JsonRows:
+    """Rows of a JSON table from parsed objects, then ``finish`` (the scan's projection: computed columns, the
+    rowtime check), as one function per object — and as a
+    :class:`~millstream.stream.functions.BatchMapFunction`: a batch in which every object has every field
+    with its column's Python type, projected by column picks only, is built in C (an ``itemgetter`` over the
+    batch, one type test per column, an ``itemgetter`` projection). Any other batch is built per object, with
+    the same results (the rowtime NULL check cannot fail on values of the column's type)."""
+
+    def __init__(self, fields: Sequence[Field], finish: Projection | None = None) -> None:
+        code, ns = json_row_code(fields)
+        self._one = finish.after(code, ns) if finish is not None else eval("lambda o: " + code, ns)
+        self._get = ns.get("_get")
+        self._types: tuple[type, ...] = ns.get("_types", ())
+        self._project: Callable[[Any], Any] | None = None
+        self._identity = finish is None
+        if finish is not None:
+            picks = [m.group(1) for p in finish.parts if (m := _PICK.fullmatch(p) or _ROWTIME_PICK.fullmatch(p))]
+            if len(picks) == len(finish.parts) and len(picks) >= 2:
+                self._project = operator.itemgetter(*map(int, picks))
+
+    def __call__(self, o: Any) -> tuple[Any, ...]:
+        return self._one(o)
+
+    def map_batch(self, objects: list[Any]) -> list[Any]:
+        get, one = self._get, self._one
+        if get is None or (self._project is None and not self._identity):
+            return list(map(one, objects))
+        try:
+            rows = list(map(get, objects))
+        except (KeyError, TypeError):
+            return list(map(one, objects))
+        for column, t in zip(zip(*rows, strict=True), self._types, strict=False):
+            seen = set(map(type, column))
+            if len(seen) != 1 or t not in seen:
+                return list(map(one, objects))
+        return rows if self._project is None else list(map(self._project, rows))
 
 
 def _fast_row(o: dict[str, Any], get: Any, types: tuple[type, ...], checked: Any) -> tuple[Any, ...]:
@@ -209,10 +267,16 @@ def encoder(fmt: str, fields: Sequence[Field], options: dict[str, str]) -> Encod
         convs = [_to_json_value(f.type) for f in fields]
         if not any(convs):
             return lambda row: orjson.dumps(dict(zip(names, row, strict=True))).decode()
-        pairs = list(zip(names, convs, strict=True))
-        return lambda row: orjson.dumps(
-            {n: (v if c is None or v is None else c(v)) for (n, c), v in zip(pairs, row, strict=True)}
-        ).decode()
+        # generated: one dict display per row, each converted column as ``(None if v is None else c(v))``
+        ns: dict[str, Any] = {"_dumps": orjson.dumps}
+        items = []
+        for i, (n, c) in enumerate(zip(names, convs, strict=True)):
+            if c is None:
+                items.append(f"{n!r}: row[{i}]")
+            else:
+                ns[f"_c{i}"] = c
+                items.append(f"{n!r}: (None if (v{i} := row[{i}]) is None else _c{i}(v{i}))")
+        return eval("lambda row: _dumps({" + ", ".join(items) + "}).decode()", ns)
     if fmt == "csv":
         delim = options.get("csv.field-delimiter", ",")
         convs_t = [_to_text(f.type) for f in fields]
@@ -228,4 +292,4 @@ def encoder(fmt: str, fields: Sequence[Field], options: dict[str, str]) -> Encod
     raise SqlValidationError(f"unknown format '{fmt}'", hint=f"use one of: {', '.join(FORMATS)}")
 
 
-__all__ = ["FORMATS", "decoder", "encoder", "json_row", "json_row_code"]
+__all__ = ["FORMATS", "JsonRows", "decoder", "encoder", "json_row", "json_row_code"]

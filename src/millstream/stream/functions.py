@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from .errors import JobConfigError
 
@@ -427,6 +427,18 @@ class TimeDomain:
 # -- normalising user functions to plain callables ----------------------------------------------------
 
 
+@runtime_checkable
+class BatchMapFunction(Protocol):
+    """A ``map`` function that can also map a whole batch in one call (``map_batch(values)`` returns exactly
+    ``[f(v) for v in values]``): the engine hands it each batch instead of calling it per element — a library's
+    generated row builders use it to do the work in C. When ``map_batch`` raises, the engine calls the function
+    per element, so an error still names the element that failed."""
+
+    def __call__(self, value: Any) -> Any: ...
+
+    def map_batch(self, values: list[Any]) -> list[Any]: ...
+
+
 def _pick(fn: Any, method: str, kind: str) -> Callable[..., Any]:
     bound = getattr(fn, method, None)
     if bound is not None and callable(bound) and not isinstance(fn, type):
@@ -469,6 +481,7 @@ __all__ = [
     "AggregateFunction",
     "AllWindowFunction",
     "BaseBroadcastProcessFunction",
+    "BatchMapFunction",
     "BroadcastProcessFunction",
     "CheckpointedFunction",
     "CoFlatMapFunction",
