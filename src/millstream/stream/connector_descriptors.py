@@ -15,24 +15,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .binders import Binders
 from .errors import JobConfigError
 
-_binder: dict[str, Callable[..., Any]] = {}
+_binders = Binders("connector")
 
 
 def register_connector_binder(kind: str, factory: Callable[..., Any]) -> None:
     """Install the runtime factory for ``kind`` ``"source"`` (``factory(descriptor, clock) -> reader``) or
     ``"sink"`` (``factory(descriptor, name, uid) -> sink operator``)."""
-    _binder[kind] = factory
+    _binders.register(kind, factory)
 
 
-def _bound(kind: str) -> Callable[..., Any]:
-    try:
-        return _binder[kind]
-    except KeyError:
-        raise JobConfigError(
-            f"no runtime is registered to run connector {kind}s", hint="import millstream (or millstream.runtime)"
-        ) from None
+_bound = _binders.bound
 
 
 def _connector_type(obj: Any) -> str | None:

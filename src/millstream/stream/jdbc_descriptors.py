@@ -15,24 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import JobConfigError
+from .binders import Binders
 
-_binder: dict[str, Callable[..., Any]] = {}
+_binders = Binders("JDBC")
 
 
 def register_jdbc_binder(kind: str, factory: Callable[..., Any]) -> None:
     """Install the runtime factory for ``kind`` ``"source"`` (``factory(descriptor, clock) -> reader``) or
     ``"sink"`` (``factory(descriptor, name, uid) -> sink operator``)."""
-    _binder[kind] = factory
+    _binders.register(kind, factory)
 
 
-def _bound(kind: str) -> Callable[..., Any]:
-    try:
-        return _binder[kind]
-    except KeyError:
-        raise JobConfigError(
-            f"no runtime is registered to run JDBC {kind}s", hint="import millstream (or millstream.runtime)"
-        ) from None
+_bound = _binders.bound
 
 
 @dataclass(frozen=True, eq=False)
