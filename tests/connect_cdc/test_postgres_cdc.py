@@ -305,7 +305,13 @@ def test_slot_in_use_by_another_client(
     cfg = cdc_config()
     h = make_herder()
     h.create_connector("first", cfg)
-    wait_until(lambda: pg.execute("SELECT count(*) FROM pg_replication_slots WHERE active").fetchone()[0], 30, "slot")
+    wait_until(
+        lambda: pg.execute(
+            "SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name = %s", (cfg["slot.name"],)
+        ).fetchone()[0],
+        30,
+        "the first connector's slot in use",
+    )
     h.create_connector(
         "second", {**cfg, "topic.prefix": "other", "slot.max.retries": "2", "slot.retry.delay.ms": "100"}
     )
@@ -428,6 +434,47 @@ def test_a_dropped_replication_connection_is_reopened_without_loss_or_duplicates
     got = events(h.log, "srv.public.r")
     assert sorted(k["id"] for k, _ in got) == sorted(r * 100 + i for r in range(3) for i in range(50))
     assert h.connector_status("cdc")["tasks"][0]["state"] == "RUNNING"
+
+
+def test_a_terminated_walsender_is_a_cdc_error_however_libpq_reports_it(
+    pg: psycopg.Connection[Any], postgres_db: str
+) -> None:
+    """The replication connection's reads after the server closed it raise :class:`CdcError` (which the task
+    answers by reconnecting), never libpq's own ``OperationalError`` (which failed the task: a race seen in the
+    full suite when ``consume_input`` noticed the closed socket first)."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    from millstream.connect.connectors.postgres_cdc.replication import CdcError, ReplicationConnection
+
+    url = urlsplit(postgres_db)
+    params = {"host": url.hostname, "port": url.port, "user": url.username, "dbname": url.path.lstrip("/")}
+    pg.execute("CREATE TABLE t (id int PRIMARY KEY)")
+    pg.execute("CREATE PUBLICATION p_term FOR TABLE t")
+    for attempt in range(5):  # each attempt: a stream, its walsender terminated, reads until the loss shows
+        repl = ReplicationConnection(params)
+        slot = f"slot_term_{attempt}"
+        repl.create_slot(slot, export_snapshot=False)
+        repl.start(slot, "p_term")
+        if attempt % 2:  # the server ends it (an error message, then the end of the stream)
+            pg.execute(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+            )
+        else:  # the network drops it: no message, the socket just ends (libpq raises from consume_input)
+            socket.socket(fileno=os.dup(repl.pg.socket)).shutdown(socket.SHUT_RDWR)
+        with pytest.raises(CdcError):
+            for _ in range(200):
+                repl.read(0.05)
+                repl.send_status()
+        repl.close()
+
+        def released(slot: str = slot) -> bool:
+            row = pg.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+            return row is not None and not row[0]
+
+        wait_until(released, 30, "the slot to be released")
+        pg.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
 
 
 def test_database_to_log_to_jdbc_upsert_mirror(

@@ -113,10 +113,11 @@ class ReplicationConnection:
     """One replication connection (see the module docstring)."""
 
     def __init__(self, params: dict[str, Any]) -> None:
-        from psycopg import pq
+        from psycopg import OperationalError, pq
 
         self.params = params
         self._pq = pq
+        self._lost: type[Exception] = OperationalError  # libpq: the server closed the connection
         self.pg = pq.PGconn.connect(conninfo(params, replication=True).encode())
         if self.pg.status != pq.ConnStatus.OK:
             msg = self.pg.get_error_message() if hasattr(self.pg, "get_error_message") else ""
@@ -167,7 +168,14 @@ class ReplicationConnection:
 
     def read(self, timeout: float, max_messages: int = 10_000, linger: float = 0.005) -> list[XLogData | Keepalive]:
         """Messages that arrive within ``timeout`` seconds: returns ``max_messages``, or once some arrived
-        and no more came for ``linger`` seconds (bigger batches while busy, little delay while quiet)."""
+        and no more came for ``linger`` seconds (bigger batches while busy, little delay while quiet). A lost
+        connection is a :class:`CdcError` however libpq reports it (a result, or an exception)."""
+        try:
+            return self._read(timeout, max_messages, linger)
+        except self._lost as exc:
+            raise explain(str(exc) or self._error(), self.params) from exc
+
+    def _read(self, timeout: float, max_messages: int, linger: float) -> list[XLogData | Keepalive]:
         out: list[XLogData | Keepalive] = []
         deadline = time.monotonic() + timeout
         pg = self.pg
@@ -213,9 +221,12 @@ class ReplicationConnection:
         if not self.streaming:
             return
         msg = _STATUS.pack(b"r", max(self.received, self.flushed), self.flushed, self.flushed, _now_pg_us(), False)
-        if self.pg.put_copy_data(msg) != 1:
-            raise explain(self._error() or "sending the standby status failed", self.params)
-        self.pg.flush()
+        try:
+            if self.pg.put_copy_data(msg) != 1:
+                raise explain(self._error() or "sending the standby status failed", self.params)
+            self.pg.flush()
+        except self._lost as exc:
+            raise explain(str(exc) or self._error(), self.params) from exc
         self.last_status = time.monotonic()
 
     def close(self) -> None:

@@ -296,7 +296,11 @@ class PostgresConnectorTask(SourceTask):
         elif out:
             self.last_returned = dict(out[-1].source_offset or {})
         if now - self.repl.last_status >= self.status_s:
-            self.repl.send_status()
+            try:
+                self.repl.send_status()
+            except CdcError as exc:  # the stream broke after this batch: the next poll reconnects
+                log.warning("replication stream of slot %s broke (%s); reconnecting", self.slot, exc)
+                self._reconnect()
         return out
 
     def _reconnect(self, attempts: int = 5, backoff_s: float = 1.0) -> None:
