@@ -78,6 +78,17 @@ class WithPage(ProcessWindowFunction):
             yield {"page": key, "start": context.window().start, "count": r["count"], "bytes": r["bytes"]}
 
 
+BROKER_PID: int | None = None  # the test broker's process, when the log is on it
+
+
+def broker_cpu_seconds() -> float:
+    """CPU time the test broker has used so far (0 without one): on ``kafka://`` it shares the 2 cores."""
+    if BROKER_PID is None:
+        return 0.0
+    fields = Path(f"/proc/{BROKER_PID}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and its ended workers (spawned ones are its children; forked ones are the fork
     server's, which reports theirs)."""
@@ -85,7 +96,7 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + forked_cpu_seconds()
 
 
-def run_w(url: str, topic: str, out_topic: str, parallelism: int) -> tuple[float, float]:
+def run_w(url: str, topic: str, out_topic: str, parallelism: int) -> tuple[float, float, float]:
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(parallelism)
     source = (
@@ -107,9 +118,9 @@ def run_w(url: str, topic: str, out_topic: str, parallelism: int) -> tuple[float
         .aggregate(Aggregates(count=Count(), bytes=Sum("bytes")), WithPage())
         .sink_to(LogSink.builder().set_log(url).set_topic(out_topic).build())
     )
-    started, cpu = time.perf_counter(), cpu_seconds()
+    started, cpu, broker = time.perf_counter(), cpu_seconds(), broker_cpu_seconds()
     env.execute(f"W p{parallelism}")
-    return time.perf_counter() - started, cpu_seconds() - cpu
+    return time.perf_counter() - started, cpu_seconds() - cpu, broker_cpu_seconds() - broker
 
 
 def read_rows(log: Log, topic: str) -> list[bytes]:
@@ -134,9 +145,11 @@ def a_log(kind: str) -> Iterator[str]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.fixtures.kafka_broker import TansuBroker
 
+    global BROKER_PID
     with tempfile.TemporaryDirectory() as tmp:
         broker = TansuBroker(Path(tmp))
         broker.start()
+        BROKER_PID = broker.proc.pid
         try:
             yield f"kafka://{broker.bootstrap}"
         finally:
@@ -158,6 +171,7 @@ def main() -> None:
         produce(log, empty, 0)
         walls: dict[int, list[float]] = {p: [] for p in pars}
         cpus: dict[int, list[float]] = {p: [] for p in pars}
+        brokers: dict[int, list[float]] = {p: [] for p in pars}
         starts: dict[int, list[float]] = {p: [] for p in pars}
         outputs: dict[int, list[bytes]] = {}
         for r in range(max(1, args.repeat)):
@@ -165,9 +179,10 @@ def main() -> None:
                 out = f"out-{p}-{r}-{uuid.uuid4().hex[:6]}"
                 log.create_topic(out, PARTITIONS, {"retention.ms": -1})
                 log.create_topic(out + "-e", PARTITIONS, {"retention.ms": -1})
-                wall, cpu = run_w(url, topic, out, p)
+                wall, cpu, broker = run_w(url, topic, out, p)
                 walls[p].append(wall)
                 cpus[p].append(cpu)
+                brokers[p].append(broker)
                 starts[p].append(run_w(url, empty, out + "-e", p)[0] if p > 1 else 0.0)
                 if r == 0:
                     outputs[p] = read_rows(log, out)
@@ -179,6 +194,7 @@ def main() -> None:
     base = None
     for p in pars:
         wall, start, cpu = min(walls[p]), min(starts[p]), min(cpus[p])
+        broker = f"  broker CPU {min(brokers[p]):5.2f} s" if BROKER_PID is not None else ""
         rate, steady = args.events / wall, args.events / max(wall - start, 1e-9)
         if base is None:
             base = (rate, steady, cpu)
@@ -186,7 +202,7 @@ def main() -> None:
         print(
             f"parallelism {p}: wall {wall:6.2f} s (startup {start:4.2f} s)  {rate:10,.0f} events/s "
             f"({rate / base[0]:4.2f}x)  steady {steady:10,.0f} events/s ({steady / base[1]:4.2f}x)  "
-            f"CPU {cpu:5.2f} s ({cpu / base[2]:4.2f}x)  output {len(outputs[p]):,} rows, {same}"
+            f"CPU {cpu:5.2f} s ({cpu / base[2]:4.2f}x){broker}  output {len(outputs[p]):,} rows, {same}"
         )
     if 1 in pars and 2 in pars:
         ratio = (args.events / min(walls[2])) / (args.events / min(walls[1]))

@@ -392,6 +392,19 @@ class LogContract:
         log.append(t, 1, recs(b"a", b"b"))
         assert (log.earliest_offset(t, 1), log.latest_offset(t, 1)) == (0, 2)
 
+    def test_offset_ranges_of_many_partitions_at_once(self, log: Log, new_topic: NewTopic) -> None:
+        t, u = new_topic(3), new_topic(1)
+        log.append(t, 1, recs(b"a", b"b"))
+        log.append(t, 1, recs(b"c"))  # several batches: the end is exact on every backend (Kafka confirms it)
+        log.append(u, 0, recs(b"x"))
+        tps = [TopicPartition(t, 0), TopicPartition(t, 1), TopicPartition(t, 2), TopicPartition(u, 0)]
+        assert log.offset_ranges(tps) == {tps[0]: (0, 0), tps[1]: (0, 3), tps[2]: (0, 0), tps[3]: (0, 1)}
+        for tp in tps:  # the same as asking one by one
+            assert log.offset_ranges([tp])[tp] == (log.earliest_offset(*tp), log.latest_offset(*tp))
+        assert log.offset_ranges([]) == {}
+        with pytest.raises(UnknownPartitionError):
+            log.offset_ranges([TopicPartition(t, 3)])
+
     def test_offset_for_timestamp(self, log: Log, new_topic: NewTopic) -> None:
         t = new_topic()
         log.append(t, 0, [ProducerRecord(b"a", None, 100), ProducerRecord(b"b", None, 200)])

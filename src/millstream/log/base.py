@@ -342,6 +342,15 @@ class Log(ABC):
     def latest_offset(self, topic: str, partition: int) -> int:
         """The log end offset: the offset the next appended record will get."""
 
+    def offset_ranges(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+        """``{tp: (earliest, latest)}`` of many partitions at once: what :meth:`earliest_offset` and
+        :meth:`latest_offset` say of each. Backends that ask a cluster (Kafka) answer with one round of
+        requests for all of them instead of one per partition."""
+        return {
+            tp: (self.earliest_offset(tp.topic, tp.partition), self.latest_offset(tp.topic, tp.partition))
+            for tp in partitions
+        }
+
     @abstractmethod
     def offset_for_timestamp(self, topic: str, partition: int, timestamp: int) -> int | None:
         """The earliest offset whose record timestamp is ``>= timestamp``, or ``None`` if there is none."""

@@ -290,6 +290,27 @@ class KafkaLog(Log):
         with reader.lock:
             return reader.end_offset(hw)
 
+    def offset_ranges(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+        """:meth:`Log.offset_ranges` in two ``ListOffsets`` requests for all partitions; the ends are confirmed
+        by fetches as :meth:`latest_offset` does, all started before any is waited for, so their waits overlap
+        (a job's start on a topic of many partitions pays about one fetch wait, not one per partition)."""
+        tps = list(dict.fromkeys(TopicPartition(tp.topic, tp.partition) for tp in partitions))
+        for tp in tps:
+            self._admin.check_partition(tp.topic, tp.partition)
+        lo = self._admin.list_offsets({tp: OffsetSpec.earliest() for tp in tps})
+        hi = self._admin.list_offsets({tp: OffsetSpec.latest() for tp in tps})
+        out: dict[TopicPartition, tuple[int, int]] = {}
+        step = max(1, self._readers.size)  # no more at once than the pool keeps: none is evicted half-way
+        for i in range(0, len(tps), step):
+            chunk = [(tp, max(0, hi[tp][0]), self._readers.get(tp.topic, tp.partition)) for tp in tps[i : i + step]]
+            for _, listed, reader in chunk:
+                with reader.lock:
+                    reader.prefetch(listed)
+            for tp, listed, reader in chunk:
+                with reader.lock:
+                    out[tp] = (max(0, lo[tp][0]), reader.end_offset(listed))
+        return out
+
     def offset_for_timestamp(self, topic: str, partition: int, timestamp: int) -> int | None:
         """The first offset with a record timestamp ``>= timestamp`` (``offsets_for_times``), or ``None``.
 

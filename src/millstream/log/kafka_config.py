@@ -10,8 +10,8 @@ creates (admin, producers, consumers) unless it carries one of these scope prefi
 
 millstream's defaults (each overridable): an idempotent producer, ``read_committed`` consumers, no topic
 auto-creation, a short ``fetch.wait.max.ms`` (low read latency; a long-polling fetch is not woken by new
-data on every broker), and librdkafka's log lines routed to the ``millstream.kafka`` Python logger instead
-of stderr.
+data on every broker), a short ``reconnect.backoff.ms`` (a new client's first request does not wait), and
+librdkafka's log lines routed to the ``millstream.kafka`` Python logger instead of stderr.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ DEFAULT_TIMEOUT_MS = 30_000
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "client.id": "millstream",
+    # librdkafka spaces its "any broker" connection attempts by half of this (at least 11 ms); its default,
+    # 100 ms, made every new client's first request after the bootstrap connection wait about 50 ms (it
+    # connects again to the broker by the id the metadata names). Kafka's Java clients use 50 ms; failing
+    # brokers are still retried with exponential backoff up to ``reconnect.backoff.max.ms``.
+    "reconnect.backoff.ms": 20,
 }
 
 PRODUCER_DEFAULTS: dict[str, Any] = {

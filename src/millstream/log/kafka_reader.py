@@ -115,6 +115,13 @@ class PartitionReader:
             ) from exc
         return max(0, lo), max(0, hi)
 
+    def prefetch(self, offset: int) -> None:
+        """Have the consumer start fetching at ``offset`` in the background (unless it already reads on from
+        there), so that a following :meth:`end_offset` or read at ``offset`` waits less. Call with
+        :attr:`lock` held."""
+        if self._next != offset or self._pending:
+            self._reposition(offset)
+
     def end_offset(self, listed: int) -> int:
         """The partition's end as the fetch path sees it, given the end ``listed`` by ListOffsets.
 
@@ -123,8 +130,7 @@ class PartitionReader:
         is exact. On brokers whose answer is exact, the fetch just reports the end (one fetch round trip).
         The records fetched stay queued for a following ``read`` at ``listed``. Call with :attr:`lock` held.
         """
-        if self._next != listed or self._pending:
-            self._reposition(listed)
+        self.prefetch(listed)
         deadline = time.monotonic() + self._grace_s
         msgs: list[Any] = self._take(1000)
         while True:

@@ -13,7 +13,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from operator import itemgetter
 from typing import Any, Protocol, runtime_checkable
 
@@ -287,16 +287,22 @@ class LogReader(SourceReader):
         new = [tp for tp in self._wanted() if tp not in self.positions]
         if not new:
             return
-        starts = self._initial(self.source.starting_offsets, new, for_stop=False)
+        ranges = self.log.offset_ranges(new)  # one round of requests for all of them (Kafka)
+        starts = self._initial(self.source.starting_offsets, new, ranges, for_stop=False)
         if self.bounded:
             assert self.source.bounded is not None
-            self.stops.update(self._initial(self.source.bounded, new, for_stop=True))
+            self.stops.update(self._initial(self.source.bounded, new, ranges, for_stop=True))
         for tp in new:
             self.positions[tp] = starts[tp]
         self._last_discovery = time.monotonic()
 
     def _initial(
-        self, init: OffsetsInitializer, tps: list[TopicPartition], *, for_stop: bool
+        self,
+        init: OffsetsInitializer,
+        tps: list[TopicPartition],
+        ranges: Mapping[TopicPartition, tuple[int, int]],
+        *,
+        for_stop: bool,
     ) -> dict[TopicPartition, int]:
         log = self.log
         out: dict[TopicPartition, int] = {}
@@ -304,8 +310,7 @@ class LogReader(SourceReader):
         if init.kind == "committed" and self.source.group_id:
             committed = log.committed_offsets(self.source.group_id, tps)
         for tp in tps:
-            earliest = log.earliest_offset(tp.topic, tp.partition)
-            latest = log.latest_offset(tp.topic, tp.partition)
+            earliest, latest = ranges[tp]
             reset = init.reset or "earliest"
             if init.kind == "earliest":
                 off = earliest
