@@ -45,8 +45,9 @@ from typing import Any
 import orjson
 
 from ..core.errors import ConfigError, FencedError
-from ..core.record import ProducerRecord, TopicPartition
+from ..core.record import ProducerRecord
 from ..log.base import Log
+from ..log.control_topic import ControlTail, LeaderElection
 from .fencing import KafkaTaskFencing, SourceTaskFencing
 from .storage import Guard, TransactionalGuard
 from .unit_assignor import Assignment, Unit, assign_units
@@ -82,8 +83,8 @@ class KafkaWorkerGroup:
         self.config_tid = f"connect-cluster-{group_id}"
         self.assignment_tid = f"connect-cluster-{group_id}-assignment"
         self.view = GroupView(0, [], "")
-        self._consumer: Any = None
-        self._tail = 0
+        self._election = LeaderElection(log_, group_id, self.topic, session_timeout_ms)
+        self._tail = ControlTail(log_, self.topic, 0)
         self._seen: dict[str, tuple[int, dict[str, Any]]] = {}  # worker -> (heartbeat ms, its record)
         self._left: dict[str, int] = {}  # worker -> when it wrote "leave"
         self._assignment = Assignment()
@@ -105,43 +106,27 @@ class KafkaWorkerGroup:
             start = self.log.offset_for_timestamp(self.topic, 0, since)
         except Exception:
             start = None
-        self._tail = self.log.latest_offset(self.topic, 0) if start is None else start
-        self._tail = max(self._tail, self.log.earliest_offset(self.topic, 0))
-        self._consumer = self.log.consumer(
-            self.group_id,
-            auto_offset_reset="latest",
-            commit_on_close=False,
-            properties={
-                "session.timeout.ms": self.session_timeout_ms,
-                "heartbeat.interval.ms": max(100, self.session_timeout_ms // 4),
-            },
-        )
-        self._consumer.subscribe([self.topic])
+        offset = self.log.latest_offset(self.topic, 0) if start is None else start
+        self._tail.offset = max(offset, self.log.earliest_offset(self.topic, 0))
+        self._election.leads()  # joins the group
         self._joined = True
 
     def _read(self) -> None:
         """Step 3: read the control topic to its end."""
-        end = self.log.latest_offset(self.topic, 0)
-        while self._tail < end:
-            recs = self.log.read(self.topic, 0, self._tail, max_records=1000, timeout_ms=50)
-            if not recs:
-                return  # only transaction markers (or aborted records) before the end
-            for r in recs:
-                body = orjson.loads(r.value or b"{}")
-                worker = str(body.get("worker", ""))
-                kind = body.get("kind")
-                if kind == "heartbeat":
-                    self._seen[worker] = (int(r.timestamp), body)
-                    self._left.pop(worker, None)
-                    a = body.get("assignment")
-                    epoch = int(body.get("epoch") or 0)
-                    if a is not None and body.get("leader"):
-                        nxt = Assignment.from_json(a)
-                        if (epoch, nxt.version) >= (self._assignment_epoch, self._assignment.version):
-                            self._assignment, self._assignment_epoch = nxt, epoch
-                elif kind == "leave":
-                    self._left[worker] = int(r.timestamp)
-            self._tail = recs[-1].offset + 1
+        for timestamp, body in self._tail.read(to_end=True, timeout_ms=50):
+            worker = str(body.get("worker", ""))
+            kind = body.get("kind")
+            if kind == "heartbeat":
+                self._seen[worker] = (timestamp, body)
+                self._left.pop(worker, None)
+                a = body.get("assignment")
+                epoch = int(body.get("epoch") or 0)
+                if a is not None and body.get("leader"):
+                    nxt = Assignment.from_json(a)
+                    if (epoch, nxt.version) >= (self._assignment_epoch, self._assignment.version):
+                        self._assignment, self._assignment_epoch = nxt, epoch
+            elif kind == "leave":
+                self._left[worker] = timestamp
 
     def _body(self, leads: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -172,10 +157,9 @@ class KafkaWorkerGroup:
 
     # -- membership -----------------------------------------------------------------------------------
     def _holds_partition(self) -> bool:
-        if self._consumer is None:
+        if not self._election.joined:
             self._open()
-        self._consumer.poll(0, max_records=1000)  # serves the group protocol; the records are read by _read
-        return TopicPartition(self.topic, 0) in self._consumer.assignment()
+        return self._election.leads()
 
     def heartbeat(self) -> GroupView:
         """Steps 1-3 (see the module docstring); the first heartbeat waits (up to twice the session timeout
@@ -233,9 +217,7 @@ class KafkaWorkerGroup:
             body = {"kind": "leave", "worker": self.worker_id}
             self.log.append(self.topic, 0, [ProducerRecord(orjson.dumps(body), self.worker_id.encode())])
         finally:
-            if self._consumer is not None:
-                self._consumer.close()
-                self._consumer = None
+            self._election.leave()
 
     # -- per-worker state -----------------------------------------------------------------------------
     def publish_running(self, units: Iterable[Unit], *, force: bool = False) -> None:

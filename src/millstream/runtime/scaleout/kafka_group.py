@@ -30,8 +30,9 @@ from typing import Any
 import orjson
 
 from ...core.errors import ConfigError
-from ...core.record import ProducerRecord, TopicPartition
+from ...core.record import ProducerRecord
 from ...log.base import Log
+from ...log.control_topic import ControlTail, LeaderElection
 from .group import GroupView
 
 log = logging.getLogger("millstream.runtime.scaleout")
@@ -54,7 +55,7 @@ class KafkaJobGroup:
         self.topic = f"__millstream_job.{_topic_safe(job_id)}"
         self.prefix = f"job-group/{job_id}/"
         log_.create_topic(self.topic, 1, exist_ok=True)
-        self._tail = log_.latest_offset(self.topic, 0)
+        self._tail = ControlTail(log_, self.topic, log_.latest_offset(self.topic, 0))
         self._seen: dict[str, tuple[int, dict[str, Any]]] = {}  # instance -> (heartbeat ms, its record)
         self._left: set[str] = set()
         self._end: dict[str, Any] | None = None
@@ -62,7 +63,7 @@ class KafkaJobGroup:
         self._savepoints: dict[str, dict[str, Any]] = {}  # id -> request, in the order asked
         self._answers: dict[str, dict[str, Any]] = {}  # id -> answer
         self._epoch = 0  # this instance's term while it leads
-        self._consumer: Any = None
+        self._election = LeaderElection(log_, f"millstream-job.{_topic_safe(job_id)}", self.topic, session_timeout_ms)
         self.view = GroupView(0, [], "", 0)
 
     # -- the control topic ----------------------------------------------------------------------------------
@@ -70,44 +71,26 @@ class KafkaJobGroup:
         self.log.append(self.topic, 0, [ProducerRecord(orjson.dumps(body), self.instance_id.encode())])
 
     def _read(self) -> None:
-        while True:
-            recs = self.log.read(self.topic, 0, self._tail, max_records=1000, timeout_ms=10)
-            if not recs:
-                return
-            for r in recs:
-                body = orjson.loads(r.value or b"{}")
-                kind = body.get("kind")
-                if kind == "heartbeat":
-                    self._seen[str(body["instance"])] = (int(r.timestamp), body)
-                    self._left.discard(str(body["instance"]))
-                elif kind == "leave":
-                    self._left.add(str(body["instance"]))
-                elif kind == "end":
-                    self._end = body
-                elif kind == "request":
-                    self._request = body
-                elif kind == "savepoint":
-                    self._savepoints[str(body["id"])] = body
-                elif kind == "savepoint-answer":
-                    self._answers[str(body["id"])] = body
-                    self._savepoints.pop(str(body["id"]), None)
-            self._tail = recs[-1].offset + 1
+        for timestamp, body in self._tail.read(timeout_ms=10):
+            kind = body.get("kind")
+            if kind == "heartbeat":
+                self._seen[str(body["instance"])] = (timestamp, body)
+                self._left.discard(str(body["instance"]))
+            elif kind == "leave":
+                self._left.add(str(body["instance"]))
+            elif kind == "end":
+                self._end = body
+            elif kind == "request":
+                self._request = body
+            elif kind == "savepoint":
+                self._savepoints[str(body["id"])] = body
+            elif kind == "savepoint-answer":
+                self._answers[str(body["id"])] = body
+                self._savepoints.pop(str(body["id"]), None)
 
     # -- membership ---------------------------------------------------------------------------------------
     def _leads(self) -> bool:
-        if self._consumer is None:
-            self._consumer = self.log.consumer(
-                f"millstream-job.{_topic_safe(self.job_id)}",
-                auto_offset_reset="latest",
-                commit_on_close=False,
-                properties={
-                    "session.timeout.ms": self.session_timeout_ms,
-                    "heartbeat.interval.ms": max(100, self.session_timeout_ms // 4),
-                },
-            )
-            self._consumer.subscribe([self.topic])
-        self._consumer.poll(0, max_records=1000)  # keeps the membership; the records are read by _read
-        return TopicPartition(self.topic, 0) in self._consumer.assignment()
+        return self._election.leads()
 
     def heartbeat(self) -> GroupView:
         leads = self._leads()
@@ -214,9 +197,7 @@ class KafkaJobGroup:
     def leave(self) -> None:
         try:
             self._send({"kind": "leave", "instance": self.instance_id})
-            if self._consumer is not None:
-                self._consumer.close()
-                self._consumer = None
+            self._election.leave()
         except Exception as exc:  # the cluster went away: the session expires by itself
             log.debug("leaving job group of %s: %s", self.job_id, exc)
 
