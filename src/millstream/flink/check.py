@@ -19,7 +19,9 @@ anything :mod:`millstream.flink.translate` cannot put on PyFlink's DataStream AP
 - source functions and generator sources (PyFlink has no Python sources);
 - ``on_error()`` on a keyed or connected process function (on ``map``, ``filter``, ``flat_map`` and
   ``process`` it translates: :class:`~millstream.flink.pyflink_functions.Tolerant`);
-- custom (user-written) triggers and evictors other than count windows' (PyFlink has no Python evictors);
+- custom (user-written) triggers (evictors translate, built-in or user-written: PyFlink has no Python
+  evictors, so a window with one runs as :class:`~millstream.flink.evicting.EvictingWindow`, a keyed process
+  function with Flink state and timers);
 - a Kafka source or sink without Flink's Kafka connector jar among ``jars`` (``--flink-jars``);
 - a schema-registry format (``ConfluentRegistry...Schema``) on a Kafka source or sink: not translated.
 
@@ -301,11 +303,6 @@ def _check_window(t: Transformation) -> None:
             "carried over)",
             hint="use one of Flink's triggers: EventTimeTrigger, ProcessingTimeTrigger, Continuous*Trigger, "
             "CountTrigger, PurgingTrigger",
-        )
-    if p.get("evictor") is not None:
-        raise FlinkTranslationError(
-            f"{_describe(t)}: evictors run on Flink only in count windows (PyFlink's Python API has no evictors)",
-            hint="drop the evictor, or use key_by(...).count_window(size, slide)",
         )
 
 
