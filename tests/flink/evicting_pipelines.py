@@ -221,3 +221,24 @@ PIPELINES: dict[str, Callable[[StreamExecutionEnvironment], list[Any]]] = {
     "window-join-time": window_join_time,
     "custom-evictor-late": custom_evictor_late,
 }
+
+#: The pipelines above that use only Java Flink's assigners, triggers, evictors and the parity suite's
+#: formatting, described for ``evicting_java.py`` (which builds them on Java Flink): name -> (seed, late inputs,
+#: window, trigger, evictor (kind, size, do_evict_after), lateness, late side output). The others use
+#: Python-only parts (a reduce, an aggregate, ``window_all``'s formatting, a join, a user-written evictor).
+JAVA_TWINS: dict[str, tuple[int, bool, tuple[Any, ...], str | None, tuple[str, int, bool], int, bool]] = {
+    "sliding-time-after-late": (101, True, ("sliding", 10, 4), None, ("time", 3, True), 8, True),
+    "session-delta-late": (102, True, ("session", 4), None, ("delta", 6, False), 10, True),
+    "session-count-after-late": (103, True, ("session", 3), None, ("count", 2, True), 6, True),
+    "tumbling-count-trigger-late": (104, True, ("tumbling", 15), "count-3", ("time", 4, False), 5, True),
+    "tumbling-continuous-purging": (
+        105,
+        False,
+        ("tumbling", 20),
+        "purging-continuous-5",
+        ("count", 3, False),
+        0,
+        False,
+    ),
+    "global-purging-delta-after": (108, True, ("global",), "purging-count-3", ("delta", 5, True), 0, False),
+}
