@@ -1,9 +1,10 @@
 """Windows with evictors beyond the parity suite's five evictor cases, built with millstream's API: sliding and
 session windows, allowed lateness with late firings and a late side output, built-in triggers other than the
-default (count, purging, continuous), reduce and aggregate over the evicted contents, ``window_all``, a window
-join and a user-written evictor. ``tests/flink/test_evicting_on_flink.py`` runs each on millstream's engine and
-through ``--engine flink``'s translation (``flink_side.py``, item ``{"pipeline": name}``) at parallelism 1
-and 2, and compares rows and record timestamps.
+default (count, purging, continuous), reduce and aggregate over the evicted contents, ``window_all``, non-keyed
+count windows (``count_window_all``), a window join and a user-written evictor.
+``tests/flink/test_evicting_on_flink.py`` runs each on millstream's engine and through ``--engine flink``'s
+translation (``flink_side.py``, item ``{"pipeline": name}``) at parallelism 1 and 2, and compares rows and
+record timestamps.
 
 Inputs are :func:`tests.parity.cases.gen_stream`'s (``(key, ts, value)``, ``value`` unique), with late bursts
 where the pipeline has allowed lateness or a late side output; per key, elements reach the window in source
@@ -193,6 +194,22 @@ def window_all_delta(env: StreamExecutionEnvironment) -> list[Any]:
     return [windowed.process(_AllWindowFormat())]
 
 
+class _AllCountFormat:
+    """``["ca", values in window order]`` for each firing of a ``count_window_all``."""
+
+    def process(self, context: Any, elements: Iterable[Any]) -> Iterable[Any]:
+        yield ["ca", [e[2] for e in elements]]
+
+
+def count_window_all(env: StreamExecutionEnvironment) -> list[Any]:
+    """Non-keyed count windows: sliding (``CountEvictor(4)`` fired every 2) and tumbling (purging every 3)."""
+    stream = _source(env, _rows(113), DELAY)
+    return [
+        stream.count_window_all(4, 2).process(_AllCountFormat()),
+        stream.count_window_all(3).process(_AllCountFormat()),
+    ]
+
+
 def window_join_time(env: StreamExecutionEnvironment) -> list[Any]:
     """A tumbling window join whose evictor (``TimeEvictor``) drops the pairs' older elements."""
     left = _source(env, _rows(110, late=False, n=30), DELAY)
@@ -218,6 +235,7 @@ PIPELINES: dict[str, Callable[[StreamExecutionEnvironment], list[Any]]] = {
     "tumbling-aggregate": tumbling_aggregate,
     "global-purging-delta-after": global_purging_delta_after,
     "window-all-delta": window_all_delta,
+    "count-window-all": count_window_all,
     "window-join-time": window_join_time,
     "custom-evictor-late": custom_evictor_late,
 }

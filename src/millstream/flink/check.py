@@ -289,11 +289,6 @@ def _check_window(t: Transformation) -> None:
             hint="use a tumbling, sliding, session or global window assigner, or count_window(...)",
         )
     if count_window_shape(p) is not None:
-        if p.get("key_fns") or p.get("key_fn") is None:
-            raise FlinkTranslationError(
-                f"{_describe(t)}: count windows run on Flink on a keyed stream only",
-                hint="key the stream first: key_by(...).count_window(...)",
-            )
         return
     trigger = p.get("trigger")
     nested = trigger.nested if isinstance(trigger, PurgingTrigger) else trigger

@@ -1,8 +1,9 @@
 """Windows with an evictor on PyFlink: Flink's ``EvictingWindowOperator`` as a keyed process function.
 
-PyFlink's Python API has no evictors, so a keyed window with one (any assigner but count windows, which
+PyFlink's Python API has no evictors, so a window with one (any assigner but keyed count windows, which
 :class:`~millstream.flink.pyflink_functions.CountWindowFunction` runs) becomes :class:`EvictingWindow`, a
-``KeyedProcessFunction`` keeping everything in Flink's keyed state and timers. It runs millstream's own
+``KeyedProcessFunction`` keeping everything in Flink's keyed state and timers (a ``window_all`` keyed by one
+constant key); so does a non-keyed count window (``count_window_all``, an evictor or none). It runs millstream's own
 assigner, built-in trigger and evictor objects (pure functions of their inputs and of a context), so the
 rows are those of millstream's :class:`~millstream.stream.operators.window.WindowOperator`:
 
@@ -41,7 +42,7 @@ from pyflink.datastream.functions import KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from ..stream.time import MAX_WATERMARK, MIN_WATERMARK
-from ..stream.windows import GlobalWindow, TimestampedValue
+from ..stream.windows import Evictor, GlobalWindow, TimestampedValue
 from .pyflink_functions import StateStore, _close, _open, _Sides, apply_window_fn
 
 PICKLED = Types.PICKLED_BYTE_ARRAY
@@ -192,10 +193,10 @@ class _WindowContext:
 
 class EvictingWindow(KeyedProcessFunction):
     """A keyed window with an evictor (see the module docstring): ``assigner``, ``trigger`` (``None``: the
-    assigner's default) and ``evictor`` are millstream's objects, ``lateness`` the allowed lateness in ms,
-    ``late_tag`` the late side output's tag (or ``None``), ``spec`` the window's function spec (list contents,
-    then ``list_then`` reduce/aggregate and/or the window function); ``restamp``: main outputs as
-    ``(window.max_timestamp(), value)`` for the Java ``Restamp`` operator."""
+    assigner's default) and ``evictor`` (``None``: none, every element is kept) are millstream's objects,
+    ``lateness`` the allowed lateness in ms, ``late_tag`` the late side output's tag (or ``None``), ``spec`` the
+    window's function spec (list contents, then ``list_then`` reduce/aggregate and/or the window function);
+    ``restamp``: main outputs as ``(window.max_timestamp(), value)`` for the Java ``Restamp`` operator."""
 
     def __init__(
         self,
@@ -208,10 +209,11 @@ class EvictingWindow(KeyedProcessFunction):
         restamp: bool = False,
     ) -> None:
         self.args = (assigner, trigger, evictor, lateness, late_tag, spec, restamp)
-        self.assigner, self.evictor, self.lateness, self.late_tag = assigner, evictor, int(lateness), late_tag
+        self.assigner, self.lateness, self.late_tag = assigner, int(lateness), late_tag
+        self.evictor = evictor if evictor is not None else Evictor()
         self.trigger = trigger if trigger is not None else assigner.get_default_trigger()
         self.spec, self.restamp = spec, restamp
-        self.stamped = bool(evictor.timestamped)
+        self.stamped = bool(self.evictor.timestamped)
         self.event_time = bool(assigner.is_event_time)
         self.merging = bool(assigner.is_merging)
         self.sides = _Sides()

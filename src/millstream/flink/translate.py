@@ -473,11 +473,11 @@ class FlinkJob:
         p = t.params
         spec = p["fn"]
         shape = count_window_shape(p)
-        if shape is not None:
+        if shape is not None and p.get("key_fn") is not None and not p.get("key_fns"):
             every, purge, keep, after = shape
             window_fn = f.CountWindowFunction(spec, every, purge, keep, after, restamp=self.glue)
             return ds.process(window_fn, output_type=self._out_type())
-        if p.get("evictor") is not None:
+        if p.get("evictor") is not None or shape is not None:  # (a non-keyed count window, or a join's)
             return self._evicting_window(t, ds)
         if p.get("key_fns"):  # a window join: Flink's coGroup lowering (tagged union, keyed, windowed)
             windowed = self._tagged_union(t).window(self.assigner(p["assigner"]))
@@ -530,10 +530,11 @@ class FlinkJob:
         return keyed
 
     def _evicting_window(self, t: Transformation, ds: Any) -> Any:
-        """A window with an evictor (other than a count window's ``CountEvictor``): PyFlink's Python API has
-        none, so :class:`~millstream.flink.evicting.EvictingWindow`, a keyed process function with Flink state
-        and timers, runs Flink's ``EvictingWindowOperator`` (a non-keyed window is keyed by one constant key
-        and runs with the plan's parallelism, 1; a window join's tagged inputs are keyed as without evictor)."""
+        """A window with an evictor (other than a keyed count window's ``CountEvictor``), and a non-keyed
+        count window: PyFlink's Python API has no evictors, so :class:`~millstream.flink.evicting.EvictingWindow`,
+        a keyed process function with Flink state and timers, runs Flink's ``EvictingWindowOperator`` (a
+        non-keyed window is keyed by one constant key and runs with the plan's parallelism, 1; a window join's
+        tagged inputs are keyed as without evictor)."""
         p = t.params
         if p.get("key_fns"):
             keyed = self._tagged_union(t)
