@@ -190,7 +190,8 @@ def test_custom_trigger_is_refused_with_or_without_an_evictor() -> None:
 
 def test_evictors_translate_on_every_window() -> None:
     """Evictors outside count windows (time, session and global windows, window_all, window joins, a
-    user-written evictor) pass the check: they run as a keyed process function on Flink."""
+    user-written evictor) and non-keyed count windows pass the check: they run as a keyed process function
+    on Flink."""
 
     class Mine(Evictor):
         pass
@@ -213,8 +214,9 @@ def test_evictors_translate_on_every_window() -> None:
     s.window_all(TumblingEventTimeWindows.of(5)).evictor(CountEvictor.of(1)).process(lambda c, es: es).print()
     joined = s.join(s).where(lambda e: e[0]).equal_to(lambda e: e[0]).window(TumblingEventTimeWindows.of(5))
     joined.evictor(TimeEvictor.of(2)).apply(lambda a, b: (a, b)).print()
+    s.count_window_all(3, 1).process(lambda c, es: es).print()  # a non-keyed count window
     nodes = check_job(_sinks(env))
-    assert sum(1 for t in nodes if t.kind == "window") == 6
+    assert sum(1 for t in nodes if t.kind == "window") == 7
 
 
 def _kafka_job() -> list:
