@@ -3,8 +3,8 @@ against millstream's own engine: a summary of identical / differing / refused ru
 
 The default test suite (``tests/flink/test_engine_flink.py``) runs a subset; this script runs all of them
 (``tests/parity``: the generated cases and the hand-computed ones, 80 in all). Each case is built with
-millstream's API exactly as the parity suite builds it, checked (``millstream.flink.check.check_job``:
-evictor cases are refused there, by name), and the translatable ones are run in batches of ``--batch`` cases,
+millstream's API exactly as the parity suite builds it, checked (``millstream.flink.check.check_job``, which
+names what it refuses), and the translatable ones are run in batches of ``--batch`` cases,
 one Flink job per batch (``tests/flink/flink_side.py`` in the PyFlink virtualenv of the parity suite), so a
 batch that fails names its cases without losing the others. Every run is then compared with millstream's
 engine at the same parallelism:

@@ -6,7 +6,9 @@ case is built with millstream's own API exactly as the parity suite builds it
 (``tests/parity/millstream_side._build``, collecting sinks); all cases are translated by
 :class:`millstream.flink.translate.FlinkJob` into ONE PyFlink environment (the JVM and the mini-cluster start
 once), and the rows and record timestamps each case's sinks received are written to ``RESULTS.json`` as
-``{"results": {"case_id/variant/parallelism": {"rows": [...], "stamps": [...]}}, "seconds": float}``.
+``{"results": {"case_id/variant/parallelism": {"rows": [...], "stamps": [...]}}, "seconds": float}``. An item
+``{"pipeline": name, "parallelism": p}`` instead of a case builds ``tests/flink/evicting_pipelines.PIPELINES
+[name]`` (key ``name/pipeline/p``).
 Needs ``millstream`` (``src``) and the repository root on ``PYTHONPATH``.
 """
 
@@ -15,25 +17,36 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from millstream import StreamExecutionEnvironment
 from millstream.flink.config import flink_configuration
 from millstream.flink.glue import glue_jar
 from millstream.flink.translate import FlinkJob
 from millstream.testing import CollectingSink
+from tests.flink.evicting_pipelines import PIPELINES
 from tests.parity.cases import Case
 from tests.parity.millstream_side import _build
 
 
-def load(path: str, default_parallelism: int) -> list[tuple[Case, str, int]]:
+def load(path: str, default_parallelism: int) -> list[tuple[str, Callable[[Any], list[Any]], int]]:
+    """``(result key, builder(env) -> result streams, parallelism)`` of each item of ``path``."""
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
-    out = []
+    out: list[tuple[str, Callable[[Any], list[Any]], int]] = []
     for item in data["cases"]:
+        parallelism = int(item.get("parallelism", default_parallelism))
+        if "pipeline" in item:
+            name = item["pipeline"]
+            out.append((f"{name}/pipeline/{parallelism}", PIPELINES[name], parallelism))
+            continue
         raw = dict(item["case"])
         raw["inputs"] = {name: [tuple(e) for e in rows] for name, rows in raw["inputs"].items()}
         raw["apis"] = tuple(raw["apis"])
-        out.append((Case(**raw), item.get("variant", "process"), int(item.get("parallelism", default_parallelism))))
+        case, variant = Case(**raw), item.get("variant", "process")
+        out.append((f"{case.id}/{variant}/{parallelism}", partial(_build, case=case, variant=variant), parallelism))
     return out
 
 
@@ -43,11 +56,10 @@ def main() -> None:
     started = time.monotonic()
     job: FlinkJob | None = None
     sinks: dict[str, list[CollectingSink]] = {}
-    for case, variant, parallelism in cases:
+    for key, build, parallelism in cases:
         env = StreamExecutionEnvironment.get_execution_environment()
-        key = f"{case.id}/{variant}/{parallelism}"
         sinks[key] = []
-        for stream in _build(env, case, variant):
+        for stream in build(env):
             sink = CollectingSink()
             stream.sink_to(sink)
             sinks[key].append(sink)

@@ -34,7 +34,14 @@ from millstream.flink.runner import (
 from millstream.stream.restart import RestartStrategies
 from millstream.windows import (
     CountEvictor,
+    CountTrigger,
+    DeltaEvictor,
+    EventTimeSessionWindows,
     EventTimeTrigger,
+    Evictor,
+    GlobalWindows,
+    SlidingEventTimeWindows,
+    TimeEvictor,
     TumblingEventTimeWindows,
 )
 
@@ -165,7 +172,7 @@ def test_source_function_is_refused() -> None:
         check_job(_sinks(env))
 
 
-def test_custom_trigger_and_time_window_evictor_are_refused() -> None:
+def test_custom_trigger_is_refused_with_or_without_an_evictor() -> None:
     class Mine(EventTimeTrigger):
         pass
 
@@ -174,9 +181,42 @@ def test_custom_trigger_and_time_window_evictor_are_refused() -> None:
     keyed.window(TumblingEventTimeWindows.of(5)).trigger(Mine()).reduce(lambda a, b: a).print()
     with pytest.raises(FlinkTranslationError, match="trigger Mine"):
         check_job(_sinks(env))
-    keyed.window(TumblingEventTimeWindows.of(5)).evictor(CountEvictor.of(2)).reduce(lambda a, b: a).print()
-    with pytest.raises(FlinkTranslationError, match="evictors run on Flink only in count windows"):
+    keyed.window(TumblingEventTimeWindows.of(5)).trigger(Mine()).evictor(CountEvictor.of(2)).process(
+        lambda k, c, es: es
+    ).print()
+    with pytest.raises(FlinkTranslationError, match="trigger Mine"):
         check_job(_sinks(env))
+
+
+def test_evictors_translate_on_every_window() -> None:
+    """Evictors outside count windows (time, session and global windows, window_all, window joins, a
+    user-written evictor) and non-keyed count windows pass the check: they run as a keyed process function
+    on Flink."""
+
+    class Mine(Evictor):
+        pass
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    s = env.from_collection([("a", 1)]).assign_timestamps_and_watermarks(
+        WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(lambda e, ts: e[1])
+    )
+    keyed = s.key_by(lambda e: e[0])
+    keyed.window(TumblingEventTimeWindows.of(5)).evictor(CountEvictor.of(2)).reduce(lambda a, b: a).print()
+    keyed.window(SlidingEventTimeWindows.of(10, 5)).evictor(TimeEvictor.of(3, True)).allowed_lateness(4).process(
+        lambda k, c, es: es
+    ).print()
+    keyed.window(EventTimeSessionWindows.with_gap(3)).evictor(DeltaEvictor.of(2, lambda a, b: 0)).process(
+        lambda k, c, es: es
+    ).print()
+    keyed.window(GlobalWindows.create()).trigger(CountTrigger.of(2)).evictor(Mine()).process(
+        lambda k, c, es: es
+    ).print()
+    s.window_all(TumblingEventTimeWindows.of(5)).evictor(CountEvictor.of(1)).process(lambda c, es: es).print()
+    joined = s.join(s).where(lambda e: e[0]).equal_to(lambda e: e[0]).window(TumblingEventTimeWindows.of(5))
+    joined.evictor(TimeEvictor.of(2)).apply(lambda a, b: (a, b)).print()
+    s.count_window_all(3, 1).process(lambda c, es: es).print()  # a non-keyed count window
+    nodes = check_job(_sinks(env))
+    assert sum(1 for t in nodes if t.kind == "window") == 7
 
 
 def _kafka_job() -> list:

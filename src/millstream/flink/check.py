@@ -19,7 +19,9 @@ anything :mod:`millstream.flink.translate` cannot put on PyFlink's DataStream AP
 - source functions and generator sources (PyFlink has no Python sources);
 - ``on_error()`` on a keyed or connected process function (on ``map``, ``filter``, ``flat_map`` and
   ``process`` it translates: :class:`~millstream.flink.pyflink_functions.Tolerant`);
-- custom (user-written) triggers and evictors other than count windows' (PyFlink has no Python evictors);
+- custom (user-written) triggers (evictors translate, built-in or user-written: PyFlink has no Python
+  evictors, so a window with one runs as :class:`~millstream.flink.evicting.EvictingWindow`, a keyed process
+  function with Flink state and timers);
 - a Kafka source or sink without Flink's Kafka connector jar among ``jars`` (``--flink-jars``);
 - a schema-registry format (``ConfluentRegistry...Schema``) on a Kafka source or sink: not translated.
 
@@ -287,11 +289,6 @@ def _check_window(t: Transformation) -> None:
             hint="use a tumbling, sliding, session or global window assigner, or count_window(...)",
         )
     if count_window_shape(p) is not None:
-        if p.get("key_fns") or p.get("key_fn") is None:
-            raise FlinkTranslationError(
-                f"{_describe(t)}: count windows run on Flink on a keyed stream only",
-                hint="key the stream first: key_by(...).count_window(...)",
-            )
         return
     trigger = p.get("trigger")
     nested = trigger.nested if isinstance(trigger, PurgingTrigger) else trigger
@@ -301,11 +298,6 @@ def _check_window(t: Transformation) -> None:
             "carried over)",
             hint="use one of Flink's triggers: EventTimeTrigger, ProcessingTimeTrigger, Continuous*Trigger, "
             "CountTrigger, PurgingTrigger",
-        )
-    if p.get("evictor") is not None:
-        raise FlinkTranslationError(
-            f"{_describe(t)}: evictors run on Flink only in count windows (PyFlink's Python API has no evictors)",
-            hint="drop the evictor, or use key_by(...).count_window(size, slide)",
         )
 
 

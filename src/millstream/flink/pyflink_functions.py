@@ -13,7 +13,8 @@ pickles it with cloudpickle) and calls them with millstream's signatures and con
 The joins PyFlink lacks in Python are keyed co-process functions with Flink state here:
 :class:`IntervalJoinFunction` (Flink's ``IntervalJoinOperator``); window joins are a union of the tagged
 inputs into an ordinary window (Flink's own ``coGroup`` lowering, see ``translate.py``). Count windows
-with evictors (PyFlink's Python API has no evictors) are :class:`CountWindowFunction`.
+with evictors (PyFlink's Python API has no evictors) are :class:`CountWindowFunction`; other windows with an
+evictor are :class:`~millstream.flink.evicting.EvictingWindow`.
 """
 
 from __future__ import annotations

@@ -60,6 +60,7 @@ from ..stream.windows import (
 from . import pyflink_functions as f
 from .check import check_job, count_window_shape, is_collecting_sink, kafka_url
 from .config import flink_configuration
+from .evicting import EvictingWindow, constant_key
 
 PICKLED = Types.PICKLED_BYTE_ARRAY
 APPEND_BATCH = 1000  # records an embedded-log sink appends at once in a bounded job without checkpoints
@@ -472,22 +473,14 @@ class FlinkJob:
         p = t.params
         spec = p["fn"]
         shape = count_window_shape(p)
-        if shape is not None:
+        if shape is not None and p.get("key_fn") is not None and not p.get("key_fns"):
             every, purge, keep, after = shape
             window_fn = f.CountWindowFunction(spec, every, purge, keep, after, restamp=self.glue)
             return ds.process(window_fn, output_type=self._out_type())
+        if p.get("evictor") is not None or shape is not None:  # (a non-keyed count window, or a join's)
+            return self._evicting_window(t, ds)
         if p.get("key_fns"):  # a window join: Flink's coGroup lowering (tagged union, keyed, windowed)
-            sides = []
-            for i in range(len(t.inputs)):
-                up, _ = t.inputs[i]
-                feed = up.inputs[0][0] if up.kind == "partition" else up
-                raw = self._stream(feed, up.inputs[0][1] if up.kind == "partition" else None)
-                tagged = raw.map(f.Tag(i), output_type=PICKLED()).name("Tag input")
-                sides.append(self._helper(tagged, self._par(t)))  # the union feeds its key map forward
-            union = sides[0].union(*sides[1:])
-            keyed = union.key_by(f.Keys(None, list(p["key_fns"])), key_type=PICKLED())
-            keyed._j_data_stream.getTransformation().getInputs().get(0).setParallelism(self._par(t))
-            windowed = keyed.window(self.assigner(p["assigner"]))
+            windowed = self._tagged_union(t).window(self.assigner(p["assigner"]))
             non_keyed = False
         elif p.get("key_fn") is None:
             windowed = ds.window_all(self.assigner(p["assigner"]))
@@ -520,6 +513,48 @@ class FlinkJob:
                 f.Aggregate(spec.user), window_function=wrapper, accumulator_type=PICKLED(), output_type=out_type
             )
         return windowed.process(wrapper, output_type=out_type)
+
+    def _tagged_union(self, t: Transformation) -> Any:
+        """A window join's inputs as Flink's ``coGroup`` lowers them: each input's elements tagged
+        ``(index, value)``, unioned and keyed by the input's key selector."""
+        sides = []
+        for i in range(len(t.inputs)):
+            up, _ = t.inputs[i]
+            feed = up.inputs[0][0] if up.kind == "partition" else up
+            raw = self._stream(feed, up.inputs[0][1] if up.kind == "partition" else None)
+            tagged = raw.map(f.Tag(i), output_type=PICKLED()).name("Tag input")
+            sides.append(self._helper(tagged, self._par(t)))  # the union feeds its key map forward
+        union = sides[0].union(*sides[1:])
+        keyed = union.key_by(f.Keys(None, list(t.params["key_fns"])), key_type=PICKLED())
+        keyed._j_data_stream.getTransformation().getInputs().get(0).setParallelism(self._par(t))
+        return keyed
+
+    def _evicting_window(self, t: Transformation, ds: Any) -> Any:
+        """A window with an evictor (other than a keyed count window's ``CountEvictor``), and a non-keyed
+        count window: PyFlink's Python API has no evictors, so :class:`~millstream.flink.evicting.EvictingWindow`,
+        a keyed process function with Flink state and timers, runs Flink's ``EvictingWindowOperator`` (a
+        non-keyed window is keyed by one constant key and runs with the plan's parallelism, 1; a window join's
+        tagged inputs are keyed as without evictor)."""
+        p = t.params
+        if p.get("key_fns"):
+            keyed = self._tagged_union(t)
+        elif p.get("key_fn") is None:
+            keyed = ds.key_by(f.Keys(constant_key), key_type=PICKLED())
+            feed = t.inputs[0][0]
+            keyed._j_data_stream.getTransformation().getInputs().get(0).setParallelism(self._parallelism_of(feed))
+        else:
+            assert isinstance(ds, KeyedStream)
+            keyed = ds
+        fn = EvictingWindow(
+            p["assigner"],
+            p.get("trigger"),
+            p["evictor"],
+            int(p.get("lateness") or 0),
+            p.get("late_tag"),
+            p["fn"],
+            restamp=self.glue,
+        )
+        return keyed.process(fn, output_type=self._out_type())
 
     # -- sinks ---------------------------------------------------------------------------------------------
     def _discard(self, ds: Any, parallelism: int) -> None:
