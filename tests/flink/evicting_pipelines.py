@@ -1,7 +1,9 @@
 """Windows with evictors beyond the parity suite's five evictor cases, built with millstream's API: sliding and
 session windows, allowed lateness with late firings and a late side output, built-in triggers other than the
 default (count, purging, continuous), reduce and aggregate over the evicted contents, ``window_all``, non-keyed
-count windows (``count_window_all``), a window join and a user-written evictor.
+count windows (``count_window_all``), a window join and a user-written evictor; and user-written triggers (with
+per-window ``get_partitioned_state``, timers registered and deleted, merging sessions, purging), with an evictor
+or none.
 ``tests/flink/test_evicting_on_flink.py`` runs each on millstream's engine and through ``--engine flink``'s
 translation (``flink_side.py``, item ``{"pipeline": name}``) at parallelism 1 and 2, and compares rows and
 record timestamps.
@@ -20,6 +22,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from millstream import Duration, OutputTag, StreamExecutionEnvironment
+from millstream.common import Types
+from millstream.state import ReducingStateDescriptor, ValueStateDescriptor
 from millstream.windows import (
     ContinuousEventTimeTrigger,
     CountEvictor,
@@ -31,6 +35,8 @@ from millstream.windows import (
     PurgingTrigger,
     SlidingEventTimeWindows,
     TimeEvictor,
+    Trigger,
+    TriggerResult,
     TumblingEventTimeWindows,
 )
 from tests.parity.cases import gen_stream
@@ -225,6 +231,148 @@ def custom_evictor_late(env: StreamExecutionEnvironment) -> list[Any]:
     )
 
 
+# -- user-written triggers (run in EvictingWindow on Flink, with or without an evictor) ---------------------------
+
+
+class EveryNAndEnd(Trigger):
+    """Fires every ``n`` elements of a window (a count in per-window ``ValueState``) and when the watermark
+    passes the window's end (late elements then fire at once, as ``EventTimeTrigger``)."""
+
+    COUNT = ValueStateDescriptor("every-n-count", Types.INT())
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def on_element(self, element: Any, timestamp: int | None, window: Any, ctx: Any) -> tuple[bool, bool]:
+        if window.max_timestamp() <= ctx.get_current_watermark():
+            return TriggerResult.FIRE
+        ctx.register_event_time_timer(window.max_timestamp())
+        count = ctx.get_partitioned_state(self.COUNT)
+        n = (count.value() or 0) + 1
+        count.update(n)
+        return TriggerResult.FIRE if n % self.n == 0 else TriggerResult.CONTINUE
+
+    def on_event_time(self, time: int, window: Any, ctx: Any) -> tuple[bool, bool]:
+        return TriggerResult.FIRE if time == window.max_timestamp() else TriggerResult.CONTINUE
+
+    def on_processing_time(self, time: int, window: Any, ctx: Any) -> tuple[bool, bool]:
+        return TriggerResult.CONTINUE
+
+    def clear(self, window: Any, ctx: Any) -> None:
+        ctx.get_partitioned_state(self.COUNT).clear()
+        ctx.delete_event_time_timer(window.max_timestamp())
+
+
+class QuietTrigger(Trigger):
+    """Fires and purges a window when ``gap`` ms of event time pass without an element (one timer, deleted and
+    registered again on each element, its time in per-window ``ValueState``), and fires at the window's end."""
+
+    NEXT = ValueStateDescriptor("quiet-next", Types.LONG())
+
+    def __init__(self, gap: int) -> None:
+        self.gap = gap
+
+    def on_element(self, element: Any, timestamp: int | None, window: Any, ctx: Any) -> tuple[bool, bool]:
+        state = ctx.get_partitioned_state(self.NEXT)
+        previous = state.value()
+        if previous is not None:
+            ctx.delete_event_time_timer(previous)
+        t = min(int(timestamp or 0) + self.gap, window.max_timestamp() - 1)
+        state.update(t)
+        ctx.register_event_time_timer(t)
+        ctx.register_event_time_timer(window.max_timestamp())
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time: int, window: Any, ctx: Any) -> tuple[bool, bool]:
+        state = ctx.get_partitioned_state(self.NEXT)
+        if state.value() == time:
+            state.clear()
+            return TriggerResult.FIRE_AND_PURGE
+        return TriggerResult.FIRE if time == window.max_timestamp() else TriggerResult.CONTINUE
+
+    def on_processing_time(self, time: int, window: Any, ctx: Any) -> tuple[bool, bool]:
+        return TriggerResult.CONTINUE
+
+    def clear(self, window: Any, ctx: Any) -> None:
+        state = ctx.get_partitioned_state(self.NEXT)
+        if state.value() is not None:
+            ctx.delete_event_time_timer(state.value())
+            state.clear()
+        ctx.delete_event_time_timer(window.max_timestamp())
+
+
+class SessionEvenTrigger(Trigger):
+    """A merging trigger for sessions: fires at every second element of a session (a sum of ones in
+    per-window ``ReducingState``, which starts again in a merged session) and at the session's end; purges
+    when an element's value is a multiple of 7."""
+
+    SEEN = ReducingStateDescriptor("session-seen", lambda a, b: a + b, Types.INT())
+
+    def on_element(self, element: Any, timestamp: int | None, window: Any, ctx: Any) -> tuple[bool, bool]:
+        if window.max_timestamp() <= ctx.get_current_watermark():
+            return TriggerResult.FIRE
+        ctx.register_event_time_timer(window.max_timestamp())
+        seen = ctx.get_partitioned_state(self.SEEN)
+        seen.add(1)
+        fire = seen.get() % 2 == 0
+        return (fire, element[2] % 7 == 0)
+
+    def on_event_time(self, time: int, window: Any, ctx: Any) -> tuple[bool, bool]:
+        return TriggerResult.FIRE if time == window.max_timestamp() else TriggerResult.CONTINUE
+
+    def on_processing_time(self, time: int, window: Any, ctx: Any) -> tuple[bool, bool]:
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Any, ctx: Any) -> None:
+        if window.max_timestamp() > ctx.get_current_watermark():
+            ctx.register_event_time_timer(window.max_timestamp())
+
+    def clear(self, window: Any, ctx: Any) -> None:
+        ctx.get_partitioned_state(self.SEEN).clear()
+        ctx.delete_event_time_timer(window.max_timestamp())
+
+
+def user_trigger_every_n_late(env: StreamExecutionEnvironment) -> list[Any]:
+    """A user trigger with per-window state (every 3 elements and at the end), no evictor, late firings."""
+    return _with_late(env, 114, lambda k: k.window(TumblingEventTimeWindows.of(_ms(12))).trigger(EveryNAndEnd(3)), 7)
+
+
+def user_trigger_timers(env: StreamExecutionEnvironment) -> list[Any]:
+    """A user trigger that deletes and registers timers (fire-and-purge after 3 ms without an element) on
+    sliding windows, no evictor."""
+    keyed = _source(env, _rows(115, late=False), DELAY).key_by(_key)
+    windowed = keyed.window(SlidingEventTimeWindows.of(_ms(16), _ms(8))).trigger(QuietTrigger(3))
+    return [windowed.process(WindowFormat())]
+
+
+def user_trigger_session_late(env: StreamExecutionEnvironment) -> list[Any]:
+    """A merging user trigger on session windows (late elements bridging sessions), no evictor."""
+    return _with_late(
+        env, 116, lambda k: k.window(EventTimeSessionWindows.with_gap(_ms(4))).trigger(SessionEvenTrigger()), 8
+    )
+
+
+def user_trigger_evictor(env: StreamExecutionEnvironment) -> list[Any]:
+    """A purging user trigger (``PurgingTrigger.of(EveryNAndEnd(4))``) with ``TimeEvictor`` on tumbling windows,
+    and the timer trigger with ``CountEvictor(2)`` after the function on sliding ones."""
+    keyed = _source(env, _rows(117), DELAY).key_by(_key)
+    purging = (
+        keyed.window(TumblingEventTimeWindows.of(_ms(15)))
+        .trigger(PurgingTrigger.of(EveryNAndEnd(4)))
+        .evictor(TimeEvictor.of(_ms(6)))
+        .allowed_lateness(5)
+    )
+    quiet = (
+        keyed.window(SlidingEventTimeWindows.of(_ms(12), _ms(6)))
+        .trigger(QuietTrigger(4))
+        .evictor(CountEvictor.of(2, True))
+    )
+    return [purging.process(WindowFormat()), quiet.process(WindowFormat())]
+
+
 PIPELINES: dict[str, Callable[[StreamExecutionEnvironment], list[Any]]] = {
     "sliding-time-after-late": sliding_time_after_late,
     "session-delta-late": session_delta_late,
@@ -238,6 +386,10 @@ PIPELINES: dict[str, Callable[[StreamExecutionEnvironment], list[Any]]] = {
     "count-window-all": count_window_all,
     "window-join-time": window_join_time,
     "custom-evictor-late": custom_evictor_late,
+    "user-trigger-every-n-late": user_trigger_every_n_late,
+    "user-trigger-timers": user_trigger_timers,
+    "user-trigger-session-late": user_trigger_session_late,
+    "user-trigger-evictor": user_trigger_evictor,
 }
 
 #: The pipelines above that use only Java Flink's assigners, triggers, evictors and the parity suite's

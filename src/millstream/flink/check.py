@@ -19,9 +19,10 @@ anything :mod:`millstream.flink.translate` cannot put on PyFlink's DataStream AP
 - source functions and generator sources (PyFlink has no Python sources);
 - ``on_error()`` on a keyed or connected process function (on ``map``, ``filter``, ``flat_map`` and
   ``process`` it translates: :class:`~millstream.flink.pyflink_functions.Tolerant`);
-- custom (user-written) triggers (evictors translate, built-in or user-written: PyFlink has no Python
-  evictors, so a window with one runs as :class:`~millstream.flink.evicting.EvictingWindow`, a keyed process
-  function with Flink state and timers);
+- a user-written trigger that cannot merge (``can_merge()`` false) on session windows, as on millstream's
+  engine. (User-written triggers and evictors translate: PyFlink's Python windows have neither, so a window
+  with one runs as :class:`~millstream.flink.evicting.EvictingWindow`, a keyed process function with Flink
+  state and timers);
 - a Kafka source or sink without Flink's Kafka connector jar among ``jars`` (``--flink-jars``);
 - a schema-registry format (``ConfluentRegistry...Schema``) on a Kafka source or sink: not translated.
 
@@ -291,14 +292,21 @@ def _check_window(t: Transformation) -> None:
     if count_window_shape(p) is not None:
         return
     trigger = p.get("trigger")
-    nested = trigger.nested if isinstance(trigger, PurgingTrigger) else trigger
-    if trigger is not None and type(nested) not in TRIGGERS:
+    if trigger is not None and assigner.is_merging and not trigger.can_merge():
         raise FlinkTranslationError(
-            f"{_describe(t)}: trigger {type(nested).__name__} has no Flink translation (custom triggers are not "
-            "carried over)",
-            hint="use one of Flink's triggers: EventTimeTrigger, ProcessingTimeTrigger, Continuous*Trigger, "
-            "CountTrigger, PurgingTrigger",
+            f"{_describe(t)}: trigger {type(trigger).__name__} cannot be used with merging (session) windows",
+            hint="return True from the trigger's can_merge() and implement on_merge(window, ctx)",
         )
+
+
+def is_builtin_trigger(trigger: Any) -> bool:
+    """Whether ``trigger`` (``None``: the assigner's default) is one of Flink's built-in triggers, a
+    ``PurgingTrigger`` of one included, which PyFlink's window API takes; a user-written trigger runs in
+    :class:`~millstream.flink.evicting.EvictingWindow`."""
+    nested = trigger
+    while isinstance(nested, PurgingTrigger):
+        nested = nested.nested
+    return trigger is None or type(nested) in TRIGGERS
 
 
 def check_job(
@@ -400,6 +408,7 @@ __all__ = [
     "check_jobmanager",
     "count_window_shape",
     "embedded_file_sink",
+    "is_builtin_trigger",
     "is_collecting_sink",
     "kafka_url",
     "parse_address",

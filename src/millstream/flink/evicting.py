@@ -3,9 +3,11 @@
 PyFlink's Python API has no evictors, so a window with one (any assigner but keyed count windows, which
 :class:`~millstream.flink.pyflink_functions.CountWindowFunction` runs) becomes :class:`EvictingWindow`, a
 ``KeyedProcessFunction`` keeping everything in Flink's keyed state and timers (a ``window_all`` keyed by one
-constant key); so does a non-keyed count window (``count_window_all``, an evictor or none). It runs millstream's own
-assigner, built-in trigger and evictor objects (pure functions of their inputs and of a context), so the
-rows are those of millstream's :class:`~millstream.stream.operators.window.WindowOperator`:
+constant key); so do a non-keyed count window (``count_window_all``, an evictor or none) and a window with a
+user-written trigger (an evictor or none: PyFlink's Python windows take Flink's built-in triggers only). It runs
+millstream's own assigner, trigger (built-in or the user's, carried by cloudpickle) and evictor objects (pure
+functions of their inputs and of a context), so the rows are those of millstream's
+:class:`~millstream.stream.operators.window.WindowOperator`:
 
 - per element: windows are assigned (event time from the record's timestamp, processing time from Flink's
   clock); merging assigners (sessions) merge the new window into the key's windows, their element lists
@@ -19,12 +21,16 @@ rows are those of millstream's :class:`~millstream.stream.operators.window.Windo
   ``evict_after`` (each evictor's ``do_evict_after`` decides which of the two evicts); what the evictor kept
   is the window's list again; a purging result clears it;
 - a timer asks the trigger (``on_event_time`` / ``on_processing_time``); at the cleanup time the window's
-  list, trigger state, merging entry and timers are cleared (and the window function's ``clear`` called).
+  list, merging entry and timers are cleared, and the trigger's ``clear`` (which clears its state: a user
+  trigger's partitioned state lives until its ``clear`` clears it, as in Flink) and the window function's
+  are called.
 
 State (all Flink keyed state, so checkpointed by Flink's backend): ``contents`` (window -> element list),
-``triggers`` ((name, window) -> a built-in trigger's state), ``merging`` (a session key's window -> state
-window, insertion-ordered as millstream's), and ``event timers`` / ``processing timers`` (time -> windows with
-a timer then: Flink's timers are per key, millstream's and Java Flink's per key and window). Results are
+``triggers`` ((name, window) -> a built-in trigger's state), ``trigger partitioned`` ((state name, window)
+-> a user trigger's ``get_partitioned_state``, :mod:`~millstream.flink.trigger_state`), ``merging`` (a session
+key's window -> state window, insertion-ordered as millstream's), and ``event timers`` / ``processing timers``
+(time -> windows with a timer then: Flink's timers are per key, millstream's and Java Flink's per key and
+window). Results are
 ``(window.max_timestamp(), value)`` for the Java ``Restamp`` operator when ``restamp`` is set.
 
 Not available inside such a window on Flink: ``context.window_state()`` in the window function (per-window
@@ -44,6 +50,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from ..stream.time import MAX_WATERMARK, MIN_WATERMARK
 from ..stream.windows import Evictor, GlobalWindow, TimestampedValue
 from .pyflink_functions import StateStore, _close, _open, _Sides, apply_window_fn
+from .trigger_state import PartitionedTriggerState
 
 PICKLED = Types.PICKLED_BYTE_ARRAY
 EVENT, PROCESSING = 0, 1
@@ -104,8 +111,9 @@ class _Timers:
 
 
 class _TriggerContext:
-    """What millstream's built-in triggers get: watermark, processing time, timers of the current window, and
-    their per-window state (``trigger_state`` / ``set_trigger_state`` / ``merge_trigger_state``)."""
+    """What a trigger gets (millstream's ``TriggerContext``): watermark, processing time, timers of the current
+    window, a user trigger's ``get_partitioned_state(descriptor)`` and the built-in triggers' per-window state
+    (``trigger_state`` / ``set_trigger_state`` / ``merge_trigger_state``)."""
 
     def __init__(self, op: EvictingWindow) -> None:
         self.op = op
@@ -154,10 +162,11 @@ class _TriggerContext:
             states.put((name, window_key(self.window)), acc)
 
     def get_partitioned_state(self, descriptor: Any) -> Any:
-        raise NotImplementedError(
-            "get_partitioned_state() in a trigger of a window with an evictor is not available on Flink: only "
-            "Flink's built-in triggers are translated"
-        )
+        """A user trigger's state of the current key and window (millstream's state objects over Flink's
+        keyed state, :mod:`~millstream.flink.trigger_state`)."""
+        backend = self.op.partitioned
+        backend.current_key = window_key(self.window)
+        return backend.get_state(descriptor)
 
 
 class _WindowContext:
@@ -219,6 +228,7 @@ class EvictingWindow(KeyedProcessFunction):
         self.sides = _Sides()
         self.tctx = _TriggerContext(self)
         self.wctx = _WindowContext(self)
+        self.partitioned = PartitionedTriggerState(self.now)
         self.ctx: Any = None
         self.wm = MIN_WATERMARK
         self.out: list[Any] = []
@@ -243,6 +253,9 @@ class EvictingWindow(KeyedProcessFunction):
             ),
             PROCESSING,
         )
+        self.partitioned.flink = runtime_context.get_map_state(
+            MapStateDescriptor("evicting-window-trigger-partitioned", PICKLED(), PICKLED())
+        )
         for fn in (self.spec.user, self.spec.window_fn):
             if fn is not None:
                 _open(fn, runtime_context)
@@ -265,6 +278,7 @@ class EvictingWindow(KeyedProcessFunction):
         self.event_timers.service = self.processing_timers.service = service
         wm = service.current_watermark()
         self.wm = MIN_WATERMARK if wm is None else int(wm)
+        self.partitioned.begin()
 
     def now(self) -> int:
         return int(self.ctx.timer_service().current_processing_time())
@@ -416,6 +430,7 @@ class EvictingWindow(KeyedProcessFunction):
             self._register_cleanup(actual)
         if skipped and self.event_time and ts + self.lateness <= self.wm and self.late_tag is not None:
             self.out.append((self.sides.tag(self.late_tag), value))
+        self.partitioned.flush()
         out, self.out = self.out, []
         yield from out
 
@@ -428,6 +443,7 @@ class EvictingWindow(KeyedProcessFunction):
         t = int(timestamp)
         while (window := timers.pop(t)) is not None:
             self._on_timer(key, t, window, event)
+        self.partitioned.flush()
         out, self.out = self.out, []
         yield from out
 

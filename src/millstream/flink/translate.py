@@ -58,7 +58,7 @@ from ..stream.windows import (
     TumblingProcessingTimeWindows,
 )
 from . import pyflink_functions as f
-from .check import check_job, count_window_shape, is_collecting_sink, kafka_url
+from .check import check_job, count_window_shape, is_builtin_trigger, is_collecting_sink, kafka_url
 from .config import flink_configuration
 from .evicting import EvictingWindow, constant_key
 
@@ -477,8 +477,8 @@ class FlinkJob:
             every, purge, keep, after = shape
             window_fn = f.CountWindowFunction(spec, every, purge, keep, after, restamp=self.glue)
             return ds.process(window_fn, output_type=self._out_type())
-        if p.get("evictor") is not None or shape is not None:  # (a non-keyed count window, or a join's)
-            return self._evicting_window(t, ds)
+        if p.get("evictor") is not None or shape is not None or not is_builtin_trigger(p.get("trigger")):
+            return self._evicting_window(t, ds)  # (also a non-keyed count window, and a user-written trigger)
         if p.get("key_fns"):  # a window join: Flink's coGroup lowering (tagged union, keyed, windowed)
             windowed = self._tagged_union(t).window(self.assigner(p["assigner"]))
             non_keyed = False
@@ -530,9 +530,10 @@ class FlinkJob:
         return keyed
 
     def _evicting_window(self, t: Transformation, ds: Any) -> Any:
-        """A window with an evictor (other than a keyed count window's ``CountEvictor``), and a non-keyed
-        count window: PyFlink's Python API has no evictors, so :class:`~millstream.flink.evicting.EvictingWindow`,
-        a keyed process function with Flink state and timers, runs Flink's ``EvictingWindowOperator`` (a
+        """A window with an evictor (other than a keyed count window's ``CountEvictor``) or a user-written
+        trigger, and a non-keyed count window: PyFlink's Python API has no evictors and takes only Flink's
+        built-in triggers, so :class:`~millstream.flink.evicting.EvictingWindow`, a keyed process function with
+        Flink state and timers, runs Flink's ``EvictingWindowOperator`` (a
         non-keyed window is keyed by one constant key and runs with the plan's parallelism, 1; a window join's
         tagged inputs are keyed as without evictor)."""
         p = t.params
@@ -548,7 +549,7 @@ class FlinkJob:
         fn = EvictingWindow(
             p["assigner"],
             p.get("trigger"),
-            p["evictor"],
+            p.get("evictor"),
             int(p.get("lateness") or 0),
             p.get("late_tag"),
             p["fn"],
