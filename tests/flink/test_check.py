@@ -20,6 +20,7 @@ from millstream.flink.check import (
     FlinkTranslationError,
     check_job,
     check_jobmanager,
+    is_builtin_trigger,
     parse_address,
 )
 from millstream.flink.config import flink_configuration
@@ -40,8 +41,10 @@ from millstream.windows import (
     EventTimeTrigger,
     Evictor,
     GlobalWindows,
+    PurgingTrigger,
     SlidingEventTimeWindows,
     TimeEvictor,
+    Trigger,
     TumblingEventTimeWindows,
 )
 
@@ -172,20 +175,41 @@ def test_source_function_is_refused() -> None:
         check_job(_sinks(env))
 
 
-def test_custom_trigger_is_refused_with_or_without_an_evictor() -> None:
+def test_user_triggers_translate_with_or_without_an_evictor() -> None:
+    """A user-written trigger passes the check on any window (it runs in EvictingWindow on Flink): without
+    and with an evictor, inside a PurgingTrigger, on sessions when it can merge, on window_all."""
+
     class Mine(EventTimeTrigger):
         pass
 
     env = StreamExecutionEnvironment.get_execution_environment()
-    keyed = env.from_collection([1]).key_by(lambda v: v)
+    s = env.from_collection([1])
+    keyed = s.key_by(lambda v: v)
     keyed.window(TumblingEventTimeWindows.of(5)).trigger(Mine()).reduce(lambda a, b: a).print()
-    with pytest.raises(FlinkTranslationError, match="trigger Mine"):
-        check_job(_sinks(env))
     keyed.window(TumblingEventTimeWindows.of(5)).trigger(Mine()).evictor(CountEvictor.of(2)).process(
         lambda k, c, es: es
     ).print()
-    with pytest.raises(FlinkTranslationError, match="trigger Mine"):
+    keyed.window(SlidingEventTimeWindows.of(10, 5)).trigger(PurgingTrigger.of(Mine())).process(
+        lambda k, c, es: es
+    ).print()
+    keyed.window(EventTimeSessionWindows.with_gap(3)).trigger(Mine()).process(lambda k, c, es: es).print()
+    s.window_all(TumblingEventTimeWindows.of(5)).trigger(Mine()).process(lambda c, es: es).print()
+    nodes = check_job(_sinks(env))
+    assert sum(1 for t in nodes if t.kind == "window") == 5
+    assert not is_builtin_trigger(Mine()) and not is_builtin_trigger(PurgingTrigger.of(Mine()))
+    assert is_builtin_trigger(None) and is_builtin_trigger(PurgingTrigger.of(CountTrigger.of(2)))
+
+
+def test_user_trigger_that_cannot_merge_is_refused_on_sessions() -> None:
+    class NoMerge(Trigger):
+        pass
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    keyed = env.from_collection([1]).key_by(lambda v: v)
+    keyed.window(EventTimeSessionWindows.with_gap(3)).trigger(NoMerge()).process(lambda k, c, es: es).print()
+    with pytest.raises(FlinkTranslationError, match="trigger NoMerge cannot be used with merging") as err:
         check_job(_sinks(env))
+    assert "can_merge" in (err.value.hint or "")
 
 
 def test_evictors_translate_on_every_window() -> None:
