@@ -303,8 +303,8 @@ class QuietTrigger(Trigger):
 
 class SessionEvenTrigger(Trigger):
     """A merging trigger for sessions: fires at every second element of a session (a sum of ones in
-    per-window ``ReducingState``, which starts again in a merged session) and at the session's end; purges
-    when an element's value is a multiple of 7."""
+    per-window ``ReducingState``, merged with ``merge_partitioned_state`` when sessions merge) and at the
+    session's end; purges when an element's value is a multiple of 7."""
 
     SEEN = ReducingStateDescriptor("session-seen", lambda a, b: a + b, Types.INT())
 
@@ -327,6 +327,7 @@ class SessionEvenTrigger(Trigger):
         return True
 
     def on_merge(self, window: Any, ctx: Any) -> None:
+        ctx.merge_partitioned_state(self.SEEN)
         if window.max_timestamp() > ctx.get_current_watermark():
             ctx.register_event_time_timer(window.max_timestamp())
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+
 from millstream import Duration, OutputTag, WatermarkStrategy
 from millstream.core.clock import ManualClock
 from millstream.functions import Count, Sum
+from millstream.state import ListStateDescriptor, ReducingStateDescriptor, ValueStateDescriptor
 from millstream.testing import CollectionSource, Pause, timestamped
 from millstream.windows import (
     CountTrigger,
@@ -197,3 +200,79 @@ def test_continuous_event_time_trigger_fires_early_and_at_the_end(collect: Any) 
         (100, [150]),  # timer 180
         (100, [150]),  # the window's end
     ]
+
+
+class _SessionCount(Trigger):
+    """Flink's ``CountTrigger`` written by hand: a count in per-window state, merged when sessions merge."""
+
+    def __init__(self, descriptor: Any) -> None:
+        self.descriptor = descriptor
+
+    def on_element(self, element: Any, timestamp: Any, window: Any, ctx: Any) -> Any:
+        count = ctx.get_partitioned_state(self.descriptor)
+        count.add(1)
+        if count.get() >= 3:
+            count.clear()
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time: int, window: Any, ctx: Any) -> Any:
+        return TriggerResult.CONTINUE
+
+    def on_processing_time(self, time: int, window: Any, ctx: Any) -> Any:
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Any, ctx: Any) -> None:
+        ctx.merge_partitioned_state(self.descriptor)
+
+    def clear(self, window: Any, ctx: Any) -> None:
+        ctx.get_partitioned_state(self.descriptor).clear()
+
+
+def _sessions_with(trigger: Trigger) -> Any:
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(100)).with_timestamp_assigner(
+        lambda e, ts: e[1]
+    )
+
+    def build(env: Any) -> Any:
+        s = env.from_collection([("a", 1), ("b", 1), ("a", 8), ("b", 20), ("a", 5)])
+        return (
+            s.assign_timestamps_and_watermarks(strategy)
+            .key_by(lambda e: e[0])
+            .window(EventTimeSessionWindows.with_gap(Duration.of_millis(4)))
+            .trigger(trigger)
+            .process(lambda k, ctx, es: [(k, ctx.window().start, ctx.window().end, sorted(e[1] for e in es))])
+        )
+
+    return build
+
+
+def test_user_trigger_merges_its_partitioned_state_when_sessions_merge(collect: Any) -> None:
+    """``merge_partitioned_state`` in ``on_merge``: a's sessions [1,5) and [8,12) (one element each) merge
+    with 5's [5,9) into [1,12), whose count is 1 + 1 + 1 = 3, so it fires; b's two sessions never merge."""
+    count = ReducingStateDescriptor("count", lambda a, b: a + b)
+    out = collect(_sessions_with(_SessionCount(count)))
+    assert values(out["out"]) == [("a", 1, 12, [1, 5, 8])]
+    listed = ListStateDescriptor("seen")
+
+    class _ListCount(_SessionCount):
+        def on_element(self, element: Any, timestamp: Any, window: Any, ctx: Any) -> Any:
+            seen = ctx.get_partitioned_state(self.descriptor)
+            seen.add(element[1])
+            return TriggerResult.FIRE if len(seen.get()) == 3 else TriggerResult.CONTINUE
+
+    assert values(collect(_sessions_with(_ListCount(listed)))["out"]) == [("a", 1, 12, [1, 5, 8])]
+
+
+def test_merge_partitioned_state_refuses_value_state(collect: Any) -> None:
+    class _ValueCount(_SessionCount):
+        def on_element(self, element: Any, timestamp: Any, window: Any, ctx: Any) -> Any:
+            count = ctx.get_partitioned_state(self.descriptor)
+            count.update((count.value() or 0) + 1)
+            return TriggerResult.CONTINUE
+
+    with pytest.raises(Exception, match="'count' is value state, which cannot be merged"):
+        collect(_sessions_with(_ValueCount(ValueStateDescriptor("count"))))

@@ -47,6 +47,7 @@ from pyflink.common import Types
 from pyflink.datastream.functions import KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
+from ..stream.state import merge_namespaces
 from ..stream.time import MAX_WATERMARK, MIN_WATERMARK
 from ..stream.windows import Evictor, GlobalWindow, TimestampedValue
 from .pyflink_functions import StateStore, _close, _open, _Sides, apply_window_fn
@@ -112,7 +113,8 @@ class _Timers:
 
 class _TriggerContext:
     """What a trigger gets (millstream's ``TriggerContext``): watermark, processing time, timers of the current
-    window, a user trigger's ``get_partitioned_state(descriptor)`` and the built-in triggers' per-window state
+    window, a user trigger's ``get_partitioned_state(descriptor)`` (and ``merge_partitioned_state`` in ``on_merge``)
+    and the built-in triggers' per-window state
     (``trigger_state`` / ``set_trigger_state`` / ``merge_trigger_state``)."""
 
     def __init__(self, op: EvictingWindow) -> None:
@@ -167,6 +169,10 @@ class _TriggerContext:
         backend = self.op.partitioned
         backend.current_key = window_key(self.window)
         return backend.get_state(descriptor)
+
+    def merge_partitioned_state(self, descriptor: Any) -> None:
+        """In ``on_merge``: the merged windows' state of ``descriptor`` merged into the new window's."""
+        merge_namespaces(self.op.partitioned, descriptor, window_key(self.window), [window_key(m) for m in self.merged])
 
 
 class _WindowContext:

@@ -549,6 +549,43 @@ class AggregatingState(State):
         self._put(self.fn.add(value, acc))
 
 
+def merge_namespaces(backend: KeyedStateBackend, descriptor: StateDescriptor, target: Any, sources: list[Any]) -> None:
+    """Flink's ``InternalMergingState.mergeNamespaces`` for ``backend.get_state(descriptor)``: the entries of
+    the keys ``sources`` are removed and merged in order, then merged into ``target``'s entry (lists
+    concatenated, reducing state reduced, aggregating state's accumulators merged). What a trigger's
+    ``ctx.merge_partitioned_state(descriptor)`` does when session windows merge (``sources``: the merged
+    windows, ``target``: the merged one). Value and map state do not merge (as in Flink), nor (here) state with a
+    TTL: :class:`JobConfigError`."""
+    state = backend.get_state(descriptor)
+    if state.kind not in ("list", "reducing", "aggregating"):
+        raise JobConfigError(
+            f"state {state.name!r} is {state.kind} state, which cannot be merged",
+            hint="merge_partitioned_state() takes list, reducing or aggregating state descriptors (as in Flink)",
+        )
+    if state.ttl:
+        raise JobConfigError(
+            f"state {state.name!r} has a time-to-live, and merge_partitioned_state() does not merge such state",
+            hint="declare the trigger's state without enable_time_to_live()",
+        )
+    table = state.table
+
+    def merge(a: Any, b: Any) -> Any:
+        if state.kind == "list":
+            return [*a, *b]
+        if state.kind == "reducing":
+            return state.fn(a, b)  # type: ignore[attr-defined]
+        return state.fn.merge(a, b)  # type: ignore[attr-defined]
+
+    merged = _MISSING
+    for k in sources:
+        v = table.pop(k, _MISSING)
+        if v is not _MISSING:
+            merged = v if merged is _MISSING else merge(merged, v)
+    if merged is not _MISSING:
+        current = table.get(target, _MISSING)
+        table[target] = merged if current is _MISSING else merge(current, merged)
+
+
 _STATE_CLASSES: dict[str, type[State]] = {
     "value": ValueState,
     "list": ListState,
@@ -575,4 +612,5 @@ __all__ = [
     "StateTtlConfig",
     "ValueState",
     "ValueStateDescriptor",
+    "merge_namespaces",
 ]

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import OperatorError
 from ..functions import OutputTag
-from ..state import KeyedStateBackend, StateNamespace
+from ..state import KeyedStateBackend, StateNamespace, merge_namespaces
 from ..time import MAX_WATERMARK
 from ..windows import Evictor, TimestampedValue, Trigger, WindowAssigner
 from .base import Operator, compute_keys, split_outputs
@@ -177,6 +177,12 @@ class TriggerContext:
         b = self.op.trigger_backend
         b.current_key = (self.key, self.window)
         return b.get_state(descriptor)
+
+    def merge_partitioned_state(self, descriptor: Any) -> None:
+        """In ``on_merge``: the merged windows' state of ``descriptor`` (list, reducing or aggregating) merged
+        into the new window's (Flink's ``OnMergeContext.mergePartitionedState``)."""
+        b = self.op.trigger_backend
+        merge_namespaces(b, descriptor, (self.key, self.window), [(self.key, m) for m in self.merged])
 
 
 class WindowOperator(Operator):
