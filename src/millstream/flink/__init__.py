@@ -5,8 +5,9 @@
 - :mod:`~millstream.flink.runner` — ``millstream run --engine flink``: check, then run where PyFlink is;
 - :mod:`~millstream.flink.export` — ``millstream flink export``: a standalone PyFlink program;
 - :mod:`~millstream.flink.translate`, :mod:`~millstream.flink.pyflink_functions`,
-  :mod:`~millstream.flink.evicting` (windows with evictors), :mod:`~millstream.flink.glue` — the translation
-  itself (import PyFlink; only where it is installed).
+  :mod:`~millstream.flink.evicting` (windows with evictors or user-written triggers),
+  :mod:`~millstream.flink.trigger_state` (their triggers' partitioned state), :mod:`~millstream.flink.glue` —
+  the translation itself (import PyFlink; only where it is installed).
 
 See ``docs/flink.md``.
 """
