@@ -21,7 +21,11 @@ Parallelism 1 runs the single-process engine (the job thread of ``env.execute()`
 execution existed, so it *is* today's engine: its loss against itself is 0 by construction.
 
     PYTHONPATH=src python benchmarks/parallel_bench.py [--events 1000000] [--log file|kafka]
-        [--parallelism 1,2] [--repeat 3]
+        [--parallelism 1,2] [--repeat 3] [--without-exchange]
+
+``--without-exchange`` also prints the ceiling of parallelism 2 here: the same work split over two processes
+with nothing exchanged (two single-process jobs at once, each reading half the partitions), against one job
+over all partitions — what two cores give this job before any record crosses a process.
 
 Bars (from the issue): parallelism 2 >= 1.6x the events/s of parallelism 1 on file://, >= 1.3x on the test
 broker (on this 2-core machine; the job is CPU-bound, so 2 cores bound it at 2x).
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import os
 import resource
 import sys
@@ -96,14 +101,17 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + forked_cpu_seconds()
 
 
-def run_w(url: str, topic: str, out_topic: str, parallelism: int) -> tuple[float, float, float]:
+def run_w(
+    url: str, topic: str, out_topic: str, parallelism: int, partitions: list[int] | None = None
+) -> tuple[float, float, float]:
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(parallelism)
+    builder = LogSource.builder().set_log(url)
+    builder = (
+        builder.set_topics(topic) if partitions is None else builder.set_partitions([(topic, p) for p in partitions])
+    )
     source = (
-        LogSource.builder()
-        .set_log(url)
-        .set_topics(topic)
-        .set_starting_offsets(OffsetsInitializer.earliest())
+        builder.set_starting_offsets(OffsetsInitializer.earliest())
         .set_bounded(OffsetsInitializer.latest())
         .set_value_format("json")
         .build()
@@ -121,6 +129,34 @@ def run_w(url: str, topic: str, out_topic: str, parallelism: int) -> tuple[float
     started, cpu, broker = time.perf_counter(), cpu_seconds(), broker_cpu_seconds()
     env.execute(f"W p{parallelism}")
     return time.perf_counter() - started, cpu_seconds() - cpu, broker_cpu_seconds() - broker
+
+
+def without_exchange(url: str, topic: str, log: Log, repeat: int) -> tuple[float, float]:
+    """The ceiling of parallelism 2 on this machine: W's work split in two with nothing exchanged — two
+    single-process jobs at once, each over half the partitions (each windows only the events it reads, so their
+    output is not W's) — next to one job over all of them, in forked processes alike. Best of ``repeat``."""
+    ctx = multiprocessing.get_context("fork")
+    ones, twos = [], []
+    for _ in range(max(1, repeat)):
+        runs = []
+        for halves in ([list(range(PARTITIONS))], [[0, 1], [2, 3]]):
+            outs = []
+            for _part in halves:
+                out = f"bound-{uuid.uuid4().hex[:6]}"
+                log.create_topic(out, PARTITIONS, {"retention.ms": -1})
+                outs.append(out)
+            procs = [
+                ctx.Process(target=run_w, args=(url, topic, o, 1, part)) for o, part in zip(outs, halves, strict=True)
+            ]
+            started = time.perf_counter()
+            for proc in procs:
+                proc.start()
+            for proc in procs:
+                proc.join()
+            runs.append(time.perf_counter() - started)
+        ones.append(runs[0])
+        twos.append(runs[1])
+    return min(ones), min(twos)
 
 
 def read_rows(log: Log, topic: str) -> list[bytes]:
@@ -162,6 +198,11 @@ def main() -> None:
     ap.add_argument("--log", choices=["file", "kafka"], default="file")
     ap.add_argument("--parallelism", default="1,2", help="comma-separated parallelisms to run")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--without-exchange",
+        action="store_true",
+        help="also the ceiling: W's work split over 2 processes with nothing exchanged (see without_exchange)",
+    )
     args = ap.parse_args()
     pars = [int(p) for p in args.parallelism.split(",")]
     with a_log(args.log) as url:
@@ -186,6 +227,7 @@ def main() -> None:
                 starts[p].append(run_w(url, empty, out + "-e", p)[0] if p > 1 else 0.0)
                 if r == 0:
                     outputs[p] = read_rows(log, out)
+        bound = without_exchange(url, topic, log, args.repeat) if args.without_exchange else None
         log.close()
     print(
         f"workload W: {args.events:,} events in {PARTITIONS} partitions on {args.log}://, "
@@ -209,6 +251,12 @@ def main() -> None:
         bar = BARS[args.log]
         verdict = "PASS" if ratio >= bar else "FAIL"
         print(f"bar: parallelism 2 >= {bar}x parallelism 1 (end to end): {ratio:.2f}x {verdict}")
+    if bound is not None:
+        one, two = bound
+        print(
+            f"without exchange (the ceiling): one job over {PARTITIONS} partitions {one:5.2f} s, two jobs over "
+            f"{PARTITIONS // 2} each at once {two:5.2f} s: {one / two:4.2f}x"
+        )
 
 
 if __name__ == "__main__":
