@@ -248,6 +248,12 @@ class KafkaLog(Log):
         blocking polls of 1 ms each (librdkafka's shortest wait). With more partitions than the log keeps
         readers for (``readers``), waiting on them all would close and re-open consumers in turn: it sleeps
         the timeout instead and says ``True`` (the caller reads them all, as before waits existed)."""
+        if len(positions) == 1:  # a job's source on one partition: block in its consumer's poll
+            for tp, offset in positions.items():
+                self._admin.check_partition(tp.topic, tp.partition)
+                reader = self._readers.get(tp.topic, tp.partition)
+                with reader.lock:
+                    return reader.wait(offset, max(0.0, timeout_ms) / 1000.0)
         items = list(positions.items())
         if not items:
             return False

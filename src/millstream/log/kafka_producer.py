@@ -303,7 +303,8 @@ class KafkaAppender:
 
     def append_values_nowait(self, topic: str, partition: int, values: list[Any], tss: list[Any]) -> None:
         """:meth:`append_nowait` of keyless records without headers given as columns (``values``, ``tss``)."""
-        self._raise_async_error()
+        if self._async_error is not None:
+            self._raise_async_error()
         self._admin.check_partition(topic, partition)
         queue = self._async_queue
         if queue is None:
