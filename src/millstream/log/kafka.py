@@ -197,7 +197,7 @@ class KafkaLog(Log):
         """:meth:`append_nowait` of keyless records without headers, given as columns: ``values`` (bytes or
         ``None``) and ``timestamps`` (epoch ms, or ``None`` for the append time). Optional hook used by sinks:
         no record tuple is built per value."""
-        self._writer.append_values_nowait(topic, partition, values, timestamps)
+        (self._appender or self._writer).append_values_nowait(topic, partition, values, timestamps)
 
     def flush_writes(self) -> None:
         """Wait until everything queued by :meth:`append_nowait` is acknowledged (raises the first error)."""
@@ -232,7 +232,8 @@ class KafkaLog(Log):
         """Columns of ``read(topic, partition, offset, max_records=...)`` cut before offset ``stop``:
         ``(next offset, values, timestamps)``. Cheaper than ``read`` for a job's source, which needs no more
         of each record; optional hook (sources fall back to ``read``)."""
-        check_offset_arg(offset)
+        if type(offset) is not int or offset < 0:
+            check_offset_arg(offset)
         self._admin.check_partition(topic, partition)
         reader = self._readers.get(topic, partition)
         with reader.lock:

@@ -142,8 +142,11 @@ class SourceDriver:
             vals, rtss = reader.read(pid, batch_size)
             if vals:
                 gen = gens[pid]
-                tss = gen.timestamps(vals, rtss, self.seen)
-                wmb = gen.advance(tss)
+                if gen.passthrough:
+                    tss, wmb = rtss, [gen.wm] * len(vals)
+                else:
+                    tss = gen.timestamps(vals, rtss, self.seen)
+                    wmb = gen.advance(tss)
                 eff, tail = self.pw.combine(pid, wmb, gen.wm)
                 self.seen += len(vals)
                 n += len(vals)

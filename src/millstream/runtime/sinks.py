@@ -150,7 +150,7 @@ class LogSinkOperator(SinkOperator):
         """Keyed records go to ``murmur2(key) % partitions``; a keyless batch goes to one partition, the next
         batch to the next (Kafka's sticky partitioning)."""
         assert self._log is not None
-        n = self._partitions(topic)
+        n = self._nparts.get(topic) or self._partitions(topic)
         if keys is None:
             p = self._rr % n
             self._rr += 1
