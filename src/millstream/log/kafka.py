@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka.admin import OffsetSpec
@@ -193,11 +193,20 @@ class KafkaLog(Log):
         refused record makes a later call or :meth:`flush_writes` raise. Optional hook used by sinks."""
         self._writer.append_nowait(topic, partition, records)
 
-    def append_values_nowait(self, topic: str, partition: int, values: list[Any], timestamps: list[Any]) -> None:
+    def append_values_nowait(
+        self,
+        topic: str,
+        partition: int,
+        values: list[Any],
+        timestamps: list[Any],
+        serialize: Callable[[Any], bytes | None] | None = None,
+    ) -> None:
         """:meth:`append_nowait` of keyless records without headers, given as columns: ``values`` (bytes or
         ``None``) and ``timestamps`` (epoch ms, or ``None`` for the append time). Optional hook used by sinks:
-        no record tuple is built per value."""
-        (self._appender or self._writer).append_values_nowait(topic, partition, values, timestamps)
+        no record tuple is built per value. With ``serialize``, ``values`` are elements serialized one by one
+        as the producer takes them (no list of serialized values is built); an exception of ``serialize`` is
+        raised as it is, the values before the failing one queued."""
+        (self._appender or self._writer).append_values_nowait(topic, partition, values, timestamps, serialize)
 
     def flush_writes(self) -> None:
         """Wait until everything queued by :meth:`append_nowait` is acknowledged (raises the first error)."""
