@@ -173,8 +173,11 @@ class ProduceQueue:
         if done == n:
             return n
         self.producer.poll(0.05)  # local queue full: serve delivery reports, then go on one by one
-        left = values[done:] if serialize is None else list(map(serialize, values[done:]))
-        rest = [ProducerRecord(v, None, t) for v, t in zip(left, tss[done:], strict=True)]
+        if serialize is not None:  # serialized one at a time: the values before one that fails are queued
+            for v, t in zip(values[done:], tss[done:], strict=True):
+                done += self._put_each(topic, partition, [ProducerRecord(serialize(v), None, t)], [t], callback)
+            return done
+        rest = [ProducerRecord(v, None, t) for v, t in zip(values[done:], tss[done:], strict=True)]
         return done + self._put_each(topic, partition, rest, tss[done:], callback)
 
     def _produce_all(
