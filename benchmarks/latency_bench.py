@@ -15,7 +15,9 @@ loop between consume and produce differs; ``--fetch-wait`` overrides ``fetch.wai
 This process paces ``--rate`` events/s (default 10,000) for ``--seconds`` into A, each event carrying its send
 time, and a consumer on B computes ``receive time - send time`` per event (the first 0.5 s are warm-up and
 not counted). The hop's CPU (``time.process_time`` of its process, librdkafka's threads included) is read
-when pacing starts and when the last event has arrived: CPU µs per event = the difference / events.
+when pacing starts and when the last event has arrived: CPU µs per event = the difference / events. The part
+of it spent by the hop's loop thread (the bare loop, or the job's thread) is printed as ``loop thread``: it
+leaves out librdkafka's threads, whose share is noisy on a loaded machine.
 
 The variants run one after another, ``--repeat`` rounds (default 3), each round in the same order
 (bare, default, timeout1); each run's p50/p99/CPU is printed, then the median over the runs of each variant.
@@ -70,11 +72,13 @@ def hop_settings(bootstrap: str, fetch_wait: int | None) -> KafkaSettings:
 # -- the hop processes ---------------------------------------------------------------------------------
 
 
-def serve_commands(stop: threading.Event) -> None:
-    """Answer ``cpu`` lines on stdin with this process's CPU seconds; set ``stop`` when stdin closes."""
+def serve_commands(stop: threading.Event, loop_thread: int) -> None:
+    """Answer ``cpu`` lines on stdin with this process's CPU seconds and those of the thread ``loop_thread`` (the
+    hop's loop: the bare loop, or the job's thread); set ``stop`` when stdin closes."""
+    clock = time.pthread_getcpuclockid(loop_thread)
     for line in sys.stdin:
         if line.strip() == "cpu":
-            print(f"{time.process_time():.6f}", flush=True)
+            print(f"{time.process_time():.6f} {time.clock_gettime(clock):.6f}", flush=True)
     stop.set()
 
 
@@ -86,7 +90,7 @@ def serve_bare_log(url: str, src: str, dst: str) -> None:
     log = open_log(url)
     stop = threading.Event()
     print("ready", flush=True)
-    threading.Thread(target=serve_commands, args=(stop,), daemon=True).start()
+    threading.Thread(target=serve_commands, args=(stop, threading.get_ident()), daemon=True).start()
     loads, dumps = orjson.loads, orjson.dumps
     offset = 0
     try:
@@ -114,7 +118,7 @@ def serve_bare(bootstrap: str, src: str, dst: str, fetch_wait: int | None) -> No
     c.consume(1, 0.2)
     stop = threading.Event()
     print("ready", flush=True)
-    threading.Thread(target=serve_commands, args=(stop,), daemon=True).start()
+    threading.Thread(target=serve_commands, args=(stop, threading.get_ident()), daemon=True).start()
     loads, dumps, produce = orjson.loads, orjson.dumps, p.produce
     try:
         while not stop.is_set():
@@ -184,7 +188,7 @@ def serve_job(
         time.sleep(0.01)
     stop = threading.Event()
     print("ready", flush=True)
-    serve_commands(stop)
+    serve_commands(stop, job._thread.ident or 0)
     job.cancel()
     job.get_job_execution_result(30)
 
@@ -217,11 +221,12 @@ class Hop:
             self.close()
             raise RuntimeError(f"the {variant} hop did not start")
 
-    def cpu(self) -> float:
+    def cpu(self) -> tuple[float, float]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write("cpu\n")
         self.proc.stdin.flush()
-        return float(self.proc.stdout.readline())
+        process, thread = self.proc.stdout.readline().split()
+        return float(process), float(thread)
 
     def close(self) -> None:
         try:
@@ -343,8 +348,8 @@ def pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
-def one_run(variant: str, bootstrap: str, args: argparse.Namespace) -> tuple[float, float, float]:
-    """(p50 ms, p99 ms, CPU µs per event) of one run of ``variant``."""
+def one_run(variant: str, bootstrap: str, args: argparse.Namespace) -> tuple[float, float, float, float]:
+    """(p50 ms, p99 ms, CPU µs per event, of which the loop's thread) of one run of ``variant``."""
     from millstream.log import open_log
     from millstream.log.kafka import KafkaLog
 
@@ -366,13 +371,14 @@ def one_run(variant: str, bootstrap: str, args: argparse.Namespace) -> tuple[flo
         cpu0 = hop.cpu()
         sent = pace(bootstrap, a, args.rate, args.seconds)
         t.join(60)
-        cpu = hop.cpu() - cpu0
+        cpu1 = hop.cpu()
     finally:
         hop.close()
     if len(lat) < expected:
         print(f"    ({variant}: received {len(lat):,} of {expected:,} events)")
     lat = lat[int(args.rate * 0.5) :]
-    return pct(lat, 0.5), pct(lat, 0.99), cpu / max(1, sent) * 1e6
+    per_event = 1e6 / max(1, sent)
+    return pct(lat, 0.5), pct(lat, 0.99), (cpu1[0] - cpu0[0]) * per_event, (cpu1[1] - cpu0[1]) * per_event
 
 
 def main() -> None:
@@ -415,7 +421,7 @@ def main() -> None:
         broker.start()
         bootstrap = broker.bootstrap
         print(f"started Tansu at {bootstrap}")
-    results: dict[str, list[tuple[float, float, float]]] = {v: [] for v in variants}
+    results: dict[str, list[tuple[float, float, float, float]]] = {v: [] for v in variants}
     try:
         where = "embedded log (file://)" if args.log == "file" else "Kafka"
         print(f"== {where}: → map → at {args.rate:,} events/s for {args.seconds:g} s, {args.repeat} rounds")
@@ -423,15 +429,21 @@ def main() -> None:
             for v in variants:
                 r = one_run(v, bootstrap, args)
                 results[v].append(r)
-                print(f"  round {i + 1} {v:15s} p50 {r[0]:7.2f} ms  p99 {r[1]:7.2f} ms  CPU {r[2]:6.1f} µs/event")
+                print(
+                    f"  round {i + 1} {v:15s} p50 {r[0]:7.2f} ms  p99 {r[1]:7.2f} ms  CPU {r[2]:6.1f} µs/event  "
+                    f"(loop thread {r[3]:5.2f})"
+                )
     finally:
         if broker is not None:
             broker.stop()
     print("median over the rounds:")
-    med: dict[str, tuple[float, float, float]] = {}
+    med: dict[str, tuple[float, float, float, float]] = {}
     for v, rs in results.items():
-        med[v] = tuple(statistics.median(r[k] for r in rs) for k in range(3))  # type: ignore[assignment]
-        print(f"  {v:15s} p50 {med[v][0]:7.2f} ms  p99 {med[v][1]:7.2f} ms  CPU {med[v][2]:6.1f} µs/event")
+        med[v] = tuple(statistics.median(r[k] for r in rs) for k in range(4))  # type: ignore[assignment]
+        print(
+            f"  {v:15s} p50 {med[v][0]:7.2f} ms  p99 {med[v][1]:7.2f} ms  CPU {med[v][2]:6.1f} µs/event  "
+            f"(loop thread {med[v][3]:5.2f})"
+        )
     if "bare" in med and "default" in med:
         dp50 = med["default"][0] - med["bare"][0]
         cpu = med["default"][2] / med["bare"][2]

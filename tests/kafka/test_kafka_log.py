@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import orjson
 import pytest
 
 from millstream.core.clock import ManualClock
@@ -293,6 +294,28 @@ def test_append_values_nowait_writes_columns(kafka_bootstrap, kafka_properties, 
     assert [r.key for r in got] == [None] * 200
     assert [r.timestamp for i, r in enumerate(got) if i != 150] == [t for i, t in enumerate(tss) if i != 150]
     assert got[150].timestamp >= before
+
+
+def test_append_values_nowait_serializes_elements_as_it_produces(kafka_bootstrap, kafka_properties, kafka_topic):
+    """With ``serialize`` the column hook takes elements and serializes each as the producer takes it, in order,
+    also past a full local queue (10 messages here); a serializer's exception is raised as it is, the elements
+    before the failing one queued."""
+    topic = kafka_topic("columns-serialize")
+    props = {**kafka_properties, "producer.queue.buffering.max.messages": 10}
+    elements = [{"i": i} for i in range(100)]
+    with KafkaLog(kafka_bootstrap, properties=props, timeout_ms=15_000) as log:
+        log.create_topic(topic)
+        log.append_values_nowait(topic, 0, elements, [1_600_000_000_000 + i for i in range(100)], orjson.dumps)
+        with pytest.raises(TypeError):
+            log.append_values_nowait(topic, 0, [{"i": 100}, {"i": {1}}], [5, 6], orjson.dumps)
+        log.flush_writes()
+        got = []
+        while len(got) < 101:
+            recs = log.read(topic, 0, len(got), timeout_ms=5000)
+            assert recs, f"only {len(got)} of 101 records arrived"
+            got.extend(recs)
+    assert [orjson.loads(r.value) for r in got] == [*elements, {"i": 100}]
+    assert [r.timestamp for r in got] == [1_600_000_000_000 + i for i in range(100)] + [5]
 
 
 def test_wait_for_records_on_more_partitions_than_cached_readers(kafka_bootstrap, kafka_properties, kafka_topic):

@@ -145,3 +145,43 @@ def test_a_refused_record_fails_the_job(kafka_log, kafka_topic, servers, client_
     with pytest.raises(JobFailedError) as info:
         run(["small", "x" * 5000], sink)
     assert "too large" in str(info.value.__cause__).lower() or "size" in str(info.value.__cause__).lower()
+
+
+def test_a_long_batch_follows_what_the_round_held_back(kafka_log, kafka_topic, servers, client_props):
+    """At least once, a keyless batch of ``DIRECT_BATCH`` elements or more goes to the producer at once, each
+    element serialized as it is produced; a shorter one waits for the end of the round. A long batch after a
+    short one in the same round sends the short one first: the partition gets the elements in the order the
+    sink got them, each with its element's timestamp."""
+    from millstream.runtime.sinks import DIRECT_BATCH, LogSinkOperator
+
+    topic = kafka_topic("direct")
+    kafka_log.create_topic(topic)
+    sink = LogSinkOperator("sink", None, builder(servers, client_props).set_topic(topic).build())
+    sink.open()
+    short = [{"i": i} for i in range(3)]
+    long = [{"i": i} for i in range(3, 3 + DIRECT_BATCH)]
+    try:
+        sink.process(short, [BASE_TS + v["i"] for v in short], [0] * len(short), 0)
+        sink.process(long, [BASE_TS + v["i"] for v in long], [0] * len(long), 0)
+        sink.end_of_round()
+    finally:
+        sink.close()
+    got = read_all(kafka_log, topic, 0)
+    assert [orjson.loads(r.value)["i"] for r in got] == list(range(3 + DIRECT_BATCH))
+    assert [r.timestamp for r in got] == [BASE_TS + i for i in range(3 + DIRECT_BATCH)]
+    assert sink.written == 3 + DIRECT_BATCH
+
+
+def test_a_value_that_cannot_be_serialized_in_a_long_batch_is_named(kafka_log, kafka_topic, servers, client_props):
+    """A long batch serializes its elements as the producer takes them: one that JSON cannot encode fails the
+    job naming its position and the element; nothing after it is written."""
+    topic = kafka_topic("unserializable")
+    kafka_log.create_topic(topic)
+    values: list[Any] = [{"i": i} for i in range(40)]
+    values[35] = {"i": 35, "tags": {1, 2}}  # a set: not JSON
+    with pytest.raises(JobFailedError) as info:
+        run(values, builder(servers, client_props).set_topic(topic).build())
+    assert info.value.position == 35
+    assert info.value.element == values[35]
+    written = [orjson.loads(r.value)["i"] for r in read_all(kafka_log, topic, 0)]
+    assert written == list(range(len(written))) and len(written) <= 35

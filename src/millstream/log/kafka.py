@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka.admin import OffsetSpec
@@ -193,11 +193,20 @@ class KafkaLog(Log):
         refused record makes a later call or :meth:`flush_writes` raise. Optional hook used by sinks."""
         self._writer.append_nowait(topic, partition, records)
 
-    def append_values_nowait(self, topic: str, partition: int, values: list[Any], timestamps: list[Any]) -> None:
+    def append_values_nowait(
+        self,
+        topic: str,
+        partition: int,
+        values: list[Any],
+        timestamps: list[Any],
+        serialize: Callable[[Any], bytes | None] | None = None,
+    ) -> None:
         """:meth:`append_nowait` of keyless records without headers, given as columns: ``values`` (bytes or
         ``None``) and ``timestamps`` (epoch ms, or ``None`` for the append time). Optional hook used by sinks:
-        no record tuple is built per value."""
-        self._writer.append_values_nowait(topic, partition, values, timestamps)
+        no record tuple is built per value. With ``serialize``, ``values`` are elements serialized one by one
+        as the producer takes them (no list of serialized values is built); an exception of ``serialize`` is
+        raised as it is, the values before the failing one queued."""
+        (self._appender or self._writer).append_values_nowait(topic, partition, values, timestamps, serialize)
 
     def flush_writes(self) -> None:
         """Wait until everything queued by :meth:`append_nowait` is acknowledged (raises the first error)."""
@@ -232,7 +241,8 @@ class KafkaLog(Log):
         """Columns of ``read(topic, partition, offset, max_records=...)`` cut before offset ``stop``:
         ``(next offset, values, timestamps)``. Cheaper than ``read`` for a job's source, which needs no more
         of each record; optional hook (sources fall back to ``read``)."""
-        check_offset_arg(offset)
+        if type(offset) is not int or offset < 0:
+            check_offset_arg(offset)
         self._admin.check_partition(topic, partition)
         reader = self._readers.get(topic, partition)
         with reader.lock:
@@ -248,6 +258,12 @@ class KafkaLog(Log):
         blocking polls of 1 ms each (librdkafka's shortest wait). With more partitions than the log keeps
         readers for (``readers``), waiting on them all would close and re-open consumers in turn: it sleeps
         the timeout instead and says ``True`` (the caller reads them all, as before waits existed)."""
+        if len(positions) == 1:  # a job's source on one partition: block in its consumer's poll
+            for tp, offset in positions.items():
+                self._admin.check_partition(tp.topic, tp.partition)
+                reader = self._readers.get(tp.topic, tp.partition)
+                with reader.lock:
+                    return reader.wait(offset, max(0.0, timeout_ms) / 1000.0)
         items = list(positions.items())
         if not items:
             return False

@@ -111,6 +111,9 @@ class KafkaAdmin:
 
     def check_partition(self, topic: str, partition: int) -> int:
         """Raise unless ``topic`` exists and has ``partition``; return the partition count."""
+        n = self._partitions.get(topic)
+        if n is not None and type(partition) is int and 0 <= partition < n:  # the common case: a dict look-up
+            return n
         n = self.partition_count(topic)
         if not isinstance(partition, int) or isinstance(partition, bool) or not 0 <= partition < n:
             n = self.partition_count(topic, refresh=True)  # partitions may have been added meanwhile

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from itertools import repeat
 from operator import itemgetter, length_hint
@@ -140,11 +140,23 @@ class ProduceQueue:
         self.producer.poll(0.05)  # local queue full: serve delivery reports, then go on one by one
         return done + self._put_each(topic, partition, records[done:], tss[done:], callback)
 
-    def put_values(self, topic: str, partition: int, values: list[Any], tss: list[Any], callback: Any) -> int:
+    def put_values(
+        self,
+        topic: str,
+        partition: int,
+        values: list[Any],
+        tss: list[Any],
+        callback: Any,
+        serialize: Callable[[Any], bytes | None] | None = None,
+    ) -> int:
         """Queue keyless, headerless records given as columns: ``values`` (bytes or ``None``) and their
         timestamps ``tss`` (epoch ms ints, or ``None`` for the clock's time); as :meth:`put` of the same
         records, without building them. Timestamps are checked as :func:`prepare` checks them, before any
-        record is queued."""
+        record is queued.
+
+        With ``serialize``, ``values`` are elements, each serialized as it is handed to the producer (which
+        copies it), so no serialized value outlives its ``produce`` call. An exception of ``serialize`` is
+        raised as it is, the values before the failing one queued."""
         n = len(values)
         if not n:
             return 0
@@ -156,10 +168,15 @@ class ProduceQueue:
             tss = [int(t) for t in tss]
         elif min(tss) <= 0:
             _check_timestamps(tss)
-        done = self._produce_all(topic, partition, values, repeat(None, n), tss, callback)
+        encoded = values if serialize is None else map(serialize, values)
+        done = self._produce_all(topic, partition, encoded, repeat(None, n), tss, callback)
         if done == n:
             return n
         self.producer.poll(0.05)  # local queue full: serve delivery reports, then go on one by one
+        if serialize is not None:  # serialized one at a time: the values before one that fails are queued
+            for v, t in zip(values[done:], tss[done:], strict=True):
+                done += self._put_each(topic, partition, [ProducerRecord(serialize(v), None, t)], [t], callback)
+            return done
         rest = [ProducerRecord(v, None, t) for v, t in zip(values[done:], tss[done:], strict=True)]
         return done + self._put_each(topic, partition, rest, tss[done:], callback)
 
@@ -301,15 +318,24 @@ class KafkaAppender:
             raise translate(exc, self._s.bootstrap, what, topic=topic) from exc
         queue.producer.poll(0)
 
-    def append_values_nowait(self, topic: str, partition: int, values: list[Any], tss: list[Any]) -> None:
-        """:meth:`append_nowait` of keyless records without headers given as columns (``values``, ``tss``)."""
-        self._raise_async_error()
+    def append_values_nowait(
+        self,
+        topic: str,
+        partition: int,
+        values: list[Any],
+        tss: list[Any],
+        serialize: Callable[[Any], bytes | None] | None = None,
+    ) -> None:
+        """:meth:`append_nowait` of keyless records without headers given as columns (``values``, ``tss``;
+        ``serialize``: see :meth:`ProduceQueue.put_values`)."""
+        if self._async_error is not None:
+            self._raise_async_error()
         self._admin.check_partition(topic, partition)
         queue = self._async_queue
         if queue is None:
             queue = self._async_queue = self._make_async_queue()
         try:
-            queue.put_values(topic, partition, values, tss, self._async_failed)
+            queue.put_values(topic, partition, values, tss, self._async_failed, serialize)
         except KafkaException as exc:
             raise translate(exc, self._s.bootstrap, f"appending to {topic}[{partition}]", topic=topic) from exc
         queue.producer.poll(0)

@@ -390,6 +390,14 @@ class ReaderPool:
     def get(self, topic: str, partition: int) -> PartitionReader:
         """The reader of ``topic[partition]``, created on first use; evicts the least recently used."""
         key = (topic, partition)
+        readers = self._readers
+        reader = readers.get(key)
+        if reader is not None:  # the common case, without the lock (each OrderedDict operation is atomic)
+            try:
+                readers.move_to_end(key)
+                return reader
+            except KeyError:  # evicted meanwhile: make a new one below
+                pass
         evicted: list[PartitionReader] = []
         with self._lock:
             reader = self._readers.get(key)

@@ -131,28 +131,32 @@ class SourceDriver:
     def step(self, batch_size: int) -> int:
         """Read one batch per partition; return how many elements were pushed."""
         n = 0
-        parts = self.reader.partitions()
+        reader, gens, finished = self.reader, self.gens, self.finished_parts
+        parts = reader.partitions()
         for pid in parts:  # every partition takes part in the minimum before any element moves it
-            self._gen(pid)
+            if pid not in gens:
+                self._gen(pid)
         for pid in parts:
-            if pid in self.finished_parts:
+            if pid in finished:
                 continue
-            gen = self.gens[pid]
-            vals, rtss = self.reader.read(pid, batch_size)
+            vals, rtss = reader.read(pid, batch_size)
             if vals:
-                tss = gen.timestamps(vals, rtss, self.seen)
-                wmb = gen.advance(tss)
+                gen = gens[pid]
+                if gen.passthrough:
+                    tss, wmb = rtss, [gen.wm] * len(vals)
+                else:
+                    tss = gen.timestamps(vals, rtss, self.seen)
+                    wmb = gen.advance(tss)
                 eff, tail = self.pw.combine(pid, wmb, gen.wm)
                 self.seen += len(vals)
                 n += len(vals)
                 self.last_data[pid] = self.clock.now_ms()
                 self.last_tail = tail
                 self.out.emit(vals, tss, eff, tail)
-            if self.reader.done(pid):
-                self.finished_parts.add(pid)
+            if reader.done(pid):
+                finished.add(pid)
                 self._emit_tail(self.pw.finish(pid))
-        all_done = len(self.finished_parts) == len(parts)  # also true for a source without partitions
-        if all_done and self.reader.bounded:
+        if reader.bounded and len(finished) == len(parts):  # also true for a source without partitions
             self.finished = True
             self._emit_tail(MAX_WATERMARK)
         if self.strategy.idleness is not None:
@@ -463,6 +467,7 @@ class JobRunner:
         if metrics is not None:
             metrics.start()
         stalls = StallWatch(drivers, self.clock, self.config.idle_partition_warning_ms)
+        watch_stalls = stalls.watching
         stopping = self.stopping
 
         def interrupted() -> bool:
@@ -497,7 +502,8 @@ class JobRunner:
                 op.end_of_round()
             if coord is not None:
                 coord.maybe_checkpoint()
-            stalls.check()
+            if watch_stalls:
+                stalls.check()
             if metrics is not None:
                 metrics.report()
             # sources that wake on data are waited on after every round: the wait returns at once when one
@@ -513,7 +519,8 @@ class JobRunner:
                     wait = min(wait, coord.due_in_ms() / 1000)
                 if wait <= 0:
                     continue
-                waited = time.perf_counter()
+                if metrics is not None:
+                    waited = time.perf_counter()
                 if wakes:
                     wait_for_data(readers, wait, interrupted)
                 else:

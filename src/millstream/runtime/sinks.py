@@ -24,6 +24,7 @@ from ..stream.operators.basic import annotate
 
 _new = tuple.__new__
 ROUND_LIMIT = 50_000  # records a log sink holds back within one round of the job loop
+DIRECT_BATCH = 32  # keyless batches at least this long go to a log with append_values_nowait at once (see process)
 _PARTITION_CACHE = 100_000  # keys whose partition a log sink remembers (murmur2 in Python costs ~2.5 us a key)
 
 
@@ -150,7 +151,7 @@ class LogSinkOperator(SinkOperator):
         """Keyed records go to ``murmur2(key) % partitions``; a keyless batch goes to one partition, the next
         batch to the next (Kafka's sticky partitioning)."""
         assert self._log is not None
-        n = self._partitions(topic)
+        n = self._nparts.get(topic) or self._partitions(topic)
         if keys is None:
             p = self._rr % n
             self._rr += 1
@@ -197,6 +198,12 @@ class LogSinkOperator(SinkOperator):
         if s.topic_selector is not None and (self._ser_for or self._key_ser_for):
             self._process_per_topic(vals, tss)
             return
+        direct = self._send_values is not None and self.txn is None and self._key_ser is None
+        if direct and len(vals) >= DIRECT_BATCH and s.topic is not None and s.topic_selector is None:
+            self._send_direct(s.topic, vals, tss)
+            self.seen += len(vals)
+            self.written += len(vals)
+            return
         it = iter(vals)
         try:
             if ser is orjson.dumps:
@@ -227,6 +234,29 @@ class LogSinkOperator(SinkOperator):
                 self._write(topic, [values[j] for j in idx], sub_keys, [tss[j] for j in idx])
         self.seen += len(vals)
         self.written += len(vals)
+
+    def _send_direct(self, topic: str, vals: list[Any], tss: list[Any]) -> None:
+        """A long keyless batch at least-once on a log with ``append_values_nowait`` (Kafka): handed over now,
+        each element serialized as the producer takes it, so no serialized value outlives its produce call
+        (holding many of them costs more than producing them). What the round held back goes first, so each
+        partition keeps the order of the elements. A value that fails to serialize fails the batch naming it
+        (the values before it are queued: at least once)."""
+        n = self._nparts.get(topic) or self._partitions(topic)
+        p = self._rr % n
+        self._rr += 1
+        if self._round_values:
+            self.end_of_round()
+        ser = self._ser
+        try:
+            self._send_values(topic, p, vals, tss, ser)
+        except Exception as exc:
+            for i, v in enumerate(vals):  # which element (serializers are deterministic); none: not a value's fault
+                try:
+                    ser(v)
+                except Exception:
+                    annotate(exc, self, self.seen + i, v)
+                    break
+            raise
 
     def _process_per_topic(self, vals: list[Any], tss: list[Any]) -> None:
         """A topic selector with a schema-registry format: each topic's elements with that topic's serializers."""

@@ -694,6 +694,8 @@ def wait_for_data(readers: list[SourceReader], timeout_s: float, interrupted: Ca
     ``False`` at the timeout or once ``interrupted()`` (a cancel or stop). One reader blocks in its own wait
     (in slices of :data:`CANCEL_SLICE_S`, so a cancel is seen); several take turns in blocking waits of
     1 ms each, as no one wait covers them all."""
+    if len(readers) == 1 and timeout_s <= CANCEL_SLICE_S:  # one wait covers it (a job's source, waiting idle_s)
+        return False if interrupted() else readers[0].wait_for_data(timeout_s)
     deadline = time.monotonic() + timeout_s
     step = CANCEL_SLICE_S if len(readers) == 1 else _SLICE_S
     while not interrupted():

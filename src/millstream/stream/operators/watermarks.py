@@ -33,6 +33,9 @@ class WatermarkGenerator:
         self.d1 = None if strategy.out_of_orderness is None else strategy.out_of_orderness + 1
         self.max_ts = MIN_WATERMARK
         self.wm = MIN_WATERMARK
+        #: no assigner and no watermarks (``no_watermarks()``): ``timestamps`` returns the record timestamps as
+        #: they are and ``advance`` the unmoved watermark for each element, so callers may skip both calls
+        self.passthrough = self.assign is None and self.d1 is None and type(self) is WatermarkGenerator
 
     def _fail(self, problem: str, pos: int, element: Any, exc: BaseException | None = None) -> TimestampError:
         return TimestampError(
