@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,28 @@ from millstream.stream.errors import JobFailedError
 from millstream.testing import CollectingSink
 
 
+class FailAfterCheckpoints:
+    """Raises once, at the first element from ``at`` on that comes after ``n`` completed checkpoints of the
+    job (until then it slows down, 2 ms an element, so that they complete): a failure with at least ``n``
+    checkpoints to fall back on, however fast the job runs."""
+
+    def __init__(self, storage: CheckpointStorage, at: int, n: int = 2) -> None:
+        self.storage, self.at, self.n = storage, at, n
+        self.failed = False
+
+    def __call__(self, e: Any) -> Any:
+        if e["i"] >= self.at and not self.failed:
+            if len(self.storage.completed_ids()) < self.n:
+                time.sleep(0.002)
+                return e
+            self.failed = True
+            raise RuntimeError("injected failure")
+        return e
+
+
 def fail_midway(tmp_path: Path, url: str, job_id: str = "crash-job") -> list[int]:
     env = make_env(tmp_path / "chk")
-    fail = FailOnce(15_001)
+    fail = FailAfterCheckpoints(CheckpointStorage(tmp_path / "chk", job_id), 15_001)
     crash_job.build(env, url, wrap=lambda s: s.map(fail).uid("fail-once"))
     with pytest.raises(JobFailedError):
         env.execute("crash-job", job_id=job_id)
