@@ -367,3 +367,24 @@ def test_session_late_element_with_expired_own_window_counts_when_merged(collect
     out = collect(build)
     assert values(out["main"]) == [("k", 12, 46, [12, 20, 28, 36])]
     assert values(out["late"]) == [("k", 1)]  # [1, 11) touches nothing live and is expired
+
+
+def test_a_merging_window_set_merges_as_flinks_merging_window_set() -> None:
+    from millstream.stream.windows import TimeWindow, add_to_merging_set
+
+    mapping: dict[Any, Any] = {}
+    never_late = lambda w: False  # noqa: E731
+    a, b, c = TimeWindow(0, 10), TimeWindow(20, 30), TimeWindow(8, 22)
+    assert add_to_merging_set(mapping, a, never_late) == (a, [], a, [], True)
+    assert add_to_merging_set(mapping, b, never_late) == (b, [], b, [], True)
+    assert add_to_merging_set(mapping, TimeWindow(2, 5), never_late) == (a, [], a, [], False)  # inside a
+    # c touches both: their cover, whose state stays with the first window's state window; b's goes into it
+    merge = add_to_merging_set(mapping, c, never_late)
+    assert merge is not None
+    assert (merge.window, sorted(merge.merged), merge.merged_states, merge.changed) == (
+        TimeWindow(0, 30), [a, b], [b], True
+    )
+    assert mapping == {TimeWindow(0, 30): merge.state_window} and merge.state_window in (a, b)
+    before = dict(mapping)
+    assert add_to_merging_set(mapping, TimeWindow(25, 40), lambda w: True) is None  # late: nothing changes
+    assert mapping == before

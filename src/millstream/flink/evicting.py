@@ -49,7 +49,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from ..stream.state import merge_namespaces
 from ..stream.time import MAX_WATERMARK, MIN_WATERMARK
-from ..stream.windows import Evictor, GlobalWindow, TimestampedValue
+from ..stream.windows import Evictor, GlobalWindow, TimestampedValue, add_to_merging_set
 from .pyflink_functions import StateStore, _close, _open, _Sides, apply_window_fn
 from .trigger_state import PartitionedTriggerState
 
@@ -322,25 +322,14 @@ class EvictingWindow(KeyedProcessFunction):
     def _add_merging_window(self, new: Any) -> Any:
         """Merges ``new`` into the key's windows; returns the resulting window, or ``None`` when it is late."""
         mapping = self._mapping()
-        overlapping = [w for w in mapping if w.start <= new.end and w.end >= new.start]
-        if not overlapping:
-            if self.is_window_late(new):
-                return None
-            mapping[new] = new
-            self.merging_state.update(mapping)
-            return new
-        cover = new
-        for w in overlapping:
-            cover = cover.cover(w)
-        if self.is_window_late(cover):
+        merge = add_to_merging_set(mapping, new, self.is_window_late)
+        if merge is None:
             return None
-        if len(overlapping) == 1 and overlapping[0] == cover:
-            return cover
-        state_window = mapping[overlapping[0]]
-        merged_states = [mapping.pop(w) for w in overlapping]
-        mapping[cover] = state_window
-        self.merging_state.update(mapping)
-        merged_states.remove(state_window)
+        if merge.changed:
+            self.merging_state.update(mapping)
+        if not merge.merged:
+            return merge.window
+        cover, overlapping = merge.window, merge.merged
         tctx = self.tctx
         tctx.window, tctx.merged = cover, overlapping
         self.trigger.on_merge(cover, tctx)
@@ -349,7 +338,7 @@ class EvictingWindow(KeyedProcessFunction):
             self.trigger.clear(m, tctx)
             self._delete_cleanup(m)
         tctx.merged = []
-        self._merge_contents(state_window, merged_states)
+        self._merge_contents(merge.state_window, merge.merged_states)
         return cover
 
     def _merge_contents(self, target: Any, sources: list[Any]) -> None:

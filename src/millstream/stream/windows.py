@@ -753,6 +753,44 @@ def merge_windows(windows: list[TimeWindow]) -> list[tuple[TimeWindow, list[Time
     return out
 
 
+class MergeResult(NamedTuple):
+    """What :func:`add_to_merging_set` did: the window the new one is part of now, the windows merged into it
+    (empty when none were), the state window whose state the merged ones' state goes to, those state windows,
+    and whether the mapping changed (to store again, where it is kept in state)."""
+
+    window: Any
+    merged: list[Any]
+    state_window: Any
+    merged_states: list[Any]
+    changed: bool
+
+
+def add_to_merging_set(mapping: dict[Any, Any], new: Any, is_late: Callable[[Any], bool]) -> MergeResult | None:
+    """Add window ``new`` to one key's merging window set ``mapping`` (window -> the window its state is kept
+    under, changed in place) as Flink's ``MergingWindowSet.addWindow`` does: it merges with every window it
+    overlaps or touches into their cover, whose state stays where the first of them kept it. ``None`` when the
+    window it would be part of is late (``is_late``): nothing changes then. The caller merges the triggers'
+    and the contents' state of ``merged`` (when there are any)."""
+    overlapping = [w for w in mapping if w.start <= new.end and w.end >= new.start]
+    if not overlapping:
+        if is_late(new):
+            return None
+        mapping[new] = new
+        return MergeResult(new, [], new, [], True)
+    cover = new
+    for w in overlapping:
+        cover = cover.cover(w)
+    if is_late(cover):
+        return None
+    if len(overlapping) == 1 and overlapping[0] == cover:
+        return MergeResult(cover, [], mapping[cover], [], False)
+    state_window = mapping[overlapping[0]]
+    merged_states = [mapping.pop(w) for w in overlapping]
+    mapping[cover] = state_window
+    merged_states.remove(state_window)
+    return MergeResult(cover, overlapping, state_window, merged_states, True)
+
+
 __all__ = [
     "ContinuousEventTimeTrigger",
     "ContinuousProcessingTimeTrigger",
@@ -765,6 +803,7 @@ __all__ = [
     "Evictor",
     "GlobalWindow",
     "GlobalWindows",
+    "MergeResult",
     "NeverTrigger",
     "ProcessingTimeSessionWindows",
     "ProcessingTimeTrigger",
@@ -779,6 +818,7 @@ __all__ = [
     "TumblingEventTimeWindows",
     "TumblingProcessingTimeWindows",
     "WindowAssigner",
+    "add_to_merging_set",
     "merge_windows",
     "window_start",
 ]

@@ -28,7 +28,7 @@ from ..errors import OperatorError
 from ..functions import OutputTag
 from ..state import KeyedStateBackend, StateNamespace, merge_namespaces
 from ..time import MAX_WATERMARK
-from ..windows import Evictor, TimestampedValue, Trigger, WindowAssigner
+from ..windows import Evictor, TimestampedValue, Trigger, WindowAssigner, add_to_merging_set
 from .base import Operator, compute_keys, split_outputs
 from .basic import annotate
 from .keyed import StreamRuntimeContext
@@ -393,23 +393,10 @@ class WindowOperator(Operator):
         mapping = self.merging_sets.get(key)
         if mapping is None:
             mapping = self.merging_sets[key] = {}
-        overlapping = [w for w in mapping if w.start <= new.end and w.end >= new.start]
-        if not overlapping:
-            if self.is_window_late(new):
-                return None
-            mapping[new] = new
-            return new
-        cover = new
-        for w in overlapping:
-            cover = cover.cover(w)
-        if self.is_window_late(cover):
-            return None
-        if len(overlapping) == 1 and overlapping[0] == cover:
-            return cover
-        state_window = mapping[overlapping[0]]
-        merged_states = [mapping.pop(w) for w in overlapping]
-        mapping[cover] = state_window
-        merged_states.remove(state_window)
+        merge = add_to_merging_set(mapping, new, self.is_window_late)
+        if merge is None or not merge.merged:
+            return None if merge is None else merge.window
+        cover, overlapping = merge.window, merge.merged
         tctx = self.tctx
         tctx.key, tctx.window, tctx.merged = key, cover, overlapping
         self.trigger.on_merge(cover, tctx)
@@ -418,7 +405,7 @@ class WindowOperator(Operator):
             self.trigger.clear(m, tctx)
             self._delete_cleanup(key, m)
         tctx.merged = []
-        self._merge_state(key, state_window, merged_states)
+        self._merge_state(key, merge.state_window, merge.merged_states)
         return cover
 
     # -- element and timer processing -----------------------------------------------------------------
