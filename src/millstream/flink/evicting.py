@@ -50,7 +50,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from ..stream.state import merge_namespaces
 from ..stream.time import MAX_WATERMARK, MIN_WATERMARK
 from ..stream.windows import Evictor, GlobalWindow, TimestampedValue, add_to_merging_set
-from .pyflink_functions import StateStore, _close, _open, _Sides, apply_window_fn
+from .pyflink_functions import StateStore, _close, _open, _Sides, apply_window_fn, fold_contents
 from .trigger_state import PartitionedTriggerState
 
 PICKLED = Types.PICKLED_BYTE_ARRAY
@@ -361,21 +361,7 @@ class EvictingWindow(KeyedProcessFunction):
         ctx._window = window
         stamped = self.evictor.evict_before(list(contents), len(contents), window, ctx)
         elements = [e.value for e in stamped] if self.stamped else stamped
-        values: list[Any]
-        if spec.list_then == "reduce":
-            values = []
-            it = iter(elements)
-            for acc in it:  # nothing when the evictor removed every element (Flink reduces to null)
-                for v in it:
-                    acc = spec.user(acc, v)
-                values = [acc]
-        elif spec.list_then == "aggregate":
-            a = spec.user.create_accumulator()
-            for v in elements:
-                a = spec.user.add(v, a)
-            values = [spec.user.get_result(a)]
-        else:
-            values = elements
+        values = fold_contents(spec, elements)  # (nothing when the evictor removed every element of a reduce)
         kept = self.evictor.evict_after(list(stamped), len(stamped), window, ctx)
         self.contents.put(window_key(state_window), list(kept))
         if spec.list_then is None:
