@@ -11,7 +11,8 @@ to the session's Kafka-protocol broker, is ``kill -9``ed at ≥ 20 random moment
 
 The uninterrupted reference run uses the embedded log (same input, same job, same partitioner: its output is
 the same and it is not subject to a broker's limits). 200,000 events, as in the embedded test: on Kafka the
-job processes them in a few seconds, so each run is slowed by ``--slow-us`` to spread the kills over the input.
+job processes them in a few seconds, so each run is slowed by ``--slow-us`` to spread the kills over the input
+(and the kill delay adapts to how much each run committed).
 """
 
 from __future__ import annotations
@@ -99,11 +100,12 @@ def _kill_loop(
     progress = [0]
     hi = 0.6  # upper bound of the random kill delay, adapted so that the kills spread over the whole input
     while kills < KILLS:
-        proc = _start(url, chk, guarantee, prefix, props, "--slow-us", "15")
+        proc = _start(url, chk, guarantee, prefix, props, "--slow-us", "30")
         assert proc.stdout is not None
         line = proc.stdout.readline()  # "ready": the job is built and about to run
         assert line.strip() == "ready", proc.stderr.read() if proc.stderr else line
-        time.sleep(rng.uniform(0.05, hi))
+        delay = rng.uniform(0.05, hi)
+        time.sleep(delay)
         if proc.poll() is not None:
             break  # finished before the kill
         os.kill(proc.pid, signal.SIGKILL)
@@ -113,7 +115,9 @@ def _kill_loop(
         done = sum(log.committed_offsets(prefix + "crash-job").values())
         progress.append(done)
         target = (EVENTS - done) / (KILLS - kills + 4)
-        hi = max(0.1, hi * 0.6) if done - progress[-2] > target else min(hi * 1.25, 2.5)
+        # a run commits nothing until its first checkpoint, then a lot: past the target, the next kills come
+        # sooner than this one did (not merely sooner than the bound), and the bound grows slowly otherwise
+        hi = max(0.1, min(hi * 0.6, delay * 0.9)) if done - progress[-2] > target else min(hi * 1.15, 2.5)
     final = _start(url, chk, guarantee, prefix, props)
     _out, err = final.communicate(timeout=240)
     assert final.returncode == 0, err

@@ -154,15 +154,16 @@ def millstream_outcome(program: Path, timeout: float = 300) -> Outcome:
     return Outcome(proc.stdout, None if proc.returncode == 0 else proc.stderr or f"exit {proc.returncode}")
 
 
-def by_sink(text: str) -> dict[str, list[str]]:
+def by_sink(text: str, *, ordered: bool = True) -> dict[str, list[str]]:
     """Lines grouped by print sink (the ``identifier> `` prefix; ``""`` for none), each group in order: several
-    sinks of one job interleave by thread scheduling in Flink, so only each sink's own order is compared."""
+    sinks of one job interleave by thread scheduling in Flink, so only each sink's own order is compared
+    (``ordered=False``: each group sorted, for programs whose order Flink does not define at all)."""
     groups: dict[str, list[str]] = {}
     for line in text.splitlines():
         prefix, sep, _rest = line.partition("> ")
         key = prefix if sep and " " not in prefix and prefix else ""
         groups.setdefault(key, []).append(line)
-    return groups
+    return groups if ordered else {k: sorted(v) for k, v in groups.items()}
 
 
 def main(argv: list[str]) -> int:

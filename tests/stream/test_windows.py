@@ -382,7 +382,10 @@ def test_a_merging_window_set_merges_as_flinks_merging_window_set() -> None:
     merge = add_to_merging_set(mapping, c, never_late)
     assert merge is not None
     assert (merge.window, sorted(merge.merged), merge.merged_states, merge.changed) == (
-        TimeWindow(0, 30), [a, b], [b], True
+        TimeWindow(0, 30),
+        [a, b],
+        [b],
+        True,
     )
     assert mapping == {TimeWindow(0, 30): merge.state_window} and merge.state_window in (a, b)
     before = dict(mapping)
