@@ -258,28 +258,24 @@ class KafkaLog(Log):
         blocking polls of 1 ms each (librdkafka's shortest wait). With more partitions than the log keeps
         readers for (``readers``), waiting on them all would close and re-open consumers in turn: it sleeps
         the timeout instead and says ``True`` (the caller reads them all, as before waits existed)."""
-        if len(positions) == 1:  # a job's source on one partition: block in its consumer's poll
-            for tp, offset in positions.items():
-                self._admin.check_partition(tp.topic, tp.partition)
-                reader = self._readers.get(tp.topic, tp.partition)
-                with reader.lock:
-                    return reader.wait(offset, max(0.0, timeout_ms) / 1000.0)
-        items = list(positions.items())
-        if not items:
+        if not positions:
             return False
-        if len(items) > self._readers.size:
-            time.sleep(max(0.0, timeout_ms) / 1000.0)
+        timeout_s = max(0.0, timeout_ms) / 1000.0
+        if len(positions) > self._readers.size:
+            time.sleep(timeout_s)
             return True
-        deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0
         readers = []
-        for tp, offset in items:
+        for tp, offset in positions.items():
             self._admin.check_partition(tp.topic, tp.partition)
             readers.append((self._readers.get(tp.topic, tp.partition), offset))
-        step = _WAIT_SLICE_S if len(readers) > 1 else None
+        if len(readers) == 1:  # one wait in its consumer's poll covers the timeout
+            reader, offset = readers[0]
+            with reader.lock:
+                return reader.wait(offset, timeout_s)
+        deadline = time.monotonic() + timeout_s
         while True:
             for reader, offset in readers:
-                remaining = deadline - time.monotonic()
-                wait = max(0.0, remaining if step is None else min(step, remaining))
+                wait = max(0.0, min(_WAIT_SLICE_S, deadline - time.monotonic()))
                 with reader.lock:
                     if reader.wait(offset, wait):
                         return True

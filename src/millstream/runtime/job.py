@@ -167,12 +167,18 @@ class SourceDriver:
                     self._emit_tail(self.pw.set_idle(pid, idle))
         return n
 
+    @property
+    def can_stall(self) -> bool:
+        """Whether a silent partition can hold this source's watermark back: its strategy makes watermarks and
+        does not mark idle partitions itself (``with_idleness``)."""
+        s = self.strategy
+        return s.idleness is None and (s.out_of_orderness is not None or s.generator_supplier is not None)
+
     def stalled(self, now_ms: int, after_ms: int) -> list[tuple[Any, int, int]]:
         """``(partition, ms without data, furthest watermark of the others)`` of the partitions that have had no
         data for ``after_ms`` and hold this source's watermark back while another active partition is ahead
-        (none when the strategy marks idle partitions itself, ``with_idleness``, or makes no watermarks)."""
-        strategy = self.strategy
-        if strategy.idleness is not None or (strategy.out_of_orderness is None and strategy.generator_supplier is None):
+        (none when it cannot stall: :attr:`can_stall`)."""
+        if not self.can_stall:
             return []
         pw = self.pw
         active = {p: w for p, w in pw.wms.items() if p not in self.finished_parts and p not in pw.idle}
@@ -467,7 +473,6 @@ class JobRunner:
         if metrics is not None:
             metrics.start()
         stalls = StallWatch(drivers, self.clock, self.config.idle_partition_warning_ms)
-        watch_stalls = stalls.watching
         stopping = self.stopping
 
         def interrupted() -> bool:
@@ -502,8 +507,7 @@ class JobRunner:
                 op.end_of_round()
             if coord is not None:
                 coord.maybe_checkpoint()
-            if watch_stalls:
-                stalls.check()
+            stalls.check()
             if metrics is not None:
                 metrics.report()
             # sources that wake on data are waited on after every round: the wait returns at once when one

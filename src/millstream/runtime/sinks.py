@@ -147,14 +147,19 @@ class LogSinkOperator(SinkOperator):
             n = self._nparts[topic] = self._log.describe_topic(topic).partitions
         return n
 
+    def _next_partition(self, topic: str) -> int:
+        """The partition of the next keyless batch to ``topic`` (Kafka's sticky partitioning: one batch to one
+        partition, the next batch to the next)."""
+        p = self._rr % (self._nparts.get(topic) or self._partitions(topic))
+        self._rr += 1
+        return p
+
     def _write(self, topic: str, values: list[Any], keys: list[Any] | None, tss: list[Any]) -> None:
         """Keyed records go to ``murmur2(key) % partitions``; a keyless batch goes to one partition, the next
         batch to the next (Kafka's sticky partitioning)."""
         assert self._log is not None
-        n = self._nparts.get(topic) or self._partitions(topic)
         if keys is None:
-            p = self._rr % n
-            self._rr += 1
+            p = self._next_partition(topic)
             if self._send_values is not None and self.txn is None:  # at-least-once on Kafka: columns
                 cols = self._round_values.get((topic, p))
                 if cols is None:
@@ -170,6 +175,7 @@ class LogSinkOperator(SinkOperator):
             rows = zip(values, repeat(None, m), tss, repeat((), m), repeat(None, m), strict=True)
             self._append(topic, p, list(map(_new, repeat(ProducerRecord, m), rows)))
             return
+        n = self._nparts.get(topic) or self._partitions(topic)
         if n == 1:  # every key lands on partition 0: no hashing
             self._append(topic, 0, list(zip(values, keys, tss)))  # noqa: B905 - same lengths by construction
             return
@@ -241,9 +247,7 @@ class LogSinkOperator(SinkOperator):
         (holding many of them costs more than producing them). What the round held back goes first, so each
         partition keeps the order of the elements. A value that fails to serialize fails the batch naming it
         (the values before it are queued: at least once)."""
-        n = self._nparts.get(topic) or self._partitions(topic)
-        p = self._rr % n
-        self._rr += 1
+        p = self._next_partition(topic)
         if self._round_values:
             self.end_of_round()
         ser = self._ser

@@ -29,15 +29,9 @@ def partition_name(pid: Any) -> str:
     return f"{topic}-{partition}" if topic is not None and partition is not None else str(pid)
 
 
-def _can_stall(driver: Any) -> bool:
-    """Whether ``driver``'s watermark can be held back by a silent partition: its strategy makes watermarks
-    and does not mark idle partitions itself."""
-    s = driver.strategy
-    return s.idleness is None and (s.out_of_orderness is not None or s.generator_supplier is not None)
-
-
 class StallWatch:
-    """Checks ``drivers`` (source drivers with ``stalled(now, after)``) for partitions holding the watermark back."""
+    """Checks ``drivers`` (source drivers with ``can_stall`` and ``stalled(now, after)``) for partitions holding
+    the watermark back; nothing at all when none of them can stall or ``after_ms`` is ``None``."""
 
     def __init__(self, drivers: list[Any], clock: Clock, after_ms: int | None, log: logging.Logger = _log) -> None:
         self.drivers = drivers
@@ -46,12 +40,11 @@ class StallWatch:
         self.log = log
         self.warned: set[tuple[str, Any]] = set()
         self._last = clock.now_ms()
-        # only sources whose watermark waits for every partition can stall (see SourceDriver.stalled)
-        self.watching = after_ms is not None and any(map(_can_stall, drivers))
+        self.watching = after_ms is not None and any(d.can_stall for d in drivers)
 
     def check(self) -> None:
         """Look again if a second (of the job's clock) has passed since the last look."""
-        if self.after_ms is None:
+        if not self.watching:
             return
         now = self.clock.now_ms()
         if now - self._last < CHECK_EVERY_MS:
