@@ -47,10 +47,11 @@ from pyflink.common import Types
 from pyflink.datastream.functions import KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
+from ..stream.operators.window import cleanup_time
 from ..stream.state import merge_namespaces
 from ..stream.time import MAX_WATERMARK, MIN_WATERMARK
 from ..stream.windows import Evictor, GlobalWindow, TimestampedValue, add_to_merging_set
-from .pyflink_functions import StateStore, _close, _open, _Sides, apply_window_fn, fold_contents
+from .pyflink_functions import StateStore, _close, _open, _Sides, apply_window_fn
 from .trigger_state import PartitionedTriggerState
 
 PICKLED = Types.PICKLED_BYTE_ARRAY
@@ -290,11 +291,7 @@ class EvictingWindow(KeyedProcessFunction):
         return int(self.ctx.timer_service().current_processing_time())
 
     def cleanup_time(self, window: Any) -> int:
-        mt = window.max_timestamp()
-        if not self.event_time:
-            return int(mt)
-        t = mt + self.lateness
-        return t if mt <= t < MAX_WATERMARK else MAX_WATERMARK
+        return int(cleanup_time(window, self.event_time, self.lateness))
 
     def is_window_late(self, window: Any) -> bool:
         return self.event_time and self.cleanup_time(window) <= self.wm
@@ -361,7 +358,7 @@ class EvictingWindow(KeyedProcessFunction):
         ctx._window = window
         stamped = self.evictor.evict_before(list(contents), len(contents), window, ctx)
         elements = [e.value for e in stamped] if self.stamped else stamped
-        values = fold_contents(spec, elements)  # (nothing when the evictor removed every element of a reduce)
+        values = spec.fold(elements)  # (nothing when the evictor removed every element of a reduce)
         kept = self.evictor.evict_after(list(stamped), len(stamped), window, ctx)
         self.contents.put(window_key(state_window), list(kept))
         if spec.list_then is None:

@@ -610,25 +610,6 @@ class WindowContext:
         self.sides.output(output_tag, value)
 
 
-def fold_contents(spec: Any, elements: list[Any]) -> list[Any]:
-    """A window's list contents (an evictor forced them) reduced or aggregated as the window's function says
-    (``spec.list_then``): one value, or none when a reduce has no element (Flink reduces to null); the
-    elements themselves for a process or apply function."""
-    if spec.list_then == "reduce":
-        it = iter(elements)
-        for acc in it:
-            for v in it:
-                acc = spec.user(acc, v)
-            return [acc]
-        return []
-    if spec.list_then == "aggregate":
-        a = spec.user.create_accumulator()
-        for v in elements:
-            a = spec.user.add(v, a)
-        return [spec.user.get_result(a)]
-    return elements
-
-
 def window_results(spec: Any, key: Any, ctx: Any, window: Any, elements: list[Any]) -> Any:
     """What millstream's window operator computes from a window's (already evicted) contents: the reduce or
     aggregate over the list when an evictor forced list contents, then the window function
@@ -636,7 +617,7 @@ def window_results(spec: Any, key: Any, ctx: Any, window: Any, elements: list[An
     if spec.kind == "list":
         if spec.list_then is None:
             return apply_window_fn(spec, spec.user, key, ctx, window, elements)
-        values = fold_contents(spec, elements)
+        values = spec.fold(elements)
     else:
         values = elements
     if spec.window_fn is None:

@@ -10,6 +10,7 @@ fails the job naming the line, unless ``'json.ignore-parse-errors'`` / ``'csv.ig
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import operator
 import re
@@ -68,20 +69,10 @@ def _from_text(t: SqlType) -> Callable[[str], Any]:
     raise SqlValidationError(f"format does not support type {t}")
 
 
-def _memo(fn: Callable[[Any], str], limit: int = 4096) -> Callable[[Any], str]:
-    """``fn`` remembering its last ``limit`` results: timestamps repeat in results (every key of a window has
-    the window's start and end), and formatting one costs far more than a lookup."""
-    cache: dict[Any, str] = {}
-
-    def memo(v: Any) -> str:
-        text = cache.get(v)
-        if text is None:
-            if len(cache) >= limit:
-                cache.clear()
-            text = cache[v] = fn(v)
-        return text
-
-    return memo
+def _memo(fn: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``fn`` remembering its recent results: timestamps repeat in results (every key of a window has the
+    window's start and end), and formatting one costs far more than a lookup."""
+    return functools.lru_cache(maxsize=4096)(fn)
 
 
 def _to_json_value(t: SqlType) -> Callable[[Any], Any] | None:

@@ -45,6 +45,17 @@ WINDOW_STATE = "window/"
 GLOBAL_STATE = "global/"
 
 
+def cleanup_time(window: Any, event_time: bool, lateness: int) -> int:
+    """When a window's state is cleared (Flink's ``WindowOperator.cleanupTime``): its max timestamp plus the
+    allowed lateness in event time (never, ``MAX_WATERMARK``, when that would overflow), its max timestamp in
+    processing time."""
+    mt = window.max_timestamp()
+    if not event_time:
+        return mt
+    t = mt + lateness
+    return t if t >= mt and t < MAX_WATERMARK else MAX_WATERMARK
+
+
 class WindowFunctionSpec:
     """How window contents become results.
 
@@ -71,6 +82,24 @@ class WindowFunctionSpec:
         self.window_fn = window_fn
         self.non_keyed = non_keyed
         self.list_then = list_then  # with evictors: 'reduce'/'aggregate' applied over the kept list
+
+    def fold(self, elements: list[Any]) -> list[Any]:
+        """List contents (an evictor forced them) reduced or aggregated as ``list_then`` says: one value, or
+        none when a reduce has no element left (Flink reduces to null); the elements themselves when a window
+        function takes them all (``list_then`` ``None``)."""
+        if self.list_then == "reduce":
+            it = iter(elements)
+            for acc in it:
+                for v in it:
+                    acc = self.user(acc, v)
+                return [acc]
+            return []
+        if self.list_then == "aggregate":
+            a = self.user.create_accumulator()
+            for v in elements:
+                a = self.user.add(v, a)
+            return [self.user.get_result(a)]
+        return elements
 
 
 class WindowContext:
@@ -269,11 +298,7 @@ class WindowOperator(Operator):
 
     # -- helpers --------------------------------------------------------------------------------------
     def cleanup_time(self, window: Any) -> int:
-        mt = window.max_timestamp()
-        if not self.event_time:
-            return mt
-        t = mt + self.lateness
-        return t if t >= mt and t < MAX_WATERMARK else MAX_WATERMARK
+        return cleanup_time(window, self.event_time, self.lateness)
 
     def is_window_late(self, window: Any) -> bool:
         return self.event_time and self.cleanup_time(window) <= self.wm
@@ -335,20 +360,7 @@ class WindowOperator(Operator):
             if self.evictor is not None:
                 stamped = self.evictor.evict_before(list(contents), len(contents), window, ctx)
                 elements = [e.value for e in stamped] if self.stamped else stamped
-            if fn.list_then == "reduce":
-                it = iter(elements)
-                values: list[Any] = []
-                for acc in it:  # (nothing when the evictor removed every element: Flink reduces to null)
-                    for v in it:
-                        acc = fn.user(acc, v)
-                    values = [acc]
-            elif fn.list_then == "aggregate":
-                a = fn.user.create_accumulator()
-                for v in elements:
-                    a = fn.user.add(v, a)
-                values = [fn.user.get_result(a)]
-            else:
-                values = elements
+            values = fn.fold(elements)
             if self.evictor is not None:
                 kept = self.evictor.evict_after(list(stamped), len(stamped), window, ctx)
                 self.contents[(key, self._state_window(key, window))] = kept
