@@ -5,11 +5,13 @@ engine) writes for ``pipelines/many_operators.py``, and a standalone Flink clust
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from tests.parity.pyflink_env import OracleUnavailable, provision
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = ROOT / "tests" / "flink" / "pipelines" / "many_operators.py"
+FLINK_SIDE = ROOT / "tests" / "flink" / "flink_side.py"
 
 
 def flink_test_env(python_path: str = "") -> dict[str, str]:
@@ -25,6 +28,25 @@ def flink_test_env(python_path: str = "") -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), str(ROOT), python_path) if p)
     return env
+
+
+def run_flink_side(pyflink_python: Path, tmp: Path, items: list[dict[str, Any]], what: str) -> dict[str, Any]:
+    """Run ``items`` (parity cases or named pipelines, see ``flink_side.py``) through the Flink translation
+    as one Flink job in ``tmp``; their results by item. ``what`` names the runs in the line it prints."""
+    (tmp / "cases.json").write_text(json.dumps({"cases": items}))
+    proc = subprocess.run(
+        [str(pyflink_python), str(FLINK_SIDE), str(tmp / "cases.json"), str(tmp / "results.json")],
+        capture_output=True,
+        text=True,
+        timeout=3000,
+        cwd=tmp,
+        env=flink_test_env(),
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    data: dict[str, Any] = json.loads((tmp / "results.json").read_text())
+    print(f"\n{len(items)} {what} on Flink in {data['seconds']:.0f}s", file=sys.stderr)
+    results: dict[str, Any] = data["results"]
+    return results
 
 
 def output_lines(folder: Path) -> dict[str, list[str]]:

@@ -13,7 +13,6 @@ millstream's own engine.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,14 +21,13 @@ from typing import Any
 
 import pytest
 
-from tests.flink.conftest import PIPELINE, ROOT, flink_test_env, output_lines
+from tests.flink.conftest import PIPELINE, flink_test_env, output_lines, run_flink_side
 from tests.parity.cases import Case, all_cases, normalise, per_key_sequences
 from tests.parity.hand_cases import HAND
 from tests.parity.millstream_side import run_millstream
 
 pytestmark = [pytest.mark.flink, pytest.mark.timeout(3600)]
 
-SIDE = ROOT / "tests" / "flink" / "flink_side.py"
 
 HAND_CASES = [case for case, _ in HAND]
 FAMILY_SAMPLES = {"interval-join-s61", "window-join-s71"}
@@ -51,21 +49,8 @@ RUNS: list[tuple[Case, str, int]] = [
 @pytest.fixture(scope="module")
 def flink_runs(pyflink_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """All ``RUNS`` through the Flink translation, as one Flink job."""
-    tmp = tmp_path_factory.mktemp("flink-parity")
     cases = [{"case": c.to_json(), "variant": v, "parallelism": p} for c, v, p in RUNS]
-    (tmp / "cases.json").write_text(json.dumps({"cases": cases}))
-    proc = subprocess.run(
-        [str(pyflink_python), str(SIDE), str(tmp / "cases.json"), str(tmp / "results.json")],
-        capture_output=True,
-        text=True,
-        timeout=3000,
-        cwd=tmp,
-        env=flink_test_env(),
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    data: dict[str, Any] = json.loads((tmp / "results.json").read_text())
-    print(f"\n{len(RUNS)} parity runs on Flink in {data['seconds']:.0f}s", file=sys.stderr)
-    return data["results"]
+    return run_flink_side(pyflink_python, tmp_path_factory.mktemp("flink-parity"), cases, "parity runs")
 
 
 @pytest.mark.parametrize("case, variant, parallelism", RUNS, ids=[f"{c.id}-{v}-p{p}" for c, v, p in RUNS])

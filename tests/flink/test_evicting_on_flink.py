@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,13 @@ import pytest
 
 from millstream import StreamExecutionEnvironment
 from millstream.testing import CollectingSink
-from tests.flink.conftest import ROOT, flink_test_env
+from tests.flink.conftest import ROOT, flink_test_env, run_flink_side
 from tests.flink.evicting_pipelines import JAVA_TWINS, PIPELINES
 from tests.parity.cases import normalise
 from tests.parity.pyflink_env import OracleUnavailable, provision
 
 pytestmark = [pytest.mark.flink, pytest.mark.timeout(3600)]
 
-SIDE = ROOT / "tests" / "flink" / "flink_side.py"
 JAVA_SIDE = ROOT / "tests" / "flink" / "evicting_java.py"
 RUNS = [(name, p) for p in (1, 2) for name in PIPELINES]
 
@@ -47,21 +45,8 @@ def run_on_millstream(name: str, parallelism: int) -> tuple[list[Any], list[Any]
 
 @pytest.fixture(scope="module")
 def flink_runs(pyflink_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    tmp = tmp_path_factory.mktemp("flink-evicting")
     items = [{"pipeline": name, "parallelism": p} for name, p in RUNS]
-    (tmp / "cases.json").write_text(json.dumps({"cases": items}))
-    proc = subprocess.run(
-        [str(pyflink_python), str(SIDE), str(tmp / "cases.json"), str(tmp / "results.json")],
-        capture_output=True,
-        text=True,
-        timeout=3000,
-        cwd=tmp,
-        env=flink_test_env(),
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    data: dict[str, Any] = json.loads((tmp / "results.json").read_text())
-    print(f"\n{len(RUNS)} evicting-window runs on Flink in {data['seconds']:.0f}s", file=sys.stderr)
-    return data["results"]
+    return run_flink_side(pyflink_python, tmp_path_factory.mktemp("flink-evicting"), items, "evicting-window runs")
 
 
 @pytest.mark.parametrize("name, parallelism", RUNS, ids=[f"{n}-p{p}" for n, p in RUNS])

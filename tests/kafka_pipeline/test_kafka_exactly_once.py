@@ -51,14 +51,22 @@ def sink(servers: str, props: dict[str, str], topic: str, cls: Any = KafkaSink, 
     return b.set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE).build()
 
 
-def run_job(src: Any, snk: Any, chk: Path, job_id: str, interval_ms: int = 50, batch: int = 50) -> Any:
+def run_job(
+    src: Any, snk: Any, chk: Path, job_id: str, interval_ms: int = 50, batch: int = 50, pause_ms: int = 0
+) -> Any:
+    """The job; with ``pause_ms``, its map pauses that long at the start of every batch, so that checkpoints
+    fall between batches however fast the job runs."""
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_batch_size(batch)
     env.enable_checkpointing(interval_ms, CheckpointingMode.EXACTLY_ONCE)
     env.get_checkpoint_config().set_checkpoint_storage_dir(str(chk))
-    env.from_source(src, None, "src").uid("src").map(lambda v: {"i": v["i"], "x": v["i"] * 2}).uid("m").sink_to(
-        snk
-    ).uid("out")
+
+    def double(v: Any) -> Any:
+        if pause_ms and v["i"] % batch == 0:
+            time.sleep(pause_ms / 1000)
+        return {"i": v["i"], "x": v["i"] * 2}
+
+    env.from_source(src, None, "src").uid("src").map(double).uid("m").sink_to(snk).uid("out")
     return env.execute("eo", job_id=job_id)
 
 
@@ -87,7 +95,7 @@ def test_exactly_once_job_commits_output_offsets_and_marker_per_checkpoint(
     kafka_log.create_topic(out_t, 3)
     fill(kafka_log, src_t, 0, 600)
     src, snk = source(servers, client_props, src_t, group), sink(servers, client_props, out_t, cls)
-    result = run_job(src, snk, tmp_path, job)
+    result = run_job(src, snk, tmp_path, job, pause_ms=60)  # (a checkpoint interval between batches)
     stats = result.checkpoints.stats
     assert all(s.status == "COMPLETED" for s in stats)
     assert len(stats) >= 2, "more than one checkpoint transaction"
