@@ -21,7 +21,12 @@ Parallelism 1 runs the single-process engine (the job thread of ``env.execute()`
 execution existed, so it *is* today's engine: its loss against itself is 0 by construction.
 
     PYTHONPATH=src python benchmarks/parallel_bench.py [--events 1000000] [--log file|kafka]
-        [--parallelism 1,2] [--repeat 3] [--without-exchange]
+        [--parallelism 1,2] [--repeat 3] [--without-exchange] [--one-phase]
+
+At parallelism above 1 the windows are pre-aggregated before the key_by exchange (the default,
+``table.optimizer.agg-phase-strategy`` ``AUTO``: one partial per page and second crosses it instead of every
+event; docs/parallelism.md); ``--one-phase`` adds each parallelism with ``ONE_PHASE`` (every event crosses),
+interleaved in the same rounds.
 
 ``--without-exchange`` also prints the ceiling of parallelism 2 here: the same work split over two processes
 with nothing exchanged (two single-process jobs at once, each reading half the partitions), against one job
@@ -102,9 +107,14 @@ def cpu_seconds() -> float:
 
 
 def run_w(
-    url: str, topic: str, out_topic: str, parallelism: int, partitions: list[int] | None = None
+    url: str,
+    topic: str,
+    out_topic: str,
+    parallelism: int,
+    partitions: list[int] | None = None,
+    agg_phase: str = "AUTO",
 ) -> tuple[float, float, float]:
-    env = StreamExecutionEnvironment.get_execution_environment()
+    env = StreamExecutionEnvironment.get_execution_environment({"table.optimizer.agg-phase-strategy": agg_phase})
     env.set_parallelism(parallelism)
     builder = LogSource.builder().set_log(url)
     builder = (
@@ -203,28 +213,37 @@ def main() -> None:
         action="store_true",
         help="also the ceiling: W's work split over 2 processes with nothing exchanged (see without_exchange)",
     )
+    ap.add_argument(
+        "--one-phase",
+        action="store_true",
+        help="also every parallelism above 1 with table.optimizer.agg-phase-strategy=ONE_PHASE (every element "
+        "crosses the exchange; the default pre-aggregates the windows before it)",
+    )
     args = ap.parse_args()
-    pars = [int(p) for p in args.parallelism.split(",")]
+    pars: list[Any] = [int(p) for p in args.parallelism.split(",")]
+    if args.one_phase:
+        pars += [f"{p} one-phase" for p in pars if p > 1]
     with a_log(args.log) as url:
         log = open_log(url)
         topic, empty = f"w-{uuid.uuid4().hex[:6]}", f"empty-{uuid.uuid4().hex[:6]}"
         produce(log, topic, args.events)
         produce(log, empty, 0)
-        walls: dict[int, list[float]] = {p: [] for p in pars}
-        cpus: dict[int, list[float]] = {p: [] for p in pars}
-        brokers: dict[int, list[float]] = {p: [] for p in pars}
-        starts: dict[int, list[float]] = {p: [] for p in pars}
-        outputs: dict[int, list[bytes]] = {}
+        walls: dict[Any, list[float]] = {p: [] for p in pars}
+        cpus: dict[Any, list[float]] = {p: [] for p in pars}
+        brokers: dict[Any, list[float]] = {p: [] for p in pars}
+        starts: dict[Any, list[float]] = {p: [] for p in pars}
+        outputs: dict[Any, list[bytes]] = {}
         for r in range(max(1, args.repeat)):
             for p in pars:
-                out = f"out-{p}-{r}-{uuid.uuid4().hex[:6]}"
+                n, phase = (p, "AUTO") if isinstance(p, int) else (int(p.split()[0]), "ONE_PHASE")
+                out = f"out-{n}-{r}-{uuid.uuid4().hex[:6]}"
                 log.create_topic(out, PARTITIONS, {"retention.ms": -1})
                 log.create_topic(out + "-e", PARTITIONS, {"retention.ms": -1})
-                wall, cpu, broker = run_w(url, topic, out, p)
+                wall, cpu, broker = run_w(url, topic, out, n, agg_phase=phase)
                 walls[p].append(wall)
                 cpus[p].append(cpu)
                 brokers[p].append(broker)
-                starts[p].append(run_w(url, empty, out + "-e", p)[0] if p > 1 else 0.0)
+                starts[p].append(run_w(url, empty, out + "-e", n, agg_phase=phase)[0] if n > 1 else 0.0)
                 if r == 0:
                     outputs[p] = read_rows(log, out)
         bound = without_exchange(url, topic, log, args.repeat) if args.without_exchange else None

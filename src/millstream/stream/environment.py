@@ -34,7 +34,10 @@ class JobConfig:
     its latest completed checkpoint. ``from_savepoint`` restores a savepoint (state matched by operator uid;
     state without an operator is an error unless ``allow_non_restored_state``). ``parallelism`` ``None``
     (unset) lets ``millstream run -p N`` / ``MILLSTREAM_PARALLELISM`` choose (else 1); ``max_parallelism``
-    ``None`` is Flink's default per operator (:mod:`millstream.stream.keygroups`)."""
+    ``None`` is Flink's default per operator (:mod:`millstream.stream.keygroups`). ``agg_phase_strategy`` is
+    Flink SQL's ``table.optimizer.agg-phase-strategy``: ``AUTO`` (and ``TWO_PHASE``) pre-aggregates keyed
+    tumbling window aggregates before their exchange when the job runs in parallel
+    (:mod:`millstream.stream.operators.preagg`), ``ONE_PHASE`` sends every element."""
 
     parallelism: int | None = None
     max_parallelism: int | None = None
@@ -57,6 +60,7 @@ class JobConfig:
     max_concurrent_checkpoints: int = 1
     externalized_checkpoint_retention: str = "RETAIN_ON_CANCELLATION"
     unaligned_checkpoints: bool = False
+    agg_phase_strategy: str = "AUTO"
     params: dict[str, str] = field(default_factory=dict)
 
 
@@ -348,8 +352,9 @@ class StreamExecutionEnvironment:
         """Apply Flink's options from a ``Configuration`` (or dict): ``parallelism.default``,
         ``pipeline.max-parallelism``, ``execution.runtime-mode``, ``execution.checkpointing.interval`` and the
         checkpoint directory, ``execution.checkpointing.dir`` (Flink 1.x: ``state.checkpoints.dir``; a path or a
-        ``file://`` URI — for a reactive job, a directory every instance reaches). Every key is also a job
-        parameter; keys of other options are kept as parameters only."""
+        ``file://`` URI — for a reactive job, a directory every instance reaches), and
+        ``table.optimizer.agg-phase-strategy`` (``AUTO``, ``ONE_PHASE``, ``TWO_PHASE``: see :class:`JobConfig`).
+        Every key is also a job parameter; keys of other options are kept as parameters only."""
         if not hasattr(configuration, "items"):
             raise TypeError(f"configure() takes a Configuration or a dict, not {type(configuration).__name__}")
         for k, v in configuration.items():
@@ -363,6 +368,14 @@ class StreamExecutionEnvironment:
             self.set_runtime_mode(params["execution.runtime-mode"].upper())
         if "execution.checkpointing.interval" in params:
             self.enable_checkpointing(_parse_interval(params["execution.checkpointing.interval"]))
+        if "table.optimizer.agg-phase-strategy" in params:
+            strategy = params["table.optimizer.agg-phase-strategy"].strip().upper()
+            if strategy not in ("AUTO", "ONE_PHASE", "TWO_PHASE"):
+                raise JobConfigError(
+                    f"table.optimizer.agg-phase-strategy must be AUTO, ONE_PHASE or TWO_PHASE, not {strategy!r}",
+                    hint="AUTO pre-aggregates window aggregates before their exchange; ONE_PHASE never does",
+                )
+            self.config.agg_phase_strategy = strategy
         for key in ("state.checkpoints.dir", "execution.checkpointing.dir"):  # (the newer name wins)
             if key in params:
                 self.get_checkpoint_config().set_checkpoint_storage(params[key])

@@ -31,6 +31,8 @@ from typing import Any
 from ...stream.errors import KeySelectorError, OperatorError
 from ...stream.keygroups import KeyGroupAssigner, KeyGroupError, canonical_key_bytes
 from ...stream.operators.base import Operator, present_keys
+from ...stream.operators.basic import annotate
+from ...stream.operators.preagg import Batch, WindowPreAggregator
 from ...stream.operators.watermarks import PartitionWatermarks
 from ...stream.partitioning import Partitioning, rescale_targets
 from ...stream.time import MAX_WATERMARK, MIN_WATERMARK
@@ -81,7 +83,11 @@ class ExchangeSender:
 
     ``deliver_local(sub_batch)`` hands a sub-batch to this worker's own consumer subtask; ``outbox[peer]``
     collects the sub-batches for every other worker. ``consumer`` names the downstream operator's subtask for
-    error messages (a key selector or partitioner failing here fails the job naming it)."""
+    error messages (a key selector or partitioner failing here fails the job naming it).
+
+    With ``pre_aggregator`` (a ``HASH`` edge into a window that :mod:`~millstream.stream.operators.preagg`
+    applies to) the elements are folded into partials per key and window first and the partials are routed;
+    everything held goes out before a checkpoint barrier and before the channel turns idle or ends."""
 
     n_inputs = 1
 
@@ -96,6 +102,8 @@ class ExchangeSender:
         deliver_local: Callable[[SubBatch], None],
         outbox: dict[int, list[SubBatch]],
         consumer: str,
+        pre_aggregator: WindowPreAggregator | None = None,
+        consumer_uid: str | None = None,
     ) -> None:
         self.edge = edge
         self.partitioning = partitioning
@@ -122,6 +130,8 @@ class ExchangeSender:
         self.status = ACTIVE
         self.seen = 0
         self.records_out = 0
+        self.preagg = pre_aggregator
+        self.window = Operator(consumer, consumer_uid)  # where a pre-aggregated element's error happened
 
     # -- the operator face (the producer's Output calls this) --------------------------------------------
     def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
@@ -129,7 +139,11 @@ class ExchangeSender:
         if self.status == END:  # processing-time timers firing after the end of input: not delivered
             return
         per: dict[int, _Part]
-        if not vals:
+        n_in = len(vals)
+        if self.preagg is not None:
+            vals, tss, wmb, keys = self._fold(vals, tss, wmb, tail)
+            per = _split(self._hash_subtasks(keys, vals), self.n, vals, tss, wmb, keys) if vals else {}
+        elif not vals:
             per = {}
         elif strategy == "HASH":
             keys = self._keys(vals)
@@ -142,7 +156,7 @@ class ExchangeSender:
             per = {t: (vals, tss, wmb, None) for t in self.targets}
         else:  # GLOBAL, FORWARD
             per = {self.targets[0]: (vals, tss, wmb, None)}
-        self.seen += len(vals)
+        self.seen += n_in
         self.records_out += len(vals)
         if self.status == IDLE:
             self.set_status(ACTIVE)  # data from an idle producer: every channel is active again (as Flink says)
@@ -156,6 +170,44 @@ class ExchangeSender:
             else:
                 self._send(t, (self.edge, part[0], part[1], part[2], tail, ACTIVE, part[3]))
             last[t] = tail
+
+    def _fold(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int) -> Batch:
+        """Pre-aggregate a batch: the partials (and late elements) to route, with their keys."""
+        assert self.preagg is not None
+        keys = self._keys(vals) if vals else []
+        vit = iter(vals)
+        try:
+            ov, ot, ow, ok = self.preagg.add(vit, keys, tss, wmb, tail)
+        except Exception as exc:
+            i = len(vals) - length_hint(vit) - 1
+            if isinstance(exc, TypeError) and tss[i] is None:
+                raise self._fail(
+                    "the element has no timestamp, so it cannot be put into an event-time window",
+                    i,
+                    vals,
+                    hint="use from_source/assign_timestamps_and_watermarks with a timestamp assigner",
+                ) from exc
+            if isinstance(exc, TypeError) and _unhashable(keys[i]):
+                raise self._fail(
+                    f"key selector returned an unhashable key of type {type(keys[i]).__name__}",
+                    i,
+                    vals,
+                    KeySelectorError,
+                    "return a hashable key such as a str, int or tuple",
+                ) from exc
+            annotate(exc, self.window, self.seen + i, vals[i])
+            raise
+        return ov, ot, ow, ok
+
+    def _flush_partials(self) -> None:
+        """Send every partial held, before a barrier or the end (their watermark is the last one sent)."""
+        if self.preagg is None or not self.preagg.buckets:
+            return
+        vals, tss, wmb, keys = self.preagg.flush()
+        per = _split(self._hash_subtasks(keys, vals), self.n, vals, tss, wmb, keys)
+        self.records_out += len(vals)
+        for t, part in per.items():
+            self._send(t, (self.edge, part[0], part[1], part[2], self.last_tail[t], ACTIVE, part[3]))
 
     def _send(self, t: int, sub: SubBatch) -> None:
         if t == self.index:
@@ -229,6 +281,7 @@ class ExchangeSender:
         """Checkpoint barrier ``checkpoint_id`` to every downstream subtask, after everything sent before."""
         if self.status == END:
             return  # an ended channel counts as aligned downstream
+        self._flush_partials()
         for t in range(self.n):
             self._send(t, (self.edge, [], [], [], checkpoint_id, BARRIER, None))
 
@@ -236,9 +289,19 @@ class ExchangeSender:
         """Tell every downstream subtask that this producer is now ``IDLE``, ``ACTIVE`` again, or at its ``END``."""
         if status == self.status or self.status == END:
             return
+        if status != ACTIVE:  # an idle or ended input no longer holds the window back: what it holds goes first
+            self._flush_partials()
         self.status = status
         for t in range(self.n):
             self._send(t, (self.edge, [], [], [], self.last_tail[t], status, None))
+
+
+def _unhashable(key: Any) -> bool:
+    try:
+        hash(key)
+    except TypeError:
+        return True
+    return False
 
 
 def _not_encodable(key: Any) -> bool:
