@@ -133,6 +133,8 @@ class Aggregates(AggregateFunction):
         if all(type(a) in (Count, Sum, Min, Max) for a in self.aggs):
             names = tuple(self.names)
             self.get_result = lambda acc: dict(zip(names, acc))  # type: ignore[method-assign,assignment]  # noqa: B905
+        if all(type(a) in (Count, Sum) for a in self.aggs):  # merging is adding, member by member (in C)
+            self.merge = lambda acc_a, acc_b: list(map(operator.add, acc_a, acc_b))  # type: ignore[method-assign]
         fused = _fused_add(self.aggs)
         if fused is not None:
             self.add = fused  # type: ignore[method-assign,assignment]

@@ -78,7 +78,8 @@ class MergePartials(AggregateFunction):
     def __init__(self, fn: WindowFunctionSpec) -> None:
         self.user = fn.user
         self._merge = fn.user if fn.kind == "reduce" else fn.user.merge
-        self._result: Callable[[Any], Any] | None = None if fn.kind == "reduce" else fn.user.get_result
+        if fn.kind == "aggregate":
+            self.get_result = fn.user.get_result  # type: ignore[method-assign]  # (one call less per result)
 
     def create_accumulator(self) -> Any:
         return _EMPTY
@@ -87,7 +88,7 @@ class MergePartials(AggregateFunction):
         return value[1] if accumulator is _EMPTY else self._merge(accumulator, value[1])
 
     def get_result(self, accumulator: Any) -> Any:
-        return accumulator if self._result is None else self._result(accumulator)
+        return accumulator  # a reduce's accumulator is its result
 
     def merge(self, acc_a: Any, acc_b: Any) -> Any:
         return self._merge(acc_a, acc_b)
