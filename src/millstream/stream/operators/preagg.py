@@ -25,8 +25,10 @@ function, assumed associative as Flink's combinable reduce is; an ``AggregateFun
   behind the window operator's: one that was idle and became active again behind the others, or one whose
   watermark a rescale put behind (the window operator's watermark never goes back);
 - merging partials in the order they arrive equals adding the elements in an order in which one input's
-  elements come before another's, one of the orders a parallel Flink job may see. At parallelism 1 there is no
-  exchange and nothing is pre-aggregated.
+  elements come before another's, one of the orders a parallel Flink job may see — exactly so for functions
+  whose merge is exact (counts, integer sums, min, max); a sum of floats merged from partials can differ in
+  the last bits from any element-by-element order, as in Flink SQL's two-phase aggregation. At parallelism 1
+  there is no exchange and nothing is pre-aggregated.
 
 The producing side keeps nothing in checkpoints (it is empty after every barrier); the window operator's state
 holds the function's own accumulators, so savepoints move freely between parallelisms and between jobs with and
