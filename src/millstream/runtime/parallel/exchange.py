@@ -297,17 +297,17 @@ class ExchangeSender:
 
 
 def _unhashable(key: Any) -> bool:
-    try:
-        hash(key)
-    except TypeError:
-        return True
-    return False
+    return _raises(hash, key, TypeError)
 
 
 def _not_encodable(key: Any) -> bool:
+    return _raises(canonical_key_bytes, key, KeyGroupError)
+
+
+def _raises(check: Callable[[Any], Any], key: Any, error: type[Exception]) -> bool:
     try:
-        canonical_key_bytes(key)
-    except KeyGroupError:
+        check(key)
+    except error:
         return True
     return False
 

@@ -42,7 +42,7 @@ from operator import itemgetter
 from typing import Any
 
 from ..functions import AggregateFunction, Function
-from .tumbling import fast_path_applies, update_code
+from .tumbling import compile_window_loop, fast_path_applies
 from .window import WindowFunctionSpec
 
 PARTIAL_KEY = itemgetter(0)
@@ -196,15 +196,8 @@ def loop(self, vals, keys, tss, wmb, cur, next_due, buckets, out, single, size=s
 
 
 def _make_loop(size: int, offset: int, fn: WindowFunctionSpec) -> Callable[..., int]:
-    """The per-batch fold, generated for the window's function as the tumbling operator's loop is (only fixed
-    templates and constants bound as default arguments go into the generated code)."""
-    env: dict[str, Any] = {"size": size, "offset": offset, "none": _EMPTY}
-    update = update_code(fn, env, 8)
-    params = "".join(f", {name}={name}" for name in env if name not in ("size", "offset", "none"))
-    namespace = dict(env)
-    exec(_LOOP.format(params=params, update=update), namespace)  # fixed templates only
-    loop: Callable[..., int] = namespace["loop"]
-    return loop
+    """The per-batch fold, generated for the window's function as the tumbling operator's loop is."""
+    return compile_window_loop(_LOOP, size, offset, fn)
 
 
 __all__ = [

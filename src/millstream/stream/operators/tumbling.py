@@ -204,14 +204,21 @@ def loop(self, vit, keys, tss, wmb, cur, next_fire, buckets, size=size, offset=o
 
 def _make_loop(size: int, offset: int, fn: WindowFunctionSpec) -> Callable[..., tuple[int, list[Any] | None]]:
     """The per-batch loop of the tumbling operator, generated for the window's function so the
-    accumulator update is inline (built-in aggregates) or a single call (reduce / AggregateFunction).
-    Only fixed templates and constants bound as default arguments go into the generated code."""
+    accumulator update is inline (built-in aggregates) or a single call (reduce / AggregateFunction)."""
+    return compile_window_loop(_LOOP, size, offset, fn)
+
+
+def compile_window_loop(template: str, size: int, offset: int, fn: WindowFunctionSpec) -> Callable[..., Any]:
+    """Function ``loop`` of ``template`` (``{params}``: the names :func:`update_code` binds, ``{update}``: its
+    accumulator update of ``b[k]``, indented by 8), with ``size``, ``offset`` and the sentinel ``none`` bound
+    too. Only fixed templates and constants bound as default arguments go into the generated code."""
     env: dict[str, Any] = {"size": size, "offset": offset, "none": _NONE}
     update = update_code(fn, env, 8)
     params = "".join(f", {name}={name}" for name in env if name not in ("size", "offset", "none"))
     namespace = dict(env)
-    exec(_LOOP.format(params=params, update=update), namespace)  # fixed templates only
-    return namespace["loop"]
+    exec(template.format(params=params, update=update), namespace)  # fixed templates only
+    loop: Callable[..., Any] = namespace["loop"]
+    return loop
 
 
 def update_code(fn: WindowFunctionSpec, env: dict[str, Any], indent: int, reload: str | None = None) -> str:
@@ -271,4 +278,4 @@ def update_code(fn: WindowFunctionSpec, env: dict[str, Any], indent: int, reload
     return update
 
 
-__all__ = ["TumblingWindowOperator", "fast_path_applies"]
+__all__ = ["TumblingWindowOperator", "compile_window_loop", "fast_path_applies"]
