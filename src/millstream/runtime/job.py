@@ -51,6 +51,7 @@ from . import job_directory
 from .checkpoint_storage import CheckpointDirectoryError, ForeignCheckpointError
 from .checkpointing import CheckpointCoordinator, CheckpointSummary, StateRestoreError
 from .exception_history import ExceptionHistory
+from .lean_loop import lean_chain, run_lean
 from .metrics import JobMetrics
 from .protocols import PositionedReader, RoundBuffered, checkpoint_roles
 from .sinks import CollectOperator, make_sink
@@ -286,6 +287,7 @@ class JobRunner:
         self.start_time_ms = -1
         self.end_time_ms = -1
         self.restarts = 0
+        self.lean = False  # whether the last run took the lean loop (runtime.lean_loop)
         self.exceptions = ExceptionHistory()  # every failure, restarted from or final (GET /jobs/{id}/exceptions)
         self._build()
         job_directory.register(self)
@@ -464,6 +466,11 @@ class JobRunner:
         )
 
     def _loop(self, coord: CheckpointCoordinator | None = None) -> None:
+        lean = lean_chain(self, checkpointing=coord is not None)
+        self.lean = lean is not None
+        if lean is not None:  # one source → map/filter/flat_map chain → one sink: the lean loop
+            run_lean(self, lean)
+            return
         batch = self.config.batch_size
         drivers = self.drivers
         timed = [op for op in self.order if type(op).next_processing_time is not Operator.next_processing_time]
