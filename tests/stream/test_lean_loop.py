@@ -61,8 +61,8 @@ CHAINS = {
     "map": lambda s: s.map(lambda e: {**e, "hop": 1}),
     "filter": lambda s: s.filter(lambda e: e["i"] % 3 != 0),
     "flat_map": lambda s: s.flat_map(explode),
-    "map-filter-flat_map": lambda s: s.map(lambda e: {**e, "x": e["i"] * 2}).filter(lambda e: e["x"] % 4).flat_map(
-        explode
+    "map-filter-flat_map": lambda s: (
+        s.map(lambda e: {**e, "x": e["i"] * 2}).filter(lambda e: e["x"] % 4).flat_map(explode)
     ),
 }
 
@@ -194,14 +194,19 @@ def test_a_failing_function_names_its_operator_and_element(tmp_path: Path) -> No
     assert "element #11" in str(err)
 
 
+def fails_on_4(e: dict[str, Any]) -> int:
+    return 1 // (e["i"] - 4)
+
+
 def test_a_failing_filter_and_flat_map_name_themselves(tmp_path: Path) -> None:
     url = f"file://{tmp_path}/log"
     fill(url, "in", 10, partitions=1)
     for op in ("filter", "flat_map"):
         env = StreamExecutionEnvironment.get_execution_environment()
         s = env.from_source(bounded(url, "in"), WatermarkStrategy.no_watermarks(), "in")
-        fn = lambda e: 1 // (e["i"] - 4)  # noqa: E731 - fails on element 4
-        (s.filter(fn) if op == "filter" else s.flat_map(lambda e: [fn(e)])).name(f"bad-{op}").add_sink(lambda v: None)
+        (s.filter(fails_on_4) if op == "filter" else s.flat_map(lambda e: [fails_on_4(e)])).name(f"bad-{op}").add_sink(
+            lambda v: None
+        )
         client = env.execute_async(op)
         with pytest.raises(JobFailedError) as info:
             client.get_job_execution_result(30)

@@ -31,9 +31,10 @@ from typing import Any
 
 from ..stream.operators.base import Operator
 from ..stream.operators.basic import FilterOperator, FlatMapOperator, MapOperator, annotate
+from ..stream.time import MAX_WATERMARK
 from .protocols import RoundBuffered
 from .sinks import SinkOperator
-from .sources import wait_for_data
+from .sources import CANCEL_SLICE_S, wait_for_data
 from .stalls import StallWatch
 
 Stage = Callable[[list[Any], list[Any], list[int], int], tuple[list[Any], list[Any], list[int]]]
@@ -160,6 +161,44 @@ def lean_chain(runner: Any, checkpointing: bool) -> LeanChain | None:
     return chain
 
 
+def _plain(driver: Any) -> bool:
+    """Whether a round of ``driver`` is one read of its one partition whose watermark does not move: a
+    timestamp-less strategy (``WatermarkGenerator.passthrough``) without idleness, the partition known and not
+    finished, and the source's watermark already at the partition's (after its first batch)."""
+    gens = driver.gens
+    if len(gens) != 1 or driver.strategy.idleness is not None or driver.finished_parts:
+        return False
+    (gen,) = gens.values()
+    return gen.passthrough and driver.pw.combined == gen.wm and driver.last_tail == gen.wm
+
+
+def _read_one(driver: Any, chain: LeanChain, batch: int) -> int:
+    """One round of :meth:`SourceDriver.step` for a :func:`_plain` driver: read, chain, sink; the same batch,
+    timestamps and watermarks (constant: ``gen.wm``) as ``step`` would push. Falls back to ``step`` when the
+    reader's partitions changed."""
+    reader = driver.reader
+    parts = reader.partitions()
+    if len(parts) != 1 or parts[0] not in driver.gens:
+        return int(driver.step(batch))
+    pid = parts[0]
+    vals, tss = reader.read(pid, batch)
+    n = len(vals)
+    if n:
+        wm = driver.gens[pid].wm
+        driver.seen += n
+        driver.last_data[pid] = driver.clock.now_ms()
+        driver.out.records_out += n
+        driver.out.watermark = wm
+        chain.process(vals, tss, [wm] * n, wm)
+    if reader.done(pid):
+        driver.finished_parts.add(pid)
+        driver._emit_tail(driver.pw.finish(pid))
+        if reader.bounded:
+            driver.finished = True
+            driver._emit_tail(MAX_WATERMARK)
+    return n
+
+
 def run_lean(runner: Any, chain: LeanChain) -> None:
     """The lean loop (see the module docstring) until the source ends, or the job is stopped or cancelled."""
     from .job import _mark_where
@@ -185,7 +224,7 @@ def run_lean(runner: Any, chain: LeanChain) -> None:
 
     while not driver.finished and not cancelled.is_set() and not stopping.is_set():
         try:
-            progress = driver.step(batch)
+            progress = _read_one(driver, chain, batch) if _plain(driver) else driver.step(batch)
         except Exception as exc:
             _mark_where(exc, driver.name, driver.uid)
             raise
@@ -198,10 +237,13 @@ def run_lean(runner: Any, chain: LeanChain) -> None:
         if unbounded and (wakes or not progress):
             if metrics is not None:
                 waited = time.perf_counter()
-            if wakes:
-                wait_for_data(readers, idle_s, interrupted)
-            else:
+            if not wakes:
                 cancelled.wait(idle_s)
+            elif idle_s <= CANCEL_SLICE_S:  # one blocking wait in the reader (as wait_for_data does it)
+                if not interrupted():
+                    reader.wait_for_data(idle_s)
+            else:
+                wait_for_data(readers, idle_s, interrupted)
             if metrics is not None:
                 metrics.idle += time.perf_counter() - waited
     if metrics is not None:
