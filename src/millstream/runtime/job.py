@@ -23,7 +23,9 @@ Protocol of :meth:`JobRunner.run`:
   3. close readers (committing source offsets of a group) and operators — also when anything fails, in
      which case the error is re-raised as ``JobFailedError`` with the original exception as its cause,
      or the job is restarted from step 1 as its restart strategy says.
-The thread never waits on anything without a timeout, so a failing job never hangs.
+The thread never waits on anything without a timeout, so a failing job never hangs. A job that is one source,
+a chain of map/filter/flat_map and one sink, with checkpointing off, runs step 2 on the lean loop instead
+(:mod:`millstream.runtime.lean_loop`: same semantics, less work per round).
 """
 
 from __future__ import annotations
