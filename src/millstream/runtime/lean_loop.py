@@ -19,6 +19,10 @@ What it guarantees — the general loop's semantics, with less work per round:
   * after every round the sink's held-back writes go out (``end_of_round``), stalled partitions are looked
     for and metrics reported (when an observer is installed; ``seen``, ``records_out`` and watermarks are kept
     per operator as the operators keep them); with no data read, it waits on the source as the general loop does.
+
+A source with one partition whose watermark cannot move (no timestamps or watermarks, no idleness) is read
+without the driver's per-partition watermark work (:func:`_read_one`); every other source goes through
+:meth:`SourceDriver.step <millstream.runtime.job.SourceDriver.step>`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import time
 from collections.abc import Callable
 from itertools import compress
 from operator import length_hint
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..stream.operators.base import Operator
 from ..stream.operators.basic import FilterOperator, FlatMapOperator, MapOperator, annotate
@@ -36,6 +40,9 @@ from .protocols import RoundBuffered
 from .sinks import SinkOperator
 from .sources import CANCEL_SLICE_S, wait_for_data
 from .stalls import StallWatch
+
+if TYPE_CHECKING:
+    from .job import JobRunner, SourceDriver
 
 Stage = Callable[[list[Any], list[Any], list[int], int], tuple[list[Any], list[Any], list[int]]]
 _CHAINABLE = (MapOperator, FilterOperator, FlatMapOperator)
@@ -132,7 +139,7 @@ class LeanChain(Operator):
         self.sink.process(vals, tss, wmb, tail, 0)
 
 
-def lean_chain(runner: Any, checkpointing: bool) -> LeanChain | None:
+def lean_chain(runner: JobRunner, checkpointing: bool) -> LeanChain | None:
     """The lean chain of the runner's built job, or ``None`` when the lean loop does not apply (see the module
     docstring): the source's output is re-wired to it."""
     if checkpointing or len(runner.drivers) != 1:
@@ -161,7 +168,7 @@ def lean_chain(runner: Any, checkpointing: bool) -> LeanChain | None:
     return chain
 
 
-def _plain(driver: Any) -> bool:
+def _plain(driver: SourceDriver) -> bool:
     """Whether a round of ``driver`` is one read of its one partition whose watermark does not move: a
     timestamp-less strategy (``WatermarkGenerator.passthrough``) without idleness, the partition known and not
     finished, and the source's watermark already at the partition's (after its first batch)."""
@@ -172,7 +179,7 @@ def _plain(driver: Any) -> bool:
     return gen.passthrough and driver.pw.combined == gen.wm and driver.last_tail == gen.wm
 
 
-def _read_one(driver: Any, chain: LeanChain, batch: int) -> int:
+def _read_one(driver: SourceDriver, chain: LeanChain, batch: int) -> int:
     """One round of :meth:`SourceDriver.step` for a :func:`_plain` driver: read, chain, sink; the same batch,
     timestamps and watermarks (constant: ``gen.wm``) as ``step`` would push. Falls back to ``step`` when the
     reader's partitions changed."""
@@ -199,7 +206,7 @@ def _read_one(driver: Any, chain: LeanChain, batch: int) -> int:
     return n
 
 
-def run_lean(runner: Any, chain: LeanChain) -> None:
+def run_lean(runner: JobRunner, chain: LeanChain) -> None:
     """The lean loop (see the module docstring) until the source ends, or the job is stopped or cancelled."""
     from .job import _mark_where
 
