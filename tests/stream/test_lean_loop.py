@@ -237,3 +237,36 @@ def test_stop_and_cancel_end_the_lean_loop(tmp_path: Path, how: str) -> None:
         assert client.stop(10)
     assert time.monotonic() - started < 1.0
     assert client.get_job_status() == ("CANCELED" if how == "cancel" else "FINISHED")
+
+
+def test_metrics_are_those_of_the_general_loop(tmp_path: Path, monkeypatch: Any) -> None:
+    from millstream.core import sensors
+
+    url = f"file://{tmp_path}/log"
+    fill(url, "in", 40)
+    reports: dict[bool, dict[tuple[str, str], float]] = {}
+
+    class Sensor:
+        def __init__(self, got: dict[tuple[str, str], float], key: tuple[str, str]) -> None:
+            self.got, self.key = got, key
+
+        def inc(self, n: float = 1) -> None:
+            self.got[self.key] = self.got.get(self.key, 0) + n
+
+        def set(self, value: float) -> None:
+            self.got[self.key] = value
+
+        def observe(self, value: float) -> None:
+            self.got[self.key] = value
+
+    for general in (False, True):
+        got: dict[tuple[str, str], float] = {}
+        sensors.install(lambda name, scope, tags, got=got: Sensor(got, (scope.partition(".")[2], name)))
+        try:
+            run_chain(url, "map-filter-flat_map", "bounded", Seen(), general=general, monkeypatch=monkeypatch)
+        finally:
+            sensors.install(None)
+        reports[general] = {k: v for k, v in got.items() if k[1].startswith(("numRecords", "current"))}
+    assert reports[False] == reports[True]
+    assert reports[False][("in", "numRecordsOut")] == 40
+    assert len({scope for scope, _ in reports[False]}) >= 4, reports[False]  # the source, three operators, the sink
