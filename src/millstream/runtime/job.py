@@ -23,7 +23,9 @@ Protocol of :meth:`JobRunner.run`:
   3. close readers (committing source offsets of a group) and operators — also when anything fails, in
      which case the error is re-raised as ``JobFailedError`` with the original exception as its cause,
      or the job is restarted from step 1 as its restart strategy says.
-The thread never waits on anything without a timeout, so a failing job never hangs.
+The thread never waits on anything without a timeout, so a failing job never hangs. A job that is one source,
+a chain of map/filter/flat_map and one sink, with checkpointing off, runs step 2 on the lean loop instead
+(:mod:`millstream.runtime.lean_loop`: same semantics, less work per round).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from . import job_directory
 from .checkpoint_storage import CheckpointDirectoryError, ForeignCheckpointError
 from .checkpointing import CheckpointCoordinator, CheckpointSummary, StateRestoreError
 from .exception_history import ExceptionHistory
+from .lean_loop import lean_chain, run_lean
 from .metrics import JobMetrics
 from .protocols import PositionedReader, RoundBuffered, checkpoint_roles
 from .sinks import CollectOperator, make_sink
@@ -286,6 +289,7 @@ class JobRunner:
         self.start_time_ms = -1
         self.end_time_ms = -1
         self.restarts = 0
+        self.lean = False  # whether the last run took the lean loop (runtime.lean_loop)
         self.exceptions = ExceptionHistory()  # every failure, restarted from or final (GET /jobs/{id}/exceptions)
         self._build()
         job_directory.register(self)
@@ -464,6 +468,11 @@ class JobRunner:
         )
 
     def _loop(self, coord: CheckpointCoordinator | None = None) -> None:
+        lean = lean_chain(self, checkpointing=coord is not None)
+        self.lean = lean is not None
+        if lean is not None:  # one source → map/filter/flat_map chain → one sink: the lean loop
+            run_lean(self, lean)
+            return
         batch = self.config.batch_size
         drivers = self.drivers
         timed = [op for op in self.order if type(op).next_processing_time is not Operator.next_processing_time]

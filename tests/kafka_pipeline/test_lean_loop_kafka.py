@@ -1,0 +1,124 @@
+"""The lean loop (``runtime.lean_loop``) on the test broker: KafkaSource → map/filter/flat_map → KafkaSink writes
+what the general loop writes (values, timestamps, partitions), a failing function names its operator and
+element, and cancel/stop end an unbounded job at once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+import pytest
+
+from millstream import Duration, StreamExecutionEnvironment, WatermarkStrategy
+from millstream.connectors import KafkaSink, KafkaSource, OffsetsInitializer
+from millstream.runtime import job as job_module
+from millstream.stream.errors import JobFailedError
+
+from .conftest import BASE_TS, append_json, read_all, wait_until
+
+pytestmark = pytest.mark.kafka
+
+
+def source(servers: str, props: dict[str, str], topic: str, *, bounded: bool = True) -> Any:
+    b = KafkaSource.builder().set_bootstrap_servers(servers).set_topics(topic).set_value_format("json")
+    b.set_starting_offsets(OffsetsInitializer.earliest())
+    if bounded:
+        b.set_bounded(OffsetsInitializer.latest())
+    for k, v in props.items():
+        b.set_property(k, v)
+    return b.build()
+
+
+def sink(servers: str, props: dict[str, str], topic: str) -> Any:
+    b = KafkaSink.builder().set_bootstrap_servers(servers).set_topic(topic)
+    for k, v in props.items():
+        b.set_property(k, v)
+    return b.build()
+
+
+CHAINS = {
+    "map": lambda s: s.map(lambda e: {**e, "hop": 1}),
+    "filter": lambda s: s.filter(lambda e: e["i"] % 3 != 0),
+    "flat_map": lambda s: s.flat_map(lambda e: [{**e, "c": c} for c in range(e["i"] % 3)]),
+    "map-filter-flat_map": lambda s: (
+        s.map(lambda e: {**e, "x": e["i"] * 2}).filter(lambda e: e["x"] % 4).flat_map(lambda e: [e, e])
+    ),
+}
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+def test_output_equals_the_general_loop(kafka_log, kafka_topic, servers, client_props, chain, monkeypatch):
+    src = kafka_topic("lean-in")
+    kafka_log.create_topic(src, 2)
+    for p in range(2):
+        idx = list(range(p, 90, 2))
+        append_json(kafka_log, src, p, [{"i": i, "p": p} for i in idx], [BASE_TS + i for i in idx])
+    outputs = {}
+    for general in (False, True):
+        dst = kafka_topic("lean-out")
+        kafka_log.create_topic(dst, 2)
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.set_batch_size(16)
+        strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(5))
+        CHAINS[chain](env.from_source(source(servers, client_props, src), strategy, "in")).sink_to(
+            sink(servers, client_props, dst)
+        )
+        with monkeypatch.context() as m:
+            if general:
+                m.setattr(job_module, "lean_chain", lambda runner, checkpointing: None)
+            client = env.execute_async(f"lean {chain} {general}")
+            result = client.get_job_execution_result(60)
+        assert client.runner.lean is not general
+        recs = {p: [(r.value, r.timestamp) for r in read_all(kafka_log, dst, p)] for p in range(2)}
+        outputs[general] = (recs, result.records_written)
+    assert outputs[False] == outputs[True]
+    assert sum(len(v) for v in outputs[False][0].values()) > 0
+
+
+def test_a_failing_map_names_its_operator_and_element(kafka_log, kafka_topic, servers, client_props):
+    src, dst = kafka_topic("lean-bad-in"), kafka_topic("lean-bad-out")
+    kafka_log.create_topic(src, 1)
+    kafka_log.create_topic(dst, 1)
+    append_json(kafka_log, src, 0, [{"i": i} for i in range(30)], [BASE_TS + i for i in range(30)])
+
+    def boom(e: dict[str, Any]) -> Any:
+        if e["i"] == 17:
+            raise ValueError("bad element")
+        return e
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    s = env.from_source(source(servers, client_props, src), WatermarkStrategy.no_watermarks(), "in")
+    s.map(boom).name("boom-map").sink_to(sink(servers, client_props, dst))
+    client = env.execute_async("lean boom")
+    with pytest.raises(JobFailedError) as info:
+        client.get_job_execution_result(60)
+    assert client.runner.lean
+    assert info.value.operator == "boom-map" and info.value.position == 17
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize("how", ["cancel", "stop"])
+def test_cancel_and_stop_end_an_unbounded_job(kafka_log, kafka_topic, servers, client_props, how):
+    src, dst = kafka_topic("lean-stop-in"), kafka_topic("lean-stop-out")
+    kafka_log.create_topic(src, 1)
+    kafka_log.create_topic(dst, 1)
+    append_json(kafka_log, src, 0, [{"i": i} for i in range(20)], [BASE_TS + i for i in range(20)])
+    env = StreamExecutionEnvironment.get_execution_environment()
+    s = env.from_source(source(servers, client_props, src, bounded=False), WatermarkStrategy.no_watermarks(), "in")
+    s.map(lambda e: {**e, "hop": 1}).sink_to(sink(servers, client_props, dst))
+    client = env.execute_async("lean unbounded")
+    try:
+        wait_until(lambda: client.runner.drivers[0].seen >= 20, what="the job to read the 20 records")
+        assert client.runner.lean
+        started = time.monotonic()
+        if how == "cancel":
+            client.cancel()
+        else:
+            assert client.stop(30)
+        assert time.monotonic() - started < 5.0
+        assert client.get_job_status() == ("CANCELED" if how == "cancel" else "FINISHED")
+    finally:
+        client.cancel()
+    got = [orjson.loads(r.value)["i"] for r in read_all(kafka_log, dst, 0)]
+    assert got == list(range(20))  # written before the sink closed (at least once: each once here)
