@@ -30,11 +30,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from itertools import compress
-from operator import length_hint
 from typing import TYPE_CHECKING, Any
 
 from ..stream.operators.base import Operator
-from ..stream.operators.basic import FilterOperator, FlatMapOperator, MapOperator, annotate
+from ..stream.operators.basic import FilterOperator, FlatMapOperator, MapOperator, call_each
 from ..stream.time import MAX_WATERMARK
 from .protocols import RoundBuffered
 from .sinks import SinkOperator
@@ -53,13 +52,7 @@ def _map_stage(op: MapOperator) -> Stage:
     out = op.out
 
     def stage(vals: list[Any], tss: list[Any], wmb: list[int], tail: int) -> tuple[list[Any], list[Any], list[int]]:
-        it = iter(vals)
-        try:
-            res = list(map(fn, it))  # in C; ``it``'s remaining length still tells a failing element
-        except Exception as exc:
-            i = len(vals) - length_hint(it) - 1
-            annotate(exc, op, op.seen + i, vals[i])
-            raise
+        res = call_each(op, fn, vals)
         op.seen += len(vals)
         out.records_out += len(res)
         out.watermark = tail
@@ -73,13 +66,7 @@ def _filter_stage(op: FilterOperator) -> Stage:
     out = op.out
 
     def stage(vals: list[Any], tss: list[Any], wmb: list[int], tail: int) -> tuple[list[Any], list[Any], list[int]]:
-        it = iter(vals)
-        try:
-            keep = [bool(fn(v)) for v in it]
-        except Exception as exc:
-            i = len(vals) - length_hint(it) - 1
-            annotate(exc, op, op.seen + i, vals[i])
-            raise
+        keep = call_each(op, fn, vals)  # (compress below takes their truth)
         op.seen += len(vals)
         out.watermark = tail
         if not all(keep):

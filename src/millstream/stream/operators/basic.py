@@ -30,6 +30,18 @@ def annotate(exc: BaseException, op: Operator, position: int | None, element: An
             pass
 
 
+def call_each(op: Operator, fn: Callable[[Any], Any], vals: list[Any]) -> list[Any]:
+    """``[fn(v) for v in vals]``, looped in C; an exception is annotated with ``op`` and the failing element's
+    position (``op.seen`` + its index) before it propagates."""
+    it = iter(vals)
+    try:
+        return list(map(fn, it))
+    except Exception as exc:
+        i = len(vals) - length_hint(it) - 1  # ``it``'s remaining length tells the failing element
+        annotate(exc, op, op.seen + i, vals[i])
+        raise
+
+
 @contextmanager
 def tolerating(
     op: Operator, i: int, vals: list[Any], tss: list[Any], wmb: list[int], ov: list[Any], ot: list[Any], ow: list[int]
@@ -61,7 +73,6 @@ class MapOperator(Operator):
 
     def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         fn = self.fn
-        it = iter(vals)
         if self.tolerance is not None:
             self._process_tolerant(vals, tss, wmb, tail)
             return
@@ -74,12 +85,7 @@ class MapOperator(Operator):
                 self.seen += len(vals)
                 self.out.emit(batch, tss, wmb, tail)
                 return
-        try:
-            out = list(map(fn, it))  # in C; ``it``'s remaining length still tells a failing element
-        except Exception as exc:
-            i = len(vals) - length_hint(it) - 1
-            annotate(exc, self, self.seen + i, vals[i])
-            raise
+        out = call_each(self, fn, vals)
         self.seen += len(vals)
         self.out.emit(out, tss, wmb, tail)
 
@@ -119,12 +125,7 @@ class FilterOperator(Operator):
         it = iter(vals)
         tolerance = self.tolerance
         if tolerance is None:
-            try:
-                keep = [bool(fn(v)) for v in it]
-            except Exception as exc:
-                i = len(vals) - length_hint(it) - 1
-                annotate(exc, self, self.seen + i, vals[i])
-                raise
+            keep = call_each(self, fn, vals)  # (compress below takes their truth)
         else:
             keep = []
             while True:
