@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ...core.errors import ConfigError
+from ...core.errors import ConfigError, MillstreamError
 from ...core.record import ProducerRecord
 from ...log.control_topic import ControlTail, LeaderElection
 from .group import GroupView
@@ -108,8 +108,7 @@ class KafkaJobGroup:
         return self._election.leads()
 
     def _claim(self) -> int:
-        """Claim the next term (see the module docstring) and return it; raises if the claim did not commit (the
-        next heartbeat claims again)."""
+        """Claim the next term (see the module docstring) and return it; raises if the claim did not commit."""
         self.log.init_transactions(self.tid)
         self._read()
         raw = self.log.get_state(self.prefix + "term")
@@ -124,7 +123,11 @@ class KafkaJobGroup:
     def heartbeat(self) -> GroupView:
         leads = self._leads()
         if leads and not self._epoch:
-            self._epoch = self._claim()
+            try:
+                self._epoch = self._claim()
+            except MillstreamError as exc:  # fenced by a newer claimant, or the cluster busy: claimed again next beat
+                log.warning("instance %s could not claim the lead of job %s: %s", self.instance_id, self.job_id, exc)
+                leads = False
         elif not leads:
             self._epoch = 0
         self._send(
