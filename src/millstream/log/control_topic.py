@@ -27,22 +27,14 @@ class LeaderElection:
     """This process's membership of consumer group ``group_id`` on control topic ``topic``; it leads while
     the group assigns it the topic's partition. The consumer is created on the first :meth:`leads`.
 
-    ``rebalance_timeout_ms`` (Kafka clients send ``max.poll.interval.ms`` as the rebalance timeout of every
-    join; ``None``: the client's default, 5 minutes) bounds how long a rebalance waits for a member that does
-    not rejoin — alive, with the process that should call :meth:`leads` stuck — and after how long without
-    :meth:`leads` a member gives the partition up. Set to the session timeout, a member that the others count
-    dead by its missing heartbeats on the control topic also stops holding the lead and every join.
     Joining never fails for taking long: a first assignment that has not come within the log's timeout is
     waited for by the next calls."""
 
-    def __init__(
-        self, log: Log, group_id: str, topic: str, session_timeout_ms: int, rebalance_timeout_ms: int | None = None
-    ) -> None:
+    def __init__(self, log: Log, group_id: str, topic: str, session_timeout_ms: int) -> None:
         self.log = log
         self.group_id = group_id
         self.topic = topic
         self.session_timeout_ms = session_timeout_ms
-        self.rebalance_timeout_ms = rebalance_timeout_ms
         self._consumer: Consumer | None = None
 
     def leads(self) -> bool:
@@ -50,14 +42,14 @@ class LeaderElection:
         partition now."""
         consumer = self._consumer
         if consumer is None:
-            properties = {
-                "session.timeout.ms": self.session_timeout_ms,
-                "heartbeat.interval.ms": max(100, self.session_timeout_ms // 4),
-            }
-            if self.rebalance_timeout_ms is not None:
-                properties["max.poll.interval.ms"] = max(self.rebalance_timeout_ms, self.session_timeout_ms)
             consumer = self._consumer = self.log.consumer(
-                self.group_id, auto_offset_reset="latest", commit_on_close=False, properties=properties
+                self.group_id,
+                auto_offset_reset="latest",
+                commit_on_close=False,
+                properties={
+                    "session.timeout.ms": self.session_timeout_ms,
+                    "heartbeat.interval.ms": max(100, self.session_timeout_ms // 4),
+                },
             )
             try:
                 consumer.subscribe([self.topic])

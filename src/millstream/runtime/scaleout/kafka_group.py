@@ -6,9 +6,8 @@ Kafka keeps no compare-and-set state that :class:`~.group.JobGroup` could use, s
 - **Leader**: every instance is a member of the consumer group ``millstream-job.J`` subscribed to the control
   topic ``__millstream_job.J`` (one partition): the group coordinator assigns that partition to exactly one live
   member, which leads. A member that stops heartbeating (kill -9, SIGSTOP past ``session.timeout.ms``) loses
-  it and another member gets it, as Kafka Streams elects its group leader. The group's rebalance timeout is the
-  session timeout too: an instance whose heartbeat thread is stuck that long gives the partition up, and joins
-  do not wait longer for it (see :class:`~millstream.log.control_topic.LeaderElection`).
+  it and another member gets it, as Kafka Streams elects its group leader. A join slower than the log's timeout
+  is waited for by the next heartbeats (see :class:`~millstream.log.control_topic.LeaderElection`).
 - **Term**: a new leader takes one more than the highest term it knows — the log's state (``job-group/J/term``)
   and the heartbeats on the control topic — and writes it to the log's state in a transaction of the job's
   group transactional id ``millstream-job-group.J``. It calls ``init_transactions`` on that id first, which
@@ -75,10 +74,7 @@ class KafkaJobGroup:
         self._savepoints: dict[str, dict[str, Any]] = {}  # id -> request, in the order asked
         self._answers: dict[str, dict[str, Any]] = {}  # id -> answer
         self._epoch = 0  # this instance's term while it leads
-        # (rebalance timeout = session timeout: an instance stuck for a session gives up the lead, see LeaderElection)
-        self._election = LeaderElection(
-            log_, f"millstream-job.{_topic_safe(job_id)}", self.topic, session_timeout_ms, session_timeout_ms
-        )
+        self._election = LeaderElection(log_, f"millstream-job.{_topic_safe(job_id)}", self.topic, session_timeout_ms)
         self.view = GroupView(0, [], "", 0)
 
     # -- the control topic ----------------------------------------------------------------------------------
