@@ -182,3 +182,27 @@ def test_group_members_show_assignments(kafka_log, kafka_topic, kafka_on_tansu):
         members = kafka_log.group_members(group)
         assert len(members) == 1
         assert sorted(members[0][1]) == [TopicPartition(name, 0), TopicPartition(name, 1)]
+
+
+def test_a_leader_election_waits_for_a_slow_join_instead_of_failing(kafka_bootstrap, kafka_properties, kafka_topic):
+    """The control topic's leader election (reactive jobs, Connect workers on Kafka) keeps joining when the first
+    assignment takes longer than the log's timeout (a rebalance waiting for members), instead of raising: the
+    member leads once the group has assigned it the partition."""
+    from millstream.log.control_topic import LeaderElection
+    from millstream.log.kafka import KafkaLog
+
+    topic = kafka_topic("slow-join")
+    with KafkaLog(kafka_bootstrap, properties=kafka_properties) as setup:
+        setup.create_topic(topic, 1)
+    log = KafkaLog(kafka_bootstrap, properties=kafka_properties, timeout_ms=300)  # (a join takes 1 s on Tansu)
+    try:
+        election = LeaderElection(log, topic, topic, 2000)
+        election.leads()  # no error however long the join takes: it goes on
+        assert election.joined
+        deadline = time.monotonic() + 60
+        while not election.leads():
+            assert time.monotonic() < deadline, "the member never got the partition"
+            time.sleep(0.05)
+        election.leave()
+    finally:
+        log.close()

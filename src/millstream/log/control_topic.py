@@ -10,18 +10,25 @@ of them.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 
+from ..core.errors import BrokerError
 from ..core.record import TopicPartition
 from .base import Log
 from .consumer import Consumer
 
+log = logging.getLogger("millstream.log")
+
 
 class LeaderElection:
     """This process's membership of consumer group ``group_id`` on control topic ``topic``; it leads while
-    the group assigns it the topic's partition. The consumer is created on the first :meth:`leads`."""
+    the group assigns it the topic's partition. The consumer is created on the first :meth:`leads`.
+
+    Joining never fails for taking long: a first assignment that has not come within the log's timeout is
+    waited for by the next calls."""
 
     def __init__(self, log: Log, group_id: str, topic: str, session_timeout_ms: int) -> None:
         self.log = log
@@ -44,7 +51,10 @@ class LeaderElection:
                     "heartbeat.interval.ms": max(100, self.session_timeout_ms // 4),
                 },
             )
-            consumer.subscribe([self.topic])
+            try:
+                consumer.subscribe([self.topic])
+            except BrokerError as exc:  # (Kafka: no assignment within timeout_ms; the member keeps joining)
+                log.warning("group %s: still joining (%s); trying on", self.group_id, exc.message)
         consumer.poll(0, max_records=1000)  # the records are read by the tail, not here
         return TopicPartition(self.topic, 0) in consumer.assignment()
 

@@ -6,11 +6,17 @@ Kafka keeps no compare-and-set state that :class:`~.group.JobGroup` could use, s
 - **Leader**: every instance is a member of the consumer group ``millstream-job.J`` subscribed to the control
   topic ``__millstream_job.J`` (one partition): the group coordinator assigns that partition to exactly one live
   member, which leads. A member that stops heartbeating (kill -9, SIGSTOP past ``session.timeout.ms``) loses
-  it and another member gets it, as Kafka Streams elects its group leader.
-- **Term**: a new leader reads the last term from the log's state (``job-group/J/term``), adds one and writes it
-  back in a log transaction. The term numbers its checkpoints (above term * 1,000,000). Fencing of a deposed
-  leader is Kafka's: the job's exactly-once commits use its transactional id, and every attempt of a new leader
-  starts with ``init_transactions``, which fences the old leader's producer — its late commits fail.
+  it and another member gets it, as Kafka Streams elects its group leader. A join slower than the log's timeout
+  is waited for by the next heartbeats (see :class:`~millstream.log.control_topic.LeaderElection`).
+- **Term**: a new leader takes one more than the highest term it knows — the log's state (``job-group/J/term``)
+  and the heartbeats on the control topic — and writes it to the log's state in a transaction of the job's
+  group transactional id ``millstream-job-group.J``. It calls ``init_transactions`` on that id first, which
+  fences every earlier claimant and aborts a transaction one left open (an instance killed inside its claim):
+  a claim left open would otherwise hold back every ``read_committed`` reader of the state (on Kafka until
+  ``transaction.timeout.ms`` ran out), and with it the next leaders' claims and the job's committed markers.
+  The term numbers its checkpoints (above term * 1,000,000). Fencing of a deposed leader is Kafka's: the job's
+  exactly-once commits use its transactional id, and every attempt of a new leader starts with
+  ``init_transactions``, which fences the old leader's producer — its late commits fail.
 - **Members**: every instance appends a heartbeat record ``{instance, info, leader, epoch}`` to the control
   topic every heartbeat; every instance tails the topic, so each knows the live instances (a heartbeat newer
   than the session timeout, by the record's timestamp — the instances' clocks must agree within that), the
@@ -25,15 +31,17 @@ import logging
 import re
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ...core.errors import ConfigError
+from ...core.errors import ConfigError, MillstreamError
 from ...core.record import ProducerRecord
-from ...log.base import Log
 from ...log.control_topic import ControlTail, LeaderElection
 from .group import GroupView
+
+if TYPE_CHECKING:
+    from ...log.kafka import KafkaLog
 
 log = logging.getLogger("millstream.runtime.scaleout")
 
@@ -46,7 +54,9 @@ class KafkaJobGroup:
     """One instance's membership of its job's group on Kafka (see the module docstring); the face of
     :class:`~.group.JobGroup`."""
 
-    def __init__(self, log_: Log, job_id: str, instance_id: str, info: dict[str, Any], session_timeout_ms: int) -> None:
+    def __init__(
+        self, log_: KafkaLog, job_id: str, instance_id: str, info: dict[str, Any], session_timeout_ms: int
+    ) -> None:
         self.log = log_
         self.job_id = job_id
         self.instance_id = instance_id
@@ -54,6 +64,7 @@ class KafkaJobGroup:
         self.session_timeout_ms = session_timeout_ms
         self.topic = f"__millstream_job.{_topic_safe(job_id)}"
         self.prefix = f"job-group/{job_id}/"
+        self.tid = f"millstream-job-group.{job_id}"  # the transactional id of the group's state writes
         log_.create_topic(self.topic, 1, exist_ok=True)
         self._tail = ControlTail(log_, self.topic, log_.latest_offset(self.topic, 0))
         self._seen: dict[str, tuple[int, dict[str, Any]]] = {}  # instance -> (heartbeat ms, its record)
@@ -92,16 +103,27 @@ class KafkaJobGroup:
     def _leads(self) -> bool:
         return self._election.leads()
 
+    def _claim(self) -> int:
+        """Claim the next term (see the module docstring) and return it; raises if the claim did not commit."""
+        self.log.init_transactions(self.tid)
+        self._read()
+        raw = self.log.get_state(self.prefix + "term")
+        epoch = max([int(raw) if raw else 0, *(int(b.get("epoch") or 0) for _ts, b in self._seen.values())]) + 1
+        with self.log.transaction(self.tid) as txn:
+            txn.put_state(self.prefix + "term", str(epoch).encode())
+            if self.log.get_state(self.prefix + "token") is None:
+                txn.put_state(self.prefix + "token", secrets.token_hex(16).encode())
+        log.info("instance %s leads job %s (term %d)", self.instance_id, self.job_id, epoch)
+        return epoch
+
     def heartbeat(self) -> GroupView:
         leads = self._leads()
         if leads and not self._epoch:
-            raw = self.log.get_state(self.prefix + "term")
-            self._epoch = (int(raw) if raw else 0) + 1
-            with self.log.transaction() as txn:
-                txn.put_state(self.prefix + "term", str(self._epoch).encode())
-                if self.log.get_state(self.prefix + "token") is None:
-                    txn.put_state(self.prefix + "token", secrets.token_hex(16).encode())
-            log.info("instance %s leads job %s (term %d)", self.instance_id, self.job_id, self._epoch)
+            try:
+                self._epoch = self._claim()
+            except MillstreamError as exc:  # fenced by a newer claimant, or the cluster busy: claimed again next beat
+                log.warning("instance %s could not claim the lead of job %s: %s", self.instance_id, self.job_id, exc)
+                leads = False
         elif not leads:
             self._epoch = 0
         self._send(
