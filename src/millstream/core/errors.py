@@ -135,6 +135,10 @@ class BrokerError(LogError):
     """A Kafka cluster reported an error or could not be reached."""
 
 
+class BrokerTimeoutError(BrokerError):
+    """A Kafka cluster gave no answer within the client's timeout (it may still answer later)."""
+
+
 class StreamError(MillstreamError):
     """Base of errors from building or running a stream job."""
 
@@ -149,6 +153,7 @@ class ConnectError(MillstreamError):
 
 __all__ = [
     "BrokerError",
+    "BrokerTimeoutError",
     "CheckpointError",
     "ConfigError",
     "ConnectError",

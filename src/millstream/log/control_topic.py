@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ..core.errors import BrokerError
+from ..core.errors import BrokerTimeoutError
 from ..core.record import TopicPartition
 from .base import Log
 from .consumer import Consumer
@@ -53,7 +53,7 @@ class LeaderElection:
             )
             try:
                 consumer.subscribe([self.topic])
-            except BrokerError as exc:  # (Kafka: no assignment within timeout_ms; the member keeps joining)
+            except BrokerTimeoutError as exc:  # no assignment within the timeout: the member keeps joining
                 log.warning("group %s: still joining (%s); trying on", self.group_id, exc.message)
         consumer.poll(0, max_records=1000)  # the records are read by the tail, not here
         return TopicPartition(self.topic, 0) in consumer.assignment()

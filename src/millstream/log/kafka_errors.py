@@ -8,6 +8,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from ..core.errors import (
     BrokerError,
+    BrokerTimeoutError,
     ConfigError,
     LogError,
     MillstreamError,
@@ -116,10 +117,10 @@ def make_client(factory: Any, conf: dict[str, Any], what: str) -> Any:
         ) from exc
 
 
-def unreachable(bootstrap: str, what: str, timeout_s: float, detail: Any = None) -> BrokerError:
+def unreachable(bootstrap: str, what: str, timeout_s: float, detail: Any = None) -> BrokerTimeoutError:
     """The error for "no answer from the cluster within the timeout"."""
     extra = f" ({detail})" if detail else ""
-    return BrokerError(
+    return BrokerTimeoutError(
         f"{what}: no answer from the Kafka cluster at {bootstrap} within {timeout_s:g} s{extra}",
         hint="check that the bootstrap servers are right and the brokers are up, or raise timeout_ms",
     )
