@@ -42,7 +42,8 @@ DIFFERENCES: dict[str, str] = {
     "knows; other keys become job parameters",
     "StreamExecutionEnvironment.configure": "applies `parallelism.default`, `pipeline.max-parallelism`, "
     "`execution.runtime-mode`, `execution.checkpointing.interval`, `execution.checkpointing.dir` "
-    "(`state.checkpoints.dir`); other keys become job parameters",
+    "(`state.checkpoints.dir`), `table.optimizer.agg-phase-strategy` (pre-aggregation of window aggregates, "
+    "[parallelism.md](parallelism.md)); other keys become job parameters",
     "StreamExecutionEnvironment.set_runtime_mode": "BATCH: bounded sources, no watermarks until the end, final "
     "rolling results per key (keys in Flink's batch order: strings shorter first)",
     "CheckpointConfig.set_checkpoint_timeout": "accepted, no effect: checkpoints are taken between batches and "
