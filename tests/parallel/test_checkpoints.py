@@ -213,6 +213,7 @@ def test_min_pause_spaces_the_checkpoints_of_a_parallel_job(tmp_path: Path, no_o
         env.set_parallelism(2)
         env.get_checkpoint_config().set_checkpoint_storage_dir(str(ckpt))
         crash_job.build(env, url, str(out), interval_ms=20, pause_s=0.0003)  # about 2 s of input
+        env.set_batch_size(64)  # barriers pass between batches: small ones give them many chances (4096: ~1 s each)
         env.get_checkpoint_config().set_min_pause_between_checkpoints(pause_ms)
         return int(env.execute("crash job", job_id="crash-job").checkpoints.completed)
 
