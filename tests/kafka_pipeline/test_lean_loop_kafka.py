@@ -4,7 +4,6 @@ element, and cancel/stop end an unbounded job at once."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
@@ -14,6 +13,7 @@ from millstream import Duration, StreamExecutionEnvironment, WatermarkStrategy
 from millstream.connectors import KafkaSink, KafkaSource, OffsetsInitializer
 from millstream.runtime import job as job_module
 from millstream.stream.errors import JobFailedError
+from tests.fixtures.job_control import end_and_check
 
 from .conftest import BASE_TS, append_json, read_all, wait_until
 
@@ -111,13 +111,7 @@ def test_cancel_and_stop_end_an_unbounded_job(kafka_log, kafka_topic, servers, c
     try:
         wait_until(lambda: client.runner.drivers[0].seen >= 20, what="the job to read the 20 records")
         assert client.runner.lean
-        started = time.monotonic()
-        if how == "cancel":
-            client.cancel()
-        else:
-            assert client.stop(30)
-        assert time.monotonic() - started < 5.0
-        assert client.get_job_status() == ("CANCELED" if how == "cancel" else "FINISHED")
+        end_and_check(client, how, stop_timeout_s=30, within_s=5.0)
     finally:
         client.cancel()
     got = [orjson.loads(r.value)["i"] for r in read_all(kafka_log, dst, 0)]

@@ -19,6 +19,7 @@ from millstream.log import open_log
 from millstream.runtime import job as job_module
 from millstream.stream.errors import JobFailedError
 from millstream.windows import TumblingEventTimeWindows
+from tests.fixtures.job_control import end_and_check
 
 BASE_TS = 1_700_000_000_000
 
@@ -230,13 +231,7 @@ def test_stop_and_cancel_end_the_lean_loop(tmp_path: Path, how: str) -> None:
     assert sorted(got) == list(range(10))
     assert client.runner.lean
     time.sleep(0.1)  # waiting for data
-    started = time.monotonic()
-    if how == "cancel":
-        client.cancel()
-    else:
-        assert client.stop(10)
-    assert time.monotonic() - started < 1.0
-    assert client.get_job_status() == ("CANCELED" if how == "cancel" else "FINISHED")
+    end_and_check(client, how, stop_timeout_s=10, within_s=1.0)
 
 
 def test_metrics_are_those_of_the_general_loop(tmp_path: Path, monkeypatch: Any) -> None:

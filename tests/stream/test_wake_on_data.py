@@ -22,6 +22,7 @@ from millstream.core.record import ProducerRecord
 from millstream.functions import KeyedProcessFunction
 from millstream.log import open_log
 from millstream.runtime.sources import LogReader
+from tests.fixtures.job_control import end_and_check
 
 BUFFER_TIMEOUT_MS = 5000
 _n = itertools.count()
@@ -128,13 +129,7 @@ def test_cancel_and_stop_end_the_wait_at_once(log_url: str, how: str) -> None:
     env.from_source(source(log_url), WatermarkStrategy.no_watermarks(), "in").add_sink(lambda v: None)
     client = env.execute_async("cancel")
     wait_until_reading(client)
-    started = time.monotonic()
-    if how == "cancel":
-        client.cancel()
-    else:
-        assert client.stop(10)
-    assert time.monotonic() - started < 1.0
-    assert client.get_job_status() == ("CANCELED" if how == "cancel" else "FINISHED")
+    end_and_check(client, how, stop_timeout_s=10, within_s=1.0)
 
 
 class TimerAfter(KeyedProcessFunction):
