@@ -333,3 +333,51 @@ def test_parallel_state_of_one_backend_is_refused_by_the_other(tmp_path: Path) -
     crash_job.build(env, url, str(out))
     with pytest.raises(Exception, match=r"checkpointed by the in-memory state backend .* now runs with RocksDB"):
         env.execute("crash job", job_id="crash-job")
+
+
+def test_a_checkpoint_larger_than_a_socket_buffer_completes_without_other_traffic(
+    tmp_path: Path, no_orphans: list[Any]
+) -> None:
+    """A worker's acknowledgement carries its exactly-once output records; when it is larger than the socket's
+    buffer, the rest goes out as the coordinator reads it — not only when the worker next sends something else
+    (without metrics or collected results there is nothing else, and the final checkpoint waited forever)."""
+    import threading
+
+    from millstream import CheckpointingMode
+    from millstream.connectors import DeliveryGuarantee, LogSink, LogSource, OffsetsInitializer
+
+    url = f"file://{tmp_path}/log"
+    n = 8000
+    write_events(url, "events", 2, n)
+    with open_log(url) as log:
+        log.create_topic("padded", 2)
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.enable_checkpointing(600_000, CheckpointingMode.EXACTLY_ONCE)  # only the final one: all output in it
+    env.get_checkpoint_config().set_checkpoint_storage_dir(str(tmp_path / "ckpt"))
+    source = (
+        LogSource.builder()
+        .set_log(url)
+        .set_topics("events")
+        .set_value_format("json")
+        .set_starting_offsets(OffsetsInitializer.earliest())
+        .set_bounded(OffsetsInitializer.latest())
+        .build()
+    )
+    pad = "x" * 2000  # 8000 rows of 2 KB: 8 MB per worker, more than any socket buffer here
+    sink = LogSink.builder().set_log(url).set_topic("padded")
+    sink = sink.set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
+    env.from_source(source, None, "events").map(lambda e: {"i": e["i"], "pad": pad}).sink_to(sink.build())
+    runner = make_runner(env, env._take_sinks(), "big checkpoint", None)
+    no_orphans.append(runner)
+    done: list[Any] = []
+    t = threading.Thread(target=lambda: done.append(runner.run()), daemon=True)
+    t.start()
+    t.join(120)
+    if t.is_alive():
+        runner.cancel()
+        t.join(30)
+        pytest.fail("the final checkpoint never completed: the rest of a worker's acknowledgement was never sent")
+    with open_log(url) as log:
+        got = sorted(orjson.loads(r.value)["i"] for p in range(2) for r in log.read("padded", p, 0, max_records=n + 1))
+    assert got == list(range(n))

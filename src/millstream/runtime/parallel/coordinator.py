@@ -388,11 +388,21 @@ class ParallelJobRunner:
         return cid
 
     def _poll(self, conns: dict[int, Connection], timeout: float) -> list[tuple[int, Any]]:
+        """The frames the workers sent within ``timeout`` s; meanwhile, what is queued for them goes out (a
+        frame larger than the socket's buffer, such as a large restore, is written as the worker reads it)."""
         socks = {c.sock: i for i, c in conns.items() if not c.closed}
         if not socks:
             time.sleep(timeout)
             return []
-        readable, _w, _x = select.select(list(socks), [], [], timeout)
+        writers = []
+        for s, i in socks.items():
+            if conns[i].pending:
+                try:
+                    if not conns[i].flush():
+                        writers.append(s)
+                except PeerClosed:
+                    conns[i].closed = True
+        readable, _w, _x = select.select(list(socks), writers, [], timeout)
         out: list[tuple[int, Any]] = []
         for s in readable:
             i = socks[s]

@@ -498,6 +498,8 @@ class Worker:
                 self._send_collected(control)
                 last_collect = time.monotonic()
             self._flush_outbox()
+            if control.pending:  # the rest of a large frame (an ack with exactly-once records) goes out now
+                control.flush()
             if self._done():
                 if not self.checkpointing:
                     break
@@ -511,7 +513,7 @@ class Worker:
                     due = [t for op in timed if (t := op.next_processing_time()) is not None]
                     if due:
                         wait = max(0.0, min(wait, (min(due) - self.clock.now_ms()) / 1000))
-                writers = [c.sock for c in peers.values() if c.pending and not c.closed]
+                writers = [c.sock for c in (control, *peers.values()) if c.pending and not c.closed]
                 readers = [control.sock, *(c.sock for c in peers.values() if not c.closed)]
                 t0 = time.perf_counter()
                 select.select(readers, writers, [], wait)
