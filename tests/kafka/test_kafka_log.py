@@ -333,3 +333,30 @@ def test_wait_for_records_on_more_partitions_than_cached_readers(kafka_bootstrap
         assert [r.value for p in range(3) for r in log.read(topic, p, 0, timeout_ms=5000)] == [b"v0", b"v1", b"v2"]
         two = {TopicPartition(topic, p): 1 for p in range(2)}  # as many as cached: a real wait, nothing new
         assert log.wait_for_records(two, 200) is False
+
+
+def test_a_partition_handle_reads_and_waits_as_the_log_does_and_outlives_eviction(
+    kafka_bootstrap, kafka_properties, kafka_topic
+):
+    """``partition_columns`` (what a job's one-partition source reads through) gives the columns of
+    ``read_values`` and wakes as ``wait_for_records`` does; when the log's reader pool evicts its reader (more
+    partitions read than it keeps), the handle goes on with a new one. An unknown partition is refused at once."""
+    from millstream.log.columns import ColumnReads
+
+    topic = kafka_topic("handle")
+    with KafkaLog(kafka_bootstrap, properties=kafka_properties, readers=1) as log:
+        assert isinstance(log, ColumnReads)
+        log.create_topic(topic, 2)
+        log.append(topic, 0, [ProducerRecord(b"a", None, 1000), ProducerRecord(b"b", None, 2000)])
+        log.append(topic, 1, [ProducerRecord(b"x", None, 3000)])
+        with pytest.raises(UnknownPartitionError):
+            log.partition_columns(topic, 5)
+        handle = log.partition_columns(topic, 0)
+        assert handle.wait(0, 10.0) is True
+        assert handle.read_values(0, 10, None) == (2, [b"a", b"b"], [1000, 2000])
+        assert handle.wait(2, 0.2) is False  # nothing new
+        assert [r.value for r in log.read(topic, 1, 0, timeout_ms=5000)] == [b"x"]  # evicts partition 0's reader
+        log.append(topic, 0, [ProducerRecord(b"c", None, 4000)])
+        assert handle.wait(2, 10.0) is True
+        assert handle.read_values(2, 10, None) == (3, [b"c"], [4000])
+        assert handle.read_values(0, 1, None) == (1, [b"a"], [1000])  # any offset, as read_values

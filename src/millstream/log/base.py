@@ -28,7 +28,8 @@ Reads
     :class:`InvalidOffsetError`. Optional hook: ``wait_for_records(positions, timeout_ms) -> bool`` blocks
     until a read at one of the ``{TopicPartition: offset}`` positions has records (or an error) to return,
     ``False`` at the timeout; every backend here has it, and a job's idle source waits on it (wakes on data)
-    where a log offers it, instead of sleeping.
+    where a log offers it, instead of sleeping. Optional hook (Kafka): ``partition_columns(topic, partition)``,
+    a handle on one partition read in sequence (:mod:`millstream.log.columns`).
 
 Consumer groups
     A group stores one committed offset per partition: the offset of the *next* record to read, as in

@@ -23,6 +23,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from confluent_kafka.admin import OffsetSpec
@@ -46,7 +47,7 @@ from .kafka_admin import KafkaAdmin, validate_partitions_arg
 from .kafka_config import DEFAULT_TIMEOUT_MS, KafkaSettings, refused_everywhere
 from .kafka_consumer import KafkaConsumer
 from .kafka_producer import KafkaAppender
-from .kafka_reader import ReaderPool
+from .kafka_reader import PartitionHandle, ReaderPool
 from .kafka_transaction import STATE_TOPIC, KafkaTransaction, TransactionalProducers, standalone_group_metadata
 
 _WAIT_SLICE_S = 0.001
@@ -247,6 +248,12 @@ class KafkaLog(Log):
         reader = self._readers.get(topic, partition)
         with reader.lock:
             return reader.read_values(offset, max_records, stop, self._produced_end(topic, partition))
+
+    def partition_columns(self, topic: str, partition: int) -> PartitionHandle:
+        """A handle on ``topic[partition]`` for a source that reads it in sequence: :meth:`read_values` and
+        :meth:`wait_for_records` of that one partition, checked once here (:mod:`millstream.log.columns`)."""
+        self._admin.check_partition(topic, partition)
+        return PartitionHandle(self._readers, topic, partition, partial(self._produced_end, topic, partition))
 
     def wait_for_records(self, positions: Mapping[TopicPartition, int], timeout_ms: float) -> bool:
         """Block up to ``timeout_ms`` until a read at one of ``positions`` (partition → offset) has records

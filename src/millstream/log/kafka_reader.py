@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
@@ -89,9 +90,11 @@ class PartitionReader:
         wait = int(settings.consumer_config().get("fetch.wait.max.ms", 500))
         self._grace_s = (3 * wait + 200) / 1000.0
         self.lock = threading.Lock()
+        self.closed = False  #: set (under :attr:`lock`) when the pool closed this reader
 
     def close(self) -> None:
-        """Close the consumer."""
+        """Close the consumer (call with :attr:`lock` held)."""
+        self.closed = True
         try:
             self._c.close()
         except Exception:  # closing twice or after a fatal error
@@ -372,6 +375,37 @@ class PartitionReader:
                 msgs = [m]
 
 
+class PartitionHandle:
+    """A :class:`~millstream.log.columns.PartitionColumns` handle on one partition of a :class:`ReaderPool`:
+    the partition's reader, used under its lock without a look-up in the pool per call. When the pool has
+    closed the reader (it evicts the least recently used; a handle's use does not count as use), the next
+    call takes a new one from the pool."""
+
+    __slots__ = ("_key", "_known_end", "_pool", "_reader")
+
+    def __init__(self, pool: ReaderPool, topic: str, partition: int, known_end: Callable[[], int]) -> None:
+        self._pool = pool
+        self._key = (topic, partition)
+        self._known_end = known_end
+        self._reader = pool.get(topic, partition)
+
+    def read_values(self, offset: int, max_records: int, stop: int | None) -> tuple[int, list[Any], list[int]]:
+        while True:
+            r = self._reader
+            with r.lock:
+                if not r.closed:
+                    return r.read_values(offset, max_records, stop, self._known_end())
+            self._reader = self._pool.get(*self._key)
+
+    def wait(self, offset: int, timeout_s: float) -> bool:
+        while True:
+            r = self._reader
+            with r.lock:
+                if not r.closed:
+                    return r.wait(offset, timeout_s)
+            self._reader = self._pool.get(*self._key)
+
+
 class ReaderPool:
     """The most recently used :class:`PartitionReader` per partition, at most ``size`` of them."""
 
@@ -432,4 +466,4 @@ class ReaderPool:
                 r.close()
 
 
-__all__ = ["PartitionReader", "ReaderPool", "reader_config"]
+__all__ = ["PartitionHandle", "PartitionReader", "ReaderPool", "reader_config"]

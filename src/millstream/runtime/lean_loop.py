@@ -166,14 +166,14 @@ def _plain(driver: SourceDriver) -> bool:
     return gen.passthrough and driver.pw.combined == gen.wm and driver.last_tail == gen.wm
 
 
-def _read_one(driver: SourceDriver, chain: LeanChain, batch: int) -> int:
+def _read_one(driver: SourceDriver, chain: LeanChain, batch: int) -> int | None:
     """One round of :meth:`SourceDriver.step` for a :func:`_plain` driver: read, chain, sink; the same batch,
-    timestamps and watermarks (constant: ``gen.wm``) as ``step`` would push. Falls back to ``step`` when the
-    reader's partitions changed."""
+    timestamps and watermarks (constant: ``gen.wm``) as ``step`` would push. ``None`` (nothing read) when the
+    reader's partitions changed: the driver is no longer plain, and ``step`` reads."""
     reader = driver.reader
     parts = reader.partitions()
     if len(parts) != 1 or parts[0] not in driver.gens:
-        return int(driver.step(batch))
+        return None
     pid = parts[0]
     vals, tss = reader.read(pid, batch)
     n = len(vals)
@@ -216,9 +216,16 @@ def run_lean(runner: JobRunner, chain: LeanChain) -> None:
     def interrupted() -> bool:
         return cancelled.is_set() or stopping.is_set()
 
+    plain = False  # whether the driver is _plain: once it is, it stays so until _read_one says otherwise
     while not driver.finished and not cancelled.is_set() and not stopping.is_set():
         try:
-            progress = _read_one(driver, chain, batch) if _plain(driver) else driver.step(batch)
+            n = _read_one(driver, chain, batch) if plain else None
+            if n is None:
+                progress = driver.step(batch)
+                plain = _plain(driver)
+            else:
+                progress = n
+                plain = not driver.finished_parts
         except Exception as exc:
             _mark_where(exc, driver.name, driver.uid)
             raise
@@ -234,7 +241,7 @@ def run_lean(runner: JobRunner, chain: LeanChain) -> None:
             if not wakes:
                 cancelled.wait(idle_s)
             elif idle_s <= CANCEL_SLICE_S:  # one blocking wait in the reader (as wait_for_data does it)
-                if not interrupted():
+                if not (cancelled.is_set() or stopping.is_set()):
                     reader.wait_for_data(idle_s)
             else:
                 wait_for_data(readers, idle_s, interrupted)

@@ -25,6 +25,7 @@ from ..core.errors import ConfigError, OffsetOutOfRangeError, SerdeError
 from ..core.record import Record, TopicPartition
 from ..core.serde import get_serde
 from ..log import Log, open_log
+from ..log.columns import ColumnReads, PartitionColumns
 from ..stream.connectors import CollectionSource, FileSource, FunctionSource, LogSource, OffsetsInitializer
 from ..stream.errors import JobConfigError
 from .dead_letter import DeadLetterRouter
@@ -203,6 +204,9 @@ class LogReader(SourceReader):
         self._last_discovery = 0.0
         self._read_values: Any = None
         self._wait: Any = None
+        # handles on the partitions, where the log offers them (values-only reads): read and waited on
+        # without a look-up of the partition per call
+        self._columns: dict[TopicPartition, PartitionColumns] | None = None
         self._dead_letters: DeadLetterRouter | None = None
         self._subtask = (0, 1)
         fmt = source.value_format
@@ -252,6 +256,8 @@ class LogReader(SourceReader):
         elif self._deserializer is None and self._changelog is None:
             # the log may offer a cheaper read of values + timestamps only
             self._read_values = getattr(self._log, "read_values", None)
+            if self._read_values is not None and isinstance(self._log, ColumnReads):
+                self._columns = {}
         self._wait = getattr(self._log, "wait_for_records", None)  # optional hook: wake on data
         self.wakes_on_data = self._wait is not None
         self._discover()
@@ -294,6 +300,9 @@ class LogReader(SourceReader):
             self.stops.update(self._initial(self.source.bounded, new, ranges, for_stop=True))
         for tp in new:
             self.positions[tp] = starts[tp]
+            if self._columns is not None:
+                assert isinstance(self._log, ColumnReads)
+                self._columns[tp] = self._log.partition_columns(tp.topic, tp.partition)
         self._last_discovery = time.monotonic()
 
     def _initial(
@@ -353,6 +362,11 @@ class LogReader(SourceReader):
         positions = (
             {tp: off for tp, off in self.positions.items() if not self.done(tp)} if self.bounded else self.positions
         )
+        if self._columns and len(positions) == 1:  # one partition: wait on its handle
+            ((tp, offset),) = positions.items()
+            handle = self._columns.get(tp)
+            if handle is not None:
+                return handle.wait(offset, max(0.0, timeout_s))
         if self._wait is None or not positions:
             time.sleep(max(0.0, timeout_s))  # nothing to wait on (yet): as long as asked, never a spin
             return False
@@ -439,8 +453,12 @@ class LogReader(SourceReader):
         """``read`` through the log's ``read_values`` hook (values and timestamps only; Kafka)."""
         stop = self.stops[pid] if self.bounded else None
         assert self._read_values is not None
+        handle = self._columns.get(pid) if self._columns else None
         try:
-            nxt, raw, tss = self._read_values(pid.topic, pid.partition, pos, max_records=max_records, stop=stop)
+            if handle is not None:
+                nxt, raw, tss = handle.read_values(pos, max_records, stop)
+            else:
+                nxt, raw, tss = self._read_values(pid.topic, pid.partition, pos, max_records=max_records, stop=stop)
         except OffsetOutOfRangeError as exc:
             self.positions[pid] = max(pos, exc.earliest)
             return [], []
