@@ -10,13 +10,13 @@ Kafka keeps no compare-and-set state that :class:`~.group.JobGroup` could use, s
   leader. A join slower than the log's timeout is waited for by the next heartbeats (see
   :class:`~millstream.log.control_topic.LeaderElection`). A leader keeps the lead until a live instance leads
   in a newer term (so a rebalance that moves the partition while the leader lives moves nothing).
-- **Succession** (before the group notices): when the leader's process dies, its followers see their
-  connections from it close, and connecting to its slot server is refused (:func:`~.slots.slot_server_gone`):
-  they mark it :meth:`~KafkaJobGroup.lost` (a ``lost`` record tells every instance) and no longer count it
-  live, and the first live instance by id claims the next term at once, without the partition — the Kafka
-  group only evicts the dead member when its session expires. Its claim is fenced like any other: two
-  claimants get two terms, the older leader stands by when it sees the newer, and the job's transactional id
-  lets only the newest attempt commit.
+- **Succession** (before the group notices): when the leader's process dies, connecting to its slot server is
+  refused (:func:`~.slots.slot_server_gone`, which every follower asks at every heartbeat, and at once when its
+  connections from the leader close): they mark it :meth:`~KafkaJobGroup.lost` (a ``lost`` record tells every
+  instance) and no longer count it live, and the first live instance by id claims the next term at once,
+  without the partition — the Kafka group only evicts the dead member when its session expires. Its claim is
+  fenced like any other: two claimants get two terms, the older leader stands by when it sees the newer, and
+  the job's transactional id lets only the newest attempt commit.
 - **Term**: a new leader takes one more than the highest term it knows — the log's state (``job-group/J/term``)
   and the heartbeats on the control topic — and writes it to the log's state in a transaction of the job's
   group transactional id ``millstream-job-group.J``. It calls ``init_transactions`` on that id first, which

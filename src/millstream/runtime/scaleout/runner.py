@@ -21,16 +21,17 @@ or on several that share the log) runs job J once, on all of them:
 - **leader failover**: when the leader stops heartbeating (frozen, cut off), the next instance claims the lead
   once the leader's session has expired (``session_timeout_ms``), in a new term, and restores the job from the
   checkpoint storage (``state.checkpoints.dir`` — it must be a directory every instance reaches) and the
-  log's committed marker. A leader whose process died (kill -9, a crash) is noticed at once: the followers'
-  connections from it close and its slot server refuses connections (:func:`~.slots.slot_server_gone`), so
-  they tell the group it is :meth:`lost <.group.JobGroup.lost>` and the next in line claims the lead without
-  waiting for the session. A new leader taking over a running job starts its first attempt at once (no
-  stabilization: the job is down meanwhile) and triggers its first checkpoint as soon as the workers run, so
-  the output held since the last checkpoint commits without waiting an interval. Every checkpoint commit
-  requires the leader's term (:meth:`.group.JobGroup.require_term`, in the same log transaction as the records
-  and the marker; on Kafka the new leader's ``init_transactions`` fences the old one), so a deposed leader that
-  wakes up cannot commit; checkpoint ids of a term start above the previous terms' (``term * 1,000,000``), so its
-  late writes never replace a checkpoint of the new term;
+  log's committed marker. A leader whose process died (kill -9, a crash) is noticed within a heartbeat
+  (at once by the followers it placed workers on: their connections from it close): every follower checks at
+  every heartbeat that the leader's slot server accepts connections (:func:`~.slots.slot_server_gone`); when
+  it refuses, the followers tell the group the leader is :meth:`lost <.group.JobGroup.lost>` and the next in
+  line claims the lead without waiting for the session. A new leader taking over a running job starts its
+  first attempt at once (no stabilization: the job is down meanwhile) and triggers its first checkpoint as soon
+  as the workers run, so the output held since the last checkpoint commits without waiting an interval.
+  Every checkpoint commit requires the leader's term (:meth:`.group.JobGroup.require_term`, in the same log
+  transaction as the records and the marker; on Kafka the new leader's ``init_transactions`` fences the old
+  one), so a deposed leader that wakes up cannot commit; checkpoint ids of a term start above the previous
+  terms' (``term * 1,000,000``), so its late writes never replace a checkpoint of the new term;
 - **one job**: every instance has the job's id (``jid``, derived from the job id, as Flink gives a job one
   JobID), so the job registry lists it once, with its instances, and sends control requests (``millstream
   jobs stop|cancel|savepoint``) to the coordinating instance's REST API; an instance asked through its own
@@ -147,7 +148,6 @@ class ReactiveJobRunner(ParallelJobRunner):
         self.leaving = threading.Event()
         self._beat_stop = threading.Event()
         self._wake = threading.Event()  # heartbeat now (the leader's connection closed)
-        self._leader_closed = threading.Event()
         self._takeover = False  # the term being led took over a running job (this instance followed an earlier one)
         self._first_checkpoint_now = False
         self._placed: list[str] = []  # the instance of each worker of the running attempt
@@ -270,20 +270,19 @@ class ReactiveJobRunner(ParallelJobRunner):
 
     def _on_leader_closed(self) -> None:
         """The leader's connection to this instance's slot server closed (the slot server's thread calls this):
-        the next heartbeat checks whether the leader's process is gone, now."""
-        self._leader_closed.set()
+        heartbeat now, which checks whether the leader's process is gone."""
         self._wake.set()
 
     def _check_leader(self) -> None:
-        """After the leader's connection closed: if its slot server refuses connections, its process is gone —
+        """Every heartbeat of a follower: if the leader's slot server refuses connections, its process is gone —
         tell the group (:meth:`.group.JobGroup.lost`), so that the next in line leads without waiting for the
-        leader's session to expire. (An attempt that ended closes the connection too; its leader still listens.)"""
-        self._leader_closed.clear()
+        leader's session to expire. Also a follower the leader has placed no workers on yet (one that just
+        joined) finds it so. (An attempt that ended closes the connections too; its leader still listens.)"""
         leader = self.group.view.leader
         if not leader or leader == self.instance:
             return
         address = self.group.infos([leader]).get(leader, {}).get("address")
-        if address and slot_server_gone(str(address)):
+        if address and slot_server_gone(str(address), timeout=0.25):
             log.warning("job %s: leader %s is gone (its slot server refuses connections)", self.job_id, leader)
             self.group.lost(leader)
 
@@ -294,8 +293,7 @@ class ReactiveJobRunner(ParallelJobRunner):
             if self._beat_stop.is_set():
                 return
             try:
-                if self._leader_closed.is_set():
-                    self._check_leader()
+                self._check_leader()
                 if self._republish:
                     self._republish = False
                     self.group.publish()

@@ -15,8 +15,9 @@ connection started, and so does the end of a connection — workers never outliv
 (they also leave by themselves when their coordinator's connection closes).
 
 When the leader's connection ends (an attempt ended, or the leader's process died), the server calls
-``on_leader_closed``; :func:`slot_server_gone` then tells the two apart from the leader's own slot server: a
-process that died (kill -9, a crash) no longer listens, so connecting to it is refused at once.
+``on_leader_closed``; :func:`slot_server_gone` tells the two apart from the leader's own slot server: a
+process that died (kill -9, a crash) no longer listens, so connecting to it is refused at once. (Followers
+also ask it at every heartbeat; such a probe connection, which sends no token, is closed and ignored.)
 """
 
 from __future__ import annotations
