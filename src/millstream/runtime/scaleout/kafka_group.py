@@ -32,6 +32,8 @@ Kafka keeps no compare-and-set state that :class:`~.group.JobGroup` could use, s
   leader and its term. ``request`` and ``end`` records carry stop/cancel requests and the job's end;
   ``savepoint`` and ``savepoint-answer`` records a savepoint asked through another instance and its outcome;
   ``lost`` records an instance whose process was found gone.
+  A new instance reads the topic from its last records, so it knows the instances that heartbeat now (older
+  heartbeats and records of earlier terms do not count).
 - **Token**: the first leader creates the job's secret in the log's state; the others wait for it.
 """
 
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from ...log.kafka import KafkaLog
 
 log = logging.getLogger("millstream.runtime.scaleout")
+RECENT_RECORDS = 1000  #: a new instance reads this many of the control topic's last records first
 
 
 def _topic_safe(job_id: str) -> str:
@@ -76,7 +79,10 @@ class KafkaJobGroup:
         self.prefix = f"job-group/{job_id}/"
         self.tid = f"millstream-job-group.{job_id}"  # the transactional id of the group's state writes
         log_.create_topic(self.topic, 1, exist_ok=True)
-        self._tail = ControlTail(log_, self.topic, log_.latest_offset(self.topic, 0))
+        # the last records too: the instances that heartbeat now (a leader that died just before this one started
+        # is known, so it is found gone and succeeded; a live leader is seen before this instance may claim)
+        start = max(log_.earliest_offset(self.topic, 0), log_.latest_offset(self.topic, 0) - RECENT_RECORDS)
+        self._tail = ControlTail(log_, self.topic, start)
         self._seen: dict[str, tuple[int, dict[str, Any]]] = {}  # instance -> (heartbeat ms, its record)
         self._left: set[str] = set()
         self._lost: dict[str, int] = {}  # instance -> when it was seen gone (ms); its older heartbeats do not count
