@@ -32,8 +32,9 @@ Kafka keeps no compare-and-set state that :class:`~.group.JobGroup` could use, s
   leader and its term. ``request`` and ``end`` records carry stop/cancel requests and the job's end;
   ``savepoint`` and ``savepoint-answer`` records a savepoint asked through another instance and its outcome;
   ``lost`` records an instance whose process was found gone.
-  A new instance reads the topic from its last records, so it knows the instances that heartbeat now (older
-  heartbeats and records of earlier terms do not count).
+  A new instance reads the heartbeats, leaves and losses among the topic's last records first, so it knows the
+  instances that heartbeat now (older heartbeats do not count; requests, savepoints and ends count from its
+  start).
 - **Token**: the first leader creates the job's secret in the log's state; the others wait for it.
 """
 
@@ -79,14 +80,13 @@ class KafkaJobGroup:
         self.prefix = f"job-group/{job_id}/"
         self.tid = f"millstream-job-group.{job_id}"  # the transactional id of the group's state writes
         log_.create_topic(self.topic, 1, exist_ok=True)
-        # the last records too: the instances that heartbeat now (a leader that died just before this one started
-        # is known, so it is found gone and succeeded; a live leader is seen before this instance may claim)
-        start = max(log_.earliest_offset(self.topic, 0), log_.latest_offset(self.topic, 0) - RECENT_RECORDS)
-        self._tail = ControlTail(log_, self.topic, start)
+        latest = log_.latest_offset(self.topic, 0)
+        self._tail = ControlTail(log_, self.topic, latest)
         self._seen: dict[str, tuple[int, dict[str, Any]]] = {}  # instance -> (heartbeat ms, its record)
         self._left: set[str] = set()
         self._lost: dict[str, int] = {}  # instance -> when it was seen gone (ms); its older heartbeats do not count
         self._token: bytes | None = None
+        self._led: set[int] = set()  # the terms this instance saw led by a live instance
         self._end: dict[str, Any] | None = None
         self._request: dict[str, Any] | None = None
         self._savepoints: dict[str, dict[str, Any]] = {}  # id -> request, in the order asked
@@ -94,6 +94,13 @@ class KafkaJobGroup:
         self._epoch = 0  # this instance's term while it leads
         self._election = LeaderElection(log_, f"millstream-job.{_topic_safe(job_id)}", self.topic, session_timeout_ms)
         self.view = GroupView(0, [], "", 0)
+        # the membership records before this instance started too: it knows the instances that heartbeat now (a
+        # leader that died just before it started is found gone and succeeded; a live leader is seen before this
+        # instance may claim). Requests, savepoints and ends count from its start only, as before.
+        backlog = ControlTail(log_, self.topic, max(log_.earliest_offset(self.topic, 0), latest - RECENT_RECORDS))
+        for timestamp, body in backlog.read(to_end=True):
+            if body.get("kind") in ("heartbeat", "leave", "lost"):
+                self._apply(timestamp, body)
 
     # -- the control topic ----------------------------------------------------------------------------------
     def _send(self, body: dict[str, Any]) -> None:
@@ -101,24 +108,27 @@ class KafkaJobGroup:
 
     def _read(self) -> None:
         for timestamp, body in self._tail.read(timeout_ms=10):
-            kind = body.get("kind")
-            if kind == "heartbeat":
-                self._seen[str(body["instance"])] = (timestamp, body)
-                self._left.discard(str(body["instance"]))
-            elif kind == "leave":
-                self._left.add(str(body["instance"]))
-            elif kind == "lost":
-                gone = str(body["instance"])
-                self._lost[gone] = max(self._lost.get(gone, 0), timestamp)
-            elif kind == "end":
-                self._end = body
-            elif kind == "request":
-                self._request = body
-            elif kind == "savepoint":
-                self._savepoints[str(body["id"])] = body
-            elif kind == "savepoint-answer":
-                self._answers[str(body["id"])] = body
-                self._savepoints.pop(str(body["id"]), None)
+            self._apply(timestamp, body)
+
+    def _apply(self, timestamp: int, body: dict[str, Any]) -> None:
+        kind = body.get("kind")
+        if kind == "heartbeat":
+            self._seen[str(body["instance"])] = (timestamp, body)
+            self._left.discard(str(body["instance"]))
+        elif kind == "leave":
+            self._left.add(str(body["instance"]))
+        elif kind == "lost":
+            gone = str(body["instance"])
+            self._lost[gone] = max(self._lost.get(gone, 0), timestamp)
+        elif kind == "end":
+            self._end = body
+        elif kind == "request":
+            self._request = body
+        elif kind == "savepoint":
+            self._savepoints[str(body["id"])] = body
+        elif kind == "savepoint-answer":
+            self._answers[str(body["id"])] = body
+            self._savepoints.pop(str(body["id"]), None)
 
     # -- membership ---------------------------------------------------------------------------------------
     def _leads(self) -> bool:
@@ -164,7 +174,8 @@ class KafkaJobGroup:
 
     def heartbeat(self) -> GroupView:
         """Serve the group protocol, read the control topic, claim the lead when this instance holds the partition
-        (or succeeds a lost leader) and no live instance leads, stand by when a live one leads in a newer term;
+        (or succeeds a lost leader), no live instance leads and the job has not ended in a term this instance saw
+        led; stand by when a live one leads in a newer term;
         append this instance's heartbeat; return (and keep in :attr:`view`) what it saw."""
         holds = self._leads()
         self._read()
@@ -174,7 +185,8 @@ class KafkaJobGroup:
         if self._epoch and rival > self._epoch:
             log.warning("instance %s: term %d leads job %s now", self.instance_id, rival, self.job_id)
             self._epoch = 0
-        if not self._epoch and not rival and (holds or self._successor(live, now)):
+        ended = self._end is not None and int(self._end["epoch"]) in self._led  # (its leader left: no claim)
+        if not self._epoch and not rival and not ended and (holds or self._successor(live, now)):
             try:
                 self._epoch = self._claim()
             except MillstreamError as exc:  # fenced by a newer claimant, or the cluster busy: claimed again next beat
@@ -194,6 +206,8 @@ class KafkaJobGroup:
         live[self.instance_id] = {"info": self.info, "leader": leads, "epoch": self._epoch}
         leaders = [(int(b["epoch"]), m) for m, b in live.items() if b.get("leader")]
         epoch, leader = max(leaders) if leaders else (0, "")
+        if leader:
+            self._led.add(epoch)
         self.view = GroupView(0, sorted(live), leader, epoch)
         return self.view
 
