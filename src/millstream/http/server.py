@@ -72,6 +72,32 @@ def _head_timeout_protocol(read_timeout_s: float) -> type[H11Protocol]:
     return HeadTimeoutH11Protocol
 
 
+class _PromptServer(uvicorn.Server):
+    """uvicorn's server, whose main loop also wakes when it is told to exit (uvicorn's looks at ``should_exit``
+    every 0.1 s, so each stop waited for that tick)."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
+
+    def exit_soon(self) -> None:
+        """Ask the server to exit (from any thread); its main loop wakes at once."""
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed already
+                loop.call_soon_threadsafe(wake.set)
+
+
 class HttpServer:
     """Serves the ASGI ``app`` on ``host:port`` (``tls``: HTTPS) within ``limits``. Raises :class:`OSError`
     when the address cannot be bound (``errno.EADDRINUSE`` for a taken port)."""
@@ -122,7 +148,7 @@ class HttpServer:
         )
         config.load()
         config.ssl = ssl_context
-        self._server = uvicorn.Server(config)
+        self._server = _PromptServer(config)
         self._thread: threading.Thread | None = None
 
     @property
@@ -160,7 +186,7 @@ class HttpServer:
 
     def stop(self) -> None:
         """Stop serving and free the port (idempotent)."""
-        self._server.should_exit = True
+        self._server.exit_soon()
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None

@@ -251,6 +251,15 @@ def forked_cpu_seconds() -> float:
     return _forked_cpu
 
 
+def prewarm() -> None:
+    """Start this process's fork server in the background (no-op when workers are spawned or it runs already),
+    so that the first worker forks in milliseconds instead of waiting for a fresh interpreter to import the
+    runtime — what an instance of a reactive job does when it joins, while the group settles."""
+    if os.environ.get(START_ENV, "").lower() == "spawn" or _server is not None:
+        return
+    threading.Thread(target=_fork_server, name="millstream-fork-server-start", daemon=True).start()
+
+
 def start_worker(
     coordinator: str, index: int, count: int, listen: str, extra_env: dict[str, str] | None = None
 ) -> WorkerProcess:
@@ -272,4 +281,4 @@ def start_worker(
     )
 
 
-__all__ = ["START_ENV", "ForkServer", "ForkedWorker", "WorkerProcess", "forked_cpu_seconds", "start_worker"]
+__all__ = ["START_ENV", "ForkServer", "ForkedWorker", "WorkerProcess", "forked_cpu_seconds", "prewarm", "start_worker"]

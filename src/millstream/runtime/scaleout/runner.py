@@ -65,7 +65,7 @@ from ..checkpointing import job_id_of
 from ..job import JobExecutionResult
 from ..parallel.checkpoints import ParallelCheckpoints
 from ..parallel.coordinator import ParallelJobRunner, pickle_job
-from ..parallel.launcher import WorkerProcess, start_worker
+from ..parallel.launcher import WorkerProcess, prewarm, start_worker
 from ..parallel.transport import Address
 from ..parallel.worker import TOKEN_ENV
 from .group import instance_id, open_group
@@ -73,6 +73,7 @@ from .slots import SlotClient, SlotServer, slot_server_gone
 
 log = logging.getLogger("millstream.runtime.scaleout")
 TERM_IDS = 1_000_000  #: checkpoint ids of term E start above E * this
+BEAT_WHILE_SETTLING_S = 0.05  #: the leader's heartbeat interval while it waits for instances to join
 
 
 class _Rescale(Exception):
@@ -147,7 +148,8 @@ class ReactiveJobRunner(ParallelJobRunner):
         self._followed: set[int] = set()  # the terms this instance took part in (led, or saw led)
         self.leaving = threading.Event()
         self._beat_stop = threading.Event()
-        self._wake = threading.Event()  # heartbeat now (the leader's connection closed)
+        self._beat_soon = threading.Event()  # wakes the heartbeat thread (to stop, to beat fast, or now)
+        self._settling = False  # the leader waits for joins (:meth:`_stabilize`): beat fast
         self._takeover = False  # the term being led took over a running job (this instance followed an earlier one)
         self._first_checkpoint_now = False
         self._placed: list[str] = []  # the instance of each worker of the running attempt
@@ -271,7 +273,7 @@ class ReactiveJobRunner(ParallelJobRunner):
     def _on_leader_closed(self) -> None:
         """The leader's connection to this instance's slot server closed (the slot server's thread calls this):
         heartbeat now, which checks whether the leader's process is gone."""
-        self._wake.set()
+        self._beat_soon.set()
 
     def _check_leader(self) -> None:
         """Every heartbeat of a follower: if the leader's slot server refuses connections, its process is gone —
@@ -287,9 +289,11 @@ class ReactiveJobRunner(ParallelJobRunner):
             self.group.lost(leader)
 
     def _beat(self) -> None:
-        while not self._beat_stop.is_set():
-            self._wake.wait(self.heartbeat_s)
-            self._wake.clear()
+        while True:
+            # while the leader waits for instances to join it beats every 50 ms, so it sees a join when it
+            # happens (at the session's pace, a join was seen up to a beat late and the start waited that long)
+            self._beat_soon.wait(BEAT_WHILE_SETTLING_S if self._settling else self.heartbeat_s)
+            self._beat_soon.clear()
             if self._beat_stop.is_set():
                 return
             try:
@@ -315,6 +319,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         self.join()
         assert self.slot_server is not None
         self.slot_server.start()
+        prewarm()  # this instance runs workers soon (its own, or the leader's on its slots)
         beat = threading.Thread(target=self._beat, name=f"job-group-{self.job_id}", daemon=True)
         beat.start()
         try:
@@ -338,7 +343,7 @@ class ReactiveJobRunner(ParallelJobRunner):
             return JobExecutionResult(self.job_name, int((time.monotonic() - started) * 1000), {}, 0)
         finally:
             self._beat_stop.set()
-            self._wake.set()
+            self._beat_soon.set()
             beat.join(5)
             self.slot_server.close()
             self.group.leave()
@@ -414,11 +419,16 @@ class ReactiveJobRunner(ParallelJobRunner):
         window = self.stabilization_ms / 1000
         deadline = time.monotonic() + 10 * window
         self._note_joins(self.group.view.members)
-        while time.monotonic() - self._last_join < window and time.monotonic() < deadline:
-            if self.cancelled.is_set() or self.stopping.is_set() or self.leaving.is_set():
-                return
-            time.sleep(0.05)
-            self._note_joins(self.group.view.members)
+        self._settling = True
+        self._beat_soon.set()
+        try:
+            while time.monotonic() - self._last_join < window and time.monotonic() < deadline:
+                if self.cancelled.is_set() or self.stopping.is_set() or self.leaving.is_set():
+                    return
+                time.sleep(0.02)
+                self._note_joins(self.group.view.members)
+        finally:
+            self._settling = False
 
     def _term_is_over(self) -> bool:
         """Whether another instance leads now (read from the log, not the last heartbeat's view)."""
