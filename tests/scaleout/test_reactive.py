@@ -541,3 +541,86 @@ def checkpoints_at_any(ckpt: Path, uid: str) -> list[int]:
             continue
         out.append(int(payload.get("parallelism", 1)))
     return out
+
+
+@pytest.mark.kafka
+def test_a_lost_leader_is_succeeded_before_the_group_evicts_it_on_kafka(kafka_bootstrap: str, kafka_topic: Any) -> None:
+    """Succession on its own: while the leader's consumer still holds the control partition (its session has not
+    expired), a follower told it is lost claims the next term; every instance then sees the new leader, the old
+    one stands by when it sees the newer term, and a partition holder does not claim over a live leader."""
+    from millstream.runtime.scaleout.kafka_group import KafkaJobGroup
+
+    job = kafka_topic("lost-job")
+    with open_log(f"kafka://{kafka_bootstrap}") as log:
+        one = KafkaJobGroup(log, job, "a-one", {"slots": 1}, 10_000)
+        two = KafkaJobGroup(log, job, "b-two", {"slots": 1}, 10_000)
+
+        def agreed() -> bool:
+            one.heartbeat()
+            two.heartbeat()
+            return one.view.leader == two.view.leader != "" and len(one.view.members) == 2
+
+        wait_for(agreed, 60, "both members agreeing on a leader")
+        old, heir = (one, two) if one.view.leader == "a-one" else (two, one)
+        term = old.view.epoch
+        heir.lost(old.instance_id)  # what a follower does when the leader's slot server refuses connections
+        view = heir.heartbeat()
+        assert (view.leader, view.epoch, view.members) == (heir.instance_id, term + 1, [heir.instance_id])
+        assert log.get_state(f"job-group/{job}/term") == str(term + 1).encode()
+
+        def old_stands_by() -> bool:
+            heir.heartbeat()
+            return old.heartbeat().leader == heir.instance_id
+
+        wait_for(old_stands_by, 60, "the old leader seeing the new term")
+        assert old.term() == term + 1 and not old.is_leader
+        for _ in range(3):  # the old leader may still hold the partition: it does not claim over a live leader
+            old.heartbeat()
+            assert heir.heartbeat().leader == heir.instance_id and heir.view.epoch == term + 1
+        old.leave()
+        heir.leave()
+
+
+def _kafka_leader_pid(url: str, job: str = "rj") -> int:
+    """The pid of the instance whose latest heartbeat on the job's control topic says it leads (0: none yet)."""
+    with open_log(url) as log:
+        topic = f"__millstream_job.{job}"
+        end = log.latest_offset(topic, 0)
+        for r in reversed(log.read(topic, 0, max(0, end - 200), max_records=200, timeout_ms=500)):
+            body = orjson.loads(r.value or b"{}")
+            if body.get("kind") == "heartbeat" and body.get("leader"):
+                return int(body["info"]["pid"])
+    return 0
+
+
+@pytest.mark.kafka
+def test_a_killed_leader_is_succeeded_at_once_and_the_output_stays_exactly_once_on_kafka(
+    tmp_path: Path, kafka_bootstrap: str, instances: Any, kafka_topic: Any
+) -> None:
+    """kill -9 of the leader of 2 instances on the test broker (and a replacement started, as an operator would):
+    the follower finds the leader's slot server refusing connections and takes the job over in a new term without
+    waiting for the group to evict the dead member; the instance that later holds the group's partition does not
+    claim over it, nor does any instance when the job ends (the job ends in the next term), and every event is in
+    the output exactly once."""
+    url = f"kafka://{kafka_bootstrap}"
+    src, out = kafka_topic("rl-in"), kafka_topic("rl-out")
+    n = 4000
+    job = kafka_job(tmp_path, url, src, out, "EXACTLY_ONCE", n)
+    group = instances(url, tmp_path / "unused", tmp_path / "ckpt", job)
+    group.start()
+    group.start()
+    wait_for(lambda: 2 in checkpoints_at_any(tmp_path / "ckpt", "in"), 120, "a checkpoint at parallelism 2")
+    with open_log(url) as log:
+        term = int(log.get_state("job-group/rj/term") or b"0")  # (the job id's terms go on over the session's tests)
+    lead = _kafka_leader_pid(url)
+    victim = next(p for p in group.procs if p.pid == lead)
+    victim.kill()
+    victim.wait(10)
+    group.start()
+    group.wait(240)
+    assert victim.returncode == -signal.SIGKILL
+    assert all(p.returncode == 0 for p in group.procs if p is not victim), group.logs()
+    assert "is gone (its slot server refuses connections)" in group.logs(), group.logs()
+    with open_log(url) as log:
+        assert log.get_state("job-group/rj/term") == str(term + 1).encode(), group.logs()
+    assert read_ids(url, out) == list(range(n))

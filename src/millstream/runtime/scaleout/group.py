@@ -11,7 +11,8 @@ state (written by log transactions):
     "pipeline", "host", "pid"}``;
 ``job-group/J/leader``
     ``{"instance", "epoch"}``: who coordinates the job, in which **term**. An instance claims it when the
-    recorded leader is no longer a live member and it is the first live member by id — one log transaction
+    recorded leader is no longer a live member (its session expired, it left, or a follower found its process
+    gone: :meth:`JobGroup.lost`) and it is the first live member by id — one log transaction
     with the precondition that the record is still the one it read, so two claimants cannot both win. The
     epoch goes up with every claim; the leader's checkpoint commits require it (a deposed leader that wakes
     up — SIGSTOP, a network partition — cannot commit: it is fenced, as Kafka fences a zombie producer);
@@ -140,6 +141,16 @@ class JobGroup:
                 leader, epoch = str(now["instance"]), int(now["epoch"])
         self.view = GroupView(state.generation, members, leader if leader in members else "", epoch)
         return self.view
+
+    def lost(self, instance: str) -> None:
+        """``instance``'s process is gone (its slot server refuses connections): it leaves the log's group on its
+        behalf, so that the next in line claims the lead at its next heartbeat instead of at the end of the lost
+        one's session. (Were it alive after all, its next heartbeat joins it again — deposed, if the lead moved
+        meanwhile: its commits require its term.)"""
+        try:
+            self.coordinator.leave_group_member(self.group_id, instance)
+        except Exception as exc:  # the log is busy for a moment: the session expires by itself
+            log.debug("removing lost instance %s from %s: %s", instance, self.group_id, exc)
 
     def term(self) -> int:
         """The leader's term as the log has it now (0 before the first claim)."""

@@ -5,9 +5,18 @@ Kafka keeps no compare-and-set state that :class:`~.group.JobGroup` could use, s
 
 - **Leader**: every instance is a member of the consumer group ``millstream-job.J`` subscribed to the control
   topic ``__millstream_job.J`` (one partition): the group coordinator assigns that partition to exactly one live
-  member, which leads. A member that stops heartbeating (kill -9, SIGSTOP past ``session.timeout.ms``) loses
-  it and another member gets it, as Kafka Streams elects its group leader. A join slower than the log's timeout
-  is waited for by the next heartbeats (see :class:`~millstream.log.control_topic.LeaderElection`).
+  member, which claims the lead when no live instance leads. A member that stops heartbeating (kill -9,
+  SIGSTOP past ``session.timeout.ms``) loses it and another member gets it, as Kafka Streams elects its group
+  leader. A join slower than the log's timeout is waited for by the next heartbeats (see
+  :class:`~millstream.log.control_topic.LeaderElection`). A leader keeps the lead until a live instance leads
+  in a newer term (so a rebalance that moves the partition while the leader lives moves nothing).
+- **Succession** (before the group notices): when the leader's process dies, connecting to its slot server is
+  refused (:func:`~.slots.slot_server_gone`, which every follower asks at every heartbeat, and at once when its
+  connections from the leader close): they mark it :meth:`~KafkaJobGroup.lost` (a ``lost`` record tells every
+  instance) and no longer count it live, and the first live instance by id claims the next term at once,
+  without the partition — the Kafka group only evicts the dead member when its session expires. Its claim is
+  fenced like any other: two claimants get two terms, the older leader stands by when it sees the newer, and
+  the job's transactional id lets only the newest attempt commit.
 - **Term**: a new leader takes one more than the highest term it knows — the log's state (``job-group/J/term``)
   and the heartbeats on the control topic — and writes it to the log's state in a transaction of the job's
   group transactional id ``millstream-job-group.J``. It calls ``init_transactions`` on that id first, which
@@ -21,7 +30,11 @@ Kafka keeps no compare-and-set state that :class:`~.group.JobGroup` could use, s
   topic every heartbeat; every instance tails the topic, so each knows the live instances (a heartbeat newer
   than the session timeout, by the record's timestamp — the instances' clocks must agree within that), the
   leader and its term. ``request`` and ``end`` records carry stop/cancel requests and the job's end;
-  ``savepoint`` and ``savepoint-answer`` records a savepoint asked through another instance and its outcome.
+  ``savepoint`` and ``savepoint-answer`` records a savepoint asked through another instance and its outcome;
+  ``lost`` records an instance whose process was found gone.
+  A new instance reads the heartbeats, leaves and losses among the topic's last records first, so it knows the
+  instances that heartbeat now (older heartbeats do not count; requests, savepoints and ends count from its
+  start).
 - **Token**: the first leader creates the job's secret in the log's state; the others wait for it.
 """
 
@@ -44,6 +57,7 @@ if TYPE_CHECKING:
     from ...log.kafka import KafkaLog
 
 log = logging.getLogger("millstream.runtime.scaleout")
+RECENT_RECORDS = 1000  #: a new instance reads this many of the control topic's last records first
 
 
 def _topic_safe(job_id: str) -> str:
@@ -66,9 +80,13 @@ class KafkaJobGroup:
         self.prefix = f"job-group/{job_id}/"
         self.tid = f"millstream-job-group.{job_id}"  # the transactional id of the group's state writes
         log_.create_topic(self.topic, 1, exist_ok=True)
-        self._tail = ControlTail(log_, self.topic, log_.latest_offset(self.topic, 0))
+        latest = log_.latest_offset(self.topic, 0)
+        self._tail = ControlTail(log_, self.topic, latest)
         self._seen: dict[str, tuple[int, dict[str, Any]]] = {}  # instance -> (heartbeat ms, its record)
         self._left: set[str] = set()
+        self._lost: dict[str, int] = {}  # instance -> when it was seen gone (ms); its older heartbeats do not count
+        self._token: bytes | None = None
+        self._led: set[int] = set()  # the terms this instance saw led by a live instance
         self._end: dict[str, Any] | None = None
         self._request: dict[str, Any] | None = None
         self._savepoints: dict[str, dict[str, Any]] = {}  # id -> request, in the order asked
@@ -76,6 +94,13 @@ class KafkaJobGroup:
         self._epoch = 0  # this instance's term while it leads
         self._election = LeaderElection(log_, f"millstream-job.{_topic_safe(job_id)}", self.topic, session_timeout_ms)
         self.view = GroupView(0, [], "", 0)
+        # the membership records before this instance started too: it knows the instances that heartbeat now (a
+        # leader that died just before it started is found gone and succeeded; a live leader is seen before this
+        # instance may claim). Requests, savepoints and ends count from its start only, as before.
+        backlog = ControlTail(log_, self.topic, max(log_.earliest_offset(self.topic, 0), latest - RECENT_RECORDS))
+        for timestamp, body in backlog.read(to_end=True):
+            if body.get("kind") in ("heartbeat", "leave", "lost"):
+                self._apply(timestamp, body)
 
     # -- the control topic ----------------------------------------------------------------------------------
     def _send(self, body: dict[str, Any]) -> None:
@@ -83,21 +108,27 @@ class KafkaJobGroup:
 
     def _read(self) -> None:
         for timestamp, body in self._tail.read(timeout_ms=10):
-            kind = body.get("kind")
-            if kind == "heartbeat":
-                self._seen[str(body["instance"])] = (timestamp, body)
-                self._left.discard(str(body["instance"]))
-            elif kind == "leave":
-                self._left.add(str(body["instance"]))
-            elif kind == "end":
-                self._end = body
-            elif kind == "request":
-                self._request = body
-            elif kind == "savepoint":
-                self._savepoints[str(body["id"])] = body
-            elif kind == "savepoint-answer":
-                self._answers[str(body["id"])] = body
-                self._savepoints.pop(str(body["id"]), None)
+            self._apply(timestamp, body)
+
+    def _apply(self, timestamp: int, body: dict[str, Any]) -> None:
+        kind = body.get("kind")
+        if kind == "heartbeat":
+            self._seen[str(body["instance"])] = (timestamp, body)
+            self._left.discard(str(body["instance"]))
+        elif kind == "leave":
+            self._left.add(str(body["instance"]))
+        elif kind == "lost":
+            gone = str(body["instance"])
+            self._lost[gone] = max(self._lost.get(gone, 0), timestamp)
+        elif kind == "end":
+            self._end = body
+        elif kind == "request":
+            self._request = body
+        elif kind == "savepoint":
+            self._savepoints[str(body["id"])] = body
+        elif kind == "savepoint-answer":
+            self._answers[str(body["id"])] = body
+            self._savepoints.pop(str(body["id"]), None)
 
     # -- membership ---------------------------------------------------------------------------------------
     def _leads(self) -> bool:
@@ -111,21 +142,56 @@ class KafkaJobGroup:
         epoch = max([int(raw) if raw else 0, *(int(b.get("epoch") or 0) for _ts, b in self._seen.values())]) + 1
         with self.log.transaction(self.tid) as txn:
             txn.put_state(self.prefix + "term", str(epoch).encode())
-            if self.log.get_state(self.prefix + "token") is None:
+            if self._token is None and self.log.get_state(self.prefix + "token") is None:
                 txn.put_state(self.prefix + "token", secrets.token_hex(16).encode())
         log.info("instance %s leads job %s (term %d)", self.instance_id, self.job_id, epoch)
         return epoch
 
+    def lost(self, instance: str) -> None:
+        """``instance``'s process is gone (its slot server refuses connections): its heartbeats so far no longer
+        make it live — here, and on every instance, through a ``lost`` record on the control topic — so the next
+        in line claims the lead before the group evicts it (see **Succession** in the module docstring). A
+        heartbeat it sends later makes it live again."""
+        self._lost[instance] = int(time.time() * 1000)
+        self._send({"kind": "lost", "instance": instance})
+
+    def _live(self, now: int) -> dict[str, dict[str, Any]]:
+        """The other instances whose last heartbeat is newer than the session timeout (and than their loss)."""
+        return {
+            m: body
+            for m, (ts, body) in self._seen.items()
+            if now - ts < self.session_timeout_ms
+            and m not in self._left
+            and ts > self._lost.get(m, -1)
+            and m != self.instance_id
+        }
+
+    def _successor(self, live: dict[str, dict[str, Any]], now: int) -> bool:
+        """Whether this instance is next in line after a leader lost within the session timeout: the first live
+        instance by id."""
+        recent = any(now - at < self.session_timeout_ms for at in list(self._lost.values()))
+        return recent and self.instance_id < min(live, default="\uffff")
+
     def heartbeat(self) -> GroupView:
-        leads = self._leads()
-        if leads and not self._epoch:
+        """Serve the group protocol, read the control topic, claim the lead when this instance holds the partition
+        (or succeeds a lost leader), no live instance leads and the job has not ended in a term this instance saw
+        led; stand by when a live one leads in a newer term;
+        append this instance's heartbeat; return (and keep in :attr:`view`) what it saw."""
+        holds = self._leads()
+        self._read()
+        now = int(time.time() * 1000)
+        live = self._live(now)
+        rival = max((int(b.get("epoch") or 0) for b in live.values() if b.get("leader")), default=0)
+        if self._epoch and rival > self._epoch:
+            log.warning("instance %s: term %d leads job %s now", self.instance_id, rival, self.job_id)
+            self._epoch = 0
+        ended = self._end is not None and int(self._end["epoch"]) in self._led  # (its leader left: no claim)
+        if not self._epoch and not rival and not ended and (holds or self._successor(live, now)):
             try:
                 self._epoch = self._claim()
             except MillstreamError as exc:  # fenced by a newer claimant, or the cluster busy: claimed again next beat
                 log.warning("instance %s could not claim the lead of job %s: %s", self.instance_id, self.job_id, exc)
-                leads = False
-        elif not leads:
-            self._epoch = 0
+        leads = bool(self._epoch)
         self._send(
             {
                 "kind": "heartbeat",
@@ -136,15 +202,12 @@ class KafkaJobGroup:
             }
         )
         self._read()
-        now = int(time.time() * 1000)
-        live = {
-            m: body
-            for m, (ts, body) in self._seen.items()
-            if now - ts < self.session_timeout_ms and m not in self._left
-        }
+        live = self._live(int(time.time() * 1000))
         live[self.instance_id] = {"info": self.info, "leader": leads, "epoch": self._epoch}
         leaders = [(int(b["epoch"]), m) for m, b in live.items() if b.get("leader")]
         epoch, leader = max(leaders) if leaders else (0, "")
+        if leader:
+            self._led.add(epoch)
         self.view = GroupView(0, sorted(live), leader, epoch)
         return self.view
 
@@ -154,7 +217,8 @@ class KafkaJobGroup:
         while True:
             raw = self.log.get_state(self.prefix + "token")
             if raw:
-                return bytes.fromhex(raw.decode())
+                self._token = bytes.fromhex(raw.decode())
+                return self._token
             if time.monotonic() > deadline:
                 raise ConfigError(
                     f"no instance of job {self.job_id!r} became its leader within {timeout_s:.0f} s",

@@ -18,13 +18,20 @@ or on several that share the log) runs job J once, on all of them:
   restarts when TaskManagers come and go. A lost instance is noticed at once (its workers' connections
   close) and is not waited for; joining instances are: a term's first attempt, and a rescale, start once no
   instance has joined for ``stabilization_ms`` (Flink's resource stabilization timeout);
-- **leader failover**: when the leader stops heartbeating (killed, frozen), the next instance claims the lead
+- **leader failover**: when the leader stops heartbeating (frozen, cut off), the next instance claims the lead
   once the leader's session has expired (``session_timeout_ms``), in a new term, and restores the job from the
   checkpoint storage (``state.checkpoints.dir`` — it must be a directory every instance reaches) and the
-  log's committed marker. Every checkpoint commit requires the leader's term (:meth:`.group.JobGroup
-  .require_term`, in the same log transaction as the records and the marker), so a deposed leader that wakes
-  up cannot commit; checkpoint ids of a term start above the previous terms' (``term * 1,000,000``), so its
-  late writes never replace a checkpoint of the new term;
+  log's committed marker. A leader whose process died (kill -9, a crash) is noticed within a heartbeat
+  (at once by the followers it placed workers on: their connections from it close): every follower checks at
+  every heartbeat that the leader's slot server accepts connections (:func:`~.slots.slot_server_gone`); when
+  it refuses, the followers tell the group the leader is :meth:`lost <.group.JobGroup.lost>` and the next in
+  line claims the lead without waiting for the session. A new leader taking over a running job starts its
+  first attempt at once (no stabilization: the job is down meanwhile) and triggers its first checkpoint as soon
+  as the workers run, so the output held since the last checkpoint commits without waiting an interval.
+  Every checkpoint commit requires the leader's term (:meth:`.group.JobGroup.require_term`, in the same log
+  transaction as the records and the marker; on Kafka the new leader's ``init_transactions`` fences the old
+  one), so a deposed leader that wakes up cannot commit; checkpoint ids of a term start above the previous
+  terms' (``term * 1,000,000``), so its late writes never replace a checkpoint of the new term;
 - **one job**: every instance has the job's id (``jid``, derived from the job id, as Flink gives a job one
   JobID), so the job registry lists it once, with its instances, and sends control requests (``millstream
   jobs stop|cancel|savepoint``) to the coordinating instance's REST API; an instance asked through its own
@@ -62,7 +69,7 @@ from ..parallel.launcher import WorkerProcess, prewarm, start_worker
 from ..parallel.transport import Address
 from ..parallel.worker import TOKEN_ENV
 from .group import instance_id, open_group
-from .slots import SlotClient, SlotServer
+from .slots import SlotClient, SlotServer, slot_server_gone
 
 log = logging.getLogger("millstream.runtime.scaleout")
 TERM_IDS = 1_000_000  #: checkpoint ids of term E start above E * this
@@ -141,8 +148,10 @@ class ReactiveJobRunner(ParallelJobRunner):
         self._followed: set[int] = set()  # the terms this instance took part in (led, or saw led)
         self.leaving = threading.Event()
         self._beat_stop = threading.Event()
-        self._beat_soon = threading.Event()  # wakes the heartbeat thread (to stop, or to beat fast)
+        self._beat_soon = threading.Event()  # wakes the heartbeat thread (to stop, to beat fast, or now)
         self._settling = False  # the leader waits for joins (:meth:`_stabilize`): beat fast
+        self._takeover = False  # the term being led took over a running job (this instance followed an earlier one)
+        self._first_checkpoint_now = False
         self._placed: list[str] = []  # the instance of each worker of the running attempt
         self._clients: dict[str, SlotClient] = {}
         self._expected: set[str] = set()  # live members when the attempt was placed, less the unreachable
@@ -162,6 +171,7 @@ class ReactiveJobRunner(ParallelJobRunner):
             return
         self.token = self.group.token(60.0)
         self.slot_server = SlotServer(self.bind_host, self.token)
+        self.slot_server.on_leader_closed = self._on_leader_closed
         self.group.info["address"] = self.slot_server.address
         self.group.publish()
         view = self.group.heartbeat()
@@ -260,6 +270,24 @@ class ReactiveJobRunner(ParallelJobRunner):
         view = self.group.view
         return bool(view.leader) and view.leader != self.instance and not self._beat_stop.is_set()
 
+    def _on_leader_closed(self) -> None:
+        """The leader's connection to this instance's slot server closed (the slot server's thread calls this):
+        heartbeat now, which checks whether the leader's process is gone."""
+        self._beat_soon.set()
+
+    def _check_leader(self) -> None:
+        """Every heartbeat of a follower: if the leader's slot server refuses connections, its process is gone —
+        tell the group (:meth:`.group.JobGroup.lost`), so that the next in line leads without waiting for the
+        leader's session to expire. Also a follower the leader has placed no workers on yet (one that just
+        joined) finds it so. (An attempt that ended closes the connections too; its leader still listens.)"""
+        leader = self.group.view.leader
+        if not leader or leader == self.instance:
+            return
+        address = self.group.infos([leader]).get(leader, {}).get("address")
+        if address and slot_server_gone(str(address), timeout=0.25):
+            log.warning("job %s: leader %s is gone (its slot server refuses connections)", self.job_id, leader)
+            self.group.lost(leader)
+
     def _beat(self) -> None:
         while True:
             # while the leader waits for instances to join it beats every 50 ms, so it sees a join when it
@@ -269,6 +297,7 @@ class ReactiveJobRunner(ParallelJobRunner):
             if self._beat_stop.is_set():
                 return
             try:
+                self._check_leader()
                 if self._republish:
                     self._republish = False
                     self.group.publish()
@@ -325,6 +354,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         """Coordinate the job in term ``epoch``; its result when it ended, ``None`` when this instance no
         longer leads (deposed) — or it left, which also returns a result."""
         self.epoch = epoch
+        self._takeover = self._first_checkpoint_now = bool(self._followed - {epoch})
         self._followed.add(epoch)
         log.info("instance %s coordinates job %s (term %d)", self.instance, self.job_id, epoch)
         try:
@@ -344,7 +374,9 @@ class ReactiveJobRunner(ParallelJobRunner):
 
     # -- attempts -----------------------------------------------------------------------------------------
     def _attempt(self) -> JobExecutionResult:
-        settle = True  # the term's first attempt, or instances joined: wait until they stop changing
+        # the term's first attempt (unless it takes over a running job: that one is down), or instances joined:
+        # wait until they stop changing
+        settle, self._takeover = not self._takeover, False
         while True:
             if settle:
                 self._stabilize()
@@ -466,6 +498,9 @@ class ReactiveJobRunner(ParallelJobRunner):
         cps.id_floor = epoch * TERM_IDS
         same_log = (cps.eo_url or "") == self.log_url
         cps.commit_guard = lambda txn: self.group.require_term(txn if same_log else None, epoch)
+        if self._first_checkpoint_now:  # a takeover's first attempt: commit the held output as soon as it runs
+            self._first_checkpoint_now = False
+            cps.last_ms = float("-inf")
         return cps
 
 

@@ -13,6 +13,11 @@ job's token):
 A server serves one leader at a time: a new leader's connection (a new term) kills the workers an earlier
 connection started, and so does the end of a connection — workers never outlive the leader that placed them
 (they also leave by themselves when their coordinator's connection closes).
+
+When the leader's connection ends (an attempt ended, or the leader's process died), the server calls
+``on_leader_closed``; :func:`slot_server_gone` tells the two apart from the leader's own slot server: a
+process that died (kill -9, a crash) no longer listens, so connecting to it is refused at once. (Followers
+also ask it at every heartbeat; such a probe connection, which sends no token, is closed and ignored.)
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 
 from ..parallel.launcher import WorkerProcess, start_worker
 from ..parallel.transport import Address, Connection, PeerClosed, accept
@@ -45,6 +51,8 @@ class SlotServer:
         self._serving = 0  # the connection whose workers may live (older ones' are killed)
         self._workers: dict[int, list[WorkerProcess]] = {}  # connection number -> its workers
         self._thread = threading.Thread(target=self._accept_loop, name="slot-server", daemon=True)
+        #: called (in the server's thread) when the serving leader's connection ends from the leader's side
+        self.on_leader_closed: Callable[[], None] | None = None
 
     def start(self) -> SlotServer:
         self._thread.start()
@@ -94,7 +102,12 @@ class SlotServer:
                         reported.add(index)
                         conn.send(("exit", index, code))
         except (PeerClosed, OSError):
-            pass  # the leader is gone
+            closed = self.on_leader_closed if self._serving == number and not self._closed.is_set() else None
+            if closed is not None:  # (the attempt ended, or the leader is gone: the callback tells which)
+                try:
+                    closed()
+                except Exception as exc:
+                    log.warning("slot server: handling the leader's closed connection failed: %s", exc)
         finally:
             conn.close()
             with self._lock:
@@ -112,6 +125,24 @@ class SlotServer:
         with self._lock:
             for number in list(self._workers):
                 self._kill(number)
+
+
+def slot_server_gone(address: str, timeout: float = 0.5) -> bool:
+    """Whether the slot server at ``address`` (``tcp:HOST:PORT``) is gone: connecting to it is refused — its
+    process died (or closed the server), so the kernel of its host answers for it. ``False`` when it accepts the
+    connection (it lives: the connection is closed again without the token, which the server ignores) or does
+    not answer within ``timeout`` (a host cut off or down: nothing is known)."""
+    kind, _, rest = address.partition(":")
+    host, _, port = rest.rpartition(":")
+    if kind != "tcp" or not port.isdigit():
+        return False
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
 
 
 class SlotClient:
@@ -193,4 +224,4 @@ class RemoteWorker:
         self.send_signal(signal.SIGKILL)
 
 
-__all__ = ["RemoteWorker", "SlotClient", "SlotServer"]
+__all__ = ["RemoteWorker", "SlotClient", "SlotServer", "slot_server_gone"]
