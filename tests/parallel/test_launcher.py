@@ -165,3 +165,41 @@ def test_a_reused_pid_does_not_inherit_an_earlier_workers_exit() -> None:
     assert worker.poll() == -9
     ours.close()
     theirs.close()
+
+
+def test_forked_workers_die_with_the_process_they_were_started_for(tmp_path: Path) -> None:
+    """A worker's coordinator may run in another process (a reactive job's leader places workers on other
+    instances): when the process that started it is killed -9, the fork server kills its workers, so none keeps
+    working for a coordinator on behalf of an instance that is gone."""
+    import signal
+    import socket
+
+    coordinator = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    coordinator.bind(str(tmp_path / "c.sock"))
+    coordinator.listen(4)  # accepts the worker's connection, never answers: the worker waits
+    script = tmp_path / "instance.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            from millstream.runtime.parallel import launcher
+            w = launcher.start_worker("unix:{tmp_path}/c.sock", 0, 1, "unix:{tmp_path}/w0.sock")
+            print("WORKER", w.pid, launcher._server.proc.pid, flush=True)
+            time.sleep(600)
+            """
+        )
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        _word, worker_pid, server_pid = proc.stdout.readline().split()
+        assert alive(int(worker_pid))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while (alive(int(worker_pid)) or alive(int(server_pid))) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(int(worker_pid)) and not alive(int(server_pid))
+    finally:
+        proc.kill()
+        coordinator.close()

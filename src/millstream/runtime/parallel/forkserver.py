@@ -10,6 +10,10 @@ socket closes (the coordinator's process ended):
 - every child that ends is reaped and reported as ``("exit", pid, returncode, cpu_seconds)`` (``-N`` for
   signal ``N``).
 
+When the coordinator's process ends, its children that still run are killed (SIGKILL) and the server exits:
+workers never outlive the process they were started for (a worker whose coordinator runs in another process,
+as the workers a reactive job's leader places on another instance, would not notice that instance's death).
+
 It stays single-threaded and opens nothing but that socket, so forking it is safe. SIGINT is ignored (Ctrl-C
 in a terminal reaches the whole process group; the coordinator decides).
 """
@@ -61,6 +65,9 @@ def _child(
             os._exit(code)
 
 
+_children: set[int] = set()  # forked and not reaped yet
+
+
 def _reap(sock: socket.socket) -> None:
     while True:
         try:
@@ -69,6 +76,7 @@ def _reap(sock: socket.socket) -> None:
             return
         if pid == 0:
             return
+        _children.discard(pid)
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         try:
             sock.send(marshal.dumps(("exit", pid, code, usage.ru_utime + usage.ru_stime)))
@@ -94,9 +102,14 @@ def serve(fd: int) -> int:
         try:
             data, fds, _flags, _addr = socket.recv_fds(sock, _MAX_MESSAGE, 2)
         except OSError:
+            data = b""
+        if not data:  # the coordinator's process ended: so do its workers
+            for pid in _children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             return 0
-        if not data:
-            return 0  # the coordinator's process ended
         try:
             kind, args, env, cwd = marshal.loads(data)
             assert kind == "fork" and len(fds) == 2
@@ -108,6 +121,7 @@ def serve(fd: int) -> int:
             continue
         if pid == 0:
             _child(sock, (rd, wr), fds, args, env, cwd)
+        _children.add(pid)
         for f in fds:
             os.close(f)
         sock.send(marshal.dumps(("forked", pid)))

@@ -395,6 +395,8 @@ class ReactiveJobRunner(ParallelJobRunner):
                     raise
                 log.warning("job %s: lost instance(s) %s; rescaling without them", self.job_id, ", ".join(lost))
                 self._unreachable.update(lost)
+                # as a takeover: the output held since the restored checkpoint commits as soon as the workers run
+                self._first_checkpoint_now = True
             finally:
                 for c in self._clients.values():
                     c.close()
@@ -498,7 +500,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         cps.id_floor = epoch * TERM_IDS
         same_log = (cps.eo_url or "") == self.log_url
         cps.commit_guard = lambda txn: self.group.require_term(txn if same_log else None, epoch)
-        if self._first_checkpoint_now:  # a takeover's first attempt: commit the held output as soon as it runs
+        if self._first_checkpoint_now:  # the first attempt of a takeover or after a lost instance: checkpoint at once
             self._first_checkpoint_now = False
             cps.last_ms = float("-inf")
         return cps
