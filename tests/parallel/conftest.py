@@ -29,6 +29,20 @@ def write_events(url: str, topic: str, partitions: int, n: int, keys: int = 20) 
                 log.append(topic, p, recs)
 
 
+def events_source(url: str, bounded: bool = True) -> Any:
+    """A JSON LogSource over the ``events`` topic of ``url`` from its start (bounded: to its end as of now)."""
+    from millstream.connectors import LogSource, OffsetsInitializer
+
+    b = (
+        LogSource.builder()
+        .set_log(url)
+        .set_topics("events")
+        .set_value_format("json")
+        .set_starting_offsets(OffsetsInitializer.earliest())
+    )
+    return (b.set_bounded(OffsetsInitializer.latest()) if bounded else b).build()
+
+
 @pytest.fixture
 def log_url(tmp_path: Path) -> str:
     return f"file://{tmp_path}/log"

@@ -22,7 +22,7 @@ from millstream.runtime.job import make_runner
 from millstream.runtime.two_phase import committed_lines
 
 from . import crash_job
-from .conftest import write_events
+from .conftest import events_source, write_events
 
 N = 6000
 
@@ -344,7 +344,7 @@ def test_a_checkpoint_larger_than_a_socket_buffer_completes_without_other_traffi
     import threading
 
     from millstream import CheckpointingMode
-    from millstream.connectors import DeliveryGuarantee, LogSink, LogSource, OffsetsInitializer
+    from millstream.connectors import DeliveryGuarantee, LogSink
 
     url = f"file://{tmp_path}/log"
     n = 8000
@@ -355,15 +355,7 @@ def test_a_checkpoint_larger_than_a_socket_buffer_completes_without_other_traffi
     env.set_parallelism(2)
     env.enable_checkpointing(600_000, CheckpointingMode.EXACTLY_ONCE)  # only the final one: all output in it
     env.get_checkpoint_config().set_checkpoint_storage_dir(str(tmp_path / "ckpt"))
-    source = (
-        LogSource.builder()
-        .set_log(url)
-        .set_topics("events")
-        .set_value_format("json")
-        .set_starting_offsets(OffsetsInitializer.earliest())
-        .set_bounded(OffsetsInitializer.latest())
-        .build()
-    )
+    source = events_source(url)
     pad = "x" * 2000  # 8000 rows of 2 KB: 8 MB per worker, more than any socket buffer here
     sink = LogSink.builder().set_log(url).set_topic("padded")
     sink = sink.set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from millstream import Duration, StreamExecutionEnvironment, WatermarkStrategy
-from millstream.connectors import LogSink, LogSource, OffsetsInitializer
+from millstream.connectors import LogSink
 from millstream.observe import Monitoring
 from millstream.windows import TumblingEventTimeWindows
 
 from ..observe._support import get
-from .conftest import write_events
+from .conftest import events_source, write_events
 
 
 def test_rest_and_metrics_show_every_subtask(tmp_path: Path, no_orphans: list[Any]) -> None:
@@ -28,14 +28,7 @@ def test_rest_and_metrics_show_every_subtask(tmp_path: Path, no_orphans: list[An
         env.set_parallelism(2)
         env.enable_checkpointing(200)
         env.get_checkpoint_config().set_checkpoint_storage_dir(str(tmp_path / "cp"))
-        source = (
-            LogSource.builder()
-            .set_log(url)
-            .set_topics("events")
-            .set_value_format("json")
-            .set_starting_offsets(OffsetsInitializer.earliest())
-            .build()
-        )
+        source = events_source(url, bounded=False)
         strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(30)).with_timestamp_assigner(
             lambda e, ts: e["ts"]
         )
@@ -115,14 +108,7 @@ def test_a_slow_operator_back_pressures_its_sources_and_the_rest_api_says_so(
     with Monitoring(0) as mon:
         env = StreamExecutionEnvironment.get_execution_environment()
         env.set_parallelism(2)
-        source = (
-            LogSource.builder()
-            .set_log(url)
-            .set_topics("events")
-            .set_value_format("json")
-            .set_starting_offsets(OffsetsInitializer.earliest())
-            .build()
-        )
+        source = events_source(url, bounded=False)
         (
             env.from_source(source, None, "events")
             .rebalance()
