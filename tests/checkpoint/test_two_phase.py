@@ -117,3 +117,31 @@ def test_two_phase_commit_sink_protocol(tmp_path: Path) -> None:
         assert sink.calls.index(("pre_commit", txn)) < sink.calls.index(("commit", txn))
     assert sink.calls[-1][0] == "abort"
     assert result.checkpoints.completed >= 1
+
+
+def test_a_subtask_never_discards_what_another_subtask_of_the_sink_commits(tmp_path: Path) -> None:
+    """At parallelism 2 after a rescale, the first subtask holds every pre-committed transaction of the old
+    subtasks (to commit at the next completed checkpoint) and the second holds none: the second's recovery must
+    not discard the first's staged files (it did, and the committed output lost those lines)."""
+    from millstream.runtime.two_phase import ExactlyOnceFileSink, TwoPhaseCommitSinkOperator
+
+    desc = FileSink.for_path(str(tmp_path / "out"), "json", delivery_guarantee="exactly-once")
+
+    def subtask(index: int) -> TwoPhaseCommitSinkOperator:
+        op = TwoPhaseCommitSinkOperator("files", "files", ExactlyOnceFileSink(desc, "files"))
+        op.subtask_index, op.parallelism = index, 2
+        op.open()
+        return op
+
+    old = subtask(1)  # the attempt before: a checkpoint completed, its commit never reached this subtask
+    old.process([{"i": 1}, {"i": 2}], [None, None], [0, 0], 0)
+    old.pre_commit(7)
+    merged = TwoPhaseCommitSinkOperator.merge_snapshots([old.snapshot()], None)
+    first, second = subtask(0), subtask(1)
+    first.restore(merged)
+    second.process([{"i": 3}], [None], [0], 0)  # the second subtask starts writing first
+    first.process([{"i": 4}], [None], [0], 0)
+    for op in (first, second):
+        op.pre_commit(8)
+        op.notify_checkpoint_complete(8)
+    assert sorted(committed_lines(tmp_path / "out")) == ['{"i":1}', '{"i":2}', '{"i":3}', '{"i":4}']

@@ -77,7 +77,13 @@ class TwoPhaseCommitSinkOperator(SinkOperator):
 
     def _ensure(self) -> None:
         if not self._recovered:
-            self.sink.recover([t for _c, t in self.pending])
+            # Leftovers are discarded only by the one subtask of a sink: with several, a subtask does not know
+            # the others' pending transactions (after a rescale the first subtask holds them all), and a
+            # discarded one would be lost when its owner commits it. Leftovers of aborted attempts then stay
+            # staged (never read, as Flink leaves a failed attempt's in-progress files); the open transactions
+            # of the restored checkpoint are aborted by ``restore`` all the same.
+            if self.parallelism == 1:
+                self.sink.recover([t for _c, t in self.pending])
             self._recovered = True
         if self.current is None:
             self.current = self.sink.begin_transaction()
