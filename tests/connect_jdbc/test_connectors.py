@@ -499,3 +499,40 @@ def test_unreachable_database_through_the_rest_api(herder: Herder) -> None:
         assert call("GET", "/connectors")[1] == ["pg-down"]
     finally:
         server.stop()
+
+
+def test_stop_from_another_thread_during_a_poll_leaves_the_connection_to_the_poll(
+    postgres_db: str, pg: psycopg.Connection[Any]
+) -> None:
+    """Kafka Connect calls a source task's ``stop`` from another thread than ``poll``: closing the connection
+    under a running query crashed the database driver (a segmentation fault took the whole worker down). The
+    poll in progress finishes, and the connection is closed when it returns."""
+    import threading
+
+    from millstream.connect.connectors.jdbc.source import JdbcSourceTask
+
+    pg.execute("CREATE TABLE slow (id int PRIMARY KEY)")
+    pg.execute("INSERT INTO slow VALUES (1), (2)")
+    url = postgres_db.replace("postgresql://", "jdbc:postgresql://").replace("postgres@", "") + "?user=postgres"
+    task = JdbcSourceTask()
+    task.start(
+        {
+            "connection.url": url,
+            "mode": "incrementing",
+            "query": "SELECT id, pg_sleep(0.5) IS NULL AS slept FROM slow",
+            "incrementing.column.name": "id",
+            "topic.prefix": "slow",
+        }
+    )
+    polled: list[Any] = []
+    poller = threading.Thread(target=lambda: polled.append(task.poll()))
+    poller.start()
+    deadline = time.monotonic() + 10
+    while not task.tables[0].reader.in_query and poller.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the query runs (0.5 s a row)
+    task.stop()
+    assert task.conn is not None  # still the poll's
+    poller.join(30)
+    assert not poller.is_alive()
+    assert task.conn is None  # closed by the poll when it returned
+    assert task.poll() is None  # stopped: no more reads

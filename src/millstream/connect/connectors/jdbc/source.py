@@ -197,9 +197,16 @@ class JdbcSourceTask(SourceTask):
     """Reads its share of tables (or the query); see the module docstring."""
 
     def start(self, props: Mapping[str, str]) -> None:
-        self.values = values = _parse(props)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self._polling = threading.Lock()  # held while start or a poll uses the connection (see _close_when_idle)
+        with self._polling:
+            self._open(props)
+        if self._stopping.is_set():  # stopped while starting: stop() left the connection to this thread
+            self._close_when_idle()
+
+    def _open(self, props: Mapping[str, str]) -> None:
+        self.values = values = _parse(props)
         self.params = _conn_params(values)
         self.dialect = dialect = dialect_of(self.params)
         self.conn: Any = connect_with_retries(
@@ -278,6 +285,13 @@ class JdbcSourceTask(SourceTask):
             )
 
     def poll(self) -> list[SourceRecord] | None:
+        with self._polling:
+            records = self._poll()
+        if self._stopping.is_set():  # stopped meanwhile: stop() left the connection to this thread
+            self._close_when_idle()
+        return records
+
+    def _poll(self) -> list[SourceRecord] | None:
         if self._stopping.is_set() or not self.tables:
             self._stopping.wait(0.2)
             return None
@@ -337,12 +351,25 @@ class JdbcSourceTask(SourceTask):
         stopping = getattr(self, "_stopping", None)
         if stopping is not None:
             stopping.set()
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                pass
+        self._close_when_idle()
+
+    def _close_when_idle(self) -> None:
+        """Close the connection unless ``start`` or a poll is using it: ``stop`` comes from another thread than
+        ``poll`` (as in Kafka Connect), and closing a connection under a running query crashed the database
+        driver (a segmentation fault of the whole worker). The call using it closes it when it returns."""
+        polling = getattr(self, "_polling", None)
+        if polling is not None and not polling.acquire(blocking=False):
+            return
+        try:
+            conn, self.conn = getattr(self, "conn", None), None
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+        finally:
+            if polling is not None:
+                polling.release()
 
 
 __all__ = ["JdbcSourceConnector", "JdbcSourceTask", "connect_with_retries", "list_tables"]
