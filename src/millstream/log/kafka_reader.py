@@ -390,19 +390,18 @@ class PartitionHandle:
         self._reader = pool.get(topic, partition)
 
     def read_values(self, offset: int, max_records: int, stop: int | None) -> tuple[int, list[Any], list[int]]:
-        while True:
-            r = self._reader
-            with r.lock:
-                if not r.closed:
-                    return r.read_values(offset, max_records, stop, self._known_end())
-            self._reader = self._pool.get(*self._key)
+        return self._locked(PartitionReader.read_values, offset, max_records, stop, self._known_end())
 
     def wait(self, offset: int, timeout_s: float) -> bool:
+        return self._locked(PartitionReader.wait, offset, timeout_s)
+
+    def _locked(self, method: Callable[..., Any], *args: Any) -> Any:
+        """``method(reader, *args)`` under the reader's lock; a reader the pool has closed is replaced first."""
         while True:
             r = self._reader
             with r.lock:
                 if not r.closed:
-                    return r.wait(offset, timeout_s)
+                    return method(r, *args)
             self._reader = self._pool.get(*self._key)
 
 

@@ -241,7 +241,7 @@ def run_lean(runner: JobRunner, chain: LeanChain) -> None:
             if not wakes:
                 cancelled.wait(idle_s)
             elif idle_s <= CANCEL_SLICE_S:  # one blocking wait in the reader (as wait_for_data does it)
-                if not (cancelled.is_set() or stopping.is_set()):
+                if not interrupted():
                     reader.wait_for_data(idle_s)
             else:
                 wait_for_data(readers, idle_s, interrupted)

@@ -150,7 +150,8 @@ class ReactiveJobRunner(ParallelJobRunner):
         self._beat_stop = threading.Event()
         self._beat_soon = threading.Event()  # wakes the heartbeat thread (to stop, to beat fast, or now)
         self._settling = False  # the leader waits for joins (:meth:`_stabilize`): beat fast
-        self._takeover = False  # the term being led took over a running job (this instance followed an earlier one)
+        # the next attempt starts a job that is down: a takeover of a running job (this instance followed an
+        # earlier term) or a restart after a lost instance — it waits for no joins and checkpoints at once
         self._first_checkpoint_now = False
         self._placed: list[str] = []  # the instance of each worker of the running attempt
         self._clients: dict[str, SlotClient] = {}
@@ -354,7 +355,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         """Coordinate the job in term ``epoch``; its result when it ended, ``None`` when this instance no
         longer leads (deposed) — or it left, which also returns a result."""
         self.epoch = epoch
-        self._takeover = self._first_checkpoint_now = bool(self._followed - {epoch})
+        self._first_checkpoint_now = bool(self._followed - {epoch})
         self._followed.add(epoch)
         log.info("instance %s coordinates job %s (term %d)", self.instance, self.job_id, epoch)
         try:
@@ -376,7 +377,7 @@ class ReactiveJobRunner(ParallelJobRunner):
     def _attempt(self) -> JobExecutionResult:
         # the term's first attempt (unless it takes over a running job: that one is down), or instances joined:
         # wait until they stop changing
-        settle, self._takeover = not self._takeover, False
+        settle = not self._first_checkpoint_now
         while True:
             if settle:
                 self._stabilize()
