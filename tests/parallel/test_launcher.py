@@ -203,3 +203,23 @@ def test_forked_workers_die_with_the_process_they_were_started_for(tmp_path: Pat
     finally:
         proc.kill()
         coordinator.close()
+
+
+def test_a_fork_server_whose_process_ends_before_it_is_ready_exits_quietly() -> None:
+    """An instance may end while its fork server is still importing (it is started in the background when the
+    instance joins; a job refused at once ends the instance first): the server finds the socket closed when it
+    says it is ready and exits without a traceback on the instance's standard error."""
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "millstream.runtime.parallel.forkserver", str(theirs.fileno())],
+        pass_fds=(theirs.fileno(),),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    theirs.close()
+    ours.close()  # before the server's imports are done
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err

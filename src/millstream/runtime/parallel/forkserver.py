@@ -84,9 +84,28 @@ def _reap(sock: socket.socket) -> None:
             return
 
 
+def _kill_children() -> None:
+    for pid in _children:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def serve(fd: int) -> int:
+    """Fork workers for the coordinator at the other end of socket ``fd`` until that end closes; then kill the
+    workers still running and return. A coordinator that ends before it reads a reply (an instance that stops
+    while the fork server is still starting) ends the server the same way, quietly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
+    try:
+        return _serve(sock)
+    except OSError:  # the coordinator's end closed under a send
+        _kill_children()
+        return 0
+
+
+def _serve(sock: socket.socket) -> int:
     rd, wr = os.pipe()
     os.set_blocking(wr, False)
     signal.set_wakeup_fd(wr)
@@ -104,11 +123,7 @@ def serve(fd: int) -> int:
         except OSError:
             data = b""
         if not data:  # the coordinator's process ended: so do its workers
-            for pid in _children:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            _kill_children()
             return 0
         try:
             kind, args, env, cwd = marshal.loads(data)
