@@ -624,3 +624,50 @@ def test_a_killed_leader_is_succeeded_at_once_and_the_output_stays_exactly_once_
     with open_log(url) as log:
         assert log.get_state("job-group/rj/term") == str(term + 1).encode(), group.logs()
     assert read_ids(url, out) == list(range(n))
+
+
+@pytest.mark.kafka
+def test_the_first_instance_claims_the_lead_before_the_group_assigns_anything_on_kafka(
+    kafka_bootstrap: str, kafka_topic: Any
+) -> None:
+    """The group's first assignment takes seconds (half the session timeout on the test broker; Apache Kafka's
+    ``group.initial.rebalance.delay.ms``, 3 s by default): the job's first instance, seeing no other, claims the
+    first term at its first heartbeat instead. Two instances claiming together end with one leader, the newer
+    term, which both see; the other stands by, and does not claim again when the group assigns it the
+    partition."""
+    from millstream.log.kafka import KafkaLog
+    from millstream.runtime.scaleout.kafka_group import KafkaJobGroup
+
+    job = kafka_topic("first-job")
+    # a 10 s session: the first assignment waits 5 s on the test broker, longer than this whole first heartbeat
+    with KafkaLog(kafka_bootstrap) as log:
+        one = KafkaJobGroup(log, job, "one", {"slots": 1}, 10_000)
+        view = one.heartbeat()
+        assert not one._election.assigned, "the group assigned the control partition before the first heartbeat"
+        assert (view.leader, view.epoch) == ("one", 1)
+        assert log.get_state(f"job-group/{job}/term") == b"1"
+        one.leave()
+
+    job = kafka_topic("first-two")
+    with KafkaLog(kafka_bootstrap) as log:
+        one = KafkaJobGroup(log, job, "one", {"slots": 1}, 10_000)
+        two = KafkaJobGroup(log, job, "two", {"slots": 1}, 10_000)  # (started together: neither sees the other)
+        one.heartbeat()
+        two.heartbeat()
+
+        def agreed() -> bool:
+            one.heartbeat()
+            two.heartbeat()
+            return one.view.leader == two.view.leader != "" and one.view.epoch == two.view.epoch
+
+        wait_for(agreed, 60, "both instances agreeing on a leader")
+        leader, other = (one, two) if one.view.leader == "one" else (two, one)
+        term = leader.view.epoch
+        assert log.get_state(f"job-group/{job}/term") == str(term).encode()
+        wait_for(lambda: leader._election.assigned and other._election.assigned, 60, "the group's assignment")
+        for _ in range(5):  # whichever holds the partition now, the lead stays where it is
+            other.heartbeat()
+            assert leader.heartbeat().leader == leader.instance_id and leader.view.epoch == term
+            assert not other.is_leader
+        one.leave()
+        two.leave()

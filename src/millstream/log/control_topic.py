@@ -11,6 +11,7 @@ of them.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import orjson
@@ -27,7 +28,10 @@ class LeaderElection:
     """This process's membership of consumer group ``group_id`` on control topic ``topic``; it leads while
     the group assigns it the topic's partition. The consumer is created on the first :meth:`leads`.
 
-    Joining never fails for taking long: a first assignment that has not come within the log's timeout is
+    Joining never blocks the caller and never fails for taking long: the first :meth:`leads` starts the join in
+    the background (the group's first assignment can take seconds: the coordinator waits for more members,
+    ``group.initial.rebalance.delay.ms``, 3 s by default on Apache Kafka), and :meth:`leads` says ``False``
+    until it has come (:attr:`assigned`). A first assignment that has not come within the log's timeout is
     waited for by the next calls."""
 
     def __init__(self, log: Log, group_id: str, topic: str, session_timeout_ms: int) -> None:
@@ -36,13 +40,19 @@ class LeaderElection:
         self.topic = topic
         self.session_timeout_ms = session_timeout_ms
         self._consumer: Consumer | None = None
+        self._joining: threading.Thread | None = None
+        self._join_error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._left = False
+        #: the group gave this member its first assignment (maybe empty) within the log's timeout
+        self.assigned = False
 
-    def leads(self) -> bool:
-        """Serve the group protocol (join, heartbeat, rebalance) and say whether this member holds the
-        partition now."""
-        consumer = self._consumer
-        if consumer is None:
-            consumer = self._consumer = self.log.consumer(
+    def _join(self) -> None:
+        """(The join thread.) Create the member and wait for its first assignment; a :meth:`leave` meanwhile
+        closes it when the wait ends."""
+        consumer: Consumer | None = None
+        try:
+            consumer = self.log.consumer(
                 self.group_id,
                 auto_offset_reset="latest",
                 commit_on_close=False,
@@ -53,18 +63,47 @@ class LeaderElection:
             )
             try:
                 consumer.subscribe([self.topic])
+                self.assigned = True
             except BrokerTimeoutError as exc:  # no assignment within the timeout: the member keeps joining
                 log.warning("group %s: still joining (%s); trying on", self.group_id, exc.message)
+        except BaseException as exc:  # raised to the caller by the next leads()
+            self._join_error = exc
+        with self._lock:
+            self._consumer = consumer
+            if self._left and consumer is not None:
+                consumer.close()
+                self._consumer = None
+
+    def leads(self) -> bool:
+        """Serve the group protocol (join, heartbeat, rebalance) and say whether this member holds the
+        partition now (``False`` while it joins)."""
+        if self._joining is None:
+            self._joining = threading.Thread(target=self._join, name=f"join-{self.group_id}", daemon=True)
+            self._joining.start()
+        if self._joining.is_alive():
+            return False
+        error, self._join_error = self._join_error, None
+        if error is not None:
+            self._joining = None  # joined again by the next call
+            raise error
+        consumer = self._consumer
+        if consumer is None:
+            return False
         consumer.poll(0, max_records=1000)  # the records are read by the tail, not here
         return TopicPartition(self.topic, 0) in consumer.assignment()
 
     @property
     def joined(self) -> bool:
-        return self._consumer is not None
+        """Whether this member has started joining the group."""
+        return self._joining is not None
 
     def leave(self) -> None:
-        """Leave the group now (the partition goes to another member without waiting for the session)."""
-        consumer, self._consumer = self._consumer, None
+        """Leave the group now (the partition goes to another member without waiting for the session); a join
+        still waiting for its assignment leaves when the wait ends."""
+        with self._lock:
+            self._left = True
+            consumer, self._consumer = self._consumer, None
+        self._joining = None
         if consumer is not None:
             consumer.close()
 

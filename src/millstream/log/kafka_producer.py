@@ -234,6 +234,7 @@ class KafkaAppender:
         self._lock = threading.Lock()
         self._async_error: tuple[KafkaError, str, int] | None = None
         self._async_queue: ProduceQueue | None = None
+        self._connected = False
         self.produced_end: dict[tuple[str, int], int] = {}
         """Per partition, one past the highest offset this process has written (exact even where a
         broker's high watermark lags)."""
@@ -253,6 +254,17 @@ class KafkaAppender:
             self._async_queue.producer.list_topics(topic, timeout=self._s.timeout_s)
         except KafkaException as exc:
             raise translate(exc, self._s.bootstrap, f"connecting the producer for {topic!r}", topic=topic) from exc
+
+    def _connect(self, topic: str) -> None:
+        """Before the producer's first write: fetch ``topic``'s metadata, which connects the producer now. Left
+        to itself, a new idempotent producer's first write waits about a second for its producer id (librdkafka
+        starts getting one on a timer); this makes it wait milliseconds (the first heartbeat, claim or output
+        record of a process on Kafka)."""
+        try:
+            self._producer.list_topics(topic, timeout=self._s.timeout_s)
+        except KafkaException as exc:
+            raise translate(exc, self._s.bootstrap, f"connecting the producer for {topic!r}", topic=topic) from exc
+        self._connected = True
 
     def note_written(self, topic: str, partition: int, last_offset: int) -> None:
         """Remember that ``topic[partition]`` holds records up to ``last_offset``."""
@@ -284,6 +296,8 @@ class KafkaAppender:
     def append(self, topic: str, partition: int, records: Sequence[ProducerRecord]) -> int:
         """Write ``records`` to ``topic[partition]`` and wait for them; return the first record's offset."""
         self._admin.check_partition(topic, partition)
+        if not self._connected:
+            self._connect(topic)
         batch = prepare(records)
         delivery = Delivery()
         what = f"appending to {topic}[{partition}]"
@@ -373,6 +387,8 @@ class KafkaAppender:
     def produce(self, topic: str, records: Iterable[ProducerRecord]) -> list[tuple[int, int]]:
         """Write records partitioned as a Kafka producer would; return ``(partition, offset)`` per record."""
         n = self._admin.partition_count(topic)
+        if not self._connected:
+            self._connect(topic)
         recs = prepare(records)
         rr = self._rr.get(topic)
         if rr is None:

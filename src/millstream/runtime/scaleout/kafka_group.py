@@ -17,6 +17,11 @@ Kafka keeps no compare-and-set state that :class:`~.group.JobGroup` could use, s
   without the partition — the Kafka group only evicts the dead member when its session expires. Its claim is
   fenced like any other: two claimants get two terms, the older leader stands by when it sees the newer, and
   the job's transactional id lets only the newest attempt commit.
+- **First claim**: an instance that sees no other live instance before the group gave it its first assignment
+  claims the first term at once: the first assignment takes seconds (the coordinator waits for more members,
+  ``group.initial.rebalance.delay.ms``; on Apache Kafka 3 s by default), and nobody leads meanwhile. Instances
+  started together may each claim: the newest term leads, as in a succession, and the others stand by as soon
+  as they see it (usually within the resource stabilization timeout, before the first attempt places workers).
 - **Term**: a new leader takes one more than the highest term it knows — the log's state (``job-group/J/term``)
   and the heartbeats on the control topic — and writes it to the log's state in a transaction of the job's
   group transactional id ``millstream-job-group.J``. It calls ``init_transactions`` on that id first, which
@@ -174,9 +179,9 @@ class KafkaJobGroup:
 
     def heartbeat(self) -> GroupView:
         """Serve the group protocol, read the control topic, claim the lead when this instance holds the partition
-        (or succeeds a lost leader), no live instance leads and the job has not ended in a term this instance saw
-        led; stand by when a live one leads in a newer term;
-        append this instance's heartbeat; return (and keep in :attr:`view`) what it saw."""
+        (or succeeds a lost leader, or is the job's first instance), no live instance leads and the job has not
+        ended in a term this instance saw led; stand by when a live one leads in a newer term; append this
+        instance's heartbeat; return (and keep in :attr:`view`) what it saw."""
         holds = self._leads()
         self._read()
         now = int(time.time() * 1000)
@@ -186,11 +191,14 @@ class KafkaJobGroup:
             log.warning("instance %s: term %d leads job %s now", self.instance_id, rival, self.job_id)
             self._epoch = 0
         ended = self._end is not None and int(self._end["epoch"]) in self._led  # (its leader left: no claim)
-        if not self._epoch and not rival and not ended and (holds or self._successor(live, now)):
+        first = not live and not self._election.assigned  # no other instance: the job's first, claims at once
+        if not self._epoch and not rival and not ended and (holds or first or self._successor(live, now)):
             try:
                 self._epoch = self._claim()
             except MillstreamError as exc:  # fenced by a newer claimant, or the cluster busy: claimed again next beat
-                log.warning("instance %s could not claim the lead of job %s: %s", self.instance_id, self.job_id, exc)
+                (log.info if first and not holds else log.warning)(
+                    "instance %s could not claim the lead of job %s: %s", self.instance_id, self.job_id, exc
+                )
         leads = bool(self._epoch)
         self._send(
             {

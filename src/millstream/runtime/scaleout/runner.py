@@ -57,6 +57,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ...core.errors import FencedError
 from ...log import open_log
 from ...stream.errors import JobFailedError
 from ...stream.graph import Transformation, topological
@@ -391,6 +392,10 @@ class ReactiveJobRunner(ParallelJobRunner):
             except Exception as exc:
                 if self._term_is_over():  # e.g. a commit refused by the new leader's term
                     raise _Deposed() from exc
+                if isinstance(exc, FencedError):
+                    # this term is the newest, but the attempt of an older one (instances that claimed together,
+                    # before the older saw the newer) started its producers after ours: a restart fences it back
+                    raise JobFailedError(self.job_name, exc) from exc
                 lost = [c.instance for c in self._clients.values() if c.lost]
                 if not isinstance(exc, JobFailedError) or not lost:
                     raise
