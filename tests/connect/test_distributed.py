@@ -709,3 +709,57 @@ def test_kafka_fencing_of_a_replaced_task_and_of_a_deposed_leader(kafka_bootstra
     finally:
         old_log.close()
         new_log.close()
+
+
+@pytest.mark.kafka
+def test_a_standalone_exactly_once_source_on_kafka_aborts_what_a_killed_worker_left_open(
+    kafka_bootstrap, kafka_topic, kafka_on_tansu, tmp_path
+):
+    """A standalone worker's exactly-once source task commits under Kafka Connect's transactional id of its task
+    (``<group.id>-<connector>-<task>``) and claims it when it starts. A worker killed -9 inside a commit leaves
+    that transaction open, and an open transaction holds back every ``read_committed`` reader of the topic; the
+    next instance's claim aborts it, so its own lines become visible at once. (With a fresh transactional id per
+    batch, the reader saw nothing until the cluster's transaction timeout.)"""
+    import subprocess
+    import sys
+
+    from millstream.connect.herder import Herder
+
+    url = f"kafka://{kafka_bootstrap}"
+    group = kafka_topic("solo")
+    eos = kafka_topic("solo-eos")
+    with open_log(url) as log:
+        log.create_topic(eos, 1)
+    die = (
+        "import os, sys\n"
+        "from millstream.core.record import ProducerRecord\n"
+        "from millstream.log import open_log\n"
+        "txn = open_log(sys.argv[1]).transaction(sys.argv[2])\n"
+        "txn.append(sys.argv[3], 0, [ProducerRecord(b'zombie', None)])\n"
+        "txn.flush()\n"  # on the broker, in an open transaction
+        "os.kill(os.getpid(), 9)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", die, url, f"{group}-src-0", eos], timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    src = tmp_path / "in.txt"
+    lines = [f"l-{i}" for i in range(200)]
+    src.write_text("".join(x + "\n" for x in lines))
+    worker = {
+        **_kafka_props(kafka_topic, group),
+        "exactly.once.source.support": "enabled",
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+    }
+    h = Herder(worker, open_log(url), worker_id="solo:0")
+    h.start()
+    try:
+        h.create_connector("src", {"connector.class": "FileStreamSource", "file": str(src), "topic": eos})
+
+        def values() -> list[str]:
+            with open_log(url) as reader:
+                return [r.value.decode() for r in _read_all(reader, eos, 0)]
+
+        wait_until(lambda: set(lines) <= set(values()), 30, "the new instance's lines")
+        got = [v for v in values() if v != "zombie" or not kafka_on_tansu]  # (Tansu shows aborted records)
+        assert got == lines
+    finally:
+        h.stop()

@@ -9,6 +9,10 @@ the work to the connector's and tasks' own threads. Calls that must run connecto
 With ``persist_configs=True`` (``millstream connect worker``) connector configs and target states are stored
 in the config topic and reloaded by :meth:`Herder.start`, so a restarted worker resumes its connectors, which
 resume from their stored offsets.
+
+On ``kafka://`` an exactly-once source task (``exactly.once.source.support=enabled``) commits each batch with
+the transactional id ``<group.id>-<connector>-<task>``, as a distributed Kafka Connect worker does, and claims
+it when it starts (:mod:`.fencing`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from .errors import (
     ConnectorConfigError,
     NotFoundError,
 )
+from .fencing import KafkaTaskFencing, is_kafka
 from .path_policy import PathPolicy
 from .plugins import REGISTRY
 from .process_task import ProcessTask
@@ -122,6 +127,11 @@ class Herder:
         self.config_store = ConfigStore(self.log, self.config.get("config.storage.topic")) if persist_configs else None
         self.path_policy = PathPolicy(self.config.get("allowed.paths"))
         self.ctx = WorkerContext(self.log, self.config, self.offsets, self.status_store, self.worker_id)
+        if is_kafka(self.log):
+            # exactly-once source tasks commit under Kafka Connect's transactional id of their task, claimed when
+            # the task starts: that fences an earlier instance and aborts a transaction it left open (a worker
+            # killed inside a commit), which would hold back every read_committed reader of its topics
+            self.ctx.fencing = KafkaTaskFencing(self.log, str(self.config.get("group.id")), self.worker_id)
         self._lock = threading.RLock()
         self._connectors: dict[str, _Runtime] = {}
         self._retiring: dict[tuple[str, int], Any] = {}
