@@ -167,10 +167,12 @@ def test_a_reused_pid_does_not_inherit_an_earlier_workers_exit() -> None:
     theirs.close()
 
 
-def test_forked_workers_die_with_the_process_they_were_started_for(tmp_path: Path) -> None:
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_workers_die_with_the_process_they_were_started_for(tmp_path: Path, start: str) -> None:
     """A worker's coordinator may run in another process (a reactive job's leader places workers on other
-    instances): when the process that started it is killed -9, the fork server kills its workers, so none keeps
-    working for a coordinator on behalf of an instance that is gone."""
+    instances): when the process that started it is killed -9, the fork server kills its forked workers, and a
+    spawned worker ends itself (its lifeline pipe from that process reads end-of-file), so none keeps working for
+    a coordinator on behalf of an instance that is gone."""
     import signal
     import socket
 
@@ -184,12 +186,13 @@ def test_forked_workers_die_with_the_process_they_were_started_for(tmp_path: Pat
             import time
             from millstream.runtime.parallel import launcher
             w = launcher.start_worker("unix:{tmp_path}/c.sock", 0, 1, "unix:{tmp_path}/w0.sock")
-            print("WORKER", w.pid, launcher._server.proc.pid, flush=True)
+            print("WORKER", w.pid, launcher._server.proc.pid if launcher._server else w.pid, flush=True)
             time.sleep(600)
             """
         )
     )
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, launcher.START_ENV: start}
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         _word, worker_pid, server_pid = proc.stdout.readline().split()

@@ -15,7 +15,9 @@ children and reports their exit statuses, so :class:`ForkedWorker` answers ``pol
 :class:`subprocess.Popen`.
 
 ``MILLSTREAM_WORKER_START=spawn`` starts every worker as a fresh interpreter (``python -m
-millstream.runtime.parallel.worker``); so does a fork server that cannot start (logged once).
+millstream.runtime.parallel.worker``); so does a fork server that cannot start (logged once). A spawned worker
+watches a pipe from the process that started it and ends when that process ends (:func:`watch_lifeline`), so
+no worker, forked or spawned, outlives the process it was started for.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 START_ENV = "MILLSTREAM_WORKER_START"
+LIFELINE_ENV = "MILLSTREAM_WORKER_LIFELINE"  #: a spawned worker's end of its starter's lifeline pipe
 _MAX_MESSAGE = 1 << 20
 
 
@@ -274,11 +277,45 @@ def start_worker(
                 return server.start(args, extra_env)
             except OSError as exc:
                 log.warning("the worker fork server failed (%s); starting a fresh interpreter", exc)
+    lifeline = _lifeline()
     return subprocess.Popen(
         [sys.executable, "-m", "millstream.runtime.parallel.worker", *args],
         stdin=subprocess.DEVNULL,
-        env={**os.environ, **(extra_env or {})},
+        env={**os.environ, **(extra_env or {}), LIFELINE_ENV: str(lifeline)},
+        pass_fds=(lifeline,),
     )
+
+
+_lifeline_fds: tuple[int, int] | None = None
+
+
+def _lifeline() -> int:
+    """The read end of this process's lifeline pipe, which every spawned worker inherits: the write end stays
+    open (and unwritten) while this process lives, so a worker reads end-of-file when it dies, even by kill -9,
+    and then ends itself (:func:`watch_lifeline`) — what the fork server does for forked workers."""
+    global _lifeline_fds
+    with _server_lock:
+        if _lifeline_fds is None:
+            _lifeline_fds = os.pipe()
+        return _lifeline_fds[0]
+
+
+def watch_lifeline() -> None:
+    """(In a spawned worker.) Kill this process when the process that started it ends (see :func:`_lifeline`)."""
+    raw = os.environ.pop(LIFELINE_ENV, "")
+    if not raw:
+        return
+    fd = int(raw)
+
+    def watch() -> None:
+        try:
+            while os.read(fd, 1):
+                pass
+        except OSError:
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="millstream-lifeline", daemon=True).start()
 
 
 __all__ = ["START_ENV", "ForkServer", "ForkedWorker", "WorkerProcess", "forked_cpu_seconds", "prewarm", "start_worker"]

@@ -76,6 +76,7 @@ from ..sinks import CollectOperator, make_sink
 from ..sources import LogReader, SplitReader, make_reader
 from ..stalls import StallWatch
 from .exchange import ACTIVE, END, IDLE, ExchangeSender, InputGate, SubBatch
+from .launcher import watch_lifeline
 from .metrics import REPORT_EVERY_S, SubtaskClock, subtask_counts
 from .rescale import merge_gate, rescale_part
 from .transport import PEER_GONE_EXIT, Address, Connection, PeerClosed, accept, recv_exact
@@ -680,6 +681,7 @@ def main(argv: list[str]) -> int:
     coordinator, index, count, listen = argv[0], int(argv[1]), int(argv[2]), argv[3]
     token = bytes.fromhex(os.environ.get(TOKEN_ENV, ""))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watch_lifeline()
     listener, address = Address.listen(listen, count)
     control = Connection(Address.connect(coordinator, token), "coordinator")
     control.send(("hello", index, os.getpid(), address))
