@@ -422,7 +422,9 @@ class KafkaLog(Log):
         value: bytes | None = None
         offset = self.earliest_offset(STATE_TOPIC, 0)
         while offset < end:
-            batch = self.read(STATE_TOPIC, 0, offset, max_records=10_000, timeout_ms=200)
+            # (no wait for records newer than ``end``: a read at 0 ms still waits for those before the partition's
+            # end, and returns at once at a commit marker, which a 200 ms wait held back every time)
+            batch = self.read(STATE_TOPIC, 0, offset, max_records=10_000, timeout_ms=0)
             if not batch:
                 break  # only transaction markers (or aborted records) are left before the end
             for rec in batch:
