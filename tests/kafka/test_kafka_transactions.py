@@ -11,6 +11,7 @@ import pytest
 
 from millstream.core.errors import TransactionError, UnknownTopicError
 from millstream.core.record import ProducerRecord, TopicPartition
+from millstream.log.kafka import KafkaLog
 from tests.fixtures.kafka_broker import skip_on_tansu
 
 pytestmark = pytest.mark.kafka
@@ -152,3 +153,26 @@ def test_state_blobs_commit_with_the_transaction(kafka_log, kafka_topic):
     assert kafka_log.get_state(key) is None
     assert kafka_log.get_state(key + "-other") == b"x"
     assert "__millstream_state" not in kafka_log.list_topics()
+
+
+def test_get_state_reads_on_from_where_it_stopped_and_sees_every_later_commit(kafka_bootstrap, kafka_topic):
+    """``get_state`` keeps what it has read of ``__millstream_state`` and reads only the records after it: values
+    committed later by another client are seen, a transaction still open is not (and its value is once it
+    commits: the read does not move past it), and a key read before keeps its value."""
+    key, other = kafka_topic("inc-key"), kafka_topic("inc-other")
+    with KafkaLog(kafka_bootstrap) as reader, KafkaLog(kafka_bootstrap) as writer:
+        with writer.transaction() as txn:
+            txn.put_state(key, b"one")
+        assert reader.get_state(key) == b"one"
+        kept = reader._state_next
+        with writer.transaction() as txn:
+            txn.put_state(key, b"two")
+        assert reader.get_state(key) == b"two"
+        assert reader._state_next > kept  # read on, not from the start
+        pending = writer.transaction()
+        pending.put_state(other, b"open")
+        pending.flush()  # on the broker, not committed
+        assert reader.get_state(other) is None
+        pending.commit()
+        assert reader.get_state(other) == b"open"
+        assert reader.get_state(key) == b"two"

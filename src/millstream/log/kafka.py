@@ -90,6 +90,9 @@ class KafkaLog(Log):
         self._all_consumers: weakref.WeakSet[KafkaConsumer] = weakref.WeakSet()
         self._group_metadata: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._state_values: dict[bytes, bytes | None] = {}  # get_state: the last value of each key read so far
+        self._state_next = 0  # ... and the offset of __millstream_state to read on from
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -412,26 +415,34 @@ class KafkaLog(Log):
 
     def get_state(self, key: str) -> bytes | None:
         """The value last committed under ``key`` by a transaction's ``put_state`` (``None``: never, or
-        deleted). Reads the committed records of ``__millstream_state`` from its start (compaction keeps
-        that short on Kafka)."""
-        try:
-            end = self.latest_offset(STATE_TOPIC, 0)
-        except UnknownTopicError:
-            return None
-        wanted = key.encode()
-        value: bytes | None = None
-        offset = self.earliest_offset(STATE_TOPIC, 0)
-        while offset < end:
-            # (no wait for records newer than ``end``: a read at 0 ms still waits for those before the partition's
-            # end, and returns at once at a commit marker, which a 200 ms wait held back every time)
-            batch = self.read(STATE_TOPIC, 0, offset, max_records=10_000, timeout_ms=0)
-            if not batch:
-                break  # only transaction markers (or aborted records) are left before the end
-            for rec in batch:
-                if rec.key == wanted:
-                    value = rec.value
-            offset = batch[-1].offset + 1
-        return value
+        deleted). Reads the committed records of ``__millstream_state`` that this log has not read yet: it keeps
+        the last value of every key it has read, and the offset to go on from (from the topic's start again when
+        that offset is no longer in the topic). Every exactly-once checkpoint on Kafka adds a record to the
+        topic, so reading it from its start each time got slower the longer a cluster ran (on a broker without
+        compaction, without end)."""
+        with self._state_lock:
+            try:
+                end = self.latest_offset(STATE_TOPIC, 0)
+            except UnknownTopicError:
+                return None
+            start = self.earliest_offset(STATE_TOPIC, 0)
+            offset = self._state_next
+            if not start <= offset <= end:  # compacted or truncated past it (or a new topic): read it all again
+                self._state_values.clear()
+                offset = start
+            values = self._state_values
+            while offset < end:
+                # (no wait for records newer than ``end``: a read at 0 ms still waits for those before the
+                # partition's end, and returns at once at a commit marker, which a 200 ms wait held back)
+                batch = self.read(STATE_TOPIC, 0, offset, max_records=10_000, timeout_ms=0)
+                if not batch:
+                    break  # only transaction markers (or records of a transaction still open) are left
+                for rec in batch:
+                    if rec.key is not None:
+                        values[rec.key] = rec.value
+                offset = batch[-1].offset + 1
+            self._state_next = offset
+            return values.get(key.encode())
 
     def _metadata_for(self, group: str) -> Any:
         member = self._member(group)
