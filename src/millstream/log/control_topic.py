@@ -66,8 +66,14 @@ class LeaderElection:
                 self.assigned = True
             except BrokerTimeoutError as exc:  # no assignment within the timeout: the member keeps joining
                 log.warning("group %s: still joining (%s); trying on", self.group_id, exc.message)
-        except BaseException as exc:  # raised to the caller by the next leads()
+        except BaseException as exc:  # raised to the caller by the next leads(), which joins again after it
             self._join_error = exc
+            if consumer is not None:
+                try:
+                    consumer.close()
+                except Exception:
+                    pass
+                consumer = None
         with self._lock:
             self._consumer = consumer
             if self._left and consumer is not None:
@@ -78,6 +84,7 @@ class LeaderElection:
         """Serve the group protocol (join, heartbeat, rebalance) and say whether this member holds the
         partition now (``False`` while it joins)."""
         if self._joining is None:
+            self._left = False
             self._joining = threading.Thread(target=self._join, name=f"join-{self.group_id}", daemon=True)
             self._joining.start()
         if self._joining.is_alive():
