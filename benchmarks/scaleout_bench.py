@@ -9,7 +9,9 @@ of the first to the exit of the last — it includes starting the processes and,
 when the second joins (about what a real start of 2 instances costs). Outputs are compared. Printed next to
 it, as ``benchmarks/parallel_bench.py`` does: the **steady** rate, events / (wall - startup), where startup is
 the same number of instances' wall time on an *empty* topic in the same run (starting the interpreters, the
-resource stabilization timeout, forking the workers, the final checkpoint) — the rate once the job runs.
+resource stabilization timeout, forking the workers, the final checkpoint) — the rate once the job runs. And
+the **running** rate, measured rather than derived: events / the span in which the instances' workers used CPU
+(their CPU time sampled from ``/proc`` every 50 ms; :class:`WorkerActivity`), best of the runs.
 
 Failover: 2 instances run W over an input that a producer keeps appending to (event time = wall time); after
 a warm-up one instance is killed with SIGKILL — first a follower (noticed at once), then the leader (noticed
@@ -147,17 +149,73 @@ def a_log(kind: str, tmp: Path) -> Iterator[str]:
         broker.stop()
 
 
-def throughput(url: str, events: int, instances: int, session_ms: int) -> tuple[float, list[bytes]]:
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(name))
+    return kids
+
+
+class WorkerActivity:
+    """Samples the CPU time of the instances' workers (the children of their fork servers, which are the
+    instances' children) every 50 ms: the **running phase** is from the first sample in which a worker had used
+    CPU to the last in which one used more — the time the job's workers ran, without the instances' start
+    (interpreter, group, resource stabilization) and exit."""
+
+    def __init__(self, roots: list[int]) -> None:
+        self.roots = roots
+        self.cpu: dict[int, float] = {}
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def sample(self, now: float) -> None:
+        kids = _children()
+        for root in self.roots:
+            for server in kids.get(root, []):
+                for worker in kids.get(server, []):
+                    try:
+                        with open(f"/proc/{worker}/stat") as f:
+                            fields = f.read().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    used = (int(fields[11]) + int(fields[12])) / _HZ
+                    if used > self.cpu.get(worker, 0.0):
+                        self.cpu[worker] = used
+                        self.first = now if self.first is None else self.first
+                        self.last = now
+
+    @property
+    def running_s(self) -> float:
+        return 0.0 if self.first is None or self.last is None else self.last - self.first
+
+
+def throughput(url: str, events: int, instances: int, session_ms: int) -> tuple[float, list[bytes], float]:
+    """Wall time of ``instances`` instances running W over ``events`` events, their output, and the running
+    phase (:class:`WorkerActivity`)."""
     with tempfile.TemporaryDirectory() as d:
         run = Run(url, Path(d))
         with open_log(url) as log:
             produce(log, run.src, events, 1_700_000_000_000)
         started = time.perf_counter()
         procs = [run.start(session_ms, True, f"i{k}") for k in range(instances)]
+        activity = WorkerActivity([p.pid for p in procs])
+        while any(p.poll() is None for p in procs):
+            activity.sample(time.perf_counter())
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
         for p in procs:
             if p.wait(900) != 0:
                 raise SystemExit(f"an instance failed:\n{(Path(d) / 'i0.log').read_text()}")
-        return time.perf_counter() - started, run.out_rows()
+        return wall, run.out_rows(), activity.running_s
 
 
 def leader_instance(url: str, job_id: str) -> str:
@@ -246,20 +304,24 @@ def main() -> None:
         print(f"== W: {args.events:,} events in {PARTITIONS} partitions on {args.log}://, best of {args.repeat}")
         best: dict[int, float] = {}
         startup: dict[int, float] = {}
+        running: dict[int, float] = {}
         outputs: dict[int, list[bytes]] = {}
         for _ in range(args.repeat):
             for n in (1, 2):
-                wall, rows = throughput(url, args.events, n, args.session_timeout)
+                wall, rows, ran = throughput(url, args.events, n, args.session_timeout)
                 best[n] = min(best.get(n, wall), wall)
+                running[n] = min(running.get(n, ran), ran) if ran > 0 else running.get(n, 0.0)
                 outputs[n] = rows
-                empty, _rows = throughput(url, 0, n, args.session_timeout)
+                empty, _rows, _ran = throughput(url, 0, n, args.session_timeout)
                 startup[n] = min(startup.get(n, empty), empty)
         steady = {n: args.events / max(1e-3, best[n] - startup[n]) for n in (1, 2)}
+        ran_rate = {n: args.events / max(1e-3, running[n]) for n in (1, 2)}
         for n in (1, 2):
             rate = args.events / best[n]
             print(
                 f"  {n} instance(s): {best[n]:6.2f} s  {rate:>10,.0f} events/s  {best[1] / best[n]:.2f}x"
                 f"   startup {startup[n]:5.2f} s  steady {steady[n]:>10,.0f} events/s  {steady[n] / steady[1]:.2f}x"
+                f"   running {running[n]:5.2f} s  {ran_rate[n]:>10,.0f} events/s  {ran_rate[n] / ran_rate[1]:.2f}x"
             )
         bar = 1.5 if args.log == "file" else 1.3
         print(f"  outputs identical: {outputs[1] == outputs[2]} ({len(outputs[1]):,} rows); bar 2 instances >= {bar}x")
