@@ -19,7 +19,7 @@ when its session times out, ``--session-timeout``) — and the time until the ne
 exactly-once output becomes visible) is printed, next to the session timeout.
 
     PYTHONPATH=src python benchmarks/scaleout_bench.py [--events 1000000] [--repeat 2] [--log file|kafka]
-        [--session-timeout 2000]
+        [--session-timeout 2000] [--stabilization-ms 1000] [--skip-failover]
 
 Bars (from the issue): 2 instances >= 1.5x the events/s of 1 on file:// (this 2-core machine); kill -9 to
 output on another instance <= session timeout + 2 s.
@@ -98,6 +98,8 @@ def produce(log: Log, topic: str, n: int, base: int, start: int = 0) -> None:
 class Run:
     """One measured run: its topics (fresh names, so runs can share a broker), job id and directory."""
 
+    stabilization_ms = 1000  #: every instance's --stabilization-ms (the bench's option sets it)
+
     def __init__(self, url: str, tmp: Path) -> None:
         self.url, self.tmp = url, tmp
         tag = uuid.uuid4().hex[:8]
@@ -118,6 +120,7 @@ class Run:
         }
         cmd = [sys.executable, "-m", "millstream", "run", str(self.tmp / "w.py"), "--reactive", "--job-id", self.job_id]
         cmd += ["--log", self.url, "-q", "--session-timeout-ms", str(session_ms)]
+        cmd += ["--stabilization-ms", str(self.stabilization_ms)]
         with open(self.tmp / f"{name}.log", "wb") as out:
             return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
@@ -299,7 +302,9 @@ def main() -> None:
     ap.add_argument("--log", choices=["file", "kafka"], default="file")
     ap.add_argument("--session-timeout", type=int, default=2000, help="ms")
     ap.add_argument("--skip-failover", action="store_true")
+    ap.add_argument("--stabilization-ms", type=int, default=1000, help="the instances' (0: Flink's reactive default)")
     args = ap.parse_args()
+    Run.stabilization_ms = args.stabilization_ms
     with tempfile.TemporaryDirectory() as d, a_log(args.log, Path(d)) as url:
         print(f"== W: {args.events:,} events in {PARTITIONS} partitions on {args.log}://, best of {args.repeat}")
         best: dict[int, float] = {}
