@@ -320,7 +320,8 @@ def main() -> None:
                 empty, _rows, _ran = throughput(url, 0, n, args.session_timeout)
                 startup[n] = min(startup.get(n, empty), empty)
         steady = {n: args.events / max(1e-3, best[n] - startup[n]) for n in (1, 2)}
-        ran_rate = {n: args.events / max(1e-3, running[n]) for n in (1, 2)}
+        # (a run shorter than two samples has no measured running phase: nan)
+        ran_rate = {n: args.events / running[n] if running[n] > 0 else float("nan") for n in (1, 2)}
         for n in (1, 2):
             rate = args.events / best[n]
             print(
