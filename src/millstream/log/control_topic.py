@@ -40,17 +40,17 @@ class LeaderElection:
         self.topic = topic
         self.session_timeout_ms = session_timeout_ms
         self._consumer: Consumer | None = None
-        self._joining: threading.Thread | None = None
+        self._joining: threading.Thread | None = None  # the current join (a leave() abandons it)
         self._join_error: BaseException | None = None
         self._lock = threading.Lock()
-        self._left = False
         #: the group gave this member its first assignment (maybe empty) within the log's timeout
         self.assigned = False
 
     def _join(self) -> None:
-        """(The join thread.) Create the member and wait for its first assignment; a :meth:`leave` meanwhile
-        closes it when the wait ends."""
+        """(The join thread.) Create the member and wait for its first assignment. A join that :meth:`leave`
+        abandoned meanwhile closes its member and keeps nothing of it, not even its error."""
         consumer: Consumer | None = None
+        error: BaseException | None = None
         try:
             consumer = self.log.consumer(
                 self.group_id,
@@ -67,27 +67,29 @@ class LeaderElection:
             except BrokerTimeoutError as exc:  # no assignment within the timeout: the member keeps joining
                 log.warning("group %s: still joining (%s); trying on", self.group_id, exc.message)
         except BaseException as exc:  # raised to the caller by the next leads(), which joins again after it
-            self._join_error = exc
-            if consumer is not None:
-                try:
-                    consumer.close()
-                except Exception:
-                    pass
-                consumer = None
+            error = exc
         with self._lock:
-            self._consumer = consumer
-            if self._left and consumer is not None:
+            if threading.current_thread() is self._joining:
+                if error is None:
+                    self._consumer = consumer
+                    return
+                self._join_error = error
+        if consumer is not None:
+            try:
                 consumer.close()
-                self._consumer = None
+            except Exception:
+                pass
 
     def leads(self) -> bool:
         """Serve the group protocol (join, heartbeat, rebalance) and say whether this member holds the
         partition now (``False`` while it joins)."""
-        if self._joining is None:
-            self._left = False
-            self._joining = threading.Thread(target=self._join, name=f"join-{self.group_id}", daemon=True)
-            self._joining.start()
-        if self._joining.is_alive():
+        joining = self._joining
+        if joining is None:
+            joining = threading.Thread(target=self._join, name=f"join-{self.group_id}", daemon=True)
+            with self._lock:
+                self._joining = joining
+            joining.start()
+        if joining.is_alive():
             return False
         error, self._join_error = self._join_error, None
         if error is not None:
@@ -108,9 +110,8 @@ class LeaderElection:
         """Leave the group now (the partition goes to another member without waiting for the session); a join
         still waiting for its assignment leaves when the wait ends."""
         with self._lock:
-            self._left = True
+            self._joining = None
             consumer, self._consumer = self._consumer, None
-        self._joining = None
         if consumer is not None:
             consumer.close()
 

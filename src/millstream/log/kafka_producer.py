@@ -250,21 +250,22 @@ class KafkaAppender:
         producer gets its producer id on connecting), so the first records do not wait for that."""
         if self._async_queue is None:
             self._async_queue = self._make_async_queue()
-        try:
-            self._async_queue.producer.list_topics(topic, timeout=self._s.timeout_s)
-        except KafkaException as exc:
-            raise translate(exc, self._s.bootstrap, f"connecting the producer for {topic!r}", topic=topic) from exc
+        self._fetch_metadata(self._async_queue.producer, topic)
 
     def _connect(self, topic: str) -> None:
-        """Before the producer's first write: fetch ``topic``'s metadata, which connects the producer now. Left
+        """Before the synchronous producer's first write: fetch ``topic``'s metadata, which connects it now. Left
         to itself, a new idempotent producer's first write waits about a second for its producer id (librdkafka
         starts getting one on a timer); this makes it wait milliseconds (the first heartbeat, claim or output
-        record of a process on Kafka)."""
+        record of a process on Kafka). Does nothing once connected."""
+        if not self._connected:
+            self._fetch_metadata(self._producer, topic)
+            self._connected = True
+
+    def _fetch_metadata(self, producer: Producer, topic: str) -> None:
         try:
-            self._producer.list_topics(topic, timeout=self._s.timeout_s)
+            producer.list_topics(topic, timeout=self._s.timeout_s)
         except KafkaException as exc:
             raise translate(exc, self._s.bootstrap, f"connecting the producer for {topic!r}", topic=topic) from exc
-        self._connected = True
 
     def note_written(self, topic: str, partition: int, last_offset: int) -> None:
         """Remember that ``topic[partition]`` holds records up to ``last_offset``."""
@@ -296,8 +297,7 @@ class KafkaAppender:
     def append(self, topic: str, partition: int, records: Sequence[ProducerRecord]) -> int:
         """Write ``records`` to ``topic[partition]`` and wait for them; return the first record's offset."""
         self._admin.check_partition(topic, partition)
-        if not self._connected:
-            self._connect(topic)
+        self._connect(topic)
         batch = prepare(records)
         delivery = Delivery()
         what = f"appending to {topic}[{partition}]"
@@ -387,8 +387,7 @@ class KafkaAppender:
     def produce(self, topic: str, records: Iterable[ProducerRecord]) -> list[tuple[int, int]]:
         """Write records partitioned as a Kafka producer would; return ``(partition, offset)`` per record."""
         n = self._admin.partition_count(topic)
-        if not self._connected:
-            self._connect(topic)
+        self._connect(topic)
         recs = prepare(records)
         rr = self._rr.get(topic)
         if rr is None:
