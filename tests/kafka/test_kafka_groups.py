@@ -206,3 +206,24 @@ def test_a_leader_election_waits_for_a_slow_join_instead_of_failing(kafka_bootst
         election.leave()
     finally:
         log.close()
+
+
+def test_a_leader_election_joins_no_more_after_it_left(kafka_bootstrap, kafka_topic):
+    """A member that left (a worker's shutdown) does not join again when a late heartbeat asks whether it leads:
+    the join would start a member in the background that the log's close then closes under it."""
+    from millstream.log.control_topic import LeaderElection
+    from millstream.log.kafka import KafkaLog
+
+    topic = kafka_topic("left-for-good")
+    with KafkaLog(kafka_bootstrap) as log:
+        log.create_topic(topic, 1)
+        election = LeaderElection(log, topic, topic, 2000)
+        deadline = time.monotonic() + 60
+        while not election.leads():
+            assert time.monotonic() < deadline, "the member never got the partition"
+            time.sleep(0.05)
+        election.leave()
+        members = len(log._all_consumers)
+        for _ in range(3):
+            assert election.leads() is False
+        assert election.joined and len(log._all_consumers) == members

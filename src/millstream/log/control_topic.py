@@ -40,15 +40,17 @@ class LeaderElection:
         self.topic = topic
         self.session_timeout_ms = session_timeout_ms
         self._consumer: Consumer | None = None
-        self._joining: threading.Thread | None = None  # the current join (a leave() abandons it)
+        self._joining: threading.Thread | None = None  # the current join
         self._join_error: BaseException | None = None
         self._lock = threading.Lock()
+        self._left = False  # for good: no join after a leave()
         #: the group gave this member its first assignment (maybe empty) within the log's timeout
         self.assigned = False
 
     def _join(self) -> None:
-        """(The join thread.) Create the member and wait for its first assignment. A join that :meth:`leave`
-        abandoned meanwhile closes its member and keeps nothing of it, not even its error."""
+        """(The join thread.) Create the member and wait for its first assignment. A join that is no longer
+        the current one, or ends after a :meth:`leave`, closes its member and keeps nothing of it, not even its
+        error."""
         consumer: Consumer | None = None
         error: BaseException | None = None
         try:
@@ -69,7 +71,7 @@ class LeaderElection:
         except BaseException as exc:  # raised to the caller by the next leads(), which joins again after it
             error = exc
         with self._lock:
-            if threading.current_thread() is self._joining:
+            if threading.current_thread() is self._joining and not self._left:
                 if error is None:
                     self._consumer = consumer
                     return
@@ -82,7 +84,9 @@ class LeaderElection:
 
     def leads(self) -> bool:
         """Serve the group protocol (join, heartbeat, rebalance) and say whether this member holds the
-        partition now (``False`` while it joins)."""
+        partition now (``False`` while it joins, and after :meth:`leave`)."""
+        if self._left:
+            return False
         joining = self._joining
         if joining is None:
             joining = threading.Thread(target=self._join, name=f"join-{self.group_id}", daemon=True)
@@ -107,10 +111,12 @@ class LeaderElection:
         return self._joining is not None
 
     def leave(self) -> None:
-        """Leave the group now (the partition goes to another member without waiting for the session); a join
-        still waiting for its assignment leaves when the wait ends."""
+        """Leave the group now, for good (the partition goes to another member without waiting for the session;
+        :meth:`leads` joins no more, so a heartbeat after a shutdown's leave starts no member that the log's
+        close would then close under its join); a join still waiting for its assignment leaves when the wait
+        ends."""
         with self._lock:
-            self._joining = None
+            self._left = True
             consumer, self._consumer = self._consumer, None
         if consumer is not None:
             consumer.close()
