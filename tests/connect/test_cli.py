@@ -81,7 +81,10 @@ class Worker:
             text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
+        self.errors: list[str] = []  # its stderr (drained: a full pipe would block the worker's logging)
         threading.Thread(target=self._pump, daemon=True).start()
+        self._errors_pump = threading.Thread(target=self._pump_errors, daemon=True)
+        self._errors_pump.start()
         self.url = ""
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -94,12 +97,27 @@ class Worker:
             if "REST API at " in line:
                 self.url = line.split("REST API at ", 1)[1].split()[0]
                 return
-        raise AssertionError(f"worker did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        raise AssertionError(f"worker did not start: {self.stderr}")
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.put(line)
+
+    def _pump_errors(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.errors.append(line)
+
+    @property
+    def stderr(self) -> str:
+        """What the worker wrote to stderr so far (all of it once it has exited)."""
+        if self.proc.poll() is not None:
+            self._errors_pump.join(5)
+        return "".join(self.errors)
 
     def kill(self) -> None:
         self.proc.kill()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
-from millstream.core.errors import ConfigError, UnknownTopicError
+from millstream.core.errors import ConfigError, UnknownTopicError, WakeupError
 from millstream.core.record import ProducerRecord, TopicPartition
 from millstream.log.consumer import NoOffsetError
 from millstream.log.kafka_consumer import KafkaConsumer
@@ -227,3 +228,42 @@ def test_a_leader_election_joins_no_more_after_it_left(kafka_bootstrap, kafka_to
         for _ in range(3):
             assert election.leads() is False
         assert election.joined and len(log._all_consumers) == members
+
+
+def test_wakeup_ends_a_subscribe_that_waits_for_the_first_assignment(kafka_bootstrap, kafka_topic):
+    """A member joining a group waits in ``subscribe`` for its first assignment (half the session timeout on
+    Tansu, ``group.initial.rebalance.delay.ms`` on Kafka); ``wakeup()`` from another thread ends that wait with
+    ``WakeupError``, so a Connect sink task that is stopped while it joins does not hold its worker's shutdown."""
+    from millstream.log.kafka import KafkaLog
+
+    topic = kafka_topic("wakeup-join")
+    with KafkaLog(kafka_bootstrap) as log:
+        log.create_topic(topic, 1)
+        consumer = log.consumer(kafka_topic("g"), properties={"session.timeout.ms": 20_000})
+        timer = threading.Timer(0.3, consumer.wakeup)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(WakeupError):
+            consumer.subscribe([topic])
+        assert time.monotonic() - started < 2.5  # the join alone waits 3 s (Kafka) or 10 s (Tansu)
+        timer.join()
+        consumer.close()
+
+
+def test_a_leader_election_that_leaves_while_joining_closes_its_member_at_once(kafka_bootstrap, kafka_topic):
+    """A shutdown while the election's background join waits for the group's first assignment: ``leave()``
+    wakes the join, which closes its member before ``leave()`` returns, so the log's close that follows never
+    closes a member under a join still running in another thread (that hung a Connect worker's SIGTERM)."""
+    from millstream.log.control_topic import LeaderElection
+    from millstream.log.kafka import KafkaLog
+
+    topic = kafka_topic("leave-joining")
+    with KafkaLog(kafka_bootstrap) as log:
+        log.create_topic(topic, 1)
+        members = len(log._all_consumers)
+        election = LeaderElection(log, topic, topic, 20_000)  # the join waits 10 s on Tansu
+        assert election.leads() is False
+        time.sleep(0.3)
+        election.leave()  # (librdkafka's close waits for the JoinGroup request in flight, up to 5 s)
+        assert election._joining is not None and not election._joining.is_alive()
+        assert len(log._all_consumers) == members and not election.assigned

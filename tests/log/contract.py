@@ -35,6 +35,7 @@ from millstream.core.errors import (
     TransactionError,
     UnknownPartitionError,
     UnknownTopicError,
+    WakeupError,
 )
 from millstream.core.record import ProducerRecord, Record, TopicPartition
 from millstream.log import Consumer, Log, NoOffsetError
@@ -384,6 +385,28 @@ class LogContract:
         assert consumer.position(TopicPartition(t, 0)) == 2
         if self.consumer_wakeup_ms is not None:
             assert woke - times["append"] < self.consumer_wakeup_ms / 1000
+        consumer.close()
+
+    def test_consumer_wakeup_ends_a_waiting_poll(self, log: Log, new_topic: NewTopic) -> None:
+        """Kafka's ``wakeup()``: a poll waiting for records in another thread raises ``WakeupError`` (long before
+        its timeout); a wakeup with no poll waiting makes the next waiting poll raise, once."""
+        t = new_topic()
+        consumer = log.consumer(None, auto_offset_reset="earliest")
+        consumer.assign([TopicPartition(t, 0)])
+        assert consumer.poll(timeout_ms=50) == []
+        timer = threading.Timer(0.2, consumer.wakeup)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(WakeupError):
+            consumer.poll(timeout_ms=20_000)
+        assert time.monotonic() - started < 10
+        timer.join()
+        consumer.wakeup()
+        with pytest.raises(WakeupError):
+            consumer.poll(timeout_ms=100)
+        assert consumer.poll(timeout_ms=50) == []  # once
+        log.append(t, 0, recs(b"a"))
+        assert values(poll_n(consumer, 1)) == [b"a"]  # the consumer reads on
         consumer.close()
 
     def test_earliest_latest(self, log: Log, new_topic: NewTopic) -> None:

@@ -38,12 +38,12 @@ from typing import Any
 
 import orjson
 
-from ..core.errors import BrokerError
+from ..core.errors import BrokerError, BrokerTimeoutError, WakeupError
 from ..core.record import ProducerRecord, Record, TopicPartition
 from ..core.sensors import sensor
 from ..log.base import Log
 from ..log.batch_codec import ReadColumns
-from ..log.consumer import GroupCoordinator, LogConsumer
+from ..log.consumer import Consumer, GroupCoordinator, LogConsumer
 from ..log.partitioner import partition_for_key
 from .api import (
     Connector,
@@ -621,6 +621,17 @@ class _Reporter(ErrantRecordReporter):
 class WorkerSinkTask(WorkerTask):
     """Runs a :class:`SinkTask` (see the module docstring)."""
 
+    _reader: Consumer | None = None  # self.consumer, once setup_task made it
+
+    def stop(self) -> None:
+        """Ask the task to stop and wake its consumer (as Kafka Connect does): a poll, or a join of the group
+        that waits for its first assignment, ends at once instead of holding the task (and the worker's
+        shutdown) for up to the log's timeout."""
+        super().stop()
+        reader = self._reader
+        if reader is not None:
+            reader.wakeup()
+
     def setup_task(self) -> None:
         cfg = self.connector_config
         auto_reset = str(
@@ -648,7 +659,9 @@ class WorkerSinkTask(WorkerTask):
                 "session.timeout.ms": int(self.ctx.config.get("consumer.session.timeout.ms")),
                 "heartbeat.interval.ms": int(self.ctx.config.get("consumer.heartbeat.interval.ms")),
             }
-        self.consumer = self.ctx.log.consumer(self.group, **options)
+        self.consumer = self._reader = self.ctx.log.consumer(self.group, **options)
+        if self.stopping.is_set():
+            self.consumer.wakeup()  # (stop() came before the consumer)
         self.manual_assign = isinstance(self.consumer, LogConsumer) and not coordinated
         self.topic_pattern = re.compile(pattern)
         self.next_refresh = 0.0
@@ -747,9 +760,19 @@ class WorkerSinkTask(WorkerTask):
     subscribe_pattern: str | None = None
 
     def iteration(self) -> None:
+        try:
+            self._iteration()
+        except WakeupError:
+            if not self.stopping.is_set():
+                raise
+
+    def _iteration(self) -> None:
         if self.subscribe_pattern is not None:
             pattern, self.subscribe_pattern = self.subscribe_pattern, None
-            self.consumer.subscribe(pattern=pattern)
+            try:
+                self.consumer.subscribe(pattern=pattern)
+            except BrokerTimeoutError as exc:  # the member stays subscribed: its polls go on joining, as in Kafka
+                log.warning("%s: still joining group %s (%s); polling on", self.name, self.group, exc.message)
         self._apply_context()
         self._check_assignment()
         if self.columnar and not self.chain and not self.context.paused:
@@ -1060,7 +1083,7 @@ class WorkerSinkTask(WorkerTask):
         self._commit()
 
     def on_stop(self, clean: bool) -> None:
-        if not hasattr(self, "consumer"):
+        if self._reader is None:
             return
         try:
             if clean:

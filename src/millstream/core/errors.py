@@ -119,6 +119,11 @@ class OffsetOutOfRangeError(LogError):
         self.latest = latest
 
 
+class WakeupError(LogError):
+    """A consumer's blocking call was cut short by :meth:`~millstream.log.consumer.Consumer.wakeup` (Kafka's
+    ``WakeupException``): another thread asked the reading thread to stop waiting."""
+
+
 class CorruptLogError(LogError):
     """The log path holds something that is not a (healthy) millstream log."""
 
@@ -169,4 +174,5 @@ __all__ = [
     "TransactionError",
     "UnknownPartitionError",
     "UnknownTopicError",
+    "WakeupError",
 ]

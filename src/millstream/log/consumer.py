@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..core.errors import ConfigError, MillstreamError, OffsetOutOfRangeError
+from ..core.errors import ConfigError, MillstreamError, OffsetOutOfRangeError, WakeupError
 from ..core.record import Record, TopicPartition
 
 if TYPE_CHECKING:
@@ -107,6 +107,21 @@ class Consumer(ABC):
     @abstractmethod
     def close(self) -> None:
         """Stop reading; with ``commit_on_close`` (the default for group consumers) commit positions first."""
+
+    _woken = False
+
+    def wakeup(self) -> None:
+        """Kafka's ``Consumer.wakeup()``, safe to call from any thread: a ``poll`` waiting for records, or a
+        ``subscribe`` waiting for the group's first assignment, raises :class:`WakeupError` within one wait step
+        (at most 0.1 s); when no such call is waiting, the next one raises it. The way to stop a thread that
+        reads, before closing its consumer in that thread."""
+        self._woken = True
+
+    def _check_wakeup(self) -> None:
+        """(In the blocking calls' waits.) Raise :class:`WakeupError` once after :meth:`wakeup`."""
+        if self._woken:
+            self._woken = False
+            raise WakeupError("the consumer's wait was cut short by wakeup()")
 
     def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         raise NotImplementedError
@@ -302,8 +317,9 @@ class LogConsumer(Consumer):
         return list(self._positions)
 
     # -- reading ------------------------------------------------------------------------------------
-    SUBSCRIPTION_CHECK_S = 0.1
-    """While subscribed, a blocking wait is cut at this interval to look for new topics/partitions."""
+    WAIT_STEP_S = 0.1
+    """A blocking wait is cut at this interval to look for a :meth:`wakeup` and (while subscribed) for new
+    topics/partitions."""
 
     def poll(self, timeout_ms: int = 0, max_records: int = 500) -> list[Record]:
         """Up to ``max_records`` records, waiting up to ``timeout_ms`` if none are ready.
@@ -323,6 +339,7 @@ class LogConsumer(Consumer):
         deadline = time.monotonic() + max(0, timeout_ms) / 1000.0
         sleep = 0.001
         while True:
+            self._check_wakeup()
             self._refresh_subscription()
             out = self._poll_once(max_records, columnar)
             if out:
@@ -364,8 +381,7 @@ class LogConsumer(Consumer):
     def _wait_single(self, remaining: float, max_records: int, columnar: bool) -> list[Any]:
         """Block in the log's ``read`` of the only assigned partition for up to ``remaining`` seconds."""
         ((tp, pos),) = self._positions.items()
-        if self._topics is not None or self._pattern is not None:
-            remaining = min(remaining, self.SUBSCRIPTION_CHECK_S)
+        remaining = min(remaining, self.WAIT_STEP_S)
         try:
             out, nxt = self._read(tp, pos, max_records, max(1, int(remaining * 1000)), columnar)
         except OffsetOutOfRangeError:

@@ -41,6 +41,7 @@ class LeaderElection:
         self.session_timeout_ms = session_timeout_ms
         self._consumer: Consumer | None = None
         self._joining: threading.Thread | None = None  # the current join
+        self._joiner: Consumer | None = None  # the current join's member, while it waits for its assignment
         self._join_error: BaseException | None = None
         self._lock = threading.Lock()
         self._left = False  # for good: no join after a leave()
@@ -63,6 +64,10 @@ class LeaderElection:
                     "heartbeat.interval.ms": max(100, self.session_timeout_ms // 4),
                 },
             )
+            with self._lock:
+                self._joiner = consumer
+                if self._left:
+                    consumer.wakeup()
             try:
                 consumer.subscribe([self.topic])
                 self.assigned = True
@@ -71,6 +76,7 @@ class LeaderElection:
         except BaseException as exc:  # raised to the caller by the next leads(), which joins again after it
             error = exc
         with self._lock:
+            self._joiner = None
             if threading.current_thread() is self._joining and not self._left:
                 if error is None:
                     self._consumer = consumer
@@ -110,16 +116,25 @@ class LeaderElection:
         """Whether this member has started joining the group."""
         return self._joining is not None
 
+    LEAVE_WAIT_S = 6.0
+    """How long :meth:`leave` waits for a join in progress to close its member (librdkafka's close of a member
+    whose JoinGroup request is in flight waits for that request, up to 5 s)."""
+
     def leave(self) -> None:
         """Leave the group now, for good (the partition goes to another member without waiting for the session;
         :meth:`leads` joins no more, so a heartbeat after a shutdown's leave starts no member that the log's
-        close would then close under its join); a join still waiting for its assignment leaves when the wait
-        ends."""
+        close would then close under its join); a join still waiting for its assignment is woken up, closes its
+        member and ends (waited for up to :attr:`LEAVE_WAIT_S`)."""
         with self._lock:
             self._left = True
             consumer, self._consumer = self._consumer, None
+            joiner, joining = self._joiner, self._joining
         if consumer is not None:
             consumer.close()
+        if joiner is not None:  # a join waiting for its assignment: cut the wait, let it close its member
+            joiner.wakeup()
+        if joining is not None and joining is not threading.current_thread():
+            joining.join(self.LEAVE_WAIT_S)  # (so that the log's close does not close the member under it)
 
 
 class ControlTail:

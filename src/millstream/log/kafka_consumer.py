@@ -171,6 +171,7 @@ class KafkaConsumer(Consumer):
         self._joined = False
         deadline = time.monotonic() + self._s.timeout_s
         while not self._joined:
+            self._check_wakeup()
             if time.monotonic() > deadline:
                 raise unreachable(self._s.bootstrap, f"joining consumer group {self.group_id!r}", self._s.timeout_s)
             m = self._c.poll(0.05)
@@ -264,6 +265,7 @@ class KafkaConsumer(Consumer):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
+            self._check_wakeup()
             m = c.poll(min(remaining, 0.1))
             if m is None:
                 msgs = []
