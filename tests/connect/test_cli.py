@@ -123,9 +123,9 @@ class Worker:
         self.proc.kill()
         self.proc.wait(10)
 
-    def terminate(self) -> int:
+    def terminate(self, timeout: float = 20) -> int:
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(20)
+        return self.proc.wait(timeout)
 
 
 def test_worker_killed_with_sigkill_resumes_from_stored_offsets(tmp_path):

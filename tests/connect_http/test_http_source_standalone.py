@@ -3,13 +3,9 @@ example's growing REST API, stopped and started again; a second connector create
 
 from __future__ import annotations
 
-import os
-import queue
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,46 +14,15 @@ import httpx
 import orjson
 
 from millstream.log import open_log
+from tests.connect.test_cli import Worker
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "http_source"
-ENTRY = "from millstream.cli.connect import connect; connect()"
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-
-
-class Worker:
-    """A ``millstream connect standalone`` subprocess; its REST URL read from stdout."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", ENTRY, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(), text=True
-        )
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(x) for x in self.proc.stdout or ()], daemon=True).start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=0.5)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            if "REST API at " in line:
-                self.url = line.split("REST API at ", 1)[1].split()[0]
-                return
-        raise AssertionError(f"worker did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
 
 
 def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
@@ -115,7 +80,7 @@ def test_example_runs_in_standalone_and_resumes_after_a_restart(tmp_path: Path) 
                 wait_until(lambda: [t["state"] for t in c.get(status).json()["tasks"]] == ["RUNNING"], what="RUNNING")
                 time.sleep(3)
         finally:
-            assert w.terminate() == 0
+            assert w.terminate(30) == 0
         first = ids(log_url, "orders")
         assert first and first == list(range(1, len(first) + 1))
         rest = ids(log_url, "orders-rest")
@@ -127,7 +92,7 @@ def test_example_runs_in_standalone_and_resumes_after_a_restart(tmp_path: Path) 
             # the worker has exited: one process at a time)
             wait_until(lambda: offset_id(w.url, "orders-http") > len(first) + 2, what="orders after the restart")
         finally:
-            assert w.terminate() == 0
+            assert w.terminate(30) == 0
         second = ids(log_url, "orders")
         assert second == list(range(1, len(second) + 1)), "every order once, in order, across the restart"
         assert len(second) > len(first) + 2
@@ -196,6 +161,6 @@ def test_kill_9_with_exactly_once_source_support_reads_every_record_once(tmp_pat
         try:
             wait_until(lambda w=w, n=total: offset_id(w.url, "items") == n, timeout=90, what="all records")
         finally:
-            assert w.terminate() == 0
+            assert w.terminate(30) == 0
         got = ids(log_url, "items")
         assert got == list(range(1, len(ds.items) + 1)), (len(got), len(ds.items))
