@@ -626,7 +626,7 @@ class WorkerSinkTask(WorkerTask):
     def stop(self) -> None:
         """Ask the task to stop and wake its consumer (as Kafka Connect does): a poll, or a join of the group
         that waits for its first assignment, ends at once instead of holding the task (and the worker's
-        shutdown) for up to the log's timeout."""
+        shutdown) until the join completes."""
         super().stop()
         reader = self._reader
         if reader is not None:
@@ -659,9 +659,8 @@ class WorkerSinkTask(WorkerTask):
                 "session.timeout.ms": int(self.ctx.config.get("consumer.session.timeout.ms")),
                 "heartbeat.interval.ms": int(self.ctx.config.get("consumer.heartbeat.interval.ms")),
             }
+        # (a stop() before this assignment finds no consumer to wake; _run sees it right after setup_task)
         self.consumer = self._reader = self.ctx.log.consumer(self.group, **options)
-        if self.stopping.is_set():
-            self.consumer.wakeup()  # (stop() came before the consumer)
         self.manual_assign = isinstance(self.consumer, LogConsumer) and not coordinated
         self.topic_pattern = re.compile(pattern)
         self.next_refresh = 0.0
