@@ -464,3 +464,29 @@ def test_the_tasks_of_a_sink_share_its_partitions_and_write_each_record_once(mak
         lambda: herder.log.committed_offsets("connect-split") == {TopicPartition("multi", p): 100 for p in range(4)},
         what="the group's commits",
     )
+
+
+def test_a_sink_task_stopped_before_it_starts_leaves_its_group(make_herder, tmp_path, log_url, monkeypatch):
+    """A stop() that comes while the task is being set up (its consumer made and subscribed, ``SinkTask.start``
+    not called yet): the task ends without starting, and its consumer leaves the group at once, as Kafka
+    Connect closes it, instead of holding its partitions until its session expires."""
+    if not log_url.startswith("file://"):
+        pytest.skip("the in-memory log has no group membership")
+    from millstream.connect.worker import WorkerSinkTask
+
+    made: list[WorkerSinkTask] = []
+    setup = WorkerSinkTask.setup_task
+
+    def setup_then_stop(self: WorkerSinkTask) -> None:  # the stop arrives right after the setup, every time
+        setup(self)
+        made.append(self)
+        self.stop()
+
+    monkeypatch.setattr(WorkerSinkTask, "setup_task", setup_then_stop)
+    herder = make_herder(**{"consumer.session.timeout.ms": "60000"})
+    herder.log.create_topic("early", 2)
+    herder.create_connector("early-stop", sink_cfg(tmp_path / "out.txt", topics="early"))
+    task = wait_until(lambda: made and made[0], what="the sink task's setup")
+    task.join(10)
+    assert not task.is_alive()
+    assert herder.log.describe_group_members("connect-early-stop") == []

@@ -8,12 +8,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 
 from millstream.log import open_log
+from tests.connect.helpers import wait_until
 from tests.connect.test_cli import Worker
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "http_source"
@@ -23,16 +23,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ids(log_url: str, topic: str) -> list[int]:

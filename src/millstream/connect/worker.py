@@ -1092,6 +1092,18 @@ class WorkerSinkTask(WorkerTask):
         finally:
             self.consumer.close()
 
+    def close(self) -> None:
+        """Also close the consumer of a task stopped between its setup and ``SinkTask.start`` (``on_stop`` does
+        not run then): it leaves the group at once, as Kafka Connect's ``WorkerSinkTask.close()`` closes it.
+        (Closing a consumer twice is a no-op.)"""
+        try:
+            if self._reader is not None:
+                self._reader.close()
+        except Exception:
+            log.exception("task %s-%d failed to close its consumer", self.connector, self.task_id)
+        finally:
+            super().close()
+
 
 def _records_of(parts: list[tuple[TopicPartition, ReadColumns]]) -> list[Record]:
     """The :class:`Record` objects of records polled as columns, in order."""
