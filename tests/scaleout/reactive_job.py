@@ -2,7 +2,7 @@
 checkpoint tests' exactly-once job (:mod:`tests.parallel.crash_job`: windows into an exactly-once log sink,
 keyed state into an exactly-once file sink), over a bounded input, throttled so that instances can join, leave
 and be killed while it runs. ``REACTIVE_OUT`` names the file sink's directory, ``REACTIVE_PAUSE_S`` the
-throttle."""
+throttle, ``REACTIVE_INTERVAL_MS`` the checkpoint interval (200 ms)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,6 @@ def build(env: StreamExecutionEnvironment) -> None:
         env,
         os.environ["MILLSTREAM_LOG"],
         os.environ["REACTIVE_OUT"],
-        interval_ms=200,
+        interval_ms=int(os.environ.get("REACTIVE_INTERVAL_MS", "200")),
         pause_s=float(os.environ.get("REACTIVE_PAUSE_S", "0.0005")),
     )

@@ -56,6 +56,7 @@ class Instances:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     pause_s = 0.003  # the throttle of the last start (replacements get the same)
+    interval_ms = 200  # the job's checkpoint interval
 
     def start(self, pause_s: float = 0.003) -> subprocess.Popen[bytes]:
         self.pause_s = pause_s
@@ -65,6 +66,7 @@ class Instances:
             "MILLSTREAM_CHECKPOINT_DIR": str(self.ckpt),
             "REACTIVE_OUT": str(self.out),
             "REACTIVE_PAUSE_S": str(pause_s),
+            "REACTIVE_INTERVAL_MS": str(self.interval_ms),
         }
         cmd = [sys.executable, "-m", "millstream", "run", str(self.job), "--reactive", "--job-id", "rj"]
         cmd += ["--log", self.url, "-q", "--session-timeout-ms", str(SESSION_MS)]
@@ -210,6 +212,87 @@ def test_ctrl_c_on_the_leader_hands_the_job_to_the_others(
     assert first.wait(30) == 130, group.logs()
     group.wait(120)
     assert group.procs[1].returncode == 0, group.logs()
+    assert committed(url, out) == reference
+
+
+def _running_job(url: str, parallelism: int) -> tuple[str, Any]:
+    """The reactive job ``rj``'s id and a REST client of its leader, once the job runs at ``parallelism`` and
+    its workers have moved records."""
+    from millstream.observe.rest_client import JobRestClient
+    from millstream.runtime.job_registry import JobRegistry
+
+    found: list[tuple[str, Any]] = []
+
+    def running() -> bool:
+        with open_log(url) as log:
+            entry = next((e for e in JobRegistry(log).running() if e.job_id == "rj" and e.rest), None)
+        if entry is None:
+            return False
+        client = JobRestClient(entry.rest)
+        try:
+            vertices = client.job(entry.jid)["vertices"]
+        except Exception:
+            return False
+        moved = sum(int(v["metrics"].get("write-records", 0)) for v in vertices)
+        if moved and all(v["parallelism"] == parallelism for v in vertices):
+            found.append((entry.jid, client))
+            return True
+        return False
+
+    wait_for(running, 60, f"the job running at parallelism {parallelism}")
+    return found[-1]
+
+
+def _restored(client: Any, jid: str) -> Any:
+    """The id of the checkpoint the leader's latest attempt restored (``None``: none)."""
+    try:
+        restored = client.checkpoints(jid)["latest"]["restored"]
+    except Exception:
+        return None
+    return None if restored is None else restored["id"]
+
+
+def test_an_instance_that_joins_is_taken_in_at_a_checkpoint_taken_for_it(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], instances: Any
+) -> None:
+    """Checkpoints a minute apart (none would come before the job ends): when an instance joins the running job,
+    the leader takes a checkpoint at once and rescales from it — Flink 2's checkpoint-synchronized rescaling —
+    instead of starting the job over at the new parallelism (there was no checkpoint to go back to)."""
+    url, out, ckpt = _setup(tmp_path, "join")
+    group = instances(url, out, ckpt)
+    group.interval_ms = 60_000
+    group.start()
+    jid, leader = _running_job(url, 1)
+    assert _restored(leader, jid) is None
+    group.start()
+    wait_for(lambda: _restored(leader, jid) is not None, 60, "the rescale's restore")
+    restored = _restored(leader, jid)
+    assert 1 in checkpoints_at(ckpt)  # the checkpoint taken for the rescale, at the old parallelism
+    completed = [h["id"] for h in leader.checkpoints(jid)["history"] if h["status"] == "COMPLETED"]
+    assert restored in completed
+    group.wait(120)
+    assert [p.returncode for p in group.procs] == [0, 0], group.logs()
+    assert committed(url, out) == reference
+
+
+def test_an_instance_that_leaves_hands_its_work_over_at_a_checkpoint(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], instances: Any
+) -> None:
+    """Ctrl-C on a follower: it leaves the group but keeps running the leader's workers until the leader has
+    checkpointed with them and rescaled without them (checkpoints a minute apart: the restore after the leave can
+    only be from that checkpoint); it then exits, and the job commits the reference output."""
+    url, out, ckpt = _setup(tmp_path, "handover")
+    group = instances(url, out, ckpt)
+    group.interval_ms = 60_000
+    group.start()
+    follower = group.start()
+    jid, leader = _running_job(url, 2)
+    before = _restored(leader, jid)
+    follower.send_signal(signal.SIGINT)
+    wait_for(lambda: _restored(leader, jid) not in (None, before), 60, "a restore from the checkpoint for the leave")
+    assert follower.wait(30) == 130, group.logs()
+    group.wait(120)
+    assert group.procs[0].returncode == 0, group.logs()
     assert committed(url, out) == reference
 
 

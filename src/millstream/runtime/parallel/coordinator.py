@@ -61,6 +61,9 @@ _log = logging.getLogger("millstream.runtime")
 STARTUP_TIMEOUT_S = 120.0
 #: how long a worker that left because a peer was gone waits for the peer that caused it to be seen
 ROOT_CAUSE_GRACE_S = 2.0
+#: an :class:`EndAtCheckpoint` waits at most this many checkpoint intervals (at least 1 s) for its checkpoint
+#: (as Flink's ``jobmanager.adaptive-scheduler.rescale-trigger.max-delay``: the interval times 3 by default)
+END_AT_CHECKPOINT_MAX_DELAY = 3
 
 
 class WorkerError(Exception):
@@ -69,6 +72,17 @@ class WorkerError(Exception):
 
 class WorkerLostError(Exception):
     """A worker process ended without finishing its subtasks (killed, or crashed)."""
+
+
+class EndAtCheckpoint(Exception):
+    """Returned by :meth:`ParallelJobRunner._attempt_must_end` for an end that can wait for a checkpoint (a
+    reactive job's planned rescale: an instance joined or leaves): the coordinator triggers a checkpoint at once
+    (or lets the one in flight finish and triggers the next) and ends the attempt, raising this, when the
+    checkpoint triggered for it completes or fails — or after :data:`END_AT_CHECKPOINT_MAX_DELAY` intervals.
+    The next attempt restores from that checkpoint, so nothing since the previous one is processed again and
+    the output held for it is committed: Flink 2's checkpoint-synchronized rescaling (FLIP-461, with the
+    adaptive scheduler's active checkpoint trigger). Without checkpointing, or when the job is stopping or its
+    final checkpoint is under way, the attempt ends at once."""
 
 
 def pickle_job(job: dict[str, Any], nodes: list[Transformation]) -> bytes:
@@ -324,14 +338,28 @@ class ParallelJobRunner:
         late = 0
         told_stop = told_finish = False
         final: int | None = None  # the final checkpoint's id, once triggered
+        ending: EndAtCheckpoint | None = None  # an end that waits for the checkpoint ``end_at`` (once triggered)
+        end_at: int | None = None
+        end_by = 0.0
         while len(finished) < len(conns):
             if (ended := self._attempt_must_end()) is not None:
-                for c in conns.values():
-                    _quiet_send(c, ("cancel",))
-                raise ended
+                if not isinstance(ended, EndAtCheckpoint) or not cps.enabled or told_stop or final is not None:
+                    _cancel_all(conns)
+                    raise ended
+                if ending is None:
+                    end_by = time.monotonic() + max(1.0, END_AT_CHECKPOINT_MAX_DELAY * cps.interval_ms / 1000)
+                    _log.info("job %s: ending the attempt at a checkpoint (%s)", self.job_name, ended)
+                ending = ended
+                if end_at is None and cps.inflight is None:
+                    end_at = self._trigger(conns, cps)
+                if time.monotonic() >= end_by:
+                    _log.warning("job %s: no checkpoint within the wait; ending the attempt without one", self.job_name)
+                    _cancel_all(conns)
+                    raise ending
+            elif ending is not None:  # the reason went away (an instance that joined left again): go on
+                ending = end_at = None
             if self.cancelled.is_set():
-                for c in conns.values():
-                    _quiet_send(c, ("cancel",))
+                _cancel_all(conns)
                 return written, late
             if self.stopping.is_set() and not told_stop:
                 told_stop = True
@@ -340,7 +368,7 @@ class ParallelJobRunner:
             if cps.enabled and not told_finish:
                 if len(drained) == len(conns) and final is None and cps.inflight is None:
                     final = self._trigger(conns, cps)
-                elif final is None and cps.due(self.savepoint_requests):
+                elif final is None and ending is None and cps.due(self.savepoint_requests):
                     self._trigger(conns, cps)
             for i, msg in self._poll(conns, 0.05 if cps.enabled else 0.1):
                 kind = msg[0]
@@ -363,6 +391,9 @@ class ParallelJobRunner:
                                 check_tolerable_failures(self.summary, self.config)
                             except CheckpointError as exc:
                                 raise self._failure(exc) from exc
+                        if cid == end_at and ending is not None:  # (completed or failed: the attempt ends)
+                            _cancel_all(conns)
+                            raise ending
                         if cid == final:
                             if st.status != "COMPLETED":
                                 raise self._failure(
@@ -497,6 +528,12 @@ class ParallelJobRunner:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait(5)
+
+
+def _cancel_all(conns: dict[int, Connection]) -> None:
+    """Tell every worker to leave at once (after anything queued for it, such as a checkpoint's ``complete``)."""
+    for c in conns.values():
+        _quiet_send(c, ("cancel",))
 
 
 def _quiet_send(c: Connection, msg: Any) -> None:

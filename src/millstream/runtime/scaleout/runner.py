@@ -16,8 +16,11 @@ or on several that share the log) runs job J once, on all of them:
   attempt and starts the next one at the new parallelism from the latest completed checkpoint, whose state is
   redistributed by key group (:mod:`millstream.runtime.parallel.rescale`) — as a Flink job in reactive mode
   restarts when TaskManagers come and go. A lost instance is noticed at once (its workers' connections
-  close) and is not waited for; joining instances are: a term's first attempt, and a rescale, start once no
-  instance has joined for ``stabilization_ms`` (Flink's resource stabilization timeout);
+  close) and is not waited for; joining instances are: a term's first attempt starts, and a running attempt
+  rescales, once no instance has joined for ``stabilization_ms`` (Flink's resource stabilization timeout). A
+  planned rescale (a join; an instance that leaves, which keeps the leader's workers until they have moved:
+  :meth:`ReactiveJobRunner._hand_over`) ends the attempt at a checkpoint taken for it
+  (:class:`~millstream.runtime.parallel.coordinator.EndAtCheckpoint`), so the next one reads nothing twice;
 - **leader failover**: when the leader stops heartbeating (frozen, cut off), the next instance claims the lead
   once the leader's session has expired (``session_timeout_ms``), in a new term, and restores the job from the
   checkpoint storage (``state.checkpoints.dir`` — it must be a directory every instance reaches) and the
@@ -65,7 +68,7 @@ from ...stream.plan import plan_job
 from ..checkpointing import job_id_of
 from ..job import JobExecutionResult
 from ..parallel.checkpoints import ParallelCheckpoints
-from ..parallel.coordinator import ParallelJobRunner, pickle_job
+from ..parallel.coordinator import EndAtCheckpoint, ParallelJobRunner, pickle_job
 from ..parallel.launcher import WorkerProcess, prewarm, start_worker
 from ..parallel.transport import Address
 from ..parallel.worker import TOKEN_ENV
@@ -75,18 +78,22 @@ from .slots import SlotClient, SlotServer, slot_server_gone
 log = logging.getLogger("millstream.runtime.scaleout")
 TERM_IDS = 1_000_000  #: checkpoint ids of term E start above E * this
 BEAT_WHILE_SETTLING_S = 0.05  #: the leader's heartbeat interval while it waits for instances to join
+#: how long an instance that leaves (Ctrl-C) keeps the workers it runs for the leader, until the leader has
+#: checkpointed and moved them (it normally takes a heartbeat and a checkpoint)
+HAND_OVER_S = 10.0
 
 
-class _Rescale(Exception):
-    """The live instances changed: end the attempt, start the next one at the new parallelism."""
+class _Rescale(EndAtCheckpoint):
+    """The live instances changed: end the attempt (at a checkpoint taken for it, when it runs), start the next
+    one at the new parallelism."""
 
 
 class _Deposed(Exception):
     """This instance no longer leads (another one claimed the lead in a newer term)."""
 
 
-class _Leaving(Exception):
-    """This instance leaves the job (Ctrl-C) while others go on."""
+class _Leaving(EndAtCheckpoint):
+    """This instance leaves the job (Ctrl-C) while others go on (from a checkpoint taken for it)."""
 
 
 def plan_digest(sinks: list[Transformation], max_parallelism: int | None) -> str:
@@ -157,6 +164,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         self._placed: list[str] = []  # the instance of each worker of the running attempt
         self._clients: dict[str, SlotClient] = {}
         self._expected: set[str] = set()  # live members when the attempt was placed, less the unreachable
+        self._changed_at: float | None = None  # when the running attempt first saw the members change
         self._unreachable: set[str] = set()
         self._republish = False
         self._instances: list[dict[str, Any]] = []  # as the last heartbeat saw them
@@ -347,10 +355,25 @@ class ReactiveJobRunner(ParallelJobRunner):
             self._beat_stop.set()
             self._beat_soon.set()
             beat.join(5)
+            if self.leaving.is_set():
+                self._hand_over()
+            else:
+                self.group.leave()
             self.slot_server.close()
-            self.group.leave()
             self._log.close()
             self.end_time_ms = int(time.time() * 1000)
+
+    def _hand_over(self) -> None:
+        """Leave the group while this instance's slots still run the leader's workers, and keep them until the
+        leader has moved them (it sees the instance gone at its next heartbeat, checkpoints with these workers
+        and rescales without them), at most :data:`HAND_OVER_S`: a clean leave costs the job no reprocessing.
+        The slots start no new workers meanwhile."""
+        assert self.slot_server is not None
+        self.slot_server.drain()
+        self.group.leave()
+        deadline = time.monotonic() + HAND_OVER_S
+        while self.slot_server.busy() and time.monotonic() < deadline and not self.cancelled.is_set():
+            time.sleep(0.02)
 
     def _lead(self, epoch: int) -> JobExecutionResult | None:
         """Coordinate the job in term ``epoch``; its result when it ended, ``None`` when this instance no
@@ -387,8 +410,8 @@ class ReactiveJobRunner(ParallelJobRunner):
             try:
                 return super()._attempt()
             except _Rescale:
+                # (joins have been waited for while the attempt ran: the next one starts at once)
                 log.info("job %s: the instances changed; rescaling from the latest checkpoint", self.job_id)
-                settle = True
             except Exception as exc:
                 if self._term_is_over():  # e.g. a commit refused by the new leader's term
                     raise _Deposed() from exc
@@ -465,6 +488,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         total = sum(n for _m, n in slots)
         self._placed = [m for m, n in slots for _ in range(n)]
         self._expected = set(view.members) - self._unreachable
+        self._changed_at = None
         plan = plan_job(self._everything, total, self.config.max_parallelism)
         if plan.parallelism != self.plan.parallelism:
             log.info("job %s runs with parallelism %d on %d instance(s)", self.job_id, plan.parallelism, len(slots))
@@ -482,8 +506,21 @@ class ReactiveJobRunner(ParallelJobRunner):
                 return _Leaving()
             self.stopping.set()  # the last instance: stop the job (final checkpoint)
         if set(view.members) - self._unreachable != self._expected:
-            return _Rescale()
+            return None if self._still_joining() else _Rescale()
         return None
+
+    def _still_joining(self) -> bool:
+        """Whether the running attempt should wait for more instances before it rescales: one joined less than
+        ``stabilization_ms`` ago (for at most ten times that since the change was first seen) — the job runs
+        on meanwhile, as Flink's adaptive scheduler waits for resources to stabilize while it executes.
+        Departures are not waited for."""
+        window = self.stabilization_ms / 1000
+        if window <= 0:
+            return False
+        now = time.monotonic()
+        if self._changed_at is None:
+            self._changed_at = now
+        return now - self._last_join < window and now - self._changed_at < 10 * window
 
     def _listen(self, tmp: Path) -> tuple[socket.socket, str]:
         return Address.listen(f"tcp:{self.bind_host}", self.workers)

@@ -50,6 +50,7 @@ class SlotServer:
         self._lock = threading.Lock()
         self._serving = 0  # the connection whose workers may live (older ones' are killed)
         self._workers: dict[int, list[WorkerProcess]] = {}  # connection number -> its workers
+        self._draining = False  # the instance leaves: start no more workers
         self._thread = threading.Thread(target=self._accept_loop, name="slot-server", daemon=True)
         #: called (in the server's thread) when the serving leader's connection ends from the leader's side
         self.on_leader_closed: Callable[[], None] | None = None
@@ -84,6 +85,9 @@ class SlotServer:
                 for msg in conn.receive():
                     if msg[0] == "start":
                         _kind, coordinator, index, count = msg
+                        if self._draining:
+                            conn.send(("error", index, "the instance is leaving the job"))
+                            continue
                         try:
                             proc = start_worker(
                                 coordinator, index, count, f"tcp:{self.bind_host}", {TOKEN_ENV: self.token.hex()}
@@ -118,6 +122,16 @@ class SlotServer:
         for proc in self._workers.pop(number, []):
             if proc.poll() is None:
                 proc.kill()
+
+    def drain(self) -> None:
+        """Start no more workers (the instance is leaving): a leader's ``start`` is answered with an error, so it
+        places the job without this instance. The workers running now go on."""
+        self._draining = True
+
+    def busy(self) -> bool:
+        """Whether a worker this server started still runs."""
+        with self._lock:
+            return any(p.poll() is None for procs in self._workers.values() for p in procs)
 
     def close(self) -> None:
         self._closed.set()
