@@ -296,6 +296,26 @@ def test_an_instance_that_leaves_hands_its_work_over_at_a_checkpoint(
     assert committed(url, out) == reference
 
 
+def test_a_leader_that_leaves_hands_the_job_over_at_a_checkpoint(
+    tmp_path: Path, reference: tuple[list[Any], list[Any]], instances: Any
+) -> None:
+    """Ctrl-C on the leader (checkpoints a minute apart): it checkpoints before it leaves, and the next leader
+    restores from that checkpoint."""
+    url, out, ckpt = _setup(tmp_path, "leader-leaves")
+    group = instances(url, out, ckpt)
+    group.interval_ms = 60_000
+    first = group.start()
+    group.start()
+    _running_job(url, 2)
+    first.send_signal(signal.SIGINT)
+    assert first.wait(30) == 130, group.logs()
+    jid, successor = _running_job(url, 1)
+    assert _restored(successor, jid) is not None, group.logs()
+    group.wait(120)
+    assert group.procs[1].returncode == 0, group.logs()
+    assert committed(url, out) == reference
+
+
 def test_a_frozen_leader_is_replaced_and_fenced(
     tmp_path: Path, reference: tuple[list[Any], list[Any]], instances: Any
 ) -> None:
