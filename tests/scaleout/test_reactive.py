@@ -215,13 +215,13 @@ def test_ctrl_c_on_the_leader_hands_the_job_to_the_others(
     assert committed(url, out) == reference
 
 
-def _running_job(url: str, parallelism: int) -> tuple[str, Any]:
-    """The reactive job ``rj``'s id and a REST client of its leader, once the job runs at ``parallelism`` and
-    its workers have moved records."""
+def _running_job(url: str, parallelism: int) -> tuple[str, Any, int]:
+    """The reactive job ``rj``'s id, a REST client of its leader and the leader's pid, once the job runs at
+    ``parallelism`` and its workers have moved records."""
     from millstream.observe.rest_client import JobRestClient
     from millstream.runtime.job_registry import JobRegistry
 
-    found: list[tuple[str, Any]] = []
+    found: list[tuple[str, Any, int]] = []
 
     def running() -> bool:
         with open_log(url) as log:
@@ -234,8 +234,9 @@ def _running_job(url: str, parallelism: int) -> tuple[str, Any]:
         except Exception:
             return False
         moved = sum(int(v["metrics"].get("write-records", 0)) for v in vertices)
-        if moved and all(v["parallelism"] == parallelism for v in vertices):
-            found.append((entry.jid, client))
+        leader = next((int(i["pid"]) for i in entry.instances if i["leader"]), None)
+        if moved and leader is not None and all(v["parallelism"] == parallelism for v in vertices):
+            found.append((entry.jid, client, leader))
             return True
         return False
 
@@ -262,7 +263,7 @@ def test_an_instance_that_joins_is_taken_in_at_a_checkpoint_taken_for_it(
     group = instances(url, out, ckpt)
     group.interval_ms = 60_000
     group.start()
-    jid, leader = _running_job(url, 1)
+    jid, leader, _pid = _running_job(url, 1)
     assert _restored(leader, jid) is None
     group.start()
     wait_for(lambda: _restored(leader, jid) is not None, 60, "the rescale's restore")
@@ -285,15 +286,28 @@ def test_an_instance_that_leaves_hands_its_work_over_at_a_checkpoint(
     group = instances(url, out, ckpt)
     group.interval_ms = 60_000
     group.start()
-    follower = group.start()
-    jid, leader = _running_job(url, 2)
-    before = _restored(leader, jid)
-    follower.send_signal(signal.SIGINT)
-    wait_for(lambda: _restored(leader, jid) not in (None, before), 60, "a restore from the checkpoint for the leave")
-    assert follower.wait(30) == 130, group.logs()
-    group.wait(120)
-    assert group.procs[0].returncode == 0, group.logs()
+    group.start()
+    _hand_over(group, url)
     assert committed(url, out) == reference
+
+
+def _hand_over(group: Instances, url: str, by_leader: bool = False) -> None:
+    """Ctrl-C the follower (or the leader) of a job running on two instances; the other instance restores from a
+    checkpoint taken for the leave (none other comes: the tests' checkpoints are a minute apart) and finishes the
+    job."""
+    jid, leader, pid = _running_job(url, 2)
+    leaving = next(p for p in group.procs if (p.pid == pid) == by_leader)
+    before = None if by_leader else _restored(leader, jid)
+    leaving.send_signal(signal.SIGINT)
+    if not by_leader:
+        wait_for(lambda: _restored(leader, jid) not in (None, before), 60, "a restore from the leave's checkpoint")
+    assert leaving.wait(30) == 130, group.logs()
+    assert "interrupted: this instance left the job, which goes on on the other instances" in group.logs()
+    if by_leader:
+        jid, successor, _pid = _running_job(url, 1)
+        assert _restored(successor, jid) is not None, group.logs()
+    group.wait(180)
+    assert [p.returncode for p in group.procs if p is not leaving] == [0], group.logs()
 
 
 def test_a_leader_that_leaves_hands_the_job_over_at_a_checkpoint(
@@ -304,15 +318,9 @@ def test_a_leader_that_leaves_hands_the_job_over_at_a_checkpoint(
     url, out, ckpt = _setup(tmp_path, "leader-leaves")
     group = instances(url, out, ckpt)
     group.interval_ms = 60_000
-    first = group.start()
     group.start()
-    _running_job(url, 2)
-    first.send_signal(signal.SIGINT)
-    assert first.wait(30) == 130, group.logs()
-    jid, successor = _running_job(url, 1)
-    assert _restored(successor, jid) is not None, group.logs()
-    group.wait(120)
-    assert group.procs[1].returncode == 0, group.logs()
+    group.start()
+    _hand_over(group, url, by_leader=True)
     assert committed(url, out) == reference
 
 
@@ -554,7 +562,7 @@ def test_one_job_in_the_registry_and_control_through_a_follower(tmp_path: Path, 
         assert orjson.loads(log.get_state("job-group/rj/end") or b"{}")["status"] == "CANCELED"
 
 
-def kafka_job(tmp_path: Path, url: str, src: str, out: str, guarantee: str, n: int) -> Path:
+def kafka_job(tmp_path: Path, url: str, src: str, out: str, guarantee: str, n: int, interval_ms: int = 300) -> Path:
     """A pipeline file: ``{page, i}`` events → throttle → key_by page → ``{i}`` → a Kafka topic."""
     job = tmp_path / "kafka_job.py"
     job.write_text(
@@ -563,7 +571,7 @@ def kafka_job(tmp_path: Path, url: str, src: str, out: str, guarantee: str, n: i
         "from millstream.connectors import DeliveryGuarantee, LogSink, LogSource, OffsetsInitializer\n"
         "from tests.parallel.crash_job import throttled\n\n"
         "def build(env: StreamExecutionEnvironment) -> None:\n"
-        "    env.enable_checkpointing(300)\n"
+        f"    env.enable_checkpointing({interval_ms})\n"
         "    env.set_batch_size(64)\n"
         "    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(1000, 200))\n"
         f"    src = LogSource.builder().set_topics({src!r}).set_group_id('rx').set_value_format('json')"
@@ -605,6 +613,38 @@ def test_two_instances_share_one_job_on_kafka(
     group.wait(180)
     assert [p.returncode for p in group.procs] == [0, 0], group.logs()
     assert 2 in checkpoints_at_any(tmp_path / "ckpt", "in"), group.logs()
+    assert read_ids(url, out) == list(range(2000))
+
+
+@pytest.mark.kafka
+def test_an_instance_that_leaves_hands_its_work_over_at_a_checkpoint_on_kafka(
+    tmp_path: Path, kafka_bootstrap: str, instances: Any, kafka_topic: Any
+) -> None:
+    """The hand-over of a follower's Ctrl-C on the test broker (the group on Kafka's protocol and the control
+    topic): the leader restores from the checkpoint taken for it, and every event is written exactly once."""
+    url = f"kafka://{kafka_bootstrap}"
+    src, out = kafka_topic("rh-in"), kafka_topic("rh-out")
+    job = kafka_job(tmp_path, url, src, out, "EXACTLY_ONCE", 2000, interval_ms=60_000)
+    group = instances(url, tmp_path / "unused", tmp_path / "ckpt", job)
+    group.start()
+    group.start()
+    _hand_over(group, url)
+    assert read_ids(url, out) == list(range(2000))
+
+
+@pytest.mark.kafka
+def test_a_leader_that_leaves_hands_the_job_over_at_a_checkpoint_on_kafka(
+    tmp_path: Path, kafka_bootstrap: str, instances: Any, kafka_topic: Any
+) -> None:
+    """Ctrl-C on the leader on the test broker: it checkpoints, the other instance claims the next term (fencing the
+    leaver's transactional producers) and restores that checkpoint; every event is written exactly once."""
+    url = f"kafka://{kafka_bootstrap}"
+    src, out = kafka_topic("rl-in"), kafka_topic("rl-out")
+    job = kafka_job(tmp_path, url, src, out, "EXACTLY_ONCE", 2000, interval_ms=60_000)
+    group = instances(url, tmp_path / "unused", tmp_path / "ckpt", job)
+    group.start()
+    group.start()
+    _hand_over(group, url, by_leader=True)
     assert read_ids(url, out) == list(range(2000))
 
 

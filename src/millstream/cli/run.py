@@ -92,9 +92,12 @@ def _stop_on_sigterm() -> Iterator[list[int]]:
 
 
 def _interrupted(runner: Any) -> str:
-    """What Ctrl-C did: the job stopped (with its final checkpoint), was cancelled, or no job ran yet."""
+    """What Ctrl-C did: the job stopped (with its final checkpoint), was cancelled, no job ran yet, or a reactive
+    instance left a job that goes on."""
     if not runner.interrupted:
         return "pipeline stopped"
+    if runner.handed_over:
+        return "this instance left the job, which goes on on the other instances"
     result = runner.stopped
     if result is None:
         return "job cancelled (no final checkpoint)"

@@ -90,6 +90,7 @@ class PipelineRunner:
         self.jobs_run = 0
         self.interrupted = False
         self.stopped: Any = None  # the result of the job Ctrl-C stopped
+        self.handed_over = False  # Ctrl-C made a reactive instance leave a job that goes on on the others
         self.results: list[Any] = []
         self.announce = announce
         self.rest_url = rest_url
@@ -228,6 +229,7 @@ class PipelineRunner:
                 if isinstance(client.runner, ReactiveJobRunner):
                     client.runner.leave_group()  # its work moves to the other instances (the last one stops)
                     client.wait()
+                    self.handed_over = client.runner.handed_over
                 else:
                     client.stop()  # final checkpoint (when enabled), sinks commit and close
             except KeyboardInterrupt:  # a second Ctrl-C: cancel without the final checkpoint

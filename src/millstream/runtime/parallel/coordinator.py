@@ -61,9 +61,12 @@ _log = logging.getLogger("millstream.runtime")
 STARTUP_TIMEOUT_S = 120.0
 #: how long a worker that left because a peer was gone waits for the peer that caused it to be seen
 ROOT_CAUSE_GRACE_S = 2.0
-#: an :class:`EndAtCheckpoint` waits at most this many checkpoint intervals (at least 1 s) for its checkpoint
-#: (as Flink's ``jobmanager.adaptive-scheduler.rescale-trigger.max-delay``: the interval times 3 by default)
+#: an :class:`EndAtCheckpoint` waits at most this many checkpoint intervals for its checkpoint (as Flink's
+#: ``jobmanager.adaptive-scheduler.rescale-trigger.max-delay``: the interval times 3 by default) ...
 END_AT_CHECKPOINT_MAX_DELAY = 3
+#: ... and at least this many seconds (a barrier waits behind the records already queued in the exchanges: under
+#: backpressure a checkpoint takes longer than a short interval)
+END_AT_CHECKPOINT_MIN_WAIT_S = 5.0
 
 
 class WorkerError(Exception):
@@ -78,7 +81,8 @@ class EndAtCheckpoint(Exception):
     """Returned by :meth:`ParallelJobRunner._attempt_must_end` for an end that can wait for a checkpoint (a
     reactive job's planned rescale: an instance joined or leaves): the coordinator triggers a checkpoint at once
     (or lets the one in flight finish and triggers the next) and ends the attempt, raising this, when the
-    checkpoint triggered for it completes or fails — or after :data:`END_AT_CHECKPOINT_MAX_DELAY` intervals.
+    checkpoint triggered for it completes or fails — or after :data:`END_AT_CHECKPOINT_MAX_DELAY` intervals
+    (:data:`END_AT_CHECKPOINT_MIN_WAIT_S` at least).
     The next attempt restores from that checkpoint, so nothing since the previous one is processed again and
     the output held for it is committed: Flink 2's checkpoint-synchronized rescaling (FLIP-461, with the
     adaptive scheduler's active checkpoint trigger). Without checkpointing, or when the job is stopping or its
@@ -347,7 +351,8 @@ class ParallelJobRunner:
                     _cancel_all(conns)
                     raise ended
                 if ending is None:
-                    end_by = time.monotonic() + max(1.0, END_AT_CHECKPOINT_MAX_DELAY * cps.interval_ms / 1000)
+                    wait = max(END_AT_CHECKPOINT_MIN_WAIT_S, END_AT_CHECKPOINT_MAX_DELAY * cps.interval_ms / 1000)
+                    end_by = time.monotonic() + wait
                     _log.info("job %s: ending the attempt at a checkpoint (%s)", self.job_name, ended)
                 ending = ended
                 if end_at is None and cps.inflight is None:

@@ -79,8 +79,9 @@ log = logging.getLogger("millstream.runtime.scaleout")
 TERM_IDS = 1_000_000  #: checkpoint ids of term E start above E * this
 BEAT_WHILE_SETTLING_S = 0.05  #: the leader's heartbeat interval while it waits for instances to join
 #: how long an instance that leaves (Ctrl-C) keeps the workers it runs for the leader, until the leader has
-#: checkpointed and moved them (it normally takes a heartbeat and a checkpoint)
-HAND_OVER_S = 10.0
+#: checkpointed and moved them (it normally takes a heartbeat and a checkpoint; the leader waits for that
+#: checkpoint for 5 s or 3 intervals: see :class:`~millstream.runtime.parallel.coordinator.EndAtCheckpoint`)
+HAND_OVER_S = 15.0
 
 
 class _Rescale(EndAtCheckpoint):
@@ -155,6 +156,8 @@ class ReactiveJobRunner(ParallelJobRunner):
         self.epoch = 0
         self._followed: set[int] = set()  # the terms this instance took part in (led, or saw led)
         self.leaving = threading.Event()
+        #: this instance left (Ctrl-C) and the job goes on on the others (its work handed over to them)
+        self.handed_over = False
         self._beat_stop = threading.Event()
         self._beat_soon = threading.Event()  # wakes the heartbeat thread (to stop, to beat fast, or now)
         self._settling = False  # the leader waits for joins (:meth:`_stabilize`): beat fast
@@ -347,6 +350,7 @@ class ReactiveJobRunner(ParallelJobRunner):
                         return result
                     continue
                 if self.cancelled.is_set() or self.leaving.is_set() or self.stopping.is_set():
+                    self.handed_over = self.leaving.is_set() and not self.cancelled.is_set()
                     break
                 self.status = "RUNNING"  # standing by: slots serve the leader
                 self.cancelled.wait(0.05)
@@ -390,6 +394,7 @@ class ReactiveJobRunner(ParallelJobRunner):
             return None
         except _Leaving:
             self.status = "RUNNING"  # the job runs on, on the other instances
+            self.handed_over = True
             return JobExecutionResult(self.job_name, 0, {}, 0, checkpoints=self.summary)
         except BaseException:
             self.group.end(epoch, self.status)
