@@ -18,8 +18,13 @@ a warm-up one instance is killed with SIGKILL — first a follower (noticed at o
 when its session times out, ``--session-timeout``) — and the time until the next checkpoint commits (the
 exactly-once output becomes visible) is printed, next to the session timeout.
 
+Planned rescales: 2 instances run W over that growing input; a third joins, then a follower gets Ctrl-C. Printed:
+the time until output is committed at the new parallelism, and the longest time without a committed checkpoint
+meanwhile (the job checkpoints every second; a planned rescale commits at a checkpoint taken for it), and when the
+follower exited.
+
     PYTHONPATH=src python benchmarks/scaleout_bench.py [--events 1000000] [--repeat 2] [--log file|kafka]
-        [--session-timeout 2000] [--stabilization-ms 1000] [--skip-failover]
+        [--session-timeout 2000] [--stabilization-ms 1000] [--skip-throughput] [--skip-planned] [--skip-failover]
 
 Bars (from the issue): 2 instances >= 1.5x the events/s of 1 on file:// (this 2-core machine); kill -9 to
 output on another instance <= session timeout + 2 s.
@@ -29,8 +34,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,11 +46,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from millstream.core.record import ProducerRecord
 from millstream.log import Log, open_log
+from millstream.runtime.checkpoint_storage import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 8
@@ -240,10 +249,11 @@ def checkpoints(tmp: Path) -> set[str]:
     return {p.name for p in (tmp / "ckpt").glob("*/chk-*")}
 
 
-def failover(url: str, session_ms: int) -> None:
+@contextlib.contextmanager
+def fed_run(url: str) -> Iterator[Run]:
+    """A run whose input a producer keeps appending to (event time = wall time) until the block ends."""
     with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        run = Run(url, tmp)
+        run = Run(url, Path(d))
         stop = threading.Event()
 
         def feed() -> None:
@@ -256,6 +266,104 @@ def failover(url: str, session_ms: int) -> None:
 
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
+        try:
+            yield run
+        finally:
+            stop.set()
+            feeder.join(5)
+
+
+def checkpoint_parallelism(tmp: Path, name: str) -> int:
+    """The parallelism of the job when it took checkpoint ``name`` (0: unreadable, e.g. pruned meanwhile)."""
+    for path in (tmp / "ckpt").glob(f"*/{name}"):
+        try:
+            return int(load_checkpoint(path).manifest.get("parallelism") or 0)
+        except Exception:
+            return 0
+    return 0
+
+
+class CommitWatch:
+    """Samples the checkpoint directory every 20 ms: when each new checkpoint appeared, and at what parallelism."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.seen = checkpoints(tmp)
+        self.times: list[tuple[float, int]] = []
+        self.since = time.perf_counter()
+
+    def sample(self) -> None:
+        now = time.perf_counter()
+        for name in sorted(checkpoints(self.tmp) - self.seen):
+            self.seen.add(name)
+            self.times.append((now, checkpoint_parallelism(self.tmp, name)))
+
+    def first(self, parallelism: int) -> float | None:
+        """Seconds from the start until the first checkpoint at ``parallelism`` appeared (``None``: none yet)."""
+        return next((t - self.since for t, p in self.times if p == parallelism), None)
+
+    def until(self, done: Any, timeout: float = 60.0) -> None:
+        """Sample until ``done()`` or ``timeout``."""
+        while not done() and time.perf_counter() - self.since < timeout:
+            self.sample()
+            time.sleep(0.02)
+
+    def longest_gap(self) -> float:
+        """The longest time without a new checkpoint from the start to the last one seen."""
+        marks = [self.since] + [t for t, _p in self.times]
+        return max((b - a for a, b in itertools.pairwise(marks)), default=0.0)
+
+
+def planned(url: str, session_ms: int) -> None:
+    """A join and a Ctrl-C on a running job: the time until output is committed at the new parallelism, and the
+    longest time without a committed checkpoint meanwhile (checkpoints every second)."""
+    with fed_run(url) as run:
+        procs = [run.start(session_ms, False, f"p{k}") for k in range(2)]
+        try:
+            time.sleep(8)
+            watch = CommitWatch(run.tmp)
+            procs.append(run.start(session_ms, False, "p-join"))
+            watch.until(lambda: watch.first(3) is not None)
+            print(
+                f"  a third instance joins: committing at parallelism 3 after {_secs(watch.first(3))}"
+                f" (longest time without a commit {watch.longest_gap():5.2f} s)"
+            )
+            time.sleep(4)
+            lead = leader_instance(url, run.job_id)
+            lead_pid = int(lead.split("-")[-2]) if lead else -1
+            leaver = next((p for p in procs if p.poll() is None and p.pid != lead_pid), None)
+            if leaver is None:
+                print("  no follower to stop, skipped")
+                return
+            watch = CommitWatch(run.tmp)
+            exited: list[float] = []
+
+            def done() -> bool:
+                if not exited and leaver.poll() is not None:
+                    exited.append(time.perf_counter() - watch.since)
+                return bool(exited) and watch.first(2) is not None
+
+            leaver.send_signal(signal.SIGINT)
+            watch.until(done)
+            print(
+                f"  Ctrl-C on a follower:   committing at parallelism 2 after {_secs(watch.first(2))}"
+                f" (longest time without a commit {watch.longest_gap():5.2f} s); it exited after"
+                f" {_secs(exited[0] if exited else None)}"
+            )
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait(10)
+
+
+def _secs(took: float | None) -> str:
+    return "(none within 60 s)" if took is None else f"{took:5.2f} s"
+
+
+def failover(url: str, session_ms: int) -> None:
+    with fed_run(url) as run:
+        tmp = run.tmp
         procs = [run.start(session_ms, False, f"f{k}") for k in range(2)]
         try:
             time.sleep(8)
@@ -288,11 +396,39 @@ def failover(url: str, session_ms: int) -> None:
                 print(f"  kill -9 of the {who:8s}: output committed again after {took:5.2f} s (bar {bar:.1f} s)")
                 time.sleep(4)
         finally:
-            stop.set()
             for p in procs:
                 if p.poll() is None:
                     p.kill()
                     p.wait(10)
+
+
+def throughputs(url: str, args: argparse.Namespace) -> None:
+    """W with 1, then 2 instances, side by side (see the module docstring)."""
+    print(f"== W: {args.events:,} events in {PARTITIONS} partitions on {args.log}://, best of {args.repeat}")
+    best: dict[int, float] = {}
+    startup: dict[int, float] = {}
+    running: dict[int, float] = {}
+    outputs: dict[int, list[bytes]] = {}
+    for _ in range(args.repeat):
+        for n in (1, 2):
+            wall, rows, ran = throughput(url, args.events, n, args.session_timeout)
+            best[n] = min(best.get(n, wall), wall)
+            running[n] = min(running.get(n, ran), ran) if ran > 0 else running.get(n, 0.0)
+            outputs[n] = rows
+            empty, _rows, _ran = throughput(url, 0, n, args.session_timeout)
+            startup[n] = min(startup.get(n, empty), empty)
+    steady = {n: args.events / max(1e-3, best[n] - startup[n]) for n in (1, 2)}
+    # (a run shorter than two samples has no measured running phase: nan)
+    ran_rate = {n: args.events / running[n] if running[n] > 0 else float("nan") for n in (1, 2)}
+    for n in (1, 2):
+        rate = args.events / best[n]
+        print(
+            f"  {n} instance(s): {best[n]:6.2f} s  {rate:>10,.0f} events/s  {best[1] / best[n]:.2f}x"
+            f"   startup {startup[n]:5.2f} s  steady {steady[n]:>10,.0f} events/s  {steady[n] / steady[1]:.2f}x"
+            f"   running {running[n]:5.2f} s  {ran_rate[n]:>10,.0f} events/s  {ran_rate[n] / ran_rate[1]:.2f}x"
+        )
+    bar = 1.5 if args.log == "file" else 1.3
+    print(f"  outputs identical: {outputs[1] == outputs[2]} ({len(outputs[1]):,} rows); bar 2 instances >= {bar}x")
 
 
 def main() -> None:
@@ -302,35 +438,17 @@ def main() -> None:
     ap.add_argument("--log", choices=["file", "kafka"], default="file")
     ap.add_argument("--session-timeout", type=int, default=2000, help="ms")
     ap.add_argument("--skip-failover", action="store_true")
+    ap.add_argument("--skip-planned", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--stabilization-ms", type=int, default=1000, help="the instances' (0: Flink's reactive default)")
     args = ap.parse_args()
     Run.stabilization_ms = args.stabilization_ms
     with tempfile.TemporaryDirectory() as d, a_log(args.log, Path(d)) as url:
-        print(f"== W: {args.events:,} events in {PARTITIONS} partitions on {args.log}://, best of {args.repeat}")
-        best: dict[int, float] = {}
-        startup: dict[int, float] = {}
-        running: dict[int, float] = {}
-        outputs: dict[int, list[bytes]] = {}
-        for _ in range(args.repeat):
-            for n in (1, 2):
-                wall, rows, ran = throughput(url, args.events, n, args.session_timeout)
-                best[n] = min(best.get(n, wall), wall)
-                running[n] = min(running.get(n, ran), ran) if ran > 0 else running.get(n, 0.0)
-                outputs[n] = rows
-                empty, _rows, _ran = throughput(url, 0, n, args.session_timeout)
-                startup[n] = min(startup.get(n, empty), empty)
-        steady = {n: args.events / max(1e-3, best[n] - startup[n]) for n in (1, 2)}
-        # (a run shorter than two samples has no measured running phase: nan)
-        ran_rate = {n: args.events / running[n] if running[n] > 0 else float("nan") for n in (1, 2)}
-        for n in (1, 2):
-            rate = args.events / best[n]
-            print(
-                f"  {n} instance(s): {best[n]:6.2f} s  {rate:>10,.0f} events/s  {best[1] / best[n]:.2f}x"
-                f"   startup {startup[n]:5.2f} s  steady {steady[n]:>10,.0f} events/s  {steady[n] / steady[1]:.2f}x"
-                f"   running {running[n]:5.2f} s  {ran_rate[n]:>10,.0f} events/s  {ran_rate[n] / ran_rate[1]:.2f}x"
-            )
-        bar = 1.5 if args.log == "file" else 1.3
-        print(f"  outputs identical: {outputs[1] == outputs[2]} ({len(outputs[1]):,} rows); bar 2 instances >= {bar}x")
+        if not args.skip_throughput:
+            throughputs(url, args)
+        if not args.skip_planned:
+            print("== planned rescales (the job checkpoints every second)")
+            planned(url, args.session_timeout)
         if not args.skip_failover:
             print(f"== failover, session timeout {args.session_timeout} ms")
             failover(url, args.session_timeout)

@@ -169,6 +169,7 @@ class ReactiveJobRunner(ParallelJobRunner):
         self._expected: set[str] = set()  # live members when the attempt was placed, less the unreachable
         self._changed_at: float | None = None  # when the running attempt first saw the members change
         self._unreachable: set[str] = set()
+        self._departing: set[str] = set()  # instances that said they leave (Ctrl-C), still in the group's view
         self._republish = False
         self._instances: list[dict[str, Any]] = []  # as the last heartbeat saw them
         self._answering: dict[str, list[Any]] = {}  # savepoints asked through other instances, being taken
@@ -478,10 +479,13 @@ class ReactiveJobRunner(ParallelJobRunner):
         view = self.group.view
         infos = self.group.infos(view.members)
         self._unreachable &= set(view.members)
+        self._departing &= set(view.members)
         slots: list[tuple[str, int]] = [(self.instance, self.slots)]
         for m in view.members:
             info = infos.get(m)
             if m == self.instance or not info or info.get("digest") != self.digest or not info.get("address"):
+                continue
+            if m in self._departing:
                 continue
             try:
                 self._clients[m] = SlotClient(m, str(info["address"]), self.token, timeout=2.0)
@@ -492,7 +496,7 @@ class ReactiveJobRunner(ParallelJobRunner):
             slots.append((m, int(info["slots"])))
         total = sum(n for _m, n in slots)
         self._placed = [m for m, n in slots for _ in range(n)]
-        self._expected = set(view.members) - self._unreachable
+        self._expected = set(view.members) - self._unreachable - self._departing
         self._changed_at = None
         plan = plan_job(self._everything, total, self.config.max_parallelism)
         if plan.parallelism != self.plan.parallelism:
@@ -510,7 +514,11 @@ class ReactiveJobRunner(ParallelJobRunner):
             if len(view.members) > 1:
                 return _Leaving()
             self.stopping.set()  # the last instance: stop the job (final checkpoint)
-        if set(view.members) - self._unreachable != self._expected:
+        departing = {m for m, c in self._clients.items() if c.leaving}
+        if departing:  # (an instance's slot server says it leaves: sooner than the group's view shows it)
+            self._departing |= departing
+            return _Rescale()
+        if set(view.members) - self._unreachable - self._departing != self._expected:
             return None if self._still_joining() else _Rescale()
         return None
 

@@ -8,7 +8,9 @@ job's token):
   instance's fork server, as a local parallel job's workers are), to connect to the coordinator's address;
   server → leader ``("started", index, pid)`` or ``("error", index, text)``;
 - leader → server ``("signal", index, signal)``;
-- server → leader ``("exit", index, returncode)`` when a worker ends.
+- server → leader ``("exit", index, returncode)`` when a worker ends;
+- server → leader ``("leaving",)`` when the instance leaves the job (Ctrl-C): the leader moves the workers away
+  at a checkpoint, and the server starts no new ones (a ``start`` is answered with ``error``).
 
 A server serves one leader at a time: a new leader's connection (a new term) kills the workers an earlier
 connection started, and so does the end of a connection — workers never outlive the leader that placed them
@@ -79,9 +81,13 @@ class SlotServer:
         conn = Connection(s, "leader")
         mine: dict[int, WorkerProcess] = {}
         reported: set[int] = set()
+        told_leaving = False
         try:
             while not self._closed.is_set() and self._serving == number:
                 select.select([s], [], [], 0.05)
+                if self._draining and not told_leaving:
+                    told_leaving = True
+                    conn.send(("leaving",))
                 for msg in conn.receive():
                     if msg[0] == "start":
                         _kind, coordinator, index, count = msg
@@ -124,8 +130,9 @@ class SlotServer:
                 proc.kill()
 
     def drain(self) -> None:
-        """Start no more workers (the instance is leaving): a leader's ``start`` is answered with an error, so it
-        places the job without this instance. The workers running now go on."""
+        """Start no more workers (the instance is leaving) and tell the serving leader (``("leaving",)``), which
+        moves the workers running here at a checkpoint; they go on until then. A leader's ``start`` is answered
+        with an error, so it places the job without this instance."""
         self._draining = True
 
     def busy(self) -> bool:
@@ -168,6 +175,7 @@ class SlotClient:
         self.exits: dict[int, int] = {}
         self.started: dict[int, int] = {}
         self.lost = False
+        self.leaving = False  # the instance said it leaves the job
 
     def start(self, coordinator: str, index: int, count: int, timeout: float = 30.0) -> RemoteWorker:
         self.conn.send(("start", coordinator, index, count))
@@ -194,6 +202,8 @@ class SlotClient:
                 self.started[int(msg[1])] = int(msg[2])
             elif msg[0] == "exit":
                 self.exits[int(msg[1])] = int(msg[2])
+            elif msg[0] == "leaving":
+                self.leaving = True
             elif msg[0] == "error":
                 raise OSError(f"instance {self.instance} could not start worker {msg[1]}: {msg[2]}")
 
