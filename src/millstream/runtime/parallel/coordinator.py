@@ -14,7 +14,8 @@ Protocol of one attempt (:meth:`ParallelJobRunner._attempt`):
   3. supervise: collect ``execute_and_collect`` results as they come, pass on ``stop`` / ``cancel``, run the
      checkpoints (:mod:`millstream.runtime.parallel.checkpoints`: restored into the workers before ``start``,
      triggered every interval, a final one when every worker has drained its input or stopped); a worker
-     that reports a failure, or exits without finishing (killed, crashed), fails the attempt;
+     that reports a failure, or exits without finishing (killed, crashed), fails the attempt; a reactive job's
+     planned rescale ends the attempt at a checkpoint triggered for it (:class:`EndAtCheckpoint`);
   4. always: end every worker still running (``SIGTERM``, then ``SIGKILL`` after 5 s) and remove the
      directory — no orphan processes after a failure, a cancel or Ctrl-C. A worker also leaves by itself when
      the coordinator's connection closes (the coordinator was killed).

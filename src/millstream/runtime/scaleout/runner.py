@@ -520,6 +520,7 @@ class ReactiveJobRunner(ParallelJobRunner):
             return _Rescale()
         if set(view.members) - self._unreachable - self._departing != self._expected:
             return None if self._still_joining() else _Rescale()
+        self._changed_at = None  # (an instance that joined has left again)
         return None
 
     def _still_joining(self) -> bool:
