@@ -10,6 +10,7 @@ is asserted only on a real Kafka (``MILLSTREAM_TEST_KAFKA``); the rest runs on T
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 from millstream import CheckpointingMode, StreamExecutionEnvironment
 from millstream.connectors import DeliveryGuarantee, KafkaSink, KafkaSource, LogSink, OffsetsInitializer
-from millstream.core.errors import CheckpointError, TransactionError
+from millstream.core.errors import CheckpointError, FencedError, TransactionError
 from millstream.core.record import ProducerRecord, TopicPartition
 from millstream.log.kafka import KafkaLog
 from millstream.runtime.checkpoint_storage import CheckpointStorage
@@ -186,6 +187,33 @@ def test_a_newer_producer_fences_the_older_one(kafka_bootstrap, kafka_properties
     finally:
         older.close()
         newer.close()
+
+
+def test_a_fenced_producer_adding_a_partition_fails_with_the_fencing_error(
+    kafka_bootstrap, kafka_properties, kafka_topic, caplog
+):
+    """A zombie that writes to a partition its transaction did not have yet after a newer producer fenced it:
+    ``flush`` raises the fencing error naming the transactional id (confluent-kafka raised a bare SystemError
+    there), and librdkafka's own FATAL lines about it go to the debug level (the error says it)."""
+    caplog.set_level(logging.DEBUG, logger="millstream.kafka")
+    older = KafkaLog(kafka_bootstrap, properties=kafka_properties, timeout_ms=15_000)
+    newer = KafkaLog(kafka_bootstrap, properties=kafka_properties, timeout_ms=15_000)
+    try:
+        out, tid = kafka_topic("fence-add"), kafka_topic("fence-add-id")
+        older.create_topic(out, 2)
+        zombie = older.transaction(tid)
+        zombie.append(out, 0, [ProducerRecord(b"zombie-1")])
+        zombie.flush()
+        newer.transaction(tid).flush()  # init_transactions: fences the zombie
+        zombie.append(out, 1, [ProducerRecord(b"zombie-2")])  # a partition new to the zombie's transaction
+        with pytest.raises(FencedError) as info:
+            zombie.flush()
+        assert tid in str(info.value) and "one instance per job id" in info.value.hint
+    finally:
+        older.close()
+        newer.close()
+    fencing = [r for r in caplog.records if r.name == "millstream.kafka" and "fenced" in r.getMessage()]
+    assert all(r.levelno == logging.DEBUG for r in fencing), [(r.levelname, r.getMessage()) for r in fencing]
 
 
 def test_a_second_instance_of_a_job_fences_the_first(kafka_log, kafka_topic, servers, client_props, tmp_path):

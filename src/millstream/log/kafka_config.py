@@ -11,7 +11,9 @@ creates (admin, producers, consumers) unless it carries one of these scope prefi
 millstream's defaults (each overridable): an idempotent producer, ``read_committed`` consumers, no topic
 auto-creation, a short ``fetch.wait.max.ms`` (low read latency; a long-polling fetch is not woken by new
 data on every broker), a short ``reconnect.backoff.ms`` (a new client's first request does not wait), and
-librdkafka's log lines routed to the ``millstream.kafka`` Python logger instead of stderr.
+librdkafka's log lines routed to the ``millstream.kafka`` Python logger instead of stderr (its lines about a
+producer fenced by a newer one are debug output there: millstream raises that as an error of its own, naming
+the transactional id, where it is one — and expects it where a newer leader of a reactive job takes over).
 """
 
 from __future__ import annotations
@@ -23,6 +25,22 @@ from typing import Any
 from ..core.errors import ConfigError
 
 LOGGER = logging.getLogger("millstream.kafka")
+
+
+class _FencingIsReported(logging.Filter):
+    """librdkafka logs a transactional producer's fencing as an error (``FATAL``, ``TXNERR``); millstream reports
+    it itself (:class:`~millstream.core.errors.TransactionError` naming the transactional id, or a deposed
+    reactive leader standing by), so those lines go to the debug level."""
+
+    MARKERS = ("fenced by a newer instance", "newer producer with the same transactionalId", "(_FENCED)")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG and any(m in record.getMessage() for m in self.MARKERS):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+LOGGER.addFilter(_FencingIsReported())
 
 SCOPES = ("producer.", "consumer.", "admin.")
 

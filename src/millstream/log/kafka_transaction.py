@@ -212,7 +212,10 @@ class KafkaTransaction(Transaction):
         them in the partitions as aborted records (which take offsets, as in Kafka).
         """
         producer = self._begin()
-        producer.flush(self._s.timeout_s)
+        try:
+            producer.flush(self._s.timeout_s)
+        except SystemError as exc:
+            raise self._flush_failed(producer, "flushing", exc) from exc
 
     def commit_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
         """Add ``group``'s offsets to the transaction (sent with ``send_offsets_to_transaction`` at commit)."""
@@ -269,14 +272,7 @@ class KafkaTransaction(Transaction):
             try:
                 remaining = producer.flush(self._s.timeout_s)
             except SystemError as exc:
-                # confluent-kafka: a fatal error (this producer was fenced while adding a partition to the
-                # transaction) surfaces inside a delivery callback as a SystemError; its cause is the KafkaError
-                self._release(fatal=True)
-                if is_fenced(exc.__cause__ or exc.__context__ or exc) or self._fenced_before(producer):
-                    raise self._fenced() from exc
-                raise TransactionError(
-                    f"committing Kafka transaction {self.transactional_id!r} failed ({exc}); nothing of it is visible"
-                ) from exc
+                raise self._flush_failed(producer, "committing", exc) from exc
             failed = [d.errors[0] for _, _, d, _ in self._appends if d.errors]
             if remaining or failed or any(d.count != n for _, _, d, n in self._appends):
                 detail = failed[0] if failed else f"{remaining} record(s) not acknowledged in time"
@@ -308,6 +304,17 @@ class KafkaTransaction(Transaction):
                 self._on_written(topic, partition, d.last)
             bases.append(d.first)
         return bases
+
+    def _flush_failed(self, producer: Producer, step: str, exc: SystemError) -> MillstreamError:
+        """The error of a ``flush`` that raised ``SystemError``: confluent-kafka surfaces a fatal error (this
+        producer fenced while adding a partition to the transaction) inside a delivery callback that way, its
+        cause the KafkaError. The producer is unusable: released."""
+        self._release(fatal=True)
+        if is_fenced(exc.__cause__ or exc.__context__ or exc) or self._fenced_before(producer):
+            return self._fenced()
+        return TransactionError(
+            f"{step} Kafka transaction {self.transactional_id!r} failed ({exc}); nothing of it is visible"
+        )
 
     def _fenced_before(self, producer: Producer) -> bool:
         """Whether a record already sent in this transaction failed because a newer producer fenced this one
