@@ -617,34 +617,20 @@ def test_two_instances_share_one_job_on_kafka(
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("who", ["follower", "leader"])
 def test_an_instance_that_leaves_hands_its_work_over_at_a_checkpoint_on_kafka(
-    tmp_path: Path, kafka_bootstrap: str, instances: Any, kafka_topic: Any
+    tmp_path: Path, kafka_bootstrap: str, instances: Any, kafka_topic: Any, who: str
 ) -> None:
-    """The hand-over of a follower's Ctrl-C on the test broker (the group on Kafka's protocol and the control
-    topic): the leader restores from the checkpoint taken for it, and every event is written exactly once."""
+    """Ctrl-C on a follower, or on the leader, on the test broker (the group on Kafka's protocol and the control
+    topic; a new leader claims the next term, fencing the leaver's transactional producers): the job goes on from
+    the checkpoint taken for the leave, and every event is written exactly once."""
     url = f"kafka://{kafka_bootstrap}"
-    src, out = kafka_topic("rh-in"), kafka_topic("rh-out")
+    src, out = kafka_topic(f"rh-{who}-in"), kafka_topic(f"rh-{who}-out")
     job = kafka_job(tmp_path, url, src, out, "EXACTLY_ONCE", 2000, interval_ms=60_000)
     group = instances(url, tmp_path / "unused", tmp_path / "ckpt", job)
     group.start()
     group.start()
-    _hand_over(group, url)
-    assert read_ids(url, out) == list(range(2000))
-
-
-@pytest.mark.kafka
-def test_a_leader_that_leaves_hands_the_job_over_at_a_checkpoint_on_kafka(
-    tmp_path: Path, kafka_bootstrap: str, instances: Any, kafka_topic: Any
-) -> None:
-    """Ctrl-C on the leader on the test broker: it checkpoints, the other instance claims the next term (fencing the
-    leaver's transactional producers) and restores that checkpoint; every event is written exactly once."""
-    url = f"kafka://{kafka_bootstrap}"
-    src, out = kafka_topic("rl-in"), kafka_topic("rl-out")
-    job = kafka_job(tmp_path, url, src, out, "EXACTLY_ONCE", 2000, interval_ms=60_000)
-    group = instances(url, tmp_path / "unused", tmp_path / "ckpt", job)
-    group.start()
-    group.start()
-    _hand_over(group, url, by_leader=True)
+    _hand_over(group, url, by_leader=who == "leader")
     assert read_ids(url, out) == list(range(2000))
 
 
