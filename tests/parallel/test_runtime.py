@@ -129,6 +129,25 @@ def test_collection_source_feeds_parallel_operators_and_execute_and_collect(log_
     assert sorted(out) == [x * 2 for x in range(100)]
 
 
+def test_a_parallel_job_runs_in_a_process_with_more_than_1024_files_open(log_url: str) -> None:
+    """Its sockets get numbers above ``select``'s FD_SETSIZE: the coordinator and the transport wait on them with
+    ``poll`` (``select`` failed with "filedescriptor out of range", once a long test session had that many open)."""
+    import os
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("fewer than 1200 files may be open here")
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.set_parallelism(2)
+        out = env.from_collection(list(range(100))).key_by(lambda x: x % 7).map(lambda x: x + 1).execute_and_collect()
+        assert sorted(out) == list(range(1, 101))
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
 def test_union_and_interval_join_across_exchanges(log_url: str) -> None:
     write_events(log_url, "events", 4, 1000)
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import select
 import shutil
 import signal
 import socket
@@ -46,6 +45,7 @@ from typing import Any
 
 from ...core import sensors
 from ...core.errors import CheckpointError
+from ...core.io_wait import wait_io
 from ...stream.errors import JobConfigError, JobFailedError
 from ...stream.graph import Transformation, topological
 from ...stream.plan import JobPlan
@@ -439,7 +439,7 @@ class ParallelJobRunner:
                         writers.append(s)
                 except PeerClosed:
                     conns[i].closed = True
-        readable, _w, _x = select.select(list(socks), writers, [], timeout)
+        readable, _w = wait_io(list(socks), writers, timeout)
         out: list[tuple[int, Any]] = []
         for s in readable:
             i = socks[s]

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import marshal
 import os
-import select
 import signal
 import socket
 import sys
 
 import cloudpickle  # noqa: F401 - preloaded for the workers
 
+from ...core.io_wait import wait_io
 from . import worker
 
 _MAX_MESSAGE = 1 << 20
@@ -112,7 +112,7 @@ def _serve(sock: socket.socket) -> int:
     signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the select through the wakeup fd
     sock.send(marshal.dumps(("ready",)))
     while True:
-        ready, _, _ = select.select([sock.fileno(), rd], [], [])
+        ready, _ = wait_io([sock.fileno(), rd])
         if rd in ready:
             os.read(rd, 4096)
         _reap(sock)

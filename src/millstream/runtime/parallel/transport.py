@@ -29,6 +29,8 @@ import time
 from collections import deque
 from typing import Any
 
+from ...core.io_wait import wait_io
+
 _HEADER = struct.Struct(">IB")
 #: a worker's exit status when it left because the coordinator or a peer closed its connection (a consequence of
 #: another failure, not its cause)
@@ -173,7 +175,6 @@ class Connection:
 
     def flush_blocking(self, timeout: float = 30.0) -> None:
         """Write every queued frame, waiting up to ``timeout`` s for the socket to take them."""
-        import select
         import time
 
         deadline = time.monotonic() + timeout
@@ -181,7 +182,7 @@ class Connection:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"{self.name}: could not send {self.pending} bytes within {timeout} s")
-            select.select([], [self.sock], [], min(left, 0.5))
+            wait_io([], [self.sock], min(left, 0.5))
 
     # -- receiving ------------------------------------------------------------------------------------
     def receive(self) -> list[Any]:
@@ -226,7 +227,6 @@ class Connection:
     def receive_blocking(self, timeout: float) -> Any:
         """Wait up to ``timeout`` s for one frame and return it (``TimeoutError`` when none came); frames that
         arrived with it are kept for the next calls."""
-        import select
         import time
 
         deadline = time.monotonic() + timeout
@@ -237,7 +237,7 @@ class Connection:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"{self.name}: no message within {timeout} s")
-            select.select([self.sock], [], [], min(left, 0.5))
+            wait_io([self.sock], (), min(left, 0.5))
         return self._backlog.popleft()
 
     def close(self) -> None:

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import select
 import signal
 import socket
 import sys
@@ -64,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.clock import Clock
+from ...core.io_wait import wait_io
 from ...stream.graph import build_operator
 from ...stream.operators.base import Operator, OperatorContext, Output
 from ...stream.operators.preagg import PARTIAL_KEY, WindowPreAggregator, merging_params, pre_aggregation_applies
@@ -320,7 +320,7 @@ class Worker:
             if waiting:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"workers {sorted(waiting)} did not announce their channels")
-                select.select([self.peers[j].sock for j in waiting], [], [], 0.5)
+                wait_io([self.peers[j].sock for j in waiting], (), 0.5)
 
     def _update_statuses(self) -> None:
         for sender, roots in self.sender_roots:
@@ -517,7 +517,7 @@ class Worker:
                 writers = [c.sock for c in (control, *peers.values()) if c.pending and not c.closed]
                 readers = [control.sock, *(c.sock for c in peers.values() if not c.closed)]
                 t0 = time.perf_counter()
-                select.select(readers, writers, [], wait)
+                wait_io(readers, writers, wait)
                 # waiting while a peer's queue holds the sources back is back pressure, else waiting for input
                 held = any(c.pending >= HIGH_WATER for c in peers.values())
                 self.time.waited_on(time.perf_counter() - t0, output=held)

@@ -25,7 +25,6 @@ also ask it at every heartbeat; such a probe connection, which sends no token, i
 from __future__ import annotations
 
 import logging
-import select
 import signal
 import socket
 import subprocess
@@ -33,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ...core.io_wait import wait_io
 from ..parallel.launcher import WorkerProcess, start_worker
 from ..parallel.transport import Address, Connection, PeerClosed, accept
 from ..parallel.worker import TOKEN_ENV
@@ -84,7 +84,7 @@ class SlotServer:
         told_leaving = False
         try:
             while not self._closed.is_set() and self._serving == number:
-                select.select([s], [], [], 0.05)
+                wait_io([s], (), 0.05)
                 if self._draining and not told_leaving:
                     told_leaving = True
                     conn.send(("leaving",))
@@ -191,7 +191,7 @@ class SlotClient:
         if self.lost:
             return
         if wait:
-            select.select([self.conn.sock], [], [], wait)
+            wait_io([self.conn.sock], (), wait)
         try:
             frames = self.conn.receive()
         except PeerClosed:

@@ -22,12 +22,12 @@ Every server error becomes a :class:`CdcError` that names the problem and its fi
 
 from __future__ import annotations
 
-import select
 import struct
 import time
 from typing import Any, NamedTuple
 
 from ....core.errors import ConnectError
+from ....core.io_wait import wait_io
 from .lsn import format_lsn, parse_lsn
 
 _XLOG = struct.Struct(">QQq")
@@ -185,7 +185,7 @@ class ReplicationConnection:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                ready, _, _ = select.select([pg.socket], [], [], min(left, linger if out else 1.0))
+                ready, _ = wait_io([pg.socket], (), min(left, linger if out else 1.0))
                 if out and not ready:
                     break
                 pg.consume_input()
