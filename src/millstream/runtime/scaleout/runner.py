@@ -370,9 +370,9 @@ class ReactiveJobRunner(ParallelJobRunner):
 
     def _hand_over(self) -> None:
         """Leave the group while this instance's slots still run the leader's workers, and keep them until the
-        leader has moved them (it sees the instance gone at its next heartbeat, checkpoints with these workers
-        and rescales without them), at most :data:`HAND_OVER_S`: a clean leave costs the job no reprocessing.
-        The slots start no new workers meanwhile."""
+        leader has moved them (the slot server tells it at once; it checkpoints with these workers and rescales
+        without them), at most :data:`HAND_OVER_S`: a clean leave costs the job no reprocessing. The slots start
+        no new workers meanwhile."""
         assert self.slot_server is not None
         self.slot_server.drain()
         self.group.leave()
@@ -453,13 +453,12 @@ class ReactiveJobRunner(ParallelJobRunner):
         them, and a new leader taking over instances that have been in the group for a while, start at once."""
         if self.stabilization_ms <= 0:
             return
-        window = self.stabilization_ms / 1000
-        deadline = time.monotonic() + 10 * window
+        self._changed_at = None  # (the ten-windows bound of _still_joining counts from now)
         self._note_joins(self.group.view.members)
         self._settling = True
         self._beat_soon.set()
         try:
-            while time.monotonic() - self._last_join < window and time.monotonic() < deadline:
+            while self._still_joining():
                 if self.cancelled.is_set() or self.stopping.is_set() or self.leaving.is_set():
                     return
                 time.sleep(0.02)
@@ -524,10 +523,10 @@ class ReactiveJobRunner(ParallelJobRunner):
         return None
 
     def _still_joining(self) -> bool:
-        """Whether the running attempt should wait for more instances before it rescales: one joined less than
-        ``stabilization_ms`` ago (for at most ten times that since the change was first seen) — the job runs
-        on meanwhile, as Flink's adaptive scheduler waits for resources to stabilize while it executes.
-        Departures are not waited for."""
+        """Whether to wait for more instances before starting (:meth:`_stabilize`) or rescaling a running attempt:
+        one joined less than ``stabilization_ms`` ago, for at most ten times that since the wait began (the
+        first call after ``_changed_at`` was cleared). A running attempt runs on meanwhile, as Flink's adaptive
+        scheduler waits for resources to stabilize while it executes. Departures are not waited for."""
         window = self.stabilization_ms / 1000
         if window <= 0:
             return False
