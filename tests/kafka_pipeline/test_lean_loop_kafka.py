@@ -116,3 +116,100 @@ def test_cancel_and_stop_end_an_unbounded_job(kafka_log, kafka_topic, servers, c
         client.cancel()
     got = [orjson.loads(r.value)["i"] for r in read_all(kafka_log, dst, 0)]
     assert got == list(range(20))  # written before the sink closed (at least once: each once here)
+
+
+def _unbounded_map_job(servers: str, props: dict[str, str], src: str, dst: str, fn: Any) -> Any:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    s = env.from_source(source(servers, props, src, bounded=False), WatermarkStrategy.no_watermarks(), "in")
+    s.map(fn).name("the-map").sink_to(sink(servers, props, dst))
+    return env
+
+
+def test_a_tailing_job_reads_and_writes_through_prepared_calls_as_the_general_loop(
+    kafka_log, kafka_topic, servers, client_props, monkeypatch
+):
+    """One partition read to its end and on (unbounded, no watermarks): the plain rounds read through the
+    reader's prepared read (which waits for data itself) and write through the sink's prepared write. The
+    records written (values, timestamps, the partition each batch went to) are those of the general loop, also
+    for records that arrive while the job waits."""
+    from millstream.runtime.sinks import LogSinkOperator
+    from millstream.runtime.sources import LogReader
+
+    src = kafka_topic("prep-in")
+    kafka_log.create_topic(src, 1)
+    append_json(kafka_log, src, 0, [{"i": i} for i in range(25)], [BASE_TS + i for i in range(25)])
+    prepared = {"read": 0, "write": 0}
+    read, write = LogReader.prepared_read, LogSinkOperator.prepared_write
+
+    def counted_read(self: Any, pid: Any) -> Any:
+        fn = read(self, pid)
+        prepared["read"] += fn is not None
+        return fn
+
+    def counted_write(self: Any) -> Any:
+        fn = write(self)
+        prepared["write"] += fn is not None
+        return fn
+
+    monkeypatch.setattr(LogReader, "prepared_read", counted_read)
+    monkeypatch.setattr(LogSinkOperator, "prepared_write", counted_write)
+    outputs = {}
+    for general in (False, True):
+        dst = kafka_topic("prep-out")
+        kafka_log.create_topic(dst, 1)
+        env = _unbounded_map_job(servers, client_props, src, dst, lambda e: {**e, "hop": 1})
+        with monkeypatch.context() as m:
+            if general:
+                m.setattr(job_module, "lean_chain", lambda runner, checkpointing: None)
+            client = env.execute_async(f"prepared {general}")
+            try:
+                runner = client.runner
+                wait_until(lambda: runner.drivers[0].seen >= 25, what="the job to read the first 25 records")  # noqa: B023
+                if not general:
+                    later = range(25, 40)
+                    append_json(kafka_log, src, 0, [{"i": i} for i in later], [BASE_TS + i for i in later])
+                wait_until(lambda: runner.drivers[0].seen >= 40, what="the job to read the records sent later")  # noqa: B023
+                assert client.runner.lean is not general
+                client.cancel()
+                client.get_job_execution_result(30)
+            finally:
+                client.cancel()
+        outputs[general] = [(r.value, r.timestamp) for r in read_all(kafka_log, dst, 0)]
+    assert prepared == {"read": 1, "write": 1}  # taken by the lean loop only
+    assert outputs[False] == outputs[True]
+    assert [orjson.loads(v)["i"] for v, _ in outputs[False]] == list(range(40))
+    assert [t for _, t in outputs[False]] == [BASE_TS + i for i in range(40)]
+
+
+def test_the_prepared_read_names_a_record_that_is_not_json(kafka_log, kafka_topic, servers, client_props):
+    from millstream.core.record import ProducerRecord
+
+    src, dst = kafka_topic("prep-bad-in"), kafka_topic("prep-bad-out")
+    kafka_log.create_topic(src, 1)
+    kafka_log.create_topic(dst, 1)
+    append_json(kafka_log, src, 0, [{"i": 0}], [BASE_TS])
+    client = _unbounded_map_job(servers, client_props, src, dst, lambda e: e).execute_async("prepared bad json")
+    try:
+        wait_until(lambda: client.runner.drivers[0].seen >= 1, what="the job to read the first record")
+        kafka_log.append(src, 0, [ProducerRecord(b"not json", None, BASE_TS + 1)])  # read by the prepared read
+        with pytest.raises(JobFailedError) as info:
+            client.get_job_execution_result(60)
+    finally:
+        client.cancel()
+    assert client.runner.lean
+    assert f"{src}[0] offset 1 is not valid JSON" in str(info.value.__cause__)
+
+
+def test_the_prepared_write_names_an_element_that_fails_to_serialize(kafka_log, kafka_topic, servers, client_props):
+    src, dst = kafka_topic("prep-ser-in"), kafka_topic("prep-ser-out")
+    kafka_log.create_topic(src, 1)
+    kafka_log.create_topic(dst, 1)
+    append_json(kafka_log, src, 0, [{"i": i} for i in range(10)], [BASE_TS + i for i in range(10)])
+    unserializable = lambda e: {**e, "bad": object()} if e["i"] == 6 else e  # noqa: E731
+    client = _unbounded_map_job(servers, client_props, src, dst, unserializable).execute_async("prepared bad value")
+    with pytest.raises(JobFailedError) as info:
+        client.get_job_execution_result(60)
+    assert client.runner.lean
+    assert info.value.position == 6  # the sink's sixth element (0-based), as process names it
+    got = [orjson.loads(r.value)["i"] for r in read_all(kafka_log, dst, 0)]
+    assert got == list(range(6))  # the values before it were queued (at least once)

@@ -212,6 +212,14 @@ class KafkaLog(Log):
         raised as it is, the values before the failing one queued."""
         (self._appender or self._writer).append_values_nowait(topic, partition, values, timestamps, serialize)
 
+    def values_writer(
+        self, topic: str, partition: int
+    ) -> Callable[[list[Any], list[Any], Callable[[Any], bytes | None] | None], None]:
+        """:meth:`append_values_nowait` of ``topic[partition]``, prepared (the partition checked once): a function
+        of ``(values, timestamps, serialize)`` for a sink that writes the same partition round after round
+        (:class:`~millstream.log.columns.ValuesWriters`)."""
+        return self._writer.values_writer(topic, partition)
+
     def flush_writes(self) -> None:
         """Wait until everything queued by :meth:`append_nowait` is acknowledged (raises the first error)."""
         if self._appender is not None:

@@ -168,25 +168,38 @@ class PartitionReader:
         :class:`Record` is built (the columns come straight from the messages); otherwise it is ``read``.
         Call with :attr:`lock` held."""
         if offset == self._next and not self._pending and self._deferred is None:
-            msgs = self._take(max(1, max_records))
-            if msgs and not any(map(_error, msgs)):
-                if stop is not None and msgs[-1].offset() >= stop:
-                    msgs = [m for m in msgs if m.offset() < stop]
-                    if not msgs:
-                        self._pending = []
-                        self._next = None  # records past ``stop`` were taken from the queue: re-position
-                        return stop, [], []
-                    self._next = None
-                else:
-                    self._next = msgs[-1].offset() + 1
-                return msgs[-1].offset() + 1, list(map(_value, msgs)), list(map(_second, map(_timestamp, msgs)))
-            recs = self._convert(msgs, offset) if msgs else self._fetch(offset, max_records, 0, known_end)
-            if len(recs) > max_records:
-                recs, self._pending = recs[:max_records], recs[max_records:]
-            if recs:
-                self._next = recs[-1][2] + 1
-        else:
-            recs = self.read(offset, max_records, None, 0, known_end)
+            return self._columns(self._take(max(1, max_records)), offset, max_records, stop, known_end)
+        return self._record_columns(self.read(offset, max_records, None, 0, known_end), offset, stop)
+
+    def _columns(
+        self, msgs: list[Any], offset: int, max_records: int, stop: int | None, known_end: int
+    ) -> tuple[int, list[Any], list[int]]:
+        """:meth:`read_values` of the messages taken from the queue (at most ``max_records``), the read continuing
+        the stream at ``offset``."""
+        if msgs and self._ends_at_eof(msgs):
+            msgs.pop()
+            if not msgs:
+                return offset, [], []
+        if msgs and not any(map(_error, msgs)):
+            if stop is not None and msgs[-1].offset() >= stop:
+                msgs = [m for m in msgs if m.offset() < stop]
+                if not msgs:
+                    self._pending = []
+                    self._next = None  # records past ``stop`` were taken from the queue: re-position
+                    return stop, [], []
+                self._next = None
+            else:
+                self._next = msgs[-1].offset() + 1
+            return msgs[-1].offset() + 1, list(map(_value, msgs)), list(map(_second, map(_timestamp, msgs)))
+        recs = self._convert(msgs, offset) if msgs else self._fetch(offset, max_records, 0, known_end)
+        if len(recs) > max_records:
+            recs, self._pending = recs[:max_records], recs[max_records:]
+        if recs:
+            self._next = recs[-1][2] + 1
+        return self._record_columns(recs, offset, stop)
+
+    def _record_columns(self, recs: list[Record], offset: int, stop: int | None) -> tuple[int, list[Any], list[int]]:
+        """``(next offset, values, timestamps)`` of records read at ``offset``, cut before ``stop``."""
         if stop is not None and recs and recs[-1][2] >= stop:
             recs = [r for r in recs if r[2] < stop]
             self._next = None
@@ -226,6 +239,28 @@ class PartitionReader:
             self._next = out[-1][2] + 1
         return out
 
+    def poll_values(
+        self, offset: int, max_records: int, stop: int | None, known_end: Callable[[], int], timeout_s: float
+    ) -> tuple[int, list[Any], list[int]]:
+        """:meth:`wait` up to ``timeout_s``, then :meth:`read_values` (whatever the wait said; ``known_end()``
+        taken after the wait): the results of the two calls in turn. Call with :attr:`lock` held."""
+        if offset == self._next and self._peeked is None and not self._pending and self._deferred is None:
+            # a tailing read's round in one pass: the first message the wait brings, and what is queued behind it
+            deadline = time.monotonic() + timeout_s
+            c = self._c
+            m = c.poll(math.ceil(max(0.0, timeout_s) * 1000) / 1000)  # (whole milliseconds, rounded up: see wait)
+            if m is None:
+                return self.read_values(offset, max_records, stop, known_end())
+            err = _error(m)
+            if err is None or err.code() != _EOF:
+                msgs = [m, *c.consume(max_records - 1, 0)] if max_records > 1 else [m]
+                return self._columns(msgs, offset, max_records, stop, known_end())
+            self._eof = m.offset()  # reaching the end is no record: wait on, as wait does
+            timeout_s = deadline - time.monotonic()
+        if timeout_s > 0:
+            self.wait(offset, timeout_s)
+        return self.read_values(offset, max_records, stop, known_end())
+
     def _take(self, n: int) -> list[Any]:
         """Up to ``n`` queued messages without waiting, the one ``wait`` took first."""
         m = self._peeked
@@ -258,7 +293,19 @@ class PartitionReader:
             if remaining <= 0:
                 return False
 
+    def _ends_at_eof(self, msgs: list[Any]) -> bool:
+        """Whether the last of ``msgs`` is the consumer's end-of-partition event (it is after most fetches of a
+        tailing reader), noted in :attr:`_eof`: the caller drops it, and the records before it keep the fast
+        path that a batch without events takes."""
+        err = _error(msgs[-1])
+        if err is None or err.code() != _EOF:
+            return False
+        self._eof = msgs[-1].offset()
+        return True
+
     def _convert(self, msgs: list[Any], offset: int) -> list[Record]:
+        if msgs and self._ends_at_eof(msgs):
+            msgs = msgs[:-1]
         if not msgs:
             return []
         topic, partition = self.topic, self.partition
@@ -293,8 +340,8 @@ class PartitionReader:
                 )
                 continue
             code = err.code()
-            if code == _EOF:
-                self._eof = m.offset()
+            if code == _EOF:  # (the last event may have been noted already: the end only moves on)
+                self._eof = m.offset() if self._eof is None else max(self._eof, m.offset())
                 continue
             if code in _OUT_OF_RANGE:
                 lo, hi = self._watermarks()
@@ -394,6 +441,15 @@ class PartitionHandle:
 
     def wait(self, offset: int, timeout_s: float) -> bool:
         return self._locked(PartitionReader.wait, offset, timeout_s)
+
+    def poll_values(
+        self, offset: int, max_records: int, stop: int | None, timeout_s: float
+    ) -> tuple[int, list[Any], list[int]]:
+        r = self._reader
+        with r.lock:  # (the common case of _locked, without its generic call)
+            if not r.closed:
+                return r.poll_values(offset, max_records, stop, self._known_end, timeout_s)
+        return self._locked(PartitionReader.poll_values, offset, max_records, stop, self._known_end, timeout_s)
 
     def _locked(self, method: Callable[..., Any], *args: Any) -> Any:
         """``method(reader, *args)`` under the reader's lock; a reader the pool has closed is replaced first."""

@@ -20,6 +20,12 @@ What it guarantees — the general loop's semantics, with less work per round:
     for and metrics reported (when an observer is installed; ``seen``, ``records_out`` and watermarks are kept
     per operator as the operators keep them); with no data read, it waits on the source as the general loop does.
 
+A plain round (below) reads through the reader's prepared read of its partition where it has one
+(:class:`~millstream.runtime.sources.PreparedReads`: it also waits for data, so a round is one call to the
+reader) and writes through the sink's prepared write (:meth:`~millstream.runtime.sinks.LogSinkOperator.
+prepared_write`): the same records, with a fraction of the calls per round. Not with metrics, which time the
+waits apart from the work.
+
 A source with one partition whose watermark cannot move (no timestamps or watermarks, no idleness) is read
 without the driver's per-partition watermark work (:func:`_read_one`); every other source goes through
 :meth:`SourceDriver.step <millstream.runtime.job.SourceDriver.step>`.
@@ -30,14 +36,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from itertools import compress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..stream.operators.base import Operator
 from ..stream.operators.basic import FilterOperator, FlatMapOperator, MapOperator, call_each
 from ..stream.time import MAX_WATERMARK
 from .protocols import RoundBuffered
-from .sinks import SinkOperator
-from .sources import CANCEL_SLICE_S, wait_for_data
+from .sinks import LogSinkOperator, SinkOperator
+from .sources import CANCEL_SLICE_S, PreparedReads, wait_for_data
 from .stalls import StallWatch
 
 if TYPE_CHECKING:
@@ -119,6 +125,14 @@ class LeanChain(Operator):
         self.ops = ops
         self.sink = sink
         self.stages = [_stage(op) for op in ops]
+        #: the sink's prepared write (:meth:`LogSinkOperator.prepared_write`), once the sink is open
+        #: (:meth:`prepare`): a plain round's batch goes through the stages and to it, not to ``sink.process``
+        self.write: Callable[[list[Any], list[Any]], None] | None = None
+
+    def prepare(self) -> None:
+        """Take the sink's prepared write, where it has one (call once the sink is open)."""
+        if isinstance(self.sink, LogSinkOperator):
+            self.write = self.sink.prepared_write()
 
     def process(self, vals: list[Any], tss: list[Any], wmb: list[int], tail: int, input_index: int = 0) -> None:
         for stage in self.stages:  # also an empty batch: it carries the watermark (tail) to the sink
@@ -151,6 +165,8 @@ def lean_chain(runner: JobRunner, checkpointing: bool) -> LeanChain | None:
     if len(runner.order) != len(ops) + 1:  # anything else in the job (another sink, a collecting sink)
         return None
     chain = LeanChain(ops, sink)
+    if isinstance(sink, LogSinkOperator):
+        sink.direct_batch = 1  # one batch a round: written as it comes, nothing to gather for the end of the round
     runner.drivers[0].out.targets[:] = [(chain, 0)]
     return chain
 
@@ -166,16 +182,33 @@ def _plain(driver: SourceDriver) -> bool:
     return gen.passthrough and driver.pw.combined == gen.wm and driver.last_tail == gen.wm
 
 
-def _read_one(driver: SourceDriver, chain: LeanChain, batch: int) -> int | None:
+PreparedRead = Callable[[int, float], tuple[list[Any], list[Any]]]
+_UNPREPARED: Any = object()
+
+
+def _read_one(
+    driver: SourceDriver, chain: LeanChain, batch: int, wait_s: float, reads: dict[Any, PreparedRead | None] | None
+) -> tuple[int, bool] | None:
     """One round of :meth:`SourceDriver.step` for a :func:`_plain` driver: read, chain, sink; the same batch,
-    timestamps and watermarks (constant: ``gen.wm``) as ``step`` would push. ``None`` (nothing read) when the
-    reader's partitions changed: the driver is no longer plain, and ``step`` reads."""
+    timestamps and watermarks (constant: ``gen.wm``) as ``step`` would push. Returns how many elements were
+    read and whether the read waited for data (up to ``wait_s``: a prepared read of the partition, taken once
+    from the reader, a :class:`~millstream.runtime.sources.PreparedReads`, and kept in ``reads``; ``None``: no
+    prepared reads). ``None`` (nothing read) when the reader's partitions changed: the driver is no longer
+    plain, and ``step`` reads."""
     reader = driver.reader
     parts = reader.partitions()
     if len(parts) != 1 or parts[0] not in driver.gens:
         return None
     pid = parts[0]
-    vals, tss = reader.read(pid, batch)
+    read = None
+    if reads is not None:
+        read = reads.get(pid, _UNPREPARED)
+        if read is _UNPREPARED:
+            read = reads[pid] = cast(PreparedReads, reader).prepared_read(pid)
+    if read is not None:
+        vals, tss = read(batch, wait_s)
+    else:
+        vals, tss = reader.read(pid, batch)
     n = len(vals)
     if n:
         wm = driver.gens[pid].wm
@@ -183,14 +216,21 @@ def _read_one(driver: SourceDriver, chain: LeanChain, batch: int) -> int | None:
         driver.last_data[pid] = driver.clock.now_ms()
         driver.out.records_out += n
         driver.out.watermark = wm
-        chain.process(vals, tss, [wm] * n, wm)
+        write = chain.write
+        if write is None:
+            chain.process(vals, tss, [wm] * n, wm)
+        else:  # the chain's process, with the sink's prepared write (see LeanChain)
+            wmb = [wm] * n
+            for stage in chain.stages:
+                vals, tss, wmb = stage(vals, tss, wmb, wm)
+            write(vals, tss)
     if reader.done(pid):
         driver.finished_parts.add(pid)
         driver._emit_tail(driver.pw.finish(pid))
         if reader.bounded:
             driver.finished = True
             driver._emit_tail(MAX_WATERMARK)
-    return n
+    return n, read is not None
 
 
 def run_lean(runner: JobRunner, chain: LeanChain) -> None:
@@ -216,15 +256,29 @@ def run_lean(runner: JobRunner, chain: LeanChain) -> None:
     def interrupted() -> bool:
         return cancelled.is_set() or stopping.is_set()
 
+    # A plain round's read waits for data itself (one call to the reader instead of a read and a wait), when the
+    # reader can and the wait is one short block; not with metrics, which time the waits apart from the work.
+    reads: dict[Any, PreparedRead | None] | None = (
+        {}
+        if unbounded
+        and wakes
+        and metrics is None
+        and 0 < idle_s <= CANCEL_SLICE_S
+        and isinstance(reader, PreparedReads)
+        else None
+    )
+    if metrics is None:
+        chain.prepare()
     plain = False  # whether the driver is _plain: once it is, it stays so until _read_one says otherwise
     while not driver.finished and not cancelled.is_set() and not stopping.is_set():
+        read_waited = False  # whether this round's read did the waiting
         try:
-            n = _read_one(driver, chain, batch) if plain else None
-            if n is None:
+            got = _read_one(driver, chain, batch, idle_s, reads) if plain else None
+            if got is None:
                 progress = driver.step(batch)
                 plain = _plain(driver)
             else:
-                progress = n
+                progress, read_waited = got
                 plain = not driver.finished_parts
         except Exception as exc:
             _mark_where(exc, driver.name, driver.uid)
@@ -235,7 +289,7 @@ def run_lean(runner: JobRunner, chain: LeanChain) -> None:
             stalls.check()
         if metrics is not None:
             metrics.report()
-        if unbounded and (wakes or not progress):
+        if unbounded and (wakes or not progress) and not read_waited:
             if metrics is not None:
                 waited = time.perf_counter()
             if not wakes:

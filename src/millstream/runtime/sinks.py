@@ -16,6 +16,7 @@ from ..core.debezium_json import DebeziumJsonFormat
 from ..core.record import ProducerRecord
 from ..core.serde import get_serde
 from ..log import Log, open_log
+from ..log.columns import ValuesWriters
 from ..log.partitioner import partition_for_key
 from ..stream.connectors import DeliveryGuarantee, FileSink, FunctionSink, LogSink, PrintSink
 from ..stream.errors import JobConfigError
@@ -44,6 +45,11 @@ class LogSinkOperator(SinkOperator):
     :mod:`millstream.runtime.checkpointing`). Pending records of a failed job are dropped: the restored
     job produces them again. On Kafka the coordinator sets ``txn`` (an open Kafka transaction, see
     :mod:`millstream.runtime.kafka_exactly_once`) and records go into it instead of ``pending``."""
+
+    #: keyless batches at least this long go to a log with ``append_values_nowait`` at once, shorter ones are
+    #: gathered until the end of the round (:data:`DIRECT_BATCH`; a loop that hands over one batch per round,
+    #: such as the lean loop, sets 1: there is nothing to gather)
+    direct_batch = DIRECT_BATCH
 
     def __init__(self, name: str, uid: str | None, sink: LogSink, log: Log | None = None) -> None:
         super().__init__(name, uid)
@@ -205,7 +211,7 @@ class LogSinkOperator(SinkOperator):
             self._process_per_topic(vals, tss)
             return
         direct = self._send_values is not None and self.txn is None and self._key_ser is None
-        if direct and len(vals) >= DIRECT_BATCH and s.topic is not None and s.topic_selector is None:
+        if direct and len(vals) >= self.direct_batch and s.topic is not None and s.topic_selector is None:
             self._send_direct(s.topic, vals, tss)
             self.seen += len(vals)
             self.written += len(vals)
@@ -254,13 +260,59 @@ class LogSinkOperator(SinkOperator):
         try:
             self._send_values(topic, p, vals, tss, ser)
         except Exception as exc:
-            for i, v in enumerate(vals):  # which element (serializers are deterministic); none: not a value's fault
-                try:
-                    ser(v)
-                except Exception:
-                    annotate(exc, self, self.seen + i, v)
-                    break
+            self._name_failed(exc, vals)
             raise
+
+    def prepared_write(self) -> Callable[[list[Any], list[Any]], None] | None:
+        """``process(vals, tss, ...)`` prepared for a loop that hands over one batch a round (the lean loop):
+        ``write(vals, tss)`` writes the batch as ``process`` writes a keyless batch to a fixed topic at least once
+        (the next partition in turn, each element serialized as the producer takes it, a failing element named)
+        through the log's prepared writers of the topic's partitions
+        (:class:`~millstream.log.columns.ValuesWriters`). ``None`` where that is not how ``process`` writes:
+        exactly once, keys, a topic selector, or a log without prepared writers. Call after ``open``, in a job
+        without checkpoints (a checkpoint's transaction is not looked for)."""
+        s, log = self.sink, self._log
+        if (
+            self.transactional
+            or self.txn is not None
+            or self._send_values is None
+            or self._key_ser is not None
+            or s.topic is None
+            or s.topic_selector is not None
+            or not isinstance(log, ValuesWriters)
+        ):
+            return None
+        topic, ser = s.topic, self._ser
+        writers = [log.values_writer(topic, p) for p in range(self._partitions(topic))]
+        n_writers = len(writers)
+
+        def write(vals: list[Any], tss: list[Any]) -> None:
+            if not vals:
+                return
+            if self._round_values or self._round:  # (held back by an earlier process call: they go first)
+                self.end_of_round()
+            writer = writers[self._rr % n_writers]  # sticky partitioning, as _next_partition
+            self._rr += 1
+            try:
+                writer(vals, tss, ser)
+            except Exception as exc:
+                self._name_failed(exc, vals)
+                raise
+            self.seen += len(vals)
+            self.written += len(vals)
+
+        return write
+
+    def _name_failed(self, exc: Exception, vals: list[Any]) -> None:
+        """Name the first element of ``vals`` that fails to serialize in ``exc`` (serializers are deterministic;
+        none: the failure is not a value's)."""
+        ser = self._ser
+        for i, v in enumerate(vals):
+            try:
+                ser(v)
+            except Exception:
+                annotate(exc, self, self.seen + i, v)
+                break
 
     def _process_per_topic(self, vals: list[Any], tss: list[Any]) -> None:
         """A topic selector with a schema-registry format: each topic's elements with that topic's serializers."""

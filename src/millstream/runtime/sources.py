@@ -49,6 +49,18 @@ def split_owner(topic: str, partition: int, num_readers: int) -> int:
 
 
 @runtime_checkable
+class PreparedReads(Protocol):
+    """A reader (``wakes_on_data``) that can prepare the read of one partition for a loop that reads it alone,
+    round after round: one call a round, which also waits for data, instead of ``read`` and ``wait_for_data``."""
+
+    def prepared_read(self, pid: Any) -> Callable[[int, float], tuple[list[Any], list[Any]]] | None:
+        """``read(max_records, timeout_s)``: what ``read(pid, max_records)`` returns, having first waited up to
+        ``timeout_s`` (as ``wait_for_data``) when there is nothing to read yet; ``None`` where the reader has no
+        such read of ``pid``. The reader's other partitions, if any, are not waited on."""
+        ...
+
+
+@runtime_checkable
 class SplitReader(Protocol):
     """A reader whose splits (partitions, files) can be spread over the parallel subtasks of its source."""
 
@@ -449,6 +461,36 @@ class LogReader(SourceReader):
             return self._serde.deserialize(record.value)
         return _json_loads_all([record], self.source.name)[0]
 
+    def prepared_read(self, pid: Any) -> Callable[[int, float], tuple[list[Any], list[Any]]] | None:
+        """The read of ``pid`` prepared (:class:`PreparedReads`): an unbounded source reading one partition of a
+        log with partition handles (Kafka) for values, through the handle's ``poll_values``; ``None`` otherwise
+        (bounded, dead-letter routing, whole-record formats, or a log without handles)."""
+        handle = self._columns.get(pid) if self._columns is not None and not self.bounded else None
+        if handle is None:
+            return None
+        poll, positions, serde, name = handle.poll_values, self.positions, self._serde, self.name
+        decode = orjson.loads if serde is None else serde.deserialize
+
+        def read(max_records: int, timeout_s: float) -> tuple[list[Any], list[Any]]:
+            pos = positions[pid]
+            try:
+                nxt, raw, tss = poll(pos, max_records, None, timeout_s)
+            except OffsetOutOfRangeError as exc:  # as read: on at the log start
+                positions[pid] = max(pos, exc.earliest)
+                return [], []
+            if not raw:
+                return [], []
+            try:
+                vals = list(map(decode, raw))
+            except (orjson.JSONDecodeError, TypeError):  # tombstones, or bad JSON: say which record (as read)
+                if serde is not None:
+                    raise
+                vals = _json_loads_all(self.log.read(pid.topic, pid.partition, pos, max_records=len(raw)), name)
+            positions[pid] = nxt
+            return vals, tss
+
+        return read
+
     def _read_columns(self, pid: Any, pos: int, max_records: int) -> tuple[list[Any], list[Any]]:
         """``read`` through the log's ``read_values`` hook (values and timestamps only; Kafka)."""
         stop = self.stops[pid] if self.bounded else None
@@ -751,6 +793,7 @@ __all__ = [
     "FunctionReader",
     "LogReader",
     "Pause",
+    "PreparedReads",
     "SourceReader",
     "SplitReader",
     "make_reader",
