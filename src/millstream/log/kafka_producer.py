@@ -180,45 +180,6 @@ class ProduceQueue:
         rest = [ProducerRecord(v, None, t) for v, t in zip(values[done:], tss[done:], strict=True)]
         return done + self._put_each(topic, partition, rest, tss[done:], callback)
 
-    def values_writer(
-        self, topic: str, partition: int, callback: Any
-    ) -> Callable[[list[Any], list[Any], Callable[[Any], bytes | None] | None], int]:
-        """``put_values(topic, partition, values, tss, callback, serialize)`` prepared for one partition, as a
-        function of ``(values, tss, serialize)``: the same records queued and the same count returned, with
-        less work per call when every timestamp is a positive int (otherwise, or when librdkafka's local
-        queue fills up, it goes on through :meth:`put_values`)."""
-        produce = self.producer.produce
-        put_values = self.put_values
-        ints = {int}
-
-        def write(values: list[Any], tss: list[Any], serialize: Callable[[Any], bytes | None] | None = None) -> int:
-            n = len(values)
-            if not n or set(map(type, tss)) != ints or min(tss) <= 0:
-                return put_values(topic, partition, values, tss, callback, serialize)
-            left = iter(tss)
-            try:  # produce(topic, value, key, partition, on_delivery, callback, timestamp, headers), positionally
-                deque(
-                    map(
-                        produce,
-                        repeat(topic, n),
-                        values if serialize is None else map(serialize, values),
-                        repeat(None, n),
-                        repeat(partition, n),
-                        repeat(callback, n),
-                        repeat(None, n),
-                        left,
-                        repeat(None, n),
-                    ),
-                    maxlen=0,
-                )
-                return n
-            except BufferError:
-                done = n - length_hint(left) - 1  # map took the failed record's arguments before the call
-            self.producer.poll(0.05)  # local queue full: serve delivery reports, then go on as put_values does
-            return done + put_values(topic, partition, values[done:], tss[done:], callback, serialize)
-
-        return write
-
     def _produce_all(
         self, topic: str, partition: int, values: Iterable[Any], keys: Iterable[Any], tss: list[int], callback: Any
     ) -> int:
@@ -402,15 +363,38 @@ class KafkaAppender:
         queue = self._async_queue
         if queue is None:
             queue = self._async_queue = self._make_async_queue()
-        put = queue.values_writer(topic, partition, self._async_failed)
-        poll = queue.producer.poll
-        bootstrap = self._s.bootstrap
+        producer, put_values, failed = queue.producer, queue.put_values, self._async_failed
+        produce, poll = producer.produce, producer.poll
+        bootstrap, ints = self._s.bootstrap, {int}
 
         def write(values: list[Any], tss: list[Any], serialize: Callable[[Any], bytes | None] | None = None) -> None:
             if self._async_error is not None:
                 self._raise_async_error()
+            n = len(values)
             try:
-                put(values, tss, serialize)
+                if not n or set(map(type, tss)) != ints or min(tss) <= 0:  # timestamps to check: as put_values
+                    put_values(topic, partition, values, tss, failed, serialize)
+                else:  # as put_values' _produce_all, without its calls
+                    left = iter(tss)
+                    try:  # produce(topic, value, key, partition, on_delivery, callback, timestamp, headers)
+                        deque(
+                            map(
+                                produce,
+                                repeat(topic, n),
+                                values if serialize is None else map(serialize, values),
+                                repeat(None, n),
+                                repeat(partition, n),
+                                repeat(failed, n),
+                                repeat(None, n),
+                                left,
+                                repeat(None, n),
+                            ),
+                            maxlen=0,
+                        )
+                    except BufferError:  # local queue full: serve delivery reports, then on as put_values does
+                        done = n - length_hint(left) - 1  # map took the failed record's arguments before the call
+                        poll(0.05)
+                        put_values(topic, partition, values[done:], tss[done:], failed, serialize)
             except KafkaException as exc:
                 raise translate(exc, bootstrap, f"appending to {topic}[{partition}]", topic=topic) from exc
             poll(0)

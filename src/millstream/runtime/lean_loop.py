@@ -182,33 +182,54 @@ def _plain(driver: SourceDriver) -> bool:
     return gen.passthrough and driver.pw.combined == gen.wm and driver.last_tail == gen.wm
 
 
-PreparedRead = Callable[[int, float], tuple[list[Any], list[Any]]]
+PlainRound = Callable[[int, float], int]
 _UNPREPARED: Any = object()
 
 
-def _read_one(
-    driver: SourceDriver, chain: LeanChain, batch: int, wait_s: float, reads: dict[Any, PreparedRead | None] | None
-) -> tuple[int, bool] | None:
+def _prepared_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> PlainRound | None:
+    """A plain round of partition ``pid`` through the reader's prepared read (``None`` where it has none): the
+    read waits up to ``wait_s`` for data, then the batch goes through the stages to the sink's prepared write
+    (or ``chain.process``), with the driver's bookkeeping of :func:`_read_one`; returns how many elements were
+    read. A prepared read is of a partition that does not end, of a reader whose partitions do not change
+    (:class:`~millstream.runtime.sources.PreparedReads`): the round needs neither :func:`_read_one`'s look at the
+    partitions nor its end."""
+    read = cast(PreparedReads, driver.reader).prepared_read(pid)
+    if read is None:
+        return None
+    gens, out, last_data, now_ms = driver.gens, driver.out, driver.last_data, driver.clock.now_ms
+    stages, write, process = chain.stages, chain.write, chain.process
+
+    def plain_round(batch: int, wait_s: float) -> int:
+        vals, tss = read(batch, wait_s)
+        n = len(vals)
+        if n:
+            wm = gens[pid].wm
+            driver.seen += n
+            last_data[pid] = now_ms()
+            out.records_out += n
+            out.watermark = wm
+            if write is None:
+                process(vals, tss, [wm] * n, wm)
+            else:  # the chain's process, with the sink's prepared write (see LeanChain)
+                wmb = [wm] * n
+                for stage in stages:
+                    vals, tss, wmb = stage(vals, tss, wmb, wm)
+                write(vals, tss)
+        return n
+
+    return plain_round
+
+
+def _read_one(driver: SourceDriver, chain: LeanChain, batch: int) -> int | None:
     """One round of :meth:`SourceDriver.step` for a :func:`_plain` driver: read, chain, sink; the same batch,
-    timestamps and watermarks (constant: ``gen.wm``) as ``step`` would push. Returns how many elements were
-    read and whether the read waited for data (up to ``wait_s``: a prepared read of the partition, taken once
-    from the reader, a :class:`~millstream.runtime.sources.PreparedReads`, and kept in ``reads``; ``None``: no
-    prepared reads). ``None`` (nothing read) when the reader's partitions changed: the driver is no longer
-    plain, and ``step`` reads."""
+    timestamps and watermarks (constant: ``gen.wm``) as ``step`` would push. ``None`` (nothing read) when the
+    reader's partitions changed: the driver is no longer plain, and ``step`` reads."""
     reader = driver.reader
     parts = reader.partitions()
     if len(parts) != 1 or parts[0] not in driver.gens:
         return None
     pid = parts[0]
-    read = None
-    if reads is not None:
-        read = reads.get(pid, _UNPREPARED)
-        if read is _UNPREPARED:
-            read = reads[pid] = cast(PreparedReads, reader).prepared_read(pid)
-    if read is not None:
-        vals, tss = read(batch, wait_s)
-    else:
-        vals, tss = reader.read(pid, batch)
+    vals, tss = reader.read(pid, batch)
     n = len(vals)
     if n:
         wm = driver.gens[pid].wm
@@ -216,21 +237,14 @@ def _read_one(
         driver.last_data[pid] = driver.clock.now_ms()
         driver.out.records_out += n
         driver.out.watermark = wm
-        write = chain.write
-        if write is None:
-            chain.process(vals, tss, [wm] * n, wm)
-        else:  # the chain's process, with the sink's prepared write (see LeanChain)
-            wmb = [wm] * n
-            for stage in chain.stages:
-                vals, tss, wmb = stage(vals, tss, wmb, wm)
-            write(vals, tss)
+        chain.process(vals, tss, [wm] * n, wm)
     if reader.done(pid):
         driver.finished_parts.add(pid)
         driver._emit_tail(driver.pw.finish(pid))
         if reader.bounded:
             driver.finished = True
             driver._emit_tail(MAX_WATERMARK)
-    return n, read is not None
+    return n
 
 
 def run_lean(runner: JobRunner, chain: LeanChain) -> None:
@@ -256,30 +270,36 @@ def run_lean(runner: JobRunner, chain: LeanChain) -> None:
     def interrupted() -> bool:
         return cancelled.is_set() or stopping.is_set()
 
-    # A plain round's read waits for data itself (one call to the reader instead of a read and a wait), when the
-    # reader can and the wait is one short block; not with metrics, which time the waits apart from the work.
-    reads: dict[Any, PreparedRead | None] | None = (
-        {}
-        if unbounded
-        and wakes
-        and metrics is None
-        and 0 < idle_s <= CANCEL_SLICE_S
-        and isinstance(reader, PreparedReads)
-        else None
+    # Once the driver is plain, its rounds go through a prepared round where the reader has a prepared read (which
+    # waits for data itself: one call to the reader a round) and the partition cannot change; not with metrics,
+    # which time the waits apart from the work.
+    may_prepare = (
+        unbounded and wakes and metrics is None and 0 < idle_s <= CANCEL_SLICE_S and isinstance(reader, PreparedReads)
     )
-    if metrics is None:
+    if may_prepare:
         chain.prepare()
+        if chain.write is not None:  # the sink holds nothing back for the end of a round: no call for it
+            end_of_round = None
+    plain_round: PlainRound | None = None
     plain = False  # whether the driver is _plain: once it is, it stays so until _read_one says otherwise
     while not driver.finished and not cancelled.is_set() and not stopping.is_set():
         read_waited = False  # whether this round's read did the waiting
         try:
-            got = _read_one(driver, chain, batch, idle_s, reads) if plain else None
-            if got is None:
-                progress = driver.step(batch)
-                plain = _plain(driver)
+            if plain_round is not None:
+                progress = plain_round(batch, idle_s)
+                read_waited = True
             else:
-                progress, read_waited = got
-                plain = not driver.finished_parts
+                n = _read_one(driver, chain, batch) if plain else None
+                if n is None:
+                    progress = driver.step(batch)
+                    plain = _plain(driver)
+                else:
+                    progress = n
+                    plain = not driver.finished_parts
+                if plain and may_prepare:
+                    may_prepare = False  # (asked once)
+                    (pid,) = driver.gens
+                    plain_round = _prepared_round(driver, chain, pid)
         except Exception as exc:
             _mark_where(exc, driver.name, driver.uid)
             raise

@@ -56,7 +56,9 @@ class PreparedReads(Protocol):
     def prepared_read(self, pid: Any) -> Callable[[int, float], tuple[list[Any], list[Any]]] | None:
         """``read(max_records, timeout_s)``: what ``read(pid, max_records)`` returns, having first waited up to
         ``timeout_s`` (as ``wait_for_data``) when there is nothing to read yet; ``None`` where the reader has no
-        such read of ``pid``. The reader's other partitions, if any, are not waited on."""
+        such read of ``pid``. The reader's other partitions, if any, are not waited on. Only for a partition that
+        does not end (``done(pid)`` stays false: an unbounded source) of a reader whose partitions stay as they
+        are (no discovery)."""
         ...
 
 
@@ -464,8 +466,9 @@ class LogReader(SourceReader):
     def prepared_read(self, pid: Any) -> Callable[[int, float], tuple[list[Any], list[Any]]] | None:
         """The read of ``pid`` prepared (:class:`PreparedReads`): an unbounded source reading one partition of a
         log with partition handles (Kafka) for values, through the handle's ``poll_values``; ``None`` otherwise
-        (bounded, dead-letter routing, whole-record formats, or a log without handles)."""
-        handle = self._columns.get(pid) if self._columns is not None and not self.bounded else None
+        (bounded, a topic pattern, dead-letter routing, whole-record formats, or a log without handles)."""
+        prepared = self._columns is not None and not self.bounded and not self.source.topic_pattern
+        handle = self._columns.get(pid) if prepared and self._columns is not None else None
         if handle is None:
             return None
         poll, positions, serde, name = handle.poll_values, self.positions, self._serde, self.name
