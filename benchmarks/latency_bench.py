@@ -5,6 +5,9 @@ Each variant is a *hop* process between two fresh one-partition topics ``A`` →
 
     bare:       a confluent-kafka consumer (assigned to A) and producer: ``poll`` → parse (orjson) → add a field
                 → serialize → ``produce`` to B (what a hand-written Python service does);
+    bare-kept:  the bare hop that also does what the job's sink must: each output record keeps its input
+                record's timestamp, and failed deliveries are reported (a delivery callback, with
+                ``delivery.report.only.error``); not in the default set, for a comparison of like with like;
     default:    a millstream job ``KafkaSource(A) → map → KafkaSink(B)`` with default settings;
     timeout1:   the same job with ``env.set_buffer_timeout(1)`` (the wait before polling idle sources: 1 ms).
 
@@ -26,10 +29,13 @@ The variants run one after another, ``--repeat`` rounds (default 3), each round 
 ``--before-src DIR`` adds ``default-before`` and ``timeout1-before``: the same jobs importing millstream from
 ``DIR`` (another checkout's ``src``), interleaved in the same rounds, for a before/after comparison.
 Bar (issue 20, item 4): default p50 within 5 ms of the bare hop's, at no more than 1.2x its CPU per event.
+With ``bare-kept`` among the variants, the job's CPU is also printed as a ratio to it: the cost of the job's
+machinery apart from what any hop that keeps timestamps and reports failed deliveries pays (with ``--log file``
+``bare-kept`` is the bare hop).
 
     PYTHONPATH=src python benchmarks/latency_bench.py [--bootstrap HOST:PORT] [--rate 10000] [--seconds 5]
-        [--repeat 3] [--variants bare,default,timeout1] [--fetch-wait MS] [--before-src DIR] [--log kafka|file]
-        [--profile-job FILE]   # cProfile the job's thread into FILE (python -m pstats FILE)
+        [--repeat 3] [--variants bare,default,timeout1,bare-kept] [--fetch-wait MS] [--before-src DIR]
+        [--log kafka|file] [--profile-job FILE]   # cProfile the job's thread into FILE (python -m pstats FILE)
 
 ``--log file`` runs the same on the embedded log (``file://`` in a temp dir, shared by the processes): the bare
 hop is a blocking ``EmbeddedLog.read(timeout_ms=100)`` → parse → ``append`` loop, the jobs read and write with
@@ -62,7 +68,7 @@ from millstream.log.kafka_config import KafkaSettings
 
 P50_BAR_MS = 5.0
 CPU_BAR = 1.2
-VARIANTS = ("bare", "default", "timeout1")
+VARIANTS = ("bare", "default", "timeout1", "bare-kept")
 
 
 def hop_settings(bootstrap: str, fetch_wait: int | None) -> KafkaSettings:
@@ -105,14 +111,17 @@ def serve_bare_log(url: str, src: str, dst: str) -> None:
         log.close()
 
 
-def serve_bare(bootstrap: str, src: str, dst: str, fetch_wait: int | None) -> None:
+def serve_bare(bootstrap: str, src: str, dst: str, fetch_wait: int | None, kept: bool = False) -> None:
+    """The bare hop; ``kept`` (``bare-kept``): each output record also keeps its input record's timestamp, and
+    delivery errors are reported through a callback (the producer with ``delivery.report.only.error``), as
+    millstream's at-least-once Kafka sink does."""
     if bootstrap.startswith("file://"):
         serve_bare_log(bootstrap, src, dst)
         return
     settings = hop_settings(bootstrap, fetch_wait)
     conf = settings.consumer_config(**{"group.id": f"bare-{uuid.uuid4().hex[:8]}"})
     conf.pop("logger", None)
-    pconf = settings.producer_config()
+    pconf = settings.producer_config(**({"delivery.report.only.error": True} if kept else {}))
     pconf.pop("logger", None)
     c, p = Consumer(conf), Producer(pconf)
     c.assign([KTP(src, 0, 0)])
@@ -122,15 +131,29 @@ def serve_bare(bootstrap: str, src: str, dst: str, fetch_wait: int | None) -> No
     print("ready", flush=True)
     threading.Thread(target=serve_commands, args=(stop, threading.get_ident()), daemon=True).start()
     loads, dumps, produce = orjson.loads, orjson.dumps, p.produce
+    failed: list[Any] = []
+
+    def on_delivery(err: Any, msg: Any) -> None:  # (called for failed deliveries only)
+        failed.append(err)
+
     try:
         while not stop.is_set():
             first = c.poll(0.1)  # returns as soon as a record is there
             if first is None:
                 continue
             for m in [first, *c.consume(4095, 0)]:
-                if m.error() is None:
+                if m.error() is not None:
+                    continue
+                if kept:
+                    ts = m.timestamp()[1]
+                    produce(
+                        dst, dumps({**loads(m.value()), "hop": 1}), partition=0, timestamp=ts, on_delivery=on_delivery
+                    )
+                else:
                     produce(dst, dumps({**loads(m.value()), "hop": 1}), partition=0)
             p.poll(0)
+            if failed:
+                raise RuntimeError(f"delivery failed: {failed[0]}")
     finally:
         p.flush(10)
         c.close()
@@ -215,7 +238,7 @@ class Hop:
         cmd = [sys.executable, __file__, "--serve", variant, src, dst, "--bootstrap", bootstrap]
         if fetch_wait is not None:
             cmd += ["--fetch-wait", str(fetch_wait)]
-        if profile and variant != "bare":
+        if profile and not variant.startswith("bare"):
             cmd += ["--profile-job", profile]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         assert self.proc.stdout is not None
@@ -401,7 +424,9 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=10_000)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
+    ap.add_argument(
+        "--variants", default="bare,default,timeout1", help="comma-separated subset of " + ",".join(VARIANTS)
+    )
     ap.add_argument("--fetch-wait", type=int, help="fetch.wait.max.ms of every hop (default: millstream's, 20)")
     ap.add_argument("--before-src", help="also run the jobs with millstream imported from this directory")
     ap.add_argument("--log", choices=["kafka", "file"], default="kafka", help="file: the embedded log instead")
@@ -412,8 +437,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.serve:
         variant, src, dst = args.serve
-        if variant == "bare":
-            serve_bare(args.bootstrap, src, dst, args.fetch_wait)
+        if variant in ("bare", "bare-kept"):
+            serve_bare(args.bootstrap, src, dst, args.fetch_wait, kept=variant == "bare-kept")
         else:
             serve_job(args.bootstrap, src, dst, args.fetch_wait, 1 if variant == "timeout1" else None, args.profile_job)
         return
@@ -422,7 +447,7 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown variants: {', '.join(sorted(unknown))}")
     if args.before_src:
-        variants += [f"{v}-before" for v in variants if v != "bare"]
+        variants += [f"{v}-before" for v in variants if not v.startswith("bare")]
     broker = None
     bootstrap = args.bootstrap
     if args.log == "file":
@@ -470,6 +495,12 @@ def main() -> None:
         print(
             f"default vs bare: p50 {dp50:+.2f} ms (bar <= {P50_BAR_MS:g}), CPU {cpu:.2f}x (bar <= {CPU_BAR:g}x; "
             f"{cpu_steady:.2f}x after the first {WARM_UP_S:g} s): {'PASS' if ok else 'FAIL'}"
+        )
+    if "bare-kept" in med and "default" in med:
+        print(
+            f"default vs bare-kept (a hop that also keeps timestamps and reports delivery errors): CPU "
+            f"{med['default'][2] / med['bare-kept'][2]:.2f}x, "
+            f"loop thread {med['default'][3] / med['bare-kept'][3]:.2f}x"
         )
 
 
