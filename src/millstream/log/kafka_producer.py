@@ -363,38 +363,18 @@ class KafkaAppender:
         queue = self._async_queue
         if queue is None:
             queue = self._async_queue = self._make_async_queue()
-        producer, put_values, failed = queue.producer, queue.put_values, self._async_failed
-        produce, poll = producer.produce, producer.poll
-        bootstrap, ints = self._s.bootstrap, {int}
+        put_values, poll, failed, bootstrap = (
+            queue.put_values,
+            queue.producer.poll,
+            self._async_failed,
+            self._s.bootstrap,
+        )
 
         def write(values: list[Any], tss: list[Any], serialize: Callable[[Any], bytes | None] | None = None) -> None:
             if self._async_error is not None:
                 self._raise_async_error()
-            n = len(values)
             try:
-                if not n or set(map(type, tss)) != ints or min(tss) <= 0:  # timestamps to check: as put_values
-                    put_values(topic, partition, values, tss, failed, serialize)
-                else:  # as put_values' _produce_all, without its calls
-                    left = iter(tss)
-                    try:  # produce(topic, value, key, partition, on_delivery, callback, timestamp, headers)
-                        deque(
-                            map(
-                                produce,
-                                repeat(topic, n),
-                                values if serialize is None else map(serialize, values),
-                                repeat(None, n),
-                                repeat(partition, n),
-                                repeat(failed, n),
-                                repeat(None, n),
-                                left,
-                                repeat(None, n),
-                            ),
-                            maxlen=0,
-                        )
-                    except BufferError:  # local queue full: serve delivery reports, then on as put_values does
-                        done = n - length_hint(left) - 1  # map took the failed record's arguments before the call
-                        poll(0.05)
-                        put_values(topic, partition, values[done:], tss[done:], failed, serialize)
+                put_values(topic, partition, values, tss, failed, serialize)
             except KafkaException as exc:
                 raise translate(exc, bootstrap, f"appending to {topic}[{partition}]", topic=topic) from exc
             poll(0)

@@ -254,14 +254,6 @@ class PartitionReader:
             err = _error(m)
             if err is None or err.code() != _EOF:
                 msgs = [m, *c.consume(max_records - 1, 0)] if max_records > 1 else [m]
-                last = msgs[-1]
-                err = _error(last)
-                if err is not None and err.code() == _EOF:  # (after most fetches: the end, noted and dropped)
-                    self._eof = last.offset()
-                    msgs.pop()
-                if stop is None and not any(map(_error, msgs)):  # records only (msgs holds m): as _columns
-                    nxt = self._next = msgs[-1].offset() + 1
-                    return nxt, list(map(_value, msgs)), list(map(_second, map(_timestamp, msgs)))
                 return self._columns(msgs, offset, max_records, stop, known_end())
             self._eof = m.offset()  # reaching the end is no record: wait on, as wait does
             timeout_s = deadline - time.monotonic()

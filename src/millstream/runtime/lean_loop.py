@@ -183,7 +183,6 @@ def _plain(driver: SourceDriver) -> bool:
 
 
 PlainRound = Callable[[int, float], int]
-_UNPREPARED: Any = object()
 
 
 def _prepared_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> PlainRound | None:

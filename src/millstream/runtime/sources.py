@@ -467,12 +467,12 @@ class LogReader(SourceReader):
         """The read of ``pid`` prepared (:class:`PreparedReads`): an unbounded source reading one partition of a
         log with partition handles (Kafka) for values, through the handle's ``poll_values``; ``None`` otherwise
         (bounded, a topic pattern, dead-letter routing, whole-record formats, or a log without handles)."""
-        prepared = self._columns is not None and not self.bounded and not self.source.topic_pattern
-        handle = self._columns.get(pid) if prepared and self._columns is not None else None
+        if self._columns is None or self.bounded or self.source.topic_pattern:
+            return None
+        handle = self._columns.get(pid)
         if handle is None:
             return None
-        poll, positions, serde, name = handle.poll_values, self.positions, self._serde, self.name
-        decode = orjson.loads if serde is None else serde.deserialize
+        poll, positions, values = handle.poll_values, self.positions, self._values
 
         def read(max_records: int, timeout_s: float) -> tuple[list[Any], list[Any]]:
             pos = positions[pid]
@@ -483,14 +483,7 @@ class LogReader(SourceReader):
                 return [], []
             if not raw:
                 return [], []
-            try:
-                vals = list(map(decode, raw))
-            except (orjson.JSONDecodeError, TypeError):  # tombstones, or bad JSON: say which record (as read)
-                if serde is not None:
-                    raise
-                vals = _json_loads_all(self.log.read(pid.topic, pid.partition, pos, max_records=len(raw)), name)
-            positions[pid] = nxt
-            return vals, tss
+            return values(pid, pos, nxt, raw, tss)
 
         return read
 
@@ -511,10 +504,14 @@ class LogReader(SourceReader):
             if stop is not None and nxt >= stop:
                 self.positions[pid] = stop
             return [], []
+        return self._values(pid, pos, nxt, raw, tss)
+
+    def _values(self, pid: Any, pos: int, nxt: int, raw: list[Any], tss: list[Any]) -> tuple[list[Any], list[Any]]:
+        """The elements of the values ``raw`` read at ``pos`` (decoded; a value that is not JSON is named through
+        its record), the position moved on to ``nxt`` once they are."""
         if self._serde is None:
-            loads = orjson.loads
             try:
-                vals = list(map(loads, raw))
+                vals = list(map(orjson.loads, raw))
             except (orjson.JSONDecodeError, TypeError):  # tombstones, or bad JSON: say which record
                 vals = _json_loads_all(self.log.read(pid.topic, pid.partition, pos, max_records=len(raw)), self.name)
         else:
