@@ -138,12 +138,13 @@ def test_a_tailing_job_reads_and_writes_through_prepared_calls_as_the_general_lo
     src = kafka_topic("prep-in")
     kafka_log.create_topic(src, 1)
     append_json(kafka_log, src, 0, [{"i": i} for i in range(25)], [BASE_TS + i for i in range(25)])
-    prepared = {"read": 0, "write": 0}
+    prepared = {"read": 0, "fused": 0, "write": 0}
     read, write = LogReader.prepared_read, LogSinkOperator.prepared_write
 
-    def counted_read(self: Any, pid: Any) -> Any:
-        fn = read(self, pid)
+    def counted_read(self: Any, pid: Any, *then: Any) -> Any:
+        fn = read(self, pid, *then)
         prepared["read"] += fn is not None
+        prepared["fused"] += fn is not None and bool(then)  # the map's function handed to the read
         return fn
 
     def counted_write(self: Any) -> Any:
@@ -175,7 +176,7 @@ def test_a_tailing_job_reads_and_writes_through_prepared_calls_as_the_general_lo
             finally:
                 client.cancel()
         outputs[general] = [(r.value, r.timestamp) for r in read_all(kafka_log, dst, 0)]
-    assert prepared == {"read": 1, "write": 1}  # taken by the lean loop only
+    assert prepared == {"read": 1, "fused": 1, "write": 1}  # taken by the lean loop only
     assert outputs[False] == outputs[True]
     assert [orjson.loads(v)["i"] for v, _ in outputs[False]] == list(range(40))
     assert [t for _, t in outputs[False]] == [BASE_TS + i for i in range(40)]
@@ -213,3 +214,91 @@ def test_the_prepared_write_names_an_element_that_fails_to_serialize(kafka_log, 
     assert info.value.position == 6  # the sink's sixth element (0-based), as process names it
     got = [orjson.loads(r.value)["i"] for r in read_all(kafka_log, dst, 0)]
     assert got == list(range(6))  # the values before it were queued (at least once)
+
+
+def _fails(client: Any) -> JobFailedError:
+    try:
+        with pytest.raises(JobFailedError) as info:
+            client.get_job_execution_result(60)
+    finally:
+        client.cancel()
+    assert client.runner.lean
+    return info.value
+
+
+def test_a_map_fused_with_the_prepared_read_names_a_failing_element(kafka_log, kafka_topic, servers, client_props):
+    """The first map runs in the prepared read's pass (each record decoded and mapped in turn): a failing
+    element is named as the map's stage names it — the operator, the position counted over every batch, the
+    element — and the map has counted the elements of the earlier batches."""
+    src, dst = kafka_topic("fused-bad-in"), kafka_topic("fused-bad-out")
+    kafka_log.create_topic(src, 1)
+    kafka_log.create_topic(dst, 1)
+    append_json(kafka_log, src, 0, [{"i": i} for i in range(10)], [BASE_TS + i for i in range(10)])
+
+    def boom(e: dict[str, Any]) -> Any:
+        if e["i"] == 13:
+            raise ValueError("bad element")
+        return {**e, "ok": True}
+
+    client = _unbounded_map_job(servers, client_props, src, dst, boom).execute_async("fused boom")
+    wait_until(lambda: client.runner.drivers[0].seen >= 10, what="the job to read the first 10 records")
+    append_json(kafka_log, src, 0, [{"i": i} for i in range(10, 20)], [BASE_TS + i for i in range(10, 20)])
+    failure = _fails(client)
+    assert (failure.operator, failure.position, failure.element) == ("the-map", 13, {"i": 13})
+    assert isinstance(failure.__cause__, ValueError)
+    got = [orjson.loads(r.value) for r in read_all(kafka_log, dst, 0)]
+    assert got[:10] == [{"i": i, "ok": True} for i in range(10)]
+
+
+def test_a_record_that_is_not_json_fails_the_fused_read_after_the_elements_before_it_were_mapped(
+    kafka_log, kafka_topic, servers, client_props
+):
+    """A record that does not decode fails the read naming the record, as without the fused map; the map has
+    seen the elements before it (as a job that handles one record at a time), and one failing before the bad
+    record is the failure named."""
+    from millstream.core.record import ProducerRecord
+
+    for bad_map in (False, True):
+        src, dst = kafka_topic("fused-json-in"), kafka_topic("fused-json-out")
+        kafka_log.create_topic(src, 1)
+        kafka_log.create_topic(dst, 1)
+        append_json(kafka_log, src, 0, [{"i": 0}], [BASE_TS])
+        seen: list[int] = []
+
+        def fn(e: dict[str, Any]) -> Any:
+            seen.append(e["i"])  # noqa: B023
+            if bad_map and e["i"] == 2:  # noqa: B023
+                raise ValueError("bad element")
+            return e
+
+        client = _unbounded_map_job(servers, client_props, src, dst, fn).execute_async("fused bad json")
+        wait_until(lambda: client.runner.drivers[0].seen >= 1, what="the job to read the first record")  # noqa: B023
+        records = [ProducerRecord(orjson.dumps({"i": i}), None, BASE_TS + i) for i in (1, 2)]
+        kafka_log.append(src, 0, [*records, ProducerRecord(b"not json", None, BASE_TS + 3)])  # one batch
+        failure = _fails(client)
+        if bad_map:
+            assert (failure.operator, failure.position) == ("the-map", 2)
+        else:
+            assert f"{src}[0] offset 3 is not valid JSON" in str(failure.__cause__)
+        assert seen == [0, 1, 2]
+
+
+def test_a_tombstone_reaches_the_fused_map_as_none(kafka_log, kafka_topic, servers, client_props):
+    from millstream.core.record import ProducerRecord
+
+    src, dst = kafka_topic("fused-none-in"), kafka_topic("fused-none-out")
+    kafka_log.create_topic(src, 1)
+    kafka_log.create_topic(dst, 1)
+    append_json(kafka_log, src, 0, [{"i": 0}], [BASE_TS])
+    fn = lambda e: {"was": e}  # noqa: E731
+    client = _unbounded_map_job(servers, client_props, src, dst, fn).execute_async("fused tombstone")
+    try:
+        wait_until(lambda: client.runner.drivers[0].seen >= 1, what="the job to read the first record")
+        later = [ProducerRecord(None, None, BASE_TS + 1), ProducerRecord(orjson.dumps({"i": 2}), None, BASE_TS + 2)]
+        kafka_log.append(src, 0, later)
+        wait_until(lambda: len(read_all(kafka_log, dst, 0)) >= 3, what="the three records written")
+        assert client.runner.lean
+    finally:
+        client.cancel()
+    got = [orjson.loads(r.value) for r in read_all(kafka_log, dst, 0)]
+    assert got == [{"was": {"i": 0}}, {"was": None}, {"was": {"i": 2}}]

@@ -23,8 +23,9 @@ What it guarantees — the general loop's semantics, with less work per round:
 A plain round (below) reads through the reader's prepared read of its partition where it has one
 (:class:`~millstream.runtime.sources.PreparedReads`: it also waits for data, so a round is one call to the
 reader) and writes through the sink's prepared write (:meth:`~millstream.runtime.sinks.LogSinkOperator.
-prepared_write`): the same records, with a fraction of the calls per round. Not with metrics, which time the
-waits apart from the work.
+prepared_write`): the same records, with a fraction of the calls per round; a chain that starts with a ``map``
+has the read apply the map's function as it decodes (one pass, no list of decoded elements). Not with metrics,
+which time the waits apart from the work.
 
 A source with one partition whose watermark cannot move (no timestamps or watermarks, no idleness) is read
 without the driver's per-partition watermark work (:func:`_read_one`); every other source goes through
@@ -39,7 +40,7 @@ from itertools import compress
 from typing import TYPE_CHECKING, Any, cast
 
 from ..stream.operators.base import Operator
-from ..stream.operators.basic import FilterOperator, FlatMapOperator, MapOperator, call_each
+from ..stream.operators.basic import FilterOperator, FlatMapOperator, MapOperator, annotate, call_each
 from ..stream.time import MAX_WATERMARK
 from .protocols import RoundBuffered
 from .sinks import LogSinkOperator, SinkOperator
@@ -108,9 +109,14 @@ def _operator_stage(op: Operator) -> Stage:
     return stage
 
 
+def _per_element_map(op: Operator) -> bool:
+    """Whether ``op`` is a ``map`` called once per element (not a :class:`BatchMapFunction`)."""
+    return type(op) is MapOperator and op._batch is None
+
+
 def _stage(op: Operator) -> Stage:
-    if type(op) is MapOperator and op._batch is None:
-        return _map_stage(op)
+    if _per_element_map(op):
+        return _map_stage(cast(MapOperator, op))
     if type(op) is FilterOperator:
         return _filter_stage(op)
     return _operator_stage(op)
@@ -188,15 +194,30 @@ PlainRound = Callable[[int, float], int]
 def _prepared_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> PlainRound | None:
     """A plain round of partition ``pid`` through the reader's prepared read (``None`` where it has none): the
     read waits up to ``wait_s`` for data, then the batch goes through the stages to the sink's prepared write
-    (or ``chain.process``), with the driver's bookkeeping of :func:`_read_one`; returns how many elements were
-    read. A prepared read is of a partition that does not end, of a reader whose partitions do not change
+    (or the sink's ``process``), with the driver's bookkeeping of :func:`_read_one`; returns how many elements
+    were read. A prepared read is of a partition that does not end, of a reader whose partitions do not change
     (:class:`~millstream.runtime.sources.PreparedReads`): the round needs neither :func:`_read_one`'s look at the
-    partitions nor its end."""
-    read = cast(PreparedReads, driver.reader).prepared_read(pid)
+    partitions nor its end.
+
+    A chain that starts with a ``map`` hands its function to the read (``then``): each element is decoded and
+    mapped in one pass, and the map's stage is skipped; its ``seen``, ``records_out`` and watermark are kept
+    here, and a failing element is named as the stage names it."""
+    stages = chain.stages
+    fused = cast(MapOperator, chain.ops[0]) if chain.ops and _per_element_map(chain.ops[0]) else None
+    if fused is None:
+        read = cast(PreparedReads, driver.reader).prepared_read(pid)
+    else:
+        map_op = fused
+
+        def then_failed(exc: Exception, i: int, element: Any) -> None:
+            annotate(exc, map_op, map_op.seen + i, element)  # (as its stage names a failing element)
+
+        read = cast(PreparedReads, driver.reader).prepared_read(pid, map_op.fn, then_failed)
+        stages = stages[1:]
     if read is None:
         return None
     gens, out, last_data, now_ms = driver.gens, driver.out, driver.last_data, driver.clock.now_ms
-    stages, write, process = chain.stages, chain.write, chain.process
+    write, sink_process = chain.write, chain.sink.process
 
     def plain_round(batch: int, wait_s: float) -> int:
         vals, tss = read(batch, wait_s)
@@ -207,12 +228,16 @@ def _prepared_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> PlainRo
             last_data[pid] = now_ms()
             out.records_out += n
             out.watermark = wm
+            if fused is not None:  # (the map, fused with the read)
+                fused.seen += n
+                fused.out.records_out += n
+                fused.out.watermark = wm
+            wmb = [wm] * n
+            for stage in stages:
+                vals, tss, wmb = stage(vals, tss, wmb, wm)
             if write is None:
-                process(vals, tss, [wm] * n, wm)
-            else:  # the chain's process, with the sink's prepared write (see LeanChain)
-                wmb = [wm] * n
-                for stage in stages:
-                    vals, tss, wmb = stage(vals, tss, wmb, wm)
+                sink_process(vals, tss, wmb, wm, 0)
+            else:  # (the sink's prepared write: see LeanChain)
                 write(vals, tss)
         return n
 

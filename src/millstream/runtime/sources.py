@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from operator import itemgetter
+from operator import itemgetter, length_hint
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
@@ -48,17 +48,33 @@ def split_owner(topic: str, partition: int, num_readers: int) -> int:
     return (start + partition) % num_readers
 
 
+ThenFailed = Callable[[Exception, int, Any], None]
+"""``then_failed(exc, index, element)``: told that the function a prepared read applies to its elements
+(:meth:`PreparedReads.prepared_read`'s ``then``) raised ``exc`` on the batch's element ``index``."""
+
+
 @runtime_checkable
 class PreparedReads(Protocol):
     """A reader (``wakes_on_data``) that can prepare the read of one partition for a loop that reads it alone,
     round after round: one call a round, which also waits for data, instead of ``read`` and ``wait_for_data``."""
 
-    def prepared_read(self, pid: Any) -> Callable[[int, float], tuple[list[Any], list[Any]]] | None:
+    def prepared_read(
+        self, pid: Any, then: Callable[[Any], Any] | None = None, then_failed: ThenFailed | None = None
+    ) -> Callable[[int, float], tuple[list[Any], list[Any]]] | None:
         """``read(max_records, timeout_s)``: what ``read(pid, max_records)`` returns, having first waited up to
         ``timeout_s`` (as ``wait_for_data``) when there is nothing to read yet; ``None`` where the reader has no
         such read of ``pid``. The reader's other partitions, if any, are not waited on. Only for a partition that
         does not end (``done(pid)`` stays false: an unbounded source) of a reader whose partitions stay as they
-        are (no discovery)."""
+        are (no discovery).
+
+        With ``then`` (the job's first ``map``, fused with the decoding), the read returns ``then`` of each
+        element instead, each applied as its record is decoded, in the same pass: an element goes from its
+        record through ``then`` while it is fresh, and no list of the decoded elements is built. The elements
+        and the order of the calls are those of ``read`` followed by ``then`` per element, except when the batch
+        fails: ``then`` has seen the elements before a record that fails to decode (as a job that handles one
+        record at a time would have). When ``then`` raises, the position moves past the batch (it was handed
+        over, as a read's batch is) and ``then_failed(exc, index, element)`` is called before the exception
+        propagates; a record that fails to decode fails the read as without ``then``."""
         ...
 
 
@@ -174,6 +190,11 @@ class CollectionReader(SourceReader):
 _TIMESTAMP, _VALUE = itemgetter(3), itemgetter(5)  # Record fields, read in C
 
 # -- the log -----------------------------------------------------------------------------------------
+
+
+def _index(items: list[Any], it: Iterator[Any]) -> int:
+    """The index of the item of ``items`` that ``it`` (their iterator) handed out last."""
+    return len(items) - length_hint(it) - 1
 
 
 def _json_loads_all(recs: list[Any], where: str) -> list[Any]:
@@ -463,7 +484,9 @@ class LogReader(SourceReader):
             return self._serde.deserialize(record.value)
         return _json_loads_all([record], self.source.name)[0]
 
-    def prepared_read(self, pid: Any) -> Callable[[int, float], tuple[list[Any], list[Any]]] | None:
+    def prepared_read(
+        self, pid: Any, then: Callable[[Any], Any] | None = None, then_failed: ThenFailed | None = None
+    ) -> Callable[[int, float], tuple[list[Any], list[Any]]] | None:
         """The read of ``pid`` prepared (:class:`PreparedReads`): an unbounded source reading one partition of a
         log with partition handles (Kafka) for values, through the handle's ``poll_values``; ``None`` otherwise
         (bounded, a topic pattern, dead-letter routing, whole-record formats, or a log without handles)."""
@@ -473,6 +496,7 @@ class LogReader(SourceReader):
         if handle is None:
             return None
         poll, positions, values = handle.poll_values, self.positions, self._values
+        decode = orjson.loads if self._serde is None else self._serde.deserialize
 
         def read(max_records: int, timeout_s: float) -> tuple[list[Any], list[Any]]:
             pos = positions[pid]
@@ -483,7 +507,36 @@ class LogReader(SourceReader):
                 return [], []
             if not raw:
                 return [], []
-            return values(pid, pos, nxt, raw, tss)
+            if then is None:
+                return values(pid, pos, nxt, raw, tss)
+            if None in raw and self._serde is None:  # tombstones: decoded as read decodes them, then mapped
+                vals = values(pid, pos, nxt, raw, tss)[0]
+                it = iter(vals)
+                try:
+                    return list(map(then, it)), tss
+                except Exception as exc:
+                    i = _index(vals, it)
+                    then_raised(exc, i, vals[i])
+                    raise
+            it = iter(raw)
+            try:
+                out = list(map(then, map(decode, it)))  # (in C: each element decoded and mapped in turn)
+            except Exception as exc:
+                i = _index(raw, it)
+                try:
+                    element = decode(raw[i])
+                except Exception:  # the record does not decode: the read fails on it, the record named
+                    values(pid, pos, nxt, raw, tss)
+                    raise
+                positions[pid] = nxt
+                then_raised(exc, i, element)
+                raise
+            positions[pid] = nxt
+            return out, tss
+
+        def then_raised(exc: Exception, i: int, element: Any) -> None:
+            if then_failed is not None:
+                then_failed(exc, i, element)
 
         return read
 
