@@ -168,14 +168,14 @@ class PartitionReader:
         :class:`Record` is built (the columns come straight from the messages); otherwise it is ``read``.
         Call with :attr:`lock` held."""
         if offset == self._next and not self._pending and self._deferred is None:
-            return self._columns(self._take(max(1, max_records)), offset, max_records, stop, known_end)
+            return self._columns(self._take(max(1, max_records)), offset, max_records, stop, lambda: known_end)
         return self._record_columns(self.read(offset, max_records, None, 0, known_end), offset, stop)
 
     def _columns(
-        self, msgs: list[Any], offset: int, max_records: int, stop: int | None, known_end: int
+        self, msgs: list[Any], offset: int, max_records: int, stop: int | None, known_end: Callable[[], int]
     ) -> tuple[int, list[Any], list[int]]:
         """:meth:`read_values` of the messages taken from the queue (at most ``max_records``), the read continuing
-        the stream at ``offset``."""
+        the stream at ``offset``; ``known_end()`` is asked only when there are none (a read that fetches)."""
         if msgs and self._ends_at_eof(msgs):
             msgs.pop()
             if not msgs:
@@ -191,7 +191,7 @@ class PartitionReader:
             else:
                 self._next = msgs[-1].offset() + 1
             return msgs[-1].offset() + 1, list(map(_value, msgs)), list(map(_second, map(_timestamp, msgs)))
-        recs = self._convert(msgs, offset) if msgs else self._fetch(offset, max_records, 0, known_end)
+        recs = self._convert(msgs, offset) if msgs else self._fetch(offset, max_records, 0, known_end())
         if len(recs) > max_records:
             recs, self._pending = recs[:max_records], recs[max_records:]
         if recs:
@@ -254,7 +254,7 @@ class PartitionReader:
             err = _error(m)
             if err is None or err.code() != _EOF:
                 msgs = [m, *c.consume(max_records - 1, 0)] if max_records > 1 else [m]
-                return self._columns(msgs, offset, max_records, stop, known_end())
+                return self._columns(msgs, offset, max_records, stop, known_end)
             self._eof = m.offset()  # reaching the end is no record: wait on, as wait does
             timeout_s = deadline - time.monotonic()
         if timeout_s > 0:

@@ -232,7 +232,7 @@ def _prepared_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> PlainRo
                 fused.seen += n
                 fused.out.records_out += n
                 fused.out.watermark = wm
-            wmb = [wm] * n
+            wmb: list[int] = [wm] * n if stages or write is None else []  # (a prepared write takes none)
             for stage in stages:
                 vals, tss, wmb = stage(vals, tss, wmb, wm)
             if write is None:
