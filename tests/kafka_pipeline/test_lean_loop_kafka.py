@@ -76,20 +76,31 @@ def test_output_equals_the_general_loop(kafka_log, kafka_topic, servers, client_
     assert sum(len(v) for v in outputs[False][0].values()) > 0
 
 
-def test_a_failing_map_names_its_operator_and_element(kafka_log, kafka_topic, servers, client_props):
-    src, dst = kafka_topic("lean-bad-in"), kafka_topic("lean-bad-out")
+def _in_out(kafka_log: Any, kafka_topic: Any, name: str, n: int) -> tuple[str, str]:
+    """A one-partition input topic holding ``{"i": 0..n-1}`` (timestamps from BASE_TS) and an empty output topic."""
+    src, dst = kafka_topic(f"{name}-in"), kafka_topic(f"{name}-out")
     kafka_log.create_topic(src, 1)
     kafka_log.create_topic(dst, 1)
-    append_json(kafka_log, src, 0, [{"i": i} for i in range(30)], [BASE_TS + i for i in range(30)])
+    append_json(kafka_log, src, 0, [{"i": i} for i in range(n)], [BASE_TS + i for i in range(n)])
+    return src, dst
 
-    def boom(e: dict[str, Any]) -> Any:
-        if e["i"] == 17:
+
+def _raising_at(at: int, ok: Any = lambda e: e) -> Any:
+    """A map function that raises ``ValueError`` on element ``{"i": at}`` and returns ``ok(e)`` otherwise."""
+
+    def fn(e: dict[str, Any]) -> Any:
+        if e["i"] == at:
             raise ValueError("bad element")
-        return e
+        return ok(e)
 
+    return fn
+
+
+def test_a_failing_map_names_its_operator_and_element(kafka_log, kafka_topic, servers, client_props):
+    src, dst = _in_out(kafka_log, kafka_topic, "lean-bad", 30)
     env = StreamExecutionEnvironment.get_execution_environment()
     s = env.from_source(source(servers, client_props, src), WatermarkStrategy.no_watermarks(), "in")
-    s.map(boom).name("boom-map").sink_to(sink(servers, client_props, dst))
+    s.map(_raising_at(17)).name("boom-map").sink_to(sink(servers, client_props, dst))
     client = env.execute_async("lean boom")
     with pytest.raises(JobFailedError) as info:
         client.get_job_execution_result(60)
@@ -230,16 +241,8 @@ def test_a_map_fused_with_the_prepared_read_names_a_failing_element(kafka_log, k
     """The first map runs in the prepared read's pass (each record decoded and mapped in turn): a failing
     element is named as the map's stage names it — the operator, the position counted over every batch, the
     element — and the map has counted the elements of the earlier batches."""
-    src, dst = kafka_topic("fused-bad-in"), kafka_topic("fused-bad-out")
-    kafka_log.create_topic(src, 1)
-    kafka_log.create_topic(dst, 1)
-    append_json(kafka_log, src, 0, [{"i": i} for i in range(10)], [BASE_TS + i for i in range(10)])
-
-    def boom(e: dict[str, Any]) -> Any:
-        if e["i"] == 13:
-            raise ValueError("bad element")
-        return {**e, "ok": True}
-
+    src, dst = _in_out(kafka_log, kafka_topic, "fused-bad", 10)
+    boom = _raising_at(13, lambda e: {**e, "ok": True})
     client = _unbounded_map_job(servers, client_props, src, dst, boom).execute_async("fused boom")
     wait_until(lambda: client.runner.drivers[0].seen >= 10, what="the job to read the first 10 records")
     append_json(kafka_log, src, 0, [{"i": i} for i in range(10, 20)], [BASE_TS + i for i in range(10, 20)])
@@ -259,10 +262,7 @@ def test_a_record_that_is_not_json_fails_the_fused_read_after_the_elements_befor
     from millstream.core.record import ProducerRecord
 
     for bad_map in (False, True):
-        src, dst = kafka_topic("fused-json-in"), kafka_topic("fused-json-out")
-        kafka_log.create_topic(src, 1)
-        kafka_log.create_topic(dst, 1)
-        append_json(kafka_log, src, 0, [{"i": 0}], [BASE_TS])
+        src, dst = _in_out(kafka_log, kafka_topic, "fused-json", 1)
         seen: list[int] = []
 
         def fn(e: dict[str, Any]) -> Any:
@@ -286,10 +286,7 @@ def test_a_record_that_is_not_json_fails_the_fused_read_after_the_elements_befor
 def test_a_tombstone_reaches_the_fused_map_as_none(kafka_log, kafka_topic, servers, client_props):
     from millstream.core.record import ProducerRecord
 
-    src, dst = kafka_topic("fused-none-in"), kafka_topic("fused-none-out")
-    kafka_log.create_topic(src, 1)
-    kafka_log.create_topic(dst, 1)
-    append_json(kafka_log, src, 0, [{"i": 0}], [BASE_TS])
+    src, dst = _in_out(kafka_log, kafka_topic, "fused-none", 1)
     fn = lambda e: {"was": e}  # noqa: E731
     client = _unbounded_map_job(servers, client_props, src, dst, fn).execute_async("fused tombstone")
     try:
