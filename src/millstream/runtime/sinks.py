@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from itertools import repeat
-from operator import length_hint
 from typing import Any
 
 import orjson
@@ -20,7 +19,7 @@ from ..log.columns import ValuesWriters
 from ..log.partitioner import partition_for_key
 from ..stream.connectors import DeliveryGuarantee, FileSink, FunctionSink, LogSink, PrintSink
 from ..stream.errors import JobConfigError
-from ..stream.operators.base import Operator
+from ..stream.operators.base import Operator, failed_index
 from ..stream.operators.basic import annotate
 
 _new = tuple.__new__
@@ -231,7 +230,7 @@ class LogSinkOperator(SinkOperator):
                 ks, kser = s.key_selector, self._key_ser
                 keys = [kser(ks(v)) for v in it]  # type: ignore[misc]
         except Exception as exc:
-            i = len(vals) - length_hint(it) - 1
+            i = failed_index(vals, it)
             annotate(exc, self, self.seen + i, vals[i])
             raise
         if s.topic_selector is None:

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from operator import itemgetter, length_hint
+from operator import itemgetter
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
@@ -28,6 +28,7 @@ from ..log import Log, open_log
 from ..log.columns import ColumnReads, PartitionColumns
 from ..stream.connectors import CollectionSource, FileSource, FunctionSource, LogSource, OffsetsInitializer
 from ..stream.errors import JobConfigError
+from ..stream.operators.base import failed_index
 from .dead_letter import DeadLetterRouter
 
 
@@ -190,11 +191,6 @@ class CollectionReader(SourceReader):
 _TIMESTAMP, _VALUE = itemgetter(3), itemgetter(5)  # Record fields, read in C
 
 # -- the log -----------------------------------------------------------------------------------------
-
-
-def _index(items: list[Any], it: Iterator[Any]) -> int:
-    """The index of the item of ``items`` that ``it`` (their iterator) handed out last."""
-    return len(items) - length_hint(it) - 1
 
 
 def _json_loads_all(recs: list[Any], where: str) -> list[Any]:
@@ -509,34 +505,27 @@ class LogReader(SourceReader):
                 return [], []
             if then is None:
                 return values(pid, pos, nxt, raw, tss)
-            if None in raw and self._serde is None:  # tombstones: decoded as read decodes them, then mapped
-                vals = values(pid, pos, nxt, raw, tss)[0]
-                it = iter(vals)
-                try:
-                    return list(map(then, it)), tss
-                except Exception as exc:
-                    i = _index(vals, it)
-                    then_raised(exc, i, vals[i])
-                    raise
-            it = iter(raw)
+            # tombstones: decoded as read decodes them, then mapped; else each record decoded as it is mapped
+            items = values(pid, pos, nxt, raw, tss)[0] if None in raw and self._serde is None else raw
+            it = iter(items)
             try:
-                out = list(map(then, map(decode, it)))  # (in C: each element decoded and mapped in turn)
+                out = list(map(then, it if items is not raw else map(decode, it)))  # (in C)
             except Exception as exc:
-                i = _index(raw, it)
-                try:
-                    element = decode(raw[i])
-                except Exception:  # the record does not decode: the read fails on it, the record named
-                    values(pid, pos, nxt, raw, tss)
-                    raise
+                i = failed_index(items, it)
+                if items is raw:
+                    try:
+                        element = decode(raw[i])
+                    except Exception:  # the record does not decode: the read fails on it, the record named
+                        values(pid, pos, nxt, raw, tss)
+                        raise
+                else:
+                    element = items[i]
                 positions[pid] = nxt
-                then_raised(exc, i, element)
+                if then_failed is not None:
+                    then_failed(exc, i, element)
                 raise
             positions[pid] = nxt
             return out, tss
-
-        def then_raised(exc: Exception, i: int, element: Any) -> None:
-            if then_failed is not None:
-                then_failed(exc, i, element)
 
         return read
 

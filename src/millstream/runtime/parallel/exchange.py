@@ -25,12 +25,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from itertools import compress, repeat
-from operator import length_hint, not_
+from operator import not_
 from typing import Any
 
 from ...stream.errors import KeySelectorError, OperatorError
 from ...stream.keygroups import KeyGroupAssigner, KeyGroupError, canonical_key_bytes
-from ...stream.operators.base import Operator, present_keys
+from ...stream.operators.base import Operator, failed_index, present_keys
 from ...stream.operators.basic import annotate
 from ...stream.operators.preagg import Batch, WindowPreAggregator
 from ...stream.operators.watermarks import PartitionWatermarks
@@ -179,7 +179,7 @@ class ExchangeSender:
         try:
             ov, ot, ow, ok = self.preagg.add(vit, keys, tss, wmb, tail)
         except Exception as exc:
-            i = len(vals) - length_hint(vit) - 1
+            i = failed_index(vals, vit)
             if isinstance(exc, TypeError) and tss[i] is None:
                 raise self._fail(
                     "the element has no timestamp, so it cannot be put into an event-time window",
@@ -232,7 +232,7 @@ class ExchangeSender:
         try:
             return list(map(key_fn, it))
         except Exception as exc:
-            i = len(vals) - length_hint(it) - 1
+            i = failed_index(vals, it)
             raise self._fail(f"key selector raised {type(exc).__name__}: {exc}", i, vals, KeySelectorError) from exc
 
     def _hash_subtasks(self, keys: list[Any], vals: list[Any]) -> list[int]:

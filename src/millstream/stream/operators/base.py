@@ -14,7 +14,7 @@ runtime's clock), and ``on_processing_time(now)`` is called by the runtime to fi
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from operator import length_hint
 from typing import Any
 
@@ -161,6 +161,12 @@ class Operator:
         self._sides.clear()
 
 
+def failed_index(items: Sequence[Any], it: Iterator[Any]) -> int:
+    """The index of the item of ``items`` that ``it`` (their iterator, consumed in C by ``map``) handed out last:
+    the element a call that raised was given (``it``'s remaining length tells it)."""
+    return len(items) - length_hint(it) - 1
+
+
 def check_key(op: Operator, key: Any, position: int, element: Any, known: set[Any]) -> None:
     """Fail with :class:`KeySelectorError` if ``key`` cannot be hashed or pickled (checked once per key)."""
     try:
@@ -206,7 +212,7 @@ def compute_keys(op: Operator, key_fn: Callable[[Any], Any], vals: list[Any], kn
         try:
             keys = list(map(key_fn, it))  # in C; ``it``'s remaining length still tells a failing element
         except Exception as exc:
-            i = len(vals) - length_hint(it) - 1
+            i = failed_index(vals, it)
             raise op.fail(
                 f"key selector raised {type(exc).__name__}: {exc}", op.seen + i, vals[i], KeySelectorError
             ) from exc

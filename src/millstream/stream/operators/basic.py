@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from operator import length_hint
 from typing import Any
 
 from ..functions import BatchMapFunction, OutputTag
@@ -17,7 +16,7 @@ from ..operator_state import (
     redistribute,
 )
 from ..time import MAX_WATERMARK, WatermarkStrategy
-from .base import Operator, split_outputs
+from .base import Operator, failed_index, split_outputs
 from .watermarks import WatermarkGenerator
 
 
@@ -37,7 +36,7 @@ def call_each(op: Operator, fn: Callable[[Any], Any], vals: list[Any]) -> list[A
     try:
         return list(map(fn, it))
     except Exception as exc:
-        i = len(vals) - length_hint(it) - 1  # ``it``'s remaining length tells the failing element
+        i = failed_index(vals, it)
         annotate(exc, op, op.seen + i, vals[i])
         raise
 
@@ -306,7 +305,7 @@ class RestampOperator(Operator):
         try:
             ntss = [self.fn(v) for v in it]
         except Exception as exc:
-            i = len(vals) - length_hint(it) - 1
+            i = failed_index(vals, it)
             annotate(exc, self, self.seen + i, vals[i])
             raise
         self.seen += len(vals)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from operator import length_hint
 from typing import Any
 
 from ..errors import TimestampError
 from ..time import MAX_WATERMARK, MIN_WATERMARK, WatermarkStrategy, as_timestamp_fn
+from .base import failed_index
 
 
 class WatermarkGenerator:
@@ -56,7 +56,7 @@ class WatermarkGenerator:
             try:
                 tss = list(map(fn, it, record_tss))  # in C; ``it``'s remaining length locates a failure
             except Exception as exc:
-                i = len(vals) - length_hint(it) - 1
+                i = failed_index(vals, it)
                 raise self._fail(
                     f"timestamp assigner raised {type(exc).__name__}: {exc}", base_pos + i, vals[i]
                 ) from exc
