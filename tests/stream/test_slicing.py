@@ -288,3 +288,35 @@ def test_long_streams_window_state_and_clear(seed: int) -> None:
     assert new_main.batches == ref_main.batches
     assert new_side.batches == ref_side.batches
     assert sorted(new_fn.cleared, key=repr) == sorted(ref_fn.cleared, key=repr)
+
+
+def test_the_fast_window_operators_name_a_failing_element_as_the_general_operator_does() -> None:
+    """A reduce that raises, and an element without a timestamp, fail the slicing and tumbling fast paths with
+    the general operator's errors: the operator, the element's position over the batches and the element."""
+    from millstream.stream.operators.tumbling import TumblingWindowOperator
+
+    def red(a: Any, b: Any) -> Any:
+        if b[1] == 3:
+            raise ValueError("bad reduce")
+        return b
+
+    assigner = TumblingEventTimeWindows.of(5)
+    makers = [
+        lambda fn: WindowOperator("w", "w", lambda e: e[0], assigner, None, None, 0, None, fn),
+        lambda fn: SlicingWindowOperator("w", "w", lambda e: e[0], assigner, 0, None, fn),
+        lambda fn: TumblingWindowOperator("w", "w", lambda e: e[0], assigner, None, fn),
+    ]
+    errors = []
+    for make_op in makers:
+        op = make_op(WindowFunctionSpec("reduce", red))
+        op.setup(OperatorContext(lambda: 0))
+        op.out.targets.append((Capture(), 0))
+        op.open()
+        op.process([("k", 1), ("k", 2)], [1, 2], [0, 0], 0)
+        with pytest.raises(ValueError, match="bad reduce") as info:
+            op.process([("k", 5), ("k", 3)], [5, 3], [0, 0], 0)
+        with pytest.raises(Exception, match="has no timestamp") as no_ts:
+            op.process([("k", 4)], [None], [0], 0)
+        errors.append((str(info.value), info.value._millstream_where, str(no_ts.value)))  # type: ignore[attr-defined]
+    assert errors[0][:2] == ("bad reduce", ("w", "w", 3, ("k", 3)))
+    assert errors[1] == errors[0] and errors[2] == errors[0]

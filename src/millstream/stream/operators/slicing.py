@@ -30,7 +30,6 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from math import gcd
-from operator import length_hint
 from typing import Any, cast
 
 from ..errors import OperatorError
@@ -41,7 +40,7 @@ from ..windows import EventTimeTrigger, SlidingEventTimeWindows, TimeWindow, Tum
 from .base import compute_keys, split_outputs
 from .basic import annotate
 from .rescale import Owns, merge_tables
-from .tumbling import TumblingWindowOperator, update_code
+from .tumbling import TumblingWindowOperator, raise_window_failure, update_code
 from .window import GLOBAL_STATE, WindowFunctionSpec, WindowOperator
 
 _NONE: Any = object()
@@ -208,21 +207,8 @@ class SlicingWindowOperator(WindowOperator):
             )
         except OperatorError:
             raise
-        except TypeError as exc:
-            i = len(vals) - length_hint(vit) - 1
-            if tss[i] is None:
-                raise self.fail(
-                    "the element has no timestamp, so it cannot be put into an event-time window",
-                    self.seen + i,
-                    vals[i],
-                    hint="use from_source/assign_timestamps_and_watermarks with a timestamp assigner",
-                ) from exc
-            annotate(exc, self, self.seen + i, vals[i])
-            raise
         except Exception as exc:
-            i = len(vals) - length_hint(vit) - 1
-            annotate(exc, self, self.seen + i, vals[i] if vals else None)
-            raise
+            raise_window_failure(self, exc, vals, tss, vit)
         self.wm = cur
         self.seen += len(vals)
         if late_vals:

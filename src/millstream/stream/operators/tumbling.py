@@ -9,13 +9,12 @@ is one loop without timers, and a window fires when the watermark reaches ``end 
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import length_hint
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import OperatorError
 from ..functions import OutputTag
 from ..windows import EventTimeTrigger, TimeWindow, TumblingEventTimeWindows
-from .base import compute_keys, split_outputs
+from .base import Operator, compute_keys, failed_index, split_outputs
 from .basic import annotate
 from .rescale import Owns
 from .window import WindowFunctionSpec, WindowOperator
@@ -31,6 +30,22 @@ def fast_path_applies(assigner: Any, trigger: Any, evictor: Any, lateness: int, 
         and lateness == 0
         and fn.kind in ("reduce", "aggregate")
     )
+
+
+def raise_window_failure(op: Operator, exc: Exception, vals: list[Any], tss: list[Any], vit: Any) -> NoReturn:
+    """Fail ``op``'s batch on ``exc``, raised while a window loop took the elements of ``vals`` from ``vit`` (their
+    iterator: its remaining length tells the failing element): an element without a timestamp (a ``TypeError``)
+    fails as such, with the fix; any other exception is raised naming the element and its position."""
+    i = failed_index(vals, vit)
+    if isinstance(exc, TypeError) and tss[i] is None:
+        raise op.fail(
+            "the element has no timestamp, so it cannot be put into an event-time window",
+            op.seen + i,
+            vals[i],
+            hint="use from_source/assign_timestamps_and_watermarks with a timestamp assigner",
+        ) from exc
+    annotate(exc, op, op.seen + i, vals[i] if vals else None)
+    raise exc
 
 
 class TumblingWindowOperator(WindowOperator):
@@ -59,21 +74,8 @@ class TumblingWindowOperator(WindowOperator):
             cur, late_vals = self._loop(self, vit, keys, tss, wmb, self.wm, self.next_fire, self.buckets)
         except OperatorError:
             raise
-        except TypeError as exc:
-            i = len(vals) - length_hint(vit) - 1
-            if tss[i] is None:
-                raise self.fail(
-                    "the element has no timestamp, so it cannot be put into an event-time window",
-                    self.seen + i,
-                    vals[i],
-                    hint="use from_source/assign_timestamps_and_watermarks with a timestamp assigner",
-                ) from exc
-            annotate(exc, self, self.seen + i, vals[i])
-            raise
         except Exception as exc:
-            i = len(vals) - length_hint(vit) - 1
-            annotate(exc, self, self.seen + i, vals[i] if vals else None)
-            raise
+            raise_window_failure(self, exc, vals, tss, vit)
         self.wm = cur
         self.seen += len(vals)
         if late_vals:
