@@ -360,3 +360,22 @@ def test_a_partition_handle_reads_and_waits_as_the_log_does_and_outlives_evictio
         assert handle.wait(2, 10.0) is True
         assert handle.read_values(2, 10, None) == (3, [b"c"], [4000])
         assert handle.read_values(0, 1, None) == (1, [b"a"], [1000])  # any offset, as read_values
+
+
+def test_a_partition_handle_polls_as_a_wait_then_a_read(kafka_bootstrap, kafka_properties, kafka_topic):
+    """``poll_values`` (a job's tailing source: one call a round) returns what ``wait`` and then ``read_values``
+    return: the records there, nothing at the tail once the wait has timed out, records appended during the wait;
+    from any other offset, and before a stop, as ``read_values`` reads."""
+    topic = kafka_topic("poll")
+    with KafkaLog(kafka_bootstrap, properties=kafka_properties) as log:
+        log.create_topic(topic, 1)
+        log.append(topic, 0, [ProducerRecord(b"a", None, 1000), ProducerRecord(b"b", None, 2000)])
+        handle = log.partition_columns(topic, 0)
+        assert handle.poll_values(0, 10, None, 10.0) == (2, [b"a", b"b"], [1000, 2000])
+        started = time.monotonic()
+        assert handle.poll_values(2, 10, None, 0.3) == (2, [], [])  # the tail
+        assert time.monotonic() - started >= 0.25  # (an end-of-partition event on the way ends no wait)
+        threading.Timer(0.3, lambda: log.append(topic, 0, [ProducerRecord(b"c", None, 3000)])).start()
+        assert handle.poll_values(2, 10, None, 10.0) == (3, [b"c"], [3000])
+        assert handle.poll_values(0, 1, None, 10.0) == (1, [b"a"], [1000])  # another offset: positioned there
+        assert handle.poll_values(1, 10, 2, 10.0) == (2, [b"b"], [2000])  # a stop: nothing from it on
