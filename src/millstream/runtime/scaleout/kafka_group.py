@@ -16,7 +16,10 @@ Kafka keeps no compare-and-set state that :class:`~.group.JobGroup` could use, s
   instance) and no longer count it live, and the first live instance by id claims the next term at once,
   without the partition — the Kafka group only evicts the dead member when its session expires. Its claim is
   fenced like any other: two claimants get two terms, the older leader stands by when it sees the newer, and
-  the job's transactional id lets only the newest attempt commit.
+  the job's transactional id lets only the newest attempt commit. Two successors are rare but possible (an
+  instance started just after the loss has not yet seen the follower that found it, and may sort first):
+  a successor that finds the log's term newer than every term it has seen in a heartbeat defers to it, as
+  another successor's claim whose heartbeat is on the way.
 - **First claim**: an instance that sees no other live instance before the group gave it its first assignment
   claims the first term at once: the first assignment takes seconds (the coordinator waits for more members,
   ``group.initial.rebalance.delay.ms``; on Apache Kafka 3 s by default), and nobody leads meanwhile. Instances
@@ -139,12 +142,25 @@ class KafkaJobGroup:
     def _leads(self) -> bool:
         return self._election.leads()
 
-    def _claim(self) -> int:
-        """Claim the next term (see the module docstring) and return it; raises if the claim did not commit."""
+    def _claim(self, succession: bool = False) -> int:
+        """Claim the next term (see the module docstring) and return it; raises if the claim did not commit.
+
+        A ``succession`` claim defers to a term it has not seen led (returns 0, no claim): when the log's term is
+        newer than every term in the heartbeats this instance has read, another successor claimed it a moment ago
+        — their views of the live instances differed, as an instance started just after the loss has not yet seen
+        the follower that found it — and its heartbeat is on the way. (Should that claimant die before its first
+        heartbeat, the instance the group then gives the partition claims over its term.)"""
         self.log.init_transactions(self.tid)
         self._read()
         raw = self.log.get_state(self.prefix + "term")
-        epoch = max([int(raw) if raw else 0, *(int(b.get("epoch") or 0) for _ts, b in self._seen.values())]) + 1
+        stored = int(raw) if raw else 0
+        seen = max((int(b.get("epoch") or 0) for _ts, b in self._seen.values()), default=0)
+        if succession and stored > seen:
+            log.info(
+                "instance %s: term %d of job %s was claimed by another instance", self.instance_id, stored, self.job_id
+            )
+            return 0
+        epoch = max(stored, seen) + 1
         with self.log.transaction(self.tid) as txn:
             txn.put_state(self.prefix + "term", str(epoch).encode())
             if self._token is None and self.log.get_state(self.prefix + "token") is None:
@@ -192,9 +208,10 @@ class KafkaJobGroup:
             self._epoch = 0
         ended = self._end is not None and int(self._end["epoch"]) in self._led  # (its leader left: no claim)
         first = not live and not self._election.assigned  # no other instance: the job's first, claims at once
-        if not self._epoch and not rival and not ended and (holds or first or self._successor(live, now)):
+        succession = not holds and not first and self._successor(live, now)
+        if not self._epoch and not rival and not ended and (holds or first or succession):
             try:
-                self._epoch = self._claim()
+                self._epoch = self._claim(succession)
             except MillstreamError as exc:  # fenced by a newer claimant, or the cluster busy: claimed again next beat
                 (log.info if first and not holds else log.warning)(
                     "instance %s could not claim the lead of job %s: %s", self.instance_id, self.job_id, exc
