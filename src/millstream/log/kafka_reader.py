@@ -481,7 +481,7 @@ class PartitionHandle:
                     return r.poll_values(offset, max_records, stop, self._known_end, timeout_s)
                 deadline = time.monotonic() + timeout_s
                 c = r._c
-                m = c.poll(_poll_timeout(timeout_s))
+                m = c.poll(math.ceil(max(0.0, timeout_s) * 1000) / 1000)  # (_poll_timeout, without the call)
                 if m is None or _error(m) is not None:
                     return r.polled(m, deadline, offset, max_records, stop, self._known_end)
                 msgs = [m, *c.consume(max_records - 1, 0)] if max_records > 1 else [m]
