@@ -70,16 +70,6 @@ _error, _value, _timestamp = Message.error, Message.value, Message.timestamp  # 
 _second = itemgetter(1)  # the milliseconds of a message's (type, timestamp)
 
 
-KnownEnd = Callable[[], int]
-"""``known_end()``: the end of the records this process knows to exist in the partition (see step 3)."""
-
-
-def _poll_timeout(timeout_s: float) -> float:
-    """``timeout_s`` as a ``poll`` timeout: librdkafka waits in whole milliseconds and truncates, so round up (or a
-    wait under 1 ms would spin)."""
-    return math.ceil(max(0.0, timeout_s) * 1000) / 1000
-
-
 def _hdrs(h: Any) -> tuple[Any, ...]:
     return tuple(h) if h else ()
 
@@ -182,7 +172,7 @@ class PartitionReader:
         return self._record_columns(self.read(offset, max_records, None, 0, known_end), offset, stop)
 
     def _columns(
-        self, msgs: list[Any], offset: int, max_records: int, stop: int | None, known_end: KnownEnd
+        self, msgs: list[Any], offset: int, max_records: int, stop: int | None, known_end: Callable[[], int]
     ) -> tuple[int, list[Any], list[int]]:
         """:meth:`read_values` of the messages taken from the queue (at most ``max_records``), the read continuing
         the stream at ``offset``; ``known_end()`` is asked only when there are none (a read that fetches)."""
@@ -250,37 +240,23 @@ class PartitionReader:
         return out
 
     def poll_values(
-        self, offset: int, max_records: int, stop: int | None, known_end: KnownEnd, timeout_s: float
+        self, offset: int, max_records: int, stop: int | None, known_end: Callable[[], int], timeout_s: float
     ) -> tuple[int, list[Any], list[int]]:
         """:meth:`wait` up to ``timeout_s``, then :meth:`read_values` (whatever the wait said; ``known_end()``
         taken after the wait): the results of the two calls in turn. Call with :attr:`lock` held."""
-        if self.tailing(offset):
+        if offset == self._next and self._peeked is None and not self._pending and self._deferred is None:
             # a tailing read's round in one pass: the first message the wait brings, and what is queued behind it
             deadline = time.monotonic() + timeout_s
-            m = self._c.poll(_poll_timeout(timeout_s))
-            return self.polled(m, deadline, offset, max_records, stop, known_end)
-        if timeout_s > 0:
-            self.wait(offset, timeout_s)
-        return self.read_values(offset, max_records, stop, known_end())
-
-    def tailing(self, offset: int) -> bool:
-        """Whether a read at ``offset`` continues the stream with nothing held back: its round is a ``poll`` of
-        the consumer and what is queued behind the message it returns (:meth:`polled`)."""
-        return offset == self._next and self._peeked is None and not self._pending and self._deferred is None
-
-    def polled(
-        self, m: Message | None, deadline: float, offset: int, max_records: int, stop: int | None, known_end: KnownEnd
-    ) -> tuple[int, list[Any], list[int]]:
-        """The rest of :meth:`poll_values` of a :meth:`tailing` read after the consumer's ``poll`` returned ``m``
-        (``None`` at its timeout), its wait to end at ``deadline`` (``time.monotonic()``)."""
-        if m is None:
-            return self.read_values(offset, max_records, stop, known_end())
-        err = _error(m)
-        if err is None or err.code() != _EOF:
-            msgs = [m, *self._c.consume(max_records - 1, 0)] if max_records > 1 else [m]
-            return self._columns(msgs, offset, max_records, stop, known_end)
-        self._eof = m.offset()  # reaching the end is no record: wait on, as wait does
-        timeout_s = deadline - time.monotonic()
+            c = self._c
+            m = c.poll(math.ceil(max(0.0, timeout_s) * 1000) / 1000)  # (whole milliseconds, rounded up: see wait)
+            if m is None:
+                return self.read_values(offset, max_records, stop, known_end())
+            err = _error(m)
+            if err is None or err.code() != _EOF:
+                msgs = [m, *c.consume(max_records - 1, 0)] if max_records > 1 else [m]
+                return self._columns(msgs, offset, max_records, stop, known_end)
+            self._eof = m.offset()  # reaching the end is no record: wait on, as wait does
+            timeout_s = deadline - time.monotonic()
         if timeout_s > 0:
             self.wait(offset, timeout_s)
         return self.read_values(offset, max_records, stop, known_end())
@@ -304,7 +280,8 @@ class PartitionReader:
         deadline = time.monotonic() + timeout_s
         remaining = timeout_s
         while True:
-            m = self._c.poll(_poll_timeout(remaining))
+            # librdkafka waits in whole milliseconds and truncates: round up, or a wait under 1 ms would spin
+            m = self._c.poll(math.ceil(max(0.0, remaining) * 1000) / 1000)
             if m is None:
                 return False
             err = m.error()
@@ -453,7 +430,7 @@ class PartitionHandle:
 
     __slots__ = ("_key", "_known_end", "_pool", "_reader")
 
-    def __init__(self, pool: ReaderPool, topic: str, partition: int, known_end: KnownEnd) -> None:
+    def __init__(self, pool: ReaderPool, topic: str, partition: int, known_end: Callable[[], int]) -> None:
         self._pool = pool
         self._key = (topic, partition)
         self._known_end = known_end
@@ -468,27 +445,10 @@ class PartitionHandle:
     def poll_values(
         self, offset: int, max_records: int, stop: int | None, timeout_s: float
     ) -> tuple[int, list[Any], list[int]]:
-        """:meth:`PartitionReader.poll_values`. The round of a job's source tailing the partition (a
-        :meth:`~PartitionReader.tailing` read without ``stop`` whose ``poll`` brings records with no event queued
-        behind them) runs in this one call: it runs once a wake-up of the job loop, on cold caches, where every
-        call costs."""
         r = self._reader
         with r.lock:  # (the common case of _locked, without its generic call)
             if not r.closed:
-                if stop is not None or not (  # (r.tailing(offset), without the call)
-                    offset == r._next and r._peeked is None and not r._pending and r._deferred is None
-                ):
-                    return r.poll_values(offset, max_records, stop, self._known_end, timeout_s)
-                deadline = time.monotonic() + timeout_s
-                c = r._c
-                m = c.poll(math.ceil(max(0.0, timeout_s) * 1000) / 1000)  # (_poll_timeout, without the call)
-                if m is None or _error(m) is not None:
-                    return r.polled(m, deadline, offset, max_records, stop, self._known_end)
-                msgs = [m, *c.consume(max_records - 1, 0)] if max_records > 1 else [m]
-                if any(map(_error, msgs)):  # (the end of the partition, or an error: as _columns takes them)
-                    return r._columns(msgs, offset, max_records, stop, self._known_end)
-                r._next = nxt = msgs[-1].offset() + 1
-                return nxt, list(map(_value, msgs)), list(map(_second, map(_timestamp, msgs)))
+                return r.poll_values(offset, max_records, stop, self._known_end, timeout_s)
         return self._locked(PartitionReader.poll_values, offset, max_records, stop, self._known_end, timeout_s)
 
     def _locked(self, method: Callable[..., Any], *args: Any) -> Any:

@@ -15,8 +15,7 @@ What it guarantees — the general loop's semantics, with less work per round:
   * a failing function fails the job naming its operator and the element's position (``seen`` counts per
     operator, as the operators keep them); a source's failure names the source;
   * ``cancel`` and ``stop`` end it at a round boundary (a wait for data ends within
-    :data:`~millstream.runtime.sources.CANCEL_SLICE_S`; prepared rounds look at them every :data:`LOOK_S`:
-    a round begun before the next look still runs); a bounded source ends it after its last batch;
+    :data:`~millstream.runtime.sources.CANCEL_SLICE_S`); a bounded source ends it after its last batch;
   * after every round the sink's held-back writes go out (``end_of_round``), stalled partitions are looked
     for and metrics reported (when an observer is installed; ``seen``, ``records_out`` and watermarks are kept
     per operator as the operators keep them); with no data read, it waits on the source as the general loop does.
@@ -40,7 +39,6 @@ from collections.abc import Callable
 from itertools import compress
 from typing import TYPE_CHECKING, Any, cast
 
-from ..core.clock import SYSTEM_CLOCK
 from ..stream.operators.base import Operator
 from ..stream.operators.basic import FilterOperator, FlatMapOperator, MapOperator, annotate, call_each
 from ..stream.time import MAX_WATERMARK
@@ -192,9 +190,6 @@ def _plain(driver: SourceDriver) -> bool:
 
 PlainRound = Callable[[int, float], int]
 
-LOOK_S = 0.005
-"""How often a loop of prepared rounds looks at cancel and stop (seconds)."""
-
 
 def _prepared_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> PlainRound | None:
     """A plain round of partition ``pid`` through the reader's prepared read (``None`` where it has none): the
@@ -222,7 +217,6 @@ def _prepared_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> PlainRo
     if read is None:
         return None
     gens, out, last_data, now_ms = driver.gens, driver.out, driver.last_data, driver.clock.now_ms
-    system = driver.clock is SYSTEM_CLOCK  # (its time without a call to it: time.time_ns is one C call)
     write, sink_process = chain.write, chain.sink.process
 
     def plain_round(batch: int, wait_s: float) -> int:
@@ -231,7 +225,7 @@ def _prepared_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> PlainRo
         if n:
             wm = gens[pid].wm
             driver.seen += n
-            last_data[pid] = time.time_ns() // 1_000_000 if system else now_ms()
+            last_data[pid] = now_ms()
             out.records_out += n
             out.watermark = wm
             if fused is not None:  # (the map, fused with the read)
@@ -312,23 +306,13 @@ def run_lean(runner: JobRunner, chain: LeanChain) -> None:
             end_of_round = None
     plain_round: PlainRound | None = None
     plain = False  # whether the driver is _plain: once it is, it stays so until _read_one says otherwise
-    look = 0.0  # (prepared rounds: when to look at cancel and stop next)
-    while not driver.finished:
+    while not driver.finished and not cancelled.is_set() and not stopping.is_set():
         read_waited = False  # whether this round's read did the waiting
         try:
             if plain_round is not None:
-                # cancel and stop are looked at every LOOK_S, not every round (two calls less a round, a round
-                # boundary at most LOOK_S later)
-                now = time.monotonic()
-                if now >= look:
-                    if cancelled.is_set() or stopping.is_set():
-                        break
-                    look = now + LOOK_S
                 progress = plain_round(batch, idle_s)
                 read_waited = True
             else:
-                if cancelled.is_set() or stopping.is_set():
-                    break
                 n = _read_one(driver, chain, batch) if plain else None
                 if n is None:
                     progress = driver.step(batch)
