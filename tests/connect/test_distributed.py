@@ -504,8 +504,17 @@ def test_three_worker_processes_share_connectors_and_survive_kill9(backend, requ
         values = topic_values()
         duplicates = [v for v, n in collections.Counter(values).items() if n > 1]
         assert not duplicates and set(values) == set(expected)
-        wait_until(lambda: set(out.read_text().split()) == set(expected), 30, "all lines in the sink file")
-        wait_until(lambda: set(copy.read_text().split()) == set(expected), 30, "all lines in the copy")
+        for sink_file in (out, copy):
+            try:
+                what = f"all lines in {sink_file.name}"
+                wait_until(lambda f=sink_file: set(f.read_text().split()) == set(expected), 30, what)
+            except AssertionError as exc:  # (a rare flake: say what the file lacks, and what it has that is no line)
+                got = set(sink_file.read_text().split())
+                missing, foreign = sorted(set(expected) - got), sorted(got - set(expected))
+                raise AssertionError(
+                    f"{exc}: {len(missing)} missing (first {missing[:10]}), not lines {foreign[:10]}; "
+                    f"mapping {_mapping(workers[0].url, names)}"
+                ) from exc
         for w in workers:
             assert w.terminate() == 0
     finally:
