@@ -705,8 +705,9 @@ def _kafka_leader_pid(url: str, job: str = "rj") -> int:
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("claimant_beats", [True, False], ids=["claimant-heartbeats", "claimant-dies"])
 def test_an_instance_started_just_after_a_loss_defers_to_the_successor_it_has_not_seen_on_kafka(
-    kafka_bootstrap: str, kafka_topic: Any
+    kafka_bootstrap: str, kafka_topic: Any, claimant_beats: bool
 ) -> None:
     """Two successors: a follower finds the leader lost and claims the next term; an instance started just after
     the loss, whose id sorts first, has read the loss but not yet the follower's claim (its heartbeat is on the
@@ -716,38 +717,37 @@ def test_an_instance_started_just_after_a_loss_defers_to_the_successor_it_has_no
     from millstream.runtime.scaleout.kafka_group import KafkaJobGroup
 
     session_ms = 3000
-    for claimant_beats in (True, False):
-        job = kafka_topic("two-heirs")
-        with open_log(f"kafka://{kafka_bootstrap}") as log:
-            one = KafkaJobGroup(log, job, "b-one", {"slots": 1}, session_ms)
-            two = KafkaJobGroup(log, job, "c-two", {"slots": 1}, session_ms)
+    job = kafka_topic("two-heirs")
+    with open_log(f"kafka://{kafka_bootstrap}") as log:
+        one = KafkaJobGroup(log, job, "b-one", {"slots": 1}, session_ms)
+        two = KafkaJobGroup(log, job, "c-two", {"slots": 1}, session_ms)
 
-            def agreed() -> bool:
-                one.heartbeat()  # noqa: B023
-                two.heartbeat()  # noqa: B023
-                return one.view.leader == two.view.leader != "" and len(one.view.members) == 2  # noqa: B023
+        def agreed() -> bool:
+            one.heartbeat()
+            two.heartbeat()
+            return one.view.leader == two.view.leader != "" and len(one.view.members) == 2
 
-            wait_for(agreed, 60, "both members agreeing on a leader")
-            old, heir = (one, two) if one.view.leader == "b-one" else (two, one)
-            term = old.view.epoch
-            heir.lost(old.instance_id)
-            late = KafkaJobGroup(log, job, "a-late", {"slots": 1}, session_ms)  # reads the loss; sorts first
-            claimed = heir._claim(succession=True)  # the follower's claim, its heartbeat not yet sent
-            assert claimed == term + 1
-            assert late.heartbeat().leader == ""  # deferred: no claim over a term it has not seen
-            assert log.get_state(f"job-group/{job}/term") == str(term + 1).encode()
-            if claimant_beats:
-                heir._epoch = claimed
-                assert heir.heartbeat().leader == heir.instance_id
-                wait_for(lambda: late.heartbeat().leader == heir.instance_id, 30, "the late instance seeing the heir")  # noqa: B023
-                assert log.get_state(f"job-group/{job}/term") == str(term + 1).encode() and not late.is_leader
-            else:  # the claimant dies before its first heartbeat (as the old leader: the group moves the partition)
-                heir.leave()
-                old.leave()
-                wait_for(lambda: late.heartbeat().leader == late.instance_id, 60, "the late instance's claim")  # noqa: B023
-                assert log.get_state(f"job-group/{job}/term") == str(term + 2).encode()
-            for g in (old, heir, late) if claimant_beats else (late,):
-                g.leave()
+        wait_for(agreed, 60, "both members agreeing on a leader")
+        old, heir = (one, two) if one.view.leader == "b-one" else (two, one)
+        term = old.view.epoch
+        heir.lost(old.instance_id)
+        late = KafkaJobGroup(log, job, "a-late", {"slots": 1}, session_ms)  # reads the loss; sorts first
+        claimed = heir._claim(succession=True)  # the follower's claim, its heartbeat not yet sent
+        assert claimed == term + 1
+        assert late.heartbeat().leader == ""  # deferred: no claim over a term it has not seen
+        assert log.get_state(f"job-group/{job}/term") == str(term + 1).encode()
+        if claimant_beats:
+            heir._epoch = claimed
+            assert heir.heartbeat().leader == heir.instance_id
+            wait_for(lambda: late.heartbeat().leader == heir.instance_id, 30, "the late instance seeing the heir")
+            assert log.get_state(f"job-group/{job}/term") == str(term + 1).encode() and not late.is_leader
+        else:  # the claimant dies before its first heartbeat (as the old leader: the group moves the partition)
+            heir.leave()
+            old.leave()
+            wait_for(lambda: late.heartbeat().leader == late.instance_id, 60, "the late instance's claim")
+            assert log.get_state(f"job-group/{job}/term") == str(term + 2).encode()
+        for g in (old, heir, late) if claimant_beats else (late,):
+            g.leave()
 
 
 @pytest.mark.kafka
