@@ -654,25 +654,31 @@ def checkpoints_at_any(ckpt: Path, uid: str) -> list[int]:
     return out
 
 
+def _leader_and_follower(log: Any, job: str, ids: tuple[str, str], session_ms: int) -> tuple[Any, Any]:
+    """Two :class:`KafkaJobGroup` members of ``job`` with the instance ids ``ids``, heartbeating until both see
+    the same leader and each other: ``(leader, follower)``."""
+    from millstream.runtime.scaleout.kafka_group import KafkaJobGroup
+
+    one, two = (KafkaJobGroup(log, job, i, {"slots": 1}, session_ms) for i in ids)
+
+    def agreed() -> bool:
+        one.heartbeat()
+        two.heartbeat()
+        return one.view.leader == two.view.leader != "" and len(one.view.members) == 2
+
+    wait_for(agreed, 60, "both members agreeing on a leader")
+    return (one, two) if one.view.leader == one.instance_id else (two, one)
+
+
 @pytest.mark.kafka
 def test_a_lost_leader_is_succeeded_before_the_group_evicts_it_on_kafka(kafka_bootstrap: str, kafka_topic: Any) -> None:
     """Succession on its own: while the leader's consumer still holds the control partition (its session has not
     expired), a follower told it is lost claims the next term; every instance then sees the new leader, the old
     one stands by when it sees the newer term, and a partition holder does not claim over a live leader."""
-    from millstream.runtime.scaleout.kafka_group import KafkaJobGroup
 
     job = kafka_topic("lost-job")
     with open_log(f"kafka://{kafka_bootstrap}") as log:
-        one = KafkaJobGroup(log, job, "a-one", {"slots": 1}, 10_000)
-        two = KafkaJobGroup(log, job, "b-two", {"slots": 1}, 10_000)
-
-        def agreed() -> bool:
-            one.heartbeat()
-            two.heartbeat()
-            return one.view.leader == two.view.leader != "" and len(one.view.members) == 2
-
-        wait_for(agreed, 60, "both members agreeing on a leader")
-        old, heir = (one, two) if one.view.leader == "a-one" else (two, one)
+        old, heir = _leader_and_follower(log, job, ("a-one", "b-two"), 10_000)
         term = old.view.epoch
         heir.lost(old.instance_id)  # what a follower does when the leader's slot server refuses connections
         view = heir.heartbeat()
@@ -719,16 +725,7 @@ def test_an_instance_started_just_after_a_loss_defers_to_the_successor_it_has_no
     session_ms = 3000
     job = kafka_topic("two-heirs")
     with open_log(f"kafka://{kafka_bootstrap}") as log:
-        one = KafkaJobGroup(log, job, "b-one", {"slots": 1}, session_ms)
-        two = KafkaJobGroup(log, job, "c-two", {"slots": 1}, session_ms)
-
-        def agreed() -> bool:
-            one.heartbeat()
-            two.heartbeat()
-            return one.view.leader == two.view.leader != "" and len(one.view.members) == 2
-
-        wait_for(agreed, 60, "both members agreeing on a leader")
-        old, heir = (one, two) if one.view.leader == "b-one" else (two, one)
+        old, heir = _leader_and_follower(log, job, ("b-one", "c-two"), session_ms)
         term = old.view.epoch
         heir.lost(old.instance_id)
         late = KafkaJobGroup(log, job, "a-late", {"slots": 1}, session_ms)  # reads the loss; sorts first
