@@ -57,9 +57,11 @@ def test_jobs_on_the_metrics_port_show_vertices_topics_rates_checkpoints_and_adv
         def job():
             j = c.get(f"/jobs/{jid}").json()
             ok = all(v["metrics"].get("numRecordsOutPerSecond", 0) > 0 for v in j["vertices"])
+            # (the sink's watermark is the least of both partitions': none until the source has read each)
+            ok = ok and all("watermark" in v["metrics"] for v in j["vertices"] if v["kind"] == "sink")
             return j if ok and j["checkpoints"]["counts"]["completed"] else None
 
-        j = wait_for(job, what="every vertex moving and a checkpoint")
+        j = wait_for(job, what="every vertex moving, the sink's watermark and a checkpoint")
         by_name = {v["name"]: v for v in j["vertices"]}
         assert by_name["events"]["topics_in"] == ["in"] and by_name["events"]["kind"] == "source"
         assert by_name["LogSink"]["topics_out"] == ["out"] and by_name["LogSink"]["kind"] == "sink"

@@ -136,21 +136,24 @@ def _unbounded_map_job(servers: str, props: dict[str, str], src: str, dst: str, 
     return env
 
 
+@pytest.mark.parametrize("way", ["pipe", "prepared"])
 def test_a_tailing_job_reads_and_writes_through_prepared_calls_as_the_general_loop(
-    kafka_log, kafka_topic, servers, client_props, monkeypatch
+    kafka_log, kafka_topic, servers, client_props, monkeypatch, way
 ):
-    """One partition read to its end and on (unbounded, no watermarks): the plain rounds read through the
-    reader's prepared read (which waits for data itself) and write through the sink's prepared write. The
-    records written (values, timestamps, the partition each batch went to) are those of the general loop, also
-    for records that arrive while the job waits."""
+    """One partition read to its end and on (unbounded, no watermarks): the plain rounds go through a pipe of the
+    partition into the sink's topic (``pipe``), or, without one, read through the reader's prepared read (which
+    waits for data itself) and write through the sink's prepared write (``prepared``). The records written
+    (values, timestamps, the partition each batch went to) are those of the general loop, also for records that
+    arrive while the job waits."""
+    from millstream.runtime import lean_loop
     from millstream.runtime.sinks import LogSinkOperator
     from millstream.runtime.sources import LogReader
 
     src = kafka_topic("prep-in")
     kafka_log.create_topic(src, 1)
     append_json(kafka_log, src, 0, [{"i": i} for i in range(25)], [BASE_TS + i for i in range(25)])
-    prepared = {"read": 0, "fused": 0, "write": 0}
-    read, write = LogReader.prepared_read, LogSinkOperator.prepared_write
+    prepared = {"pipe": 0, "read": 0, "fused": 0, "write": 0}
+    read, write, piped_round = LogReader.prepared_read, LogSinkOperator.prepared_write, lean_loop.piped_round
 
     def counted_read(self: Any, pid: Any, *then: Any) -> Any:
         fn = read(self, pid, *then)
@@ -163,8 +166,14 @@ def test_a_tailing_job_reads_and_writes_through_prepared_calls_as_the_general_lo
         prepared["write"] += fn is not None
         return fn
 
+    def counted_pipe(*args: Any) -> Any:
+        fn = piped_round(*args) if way == "pipe" else None
+        prepared["pipe"] += fn is not None
+        return fn
+
     monkeypatch.setattr(LogReader, "prepared_read", counted_read)
     monkeypatch.setattr(LogSinkOperator, "prepared_write", counted_write)
+    monkeypatch.setattr(lean_loop, "piped_round", counted_pipe)
     outputs = {}
     for general in (False, True):
         dst = kafka_topic("prep-out")
@@ -187,7 +196,10 @@ def test_a_tailing_job_reads_and_writes_through_prepared_calls_as_the_general_lo
             finally:
                 client.cancel()
         outputs[general] = [(r.value, r.timestamp) for r in read_all(kafka_log, dst, 0)]
-    assert prepared == {"read": 1, "fused": 1, "write": 1}  # taken by the lean loop only
+    if way == "pipe":  # (the pipe takes the sink's prepared write, for a batch it does not write itself)
+        assert prepared == {"pipe": 1, "read": 0, "fused": 0, "write": 1}
+    else:
+        assert prepared == {"pipe": 0, "read": 1, "fused": 1, "write": 1}  # taken by the lean loop only
     assert outputs[False] == outputs[True]
     assert [orjson.loads(v)["i"] for v, _ in outputs[False]] == list(range(40))
     assert [t for _, t in outputs[False]] == [BASE_TS + i for i in range(40)]
@@ -299,3 +311,79 @@ def test_a_tombstone_reaches_the_fused_map_as_none(kafka_log, kafka_topic, serve
         client.cancel()
     got = [orjson.loads(r.value) for r in read_all(kafka_log, dst, 0)]
     assert got == [{"was": {"i": 0}}, {"was": None}, {"was": {"i": 2}}]
+
+
+class _NotSerializable:
+    def __repr__(self) -> str:
+        return "<not serializable>"
+
+
+PIPED_CASES = {  # the map's function, and record 13's value
+    "map": (_raising_at(13, lambda e: {**e, "ok": True}), None),
+    "serializer": (lambda e: {**e, "bad": _NotSerializable()} if e["i"] == 13 else e, None),
+    "not-json": (lambda e: e, b"not json"),
+    "tombstone": (lambda e: {"was": e}, "tombstone"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PIPED_CASES))
+def test_a_piped_round_names_a_failure_as_the_plain_round_does(
+    kafka_log, kafka_topic, servers, client_props, monkeypatch, case
+):
+    """A batch that arrives while the job tails its partition goes through the pipe; a failure in it is named as the
+    plain round names it (the map, the sink's serializer, the record that is not JSON), the records before it
+    written; a tombstone is the element ``None`` and the pipe goes on after it."""
+    from millstream.core.record import ProducerRecord
+    from millstream.log.kafka import KafkaLog
+
+    rounds: list[tuple[str, int]] = []
+    values_pipe = KafkaLog.values_pipe
+
+    def recorded_pipe(self: Any, *args: Any) -> Any:
+        pipe = values_pipe(self, *args)
+
+        def recorded(*call: Any) -> Any:
+            try:
+                nxt, n, values, tss = pipe(*call)
+            except Exception as exc:
+                rounds.append(("raised", type(exc).__name__))
+                raise
+            if n:
+                rounds.append(("written" if values is None else "handed back", n))
+            return nxt, n, values, tss
+
+        return recorded
+
+    monkeypatch.setattr(KafkaLog, "values_pipe", recorded_pipe)
+    fn, bad = PIPED_CASES[case]
+    src, dst = _in_out(kafka_log, kafka_topic, f"piped-{case}", 10)
+    client = _unbounded_map_job(servers, client_props, src, dst, fn).execute_async(f"piped {case}")
+    try:
+        wait_until(lambda: client.runner.drivers[0].seen >= 10, what="the job to read the first 10 records")
+        values = [orjson.dumps({"i": i}) for i in range(10, 16)]
+        if bad is not None:
+            values[3] = None if bad == "tombstone" else bad
+        kafka_log.append(src, 0, [ProducerRecord(v, None, BASE_TS + 10 + j) for j, v in enumerate(values)])
+        if case == "tombstone":
+            wait_until(lambda: len(read_all(kafka_log, dst, 0)) >= 16, what="the 16 records written")
+            assert client.runner.lean
+            failure = None
+        else:
+            failure = _fails(client)
+    finally:
+        client.cancel()
+    got = [orjson.loads(r.value) for r in read_all(kafka_log, dst, 0)]
+    assert rounds[0] == ("written", 6) if failure is None else rounds == [("raised", type(failure.__cause__).__name__)]
+    if case == "tombstone":
+        assert got[10:] == [{"was": {"i": i}} if i != 13 else {"was": None} for i in range(10, 16)]
+        return
+    assert failure is not None
+    if case == "map":
+        assert (failure.operator, failure.position, failure.element) == ("the-map", 13, {"i": 13})
+        assert isinstance(failure.__cause__, ValueError)
+    elif case == "serializer":
+        assert failure.operator != "the-map" and failure.position == 13
+        assert "not serializable" in str(failure)
+    else:
+        assert f"{src}[0] offset 13 is not valid JSON" in str(failure.__cause__)
+    assert [e["i"] for e in got] == list(range(13))  # the records before it were written (at least once)

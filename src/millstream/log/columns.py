@@ -9,12 +9,18 @@ look the partition up each time. The results are those of the log's own calls.
 
 The other way, a log may hand out a prepared writer of one partition (:class:`ValuesWriters`): a sink that
 writes one batch a round to the same partition appends through it, the partition checked once.
+
+Both ways at once, a log may pipe a partition handle into one of its topics (:class:`ValuesPipes`): a job that
+reads one partition and writes what it maps from each record to a topic does a round in one call, each value
+converted as the producer takes it (no list of elements between the read and the write).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
+
+from ..core.record import Record
 
 
 class PartitionColumns(Protocol):
@@ -61,4 +67,52 @@ class ValuesWriters(Protocol):
         ...
 
 
-__all__ = ["ColumnReads", "PartitionColumns", "ValuesWrite", "ValuesWriters"]
+Convert = Callable[[Iterator[Any]], Iterator[Any]]
+"""``convert(values)``: given an iterator of record values (bytes or ``None``), an iterator of the values to write
+(bytes or ``None``), one for each, each pulled as the producer takes it (a chain of ``map``s)."""
+
+PipeFailed = Callable[[Exception, int, Record], Any]
+"""``failed(exc, index, record)``: told that pulling the converted value of the batch's record ``index`` raised
+``exc``; returns the value (bytes or ``None``) to write for that record instead, or raises."""
+
+ValuesPipe = Callable[[int, int, float, int], tuple[int, int, list[Any] | None, list[int] | None]]
+"""``pipe(offset, max_records, timeout_s, partition)`` → ``(next offset, n, values, timestamps)``: see
+:meth:`ValuesPipes.values_pipe`."""
+
+
+@runtime_checkable
+class ValuesPipes(Protocol):
+    """A log that pipes a partition handle (of itself or of another log) into one of its topics."""
+
+    def values_pipe(
+        self, source: PartitionColumns, topic: str, convert: Convert, failed: PipeFailed
+    ) -> ValuesPipe | None:
+        """The pipe of ``source`` into ``topic`` (its partitions checked now); ``None`` where this log cannot read
+        ``source`` itself. ``pipe(offset, max_records, timeout_s, partition)`` reads what ``source.poll_values(
+        offset, max_records, None, timeout_s)`` reads (``n`` records; ``next offset``), and then:
+
+        * in the common case, writes them to ``topic[partition]`` at once without waiting for acknowledgements
+          (as a :data:`ValuesWrite`): keyless, without headers, with the records' timestamps and the values
+          ``convert`` makes of theirs; it returns ``values`` and ``timestamps`` ``None``. When pulling record
+          ``i``'s converted value raises, ``failed(exc, i, record)`` is called, the records before ``i``
+          queued: what it raises is raised (the batch counts as read), and what it returns is written for
+          record ``i``, and the pipe goes on with the records after it;
+        * otherwise it writes nothing and returns the records' ``values`` and ``timestamps`` as ``poll_values``
+          does, for the caller to write its own way (which raises what a write of them raises): where a
+          timestamp is not one a write takes, the producer might not have room for them all, or the read was
+          not a tailing read of records only.
+
+        A failed delivery is raised by a later call, as a ``ValuesWrite``'s is."""
+        ...
+
+
+__all__ = [
+    "ColumnReads",
+    "Convert",
+    "PartitionColumns",
+    "PipeFailed",
+    "ValuesPipe",
+    "ValuesPipes",
+    "ValuesWrite",
+    "ValuesWriters",
+]

@@ -43,9 +43,11 @@ from .base import (
     validate_topic_config,
     validate_topic_name,
 )
+from .columns import Convert, PartitionColumns, PipeFailed, ValuesPipe
 from .kafka_admin import KafkaAdmin, validate_partitions_arg
 from .kafka_config import DEFAULT_TIMEOUT_MS, KafkaSettings, refused_everywhere
 from .kafka_consumer import KafkaConsumer
+from .kafka_pipe import make_values_pipe
 from .kafka_producer import KafkaAppender
 from .kafka_reader import PartitionHandle, ReaderPool
 from .kafka_transaction import STATE_TOPIC, KafkaTransaction, TransactionalProducers, standalone_group_metadata
@@ -219,6 +221,17 @@ class KafkaLog(Log):
         of ``(values, timestamps, serialize)`` for a sink that writes the same partition round after round
         (:class:`~millstream.log.columns.ValuesWriters`)."""
         return self._writer.values_writer(topic, partition)
+
+    def values_pipe(
+        self, source: PartitionColumns, topic: str, convert: Convert, failed: PipeFailed
+    ) -> ValuesPipe | None:
+        """A pipe of the partition handle ``source`` (of this or another Kafka log) into ``topic``
+        (:class:`~millstream.log.columns.ValuesPipes`, :mod:`~millstream.log.kafka_pipe`); ``None`` where
+        ``source`` is not a Kafka partition handle."""
+        if not isinstance(source, PartitionHandle):
+            return None
+        self._admin.partition_count(topic)  # (raises for an unknown topic)
+        return make_values_pipe(source, self._writer, topic, self.settings.bootstrap, convert, failed)
 
     def flush_writes(self) -> None:
         """Wait until everything queued by :meth:`append_nowait` is acknowledged (raises the first error)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from itertools import repeat
 from operator import itemgetter, length_hint
@@ -111,12 +111,24 @@ def _check_timestamps(tss: list[Any]) -> list[Any]:
 _VALUE, _KEY, _TIMESTAMP, _HEADERS = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 
 
-class ProduceQueue:
-    """Queues records on a librdkafka producer with headers, timestamps and back-pressure handling."""
+def queue_room(config: Mapping[str, Any]) -> int:
+    """How many records a producer with librdkafka ``config`` can always take on top of what it holds without
+    its local queue filling up: its message limit (``queue.buffering.max.messages``), and its byte limit
+    (``queue.buffering.max.kbytes``) over the largest record it takes (``message.max.bytes``)."""
+    messages = int(config.get("queue.buffering.max.messages", 100_000))
+    kbytes = int(config.get("queue.buffering.max.kbytes", 1_048_576))
+    largest = int(config.get("message.max.bytes", 1_000_000))
+    return min(messages, kbytes * 1024 // max(1, largest))
 
-    def __init__(self, producer: Producer, clock: Clock) -> None:
+
+class ProduceQueue:
+    """Queues records on a librdkafka producer with headers, timestamps and back-pressure handling; ``room``:
+    :func:`queue_room` of the producer's config (0: not known)."""
+
+    def __init__(self, producer: Producer, clock: Clock, room: int = 0) -> None:
         self.producer = producer
         self.clock = clock
+        self.room = room
 
     def put(self, topic: str, partition: int, records: Sequence[ProducerRecord], callback: Any) -> int:
         """Queue prepared ``records`` (see :func:`prepare`) to ``topic[partition]``; return how many.
@@ -248,9 +260,7 @@ class KafkaAppender:
     def warm_up(self, topic: str) -> None:
         """Connect the producer of ``append_nowait`` and fetch ``topic``'s metadata now (an idempotent
         producer gets its producer id on connecting), so the first records do not wait for that."""
-        if self._async_queue is None:
-            self._async_queue = self._make_async_queue()
-        self._fetch_metadata(self._async_queue.producer, topic)
+        self._fetch_metadata(self.async_queue().producer, topic)
 
     def _connect(self, topic: str) -> None:
         """Before the synchronous producer's first write: fetch ``topic``'s metadata, which connects it now. Left
@@ -323,9 +333,7 @@ class KafkaAppender:
         self._admin.check_partition(topic, partition)
         batch = prepare(records)
         what = f"appending to {topic}[{partition}]"
-        queue = self._async_queue
-        if queue is None:
-            queue = self._async_queue = self._make_async_queue()
+        queue = self.async_queue()
         try:
             queue.put(topic, partition, batch, self._async_failed)
         except KafkaException as exc:
@@ -345,9 +353,7 @@ class KafkaAppender:
         if self._async_error is not None:
             self._raise_async_error()
         self._admin.check_partition(topic, partition)
-        queue = self._async_queue
-        if queue is None:
-            queue = self._async_queue = self._make_async_queue()
+        queue = self.async_queue()
         try:
             queue.put_values(topic, partition, values, tss, self._async_failed, serialize)
         except KafkaException as exc:
@@ -360,9 +366,7 @@ class KafkaAppender:
         """:meth:`append_values_nowait` prepared for one partition (checked now, once), as a function of
         ``(values, tss, serialize)``: for a writer that appends to the same partition again and again."""
         self._admin.check_partition(topic, partition)
-        queue = self._async_queue
-        if queue is None:
-            queue = self._async_queue = self._make_async_queue()
+        queue = self.async_queue()
         put_values, poll, failed, bootstrap = (
             queue.put_values,
             queue.producer.poll,
@@ -381,15 +385,31 @@ class KafkaAppender:
 
         return write
 
+    def async_queue(self) -> ProduceQueue:
+        """The queue of :meth:`append_nowait` and its kin (made on first use): its producer reports failed
+        deliveries only, to :meth:`async_failed`, and they are raised by the next write (:meth:`check_async`)."""
+        queue = self._async_queue
+        if queue is None:
+            queue = self._async_queue = self._make_async_queue()
+        return queue
+
     def _make_async_queue(self) -> ProduceQueue:
         # A producer of its own that reports failed deliveries only: no Python call per delivered record.
         # Records it writes do not count in ``produced_end``.
         config = self._s.producer_config(**{"delivery.report.only.error": True})
-        return ProduceQueue(make_client(Producer, config, "producer"), self._queue.clock)
+        return ProduceQueue(make_client(Producer, config, "producer"), self._queue.clock, queue_room(config))
 
     def _async_failed(self, err: KafkaError | None, msg: Any) -> None:
         if err is not None and self._async_error is None:
             self._async_error = (err, msg.topic(), msg.partition())
+
+    async_failed = _async_failed
+    """The delivery callback of :meth:`async_queue`'s records: keeps the first failure for :meth:`check_async`."""
+
+    def check_async(self) -> None:
+        """Raise the first failed delivery of :meth:`async_queue`'s records, if one failed since the last check."""
+        if self._async_error is not None:
+            self._raise_async_error()
 
     def _raise_async_error(self) -> None:
         failed = self._async_error
@@ -460,4 +480,4 @@ class KafkaAppender:
         return out
 
 
-__all__ = ["Delivery", "KafkaAppender", "Placements", "ProduceQueue", "prepare", "record_fields"]
+__all__ = ["Delivery", "KafkaAppender", "Placements", "ProduceQueue", "prepare", "queue_room", "record_fields"]

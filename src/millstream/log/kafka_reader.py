@@ -244,19 +244,48 @@ class PartitionReader:
     ) -> tuple[int, list[Any], list[int]]:
         """:meth:`wait` up to ``timeout_s``, then :meth:`read_values` (whatever the wait said; ``known_end()``
         taken after the wait): the results of the two calls in turn. Call with :attr:`lock` held."""
-        if offset == self._next and self._peeked is None and not self._pending and self._deferred is None:
-            # a tailing read's round in one pass: the first message the wait brings, and what is queued behind it
+        got = self.poll_messages(offset, max_records, stop, known_end, timeout_s)
+        if isinstance(got, list):
+            return got[-1].offset() + 1, list(map(_value, got)), list(map(_second, map(_timestamp, got)))
+        return got
+
+    def poll_messages(
+        self, offset: int, max_records: int, stop: int | None, known_end: Callable[[], int], timeout_s: float
+    ) -> list[Any] | tuple[int, list[Any], list[int]]:
+        """:meth:`poll_values`, except that a tailing read's round that brings records only (the common case)
+        returns their messages as librdkafka gave them (a non-empty ``list``, the read moved on past them)
+        instead of their columns: for a caller that takes the values and timestamps from the messages itself
+        (:mod:`~millstream.log.kafka_pipe`). Anything else returns the ``tuple`` ``poll_values`` returns. Call
+        with :attr:`lock` held."""
+        if offset != self._next:
+            self._reposition(offset)  # (as wait does)
+        if not self._pending and self._deferred is None:
+            # a tailing read's round in one pass: the first message (one an earlier wait took, or the one this wait
+            # brings), and what is queued behind it
             deadline = time.monotonic() + timeout_s
             c = self._c
-            m = c.poll(math.ceil(max(0.0, timeout_s) * 1000) / 1000)  # (whole milliseconds, rounded up: see wait)
-            if m is None:
-                return self.read_values(offset, max_records, stop, known_end())
-            err = _error(m)
-            if err is None or err.code() != _EOF:
-                msgs = [m, *c.consume(max_records - 1, 0)] if max_records > 1 else [m]
+            m, self._peeked = self._peeked, None
+            while True:
+                if m is None:
+                    m = c.poll(math.ceil(max(0.0, timeout_s) * 1000) / 1000)  # (whole ms, rounded up: see wait)
+                    if m is None:
+                        return self.read_values(offset, max_records, stop, known_end())
+                err = _error(m)
+                if err is not None and err.code() == _EOF:  # reaching the end is no record: wait on, as wait does
+                    self._eof = m.offset()
+                    timeout_s = deadline - time.monotonic()
+                    if timeout_s <= 0:
+                        return self.read_values(offset, max_records, stop, known_end())
+                    m = None
+                    continue
+                msgs: list[Any] = [m, *c.consume(max_records - 1, 0)] if max_records > 1 else [m]
+                if err is None:  # (m is a record: msgs keeps one once an end-of-partition event after it is dropped)
+                    if _error(msgs[-1]) is not None and self._ends_at_eof(msgs):
+                        msgs.pop()
+                    if (stop is None or msgs[-1].offset() < stop) and not any(map(_error, msgs)):
+                        self._next = msgs[-1].offset() + 1
+                        return msgs
                 return self._columns(msgs, offset, max_records, stop, known_end)
-            self._eof = m.offset()  # reaching the end is no record: wait on, as wait does
-            timeout_s = deadline - time.monotonic()
         if timeout_s > 0:
             self.wait(offset, timeout_s)
         return self.read_values(offset, max_records, stop, known_end())
@@ -450,6 +479,17 @@ class PartitionHandle:
             if not r.closed:
                 return r.poll_values(offset, max_records, stop, self._known_end, timeout_s)
         return self._locked(PartitionReader.poll_values, offset, max_records, stop, self._known_end, timeout_s)
+
+    def poll_messages(
+        self, offset: int, max_records: int, timeout_s: float
+    ) -> list[Any] | tuple[int, list[Any], list[int]]:
+        """:meth:`PartitionReader.poll_messages` (no stop): a tailing round's record messages, or what
+        :meth:`poll_values` returns."""
+        r = self._reader
+        with r.lock:
+            if not r.closed:
+                return r.poll_messages(offset, max_records, None, self._known_end, timeout_s)
+        return self._locked(PartitionReader.poll_messages, offset, max_records, None, self._known_end, timeout_s)
 
     def _locked(self, method: Callable[..., Any], *args: Any) -> Any:
         """``method(reader, *args)`` under the reader's lock; a reader the pool has closed is replaced first."""

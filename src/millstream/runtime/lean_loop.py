@@ -24,8 +24,10 @@ A plain round (below) reads through the reader's prepared read of its partition 
 (:class:`~millstream.runtime.sources.PreparedReads`: it also waits for data, so a round is one call to the
 reader) and writes through the sink's prepared write (:meth:`~millstream.runtime.sinks.LogSinkOperator.
 prepared_write`): the same records, with a fraction of the calls per round; a chain that starts with a ``map``
-has the read apply the map's function as it decodes (one pass, no list of decoded elements). Not with metrics,
-which time the waits apart from the work.
+has the read apply the map's function as it decodes (one pass, no list of decoded elements). A chain of at most
+one ``map`` from a log that pipes into the sink's (Kafka into Kafka) goes further: the round is one call of the
+pipe, each record decoded, mapped, serialized and produced in turn (:mod:`~millstream.runtime.lean_pipe`). Not
+with metrics, which time the waits apart from the work.
 
 A source with one partition whose watermark cannot move (no timestamps or watermarks, no idleness) is read
 without the driver's per-partition watermark work (:func:`_read_one`); every other source goes through
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..stream.operators.base import Operator
 from ..stream.operators.basic import FilterOperator, FlatMapOperator, MapOperator, annotate, call_each
 from ..stream.time import MAX_WATERMARK
+from .lean_pipe import piped_round
 from .protocols import RoundBuffered
 from .sinks import LogSinkOperator, SinkOperator
 from .sources import CANCEL_SLICE_S, PreparedReads, wait_for_data
@@ -192,16 +195,19 @@ PlainRound = Callable[[int, float], int]
 
 
 def _prepared_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> PlainRound | None:
-    """A plain round of partition ``pid`` through the reader's prepared read (``None`` where it has none): the
-    read waits up to ``wait_s`` for data, then the batch goes through the stages to the sink's prepared write
-    (or the sink's ``process``), with the driver's bookkeeping of :func:`_read_one`; returns how many elements
-    were read. A prepared read is of a partition that does not end, of a reader whose partitions do not change
-    (:class:`~millstream.runtime.sources.PreparedReads`): the round needs neither :func:`_read_one`'s look at the
-    partitions nor its end.
+    """A plain round of partition ``pid`` through a pipe (:func:`~millstream.runtime.lean_pipe.piped_round`), else
+    through the reader's prepared read (``None`` where it has none): the read waits up to ``wait_s`` for data,
+    then the batch goes through the stages to the sink's prepared write (or the sink's ``process``), with the
+    driver's bookkeeping of :func:`_read_one`; returns how many elements were read. A prepared read is of a
+    partition that does not end, of a reader whose partitions do not change (:class:`~millstream.runtime.sources.
+    PreparedReads`): the round needs neither :func:`_read_one`'s look at the partitions nor its end.
 
     A chain that starts with a ``map`` hands its function to the read (``then``): each element is decoded and
     mapped in one pass, and the map's stage is skipped; its ``seen``, ``records_out`` and watermark are kept
     here, and a failing element is named as the stage names it."""
+    piped = piped_round(driver, chain, pid)
+    if piped is not None:
+        return piped
     stages = chain.stages
     fused = cast(MapOperator, chain.ops[0]) if chain.ops and _per_element_map(chain.ops[0]) else None
     if fused is None:

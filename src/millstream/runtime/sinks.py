@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from itertools import repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -15,7 +15,7 @@ from ..core.debezium_json import DebeziumJsonFormat
 from ..core.record import ProducerRecord
 from ..core.serde import get_serde
 from ..log import Log, open_log
-from ..log.columns import ValuesWriters
+from ..log.columns import ValuesPipes, ValuesWriters
 from ..log.partitioner import partition_for_key
 from ..stream.connectors import DeliveryGuarantee, FileSink, FunctionSink, LogSink, PrintSink
 from ..stream.errors import JobConfigError
@@ -26,6 +26,14 @@ _new = tuple.__new__
 ROUND_LIMIT = 50_000  # records a log sink holds back within one round of the job loop
 DIRECT_BATCH = 32  # keyless batches at least this long go to a log with append_values_nowait at once (see process)
 _PARTITION_CACHE = 100_000  # keys whose partition a log sink remembers (murmur2 in Python costs ~2.5 us a key)
+
+
+class PipeTarget(NamedTuple):
+    """Where a pipe writes a log sink's records (:meth:`LogSinkOperator.pipe_target`)."""
+
+    log: ValuesPipes
+    topic: str
+    serialize: Callable[[Any], bytes | None]
 
 
 class SinkOperator(Operator):
@@ -270,18 +278,10 @@ class LogSinkOperator(SinkOperator):
         (:class:`~millstream.log.columns.ValuesWriters`). ``None`` where that is not how ``process`` writes:
         exactly once, keys, a topic selector, or a log without prepared writers. Call after ``open``, in a job
         without checkpoints (a checkpoint's transaction is not looked for)."""
-        s, log = self.sink, self._log
-        if (
-            self.transactional
-            or self.txn is not None
-            or self._send_values is None
-            or self._key_ser is not None
-            or s.topic is None
-            or s.topic_selector is not None
-            or not isinstance(log, ValuesWriters)
-        ):
+        log, topic = self._log, self._values_topic()
+        if topic is None or not isinstance(log, ValuesWriters):
             return None
-        topic, ser = s.topic, self._ser
+        ser = self._ser
         writers = [log.values_writer(topic, p) for p in range(self._partitions(topic))]
         n_writers = len(writers)
 
@@ -301,6 +301,48 @@ class LogSinkOperator(SinkOperator):
             self.written += len(vals)
 
         return write
+
+    def _values_topic(self) -> str | None:
+        """The topic ``process`` writes every batch to as keyless values at least once, through the log's
+        ``append_values_nowait`` (the next partition in turn); ``None`` where it writes otherwise: exactly once,
+        keys, a topic selector, or a log without that hook."""
+        s = self.sink
+        if (
+            self.transactional
+            or self.txn is not None
+            or self._send_values is None
+            or self._key_ser is not None
+            or s.topic_selector is not None
+        ):
+            return None
+        return s.topic
+
+    def pipe_target(self) -> PipeTarget | None:
+        """Where a pipe (:class:`~millstream.log.columns.ValuesPipes`) writes what :meth:`prepared_write` would
+        write: the sink's log, topic, its partition count and the serializer; ``None`` where there is no prepared
+        write or the log has no pipes. The pipe's user writes each batch to the partition in turn
+        (:meth:`partition_in_turn`) and counts its elements (:meth:`piped`). Call after ``open``, in a job without
+        checkpoints."""
+        log, topic = self._log, self._values_topic()
+        if topic is None or not isinstance(log, ValuesPipes):
+            return None
+        if self._round_values or self._round:  # (held back by an earlier process call: they go first)
+            self.end_of_round()
+        self._partitions(topic)
+        return PipeTarget(log, topic, self._ser)
+
+    def partition_in_turn(self) -> int:
+        """The partition of the sink's topic the next keyless batch goes to (sticky partitioning, as ``process``
+        takes them; for a pipe's user, see :meth:`pipe_target`)."""
+        return self._rr % self._nparts[self.sink.topic]  # type: ignore[index]
+
+    def piped(self, n: int) -> int:
+        """Count a batch of ``n`` elements written through a pipe to the partition in turn; returns the next
+        partition in turn."""
+        self.seen += n
+        self.written += n
+        self._rr += 1
+        return self._rr % self._nparts[self.sink.topic]  # type: ignore[index]
 
     def _name_failed(self, exc: Exception, vals: list[Any]) -> None:
         """Name the first element of ``vals`` that fails to serialize in ``exc`` (serializers are deterministic;
@@ -508,6 +550,7 @@ __all__ = [
     "FileSinkOperator",
     "FunctionSinkOperator",
     "LogSinkOperator",
+    "PipeTarget",
     "PrintSinkOperator",
     "SinkOperator",
     "make_sink",

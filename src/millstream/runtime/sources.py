@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from operator import itemgetter
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import orjson
 
@@ -76,6 +76,36 @@ class PreparedReads(Protocol):
         record at a time would have). When ``then`` raises, the position moves past the batch (it was handed
         over, as a read's batch is) and ``then_failed(exc, index, element)`` is called before the exception
         propagates; a record that fails to decode fails the read as without ``then``."""
+        ...
+
+
+class PipeSource(NamedTuple):
+    """What a pipe of one partition of a reader into a log (:class:`~millstream.log.columns.ValuesPipes`) needs
+    of the reader (:meth:`PipeSources.pipe_source`)."""
+
+    handle: PartitionColumns
+    """The partition's handle (the pipe reads through it)."""
+    decode: Callable[[Any], Any]
+    """A record value's element (bytes to element, in C where it can be), the function the read maps over a
+    batch's values: deterministic, it raises on every value the read does not decode by it alone."""
+    decode_record: Callable[[Record], Any]
+    """A record's element as the read makes it when ``decode`` raises on its value: a tombstone's element where
+    the format has one (JSON: ``None``), else the read's error, which names the record."""
+    elements: Callable[[int, int, list[Any], list[Any]], tuple[list[Any], list[Any]]]
+    """``elements(pos, nxt, values, timestamps)``: what ``read`` returns for the values read at ``pos`` (the
+    position moved on to ``nxt`` once they are decoded)."""
+
+
+@runtime_checkable
+class PipeSources(Protocol):
+    """A reader that lends one partition (its handle and its decoding) to a pipe into a log."""
+
+    positions: dict[Any, int]
+    """The next offset to read per partition: the pipe's user moves it on."""
+
+    def pipe_source(self, pid: Any) -> PipeSource | None:
+        """The :class:`PipeSource` of ``pid``, under the conditions of :meth:`PreparedReads.prepared_read`, for a
+        loop that reads ``pid`` alone, round after round; ``None`` where the reader has none."""
         ...
 
 
@@ -529,6 +559,22 @@ class LogReader(SourceReader):
 
         return read
 
+    def pipe_source(self, pid: Any) -> PipeSource | None:
+        """The :class:`PipeSource` of ``pid`` (:class:`PipeSources`): where :meth:`prepared_read` has a read of
+        ``pid``, its handle and decoding."""
+        if self._columns is None or self.bounded or self.source.topic_pattern:
+            return None
+        handle = self._columns.get(pid)
+        if handle is None:
+            return None
+        decode = orjson.loads if self._serde is None else self._serde.deserialize
+        values = self._values
+
+        def elements(pos: int, nxt: int, raw: list[Any], tss: list[Any]) -> tuple[list[Any], list[Any]]:
+            return values(pid, pos, nxt, raw, tss)
+
+        return PipeSource(handle, decode, self._decode_one, elements)
+
     def _read_columns(self, pid: Any, pos: int, max_records: int) -> tuple[list[Any], list[Any]]:
         """``read`` through the log's ``read_values`` hook (values and timestamps only; Kafka)."""
         stop = self.stops[pid] if self.bounded else None
@@ -835,6 +881,8 @@ __all__ = [
     "FunctionReader",
     "LogReader",
     "Pause",
+    "PipeSource",
+    "PipeSources",
     "PreparedReads",
     "SourceReader",
     "SplitReader",
