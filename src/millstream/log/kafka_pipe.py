@@ -52,6 +52,7 @@ def make_values_pipe(
     producer, room = queue.producer, queue.room
     produce, serve = producer.produce, producer.poll
     poll_messages, check_async, callback = handle.poll_messages, appender.check_async, appender.async_failed
+    known_end = handle._known_end
 
     def produce_failed(exc: Exception, partition: int) -> NoReturn:
         """Raise what a write raises for ``produce``'s exception ``exc``."""
@@ -67,8 +68,13 @@ def make_values_pipe(
         raise exc
 
     def pipe(offset: int, max_records: int, timeout_s: float, partition: int) -> tuple[int, int, Any, Any]:
-        check_async()
-        got = poll_messages(offset, max_records, timeout_s)
+        if appender._async_error is not None:  # (check_async's test, without its call)
+            check_async()
+        r = handle._reader  # (the handle's poll_messages, without its call: the reader under its lock)
+        with r.lock:
+            got = None if r.closed else r.poll_messages(offset, max_records, None, known_end, timeout_s)
+        if got is None:  # (the pool closed the reader: the handle takes a new one)
+            got = poll_messages(offset, max_records, timeout_s)
         if not isinstance(got, list):
             nxt, values, tss = got
             return nxt, len(values), values, tss

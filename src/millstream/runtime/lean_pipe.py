@@ -33,9 +33,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
+from time import time_ns
 from types import CodeType
 from typing import TYPE_CHECKING, Any, cast
 
+from ..core.clock import SYSTEM_CLOCK
 from ..core.errors import OffsetOutOfRangeError
 from ..core.record import Record
 from ..stream.operators.basic import MapOperator, annotate, call_each
@@ -139,6 +141,7 @@ def piped_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> Callable[[i
     if pipe is None:
         return None
     gens, out, last_data, now_ms = driver.gens, driver.out, driver.last_data, driver.clock.now_ms
+    system_clock = driver.clock is SYSTEM_CLOCK  # (its now_ms without the call)
     map_out = None if map_op is None else map_op.out
     partition = sink.partition_in_turn()
     piped = sink.piped
@@ -164,7 +167,7 @@ def piped_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> Callable[[i
             partition = sink.partition_in_turn()
         wm = gens[pid].wm
         driver.seen += n
-        last_data[pid] = now_ms()
+        last_data[pid] = time_ns() // 1_000_000 if system_clock else now_ms()
         out.records_out += n
         out.watermark = wm
         if map_op is not None:
