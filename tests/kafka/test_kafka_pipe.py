@@ -27,8 +27,7 @@ def _written(log: KafkaLog, topic: str, partition: int = 0) -> list[tuple[Any, i
     return [(r.value, r.timestamp) for r in log.read(topic, partition, 0)]
 
 
-def _upper(values: Any) -> Any:
-    return map(bytes.upper, values)
+_upper = (bytes.upper,)  # (the functions each value goes through)
 
 
 def _no_failure(exc: Exception, i: int, record: Record) -> Any:
@@ -96,8 +95,7 @@ def test_a_failed_conversion_is_handed_to_failed_which_raises_or_gives_the_value
             return b"tombstone"  # written for that record, and the pipe goes on
         raise ValueError(f"record {i} failed")
 
-    def convert(values: Any) -> Any:
-        return map(lambda v: v.upper() if v != b"d" else 1 / 0, values)  # a tombstone has no upper()
+    convert = (lambda v: v.upper() if v != b"d" else 1 / 0,)  # a tombstone has no upper()
 
     pipe = kafka_log.values_pipe(kafka_log.partition_columns(src, 0), dst, convert, failed)
     assert pipe is not None
@@ -120,7 +118,7 @@ def test_a_producers_error_is_raised_as_a_writes(kafka_bootstrap, kafka_properti
         log.create_topic(src, 1)
         log.create_topic(dst, 1)
         _append(log, src, [b"a", b"b"])
-        pipe = log.values_pipe(log.partition_columns(src, 0), dst, lambda vs: map(lambda v: v * 5000, vs), _no_failure)
+        pipe = log.values_pipe(log.partition_columns(src, 0), dst, (lambda v: v * 5000,), _no_failure)
         assert pipe is not None
         with pytest.raises(MillstreamError, match=rf"appending to {dst}\[0\]: a record is too large"):
             pipe(0, 10, 10.0, 0)

@@ -17,7 +17,7 @@ converted as the producer takes it (no list of elements between the read and the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..core.record import Record
@@ -67,9 +67,10 @@ class ValuesWriters(Protocol):
         ...
 
 
-Convert = Callable[[Iterator[Any]], Iterator[Any]]
-"""``convert(values)``: given an iterator of record values (bytes or ``None``), an iterator of the values to write
-(bytes or ``None``), one for each, each pulled as the producer takes it (a chain of ``map``s)."""
+Convert = Sequence[Callable[[Any], Any]]
+"""The functions a record's value (bytes or ``None``) goes through in turn to make the value to write (bytes or
+``None``): ``decode``, the map's function, ``serialize``. Each is applied by a ``map`` as the producer pulls the
+value, so nothing is listed in between."""
 
 PipeFailed = Callable[[Exception, int, Record], Any]
 """``failed(exc, index, record)``: told that pulling the converted value of the batch's record ``index`` raised
@@ -87,14 +88,14 @@ class ValuesPipes(Protocol):
     def values_pipe(
         self, source: PartitionColumns, topic: str, convert: Convert, failed: PipeFailed
     ) -> ValuesPipe | None:
-        """The pipe of ``source`` into ``topic`` (its partitions checked now); ``None`` where this log cannot read
+        """The pipe of ``source`` into ``topic`` (the topic checked now); ``None`` where this log cannot read
         ``source`` itself. ``pipe(offset, max_records, timeout_s, partition)`` reads what ``source.poll_values(
         offset, max_records, None, timeout_s)`` reads (``n`` records; ``next offset``), and then:
 
         * in the common case, writes them to ``topic[partition]`` at once without waiting for acknowledgements
           (as a :data:`ValuesWrite`): keyless, without headers, with the records' timestamps and the values
-          ``convert`` makes of theirs; it returns ``values`` and ``timestamps`` ``None``. When pulling record
-          ``i``'s converted value raises, ``failed(exc, i, record)`` is called, the records before ``i``
+          the ``convert`` functions make of theirs; it returns ``values`` and ``timestamps`` ``None``. When
+          pulling record ``i``'s converted value raises, ``failed(exc, i, record)`` is called, the records before ``i``
           queued: what it raises is raised (the batch counts as read), and what it returns is written for
           record ``i``, and the pipe goes on with the records after it;
         * otherwise it writes nothing and returns the records' ``values`` and ``timestamps`` as ``poll_values``

@@ -5,8 +5,8 @@ A round takes the messages the partition's reader polls (:meth:`~millstream.log.
 poll_messages`: librdkafka's messages as they come) and hands them to the writing log's producer of appends
 without waiting (:meth:`~millstream.log.kafka_producer.KafkaAppender.async_queue`) by one ``map`` of ``produce``
 over their converted values and their timestamps. Each value is converted (decoded, mapped, serialized: the
-caller's ``convert``) as the producer takes it, so no list of values, elements or serialized values is built, and
-nothing runs in Python per record but the caller's own functions.
+caller's ``convert`` functions, a ``map`` each) as the producer takes it, so no list of values, elements or
+serialized values is built, and nothing runs in Python per record but the caller's own functions.
 
 What a write checks is checked before anything is produced, and a batch that fails a check goes back to the
 caller as values, to be written its own way (:class:`~millstream.log.columns.ValuesPipes`): the records'
@@ -21,6 +21,7 @@ the timestamps one behind the messages, and a failure of ``produce`` itself (whi
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from itertools import repeat
 from operator import itemgetter, length_hint
 from typing import Any, NoReturn
@@ -87,12 +88,15 @@ def make_values_pipe(
         while start < n:
             k = n - start
             msgs, stamps = (iter(got), iter(tss)) if not start else (iter(got[start:]), iter(tss[start:]))
+            converted: Iterator[Any] = map(_value, msgs)
+            for f in convert:
+                converted = map(f, converted)
             try:  # produce(topic, value, key, partition, on_delivery, callback, timestamp, headers), positionally
                 deque(
                     map(
                         produce,
                         repeat(topic, k),
-                        convert(map(_value, msgs)),
+                        converted,
                         repeat(None, k),
                         repeat(partition, k),
                         repeat(callback, k),

@@ -31,7 +31,7 @@ keeps the plain round.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from time import time_ns
 from types import CodeType
@@ -98,16 +98,7 @@ def piped_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> Callable[[i
     prepared_write: Callable[[list[Any], list[Any]], None] = write
     positions = reader.positions
 
-    if fn is None:
-
-        def convert(values: Iterator[Any]) -> Iterator[Any]:
-            return map(serialize, map(decode, values))
-
-    else:
-        f = fn
-
-        def convert(values: Iterator[Any]) -> Iterator[Any]:
-            return map(serialize, map(f, map(decode, values)))
+    convert = (decode, serialize) if fn is None else (decode, fn, serialize)
 
     def mapped(element: Any, i: int) -> Any:
         """The map's output of ``element`` (the batch's ``i``-th), a failure named as its stage names it."""
@@ -140,9 +131,12 @@ def piped_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> Callable[[i
     pipe = target.log.values_pipe(source.handle, target.topic, convert, failed)
     if pipe is None:
         return None
-    gens, out, last_data, now_ms = driver.gens, driver.out, driver.last_data, driver.clock.now_ms
+    out, last_data, now_ms = driver.out, driver.last_data, driver.clock.now_ms
     system_clock = driver.clock is SYSTEM_CLOCK  # (its now_ms without the call)
+    out.watermark = driver.gens[pid].wm  # (a plain driver's watermark does not move: set once, not every round)
     map_out = None if map_op is None else map_op.out
+    if map_out is not None:
+        map_out.watermark = out.watermark
     partition = sink.partition_in_turn()
     piped = sink.piped
 
@@ -165,15 +159,12 @@ def piped_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> Callable[[i
                 values = call_each(map_op, map_op.fn, values)
             prepared_write(values, tss)
             partition = sink.partition_in_turn()
-        wm = gens[pid].wm
         driver.seen += n
         last_data[pid] = time_ns() // 1_000_000 if system_clock else now_ms()
         out.records_out += n
-        out.watermark = wm
         if map_op is not None:
             map_op.seen += n
             map_out.records_out += n  # type: ignore[union-attr]
-            map_out.watermark = wm  # type: ignore[union-attr]
         return n
 
     return round_
