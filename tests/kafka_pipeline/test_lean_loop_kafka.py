@@ -387,3 +387,39 @@ def test_a_piped_round_names_a_failure_as_the_plain_round_does(
     else:
         assert f"{src}[0] offset 13 is not valid JSON" in str(failure.__cause__)
     assert [e["i"] for e in got] == list(range(13))  # the records before it were written (at least once)
+
+
+@pytest.mark.parametrize("chain", ["none", "builtin"])
+def test_a_chain_without_a_map_is_piped_and_one_with_a_builtin_map_keeps_the_prepared_round(
+    kafka_log, kafka_topic, servers, client_props, monkeypatch, chain
+):
+    """Source → sink goes through the pipe as well (decode, then serialize); a ``map`` of a builtin (whose failure
+    could not be told from the serializer's) keeps the prepared round. Both write every record, later ones too."""
+    from millstream.runtime import lean_loop
+
+    piped: list[bool] = []
+    piped_round = lean_loop.piped_round
+
+    def counted(*args: Any) -> Any:
+        fn = piped_round(*args)
+        piped.append(fn is not None)
+        return fn
+
+    monkeypatch.setattr(lean_loop, "piped_round", counted)
+    src, dst = _in_out(kafka_log, kafka_topic, f"pipe-{chain}", 5)
+    env = StreamExecutionEnvironment.get_execution_environment()
+    s = env.from_source(source(servers, client_props, src, bounded=False), WatermarkStrategy.no_watermarks(), "in")
+    (s if chain == "none" else s.map(str)).sink_to(sink(servers, client_props, dst))
+    client = env.execute_async(f"pipe {chain}")
+    try:
+        wait_until(lambda: client.runner.drivers[0].seen >= 5, what="the job to read the first 5 records")
+        append_json(kafka_log, src, 0, [{"i": i} for i in range(5, 9)], [BASE_TS + i for i in range(5, 9)])
+        wait_until(lambda: len(read_all(kafka_log, dst, 0)) >= 9, what="the 9 records written")
+        assert client.runner.lean
+    finally:
+        client.cancel()
+    got = [orjson.loads(r.value) for r in read_all(kafka_log, dst, 0)]
+    expected = [{"i": i} for i in range(9)]
+    assert got == (expected if chain == "none" else [str(e) for e in expected])
+    assert [r.timestamp for r in read_all(kafka_log, dst, 0)] == [BASE_TS + i for i in range(9)]
+    assert piped == [chain == "none"]
