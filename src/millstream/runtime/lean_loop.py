@@ -312,10 +312,17 @@ def run_lean(runner: JobRunner, chain: LeanChain) -> None:
             end_of_round = None
     plain_round: PlainRound | None = None
     plain = False  # whether the driver is _plain: once it is, it stays so until _read_one says otherwise
+    # with a prepared round, nothing else to do between rounds (no end of round, stall watch or metrics): only rounds
+    bare_rounds = end_of_round is None and not watch and metrics is None
     while not driver.finished and not cancelled.is_set() and not stopping.is_set():
         read_waited = False  # whether this round's read did the waiting
         try:
             if plain_round is not None:
+                if bare_rounds:  # (an unbounded source: the rounds go on until the job is cancelled or stopped)
+                    is_cancelled, is_stopping = cancelled.is_set, stopping.is_set
+                    while not is_cancelled() and not is_stopping():
+                        plain_round(batch, idle_s)
+                    break
                 progress = plain_round(batch, idle_s)
                 read_waited = True
             else:
