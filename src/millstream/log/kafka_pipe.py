@@ -16,6 +16,10 @@ element the producer refused would be gone, as it was converted already.
 Where pulling a converted value raises, the record it was made of is told by how far the iterators went:
 ``map`` pulls a call's arguments in order, the value before the timestamp, so a failure of the conversion leaves
 the timestamps one behind the messages, and a failure of ``produce`` itself (which took both) does not.
+
+A round is the hot path of a tailing job (a wake-up, on cold caches, where each Python call costs microseconds),
+so the pipe takes the partition handle's reader and the appender's error state as the handle and the appender
+would, without their calls (it is part of the Kafka log, as they are).
 """
 
 from __future__ import annotations

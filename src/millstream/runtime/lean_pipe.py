@@ -111,11 +111,14 @@ def piped_round(driver: SourceDriver, chain: LeanChain, pid: Any) -> Callable[[i
             raise
 
     def failed(exc: Exception, i: int, record: Record) -> Any:
+        """The pipe's ``failed`` (:data:`~millstream.log.columns.PipeFailed`): what failed on the batch's record
+        ``i``, named as the plain round names it (see the module docstring); a tombstone's value to write."""
         try:
             element = decode(record.value)
         except Exception:  # the record's value does not decode by the read's function: the failure was that
             element = decode_record(record)  # (raises the read's error, position unmoved: read again on restart)
-            value = mapped(element, i)  # a tombstone's element
+            positions[pid] = record.offset + 1  # (a tombstone's element: read)
+            value = mapped(element, i)
             try:
                 return serialize(value)
             except Exception as exc2:
