@@ -70,6 +70,11 @@ _error, _value, _timestamp = Message.error, Message.value, Message.timestamp  # 
 _second = itemgetter(1)  # the milliseconds of a message's (type, timestamp)
 
 
+def _message_columns(msgs: list[Any]) -> tuple[int, list[Any], list[int]]:
+    """``(next offset, values, timestamps)`` of record messages read in sequence (at least one)."""
+    return msgs[-1].offset() + 1, list(map(_value, msgs)), list(map(_second, map(_timestamp, msgs)))
+
+
 def _hdrs(h: Any) -> tuple[Any, ...]:
     return tuple(h) if h else ()
 
@@ -190,7 +195,7 @@ class PartitionReader:
                 self._next = None
             else:
                 self._next = msgs[-1].offset() + 1
-            return msgs[-1].offset() + 1, list(map(_value, msgs)), list(map(_second, map(_timestamp, msgs)))
+            return _message_columns(msgs)
         recs = self._convert(msgs, offset) if msgs else self._fetch(offset, max_records, 0, known_end())
         if len(recs) > max_records:
             recs, self._pending = recs[:max_records], recs[max_records:]
@@ -245,9 +250,7 @@ class PartitionReader:
         """:meth:`wait` up to ``timeout_s``, then :meth:`read_values` (whatever the wait said; ``known_end()``
         taken after the wait): the results of the two calls in turn. Call with :attr:`lock` held."""
         got = self.poll_messages(offset, max_records, stop, known_end, timeout_s)
-        if isinstance(got, list):
-            return got[-1].offset() + 1, list(map(_value, got)), list(map(_second, map(_timestamp, got)))
-        return got
+        return _message_columns(got) if isinstance(got, list) else got
 
     def poll_messages(
         self, offset: int, max_records: int, stop: int | None, known_end: Callable[[], int], timeout_s: float

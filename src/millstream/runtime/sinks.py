@@ -319,8 +319,8 @@ class LogSinkOperator(SinkOperator):
 
     def pipe_target(self) -> PipeTarget | None:
         """Where a pipe (:class:`~millstream.log.columns.ValuesPipes`) writes what :meth:`prepared_write` would
-        write: the sink's log, topic, its partition count and the serializer; ``None`` where there is no prepared
-        write or the log has no pipes. The pipe's user writes each batch to the partition in turn
+        write: the sink's log, topic and serializer (the topic's partition count known); ``None`` where there is
+        no prepared write or the log has no pipes. The pipe's user writes each batch to the partition in turn
         (:meth:`partition_in_turn`) and counts its elements (:meth:`piped`). Call after ``open``, in a job without
         checkpoints."""
         log, topic = self._log, self._values_topic()

@@ -516,13 +516,10 @@ class LogReader(SourceReader):
         """The read of ``pid`` prepared (:class:`PreparedReads`): an unbounded source reading one partition of a
         log with partition handles (Kafka) for values, through the handle's ``poll_values``; ``None`` otherwise
         (bounded, a topic pattern, dead-letter routing, whole-record formats, or a log without handles)."""
-        if self._columns is None or self.bounded or self.source.topic_pattern:
-            return None
-        handle = self._columns.get(pid)
+        handle = self._tailing_handle(pid)
         if handle is None:
             return None
-        poll, positions, values = handle.poll_values, self.positions, self._values
-        decode = orjson.loads if self._serde is None else self._serde.deserialize
+        poll, positions, values, decode = handle.poll_values, self.positions, self._values, self._value_decoder()
 
         def read(max_records: int, timeout_s: float) -> tuple[list[Any], list[Any]]:
             pos = positions[pid]
@@ -562,18 +559,26 @@ class LogReader(SourceReader):
     def pipe_source(self, pid: Any) -> PipeSource | None:
         """The :class:`PipeSource` of ``pid`` (:class:`PipeSources`): where :meth:`prepared_read` has a read of
         ``pid``, its handle and decoding."""
-        if self._columns is None or self.bounded or self.source.topic_pattern:
-            return None
-        handle = self._columns.get(pid)
+        handle = self._tailing_handle(pid)
         if handle is None:
             return None
-        decode = orjson.loads if self._serde is None else self._serde.deserialize
         values = self._values
 
         def elements(pos: int, nxt: int, raw: list[Any], tss: list[Any]) -> tuple[list[Any], list[Any]]:
             return values(pid, pos, nxt, raw, tss)
 
-        return PipeSource(handle, decode, self._decode_one, elements)
+        return PipeSource(handle, self._value_decoder(), self._decode_one, elements)
+
+    def _tailing_handle(self, pid: Any) -> PartitionColumns | None:
+        """The handle of ``pid`` for a loop that tails it alone (:meth:`prepared_read`, :meth:`pipe_source`): an
+        unbounded source without a topic pattern, reading values through the log's partition handles."""
+        if self._columns is None or self.bounded or self.source.topic_pattern:
+            return None
+        return self._columns.get(pid)
+
+    def _value_decoder(self) -> Callable[[Any], Any]:
+        """The function a values-only read maps over a batch's values (JSON in C, else the format's serde)."""
+        return orjson.loads if self._serde is None else self._serde.deserialize
 
     def _read_columns(self, pid: Any, pos: int, max_records: int) -> tuple[list[Any], list[Any]]:
         """``read`` through the log's ``read_values`` hook (values and timestamps only; Kafka)."""
